@@ -1,0 +1,1282 @@
+/* rtws.h - v0.1.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
+
+   Do this in one .c file:    #define RTWS_IMPLEMENTATION
+                              #include "rtws.h"
+   Other files include "rtws.h" without the define. With RTWS_STATIC every
+   function is static to that one translation unit.
+
+   CONFIGURATION (macros; define before including the implementation)
+     RTWS_MALLOC(n) / RTWS_REALLOC(p, n) / RTWS_FREE(p)
+                        default allocator, all three or none (default: libc)
+     RTWS_ASSERT(x)     checks caller bugs only, never wire bytes (default: assert)
+     RTWS_API           linkage of public functions (default: extern)
+     RTWS_STATIC        make every function static
+     RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source; then
+                        rtws_config.random must be set
+
+   QUICK START: see README.md (a whole server and a whole client).
+
+   LAYERS (header order, each uses only those above it)
+     0 base        config, allocator, errors, sha1, base64, random, clock
+     1 frame       RFC 6455 §5 frame header parse/encode, masking, UTF-8 validation
+     2 handshake   HTTP/1.1 upgrade request/response parse + build (§4)
+     3 conn        sans-I/O connection: bytes in -> events out, calls -> bytes out
+   Layers 0-3 never call read/write/poll/time/rand/getenv: bytes and now_ms
+   come in as arguments, bytes and events go out.
+
+   MEMORY AND OWNERSHIP
+     The caller owns every rtws_conn (stack, static, its own pool). The library
+     owns the buffers inside it, allocated through rtws_config.allocator or
+     RTWS_MALLOC and friends. Input pointers are borrowed for the duration of a
+     call. Event payloads are valid until the callback returns.
+
+   ERRORS
+     Zero is success, failures are negative rtws_err values, and
+     rtws_strerror() names the setting to change. RTWS_EAGAIN is not a failure.
+     A fatal connection error is sticky until rtws_conn_reset().
+
+   THREADS AND REENTRANCY
+     No globals, no threads, no signals. One rtws_conn is used by one thread at a
+     time. Any API may be called from inside an event callback, including
+     rtws_conn_close() and rtws_conn_free() on the connection that fired it.
+
+   LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
+*/
+#ifndef RTWS_H
+#define RTWS_H
+
+/* The implementation needs POSIX (clock_gettime). Under -std=c99 glibc hides it
+   unless asked before the first system header; this works when rtws.h is the
+   first include of the implementation file (else compile with -D_GNU_SOURCE). */
+#if defined(RTWS_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE) &&          \
+    !defined(_DEFAULT_SOURCE) && !defined(_WIN32) && !defined(__APPLE__)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#define RTWS_VERSION_MAJOR 0
+#define RTWS_VERSION_MINOR 1
+#define RTWS_VERSION_PATCH 0
+#define RTWS_VERSION_STRING "0.1.0"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef RTWS_API
+#if defined(RTWS_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define RTWS_API __attribute__((unused)) static
+#elif defined(RTWS_STATIC)
+#define RTWS_API static
+#else
+#define RTWS_API extern
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================== */
+/* layer 0: base                                                            */
+/* ======================================================================== */
+
+/* One table expands into both enum rtws_err and rtws_strerror(). */
+#define RTWS__ERRORS(X)                                                                            \
+    X(RTWS_OK, 0, "ok")                                                                            \
+    X(RTWS_EAGAIN, -1, "need more input or output space")                                          \
+    X(RTWS_ERR_INVALID, -2, "invalid argument or call in the wrong state")                         \
+    X(RTWS_ERR_NOMEM, -3, "allocation failed (see rtws_config.allocator)")                         \
+    X(RTWS_ERR_PROTOCOL, -4, "peer violated RFC 6455")                                             \
+    X(RTWS_ERR_TOO_BIG, -5, "message exceeds rtws_config.max_message or max_frame")                \
+    X(RTWS_ERR_UTF8, -6, "text is not valid UTF-8")                                                \
+    X(RTWS_ERR_HANDSHAKE, -7, "opening handshake failed (see the event's status)")                 \
+    X(RTWS_ERR_TIMEOUT, -8, "timed out (see rtws_config.*_timeout_ms)")                            \
+    X(RTWS_ERR_CLOSED, -9, "connection is closing or closed")                                      \
+    X(RTWS_ERR_LIMIT, -10, "queue full (see rtws_config.max_send_queue)")                          \
+    X(RTWS_ERR_RANDOM, -11, "random source failed (see rtws_config.random)")                       \
+    X(RTWS_ERR_SYNTAX, -12, "malformed input")                                                     \
+    X(RTWS_ERR_DEPTH, -13, "nesting deeper than the limit")                                        \
+    X(RTWS_ERR_NOSPACE, -14, "caller buffer or token array too small")                             \
+    X(RTWS_ERR_RANGE, -15, "number out of range")                                                  \
+    X(RTWS_ERR_IO, -16, "socket error (see errno in the event)")                                   \
+    X(RTWS_ERR_RESOLVE, -17, "host name did not resolve")                                          \
+    X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
+    X(RTWS_ERR_TLS, -19, "TLS failed or not built in (define RTWS_USE_BEARSSL)")                   \
+    X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")
+
+typedef enum rtws_err {
+#define RTWS__ENUM(name, value, text) name = value,
+    RTWS__ERRORS(RTWS__ENUM)
+#undef RTWS__ENUM
+        RTWS_ERR_LAST_ = -21
+} rtws_err;
+
+/* A static string for any rtws_err (unknown values give "unknown error"). */
+RTWS_API const char *rtws_strerror(int err);
+/* RTWS_VERSION_STRING of the implementation that was compiled. */
+RTWS_API const char *rtws_version(void);
+
+typedef enum rtws_role { RTWS_ROLE_DEFAULT = 0, RTWS_CLIENT = 1, RTWS_SERVER = 2 } rtws_role;
+
+/* Memory hooks; all zero means RTWS_MALLOC/RTWS_REALLOC/RTWS_FREE. realloc
+   and free receive the pointer the allocator returned; free accepts NULL. */
+typedef struct rtws_allocator {
+    void *(*alloc)(size_t size, void *user);
+    void *(*realloc)(void *ptr, size_t size, void *user);
+    void (*free)(void *ptr, void *user);
+    void *user;
+} rtws_allocator;
+
+/* Fills buf with len bytes from a cryptographic source; returns 0 on success.
+   Used for masking keys and Sec-WebSocket-Key (RFC 6455 §5.3, §10.3). */
+typedef int (*rtws_random_fn)(void *user, void *buf, size_t len);
+
+/* getrandom(2), falling back to /dev/urandom. Returns 0 or -1. */
+RTWS_API int rtws_random_system(void *user, void *buf, size_t len);
+/* Monotonic milliseconds (CLOCK_MONOTONIC); the value to pass as now_ms. */
+RTWS_API uint64_t rtws_now_ms(void);
+/* Milliseconds from now until deadline, clamped to [0, INT32_MAX]; -1 when the
+   deadline is UINT64_MAX (none), which is what poll() takes as "forever". */
+RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms);
+
+RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]);
+/* Standard base64 with padding. encode writes 4*ceil(len/3) chars plus a NUL
+   and returns the length without the NUL, or 0 when cap is too small. */
+RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
+/* Strict: padding required, no whitespace. Returns the decoded length, or
+   (size_t)-1 for bad input or too small a cap. */
+RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+
+/* ======================================================================== */
+/* layer 1: frame                                                           */
+/* ======================================================================== */
+
+typedef enum rtws_opcode {
+    RTWS_OP_CONT = 0x0,
+    RTWS_OP_TEXT = 0x1,
+    RTWS_OP_BINARY = 0x2,
+    RTWS_OP_CLOSE = 0x8,
+    RTWS_OP_PING = 0x9,
+    RTWS_OP_PONG = 0xA
+} rtws_opcode;
+
+/* RFC 6455 §7.4.1 status codes. */
+enum {
+    RTWS_CLOSE_NORMAL = 1000,
+    RTWS_CLOSE_GOING_AWAY = 1001,
+    RTWS_CLOSE_PROTOCOL_ERROR = 1002,
+    RTWS_CLOSE_UNSUPPORTED = 1003,
+    RTWS_CLOSE_NO_STATUS = 1005,   /* never on the wire: close frame had no code */
+    RTWS_CLOSE_ABNORMAL = 1006,    /* never on the wire: TCP ended without close */
+    RTWS_CLOSE_INVALID_DATA = 1007,
+    RTWS_CLOSE_POLICY = 1008,
+    RTWS_CLOSE_TOO_BIG = 1009,
+    RTWS_CLOSE_EXTENSION = 1010,
+    RTWS_CLOSE_INTERNAL = 1011,
+    RTWS_CLOSE_TRY_AGAIN = 1013
+};
+
+#define RTWS_FRAME_HEADER_MAX 14 /* 2 + 8 length + 4 mask */
+
+typedef struct rtws_frame_header {
+    uint8_t fin;      /* 1 when this is the last frame of a message */
+    uint8_t rsv;      /* RSV1..3 as bits 2..0; nonzero is a protocol error here */
+    uint8_t opcode;   /* rtws_opcode (or an unknown value, reported as error) */
+    uint8_t masked;   /* 1 when a masking key follows */
+    uint8_t mask[4];  /* masking key when masked */
+    uint64_t len;     /* payload length */
+    size_t header_len; /* bytes the header took on the wire (2..14) */
+} rtws_frame_header;
+
+/* Decodes one frame header from p[0..n). Returns RTWS_OK (h filled),
+   RTWS_EAGAIN (the header is longer than n) or RTWS_ERR_PROTOCOL (64-bit
+   length with the top bit set, or a length not in its minimal form). It checks
+   only the encoding; rtws_frame_check() applies the rules of a role. */
+RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h);
+
+/* RFC 6455 §5.1-5.5 rules for a frame received by role (RTWS_SERVER expects
+   masked frames, RTWS_CLIENT unmasked), given whether a fragmented message is
+   in progress. Returns RTWS_OK or RTWS_ERR_PROTOCOL; max_frame (0: none) gives
+   RTWS_ERR_TOO_BIG. */
+RTWS_API rtws_err rtws_frame_check(const rtws_frame_header *h, rtws_role role, int in_message,
+                                   uint64_t max_frame);
+
+/* Encodes a header for a payload of len bytes into out (RTWS_FRAME_HEADER_MAX
+   bytes). mask is NULL for an unmasked frame (server role). Returns bytes written. */
+RTWS_API size_t rtws_frame_header_encode(uint8_t *out, int fin, rtws_opcode op, uint64_t len,
+                                         const uint8_t mask[4]);
+
+/* XORs p[0..n) with key, starting at key position pos (0..3), a machine word at a
+   time. Returns the key position for the next byte, so a payload can be
+   unmasked in pieces: pos = rtws_mask(p, n, key, pos). */
+RTWS_API size_t rtws_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t pos);
+
+/* Incremental UTF-8 validation (RFC 3629: no overlongs, no surrogates, nothing
+   above U+10FFFF). state starts at 0 and is 0 again at every complete code point.
+   Returns RTWS_OK or RTWS_ERR_UTF8, with *bad_off set to the offset in p of the
+   first byte that cannot be part of valid UTF-8 (fail-fast). At the end of a
+   message a nonzero state means a truncated sequence. */
+RTWS_API rtws_err rtws_utf8_validate(uint32_t *state, const uint8_t *p, size_t n,
+                                     size_t *bad_off);
+
+/* RFC 6455 §7.4: 1 when code may be sent in a close frame. */
+RTWS_API int rtws_close_code_valid(unsigned code);
+
+/* A whole-frame parser for callers that frame without rtws_conn: it walks a
+   byte stream fed in pieces of any size (even one byte), unmasks payloads in
+   place and reports each payload piece. Control-frame and message rules follow
+   role. */
+typedef struct rtws_frame_parser {
+    rtws_role role;
+    uint64_t max_frame;       /* 0: no cap */
+    rtws_frame_header h;      /* the frame being read */
+    uint64_t remaining;       /* payload bytes of h still to come */
+    size_t mask_pos;          /* key position for the next payload byte */
+    uint8_t hbuf[RTWS_FRAME_HEADER_MAX];
+    uint8_t hlen;             /* header bytes buffered */
+    uint8_t in_header;        /* 1 while reading a header */
+    uint8_t in_message;       /* 1 inside a fragmented data message */
+    uint8_t pad_;
+} rtws_frame_parser;
+
+typedef struct rtws_frame_piece {
+    const rtws_frame_header *h; /* the frame the piece belongs to */
+    uint8_t *data;              /* unmasked payload bytes (inside the caller's input) */
+    size_t len;
+    int frame_start;            /* 1 on the first piece of a frame (may be empty) */
+    int frame_end;              /* 1 on the last piece of a frame */
+} rtws_frame_piece;
+
+RTWS_API void rtws_frame_parser_init(rtws_frame_parser *p, rtws_role role, uint64_t max_frame);
+/* Consumes bytes from data[0..len), stopping after at most one piece. On
+   RTWS_OK *piece describes payload bytes (unmasked in place in data) and *used
+   says how many input bytes were consumed; call again with the rest. Returns
+   RTWS_EAGAIN when all input was consumed without completing a piece,
+   RTWS_ERR_PROTOCOL or RTWS_ERR_TOO_BIG (sticky) for a bad frame. */
+RTWS_API rtws_err rtws_frame_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
+                                  rtws_frame_piece *piece);
+
+/* ======================================================================== */
+/* layer 2: handshake                                                       */
+/* ======================================================================== */
+
+typedef struct rtws_str {
+    const char *p; /* not NUL-terminated; points into the parsed buffer */
+    size_t len;
+} rtws_str;
+
+typedef struct rtws_header {
+    rtws_str name, value; /* value without surrounding whitespace */
+} rtws_header;
+
+#define RTWS_MAX_HEADERS 64
+
+/* A parsed HTTP/1.1 request (server side) or response (client side). All
+   strings point into the buffer that was parsed and live as long as it does. */
+typedef struct rtws_http {
+    rtws_str method;  /* request */
+    rtws_str target;  /* request: path and query as sent */
+    rtws_str path;    /* request: target before '?' */
+    rtws_str query;   /* request: after '?' (without it), empty when none */
+    int minor;        /* HTTP/1.x */
+    int status;       /* response status code */
+    rtws_str reason;  /* response reason phrase */
+    rtws_header headers[RTWS_MAX_HEADERS];
+    size_t nheaders;
+    size_t size;      /* bytes of the head, through the blank line */
+} rtws_http;
+
+/* Finds the end of an HTTP head ("\r\n\r\n") in buf[0..len) without re-scanning:
+   *scanned (start 0) remembers how far earlier calls looked. Returns the head
+   size, or 0 when it is not complete yet. */
+RTWS_API size_t rtws_http_head_end(const char *buf, size_t len, size_t *scanned);
+
+/* Parses a complete request head (buf[0..len) as found by rtws_http_head_end).
+   Returns RTWS_OK, or RTWS_ERR_SYNTAX with *err_off at the byte that broke it,
+   or RTWS_ERR_LIMIT with more than max_headers (<= RTWS_MAX_HEADERS) headers. */
+RTWS_API rtws_err rtws_http_parse_request(const char *buf, size_t len, rtws_http *req,
+                                          size_t max_headers, size_t *err_off);
+/* The same for a response head ("HTTP/1.1 101 Switching Protocols"). */
+RTWS_API rtws_err rtws_http_parse_response(const char *buf, size_t len, rtws_http *res,
+                                           size_t max_headers, size_t *err_off);
+/* First header named name (case-insensitive), or NULL. */
+RTWS_API const rtws_str *rtws_http_header(const rtws_http *m, const char *name);
+/* 1 when a comma-separated header named name holds token (case-insensitive),
+   across repeated headers of that name too. */
+RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const char *token);
+
+/* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
+   28 characters plus a NUL in out. */
+RTWS_API void rtws_ws_accept(const char *key, size_t key_len, char out[29]);
+
+/* What a server decided about an upgrade request. */
+typedef struct rtws_upgrade {
+    int status;                /* 101 when accepted; else 400, 403, 426, ... */
+    const char *reason;        /* short text for the error body */
+    rtws_str key;              /* Sec-WebSocket-Key as sent */
+    rtws_str protocols;        /* Sec-WebSocket-Protocol as sent (may be empty) */
+    rtws_str origin;           /* Origin as sent (may be empty) */
+} rtws_upgrade;
+
+/* RFC 6455 §4.2.1 checks of a parsed request: GET, HTTP/1.1 or later, Host,
+   Upgrade: websocket, Connection with the Upgrade token, a key that decodes to
+   16 bytes, version 13 (else status 426). Fills *u and returns its status. */
+RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u);
+
+/* ======================================================================== */
+/* layer 3: conn                                                            */
+/* ======================================================================== */
+
+typedef struct rtws_conn rtws_conn;
+
+typedef enum rtws_event_type {
+    RTWS_EV_OPEN = 1,  /* handshake done; protocol holds the subprotocol chosen */
+    RTWS_EV_MESSAGE,   /* a whole message (or a piece, in stream mode) */
+    RTWS_EV_PING,      /* a ping arrived (the pong is already queued) */
+    RTWS_EV_PONG,      /* a pong arrived; rtt_ms when it answers our ping */
+    RTWS_EV_CLOSE,     /* the connection is closed: code, reason, clean */
+    RTWS_EV_ERROR      /* err says why; a CLOSE event follows when fatal */
+} rtws_event_type;
+
+typedef struct rtws_event {
+    rtws_event_type type;
+    rtws_opcode opcode;   /* MESSAGE: RTWS_OP_TEXT or RTWS_OP_BINARY */
+    const uint8_t *data;  /* MESSAGE/PING/PONG payload; CLOSE reason; valid until return */
+    size_t len;
+    int first, fin;       /* MESSAGE in stream mode: first and last piece of a message */
+    unsigned code;        /* CLOSE: status code (1005 none, 1006 abnormal) */
+    int clean;            /* CLOSE: 1 when the close handshake completed */
+    int by_peer;          /* CLOSE: 1 when the peer started the close */
+    rtws_err err;         /* ERROR */
+    int status;           /* ERROR during the handshake: HTTP status (client: peer's) */
+    uint32_t rtt_ms;      /* PONG: round trip of our last ping */
+    rtws_str protocol;    /* OPEN: the subprotocol (empty when none) */
+} rtws_event;
+
+typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
+
+/* Server-side decision about a request, called before the 101 is sent. Set
+   *protocol to one of the offered subprotocols (or leave it NULL), or return
+   an HTTP status >= 400 (e.g. 401, 403) to refuse; return 0 to accept. */
+typedef int (*rtws_accept_fn)(rtws_conn *c, const rtws_http *req, const char **protocol,
+                              void *user);
+
+/* Zero-initialised means defaults (in parentheses). */
+typedef struct rtws_config {
+    rtws_role role;                 /* (RTWS_CLIENT) */
+    size_t max_frame;               /* payload bytes of one frame (16 MiB) */
+    size_t max_message;             /* bytes of a reassembled message (16 MiB) */
+    size_t max_fragments;           /* frames in one message, empty ones too (131072) */
+    size_t max_handshake;           /* bytes of the HTTP head (8 KiB) */
+    size_t max_headers;             /* headers in the HTTP head (64, at most RTWS_MAX_HEADERS) */
+    size_t max_send_queue;          /* unsent data bytes before sends fail (64 MiB) */
+    uint32_t handshake_timeout_ms;  /* opening handshake deadline (10000) */
+    uint32_t close_timeout_ms;      /* close handshake deadline (5000) */
+    uint32_t ping_interval_ms;      /* ping after this much silence (30000); set
+                                       heartbeat_off to disable */
+    uint32_t pong_timeout_ms;       /* fail when nothing arrives this long after
+                                       a ping (60000) */
+    int heartbeat_off;              /* 1: no automatic pings, no pong timeout */
+    int stream;                     /* 1: deliver message pieces as they arrive */
+    int no_utf8_check;              /* 1: skip UTF-8 validation of text (not RFC) */
+    const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
+    rtws_event_fn on_event;         /* events of every connection */
+    rtws_accept_fn on_accept;       /* server: accept/refuse/pick subprotocol */
+    void *user;                     /* passed to the callbacks */
+    rtws_random_fn random;          /* (rtws_random_system) */
+    void *random_user;
+    rtws_allocator allocator;       /* (RTWS_MALLOC and friends) */
+} rtws_config;
+
+/* Client handshake parameters; strings are copied during the call. */
+typedef struct rtws_client_opts {
+    const char *host;          /* Host header value, with :port when not default */
+    const char *path;          /* request target, "/" when NULL; may hold ?query */
+    const char *protocols;     /* Sec-WebSocket-Protocol offer, e.g. "chat, superchat" */
+    const char *origin;        /* Origin header, or NULL */
+    const char *authorization; /* Authorization header value, or NULL */
+    const char *extra_headers; /* raw "Name: value\r\n" lines, or NULL */
+} rtws_client_opts;
+
+typedef enum rtws_conn_state {
+    RTWS_STATE_IDLE = 0,      /* initialised; server waits for a request */
+    RTWS_STATE_HANDSHAKE,     /* opening handshake in progress */
+    RTWS_STATE_OPEN,
+    RTWS_STATE_CLOSING,       /* close frame sent or received, waiting for the other */
+    RTWS_STATE_CLOSED         /* done: flush output, then close the socket */
+} rtws_conn_state;
+
+enum { RTWS_WANT_READ = 1, RTWS_WANT_WRITE = 2, RTWS_WANT_CLOSE = 4 };
+
+/* One piece of pending output (POSIX struct iovec has the same members). */
+typedef struct rtws_iov {
+    const void *base;
+    size_t len;
+} rtws_iov;
+
+typedef struct rtws__chunk rtws__chunk;
+typedef struct rtws__seg {
+    rtws__chunk *chunk; /* NULL: points at the connection's control buffer */
+    const uint8_t *p;
+    size_t len;
+    int frame_cont;     /* the frame goes on in the next segment */
+} rtws__seg;
+
+/* Fields are private: read them through the functions below. */
+struct rtws_conn {
+    rtws_config cfg;
+    rtws_conn_state state;
+    rtws_err err;               /* sticky fatal error */
+    unsigned close_code;        /* code we sent or will send */
+    unsigned peer_code;         /* code the peer sent */
+    uint8_t close_sent, close_recvd, close_reported, eof;
+    uint8_t depth, freed, want_close, in_recv;
+    uint64_t now;
+    uint64_t deadline_handshake, deadline_close, last_rx, ping_sent_at;
+    uint8_t ping_outstanding, pad_[7];
+    /* receive side */
+    uint8_t *rbuf;
+    size_t rcap, rstart, rend;  /* unread bytes are rbuf[rstart..rend) */
+    size_t hs_scanned;
+    rtws_frame_header h;        /* current frame */
+    int have_header;
+    size_t pdone;               /* payload bytes of h unmasked+checked, in place */
+    size_t mask_pos;
+    uint8_t *mbuf;              /* reassembly buffer */
+    size_t mcap, mlen;
+    size_t nfrag;
+    uint8_t msg_op;             /* opcode of the message in progress, 0 none */
+    uint8_t stream_first;
+    uint32_t utf8;
+    /* send side */
+    rtws__seg *segs;
+    size_t nseg_cap, seg_head, nsegs;
+    size_t head_off;            /* bytes of segs[seg_head] already written */
+    size_t queued;              /* unsent data bytes */
+    rtws__chunk *spare;
+    uint8_t ctl_pong[2 + 125], ctl_ping[2 + 4 + 125];
+    uint8_t ctl_pong_len, ctl_ping_len, ctl_active, ctl_pad;
+    uint8_t cout[2 * (2 + 4 + 125)];
+    size_t cout_len;
+    uint8_t *hs;                /* client: Sec-WebSocket-Accept expected, protocols offered */
+    char accept[29];
+    rtws_str protocol;
+    char *protocol_buf;
+    void *data;                 /* rtws_conn_set_data */
+};
+
+/* Prepares c for role cfg->role (the config is copied). A server waits for the
+   request; a client calls rtws_conn_client_start(). Allocates nothing yet. */
+RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg);
+/* Releases every buffer. Inside a callback of c the release happens when the
+   outer rtws call returns; c's own memory must stay valid until then. */
+RTWS_API void rtws_conn_free(rtws_conn *c);
+/* rtws_conn_free() then rtws_conn_init() with the same config. */
+RTWS_API void rtws_conn_reset(rtws_conn *c);
+/* The effective config, defaults filled in. */
+RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c);
+RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c);
+RTWS_API rtws_err rtws_conn_error(const rtws_conn *c);
+RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data);
+RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
+
+/* Client: queues the upgrade request (random 16-byte key). */
+RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *opts,
+                                         uint64_t now_ms);
+
+/* Feeds bytes received from the peer. Consumes all len bytes (*used, when not
+   NULL, says how many; fewer only on a fatal error) and delivers events before
+   returning. Returns RTWS_OK, RTWS_EAGAIN (waiting for more) or the sticky fatal
+   error. data is only read during the call. */
+RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uint64_t now_ms,
+                                 size_t *used);
+/* Zero-copy receive: space inside the connection's buffer to read() into
+   (at least min_len bytes when min_len > 0, else what the next frame needs,
+   at least 4 KiB), then rtws_conn_recv_commit() with the count read. */
+RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap);
+RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms);
+/* The peer's side of TCP ended (read returned 0 or an error). */
+RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms);
+
+/* Pending output, lent until the next rtws call on c: one contiguous piece. */
+RTWS_API const uint8_t *rtws_conn_out(rtws_conn *c, size_t *len);
+/* Pending output as up to max pieces for writev(); returns the count. */
+RTWS_API int rtws_conn_out_iov(rtws_conn *c, rtws_iov *iov, int max);
+/* Acknowledges n bytes of the output last lent as written. */
+RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n);
+/* Bytes waiting to be written (data and control). */
+RTWS_API size_t rtws_conn_out_pending(const rtws_conn *c);
+
+/* RTWS_WANT_READ/WRITE/CLOSE: what the host should do with the socket.
+   WANT_CLOSE alone: all output is written and the socket should be closed. */
+RTWS_API unsigned rtws_conn_want(const rtws_conn *c);
+/* Timers: handshake and close timeouts, heartbeat. */
+RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms);
+/* The next time rtws_conn_tick() has work, or UINT64_MAX. */
+RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c);
+
+/* Sends a whole message; RTWS_ERR_UTF8 for invalid text, RTWS_ERR_LIMIT when
+   the send queue is full, RTWS_ERR_CLOSED after a close. data is copied. */
+RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len);
+RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len);
+RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len);
+/* One frame of a fragmented message: op is TEXT/BINARY for the first frame,
+   RTWS_OP_CONT for the rest; fin on the last. Text is validated across frames. */
+RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
+                                       size_t len, int fin);
+/* Ping with up to 125 bytes; queued ahead of data at the next frame boundary. */
+RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
+/* Starts the close handshake after the queued data: code 0 sends no code;
+   reason (<= 123 bytes of UTF-8) may be NULL. */
+RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RTWS_H */
+
+/* ======================================================================== */
+/* implementation                                                           */
+/* ======================================================================== */
+#if defined(RTWS_IMPLEMENTATION) && !defined(RTWS__IMPLEMENTED)
+#define RTWS__IMPLEMENTED
+
+#include <string.h>
+
+#if defined(RTWS_MALLOC) && defined(RTWS_REALLOC) && defined(RTWS_FREE)
+#elif !defined(RTWS_MALLOC) && !defined(RTWS_REALLOC) && !defined(RTWS_FREE)
+#include <stdlib.h>
+#define RTWS_MALLOC(n) malloc(n)
+#define RTWS_REALLOC(p, n) realloc(p, n)
+#define RTWS_FREE(p) free(p)
+#else
+#error "define RTWS_MALLOC, RTWS_REALLOC and RTWS_FREE all together, or none of them"
+#endif
+
+#ifndef RTWS_ASSERT
+#include <assert.h>
+#define RTWS_ASSERT(x) assert(x)
+#endif
+
+#define RTWS__DEF(v, d) ((v) ? (v) : (d))
+#define RTWS__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RTWS__GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* === rtws: base ========================================================= */
+
+#if !defined(RTWS_NO_SYSTEM_RANDOM)
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
+#define RTWS__HAVE_GETRANDOM 1
+#include <sys/random.h>
+#endif
+#endif
+#include <time.h>
+
+RTWS_API const char *rtws_strerror(int err) {
+    switch (err) {
+#define RTWS__CASE(name, value, text)                                                              \
+    case value:                                                                                    \
+        return text;
+        RTWS__ERRORS(RTWS__CASE)
+#undef RTWS__CASE
+    default:
+        return "unknown error";
+    }
+}
+
+RTWS_API const char *rtws_version(void) { return RTWS_VERSION_STRING; }
+
+static void *rtws__alloc(const rtws_allocator *a, size_t n) {
+    return a->alloc ? a->alloc(n, a->user) : RTWS_MALLOC(n);
+}
+static void *rtws__realloc(const rtws_allocator *a, void *p, size_t n) {
+    return a->realloc ? a->realloc(p, n, a->user) : RTWS_REALLOC(p, n);
+}
+static void rtws__free(const rtws_allocator *a, void *p) {
+    if (!p) return;
+    if (a->free)
+        a->free(p, a->user);
+    else
+        RTWS_FREE(p);
+}
+
+#if !defined(RTWS_NO_SYSTEM_RANDOM)
+RTWS_API int rtws_random_system(void *user, void *buf, size_t len) {
+    uint8_t *p = (uint8_t *)buf;
+    (void)user;
+#if defined(RTWS__HAVE_GETRANDOM)
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        p += n;
+        len -= (size_t)n;
+    }
+    if (len == 0) return 0;
+#endif
+    {
+        int fd = open("/dev/urandom", O_RDONLY);
+        if (fd < 0) return -1;
+        while (len > 0) {
+            ssize_t n = read(fd, p, len);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            p += n;
+            len -= (size_t)n;
+        }
+        close(fd);
+    }
+    return len == 0 ? 0 : -1;
+}
+#endif
+
+RTWS_API uint64_t rtws_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms) {
+    if (deadline_ms == UINT64_MAX) return -1;
+    if (deadline_ms <= now_ms) return 0;
+    if (deadline_ms - now_ms > (uint64_t)INT32_MAX) return INT32_MAX;
+    return (int)(deadline_ms - now_ms);
+}
+
+/* SHA-1 (FIPS 180-4); only the handshake's Sec-WebSocket-Accept needs it. */
+static uint32_t rtws__rol(uint32_t x, unsigned n) { return (x << n) | (x >> (32 - n)); }
+
+static void rtws__sha1_block(uint32_t st[5], const uint8_t *b) {
+    uint32_t w[80], a = st[0], bb = st[1], c = st[2], d = st[3], e = st[4], f, k, t;
+    unsigned i;
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+               (uint32_t)b[4 * i + 2] << 8 | (uint32_t)b[4 * i + 3];
+    for (; i < 80; i++) w[i] = rtws__rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    for (i = 0; i < 80; i++) {
+        if (i < 20) {
+            f = (bb & c) | (~bb & d);
+            k = 0x5A827999u;
+        } else if (i < 40) {
+            f = bb ^ c ^ d;
+            k = 0x6ED9EBA1u;
+        } else if (i < 60) {
+            f = (bb & c) | (bb & d) | (c & d);
+            k = 0x8F1BBCDCu;
+        } else {
+            f = bb ^ c ^ d;
+            k = 0xCA62C1D6u;
+        }
+        t = rtws__rol(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rtws__rol(bb, 30);
+        bb = a;
+        a = t;
+    }
+    st[0] += a;
+    st[1] += bb;
+    st[2] += c;
+    st[3] += d;
+    st[4] += e;
+}
+
+RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]) {
+    uint32_t st[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    const uint8_t *p = (const uint8_t *)data;
+    uint8_t blk[64];
+    uint64_t bits = (uint64_t)len * 8u;
+    size_t i, rest;
+    for (; len >= 64; p += 64, len -= 64) rtws__sha1_block(st, p);
+    rest = len;
+    memset(blk, 0, sizeof blk);
+    if (rest) memcpy(blk, p, rest);
+    blk[rest] = 0x80;
+    if (rest >= 56) {
+        rtws__sha1_block(st, blk);
+        memset(blk, 0, sizeof blk);
+    }
+    for (i = 0; i < 8; i++) blk[63 - i] = (uint8_t)(bits >> (8 * i));
+    rtws__sha1_block(st, blk);
+    for (i = 0; i < 20; i++) out[i] = (uint8_t)(st[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static const char rtws__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    size_t i, o = 0, need;
+    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
+    need = (len + 2) / 3 * 4;
+    if (cap < need + 1) return 0;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = rtws__b64[v >> 18];
+        out[o++] = rtws__b64[(v >> 12) & 63];
+        out[o++] = rtws__b64[(v >> 6) & 63];
+        out[o++] = rtws__b64[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
+        out[o++] = rtws__b64[v >> 18];
+        out[o++] = rtws__b64[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? rtws__b64[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int rtws__b64val(char ch) {
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+') return 62;
+    if (ch == '/') return 63;
+    return -1;
+}
+
+RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
+    size_t i, o = 0;
+    if (len % 4) return (size_t)-1;
+    for (i = 0; i < len; i += 4) {
+        int v[4], j, pad = 0;
+        uint32_t w;
+        for (j = 0; j < 4; j++) {
+            if (in[i + (size_t)j] == '=' && i + 4 == len && j >= 2) {
+                v[j] = 0;
+                pad++;
+            } else {
+                if (pad) return (size_t)-1; /* '=' only at the very end */
+                v[j] = rtws__b64val(in[i + (size_t)j]);
+                if (v[j] < 0) return (size_t)-1;
+            }
+        }
+        w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        /* unused bits in the last group must be zero, so each value has one encoding */
+        if ((pad == 1 && (w & 0xFF)) || (pad == 2 && (w & 0xFFFF))) return (size_t)-1;
+        if (o + 3 - (size_t)pad > cap) return (size_t)-1;
+        out[o++] = (uint8_t)(w >> 16);
+        if (pad < 2) out[o++] = (uint8_t)(w >> 8);
+        if (pad < 1) out[o++] = (uint8_t)w;
+    }
+    return o;
+}
+
+/* === rtws: frame ======================================================== */
+
+RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h) {
+    size_t need = 2;
+    uint64_t len;
+    if (n < 2) return RTWS_EAGAIN;
+    h->fin = (uint8_t)(p[0] >> 7);
+    h->rsv = (uint8_t)((p[0] >> 4) & 7);
+    h->opcode = (uint8_t)(p[0] & 15);
+    h->masked = (uint8_t)(p[1] >> 7);
+    len = p[1] & 127u;
+    if (len == 126) need += 2;
+    else if (len == 127) need += 8;
+    if (h->masked) need += 4;
+    if (n < need) return RTWS_EAGAIN;
+    if (len == 126) {
+        len = (uint64_t)p[2] << 8 | p[3];
+        if (len < 126) return RTWS_ERR_PROTOCOL; /* §5.2: the minimal number of bytes MUST be used */
+    } else if (len == 127) {
+        unsigned i;
+        len = 0;
+        for (i = 0; i < 8; i++) len = len << 8 | p[2 + i];
+        if (len >> 63) return RTWS_ERR_PROTOCOL; /* §5.2: the most significant bit MUST be 0 */
+        if (len <= 0xFFFF) return RTWS_ERR_PROTOCOL;
+    }
+    if (h->masked) memcpy(h->mask, p + need - 4, 4);
+    else memset(h->mask, 0, 4);
+    h->len = len;
+    h->header_len = need;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_frame_check(const rtws_frame_header *h, rtws_role role, int in_message,
+                                   uint64_t max_frame) {
+    if (h->rsv) return RTWS_ERR_PROTOCOL; /* §5.2: no extension was negotiated */
+    /* §5.1: a client masks every frame, a server masks none */
+    if (role == RTWS_SERVER ? !h->masked : h->masked) return RTWS_ERR_PROTOCOL;
+    switch (h->opcode) {
+    case RTWS_OP_CONT:
+        if (!in_message) return RTWS_ERR_PROTOCOL;
+        break;
+    case RTWS_OP_TEXT:
+    case RTWS_OP_BINARY:
+        if (in_message) return RTWS_ERR_PROTOCOL; /* §5.4: a new message inside one */
+        break;
+    case RTWS_OP_CLOSE:
+    case RTWS_OP_PING:
+    case RTWS_OP_PONG:
+        /* §5.5: control frames are <= 125 bytes and never fragmented */
+        if (!h->fin || h->len > 125) return RTWS_ERR_PROTOCOL;
+        return RTWS_OK;
+    default:
+        return RTWS_ERR_PROTOCOL; /* reserved opcodes 3-7, 0xB-0xF */
+    }
+    if (max_frame && h->len > max_frame) return RTWS_ERR_TOO_BIG;
+    return RTWS_OK;
+}
+
+RTWS_API size_t rtws_frame_header_encode(uint8_t *out, int fin, rtws_opcode op, uint64_t len,
+                                         const uint8_t mask[4]) {
+    size_t n = 2;
+    out[0] = (uint8_t)((fin ? 0x80 : 0) | ((unsigned)op & 15u));
+    if (len < 126) {
+        out[1] = (uint8_t)len;
+    } else if (len <= 0xFFFF) {
+        out[1] = 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        n = 4;
+    } else {
+        unsigned i;
+        out[1] = 127;
+        for (i = 0; i < 8; i++) out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+        n = 10;
+    }
+    if (mask) {
+        out[1] |= 0x80;
+        memcpy(out + n, mask, 4);
+        n += 4;
+    }
+    return n;
+}
+
+/* §5.3: octet i of the payload is XORed with octet i mod 4 of the key. The
+   bulk runs on 8-byte words (memcpy loads compile to plain moves and let the
+   compiler vectorise); only the unaligned head and the tail go byte by byte. */
+RTWS_API size_t rtws_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t pos) {
+    uint8_t k[8];
+    uint64_t kw;
+    size_t i;
+    pos &= 3;
+    while (n && ((uintptr_t)p & 7u)) {
+        *p++ ^= key[pos];
+        pos = (pos + 1) & 3;
+        n--;
+    }
+    if (n >= 8) {
+        for (i = 0; i < 8; i++) k[i] = key[(pos + i) & 3];
+        memcpy(&kw, k, 8);
+        for (; n >= 32; n -= 32, p += 32) {
+            uint64_t w0, w1, w2, w3;
+            memcpy(&w0, p, 8);
+            memcpy(&w1, p + 8, 8);
+            memcpy(&w2, p + 16, 8);
+            memcpy(&w3, p + 24, 8);
+            w0 ^= kw;
+            w1 ^= kw;
+            w2 ^= kw;
+            w3 ^= kw;
+            memcpy(p, &w0, 8);
+            memcpy(p + 8, &w1, 8);
+            memcpy(p + 16, &w2, 8);
+            memcpy(p + 24, &w3, 8);
+        }
+        for (; n >= 8; n -= 8, p += 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            w ^= kw;
+            memcpy(p, &w, 8);
+        }
+    }
+    while (n--) {
+        *p++ ^= key[pos];
+        pos = (pos + 1) & 3;
+    }
+    return pos;
+}
+
+/* UTF-8 state: 0 between code points, else (bytes still needed) << 16 |
+   (lowest allowed next byte) << 8 | (highest allowed next byte). The first
+   continuation byte's range excludes overlongs (E0, F0), surrogates (ED) and
+   code points above U+10FFFF (F4), RFC 3629 §4. */
+RTWS_API rtws_err rtws_utf8_validate(uint32_t *state, const uint8_t *p, size_t n,
+                                     size_t *bad_off) {
+    uint32_t st = *state;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = p[i];
+        if (st == 0) {
+            if (b < 0x80) {
+                /* ASCII fast path, 8 bytes at a time */
+                while (i + 8 <= n) {
+                    uint64_t w;
+                    memcpy(&w, p + i, 8);
+                    if (w & 0x8080808080808080ull) break;
+                    i += 8;
+                }
+                while (i < n && p[i] < 0x80) i++;
+                continue;
+            }
+            if (b >= 0xC2 && b <= 0xDF) st = 1u << 16 | 0x80u << 8 | 0xBFu;
+            else if (b == 0xE0) st = 2u << 16 | 0xA0u << 8 | 0xBFu;
+            else if (b == 0xED) st = 2u << 16 | 0x80u << 8 | 0x9Fu;
+            else if (b >= 0xE1 && b <= 0xEF) st = 2u << 16 | 0x80u << 8 | 0xBFu;
+            else if (b == 0xF0) st = 3u << 16 | 0x90u << 8 | 0xBFu;
+            else if (b >= 0xF1 && b <= 0xF3) st = 3u << 16 | 0x80u << 8 | 0xBFu;
+            else if (b == 0xF4) st = 3u << 16 | 0x80u << 8 | 0x8Fu;
+            else goto bad;
+        } else {
+            if (b < ((st >> 8) & 0xFF) || b > (st & 0xFF)) goto bad;
+            st -= 1u << 16;
+            st = (st >> 16) ? ((st & 0xFFFF0000u) | 0x80u << 8 | 0xBFu) : 0;
+        }
+        i++;
+    }
+    *state = st;
+    return RTWS_OK;
+bad:
+    *state = st;
+    if (bad_off) *bad_off = i;
+    return RTWS_ERR_UTF8;
+}
+
+RTWS_API int rtws_close_code_valid(unsigned code) {
+    /* §7.4.1/§7.4.2 and the IANA registry: 1000-1003, 1007-1011 (1012-1014 are
+       registered since), 3000-4999 for libraries and applications. 1004-1006
+       and 1015 must never be sent; 0-999 and the rest of 1000-2999 are not used. */
+    if (code >= 1000 && code <= 1003) return 1;
+    if (code >= 1007 && code <= 1014) return 1;
+    return code >= 3000 && code <= 4999;
+}
+
+RTWS_API void rtws_frame_parser_init(rtws_frame_parser *p, rtws_role role, uint64_t max_frame) {
+    memset(p, 0, sizeof *p);
+    p->role = role == RTWS_SERVER ? RTWS_SERVER : RTWS_CLIENT;
+    p->max_frame = max_frame;
+    p->in_header = 1;
+}
+
+RTWS_API rtws_err rtws_frame_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
+                                  rtws_frame_piece *piece) {
+    size_t off = 0;
+    *used = 0;
+    memset(piece, 0, sizeof *piece);
+    if (p->in_header == 2) return RTWS_ERR_PROTOCOL; /* sticky */
+    if (p->in_header == 3) return RTWS_ERR_TOO_BIG;
+    if (p->in_header) {
+        rtws_err e;
+        /* buffer just enough header bytes: never more than the header needs */
+        for (;;) {
+            e = rtws_frame_header_decode(p->hbuf, p->hlen, &p->h);
+            if (e != RTWS_EAGAIN) break;
+            if (off == len) {
+                *used = off;
+                return RTWS_EAGAIN;
+            }
+            p->hbuf[p->hlen++] = data[off++];
+        }
+        if (e == RTWS_OK) e = rtws_frame_check(&p->h, p->role, p->in_message, p->max_frame);
+        if (e != RTWS_OK) {
+            p->in_header = e == RTWS_ERR_TOO_BIG ? 3 : 2;
+            *used = off;
+            return e;
+        }
+        p->in_header = 0;
+        p->hlen = 0;
+        p->remaining = p->h.len;
+        p->mask_pos = 0;
+        if (p->h.opcode < 8) p->in_message = !p->h.fin;
+        piece->frame_start = 1;
+    }
+    {
+        size_t take = (size_t)RTWS__MIN((uint64_t)(len - off), p->remaining);
+        piece->h = &p->h;
+        piece->data = data + off;
+        piece->len = take;
+        if (p->h.masked) p->mask_pos = rtws_mask(data + off, take, p->h.mask, p->mask_pos);
+        p->remaining -= take;
+        off += take;
+        if (p->remaining == 0) {
+            piece->frame_end = 1;
+            p->in_header = 1;
+        }
+    }
+    *used = off;
+    if (!piece->frame_start && piece->len == 0 && !piece->frame_end) return RTWS_EAGAIN;
+    return RTWS_OK;
+}
+
+/* === rtws: handshake ==================================================== */
+
+RTWS_API size_t rtws_http_head_end(const char *buf, size_t len, size_t *scanned) {
+    /* resume 3 bytes back so a CRLFCRLF split across calls is still seen */
+    size_t i = *scanned > 3 ? *scanned - 3 : 0;
+    for (; i + 4 <= len; i++) {
+        const char *q = (const char *)memchr(buf + i, '\r', len - i);
+        if (!q) {
+            i = len;
+            break;
+        }
+        i = (size_t)(q - buf);
+        if (i + 4 <= len && q[1] == '\n' && q[2] == '\r' && q[3] == '\n') {
+            *scanned = i + 4;
+            return i + 4;
+        }
+    }
+    *scanned = len;
+    return 0;
+}
+
+static int rtws__is_tchar(unsigned char ch) {
+    /* RFC 9110 §5.6.2 token characters */
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return 1;
+    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static int rtws__lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
+
+static int rtws__str_ieq(rtws_str s, const char *z) {
+    size_t i;
+    for (i = 0; i < s.len; i++)
+        if (!z[i] || rtws__lower((unsigned char)s.p[i]) != rtws__lower((unsigned char)z[i]))
+            return 0;
+    return z[i] == '\0';
+}
+
+/* Parses the header lines of a head from buf[off..len) into m. */
+static rtws_err rtws__http_headers(const char *buf, size_t len, size_t off, rtws_http *m,
+                                   size_t max_headers, size_t *err_off) {
+    if (max_headers == 0 || max_headers > RTWS_MAX_HEADERS) max_headers = RTWS_MAX_HEADERS;
+    m->nheaders = 0;
+    for (;;) {
+        size_t ns, ne, vs, ve;
+        if (off + 2 > len) goto bad;
+        if (buf[off] == '\r' && buf[off + 1] == '\n') {
+            m->size = off + 2;
+            return RTWS_OK;
+        }
+        ns = off;
+        while (off < len && rtws__is_tchar((unsigned char)buf[off])) off++;
+        ne = off;
+        if (ne == ns || off >= len || buf[off] != ':') goto bad; /* also rejects obs-fold */
+        off++;
+        while (off < len && (buf[off] == ' ' || buf[off] == '\t')) off++;
+        vs = off;
+        while (off < len && buf[off] != '\r') {
+            unsigned char ch = (unsigned char)buf[off];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7F) goto bad;
+            off++;
+        }
+        if (off + 1 >= len || buf[off + 1] != '\n') goto bad;
+        ve = off;
+        while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t')) ve--;
+        off += 2;
+        if (m->nheaders == max_headers) {
+            *err_off = ns;
+            return RTWS_ERR_LIMIT;
+        }
+        m->headers[m->nheaders].name.p = buf + ns;
+        m->headers[m->nheaders].name.len = ne - ns;
+        m->headers[m->nheaders].value.p = buf + vs;
+        m->headers[m->nheaders].value.len = ve - vs;
+        m->nheaders++;
+    }
+bad:
+    *err_off = off;
+    return RTWS_ERR_SYNTAX;
+}
+
+/* "HTTP/1.x" at buf[off..]; returns the minor version or -1 */
+static int rtws__http_version(const char *buf, size_t len, size_t off) {
+    if (off + 8 > len || memcmp(buf + off, "HTTP/1.", 7) != 0) return -1;
+    if (buf[off + 7] < '0' || buf[off + 7] > '9') return -1;
+    return buf[off + 7] - '0';
+}
+
+RTWS_API rtws_err rtws_http_parse_request(const char *buf, size_t len, rtws_http *req,
+                                          size_t max_headers, size_t *err_off) {
+    size_t off = 0, s, q;
+    size_t dummy;
+    if (!err_off) err_off = &dummy;
+    memset(req, 0, sizeof *req);
+    while (off < len && rtws__is_tchar((unsigned char)buf[off])) off++;
+    if (off == 0 || off >= len || buf[off] != ' ') goto bad;
+    req->method.p = buf;
+    req->method.len = off;
+    s = ++off;
+    while (off < len && (unsigned char)buf[off] > 0x20 && buf[off] != 0x7F) off++;
+    if (off == s || off >= len || buf[off] != ' ') goto bad;
+    req->target.p = buf + s;
+    req->target.len = off - s;
+    for (q = s; q < off && buf[q] != '?'; q++) {
+    }
+    req->path.p = buf + s;
+    req->path.len = q - s;
+    req->query.p = q < off ? buf + q + 1 : buf + off;
+    req->query.len = q < off ? off - q - 1 : 0;
+    off++;
+    req->minor = rtws__http_version(buf, len, off);
+    if (req->minor < 0) goto bad;
+    off += 8;
+    if (off + 2 > len || buf[off] != '\r' || buf[off + 1] != '\n') goto bad;
+    return rtws__http_headers(buf, len, off + 2, req, max_headers, err_off);
+bad:
+    *err_off = off;
+    return RTWS_ERR_SYNTAX;
+}
+
+RTWS_API rtws_err rtws_http_parse_response(const char *buf, size_t len, rtws_http *res,
+                                           size_t max_headers, size_t *err_off) {
+    size_t off = 0, s;
+    size_t dummy;
+    if (!err_off) err_off = &dummy;
+    memset(res, 0, sizeof *res);
+    res->minor = rtws__http_version(buf, len, 0);
+    if (res->minor < 0) goto bad;
+    off = 8;
+    if (off + 4 > len || buf[off] != ' ') goto bad;
+    off++;
+    for (s = off; off < s + 3; off++) {
+        if (buf[off] < '0' || buf[off] > '9') goto bad;
+        res->status = res->status * 10 + (buf[off] - '0');
+    }
+    if (off < len && buf[off] == ' ') off++;
+    s = off;
+    while (off < len && buf[off] != '\r') {
+        unsigned char ch = (unsigned char)buf[off];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7F) goto bad;
+        off++;
+    }
+    if (off + 2 > len || buf[off + 1] != '\n') goto bad;
+    res->reason.p = buf + s;
+    res->reason.len = off - s;
+    return rtws__http_headers(buf, len, off + 2, res, max_headers, err_off);
+bad:
+    *err_off = off;
+    return RTWS_ERR_SYNTAX;
+}
+
+RTWS_API const rtws_str *rtws_http_header(const rtws_http *m, const char *name) {
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (rtws__str_ieq(m->headers[i].name, name)) return &m->headers[i].value;
+    return NULL;
+}
+
+/* 1 when the comma list s holds token (case-insensitive, whitespace trimmed) */
+static int rtws__list_has(rtws_str s, const char *token) {
+    size_t i = 0;
+    while (i < s.len) {
+        size_t a, b;
+        rtws_str t;
+        while (i < s.len && (s.p[i] == ' ' || s.p[i] == '\t' || s.p[i] == ',')) i++;
+        a = i;
+        while (i < s.len && s.p[i] != ',') i++;
+        b = i;
+        while (b > a && (s.p[b - 1] == ' ' || s.p[b - 1] == '\t')) b--;
+        t.p = s.p + a;
+        t.len = b - a;
+        if (t.len && rtws__str_ieq(t, token)) return 1;
+    }
+    return 0;
+}
+
+RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const char *token) {
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (rtws__str_ieq(m->headers[i].name, name) && rtws__list_has(m->headers[i].value, token))
+            return 1;
+    return 0;
+}
+
+RTWS_API void rtws_ws_accept(const char *key, size_t key_len, char out[29]) {
+    uint8_t buf[64 + 36], dig[20];
+    if (key_len > 64) key_len = 64; /* callers pass checked 24-byte keys */
+    memcpy(buf, key, key_len);
+    memcpy(buf + key_len, RTWS__GUID, 36);
+    rtws_sha1(buf, key_len + 36, dig);
+    rtws_base64_encode(dig, 20, out, 29);
+}
+
+RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
+    const rtws_str *v;
+    uint8_t raw[18];
+    memset(u, 0, sizeof *u);
+    u->status = 400;
+    if (!rtws__str_ieq(req->method, "GET")) {
+        u->status = 405;
+        u->reason = "the WebSocket handshake must use GET";
+        return u->status;
+    }
+    if (req->minor < 1) {
+        u->reason = "HTTP/1.1 or later is required";
+        return u->status;
+    }
+    if (!rtws_http_header(req, "Host")) {
+        u->reason = "missing Host header";
+        return u->status;
+    }
+    if (!rtws_http_has_token(req, "Upgrade", "websocket")) {
+        u->status = 426;
+        u->reason = "missing Upgrade: websocket";
+        return u->status;
+    }
+    if (!rtws_http_has_token(req, "Connection", "Upgrade")) {
+        u->reason = "Connection header lacks the Upgrade token";
+        return u->status;
+    }
+    v = rtws_http_header(req, "Sec-WebSocket-Version");
+    if (!v || v->len != 2 || v->p[0] != '1' || v->p[1] != '3') {
+        u->status = 426; /* §4.4: answer with the versions we speak */
+        u->reason = "unsupported Sec-WebSocket-Version (13 is)";
+        return u->status;
+    }
+    v = rtws_http_header(req, "Sec-WebSocket-Key");
+    if (!v || v->len != 24 || rtws_base64_decode(v->p, v->len, raw, sizeof raw) != 16) {
+        u->reason = "Sec-WebSocket-Key must be base64 of 16 bytes";
+        return u->status;
+    }
+    u->key = *v;
+    v = rtws_http_header(req, "Sec-WebSocket-Protocol");
+    if (v) u->protocols = *v;
+    v = rtws_http_header(req, "Origin");
+    if (v) u->origin = *v;
+    u->status = 101;
+    u->reason = "Switching Protocols";
+    return u->status;
+}
+
+
+/* === rtws: conn ========================================================= */
+
+/* === rtws: host ========================================================= */
+
+/* === rtws: tls ========================================================== */
+
+/* === rtws: json ========================================================= */
+
+/* === rtws: realtime ===================================================== */
+
+#endif /* RTWS_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the rtws authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+*/

@@ -1,0 +1,38 @@
+/* Compile test: the implementation in this unit, declarations only in
+   compile2.c. Calls functions, so a misspelt RTWS_IMPLEMENTATION fails to link. */
+#ifdef COMPILE_ALLOC_MACROS
+#include <stdlib.h>
+static size_t compile_allocs;
+static void *compile_malloc(size_t n) { compile_allocs++; return malloc(n); }
+#define RTWS_MALLOC(n) compile_malloc(n)
+#define RTWS_REALLOC(p, n) realloc(p, n)
+#define RTWS_FREE(p) free(p)
+#endif
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+#include <stdio.h>
+#include <string.h>
+
+#ifndef COMPILE_ONE
+int compile_other_unit(void);
+#else
+static int compile_other_unit(void) { return 0; }
+#endif
+
+int main(void) {
+    char acc[29];
+    rtws_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, acc);
+    if (strcmp(acc, "s3pPLMBiwxwhZRlWJ0PqsV7YzCk=") != 0) return 1;
+    if (compile_other_unit() != 0) return 2;
+    {
+        rtws_config cfg;
+        rtws_conn c;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.role = RTWS_SERVER;
+        rtws_conn_init(&c, &cfg);
+        if (rtws_conn_recv(&c, "GET / HTTP/1.1\r\n", 16, 0, NULL) != RTWS_EAGAIN) return 3;
+        rtws_conn_free(&c);
+    }
+    printf("compiled with %s, rtws %s\n", rtws_strerror(RTWS_OK), rtws_version());
+    return 0;
+}
