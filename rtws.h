@@ -413,55 +413,56 @@ typedef struct rtws_iov {
     size_t len;
 } rtws_iov;
 
+/* A reference-counted block of output bytes; private. */
 typedef struct rtws__chunk rtws__chunk;
 typedef struct rtws__seg {
-    rtws__chunk *chunk; /* NULL: points at the connection's control buffer */
+    rtws__chunk *chunk;
     const uint8_t *p;
     size_t len;
-    int frame_cont;     /* the frame goes on in the next segment */
 } rtws__seg;
 
 /* Fields are private: read them through the functions below. */
 struct rtws_conn {
     rtws_config cfg;
     rtws_conn_state state;
-    rtws_err err;               /* sticky fatal error */
-    unsigned close_code;        /* code we sent or will send */
-    unsigned peer_code;         /* code the peer sent */
-    uint8_t close_sent, close_recvd, close_reported, eof;
-    uint8_t depth, freed, want_close, in_recv;
-    uint64_t now;
-    uint64_t deadline_handshake, deadline_close, last_rx, ping_sent_at;
-    uint8_t ping_outstanding, pad_[7];
-    /* receive side */
+    rtws_err err;                 /* sticky fatal error */
+    uint64_t now;                 /* latest now_ms seen */
+    uint64_t hs_deadline;         /* opening handshake; 0 until the first call */
+    uint64_t close_deadline;      /* close handshake / lingering; 0 none */
+    uint64_t last_rx, ping_at;    /* heartbeat */
+    uint16_t close_code;          /* code of the close we sent */
+    uint8_t close_sent, close_recvd, closed_evt, opened, want_close, eof;
+    uint8_t depth, freed, in_recv, ping_out, drop_input, pad_[5];
+    /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
-    size_t rcap, rstart, rend;  /* unread bytes are rbuf[rstart..rend) */
-    size_t hs_scanned;
-    rtws_frame_header h;        /* current frame */
-    int have_header;
-    size_t pdone;               /* payload bytes of h unmasked+checked, in place */
+    size_t rcap, rstart, rend, hs_scanned;
+    rtws_frame_header h;          /* current frame, when have_h */
+    uint8_t have_h, whole, msg_op, stream_first;
+    uint32_t utf8;                /* UTF-8 state of the text message in progress */
+    size_t pdone;                 /* payload bytes of h already unmasked and checked */
     size_t mask_pos;
-    uint8_t *mbuf;              /* reassembly buffer */
-    size_t mcap, mlen;
-    size_t nfrag;
-    uint8_t msg_op;             /* opcode of the message in progress, 0 none */
-    uint8_t stream_first;
-    uint32_t utf8;
-    /* send side */
+    size_t mtotal, nfrag;         /* bytes and frames of the message in progress */
+    uint8_t *mbuf;                /* reassembly buffer */
+    size_t mcap;
+    /* send side: a queue of segments, control frames ahead at frame boundaries */
     rtws__seg *segs;
-    size_t nseg_cap, seg_head, nsegs;
-    size_t head_off;            /* bytes of segs[seg_head] already written */
-    size_t queued;              /* unsent data bytes */
+    size_t segcap, seghead, nseg;
+    size_t head_off;              /* bytes of segs[seghead] already written */
+    size_t qbytes;                /* bytes in segs, head_off included */
     rtws__chunk *spare;
-    uint8_t ctl_pong[2 + 125], ctl_ping[2 + 4 + 125];
-    uint8_t ctl_pong_len, ctl_ping_len, ctl_active, ctl_pad;
-    uint8_t cout[2 * (2 + 4 + 125)];
-    size_t cout_len;
-    uint8_t *hs;                /* client: Sec-WebSocket-Accept expected, protocols offered */
-    char accept[29];
-    rtws_str protocol;
-    char *protocol_buf;
-    void *data;                 /* rtws_conn_set_data */
+    uint8_t send_op;              /* opcode of a fragmented send in progress */
+    uint8_t pong_len, ping_len;   /* pending control frames (payload length + 1; 0 none) */
+    uint8_t pad2_;
+    uint32_t send_utf8;
+    uint8_t pong_buf[125], ping_buf[125];
+    uint8_t cout[2 * RTWS_FRAME_HEADER_MAX + 250];
+    uint16_t cout_len, cout_off;
+    uint8_t keys[64];             /* masking keys, refilled from cfg.random */
+    uint8_t keys_used;
+    uint8_t hb_payload[8];        /* payload of our last heartbeat ping */
+    uint32_t rtt_last;
+    char *hs;                     /* client: accept value + offered protocols; server: protocol */
+    void *data;
 };
 
 /* Prepares c for role cfg->role (the config is copied). A server waits for the
@@ -496,6 +497,9 @@ RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap);
 RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms);
 /* The peer's side of TCP ended (read returned 0 or an error). */
 RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms);
+/* Releases receive and reassembly buffers while no message is in progress
+   (an idle connection then holds only its struct). */
+RTWS_API void rtws_conn_trim(rtws_conn *c);
 
 /* Pending output, lent until the next rtws call on c: one contiguous piece. */
 RTWS_API const uint8_t *rtws_conn_out(rtws_conn *c, size_t *len);
@@ -541,6 +545,10 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 #define RTWS__IMPLEMENTED
 
 #include <string.h>
+
+#if defined(__GLIBC__) && !defined(_POSIX_C_SOURCE)
+#error "rtws needs POSIX: make rtws.h the first include of this file, or compile it with -D_POSIX_C_SOURCE=200809L (or -D_GNU_SOURCE, or -std=gnu99)"
+#endif
 
 #if defined(RTWS_MALLOC) && defined(RTWS_REALLOC) && defined(RTWS_FREE)
 #elif !defined(RTWS_MALLOC) && !defined(RTWS_REALLOC) && !defined(RTWS_FREE)
@@ -1246,6 +1254,1198 @@ RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
 
 
 /* === rtws: conn ========================================================= */
+
+struct rtws__chunk {
+    size_t refs, cap, len; /* the bytes follow the struct */
+};
+#define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
+#define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
+#define RTWS__RBUF_MIN 4096u      /* first receive buffer */
+#define RTWS__RBUF_KEEP 65536u    /* buffers above this are released once empty */
+
+static void rtws__config_defaults(rtws_config *c) {
+    if (c->role != RTWS_SERVER) c->role = RTWS_CLIENT;
+    c->max_frame = RTWS__DEF(c->max_frame, (size_t)16 << 20);
+    c->max_message = RTWS__DEF(c->max_message, (size_t)16 << 20);
+    c->max_fragments = RTWS__DEF(c->max_fragments, (size_t)1 << 17);
+    c->max_handshake = RTWS__DEF(c->max_handshake, (size_t)8192);
+    c->max_headers = RTWS__DEF(c->max_headers, (size_t)64);
+    if (c->max_headers > RTWS_MAX_HEADERS) c->max_headers = RTWS_MAX_HEADERS;
+    c->max_send_queue = RTWS__DEF(c->max_send_queue, (size_t)64 << 20);
+    c->handshake_timeout_ms = RTWS__DEF(c->handshake_timeout_ms, 10000u);
+    c->close_timeout_ms = RTWS__DEF(c->close_timeout_ms, 5000u);
+    c->ping_interval_ms = RTWS__DEF(c->ping_interval_ms, 30000u);
+    c->pong_timeout_ms = RTWS__DEF(c->pong_timeout_ms, 60000u);
+#if !defined(RTWS_NO_SYSTEM_RANDOM)
+    if (!c->random) c->random = rtws_random_system;
+#endif
+}
+
+RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
+    memset(c, 0, sizeof *c);
+    if (cfg) c->cfg = *cfg;
+    rtws__config_defaults(&c->cfg);
+    c->state = c->cfg.role == RTWS_SERVER ? RTWS_STATE_HANDSHAKE : RTWS_STATE_IDLE;
+    c->keys_used = sizeof c->keys;
+}
+
+static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
+    if (--ch->refs) return;
+    if (!c->spare && ch->cap == RTWS__CHUNK_SIZE) {
+        ch->refs = 1;
+        ch->len = 0;
+        c->spare = ch; /* keep one for the next send: no malloc per message */
+        return;
+    }
+    rtws__free(&c->cfg.allocator, ch);
+}
+
+static void rtws__release(rtws_conn *c) {
+    const rtws_allocator *a = &c->cfg.allocator;
+    size_t i;
+    for (i = 0; i < c->nseg; i++) rtws__chunk_unref(c, c->segs[(c->seghead + i) % c->segcap].chunk);
+    rtws__free(a, c->spare);
+    rtws__free(a, c->segs);
+    rtws__free(a, c->rbuf);
+    rtws__free(a, c->mbuf);
+    rtws__free(a, c->hs);
+    c->spare = NULL;
+    c->segs = NULL;
+    c->rbuf = c->mbuf = NULL;
+    c->hs = NULL;
+    c->nseg = c->segcap = c->seghead = c->qbytes = c->head_off = 0;
+    c->rcap = c->rstart = c->rend = c->mcap = 0;
+}
+
+RTWS_API void rtws_conn_free(rtws_conn *c) {
+    if (c->depth) { /* inside a callback: finish when the outer call returns */
+        c->freed = 1;
+        c->state = RTWS_STATE_CLOSED;
+        return;
+    }
+    rtws__release(c);
+    c->freed = 1;
+    c->state = RTWS_STATE_CLOSED;
+}
+
+RTWS_API void rtws_conn_reset(rtws_conn *c) {
+    rtws_config cfg = c->cfg;
+    void *data = c->data;
+    rtws__release(c);
+    rtws_conn_init(c, &cfg);
+    c->data = data;
+}
+
+RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c) { return &c->cfg; }
+RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->state; }
+RTWS_API rtws_err rtws_conn_error(const rtws_conn *c) { return c->err; }
+RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->data = data; }
+RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->data; }
+
+/* Every public call that may fire callbacks is bracketed by enter/leave, so a
+   callback may free the connection: the release waits for the outermost leave. */
+static void rtws__enter(rtws_conn *c, uint64_t now) {
+    c->depth++;
+    if (now > c->now) c->now = now;
+    if (!c->hs_deadline && c->state <= RTWS_STATE_HANDSHAKE)
+        c->hs_deadline = c->now + c->cfg.handshake_timeout_ms;
+}
+static void rtws__leave(rtws_conn *c) {
+    if (--c->depth == 0 && c->freed) rtws__release(c);
+}
+
+static void rtws__emit(rtws_conn *c, rtws_event *ev) {
+    if (!c->cfg.on_event || c->freed) return;
+    c->depth++;
+    c->cfg.on_event(c, ev, c->cfg.user);
+    c->depth--;
+}
+
+static void rtws__event_init(rtws_event *ev, rtws_event_type type) {
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+}
+
+static void rtws__emit_close(rtws_conn *c, unsigned code, const uint8_t *reason, size_t len,
+                             int clean, int by_peer) {
+    rtws_event ev;
+    if (c->closed_evt || !c->opened) return;
+    c->closed_evt = 1;
+    rtws__event_init(&ev, RTWS_EV_CLOSE);
+    ev.code = code;
+    ev.data = reason;
+    ev.len = len;
+    ev.clean = clean;
+    ev.by_peer = by_peer;
+    rtws__emit(c, &ev);
+}
+
+static void rtws__emit_error(rtws_conn *c, rtws_err err, int status) {
+    rtws_event ev;
+    rtws__event_init(&ev, RTWS_EV_ERROR);
+    ev.err = err;
+    ev.status = status;
+    rtws__emit(c, &ev);
+}
+
+/* ---- output queue ---- */
+
+static int rtws__segs_reserve(rtws_conn *c) {
+    if (c->nseg == c->segcap) {
+        size_t ncap = c->segcap ? c->segcap * 2 : 8, i;
+        rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->cfg.allocator, ncap * sizeof *ns);
+        if (!ns) return 0;
+        for (i = 0; i < c->nseg; i++) ns[i] = c->segs[(c->seghead + i) % c->segcap];
+        rtws__free(&c->cfg.allocator, c->segs);
+        c->segs = ns;
+        c->segcap = ncap;
+        c->seghead = 0;
+    }
+    return 1;
+}
+
+/* Space for n more output bytes at the end of the queue: the tail chunk when
+   it has room and is ours alone, else a new chunk. Returns where to write. */
+static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
+    rtws__chunk *ch = NULL;
+    if (c->nseg) {
+        rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) % c->segcap];
+        ch = t->chunk;
+        if (ch->refs != 1 || ch->cap - ch->len < n || t->p + t->len != RTWS__CHUNK_DATA(ch) + ch->len)
+            ch = NULL;
+    }
+    if (!ch) {
+        if (!rtws__segs_reserve(c)) return NULL;
+        if (n <= RTWS__CHUNK_SIZE && c->spare) {
+            ch = c->spare;
+            c->spare = NULL;
+        } else {
+            size_t cap = n <= RTWS__CHUNK_SIZE ? RTWS__CHUNK_SIZE : n;
+            if (cap > SIZE_MAX - sizeof *ch) return NULL;
+            ch = (rtws__chunk *)rtws__alloc(&c->cfg.allocator, sizeof *ch + cap);
+            if (!ch) return NULL;
+            ch->refs = 1;
+            ch->cap = cap;
+            ch->len = 0;
+        }
+        c->segs[(c->seghead + c->nseg) % c->segcap].chunk = ch;
+        c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(ch) + ch->len;
+        c->segs[(c->seghead + c->nseg) % c->segcap].len = 0;
+        c->nseg++;
+    }
+    *chp = ch;
+    return RTWS__CHUNK_DATA(ch) + ch->len;
+}
+
+static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
+    rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) % c->segcap];
+    ch->len += n;
+    t->len += n;
+    c->qbytes += n;
+}
+
+static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
+    if (c->keys_used + 4 > (int)sizeof c->keys) {
+        if (!c->cfg.random || c->cfg.random(c->cfg.random_user, c->keys, sizeof c->keys) != 0)
+            return 0;
+        c->keys_used = 0;
+    }
+    memcpy(key, c->keys + c->keys_used, 4);
+    c->keys_used = (uint8_t)(c->keys_used + 4);
+    return 1;
+}
+
+/* Writes one frame into the data queue; client frames get a fresh mask key. */
+static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const void *data,
+                                  size_t len) {
+    uint8_t key[4], *w;
+    rtws__chunk *ch;
+    size_t hl;
+    int client = c->cfg.role == RTWS_CLIENT;
+    if (len > SIZE_MAX - RTWS_FRAME_HEADER_MAX) return RTWS_ERR_TOO_BIG;
+    if (client && !rtws__mask_key(c, key)) return RTWS_ERR_RANDOM;
+    w = rtws__out_reserve(c, RTWS_FRAME_HEADER_MAX + len, &ch);
+    if (!w) return RTWS_ERR_NOMEM;
+    hl = rtws_frame_header_encode(w, fin, op, len, client ? key : NULL);
+    if (len) memcpy(w + hl, data, len);
+    if (client && len) rtws_mask(w + hl, len, key, 0);
+    rtws__out_commit(c, ch, hl + len);
+    return RTWS_OK;
+}
+
+static void rtws__seg_pop(rtws_conn *c) {
+    rtws__seg *s = &c->segs[c->seghead];
+    c->qbytes -= s->len;
+    rtws__chunk_unref(c, s->chunk);
+    c->seghead = (c->seghead + 1) % c->segcap;
+    c->nseg--;
+    c->head_off = 0;
+}
+
+/* Drops queued data that has not started to go out (failing the connection). */
+static void rtws__drop_unsent(rtws_conn *c) {
+    while (c->nseg > (c->head_off ? 1u : 0u)) {
+        size_t last = (c->seghead + c->nseg - 1) % c->segcap;
+        c->qbytes -= c->segs[last].len;
+        rtws__chunk_unref(c, c->segs[last].chunk);
+        c->nseg--;
+    }
+    c->pong_len = c->ping_len = 0;
+}
+
+/* Pending pong/ping move into cout when the data queue is at a frame boundary
+   (every segment holds whole frames), so heartbeats pass a full data queue. */
+static void rtws__promote_control(rtws_conn *c) {
+    size_t n = 0;
+    if (c->cout_off < c->cout_len || c->head_off) return;
+    if (!c->pong_len && !c->ping_len) return;
+    if (c->pong_len) {
+        uint8_t key[4];
+        size_t len = (size_t)c->pong_len - 1;
+        int client = c->cfg.role == RTWS_CLIENT;
+        if (client && !rtws__mask_key(c, key)) return;
+        n += rtws_frame_header_encode(c->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
+        memcpy(c->cout + n, c->pong_buf, len);
+        if (client) rtws_mask(c->cout + n, len, key, 0);
+        n += len;
+        c->pong_len = 0;
+    }
+    if (c->ping_len) {
+        uint8_t key[4];
+        size_t len = (size_t)c->ping_len - 1;
+        int client = c->cfg.role == RTWS_CLIENT;
+        if (client && !rtws__mask_key(c, key)) return;
+        n += rtws_frame_header_encode(c->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
+        memcpy(c->cout + n, c->ping_buf, len);
+        if (client) rtws_mask(c->cout + n, len, key, 0);
+        n += len;
+        c->ping_len = 0;
+    }
+    c->cout_len = (uint16_t)n;
+    c->cout_off = 0;
+}
+
+RTWS_API int rtws_conn_out_iov(rtws_conn *c, rtws_iov *iov, int max) {
+    int n = 0;
+    size_t i;
+    if (c->freed || c->eof) return 0;
+    rtws__promote_control(c);
+    if (c->cout_off < c->cout_len && n < max) {
+        iov[n].base = c->cout + c->cout_off;
+        iov[n].len = (size_t)(c->cout_len - c->cout_off);
+        n++;
+    }
+    for (i = 0; i < c->nseg && n < max; i++) {
+        const rtws__seg *s = &c->segs[(c->seghead + i) % c->segcap];
+        size_t skip = i == 0 ? c->head_off : 0;
+        if (s->len == skip) continue;
+        iov[n].base = s->p + skip;
+        iov[n].len = s->len - skip;
+        n++;
+    }
+    return n;
+}
+
+RTWS_API const uint8_t *rtws_conn_out(rtws_conn *c, size_t *len) {
+    rtws_iov v;
+    if (rtws_conn_out_iov(c, &v, 1) != 1) {
+        *len = 0;
+        return NULL;
+    }
+    *len = v.len;
+    return (const uint8_t *)v.base;
+}
+
+RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
+    if (c->cout_off < c->cout_len) {
+        size_t k = RTWS__MIN(n, (size_t)(c->cout_len - c->cout_off));
+        c->cout_off = (uint16_t)(c->cout_off + k);
+        n -= k;
+        if (c->cout_off == c->cout_len) c->cout_off = c->cout_len = 0;
+    }
+    while (n && c->nseg) {
+        rtws__seg *s = &c->segs[c->seghead];
+        size_t k = RTWS__MIN(n, s->len - c->head_off);
+        c->head_off += k;
+        n -= k;
+        if (c->head_off == s->len) rtws__seg_pop(c);
+    }
+    RTWS_ASSERT(n == 0); /* acknowledged more than was lent */
+    while (c->nseg && c->segs[c->seghead].len == c->head_off) rtws__seg_pop(c);
+}
+
+RTWS_API size_t rtws_conn_out_pending(const rtws_conn *c) {
+    size_t n = (size_t)(c->cout_len - c->cout_off) + c->qbytes - c->head_off;
+    if (c->pong_len) n += (size_t)c->pong_len + 5;
+    if (c->ping_len) n += (size_t)c->ping_len + 5;
+    return n;
+}
+
+/* ---- closing ---- */
+
+static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reason, size_t rlen) {
+    uint8_t p[125];
+    size_t n = 0;
+    if (code) {
+        p[0] = (uint8_t)(code >> 8);
+        p[1] = (uint8_t)code;
+        n = 2;
+        if (rlen > 123) rlen = 123;
+        if (rlen) memcpy(p + 2, reason, rlen);
+        n += rlen;
+    }
+    c->close_sent = 1;
+    c->close_code = (uint16_t)code;
+    return rtws__queue_frame(c, 1, RTWS_OP_CLOSE, p, n);
+}
+
+/* The connection is over: the host flushes what is queued, then closes. */
+static void rtws__finish(rtws_conn *c) {
+    c->state = RTWS_STATE_CLOSED;
+    c->want_close = 1;
+    c->drop_input = 1;
+    if (!c->close_deadline || c->close_deadline > c->now + c->cfg.close_timeout_ms)
+        c->close_deadline = c->now + c->cfg.close_timeout_ms;
+}
+
+/* RFC 6455 §7.1.7 "Fail the WebSocket Connection": report, send a close with
+   the code when the connection was open, then close without waiting. */
+static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
+    if (c->state == RTWS_STATE_CLOSED) return;
+    c->err = err;
+    rtws__emit_error(c, err, 0);
+    if (c->opened && !c->close_sent) {
+        rtws__drop_unsent(c);
+        rtws__queue_close(c, code, NULL, 0);
+    }
+    rtws__emit_close(c, c->opened && code ? code : (unsigned)RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+    rtws__finish(c);
+}
+
+/* ---- opening handshake ---- */
+
+static rtws_err rtws__queue_bytes(rtws_conn *c, const char *s, size_t n) {
+    rtws__chunk *ch;
+    uint8_t *w = rtws__out_reserve(c, n, &ch);
+    if (!w) return RTWS_ERR_NOMEM;
+    memcpy(w, s, n);
+    rtws__out_commit(c, ch, n);
+    return RTWS_OK;
+}
+
+static size_t rtws__cat(char *dst, size_t off, size_t cap, const char *s, size_t n) {
+    if (off < cap && n <= cap - off) memcpy(dst + off, s, n);
+    return off + n; /* the caller checks off <= cap */
+}
+#define RTWS__CATZ(dst, off, cap, z) rtws__cat(dst, off, cap, z, strlen(z))
+
+static const char *rtws__status_text(int status) {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+/* Refuses the upgrade with an HTTP error and a short text body. */
+static void rtws__refuse(rtws_conn *c, int status, const char *reason) {
+    char head[512], num[32];
+    size_t n = 0, blen;
+    if (status < 400 || status > 599) status = 500;
+    if (!reason) reason = rtws__status_text(status);
+    blen = strlen(reason) + 1;
+    n = RTWS__CATZ(head, n, sizeof head, "HTTP/1.1 ");
+    num[0] = (char)('0' + status / 100);
+    num[1] = (char)('0' + status / 10 % 10);
+    num[2] = (char)('0' + status % 10);
+    num[3] = ' ';
+    n = rtws__cat(head, n, sizeof head, num, 4);
+    n = RTWS__CATZ(head, n, sizeof head, rtws__status_text(status));
+    n = RTWS__CATZ(head, n, sizeof head, "\r\nContent-Type: text/plain\r\nConnection: close\r\n");
+    if (status == 426) n = RTWS__CATZ(head, n, sizeof head, "Sec-WebSocket-Version: 13\r\n");
+    n = RTWS__CATZ(head, n, sizeof head, "Content-Length: ");
+    {
+        size_t k = 0, v = blen;
+        char tmp[24];
+        do {
+            tmp[k++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (k) num[0] = tmp[--k], n = rtws__cat(head, n, sizeof head, num, 1);
+    }
+    n = RTWS__CATZ(head, n, sizeof head, "\r\n\r\n");
+    n = RTWS__CATZ(head, n, sizeof head, reason);
+    n = rtws__cat(head, n, sizeof head, "\n", 1);
+    if (n <= sizeof head) rtws__queue_bytes(c, head, n);
+    c->err = RTWS_ERR_HANDSHAKE;
+    rtws__emit_error(c, RTWS_ERR_HANDSHAKE, status);
+    rtws__finish(c);
+}
+
+static int rtws__valid_token_list(const char *s) {
+    for (; *s; s++)
+        if (!rtws__is_tchar((unsigned char)*s) && *s != ',' && *s != ' ') return 0;
+    return 1;
+}
+
+static void rtws__open(rtws_conn *c) {
+    rtws_event ev;
+    c->state = RTWS_STATE_OPEN;
+    c->opened = 1;
+    c->last_rx = c->now;
+    c->ping_at = 0;
+    rtws__event_init(&ev, RTWS_EV_OPEN);
+    if (c->cfg.role == RTWS_SERVER && c->hs) {
+        ev.protocol.p = c->hs;
+        ev.protocol.len = strlen(c->hs);
+    } else if (c->cfg.role == RTWS_CLIENT && c->hs && c->hs[29]) {
+        ev.protocol.p = c->hs + 29 + strlen(c->hs + 29) + 1;
+        ev.protocol.len = strlen(ev.protocol.p);
+    }
+    rtws__emit(c, &ev);
+}
+
+static void rtws__server_handshake(rtws_conn *c, size_t head) {
+    rtws_http req;
+    rtws_upgrade u;
+    size_t off = 0, n = 0;
+    const char *proto = NULL;
+    char resp[512];
+    int status;
+    if (rtws_http_parse_request((const char *)c->rbuf + c->rstart, head, &req,
+                                c->cfg.max_headers, &off) != RTWS_OK) {
+        rtws__refuse(c, off >= head ? 431 : 400, "malformed HTTP request");
+        return;
+    }
+    status = rtws_upgrade_check(&req, &u);
+    if (status != 101) {
+        rtws__refuse(c, status, u.reason);
+        return;
+    }
+    if (c->cfg.allowed_origins) {
+        /* cross-site WebSocket hijacking: browsers send Origin and let any page
+           connect to any host, loopback included */
+        const char *const *o = c->cfg.allowed_origins;
+        for (; *o; o++)
+            if (u.origin.len && rtws__str_ieq(u.origin, *o)) break;
+        if (!*o) {
+            rtws__refuse(c, 403, "origin not allowed");
+            return;
+        }
+    }
+    if (c->cfg.on_accept) {
+        int r;
+        c->depth++;
+        r = c->cfg.on_accept(c, &req, &proto, c->cfg.user);
+        c->depth--;
+        if (c->freed) return;
+        if (r) {
+            rtws__refuse(c, r, NULL);
+            return;
+        }
+        if (proto && (!*proto || strlen(proto) > 256 || !rtws__valid_token_list(proto))) {
+            rtws__refuse(c, 500, "invalid subprotocol chosen");
+            return;
+        }
+    }
+    n = RTWS__CATZ(resp, n, sizeof resp,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: ");
+    {
+        char acc[29];
+        rtws_ws_accept(u.key.p, u.key.len, acc);
+        n = rtws__cat(resp, n, sizeof resp, acc, 28);
+    }
+    if (proto) {
+        size_t pl = strlen(proto);
+        n = RTWS__CATZ(resp, n, sizeof resp, "\r\nSec-WebSocket-Protocol: ");
+        n = rtws__cat(resp, n, sizeof resp, proto, pl);
+        c->hs = (char *)rtws__alloc(&c->cfg.allocator, pl + 1);
+        if (!c->hs) {
+            rtws__fail(c, RTWS_ERR_NOMEM, 0);
+            return;
+        }
+        memcpy(c->hs, proto, pl + 1);
+    }
+    n = RTWS__CATZ(resp, n, sizeof resp, "\r\n\r\n");
+    if (n > sizeof resp || rtws__queue_bytes(c, resp, n) != RTWS_OK) {
+        rtws__fail(c, RTWS_ERR_NOMEM, 0);
+        return;
+    }
+    c->rstart += head;
+    rtws__open(c);
+}
+
+static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
+
+RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o,
+                                         uint64_t now_ms) {
+    uint8_t raw[16];
+    char key[25], *req;
+    size_t n = 0, cap, plen;
+    const char *path = o && o->path && *o->path ? o->path : "/";
+    rtws_err e = RTWS_OK;
+    if (c->cfg.role != RTWS_CLIENT || c->state != RTWS_STATE_IDLE || !o || !o->host ||
+        !*o->host)
+        return RTWS_ERR_INVALID;
+    if (rtws__has_crlf(o->host) || rtws__has_crlf(path) || strchr(path, ' ') ||
+        rtws__has_crlf(o->origin) || rtws__has_crlf(o->authorization) ||
+        (o->protocols && (!rtws__valid_token_list(o->protocols) || !*o->protocols)))
+        return RTWS_ERR_INVALID;
+    if (o->extra_headers && *o->extra_headers) {
+        /* whole "Name: value\r\n" lines, no bare CR or LF, no blank line */
+        const char *s = o->extra_headers;
+        size_t len = strlen(s), i;
+        if (len < 2 || s[len - 2] != '\r' || s[len - 1] != '\n' || strstr(s, "\r\n\r\n") ||
+            s[0] == '\r')
+            return RTWS_ERR_INVALID;
+        for (i = 0; i < len; i++)
+            if ((s[i] == '\r' && s[i + 1] != '\n') || (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')))
+                return RTWS_ERR_INVALID;
+    }
+    rtws__enter(c, now_ms);
+    c->hs_deadline = c->now + c->cfg.handshake_timeout_ms;
+    if (!c->cfg.random || c->cfg.random(c->cfg.random_user, raw, sizeof raw) != 0) {
+        e = RTWS_ERR_RANDOM;
+        goto out;
+    }
+    rtws_base64_encode(raw, 16, key, sizeof key);
+    /* c->hs = expected accept (28 chars + NUL), then the offered protocols */
+    plen = o->protocols ? strlen(o->protocols) : 0;
+    c->hs = (char *)rtws__alloc(&c->cfg.allocator, 29 + plen + 1 + plen + 1);
+    if (!c->hs) {
+        e = RTWS_ERR_NOMEM;
+        goto out;
+    }
+    rtws_ws_accept(key, 24, c->hs);
+    memcpy(c->hs + 29, o->protocols ? o->protocols : "", plen + 1);
+    cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
+          (o->authorization ? strlen(o->authorization) : 0) +
+          (o->extra_headers ? strlen(o->extra_headers) : 0);
+    req = (char *)rtws__alloc(&c->cfg.allocator, cap);
+    if (!req) {
+        e = RTWS_ERR_NOMEM;
+        goto out;
+    }
+    n = RTWS__CATZ(req, n, cap, "GET ");
+    n = RTWS__CATZ(req, n, cap, path);
+    n = RTWS__CATZ(req, n, cap, " HTTP/1.1\r\nHost: ");
+    n = RTWS__CATZ(req, n, cap, o->host);
+    n = RTWS__CATZ(req, n, cap, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+    n = rtws__cat(req, n, cap, key, 24);
+    n = RTWS__CATZ(req, n, cap, "\r\nSec-WebSocket-Version: 13\r\n");
+    if (plen) {
+        n = RTWS__CATZ(req, n, cap, "Sec-WebSocket-Protocol: ");
+        n = RTWS__CATZ(req, n, cap, o->protocols);
+        n = RTWS__CATZ(req, n, cap, "\r\n");
+    }
+    if (o->origin) {
+        n = RTWS__CATZ(req, n, cap, "Origin: ");
+        n = RTWS__CATZ(req, n, cap, o->origin);
+        n = RTWS__CATZ(req, n, cap, "\r\n");
+    }
+    if (o->authorization) {
+        n = RTWS__CATZ(req, n, cap, "Authorization: ");
+        n = RTWS__CATZ(req, n, cap, o->authorization);
+        n = RTWS__CATZ(req, n, cap, "\r\n");
+    }
+    if (o->extra_headers) n = RTWS__CATZ(req, n, cap, o->extra_headers);
+    n = RTWS__CATZ(req, n, cap, "\r\n");
+    e = n <= cap ? rtws__queue_bytes(c, req, n) : RTWS_ERR_NOMEM;
+    rtws__free(&c->cfg.allocator, req);
+    if (e == RTWS_OK) c->state = RTWS_STATE_HANDSHAKE;
+out:
+    rtws__leave(c);
+    return e;
+}
+
+static void rtws__client_handshake(rtws_conn *c, size_t head) {
+    rtws_http res;
+    size_t off;
+    const rtws_str *v;
+    if (rtws_http_parse_response((const char *)c->rbuf + c->rstart, head, &res,
+                                 c->cfg.max_headers, &off) != RTWS_OK) {
+        c->err = RTWS_ERR_HANDSHAKE;
+        rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
+        rtws__finish(c);
+        return;
+    }
+    if (res.status != 101) {
+        c->err = RTWS_ERR_HANDSHAKE;
+        rtws__emit_error(c, RTWS_ERR_HANDSHAKE, res.status);
+        rtws__finish(c);
+        return;
+    }
+    v = rtws_http_header(&res, "Sec-WebSocket-Accept");
+    if (!rtws_http_has_token(&res, "Upgrade", "websocket") ||
+        !rtws_http_has_token(&res, "Connection", "Upgrade") || !v || v->len != 28 ||
+        memcmp(v->p, c->hs, 28) != 0 || rtws_http_header(&res, "Sec-WebSocket-Extensions"))
+        goto bad;
+    v = rtws_http_header(&res, "Sec-WebSocket-Protocol");
+    {
+        /* after the offer: the protocol the server picked (empty when none) */
+        char *offer = c->hs + 29, *pick = offer + strlen(offer) + 1;
+        if (v) {
+            rtws_str offered;
+            offered.p = offer;
+            offered.len = strlen(offer);
+            if (!v->len || v->len > offered.len) goto bad;
+            memcpy(pick, v->p, v->len);
+            pick[v->len] = '\0';
+            if (!rtws__list_has(offered, pick)) goto bad;
+        } else {
+            pick[0] = '\0';
+        }
+    }
+    c->rstart += head;
+    rtws__open(c);
+    return;
+bad:
+    c->err = RTWS_ERR_HANDSHAKE;
+    rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 101);
+    rtws__finish(c);
+}
+
+/* ---- receive side ---- */
+
+/* Contiguous bytes the current unit needs at rstart: a handshake head, a
+   frame header, a control frame, or a whole single-frame message (delivered
+   from rbuf without a copy). Other payloads stream through. */
+static size_t rtws__rneed(const rtws_conn *c) {
+    if (c->state <= RTWS_STATE_HANDSHAKE) return c->cfg.max_handshake + 1;
+    if (!c->have_h) return RTWS_FRAME_HEADER_MAX;
+    if (c->h.opcode >= 8 || c->whole) return (size_t)c->h.len;
+    return 1;
+}
+
+/* Makes room for at least want more bytes after rend, within the caps. */
+static int rtws__rreserve(rtws_conn *c, size_t want) {
+    size_t used = c->rend - c->rstart, need, limit, ncap;
+    uint8_t *nb;
+    limit = RTWS__DEF(c->cfg.max_message, 1) + RTWS_FRAME_HEADER_MAX;
+    if (c->cfg.max_handshake + 1 > limit) limit = c->cfg.max_handshake + 1;
+    limit += RTWS__RBUF_KEEP;
+    if (want > limit - used) want = limit - used;
+    if (c->rcap - c->rend >= want) return 1;
+    if (c->rstart && c->rcap - used >= want) {
+        memmove(c->rbuf, c->rbuf + c->rstart, used);
+        c->rend = used;
+        c->rstart = 0;
+        return 1;
+    }
+    need = used + want;
+    ncap = c->rcap ? c->rcap : RTWS__RBUF_MIN;
+    while (ncap < need) ncap = ncap > limit / 2 ? limit : ncap * 2;
+    if (c->rstart) {
+        memmove(c->rbuf, c->rbuf + c->rstart, used);
+        c->rend = used;
+        c->rstart = 0;
+    }
+    nb = (uint8_t *)rtws__realloc(&c->cfg.allocator, c->rbuf, ncap);
+    if (!nb) return 0;
+    c->rbuf = nb;
+    c->rcap = ncap;
+    return 1;
+}
+
+RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) {
+    size_t want, need, have;
+    *cap = 0;
+    if (c->freed) return NULL;
+    need = rtws__rneed(c);
+    have = c->rend - c->rstart;
+    want = need > have ? need - have : 0;
+    if (want < min_len) want = min_len;
+    if (want < RTWS__RBUF_MIN) want = RTWS__RBUF_MIN;
+    if (!rtws__rreserve(c, want)) return NULL;
+    *cap = c->rcap - c->rend;
+    return c->rbuf + c->rend;
+}
+
+static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
+                          int fin) {
+    rtws_event ev;
+    rtws__event_init(&ev, RTWS_EV_MESSAGE);
+    ev.opcode = op;
+    ev.data = p;
+    ev.len = n;
+    ev.first = first;
+    ev.fin = fin;
+    rtws__emit(c, &ev);
+}
+
+static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
+    rtws_event ev;
+    switch (c->h.opcode) {
+    case RTWS_OP_PING:
+        /* §5.5.3: answer with the same payload; only the latest ping needs an
+           answer, so a ping flood overwrites one slot instead of queueing */
+        if (!c->close_sent) {
+            memcpy(c->pong_buf, p, n);
+            c->pong_len = (uint8_t)(n + 1);
+        }
+        rtws__event_init(&ev, RTWS_EV_PING);
+        ev.data = p;
+        ev.len = n;
+        rtws__emit(c, &ev);
+        break;
+    case RTWS_OP_PONG:
+        rtws__event_init(&ev, RTWS_EV_PONG);
+        ev.data = p;
+        ev.len = n;
+        if (c->ping_out && n == sizeof c->hb_payload && !memcmp(p, c->hb_payload, n)) {
+            c->ping_out = 0;
+            c->rtt_last = (uint32_t)RTWS__MIN(c->now - c->ping_at, (uint64_t)UINT32_MAX);
+            ev.rtt_ms = c->rtt_last;
+        }
+        rtws__emit(c, &ev);
+        break;
+    default: { /* RTWS_OP_CLOSE, §5.5.1 and §7.4 */
+        unsigned code = RTWS_CLOSE_NO_STATUS;
+        uint32_t st = 0;
+        if (n == 1) {
+            rtws__fail(c, RTWS_ERR_PROTOCOL, RTWS_CLOSE_PROTOCOL_ERROR);
+            return;
+        }
+        if (n >= 2) {
+            code = (unsigned)p[0] << 8 | p[1];
+            if (!rtws_close_code_valid(code)) {
+                rtws__fail(c, RTWS_ERR_PROTOCOL, RTWS_CLOSE_PROTOCOL_ERROR);
+                return;
+            }
+            if (rtws_utf8_validate(&st, p + 2, n - 2, NULL) != RTWS_OK || st) {
+                rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA);
+                return;
+            }
+        }
+        c->close_recvd = 1;
+        if (!c->close_sent) {
+            /* echo the code (§5.5.1) after what is already queued */
+            rtws__queue_close(c, code == RTWS_CLOSE_NO_STATUS ? 0 : code, NULL, 0);
+            rtws__emit_close(c, code, n > 2 ? p + 2 : NULL, n > 2 ? n - 2 : 0, 1, 1);
+        } else {
+            rtws__emit_close(c, code, n > 2 ? p + 2 : NULL, n > 2 ? n - 2 : 0, 1, 0);
+        }
+        c->state = RTWS_STATE_CLOSED;
+        c->drop_input = 1;
+        /* §7.1.1: the server closes TCP first; a client waits for that, with
+           a deadline */
+        c->close_deadline = c->now + c->cfg.close_timeout_ms;
+        if (c->cfg.role == RTWS_SERVER) c->want_close = 1;
+    }
+    }
+}
+
+/* Unmasks and checks newly arrived payload bytes p[0..n) of the current frame. */
+static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
+    if (c->h.masked) c->mask_pos = rtws_mask(p, n, c->h.mask, c->mask_pos);
+    if (c->msg_op == RTWS_OP_TEXT && c->h.opcode < 8 && !c->cfg.no_utf8_check) {
+        size_t bad;
+        if (rtws_utf8_validate(&c->utf8, p, n, &bad) != RTWS_OK) {
+            rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA); /* fail fast */
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int rtws__utf8_end_ok(rtws_conn *c) {
+    if (c->msg_op == RTWS_OP_TEXT && c->utf8 && !c->cfg.no_utf8_check) {
+        rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA);
+        return 0;
+    }
+    return 1;
+}
+
+static void rtws__shrink(rtws_conn *c) {
+    if (c->mcap > RTWS__RBUF_KEEP && !c->msg_op) {
+        rtws__free(&c->cfg.allocator, c->mbuf);
+        c->mbuf = NULL;
+        c->mcap = 0;
+    }
+    if (c->rcap > RTWS__RBUF_KEEP && c->rstart == c->rend) {
+        rtws__free(&c->cfg.allocator, c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = c->rstart = c->rend = 0;
+    }
+}
+
+/* Parses and acts on whatever complete units rbuf holds. */
+static void rtws__process(rtws_conn *c) {
+    while (!c->freed && !c->drop_input) {
+        size_t avail = c->rend - c->rstart;
+        uint8_t *p = c->rbuf + c->rstart;
+        if (c->state == RTWS_STATE_HANDSHAKE) {
+            size_t head = rtws_http_head_end((const char *)p, avail, &c->hs_scanned);
+            if (!head) {
+                if (avail > c->cfg.max_handshake) {
+                    if (c->cfg.role == RTWS_SERVER) {
+                        rtws__refuse(c, 431, "request head exceeds the limit");
+                    } else {
+                        c->err = RTWS_ERR_HANDSHAKE;
+                        rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
+                        rtws__finish(c);
+                    }
+                }
+                return;
+            }
+            if (head > c->cfg.max_handshake) {
+                if (c->cfg.role == RTWS_SERVER) rtws__refuse(c, 431, "request head exceeds the limit");
+                else rtws__finish(c);
+                return;
+            }
+            if (c->cfg.role == RTWS_SERVER) rtws__server_handshake(c, head);
+            else rtws__client_handshake(c, head);
+            continue;
+        }
+        if (c->state != RTWS_STATE_OPEN && c->state != RTWS_STATE_CLOSING) return;
+        if (!c->have_h) {
+            rtws_err e = rtws_frame_header_decode(p, avail, &c->h);
+            if (e == RTWS_EAGAIN) break;
+            if (e == RTWS_OK)
+                e = rtws_frame_check(&c->h, c->cfg.role, c->msg_op != 0, c->cfg.max_frame);
+            if (e == RTWS_OK && c->h.opcode < 8) {
+                /* caps checked before any byte of the payload is stored */
+                if (c->h.opcode != RTWS_OP_CONT) {
+                    c->msg_op = c->h.opcode;
+                    c->mtotal = 0;
+                    c->nfrag = 0;
+                    c->utf8 = 0;
+                    c->stream_first = 1;
+                }
+                if (++c->nfrag > c->cfg.max_fragments ||
+                    c->h.len > (uint64_t)(c->cfg.max_message - c->mtotal))
+                    e = RTWS_ERR_TOO_BIG;
+                c->whole = (uint8_t)(c->h.fin && c->nfrag == 1 && !c->cfg.stream);
+            }
+            if (e != RTWS_OK) {
+                rtws__fail(c, e, e == RTWS_ERR_TOO_BIG ? RTWS_CLOSE_TOO_BIG
+                                                        : RTWS_CLOSE_PROTOCOL_ERROR);
+                return;
+            }
+            c->rstart += c->h.header_len;
+            c->have_h = 1;
+            c->pdone = 0;
+            c->mask_pos = 0;
+            continue;
+        }
+        if (c->h.opcode >= 8) {
+            size_t n = (size_t)c->h.len;
+            if (avail < n) break;
+            if (c->h.masked) rtws_mask(p, n, c->h.mask, 0);
+            c->rstart += n;
+            c->have_h = 0;
+            rtws__on_control(c, p, n);
+            continue;
+        }
+        if (c->whole) {
+            size_t n = (size_t)c->h.len, k = RTWS__MIN(avail, n);
+            if (k > c->pdone) {
+                if (!rtws__payload(c, p + c->pdone, k - c->pdone)) return;
+                c->pdone = k;
+            }
+            if (k < n) break;
+            if (!rtws__utf8_end_ok(c)) return;
+            c->rstart += n;
+            c->have_h = 0;
+            c->msg_op = 0;
+            rtws__deliver(c, (rtws_opcode)c->h.opcode, p, n, 1, 1);
+            continue;
+        }
+        {
+            size_t rem = (size_t)c->h.len - c->pdone, k = RTWS__MIN(avail, rem);
+            int frame_end = k == rem, msg_end = frame_end && c->h.fin;
+            if (k == 0 && !frame_end) break;
+            if (!rtws__payload(c, p, k)) return;
+            c->pdone += k;
+            c->rstart += k;
+            if (frame_end) c->have_h = 0;
+            if (msg_end && !rtws__utf8_end_ok(c)) return;
+            if (c->cfg.stream) {
+                uint8_t op = c->msg_op;
+                int first = c->stream_first;
+                c->mtotal += k;
+                if (msg_end) c->msg_op = 0;
+                if (k || msg_end) {
+                    c->stream_first = 0;
+                    rtws__deliver(c, (rtws_opcode)op, p, k, first, msg_end);
+                }
+                continue;
+            }
+            if (k) {
+                if (c->mtotal + k > c->mcap) {
+                    size_t ncap = c->mcap ? c->mcap : 4096;
+                    uint8_t *nb;
+                    while (ncap < c->mtotal + k) ncap *= 2;
+                    if (ncap > c->cfg.max_message) ncap = c->cfg.max_message;
+                    nb = (uint8_t *)rtws__realloc(&c->cfg.allocator, c->mbuf, ncap);
+                    if (!nb) {
+                        rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+                        return;
+                    }
+                    c->mbuf = nb;
+                    c->mcap = ncap;
+                }
+                memcpy(c->mbuf + c->mtotal, p, k);
+                c->mtotal += k;
+            }
+            if (msg_end) {
+                uint8_t op = c->msg_op;
+                c->msg_op = 0;
+                rtws__deliver(c, (rtws_opcode)op, c->mbuf, c->mtotal, 1, 1);
+                if (!c->msg_op) rtws__shrink(c);
+            }
+        }
+    }
+    if (!c->freed && c->rstart == c->rend) {
+        c->rstart = c->rend = 0;
+        rtws__shrink(c);
+    }
+}
+
+RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms) {
+    rtws_err e;
+    if (c->freed) return RTWS_ERR_CLOSED;
+    if (c->in_recv) return RTWS_ERR_INVALID; /* no recursive feeding from a callback */
+    RTWS_ASSERT(n <= c->rcap - c->rend);     /* committed more than recv_buf lent */
+    rtws__enter(c, now_ms);
+    c->in_recv = 1;
+    if (c->state == RTWS_STATE_IDLE) {
+        c->err = RTWS_ERR_INVALID; /* a client must call rtws_conn_client_start first */
+        c->in_recv = 0;
+        rtws__leave(c);
+        return RTWS_ERR_INVALID;
+    }
+    if (n) c->last_rx = c->now;
+    if (c->drop_input) {
+        n = 0; /* §1.4: after the close handshake, data is ignored */
+    }
+    c->rend += n;
+    if (!c->drop_input) rtws__process(c);
+    if (c->drop_input && !c->freed) c->rstart = c->rend = 0;
+    c->in_recv = 0;
+    if (c->freed) e = RTWS_ERR_CLOSED;
+    else if (c->err) e = c->err;
+    else if (c->state == RTWS_STATE_HANDSHAKE || c->have_h || c->msg_op || c->rstart != c->rend)
+        e = RTWS_EAGAIN; /* in the middle of a head, frame or message */
+    else e = RTWS_OK;
+    rtws__leave(c);
+    return e;
+}
+
+RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uint64_t now_ms,
+                                 size_t *used) {
+    const uint8_t *d = (const uint8_t *)data;
+    size_t done = 0;
+    rtws_err e = c->err ? c->err : RTWS_EAGAIN;
+    if (used) *used = 0;
+    if (c->freed) return RTWS_ERR_CLOSED;
+    if (c->in_recv) return RTWS_ERR_INVALID;
+    if (len == 0) return e;
+    while (done < len) {
+        size_t cap, k;
+        uint8_t *buf;
+        if (c->drop_input || c->err) {
+            done = len; /* ignored: the connection is closing or failed */
+            break;
+        }
+        buf = rtws_conn_recv_buf(c, RTWS__MIN(len - done, (size_t)1 << 20), &cap);
+        if (!buf || !cap) {
+            rtws__enter(c, now_ms);
+            rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+            rtws__leave(c);
+            e = RTWS_ERR_NOMEM;
+            break;
+        }
+        k = RTWS__MIN(cap, len - done);
+        memcpy(buf, d + done, k);
+        done += k;
+        e = rtws_conn_recv_commit(c, k, now_ms);
+        if (c->freed) break;
+    }
+    if (used) *used = done;
+    if (c->freed) return RTWS_ERR_CLOSED;
+    return c->err ? c->err : e;
+}
+
+RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms) {
+    if (c->freed) return;
+    rtws__enter(c, now_ms);
+    c->eof = 1;
+    if (c->state != RTWS_STATE_CLOSED) {
+        c->err = c->state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE : RTWS_ERR_ABNORMAL;
+        rtws__emit_error(c, c->err, 0);
+        rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+    }
+    c->state = RTWS_STATE_CLOSED;
+    c->want_close = 1;
+    c->drop_input = 1;
+    rtws__leave(c);
+}
+
+RTWS_API void rtws_conn_trim(rtws_conn *c) {
+    if (c->have_h || c->msg_op || c->rstart != c->rend) return;
+    rtws__free(&c->cfg.allocator, c->rbuf);
+    rtws__free(&c->cfg.allocator, c->mbuf);
+    rtws__free(&c->cfg.allocator, c->spare);
+    c->rbuf = c->mbuf = NULL;
+    c->spare = NULL;
+    c->rcap = c->rstart = c->rend = c->mcap = 0;
+}
+
+RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
+    unsigned w = 0;
+    int pending = rtws_conn_out_pending(c) > 0;
+    if (c->freed || c->eof) return c->freed ? 0u : (unsigned)RTWS_WANT_CLOSE;
+    if (c->state == RTWS_STATE_IDLE) return 0;
+    if (pending) w |= RTWS_WANT_WRITE;
+    if (c->want_close) return pending ? w : (unsigned)RTWS_WANT_CLOSE;
+    return w | RTWS_WANT_READ;
+}
+
+RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c) {
+    uint64_t d = UINT64_MAX;
+    if (c->freed || c->eof) return d;
+    if (c->state <= RTWS_STATE_HANDSHAKE && c->state != RTWS_STATE_IDLE) {
+        d = c->hs_deadline ? c->hs_deadline : c->now;
+    } else if (c->close_sent || c->state == RTWS_STATE_CLOSED) {
+        if (c->close_deadline) d = c->close_deadline;
+    } else if (c->state == RTWS_STATE_OPEN && !c->cfg.heartbeat_off) {
+        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
+        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg.pong_timeout_ms;
+        else d = base + c->cfg.ping_interval_ms;
+    }
+    return d;
+}
+
+RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
+    if (c->freed) return;
+    rtws__enter(c, now_ms);
+    now_ms = c->now;
+    if (c->state == RTWS_STATE_HANDSHAKE) {
+        if (now_ms >= c->hs_deadline) {
+            c->err = RTWS_ERR_TIMEOUT;
+            rtws__emit_error(c, RTWS_ERR_TIMEOUT, 0);
+            rtws__drop_unsent(c);
+            rtws__finish(c);
+            c->close_deadline = now_ms; /* nothing worth flushing */
+        }
+    } else if (c->close_sent || c->state == RTWS_STATE_CLOSED) {
+        if (c->close_deadline && now_ms >= c->close_deadline) {
+            if (!c->close_recvd && c->state != RTWS_STATE_CLOSED) {
+                c->err = RTWS_ERR_TIMEOUT; /* our close was never answered */
+                rtws__emit_error(c, RTWS_ERR_TIMEOUT, 0);
+                rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+            }
+            c->state = RTWS_STATE_CLOSED;
+            c->eof = 1; /* give up on the peer: close now, unsent output dropped */
+            c->want_close = 1;
+            c->drop_input = 1;
+        }
+    } else if (c->state == RTWS_STATE_OPEN && !c->cfg.heartbeat_off) {
+        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
+        if (c->ping_out && c->last_rx <= c->ping_at) {
+            if (now_ms >= c->ping_at + c->cfg.pong_timeout_ms) {
+                /* nothing at all since our ping: the peer or the path is dead */
+                c->err = RTWS_ERR_TIMEOUT;
+                rtws__emit_error(c, RTWS_ERR_TIMEOUT, 0);
+                rtws__drop_unsent(c);
+                rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+                rtws__finish(c);
+                c->eof = 1;
+            }
+        } else if (now_ms >= base + c->cfg.ping_interval_ms) {
+            unsigned i;
+            for (i = 0; i < 8; i++) c->hb_payload[i] = (uint8_t)(now_ms >> (56 - 8 * i));
+            memcpy(c->ping_buf, c->hb_payload, 8);
+            c->ping_len = 9;
+            c->ping_out = 1;
+            c->ping_at = now_ms;
+        }
+    }
+    rtws__leave(c);
+}
+
+/* ---- sending ---- */
+
+static rtws_err rtws__send_check(rtws_conn *c, size_t len) {
+    if (c->freed) return RTWS_ERR_CLOSED;
+    if (c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
+    if (c->qbytes - c->head_off > c->cfg.max_send_queue ||
+        len > c->cfg.max_send_queue - (c->qbytes - c->head_off))
+        return RTWS_ERR_LIMIT;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
+                                       size_t len, int fin) {
+    rtws_err e = rtws__send_check(c, len);
+    uint32_t st;
+    if (e) return e;
+    if (len && !data) return RTWS_ERR_INVALID;
+    if (op == RTWS_OP_CONT ? !c->send_op : (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || c->send_op)
+        return RTWS_ERR_INVALID;
+    st = op == RTWS_OP_CONT ? c->send_utf8 : 0;
+    if ((op == RTWS_OP_TEXT || c->send_op == RTWS_OP_TEXT) &&
+        (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || (fin && st)))
+        return RTWS_ERR_UTF8;
+    e = rtws__queue_frame(c, fin, op, data, len);
+    if (e) return e;
+    c->send_utf8 = st;
+    c->send_op = fin ? 0 : (op == RTWS_OP_CONT ? c->send_op : (uint8_t)op);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len) {
+    if (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) return RTWS_ERR_INVALID;
+    return rtws_conn_send_frame(c, op, data, len, 1);
+}
+RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len) {
+    return rtws_conn_send_frame(c, RTWS_OP_TEXT, text, len, 1);
+}
+RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len) {
+    return rtws_conn_send_frame(c, RTWS_OP_BINARY, data, len, 1);
+}
+
+RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
+    if (c->freed || c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
+    if (len > 125 || (len && !data)) return RTWS_ERR_INVALID;
+    if (len) memcpy(c->ping_buf, data, len);
+    c->ping_len = (uint8_t)(len + 1);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason) {
+    size_t rlen = reason ? strlen(reason) : 0;
+    uint32_t st = 0;
+    rtws_err e;
+    if (c->freed) return RTWS_ERR_CLOSED;
+    if (code && !rtws_close_code_valid(code)) return RTWS_ERR_INVALID;
+    if (rlen > 123 || (rlen && !code) ||
+        rtws_utf8_validate(&st, (const uint8_t *)reason, rlen, NULL) != RTWS_OK || st)
+        return RTWS_ERR_INVALID;
+    if (c->state == RTWS_STATE_IDLE || c->state == RTWS_STATE_HANDSHAKE) {
+        rtws__drop_unsent(c);
+        rtws__finish(c); /* nothing was open: just end it */
+        c->close_deadline = c->now;
+        return RTWS_OK;
+    }
+    if (c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
+    e = rtws__queue_close(c, code, reason, rlen);
+    if (e) return e;
+    c->state = RTWS_STATE_CLOSING;
+    c->close_deadline = c->now + c->cfg.close_timeout_ms;
+    return RTWS_OK;
+}
+
 
 /* === rtws: host ========================================================= */
 
