@@ -349,6 +349,7 @@ typedef struct rtws_event {
     rtws_err err;         /* ERROR */
     int status;           /* ERROR during the handshake: HTTP status (client: peer's) */
     uint32_t rtt_ms;      /* PONG: round trip of our last ping */
+    int sys_errno;        /* ERROR from the host layer: errno of the failed call */
     rtws_str protocol;    /* OPEN: the subprotocol (empty when none) */
 } rtws_event;
 
@@ -463,6 +464,7 @@ struct rtws_conn {
     uint32_t rtt_last;
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
+    void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
 };
 
 /* Prepares c for role cfg->role (the config is copied). A server waits for the
@@ -532,6 +534,87 @@ RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 /* Starts the close handshake after the queued data: code 0 sends no code;
    reason (<= 123 bytes of UTF-8) may be NULL. */
 RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
+
+
+/* ======================================================================== */
+/* layer 4: host                                                            */
+/* ======================================================================== */
+
+/* The only layer that touches sockets: listeners, accepted and outgoing
+   connections, non-blocking, IPv4 and IPv6, driven by the caller's loop.
+   Events of every connection go to conn.on_event of the context's config. */
+struct pollfd;
+struct sockaddr;
+typedef struct rtws_ctx rtws_ctx;
+
+/* epoll/kqueue style: called when the events wanted on fd change
+   (RTWS_WANT_READ | RTWS_WANT_WRITE), and with want 0 just before fd closes. */
+typedef void (*rtws_socket_fn)(rtws_ctx *ctx, int fd, unsigned want, void *user);
+
+typedef struct rtws_ctx_config {
+    rtws_config conn;          /* template for every connection (role set per socket) */
+    size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
+    uint32_t timer_ms;         /* timers are checked at least this often (100) */
+    uint32_t linger_ms;        /* a closing socket drains input this long (2000) */
+    int backlog;               /* listen(2) backlog (SOMAXCONN) */
+    rtws_socket_fn on_socket;  /* NULL for the pollfd style */
+    void *socket_user;
+} rtws_ctx_config;
+
+/* NULL when out of memory. The config is copied. */
+RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg);
+/* Closes every socket at once (no close handshake: see rtws_shutdown) and
+   frees everything. */
+RTWS_API void rtws_ctx_free(rtws_ctx *ctx);
+/* Listens on host ("127.0.0.1", "::1", "localhost"; NULL or "" for every
+   address, dual-stack where the OS allows) and port (0: the OS picks; the
+   port is stored in *bound_port when not NULL). Blocking name resolution. */
+RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port);
+/* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
+   literals as ws://[::1]:8080/). Name resolution is getaddrinfo(), which
+   blocks; callers who resolve asynchronously use rtws_connect_addr(). opts
+   may be NULL; its host and path are taken from the url when NULL. Connect
+   and handshake together are bounded by conn.handshake_timeout_ms. Returns
+   the connection (events follow on conn.on_event) or NULL with *err set. */
+RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
+                                 uint64_t now_ms, rtws_err *err);
+/* The same to an address already resolved (opts->host is required). */
+RTWS_API rtws_conn *rtws_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
+                                      const rtws_client_opts *opts, uint64_t now_ms,
+                                      rtws_err *err);
+
+/* Style 1, poll(2): fills up to cap pollfds and returns how many sockets
+   there are (call again with a bigger array when that is more than cap).
+   The caller may append its own fds after them. */
+RTWS_API int rtws_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap);
+/* Milliseconds until the next timer, for poll's timeout (-1: none). */
+RTWS_API int rtws_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
+/* Handles the revents of the first n pollfds (those rtws_pollfds filled),
+   then timers. fds the context does not know are skipped. */
+RTWS_API void rtws_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms);
+/* Style 1 in one call: poll for at most max_ms, then service. Returns the
+   number of sockets still open (listeners included), or -1 on a poll error. */
+RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms);
+
+/* Style 2, readiness per fd (epoll, kqueue, io_uring, a game loop). */
+RTWS_API void rtws_on_readable(rtws_ctx *ctx, int fd, uint64_t now_ms);
+RTWS_API void rtws_on_writable(rtws_ctx *ctx, int fd, uint64_t now_ms);
+/* Timers, and writes of output queued outside callbacks. Call it when
+   rtws_timeout_ms() says, and after sending from outside a callback. */
+RTWS_API void rtws_tick(rtws_ctx *ctx, uint64_t now_ms);
+
+/* Stops listening and starts the close handshake on every connection (code,
+   reason as rtws_conn_close). Keep running the loop until rtws_ctx_count()
+   is 0 or your deadline passes, then rtws_ctx_free(). */
+RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms);
+/* Connections open or closing (listeners not counted). */
+RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx);
+
+/* For connections the context owns: its socket, its context, and the peer
+   address as "ip:port" ("[ip]:port" for IPv6) written to buf. */
+RTWS_API int rtws_conn_fd(const rtws_conn *c);
+RTWS_API rtws_ctx *rtws_conn_ctx(const rtws_conn *c);
+RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
@@ -1318,6 +1401,12 @@ static void rtws__release(rtws_conn *c) {
 }
 
 RTWS_API void rtws_conn_free(rtws_conn *c) {
+    if (c->notify_ && !c->freed) {
+        c->freed = 1; /* the host closes the socket and releases c */
+        c->state = RTWS_STATE_CLOSED;
+        c->notify_(c);
+        return;
+    }
     if (c->depth) { /* inside a callback: finish when the outer call returns */
         c->freed = 1;
         c->state = RTWS_STATE_CLOSED;
@@ -1442,6 +1531,7 @@ static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
     ch->len += n;
     t->len += n;
     c->qbytes += n;
+    if (c->notify_) c->notify_(c);
 }
 
 static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
@@ -1604,6 +1694,7 @@ static void rtws__finish(rtws_conn *c) {
     c->state = RTWS_STATE_CLOSED;
     c->want_close = 1;
     c->drop_input = 1;
+    if (c->notify_) c->notify_(c);
     if (!c->close_deadline || c->close_deadline > c->now + c->cfg.close_timeout_ms)
         c->close_deadline = c->now + c->cfg.close_timeout_ms;
 }
@@ -1991,6 +2082,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         if (!c->close_sent) {
             memcpy(c->pong_buf, p, n);
             c->pong_len = (uint8_t)(n + 1);
+            if (c->notify_) c->notify_(c);
         }
         rtws__event_init(&ev, RTWS_EV_PING);
         ev.data = p;
@@ -2367,6 +2459,7 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
             for (i = 0; i < 8; i++) c->hb_payload[i] = (uint8_t)(now_ms >> (56 - 8 * i));
             memcpy(c->ping_buf, c->hb_payload, 8);
             c->ping_len = 9;
+            if (c->notify_) c->notify_(c);
             c->ping_out = 1;
             c->ping_at = now_ms;
         }
@@ -2420,6 +2513,7 @@ RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
     if (len > 125 || (len && !data)) return RTWS_ERR_INVALID;
     if (len) memcpy(c->ping_buf, data, len);
     c->ping_len = (uint8_t)(len + 1);
+    if (c->notify_) c->notify_(c);
     return RTWS_OK;
 }
 
@@ -2448,6 +2542,789 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 
 
 /* === rtws: host ========================================================= */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on every socket instead */
+#endif
+
+typedef union rtws__addr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+} rtws__addr;
+
+#define RTWS__MAX_ALT 4 /* addresses a client tries, from getaddrinfo */
+
+typedef struct rtws__sock {
+    rtws_conn conn; /* first: a host rtws_conn * is a rtws__sock * */
+    rtws_ctx *ctx;
+    int fd;
+    uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
+    unsigned watched;            /* events last reported through on_socket */
+    size_t index;                /* in ctx->socks */
+    uint64_t linger_until;
+    struct rtws__sock *next_dirty;
+    rtws__addr peer;
+    rtws__addr *alt;             /* client: further addresses to try */
+} rtws__sock;
+
+struct rtws_ctx {
+    rtws_ctx_config cfg;
+    rtws__sock **socks;          /* listeners and connections */
+    size_t nsocks, capsocks, nconns;
+    rtws__sock **byfd;           /* fd -> socket */
+    size_t capfd;
+    rtws__sock *dirty;           /* sockets with output or state to act on */
+    struct pollfd *pfds;         /* rtws_run_once */
+    size_t cappfds;
+    uint64_t now, next_scan;
+    int in_call;
+    int shutting_down;
+};
+
+static void rtws__sock_notify(rtws_conn *c) {
+    rtws__sock *s = (rtws__sock *)c;
+    if (!s->dirty) {
+        s->dirty = 1;
+        s->next_dirty = s->ctx->dirty;
+        s->ctx->dirty = s;
+    }
+}
+
+static int rtws__set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+#ifdef SO_NOSIGPIPE
+    {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+    }
+#endif
+    return 0;
+}
+
+static void rtws__watch(rtws__sock *s, unsigned want) {
+    rtws_ctx *ctx = s->ctx;
+    if (s->watched == want) return;
+    s->watched = want;
+    if (ctx->cfg.on_socket) ctx->cfg.on_socket(ctx, s->fd, want, ctx->cfg.socket_user);
+}
+
+RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
+    rtws_ctx *ctx;
+    rtws_allocator a;
+    memset(&a, 0, sizeof a);
+    if (cfg) a = cfg->conn.allocator;
+    ctx = (rtws_ctx *)rtws__alloc(&a, sizeof *ctx);
+    if (!ctx) return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    if (cfg) ctx->cfg = *cfg;
+    ctx->cfg.timer_ms = RTWS__DEF(ctx->cfg.timer_ms, 100u);
+    ctx->cfg.linger_ms = RTWS__DEF(ctx->cfg.linger_ms, 2000u);
+    ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
+    return ctx;
+}
+
+/* Makes ctx->byfd[fd] addressable. */
+static int rtws__fd_slot(rtws_ctx *ctx, int fd) {
+    size_t ncap = ctx->capfd ? ctx->capfd : 256;
+    rtws__sock **nb;
+    if ((size_t)fd < ctx->capfd) return 1;
+    while (ncap <= (size_t)fd) ncap *= 2;
+    nb = (rtws__sock **)rtws__realloc(&ctx->cfg.conn.allocator, ctx->byfd, ncap * sizeof *nb);
+    if (!nb) return 0;
+    memset(nb + ctx->capfd, 0, (ncap - ctx->capfd) * sizeof *nb);
+    ctx->byfd = nb;
+    ctx->capfd = ncap;
+    return 1;
+}
+
+static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
+    const rtws_allocator *a = &ctx->cfg.conn.allocator;
+    if (ctx->nsocks == ctx->capsocks) {
+        size_t ncap = ctx->capsocks ? ctx->capsocks * 2 : 64;
+        rtws__sock **ns = (rtws__sock **)rtws__realloc(a, ctx->socks, ncap * sizeof *ns);
+        if (!ns) return 0;
+        ctx->socks = ns;
+        ctx->capsocks = ncap;
+    }
+    if (!rtws__fd_slot(ctx, s->fd)) return 0;
+    s->ctx = ctx;
+    s->registered = 1;
+    s->index = ctx->nsocks;
+    ctx->socks[ctx->nsocks++] = s;
+    ctx->byfd[s->fd] = s;
+    if (!s->listener) ctx->nconns++;
+    return 1;
+}
+
+/* Closes the socket and releases everything of s. */
+static void rtws__destroy(rtws__sock *s) {
+    rtws_ctx *ctx = s->ctx;
+    const rtws_allocator *a = &ctx->cfg.conn.allocator;
+    size_t i = s->index;
+    rtws__watch(s, 0);
+    if (s->fd >= 0) {
+        ctx->byfd[s->fd] = NULL;
+        close(s->fd);
+    }
+    ctx->socks[i] = ctx->socks[--ctx->nsocks];
+    ctx->socks[i]->index = i;
+    if (!s->listener) {
+        ctx->nconns--;
+        s->conn.notify_ = NULL;
+        s->conn.depth = 0;
+        rtws_conn_free(&s->conn);
+    }
+    rtws__free(a, s->alt);
+    rtws__free(a, s);
+}
+
+/* Decides what a socket needs next: destroy, linger, or new interest. */
+static void rtws__settle(rtws__sock *s, uint64_t now) {
+    rtws_conn *c = &s->conn;
+    unsigned want;
+    if (s->dead || s->listener) return;
+    if (c->freed && !s->lingering) {
+        s->dead = 1;
+        return;
+    }
+    want = rtws_conn_want(c);
+    if (s->lingering) {
+        if (now >= s->linger_until) s->dead = 1;
+        return;
+    }
+    if (want == RTWS_WANT_CLOSE) {
+        if (c->eof || s->connecting) {
+            s->dead = 1;
+            return;
+        }
+        /* half-close and drain what the peer still sends, so our last bytes
+           (a close frame) are not lost to a reset */
+        shutdown(s->fd, SHUT_WR);
+        s->lingering = 1;
+        s->linger_until = now + s->ctx->cfg.linger_ms;
+        rtws__watch(s, RTWS_WANT_READ);
+        return;
+    }
+    if (s->connecting) want = RTWS_WANT_WRITE;
+    rtws__watch(s, want & (RTWS_WANT_READ | RTWS_WANT_WRITE));
+}
+
+static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
+    rtws_event ev;
+    rtws_conn *c = &s->conn;
+    if (c->state == RTWS_STATE_CLOSED) return;
+    rtws__event_init(&ev, RTWS_EV_ERROR);
+    ev.err = err;
+    ev.sys_errno = sys_errno;
+    c->err = err;
+    rtws__enter(c, s->ctx->now);
+    rtws__emit(c, &ev);
+    rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+    c->state = RTWS_STATE_CLOSED;
+    c->eof = 1;
+    c->want_close = 1;
+    c->drop_input = 1;
+    rtws__leave(c);
+}
+
+/* Writes what the connection has queued; returns 0 when all went out. */
+static int rtws__flush(rtws__sock *s) {
+    rtws_conn *c = &s->conn;
+    if (s->connecting || s->lingering || c->freed) return 0;
+    for (;;) {
+        rtws_iov v[16];
+        struct iovec io[16];
+        struct msghdr mh;
+        ssize_t w;
+        size_t total = 0;
+        int i, n = rtws_conn_out_iov(c, v, 16);
+        if (n == 0) return 0;
+        for (i = 0; i < n; i++) {
+            io[i].iov_base = (void *)(uintptr_t)v[i].base;
+            io[i].iov_len = v[i].len;
+            total += v[i].len;
+        }
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = io;
+        mh.msg_iovlen = (size_t)n;
+        w = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
+            rtws__host_error(s, RTWS_ERR_IO, errno);
+            return 0;
+        }
+        rtws_conn_out_done(c, (size_t)w);
+        if ((size_t)w < total) return 1; /* the kernel buffer is full */
+    }
+}
+
+static void rtws__do_read(rtws__sock *s, uint64_t now) {
+    rtws_conn *c = &s->conn;
+    int budget = 8; /* reads per readiness, so one busy peer cannot starve the rest */
+    while (budget-- > 0 && !s->dead) {
+        ssize_t r;
+        if (s->lingering || c->drop_input || c->freed) {
+            char sink[4096];
+            r = recv(s->fd, sink, sizeof sink, 0);
+            if (r > 0) continue;
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (s->lingering || c->freed) s->dead = 1;
+            else rtws_conn_eof(c, now);
+            return;
+        } else {
+            size_t cap;
+            uint8_t *buf = rtws_conn_recv_buf(c, 0, &cap);
+            if (!buf) {
+                rtws__host_error(s, RTWS_ERR_NOMEM, 0);
+                return;
+            }
+            r = recv(s->fd, buf, cap, 0);
+            if (r > 0) {
+                rtws_conn_recv_commit(c, (size_t)r, now);
+                if ((size_t)r < cap) return; /* drained: spare the EAGAIN call */
+                continue;
+            }
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (r < 0 && errno != ECONNRESET) {
+                rtws__host_error(s, RTWS_ERR_IO, errno);
+                return;
+            }
+            rtws_conn_eof(c, now);
+            return;
+        }
+    }
+}
+
+static void rtws__sweep(rtws_ctx *ctx) {
+    size_t i = 0;
+    while (i < ctx->nsocks) {
+        if (ctx->socks[i]->dead) rtws__destroy(ctx->socks[i]);
+        else i++;
+    }
+}
+
+/* Acts on every socket that queued output or changed state. */
+static void rtws__flush_dirty(rtws_ctx *ctx, uint64_t now) {
+    while (ctx->dirty) {
+        rtws__sock *s = ctx->dirty;
+        ctx->dirty = s->next_dirty;
+        s->dirty = 0;
+        s->next_dirty = NULL;
+        if (!s->dead) {
+            rtws__flush(s);
+            rtws__settle(s, now);
+        }
+    }
+}
+
+static void rtws__begin(rtws_ctx *ctx, uint64_t now) {
+    ctx->in_call++;
+    if (now > ctx->now) ctx->now = now;
+}
+static void rtws__end(rtws_ctx *ctx) {
+    rtws__flush_dirty(ctx, ctx->now);
+    if (--ctx->in_call == 0) rtws__sweep(ctx);
+}
+
+static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
+    int n;
+    for (n = 0; n < 256; n++) {
+        rtws__addr peer;
+        socklen_t plen = sizeof peer;
+        rtws__sock *s;
+        int one = 1, fd = accept(l->fd, &peer.sa, &plen);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return; /* EAGAIN, or EMFILE and the like: try again at the next readiness */
+        }
+        if (rtws__set_nonblock(fd) != 0 || ctx->shutting_down ||
+            (ctx->cfg.max_connections && ctx->nconns >= ctx->cfg.max_connections)) {
+            close(fd);
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+        if (!s) {
+            close(fd);
+            continue;
+        }
+        memset(s, 0, sizeof *s);
+        s->fd = fd;
+        s->peer = peer;
+        {
+            rtws_config cc = ctx->cfg.conn;
+            cc.role = RTWS_SERVER;
+            rtws_conn_init(&s->conn, &cc);
+        }
+        s->conn.notify_ = rtws__sock_notify;
+        if (!rtws__add_sock(ctx, s)) {
+            close(fd);
+            rtws__free(&ctx->cfg.conn.allocator, s);
+            continue;
+        }
+        rtws_conn_tick(&s->conn, now); /* starts the handshake deadline */
+        rtws__settle(s, now);
+    }
+}
+
+RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
+    struct addrinfo hints, *res = NULL, *ai;
+    char ps[16];
+    int fd = -1, one = 1;
+    rtws__sock *s;
+    rtws_err e = RTWS_ERR_IO;
+    if (port < 0 || port > 65535) return RTWS_ERR_INVALID;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(ps, sizeof ps, "%d", port);
+    if (!host || !*host) {
+        host = "::"; /* dual-stack: IPv6 with V6ONLY off also takes IPv4 */
+        hints.ai_flags |= AI_NUMERICHOST;
+    }
+    if (getaddrinfo(host, ps, &hints, &res) != 0) {
+        if (strcmp(host, "::") != 0) return RTWS_ERR_RESOLVE;
+        hints.ai_flags = AI_PASSIVE;
+        if (getaddrinfo(NULL, ps, &hints, &res) != 0) return RTWS_ERR_RESOLVE;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6) {
+            int v6only = strcmp(host, "::") == 0 ? 0 : 1;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        }
+        if (rtws__set_nonblock(fd) == 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            listen(fd, ctx->cfg.backlog) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return e;
+    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+    if (!s) {
+        close(fd);
+        return RTWS_ERR_NOMEM;
+    }
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+    s->listener = 1;
+    {
+        socklen_t alen = sizeof s->peer;
+        getsockname(fd, &s->peer.sa, &alen);
+    }
+    if (!rtws__add_sock(ctx, s)) {
+        close(fd);
+        rtws__free(&ctx->cfg.conn.allocator, s);
+        return RTWS_ERR_NOMEM;
+    }
+    rtws__watch(s, RTWS_WANT_READ);
+    if (bound_port)
+        *bound_port = ntohs(s->peer.sa.sa_family == AF_INET6 ? s->peer.in6.sin6_port
+                                                               : s->peer.in4.sin_port);
+    return RTWS_OK;
+}
+
+static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
+    int one = 1;
+    socklen_t len = a->sa.sa_family == AF_INET6 ? sizeof a->in6 : sizeof a->in4;
+    if (s->fd >= 0) {
+        if (s->registered) s->ctx->byfd[s->fd] = NULL;
+        rtws__watch(s, 0);
+        close(s->fd);
+    }
+    s->fd = socket(a->sa.sa_family, SOCK_STREAM, 0);
+    if (s->fd < 0) return errno;
+    s->peer = *a;
+    if (rtws__set_nonblock(s->fd) != 0) return errno;
+    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    s->watched = 0;
+    if (connect(s->fd, &a->sa, len) == 0) {
+        s->connecting = 0;
+    } else if (errno == EINPROGRESS || errno == EINTR) {
+        s->connecting = 1;
+    } else {
+        return errno;
+    }
+    return 0;
+}
+
+/* Tries the client's next address; 0 when a connect is under way. */
+static int rtws__next_addr(rtws__sock *s) {
+    int err = ECONNREFUSED;
+    while (s->ialt < s->nalt) {
+        rtws_ctx *ctx = s->ctx;
+        err = rtws__start_connect(s, &s->alt[s->ialt++]);
+        if (s->fd >= 0 && s->registered) {
+            if (!rtws__fd_slot(ctx, s->fd)) return ENOMEM;
+            ctx->byfd[s->fd] = s;
+        }
+        if (err == 0) return 0;
+    }
+    return err;
+}
+
+static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
+                                const rtws_client_opts *opts, uint64_t now, rtws_err *err) {
+    rtws__sock *s;
+    rtws_err e;
+    int sys;
+    rtws_config cc = ctx->cfg.conn;
+    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+    if (!s) {
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    cc.role = RTWS_CLIENT;
+    rtws_conn_init(&s->conn, &cc);
+    s->alt = addrs;
+    s->nalt = (uint8_t)naddr;
+    s->ctx = ctx;
+    e = rtws_conn_client_start(&s->conn, opts, now);
+    if (e == RTWS_OK) {
+        sys = rtws__next_addr(s);
+        if (sys) e = RTWS_ERR_IO;
+    }
+    if (e == RTWS_OK && !rtws__add_sock(ctx, s)) e = RTWS_ERR_NOMEM;
+    if (e != RTWS_OK) {
+        if (s->fd >= 0) close(s->fd);
+        rtws_conn_free(&s->conn);
+        rtws__free(&ctx->cfg.conn.allocator, s->alt);
+        rtws__free(&ctx->cfg.conn.allocator, s);
+        *err = e;
+        return NULL;
+    }
+    s->conn.notify_ = rtws__sock_notify;
+    rtws__begin(ctx, now);
+    rtws__sock_notify(&s->conn);
+    rtws__end(ctx);
+    *err = RTWS_OK;
+    return &s->conn;
+}
+
+RTWS_API rtws_conn *rtws_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
+                                      const rtws_client_opts *opts, uint64_t now_ms,
+                                      rtws_err *err) {
+    rtws__addr *a;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    if (!opts || !opts->host || !addr || addrlen > sizeof(rtws__addr) ||
+        (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)) {
+        *err = RTWS_ERR_INVALID;
+        return NULL;
+    }
+    a = (rtws__addr *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *a);
+    if (!a) {
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(a, 0, sizeof *a);
+    memcpy(a, addr, addrlen);
+    return rtws__connect(ctx, a, 1, opts, now_ms, err);
+}
+
+RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
+                                 uint64_t now_ms, rtws_err *err) {
+    char host[256], port[8], hosthdr[300];
+    const char *p, *h, *hend, *path;
+    size_t hl;
+    struct addrinfo hints, *res = NULL, *ai;
+    rtws__addr *addrs;
+    int n = 0, defport = 80;
+    rtws_client_opts o;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    *err = RTWS_ERR_URL;
+    if (!url) return NULL;
+    if (strncmp(url, "ws://", 5) == 0) {
+        p = url + 5;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        *err = RTWS_ERR_TLS; /* built without RTWS_USE_BEARSSL */
+        return NULL;
+    } else {
+        return NULL;
+    }
+    if (*p == '[') {
+        h = p + 1;
+        hend = strchr(h, ']');
+        if (!hend) return NULL;
+        p = hend + 1;
+    } else {
+        h = p;
+        while (*p && *p != ':' && *p != '/' && *p != '?') p++;
+        hend = p;
+    }
+    hl = (size_t)(hend - h);
+    if (hl == 0 || hl >= sizeof host) return NULL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (*p == ':') {
+        long v = 0;
+        const char *q = ++p;
+        while (*p >= '0' && *p <= '9' && v <= 65535) v = v * 10 + (*p++ - '0');
+        if (p == q || v < 1 || v > 65535) return NULL;
+        snprintf(port, sizeof port, "%ld", v);
+    } else {
+        snprintf(port, sizeof port, "%d", defport);
+    }
+    if (*p && *p != '/' && *p != '?') return NULL;
+    path = *p ? p : "/";
+    if (strpbrk(host, " \r\n/@")) return NULL;
+    /* Host header: brackets for IPv6 literals, the port when it is not 80 */
+    if (strchr(host, ':'))
+        snprintf(hosthdr, sizeof hosthdr, "[%s]%s%s", host, strcmp(port, "80") ? ":" : "",
+                 strcmp(port, "80") ? port : "");
+    else
+        snprintf(hosthdr, sizeof hosthdr, "%s%s%s", host, strcmp(port, "80") ? ":" : "",
+                 strcmp(port, "80") ? port : "");
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res) {
+        *err = RTWS_ERR_RESOLVE;
+        return NULL;
+    }
+    addrs = (rtws__addr *)rtws__alloc(&ctx->cfg.conn.allocator, RTWS__MAX_ALT * sizeof *addrs);
+    if (!addrs) {
+        freeaddrinfo(res);
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
+    for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(rtws__addr))
+            continue;
+        memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
+    }
+    freeaddrinfo(res);
+    if (opts) o = *opts;
+    else memset(&o, 0, sizeof o);
+    if (!o.host) o.host = hosthdr;
+    if (!o.path) o.path = path;
+    if (n == 0) {
+        rtws__free(&ctx->cfg.conn.allocator, addrs);
+        *err = RTWS_ERR_RESOLVE;
+        return NULL;
+    }
+    return rtws__connect(ctx, addrs, n, &o, now_ms, err);
+}
+
+static void rtws__connected(rtws__sock *s, uint64_t now) {
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
+    if (soerr == EINPROGRESS || soerr == EALREADY) return;
+    if (soerr) {
+        if (rtws__next_addr(s) == 0) {
+            rtws__settle(s, now);
+            return;
+        }
+        rtws__host_error(s, RTWS_ERR_IO, soerr);
+        s->connecting = 0;
+        s->dead = 1;
+        return;
+    }
+    s->connecting = 0;
+}
+
+static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint64_t now) {
+    rtws__sock *s;
+    if (fd < 0 || (size_t)fd >= ctx->capfd || !(s = ctx->byfd[fd]) || s->dead) return;
+    if (s->listener) {
+        if (readable) rtws__accept(ctx, s, now);
+        return;
+    }
+    if (s->connecting) {
+        if (!readable && !writable) return;
+        rtws__connected(s, now);
+        if (s->connecting || s->dead) return;
+        writable = 1;
+    }
+    if (readable) rtws__do_read(s, now);
+    if (!s->dead) rtws__flush(s);
+    rtws__settle(s, now);
+}
+
+/* Runs every connection's timers at most every timer_ms, or sooner when a
+   deadline is due. */
+static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
+    size_t i;
+    uint64_t next = now + ctx->cfg.timer_ms;
+    if (now < ctx->next_scan) return;
+    for (i = 0; i < ctx->nsocks; i++) {
+        rtws__sock *s = ctx->socks[i];
+        uint64_t d;
+        if (s->listener || s->dead) continue;
+        if (s->lingering) {
+            if (now >= s->linger_until) s->dead = 1;
+            else if (s->linger_until < next) next = s->linger_until;
+            continue;
+        }
+        if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
+        rtws__settle(s, now);
+        d = rtws_conn_deadline(&s->conn);
+        if (d < next) next = d;
+    }
+    ctx->next_scan = next;
+}
+
+RTWS_API void rtws_tick(rtws_ctx *ctx, uint64_t now_ms) {
+    rtws__begin(ctx, now_ms);
+    rtws__timers(ctx, ctx->now);
+    rtws__end(ctx);
+}
+
+RTWS_API int rtws_timeout_ms(rtws_ctx *ctx, uint64_t now_ms) {
+    rtws__begin(ctx, now_ms);
+    rtws__end(ctx);
+    if (ctx->dirty) return 0;
+    return rtws_ms_until(ctx->next_scan, ctx->now);
+}
+
+RTWS_API void rtws_on_readable(rtws_ctx *ctx, int fd, uint64_t now_ms) {
+    rtws__begin(ctx, now_ms);
+    rtws__ready(ctx, fd, 1, 0, ctx->now);
+    rtws__end(ctx);
+}
+
+RTWS_API void rtws_on_writable(rtws_ctx *ctx, int fd, uint64_t now_ms) {
+    rtws__begin(ctx, now_ms);
+    rtws__ready(ctx, fd, 0, 1, ctx->now);
+    rtws__end(ctx);
+}
+
+RTWS_API int rtws_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
+    size_t i;
+    int n = 0;
+    rtws__begin(ctx, ctx->now);
+    rtws__end(ctx);
+    for (i = 0; i < ctx->nsocks; i++) {
+        rtws__sock *s = ctx->socks[i];
+        unsigned w = s->listener ? (unsigned)RTWS_WANT_READ : s->watched;
+        if (n < cap) {
+            fds[n].fd = s->fd;
+            fds[n].events = (short)((w & RTWS_WANT_READ ? POLLIN : 0) |
+                                    (w & RTWS_WANT_WRITE ? POLLOUT : 0));
+            fds[n].revents = 0;
+        }
+        n++;
+    }
+    return n;
+}
+
+RTWS_API void rtws_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms) {
+    int i;
+    rtws__begin(ctx, now_ms);
+    for (i = 0; i < n; i++) {
+        short r = fds[i].revents;
+        if (!r) continue;
+        rtws__ready(ctx, fds[i].fd, (r & (POLLIN | POLLHUP | POLLERR)) != 0,
+                    (r & (POLLOUT | POLLERR)) != 0, ctx->now);
+    }
+    rtws__timers(ctx, ctx->now);
+    rtws__end(ctx);
+}
+
+RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms) {
+    int n, ms, r;
+    uint64_t now = rtws_now_ms();
+    n = rtws_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
+    if ((size_t)n > ctx->cappfds) {
+        size_t ncap = (size_t)n + 64;
+        struct pollfd *np = (struct pollfd *)rtws__realloc(&ctx->cfg.conn.allocator, ctx->pfds,
+                                                           ncap * sizeof *np);
+        if (!np) return -1;
+        ctx->pfds = np;
+        ctx->cappfds = ncap;
+        n = rtws_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
+    }
+    ms = rtws_timeout_ms(ctx, now);
+    if (ms < 0 || (max_ms >= 0 && ms > max_ms)) ms = max_ms;
+    r = poll(ctx->pfds, (nfds_t)n, ms);
+    if (r < 0 && errno != EINTR) return -1;
+    rtws_service(ctx, ctx->pfds, r > 0 ? n : 0, rtws_now_ms());
+    return (int)ctx->nsocks;
+}
+
+RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms) {
+    size_t i;
+    rtws__begin(ctx, now_ms);
+    ctx->shutting_down = 1;
+    for (i = 0; i < ctx->nsocks; i++) {
+        rtws__sock *s = ctx->socks[i];
+        if (s->listener) {
+            s->dead = 1;
+            continue;
+        }
+        s->conn.now = ctx->now > s->conn.now ? ctx->now : s->conn.now;
+        rtws_conn_close(&s->conn, code, reason);
+        rtws__sock_notify(&s->conn);
+    }
+    ctx->next_scan = 0;
+    rtws__end(ctx);
+}
+
+RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx) { return ctx->nconns; }
+
+RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
+    const rtws_allocator *a = &ctx->cfg.conn.allocator;
+    rtws_allocator copy = *a;
+    while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
+    rtws__free(&copy, ctx->socks);
+    rtws__free(&copy, ctx->byfd);
+    rtws__free(&copy, ctx->pfds);
+    rtws__free(&copy, ctx);
+}
+
+RTWS_API int rtws_conn_fd(const rtws_conn *c) {
+    return c->notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->fd : -1;
+}
+
+RTWS_API rtws_ctx *rtws_conn_ctx(const rtws_conn *c) {
+    return c->notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->ctx : NULL;
+}
+
+RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap) {
+    const rtws__sock *s = (const rtws__sock *)c;
+    char ip[INET6_ADDRSTRLEN];
+    int n;
+    if (!cap) return 0;
+    buf[0] = '\0';
+    if (c->notify_ != rtws__sock_notify) return 0;
+    if (s->peer.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &s->peer.in6.sin6_addr, ip, sizeof ip);
+        n = snprintf(buf, cap, "[%s]:%u", ip, (unsigned)ntohs(s->peer.in6.sin6_port));
+    } else {
+        inet_ntop(AF_INET, &s->peer.in4.sin_addr, ip, sizeof ip);
+        n = snprintf(buf, cap, "%s:%u", ip, (unsigned)ntohs(s->peer.in4.sin_port));
+    }
+    return n < 0 ? 0 : (size_t)n;
+}
+
 
 /* === rtws: tls ========================================================== */
 
