@@ -70,22 +70,27 @@ compile-check: | $(B)
 
 # --- fuzz: libFuzzer, FUZZ_SECONDS per target, new inputs merged into the corpus
 fuzz: $(FUZZBIN)
-	@set -e; for n in $(FUZZ_NAME); do \
+	@set -e; found=0; for n in $(FUZZ_NAME); do \
 	  mkdir -p $(B)/scratch_$$n fuzz/corpus/$$n; \
 	  d=; [ -f fuzz/$$n.dict ] && d=-dict=fuzz/$$n.dict; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS)s"; \
-	  $(B)/libfuzzer_$$n $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	     -artifact_prefix=$(B)/crash_$$n- $(B)/scratch_$$n fuzz/corpus/$$n 2>&1 | tail -n 12; \
-	  $(B)/libfuzzer_$$n -merge=1 fuzz/corpus/$$n $(B)/scratch_$$n 2>&1 | tail -n 1; \
-	done
+	  if ! $(B)/libfuzzer_$$n $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	     -artifact_prefix=$(B)/crash_$$n- $(B)/scratch_$$n fuzz/corpus/$$n > $(B)/fuzz_$$n.log 2>&1; then \
+	    found=1; echo "FINDING in $$n:"; tail -n 40 $(B)/fuzz_$$n.log; \
+	  else grep -E '^stat::number_of_executed_units|^Done' $(B)/fuzz_$$n.log | tr '\n' ' '; echo; fi; \
+	  $(B)/libfuzzer_$$n -merge=1 fuzz/corpus/$$n $(B)/scratch_$$n > /dev/null 2>&1 || true; \
+	done; \
+	if [ $$found = 0 ]; then echo "fuzz: 0 findings"; else echo "fuzz: findings above (inputs in $(B)/crash_*)"; exit 1; fi
 $(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
 	$(CLANG) -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< -o $@
 
 bench:
 	@echo "bench: not built yet (see the open issue for make bench)"; exit 1
 
-run:
-	@echo "run: the demo server arrives with the realtime layer (see README)"; exit 1
+# until the realtime demo lands, the demo is the echo server
+run: $(B)/echo_server
+	@echo "rtws echo server on ws://127.0.0.1:8080/ (Ctrl-C stops it)"
+	@exec $(B)/echo_server --host 127.0.0.1 --port 8080
 
 install:
 	install -d $(DESTDIR)$(PREFIX)/include

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The README's complete programs (```c blocks that start with "/* cc ")
+# compile with the strict flags, and the client one runs against echo_server.
+set -u
+cd "$(dirname "$0")/.."
+B=build/readme
+mkdir -p "$B"
+pass=0; fail=0
+awk -v dir="$B" '
+  /^```c$/ { inb = 1; n++; buf = ""; next }
+  /^```$/ && inb { inb = 0; if (buf ~ /^\/\* cc /) { f = dir "/block" n ".c"; printf "%s", buf > f; close(f) } next }
+  inb { buf = buf $0 "\n" }
+' README.md
+for f in "$B"/block*.c; do
+    [ -e "$f" ] || { echo "no complete program found in README.md"; fail=$((fail + 1)); break; }
+    if cc -std=c99 -Wall -Wextra -Wpedantic -Werror -I. "$f" -o "${f%.c}" 2>"$B/err.log"; then
+        pass=$((pass + 1)); echo "ok: $(head -n 1 "$f")"
+    else
+        fail=$((fail + 1)); echo "FAILED to compile: $(head -n 1 "$f")"; cat "$B/err.log"
+    fi
+done
+client=$(grep -l 'rtws_connect' "$B"/block*.c | head -n 1)
+if [ -n "$client" ] && [ -x "${client%.c}" ]; then
+    build/echo_server --port 0 >"$B/srv.log" 2>&1 &
+    spid=$!
+    for _ in $(seq 50); do port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$B/srv.log"); [ -n "$port" ] && break; sleep 0.1; done
+    out=$(timeout 10 "${client%.c}" "ws://127.0.0.1:$port/" 2>&1)
+    if [ "$out" = "got hello" ]; then pass=$((pass + 1)); echo "ok: README client ran: $out"
+    else fail=$((fail + 1)); echo "FAILED: README client printed: $out"; fi
+    kill "$spid"; wait "$spid" 2>/dev/null
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
