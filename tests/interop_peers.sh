@@ -38,6 +38,7 @@ ensure_node() {
 # "listening on HOST:PORT" line, sets $port and $spid
 start_server() {
     local log=$1; shift
+    : >"$log" # truncate here: the background redirection may come too late
     "$@" >"$log" 2>&1 &
     spid=$!; pids+=("$spid"); port=
     for _ in $(seq 100); do
@@ -83,7 +84,7 @@ peer_server() {
             if timeout 60 "$B/echo_client" -n 3 -s "$s" $mode "ws://127.0.0.1:$port/" >"$B/interop_cli.log" 2>&1; then
                 ok "rtws echo_client -> $name: $s bytes ${mode:-text}"
             else
-                bad "rtws echo_client -> $name: $s bytes ${mode:-text}"; cat "$B/interop_cli.log"
+                bad "rtws echo_client -> $name: $s bytes ${mode:-text} (port $port)"; cat "$B/interop_cli.log"; head -n 3 "$B/interop_srv.log"
             fi
         done
     done

@@ -21,6 +21,7 @@ for f in "$B"/block*.c; do
 done
 client=$(grep -l 'rtws_connect' "$B"/block*.c | head -n 1)
 if [ -n "$client" ] && [ -x "${client%.c}" ]; then
+    : >"$B/srv.log"
     build/echo_server --port 0 >"$B/srv.log" 2>&1 &
     spid=$!
     for _ in $(seq 50); do port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$B/srv.log"); [ -n "$port" ] && break; sleep 0.1; done
