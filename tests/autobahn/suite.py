@@ -1568,8 +1568,8 @@ def server_mode(args):
             r, _, _ = select.select([lsock], [], [], 0.2)
             if not r:
                 break
-        elif proc is None and now - idle_since > args.idle:
-            sys.stderr.write("suite: no connection for %.0f s\n" % args.idle)
+        elif now - idle_since > args.idle:
+            sys.stderr.write("suite: no connection from the client for %.0f s\n" % args.idle)
             break
         r, _, _ = select.select([lsock], [], [], 0.2)
         if not r:
@@ -1588,8 +1588,9 @@ def server_mode(args):
     lsock.close()
     if proc is not None:
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=10 if finished else 1)
         except subprocess.TimeoutExpired:
+            sys.stderr.write("suite: stopping the client (pid %d)\n" % proc.pid)
             proc.kill()
             proc.wait()
         if proc.returncode:
@@ -1690,7 +1691,7 @@ def main(argv=None):
     ps.add_argument("--run", nargs=argparse.REMAINDER,
                     help="command starting the client under test; {port} is replaced by the port")
     ps.add_argument("--idle", type=float, default=30.0,
-                    help="without --run: give up after this many seconds without a connection")
+                    help="give up after this many seconds without a connection from the client")
     sub.add_parser("list", help="list the cases")
     for p in (pc, ps):
         p.add_argument("--cases", help="comma-separated ids or globs, e.g. '1.*,6.4.*' or '7'")
