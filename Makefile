@@ -34,8 +34,13 @@ $(B)/%: examples/%.c rtws.h | $(B)
 $(B):
 	mkdir -p $(B)
 
+# the same examples under ASan+UBSan, for the conformance suite
+ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
+$(B)/asan_%: examples/%.c rtws.h | $(B)
+	$(CC) $(TEST_CFLAGS) $< -o $@
+
 # --- test: everything, ending in one "N passed, M failed" line -------------
-test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES)
+test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX)
 	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)

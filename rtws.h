@@ -1700,13 +1700,15 @@ static void rtws__finish(rtws_conn *c) {
 }
 
 /* RFC 6455 §7.1.7 "Fail the WebSocket Connection": report, send a close with
-   the code when the connection was open, then close without waiting. */
+   the code when the connection was open, then close without waiting for the
+   peer's. What was queued before (say, the echo of the valid message ahead
+   of the bad frame) still goes out first, within close_timeout_ms. */
 static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
     if (c->state == RTWS_STATE_CLOSED) return;
     c->err = err;
     rtws__emit_error(c, err, 0);
     if (c->opened && !c->close_sent) {
-        rtws__drop_unsent(c);
+        c->pong_len = c->ping_len = 0;
         rtws__queue_close(c, code, NULL, 0);
     }
     rtws__emit_close(c, c->opened && code ? code : (unsigned)RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);

@@ -517,6 +517,26 @@ static void test_protocol_violations(void) {
     }
 }
 
+/* failing the connection keeps what was queued before: the echo of the valid
+   message ahead of the bad frame goes out, then the close (Autobahn 3.2) */
+static void test_fail_keeps_earlier_output(void) {
+    rtws_conn sv;
+    ev_log ls;
+    uint8_t f[64], out[64];
+    size_t n;
+    open_server(&sv, &ls, NULL);
+    ls.send_on_msg = 1;
+    n = mkframe(f, 0x81, "Hello", 5, 1);
+    n += mkframe(f + n, 0xa1, "bad", 3, 1); /* RSV2 */
+    n += mkframe(f + n, 0x89, "p", 1, 1);
+    CHECK_EQ(rtws_conn_recv(&sv, f, n, 0, NULL), RTWS_ERR_PROTOCOL);
+    n = drain(&sv, out, sizeof out);
+    CHECK(n == 7 + 4 && memcmp(out, "\x81\x05Hello", 7) == 0);
+    CHECK(out[7] == 0x88 && out[8] == 2 && out[9] == 0x03 && out[10] == 0xea);
+    CHECK_EQ(ls.ping, 0); /* nothing after the bad frame is looked at */
+    rtws_conn_free(&sv);
+}
+
 static void test_utf8_fail_fast(void) {
     rtws_conn sv;
     ev_log ls;
@@ -886,6 +906,7 @@ int main(void) {
     test_echo_sizes();
     test_protocol_violations();
     test_utf8_fail_fast();
+    test_fail_keeps_earlier_output();
     test_limits();
     test_fragmented_send_and_stream();
     test_close_handshake();
