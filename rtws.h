@@ -334,7 +334,9 @@ typedef enum rtws_event_type {
     RTWS_EV_PING,      /* a ping arrived (the pong is already queued) */
     RTWS_EV_PONG,      /* a pong arrived; rtt_ms when it answers our ping */
     RTWS_EV_CLOSE,     /* the connection is closed: code, reason, clean */
-    RTWS_EV_ERROR      /* err says why; a CLOSE event follows when fatal */
+    RTWS_EV_ERROR,     /* err says why; a CLOSE event follows when fatal */
+    RTWS_EV_STATE,     /* rtws_client: state, attempt, delay_ms (see rtws_client_state) */
+    RTWS_EV_DROPPED    /* rtws_client: a queued message was dropped (data, len, err) */
 } rtws_event_type;
 
 typedef struct rtws_event {
@@ -350,6 +352,9 @@ typedef struct rtws_event {
     int status;           /* ERROR during the handshake: HTTP status (client: peer's) */
     uint32_t rtt_ms;      /* PONG: round trip of our last ping */
     int sys_errno;        /* ERROR from the host layer: errno of the failed call */
+    int state;            /* STATE: the rtws_client_state entered */
+    uint32_t attempt;     /* STATE: reconnect attempt (1, 2, ...), 0 otherwise */
+    uint32_t delay_ms;    /* STATE RECONNECTING: wait before the attempt */
     rtws_str protocol;    /* OPEN: the subprotocol (empty when none) */
 } rtws_event;
 
@@ -377,6 +382,8 @@ typedef struct rtws_config {
     uint32_t pong_timeout_ms;       /* fail when nothing arrives this long after
                                        a ping (60000) */
     int heartbeat_off;              /* 1: no automatic pings, no pong timeout */
+    uint32_t idle_timeout_ms;       /* close with 1001 after this long without a
+                                       data message from the peer (0: off) */
     int stream;                     /* 1: deliver message pieces as they arrive */
     int no_utf8_check;              /* 1: skip UTF-8 validation of text (not RFC) */
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
@@ -461,7 +468,9 @@ struct rtws_conn {
     uint8_t keys[64];             /* masking keys, refilled from cfg.random */
     uint8_t keys_used;
     uint8_t hb_payload[8];        /* payload of our last heartbeat ping */
-    uint32_t rtt_last;
+    uint32_t rtt_last, rtt_min, rtt_n;
+    uint64_t rtt_sum, last_msg_rx;
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out, opened_at;
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
@@ -480,6 +489,17 @@ RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c);
 RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c);
 RTWS_API rtws_err rtws_conn_error(const rtws_conn *c);
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data);
+/* Sends the events of c alone to fn (instead of cfg.on_event). */
+RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user);
+
+/* Counters of one connection (data messages and their payload bytes). */
+typedef struct rtws_stats {
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
+    uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* heartbeat round trips */
+    rtws_err last_error;
+} rtws_stats;
+RTWS_API void rtws_conn_stats(const rtws_conn *c, rtws_stats *st);
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
 
 /* Client: queues the upgrade request (random 16-byte key). */
@@ -615,6 +635,80 @@ RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx);
 RTWS_API int rtws_conn_fd(const rtws_conn *c);
 RTWS_API rtws_ctx *rtws_conn_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap);
+
+/* A client that stays connected: reconnects with exponential backoff and
+   full jitter after any unclean close or failed attempt, queues messages sent
+   while offline (bounded, with optional time-to-live) and sends them, in
+   order, right after the next open. Timers run in the context's loop. */
+typedef enum rtws_client_state {
+    RTWS_CLIENT_CONNECTING = 1, /* attempt under way (attempt in the STATE event) */
+    RTWS_CLIENT_OPEN,
+    RTWS_CLIENT_CLOSING,        /* rtws_client_close() waits for the close handshake */
+    RTWS_CLIENT_CLOSED,         /* closed on request: no reconnect */
+    RTWS_CLIENT_RECONNECTING,   /* waiting delay_ms before attempt */
+    RTWS_CLIENT_FAILED          /* gave up: max_attempts, a policy close, or refresh said stop */
+} rtws_client_state;
+
+typedef struct rtws_client rtws_client;
+
+/* Called before every reconnect attempt: may change *url and *opts (a fresh
+   bearer token, headers, query). The strings must stay valid until the next
+   call or rtws_client_free(). Return nonzero to give up (FAILED). */
+typedef int (*rtws_client_refresh_fn)(rtws_client *cl, const char **url, rtws_client_opts *opts,
+                                      void *user);
+
+typedef struct rtws_client_config {
+    const char *url;              /* ws://host[:port]/path?query (copied) */
+    rtws_client_opts opts;        /* protocols, origin, headers; must outlive the client */
+    rtws_event_fn on_event;       /* c is the live connection, NULL for STATE/DROPPED
+                                     events while there is none */
+    void *user;
+    uint32_t backoff_base_ms;     /* first delay is random in [0, base] (1000) */
+    uint32_t backoff_factor;      /* the bound grows by this per attempt (2) */
+    uint32_t backoff_max_ms;      /* bound cap (60000) */
+    uint32_t max_attempts;        /* failed attempts in a row before FAILED (0: unlimited) */
+    uint32_t stable_ms;           /* open this long resets the backoff (10000) */
+    int reconnect_on_policy;      /* 1: reconnect after a server close with 1008 or
+                                     4000-4999 too (0: those are final, FAILED) */
+    size_t queue_max_msgs;        /* offline queue bound (1000) */
+    size_t queue_max_bytes;       /* offline queue bound (1 MiB) */
+    int queue_drop_oldest;        /* 1: a full queue drops its oldest (DROPPED event);
+                                     0: rtws_client_send returns RTWS_ERR_LIMIT */
+    rtws_client_refresh_fn refresh;
+} rtws_client_config;
+
+typedef struct rtws_client_stats {
+    rtws_stats total;             /* all connections so far, the live one included */
+    uint32_t reconnects;          /* attempts after the first */
+    uint64_t connected_since_ms;  /* open time of the live connection, 0 when offline */
+    uint64_t uptime_ms;           /* summed open time of all connections */
+    rtws_err last_error;
+    unsigned last_close_code;
+} rtws_client_stats;
+
+/* Starts connecting at once. Returns NULL with *err on a bad config/url or
+   no memory (name resolution failures are retried like any failed attempt). */
+RTWS_API rtws_client *rtws_client_new(rtws_ctx *ctx, const rtws_client_config *cfg,
+                                      uint64_t now_ms, rtws_err *err);
+/* Sends now when open (RTWS_ERR_LIMIT when the socket queue is full), else
+   queues a copy; ttl_ms > 0 drops it (DROPPED, RTWS_ERR_TIMEOUT) if it is
+   still queued that long. RTWS_ERR_CLOSED after CLOSED/FAILED. */
+RTWS_API rtws_err rtws_client_send(rtws_client *cl, rtws_opcode op, const void *data, size_t len,
+                                   uint32_t ttl_ms);
+/* A clean close requested by the application: no reconnect afterwards. */
+RTWS_API rtws_err rtws_client_close(rtws_client *cl, unsigned code, const char *reason);
+/* Drops the queue (a DROPPED event for each message). */
+RTWS_API void rtws_client_clear_queue(rtws_client *cl);
+/* Messages (and bytes, when not NULL) waiting in the offline queue. */
+RTWS_API size_t rtws_client_queued(const rtws_client *cl, size_t *bytes);
+RTWS_API rtws_client_state rtws_client_get_state(const rtws_client *cl);
+/* The live connection, or NULL. */
+RTWS_API rtws_conn *rtws_client_conn(const rtws_client *cl);
+RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms);
+/* Stops everything (an open connection gets a 1001 close) and frees cl. */
+RTWS_API void rtws_client_free(rtws_client *cl);
+/* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
+RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
 
 #ifdef __cplusplus
 }
@@ -1429,6 +1523,24 @@ RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c) { return &c->cf
 RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->state; }
 RTWS_API rtws_err rtws_conn_error(const rtws_conn *c) { return c->err; }
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->data = data; }
+RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) {
+    c->cfg.on_event = fn;
+    c->cfg.user = user;
+}
+
+RTWS_API void rtws_conn_stats(const rtws_conn *c, rtws_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->msgs_in = c->msgs_in;
+    st->msgs_out = c->msgs_out;
+    st->bytes_in = c->bytes_in;
+    st->bytes_out = c->bytes_out;
+    st->opened_at_ms = c->opened_at;
+    st->rtt_last_ms = c->rtt_last;
+    st->rtt_min_ms = c->rtt_min;
+    st->rtt_samples = c->rtt_n;
+    st->rtt_avg_ms = c->rtt_n ? (uint32_t)(c->rtt_sum / c->rtt_n) : 0;
+    st->last_error = c->err;
+}
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->data; }
 
 /* Every public call that may fire callbacks is bracketed by enter/leave, so a
@@ -1793,7 +1905,8 @@ static void rtws__open(rtws_conn *c) {
     rtws_event ev;
     c->state = RTWS_STATE_OPEN;
     c->opened = 1;
-    c->last_rx = c->now;
+    c->last_rx = c->last_msg_rx = c->now;
+    c->opened_at = c->now ? c->now : 1;
     c->ping_at = 0;
     rtws__event_init(&ev, RTWS_EV_OPEN);
     if (c->cfg.role == RTWS_SERVER && c->hs) {
@@ -2066,6 +2179,9 @@ RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) 
 static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
                           int fin) {
     rtws_event ev;
+    c->bytes_in += n;
+    if (fin) c->msgs_in++;
+    c->last_msg_rx = c->now;
     rtws__event_init(&ev, RTWS_EV_MESSAGE);
     ev.opcode = op;
     ev.data = p;
@@ -2098,6 +2214,9 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         if (c->ping_out && n == sizeof c->hb_payload && !memcmp(p, c->hb_payload, n)) {
             c->ping_out = 0;
             c->rtt_last = (uint32_t)RTWS__MIN(c->now - c->ping_at, (uint64_t)UINT32_MAX);
+            if (!c->rtt_n || c->rtt_last < c->rtt_min) c->rtt_min = c->rtt_last;
+            c->rtt_n++;
+            c->rtt_sum += c->rtt_last;
             ev.rtt_ms = c->rtt_last;
         }
         rtws__emit(c, &ev);
@@ -2405,6 +2524,19 @@ RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
     return w | RTWS_WANT_READ;
 }
 
+/* Heartbeat and idle deadlines of an open connection. */
+static uint64_t rtws__open_deadline(const rtws_conn *c) {
+    uint64_t d = UINT64_MAX;
+    if (!c->cfg.heartbeat_off) {
+        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
+        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg.pong_timeout_ms;
+        else d = base + c->cfg.ping_interval_ms;
+    }
+    if (c->cfg.idle_timeout_ms && c->last_msg_rx + c->cfg.idle_timeout_ms < d)
+        d = c->last_msg_rx + c->cfg.idle_timeout_ms;
+    return d;
+}
+
 RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c) {
     uint64_t d = UINT64_MAX;
     if (c->freed || c->eof) return d;
@@ -2412,10 +2544,8 @@ RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c) {
         d = c->hs_deadline ? c->hs_deadline : c->now;
     } else if (c->close_sent || c->state == RTWS_STATE_CLOSED) {
         if (c->close_deadline) d = c->close_deadline;
-    } else if (c->state == RTWS_STATE_OPEN && !c->cfg.heartbeat_off) {
-        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
-        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg.pong_timeout_ms;
-        else d = base + c->cfg.ping_interval_ms;
+    } else if (c->state == RTWS_STATE_OPEN) {
+        d = rtws__open_deadline(c);
     }
     return d;
 }
@@ -2444,6 +2574,9 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
             c->want_close = 1;
             c->drop_input = 1;
         }
+    } else if (c->state == RTWS_STATE_OPEN && c->cfg.idle_timeout_ms && !c->close_sent &&
+               now_ms >= c->last_msg_rx + c->cfg.idle_timeout_ms) {
+        rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "idle timeout");
     } else if (c->state == RTWS_STATE_OPEN && !c->cfg.heartbeat_off) {
         uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
         if (c->ping_out && c->last_rx <= c->ping_at) {
@@ -2461,9 +2594,9 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
             for (i = 0; i < 8; i++) c->hb_payload[i] = (uint8_t)(now_ms >> (56 - 8 * i));
             memcpy(c->ping_buf, c->hb_payload, 8);
             c->ping_len = 9;
-            if (c->notify_) c->notify_(c);
             c->ping_out = 1;
             c->ping_at = now_ms;
+            if (c->notify_) c->notify_(c);
         }
     }
     rtws__leave(c);
@@ -2494,6 +2627,8 @@ RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void 
         return RTWS_ERR_UTF8;
     e = rtws__queue_frame(c, fin, op, data, len);
     if (e) return e;
+    c->bytes_out += len;
+    if (fin) c->msgs_out++;
     c->send_utf8 = st;
     c->send_op = fin ? 0 : (op == RTWS_OP_CONT ? c->send_op : (uint8_t)op);
     return RTWS_OK;
@@ -2594,6 +2729,7 @@ struct rtws_ctx {
     uint64_t now, next_scan;
     int in_call;
     int shutting_down;
+    struct rtws_client *clients;  /* reconnecting clients, for their timers */
 };
 
 static void rtws__sock_notify(rtws_conn *c) {
@@ -2815,8 +2951,10 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
     }
 }
 
+static void rtws__clients_sweep(rtws_ctx *ctx);
 static void rtws__sweep(rtws_ctx *ctx) {
     size_t i = 0;
+    rtws__clients_sweep(ctx);
     while (i < ctx->nsocks) {
         if (ctx->socks[i]->dead) rtws__destroy(ctx->socks[i]);
         else i++;
@@ -3171,6 +3309,452 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     rtws__settle(s, now);
 }
 
+/* ---- reconnecting client ---- */
+
+typedef struct rtws__qmsg {
+    uint64_t expire;  /* now_ms after which it is dropped; 0 never */
+    uint32_t len;
+    uint8_t op, pad_[3];
+} rtws__qmsg;         /* followed by len bytes, padded to 8 */
+
+struct rtws_client {
+    rtws_client_config cfg;
+    rtws_ctx *ctx;
+    rtws_client *next;
+    char *url;
+    const char *cur_url;          /* what refresh returned */
+    rtws_client_opts cur_opts;
+    rtws_conn *conn;              /* live connection (its events come here) */
+    rtws_client_state state;
+    uint32_t attempt;             /* failed attempts in a row */
+    uint32_t reconnects;
+    uint64_t next_at;             /* RECONNECTING: when to try */
+    uint64_t open_at, uptime;
+    rtws_stats done;              /* counters of finished connections */
+    rtws_err last_error;
+    unsigned last_code;
+    int opened;                   /* the live connection reached OPEN */
+    int dead;                     /* freed inside a callback: released by the sweep */
+    uint8_t *q;                   /* offline queue: records from qhead to qend */
+    size_t qcap, qhead, qend, qcount, qbytes;
+};
+
+static size_t rtws__qrec(size_t len) { return sizeof(rtws__qmsg) + ((len + 7) & ~(size_t)7); }
+
+RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt) {
+    uint64_t b = RTWS__DEF(cfg->backoff_base_ms, 1000u);
+    uint64_t f = RTWS__DEF(cfg->backoff_factor, 2u), mx = RTWS__DEF(cfg->backoff_max_ms, 60000u);
+    uint32_t i;
+    for (i = 1; i < attempt && b < mx; i++) b *= f;
+    return (uint32_t)(b < mx ? b : mx);
+}
+
+static void rtws__client_emit(rtws_client *cl, rtws_event *ev) {
+    if (cl->cfg.on_event) cl->cfg.on_event(cl->conn, ev, cl->cfg.user);
+}
+
+static void rtws__client_state(rtws_client *cl, rtws_client_state st, uint32_t delay) {
+    rtws_event ev;
+    cl->state = st;
+    rtws__event_init(&ev, RTWS_EV_STATE);
+    ev.state = (int)st;
+    ev.attempt = st == RTWS_CLIENT_CONNECTING || st == RTWS_CLIENT_RECONNECTING ? cl->attempt : 0;
+    ev.delay_ms = delay;
+    ev.err = cl->last_error;
+    ev.code = cl->last_code;
+    rtws__client_emit(cl, &ev);
+}
+
+static void rtws__client_drop(rtws_client *cl, const rtws__qmsg *m, rtws_err why) {
+    rtws_event ev;
+    rtws__event_init(&ev, RTWS_EV_DROPPED);
+    ev.opcode = (rtws_opcode)m->op;
+    ev.data = (const uint8_t *)(m + 1);
+    ev.len = m->len;
+    ev.err = why;
+    rtws__client_emit(cl, &ev);
+}
+
+static rtws__qmsg *rtws__qfront(rtws_client *cl) {
+    return cl->qcount ? (rtws__qmsg *)(void *)(cl->q + cl->qhead) : NULL;
+}
+static void rtws__qpop(rtws_client *cl) {
+    rtws__qmsg *m = rtws__qfront(cl);
+    cl->qhead += rtws__qrec(m->len);
+    cl->qcount--;
+    cl->qbytes -= m->len;
+    if (!cl->qcount) cl->qhead = cl->qend = 0;
+}
+
+/* Sends what the queue holds, oldest first, dropping what expired. Stops at
+   the first message the connection cannot take now. */
+static void rtws__client_flush(rtws_client *cl) {
+    rtws__qmsg *m;
+    while (cl->state == RTWS_CLIENT_OPEN && cl->conn && (m = rtws__qfront(cl)) != NULL) {
+        if (m->expire && cl->ctx->now >= m->expire) {
+            rtws__client_drop(cl, m, RTWS_ERR_TIMEOUT);
+        } else {
+            rtws_err e = rtws_conn_send(cl->conn, (rtws_opcode)m->op, m + 1, m->len);
+            if (e == RTWS_ERR_LIMIT) return; /* retried at the next timer */
+            if (e != RTWS_OK) rtws__client_drop(cl, m, e);
+        }
+        if (cl->qcount && (rtws__qmsg *)(void *)(cl->q + cl->qhead) == m) rtws__qpop(cl);
+    }
+}
+
+static void rtws__client_attempt(rtws_client *cl, uint64_t now);
+
+static void rtws__client_lost(rtws_client *cl, uint64_t now) {
+    uint32_t bound, r = 0;
+    if (cl->conn) {
+        rtws_stats st;
+        rtws_conn_stats(cl->conn, &st);
+        cl->done.msgs_in += st.msgs_in;
+        cl->done.msgs_out += st.msgs_out;
+        cl->done.bytes_in += st.bytes_in;
+        cl->done.bytes_out += st.bytes_out;
+        if (st.rtt_samples) {
+            cl->done.rtt_last_ms = st.rtt_last_ms;
+            if (!cl->done.rtt_samples || st.rtt_min_ms < cl->done.rtt_min_ms)
+                cl->done.rtt_min_ms = st.rtt_min_ms;
+            cl->done.rtt_avg_ms = (uint32_t)(((uint64_t)cl->done.rtt_avg_ms * cl->done.rtt_samples +
+                                              (uint64_t)st.rtt_avg_ms * st.rtt_samples) /
+                                             (cl->done.rtt_samples + st.rtt_samples));
+            cl->done.rtt_samples += st.rtt_samples;
+        }
+        rtws_conn_set_handler(cl->conn, NULL, NULL);
+        cl->conn = NULL;
+    }
+    if (cl->opened) {
+        cl->uptime += now - cl->open_at;
+        /* a connection that stayed up long enough resets the schedule */
+        if (now - cl->open_at >= RTWS__DEF(cl->cfg.stable_ms, 10000u)) cl->attempt = 0;
+    }
+    cl->opened = 0;
+    cl->open_at = 0;
+    if (cl->state == RTWS_CLIENT_CLOSING || cl->state == RTWS_CLIENT_CLOSED) {
+        rtws__client_state(cl, RTWS_CLIENT_CLOSED, 0);
+        return;
+    }
+    if (!cl->cfg.reconnect_on_policy &&
+        (cl->last_code == RTWS_CLOSE_POLICY || (cl->last_code >= 4000 && cl->last_code <= 4999))) {
+        rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
+        return;
+    }
+    cl->attempt++;
+    if (cl->cfg.max_attempts && cl->attempt > cl->cfg.max_attempts) {
+        rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
+        return;
+    }
+    /* full jitter: uniform in [0, bound], so a crowd of clients spreads out */
+    bound = rtws_backoff_bound(&cl->cfg, cl->attempt);
+    if (cl->ctx->cfg.conn.random) cl->ctx->cfg.conn.random(cl->ctx->cfg.conn.random_user, &r, sizeof r);
+    else if (rtws_random_system(NULL, &r, sizeof r) != 0) r = (uint32_t)now * 2654435761u;
+    r = (uint32_t)((uint64_t)r % ((uint64_t)bound + 1));
+    cl->next_at = now + r;
+    if (cl->ctx->next_scan > cl->next_at) cl->ctx->next_scan = cl->next_at;
+    rtws__client_state(cl, RTWS_CLIENT_RECONNECTING, r);
+}
+
+static void rtws__client_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_client *cl = (rtws_client *)user;
+    rtws_event copy = *ev;
+    uint64_t now = cl->ctx->now;
+    if (c != cl->conn) return;
+    switch (ev->type) {
+    case RTWS_EV_OPEN:
+        cl->opened = 1;
+        cl->open_at = now ? now : 1;
+        cl->last_error = RTWS_OK;
+        cl->last_code = 0;
+        cl->state = RTWS_CLIENT_OPEN;
+        rtws__client_flush(cl); /* the queue goes before anything new */
+        rtws__client_state(cl, RTWS_CLIENT_OPEN, 0);
+        if (cl->conn) rtws__client_emit(cl, &copy);
+        return;
+    case RTWS_EV_ERROR:
+        cl->last_error = ev->err;
+        rtws__client_emit(cl, &copy);
+        if (!cl->opened && cl->conn == c) rtws__client_lost(cl, now); /* never opened: final */
+        return;
+    case RTWS_EV_CLOSE:
+        cl->last_code = ev->code;
+        if (!ev->clean && !cl->last_error) cl->last_error = RTWS_ERR_ABNORMAL;
+        rtws__client_emit(cl, &copy);
+        if (cl->conn == c) rtws__client_lost(cl, now);
+        return;
+    default:
+        rtws__client_emit(cl, &copy);
+        return;
+    }
+}
+
+static void rtws__client_attempt(rtws_client *cl, uint64_t now) {
+    rtws_err e = RTWS_OK;
+    rtws_conn *c;
+    if (cl->attempt > 0) {
+        cl->reconnects++;
+        cl->cur_url = cl->url;
+        cl->cur_opts = cl->cfg.opts;
+        if (cl->cfg.refresh && cl->cfg.refresh(cl, &cl->cur_url, &cl->cur_opts, cl->cfg.user)) {
+            rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
+            return;
+        }
+    }
+    rtws__client_state(cl, RTWS_CLIENT_CONNECTING, 0);
+    if (cl->state != RTWS_CLIENT_CONNECTING) return; /* the callback closed or freed it */
+    c = rtws_connect(cl->ctx, cl->cur_url, &cl->cur_opts, now, &e);
+    if (!c) {
+        cl->last_error = e;
+        if (e == RTWS_ERR_URL || e == RTWS_ERR_TLS || e == RTWS_ERR_INVALID) {
+            rtws__client_state(cl, RTWS_CLIENT_FAILED, 0); /* retrying cannot help */
+            return;
+        }
+        rtws__client_lost(cl, now);
+        return;
+    }
+    cl->conn = c;
+    rtws_conn_set_handler(c, rtws__client_event, cl);
+}
+
+static void rtws__clients_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
+    rtws_client *cl;
+    for (cl = ctx->clients; cl; cl = cl->next) {
+        if (cl->state == RTWS_CLIENT_RECONNECTING) {
+            if (now >= cl->next_at) rtws__client_attempt(cl, now);
+            else if (cl->next_at < *next) *next = cl->next_at;
+        }
+        if (cl->state == RTWS_CLIENT_OPEN && cl->qcount) {
+            rtws__client_flush(cl);
+            if (cl->qcount && now + ctx->cfg.timer_ms < *next) *next = now + ctx->cfg.timer_ms;
+        }
+        if (cl->qcount && cl->state != RTWS_CLIENT_OPEN) {
+            /* expired messages leave the queue even while offline */
+            rtws__qmsg *m;
+            while ((m = rtws__qfront(cl)) != NULL && m->expire && now >= m->expire) {
+                rtws__client_drop(cl, m, RTWS_ERR_TIMEOUT);
+                rtws__qpop(cl);
+            }
+        }
+    }
+}
+
+RTWS_API rtws_client *rtws_client_new(rtws_ctx *ctx, const rtws_client_config *cfg,
+                                      uint64_t now_ms, rtws_err *err) {
+    rtws_client *cl;
+    size_t ul;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    if (!cfg || !cfg->url) {
+        *err = RTWS_ERR_INVALID;
+        return NULL;
+    }
+    ul = strlen(cfg->url);
+    cl = (rtws_client *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *cl + ul + 1);
+    if (!cl) {
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(cl, 0, sizeof *cl);
+    cl->cfg = *cfg;
+    cl->cfg.queue_max_msgs = RTWS__DEF(cl->cfg.queue_max_msgs, (size_t)1000);
+    cl->cfg.queue_max_bytes = RTWS__DEF(cl->cfg.queue_max_bytes, (size_t)1 << 20);
+    cl->ctx = ctx;
+    cl->url = (char *)(cl + 1);
+    memcpy(cl->url, cfg->url, ul + 1);
+    cl->cfg.url = cl->url;
+    cl->cur_url = cl->url;
+    cl->cur_opts = cl->cfg.opts;
+    cl->next = ctx->clients;
+    ctx->clients = cl;
+    rtws__begin(ctx, now_ms);
+    rtws__client_attempt(cl, ctx->now);
+    rtws__end(ctx);
+    if (cl->state == RTWS_CLIENT_FAILED && cl->last_error == RTWS_ERR_URL) {
+        *err = RTWS_ERR_URL;
+        rtws_client_free(cl);
+        return NULL;
+    }
+    *err = RTWS_OK;
+    return cl;
+}
+
+static rtws_err rtws__client_send(rtws_client *cl, rtws_opcode op, const void *data, size_t len,
+                                  uint32_t ttl_ms) {
+    size_t rec;
+    rtws__qmsg m;
+    uint32_t st = 0;
+    if (cl->state == RTWS_CLIENT_CLOSED || cl->state == RTWS_CLIENT_FAILED ||
+        cl->state == RTWS_CLIENT_CLOSING)
+        return RTWS_ERR_CLOSED;
+    if ((op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data)) return RTWS_ERR_INVALID;
+    if (cl->state == RTWS_CLIENT_OPEN && cl->conn && !cl->qcount) {
+        rtws_err e = rtws_conn_send(cl->conn, op, data, len);
+        if (e != RTWS_ERR_CLOSED) return e;
+    }
+    if (op == RTWS_OP_TEXT &&
+        (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || st))
+        return RTWS_ERR_UTF8;
+    if (len > UINT32_MAX || len > cl->cfg.queue_max_bytes) return RTWS_ERR_TOO_BIG;
+    while (cl->qcount >= cl->cfg.queue_max_msgs || cl->qbytes + len > cl->cfg.queue_max_bytes) {
+        if (!cl->cfg.queue_drop_oldest) return RTWS_ERR_LIMIT;
+        rtws__client_drop(cl, rtws__qfront(cl), RTWS_ERR_LIMIT);
+        rtws__qpop(cl);
+    }
+    rec = rtws__qrec(len);
+    if (cl->qcap - cl->qend < rec) {
+        size_t live = cl->qend - cl->qhead, ncap;
+        if (cl->qhead) { /* slide the live records to the front first */
+            memmove(cl->q, cl->q + cl->qhead, live);
+            cl->qhead = 0;
+            cl->qend = live;
+        }
+        if (cl->qcap - cl->qend < rec) {
+            uint8_t *nq;
+            ncap = cl->qcap ? cl->qcap : 4096;
+            while (ncap - cl->qend < rec) ncap *= 2;
+            nq = (uint8_t *)rtws__realloc(&cl->ctx->cfg.conn.allocator, cl->q, ncap);
+            if (!nq) return RTWS_ERR_NOMEM;
+            cl->q = nq;
+            cl->qcap = ncap;
+        }
+    }
+    memset(&m, 0, sizeof m);
+    m.len = (uint32_t)len;
+    m.op = (uint8_t)op;
+    m.expire = ttl_ms ? cl->ctx->now + ttl_ms : 0;
+    memcpy(cl->q + cl->qend, &m, sizeof m);
+    if (len) memcpy(cl->q + cl->qend + sizeof m, data, len);
+    cl->qend += rec;
+    cl->qcount++;
+    cl->qbytes += len;
+    if (m.expire && cl->ctx->next_scan > m.expire) cl->ctx->next_scan = m.expire;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_client_send(rtws_client *cl, rtws_opcode op, const void *data, size_t len,
+                                   uint32_t ttl_ms) {
+    rtws_err e;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    rtws__begin(cl->ctx, cl->ctx->now); /* DROPPED events may fire: guard frees */
+    e = rtws__client_send(cl, op, data, len, ttl_ms);
+    rtws__end(cl->ctx);
+    return e;
+}
+
+static rtws_err rtws__client_close(rtws_client *cl, unsigned code, const char *reason) {
+    if (cl->state == RTWS_CLIENT_CLOSED || cl->state == RTWS_CLIENT_CLOSING) return RTWS_ERR_CLOSED;
+    if (cl->state == RTWS_CLIENT_OPEN && cl->conn) {
+        rtws_err e = rtws_conn_close(cl->conn, code, reason);
+        if (e != RTWS_OK) return e;
+        rtws__client_state(cl, RTWS_CLIENT_CLOSING, 0);
+        return RTWS_OK;
+    }
+    if (cl->conn) { /* an attempt under way: abandon it */
+        rtws_conn_set_handler(cl->conn, NULL, NULL);
+        rtws_conn_close(cl->conn, 0, NULL);
+        cl->conn = NULL;
+    }
+    rtws__client_state(cl, RTWS_CLIENT_CLOSED, 0);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_client_close(rtws_client *cl, unsigned code, const char *reason) {
+    rtws_err e;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    rtws__begin(cl->ctx, cl->ctx->now);
+    e = rtws__client_close(cl, code, reason);
+    rtws__end(cl->ctx);
+    return e;
+}
+
+RTWS_API void rtws_client_clear_queue(rtws_client *cl) {
+    rtws__qmsg *m;
+    rtws__begin(cl->ctx, cl->ctx->now);
+    while ((m = rtws__qfront(cl)) != NULL) {
+        rtws__client_drop(cl, m, RTWS_ERR_CLOSED);
+        rtws__qpop(cl);
+    }
+    rtws__end(cl->ctx);
+}
+
+RTWS_API size_t rtws_client_queued(const rtws_client *cl, size_t *bytes) {
+    if (bytes) *bytes = cl->qbytes;
+    return cl->qcount;
+}
+
+RTWS_API rtws_client_state rtws_client_get_state(const rtws_client *cl) { return cl->state; }
+RTWS_API rtws_conn *rtws_client_conn(const rtws_client *cl) { return cl->conn; }
+
+RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms) {
+    memset(st, 0, sizeof *st);
+    st->total = cl->done;
+    if (cl->conn) {
+        rtws_stats live;
+        rtws_conn_stats(cl->conn, &live);
+        st->total.msgs_in += live.msgs_in;
+        st->total.msgs_out += live.msgs_out;
+        st->total.bytes_in += live.bytes_in;
+        st->total.bytes_out += live.bytes_out;
+        if (live.rtt_samples) {
+            st->total.rtt_last_ms = live.rtt_last_ms;
+            if (!st->total.rtt_samples || live.rtt_min_ms < st->total.rtt_min_ms)
+                st->total.rtt_min_ms = live.rtt_min_ms;
+            st->total.rtt_avg_ms =
+                (uint32_t)(((uint64_t)st->total.rtt_avg_ms * st->total.rtt_samples +
+                            (uint64_t)live.rtt_avg_ms * live.rtt_samples) /
+                           (st->total.rtt_samples + live.rtt_samples));
+            st->total.rtt_samples += live.rtt_samples;
+        }
+        st->total.opened_at_ms = live.opened_at_ms;
+    }
+    st->reconnects = cl->reconnects;
+    st->connected_since_ms = cl->opened ? cl->open_at : 0;
+    st->uptime_ms = cl->uptime + (cl->opened && now_ms > cl->open_at ? now_ms - cl->open_at : 0);
+    st->last_error = cl->last_error;
+    st->last_close_code = cl->last_code;
+}
+
+static void rtws__client_release(rtws_client *cl) {
+    rtws_ctx *ctx = cl->ctx;
+    rtws_client **pp;
+    for (pp = &ctx->clients; *pp; pp = &(*pp)->next)
+        if (*pp == cl) {
+            *pp = cl->next;
+            break;
+        }
+    rtws__free(&ctx->cfg.conn.allocator, cl->q);
+    rtws__free(&ctx->cfg.conn.allocator, cl);
+}
+
+static void rtws__clients_sweep(rtws_ctx *ctx) {
+    rtws_client **pp = &ctx->clients;
+    while (*pp) {
+        rtws_client *cl = *pp;
+        if (cl->dead) rtws__client_release(cl);
+        else pp = &cl->next;
+    }
+}
+
+RTWS_API void rtws_client_free(rtws_client *cl) {
+    if (cl->dead) return;
+    if (cl->conn) {
+        rtws_conn_set_handler(cl->conn, NULL, NULL);
+        if (rtws_conn_get_state(cl->conn) == RTWS_STATE_OPEN)
+            rtws_conn_close(cl->conn, RTWS_CLOSE_GOING_AWAY, NULL);
+        else
+            rtws_conn_close(cl->conn, 0, NULL);
+        cl->conn = NULL;
+    }
+    cl->state = RTWS_CLIENT_CLOSED;
+    cl->cfg.on_event = NULL;
+    if (cl->ctx->in_call) {
+        cl->dead = 1; /* inside a callback: the context releases it on the way out */
+        return;
+    }
+    rtws__client_release(cl);
+}
+
 /* Runs every connection's timers at most every timer_ms, or sooner when a
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
@@ -3191,6 +3775,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         d = rtws_conn_deadline(&s->conn);
         if (d < next) next = d;
     }
+    rtws__clients_timers(ctx, now, &next);
     ctx->next_scan = next;
 }
 
@@ -3295,6 +3880,10 @@ RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx) { return ctx->nconns; }
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     rtws_allocator copy = *a;
+    while (ctx->clients) {
+        ctx->clients->dead = 0;
+        rtws_client_free(ctx->clients);
+    }
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
     rtws__free(&copy, ctx->socks);
     rtws__free(&copy, ctx->byfd);

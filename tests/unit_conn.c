@@ -34,6 +34,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         if (L->close_on_msg) rtws_conn_close(c, 1000, "done");
         if (L->free_on_msg) rtws_conn_free(c);
         break;
+    default: break;
     }
 }
 
