@@ -3335,6 +3335,7 @@ struct rtws_client {
     unsigned last_code;
     int opened;                   /* the live connection reached OPEN */
     int dead;                     /* freed inside a callback: released by the sweep */
+    uint64_t next_expire;         /* earliest TTL in the queue, 0 none */
     uint8_t *q;                   /* offline queue: records from qhead to qend */
     size_t qcap, qhead, qend, qcount, qbytes;
 };
@@ -3403,6 +3404,31 @@ static void rtws__client_flush(rtws_client *cl) {
 }
 
 static void rtws__client_attempt(rtws_client *cl, uint64_t now);
+
+/* Removes every expired message, wherever it sits, keeping the order of the
+   rest; recomputes the next expiry. */
+static void rtws__client_expire(rtws_client *cl, uint64_t now) {
+    size_t r = cl->qhead, w = cl->qhead;
+    cl->next_expire = 0;
+    while (r < cl->qend) {
+        rtws__qmsg m;
+        size_t rec;
+        memcpy(&m, cl->q + r, sizeof m);
+        rec = rtws__qrec(m.len);
+        if (m.expire && now >= m.expire) {
+            rtws__client_drop(cl, (const rtws__qmsg *)(const void *)(cl->q + r), RTWS_ERR_TIMEOUT);
+            cl->qcount--;
+            cl->qbytes -= m.len;
+        } else {
+            if (m.expire && (!cl->next_expire || m.expire < cl->next_expire)) cl->next_expire = m.expire;
+            if (w != r) memmove(cl->q + w, cl->q + r, rec);
+            w += rec;
+        }
+        r += rec;
+    }
+    cl->qend = w;
+    if (!cl->qcount) cl->qhead = cl->qend = 0;
+}
 
 static void rtws__client_lost(rtws_client *cl, uint64_t now) {
     uint32_t bound, r = 0;
@@ -3528,14 +3554,8 @@ static void rtws__clients_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
             rtws__client_flush(cl);
             if (cl->qcount && now + ctx->cfg.timer_ms < *next) *next = now + ctx->cfg.timer_ms;
         }
-        if (cl->qcount && cl->state != RTWS_CLIENT_OPEN) {
-            /* expired messages leave the queue even while offline */
-            rtws__qmsg *m;
-            while ((m = rtws__qfront(cl)) != NULL && m->expire && now >= m->expire) {
-                rtws__client_drop(cl, m, RTWS_ERR_TIMEOUT);
-                rtws__qpop(cl);
-            }
-        }
+        if (cl->qcount && cl->next_expire && now >= cl->next_expire) rtws__client_expire(cl, now);
+        if (cl->qcount && cl->next_expire && cl->next_expire < *next) *next = cl->next_expire;
     }
 }
 
@@ -3628,6 +3648,7 @@ static rtws_err rtws__client_send(rtws_client *cl, rtws_opcode op, const void *d
     cl->qend += rec;
     cl->qcount++;
     cl->qbytes += len;
+    if (m.expire && (!cl->next_expire || m.expire < cl->next_expire)) cl->next_expire = m.expire;
     if (m.expire && cl->ctx->next_scan > m.expire) cl->ctx->next_scan = m.expire;
     return RTWS_OK;
 }

@@ -28,6 +28,13 @@ if [ -n "$client" ] && [ -x "${client%.c}" ]; then
     out=$(timeout 10 "${client%.c}" "ws://127.0.0.1:$port/" 2>&1)
     if [ "$out" = "got hello" ]; then pass=$((pass + 1)); echo "ok: README client ran: $out"
     else fail=$((fail + 1)); echo "FAILED: README client printed: $out"; fi
+    live=$(grep -l 'rtws_client_new' "$B"/block*.c | head -n 1)
+    if [ -n "$live" ] && [ -x "${live%.c}" ]; then
+        out=$(timeout 20 "${live%.c}" "ws://127.0.0.1:$port/" 3 2>&1)
+        if echo "$out" | grep -q '^green: open' && [ "$(echo "$out" | grep -c '^got reading')" -ge 2 ]; then
+            pass=$((pass + 1)); echo "ok: README reconnecting client ran"
+        else fail=$((fail + 1)); echo "FAILED: README reconnecting client printed: $out"; fi
+    fi
     kill "$spid"; wait "$spid" 2>/dev/null
 fi
 echo "$pass passed, $fail failed"
