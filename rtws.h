@@ -630,6 +630,15 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
 /* Connections open or closing (listeners not counted). */
 RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx);
 
+/* Counters of a whole context: connections now and since creation, and the
+   data messages and bytes of every connection, closed ones included. */
+typedef struct rtws_ctx_stats {
+    size_t active;                /* connections open or closing */
+    uint64_t accepted, connected; /* server sockets accepted, client connections started */
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+} rtws_ctx_stats;
+RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st);
+
 /* For connections the context owns: its socket, its context, and the peer
    address as "ip:port" ("[ip]:port" for IPv6) written to buf. */
 RTWS_API int rtws_conn_fd(const rtws_conn *c);
@@ -2730,6 +2739,7 @@ struct rtws_ctx {
     int in_call;
     int shutting_down;
     struct rtws_client *clients;  /* reconnecting clients, for their timers */
+    rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
 };
 
 static void rtws__sock_notify(rtws_conn *c) {
@@ -2823,6 +2833,10 @@ static void rtws__destroy(rtws__sock *s) {
     ctx->socks[i]->index = i;
     if (!s->listener) {
         ctx->nconns--;
+        ctx->totals.msgs_in += s->conn.msgs_in;
+        ctx->totals.msgs_out += s->conn.msgs_out;
+        ctx->totals.bytes_in += s->conn.bytes_in;
+        ctx->totals.bytes_out += s->conn.bytes_out;
         s->conn.notify_ = NULL;
         s->conn.depth = 0;
         rtws_conn_free(&s->conn);
@@ -3020,6 +3034,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             rtws__free(&ctx->cfg.conn.allocator, s);
             continue;
         }
+        ctx->totals.accepted++;
         rtws_conn_tick(&s->conn, now); /* starts the handshake deadline */
         rtws__settle(s, now);
     }
@@ -3158,6 +3173,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
         return NULL;
     }
     s->conn.notify_ = rtws__sock_notify;
+    ctx->totals.connected++;
     rtws__begin(ctx, now);
     rtws__sock_notify(&s->conn);
     rtws__end(ctx);
@@ -3897,6 +3913,20 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
 }
 
 RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx) { return ctx->nconns; }
+
+RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
+    size_t i;
+    *st = ctx->totals;
+    st->active = ctx->nconns;
+    for (i = 0; i < ctx->nsocks; i++) {
+        const rtws_conn *c = &ctx->socks[i]->conn;
+        if (ctx->socks[i]->listener) continue;
+        st->msgs_in += c->msgs_in;
+        st->msgs_out += c->msgs_out;
+        st->bytes_in += c->bytes_in;
+        st->bytes_out += c->bytes_out;
+    }
+}
 
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;

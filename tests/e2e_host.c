@@ -189,6 +189,14 @@ static void test_many(int n, int per, size_t size, const char *host, const char 
     CHECK_EQ(st.clean_close, n);
     CHECK_EQ(rtws_ctx_count(sv), 0);
     CHECK_EQ(rtws_ctx_count(cl), 0);
+    {
+        rtws_ctx_stats a, b;
+        rtws_ctx_get_stats(sv, &a);
+        rtws_ctx_get_stats(cl, &b);
+        CHECK(a.accepted == (uint64_t)n && b.connected == (uint64_t)n && a.active == 0);
+        CHECK(a.msgs_in == (uint64_t)(n * per) && a.msgs_out == a.msgs_in && b.msgs_in == a.msgs_out);
+        CHECK(a.bytes_in == (uint64_t)n * (uint64_t)per * size && b.bytes_out == a.bytes_in);
+    }
     printf("%d connections x %d messages of %zu bytes via %s: %d echoes\n", n, per, size, urlhost, got);
     rtws_ctx_free(cl);
     rtws_ctx_free(sv);

@@ -860,6 +860,35 @@ static void test_timers(void) {
     rtws_conn_free(&sv);
 }
 
+static void test_idle_and_stats(void) {
+    rtws_conn cl, sv;
+    ev_log lc, ls;
+    rtws_stats st;
+    memset(&lc, 0, sizeof lc);
+    memset(&ls, 0, sizeof ls);
+    CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
+    sv.cfg.idle_timeout_ms = 1000;
+    sv.cfg.heartbeat_off = 1;
+    CHECK_EQ(rtws_conn_send_text(&cl, "abc", 3), RTWS_OK);
+    pump(&cl, &sv, 0, 600);
+    CHECK_EQ(rtws_conn_deadline(&sv), 1600); /* a data message moved the idle deadline */
+    rtws_conn_ping(&cl, "p", 1);
+    pump(&cl, &sv, 0, 1500); /* a ping is not activity for the idle timer */
+    rtws_conn_tick(&sv, 1599);
+    CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_OPEN);
+    rtws_conn_tick(&sv, 1600);
+    CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_CLOSING);
+    pump(&sv, &cl, 0, 1600);
+    CHECK(lc.close == 1 && lc.last_close.code == 1001);
+    CHECK(lc.last_close.len == 12 && memcmp(lc.last_close.data, "idle timeout", 12) == 0);
+    rtws_conn_stats(&sv, &st);
+    CHECK(st.msgs_in == 1 && st.bytes_in == 3 && st.msgs_out == 0 && st.opened_at_ms == 1);
+    rtws_conn_stats(&cl, &st);
+    CHECK(st.msgs_out == 1 && st.bytes_out == 3);
+    rtws_conn_free(&cl);
+    rtws_conn_free(&sv);
+}
+
 static void test_control_priority(void) {
     rtws_conn cl, sv;
     ev_log lc, ls;
@@ -915,5 +944,6 @@ int main(void) {
     test_no_alloc_steady_state();
     test_timers();
     test_control_priority();
+    test_idle_and_stats();
     return T_END();
 }
