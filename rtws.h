@@ -366,6 +366,22 @@ typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
 typedef int (*rtws_accept_fn)(rtws_conn *c, const rtws_http *req, const char **protocol,
                               void *user);
 
+/* The answer to a plain HTTP request (not an upgrade). body and headers are
+   copied before the hook returns to rtws. */
+typedef struct rtws_http_reply {
+    int status;               /* e.g. 200, 404 */
+    const char *content_type; /* ("text/plain; charset=utf-8") */
+    const void *body;
+    size_t body_len;
+    const char *headers;      /* extra "Name: value\r\n" lines, or NULL */
+} rtws_http_reply;
+
+/* Server: a request without "Upgrade: websocket" (say GET /status or a page).
+   Fill *reply and return 1 to answer it (the connection then closes), or
+   return 0 to go on with the upgrade checks (which answer 426). */
+typedef int (*rtws_http_fn)(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply,
+                            void *user);
+
 /* Zero-initialised means defaults (in parentheses). */
 typedef struct rtws_config {
     rtws_role role;                 /* (RTWS_CLIENT) */
@@ -389,6 +405,7 @@ typedef struct rtws_config {
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
     rtws_event_fn on_event;         /* events of every connection */
     rtws_accept_fn on_accept;       /* server: accept/refuse/pick subprotocol */
+    rtws_http_fn on_http;           /* server: plain HTTP requests (none: 426) */
     void *user;                     /* passed to the callbacks */
     rtws_random_fn random;          /* (rtws_random_system) */
     void *random_user;
@@ -549,6 +566,21 @@ RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t l
    RTWS_OP_CONT for the rest; fin on the last. Text is validated across frames. */
 RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
                                        size_t len, int fin);
+/* A frame encoded once and queued to many server-role connections without a
+   copy (server frames are unmasked, so every peer gets the same bytes): a
+   broadcast costs one encode and one reference per peer. alloc is the
+   allocator of the connections it goes to (NULL: RTWS_MALLOC). */
+typedef struct rtws__chunk rtws_shared;
+RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
+                                      const void *data, size_t len);
+/* Queues s on c (RTWS_ERR_INVALID for a client-role c); c holds a reference
+   until the bytes are written. */
+RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s);
+/* Drops the caller's reference (the first one, from rtws_shared_new). */
+RTWS_API void rtws_shared_release(rtws_shared *s);
+/* The payload of s, for keeping it (e.g. in a history). */
+RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len);
+
 /* Ping with up to 125 bytes; queued ahead of data at the next frame boundary. */
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 /* Starts the close handshake after the queued data: code 0 sends no code;
@@ -1442,7 +1474,10 @@ RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
 /* === rtws: conn ========================================================= */
 
 struct rtws__chunk {
-    size_t refs, cap, len; /* the bytes follow the struct */
+    size_t refs, cap, len;   /* the bytes follow the struct */
+    size_t payload;          /* shared frames: payload bytes (for the counters) */
+    rtws_allocator alloc;    /* shared frames: the allocator that frees it */
+    int shared;
 };
 #define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
 #define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
@@ -1477,6 +1512,11 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
 
 static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
     if (--ch->refs) return;
+    if (ch->shared) {
+        rtws_allocator a = ch->alloc;
+        rtws__free(&a, ch);
+        return;
+    }
     if (!c->spare && ch->cap == RTWS__CHUNK_SIZE) {
         ch->refs = 1;
         ch->len = 0;
@@ -1634,9 +1674,9 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
             ch = (rtws__chunk *)rtws__alloc(&c->cfg.allocator, sizeof *ch + cap);
             if (!ch) return NULL;
+            memset(ch, 0, sizeof *ch);
             ch->refs = 1;
             ch->cap = cap;
-            ch->len = 0;
         }
         c->segs[(c->seghead + c->nseg) % c->segcap].chunk = ch;
         c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(ch) + ch->len;
@@ -1928,6 +1968,46 @@ static void rtws__open(rtws_conn *c) {
     rtws__emit(c, &ev);
 }
 
+static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
+
+/* Answers a plain HTTP request with what the on_http hook gave. */
+static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_http_reply *r) {
+    char head[1024];
+    size_t n = 0, k, v = r->body_len;
+    char num[24];
+    const char *ct = r->content_type ? r->content_type : "text/plain; charset=utf-8";
+    int status = r->status >= 100 && r->status <= 599 ? r->status : 500;
+    int is_head = rtws__str_ieq(req->method, "HEAD");
+    n = RTWS__CATZ(head, n, sizeof head, "HTTP/1.1 ");
+    num[0] = (char)('0' + status / 100);
+    num[1] = (char)('0' + status / 10 % 10);
+    num[2] = (char)('0' + status % 10);
+    num[3] = ' ';
+    n = rtws__cat(head, n, sizeof head, num, 4);
+    n = RTWS__CATZ(head, n, sizeof head, status == 200 ? "OK" : rtws__status_text(status));
+    n = RTWS__CATZ(head, n, sizeof head, "\r\nContent-Type: ");
+    if (rtws__has_crlf(ct)) ct = "application/octet-stream";
+    n = RTWS__CATZ(head, n, sizeof head, ct);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ");
+    k = 0;
+    do {
+        num[sizeof num - 1 - k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    n = rtws__cat(head, n, sizeof head, num + sizeof num - k, k);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\n");
+    if (r->headers) n = RTWS__CATZ(head, n, sizeof head, r->headers);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\n");
+    if (n > sizeof head || rtws__queue_bytes(c, head, n) != RTWS_OK ||
+        (!is_head && r->body_len &&
+         rtws__queue_bytes(c, (const char *)r->body, r->body_len) != RTWS_OK)) {
+        rtws__drop_unsent(c);
+        rtws__refuse(c, 500, "reply too large");
+        return;
+    }
+    rtws__finish(c);
+}
+
 static void rtws__server_handshake(rtws_conn *c, size_t head) {
     rtws_http req;
     rtws_upgrade u;
@@ -1939,6 +2019,19 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
                                 c->cfg.max_headers, &off) != RTWS_OK) {
         rtws__refuse(c, off >= head ? 431 : 400, "malformed HTTP request");
         return;
+    }
+    if (c->cfg.on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
+        rtws_http_reply r;
+        int handled;
+        memset(&r, 0, sizeof r);
+        c->depth++;
+        handled = c->cfg.on_http(c, &req, &r, c->cfg.user);
+        c->depth--;
+        if (c->freed) return;
+        if (handled) {
+            rtws__http_answer(c, &req, &r);
+            return;
+        }
     }
     status = rtws_upgrade_check(&req, &u);
     if (status != 101) {
@@ -1998,8 +2091,6 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
     c->rstart += head;
     rtws__open(c);
 }
-
-static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
 
 RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
@@ -2652,6 +2743,61 @@ RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len
 }
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len) {
     return rtws_conn_send_frame(c, RTWS_OP_BINARY, data, len, 1);
+}
+
+RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
+                                      const void *data, size_t len) {
+    rtws_allocator a;
+    rtws__chunk *ch;
+    size_t hl;
+    uint8_t hdr[RTWS_FRAME_HEADER_MAX];
+    if (alloc) a = *alloc;
+    else memset(&a, 0, sizeof a);
+    if ((op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data) ||
+        len > SIZE_MAX - sizeof *ch - RTWS_FRAME_HEADER_MAX)
+        return NULL;
+    hl = rtws_frame_header_encode(hdr, 1, op, len, NULL);
+    ch = (rtws__chunk *)rtws__alloc(&a, sizeof *ch + hl + len);
+    if (!ch) return NULL;
+    memset(ch, 0, sizeof *ch);
+    ch->refs = 1;
+    ch->cap = ch->len = hl + len;
+    ch->payload = len;
+    ch->alloc = a;
+    ch->shared = 1;
+    memcpy(RTWS__CHUNK_DATA(ch), hdr, hl);
+    if (len) memcpy(RTWS__CHUNK_DATA(ch) + hl, data, len);
+    return ch;
+}
+
+RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len) {
+    *len = s->payload;
+    return (const uint8_t *)(s + 1) + (s->len - s->payload);
+}
+
+RTWS_API void rtws_shared_release(rtws_shared *s) {
+    if (s && --s->refs == 0) {
+        rtws_allocator a = s->alloc;
+        rtws__free(&a, s);
+    }
+}
+
+RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
+    rtws_err e;
+    if (c->cfg.role != RTWS_SERVER || !s || c->send_op) return RTWS_ERR_INVALID;
+    e = rtws__send_check(c, s->len);
+    if (e) return e;
+    if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
+    s->refs++;
+    c->segs[(c->seghead + c->nseg) % c->segcap].chunk = s;
+    c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(s);
+    c->segs[(c->seghead + c->nseg) % c->segcap].len = s->len;
+    c->nseg++;
+    c->qbytes += s->len;
+    c->msgs_out++;
+    c->bytes_out += s->payload;
+    if (c->notify_) c->notify_(c);
+    return RTWS_OK;
 }
 
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
