@@ -139,6 +139,12 @@ RTWS_API uint64_t rtws_now_ms(void);
 RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms);
 
 RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]);
+/* SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104), for HS256 tokens. */
+RTWS_API void rtws_sha256(const void *data, size_t len, uint8_t out[32]);
+RTWS_API void rtws_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                               uint8_t out[32]);
+/* 1 when a[0..n) equals b[0..n), in time that depends on n only. */
+RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n);
 /* Standard base64 with padding. encode writes 4*ceil(len/3) chars plus a NUL
    and returns the length without the NUL, or 0 when cap is too small. */
 RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
@@ -927,6 +933,131 @@ RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]) {
     for (i = 0; i < 8; i++) blk[63 - i] = (uint8_t)(bits >> (8 * i));
     rtws__sha1_block(st, blk);
     for (i = 0; i < 20; i++) out[i] = (uint8_t)(st[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static const uint32_t rtws__k256[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u,
+    0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu,
+    0x9bdc06a7u, 0xc19bf174u, 0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu,
+    0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau, 0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
+    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u, 0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu,
+    0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u, 0xa2bfe8a1u, 0xa81a664bu,
+    0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u, 0x19a4c116u,
+    0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u,
+    0xc67178f2u};
+
+static uint32_t rtws__ror(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
+
+static void rtws__sha256_block(uint32_t st[8], const uint8_t *b) {
+    uint32_t w[64], v[8], t1, t2;
+    unsigned i;
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+               (uint32_t)b[4 * i + 2] << 8 | (uint32_t)b[4 * i + 3];
+    for (; i < 64; i++) {
+        uint32_t s0 = rtws__ror(w[i - 15], 7) ^ rtws__ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rtws__ror(w[i - 2], 17) ^ rtws__ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    for (i = 0; i < 8; i++) v[i] = st[i];
+    for (i = 0; i < 64; i++) {
+        uint32_t S1 = rtws__ror(v[4], 6) ^ rtws__ror(v[4], 11) ^ rtws__ror(v[4], 25);
+        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+        uint32_t S0 = rtws__ror(v[0], 2) ^ rtws__ror(v[0], 13) ^ rtws__ror(v[0], 22);
+        uint32_t mj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+        t1 = v[7] + S1 + ch + rtws__k256[i] + w[i];
+        t2 = S0 + mj;
+        v[7] = v[6];
+        v[6] = v[5];
+        v[5] = v[4];
+        v[4] = v[3] + t1;
+        v[3] = v[2];
+        v[2] = v[1];
+        v[1] = v[0];
+        v[0] = t1 + t2;
+    }
+    for (i = 0; i < 8; i++) st[i] += v[i];
+}
+
+/* Streaming SHA-256: HMAC hashes key pad and message without a copy. */
+typedef struct rtws__sha256_ctx {
+    uint32_t st[8];
+    uint8_t buf[64];
+    uint64_t total;
+} rtws__sha256_ctx;
+
+static void rtws__sha256_init(rtws__sha256_ctx *x) {
+    static const uint32_t iv[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                                   0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+    memcpy(x->st, iv, sizeof iv);
+    x->total = 0;
+}
+
+static void rtws__sha256_update(rtws__sha256_ctx *x, const void *data, size_t len) {
+    const uint8_t *p = (const uint8_t *)data;
+    size_t have = (size_t)(x->total % 64);
+    x->total += len;
+    if (have) {
+        size_t k = 64 - have < len ? 64 - have : len;
+        memcpy(x->buf + have, p, k);
+        p += k;
+        len -= k;
+        if (have + k < 64) return;
+        rtws__sha256_block(x->st, x->buf);
+    }
+    for (; len >= 64; p += 64, len -= 64) rtws__sha256_block(x->st, p);
+    if (len) memcpy(x->buf, p, len);
+}
+
+static void rtws__sha256_final(rtws__sha256_ctx *x, uint8_t out[32]) {
+    uint64_t bits = x->total * 8u;
+    size_t have = (size_t)(x->total % 64), i;
+    x->buf[have++] = 0x80;
+    if (have > 56) {
+        memset(x->buf + have, 0, 64 - have);
+        rtws__sha256_block(x->st, x->buf);
+        have = 0;
+    }
+    memset(x->buf + have, 0, 56 - have);
+    for (i = 0; i < 8; i++) x->buf[63 - i] = (uint8_t)(bits >> (8 * i));
+    rtws__sha256_block(x->st, x->buf);
+    for (i = 0; i < 32; i++) out[i] = (uint8_t)(x->st[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+RTWS_API void rtws_sha256(const void *data, size_t len, uint8_t out[32]) {
+    rtws__sha256_ctx x;
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, data, len);
+    rtws__sha256_final(&x, out);
+}
+
+RTWS_API void rtws_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                               uint8_t out[32]) {
+    uint8_t k[64], pad[64], inner[32];
+    rtws__sha256_ctx x;
+    size_t i;
+    memset(k, 0, sizeof k);
+    if (key_len > 64) rtws_sha256(key, key_len, k); /* RFC 2104: long keys are hashed */
+    else if (key_len) memcpy(k, key, key_len);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x36);
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, pad, 64);
+    rtws__sha256_update(&x, msg, msg_len);
+    rtws__sha256_final(&x, inner);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x5c);
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, pad, 64);
+    rtws__sha256_update(&x, inner, 32);
+    rtws__sha256_final(&x, out);
+}
+
+RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n) {
+    const volatile uint8_t *x = (const volatile uint8_t *)a, *y = (const volatile uint8_t *)b;
+    uint8_t d = 0;
+    size_t i;
+    for (i = 0; i < n; i++) d = (uint8_t)(d | (x[i] ^ y[i]));
+    return d == 0;
 }
 
 static const char rtws__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
