@@ -1829,8 +1829,13 @@ fail:
     return err;
 }
 
+/* Tokens actually filled: after RTWS_ERR_NOSPACE count exceeds cap. */
+static size_t rtws__json_filled(const rtws_json *doc) {
+    return !doc->toks ? 0 : doc->count < doc->cap ? doc->count : doc->cap;
+}
+
 RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i) {
-    if (i < 0 || !doc->toks || (size_t)i >= doc->count || (size_t)i >= doc->cap) return NULL;
+    if (i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
     return doc->toks + i;
 }
 
@@ -1866,7 +1871,7 @@ RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key) {
     size_t n = strlen(key), left;
     int k = obj + 1;
     if (!t || t->type != RTWS_JSON_OBJECT) return -1;
-    for (left = t->size; left > 0 && k + 1 < (int)doc->count; left--) {
+    for (left = t->size; left > 0 && (size_t)k + 1 < rtws__json_filled(doc); left--) {
         if (rtws_json_eqn(doc, k, key, n)) return k + 1;
         k = (int)doc->toks[k + 1].next;
     }
@@ -1891,7 +1896,7 @@ RTWS_API int rtws_json_next(const rtws_json *doc, int i) {
         j = t->next;
     }
     up = doc->toks + t->parent;
-    return j < up->next && (size_t)j < doc->count ? (int)j : -1;
+    return j < up->next && (size_t)j < rtws__json_filled(doc) ? (int)j : -1;
 }
 
 RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n) {

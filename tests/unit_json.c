@@ -251,6 +251,21 @@ static void test_tokens(void) {
         CHECK_EQ(d.count, 6);
         CHECK_EQ(d.err_off, 2); /* the first value without a token: the 1 */
     }
+    /* after NOSPACE, access stays within the filled tokens */
+    {
+        rtws_json_tok few[5];
+        const char *m = "{\"a\":[1,2],\"b\":3,\"c\":4}";
+        int k;
+        CHECK_EQ(rtws_json_parse(&d, m, strlen(m), few, 5, 0), RTWS_ERR_NOSPACE);
+        CHECK_EQ(d.count, 9);
+        CHECK_EQ(rtws_json_get(&d, 0, "a"), 2);
+        CHECK_EQ(rtws_json_get(&d, 0, "b"), -1);
+        CHECK_EQ(rtws_json_get(&d, 0, "c"), -1);
+        CHECK_EQ(rtws_json_next(&d, 1), -1); /* key b would be token 5 */
+        CHECK_EQ(rtws_json_at(&d, 2, 1), 4);
+        CHECK(rtws_json_tok_at(&d, 5) == NULL);
+        for (k = rtws_json_child(&d, 0); k >= 0; k = rtws_json_next(&d, k)) CHECK(k < 5);
+    }
     /* depth limit */
     CHECK_EQ(rtws_json_parse(&d, "[[1]]", 5, toks, 10, 2), RTWS_OK);
     CHECK_EQ(rtws_json_parse(&d, "[[1]]", 5, toks, 10, 1), RTWS_ERR_DEPTH);
