@@ -1881,7 +1881,7 @@ RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key) {
 RTWS_API int rtws_json_child(const rtws_json *doc, int i) {
     const rtws_json_tok *t = rtws_json_tok_at(doc, i);
     if (!t || (t->type != RTWS_JSON_OBJECT && t->type != RTWS_JSON_ARRAY) || !t->size) return -1;
-    return i + 1;
+    return (size_t)i + 1 < rtws__json_filled(doc) ? i + 1 : -1;
 }
 
 RTWS_API int rtws_json_next(const rtws_json *doc, int i) {
@@ -1903,7 +1903,7 @@ RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n) {
     const rtws_json_tok *t = rtws_json_tok_at(doc, arr);
     int i;
     if (!t || t->type != RTWS_JSON_ARRAY || n >= t->size) return -1;
-    for (i = arr + 1; n > 0 && i >= 0; n--) i = rtws_json_next(doc, i);
+    for (i = rtws_json_child(doc, arr); n > 0 && i >= 0; n--) i = rtws_json_next(doc, i);
     return i;
 }
 

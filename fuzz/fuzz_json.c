@@ -194,6 +194,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         /* a smaller token array changes nothing about the error */
         FUZZ_CHECK(rtws_json_parse(&cnt, text, n, toks2, 3, 0) == e && cnt.err_off == doc.err_off);
     }
+    if (e == RTWS_OK && doc.count > 1) {
+        /* too few tokens: access must stay inside the ones filled */
+        size_t cap = 1 + n % (doc.count - 1), i;
+        FUZZ_CHECK(rtws_json_parse(&cnt, text, n, toks2, cap, 0) == RTWS_ERR_NOSPACE);
+        FUZZ_CHECK(cnt.count == doc.count && rtws_json_tok_at(&cnt, (int)cap) == NULL);
+        for (i = 0; i < cap; i++) {
+            int c = rtws_json_child(&cnt, (int)i), k;
+            FUZZ_CHECK(c < (int)cap && rtws_json_next(&cnt, (int)i) < (int)cap);
+            FUZZ_CHECK(rtws_json_get(&cnt, (int)i, "type") < (int)cap);
+            FUZZ_CHECK(rtws_json_at(&cnt, (int)i, 1) < (int)cap);
+            for (k = c; k >= 0; k = rtws_json_next(&cnt, k)) FUZZ_CHECK(k < (int)cap);
+        }
+    }
     if (e != RTWS_OK) return 0;
     FUZZ_CHECK(rtws_json_parse(&cnt, text, n, toks2, doc.count, 0) == RTWS_OK);
     if (doc.count > 1) {

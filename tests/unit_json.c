@@ -265,6 +265,16 @@ static void test_tokens(void) {
         CHECK_EQ(rtws_json_at(&d, 2, 1), 4);
         CHECK(rtws_json_tok_at(&d, 5) == NULL);
         for (k = rtws_json_child(&d, 0); k >= 0; k = rtws_json_next(&d, k)) CHECK(k < 5);
+        /* the array's first element is the last filled token; an object's
+           first key just past the end is not handed out */
+        CHECK_EQ(rtws_json_parse(&d, m, strlen(m), few, 3, 0), RTWS_ERR_NOSPACE);
+        CHECK_EQ(rtws_json_child(&d, 2), -1);
+        CHECK_EQ(rtws_json_at(&d, 2, 0), -1);
+        CHECK_EQ(rtws_json_parse(&d, m, strlen(m), few, 4, 0), RTWS_ERR_NOSPACE);
+        CHECK_EQ(rtws_json_child(&d, 2), 3);
+        CHECK_EQ(rtws_json_at(&d, 2, 0), 3);
+        CHECK_EQ(rtws_json_parse(&d, m, strlen(m), few, 1, 0), RTWS_ERR_NOSPACE);
+        CHECK_EQ(rtws_json_child(&d, 0), -1);
     }
     /* depth limit */
     CHECK_EQ(rtws_json_parse(&d, "[[1]]", 5, toks, 10, 2), RTWS_OK);
