@@ -593,7 +593,6 @@ RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
    reason (<= 123 bytes of UTF-8) may be NULL. */
 RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
 
-
 /* ======================================================================== */
 /* layer 4: host                                                            */
 /* ======================================================================== */
@@ -756,6 +755,150 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
 RTWS_API void rtws_client_free(rtws_client *cl);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
 RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
+
+/* ======================================================================== */
+/* layer 6: json                                                            */
+/* ======================================================================== */
+
+/* RFC 8259 JSON, strict, with no allocation. rtws_json_parse() fills a caller
+   array of tokens in document order: a container is followed by its whole
+   subtree, and an object's children alternate key (a STRING token flagged
+   RTWS_JSON_KEY) and value. Tokens hold offsets into the caller's text, which
+   must stay alive and unchanged while they are used. The parser is iterative:
+   open containers are linked through parent indexes, so no input can make it
+   recurse. The writer builds JSON into a caller buffer. See docs/JSON.md. */
+typedef enum rtws_json_type {
+    RTWS_JSON_NONE = 0,
+    RTWS_JSON_OBJECT,
+    RTWS_JSON_ARRAY,
+    RTWS_JSON_STRING,
+    RTWS_JSON_NUMBER,
+    RTWS_JSON_TRUE,
+    RTWS_JSON_FALSE,
+    RTWS_JSON_NULL
+} rtws_json_type;
+
+#define RTWS_JSON_ESCAPED 0x01u /* string: holds backslash escapes (see rtws_json_unescape) */
+#define RTWS_JSON_KEY 0x02u     /* string: an object key; its value is the next token */
+#define RTWS_JSON_FRAC 0x04u    /* number: has a fraction or an exponent */
+
+#define RTWS_JSON_DEPTH 256        /* default parser nesting limit, and the writer's limit */
+#define RTWS_JSON_COUNT_DEPTH 8192 /* nesting a parse can follow once tokens run out */
+
+typedef struct rtws_json_tok {
+    uint8_t type;   /* rtws_json_type */
+    uint8_t flags;  /* RTWS_JSON_ESCAPED, RTWS_JSON_KEY, RTWS_JSON_FRAC */
+    uint32_t start; /* byte offset in the text; strings: just after the opening quote */
+    uint32_t len;   /* bytes; strings: without the quotes, still escaped;
+                       containers: from the bracket through the closing bracket */
+    uint32_t size;  /* object: number of keys; array: number of elements; else 0 */
+    uint32_t next;  /* index of the first token after this value's subtree */
+    int32_t parent; /* index of the enclosing object or array; -1 at the top */
+} rtws_json_tok;
+
+/* A parsed document. Read the fields; rtws_json_parse() sets them all. */
+typedef struct rtws_json {
+    const char *text;    /* the input, borrowed */
+    size_t len;
+    rtws_json_tok *toks; /* the caller's token array */
+    size_t cap;
+    size_t count;        /* tokens filled; after RTWS_ERR_NOSPACE, tokens the input needs */
+    size_t err_off;      /* byte offset where the input broke (or the tokens ran out) */
+    const char *err;     /* static reason, "" on success */
+} rtws_json;
+
+/* Parses text[0..len) (no NUL needed) into toks[0..cap). max_depth limits
+   nesting ("[1]" is depth 1; 0 means RTWS_JSON_DEPTH). Returns:
+     RTWS_OK           count tokens filled. With toks == NULL nothing is filled
+                       and count is the number of tokens the text needs.
+     RTWS_ERR_NOSPACE  the text is valid but needs count > cap tokens.
+     RTWS_ERR_SYNTAX   not RFC 8259 JSON (also: empty, trailing characters).
+     RTWS_ERR_UTF8     invalid UTF-8 in a string, or a lone surrogate escape.
+     RTWS_ERR_DEPTH    nesting deeper than max_depth; or, once tokens have run
+                       out, more than RTWS_JSON_COUNT_DEPTH levels to follow.
+     RTWS_ERR_TOO_BIG  len above 4 GiB - 1 (token offsets are 32-bit).
+   On every error err_off and err say where and why, and count is 0. */
+RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
+                                  rtws_json_tok *toks, size_t cap, unsigned max_depth);
+
+/* Token i, or NULL when i is not a filled token. */
+RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i);
+/* The value of the first key equal to key in object obj, or -1. */
+RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key);
+/* First child of a container (an object's first key), or -1. */
+RTWS_API int rtws_json_child(const rtws_json *doc, int i);
+/* The next sibling of i, or -1. For a key it is the next key, so
+   for (k = rtws_json_child(d, o); k >= 0; k = rtws_json_next(d, k)) sees
+   every key k of object o, with its value at k + 1. O(1) per step. */
+RTWS_API int rtws_json_next(const rtws_json *doc, int i);
+/* Element n of array arr, or -1. O(n). */
+RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n);
+/* The JSON text of value i (strings with their quotes), valid as long as the
+   text; *len gets its length. For forwarding a value without re-encoding. */
+RTWS_API const char *rtws_json_raw(const rtws_json *doc, int i, size_t *len);
+/* 1 when string token i decodes to exactly str[0..n), else 0. Compares escapes
+   in place ("\u0061" equals "a"), without a buffer. eq takes a C string. */
+RTWS_API int rtws_json_eqn(const rtws_json *doc, int i, const char *str, size_t n);
+RTWS_API int rtws_json_eq(const rtws_json *doc, int i, const char *str);
+/* Decodes string token i into buf as UTF-8 plus a NUL (the text may hold
+   more NULs, from \u0000; use *len). *len gets the decoded length without the
+   NUL; a cap of tok.len + 1 always suffices. RTWS_ERR_NOSPACE when cap is too
+   small (*len still tells the length), RTWS_ERR_INVALID when i is not a string. */
+RTWS_API rtws_err rtws_json_unescape(const rtws_json *doc, int i, char *buf, size_t cap,
+                                     size_t *len);
+/* Number token i as an int64. Any spelling of an integral value is accepted
+   ("12", "1.2e1", "1200e-2", "-0.0"). RTWS_ERR_RANGE, *out untouched, when the
+   value is outside int64 or not integral ("1.5"); RTWS_ERR_INVALID when i is
+   not a number. */
+RTWS_API rtws_err rtws_json_int64(const rtws_json *doc, int i, int64_t *out);
+/* Number token i as the nearest double (rounding is the C library's strtod,
+   correct in glibc and musl; digits past the 780th only decide ties, so any
+   length works; no locale dependence). Underflow gives 0 or a subnormal;
+   overflow gives RTWS_ERR_RANGE with *out = +-HUGE_VAL. */
+RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out);
+
+/* The writer: JSON into buf[0..cap), commas automatic. Every call returns the
+   writer's error state: the first error sticks, and later calls do nothing
+   but return it. RTWS_ERR_NOSPACE is softer: output stops but len keeps
+   counting, so rtws_json_writer_finish() tells the size needed (buf NULL and
+   cap 0 measure). Misuse (a key outside an object, a value in an object
+   without a key, a second top-level value, an unbalanced end) gives
+   RTWS_ERR_INVALID; nesting beyond RTWS_JSON_DEPTH, RTWS_ERR_DEPTH. Fields are
+   private; buf is borrowed until the last call. */
+typedef struct rtws_json_writer {
+    char *buf;
+    size_t cap;
+    size_t len;
+    rtws_err err;
+    unsigned depth;
+    unsigned flags;
+    uint8_t obj[RTWS_JSON_DEPTH / 8];
+} rtws_json_writer;
+
+RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap);
+RTWS_API rtws_err rtws_json_write_object(rtws_json_writer *w);     /* { */
+RTWS_API rtws_err rtws_json_write_object_end(rtws_json_writer *w); /* } */
+RTWS_API rtws_err rtws_json_write_array(rtws_json_writer *w);      /* [ */
+RTWS_API rtws_err rtws_json_write_array_end(rtws_json_writer *w);  /* ] */
+/* Strings are UTF-8 (RTWS_ERR_UTF8 otherwise, RFC 3629 rules); '"', '\\' and
+   every byte below 0x20 are escaped, everything else is copied. */
+RTWS_API rtws_err rtws_json_write_key(rtws_json_writer *w, const char *key, size_t len);
+RTWS_API rtws_err rtws_json_write_string(rtws_json_writer *w, const char *s, size_t len);
+RTWS_API rtws_err rtws_json_write_int64(rtws_json_writer *w, int64_t v);
+/* The shortest of %.15g, %.16g, %.17g that reads back as v; NaN and
+   infinities have no JSON form and give RTWS_ERR_RANGE. */
+RTWS_API rtws_err rtws_json_write_double(rtws_json_writer *w, double v);
+RTWS_API rtws_err rtws_json_write_bool(rtws_json_writer *w, int v);
+RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w);
+/* Copies one JSON value as it is, after checking it with rtws_json_parse()
+   (its error is returned and sticks). */
+RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len);
+/* Copies value i of a parsed document as it is, without checking again. */
+RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc, int i);
+/* Checks the document is complete, NUL-terminates it when there is room and
+   sets *len (may be NULL) to its length (without the NUL) - or, after
+   RTWS_ERR_NOSPACE, to the length needed. */
+RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 
 #ifdef __cplusplus
 }
@@ -4248,6 +4391,939 @@ RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap) {
 /* === rtws: tls ========================================================== */
 
 /* === rtws: json ========================================================= */
+
+#include <stdio.h>  /* snprintf: rtws_json_write_double */
+#include <stdlib.h> /* strtod: rtws_json_double */
+
+#define RTWS__JSON_K(b) (0x0101010101010101ull * (uint64_t)(b))
+#define RTWS__JSON_WS ((1ull << ' ') | (1ull << '\t') | (1ull << '\n') | (1ull << '\r'))
+#define RTWS__JSON_ISWS(c) ((c) <= ' ' && ((RTWS__JSON_WS >> (c)) & 1u))
+#define RTWS__JSON_DIGIT(c) ((unsigned)(c) - '0' < 10u)
+#define RTWS__JSON_SKIP()                                                                          \
+    while (p < e && RTWS__JSON_ISWS(*p)) p++
+#define RTWS__JSON_W_FIRST 1u /* writer: nothing written yet at this level */
+#define RTWS__JSON_W_KEYED 2u /* writer: a key was written, its value is due */
+#define RTWS__JSON_W_DONE 4u  /* writer: the top-level value is complete */
+
+/* Eight string bytes at once: the top bit of a byte is set in the result when
+   that byte is '"', '\\', below 0x20 or above 0x7F. A borrow can only flag a
+   byte above one that is really special, so the lowest flag is always true. */
+static uint64_t rtws__json_special(uint64_t x) {
+    return ((x - RTWS__JSON_K(0x20)) | ((x ^ RTWS__JSON_K('"')) - RTWS__JSON_K(1)) |
+            ((x ^ RTWS__JSON_K('\\')) - RTWS__JSON_K(1)) | x) &
+           RTWS__JSON_K(0x80);
+}
+
+/* Index of the first special byte in a nonzero rtws__json_special() result.
+   On big-endian machines (or unknown compilers) it answers 0, and the byte
+   loop then walks to the special byte one step at a time. */
+static size_t rtws__json_first(uint64_t m) {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                       \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+/* Length of the RFC 3629 sequence at p (p[0] >= 0x80), 0 when it is invalid
+   or cut off: no overlongs (C0, C1, E0 80-9F, F0 80-8F), no surrogates
+   (ED A0-BF), nothing above U+10FFFF (F4 90-, F5-FF). */
+static size_t rtws__json_utf8(const uint8_t *p, const uint8_t *e) {
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) {
+        n = 2;
+    } else if (c < 0xF0) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        else if (c == 0xED) hi = 0x9F;
+    } else if (c < 0xF5) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        else if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi) return 0;
+    if (n > 2 && (p[2] & 0xC0) != 0x80) return 0;
+    if (n > 3 && (p[3] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+static int32_t rtws__json_hex4(const uint8_t *p) {
+    int32_t v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        if (RTWS__JSON_DIGIT(c)) c -= '0';
+        else if ((c | 0x20u) - 'a' < 6u) c = (c | 0x20u) - 'a' + 10u;
+        else return -1;
+        v = v << 4 | (int32_t)c;
+    }
+    return v;
+}
+
+/* Decodes the escape at *pp (**pp == '\\') into UTF-8 in out and moves *pp
+   past it. Returns the bytes written (1-4), or a negative reason: -1 cut off,
+   -2 unknown escape, -3 bad \u digits, -4 high surrogate without a low one,
+   -5 low surrogate alone (RFC 8259 §7 spells a non-BMP character as a pair). */
+static int rtws__json_esc(const uint8_t **pp, const uint8_t *e, uint8_t out[4]) {
+    const uint8_t *p = *pp;
+    int32_t cp, lo;
+    if (e - p < 2) return -1;
+    switch (p[1]) {
+    case '"': case '\\': case '/': out[0] = p[1]; break;
+    case 'b': out[0] = '\b'; break;
+    case 'f': out[0] = '\f'; break;
+    case 'n': out[0] = '\n'; break;
+    case 'r': out[0] = '\r'; break;
+    case 't': out[0] = '\t'; break;
+    case 'u':
+        if (e - p < 6) return -1;
+        cp = rtws__json_hex4(p + 2);
+        if (cp < 0) return -3;
+        p += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (e - p < 6 || p[0] != '\\' || p[1] != 'u') return -4;
+            lo = rtws__json_hex4(p + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF) return -4;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return -5;
+        }
+        *pp = p;
+        if (cp < 0x80) {
+            out[0] = (uint8_t)cp;
+            return 1;
+        }
+        if (cp < 0x800) {
+            out[0] = (uint8_t)(0xC0 | cp >> 6);
+            out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+            return 2;
+        }
+        if (cp < 0x10000) {
+            out[0] = (uint8_t)(0xE0 | cp >> 12);
+            out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+            out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+            return 3;
+        }
+        out[0] = (uint8_t)(0xF0 | cp >> 18);
+        out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+        out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 4;
+    default:
+        return -2;
+    }
+    *pp = p + 2;
+    return 1;
+}
+
+/* One loop, no recursion: `cur` is the innermost open container that has a
+   token, and closing follows its parent link. Once the tokens run out the
+   parse goes on to count and validate; containers opened after that are
+   remembered one bit each (object or array) in vstack. */
+RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
+                                  rtws_json_tok *toks, size_t cap, unsigned max_depth) {
+    const uint8_t *s, *p, *e, *st, *errp;
+    size_t n = 0, tcap = toks ? cap : 0, depth = 0, vdepth = 0, full_off = 0, k;
+    int32_t cur = -1;
+    int in_obj = 0, is_key = 0, r;
+    unsigned c, flags;
+    uint64_t vstack[RTWS_JSON_COUNT_DEPTH / 64], x, m;
+    uint8_t tmp[4];
+    const char *why = "";
+    rtws_err err = RTWS_ERR_SYNTAX;
+    rtws_json_tok *t;
+
+    if (!text) text = "";
+    s = p = st = errp = (const uint8_t *)text;
+    e = s + len;
+    doc->text = text;
+    doc->len = len;
+    doc->toks = toks;
+    doc->cap = cap;
+    doc->count = 0;
+    doc->err_off = 0;
+    doc->err = "";
+    if (len > (size_t)0xFFFFFFFEu) {
+        err = RTWS_ERR_TOO_BIG;
+        why = "input longer than 4 GiB - 2 bytes (token offsets are 32-bit)";
+        goto fail;
+    }
+    if (tcap > (size_t)INT32_MAX) tcap = (size_t)INT32_MAX;
+    if (!max_depth) max_depth = RTWS_JSON_DEPTH;
+
+value:
+    RTWS__JSON_SKIP();
+    if (p == e) {
+        why = n ? "unexpected end of input" : "empty input";
+        errp = p;
+        goto fail;
+    }
+    c = *p;
+    if (c == '"') {
+        is_key = 0;
+        goto string;
+    }
+    if (c == '{' || c == '[') {
+        if (depth >= max_depth) {
+            err = RTWS_ERR_DEPTH;
+            why = "nesting deeper than max_depth";
+            errp = p;
+            goto fail;
+        }
+        if (!in_obj && !vdepth && cur >= 0) toks[cur].size++;
+        if (n < tcap) {
+            t = toks + n;
+            t->type = (uint8_t)(c == '{' ? RTWS_JSON_OBJECT : RTWS_JSON_ARRAY);
+            t->flags = 0;
+            t->start = (uint32_t)(p - s);
+            t->len = t->size = t->next = 0;
+            t->parent = cur;
+            cur = (int32_t)n;
+        } else {
+            if (n == tcap) full_off = (size_t)(p - s);
+            if (vdepth >= RTWS_JSON_COUNT_DEPTH) {
+                err = RTWS_ERR_DEPTH;
+                why = "nesting deeper than RTWS_JSON_COUNT_DEPTH after the tokens ran out";
+                errp = p;
+                goto fail;
+            }
+            if (c == '{') vstack[vdepth >> 6] |= 1ull << (vdepth & 63);
+            else vstack[vdepth >> 6] &= ~(1ull << (vdepth & 63));
+            vdepth++;
+        }
+        n++;
+        depth++;
+        in_obj = c == '{';
+        p++;
+        RTWS__JSON_SKIP();
+        if (p < e && *p == (in_obj ? '}' : ']')) goto close;
+        if (in_obj) goto key;
+        goto value;
+    }
+    st = p;
+    if (c == '-' || RTWS__JSON_DIGIT(c)) {
+        flags = 0;
+        if (c == '-') p++;
+        if (p == e || !RTWS__JSON_DIGIT(*p)) {
+            why = "expected a digit";
+            errp = p;
+            goto fail;
+        }
+        if (*p++ == '0') {
+            if (p < e && RTWS__JSON_DIGIT(*p)) {
+                why = "leading zero in a number";
+                errp = p - 1;
+                goto fail;
+            }
+        } else {
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        if (p < e && *p == '.') {
+            flags = RTWS_JSON_FRAC;
+            if (++p == e || !RTWS__JSON_DIGIT(*p)) {
+                why = "expected a digit after the decimal point";
+                errp = p;
+                goto fail;
+            }
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        if (p < e && (*p | 0x20) == 'e') {
+            flags = RTWS_JSON_FRAC;
+            if (++p < e && (*p == '+' || *p == '-')) p++;
+            if (p == e || !RTWS__JSON_DIGIT(*p)) {
+                why = "expected a digit in the exponent";
+                errp = p;
+                goto fail;
+            }
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        c = RTWS_JSON_NUMBER;
+    } else if (c == 't' && e - p >= 4 && memcmp(p, "true", 4) == 0) {
+        flags = 0;
+        p += 4;
+        c = RTWS_JSON_TRUE;
+    } else if (c == 'f' && e - p >= 5 && memcmp(p, "false", 5) == 0) {
+        flags = 0;
+        p += 5;
+        c = RTWS_JSON_FALSE;
+    } else if (c == 'n' && e - p >= 4 && memcmp(p, "null", 4) == 0) {
+        flags = 0;
+        p += 4;
+        c = RTWS_JSON_NULL;
+    } else {
+        why = "expected a value";
+        errp = p;
+        goto fail;
+    }
+    is_key = 0;
+    goto scalar;
+
+string:
+    st = ++p;
+    flags = is_key ? RTWS_JSON_KEY : 0u;
+    for (;;) {
+        while ((size_t)(e - p) >= 8) {
+            memcpy(&x, p, 8);
+            m = rtws__json_special(x);
+            if (m) {
+                p += rtws__json_first(m);
+                break;
+            }
+            p += 8;
+        }
+        if (p == e) {
+            why = "unterminated string";
+            errp = p;
+            goto fail;
+        }
+        c = *p;
+        if (c == '"') break;
+        if (c == '\\') {
+            r = rtws__json_esc(&p, e, tmp);
+            if (r < 0) {
+                static const char *const reasons[] = {
+                    "unterminated string", "unknown escape", "\\u needs four hex digits",
+                    "high surrogate escape without a low one", "low surrogate escape alone"};
+                why = reasons[-r - 1];
+                if (r <= -4) err = RTWS_ERR_UTF8;
+                errp = p;
+                goto fail;
+            }
+            flags |= RTWS_JSON_ESCAPED;
+            continue;
+        }
+        if (c < 0x20) {
+            why = "control character in a string (must be escaped)";
+            errp = p;
+            goto fail;
+        }
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        k = rtws__json_utf8(p, e);
+        if (!k) {
+            err = RTWS_ERR_UTF8;
+            why = "invalid UTF-8 in a string";
+            errp = p;
+            goto fail;
+        }
+        p += k;
+    }
+    c = RTWS_JSON_STRING;
+    /* st..p is the body; fall into scalar with p at the closing quote */
+    p++;
+    st--;
+
+scalar:
+    if (!vdepth && cur >= 0 && (is_key || !in_obj)) toks[cur].size++;
+    if (n < tcap) {
+        t = toks + n;
+        t->type = (uint8_t)c;
+        t->flags = (uint8_t)flags;
+        if (c == RTWS_JSON_STRING) {
+            t->start = (uint32_t)(st + 1 - s);
+            t->len = (uint32_t)(p - st - 2);
+        } else {
+            t->start = (uint32_t)(st - s);
+            t->len = (uint32_t)(p - st);
+        }
+        t->size = 0;
+        t->next = (uint32_t)(n + 1);
+        t->parent = cur;
+    } else if (n == tcap) {
+        full_off = (size_t)(st - s);
+    }
+    n++;
+    if (is_key) {
+        RTWS__JSON_SKIP();
+        if (p == e || *p != ':') {
+            why = "expected ':' after a key";
+            errp = p;
+            goto fail;
+        }
+        p++;
+        goto value;
+    }
+
+after:
+    if (!depth) goto done;
+    RTWS__JSON_SKIP();
+    if (p == e) {
+        why = "unexpected end of input";
+        errp = p;
+        goto fail;
+    }
+    if (*p == ',') {
+        p++;
+        if (in_obj) goto key;
+        goto value;
+    }
+    if (*p == (in_obj ? '}' : ']')) goto close;
+    why = in_obj ? "expected ',' or '}'" : "expected ',' or ']'";
+    errp = p;
+    goto fail;
+
+key:
+    RTWS__JSON_SKIP();
+    if (p == e || *p != '"') {
+        why = p == e ? "unexpected end of input" : "expected a string key";
+        errp = p;
+        goto fail;
+    }
+    is_key = 1;
+    goto string;
+
+close:
+    if (vdepth) {
+        vdepth--;
+        if (vdepth) in_obj = (int)((vstack[(vdepth - 1) >> 6] >> ((vdepth - 1) & 63)) & 1u);
+        else in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
+    } else {
+        t = toks + cur;
+        t->len = (uint32_t)(p + 1 - s) - t->start;
+        t->next = (uint32_t)n;
+        cur = t->parent;
+        in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
+    }
+    depth--;
+    p++;
+    goto after;
+
+done:
+    RTWS__JSON_SKIP();
+    if (p != e) {
+        why = "trailing characters after the value";
+        errp = p;
+        goto fail;
+    }
+    if (n > (size_t)INT32_MAX) {
+        err = RTWS_ERR_TOO_BIG;
+        why = "more than INT32_MAX tokens";
+        errp = p;
+        goto fail;
+    }
+    doc->count = n;
+    if (toks && n > tcap) {
+        doc->err_off = full_off;
+        doc->err = "token array too small (count says how many the text needs)";
+        return RTWS_ERR_NOSPACE;
+    }
+    return RTWS_OK;
+
+fail:
+    doc->err_off = (size_t)(errp - s);
+    doc->err = why;
+    return err;
+}
+
+/* Tokens actually filled: after RTWS_ERR_NOSPACE count exceeds cap. */
+static size_t rtws__json_filled(const rtws_json *doc) {
+    return !doc->toks ? 0 : doc->count < doc->cap ? doc->count : doc->cap;
+}
+
+RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i) {
+    if (i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
+    return doc->toks + i;
+}
+
+RTWS_API int rtws_json_eqn(const rtws_json *doc, int i, const char *str, size_t n) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const uint8_t *p, *e, *q = (const uint8_t *)str, *qe = q + n;
+    uint8_t tmp[4];
+    int r;
+    if (!t || t->type != RTWS_JSON_STRING) return 0;
+    p = (const uint8_t *)doc->text + t->start;
+    e = p + t->len;
+    if (!(t->flags & RTWS_JSON_ESCAPED)) return t->len == n && (!n || memcmp(p, str, n) == 0);
+    while (p < e) {
+        if (*p != '\\') {
+            if (q == qe || *q != *p) return 0;
+            p++;
+            q++;
+            continue;
+        }
+        r = rtws__json_esc(&p, e, tmp);
+        if (r < 0 || qe - q < r || memcmp(q, tmp, (size_t)r) != 0) return 0;
+        q += r;
+    }
+    return q == qe;
+}
+
+RTWS_API int rtws_json_eq(const rtws_json *doc, int i, const char *str) {
+    return rtws_json_eqn(doc, i, str, strlen(str));
+}
+
+RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, obj);
+    size_t n = strlen(key), left;
+    int k = obj + 1;
+    if (!t || t->type != RTWS_JSON_OBJECT) return -1;
+    for (left = t->size; left > 0 && (size_t)k + 1 < rtws__json_filled(doc); left--) {
+        if (rtws_json_eqn(doc, k, key, n)) return k + 1;
+        k = (int)doc->toks[k + 1].next;
+    }
+    return -1;
+}
+
+RTWS_API int rtws_json_child(const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || (t->type != RTWS_JSON_OBJECT && t->type != RTWS_JSON_ARRAY) || !t->size) return -1;
+    return (size_t)i + 1 < rtws__json_filled(doc) ? i + 1 : -1;
+}
+
+RTWS_API int rtws_json_next(const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i), *v, *up;
+    uint32_t j;
+    if (!t || t->parent < 0) return -1;
+    if (t->flags & RTWS_JSON_KEY) {
+        v = rtws_json_tok_at(doc, i + 1);
+        if (!v) return -1;
+        j = v->next;
+    } else {
+        j = t->next;
+    }
+    up = doc->toks + t->parent;
+    return j < up->next && (size_t)j < rtws__json_filled(doc) ? (int)j : -1;
+}
+
+RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, arr);
+    int i;
+    if (!t || t->type != RTWS_JSON_ARRAY || n >= t->size) return -1;
+    for (i = rtws_json_child(doc, arr); n > 0 && i >= 0; n--) i = rtws_json_next(doc, i);
+    return i;
+}
+
+RTWS_API const char *rtws_json_raw(const rtws_json *doc, int i, size_t *len) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t) {
+        *len = 0;
+        return NULL;
+    }
+    if (t->type == RTWS_JSON_STRING) {
+        *len = (size_t)t->len + 2;
+        return doc->text + t->start - 1;
+    }
+    *len = t->len;
+    return doc->text + t->start;
+}
+
+RTWS_API rtws_err rtws_json_unescape(const rtws_json *doc, int i, char *buf, size_t cap,
+                                     size_t *len) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const uint8_t *p, *e, *q;
+    uint8_t tmp[4];
+    size_t o = 0, k;
+    int r;
+    *len = 0;
+    if (!t || t->type != RTWS_JSON_STRING) return RTWS_ERR_INVALID;
+    p = (const uint8_t *)doc->text + t->start;
+    e = p + t->len;
+    while (p < e) {
+        q = (const uint8_t *)memchr(p, '\\', (size_t)(e - p));
+        if (!q) q = e;
+        k = (size_t)(q - p);
+        if (o + k <= cap) memcpy(buf + o, p, k);
+        o += k;
+        p = q;
+        if (p == e) break;
+        r = rtws__json_esc(&p, e, tmp);
+        if (r < 0) return RTWS_ERR_SYNTAX;
+        if (o + (size_t)r <= cap) memcpy(buf + o, tmp, (size_t)r);
+        o += (size_t)r;
+    }
+    *len = o;
+    if (o >= cap) return RTWS_ERR_NOSPACE;
+    buf[o] = '\0';
+    return RTWS_OK;
+}
+
+/* A number as its significant digits times a power of ten: digit j of the
+   concatenated integer and fraction digits is dig(j); the value is
+   (-1)^neg * digits first..last * 10^exp10, with last the last nonzero digit.
+   ndig is 0 for a zero. */
+typedef struct rtws__json_num {
+    const uint8_t *ip, *fp;
+    int64_t ilen, flen, first, ndig, exp10;
+    int neg;
+} rtws__json_num;
+
+static uint8_t rtws__json_dig(const rtws__json_num *d, int64_t j) {
+    return j < d->ilen ? d->ip[j] : d->fp[j - d->ilen];
+}
+
+/* Splits a number already checked by the grammar; returns 0, or -1 if it is not one. */
+static int rtws__json_num_split(const uint8_t *p, size_t len, rtws__json_num *d) {
+    const uint8_t *e = p + len;
+    int64_t x = 0, last;
+    int xneg = 0;
+    d->neg = p < e && *p == '-';
+    p += d->neg;
+    d->ip = p;
+    while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+    d->ilen = p - d->ip;
+    d->fp = p;
+    d->flen = 0;
+    if (p < e && *p == '.') {
+        d->fp = ++p;
+        while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        d->flen = p - d->fp;
+    }
+    if (p < e && (*p | 0x20) == 'e') {
+        if (++p < e && (*p == '+' || *p == '-')) xneg = *p++ == '-';
+        if (p == e) return -1;
+        /* clamped: past 10^15 any nonzero value is 0 or infinite anyway */
+        for (; p < e && RTWS__JSON_DIGIT(*p); p++)
+            if (x < 1000000000000000) x = x * 10 + (*p - '0');
+    }
+    if (p != e || d->ilen == 0) return -1;
+    d->exp10 = xneg ? -x : x;
+    for (d->first = 0; d->first < d->ilen + d->flen; d->first++)
+        if (rtws__json_dig(d, d->first) != '0') break;
+    if (d->first == d->ilen + d->flen) {
+        d->ndig = 0;
+        return 0;
+    }
+    last = d->ilen + d->flen - 1;
+    while (rtws__json_dig(d, last) == '0') last--;
+    d->ndig = last - d->first + 1;
+    d->exp10 += d->ilen - 1 - last;
+    return 0;
+}
+
+static int rtws__json_num_tok(const rtws_json *doc, int i, rtws__json_num *d) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || t->type != RTWS_JSON_NUMBER) return -1;
+    return rtws__json_num_split((const uint8_t *)doc->text + t->start, t->len, d);
+}
+
+RTWS_API rtws_err rtws_json_int64(const rtws_json *doc, int i, int64_t *out) {
+    rtws__json_num d;
+    uint64_t v = 0;
+    int64_t j;
+    if (rtws__json_num_tok(doc, i, &d) < 0) return RTWS_ERR_INVALID;
+    if (d.ndig) {
+        /* integral and below 10^19, so v cannot wrap */
+        if (d.exp10 < 0 || d.ndig + d.exp10 > 19) return RTWS_ERR_RANGE;
+        for (j = d.first; j < d.first + d.ndig; j++) v = v * 10u + (uint64_t)(rtws__json_dig(&d, j) - '0');
+        for (j = 0; j < d.exp10; j++) v *= 10u;
+        if (v > (uint64_t)INT64_MAX + (uint64_t)d.neg) return RTWS_ERR_RANGE;
+    }
+    if (!d.neg || !v) *out = (int64_t)v;
+    else if (v == (uint64_t)INT64_MAX + 1u) *out = INT64_MIN;
+    else *out = -(int64_t)v;
+    return RTWS_OK;
+}
+
+/* Text to double without locale: the significant digits and a decimal
+   exponent go to strtod with no decimal point. 780 digits decide rounding
+   (a double's exact halfway points have at most 767 significant digits);
+   a '1' after them stands for any nonzero digits cut off. */
+static rtws_err rtws__json_to_double(const uint8_t *p, size_t len, double *out) {
+    rtws__json_num d;
+    char buf[800];
+    size_t o = 0;
+    int64_t keep, j, x;
+    char ex[24];
+    int xn = 0;
+    double v;
+    if (rtws__json_num_split(p, len, &d) < 0) return RTWS_ERR_INVALID;
+    if (!d.ndig) {
+        *out = d.neg ? -0.0 : 0.0;
+        return RTWS_OK;
+    }
+    if (d.neg) buf[o++] = '-';
+    keep = d.ndig > 780 ? 780 : d.ndig;
+    for (j = 0; j < keep; j++) buf[o++] = (char)rtws__json_dig(&d, d.first + j);
+    x = d.exp10 + (d.ndig - keep);
+    if (keep < d.ndig) {
+        buf[o++] = '1';
+        x--;
+    }
+    if (x > 99999) x = 99999;
+    if (x < -99999) x = -99999;
+    buf[o++] = 'e';
+    if (x < 0) {
+        buf[o++] = '-';
+        x = -x;
+    }
+    do {
+        ex[xn++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    while (xn) buf[o++] = ex[--xn];
+    buf[o] = '\0';
+    v = strtod(buf, NULL);
+    *out = v;
+    if (v - v != 0.0) return RTWS_ERR_RANGE; /* infinite */
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || t->type != RTWS_JSON_NUMBER) return RTWS_ERR_INVALID;
+    return rtws__json_to_double((const uint8_t *)doc->text + t->start, t->len, out);
+}
+
+/* --- writer --- */
+
+RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap) {
+    memset(w, 0, sizeof *w);
+    w->buf = buf;
+    w->cap = buf ? cap : 0;
+    w->err = RTWS_OK;
+}
+
+static rtws_err rtws__json_wfail(rtws_json_writer *w, rtws_err err) {
+    if (w->err == RTWS_OK || w->err == RTWS_ERR_NOSPACE) w->err = err;
+    return w->err;
+}
+
+static void rtws__json_wput(rtws_json_writer *w, const void *p, size_t n) {
+    if (w->len <= w->cap && n <= w->cap - w->len) {
+        if (n) memcpy(w->buf + w->len, p, n);
+    } else if (w->err == RTWS_OK) {
+        w->err = RTWS_ERR_NOSPACE;
+    }
+    w->len += n;
+}
+
+static int rtws__json_wobj(const rtws_json_writer *w) {
+    return (w->obj[(w->depth - 1) >> 3] >> ((w->depth - 1) & 7)) & 1;
+}
+
+/* Before any value: place it (comma, or after a key) or refuse it. */
+static rtws_err rtws__json_wval(rtws_json_writer *w) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth) {
+        if (w->flags & RTWS__JSON_W_DONE) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    } else if (rtws__json_wobj(w)) {
+        if (!(w->flags & RTWS__JSON_W_KEYED)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    } else if (!(w->flags & RTWS__JSON_W_FIRST)) {
+        rtws__json_wput(w, ",", 1);
+    }
+    w->flags &= ~(RTWS__JSON_W_FIRST | RTWS__JSON_W_KEYED);
+    return RTWS_OK;
+}
+
+static rtws_err rtws__json_wdone(rtws_json_writer *w) {
+    if (!w->depth) w->flags |= RTWS__JSON_W_DONE;
+    return w->err;
+}
+
+static rtws_err rtws__json_wopen(rtws_json_writer *w, int obj) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    if (w->depth >= RTWS_JSON_DEPTH) return rtws__json_wfail(w, RTWS_ERR_DEPTH);
+    if (obj) w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] | (1u << (w->depth & 7)));
+    else w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] & ~(1u << (w->depth & 7)));
+    w->depth++;
+    w->flags = RTWS__JSON_W_FIRST;
+    rtws__json_wput(w, obj ? "{" : "[", 1);
+    return w->err;
+}
+
+static rtws_err rtws__json_wclose(rtws_json_writer *w, int obj) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth || rtws__json_wobj(w) != obj || (w->flags & RTWS__JSON_W_KEYED))
+        return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    rtws__json_wput(w, obj ? "}" : "]", 1);
+    w->depth--;
+    w->flags = 0;
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_object(rtws_json_writer *w) { return rtws__json_wopen(w, 1); }
+RTWS_API rtws_err rtws_json_write_array(rtws_json_writer *w) { return rtws__json_wopen(w, 0); }
+RTWS_API rtws_err rtws_json_write_object_end(rtws_json_writer *w) {
+    return rtws__json_wclose(w, 1);
+}
+RTWS_API rtws_err rtws_json_write_array_end(rtws_json_writer *w) {
+    return rtws__json_wclose(w, 0);
+}
+
+/* A quoted, escaped string; plain runs are copied whole. */
+static rtws_err rtws__json_wstr(rtws_json_writer *w, const char *str, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p, *e, *run;
+    char esc[6];
+    uint64_t x, m;
+    size_t k;
+    unsigned c;
+    if (!str) {
+        if (n) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+        str = "";
+    }
+    p = run = (const uint8_t *)str;
+    e = p + n;
+    rtws__json_wput(w, "\"", 1);
+    while (p < e) {
+        while ((size_t)(e - p) >= 8) {
+            memcpy(&x, p, 8);
+            m = rtws__json_special(x);
+            if (m) {
+                p += rtws__json_first(m);
+                break;
+            }
+            p += 8;
+        }
+        if (p == e) break;
+        c = *p;
+        if (c >= 0x80) {
+            k = rtws__json_utf8(p, e);
+            if (!k) return rtws__json_wfail(w, RTWS_ERR_UTF8);
+            p += k;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            p++;
+            continue;
+        }
+        rtws__json_wput(w, run, (size_t)(p - run));
+        esc[0] = '\\';
+        k = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        rtws__json_wput(w, esc, k);
+        run = ++p;
+    }
+    rtws__json_wput(w, run, (size_t)(p - run));
+    rtws__json_wput(w, "\"", 1);
+    return w->err;
+}
+
+RTWS_API rtws_err rtws_json_write_key(rtws_json_writer *w, const char *key, size_t len) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth || !rtws__json_wobj(w) || (w->flags & RTWS__JSON_W_KEYED))
+        return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (!(w->flags & RTWS__JSON_W_FIRST)) rtws__json_wput(w, ",", 1);
+    w->flags = RTWS__JSON_W_KEYED;
+    rtws__json_wstr(w, key, len);
+    rtws__json_wput(w, ":", 1);
+    return w->err;
+}
+
+RTWS_API rtws_err rtws_json_write_string(rtws_json_writer *w, const char *s, size_t len) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wstr(w, s, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_int64(rtws_json_writer *w, int64_t v) {
+    char tmp[24];
+    size_t o = sizeof tmp;
+    uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    do {
+        tmp[--o] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u);
+    if (v < 0) tmp[--o] = '-';
+    rtws__json_wput(w, tmp + o, sizeof tmp - o);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_double(rtws_json_writer *w, double v) {
+    char tmp[40], out[40];
+    size_t o = 0, i;
+    int prec, n;
+    double back;
+    rtws_err err;
+    if (v != v || v - v != 0.0) {
+        if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+        return rtws__json_wfail(w, RTWS_ERR_RANGE);
+    }
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (n <= 0 || (size_t)n >= sizeof tmp) return rtws__json_wfail(w, RTWS_ERR_RANGE);
+        /* the locale may spell the decimal point otherwise: JSON wants '.' */
+        for (o = 0, i = 0; i < (size_t)n; i++) {
+            char ch = tmp[i];
+            if (RTWS__JSON_DIGIT(ch) || ch == '-' || ch == '+' || ch == 'e' || ch == 'E')
+                out[o++] = ch;
+            else if (!o || out[o - 1] != '.')
+                out[o++] = '.';
+        }
+        if (rtws__json_to_double((const uint8_t *)out, o, &back) == RTWS_OK && back == v) break;
+    }
+    rtws__json_wput(w, out, o);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_bool(rtws_json_writer *w, int v) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    if (v) rtws__json_wput(w, "true", 4);
+    else rtws__json_wput(w, "false", 5);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wput(w, "null", 4);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len) {
+    rtws_json d;
+    rtws_err err;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    err = rtws_json_parse(&d, json, len, NULL, 0, 0);
+    if (err != RTWS_OK) return rtws__json_wfail(w, err);
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wput(w, json, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const char *raw;
+    size_t len;
+    rtws_err err;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!t || (t->flags & RTWS_JSON_KEY)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    raw = rtws_json_raw(doc, i, &len);
+    rtws__json_wput(w, raw, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
+    if (len) *len = w->len;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (w->depth || !(w->flags & RTWS__JSON_W_DONE)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (w->err == RTWS_OK && w->len < w->cap) w->buf[w->len] = '\0';
+    return w->err;
+}
 
 /* === rtws: realtime ===================================================== */
 
