@@ -134,6 +134,8 @@ typedef int (*rtws_random_fn)(void *user, void *buf, size_t len);
 RTWS_API int rtws_random_system(void *user, void *buf, size_t len);
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the value to pass as now_ms. */
 RTWS_API uint64_t rtws_now_ms(void);
+/* Milliseconds since 1970 (CLOCK_REALTIME), for timestamps people read. */
+RTWS_API uint64_t rtws_wall_ms(void);
 /* Milliseconds from now until deadline, clamped to [0, INT32_MAX]; -1 when the
    deadline is UINT64_MAX (none), which is what poll() takes as "forever". */
 RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms);
@@ -497,6 +499,7 @@ struct rtws_conn {
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
+    void *ext_;                   /* realtime layer: its per-connection state */
 };
 
 /* Prepares c for role cfg->role (the config is copied). A server waits for the
@@ -616,6 +619,10 @@ typedef struct rtws_ctx_config {
     int backlog;               /* listen(2) backlog (SOMAXCONN) */
     rtws_socket_fn on_socket;  /* NULL for the pollfd style */
     void *socket_user;
+    /* called with every timer pass (at least every timer_ms while sockets are
+       open); the realtime router keeps its sessions and deadlines with it */
+    void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
+    void *tick_user;
 } rtws_ctx_config;
 
 /* NULL when out of memory. The config is copied. */
@@ -900,6 +907,115 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
    RTWS_ERR_NOSPACE, to the length needed. */
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 
+
+/* ======================================================================== */
+/* layer 7: realtime                                                        */
+/* ======================================================================== */
+
+/* The router: channels with sequence numbers and bounded history, presence,
+   acked and de-duplicated publishes, sessions that survive reconnects, auth
+   and limits, and a status page, over JSON text messages (docs/PROTOCOL.md).
+   It is plain data and functions: it acts on rtws_conn events handed to it
+   and takes the time as an argument. rtws_router_install() wires it into a
+   host context. */
+typedef struct rtws_router rtws_router;
+
+enum { RTWS_ACT_SUBSCRIBE = 1, RTWS_ACT_PUBLISH, RTWS_ACT_PRESENCE };
+
+/* Checks a token (from "Authorization: Bearer", ?token=, or an auth message).
+   Writes the user id (printable, <= 63 bytes) and returns 0 to accept. */
+typedef int (*rtws_auth_fn)(rtws_router *r, rtws_conn *c, const char *token, size_t len,
+                            char user[64], void *app);
+/* Access control: return 0 to allow action (RTWS_ACT_*) on channel. */
+typedef int (*rtws_authorize_fn)(rtws_router *r, rtws_conn *c, const char *user, int action,
+                                 const char *channel, void *app);
+/* Messages that are not protocol messages (other types, non-JSON, binary). */
+typedef void (*rtws_router_msg_fn)(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   void *app);
+/* Every publish, after its seq is set: e.g. forward to a broker. msg is the
+   whole "message" JSON as sent to subscribers. */
+typedef void (*rtws_publish_fn)(rtws_router *r, const char *channel, uint64_t seq,
+                                const char *msg, size_t len, void *app);
+
+typedef struct rtws_router_config {
+    const char *path;            /* WebSocket path (NULL: any path upgrades) */
+    const char *status_path;     /* plain GET answered with JSON stats ("/ws/status") */
+    const void *jwt_secret;      /* built-in HS256 check of tokens (NULL: none) */
+    size_t jwt_secret_len;
+    rtws_auth_fn auth;           /* custom token check, used instead of the JWT one */
+    int auth_required;           /* 1: every connection must authenticate */
+    uint32_t auth_timeout_ms;    /* ...within this long after open, else 1008 (10000) */
+    rtws_authorize_fn authorize; /* NULL: everything allowed */
+    rtws_router_msg_fn on_message;
+    rtws_publish_fn on_publish;
+    rtws_event_fn on_event;      /* also sees every connection event (optional) */
+    rtws_http_fn on_http;        /* other plain HTTP requests (a page) */
+    void *user;                  /* "app" argument of the hooks */
+    size_t history;              /* messages kept per channel (1000) */
+    uint32_t session_ttl_ms;     /* a session outlives its last connection (120000) */
+    uint32_t dedupe_ms;          /* publish ids remembered per session (60000) */
+    size_t dedupe_max;           /* ...at most this many per session (1024) */
+    size_t max_channels;         /* channels per connection (100) */
+    size_t max_conns_per_user;   /* (0: unlimited) */
+    size_t max_data;             /* bytes of a publish's data (65536) */
+    uint32_t rate_per_s;         /* messages per second per connection (0: off) */
+    uint32_t rate_burst;         /* bucket size (2 * rate_per_s) */
+    uint32_t rate_abuse;         /* rate-limited messages before close 1008 (20) */
+    uint32_t heartbeat_ms;       /* advertised in welcome (30000) */
+    size_t max_tokens;           /* JSON tokens of one message (16384) */
+    rtws_random_fn random;       /* session and anonymous ids (rtws_random_system) */
+    void *random_user;
+    rtws_allocator allocator;
+    int64_t wall_offset_ms;      /* added to now_ms for "ts"/"time" (install sets it) */
+} rtws_router_config;
+
+RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
+/* Releases everything; the connections must be gone (or about to be freed). */
+RTWS_API void rtws_router_free(rtws_router *r);
+/* Points cfg's conn.on_event/on_accept/on_http/user and on_tick at r, and
+   sets the wall clock offset. Call before rtws_ctx_new(cfg). */
+RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg);
+
+/* The sans-I/O entry points install() wires up: */
+RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   uint64_t now_ms);
+RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                   uint64_t now_ms);
+RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                 rtws_http_reply *reply, uint64_t now_ms);
+RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms);
+
+/* Server-side publish (from application code or a broker). data is JSON
+   (NULL: null); from NULL means "server". Returns the seq, 0 on error. */
+RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const char *event,
+                                      const char *data, size_t data_len, const char *from,
+                                      uint64_t now_ms);
+/* The user id of a router connection, or NULL. */
+RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c);
+/* Sends one protocol error to c (code from the fixed list, see PROTOCOL.md). */
+RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+                                    const char *message, const char *id);
+
+typedef struct rtws_router_stats {
+    size_t active_connections, users_online, channels, subscriptions, sessions;
+    uint64_t total_connections, messages_in, messages_out, publishes;
+} rtws_router_stats;
+RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st);
+
+/* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
+   every other alg are refused), the signature is compared in constant time,
+   exp and nbf (seconds) are checked against now_s with leeway_s. The "sub"
+   claim (or "user") is copied to user. Returns RTWS_OK, RTWS_ERR_SYNTAX
+   (malformed), RTWS_ERR_INVALID (bad alg or signature), RTWS_ERR_TIMEOUT
+   (expired or not yet valid), RTWS_ERR_TOO_BIG (token over 4 KiB). */
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]);
+/* Signs claims_json into a token (for tests and tools). Returns its length,
+   0 when cap is too small. */
+RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
+                                    size_t secret_len, char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif
@@ -1010,6 +1126,12 @@ RTWS_API int rtws_random_system(void *user, void *buf, size_t len) {
 RTWS_API uint64_t rtws_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+RTWS_API uint64_t rtws_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -4233,6 +4355,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         if (d < next) next = d;
     }
     rtws__clients_timers(ctx, now, &next);
+    if (ctx->cfg.on_tick) ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
     ctx->next_scan = next;
 }
 
@@ -5326,6 +5449,1376 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
 }
 
 /* === rtws: realtime ===================================================== */
+
+/* A chained hash table of nodes that embed rtws__hnode first; keys are byte
+   strings. Grows at load 1; never shrinks (channels and users are few
+   compared with messages). */
+typedef struct rtws__hnode {
+    struct rtws__hnode *hnext;
+    uint64_t hash;
+    const char *key;
+    size_t klen;
+} rtws__hnode;
+
+typedef struct rtws__htab {
+    rtws__hnode **b;
+    size_t nb, count;
+} rtws__htab;
+
+static uint64_t rtws__hash(const char *k, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 32);
+}
+
+static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, uint64_t h) {
+    rtws__hnode *e;
+    if (!t->nb) return NULL;
+    for (e = t->b[h & (t->nb - 1)]; e; e = e->hnext)
+        if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0) return e;
+    return NULL;
+}
+
+static int rtws__hadd(rtws__htab *t, rtws__hnode *e, const rtws_allocator *a) {
+    if (t->count >= t->nb) {
+        size_t nb = t->nb ? t->nb * 2 : 16, i;
+        rtws__hnode **b = (rtws__hnode **)rtws__alloc(a, nb * sizeof *b);
+        if (!b) return 0;
+        memset(b, 0, nb * sizeof *b);
+        for (i = 0; i < t->nb; i++) {
+            rtws__hnode *x = t->b[i], *nx;
+            for (; x; x = nx) {
+                nx = x->hnext;
+                x->hnext = b[x->hash & (nb - 1)];
+                b[x->hash & (nb - 1)] = x;
+            }
+        }
+        rtws__free(a, t->b);
+        t->b = b;
+        t->nb = nb;
+    }
+    e->hnext = t->b[e->hash & (t->nb - 1)];
+    t->b[e->hash & (t->nb - 1)] = e;
+    t->count++;
+    return 1;
+}
+
+static void rtws__hdel(rtws__htab *t, rtws__hnode *e) {
+    rtws__hnode **pp = &t->b[e->hash & (t->nb - 1)];
+    for (; *pp; pp = &(*pp)->hnext)
+        if (*pp == e) {
+            *pp = e->hnext;
+            t->count--;
+            return;
+        }
+}
+
+typedef struct rtws__ruser {
+    rtws__hnode h;    /* key: the user id */
+    size_t conns;     /* router connections of this user */
+    char name[64];
+} rtws__ruser;
+
+typedef struct rtws__dedupe {
+    uint64_t at;      /* now_ms when first published */
+    uint64_t seq;
+    uint8_t len;
+    char id[64];
+} rtws__dedupe;
+
+typedef struct rtws__session {
+    rtws__hnode h;    /* key: the session id */
+    rtws__ruser *user;
+    size_t conns;
+    uint64_t expire;  /* when conns is 0: forget it then */
+    rtws__dedupe *dd; /* ring of recent publish ids */
+    size_t ddcap, ddhead, ddcount;
+    char id[32];      /* 22 characters of base64url (16 random bytes) */
+} rtws__session;
+
+typedef struct rtws__member rtws__member;
+
+typedef struct rtws__presence {
+    rtws__hnode h;    /* key: the user id */
+    rtws__ruser *user;
+    size_t count;     /* connections of the user in the channel */
+    char status[33];
+} rtws__presence;
+
+typedef struct rtws__channel {
+    rtws__hnode h;
+    uint64_t seq;
+    rtws_shared **hist; /* ring: the last hcount messages, seq-hcount+1 .. seq */
+    size_t hcap, hhead, hcount;
+    rtws__member *subs;
+    size_t nsubs;
+    rtws__htab presence;
+    char *name;
+} rtws__channel;
+
+typedef struct rtws__rconn {
+    rtws_conn *conn;
+    rtws__ruser *user;
+    rtws__session *session;
+    rtws__member *members;
+    size_t nchan;
+    struct rtws__rconn *prev, *next; /* every router connection */
+    uint64_t auth_deadline;          /* 0: authenticated or not required */
+    uint64_t tokens_at;              /* rate limit: last refill */
+    uint64_t tokens;                 /* rate limit, in thousandths of a message */
+    uint32_t abuse;
+    int authed, opened;
+    char pending_user[64];           /* from the upgrade request's token */
+    char pending_session[32];        /* from ?session= */
+} rtws__rconn;
+
+struct rtws__member {
+    rtws__channel *ch;
+    rtws__rconn *rc;
+    rtws__member *cprev, *cnext; /* in the channel */
+    rtws__member *rnext;         /* in the connection */
+};
+
+struct rtws_router {
+    rtws_router_config cfg;
+    rtws__htab channels, users, sessions;
+    rtws__rconn *conns;
+    size_t nconns, nsubs, users_online;
+    uint64_t total_conns, msgs_in, msgs_out, publishes, started, next_sweep;
+    rtws_json_tok *toks;
+    size_t tokcap;
+    char *out;                   /* JSON being written */
+    size_t outcap;
+    rtws_json_writer w;
+};
+
+static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
+
+/* ---- JSON tokens (HS256) ---- */
+
+static size_t rtws__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
+    size_t i, o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (i = 0; i < len; i++) {
+        char ch = in[i];
+        int v;
+        if (ch == '-') ch = '+';
+        else if (ch == '_') ch = '/';
+        v = rtws__b64val(ch);
+        if (v < 0) return (size_t)-1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap) return (size_t)-1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (len % 4 == 1 || (acc & ((1u << bits) - 1))) return (size_t)-1; /* no slack bits */
+    return o;
+}
+
+static size_t rtws__b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    size_t n = rtws_base64_encode(in, len, out, cap), i;
+    if (!n) return 0;
+    while (n && out[n - 1] == '=') n--;
+    for (i = 0; i < n; i++) {
+        if (out[i] == '+') out[i] = '-';
+        else if (out[i] == '/') out[i] = '_';
+    }
+    out[n] = '\0';
+    return n;
+}
+
+RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
+                                    size_t secret_len, char *out, size_t cap) {
+    static const char head[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    size_t n, k, cl = strlen(claims_json);
+    uint8_t mac[32];
+    n = rtws__b64url_encode((const uint8_t *)head, sizeof head - 1, out, cap);
+    if (!n || n + 2 >= cap) return 0;
+    out[n++] = '.';
+    k = rtws__b64url_encode((const uint8_t *)claims_json, cl, out + n, cap - n);
+    if (!k) return 0;
+    n += k;
+    rtws_hmac_sha256(secret, secret_len, out, n, mac);
+    if (n + 2 >= cap) return 0;
+    out[n++] = '.';
+    k = rtws__b64url_encode(mac, 32, out + n, cap - n);
+    return k ? n + k : 0;
+}
+
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]) {
+    const char *d1, *d2;
+    uint8_t buf[3072], mac[32], sig[40];
+    rtws_json_tok toks[64];
+    rtws_json doc;
+    size_t n, hl, pl;
+    int v;
+    int64_t t;
+    user[0] = '\0';
+    if (len > 4096) return RTWS_ERR_TOO_BIG;
+    d1 = (const char *)memchr(token, '.', len);
+    if (!d1) return RTWS_ERR_SYNTAX;
+    d2 = (const char *)memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token));
+    if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token))) return RTWS_ERR_SYNTAX;
+    hl = (size_t)(d1 - token);
+    pl = (size_t)(d2 - d1 - 1);
+    /* the header: alg must be exactly HS256 (never "none", never RS/ES) */
+    n = rtws__b64url_decode(token, hl, buf, sizeof buf);
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+        toks[0].type != RTWS_JSON_OBJECT)
+        return RTWS_ERR_SYNTAX;
+    v = rtws_json_get(&doc, 0, "alg");
+    if (v < 0 || !rtws_json_eq(&doc, v, "HS256")) return RTWS_ERR_INVALID;
+    n = rtws__b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - token), sig, sizeof sig);
+    if (n != 32) return RTWS_ERR_SYNTAX;
+    rtws_hmac_sha256(secret, secret_len, token, (size_t)(d2 - token), mac);
+    if (!rtws_ct_equal(mac, sig, 32)) return RTWS_ERR_INVALID;
+    /* the claims */
+    n = rtws__b64url_decode(d1 + 1, pl, buf, sizeof buf);
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+        toks[0].type != RTWS_JSON_OBJECT)
+        return RTWS_ERR_SYNTAX;
+    v = rtws_json_get(&doc, 0, "exp");
+    if (v >= 0) {
+        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
+        if (now_s >= t + leeway_s) return RTWS_ERR_TIMEOUT;
+    }
+    v = rtws_json_get(&doc, 0, "nbf");
+    if (v >= 0) {
+        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
+        if (now_s + leeway_s < t) return RTWS_ERR_TIMEOUT;
+    }
+    v = rtws_json_get(&doc, 0, "sub");
+    if (v < 0) v = rtws_json_get(&doc, 0, "user");
+    if (v >= 0) {
+        size_t ul;
+        const rtws_json_tok *tk = rtws_json_tok_at(&doc, v);
+        if (tk->type != RTWS_JSON_STRING || rtws_json_unescape(&doc, v, user, 64, &ul) != RTWS_OK ||
+            ul == 0 || strlen(user) != ul) {
+            user[0] = '\0';
+            return RTWS_ERR_SYNTAX;
+        }
+        for (n = 0; n < ul; n++)
+            if ((uint8_t)user[n] < 0x20 || user[n] == 0x7f) {
+                user[0] = '\0';
+                return RTWS_ERR_SYNTAX;
+            }
+    }
+    return RTWS_OK;
+}
+
+/* ---- writing replies ---- */
+
+static void rtws__w_begin(rtws_router *r) {
+    rtws_json_writer_init(&r->w, r->out, r->outcap);
+    rtws_json_write_object(&r->w);
+}
+static void rtws__w_str(rtws_router *r, const char *k, const char *v, size_t n) {
+    rtws_json_write_key(&r->w, k, strlen(k));
+    rtws_json_write_string(&r->w, v, n);
+}
+static void rtws__w_strz(rtws_router *r, const char *k, const char *v) {
+    rtws__w_str(r, k, v, strlen(v));
+}
+static void rtws__w_int(rtws_router *r, const char *k, int64_t v) {
+    rtws_json_write_key(&r->w, k, strlen(k));
+    rtws_json_write_int64(&r->w, v);
+}
+/* Finishes the object; grows the buffer and asks the caller to write again
+   (returns 0) when it did not fit. */
+static int rtws__w_end(rtws_router *r, size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(&r->w);
+    e = rtws_json_writer_finish(&r->w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        size_t need = *len + 1;
+        char *nb = (char *)rtws__realloc(rtws__ra(r), r->out, need);
+        if (!nb) {
+            *len = 0;
+            return 1; /* give up on this reply */
+        }
+        r->out = nb;
+        r->outcap = need;
+        return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+static void rtws__rt_send(rtws_router *r, rtws__rconn *rc, size_t len) {
+    if (!len) return;
+    if (rtws_conn_send_text(rc->conn, r->out, len) == RTWS_OK) r->msgs_out++;
+}
+
+static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code,
+                               const char *msg, const char *id, size_t idlen) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "error");
+        rtws__w_strz(r, "code", code);
+        rtws__w_strz(r, "message", msg);
+        if (id) rtws__w_str(r, "id", id, idlen);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+                                    const char *message, const char *id) {
+    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    if (!rc) return RTWS_ERR_INVALID;
+    return rtws__rt_error(r, rc, code, message ? message : code, id, id ? strlen(id) : 0);
+}
+
+/* Sends the bytes in r->out to every subscriber of ch but skip, as one shared
+   frame. A subscriber whose queue is full is closed with 1013: it resumes
+   from its last seq when it comes back. */
+static void rtws__fanout(rtws_router *r, rtws__channel *ch, rtws_shared *sh, const rtws__rconn *skip) {
+    rtws__member *m;
+    for (m = ch->subs; m; m = m->cnext) {
+        rtws_err e;
+        if (m->rc == skip) continue;
+        e = rtws_conn_send_shared(m->rc->conn, sh);
+        if (e == RTWS_OK) r->msgs_out++;
+        else if (e == RTWS_ERR_LIMIT) rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+    }
+}
+
+static void rtws__presence_event(rtws_router *r, rtws__channel *ch, const char *user,
+                                 const char *status, const rtws__rconn *skip) {
+    size_t len;
+    rtws_shared *sh;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "presence");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_strz(r, "user", user);
+        rtws__w_strz(r, "status", status);
+    } while (!rtws__w_end(r, &len));
+    if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return;
+    rtws__fanout(r, ch, sh, skip);
+    rtws_shared_release(sh);
+}
+
+/* ---- users, sessions, channels ---- */
+
+static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
+    size_t n = strlen(name);
+    uint64_t h = rtws__hash(name, n);
+    rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
+    if (u) return u;
+    if (n >= sizeof u->name) return NULL;
+    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u);
+    if (!u) return NULL;
+    memset(u, 0, sizeof *u);
+    memcpy(u->name, name, n + 1);
+    u->h.key = u->name;
+    u->h.klen = n;
+    u->h.hash = h;
+    if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), u);
+        return NULL;
+    }
+    return u;
+}
+
+/* Users are kept while a connection or a session refers to them. */
+static void rtws__user_maybe_drop(rtws_router *r, rtws__ruser *u) {
+    size_t i;
+    if (!u || u->conns) return;
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e;
+        for (e = r->sessions.b[i]; e; e = e->hnext)
+            if (((rtws__session *)e)->user == u) return;
+    }
+    rtws__hdel(&r->users, &u->h);
+    rtws__free(rtws__ra(r), u);
+}
+
+static int rtws__rt_random(rtws_router *r, void *buf, size_t n) {
+    if (r->cfg.random) return r->cfg.random(r->cfg.random_user, buf, n);
+#if !defined(RTWS_NO_SYSTEM_RANDOM)
+    return rtws_random_system(NULL, buf, n);
+#else
+    return -1;
+#endif
+}
+
+static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
+    uint8_t raw[16];
+    rtws__session *s;
+    size_t n;
+    if (rtws__rt_random(r, raw, sizeof raw) != 0) return NULL;
+    s = (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s);
+    if (!s) return NULL;
+    memset(s, 0, sizeof *s);
+    n = rtws__b64url_encode(raw, sizeof raw, s->id, sizeof s->id);
+    if (!n) {
+        rtws__free(rtws__ra(r), s);
+        return NULL;
+    }
+    s->h.key = s->id;
+    s->h.klen = n;
+    s->h.hash = rtws__hash(s->id, n);
+    s->user = u;
+    if (!rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), s);
+        return NULL;
+    }
+    return s;
+}
+
+static void rtws__session_free(rtws_router *r, rtws__session *s) {
+    rtws__ruser *u = s->user;
+    rtws__hdel(&r->sessions, &s->h);
+    rtws__free(rtws__ra(r), s->dd);
+    rtws__free(rtws__ra(r), s);
+    rtws__user_maybe_drop(r, u);
+}
+
+static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t n, int create) {
+    uint64_t h = rtws__hash(name, n);
+    rtws__channel *ch = (rtws__channel *)rtws__hfind(&r->channels, name, n, h);
+    if (ch || !create) return ch;
+    ch = (rtws__channel *)rtws__alloc(rtws__ra(r), sizeof *ch + n + 1);
+    if (!ch) return NULL;
+    memset(ch, 0, sizeof *ch);
+    ch->name = (char *)(ch + 1);
+    memcpy(ch->name, name, n);
+    ch->name[n] = '\0';
+    ch->h.key = ch->name;
+    ch->h.klen = n;
+    ch->h.hash = h;
+    if (!rtws__hadd(&r->channels, &ch->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), ch);
+        return NULL;
+    }
+    return ch;
+}
+
+/* Adds a message to the channel's history ring (which holds a reference). */
+static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh) {
+    size_t cap = r->cfg.history;
+    if (!cap) return;
+    if (ch->hcap < cap && ch->hcount == ch->hcap) { /* grow lazily up to the cap */
+        size_t ncap = ch->hcap ? ch->hcap * 2 : 16, i;
+        rtws_shared **nh;
+        if (ncap > cap) ncap = cap;
+        nh = (rtws_shared **)rtws__alloc(rtws__ra(r), ncap * sizeof *nh);
+        if (!nh) return;
+        for (i = 0; i < ch->hcount; i++) nh[i] = ch->hist[(ch->hhead + i) % ch->hcap];
+        rtws__free(rtws__ra(r), ch->hist);
+        ch->hist = nh;
+        ch->hcap = ncap;
+        ch->hhead = 0;
+    }
+    sh->refs++;
+    if (ch->hcount < ch->hcap) {
+        ch->hist[(ch->hhead + ch->hcount) % ch->hcap] = sh;
+        ch->hcount++;
+    } else {
+        rtws_shared_release(ch->hist[ch->hhead]);
+        ch->hist[ch->hhead] = sh;
+        ch->hhead = (ch->hhead + 1) % ch->hcap;
+    }
+}
+
+static rtws__member *rtws__member_of(const rtws__rconn *rc, const rtws__channel *ch) {
+    rtws__member *m;
+    for (m = rc->members; m; m = m->rnext)
+        if (m->ch == ch) return m;
+    return NULL;
+}
+
+static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m) {
+    rtws__channel *ch = m->ch;
+    rtws__member **pp;
+    rtws__presence *p;
+    const char *uname = rc->user->name;
+    size_t un = rc->user->h.klen;
+    if (m->cprev) m->cprev->cnext = m->cnext;
+    else ch->subs = m->cnext;
+    if (m->cnext) m->cnext->cprev = m->cprev;
+    for (pp = &rc->members; *pp; pp = &(*pp)->rnext)
+        if (*pp == m) {
+            *pp = m->rnext;
+            break;
+        }
+    rc->nchan--;
+    ch->nsubs--;
+    r->nsubs--;
+    rtws__free(rtws__ra(r), m);
+    p = (rtws__presence *)rtws__hfind(&ch->presence, uname, un, rc->user->h.hash);
+    if (p && --p->count == 0) {
+        rtws__hdel(&ch->presence, &p->h);
+        rtws__free(rtws__ra(r), p);
+        rtws__presence_event(r, ch, uname, "left", NULL);
+    }
+}
+
+static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
+    if (ch->nsubs || ch->hcount || ch->seq) return; /* a channel with history stays */
+    rtws__hdel(&r->channels, &ch->h);
+    rtws__free(rtws__ra(r), ch->presence.b);
+    rtws__free(rtws__ra(r), ch->hist);
+    rtws__free(rtws__ra(r), ch);
+}
+
+/* ---- protocol ---- */
+
+/* A string field of the request as a C string in buf (cap bytes), checked
+   to be 1..cap-1 bytes without control characters. 0 when absent or bad. */
+static size_t rtws__field(const rtws_json *d, const char *key, char *buf, size_t cap, int *bad) {
+    int v = rtws_json_get(d, 0, key);
+    size_t n = 0, i;
+    const rtws_json_tok *t;
+    buf[0] = '\0';
+    if (v < 0) return 0;
+    t = rtws_json_tok_at(d, v);
+    if (t->type != RTWS_JSON_STRING || rtws_json_unescape(d, v, buf, cap, &n) != RTWS_OK || !n ||
+        strlen(buf) != n) {
+        buf[0] = '\0';
+        *bad = 1;
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        if ((uint8_t)buf[i] < 0x20 || buf[i] == 0x7f) {
+            buf[0] = '\0';
+            *bad = 1;
+            return 0;
+        }
+    return n;
+}
+
+static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, int resumed) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "welcome");
+        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "session", rc->session->id);
+        rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
+        rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
+        rtws__w_strz(r, "auth", r->cfg.auth_required ? "required" : "optional");
+        rtws_json_write_key(&r->w, "resumed", 7);
+        rtws_json_write_bool(&r->w, resumed);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "authenticated");
+        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "session", rc->session->id);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* Checks a token with the auth hook or the built-in HS256 verifier. */
+static int rtws__check_token(rtws_router *r, rtws_conn *c, const char *tok, size_t n, uint64_t now,
+                             char user[64]) {
+    user[0] = '\0';
+    if (r->cfg.auth) return r->cfg.auth(r, c, tok, n, user, r->cfg.user) == 0 && user[0] ? 0 : -1;
+    if (r->cfg.jwt_secret) {
+        int64_t now_s = (int64_t)((now + (uint64_t)r->cfg.wall_offset_ms) / 1000u);
+        return rtws_jwt_hs256_verify(tok, n, r->cfg.jwt_secret, r->cfg.jwt_secret_len, now_s, 30,
+                                     user) == RTWS_OK && user[0] ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Attaches rc to a session: the one named (when it is alive and belongs to
+   the same user, or was anonymous and the user is now known), else a new one. */
+static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid, const char *user,
+                                uint64_t now, int *resumed) {
+    rtws__session *s = NULL;
+    rtws__ruser *u;
+    (void)now;
+    *resumed = 0;
+    if (sid && *sid) s = (rtws__session *)rtws__hfind(&r->sessions, sid, strlen(sid), rtws__hash(sid, strlen(sid)));
+    if (s && user && *user && strcmp(s->user->name, user) != 0) s = NULL; /* someone else's */
+    if (s) {
+        u = s->user;
+        *resumed = 1;
+    } else {
+        char anon[64];
+        if (user && *user) {
+            u = rtws__user_get(r, user);
+        } else {
+            uint8_t raw[4];
+            if (rtws__rt_random(r, raw, 4) != 0) return 0;
+            snprintf(anon, sizeof anon, "anon-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
+            u = rtws__user_get(r, anon);
+        }
+        if (!u) return 0;
+        s = rtws__session_new(r, u);
+        if (!s) return 0;
+    }
+    if (rc->session) {
+        rtws__session *old = rc->session;
+        if (--old->conns == 0) old->expire = now + r->cfg.session_ttl_ms;
+    }
+    if (rc->user != u) {
+        if (rc->user && --rc->user->conns == 0) r->users_online--;
+        if (u->conns++ == 0) r->users_online++;
+        if (rc->user) rtws__user_maybe_drop(r, rc->user);
+        rc->user = u;
+    }
+    rc->session = s;
+    s->conns++;
+    s->expire = 0;
+    return 1;
+}
+
+static int rtws__allowed(rtws_router *r, rtws__rconn *rc, int action, const char *channel) {
+    return !r->cfg.authorize ||
+           r->cfg.authorize(r, rc->conn, rc->user->name, action, channel, r->cfg.user) == 0;
+}
+
+static int rtws__valid_channel(const char *s, size_t n) {
+    size_t i;
+    if (n == 0 || n > 128) return 0;
+    for (i = 0; i < n; i++) {
+        uint8_t b = (uint8_t)s[i];
+        if (b <= 0x20 || b == 0x7f || b == '"' || b == '\\') return 0;
+    }
+    return 1;
+}
+
+static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json *d,
+                               const char *chan, size_t cn, const char *id, size_t idl) {
+    rtws__channel *ch;
+    rtws__member *m;
+    rtws__presence *p;
+    int since_v = rtws_json_get(d, 0, "since"), have_since = 0;
+    int64_t since = 0;
+    size_t len, i;
+    uint64_t first;
+    if (since_v >= 0) {
+        if (rtws_json_int64(d, since_v, &since) != RTWS_OK || since < 0) {
+            rtws__rt_error(r, rc, "bad_request", "since must be a sequence number", id, idl);
+            return;
+        }
+        have_since = 1;
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_SUBSCRIBE, chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to subscribe to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_get(r, chan, cn, 1);
+    if (!ch) {
+        rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+        return;
+    }
+    m = rtws__member_of(rc, ch);
+    if (!m) {
+        if (rc->nchan >= r->cfg.max_channels) {
+            rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", id, idl);
+            rtws__channel_maybe_drop(r, ch);
+            return;
+        }
+        m = (rtws__member *)rtws__alloc(rtws__ra(r), sizeof *m);
+        p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+                                          rc->user->h.hash);
+        if (!p) {
+            p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
+            if (p) {
+                memset(p, 0, sizeof *p);
+                p->user = rc->user;
+                p->h = rc->user->h;
+                p->h.hnext = NULL;
+                memcpy(p->status, "online", 7);
+                if (!rtws__hadd(&ch->presence, &p->h, rtws__ra(r))) {
+                    rtws__free(rtws__ra(r), p);
+                    p = NULL;
+                }
+            }
+        }
+        if (!m || !p) {
+            rtws__free(rtws__ra(r), m);
+            rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+            return;
+        }
+        memset(m, 0, sizeof *m);
+        m->ch = ch;
+        m->rc = rc;
+        m->cnext = ch->subs;
+        if (ch->subs) ch->subs->cprev = m;
+        ch->subs = m;
+        m->rnext = rc->members;
+        rc->members = m;
+        rc->nchan++;
+        ch->nsubs++;
+        r->nsubs++;
+        if (p->count++ == 0) rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+    }
+    /* subscribed, with who is here */
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "subscribed");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_int(r, "seq", (int64_t)ch->seq);
+        if (id) rtws__w_str(r, "id", id, idl);
+        rtws_json_write_key(&r->w, "presence", 8);
+        rtws_json_write_array(&r->w);
+        for (i = 0; i < ch->presence.nb; i++) {
+            rtws__hnode *e;
+            for (e = ch->presence.b[i]; e; e = e->hnext) {
+                rtws__presence *q = (rtws__presence *)e;
+                rtws_json_write_object(&r->w);
+                rtws__w_strz(r, "user", q->user->name);
+                rtws__w_strz(r, "status", q->status);
+                rtws_json_write_object_end(&r->w);
+            }
+        }
+        rtws_json_write_array_end(&r->w);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    if (!have_since || (uint64_t)since == ch->seq) return;
+    /* since+1 .. seq from the ring, in order, before anything live; or reset */
+    first = ch->seq - ch->hcount + 1;
+    if ((uint64_t)since > ch->seq || (uint64_t)since + 1 < first) {
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "reset");
+            rtws__w_str(r, "channel", ch->name, ch->h.klen);
+            rtws__w_int(r, "seq", (int64_t)ch->seq);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    for (i = (size_t)((uint64_t)since + 1 - first); i < ch->hcount; i++) {
+        rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap];
+        if (rtws_conn_send_shared(rc->conn, sh) == RTWS_OK) r->msgs_out++;
+        else {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+            return;
+        }
+    }
+}
+
+/* Builds the "message" once, keeps it in the history, sends it to every
+   subscriber; returns its seq (0 on failure). */
+static uint64_t rtws__publish(rtws_router *r, rtws__channel *ch, const char *event, size_t en,
+                              const char *data, size_t dn, const char *from, uint64_t now) {
+    size_t len;
+    rtws_shared *sh;
+    uint64_t seq = ch->seq + 1;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "message");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_str(r, "event", event, en);
+        rtws_json_write_key(&r->w, "data", 4);
+        if (data) rtws_json_write_raw(&r->w, data, dn);
+        else rtws_json_write_null(&r->w);
+        rtws__w_int(r, "seq", (int64_t)seq);
+        rtws__w_strz(r, "from", from);
+        rtws__w_int(r, "ts", (int64_t)now + r->cfg.wall_offset_ms);
+    } while (!rtws__w_end(r, &len));
+    if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return 0;
+    ch->seq = seq;
+    r->publishes++;
+    rtws__history_add(r, ch, sh);
+    rtws__fanout(r, ch, sh, NULL);
+    if (r->cfg.on_publish) r->cfg.on_publish(r, ch->name, seq, r->out, len, r->cfg.user);
+    rtws_shared_release(sh);
+    return seq;
+}
+
+RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const char *event,
+                                      const char *data, size_t data_len, const char *from,
+                                      uint64_t now_ms) {
+    rtws__channel *ch;
+    size_t cn = strlen(channel);
+    rtws_json doc;
+    if (!rtws__valid_channel(channel, cn)) return 0;
+    if (data && rtws_json_parse(&doc, data, data_len, NULL, 0, 0) != RTWS_OK) return 0;
+    ch = rtws__channel_get(r, channel, cn, 1);
+    if (!ch) return 0;
+    if (!event) event = "message";
+    return rtws__publish(r, ch, event, strlen(event), data, data_len, from ? from : "server",
+                         now_ms);
+}
+
+static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d, const char *chan,
+                             size_t cn, const char *id, size_t idl, uint64_t now) {
+    char event[65];
+    int bad = 0, dv = rtws_json_get(d, 0, "data");
+    size_t en = rtws__field(d, "event", event, sizeof event, &bad), dn = 0, len, i;
+    const char *data = NULL;
+    rtws__channel *ch;
+    rtws__session *s = rc->session;
+    uint64_t seq;
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "event must be a short string", id, idl);
+        return;
+    }
+    if (!en) {
+        memcpy(event, "message", 8);
+        en = 7;
+    }
+    if (dv >= 0) data = rtws_json_raw(d, dv, &dn);
+    if (dn > r->cfg.max_data) {
+        rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
+        return;
+    }
+    /* a repeated id in this session within the window: ack again, publish once */
+    if (id && s->dd) {
+        for (i = 0; i < s->ddcount; i++) {
+            rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
+            if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms) {
+                do {
+                    rtws__w_begin(r);
+                    rtws__w_strz(r, "type", "ack");
+                    rtws__w_str(r, "id", id, idl);
+                    rtws__w_int(r, "seq", (int64_t)e->seq);
+                    rtws_json_write_key(&r->w, "duplicate", 9);
+                    rtws_json_write_bool(&r->w, 1);
+                } while (!rtws__w_end(r, &len));
+                rtws__rt_send(r, rc, len);
+                return;
+            }
+        }
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_get(r, chan, cn, 1);
+    if (!ch || !(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+        rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+        return;
+    }
+    if (!id) return;
+    if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
+        size_t ncap = s->ddcap ? s->ddcap * 2 : 16;
+        rtws__dedupe *nd;
+        if (ncap > r->cfg.dedupe_max) ncap = r->cfg.dedupe_max;
+        nd = (rtws__dedupe *)rtws__alloc(rtws__ra(r), ncap * sizeof *nd);
+        if (nd) {
+            for (i = 0; i < s->ddcount; i++) nd[i] = s->dd[(s->ddhead + i) % s->ddcap];
+            rtws__free(rtws__ra(r), s->dd);
+            s->dd = nd;
+            s->ddcap = ncap;
+            s->ddhead = 0;
+        }
+    }
+    if (s->ddcap) {
+        rtws__dedupe *e;
+        if (s->ddcount == s->ddcap) { /* full: the oldest id goes */
+            s->ddhead = (s->ddhead + 1) % s->ddcap;
+            s->ddcount--;
+        }
+        e = &s->dd[(s->ddhead + s->ddcount) % s->ddcap];
+        e->at = now;
+        e->seq = seq;
+        e->len = (uint8_t)idl;
+        memcpy(e->id, id, idl);
+        s->ddcount++;
+    }
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "ack");
+        rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "seq", (int64_t)seq);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
+static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    uint64_t cap = (uint64_t)r->cfg.rate_burst * 1000u;
+    if (!r->cfg.rate_per_s) return 1;
+    if (now > rc->tokens_at) {
+        rc->tokens += (now - rc->tokens_at) * r->cfg.rate_per_s;
+        if (rc->tokens > cap) rc->tokens = cap;
+    }
+    rc->tokens_at = now;
+    if (rc->tokens >= 1000) {
+        rc->tokens -= 1000;
+        return 1;
+    }
+    return 0;
+}
+
+static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why) {
+    if (r->cfg.on_message) r->cfg.on_message(r, rc->conn, ev, r->cfg.user);
+    else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
+}
+
+static int rtws__grow_toks(rtws_router *r, size_t need) {
+    rtws_json_tok *nt;
+    if (need > r->cfg.max_tokens) return 0;
+    nt = (rtws_json_tok *)rtws__realloc(rtws__ra(r), r->toks, need * sizeof *nt);
+    if (!nt) return 0;
+    r->toks = nt;
+    r->tokcap = need;
+    return 1;
+}
+
+static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
+    rtws_json d;
+    rtws_err e;
+    int tv;
+    char chan[129], id[65];
+    size_t cn, idl;
+    int bad = 0;
+    r->msgs_in++;
+    if (!rtws__rate_ok(r, rc, now)) {
+        rtws__rt_error(r, rc, "rate_limited", "slow down", NULL, 0);
+        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        return;
+    }
+    if (ev->opcode != RTWS_OP_TEXT) {
+        rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
+        return;
+    }
+    e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    if (e == RTWS_ERR_NOSPACE && rtws__grow_toks(r, d.count))
+        e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
+        (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
+        if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
+        else rtws__to_app(r, rc, ev, "expected a JSON object with a type");
+        return;
+    }
+    idl = rtws__field(&d, "id", id, sizeof id, &bad);
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "id must be a string of 1 to 64 bytes", NULL, 0);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "ping")) {
+        int ts = rtws_json_get(&d, 0, "ts");
+        size_t len;
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "pong");
+            rtws_json_write_key(&r->w, "ts", 2);
+            if (ts >= 0) rtws_json_write_tok(&r->w, &d, ts);
+            else rtws_json_write_null(&r->w);
+            rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "auth")) {
+        char tok[4097], user[64], sid[32];
+        int tk = rtws_json_get(&d, 0, "token"), resumed;
+        size_t tn = 0;
+        if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
+            rtws_json_unescape(&d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
+            rtws__rt_error(r, rc, "bad_request", "auth needs a token", id[0] ? id : NULL, idl);
+            return;
+        }
+        if (rc->members) {
+            rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", id[0] ? id : NULL, idl);
+            return;
+        }
+        if (rtws__check_token(r, rc->conn, tok, tn, now, user) != 0) {
+            rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", id[0] ? id : NULL, idl);
+            return;
+        }
+        rtws__field(&d, "session", sid, sizeof sid, &bad);
+        if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
+            rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, strlen(user), rtws__hash(user, strlen(user)));
+            if (u && u->conns >= r->cfg.max_conns_per_user) {
+                rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", id[0] ? id : NULL, idl);
+                rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+                return;
+            }
+        }
+        if (!rtws__attach_session(r, rc, sid, user, now, &resumed)) {
+            rtws__rt_error(r, rc, "internal", "out of memory", id[0] ? id : NULL, idl);
+            return;
+        }
+        rc->authed = 1;
+        rc->auth_deadline = 0;
+        rtws__send_authenticated(r, rc);
+        return;
+    }
+    if (r->cfg.auth_required && !rc->authed) {
+        rtws__rt_error(r, rc, "unauthorized", "authenticate first", id[0] ? id : NULL, idl);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "subscribe") || rtws_json_eq(&d, tv, "unsubscribe") ||
+        rtws_json_eq(&d, tv, "publish") || rtws_json_eq(&d, tv, "presence")) {
+        int cv = rtws_json_get(&d, 0, "channel");
+        const char *idp = idl ? id : NULL;
+        if (cv < 0 || r->toks[cv].type != RTWS_JSON_STRING ||
+            rtws_json_unescape(&d, cv, chan, sizeof chan, &cn) != RTWS_OK ||
+            !rtws__valid_channel(chan, cn) || strlen(chan) != cn) {
+            rtws__rt_error(r, rc, "bad_request", "channel must be 1 to 128 printable bytes", idp, idl);
+            return;
+        }
+        if (rtws_json_eq(&d, tv, "subscribe")) {
+            rtws__do_subscribe(r, rc, &d, chan, cn, idp, idl);
+        } else if (rtws_json_eq(&d, tv, "publish")) {
+            rtws__do_publish(r, rc, &d, chan, cn, idp, idl, now);
+        } else {
+            rtws__channel *ch = rtws__channel_get(r, chan, cn, 0);
+            rtws__member *m = ch ? rtws__member_of(rc, ch) : NULL;
+            size_t len;
+            if (!m) {
+                rtws__rt_error(r, rc, "not_subscribed", "not subscribed to this channel", idp, idl);
+                return;
+            }
+            if (rtws_json_eq(&d, tv, "unsubscribe")) {
+                rtws__leave_channel(r, rc, m);
+                do {
+                    rtws__w_begin(r);
+                    rtws__w_strz(r, "type", "unsubscribed");
+                    rtws__w_str(r, "channel", chan, cn);
+                    if (idp) rtws__w_str(r, "id", idp, idl);
+                } while (!rtws__w_end(r, &len));
+                rtws__rt_send(r, rc, len);
+                rtws__channel_maybe_drop(r, ch);
+            } else {
+                char status[33];
+                rtws__presence *p;
+                if (!rtws__field(&d, "status", status, sizeof status, &bad) || bad) {
+                    rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", idp, idl);
+                    return;
+                }
+                if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, chan)) {
+                    rtws__rt_error(r, rc, "forbidden", "not allowed", idp, idl);
+                    return;
+                }
+                p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name,
+                                                  rc->user->h.klen, rc->user->h.hash);
+                if (p) memcpy(p->status, status, strlen(status) + 1);
+                rtws__presence_event(r, ch, rc->user->name, status, NULL);
+            }
+        }
+        return;
+    }
+    rtws__to_app(r, rc, ev, "unknown message type");
+}
+
+static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    while (rc->members) {
+        rtws__channel *ch = rc->members->ch;
+        rtws__leave_channel(r, rc, rc->members);
+        rtws__channel_maybe_drop(r, ch);
+    }
+    if (rc->session && --rc->session->conns == 0) rc->session->expire = now + r->cfg.session_ttl_ms;
+    if (rc->user && --rc->user->conns == 0) {
+        r->users_online--;
+        rtws__user_maybe_drop(r, rc->user);
+    }
+    if (rc->prev) rc->prev->next = rc->next;
+    else if (r->conns == rc) r->conns = rc->next;
+    if (rc->next) rc->next->prev = rc->prev;
+    if (rc->opened) r->nconns--;
+    rc->conn->ext_ = NULL;
+    rtws__free(rtws__ra(r), rc);
+}
+
+RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                   uint64_t now_ms) {
+    rtws__rconn *rc;
+    const rtws_str *a;
+    char tok[4097];
+    size_t tn = 0;
+    if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
+                         memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
+        return 404;
+    rc = (rtws__rconn *)rtws__alloc(rtws__ra(r), sizeof *rc);
+    if (!rc) return 503;
+    memset(rc, 0, sizeof *rc);
+    rc->conn = c;
+    /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
+    a = rtws_http_header(req, "Authorization");
+    if (a && a->len > 7 && a->len - 7 < sizeof tok && a->p[6] == ' ') {
+        rtws_str scheme;
+        scheme.p = a->p;
+        scheme.len = 6;
+        if (!rtws__str_ieq(scheme, "Bearer")) a = NULL;
+    } else {
+        a = NULL;
+    }
+    if (a) {
+        tn = a->len - 7;
+        memcpy(tok, a->p + 7, tn);
+    }
+    {
+        size_t i = 0;
+        while (i < req->query.len) {
+            size_t s = i, e, k;
+            while (i < req->query.len && req->query.p[i] != '&') i++;
+            e = i++;
+            for (k = s; k < e && req->query.p[k] != '='; k++) {
+            }
+            if (k == e) continue;
+            if (k - s == 5 && memcmp(req->query.p + s, "token", 5) == 0 && !tn && e - k - 1 < sizeof tok) {
+                tn = e - k - 1;
+                memcpy(tok, req->query.p + k + 1, tn);
+            } else if (k - s == 7 && memcmp(req->query.p + s, "session", 7) == 0 &&
+                       e - k - 1 < sizeof rc->pending_session) {
+                memcpy(rc->pending_session, req->query.p + k + 1, e - k - 1);
+                rc->pending_session[e - k - 1] = '\0';
+            }
+        }
+    }
+    if (tn) {
+        if (rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
+            rtws__free(rtws__ra(r), rc);
+            return 401;
+        }
+        rc->authed = 1;
+    }
+    c->ext_ = rc;
+    return 0;
+}
+
+static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    int resumed = 0;
+    rc->opened = 1;
+    r->nconns++;
+    r->total_conns++;
+    rc->next = r->conns;
+    if (r->conns) r->conns->prev = rc;
+    r->conns = rc;
+    rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
+    rc->tokens_at = now;
+    if (rc->pending_user[0] && r->cfg.max_conns_per_user) {
+        rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, rc->pending_user, strlen(rc->pending_user),
+                                                    rtws__hash(rc->pending_user, strlen(rc->pending_user)));
+        if (u && u->conns >= r->cfg.max_conns_per_user) {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+            return;
+        }
+    }
+    if (!rtws__attach_session(r, rc, rc->pending_session, rc->pending_user, now, &resumed)) {
+        rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    if (r->cfg.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
+    rtws__send_welcome(r, rc, now, resumed);
+    if (rc->authed) rtws__send_authenticated(r, rc);
+}
+
+RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   uint64_t now_ms) {
+    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    if (rc) {
+        switch (ev->type) {
+        case RTWS_EV_OPEN: rtws__on_open(r, rc, now_ms); break;
+        case RTWS_EV_MESSAGE:
+            if (rc->opened && rc->session) rtws__on_message(r, rc, ev, now_ms);
+            break;
+        case RTWS_EV_CLOSE: rtws__rconn_free(r, rc, now_ms); break;
+        case RTWS_EV_ERROR:
+            if (!rc->opened) rtws__rconn_free(r, rc, now_ms); /* never opened: final */
+            break;
+        default: break;
+        }
+    }
+    if (r->cfg.on_event) r->cfg.on_event(c, ev, r->cfg.user);
+}
+
+RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                 rtws_http_reply *reply, uint64_t now_ms) {
+    const char *sp = r->cfg.status_path;
+    if (sp && req->path.len == strlen(sp) && memcmp(req->path.p, sp, req->path.len) == 0) {
+        size_t len, i, listed = 0;
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "status", "ok");
+            rtws__w_int(r, "active_connections", (int64_t)r->nconns);
+            rtws__w_int(r, "total_connections", (int64_t)r->total_conns);
+            rtws__w_int(r, "users_online", (int64_t)r->users_online);
+            rtws__w_int(r, "channels", (int64_t)r->channels.count);
+            rtws_json_write_key(&r->w, "subscriptions", 13);
+            rtws_json_write_object(&r->w);
+            for (i = 0, listed = 0; i < r->channels.nb && listed < 1000; i++) {
+                rtws__hnode *e;
+                for (e = r->channels.b[i]; e && listed < 1000; e = e->hnext) {
+                    rtws__channel *ch = (rtws__channel *)e;
+                    if (!ch->nsubs) continue;
+                    rtws_json_write_key(&r->w, ch->name, ch->h.klen);
+                    rtws_json_write_int64(&r->w, (int64_t)ch->nsubs);
+                    listed++;
+                }
+            }
+            rtws_json_write_object_end(&r->w);
+            rtws__w_int(r, "messages_in", (int64_t)r->msgs_in);
+            rtws__w_int(r, "messages_out", (int64_t)r->msgs_out);
+            rtws__w_int(r, "publishes", (int64_t)r->publishes);
+            rtws__w_int(r, "sessions", (int64_t)r->sessions.count);
+            rtws__w_int(r, "uptime_s", (int64_t)((now_ms - r->started) / 1000u));
+            rtws__w_int(r, "timestamp", (int64_t)now_ms + r->cfg.wall_offset_ms);
+        } while (!rtws__w_end(r, &len));
+        reply->status = 200;
+        reply->content_type = "application/json";
+        reply->body = r->out;
+        reply->body_len = len;
+        reply->headers = "Access-Control-Allow-Origin: *\r\n";
+        return 1;
+    }
+    if (r->cfg.on_http) return r->cfg.on_http(c, req, reply, r->cfg.user);
+    return 0;
+}
+
+RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms) {
+    rtws__rconn *rc;
+    size_t i;
+    for (rc = r->conns; rc; rc = rc->next)
+        if (rc->auth_deadline && now_ms >= rc->auth_deadline) {
+            rc->auth_deadline = 0;
+            rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
+        }
+    if (now_ms < r->next_sweep) return;
+    r->next_sweep = now_ms + 1000;
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e = r->sessions.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__session *s = (rtws__session *)e;
+            nx = e->hnext;
+            if (!s->conns && now_ms >= s->expire) rtws__session_free(r, s);
+        }
+    }
+}
+
+RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c) {
+    const rtws__rconn *rc = (const rtws__rconn *)c->ext_;
+    (void)r;
+    return rc && rc->user ? rc->user->name : NULL;
+}
+
+RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->active_connections = r->nconns;
+    st->users_online = r->users_online;
+    st->channels = r->channels.count;
+    st->subscriptions = r->nsubs;
+    st->sessions = r->sessions.count;
+    st->total_connections = r->total_conns;
+    st->messages_in = r->msgs_in;
+    st->messages_out = r->msgs_out;
+    st->publishes = r->publishes;
+}
+
+RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
+    rtws_allocator a;
+    rtws_router *r;
+    memset(&a, 0, sizeof a);
+    if (cfg) a = cfg->allocator;
+    r = (rtws_router *)rtws__alloc(&a, sizeof *r);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    if (cfg) r->cfg = *cfg;
+    r->cfg.status_path = r->cfg.status_path ? r->cfg.status_path : "/ws/status";
+    r->cfg.auth_timeout_ms = RTWS__DEF(r->cfg.auth_timeout_ms, 10000u);
+    r->cfg.history = RTWS__DEF(r->cfg.history, (size_t)1000);
+    r->cfg.session_ttl_ms = RTWS__DEF(r->cfg.session_ttl_ms, 120000u);
+    r->cfg.dedupe_ms = RTWS__DEF(r->cfg.dedupe_ms, 60000u);
+    r->cfg.dedupe_max = RTWS__DEF(r->cfg.dedupe_max, (size_t)1024);
+    r->cfg.max_channels = RTWS__DEF(r->cfg.max_channels, (size_t)100);
+    r->cfg.max_data = RTWS__DEF(r->cfg.max_data, (size_t)65536);
+    r->cfg.rate_burst = RTWS__DEF(r->cfg.rate_burst, 2 * r->cfg.rate_per_s);
+    r->cfg.rate_abuse = RTWS__DEF(r->cfg.rate_abuse, 20u);
+    r->cfg.heartbeat_ms = RTWS__DEF(r->cfg.heartbeat_ms, 30000u);
+    r->cfg.max_tokens = RTWS__DEF(r->cfg.max_tokens, (size_t)16384);
+    r->outcap = 4096;
+    r->out = (char *)rtws__alloc(&a, r->outcap);
+    if (!r->out || !rtws__grow_toks(r, 256)) {
+        rtws__free(&a, r->out);
+        rtws__free(&a, r);
+        return NULL;
+    }
+    return r;
+}
+
+RTWS_API void rtws_router_free(rtws_router *r) {
+    rtws_allocator a = r->cfg.allocator;
+    size_t i;
+    while (r->conns) rtws__rconn_free(r, r->conns, 0);
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *e = r->channels.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__channel *ch = (rtws__channel *)e;
+            size_t k;
+            nx = e->hnext;
+            for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap]);
+            rtws__free(&a, ch->hist);
+            rtws__free(&a, ch->presence.b);
+            rtws__free(&a, ch);
+        }
+    }
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e = r->sessions.b[i], *nx;
+        for (; e; e = nx) {
+            nx = e->hnext;
+            rtws__free(&a, ((rtws__session *)e)->dd);
+            rtws__free(&a, e);
+        }
+    }
+    for (i = 0; i < r->users.nb; i++) {
+        rtws__hnode *e = r->users.b[i], *nx;
+        for (; e; e = nx) {
+            nx = e->hnext;
+            rtws__free(&a, e);
+        }
+    }
+    rtws__free(&a, r->channels.b);
+    rtws__free(&a, r->sessions.b);
+    rtws__free(&a, r->users.b);
+    rtws__free(&a, r->toks);
+    rtws__free(&a, r->out);
+    rtws__free(&a, r);
+}
+
+static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_router *r = (rtws_router *)user;
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    rtws_router_on_event(r, c, ev, ctx ? ctx->now : rtws_now_ms());
+}
+static int rtws__router_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    (void)proto;
+    return rtws_router_on_accept((rtws_router *)user, c, req, ctx ? ctx->now : rtws_now_ms());
+}
+static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    return rtws_router_on_http((rtws_router *)user, c, req, reply, ctx ? ctx->now : rtws_now_ms());
+}
+static void rtws__router_tick(rtws_ctx *ctx, uint64_t now, void *user) {
+    (void)ctx;
+    rtws_router_tick((rtws_router *)user, now);
+}
+
+RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
+    uint64_t now = rtws_now_ms();
+    cfg->conn.on_event = rtws__router_ev;
+    cfg->conn.on_accept = rtws__router_accept;
+    cfg->conn.on_http = rtws__router_http;
+    cfg->conn.user = r;
+    cfg->conn.role = RTWS_SERVER;
+    cfg->on_tick = rtws__router_tick;
+    cfg->tick_user = r;
+    r->cfg.wall_offset_ms = (int64_t)rtws_wall_ms() - (int64_t)now;
+    r->started = now;
+    if (!cfg->conn.heartbeat_off) r->cfg.heartbeat_ms = RTWS__DEF(cfg->conn.ping_interval_ms, 30000u);
+    if (!r->cfg.random) {
+        r->cfg.random = cfg->conn.random;
+        r->cfg.random_user = cfg->conn.random_user;
+    }
+}
+
 
 #endif /* RTWS_IMPLEMENTATION */
 
