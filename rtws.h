@@ -4646,13 +4646,33 @@ static int rtws__json_esc(const uint8_t **pp, const uint8_t *e, uint8_t out[4]) 
     return 1;
 }
 
+/* One token; counted even when it does not fit (then only counted). */
+#define RTWS__JSON_PUT(ty, fl, st_, len_)                                                          \
+    do {                                                                                           \
+        if (n < tcap) {                                                                            \
+            t = toks + n;                                                                          \
+            t->type = (uint8_t)(ty);                                                               \
+            t->flags = (uint8_t)(fl);                                                              \
+            t->start = (uint32_t)(st_);                                                            \
+            t->len = (uint32_t)(len_);                                                             \
+            t->size = 0;                                                                           \
+            t->next = (uint32_t)(n + 1);                                                           \
+            t->parent = cur;                                                                       \
+        } else if (n == tcap) {                                                                    \
+            full_off = (size_t)(st_);                                                              \
+        }                                                                                          \
+        n++;                                                                                       \
+    } while (0)
+
 /* One loop, no recursion: `cur` is the innermost open container that has a
    token, and closing follows its parent link. Once the tokens run out the
    parse goes on to count and validate; containers opened after that are
-   remembered one bit each (object or array) in vstack. */
+   remembered one bit each (object or array) in vstack. A container's size
+   is counted at its first child and at each comma. On failure p is the
+   offending byte. */
 RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
                                   rtws_json_tok *toks, size_t cap, unsigned max_depth) {
-    const uint8_t *s, *p, *e, *st, *errp;
+    const uint8_t *s, *p, *e, *st, *q;
     size_t n = 0, tcap = toks ? cap : 0, depth = 0, vdepth = 0, full_off = 0, k;
     int32_t cur = -1;
     int in_obj = 0, is_key = 0, r;
@@ -4664,7 +4684,7 @@ RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
     rtws_json_tok *t;
 
     if (!text) text = "";
-    s = p = st = errp = (const uint8_t *)text;
+    s = p = st = (const uint8_t *)text;
     e = s + len;
     doc->text = text;
     doc->len = len;
@@ -4685,7 +4705,6 @@ value:
     RTWS__JSON_SKIP();
     if (p == e) {
         why = n ? "unexpected end of input" : "empty input";
-        errp = p;
         goto fail;
     }
     c = *p;
@@ -4697,13 +4716,12 @@ value:
         if (depth >= max_depth) {
             err = RTWS_ERR_DEPTH;
             why = "nesting deeper than max_depth";
-            errp = p;
             goto fail;
         }
-        if (!in_obj && !vdepth && cur >= 0) toks[cur].size++;
+        in_obj = c == '{';
         if (n < tcap) {
             t = toks + n;
-            t->type = (uint8_t)(c == '{' ? RTWS_JSON_OBJECT : RTWS_JSON_ARRAY);
+            t->type = (uint8_t)(in_obj ? RTWS_JSON_OBJECT : RTWS_JSON_ARRAY);
             t->flags = 0;
             t->start = (uint32_t)(p - s);
             t->len = t->size = t->next = 0;
@@ -4714,19 +4732,18 @@ value:
             if (vdepth >= RTWS_JSON_COUNT_DEPTH) {
                 err = RTWS_ERR_DEPTH;
                 why = "nesting deeper than RTWS_JSON_COUNT_DEPTH after the tokens ran out";
-                errp = p;
                 goto fail;
             }
-            if (c == '{') vstack[vdepth >> 6] |= 1ull << (vdepth & 63);
+            if (in_obj) vstack[vdepth >> 6] |= 1ull << (vdepth & 63);
             else vstack[vdepth >> 6] &= ~(1ull << (vdepth & 63));
             vdepth++;
         }
         n++;
         depth++;
-        in_obj = c == '{';
         p++;
         RTWS__JSON_SKIP();
         if (p < e && *p == (in_obj ? '}' : ']')) goto close;
+        if (!vdepth) toks[cur].size = 1;
         if (in_obj) goto key;
         goto value;
     }
@@ -4736,13 +4753,12 @@ value:
         if (c == '-') p++;
         if (p == e || !RTWS__JSON_DIGIT(*p)) {
             why = "expected a digit";
-            errp = p;
             goto fail;
         }
         if (*p++ == '0') {
             if (p < e && RTWS__JSON_DIGIT(*p)) {
                 why = "leading zero in a number";
-                errp = p - 1;
+                p--;
                 goto fail;
             }
         } else {
@@ -4752,7 +4768,6 @@ value:
             flags = RTWS_JSON_FRAC;
             if (++p == e || !RTWS__JSON_DIGIT(*p)) {
                 why = "expected a digit after the decimal point";
-                errp = p;
                 goto fail;
             }
             while (p < e && RTWS__JSON_DIGIT(*p)) p++;
@@ -4762,7 +4777,6 @@ value:
             if (++p < e && (*p == '+' || *p == '-')) p++;
             if (p == e || !RTWS__JSON_DIGIT(*p)) {
                 why = "expected a digit in the exponent";
-                errp = p;
                 goto fail;
             }
             while (p < e && RTWS__JSON_DIGIT(*p)) p++;
@@ -4782,49 +4796,55 @@ value:
         c = RTWS_JSON_NULL;
     } else {
         why = "expected a value";
-        errp = p;
         goto fail;
     }
-    is_key = 0;
-    goto scalar;
+    RTWS__JSON_PUT(c, flags, st - s, p - st);
+    goto after;
 
 string:
     st = ++p;
     flags = is_key ? RTWS_JSON_KEY : 0u;
     for (;;) {
-        while ((size_t)(e - p) >= 8) {
+        if ((size_t)(e - p) >= 8) {
             memcpy(&x, p, 8);
             m = rtws__json_special(x);
-            if (m) {
-                p += rtws__json_first(m);
-                break;
+            if (!m) {
+                p += 8;
+                continue;
             }
-            p += 8;
-        }
-        if (p == e) {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                       \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the special byte comes out of x, not from a second load */
+            k = (size_t)__builtin_ctzll(m);
+            p += k >> 3;
+            c = (unsigned)(x >> (k & 56)) & 0xFFu;
+#else
+            c = *p;
+#endif
+        } else if (p == e) {
             why = "unterminated string";
-            errp = p;
             goto fail;
+        } else {
+            c = *p;
         }
-        c = *p;
         if (c == '"') break;
         if (c == '\\') {
-            r = rtws__json_esc(&p, e, tmp);
+            q = p; /* p itself stays in a register */
+            r = rtws__json_esc(&q, e, tmp);
             if (r < 0) {
                 static const char *const reasons[] = {
                     "unterminated string", "unknown escape", "\\u needs four hex digits",
                     "high surrogate escape without a low one", "low surrogate escape alone"};
                 why = reasons[-r - 1];
                 if (r <= -4) err = RTWS_ERR_UTF8;
-                errp = p;
                 goto fail;
             }
+            p = q;
             flags |= RTWS_JSON_ESCAPED;
             continue;
         }
         if (c < 0x20) {
             why = "control character in a string (must be escaped)";
-            errp = p;
             goto fail;
         }
         if (c < 0x80) {
@@ -4835,41 +4855,18 @@ string:
         if (!k) {
             err = RTWS_ERR_UTF8;
             why = "invalid UTF-8 in a string";
-            errp = p;
             goto fail;
         }
         p += k;
     }
-    c = RTWS_JSON_STRING;
-    /* st..p is the body; fall into scalar with p at the closing quote */
+    /* full_off of a string is its opening quote */
+    RTWS__JSON_PUT(RTWS_JSON_STRING, flags, st - s, p - st);
+    if (n - 1 == tcap) full_off--;
     p++;
-    st--;
-
-scalar:
-    if (!vdepth && cur >= 0 && (is_key || !in_obj)) toks[cur].size++;
-    if (n < tcap) {
-        t = toks + n;
-        t->type = (uint8_t)c;
-        t->flags = (uint8_t)flags;
-        if (c == RTWS_JSON_STRING) {
-            t->start = (uint32_t)(st + 1 - s);
-            t->len = (uint32_t)(p - st - 2);
-        } else {
-            t->start = (uint32_t)(st - s);
-            t->len = (uint32_t)(p - st);
-        }
-        t->size = 0;
-        t->next = (uint32_t)(n + 1);
-        t->parent = cur;
-    } else if (n == tcap) {
-        full_off = (size_t)(st - s);
-    }
-    n++;
     if (is_key) {
         RTWS__JSON_SKIP();
         if (p == e || *p != ':') {
             why = "expected ':' after a key";
-            errp = p;
             goto fail;
         }
         p++;
@@ -4881,24 +4878,22 @@ after:
     RTWS__JSON_SKIP();
     if (p == e) {
         why = "unexpected end of input";
-        errp = p;
         goto fail;
     }
     if (*p == ',') {
         p++;
+        if (!vdepth) toks[cur].size++;
         if (in_obj) goto key;
         goto value;
     }
     if (*p == (in_obj ? '}' : ']')) goto close;
     why = in_obj ? "expected ',' or '}'" : "expected ',' or ']'";
-    errp = p;
     goto fail;
 
 key:
     RTWS__JSON_SKIP();
     if (p == e || *p != '"') {
         why = p == e ? "unexpected end of input" : "expected a string key";
-        errp = p;
         goto fail;
     }
     is_key = 1;
@@ -4924,13 +4919,11 @@ done:
     RTWS__JSON_SKIP();
     if (p != e) {
         why = "trailing characters after the value";
-        errp = p;
         goto fail;
     }
     if (n > (size_t)INT32_MAX) {
         err = RTWS_ERR_TOO_BIG;
         why = "more than INT32_MAX tokens";
-        errp = p;
         goto fail;
     }
     doc->count = n;
@@ -4942,7 +4935,7 @@ done:
     return RTWS_OK;
 
 fail:
-    doc->err_off = (size_t)(errp - s);
+    doc->err_off = (size_t)(p - s);
     doc->err = why;
     return err;
 }

@@ -1,7 +1,8 @@
 /* Parse throughput of rtws_json_parse against cJSON and jsmn, on the same
    inputs in the same run: realtime envelopes and generated ~1 MB documents.
-   Each timed batch repeats one parse until it takes >= 20 ms; the result is
-   the median MB/s of 15 batches after a warm-up batch. Every parse result is
+   A batch repeats one parse for >= 20 ms (the first, sizing batches are the
+   warm-up); the parsers take turns batch by batch, and each result is the
+   median MB/s of 31 batches. Every parse result is
    checked (the token count; for cJSON its first child), so nothing is optimised away.
    Prints a markdown table. Build and run: bench/json.sh */
 #define RTWS_IMPLEMENTATION
@@ -72,26 +73,42 @@ static int cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Median MB/s over 15 batches, after one warm-up batch. */
-static double measure(void (*fn)(const input *), const input *in) {
-    double rates[15], t0, t;
+#define NPEER 4
+#define NBATCH 31
+
+/* Batch size per parser: repeats that take >= 20 ms (this is the warm-up). */
+static long batch_reps(void (*fn)(const input *), const input *in) {
     long reps = 1, i;
-    int b;
-    for (;;) { /* warm-up, and find a batch size of >= 20 ms */
+    double t0;
+    for (;;) {
         t0 = now();
         for (i = 0; i < reps; i++) fn(in);
-        t = now() - t0;
-        if (t >= 0.02) break;
+        if (now() - t0 >= 0.02) return reps;
         reps *= 2;
     }
-    for (b = 0; b < 15; b++) {
-        t0 = now();
-        for (i = 0; i < reps; i++) fn(in);
-        t = now() - t0;
-        rates[b] = (double)in->len * (double)reps / t / 1e6;
+}
+
+/* Median MB/s of NBATCH batches per parser. The parsers take turns batch by
+   batch, so a noisy neighbour or a clock change hits all of them alike. */
+static void measure(void (*const fn[NPEER])(const input *), const input *in,
+                    double out[NPEER]) {
+    static double rates[NPEER][NBATCH];
+    long reps[NPEER], i;
+    double t0, t;
+    int b, k;
+    for (k = 0; k < NPEER; k++) reps[k] = batch_reps(fn[k], in);
+    for (b = 0; b < NBATCH; b++) {
+        for (k = 0; k < NPEER; k++) {
+            t0 = now();
+            for (i = 0; i < reps[k]; i++) fn[k](in);
+            t = now() - t0;
+            rates[k][b] = (double)in->len * (double)reps[k] / t / 1e6;
+        }
     }
-    qsort(rates, 15, sizeof rates[0], cmp);
-    return rates[7];
+    for (k = 0; k < NPEER; k++) {
+        qsort(rates[k], NBATCH, sizeof rates[k][0], cmp);
+        out[k] = rates[k][NBATCH / 2];
+    }
 }
 
 /* --- inputs ------------------------------------------------------------ */
@@ -217,8 +234,14 @@ int main(void) {
            " rtws/cJSON | rtws/jsmn | rtws/jsmn strict |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (i = 0; i < n; i++) {
-        double r = measure(run_rtws, in + i), c = measure(run_cjson, in + i),
-               j = measure(run_jsmn, in + i), js = measure(run_jsmn_strict, in + i);
+        static void (*const fn[NPEER])(const input *) = {run_rtws, run_cjson, run_jsmn,
+                                                         run_jsmn_strict};
+        double res[NPEER], r, c, j, js;
+        measure(fn, in + i, res);
+        r = res[0];
+        c = res[1];
+        j = res[2];
+        js = res[3];
         printf("| %s | %zu | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.2fx |\n", in[i].name,
                in[i].len, r, c, j, js, r / c, r / j, r / js);
         fflush(stdout);

@@ -2,7 +2,7 @@
 # Benchmark of the layer 6 JSON parser against cJSON and jsmn (Debian
 # libcjson-dev, libjsmn-dev; installed here when missing and run as root).
 # Usage, from the repository root: bench/json.sh   (CC=clang bench/json.sh)
-# Prints a markdown table: median MB/s of 15 timed batches, -O2, no sanitizers.
+# Prints a markdown table: median MB/s of 31 interleaved batches, -O2, no sanitizers.
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-cc}
