@@ -11,8 +11,9 @@
                 rtws_conn_recv_commit parses, unmasks and delivers each binary
                 message to the event callback
      conn-text  the same with text messages (adds UTF-8 validation)
-   Each figure is the median of 5 timed runs of at least 0.2 s (payload bytes
-   per second, GB = 1e9 bytes) after one untimed warm-up run. Every result is
+   Each figure is the median of 7 timed runs of at least 0.2 s (payload bytes
+   per second, GB = 1e9 bytes) after a warm-up round; the four methods take
+   turns within every round. Every result is
    checked: the unmasked bytes must hash to the plaintext's hash. Prints one
    line per (size, method): "codec SIZE METHOD GBPS PCT_OF_MEMCPY". */
 #define _POSIX_C_SOURCE 200809L
@@ -24,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#define RUNS 5
+#define RUNS 7
 
 static double now_s(void) {
     struct timespec ts;
@@ -221,34 +222,55 @@ static void bench_size(size_t len) {
     corpus cb, ct;
     uint8_t *dst = (uint8_t *)malloc(bytes + 64);
     uint8_t *work;
-    int r;
+    int r, k;
+    rtws_conn cn[2];
+    sink sk[2];
+    uint64_t ref_sample[2];
+    const corpus *cps[2];
     corpus_make(&cb, len, nframes, RTWS_OP_BINARY);
     corpus_make(&ct, len, nframes, RTWS_OP_TEXT);
     work = (uint8_t *)malloc(cb.wire_len);
     if (!dst || !work) exit(1);
+    cps[0] = &cb;
+    cps[1] = &ct;
 
-    /* memcpy: the same payload bytes, in the same frame-sized pieces */
+    /* verifying passes, untimed */
+    for (i = 0; i < nframes; i++) memcpy(dst + i * len, cb.plain + i * len, len);
+    check(fnv(FNV0, dst, bytes) == cb.hash, "memcpy hash", len);
+    memcpy(work, cb.wire, cb.wire_len);
+    check(walk_frames(work, cb.wire_len) == nframes, "frame count", len);
+    check(hash_payloads(work, cb.wire_len) == cb.hash, "unmasked hash", len);
+    walk_frames(work, cb.wire_len);
+    check(memcmp(work, cb.wire, cb.wire_len) == 0, "re-masked bytes", len);
+    for (k = 0; k < 2; k++) {
+        memset(&sk[k], 0, sizeof sk[k]);
+        sk[k].op = k ? RTWS_OP_TEXT : RTWS_OP_BINARY;
+        conn_open(&cn[k], &sk[k]);
+        ref_sample[k] = 0;
+        for (i = 0; i < nframes; i++) ref_sample[k] += fold(cps[k]->plain + i * len, len);
+        sk[k].full = 1;
+        sk[k].hash = FNV0;
+        conn_feed(&cn[k], cps[k]);
+        check(sk[k].msgs == nframes && !sk[k].bad, "conn messages", len);
+        check(sk[k].hash == cps[k]->hash, "conn unmasked hash", len);
+        sk[k].full = 0;
+    }
+
+    /* timed: the four methods take turns in every round, so a change in
+       machine load or clock speed hits them alike; round -1 is a warm-up */
     for (r = -1; r < RUNS; r++) {
-        size_t reps = 0;
+        size_t reps = 0, frames = 0;
         double t0 = now_s(), t;
+        /* memcpy: the same payload bytes, in the same frame-sized pieces */
         do {
             for (i = 0; i < nframes; i++) memcpy(dst + i * len, cb.plain + i * len, len);
             reps++;
             __asm__ __volatile__("" : : "r"(dst) : "memory");
         } while ((t = now_s() - t0) < min_time);
         if (r >= 0) g_memcpy[r] = (double)(reps * bytes) / t / 1e9;
-    }
-    check(fnv(FNV0, dst, bytes) == cb.hash, "memcpy hash", len);
-
-    /* frame: one verifying walk, then timed walks in pairs (unmask, re-mask) */
-    memcpy(work, cb.wire, cb.wire_len);
-    check(walk_frames(work, cb.wire_len) == nframes, "frame count", len);
-    check(hash_payloads(work, cb.wire_len) == cb.hash, "unmasked hash", len);
-    walk_frames(work, cb.wire_len);
-    check(memcmp(work, cb.wire, cb.wire_len) == 0, "re-masked bytes", len);
-    for (r = -1; r < RUNS; r++) {
-        size_t reps = 0, frames = 0;
-        double t0 = now_s(), t;
+        /* frame: walks in pairs (unmask, re-mask) */
+        reps = 0;
+        t0 = now_s();
         do {
             frames += walk_frames(work, cb.wire_len);
             frames += walk_frames(work, cb.wire_len);
@@ -256,48 +278,25 @@ static void bench_size(size_t len) {
         } while ((t = now_s() - t0) < min_time);
         check(frames == reps * nframes, "frames walked", len);
         if (r >= 0) g_frame[r] = (double)(reps * bytes) / t / 1e9;
-    }
-    check(memcmp(work, cb.wire, cb.wire_len) == 0, "bytes after even walks", len);
-
-    /* conn: binary, then text */
-    {
-        const corpus *cps[2];
-        double *out[2];
-        int k;
-        cps[0] = &cb;
-        cps[1] = &ct;
-        out[0] = g_bin;
-        out[1] = g_text;
+        /* conn: binary, then text */
         for (k = 0; k < 2; k++) {
-            rtws_conn c;
-            sink s;
-            uint64_t ref_sample = 0;
-            memset(&s, 0, sizeof s);
-            s.op = k ? RTWS_OP_TEXT : RTWS_OP_BINARY;
-            conn_open(&c, &s);
-            for (i = 0; i < nframes; i++) ref_sample += fold(cps[k]->plain + i * len, len);
-            s.full = 1;
-            s.hash = FNV0;
-            conn_feed(&c, cps[k]);
-            check(s.msgs == nframes && !s.bad, "conn messages", len);
-            check(s.hash == cps[k]->hash, "conn unmasked hash", len);
-            s.full = 0;
-            for (r = -1; r < RUNS; r++) {
-                size_t reps = 0;
-                double t0 = now_s(), t;
-                s.msgs = 0;
-                s.sample = 0;
-                do {
-                    conn_feed(&c, cps[k]);
-                    reps++;
-                } while ((t = now_s() - t0) < min_time);
-                check(s.msgs == reps * nframes && !s.bad, "conn messages (timed)", len);
-                check(s.sample == ref_sample * reps, "conn sample (timed)", len);
-                if (r >= 0) out[k][r] = (double)(reps * bytes) / t / 1e9;
-            }
-            rtws_conn_free(&c);
+            reps = 0;
+            sk[k].msgs = 0;
+            sk[k].sample = 0;
+            t0 = now_s();
+            do {
+                conn_feed(&cn[k], cps[k]);
+                reps++;
+            } while ((t = now_s() - t0) < min_time);
+            check(sk[k].msgs == reps * nframes && !sk[k].bad, "conn messages (timed)", len);
+            check(sk[k].sample == ref_sample[k] * reps, "conn sample (timed)", len);
+            if (r >= 0) (k ? g_text : g_bin)[r] = (double)(reps * bytes) / t / 1e9;
         }
     }
+    check(memcmp(dst, cb.plain, bytes) == 0, "memcpy bytes", len);
+    check(memcmp(work, cb.wire, cb.wire_len) == 0, "bytes after even walks", len);
+    rtws_conn_free(&cn[0]);
+    rtws_conn_free(&cn[1]);
     gm = median(g_memcpy, RUNS);
     gf = median(g_frame, RUNS);
     gb = median(g_bin, RUNS);

@@ -10,8 +10,9 @@
      --warmup S        seconds run before measuring (default 1)
      --duration S      seconds measured (echo/latency), idle window (idle),
                        whole run (soak) (default 5)
-     --pid PID         server process: idle reads its VmRSS and CPU time,
-                       soak samples its VmRSS
+     --pid PID         server process: echo/latency read its CPU time over the
+                       measured window, idle its VmRSS and CPU time, soak
+                       samples its VmRSS
      --concurrency C   handshakes in progress at once (default 256)
      --reconnect M     soak: close and reconnect every M messages (default 200)
      --sample S        soak: seconds between RSS samples (default 5)
@@ -41,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -638,6 +640,12 @@ static long rss_kb(long pid) {
     fclose(f);
     return v;
 }
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
 static double cpu_s(long pid) { /* utime + stime */
     char path[64], buf[2048], *p;
     unsigned long ut = 0, st = 0;
@@ -805,7 +813,7 @@ int main(int argc, char **argv) {
 
     if (o_mode == MODE_ECHO || o_mode == MODE_LATENCY) {
         uint64_t m0, b0, t1, t2;
-        double secs;
+        double secs, scpu0, scpu1, lcpu0, lcpu1, spct, lpct, us_per_msg;
         t0 = now_ns();
         run_loop(t0 + 20000000000ull, all_open);
         if (n_open < o_conns) {
@@ -820,11 +828,18 @@ int main(int argc, char **argv) {
         m0 = msgs;
         b0 = bytes;
         measuring = 1;
+        scpu0 = o_pid ? cpu_s(o_pid) : 0;
+        lcpu0 = self_cpu_s();
         t1 = now_ns();
         run_loop(t1 + (uint64_t)(o_duration * 1e9), NULL);
         t2 = now_ns();
+        scpu1 = o_pid ? cpu_s(o_pid) : 0;
+        lcpu1 = self_cpu_s();
         measuring = 0;
         secs = (double)(t2 - t1) / 1e9;
+        spct = o_pid ? 100.0 * (scpu1 - scpu0) / secs : -1;
+        lpct = 100.0 * (lcpu1 - lcpu0) / secs;
+        us_per_msg = o_pid && msgs > m0 ? (scpu1 - scpu0) * 1e6 / (double)(msgs - m0) : -1;
         sending = 0;
         run_loop(now_ns() + 10000000000ull, all_drained); /* every message in flight must come back */
         if (!all_drained()) error_at(NULL, "echoes missing after the run");
@@ -834,10 +849,13 @@ int main(int argc, char **argv) {
                    o_conns, o_pipeline, o_size, o_binary ? "binary" : "text",
                    (double)(msgs - m0) / secs, (double)(bytes - b0) / secs / 1e6,
                    (unsigned long long)errors);
-            printf("result mode=echo conns=%d pipeline=%d size=%zu msgs_per_s=%.0f mb_per_s=%.3f msgs=%llu errors=%llu\n",
+            printf("echo: server CPU %.1f%% of a core (%.2f us per message), load generator CPU %.1f%%\n",
+                   spct, us_per_msg, lpct);
+            printf("result mode=echo conns=%d pipeline=%d size=%zu msgs_per_s=%.0f mb_per_s=%.3f msgs=%llu "
+                   "server_cpu_pct=%.1f server_us_per_msg=%.3f loadgen_cpu_pct=%.1f errors=%llu\n",
                    o_conns, o_pipeline, o_size, (double)(msgs - m0) / secs,
-                   (double)(bytes - b0) / secs / 1e6, (unsigned long long)(msgs - m0),
-                   (unsigned long long)errors);
+                   (double)(bytes - b0) / secs / 1e6, (unsigned long long)(msgs - m0), spct, us_per_msg,
+                   lpct, (unsigned long long)errors);
         } else {
             double p50 = 0, p99 = 0, p999 = 0;
             if (nlat) {
@@ -846,10 +864,14 @@ int main(int argc, char **argv) {
                 p99 = (double)lat[(size_t)((double)nlat * 0.99)] / 1e3;
                 p999 = (double)lat[(size_t)((double)nlat * 0.999)] / 1e3;
             }
-            printf("latency: 1 conn, %zu-byte round trips: p50 %.1f us, p99 %.1f us, p99.9 %.1f us (%zu samples), %llu errors\n",
-                   o_size, p50, p99, p999, nlat, (unsigned long long)errors);
-            printf("result mode=latency size=%zu p50_us=%.2f p99_us=%.2f p999_us=%.2f samples=%zu msgs_per_s=%.0f errors=%llu\n",
-                   o_size, p50, p99, p999, nlat, (double)nlat / secs, (unsigned long long)errors);
+            printf("latency: %d conn(s), %zu-byte round trips: p50 %.1f us, p99 %.1f us, p99.9 %.1f us (%zu samples), %llu errors\n",
+                   o_conns, o_size, p50, p99, p999, nlat, (unsigned long long)errors);
+            printf("latency: server CPU %.1f%% of a core (%.2f us per round trip), load generator CPU %.1f%%\n",
+                   spct, us_per_msg, lpct);
+            printf("result mode=latency size=%zu p50_us=%.2f p99_us=%.2f p999_us=%.2f samples=%zu msgs_per_s=%.0f "
+                   "server_cpu_pct=%.1f server_us_per_msg=%.3f loadgen_cpu_pct=%.1f errors=%llu\n",
+                   o_size, p50, p99, p999, nlat, (double)nlat / secs, spct, us_per_msg, lpct,
+                   (unsigned long long)errors);
         }
     } else if (o_mode == MODE_IDLE) {
         long rss0 = o_pid ? rss_kb(o_pid) : -1, rss1, rss2;

@@ -137,6 +137,17 @@ for k in ("machine", "load_start", "load_end", "gcc", "rtws", "duration_s"):
     if k in versions:
         w(f"| {k} | {versions[k]} |")
 w("")
+try:
+    ncpu = int(versions.get("machine", "0").split()[0])
+    load = max(float(versions.get(k, "0").split()[0]) for k in ("load_start", "load_end"))
+except (ValueError, IndexError):
+    ncpu, load = 0, 0.0
+if ncpu and load > ncpu:
+    notes.append(f"the machine was busy with other work during the run (1-minute load average up to "
+                 f"{load:.1f} on {ncpu} CPUs): pinning keeps the bench's own processes apart, but they "
+                 f"still share their CPUs with it, so latency tails (p99, p99.9 in milliseconds are "
+                 f"scheduling delays) and run-to-run spread reflect that; compare ratios measured in "
+                 f"the same run rather than absolute figures")
 if notes:
     w("Notes from the run:\n")
     for n in notes:
@@ -152,8 +163,11 @@ summary_at = len(md)
 w("## 1. Codec limits: frame parse + unmask vs memcpy\n")
 w("`bench/bench_codec.c`, gcc -O2, no sanitizers, pinned like the servers. About 1 MiB of payload "
   "per pass (two frames at 1 MiB), i.e. data in cache as right after `recv()`; GB/s of payload "
-  "(1 GB = 10^9 bytes), median of 5 runs of at least 0.2 s. Checked: the unmasked payload hashes "
-  "(FNV-1a) to the plaintext's, and every message arrives with the right opcode.\n")
+  "(1 GB = 10^9 bytes), median of 7 rounds of at least 0.2 s per method; the methods take turns "
+  "within every round, so changes in machine load hit them alike. Checked: the unmasked payload "
+  "hashes (FNV-1a) to the plaintext's, and every message arrives with the right opcode. memcpy "
+  "reads one buffer and writes another while unmasking works in place on one, so above 100% is "
+  "possible once the two buffers no longer fit in cache (1 MiB).\n")
 w("- **frame**: `rtws_frame_header_decode` + `rtws_frame_check` + `rtws_mask` in place, frame "
   "after frame.\n- **conn-bin / conn-text**: a whole server-role `rtws_conn`: `memcpy` of the "
   "wire bytes into `rtws_conn_recv_buf` (standing in for the kernel's copy in `recv()`, so at "
@@ -192,15 +206,24 @@ def echo_section(sc, title, desc, key, unit, nd, chart_title):
     w(desc + "\n")
     ps = peers_of(sc)
     base = med(sc, "rtws", key)
-    w(f"| peer | {unit} (median) | runs | MB/s | ratio to rtws | errors | version | command |")
-    w("|---|---|---|---|---|---|---|---|")
+    bcpu = med(sc, "rtws", "server_us_per_msg")
+    w(f"| peer | {unit} (median) | runs | MB/s | ratio to rtws | server CPU % | server CPU µs/msg | "
+      f"ratio to rtws | loadgen CPU % | errors | version | command |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for p in ps:
         v = med(sc, p, key)
         mb = med(sc, p, "mb_per_s")
         rs = ", ".join(fmt(x, nd) for x in runs(sc, p, key))
         w(f"| {NAMES.get(p, p)} | {fmt(v, nd)} | {rs} | {fmt(mb, 1)} | {ratio(v, base)} | "
+          f"{fmt(med(sc, p, 'server_cpu_pct'))} | {fmt(med(sc, p, 'server_us_per_msg'), 2)} | "
+          f"{ratio(med(sc, p, 'server_us_per_msg'), bcpu)} | {fmt(med(sc, p, 'loadgen_cpu_pct'))} | "
           f"{errors(sc, p)} | {versions.get('peer_' + p, '')} | {cmd(sc, p)} |")
     w("")
+    w("*Server CPU* is the server's utime+stime over the measured window (/proc/PID/stat), per "
+      "second and per echoed message: it shows how much work each message costs the server even "
+      "where the load generator, not the server, sets the pace (a server below 100% is not "
+      "saturated; the generator does as much socket work per message as the server). "
+      "Python's figure counts its one process.\n")
     bar_chart(sc, chart_title, unit, [NAMES.get(p, p) for p in ps],
               [(unit, [med(sc, p, key) for p in ps])])
     w(f"![{sc}](charts/{sc}.png)\n")
@@ -309,8 +332,8 @@ bar_chart("size", "Code size: .text bytes (lower is better)", "bytes", labels, [
 w("![size](charts/size.png)\n")
 
 w("## 5. Fan-out\n")
-w("Skipped: router not built yet (the realtime router of layer 7 does not exist, so there is "
-  "nothing to fan out through).\n")
+fan = [n for n in notes if n.startswith("fan-out:")]
+w((fan[0].replace("fan-out: skipped: ", "Skipped: ", 1) if fan else "Skipped.") + "\n")
 
 # ---- goals and summary ----
 goals = []
@@ -353,7 +376,9 @@ def row(label, sc, key, nd=0, scale=1.0):
 
 
 row("echo 64 B × 100 conns × 16, msg/s", "echo64", "msgs_per_s")
+row("echo 64 B, server CPU µs per message", "echo64", "server_us_per_msg", 2)
 row("echo 64 KiB × 10 conns × 2, MB/s", "echo64k", "mb_per_s")
+row("echo 64 KiB, server CPU µs per message", "echo64k", "server_us_per_msg", 2)
 row("latency 16 B, p50 µs", "latency", "p50_us", 1)
 row("latency 16 B, p99 µs", "latency", "p99_us", 1)
 row(f"memory per idle conn ({n_idle}), bytes", "idle", "bytes_per_conn")
