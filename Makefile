@@ -48,7 +48,7 @@ $(B)/unit_%: tests/unit_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
-$(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h | $(B)
+$(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 
 # fuzz targets replayed over their corpora by a plain main(), under ASan+UBSan

@@ -963,6 +963,10 @@ typedef struct rtws_router_config {
     uint32_t rate_abuse;         /* rate-limited messages before close 1008 (20) */
     uint32_t heartbeat_ms;       /* advertised in welcome (30000) */
     size_t max_tokens;           /* JSON tokens of one message (16384) */
+    size_t max_presence;         /* presence is tracked and broadcast in channels of up
+                                    to this many users (1000); above it joins and leaves
+                                    are not announced (they would cost N^2) and
+                                    "subscribed" carries only the member count */
     rtws_random_fn random;       /* session and anonymous ids (rtws_random_system) */
     void *random_user;
     rtws_allocator allocator;
@@ -1015,6 +1019,69 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
    0 when cap is too small. */
 RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
                                     size_t secret_len, char *out, size_t cap);
+
+
+/* The realtime client: channels on top of rtws_client. It keeps its
+   subscriptions, its session and the last seq seen per channel; after every
+   reconnect it resumes the session (?session=), resubscribes with since, and
+   resends every publish not acked yet (same ids: the server de-duplicates),
+   so the application sees each message once, in order, across reconnects. */
+typedef struct rtws_rt rtws_rt;
+
+typedef struct rtws_rt_message {
+    const char *channel;
+    const char *event;        /* "message", "typing", ... */
+    const char *data;         /* the raw JSON value (not NUL-terminated) */
+    size_t data_len;
+    const char *from;         /* user id of the publisher */
+    uint64_t seq;
+    int64_t ts;               /* server time, ms since 1970 */
+    int reset;                /* 1: the messages up to seq are gone (history
+                                 ran out); data is NULL */
+} rtws_rt_message;
+
+typedef void (*rtws_rt_msg_fn)(rtws_rt *rt, const rtws_rt_message *m, void *user);
+
+typedef struct rtws_rt_config {
+    rtws_client_config client; /* url, backoff, limits; on_event and refresh are the
+                                  realtime client's own: use the fields below */
+    const char *token;         /* sent in an "auth" message after every welcome */
+    rtws_event_fn on_event;    /* STATE, ERROR, CLOSE events of the connection */
+    rtws_rt_msg_fn on_message; /* channels subscribed without a handler */
+    void (*on_presence)(rtws_rt *rt, const char *channel, const char *user,
+                        const char *status, void *user_data);
+    void (*on_ack)(rtws_rt *rt, const char *id, uint64_t seq, void *user_data);
+    void (*on_error)(rtws_rt *rt, const char *code, const char *message, const char *id,
+                     void *user_data);
+    void (*on_welcome)(rtws_rt *rt, const char *user, const char *session, int resumed,
+                       void *user_data);
+    size_t max_unacked;        /* publishes waiting for their ack (1000) */
+    void *user;
+} rtws_rt_config;
+
+RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t now_ms,
+                              rtws_err *err);
+RTWS_API void rtws_rt_free(rtws_rt *rt);
+/* Subscribes (now, or at the next welcome) and keeps the subscription across
+   reconnects. handler NULL: cfg.on_message. */
+RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
+                                    void *handler_user);
+RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
+/* Publishes data (JSON text; NULL: null) with a fresh id, copied into *id_out
+   when not NULL (32 bytes); resent after reconnects until acked.
+   RTWS_ERR_LIMIT when max_unacked publishes wait. */
+RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
+                                  const char *data, size_t len, char *id_out);
+/* Sets this user's presence status in a channel ("away", "typing", ...). */
+RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status);
+/* Last seq delivered on channel (0: none). */
+RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel);
+/* Publishes not acked yet. */
+RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt);
+/* User id and session from the last welcome ("" before the first). */
+RTWS_API const char *rtws_rt_user(const rtws_rt *rt);
+RTWS_API const char *rtws_rt_session(const rtws_rt *rt);
+RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt);
 
 #ifdef __cplusplus
 }
@@ -3281,8 +3348,16 @@ struct rtws_ctx {
     int in_call;
     int shutting_down;
     struct rtws_client *clients;  /* reconnecting clients, for their timers */
+    size_t ndead;                 /* sockets and clients waiting for the sweep */
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
 };
+
+/* Marks s for the sweep at the end of the current call (counting, so the
+   sweep costs nothing when there is nothing to release). */
+static void rtws__kill(rtws__sock *s) {
+    if (!s->dead) s->ctx->ndead++;
+    s->dead = 1;
+}
 
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
@@ -3393,17 +3468,17 @@ static void rtws__settle(rtws__sock *s, uint64_t now) {
     unsigned want;
     if (s->dead || s->listener) return;
     if (c->freed && !s->lingering) {
-        s->dead = 1;
+        rtws__kill(s);
         return;
     }
     want = rtws_conn_want(c);
     if (s->lingering) {
-        if (now >= s->linger_until) s->dead = 1;
+        if (now >= s->linger_until) rtws__kill(s);
         return;
     }
     if (want == RTWS_WANT_CLOSE) {
         if (c->eof || s->connecting) {
-            s->dead = 1;
+            rtws__kill(s);
             return;
         }
         /* half-close and drain what the peer still sends, so our last bytes
@@ -3479,7 +3554,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             if (r > 0) continue;
             if (r < 0 && errno == EINTR) continue;
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (s->lingering || c->freed) s->dead = 1;
+            if (s->lingering || c->freed) rtws__kill(s);
             else rtws_conn_eof(c, now);
             return;
         } else {
@@ -3510,6 +3585,8 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
 static void rtws__clients_sweep(rtws_ctx *ctx);
 static void rtws__sweep(rtws_ctx *ctx) {
     size_t i = 0;
+    if (!ctx->ndead) return;
+    ctx->ndead = 0;
     rtws__clients_sweep(ctx);
     while (i < ctx->nsocks) {
         if (ctx->socks[i]->dead) rtws__destroy(ctx->socks[i]);
@@ -3843,7 +3920,7 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
         }
         rtws__host_error(s, RTWS_ERR_IO, soerr);
         s->connecting = 0;
-        s->dead = 1;
+        rtws__kill(s);
         return;
     }
     s->connecting = 0;
@@ -4329,6 +4406,7 @@ RTWS_API void rtws_client_free(rtws_client *cl) {
     cl->cfg.on_event = NULL;
     if (cl->ctx->in_call) {
         cl->dead = 1; /* inside a callback: the context releases it on the way out */
+        cl->ctx->ndead++;
         return;
     }
     rtws__client_release(cl);
@@ -4345,7 +4423,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         uint64_t d;
         if (s->listener || s->dead) continue;
         if (s->lingering) {
-            if (now >= s->linger_until) s->dead = 1;
+            if (now >= s->linger_until) rtws__kill(s);
             else if (s->linger_until < next) next = s->linger_until;
             continue;
         }
@@ -4444,7 +4522,7 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         if (s->listener) {
-            s->dead = 1;
+            rtws__kill(s);
             continue;
         }
         s->conn.now = ctx->now > s->conn.now ? ctx->now : s->conn.now;
@@ -5954,7 +6032,8 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     if (p && --p->count == 0) {
         rtws__hdel(&ch->presence, &p->h);
         rtws__free(rtws__ra(r), p);
-        rtws__presence_event(r, ch, uname, "left", NULL);
+        if (ch->presence.count < r->cfg.max_presence)
+            rtws__presence_event(r, ch, uname, "left", NULL);
     }
 }
 
@@ -6155,7 +6234,8 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         rc->nchan++;
         ch->nsubs++;
         r->nsubs++;
-        if (p->count++ == 0) rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+        if (p->count++ == 0 && ch->presence.count <= r->cfg.max_presence)
+            rtws__presence_event(r, ch, rc->user->name, "joined", rc);
     }
     /* subscribed, with who is here */
     do {
@@ -6164,6 +6244,8 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         rtws__w_str(r, "channel", ch->name, ch->h.klen);
         rtws__w_int(r, "seq", (int64_t)ch->seq);
         if (id) rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "members", (int64_t)ch->presence.count);
+        if (ch->presence.count <= r->cfg.max_presence) {
         rtws_json_write_key(&r->w, "presence", 8);
         rtws_json_write_array(&r->w);
         for (i = 0; i < ch->presence.nb; i++) {
@@ -6177,6 +6259,7 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
             }
         }
         rtws_json_write_array_end(&r->w);
+        }
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
     if (!have_since || (uint64_t)since == ch->seq) return;
@@ -6492,7 +6575,8 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
                 p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name,
                                                   rc->user->h.klen, rc->user->h.hash);
                 if (p) memcpy(p->status, status, strlen(status) + 1);
-                rtws__presence_event(r, ch, rc->user->name, status, NULL);
+                if (ch->presence.count <= r->cfg.max_presence)
+                    rtws__presence_event(r, ch, rc->user->name, status, NULL);
             }
         }
         return;
@@ -6726,6 +6810,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.rate_abuse = RTWS__DEF(r->cfg.rate_abuse, 20u);
     r->cfg.heartbeat_ms = RTWS__DEF(r->cfg.heartbeat_ms, 30000u);
     r->cfg.max_tokens = RTWS__DEF(r->cfg.max_tokens, (size_t)16384);
+    r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
     r->outcap = 4096;
     r->out = (char *)rtws__alloc(&a, r->outcap);
     if (!r->out || !rtws__grow_toks(r, 256)) {
@@ -6774,6 +6859,470 @@ RTWS_API void rtws_router_free(rtws_router *r) {
     rtws__free(&a, r->out);
     rtws__free(&a, r);
 }
+
+/* ---- the realtime client ---- */
+
+typedef struct rtws__rtsub {
+    char *name;
+    rtws_rt_msg_fn fn;
+    void *user;
+    uint64_t last;       /* last seq delivered */
+    int have_seq;        /* last is meaningful: resubscribe with since */
+    int sent;            /* subscribe sent on the current connection */
+} rtws__rtsub;
+
+typedef struct rtws__rtpub {
+    struct rtws__rtpub *next;
+    size_t len;
+    char id[32];
+    /* the whole publish message follows */
+} rtws__rtpub;
+
+struct rtws_rt {
+    rtws_rt_config cfg;
+    rtws_ctx *ctx;
+    rtws_client *cl;
+    rtws__rtsub *subs;
+    size_t nsubs, capsubs;
+    rtws__rtpub *out, *out_tail; /* not acked yet, oldest first */
+    size_t nout;
+    uint64_t next_id;
+    int ready;                   /* welcome seen on the current connection */
+    char user[64], session[32];
+    char *url;                   /* base url; the resume url is built in urlbuf */
+    char *urlbuf;
+    size_t urlcap;
+    rtws_json_tok *toks;
+    size_t tokcap;
+    char *wbuf;
+    size_t wcap;
+};
+
+static const rtws_allocator *rtws__rta(const rtws_rt *rt) { return &rt->ctx->cfg.conn.allocator; }
+
+static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n) {
+    size_t i;
+    for (i = 0; i < rt->nsubs; i++)
+        if (strlen(rt->subs[i].name) == n && memcmp(rt->subs[i].name, name, n) == 0)
+            return &rt->subs[i];
+    return NULL;
+}
+
+/* Writes one request with the writer into rt->wbuf (grown as needed) and
+   sends it; body() adds the fields after "type". */
+static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
+    rtws_conn *c = rtws_client_conn(rt->cl);
+    if (!rt->ready || !c) return RTWS_EAGAIN;
+    return rtws_conn_send_text(c, s, n);
+}
+
+static int rtws__rt_w_end(rtws_rt *rt, rtws_json_writer *w, size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(w);
+    e = rtws_json_writer_finish(w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->wbuf, *len + 1);
+        if (!nb) {
+            *len = 0;
+            return 1;
+        }
+        rt->wbuf = nb;
+        rt->wcap = *len + 1;
+        return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
+    rtws_json_writer w;
+    size_t len;
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "subscribe", 9);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, s->name, strlen(s->name));
+        if (s->have_seq) {
+            rtws_json_write_key(&w, "since", 5);
+            rtws_json_write_int64(&w, (int64_t)s->last);
+        }
+    } while (!rtws__rt_w_end(rt, &w, &len));
+    if (len && rtws__rt_send_raw(rt, rt->wbuf, len) == RTWS_OK) s->sent = 1;
+}
+
+/* After a welcome: auth, resubscribe with since, resend what is not acked. */
+static void rtws__rt_resume(rtws_rt *rt) {
+    size_t i;
+    rtws__rtpub *p;
+    if (rt->cfg.token) {
+        rtws_json_writer w;
+        size_t len;
+        do {
+            rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+            rtws_json_write_object(&w);
+            rtws_json_write_key(&w, "type", 4);
+            rtws_json_write_string(&w, "auth", 4);
+            rtws_json_write_key(&w, "token", 5);
+            rtws_json_write_string(&w, rt->cfg.token, strlen(rt->cfg.token));
+            rtws_json_write_key(&w, "session", 7);
+            rtws_json_write_string(&w, rt->session, strlen(rt->session));
+        } while (!rtws__rt_w_end(rt, &w, &len));
+        if (len) rtws__rt_send_raw(rt, rt->wbuf, len);
+    }
+    for (i = 0; i < rt->nsubs; i++) rtws__rt_send_subscribe(rt, &rt->subs[i]);
+    for (p = rt->out; p; p = p->next) rtws__rt_send_raw(rt, (const char *)(p + 1), p->len);
+}
+
+/* The reconnect URL carries the session so the server resumes it. */
+static int rtws__rt_refresh(rtws_client *cl, const char **url, rtws_client_opts *opts, void *u) {
+    rtws_rt *rt = (rtws_rt *)u;
+    size_t need = strlen(rt->url) + strlen(rt->session) + 16;
+    (void)cl;
+    (void)opts;
+    if (!rt->session[0]) return 0;
+    if (need > rt->urlcap) {
+        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->urlbuf, need);
+        if (!nb) return 0;
+        rt->urlbuf = nb;
+        rt->urlcap = need;
+    }
+    snprintf(rt->urlbuf, rt->urlcap, "%s%csession=%s", rt->url, strchr(rt->url, '?') ? '&' : '?',
+             rt->session);
+    *url = rt->urlbuf;
+    return 0;
+}
+
+static void rtws__rt_copy(const rtws_json *d, int v, char *buf, size_t cap) {
+    size_t n;
+    buf[0] = '\0';
+    if (v >= 0 && d->toks[v].type == RTWS_JSON_STRING &&
+        rtws_json_unescape(d, v, buf, cap, &n) != RTWS_OK)
+        buf[0] = '\0';
+}
+
+static uint64_t rtws__rt_u64(const rtws_json *d, int obj, const char *key) {
+    int64_t v = 0;
+    int i = rtws_json_get(d, obj, key);
+    if (i < 0 || rtws_json_int64(d, i, &v) != RTWS_OK || v < 0) return 0;
+    return (uint64_t)v;
+}
+
+static void rtws__rt_drop_pub(rtws_rt *rt, const char *id) {
+    rtws__rtpub **pp, *prev = NULL;
+    for (pp = &rt->out; *pp; prev = *pp, pp = &(*pp)->next)
+        if (strcmp((*pp)->id, id) == 0) {
+            rtws__rtpub *p = *pp;
+            *pp = p->next;
+            if (rt->out_tail == p) rt->out_tail = prev;
+            rt->nout--;
+            rtws__free(rtws__rta(rt), p);
+            return;
+        }
+}
+
+static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
+    rtws_json d;
+    rtws_err e;
+    int tv;
+    char chan[132];
+    rtws__rtsub *sub;
+    e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
+    if (e == RTWS_ERR_NOSPACE && d.count <= 65536) {
+        rtws_json_tok *nt = (rtws_json_tok *)rtws__realloc(rtws__rta(rt), rt->toks, d.count * sizeof *nt);
+        if (!nt) return;
+        rt->toks = nt;
+        rt->tokcap = d.count;
+        e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
+    }
+    if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0)
+        return;
+    rtws__rt_copy(&d, rtws_json_get(&d, 0, "channel"), chan, sizeof chan);
+    sub = chan[0] ? rtws__rt_find(rt, chan, strlen(chan)) : NULL;
+    if (rtws_json_eq(&d, tv, "message")) {
+        rtws_rt_message m;
+        char ev[68], from[68];
+        int dv = rtws_json_get(&d, 0, "data"), tsv = rtws_json_get(&d, 0, "ts");
+        int64_t ts = 0;
+        memset(&m, 0, sizeof m);
+        m.seq = rtws__rt_u64(&d, 0, "seq");
+        if (sub) {
+            if (sub->have_seq && m.seq <= sub->last) return; /* seen already (replay overlap) */
+            sub->last = m.seq;
+            sub->have_seq = 1;
+        }
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "event"), ev, sizeof ev);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "from"), from, sizeof from);
+        if (tsv >= 0) rtws_json_int64(&d, tsv, &ts);
+        m.channel = chan;
+        m.event = ev;
+        m.from = from;
+        m.ts = ts;
+        if (dv >= 0) m.data = rtws_json_raw(&d, dv, &m.data_len);
+        if (sub && sub->fn) sub->fn(rt, &m, sub->user);
+        else if (rt->cfg.on_message) rt->cfg.on_message(rt, &m, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "subscribed")) {
+        if (sub && !sub->have_seq) { /* first subscription: live from here */
+            sub->last = rtws__rt_u64(&d, 0, "seq");
+            sub->have_seq = 1;
+        }
+        if (rt->cfg.on_presence) {
+            int pv = rtws_json_get(&d, 0, "presence"), k;
+            for (k = pv >= 0 ? rtws_json_child(&d, pv) : -1; k >= 0; k = rtws_json_next(&d, k)) {
+                char u[68], st[40];
+                rtws__rt_copy(&d, rtws_json_get(&d, k, "user"), u, sizeof u);
+                rtws__rt_copy(&d, rtws_json_get(&d, k, "status"), st, sizeof st);
+                rt->cfg.on_presence(rt, chan, u, st, rt->cfg.user);
+            }
+        }
+    } else if (rtws_json_eq(&d, tv, "reset")) {
+        rtws_rt_message m;
+        memset(&m, 0, sizeof m);
+        m.channel = chan;
+        m.event = "";
+        m.from = "";
+        m.seq = rtws__rt_u64(&d, 0, "seq");
+        m.reset = 1;
+        if (sub) {
+            sub->last = m.seq;
+            sub->have_seq = 1;
+        }
+        if (sub && sub->fn) sub->fn(rt, &m, sub->user);
+        else if (rt->cfg.on_message) rt->cfg.on_message(rt, &m, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "ack")) {
+        char id[68];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
+        rtws__rt_drop_pub(rt, id);
+        if (rt->cfg.on_ack) rt->cfg.on_ack(rt, id, rtws__rt_u64(&d, 0, "seq"), rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "presence")) {
+        char u[68], st[40];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), u, sizeof u);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "status"), st, sizeof st);
+        if (rt->cfg.on_presence) rt->cfg.on_presence(rt, chan, u, st, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "error")) {
+        char code[40], msg[200], id[68];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "code"), code, sizeof code);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "message"), msg, sizeof msg);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
+        /* a refused publish will be refused again: stop resending it */
+        if (id[0] && strcmp(code, "rate_limited") != 0 && strcmp(code, "internal") != 0)
+            rtws__rt_drop_pub(rt, id);
+        if (rt->cfg.on_error) rt->cfg.on_error(rt, code, msg, id[0] ? id : NULL, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "welcome")) {
+        int resumed = 0, rv = rtws_json_get(&d, 0, "resumed");
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), rt->user, sizeof rt->user);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
+        if (rv >= 0 && d.toks[rv].type == RTWS_JSON_TRUE) resumed = 1;
+        rt->ready = 1;
+        if (rt->cfg.on_welcome) rt->cfg.on_welcome(rt, rt->user, rt->session, resumed, rt->cfg.user);
+        rtws__rt_resume(rt);
+    } else if (rtws_json_eq(&d, tv, "authenticated")) {
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), rt->user, sizeof rt->user);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
+    }
+}
+
+static void rtws__rt_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_rt *rt = (rtws_rt *)user;
+    if (ev->type == RTWS_EV_MESSAGE && ev->opcode == RTWS_OP_TEXT) {
+        rtws__rt_on_text(rt, (const char *)ev->data, ev->len);
+        return;
+    }
+    if (ev->type == RTWS_EV_STATE && ev->state != RTWS_CLIENT_OPEN) {
+        size_t i;
+        rt->ready = 0;
+        for (i = 0; i < rt->nsubs; i++) rt->subs[i].sent = 0;
+    }
+    if (rt->cfg.on_event) rt->cfg.on_event(c, ev, rt->cfg.user);
+}
+
+RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t now_ms,
+                              rtws_err *err) {
+    rtws_rt *rt;
+    rtws_client_config cc;
+    size_t ul;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    if (!cfg || !cfg->client.url) {
+        *err = RTWS_ERR_INVALID;
+        return NULL;
+    }
+    ul = strlen(cfg->client.url);
+    rt = (rtws_rt *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *rt + ul + 1);
+    if (!rt) {
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(rt, 0, sizeof *rt);
+    rt->cfg = *cfg;
+    rt->cfg.max_unacked = RTWS__DEF(rt->cfg.max_unacked, (size_t)1000);
+    rt->ctx = ctx;
+    rt->url = (char *)(rt + 1);
+    memcpy(rt->url, cfg->client.url, ul + 1);
+    rt->wcap = 1024;
+    rt->wbuf = (char *)rtws__alloc(&ctx->cfg.conn.allocator, rt->wcap);
+    rt->tokcap = 128;
+    rt->toks = (rtws_json_tok *)rtws__alloc(&ctx->cfg.conn.allocator, rt->tokcap * sizeof *rt->toks);
+    if (!rt->wbuf || !rt->toks) {
+        rtws_rt_free(rt);
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    cc = cfg->client;
+    cc.url = rt->url;
+    cc.on_event = rtws__rt_event;
+    cc.user = rt;
+    cc.refresh = rtws__rt_refresh;
+    rt->cl = rtws_client_new(ctx, &cc, now_ms, err);
+    if (!rt->cl) {
+        rtws_rt_free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+RTWS_API void rtws_rt_free(rtws_rt *rt) {
+    const rtws_allocator *a = rtws__rta(rt);
+    size_t i;
+    if (rt->cl) rtws_client_free(rt->cl);
+    for (i = 0; i < rt->nsubs; i++) rtws__free(a, rt->subs[i].name);
+    while (rt->out) {
+        rtws__rtpub *p = rt->out;
+        rt->out = p->next;
+        rtws__free(a, p);
+    }
+    rtws__free(a, rt->subs);
+    rtws__free(a, rt->urlbuf);
+    rtws__free(a, rt->toks);
+    rtws__free(a, rt->wbuf);
+    rtws__free(a, rt);
+}
+
+RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
+                                    void *handler_user) {
+    size_t n = strlen(channel);
+    rtws__rtsub *s;
+    if (!rtws__valid_channel(channel, n)) return RTWS_ERR_INVALID;
+    s = rtws__rt_find(rt, channel, n);
+    if (!s) {
+        if (rt->nsubs == rt->capsubs) {
+            size_t ncap = rt->capsubs ? rt->capsubs * 2 : 8;
+            rtws__rtsub *ns = (rtws__rtsub *)rtws__realloc(rtws__rta(rt), rt->subs, ncap * sizeof *ns);
+            if (!ns) return RTWS_ERR_NOMEM;
+            rt->subs = ns;
+            rt->capsubs = ncap;
+        }
+        s = &rt->subs[rt->nsubs];
+        memset(s, 0, sizeof *s);
+        s->name = (char *)rtws__alloc(rtws__rta(rt), n + 1);
+        if (!s->name) return RTWS_ERR_NOMEM;
+        memcpy(s->name, channel, n + 1);
+        rt->nsubs++;
+    }
+    s->fn = handler;
+    s->user = handler_user;
+    if (rt->ready && !s->sent) {
+        rtws__begin(rt->ctx, rt->ctx->now);
+        rtws__rt_send_subscribe(rt, s);
+        rtws__end(rt->ctx);
+    }
+    return RTWS_OK;
+}
+
+static rtws_err rtws__rt_simple(rtws_rt *rt, const char *type, const char *channel,
+                                const char *k2, const char *v2) {
+    rtws_json_writer w;
+    size_t len;
+    rtws_err e;
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, type, strlen(type));
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, channel, strlen(channel));
+        if (k2) {
+            rtws_json_write_key(&w, k2, strlen(k2));
+            rtws_json_write_string(&w, v2, strlen(v2));
+        }
+    } while (!rtws__rt_w_end(rt, &w, &len));
+    if (!len) return RTWS_ERR_INVALID;
+    rtws__begin(rt->ctx, rt->ctx->now);
+    e = rtws__rt_send_raw(rt, rt->wbuf, len);
+    rtws__end(rt->ctx);
+    return e;
+}
+
+RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel) {
+    rtws__rtsub *s = rtws__rt_find(rt, channel, strlen(channel));
+    rtws_err e = RTWS_OK;
+    if (!s) return RTWS_ERR_INVALID;
+    if (rt->ready && s->sent) e = rtws__rt_simple(rt, "unsubscribe", channel, NULL, NULL);
+    rtws__free(rtws__rta(rt), s->name);
+    *s = rt->subs[--rt->nsubs];
+    return e == RTWS_EAGAIN ? RTWS_OK : e;
+}
+
+RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status) {
+    return rtws__rt_simple(rt, "presence", channel, "status", status);
+}
+
+RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
+                                  const char *data, size_t len, char *id_out) {
+    rtws_json_writer w;
+    rtws__rtpub *p;
+    size_t n;
+    char id[32];
+    if (!rtws__valid_channel(channel, strlen(channel))) return RTWS_ERR_INVALID;
+    if (rt->nout >= rt->cfg.max_unacked) return RTWS_ERR_LIMIT;
+    if (data) {
+        rtws_json d;
+        rtws_err e = rtws_json_parse(&d, data, len, NULL, 0, 0);
+        if (e != RTWS_OK) return e;
+    }
+    snprintf(id, sizeof id, "c-%llu", (unsigned long long)++rt->next_id);
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "publish", 7);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, channel, strlen(channel));
+        rtws_json_write_key(&w, "event", 5);
+        rtws_json_write_string(&w, event ? event : "message", strlen(event ? event : "message"));
+        rtws_json_write_key(&w, "data", 4);
+        if (data) rtws_json_write_raw(&w, data, len);
+        else rtws_json_write_null(&w);
+        rtws_json_write_key(&w, "id", 2);
+        rtws_json_write_string(&w, id, strlen(id));
+    } while (!rtws__rt_w_end(rt, &w, &n));
+    if (!n) return RTWS_ERR_INVALID;
+    p = (rtws__rtpub *)rtws__alloc(rtws__rta(rt), sizeof *p + n);
+    if (!p) return RTWS_ERR_NOMEM;
+    memset(p, 0, sizeof *p);
+    p->len = n;
+    memcpy(p->id, id, strlen(id) + 1);
+    memcpy(p + 1, rt->wbuf, n);
+    if (rt->out_tail) rt->out_tail->next = p;
+    else rt->out = p;
+    rt->out_tail = p;
+    rt->nout++;
+    if (id_out) memcpy(id_out, id, strlen(id) + 1);
+    rtws__begin(rt->ctx, rt->ctx->now);
+    rtws__rt_send_raw(rt, (const char *)(p + 1), n); /* else at the next welcome */
+    rtws__end(rt->ctx);
+    return RTWS_OK;
+}
+
+RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel) {
+    const rtws__rtsub *s = rtws__rt_find(rt, channel, strlen(channel));
+    return s ? s->last : 0;
+}
+RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt) { return rt->nout; }
+RTWS_API const char *rtws_rt_user(const rtws_rt *rt) { return rt->user; }
+RTWS_API const char *rtws_rt_session(const rtws_rt *rt) { return rt->session; }
+RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt) { return rt->cl; }
 
 static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
     rtws_router *r = (rtws_router *)user;
