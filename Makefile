@@ -24,12 +24,30 @@ EXAMPLES  := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 SCRIPTS   := $(wildcard tests/interop_*.sh tests/interop_*.py)
 FUZZ_SECONDS ?= 60
 
+# wss:// (layer 5): tests/tls_*.c and TLS builds of the examples, with BearSSL.
+# For `make test` tests/tls_deps.sh installs libbearssl-dev when it can.
+TLS_CHECK := $(if $(filter test,$(MAKECMDGOALS)),tests/tls_deps.sh --install,tests/tls_deps.sh)
+BEARSSL   := $(shell $(TLS_CHECK) $(CC))
+TLS_FLAGS := -DRTWS_USE_BEARSSL
+TLS_LIBS  := -lbearssl
+ifeq ($(BEARSSL),yes)
+TLS_TESTS := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/tls_*.c))
+TLS_EX    := $(B)/tls_echo_server $(B)/tls_echo_client $(B)/asan_tls_echo_server
+else
+TLS_TESTS := tests/tls_missing.sh
+TLS_EX    :=
+endif
+
 .PHONY: all test unit compile-check fuzz bench run install clean fmt examples
 all: examples
 
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(TLS_EX)
 $(B)/%: examples/%.c rtws.h | $(B)
 	$(CC) $(EX_CFLAGS) $< -o $@
+$(B)/tls_%: examples/%.c rtws.h | $(B)
+	$(CC) $(EX_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
+$(B)/asan_tls_%: examples/%.c rtws.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 
 $(B):
 	mkdir -p $(B)
@@ -40,8 +58,9 @@ $(B)/asan_%: examples/%.c rtws.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@
 
 # --- test: everything, ending in one "N passed, M failed" line -------------
-test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX)
-	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
+test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS)
+	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
+	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
 $(B)/unit_%: tests/unit_%.c rtws.h tests/t.h | $(B)
@@ -50,6 +69,8 @@ $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
+$(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 
 # fuzz targets replayed over their corpora by a plain main(), under ASan+UBSan
 $(B)/replay_%: fuzz/%.c fuzz/replay.c rtws.h | $(B)
