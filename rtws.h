@@ -137,11 +137,19 @@ typedef int (*rtws_random_fn)(void *user, void *buf, size_t len);
 RTWS_API int rtws_random_system(void *user, void *buf, size_t len);
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the value to pass as now_ms. */
 RTWS_API uint64_t rtws_now_ms(void);
+/* Milliseconds since 1970 (CLOCK_REALTIME), for timestamps people read. */
+RTWS_API uint64_t rtws_wall_ms(void);
 /* Milliseconds from now until deadline, clamped to [0, INT32_MAX]; -1 when the
    deadline is UINT64_MAX (none), which is what poll() takes as "forever". */
 RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms);
 
 RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]);
+/* SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104), for HS256 tokens. */
+RTWS_API void rtws_sha256(const void *data, size_t len, uint8_t out[32]);
+RTWS_API void rtws_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                               uint8_t out[32]);
+/* 1 when a[0..n) equals b[0..n), in time that depends on n only. */
+RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n);
 /* Standard base64 with padding. encode writes 4*ceil(len/3) chars plus a NUL
    and returns the length without the NUL, or 0 when cap is too small. */
 RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
@@ -371,6 +379,22 @@ typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
 typedef int (*rtws_accept_fn)(rtws_conn *c, const rtws_http *req, const char **protocol,
                               void *user);
 
+/* The answer to a plain HTTP request (not an upgrade). body and headers are
+   copied before the hook returns to rtws. */
+typedef struct rtws_http_reply {
+    int status;               /* e.g. 200, 404 */
+    const char *content_type; /* ("text/plain; charset=utf-8") */
+    const void *body;
+    size_t body_len;
+    const char *headers;      /* extra "Name: value\r\n" lines, or NULL */
+} rtws_http_reply;
+
+/* Server: a request without "Upgrade: websocket" (say GET /status or a page).
+   Fill *reply and return 1 to answer it (the connection then closes), or
+   return 0 to go on with the upgrade checks (which answer 426). */
+typedef int (*rtws_http_fn)(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply,
+                            void *user);
+
 /* Zero-initialised means defaults (in parentheses). */
 typedef struct rtws_config {
     rtws_role role;                 /* (RTWS_CLIENT) */
@@ -394,6 +418,7 @@ typedef struct rtws_config {
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
     rtws_event_fn on_event;         /* events of every connection */
     rtws_accept_fn on_accept;       /* server: accept/refuse/pick subprotocol */
+    rtws_http_fn on_http;           /* server: plain HTTP requests (none: 426) */
     void *user;                     /* passed to the callbacks */
     rtws_random_fn random;          /* (rtws_random_system) */
     void *random_user;
@@ -479,6 +504,7 @@ struct rtws_conn {
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
+    void *ext_;                   /* realtime layer: its per-connection state */
 };
 
 /* Prepares c for role cfg->role (the config is copied). A server waits for the
@@ -554,12 +580,26 @@ RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t l
    RTWS_OP_CONT for the rest; fin on the last. Text is validated across frames. */
 RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
                                        size_t len, int fin);
+/* A frame encoded once and queued to many server-role connections without a
+   copy (server frames are unmasked, so every peer gets the same bytes): a
+   broadcast costs one encode and one reference per peer. alloc is the
+   allocator of the connections it goes to (NULL: RTWS_MALLOC). */
+typedef struct rtws__chunk rtws_shared;
+RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
+                                      const void *data, size_t len);
+/* Queues s on c (RTWS_ERR_INVALID for a client-role c); c holds a reference
+   until the bytes are written. */
+RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s);
+/* Drops the caller's reference (the first one, from rtws_shared_new). */
+RTWS_API void rtws_shared_release(rtws_shared *s);
+/* The payload of s, for keeping it (e.g. in a history). */
+RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len);
+
 /* Ping with up to 125 bytes; queued ahead of data at the next frame boundary. */
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 /* Starts the close handshake after the queued data: code 0 sends no code;
    reason (<= 123 bytes of UTF-8) may be NULL. */
 RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
-
 
 /* ======================================================================== */
 /* layer 4: host                                                            */
@@ -586,6 +626,10 @@ typedef struct rtws_ctx_config {
     void *socket_user;
     const struct rtws_tls_client_config *tls; /* wss:// clients (layer 5); NULL: defaults
                                                  (verify against the system bundle) */
+    /* called with every timer pass (at least every timer_ms while sockets are
+       open); the realtime router keeps its sessions and deadlines with it */
+    void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
+    void *tick_user;
 } rtws_ctx_config;
 
 /* NULL when out of memory. The config is copied. */
@@ -800,6 +844,259 @@ RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx);
    0 for ws:// or before the TLS handshake completes. */
 RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c);
 
+/* ======================================================================== */
+/* layer 6: json                                                            */
+/* ======================================================================== */
+
+/* RFC 8259 JSON, strict, with no allocation. rtws_json_parse() fills a caller
+   array of tokens in document order: a container is followed by its whole
+   subtree, and an object's children alternate key (a STRING token flagged
+   RTWS_JSON_KEY) and value. Tokens hold offsets into the caller's text, which
+   must stay alive and unchanged while they are used. The parser is iterative:
+   open containers are linked through parent indexes, so no input can make it
+   recurse. The writer builds JSON into a caller buffer. See docs/JSON.md. */
+typedef enum rtws_json_type {
+    RTWS_JSON_NONE = 0,
+    RTWS_JSON_OBJECT,
+    RTWS_JSON_ARRAY,
+    RTWS_JSON_STRING,
+    RTWS_JSON_NUMBER,
+    RTWS_JSON_TRUE,
+    RTWS_JSON_FALSE,
+    RTWS_JSON_NULL
+} rtws_json_type;
+
+#define RTWS_JSON_ESCAPED 0x01u /* string: holds backslash escapes (see rtws_json_unescape) */
+#define RTWS_JSON_KEY 0x02u     /* string: an object key; its value is the next token */
+#define RTWS_JSON_FRAC 0x04u    /* number: has a fraction or an exponent */
+
+#define RTWS_JSON_DEPTH 256        /* default parser nesting limit, and the writer's limit */
+#define RTWS_JSON_COUNT_DEPTH 8192 /* nesting a parse can follow once tokens run out */
+
+typedef struct rtws_json_tok {
+    uint8_t type;   /* rtws_json_type */
+    uint8_t flags;  /* RTWS_JSON_ESCAPED, RTWS_JSON_KEY, RTWS_JSON_FRAC */
+    uint32_t start; /* byte offset in the text; strings: just after the opening quote */
+    uint32_t len;   /* bytes; strings: without the quotes, still escaped;
+                       containers: from the bracket through the closing bracket */
+    uint32_t size;  /* object: number of keys; array: number of elements; else 0 */
+    uint32_t next;  /* index of the first token after this value's subtree */
+    int32_t parent; /* index of the enclosing object or array; -1 at the top */
+} rtws_json_tok;
+
+/* A parsed document. Read the fields; rtws_json_parse() sets them all. */
+typedef struct rtws_json {
+    const char *text;    /* the input, borrowed */
+    size_t len;
+    rtws_json_tok *toks; /* the caller's token array */
+    size_t cap;
+    size_t count;        /* tokens filled; after RTWS_ERR_NOSPACE, tokens the input needs */
+    size_t err_off;      /* byte offset where the input broke (or the tokens ran out) */
+    const char *err;     /* static reason, "" on success */
+} rtws_json;
+
+/* Parses text[0..len) (no NUL needed) into toks[0..cap). max_depth limits
+   nesting ("[1]" is depth 1; 0 means RTWS_JSON_DEPTH). Returns:
+     RTWS_OK           count tokens filled. With toks == NULL nothing is filled
+                       and count is the number of tokens the text needs.
+     RTWS_ERR_NOSPACE  the text is valid but needs count > cap tokens.
+     RTWS_ERR_SYNTAX   not RFC 8259 JSON (also: empty, trailing characters).
+     RTWS_ERR_UTF8     invalid UTF-8 in a string, or a lone surrogate escape.
+     RTWS_ERR_DEPTH    nesting deeper than max_depth; or, once tokens have run
+                       out, more than RTWS_JSON_COUNT_DEPTH levels to follow.
+     RTWS_ERR_TOO_BIG  len above 4 GiB - 1 (token offsets are 32-bit).
+   On every error err_off and err say where and why, and count is 0. */
+RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
+                                  rtws_json_tok *toks, size_t cap, unsigned max_depth);
+
+/* Token i, or NULL when i is not a filled token. */
+RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i);
+/* The value of the first key equal to key in object obj, or -1. */
+RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key);
+/* First child of a container (an object's first key), or -1. */
+RTWS_API int rtws_json_child(const rtws_json *doc, int i);
+/* The next sibling of i, or -1. For a key it is the next key, so
+   for (k = rtws_json_child(d, o); k >= 0; k = rtws_json_next(d, k)) sees
+   every key k of object o, with its value at k + 1. O(1) per step. */
+RTWS_API int rtws_json_next(const rtws_json *doc, int i);
+/* Element n of array arr, or -1. O(n). */
+RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n);
+/* The JSON text of value i (strings with their quotes), valid as long as the
+   text; *len gets its length. For forwarding a value without re-encoding. */
+RTWS_API const char *rtws_json_raw(const rtws_json *doc, int i, size_t *len);
+/* 1 when string token i decodes to exactly str[0..n), else 0. Compares escapes
+   in place ("\u0061" equals "a"), without a buffer. eq takes a C string. */
+RTWS_API int rtws_json_eqn(const rtws_json *doc, int i, const char *str, size_t n);
+RTWS_API int rtws_json_eq(const rtws_json *doc, int i, const char *str);
+/* Decodes string token i into buf as UTF-8 plus a NUL (the text may hold
+   more NULs, from \u0000; use *len). *len gets the decoded length without the
+   NUL; a cap of tok.len + 1 always suffices. RTWS_ERR_NOSPACE when cap is too
+   small (*len still tells the length), RTWS_ERR_INVALID when i is not a string. */
+RTWS_API rtws_err rtws_json_unescape(const rtws_json *doc, int i, char *buf, size_t cap,
+                                     size_t *len);
+/* Number token i as an int64. Any spelling of an integral value is accepted
+   ("12", "1.2e1", "1200e-2", "-0.0"). RTWS_ERR_RANGE, *out untouched, when the
+   value is outside int64 or not integral ("1.5"); RTWS_ERR_INVALID when i is
+   not a number. */
+RTWS_API rtws_err rtws_json_int64(const rtws_json *doc, int i, int64_t *out);
+/* Number token i as the nearest double (rounding is the C library's strtod,
+   correct in glibc and musl; digits past the 780th only decide ties, so any
+   length works; no locale dependence). Underflow gives 0 or a subnormal;
+   overflow gives RTWS_ERR_RANGE with *out = +-HUGE_VAL. */
+RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out);
+
+/* The writer: JSON into buf[0..cap), commas automatic. Every call returns the
+   writer's error state: the first error sticks, and later calls do nothing
+   but return it. RTWS_ERR_NOSPACE is softer: output stops but len keeps
+   counting, so rtws_json_writer_finish() tells the size needed (buf NULL and
+   cap 0 measure). Misuse (a key outside an object, a value in an object
+   without a key, a second top-level value, an unbalanced end) gives
+   RTWS_ERR_INVALID; nesting beyond RTWS_JSON_DEPTH, RTWS_ERR_DEPTH. Fields are
+   private; buf is borrowed until the last call. */
+typedef struct rtws_json_writer {
+    char *buf;
+    size_t cap;
+    size_t len;
+    rtws_err err;
+    unsigned depth;
+    unsigned flags;
+    uint8_t obj[RTWS_JSON_DEPTH / 8];
+} rtws_json_writer;
+
+RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap);
+RTWS_API rtws_err rtws_json_write_object(rtws_json_writer *w);     /* { */
+RTWS_API rtws_err rtws_json_write_object_end(rtws_json_writer *w); /* } */
+RTWS_API rtws_err rtws_json_write_array(rtws_json_writer *w);      /* [ */
+RTWS_API rtws_err rtws_json_write_array_end(rtws_json_writer *w);  /* ] */
+/* Strings are UTF-8 (RTWS_ERR_UTF8 otherwise, RFC 3629 rules); '"', '\\' and
+   every byte below 0x20 are escaped, everything else is copied. */
+RTWS_API rtws_err rtws_json_write_key(rtws_json_writer *w, const char *key, size_t len);
+RTWS_API rtws_err rtws_json_write_string(rtws_json_writer *w, const char *s, size_t len);
+RTWS_API rtws_err rtws_json_write_int64(rtws_json_writer *w, int64_t v);
+/* The shortest of %.15g, %.16g, %.17g that reads back as v; NaN and
+   infinities have no JSON form and give RTWS_ERR_RANGE. */
+RTWS_API rtws_err rtws_json_write_double(rtws_json_writer *w, double v);
+RTWS_API rtws_err rtws_json_write_bool(rtws_json_writer *w, int v);
+RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w);
+/* Copies one JSON value as it is, after checking it with rtws_json_parse()
+   (its error is returned and sticks). */
+RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len);
+/* Copies value i of a parsed document as it is, without checking again. */
+RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc, int i);
+/* Checks the document is complete, NUL-terminates it when there is room and
+   sets *len (may be NULL) to its length (without the NUL) - or, after
+   RTWS_ERR_NOSPACE, to the length needed. */
+RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
+
+
+/* ======================================================================== */
+/* layer 7: realtime                                                        */
+/* ======================================================================== */
+
+/* The router: channels with sequence numbers and bounded history, presence,
+   acked and de-duplicated publishes, sessions that survive reconnects, auth
+   and limits, and a status page, over JSON text messages (docs/PROTOCOL.md).
+   It is plain data and functions: it acts on rtws_conn events handed to it
+   and takes the time as an argument. rtws_router_install() wires it into a
+   host context. */
+typedef struct rtws_router rtws_router;
+
+enum { RTWS_ACT_SUBSCRIBE = 1, RTWS_ACT_PUBLISH, RTWS_ACT_PRESENCE };
+
+/* Checks a token (from "Authorization: Bearer", ?token=, or an auth message).
+   Writes the user id (printable, <= 63 bytes) and returns 0 to accept. */
+typedef int (*rtws_auth_fn)(rtws_router *r, rtws_conn *c, const char *token, size_t len,
+                            char user[64], void *app);
+/* Access control: return 0 to allow action (RTWS_ACT_*) on channel. */
+typedef int (*rtws_authorize_fn)(rtws_router *r, rtws_conn *c, const char *user, int action,
+                                 const char *channel, void *app);
+/* Messages that are not protocol messages (other types, non-JSON, binary). */
+typedef void (*rtws_router_msg_fn)(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   void *app);
+/* Every publish, after its seq is set: e.g. forward to a broker. msg is the
+   whole "message" JSON as sent to subscribers. */
+typedef void (*rtws_publish_fn)(rtws_router *r, const char *channel, uint64_t seq,
+                                const char *msg, size_t len, void *app);
+
+typedef struct rtws_router_config {
+    const char *path;            /* WebSocket path (NULL: any path upgrades) */
+    const char *status_path;     /* plain GET answered with JSON stats ("/ws/status") */
+    const void *jwt_secret;      /* built-in HS256 check of tokens (NULL: none) */
+    size_t jwt_secret_len;
+    rtws_auth_fn auth;           /* custom token check, used instead of the JWT one */
+    int auth_required;           /* 1: every connection must authenticate */
+    uint32_t auth_timeout_ms;    /* ...within this long after open, else 1008 (10000) */
+    rtws_authorize_fn authorize; /* NULL: everything allowed */
+    rtws_router_msg_fn on_message;
+    rtws_publish_fn on_publish;
+    rtws_event_fn on_event;      /* also sees every connection event (optional) */
+    rtws_http_fn on_http;        /* other plain HTTP requests (a page) */
+    void *user;                  /* "app" argument of the hooks */
+    size_t history;              /* messages kept per channel (1000) */
+    uint32_t session_ttl_ms;     /* a session outlives its last connection (120000) */
+    uint32_t dedupe_ms;          /* publish ids remembered per session (60000) */
+    size_t dedupe_max;           /* ...at most this many per session (1024) */
+    size_t max_channels;         /* channels per connection (100) */
+    size_t max_conns_per_user;   /* (0: unlimited) */
+    size_t max_data;             /* bytes of a publish's data (65536) */
+    uint32_t rate_per_s;         /* messages per second per connection (0: off) */
+    uint32_t rate_burst;         /* bucket size (2 * rate_per_s) */
+    uint32_t rate_abuse;         /* rate-limited messages before close 1008 (20) */
+    uint32_t heartbeat_ms;       /* advertised in welcome (30000) */
+    size_t max_tokens;           /* JSON tokens of one message (16384) */
+    rtws_random_fn random;       /* session and anonymous ids (rtws_random_system) */
+    void *random_user;
+    rtws_allocator allocator;
+    int64_t wall_offset_ms;      /* added to now_ms for "ts"/"time" (install sets it) */
+} rtws_router_config;
+
+RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
+/* Releases everything; the connections must be gone (or about to be freed). */
+RTWS_API void rtws_router_free(rtws_router *r);
+/* Points cfg's conn.on_event/on_accept/on_http/user and on_tick at r, and
+   sets the wall clock offset. Call before rtws_ctx_new(cfg). */
+RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg);
+
+/* The sans-I/O entry points install() wires up: */
+RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   uint64_t now_ms);
+RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                   uint64_t now_ms);
+RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                 rtws_http_reply *reply, uint64_t now_ms);
+RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms);
+
+/* Server-side publish (from application code or a broker). data is JSON
+   (NULL: null); from NULL means "server". Returns the seq, 0 on error. */
+RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const char *event,
+                                      const char *data, size_t data_len, const char *from,
+                                      uint64_t now_ms);
+/* The user id of a router connection, or NULL. */
+RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c);
+/* Sends one protocol error to c (code from the fixed list, see PROTOCOL.md). */
+RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+                                    const char *message, const char *id);
+
+typedef struct rtws_router_stats {
+    size_t active_connections, users_online, channels, subscriptions, sessions;
+    uint64_t total_connections, messages_in, messages_out, publishes;
+} rtws_router_stats;
+RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st);
+
+/* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
+   every other alg are refused), the signature is compared in constant time,
+   exp and nbf (seconds) are checked against now_s with leeway_s. The "sub"
+   claim (or "user") is copied to user. Returns RTWS_OK, RTWS_ERR_SYNTAX
+   (malformed), RTWS_ERR_INVALID (bad alg or signature), RTWS_ERR_TIMEOUT
+   (expired or not yet valid), RTWS_ERR_TOO_BIG (token over 4 KiB). */
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]);
+/* Signs claims_json into a token (for tests and tools). Returns its length,
+   0 when cap is too small. */
+RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
+                                    size_t secret_len, char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif
@@ -913,6 +1210,12 @@ RTWS_API uint64_t rtws_now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+RTWS_API uint64_t rtws_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms) {
     if (deadline_ms == UINT64_MAX) return -1;
     if (deadline_ms <= now_ms) return 0;
@@ -976,6 +1279,131 @@ RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]) {
     for (i = 0; i < 8; i++) blk[63 - i] = (uint8_t)(bits >> (8 * i));
     rtws__sha1_block(st, blk);
     for (i = 0; i < 20; i++) out[i] = (uint8_t)(st[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static const uint32_t rtws__k256[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u,
+    0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu,
+    0x9bdc06a7u, 0xc19bf174u, 0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu,
+    0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau, 0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
+    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u, 0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu,
+    0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u, 0xa2bfe8a1u, 0xa81a664bu,
+    0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u, 0x19a4c116u,
+    0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u,
+    0xc67178f2u};
+
+static uint32_t rtws__ror(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
+
+static void rtws__sha256_block(uint32_t st[8], const uint8_t *b) {
+    uint32_t w[64], v[8], t1, t2;
+    unsigned i;
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+               (uint32_t)b[4 * i + 2] << 8 | (uint32_t)b[4 * i + 3];
+    for (; i < 64; i++) {
+        uint32_t s0 = rtws__ror(w[i - 15], 7) ^ rtws__ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rtws__ror(w[i - 2], 17) ^ rtws__ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    for (i = 0; i < 8; i++) v[i] = st[i];
+    for (i = 0; i < 64; i++) {
+        uint32_t S1 = rtws__ror(v[4], 6) ^ rtws__ror(v[4], 11) ^ rtws__ror(v[4], 25);
+        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+        uint32_t S0 = rtws__ror(v[0], 2) ^ rtws__ror(v[0], 13) ^ rtws__ror(v[0], 22);
+        uint32_t mj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+        t1 = v[7] + S1 + ch + rtws__k256[i] + w[i];
+        t2 = S0 + mj;
+        v[7] = v[6];
+        v[6] = v[5];
+        v[5] = v[4];
+        v[4] = v[3] + t1;
+        v[3] = v[2];
+        v[2] = v[1];
+        v[1] = v[0];
+        v[0] = t1 + t2;
+    }
+    for (i = 0; i < 8; i++) st[i] += v[i];
+}
+
+/* Streaming SHA-256: HMAC hashes key pad and message without a copy. */
+typedef struct rtws__sha256_ctx {
+    uint32_t st[8];
+    uint8_t buf[64];
+    uint64_t total;
+} rtws__sha256_ctx;
+
+static void rtws__sha256_init(rtws__sha256_ctx *x) {
+    static const uint32_t iv[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                                   0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+    memcpy(x->st, iv, sizeof iv);
+    x->total = 0;
+}
+
+static void rtws__sha256_update(rtws__sha256_ctx *x, const void *data, size_t len) {
+    const uint8_t *p = (const uint8_t *)data;
+    size_t have = (size_t)(x->total % 64);
+    x->total += len;
+    if (have) {
+        size_t k = 64 - have < len ? 64 - have : len;
+        memcpy(x->buf + have, p, k);
+        p += k;
+        len -= k;
+        if (have + k < 64) return;
+        rtws__sha256_block(x->st, x->buf);
+    }
+    for (; len >= 64; p += 64, len -= 64) rtws__sha256_block(x->st, p);
+    if (len) memcpy(x->buf, p, len);
+}
+
+static void rtws__sha256_final(rtws__sha256_ctx *x, uint8_t out[32]) {
+    uint64_t bits = x->total * 8u;
+    size_t have = (size_t)(x->total % 64), i;
+    x->buf[have++] = 0x80;
+    if (have > 56) {
+        memset(x->buf + have, 0, 64 - have);
+        rtws__sha256_block(x->st, x->buf);
+        have = 0;
+    }
+    memset(x->buf + have, 0, 56 - have);
+    for (i = 0; i < 8; i++) x->buf[63 - i] = (uint8_t)(bits >> (8 * i));
+    rtws__sha256_block(x->st, x->buf);
+    for (i = 0; i < 32; i++) out[i] = (uint8_t)(x->st[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+RTWS_API void rtws_sha256(const void *data, size_t len, uint8_t out[32]) {
+    rtws__sha256_ctx x;
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, data, len);
+    rtws__sha256_final(&x, out);
+}
+
+RTWS_API void rtws_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                               uint8_t out[32]) {
+    uint8_t k[64], pad[64], inner[32];
+    rtws__sha256_ctx x;
+    size_t i;
+    memset(k, 0, sizeof k);
+    if (key_len > 64) rtws_sha256(key, key_len, k); /* RFC 2104: long keys are hashed */
+    else if (key_len) memcpy(k, key, key_len);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x36);
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, pad, 64);
+    rtws__sha256_update(&x, msg, msg_len);
+    rtws__sha256_final(&x, inner);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x5c);
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, pad, 64);
+    rtws__sha256_update(&x, inner, 32);
+    rtws__sha256_final(&x, out);
+}
+
+RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n) {
+    const volatile uint8_t *x = (const volatile uint8_t *)a, *y = (const volatile uint8_t *)b;
+    uint8_t d = 0;
+    size_t i;
+    for (i = 0; i < n; i++) d = (uint8_t)(d | (x[i] ^ y[i]));
+    return d == 0;
 }
 
 static const char rtws__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -1523,7 +1951,10 @@ RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
 /* === rtws: conn ========================================================= */
 
 struct rtws__chunk {
-    size_t refs, cap, len; /* the bytes follow the struct */
+    size_t refs, cap, len;   /* the bytes follow the struct */
+    size_t payload;          /* shared frames: payload bytes (for the counters) */
+    rtws_allocator alloc;    /* shared frames: the allocator that frees it */
+    int shared;
 };
 #define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
 #define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
@@ -1558,6 +1989,11 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
 
 static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
     if (--ch->refs) return;
+    if (ch->shared) {
+        rtws_allocator a = ch->alloc;
+        rtws__free(&a, ch);
+        return;
+    }
     if (!c->spare && ch->cap == RTWS__CHUNK_SIZE) {
         ch->refs = 1;
         ch->len = 0;
@@ -1715,9 +2151,9 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
             ch = (rtws__chunk *)rtws__alloc(&c->cfg.allocator, sizeof *ch + cap);
             if (!ch) return NULL;
+            memset(ch, 0, sizeof *ch);
             ch->refs = 1;
             ch->cap = cap;
-            ch->len = 0;
         }
         c->segs[(c->seghead + c->nseg) % c->segcap].chunk = ch;
         c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(ch) + ch->len;
@@ -2009,6 +2445,46 @@ static void rtws__open(rtws_conn *c) {
     rtws__emit(c, &ev);
 }
 
+static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
+
+/* Answers a plain HTTP request with what the on_http hook gave. */
+static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_http_reply *r) {
+    char head[1024];
+    size_t n = 0, k, v = r->body_len;
+    char num[24];
+    const char *ct = r->content_type ? r->content_type : "text/plain; charset=utf-8";
+    int status = r->status >= 100 && r->status <= 599 ? r->status : 500;
+    int is_head = rtws__str_ieq(req->method, "HEAD");
+    n = RTWS__CATZ(head, n, sizeof head, "HTTP/1.1 ");
+    num[0] = (char)('0' + status / 100);
+    num[1] = (char)('0' + status / 10 % 10);
+    num[2] = (char)('0' + status % 10);
+    num[3] = ' ';
+    n = rtws__cat(head, n, sizeof head, num, 4);
+    n = RTWS__CATZ(head, n, sizeof head, status == 200 ? "OK" : rtws__status_text(status));
+    n = RTWS__CATZ(head, n, sizeof head, "\r\nContent-Type: ");
+    if (rtws__has_crlf(ct)) ct = "application/octet-stream";
+    n = RTWS__CATZ(head, n, sizeof head, ct);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ");
+    k = 0;
+    do {
+        num[sizeof num - 1 - k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    n = rtws__cat(head, n, sizeof head, num + sizeof num - k, k);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\n");
+    if (r->headers) n = RTWS__CATZ(head, n, sizeof head, r->headers);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\n");
+    if (n > sizeof head || rtws__queue_bytes(c, head, n) != RTWS_OK ||
+        (!is_head && r->body_len &&
+         rtws__queue_bytes(c, (const char *)r->body, r->body_len) != RTWS_OK)) {
+        rtws__drop_unsent(c);
+        rtws__refuse(c, 500, "reply too large");
+        return;
+    }
+    rtws__finish(c);
+}
+
 static void rtws__server_handshake(rtws_conn *c, size_t head) {
     rtws_http req;
     rtws_upgrade u;
@@ -2020,6 +2496,19 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
                                 c->cfg.max_headers, &off) != RTWS_OK) {
         rtws__refuse(c, off >= head ? 431 : 400, "malformed HTTP request");
         return;
+    }
+    if (c->cfg.on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
+        rtws_http_reply r;
+        int handled;
+        memset(&r, 0, sizeof r);
+        c->depth++;
+        handled = c->cfg.on_http(c, &req, &r, c->cfg.user);
+        c->depth--;
+        if (c->freed) return;
+        if (handled) {
+            rtws__http_answer(c, &req, &r);
+            return;
+        }
     }
     status = rtws_upgrade_check(&req, &u);
     if (status != 101) {
@@ -2079,8 +2568,6 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
     c->rstart += head;
     rtws__open(c);
 }
-
-static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
 
 RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
@@ -2733,6 +3220,61 @@ RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len
 }
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len) {
     return rtws_conn_send_frame(c, RTWS_OP_BINARY, data, len, 1);
+}
+
+RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
+                                      const void *data, size_t len) {
+    rtws_allocator a;
+    rtws__chunk *ch;
+    size_t hl;
+    uint8_t hdr[RTWS_FRAME_HEADER_MAX];
+    if (alloc) a = *alloc;
+    else memset(&a, 0, sizeof a);
+    if ((op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data) ||
+        len > SIZE_MAX - sizeof *ch - RTWS_FRAME_HEADER_MAX)
+        return NULL;
+    hl = rtws_frame_header_encode(hdr, 1, op, len, NULL);
+    ch = (rtws__chunk *)rtws__alloc(&a, sizeof *ch + hl + len);
+    if (!ch) return NULL;
+    memset(ch, 0, sizeof *ch);
+    ch->refs = 1;
+    ch->cap = ch->len = hl + len;
+    ch->payload = len;
+    ch->alloc = a;
+    ch->shared = 1;
+    memcpy(RTWS__CHUNK_DATA(ch), hdr, hl);
+    if (len) memcpy(RTWS__CHUNK_DATA(ch) + hl, data, len);
+    return ch;
+}
+
+RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len) {
+    *len = s->payload;
+    return (const uint8_t *)(s + 1) + (s->len - s->payload);
+}
+
+RTWS_API void rtws_shared_release(rtws_shared *s) {
+    if (s && --s->refs == 0) {
+        rtws_allocator a = s->alloc;
+        rtws__free(&a, s);
+    }
+}
+
+RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
+    rtws_err e;
+    if (c->cfg.role != RTWS_SERVER || !s || c->send_op) return RTWS_ERR_INVALID;
+    e = rtws__send_check(c, s->len);
+    if (e) return e;
+    if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
+    s->refs++;
+    c->segs[(c->seghead + c->nseg) % c->segcap].chunk = s;
+    c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(s);
+    c->segs[(c->seghead + c->nseg) % c->segcap].len = s->len;
+    c->nseg++;
+    c->qbytes += s->len;
+    c->msgs_out++;
+    c->bytes_out += s->payload;
+    if (c->notify_) c->notify_(c);
+    return RTWS_OK;
 }
 
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
@@ -3963,6 +4505,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         if (d < next) next = d;
     }
     rtws__clients_timers(ctx, now, &next);
+    if (ctx->cfg.on_tick) ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
     ctx->next_scan = next;
 }
 
@@ -5076,7 +5619,2303 @@ RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c) {
 
 /* === rtws: json ========================================================= */
 
+#include <stdio.h>  /* snprintf: rtws_json_write_double */
+#include <stdlib.h> /* strtod: rtws_json_double */
+
+#define RTWS__JSON_K(b) (0x0101010101010101ull * (uint64_t)(b))
+#define RTWS__JSON_WS ((1ull << ' ') | (1ull << '\t') | (1ull << '\n') | (1ull << '\r'))
+#define RTWS__JSON_ISWS(c) ((c) <= ' ' && ((RTWS__JSON_WS >> (c)) & 1u))
+#define RTWS__JSON_DIGIT(c) ((unsigned)(c) - '0' < 10u)
+#define RTWS__JSON_SKIP()                                                                          \
+    while (p < e && RTWS__JSON_ISWS(*p)) p++
+#define RTWS__JSON_W_FIRST 1u /* writer: nothing written yet at this level */
+#define RTWS__JSON_W_KEYED 2u /* writer: a key was written, its value is due */
+#define RTWS__JSON_W_DONE 4u  /* writer: the top-level value is complete */
+
+/* Eight string bytes at once: the top bit of a byte is set in the result when
+   that byte is '"', '\\', below 0x20 or above 0x7F. A borrow can only flag a
+   byte above one that is really special, so the lowest flag is always true. */
+static uint64_t rtws__json_special(uint64_t x) {
+    return ((x - RTWS__JSON_K(0x20)) | ((x ^ RTWS__JSON_K('"')) - RTWS__JSON_K(1)) |
+            ((x ^ RTWS__JSON_K('\\')) - RTWS__JSON_K(1)) | x) &
+           RTWS__JSON_K(0x80);
+}
+
+/* Index of the first special byte in a nonzero rtws__json_special() result.
+   On big-endian machines (or unknown compilers) it answers 0, and the byte
+   loop then walks to the special byte one step at a time. */
+static size_t rtws__json_first(uint64_t m) {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                       \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+/* Length of the RFC 3629 sequence at p (p[0] >= 0x80), 0 when it is invalid
+   or cut off: no overlongs (C0, C1, E0 80-9F, F0 80-8F), no surrogates
+   (ED A0-BF), nothing above U+10FFFF (F4 90-, F5-FF). */
+static size_t rtws__json_utf8(const uint8_t *p, const uint8_t *e) {
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) {
+        n = 2;
+    } else if (c < 0xF0) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        else if (c == 0xED) hi = 0x9F;
+    } else if (c < 0xF5) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        else if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi) return 0;
+    if (n > 2 && (p[2] & 0xC0) != 0x80) return 0;
+    if (n > 3 && (p[3] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+static int32_t rtws__json_hex4(const uint8_t *p) {
+    int32_t v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        if (RTWS__JSON_DIGIT(c)) c -= '0';
+        else if ((c | 0x20u) - 'a' < 6u) c = (c | 0x20u) - 'a' + 10u;
+        else return -1;
+        v = v << 4 | (int32_t)c;
+    }
+    return v;
+}
+
+/* Decodes the escape at *pp (**pp == '\\') into UTF-8 in out and moves *pp
+   past it. Returns the bytes written (1-4), or a negative reason: -1 cut off,
+   -2 unknown escape, -3 bad \u digits, -4 high surrogate without a low one,
+   -5 low surrogate alone (RFC 8259 §7 spells a non-BMP character as a pair). */
+static int rtws__json_esc(const uint8_t **pp, const uint8_t *e, uint8_t out[4]) {
+    const uint8_t *p = *pp;
+    int32_t cp, lo;
+    if (e - p < 2) return -1;
+    switch (p[1]) {
+    case '"': case '\\': case '/': out[0] = p[1]; break;
+    case 'b': out[0] = '\b'; break;
+    case 'f': out[0] = '\f'; break;
+    case 'n': out[0] = '\n'; break;
+    case 'r': out[0] = '\r'; break;
+    case 't': out[0] = '\t'; break;
+    case 'u':
+        if (e - p < 6) return -1;
+        cp = rtws__json_hex4(p + 2);
+        if (cp < 0) return -3;
+        p += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (e - p < 6 || p[0] != '\\' || p[1] != 'u') return -4;
+            lo = rtws__json_hex4(p + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF) return -4;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return -5;
+        }
+        *pp = p;
+        if (cp < 0x80) {
+            out[0] = (uint8_t)cp;
+            return 1;
+        }
+        if (cp < 0x800) {
+            out[0] = (uint8_t)(0xC0 | cp >> 6);
+            out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+            return 2;
+        }
+        if (cp < 0x10000) {
+            out[0] = (uint8_t)(0xE0 | cp >> 12);
+            out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+            out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+            return 3;
+        }
+        out[0] = (uint8_t)(0xF0 | cp >> 18);
+        out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+        out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 4;
+    default:
+        return -2;
+    }
+    *pp = p + 2;
+    return 1;
+}
+
+/* One token; counted even when it does not fit (then only counted). */
+#define RTWS__JSON_PUT(ty, fl, st_, len_)                                                          \
+    do {                                                                                           \
+        if (n < tcap) {                                                                            \
+            t = toks + n;                                                                          \
+            t->type = (uint8_t)(ty);                                                               \
+            t->flags = (uint8_t)(fl);                                                              \
+            t->start = (uint32_t)(st_);                                                            \
+            t->len = (uint32_t)(len_);                                                             \
+            t->size = 0;                                                                           \
+            t->next = (uint32_t)(n + 1);                                                           \
+            t->parent = cur;                                                                       \
+        } else if (n == tcap) {                                                                    \
+            full_off = (size_t)(st_);                                                              \
+        }                                                                                          \
+        n++;                                                                                       \
+    } while (0)
+
+/* One loop, no recursion: `cur` is the innermost open container that has a
+   token, and closing follows its parent link. Once the tokens run out the
+   parse goes on to count and validate; containers opened after that are
+   remembered one bit each (object or array) in vstack. A container's size
+   is counted at its first child and at each comma. On failure p is the
+   offending byte. */
+RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
+                                  rtws_json_tok *toks, size_t cap, unsigned max_depth) {
+    const uint8_t *s, *p, *e, *st, *q;
+    size_t n = 0, tcap = toks ? cap : 0, depth = 0, vdepth = 0, full_off = 0, k;
+    int32_t cur = -1;
+    int in_obj = 0, is_key = 0, r;
+    unsigned c, flags;
+    uint64_t vstack[RTWS_JSON_COUNT_DEPTH / 64], x, m;
+    uint8_t tmp[4];
+    const char *why = "";
+    rtws_err err = RTWS_ERR_SYNTAX;
+    rtws_json_tok *t;
+
+    if (!text) text = "";
+    s = p = st = (const uint8_t *)text;
+    e = s + len;
+    doc->text = text;
+    doc->len = len;
+    doc->toks = toks;
+    doc->cap = cap;
+    doc->count = 0;
+    doc->err_off = 0;
+    doc->err = "";
+    if (len > (size_t)0xFFFFFFFEu) {
+        err = RTWS_ERR_TOO_BIG;
+        why = "input longer than 4 GiB - 2 bytes (token offsets are 32-bit)";
+        goto fail;
+    }
+    if (tcap > (size_t)INT32_MAX) tcap = (size_t)INT32_MAX;
+    if (!max_depth) max_depth = RTWS_JSON_DEPTH;
+
+value:
+    RTWS__JSON_SKIP();
+    if (p == e) {
+        why = n ? "unexpected end of input" : "empty input";
+        goto fail;
+    }
+    c = *p;
+    if (c == '"') {
+        is_key = 0;
+        goto string;
+    }
+    if (c == '{' || c == '[') {
+        if (depth >= max_depth) {
+            err = RTWS_ERR_DEPTH;
+            why = "nesting deeper than max_depth";
+            goto fail;
+        }
+        in_obj = c == '{';
+        if (n < tcap) {
+            t = toks + n;
+            t->type = (uint8_t)(in_obj ? RTWS_JSON_OBJECT : RTWS_JSON_ARRAY);
+            t->flags = 0;
+            t->start = (uint32_t)(p - s);
+            t->len = t->size = t->next = 0;
+            t->parent = cur;
+            cur = (int32_t)n;
+        } else {
+            if (n == tcap) full_off = (size_t)(p - s);
+            if (vdepth >= RTWS_JSON_COUNT_DEPTH) {
+                err = RTWS_ERR_DEPTH;
+                why = "nesting deeper than RTWS_JSON_COUNT_DEPTH after the tokens ran out";
+                goto fail;
+            }
+            if (in_obj) vstack[vdepth >> 6] |= 1ull << (vdepth & 63);
+            else vstack[vdepth >> 6] &= ~(1ull << (vdepth & 63));
+            vdepth++;
+        }
+        n++;
+        depth++;
+        p++;
+        RTWS__JSON_SKIP();
+        if (p < e && *p == (in_obj ? '}' : ']')) goto close;
+        if (!vdepth) toks[cur].size = 1;
+        if (in_obj) goto key;
+        goto value;
+    }
+    st = p;
+    if (c == '-' || RTWS__JSON_DIGIT(c)) {
+        flags = 0;
+        if (c == '-') p++;
+        if (p == e || !RTWS__JSON_DIGIT(*p)) {
+            why = "expected a digit";
+            goto fail;
+        }
+        if (*p++ == '0') {
+            if (p < e && RTWS__JSON_DIGIT(*p)) {
+                why = "leading zero in a number";
+                p--;
+                goto fail;
+            }
+        } else {
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        if (p < e && *p == '.') {
+            flags = RTWS_JSON_FRAC;
+            if (++p == e || !RTWS__JSON_DIGIT(*p)) {
+                why = "expected a digit after the decimal point";
+                goto fail;
+            }
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        if (p < e && (*p | 0x20) == 'e') {
+            flags = RTWS_JSON_FRAC;
+            if (++p < e && (*p == '+' || *p == '-')) p++;
+            if (p == e || !RTWS__JSON_DIGIT(*p)) {
+                why = "expected a digit in the exponent";
+                goto fail;
+            }
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        c = RTWS_JSON_NUMBER;
+    } else if (c == 't' && e - p >= 4 && memcmp(p, "true", 4) == 0) {
+        flags = 0;
+        p += 4;
+        c = RTWS_JSON_TRUE;
+    } else if (c == 'f' && e - p >= 5 && memcmp(p, "false", 5) == 0) {
+        flags = 0;
+        p += 5;
+        c = RTWS_JSON_FALSE;
+    } else if (c == 'n' && e - p >= 4 && memcmp(p, "null", 4) == 0) {
+        flags = 0;
+        p += 4;
+        c = RTWS_JSON_NULL;
+    } else {
+        why = "expected a value";
+        goto fail;
+    }
+    RTWS__JSON_PUT(c, flags, st - s, p - st);
+    goto after;
+
+string:
+    st = ++p;
+    flags = is_key ? RTWS_JSON_KEY : 0u;
+    for (;;) {
+        if ((size_t)(e - p) >= 8) {
+            memcpy(&x, p, 8);
+            m = rtws__json_special(x);
+            if (!m) {
+                p += 8;
+                continue;
+            }
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                       \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the special byte comes out of x, not from a second load */
+            k = (size_t)__builtin_ctzll(m);
+            p += k >> 3;
+            c = (unsigned)(x >> (k & 56)) & 0xFFu;
+#else
+            c = *p;
+#endif
+        } else if (p == e) {
+            why = "unterminated string";
+            goto fail;
+        } else {
+            c = *p;
+        }
+        if (c == '"') break;
+        if (c == '\\') {
+            q = p; /* p itself stays in a register */
+            r = rtws__json_esc(&q, e, tmp);
+            if (r < 0) {
+                static const char *const reasons[] = {
+                    "unterminated string", "unknown escape", "\\u needs four hex digits",
+                    "high surrogate escape without a low one", "low surrogate escape alone"};
+                why = reasons[-r - 1];
+                if (r <= -4) err = RTWS_ERR_UTF8;
+                goto fail;
+            }
+            p = q;
+            flags |= RTWS_JSON_ESCAPED;
+            continue;
+        }
+        if (c < 0x20) {
+            why = "control character in a string (must be escaped)";
+            goto fail;
+        }
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        k = rtws__json_utf8(p, e);
+        if (!k) {
+            err = RTWS_ERR_UTF8;
+            why = "invalid UTF-8 in a string";
+            goto fail;
+        }
+        p += k;
+    }
+    /* full_off of a string is its opening quote */
+    RTWS__JSON_PUT(RTWS_JSON_STRING, flags, st - s, p - st);
+    if (n - 1 == tcap) full_off--;
+    p++;
+    if (is_key) {
+        RTWS__JSON_SKIP();
+        if (p == e || *p != ':') {
+            why = "expected ':' after a key";
+            goto fail;
+        }
+        p++;
+        goto value;
+    }
+
+after:
+    if (!depth) goto done;
+    RTWS__JSON_SKIP();
+    if (p == e) {
+        why = "unexpected end of input";
+        goto fail;
+    }
+    if (*p == ',') {
+        p++;
+        if (!vdepth) toks[cur].size++;
+        if (in_obj) goto key;
+        goto value;
+    }
+    if (*p == (in_obj ? '}' : ']')) goto close;
+    why = in_obj ? "expected ',' or '}'" : "expected ',' or ']'";
+    goto fail;
+
+key:
+    RTWS__JSON_SKIP();
+    if (p == e || *p != '"') {
+        why = p == e ? "unexpected end of input" : "expected a string key";
+        goto fail;
+    }
+    is_key = 1;
+    goto string;
+
+close:
+    if (vdepth) {
+        vdepth--;
+        if (vdepth) in_obj = (int)((vstack[(vdepth - 1) >> 6] >> ((vdepth - 1) & 63)) & 1u);
+        else in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
+    } else {
+        t = toks + cur;
+        t->len = (uint32_t)(p + 1 - s) - t->start;
+        t->next = (uint32_t)n;
+        cur = t->parent;
+        in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
+    }
+    depth--;
+    p++;
+    goto after;
+
+done:
+    RTWS__JSON_SKIP();
+    if (p != e) {
+        why = "trailing characters after the value";
+        goto fail;
+    }
+    if (n > (size_t)INT32_MAX) {
+        err = RTWS_ERR_TOO_BIG;
+        why = "more than INT32_MAX tokens";
+        goto fail;
+    }
+    doc->count = n;
+    if (toks && n > tcap) {
+        doc->err_off = full_off;
+        doc->err = "token array too small (count says how many the text needs)";
+        return RTWS_ERR_NOSPACE;
+    }
+    return RTWS_OK;
+
+fail:
+    doc->err_off = (size_t)(p - s);
+    doc->err = why;
+    return err;
+}
+
+/* Tokens actually filled: after RTWS_ERR_NOSPACE count exceeds cap. */
+static size_t rtws__json_filled(const rtws_json *doc) {
+    return !doc->toks ? 0 : doc->count < doc->cap ? doc->count : doc->cap;
+}
+
+RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i) {
+    if (i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
+    return doc->toks + i;
+}
+
+RTWS_API int rtws_json_eqn(const rtws_json *doc, int i, const char *str, size_t n) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const uint8_t *p, *e, *q = (const uint8_t *)str, *qe = q + n;
+    uint8_t tmp[4];
+    int r;
+    if (!t || t->type != RTWS_JSON_STRING) return 0;
+    p = (const uint8_t *)doc->text + t->start;
+    e = p + t->len;
+    if (!(t->flags & RTWS_JSON_ESCAPED)) return t->len == n && (!n || memcmp(p, str, n) == 0);
+    while (p < e) {
+        if (*p != '\\') {
+            if (q == qe || *q != *p) return 0;
+            p++;
+            q++;
+            continue;
+        }
+        r = rtws__json_esc(&p, e, tmp);
+        if (r < 0 || qe - q < r || memcmp(q, tmp, (size_t)r) != 0) return 0;
+        q += r;
+    }
+    return q == qe;
+}
+
+RTWS_API int rtws_json_eq(const rtws_json *doc, int i, const char *str) {
+    return rtws_json_eqn(doc, i, str, strlen(str));
+}
+
+RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, obj);
+    size_t n = strlen(key), left;
+    int k = obj + 1;
+    if (!t || t->type != RTWS_JSON_OBJECT) return -1;
+    for (left = t->size; left > 0 && (size_t)k + 1 < rtws__json_filled(doc); left--) {
+        if (rtws_json_eqn(doc, k, key, n)) return k + 1;
+        k = (int)doc->toks[k + 1].next;
+    }
+    return -1;
+}
+
+RTWS_API int rtws_json_child(const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || (t->type != RTWS_JSON_OBJECT && t->type != RTWS_JSON_ARRAY) || !t->size) return -1;
+    return (size_t)i + 1 < rtws__json_filled(doc) ? i + 1 : -1;
+}
+
+RTWS_API int rtws_json_next(const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i), *v, *up;
+    uint32_t j;
+    if (!t || t->parent < 0) return -1;
+    if (t->flags & RTWS_JSON_KEY) {
+        v = rtws_json_tok_at(doc, i + 1);
+        if (!v) return -1;
+        j = v->next;
+    } else {
+        j = t->next;
+    }
+    up = doc->toks + t->parent;
+    return j < up->next && (size_t)j < rtws__json_filled(doc) ? (int)j : -1;
+}
+
+RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, arr);
+    int i;
+    if (!t || t->type != RTWS_JSON_ARRAY || n >= t->size) return -1;
+    for (i = rtws_json_child(doc, arr); n > 0 && i >= 0; n--) i = rtws_json_next(doc, i);
+    return i;
+}
+
+RTWS_API const char *rtws_json_raw(const rtws_json *doc, int i, size_t *len) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t) {
+        *len = 0;
+        return NULL;
+    }
+    if (t->type == RTWS_JSON_STRING) {
+        *len = (size_t)t->len + 2;
+        return doc->text + t->start - 1;
+    }
+    *len = t->len;
+    return doc->text + t->start;
+}
+
+RTWS_API rtws_err rtws_json_unescape(const rtws_json *doc, int i, char *buf, size_t cap,
+                                     size_t *len) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const uint8_t *p, *e, *q;
+    uint8_t tmp[4];
+    size_t o = 0, k;
+    int r;
+    *len = 0;
+    if (!t || t->type != RTWS_JSON_STRING) return RTWS_ERR_INVALID;
+    p = (const uint8_t *)doc->text + t->start;
+    e = p + t->len;
+    while (p < e) {
+        q = (const uint8_t *)memchr(p, '\\', (size_t)(e - p));
+        if (!q) q = e;
+        k = (size_t)(q - p);
+        if (o + k <= cap) memcpy(buf + o, p, k);
+        o += k;
+        p = q;
+        if (p == e) break;
+        r = rtws__json_esc(&p, e, tmp);
+        if (r < 0) return RTWS_ERR_SYNTAX;
+        if (o + (size_t)r <= cap) memcpy(buf + o, tmp, (size_t)r);
+        o += (size_t)r;
+    }
+    *len = o;
+    if (o >= cap) return RTWS_ERR_NOSPACE;
+    buf[o] = '\0';
+    return RTWS_OK;
+}
+
+/* A number as its significant digits times a power of ten: digit j of the
+   concatenated integer and fraction digits is dig(j); the value is
+   (-1)^neg * digits first..last * 10^exp10, with last the last nonzero digit.
+   ndig is 0 for a zero. */
+typedef struct rtws__json_num {
+    const uint8_t *ip, *fp;
+    int64_t ilen, flen, first, ndig, exp10;
+    int neg;
+} rtws__json_num;
+
+static uint8_t rtws__json_dig(const rtws__json_num *d, int64_t j) {
+    return j < d->ilen ? d->ip[j] : d->fp[j - d->ilen];
+}
+
+/* Splits a number already checked by the grammar; returns 0, or -1 if it is not one. */
+static int rtws__json_num_split(const uint8_t *p, size_t len, rtws__json_num *d) {
+    const uint8_t *e = p + len;
+    int64_t x = 0, last;
+    int xneg = 0;
+    d->neg = p < e && *p == '-';
+    p += d->neg;
+    d->ip = p;
+    while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+    d->ilen = p - d->ip;
+    d->fp = p;
+    d->flen = 0;
+    if (p < e && *p == '.') {
+        d->fp = ++p;
+        while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        d->flen = p - d->fp;
+    }
+    if (p < e && (*p | 0x20) == 'e') {
+        if (++p < e && (*p == '+' || *p == '-')) xneg = *p++ == '-';
+        if (p == e) return -1;
+        /* clamped: past 10^15 any nonzero value is 0 or infinite anyway */
+        for (; p < e && RTWS__JSON_DIGIT(*p); p++)
+            if (x < 1000000000000000) x = x * 10 + (*p - '0');
+    }
+    if (p != e || d->ilen == 0) return -1;
+    d->exp10 = xneg ? -x : x;
+    for (d->first = 0; d->first < d->ilen + d->flen; d->first++)
+        if (rtws__json_dig(d, d->first) != '0') break;
+    if (d->first == d->ilen + d->flen) {
+        d->ndig = 0;
+        return 0;
+    }
+    last = d->ilen + d->flen - 1;
+    while (rtws__json_dig(d, last) == '0') last--;
+    d->ndig = last - d->first + 1;
+    d->exp10 += d->ilen - 1 - last;
+    return 0;
+}
+
+static int rtws__json_num_tok(const rtws_json *doc, int i, rtws__json_num *d) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || t->type != RTWS_JSON_NUMBER) return -1;
+    return rtws__json_num_split((const uint8_t *)doc->text + t->start, t->len, d);
+}
+
+RTWS_API rtws_err rtws_json_int64(const rtws_json *doc, int i, int64_t *out) {
+    rtws__json_num d;
+    uint64_t v = 0;
+    int64_t j;
+    if (rtws__json_num_tok(doc, i, &d) < 0) return RTWS_ERR_INVALID;
+    if (d.ndig) {
+        /* integral and below 10^19, so v cannot wrap */
+        if (d.exp10 < 0 || d.ndig + d.exp10 > 19) return RTWS_ERR_RANGE;
+        for (j = d.first; j < d.first + d.ndig; j++) v = v * 10u + (uint64_t)(rtws__json_dig(&d, j) - '0');
+        for (j = 0; j < d.exp10; j++) v *= 10u;
+        if (v > (uint64_t)INT64_MAX + (uint64_t)d.neg) return RTWS_ERR_RANGE;
+    }
+    if (!d.neg || !v) *out = (int64_t)v;
+    else if (v == (uint64_t)INT64_MAX + 1u) *out = INT64_MIN;
+    else *out = -(int64_t)v;
+    return RTWS_OK;
+}
+
+/* Text to double without locale: the significant digits and a decimal
+   exponent go to strtod with no decimal point. 780 digits decide rounding
+   (a double's exact halfway points have at most 767 significant digits);
+   a '1' after them stands for any nonzero digits cut off. */
+static rtws_err rtws__json_to_double(const uint8_t *p, size_t len, double *out) {
+    rtws__json_num d;
+    char buf[800];
+    size_t o = 0;
+    int64_t keep, j, x;
+    char ex[24];
+    int xn = 0;
+    double v;
+    if (rtws__json_num_split(p, len, &d) < 0) return RTWS_ERR_INVALID;
+    if (!d.ndig) {
+        *out = d.neg ? -0.0 : 0.0;
+        return RTWS_OK;
+    }
+    if (d.neg) buf[o++] = '-';
+    keep = d.ndig > 780 ? 780 : d.ndig;
+    for (j = 0; j < keep; j++) buf[o++] = (char)rtws__json_dig(&d, d.first + j);
+    x = d.exp10 + (d.ndig - keep);
+    if (keep < d.ndig) {
+        buf[o++] = '1';
+        x--;
+    }
+    if (x > 99999) x = 99999;
+    if (x < -99999) x = -99999;
+    buf[o++] = 'e';
+    if (x < 0) {
+        buf[o++] = '-';
+        x = -x;
+    }
+    do {
+        ex[xn++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    while (xn) buf[o++] = ex[--xn];
+    buf[o] = '\0';
+    v = strtod(buf, NULL);
+    *out = v;
+    if (v - v != 0.0) return RTWS_ERR_RANGE; /* infinite */
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || t->type != RTWS_JSON_NUMBER) return RTWS_ERR_INVALID;
+    return rtws__json_to_double((const uint8_t *)doc->text + t->start, t->len, out);
+}
+
+/* --- writer --- */
+
+RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap) {
+    memset(w, 0, sizeof *w);
+    w->buf = buf;
+    w->cap = buf ? cap : 0;
+    w->err = RTWS_OK;
+}
+
+static rtws_err rtws__json_wfail(rtws_json_writer *w, rtws_err err) {
+    if (w->err == RTWS_OK || w->err == RTWS_ERR_NOSPACE) w->err = err;
+    return w->err;
+}
+
+static void rtws__json_wput(rtws_json_writer *w, const void *p, size_t n) {
+    if (w->len <= w->cap && n <= w->cap - w->len) {
+        if (n) memcpy(w->buf + w->len, p, n);
+    } else if (w->err == RTWS_OK) {
+        w->err = RTWS_ERR_NOSPACE;
+    }
+    w->len += n;
+}
+
+static int rtws__json_wobj(const rtws_json_writer *w) {
+    return (w->obj[(w->depth - 1) >> 3] >> ((w->depth - 1) & 7)) & 1;
+}
+
+/* Before any value: place it (comma, or after a key) or refuse it. */
+static rtws_err rtws__json_wval(rtws_json_writer *w) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth) {
+        if (w->flags & RTWS__JSON_W_DONE) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    } else if (rtws__json_wobj(w)) {
+        if (!(w->flags & RTWS__JSON_W_KEYED)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    } else if (!(w->flags & RTWS__JSON_W_FIRST)) {
+        rtws__json_wput(w, ",", 1);
+    }
+    w->flags &= ~(RTWS__JSON_W_FIRST | RTWS__JSON_W_KEYED);
+    return RTWS_OK;
+}
+
+static rtws_err rtws__json_wdone(rtws_json_writer *w) {
+    if (!w->depth) w->flags |= RTWS__JSON_W_DONE;
+    return w->err;
+}
+
+static rtws_err rtws__json_wopen(rtws_json_writer *w, int obj) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    if (w->depth >= RTWS_JSON_DEPTH) return rtws__json_wfail(w, RTWS_ERR_DEPTH);
+    if (obj) w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] | (1u << (w->depth & 7)));
+    else w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] & ~(1u << (w->depth & 7)));
+    w->depth++;
+    w->flags = RTWS__JSON_W_FIRST;
+    rtws__json_wput(w, obj ? "{" : "[", 1);
+    return w->err;
+}
+
+static rtws_err rtws__json_wclose(rtws_json_writer *w, int obj) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth || rtws__json_wobj(w) != obj || (w->flags & RTWS__JSON_W_KEYED))
+        return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    rtws__json_wput(w, obj ? "}" : "]", 1);
+    w->depth--;
+    w->flags = 0;
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_object(rtws_json_writer *w) { return rtws__json_wopen(w, 1); }
+RTWS_API rtws_err rtws_json_write_array(rtws_json_writer *w) { return rtws__json_wopen(w, 0); }
+RTWS_API rtws_err rtws_json_write_object_end(rtws_json_writer *w) {
+    return rtws__json_wclose(w, 1);
+}
+RTWS_API rtws_err rtws_json_write_array_end(rtws_json_writer *w) {
+    return rtws__json_wclose(w, 0);
+}
+
+/* A quoted, escaped string; plain runs are copied whole. */
+static rtws_err rtws__json_wstr(rtws_json_writer *w, const char *str, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p, *e, *run;
+    char esc[6];
+    uint64_t x, m;
+    size_t k;
+    unsigned c;
+    if (!str) {
+        if (n) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+        str = "";
+    }
+    p = run = (const uint8_t *)str;
+    e = p + n;
+    rtws__json_wput(w, "\"", 1);
+    while (p < e) {
+        while ((size_t)(e - p) >= 8) {
+            memcpy(&x, p, 8);
+            m = rtws__json_special(x);
+            if (m) {
+                p += rtws__json_first(m);
+                break;
+            }
+            p += 8;
+        }
+        if (p == e) break;
+        c = *p;
+        if (c >= 0x80) {
+            k = rtws__json_utf8(p, e);
+            if (!k) return rtws__json_wfail(w, RTWS_ERR_UTF8);
+            p += k;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            p++;
+            continue;
+        }
+        rtws__json_wput(w, run, (size_t)(p - run));
+        esc[0] = '\\';
+        k = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        rtws__json_wput(w, esc, k);
+        run = ++p;
+    }
+    rtws__json_wput(w, run, (size_t)(p - run));
+    rtws__json_wput(w, "\"", 1);
+    return w->err;
+}
+
+RTWS_API rtws_err rtws_json_write_key(rtws_json_writer *w, const char *key, size_t len) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth || !rtws__json_wobj(w) || (w->flags & RTWS__JSON_W_KEYED))
+        return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (!(w->flags & RTWS__JSON_W_FIRST)) rtws__json_wput(w, ",", 1);
+    w->flags = RTWS__JSON_W_KEYED;
+    rtws__json_wstr(w, key, len);
+    rtws__json_wput(w, ":", 1);
+    return w->err;
+}
+
+RTWS_API rtws_err rtws_json_write_string(rtws_json_writer *w, const char *s, size_t len) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wstr(w, s, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_int64(rtws_json_writer *w, int64_t v) {
+    char tmp[24];
+    size_t o = sizeof tmp;
+    uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    do {
+        tmp[--o] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u);
+    if (v < 0) tmp[--o] = '-';
+    rtws__json_wput(w, tmp + o, sizeof tmp - o);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_double(rtws_json_writer *w, double v) {
+    char tmp[40], out[40];
+    size_t o = 0, i;
+    int prec, n;
+    double back;
+    rtws_err err;
+    if (v != v || v - v != 0.0) {
+        if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+        return rtws__json_wfail(w, RTWS_ERR_RANGE);
+    }
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (n <= 0 || (size_t)n >= sizeof tmp) return rtws__json_wfail(w, RTWS_ERR_RANGE);
+        /* the locale may spell the decimal point otherwise: JSON wants '.' */
+        for (o = 0, i = 0; i < (size_t)n; i++) {
+            char ch = tmp[i];
+            if (RTWS__JSON_DIGIT(ch) || ch == '-' || ch == '+' || ch == 'e' || ch == 'E')
+                out[o++] = ch;
+            else if (!o || out[o - 1] != '.')
+                out[o++] = '.';
+        }
+        if (rtws__json_to_double((const uint8_t *)out, o, &back) == RTWS_OK && back == v) break;
+    }
+    rtws__json_wput(w, out, o);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_bool(rtws_json_writer *w, int v) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    if (v) rtws__json_wput(w, "true", 4);
+    else rtws__json_wput(w, "false", 5);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wput(w, "null", 4);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len) {
+    rtws_json d;
+    rtws_err err;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    err = rtws_json_parse(&d, json, len, NULL, 0, 0);
+    if (err != RTWS_OK) return rtws__json_wfail(w, err);
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wput(w, json, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const char *raw;
+    size_t len;
+    rtws_err err;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!t || (t->flags & RTWS_JSON_KEY)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    raw = rtws_json_raw(doc, i, &len);
+    rtws__json_wput(w, raw, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
+    if (len) *len = w->len;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (w->depth || !(w->flags & RTWS__JSON_W_DONE)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (w->err == RTWS_OK && w->len < w->cap) w->buf[w->len] = '\0';
+    return w->err;
+}
+
 /* === rtws: realtime ===================================================== */
+
+/* A chained hash table of nodes that embed rtws__hnode first; keys are byte
+   strings. Grows at load 1; never shrinks (channels and users are few
+   compared with messages). */
+typedef struct rtws__hnode {
+    struct rtws__hnode *hnext;
+    uint64_t hash;
+    const char *key;
+    size_t klen;
+} rtws__hnode;
+
+typedef struct rtws__htab {
+    rtws__hnode **b;
+    size_t nb, count;
+} rtws__htab;
+
+static uint64_t rtws__hash(const char *k, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 32);
+}
+
+static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, uint64_t h) {
+    rtws__hnode *e;
+    if (!t->nb) return NULL;
+    for (e = t->b[h & (t->nb - 1)]; e; e = e->hnext)
+        if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0) return e;
+    return NULL;
+}
+
+static int rtws__hadd(rtws__htab *t, rtws__hnode *e, const rtws_allocator *a) {
+    if (t->count >= t->nb) {
+        size_t nb = t->nb ? t->nb * 2 : 16, i;
+        rtws__hnode **b = (rtws__hnode **)rtws__alloc(a, nb * sizeof *b);
+        if (!b) return 0;
+        memset(b, 0, nb * sizeof *b);
+        for (i = 0; i < t->nb; i++) {
+            rtws__hnode *x = t->b[i], *nx;
+            for (; x; x = nx) {
+                nx = x->hnext;
+                x->hnext = b[x->hash & (nb - 1)];
+                b[x->hash & (nb - 1)] = x;
+            }
+        }
+        rtws__free(a, t->b);
+        t->b = b;
+        t->nb = nb;
+    }
+    e->hnext = t->b[e->hash & (t->nb - 1)];
+    t->b[e->hash & (t->nb - 1)] = e;
+    t->count++;
+    return 1;
+}
+
+static void rtws__hdel(rtws__htab *t, rtws__hnode *e) {
+    rtws__hnode **pp = &t->b[e->hash & (t->nb - 1)];
+    for (; *pp; pp = &(*pp)->hnext)
+        if (*pp == e) {
+            *pp = e->hnext;
+            t->count--;
+            return;
+        }
+}
+
+typedef struct rtws__ruser {
+    rtws__hnode h;    /* key: the user id */
+    size_t conns;     /* router connections of this user */
+    char name[64];
+} rtws__ruser;
+
+typedef struct rtws__dedupe {
+    uint64_t at;      /* now_ms when first published */
+    uint64_t seq;
+    uint8_t len;
+    char id[64];
+} rtws__dedupe;
+
+typedef struct rtws__session {
+    rtws__hnode h;    /* key: the session id */
+    rtws__ruser *user;
+    size_t conns;
+    uint64_t expire;  /* when conns is 0: forget it then */
+    rtws__dedupe *dd; /* ring of recent publish ids */
+    size_t ddcap, ddhead, ddcount;
+    char id[32];      /* 22 characters of base64url (16 random bytes) */
+} rtws__session;
+
+typedef struct rtws__member rtws__member;
+
+typedef struct rtws__presence {
+    rtws__hnode h;    /* key: the user id */
+    rtws__ruser *user;
+    size_t count;     /* connections of the user in the channel */
+    char status[33];
+} rtws__presence;
+
+typedef struct rtws__channel {
+    rtws__hnode h;
+    uint64_t seq;
+    rtws_shared **hist; /* ring: the last hcount messages, seq-hcount+1 .. seq */
+    size_t hcap, hhead, hcount;
+    rtws__member *subs;
+    size_t nsubs;
+    rtws__htab presence;
+    char *name;
+} rtws__channel;
+
+typedef struct rtws__rconn {
+    rtws_conn *conn;
+    rtws__ruser *user;
+    rtws__session *session;
+    rtws__member *members;
+    size_t nchan;
+    struct rtws__rconn *prev, *next; /* every router connection */
+    uint64_t auth_deadline;          /* 0: authenticated or not required */
+    uint64_t tokens_at;              /* rate limit: last refill */
+    uint64_t tokens;                 /* rate limit, in thousandths of a message */
+    uint32_t abuse;
+    int authed, opened;
+    char pending_user[64];           /* from the upgrade request's token */
+    char pending_session[32];        /* from ?session= */
+} rtws__rconn;
+
+struct rtws__member {
+    rtws__channel *ch;
+    rtws__rconn *rc;
+    rtws__member *cprev, *cnext; /* in the channel */
+    rtws__member *rnext;         /* in the connection */
+};
+
+struct rtws_router {
+    rtws_router_config cfg;
+    rtws__htab channels, users, sessions;
+    rtws__rconn *conns;
+    size_t nconns, nsubs, users_online;
+    uint64_t total_conns, msgs_in, msgs_out, publishes, started, next_sweep;
+    rtws_json_tok *toks;
+    size_t tokcap;
+    char *out;                   /* JSON being written */
+    size_t outcap;
+    rtws_json_writer w;
+};
+
+static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
+
+/* ---- JSON tokens (HS256) ---- */
+
+static size_t rtws__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
+    size_t i, o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (i = 0; i < len; i++) {
+        char ch = in[i];
+        int v;
+        if (ch == '-') ch = '+';
+        else if (ch == '_') ch = '/';
+        v = rtws__b64val(ch);
+        if (v < 0) return (size_t)-1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap) return (size_t)-1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (len % 4 == 1 || (acc & ((1u << bits) - 1))) return (size_t)-1; /* no slack bits */
+    return o;
+}
+
+static size_t rtws__b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    size_t n = rtws_base64_encode(in, len, out, cap), i;
+    if (!n) return 0;
+    while (n && out[n - 1] == '=') n--;
+    for (i = 0; i < n; i++) {
+        if (out[i] == '+') out[i] = '-';
+        else if (out[i] == '/') out[i] = '_';
+    }
+    out[n] = '\0';
+    return n;
+}
+
+RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
+                                    size_t secret_len, char *out, size_t cap) {
+    static const char head[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    size_t n, k, cl = strlen(claims_json);
+    uint8_t mac[32];
+    n = rtws__b64url_encode((const uint8_t *)head, sizeof head - 1, out, cap);
+    if (!n || n + 2 >= cap) return 0;
+    out[n++] = '.';
+    k = rtws__b64url_encode((const uint8_t *)claims_json, cl, out + n, cap - n);
+    if (!k) return 0;
+    n += k;
+    rtws_hmac_sha256(secret, secret_len, out, n, mac);
+    if (n + 2 >= cap) return 0;
+    out[n++] = '.';
+    k = rtws__b64url_encode(mac, 32, out + n, cap - n);
+    return k ? n + k : 0;
+}
+
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]) {
+    const char *d1, *d2;
+    uint8_t buf[3072], mac[32], sig[40];
+    rtws_json_tok toks[64];
+    rtws_json doc;
+    size_t n, hl, pl;
+    int v;
+    int64_t t;
+    user[0] = '\0';
+    if (len > 4096) return RTWS_ERR_TOO_BIG;
+    d1 = (const char *)memchr(token, '.', len);
+    if (!d1) return RTWS_ERR_SYNTAX;
+    d2 = (const char *)memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token));
+    if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token))) return RTWS_ERR_SYNTAX;
+    hl = (size_t)(d1 - token);
+    pl = (size_t)(d2 - d1 - 1);
+    /* the header: alg must be exactly HS256 (never "none", never RS/ES) */
+    n = rtws__b64url_decode(token, hl, buf, sizeof buf);
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+        toks[0].type != RTWS_JSON_OBJECT)
+        return RTWS_ERR_SYNTAX;
+    v = rtws_json_get(&doc, 0, "alg");
+    if (v < 0 || !rtws_json_eq(&doc, v, "HS256")) return RTWS_ERR_INVALID;
+    n = rtws__b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - token), sig, sizeof sig);
+    if (n != 32) return RTWS_ERR_SYNTAX;
+    rtws_hmac_sha256(secret, secret_len, token, (size_t)(d2 - token), mac);
+    if (!rtws_ct_equal(mac, sig, 32)) return RTWS_ERR_INVALID;
+    /* the claims */
+    n = rtws__b64url_decode(d1 + 1, pl, buf, sizeof buf);
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+        toks[0].type != RTWS_JSON_OBJECT)
+        return RTWS_ERR_SYNTAX;
+    v = rtws_json_get(&doc, 0, "exp");
+    if (v >= 0) {
+        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
+        if (now_s >= t + leeway_s) return RTWS_ERR_TIMEOUT;
+    }
+    v = rtws_json_get(&doc, 0, "nbf");
+    if (v >= 0) {
+        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
+        if (now_s + leeway_s < t) return RTWS_ERR_TIMEOUT;
+    }
+    v = rtws_json_get(&doc, 0, "sub");
+    if (v < 0) v = rtws_json_get(&doc, 0, "user");
+    if (v >= 0) {
+        size_t ul;
+        const rtws_json_tok *tk = rtws_json_tok_at(&doc, v);
+        if (tk->type != RTWS_JSON_STRING || rtws_json_unescape(&doc, v, user, 64, &ul) != RTWS_OK ||
+            ul == 0 || strlen(user) != ul) {
+            user[0] = '\0';
+            return RTWS_ERR_SYNTAX;
+        }
+        for (n = 0; n < ul; n++)
+            if ((uint8_t)user[n] < 0x20 || user[n] == 0x7f) {
+                user[0] = '\0';
+                return RTWS_ERR_SYNTAX;
+            }
+    }
+    return RTWS_OK;
+}
+
+/* ---- writing replies ---- */
+
+static void rtws__w_begin(rtws_router *r) {
+    rtws_json_writer_init(&r->w, r->out, r->outcap);
+    rtws_json_write_object(&r->w);
+}
+static void rtws__w_str(rtws_router *r, const char *k, const char *v, size_t n) {
+    rtws_json_write_key(&r->w, k, strlen(k));
+    rtws_json_write_string(&r->w, v, n);
+}
+static void rtws__w_strz(rtws_router *r, const char *k, const char *v) {
+    rtws__w_str(r, k, v, strlen(v));
+}
+static void rtws__w_int(rtws_router *r, const char *k, int64_t v) {
+    rtws_json_write_key(&r->w, k, strlen(k));
+    rtws_json_write_int64(&r->w, v);
+}
+/* Finishes the object; grows the buffer and asks the caller to write again
+   (returns 0) when it did not fit. */
+static int rtws__w_end(rtws_router *r, size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(&r->w);
+    e = rtws_json_writer_finish(&r->w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        size_t need = *len + 1;
+        char *nb = (char *)rtws__realloc(rtws__ra(r), r->out, need);
+        if (!nb) {
+            *len = 0;
+            return 1; /* give up on this reply */
+        }
+        r->out = nb;
+        r->outcap = need;
+        return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+static void rtws__rt_send(rtws_router *r, rtws__rconn *rc, size_t len) {
+    if (!len) return;
+    if (rtws_conn_send_text(rc->conn, r->out, len) == RTWS_OK) r->msgs_out++;
+}
+
+static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code,
+                               const char *msg, const char *id, size_t idlen) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "error");
+        rtws__w_strz(r, "code", code);
+        rtws__w_strz(r, "message", msg);
+        if (id) rtws__w_str(r, "id", id, idlen);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+                                    const char *message, const char *id) {
+    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    if (!rc) return RTWS_ERR_INVALID;
+    return rtws__rt_error(r, rc, code, message ? message : code, id, id ? strlen(id) : 0);
+}
+
+/* Sends the bytes in r->out to every subscriber of ch but skip, as one shared
+   frame. A subscriber whose queue is full is closed with 1013: it resumes
+   from its last seq when it comes back. */
+static void rtws__fanout(rtws_router *r, rtws__channel *ch, rtws_shared *sh, const rtws__rconn *skip) {
+    rtws__member *m;
+    for (m = ch->subs; m; m = m->cnext) {
+        rtws_err e;
+        if (m->rc == skip) continue;
+        e = rtws_conn_send_shared(m->rc->conn, sh);
+        if (e == RTWS_OK) r->msgs_out++;
+        else if (e == RTWS_ERR_LIMIT) rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+    }
+}
+
+static void rtws__presence_event(rtws_router *r, rtws__channel *ch, const char *user,
+                                 const char *status, const rtws__rconn *skip) {
+    size_t len;
+    rtws_shared *sh;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "presence");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_strz(r, "user", user);
+        rtws__w_strz(r, "status", status);
+    } while (!rtws__w_end(r, &len));
+    if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return;
+    rtws__fanout(r, ch, sh, skip);
+    rtws_shared_release(sh);
+}
+
+/* ---- users, sessions, channels ---- */
+
+static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
+    size_t n = strlen(name);
+    uint64_t h = rtws__hash(name, n);
+    rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
+    if (u) return u;
+    if (n >= sizeof u->name) return NULL;
+    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u);
+    if (!u) return NULL;
+    memset(u, 0, sizeof *u);
+    memcpy(u->name, name, n + 1);
+    u->h.key = u->name;
+    u->h.klen = n;
+    u->h.hash = h;
+    if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), u);
+        return NULL;
+    }
+    return u;
+}
+
+/* Users are kept while a connection or a session refers to them. */
+static void rtws__user_maybe_drop(rtws_router *r, rtws__ruser *u) {
+    size_t i;
+    if (!u || u->conns) return;
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e;
+        for (e = r->sessions.b[i]; e; e = e->hnext)
+            if (((rtws__session *)e)->user == u) return;
+    }
+    rtws__hdel(&r->users, &u->h);
+    rtws__free(rtws__ra(r), u);
+}
+
+static int rtws__rt_random(rtws_router *r, void *buf, size_t n) {
+    if (r->cfg.random) return r->cfg.random(r->cfg.random_user, buf, n);
+#if !defined(RTWS_NO_SYSTEM_RANDOM)
+    return rtws_random_system(NULL, buf, n);
+#else
+    return -1;
+#endif
+}
+
+static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
+    uint8_t raw[16];
+    rtws__session *s;
+    size_t n;
+    if (rtws__rt_random(r, raw, sizeof raw) != 0) return NULL;
+    s = (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s);
+    if (!s) return NULL;
+    memset(s, 0, sizeof *s);
+    n = rtws__b64url_encode(raw, sizeof raw, s->id, sizeof s->id);
+    if (!n) {
+        rtws__free(rtws__ra(r), s);
+        return NULL;
+    }
+    s->h.key = s->id;
+    s->h.klen = n;
+    s->h.hash = rtws__hash(s->id, n);
+    s->user = u;
+    if (!rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), s);
+        return NULL;
+    }
+    return s;
+}
+
+static void rtws__session_free(rtws_router *r, rtws__session *s) {
+    rtws__ruser *u = s->user;
+    rtws__hdel(&r->sessions, &s->h);
+    rtws__free(rtws__ra(r), s->dd);
+    rtws__free(rtws__ra(r), s);
+    rtws__user_maybe_drop(r, u);
+}
+
+static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t n, int create) {
+    uint64_t h = rtws__hash(name, n);
+    rtws__channel *ch = (rtws__channel *)rtws__hfind(&r->channels, name, n, h);
+    if (ch || !create) return ch;
+    ch = (rtws__channel *)rtws__alloc(rtws__ra(r), sizeof *ch + n + 1);
+    if (!ch) return NULL;
+    memset(ch, 0, sizeof *ch);
+    ch->name = (char *)(ch + 1);
+    memcpy(ch->name, name, n);
+    ch->name[n] = '\0';
+    ch->h.key = ch->name;
+    ch->h.klen = n;
+    ch->h.hash = h;
+    if (!rtws__hadd(&r->channels, &ch->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), ch);
+        return NULL;
+    }
+    return ch;
+}
+
+/* Adds a message to the channel's history ring (which holds a reference). */
+static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh) {
+    size_t cap = r->cfg.history;
+    if (!cap) return;
+    if (ch->hcap < cap && ch->hcount == ch->hcap) { /* grow lazily up to the cap */
+        size_t ncap = ch->hcap ? ch->hcap * 2 : 16, i;
+        rtws_shared **nh;
+        if (ncap > cap) ncap = cap;
+        nh = (rtws_shared **)rtws__alloc(rtws__ra(r), ncap * sizeof *nh);
+        if (!nh) return;
+        for (i = 0; i < ch->hcount; i++) nh[i] = ch->hist[(ch->hhead + i) % ch->hcap];
+        rtws__free(rtws__ra(r), ch->hist);
+        ch->hist = nh;
+        ch->hcap = ncap;
+        ch->hhead = 0;
+    }
+    sh->refs++;
+    if (ch->hcount < ch->hcap) {
+        ch->hist[(ch->hhead + ch->hcount) % ch->hcap] = sh;
+        ch->hcount++;
+    } else {
+        rtws_shared_release(ch->hist[ch->hhead]);
+        ch->hist[ch->hhead] = sh;
+        ch->hhead = (ch->hhead + 1) % ch->hcap;
+    }
+}
+
+static rtws__member *rtws__member_of(const rtws__rconn *rc, const rtws__channel *ch) {
+    rtws__member *m;
+    for (m = rc->members; m; m = m->rnext)
+        if (m->ch == ch) return m;
+    return NULL;
+}
+
+static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m) {
+    rtws__channel *ch = m->ch;
+    rtws__member **pp;
+    rtws__presence *p;
+    const char *uname = rc->user->name;
+    size_t un = rc->user->h.klen;
+    if (m->cprev) m->cprev->cnext = m->cnext;
+    else ch->subs = m->cnext;
+    if (m->cnext) m->cnext->cprev = m->cprev;
+    for (pp = &rc->members; *pp; pp = &(*pp)->rnext)
+        if (*pp == m) {
+            *pp = m->rnext;
+            break;
+        }
+    rc->nchan--;
+    ch->nsubs--;
+    r->nsubs--;
+    rtws__free(rtws__ra(r), m);
+    p = (rtws__presence *)rtws__hfind(&ch->presence, uname, un, rc->user->h.hash);
+    if (p && --p->count == 0) {
+        rtws__hdel(&ch->presence, &p->h);
+        rtws__free(rtws__ra(r), p);
+        rtws__presence_event(r, ch, uname, "left", NULL);
+    }
+}
+
+static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
+    if (ch->nsubs || ch->hcount || ch->seq) return; /* a channel with history stays */
+    rtws__hdel(&r->channels, &ch->h);
+    rtws__free(rtws__ra(r), ch->presence.b);
+    rtws__free(rtws__ra(r), ch->hist);
+    rtws__free(rtws__ra(r), ch);
+}
+
+/* ---- protocol ---- */
+
+/* A string field of the request as a C string in buf (cap bytes), checked
+   to be 1..cap-1 bytes without control characters. 0 when absent or bad. */
+static size_t rtws__field(const rtws_json *d, const char *key, char *buf, size_t cap, int *bad) {
+    int v = rtws_json_get(d, 0, key);
+    size_t n = 0, i;
+    const rtws_json_tok *t;
+    buf[0] = '\0';
+    if (v < 0) return 0;
+    t = rtws_json_tok_at(d, v);
+    if (t->type != RTWS_JSON_STRING || rtws_json_unescape(d, v, buf, cap, &n) != RTWS_OK || !n ||
+        strlen(buf) != n) {
+        buf[0] = '\0';
+        *bad = 1;
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        if ((uint8_t)buf[i] < 0x20 || buf[i] == 0x7f) {
+            buf[0] = '\0';
+            *bad = 1;
+            return 0;
+        }
+    return n;
+}
+
+static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, int resumed) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "welcome");
+        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "session", rc->session->id);
+        rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
+        rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
+        rtws__w_strz(r, "auth", r->cfg.auth_required ? "required" : "optional");
+        rtws_json_write_key(&r->w, "resumed", 7);
+        rtws_json_write_bool(&r->w, resumed);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "authenticated");
+        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "session", rc->session->id);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* Checks a token with the auth hook or the built-in HS256 verifier. */
+static int rtws__check_token(rtws_router *r, rtws_conn *c, const char *tok, size_t n, uint64_t now,
+                             char user[64]) {
+    user[0] = '\0';
+    if (r->cfg.auth) return r->cfg.auth(r, c, tok, n, user, r->cfg.user) == 0 && user[0] ? 0 : -1;
+    if (r->cfg.jwt_secret) {
+        int64_t now_s = (int64_t)((now + (uint64_t)r->cfg.wall_offset_ms) / 1000u);
+        return rtws_jwt_hs256_verify(tok, n, r->cfg.jwt_secret, r->cfg.jwt_secret_len, now_s, 30,
+                                     user) == RTWS_OK && user[0] ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Attaches rc to a session: the one named (when it is alive and belongs to
+   the same user, or was anonymous and the user is now known), else a new one. */
+static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid, const char *user,
+                                uint64_t now, int *resumed) {
+    rtws__session *s = NULL;
+    rtws__ruser *u;
+    (void)now;
+    *resumed = 0;
+    if (sid && *sid) s = (rtws__session *)rtws__hfind(&r->sessions, sid, strlen(sid), rtws__hash(sid, strlen(sid)));
+    if (s && user && *user && strcmp(s->user->name, user) != 0) s = NULL; /* someone else's */
+    if (s) {
+        u = s->user;
+        *resumed = 1;
+    } else {
+        char anon[64];
+        if (user && *user) {
+            u = rtws__user_get(r, user);
+        } else {
+            uint8_t raw[4];
+            if (rtws__rt_random(r, raw, 4) != 0) return 0;
+            snprintf(anon, sizeof anon, "anon-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
+            u = rtws__user_get(r, anon);
+        }
+        if (!u) return 0;
+        s = rtws__session_new(r, u);
+        if (!s) return 0;
+    }
+    if (rc->session) {
+        rtws__session *old = rc->session;
+        if (--old->conns == 0) old->expire = now + r->cfg.session_ttl_ms;
+    }
+    if (rc->user != u) {
+        if (rc->user && --rc->user->conns == 0) r->users_online--;
+        if (u->conns++ == 0) r->users_online++;
+        if (rc->user) rtws__user_maybe_drop(r, rc->user);
+        rc->user = u;
+    }
+    rc->session = s;
+    s->conns++;
+    s->expire = 0;
+    return 1;
+}
+
+static int rtws__allowed(rtws_router *r, rtws__rconn *rc, int action, const char *channel) {
+    return !r->cfg.authorize ||
+           r->cfg.authorize(r, rc->conn, rc->user->name, action, channel, r->cfg.user) == 0;
+}
+
+static int rtws__valid_channel(const char *s, size_t n) {
+    size_t i;
+    if (n == 0 || n > 128) return 0;
+    for (i = 0; i < n; i++) {
+        uint8_t b = (uint8_t)s[i];
+        if (b <= 0x20 || b == 0x7f || b == '"' || b == '\\') return 0;
+    }
+    return 1;
+}
+
+static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json *d,
+                               const char *chan, size_t cn, const char *id, size_t idl) {
+    rtws__channel *ch;
+    rtws__member *m;
+    rtws__presence *p;
+    int since_v = rtws_json_get(d, 0, "since"), have_since = 0;
+    int64_t since = 0;
+    size_t len, i;
+    uint64_t first;
+    if (since_v >= 0) {
+        if (rtws_json_int64(d, since_v, &since) != RTWS_OK || since < 0) {
+            rtws__rt_error(r, rc, "bad_request", "since must be a sequence number", id, idl);
+            return;
+        }
+        have_since = 1;
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_SUBSCRIBE, chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to subscribe to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_get(r, chan, cn, 1);
+    if (!ch) {
+        rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+        return;
+    }
+    m = rtws__member_of(rc, ch);
+    if (!m) {
+        if (rc->nchan >= r->cfg.max_channels) {
+            rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", id, idl);
+            rtws__channel_maybe_drop(r, ch);
+            return;
+        }
+        m = (rtws__member *)rtws__alloc(rtws__ra(r), sizeof *m);
+        p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+                                          rc->user->h.hash);
+        if (!p) {
+            p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
+            if (p) {
+                memset(p, 0, sizeof *p);
+                p->user = rc->user;
+                p->h = rc->user->h;
+                p->h.hnext = NULL;
+                memcpy(p->status, "online", 7);
+                if (!rtws__hadd(&ch->presence, &p->h, rtws__ra(r))) {
+                    rtws__free(rtws__ra(r), p);
+                    p = NULL;
+                }
+            }
+        }
+        if (!m || !p) {
+            rtws__free(rtws__ra(r), m);
+            rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+            return;
+        }
+        memset(m, 0, sizeof *m);
+        m->ch = ch;
+        m->rc = rc;
+        m->cnext = ch->subs;
+        if (ch->subs) ch->subs->cprev = m;
+        ch->subs = m;
+        m->rnext = rc->members;
+        rc->members = m;
+        rc->nchan++;
+        ch->nsubs++;
+        r->nsubs++;
+        if (p->count++ == 0) rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+    }
+    /* subscribed, with who is here */
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "subscribed");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_int(r, "seq", (int64_t)ch->seq);
+        if (id) rtws__w_str(r, "id", id, idl);
+        rtws_json_write_key(&r->w, "presence", 8);
+        rtws_json_write_array(&r->w);
+        for (i = 0; i < ch->presence.nb; i++) {
+            rtws__hnode *e;
+            for (e = ch->presence.b[i]; e; e = e->hnext) {
+                rtws__presence *q = (rtws__presence *)e;
+                rtws_json_write_object(&r->w);
+                rtws__w_strz(r, "user", q->user->name);
+                rtws__w_strz(r, "status", q->status);
+                rtws_json_write_object_end(&r->w);
+            }
+        }
+        rtws_json_write_array_end(&r->w);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    if (!have_since || (uint64_t)since == ch->seq) return;
+    /* since+1 .. seq from the ring, in order, before anything live; or reset */
+    first = ch->seq - ch->hcount + 1;
+    if ((uint64_t)since > ch->seq || (uint64_t)since + 1 < first) {
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "reset");
+            rtws__w_str(r, "channel", ch->name, ch->h.klen);
+            rtws__w_int(r, "seq", (int64_t)ch->seq);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    for (i = (size_t)((uint64_t)since + 1 - first); i < ch->hcount; i++) {
+        rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap];
+        if (rtws_conn_send_shared(rc->conn, sh) == RTWS_OK) r->msgs_out++;
+        else {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+            return;
+        }
+    }
+}
+
+/* Builds the "message" once, keeps it in the history, sends it to every
+   subscriber; returns its seq (0 on failure). */
+static uint64_t rtws__publish(rtws_router *r, rtws__channel *ch, const char *event, size_t en,
+                              const char *data, size_t dn, const char *from, uint64_t now) {
+    size_t len;
+    rtws_shared *sh;
+    uint64_t seq = ch->seq + 1;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "message");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_str(r, "event", event, en);
+        rtws_json_write_key(&r->w, "data", 4);
+        if (data) rtws_json_write_raw(&r->w, data, dn);
+        else rtws_json_write_null(&r->w);
+        rtws__w_int(r, "seq", (int64_t)seq);
+        rtws__w_strz(r, "from", from);
+        rtws__w_int(r, "ts", (int64_t)now + r->cfg.wall_offset_ms);
+    } while (!rtws__w_end(r, &len));
+    if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return 0;
+    ch->seq = seq;
+    r->publishes++;
+    rtws__history_add(r, ch, sh);
+    rtws__fanout(r, ch, sh, NULL);
+    if (r->cfg.on_publish) r->cfg.on_publish(r, ch->name, seq, r->out, len, r->cfg.user);
+    rtws_shared_release(sh);
+    return seq;
+}
+
+RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const char *event,
+                                      const char *data, size_t data_len, const char *from,
+                                      uint64_t now_ms) {
+    rtws__channel *ch;
+    size_t cn = strlen(channel);
+    rtws_json doc;
+    if (!rtws__valid_channel(channel, cn)) return 0;
+    if (data && rtws_json_parse(&doc, data, data_len, NULL, 0, 0) != RTWS_OK) return 0;
+    ch = rtws__channel_get(r, channel, cn, 1);
+    if (!ch) return 0;
+    if (!event) event = "message";
+    return rtws__publish(r, ch, event, strlen(event), data, data_len, from ? from : "server",
+                         now_ms);
+}
+
+static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d, const char *chan,
+                             size_t cn, const char *id, size_t idl, uint64_t now) {
+    char event[65];
+    int bad = 0, dv = rtws_json_get(d, 0, "data");
+    size_t en = rtws__field(d, "event", event, sizeof event, &bad), dn = 0, len, i;
+    const char *data = NULL;
+    rtws__channel *ch;
+    rtws__session *s = rc->session;
+    uint64_t seq;
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "event must be a short string", id, idl);
+        return;
+    }
+    if (!en) {
+        memcpy(event, "message", 8);
+        en = 7;
+    }
+    if (dv >= 0) data = rtws_json_raw(d, dv, &dn);
+    if (dn > r->cfg.max_data) {
+        rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
+        return;
+    }
+    /* a repeated id in this session within the window: ack again, publish once */
+    if (id && s->dd) {
+        for (i = 0; i < s->ddcount; i++) {
+            rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
+            if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms) {
+                do {
+                    rtws__w_begin(r);
+                    rtws__w_strz(r, "type", "ack");
+                    rtws__w_str(r, "id", id, idl);
+                    rtws__w_int(r, "seq", (int64_t)e->seq);
+                    rtws_json_write_key(&r->w, "duplicate", 9);
+                    rtws_json_write_bool(&r->w, 1);
+                } while (!rtws__w_end(r, &len));
+                rtws__rt_send(r, rc, len);
+                return;
+            }
+        }
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_get(r, chan, cn, 1);
+    if (!ch || !(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+        rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+        return;
+    }
+    if (!id) return;
+    if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
+        size_t ncap = s->ddcap ? s->ddcap * 2 : 16;
+        rtws__dedupe *nd;
+        if (ncap > r->cfg.dedupe_max) ncap = r->cfg.dedupe_max;
+        nd = (rtws__dedupe *)rtws__alloc(rtws__ra(r), ncap * sizeof *nd);
+        if (nd) {
+            for (i = 0; i < s->ddcount; i++) nd[i] = s->dd[(s->ddhead + i) % s->ddcap];
+            rtws__free(rtws__ra(r), s->dd);
+            s->dd = nd;
+            s->ddcap = ncap;
+            s->ddhead = 0;
+        }
+    }
+    if (s->ddcap) {
+        rtws__dedupe *e;
+        if (s->ddcount == s->ddcap) { /* full: the oldest id goes */
+            s->ddhead = (s->ddhead + 1) % s->ddcap;
+            s->ddcount--;
+        }
+        e = &s->dd[(s->ddhead + s->ddcount) % s->ddcap];
+        e->at = now;
+        e->seq = seq;
+        e->len = (uint8_t)idl;
+        memcpy(e->id, id, idl);
+        s->ddcount++;
+    }
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "ack");
+        rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "seq", (int64_t)seq);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
+static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    uint64_t cap = (uint64_t)r->cfg.rate_burst * 1000u;
+    if (!r->cfg.rate_per_s) return 1;
+    if (now > rc->tokens_at) {
+        rc->tokens += (now - rc->tokens_at) * r->cfg.rate_per_s;
+        if (rc->tokens > cap) rc->tokens = cap;
+    }
+    rc->tokens_at = now;
+    if (rc->tokens >= 1000) {
+        rc->tokens -= 1000;
+        return 1;
+    }
+    return 0;
+}
+
+static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why) {
+    if (r->cfg.on_message) r->cfg.on_message(r, rc->conn, ev, r->cfg.user);
+    else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
+}
+
+static int rtws__grow_toks(rtws_router *r, size_t need) {
+    rtws_json_tok *nt;
+    if (need > r->cfg.max_tokens) return 0;
+    nt = (rtws_json_tok *)rtws__realloc(rtws__ra(r), r->toks, need * sizeof *nt);
+    if (!nt) return 0;
+    r->toks = nt;
+    r->tokcap = need;
+    return 1;
+}
+
+static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
+    rtws_json d;
+    rtws_err e;
+    int tv;
+    char chan[129], id[65];
+    size_t cn, idl;
+    int bad = 0;
+    r->msgs_in++;
+    if (!rtws__rate_ok(r, rc, now)) {
+        rtws__rt_error(r, rc, "rate_limited", "slow down", NULL, 0);
+        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        return;
+    }
+    if (ev->opcode != RTWS_OP_TEXT) {
+        rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
+        return;
+    }
+    e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    if (e == RTWS_ERR_NOSPACE && rtws__grow_toks(r, d.count))
+        e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
+        (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
+        if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
+        else rtws__to_app(r, rc, ev, "expected a JSON object with a type");
+        return;
+    }
+    idl = rtws__field(&d, "id", id, sizeof id, &bad);
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "id must be a string of 1 to 64 bytes", NULL, 0);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "ping")) {
+        int ts = rtws_json_get(&d, 0, "ts");
+        size_t len;
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "pong");
+            rtws_json_write_key(&r->w, "ts", 2);
+            if (ts >= 0) rtws_json_write_tok(&r->w, &d, ts);
+            else rtws_json_write_null(&r->w);
+            rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "auth")) {
+        char tok[4097], user[64], sid[32];
+        int tk = rtws_json_get(&d, 0, "token"), resumed;
+        size_t tn = 0;
+        if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
+            rtws_json_unescape(&d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
+            rtws__rt_error(r, rc, "bad_request", "auth needs a token", id[0] ? id : NULL, idl);
+            return;
+        }
+        if (rc->members) {
+            rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", id[0] ? id : NULL, idl);
+            return;
+        }
+        if (rtws__check_token(r, rc->conn, tok, tn, now, user) != 0) {
+            rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", id[0] ? id : NULL, idl);
+            return;
+        }
+        rtws__field(&d, "session", sid, sizeof sid, &bad);
+        if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
+            rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, strlen(user), rtws__hash(user, strlen(user)));
+            if (u && u->conns >= r->cfg.max_conns_per_user) {
+                rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", id[0] ? id : NULL, idl);
+                rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+                return;
+            }
+        }
+        if (!rtws__attach_session(r, rc, sid, user, now, &resumed)) {
+            rtws__rt_error(r, rc, "internal", "out of memory", id[0] ? id : NULL, idl);
+            return;
+        }
+        rc->authed = 1;
+        rc->auth_deadline = 0;
+        rtws__send_authenticated(r, rc);
+        return;
+    }
+    if (r->cfg.auth_required && !rc->authed) {
+        rtws__rt_error(r, rc, "unauthorized", "authenticate first", id[0] ? id : NULL, idl);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "subscribe") || rtws_json_eq(&d, tv, "unsubscribe") ||
+        rtws_json_eq(&d, tv, "publish") || rtws_json_eq(&d, tv, "presence")) {
+        int cv = rtws_json_get(&d, 0, "channel");
+        const char *idp = idl ? id : NULL;
+        if (cv < 0 || r->toks[cv].type != RTWS_JSON_STRING ||
+            rtws_json_unescape(&d, cv, chan, sizeof chan, &cn) != RTWS_OK ||
+            !rtws__valid_channel(chan, cn) || strlen(chan) != cn) {
+            rtws__rt_error(r, rc, "bad_request", "channel must be 1 to 128 printable bytes", idp, idl);
+            return;
+        }
+        if (rtws_json_eq(&d, tv, "subscribe")) {
+            rtws__do_subscribe(r, rc, &d, chan, cn, idp, idl);
+        } else if (rtws_json_eq(&d, tv, "publish")) {
+            rtws__do_publish(r, rc, &d, chan, cn, idp, idl, now);
+        } else {
+            rtws__channel *ch = rtws__channel_get(r, chan, cn, 0);
+            rtws__member *m = ch ? rtws__member_of(rc, ch) : NULL;
+            size_t len;
+            if (!m) {
+                rtws__rt_error(r, rc, "not_subscribed", "not subscribed to this channel", idp, idl);
+                return;
+            }
+            if (rtws_json_eq(&d, tv, "unsubscribe")) {
+                rtws__leave_channel(r, rc, m);
+                do {
+                    rtws__w_begin(r);
+                    rtws__w_strz(r, "type", "unsubscribed");
+                    rtws__w_str(r, "channel", chan, cn);
+                    if (idp) rtws__w_str(r, "id", idp, idl);
+                } while (!rtws__w_end(r, &len));
+                rtws__rt_send(r, rc, len);
+                rtws__channel_maybe_drop(r, ch);
+            } else {
+                char status[33];
+                rtws__presence *p;
+                if (!rtws__field(&d, "status", status, sizeof status, &bad) || bad) {
+                    rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", idp, idl);
+                    return;
+                }
+                if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, chan)) {
+                    rtws__rt_error(r, rc, "forbidden", "not allowed", idp, idl);
+                    return;
+                }
+                p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name,
+                                                  rc->user->h.klen, rc->user->h.hash);
+                if (p) memcpy(p->status, status, strlen(status) + 1);
+                rtws__presence_event(r, ch, rc->user->name, status, NULL);
+            }
+        }
+        return;
+    }
+    rtws__to_app(r, rc, ev, "unknown message type");
+}
+
+static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    while (rc->members) {
+        rtws__channel *ch = rc->members->ch;
+        rtws__leave_channel(r, rc, rc->members);
+        rtws__channel_maybe_drop(r, ch);
+    }
+    if (rc->session && --rc->session->conns == 0) rc->session->expire = now + r->cfg.session_ttl_ms;
+    if (rc->user && --rc->user->conns == 0) {
+        r->users_online--;
+        rtws__user_maybe_drop(r, rc->user);
+    }
+    if (rc->prev) rc->prev->next = rc->next;
+    else if (r->conns == rc) r->conns = rc->next;
+    if (rc->next) rc->next->prev = rc->prev;
+    if (rc->opened) r->nconns--;
+    rc->conn->ext_ = NULL;
+    rtws__free(rtws__ra(r), rc);
+}
+
+RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                   uint64_t now_ms) {
+    rtws__rconn *rc;
+    const rtws_str *a;
+    char tok[4097];
+    size_t tn = 0;
+    if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
+                         memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
+        return 404;
+    rc = (rtws__rconn *)rtws__alloc(rtws__ra(r), sizeof *rc);
+    if (!rc) return 503;
+    memset(rc, 0, sizeof *rc);
+    rc->conn = c;
+    /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
+    a = rtws_http_header(req, "Authorization");
+    if (a && a->len > 7 && a->len - 7 < sizeof tok && a->p[6] == ' ') {
+        rtws_str scheme;
+        scheme.p = a->p;
+        scheme.len = 6;
+        if (!rtws__str_ieq(scheme, "Bearer")) a = NULL;
+    } else {
+        a = NULL;
+    }
+    if (a) {
+        tn = a->len - 7;
+        memcpy(tok, a->p + 7, tn);
+    }
+    {
+        size_t i = 0;
+        while (i < req->query.len) {
+            size_t s = i, e, k;
+            while (i < req->query.len && req->query.p[i] != '&') i++;
+            e = i++;
+            for (k = s; k < e && req->query.p[k] != '='; k++) {
+            }
+            if (k == e) continue;
+            if (k - s == 5 && memcmp(req->query.p + s, "token", 5) == 0 && !tn && e - k - 1 < sizeof tok) {
+                tn = e - k - 1;
+                memcpy(tok, req->query.p + k + 1, tn);
+            } else if (k - s == 7 && memcmp(req->query.p + s, "session", 7) == 0 &&
+                       e - k - 1 < sizeof rc->pending_session) {
+                memcpy(rc->pending_session, req->query.p + k + 1, e - k - 1);
+                rc->pending_session[e - k - 1] = '\0';
+            }
+        }
+    }
+    if (tn) {
+        if (rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
+            rtws__free(rtws__ra(r), rc);
+            return 401;
+        }
+        rc->authed = 1;
+    }
+    c->ext_ = rc;
+    return 0;
+}
+
+static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    int resumed = 0;
+    rc->opened = 1;
+    r->nconns++;
+    r->total_conns++;
+    rc->next = r->conns;
+    if (r->conns) r->conns->prev = rc;
+    r->conns = rc;
+    rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
+    rc->tokens_at = now;
+    if (rc->pending_user[0] && r->cfg.max_conns_per_user) {
+        rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, rc->pending_user, strlen(rc->pending_user),
+                                                    rtws__hash(rc->pending_user, strlen(rc->pending_user)));
+        if (u && u->conns >= r->cfg.max_conns_per_user) {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+            return;
+        }
+    }
+    if (!rtws__attach_session(r, rc, rc->pending_session, rc->pending_user, now, &resumed)) {
+        rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    if (r->cfg.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
+    rtws__send_welcome(r, rc, now, resumed);
+    if (rc->authed) rtws__send_authenticated(r, rc);
+}
+
+RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   uint64_t now_ms) {
+    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    if (rc) {
+        switch (ev->type) {
+        case RTWS_EV_OPEN: rtws__on_open(r, rc, now_ms); break;
+        case RTWS_EV_MESSAGE:
+            if (rc->opened && rc->session) rtws__on_message(r, rc, ev, now_ms);
+            break;
+        case RTWS_EV_CLOSE: rtws__rconn_free(r, rc, now_ms); break;
+        case RTWS_EV_ERROR:
+            if (!rc->opened) rtws__rconn_free(r, rc, now_ms); /* never opened: final */
+            break;
+        default: break;
+        }
+    }
+    if (r->cfg.on_event) r->cfg.on_event(c, ev, r->cfg.user);
+}
+
+RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                 rtws_http_reply *reply, uint64_t now_ms) {
+    const char *sp = r->cfg.status_path;
+    if (sp && req->path.len == strlen(sp) && memcmp(req->path.p, sp, req->path.len) == 0) {
+        size_t len, i, listed = 0;
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "status", "ok");
+            rtws__w_int(r, "active_connections", (int64_t)r->nconns);
+            rtws__w_int(r, "total_connections", (int64_t)r->total_conns);
+            rtws__w_int(r, "users_online", (int64_t)r->users_online);
+            rtws__w_int(r, "channels", (int64_t)r->channels.count);
+            rtws_json_write_key(&r->w, "subscriptions", 13);
+            rtws_json_write_object(&r->w);
+            for (i = 0, listed = 0; i < r->channels.nb && listed < 1000; i++) {
+                rtws__hnode *e;
+                for (e = r->channels.b[i]; e && listed < 1000; e = e->hnext) {
+                    rtws__channel *ch = (rtws__channel *)e;
+                    if (!ch->nsubs) continue;
+                    rtws_json_write_key(&r->w, ch->name, ch->h.klen);
+                    rtws_json_write_int64(&r->w, (int64_t)ch->nsubs);
+                    listed++;
+                }
+            }
+            rtws_json_write_object_end(&r->w);
+            rtws__w_int(r, "messages_in", (int64_t)r->msgs_in);
+            rtws__w_int(r, "messages_out", (int64_t)r->msgs_out);
+            rtws__w_int(r, "publishes", (int64_t)r->publishes);
+            rtws__w_int(r, "sessions", (int64_t)r->sessions.count);
+            rtws__w_int(r, "uptime_s", (int64_t)((now_ms - r->started) / 1000u));
+            rtws__w_int(r, "timestamp", (int64_t)now_ms + r->cfg.wall_offset_ms);
+        } while (!rtws__w_end(r, &len));
+        reply->status = 200;
+        reply->content_type = "application/json";
+        reply->body = r->out;
+        reply->body_len = len;
+        reply->headers = "Access-Control-Allow-Origin: *\r\n";
+        return 1;
+    }
+    if (r->cfg.on_http) return r->cfg.on_http(c, req, reply, r->cfg.user);
+    return 0;
+}
+
+RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms) {
+    rtws__rconn *rc;
+    size_t i;
+    for (rc = r->conns; rc; rc = rc->next)
+        if (rc->auth_deadline && now_ms >= rc->auth_deadline) {
+            rc->auth_deadline = 0;
+            rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
+        }
+    if (now_ms < r->next_sweep) return;
+    r->next_sweep = now_ms + 1000;
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e = r->sessions.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__session *s = (rtws__session *)e;
+            nx = e->hnext;
+            if (!s->conns && now_ms >= s->expire) rtws__session_free(r, s);
+        }
+    }
+}
+
+RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c) {
+    const rtws__rconn *rc = (const rtws__rconn *)c->ext_;
+    (void)r;
+    return rc && rc->user ? rc->user->name : NULL;
+}
+
+RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->active_connections = r->nconns;
+    st->users_online = r->users_online;
+    st->channels = r->channels.count;
+    st->subscriptions = r->nsubs;
+    st->sessions = r->sessions.count;
+    st->total_connections = r->total_conns;
+    st->messages_in = r->msgs_in;
+    st->messages_out = r->msgs_out;
+    st->publishes = r->publishes;
+}
+
+RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
+    rtws_allocator a;
+    rtws_router *r;
+    memset(&a, 0, sizeof a);
+    if (cfg) a = cfg->allocator;
+    r = (rtws_router *)rtws__alloc(&a, sizeof *r);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    if (cfg) r->cfg = *cfg;
+    r->cfg.status_path = r->cfg.status_path ? r->cfg.status_path : "/ws/status";
+    r->cfg.auth_timeout_ms = RTWS__DEF(r->cfg.auth_timeout_ms, 10000u);
+    r->cfg.history = RTWS__DEF(r->cfg.history, (size_t)1000);
+    r->cfg.session_ttl_ms = RTWS__DEF(r->cfg.session_ttl_ms, 120000u);
+    r->cfg.dedupe_ms = RTWS__DEF(r->cfg.dedupe_ms, 60000u);
+    r->cfg.dedupe_max = RTWS__DEF(r->cfg.dedupe_max, (size_t)1024);
+    r->cfg.max_channels = RTWS__DEF(r->cfg.max_channels, (size_t)100);
+    r->cfg.max_data = RTWS__DEF(r->cfg.max_data, (size_t)65536);
+    r->cfg.rate_burst = RTWS__DEF(r->cfg.rate_burst, 2 * r->cfg.rate_per_s);
+    r->cfg.rate_abuse = RTWS__DEF(r->cfg.rate_abuse, 20u);
+    r->cfg.heartbeat_ms = RTWS__DEF(r->cfg.heartbeat_ms, 30000u);
+    r->cfg.max_tokens = RTWS__DEF(r->cfg.max_tokens, (size_t)16384);
+    r->outcap = 4096;
+    r->out = (char *)rtws__alloc(&a, r->outcap);
+    if (!r->out || !rtws__grow_toks(r, 256)) {
+        rtws__free(&a, r->out);
+        rtws__free(&a, r);
+        return NULL;
+    }
+    return r;
+}
+
+RTWS_API void rtws_router_free(rtws_router *r) {
+    rtws_allocator a = r->cfg.allocator;
+    size_t i;
+    while (r->conns) rtws__rconn_free(r, r->conns, 0);
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *e = r->channels.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__channel *ch = (rtws__channel *)e;
+            size_t k;
+            nx = e->hnext;
+            for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap]);
+            rtws__free(&a, ch->hist);
+            rtws__free(&a, ch->presence.b);
+            rtws__free(&a, ch);
+        }
+    }
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e = r->sessions.b[i], *nx;
+        for (; e; e = nx) {
+            nx = e->hnext;
+            rtws__free(&a, ((rtws__session *)e)->dd);
+            rtws__free(&a, e);
+        }
+    }
+    for (i = 0; i < r->users.nb; i++) {
+        rtws__hnode *e = r->users.b[i], *nx;
+        for (; e; e = nx) {
+            nx = e->hnext;
+            rtws__free(&a, e);
+        }
+    }
+    rtws__free(&a, r->channels.b);
+    rtws__free(&a, r->sessions.b);
+    rtws__free(&a, r->users.b);
+    rtws__free(&a, r->toks);
+    rtws__free(&a, r->out);
+    rtws__free(&a, r);
+}
+
+static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_router *r = (rtws_router *)user;
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    rtws_router_on_event(r, c, ev, ctx ? ctx->now : rtws_now_ms());
+}
+static int rtws__router_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    (void)proto;
+    return rtws_router_on_accept((rtws_router *)user, c, req, ctx ? ctx->now : rtws_now_ms());
+}
+static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    return rtws_router_on_http((rtws_router *)user, c, req, reply, ctx ? ctx->now : rtws_now_ms());
+}
+static void rtws__router_tick(rtws_ctx *ctx, uint64_t now, void *user) {
+    (void)ctx;
+    rtws_router_tick((rtws_router *)user, now);
+}
+
+RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
+    uint64_t now = rtws_now_ms();
+    cfg->conn.on_event = rtws__router_ev;
+    cfg->conn.on_accept = rtws__router_accept;
+    cfg->conn.on_http = rtws__router_http;
+    cfg->conn.user = r;
+    cfg->conn.role = RTWS_SERVER;
+    cfg->on_tick = rtws__router_tick;
+    cfg->tick_user = r;
+    r->cfg.wall_offset_ms = (int64_t)rtws_wall_ms() - (int64_t)now;
+    r->started = now;
+    if (!cfg->conn.heartbeat_off) r->cfg.heartbeat_ms = RTWS__DEF(cfg->conn.ping_interval_ms, 30000u);
+    if (!r->cfg.random) {
+        r->cfg.random = cfg->conn.random;
+        r->cfg.random_user = cfg->conn.random_user;
+    }
+}
+
 
 #endif /* RTWS_IMPLEMENTATION */
 

@@ -889,6 +889,79 @@ static void test_idle_and_stats(void) {
     rtws_conn_free(&sv);
 }
 
+static int http_hook(rtws_conn *c, const rtws_http *req, rtws_http_reply *r, void *user) {
+    (void)c;
+    (void)user;
+    if (req->path.len == 7 && memcmp(req->path.p, "/status", 7) == 0) {
+        r->status = 200;
+        r->content_type = "application/json";
+        r->body = "{\"status\":\"ok\"}";
+        r->body_len = 15;
+        return 1;
+    }
+    return 0;
+}
+
+static void test_plain_http_and_shared(void) {
+    rtws_conn sv, a, b;
+    ev_log ls, la, lb;
+    rtws_config cfg = mkcfg(RTWS_SERVER, &ls);
+    char out[512];
+    size_t n;
+    rtws_shared *sh;
+    memset(&ls, 0, sizeof ls);
+    cfg.on_http = http_hook;
+    rtws_conn_init(&sv, &cfg);
+    {
+        static const char q[] = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+        rtws_conn_recv(&sv, q, sizeof q - 1, 0, NULL);
+    }
+    n = drain(&sv, (uint8_t *)out, sizeof out - 1);
+    out[n] = 0;
+    CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(out, "Content-Type: application/json\r\n") != NULL);
+    CHECK(strstr(out, "Content-Length: 15\r\n") != NULL);
+    CHECK(n > 15 && memcmp(out + n - 15, "{\"status\":\"ok\"}", 15) == 0);
+    CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
+    CHECK_EQ(ls.open + ls.error + ls.close, 0);
+    rtws_conn_free(&sv);
+    /* a plain GET the hook does not take: 426 as before */
+    rtws_conn_init(&sv, &cfg);
+    {
+        static const char q[] = "GET /other HTTP/1.1\r\nHost: x\r\n\r\n";
+        rtws_conn_recv(&sv, q, sizeof q - 1, 0, NULL);
+    }
+    n = drain(&sv, (uint8_t *)out, sizeof out - 1);
+    out[n] = 0;
+    CHECK(strncmp(out, "HTTP/1.1 426 ", 13) == 0);
+    rtws_conn_free(&sv);
+    /* one shared frame to two server connections: same bytes, one encode */
+    open_server(&a, &la, NULL);
+    open_server(&b, &lb, NULL);
+    sh = rtws_shared_new(NULL, RTWS_OP_TEXT, "fan-out", 7);
+    CHECK(sh != NULL);
+    CHECK_EQ(rtws_conn_send_text(&a, "first", 5), RTWS_OK);
+    CHECK_EQ(rtws_conn_send_shared(&a, sh), RTWS_OK);
+    CHECK_EQ(rtws_conn_send_shared(&b, sh), RTWS_OK);
+    CHECK_EQ(rtws_conn_send_text(&a, "last", 4), RTWS_OK);
+    rtws_shared_release(sh); /* the connections still hold theirs */
+    n = drain(&a, (uint8_t *)out, sizeof out);
+    CHECK(n == 7 + 9 + 6 && memcmp(out + 7, "\x81\x07" "fan-out", 9) == 0 && memcmp(out + 16, "\x81\x04last", 6) == 0);
+    n = drain(&b, (uint8_t *)out, sizeof out);
+    CHECK(n == 9 && memcmp(out, "\x81\x07" "fan-out", 9) == 0);
+    {
+        rtws_stats st;
+        rtws_conn_stats(&b, &st);
+        CHECK(st.msgs_out == 1 && st.bytes_out == 7);
+    }
+    /* a connection freed with the shared frame still queued releases it */
+    sh = rtws_shared_new(NULL, RTWS_OP_BINARY, "x", 1);
+    rtws_conn_send_shared(&a, sh);
+    rtws_shared_release(sh);
+    rtws_conn_free(&a);
+    rtws_conn_free(&b);
+}
+
 static void test_control_priority(void) {
     rtws_conn cl, sv;
     ev_log lc, ls;
@@ -945,5 +1018,6 @@ int main(void) {
     test_timers();
     test_control_priority();
     test_idle_and_stats();
+    test_plain_http_and_shared();
     return T_END();
 }
