@@ -90,7 +90,14 @@ compile-check: | $(B)
 	try gcc -std=c99 -Os $(CWARN) -I. tests/compile.c tests/compile2.c -o $(B)/compile_os; \
 	try g++ -std=c++11 $(WARN) -I. tests/compile.cpp tests/compile2.c -x none -o $(B)/compile_gxx; \
 	try clang++ -std=c++11 $(WARN) -Wno-deprecated -I. -x c++ tests/compile.cpp -x c++ tests/compile2.c -o $(B)/compile_clangxx; \
-	for b in gcc clang gcc11 static alloc os gxx clangxx; do \
+	if [ "$(BEARSSL)" = yes ]; then \
+	  try gcc -std=c99 $(CWARN) $(TLS_FLAGS) -I. tests/compile.c tests/compile2.c -o $(B)/compile_tls_gcc $(TLS_LIBS); \
+	  try clang -std=c99 $(CWARN) $(TLS_FLAGS) -I. tests/compile.c tests/compile2.c -o $(B)/compile_tls_clang $(TLS_LIBS); \
+	  try gcc -std=c99 $(CWARN) $(TLS_FLAGS) -DRTWS_STATIC -DCOMPILE_ONE -I. tests/compile.c -o $(B)/compile_tls_static $(TLS_LIBS); \
+	  try g++ -std=c++11 $(WARN) $(TLS_FLAGS) -I. tests/compile.cpp tests/compile2.c -x none -o $(B)/compile_tls_gxx $(TLS_LIBS); \
+	  try clang++ -std=c++11 $(WARN) -Wno-deprecated $(TLS_FLAGS) -I. -x c++ tests/compile.cpp -x c++ tests/compile2.c -x none -o $(B)/compile_tls_clangxx $(TLS_LIBS); \
+	fi; \
+	for b in gcc clang gcc11 static alloc os gxx clangxx tls_gcc tls_clang tls_static tls_gxx tls_clangxx; do \
 	  if [ -x $(B)/compile_$$b ]; then try $(B)/compile_$$b; fi; done; \
 	printf '#!/bin/sh\ncat %s/compile.log\necho "%s passed, %s failed"\n' $(B) $$p $$f > $$r; chmod +x $$r
 

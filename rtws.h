@@ -1,4 +1,4 @@
-/* rtws.h - v0.1.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
+/* rtws.h - v0.2.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
 
    Do this in one .c file:    #define RTWS_IMPLEMENTATION
                               #include "rtws.h"
@@ -57,9 +57,9 @@
 #endif
 
 #define RTWS_VERSION_MAJOR 0
-#define RTWS_VERSION_MINOR 1
+#define RTWS_VERSION_MINOR 2
 #define RTWS_VERSION_PATCH 0
-#define RTWS_VERSION_STRING "0.1.0"
+#define RTWS_VERSION_STRING "0.2.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -5423,12 +5423,28 @@ static void rtws__tls_stopped(rtws__tls_sock *t) {
     else rtws_conn_eof(&t->s.conn, t->s.ctx->now);
 }
 
+/* TLS 1.2 suites with forward secrecy and AEAD only (no CBC, no static RSA
+   key exchange). AES-GCM leads where the CPU has AES instructions (it is
+   then several times faster than ChaCha20 in software), ChaCha20 otherwise. */
+static const uint16_t rtws__suites_aes[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,       BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256};
+static const uint16_t rtws__suites_chacha[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,       BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384};
+
 /* Seeds the engine from rtws_config.random (the source of the masking keys)
    and readies it for TLS 1.2 only, full duplex, no renegotiation. */
 static rtws_err rtws__tls_engine_start(rtws__tls_sock *t) {
     const rtws_config *cfg = &t->s.conn.cfg;
     uint8_t seed[32];
     br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
+    if (br_aes_x86ni_ctr_get_vtable() && br_ghash_pclmul_get())
+        br_ssl_engine_set_suites(t->eng, rtws__suites_aes, sizeof rtws__suites_aes / 2);
+    else
+        br_ssl_engine_set_suites(t->eng, rtws__suites_chacha, sizeof rtws__suites_chacha / 2);
     br_ssl_engine_set_buffer(t->eng, t->iobuf, sizeof t->iobuf, 1);
     br_ssl_engine_add_flags(t->eng, BR_OPT_NO_RENEGOTIATION);
     if (!cfg->random || cfg->random(cfg->random_user, seed, sizeof seed) != 0)
@@ -5503,7 +5519,7 @@ static int rtws__tls_flush(rtws__sock *s) {
             rtws__tls_stopped(t);
             return 0;
         }
-        if (st & BR_SSL_SENDAPP) t->established = 1;
+        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
         if (st & BR_SSL_SENDREC) {
             ssize_t w;
             buf = br_ssl_engine_sendrec_buf(t->eng, &len);
@@ -5556,6 +5572,7 @@ static void rtws__tls_read(rtws__sock *s, uint64_t now) {
             rtws__tls_stopped(t);
             return;
         }
+        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
         if (st & BR_SSL_RECVAPP) {
             buf = br_ssl_engine_recvapp_buf(t->eng, &len);
             if (!c->drop_input && !c->freed) rtws_conn_recv(c, buf, len, now, NULL);
