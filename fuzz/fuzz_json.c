@@ -3,16 +3,8 @@
    compare every string, read every number, write the document again with
    the writer, parse that and compare the tokens. abort() on any broken
    invariant. */
-/* rtws__alloc and friends have no caller until the conn layer lands */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 

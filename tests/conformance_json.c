@@ -3,17 +3,9 @@
    recorded. With an argument, writes the i_ table as markdown to that file
    (docs/JSON.md is made from it). Runs from the repository root; without the
    corpus it skips, unless RTWS_REQUIRE_ALL=1. */
-/* rtws.h first: it asks for POSIX before any system header. rtws__alloc
-   and friends have no caller until the conn layer lands. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
+/* rtws.h first: it asks for POSIX before any system header. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 #include "t.h"
 #include <dirent.h>
 #include <stdlib.h>

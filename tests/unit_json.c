@@ -2,18 +2,10 @@
    writer, round-trip properties, and the big inputs (depth bomb, 100 MB
    number, a million keys). Inputs sit at the end of a page followed by an
    inaccessible page, so reading one byte too far crashes. */
-/* rtws.h first: it asks for POSIX before any system header. rtws__alloc
-   and friends have no caller until the conn layer lands. */
+/* rtws.h first: it asks for POSIX before any system header. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 #include "t.h"
 #include <locale.h>
 #include <stdlib.h>
