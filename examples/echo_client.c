@@ -102,6 +102,13 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+#ifndef RTWS_USE_BEARSSL
+    if (tls.ca_file || tls.tls_insecure_skip_verify) {
+        fprintf(stderr, "echo_client: --ca and --insecure need wss://, which this build lacks "
+                        "(compile with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_client)\n");
+        return 2;
+    }
+#endif
     if (s.n < 1) s.n = 1;
     s.msg = (unsigned char *)malloc(s.size ? s.size : 1);
     s.rtt = (double *)calloc((size_t)s.n, sizeof *s.rtt);
