@@ -621,6 +621,9 @@ typedef struct rtws_ctx_config {
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
     uint32_t timer_ms;         /* timers are checked at least this often (100) */
     uint32_t linger_ms;        /* a closing socket drains input this long (2000) */
+    uint32_t trim_ms;          /* a connection quiet this long gives its buffers back
+                                  (rtws_conn_trim), so idle ones cost only their
+                                  struct (1000) */
     int backlog;               /* listen(2) backlog (SOMAXCONN) */
     rtws_socket_fn on_socket;  /* NULL for the pollfd style */
     void *socket_user;
@@ -3156,6 +3159,11 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->rbuf = c->mbuf = NULL;
     c->spare = NULL;
     c->rcap = c->rstart = c->rend = c->mcap = 0;
+    if (!c->nseg) {
+        rtws__free(&c->cfg.allocator, c->segs);
+        c->segs = NULL;
+        c->segcap = c->seghead = 0;
+    }
 }
 
 RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
@@ -3495,6 +3503,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     if (cfg) ctx->cfg = *cfg;
     ctx->cfg.timer_ms = RTWS__DEF(ctx->cfg.timer_ms, 100u);
     ctx->cfg.linger_ms = RTWS__DEF(ctx->cfg.linger_ms, 2000u);
+    ctx->cfg.trim_ms = RTWS__DEF(ctx->cfg.trim_ms, 1000u);
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
     return ctx;
 }
@@ -4579,6 +4588,9 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         }
         if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
         rtws__settle(s, now);
+        if ((s->conn.rbuf || s->conn.spare || s->conn.segs) && !s->conn.nseg &&
+            s->conn.last_rx + ctx->cfg.trim_ms <= now && s->conn.state == RTWS_STATE_OPEN)
+            rtws_conn_trim(&s->conn);
         d = rtws_conn_deadline(&s->conn);
         if (d < next) next = d;
     }
