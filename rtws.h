@@ -474,6 +474,7 @@ struct rtws_conn {
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
     size_t rcap, rstart, rend, hs_scanned;
+    size_t rhint, roffer;         /* bytes to offer per read, and what the last offer was */
     rtws_frame_header h;          /* current frame, when have_h */
     uint8_t have_h, whole, msg_op, stream_first;
     uint32_t utf8;                /* UTF-8 state of the text message in progress */
@@ -492,11 +493,8 @@ struct rtws_conn {
     uint8_t pong_len, ping_len;   /* pending control frames (payload length + 1; 0 none) */
     uint8_t pad2_;
     uint32_t send_utf8;
-    uint8_t pong_buf[125], ping_buf[125];
-    uint8_t cout[2 * RTWS_FRAME_HEADER_MAX + 250];
+    struct rtws__ctl *ctl;        /* control-frame buffers, allocated when first needed */
     uint16_t cout_len, cout_off;
-    uint8_t keys[64];             /* masking keys, refilled from cfg.random */
-    uint8_t keys_used;
     uint8_t hb_payload[8];        /* payload of our last heartbeat ping */
     uint32_t rtt_last, rtt_min, rtt_n;
     uint64_t rtt_sum, last_msg_rx;
@@ -2025,7 +2023,8 @@ struct rtws__chunk {
 };
 #define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
 #define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
-#define RTWS__RBUF_MIN 4096u      /* first receive buffer */
+#define RTWS__RBUF_MIN 1024u      /* first receive buffer; reads grow while they fill it */
+#define RTWS__READ_MAX 65536u     /* ...up to this much offered per read */
 #define RTWS__RBUF_KEEP 65536u    /* receive-buffer slack beyond the frame being read */
 #define RTWS__BIG_KEEP (1u << 20) /* buffers up to this are kept between messages (an idle
                                      connection gives them back: rtws_conn_trim); bigger
@@ -2054,7 +2053,25 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
     if (cfg) c->cfg = *cfg;
     rtws__config_defaults(&c->cfg);
     c->state = c->cfg.role == RTWS_SERVER ? RTWS_STATE_HANDSHAKE : RTWS_STATE_IDLE;
-    c->keys_used = sizeof c->keys;
+    c->rhint = RTWS__RBUF_MIN;
+}
+
+/* Buffers for control frames: only a connection that pings, answers a ping
+   or masks (the client role) needs them, so an idle server connection's
+   struct stays small. */
+typedef struct rtws__ctl {
+    uint8_t pong_buf[125], ping_buf[125];
+    uint8_t cout[2 * RTWS_FRAME_HEADER_MAX + 250]; /* control frames going out now */
+    uint8_t keys[64];                              /* masking keys, refilled from cfg.random */
+    uint8_t keys_used;
+} rtws__ctl;
+
+static rtws__ctl *rtws__ctl_get(rtws_conn *c) {
+    if (!c->ctl) {
+        c->ctl = (rtws__ctl *)rtws__alloc(&c->cfg.allocator, sizeof *c->ctl);
+        if (c->ctl) c->ctl->keys_used = sizeof c->ctl->keys;
+    }
+    return c->ctl;
 }
 
 static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
@@ -2084,6 +2101,10 @@ static void rtws__release(rtws_conn *c) {
     rtws__free(a, c->rbuf);
     rtws__free(a, c->mbuf);
     rtws__free(a, c->hs);
+    rtws__free(a, c->ctl);
+    c->ctl = NULL;
+    c->pong_len = c->ping_len = 0;
+    c->cout_len = c->cout_off = 0;
     c->spare = NULL;
     c->segs = NULL;
     c->rbuf = c->mbuf = NULL;
@@ -2248,13 +2269,15 @@ static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
 }
 
 static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
-    if (c->keys_used + 4 > (int)sizeof c->keys) {
-        if (!c->cfg.random || c->cfg.random(c->cfg.random_user, c->keys, sizeof c->keys) != 0)
+    rtws__ctl *k = rtws__ctl_get(c);
+    if (!k) return 0;
+    if (k->keys_used + 4 > (int)sizeof k->keys) {
+        if (!c->cfg.random || c->cfg.random(c->cfg.random_user, k->keys, sizeof k->keys) != 0)
             return 0;
-        c->keys_used = 0;
+        k->keys_used = 0;
     }
-    memcpy(key, c->keys + c->keys_used, 4);
-    c->keys_used = (uint8_t)(c->keys_used + 4);
+    memcpy(key, k->keys + k->keys_used, 4);
+    k->keys_used = (uint8_t)(k->keys_used + 4);
     return 1;
 }
 
@@ -2307,9 +2330,9 @@ static void rtws__promote_control(rtws_conn *c) {
         size_t len = (size_t)c->pong_len - 1;
         int client = c->cfg.role == RTWS_CLIENT;
         if (client && !rtws__mask_key(c, key)) return;
-        n += rtws_frame_header_encode(c->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
-        memcpy(c->cout + n, c->pong_buf, len);
-        if (client) rtws_mask(c->cout + n, len, key, 0);
+        n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
+        memcpy(c->ctl->cout + n, c->ctl->pong_buf, len);
+        if (client) rtws_mask(c->ctl->cout + n, len, key, 0);
         n += len;
         c->pong_len = 0;
     }
@@ -2318,9 +2341,9 @@ static void rtws__promote_control(rtws_conn *c) {
         size_t len = (size_t)c->ping_len - 1;
         int client = c->cfg.role == RTWS_CLIENT;
         if (client && !rtws__mask_key(c, key)) return;
-        n += rtws_frame_header_encode(c->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
-        memcpy(c->cout + n, c->ping_buf, len);
-        if (client) rtws_mask(c->cout + n, len, key, 0);
+        n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
+        memcpy(c->ctl->cout + n, c->ctl->ping_buf, len);
+        if (client) rtws_mask(c->ctl->cout + n, len, key, 0);
         n += len;
         c->ping_len = 0;
     }
@@ -2334,7 +2357,7 @@ RTWS_API int rtws_conn_out_iov(rtws_conn *c, rtws_iov *iov, int max) {
     if (c->freed || c->eof) return 0;
     rtws__promote_control(c);
     if (c->cout_off < c->cout_len && n < max) {
-        iov[n].base = c->cout + c->cout_off;
+        iov[n].base = c->ctl->cout + c->cout_off;
         iov[n].len = (size_t)(c->cout_len - c->cout_off);
         n++;
     }
@@ -2825,9 +2848,9 @@ RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) 
     have = c->rend - c->rstart;
     want = need > have ? need - have : 0;
     if (want < min_len) want = min_len;
-    if (want < RTWS__RBUF_MIN) want = RTWS__RBUF_MIN;
+    if (want < c->rhint) want = c->rhint;
     if (!rtws__rreserve(c, want)) return NULL;
-    *cap = c->rcap - c->rend;
+    *cap = c->roffer = c->rcap - c->rend;
     return c->rbuf + c->rend;
 }
 
@@ -2852,8 +2875,8 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
     case RTWS_OP_PING:
         /* §5.5.3: answer with the same payload; only the latest ping needs an
            answer, so a ping flood overwrites one slot instead of queueing */
-        if (!c->close_sent) {
-            memcpy(c->pong_buf, p, n);
+        if (!c->close_sent && rtws__ctl_get(c)) {
+            memcpy(c->ctl->pong_buf, p, n);
             c->pong_len = (uint8_t)(n + 1);
             if (c->notify_) c->notify_(c);
         }
@@ -3093,6 +3116,7 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
         return RTWS_ERR_INVALID;
     }
     if (n) c->last_rx = c->now;
+    if (n && n == c->roffer && c->rhint < RTWS__READ_MAX) c->rhint *= 2; /* reads fill it: grow */
     if (c->drop_input) {
         n = 0; /* §1.4: after the close handshake, data is ignored */
     }
@@ -3171,6 +3195,10 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
         rtws__free(&c->cfg.allocator, c->segs);
         c->segs = NULL;
         c->segcap = c->seghead = 0;
+    }
+    if (c->ctl && !c->pong_len && !c->ping_len && c->cout_off == c->cout_len) {
+        rtws__free(&c->cfg.allocator, c->ctl);
+        c->ctl = NULL;
     }
 }
 
@@ -3252,8 +3280,10 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
         } else if (now_ms >= base + c->cfg.ping_interval_ms) {
             unsigned i;
             for (i = 0; i < 8; i++) c->hb_payload[i] = (uint8_t)(now_ms >> (56 - 8 * i));
-            memcpy(c->ping_buf, c->hb_payload, 8);
-            c->ping_len = 9;
+            if (rtws__ctl_get(c)) {
+                memcpy(c->ctl->ping_buf, c->hb_payload, 8);
+                c->ping_len = 9;
+            }
             c->ping_out = 1;
             c->ping_at = now_ms;
             if (c->notify_) c->notify_(c);
@@ -3363,7 +3393,8 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
     if (c->freed || c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
     if (len > 125 || (len && !data)) return RTWS_ERR_INVALID;
-    if (len) memcpy(c->ping_buf, data, len);
+    if (!rtws__ctl_get(c)) return RTWS_ERR_NOMEM;
+    if (len) memcpy(c->ctl->ping_buf, data, len);
     c->ping_len = (uint8_t)(len + 1);
     if (c->notify_) c->notify_(c);
     return RTWS_OK;
@@ -3581,7 +3612,7 @@ static void rtws__destroy(rtws__sock *s) {
 /* Decides what a socket needs next: destroy, linger, or new interest. */
 /* An open connection holding buffers it could give back when quiet. */
 static int rtws__holds_buffers(const rtws_conn *c) {
-    return (c->rbuf || c->spare || c->segs) && !c->nseg && c->state == RTWS_STATE_OPEN;
+    return (c->rbuf || c->spare || c->segs || c->ctl) && !c->nseg && c->state == RTWS_STATE_OPEN;
 }
 
 /* The next time the timer scan has work for s. */
