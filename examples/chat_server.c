@@ -22,8 +22,8 @@
    missed messages are replayed after a network hiccup.
 
    Limits: 1000 connections, 5 per authenticated user, 1 h idle timeout, 20
-   messages/s per connection (burst 40; 20 more over the limit close it with
-   1008), heartbeat every 30 s. Browser upgrades must come from the page's
+   messages/s per connection (burst 40; the 21st message refused for the rate
+   closes it with 1008), heartbeat every 30 s. Browser upgrades must come from the page's
    own origin (see README: cross-site WebSocket hijacking).
    Prints "listening on H:P" and the URL to open once ready. SIGINT/SIGTERM
    close every connection with 1001 and exit. */
@@ -183,7 +183,7 @@ static const char *const page_lines[] = {
     "    if (m.auth === 'required' && !token) note('this server wants a token: open /?token=<JWT>');",
     "    subscribe();",
     "    break;",
-    "  case 'authenticated': me = m.user; $('me').textContent = me; break;",
+    "  case 'authenticated': me = m.user; session = m.session; $('me').textContent = me; break;",
     "  case 'subscribed':",
     "    if (m.channel !== chan()) break;",
     "    $('chan').textContent = m.channel;",
