@@ -2,7 +2,8 @@
 // only, plus a WebSocket: Node's own, or `ws` when this Node has none) against
 // examples/chat_server. Two pages join room "lobby"; checks presence, typing,
 // a chat message both ways, resume after a dropped connection, the status
-// page; saves a screenshot. Prints "ok: ..."/"FAILED: ..." lines and ends with
+// page; saves screenshots (SCREENSHOT.png at the end, SCREENSHOT_typing.png
+// while A types). Prints "ok: ..."/"FAILED: ..." lines and ends with
 // "N passed, M failed".
 //   node tests/interop_browser.js DEVTOOLS_WS_URL http://127.0.0.1:PORT/ SCREENSHOT.png
 'use strict';
@@ -100,6 +101,8 @@ async function main() {
   await A.eval(`(() => { const t = document.getElementById('text'); t.value = 'hel'; t.dispatchEvent(new Event('input')); })()`);
   (await until(B, `${$text('typing')} === '${userA} is typing...'`, 5000))
     ? ok('typing indicator shown on the other page') : bad('typing indicator', await B.eval($text('typing')));
+  const typingShot = shot.replace(/\.png$/, '_typing.png');
+  fs.writeFileSync(typingShot, Buffer.from((await B.send('Page.captureScreenshot', { format: 'png' })).data, 'base64'));
 
   // A sends; B shows it with sender and time; A's own copy is confirmed (acked)
   await A.eval(`(() => { document.getElementById('text').value = 'hello from A'; document.getElementById('go').click(); })()`);
