@@ -4,9 +4,9 @@
 # tests/interop_browser.js (two pages in room "lobby": presence, typing, a
 # message each way, resume after a dropped socket, the status page), and
 # screenshots in build/interop_browser.png and build/interop_browser_typing.png.
-# 127.0.0.1 only, at most 60 s, every process started here stopped by its PID. Installs chromium with apt-get
-# when missing and root; without a browser it is a skip, or a failure with
-# RTWS_REQUIRE_ALL=1.
+# 127.0.0.1 only, at most 60 s, every process started here stopped by its PID.
+# Installs chromium with apt-get when missing and root; without a browser it
+# is a skip, or a failure with RTWS_REQUIRE_ALL=1.
 set -u
 cd "$(dirname "$0")/.."
 B=build
