@@ -160,7 +160,12 @@ static void test_presence_reserved_status(void) {
       read yet; B subscribes to y. Got: B is a member of y (the status page
       counts it, y's messages reach B) but never receives "subscribed" for y.
       Expected: the same as rtws__fanout() does for a full queue - close with
-      1013, so the client reconnects and resumes - or the reply delivered. */
+      1013, so the client reconnects and resumes - or the reply delivered.
+      fuzz_router found it on its own: fuzz/corpus/fuzz_router/
+      crash-reply-dropped-min (11 error replies fill a stalled reader's 1 KiB
+      queue, the "subscribed" for h is dropped, the shorter "reset" for h
+      that follows still fits, so the client gets a reset for a channel it
+      was never told it joined). */
 static void test_reply_dropped_when_queue_full(void) {
     pair a, b;
     rtws_router_stats st;
