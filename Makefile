@@ -24,12 +24,30 @@ EXAMPLES  := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 SCRIPTS   := $(wildcard tests/interop_*.sh tests/interop_*.py)
 FUZZ_SECONDS ?= 60
 
+# wss:// (layer 5): tests/tls_*.c and TLS builds of the examples, with BearSSL.
+# For `make test` tests/tls_deps.sh installs libbearssl-dev when it can.
+TLS_CHECK := $(if $(filter test,$(MAKECMDGOALS)),tests/tls_deps.sh --install,tests/tls_deps.sh)
+BEARSSL   := $(shell $(TLS_CHECK) $(CC))
+TLS_FLAGS := -DRTWS_USE_BEARSSL
+TLS_LIBS  := -lbearssl
+ifeq ($(BEARSSL),yes)
+TLS_TESTS := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/tls_*.c))
+TLS_EX    := $(B)/tls_echo_server $(B)/tls_echo_client $(B)/asan_tls_echo_server
+else
+TLS_TESTS := tests/tls_missing.sh
+TLS_EX    :=
+endif
+
 .PHONY: all test unit compile-check fuzz bench run install clean fmt examples
 all: examples
 
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(TLS_EX)
 $(B)/%: examples/%.c rtws.h | $(B)
 	$(CC) $(EX_CFLAGS) $< -o $@
+$(B)/tls_%: examples/%.c rtws.h | $(B)
+	$(CC) $(EX_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
+$(B)/asan_tls_%: examples/%.c rtws.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 
 $(B):
 	mkdir -p $(B)
@@ -40,16 +58,19 @@ $(B)/asan_%: examples/%.c rtws.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@
 
 # --- test: everything, ending in one "N passed, M failed" line -------------
-test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX)
-	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
+test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS)
+	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
+	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
 $(B)/unit_%: tests/unit_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
-$(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h | $(B)
+$(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
+$(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 
 # fuzz targets replayed over their corpora by a plain main(), under ASan+UBSan
 $(B)/replay_%: fuzz/%.c fuzz/replay.c rtws.h | $(B)
@@ -69,7 +90,14 @@ compile-check: | $(B)
 	try gcc -std=c99 -Os $(CWARN) -I. tests/compile.c tests/compile2.c -o $(B)/compile_os; \
 	try g++ -std=c++11 $(WARN) -I. tests/compile.cpp tests/compile2.c -x none -o $(B)/compile_gxx; \
 	try clang++ -std=c++11 $(WARN) -Wno-deprecated -I. -x c++ tests/compile.cpp -x c++ tests/compile2.c -o $(B)/compile_clangxx; \
-	for b in gcc clang gcc11 static alloc os gxx clangxx; do \
+	if [ "$(BEARSSL)" = yes ]; then \
+	  try gcc -std=c99 $(CWARN) $(TLS_FLAGS) -I. tests/compile.c tests/compile2.c -o $(B)/compile_tls_gcc $(TLS_LIBS); \
+	  try clang -std=c99 $(CWARN) $(TLS_FLAGS) -I. tests/compile.c tests/compile2.c -o $(B)/compile_tls_clang $(TLS_LIBS); \
+	  try gcc -std=c99 $(CWARN) $(TLS_FLAGS) -DRTWS_STATIC -DCOMPILE_ONE -I. tests/compile.c -o $(B)/compile_tls_static $(TLS_LIBS); \
+	  try g++ -std=c++11 $(WARN) $(TLS_FLAGS) -I. tests/compile.cpp tests/compile2.c -x none -o $(B)/compile_tls_gxx $(TLS_LIBS); \
+	  try clang++ -std=c++11 $(WARN) -Wno-deprecated $(TLS_FLAGS) -I. -x c++ tests/compile.cpp -x c++ tests/compile2.c -x none -o $(B)/compile_tls_clangxx $(TLS_LIBS); \
+	fi; \
+	for b in gcc clang gcc11 static alloc os gxx clangxx tls_gcc tls_clang tls_static tls_gxx tls_clangxx; do \
 	  if [ -x $(B)/compile_$$b ]; then try $(B)/compile_$$b; fi; done; \
 	printf '#!/bin/sh\ncat %s/compile.log\necho "%s passed, %s failed"\n' $(B) $$p $$f > $$r; chmod +x $$r
 

@@ -1,4 +1,4 @@
-/* rtws.h - v0.1.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
+/* rtws.h - v0.2.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
 
    Do this in one .c file:    #define RTWS_IMPLEMENTATION
                               #include "rtws.h"
@@ -13,6 +13,7 @@
      RTWS_STATIC        make every function static
      RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source; then
                         rtws_config.random must be set
+     RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
    QUICK START: see README.md (a whole server and a whole client).
 
@@ -41,6 +42,8 @@
      rtws_conn_close() and rtws_conn_free() on the connection that fired it.
 
    LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
+
+   TLS: optional, see layer 5 below (rtws_listen_tls, rtws_tls_client_config).
 */
 #ifndef RTWS_H
 #define RTWS_H
@@ -54,9 +57,9 @@
 #endif
 
 #define RTWS_VERSION_MAJOR 0
-#define RTWS_VERSION_MINOR 1
+#define RTWS_VERSION_MINOR 2
 #define RTWS_VERSION_PATCH 0
-#define RTWS_VERSION_STRING "0.1.0"
+#define RTWS_VERSION_STRING "0.2.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -100,7 +103,7 @@ extern "C" {
     X(RTWS_ERR_IO, -16, "socket error (see errno in the event)")                                   \
     X(RTWS_ERR_RESOLVE, -17, "host name did not resolve")                                          \
     X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
-    X(RTWS_ERR_TLS, -19, "TLS failed or not built in (define RTWS_USE_BEARSSL)")                   \
+    X(RTWS_ERR_TLS, -19, "TLS failed (see the event's tls_error) or not built in (RTWS_USE_BEARSSL)") \
     X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")
 
 typedef enum rtws_err {
@@ -364,6 +367,8 @@ typedef struct rtws_event {
     uint32_t attempt;     /* STATE: reconnect attempt (1, 2, ...), 0 otherwise */
     uint32_t delay_ms;    /* STATE RECONNECTING: wait before the attempt */
     rtws_str protocol;    /* OPEN: the subprotocol (empty when none) */
+    int tls_error;        /* ERROR with RTWS_ERR_TLS: BearSSL or RTWS_TLS_ERR_ code
+                             (rtws_tls_strerror), 0 otherwise */
 } rtws_event;
 
 typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
@@ -616,9 +621,14 @@ typedef struct rtws_ctx_config {
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
     uint32_t timer_ms;         /* timers are checked at least this often (100) */
     uint32_t linger_ms;        /* a closing socket drains input this long (2000) */
+    uint32_t trim_ms;          /* a connection quiet this long gives its buffers back
+                                  (rtws_conn_trim), so idle ones cost only their
+                                  struct (1000) */
     int backlog;               /* listen(2) backlog (SOMAXCONN) */
     rtws_socket_fn on_socket;  /* NULL for the pollfd style */
     void *socket_user;
+    const struct rtws_tls_client_config *tls; /* wss:// clients (layer 5); NULL: defaults
+                                                 (verify against the system bundle) */
     /* called with every timer pass (at least every timer_ms while sockets are
        open); the realtime router keeps its sessions and deadlines with it */
     void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
@@ -762,6 +772,80 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
 RTWS_API void rtws_client_free(rtws_client *cl);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
 RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
+
+/* ======================================================================== */
+/* layer 5: tls                                                             */
+/* ======================================================================== */
+
+/* wss:// for both roles through BearSSL, on the same sockets and loop: define
+   RTWS_USE_BEARSSL where the implementation is compiled and link -lbearssl.
+   Without it the header needs nothing beyond libc, a wss:// URL fails with
+   RTWS_ERR_TLS and rtws_listen_tls() returns RTWS_ERR_TLS. TLS 1.2 only,
+   renegotiation off. A failed TLS handshake or record arrives as an
+   RTWS_EV_ERROR with err RTWS_ERR_TLS and ev->tls_error, a BearSSL code
+   (BR_ERR_*, e.g. BR_ERR_X509_EXPIRED = 54) or one of these: */
+enum {
+    RTWS_TLS_ERR_NOT_BUILT = -1,    /* built without RTWS_USE_BEARSSL */
+    RTWS_TLS_ERR_READ = -2,         /* a certificate, key or CA file could not be read */
+    RTWS_TLS_ERR_PEM = -3,          /* malformed PEM */
+    RTWS_TLS_ERR_NO_CERT = -4,      /* no usable certificate in the input */
+    RTWS_TLS_ERR_NO_KEY = -5,       /* no usable RSA or EC private key in the input */
+    RTWS_TLS_ERR_KEY_MISMATCH = -6, /* the private key does not belong to the certificate */
+    RTWS_TLS_ERR_NO_ANCHORS = -7,   /* no trust anchor could be loaded */
+    RTWS_TLS_ERR_TRUNCATED = -8     /* the peer closed during the TLS handshake */
+};
+
+/* A static string naming a BearSSL error code (BR_ERR_*, including received
+   and sent alerts) or an RTWS_TLS_ERR_ code. */
+RTWS_API const char *rtws_tls_strerror(int tls_error);
+
+/* Certificate validation time, for devices without a clock: days since
+   1 January of year 0 (proleptic Gregorian; 1970-01-01 is day 719528) and
+   seconds since midnight, UTC. Return 0, or nonzero when the time is
+   unknown (validation then fails with BR_ERR_X509_TIME_UNKNOWN). */
+typedef int (*rtws_tls_time_fn)(void *user, uint32_t *days, uint32_t *seconds);
+
+/* The client side, rtws_ctx_config.tls (the pointer and what it points to
+   must outlive the context). Zero means: verify the server's chain against
+   the system bundle, its name against the URL's host (sent as SNI; an IP
+   literal must be an iPAddress subjectAltName), and its dates against the
+   system clock. Trust anchors are loaded at the first wss:// connect. */
+typedef struct rtws_tls_client_config {
+    const char *ca_file;     /* PEM bundle (/etc/ssl/certs/ca-certificates.crt) */
+    const char *ca_pem;      /* trust anchors in memory, PEM (or one DER
+                                certificate); used instead of ca_file */
+    size_t ca_pem_len;       /* 0: strlen(ca_pem) */
+    rtws_tls_time_fn time;   /* (the system clock) */
+    void *time_user;
+    int tls_insecure_skip_verify; /* 1: accept ANY certificate (no chain, name or
+                                     date check): anyone on the path can read and
+                                     change the traffic. For tests only. */
+} rtws_tls_client_config;
+
+/* The server side: certificate chain and private key, PEM from files or
+   memory (one DER certificate or key is accepted too). */
+typedef struct rtws_tls_server_config {
+    const char *cert_file;   /* PEM: the server's certificate first, then intermediates */
+    const char *key_file;    /* PEM: its private key, RSA or EC (PKCS#1, SEC 1 or
+                                PKCS#8), unencrypted */
+    const char *cert_pem;    /* the chain in memory, used when cert_file is NULL */
+    size_t cert_pem_len;     /* 0: strlen(cert_pem) */
+    const char *key_pem;     /* the key in memory, used when key_file is NULL */
+    size_t key_pem_len;      /* 0: strlen(key_pem) */
+} rtws_tls_server_config;
+
+/* rtws_listen() for wss://. The chain and key are read and checked now
+   (the key must match the certificate) and shared by every connection
+   accepted there; the config is not kept. ws:// and wss:// listeners may
+   share a context. RTWS_ERR_TLS: see rtws_ctx_tls_error(). */
+RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                  const rtws_tls_server_config *tls, int *bound_port);
+/* Why the last TLS setup of ctx failed (rtws_listen_tls, or loading trust
+   anchors at a wss:// connect that returned RTWS_ERR_TLS); 0 when none did. */
+RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx);
+/* The TLS version of an established wss:// connection (0x0303: TLS 1.2),
+   0 for ws:// or before the TLS handshake completes. */
+RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c);
 
 /* ======================================================================== */
 /* layer 6: json                                                            */
@@ -963,6 +1047,10 @@ typedef struct rtws_router_config {
     uint32_t rate_abuse;         /* rate-limited messages before close 1008 (20) */
     uint32_t heartbeat_ms;       /* advertised in welcome (30000) */
     size_t max_tokens;           /* JSON tokens of one message (16384) */
+    size_t max_presence;         /* presence is tracked and broadcast in channels of up
+                                    to this many users (1000); above it joins and leaves
+                                    are not announced (they would cost N^2) and
+                                    "subscribed" carries only the member count */
     rtws_random_fn random;       /* session and anonymous ids (rtws_random_system) */
     void *random_user;
     rtws_allocator allocator;
@@ -1015,6 +1103,69 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
    0 when cap is too small. */
 RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
                                     size_t secret_len, char *out, size_t cap);
+
+
+/* The realtime client: channels on top of rtws_client. It keeps its
+   subscriptions, its session and the last seq seen per channel; after every
+   reconnect it resumes the session (?session=), resubscribes with since, and
+   resends every publish not acked yet (same ids: the server de-duplicates),
+   so the application sees each message once, in order, across reconnects. */
+typedef struct rtws_rt rtws_rt;
+
+typedef struct rtws_rt_message {
+    const char *channel;
+    const char *event;        /* "message", "typing", ... */
+    const char *data;         /* the raw JSON value (not NUL-terminated) */
+    size_t data_len;
+    const char *from;         /* user id of the publisher */
+    uint64_t seq;
+    int64_t ts;               /* server time, ms since 1970 */
+    int reset;                /* 1: the messages up to seq are gone (history
+                                 ran out); data is NULL */
+} rtws_rt_message;
+
+typedef void (*rtws_rt_msg_fn)(rtws_rt *rt, const rtws_rt_message *m, void *user);
+
+typedef struct rtws_rt_config {
+    rtws_client_config client; /* url, backoff, limits; on_event and refresh are the
+                                  realtime client's own: use the fields below */
+    const char *token;         /* sent in an "auth" message after every welcome */
+    rtws_event_fn on_event;    /* STATE, ERROR, CLOSE events of the connection */
+    rtws_rt_msg_fn on_message; /* channels subscribed without a handler */
+    void (*on_presence)(rtws_rt *rt, const char *channel, const char *user,
+                        const char *status, void *user_data);
+    void (*on_ack)(rtws_rt *rt, const char *id, uint64_t seq, void *user_data);
+    void (*on_error)(rtws_rt *rt, const char *code, const char *message, const char *id,
+                     void *user_data);
+    void (*on_welcome)(rtws_rt *rt, const char *user, const char *session, int resumed,
+                       void *user_data);
+    size_t max_unacked;        /* publishes waiting for their ack (1000) */
+    void *user;
+} rtws_rt_config;
+
+RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t now_ms,
+                              rtws_err *err);
+RTWS_API void rtws_rt_free(rtws_rt *rt);
+/* Subscribes (now, or at the next welcome) and keeps the subscription across
+   reconnects. handler NULL: cfg.on_message. */
+RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
+                                    void *handler_user);
+RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
+/* Publishes data (JSON text; NULL: null) with a fresh id, copied into *id_out
+   when not NULL (32 bytes); resent after reconnects until acked.
+   RTWS_ERR_LIMIT when max_unacked publishes wait. */
+RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
+                                  const char *data, size_t len, char *id_out);
+/* Sets this user's presence status in a channel ("away", "typing", ...). */
+RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status);
+/* Last seq delivered on channel (0: none). */
+RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel);
+/* Publishes not acked yet. */
+RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt);
+/* User id and session from the last welcome ("" before the first). */
+RTWS_API const char *rtws_rt_user(const rtws_rt *rt);
+RTWS_API const char *rtws_rt_session(const rtws_rt *rt);
+RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt);
 
 #ifdef __cplusplus
 }
@@ -3008,6 +3159,11 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->rbuf = c->mbuf = NULL;
     c->spare = NULL;
     c->rcap = c->rstart = c->rend = c->mcap = 0;
+    if (!c->nseg) {
+        rtws__free(&c->cfg.allocator, c->segs);
+        c->segs = NULL;
+        c->segcap = c->seghead = 0;
+    }
 }
 
 RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
@@ -3265,6 +3421,7 @@ typedef struct rtws__sock {
     uint64_t linger_until;
     struct rtws__sock *next_dirty;
     rtws__addr peer;
+    uint8_t tls;                 /* 1: wss://, the socket is an rtws__tls_sock (layer 5) */
     rtws__addr *alt;             /* client: further addresses to try */
 } rtws__sock;
 
@@ -3281,8 +3438,30 @@ struct rtws_ctx {
     int in_call;
     int shutting_down;
     struct rtws_client *clients;  /* reconnecting clients, for their timers */
+    size_t ndead;                 /* sockets and clients waiting for the sweep */
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
+    struct rtws__tls_ctx *tls;    /* layer 5: trust anchors, last setup error */
 };
+
+/* Marks s for the sweep at the end of the current call (counting, so the
+   sweep costs nothing when there is nothing to release). */
+static void rtws__kill(rtws__sock *s) {
+    if (!s->dead) s->ctx->ndead++;
+    s->dead = 1;
+}
+
+struct rtws__tls_cred;  /* layer 5: a wss:// listener's certificate chain and key */
+#ifdef RTWS_USE_BEARSSL /* layer 5 hooks, defined in the tls section */
+static size_t rtws__tls_sock_size(int listener);
+static void rtws__tls_listener_init(rtws__sock *s, struct rtws__tls_cred *cred);
+static void rtws__tls_server_start(rtws__sock *s, rtws__sock *listener);
+static rtws_err rtws__tls_client_start(rtws__sock *s, const char *host);
+static int rtws__tls_flush(rtws__sock *s);
+static void rtws__tls_read(rtws__sock *s, uint64_t now);
+static unsigned rtws__tls_want(rtws__sock *s, unsigned want);
+static void rtws__tls_release(rtws__sock *s);
+static void rtws__tls_ctx_free(rtws_ctx *ctx);
+#endif
 
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
@@ -3324,6 +3503,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     if (cfg) ctx->cfg = *cfg;
     ctx->cfg.timer_ms = RTWS__DEF(ctx->cfg.timer_ms, 100u);
     ctx->cfg.linger_ms = RTWS__DEF(ctx->cfg.linger_ms, 2000u);
+    ctx->cfg.trim_ms = RTWS__DEF(ctx->cfg.trim_ms, 1000u);
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
     return ctx;
 }
@@ -3367,6 +3547,9 @@ static void rtws__destroy(rtws__sock *s) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     size_t i = s->index;
     rtws__watch(s, 0);
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls) rtws__tls_release(s);
+#endif
     if (s->fd >= 0) {
         ctx->byfd[s->fd] = NULL;
         close(s->fd);
@@ -3393,17 +3576,20 @@ static void rtws__settle(rtws__sock *s, uint64_t now) {
     unsigned want;
     if (s->dead || s->listener) return;
     if (c->freed && !s->lingering) {
-        s->dead = 1;
+        rtws__kill(s);
         return;
     }
     want = rtws_conn_want(c);
     if (s->lingering) {
-        if (now >= s->linger_until) s->dead = 1;
+        if (now >= s->linger_until) rtws__kill(s);
         return;
     }
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls && !s->connecting) want = rtws__tls_want(s, want); /* records, close_notify */
+#endif
     if (want == RTWS_WANT_CLOSE) {
         if (c->eof || s->connecting) {
-            s->dead = 1;
+            rtws__kill(s);
             return;
         }
         /* half-close and drain what the peer still sends, so our last bytes
@@ -3440,6 +3626,9 @@ static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
 static int rtws__flush(rtws__sock *s) {
     rtws_conn *c = &s->conn;
     if (s->connecting || s->lingering || c->freed) return 0;
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls) return rtws__tls_flush(s); /* through the engine */
+#endif
     for (;;) {
         rtws_iov v[16];
         struct iovec io[16];
@@ -3471,6 +3660,12 @@ static int rtws__flush(rtws__sock *s) {
 static void rtws__do_read(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     int budget = 8; /* reads per readiness, so one busy peer cannot starve the rest */
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls && !s->lingering && !c->drop_input && !c->freed) {
+        rtws__tls_read(s, now); /* records in, application data out to c */
+        return;
+    }
+#endif
     while (budget-- > 0 && !s->dead) {
         ssize_t r;
         if (s->lingering || c->drop_input || c->freed) {
@@ -3479,7 +3674,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             if (r > 0) continue;
             if (r < 0 && errno == EINTR) continue;
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (s->lingering || c->freed) s->dead = 1;
+            if (s->lingering || c->freed) rtws__kill(s);
             else rtws_conn_eof(c, now);
             return;
         } else {
@@ -3510,6 +3705,8 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
 static void rtws__clients_sweep(rtws_ctx *ctx);
 static void rtws__sweep(rtws_ctx *ctx) {
     size_t i = 0;
+    if (!ctx->ndead) return;
+    ctx->ndead = 0;
     rtws__clients_sweep(ctx);
     while (i < ctx->nsocks) {
         if (ctx->socks[i]->dead) rtws__destroy(ctx->socks[i]);
@@ -3546,6 +3743,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         rtws__addr peer;
         socklen_t plen = sizeof peer;
         rtws__sock *s;
+        size_t size = sizeof *s;
         int one = 1, fd = accept(l->fd, &peer.sa, &plen);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -3557,7 +3755,10 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+#ifdef RTWS_USE_BEARSSL
+        if (l->tls) size = rtws__tls_sock_size(0);
+#endif
+        s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
         if (!s) {
             close(fd);
             continue;
@@ -3577,16 +3778,21 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             continue;
         }
         ctx->totals.accepted++;
+#ifdef RTWS_USE_BEARSSL
+        if (l->tls) rtws__tls_server_start(s, l); /* on failure: an ERROR event, then close */
+#endif
         rtws_conn_tick(&s->conn, now); /* starts the handshake deadline */
         rtws__settle(s, now);
     }
 }
 
-RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
+static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bound_port,
+                             struct rtws__tls_cred *cred) {
     struct addrinfo hints, *res = NULL, *ai;
     char ps[16];
     int fd = -1, one = 1;
     rtws__sock *s;
+    size_t size = sizeof *s;
     rtws_err e = RTWS_ERR_IO;
     if (port < 0 || port > 65535) return RTWS_ERR_INVALID;
     memset(&hints, 0, sizeof hints);
@@ -3619,7 +3825,12 @@ RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bo
     }
     freeaddrinfo(res);
     if (fd < 0) return e;
-    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+#ifdef RTWS_USE_BEARSSL
+    if (cred) size = rtws__tls_sock_size(1);
+#else
+    (void)cred;
+#endif
+    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
         close(fd);
         return RTWS_ERR_NOMEM;
@@ -3636,11 +3847,18 @@ RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bo
         rtws__free(&ctx->cfg.conn.allocator, s);
         return RTWS_ERR_NOMEM;
     }
+#ifdef RTWS_USE_BEARSSL
+    if (cred) rtws__tls_listener_init(s, cred);
+#endif
     rtws__watch(s, RTWS_WANT_READ);
     if (bound_port)
         *bound_port = ntohs(s->peer.sa.sa_family == AF_INET6 ? s->peer.in6.sin6_port
                                                                : s->peer.in4.sin_port);
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
+    return rtws__listen(ctx, host, port, bound_port, NULL);
 }
 
 static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
@@ -3682,13 +3900,21 @@ static int rtws__next_addr(rtws__sock *s) {
     return err;
 }
 
+/* tls_host: the server name to verify for wss://, NULL for ws:// */
 static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
-                                const rtws_client_opts *opts, uint64_t now, rtws_err *err) {
+                                const rtws_client_opts *opts, uint64_t now, const char *tls_host,
+                                rtws_err *err) {
     rtws__sock *s;
     rtws_err e;
     int sys;
+    size_t size = sizeof *s;
     rtws_config cc = ctx->cfg.conn;
-    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+#ifdef RTWS_USE_BEARSSL
+    if (tls_host) size = rtws__tls_sock_size(0);
+#else
+    (void)tls_host;
+#endif
+    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
         *err = RTWS_ERR_NOMEM;
         return NULL;
@@ -3701,6 +3927,9 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     s->nalt = (uint8_t)naddr;
     s->ctx = ctx;
     e = rtws_conn_client_start(&s->conn, opts, now);
+#ifdef RTWS_USE_BEARSSL
+    if (e == RTWS_OK && tls_host) e = rtws__tls_client_start(s, tls_host); /* allocates nothing */
+#endif
     if (e == RTWS_OK) {
         sys = rtws__next_addr(s);
         if (sys) e = RTWS_ERR_IO;
@@ -3741,7 +3970,7 @@ RTWS_API rtws_conn *rtws_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr
     }
     memset(a, 0, sizeof *a);
     memcpy(a, addr, addrlen);
-    return rtws__connect(ctx, a, 1, opts, now_ms, err);
+    return rtws__connect(ctx, a, 1, opts, now_ms, NULL, err);
 }
 
 RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
@@ -3751,7 +3980,8 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
     size_t hl;
     struct addrinfo hints, *res = NULL, *ai;
     rtws__addr *addrs;
-    int n = 0, defport = 80;
+    int n = 0, tls = 0;
+    const char *defport = "80";
     rtws_client_opts o;
     rtws_err dummy;
     if (!err) err = &dummy;
@@ -3760,8 +3990,14 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
     if (strncmp(url, "ws://", 5) == 0) {
         p = url + 5;
     } else if (strncmp(url, "wss://", 6) == 0) {
+#ifdef RTWS_USE_BEARSSL
+        p = url + 6;
+        defport = "443";
+        tls = 1;
+#else
         *err = RTWS_ERR_TLS; /* built without RTWS_USE_BEARSSL */
         return NULL;
+#endif
     } else {
         return NULL;
     }
@@ -3786,18 +4022,18 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
         if (p == q || v < 1 || v > 65535) return NULL;
         snprintf(port, sizeof port, "%ld", v);
     } else {
-        snprintf(port, sizeof port, "%d", defport);
+        snprintf(port, sizeof port, "%s", defport);
     }
     if (*p && *p != '/' && *p != '?') return NULL;
     path = *p ? p : "/";
     if (strpbrk(host, " \r\n/@")) return NULL;
-    /* Host header: brackets for IPv6 literals, the port when it is not 80 */
+    /* Host header: brackets for IPv6 literals, the port when it is not the default */
     if (strchr(host, ':'))
-        snprintf(hosthdr, sizeof hosthdr, "[%s]%s%s", host, strcmp(port, "80") ? ":" : "",
-                 strcmp(port, "80") ? port : "");
+        snprintf(hosthdr, sizeof hosthdr, "[%s]%s%s", host, strcmp(port, defport) ? ":" : "",
+                 strcmp(port, defport) ? port : "");
     else
-        snprintf(hosthdr, sizeof hosthdr, "%s%s%s", host, strcmp(port, "80") ? ":" : "",
-                 strcmp(port, "80") ? port : "");
+        snprintf(hosthdr, sizeof hosthdr, "%s%s%s", host, strcmp(port, defport) ? ":" : "",
+                 strcmp(port, defport) ? port : "");
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -3828,7 +4064,7 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
         *err = RTWS_ERR_RESOLVE;
         return NULL;
     }
-    return rtws__connect(ctx, addrs, n, &o, now_ms, err);
+    return rtws__connect(ctx, addrs, n, &o, now_ms, tls ? host : NULL, err);
 }
 
 static void rtws__connected(rtws__sock *s, uint64_t now) {
@@ -3843,7 +4079,7 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
         }
         rtws__host_error(s, RTWS_ERR_IO, soerr);
         s->connecting = 0;
-        s->dead = 1;
+        rtws__kill(s);
         return;
     }
     s->connecting = 0;
@@ -4329,6 +4565,7 @@ RTWS_API void rtws_client_free(rtws_client *cl) {
     cl->cfg.on_event = NULL;
     if (cl->ctx->in_call) {
         cl->dead = 1; /* inside a callback: the context releases it on the way out */
+        cl->ctx->ndead++;
         return;
     }
     rtws__client_release(cl);
@@ -4345,12 +4582,15 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         uint64_t d;
         if (s->listener || s->dead) continue;
         if (s->lingering) {
-            if (now >= s->linger_until) s->dead = 1;
+            if (now >= s->linger_until) rtws__kill(s);
             else if (s->linger_until < next) next = s->linger_until;
             continue;
         }
         if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
         rtws__settle(s, now);
+        if ((s->conn.rbuf || s->conn.spare || s->conn.segs) && !s->conn.nseg &&
+            s->conn.last_rx + ctx->cfg.trim_ms <= now && s->conn.state == RTWS_STATE_OPEN)
+            rtws_conn_trim(&s->conn);
         d = rtws_conn_deadline(&s->conn);
         if (d < next) next = d;
     }
@@ -4444,7 +4684,7 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         if (s->listener) {
-            s->dead = 1;
+            rtws__kill(s);
             continue;
         }
         s->conn.now = ctx->now > s->conn.now ? ctx->now : s->conn.now;
@@ -4479,6 +4719,9 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
         rtws_client_free(ctx->clients);
     }
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
+#ifdef RTWS_USE_BEARSSL
+    rtws__tls_ctx_free(ctx);
+#endif
     rtws__free(&copy, ctx->socks);
     rtws__free(&copy, ctx->byfd);
     rtws__free(&copy, ctx->pfds);
@@ -4512,6 +4755,974 @@ RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap) {
 
 
 /* === rtws: tls ========================================================== */
+
+/* BearSSL's engine is sans-I/O like rtws_conn: it sits between the socket
+   and the connection as a second pair of buffers. Records from the socket go
+   in (recvrec), the application data that comes out (recvapp) goes to
+   rtws_conn_recv; the connection's output goes in (sendapp) and records come
+   out (sendrec) for the socket. The host asks rtws__tls_want() which socket
+   events to wait for, so the engine's own needs (handshake records, alerts,
+   close_notify) count as much as the connection's. */
+
+static const struct {
+    int code;
+    const char *text;
+} rtws__tls_errors[] = {
+    {RTWS_TLS_ERR_NOT_BUILT, "TLS not built in (define RTWS_USE_BEARSSL, link -lbearssl)"},
+    {RTWS_TLS_ERR_READ, "cannot read the certificate, key or CA file"},
+    {RTWS_TLS_ERR_PEM, "malformed PEM"},
+    {RTWS_TLS_ERR_NO_CERT, "no usable certificate in the PEM input"},
+    {RTWS_TLS_ERR_NO_KEY, "no usable RSA or EC private key in the PEM input (encrypted keys are not supported)"},
+    {RTWS_TLS_ERR_KEY_MISMATCH, "the private key does not belong to the certificate"},
+    {RTWS_TLS_ERR_NO_ANCHORS, "no trust anchor loaded (see rtws_tls_client_config.ca_file / ca_pem)"},
+    {RTWS_TLS_ERR_TRUNCATED, "the peer closed the connection during the TLS handshake"},
+    {0, "ok"},
+    {1, "BR_ERR_BAD_PARAM: bad parameter"},
+    {2, "BR_ERR_BAD_STATE: call in the wrong state"},
+    {3, "BR_ERR_UNSUPPORTED_VERSION: not TLS 1.2 (or not TLS at all: plain HTTP on a TLS port?)"},
+    {4, "BR_ERR_BAD_VERSION: record version mismatch"},
+    {5, "BR_ERR_BAD_LENGTH: bad record length (not TLS? a plain client on a TLS port, or TLS to a plain port)"},
+    {6, "BR_ERR_TOO_LARGE: record too large"},
+    {7, "BR_ERR_BAD_MAC: record MAC check failed"},
+    {8, "BR_ERR_NO_RANDOM: no entropy (see rtws_config.random)"},
+    {9, "BR_ERR_UNKNOWN_TYPE: unknown record type (not TLS?)"},
+    {10, "BR_ERR_UNEXPECTED: unexpected message"},
+    {12, "BR_ERR_BAD_CCS: bad ChangeCipherSpec"},
+    {13, "BR_ERR_BAD_ALERT: bad alert message"},
+    {14, "BR_ERR_BAD_HANDSHAKE: malformed handshake message"},
+    {15, "BR_ERR_OVERSIZED_ID: oversized session ID"},
+    {16, "BR_ERR_BAD_CIPHER_SUITE: no common cipher suite"},
+    {17, "BR_ERR_BAD_COMPRESSION: unsupported compression"},
+    {18, "BR_ERR_BAD_FRAGLEN: bad maximum fragment length"},
+    {19, "BR_ERR_BAD_SECRENEG: secure renegotiation failure"},
+    {20, "BR_ERR_EXTRA_EXTENSION: unexpected extension"},
+    {21, "BR_ERR_BAD_SNI: bad server name indication"},
+    {22, "BR_ERR_BAD_HELLO_DONE: bad ServerHelloDone"},
+    {23, "BR_ERR_LIMIT_EXCEEDED: peer message exceeds a limit"},
+    {24, "BR_ERR_BAD_FINISHED: bad Finished message"},
+    {25, "BR_ERR_RESUME_MISMATCH: session resumption mismatch"},
+    {26, "BR_ERR_INVALID_ALGORITHM: unsupported algorithm"},
+    {27, "BR_ERR_BAD_SIGNATURE: bad handshake signature"},
+    {28, "BR_ERR_WRONG_KEY_USAGE: the certificate's key usage forbids this"},
+    {29, "BR_ERR_NO_CLIENT_AUTH: client certificate required"},
+    {31, "BR_ERR_IO: I/O error"},
+    {33, "BR_ERR_X509_INVALID_VALUE: invalid value in a certificate"},
+    {34, "BR_ERR_X509_TRUNCATED: truncated certificate"},
+    {35, "BR_ERR_X509_EMPTY_CHAIN: the peer sent no certificate"},
+    {36, "BR_ERR_X509_INNER_TRUNC: truncated certificate element"},
+    {37, "BR_ERR_X509_BAD_TAG_CLASS: bad DER tag class"},
+    {38, "BR_ERR_X509_BAD_TAG_VALUE: bad DER tag"},
+    {39, "BR_ERR_X509_INDEFINITE_LENGTH: indefinite length in DER"},
+    {40, "BR_ERR_X509_EXTRA_ELEMENT: extra element in a certificate"},
+    {41, "BR_ERR_X509_UNEXPECTED: unexpected certificate element"},
+    {42, "BR_ERR_X509_NOT_CONSTRUCTED: DER element not constructed"},
+    {43, "BR_ERR_X509_NOT_PRIMITIVE: DER element not primitive"},
+    {44, "BR_ERR_X509_PARTIAL_BYTE: partial byte in a BIT STRING"},
+    {45, "BR_ERR_X509_BAD_BOOLEAN: bad BOOLEAN"},
+    {46, "BR_ERR_X509_OVERFLOW: value overflow in a certificate"},
+    {47, "BR_ERR_X509_BAD_DN: bad distinguished name"},
+    {48, "BR_ERR_X509_BAD_TIME: bad time in a certificate"},
+    {49, "BR_ERR_X509_UNSUPPORTED: unsupported certificate feature"},
+    {50, "BR_ERR_X509_LIMIT_EXCEEDED: certificate exceeds a decoder limit"},
+    {51, "BR_ERR_X509_WRONG_KEY_TYPE: certificate key type does not fit the cipher suite"},
+    {52, "BR_ERR_X509_BAD_SIGNATURE: bad certificate signature"},
+    {53, "BR_ERR_X509_TIME_UNKNOWN: validation time unknown (see rtws_tls_client_config.time)"},
+    {54, "BR_ERR_X509_EXPIRED: certificate expired or not yet valid"},
+    {55, "BR_ERR_X509_DN_MISMATCH: issuer/subject name mismatch in the chain"},
+    {56, "BR_ERR_X509_BAD_SERVER_NAME: the certificate is not for this host name"},
+    {57, "BR_ERR_X509_CRITICAL_EXTENSION: unsupported critical extension"},
+    {58, "BR_ERR_X509_NOT_CA: an intermediate certificate is not a CA"},
+    {59, "BR_ERR_X509_FORBIDDEN_KEY_USAGE: the certificate's key usage forbids this"},
+    {60, "BR_ERR_X509_WEAK_PUBLIC_KEY: public key too weak"},
+    {62, "BR_ERR_X509_NOT_TRUSTED: the chain does not end at a trusted CA (unknown or self-signed issuer)"},
+    {256 + 0, "peer sent close_notify as a fatal alert"},
+    {256 + 40, "peer alert: handshake_failure (no common cipher suite or version?)"},
+    {256 + 42, "peer alert: bad_certificate"},
+    {256 + 43, "peer alert: unsupported_certificate"},
+    {256 + 44, "peer alert: certificate_revoked"},
+    {256 + 45, "peer alert: certificate_expired"},
+    {256 + 46, "peer alert: certificate_unknown (the peer did not accept our certificate)"},
+    {256 + 48, "peer alert: unknown_ca (the peer does not trust our certificate's issuer)"},
+    {256 + 50, "peer alert: decode_error"},
+    {256 + 70, "peer alert: protocol_version"},
+    {256 + 80, "peer alert: internal_error"},
+    {256 + 112, "peer alert: unrecognized_name"},
+};
+
+RTWS_API const char *rtws_tls_strerror(int tls_error) {
+    size_t i;
+    for (i = 0; i < sizeof rtws__tls_errors / sizeof rtws__tls_errors[0]; i++)
+        if (rtws__tls_errors[i].code == tls_error) return rtws__tls_errors[i].text;
+    if (tls_error >= 256 && tls_error < 512) return "peer sent a fatal TLS alert (code - 256)";
+    if (tls_error >= 512 && tls_error < 768) return "sent a fatal TLS alert (code - 512)";
+    return "unknown TLS error";
+}
+
+#if !defined(RTWS_USE_BEARSSL)
+
+RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                  const rtws_tls_server_config *tls, int *bound_port) {
+    (void)ctx, (void)host, (void)port, (void)tls, (void)bound_port;
+    return RTWS_ERR_TLS;
+}
+RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx) {
+    (void)ctx;
+    return RTWS_TLS_ERR_NOT_BUILT;
+}
+RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c) {
+    (void)c;
+    return 0;
+}
+
+#else /* RTWS_USE_BEARSSL */
+
+#include <bearssl.h>
+#include <time.h>
+
+#define RTWS__TLS_DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
+#define RTWS__TLS_MAX_FILE ((size_t)16 << 20) /* PEM files and bundles */
+#define RTWS__TLS_MAX_EE ((size_t)64 << 10)   /* end-entity certificate kept for the IP check */
+
+/* ---- growable buffer, PEM, files ---- */
+
+typedef struct rtws__tbuf {
+    uint8_t *p;
+    size_t len, cap;
+    const rtws_allocator *a;
+    int oom;
+} rtws__tbuf;
+
+/* Also BearSSL's sink (br_pem_decoder_setdest, br_x509_decoder_init). */
+static void rtws__tbuf_put(void *ctx, const void *data, size_t n) {
+    rtws__tbuf *b = (rtws__tbuf *)ctx;
+    if (b->oom) return;
+    if (b->cap - b->len < n) {
+        size_t ncap = b->cap ? b->cap : 1024;
+        uint8_t *np;
+        while (ncap - b->len < n) ncap *= 2;
+        np = (uint8_t *)rtws__realloc(b->a, b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+/* Frees b, wiping it first: it may have held a private key. */
+static void rtws__tbuf_free(rtws__tbuf *b) {
+    if (b->p) memset(b->p, 0, b->cap);
+    rtws__free(b->a, b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Reads a whole file (at most RTWS__TLS_MAX_FILE) into b. 0 or RTWS_TLS_ERR_READ. */
+static int rtws__tls_read_file(const char *path, rtws__tbuf *b) {
+    FILE *f = fopen(path, "rb");
+    uint8_t chunk[4096];
+    size_t n;
+    if (!f) return RTWS_TLS_ERR_READ;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && !b->oom && b->len <= RTWS__TLS_MAX_FILE)
+        rtws__tbuf_put(b, chunk, n);
+    n = (size_t)ferror(f);
+    fclose(f);
+    memset(chunk, 0, sizeof chunk);
+    if (b->oom || n || b->len > RTWS__TLS_MAX_FILE) return RTWS_TLS_ERR_READ;
+    return 0;
+}
+
+/* The bytes of a config input: the file when path is set, else mem (len 0:
+   strlen). Returns 0 or an RTWS_TLS_ERR_ code; *out is valid until b is freed. */
+static int rtws__tls_input(const char *path, const char *mem, size_t len, rtws__tbuf *b,
+                           const uint8_t **out, size_t *out_len, int missing) {
+    int r;
+    if (path) {
+        if ((r = rtws__tls_read_file(path, b)) != 0) return r;
+        *out = b->p;
+        *out_len = b->len;
+        return 0;
+    }
+    if (!mem) return missing;
+    *out = (const uint8_t *)mem;
+    *out_len = len ? len : strlen(mem);
+    return 0;
+}
+
+typedef int (*rtws__pem_fn)(void *user, const char *name, const uint8_t *der, size_t len);
+
+/* Calls fn for every PEM object in the input (name uppercased, e.g.
+   "CERTIFICATE"), or once with name "" when the input is DER (it starts with
+   a SEQUENCE tag). Stops at the first nonzero return of fn and returns it;
+   RTWS_TLS_ERR_PEM on malformed PEM, 0 at the end. */
+static int rtws__pem_each(const rtws_allocator *a, const uint8_t *in, size_t len, rtws__pem_fn fn,
+                          void *user) {
+    br_pem_decoder_context pc;
+    rtws__tbuf obj;
+    char name[128];
+    int r = 0, inobj = 0, tail = 0;
+    if (len && in[0] == 0x30) return fn(user, "", in, len);
+    memset(&obj, 0, sizeof obj);
+    obj.a = a;
+    name[0] = '\0';
+    br_pem_decoder_init(&pc);
+    while (r == 0) {
+        size_t k;
+        if (len == 0) { /* the decoder sees an END line only once its newline arrives */
+            if (tail++) break;
+            in = (const uint8_t *)"\n";
+            len = 1;
+        }
+        k = br_pem_decoder_push(&pc, in, len);
+        in += k;
+        len -= k;
+        switch (br_pem_decoder_event(&pc)) {
+        case BR_PEM_BEGIN_OBJ:
+            strncpy(name, br_pem_decoder_name(&pc), sizeof name - 1);
+            name[sizeof name - 1] = '\0';
+            obj.len = 0;
+            inobj = 1;
+            br_pem_decoder_setdest(&pc, rtws__tbuf_put, &obj);
+            break;
+        case BR_PEM_END_OBJ:
+            if (inobj) r = obj.oom ? RTWS_TLS_ERR_READ : fn(user, name, obj.p, obj.len);
+            inobj = 0;
+            break;
+        case BR_PEM_ERROR: r = RTWS_TLS_ERR_PEM; break;
+        default: break;
+        }
+    }
+    rtws__tbuf_free(&obj);
+    return r;
+}
+
+/* ---- trust anchors (client) ---- */
+
+typedef struct rtws__tls_ctx {
+    br_x509_trust_anchor *ta; /* each anchor's DN and key bytes: one block at ta[i].dn.data */
+    size_t nta, capta;
+    int loaded;
+    int last_error;
+} rtws__tls_ctx;
+
+typedef struct rtws__ta_load {
+    rtws__tls_ctx *tc;
+    const rtws_allocator *a;
+} rtws__ta_load;
+
+/* One CERTIFICATE of a bundle becomes a trust anchor; certificates BearSSL
+   cannot decode (unsupported key types) are skipped, as in any CA bundle. */
+static int rtws__ta_add(void *user, const char *name, const uint8_t *der, size_t len) {
+    rtws__ta_load *ld = (rtws__ta_load *)user;
+    rtws__tls_ctx *tc = ld->tc;
+    br_x509_decoder_context dc;
+    const br_x509_pkey *pk;
+    br_x509_trust_anchor *ta;
+    rtws__tbuf dn;
+    size_t klen;
+    uint8_t *blk;
+    if (name[0] && strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "X509 CERTIFICATE") != 0)
+        return 0;
+    memset(&dn, 0, sizeof dn);
+    dn.a = ld->a;
+    br_x509_decoder_init(&dc, rtws__tbuf_put, &dn);
+    br_x509_decoder_push(&dc, der, len);
+    pk = br_x509_decoder_get_pkey(&dc);
+    if (!pk || dn.oom) {
+        rtws__tbuf_free(&dn);
+        return dn.oom ? RTWS_TLS_ERR_READ : 0;
+    }
+    klen = pk->key_type == BR_KEYTYPE_RSA ? pk->key.rsa.nlen + pk->key.rsa.elen : pk->key.ec.qlen;
+    if (tc->nta == tc->capta) {
+        size_t ncap = tc->capta ? tc->capta * 2 : 16;
+        br_x509_trust_anchor *nt =
+            (br_x509_trust_anchor *)rtws__realloc(ld->a, tc->ta, ncap * sizeof *nt);
+        if (!nt) {
+            rtws__tbuf_free(&dn);
+            return RTWS_TLS_ERR_READ;
+        }
+        tc->ta = nt;
+        tc->capta = ncap;
+    }
+    blk = (uint8_t *)rtws__alloc(ld->a, dn.len + klen + 1);
+    if (!blk) {
+        rtws__tbuf_free(&dn);
+        return RTWS_TLS_ERR_READ;
+    }
+    ta = &tc->ta[tc->nta++];
+    memset(ta, 0, sizeof *ta);
+    if (dn.len) memcpy(blk, dn.p, dn.len);
+    ta->dn.data = blk;
+    ta->dn.len = dn.len;
+    ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
+    ta->pkey.key_type = pk->key_type;
+    blk += dn.len;
+    if (pk->key_type == BR_KEYTYPE_RSA) {
+        memcpy(blk, pk->key.rsa.n, pk->key.rsa.nlen);
+        memcpy(blk + pk->key.rsa.nlen, pk->key.rsa.e, pk->key.rsa.elen);
+        ta->pkey.key.rsa.n = blk;
+        ta->pkey.key.rsa.nlen = pk->key.rsa.nlen;
+        ta->pkey.key.rsa.e = blk + pk->key.rsa.nlen;
+        ta->pkey.key.rsa.elen = pk->key.rsa.elen;
+    } else {
+        memcpy(blk, pk->key.ec.q, pk->key.ec.qlen);
+        ta->pkey.key.ec.curve = pk->key.ec.curve;
+        ta->pkey.key.ec.q = blk;
+        ta->pkey.key.ec.qlen = pk->key.ec.qlen;
+    }
+    rtws__tbuf_free(&dn);
+    return 0;
+}
+
+static rtws__tls_ctx *rtws__tls_ctx_get(rtws_ctx *ctx) {
+    if (!ctx->tls) {
+        ctx->tls = (rtws__tls_ctx *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *ctx->tls);
+        if (ctx->tls) memset(ctx->tls, 0, sizeof *ctx->tls);
+    }
+    return ctx->tls;
+}
+
+/* The context's trust anchors, loaded on first use; NULL (and last_error
+   set) when none could be loaded. */
+static rtws__tls_ctx *rtws__tls_anchors(rtws_ctx *ctx, rtws_err *err) {
+    const rtws_tls_client_config *cfg = ctx->cfg.tls;
+    rtws__tls_ctx *tc = rtws__tls_ctx_get(ctx);
+    rtws__tbuf file;
+    rtws__ta_load ld;
+    const uint8_t *in = NULL;
+    size_t len = 0;
+    int r;
+    *err = RTWS_ERR_NOMEM;
+    if (!tc) return NULL;
+    *err = RTWS_ERR_TLS;
+    if (tc->loaded) return tc->nta ? tc : NULL;
+    memset(&file, 0, sizeof file);
+    file.a = &ctx->cfg.conn.allocator;
+    if (cfg && cfg->ca_pem && !cfg->ca_file)
+        r = rtws__tls_input(NULL, cfg->ca_pem, cfg->ca_pem_len, &file, &in, &len, 0);
+    else
+        r = rtws__tls_input(cfg && cfg->ca_file ? cfg->ca_file : RTWS__TLS_DEFAULT_CA, NULL, 0,
+                            &file, &in, &len, 0);
+    ld.tc = tc;
+    ld.a = &ctx->cfg.conn.allocator;
+    if (r == 0) r = rtws__pem_each(ld.a, in, len, rtws__ta_add, &ld);
+    rtws__tbuf_free(&file);
+    if (r == 0 && tc->nta == 0) r = RTWS_TLS_ERR_NO_ANCHORS;
+    if (r != 0) {
+        tc->last_error = r;
+        return NULL; /* not marked loaded: a later connect tries again */
+    }
+    tc->loaded = 1;
+    return tc;
+}
+
+static void rtws__tls_ctx_free(rtws_ctx *ctx) {
+    rtws__tls_ctx *tc = ctx->tls;
+    size_t i;
+    if (!tc) return;
+    for (i = 0; i < tc->nta; i++) rtws__free(&ctx->cfg.conn.allocator, tc->ta[i].dn.data);
+    rtws__free(&ctx->cfg.conn.allocator, tc->ta);
+    rtws__free(&ctx->cfg.conn.allocator, tc);
+    ctx->tls = NULL;
+}
+
+RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx) { return ctx->tls ? ctx->tls->last_error : 0; }
+
+/* ---- server credentials ---- */
+
+struct rtws__tls_cred {
+    size_t refs;
+    const rtws_allocator *a;
+    br_x509_certificate *chain; /* the DER of each certificate, server's first */
+    size_t nchain, capchain;
+    int key_type;               /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
+    unsigned issuer_key_type;   /* what signed the server's certificate (ECDH suites) */
+    br_skey_decoder_context skey; /* holds the key: its pointers point into it */
+    int have_key;
+};
+typedef struct rtws__tls_cred rtws__tls_cred;
+
+static int rtws__cred_cert(void *user, const char *name, const uint8_t *der, size_t len) {
+    rtws__tls_cred *cr = (rtws__tls_cred *)user;
+    uint8_t *copy;
+    if (name[0] && strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "X509 CERTIFICATE") != 0)
+        return 0;
+    if (cr->nchain == cr->capchain) {
+        size_t ncap = cr->capchain ? cr->capchain * 2 : 4;
+        br_x509_certificate *nc =
+            (br_x509_certificate *)rtws__realloc(cr->a, cr->chain, ncap * sizeof *nc);
+        if (!nc) return RTWS_TLS_ERR_READ;
+        cr->chain = nc;
+        cr->capchain = ncap;
+    }
+    if (!(copy = (uint8_t *)rtws__alloc(cr->a, len))) return RTWS_TLS_ERR_READ;
+    memcpy(copy, der, len);
+    cr->chain[cr->nchain].data = copy;
+    cr->chain[cr->nchain].data_len = len;
+    cr->nchain++;
+    return 0;
+}
+
+static int rtws__cred_key(void *user, const char *name, const uint8_t *der, size_t len) {
+    rtws__tls_cred *cr = (rtws__tls_cred *)user;
+    if (cr->have_key || (name[0] && strcmp(name, "RSA PRIVATE KEY") != 0 &&
+                         strcmp(name, "EC PRIVATE KEY") != 0 && strcmp(name, "PRIVATE KEY") != 0))
+        return 0;
+    br_skey_decoder_init(&cr->skey);
+    br_skey_decoder_push(&cr->skey, der, len);
+    if (br_skey_decoder_last_error(&cr->skey) != 0) return RTWS_TLS_ERR_NO_KEY;
+    cr->key_type = br_skey_decoder_key_type(&cr->skey);
+    cr->have_key = 1;
+    return 0;
+}
+
+static void rtws__cred_unref(rtws__tls_cred *cr) {
+    size_t i;
+    if (!cr || --cr->refs) return;
+    for (i = 0; i < cr->nchain; i++) rtws__free(cr->a, cr->chain[i].data);
+    rtws__free(cr->a, cr->chain);
+    memset(&cr->skey, 0, sizeof cr->skey); /* the private key */
+    rtws__free(cr->a, cr);
+}
+
+/* Strips leading zero bytes of a big-endian integer. */
+static const uint8_t *rtws__unpad(const uint8_t *p, size_t *len) {
+    while (*len > 1 && *p == 0) p++, (*len)--;
+    return p;
+}
+
+/* The key must be the private half of the server certificate's public key;
+   otherwise every handshake would fail later with an obscure error. */
+static int rtws__cred_check(rtws__tls_cred *cr) {
+    br_x509_decoder_context dc;
+    const br_x509_pkey *pk;
+    br_x509_decoder_init(&dc, 0, 0);
+    br_x509_decoder_push(&dc, cr->chain[0].data, cr->chain[0].data_len);
+    if (!(pk = br_x509_decoder_get_pkey(&dc))) return RTWS_TLS_ERR_NO_CERT;
+    if (pk->key_type != cr->key_type) return RTWS_TLS_ERR_KEY_MISMATCH;
+    cr->issuer_key_type = (unsigned)br_x509_decoder_get_signer_key_type(&dc);
+    if (cr->key_type == BR_KEYTYPE_RSA) {
+        uint8_t n[BR_X509_BUFSIZE_KEY];
+        const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&cr->skey);
+        br_rsa_compute_modulus mod = br_rsa_compute_modulus_get_default();
+        size_t nlen = mod(NULL, sk), clen = pk->key.rsa.nlen;
+        const uint8_t *a, *b;
+        if (nlen == 0 || nlen > sizeof n || mod(n, sk) != nlen) return RTWS_TLS_ERR_NO_KEY;
+        a = rtws__unpad(n, &nlen);
+        b = rtws__unpad(pk->key.rsa.n, &clen);
+        if (nlen != clen || memcmp(a, b, nlen) != 0) return RTWS_TLS_ERR_KEY_MISMATCH;
+    } else {
+        uint8_t q[BR_EC_KBUF_PUB_MAX_SIZE];
+        br_ec_public_key pub;
+        const br_ec_private_key *sk = br_skey_decoder_get_ec(&cr->skey);
+        if (!br_ec_compute_pub(br_ec_get_default(), &pub, q, sk)) return RTWS_TLS_ERR_NO_KEY;
+        if (pub.curve != pk->key.ec.curve || pub.qlen != pk->key.ec.qlen ||
+            memcmp(pub.q, pk->key.ec.q, pub.qlen) != 0)
+            return RTWS_TLS_ERR_KEY_MISMATCH;
+    }
+    return 0;
+}
+
+/* Reads and checks a server's chain and key; NULL with *tls_err on failure. */
+static rtws__tls_cred *rtws__cred_new(const rtws_allocator *a, const rtws_tls_server_config *cfg,
+                                      int *tls_err) {
+    rtws__tls_cred *cr = (rtws__tls_cred *)rtws__alloc(a, sizeof *cr);
+    rtws__tbuf b;
+    const uint8_t *in = NULL;
+    size_t len = 0;
+    int r;
+    *tls_err = RTWS_TLS_ERR_READ;
+    if (!cr) return NULL;
+    memset(cr, 0, sizeof *cr);
+    cr->refs = 1;
+    cr->a = a;
+    memset(&b, 0, sizeof b);
+    b.a = a;
+    r = rtws__tls_input(cfg->cert_file, cfg->cert_pem, cfg->cert_pem_len, &b, &in, &len,
+                        RTWS_TLS_ERR_NO_CERT);
+    if (r == 0) r = rtws__pem_each(a, in, len, rtws__cred_cert, cr);
+    if (r == 0 && cr->nchain == 0) r = RTWS_TLS_ERR_NO_CERT;
+    rtws__tbuf_free(&b);
+    if (r == 0)
+        r = rtws__tls_input(cfg->key_file, cfg->key_pem, cfg->key_pem_len, &b, &in, &len,
+                            RTWS_TLS_ERR_NO_KEY);
+    if (r == 0) r = rtws__pem_each(a, in, len, rtws__cred_key, cr);
+    if (r == 0 && !cr->have_key) r = RTWS_TLS_ERR_NO_KEY;
+    rtws__tbuf_free(&b);
+    if (r == 0) r = rtws__cred_check(cr);
+    if (r != 0) {
+        *tls_err = r;
+        rtws__cred_unref(cr);
+        return NULL;
+    }
+    *tls_err = 0;
+    return cr;
+}
+
+RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                  const rtws_tls_server_config *tls, int *bound_port) {
+    rtws__tls_ctx *tc = rtws__tls_ctx_get(ctx);
+    rtws__tls_cred *cr;
+    rtws_err e;
+    int r;
+    if (!tc) return RTWS_ERR_NOMEM;
+    if (!tls) {
+        tc->last_error = RTWS_TLS_ERR_NO_CERT;
+        return RTWS_ERR_TLS;
+    }
+    if (!(cr = rtws__cred_new(&ctx->cfg.conn.allocator, tls, &r))) {
+        tc->last_error = r;
+        return RTWS_ERR_TLS;
+    }
+    e = rtws__listen(ctx, host, port, bound_port, cr);
+    rtws__cred_unref(cr); /* the listener holds its own reference */
+    return e;
+}
+
+/* ---- certificate validation (client) ---- */
+
+/* One DER element at *p (before end): its tag and contents; *p moves past
+   it. 0 when malformed. */
+static int rtws__der_next(const uint8_t **p, const uint8_t *end, unsigned *tag,
+                          const uint8_t **val, size_t *len) {
+    const uint8_t *q = *p;
+    size_t n;
+    if (end - q < 2) return 0;
+    *tag = *q++;
+    n = *q++;
+    if (n & 0x80) {
+        unsigned k = (unsigned)(n & 0x7f);
+        if (k == 0 || k > 3 || (size_t)(end - q) < k) return 0;
+        for (n = 0; k > 0; k--) n = (n << 8) | *q++;
+    }
+    if ((size_t)(end - q) < n) return 0;
+    *val = q;
+    *len = n;
+    *p = q + n;
+    return 1;
+}
+
+/* RFC 5280 §4.2.1.6 and RFC 6125 §6.2.1: a certificate is for an IP address
+   when its subjectAltName holds that iPAddress. BearSSL's minimal engine
+   matches dNSName entries only, so this walks the DER itself:
+   Certificate { TBSCertificate { ... [3] { Extension { OID, [critical],
+   OCTET STRING { GeneralNames { [7] address } } } } } } */
+static int rtws__cert_has_ip(const uint8_t *der, size_t len, const uint8_t *ip, size_t iplen) {
+    const uint8_t *p = der, *end = der + len, *v;
+    size_t n;
+    unsigned tag = 0;
+    int found = 0;
+    if (!rtws__der_next(&p, end, &tag, &v, &n) || tag != 0x30) return 0;
+    p = v;
+    end = v + n;
+    if (!rtws__der_next(&p, end, &tag, &v, &n) || tag != 0x30) return 0;
+    p = v;
+    end = v + n;
+    while (!found && p < end) {
+        if (!rtws__der_next(&p, end, &tag, &v, &n)) return 0;
+        found = tag == 0xA3;
+    }
+    if (!found) return 0;
+    p = v;
+    if (!rtws__der_next(&p, v + n, &tag, &v, &n) || tag != 0x30) return 0;
+    p = v;
+    end = v + n;
+    while (p < end) {
+        const uint8_t *e, *ee, *oid;
+        size_t on;
+        if (!rtws__der_next(&p, end, &tag, &v, &n) || tag != 0x30) return 0;
+        e = v;
+        ee = v + n;
+        if (!rtws__der_next(&e, ee, &tag, &oid, &on) || tag != 0x06) return 0;
+        if (on != 3 || memcmp(oid, "\x55\x1d\x11", 3) != 0) continue; /* 2.5.29.17 */
+        if (!rtws__der_next(&e, ee, &tag, &v, &n)) return 0;
+        if (tag == 0x01 && !rtws__der_next(&e, ee, &tag, &v, &n)) return 0;
+        if (tag != 0x04) return 0;
+        e = v;
+        if (!rtws__der_next(&e, v + n, &tag, &v, &n) || tag != 0x30) return 0;
+        e = v;
+        ee = v + n;
+        while (e < ee) {
+            if (!rtws__der_next(&e, ee, &tag, &v, &n)) return 0;
+            if (tag == 0x87 && n == iplen && memcmp(v, ip, iplen) == 0) return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static int rtws__tls_time_system(void *user, uint32_t *days, uint32_t *seconds) {
+    time_t t = time(NULL);
+    (void)user;
+    if (t == (time_t)-1) return -1;
+    *days = (uint32_t)((uint64_t)t / 86400u + 719528u);
+    *seconds = (uint32_t)((uint64_t)t % 86400u);
+    return 0;
+}
+
+/* An X.509 engine around BearSSL's minimal one: it takes the validation
+   time from the time hook when the chain arrives, checks IP literals
+   against iPAddress names, and in insecure mode only decodes the server's
+   key. */
+typedef struct rtws__x509 {
+    const br_x509_class *vtable; /* first: BearSSL calls through it */
+    br_x509_minimal_context minimal;
+    br_x509_decoder_context dec; /* insecure mode: the end-entity key */
+    const br_x509_pkey *pkey;
+    rtws_tls_time_fn time;
+    void *time_user;
+    int insecure, time_err;
+    size_t ncert;
+    uint8_t ip[16];
+    size_t iplen;                /* 4 or 16 for an IP literal host, else 0 */
+    rtws__tbuf ee;               /* the end-entity certificate, for the IP check */
+} rtws__x509;
+
+static void rtws__x509_start_chain(const br_x509_class **ctx, const char *server_name) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    uint32_t days = 0, secs = 0;
+    x->ncert = 0;
+    x->pkey = NULL;
+    x->ee.len = 0;
+    x->ee.oom = 0;
+    if (x->insecure) return;
+    x->time_err = x->time(x->time_user, &days, &secs) != 0;
+    br_x509_minimal_set_time(&x->minimal, days, secs);
+    x->minimal.vtable->start_chain(&x->minimal.vtable, x->iplen ? NULL : server_name);
+}
+
+static void rtws__x509_start_cert(const br_x509_class **ctx, uint32_t length) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    if (x->ncert == 0 && x->insecure) br_x509_decoder_init(&x->dec, 0, 0);
+    if (!x->insecure) x->minimal.vtable->start_cert(&x->minimal.vtable, length);
+}
+
+static void rtws__x509_append(const br_x509_class **ctx, const unsigned char *buf, size_t len) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    if (x->ncert == 0 && x->insecure) br_x509_decoder_push(&x->dec, buf, len);
+    if (x->ncert == 0 && x->iplen && x->ee.len + len <= RTWS__TLS_MAX_EE)
+        rtws__tbuf_put(&x->ee, buf, len);
+    if (!x->insecure) x->minimal.vtable->append(&x->minimal.vtable, buf, len);
+}
+
+static void rtws__x509_end_cert(const br_x509_class **ctx) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    if (!x->insecure) x->minimal.vtable->end_cert(&x->minimal.vtable);
+    x->ncert++;
+}
+
+static unsigned rtws__x509_end_chain(const br_x509_class **ctx) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    unsigned r;
+    if (x->insecure) {
+        if (x->ncert == 0) return BR_ERR_X509_EMPTY_CHAIN;
+        x->pkey = br_x509_decoder_get_pkey(&x->dec);
+        return x->pkey ? 0 : (unsigned)br_x509_decoder_last_error(&x->dec);
+    }
+    r = x->minimal.vtable->end_chain(&x->minimal.vtable);
+    if (r == 0 && x->time_err) r = BR_ERR_X509_TIME_UNKNOWN;
+    if (r == 0 && x->iplen &&
+        (x->ee.oom || !rtws__cert_has_ip(x->ee.p, x->ee.len, x->ip, x->iplen)))
+        r = BR_ERR_X509_BAD_SERVER_NAME;
+    if (r == 0) x->pkey = x->minimal.vtable->get_pkey(&x->minimal.vtable, NULL);
+    rtws__tbuf_free(&x->ee);
+    return r;
+}
+
+static const br_x509_pkey *rtws__x509_get_pkey(const br_x509_class *const *ctx,
+                                               unsigned *usages) {
+    const rtws__x509 *x = (const rtws__x509 *)(const void *)ctx;
+    if (x->insecure) {
+        if (usages) *usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
+        return x->pkey;
+    }
+    return x->minimal.vtable->get_pkey(&x->minimal.vtable, usages);
+}
+
+static const br_x509_class rtws__x509_vtable = {
+    sizeof(rtws__x509),     rtws__x509_start_chain, rtws__x509_start_cert, rtws__x509_append,
+    rtws__x509_end_cert,    rtws__x509_end_chain,   rtws__x509_get_pkey};
+
+/* ---- per-connection engine ---- */
+
+/* A wss:// socket: the host's socket, then the TLS state, in one allocation
+   (listeners stop after cred). Plain ws:// sockets keep their size. */
+typedef struct rtws__tls_sock {
+    rtws__sock s;                 /* first: an rtws__sock * is an rtws__tls_sock * */
+    rtws__tls_cred *cred;         /* listeners and server connections */
+    br_ssl_engine_context *eng;   /* &u.client.cc.eng or &u.server.eng */
+    uint8_t established, closing, done;
+    union {
+        struct {
+            br_ssl_client_context cc;
+            rtws__x509 x;
+        } client;
+        br_ssl_server_context server;
+    } u;
+    unsigned char iobuf[BR_SSL_BUFSIZE_BIDI]; /* full duplex: records in and out at once */
+} rtws__tls_sock;
+
+static size_t rtws__tls_sock_size(int listener) {
+    return listener ? offsetof(rtws__tls_sock, eng) : sizeof(rtws__tls_sock);
+}
+
+static void rtws__tls_listener_init(rtws__sock *s, rtws__tls_cred *cred) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    s->tls = 1;
+    t->cred = cred;
+    cred->refs++;
+}
+
+static void rtws__tls_release(rtws__sock *s) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws__cred_unref(t->cred);
+    t->cred = NULL;
+    if (!s->listener && t->eng == &t->u.client.cc.eng) rtws__tbuf_free(&t->u.client.x.ee);
+}
+
+/* Like rtws__host_error, with the TLS code in the event. */
+static void rtws__tls_fail(rtws__sock *s, int tls_error) {
+    rtws_event ev;
+    rtws_conn *c = &s->conn;
+    c->eof = 1; /* nothing more can be sent or received */
+    if (c->state == RTWS_STATE_CLOSED) return;
+    rtws__event_init(&ev, RTWS_EV_ERROR);
+    ev.err = RTWS_ERR_TLS;
+    ev.tls_error = tls_error;
+    c->err = RTWS_ERR_TLS;
+    rtws__enter(c, s->ctx->now);
+    rtws__emit(c, &ev);
+    rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+    c->state = RTWS_STATE_CLOSED;
+    c->want_close = 1;
+    c->drop_input = 1;
+    rtws__leave(c);
+}
+
+/* The engine stopped: on an error (a bad certificate, a bad record, an
+   alert) the connection fails with it; on the peer's close_notify the
+   connection sees the end of the stream. */
+static void rtws__tls_stopped(rtws__tls_sock *t) {
+    int err = br_ssl_engine_last_error(t->eng);
+    if (t->done) return;
+    t->done = 1;
+    if (err != BR_ERR_OK) rtws__tls_fail(&t->s, err);
+    else rtws_conn_eof(&t->s.conn, t->s.ctx->now);
+}
+
+/* TLS 1.2 suites with forward secrecy and AEAD only (no CBC, no static RSA
+   key exchange). AES-GCM leads where the CPU has AES instructions (it is
+   then several times faster than ChaCha20 in software), ChaCha20 otherwise. */
+static const uint16_t rtws__suites_aes[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,       BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256};
+static const uint16_t rtws__suites_chacha[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,       BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384};
+
+/* Seeds the engine from rtws_config.random (the source of the masking keys)
+   and readies it for TLS 1.2 only, full duplex, no renegotiation. */
+static rtws_err rtws__tls_engine_start(rtws__tls_sock *t) {
+    const rtws_config *cfg = &t->s.conn.cfg;
+    uint8_t seed[32];
+    br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
+    if (br_aes_x86ni_ctr_get_vtable() && br_ghash_pclmul_get())
+        br_ssl_engine_set_suites(t->eng, rtws__suites_aes, sizeof rtws__suites_aes / 2);
+    else
+        br_ssl_engine_set_suites(t->eng, rtws__suites_chacha, sizeof rtws__suites_chacha / 2);
+    br_ssl_engine_set_buffer(t->eng, t->iobuf, sizeof t->iobuf, 1);
+    br_ssl_engine_add_flags(t->eng, BR_OPT_NO_RENEGOTIATION);
+    if (!cfg->random || cfg->random(cfg->random_user, seed, sizeof seed) != 0)
+        return RTWS_ERR_RANDOM;
+    br_ssl_engine_inject_entropy(t->eng, seed, sizeof seed);
+    memset(seed, 0, sizeof seed);
+    return RTWS_OK;
+}
+
+static void rtws__tls_server_start(rtws__sock *s, rtws__sock *listener) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws__tls_cred *cr = ((rtws__tls_sock *)listener)->cred;
+    rtws_err e;
+    memset(&t->cred, 0, sizeof *t - offsetof(rtws__tls_sock, cred));
+    s->tls = 1;
+    t->cred = cr;
+    cr->refs++;
+    if (cr->key_type == BR_KEYTYPE_RSA)
+        br_ssl_server_init_full_rsa(&t->u.server, cr->chain, cr->nchain,
+                                    br_skey_decoder_get_rsa(&cr->skey));
+    else
+        br_ssl_server_init_full_ec(&t->u.server, cr->chain, cr->nchain, cr->issuer_key_type,
+                                   br_skey_decoder_get_ec(&cr->skey));
+    t->eng = &t->u.server.eng;
+    br_ssl_engine_add_flags(t->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
+    e = rtws__tls_engine_start(t);
+    if (e == RTWS_OK && !br_ssl_server_reset(&t->u.server)) e = RTWS_ERR_TLS;
+    if (e != RTWS_OK) {
+        t->done = 1;
+        rtws__tls_fail(s, e == RTWS_ERR_RANDOM ? BR_ERR_NO_RANDOM : br_ssl_engine_last_error(t->eng));
+    }
+}
+
+static rtws_err rtws__tls_client_start(rtws__sock *s, const char *host) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws_ctx *ctx = s->ctx;
+    const rtws_tls_client_config *cfg = ctx->cfg.tls;
+    rtws__tls_ctx *tc = NULL;
+    rtws__x509 *x = &t->u.client.x;
+    rtws_err e;
+    memset(&t->cred, 0, sizeof *t - offsetof(rtws__tls_sock, cred));
+    if (!(cfg && cfg->tls_insecure_skip_verify) && !(tc = rtws__tls_anchors(ctx, &e))) return e;
+    s->tls = 1;
+    br_ssl_client_init_full(&t->u.client.cc, &x->minimal, tc ? tc->ta : NULL, tc ? tc->nta : 0);
+    x->vtable = &rtws__x509_vtable;
+    x->insecure = cfg && cfg->tls_insecure_skip_verify;
+    x->time = cfg && cfg->time ? cfg->time : rtws__tls_time_system;
+    x->time_user = cfg ? cfg->time_user : NULL;
+    x->ee.a = &ctx->cfg.conn.allocator;
+    if (inet_pton(AF_INET, host, x->ip) == 1) x->iplen = 4;
+    else if (inet_pton(AF_INET6, host, x->ip) == 1) x->iplen = 16;
+    br_ssl_engine_set_x509(&t->u.client.cc.eng, &x->vtable);
+    t->eng = &t->u.client.cc.eng;
+    if ((e = rtws__tls_engine_start(t)) != RTWS_OK) return e;
+    /* SNI and name check; RFC 6066 §3: no SNI for an IP literal */
+    if (!br_ssl_client_reset(&t->u.client.cc, x->iplen ? NULL : host, 0)) return RTWS_ERR_TLS;
+    return RTWS_OK;
+}
+
+/* Moves the connection's output into the engine and the engine's records
+   to the socket until one of them runs dry. Returns 1 when the socket is
+   full (records wait), else 0. */
+static int rtws__tls_flush(rtws__sock *s) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws_conn *c = &s->conn;
+    int pushed = 0;
+    for (;;) {
+        unsigned st = br_ssl_engine_current_state(t->eng);
+        unsigned char *buf;
+        size_t len;
+        if (st & BR_SSL_CLOSED) {
+            rtws__tls_stopped(t);
+            return 0;
+        }
+        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
+        if (st & BR_SSL_SENDREC) {
+            ssize_t w;
+            buf = br_ssl_engine_sendrec_buf(t->eng, &len);
+            w = send(s->fd, buf, len, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
+                t->done = 1;
+                rtws__host_error(s, RTWS_ERR_IO, errno);
+                return 0;
+            }
+            br_ssl_engine_sendrec_ack(t->eng, (size_t)w);
+            continue;
+        }
+        if ((st & BR_SSL_SENDAPP) && !t->closing && !c->freed) {
+            size_t n;
+            const uint8_t *out = rtws_conn_out(c, &n);
+            if (out && n) {
+                buf = br_ssl_engine_sendapp_buf(t->eng, &len);
+                if (n > len) n = len;
+                memcpy(buf, out, n);
+                br_ssl_engine_sendapp_ack(t->eng, n);
+                rtws_conn_out_done(c, n);
+                pushed = 1;
+                continue;
+            }
+            if (pushed) { /* a partial record: seal it now rather than wait for more */
+                br_ssl_engine_flush(t->eng, 0);
+                pushed = 0;
+                continue;
+            }
+        }
+        return 0;
+    }
+}
+
+/* Reads records while the socket has them, and hands every byte of
+   decrypted application data to the connection before returning: bytes
+   left inside the engine would never wake poll() again. */
+static void rtws__tls_read(rtws__sock *s, uint64_t now) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws_conn *c = &s->conn;
+    int budget = 32; /* socket reads per readiness (a record header and its body are two) */
+    while (!s->dead && !t->done) {
+        unsigned st = br_ssl_engine_current_state(t->eng);
+        unsigned char *buf;
+        size_t len;
+        ssize_t r;
+        if (st & BR_SSL_CLOSED) {
+            rtws__tls_stopped(t);
+            return;
+        }
+        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
+        if (st & BR_SSL_RECVAPP) {
+            buf = br_ssl_engine_recvapp_buf(t->eng, &len);
+            if (!c->drop_input && !c->freed) rtws_conn_recv(c, buf, len, now, NULL);
+            br_ssl_engine_recvapp_ack(t->eng, len);
+            continue;
+        }
+        if ((st & BR_SSL_SENDREC) && rtws__tls_flush(s) == 1 && !(st & BR_SSL_RECVREC))
+            return; /* the handshake waits for the socket to take our records */
+        if (t->done || !(st & BR_SSL_RECVREC) || budget-- <= 0) return;
+        buf = br_ssl_engine_recvrec_buf(t->eng, &len);
+        r = recv(s->fd, buf, len, 0);
+        if (r > 0) {
+            br_ssl_engine_recvrec_ack(t->eng, (size_t)r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (r < 0 && errno != ECONNRESET) {
+            t->done = 1;
+            rtws__host_error(s, RTWS_ERR_IO, errno);
+            return;
+        }
+        /* the TCP stream ended without close_notify: a truncated handshake
+           fails as such; afterwards it is an abnormal close (1006) unless
+           the WebSocket close handshake already completed */
+        t->done = 1;
+        if (!t->established) rtws__tls_fail(s, RTWS_TLS_ERR_TRUNCATED);
+        else rtws_conn_eof(c, now);
+        return;
+    }
+}
+
+/* The socket events a wss:// socket waits for, from the engine's state.
+   Once the connection wants to close and its bytes are all in the engine,
+   a close_notify follows them; WANT_CLOSE comes when that is written. */
+static unsigned rtws__tls_want(rtws__sock *s, unsigned want) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    unsigned st, w = 0;
+    if (s->conn.eof || s->conn.freed || t->done) return want;
+    if (want == RTWS_WANT_CLOSE && !t->closing) {
+        t->closing = 1;
+        br_ssl_engine_close(t->eng);
+        rtws__tls_flush(s);
+        if (s->conn.eof || t->done) return want;
+    }
+    st = br_ssl_engine_current_state(t->eng);
+    if (st & BR_SSL_CLOSED) return RTWS_WANT_CLOSE;
+    if (st & BR_SSL_SENDREC) w |= RTWS_WANT_WRITE;
+    if (t->closing) return w ? w : (unsigned)RTWS_WANT_CLOSE;
+    if (st & BR_SSL_RECVREC) w |= RTWS_WANT_READ;
+    return w;
+}
+
+RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c) {
+    const rtws__tls_sock *t = (const rtws__tls_sock *)(const void *)c;
+    if (c->notify_ != rtws__sock_notify || !t->s.tls || t->s.listener || !t->established) return 0;
+    return br_ssl_engine_get_version(t->eng);
+}
+
+#endif /* RTWS_USE_BEARSSL */
 
 /* === rtws: json ========================================================= */
 
@@ -5954,7 +7165,8 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     if (p && --p->count == 0) {
         rtws__hdel(&ch->presence, &p->h);
         rtws__free(rtws__ra(r), p);
-        rtws__presence_event(r, ch, uname, "left", NULL);
+        if (ch->presence.count < r->cfg.max_presence)
+            rtws__presence_event(r, ch, uname, "left", NULL);
     }
 }
 
@@ -6155,7 +7367,8 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         rc->nchan++;
         ch->nsubs++;
         r->nsubs++;
-        if (p->count++ == 0) rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+        if (p->count++ == 0 && ch->presence.count <= r->cfg.max_presence)
+            rtws__presence_event(r, ch, rc->user->name, "joined", rc);
     }
     /* subscribed, with who is here */
     do {
@@ -6164,6 +7377,8 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         rtws__w_str(r, "channel", ch->name, ch->h.klen);
         rtws__w_int(r, "seq", (int64_t)ch->seq);
         if (id) rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "members", (int64_t)ch->presence.count);
+        if (ch->presence.count <= r->cfg.max_presence) {
         rtws_json_write_key(&r->w, "presence", 8);
         rtws_json_write_array(&r->w);
         for (i = 0; i < ch->presence.nb; i++) {
@@ -6177,6 +7392,7 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
             }
         }
         rtws_json_write_array_end(&r->w);
+        }
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
     if (!have_since || (uint64_t)since == ch->seq) return;
@@ -6492,7 +7708,8 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
                 p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name,
                                                   rc->user->h.klen, rc->user->h.hash);
                 if (p) memcpy(p->status, status, strlen(status) + 1);
-                rtws__presence_event(r, ch, rc->user->name, status, NULL);
+                if (ch->presence.count <= r->cfg.max_presence)
+                    rtws__presence_event(r, ch, rc->user->name, status, NULL);
             }
         }
         return;
@@ -6726,6 +7943,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.rate_abuse = RTWS__DEF(r->cfg.rate_abuse, 20u);
     r->cfg.heartbeat_ms = RTWS__DEF(r->cfg.heartbeat_ms, 30000u);
     r->cfg.max_tokens = RTWS__DEF(r->cfg.max_tokens, (size_t)16384);
+    r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
     r->outcap = 4096;
     r->out = (char *)rtws__alloc(&a, r->outcap);
     if (!r->out || !rtws__grow_toks(r, 256)) {
@@ -6774,6 +7992,470 @@ RTWS_API void rtws_router_free(rtws_router *r) {
     rtws__free(&a, r->out);
     rtws__free(&a, r);
 }
+
+/* ---- the realtime client ---- */
+
+typedef struct rtws__rtsub {
+    char *name;
+    rtws_rt_msg_fn fn;
+    void *user;
+    uint64_t last;       /* last seq delivered */
+    int have_seq;        /* last is meaningful: resubscribe with since */
+    int sent;            /* subscribe sent on the current connection */
+} rtws__rtsub;
+
+typedef struct rtws__rtpub {
+    struct rtws__rtpub *next;
+    size_t len;
+    char id[32];
+    /* the whole publish message follows */
+} rtws__rtpub;
+
+struct rtws_rt {
+    rtws_rt_config cfg;
+    rtws_ctx *ctx;
+    rtws_client *cl;
+    rtws__rtsub *subs;
+    size_t nsubs, capsubs;
+    rtws__rtpub *out, *out_tail; /* not acked yet, oldest first */
+    size_t nout;
+    uint64_t next_id;
+    int ready;                   /* welcome seen on the current connection */
+    char user[64], session[32];
+    char *url;                   /* base url; the resume url is built in urlbuf */
+    char *urlbuf;
+    size_t urlcap;
+    rtws_json_tok *toks;
+    size_t tokcap;
+    char *wbuf;
+    size_t wcap;
+};
+
+static const rtws_allocator *rtws__rta(const rtws_rt *rt) { return &rt->ctx->cfg.conn.allocator; }
+
+static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n) {
+    size_t i;
+    for (i = 0; i < rt->nsubs; i++)
+        if (strlen(rt->subs[i].name) == n && memcmp(rt->subs[i].name, name, n) == 0)
+            return &rt->subs[i];
+    return NULL;
+}
+
+/* Writes one request with the writer into rt->wbuf (grown as needed) and
+   sends it; body() adds the fields after "type". */
+static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
+    rtws_conn *c = rtws_client_conn(rt->cl);
+    if (!rt->ready || !c) return RTWS_EAGAIN;
+    return rtws_conn_send_text(c, s, n);
+}
+
+static int rtws__rt_w_end(rtws_rt *rt, rtws_json_writer *w, size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(w);
+    e = rtws_json_writer_finish(w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->wbuf, *len + 1);
+        if (!nb) {
+            *len = 0;
+            return 1;
+        }
+        rt->wbuf = nb;
+        rt->wcap = *len + 1;
+        return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
+    rtws_json_writer w;
+    size_t len;
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "subscribe", 9);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, s->name, strlen(s->name));
+        if (s->have_seq) {
+            rtws_json_write_key(&w, "since", 5);
+            rtws_json_write_int64(&w, (int64_t)s->last);
+        }
+    } while (!rtws__rt_w_end(rt, &w, &len));
+    if (len && rtws__rt_send_raw(rt, rt->wbuf, len) == RTWS_OK) s->sent = 1;
+}
+
+/* After a welcome: auth, resubscribe with since, resend what is not acked. */
+static void rtws__rt_resume(rtws_rt *rt) {
+    size_t i;
+    rtws__rtpub *p;
+    if (rt->cfg.token) {
+        rtws_json_writer w;
+        size_t len;
+        do {
+            rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+            rtws_json_write_object(&w);
+            rtws_json_write_key(&w, "type", 4);
+            rtws_json_write_string(&w, "auth", 4);
+            rtws_json_write_key(&w, "token", 5);
+            rtws_json_write_string(&w, rt->cfg.token, strlen(rt->cfg.token));
+            rtws_json_write_key(&w, "session", 7);
+            rtws_json_write_string(&w, rt->session, strlen(rt->session));
+        } while (!rtws__rt_w_end(rt, &w, &len));
+        if (len) rtws__rt_send_raw(rt, rt->wbuf, len);
+    }
+    for (i = 0; i < rt->nsubs; i++) rtws__rt_send_subscribe(rt, &rt->subs[i]);
+    for (p = rt->out; p; p = p->next) rtws__rt_send_raw(rt, (const char *)(p + 1), p->len);
+}
+
+/* The reconnect URL carries the session so the server resumes it. */
+static int rtws__rt_refresh(rtws_client *cl, const char **url, rtws_client_opts *opts, void *u) {
+    rtws_rt *rt = (rtws_rt *)u;
+    size_t need = strlen(rt->url) + strlen(rt->session) + 16;
+    (void)cl;
+    (void)opts;
+    if (!rt->session[0]) return 0;
+    if (need > rt->urlcap) {
+        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->urlbuf, need);
+        if (!nb) return 0;
+        rt->urlbuf = nb;
+        rt->urlcap = need;
+    }
+    snprintf(rt->urlbuf, rt->urlcap, "%s%csession=%s", rt->url, strchr(rt->url, '?') ? '&' : '?',
+             rt->session);
+    *url = rt->urlbuf;
+    return 0;
+}
+
+static void rtws__rt_copy(const rtws_json *d, int v, char *buf, size_t cap) {
+    size_t n;
+    buf[0] = '\0';
+    if (v >= 0 && d->toks[v].type == RTWS_JSON_STRING &&
+        rtws_json_unescape(d, v, buf, cap, &n) != RTWS_OK)
+        buf[0] = '\0';
+}
+
+static uint64_t rtws__rt_u64(const rtws_json *d, int obj, const char *key) {
+    int64_t v = 0;
+    int i = rtws_json_get(d, obj, key);
+    if (i < 0 || rtws_json_int64(d, i, &v) != RTWS_OK || v < 0) return 0;
+    return (uint64_t)v;
+}
+
+static void rtws__rt_drop_pub(rtws_rt *rt, const char *id) {
+    rtws__rtpub **pp, *prev = NULL;
+    for (pp = &rt->out; *pp; prev = *pp, pp = &(*pp)->next)
+        if (strcmp((*pp)->id, id) == 0) {
+            rtws__rtpub *p = *pp;
+            *pp = p->next;
+            if (rt->out_tail == p) rt->out_tail = prev;
+            rt->nout--;
+            rtws__free(rtws__rta(rt), p);
+            return;
+        }
+}
+
+static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
+    rtws_json d;
+    rtws_err e;
+    int tv;
+    char chan[132];
+    rtws__rtsub *sub;
+    e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
+    if (e == RTWS_ERR_NOSPACE && d.count <= 65536) {
+        rtws_json_tok *nt = (rtws_json_tok *)rtws__realloc(rtws__rta(rt), rt->toks, d.count * sizeof *nt);
+        if (!nt) return;
+        rt->toks = nt;
+        rt->tokcap = d.count;
+        e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
+    }
+    if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0)
+        return;
+    rtws__rt_copy(&d, rtws_json_get(&d, 0, "channel"), chan, sizeof chan);
+    sub = chan[0] ? rtws__rt_find(rt, chan, strlen(chan)) : NULL;
+    if (rtws_json_eq(&d, tv, "message")) {
+        rtws_rt_message m;
+        char ev[68], from[68];
+        int dv = rtws_json_get(&d, 0, "data"), tsv = rtws_json_get(&d, 0, "ts");
+        int64_t ts = 0;
+        memset(&m, 0, sizeof m);
+        m.seq = rtws__rt_u64(&d, 0, "seq");
+        if (sub) {
+            if (sub->have_seq && m.seq <= sub->last) return; /* seen already (replay overlap) */
+            sub->last = m.seq;
+            sub->have_seq = 1;
+        }
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "event"), ev, sizeof ev);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "from"), from, sizeof from);
+        if (tsv >= 0) rtws_json_int64(&d, tsv, &ts);
+        m.channel = chan;
+        m.event = ev;
+        m.from = from;
+        m.ts = ts;
+        if (dv >= 0) m.data = rtws_json_raw(&d, dv, &m.data_len);
+        if (sub && sub->fn) sub->fn(rt, &m, sub->user);
+        else if (rt->cfg.on_message) rt->cfg.on_message(rt, &m, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "subscribed")) {
+        if (sub && !sub->have_seq) { /* first subscription: live from here */
+            sub->last = rtws__rt_u64(&d, 0, "seq");
+            sub->have_seq = 1;
+        }
+        if (rt->cfg.on_presence) {
+            int pv = rtws_json_get(&d, 0, "presence"), k;
+            for (k = pv >= 0 ? rtws_json_child(&d, pv) : -1; k >= 0; k = rtws_json_next(&d, k)) {
+                char u[68], st[40];
+                rtws__rt_copy(&d, rtws_json_get(&d, k, "user"), u, sizeof u);
+                rtws__rt_copy(&d, rtws_json_get(&d, k, "status"), st, sizeof st);
+                rt->cfg.on_presence(rt, chan, u, st, rt->cfg.user);
+            }
+        }
+    } else if (rtws_json_eq(&d, tv, "reset")) {
+        rtws_rt_message m;
+        memset(&m, 0, sizeof m);
+        m.channel = chan;
+        m.event = "";
+        m.from = "";
+        m.seq = rtws__rt_u64(&d, 0, "seq");
+        m.reset = 1;
+        if (sub) {
+            sub->last = m.seq;
+            sub->have_seq = 1;
+        }
+        if (sub && sub->fn) sub->fn(rt, &m, sub->user);
+        else if (rt->cfg.on_message) rt->cfg.on_message(rt, &m, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "ack")) {
+        char id[68];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
+        rtws__rt_drop_pub(rt, id);
+        if (rt->cfg.on_ack) rt->cfg.on_ack(rt, id, rtws__rt_u64(&d, 0, "seq"), rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "presence")) {
+        char u[68], st[40];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), u, sizeof u);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "status"), st, sizeof st);
+        if (rt->cfg.on_presence) rt->cfg.on_presence(rt, chan, u, st, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "error")) {
+        char code[40], msg[200], id[68];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "code"), code, sizeof code);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "message"), msg, sizeof msg);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
+        /* a refused publish will be refused again: stop resending it */
+        if (id[0] && strcmp(code, "rate_limited") != 0 && strcmp(code, "internal") != 0)
+            rtws__rt_drop_pub(rt, id);
+        if (rt->cfg.on_error) rt->cfg.on_error(rt, code, msg, id[0] ? id : NULL, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "welcome")) {
+        int resumed = 0, rv = rtws_json_get(&d, 0, "resumed");
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), rt->user, sizeof rt->user);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
+        if (rv >= 0 && d.toks[rv].type == RTWS_JSON_TRUE) resumed = 1;
+        rt->ready = 1;
+        if (rt->cfg.on_welcome) rt->cfg.on_welcome(rt, rt->user, rt->session, resumed, rt->cfg.user);
+        rtws__rt_resume(rt);
+    } else if (rtws_json_eq(&d, tv, "authenticated")) {
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), rt->user, sizeof rt->user);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
+    }
+}
+
+static void rtws__rt_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_rt *rt = (rtws_rt *)user;
+    if (ev->type == RTWS_EV_MESSAGE && ev->opcode == RTWS_OP_TEXT) {
+        rtws__rt_on_text(rt, (const char *)ev->data, ev->len);
+        return;
+    }
+    if (ev->type == RTWS_EV_STATE && ev->state != RTWS_CLIENT_OPEN) {
+        size_t i;
+        rt->ready = 0;
+        for (i = 0; i < rt->nsubs; i++) rt->subs[i].sent = 0;
+    }
+    if (rt->cfg.on_event) rt->cfg.on_event(c, ev, rt->cfg.user);
+}
+
+RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t now_ms,
+                              rtws_err *err) {
+    rtws_rt *rt;
+    rtws_client_config cc;
+    size_t ul;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    if (!cfg || !cfg->client.url) {
+        *err = RTWS_ERR_INVALID;
+        return NULL;
+    }
+    ul = strlen(cfg->client.url);
+    rt = (rtws_rt *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *rt + ul + 1);
+    if (!rt) {
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(rt, 0, sizeof *rt);
+    rt->cfg = *cfg;
+    rt->cfg.max_unacked = RTWS__DEF(rt->cfg.max_unacked, (size_t)1000);
+    rt->ctx = ctx;
+    rt->url = (char *)(rt + 1);
+    memcpy(rt->url, cfg->client.url, ul + 1);
+    rt->wcap = 1024;
+    rt->wbuf = (char *)rtws__alloc(&ctx->cfg.conn.allocator, rt->wcap);
+    rt->tokcap = 128;
+    rt->toks = (rtws_json_tok *)rtws__alloc(&ctx->cfg.conn.allocator, rt->tokcap * sizeof *rt->toks);
+    if (!rt->wbuf || !rt->toks) {
+        rtws_rt_free(rt);
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    cc = cfg->client;
+    cc.url = rt->url;
+    cc.on_event = rtws__rt_event;
+    cc.user = rt;
+    cc.refresh = rtws__rt_refresh;
+    rt->cl = rtws_client_new(ctx, &cc, now_ms, err);
+    if (!rt->cl) {
+        rtws_rt_free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+RTWS_API void rtws_rt_free(rtws_rt *rt) {
+    const rtws_allocator *a = rtws__rta(rt);
+    size_t i;
+    if (rt->cl) rtws_client_free(rt->cl);
+    for (i = 0; i < rt->nsubs; i++) rtws__free(a, rt->subs[i].name);
+    while (rt->out) {
+        rtws__rtpub *p = rt->out;
+        rt->out = p->next;
+        rtws__free(a, p);
+    }
+    rtws__free(a, rt->subs);
+    rtws__free(a, rt->urlbuf);
+    rtws__free(a, rt->toks);
+    rtws__free(a, rt->wbuf);
+    rtws__free(a, rt);
+}
+
+RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
+                                    void *handler_user) {
+    size_t n = strlen(channel);
+    rtws__rtsub *s;
+    if (!rtws__valid_channel(channel, n)) return RTWS_ERR_INVALID;
+    s = rtws__rt_find(rt, channel, n);
+    if (!s) {
+        if (rt->nsubs == rt->capsubs) {
+            size_t ncap = rt->capsubs ? rt->capsubs * 2 : 8;
+            rtws__rtsub *ns = (rtws__rtsub *)rtws__realloc(rtws__rta(rt), rt->subs, ncap * sizeof *ns);
+            if (!ns) return RTWS_ERR_NOMEM;
+            rt->subs = ns;
+            rt->capsubs = ncap;
+        }
+        s = &rt->subs[rt->nsubs];
+        memset(s, 0, sizeof *s);
+        s->name = (char *)rtws__alloc(rtws__rta(rt), n + 1);
+        if (!s->name) return RTWS_ERR_NOMEM;
+        memcpy(s->name, channel, n + 1);
+        rt->nsubs++;
+    }
+    s->fn = handler;
+    s->user = handler_user;
+    if (rt->ready && !s->sent) {
+        rtws__begin(rt->ctx, rt->ctx->now);
+        rtws__rt_send_subscribe(rt, s);
+        rtws__end(rt->ctx);
+    }
+    return RTWS_OK;
+}
+
+static rtws_err rtws__rt_simple(rtws_rt *rt, const char *type, const char *channel,
+                                const char *k2, const char *v2) {
+    rtws_json_writer w;
+    size_t len;
+    rtws_err e;
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, type, strlen(type));
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, channel, strlen(channel));
+        if (k2) {
+            rtws_json_write_key(&w, k2, strlen(k2));
+            rtws_json_write_string(&w, v2, strlen(v2));
+        }
+    } while (!rtws__rt_w_end(rt, &w, &len));
+    if (!len) return RTWS_ERR_INVALID;
+    rtws__begin(rt->ctx, rt->ctx->now);
+    e = rtws__rt_send_raw(rt, rt->wbuf, len);
+    rtws__end(rt->ctx);
+    return e;
+}
+
+RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel) {
+    rtws__rtsub *s = rtws__rt_find(rt, channel, strlen(channel));
+    rtws_err e = RTWS_OK;
+    if (!s) return RTWS_ERR_INVALID;
+    if (rt->ready && s->sent) e = rtws__rt_simple(rt, "unsubscribe", channel, NULL, NULL);
+    rtws__free(rtws__rta(rt), s->name);
+    *s = rt->subs[--rt->nsubs];
+    return e == RTWS_EAGAIN ? RTWS_OK : e;
+}
+
+RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status) {
+    return rtws__rt_simple(rt, "presence", channel, "status", status);
+}
+
+RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
+                                  const char *data, size_t len, char *id_out) {
+    rtws_json_writer w;
+    rtws__rtpub *p;
+    size_t n;
+    char id[32];
+    if (!rtws__valid_channel(channel, strlen(channel))) return RTWS_ERR_INVALID;
+    if (rt->nout >= rt->cfg.max_unacked) return RTWS_ERR_LIMIT;
+    if (data) {
+        rtws_json d;
+        rtws_err e = rtws_json_parse(&d, data, len, NULL, 0, 0);
+        if (e != RTWS_OK) return e;
+    }
+    snprintf(id, sizeof id, "c-%llu", (unsigned long long)++rt->next_id);
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "publish", 7);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, channel, strlen(channel));
+        rtws_json_write_key(&w, "event", 5);
+        rtws_json_write_string(&w, event ? event : "message", strlen(event ? event : "message"));
+        rtws_json_write_key(&w, "data", 4);
+        if (data) rtws_json_write_raw(&w, data, len);
+        else rtws_json_write_null(&w);
+        rtws_json_write_key(&w, "id", 2);
+        rtws_json_write_string(&w, id, strlen(id));
+    } while (!rtws__rt_w_end(rt, &w, &n));
+    if (!n) return RTWS_ERR_INVALID;
+    p = (rtws__rtpub *)rtws__alloc(rtws__rta(rt), sizeof *p + n);
+    if (!p) return RTWS_ERR_NOMEM;
+    memset(p, 0, sizeof *p);
+    p->len = n;
+    memcpy(p->id, id, strlen(id) + 1);
+    memcpy(p + 1, rt->wbuf, n);
+    if (rt->out_tail) rt->out_tail->next = p;
+    else rt->out = p;
+    rt->out_tail = p;
+    rt->nout++;
+    if (id_out) memcpy(id_out, id, strlen(id) + 1);
+    rtws__begin(rt->ctx, rt->ctx->now);
+    rtws__rt_send_raw(rt, (const char *)(p + 1), n); /* else at the next welcome */
+    rtws__end(rt->ctx);
+    return RTWS_OK;
+}
+
+RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel) {
+    const rtws__rtsub *s = rtws__rt_find(rt, channel, strlen(channel));
+    return s ? s->last : 0;
+}
+RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt) { return rt->nout; }
+RTWS_API const char *rtws_rt_user(const rtws_rt *rt) { return rt->user; }
+RTWS_API const char *rtws_rt_session(const rtws_rt *rt) { return rt->session; }
+RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt) { return rt->cl; }
 
 static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
     rtws_router *r = (rtws_router *)user;

@@ -129,6 +129,7 @@ static rtws_ctx *mk_server(srv_stats *st, int *port, const char *host) {
     cfg.conn.user = st;
     cfg.conn.handshake_timeout_ms = 500;
     cfg.timer_ms = 20;
+    cfg.trim_ms = 100;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx || rtws_listen(ctx, host, 0, port) != RTWS_OK) return NULL;
     return ctx;
@@ -347,6 +348,8 @@ static void test_vanish_mid_frame(void) {
     run2(sv, NULL, 200, NULL, NULL);
     CHECK(recv(fd, junk, sizeof junk, 0) > 0); /* the 101 */
     CHECK_EQ(st.open, 1);
+    run2(sv, NULL, 200, NULL, NULL);
+    CHECK(sv->nsocks == 2 && sv->socks[1]->conn.rbuf == NULL); /* idle: buffers given back */
     CHECK(send(fd, half, sizeof half, MSG_NOSIGNAL) == (ssize_t)sizeof half);
     run2(sv, NULL, 100, NULL, NULL);
     close(fd);

@@ -19,6 +19,13 @@ for f in "$B"/block*.c; do
         fail=$((fail + 1)); echo "FAILED to compile: $(head -n 1 "$f")"; cat "$B/err.log"
     fi
 done
+json=$(grep -l 'rtws_json_writer_init' "$B"/block*.c | head -n 1)
+if [ -n "$json" ] && [ -x "${json%.c}" ]; then
+    out=$("${json%.c}" 2>&1)
+    want='{"type":"message","channel":"chat:42","data":{"text":"h\u00e9llo","n":3},"seq":18} (héllo)'
+    if [ "$out" = "$want" ]; then pass=$((pass + 1)); echo "ok: README JSON example printed the reply"
+    else fail=$((fail + 1)); echo "FAILED: README JSON example printed: $out"; fi
+fi
 client=$(grep -l 'rtws_connect' "$B"/block*.c | head -n 1)
 if [ -n "$client" ] && [ -x "${client%.c}" ]; then
     : >"$B/srv.log"

@@ -240,7 +240,7 @@ static void test_pubsub_history_presence(void) {
     CHECK(HAS(&a, "\"type\":\"authenticated\",\"user\":\"alice\""));
     peer_open(&b, "/ws?token=", NULL); /* an empty token is no token */
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
-    CHECK(strstr(LAST(&a), "{\"type\":\"subscribed\",\"channel\":\"chat:42\",\"seq\":0,\"presence\":[{\"user\":\"alice\",\"status\":\"online\"}]}"));
+    CHECK(strstr(LAST(&a), "{\"type\":\"subscribed\",\"channel\":\"chat:42\",\"seq\":0,\"members\":1,\"presence\":[{\"user\":\"alice\",\"status\":\"online\"}]}"));
     say(&b, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
     CHECK(strstr(LAST(&b), "\"type\":\"subscribed\"") && strstr(LAST(&b), "alice") && strstr(LAST(&b), "anon-"));
     pump(&a);
@@ -395,6 +395,35 @@ static void test_auth_and_limits(void) {
     }
 }
 
+static void test_presence_cap(void) {
+    rtws_router_config rc;
+    peer a, b, c;
+    memset(&rc, 0, sizeof rc);
+    rc.random = rnd;
+    rc.max_presence = 2;
+    rtws_router_free(R);
+    R = rtws_router_new(&rc);
+    peer_open(&a, "/", NULL);
+    peer_open(&b, "/", NULL);
+    peer_open(&c, "/", NULL);
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
+    pump(&a);
+    CHECK(strstr(LAST(&a), "\"status\":\"joined\"")); /* 2 users: announced */
+    a.n = 0;
+    say(&c, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
+    pump(&a);
+    CHECK_EQ(a.n, 0); /* the third is not: over max_presence */
+    CHECK(strstr(LAST(&c), "\"members\":3}") && !strstr(LAST(&c), "\"presence\""));
+    peer_close(&c);
+    pump(&a);
+    CHECK_EQ(a.n, 0); /* leaving back to 2: not announced either */
+    peer_close(&b);
+    pump(&a);
+    CHECK(strstr(LAST(&a), "\"status\":\"left\""));
+    peer_close(&a);
+}
+
 static void test_status_page(void) {
     rtws_conn sv;
     rtws_config sc;
@@ -486,6 +515,7 @@ int main(void) {
     test_pubsub_history_presence();
     test_auth_and_limits();
     test_status_page();
+    test_presence_cap();
     rtws_router_free(R);
     return T_END();
 }

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Interop peer built on Python's `websockets` package.
 
-  py_peer.py client URL   runs the message matrix against an echo server,
-                          ends with "N passed, M failed"
-  py_peer.py server       echo server on 127.0.0.1, port chosen by the OS;
+  py_peer.py client URL [--tls CA]
+                          runs the message matrix against an echo server,
+                          ends with "N passed, M failed"; for wss:// URLs
+                          --tls CA verifies the server against CA (PEM)
+  py_peer.py server [--tls CERT KEY]
+                          echo server on 127.0.0.1, port chosen by the OS;
                           prints "listening on 127.0.0.1:PORT", then one line
-                          "closed CODE" per connection that ends
+                          "closed CODE" per connection that ends; with --tls
+                          it serves wss:// with that PEM chain and key
 """
 import asyncio
+import ssl
 import sys
 
 import websockets
@@ -21,7 +26,7 @@ def payload(n, seed):
     return (period * (n // 251 + 1))[:n]
 
 
-async def client(url):
+async def client(url, tls=None):
     passed = failed = 0
 
     def check(ok, what):
@@ -32,7 +37,7 @@ async def client(url):
             failed += 1
             print("FAILED:", what, flush=True)
 
-    async with websockets.connect(url, max_size=MAX, ping_interval=None) as ws:
+    async with websockets.connect(url, max_size=MAX, ping_interval=None, ssl=tls) as ws:
         for n in SIZES:
             b = payload(n, n & 0xFF)
             await ws.send(b)
@@ -55,7 +60,7 @@ async def client(url):
         await ws.close(code=4000, reason="done here")
         check(ws.close_code == 4000, "server echoed close code 4000 (got %r)" % ws.close_code)
     # a normal close, code 1000
-    async with websockets.connect(url, ping_interval=None) as ws:
+    async with websockets.connect(url, ping_interval=None, ssl=tls) as ws:
         await ws.send("x")
         await asyncio.wait_for(ws.recv(), 5)
     check(ws.close_code == 1000, "close code 1000")
@@ -63,7 +68,7 @@ async def client(url):
     return 1 if failed else 0
 
 
-async def serve():
+async def serve(tls=None):
     async def echo(ws, path=None):
         try:
             async for m in ws:
@@ -72,17 +77,29 @@ async def serve():
             pass
         print("closed %s" % ws.close_code, flush=True)
 
-    async with websockets.serve(echo, "127.0.0.1", 0, max_size=MAX, ping_interval=None) as srv:
+    async with websockets.serve(echo, "127.0.0.1", 0, max_size=MAX, ping_interval=None,
+                                ssl=tls) as srv:
         port = srv.sockets[0].getsockname()[1]
         print("listening on 127.0.0.1:%d" % port, flush=True)
         await asyncio.sleep(600)  # the test stops it long before
 
 
 def main():
-    if len(sys.argv) >= 3 and sys.argv[1] == "client":
-        return asyncio.run(client(sys.argv[2]))
-    if len(sys.argv) >= 2 and sys.argv[1] == "server":
-        asyncio.run(serve())
+    args = sys.argv[1:]
+    tls = None
+    if "--tls" in args:
+        i = args.index("--tls")
+        if args[0] == "client" and i + 1 < len(args):
+            tls = ssl.create_default_context(cafile=args[i + 1])
+            del args[i:i + 2]
+        elif args[0] == "server" and i + 2 < len(args):
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(args[i + 1], args[i + 2])
+            del args[i:i + 3]
+    if len(args) >= 2 and args[0] == "client":
+        return asyncio.run(client(args[1], tls))
+    if len(args) >= 1 and args[0] == "server":
+        asyncio.run(serve(tls))
         return 0
     print(__doc__)
     return 2
