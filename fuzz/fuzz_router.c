@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 enum { /* byte 0 */
     F_AUTH_REQUIRED = 1,
     F_JWT = 2,
-    F_SMALL = 4,     /* history 3, 3 channels, 2 dedupe ids, short TTLs, 64-byte data */
+    F_SMALL = 4,     /* history 3, 3 channels, 2 dedupe ids, short TTLs, 64-byte data,
+                        presence in channels of up to 2 users */
     F_RATE = 8,      /* 5 msg/s, burst 4, closed after 3 more */
     F_PER_USER = 16, /* 2 connections per user */
     F_SMALL_Q = 32,  /* 1 KiB send queue: slow consumers get 1013 */
@@ -180,9 +181,15 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
             FUZZ_CHECK(rtws_json_get(&d, 0, "time") > 0 && rtws_json_get(&d, 0, "heartbeat") > 0 &&
                        rtws_json_get(&d, 0, "auth") > 0 && rtws_json_get(&d, 0, "resumed") > 0);
     } else if (rtws_json_eq(&d, tv, "subscribed")) {
-        int i = sub_index(s, ch), pv = rtws_json_get(&d, 0, "presence");
-        FUZZ_CHECK(cn && sv > 0 && pv > 0 && TOKS[pv].type == RTWS_JSON_ARRAY);
-        FUZZ_CHECK(TOKS[pv].size >= 1); /* the subscriber itself is there */
+        int i = sub_index(s, ch), pv = rtws_json_get(&d, 0, "presence"), mv;
+        int64_t members = 0;
+        mv = rtws_json_get(&d, 0, "members");
+        FUZZ_CHECK(cn && sv > 0 && mv > 0 && rtws_json_int64(&d, mv, &members) == RTWS_OK);
+        FUZZ_CHECK(members >= 1); /* the subscriber itself is there */
+        if (pv > 0) /* absent over max_presence */
+            FUZZ_CHECK(TOKS[pv].type == RTWS_JSON_ARRAY && (int64_t)TOKS[pv].size == members);
+        else
+            FUZZ_CHECK(members > (FLAGS & F_SMALL ? 2 : 1000));
         if (i < 0) {
             FUZZ_CHECK(s->nsub < MAXSUB);
             i = s->nsub++;
@@ -553,6 +560,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         rc.max_data = 64;
         rc.auth_timeout_ms = 5000;
         rc.max_tokens = 256; /* less fails rtws_router_new (see the report) */
+        rc.max_presence = 2;
     }
     if (FLAGS & F_RATE) {
         rc.rate_per_s = 5;
