@@ -38,7 +38,7 @@ TLS_TESTS := tests/tls_missing.sh
 TLS_EX    :=
 endif
 
-.PHONY: all test unit compile-check fuzz bench run install clean fmt examples
+.PHONY: all test unit compile-check fuzz bench soak run install clean fmt examples
 all: examples
 
 examples: $(EXAMPLES) $(TLS_EX)
@@ -117,8 +117,17 @@ fuzz: $(FUZZBIN)
 $(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
 	$(CLANG) -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< -o $@
 
+# bench: every scenario with its peers in the same run -> bench/results.md + charts
 bench:
-	@echo "bench: not built yet (see the open issue for make bench)"; exit 1
+	@bash bench/run.sh
+	@bash bench/json.sh
+	@$(MAKE) -s $(B)/bench_router && $(B)/bench_router 5000
+$(B)/bench_router: bench/bench_router.c rtws.h | $(B)
+	$(CC) -std=c99 -O2 -I. $< -o $@
+
+# soak: 1,000 connections echoing and reconnecting (SOAK_SECONDS, default 300)
+soak:
+	@bash bench/soak.sh
 
 # until the realtime demo lands, the demo is the echo server
 run: $(B)/echo_server

@@ -1,4 +1,4 @@
-/* rtws.h - v0.2.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
+/* rtws.h - v0.3.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
 
    Do this in one .c file:    #define RTWS_IMPLEMENTATION
                               #include "rtws.h"
@@ -57,9 +57,9 @@
 #endif
 
 #define RTWS_VERSION_MAJOR 0
-#define RTWS_VERSION_MINOR 2
+#define RTWS_VERSION_MINOR 3
 #define RTWS_VERSION_PATCH 0
-#define RTWS_VERSION_STRING "0.2.0"
+#define RTWS_VERSION_STRING "0.3.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -6957,9 +6957,15 @@ static int rtws__w_end(rtws_router *r, size_t *len) {
     return 1;
 }
 
+/* A reply that does not fit the connection's queue is never dropped
+   silently (a "reset" without its "subscribed" would break the protocol):
+   the connection is closed as a slow consumer and resumes later. */
 static void rtws__rt_send(rtws_router *r, rtws__rconn *rc, size_t len) {
+    rtws_err e;
     if (!len) return;
-    if (rtws_conn_send_text(rc->conn, r->out, len) == RTWS_OK) r->msgs_out++;
+    e = rtws_conn_send_text(rc->conn, r->out, len);
+    if (e == RTWS_OK) r->msgs_out++;
+    else if (e == RTWS_ERR_LIMIT) rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
 }
 
 static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code,
@@ -7701,6 +7707,11 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
                     rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", idp, idl);
                     return;
                 }
+                if (!strcmp(status, "joined") || !strcmp(status, "left")) {
+                    /* the server's own membership words: a client cannot fake them */
+                    rtws__rt_error(r, rc, "bad_request", "joined and left are reserved", idp, idl);
+                    return;
+                }
                 if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, chan)) {
                     rtws__rt_error(r, rc, "forbidden", "not allowed", idp, idl);
                     return;
@@ -7888,6 +7899,9 @@ RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms) {
     for (rc = r->conns; rc; rc = rc->next)
         if (rc->auth_deadline && now_ms >= rc->auth_deadline) {
             rc->auth_deadline = 0;
+            /* the connection may not have seen this time yet: its close
+               deadline must count from now */
+            if (now_ms > rc->conn->now) rc->conn->now = now_ms;
             rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
         }
@@ -7946,7 +7960,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
     r->outcap = 4096;
     r->out = (char *)rtws__alloc(&a, r->outcap);
-    if (!r->out || !rtws__grow_toks(r, 256)) {
+    if (!r->out || !rtws__grow_toks(r, r->cfg.max_tokens < 256 ? r->cfg.max_tokens : 256)) {
         rtws__free(&a, r->out);
         rtws__free(&a, r);
         return NULL;

@@ -35,6 +35,14 @@ int main(void) {
         if (rtws_conn_recv(&c, "GET / HTTP/1.1\r\n", 16, 0, NULL) != RTWS_EAGAIN) return 3;
         rtws_conn_free(&c);
     }
+    {
+        rtws_json_tok t[4];
+        rtws_json d;
+        rtws_router *r = rtws_router_new(NULL);
+        if (rtws_json_parse(&d, "[1,2]", 5, t, 4, 0) != RTWS_OK || d.count != 3) return 4;
+        if (!r) return 5;
+        rtws_router_free(r);
+    }
     printf("compiled with %s, rtws %s\n", rtws_strerror(RTWS_OK), rtws_version());
     return 0;
 }

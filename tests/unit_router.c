@@ -424,6 +424,68 @@ static void test_presence_cap(void) {
     peer_close(&a);
 }
 
+/* regressions from fuzz_router and the demo: reserved presence words, a
+   reply that does not fit the queue, the auth deadline's close, a small
+   max_tokens */
+static void test_regressions(void) {
+    rtws_router_config rc;
+    peer a, b;
+    int before;
+    new_router(0, 0);
+    peer_open(&a, "/ws", NULL);
+    peer_open(&b, "/ws", NULL);
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
+    pump(&a);
+    before = a.n;
+    say(&b, "{\"type\":\"presence\",\"channel\":\"c\",\"status\":\"left\"}");
+    pump(&a);
+    CHECK_EQ(a.n, before);
+    CHECK(strstr(LAST(&b), "\"code\":\"bad_request\""));
+    peer_close(&a);
+    peer_close(&b);
+    /* a reply that does not fit: closed as a slow consumer, never dropped */
+    peer_open(&a, "/ws", NULL);
+    a.sv.cfg.max_send_queue = 400;
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"x\"}");
+    {
+        static char blob[260];
+        memset(blob, 'z', sizeof blob - 1);
+        blob[0] = blob[sizeof blob - 2] = '"';
+        CHECK(rtws_router_publish(R, "x", NULL, blob, strlen(blob), NULL, NOW) == 1);
+        CHECK(!a.sv.close_sent && rtws_conn_out_pending(&a.sv) > 340); /* it fit, just */
+    }
+    rtws_conn_send_text(&a.cl, "{\"type\":\"subscribe\",\"channel\":\"y\"}", 34);
+    move(&a.cl, &a.sv); /* the server answers into a queue nobody drains */
+    CHECK(a.sv.close_sent && a.sv.close_code == 1013);
+    pump(&a);
+    CHECK(a.closed && a.close_code == 1013);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&a.sv);
+    /* the auth deadline's close counts its own timeout from the tick's time */
+    new_router(1, 0);
+    peer_open(&a, "/ws", NULL);
+    NOW += 10001;
+    rtws_router_tick(R, NOW);
+    rtws_conn_tick(&a.sv, NOW);
+    pump(&a);
+    CHECK(HAS(&a, "\"code\":\"unauthorized\""));
+    CHECK(a.closed && a.close_code == 1008);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&a.sv);
+    /* max_tokens below the initial 256 */
+    memset(&rc, 0, sizeof rc);
+    rc.random = rnd;
+    rc.max_tokens = 16;
+    rtws_router_free(R);
+    R = rtws_router_new(&rc);
+    CHECK(R != NULL);
+    peer_open(&a, "/", NULL);
+    say(&a, "{\"type\":\"publish\",\"channel\":\"c\",\"data\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14]}");
+    CHECK(strstr(LAST(&a), "\"code\":\"too_large\""));
+    peer_close(&a);
+}
+
 static void test_status_page(void) {
     rtws_conn sv;
     rtws_config sc;
@@ -516,6 +578,7 @@ int main(void) {
     test_auth_and_limits();
     test_status_page();
     test_presence_cap();
+    test_regressions();
     rtws_router_free(R);
     return T_END();
 }

@@ -1,0 +1,31 @@
+// uWebSockets.js echo server for the rtws bench, loading the native binary
+// that @trufflesuite/uws-js-unofficial ships (and failing, rather than using
+// the package's pure-JS fallback, when it does not load). One process, no
+// compression, 16 MiB payload cap (as rtws), automatic pings (idleTimeout
+// 60 s, so a ping after about 30 s of silence as rtws), 127.0.0.1 only.
+// usage: node uws_echo.js PORT   (prints "listening on 127.0.0.1:PORT")
+'use strict';
+const path = require('path');
+const pkg = path.dirname(require.resolve('@trufflesuite/uws-js-unofficial/package.json'));
+const bin = path.join(pkg, 'binaries',
+  `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
+let uWS;
+try {
+  uWS = require(bin);
+} catch (e) {
+  console.error(`uws_echo: native uWebSockets binary does not load on Node ${process.version}: ${e.message}`);
+  process.exit(3);
+}
+const port = parseInt(process.argv[2] || '9001', 10);
+uWS.App().ws('/*', {
+  compression: uWS.DISABLED,
+  maxPayloadLength: 16 << 20,
+  maxBackpressure: 64 << 20,
+  idleTimeout: 60,
+  sendPingsAutomatically: true,
+  message: (ws, message, isBinary) => { ws.send(message, isBinary); },
+}).listen('127.0.0.1', port, (token) => {
+  if (!token) { console.error(`uws_echo: cannot listen on ${port}`); process.exit(1); }
+  console.log(`listening on 127.0.0.1:${uWS.us_socket_local_port(token)}`);
+});
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# bench/run.sh - the rtws benchmark suite (make bench): rtws next to
+# uWebSockets, Node ws, libwebsockets, wslay and Python websockets, all
+# measured in this one run on 127.0.0.1.
+#
+#   bash bench/run.sh            # whole suite, about 10 minutes on 2 cores
+#   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
+#   BENCH_IDLE_SECONDS=5 BENCH_PEERS="rtws uws ws lws wslay python" bash bench/run.sh
+#
+# Installs its peers when missing (apt-get as root; npm into build/bench/npm),
+# skips a peer only with a printed reason, stops every process it started by
+# its PID, and writes bench/results.md and bench/charts/*.png. Raw data:
+# build/bench/raw.tsv.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=build/bench
+RAW=$B/raw.tsv
+LOGS=$B/logs
+RUNS=${BENCH_RUNS:-3}
+SECS=${BENCH_SECONDS:-5}
+WARM=${BENCH_WARMUP:-1}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+IDLE_SECS=${BENCH_IDLE_SECONDS:-5}
+PEERS=${BENCH_PEERS:-"rtws uws ws lws wslay python"}
+PY=/usr/bin/python3
+UWS_PKG="@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0"
+WS_PKG="ws@8.23.0"
+mkdir -p "$B" "$LOGS" bench/charts
+: >"$RAW"
+: >"$B/notes.txt"
+: >"$B/commands.tsv"
+: >"$B/versions.tsv"
+START=$(date +%s)
+
+note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
+version() { printf '%s\t%s\n' "$1" "$2" >>"$B/versions.tsv"; }
+cmdline() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$B/commands.tsv"; }
+
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- install --------------------------------------------------------------
+need=()
+[ -f /usr/include/libwebsockets.h ] || need+=(libwebsockets-dev)
+[ -f /usr/include/wslay/wslay.h ] || need+=(libwslay-dev)
+"$PY" -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+command -v taskset >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing ${need[*]} (apt-get)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") \
+            >"$LOGS/apt.log" 2>&1 || note "apt-get install ${need[*]} failed (see $LOGS/apt.log)"
+    else
+        note "missing ${need[*]} and not root: those peers are skipped"
+    fi
+fi
+NPM=$B/npm
+export NODE_PATH=$ROOT/$NPM/node_modules
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    if ! node -e "require('ws'); require('@trufflesuite/uws-js-unofficial/package.json')" 2>/dev/null; then
+        echo "== installing $WS_PKG $UWS_PKG (npm, into $NPM)"
+        mkdir -p "$NPM"
+        [ -f "$NPM/package.json" ] || echo '{"name":"rtws-bench-peers","private":true}' >"$NPM/package.json"
+        (cd "$NPM" && npm install --no-audit --no-fund "$WS_PKG" "$UWS_PKG") >"$LOGS/npm.log" 2>&1 ||
+            note "npm install failed (see $LOGS/npm.log)"
+    fi
+fi
+
+# ---- build ----------------------------------------------------------------
+echo "== building"
+CFLAGS_B="-std=c99 -O2 -Wall -Wextra"
+make -s build/echo_server || { echo "bench: cannot build build/echo_server"; exit 1; }
+gcc $CFLAGS_B -I. bench/bench_codec.c -o $B/bench_codec || exit 1
+gcc $CFLAGS_B bench/loadgen.c -o $B/loadgen || exit 1
+have_lws=0; have_wslay=0
+if gcc $CFLAGS_B bench/peers/lws_echo.c -o $B/lws_echo -lwebsockets 2>"$LOGS/lws_build.log"; then have_lws=1
+else note "libwebsockets: lws_echo does not build (see $LOGS/lws_build.log): skipped"; fi
+if gcc $CFLAGS_B bench/peers/wslay_echo.c -o $B/wslay_echo -lwslay 2>"$LOGS/wslay_build.log"; then have_wslay=1
+else note "wslay: wslay_echo does not build (see $LOGS/wslay_build.log): skipped"; fi
+
+# ---- machine --------------------------------------------------------------
+SRV="" LG=""
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    SRV="taskset -c 1" LG="taskset -c 0"
+    note "pinned: every server on CPU 1, the load generator on CPU 0 (taskset)"
+else
+    note "not pinned (taskset missing or fewer than 2 CPUs)"
+fi
+hard=$(ulimit -Hn)
+want=$((IDLE_CONNS + 200))
+if [ "$hard" = unlimited ] || [ "$hard" -ge "$want" ]; then
+    [ "$hard" = unlimited ] && hard=$((want > 65536 ? want : 65536))
+    [ "$(ulimit -n)" -ge "$hard" ] || ulimit -n "$hard" 2>/dev/null || ulimit -n "$want"
+else
+    ulimit -n "$hard"
+    if [ "$hard" -lt $((IDLE_CONNS + 200)) ]; then
+        IDLE_CONNS=9000
+        [ "$hard" -lt 9200 ] && IDLE_CONNS=$((hard - 200))
+        note "fd hard limit $hard is below $want: the idle scenario uses $IDLE_CONNS connections"
+    fi
+fi
+note "fd limit (ulimit -n) for servers and the load generator: $(ulimit -n)"
+version machine "$(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(free -g | awk '/^Mem/{print $2}') GiB, Linux $(uname -r)"
+version load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+version gcc "$(gcc -dumpfullversion)"
+version rtws "$(sed -n 's/^#define RTWS_VERSION_STRING "\(.*\)"/\1/p' rtws.h) ($(git rev-parse --short HEAD 2>/dev/null || echo no-git))"
+
+# ---- peers ----------------------------------------------------------------
+# peer table: name, start command (PORT replaced), version
+declare -A START VER
+START[rtws]="build/echo_server --port PORT"
+VER[rtws]="rtws $(sed -n 's/^#define RTWS_VERSION_STRING "\(.*\)"/\1/p' rtws.h), echo_server -O2"
+avail=()
+for p in $PEERS; do
+    case $p in
+    rtws) avail+=(rtws) ;;
+    uws | ws)
+        if ! command -v node >/dev/null; then note "$p: node not found: skipped"; continue; fi
+        if [ $p = uws ]; then
+            if ! node -e "require('@trufflesuite/uws-js-unofficial/package.json')" 2>/dev/null; then
+                note "uws: npm package $UWS_PKG not installed: skipped"; continue; fi
+            START[uws]="node bench/peers/uws_echo.js PORT"
+            VER[uws]="uWebSockets.js $(node -p "require('@trufflesuite/uws-js-unofficial/package.json').version") (native, Node $(node -v))"
+        else
+            if ! node -e "require('ws')" 2>/dev/null; then note "ws: npm package ws not installed: skipped"; continue; fi
+            bu=$(node -e "try{require('bufferutil');console.log('with bufferutil')}catch(e){console.log('without bufferutil')}")
+            START[ws]="node bench/peers/ws_echo.js PORT"
+            VER[ws]="ws $(node -p "require('ws/package.json').version") ($bu, Node $(node -v))"
+        fi
+        avail+=("$p") ;;
+    lws)
+        [ $have_lws = 1 ] || continue
+        START[lws]="$B/lws_echo PORT"
+        VER[lws]="libwebsockets $(dpkg-query -W -f='${Version}' libwebsockets-dev 2>/dev/null)"
+        avail+=(lws) ;;
+    wslay)
+        [ $have_wslay = 1 ] || continue
+        START[wslay]="$B/wslay_echo PORT"
+        VER[wslay]="wslay $(dpkg-query -W -f='${Version}' libwslay-dev 2>/dev/null)"
+        avail+=(wslay) ;;
+    python)
+        if ! "$PY" -c 'import websockets' 2>/dev/null; then note "python: websockets not importable by $PY: skipped"; continue; fi
+        START[python]="$PY bench/peers/py_echo.py PORT"
+        VER[python]="websockets $("$PY" -c 'import websockets; print(websockets.version.version)') (Python $("$PY" -c 'import platform; print(platform.python_version())'), asyncio)"
+        avail+=(python) ;;
+    *) note "unknown peer $p: skipped" ;;
+    esac
+done
+for p in "${avail[@]}"; do version "peer_$p" "${VER[$p]}"; done
+
+# start_server NAME PORT: sets spid (the server's own PID: taskset execs it)
+start_server() {
+    local name=$1 port=$2 log=$LOGS/server_$1.log cmd
+    cmd=${START[$name]//PORT/$port}
+    : >"$log"
+    $SRV $cmd >"$log" 2>&1 &
+    spid=$!
+    pids+=("$spid")
+    for _ in $(seq 100); do
+        grep -q '^listening on ' "$log" && { SRVCMD="$SRV $cmd"; return 0; }
+        kill -0 "$spid" 2>/dev/null || break
+        sleep 0.1
+    done
+    note "$name: server did not start ($(head -c 300 "$log" | tr '\n' ' ')): skipped"
+    stop_server "$spid"
+    return 1
+}
+stop_server() {
+    local p=$1 i
+    kill "$p" 2>/dev/null
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+}
+
+# loadgen SCENARIO PEER RUN PORT ARGS...: runs it, stores "result" fields in raw.tsv
+loadgen() {
+    local sc=$1 peer=$2 run=$3 port=$4 out
+    shift 4
+    out=$LOGS/${sc}_${peer}_$run.log
+    $LG $B/loadgen --port "$port" "$@" >"$out" 2>&1
+    local rc=$?
+    local line
+    line=$(grep '^result ' "$out" | tail -n 1)
+    if [ $rc -ne 0 ] || [ -z "$line" ]; then
+        echo "   $peer run $run: FAILED (exit $rc): $(grep -v '^result' "$out" | tail -n 3 | tr '\n' ' ')"
+        printf '%s\t%s\t%s\terror\t1\n' "$sc" "$peer" "$run" >>"$RAW"
+    fi
+    if [ -n "$line" ]; then
+        echo "$line" | tr ' ' '\n' | grep '=' | while IFS='=' read -r k v; do
+            printf '%s\t%s\t%s\t%s\t%s\n' "$sc" "$peer" "$run" "$k" "$v" >>"$RAW"
+        done
+        grep -v '^result' "$out" | grep -E '^(echo|latency|idle):' | sed "s/^/   $peer run $run: /"
+    fi
+    [ "$run" = 1 ] && cmdline "$sc" "$peer" "server: $SRVCMD ; load: $LG $B/loadgen --port $port $*"
+    return 0
+}
+
+# ---- 1. codec -------------------------------------------------------------
+echo "== 1. codec: frame parse + unmask vs memcpy (bench_codec, -O2, ${SRV:-unpinned})"
+if $SRV $B/bench_codec >"$LOGS/codec.log" 2>&1; then
+    while read -r _ size method gbps pct; do
+        printf 'codec\t%s\t1\t%s\t%s\n' "$method" "$size" "$gbps" >>"$RAW"
+        printf 'codec_pct\t%s\t1\t%s\t%s\n' "$method" "$size" "$pct" >>"$RAW"
+    done < <(grep '^codec ' "$LOGS/codec.log")
+    grep '^codec ' "$LOGS/codec.log" | sed 's/^/   /'
+else
+    note "bench_codec failed: $(tail -n 3 "$LOGS/codec.log" | tr '\n' ' ')"
+fi
+cmdline codec rtws "$SRV $B/bench_codec   (built: gcc $CFLAGS_B -I. bench/bench_codec.c)"
+
+# ---- 2. echo --------------------------------------------------------------
+# every server runs at once on its own port (idle ones cost nothing), and the
+# runs go round-robin over them, so a change in machine load hits all alike
+declare -A PORT SPID
+port=9310
+running=()
+for p in "${avail[@]}"; do
+    port=$((port + 1))
+    if start_server "$p" "$port"; then
+        PORT[$p]=$port; SPID[$p]=$spid; running+=("$p")
+        cmdline server "$p" "$SRVCMD"
+    fi
+done
+ECHO_SCEN=(
+    "echo64|--mode echo --conns 100 --pipeline 16 --size 64 --warmup $WARM --duration $SECS"
+    "echo64k|--mode echo --conns 10 --pipeline 2 --size 65536 --binary --warmup $WARM --duration $SECS"
+    "latency|--mode latency --conns 1 --size 16 --warmup $WARM --duration $SECS"
+)
+for s in "${ECHO_SCEN[@]}"; do
+    sc=${s%%|*}; args=${s#*|}
+    echo "== 2. $sc: $args ($RUNS runs, round-robin)"
+    for r in $(seq "$RUNS"); do
+        for p in "${running[@]}"; do
+            SRVCMD="$SRV ${START[$p]//PORT/${PORT[$p]}}"
+            # shellcheck disable=SC2086
+            loadgen "$sc" "$p" "$r" "${PORT[$p]}" $args --pid "${SPID[$p]}"
+        done
+    done
+done
+for p in "${running[@]}"; do stop_server "${SPID[$p]}"; done
+
+# ---- 3. connections -------------------------------------------------------
+echo "== 3. idle: $IDLE_CONNS connections, ${IDLE_SECS}s idle, heartbeats on (a fresh server each)"
+for p in "${avail[@]}"; do
+    port=$((port + 1))
+    start_server "$p" "$port" || continue
+    sleep 0.5
+    loadgen idle "$p" 1 "$port" --mode idle --conns "$IDLE_CONNS" --duration "$IDLE_SECS" --pid "$spid"
+    stop_server "$spid"
+done
+
+# ---- 4. size --------------------------------------------------------------
+echo "== 4. size (gcc -Os)"
+text_of() { size -A "$1" | awk '$1==".text"{print $2}'; }
+gcc -std=c99 -Os bench/size/size_empty.c -Wl,--gc-sections -o $B/size_empty
+empty=$(size $B/size_empty | awk 'NR==2{print $1}')
+for u in client server both; do
+    gcc -std=c99 -Os -DRTWS_STATIC -c bench/size/size_$u.c -o $B/size_$u.o
+    gcc -std=c99 -Os -ffunction-sections -fdata-sections bench/size/size_$u.c -Wl,--gc-sections -o $B/size_$u
+    printf 'size\trtws-%s\t1\tobj_text\t%s\n' "$u" "$(text_of $B/size_$u.o)" >>"$RAW"
+    printf 'size\trtws-%s\t1\tbin_text\t%s\n' "$u" "$(( $(size $B/size_$u | awk 'NR==2{print $1}') - empty ))" >>"$RAW"
+done
+cmdline size rtws "gcc -std=c99 -Os -DRTWS_STATIC -c bench/size/size_{client,server,both}.c; size -A (.text). Linked: gcc -std=c99 -Os -ffunction-sections -fdata-sections ... -Wl,--gc-sections; size (text) minus an empty program's ($empty)"
+printf 'size\trtws\t1\tloc\t%s\n' "$(wc -l <rtws.h)" >>"$RAW"
+printf 'size\trtws\t1\tsloc\t%s\n' "$(gcc -fpreprocessed -dD -E -P rtws.h 2>/dev/null | grep -cv '^\s*$')" >>"$RAW"
+for lib in libwebsockets.so libwslay.so; do
+    f=$(readlink -f /usr/lib/x86_64-linux-gnu/$lib 2>/dev/null)
+    [ -f "$f" ] || f=$(ldconfig -p | awk -v l="$lib" '$1 ~ l {print $NF; exit}')
+    if [ -n "$f" ] && [ -f "$f" ]; then
+        printf 'size\t%s\t1\tso_text\t%s\n' "${lib%.so}" "$(text_of "$f")" >>"$RAW"
+        cmdline size "${lib%.so}" "size -A $f (.text)"
+    else note "size: $lib not found"; fi
+done
+if [ -n "${NODE_PATH:-}" ]; then
+    f=$(ls "$NODE_PATH"/@trufflesuite/uws-js-unofficial/binaries/uws_linux_x64_"$(node -p process.versions.modules 2>/dev/null)".node 2>/dev/null)
+    if [ -n "$f" ]; then
+        printf 'size\tuWebSockets.js\t1\tso_text\t%s\n' "$(text_of "$f")" >>"$RAW"
+        cmdline size uWebSockets.js "size -A $(basename "$f") (.text; uWS + uSockets + the Node binding)"
+    fi
+fi
+
+# ---- 5. fan-out -----------------------------------------------------------
+if grep -q 'rtws_router_new' rtws.h; then
+    why="the realtime router exists in rtws.h but this suite has no fan-out scenario yet (rtws_router_publish to N subscribers next to the peers' broadcast)"
+else
+    why="router not built yet (the realtime layer 7 router does not exist)"
+fi
+echo "== 5. fan-out: skipped: $why"
+note "fan-out: skipped: $why"
+printf 'fanout\tnone\t1\treason\t0\n' >>"$RAW"
+
+version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+version duration_s "$(( $(date +%s) - START ))"
+
+# ---- report ---------------------------------------------------------------
+echo "== report"
+"$PY" bench/report.py "$B" bench || { echo "bench: report failed"; exit 1; }
+echo "bench: done in $(( $(date +%s) - START )) s: bench/results.md, bench/charts/"

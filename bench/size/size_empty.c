@@ -1,0 +1,2 @@
+/* Size probe: the same link without rtws, to subtract the C runtime. */
+int main(void) { return 0; }
