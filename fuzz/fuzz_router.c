@@ -559,7 +559,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         rc.session_ttl_ms = 10000;
         rc.max_data = 64;
         rc.auth_timeout_ms = 5000;
-        rc.max_tokens = 256; /* less fails rtws_router_new (see the report) */
+        rc.max_tokens = 64;
         rc.max_presence = 2;
     }
     if (FLAGS & F_RATE) {
