@@ -619,7 +619,8 @@ typedef void (*rtws_socket_fn)(rtws_ctx *ctx, int fd, unsigned want, void *user)
 typedef struct rtws_ctx_config {
     rtws_config conn;          /* template for every connection (role set per socket) */
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
-    uint32_t timer_ms;         /* timers are checked at least this often (100) */
+    uint32_t timer_ms;         /* timer granularity: a deadline is served at most this
+                                  late, and timer passes are at least this far apart (100) */
     uint32_t linger_ms;        /* a closing socket drains input this long (2000) */
     uint32_t trim_ms;          /* a connection quiet this long gives its buffers back
                                   (rtws_conn_trim), so idle ones cost only their
@@ -629,8 +630,8 @@ typedef struct rtws_ctx_config {
     void *socket_user;
     const struct rtws_tls_client_config *tls; /* wss:// clients (layer 5); NULL: defaults
                                                  (verify against the system bundle) */
-    /* called with every timer pass (at least every timer_ms while sockets are
-       open); the realtime router keeps its sessions and deadlines with it */
+    /* called with every timer pass (at least once a second); the realtime
+       router keeps its sessions and deadlines with it */
     void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
     void *tick_user;
 } rtws_ctx_config;
@@ -1621,19 +1622,15 @@ RTWS_API size_t rtws_frame_header_encode(uint8_t *out, int fin, rtws_opcode op, 
 }
 
 /* §5.3: octet i of the payload is XORed with octet i mod 4 of the key. The
-   bulk runs on 8-byte words (memcpy loads compile to plain moves and let the
-   compiler vectorise); only the unaligned head and the tail go byte by byte. */
+   bulk runs on 8-byte words (memcpy loads compile to plain moves, unaligned
+   ones included, and let the compiler vectorise); only the last 0-7 bytes
+   go byte by byte. */
 RTWS_API size_t rtws_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t pos) {
     uint8_t k[8];
     uint64_t kw;
     size_t i;
     pos &= 3;
-    while (n && ((uintptr_t)p & 7u)) {
-        *p++ ^= key[pos];
-        pos = (pos + 1) & 3;
-        n--;
-    }
-    if (n >= 8) {
+    if (n >= 8) { /* unaligned 8-byte loads are fine: memcpy makes them legal */
         for (i = 0; i < 8; i++) k[i] = key[(pos + i) & 3];
         memcpy(&kw, k, 8);
         for (; n >= 32; n -= 32, p += 32) {
@@ -2029,7 +2026,10 @@ struct rtws__chunk {
 #define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
 #define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
 #define RTWS__RBUF_MIN 4096u      /* first receive buffer */
-#define RTWS__RBUF_KEEP 65536u    /* buffers above this are released once empty */
+#define RTWS__RBUF_KEEP 65536u    /* receive-buffer slack beyond the frame being read */
+#define RTWS__BIG_KEEP (1u << 20) /* buffers up to this are kept between messages (an idle
+                                     connection gives them back: rtws_conn_trim); bigger
+                                     ones are released once empty */
 
 static void rtws__config_defaults(rtws_config *c) {
     if (c->role != RTWS_SERVER) c->role = RTWS_CLIENT;
@@ -2064,10 +2064,12 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         rtws__free(&a, ch);
         return;
     }
-    if (!c->spare && ch->cap == RTWS__CHUNK_SIZE) {
+    if (ch->cap <= RTWS__BIG_KEEP && (!c->spare || c->spare->cap < ch->cap)) {
+        /* keep the biggest recent one for the next send: no malloc per message */
+        rtws__free(&c->cfg.allocator, c->spare);
         ch->refs = 1;
         ch->len = 0;
-        c->spare = ch; /* keep one for the next send: no malloc per message */
+        c->spare = ch;
         return;
     }
     rtws__free(&c->cfg.allocator, ch);
@@ -2076,7 +2078,7 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
 static void rtws__release(rtws_conn *c) {
     const rtws_allocator *a = &c->cfg.allocator;
     size_t i;
-    for (i = 0; i < c->nseg; i++) rtws__chunk_unref(c, c->segs[(c->seghead + i) % c->segcap].chunk);
+    for (i = 0; i < c->nseg; i++) rtws__chunk_unref(c, c->segs[(c->seghead + i) & (c->segcap - 1)].chunk);
     rtws__free(a, c->spare);
     rtws__free(a, c->segs);
     rtws__free(a, c->rbuf);
@@ -2192,7 +2194,7 @@ static int rtws__segs_reserve(rtws_conn *c) {
         size_t ncap = c->segcap ? c->segcap * 2 : 8, i;
         rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->cfg.allocator, ncap * sizeof *ns);
         if (!ns) return 0;
-        for (i = 0; i < c->nseg; i++) ns[i] = c->segs[(c->seghead + i) % c->segcap];
+        for (i = 0; i < c->nseg; i++) ns[i] = c->segs[(c->seghead + i) & (c->segcap - 1)];
         rtws__free(&c->cfg.allocator, c->segs);
         c->segs = ns;
         c->segcap = ncap;
@@ -2206,18 +2208,21 @@ static int rtws__segs_reserve(rtws_conn *c) {
 static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
     rtws__chunk *ch = NULL;
     if (c->nseg) {
-        rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) % c->segcap];
+        rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) & (c->segcap - 1)];
         ch = t->chunk;
         if (ch->refs != 1 || ch->cap - ch->len < n || t->p + t->len != RTWS__CHUNK_DATA(ch) + ch->len)
             ch = NULL;
     }
     if (!ch) {
         if (!rtws__segs_reserve(c)) return NULL;
-        if (n <= RTWS__CHUNK_SIZE && c->spare) {
+        if (c->spare && c->spare->cap >= n) {
             ch = c->spare;
             c->spare = NULL;
         } else {
+            /* a quiet connection's first small write (the 101, a welcome)
+               gets a small chunk; traffic gets the packing size */
             size_t cap = n <= RTWS__CHUNK_SIZE ? RTWS__CHUNK_SIZE : n;
+            if (n <= 512 && !c->nseg && !c->spare && !c->msgs_out) cap = 512;
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
             ch = (rtws__chunk *)rtws__alloc(&c->cfg.allocator, sizeof *ch + cap);
             if (!ch) return NULL;
@@ -2225,9 +2230,9 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
             ch->refs = 1;
             ch->cap = cap;
         }
-        c->segs[(c->seghead + c->nseg) % c->segcap].chunk = ch;
-        c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(ch) + ch->len;
-        c->segs[(c->seghead + c->nseg) % c->segcap].len = 0;
+        c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].chunk = ch;
+        c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].p = RTWS__CHUNK_DATA(ch) + ch->len;
+        c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].len = 0;
         c->nseg++;
     }
     *chp = ch;
@@ -2235,7 +2240,7 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
 }
 
 static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
-    rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) % c->segcap];
+    rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) & (c->segcap - 1)];
     ch->len += n;
     t->len += n;
     c->qbytes += n;
@@ -2275,7 +2280,7 @@ static void rtws__seg_pop(rtws_conn *c) {
     rtws__seg *s = &c->segs[c->seghead];
     c->qbytes -= s->len;
     rtws__chunk_unref(c, s->chunk);
-    c->seghead = (c->seghead + 1) % c->segcap;
+    c->seghead = (c->seghead + 1) & (c->segcap - 1);
     c->nseg--;
     c->head_off = 0;
 }
@@ -2283,7 +2288,7 @@ static void rtws__seg_pop(rtws_conn *c) {
 /* Drops queued data that has not started to go out (failing the connection). */
 static void rtws__drop_unsent(rtws_conn *c) {
     while (c->nseg > (c->head_off ? 1u : 0u)) {
-        size_t last = (c->seghead + c->nseg - 1) % c->segcap;
+        size_t last = (c->seghead + c->nseg - 1) & (c->segcap - 1);
         c->qbytes -= c->segs[last].len;
         rtws__chunk_unref(c, c->segs[last].chunk);
         c->nseg--;
@@ -2334,7 +2339,7 @@ RTWS_API int rtws_conn_out_iov(rtws_conn *c, rtws_iov *iov, int max) {
         n++;
     }
     for (i = 0; i < c->nseg && n < max; i++) {
-        const rtws__seg *s = &c->segs[(c->seghead + i) % c->segcap];
+        const rtws__seg *s = &c->segs[(c->seghead + i) & (c->segcap - 1)];
         size_t skip = i == 0 ? c->head_off : 0;
         if (s->len == skip) continue;
         iov[n].base = s->p + skip;
@@ -2773,7 +2778,10 @@ bad:
    frame header, a control frame, or a whole single-frame message (delivered
    from rbuf without a copy). Other payloads stream through. */
 static size_t rtws__rneed(const rtws_conn *c) {
-    if (c->state <= RTWS_STATE_HANDSHAKE) return c->cfg.max_handshake + 1;
+    if (c->state <= RTWS_STATE_HANDSHAKE) { /* grow as the head does, up to its cap */
+        size_t have = c->rend - c->rstart, want = have + 1024;
+        return want < c->cfg.max_handshake + 1 ? want : c->cfg.max_handshake + 1;
+    }
     if (!c->have_h) return RTWS_FRAME_HEADER_MAX;
     if (c->h.opcode >= 8 || c->whole) return (size_t)c->h.len;
     return 1;
@@ -2926,12 +2934,12 @@ static int rtws__utf8_end_ok(rtws_conn *c) {
 }
 
 static void rtws__shrink(rtws_conn *c) {
-    if (c->mcap > RTWS__RBUF_KEEP && !c->msg_op) {
+    if (c->mcap > RTWS__BIG_KEEP && !c->msg_op) {
         rtws__free(&c->cfg.allocator, c->mbuf);
         c->mbuf = NULL;
         c->mcap = 0;
     }
-    if (c->rcap > RTWS__RBUF_KEEP && c->rstart == c->rend) {
+    if (c->rcap > RTWS__BIG_KEEP && c->rstart == c->rend) {
         rtws__free(&c->cfg.allocator, c->rbuf);
         c->rbuf = NULL;
         c->rcap = c->rstart = c->rend = 0;
@@ -3341,9 +3349,9 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     if (e) return e;
     if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
     s->refs++;
-    c->segs[(c->seghead + c->nseg) % c->segcap].chunk = s;
-    c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(s);
-    c->segs[(c->seghead + c->nseg) % c->segcap].len = s->len;
+    c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].chunk = s;
+    c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].p = RTWS__CHUNK_DATA(s);
+    c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].len = s->len;
     c->nseg++;
     c->qbytes += s->len;
     c->msgs_out++;
@@ -3571,7 +3579,32 @@ static void rtws__destroy(rtws__sock *s) {
 }
 
 /* Decides what a socket needs next: destroy, linger, or new interest. */
+/* An open connection holding buffers it could give back when quiet. */
+static int rtws__holds_buffers(const rtws_conn *c) {
+    return (c->rbuf || c->spare || c->segs) && !c->nseg && c->state == RTWS_STATE_OPEN;
+}
+
+/* The next time the timer scan has work for s. */
+static uint64_t rtws__sock_deadline(const rtws__sock *s) {
+    uint64_t d;
+    if (s->lingering) return s->linger_until;
+    d = rtws_conn_deadline(&s->conn);
+    if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + s->ctx->cfg.trim_ms < d)
+        d = s->conn.last_rx + s->ctx->cfg.trim_ms;
+    return d;
+}
+
+static void rtws__settle_state(rtws__sock *s, uint64_t now);
+/* After any event on s: its interest, and an earlier timer pass if needed. */
 static void rtws__settle(rtws__sock *s, uint64_t now) {
+    rtws__settle_state(s, now);
+    if (!s->dead && !s->listener) {
+        uint64_t d = rtws__sock_deadline(s);
+        if (d < s->ctx->next_scan) s->ctx->next_scan = d;
+    }
+}
+
+static void rtws__settle_state(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     unsigned want;
     if (s->dead || s->listener) return;
@@ -4575,7 +4608,7 @@ RTWS_API void rtws_client_free(rtws_client *cl) {
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     size_t i;
-    uint64_t next = now + ctx->cfg.timer_ms;
+    uint64_t next = UINT64_MAX;
     if (now < ctx->next_scan) return;
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
@@ -4588,14 +4621,20 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         }
         if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
         rtws__settle(s, now);
-        if ((s->conn.rbuf || s->conn.spare || s->conn.segs) && !s->conn.nseg &&
-            s->conn.last_rx + ctx->cfg.trim_ms <= now && s->conn.state == RTWS_STATE_OPEN)
+        if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + ctx->cfg.trim_ms <= now)
             rtws_conn_trim(&s->conn);
-        d = rtws_conn_deadline(&s->conn);
+        d = rtws__sock_deadline(s);
         if (d < next) next = d;
     }
     rtws__clients_timers(ctx, now, &next);
-    if (ctx->cfg.on_tick) ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
+    if (ctx->cfg.on_tick) {
+        ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
+        if (now + 1000 < next) next = now + 1000; /* the hook's own timers, at 1 s */
+    }
+    /* sleep until the earliest deadline, but serve a crowd of them in batches:
+       no deadline is kept more than timer_ms late, and idle sockets cost no
+       wake-ups at all */
+    if (next < now + ctx->cfg.timer_ms) next = now + ctx->cfg.timer_ms;
     ctx->next_scan = next;
 }
 
