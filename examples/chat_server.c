@@ -1,0 +1,414 @@
+/* chat_server - the rtws realtime demo: rooms, presence, typing indicators,
+   history and resume, served to browsers from one port.
+
+   usage: ./chat_server [--host H] [--port P] [--jwt-secret S]
+     --host H         address to listen on (default 127.0.0.1; "" for every address)
+     --port P         port (default 8080; 0 picks a free one, printed once ready)
+     --jwt-secret S   require an HS256 JWT (sub = user id) from every client, as
+                      ?token=, "Authorization: Bearer" or an auth message; the
+                      page passes on the token of its own URL: http://H:P/?token=JWT
+                      Without it every client is anonymous and gets an id.
+
+   GET /            the chat page (embedded below; plain HTML, CSS and JS)
+   GET /ws          the WebSocket endpoint (protocol: docs/PROTOCOL.md)
+   GET /ws/status   JSON counters of the router
+
+   The page joins channel "room:<name>" (default room "lobby"), lists who is
+   there from the subscribed/presence messages, and shows typing indicators:
+   a typing client sets its presence status to "typing" and back to "online",
+   which the router forwards to the room like any status (nothing special on
+   the server, and nothing typed lands in the history). It keeps the session
+   id from welcome and reconnects with ?session= and since=<last seq>, so
+   missed messages are replayed after a network hiccup.
+
+   Limits: 1000 connections, 5 per authenticated user, 1 h idle timeout, 20
+   messages/s per connection (burst 40; the 21st message refused for the rate
+   closes it with 1008), heartbeat every 30 s. Browser upgrades must come from the page's
+   own origin (see README: cross-site WebSocket hijacking).
+   Prints "listening on H:P" and the URL to open once ready. SIGINT/SIGTERM
+   close every connection with 1001 and exit. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
+
+/* The page, one line per string (C99 only promises string literals of 4095
+   bytes, so the page is not one literal); joined with newlines at start-up. */
+static const char *const page_lines[] = {
+    "<!doctype html>",
+    "<html lang='en'>",
+    "<head>",
+    "<meta charset='utf-8'>",
+    "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+    "<title>rtws chat</title>",
+    "<link rel='icon' href='data:,'>",
+    "<style>",
+    "* { box-sizing: border-box; }",
+    "body { margin: 0; font: 15px/1.4 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1d232b; background: #eef1f5; }",
+    "header { display: flex; align-items: center; gap: 12px; padding: 10px 16px; background: #22303f; color: #fff; }",
+    "header h1 { font-size: 17px; margin: 0; font-weight: 600; }",
+    "#status { margin-left: auto; font-size: 13px; padding: 3px 10px; border-radius: 12px; background: #5b6775; }",
+    "#status.ok { background: #2f8f4e; }",
+    "#status.wait { background: #b7791f; }",
+    "#status.bad { background: #b83232; }",
+    "main { display: grid; grid-template-columns: 1fr 220px; gap: 12px; max-width: 980px; margin: 12px auto; padding: 0 12px; height: calc(100vh - 70px); }",
+    ".card { background: #fff; border: 1px solid #d7dde5; border-radius: 8px; display: flex; flex-direction: column; min-height: 0; }",
+    ".bar { display: flex; gap: 8px; padding: 10px; border-bottom: 1px solid #e4e8ee; align-items: center; }",
+    ".bar label { font-size: 13px; color: #5b6775; }",
+    "input { font: inherit; padding: 6px 9px; border: 1px solid #c5cdd8; border-radius: 6px; min-width: 0; }",
+    "button { font: inherit; padding: 6px 14px; border: 0; border-radius: 6px; background: #2f6fbd; color: #fff; cursor: pointer; }",
+    "button:disabled { background: #9fb3cc; cursor: default; }",
+    "#room { width: 140px; }",
+    "#log { flex: 1; overflow-y: auto; padding: 10px 12px; min-height: 0; }",
+    ".msg { padding: 3px 0; word-wrap: break-word; }",
+    ".msg .time { color: #8a94a1; font-size: 12px; margin-right: 6px; font-variant-numeric: tabular-nums; }",
+    ".msg .from { font-weight: 600; margin-right: 6px; color: #2f6fbd; }",
+    ".msg.mine .from { color: #2f8f4e; }",
+    ".msg.pending { opacity: 0.5; }",
+    ".note { color: #8a94a1; font-size: 13px; font-style: italic; padding: 3px 0; }",
+    "#typing { height: 22px; padding: 0 12px; font-size: 13px; color: #5b6775; font-style: italic; }",
+    "#send { border-top: 1px solid #e4e8ee; border-bottom: 0; }",
+    "#text { flex: 1; }",
+    "#people h2 { font-size: 14px; margin: 0; padding: 12px 12px 8px; color: #5b6775; font-weight: 600; }",
+    "#who { list-style: none; margin: 0; padding: 0 12px 12px; overflow-y: auto; }",
+    "#who li { padding: 4px 0; display: flex; align-items: center; gap: 8px; }",
+    "#who li::before { content: ''; width: 9px; height: 9px; border-radius: 50%; background: #2f8f4e; flex: none; }",
+    "#who li.away::before { background: #b7791f; }",
+    "#who li.typing::before { background: #2f6fbd; }",
+    "#who .st { margin-left: auto; font-size: 12px; color: #8a94a1; }",
+    "footer { font-size: 12px; color: #8a94a1; padding: 8px 12px; margin-top: auto; border-top: 1px solid #e4e8ee; }",
+    "footer a { color: #5b6775; }",
+    "</style>",
+    "</head>",
+    "<body>",
+    "<header><h1>rtws chat</h1><span id='me'></span><span id='status'>starting</span></header>",
+    "<main>",
+    "<section class='card'>",
+    "<form class='bar' id='join'><label for='room'>room</label><input id='room' value='lobby' maxlength='64' autocomplete='off'><button>join</button><span id='chan' class='note'></span></form>",
+    "<div id='log' aria-live='polite'></div>",
+    "<div id='typing'></div>",
+    "<form class='bar' id='send'><input id='text' placeholder='Say something' maxlength='2000' autocomplete='off'><button id='go'>send</button></form>",
+    "</section>",
+    "<aside class='card' id='people'><h2>online <span id='count'></span></h2><ul id='who'></ul>",
+    "<footer><a href='/ws/status' target='_blank'>server status</a></footer></aside>",
+    "</main>",
+    "<script>",
+    "'use strict';",
+    "/* Protocol: docs/PROTOCOL.md. Typing is the presence status 'typing'. */",
+    "const $ = (id) => document.getElementById(id);",
+    "const token = new URLSearchParams(location.search).get('token') || '';",
+    "let ws = null, session = '', me = '', room = '', attempt = 0, nextId = 1;",
+    "let typing = false, typingTimer = 0, crowd = 0;  /* crowd: members, when too many to list */",
+    "const lastSeq = {};           /* channel -> last seq shown */",
+    "const pending = new Map();    /* publish id -> {msg, el}, until acked */",
+    "const people = new Map();     /* user -> status, in the current room */",
+    "",
+    "function chan() { return 'room:' + room; }",
+    "function status(text, cls) { $('status').textContent = text; $('status').className = cls; }",
+    "function send(obj) {",
+    "  if (!ws || ws.readyState !== WebSocket.OPEN) return false;",
+    "  ws.send(JSON.stringify(obj));",
+    "  return true;",
+    "}",
+    "function atBottom() { const l = $('log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 40; }",
+    "function append(el) { const stick = atBottom(); $('log').appendChild(el); if (stick) $('log').scrollTop = 1e9; }",
+    "function note(text) { const d = document.createElement('div'); d.className = 'note'; d.textContent = text; append(d); }",
+    "function clock(ts) { const d = new Date(ts); return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0'); }",
+    "function line(from, text, ts, cls) {",
+    "  const d = document.createElement('div'), t = document.createElement('span'), f = document.createElement('span'), x = document.createElement('span');",
+    "  d.className = 'msg' + (cls ? ' ' + cls : '');",
+    "  t.className = 'time'; t.textContent = clock(ts);",
+    "  f.className = 'from'; f.textContent = from;",
+    "  x.className = 'text'; x.textContent = text;",
+    "  d.append(t, f, x);",
+    "  append(d);",
+    "  return d;",
+    "}",
+    "function renderPeople() {",
+    "  const ul = $('who'), names = [...people.keys()].sort();",
+    "  ul.textContent = '';",
+    "  for (const u of names) {",
+    "    const li = document.createElement('li'), n = document.createElement('span'), s = document.createElement('span');",
+    "    const st = people.get(u);",
+    "    li.className = st;",
+    "    n.textContent = u + (u === me ? ' (you)' : '');",
+    "    s.className = 'st'; s.textContent = st === 'online' ? '' : st;",
+    "    li.append(n, s);",
+    "    ul.appendChild(li);",
+    "  }",
+    "  $('count').textContent = '(' + (crowd || names.length) + ')';",
+    "  const t = names.filter((u) => u !== me && people.get(u) === 'typing');",
+    "  $('typing').textContent = t.length === 0 ? '' : t.length === 1 ? t[0] + ' is typing...' : t.join(', ') + ' are typing...';",
+    "}",
+    "",
+    "function connect() {",
+    "  const q = [];",
+    "  if (session) q.push('session=' + encodeURIComponent(session));",
+    "  if (token) q.push('token=' + encodeURIComponent(token));",
+    "  status(attempt ? 'reconnecting...' : 'connecting...', 'wait');",
+    "  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws' + (q.length ? '?' + q.join('&') : ''));",
+    "  ws.onmessage = (e) => { let m; try { m = JSON.parse(e.data); } catch (err) { return; } handle(m); };",
+    "  ws.onclose = (e) => {",
+    "    ws = null;",
+    "    typing = false;",
+    "    const delay = Math.round(Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2));",
+    "    attempt++;",
+    "    status('offline (' + e.code + (e.reason ? ' ' + e.reason : '') + '), retry in ' + Math.ceil(delay / 1000) + ' s', 'bad');",
+    "    setTimeout(connect, delay);",
+    "  };",
+    "}",
+    "",
+    "function subscribe() {",
+    "  const m = { type: 'subscribe', channel: chan() };",
+    "  m.since = lastSeq[chan()] || 0;   /* 0: whatever history the server still has */",
+    "  send(m);",
+    "}",
+    "",
+    "function handle(m) {",
+    "  switch (m.type) {",
+    "  case 'welcome':",
+    "    if (session && !m.resumed) note('new session: the server forgot the old one');",
+    "    session = m.session; me = m.user; attempt = 0;",
+    "    $('me').textContent = me;",
+    "    status('connected' + (m.resumed ? ' (resumed)' : ''), 'ok');",
+    "    if (m.auth === 'required' && !token) note('this server wants a token: open /?token=<JWT>');",
+    "    subscribe();",
+    "    break;",
+    "  case 'authenticated': me = m.user; session = m.session; $('me').textContent = me; break;",
+    "  case 'subscribed':",
+    "    if (m.channel !== chan()) break;",
+    "    $('chan').textContent = m.channel;",
+    "    people.clear();",
+    "    crowd = m.presence ? 0 : m.members;   /* big rooms come without the list */",
+    "    for (const p of m.presence || []) people.set(p.user, p.status);",
+    "    renderPeople();",
+    "    for (const [, p] of pending) send(p.msg);   /* unacked: resent with the same id */",
+    "    break;",
+    "  case 'reset':",
+    "    if (m.channel !== chan()) break;",
+    "    if (lastSeq[m.channel]) note('some messages were missed while offline');",
+    "    lastSeq[m.channel] = m.seq;",
+    "    break;",
+    "  case 'message':",
+    "    if (m.channel !== chan() || m.seq <= (lastSeq[m.channel] || 0)) break;",
+    "    lastSeq[m.channel] = m.seq;",
+    "    if (m.event === 'message') {",
+    "      const d = m.data;",
+    "      line(m.from, d && typeof d.text === 'string' ? d.text : JSON.stringify(d), m.ts, m.from === me ? 'mine' : '');",
+    "    }",
+    "    break;",
+    "  case 'ack': {",
+    "    const p = pending.get(m.id);",
+    "    if (p) { p.el.remove(); pending.delete(m.id); }",
+    "    break;",
+    "  }",
+    "  case 'presence':",
+    "    if (m.channel !== chan()) break;",
+    "    if (m.status === 'joined') people.set(m.user, 'online');",
+    "    else if (m.status === 'left') people.delete(m.user);",
+    "    else people.set(m.user, m.status);",
+    "    renderPeople();",
+    "    break;",
+    "  case 'error':",
+    "    note('server: ' + m.code + ' (' + m.message + ')');",
+    "    if (m.id && pending.has(m.id)) { pending.get(m.id).el.remove(); pending.delete(m.id); }",
+    "    break;",
+    "  }",
+    "}",
+    "",
+    "function setTyping(on) {",
+    "  clearTimeout(typingTimer);",
+    "  if (on) typingTimer = setTimeout(() => setTyping(false), 3000);",
+    "  if (on === typing) return;",
+    "  if (send({ type: 'presence', channel: chan(), status: on ? 'typing' : 'online' })) typing = on;",
+    "}",
+    "",
+    "function join(name) {",
+    "  const clean = name.trim().replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 64) || 'lobby';",
+    "  if (clean === room) return;",
+    "  if (room) { setTyping(false); send({ type: 'unsubscribe', channel: chan() }); }",
+    "  room = clean;",
+    "  $('room').value = room;",
+    "  $('log').textContent = '';",
+    "  delete lastSeq[chan()];",
+    "  people.clear(); crowd = 0;",
+    "  renderPeople();",
+    "  history.replaceState(null, '', '#' + room);",
+    "  subscribe();",
+    "}",
+    "",
+    "$('join').onsubmit = (e) => { e.preventDefault(); join($('room').value); };",
+    "$('text').oninput = () => setTyping($('text').value.length > 0);",
+    "$('send').onsubmit = (e) => {",
+    "  e.preventDefault();",
+    "  const text = $('text').value.trim();",
+    "  if (!text) return;",
+    "  const id = 'm' + nextId++;",
+    "  const msg = { type: 'publish', channel: chan(), event: 'message', data: { text: text }, id: id };",
+    "  pending.set(id, { msg: msg, el: line(me || 'me', text + '  (sending)', Date.now(), 'mine pending') });",
+    "  send(msg);",
+    "  $('text').value = '';",
+    "  setTyping(false);",
+    "};",
+    "room = (location.hash.slice(1) || 'lobby').replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 64);",
+    "$('room').value = room;",
+    "connect();",
+    "</script>",
+    "</body>",
+    "</html>",
+};
+
+typedef struct app {
+    rtws_router *router;
+    char *page;
+    size_t page_len;
+} app;
+
+static char *join_page(size_t *len) {
+    size_t i, n = 0, k = sizeof page_lines / sizeof page_lines[0];
+    char *p;
+    for (i = 0; i < k; i++) n += strlen(page_lines[i]) + 1;
+    p = (char *)malloc(n + 1);
+    if (!p) return NULL;
+    for (i = 0, n = 0; i < k; i++) {
+        size_t l = strlen(page_lines[i]);
+        memcpy(p + n, page_lines[i], l);
+        n += l;
+        p[n++] = '\n';
+    }
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
+static int str_is(rtws_str s, const char *z) { return s.len == strlen(z) && !memcmp(s.p, z, s.len); }
+
+/* Plain HTTP (the router answered /ws/status already): the page at "/",
+   426 for a plain GET of /ws (the upgrade checks say so), 404 otherwise. */
+static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
+    app *a = (app *)user;
+    (void)c;
+    if (str_is(req->path, "/ws")) return 0;
+    if (!str_is(req->method, "GET") && !str_is(req->method, "HEAD")) {
+        reply->status = 405;
+        reply->body = "method not allowed\n";
+        reply->body_len = 19;
+        reply->headers = "Allow: GET, HEAD\r\n";
+        return 1;
+    }
+    if (str_is(req->path, "/") || str_is(req->path, "/index.html")) {
+        reply->status = 200;
+        reply->content_type = "text/html; charset=utf-8";
+        reply->body = a->page;
+        reply->body_len = a->page_len;
+        reply->headers = "X-Content-Type-Options: nosniff\r\n"
+                         "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: wss:; "
+                         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\r\n";
+        return 1;
+    }
+    reply->status = 404;
+    reply->body = "not found\n";
+    reply->body_len = 10;
+    return 1;
+}
+
+/* A browser sends Origin with every upgrade; only the page served from this
+   very host:port may connect (clients that send no Origin are not browsers
+   and are let through). Then the router decides (path, token, session). */
+static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
+    rtws_router *r = (rtws_router *)user;
+    const rtws_str *origin = rtws_http_header(req, "Origin");
+    (void)proto;
+    if (origin) {
+        const rtws_str *host = rtws_http_header(req, "Host");
+        size_t i;
+        if (!host || origin->len != host->len + 7 || memcmp(origin->p, "http://", 7) != 0)
+            return 403;
+        for (i = 0; i < host->len; i++) /* host names compare case-insensitively */
+            if ((origin->p[7 + i] | 0x20) != (host->p[i] | 0x20)) return 403;
+    }
+    return rtws_router_on_accept(r, c, req, rtws_now_ms());
+}
+
+int main(int argc, char **argv) {
+    const char *host = "127.0.0.1", *secret = NULL, *shown;
+    int port = 8080, bound = 0, i;
+    app a;
+    rtws_router_config rc;
+    rtws_ctx_config cfg;
+    rtws_ctx *ctx;
+    rtws_err e;
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
+        else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc) secret = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--host H] [--port P] [--jwt-secret S]\n", argv[0]);
+            return 2;
+        }
+    }
+    memset(&a, 0, sizeof a);
+    a.page = join_page(&a.page_len);
+    if (!a.page) return 1;
+
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/ws";
+    rc.status_path = "/ws/status";
+    if (secret) {
+        rc.jwt_secret = secret;
+        rc.jwt_secret_len = strlen(secret);
+        rc.auth_required = 1;
+    }
+    rc.max_conns_per_user = 5;
+    rc.rate_per_s = 20;
+    rc.rate_burst = 40;
+    rc.on_http = on_http;
+    rc.user = &a;
+    a.router = rtws_router_new(&rc);
+    if (!a.router) return 1;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_connections = 1000;
+    cfg.conn.idle_timeout_ms = 3600000; /* 1 h without a message from the client */
+    cfg.conn.ping_interval_ms = 30000;  /* also advertised as "heartbeat" in welcome */
+    cfg.conn.max_message = 256 * 1024;  /* a publish's data is capped at 64 KiB anyway */
+    rtws_router_install(a.router, &cfg);
+    cfg.conn.on_accept = on_accept;     /* the origin check, then the router's */
+    ctx = rtws_ctx_new(&cfg);
+    if (!ctx) return 1;
+    e = rtws_listen(ctx, host, port, &bound);
+    if (e != RTWS_OK) {
+        fprintf(stderr, "chat_server: cannot listen on %s:%d: %s\n", host, port, rtws_strerror(e));
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    shown = !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") ? "127.0.0.1" : host;
+    printf("listening on %s:%d\n", host, bound);
+    printf(strchr(shown, ':') ? "open http://[%s]:%d/%s in a browser\n"
+                              : "open http://%s:%d/%s in a browser\n",
+           shown, bound, secret ? "?token=<JWT signed with the secret>" : "");
+    fflush(stdout);
+    while (!stop)
+        if (rtws_run_once(ctx, 1000) < 0) break;
+    {
+        uint64_t until = rtws_now_ms() + 2000;
+        rtws_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_now_ms());
+        while (rtws_ctx_count(ctx) > 0 && rtws_now_ms() < until) rtws_run_once(ctx, 100);
+    }
+    /* the router first: it lets go of connections the context still holds */
+    rtws_router_free(a.router);
+    rtws_ctx_free(ctx);
+    free(a.page);
+    return 0;
+}
