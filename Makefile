@@ -129,10 +129,10 @@ $(B)/bench_router: bench/bench_router.c rtws.h | $(B)
 soak:
 	@bash bench/soak.sh
 
-# until the realtime demo lands, the demo is the echo server
-run: $(B)/echo_server
-	@echo "rtws echo server on ws://127.0.0.1:8080/ (Ctrl-C stops it)"
-	@exec $(B)/echo_server --host 127.0.0.1 --port 8080
+# the demo: examples/chat_server (rooms, presence, typing, history) and its page
+run: $(B)/chat_server
+	@echo "rtws chat demo - Ctrl-C stops it"
+	@exec $(B)/chat_server --host 127.0.0.1 --port 8080
 
 install:
 	install -d $(DESTDIR)$(PREFIX)/include

@@ -3596,6 +3596,13 @@ static void rtws__destroy(rtws__sock *s) {
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
     ctx->socks[i]->index = i;
     if (!s->listener) {
+        if (s->conn.opened && !s->conn.closed_evt && !s->conn.freed) {
+            /* closed without a close handshake (rtws_ctx_free): say so, so
+               whatever keeps state per connection (the router) lets go */
+            rtws__enter(&s->conn, ctx->now);
+            rtws__emit_close(&s->conn, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+            s->conn.depth--;
+        }
         ctx->nconns--;
         ctx->totals.msgs_in += s->conn.msgs_in;
         ctx->totals.msgs_out += s->conn.msgs_out;

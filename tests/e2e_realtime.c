@@ -412,6 +412,35 @@ static void test_slow_consumer(void) {
     rtws_router_free(r);
 }
 
+/* the context may go first: its connections report 1006 and the router lets
+   go of them, so freeing the router afterwards touches nothing freed */
+static void test_ctx_freed_first(void) {
+    rtws_router *r;
+    int port, k;
+    rtws_ctx *sv = server(&r, &port, 0, 0, 0), *cl = client_ctx(0, 0);
+    char url[64];
+    sub_log L;
+    rtws_rt *rt;
+    rtws_router_stats st;
+    memset(&L, 0, sizeof L);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    rt = rt_client(cl, url, &L);
+    rtws_rt_subscribe(rt, "c", NULL, NULL);
+    for (k = 0; k < 100; k++) {
+        loop(sv, cl, NULL, 5);
+        rtws_router_get_stats(r, &st);
+        if (st.subscriptions == 1) break;
+    }
+    CHECK_EQ(st.subscriptions, 1);
+    rtws_ctx_free(sv);
+    rtws_router_get_stats(r, &st);
+    CHECK_EQ(st.active_connections, 0);
+    CHECK_EQ(st.subscriptions, 0);
+    rtws_router_free(r);
+    rtws_rt_free(rt);
+    rtws_ctx_free(cl);
+}
+
 int main(void) {
     uint64_t t = rtws_now_ms();
     test_no_loss();
@@ -422,6 +451,7 @@ int main(void) {
     t = rtws_now_ms();
     test_fanout();
     printf("  (%llu ms)\n", (unsigned long long)(rtws_now_ms() - t));
+    test_ctx_freed_first();
     t = rtws_now_ms();
     test_slow_consumer();
     printf("  (%llu ms)\n", (unsigned long long)(rtws_now_ms() - t));
