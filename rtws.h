@@ -495,6 +495,8 @@ struct rtws_conn {
     uint32_t send_utf8;
     struct rtws__ctl *ctl;        /* control-frame buffers, allocated when first needed */
     uint16_t cout_len, cout_off;
+    size_t head_left;             /* bytes of the HTTP head (101/request) not yet written:
+                                     control frames may only follow it */
     uint8_t hb_payload[8];        /* payload of our last heartbeat ping */
     uint32_t rtt_last, rtt_min, rtt_n;
     uint64_t rtt_sum, last_msg_rx;
@@ -1906,7 +1908,10 @@ RTWS_API rtws_err rtws_http_parse_response(const char *buf, size_t len, rtws_htt
         if (buf[off] < '0' || buf[off] > '9') goto bad;
         res->status = res->status * 10 + (buf[off] - '0');
     }
+    /* RFC 9112 §4: exactly three digits, then a space (an empty reason
+       without the space is tolerated) */
     if (off < len && buf[off] == ' ') off++;
+    else if (off >= len || buf[off] != '\r') goto bad;
     s = off;
     while (off < len && buf[off] != '\r') {
         unsigned char ch = (unsigned char)buf[off];
@@ -1969,7 +1974,7 @@ RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
     uint8_t raw[18];
     memset(u, 0, sizeof *u);
     u->status = 400;
-    if (!rtws__str_ieq(req->method, "GET")) {
+    if (req->method.len != 3 || memcmp(req->method.p, "GET", 3) != 0) { /* case-sensitive */
         u->status = 405;
         u->reason = "the WebSocket handshake must use GET";
         return u->status;
@@ -2323,7 +2328,7 @@ static void rtws__drop_unsent(rtws_conn *c) {
    (every segment holds whole frames), so heartbeats pass a full data queue. */
 static void rtws__promote_control(rtws_conn *c) {
     size_t n = 0;
-    if (c->cout_off < c->cout_len || c->head_off) return;
+    if (c->cout_off < c->cout_len || c->head_off || c->head_left) return;
     if (!c->pong_len && !c->ping_len) return;
     if (c->pong_len) {
         uint8_t key[4];
@@ -2389,6 +2394,7 @@ RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
         n -= k;
         if (c->cout_off == c->cout_len) c->cout_off = c->cout_len = 0;
     }
+    c->head_left -= RTWS__MIN(n, c->head_left);
     while (n && c->nseg) {
         rtws__seg *s = &c->segs[c->seghead];
         size_t k = RTWS__MIN(n, s->len - c->head_off);
@@ -2590,10 +2596,17 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
     const char *proto = NULL;
     char resp[512];
     int status;
-    if (rtws_http_parse_request((const char *)c->rbuf + c->rstart, head, &req,
-                                c->cfg.max_headers, &off) != RTWS_OK) {
-        rtws__refuse(c, off >= head ? 431 : 400, "malformed HTTP request");
-        return;
+    {
+        rtws_err pe = rtws_http_parse_request((const char *)c->rbuf + c->rstart, head, &req,
+                                              c->cfg.max_headers, &off);
+        if (pe == RTWS_ERR_LIMIT) {
+            rtws__refuse(c, 431, "too many header fields");
+            return;
+        }
+        if (pe != RTWS_OK) {
+            rtws__refuse(c, 400, "malformed HTTP request");
+            return;
+        }
     }
     if (c->cfg.on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
         rtws_http_reply r;
@@ -2659,6 +2672,7 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
         memcpy(c->hs, proto, pl + 1);
     }
     n = RTWS__CATZ(resp, n, sizeof resp, "\r\n\r\n");
+    c->head_left = n;
     if (n > sizeof resp || rtws__queue_bytes(c, resp, n) != RTWS_OK) {
         rtws__fail(c, RTWS_ERR_NOMEM, 0);
         return;
@@ -2740,6 +2754,7 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
     }
     if (o->extra_headers) n = RTWS__CATZ(req, n, cap, o->extra_headers);
     n = RTWS__CATZ(req, n, cap, "\r\n");
+    c->head_left = n;
     e = n <= cap ? rtws__queue_bytes(c, req, n) : RTWS_ERR_NOMEM;
     rtws__free(&c->cfg.allocator, req);
     if (e == RTWS_OK) c->state = RTWS_STATE_HANDSHAKE;
