@@ -1,6 +1,8 @@
 /* Compile test: the implementation in this unit, declarations only in
    compile2.c. Calls functions, so a misspelt RTWS_IMPLEMENTATION fails to link. */
 #ifdef COMPILE_ALLOC_MACROS
+/* another header first: then POSIX must be asked for explicitly */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 static size_t compile_allocs;
 static void *compile_malloc(size_t n) { compile_allocs++; return malloc(n); }

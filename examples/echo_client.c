@@ -1,0 +1,120 @@
+/* echo_client - sends N messages of SIZE bytes, checks every echo, and
+   prints round-trip times.
+
+   usage: ./echo_client [-n N] [-s SIZE] [--binary] [URL]
+     defaults: -n 100 -s 64, text, ws://127.0.0.1:9001/
+   Exits 0 when every echo came back intact. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct state {
+    rtws_conn *c;
+    unsigned char *msg;
+    size_t size;
+    int n, sent, got, bad, binary, closed, opened;
+    double *rtt;
+    struct timespec t0;
+} state;
+
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+static double sent_at;
+
+static void send_next(state *s) {
+    size_t i;
+    /* a different payload each time: a stale echo cannot pass */
+    for (i = 0; i < s->size; i++) s->msg[i] = (unsigned char)('a' + (i + (size_t)s->sent) % 26);
+    sent_at = now_us();
+    if (rtws_conn_send(s->c, s->binary ? RTWS_OP_BINARY : RTWS_OP_TEXT, s->msg, s->size) != RTWS_OK)
+        s->bad++;
+    s->sent++;
+}
+
+static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    state *s = (state *)user;
+    switch (ev->type) {
+    case RTWS_EV_OPEN:
+        s->opened = 1;
+        s->c = c;
+        send_next(s);
+        break;
+    case RTWS_EV_MESSAGE:
+        s->rtt[s->got] = now_us() - sent_at;
+        if (ev->len != s->size || memcmp(ev->data, s->msg, s->size) != 0 ||
+            ev->opcode != (s->binary ? RTWS_OP_BINARY : RTWS_OP_TEXT))
+            s->bad++;
+        s->got++;
+        if (s->sent < s->n) send_next(s);
+        else rtws_conn_close(c, RTWS_CLOSE_NORMAL, NULL);
+        break;
+    case RTWS_EV_CLOSE: s->closed = 1; break;
+    case RTWS_EV_ERROR:
+        fprintf(stderr, "echo_client: %s (status %d, errno %d)\n", rtws_strerror(ev->err),
+                ev->status, ev->sys_errno);
+        if (!s->opened) s->closed = 1;
+        break;
+    default: break;
+    }
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    const char *url = "ws://127.0.0.1:9001/";
+    state s;
+    rtws_ctx_config cfg;
+    rtws_ctx *ctx;
+    rtws_err e;
+    int i;
+    uint64_t until;
+    memset(&s, 0, sizeof s);
+    s.n = 100;
+    s.size = 64;
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-n") && i + 1 < argc) s.n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-s") && i + 1 < argc) s.size = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--binary")) s.binary = 1;
+        else if (argv[i][0] != '-') url = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [-n N] [-s SIZE] [--binary] [URL]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (s.n < 1) s.n = 1;
+    s.msg = (unsigned char *)malloc(s.size ? s.size : 1);
+    s.rtt = (double *)calloc((size_t)s.n, sizeof *s.rtt);
+    if (!s.msg || !s.rtt) return 1;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.conn.on_event = on_event;
+    cfg.conn.user = &s;
+    ctx = rtws_ctx_new(&cfg);
+    if (!ctx || !rtws_connect(ctx, url, NULL, rtws_now_ms(), &e)) {
+        fprintf(stderr, "echo_client: %s: %s\n", url, ctx ? rtws_strerror(e) : "no memory");
+        return 1;
+    }
+    until = rtws_now_ms() + 60000;
+    while (rtws_ctx_count(ctx) > 0 && rtws_now_ms() < until) rtws_run_once(ctx, 100);
+    rtws_ctx_free(ctx);
+    if (s.got > 0) {
+        double sum = 0;
+        for (i = 0; i < s.got; i++) sum += s.rtt[i];
+        qsort(s.rtt, (size_t)s.got, sizeof *s.rtt, cmp);
+        printf("%d/%d echoes of %zu bytes ok; rtt us: min %.0f avg %.0f p50 %.0f p99 %.0f max %.0f\n",
+               s.got - s.bad, s.n, s.size, s.rtt[0], sum / s.got, s.rtt[s.got / 2],
+               s.rtt[(s.got * 99) / 100], s.rtt[s.got - 1]);
+    }
+    free(s.msg);
+    free(s.rtt);
+    return (s.got == s.n && s.bad == 0) ? 0 : 1;
+}

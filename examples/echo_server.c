@@ -1,0 +1,72 @@
+/* echo_server - echoes every text and binary message (up to 16 MiB).
+
+   usage: ./echo_server [--host H] [--port P] [--origin O]...
+     --host H     address to listen on (default 127.0.0.1; "" for every address)
+     --port P     port (default 9001; 0 picks a free one)
+     --origin O   allow browser pages from origin O only (repeatable)
+   Prints "listening on H:P" once ready. SIGINT/SIGTERM close every connection
+   with 1001 and exit. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
+
+static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    (void)user;
+    if (ev->type == RTWS_EV_MESSAGE) {
+        rtws_err e = rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+        if (e != RTWS_OK) rtws_conn_close(c, RTWS_CLOSE_TRY_AGAIN, "send queue full");
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *host = "127.0.0.1";
+    const char *origins[17] = {0};
+    int port = 9001, bound = 0, i, norigins = 0;
+    rtws_ctx_config cfg;
+    rtws_ctx *ctx;
+    rtws_err e;
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
+        else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--origin") && i + 1 < argc && norigins < 16)
+            origins[norigins++] = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--host H] [--port P] [--origin O]...\n", argv[0]);
+            return 2;
+        }
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.conn.on_event = on_event;
+    if (norigins) cfg.conn.allowed_origins = origins;
+    ctx = rtws_ctx_new(&cfg);
+    if (!ctx) return 1;
+    e = rtws_listen(ctx, host, port, &bound);
+    if (e != RTWS_OK) {
+        fprintf(stderr, "echo_server: cannot listen on %s:%d: %s\n", host, port, rtws_strerror(e));
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    printf("listening on %s:%d\n", host, bound);
+    fflush(stdout);
+    while (!stop)
+        if (rtws_run_once(ctx, 1000) < 0) break;
+    {
+        uint64_t until = rtws_now_ms() + 2000;
+        rtws_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_now_ms());
+        while (rtws_ctx_count(ctx) > 0 && rtws_now_ms() < until) rtws_run_once(ctx, 100);
+    }
+    rtws_ctx_free(ctx);
+    return 0;
+}
