@@ -7,11 +7,7 @@
    it was read from, and each unmasked payload byte must equal the input byte
    XOR the key, counted from the start of the frame. */
 #define RTWS_IMPLEMENTATION
-/* rtws.h's allocator helpers have no caller until layer 3 (conn) lands */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "rtws.h"
-#pragma GCC diagnostic pop
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,11 +7,7 @@
    over-reads) through rtws_http_parse_request and rtws_upgrade_check, and
    every rtws_str returned must lie inside that copy. */
 #define RTWS_IMPLEMENTATION
-/* rtws.h's allocator helpers have no caller until layer 3 (conn) lands */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "rtws.h"
-#pragma GCC diagnostic pop
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

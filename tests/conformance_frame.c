@@ -2,11 +2,7 @@
    three length forms, UTF-8 (RFC 3629, Autobahn section 6 / Markus Kuhn
    stress-test categories) and close codes (§7.4 + IANA registry). */
 #define RTWS_IMPLEMENTATION
-/* rtws.h's allocator helpers have no caller until layer 3 (conn) lands */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "rtws.h"
-#pragma GCC diagnostic pop
 #include "t.h"
 #include <stdlib.h>
 

@@ -1,11 +1,7 @@
 /* tests/conformance_handshake.c - RFC 6455 §1.3/§4: the key/accept example,
    the sample handshake, and every rtws_upgrade_check decision (§4.2.1). */
 #define RTWS_IMPLEMENTATION
-/* rtws.h's allocator helpers have no caller until layer 3 (conn) lands */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "rtws.h"
-#pragma GCC diagnostic pop
 #include "t.h"
 #include <stdlib.h>
 

@@ -4,11 +4,7 @@
    every offset, with inputs ending at a PROT_NONE page. */
 #define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #define RTWS_IMPLEMENTATION
-/* rtws.h's allocator helpers have no caller until layer 3 (conn) lands */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "rtws.h"
-#pragma GCC diagnostic pop
 #include "t.h"
 #include <stdlib.h>
 #include <sys/mman.h>

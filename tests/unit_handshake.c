@@ -4,11 +4,7 @@
    copy that ends where a PROT_NONE page begins. */
 #define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #define RTWS_IMPLEMENTATION
-/* rtws.h's allocator helpers have no caller until layer 3 (conn) lands */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "rtws.h"
-#pragma GCC diagnostic pop
 #include "t.h"
 #include <stdlib.h>
 #include <sys/mman.h>
