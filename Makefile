@@ -78,6 +78,8 @@ fuzz: $(FUZZBIN)
 	     -artifact_prefix=$(B)/crash_$$n- $(B)/scratch_$$n fuzz/corpus/$$n 2>&1 | tail -n 12; \
 	  $(B)/libfuzzer_$$n -merge=1 fuzz/corpus/$$n $(B)/scratch_$$n 2>&1 | tail -n 1; \
 	done
+$(B)/replay_fuzz_conn_server $(B)/replay_fuzz_conn_client: fuzz/fuzz_conn.h
+$(B)/libfuzzer_fuzz_conn_server $(B)/libfuzzer_fuzz_conn_client: fuzz/fuzz_conn.h
 $(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
 	$(CLANG) -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< -o $@
 
