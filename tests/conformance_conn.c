@@ -133,7 +133,43 @@ static void test_heartbeat_before_flush(void) {
     rtws_conn_free(&c);
 }
 
+/* more headers than cfg.max_headers: RFC 6585 §5, 431 Request Header Fields
+   Too Large (rtws_http_parse_request says RTWS_ERR_LIMIT) */
+static void test_too_many_headers(void) {
+    rtws_config cfg;
+    rtws_conn c;
+    ctx x;
+    static uint8_t out[4096];
+    static const char many[] = "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Sec-WebSocket-Version: 13\r\nX-A: 1\r\nX-B: 2\r\n\r\n";
+    size_t n;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&x, 0, sizeof x);
+    cfg.role = RTWS_SERVER;
+    cfg.on_event = on_event;
+    cfg.user = &x;
+    cfg.max_headers = 4;
+    rtws_conn_init(&c, &cfg);
+    CHECK_EQ(rtws_conn_recv(&c, many, sizeof many - 1, 1000, NULL), RTWS_ERR_HANDSHAKE);
+    n = drain(&c, out, sizeof out);
+    if (n < 13 || memcmp(out, "HTTP/1.1 431 ", 13) != 0)
+        fprintf(stderr, "too many headers: got \"%.12s\"\n", (const char *)out);
+    CHECK(n >= 13 && memcmp(out, "HTTP/1.1 431 ", 13) == 0);
+    CHECK(!x.opened);
+    rtws_conn_free(&c);
+    /* the same request within the cap is accepted */
+    cfg.max_headers = 7;
+    rtws_conn_init(&c, &cfg);
+    CHECK(rtws_conn_recv(&c, many, sizeof many - 1, 1000, NULL) >= RTWS_EAGAIN);
+    n = drain(&c, out, sizeof out);
+    CHECK(n >= 13 && memcmp(out, "HTTP/1.1 101 ", 13) == 0);
+    CHECK(x.opened);
+    rtws_conn_free(&c);
+}
+
 int main(void) {
+    test_too_many_headers();
     test_order();
     test_heartbeat_before_flush();
     return T_END();
