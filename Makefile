@@ -24,27 +24,53 @@ EXAMPLES  := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 SCRIPTS   := $(wildcard tests/interop_*.sh tests/interop_*.py)
 FUZZ_SECONDS ?= 60
 
+# wss:// (layer 5): tests/tls_*.c and TLS builds of the examples, with BearSSL.
+# For `make test` tests/tls_deps.sh installs libbearssl-dev when it can.
+TLS_CHECK := $(if $(filter test,$(MAKECMDGOALS)),tests/tls_deps.sh --install,tests/tls_deps.sh)
+BEARSSL   := $(shell $(TLS_CHECK) $(CC))
+TLS_FLAGS := -DRTWS_USE_BEARSSL
+TLS_LIBS  := -lbearssl
+ifeq ($(BEARSSL),yes)
+TLS_TESTS := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/tls_*.c))
+TLS_EX    := $(B)/tls_echo_server $(B)/tls_echo_client $(B)/asan_tls_echo_server
+else
+TLS_TESTS := tests/tls_missing.sh
+TLS_EX    :=
+endif
+
 .PHONY: all test unit compile-check fuzz bench run install clean fmt examples
 all: examples
 
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(TLS_EX)
 $(B)/%: examples/%.c rtws.h | $(B)
 	$(CC) $(EX_CFLAGS) $< -o $@
+$(B)/tls_%: examples/%.c rtws.h | $(B)
+	$(CC) $(EX_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
+$(B)/asan_tls_%: examples/%.c rtws.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 
 $(B):
 	mkdir -p $(B)
 
+# the same examples under ASan+UBSan, for the conformance suite
+ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
+$(B)/asan_%: examples/%.c rtws.h | $(B)
+	$(CC) $(TEST_CFLAGS) $< -o $@
+
 # --- test: everything, ending in one "N passed, M failed" line -------------
-test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES)
-	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
+test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS)
+	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
+	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
 $(B)/unit_%: tests/unit_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
-$(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h | $(B)
+$(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
+$(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 
 # fuzz targets replayed over their corpora by a plain main(), under ASan+UBSan
 $(B)/replay_%: fuzz/%.c fuzz/replay.c rtws.h | $(B)
@@ -64,20 +90,30 @@ compile-check: | $(B)
 	try gcc -std=c99 -Os $(CWARN) -I. tests/compile.c tests/compile2.c -o $(B)/compile_os; \
 	try g++ -std=c++11 $(WARN) -I. tests/compile.cpp tests/compile2.c -x none -o $(B)/compile_gxx; \
 	try clang++ -std=c++11 $(WARN) -Wno-deprecated -I. -x c++ tests/compile.cpp -x c++ tests/compile2.c -o $(B)/compile_clangxx; \
-	for b in gcc clang gcc11 static alloc os gxx clangxx; do \
+	if [ "$(BEARSSL)" = yes ]; then \
+	  try gcc -std=c99 $(CWARN) $(TLS_FLAGS) -I. tests/compile.c tests/compile2.c -o $(B)/compile_tls_gcc $(TLS_LIBS); \
+	  try clang -std=c99 $(CWARN) $(TLS_FLAGS) -I. tests/compile.c tests/compile2.c -o $(B)/compile_tls_clang $(TLS_LIBS); \
+	  try gcc -std=c99 $(CWARN) $(TLS_FLAGS) -DRTWS_STATIC -DCOMPILE_ONE -I. tests/compile.c -o $(B)/compile_tls_static $(TLS_LIBS); \
+	  try g++ -std=c++11 $(WARN) $(TLS_FLAGS) -I. tests/compile.cpp tests/compile2.c -x none -o $(B)/compile_tls_gxx $(TLS_LIBS); \
+	  try clang++ -std=c++11 $(WARN) -Wno-deprecated $(TLS_FLAGS) -I. -x c++ tests/compile.cpp -x c++ tests/compile2.c -x none -o $(B)/compile_tls_clangxx $(TLS_LIBS); \
+	fi; \
+	for b in gcc clang gcc11 static alloc os gxx clangxx tls_gcc tls_clang tls_static tls_gxx tls_clangxx; do \
 	  if [ -x $(B)/compile_$$b ]; then try $(B)/compile_$$b; fi; done; \
 	printf '#!/bin/sh\ncat %s/compile.log\necho "%s passed, %s failed"\n' $(B) $$p $$f > $$r; chmod +x $$r
 
 # --- fuzz: libFuzzer, FUZZ_SECONDS per target, new inputs merged into the corpus
 fuzz: $(FUZZBIN)
-	@set -e; for n in $(FUZZ_NAME); do \
+	@set -e; found=0; for n in $(FUZZ_NAME); do \
 	  mkdir -p $(B)/scratch_$$n fuzz/corpus/$$n; \
 	  d=; [ -f fuzz/$$n.dict ] && d=-dict=fuzz/$$n.dict; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS)s"; \
-	  $(B)/libfuzzer_$$n $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	     -artifact_prefix=$(B)/crash_$$n- $(B)/scratch_$$n fuzz/corpus/$$n 2>&1 | tail -n 12; \
-	  $(B)/libfuzzer_$$n -merge=1 fuzz/corpus/$$n $(B)/scratch_$$n 2>&1 | tail -n 1; \
-	done
+	  if ! $(B)/libfuzzer_$$n $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	     -artifact_prefix=$(B)/crash_$$n- $(B)/scratch_$$n fuzz/corpus/$$n > $(B)/fuzz_$$n.log 2>&1; then \
+	    found=1; echo "FINDING in $$n:"; tail -n 40 $(B)/fuzz_$$n.log; \
+	  else grep -E '^stat::number_of_executed_units|^Done' $(B)/fuzz_$$n.log | tr '\n' ' '; echo; fi; \
+	  $(B)/libfuzzer_$$n -merge=1 fuzz/corpus/$$n $(B)/scratch_$$n > /dev/null 2>&1 || true; \
+	done; \
+	if [ $$found = 0 ]; then echo "fuzz: 0 findings"; else echo "fuzz: findings above (inputs in $(B)/crash_*)"; exit 1; fi
 $(B)/replay_fuzz_conn_server $(B)/replay_fuzz_conn_client: fuzz/fuzz_conn.h
 $(B)/libfuzzer_fuzz_conn_server $(B)/libfuzzer_fuzz_conn_client: fuzz/fuzz_conn.h
 $(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
@@ -86,8 +122,10 @@ $(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
 bench:
 	@echo "bench: not built yet (see the open issue for make bench)"; exit 1
 
-run:
-	@echo "run: the demo server arrives with the realtime layer (see README)"; exit 1
+# until the realtime demo lands, the demo is the echo server
+run: $(B)/echo_server
+	@echo "rtws echo server on ws://127.0.0.1:8080/ (Ctrl-C stops it)"
+	@exec $(B)/echo_server --host 127.0.0.1 --port 8080
 
 install:
 	install -d $(DESTDIR)$(PREFIX)/include

@@ -1,4 +1,4 @@
-/* rtws.h - v0.1.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
+/* rtws.h - v0.2.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
 
    Do this in one .c file:    #define RTWS_IMPLEMENTATION
                               #include "rtws.h"
@@ -13,6 +13,7 @@
      RTWS_STATIC        make every function static
      RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source; then
                         rtws_config.random must be set
+     RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
    QUICK START: see README.md (a whole server and a whole client).
 
@@ -41,6 +42,8 @@
      rtws_conn_close() and rtws_conn_free() on the connection that fired it.
 
    LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
+
+   TLS: optional, see layer 5 below (rtws_listen_tls, rtws_tls_client_config).
 */
 #ifndef RTWS_H
 #define RTWS_H
@@ -54,9 +57,9 @@
 #endif
 
 #define RTWS_VERSION_MAJOR 0
-#define RTWS_VERSION_MINOR 1
+#define RTWS_VERSION_MINOR 2
 #define RTWS_VERSION_PATCH 0
-#define RTWS_VERSION_STRING "0.1.0"
+#define RTWS_VERSION_STRING "0.2.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -100,7 +103,7 @@ extern "C" {
     X(RTWS_ERR_IO, -16, "socket error (see errno in the event)")                                   \
     X(RTWS_ERR_RESOLVE, -17, "host name did not resolve")                                          \
     X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
-    X(RTWS_ERR_TLS, -19, "TLS failed or not built in (define RTWS_USE_BEARSSL)")                   \
+    X(RTWS_ERR_TLS, -19, "TLS failed (see the event's tls_error) or not built in (RTWS_USE_BEARSSL)") \
     X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")
 
 typedef enum rtws_err {
@@ -134,11 +137,19 @@ typedef int (*rtws_random_fn)(void *user, void *buf, size_t len);
 RTWS_API int rtws_random_system(void *user, void *buf, size_t len);
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the value to pass as now_ms. */
 RTWS_API uint64_t rtws_now_ms(void);
+/* Milliseconds since 1970 (CLOCK_REALTIME), for timestamps people read. */
+RTWS_API uint64_t rtws_wall_ms(void);
 /* Milliseconds from now until deadline, clamped to [0, INT32_MAX]; -1 when the
    deadline is UINT64_MAX (none), which is what poll() takes as "forever". */
 RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms);
 
 RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]);
+/* SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104), for HS256 tokens. */
+RTWS_API void rtws_sha256(const void *data, size_t len, uint8_t out[32]);
+RTWS_API void rtws_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                               uint8_t out[32]);
+/* 1 when a[0..n) equals b[0..n), in time that depends on n only. */
+RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n);
 /* Standard base64 with padding. encode writes 4*ceil(len/3) chars plus a NUL
    and returns the length without the NUL, or 0 when cap is too small. */
 RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
@@ -334,7 +345,9 @@ typedef enum rtws_event_type {
     RTWS_EV_PING,      /* a ping arrived (the pong is already queued) */
     RTWS_EV_PONG,      /* a pong arrived; rtt_ms when it answers our ping */
     RTWS_EV_CLOSE,     /* the connection is closed: code, reason, clean */
-    RTWS_EV_ERROR      /* err says why; a CLOSE event follows when fatal */
+    RTWS_EV_ERROR,     /* err says why; a CLOSE event follows when fatal */
+    RTWS_EV_STATE,     /* rtws_client: state, attempt, delay_ms (see rtws_client_state) */
+    RTWS_EV_DROPPED    /* rtws_client: a queued message was dropped (data, len, err) */
 } rtws_event_type;
 
 typedef struct rtws_event {
@@ -350,7 +363,12 @@ typedef struct rtws_event {
     int status;           /* ERROR during the handshake: HTTP status (client: peer's) */
     uint32_t rtt_ms;      /* PONG: round trip of our last ping */
     int sys_errno;        /* ERROR from the host layer: errno of the failed call */
+    int state;            /* STATE: the rtws_client_state entered */
+    uint32_t attempt;     /* STATE: reconnect attempt (1, 2, ...), 0 otherwise */
+    uint32_t delay_ms;    /* STATE RECONNECTING: wait before the attempt */
     rtws_str protocol;    /* OPEN: the subprotocol (empty when none) */
+    int tls_error;        /* ERROR with RTWS_ERR_TLS: BearSSL or RTWS_TLS_ERR_ code
+                             (rtws_tls_strerror), 0 otherwise */
 } rtws_event;
 
 typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
@@ -360,6 +378,22 @@ typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
    an HTTP status >= 400 (e.g. 401, 403) to refuse; return 0 to accept. */
 typedef int (*rtws_accept_fn)(rtws_conn *c, const rtws_http *req, const char **protocol,
                               void *user);
+
+/* The answer to a plain HTTP request (not an upgrade). body and headers are
+   copied before the hook returns to rtws. */
+typedef struct rtws_http_reply {
+    int status;               /* e.g. 200, 404 */
+    const char *content_type; /* ("text/plain; charset=utf-8") */
+    const void *body;
+    size_t body_len;
+    const char *headers;      /* extra "Name: value\r\n" lines, or NULL */
+} rtws_http_reply;
+
+/* Server: a request without "Upgrade: websocket" (say GET /status or a page).
+   Fill *reply and return 1 to answer it (the connection then closes), or
+   return 0 to go on with the upgrade checks (which answer 426). */
+typedef int (*rtws_http_fn)(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply,
+                            void *user);
 
 /* Zero-initialised means defaults (in parentheses). */
 typedef struct rtws_config {
@@ -377,11 +411,14 @@ typedef struct rtws_config {
     uint32_t pong_timeout_ms;       /* fail when nothing arrives this long after
                                        a ping (60000) */
     int heartbeat_off;              /* 1: no automatic pings, no pong timeout */
+    uint32_t idle_timeout_ms;       /* close with 1001 after this long without a
+                                       data message from the peer (0: off) */
     int stream;                     /* 1: deliver message pieces as they arrive */
     int no_utf8_check;              /* 1: skip UTF-8 validation of text (not RFC) */
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
     rtws_event_fn on_event;         /* events of every connection */
     rtws_accept_fn on_accept;       /* server: accept/refuse/pick subprotocol */
+    rtws_http_fn on_http;           /* server: plain HTTP requests (none: 426) */
     void *user;                     /* passed to the callbacks */
     rtws_random_fn random;          /* (rtws_random_system) */
     void *random_user;
@@ -461,10 +498,13 @@ struct rtws_conn {
     uint8_t keys[64];             /* masking keys, refilled from cfg.random */
     uint8_t keys_used;
     uint8_t hb_payload[8];        /* payload of our last heartbeat ping */
-    uint32_t rtt_last;
+    uint32_t rtt_last, rtt_min, rtt_n;
+    uint64_t rtt_sum, last_msg_rx;
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out, opened_at;
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
+    void *ext_;                   /* realtime layer: its per-connection state */
 };
 
 /* Prepares c for role cfg->role (the config is copied). A server waits for the
@@ -480,6 +520,17 @@ RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c);
 RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c);
 RTWS_API rtws_err rtws_conn_error(const rtws_conn *c);
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data);
+/* Sends the events of c alone to fn (instead of cfg.on_event). */
+RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user);
+
+/* Counters of one connection (data messages and their payload bytes). */
+typedef struct rtws_stats {
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
+    uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* heartbeat round trips */
+    rtws_err last_error;
+} rtws_stats;
+RTWS_API void rtws_conn_stats(const rtws_conn *c, rtws_stats *st);
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
 
 /* Client: queues the upgrade request (random 16-byte key). */
@@ -529,12 +580,26 @@ RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t l
    RTWS_OP_CONT for the rest; fin on the last. Text is validated across frames. */
 RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
                                        size_t len, int fin);
+/* A frame encoded once and queued to many server-role connections without a
+   copy (server frames are unmasked, so every peer gets the same bytes): a
+   broadcast costs one encode and one reference per peer. alloc is the
+   allocator of the connections it goes to (NULL: RTWS_MALLOC). */
+typedef struct rtws__chunk rtws_shared;
+RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
+                                      const void *data, size_t len);
+/* Queues s on c (RTWS_ERR_INVALID for a client-role c); c holds a reference
+   until the bytes are written. */
+RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s);
+/* Drops the caller's reference (the first one, from rtws_shared_new). */
+RTWS_API void rtws_shared_release(rtws_shared *s);
+/* The payload of s, for keeping it (e.g. in a history). */
+RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len);
+
 /* Ping with up to 125 bytes; queued ahead of data at the next frame boundary. */
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 /* Starts the close handshake after the queued data: code 0 sends no code;
    reason (<= 123 bytes of UTF-8) may be NULL. */
 RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
-
 
 /* ======================================================================== */
 /* layer 4: host                                                            */
@@ -556,9 +621,18 @@ typedef struct rtws_ctx_config {
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
     uint32_t timer_ms;         /* timers are checked at least this often (100) */
     uint32_t linger_ms;        /* a closing socket drains input this long (2000) */
+    uint32_t trim_ms;          /* a connection quiet this long gives its buffers back
+                                  (rtws_conn_trim), so idle ones cost only their
+                                  struct (1000) */
     int backlog;               /* listen(2) backlog (SOMAXCONN) */
     rtws_socket_fn on_socket;  /* NULL for the pollfd style */
     void *socket_user;
+    const struct rtws_tls_client_config *tls; /* wss:// clients (layer 5); NULL: defaults
+                                                 (verify against the system bundle) */
+    /* called with every timer pass (at least every timer_ms while sockets are
+       open); the realtime router keeps its sessions and deadlines with it */
+    void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
+    void *tick_user;
 } rtws_ctx_config;
 
 /* NULL when out of memory. The config is copied. */
@@ -610,11 +684,488 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
 /* Connections open or closing (listeners not counted). */
 RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx);
 
+/* Counters of a whole context: connections now and since creation, and the
+   data messages and bytes of every connection, closed ones included. */
+typedef struct rtws_ctx_stats {
+    size_t active;                /* connections open or closing */
+    uint64_t accepted, connected; /* server sockets accepted, client connections started */
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+} rtws_ctx_stats;
+RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st);
+
 /* For connections the context owns: its socket, its context, and the peer
    address as "ip:port" ("[ip]:port" for IPv6) written to buf. */
 RTWS_API int rtws_conn_fd(const rtws_conn *c);
 RTWS_API rtws_ctx *rtws_conn_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap);
+
+/* A client that stays connected: reconnects with exponential backoff and
+   full jitter after any unclean close or failed attempt, queues messages sent
+   while offline (bounded, with optional time-to-live) and sends them, in
+   order, right after the next open. Timers run in the context's loop. */
+typedef enum rtws_client_state {
+    RTWS_CLIENT_CONNECTING = 1, /* attempt under way (attempt in the STATE event) */
+    RTWS_CLIENT_OPEN,
+    RTWS_CLIENT_CLOSING,        /* rtws_client_close() waits for the close handshake */
+    RTWS_CLIENT_CLOSED,         /* closed on request: no reconnect */
+    RTWS_CLIENT_RECONNECTING,   /* waiting delay_ms before attempt */
+    RTWS_CLIENT_FAILED          /* gave up: max_attempts, a policy close, or refresh said stop */
+} rtws_client_state;
+
+typedef struct rtws_client rtws_client;
+
+/* Called before every reconnect attempt: may change *url and *opts (a fresh
+   bearer token, headers, query). The strings must stay valid until the next
+   call or rtws_client_free(). Return nonzero to give up (FAILED). */
+typedef int (*rtws_client_refresh_fn)(rtws_client *cl, const char **url, rtws_client_opts *opts,
+                                      void *user);
+
+typedef struct rtws_client_config {
+    const char *url;              /* ws://host[:port]/path?query (copied) */
+    rtws_client_opts opts;        /* protocols, origin, headers; must outlive the client */
+    rtws_event_fn on_event;       /* c is the live connection, NULL for STATE/DROPPED
+                                     events while there is none */
+    void *user;
+    uint32_t backoff_base_ms;     /* first delay is random in [0, base] (1000) */
+    uint32_t backoff_factor;      /* the bound grows by this per attempt (2) */
+    uint32_t backoff_max_ms;      /* bound cap (60000) */
+    uint32_t max_attempts;        /* failed attempts in a row before FAILED (0: unlimited) */
+    uint32_t stable_ms;           /* open this long resets the backoff (10000) */
+    int reconnect_on_policy;      /* 1: reconnect after a server close with 1008 or
+                                     4000-4999 too (0: those are final, FAILED) */
+    size_t queue_max_msgs;        /* offline queue bound (1000) */
+    size_t queue_max_bytes;       /* offline queue bound (1 MiB) */
+    int queue_drop_oldest;        /* 1: a full queue drops its oldest (DROPPED event);
+                                     0: rtws_client_send returns RTWS_ERR_LIMIT */
+    rtws_client_refresh_fn refresh;
+} rtws_client_config;
+
+typedef struct rtws_client_stats {
+    rtws_stats total;             /* all connections so far, the live one included */
+    uint32_t reconnects;          /* attempts after the first */
+    uint64_t connected_since_ms;  /* open time of the live connection, 0 when offline */
+    uint64_t uptime_ms;           /* summed open time of all connections */
+    rtws_err last_error;
+    unsigned last_close_code;
+} rtws_client_stats;
+
+/* Starts connecting at once. Returns NULL with *err on a bad config/url or
+   no memory (name resolution failures are retried like any failed attempt). */
+RTWS_API rtws_client *rtws_client_new(rtws_ctx *ctx, const rtws_client_config *cfg,
+                                      uint64_t now_ms, rtws_err *err);
+/* Sends now when open (RTWS_ERR_LIMIT when the socket queue is full), else
+   queues a copy; ttl_ms > 0 drops it (DROPPED, RTWS_ERR_TIMEOUT) if it is
+   still queued that long. RTWS_ERR_CLOSED after CLOSED/FAILED. */
+RTWS_API rtws_err rtws_client_send(rtws_client *cl, rtws_opcode op, const void *data, size_t len,
+                                   uint32_t ttl_ms);
+/* A clean close requested by the application: no reconnect afterwards. */
+RTWS_API rtws_err rtws_client_close(rtws_client *cl, unsigned code, const char *reason);
+/* Drops the queue (a DROPPED event for each message). */
+RTWS_API void rtws_client_clear_queue(rtws_client *cl);
+/* Messages (and bytes, when not NULL) waiting in the offline queue. */
+RTWS_API size_t rtws_client_queued(const rtws_client *cl, size_t *bytes);
+RTWS_API rtws_client_state rtws_client_get_state(const rtws_client *cl);
+/* The live connection, or NULL. */
+RTWS_API rtws_conn *rtws_client_conn(const rtws_client *cl);
+RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms);
+/* Stops everything (an open connection gets a 1001 close) and frees cl. */
+RTWS_API void rtws_client_free(rtws_client *cl);
+/* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
+RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
+
+/* ======================================================================== */
+/* layer 5: tls                                                             */
+/* ======================================================================== */
+
+/* wss:// for both roles through BearSSL, on the same sockets and loop: define
+   RTWS_USE_BEARSSL where the implementation is compiled and link -lbearssl.
+   Without it the header needs nothing beyond libc, a wss:// URL fails with
+   RTWS_ERR_TLS and rtws_listen_tls() returns RTWS_ERR_TLS. TLS 1.2 only,
+   renegotiation off. A failed TLS handshake or record arrives as an
+   RTWS_EV_ERROR with err RTWS_ERR_TLS and ev->tls_error, a BearSSL code
+   (BR_ERR_*, e.g. BR_ERR_X509_EXPIRED = 54) or one of these: */
+enum {
+    RTWS_TLS_ERR_NOT_BUILT = -1,    /* built without RTWS_USE_BEARSSL */
+    RTWS_TLS_ERR_READ = -2,         /* a certificate, key or CA file could not be read */
+    RTWS_TLS_ERR_PEM = -3,          /* malformed PEM */
+    RTWS_TLS_ERR_NO_CERT = -4,      /* no usable certificate in the input */
+    RTWS_TLS_ERR_NO_KEY = -5,       /* no usable RSA or EC private key in the input */
+    RTWS_TLS_ERR_KEY_MISMATCH = -6, /* the private key does not belong to the certificate */
+    RTWS_TLS_ERR_NO_ANCHORS = -7,   /* no trust anchor could be loaded */
+    RTWS_TLS_ERR_TRUNCATED = -8     /* the peer closed during the TLS handshake */
+};
+
+/* A static string naming a BearSSL error code (BR_ERR_*, including received
+   and sent alerts) or an RTWS_TLS_ERR_ code. */
+RTWS_API const char *rtws_tls_strerror(int tls_error);
+
+/* Certificate validation time, for devices without a clock: days since
+   1 January of year 0 (proleptic Gregorian; 1970-01-01 is day 719528) and
+   seconds since midnight, UTC. Return 0, or nonzero when the time is
+   unknown (validation then fails with BR_ERR_X509_TIME_UNKNOWN). */
+typedef int (*rtws_tls_time_fn)(void *user, uint32_t *days, uint32_t *seconds);
+
+/* The client side, rtws_ctx_config.tls (the pointer and what it points to
+   must outlive the context). Zero means: verify the server's chain against
+   the system bundle, its name against the URL's host (sent as SNI; an IP
+   literal must be an iPAddress subjectAltName), and its dates against the
+   system clock. Trust anchors are loaded at the first wss:// connect. */
+typedef struct rtws_tls_client_config {
+    const char *ca_file;     /* PEM bundle (/etc/ssl/certs/ca-certificates.crt) */
+    const char *ca_pem;      /* trust anchors in memory, PEM (or one DER
+                                certificate); used instead of ca_file */
+    size_t ca_pem_len;       /* 0: strlen(ca_pem) */
+    rtws_tls_time_fn time;   /* (the system clock) */
+    void *time_user;
+    int tls_insecure_skip_verify; /* 1: accept ANY certificate (no chain, name or
+                                     date check): anyone on the path can read and
+                                     change the traffic. For tests only. */
+} rtws_tls_client_config;
+
+/* The server side: certificate chain and private key, PEM from files or
+   memory (one DER certificate or key is accepted too). */
+typedef struct rtws_tls_server_config {
+    const char *cert_file;   /* PEM: the server's certificate first, then intermediates */
+    const char *key_file;    /* PEM: its private key, RSA or EC (PKCS#1, SEC 1 or
+                                PKCS#8), unencrypted */
+    const char *cert_pem;    /* the chain in memory, used when cert_file is NULL */
+    size_t cert_pem_len;     /* 0: strlen(cert_pem) */
+    const char *key_pem;     /* the key in memory, used when key_file is NULL */
+    size_t key_pem_len;      /* 0: strlen(key_pem) */
+} rtws_tls_server_config;
+
+/* rtws_listen() for wss://. The chain and key are read and checked now
+   (the key must match the certificate) and shared by every connection
+   accepted there; the config is not kept. ws:// and wss:// listeners may
+   share a context. RTWS_ERR_TLS: see rtws_ctx_tls_error(). */
+RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                  const rtws_tls_server_config *tls, int *bound_port);
+/* Why the last TLS setup of ctx failed (rtws_listen_tls, or loading trust
+   anchors at a wss:// connect that returned RTWS_ERR_TLS); 0 when none did. */
+RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx);
+/* The TLS version of an established wss:// connection (0x0303: TLS 1.2),
+   0 for ws:// or before the TLS handshake completes. */
+RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c);
+
+/* ======================================================================== */
+/* layer 6: json                                                            */
+/* ======================================================================== */
+
+/* RFC 8259 JSON, strict, with no allocation. rtws_json_parse() fills a caller
+   array of tokens in document order: a container is followed by its whole
+   subtree, and an object's children alternate key (a STRING token flagged
+   RTWS_JSON_KEY) and value. Tokens hold offsets into the caller's text, which
+   must stay alive and unchanged while they are used. The parser is iterative:
+   open containers are linked through parent indexes, so no input can make it
+   recurse. The writer builds JSON into a caller buffer. See docs/JSON.md. */
+typedef enum rtws_json_type {
+    RTWS_JSON_NONE = 0,
+    RTWS_JSON_OBJECT,
+    RTWS_JSON_ARRAY,
+    RTWS_JSON_STRING,
+    RTWS_JSON_NUMBER,
+    RTWS_JSON_TRUE,
+    RTWS_JSON_FALSE,
+    RTWS_JSON_NULL
+} rtws_json_type;
+
+#define RTWS_JSON_ESCAPED 0x01u /* string: holds backslash escapes (see rtws_json_unescape) */
+#define RTWS_JSON_KEY 0x02u     /* string: an object key; its value is the next token */
+#define RTWS_JSON_FRAC 0x04u    /* number: has a fraction or an exponent */
+
+#define RTWS_JSON_DEPTH 256        /* default parser nesting limit, and the writer's limit */
+#define RTWS_JSON_COUNT_DEPTH 8192 /* nesting a parse can follow once tokens run out */
+
+typedef struct rtws_json_tok {
+    uint8_t type;   /* rtws_json_type */
+    uint8_t flags;  /* RTWS_JSON_ESCAPED, RTWS_JSON_KEY, RTWS_JSON_FRAC */
+    uint32_t start; /* byte offset in the text; strings: just after the opening quote */
+    uint32_t len;   /* bytes; strings: without the quotes, still escaped;
+                       containers: from the bracket through the closing bracket */
+    uint32_t size;  /* object: number of keys; array: number of elements; else 0 */
+    uint32_t next;  /* index of the first token after this value's subtree */
+    int32_t parent; /* index of the enclosing object or array; -1 at the top */
+} rtws_json_tok;
+
+/* A parsed document. Read the fields; rtws_json_parse() sets them all. */
+typedef struct rtws_json {
+    const char *text;    /* the input, borrowed */
+    size_t len;
+    rtws_json_tok *toks; /* the caller's token array */
+    size_t cap;
+    size_t count;        /* tokens filled; after RTWS_ERR_NOSPACE, tokens the input needs */
+    size_t err_off;      /* byte offset where the input broke (or the tokens ran out) */
+    const char *err;     /* static reason, "" on success */
+} rtws_json;
+
+/* Parses text[0..len) (no NUL needed) into toks[0..cap). max_depth limits
+   nesting ("[1]" is depth 1; 0 means RTWS_JSON_DEPTH). Returns:
+     RTWS_OK           count tokens filled. With toks == NULL nothing is filled
+                       and count is the number of tokens the text needs.
+     RTWS_ERR_NOSPACE  the text is valid but needs count > cap tokens.
+     RTWS_ERR_SYNTAX   not RFC 8259 JSON (also: empty, trailing characters).
+     RTWS_ERR_UTF8     invalid UTF-8 in a string, or a lone surrogate escape.
+     RTWS_ERR_DEPTH    nesting deeper than max_depth; or, once tokens have run
+                       out, more than RTWS_JSON_COUNT_DEPTH levels to follow.
+     RTWS_ERR_TOO_BIG  len above 4 GiB - 1 (token offsets are 32-bit).
+   On every error err_off and err say where and why, and count is 0. */
+RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
+                                  rtws_json_tok *toks, size_t cap, unsigned max_depth);
+
+/* Token i, or NULL when i is not a filled token. */
+RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i);
+/* The value of the first key equal to key in object obj, or -1. */
+RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key);
+/* First child of a container (an object's first key), or -1. */
+RTWS_API int rtws_json_child(const rtws_json *doc, int i);
+/* The next sibling of i, or -1. For a key it is the next key, so
+   for (k = rtws_json_child(d, o); k >= 0; k = rtws_json_next(d, k)) sees
+   every key k of object o, with its value at k + 1. O(1) per step. */
+RTWS_API int rtws_json_next(const rtws_json *doc, int i);
+/* Element n of array arr, or -1. O(n). */
+RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n);
+/* The JSON text of value i (strings with their quotes), valid as long as the
+   text; *len gets its length. For forwarding a value without re-encoding. */
+RTWS_API const char *rtws_json_raw(const rtws_json *doc, int i, size_t *len);
+/* 1 when string token i decodes to exactly str[0..n), else 0. Compares escapes
+   in place ("\u0061" equals "a"), without a buffer. eq takes a C string. */
+RTWS_API int rtws_json_eqn(const rtws_json *doc, int i, const char *str, size_t n);
+RTWS_API int rtws_json_eq(const rtws_json *doc, int i, const char *str);
+/* Decodes string token i into buf as UTF-8 plus a NUL (the text may hold
+   more NULs, from \u0000; use *len). *len gets the decoded length without the
+   NUL; a cap of tok.len + 1 always suffices. RTWS_ERR_NOSPACE when cap is too
+   small (*len still tells the length), RTWS_ERR_INVALID when i is not a string. */
+RTWS_API rtws_err rtws_json_unescape(const rtws_json *doc, int i, char *buf, size_t cap,
+                                     size_t *len);
+/* Number token i as an int64. Any spelling of an integral value is accepted
+   ("12", "1.2e1", "1200e-2", "-0.0"). RTWS_ERR_RANGE, *out untouched, when the
+   value is outside int64 or not integral ("1.5"); RTWS_ERR_INVALID when i is
+   not a number. */
+RTWS_API rtws_err rtws_json_int64(const rtws_json *doc, int i, int64_t *out);
+/* Number token i as the nearest double (rounding is the C library's strtod,
+   correct in glibc and musl; digits past the 780th only decide ties, so any
+   length works; no locale dependence). Underflow gives 0 or a subnormal;
+   overflow gives RTWS_ERR_RANGE with *out = +-HUGE_VAL. */
+RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out);
+
+/* The writer: JSON into buf[0..cap), commas automatic. Every call returns the
+   writer's error state: the first error sticks, and later calls do nothing
+   but return it. RTWS_ERR_NOSPACE is softer: output stops but len keeps
+   counting, so rtws_json_writer_finish() tells the size needed (buf NULL and
+   cap 0 measure). Misuse (a key outside an object, a value in an object
+   without a key, a second top-level value, an unbalanced end) gives
+   RTWS_ERR_INVALID; nesting beyond RTWS_JSON_DEPTH, RTWS_ERR_DEPTH. Fields are
+   private; buf is borrowed until the last call. */
+typedef struct rtws_json_writer {
+    char *buf;
+    size_t cap;
+    size_t len;
+    rtws_err err;
+    unsigned depth;
+    unsigned flags;
+    uint8_t obj[RTWS_JSON_DEPTH / 8];
+} rtws_json_writer;
+
+RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap);
+RTWS_API rtws_err rtws_json_write_object(rtws_json_writer *w);     /* { */
+RTWS_API rtws_err rtws_json_write_object_end(rtws_json_writer *w); /* } */
+RTWS_API rtws_err rtws_json_write_array(rtws_json_writer *w);      /* [ */
+RTWS_API rtws_err rtws_json_write_array_end(rtws_json_writer *w);  /* ] */
+/* Strings are UTF-8 (RTWS_ERR_UTF8 otherwise, RFC 3629 rules); '"', '\\' and
+   every byte below 0x20 are escaped, everything else is copied. */
+RTWS_API rtws_err rtws_json_write_key(rtws_json_writer *w, const char *key, size_t len);
+RTWS_API rtws_err rtws_json_write_string(rtws_json_writer *w, const char *s, size_t len);
+RTWS_API rtws_err rtws_json_write_int64(rtws_json_writer *w, int64_t v);
+/* The shortest of %.15g, %.16g, %.17g that reads back as v; NaN and
+   infinities have no JSON form and give RTWS_ERR_RANGE. */
+RTWS_API rtws_err rtws_json_write_double(rtws_json_writer *w, double v);
+RTWS_API rtws_err rtws_json_write_bool(rtws_json_writer *w, int v);
+RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w);
+/* Copies one JSON value as it is, after checking it with rtws_json_parse()
+   (its error is returned and sticks). */
+RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len);
+/* Copies value i of a parsed document as it is, without checking again. */
+RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc, int i);
+/* Checks the document is complete, NUL-terminates it when there is room and
+   sets *len (may be NULL) to its length (without the NUL) - or, after
+   RTWS_ERR_NOSPACE, to the length needed. */
+RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
+
+
+/* ======================================================================== */
+/* layer 7: realtime                                                        */
+/* ======================================================================== */
+
+/* The router: channels with sequence numbers and bounded history, presence,
+   acked and de-duplicated publishes, sessions that survive reconnects, auth
+   and limits, and a status page, over JSON text messages (docs/PROTOCOL.md).
+   It is plain data and functions: it acts on rtws_conn events handed to it
+   and takes the time as an argument. rtws_router_install() wires it into a
+   host context. */
+typedef struct rtws_router rtws_router;
+
+enum { RTWS_ACT_SUBSCRIBE = 1, RTWS_ACT_PUBLISH, RTWS_ACT_PRESENCE };
+
+/* Checks a token (from "Authorization: Bearer", ?token=, or an auth message).
+   Writes the user id (printable, <= 63 bytes) and returns 0 to accept. */
+typedef int (*rtws_auth_fn)(rtws_router *r, rtws_conn *c, const char *token, size_t len,
+                            char user[64], void *app);
+/* Access control: return 0 to allow action (RTWS_ACT_*) on channel. */
+typedef int (*rtws_authorize_fn)(rtws_router *r, rtws_conn *c, const char *user, int action,
+                                 const char *channel, void *app);
+/* Messages that are not protocol messages (other types, non-JSON, binary). */
+typedef void (*rtws_router_msg_fn)(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   void *app);
+/* Every publish, after its seq is set: e.g. forward to a broker. msg is the
+   whole "message" JSON as sent to subscribers. */
+typedef void (*rtws_publish_fn)(rtws_router *r, const char *channel, uint64_t seq,
+                                const char *msg, size_t len, void *app);
+
+typedef struct rtws_router_config {
+    const char *path;            /* WebSocket path (NULL: any path upgrades) */
+    const char *status_path;     /* plain GET answered with JSON stats ("/ws/status") */
+    const void *jwt_secret;      /* built-in HS256 check of tokens (NULL: none) */
+    size_t jwt_secret_len;
+    rtws_auth_fn auth;           /* custom token check, used instead of the JWT one */
+    int auth_required;           /* 1: every connection must authenticate */
+    uint32_t auth_timeout_ms;    /* ...within this long after open, else 1008 (10000) */
+    rtws_authorize_fn authorize; /* NULL: everything allowed */
+    rtws_router_msg_fn on_message;
+    rtws_publish_fn on_publish;
+    rtws_event_fn on_event;      /* also sees every connection event (optional) */
+    rtws_http_fn on_http;        /* other plain HTTP requests (a page) */
+    void *user;                  /* "app" argument of the hooks */
+    size_t history;              /* messages kept per channel (1000) */
+    uint32_t session_ttl_ms;     /* a session outlives its last connection (120000) */
+    uint32_t dedupe_ms;          /* publish ids remembered per session (60000) */
+    size_t dedupe_max;           /* ...at most this many per session (1024) */
+    size_t max_channels;         /* channels per connection (100) */
+    size_t max_conns_per_user;   /* (0: unlimited) */
+    size_t max_data;             /* bytes of a publish's data (65536) */
+    uint32_t rate_per_s;         /* messages per second per connection (0: off) */
+    uint32_t rate_burst;         /* bucket size (2 * rate_per_s) */
+    uint32_t rate_abuse;         /* rate-limited messages before close 1008 (20) */
+    uint32_t heartbeat_ms;       /* advertised in welcome (30000) */
+    size_t max_tokens;           /* JSON tokens of one message (16384) */
+    size_t max_presence;         /* presence is tracked and broadcast in channels of up
+                                    to this many users (1000); above it joins and leaves
+                                    are not announced (they would cost N^2) and
+                                    "subscribed" carries only the member count */
+    rtws_random_fn random;       /* session and anonymous ids (rtws_random_system) */
+    void *random_user;
+    rtws_allocator allocator;
+    int64_t wall_offset_ms;      /* added to now_ms for "ts"/"time" (install sets it) */
+} rtws_router_config;
+
+RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
+/* Releases everything; the connections must be gone (or about to be freed). */
+RTWS_API void rtws_router_free(rtws_router *r);
+/* Points cfg's conn.on_event/on_accept/on_http/user and on_tick at r, and
+   sets the wall clock offset. Call before rtws_ctx_new(cfg). */
+RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg);
+
+/* The sans-I/O entry points install() wires up: */
+RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   uint64_t now_ms);
+RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                   uint64_t now_ms);
+RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                 rtws_http_reply *reply, uint64_t now_ms);
+RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms);
+
+/* Server-side publish (from application code or a broker). data is JSON
+   (NULL: null); from NULL means "server". Returns the seq, 0 on error. */
+RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const char *event,
+                                      const char *data, size_t data_len, const char *from,
+                                      uint64_t now_ms);
+/* The user id of a router connection, or NULL. */
+RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c);
+/* Sends one protocol error to c (code from the fixed list, see PROTOCOL.md). */
+RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+                                    const char *message, const char *id);
+
+typedef struct rtws_router_stats {
+    size_t active_connections, users_online, channels, subscriptions, sessions;
+    uint64_t total_connections, messages_in, messages_out, publishes;
+} rtws_router_stats;
+RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st);
+
+/* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
+   every other alg are refused), the signature is compared in constant time,
+   exp and nbf (seconds) are checked against now_s with leeway_s. The "sub"
+   claim (or "user") is copied to user. Returns RTWS_OK, RTWS_ERR_SYNTAX
+   (malformed), RTWS_ERR_INVALID (bad alg or signature), RTWS_ERR_TIMEOUT
+   (expired or not yet valid), RTWS_ERR_TOO_BIG (token over 4 KiB). */
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]);
+/* Signs claims_json into a token (for tests and tools). Returns its length,
+   0 when cap is too small. */
+RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
+                                    size_t secret_len, char *out, size_t cap);
+
+
+/* The realtime client: channels on top of rtws_client. It keeps its
+   subscriptions, its session and the last seq seen per channel; after every
+   reconnect it resumes the session (?session=), resubscribes with since, and
+   resends every publish not acked yet (same ids: the server de-duplicates),
+   so the application sees each message once, in order, across reconnects. */
+typedef struct rtws_rt rtws_rt;
+
+typedef struct rtws_rt_message {
+    const char *channel;
+    const char *event;        /* "message", "typing", ... */
+    const char *data;         /* the raw JSON value (not NUL-terminated) */
+    size_t data_len;
+    const char *from;         /* user id of the publisher */
+    uint64_t seq;
+    int64_t ts;               /* server time, ms since 1970 */
+    int reset;                /* 1: the messages up to seq are gone (history
+                                 ran out); data is NULL */
+} rtws_rt_message;
+
+typedef void (*rtws_rt_msg_fn)(rtws_rt *rt, const rtws_rt_message *m, void *user);
+
+typedef struct rtws_rt_config {
+    rtws_client_config client; /* url, backoff, limits; on_event and refresh are the
+                                  realtime client's own: use the fields below */
+    const char *token;         /* sent in an "auth" message after every welcome */
+    rtws_event_fn on_event;    /* STATE, ERROR, CLOSE events of the connection */
+    rtws_rt_msg_fn on_message; /* channels subscribed without a handler */
+    void (*on_presence)(rtws_rt *rt, const char *channel, const char *user,
+                        const char *status, void *user_data);
+    void (*on_ack)(rtws_rt *rt, const char *id, uint64_t seq, void *user_data);
+    void (*on_error)(rtws_rt *rt, const char *code, const char *message, const char *id,
+                     void *user_data);
+    void (*on_welcome)(rtws_rt *rt, const char *user, const char *session, int resumed,
+                       void *user_data);
+    size_t max_unacked;        /* publishes waiting for their ack (1000) */
+    void *user;
+} rtws_rt_config;
+
+RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t now_ms,
+                              rtws_err *err);
+RTWS_API void rtws_rt_free(rtws_rt *rt);
+/* Subscribes (now, or at the next welcome) and keeps the subscription across
+   reconnects. handler NULL: cfg.on_message. */
+RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
+                                    void *handler_user);
+RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
+/* Publishes data (JSON text; NULL: null) with a fresh id, copied into *id_out
+   when not NULL (32 bytes); resent after reconnects until acked.
+   RTWS_ERR_LIMIT when max_unacked publishes wait. */
+RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
+                                  const char *data, size_t len, char *id_out);
+/* Sets this user's presence status in a channel ("away", "typing", ...). */
+RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status);
+/* Last seq delivered on channel (0: none). */
+RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel);
+/* Publishes not acked yet. */
+RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt);
+/* User id and session from the last welcome ("" before the first). */
+RTWS_API const char *rtws_rt_user(const rtws_rt *rt);
+RTWS_API const char *rtws_rt_session(const rtws_rt *rt);
+RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt);
 
 #ifdef __cplusplus
 }
@@ -729,6 +1280,12 @@ RTWS_API uint64_t rtws_now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+RTWS_API uint64_t rtws_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms) {
     if (deadline_ms == UINT64_MAX) return -1;
     if (deadline_ms <= now_ms) return 0;
@@ -792,6 +1349,131 @@ RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]) {
     for (i = 0; i < 8; i++) blk[63 - i] = (uint8_t)(bits >> (8 * i));
     rtws__sha1_block(st, blk);
     for (i = 0; i < 20; i++) out[i] = (uint8_t)(st[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static const uint32_t rtws__k256[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u,
+    0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu,
+    0x9bdc06a7u, 0xc19bf174u, 0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu,
+    0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau, 0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
+    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u, 0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu,
+    0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u, 0xa2bfe8a1u, 0xa81a664bu,
+    0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u, 0x19a4c116u,
+    0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u,
+    0xc67178f2u};
+
+static uint32_t rtws__ror(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
+
+static void rtws__sha256_block(uint32_t st[8], const uint8_t *b) {
+    uint32_t w[64], v[8], t1, t2;
+    unsigned i;
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+               (uint32_t)b[4 * i + 2] << 8 | (uint32_t)b[4 * i + 3];
+    for (; i < 64; i++) {
+        uint32_t s0 = rtws__ror(w[i - 15], 7) ^ rtws__ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rtws__ror(w[i - 2], 17) ^ rtws__ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    for (i = 0; i < 8; i++) v[i] = st[i];
+    for (i = 0; i < 64; i++) {
+        uint32_t S1 = rtws__ror(v[4], 6) ^ rtws__ror(v[4], 11) ^ rtws__ror(v[4], 25);
+        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+        uint32_t S0 = rtws__ror(v[0], 2) ^ rtws__ror(v[0], 13) ^ rtws__ror(v[0], 22);
+        uint32_t mj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+        t1 = v[7] + S1 + ch + rtws__k256[i] + w[i];
+        t2 = S0 + mj;
+        v[7] = v[6];
+        v[6] = v[5];
+        v[5] = v[4];
+        v[4] = v[3] + t1;
+        v[3] = v[2];
+        v[2] = v[1];
+        v[1] = v[0];
+        v[0] = t1 + t2;
+    }
+    for (i = 0; i < 8; i++) st[i] += v[i];
+}
+
+/* Streaming SHA-256: HMAC hashes key pad and message without a copy. */
+typedef struct rtws__sha256_ctx {
+    uint32_t st[8];
+    uint8_t buf[64];
+    uint64_t total;
+} rtws__sha256_ctx;
+
+static void rtws__sha256_init(rtws__sha256_ctx *x) {
+    static const uint32_t iv[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                                   0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+    memcpy(x->st, iv, sizeof iv);
+    x->total = 0;
+}
+
+static void rtws__sha256_update(rtws__sha256_ctx *x, const void *data, size_t len) {
+    const uint8_t *p = (const uint8_t *)data;
+    size_t have = (size_t)(x->total % 64);
+    x->total += len;
+    if (have) {
+        size_t k = 64 - have < len ? 64 - have : len;
+        memcpy(x->buf + have, p, k);
+        p += k;
+        len -= k;
+        if (have + k < 64) return;
+        rtws__sha256_block(x->st, x->buf);
+    }
+    for (; len >= 64; p += 64, len -= 64) rtws__sha256_block(x->st, p);
+    if (len) memcpy(x->buf, p, len);
+}
+
+static void rtws__sha256_final(rtws__sha256_ctx *x, uint8_t out[32]) {
+    uint64_t bits = x->total * 8u;
+    size_t have = (size_t)(x->total % 64), i;
+    x->buf[have++] = 0x80;
+    if (have > 56) {
+        memset(x->buf + have, 0, 64 - have);
+        rtws__sha256_block(x->st, x->buf);
+        have = 0;
+    }
+    memset(x->buf + have, 0, 56 - have);
+    for (i = 0; i < 8; i++) x->buf[63 - i] = (uint8_t)(bits >> (8 * i));
+    rtws__sha256_block(x->st, x->buf);
+    for (i = 0; i < 32; i++) out[i] = (uint8_t)(x->st[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+RTWS_API void rtws_sha256(const void *data, size_t len, uint8_t out[32]) {
+    rtws__sha256_ctx x;
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, data, len);
+    rtws__sha256_final(&x, out);
+}
+
+RTWS_API void rtws_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                               uint8_t out[32]) {
+    uint8_t k[64], pad[64], inner[32];
+    rtws__sha256_ctx x;
+    size_t i;
+    memset(k, 0, sizeof k);
+    if (key_len > 64) rtws_sha256(key, key_len, k); /* RFC 2104: long keys are hashed */
+    else if (key_len) memcpy(k, key, key_len);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x36);
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, pad, 64);
+    rtws__sha256_update(&x, msg, msg_len);
+    rtws__sha256_final(&x, inner);
+    for (i = 0; i < 64; i++) pad[i] = (uint8_t)(k[i] ^ 0x5c);
+    rtws__sha256_init(&x);
+    rtws__sha256_update(&x, pad, 64);
+    rtws__sha256_update(&x, inner, 32);
+    rtws__sha256_final(&x, out);
+}
+
+RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n) {
+    const volatile uint8_t *x = (const volatile uint8_t *)a, *y = (const volatile uint8_t *)b;
+    uint8_t d = 0;
+    size_t i;
+    for (i = 0; i < n; i++) d = (uint8_t)(d | (x[i] ^ y[i]));
+    return d == 0;
 }
 
 static const char rtws__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -1339,7 +2021,10 @@ RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
 /* === rtws: conn ========================================================= */
 
 struct rtws__chunk {
-    size_t refs, cap, len; /* the bytes follow the struct */
+    size_t refs, cap, len;   /* the bytes follow the struct */
+    size_t payload;          /* shared frames: payload bytes (for the counters) */
+    rtws_allocator alloc;    /* shared frames: the allocator that frees it */
+    int shared;
 };
 #define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
 #define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
@@ -1374,6 +2059,11 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
 
 static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
     if (--ch->refs) return;
+    if (ch->shared) {
+        rtws_allocator a = ch->alloc;
+        rtws__free(&a, ch);
+        return;
+    }
     if (!c->spare && ch->cap == RTWS__CHUNK_SIZE) {
         ch->refs = 1;
         ch->len = 0;
@@ -1429,6 +2119,24 @@ RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c) { return &c->cf
 RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->state; }
 RTWS_API rtws_err rtws_conn_error(const rtws_conn *c) { return c->err; }
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->data = data; }
+RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) {
+    c->cfg.on_event = fn;
+    c->cfg.user = user;
+}
+
+RTWS_API void rtws_conn_stats(const rtws_conn *c, rtws_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->msgs_in = c->msgs_in;
+    st->msgs_out = c->msgs_out;
+    st->bytes_in = c->bytes_in;
+    st->bytes_out = c->bytes_out;
+    st->opened_at_ms = c->opened_at;
+    st->rtt_last_ms = c->rtt_last;
+    st->rtt_min_ms = c->rtt_min;
+    st->rtt_samples = c->rtt_n;
+    st->rtt_avg_ms = c->rtt_n ? (uint32_t)(c->rtt_sum / c->rtt_n) : 0;
+    st->last_error = c->err;
+}
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->data; }
 
 /* Every public call that may fire callbacks is bracketed by enter/leave, so a
@@ -1513,9 +2221,9 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
             ch = (rtws__chunk *)rtws__alloc(&c->cfg.allocator, sizeof *ch + cap);
             if (!ch) return NULL;
+            memset(ch, 0, sizeof *ch);
             ch->refs = 1;
             ch->cap = cap;
-            ch->len = 0;
         }
         c->segs[(c->seghead + c->nseg) % c->segcap].chunk = ch;
         c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(ch) + ch->len;
@@ -1700,13 +2408,15 @@ static void rtws__finish(rtws_conn *c) {
 }
 
 /* RFC 6455 §7.1.7 "Fail the WebSocket Connection": report, send a close with
-   the code when the connection was open, then close without waiting. */
+   the code when the connection was open, then close without waiting for the
+   peer's. What was queued before (say, the echo of the valid message ahead
+   of the bad frame) still goes out first, within close_timeout_ms. */
 static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
     if (c->state == RTWS_STATE_CLOSED) return;
     c->err = err;
     rtws__emit_error(c, err, 0);
     if (c->opened && !c->close_sent) {
-        rtws__drop_unsent(c);
+        c->pong_len = c->ping_len = 0;
         rtws__queue_close(c, code, NULL, 0);
     }
     rtws__emit_close(c, c->opened && code ? code : (unsigned)RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
@@ -1791,7 +2501,8 @@ static void rtws__open(rtws_conn *c) {
     rtws_event ev;
     c->state = RTWS_STATE_OPEN;
     c->opened = 1;
-    c->last_rx = c->now;
+    c->last_rx = c->last_msg_rx = c->now;
+    c->opened_at = c->now ? c->now : 1;
     c->ping_at = 0;
     rtws__event_init(&ev, RTWS_EV_OPEN);
     if (c->cfg.role == RTWS_SERVER && c->hs) {
@@ -1802,6 +2513,46 @@ static void rtws__open(rtws_conn *c) {
         ev.protocol.len = strlen(ev.protocol.p);
     }
     rtws__emit(c, &ev);
+}
+
+static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
+
+/* Answers a plain HTTP request with what the on_http hook gave. */
+static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_http_reply *r) {
+    char head[1024];
+    size_t n = 0, k, v = r->body_len;
+    char num[24];
+    const char *ct = r->content_type ? r->content_type : "text/plain; charset=utf-8";
+    int status = r->status >= 100 && r->status <= 599 ? r->status : 500;
+    int is_head = rtws__str_ieq(req->method, "HEAD");
+    n = RTWS__CATZ(head, n, sizeof head, "HTTP/1.1 ");
+    num[0] = (char)('0' + status / 100);
+    num[1] = (char)('0' + status / 10 % 10);
+    num[2] = (char)('0' + status % 10);
+    num[3] = ' ';
+    n = rtws__cat(head, n, sizeof head, num, 4);
+    n = RTWS__CATZ(head, n, sizeof head, status == 200 ? "OK" : rtws__status_text(status));
+    n = RTWS__CATZ(head, n, sizeof head, "\r\nContent-Type: ");
+    if (rtws__has_crlf(ct)) ct = "application/octet-stream";
+    n = RTWS__CATZ(head, n, sizeof head, ct);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ");
+    k = 0;
+    do {
+        num[sizeof num - 1 - k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    n = rtws__cat(head, n, sizeof head, num + sizeof num - k, k);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\n");
+    if (r->headers) n = RTWS__CATZ(head, n, sizeof head, r->headers);
+    n = RTWS__CATZ(head, n, sizeof head, "\r\n");
+    if (n > sizeof head || rtws__queue_bytes(c, head, n) != RTWS_OK ||
+        (!is_head && r->body_len &&
+         rtws__queue_bytes(c, (const char *)r->body, r->body_len) != RTWS_OK)) {
+        rtws__drop_unsent(c);
+        rtws__refuse(c, 500, "reply too large");
+        return;
+    }
+    rtws__finish(c);
 }
 
 static void rtws__server_handshake(rtws_conn *c, size_t head) {
@@ -1815,6 +2566,19 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
                                 c->cfg.max_headers, &off) != RTWS_OK) {
         rtws__refuse(c, off >= head ? 431 : 400, "malformed HTTP request");
         return;
+    }
+    if (c->cfg.on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
+        rtws_http_reply r;
+        int handled;
+        memset(&r, 0, sizeof r);
+        c->depth++;
+        handled = c->cfg.on_http(c, &req, &r, c->cfg.user);
+        c->depth--;
+        if (c->freed) return;
+        if (handled) {
+            rtws__http_answer(c, &req, &r);
+            return;
+        }
     }
     status = rtws_upgrade_check(&req, &u);
     if (status != 101) {
@@ -1874,8 +2638,6 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
     c->rstart += head;
     rtws__open(c);
 }
-
-static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
 
 RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
@@ -2064,6 +2826,9 @@ RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) 
 static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
                           int fin) {
     rtws_event ev;
+    c->bytes_in += n;
+    if (fin) c->msgs_in++;
+    c->last_msg_rx = c->now;
     rtws__event_init(&ev, RTWS_EV_MESSAGE);
     ev.opcode = op;
     ev.data = p;
@@ -2096,6 +2861,9 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         if (c->ping_out && n == sizeof c->hb_payload && !memcmp(p, c->hb_payload, n)) {
             c->ping_out = 0;
             c->rtt_last = (uint32_t)RTWS__MIN(c->now - c->ping_at, (uint64_t)UINT32_MAX);
+            if (!c->rtt_n || c->rtt_last < c->rtt_min) c->rtt_min = c->rtt_last;
+            c->rtt_n++;
+            c->rtt_sum += c->rtt_last;
             ev.rtt_ms = c->rtt_last;
         }
         rtws__emit(c, &ev);
@@ -2391,6 +3159,11 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->rbuf = c->mbuf = NULL;
     c->spare = NULL;
     c->rcap = c->rstart = c->rend = c->mcap = 0;
+    if (!c->nseg) {
+        rtws__free(&c->cfg.allocator, c->segs);
+        c->segs = NULL;
+        c->segcap = c->seghead = 0;
+    }
 }
 
 RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
@@ -2403,6 +3176,19 @@ RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
     return w | RTWS_WANT_READ;
 }
 
+/* Heartbeat and idle deadlines of an open connection. */
+static uint64_t rtws__open_deadline(const rtws_conn *c) {
+    uint64_t d = UINT64_MAX;
+    if (!c->cfg.heartbeat_off) {
+        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
+        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg.pong_timeout_ms;
+        else d = base + c->cfg.ping_interval_ms;
+    }
+    if (c->cfg.idle_timeout_ms && c->last_msg_rx + c->cfg.idle_timeout_ms < d)
+        d = c->last_msg_rx + c->cfg.idle_timeout_ms;
+    return d;
+}
+
 RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c) {
     uint64_t d = UINT64_MAX;
     if (c->freed || c->eof) return d;
@@ -2410,10 +3196,8 @@ RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c) {
         d = c->hs_deadline ? c->hs_deadline : c->now;
     } else if (c->close_sent || c->state == RTWS_STATE_CLOSED) {
         if (c->close_deadline) d = c->close_deadline;
-    } else if (c->state == RTWS_STATE_OPEN && !c->cfg.heartbeat_off) {
-        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
-        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg.pong_timeout_ms;
-        else d = base + c->cfg.ping_interval_ms;
+    } else if (c->state == RTWS_STATE_OPEN) {
+        d = rtws__open_deadline(c);
     }
     return d;
 }
@@ -2442,6 +3226,9 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
             c->want_close = 1;
             c->drop_input = 1;
         }
+    } else if (c->state == RTWS_STATE_OPEN && c->cfg.idle_timeout_ms && !c->close_sent &&
+               now_ms >= c->last_msg_rx + c->cfg.idle_timeout_ms) {
+        rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "idle timeout");
     } else if (c->state == RTWS_STATE_OPEN && !c->cfg.heartbeat_off) {
         uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
         if (c->ping_out && c->last_rx <= c->ping_at) {
@@ -2459,9 +3246,9 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
             for (i = 0; i < 8; i++) c->hb_payload[i] = (uint8_t)(now_ms >> (56 - 8 * i));
             memcpy(c->ping_buf, c->hb_payload, 8);
             c->ping_len = 9;
-            if (c->notify_) c->notify_(c);
             c->ping_out = 1;
             c->ping_at = now_ms;
+            if (c->notify_) c->notify_(c);
         }
     }
     rtws__leave(c);
@@ -2492,6 +3279,8 @@ RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void 
         return RTWS_ERR_UTF8;
     e = rtws__queue_frame(c, fin, op, data, len);
     if (e) return e;
+    c->bytes_out += len;
+    if (fin) c->msgs_out++;
     c->send_utf8 = st;
     c->send_op = fin ? 0 : (op == RTWS_OP_CONT ? c->send_op : (uint8_t)op);
     return RTWS_OK;
@@ -2506,6 +3295,61 @@ RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len
 }
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len) {
     return rtws_conn_send_frame(c, RTWS_OP_BINARY, data, len, 1);
+}
+
+RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
+                                      const void *data, size_t len) {
+    rtws_allocator a;
+    rtws__chunk *ch;
+    size_t hl;
+    uint8_t hdr[RTWS_FRAME_HEADER_MAX];
+    if (alloc) a = *alloc;
+    else memset(&a, 0, sizeof a);
+    if ((op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data) ||
+        len > SIZE_MAX - sizeof *ch - RTWS_FRAME_HEADER_MAX)
+        return NULL;
+    hl = rtws_frame_header_encode(hdr, 1, op, len, NULL);
+    ch = (rtws__chunk *)rtws__alloc(&a, sizeof *ch + hl + len);
+    if (!ch) return NULL;
+    memset(ch, 0, sizeof *ch);
+    ch->refs = 1;
+    ch->cap = ch->len = hl + len;
+    ch->payload = len;
+    ch->alloc = a;
+    ch->shared = 1;
+    memcpy(RTWS__CHUNK_DATA(ch), hdr, hl);
+    if (len) memcpy(RTWS__CHUNK_DATA(ch) + hl, data, len);
+    return ch;
+}
+
+RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len) {
+    *len = s->payload;
+    return (const uint8_t *)(s + 1) + (s->len - s->payload);
+}
+
+RTWS_API void rtws_shared_release(rtws_shared *s) {
+    if (s && --s->refs == 0) {
+        rtws_allocator a = s->alloc;
+        rtws__free(&a, s);
+    }
+}
+
+RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
+    rtws_err e;
+    if (c->cfg.role != RTWS_SERVER || !s || c->send_op) return RTWS_ERR_INVALID;
+    e = rtws__send_check(c, s->len);
+    if (e) return e;
+    if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
+    s->refs++;
+    c->segs[(c->seghead + c->nseg) % c->segcap].chunk = s;
+    c->segs[(c->seghead + c->nseg) % c->segcap].p = RTWS__CHUNK_DATA(s);
+    c->segs[(c->seghead + c->nseg) % c->segcap].len = s->len;
+    c->nseg++;
+    c->qbytes += s->len;
+    c->msgs_out++;
+    c->bytes_out += s->payload;
+    if (c->notify_) c->notify_(c);
+    return RTWS_OK;
 }
 
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
@@ -2577,6 +3421,7 @@ typedef struct rtws__sock {
     uint64_t linger_until;
     struct rtws__sock *next_dirty;
     rtws__addr peer;
+    uint8_t tls;                 /* 1: wss://, the socket is an rtws__tls_sock (layer 5) */
     rtws__addr *alt;             /* client: further addresses to try */
 } rtws__sock;
 
@@ -2592,7 +3437,31 @@ struct rtws_ctx {
     uint64_t now, next_scan;
     int in_call;
     int shutting_down;
+    struct rtws_client *clients;  /* reconnecting clients, for their timers */
+    size_t ndead;                 /* sockets and clients waiting for the sweep */
+    rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
+    struct rtws__tls_ctx *tls;    /* layer 5: trust anchors, last setup error */
 };
+
+/* Marks s for the sweep at the end of the current call (counting, so the
+   sweep costs nothing when there is nothing to release). */
+static void rtws__kill(rtws__sock *s) {
+    if (!s->dead) s->ctx->ndead++;
+    s->dead = 1;
+}
+
+struct rtws__tls_cred;  /* layer 5: a wss:// listener's certificate chain and key */
+#ifdef RTWS_USE_BEARSSL /* layer 5 hooks, defined in the tls section */
+static size_t rtws__tls_sock_size(int listener);
+static void rtws__tls_listener_init(rtws__sock *s, struct rtws__tls_cred *cred);
+static void rtws__tls_server_start(rtws__sock *s, rtws__sock *listener);
+static rtws_err rtws__tls_client_start(rtws__sock *s, const char *host);
+static int rtws__tls_flush(rtws__sock *s);
+static void rtws__tls_read(rtws__sock *s, uint64_t now);
+static unsigned rtws__tls_want(rtws__sock *s, unsigned want);
+static void rtws__tls_release(rtws__sock *s);
+static void rtws__tls_ctx_free(rtws_ctx *ctx);
+#endif
 
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
@@ -2634,6 +3503,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     if (cfg) ctx->cfg = *cfg;
     ctx->cfg.timer_ms = RTWS__DEF(ctx->cfg.timer_ms, 100u);
     ctx->cfg.linger_ms = RTWS__DEF(ctx->cfg.linger_ms, 2000u);
+    ctx->cfg.trim_ms = RTWS__DEF(ctx->cfg.trim_ms, 1000u);
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
     return ctx;
 }
@@ -2677,6 +3547,9 @@ static void rtws__destroy(rtws__sock *s) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     size_t i = s->index;
     rtws__watch(s, 0);
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls) rtws__tls_release(s);
+#endif
     if (s->fd >= 0) {
         ctx->byfd[s->fd] = NULL;
         close(s->fd);
@@ -2685,6 +3558,10 @@ static void rtws__destroy(rtws__sock *s) {
     ctx->socks[i]->index = i;
     if (!s->listener) {
         ctx->nconns--;
+        ctx->totals.msgs_in += s->conn.msgs_in;
+        ctx->totals.msgs_out += s->conn.msgs_out;
+        ctx->totals.bytes_in += s->conn.bytes_in;
+        ctx->totals.bytes_out += s->conn.bytes_out;
         s->conn.notify_ = NULL;
         s->conn.depth = 0;
         rtws_conn_free(&s->conn);
@@ -2699,17 +3576,20 @@ static void rtws__settle(rtws__sock *s, uint64_t now) {
     unsigned want;
     if (s->dead || s->listener) return;
     if (c->freed && !s->lingering) {
-        s->dead = 1;
+        rtws__kill(s);
         return;
     }
     want = rtws_conn_want(c);
     if (s->lingering) {
-        if (now >= s->linger_until) s->dead = 1;
+        if (now >= s->linger_until) rtws__kill(s);
         return;
     }
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls && !s->connecting) want = rtws__tls_want(s, want); /* records, close_notify */
+#endif
     if (want == RTWS_WANT_CLOSE) {
         if (c->eof || s->connecting) {
-            s->dead = 1;
+            rtws__kill(s);
             return;
         }
         /* half-close and drain what the peer still sends, so our last bytes
@@ -2746,6 +3626,9 @@ static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
 static int rtws__flush(rtws__sock *s) {
     rtws_conn *c = &s->conn;
     if (s->connecting || s->lingering || c->freed) return 0;
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls) return rtws__tls_flush(s); /* through the engine */
+#endif
     for (;;) {
         rtws_iov v[16];
         struct iovec io[16];
@@ -2777,6 +3660,12 @@ static int rtws__flush(rtws__sock *s) {
 static void rtws__do_read(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     int budget = 8; /* reads per readiness, so one busy peer cannot starve the rest */
+#ifdef RTWS_USE_BEARSSL
+    if (s->tls && !s->lingering && !c->drop_input && !c->freed) {
+        rtws__tls_read(s, now); /* records in, application data out to c */
+        return;
+    }
+#endif
     while (budget-- > 0 && !s->dead) {
         ssize_t r;
         if (s->lingering || c->drop_input || c->freed) {
@@ -2785,7 +3674,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             if (r > 0) continue;
             if (r < 0 && errno == EINTR) continue;
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (s->lingering || c->freed) s->dead = 1;
+            if (s->lingering || c->freed) rtws__kill(s);
             else rtws_conn_eof(c, now);
             return;
         } else {
@@ -2813,8 +3702,12 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
     }
 }
 
+static void rtws__clients_sweep(rtws_ctx *ctx);
 static void rtws__sweep(rtws_ctx *ctx) {
     size_t i = 0;
+    if (!ctx->ndead) return;
+    ctx->ndead = 0;
+    rtws__clients_sweep(ctx);
     while (i < ctx->nsocks) {
         if (ctx->socks[i]->dead) rtws__destroy(ctx->socks[i]);
         else i++;
@@ -2850,6 +3743,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         rtws__addr peer;
         socklen_t plen = sizeof peer;
         rtws__sock *s;
+        size_t size = sizeof *s;
         int one = 1, fd = accept(l->fd, &peer.sa, &plen);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -2861,7 +3755,10 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+#ifdef RTWS_USE_BEARSSL
+        if (l->tls) size = rtws__tls_sock_size(0);
+#endif
+        s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
         if (!s) {
             close(fd);
             continue;
@@ -2880,16 +3777,22 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             rtws__free(&ctx->cfg.conn.allocator, s);
             continue;
         }
+        ctx->totals.accepted++;
+#ifdef RTWS_USE_BEARSSL
+        if (l->tls) rtws__tls_server_start(s, l); /* on failure: an ERROR event, then close */
+#endif
         rtws_conn_tick(&s->conn, now); /* starts the handshake deadline */
         rtws__settle(s, now);
     }
 }
 
-RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
+static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bound_port,
+                             struct rtws__tls_cred *cred) {
     struct addrinfo hints, *res = NULL, *ai;
     char ps[16];
     int fd = -1, one = 1;
     rtws__sock *s;
+    size_t size = sizeof *s;
     rtws_err e = RTWS_ERR_IO;
     if (port < 0 || port > 65535) return RTWS_ERR_INVALID;
     memset(&hints, 0, sizeof hints);
@@ -2922,7 +3825,12 @@ RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bo
     }
     freeaddrinfo(res);
     if (fd < 0) return e;
-    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+#ifdef RTWS_USE_BEARSSL
+    if (cred) size = rtws__tls_sock_size(1);
+#else
+    (void)cred;
+#endif
+    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
         close(fd);
         return RTWS_ERR_NOMEM;
@@ -2939,11 +3847,18 @@ RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bo
         rtws__free(&ctx->cfg.conn.allocator, s);
         return RTWS_ERR_NOMEM;
     }
+#ifdef RTWS_USE_BEARSSL
+    if (cred) rtws__tls_listener_init(s, cred);
+#endif
     rtws__watch(s, RTWS_WANT_READ);
     if (bound_port)
         *bound_port = ntohs(s->peer.sa.sa_family == AF_INET6 ? s->peer.in6.sin6_port
                                                                : s->peer.in4.sin_port);
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
+    return rtws__listen(ctx, host, port, bound_port, NULL);
 }
 
 static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
@@ -2985,13 +3900,21 @@ static int rtws__next_addr(rtws__sock *s) {
     return err;
 }
 
+/* tls_host: the server name to verify for wss://, NULL for ws:// */
 static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
-                                const rtws_client_opts *opts, uint64_t now, rtws_err *err) {
+                                const rtws_client_opts *opts, uint64_t now, const char *tls_host,
+                                rtws_err *err) {
     rtws__sock *s;
     rtws_err e;
     int sys;
+    size_t size = sizeof *s;
     rtws_config cc = ctx->cfg.conn;
-    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *s);
+#ifdef RTWS_USE_BEARSSL
+    if (tls_host) size = rtws__tls_sock_size(0);
+#else
+    (void)tls_host;
+#endif
+    s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
         *err = RTWS_ERR_NOMEM;
         return NULL;
@@ -3004,6 +3927,9 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     s->nalt = (uint8_t)naddr;
     s->ctx = ctx;
     e = rtws_conn_client_start(&s->conn, opts, now);
+#ifdef RTWS_USE_BEARSSL
+    if (e == RTWS_OK && tls_host) e = rtws__tls_client_start(s, tls_host); /* allocates nothing */
+#endif
     if (e == RTWS_OK) {
         sys = rtws__next_addr(s);
         if (sys) e = RTWS_ERR_IO;
@@ -3018,6 +3944,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
         return NULL;
     }
     s->conn.notify_ = rtws__sock_notify;
+    ctx->totals.connected++;
     rtws__begin(ctx, now);
     rtws__sock_notify(&s->conn);
     rtws__end(ctx);
@@ -3043,7 +3970,7 @@ RTWS_API rtws_conn *rtws_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr
     }
     memset(a, 0, sizeof *a);
     memcpy(a, addr, addrlen);
-    return rtws__connect(ctx, a, 1, opts, now_ms, err);
+    return rtws__connect(ctx, a, 1, opts, now_ms, NULL, err);
 }
 
 RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
@@ -3053,7 +3980,8 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
     size_t hl;
     struct addrinfo hints, *res = NULL, *ai;
     rtws__addr *addrs;
-    int n = 0, defport = 80;
+    int n = 0, tls = 0;
+    const char *defport = "80";
     rtws_client_opts o;
     rtws_err dummy;
     if (!err) err = &dummy;
@@ -3062,8 +3990,14 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
     if (strncmp(url, "ws://", 5) == 0) {
         p = url + 5;
     } else if (strncmp(url, "wss://", 6) == 0) {
+#ifdef RTWS_USE_BEARSSL
+        p = url + 6;
+        defport = "443";
+        tls = 1;
+#else
         *err = RTWS_ERR_TLS; /* built without RTWS_USE_BEARSSL */
         return NULL;
+#endif
     } else {
         return NULL;
     }
@@ -3088,18 +4022,18 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
         if (p == q || v < 1 || v > 65535) return NULL;
         snprintf(port, sizeof port, "%ld", v);
     } else {
-        snprintf(port, sizeof port, "%d", defport);
+        snprintf(port, sizeof port, "%s", defport);
     }
     if (*p && *p != '/' && *p != '?') return NULL;
     path = *p ? p : "/";
     if (strpbrk(host, " \r\n/@")) return NULL;
-    /* Host header: brackets for IPv6 literals, the port when it is not 80 */
+    /* Host header: brackets for IPv6 literals, the port when it is not the default */
     if (strchr(host, ':'))
-        snprintf(hosthdr, sizeof hosthdr, "[%s]%s%s", host, strcmp(port, "80") ? ":" : "",
-                 strcmp(port, "80") ? port : "");
+        snprintf(hosthdr, sizeof hosthdr, "[%s]%s%s", host, strcmp(port, defport) ? ":" : "",
+                 strcmp(port, defport) ? port : "");
     else
-        snprintf(hosthdr, sizeof hosthdr, "%s%s%s", host, strcmp(port, "80") ? ":" : "",
-                 strcmp(port, "80") ? port : "");
+        snprintf(hosthdr, sizeof hosthdr, "%s%s%s", host, strcmp(port, defport) ? ":" : "",
+                 strcmp(port, defport) ? port : "");
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -3130,7 +4064,7 @@ RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_clie
         *err = RTWS_ERR_RESOLVE;
         return NULL;
     }
-    return rtws__connect(ctx, addrs, n, &o, now_ms, err);
+    return rtws__connect(ctx, addrs, n, &o, now_ms, tls ? host : NULL, err);
 }
 
 static void rtws__connected(rtws__sock *s, uint64_t now) {
@@ -3145,7 +4079,7 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
         }
         rtws__host_error(s, RTWS_ERR_IO, soerr);
         s->connecting = 0;
-        s->dead = 1;
+        rtws__kill(s);
         return;
     }
     s->connecting = 0;
@@ -3169,6 +4103,474 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     rtws__settle(s, now);
 }
 
+/* ---- reconnecting client ---- */
+
+typedef struct rtws__qmsg {
+    uint64_t expire;  /* now_ms after which it is dropped; 0 never */
+    uint32_t len;
+    uint8_t op, pad_[3];
+} rtws__qmsg;         /* followed by len bytes, padded to 8 */
+
+struct rtws_client {
+    rtws_client_config cfg;
+    rtws_ctx *ctx;
+    rtws_client *next;
+    char *url;
+    const char *cur_url;          /* what refresh returned */
+    rtws_client_opts cur_opts;
+    rtws_conn *conn;              /* live connection (its events come here) */
+    rtws_client_state state;
+    uint32_t attempt;             /* failed attempts in a row */
+    uint32_t reconnects;
+    uint64_t next_at;             /* RECONNECTING: when to try */
+    uint64_t open_at, uptime;
+    rtws_stats done;              /* counters of finished connections */
+    rtws_err last_error;
+    unsigned last_code;
+    int opened;                   /* the live connection reached OPEN */
+    int dead;                     /* freed inside a callback: released by the sweep */
+    uint64_t next_expire;         /* earliest TTL in the queue, 0 none */
+    uint8_t *q;                   /* offline queue: records from qhead to qend */
+    size_t qcap, qhead, qend, qcount, qbytes;
+};
+
+static size_t rtws__qrec(size_t len) { return sizeof(rtws__qmsg) + ((len + 7) & ~(size_t)7); }
+
+RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt) {
+    uint64_t b = RTWS__DEF(cfg->backoff_base_ms, 1000u);
+    uint64_t f = RTWS__DEF(cfg->backoff_factor, 2u), mx = RTWS__DEF(cfg->backoff_max_ms, 60000u);
+    uint32_t i;
+    for (i = 1; i < attempt && b < mx; i++) b *= f;
+    return (uint32_t)(b < mx ? b : mx);
+}
+
+static void rtws__client_emit(rtws_client *cl, rtws_event *ev) {
+    if (cl->cfg.on_event) cl->cfg.on_event(cl->conn, ev, cl->cfg.user);
+}
+
+static void rtws__client_state(rtws_client *cl, rtws_client_state st, uint32_t delay) {
+    rtws_event ev;
+    cl->state = st;
+    rtws__event_init(&ev, RTWS_EV_STATE);
+    ev.state = (int)st;
+    ev.attempt = st == RTWS_CLIENT_CONNECTING || st == RTWS_CLIENT_RECONNECTING ? cl->attempt : 0;
+    ev.delay_ms = delay;
+    ev.err = cl->last_error;
+    ev.code = cl->last_code;
+    rtws__client_emit(cl, &ev);
+}
+
+static void rtws__client_drop(rtws_client *cl, const rtws__qmsg *m, rtws_err why) {
+    rtws_event ev;
+    rtws__event_init(&ev, RTWS_EV_DROPPED);
+    ev.opcode = (rtws_opcode)m->op;
+    ev.data = (const uint8_t *)(m + 1);
+    ev.len = m->len;
+    ev.err = why;
+    rtws__client_emit(cl, &ev);
+}
+
+static rtws__qmsg *rtws__qfront(rtws_client *cl) {
+    return cl->qcount ? (rtws__qmsg *)(void *)(cl->q + cl->qhead) : NULL;
+}
+static void rtws__qpop(rtws_client *cl) {
+    rtws__qmsg *m = rtws__qfront(cl);
+    cl->qhead += rtws__qrec(m->len);
+    cl->qcount--;
+    cl->qbytes -= m->len;
+    if (!cl->qcount) cl->qhead = cl->qend = 0;
+}
+
+/* Sends what the queue holds, oldest first, dropping what expired. Stops at
+   the first message the connection cannot take now. */
+static void rtws__client_flush(rtws_client *cl) {
+    rtws__qmsg *m;
+    while (cl->state == RTWS_CLIENT_OPEN && cl->conn && (m = rtws__qfront(cl)) != NULL) {
+        if (m->expire && cl->ctx->now >= m->expire) {
+            rtws__client_drop(cl, m, RTWS_ERR_TIMEOUT);
+        } else {
+            rtws_err e = rtws_conn_send(cl->conn, (rtws_opcode)m->op, m + 1, m->len);
+            if (e == RTWS_ERR_LIMIT) return; /* retried at the next timer */
+            if (e != RTWS_OK) rtws__client_drop(cl, m, e);
+        }
+        if (cl->qcount && (rtws__qmsg *)(void *)(cl->q + cl->qhead) == m) rtws__qpop(cl);
+    }
+}
+
+static void rtws__client_attempt(rtws_client *cl, uint64_t now);
+
+/* Removes every expired message, wherever it sits, keeping the order of the
+   rest; recomputes the next expiry. */
+static void rtws__client_expire(rtws_client *cl, uint64_t now) {
+    size_t r = cl->qhead, w = cl->qhead;
+    cl->next_expire = 0;
+    while (r < cl->qend) {
+        rtws__qmsg m;
+        size_t rec;
+        memcpy(&m, cl->q + r, sizeof m);
+        rec = rtws__qrec(m.len);
+        if (m.expire && now >= m.expire) {
+            rtws__client_drop(cl, (const rtws__qmsg *)(const void *)(cl->q + r), RTWS_ERR_TIMEOUT);
+            cl->qcount--;
+            cl->qbytes -= m.len;
+        } else {
+            if (m.expire && (!cl->next_expire || m.expire < cl->next_expire)) cl->next_expire = m.expire;
+            if (w != r) memmove(cl->q + w, cl->q + r, rec);
+            w += rec;
+        }
+        r += rec;
+    }
+    cl->qend = w;
+    if (!cl->qcount) cl->qhead = cl->qend = 0;
+}
+
+static void rtws__client_lost(rtws_client *cl, uint64_t now) {
+    uint32_t bound, r = 0;
+    if (cl->conn) {
+        rtws_stats st;
+        rtws_conn_stats(cl->conn, &st);
+        cl->done.msgs_in += st.msgs_in;
+        cl->done.msgs_out += st.msgs_out;
+        cl->done.bytes_in += st.bytes_in;
+        cl->done.bytes_out += st.bytes_out;
+        if (st.rtt_samples) {
+            cl->done.rtt_last_ms = st.rtt_last_ms;
+            if (!cl->done.rtt_samples || st.rtt_min_ms < cl->done.rtt_min_ms)
+                cl->done.rtt_min_ms = st.rtt_min_ms;
+            cl->done.rtt_avg_ms = (uint32_t)(((uint64_t)cl->done.rtt_avg_ms * cl->done.rtt_samples +
+                                              (uint64_t)st.rtt_avg_ms * st.rtt_samples) /
+                                             (cl->done.rtt_samples + st.rtt_samples));
+            cl->done.rtt_samples += st.rtt_samples;
+        }
+        rtws_conn_set_handler(cl->conn, NULL, NULL);
+        cl->conn = NULL;
+    }
+    if (cl->opened) {
+        cl->uptime += now - cl->open_at;
+        /* a connection that stayed up long enough resets the schedule */
+        if (now - cl->open_at >= RTWS__DEF(cl->cfg.stable_ms, 10000u)) cl->attempt = 0;
+    }
+    cl->opened = 0;
+    cl->open_at = 0;
+    if (cl->state == RTWS_CLIENT_CLOSING || cl->state == RTWS_CLIENT_CLOSED) {
+        rtws__client_state(cl, RTWS_CLIENT_CLOSED, 0);
+        return;
+    }
+    if (!cl->cfg.reconnect_on_policy &&
+        (cl->last_code == RTWS_CLOSE_POLICY || (cl->last_code >= 4000 && cl->last_code <= 4999))) {
+        rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
+        return;
+    }
+    cl->attempt++;
+    if (cl->cfg.max_attempts && cl->attempt > cl->cfg.max_attempts) {
+        rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
+        return;
+    }
+    /* full jitter: uniform in [0, bound], so a crowd of clients spreads out */
+    bound = rtws_backoff_bound(&cl->cfg, cl->attempt);
+    if (cl->ctx->cfg.conn.random) cl->ctx->cfg.conn.random(cl->ctx->cfg.conn.random_user, &r, sizeof r);
+    else if (rtws_random_system(NULL, &r, sizeof r) != 0) r = (uint32_t)now * 2654435761u;
+    r = (uint32_t)((uint64_t)r % ((uint64_t)bound + 1));
+    cl->next_at = now + r;
+    if (cl->ctx->next_scan > cl->next_at) cl->ctx->next_scan = cl->next_at;
+    rtws__client_state(cl, RTWS_CLIENT_RECONNECTING, r);
+}
+
+static void rtws__client_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_client *cl = (rtws_client *)user;
+    rtws_event copy = *ev;
+    uint64_t now = cl->ctx->now;
+    if (c != cl->conn) return;
+    switch (ev->type) {
+    case RTWS_EV_OPEN:
+        cl->opened = 1;
+        cl->open_at = now ? now : 1;
+        cl->last_error = RTWS_OK;
+        cl->last_code = 0;
+        cl->state = RTWS_CLIENT_OPEN;
+        rtws__client_flush(cl); /* the queue goes before anything new */
+        rtws__client_state(cl, RTWS_CLIENT_OPEN, 0);
+        if (cl->conn) rtws__client_emit(cl, &copy);
+        return;
+    case RTWS_EV_ERROR:
+        cl->last_error = ev->err;
+        rtws__client_emit(cl, &copy);
+        if (!cl->opened && cl->conn == c) rtws__client_lost(cl, now); /* never opened: final */
+        return;
+    case RTWS_EV_CLOSE:
+        cl->last_code = ev->code;
+        if (!ev->clean && !cl->last_error) cl->last_error = RTWS_ERR_ABNORMAL;
+        rtws__client_emit(cl, &copy);
+        if (cl->conn == c) rtws__client_lost(cl, now);
+        return;
+    default:
+        rtws__client_emit(cl, &copy);
+        return;
+    }
+}
+
+static void rtws__client_attempt(rtws_client *cl, uint64_t now) {
+    rtws_err e = RTWS_OK;
+    rtws_conn *c;
+    if (cl->attempt > 0) {
+        cl->reconnects++;
+        cl->cur_url = cl->url;
+        cl->cur_opts = cl->cfg.opts;
+        if (cl->cfg.refresh && cl->cfg.refresh(cl, &cl->cur_url, &cl->cur_opts, cl->cfg.user)) {
+            rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
+            return;
+        }
+    }
+    rtws__client_state(cl, RTWS_CLIENT_CONNECTING, 0);
+    if (cl->state != RTWS_CLIENT_CONNECTING) return; /* the callback closed or freed it */
+    c = rtws_connect(cl->ctx, cl->cur_url, &cl->cur_opts, now, &e);
+    if (!c) {
+        cl->last_error = e;
+        if (e == RTWS_ERR_URL || e == RTWS_ERR_TLS || e == RTWS_ERR_INVALID) {
+            rtws__client_state(cl, RTWS_CLIENT_FAILED, 0); /* retrying cannot help */
+            return;
+        }
+        rtws__client_lost(cl, now);
+        return;
+    }
+    cl->conn = c;
+    rtws_conn_set_handler(c, rtws__client_event, cl);
+}
+
+static void rtws__clients_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
+    rtws_client *cl;
+    for (cl = ctx->clients; cl; cl = cl->next) {
+        if (cl->state == RTWS_CLIENT_RECONNECTING) {
+            if (now >= cl->next_at) rtws__client_attempt(cl, now);
+            else if (cl->next_at < *next) *next = cl->next_at;
+        }
+        if (cl->state == RTWS_CLIENT_OPEN && cl->qcount) {
+            rtws__client_flush(cl);
+            if (cl->qcount && now + ctx->cfg.timer_ms < *next) *next = now + ctx->cfg.timer_ms;
+        }
+        if (cl->qcount && cl->next_expire && now >= cl->next_expire) rtws__client_expire(cl, now);
+        if (cl->qcount && cl->next_expire && cl->next_expire < *next) *next = cl->next_expire;
+    }
+}
+
+RTWS_API rtws_client *rtws_client_new(rtws_ctx *ctx, const rtws_client_config *cfg,
+                                      uint64_t now_ms, rtws_err *err) {
+    rtws_client *cl;
+    size_t ul;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    if (!cfg || !cfg->url) {
+        *err = RTWS_ERR_INVALID;
+        return NULL;
+    }
+    ul = strlen(cfg->url);
+    cl = (rtws_client *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *cl + ul + 1);
+    if (!cl) {
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(cl, 0, sizeof *cl);
+    cl->cfg = *cfg;
+    cl->cfg.queue_max_msgs = RTWS__DEF(cl->cfg.queue_max_msgs, (size_t)1000);
+    cl->cfg.queue_max_bytes = RTWS__DEF(cl->cfg.queue_max_bytes, (size_t)1 << 20);
+    cl->ctx = ctx;
+    cl->url = (char *)(cl + 1);
+    memcpy(cl->url, cfg->url, ul + 1);
+    cl->cfg.url = cl->url;
+    cl->cur_url = cl->url;
+    cl->cur_opts = cl->cfg.opts;
+    cl->next = ctx->clients;
+    ctx->clients = cl;
+    rtws__begin(ctx, now_ms);
+    rtws__client_attempt(cl, ctx->now);
+    rtws__end(ctx);
+    if (cl->state == RTWS_CLIENT_FAILED && cl->last_error == RTWS_ERR_URL) {
+        *err = RTWS_ERR_URL;
+        rtws_client_free(cl);
+        return NULL;
+    }
+    *err = RTWS_OK;
+    return cl;
+}
+
+static rtws_err rtws__client_send(rtws_client *cl, rtws_opcode op, const void *data, size_t len,
+                                  uint32_t ttl_ms) {
+    size_t rec;
+    rtws__qmsg m;
+    uint32_t st = 0;
+    if (cl->state == RTWS_CLIENT_CLOSED || cl->state == RTWS_CLIENT_FAILED ||
+        cl->state == RTWS_CLIENT_CLOSING)
+        return RTWS_ERR_CLOSED;
+    if ((op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data)) return RTWS_ERR_INVALID;
+    if (cl->state == RTWS_CLIENT_OPEN && cl->conn && !cl->qcount) {
+        rtws_err e = rtws_conn_send(cl->conn, op, data, len);
+        if (e != RTWS_ERR_CLOSED) return e;
+    }
+    if (op == RTWS_OP_TEXT &&
+        (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || st))
+        return RTWS_ERR_UTF8;
+    if (len > UINT32_MAX || len > cl->cfg.queue_max_bytes) return RTWS_ERR_TOO_BIG;
+    while (cl->qcount >= cl->cfg.queue_max_msgs || cl->qbytes + len > cl->cfg.queue_max_bytes) {
+        if (!cl->cfg.queue_drop_oldest) return RTWS_ERR_LIMIT;
+        rtws__client_drop(cl, rtws__qfront(cl), RTWS_ERR_LIMIT);
+        rtws__qpop(cl);
+    }
+    rec = rtws__qrec(len);
+    if (cl->qcap - cl->qend < rec) {
+        size_t live = cl->qend - cl->qhead, ncap;
+        if (cl->qhead) { /* slide the live records to the front first */
+            memmove(cl->q, cl->q + cl->qhead, live);
+            cl->qhead = 0;
+            cl->qend = live;
+        }
+        if (cl->qcap - cl->qend < rec) {
+            uint8_t *nq;
+            ncap = cl->qcap ? cl->qcap : 4096;
+            while (ncap - cl->qend < rec) ncap *= 2;
+            nq = (uint8_t *)rtws__realloc(&cl->ctx->cfg.conn.allocator, cl->q, ncap);
+            if (!nq) return RTWS_ERR_NOMEM;
+            cl->q = nq;
+            cl->qcap = ncap;
+        }
+    }
+    memset(&m, 0, sizeof m);
+    m.len = (uint32_t)len;
+    m.op = (uint8_t)op;
+    m.expire = ttl_ms ? cl->ctx->now + ttl_ms : 0;
+    memcpy(cl->q + cl->qend, &m, sizeof m);
+    if (len) memcpy(cl->q + cl->qend + sizeof m, data, len);
+    cl->qend += rec;
+    cl->qcount++;
+    cl->qbytes += len;
+    if (m.expire && (!cl->next_expire || m.expire < cl->next_expire)) cl->next_expire = m.expire;
+    if (m.expire && cl->ctx->next_scan > m.expire) cl->ctx->next_scan = m.expire;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_client_send(rtws_client *cl, rtws_opcode op, const void *data, size_t len,
+                                   uint32_t ttl_ms) {
+    rtws_err e;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    rtws__begin(cl->ctx, cl->ctx->now); /* DROPPED events may fire: guard frees */
+    e = rtws__client_send(cl, op, data, len, ttl_ms);
+    rtws__end(cl->ctx);
+    return e;
+}
+
+static rtws_err rtws__client_close(rtws_client *cl, unsigned code, const char *reason) {
+    if (cl->state == RTWS_CLIENT_CLOSED || cl->state == RTWS_CLIENT_CLOSING) return RTWS_ERR_CLOSED;
+    if (cl->state == RTWS_CLIENT_OPEN && cl->conn) {
+        rtws_err e = rtws_conn_close(cl->conn, code, reason);
+        if (e != RTWS_OK) return e;
+        rtws__client_state(cl, RTWS_CLIENT_CLOSING, 0);
+        return RTWS_OK;
+    }
+    if (cl->conn) { /* an attempt under way: abandon it */
+        rtws_conn_set_handler(cl->conn, NULL, NULL);
+        rtws_conn_close(cl->conn, 0, NULL);
+        cl->conn = NULL;
+    }
+    rtws__client_state(cl, RTWS_CLIENT_CLOSED, 0);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_client_close(rtws_client *cl, unsigned code, const char *reason) {
+    rtws_err e;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    rtws__begin(cl->ctx, cl->ctx->now);
+    e = rtws__client_close(cl, code, reason);
+    rtws__end(cl->ctx);
+    return e;
+}
+
+RTWS_API void rtws_client_clear_queue(rtws_client *cl) {
+    rtws__qmsg *m;
+    rtws__begin(cl->ctx, cl->ctx->now);
+    while ((m = rtws__qfront(cl)) != NULL) {
+        rtws__client_drop(cl, m, RTWS_ERR_CLOSED);
+        rtws__qpop(cl);
+    }
+    rtws__end(cl->ctx);
+}
+
+RTWS_API size_t rtws_client_queued(const rtws_client *cl, size_t *bytes) {
+    if (bytes) *bytes = cl->qbytes;
+    return cl->qcount;
+}
+
+RTWS_API rtws_client_state rtws_client_get_state(const rtws_client *cl) { return cl->state; }
+RTWS_API rtws_conn *rtws_client_conn(const rtws_client *cl) { return cl->conn; }
+
+RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms) {
+    memset(st, 0, sizeof *st);
+    st->total = cl->done;
+    if (cl->conn) {
+        rtws_stats live;
+        rtws_conn_stats(cl->conn, &live);
+        st->total.msgs_in += live.msgs_in;
+        st->total.msgs_out += live.msgs_out;
+        st->total.bytes_in += live.bytes_in;
+        st->total.bytes_out += live.bytes_out;
+        if (live.rtt_samples) {
+            st->total.rtt_last_ms = live.rtt_last_ms;
+            if (!st->total.rtt_samples || live.rtt_min_ms < st->total.rtt_min_ms)
+                st->total.rtt_min_ms = live.rtt_min_ms;
+            st->total.rtt_avg_ms =
+                (uint32_t)(((uint64_t)st->total.rtt_avg_ms * st->total.rtt_samples +
+                            (uint64_t)live.rtt_avg_ms * live.rtt_samples) /
+                           (st->total.rtt_samples + live.rtt_samples));
+            st->total.rtt_samples += live.rtt_samples;
+        }
+        st->total.opened_at_ms = live.opened_at_ms;
+    }
+    st->reconnects = cl->reconnects;
+    st->connected_since_ms = cl->opened ? cl->open_at : 0;
+    st->uptime_ms = cl->uptime + (cl->opened && now_ms > cl->open_at ? now_ms - cl->open_at : 0);
+    st->last_error = cl->last_error;
+    st->last_close_code = cl->last_code;
+}
+
+static void rtws__client_release(rtws_client *cl) {
+    rtws_ctx *ctx = cl->ctx;
+    rtws_client **pp;
+    for (pp = &ctx->clients; *pp; pp = &(*pp)->next)
+        if (*pp == cl) {
+            *pp = cl->next;
+            break;
+        }
+    rtws__free(&ctx->cfg.conn.allocator, cl->q);
+    rtws__free(&ctx->cfg.conn.allocator, cl);
+}
+
+static void rtws__clients_sweep(rtws_ctx *ctx) {
+    rtws_client **pp = &ctx->clients;
+    while (*pp) {
+        rtws_client *cl = *pp;
+        if (cl->dead) rtws__client_release(cl);
+        else pp = &cl->next;
+    }
+}
+
+RTWS_API void rtws_client_free(rtws_client *cl) {
+    if (cl->dead) return;
+    if (cl->conn) {
+        rtws_conn_set_handler(cl->conn, NULL, NULL);
+        if (rtws_conn_get_state(cl->conn) == RTWS_STATE_OPEN)
+            rtws_conn_close(cl->conn, RTWS_CLOSE_GOING_AWAY, NULL);
+        else
+            rtws_conn_close(cl->conn, 0, NULL);
+        cl->conn = NULL;
+    }
+    cl->state = RTWS_CLIENT_CLOSED;
+    cl->cfg.on_event = NULL;
+    if (cl->ctx->in_call) {
+        cl->dead = 1; /* inside a callback: the context releases it on the way out */
+        cl->ctx->ndead++;
+        return;
+    }
+    rtws__client_release(cl);
+}
+
 /* Runs every connection's timers at most every timer_ms, or sooner when a
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
@@ -3180,15 +4582,20 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         uint64_t d;
         if (s->listener || s->dead) continue;
         if (s->lingering) {
-            if (now >= s->linger_until) s->dead = 1;
+            if (now >= s->linger_until) rtws__kill(s);
             else if (s->linger_until < next) next = s->linger_until;
             continue;
         }
         if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
         rtws__settle(s, now);
+        if ((s->conn.rbuf || s->conn.spare || s->conn.segs) && !s->conn.nseg &&
+            s->conn.last_rx + ctx->cfg.trim_ms <= now && s->conn.state == RTWS_STATE_OPEN)
+            rtws_conn_trim(&s->conn);
         d = rtws_conn_deadline(&s->conn);
         if (d < next) next = d;
     }
+    rtws__clients_timers(ctx, now, &next);
+    if (ctx->cfg.on_tick) ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
     ctx->next_scan = next;
 }
 
@@ -3277,7 +4684,7 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         if (s->listener) {
-            s->dead = 1;
+            rtws__kill(s);
             continue;
         }
         s->conn.now = ctx->now > s->conn.now ? ctx->now : s->conn.now;
@@ -3290,10 +4697,31 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
 
 RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx) { return ctx->nconns; }
 
+RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
+    size_t i;
+    *st = ctx->totals;
+    st->active = ctx->nconns;
+    for (i = 0; i < ctx->nsocks; i++) {
+        const rtws_conn *c = &ctx->socks[i]->conn;
+        if (ctx->socks[i]->listener) continue;
+        st->msgs_in += c->msgs_in;
+        st->msgs_out += c->msgs_out;
+        st->bytes_in += c->bytes_in;
+        st->bytes_out += c->bytes_out;
+    }
+}
+
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     rtws_allocator copy = *a;
+    while (ctx->clients) {
+        ctx->clients->dead = 0;
+        rtws_client_free(ctx->clients);
+    }
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
+#ifdef RTWS_USE_BEARSSL
+    rtws__tls_ctx_free(ctx);
+#endif
     rtws__free(&copy, ctx->socks);
     rtws__free(&copy, ctx->byfd);
     rtws__free(&copy, ctx->pfds);
@@ -3328,9 +4756,3744 @@ RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap) {
 
 /* === rtws: tls ========================================================== */
 
+/* BearSSL's engine is sans-I/O like rtws_conn: it sits between the socket
+   and the connection as a second pair of buffers. Records from the socket go
+   in (recvrec), the application data that comes out (recvapp) goes to
+   rtws_conn_recv; the connection's output goes in (sendapp) and records come
+   out (sendrec) for the socket. The host asks rtws__tls_want() which socket
+   events to wait for, so the engine's own needs (handshake records, alerts,
+   close_notify) count as much as the connection's. */
+
+static const struct {
+    int code;
+    const char *text;
+} rtws__tls_errors[] = {
+    {RTWS_TLS_ERR_NOT_BUILT, "TLS not built in (define RTWS_USE_BEARSSL, link -lbearssl)"},
+    {RTWS_TLS_ERR_READ, "cannot read the certificate, key or CA file"},
+    {RTWS_TLS_ERR_PEM, "malformed PEM"},
+    {RTWS_TLS_ERR_NO_CERT, "no usable certificate in the PEM input"},
+    {RTWS_TLS_ERR_NO_KEY, "no usable RSA or EC private key in the PEM input (encrypted keys are not supported)"},
+    {RTWS_TLS_ERR_KEY_MISMATCH, "the private key does not belong to the certificate"},
+    {RTWS_TLS_ERR_NO_ANCHORS, "no trust anchor loaded (see rtws_tls_client_config.ca_file / ca_pem)"},
+    {RTWS_TLS_ERR_TRUNCATED, "the peer closed the connection during the TLS handshake"},
+    {0, "ok"},
+    {1, "BR_ERR_BAD_PARAM: bad parameter"},
+    {2, "BR_ERR_BAD_STATE: call in the wrong state"},
+    {3, "BR_ERR_UNSUPPORTED_VERSION: not TLS 1.2 (or not TLS at all: plain HTTP on a TLS port?)"},
+    {4, "BR_ERR_BAD_VERSION: record version mismatch"},
+    {5, "BR_ERR_BAD_LENGTH: bad record length (not TLS? a plain client on a TLS port, or TLS to a plain port)"},
+    {6, "BR_ERR_TOO_LARGE: record too large"},
+    {7, "BR_ERR_BAD_MAC: record MAC check failed"},
+    {8, "BR_ERR_NO_RANDOM: no entropy (see rtws_config.random)"},
+    {9, "BR_ERR_UNKNOWN_TYPE: unknown record type (not TLS?)"},
+    {10, "BR_ERR_UNEXPECTED: unexpected message"},
+    {12, "BR_ERR_BAD_CCS: bad ChangeCipherSpec"},
+    {13, "BR_ERR_BAD_ALERT: bad alert message"},
+    {14, "BR_ERR_BAD_HANDSHAKE: malformed handshake message"},
+    {15, "BR_ERR_OVERSIZED_ID: oversized session ID"},
+    {16, "BR_ERR_BAD_CIPHER_SUITE: no common cipher suite"},
+    {17, "BR_ERR_BAD_COMPRESSION: unsupported compression"},
+    {18, "BR_ERR_BAD_FRAGLEN: bad maximum fragment length"},
+    {19, "BR_ERR_BAD_SECRENEG: secure renegotiation failure"},
+    {20, "BR_ERR_EXTRA_EXTENSION: unexpected extension"},
+    {21, "BR_ERR_BAD_SNI: bad server name indication"},
+    {22, "BR_ERR_BAD_HELLO_DONE: bad ServerHelloDone"},
+    {23, "BR_ERR_LIMIT_EXCEEDED: peer message exceeds a limit"},
+    {24, "BR_ERR_BAD_FINISHED: bad Finished message"},
+    {25, "BR_ERR_RESUME_MISMATCH: session resumption mismatch"},
+    {26, "BR_ERR_INVALID_ALGORITHM: unsupported algorithm"},
+    {27, "BR_ERR_BAD_SIGNATURE: bad handshake signature"},
+    {28, "BR_ERR_WRONG_KEY_USAGE: the certificate's key usage forbids this"},
+    {29, "BR_ERR_NO_CLIENT_AUTH: client certificate required"},
+    {31, "BR_ERR_IO: I/O error"},
+    {33, "BR_ERR_X509_INVALID_VALUE: invalid value in a certificate"},
+    {34, "BR_ERR_X509_TRUNCATED: truncated certificate"},
+    {35, "BR_ERR_X509_EMPTY_CHAIN: the peer sent no certificate"},
+    {36, "BR_ERR_X509_INNER_TRUNC: truncated certificate element"},
+    {37, "BR_ERR_X509_BAD_TAG_CLASS: bad DER tag class"},
+    {38, "BR_ERR_X509_BAD_TAG_VALUE: bad DER tag"},
+    {39, "BR_ERR_X509_INDEFINITE_LENGTH: indefinite length in DER"},
+    {40, "BR_ERR_X509_EXTRA_ELEMENT: extra element in a certificate"},
+    {41, "BR_ERR_X509_UNEXPECTED: unexpected certificate element"},
+    {42, "BR_ERR_X509_NOT_CONSTRUCTED: DER element not constructed"},
+    {43, "BR_ERR_X509_NOT_PRIMITIVE: DER element not primitive"},
+    {44, "BR_ERR_X509_PARTIAL_BYTE: partial byte in a BIT STRING"},
+    {45, "BR_ERR_X509_BAD_BOOLEAN: bad BOOLEAN"},
+    {46, "BR_ERR_X509_OVERFLOW: value overflow in a certificate"},
+    {47, "BR_ERR_X509_BAD_DN: bad distinguished name"},
+    {48, "BR_ERR_X509_BAD_TIME: bad time in a certificate"},
+    {49, "BR_ERR_X509_UNSUPPORTED: unsupported certificate feature"},
+    {50, "BR_ERR_X509_LIMIT_EXCEEDED: certificate exceeds a decoder limit"},
+    {51, "BR_ERR_X509_WRONG_KEY_TYPE: certificate key type does not fit the cipher suite"},
+    {52, "BR_ERR_X509_BAD_SIGNATURE: bad certificate signature"},
+    {53, "BR_ERR_X509_TIME_UNKNOWN: validation time unknown (see rtws_tls_client_config.time)"},
+    {54, "BR_ERR_X509_EXPIRED: certificate expired or not yet valid"},
+    {55, "BR_ERR_X509_DN_MISMATCH: issuer/subject name mismatch in the chain"},
+    {56, "BR_ERR_X509_BAD_SERVER_NAME: the certificate is not for this host name"},
+    {57, "BR_ERR_X509_CRITICAL_EXTENSION: unsupported critical extension"},
+    {58, "BR_ERR_X509_NOT_CA: an intermediate certificate is not a CA"},
+    {59, "BR_ERR_X509_FORBIDDEN_KEY_USAGE: the certificate's key usage forbids this"},
+    {60, "BR_ERR_X509_WEAK_PUBLIC_KEY: public key too weak"},
+    {62, "BR_ERR_X509_NOT_TRUSTED: the chain does not end at a trusted CA (unknown or self-signed issuer)"},
+    {256 + 0, "peer sent close_notify as a fatal alert"},
+    {256 + 40, "peer alert: handshake_failure (no common cipher suite or version?)"},
+    {256 + 42, "peer alert: bad_certificate"},
+    {256 + 43, "peer alert: unsupported_certificate"},
+    {256 + 44, "peer alert: certificate_revoked"},
+    {256 + 45, "peer alert: certificate_expired"},
+    {256 + 46, "peer alert: certificate_unknown (the peer did not accept our certificate)"},
+    {256 + 48, "peer alert: unknown_ca (the peer does not trust our certificate's issuer)"},
+    {256 + 50, "peer alert: decode_error"},
+    {256 + 70, "peer alert: protocol_version"},
+    {256 + 80, "peer alert: internal_error"},
+    {256 + 112, "peer alert: unrecognized_name"},
+};
+
+RTWS_API const char *rtws_tls_strerror(int tls_error) {
+    size_t i;
+    for (i = 0; i < sizeof rtws__tls_errors / sizeof rtws__tls_errors[0]; i++)
+        if (rtws__tls_errors[i].code == tls_error) return rtws__tls_errors[i].text;
+    if (tls_error >= 256 && tls_error < 512) return "peer sent a fatal TLS alert (code - 256)";
+    if (tls_error >= 512 && tls_error < 768) return "sent a fatal TLS alert (code - 512)";
+    return "unknown TLS error";
+}
+
+#if !defined(RTWS_USE_BEARSSL)
+
+RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                  const rtws_tls_server_config *tls, int *bound_port) {
+    (void)ctx, (void)host, (void)port, (void)tls, (void)bound_port;
+    return RTWS_ERR_TLS;
+}
+RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx) {
+    (void)ctx;
+    return RTWS_TLS_ERR_NOT_BUILT;
+}
+RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c) {
+    (void)c;
+    return 0;
+}
+
+#else /* RTWS_USE_BEARSSL */
+
+#include <bearssl.h>
+#include <time.h>
+
+#define RTWS__TLS_DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
+#define RTWS__TLS_MAX_FILE ((size_t)16 << 20) /* PEM files and bundles */
+#define RTWS__TLS_MAX_EE ((size_t)64 << 10)   /* end-entity certificate kept for the IP check */
+
+/* ---- growable buffer, PEM, files ---- */
+
+typedef struct rtws__tbuf {
+    uint8_t *p;
+    size_t len, cap;
+    const rtws_allocator *a;
+    int oom;
+} rtws__tbuf;
+
+/* Also BearSSL's sink (br_pem_decoder_setdest, br_x509_decoder_init). */
+static void rtws__tbuf_put(void *ctx, const void *data, size_t n) {
+    rtws__tbuf *b = (rtws__tbuf *)ctx;
+    if (b->oom) return;
+    if (b->cap - b->len < n) {
+        size_t ncap = b->cap ? b->cap : 1024;
+        uint8_t *np;
+        while (ncap - b->len < n) ncap *= 2;
+        np = (uint8_t *)rtws__realloc(b->a, b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+/* Frees b, wiping it first: it may have held a private key. */
+static void rtws__tbuf_free(rtws__tbuf *b) {
+    if (b->p) memset(b->p, 0, b->cap);
+    rtws__free(b->a, b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Reads a whole file (at most RTWS__TLS_MAX_FILE) into b. 0 or RTWS_TLS_ERR_READ. */
+static int rtws__tls_read_file(const char *path, rtws__tbuf *b) {
+    FILE *f = fopen(path, "rb");
+    uint8_t chunk[4096];
+    size_t n;
+    if (!f) return RTWS_TLS_ERR_READ;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && !b->oom && b->len <= RTWS__TLS_MAX_FILE)
+        rtws__tbuf_put(b, chunk, n);
+    n = (size_t)ferror(f);
+    fclose(f);
+    memset(chunk, 0, sizeof chunk);
+    if (b->oom || n || b->len > RTWS__TLS_MAX_FILE) return RTWS_TLS_ERR_READ;
+    return 0;
+}
+
+/* The bytes of a config input: the file when path is set, else mem (len 0:
+   strlen). Returns 0 or an RTWS_TLS_ERR_ code; *out is valid until b is freed. */
+static int rtws__tls_input(const char *path, const char *mem, size_t len, rtws__tbuf *b,
+                           const uint8_t **out, size_t *out_len, int missing) {
+    int r;
+    if (path) {
+        if ((r = rtws__tls_read_file(path, b)) != 0) return r;
+        *out = b->p;
+        *out_len = b->len;
+        return 0;
+    }
+    if (!mem) return missing;
+    *out = (const uint8_t *)mem;
+    *out_len = len ? len : strlen(mem);
+    return 0;
+}
+
+typedef int (*rtws__pem_fn)(void *user, const char *name, const uint8_t *der, size_t len);
+
+/* Calls fn for every PEM object in the input (name uppercased, e.g.
+   "CERTIFICATE"), or once with name "" when the input is DER (it starts with
+   a SEQUENCE tag). Stops at the first nonzero return of fn and returns it;
+   RTWS_TLS_ERR_PEM on malformed PEM, 0 at the end. */
+static int rtws__pem_each(const rtws_allocator *a, const uint8_t *in, size_t len, rtws__pem_fn fn,
+                          void *user) {
+    br_pem_decoder_context pc;
+    rtws__tbuf obj;
+    char name[128];
+    int r = 0, inobj = 0, tail = 0;
+    if (len && in[0] == 0x30) return fn(user, "", in, len);
+    memset(&obj, 0, sizeof obj);
+    obj.a = a;
+    name[0] = '\0';
+    br_pem_decoder_init(&pc);
+    while (r == 0) {
+        size_t k;
+        if (len == 0) { /* the decoder sees an END line only once its newline arrives */
+            if (tail++) break;
+            in = (const uint8_t *)"\n";
+            len = 1;
+        }
+        k = br_pem_decoder_push(&pc, in, len);
+        in += k;
+        len -= k;
+        switch (br_pem_decoder_event(&pc)) {
+        case BR_PEM_BEGIN_OBJ:
+            strncpy(name, br_pem_decoder_name(&pc), sizeof name - 1);
+            name[sizeof name - 1] = '\0';
+            obj.len = 0;
+            inobj = 1;
+            br_pem_decoder_setdest(&pc, rtws__tbuf_put, &obj);
+            break;
+        case BR_PEM_END_OBJ:
+            if (inobj) r = obj.oom ? RTWS_TLS_ERR_READ : fn(user, name, obj.p, obj.len);
+            inobj = 0;
+            break;
+        case BR_PEM_ERROR: r = RTWS_TLS_ERR_PEM; break;
+        default: break;
+        }
+    }
+    rtws__tbuf_free(&obj);
+    return r;
+}
+
+/* ---- trust anchors (client) ---- */
+
+typedef struct rtws__tls_ctx {
+    br_x509_trust_anchor *ta; /* each anchor's DN and key bytes: one block at ta[i].dn.data */
+    size_t nta, capta;
+    int loaded;
+    int last_error;
+} rtws__tls_ctx;
+
+typedef struct rtws__ta_load {
+    rtws__tls_ctx *tc;
+    const rtws_allocator *a;
+} rtws__ta_load;
+
+/* One CERTIFICATE of a bundle becomes a trust anchor; certificates BearSSL
+   cannot decode (unsupported key types) are skipped, as in any CA bundle. */
+static int rtws__ta_add(void *user, const char *name, const uint8_t *der, size_t len) {
+    rtws__ta_load *ld = (rtws__ta_load *)user;
+    rtws__tls_ctx *tc = ld->tc;
+    br_x509_decoder_context dc;
+    const br_x509_pkey *pk;
+    br_x509_trust_anchor *ta;
+    rtws__tbuf dn;
+    size_t klen;
+    uint8_t *blk;
+    if (name[0] && strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "X509 CERTIFICATE") != 0)
+        return 0;
+    memset(&dn, 0, sizeof dn);
+    dn.a = ld->a;
+    br_x509_decoder_init(&dc, rtws__tbuf_put, &dn);
+    br_x509_decoder_push(&dc, der, len);
+    pk = br_x509_decoder_get_pkey(&dc);
+    if (!pk || dn.oom) {
+        rtws__tbuf_free(&dn);
+        return dn.oom ? RTWS_TLS_ERR_READ : 0;
+    }
+    klen = pk->key_type == BR_KEYTYPE_RSA ? pk->key.rsa.nlen + pk->key.rsa.elen : pk->key.ec.qlen;
+    if (tc->nta == tc->capta) {
+        size_t ncap = tc->capta ? tc->capta * 2 : 16;
+        br_x509_trust_anchor *nt =
+            (br_x509_trust_anchor *)rtws__realloc(ld->a, tc->ta, ncap * sizeof *nt);
+        if (!nt) {
+            rtws__tbuf_free(&dn);
+            return RTWS_TLS_ERR_READ;
+        }
+        tc->ta = nt;
+        tc->capta = ncap;
+    }
+    blk = (uint8_t *)rtws__alloc(ld->a, dn.len + klen + 1);
+    if (!blk) {
+        rtws__tbuf_free(&dn);
+        return RTWS_TLS_ERR_READ;
+    }
+    ta = &tc->ta[tc->nta++];
+    memset(ta, 0, sizeof *ta);
+    if (dn.len) memcpy(blk, dn.p, dn.len);
+    ta->dn.data = blk;
+    ta->dn.len = dn.len;
+    ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
+    ta->pkey.key_type = pk->key_type;
+    blk += dn.len;
+    if (pk->key_type == BR_KEYTYPE_RSA) {
+        memcpy(blk, pk->key.rsa.n, pk->key.rsa.nlen);
+        memcpy(blk + pk->key.rsa.nlen, pk->key.rsa.e, pk->key.rsa.elen);
+        ta->pkey.key.rsa.n = blk;
+        ta->pkey.key.rsa.nlen = pk->key.rsa.nlen;
+        ta->pkey.key.rsa.e = blk + pk->key.rsa.nlen;
+        ta->pkey.key.rsa.elen = pk->key.rsa.elen;
+    } else {
+        memcpy(blk, pk->key.ec.q, pk->key.ec.qlen);
+        ta->pkey.key.ec.curve = pk->key.ec.curve;
+        ta->pkey.key.ec.q = blk;
+        ta->pkey.key.ec.qlen = pk->key.ec.qlen;
+    }
+    rtws__tbuf_free(&dn);
+    return 0;
+}
+
+static rtws__tls_ctx *rtws__tls_ctx_get(rtws_ctx *ctx) {
+    if (!ctx->tls) {
+        ctx->tls = (rtws__tls_ctx *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *ctx->tls);
+        if (ctx->tls) memset(ctx->tls, 0, sizeof *ctx->tls);
+    }
+    return ctx->tls;
+}
+
+/* The context's trust anchors, loaded on first use; NULL (and last_error
+   set) when none could be loaded. */
+static rtws__tls_ctx *rtws__tls_anchors(rtws_ctx *ctx, rtws_err *err) {
+    const rtws_tls_client_config *cfg = ctx->cfg.tls;
+    rtws__tls_ctx *tc = rtws__tls_ctx_get(ctx);
+    rtws__tbuf file;
+    rtws__ta_load ld;
+    const uint8_t *in = NULL;
+    size_t len = 0;
+    int r;
+    *err = RTWS_ERR_NOMEM;
+    if (!tc) return NULL;
+    *err = RTWS_ERR_TLS;
+    if (tc->loaded) return tc->nta ? tc : NULL;
+    memset(&file, 0, sizeof file);
+    file.a = &ctx->cfg.conn.allocator;
+    if (cfg && cfg->ca_pem && !cfg->ca_file)
+        r = rtws__tls_input(NULL, cfg->ca_pem, cfg->ca_pem_len, &file, &in, &len, 0);
+    else
+        r = rtws__tls_input(cfg && cfg->ca_file ? cfg->ca_file : RTWS__TLS_DEFAULT_CA, NULL, 0,
+                            &file, &in, &len, 0);
+    ld.tc = tc;
+    ld.a = &ctx->cfg.conn.allocator;
+    if (r == 0) r = rtws__pem_each(ld.a, in, len, rtws__ta_add, &ld);
+    rtws__tbuf_free(&file);
+    if (r == 0 && tc->nta == 0) r = RTWS_TLS_ERR_NO_ANCHORS;
+    if (r != 0) {
+        tc->last_error = r;
+        return NULL; /* not marked loaded: a later connect tries again */
+    }
+    tc->loaded = 1;
+    return tc;
+}
+
+static void rtws__tls_ctx_free(rtws_ctx *ctx) {
+    rtws__tls_ctx *tc = ctx->tls;
+    size_t i;
+    if (!tc) return;
+    for (i = 0; i < tc->nta; i++) rtws__free(&ctx->cfg.conn.allocator, tc->ta[i].dn.data);
+    rtws__free(&ctx->cfg.conn.allocator, tc->ta);
+    rtws__free(&ctx->cfg.conn.allocator, tc);
+    ctx->tls = NULL;
+}
+
+RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx) { return ctx->tls ? ctx->tls->last_error : 0; }
+
+/* ---- server credentials ---- */
+
+struct rtws__tls_cred {
+    size_t refs;
+    const rtws_allocator *a;
+    br_x509_certificate *chain; /* the DER of each certificate, server's first */
+    size_t nchain, capchain;
+    int key_type;               /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
+    unsigned issuer_key_type;   /* what signed the server's certificate (ECDH suites) */
+    br_skey_decoder_context skey; /* holds the key: its pointers point into it */
+    int have_key;
+};
+typedef struct rtws__tls_cred rtws__tls_cred;
+
+static int rtws__cred_cert(void *user, const char *name, const uint8_t *der, size_t len) {
+    rtws__tls_cred *cr = (rtws__tls_cred *)user;
+    uint8_t *copy;
+    if (name[0] && strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "X509 CERTIFICATE") != 0)
+        return 0;
+    if (cr->nchain == cr->capchain) {
+        size_t ncap = cr->capchain ? cr->capchain * 2 : 4;
+        br_x509_certificate *nc =
+            (br_x509_certificate *)rtws__realloc(cr->a, cr->chain, ncap * sizeof *nc);
+        if (!nc) return RTWS_TLS_ERR_READ;
+        cr->chain = nc;
+        cr->capchain = ncap;
+    }
+    if (!(copy = (uint8_t *)rtws__alloc(cr->a, len))) return RTWS_TLS_ERR_READ;
+    memcpy(copy, der, len);
+    cr->chain[cr->nchain].data = copy;
+    cr->chain[cr->nchain].data_len = len;
+    cr->nchain++;
+    return 0;
+}
+
+static int rtws__cred_key(void *user, const char *name, const uint8_t *der, size_t len) {
+    rtws__tls_cred *cr = (rtws__tls_cred *)user;
+    if (cr->have_key || (name[0] && strcmp(name, "RSA PRIVATE KEY") != 0 &&
+                         strcmp(name, "EC PRIVATE KEY") != 0 && strcmp(name, "PRIVATE KEY") != 0))
+        return 0;
+    br_skey_decoder_init(&cr->skey);
+    br_skey_decoder_push(&cr->skey, der, len);
+    if (br_skey_decoder_last_error(&cr->skey) != 0) return RTWS_TLS_ERR_NO_KEY;
+    cr->key_type = br_skey_decoder_key_type(&cr->skey);
+    cr->have_key = 1;
+    return 0;
+}
+
+static void rtws__cred_unref(rtws__tls_cred *cr) {
+    size_t i;
+    if (!cr || --cr->refs) return;
+    for (i = 0; i < cr->nchain; i++) rtws__free(cr->a, cr->chain[i].data);
+    rtws__free(cr->a, cr->chain);
+    memset(&cr->skey, 0, sizeof cr->skey); /* the private key */
+    rtws__free(cr->a, cr);
+}
+
+/* Strips leading zero bytes of a big-endian integer. */
+static const uint8_t *rtws__unpad(const uint8_t *p, size_t *len) {
+    while (*len > 1 && *p == 0) p++, (*len)--;
+    return p;
+}
+
+/* The key must be the private half of the server certificate's public key;
+   otherwise every handshake would fail later with an obscure error. */
+static int rtws__cred_check(rtws__tls_cred *cr) {
+    br_x509_decoder_context dc;
+    const br_x509_pkey *pk;
+    br_x509_decoder_init(&dc, 0, 0);
+    br_x509_decoder_push(&dc, cr->chain[0].data, cr->chain[0].data_len);
+    if (!(pk = br_x509_decoder_get_pkey(&dc))) return RTWS_TLS_ERR_NO_CERT;
+    if (pk->key_type != cr->key_type) return RTWS_TLS_ERR_KEY_MISMATCH;
+    cr->issuer_key_type = (unsigned)br_x509_decoder_get_signer_key_type(&dc);
+    if (cr->key_type == BR_KEYTYPE_RSA) {
+        uint8_t n[BR_X509_BUFSIZE_KEY];
+        const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&cr->skey);
+        br_rsa_compute_modulus mod = br_rsa_compute_modulus_get_default();
+        size_t nlen = mod(NULL, sk), clen = pk->key.rsa.nlen;
+        const uint8_t *a, *b;
+        if (nlen == 0 || nlen > sizeof n || mod(n, sk) != nlen) return RTWS_TLS_ERR_NO_KEY;
+        a = rtws__unpad(n, &nlen);
+        b = rtws__unpad(pk->key.rsa.n, &clen);
+        if (nlen != clen || memcmp(a, b, nlen) != 0) return RTWS_TLS_ERR_KEY_MISMATCH;
+    } else {
+        uint8_t q[BR_EC_KBUF_PUB_MAX_SIZE];
+        br_ec_public_key pub;
+        const br_ec_private_key *sk = br_skey_decoder_get_ec(&cr->skey);
+        if (!br_ec_compute_pub(br_ec_get_default(), &pub, q, sk)) return RTWS_TLS_ERR_NO_KEY;
+        if (pub.curve != pk->key.ec.curve || pub.qlen != pk->key.ec.qlen ||
+            memcmp(pub.q, pk->key.ec.q, pub.qlen) != 0)
+            return RTWS_TLS_ERR_KEY_MISMATCH;
+    }
+    return 0;
+}
+
+/* Reads and checks a server's chain and key; NULL with *tls_err on failure. */
+static rtws__tls_cred *rtws__cred_new(const rtws_allocator *a, const rtws_tls_server_config *cfg,
+                                      int *tls_err) {
+    rtws__tls_cred *cr = (rtws__tls_cred *)rtws__alloc(a, sizeof *cr);
+    rtws__tbuf b;
+    const uint8_t *in = NULL;
+    size_t len = 0;
+    int r;
+    *tls_err = RTWS_TLS_ERR_READ;
+    if (!cr) return NULL;
+    memset(cr, 0, sizeof *cr);
+    cr->refs = 1;
+    cr->a = a;
+    memset(&b, 0, sizeof b);
+    b.a = a;
+    r = rtws__tls_input(cfg->cert_file, cfg->cert_pem, cfg->cert_pem_len, &b, &in, &len,
+                        RTWS_TLS_ERR_NO_CERT);
+    if (r == 0) r = rtws__pem_each(a, in, len, rtws__cred_cert, cr);
+    if (r == 0 && cr->nchain == 0) r = RTWS_TLS_ERR_NO_CERT;
+    rtws__tbuf_free(&b);
+    if (r == 0)
+        r = rtws__tls_input(cfg->key_file, cfg->key_pem, cfg->key_pem_len, &b, &in, &len,
+                            RTWS_TLS_ERR_NO_KEY);
+    if (r == 0) r = rtws__pem_each(a, in, len, rtws__cred_key, cr);
+    if (r == 0 && !cr->have_key) r = RTWS_TLS_ERR_NO_KEY;
+    rtws__tbuf_free(&b);
+    if (r == 0) r = rtws__cred_check(cr);
+    if (r != 0) {
+        *tls_err = r;
+        rtws__cred_unref(cr);
+        return NULL;
+    }
+    *tls_err = 0;
+    return cr;
+}
+
+RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                  const rtws_tls_server_config *tls, int *bound_port) {
+    rtws__tls_ctx *tc = rtws__tls_ctx_get(ctx);
+    rtws__tls_cred *cr;
+    rtws_err e;
+    int r;
+    if (!tc) return RTWS_ERR_NOMEM;
+    if (!tls) {
+        tc->last_error = RTWS_TLS_ERR_NO_CERT;
+        return RTWS_ERR_TLS;
+    }
+    if (!(cr = rtws__cred_new(&ctx->cfg.conn.allocator, tls, &r))) {
+        tc->last_error = r;
+        return RTWS_ERR_TLS;
+    }
+    e = rtws__listen(ctx, host, port, bound_port, cr);
+    rtws__cred_unref(cr); /* the listener holds its own reference */
+    return e;
+}
+
+/* ---- certificate validation (client) ---- */
+
+/* One DER element at *p (before end): its tag and contents; *p moves past
+   it. 0 when malformed. */
+static int rtws__der_next(const uint8_t **p, const uint8_t *end, unsigned *tag,
+                          const uint8_t **val, size_t *len) {
+    const uint8_t *q = *p;
+    size_t n;
+    if (end - q < 2) return 0;
+    *tag = *q++;
+    n = *q++;
+    if (n & 0x80) {
+        unsigned k = (unsigned)(n & 0x7f);
+        if (k == 0 || k > 3 || (size_t)(end - q) < k) return 0;
+        for (n = 0; k > 0; k--) n = (n << 8) | *q++;
+    }
+    if ((size_t)(end - q) < n) return 0;
+    *val = q;
+    *len = n;
+    *p = q + n;
+    return 1;
+}
+
+/* RFC 5280 §4.2.1.6 and RFC 6125 §6.2.1: a certificate is for an IP address
+   when its subjectAltName holds that iPAddress. BearSSL's minimal engine
+   matches dNSName entries only, so this walks the DER itself:
+   Certificate { TBSCertificate { ... [3] { Extension { OID, [critical],
+   OCTET STRING { GeneralNames { [7] address } } } } } } */
+static int rtws__cert_has_ip(const uint8_t *der, size_t len, const uint8_t *ip, size_t iplen) {
+    const uint8_t *p = der, *end = der + len, *v;
+    size_t n;
+    unsigned tag = 0;
+    int found = 0;
+    if (!rtws__der_next(&p, end, &tag, &v, &n) || tag != 0x30) return 0;
+    p = v;
+    end = v + n;
+    if (!rtws__der_next(&p, end, &tag, &v, &n) || tag != 0x30) return 0;
+    p = v;
+    end = v + n;
+    while (!found && p < end) {
+        if (!rtws__der_next(&p, end, &tag, &v, &n)) return 0;
+        found = tag == 0xA3;
+    }
+    if (!found) return 0;
+    p = v;
+    if (!rtws__der_next(&p, v + n, &tag, &v, &n) || tag != 0x30) return 0;
+    p = v;
+    end = v + n;
+    while (p < end) {
+        const uint8_t *e, *ee, *oid;
+        size_t on;
+        if (!rtws__der_next(&p, end, &tag, &v, &n) || tag != 0x30) return 0;
+        e = v;
+        ee = v + n;
+        if (!rtws__der_next(&e, ee, &tag, &oid, &on) || tag != 0x06) return 0;
+        if (on != 3 || memcmp(oid, "\x55\x1d\x11", 3) != 0) continue; /* 2.5.29.17 */
+        if (!rtws__der_next(&e, ee, &tag, &v, &n)) return 0;
+        if (tag == 0x01 && !rtws__der_next(&e, ee, &tag, &v, &n)) return 0;
+        if (tag != 0x04) return 0;
+        e = v;
+        if (!rtws__der_next(&e, v + n, &tag, &v, &n) || tag != 0x30) return 0;
+        e = v;
+        ee = v + n;
+        while (e < ee) {
+            if (!rtws__der_next(&e, ee, &tag, &v, &n)) return 0;
+            if (tag == 0x87 && n == iplen && memcmp(v, ip, iplen) == 0) return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static int rtws__tls_time_system(void *user, uint32_t *days, uint32_t *seconds) {
+    time_t t = time(NULL);
+    (void)user;
+    if (t == (time_t)-1) return -1;
+    *days = (uint32_t)((uint64_t)t / 86400u + 719528u);
+    *seconds = (uint32_t)((uint64_t)t % 86400u);
+    return 0;
+}
+
+/* An X.509 engine around BearSSL's minimal one: it takes the validation
+   time from the time hook when the chain arrives, checks IP literals
+   against iPAddress names, and in insecure mode only decodes the server's
+   key. */
+typedef struct rtws__x509 {
+    const br_x509_class *vtable; /* first: BearSSL calls through it */
+    br_x509_minimal_context minimal;
+    br_x509_decoder_context dec; /* insecure mode: the end-entity key */
+    const br_x509_pkey *pkey;
+    rtws_tls_time_fn time;
+    void *time_user;
+    int insecure, time_err;
+    size_t ncert;
+    uint8_t ip[16];
+    size_t iplen;                /* 4 or 16 for an IP literal host, else 0 */
+    rtws__tbuf ee;               /* the end-entity certificate, for the IP check */
+} rtws__x509;
+
+static void rtws__x509_start_chain(const br_x509_class **ctx, const char *server_name) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    uint32_t days = 0, secs = 0;
+    x->ncert = 0;
+    x->pkey = NULL;
+    x->ee.len = 0;
+    x->ee.oom = 0;
+    if (x->insecure) return;
+    x->time_err = x->time(x->time_user, &days, &secs) != 0;
+    br_x509_minimal_set_time(&x->minimal, days, secs);
+    x->minimal.vtable->start_chain(&x->minimal.vtable, x->iplen ? NULL : server_name);
+}
+
+static void rtws__x509_start_cert(const br_x509_class **ctx, uint32_t length) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    if (x->ncert == 0 && x->insecure) br_x509_decoder_init(&x->dec, 0, 0);
+    if (!x->insecure) x->minimal.vtable->start_cert(&x->minimal.vtable, length);
+}
+
+static void rtws__x509_append(const br_x509_class **ctx, const unsigned char *buf, size_t len) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    if (x->ncert == 0 && x->insecure) br_x509_decoder_push(&x->dec, buf, len);
+    if (x->ncert == 0 && x->iplen && x->ee.len + len <= RTWS__TLS_MAX_EE)
+        rtws__tbuf_put(&x->ee, buf, len);
+    if (!x->insecure) x->minimal.vtable->append(&x->minimal.vtable, buf, len);
+}
+
+static void rtws__x509_end_cert(const br_x509_class **ctx) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    if (!x->insecure) x->minimal.vtable->end_cert(&x->minimal.vtable);
+    x->ncert++;
+}
+
+static unsigned rtws__x509_end_chain(const br_x509_class **ctx) {
+    rtws__x509 *x = (rtws__x509 *)(void *)ctx;
+    unsigned r;
+    if (x->insecure) {
+        if (x->ncert == 0) return BR_ERR_X509_EMPTY_CHAIN;
+        x->pkey = br_x509_decoder_get_pkey(&x->dec);
+        return x->pkey ? 0 : (unsigned)br_x509_decoder_last_error(&x->dec);
+    }
+    r = x->minimal.vtable->end_chain(&x->minimal.vtable);
+    if (r == 0 && x->time_err) r = BR_ERR_X509_TIME_UNKNOWN;
+    if (r == 0 && x->iplen &&
+        (x->ee.oom || !rtws__cert_has_ip(x->ee.p, x->ee.len, x->ip, x->iplen)))
+        r = BR_ERR_X509_BAD_SERVER_NAME;
+    if (r == 0) x->pkey = x->minimal.vtable->get_pkey(&x->minimal.vtable, NULL);
+    rtws__tbuf_free(&x->ee);
+    return r;
+}
+
+static const br_x509_pkey *rtws__x509_get_pkey(const br_x509_class *const *ctx,
+                                               unsigned *usages) {
+    const rtws__x509 *x = (const rtws__x509 *)(const void *)ctx;
+    if (x->insecure) {
+        if (usages) *usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
+        return x->pkey;
+    }
+    return x->minimal.vtable->get_pkey(&x->minimal.vtable, usages);
+}
+
+static const br_x509_class rtws__x509_vtable = {
+    sizeof(rtws__x509),     rtws__x509_start_chain, rtws__x509_start_cert, rtws__x509_append,
+    rtws__x509_end_cert,    rtws__x509_end_chain,   rtws__x509_get_pkey};
+
+/* ---- per-connection engine ---- */
+
+/* A wss:// socket: the host's socket, then the TLS state, in one allocation
+   (listeners stop after cred). Plain ws:// sockets keep their size. */
+typedef struct rtws__tls_sock {
+    rtws__sock s;                 /* first: an rtws__sock * is an rtws__tls_sock * */
+    rtws__tls_cred *cred;         /* listeners and server connections */
+    br_ssl_engine_context *eng;   /* &u.client.cc.eng or &u.server.eng */
+    uint8_t established, closing, done;
+    union {
+        struct {
+            br_ssl_client_context cc;
+            rtws__x509 x;
+        } client;
+        br_ssl_server_context server;
+    } u;
+    unsigned char iobuf[BR_SSL_BUFSIZE_BIDI]; /* full duplex: records in and out at once */
+} rtws__tls_sock;
+
+static size_t rtws__tls_sock_size(int listener) {
+    return listener ? offsetof(rtws__tls_sock, eng) : sizeof(rtws__tls_sock);
+}
+
+static void rtws__tls_listener_init(rtws__sock *s, rtws__tls_cred *cred) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    s->tls = 1;
+    t->cred = cred;
+    cred->refs++;
+}
+
+static void rtws__tls_release(rtws__sock *s) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws__cred_unref(t->cred);
+    t->cred = NULL;
+    if (!s->listener && t->eng == &t->u.client.cc.eng) rtws__tbuf_free(&t->u.client.x.ee);
+}
+
+/* Like rtws__host_error, with the TLS code in the event. */
+static void rtws__tls_fail(rtws__sock *s, int tls_error) {
+    rtws_event ev;
+    rtws_conn *c = &s->conn;
+    c->eof = 1; /* nothing more can be sent or received */
+    if (c->state == RTWS_STATE_CLOSED) return;
+    rtws__event_init(&ev, RTWS_EV_ERROR);
+    ev.err = RTWS_ERR_TLS;
+    ev.tls_error = tls_error;
+    c->err = RTWS_ERR_TLS;
+    rtws__enter(c, s->ctx->now);
+    rtws__emit(c, &ev);
+    rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+    c->state = RTWS_STATE_CLOSED;
+    c->want_close = 1;
+    c->drop_input = 1;
+    rtws__leave(c);
+}
+
+/* The engine stopped: on an error (a bad certificate, a bad record, an
+   alert) the connection fails with it; on the peer's close_notify the
+   connection sees the end of the stream. */
+static void rtws__tls_stopped(rtws__tls_sock *t) {
+    int err = br_ssl_engine_last_error(t->eng);
+    if (t->done) return;
+    t->done = 1;
+    if (err != BR_ERR_OK) rtws__tls_fail(&t->s, err);
+    else rtws_conn_eof(&t->s.conn, t->s.ctx->now);
+}
+
+/* TLS 1.2 suites with forward secrecy and AEAD only (no CBC, no static RSA
+   key exchange). AES-GCM leads where the CPU has AES instructions (it is
+   then several times faster than ChaCha20 in software), ChaCha20 otherwise. */
+static const uint16_t rtws__suites_aes[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,       BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256};
+static const uint16_t rtws__suites_chacha[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,       BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384};
+
+/* Seeds the engine from rtws_config.random (the source of the masking keys)
+   and readies it for TLS 1.2 only, full duplex, no renegotiation. */
+static rtws_err rtws__tls_engine_start(rtws__tls_sock *t) {
+    const rtws_config *cfg = &t->s.conn.cfg;
+    uint8_t seed[32];
+    br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
+    if (br_aes_x86ni_ctr_get_vtable() && br_ghash_pclmul_get())
+        br_ssl_engine_set_suites(t->eng, rtws__suites_aes, sizeof rtws__suites_aes / 2);
+    else
+        br_ssl_engine_set_suites(t->eng, rtws__suites_chacha, sizeof rtws__suites_chacha / 2);
+    br_ssl_engine_set_buffer(t->eng, t->iobuf, sizeof t->iobuf, 1);
+    br_ssl_engine_add_flags(t->eng, BR_OPT_NO_RENEGOTIATION);
+    if (!cfg->random || cfg->random(cfg->random_user, seed, sizeof seed) != 0)
+        return RTWS_ERR_RANDOM;
+    br_ssl_engine_inject_entropy(t->eng, seed, sizeof seed);
+    memset(seed, 0, sizeof seed);
+    return RTWS_OK;
+}
+
+static void rtws__tls_server_start(rtws__sock *s, rtws__sock *listener) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws__tls_cred *cr = ((rtws__tls_sock *)listener)->cred;
+    rtws_err e;
+    memset(&t->cred, 0, sizeof *t - offsetof(rtws__tls_sock, cred));
+    s->tls = 1;
+    t->cred = cr;
+    cr->refs++;
+    if (cr->key_type == BR_KEYTYPE_RSA)
+        br_ssl_server_init_full_rsa(&t->u.server, cr->chain, cr->nchain,
+                                    br_skey_decoder_get_rsa(&cr->skey));
+    else
+        br_ssl_server_init_full_ec(&t->u.server, cr->chain, cr->nchain, cr->issuer_key_type,
+                                   br_skey_decoder_get_ec(&cr->skey));
+    t->eng = &t->u.server.eng;
+    br_ssl_engine_add_flags(t->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
+    e = rtws__tls_engine_start(t);
+    if (e == RTWS_OK && !br_ssl_server_reset(&t->u.server)) e = RTWS_ERR_TLS;
+    if (e != RTWS_OK) {
+        t->done = 1;
+        rtws__tls_fail(s, e == RTWS_ERR_RANDOM ? BR_ERR_NO_RANDOM : br_ssl_engine_last_error(t->eng));
+    }
+}
+
+static rtws_err rtws__tls_client_start(rtws__sock *s, const char *host) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws_ctx *ctx = s->ctx;
+    const rtws_tls_client_config *cfg = ctx->cfg.tls;
+    rtws__tls_ctx *tc = NULL;
+    rtws__x509 *x = &t->u.client.x;
+    rtws_err e;
+    memset(&t->cred, 0, sizeof *t - offsetof(rtws__tls_sock, cred));
+    if (!(cfg && cfg->tls_insecure_skip_verify) && !(tc = rtws__tls_anchors(ctx, &e))) return e;
+    s->tls = 1;
+    br_ssl_client_init_full(&t->u.client.cc, &x->minimal, tc ? tc->ta : NULL, tc ? tc->nta : 0);
+    x->vtable = &rtws__x509_vtable;
+    x->insecure = cfg && cfg->tls_insecure_skip_verify;
+    x->time = cfg && cfg->time ? cfg->time : rtws__tls_time_system;
+    x->time_user = cfg ? cfg->time_user : NULL;
+    x->ee.a = &ctx->cfg.conn.allocator;
+    if (inet_pton(AF_INET, host, x->ip) == 1) x->iplen = 4;
+    else if (inet_pton(AF_INET6, host, x->ip) == 1) x->iplen = 16;
+    br_ssl_engine_set_x509(&t->u.client.cc.eng, &x->vtable);
+    t->eng = &t->u.client.cc.eng;
+    if ((e = rtws__tls_engine_start(t)) != RTWS_OK) return e;
+    /* SNI and name check; RFC 6066 §3: no SNI for an IP literal */
+    if (!br_ssl_client_reset(&t->u.client.cc, x->iplen ? NULL : host, 0)) return RTWS_ERR_TLS;
+    return RTWS_OK;
+}
+
+/* Moves the connection's output into the engine and the engine's records
+   to the socket until one of them runs dry. Returns 1 when the socket is
+   full (records wait), else 0. */
+static int rtws__tls_flush(rtws__sock *s) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws_conn *c = &s->conn;
+    int pushed = 0;
+    for (;;) {
+        unsigned st = br_ssl_engine_current_state(t->eng);
+        unsigned char *buf;
+        size_t len;
+        if (st & BR_SSL_CLOSED) {
+            rtws__tls_stopped(t);
+            return 0;
+        }
+        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
+        if (st & BR_SSL_SENDREC) {
+            ssize_t w;
+            buf = br_ssl_engine_sendrec_buf(t->eng, &len);
+            w = send(s->fd, buf, len, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
+                t->done = 1;
+                rtws__host_error(s, RTWS_ERR_IO, errno);
+                return 0;
+            }
+            br_ssl_engine_sendrec_ack(t->eng, (size_t)w);
+            continue;
+        }
+        if ((st & BR_SSL_SENDAPP) && !t->closing && !c->freed) {
+            size_t n;
+            const uint8_t *out = rtws_conn_out(c, &n);
+            if (out && n) {
+                buf = br_ssl_engine_sendapp_buf(t->eng, &len);
+                if (n > len) n = len;
+                memcpy(buf, out, n);
+                br_ssl_engine_sendapp_ack(t->eng, n);
+                rtws_conn_out_done(c, n);
+                pushed = 1;
+                continue;
+            }
+            if (pushed) { /* a partial record: seal it now rather than wait for more */
+                br_ssl_engine_flush(t->eng, 0);
+                pushed = 0;
+                continue;
+            }
+        }
+        return 0;
+    }
+}
+
+/* Reads records while the socket has them, and hands every byte of
+   decrypted application data to the connection before returning: bytes
+   left inside the engine would never wake poll() again. */
+static void rtws__tls_read(rtws__sock *s, uint64_t now) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    rtws_conn *c = &s->conn;
+    int budget = 32; /* socket reads per readiness (a record header and its body are two) */
+    while (!s->dead && !t->done) {
+        unsigned st = br_ssl_engine_current_state(t->eng);
+        unsigned char *buf;
+        size_t len;
+        ssize_t r;
+        if (st & BR_SSL_CLOSED) {
+            rtws__tls_stopped(t);
+            return;
+        }
+        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
+        if (st & BR_SSL_RECVAPP) {
+            buf = br_ssl_engine_recvapp_buf(t->eng, &len);
+            if (!c->drop_input && !c->freed) rtws_conn_recv(c, buf, len, now, NULL);
+            br_ssl_engine_recvapp_ack(t->eng, len);
+            continue;
+        }
+        if ((st & BR_SSL_SENDREC) && rtws__tls_flush(s) == 1 && !(st & BR_SSL_RECVREC))
+            return; /* the handshake waits for the socket to take our records */
+        if (t->done || !(st & BR_SSL_RECVREC) || budget-- <= 0) return;
+        buf = br_ssl_engine_recvrec_buf(t->eng, &len);
+        r = recv(s->fd, buf, len, 0);
+        if (r > 0) {
+            br_ssl_engine_recvrec_ack(t->eng, (size_t)r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (r < 0 && errno != ECONNRESET) {
+            t->done = 1;
+            rtws__host_error(s, RTWS_ERR_IO, errno);
+            return;
+        }
+        /* the TCP stream ended without close_notify: a truncated handshake
+           fails as such; afterwards it is an abnormal close (1006) unless
+           the WebSocket close handshake already completed */
+        t->done = 1;
+        if (!t->established) rtws__tls_fail(s, RTWS_TLS_ERR_TRUNCATED);
+        else rtws_conn_eof(c, now);
+        return;
+    }
+}
+
+/* The socket events a wss:// socket waits for, from the engine's state.
+   Once the connection wants to close and its bytes are all in the engine,
+   a close_notify follows them; WANT_CLOSE comes when that is written. */
+static unsigned rtws__tls_want(rtws__sock *s, unsigned want) {
+    rtws__tls_sock *t = (rtws__tls_sock *)s;
+    unsigned st, w = 0;
+    if (s->conn.eof || s->conn.freed || t->done) return want;
+    if (want == RTWS_WANT_CLOSE && !t->closing) {
+        t->closing = 1;
+        br_ssl_engine_close(t->eng);
+        rtws__tls_flush(s);
+        if (s->conn.eof || t->done) return want;
+    }
+    st = br_ssl_engine_current_state(t->eng);
+    if (st & BR_SSL_CLOSED) return RTWS_WANT_CLOSE;
+    if (st & BR_SSL_SENDREC) w |= RTWS_WANT_WRITE;
+    if (t->closing) return w ? w : (unsigned)RTWS_WANT_CLOSE;
+    if (st & BR_SSL_RECVREC) w |= RTWS_WANT_READ;
+    return w;
+}
+
+RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c) {
+    const rtws__tls_sock *t = (const rtws__tls_sock *)(const void *)c;
+    if (c->notify_ != rtws__sock_notify || !t->s.tls || t->s.listener || !t->established) return 0;
+    return br_ssl_engine_get_version(t->eng);
+}
+
+#endif /* RTWS_USE_BEARSSL */
+
 /* === rtws: json ========================================================= */
 
+#include <stdio.h>  /* snprintf: rtws_json_write_double */
+#include <stdlib.h> /* strtod: rtws_json_double */
+
+#define RTWS__JSON_K(b) (0x0101010101010101ull * (uint64_t)(b))
+#define RTWS__JSON_WS ((1ull << ' ') | (1ull << '\t') | (1ull << '\n') | (1ull << '\r'))
+#define RTWS__JSON_ISWS(c) ((c) <= ' ' && ((RTWS__JSON_WS >> (c)) & 1u))
+#define RTWS__JSON_DIGIT(c) ((unsigned)(c) - '0' < 10u)
+#define RTWS__JSON_SKIP()                                                                          \
+    while (p < e && RTWS__JSON_ISWS(*p)) p++
+#define RTWS__JSON_W_FIRST 1u /* writer: nothing written yet at this level */
+#define RTWS__JSON_W_KEYED 2u /* writer: a key was written, its value is due */
+#define RTWS__JSON_W_DONE 4u  /* writer: the top-level value is complete */
+
+/* Eight string bytes at once: the top bit of a byte is set in the result when
+   that byte is '"', '\\', below 0x20 or above 0x7F. A borrow can only flag a
+   byte above one that is really special, so the lowest flag is always true. */
+static uint64_t rtws__json_special(uint64_t x) {
+    return ((x - RTWS__JSON_K(0x20)) | ((x ^ RTWS__JSON_K('"')) - RTWS__JSON_K(1)) |
+            ((x ^ RTWS__JSON_K('\\')) - RTWS__JSON_K(1)) | x) &
+           RTWS__JSON_K(0x80);
+}
+
+/* Index of the first special byte in a nonzero rtws__json_special() result.
+   On big-endian machines (or unknown compilers) it answers 0, and the byte
+   loop then walks to the special byte one step at a time. */
+static size_t rtws__json_first(uint64_t m) {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                       \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+/* Length of the RFC 3629 sequence at p (p[0] >= 0x80), 0 when it is invalid
+   or cut off: no overlongs (C0, C1, E0 80-9F, F0 80-8F), no surrogates
+   (ED A0-BF), nothing above U+10FFFF (F4 90-, F5-FF). */
+static size_t rtws__json_utf8(const uint8_t *p, const uint8_t *e) {
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) {
+        n = 2;
+    } else if (c < 0xF0) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        else if (c == 0xED) hi = 0x9F;
+    } else if (c < 0xF5) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        else if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi) return 0;
+    if (n > 2 && (p[2] & 0xC0) != 0x80) return 0;
+    if (n > 3 && (p[3] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+static int32_t rtws__json_hex4(const uint8_t *p) {
+    int32_t v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        if (RTWS__JSON_DIGIT(c)) c -= '0';
+        else if ((c | 0x20u) - 'a' < 6u) c = (c | 0x20u) - 'a' + 10u;
+        else return -1;
+        v = v << 4 | (int32_t)c;
+    }
+    return v;
+}
+
+/* Decodes the escape at *pp (**pp == '\\') into UTF-8 in out and moves *pp
+   past it. Returns the bytes written (1-4), or a negative reason: -1 cut off,
+   -2 unknown escape, -3 bad \u digits, -4 high surrogate without a low one,
+   -5 low surrogate alone (RFC 8259 §7 spells a non-BMP character as a pair). */
+static int rtws__json_esc(const uint8_t **pp, const uint8_t *e, uint8_t out[4]) {
+    const uint8_t *p = *pp;
+    int32_t cp, lo;
+    if (e - p < 2) return -1;
+    switch (p[1]) {
+    case '"': case '\\': case '/': out[0] = p[1]; break;
+    case 'b': out[0] = '\b'; break;
+    case 'f': out[0] = '\f'; break;
+    case 'n': out[0] = '\n'; break;
+    case 'r': out[0] = '\r'; break;
+    case 't': out[0] = '\t'; break;
+    case 'u':
+        if (e - p < 6) return -1;
+        cp = rtws__json_hex4(p + 2);
+        if (cp < 0) return -3;
+        p += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (e - p < 6 || p[0] != '\\' || p[1] != 'u') return -4;
+            lo = rtws__json_hex4(p + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF) return -4;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return -5;
+        }
+        *pp = p;
+        if (cp < 0x80) {
+            out[0] = (uint8_t)cp;
+            return 1;
+        }
+        if (cp < 0x800) {
+            out[0] = (uint8_t)(0xC0 | cp >> 6);
+            out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+            return 2;
+        }
+        if (cp < 0x10000) {
+            out[0] = (uint8_t)(0xE0 | cp >> 12);
+            out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+            out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+            return 3;
+        }
+        out[0] = (uint8_t)(0xF0 | cp >> 18);
+        out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+        out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 4;
+    default:
+        return -2;
+    }
+    *pp = p + 2;
+    return 1;
+}
+
+/* One token; counted even when it does not fit (then only counted). */
+#define RTWS__JSON_PUT(ty, fl, st_, len_)                                                          \
+    do {                                                                                           \
+        if (n < tcap) {                                                                            \
+            t = toks + n;                                                                          \
+            t->type = (uint8_t)(ty);                                                               \
+            t->flags = (uint8_t)(fl);                                                              \
+            t->start = (uint32_t)(st_);                                                            \
+            t->len = (uint32_t)(len_);                                                             \
+            t->size = 0;                                                                           \
+            t->next = (uint32_t)(n + 1);                                                           \
+            t->parent = cur;                                                                       \
+        } else if (n == tcap) {                                                                    \
+            full_off = (size_t)(st_);                                                              \
+        }                                                                                          \
+        n++;                                                                                       \
+    } while (0)
+
+/* One loop, no recursion: `cur` is the innermost open container that has a
+   token, and closing follows its parent link. Once the tokens run out the
+   parse goes on to count and validate; containers opened after that are
+   remembered one bit each (object or array) in vstack. A container's size
+   is counted at its first child and at each comma. On failure p is the
+   offending byte. */
+RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
+                                  rtws_json_tok *toks, size_t cap, unsigned max_depth) {
+    const uint8_t *s, *p, *e, *st, *q;
+    size_t n = 0, tcap = toks ? cap : 0, depth = 0, vdepth = 0, full_off = 0, k;
+    int32_t cur = -1;
+    int in_obj = 0, is_key = 0, r;
+    unsigned c, flags;
+    uint64_t vstack[RTWS_JSON_COUNT_DEPTH / 64], x, m;
+    uint8_t tmp[4];
+    const char *why = "";
+    rtws_err err = RTWS_ERR_SYNTAX;
+    rtws_json_tok *t;
+
+    if (!text) text = "";
+    s = p = st = (const uint8_t *)text;
+    e = s + len;
+    doc->text = text;
+    doc->len = len;
+    doc->toks = toks;
+    doc->cap = cap;
+    doc->count = 0;
+    doc->err_off = 0;
+    doc->err = "";
+    if (len > (size_t)0xFFFFFFFEu) {
+        err = RTWS_ERR_TOO_BIG;
+        why = "input longer than 4 GiB - 2 bytes (token offsets are 32-bit)";
+        goto fail;
+    }
+    if (tcap > (size_t)INT32_MAX) tcap = (size_t)INT32_MAX;
+    if (!max_depth) max_depth = RTWS_JSON_DEPTH;
+
+value:
+    RTWS__JSON_SKIP();
+    if (p == e) {
+        why = n ? "unexpected end of input" : "empty input";
+        goto fail;
+    }
+    c = *p;
+    if (c == '"') {
+        is_key = 0;
+        goto string;
+    }
+    if (c == '{' || c == '[') {
+        if (depth >= max_depth) {
+            err = RTWS_ERR_DEPTH;
+            why = "nesting deeper than max_depth";
+            goto fail;
+        }
+        in_obj = c == '{';
+        if (n < tcap) {
+            t = toks + n;
+            t->type = (uint8_t)(in_obj ? RTWS_JSON_OBJECT : RTWS_JSON_ARRAY);
+            t->flags = 0;
+            t->start = (uint32_t)(p - s);
+            t->len = t->size = t->next = 0;
+            t->parent = cur;
+            cur = (int32_t)n;
+        } else {
+            if (n == tcap) full_off = (size_t)(p - s);
+            if (vdepth >= RTWS_JSON_COUNT_DEPTH) {
+                err = RTWS_ERR_DEPTH;
+                why = "nesting deeper than RTWS_JSON_COUNT_DEPTH after the tokens ran out";
+                goto fail;
+            }
+            if (in_obj) vstack[vdepth >> 6] |= 1ull << (vdepth & 63);
+            else vstack[vdepth >> 6] &= ~(1ull << (vdepth & 63));
+            vdepth++;
+        }
+        n++;
+        depth++;
+        p++;
+        RTWS__JSON_SKIP();
+        if (p < e && *p == (in_obj ? '}' : ']')) goto close;
+        if (!vdepth) toks[cur].size = 1;
+        if (in_obj) goto key;
+        goto value;
+    }
+    st = p;
+    if (c == '-' || RTWS__JSON_DIGIT(c)) {
+        flags = 0;
+        if (c == '-') p++;
+        if (p == e || !RTWS__JSON_DIGIT(*p)) {
+            why = "expected a digit";
+            goto fail;
+        }
+        if (*p++ == '0') {
+            if (p < e && RTWS__JSON_DIGIT(*p)) {
+                why = "leading zero in a number";
+                p--;
+                goto fail;
+            }
+        } else {
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        if (p < e && *p == '.') {
+            flags = RTWS_JSON_FRAC;
+            if (++p == e || !RTWS__JSON_DIGIT(*p)) {
+                why = "expected a digit after the decimal point";
+                goto fail;
+            }
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        if (p < e && (*p | 0x20) == 'e') {
+            flags = RTWS_JSON_FRAC;
+            if (++p < e && (*p == '+' || *p == '-')) p++;
+            if (p == e || !RTWS__JSON_DIGIT(*p)) {
+                why = "expected a digit in the exponent";
+                goto fail;
+            }
+            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        }
+        c = RTWS_JSON_NUMBER;
+    } else if (c == 't' && e - p >= 4 && memcmp(p, "true", 4) == 0) {
+        flags = 0;
+        p += 4;
+        c = RTWS_JSON_TRUE;
+    } else if (c == 'f' && e - p >= 5 && memcmp(p, "false", 5) == 0) {
+        flags = 0;
+        p += 5;
+        c = RTWS_JSON_FALSE;
+    } else if (c == 'n' && e - p >= 4 && memcmp(p, "null", 4) == 0) {
+        flags = 0;
+        p += 4;
+        c = RTWS_JSON_NULL;
+    } else {
+        why = "expected a value";
+        goto fail;
+    }
+    RTWS__JSON_PUT(c, flags, st - s, p - st);
+    goto after;
+
+string:
+    st = ++p;
+    flags = is_key ? RTWS_JSON_KEY : 0u;
+    for (;;) {
+        if ((size_t)(e - p) >= 8) {
+            memcpy(&x, p, 8);
+            m = rtws__json_special(x);
+            if (!m) {
+                p += 8;
+                continue;
+            }
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                       \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the special byte comes out of x, not from a second load */
+            k = (size_t)__builtin_ctzll(m);
+            p += k >> 3;
+            c = (unsigned)(x >> (k & 56)) & 0xFFu;
+#else
+            c = *p;
+#endif
+        } else if (p == e) {
+            why = "unterminated string";
+            goto fail;
+        } else {
+            c = *p;
+        }
+        if (c == '"') break;
+        if (c == '\\') {
+            q = p; /* p itself stays in a register */
+            r = rtws__json_esc(&q, e, tmp);
+            if (r < 0) {
+                static const char *const reasons[] = {
+                    "unterminated string", "unknown escape", "\\u needs four hex digits",
+                    "high surrogate escape without a low one", "low surrogate escape alone"};
+                why = reasons[-r - 1];
+                if (r <= -4) err = RTWS_ERR_UTF8;
+                goto fail;
+            }
+            p = q;
+            flags |= RTWS_JSON_ESCAPED;
+            continue;
+        }
+        if (c < 0x20) {
+            why = "control character in a string (must be escaped)";
+            goto fail;
+        }
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        k = rtws__json_utf8(p, e);
+        if (!k) {
+            err = RTWS_ERR_UTF8;
+            why = "invalid UTF-8 in a string";
+            goto fail;
+        }
+        p += k;
+    }
+    /* full_off of a string is its opening quote */
+    RTWS__JSON_PUT(RTWS_JSON_STRING, flags, st - s, p - st);
+    if (n - 1 == tcap) full_off--;
+    p++;
+    if (is_key) {
+        RTWS__JSON_SKIP();
+        if (p == e || *p != ':') {
+            why = "expected ':' after a key";
+            goto fail;
+        }
+        p++;
+        goto value;
+    }
+
+after:
+    if (!depth) goto done;
+    RTWS__JSON_SKIP();
+    if (p == e) {
+        why = "unexpected end of input";
+        goto fail;
+    }
+    if (*p == ',') {
+        p++;
+        if (!vdepth) toks[cur].size++;
+        if (in_obj) goto key;
+        goto value;
+    }
+    if (*p == (in_obj ? '}' : ']')) goto close;
+    why = in_obj ? "expected ',' or '}'" : "expected ',' or ']'";
+    goto fail;
+
+key:
+    RTWS__JSON_SKIP();
+    if (p == e || *p != '"') {
+        why = p == e ? "unexpected end of input" : "expected a string key";
+        goto fail;
+    }
+    is_key = 1;
+    goto string;
+
+close:
+    if (vdepth) {
+        vdepth--;
+        if (vdepth) in_obj = (int)((vstack[(vdepth - 1) >> 6] >> ((vdepth - 1) & 63)) & 1u);
+        else in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
+    } else {
+        t = toks + cur;
+        t->len = (uint32_t)(p + 1 - s) - t->start;
+        t->next = (uint32_t)n;
+        cur = t->parent;
+        in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
+    }
+    depth--;
+    p++;
+    goto after;
+
+done:
+    RTWS__JSON_SKIP();
+    if (p != e) {
+        why = "trailing characters after the value";
+        goto fail;
+    }
+    if (n > (size_t)INT32_MAX) {
+        err = RTWS_ERR_TOO_BIG;
+        why = "more than INT32_MAX tokens";
+        goto fail;
+    }
+    doc->count = n;
+    if (toks && n > tcap) {
+        doc->err_off = full_off;
+        doc->err = "token array too small (count says how many the text needs)";
+        return RTWS_ERR_NOSPACE;
+    }
+    return RTWS_OK;
+
+fail:
+    doc->err_off = (size_t)(p - s);
+    doc->err = why;
+    return err;
+}
+
+/* Tokens actually filled: after RTWS_ERR_NOSPACE count exceeds cap. */
+static size_t rtws__json_filled(const rtws_json *doc) {
+    return !doc->toks ? 0 : doc->count < doc->cap ? doc->count : doc->cap;
+}
+
+RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i) {
+    if (i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
+    return doc->toks + i;
+}
+
+RTWS_API int rtws_json_eqn(const rtws_json *doc, int i, const char *str, size_t n) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const uint8_t *p, *e, *q = (const uint8_t *)str, *qe = q + n;
+    uint8_t tmp[4];
+    int r;
+    if (!t || t->type != RTWS_JSON_STRING) return 0;
+    p = (const uint8_t *)doc->text + t->start;
+    e = p + t->len;
+    if (!(t->flags & RTWS_JSON_ESCAPED)) return t->len == n && (!n || memcmp(p, str, n) == 0);
+    while (p < e) {
+        if (*p != '\\') {
+            if (q == qe || *q != *p) return 0;
+            p++;
+            q++;
+            continue;
+        }
+        r = rtws__json_esc(&p, e, tmp);
+        if (r < 0 || qe - q < r || memcmp(q, tmp, (size_t)r) != 0) return 0;
+        q += r;
+    }
+    return q == qe;
+}
+
+RTWS_API int rtws_json_eq(const rtws_json *doc, int i, const char *str) {
+    return rtws_json_eqn(doc, i, str, strlen(str));
+}
+
+RTWS_API int rtws_json_get(const rtws_json *doc, int obj, const char *key) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, obj);
+    size_t n = strlen(key), left;
+    int k = obj + 1;
+    if (!t || t->type != RTWS_JSON_OBJECT) return -1;
+    for (left = t->size; left > 0 && (size_t)k + 1 < rtws__json_filled(doc); left--) {
+        if (rtws_json_eqn(doc, k, key, n)) return k + 1;
+        k = (int)doc->toks[k + 1].next;
+    }
+    return -1;
+}
+
+RTWS_API int rtws_json_child(const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || (t->type != RTWS_JSON_OBJECT && t->type != RTWS_JSON_ARRAY) || !t->size) return -1;
+    return (size_t)i + 1 < rtws__json_filled(doc) ? i + 1 : -1;
+}
+
+RTWS_API int rtws_json_next(const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i), *v, *up;
+    uint32_t j;
+    if (!t || t->parent < 0) return -1;
+    if (t->flags & RTWS_JSON_KEY) {
+        v = rtws_json_tok_at(doc, i + 1);
+        if (!v) return -1;
+        j = v->next;
+    } else {
+        j = t->next;
+    }
+    up = doc->toks + t->parent;
+    return j < up->next && (size_t)j < rtws__json_filled(doc) ? (int)j : -1;
+}
+
+RTWS_API int rtws_json_at(const rtws_json *doc, int arr, size_t n) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, arr);
+    int i;
+    if (!t || t->type != RTWS_JSON_ARRAY || n >= t->size) return -1;
+    for (i = rtws_json_child(doc, arr); n > 0 && i >= 0; n--) i = rtws_json_next(doc, i);
+    return i;
+}
+
+RTWS_API const char *rtws_json_raw(const rtws_json *doc, int i, size_t *len) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t) {
+        *len = 0;
+        return NULL;
+    }
+    if (t->type == RTWS_JSON_STRING) {
+        *len = (size_t)t->len + 2;
+        return doc->text + t->start - 1;
+    }
+    *len = t->len;
+    return doc->text + t->start;
+}
+
+RTWS_API rtws_err rtws_json_unescape(const rtws_json *doc, int i, char *buf, size_t cap,
+                                     size_t *len) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const uint8_t *p, *e, *q;
+    uint8_t tmp[4];
+    size_t o = 0, k;
+    int r;
+    *len = 0;
+    if (!t || t->type != RTWS_JSON_STRING) return RTWS_ERR_INVALID;
+    p = (const uint8_t *)doc->text + t->start;
+    e = p + t->len;
+    while (p < e) {
+        q = (const uint8_t *)memchr(p, '\\', (size_t)(e - p));
+        if (!q) q = e;
+        k = (size_t)(q - p);
+        if (o + k <= cap) memcpy(buf + o, p, k);
+        o += k;
+        p = q;
+        if (p == e) break;
+        r = rtws__json_esc(&p, e, tmp);
+        if (r < 0) return RTWS_ERR_SYNTAX;
+        if (o + (size_t)r <= cap) memcpy(buf + o, tmp, (size_t)r);
+        o += (size_t)r;
+    }
+    *len = o;
+    if (o >= cap) return RTWS_ERR_NOSPACE;
+    buf[o] = '\0';
+    return RTWS_OK;
+}
+
+/* A number as its significant digits times a power of ten: digit j of the
+   concatenated integer and fraction digits is dig(j); the value is
+   (-1)^neg * digits first..last * 10^exp10, with last the last nonzero digit.
+   ndig is 0 for a zero. */
+typedef struct rtws__json_num {
+    const uint8_t *ip, *fp;
+    int64_t ilen, flen, first, ndig, exp10;
+    int neg;
+} rtws__json_num;
+
+static uint8_t rtws__json_dig(const rtws__json_num *d, int64_t j) {
+    return j < d->ilen ? d->ip[j] : d->fp[j - d->ilen];
+}
+
+/* Splits a number already checked by the grammar; returns 0, or -1 if it is not one. */
+static int rtws__json_num_split(const uint8_t *p, size_t len, rtws__json_num *d) {
+    const uint8_t *e = p + len;
+    int64_t x = 0, last;
+    int xneg = 0;
+    d->neg = p < e && *p == '-';
+    p += d->neg;
+    d->ip = p;
+    while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+    d->ilen = p - d->ip;
+    d->fp = p;
+    d->flen = 0;
+    if (p < e && *p == '.') {
+        d->fp = ++p;
+        while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+        d->flen = p - d->fp;
+    }
+    if (p < e && (*p | 0x20) == 'e') {
+        if (++p < e && (*p == '+' || *p == '-')) xneg = *p++ == '-';
+        if (p == e) return -1;
+        /* clamped: past 10^15 any nonzero value is 0 or infinite anyway */
+        for (; p < e && RTWS__JSON_DIGIT(*p); p++)
+            if (x < 1000000000000000) x = x * 10 + (*p - '0');
+    }
+    if (p != e || d->ilen == 0) return -1;
+    d->exp10 = xneg ? -x : x;
+    for (d->first = 0; d->first < d->ilen + d->flen; d->first++)
+        if (rtws__json_dig(d, d->first) != '0') break;
+    if (d->first == d->ilen + d->flen) {
+        d->ndig = 0;
+        return 0;
+    }
+    last = d->ilen + d->flen - 1;
+    while (rtws__json_dig(d, last) == '0') last--;
+    d->ndig = last - d->first + 1;
+    d->exp10 += d->ilen - 1 - last;
+    return 0;
+}
+
+static int rtws__json_num_tok(const rtws_json *doc, int i, rtws__json_num *d) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || t->type != RTWS_JSON_NUMBER) return -1;
+    return rtws__json_num_split((const uint8_t *)doc->text + t->start, t->len, d);
+}
+
+RTWS_API rtws_err rtws_json_int64(const rtws_json *doc, int i, int64_t *out) {
+    rtws__json_num d;
+    uint64_t v = 0;
+    int64_t j;
+    if (rtws__json_num_tok(doc, i, &d) < 0) return RTWS_ERR_INVALID;
+    if (d.ndig) {
+        /* integral and below 10^19, so v cannot wrap */
+        if (d.exp10 < 0 || d.ndig + d.exp10 > 19) return RTWS_ERR_RANGE;
+        for (j = d.first; j < d.first + d.ndig; j++) v = v * 10u + (uint64_t)(rtws__json_dig(&d, j) - '0');
+        for (j = 0; j < d.exp10; j++) v *= 10u;
+        if (v > (uint64_t)INT64_MAX + (uint64_t)d.neg) return RTWS_ERR_RANGE;
+    }
+    if (!d.neg || !v) *out = (int64_t)v;
+    else if (v == (uint64_t)INT64_MAX + 1u) *out = INT64_MIN;
+    else *out = -(int64_t)v;
+    return RTWS_OK;
+}
+
+/* Text to double without locale: the significant digits and a decimal
+   exponent go to strtod with no decimal point. 780 digits decide rounding
+   (a double's exact halfway points have at most 767 significant digits);
+   a '1' after them stands for any nonzero digits cut off. */
+static rtws_err rtws__json_to_double(const uint8_t *p, size_t len, double *out) {
+    rtws__json_num d;
+    char buf[800];
+    size_t o = 0;
+    int64_t keep, j, x;
+    char ex[24];
+    int xn = 0;
+    double v;
+    if (rtws__json_num_split(p, len, &d) < 0) return RTWS_ERR_INVALID;
+    if (!d.ndig) {
+        *out = d.neg ? -0.0 : 0.0;
+        return RTWS_OK;
+    }
+    if (d.neg) buf[o++] = '-';
+    keep = d.ndig > 780 ? 780 : d.ndig;
+    for (j = 0; j < keep; j++) buf[o++] = (char)rtws__json_dig(&d, d.first + j);
+    x = d.exp10 + (d.ndig - keep);
+    if (keep < d.ndig) {
+        buf[o++] = '1';
+        x--;
+    }
+    if (x > 99999) x = 99999;
+    if (x < -99999) x = -99999;
+    buf[o++] = 'e';
+    if (x < 0) {
+        buf[o++] = '-';
+        x = -x;
+    }
+    do {
+        ex[xn++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    while (xn) buf[o++] = ex[--xn];
+    buf[o] = '\0';
+    v = strtod(buf, NULL);
+    *out = v;
+    if (v - v != 0.0) return RTWS_ERR_RANGE; /* infinite */
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    if (!t || t->type != RTWS_JSON_NUMBER) return RTWS_ERR_INVALID;
+    return rtws__json_to_double((const uint8_t *)doc->text + t->start, t->len, out);
+}
+
+/* --- writer --- */
+
+RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap) {
+    memset(w, 0, sizeof *w);
+    w->buf = buf;
+    w->cap = buf ? cap : 0;
+    w->err = RTWS_OK;
+}
+
+static rtws_err rtws__json_wfail(rtws_json_writer *w, rtws_err err) {
+    if (w->err == RTWS_OK || w->err == RTWS_ERR_NOSPACE) w->err = err;
+    return w->err;
+}
+
+static void rtws__json_wput(rtws_json_writer *w, const void *p, size_t n) {
+    if (w->len <= w->cap && n <= w->cap - w->len) {
+        if (n) memcpy(w->buf + w->len, p, n);
+    } else if (w->err == RTWS_OK) {
+        w->err = RTWS_ERR_NOSPACE;
+    }
+    w->len += n;
+}
+
+static int rtws__json_wobj(const rtws_json_writer *w) {
+    return (w->obj[(w->depth - 1) >> 3] >> ((w->depth - 1) & 7)) & 1;
+}
+
+/* Before any value: place it (comma, or after a key) or refuse it. */
+static rtws_err rtws__json_wval(rtws_json_writer *w) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth) {
+        if (w->flags & RTWS__JSON_W_DONE) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    } else if (rtws__json_wobj(w)) {
+        if (!(w->flags & RTWS__JSON_W_KEYED)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    } else if (!(w->flags & RTWS__JSON_W_FIRST)) {
+        rtws__json_wput(w, ",", 1);
+    }
+    w->flags &= ~(RTWS__JSON_W_FIRST | RTWS__JSON_W_KEYED);
+    return RTWS_OK;
+}
+
+static rtws_err rtws__json_wdone(rtws_json_writer *w) {
+    if (!w->depth) w->flags |= RTWS__JSON_W_DONE;
+    return w->err;
+}
+
+static rtws_err rtws__json_wopen(rtws_json_writer *w, int obj) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    if (w->depth >= RTWS_JSON_DEPTH) return rtws__json_wfail(w, RTWS_ERR_DEPTH);
+    if (obj) w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] | (1u << (w->depth & 7)));
+    else w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] & ~(1u << (w->depth & 7)));
+    w->depth++;
+    w->flags = RTWS__JSON_W_FIRST;
+    rtws__json_wput(w, obj ? "{" : "[", 1);
+    return w->err;
+}
+
+static rtws_err rtws__json_wclose(rtws_json_writer *w, int obj) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth || rtws__json_wobj(w) != obj || (w->flags & RTWS__JSON_W_KEYED))
+        return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    rtws__json_wput(w, obj ? "}" : "]", 1);
+    w->depth--;
+    w->flags = 0;
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_object(rtws_json_writer *w) { return rtws__json_wopen(w, 1); }
+RTWS_API rtws_err rtws_json_write_array(rtws_json_writer *w) { return rtws__json_wopen(w, 0); }
+RTWS_API rtws_err rtws_json_write_object_end(rtws_json_writer *w) {
+    return rtws__json_wclose(w, 1);
+}
+RTWS_API rtws_err rtws_json_write_array_end(rtws_json_writer *w) {
+    return rtws__json_wclose(w, 0);
+}
+
+/* A quoted, escaped string; plain runs are copied whole. */
+static rtws_err rtws__json_wstr(rtws_json_writer *w, const char *str, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p, *e, *run;
+    char esc[6];
+    uint64_t x, m;
+    size_t k;
+    unsigned c;
+    if (!str) {
+        if (n) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+        str = "";
+    }
+    p = run = (const uint8_t *)str;
+    e = p + n;
+    rtws__json_wput(w, "\"", 1);
+    while (p < e) {
+        while ((size_t)(e - p) >= 8) {
+            memcpy(&x, p, 8);
+            m = rtws__json_special(x);
+            if (m) {
+                p += rtws__json_first(m);
+                break;
+            }
+            p += 8;
+        }
+        if (p == e) break;
+        c = *p;
+        if (c >= 0x80) {
+            k = rtws__json_utf8(p, e);
+            if (!k) return rtws__json_wfail(w, RTWS_ERR_UTF8);
+            p += k;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            p++;
+            continue;
+        }
+        rtws__json_wput(w, run, (size_t)(p - run));
+        esc[0] = '\\';
+        k = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        rtws__json_wput(w, esc, k);
+        run = ++p;
+    }
+    rtws__json_wput(w, run, (size_t)(p - run));
+    rtws__json_wput(w, "\"", 1);
+    return w->err;
+}
+
+RTWS_API rtws_err rtws_json_write_key(rtws_json_writer *w, const char *key, size_t len) {
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!w->depth || !rtws__json_wobj(w) || (w->flags & RTWS__JSON_W_KEYED))
+        return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (!(w->flags & RTWS__JSON_W_FIRST)) rtws__json_wput(w, ",", 1);
+    w->flags = RTWS__JSON_W_KEYED;
+    rtws__json_wstr(w, key, len);
+    rtws__json_wput(w, ":", 1);
+    return w->err;
+}
+
+RTWS_API rtws_err rtws_json_write_string(rtws_json_writer *w, const char *s, size_t len) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wstr(w, s, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_int64(rtws_json_writer *w, int64_t v) {
+    char tmp[24];
+    size_t o = sizeof tmp;
+    uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    do {
+        tmp[--o] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u);
+    if (v < 0) tmp[--o] = '-';
+    rtws__json_wput(w, tmp + o, sizeof tmp - o);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_double(rtws_json_writer *w, double v) {
+    char tmp[40], out[40];
+    size_t o = 0, i;
+    int prec, n;
+    double back;
+    rtws_err err;
+    if (v != v || v - v != 0.0) {
+        if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+        return rtws__json_wfail(w, RTWS_ERR_RANGE);
+    }
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (n <= 0 || (size_t)n >= sizeof tmp) return rtws__json_wfail(w, RTWS_ERR_RANGE);
+        /* the locale may spell the decimal point otherwise: JSON wants '.' */
+        for (o = 0, i = 0; i < (size_t)n; i++) {
+            char ch = tmp[i];
+            if (RTWS__JSON_DIGIT(ch) || ch == '-' || ch == '+' || ch == 'e' || ch == 'E')
+                out[o++] = ch;
+            else if (!o || out[o - 1] != '.')
+                out[o++] = '.';
+        }
+        if (rtws__json_to_double((const uint8_t *)out, o, &back) == RTWS_OK && back == v) break;
+    }
+    rtws__json_wput(w, out, o);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_bool(rtws_json_writer *w, int v) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    if (v) rtws__json_wput(w, "true", 4);
+    else rtws__json_wput(w, "false", 5);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w) {
+    rtws_err err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wput(w, "null", 4);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len) {
+    rtws_json d;
+    rtws_err err;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    err = rtws_json_parse(&d, json, len, NULL, 0, 0);
+    if (err != RTWS_OK) return rtws__json_wfail(w, err);
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    rtws__json_wput(w, json, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc, int i) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, i);
+    const char *raw;
+    size_t len;
+    rtws_err err;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (!t || (t->flags & RTWS_JSON_KEY)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    err = rtws__json_wval(w);
+    if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
+    raw = rtws_json_raw(doc, i, &len);
+    rtws__json_wput(w, raw, len);
+    return rtws__json_wdone(w);
+}
+
+RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
+    if (len) *len = w->len;
+    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (w->depth || !(w->flags & RTWS__JSON_W_DONE)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (w->err == RTWS_OK && w->len < w->cap) w->buf[w->len] = '\0';
+    return w->err;
+}
+
 /* === rtws: realtime ===================================================== */
+
+/* A chained hash table of nodes that embed rtws__hnode first; keys are byte
+   strings. Grows at load 1; never shrinks (channels and users are few
+   compared with messages). */
+typedef struct rtws__hnode {
+    struct rtws__hnode *hnext;
+    uint64_t hash;
+    const char *key;
+    size_t klen;
+} rtws__hnode;
+
+typedef struct rtws__htab {
+    rtws__hnode **b;
+    size_t nb, count;
+} rtws__htab;
+
+static uint64_t rtws__hash(const char *k, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 32);
+}
+
+static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, uint64_t h) {
+    rtws__hnode *e;
+    if (!t->nb) return NULL;
+    for (e = t->b[h & (t->nb - 1)]; e; e = e->hnext)
+        if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0) return e;
+    return NULL;
+}
+
+static int rtws__hadd(rtws__htab *t, rtws__hnode *e, const rtws_allocator *a) {
+    if (t->count >= t->nb) {
+        size_t nb = t->nb ? t->nb * 2 : 16, i;
+        rtws__hnode **b = (rtws__hnode **)rtws__alloc(a, nb * sizeof *b);
+        if (!b) return 0;
+        memset(b, 0, nb * sizeof *b);
+        for (i = 0; i < t->nb; i++) {
+            rtws__hnode *x = t->b[i], *nx;
+            for (; x; x = nx) {
+                nx = x->hnext;
+                x->hnext = b[x->hash & (nb - 1)];
+                b[x->hash & (nb - 1)] = x;
+            }
+        }
+        rtws__free(a, t->b);
+        t->b = b;
+        t->nb = nb;
+    }
+    e->hnext = t->b[e->hash & (t->nb - 1)];
+    t->b[e->hash & (t->nb - 1)] = e;
+    t->count++;
+    return 1;
+}
+
+static void rtws__hdel(rtws__htab *t, rtws__hnode *e) {
+    rtws__hnode **pp = &t->b[e->hash & (t->nb - 1)];
+    for (; *pp; pp = &(*pp)->hnext)
+        if (*pp == e) {
+            *pp = e->hnext;
+            t->count--;
+            return;
+        }
+}
+
+typedef struct rtws__ruser {
+    rtws__hnode h;    /* key: the user id */
+    size_t conns;     /* router connections of this user */
+    char name[64];
+} rtws__ruser;
+
+typedef struct rtws__dedupe {
+    uint64_t at;      /* now_ms when first published */
+    uint64_t seq;
+    uint8_t len;
+    char id[64];
+} rtws__dedupe;
+
+typedef struct rtws__session {
+    rtws__hnode h;    /* key: the session id */
+    rtws__ruser *user;
+    size_t conns;
+    uint64_t expire;  /* when conns is 0: forget it then */
+    rtws__dedupe *dd; /* ring of recent publish ids */
+    size_t ddcap, ddhead, ddcount;
+    char id[32];      /* 22 characters of base64url (16 random bytes) */
+} rtws__session;
+
+typedef struct rtws__member rtws__member;
+
+typedef struct rtws__presence {
+    rtws__hnode h;    /* key: the user id */
+    rtws__ruser *user;
+    size_t count;     /* connections of the user in the channel */
+    char status[33];
+} rtws__presence;
+
+typedef struct rtws__channel {
+    rtws__hnode h;
+    uint64_t seq;
+    rtws_shared **hist; /* ring: the last hcount messages, seq-hcount+1 .. seq */
+    size_t hcap, hhead, hcount;
+    rtws__member *subs;
+    size_t nsubs;
+    rtws__htab presence;
+    char *name;
+} rtws__channel;
+
+typedef struct rtws__rconn {
+    rtws_conn *conn;
+    rtws__ruser *user;
+    rtws__session *session;
+    rtws__member *members;
+    size_t nchan;
+    struct rtws__rconn *prev, *next; /* every router connection */
+    uint64_t auth_deadline;          /* 0: authenticated or not required */
+    uint64_t tokens_at;              /* rate limit: last refill */
+    uint64_t tokens;                 /* rate limit, in thousandths of a message */
+    uint32_t abuse;
+    int authed, opened;
+    char pending_user[64];           /* from the upgrade request's token */
+    char pending_session[32];        /* from ?session= */
+} rtws__rconn;
+
+struct rtws__member {
+    rtws__channel *ch;
+    rtws__rconn *rc;
+    rtws__member *cprev, *cnext; /* in the channel */
+    rtws__member *rnext;         /* in the connection */
+};
+
+struct rtws_router {
+    rtws_router_config cfg;
+    rtws__htab channels, users, sessions;
+    rtws__rconn *conns;
+    size_t nconns, nsubs, users_online;
+    uint64_t total_conns, msgs_in, msgs_out, publishes, started, next_sweep;
+    rtws_json_tok *toks;
+    size_t tokcap;
+    char *out;                   /* JSON being written */
+    size_t outcap;
+    rtws_json_writer w;
+};
+
+static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
+
+/* ---- JSON tokens (HS256) ---- */
+
+static size_t rtws__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
+    size_t i, o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (i = 0; i < len; i++) {
+        char ch = in[i];
+        int v;
+        if (ch == '-') ch = '+';
+        else if (ch == '_') ch = '/';
+        v = rtws__b64val(ch);
+        if (v < 0) return (size_t)-1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap) return (size_t)-1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (len % 4 == 1 || (acc & ((1u << bits) - 1))) return (size_t)-1; /* no slack bits */
+    return o;
+}
+
+static size_t rtws__b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    size_t n = rtws_base64_encode(in, len, out, cap), i;
+    if (!n) return 0;
+    while (n && out[n - 1] == '=') n--;
+    for (i = 0; i < n; i++) {
+        if (out[i] == '+') out[i] = '-';
+        else if (out[i] == '/') out[i] = '_';
+    }
+    out[n] = '\0';
+    return n;
+}
+
+RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
+                                    size_t secret_len, char *out, size_t cap) {
+    static const char head[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    size_t n, k, cl = strlen(claims_json);
+    uint8_t mac[32];
+    n = rtws__b64url_encode((const uint8_t *)head, sizeof head - 1, out, cap);
+    if (!n || n + 2 >= cap) return 0;
+    out[n++] = '.';
+    k = rtws__b64url_encode((const uint8_t *)claims_json, cl, out + n, cap - n);
+    if (!k) return 0;
+    n += k;
+    rtws_hmac_sha256(secret, secret_len, out, n, mac);
+    if (n + 2 >= cap) return 0;
+    out[n++] = '.';
+    k = rtws__b64url_encode(mac, 32, out + n, cap - n);
+    return k ? n + k : 0;
+}
+
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]) {
+    const char *d1, *d2;
+    uint8_t buf[3072], mac[32], sig[40];
+    rtws_json_tok toks[64];
+    rtws_json doc;
+    size_t n, hl, pl;
+    int v;
+    int64_t t;
+    user[0] = '\0';
+    if (len > 4096) return RTWS_ERR_TOO_BIG;
+    d1 = (const char *)memchr(token, '.', len);
+    if (!d1) return RTWS_ERR_SYNTAX;
+    d2 = (const char *)memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token));
+    if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token))) return RTWS_ERR_SYNTAX;
+    hl = (size_t)(d1 - token);
+    pl = (size_t)(d2 - d1 - 1);
+    /* the header: alg must be exactly HS256 (never "none", never RS/ES) */
+    n = rtws__b64url_decode(token, hl, buf, sizeof buf);
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+        toks[0].type != RTWS_JSON_OBJECT)
+        return RTWS_ERR_SYNTAX;
+    v = rtws_json_get(&doc, 0, "alg");
+    if (v < 0 || !rtws_json_eq(&doc, v, "HS256")) return RTWS_ERR_INVALID;
+    n = rtws__b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - token), sig, sizeof sig);
+    if (n != 32) return RTWS_ERR_SYNTAX;
+    rtws_hmac_sha256(secret, secret_len, token, (size_t)(d2 - token), mac);
+    if (!rtws_ct_equal(mac, sig, 32)) return RTWS_ERR_INVALID;
+    /* the claims */
+    n = rtws__b64url_decode(d1 + 1, pl, buf, sizeof buf);
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+        toks[0].type != RTWS_JSON_OBJECT)
+        return RTWS_ERR_SYNTAX;
+    v = rtws_json_get(&doc, 0, "exp");
+    if (v >= 0) {
+        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
+        if (now_s >= t + leeway_s) return RTWS_ERR_TIMEOUT;
+    }
+    v = rtws_json_get(&doc, 0, "nbf");
+    if (v >= 0) {
+        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
+        if (now_s + leeway_s < t) return RTWS_ERR_TIMEOUT;
+    }
+    v = rtws_json_get(&doc, 0, "sub");
+    if (v < 0) v = rtws_json_get(&doc, 0, "user");
+    if (v >= 0) {
+        size_t ul;
+        const rtws_json_tok *tk = rtws_json_tok_at(&doc, v);
+        if (tk->type != RTWS_JSON_STRING || rtws_json_unescape(&doc, v, user, 64, &ul) != RTWS_OK ||
+            ul == 0 || strlen(user) != ul) {
+            user[0] = '\0';
+            return RTWS_ERR_SYNTAX;
+        }
+        for (n = 0; n < ul; n++)
+            if ((uint8_t)user[n] < 0x20 || user[n] == 0x7f) {
+                user[0] = '\0';
+                return RTWS_ERR_SYNTAX;
+            }
+    }
+    return RTWS_OK;
+}
+
+/* ---- writing replies ---- */
+
+static void rtws__w_begin(rtws_router *r) {
+    rtws_json_writer_init(&r->w, r->out, r->outcap);
+    rtws_json_write_object(&r->w);
+}
+static void rtws__w_str(rtws_router *r, const char *k, const char *v, size_t n) {
+    rtws_json_write_key(&r->w, k, strlen(k));
+    rtws_json_write_string(&r->w, v, n);
+}
+static void rtws__w_strz(rtws_router *r, const char *k, const char *v) {
+    rtws__w_str(r, k, v, strlen(v));
+}
+static void rtws__w_int(rtws_router *r, const char *k, int64_t v) {
+    rtws_json_write_key(&r->w, k, strlen(k));
+    rtws_json_write_int64(&r->w, v);
+}
+/* Finishes the object; grows the buffer and asks the caller to write again
+   (returns 0) when it did not fit. */
+static int rtws__w_end(rtws_router *r, size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(&r->w);
+    e = rtws_json_writer_finish(&r->w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        size_t need = *len + 1;
+        char *nb = (char *)rtws__realloc(rtws__ra(r), r->out, need);
+        if (!nb) {
+            *len = 0;
+            return 1; /* give up on this reply */
+        }
+        r->out = nb;
+        r->outcap = need;
+        return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+static void rtws__rt_send(rtws_router *r, rtws__rconn *rc, size_t len) {
+    if (!len) return;
+    if (rtws_conn_send_text(rc->conn, r->out, len) == RTWS_OK) r->msgs_out++;
+}
+
+static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code,
+                               const char *msg, const char *id, size_t idlen) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "error");
+        rtws__w_strz(r, "code", code);
+        rtws__w_strz(r, "message", msg);
+        if (id) rtws__w_str(r, "id", id, idlen);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+                                    const char *message, const char *id) {
+    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    if (!rc) return RTWS_ERR_INVALID;
+    return rtws__rt_error(r, rc, code, message ? message : code, id, id ? strlen(id) : 0);
+}
+
+/* Sends the bytes in r->out to every subscriber of ch but skip, as one shared
+   frame. A subscriber whose queue is full is closed with 1013: it resumes
+   from its last seq when it comes back. */
+static void rtws__fanout(rtws_router *r, rtws__channel *ch, rtws_shared *sh, const rtws__rconn *skip) {
+    rtws__member *m;
+    for (m = ch->subs; m; m = m->cnext) {
+        rtws_err e;
+        if (m->rc == skip) continue;
+        e = rtws_conn_send_shared(m->rc->conn, sh);
+        if (e == RTWS_OK) r->msgs_out++;
+        else if (e == RTWS_ERR_LIMIT) rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+    }
+}
+
+static void rtws__presence_event(rtws_router *r, rtws__channel *ch, const char *user,
+                                 const char *status, const rtws__rconn *skip) {
+    size_t len;
+    rtws_shared *sh;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "presence");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_strz(r, "user", user);
+        rtws__w_strz(r, "status", status);
+    } while (!rtws__w_end(r, &len));
+    if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return;
+    rtws__fanout(r, ch, sh, skip);
+    rtws_shared_release(sh);
+}
+
+/* ---- users, sessions, channels ---- */
+
+static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
+    size_t n = strlen(name);
+    uint64_t h = rtws__hash(name, n);
+    rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
+    if (u) return u;
+    if (n >= sizeof u->name) return NULL;
+    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u);
+    if (!u) return NULL;
+    memset(u, 0, sizeof *u);
+    memcpy(u->name, name, n + 1);
+    u->h.key = u->name;
+    u->h.klen = n;
+    u->h.hash = h;
+    if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), u);
+        return NULL;
+    }
+    return u;
+}
+
+/* Users are kept while a connection or a session refers to them. */
+static void rtws__user_maybe_drop(rtws_router *r, rtws__ruser *u) {
+    size_t i;
+    if (!u || u->conns) return;
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e;
+        for (e = r->sessions.b[i]; e; e = e->hnext)
+            if (((rtws__session *)e)->user == u) return;
+    }
+    rtws__hdel(&r->users, &u->h);
+    rtws__free(rtws__ra(r), u);
+}
+
+static int rtws__rt_random(rtws_router *r, void *buf, size_t n) {
+    if (r->cfg.random) return r->cfg.random(r->cfg.random_user, buf, n);
+#if !defined(RTWS_NO_SYSTEM_RANDOM)
+    return rtws_random_system(NULL, buf, n);
+#else
+    return -1;
+#endif
+}
+
+static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
+    uint8_t raw[16];
+    rtws__session *s;
+    size_t n;
+    if (rtws__rt_random(r, raw, sizeof raw) != 0) return NULL;
+    s = (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s);
+    if (!s) return NULL;
+    memset(s, 0, sizeof *s);
+    n = rtws__b64url_encode(raw, sizeof raw, s->id, sizeof s->id);
+    if (!n) {
+        rtws__free(rtws__ra(r), s);
+        return NULL;
+    }
+    s->h.key = s->id;
+    s->h.klen = n;
+    s->h.hash = rtws__hash(s->id, n);
+    s->user = u;
+    if (!rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), s);
+        return NULL;
+    }
+    return s;
+}
+
+static void rtws__session_free(rtws_router *r, rtws__session *s) {
+    rtws__ruser *u = s->user;
+    rtws__hdel(&r->sessions, &s->h);
+    rtws__free(rtws__ra(r), s->dd);
+    rtws__free(rtws__ra(r), s);
+    rtws__user_maybe_drop(r, u);
+}
+
+static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t n, int create) {
+    uint64_t h = rtws__hash(name, n);
+    rtws__channel *ch = (rtws__channel *)rtws__hfind(&r->channels, name, n, h);
+    if (ch || !create) return ch;
+    ch = (rtws__channel *)rtws__alloc(rtws__ra(r), sizeof *ch + n + 1);
+    if (!ch) return NULL;
+    memset(ch, 0, sizeof *ch);
+    ch->name = (char *)(ch + 1);
+    memcpy(ch->name, name, n);
+    ch->name[n] = '\0';
+    ch->h.key = ch->name;
+    ch->h.klen = n;
+    ch->h.hash = h;
+    if (!rtws__hadd(&r->channels, &ch->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), ch);
+        return NULL;
+    }
+    return ch;
+}
+
+/* Adds a message to the channel's history ring (which holds a reference). */
+static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh) {
+    size_t cap = r->cfg.history;
+    if (!cap) return;
+    if (ch->hcap < cap && ch->hcount == ch->hcap) { /* grow lazily up to the cap */
+        size_t ncap = ch->hcap ? ch->hcap * 2 : 16, i;
+        rtws_shared **nh;
+        if (ncap > cap) ncap = cap;
+        nh = (rtws_shared **)rtws__alloc(rtws__ra(r), ncap * sizeof *nh);
+        if (!nh) return;
+        for (i = 0; i < ch->hcount; i++) nh[i] = ch->hist[(ch->hhead + i) % ch->hcap];
+        rtws__free(rtws__ra(r), ch->hist);
+        ch->hist = nh;
+        ch->hcap = ncap;
+        ch->hhead = 0;
+    }
+    sh->refs++;
+    if (ch->hcount < ch->hcap) {
+        ch->hist[(ch->hhead + ch->hcount) % ch->hcap] = sh;
+        ch->hcount++;
+    } else {
+        rtws_shared_release(ch->hist[ch->hhead]);
+        ch->hist[ch->hhead] = sh;
+        ch->hhead = (ch->hhead + 1) % ch->hcap;
+    }
+}
+
+static rtws__member *rtws__member_of(const rtws__rconn *rc, const rtws__channel *ch) {
+    rtws__member *m;
+    for (m = rc->members; m; m = m->rnext)
+        if (m->ch == ch) return m;
+    return NULL;
+}
+
+static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m) {
+    rtws__channel *ch = m->ch;
+    rtws__member **pp;
+    rtws__presence *p;
+    const char *uname = rc->user->name;
+    size_t un = rc->user->h.klen;
+    if (m->cprev) m->cprev->cnext = m->cnext;
+    else ch->subs = m->cnext;
+    if (m->cnext) m->cnext->cprev = m->cprev;
+    for (pp = &rc->members; *pp; pp = &(*pp)->rnext)
+        if (*pp == m) {
+            *pp = m->rnext;
+            break;
+        }
+    rc->nchan--;
+    ch->nsubs--;
+    r->nsubs--;
+    rtws__free(rtws__ra(r), m);
+    p = (rtws__presence *)rtws__hfind(&ch->presence, uname, un, rc->user->h.hash);
+    if (p && --p->count == 0) {
+        rtws__hdel(&ch->presence, &p->h);
+        rtws__free(rtws__ra(r), p);
+        if (ch->presence.count < r->cfg.max_presence)
+            rtws__presence_event(r, ch, uname, "left", NULL);
+    }
+}
+
+static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
+    if (ch->nsubs || ch->hcount || ch->seq) return; /* a channel with history stays */
+    rtws__hdel(&r->channels, &ch->h);
+    rtws__free(rtws__ra(r), ch->presence.b);
+    rtws__free(rtws__ra(r), ch->hist);
+    rtws__free(rtws__ra(r), ch);
+}
+
+/* ---- protocol ---- */
+
+/* A string field of the request as a C string in buf (cap bytes), checked
+   to be 1..cap-1 bytes without control characters. 0 when absent or bad. */
+static size_t rtws__field(const rtws_json *d, const char *key, char *buf, size_t cap, int *bad) {
+    int v = rtws_json_get(d, 0, key);
+    size_t n = 0, i;
+    const rtws_json_tok *t;
+    buf[0] = '\0';
+    if (v < 0) return 0;
+    t = rtws_json_tok_at(d, v);
+    if (t->type != RTWS_JSON_STRING || rtws_json_unescape(d, v, buf, cap, &n) != RTWS_OK || !n ||
+        strlen(buf) != n) {
+        buf[0] = '\0';
+        *bad = 1;
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        if ((uint8_t)buf[i] < 0x20 || buf[i] == 0x7f) {
+            buf[0] = '\0';
+            *bad = 1;
+            return 0;
+        }
+    return n;
+}
+
+static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, int resumed) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "welcome");
+        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "session", rc->session->id);
+        rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
+        rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
+        rtws__w_strz(r, "auth", r->cfg.auth_required ? "required" : "optional");
+        rtws_json_write_key(&r->w, "resumed", 7);
+        rtws_json_write_bool(&r->w, resumed);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "authenticated");
+        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "session", rc->session->id);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* Checks a token with the auth hook or the built-in HS256 verifier. */
+static int rtws__check_token(rtws_router *r, rtws_conn *c, const char *tok, size_t n, uint64_t now,
+                             char user[64]) {
+    user[0] = '\0';
+    if (r->cfg.auth) return r->cfg.auth(r, c, tok, n, user, r->cfg.user) == 0 && user[0] ? 0 : -1;
+    if (r->cfg.jwt_secret) {
+        int64_t now_s = (int64_t)((now + (uint64_t)r->cfg.wall_offset_ms) / 1000u);
+        return rtws_jwt_hs256_verify(tok, n, r->cfg.jwt_secret, r->cfg.jwt_secret_len, now_s, 30,
+                                     user) == RTWS_OK && user[0] ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Attaches rc to a session: the one named (when it is alive and belongs to
+   the same user, or was anonymous and the user is now known), else a new one. */
+static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid, const char *user,
+                                uint64_t now, int *resumed) {
+    rtws__session *s = NULL;
+    rtws__ruser *u;
+    (void)now;
+    *resumed = 0;
+    if (sid && *sid) s = (rtws__session *)rtws__hfind(&r->sessions, sid, strlen(sid), rtws__hash(sid, strlen(sid)));
+    if (s && user && *user && strcmp(s->user->name, user) != 0) s = NULL; /* someone else's */
+    if (s) {
+        u = s->user;
+        *resumed = 1;
+    } else {
+        char anon[64];
+        if (user && *user) {
+            u = rtws__user_get(r, user);
+        } else {
+            uint8_t raw[4];
+            if (rtws__rt_random(r, raw, 4) != 0) return 0;
+            snprintf(anon, sizeof anon, "anon-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
+            u = rtws__user_get(r, anon);
+        }
+        if (!u) return 0;
+        s = rtws__session_new(r, u);
+        if (!s) return 0;
+    }
+    if (rc->session) {
+        rtws__session *old = rc->session;
+        if (--old->conns == 0) old->expire = now + r->cfg.session_ttl_ms;
+    }
+    if (rc->user != u) {
+        if (rc->user && --rc->user->conns == 0) r->users_online--;
+        if (u->conns++ == 0) r->users_online++;
+        if (rc->user) rtws__user_maybe_drop(r, rc->user);
+        rc->user = u;
+    }
+    rc->session = s;
+    s->conns++;
+    s->expire = 0;
+    return 1;
+}
+
+static int rtws__allowed(rtws_router *r, rtws__rconn *rc, int action, const char *channel) {
+    return !r->cfg.authorize ||
+           r->cfg.authorize(r, rc->conn, rc->user->name, action, channel, r->cfg.user) == 0;
+}
+
+static int rtws__valid_channel(const char *s, size_t n) {
+    size_t i;
+    if (n == 0 || n > 128) return 0;
+    for (i = 0; i < n; i++) {
+        uint8_t b = (uint8_t)s[i];
+        if (b <= 0x20 || b == 0x7f || b == '"' || b == '\\') return 0;
+    }
+    return 1;
+}
+
+static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json *d,
+                               const char *chan, size_t cn, const char *id, size_t idl) {
+    rtws__channel *ch;
+    rtws__member *m;
+    rtws__presence *p;
+    int since_v = rtws_json_get(d, 0, "since"), have_since = 0;
+    int64_t since = 0;
+    size_t len, i;
+    uint64_t first;
+    if (since_v >= 0) {
+        if (rtws_json_int64(d, since_v, &since) != RTWS_OK || since < 0) {
+            rtws__rt_error(r, rc, "bad_request", "since must be a sequence number", id, idl);
+            return;
+        }
+        have_since = 1;
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_SUBSCRIBE, chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to subscribe to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_get(r, chan, cn, 1);
+    if (!ch) {
+        rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+        return;
+    }
+    m = rtws__member_of(rc, ch);
+    if (!m) {
+        if (rc->nchan >= r->cfg.max_channels) {
+            rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", id, idl);
+            rtws__channel_maybe_drop(r, ch);
+            return;
+        }
+        m = (rtws__member *)rtws__alloc(rtws__ra(r), sizeof *m);
+        p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+                                          rc->user->h.hash);
+        if (!p) {
+            p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
+            if (p) {
+                memset(p, 0, sizeof *p);
+                p->user = rc->user;
+                p->h = rc->user->h;
+                p->h.hnext = NULL;
+                memcpy(p->status, "online", 7);
+                if (!rtws__hadd(&ch->presence, &p->h, rtws__ra(r))) {
+                    rtws__free(rtws__ra(r), p);
+                    p = NULL;
+                }
+            }
+        }
+        if (!m || !p) {
+            rtws__free(rtws__ra(r), m);
+            rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+            return;
+        }
+        memset(m, 0, sizeof *m);
+        m->ch = ch;
+        m->rc = rc;
+        m->cnext = ch->subs;
+        if (ch->subs) ch->subs->cprev = m;
+        ch->subs = m;
+        m->rnext = rc->members;
+        rc->members = m;
+        rc->nchan++;
+        ch->nsubs++;
+        r->nsubs++;
+        if (p->count++ == 0 && ch->presence.count <= r->cfg.max_presence)
+            rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+    }
+    /* subscribed, with who is here */
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "subscribed");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_int(r, "seq", (int64_t)ch->seq);
+        if (id) rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "members", (int64_t)ch->presence.count);
+        if (ch->presence.count <= r->cfg.max_presence) {
+        rtws_json_write_key(&r->w, "presence", 8);
+        rtws_json_write_array(&r->w);
+        for (i = 0; i < ch->presence.nb; i++) {
+            rtws__hnode *e;
+            for (e = ch->presence.b[i]; e; e = e->hnext) {
+                rtws__presence *q = (rtws__presence *)e;
+                rtws_json_write_object(&r->w);
+                rtws__w_strz(r, "user", q->user->name);
+                rtws__w_strz(r, "status", q->status);
+                rtws_json_write_object_end(&r->w);
+            }
+        }
+        rtws_json_write_array_end(&r->w);
+        }
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    if (!have_since || (uint64_t)since == ch->seq) return;
+    /* since+1 .. seq from the ring, in order, before anything live; or reset */
+    first = ch->seq - ch->hcount + 1;
+    if ((uint64_t)since > ch->seq || (uint64_t)since + 1 < first) {
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "reset");
+            rtws__w_str(r, "channel", ch->name, ch->h.klen);
+            rtws__w_int(r, "seq", (int64_t)ch->seq);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    for (i = (size_t)((uint64_t)since + 1 - first); i < ch->hcount; i++) {
+        rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap];
+        if (rtws_conn_send_shared(rc->conn, sh) == RTWS_OK) r->msgs_out++;
+        else {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+            return;
+        }
+    }
+}
+
+/* Builds the "message" once, keeps it in the history, sends it to every
+   subscriber; returns its seq (0 on failure). */
+static uint64_t rtws__publish(rtws_router *r, rtws__channel *ch, const char *event, size_t en,
+                              const char *data, size_t dn, const char *from, uint64_t now) {
+    size_t len;
+    rtws_shared *sh;
+    uint64_t seq = ch->seq + 1;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "message");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_str(r, "event", event, en);
+        rtws_json_write_key(&r->w, "data", 4);
+        if (data) rtws_json_write_raw(&r->w, data, dn);
+        else rtws_json_write_null(&r->w);
+        rtws__w_int(r, "seq", (int64_t)seq);
+        rtws__w_strz(r, "from", from);
+        rtws__w_int(r, "ts", (int64_t)now + r->cfg.wall_offset_ms);
+    } while (!rtws__w_end(r, &len));
+    if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return 0;
+    ch->seq = seq;
+    r->publishes++;
+    rtws__history_add(r, ch, sh);
+    rtws__fanout(r, ch, sh, NULL);
+    if (r->cfg.on_publish) r->cfg.on_publish(r, ch->name, seq, r->out, len, r->cfg.user);
+    rtws_shared_release(sh);
+    return seq;
+}
+
+RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const char *event,
+                                      const char *data, size_t data_len, const char *from,
+                                      uint64_t now_ms) {
+    rtws__channel *ch;
+    size_t cn = strlen(channel);
+    rtws_json doc;
+    if (!rtws__valid_channel(channel, cn)) return 0;
+    if (data && rtws_json_parse(&doc, data, data_len, NULL, 0, 0) != RTWS_OK) return 0;
+    ch = rtws__channel_get(r, channel, cn, 1);
+    if (!ch) return 0;
+    if (!event) event = "message";
+    return rtws__publish(r, ch, event, strlen(event), data, data_len, from ? from : "server",
+                         now_ms);
+}
+
+static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d, const char *chan,
+                             size_t cn, const char *id, size_t idl, uint64_t now) {
+    char event[65];
+    int bad = 0, dv = rtws_json_get(d, 0, "data");
+    size_t en = rtws__field(d, "event", event, sizeof event, &bad), dn = 0, len, i;
+    const char *data = NULL;
+    rtws__channel *ch;
+    rtws__session *s = rc->session;
+    uint64_t seq;
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "event must be a short string", id, idl);
+        return;
+    }
+    if (!en) {
+        memcpy(event, "message", 8);
+        en = 7;
+    }
+    if (dv >= 0) data = rtws_json_raw(d, dv, &dn);
+    if (dn > r->cfg.max_data) {
+        rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
+        return;
+    }
+    /* a repeated id in this session within the window: ack again, publish once */
+    if (id && s->dd) {
+        for (i = 0; i < s->ddcount; i++) {
+            rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
+            if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms) {
+                do {
+                    rtws__w_begin(r);
+                    rtws__w_strz(r, "type", "ack");
+                    rtws__w_str(r, "id", id, idl);
+                    rtws__w_int(r, "seq", (int64_t)e->seq);
+                    rtws_json_write_key(&r->w, "duplicate", 9);
+                    rtws_json_write_bool(&r->w, 1);
+                } while (!rtws__w_end(r, &len));
+                rtws__rt_send(r, rc, len);
+                return;
+            }
+        }
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_get(r, chan, cn, 1);
+    if (!ch || !(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+        rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+        return;
+    }
+    if (!id) return;
+    if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
+        size_t ncap = s->ddcap ? s->ddcap * 2 : 16;
+        rtws__dedupe *nd;
+        if (ncap > r->cfg.dedupe_max) ncap = r->cfg.dedupe_max;
+        nd = (rtws__dedupe *)rtws__alloc(rtws__ra(r), ncap * sizeof *nd);
+        if (nd) {
+            for (i = 0; i < s->ddcount; i++) nd[i] = s->dd[(s->ddhead + i) % s->ddcap];
+            rtws__free(rtws__ra(r), s->dd);
+            s->dd = nd;
+            s->ddcap = ncap;
+            s->ddhead = 0;
+        }
+    }
+    if (s->ddcap) {
+        rtws__dedupe *e;
+        if (s->ddcount == s->ddcap) { /* full: the oldest id goes */
+            s->ddhead = (s->ddhead + 1) % s->ddcap;
+            s->ddcount--;
+        }
+        e = &s->dd[(s->ddhead + s->ddcount) % s->ddcap];
+        e->at = now;
+        e->seq = seq;
+        e->len = (uint8_t)idl;
+        memcpy(e->id, id, idl);
+        s->ddcount++;
+    }
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "ack");
+        rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "seq", (int64_t)seq);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
+static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    uint64_t cap = (uint64_t)r->cfg.rate_burst * 1000u;
+    if (!r->cfg.rate_per_s) return 1;
+    if (now > rc->tokens_at) {
+        rc->tokens += (now - rc->tokens_at) * r->cfg.rate_per_s;
+        if (rc->tokens > cap) rc->tokens = cap;
+    }
+    rc->tokens_at = now;
+    if (rc->tokens >= 1000) {
+        rc->tokens -= 1000;
+        return 1;
+    }
+    return 0;
+}
+
+static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why) {
+    if (r->cfg.on_message) r->cfg.on_message(r, rc->conn, ev, r->cfg.user);
+    else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
+}
+
+static int rtws__grow_toks(rtws_router *r, size_t need) {
+    rtws_json_tok *nt;
+    if (need > r->cfg.max_tokens) return 0;
+    nt = (rtws_json_tok *)rtws__realloc(rtws__ra(r), r->toks, need * sizeof *nt);
+    if (!nt) return 0;
+    r->toks = nt;
+    r->tokcap = need;
+    return 1;
+}
+
+static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
+    rtws_json d;
+    rtws_err e;
+    int tv;
+    char chan[129], id[65];
+    size_t cn, idl;
+    int bad = 0;
+    r->msgs_in++;
+    if (!rtws__rate_ok(r, rc, now)) {
+        rtws__rt_error(r, rc, "rate_limited", "slow down", NULL, 0);
+        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        return;
+    }
+    if (ev->opcode != RTWS_OP_TEXT) {
+        rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
+        return;
+    }
+    e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    if (e == RTWS_ERR_NOSPACE && rtws__grow_toks(r, d.count))
+        e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
+        (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
+        if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
+        else rtws__to_app(r, rc, ev, "expected a JSON object with a type");
+        return;
+    }
+    idl = rtws__field(&d, "id", id, sizeof id, &bad);
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "id must be a string of 1 to 64 bytes", NULL, 0);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "ping")) {
+        int ts = rtws_json_get(&d, 0, "ts");
+        size_t len;
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "pong");
+            rtws_json_write_key(&r->w, "ts", 2);
+            if (ts >= 0) rtws_json_write_tok(&r->w, &d, ts);
+            else rtws_json_write_null(&r->w);
+            rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "auth")) {
+        char tok[4097], user[64], sid[32];
+        int tk = rtws_json_get(&d, 0, "token"), resumed;
+        size_t tn = 0;
+        if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
+            rtws_json_unescape(&d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
+            rtws__rt_error(r, rc, "bad_request", "auth needs a token", id[0] ? id : NULL, idl);
+            return;
+        }
+        if (rc->members) {
+            rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", id[0] ? id : NULL, idl);
+            return;
+        }
+        if (rtws__check_token(r, rc->conn, tok, tn, now, user) != 0) {
+            rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", id[0] ? id : NULL, idl);
+            return;
+        }
+        rtws__field(&d, "session", sid, sizeof sid, &bad);
+        if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
+            rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, strlen(user), rtws__hash(user, strlen(user)));
+            if (u && u->conns >= r->cfg.max_conns_per_user) {
+                rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", id[0] ? id : NULL, idl);
+                rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+                return;
+            }
+        }
+        if (!rtws__attach_session(r, rc, sid, user, now, &resumed)) {
+            rtws__rt_error(r, rc, "internal", "out of memory", id[0] ? id : NULL, idl);
+            return;
+        }
+        rc->authed = 1;
+        rc->auth_deadline = 0;
+        rtws__send_authenticated(r, rc);
+        return;
+    }
+    if (r->cfg.auth_required && !rc->authed) {
+        rtws__rt_error(r, rc, "unauthorized", "authenticate first", id[0] ? id : NULL, idl);
+        return;
+    }
+    if (rtws_json_eq(&d, tv, "subscribe") || rtws_json_eq(&d, tv, "unsubscribe") ||
+        rtws_json_eq(&d, tv, "publish") || rtws_json_eq(&d, tv, "presence")) {
+        int cv = rtws_json_get(&d, 0, "channel");
+        const char *idp = idl ? id : NULL;
+        if (cv < 0 || r->toks[cv].type != RTWS_JSON_STRING ||
+            rtws_json_unescape(&d, cv, chan, sizeof chan, &cn) != RTWS_OK ||
+            !rtws__valid_channel(chan, cn) || strlen(chan) != cn) {
+            rtws__rt_error(r, rc, "bad_request", "channel must be 1 to 128 printable bytes", idp, idl);
+            return;
+        }
+        if (rtws_json_eq(&d, tv, "subscribe")) {
+            rtws__do_subscribe(r, rc, &d, chan, cn, idp, idl);
+        } else if (rtws_json_eq(&d, tv, "publish")) {
+            rtws__do_publish(r, rc, &d, chan, cn, idp, idl, now);
+        } else {
+            rtws__channel *ch = rtws__channel_get(r, chan, cn, 0);
+            rtws__member *m = ch ? rtws__member_of(rc, ch) : NULL;
+            size_t len;
+            if (!m) {
+                rtws__rt_error(r, rc, "not_subscribed", "not subscribed to this channel", idp, idl);
+                return;
+            }
+            if (rtws_json_eq(&d, tv, "unsubscribe")) {
+                rtws__leave_channel(r, rc, m);
+                do {
+                    rtws__w_begin(r);
+                    rtws__w_strz(r, "type", "unsubscribed");
+                    rtws__w_str(r, "channel", chan, cn);
+                    if (idp) rtws__w_str(r, "id", idp, idl);
+                } while (!rtws__w_end(r, &len));
+                rtws__rt_send(r, rc, len);
+                rtws__channel_maybe_drop(r, ch);
+            } else {
+                char status[33];
+                rtws__presence *p;
+                if (!rtws__field(&d, "status", status, sizeof status, &bad) || bad) {
+                    rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", idp, idl);
+                    return;
+                }
+                if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, chan)) {
+                    rtws__rt_error(r, rc, "forbidden", "not allowed", idp, idl);
+                    return;
+                }
+                p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name,
+                                                  rc->user->h.klen, rc->user->h.hash);
+                if (p) memcpy(p->status, status, strlen(status) + 1);
+                if (ch->presence.count <= r->cfg.max_presence)
+                    rtws__presence_event(r, ch, rc->user->name, status, NULL);
+            }
+        }
+        return;
+    }
+    rtws__to_app(r, rc, ev, "unknown message type");
+}
+
+static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    while (rc->members) {
+        rtws__channel *ch = rc->members->ch;
+        rtws__leave_channel(r, rc, rc->members);
+        rtws__channel_maybe_drop(r, ch);
+    }
+    if (rc->session && --rc->session->conns == 0) rc->session->expire = now + r->cfg.session_ttl_ms;
+    if (rc->user && --rc->user->conns == 0) {
+        r->users_online--;
+        rtws__user_maybe_drop(r, rc->user);
+    }
+    if (rc->prev) rc->prev->next = rc->next;
+    else if (r->conns == rc) r->conns = rc->next;
+    if (rc->next) rc->next->prev = rc->prev;
+    if (rc->opened) r->nconns--;
+    rc->conn->ext_ = NULL;
+    rtws__free(rtws__ra(r), rc);
+}
+
+RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                   uint64_t now_ms) {
+    rtws__rconn *rc;
+    const rtws_str *a;
+    char tok[4097];
+    size_t tn = 0;
+    if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
+                         memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
+        return 404;
+    rc = (rtws__rconn *)rtws__alloc(rtws__ra(r), sizeof *rc);
+    if (!rc) return 503;
+    memset(rc, 0, sizeof *rc);
+    rc->conn = c;
+    /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
+    a = rtws_http_header(req, "Authorization");
+    if (a && a->len > 7 && a->len - 7 < sizeof tok && a->p[6] == ' ') {
+        rtws_str scheme;
+        scheme.p = a->p;
+        scheme.len = 6;
+        if (!rtws__str_ieq(scheme, "Bearer")) a = NULL;
+    } else {
+        a = NULL;
+    }
+    if (a) {
+        tn = a->len - 7;
+        memcpy(tok, a->p + 7, tn);
+    }
+    {
+        size_t i = 0;
+        while (i < req->query.len) {
+            size_t s = i, e, k;
+            while (i < req->query.len && req->query.p[i] != '&') i++;
+            e = i++;
+            for (k = s; k < e && req->query.p[k] != '='; k++) {
+            }
+            if (k == e) continue;
+            if (k - s == 5 && memcmp(req->query.p + s, "token", 5) == 0 && !tn && e - k - 1 < sizeof tok) {
+                tn = e - k - 1;
+                memcpy(tok, req->query.p + k + 1, tn);
+            } else if (k - s == 7 && memcmp(req->query.p + s, "session", 7) == 0 &&
+                       e - k - 1 < sizeof rc->pending_session) {
+                memcpy(rc->pending_session, req->query.p + k + 1, e - k - 1);
+                rc->pending_session[e - k - 1] = '\0';
+            }
+        }
+    }
+    if (tn) {
+        if (rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
+            rtws__free(rtws__ra(r), rc);
+            return 401;
+        }
+        rc->authed = 1;
+    }
+    c->ext_ = rc;
+    return 0;
+}
+
+static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    int resumed = 0;
+    rc->opened = 1;
+    r->nconns++;
+    r->total_conns++;
+    rc->next = r->conns;
+    if (r->conns) r->conns->prev = rc;
+    r->conns = rc;
+    rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
+    rc->tokens_at = now;
+    if (rc->pending_user[0] && r->cfg.max_conns_per_user) {
+        rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, rc->pending_user, strlen(rc->pending_user),
+                                                    rtws__hash(rc->pending_user, strlen(rc->pending_user)));
+        if (u && u->conns >= r->cfg.max_conns_per_user) {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+            return;
+        }
+    }
+    if (!rtws__attach_session(r, rc, rc->pending_session, rc->pending_user, now, &resumed)) {
+        rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    if (r->cfg.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
+    rtws__send_welcome(r, rc, now, resumed);
+    if (rc->authed) rtws__send_authenticated(r, rc);
+}
+
+RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   uint64_t now_ms) {
+    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    if (rc) {
+        switch (ev->type) {
+        case RTWS_EV_OPEN: rtws__on_open(r, rc, now_ms); break;
+        case RTWS_EV_MESSAGE:
+            if (rc->opened && rc->session) rtws__on_message(r, rc, ev, now_ms);
+            break;
+        case RTWS_EV_CLOSE: rtws__rconn_free(r, rc, now_ms); break;
+        case RTWS_EV_ERROR:
+            if (!rc->opened) rtws__rconn_free(r, rc, now_ms); /* never opened: final */
+            break;
+        default: break;
+        }
+    }
+    if (r->cfg.on_event) r->cfg.on_event(c, ev, r->cfg.user);
+}
+
+RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+                                 rtws_http_reply *reply, uint64_t now_ms) {
+    const char *sp = r->cfg.status_path;
+    if (sp && req->path.len == strlen(sp) && memcmp(req->path.p, sp, req->path.len) == 0) {
+        size_t len, i, listed = 0;
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "status", "ok");
+            rtws__w_int(r, "active_connections", (int64_t)r->nconns);
+            rtws__w_int(r, "total_connections", (int64_t)r->total_conns);
+            rtws__w_int(r, "users_online", (int64_t)r->users_online);
+            rtws__w_int(r, "channels", (int64_t)r->channels.count);
+            rtws_json_write_key(&r->w, "subscriptions", 13);
+            rtws_json_write_object(&r->w);
+            for (i = 0, listed = 0; i < r->channels.nb && listed < 1000; i++) {
+                rtws__hnode *e;
+                for (e = r->channels.b[i]; e && listed < 1000; e = e->hnext) {
+                    rtws__channel *ch = (rtws__channel *)e;
+                    if (!ch->nsubs) continue;
+                    rtws_json_write_key(&r->w, ch->name, ch->h.klen);
+                    rtws_json_write_int64(&r->w, (int64_t)ch->nsubs);
+                    listed++;
+                }
+            }
+            rtws_json_write_object_end(&r->w);
+            rtws__w_int(r, "messages_in", (int64_t)r->msgs_in);
+            rtws__w_int(r, "messages_out", (int64_t)r->msgs_out);
+            rtws__w_int(r, "publishes", (int64_t)r->publishes);
+            rtws__w_int(r, "sessions", (int64_t)r->sessions.count);
+            rtws__w_int(r, "uptime_s", (int64_t)((now_ms - r->started) / 1000u));
+            rtws__w_int(r, "timestamp", (int64_t)now_ms + r->cfg.wall_offset_ms);
+        } while (!rtws__w_end(r, &len));
+        reply->status = 200;
+        reply->content_type = "application/json";
+        reply->body = r->out;
+        reply->body_len = len;
+        reply->headers = "Access-Control-Allow-Origin: *\r\n";
+        return 1;
+    }
+    if (r->cfg.on_http) return r->cfg.on_http(c, req, reply, r->cfg.user);
+    return 0;
+}
+
+RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms) {
+    rtws__rconn *rc;
+    size_t i;
+    for (rc = r->conns; rc; rc = rc->next)
+        if (rc->auth_deadline && now_ms >= rc->auth_deadline) {
+            rc->auth_deadline = 0;
+            rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
+        }
+    if (now_ms < r->next_sweep) return;
+    r->next_sweep = now_ms + 1000;
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e = r->sessions.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__session *s = (rtws__session *)e;
+            nx = e->hnext;
+            if (!s->conns && now_ms >= s->expire) rtws__session_free(r, s);
+        }
+    }
+}
+
+RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c) {
+    const rtws__rconn *rc = (const rtws__rconn *)c->ext_;
+    (void)r;
+    return rc && rc->user ? rc->user->name : NULL;
+}
+
+RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->active_connections = r->nconns;
+    st->users_online = r->users_online;
+    st->channels = r->channels.count;
+    st->subscriptions = r->nsubs;
+    st->sessions = r->sessions.count;
+    st->total_connections = r->total_conns;
+    st->messages_in = r->msgs_in;
+    st->messages_out = r->msgs_out;
+    st->publishes = r->publishes;
+}
+
+RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
+    rtws_allocator a;
+    rtws_router *r;
+    memset(&a, 0, sizeof a);
+    if (cfg) a = cfg->allocator;
+    r = (rtws_router *)rtws__alloc(&a, sizeof *r);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    if (cfg) r->cfg = *cfg;
+    r->cfg.status_path = r->cfg.status_path ? r->cfg.status_path : "/ws/status";
+    r->cfg.auth_timeout_ms = RTWS__DEF(r->cfg.auth_timeout_ms, 10000u);
+    r->cfg.history = RTWS__DEF(r->cfg.history, (size_t)1000);
+    r->cfg.session_ttl_ms = RTWS__DEF(r->cfg.session_ttl_ms, 120000u);
+    r->cfg.dedupe_ms = RTWS__DEF(r->cfg.dedupe_ms, 60000u);
+    r->cfg.dedupe_max = RTWS__DEF(r->cfg.dedupe_max, (size_t)1024);
+    r->cfg.max_channels = RTWS__DEF(r->cfg.max_channels, (size_t)100);
+    r->cfg.max_data = RTWS__DEF(r->cfg.max_data, (size_t)65536);
+    r->cfg.rate_burst = RTWS__DEF(r->cfg.rate_burst, 2 * r->cfg.rate_per_s);
+    r->cfg.rate_abuse = RTWS__DEF(r->cfg.rate_abuse, 20u);
+    r->cfg.heartbeat_ms = RTWS__DEF(r->cfg.heartbeat_ms, 30000u);
+    r->cfg.max_tokens = RTWS__DEF(r->cfg.max_tokens, (size_t)16384);
+    r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
+    r->outcap = 4096;
+    r->out = (char *)rtws__alloc(&a, r->outcap);
+    if (!r->out || !rtws__grow_toks(r, 256)) {
+        rtws__free(&a, r->out);
+        rtws__free(&a, r);
+        return NULL;
+    }
+    return r;
+}
+
+RTWS_API void rtws_router_free(rtws_router *r) {
+    rtws_allocator a = r->cfg.allocator;
+    size_t i;
+    while (r->conns) rtws__rconn_free(r, r->conns, 0);
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *e = r->channels.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__channel *ch = (rtws__channel *)e;
+            size_t k;
+            nx = e->hnext;
+            for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap]);
+            rtws__free(&a, ch->hist);
+            rtws__free(&a, ch->presence.b);
+            rtws__free(&a, ch);
+        }
+    }
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *e = r->sessions.b[i], *nx;
+        for (; e; e = nx) {
+            nx = e->hnext;
+            rtws__free(&a, ((rtws__session *)e)->dd);
+            rtws__free(&a, e);
+        }
+    }
+    for (i = 0; i < r->users.nb; i++) {
+        rtws__hnode *e = r->users.b[i], *nx;
+        for (; e; e = nx) {
+            nx = e->hnext;
+            rtws__free(&a, e);
+        }
+    }
+    rtws__free(&a, r->channels.b);
+    rtws__free(&a, r->sessions.b);
+    rtws__free(&a, r->users.b);
+    rtws__free(&a, r->toks);
+    rtws__free(&a, r->out);
+    rtws__free(&a, r);
+}
+
+/* ---- the realtime client ---- */
+
+typedef struct rtws__rtsub {
+    char *name;
+    rtws_rt_msg_fn fn;
+    void *user;
+    uint64_t last;       /* last seq delivered */
+    int have_seq;        /* last is meaningful: resubscribe with since */
+    int sent;            /* subscribe sent on the current connection */
+} rtws__rtsub;
+
+typedef struct rtws__rtpub {
+    struct rtws__rtpub *next;
+    size_t len;
+    char id[32];
+    /* the whole publish message follows */
+} rtws__rtpub;
+
+struct rtws_rt {
+    rtws_rt_config cfg;
+    rtws_ctx *ctx;
+    rtws_client *cl;
+    rtws__rtsub *subs;
+    size_t nsubs, capsubs;
+    rtws__rtpub *out, *out_tail; /* not acked yet, oldest first */
+    size_t nout;
+    uint64_t next_id;
+    int ready;                   /* welcome seen on the current connection */
+    char user[64], session[32];
+    char *url;                   /* base url; the resume url is built in urlbuf */
+    char *urlbuf;
+    size_t urlcap;
+    rtws_json_tok *toks;
+    size_t tokcap;
+    char *wbuf;
+    size_t wcap;
+};
+
+static const rtws_allocator *rtws__rta(const rtws_rt *rt) { return &rt->ctx->cfg.conn.allocator; }
+
+static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n) {
+    size_t i;
+    for (i = 0; i < rt->nsubs; i++)
+        if (strlen(rt->subs[i].name) == n && memcmp(rt->subs[i].name, name, n) == 0)
+            return &rt->subs[i];
+    return NULL;
+}
+
+/* Writes one request with the writer into rt->wbuf (grown as needed) and
+   sends it; body() adds the fields after "type". */
+static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
+    rtws_conn *c = rtws_client_conn(rt->cl);
+    if (!rt->ready || !c) return RTWS_EAGAIN;
+    return rtws_conn_send_text(c, s, n);
+}
+
+static int rtws__rt_w_end(rtws_rt *rt, rtws_json_writer *w, size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(w);
+    e = rtws_json_writer_finish(w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->wbuf, *len + 1);
+        if (!nb) {
+            *len = 0;
+            return 1;
+        }
+        rt->wbuf = nb;
+        rt->wcap = *len + 1;
+        return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
+    rtws_json_writer w;
+    size_t len;
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "subscribe", 9);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, s->name, strlen(s->name));
+        if (s->have_seq) {
+            rtws_json_write_key(&w, "since", 5);
+            rtws_json_write_int64(&w, (int64_t)s->last);
+        }
+    } while (!rtws__rt_w_end(rt, &w, &len));
+    if (len && rtws__rt_send_raw(rt, rt->wbuf, len) == RTWS_OK) s->sent = 1;
+}
+
+/* After a welcome: auth, resubscribe with since, resend what is not acked. */
+static void rtws__rt_resume(rtws_rt *rt) {
+    size_t i;
+    rtws__rtpub *p;
+    if (rt->cfg.token) {
+        rtws_json_writer w;
+        size_t len;
+        do {
+            rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+            rtws_json_write_object(&w);
+            rtws_json_write_key(&w, "type", 4);
+            rtws_json_write_string(&w, "auth", 4);
+            rtws_json_write_key(&w, "token", 5);
+            rtws_json_write_string(&w, rt->cfg.token, strlen(rt->cfg.token));
+            rtws_json_write_key(&w, "session", 7);
+            rtws_json_write_string(&w, rt->session, strlen(rt->session));
+        } while (!rtws__rt_w_end(rt, &w, &len));
+        if (len) rtws__rt_send_raw(rt, rt->wbuf, len);
+    }
+    for (i = 0; i < rt->nsubs; i++) rtws__rt_send_subscribe(rt, &rt->subs[i]);
+    for (p = rt->out; p; p = p->next) rtws__rt_send_raw(rt, (const char *)(p + 1), p->len);
+}
+
+/* The reconnect URL carries the session so the server resumes it. */
+static int rtws__rt_refresh(rtws_client *cl, const char **url, rtws_client_opts *opts, void *u) {
+    rtws_rt *rt = (rtws_rt *)u;
+    size_t need = strlen(rt->url) + strlen(rt->session) + 16;
+    (void)cl;
+    (void)opts;
+    if (!rt->session[0]) return 0;
+    if (need > rt->urlcap) {
+        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->urlbuf, need);
+        if (!nb) return 0;
+        rt->urlbuf = nb;
+        rt->urlcap = need;
+    }
+    snprintf(rt->urlbuf, rt->urlcap, "%s%csession=%s", rt->url, strchr(rt->url, '?') ? '&' : '?',
+             rt->session);
+    *url = rt->urlbuf;
+    return 0;
+}
+
+static void rtws__rt_copy(const rtws_json *d, int v, char *buf, size_t cap) {
+    size_t n;
+    buf[0] = '\0';
+    if (v >= 0 && d->toks[v].type == RTWS_JSON_STRING &&
+        rtws_json_unescape(d, v, buf, cap, &n) != RTWS_OK)
+        buf[0] = '\0';
+}
+
+static uint64_t rtws__rt_u64(const rtws_json *d, int obj, const char *key) {
+    int64_t v = 0;
+    int i = rtws_json_get(d, obj, key);
+    if (i < 0 || rtws_json_int64(d, i, &v) != RTWS_OK || v < 0) return 0;
+    return (uint64_t)v;
+}
+
+static void rtws__rt_drop_pub(rtws_rt *rt, const char *id) {
+    rtws__rtpub **pp, *prev = NULL;
+    for (pp = &rt->out; *pp; prev = *pp, pp = &(*pp)->next)
+        if (strcmp((*pp)->id, id) == 0) {
+            rtws__rtpub *p = *pp;
+            *pp = p->next;
+            if (rt->out_tail == p) rt->out_tail = prev;
+            rt->nout--;
+            rtws__free(rtws__rta(rt), p);
+            return;
+        }
+}
+
+static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
+    rtws_json d;
+    rtws_err e;
+    int tv;
+    char chan[132];
+    rtws__rtsub *sub;
+    e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
+    if (e == RTWS_ERR_NOSPACE && d.count <= 65536) {
+        rtws_json_tok *nt = (rtws_json_tok *)rtws__realloc(rtws__rta(rt), rt->toks, d.count * sizeof *nt);
+        if (!nt) return;
+        rt->toks = nt;
+        rt->tokcap = d.count;
+        e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
+    }
+    if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0)
+        return;
+    rtws__rt_copy(&d, rtws_json_get(&d, 0, "channel"), chan, sizeof chan);
+    sub = chan[0] ? rtws__rt_find(rt, chan, strlen(chan)) : NULL;
+    if (rtws_json_eq(&d, tv, "message")) {
+        rtws_rt_message m;
+        char ev[68], from[68];
+        int dv = rtws_json_get(&d, 0, "data"), tsv = rtws_json_get(&d, 0, "ts");
+        int64_t ts = 0;
+        memset(&m, 0, sizeof m);
+        m.seq = rtws__rt_u64(&d, 0, "seq");
+        if (sub) {
+            if (sub->have_seq && m.seq <= sub->last) return; /* seen already (replay overlap) */
+            sub->last = m.seq;
+            sub->have_seq = 1;
+        }
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "event"), ev, sizeof ev);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "from"), from, sizeof from);
+        if (tsv >= 0) rtws_json_int64(&d, tsv, &ts);
+        m.channel = chan;
+        m.event = ev;
+        m.from = from;
+        m.ts = ts;
+        if (dv >= 0) m.data = rtws_json_raw(&d, dv, &m.data_len);
+        if (sub && sub->fn) sub->fn(rt, &m, sub->user);
+        else if (rt->cfg.on_message) rt->cfg.on_message(rt, &m, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "subscribed")) {
+        if (sub && !sub->have_seq) { /* first subscription: live from here */
+            sub->last = rtws__rt_u64(&d, 0, "seq");
+            sub->have_seq = 1;
+        }
+        if (rt->cfg.on_presence) {
+            int pv = rtws_json_get(&d, 0, "presence"), k;
+            for (k = pv >= 0 ? rtws_json_child(&d, pv) : -1; k >= 0; k = rtws_json_next(&d, k)) {
+                char u[68], st[40];
+                rtws__rt_copy(&d, rtws_json_get(&d, k, "user"), u, sizeof u);
+                rtws__rt_copy(&d, rtws_json_get(&d, k, "status"), st, sizeof st);
+                rt->cfg.on_presence(rt, chan, u, st, rt->cfg.user);
+            }
+        }
+    } else if (rtws_json_eq(&d, tv, "reset")) {
+        rtws_rt_message m;
+        memset(&m, 0, sizeof m);
+        m.channel = chan;
+        m.event = "";
+        m.from = "";
+        m.seq = rtws__rt_u64(&d, 0, "seq");
+        m.reset = 1;
+        if (sub) {
+            sub->last = m.seq;
+            sub->have_seq = 1;
+        }
+        if (sub && sub->fn) sub->fn(rt, &m, sub->user);
+        else if (rt->cfg.on_message) rt->cfg.on_message(rt, &m, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "ack")) {
+        char id[68];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
+        rtws__rt_drop_pub(rt, id);
+        if (rt->cfg.on_ack) rt->cfg.on_ack(rt, id, rtws__rt_u64(&d, 0, "seq"), rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "presence")) {
+        char u[68], st[40];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), u, sizeof u);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "status"), st, sizeof st);
+        if (rt->cfg.on_presence) rt->cfg.on_presence(rt, chan, u, st, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "error")) {
+        char code[40], msg[200], id[68];
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "code"), code, sizeof code);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "message"), msg, sizeof msg);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
+        /* a refused publish will be refused again: stop resending it */
+        if (id[0] && strcmp(code, "rate_limited") != 0 && strcmp(code, "internal") != 0)
+            rtws__rt_drop_pub(rt, id);
+        if (rt->cfg.on_error) rt->cfg.on_error(rt, code, msg, id[0] ? id : NULL, rt->cfg.user);
+    } else if (rtws_json_eq(&d, tv, "welcome")) {
+        int resumed = 0, rv = rtws_json_get(&d, 0, "resumed");
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), rt->user, sizeof rt->user);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
+        if (rv >= 0 && d.toks[rv].type == RTWS_JSON_TRUE) resumed = 1;
+        rt->ready = 1;
+        if (rt->cfg.on_welcome) rt->cfg.on_welcome(rt, rt->user, rt->session, resumed, rt->cfg.user);
+        rtws__rt_resume(rt);
+    } else if (rtws_json_eq(&d, tv, "authenticated")) {
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), rt->user, sizeof rt->user);
+        rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
+    }
+}
+
+static void rtws__rt_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_rt *rt = (rtws_rt *)user;
+    if (ev->type == RTWS_EV_MESSAGE && ev->opcode == RTWS_OP_TEXT) {
+        rtws__rt_on_text(rt, (const char *)ev->data, ev->len);
+        return;
+    }
+    if (ev->type == RTWS_EV_STATE && ev->state != RTWS_CLIENT_OPEN) {
+        size_t i;
+        rt->ready = 0;
+        for (i = 0; i < rt->nsubs; i++) rt->subs[i].sent = 0;
+    }
+    if (rt->cfg.on_event) rt->cfg.on_event(c, ev, rt->cfg.user);
+}
+
+RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t now_ms,
+                              rtws_err *err) {
+    rtws_rt *rt;
+    rtws_client_config cc;
+    size_t ul;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    if (!cfg || !cfg->client.url) {
+        *err = RTWS_ERR_INVALID;
+        return NULL;
+    }
+    ul = strlen(cfg->client.url);
+    rt = (rtws_rt *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *rt + ul + 1);
+    if (!rt) {
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    memset(rt, 0, sizeof *rt);
+    rt->cfg = *cfg;
+    rt->cfg.max_unacked = RTWS__DEF(rt->cfg.max_unacked, (size_t)1000);
+    rt->ctx = ctx;
+    rt->url = (char *)(rt + 1);
+    memcpy(rt->url, cfg->client.url, ul + 1);
+    rt->wcap = 1024;
+    rt->wbuf = (char *)rtws__alloc(&ctx->cfg.conn.allocator, rt->wcap);
+    rt->tokcap = 128;
+    rt->toks = (rtws_json_tok *)rtws__alloc(&ctx->cfg.conn.allocator, rt->tokcap * sizeof *rt->toks);
+    if (!rt->wbuf || !rt->toks) {
+        rtws_rt_free(rt);
+        *err = RTWS_ERR_NOMEM;
+        return NULL;
+    }
+    cc = cfg->client;
+    cc.url = rt->url;
+    cc.on_event = rtws__rt_event;
+    cc.user = rt;
+    cc.refresh = rtws__rt_refresh;
+    rt->cl = rtws_client_new(ctx, &cc, now_ms, err);
+    if (!rt->cl) {
+        rtws_rt_free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+RTWS_API void rtws_rt_free(rtws_rt *rt) {
+    const rtws_allocator *a = rtws__rta(rt);
+    size_t i;
+    if (rt->cl) rtws_client_free(rt->cl);
+    for (i = 0; i < rt->nsubs; i++) rtws__free(a, rt->subs[i].name);
+    while (rt->out) {
+        rtws__rtpub *p = rt->out;
+        rt->out = p->next;
+        rtws__free(a, p);
+    }
+    rtws__free(a, rt->subs);
+    rtws__free(a, rt->urlbuf);
+    rtws__free(a, rt->toks);
+    rtws__free(a, rt->wbuf);
+    rtws__free(a, rt);
+}
+
+RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
+                                    void *handler_user) {
+    size_t n = strlen(channel);
+    rtws__rtsub *s;
+    if (!rtws__valid_channel(channel, n)) return RTWS_ERR_INVALID;
+    s = rtws__rt_find(rt, channel, n);
+    if (!s) {
+        if (rt->nsubs == rt->capsubs) {
+            size_t ncap = rt->capsubs ? rt->capsubs * 2 : 8;
+            rtws__rtsub *ns = (rtws__rtsub *)rtws__realloc(rtws__rta(rt), rt->subs, ncap * sizeof *ns);
+            if (!ns) return RTWS_ERR_NOMEM;
+            rt->subs = ns;
+            rt->capsubs = ncap;
+        }
+        s = &rt->subs[rt->nsubs];
+        memset(s, 0, sizeof *s);
+        s->name = (char *)rtws__alloc(rtws__rta(rt), n + 1);
+        if (!s->name) return RTWS_ERR_NOMEM;
+        memcpy(s->name, channel, n + 1);
+        rt->nsubs++;
+    }
+    s->fn = handler;
+    s->user = handler_user;
+    if (rt->ready && !s->sent) {
+        rtws__begin(rt->ctx, rt->ctx->now);
+        rtws__rt_send_subscribe(rt, s);
+        rtws__end(rt->ctx);
+    }
+    return RTWS_OK;
+}
+
+static rtws_err rtws__rt_simple(rtws_rt *rt, const char *type, const char *channel,
+                                const char *k2, const char *v2) {
+    rtws_json_writer w;
+    size_t len;
+    rtws_err e;
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, type, strlen(type));
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, channel, strlen(channel));
+        if (k2) {
+            rtws_json_write_key(&w, k2, strlen(k2));
+            rtws_json_write_string(&w, v2, strlen(v2));
+        }
+    } while (!rtws__rt_w_end(rt, &w, &len));
+    if (!len) return RTWS_ERR_INVALID;
+    rtws__begin(rt->ctx, rt->ctx->now);
+    e = rtws__rt_send_raw(rt, rt->wbuf, len);
+    rtws__end(rt->ctx);
+    return e;
+}
+
+RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel) {
+    rtws__rtsub *s = rtws__rt_find(rt, channel, strlen(channel));
+    rtws_err e = RTWS_OK;
+    if (!s) return RTWS_ERR_INVALID;
+    if (rt->ready && s->sent) e = rtws__rt_simple(rt, "unsubscribe", channel, NULL, NULL);
+    rtws__free(rtws__rta(rt), s->name);
+    *s = rt->subs[--rt->nsubs];
+    return e == RTWS_EAGAIN ? RTWS_OK : e;
+}
+
+RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status) {
+    return rtws__rt_simple(rt, "presence", channel, "status", status);
+}
+
+RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
+                                  const char *data, size_t len, char *id_out) {
+    rtws_json_writer w;
+    rtws__rtpub *p;
+    size_t n;
+    char id[32];
+    if (!rtws__valid_channel(channel, strlen(channel))) return RTWS_ERR_INVALID;
+    if (rt->nout >= rt->cfg.max_unacked) return RTWS_ERR_LIMIT;
+    if (data) {
+        rtws_json d;
+        rtws_err e = rtws_json_parse(&d, data, len, NULL, 0, 0);
+        if (e != RTWS_OK) return e;
+    }
+    snprintf(id, sizeof id, "c-%llu", (unsigned long long)++rt->next_id);
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "publish", 7);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, channel, strlen(channel));
+        rtws_json_write_key(&w, "event", 5);
+        rtws_json_write_string(&w, event ? event : "message", strlen(event ? event : "message"));
+        rtws_json_write_key(&w, "data", 4);
+        if (data) rtws_json_write_raw(&w, data, len);
+        else rtws_json_write_null(&w);
+        rtws_json_write_key(&w, "id", 2);
+        rtws_json_write_string(&w, id, strlen(id));
+    } while (!rtws__rt_w_end(rt, &w, &n));
+    if (!n) return RTWS_ERR_INVALID;
+    p = (rtws__rtpub *)rtws__alloc(rtws__rta(rt), sizeof *p + n);
+    if (!p) return RTWS_ERR_NOMEM;
+    memset(p, 0, sizeof *p);
+    p->len = n;
+    memcpy(p->id, id, strlen(id) + 1);
+    memcpy(p + 1, rt->wbuf, n);
+    if (rt->out_tail) rt->out_tail->next = p;
+    else rt->out = p;
+    rt->out_tail = p;
+    rt->nout++;
+    if (id_out) memcpy(id_out, id, strlen(id) + 1);
+    rtws__begin(rt->ctx, rt->ctx->now);
+    rtws__rt_send_raw(rt, (const char *)(p + 1), n); /* else at the next welcome */
+    rtws__end(rt->ctx);
+    return RTWS_OK;
+}
+
+RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel) {
+    const rtws__rtsub *s = rtws__rt_find(rt, channel, strlen(channel));
+    return s ? s->last : 0;
+}
+RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt) { return rt->nout; }
+RTWS_API const char *rtws_rt_user(const rtws_rt *rt) { return rt->user; }
+RTWS_API const char *rtws_rt_session(const rtws_rt *rt) { return rt->session; }
+RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt) { return rt->cl; }
+
+static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
+    rtws_router *r = (rtws_router *)user;
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    rtws_router_on_event(r, c, ev, ctx ? ctx->now : rtws_now_ms());
+}
+static int rtws__router_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    (void)proto;
+    return rtws_router_on_accept((rtws_router *)user, c, req, ctx ? ctx->now : rtws_now_ms());
+}
+static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
+    rtws_ctx *ctx = rtws_conn_ctx(c);
+    return rtws_router_on_http((rtws_router *)user, c, req, reply, ctx ? ctx->now : rtws_now_ms());
+}
+static void rtws__router_tick(rtws_ctx *ctx, uint64_t now, void *user) {
+    (void)ctx;
+    rtws_router_tick((rtws_router *)user, now);
+}
+
+RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
+    uint64_t now = rtws_now_ms();
+    cfg->conn.on_event = rtws__router_ev;
+    cfg->conn.on_accept = rtws__router_accept;
+    cfg->conn.on_http = rtws__router_http;
+    cfg->conn.user = r;
+    cfg->conn.role = RTWS_SERVER;
+    cfg->on_tick = rtws__router_tick;
+    cfg->tick_user = r;
+    r->cfg.wall_offset_ms = (int64_t)rtws_wall_ms() - (int64_t)now;
+    r->started = now;
+    if (!cfg->conn.heartbeat_off) r->cfg.heartbeat_ms = RTWS__DEF(cfg->conn.ping_interval_ms, 30000u);
+    if (!r->cfg.random) {
+        r->cfg.random = cfg->conn.random;
+        r->cfg.random_user = cfg->conn.random_user;
+    }
+}
+
 
 #endif /* RTWS_IMPLEMENTATION */
 

@@ -1,8 +1,11 @@
 /* echo_client - sends N messages of SIZE bytes, checks every echo, and
    prints round-trip times.
 
-   usage: ./echo_client [-n N] [-s SIZE] [--binary] [URL]
+   usage: ./echo_client [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure] [URL]
      defaults: -n 100 -s 64, text, ws://127.0.0.1:9001/
+     wss:// URLs need a build with -DRTWS_USE_BEARSSL ... -lbearssl (build/tls_echo_client);
+     --ca FILE    trust anchors (PEM) instead of the system bundle
+     --insecure   skip certificate verification (tests only)
    Exits 0 when every echo came back intact. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
@@ -59,6 +62,9 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     case RTWS_EV_ERROR:
         fprintf(stderr, "echo_client: %s (status %d, errno %d)\n", rtws_strerror(ev->err),
                 ev->status, ev->sys_errno);
+        if (ev->err == RTWS_ERR_TLS)
+            fprintf(stderr, "echo_client: TLS error %d: %s\n", ev->tls_error,
+                    rtws_tls_strerror(ev->tls_error));
         if (!s->opened) s->closed = 1;
         break;
     default: break;
@@ -74,6 +80,7 @@ int main(int argc, char **argv) {
     const char *url = "ws://127.0.0.1:9001/";
     state s;
     rtws_ctx_config cfg;
+    rtws_tls_client_config tls;
     rtws_ctx *ctx;
     rtws_err e;
     int i;
@@ -81,16 +88,27 @@ int main(int argc, char **argv) {
     memset(&s, 0, sizeof s);
     s.n = 100;
     s.size = 64;
+    memset(&tls, 0, sizeof tls);
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) s.n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-s") && i + 1 < argc) s.size = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--binary")) s.binary = 1;
+        else if (!strcmp(argv[i], "--ca") && i + 1 < argc) tls.ca_file = argv[++i];
+        else if (!strcmp(argv[i], "--insecure")) tls.tls_insecure_skip_verify = 1;
         else if (argv[i][0] != '-') url = argv[i];
         else {
-            fprintf(stderr, "usage: %s [-n N] [-s SIZE] [--binary] [URL]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure] [URL]\n",
+                    argv[0]);
             return 2;
         }
     }
+#ifndef RTWS_USE_BEARSSL
+    if (tls.ca_file || tls.tls_insecure_skip_verify) {
+        fprintf(stderr, "echo_client: --ca and --insecure need wss://, which this build lacks "
+                        "(compile with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_client)\n");
+        return 2;
+    }
+#endif
     if (s.n < 1) s.n = 1;
     s.msg = (unsigned char *)malloc(s.size ? s.size : 1);
     s.rtt = (double *)calloc((size_t)s.n, sizeof *s.rtt);
@@ -98,9 +116,13 @@ int main(int argc, char **argv) {
     memset(&cfg, 0, sizeof cfg);
     cfg.conn.on_event = on_event;
     cfg.conn.user = &s;
+    cfg.tls = &tls;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx || !rtws_connect(ctx, url, NULL, rtws_now_ms(), &e)) {
-        fprintf(stderr, "echo_client: %s: %s\n", url, ctx ? rtws_strerror(e) : "no memory");
+        fprintf(stderr, "echo_client: %s: %s", url, ctx ? rtws_strerror(e) : "no memory");
+        if (ctx && e == RTWS_ERR_TLS)
+            fprintf(stderr, ": %s", rtws_tls_strerror(rtws_ctx_tls_error(ctx)));
+        fprintf(stderr, "\n");
         return 1;
     }
     until = rtws_now_ms() + 60000;

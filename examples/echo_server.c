@@ -1,9 +1,11 @@
 /* echo_server - echoes every text and binary message (up to 16 MiB).
 
-   usage: ./echo_server [--host H] [--port P] [--origin O]...
+   usage: ./echo_server [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]
      --host H     address to listen on (default 127.0.0.1; "" for every address)
      --port P     port (default 9001; 0 picks a free one)
      --origin O   allow browser pages from origin O only (repeatable)
+     --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a
+                  build with -DRTWS_USE_BEARSSL ... -lbearssl, e.g. build/tls_echo_server)
    Prints "listening on H:P" once ready. SIGINT/SIGTERM close every connection
    with 1001 and exit. */
 #define RTWS_IMPLEMENTATION
@@ -31,17 +33,22 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     const char *origins[17] = {0};
+    rtws_tls_server_config tls;
     int port = 9001, bound = 0, i, norigins = 0;
     rtws_ctx_config cfg;
     rtws_ctx *ctx;
     rtws_err e;
+    memset(&tls, 0, sizeof tls);
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--origin") && i + 1 < argc && norigins < 16)
             origins[norigins++] = argv[++i];
+        else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
+        else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--host H] [--port P] [--origin O]...\n", argv[0]);
+            fprintf(stderr, "usage: %s [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -50,9 +57,17 @@ int main(int argc, char **argv) {
     if (norigins) cfg.conn.allowed_origins = origins;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;
-    e = rtws_listen(ctx, host, port, &bound);
+    if (!tls.cert_file != !tls.key_file) {
+        fprintf(stderr, "echo_server: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    e = tls.cert_file ? rtws_listen_tls(ctx, host, port, &tls, &bound)
+                      : rtws_listen(ctx, host, port, &bound);
     if (e != RTWS_OK) {
-        fprintf(stderr, "echo_server: cannot listen on %s:%d: %s\n", host, port, rtws_strerror(e));
+        fprintf(stderr, "echo_server: cannot listen on %s:%d: %s", host, port, rtws_strerror(e));
+        if (e == RTWS_ERR_TLS) fprintf(stderr, ": %s", rtws_tls_strerror(rtws_ctx_tls_error(ctx)));
+        fprintf(stderr, "\n");
+        rtws_ctx_free(ctx);
         return 1;
     }
     signal(SIGINT, on_signal);

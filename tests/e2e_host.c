@@ -129,6 +129,7 @@ static rtws_ctx *mk_server(srv_stats *st, int *port, const char *host) {
     cfg.conn.user = st;
     cfg.conn.handshake_timeout_ms = 500;
     cfg.timer_ms = 20;
+    cfg.trim_ms = 100;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx || rtws_listen(ctx, host, 0, port) != RTWS_OK) return NULL;
     return ctx;
@@ -189,6 +190,14 @@ static void test_many(int n, int per, size_t size, const char *host, const char 
     CHECK_EQ(st.clean_close, n);
     CHECK_EQ(rtws_ctx_count(sv), 0);
     CHECK_EQ(rtws_ctx_count(cl), 0);
+    {
+        rtws_ctx_stats a, b;
+        rtws_ctx_get_stats(sv, &a);
+        rtws_ctx_get_stats(cl, &b);
+        CHECK(a.accepted == (uint64_t)n && b.connected == (uint64_t)n && a.active == 0);
+        CHECK(a.msgs_in == (uint64_t)(n * per) && a.msgs_out == a.msgs_in && b.msgs_in == a.msgs_out);
+        CHECK(a.bytes_in == (uint64_t)n * (uint64_t)per * size && b.bytes_out == a.bytes_in);
+    }
     printf("%d connections x %d messages of %zu bytes via %s: %d echoes\n", n, per, size, urlhost, got);
     rtws_ctx_free(cl);
     rtws_ctx_free(sv);
@@ -339,6 +348,8 @@ static void test_vanish_mid_frame(void) {
     run2(sv, NULL, 200, NULL, NULL);
     CHECK(recv(fd, junk, sizeof junk, 0) > 0); /* the 101 */
     CHECK_EQ(st.open, 1);
+    run2(sv, NULL, 200, NULL, NULL);
+    CHECK(sv->nsocks == 2 && sv->socks[1]->conn.rbuf == NULL); /* idle: buffers given back */
     CHECK(send(fd, half, sizeof half, MSG_NOSIGNAL) == (ssize_t)sizeof half);
     run2(sv, NULL, 100, NULL, NULL);
     close(fd);

@@ -34,6 +34,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         if (L->close_on_msg) rtws_conn_close(c, 1000, "done");
         if (L->free_on_msg) rtws_conn_free(c);
         break;
+    default: break;
     }
 }
 
@@ -517,6 +518,26 @@ static void test_protocol_violations(void) {
     }
 }
 
+/* failing the connection keeps what was queued before: the echo of the valid
+   message ahead of the bad frame goes out, then the close (Autobahn 3.2) */
+static void test_fail_keeps_earlier_output(void) {
+    rtws_conn sv;
+    ev_log ls;
+    uint8_t f[64], out[64];
+    size_t n;
+    open_server(&sv, &ls, NULL);
+    ls.send_on_msg = 1;
+    n = mkframe(f, 0x81, "Hello", 5, 1);
+    n += mkframe(f + n, 0xa1, "bad", 3, 1); /* RSV2 */
+    n += mkframe(f + n, 0x89, "p", 1, 1);
+    CHECK_EQ(rtws_conn_recv(&sv, f, n, 0, NULL), RTWS_ERR_PROTOCOL);
+    n = drain(&sv, out, sizeof out);
+    CHECK(n == 7 + 4 && memcmp(out, "\x81\x05Hello", 7) == 0);
+    CHECK(out[7] == 0x88 && out[8] == 2 && out[9] == 0x03 && out[10] == 0xea);
+    CHECK_EQ(ls.ping, 0); /* nothing after the bad frame is looked at */
+    rtws_conn_free(&sv);
+}
+
 static void test_utf8_fail_fast(void) {
     rtws_conn sv;
     ev_log ls;
@@ -839,6 +860,108 @@ static void test_timers(void) {
     rtws_conn_free(&sv);
 }
 
+static void test_idle_and_stats(void) {
+    rtws_conn cl, sv;
+    ev_log lc, ls;
+    rtws_stats st;
+    memset(&lc, 0, sizeof lc);
+    memset(&ls, 0, sizeof ls);
+    CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
+    sv.cfg.idle_timeout_ms = 1000;
+    sv.cfg.heartbeat_off = 1;
+    CHECK_EQ(rtws_conn_send_text(&cl, "abc", 3), RTWS_OK);
+    pump(&cl, &sv, 0, 600);
+    CHECK_EQ(rtws_conn_deadline(&sv), 1600); /* a data message moved the idle deadline */
+    rtws_conn_ping(&cl, "p", 1);
+    pump(&cl, &sv, 0, 1500); /* a ping is not activity for the idle timer */
+    rtws_conn_tick(&sv, 1599);
+    CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_OPEN);
+    rtws_conn_tick(&sv, 1600);
+    CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_CLOSING);
+    pump(&sv, &cl, 0, 1600);
+    CHECK(lc.close == 1 && lc.last_close.code == 1001);
+    CHECK(lc.last_close.len == 12 && memcmp(lc.last_close.data, "idle timeout", 12) == 0);
+    rtws_conn_stats(&sv, &st);
+    CHECK(st.msgs_in == 1 && st.bytes_in == 3 && st.msgs_out == 0 && st.opened_at_ms == 1);
+    rtws_conn_stats(&cl, &st);
+    CHECK(st.msgs_out == 1 && st.bytes_out == 3);
+    rtws_conn_free(&cl);
+    rtws_conn_free(&sv);
+}
+
+static int http_hook(rtws_conn *c, const rtws_http *req, rtws_http_reply *r, void *user) {
+    (void)c;
+    (void)user;
+    if (req->path.len == 7 && memcmp(req->path.p, "/status", 7) == 0) {
+        r->status = 200;
+        r->content_type = "application/json";
+        r->body = "{\"status\":\"ok\"}";
+        r->body_len = 15;
+        return 1;
+    }
+    return 0;
+}
+
+static void test_plain_http_and_shared(void) {
+    rtws_conn sv, a, b;
+    ev_log ls, la, lb;
+    rtws_config cfg = mkcfg(RTWS_SERVER, &ls);
+    char out[512];
+    size_t n;
+    rtws_shared *sh;
+    memset(&ls, 0, sizeof ls);
+    cfg.on_http = http_hook;
+    rtws_conn_init(&sv, &cfg);
+    {
+        static const char q[] = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+        rtws_conn_recv(&sv, q, sizeof q - 1, 0, NULL);
+    }
+    n = drain(&sv, (uint8_t *)out, sizeof out - 1);
+    out[n] = 0;
+    CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(out, "Content-Type: application/json\r\n") != NULL);
+    CHECK(strstr(out, "Content-Length: 15\r\n") != NULL);
+    CHECK(n > 15 && memcmp(out + n - 15, "{\"status\":\"ok\"}", 15) == 0);
+    CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
+    CHECK_EQ(ls.open + ls.error + ls.close, 0);
+    rtws_conn_free(&sv);
+    /* a plain GET the hook does not take: 426 as before */
+    rtws_conn_init(&sv, &cfg);
+    {
+        static const char q[] = "GET /other HTTP/1.1\r\nHost: x\r\n\r\n";
+        rtws_conn_recv(&sv, q, sizeof q - 1, 0, NULL);
+    }
+    n = drain(&sv, (uint8_t *)out, sizeof out - 1);
+    out[n] = 0;
+    CHECK(strncmp(out, "HTTP/1.1 426 ", 13) == 0);
+    rtws_conn_free(&sv);
+    /* one shared frame to two server connections: same bytes, one encode */
+    open_server(&a, &la, NULL);
+    open_server(&b, &lb, NULL);
+    sh = rtws_shared_new(NULL, RTWS_OP_TEXT, "fan-out", 7);
+    CHECK(sh != NULL);
+    CHECK_EQ(rtws_conn_send_text(&a, "first", 5), RTWS_OK);
+    CHECK_EQ(rtws_conn_send_shared(&a, sh), RTWS_OK);
+    CHECK_EQ(rtws_conn_send_shared(&b, sh), RTWS_OK);
+    CHECK_EQ(rtws_conn_send_text(&a, "last", 4), RTWS_OK);
+    rtws_shared_release(sh); /* the connections still hold theirs */
+    n = drain(&a, (uint8_t *)out, sizeof out);
+    CHECK(n == 7 + 9 + 6 && memcmp(out + 7, "\x81\x07" "fan-out", 9) == 0 && memcmp(out + 16, "\x81\x04last", 6) == 0);
+    n = drain(&b, (uint8_t *)out, sizeof out);
+    CHECK(n == 9 && memcmp(out, "\x81\x07" "fan-out", 9) == 0);
+    {
+        rtws_stats st;
+        rtws_conn_stats(&b, &st);
+        CHECK(st.msgs_out == 1 && st.bytes_out == 7);
+    }
+    /* a connection freed with the shared frame still queued releases it */
+    sh = rtws_shared_new(NULL, RTWS_OP_BINARY, "x", 1);
+    rtws_conn_send_shared(&a, sh);
+    rtws_shared_release(sh);
+    rtws_conn_free(&a);
+    rtws_conn_free(&b);
+}
+
 static void test_control_priority(void) {
     rtws_conn cl, sv;
     ev_log lc, ls;
@@ -886,6 +1009,7 @@ int main(void) {
     test_echo_sizes();
     test_protocol_violations();
     test_utf8_fail_fast();
+    test_fail_keeps_earlier_output();
     test_limits();
     test_fragmented_send_and_stream();
     test_close_handshake();
@@ -893,5 +1017,7 @@ int main(void) {
     test_no_alloc_steady_state();
     test_timers();
     test_control_priority();
+    test_idle_and_stats();
+    test_plain_http_and_shared();
     return T_END();
 }

@@ -1,0 +1,521 @@
+/* Layer 7 router, sans-I/O: in-memory client connections, a fake clock, and
+   every message type and error code of docs/PROTOCOL.md. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+#include "t.h"
+#include <stdlib.h>
+
+static rtws_router *R;
+static uint64_t NOW = 1000;
+
+/* a peer: client conn <-> server conn, the server side fed to the router */
+typedef struct peer {
+    rtws_conn cl, sv;
+    char msgs[64][2048]; /* texts the client received, oldest first */
+    int n, closed;
+    unsigned close_code;
+} peer;
+
+static void sv_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    (void)user;
+    rtws_router_on_event(R, c, ev, NOW);
+}
+static int sv_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
+    (void)proto;
+    (void)user;
+    return rtws_router_on_accept(R, c, req, NOW);
+}
+static int sv_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, void *user) {
+    (void)user;
+    return rtws_router_on_http(R, c, req, rep, NOW);
+}
+static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    peer *p = (peer *)user;
+    (void)c;
+    if (ev->type == RTWS_EV_MESSAGE && p->n < 64) {
+        size_t k = ev->len < 2047 ? ev->len : 2047;
+        memcpy(p->msgs[p->n], ev->data, k);
+        p->msgs[p->n][k] = 0;
+        p->n++;
+    }
+    if (ev->type == RTWS_EV_CLOSE) {
+        p->closed = 1;
+        p->close_code = ev->code;
+    }
+}
+
+static void move(rtws_conn *a, rtws_conn *b) {
+    const uint8_t *o;
+    size_t len;
+    static uint8_t tmp[1 << 20];
+    while ((o = rtws_conn_out(a, &len)) != NULL) {
+        if (len > sizeof tmp) len = sizeof tmp;
+        memcpy(tmp, o, len);
+        rtws_conn_out_done(a, len);
+        rtws_conn_recv(b, tmp, len, NOW, NULL);
+    }
+}
+static void pump(peer *p) {
+    int i;
+    for (i = 0; i < 4; i++) {
+        move(&p->cl, &p->sv);
+        move(&p->sv, &p->cl);
+    }
+}
+
+static int rnd(void *u, void *buf, size_t n) {
+    static unsigned s = 7;
+    size_t i;
+    (void)u;
+    for (i = 0; i < n; i++) ((unsigned char *)buf)[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 16);
+    return 0;
+}
+
+static void peer_open(peer *p, const char *path, const char *auth) {
+    rtws_config cc, sc;
+    rtws_client_opts o;
+    memset(p, 0, sizeof *p);
+    memset(&cc, 0, sizeof cc);
+    memset(&sc, 0, sizeof sc);
+    cc.role = RTWS_CLIENT;
+    cc.on_event = cl_event;
+    cc.user = p;
+    cc.random = rnd;
+    cc.heartbeat_off = sc.heartbeat_off = 1;
+    sc.role = RTWS_SERVER;
+    sc.on_event = sv_event;
+    sc.on_accept = sv_accept;
+    sc.on_http = sv_http;
+    rtws_conn_init(&p->cl, &cc);
+    rtws_conn_init(&p->sv, &sc);
+    memset(&o, 0, sizeof o);
+    o.host = "x";
+    o.path = path;
+    o.authorization = auth;
+    rtws_conn_client_start(&p->cl, &o, NOW);
+    pump(p);
+}
+
+static void say(peer *p, const char *json) {
+    rtws_conn_send_text(&p->cl, json, strlen(json));
+    pump(p);
+}
+
+/* index of the first message (from `from`) containing needle, or -1 */
+static int find(const peer *p, int from, const char *needle) {
+    int i;
+    for (i = from; i < p->n; i++)
+        if (strstr(p->msgs[i], needle)) return i;
+    return -1;
+}
+#define HAS(p, s) (find(p, 0, s) >= 0)
+#define LAST(p) ((p)->n ? (p)->msgs[(p)->n - 1] : "")
+
+static void peer_close(peer *p) {
+    rtws_conn_close(&p->cl, 1000, NULL);
+    pump(p);
+    rtws_conn_free(&p->cl);
+    rtws_conn_free(&p->sv);
+}
+
+/* abrupt end of the server side (TCP lost) */
+static void peer_drop(peer *p) {
+    rtws_conn_eof(&p->sv, NOW);
+    rtws_conn_free(&p->cl);
+    rtws_conn_free(&p->sv);
+}
+
+static void new_router(int auth_required, uint32_t rate) {
+    rtws_router_config rc;
+    static const char secret[] = "s3cret";
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/ws";
+    rc.jwt_secret = secret;
+    rc.jwt_secret_len = 6;
+    rc.auth_required = auth_required;
+    rc.random = rnd;
+    rc.history = 5;
+    rc.max_channels = 3;
+    rc.rate_per_s = rate;
+    rc.rate_abuse = 3;
+    rc.max_data = 200;
+    rc.max_conns_per_user = 2;
+    if (R) rtws_router_free(R);
+    R = rtws_router_new(&rc);
+}
+
+static char *token(const char *claims) {
+    static char buf[512];
+    rtws_jwt_hs256_sign(claims, "s3cret", 6, buf, sizeof buf);
+    return buf;
+}
+
+/* an Authorization header value */
+static char *bearer(const char *claims) {
+    static char buf[600];
+    snprintf(buf, sizeof buf, "Bearer %s", token(claims));
+    return buf;
+}
+
+static void test_welcome_ping_errors(void) {
+    peer a;
+    char sid[64];
+    const char *s;
+    new_router(0, 0);
+    peer_open(&a, "/ws", NULL);
+    CHECK_EQ(a.n, 1);
+    CHECK(strstr(a.msgs[0], "\"type\":\"welcome\"") && strstr(a.msgs[0], "\"user\":\"anon-") &&
+          strstr(a.msgs[0], "\"auth\":\"optional\"") && strstr(a.msgs[0], "\"resumed\":false") &&
+          strstr(a.msgs[0], "\"heartbeat\":30000"));
+    s = strstr(a.msgs[0], "\"session\":\"");
+    CHECK(s != NULL);
+    if (s) {
+        memcpy(sid, s + 11, 22);
+        sid[22] = 0;
+    }
+    say(&a, "{\"type\":\"ping\",\"ts\":1732200000000}");
+    CHECK(strstr(LAST(&a), "{\"type\":\"pong\",\"ts\":1732200000000"));
+    say(&a, "not json");
+    CHECK(strstr(LAST(&a), "\"code\":\"bad_request\""));
+    say(&a, "{\"type\":\"frobnicate\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"bad_request\"") && strstr(LAST(&a), "unknown message type"));
+    say(&a, "{\"type\":\"subscribe\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"bad_request\""));
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"bad name\",\"id\":\"q1\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"bad_request\"") && strstr(LAST(&a), "\"id\":\"q1\""));
+    say(&a, "{\"type\":\"unsubscribe\",\"channel\":\"c\",\"id\":\"q2\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"not_subscribed\"") && strstr(LAST(&a), "\"id\":\"q2\""));
+    say(&a, "{\"type\":\"presence\",\"channel\":\"c\",\"status\":\"away\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"not_subscribed\""));
+    {
+        char big[400];
+        memset(big, 'x', sizeof big);
+        snprintf(big, sizeof big, "{\"type\":\"publish\",\"channel\":\"c\",\"data\":\"%0300d\"}", 0);
+        say(&a, big);
+        CHECK(strstr(LAST(&a), "\"code\":\"too_large\""));
+    }
+    CHECK_EQ(rtws_conn_get_state(&a.cl), RTWS_STATE_OPEN); /* errors keep it open */
+    peer_close(&a);
+    /* a path the router does not serve: 404 */
+    peer_open(&a, "/elsewhere", NULL);
+    CHECK_EQ(a.n, 0);
+    CHECK_EQ(rtws_conn_error(&a.cl), RTWS_ERR_HANDSHAKE);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&a.sv);
+    /* resuming the session keeps the user */
+    {
+        peer b;
+        char path[128], user[64] = "";
+        const char *u = strstr(a.msgs[0], "\"user\":\"");
+        (void)u;
+        peer_open(&b, "/ws", NULL);
+        s = strstr(b.msgs[0], "\"user\":\"");
+        if (s) {
+            memcpy(user, s, 21);
+            user[21] = 0;
+        }
+        s = strstr(b.msgs[0], "\"session\":\"");
+        memcpy(sid, s + 11, 22);
+        sid[22] = 0;
+        peer_drop(&b);
+        snprintf(path, sizeof path, "/ws?session=%s", sid);
+        peer_open(&b, path, NULL);
+        CHECK(strstr(b.msgs[0], "\"resumed\":true") && strstr(b.msgs[0], user));
+        if (!strstr(b.msgs[0], "\"resumed\":true")) fprintf(stderr, "%s | %s | %d %s\n", path, user, b.n, b.msgs[0]);
+        peer_close(&b);
+        NOW += 130000; /* past the session TTL */
+        rtws_router_tick(R, NOW);
+        peer_open(&b, path, NULL);
+        CHECK(strstr(b.msgs[0], "\"resumed\":false") && !strstr(b.msgs[0], user));
+        peer_close(&b);
+    }
+}
+
+static void test_pubsub_history_presence(void) {
+    peer a, b, c;
+    int i;
+    char msg[256];
+    new_router(0, 0);
+    peer_open(&a, "/ws", bearer("{\"sub\":\"alice\"}"));
+    CHECK(HAS(&a, "\"type\":\"authenticated\",\"user\":\"alice\""));
+    peer_open(&b, "/ws?token=", NULL); /* an empty token is no token */
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
+    CHECK(strstr(LAST(&a), "{\"type\":\"subscribed\",\"channel\":\"chat:42\",\"seq\":0,\"members\":1,\"presence\":[{\"user\":\"alice\",\"status\":\"online\"}]}"));
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
+    CHECK(strstr(LAST(&b), "\"type\":\"subscribed\"") && strstr(LAST(&b), "alice") && strstr(LAST(&b), "anon-"));
+    pump(&a);
+    CHECK(strstr(LAST(&a), "\"type\":\"presence\",\"channel\":\"chat:42\",\"user\":\"anon-") &&
+          strstr(LAST(&a), "\"status\":\"joined\""));
+    /* publish: acked, delivered to both, the publisher included */
+    say(&b, "{\"type\":\"publish\",\"channel\":\"chat:42\",\"event\":\"message\",\"data\":{\"text\":\"hi\"},\"id\":\"c-9\"}");
+    pump(&a);
+    CHECK(strstr(a.msgs[a.n - 1], "{\"type\":\"message\",\"channel\":\"chat:42\",\"event\":\"message\",\"data\":{\"text\":\"hi\"},\"seq\":1,\"from\":\"anon-"));
+    CHECK(find(&b, 0, "\"type\":\"message\"") >= 0 && find(&b, 0, "{\"type\":\"ack\",\"id\":\"c-9\",\"seq\":1}") >= 0);
+    /* the same id again: acked with the same seq, not published twice */
+    i = a.n;
+    say(&b, "{\"type\":\"publish\",\"channel\":\"chat:42\",\"data\":1,\"id\":\"c-9\"}");
+    pump(&a);
+    CHECK_EQ(a.n, i);
+    CHECK(strstr(LAST(&b), "\"type\":\"ack\",\"id\":\"c-9\",\"seq\":1,\"duplicate\":true"));
+    /* more than the history holds (5) */
+    for (i = 2; i <= 8; i++) {
+        snprintf(msg, sizeof msg, "{\"type\":\"publish\",\"channel\":\"chat:42\",\"data\":%d}", i);
+        say(&a, msg);
+    }
+    /* resume: since inside the ring replays in order; too old resets */
+    peer_open(&c, "/ws", NULL);
+    say(&c, "{\"type\":\"subscribe\",\"channel\":\"chat:42\",\"since\":5}");
+    i = find(&c, 0, "\"type\":\"subscribed\"");
+    CHECK(i >= 0 && strstr(c.msgs[i], "\"seq\":8"));
+    CHECK(i >= 0 && c.n >= i + 4 && strstr(c.msgs[i + 1], "\"seq\":6,") && strstr(c.msgs[i + 2], "\"seq\":7,") &&
+          strstr(c.msgs[i + 3], "\"seq\":8,"));
+    say(&c, "{\"type\":\"unsubscribe\",\"channel\":\"chat:42\"}");
+    CHECK(strstr(LAST(&c), "{\"type\":\"unsubscribed\",\"channel\":\"chat:42\"}"));
+    c.n = 0;
+    say(&c, "{\"type\":\"subscribe\",\"channel\":\"chat:42\",\"since\":1}");
+    CHECK(c.n >= 2 && strstr(c.msgs[c.n - 1], "{\"type\":\"reset\",\"channel\":\"chat:42\",\"seq\":8}"));
+    say(&c, "{\"type\":\"unsubscribe\",\"channel\":\"chat:42\"}");
+    c.n = 0;
+    say(&c, "{\"type\":\"subscribe\",\"channel\":\"chat:42\",\"since\":99}"); /* ahead: server restarted */
+    CHECK(c.n == 2 && strstr(c.msgs[1], "\"type\":\"reset\"") && strstr(c.msgs[1], "\"seq\":8"));
+    say(&c, "{\"type\":\"unsubscribe\",\"channel\":\"chat:42\"}");
+    c.n = 0;
+    say(&c, "{\"type\":\"subscribe\",\"channel\":\"chat:42\",\"since\":8}"); /* up to date */
+    CHECK_EQ(c.n, 1);
+    /* presence status */
+    say(&a, "{\"type\":\"presence\",\"channel\":\"chat:42\",\"status\":\"away\"}");
+    pump(&b);
+    CHECK(strstr(LAST(&b), "{\"type\":\"presence\",\"channel\":\"chat:42\",\"user\":\"alice\",\"status\":\"away\"}"));
+    /* alice's second connection does not make her join again; leaving one
+       does not make her leave; losing the last does */
+    {
+        peer a2;
+        int nb = b.n;
+        peer_open(&a2, "/ws", bearer("{\"sub\":\"alice\"}"));
+        say(&a2, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
+        pump(&b);
+        CHECK_EQ(b.n, nb);
+        peer_drop(&a2);
+        pump(&b);
+        CHECK_EQ(b.n, nb);
+        peer_drop(&a); /* silently gone: e.g. a heartbeat timeout */
+        pump(&b);
+        CHECK(strstr(LAST(&b), "\"user\":\"alice\",\"status\":\"left\""));
+    }
+    /* limits: channels per connection, connections per user */
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"x1\"}");
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"x2\"}");
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"x3\"}");
+    CHECK(strstr(LAST(&b), "\"code\":\"limit_reached\""));
+    {
+        peer u1, u2, u3;
+        peer_open(&u1, "/ws", bearer("{\"sub\":\"bob\"}"));
+        peer_open(&u2, "/ws", bearer("{\"sub\":\"bob\"}"));
+        peer_open(&u3, "/ws", bearer("{\"sub\":\"bob\"}"));
+        CHECK(!u1.closed && !u2.closed);
+        CHECK(u3.closed && u3.close_code == 1008);
+        peer_close(&u1);
+        peer_close(&u2);
+        rtws_conn_free(&u3.cl);
+        rtws_conn_free(&u3.sv);
+    }
+    {
+        rtws_router_stats st;
+        rtws_router_get_stats(R, &st);
+        CHECK_EQ(st.active_connections, 2);
+        CHECK(st.publishes == 8 && st.subscriptions == 4);
+        if (st.publishes != 8 || st.subscriptions != 4) fprintf(stderr, "publishes %llu subs %zu\n", (unsigned long long)st.publishes, st.subscriptions);
+    }
+    CHECK_EQ(rtws_router_publish(R, "chat:42", "notice", "{\"from\":\"ops\"}", 14, NULL, NOW), 9);
+    pump(&b);
+    CHECK(strstr(LAST(&b), "\"event\":\"notice\",\"data\":{\"from\":\"ops\"},\"seq\":9,\"from\":\"server\""));
+    CHECK_EQ(rtws_router_publish(R, "chat:42", NULL, "{bad", 4, NULL, NOW), 0);
+    peer_close(&b);
+    peer_close(&c);
+}
+
+static int deny_secret(rtws_router *r, rtws_conn *c, const char *user, int action,
+                       const char *channel, void *app) {
+    (void)r; (void)c; (void)user; (void)app;
+    return strncmp(channel, "secret", 6) == 0 && action == RTWS_ACT_SUBSCRIBE;
+}
+
+static void test_auth_and_limits(void) {
+    peer a;
+    int i;
+    new_router(1, 5);
+    peer_open(&a, "/ws", NULL);
+    CHECK(strstr(a.msgs[0], "\"auth\":\"required\""));
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"unauthorized\""));
+    say(&a, "{\"type\":\"auth\",\"token\":\"not.a.token\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"unauthorized\""));
+    {
+        char m[600];
+        snprintf(m, sizeof m, "{\"type\":\"auth\",\"token\":\"%s\"}", token("{\"sub\":\"carol\"}"));
+        say(&a, m);
+    }
+    CHECK(strstr(LAST(&a), "\"type\":\"authenticated\",\"user\":\"carol\""));
+    /* rate limit: burst 10, then rate_limited, then 1008 after 3 more */
+    NOW += 10000; /* the bucket refills to its burst */
+    for (i = 0; i < 13; i++) say(&a, "{\"type\":\"ping\"}");
+    CHECK(find(&a, 0, "rate_limited") >= 0);
+    CHECK(!a.closed);
+    say(&a, "{\"type\":\"ping\"}");
+    CHECK(a.closed && a.close_code == 1008);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&a.sv);
+    /* no auth within the deadline: 1008 */
+    peer_open(&a, "/ws", NULL);
+    NOW += 10001;
+    rtws_router_tick(R, NOW);
+    pump(&a);
+    CHECK(a.closed && a.close_code == 1008);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&a.sv);
+    /* a bad token in the request: 401 at the handshake */
+    peer_open(&a, "/ws?token=abc.def.ghi", NULL);
+    CHECK_EQ(rtws_conn_error(&a.cl), RTWS_ERR_HANDSHAKE);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&a.sv);
+    /* authorize hook */
+    {
+        rtws_router_config rc;
+        memset(&rc, 0, sizeof rc);
+        rc.authorize = deny_secret;
+        rc.random = rnd;
+        rtws_router_free(R);
+        R = rtws_router_new(&rc);
+        peer_open(&a, "/any/path", NULL);
+        say(&a, "{\"type\":\"subscribe\",\"channel\":\"secret-room\",\"id\":\"s1\"}");
+        CHECK(strstr(LAST(&a), "\"code\":\"forbidden\"") && strstr(LAST(&a), "\"id\":\"s1\""));
+        say(&a, "{\"type\":\"subscribe\",\"channel\":\"public\"}");
+        CHECK(strstr(LAST(&a), "\"type\":\"subscribed\""));
+        peer_close(&a);
+    }
+}
+
+static void test_presence_cap(void) {
+    rtws_router_config rc;
+    peer a, b, c;
+    memset(&rc, 0, sizeof rc);
+    rc.random = rnd;
+    rc.max_presence = 2;
+    rtws_router_free(R);
+    R = rtws_router_new(&rc);
+    peer_open(&a, "/", NULL);
+    peer_open(&b, "/", NULL);
+    peer_open(&c, "/", NULL);
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
+    pump(&a);
+    CHECK(strstr(LAST(&a), "\"status\":\"joined\"")); /* 2 users: announced */
+    a.n = 0;
+    say(&c, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
+    pump(&a);
+    CHECK_EQ(a.n, 0); /* the third is not: over max_presence */
+    CHECK(strstr(LAST(&c), "\"members\":3}") && !strstr(LAST(&c), "\"presence\""));
+    peer_close(&c);
+    pump(&a);
+    CHECK_EQ(a.n, 0); /* leaving back to 2: not announced either */
+    peer_close(&b);
+    pump(&a);
+    CHECK(strstr(LAST(&a), "\"status\":\"left\""));
+    peer_close(&a);
+}
+
+static void test_status_page(void) {
+    rtws_conn sv;
+    rtws_config sc;
+    char out[4096];
+    size_t n = 0, len;
+    const uint8_t *o;
+    static const char req[] = "GET /ws/status HTTP/1.1\r\nHost: x\r\n\r\n";
+    peer a;
+    new_router(0, 0);
+    peer_open(&a, "/ws", NULL);
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"room\"}");
+    memset(&sc, 0, sizeof sc);
+    sc.role = RTWS_SERVER;
+    sc.on_event = sv_event;
+    sc.on_accept = sv_accept;
+    sc.on_http = sv_http;
+    rtws_conn_init(&sv, &sc);
+    rtws_conn_recv(&sv, req, sizeof req - 1, NOW, NULL);
+    while ((o = rtws_conn_out(&sv, &len)) != NULL && n + len < sizeof out) {
+        memcpy(out + n, o, len);
+        n += len;
+        rtws_conn_out_done(&sv, len);
+    }
+    out[n] = 0;
+    CHECK(strncmp(out, "HTTP/1.1 200 OK", 15) == 0);
+    CHECK(strstr(out, "\"status\":\"ok\",\"active_connections\":1,") != NULL);
+    CHECK(strstr(out, "\"users_online\":1") && strstr(out, "\"subscriptions\":{\"room\":1}") &&
+          strstr(out, "\"messages_in\":1") && strstr(out, "\"uptime_s\":") && strstr(out, "\"timestamp\":"));
+    {
+        /* the body is valid JSON */
+        const char *body = strstr(out, "\r\n\r\n") + 4;
+        rtws_json d;
+        rtws_json_tok t[128];
+        CHECK(rtws_json_parse(&d, body, strlen(body), t, 128, 0) == RTWS_OK);
+    }
+    rtws_conn_free(&sv);
+    peer_close(&a);
+}
+
+static void test_jwt(void) {
+    char user[64], tok[600];
+    static const char k[] = "s3cret";
+    int64_t now = 1700000000;
+    size_t n;
+    /* valid; exp in the future; nbf in the past */
+    n = rtws_jwt_hs256_sign("{\"sub\":\"u1\",\"exp\":1700000100,\"nbf\":1699999000}", k, 6, tok, sizeof tok);
+    CHECK(n > 0);
+    CHECK_EQ(rtws_jwt_hs256_verify(tok, n, k, 6, now, 0, user), RTWS_OK);
+    CHECK(strcmp(user, "u1") == 0);
+    /* expired, not yet valid */
+    n = rtws_jwt_hs256_sign("{\"sub\":\"u1\",\"exp\":1699999999}", k, 6, tok, sizeof tok);
+    CHECK_EQ(rtws_jwt_hs256_verify(tok, n, k, 6, now, 0, user), RTWS_ERR_TIMEOUT);
+    CHECK_EQ(rtws_jwt_hs256_verify(tok, n, k, 6, now, 5, user), RTWS_OK); /* leeway */
+    n = rtws_jwt_hs256_sign("{\"sub\":\"u1\",\"nbf\":1700000500}", k, 6, tok, sizeof tok);
+    CHECK_EQ(rtws_jwt_hs256_verify(tok, n, k, 6, now, 0, user), RTWS_ERR_TIMEOUT);
+    /* wrong signature (other secret; one flipped character) */
+    n = rtws_jwt_hs256_sign("{\"sub\":\"u1\"}", "other", 5, tok, sizeof tok);
+    CHECK_EQ(rtws_jwt_hs256_verify(tok, n, k, 6, now, 0, user), RTWS_ERR_INVALID);
+    n = rtws_jwt_hs256_sign("{\"sub\":\"u1\"}", k, 6, tok, sizeof tok);
+    tok[n - 3] = tok[n - 3] == 'A' ? 'B' : 'A';
+    CHECK(rtws_jwt_hs256_verify(tok, n, k, 6, now, 0, user) != RTWS_OK);
+    /* alg none (unsigned), alg RS256: refused */
+    {
+        static const char none[] = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1MSJ9.";
+        CHECK_EQ(rtws_jwt_hs256_verify(none, sizeof none - 1, k, 6, now, 0, user), RTWS_ERR_INVALID);
+        /* {"alg":"none"} with a made-up signature of the right length */
+        static const char none2[] = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1MSJ9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        CHECK_EQ(rtws_jwt_hs256_verify(none2, sizeof none2 - 1, k, 6, now, 0, user), RTWS_ERR_INVALID);
+        static const char rs[] = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1MSJ9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        CHECK_EQ(rtws_jwt_hs256_verify(rs, sizeof rs - 1, k, 6, now, 0, user), RTWS_ERR_INVALID);
+    }
+    /* malformed base64, too few parts, oversize */
+    CHECK_EQ(rtws_jwt_hs256_verify("e$J.e30.AAAA", 12, k, 6, now, 0, user), RTWS_ERR_SYNTAX);
+    CHECK_EQ(rtws_jwt_hs256_verify("abc.def", 7, k, 6, now, 0, user), RTWS_ERR_SYNTAX);
+    CHECK_EQ(rtws_jwt_hs256_verify("a.b.c.d", 7, k, 6, now, 0, user), RTWS_ERR_SYNTAX);
+    {
+        static char big[5000];
+        memset(big, 'a', sizeof big);
+        CHECK_EQ(rtws_jwt_hs256_verify(big, sizeof big, k, 6, now, 0, user), RTWS_ERR_TOO_BIG);
+    }
+    /* a sub with a control character is refused */
+    n = rtws_jwt_hs256_sign("{\"sub\":\"u\\n1\"}", k, 6, tok, sizeof tok);
+    CHECK_EQ(rtws_jwt_hs256_verify(tok, n, k, 6, now, 0, user), RTWS_ERR_SYNTAX);
+}
+
+int main(void) {
+    test_jwt();
+    test_welcome_ping_errors();
+    test_pubsub_history_presence();
+    test_auth_and_limits();
+    test_status_page();
+    test_presence_cap();
+    rtws_router_free(R);
+    return T_END();
+}
