@@ -114,6 +114,8 @@ fuzz: $(FUZZBIN)
 	  $(B)/libfuzzer_$$n -merge=1 fuzz/corpus/$$n $(B)/scratch_$$n > /dev/null 2>&1 || true; \
 	done; \
 	if [ $$found = 0 ]; then echo "fuzz: 0 findings"; else echo "fuzz: findings above (inputs in $(B)/crash_*)"; exit 1; fi
+$(B)/replay_fuzz_conn_server $(B)/replay_fuzz_conn_client: fuzz/fuzz_conn.h
+$(B)/libfuzzer_fuzz_conn_server $(B)/libfuzzer_fuzz_conn_client: fuzz/fuzz_conn.h
 $(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
 	$(CLANG) -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< -o $@
 
