@@ -2428,6 +2428,9 @@ static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reaso
     }
     c->close_sent = 1;
     c->close_code = (uint16_t)code;
+    /* a pending pong or ping could only go out after the close now, and
+       nothing may follow a close frame (§5.5.1): drop them */
+    c->pong_len = c->ping_len = 0;
     return rtws__queue_frame(c, 1, RTWS_OP_CLOSE, p, n);
 }
 

@@ -538,6 +538,21 @@ static void test_fail_keeps_earlier_output(void) {
     rtws_conn_free(&sv);
 }
 
+/* a ping and a close in one read: nothing may follow our close frame */
+static void test_nothing_after_close(void) {
+    rtws_conn sv;
+    ev_log ls;
+    uint8_t f[64], out[64];
+    size_t n;
+    open_server(&sv, &ls, NULL);
+    n = mkframe(f, 0x89, "p", 1, 1);
+    n += mkframe(f + n, 0x88, "\x03\xe8", 2, 1);
+    rtws_conn_recv(&sv, f, n, 0, NULL);
+    n = drain(&sv, out, sizeof out);
+    CHECK(n >= 4 && out[n - 4] == 0x88 && out[n - 3] == 2); /* the close is last */
+    rtws_conn_free(&sv);
+}
+
 static void test_utf8_fail_fast(void) {
     rtws_conn sv;
     ev_log ls;
@@ -1010,6 +1025,7 @@ int main(void) {
     test_protocol_violations();
     test_utf8_fail_fast();
     test_fail_keeps_earlier_output();
+    test_nothing_after_close();
     test_limits();
     test_fragmented_send_and_stream();
     test_close_handshake();
