@@ -7345,8 +7345,8 @@ static int rtws__check_token(rtws_router *r, rtws_conn *c, const char *tok, size
     return -1;
 }
 
-/* Attaches rc to a session: the one named (when it is alive and belongs to
-   the same user, or was anonymous and the user is now known), else a new one. */
+/* Attaches rc to a session: the one named when it is alive and user is
+   either not given or its own user; otherwise a new session. */
 static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid, const char *user,
                                 uint64_t now, int *resumed) {
     rtws__session *s = NULL;
