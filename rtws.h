@@ -3693,13 +3693,15 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
     rtws__watch(s, want & (RTWS_WANT_READ | RTWS_WANT_WRITE));
 }
 
-static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
+/* The socket failed under the connection: report, and end it at once. */
+static void rtws__host_fail(rtws__sock *s, rtws_err err, int sys_errno, int tls_error) {
     rtws_event ev;
     rtws_conn *c = &s->conn;
     if (c->state == RTWS_STATE_CLOSED) return;
     rtws__event_init(&ev, RTWS_EV_ERROR);
     ev.err = err;
     ev.sys_errno = sys_errno;
+    ev.tls_error = tls_error;
     c->err = err;
     rtws__enter(c, s->ctx->now);
     rtws__emit(c, &ev);
@@ -3709,6 +3711,10 @@ static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
     c->want_close = 1;
     c->drop_input = 1;
     rtws__leave(c);
+}
+
+static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
+    rtws__host_fail(s, err, sys_errno, 0);
 }
 
 /* Writes what the connection has queued; returns 0 when all went out. */
@@ -5580,21 +5586,8 @@ static void rtws__tls_release(rtws__sock *s) {
 
 /* Like rtws__host_error, with the TLS code in the event. */
 static void rtws__tls_fail(rtws__sock *s, int tls_error) {
-    rtws_event ev;
-    rtws_conn *c = &s->conn;
-    c->eof = 1; /* nothing more can be sent or received */
-    if (c->state == RTWS_STATE_CLOSED) return;
-    rtws__event_init(&ev, RTWS_EV_ERROR);
-    ev.err = RTWS_ERR_TLS;
-    ev.tls_error = tls_error;
-    c->err = RTWS_ERR_TLS;
-    rtws__enter(c, s->ctx->now);
-    rtws__emit(c, &ev);
-    rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
-    c->state = RTWS_STATE_CLOSED;
-    c->want_close = 1;
-    c->drop_input = 1;
-    rtws__leave(c);
+    s->conn.eof = 1; /* nothing more can be sent or received */
+    rtws__host_fail(s, RTWS_ERR_TLS, 0, tls_error);
 }
 
 /* The engine stopped: on an error (a bad certificate, a bad record, an
