@@ -484,8 +484,9 @@ struct rtws_conn {
     uint8_t *mbuf;                /* reassembly buffer */
     size_t mcap;
     /* send side: a queue of segments, control frames ahead at frame boundaries */
-    rtws__seg *segs;
+    rtws__seg *segs;              /* seg_inline until more are queued at once */
     size_t segcap, seghead, nseg;
+    rtws__seg seg_inline[2];
     size_t head_off;              /* bytes of segs[seghead] already written */
     size_t qbytes;                /* bytes in segs, head_off included */
     rtws__chunk *spare;
@@ -508,7 +509,8 @@ struct rtws_conn {
 };
 
 /* Prepares c for role cfg->role (the config is copied). A server waits for the
-   request; a client calls rtws_conn_client_start(). Allocates nothing yet. */
+   request; a client calls rtws_conn_client_start(). Allocates nothing yet.
+   c must stay at the same address until rtws_conn_free() (it points into itself). */
 RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg);
 /* Releases every buffer. Inside a callback of c the release happens when the
    outer rtws call returns; c's own memory must stay valid until then. */
@@ -2086,7 +2088,8 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         rtws__free(&a, ch);
         return;
     }
-    if (ch->cap <= RTWS__BIG_KEEP && (!c->spare || c->spare->cap < ch->cap)) {
+    if (ch->cap >= RTWS__CHUNK_SIZE && ch->cap <= RTWS__BIG_KEEP &&
+        (!c->spare || c->spare->cap < ch->cap)) {
         /* keep the biggest recent one for the next send: no malloc per message */
         rtws__free(&c->cfg.allocator, c->spare);
         ch->refs = 1;
@@ -2097,12 +2100,18 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
     rtws__free(&c->cfg.allocator, ch);
 }
 
+static void rtws__segs_free(rtws_conn *c) {
+    if (c->segs != c->seg_inline) rtws__free(&c->cfg.allocator, c->segs);
+    c->segs = NULL;
+    c->segcap = c->seghead = 0;
+}
+
 static void rtws__release(rtws_conn *c) {
     const rtws_allocator *a = &c->cfg.allocator;
     size_t i;
     for (i = 0; i < c->nseg; i++) rtws__chunk_unref(c, c->segs[(c->seghead + i) & (c->segcap - 1)].chunk);
     rtws__free(a, c->spare);
-    rtws__free(a, c->segs);
+    rtws__segs_free(c);
     rtws__free(a, c->rbuf);
     rtws__free(a, c->mbuf);
     rtws__free(a, c->hs);
@@ -2216,12 +2225,17 @@ static void rtws__emit_error(rtws_conn *c, rtws_err err, int status) {
 /* ---- output queue ---- */
 
 static int rtws__segs_reserve(rtws_conn *c) {
+    if (!c->segs) { /* a quiet connection queues a frame or two: no allocation */
+        c->segs = c->seg_inline;
+        c->segcap = 2;
+        c->seghead = 0;
+    }
     if (c->nseg == c->segcap) {
-        size_t ncap = c->segcap ? c->segcap * 2 : 8, i;
+        size_t ncap = c->segcap * 4, i;
         rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->cfg.allocator, ncap * sizeof *ns);
         if (!ns) return 0;
         for (i = 0; i < c->nseg; i++) ns[i] = c->segs[(c->seghead + i) & (c->segcap - 1)];
-        rtws__free(&c->cfg.allocator, c->segs);
+        if (c->segs != c->seg_inline) rtws__free(&c->cfg.allocator, c->segs);
         c->segs = ns;
         c->segcap = ncap;
         c->seghead = 0;
@@ -2592,7 +2606,7 @@ static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_htt
     rtws__finish(c);
 }
 
-static void rtws__server_handshake(rtws_conn *c, size_t head) {
+static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
     rtws_http req;
     rtws_upgrade u;
     size_t off = 0, n = 0;
@@ -2600,7 +2614,7 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
     char resp[512];
     int status;
     {
-        rtws_err pe = rtws_http_parse_request((const char *)c->rbuf + c->rstart, head, &req,
+        rtws_err pe = rtws_http_parse_request(hp, head, &req,
                                               c->cfg.max_headers, &off);
         if (pe == RTWS_ERR_LIMIT) {
             rtws__refuse(c, 431, "too many header fields");
@@ -2680,7 +2694,6 @@ static void rtws__server_handshake(rtws_conn *c, size_t head) {
         rtws__fail(c, RTWS_ERR_NOMEM, 0);
         return;
     }
-    c->rstart += head;
     rtws__open(c);
 }
 
@@ -2766,11 +2779,11 @@ out:
     return e;
 }
 
-static void rtws__client_handshake(rtws_conn *c, size_t head) {
+static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     rtws_http res;
     size_t off;
     const rtws_str *v;
-    if (rtws_http_parse_response((const char *)c->rbuf + c->rstart, head, &res,
+    if (rtws_http_parse_response(hp, head, &res,
                                  c->cfg.max_headers, &off) != RTWS_OK) {
         c->err = RTWS_ERR_HANDSHAKE;
         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
@@ -2804,7 +2817,6 @@ static void rtws__client_handshake(rtws_conn *c, size_t head) {
             pick[0] = '\0';
         }
     }
-    c->rstart += head;
     rtws__open(c);
     return;
 bad:
@@ -3011,8 +3023,9 @@ static void rtws__process(rtws_conn *c) {
                 else rtws__finish(c);
                 return;
             }
-            if (c->cfg.role == RTWS_SERVER) rtws__server_handshake(c, head);
-            else rtws__client_handshake(c, head);
+            c->rstart += head; /* the head stays readable in rbuf during the call */
+            if (c->cfg.role == RTWS_SERVER) rtws__server_handshake(c, (const char *)p, head);
+            else rtws__client_handshake(c, (const char *)p, head);
             continue;
         }
         if (c->state != RTWS_STATE_OPEN && c->state != RTWS_STATE_CLOSING) return;
@@ -3160,6 +3173,27 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
     if (c->freed) return RTWS_ERR_CLOSED;
     if (c->in_recv) return RTWS_ERR_INVALID;
     if (len == 0) return e;
+    if (c->state == RTWS_STATE_HANDSHAKE && c->rstart == c->rend && !c->drop_input && !c->err) {
+        /* a whole HTTP head in one piece with nothing buffered: handled from
+           the caller's bytes, so a connection that then stays quiet never
+           allocates a receive buffer */
+        size_t scanned = 0, head = rtws_http_head_end((const char *)d, len, &scanned);
+        if (head && head <= c->cfg.max_handshake) {
+            rtws__enter(c, now_ms);
+            c->in_recv = 1;
+            c->last_rx = c->now;
+            if (c->cfg.role == RTWS_SERVER) rtws__server_handshake(c, (const char *)d, head);
+            else rtws__client_handshake(c, (const char *)d, head);
+            c->in_recv = 0;
+            done = head;
+            e = c->err ? c->err : RTWS_OK;
+            rtws__leave(c);
+            if (c->freed) {
+                if (used) *used = done;
+                return RTWS_ERR_CLOSED;
+            }
+        }
+    }
     while (done < len) {
         size_t cap, k;
         uint8_t *buf;
@@ -3209,11 +3243,7 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->rbuf = c->mbuf = NULL;
     c->spare = NULL;
     c->rcap = c->rstart = c->rend = c->mcap = 0;
-    if (!c->nseg) {
-        rtws__free(&c->cfg.allocator, c->segs);
-        c->segs = NULL;
-        c->segcap = c->seghead = 0;
-    }
+    if (!c->nseg) rtws__segs_free(c);
     if (c->ctl && !c->pong_len && !c->ping_len && c->cout_off == c->cout_len) {
         rtws__free(&c->cfg.allocator, c->ctl);
         c->ctl = NULL;
@@ -3467,6 +3497,7 @@ typedef union rtws__addr {
 } rtws__addr;
 
 #define RTWS__MAX_ALT 4 /* addresses a client tries, from getaddrinfo */
+#define RTWS__SCRATCH 8192u
 
 typedef struct rtws__sock {
     rtws_conn conn; /* first: a host rtws_conn * is a rtws__sock * */
@@ -3496,6 +3527,7 @@ struct rtws_ctx {
     int shutting_down;
     struct rtws_client *clients;  /* reconnecting clients, for their timers */
     size_t ndead;                 /* sockets and clients waiting for the sweep */
+    uint8_t *scratch;             /* RTWS__SCRATCH bytes for reading handshakes */
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
     struct rtws__tls_ctx *tls;    /* layer 5: trust anchors, last setup error */
 };
@@ -3561,6 +3593,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->cfg.timer_ms = RTWS__DEF(ctx->cfg.timer_ms, 100u);
     ctx->cfg.linger_ms = RTWS__DEF(ctx->cfg.linger_ms, 2000u);
     ctx->cfg.trim_ms = RTWS__DEF(ctx->cfg.trim_ms, 1000u);
+    ctx->scratch = (uint8_t *)rtws__alloc(&a, RTWS__SCRATCH); /* NULL: buffers per connection */
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
     return ctx;
 }
@@ -3771,6 +3804,22 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
             if (s->lingering || c->freed) rtws__kill(s);
             else rtws_conn_eof(c, now);
+            return;
+        } else if (c->state == RTWS_STATE_HANDSHAKE && !c->rbuf && s->ctx->scratch) {
+            /* the opening handshake is read into the context's scratch
+               buffer: most arrive whole and never need a buffer of their own */
+            r = recv(s->fd, s->ctx->scratch, RTWS__SCRATCH, 0);
+            if (r > 0) {
+                rtws_conn_recv(c, s->ctx->scratch, (size_t)r, now, NULL);
+                continue;
+            }
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (r < 0 && errno != ECONNRESET) {
+                rtws__host_error(s, RTWS_ERR_IO, errno);
+                return;
+            }
+            rtws_conn_eof(c, now);
             return;
         } else {
             size_t cap;
@@ -4826,6 +4875,7 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     rtws__free(&copy, ctx->socks);
     rtws__free(&copy, ctx->byfd);
     rtws__free(&copy, ctx->pfds);
+    rtws__free(&copy, ctx->scratch);
     rtws__free(&copy, ctx);
 }
 
