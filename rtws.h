@@ -546,8 +546,9 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
 RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uint64_t now_ms,
                                  size_t *used);
 /* Zero-copy receive: space inside the connection's buffer to read() into
-   (at least min_len bytes when min_len > 0, else what the next frame needs,
-   at least 4 KiB), then rtws_conn_recv_commit() with the count read. */
+   (at least min_len bytes when min_len > 0, else what the next frame needs
+   and at least 1 KiB, more while reads keep filling it), then
+   rtws_conn_recv_commit() with the count read. */
 RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap);
 RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms);
 /* The peer's side of TCP ended (read returned 0 or an error). */
