@@ -670,8 +670,10 @@ RTWS_API int rtws_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
 /* Handles the revents of the first n pollfds (those rtws_pollfds filled),
    then timers. fds the context does not know are skipped. */
 RTWS_API void rtws_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms);
-/* Style 1 in one call: poll for at most max_ms, then service. Returns the
-   number of sockets still open (listeners included), or -1 on a poll error. */
+/* Style 1 in one call: wait for at most max_ms, then service. Returns the
+   number of sockets still open (listeners included), or -1 on a wait error.
+   On Linux it waits with epoll (define RTWS_NO_EPOLL for poll), so a crowd
+   of idle sockets costs nothing per wake-up. */
 RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms);
 
 /* Style 2, readiness per fd (epoll, kqueue, io_uring, a game loop). */
@@ -3486,6 +3488,10 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#if defined(__linux__) && !defined(RTWS_NO_EPOLL)
+#include <sys/epoll.h>
+#define RTWS__EPOLL 1 /* rtws_run_once waits with epoll: no walk over every socket */
+#endif
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on every socket instead */
@@ -3529,6 +3535,7 @@ struct rtws_ctx {
     struct rtws_client *clients;  /* reconnecting clients, for their timers */
     size_t ndead;                 /* sockets and clients waiting for the sweep */
     uint8_t *scratch;             /* RTWS__SCRATCH bytes for reading handshakes */
+    int epfd, epoll_on;           /* rtws_run_once's epoll set (Linux) */
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
     struct rtws__tls_ctx *tls;    /* layer 5: trust anchors, last setup error */
 };
@@ -3575,11 +3582,26 @@ static int rtws__set_nonblock(int fd) {
     return 0;
 }
 
+#ifdef RTWS__EPOLL
+static void rtws__epoll_set(rtws_ctx *ctx, int fd, unsigned old, unsigned want) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (want & RTWS_WANT_READ ? (uint32_t)EPOLLIN : 0u) |
+                (want & RTWS_WANT_WRITE ? (uint32_t)EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    epoll_ctl(ctx->epfd, !old ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD, fd, &ev);
+}
+#endif
+
 static void rtws__watch(rtws__sock *s, unsigned want) {
     rtws_ctx *ctx = s->ctx;
-    if (s->watched == want) return;
+    unsigned old = s->watched;
+    if (old == want) return;
     s->watched = want;
     if (ctx->cfg.on_socket) ctx->cfg.on_socket(ctx, s->fd, want, ctx->cfg.socket_user);
+#ifdef RTWS__EPOLL
+    if (ctx->epoll_on) rtws__epoll_set(ctx, s->fd, old, want);
+#endif
 }
 
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
@@ -4810,6 +4832,34 @@ RTWS_API void rtws_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint6
 RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms) {
     int n, ms, r;
     uint64_t now = rtws_now_ms();
+#ifdef RTWS__EPOLL
+    if (!ctx->cfg.on_socket && !ctx->epoll_on) {
+        size_t i;
+        ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (ctx->epfd >= 0) {
+            ctx->epoll_on = 1;
+            for (i = 0; i < ctx->nsocks; i++)
+                if (ctx->socks[i]->watched) rtws__epoll_set(ctx, ctx->socks[i]->fd, 0, ctx->socks[i]->watched);
+        }
+    }
+    if (ctx->epoll_on) {
+        struct epoll_event evs[64];
+        int i;
+        ms = rtws_timeout_ms(ctx, now); /* also writes what callbacks queued */
+        if (ms < 0 || (max_ms >= 0 && ms > max_ms)) ms = max_ms;
+        r = epoll_wait(ctx->epfd, evs, 64, ms);
+        if (r < 0 && errno != EINTR) return -1;
+        rtws__begin(ctx, rtws_now_ms());
+        for (i = 0; i < r; i++) {
+            uint32_t e = evs[i].events;
+            rtws__ready(ctx, evs[i].data.fd, (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0,
+                        (e & (EPOLLOUT | EPOLLERR)) != 0, ctx->now);
+        }
+        rtws__timers(ctx, ctx->now);
+        rtws__end(ctx);
+        return (int)ctx->nsocks;
+    }
+#endif
     n = rtws_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
     if ((size_t)n > ctx->cappfds) {
         size_t ncap = (size_t)n + 64;
@@ -4877,6 +4927,9 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     rtws__free(&copy, ctx->byfd);
     rtws__free(&copy, ctx->pfds);
     rtws__free(&copy, ctx->scratch);
+#ifdef RTWS__EPOLL
+    if (ctx->epoll_on) close(ctx->epfd);
+#endif
     rtws__free(&copy, ctx);
 }
 
