@@ -13,6 +13,7 @@
      RTWS_STATIC        make every function static
      RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source; then
                         rtws_config.random must be set
+     RTWS_NO_EPOLL      rtws_run_once() uses poll(2) on Linux too
      RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
    QUICK START: see README.md (a whole server and a whole client).
