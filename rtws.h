@@ -4392,24 +4392,28 @@ static void rtws__client_expire(rtws_client *cl, uint64_t now) {
     if (!cl->qcount) cl->qhead = cl->qend = 0;
 }
 
+/* Adds one connection's counters to a running total (RTT average weighted
+   by samples). */
+static void rtws__stats_add(rtws_stats *t, const rtws_stats *c) {
+    t->msgs_in += c->msgs_in;
+    t->msgs_out += c->msgs_out;
+    t->bytes_in += c->bytes_in;
+    t->bytes_out += c->bytes_out;
+    if (!c->rtt_samples) return;
+    t->rtt_last_ms = c->rtt_last_ms;
+    if (!t->rtt_samples || c->rtt_min_ms < t->rtt_min_ms) t->rtt_min_ms = c->rtt_min_ms;
+    t->rtt_avg_ms = (uint32_t)(((uint64_t)t->rtt_avg_ms * t->rtt_samples +
+                                (uint64_t)c->rtt_avg_ms * c->rtt_samples) /
+                               (t->rtt_samples + c->rtt_samples));
+    t->rtt_samples += c->rtt_samples;
+}
+
 static void rtws__client_lost(rtws_client *cl, uint64_t now) {
     uint32_t bound, r = 0;
     if (cl->conn) {
         rtws_stats st;
         rtws_conn_stats(cl->conn, &st);
-        cl->done.msgs_in += st.msgs_in;
-        cl->done.msgs_out += st.msgs_out;
-        cl->done.bytes_in += st.bytes_in;
-        cl->done.bytes_out += st.bytes_out;
-        if (st.rtt_samples) {
-            cl->done.rtt_last_ms = st.rtt_last_ms;
-            if (!cl->done.rtt_samples || st.rtt_min_ms < cl->done.rtt_min_ms)
-                cl->done.rtt_min_ms = st.rtt_min_ms;
-            cl->done.rtt_avg_ms = (uint32_t)(((uint64_t)cl->done.rtt_avg_ms * cl->done.rtt_samples +
-                                              (uint64_t)st.rtt_avg_ms * st.rtt_samples) /
-                                             (cl->done.rtt_samples + st.rtt_samples));
-            cl->done.rtt_samples += st.rtt_samples;
-        }
+        rtws__stats_add(&cl->done, &st);
         rtws_conn_set_handler(cl->conn, NULL, NULL);
         cl->conn = NULL;
     }
@@ -4675,20 +4679,7 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
     if (cl->conn) {
         rtws_stats live;
         rtws_conn_stats(cl->conn, &live);
-        st->total.msgs_in += live.msgs_in;
-        st->total.msgs_out += live.msgs_out;
-        st->total.bytes_in += live.bytes_in;
-        st->total.bytes_out += live.bytes_out;
-        if (live.rtt_samples) {
-            st->total.rtt_last_ms = live.rtt_last_ms;
-            if (!st->total.rtt_samples || live.rtt_min_ms < st->total.rtt_min_ms)
-                st->total.rtt_min_ms = live.rtt_min_ms;
-            st->total.rtt_avg_ms =
-                (uint32_t)(((uint64_t)st->total.rtt_avg_ms * st->total.rtt_samples +
-                            (uint64_t)live.rtt_avg_ms * live.rtt_samples) /
-                           (st->total.rtt_samples + live.rtt_samples));
-            st->total.rtt_samples += live.rtt_samples;
-        }
+        rtws__stats_add(&st->total, &live);
         st->total.opened_at_ms = live.opened_at_ms;
     }
     st->reconnects = cl->reconnects;
