@@ -319,9 +319,13 @@ static void pump(void) {
         }
         if (!moved) break;
     }
-    /* what the host does: a server side that is done gets its socket closed */
+    /* what the hosts do: a side that is done gets its socket closed, and the
+       other side sees the end of the stream (a client that gave up, say on its
+       pong timeout while its reader stalled, is gone for the server too) */
     for (i = 0; i < SLOTS; i++)
-        if (S[i].used && rtws_conn_want(&S[i].sv) == RTWS_WANT_CLOSE) slot_free(&S[i]);
+        if (S[i].used && (rtws_conn_want(&S[i].sv) == RTWS_WANT_CLOSE ||
+                          (S[i].used == 1 && rtws_conn_want(&S[i].cl) == RTWS_WANT_CLOSE)))
+            slot_free(&S[i]);
 }
 
 static void check_stats(void) {
