@@ -471,7 +471,8 @@ struct rtws_conn {
     uint64_t last_rx, ping_at;    /* heartbeat */
     uint16_t close_code;          /* code of the close we sent */
     uint8_t close_sent, close_recvd, closed_evt, opened, want_close, eof;
-    uint8_t depth, freed, in_recv, ping_out, drop_input, pad_[5];
+    uint8_t depth, freed, in_recv, ping_out, drop_input, rborrow, pad_[4]; /* rborrow: rbuf
+                                     is the caller's (rtws_conn_recv_inplace) */
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
     size_t rcap, rstart, rend, hs_scanned;
@@ -552,6 +553,13 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
    rtws_conn_recv_commit() with the count read. */
 RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap);
 RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms);
+/* Like rtws_conn_recv, for bytes in a buffer the caller may lend writable for
+   the call (say one read buffer shared by every connection of a loop): frames
+   are unmasked and delivered in place, and only an incomplete tail is copied
+   into the connection's own buffer. A connection that holds no partial frame
+   then keeps no receive buffer at all. Falls back to rtws_conn_recv's copy
+   when c already has a buffer. */
+RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms);
 /* The peer's side of TCP ended (read returned 0 or an error). */
 RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms);
 /* Releases receive and reassembly buffers while no message is in progress
@@ -2092,9 +2100,10 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         rtws__free(&a, ch);
         return;
     }
-    if (ch->cap >= RTWS__CHUNK_SIZE && ch->cap <= RTWS__BIG_KEEP &&
+    if (ch->cap <= RTWS__BIG_KEEP && (ch->cap >= RTWS__CHUNK_SIZE || c->msgs_out) &&
         (!c->spare || c->spare->cap < ch->cap)) {
-        /* keep the biggest recent one for the next send: no malloc per message */
+        /* keep the biggest recent one for the next send: no malloc per message
+           (not the 101's: a connection that stays quiet keeps nothing) */
         rtws__free(&c->cfg.allocator, c->spare);
         ch->refs = 1;
         ch->len = 0;
@@ -2116,7 +2125,7 @@ static void rtws__release(rtws_conn *c) {
     for (i = 0; i < c->nseg; i++) rtws__chunk_unref(c, c->segs[(c->seghead + i) & (c->segcap - 1)].chunk);
     rtws__free(a, c->spare);
     rtws__segs_free(c);
-    rtws__free(a, c->rbuf);
+    if (!c->rborrow) rtws__free(a, c->rbuf);
     rtws__free(a, c->mbuf);
     rtws__free(a, c->hs);
     rtws__free(a, c->ctl);
@@ -2263,10 +2272,11 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
             ch = c->spare;
             c->spare = NULL;
         } else {
-            /* a quiet connection's first small write (the 101, a welcome)
-               gets a small chunk; traffic gets the packing size */
+            /* a small write with nothing queued (the 101, a welcome, an
+               occasional message, a close) gets a small chunk, kept as the
+               spare once data flows; writes that queue up get the packing size */
             size_t cap = n <= RTWS__CHUNK_SIZE ? RTWS__CHUNK_SIZE : n;
-            if (n <= 512 && !c->nseg && !c->spare && !c->msgs_out) cap = 512;
+            if (n <= 512 && !c->nseg && !c->spare) cap = 512;
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
             ch = (rtws__chunk *)rtws__alloc(&c->cfg.allocator, sizeof *ch + cap);
             if (!ch) return NULL;
@@ -2877,7 +2887,7 @@ static int rtws__rreserve(rtws_conn *c, size_t want) {
 RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) {
     size_t want, need, have;
     *cap = 0;
-    if (c->freed) return NULL;
+    if (c->freed || c->rborrow) return NULL;
     need = rtws__rneed(c);
     have = c->rend - c->rstart;
     want = need > have ? need - have : 0;
@@ -2996,7 +3006,7 @@ static void rtws__shrink(rtws_conn *c) {
         c->mbuf = NULL;
         c->mcap = 0;
     }
-    if (c->rcap > RTWS__BIG_KEEP && c->rstart == c->rend) {
+    if (c->rcap > RTWS__BIG_KEEP && c->rstart == c->rend && !c->rborrow) {
         rtws__free(&c->cfg.allocator, c->rbuf);
         c->rbuf = NULL;
         c->rcap = c->rstart = c->rend = 0;
@@ -3224,6 +3234,37 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
     return c->err ? c->err : e;
 }
 
+RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms) {
+    rtws_err e;
+    size_t left;
+    const uint8_t *tail;
+    if (c->rbuf || c->in_recv || c->state != RTWS_STATE_OPEN || c->drop_input || c->err || !len)
+        return rtws_conn_recv(c, buf, len, now_ms, NULL);
+    c->rbuf = (uint8_t *)buf; /* lent for this call: never freed, grown or kept */
+    c->rcap = len;
+    c->rstart = c->rend = 0;
+    c->roffer = 0; /* not an offer of ours: no read-size growth */
+    c->rborrow = 1;
+    e = rtws_conn_recv_commit(c, len, now_ms);
+    left = c->rend - c->rstart;
+    tail = c->rbuf ? c->rbuf + c->rstart : NULL;
+    c->rbuf = NULL;
+    c->rcap = c->rstart = c->rend = 0;
+    c->rborrow = 0;
+    if (left && tail && !c->freed && !c->drop_input) { /* an incomplete unit: keep it */
+        size_t need = rtws__rneed(c);
+        if (!rtws__rreserve(c, need > left ? need : left)) {
+            rtws__enter(c, now_ms);
+            rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+            rtws__leave(c);
+            return RTWS_ERR_NOMEM;
+        }
+        memcpy(c->rbuf, tail, left);
+        c->rend = left;
+    }
+    return e;
+}
+
 RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms) {
     if (c->freed) return;
     rtws__enter(c, now_ms);
@@ -3240,7 +3281,7 @@ RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms) {
 }
 
 RTWS_API void rtws_conn_trim(rtws_conn *c) {
-    if (c->have_h || c->msg_op || c->rstart != c->rend) return;
+    if (c->have_h || c->msg_op || c->rstart != c->rend || c->rborrow) return;
     rtws__free(&c->cfg.allocator, c->rbuf);
     rtws__free(&c->cfg.allocator, c->mbuf);
     rtws__free(&c->cfg.allocator, c->spare);
@@ -3535,7 +3576,10 @@ struct rtws_ctx {
     int shutting_down;
     struct rtws_client *clients;  /* reconnecting clients, for their timers */
     size_t ndead;                 /* sockets and clients waiting for the sweep */
-    uint8_t *scratch;             /* RTWS__SCRATCH bytes for reading handshakes */
+    uint8_t *scratch;             /* RTWS__SCRATCH bytes: reads of connections with nothing
+                                     buffered (rtws_conn_recv_inplace) */
+    int scratch_busy;             /* a read is being handled in it (a nested call reads
+                                     into the connection's own buffer) */
     int epfd, epoll_on;           /* rtws_run_once's epoll set (Linux) */
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
     struct rtws__tls_ctx *tls;    /* layer 5: trust anchors, last setup error */
@@ -3829,12 +3873,16 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             if (s->lingering || c->freed) rtws__kill(s);
             else rtws_conn_eof(c, now);
             return;
-        } else if (c->state == RTWS_STATE_HANDSHAKE && !c->rbuf && s->ctx->scratch) {
-            /* the opening handshake is read into the context's scratch
-               buffer: most arrive whole and never need a buffer of their own */
+        } else if (!c->rbuf && s->ctx->scratch && !s->ctx->scratch_busy) {
+            /* nothing buffered: read into the context's scratch buffer and
+               handle it there, so a quiet connection (and most handshakes)
+               never needs a receive buffer of its own */
             r = recv(s->fd, s->ctx->scratch, RTWS__SCRATCH, 0);
             if (r > 0) {
-                rtws_conn_recv(c, s->ctx->scratch, (size_t)r, now, NULL);
+                s->ctx->scratch_busy = 1;
+                rtws_conn_recv_inplace(c, s->ctx->scratch, (size_t)r, now);
+                s->ctx->scratch_busy = 0;
+                if ((size_t)r < RTWS__SCRATCH) return; /* drained */
                 continue;
             }
             if (r < 0 && errno == EINTR) continue;

@@ -777,9 +777,9 @@ static void test_free_in_callback(void) {
 }
 
 /* counting allocator: steady-state receive allocates nothing */
-static size_t n_allocs;
-static void *count_alloc(size_t n, void *u) { (void)u; n_allocs++; return malloc(n); }
-static void *count_realloc(void *p, size_t n, void *u) { (void)u; n_allocs++; return realloc(p, n); }
+static size_t n_allocs, n_alloc_bytes;
+static void *count_alloc(size_t n, void *u) { (void)u; n_allocs++; n_alloc_bytes += n; return malloc(n); }
+static void *count_realloc(void *p, size_t n, void *u) { (void)u; n_allocs++; n_alloc_bytes += n; return realloc(p, n); }
 static void count_free(void *p, void *u) { (void)u; free(p); }
 
 static void test_no_alloc_steady_state(void) {
@@ -1016,6 +1016,114 @@ static void test_control_priority(void) {
     (void)sc;
 }
 
+/* rtws_conn_recv_inplace: frames handled in the caller's buffer, only an
+   incomplete tail copied, a quiet connection holding no receive buffer */
+static void test_recv_inplace(void) {
+    rtws_conn sv;
+    ev_log ls;
+    rtws_config cfg = mkcfg(RTWS_SERVER, &ls);
+    uint8_t lent[4096], f[4096], junk[4096], p[3000];
+    size_t n, k, before, cut;
+    cfg.allocator.alloc = count_alloc;
+    cfg.allocator.realloc = count_realloc;
+    cfg.allocator.free = count_free;
+    open_server(&sv, &ls, &cfg);
+    rtws_conn_trim(&sv);
+    CHECK(sv.rbuf == NULL);
+    memset(p, 'z', sizeof p);
+    /* two whole frames: delivered from the lent bytes, nothing allocated */
+    n = mkframe(f, 0x81, "hello", 5, 1);
+    k = mkframe(f + n, 0x82, p, 200, 1);
+    memcpy(lent, f, n + k);
+    before = n_allocs;
+    CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, n + k, 0), RTWS_OK);
+    CHECK_EQ(ls.msgs, 2);
+    CHECK(ls.last_msg.data == lent + n + 8 && ls.last_msg.len == 200); /* 126 form + key */
+    CHECK_EQ(n_allocs - before, 0);
+    CHECK(sv.rbuf == NULL);
+    /* a frame cut at every byte: the tail is kept, the lent buffer scribbled over */
+    n = mkframe(f, 0x82, p, sizeof p, 1);
+    for (cut = 1; cut < n; cut += 97) {
+        int before_msgs = ls.msgs;
+        rtws_conn_trim(&sv);
+        memcpy(lent, f, cut);
+        CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, cut, 0), RTWS_EAGAIN);
+        memset(lent, 0xEE, cut);
+        CHECK(sv.rbuf != NULL || cut == 0);
+        /* the rest: the connection now has its own buffer, so this copies */
+        memcpy(lent, f + cut, n - cut);
+        CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, n - cut, 0), RTWS_OK);
+        CHECK_EQ(ls.msgs, before_msgs + 1);
+        CHECK(ls.msg_len == sizeof p && memcmp(ls.msg, p, sizeof p) == 0);
+    }
+    /* a close frame in place: echoed, and the lent buffer is never freed
+       (lent is on the stack: freeing it would crash) */
+    rtws_conn_trim(&sv);
+    drain(&sv, junk, sizeof junk);
+    n = mkframe(lent, 0x88, "\x03\xe8", 2, 1);
+    rtws_conn_recv_inplace(&sv, lent, n, 0);
+    n = drain(&sv, junk, sizeof junk);
+    CHECK(n == 4 && junk[0] == 0x88 && junk[2] == 0x03 && junk[3] == 0xe8);
+    rtws_conn_free(&sv);
+    /* freed from the callback during an in-place call */
+    open_server(&sv, &ls, &cfg);
+    rtws_conn_trim(&sv);
+    ls.free_on_msg = 1;
+    n = mkframe(lent, 0x81, "bye", 3, 1);
+    n += mkframe(lent + n, 0x81, "never", 5, 1);
+    CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, n, 0), RTWS_ERR_CLOSED);
+    CHECK_EQ(ls.msgs, 1);
+    ls.free_on_msg = 0;
+    /* an occasional small message, then the peer's close: small chunks, one
+       of them kept for the next send (not a 16 KiB packing chunk each) */
+    open_server(&sv, &ls, &cfg);
+    rtws_conn_trim(&sv);
+    drain(&sv, junk, sizeof junk);
+    before = n_alloc_bytes;
+    CHECK_EQ(rtws_conn_send_text(&sv, "tick", 4), RTWS_OK);
+    drain(&sv, junk, sizeof junk);
+    n = mkframe(lent, 0x88, "\x03\xe8", 2, 1);
+    rtws_conn_recv_inplace(&sv, lent, n, 0);
+    n = drain(&sv, junk, sizeof junk);
+    CHECK(n == 4 && junk[0] == 0x88);
+    CHECK(n_alloc_bytes - before < 1024);
+    rtws_conn_free(&sv);
+    /* a client mid-handshake falls back to copying */
+    {
+        rtws_conn cl, s2;
+        ev_log lc, l2;
+        rtws_config cc = mkcfg(RTWS_CLIENT, &lc), sc = mkcfg(RTWS_SERVER, &l2);
+        rtws_client_opts o;
+        const uint8_t *q;
+        size_t len;
+        memset(&lc, 0, sizeof lc);
+        memset(&l2, 0, sizeof l2);
+        memset(&o, 0, sizeof o);
+        o.host = "h";
+        rtws_conn_init(&cl, &cc);
+        rtws_conn_init(&s2, &sc);
+        rtws_conn_client_start(&cl, &o, 0);
+        while ((q = rtws_conn_out(&cl, &len)) != NULL) {
+            memcpy(lent, q, len);
+            rtws_conn_out_done(&cl, len);
+            rtws_conn_recv_inplace(&s2, lent, len, 0);
+        }
+        while ((q = rtws_conn_out(&s2, &len)) != NULL) {
+            memcpy(lent, q, len);
+            rtws_conn_out_done(&s2, len);
+            rtws_conn_recv_inplace(&cl, lent, len, 0);
+        }
+        CHECK(lc.open == 1 && l2.open == 1);
+        rtws_conn_send_text(&s2, "to client", 9);
+        n = drain(&s2, junk, sizeof junk);
+        memcpy(lent, junk, n);
+        CHECK_EQ(rtws_conn_recv_inplace(&cl, lent, n, 0), RTWS_OK);
+        CHECK(lc.msgs == 1 && lc.msg_len == 9 && lc.last_msg.data == lent + 2);
+        rtws_conn_free(&cl);
+        rtws_conn_free(&s2);
+    }
+}
+
 int main(void) {
     test_handshake_rfc_example();
     test_pair_and_protocol();
@@ -1031,6 +1139,7 @@ int main(void) {
     test_close_handshake();
     test_free_in_callback();
     test_no_alloc_steady_state();
+    test_recv_inplace();
     test_timers();
     test_control_priority();
     test_idle_and_stats();
