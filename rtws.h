@@ -462,7 +462,10 @@ typedef struct rtws__seg {
 
 /* Fields are private: read them through the functions below. */
 struct rtws_conn {
-    rtws_config cfg;
+    const rtws_config *cfg;       /* effective config (defaults filled): the context's
+                                     shared one, or a copy of the connection's own */
+    rtws_event_fn on_event;       /* cfg->on_event and cfg->user, or rtws_conn_set_handler's */
+    void *user;
     rtws_conn_state state;
     rtws_err err;                 /* sticky fatal error */
     uint64_t now;                 /* latest now_ms seen */
@@ -471,7 +474,7 @@ struct rtws_conn {
     uint64_t last_rx, ping_at;    /* heartbeat */
     uint16_t close_code;          /* code of the close we sent */
     uint8_t close_sent, close_recvd, closed_evt, opened, want_close, eof;
-    uint8_t depth, freed, in_recv, ping_out, drop_input, rborrow, pad_[4]; /* rborrow: rbuf
+    uint8_t depth, freed, in_recv, ping_out, drop_input, rborrow, cfg_own, pad_[3]; /* rborrow: rbuf
                                      is the caller's (rtws_conn_recv_inplace) */
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
@@ -510,8 +513,11 @@ struct rtws_conn {
     void *ext_;                   /* realtime layer: its per-connection state */
 };
 
-/* Prepares c for role cfg->role (the config is copied). A server waits for the
-   request; a client calls rtws_conn_client_start(). Allocates nothing yet.
+/* Prepares c for role cfg->role. The config is copied (one allocation of
+   sizeof(rtws_config), released by rtws_conn_free; the connections of a
+   context share the context's copy instead). When that allocation fails,
+   every later call reports RTWS_ERR_NOMEM. A server waits for the request; a
+   client calls rtws_conn_client_start(). No buffer is allocated yet.
    c must stay at the same address until rtws_conn_free() (it points into itself). */
 RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg);
 /* Releases every buffer. Inside a callback of c the release happens when the
@@ -2067,12 +2073,38 @@ static void rtws__config_defaults(rtws_config *c) {
 #endif
 }
 
-RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
+/* What a connection points at when it has no config (its copy could not be
+   allocated, or it was released): never written. */
+static rtws_config rtws__cfg_none;
+
+/* cfg has its defaults filled and outlives c (the host's per-context copy). */
+static void rtws__conn_init_shared(rtws_conn *c, const rtws_config *cfg) {
     memset(c, 0, sizeof *c);
-    if (cfg) c->cfg = *cfg;
-    rtws__config_defaults(&c->cfg);
-    c->state = c->cfg.role == RTWS_SERVER ? RTWS_STATE_HANDSHAKE : RTWS_STATE_IDLE;
+    c->cfg = cfg;
+    c->on_event = cfg->on_event;
+    c->user = cfg->user;
+    c->state = cfg->role == RTWS_SERVER ? RTWS_STATE_HANDSHAKE : RTWS_STATE_IDLE;
     c->rhint = RTWS__RBUF_MIN;
+}
+
+RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
+    rtws_allocator a;
+    rtws_config *own;
+    memset(&a, 0, sizeof a);
+    if (cfg) a = cfg->allocator;
+    own = (rtws_config *)rtws__alloc(&a, sizeof *own);
+    if (!own) { /* every later call reports the sticky RTWS_ERR_NOMEM */
+        rtws__conn_init_shared(c, &rtws__cfg_none);
+        c->err = RTWS_ERR_NOMEM;
+        c->state = RTWS_STATE_CLOSED;
+        c->drop_input = 1;
+        return;
+    }
+    if (cfg) *own = *cfg;
+    else memset(own, 0, sizeof *own);
+    rtws__config_defaults(own);
+    rtws__conn_init_shared(c, own);
+    c->cfg_own = 1;
 }
 
 /* Buffers for control frames: only a connection that pings, answers a ping
@@ -2087,7 +2119,7 @@ typedef struct rtws__ctl {
 
 static rtws__ctl *rtws__ctl_get(rtws_conn *c) {
     if (!c->ctl) {
-        c->ctl = (rtws__ctl *)rtws__alloc(&c->cfg.allocator, sizeof *c->ctl);
+        c->ctl = (rtws__ctl *)rtws__alloc(&c->cfg->allocator, sizeof *c->ctl);
         if (c->ctl) c->ctl->keys_used = sizeof c->ctl->keys;
     }
     return c->ctl;
@@ -2104,23 +2136,23 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         (!c->spare || c->spare->cap < ch->cap)) {
         /* keep the biggest recent one for the next send: no malloc per message
            (not the 101's: a connection that stays quiet keeps nothing) */
-        rtws__free(&c->cfg.allocator, c->spare);
+        rtws__free(&c->cfg->allocator, c->spare);
         ch->refs = 1;
         ch->len = 0;
         c->spare = ch;
         return;
     }
-    rtws__free(&c->cfg.allocator, ch);
+    rtws__free(&c->cfg->allocator, ch);
 }
 
 static void rtws__segs_free(rtws_conn *c) {
-    if (c->segs != c->seg_inline) rtws__free(&c->cfg.allocator, c->segs);
+    if (c->segs != c->seg_inline) rtws__free(&c->cfg->allocator, c->segs);
     c->segs = NULL;
     c->segcap = c->seghead = 0;
 }
 
 static void rtws__release(rtws_conn *c) {
-    const rtws_allocator *a = &c->cfg.allocator;
+    const rtws_allocator *a = &c->cfg->allocator;
     size_t i;
     for (i = 0; i < c->nseg; i++) rtws__chunk_unref(c, c->segs[(c->seghead + i) & (c->segcap - 1)].chunk);
     rtws__free(a, c->spare);
@@ -2129,6 +2161,12 @@ static void rtws__release(rtws_conn *c) {
     rtws__free(a, c->mbuf);
     rtws__free(a, c->hs);
     rtws__free(a, c->ctl);
+    if (c->cfg_own) { /* the allocator lives in the copy being freed */
+        rtws_allocator own = c->cfg->allocator;
+        rtws__free(&own, (void *)(uintptr_t)c->cfg);
+        c->cfg = &rtws__cfg_none;
+        c->cfg_own = 0;
+    }
     c->ctl = NULL;
     c->pong_len = c->ping_len = 0;
     c->cout_len = c->cout_off = 0;
@@ -2158,20 +2196,25 @@ RTWS_API void rtws_conn_free(rtws_conn *c) {
 }
 
 RTWS_API void rtws_conn_reset(rtws_conn *c) {
-    rtws_config cfg = c->cfg;
-    void *data = c->data;
+    rtws_config cfg = *c->cfg;
+    const rtws_config *shared = c->cfg_own ? NULL : c->cfg;
+    rtws_event_fn fn = c->on_event;
+    void *user = c->user, *data = c->data;
     rtws__release(c);
-    rtws_conn_init(c, &cfg);
+    if (shared) rtws__conn_init_shared(c, shared);
+    else rtws_conn_init(c, &cfg);
+    c->on_event = fn;
+    c->user = user;
     c->data = data;
 }
 
-RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c) { return &c->cfg; }
+RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c) { return c->cfg; }
 RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->state; }
 RTWS_API rtws_err rtws_conn_error(const rtws_conn *c) { return c->err; }
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->data = data; }
 RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) {
-    c->cfg.on_event = fn;
-    c->cfg.user = user;
+    c->on_event = fn;
+    c->user = user;
 }
 
 RTWS_API void rtws_conn_stats(const rtws_conn *c, rtws_stats *st) {
@@ -2195,16 +2238,16 @@ static void rtws__enter(rtws_conn *c, uint64_t now) {
     c->depth++;
     if (now > c->now) c->now = now;
     if (!c->hs_deadline && c->state <= RTWS_STATE_HANDSHAKE)
-        c->hs_deadline = c->now + c->cfg.handshake_timeout_ms;
+        c->hs_deadline = c->now + c->cfg->handshake_timeout_ms;
 }
 static void rtws__leave(rtws_conn *c) {
     if (--c->depth == 0 && c->freed) rtws__release(c);
 }
 
 static void rtws__emit(rtws_conn *c, rtws_event *ev) {
-    if (!c->cfg.on_event || c->freed) return;
+    if (!c->on_event || c->freed) return;
     c->depth++;
-    c->cfg.on_event(c, ev, c->cfg.user);
+    c->on_event(c, ev, c->user);
     c->depth--;
 }
 
@@ -2245,10 +2288,10 @@ static int rtws__segs_reserve(rtws_conn *c) {
     }
     if (c->nseg == c->segcap) {
         size_t ncap = c->segcap * 4, i;
-        rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->cfg.allocator, ncap * sizeof *ns);
+        rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->cfg->allocator, ncap * sizeof *ns);
         if (!ns) return 0;
         for (i = 0; i < c->nseg; i++) ns[i] = c->segs[(c->seghead + i) & (c->segcap - 1)];
-        if (c->segs != c->seg_inline) rtws__free(&c->cfg.allocator, c->segs);
+        if (c->segs != c->seg_inline) rtws__free(&c->cfg->allocator, c->segs);
         c->segs = ns;
         c->segcap = ncap;
         c->seghead = 0;
@@ -2278,7 +2321,7 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
             size_t cap = n <= RTWS__CHUNK_SIZE ? RTWS__CHUNK_SIZE : n;
             if (n <= 512 && !c->nseg && !c->spare) cap = 512;
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
-            ch = (rtws__chunk *)rtws__alloc(&c->cfg.allocator, sizeof *ch + cap);
+            ch = (rtws__chunk *)rtws__alloc(&c->cfg->allocator, sizeof *ch + cap);
             if (!ch) return NULL;
             memset(ch, 0, sizeof *ch);
             ch->refs = 1;
@@ -2305,7 +2348,7 @@ static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
     rtws__ctl *k = rtws__ctl_get(c);
     if (!k) return 0;
     if (k->keys_used + 4 > (int)sizeof k->keys) {
-        if (!c->cfg.random || c->cfg.random(c->cfg.random_user, k->keys, sizeof k->keys) != 0)
+        if (!c->cfg->random || c->cfg->random(c->cfg->random_user, k->keys, sizeof k->keys) != 0)
             return 0;
         k->keys_used = 0;
     }
@@ -2320,7 +2363,7 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
     uint8_t key[4], *w;
     rtws__chunk *ch;
     size_t hl;
-    int client = c->cfg.role == RTWS_CLIENT;
+    int client = c->cfg->role == RTWS_CLIENT;
     if (len > SIZE_MAX - RTWS_FRAME_HEADER_MAX) return RTWS_ERR_TOO_BIG;
     if (client && !rtws__mask_key(c, key)) return RTWS_ERR_RANDOM;
     w = rtws__out_reserve(c, RTWS_FRAME_HEADER_MAX + len, &ch);
@@ -2361,7 +2404,7 @@ static void rtws__promote_control(rtws_conn *c) {
     if (c->pong_len) {
         uint8_t key[4];
         size_t len = (size_t)c->pong_len - 1;
-        int client = c->cfg.role == RTWS_CLIENT;
+        int client = c->cfg->role == RTWS_CLIENT;
         if (client && !rtws__mask_key(c, key)) return;
         n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
         memcpy(c->ctl->cout + n, c->ctl->pong_buf, len);
@@ -2372,7 +2415,7 @@ static void rtws__promote_control(rtws_conn *c) {
     if (c->ping_len) {
         uint8_t key[4];
         size_t len = (size_t)c->ping_len - 1;
-        int client = c->cfg.role == RTWS_CLIENT;
+        int client = c->cfg->role == RTWS_CLIENT;
         if (client && !rtws__mask_key(c, key)) return;
         n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
         memcpy(c->ctl->cout + n, c->ctl->ping_buf, len);
@@ -2468,8 +2511,8 @@ static void rtws__finish(rtws_conn *c) {
     c->want_close = 1;
     c->drop_input = 1;
     if (c->notify_) c->notify_(c);
-    if (!c->close_deadline || c->close_deadline > c->now + c->cfg.close_timeout_ms)
-        c->close_deadline = c->now + c->cfg.close_timeout_ms;
+    if (!c->close_deadline || c->close_deadline > c->now + c->cfg->close_timeout_ms)
+        c->close_deadline = c->now + c->cfg->close_timeout_ms;
 }
 
 /* RFC 6455 §7.1.7 "Fail the WebSocket Connection": report, send a close with
@@ -2570,10 +2613,10 @@ static void rtws__open(rtws_conn *c) {
     c->opened_at = c->now ? c->now : 1;
     c->ping_at = 0;
     rtws__event_init(&ev, RTWS_EV_OPEN);
-    if (c->cfg.role == RTWS_SERVER && c->hs) {
+    if (c->cfg->role == RTWS_SERVER && c->hs) {
         ev.protocol.p = c->hs;
         ev.protocol.len = strlen(c->hs);
-    } else if (c->cfg.role == RTWS_CLIENT && c->hs && c->hs[29]) {
+    } else if (c->cfg->role == RTWS_CLIENT && c->hs && c->hs[29]) {
         ev.protocol.p = c->hs + 29 + strlen(c->hs + 29) + 1;
         ev.protocol.len = strlen(ev.protocol.p);
     }
@@ -2629,7 +2672,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
     int status;
     {
         rtws_err pe = rtws_http_parse_request(hp, head, &req,
-                                              c->cfg.max_headers, &off);
+                                              c->cfg->max_headers, &off);
         if (pe == RTWS_ERR_LIMIT) {
             rtws__refuse(c, 431, "too many header fields");
             return;
@@ -2639,12 +2682,12 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
             return;
         }
     }
-    if (c->cfg.on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
+    if (c->cfg->on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
         rtws_http_reply r;
         int handled;
         memset(&r, 0, sizeof r);
         c->depth++;
-        handled = c->cfg.on_http(c, &req, &r, c->cfg.user);
+        handled = c->cfg->on_http(c, &req, &r, c->user);
         c->depth--;
         if (c->freed) return;
         if (handled) {
@@ -2657,10 +2700,10 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         rtws__refuse(c, status, u.reason);
         return;
     }
-    if (c->cfg.allowed_origins) {
+    if (c->cfg->allowed_origins) {
         /* cross-site WebSocket hijacking: browsers send Origin and let any page
            connect to any host, loopback included */
-        const char *const *o = c->cfg.allowed_origins;
+        const char *const *o = c->cfg->allowed_origins;
         for (; *o; o++)
             if (u.origin.len && rtws__str_ieq(u.origin, *o)) break;
         if (!*o) {
@@ -2668,10 +2711,10 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
             return;
         }
     }
-    if (c->cfg.on_accept) {
+    if (c->cfg->on_accept) {
         int r;
         c->depth++;
-        r = c->cfg.on_accept(c, &req, &proto, c->cfg.user);
+        r = c->cfg->on_accept(c, &req, &proto, c->user);
         c->depth--;
         if (c->freed) return;
         if (r) {
@@ -2695,7 +2738,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         size_t pl = strlen(proto);
         n = RTWS__CATZ(resp, n, sizeof resp, "\r\nSec-WebSocket-Protocol: ");
         n = rtws__cat(resp, n, sizeof resp, proto, pl);
-        c->hs = (char *)rtws__alloc(&c->cfg.allocator, pl + 1);
+        c->hs = (char *)rtws__alloc(&c->cfg->allocator, pl + 1);
         if (!c->hs) {
             rtws__fail(c, RTWS_ERR_NOMEM, 0);
             return;
@@ -2718,7 +2761,7 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
     size_t n = 0, cap, plen;
     const char *path = o && o->path && *o->path ? o->path : "/";
     rtws_err e = RTWS_OK;
-    if (c->cfg.role != RTWS_CLIENT || c->state != RTWS_STATE_IDLE || !o || !o->host ||
+    if (c->cfg->role != RTWS_CLIENT || c->state != RTWS_STATE_IDLE || !o || !o->host ||
         !*o->host)
         return RTWS_ERR_INVALID;
     if (rtws__has_crlf(o->host) || rtws__has_crlf(path) || strchr(path, ' ') ||
@@ -2737,15 +2780,15 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
                 return RTWS_ERR_INVALID;
     }
     rtws__enter(c, now_ms);
-    c->hs_deadline = c->now + c->cfg.handshake_timeout_ms;
-    if (!c->cfg.random || c->cfg.random(c->cfg.random_user, raw, sizeof raw) != 0) {
+    c->hs_deadline = c->now + c->cfg->handshake_timeout_ms;
+    if (!c->cfg->random || c->cfg->random(c->cfg->random_user, raw, sizeof raw) != 0) {
         e = RTWS_ERR_RANDOM;
         goto out;
     }
     rtws_base64_encode(raw, 16, key, sizeof key);
     /* c->hs = expected accept (28 chars + NUL), then the offered protocols */
     plen = o->protocols ? strlen(o->protocols) : 0;
-    c->hs = (char *)rtws__alloc(&c->cfg.allocator, 29 + plen + 1 + plen + 1);
+    c->hs = (char *)rtws__alloc(&c->cfg->allocator, 29 + plen + 1 + plen + 1);
     if (!c->hs) {
         e = RTWS_ERR_NOMEM;
         goto out;
@@ -2755,7 +2798,7 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
     cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
           (o->authorization ? strlen(o->authorization) : 0) +
           (o->extra_headers ? strlen(o->extra_headers) : 0);
-    req = (char *)rtws__alloc(&c->cfg.allocator, cap);
+    req = (char *)rtws__alloc(&c->cfg->allocator, cap);
     if (!req) {
         e = RTWS_ERR_NOMEM;
         goto out;
@@ -2786,7 +2829,7 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
     n = RTWS__CATZ(req, n, cap, "\r\n");
     c->head_left = n;
     e = n <= cap ? rtws__queue_bytes(c, req, n) : RTWS_ERR_NOMEM;
-    rtws__free(&c->cfg.allocator, req);
+    rtws__free(&c->cfg->allocator, req);
     if (e == RTWS_OK) c->state = RTWS_STATE_HANDSHAKE;
 out:
     rtws__leave(c);
@@ -2798,7 +2841,7 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     size_t off;
     const rtws_str *v;
     if (rtws_http_parse_response(hp, head, &res,
-                                 c->cfg.max_headers, &off) != RTWS_OK) {
+                                 c->cfg->max_headers, &off) != RTWS_OK) {
         c->err = RTWS_ERR_HANDSHAKE;
         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
         rtws__finish(c);
@@ -2847,7 +2890,7 @@ bad:
 static size_t rtws__rneed(const rtws_conn *c) {
     if (c->state <= RTWS_STATE_HANDSHAKE) { /* grow as the head does, up to its cap */
         size_t have = c->rend - c->rstart, want = have + 1024;
-        return want < c->cfg.max_handshake + 1 ? want : c->cfg.max_handshake + 1;
+        return want < c->cfg->max_handshake + 1 ? want : c->cfg->max_handshake + 1;
     }
     if (!c->have_h) return RTWS_FRAME_HEADER_MAX;
     if (c->h.opcode >= 8 || c->whole) return (size_t)c->h.len;
@@ -2858,8 +2901,8 @@ static size_t rtws__rneed(const rtws_conn *c) {
 static int rtws__rreserve(rtws_conn *c, size_t want) {
     size_t used = c->rend - c->rstart, need, limit, ncap;
     uint8_t *nb;
-    limit = RTWS__DEF(c->cfg.max_message, 1) + RTWS_FRAME_HEADER_MAX;
-    if (c->cfg.max_handshake + 1 > limit) limit = c->cfg.max_handshake + 1;
+    limit = RTWS__DEF(c->cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
+    if (c->cfg->max_handshake + 1 > limit) limit = c->cfg->max_handshake + 1;
     limit += RTWS__RBUF_KEEP;
     if (want > limit - used) want = limit - used;
     if (c->rcap - c->rend >= want) return 1;
@@ -2877,7 +2920,7 @@ static int rtws__rreserve(rtws_conn *c, size_t want) {
         c->rend = used;
         c->rstart = 0;
     }
-    nb = (uint8_t *)rtws__realloc(&c->cfg.allocator, c->rbuf, ncap);
+    nb = (uint8_t *)rtws__realloc(&c->cfg->allocator, c->rbuf, ncap);
     if (!nb) return 0;
     c->rbuf = nb;
     c->rcap = ncap;
@@ -2973,8 +3016,8 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         c->drop_input = 1;
         /* §7.1.1: the server closes TCP first; a client waits for that, with
            a deadline */
-        c->close_deadline = c->now + c->cfg.close_timeout_ms;
-        if (c->cfg.role == RTWS_SERVER) c->want_close = 1;
+        c->close_deadline = c->now + c->cfg->close_timeout_ms;
+        if (c->cfg->role == RTWS_SERVER) c->want_close = 1;
     }
     }
 }
@@ -2982,7 +3025,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
 /* Unmasks and checks newly arrived payload bytes p[0..n) of the current frame. */
 static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
     if (c->h.masked) c->mask_pos = rtws_mask(p, n, c->h.mask, c->mask_pos);
-    if (c->msg_op == RTWS_OP_TEXT && c->h.opcode < 8 && !c->cfg.no_utf8_check) {
+    if (c->msg_op == RTWS_OP_TEXT && c->h.opcode < 8 && !c->cfg->no_utf8_check) {
         size_t bad;
         if (rtws_utf8_validate(&c->utf8, p, n, &bad) != RTWS_OK) {
             rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA); /* fail fast */
@@ -2993,7 +3036,7 @@ static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
 }
 
 static int rtws__utf8_end_ok(rtws_conn *c) {
-    if (c->msg_op == RTWS_OP_TEXT && c->utf8 && !c->cfg.no_utf8_check) {
+    if (c->msg_op == RTWS_OP_TEXT && c->utf8 && !c->cfg->no_utf8_check) {
         rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA);
         return 0;
     }
@@ -3002,12 +3045,12 @@ static int rtws__utf8_end_ok(rtws_conn *c) {
 
 static void rtws__shrink(rtws_conn *c) {
     if (c->mcap > RTWS__BIG_KEEP && !c->msg_op) {
-        rtws__free(&c->cfg.allocator, c->mbuf);
+        rtws__free(&c->cfg->allocator, c->mbuf);
         c->mbuf = NULL;
         c->mcap = 0;
     }
     if (c->rcap > RTWS__BIG_KEEP && c->rstart == c->rend && !c->rborrow) {
-        rtws__free(&c->cfg.allocator, c->rbuf);
+        rtws__free(&c->cfg->allocator, c->rbuf);
         c->rbuf = NULL;
         c->rcap = c->rstart = c->rend = 0;
     }
@@ -3021,8 +3064,8 @@ static void rtws__process(rtws_conn *c) {
         if (c->state == RTWS_STATE_HANDSHAKE) {
             size_t head = rtws_http_head_end((const char *)p, avail, &c->hs_scanned);
             if (!head) {
-                if (avail > c->cfg.max_handshake) {
-                    if (c->cfg.role == RTWS_SERVER) {
+                if (avail > c->cfg->max_handshake) {
+                    if (c->cfg->role == RTWS_SERVER) {
                         rtws__refuse(c, 431, "request head exceeds the limit");
                     } else {
                         c->err = RTWS_ERR_HANDSHAKE;
@@ -3032,13 +3075,13 @@ static void rtws__process(rtws_conn *c) {
                 }
                 return;
             }
-            if (head > c->cfg.max_handshake) {
-                if (c->cfg.role == RTWS_SERVER) rtws__refuse(c, 431, "request head exceeds the limit");
+            if (head > c->cfg->max_handshake) {
+                if (c->cfg->role == RTWS_SERVER) rtws__refuse(c, 431, "request head exceeds the limit");
                 else rtws__finish(c);
                 return;
             }
             c->rstart += head; /* the head stays readable in rbuf during the call */
-            if (c->cfg.role == RTWS_SERVER) rtws__server_handshake(c, (const char *)p, head);
+            if (c->cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)p, head);
             else rtws__client_handshake(c, (const char *)p, head);
             continue;
         }
@@ -3047,7 +3090,7 @@ static void rtws__process(rtws_conn *c) {
             rtws_err e = rtws_frame_header_decode(p, avail, &c->h);
             if (e == RTWS_EAGAIN) break;
             if (e == RTWS_OK)
-                e = rtws_frame_check(&c->h, c->cfg.role, c->msg_op != 0, c->cfg.max_frame);
+                e = rtws_frame_check(&c->h, c->cfg->role, c->msg_op != 0, c->cfg->max_frame);
             if (e == RTWS_OK && c->h.opcode < 8) {
                 /* caps checked before any byte of the payload is stored */
                 if (c->h.opcode != RTWS_OP_CONT) {
@@ -3057,10 +3100,10 @@ static void rtws__process(rtws_conn *c) {
                     c->utf8 = 0;
                     c->stream_first = 1;
                 }
-                if (++c->nfrag > c->cfg.max_fragments ||
-                    c->h.len > (uint64_t)(c->cfg.max_message - c->mtotal))
+                if (++c->nfrag > c->cfg->max_fragments ||
+                    c->h.len > (uint64_t)(c->cfg->max_message - c->mtotal))
                     e = RTWS_ERR_TOO_BIG;
-                c->whole = (uint8_t)(c->h.fin && c->nfrag == 1 && !c->cfg.stream);
+                c->whole = (uint8_t)(c->h.fin && c->nfrag == 1 && !c->cfg->stream);
             }
             if (e != RTWS_OK) {
                 rtws__fail(c, e, e == RTWS_ERR_TOO_BIG ? RTWS_CLOSE_TOO_BIG
@@ -3105,7 +3148,7 @@ static void rtws__process(rtws_conn *c) {
             c->rstart += k;
             if (frame_end) c->have_h = 0;
             if (msg_end && !rtws__utf8_end_ok(c)) return;
-            if (c->cfg.stream) {
+            if (c->cfg->stream) {
                 uint8_t op = c->msg_op;
                 int first = c->stream_first;
                 c->mtotal += k;
@@ -3121,8 +3164,8 @@ static void rtws__process(rtws_conn *c) {
                     size_t ncap = c->mcap ? c->mcap : 4096;
                     uint8_t *nb;
                     while (ncap < c->mtotal + k) ncap *= 2;
-                    if (ncap > c->cfg.max_message) ncap = c->cfg.max_message;
-                    nb = (uint8_t *)rtws__realloc(&c->cfg.allocator, c->mbuf, ncap);
+                    if (ncap > c->cfg->max_message) ncap = c->cfg->max_message;
+                    nb = (uint8_t *)rtws__realloc(&c->cfg->allocator, c->mbuf, ncap);
                     if (!nb) {
                         rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
                         return;
@@ -3192,11 +3235,11 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
            the caller's bytes, so a connection that then stays quiet never
            allocates a receive buffer */
         size_t scanned = 0, head = rtws_http_head_end((const char *)d, len, &scanned);
-        if (head && head <= c->cfg.max_handshake) {
+        if (head && head <= c->cfg->max_handshake) {
             rtws__enter(c, now_ms);
             c->in_recv = 1;
             c->last_rx = c->now;
-            if (c->cfg.role == RTWS_SERVER) rtws__server_handshake(c, (const char *)d, head);
+            if (c->cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)d, head);
             else rtws__client_handshake(c, (const char *)d, head);
             c->in_recv = 0;
             done = head;
@@ -3282,15 +3325,15 @@ RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms) {
 
 RTWS_API void rtws_conn_trim(rtws_conn *c) {
     if (c->have_h || c->msg_op || c->rstart != c->rend || c->rborrow) return;
-    rtws__free(&c->cfg.allocator, c->rbuf);
-    rtws__free(&c->cfg.allocator, c->mbuf);
-    rtws__free(&c->cfg.allocator, c->spare);
+    rtws__free(&c->cfg->allocator, c->rbuf);
+    rtws__free(&c->cfg->allocator, c->mbuf);
+    rtws__free(&c->cfg->allocator, c->spare);
     c->rbuf = c->mbuf = NULL;
     c->spare = NULL;
     c->rcap = c->rstart = c->rend = c->mcap = 0;
     if (!c->nseg) rtws__segs_free(c);
     if (c->ctl && !c->pong_len && !c->ping_len && c->cout_off == c->cout_len) {
-        rtws__free(&c->cfg.allocator, c->ctl);
+        rtws__free(&c->cfg->allocator, c->ctl);
         c->ctl = NULL;
     }
 }
@@ -3308,13 +3351,13 @@ RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
 /* Heartbeat and idle deadlines of an open connection. */
 static uint64_t rtws__open_deadline(const rtws_conn *c) {
     uint64_t d = UINT64_MAX;
-    if (!c->cfg.heartbeat_off) {
+    if (!c->cfg->heartbeat_off) {
         uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
-        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg.pong_timeout_ms;
-        else d = base + c->cfg.ping_interval_ms;
+        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg->pong_timeout_ms;
+        else d = base + c->cfg->ping_interval_ms;
     }
-    if (c->cfg.idle_timeout_ms && c->last_msg_rx + c->cfg.idle_timeout_ms < d)
-        d = c->last_msg_rx + c->cfg.idle_timeout_ms;
+    if (c->cfg->idle_timeout_ms && c->last_msg_rx + c->cfg->idle_timeout_ms < d)
+        d = c->last_msg_rx + c->cfg->idle_timeout_ms;
     return d;
 }
 
@@ -3355,13 +3398,13 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
             c->want_close = 1;
             c->drop_input = 1;
         }
-    } else if (c->state == RTWS_STATE_OPEN && c->cfg.idle_timeout_ms && !c->close_sent &&
-               now_ms >= c->last_msg_rx + c->cfg.idle_timeout_ms) {
+    } else if (c->state == RTWS_STATE_OPEN && c->cfg->idle_timeout_ms && !c->close_sent &&
+               now_ms >= c->last_msg_rx + c->cfg->idle_timeout_ms) {
         rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "idle timeout");
-    } else if (c->state == RTWS_STATE_OPEN && !c->cfg.heartbeat_off) {
+    } else if (c->state == RTWS_STATE_OPEN && !c->cfg->heartbeat_off) {
         uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
         if (c->ping_out && c->last_rx <= c->ping_at) {
-            if (now_ms >= c->ping_at + c->cfg.pong_timeout_ms) {
+            if (now_ms >= c->ping_at + c->cfg->pong_timeout_ms) {
                 /* nothing at all since our ping: the peer or the path is dead */
                 c->err = RTWS_ERR_TIMEOUT;
                 rtws__emit_error(c, RTWS_ERR_TIMEOUT, 0);
@@ -3370,7 +3413,7 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
                 rtws__finish(c);
                 c->eof = 1;
             }
-        } else if (now_ms >= base + c->cfg.ping_interval_ms) {
+        } else if (now_ms >= base + c->cfg->ping_interval_ms) {
             unsigned i;
             for (i = 0; i < 8; i++) c->hb_payload[i] = (uint8_t)(now_ms >> (56 - 8 * i));
             if (rtws__ctl_get(c)) {
@@ -3390,8 +3433,8 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
 static rtws_err rtws__send_check(rtws_conn *c, size_t len) {
     if (c->freed) return RTWS_ERR_CLOSED;
     if (c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
-    if (c->qbytes - c->head_off > c->cfg.max_send_queue ||
-        len > c->cfg.max_send_queue - (c->qbytes - c->head_off))
+    if (c->qbytes - c->head_off > c->cfg->max_send_queue ||
+        len > c->cfg->max_send_queue - (c->qbytes - c->head_off))
         return RTWS_ERR_LIMIT;
     return RTWS_OK;
 }
@@ -3467,7 +3510,7 @@ RTWS_API void rtws_shared_release(rtws_shared *s) {
 
 RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     rtws_err e;
-    if (c->cfg.role != RTWS_SERVER || !s || c->send_op) return RTWS_ERR_INVALID;
+    if (c->cfg->role != RTWS_SERVER || !s || c->send_op) return RTWS_ERR_INVALID;
     e = rtws__send_check(c, s->len);
     if (e) return e;
     if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
@@ -3512,7 +3555,7 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
     e = rtws__queue_close(c, code, reason, rlen);
     if (e) return e;
     c->state = RTWS_STATE_CLOSING;
-    c->close_deadline = c->now + c->cfg.close_timeout_ms;
+    c->close_deadline = c->now + c->cfg->close_timeout_ms;
     return RTWS_OK;
 }
 
@@ -3582,6 +3625,8 @@ struct rtws_ctx {
                                      into the connection's own buffer) */
     int epfd, epoll_on;           /* rtws_run_once's epoll set (Linux) */
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
+    rtws_config conn_cfg[2];      /* cfg.conn with defaults, server and client role: every
+                                     connection points at one (none keeps a copy) */
     struct rtws__tls_ctx *tls;    /* layer 5: trust anchors, last setup error */
 };
 
@@ -3663,6 +3708,11 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->cfg.trim_ms = RTWS__DEF(ctx->cfg.trim_ms, 1000u);
     ctx->scratch = (uint8_t *)rtws__alloc(&a, RTWS__SCRATCH); /* NULL: buffers per connection */
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
+    ctx->conn_cfg[0] = ctx->conn_cfg[1] = ctx->cfg.conn;
+    ctx->conn_cfg[0].role = RTWS_SERVER;
+    ctx->conn_cfg[1].role = RTWS_CLIENT;
+    rtws__config_defaults(&ctx->conn_cfg[0]);
+    rtws__config_defaults(&ctx->conn_cfg[1]);
     return ctx;
 }
 
@@ -3982,11 +4032,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         memset(s, 0, sizeof *s);
         s->fd = fd;
         s->peer = peer;
-        {
-            rtws_config cc = ctx->cfg.conn;
-            cc.role = RTWS_SERVER;
-            rtws_conn_init(&s->conn, &cc);
-        }
+        rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[0]);
         s->conn.notify_ = rtws__sock_notify;
         if (!rtws__add_sock(ctx, s)) {
             close(fd);
@@ -4124,7 +4170,6 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     rtws_err e;
     int sys;
     size_t size = sizeof *s;
-    rtws_config cc = ctx->cfg.conn;
 #ifdef RTWS_USE_BEARSSL
     if (tls_host) size = rtws__tls_sock_size(0);
 #else
@@ -4137,8 +4182,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     }
     memset(s, 0, sizeof *s);
     s->fd = -1;
-    cc.role = RTWS_CLIENT;
-    rtws_conn_init(&s->conn, &cc);
+    rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[1]);
     s->alt = addrs;
     s->nalt = (uint8_t)naddr;
     s->ctx = ctx;
@@ -5760,7 +5804,7 @@ static const uint16_t rtws__suites_chacha[] = {
 /* Seeds the engine from rtws_config.random (the source of the masking keys)
    and readies it for TLS 1.2 only, full duplex, no renegotiation. */
 static rtws_err rtws__tls_engine_start(rtws__tls_sock *t) {
-    const rtws_config *cfg = &t->s.conn.cfg;
+    const rtws_config *cfg = t->s.conn.cfg;
     uint8_t seed[32];
     br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
     if (br_aes_x86ni_ctr_get_vtable() && br_ghash_pclmul_get())

@@ -19,12 +19,18 @@
 typedef struct srv_stats {
     int open, close, clean_close, msgs, errors;
     unsigned last_code;
+    const rtws_config *cfg; /* of the first connection */
+    int own_cfg;            /* connections that did not share it */
 } srv_stats;
 
 static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
     srv_stats *s = (srv_stats *)user;
     switch (ev->type) {
-    case RTWS_EV_OPEN: s->open++; break;
+    case RTWS_EV_OPEN:
+        /* every connection of a context points at its one config */
+        if (!s->open++) s->cfg = rtws_conn_config(c);
+        else if (rtws_conn_config(c) != s->cfg) s->own_cfg++;
+        break;
     case RTWS_EV_MESSAGE:
         s->msgs++;
         rtws_conn_send(c, ev->opcode, ev->data, ev->len);
@@ -186,6 +192,8 @@ static void test_many(int n, int per, size_t size, const char *host, const char 
     CHECK_EQ(bad, 0);
     CHECK_EQ(clean, n);
     CHECK_EQ(st.open, n);
+    CHECK_EQ(st.own_cfg, 0);
+    CHECK(st.cfg && st.cfg->role == RTWS_SERVER && st.cfg->max_frame == (size_t)16 << 20);
     CHECK_EQ(st.msgs, n * per);
     CHECK_EQ(st.clean_close, n);
     CHECK_EQ(rtws_ctx_count(sv), 0);

@@ -782,6 +782,33 @@ static void *count_alloc(size_t n, void *u) { (void)u; n_allocs++; n_alloc_bytes
 static void *count_realloc(void *p, size_t n, void *u) { (void)u; n_allocs++; n_alloc_bytes += n; return realloc(p, n); }
 static void count_free(void *p, void *u) { (void)u; free(p); }
 
+static void *fail_alloc(size_t n, void *u) { (void)n; (void)u; return NULL; }
+
+/* rtws_conn_init copies the config; when that copy cannot be allocated the
+   connection reports RTWS_ERR_NOMEM from then on */
+static void test_config_copy(void) {
+    rtws_conn sv;
+    ev_log ls;
+    rtws_config cfg = mkcfg(RTWS_SERVER, &ls);
+    static const char req[] = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n";
+    memset(&ls, 0, sizeof ls);
+    cfg.max_message = 777;
+    rtws_conn_init(&sv, &cfg);
+    cfg.max_message = 1; /* the connection kept its own copy */
+    CHECK_EQ(rtws_conn_config(&sv)->max_message, 777);
+    CHECK_EQ(rtws_conn_config(&sv)->max_frame, (size_t)16 << 20); /* defaults filled */
+    rtws_conn_free(&sv);
+    cfg.allocator.alloc = fail_alloc;
+    rtws_conn_init(&sv, &cfg);
+    CHECK_EQ(rtws_conn_error(&sv), RTWS_ERR_NOMEM);
+    CHECK_EQ(rtws_conn_recv(&sv, req, sizeof req - 1, 0, NULL), RTWS_ERR_NOMEM);
+    CHECK_EQ(ls.open, 0);
+    CHECK_EQ(rtws_conn_send_text(&sv, "x", 1), RTWS_ERR_CLOSED);
+    rtws_conn_free(&sv);
+}
+
 static void test_no_alloc_steady_state(void) {
     rtws_conn sv;
     ev_log ls;
@@ -882,8 +909,8 @@ static void test_idle_and_stats(void) {
     memset(&lc, 0, sizeof lc);
     memset(&ls, 0, sizeof ls);
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
-    sv.cfg.idle_timeout_ms = 1000;
-    sv.cfg.heartbeat_off = 1;
+    ((rtws_config *)(uintptr_t)rtws_conn_config(&sv))->idle_timeout_ms = 1000;
+    ((rtws_config *)(uintptr_t)rtws_conn_config(&sv))->heartbeat_off = 1;
     CHECK_EQ(rtws_conn_send_text(&cl, "abc", 3), RTWS_OK);
     pump(&cl, &sv, 0, 600);
     CHECK_EQ(rtws_conn_deadline(&sv), 1600); /* a data message moved the idle deadline */
@@ -987,7 +1014,7 @@ static void test_control_priority(void) {
     sc = mkcfg(RTWS_SERVER, &ls);
     sc.max_send_queue = 150000;
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
-    sv.cfg.max_send_queue = 150000;
+    ((rtws_config *)(uintptr_t)rtws_conn_config(&sv))->max_send_queue = 150000;
     CHECK_EQ(rtws_conn_send_binary(&sv, big, sizeof big), RTWS_OK);
     CHECK_EQ(rtws_conn_send_binary(&sv, big, sizeof big), RTWS_ERR_LIMIT); /* queue cap */
     {
@@ -1140,6 +1167,7 @@ int main(void) {
     test_free_in_callback();
     test_no_alloc_steady_state();
     test_recv_inplace();
+    test_config_copy();
     test_timers();
     test_control_priority();
     test_idle_and_stats();

@@ -446,7 +446,7 @@ static void test_regressions(void) {
     peer_close(&b);
     /* a reply that does not fit: closed as a slow consumer, never dropped */
     peer_open(&a, "/ws", NULL);
-    a.sv.cfg.max_send_queue = 400;
+    ((rtws_config *)(uintptr_t)rtws_conn_config(&a.sv))->max_send_queue = 400;
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"x\"}");
     {
         static char blob[260];
