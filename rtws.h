@@ -460,6 +460,12 @@ typedef struct rtws__seg {
     size_t len;
 } rtws__seg;
 
+/* The frame being read, as rtws_frame_header without header_len; private. */
+typedef struct rtws__fhdr {
+    uint8_t fin, rsv, opcode, masked, mask[4];
+    uint64_t len;
+} rtws__fhdr;
+
 /* Fields are private: read them through the functions below. */
 struct rtws_conn {
     const rtws_config *cfg;       /* effective config (defaults filled): the context's
@@ -470,28 +476,32 @@ struct rtws_conn {
     rtws_err err;                 /* sticky fatal error */
     uint64_t now;                 /* latest now_ms seen */
     uint64_t hs_deadline;         /* opening handshake; 0 until the first call */
-    uint64_t close_deadline;      /* close handshake / lingering; 0 none */
+    uint64_t close_deadline;      /* close handshake; 0 none (the host's lingering socket,
+                                     closed, keeps its own deadline here) */
     uint64_t last_rx, ping_at;    /* heartbeat */
     uint16_t close_code;          /* code of the close we sent */
     uint8_t close_sent, close_recvd, closed_evt, opened, want_close, eof;
-    uint8_t depth, freed, in_recv, ping_out, drop_input, rborrow, cfg_own, pad_[3]; /* rborrow: rbuf
-                                     is the caller's (rtws_conn_recv_inplace) */
+    uint8_t depth, freed, in_recv, ping_out, drop_input;
+    uint8_t rborrow;              /* rbuf is the caller's (rtws_conn_recv_inplace) */
+    uint8_t cfg_own;              /* cfg is c's own copy */
+    uint8_t mask_pos;             /* key position for the next payload byte (0..3) */
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
     size_t rcap, rstart, rend, hs_scanned;
     size_t rhint, roffer;         /* bytes to offer per read, and what the last offer was */
-    rtws_frame_header h;          /* current frame, when have_h */
+    rtws__fhdr h;                 /* current frame, when have_h */
     uint8_t have_h, whole, msg_op, stream_first;
     uint32_t utf8;                /* UTF-8 state of the text message in progress */
     size_t pdone;                 /* payload bytes of h already unmasked and checked */
-    size_t mask_pos;
     size_t mtotal, nfrag;         /* bytes and frames of the message in progress */
     uint8_t *mbuf;                /* reassembly buffer */
     size_t mcap;
     /* send side: a queue of segments, control frames ahead at frame boundaries */
     rtws__seg *segs;              /* seg_inline until more are queued at once */
-    size_t segcap, seghead, nseg;
-    rtws__seg seg_inline[2];
+    uint32_t segcap, seghead, nseg;
+    uint32_t head_left;           /* bytes of the HTTP head (101/request) not yet written:
+                                     control frames may only follow it */
+    rtws__seg seg_inline[1];
     size_t head_off;              /* bytes of segs[seghead] already written */
     size_t qbytes;                /* bytes in segs, head_off included */
     rtws__chunk *spare;
@@ -501,10 +511,7 @@ struct rtws_conn {
     uint32_t send_utf8;
     struct rtws__ctl *ctl;        /* control-frame buffers, allocated when first needed */
     uint16_t cout_len, cout_off;
-    size_t head_left;             /* bytes of the HTTP head (101/request) not yet written:
-                                     control frames may only follow it */
-    uint8_t hb_payload[8];        /* payload of our last heartbeat ping */
-    uint32_t rtt_last, rtt_min, rtt_n;
+    uint32_t rtt_last, rtt_min, rtt_n; /* our heartbeat ping's payload is ping_at */
     uint64_t rtt_sum, last_msg_rx;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, opened_at;
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
@@ -2174,7 +2181,8 @@ static void rtws__release(rtws_conn *c) {
     c->segs = NULL;
     c->rbuf = c->mbuf = NULL;
     c->hs = NULL;
-    c->nseg = c->segcap = c->seghead = c->qbytes = c->head_off = 0;
+    c->nseg = c->segcap = c->seghead = 0;
+    c->qbytes = c->head_off = 0;
     c->rcap = c->rstart = c->rend = c->mcap = 0;
 }
 
@@ -2283,11 +2291,11 @@ static void rtws__emit_error(rtws_conn *c, rtws_err err, int status) {
 static int rtws__segs_reserve(rtws_conn *c) {
     if (!c->segs) { /* a quiet connection queues a frame or two: no allocation */
         c->segs = c->seg_inline;
-        c->segcap = 2;
+        c->segcap = 1;
         c->seghead = 0;
     }
     if (c->nseg == c->segcap) {
-        size_t ncap = c->segcap * 4, i;
+        uint32_t ncap = c->segcap * 4, i;
         rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->cfg->allocator, ncap * sizeof *ns);
         if (!ns) return 0;
         for (i = 0; i < c->nseg; i++) ns[i] = c->segs[(c->seghead + i) & (c->segcap - 1)];
@@ -2465,7 +2473,7 @@ RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
         n -= k;
         if (c->cout_off == c->cout_len) c->cout_off = c->cout_len = 0;
     }
-    c->head_left -= RTWS__MIN(n, c->head_left);
+    c->head_left -= (uint32_t)RTWS__MIN(n, (size_t)c->head_left);
     while (n && c->nseg) {
         rtws__seg *s = &c->segs[c->seghead];
         size_t k = RTWS__MIN(n, s->len - c->head_off);
@@ -2746,7 +2754,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         memcpy(c->hs, proto, pl + 1);
     }
     n = RTWS__CATZ(resp, n, sizeof resp, "\r\n\r\n");
-    c->head_left = n;
+    c->head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     if (n > sizeof resp || rtws__queue_bytes(c, resp, n) != RTWS_OK) {
         rtws__fail(c, RTWS_ERR_NOMEM, 0);
         return;
@@ -2827,7 +2835,7 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
     }
     if (o->extra_headers) n = RTWS__CATZ(req, n, cap, o->extra_headers);
     n = RTWS__CATZ(req, n, cap, "\r\n");
-    c->head_left = n;
+    c->head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     e = n <= cap ? rtws__queue_bytes(c, req, n) : RTWS_ERR_NOMEM;
     rtws__free(&c->cfg->allocator, req);
     if (e == RTWS_OK) c->state = RTWS_STATE_HANDSHAKE;
@@ -2956,6 +2964,14 @@ static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t
     rtws__emit(c, &ev);
 }
 
+/* Our heartbeat ping carries the time it was sent (ping_at), big-endian. */
+static int rtws__hb_payload_is(uint64_t ping_at, const uint8_t *p) {
+    unsigned i;
+    for (i = 0; i < 8; i++)
+        if (p[i] != (uint8_t)(ping_at >> (56 - 8 * i))) return 0;
+    return 1;
+}
+
 static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
     rtws_event ev;
     switch (c->h.opcode) {
@@ -2976,7 +2992,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         rtws__event_init(&ev, RTWS_EV_PONG);
         ev.data = p;
         ev.len = n;
-        if (c->ping_out && n == sizeof c->hb_payload && !memcmp(p, c->hb_payload, n)) {
+        if (c->ping_out && n == 8 && rtws__hb_payload_is(c->ping_at, p)) {
             c->ping_out = 0;
             c->rtt_last = (uint32_t)RTWS__MIN(c->now - c->ping_at, (uint64_t)UINT32_MAX);
             if (!c->rtt_n || c->rtt_last < c->rtt_min) c->rtt_min = c->rtt_last;
@@ -3024,7 +3040,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
 
 /* Unmasks and checks newly arrived payload bytes p[0..n) of the current frame. */
 static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
-    if (c->h.masked) c->mask_pos = rtws_mask(p, n, c->h.mask, c->mask_pos);
+    if (c->h.masked) c->mask_pos = (uint8_t)rtws_mask(p, n, c->h.mask, c->mask_pos);
     if (c->msg_op == RTWS_OP_TEXT && c->h.opcode < 8 && !c->cfg->no_utf8_check) {
         size_t bad;
         if (rtws_utf8_validate(&c->utf8, p, n, &bad) != RTWS_OK) {
@@ -3087,10 +3103,17 @@ static void rtws__process(rtws_conn *c) {
         }
         if (c->state != RTWS_STATE_OPEN && c->state != RTWS_STATE_CLOSING) return;
         if (!c->have_h) {
-            rtws_err e = rtws_frame_header_decode(p, avail, &c->h);
+            rtws_frame_header fh;
+            rtws_err e = rtws_frame_header_decode(p, avail, &fh);
             if (e == RTWS_EAGAIN) break;
             if (e == RTWS_OK)
-                e = rtws_frame_check(&c->h, c->cfg->role, c->msg_op != 0, c->cfg->max_frame);
+                e = rtws_frame_check(&fh, c->cfg->role, c->msg_op != 0, c->cfg->max_frame);
+            c->h.fin = fh.fin;
+            c->h.rsv = fh.rsv;
+            c->h.opcode = fh.opcode;
+            c->h.masked = fh.masked;
+            memcpy(c->h.mask, fh.mask, 4);
+            c->h.len = fh.len;
             if (e == RTWS_OK && c->h.opcode < 8) {
                 /* caps checked before any byte of the payload is stored */
                 if (c->h.opcode != RTWS_OP_CONT) {
@@ -3110,7 +3133,7 @@ static void rtws__process(rtws_conn *c) {
                                                         : RTWS_CLOSE_PROTOCOL_ERROR);
                 return;
             }
-            c->rstart += c->h.header_len;
+            c->rstart += fh.header_len;
             c->have_h = 1;
             c->pdone = 0;
             c->mask_pos = 0;
@@ -3415,9 +3438,8 @@ RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
             }
         } else if (now_ms >= base + c->cfg->ping_interval_ms) {
             unsigned i;
-            for (i = 0; i < 8; i++) c->hb_payload[i] = (uint8_t)(now_ms >> (56 - 8 * i));
-            if (rtws__ctl_get(c)) {
-                memcpy(c->ctl->ping_buf, c->hb_payload, 8);
+            if (rtws__ctl_get(c)) { /* payload: now_ms, big-endian */
+                for (i = 0; i < 8; i++) c->ctl->ping_buf[i] = (uint8_t)(now_ms >> (56 - 8 * i));
                 c->ping_len = 9;
             }
             c->ping_out = 1;
@@ -3594,15 +3616,14 @@ typedef union rtws__addr {
 typedef struct rtws__sock {
     rtws_conn conn; /* first: a host rtws_conn * is a rtws__sock * */
     rtws_ctx *ctx;
-    int fd;
-    uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
-    unsigned watched;            /* events last reported through on_socket */
-    size_t index;                /* in ctx->socks */
-    uint64_t linger_until;
     struct rtws__sock *next_dirty;
-    rtws__addr peer;
-    uint8_t tls;                 /* 1: wss://, the socket is an rtws__tls_sock (layer 5) */
     rtws__addr *alt;             /* client: further addresses to try */
+    int fd;
+    uint32_t index;              /* in ctx->socks */
+    rtws__addr peer;
+    uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
+    uint8_t tls;                 /* 1: wss://, the socket is an rtws__tls_sock (layer 5) */
+    uint8_t watched;             /* events last reported through on_socket */
 } rtws__sock;
 
 struct rtws_ctx {
@@ -3687,7 +3708,7 @@ static void rtws__watch(rtws__sock *s, unsigned want) {
     rtws_ctx *ctx = s->ctx;
     unsigned old = s->watched;
     if (old == want) return;
-    s->watched = want;
+    s->watched = (uint8_t)want;
     if (ctx->cfg.on_socket) ctx->cfg.on_socket(ctx, s->fd, want, ctx->cfg.socket_user);
 #ifdef RTWS__EPOLL
     if (ctx->epoll_on) rtws__epoll_set(ctx, s->fd, old, want);
@@ -3742,7 +3763,7 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
     if (!rtws__fd_slot(ctx, s->fd)) return 0;
     s->ctx = ctx;
     s->registered = 1;
-    s->index = ctx->nsocks;
+    s->index = (uint32_t)ctx->nsocks; /* below the fd limit */
     ctx->socks[ctx->nsocks++] = s;
     ctx->byfd[s->fd] = s;
     if (!s->listener) ctx->nconns++;
@@ -3763,7 +3784,7 @@ static void rtws__destroy(rtws__sock *s) {
         close(s->fd);
     }
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
-    ctx->socks[i]->index = i;
+    ctx->socks[i]->index = (uint32_t)i;
     if (!s->listener) {
         if (s->conn.opened && !s->conn.closed_evt && !s->conn.freed) {
             /* closed without a close handshake (rtws_ctx_free): say so, so
@@ -3794,7 +3815,7 @@ static int rtws__holds_buffers(const rtws_conn *c) {
 /* The next time the timer scan has work for s. */
 static uint64_t rtws__sock_deadline(const rtws__sock *s) {
     uint64_t d;
-    if (s->lingering) return s->linger_until;
+    if (s->lingering) return s->conn.close_deadline;
     d = rtws_conn_deadline(&s->conn);
     if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + s->ctx->cfg.trim_ms < d)
         d = s->conn.last_rx + s->ctx->cfg.trim_ms;
@@ -3821,7 +3842,7 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
     }
     want = rtws_conn_want(c);
     if (s->lingering) {
-        if (now >= s->linger_until) rtws__kill(s);
+        if (now >= s->conn.close_deadline) rtws__kill(s);
         return;
     }
 #ifdef RTWS_USE_BEARSSL
@@ -3836,7 +3857,7 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
            (a close frame) are not lost to a reset */
         shutdown(s->fd, SHUT_WR);
         s->lingering = 1;
-        s->linger_until = now + s->ctx->cfg.linger_ms;
+        s->conn.close_deadline = now + s->ctx->cfg.linger_ms;
         rtws__watch(s, RTWS_WANT_READ);
         return;
     }
@@ -4833,8 +4854,8 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         uint64_t d;
         if (s->listener || s->dead) continue;
         if (s->lingering) {
-            if (now >= s->linger_until) rtws__kill(s);
-            else if (s->linger_until < next) next = s->linger_until;
+            if (now >= s->conn.close_deadline) rtws__kill(s);
+            else if (s->conn.close_deadline < next) next = s->conn.close_deadline;
             continue;
         }
         if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
