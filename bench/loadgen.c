@@ -1,10 +1,12 @@
-/* loadgen - WebSocket echo load generator for the rtws bench (one thread, epoll).
+/* loadgen - WebSocket load generator for the rtws bench (one thread, epoll).
 
    usage: ./loadgen --port P [options]
      --host H          server address (default 127.0.0.1; loopback only)
-     --mode M          echo | latency | idle | soak (default echo)
-     --conns N         connections (default 100)
-     --pipeline K      messages in flight per connection (default 16)
+     --mode M          echo | latency | idle | soak | fanout (default echo)
+     --conns N         connections (default 100); fanout: subscribers, plus
+                       one publisher connection
+     --pipeline K      messages in flight per connection (default 16);
+                       fanout: publishes in flight
      --size B          payload bytes (default 64)
      --binary          binary messages (default text)
      --warmup S        seconds run before measuring (default 1)
@@ -23,6 +25,20 @@
    partial at any byte. Every echo is checked in order: opcode, length, and
    the content (all of it up to 4 KiB, else 4 samples of 16 bytes). Pings
    from the server are answered with pongs.
+
+   fanout speaks the realtime protocol of docs/PROTOCOL.md: every connection
+   must first get a text "welcome"; each subscriber sends a masked
+   {"type":"subscribe","channel":"bench"} and must get "subscribed" for
+   "bench" (its "seq" is where the channel stands). Once all are subscribed,
+   the publisher sends {"type":"publish","channel":"bench","data":{"n":N,"t":T}}
+   (N counts from 0, T is the send time in ns), keeping K publishes in flight;
+   a publish is complete when every subscriber has it. Every subscriber must
+   get every publish once, in order: a text "message" of channel "bench"
+   with data n = the next N, its send time, "seq" = the previous seq + 1,
+   "from" and "ts"; anything else (a gap, a repeat, another message, garbage)
+   is an error. Figures over the measured window: deliveries/s (messages
+   received by subscribers), publishes/s, and delivery latency (receive time
+   minus T, per delivery: p50, p99, max), with K publishes queued ahead.
 
    Output: human lines, then one machine line starting "result " with
    key=value pairs. Exit status 0 only when there was no error. */
@@ -48,7 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MODE_ECHO, MODE_LATENCY, MODE_IDLE, MODE_SOAK };
+enum { MODE_ECHO, MODE_LATENCY, MODE_IDLE, MODE_SOAK, MODE_FANOUT };
 enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
 /* ---- options ---- */
@@ -156,9 +172,15 @@ typedef struct conn {
     size_t mlen, mcap;
     uint8_t mop;
     uint64_t counter, since_connect;
+    int fo;          /* fanout: FO_* */
+    uint64_t fo_seq; /* fanout: the seq the next message must carry */
 } conn;
 
+/* fanout: where a connection is in the protocol */
+enum { FO_WELCOME, FO_SUBSCRIBING, FO_SUBSCRIBED, FO_PUBLISHER };
+
 static conn *conns;
+static int n_conns; /* o_conns, and the publisher in fanout mode */
 static int ep;
 static int n_open, n_pending, n_started;
 static uint64_t msgs, bytes, errors, handshakes, reconnects;
@@ -167,6 +189,18 @@ static uint64_t *lat;
 static size_t nlat, latcap;
 static int measuring;
 static struct sockaddr_in addr;
+
+/* fanout: the publisher, and a ring of the publishes in flight */
+typedef struct publish {
+    uint64_t n, t; /* number, send time (ns) */
+    int got;       /* subscribers that have it */
+    uint8_t frame[128];
+} publish;
+static conn *pub;
+static publish *pubs;
+static uint64_t pub_next, pub_done, pub_measured, deliveries, delivered_bytes;
+static int n_ready, n_subscribed; /* ready: subscribers subscribed + publisher welcomed */
+static uint64_t first_seq;
 
 static void error_at(conn *c, const char *fmt, ...) {
     va_list ap;
@@ -328,9 +362,162 @@ static int sample_ok(const uint8_t *got, const uint8_t *want, size_t len, uint64
     return 1;
 }
 
+/* Where the value after key is in p[0..len), or NULL. */
+static const uint8_t *fo_find(const uint8_t *p, size_t len, const char *key) {
+    size_t kl = strlen(key);
+    const uint8_t *f = (const uint8_t *)memmem(p, len, key, kl);
+    return f ? f + kl : NULL;
+}
+/* Parses the unsigned integer at *q (before end): 0 when there is none. */
+static int fo_uint(const uint8_t **q, const uint8_t *end, uint64_t *v) {
+    const uint8_t *s = *q;
+    *v = 0;
+    if (!s || s >= end || *s < '0' || *s > '9') return 0;
+    while (s < end && *s >= '0' && *s <= '9' && *v < 100000000000000000ull)
+        *v = *v * 10 + (uint64_t)(*s++ - '0');
+    *q = s;
+    return 1;
+}
+
+static void fo_send_subscribe(conn *c) {
+    static const char msg[] = "{\"type\":\"subscribe\",\"channel\":\"bench\"}";
+    size_t n = sizeof msg - 1, i;
+    uint8_t *f = ctl_reserve(c, n + 6);
+    uint64_t r = rng();
+    if (!f) {
+        error_at(c, "no room for the subscribe");
+        return;
+    }
+    f[0] = 0x81;
+    f[1] = (uint8_t)(0x80 | n);
+    memcpy(f + 2, &r, 4);
+    for (i = 0; i < n; i++) f[6 + i] = (uint8_t)(msg[i] ^ f[2 + (i & 3)]);
+    oq_push(c, f, n + 6);
+}
+
+/* Keeps o_pipeline publishes in flight: publish N goes out once N - K is
+   complete, so its ring slot is free (and its frame long written). */
+static void fo_fill(void) {
+    int queued = 0;
+    while (sending && pub->state == ST_OPEN && pub_next - pub_done < (uint64_t)o_pipeline) {
+        publish *x = &pubs[pub_next % (uint64_t)o_pipeline];
+        char msg[120];
+        int n;
+        size_t i;
+        uint64_t r = rng();
+        x->n = pub_next++;
+        x->t = now_ns();
+        x->got = 0;
+        n = snprintf(msg, sizeof msg,
+                     "{\"type\":\"publish\",\"channel\":\"bench\",\"data\":{\"n\":%llu,\"t\":%llu}}",
+                     (unsigned long long)x->n, (unsigned long long)x->t);
+        x->frame[0] = 0x81;
+        x->frame[1] = (uint8_t)(0x80 | n);
+        memcpy(x->frame + 2, &r, 4);
+        for (i = 0; i < (size_t)n; i++) x->frame[6 + i] = (uint8_t)(msg[i] ^ x->frame[2 + (i & 3)]);
+        oq_push(pub, x->frame, (size_t)n + 6);
+        queued = 1;
+    }
+    if (queued) flush(pub);
+}
+
+static void fo_message(conn *c, uint8_t op, const uint8_t *p, size_t len) {
+    const uint8_t *end = p + len, *q;
+    uint64_t n, t, seq;
+    publish *x;
+    if (op != 1) {
+        error_at(c, "binary message (%zu bytes)", len);
+        return;
+    }
+    if (c->fo == FO_WELCOME) {
+        if (!fo_find(p, len, "\"type\":\"welcome\"")) {
+            error_at(c, "expected welcome, got: %.*s", (int)(len < 100 ? len : 100), p);
+            return;
+        }
+        if (c == pub) {
+            c->fo = FO_PUBLISHER;
+            n_ready++;
+        } else {
+            c->fo = FO_SUBSCRIBING;
+        }
+        return;
+    }
+    if (c->fo == FO_SUBSCRIBING) {
+        q = fo_find(p, len, "\"seq\":");
+        if (!fo_find(p, len, "\"type\":\"subscribed\"") || !fo_find(p, len, "\"channel\":\"bench\"") ||
+            !fo_uint(&q, end, &seq)) {
+            error_at(c, "expected subscribed, got: %.*s", (int)(len < 100 ? len : 100), p);
+            return;
+        }
+        if (n_subscribed++ == 0) first_seq = seq;
+        else if (seq != first_seq)
+            error_at(c, "subscribed at seq %llu, others at %llu", (unsigned long long)seq,
+                     (unsigned long long)first_seq);
+        c->fo_seq = seq + 1;
+        c->fo = FO_SUBSCRIBED;
+        n_ready++;
+        return;
+    }
+    if (c->fo != FO_SUBSCRIBED) {
+        error_at(c, "unexpected message to the publisher: %.*s", (int)(len < 100 ? len : 100), p);
+        return;
+    }
+    q = fo_find(p, len, "\"data\":{\"n\":");
+    if (!fo_find(p, len, "\"type\":\"message\"") || !fo_find(p, len, "\"channel\":\"bench\"") ||
+        !fo_find(p, len, "\"from\":\"") || !fo_find(p, len, "\"ts\":") || !fo_uint(&q, end, &n) ||
+        end - q < 5 || memcmp(q, ",\"t\":", 5)) {
+        error_at(c, "expected a message of channel bench, got: %.*s", (int)(len < 100 ? len : 100), p);
+        return;
+    }
+    q += 5;
+    if (!fo_uint(&q, end, &t) || q == end || *q != '}') {
+        error_at(c, "bad data in: %.*s", (int)(len < 100 ? len : 100), p);
+        return;
+    }
+    q = fo_find(p, len, "\"seq\":");
+    if (!fo_uint(&q, end, &seq) || seq != c->fo_seq) {
+        error_at(c, "message seq %llu, expected %llu", (unsigned long long)seq,
+                 (unsigned long long)c->fo_seq);
+        return;
+    }
+    if (n != c->counter || n >= pub_next) {
+        error_at(c, "got publish %llu, expected %llu (%s)", (unsigned long long)n,
+                 (unsigned long long)c->counter, n < c->counter ? "repeat" : "gap");
+        return;
+    }
+    x = &pubs[n % (uint64_t)o_pipeline];
+    if (x->n != n || x->t != t) {
+        error_at(c, "publish %llu arrived with another send time", (unsigned long long)n);
+        return;
+    }
+    c->counter++;
+    c->fo_seq++;
+    deliveries++;
+    delivered_bytes += len;
+    if (measuring) {
+        if (nlat == latcap) {
+            latcap = latcap ? latcap * 2 : 1 << 20;
+            lat = (uint64_t *)realloc(lat, latcap * sizeof *lat);
+            if (!lat) exit(1);
+        }
+        lat[nlat++] = now_ns() - t;
+    }
+    if (++x->got == o_conns) { /* every subscriber has it: complete (in order, see below) */
+        if (n != pub_done) error_at(c, "publish %llu complete before %llu", (unsigned long long)n,
+                                    (unsigned long long)pub_done);
+        pub_done = n + 1;
+        if (measuring) pub_measured++;
+        fo_fill();
+    }
+}
+
 static void on_message(conn *c, uint8_t op, const uint8_t *p, size_t len) {
     expect *e;
     const variant *x;
+    if (o_mode == MODE_FANOUT) {
+        fo_message(c, op, p, len);
+        return;
+    }
     if (c->ex_n == 0) {
         error_at(c, "unexpected message of %zu bytes", len);
         return;
@@ -530,6 +717,10 @@ static int check_handshake(conn *c) {
 
 static void start_pipeline(conn *c) {
     int i;
+    if (o_mode == MODE_FANOUT) {
+        if (c != pub) fo_send_subscribe(c);
+        return;
+    }
     if (o_mode == MODE_IDLE || !sending) return;
     for (i = 0; i < o_pipeline; i++) send_message(c);
 }
@@ -672,15 +863,17 @@ static double cpu_s(long pid) { /* utime + stime */
 
 /* ---- the loop ---- */
 static void run_loop(uint64_t until_ns, int (*done)(void)) {
-    struct epoll_event ev[512];
+    /* fanout: thousands of sockets turn readable at once, take them in one go */
+    static struct epoll_event ev[8192];
+    int batch = o_mode == MODE_FANOUT ? 8192 : 512;
     while (now_ns() < until_ns && !(done && done())) {
         int i, n;
         /* keep handshakes flowing up to the concurrency limit */
-        if (o_mode == MODE_SOAK || n_started < o_conns) {
+        if (o_mode == MODE_SOAK || n_started < n_conns) {
             int k;
-            for (k = 0; k < o_conns && n_pending < o_concurrency; k++) {
+            for (k = 0; k < n_conns && n_pending < o_concurrency; k++) {
                 conn *c;
-                if (o_mode != MODE_SOAK && n_started >= o_conns) break;
+                if (o_mode != MODE_SOAK && n_started >= n_conns) break;
                 c = &conns[o_mode == MODE_SOAK ? k : n_started];
                 if (c->state != ST_FREE) continue;
                 if (o_mode == MODE_SOAK && !sending) break;
@@ -688,7 +881,7 @@ static void run_loop(uint64_t until_ns, int (*done)(void)) {
                 start_connect(c);
             }
         }
-        n = epoll_wait(ep, ev, 512, 10);
+        n = epoll_wait(ep, ev, batch, 10);
         for (i = 0; i < n; i++) {
             conn *c = (conn *)ev[i].data.ptr;
             if (c->fd < 0) continue;
@@ -700,14 +893,19 @@ static void run_loop(uint64_t until_ns, int (*done)(void)) {
     }
 }
 
-static int all_open(void) { return n_open >= o_conns || (n_started >= o_conns && n_pending == 0); }
+static int all_open(void) { return n_open >= n_conns || (n_started >= n_conns && n_pending == 0); }
 static int all_drained(void) {
     int i;
-    for (i = 0; i < o_conns; i++)
+    for (i = 0; i < n_conns; i++)
         if (conns[i].state == ST_OPEN && conns[i].ex_n) return 0;
     return 1;
 }
 static int all_closed(void) { return n_open == 0 && n_pending == 0; }
+/* fanout: everyone subscribed, or nothing more can happen */
+static int all_ready(void) {
+    return n_ready >= n_conns || (n_started >= n_conns && n_pending == 0 && n_open < n_conns);
+}
+static int all_complete(void) { return pub_done == pub_next || pub->state != ST_OPEN; }
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -717,7 +915,7 @@ static int cmp_u64(const void *a, const void *b) {
 static void close_all(void) {
     int i;
     sending = 0;
-    for (i = 0; i < o_conns; i++) {
+    for (i = 0; i < n_conns; i++) {
         conn *c = &conns[i];
         if (c->state == ST_OPEN) {
             send_close(c);
@@ -727,12 +925,12 @@ static void close_all(void) {
         }
     }
     run_loop(now_ns() + 3000000000ull, all_closed);
-    for (i = 0; i < o_conns; i++)
+    for (i = 0; i < n_conns; i++)
         if (conns[i].fd >= 0) conn_close_fd(&conns[i]);
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: loadgen --port P [--host H] [--mode echo|latency|idle|soak] [--conns N]\n"
+    fprintf(stderr, "usage: loadgen --port P [--host H] [--mode echo|latency|idle|soak|fanout] [--conns N]\n"
                     "  [--pipeline K] [--size B] [--binary] [--warmup S] [--duration S] [--pid PID]\n"
                     "  [--concurrency C] [--reconnect M] [--sample S]\n");
     exit(2);
@@ -757,6 +955,7 @@ int main(int argc, char **argv) {
             else if (!strcmp(v, "latency")) o_mode = MODE_LATENCY;
             else if (!strcmp(v, "idle")) o_mode = MODE_IDLE;
             else if (!strcmp(v, "soak")) o_mode = MODE_SOAK;
+            else if (!strcmp(v, "fanout")) o_mode = MODE_FANOUT;
             else usage();
         } else if (!strcmp(a, "--conns")) o_conns = atoi(v);
         else if (!strcmp(a, "--pipeline")) o_pipeline = atoi(v);
@@ -772,6 +971,7 @@ int main(int argc, char **argv) {
     if (o_port <= 0 || o_conns <= 0 || o_pipeline <= 0 || o_concurrency <= 0 || o_reconnect <= 0)
         usage();
     if (o_mode == MODE_LATENCY) o_pipeline = 1;
+    n_conns = o_conns + (o_mode == MODE_FANOUT);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)o_port);
@@ -782,21 +982,26 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     /* one fd per connection plus a few: raise the soft limit when we can */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)o_conns + 64) {
-        rl.rlim_cur = rl.rlim_max < (rlim_t)o_conns + 64 ? rl.rlim_max : (rlim_t)o_conns + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n_conns + 64) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)n_conns + 64 ? rl.rlim_max : (rlim_t)n_conns + 64;
         setrlimit(RLIMIT_NOFILE, &rl);
-        if ((rlim_t)o_conns + 64 > rl.rlim_cur) {
+        if ((rlim_t)n_conns + 64 > rl.rlim_cur) {
             fprintf(stderr, "loadgen: fd limit %lu is below %d connections\n",
-                    (unsigned long)rl.rlim_cur, o_conns);
+                    (unsigned long)rl.rlim_cur, n_conns);
             return 2;
         }
     }
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = now_ns();
     rng_s = seed | 1;
     make_variants();
-    conns = (conn *)calloc((size_t)o_conns, sizeof *conns);
+    conns = (conn *)calloc((size_t)n_conns, sizeof *conns);
     if (!conns) return 1;
-    for (i = 0; i < o_conns; i++) {
+    if (o_mode == MODE_FANOUT) {
+        pub = &conns[o_conns]; /* connects last */
+        pubs = (publish *)calloc((size_t)o_pipeline, sizeof *pubs);
+        if (!pubs) return 1;
+    }
+    for (i = 0; i < n_conns; i++) {
         conn *c = &conns[i];
         c->fd = -1;
         c->idx = i;
@@ -811,7 +1016,79 @@ int main(int argc, char **argv) {
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return 1;
 
-    if (o_mode == MODE_ECHO || o_mode == MODE_LATENCY) {
+    if (o_mode == MODE_FANOUT) {
+        uint64_t d0, db0, d1, db1, t1, t2;
+        double secs, scpu0, scpu1, lcpu0, lcpu1, spct, lpct, us_per_del, setup_s, p50 = 0, p99 = 0,
+               pmax = 0;
+        t0 = now_ns();
+        run_loop(t0 + 120000000000ull, all_ready);
+        setup_s = (double)(now_ns() - t0) / 1e9;
+        if (n_ready < n_conns || errors) {
+            error_at(NULL, "only %d of %d subscribers subscribed (%d connections open)", n_subscribed,
+                     o_conns, n_open);
+            printf("result mode=fanout conns=%d opened=%d subscribed=%d errors=%llu\n", o_conns, n_open,
+                   n_subscribed, (unsigned long long)errors);
+            return 1;
+        }
+        printf("fanout: %d subscribers and 1 publisher connected and subscribed in %.2f s\n", o_conns,
+               setup_s);
+        fflush(stdout);
+        fo_fill();
+        run_loop(now_ns() + (uint64_t)(o_warmup * 1e9), NULL);
+        d0 = deliveries;
+        db0 = delivered_bytes;
+        measuring = 1;
+        scpu0 = o_pid ? cpu_s(o_pid) : 0;
+        lcpu0 = self_cpu_s();
+        t1 = now_ns();
+        run_loop(t1 + (uint64_t)(o_duration * 1e9), NULL);
+        t2 = now_ns();
+        scpu1 = o_pid ? cpu_s(o_pid) : 0;
+        lcpu1 = self_cpu_s();
+        measuring = 0;
+        d1 = deliveries;
+        db1 = delivered_bytes;
+        secs = (double)(t2 - t1) / 1e9;
+        spct = o_pid ? 100.0 * (scpu1 - scpu0) / secs : -1;
+        lpct = 100.0 * (lcpu1 - lcpu0) / secs;
+        us_per_del = o_pid && d1 > d0 ? (scpu1 - scpu0) * 1e6 / (double)(d1 - d0) : -1;
+        sending = 0;
+        run_loop(now_ns() + 30000000000ull, all_complete); /* the publishes in flight arrive too */
+        if (pub_done != pub_next)
+            error_at(NULL, "%llu of %llu publishes incomplete after the run",
+                     (unsigned long long)(pub_next - pub_done), (unsigned long long)pub_next);
+        for (i = 0; i < o_conns; i++)
+            if (conns[i].counter != pub_done) {
+                error_at(&conns[i], "got %llu of %llu publishes", (unsigned long long)conns[i].counter,
+                         (unsigned long long)pub_done);
+                break;
+            }
+        close_all();
+        if (nlat) {
+            qsort(lat, nlat, sizeof *lat, cmp_u64);
+            p50 = (double)lat[nlat / 2] / 1e3;
+            p99 = (double)lat[(size_t)((double)nlat * 0.99)] / 1e3;
+            pmax = (double)lat[nlat - 1] / 1e3;
+        }
+        printf("fanout: %d subscribers, %d publishes in flight: %.0f deliveries/s, %.1f publishes/s, "
+               "%llu errors\n",
+               o_conns, o_pipeline, (double)(d1 - d0) / secs, (double)pub_measured / secs,
+               (unsigned long long)errors);
+        printf("fanout: delivery latency p50 %.1f us, p99 %.1f us, max %.1f us (%zu deliveries of "
+               "%.0f bytes)\n",
+               p50, p99, pmax, nlat,
+               d1 > d0 ? (double)(db1 - db0) / (double)(d1 - d0) : 0.0);
+        printf("fanout: server CPU %.1f%% of a core (%.3f us per delivery), load generator CPU %.1f%%\n",
+               spct, us_per_del, lpct);
+        printf("result mode=fanout conns=%d pipeline=%d deliveries_per_s=%.0f publishes_per_s=%.2f "
+               "deliveries=%llu publishes=%llu msg_bytes=%.0f p50_us=%.2f p99_us=%.2f max_us=%.2f "
+               "samples=%zu setup_s=%.3f server_cpu_pct=%.1f server_us_per_delivery=%.4f "
+               "loadgen_cpu_pct=%.1f errors=%llu\n",
+               o_conns, o_pipeline, (double)(d1 - d0) / secs, (double)pub_measured / secs,
+               (unsigned long long)(d1 - d0), (unsigned long long)pub_measured,
+               d1 > d0 ? (double)(db1 - db0) / (double)(d1 - d0) : 0.0,
+               p50, p99, pmax, nlat, setup_s, spct, us_per_del, lpct, (unsigned long long)errors);
+    } else if (o_mode == MODE_ECHO || o_mode == MODE_LATENCY) {
         uint64_t m0, b0, t1, t2;
         double secs, scpu0, scpu1, lcpu0, lcpu1, spct, lpct, us_per_msg;
         t0 = now_ns();

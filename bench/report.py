@@ -159,39 +159,44 @@ w("Ratios are peer ÷ rtws for throughput-like figures (rtws = 1.00; below 1 mea
 # ---- summary (filled in below) ----
 summary_at = len(md)
 
+def ran(sc):
+    """Whether the run measured scenario sc (BENCH_ONLY runs only some)."""
+    return any(s == sc for (s, p) in order)
+
+
 # ---- 1. codec ----
-w("## 1. Codec limits: frame parse + unmask vs memcpy\n")
-w("`bench/bench_codec.c`, gcc -O2, no sanitizers, pinned like the servers. About 1 MiB of payload "
-  "per pass (two frames at 1 MiB), i.e. data in cache as right after `recv()`; GB/s of payload "
-  "(1 GB = 10^9 bytes), median of 7 rounds of at least 0.2 s per method; the methods take turns "
-  "within every round, so changes in machine load hit them alike. Checked: the unmasked payload "
-  "hashes (FNV-1a) to the plaintext's, and every message arrives with the right opcode. memcpy "
-  "reads one buffer and writes another while unmasking works in place on one, so above 100% is "
-  "possible once the two buffers no longer fit in cache (1 MiB).\n")
-w("- **frame**: `rtws_frame_header_decode` + `rtws_frame_check` + `rtws_mask` in place, frame "
-  "after frame.\n- **conn-bin / conn-text**: a whole server-role `rtws_conn`: `memcpy` of the "
-  "wire bytes into `rtws_conn_recv_buf` (standing in for the kernel's copy in `recv()`, so at "
-  "most about 50% of memcpy is possible), then `rtws_conn_recv_commit` parses, unmasks, "
-  "(text:) validates UTF-8 and delivers each message to the callback.\n")
-w("| payload | memcpy GB/s | frame GB/s (% of memcpy) | conn-bin GB/s (%) | conn-text GB/s (%) |")
-w("|---|---|---|---|---|")
 sizes = sorted({int(k) for (s, p) in order if s == "codec" for k in raw[(s, p)]})
 codec_rows = {}
-for sz in sizes:
-    def g(m):
-        v = raw[("codec", m)].get(str(sz))
-        return v[0] if v else None
-
-    def pct(m):
-        v = raw[("codec_pct", m)].get(str(sz))
-        return v[0] if v else None
-    codec_rows[sz] = (g("memcpy"), g("frame"), g("conn-bin"), g("conn-text"), pct("frame"))
-    label = {16: "16 B", 1024: "1 KiB", 65536: "64 KiB", 1048576: "1 MiB"}.get(sz, str(sz))
-    w(f"| {label} | {fmt(g('memcpy'), 2)} | {fmt(g('frame'), 2)} ({fmt(pct('frame'), 1)}%) | "
-      f"{fmt(g('conn-bin'), 2)} ({fmt(pct('conn-bin'), 1)}%) | "
-      f"{fmt(g('conn-text'), 2)} ({fmt(pct('conn-text'), 1)}%) |")
-w(f"\nCommand: {cmd('codec', 'rtws')}\n")
 if sizes:
+    w("## 1. Codec limits: frame parse + unmask vs memcpy\n")
+    w("`bench/bench_codec.c`, gcc -O2, no sanitizers, pinned like the servers. About 1 MiB of payload "
+      "per pass (two frames at 1 MiB), i.e. data in cache as right after `recv()`; GB/s of payload "
+      "(1 GB = 10^9 bytes), median of 7 rounds of at least 0.2 s per method; the methods take turns "
+      "within every round, so changes in machine load hit them alike. Checked: the unmasked payload "
+      "hashes (FNV-1a) to the plaintext's, and every message arrives with the right opcode. memcpy "
+      "reads one buffer and writes another while unmasking works in place on one, so above 100% is "
+      "possible once the two buffers no longer fit in cache (1 MiB).\n")
+    w("- **frame**: `rtws_frame_header_decode` + `rtws_frame_check` + `rtws_mask` in place, frame "
+      "after frame.\n- **conn-bin / conn-text**: a whole server-role `rtws_conn`: `memcpy` of the "
+      "wire bytes into `rtws_conn_recv_buf` (standing in for the kernel's copy in `recv()`, so at "
+      "most about 50% of memcpy is possible), then `rtws_conn_recv_commit` parses, unmasks, "
+      "(text:) validates UTF-8 and delivers each message to the callback.\n")
+    w("| payload | memcpy GB/s | frame GB/s (% of memcpy) | conn-bin GB/s (%) | conn-text GB/s (%) |")
+    w("|---|---|---|---|---|")
+    for sz in sizes:
+        def g(m):
+            v = raw[("codec", m)].get(str(sz))
+            return v[0] if v else None
+
+        def pct(m):
+            v = raw[("codec_pct", m)].get(str(sz))
+            return v[0] if v else None
+        codec_rows[sz] = (g("memcpy"), g("frame"), g("conn-bin"), g("conn-text"), pct("frame"))
+        label = {16: "16 B", 1024: "1 KiB", 65536: "64 KiB", 1048576: "1 MiB"}.get(sz, str(sz))
+        w(f"| {label} | {fmt(g('memcpy'), 2)} | {fmt(g('frame'), 2)} ({fmt(pct('frame'), 1)}%) | "
+          f"{fmt(g('conn-bin'), 2)} ({fmt(pct('conn-bin'), 1)}%) | "
+          f"{fmt(g('conn-text'), 2)} ({fmt(pct('conn-text'), 1)}%) |")
+    w(f"\nCommand: {cmd('codec', 'rtws')}\n")
     labels = [{16: "16 B", 1024: "1 KiB", 65536: "64 KiB", 1048576: "1 MiB"}.get(s, str(s)) for s in sizes]
     bar_chart("codec", "Codec: payload GB/s (higher is better)", "GB/s", labels,
               [("memcpy", [codec_rows[s][0] for s in sizes]),
@@ -202,6 +207,8 @@ if sizes:
 
 
 def echo_section(sc, title, desc, key, unit, nd, chart_title):
+    if not ran(sc):
+        return
     w(f"## {title}\n")
     w(desc + "\n")
     ps = peers_of(sc)
@@ -241,99 +248,172 @@ echo_section("echo64k", "2b. Echo: 64 KiB binary, 10 connections, pipeline 2",
              "Echo 64 KiB binary x 10 conns x pipeline 2: messages/s (higher is better)")
 
 # ---- latency ----
-sc = "latency"
-w("## 2c. Latency: 16-byte ping-pong on one connection\n")
-w("One connection, one 16-byte text message in flight; round trip from the write to the "
-  "verified echo, in microseconds (p50/p99/p99.9 per run, median over runs).\n")
-w("| peer | p50 µs | p99 µs | p99.9 µs | p50 ratio to rtws | round trips/s | errors | version | command |")
-w("|---|---|---|---|---|---|---|---|---|")
-ps = peers_of(sc)
-base = med(sc, "rtws", "p50_us")
-for p in ps:
-    w(f"| {NAMES.get(p, p)} | {fmt(med(sc, p, 'p50_us'), 1)} | {fmt(med(sc, p, 'p99_us'), 1)} | "
-      f"{fmt(med(sc, p, 'p999_us'), 1)} | {ratio(med(sc, p, 'p50_us'), base)} | "
-      f"{fmt(med(sc, p, 'msgs_per_s'))} | {errors(sc, p)} | {versions.get('peer_' + p, '')} | {cmd(sc, p)} |")
-w("")
-bar_chart("latency", "Round trip of a 16-byte message, 1 connection (lower is better)", "microseconds",
-          [NAMES.get(p, p) for p in ps],
-          [("p50", [med(sc, p, "p50_us") for p in ps]), ("p99", [med(sc, p, "p99_us") for p in ps]),
-           ("p99.9", [med(sc, p, "p999_us") for p in ps])], logscale=True)
-w("![latency](charts/latency.png)\n")
+if ran("latency"):
+    sc = "latency"
+    w("## 2c. Latency: 16-byte ping-pong on one connection\n")
+    w("One connection, one 16-byte text message in flight; round trip from the write to the "
+      "verified echo, in microseconds (p50/p99/p99.9 per run, median over runs).\n")
+    w("| peer | p50 µs | p99 µs | p99.9 µs | p50 ratio to rtws | round trips/s | errors | version | command |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    ps = peers_of(sc)
+    base = med(sc, "rtws", "p50_us")
+    for p in ps:
+        w(f"| {NAMES.get(p, p)} | {fmt(med(sc, p, 'p50_us'), 1)} | {fmt(med(sc, p, 'p99_us'), 1)} | "
+          f"{fmt(med(sc, p, 'p999_us'), 1)} | {ratio(med(sc, p, 'p50_us'), base)} | "
+          f"{fmt(med(sc, p, 'msgs_per_s'))} | {errors(sc, p)} | {versions.get('peer_' + p, '')} | {cmd(sc, p)} |")
+    w("")
+    bar_chart("latency", "Round trip of a 16-byte message, 1 connection (lower is better)", "microseconds",
+              [NAMES.get(p, p) for p in ps],
+              [("p50", [med(sc, p, "p50_us") for p in ps]), ("p99", [med(sc, p, "p99_us") for p in ps]),
+               ("p99.9", [med(sc, p, "p999_us") for p in ps])], logscale=True)
+    w("![latency](charts/latency.png)\n")
 
 # ---- idle ----
-sc = "idle"
-w("## 3. Connections: idle connections, memory, idle CPU, setup rate\n")
 n_idle = None
-for p in peers_of(sc):
-    v = med(sc, p, "conns")
-    if v:
-        n_idle = int(v)
-w(f"A fresh server per peer; the generator opens {n_idle or 'N'} connections (at most 256 handshakes "
-  "in progress), checking every handshake, then keeps them idle (answering pings) while it reads "
-  "the server's /proc/PID/status VmRSS and /proc/PID/stat utime+stime; afterwards every "
-  "connection must still echo one message. Memory per connection = (VmRSS after the idle window "
-  "- VmRSS before the first connect) / connections; it is user-space memory only (kernel socket "
-  "buffers are not in RSS). Heartbeats are on in every server (rtws: ping after 30 s of "
-  "silence, the default), so the short window shows their bookkeeping, not ping traffic.\n")
-w("| peer | bytes/conn | ratio to rtws | idle CPU (% of a core) | handshakes/s | ratio to rtws | opened | errors | version | command |")
-w("|---|---|---|---|---|---|---|---|---|---|")
-ps = peers_of(sc)
-bm, bh = med(sc, "rtws", "bytes_per_conn"), med(sc, "rtws", "handshakes_per_s")
-for p in ps:
-    w(f"| {NAMES.get(p, p)} | {fmt(med(sc, p, 'bytes_per_conn'))} | {ratio(med(sc, p, 'bytes_per_conn'), bm)} | "
-      f"{fmt(med(sc, p, 'idle_cpu_pct'), 2)} | {fmt(med(sc, p, 'handshakes_per_s'))} | "
-      f"{ratio(med(sc, p, 'handshakes_per_s'), bh)} | {fmt(med(sc, p, 'opened'))} | {errors(sc, p)} | "
-      f"{versions.get('peer_' + p, '')} | {cmd(sc, p)} |")
-w("")
-bar_chart("idle_memory", f"Server memory per idle connection, {n_idle} connections (lower is better)",
-          "bytes per connection", [NAMES.get(p, p) for p in ps],
-          [("bytes/conn", [med(sc, p, "bytes_per_conn") for p in ps])])
-bar_chart("setup_rate", f"Connection setup: handshakes/s opening {n_idle} connections (higher is better)",
-          "handshakes/s", [NAMES.get(p, p) for p in ps],
-          [("handshakes/s", [med(sc, p, "handshakes_per_s") for p in ps])])
-bar_chart("idle_cpu", f"Server CPU while {n_idle} connections sit idle (lower is better)",
-          "% of one core", [NAMES.get(p, p) for p in ps],
-          [("idle CPU %", [med(sc, p, "idle_cpu_pct") for p in ps])])
-w("![idle memory](charts/idle_memory.png)\n![setup rate](charts/setup_rate.png)\n![idle cpu](charts/idle_cpu.png)\n")
+if ran("idle"):
+    sc = "idle"
+    w("## 3. Connections: idle connections, memory, idle CPU, setup rate\n")
+    n_idle = None
+    for p in peers_of(sc):
+        v = med(sc, p, "conns")
+        if v:
+            n_idle = int(v)
+    w(f"A fresh server per peer; the generator opens {n_idle or 'N'} connections (at most 256 handshakes "
+      "in progress), checking every handshake, then keeps them idle (answering pings) while it reads "
+      "the server's /proc/PID/status VmRSS and /proc/PID/stat utime+stime; afterwards every "
+      "connection must still echo one message. Memory per connection = (VmRSS after the idle window "
+      "- VmRSS before the first connect) / connections; it is user-space memory only (kernel socket "
+      "buffers are not in RSS). Heartbeats are on in every server (rtws: ping after 30 s of "
+      "silence, the default), so the short window shows their bookkeeping, not ping traffic.\n")
+    w("| peer | bytes/conn | ratio to rtws | idle CPU (% of a core) | handshakes/s | ratio to rtws | opened | errors | version | command |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    ps = peers_of(sc)
+    bm, bh = med(sc, "rtws", "bytes_per_conn"), med(sc, "rtws", "handshakes_per_s")
+    for p in ps:
+        w(f"| {NAMES.get(p, p)} | {fmt(med(sc, p, 'bytes_per_conn'))} | {ratio(med(sc, p, 'bytes_per_conn'), bm)} | "
+          f"{fmt(med(sc, p, 'idle_cpu_pct'), 2)} | {fmt(med(sc, p, 'handshakes_per_s'))} | "
+          f"{ratio(med(sc, p, 'handshakes_per_s'), bh)} | {fmt(med(sc, p, 'opened'))} | {errors(sc, p)} | "
+          f"{versions.get('peer_' + p, '')} | {cmd(sc, p)} |")
+    w("")
+    bar_chart("idle_memory", f"Server memory per idle connection, {n_idle} connections (lower is better)",
+              "bytes per connection", [NAMES.get(p, p) for p in ps],
+              [("bytes/conn", [med(sc, p, "bytes_per_conn") for p in ps])])
+    bar_chart("setup_rate", f"Connection setup: handshakes/s opening {n_idle} connections (higher is better)",
+              "handshakes/s", [NAMES.get(p, p) for p in ps],
+              [("handshakes/s", [med(sc, p, "handshakes_per_s") for p in ps])])
+    bar_chart("idle_cpu", f"Server CPU while {n_idle} connections sit idle (lower is better)",
+              "% of one core", [NAMES.get(p, p) for p in ps],
+              [("idle CPU %", [med(sc, p, "idle_cpu_pct") for p in ps])])
+    w("![idle memory](charts/idle_memory.png)\n![setup rate](charts/setup_rate.png)\n![idle cpu](charts/idle_cpu.png)\n")
 
 # ---- size ----
-sc = "size"
-w("## 4. Size\n")
-w("rtws: a tiny program per use (`bench/size/size_client.c`, `size_server.c`, `size_both.c`) "
-  "built with gcc -Os. *object .text*: compiled with `-DRTWS_STATIC -c`, so only what the "
-  "program reaches is kept, `.text` from `size -A`. *linked*: `-ffunction-sections "
-  "-fdata-sections -Wl,--gc-sections`, Berkeley `text` (code + read-only data) minus that of an "
-  "empty program. Peers: `.text` of the installed shared library.\n")
-w("| what | .text bytes | linked text bytes | ratio to rtws (both) | version | command |")
-w("|---|---|---|---|---|---|")
-both = med(sc, "rtws-both", "obj_text")
-for use in ("client", "server", "both"):
-    p = "rtws-" + use
-    w(f"| rtws, {use} only | {fmt(med(sc, p, 'obj_text'))} | {fmt(med(sc, p, 'bin_text'))} | "
-      f"{ratio(med(sc, p, 'obj_text'), both)} | {versions.get('rtws', '')} | {cmd(sc, 'rtws')} |"
-      .replace("rtws, both only", "rtws, client + server"))
-for p, label in (("libwebsockets", "libwebsockets.so"), ("libwslay", "libwslay.so"),
-                 ("uWebSockets.js", "uWebSockets.js .node")):
-    v = med(sc, p, "so_text")
-    if v is not None:
-        vk = {"libwebsockets": "peer_lws", "libwslay": "peer_wslay", "uWebSockets.js": "peer_uws"}[p]
-        w(f"| {label} | {fmt(v)} | | {ratio(v, both)} | {versions.get(vk, '')} | {cmd(sc, p)} |")
-w(f"\nrtws.h: {fmt(med(sc, 'rtws', 'loc'))} lines, {fmt(med(sc, 'rtws', 'sloc'))} of them code "
-  "(not blank, not comment: `gcc -fpreprocessed -dD -E -P`).\n")
-labels = ["rtws client", "rtws server", "rtws both"]
-vals = [med(sc, "rtws-" + u, "obj_text") for u in ("client", "server", "both")]
-for p, label in (("libwebsockets", "libwebsockets"), ("libwslay", "wslay"), ("uWebSockets.js", "uWS.js .node")):
-    v = med(sc, p, "so_text")
-    if v is not None:
-        labels.append(label)
-        vals.append(v)
-bar_chart("size", "Code size: .text bytes (lower is better)", "bytes", labels, [(".text", vals)],
-          logscale=True)
-w("![size](charts/size.png)\n")
+if ran("size"):
+    sc = "size"
+    w("## 4. Size\n")
+    w("rtws: a tiny program per use (`bench/size/size_client.c`, `size_server.c`, `size_both.c`) "
+      "built with gcc -Os. *object .text*: compiled with `-DRTWS_STATIC -c`, so only what the "
+      "program reaches is kept, `.text` from `size -A`. *linked*: `-ffunction-sections "
+      "-fdata-sections -Wl,--gc-sections`, Berkeley `text` (code + read-only data) minus that of an "
+      "empty program. Peers: `.text` of the installed shared library.\n")
+    w("| what | .text bytes | linked text bytes | ratio to rtws (both) | version | command |")
+    w("|---|---|---|---|---|---|")
+    both = med(sc, "rtws-both", "obj_text")
+    for use in ("client", "server", "both"):
+        p = "rtws-" + use
+        w(f"| rtws, {use} only | {fmt(med(sc, p, 'obj_text'))} | {fmt(med(sc, p, 'bin_text'))} | "
+          f"{ratio(med(sc, p, 'obj_text'), both)} | {versions.get('rtws', '')} | {cmd(sc, 'rtws')} |"
+          .replace("rtws, both only", "rtws, client + server"))
+    for p, label in (("libwebsockets", "libwebsockets.so"), ("libwslay", "libwslay.so"),
+                     ("uWebSockets.js", "uWebSockets.js .node")):
+        v = med(sc, p, "so_text")
+        if v is not None:
+            vk = {"libwebsockets": "peer_lws", "libwslay": "peer_wslay", "uWebSockets.js": "peer_uws"}[p]
+            w(f"| {label} | {fmt(v)} | | {ratio(v, both)} | {versions.get(vk, '')} | {cmd(sc, p)} |")
+    w(f"\nrtws.h: {fmt(med(sc, 'rtws', 'loc'))} lines, {fmt(med(sc, 'rtws', 'sloc'))} of them code "
+      "(not blank, not comment: `gcc -fpreprocessed -dD -E -P`).\n")
+    labels = ["rtws client", "rtws server", "rtws both"]
+    vals = [med(sc, "rtws-" + u, "obj_text") for u in ("client", "server", "both")]
+    for p, label in (("libwebsockets", "libwebsockets"), ("libwslay", "wslay"), ("uWebSockets.js", "uWS.js .node")):
+        v = med(sc, p, "so_text")
+        if v is not None:
+            labels.append(label)
+            vals.append(v)
+    bar_chart("size", "Code size: .text bytes (lower is better)", "bytes", labels, [(".text", vals)],
+              logscale=True)
+    w("![size](charts/size.png)\n")
 
-w("## 5. Fan-out\n")
-fan = [n for n in notes if n.startswith("fan-out:")]
-w((fan[0].replace("fan-out: skipped: ", "Skipped: ", 1) if fan else "Skipped.") + "\n")
+# ---- fan-out ----
+FAN = sorted({s for (s, p) in order if s.startswith("fanout") and p != "none"},
+             key=lambda sc: med(sc, peers_of(sc)[0], "conns") or 0)
+
+
+def subs_label(sc):
+    n = next((med(sc, p, "conns") for p in peers_of(sc) if med(sc, p, "conns")), None)
+    return f"{int(n):,} subscribers" if n else sc
+
+
+def ms(v):
+    return v / 1000 if v is not None else None
+
+
+if FAN:
+    w("## 5. Fan-out: one publish to N subscribers\n")
+    w("The realtime protocol of `docs/PROTOCOL.md` on every server: rtws's router "
+      "(`bench/peers/rtws_fanout.c`: `rtws_router_new` + `rtws_router_install`, anonymous clients, "
+      "no rate limit, heartbeat 30 s, history 1000, `max_presence` 1 so that no presence traffic "
+      "is measured), uWebSockets.js pub/sub topics (`bench/peers/uws_fanout.js`: `ws.subscribe`, "
+      "one `app.publish` per publish) and Node ws broadcasting by hand (`bench/peers/ws_fanout.js`: "
+      "`send(str)` to each socket of the channel's Set). Every server sends `welcome`, answers "
+      "`subscribe` with `subscribed` and turns each `publish` into one `message` (type, channel, "
+      "event, data, seq, from, ts) built once and sent to every subscriber. A fresh server per "
+      "peer and scenario.\n")
+    w("`bench/loadgen.c --mode fanout` opens the subscribers (every handshake checked), each "
+      "subscribes to channel `bench` and waits for `subscribed`; then one more connection "
+      "publishes `{\"n\":N,\"t\":send time}` keeping K publishes in flight (the next goes out when "
+      "the oldest has reached every subscriber). Every subscriber must receive every publish "
+      "once and in order, as a text `message` of channel `bench` with the right n, send time and "
+      "seq (previous + 1); any gap, repeat or other message is an error. *Deliveries/s*: "
+      "messages received by all subscribers together over the measured window (warm-up "
+      "excluded). *Latency*: receive time minus send time of each delivery, with up to K "
+      "publishes queued ahead of it (p50/p99/max per run, median over runs). The generator is one "
+      "thread on its own CPU; when its CPU % nears 100 it, not the server, sets the pace.\n")
+    fan_rows = {}
+    for sc in FAN:
+        ps = peers_of(sc)
+        base = med(sc, "rtws", "deliveries_per_s")
+        blat = med(sc, "rtws", "p50_us")
+        bcpu = med(sc, "rtws", "server_us_per_delivery")
+        pipe = next((med(sc, p, "pipeline") for p in ps if med(sc, p, "pipeline")), None)
+        w(f"### {subs_label(sc)}, {int(pipe) if pipe else '?'} publishes in flight\n")
+        w("| peer | deliveries/s (median) | runs | ratio to rtws | publishes/s | latency p50 ms | "
+          "p99 ms | max ms | p50 ratio to rtws | server CPU % | server CPU µs/delivery | ratio to rtws | "
+          "loadgen CPU % | errors | version | command |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for p in ps:
+            v = med(sc, p, "deliveries_per_s")
+            fan_rows[(sc, p)] = v
+            rs = ", ".join(fmt(x) for x in runs(sc, p, "deliveries_per_s"))
+            ver = versions.get("peer_rtws_fanout" if p == "rtws" else "peer_" + p, "")
+            w(f"| {NAMES.get(p, p)} | {fmt(v)} | {rs} | {ratio(v, base)} | "
+              f"{fmt(med(sc, p, 'publishes_per_s'), 1)} | {fmt(ms(med(sc, p, 'p50_us')), 2)} | "
+              f"{fmt(ms(med(sc, p, 'p99_us')), 2)} | {fmt(ms(med(sc, p, 'max_us')), 2)} | "
+              f"{ratio(med(sc, p, 'p50_us'), blat)} | {fmt(med(sc, p, 'server_cpu_pct'))} | "
+              f"{fmt(med(sc, p, 'server_us_per_delivery'), 3)} | "
+              f"{ratio(med(sc, p, 'server_us_per_delivery'), bcpu)} | "
+              f"{fmt(med(sc, p, 'loadgen_cpu_pct'))} | {errors(sc, p)} | {ver} | {cmd(sc, p)} |")
+        w("")
+    fps = []
+    for sc in FAN:
+        fps += [p for p in peers_of(sc) if p not in fps]
+    labels = [subs_label(sc) for sc in FAN]
+    bar_chart("fanout", "Fan-out: deliveries/s, one publisher to N subscribers (higher is better)",
+              "deliveries/s", labels,
+              [(NAMES.get(p, p), [med(sc, p, "deliveries_per_s") for sc in FAN]) for p in fps])
+    bar_chart("fanout_latency", "Fan-out: delivery latency p50 and p99 (lower is better)",
+              "milliseconds", labels,
+              [(f"{NAMES.get(p, p)} {q}", [ms(med(sc, p, q + "_us")) for sc in FAN])
+               for p in fps for q in ("p50", "p99")], logscale=True)
+    w("![fan-out](charts/fanout.png)\n![fan-out latency](charts/fanout_latency.png)\n")
 
 # ---- goals and summary ----
 goals = []
@@ -354,6 +434,11 @@ for label, d in (("64-byte echo", e64), ("64 KiB echo", e64k)):
             goal(f"{label}: rtws >= 3x {NAMES[p]}", f"rtws/{NAMES[p]} = {r / d[p]:.2f}", r >= 3 * d[p])
 if 65536 in codec_rows and codec_rows[65536][4] is not None:
     goal("unmask of 64 KiB >= 80% of memcpy", f"{codec_rows[65536][4]:.1f}%", codec_rows[65536][4] >= 80)
+for sc in FAN:
+    r, u = med(sc, "rtws", "deliveries_per_s"), med(sc, "uws", "deliveries_per_s")
+    if r and u and med(sc, "rtws", "conns") and med(sc, "rtws", "conns") >= 10000:
+        goal(f"fan-out to {subs_label(sc)}: rtws at least as fast as uWebSockets' publish",
+             f"rtws/uWS = {r / u:.2f} (deliveries/s)", r >= u)
 bpc = med("idle", "rtws", "bytes_per_conn")
 if bpc is not None:
     goal("<= 512 bytes of server memory per idle connection", f"{bpc:,.0f} bytes", bpc <= 512)
@@ -372,6 +457,8 @@ def row(label, sc, key, nd=0, scale=1.0):
     for p in cols:
         v = med(sc, p, key)
         cells.append(fmt(v * scale, nd) if v is not None else "–")
+    if all(c == "–" for c in cells):
+        return  # not measured in this run (BENCH_ONLY)
     summ.append(f"| {label} | " + " | ".join(cells) + " |")
 
 
@@ -383,6 +470,9 @@ row("latency 16 B, p50 µs", "latency", "p50_us", 1)
 row("latency 16 B, p99 µs", "latency", "p99_us", 1)
 row(f"memory per idle conn ({n_idle}), bytes", "idle", "bytes_per_conn")
 row("handshakes/s", "idle", "handshakes_per_s")
+for sc in FAN:
+    row(f"fan-out to {subs_label(sc)}, deliveries/s", sc, "deliveries_per_s")
+    row(f"fan-out to {subs_label(sc)}, latency p50 ms", sc, "p50_us", 2, 0.001)
 if 65536 in codec_rows and codec_rows[65536][1] is not None:
     summ.append(f"\nrtws unmask of 64 KiB: {codec_rows[65536][1]:.1f} GB/s = "
                 f"{codec_rows[65536][4]:.0f}% of memcpy; "

@@ -5,12 +5,15 @@
 #
 #   bash bench/run.sh            # whole suite, about 10 minutes on 2 cores
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
-#   BENCH_IDLE_SECONDS=5 BENCH_PEERS="rtws uws ws lws wslay python" bash bench/run.sh
+#   BENCH_IDLE_SECONDS=5 BENCH_PEERS="rtws uws ws lws wslay python" \
+#   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
+#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout
 #
 # Installs its peers when missing (apt-get as root; npm into build/bench/npm),
 # skips a peer only with a printed reason, stops every process it started by
 # its PID, and writes bench/results.md and bench/charts/*.png. Raw data:
-# build/bench/raw.tsv.
+# build/bench/raw.tsv. With BENCH_ONLY the report of that partial run goes to
+# build/bench/report/ instead, so it never replaces the full one.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -23,10 +26,17 @@ WARM=${BENCH_WARMUP:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 IDLE_SECS=${BENCH_IDLE_SECONDS:-5}
 PEERS=${BENCH_PEERS:-"rtws uws ws lws wslay python"}
+FAN_SUBS=${BENCH_FANOUT_SUBS:-"1000 10000"}
+ONLY=${BENCH_ONLY:-}
+ONLY=" ${ONLY//,/ } "
+OUT=bench
+[ "$ONLY" = "  " ] || OUT=$B/report
+# section NAME: true when NAME is to run (every section without BENCH_ONLY)
+section() { [ "$ONLY" = "  " ] || [[ $ONLY == *" $1 "* ]]; }
 PY=/usr/bin/python3
 UWS_PKG="@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0"
 WS_PKG="ws@8.23.0"
-mkdir -p "$B" "$LOGS" bench/charts
+mkdir -p "$B" "$LOGS" "$OUT/charts"
 : >"$RAW"
 : >"$B/notes.txt"
 : >"$B/commands.tsv"
@@ -81,6 +91,9 @@ CFLAGS_B="-std=c99 -O2 -Wall -Wextra"
 make -s build/echo_server || { echo "bench: cannot build build/echo_server"; exit 1; }
 gcc $CFLAGS_B -I. bench/bench_codec.c -o $B/bench_codec || exit 1
 gcc $CFLAGS_B bench/loadgen.c -o $B/loadgen || exit 1
+have_rtws_fanout=0
+if gcc $CFLAGS_B bench/peers/rtws_fanout.c -o $B/rtws_fanout 2>"$LOGS/rtws_fanout_build.log"; then have_rtws_fanout=1
+else note "rtws: bench/peers/rtws_fanout.c does not build (see $LOGS/rtws_fanout_build.log): skipped in fan-out"; fi
 have_lws=0; have_wslay=0
 if gcc $CFLAGS_B bench/peers/lws_echo.c -o $B/lws_echo -lwebsockets 2>"$LOGS/lws_build.log"; then have_lws=1
 else note "libwebsockets: lws_echo does not build (see $LOGS/lws_build.log): skipped"; fi
@@ -96,7 +109,9 @@ else
     note "not pinned (taskset missing or fewer than 2 CPUs)"
 fi
 hard=$(ulimit -Hn)
-want=$((IDLE_CONNS + 200))
+most=$IDLE_CONNS
+for n in $FAN_SUBS; do [ "$n" -gt "$most" ] && most=$n; done
+want=$((most + 200))
 if [ "$hard" = unlimited ] || [ "$hard" -ge "$want" ]; then
     [ "$hard" = unlimited ] && hard=$((want > 65536 ? want : 65536))
     [ "$(ulimit -n)" -ge "$hard" ] || ulimit -n "$hard" 2>/dev/null || ulimit -n "$want"
@@ -107,6 +122,15 @@ else
         [ "$hard" -lt 9200 ] && IDLE_CONNS=$((hard - 200))
         note "fd hard limit $hard is below $want: the idle scenario uses $IDLE_CONNS connections"
     fi
+    subs=""
+    for n in $FAN_SUBS; do
+        if [ "$hard" -lt $((n + 200)) ]; then
+            note "fd hard limit $hard is below $((n + 200)): fan-out to $n subscribers uses $((hard - 200))"
+            n=$((hard - 200))
+        fi
+        subs="$subs $n"
+    done
+    FAN_SUBS=$subs
 fi
 note "fd limit (ulimit -n) for servers and the load generator: $(ulimit -n)"
 version machine "$(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(free -g | awk '/^Mem/{print $2}') GiB, Linux $(uname -r)"
@@ -157,10 +181,11 @@ for p in $PEERS; do
 done
 for p in "${avail[@]}"; do version "peer_$p" "${VER[$p]}"; done
 
-# start_server NAME PORT: sets spid (the server's own PID: taskset execs it)
+# start_server NAME PORT [COMMAND [LOG]]: sets spid (the server's own PID:
+# taskset execs it); COMMAND (PORT replaced) defaults to START[NAME]
 start_server() {
-    local name=$1 port=$2 log=$LOGS/server_$1.log cmd
-    cmd=${START[$name]//PORT/$port}
+    local name=$1 port=$2 cmd=${3:-${START[$1]}} log=$LOGS/server_${4:-$1}.log
+    cmd=${cmd//PORT/$port}
     : >"$log"
     $SRV $cmd >"$log" 2>&1 &
     spid=$!
@@ -199,13 +224,14 @@ loadgen() {
         echo "$line" | tr ' ' '\n' | grep '=' | while IFS='=' read -r k v; do
             printf '%s\t%s\t%s\t%s\t%s\n' "$sc" "$peer" "$run" "$k" "$v" >>"$RAW"
         done
-        grep -v '^result' "$out" | grep -E '^(echo|latency|idle):' | sed "s/^/   $peer run $run: /"
+        grep -v '^result' "$out" | grep -E '^(echo|latency|idle|fanout):' | sed "s/^/   $peer run $run: /"
     fi
     [ "$run" = 1 ] && cmdline "$sc" "$peer" "server: $SRVCMD ; load: $LG $B/loadgen --port $port $*"
     return 0
 }
 
 # ---- 1. codec -------------------------------------------------------------
+if section codec; then
 echo "== 1. codec: frame parse + unmask vs memcpy (bench_codec, -O2, ${SRV:-unpinned})"
 if $SRV $B/bench_codec >"$LOGS/codec.log" 2>&1; then
     while read -r _ size method gbps pct; do
@@ -217,12 +243,14 @@ else
     note "bench_codec failed: $(tail -n 3 "$LOGS/codec.log" | tr '\n' ' ')"
 fi
 cmdline codec rtws "$SRV $B/bench_codec   (built: gcc $CFLAGS_B -I. bench/bench_codec.c)"
+fi
 
 # ---- 2. echo --------------------------------------------------------------
 # every server runs at once on its own port (idle ones cost nothing), and the
 # runs go round-robin over them, so a change in machine load hits all alike
 declare -A PORT SPID
 port=9310
+if section echo; then
 running=()
 for p in "${avail[@]}"; do
     port=$((port + 1))
@@ -248,8 +276,10 @@ for s in "${ECHO_SCEN[@]}"; do
     done
 done
 for p in "${running[@]}"; do stop_server "${SPID[$p]}"; done
+fi
 
 # ---- 3. connections -------------------------------------------------------
+if section idle; then
 echo "== 3. idle: $IDLE_CONNS connections, ${IDLE_SECS}s idle, heartbeats on (a fresh server each)"
 for p in "${avail[@]}"; do
     port=$((port + 1))
@@ -258,8 +288,10 @@ for p in "${avail[@]}"; do
     loadgen idle "$p" 1 "$port" --mode idle --conns "$IDLE_CONNS" --duration "$IDLE_SECS" --pid "$spid"
     stop_server "$spid"
 done
+fi
 
 # ---- 4. size --------------------------------------------------------------
+if section size; then
 echo "== 4. size (gcc -Os)"
 text_of() { size -A "$1" | awk '$1==".text"{print $2}'; }
 gcc -std=c99 -Os bench/size/size_empty.c -Wl,--gc-sections -o $B/size_empty
@@ -288,21 +320,63 @@ if [ -n "${NODE_PATH:-}" ]; then
         cmdline size uWebSockets.js "size -A $(basename "$f") (.text; uWS + uSockets + the Node binding)"
     fi
 fi
+fi
 
 # ---- 5. fan-out -----------------------------------------------------------
-if grep -q 'rtws_router_new' rtws.h; then
-    why="the realtime router exists in rtws.h but this suite has no fan-out scenario yet (rtws_router_publish to N subscribers next to the peers' broadcast)"
-else
-    why="router not built yet (the realtime layer 7 router does not exist)"
+# One publisher, N subscribers of channel "bench", the realtime protocol of
+# docs/PROTOCOL.md: rtws's router next to uWebSockets.js topics and a Node ws
+# broadcast loop speaking the same JSON. A fresh server per peer and per
+# scenario (the servers of one scenario idle on their own ports while another
+# is measured), runs round-robin as in the echo scenarios.
+if section fanout; then
+declare -A FSTART
+FSTART[rtws]="$B/rtws_fanout PORT"
+FSTART[uws]="node bench/peers/uws_fanout.js PORT"
+FSTART[ws]="node bench/peers/ws_fanout.js PORT"
+fpeers=()
+for p in "${avail[@]}"; do
+    case $p in
+    rtws)
+        [ $have_rtws_fanout = 1 ] || continue
+        version peer_rtws_fanout "rtws $(sed -n 's/^#define RTWS_VERSION_STRING "\(.*\)"/\1/p' rtws.h), router (bench/peers/rtws_fanout.c -O2)"
+        fpeers+=(rtws) ;;
+    uws | ws) fpeers+=("$p") ;;
+    *) ;; # no fan-out server for the echo-only peers
+    esac
+done
+[ ${#fpeers[@]} -gt 0 ] || note "fan-out: none of rtws, uws, ws available: skipped"
+for n in $FAN_SUBS; do
+    sc=fanout$n
+    [ $((n % 1000)) = 0 ] && sc=fanout$((n / 1000))k # fanout1k, fanout10k
+    # 16 publishes in flight, as the echo pipeline: every server has work
+    # queued at all times and may write several messages per send(); the
+    # latency includes that queue (about 16 fan-outs)
+    args="--mode fanout --conns $n --pipeline ${BENCH_FANOUT_PIPELINE:-16} --warmup $WARM --duration $SECS"
+    echo "== 5. $sc: $args ($RUNS runs, round-robin, a fresh server per peer)"
+    running=()
+    for p in "${fpeers[@]}"; do
+        port=$((port + 1))
+        if start_server "$p" "$port" "${FSTART[$p]}" "${p}_$sc"; then
+            PORT[$p]=$port; SPID[$p]=$spid; running+=("$p")
+            cmdline "server_$sc" "$p" "$SRVCMD"
+        fi
+    done
+    sleep 0.5
+    for r in $(seq "$RUNS"); do
+        for p in "${running[@]}"; do
+            SRVCMD="$SRV ${FSTART[$p]//PORT/${PORT[$p]}}"
+            # shellcheck disable=SC2086
+            loadgen "$sc" "$p" "$r" "${PORT[$p]}" $args --pid "${SPID[$p]}"
+        done
+    done
+    for p in "${running[@]}"; do stop_server "${SPID[$p]}"; done
+done
 fi
-echo "== 5. fan-out: skipped: $why"
-note "fan-out: skipped: $why"
-printf 'fanout\tnone\t1\treason\t0\n' >>"$RAW"
 
 version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 version duration_s "$(( $(date +%s) - START ))"
 
 # ---- report ---------------------------------------------------------------
 echo "== report"
-"$PY" bench/report.py "$B" bench || { echo "bench: report failed"; exit 1; }
-echo "bench: done in $(( $(date +%s) - START )) s: bench/results.md, bench/charts/"
+"$PY" bench/report.py "$B" "$OUT" || { echo "bench: report failed"; exit 1; }
+echo "bench: done in $(( $(date +%s) - START )) s: $OUT/results.md, $OUT/charts/"
