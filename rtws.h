@@ -507,7 +507,7 @@ struct rtws_conn {
     rtws__chunk *spare;
     uint8_t send_op;              /* opcode of a fragmented send in progress */
     uint8_t pong_len, ping_len;   /* pending control frames (payload length + 1; 0 none) */
-    uint8_t pad2_;
+    uint8_t wrote;                /* bytes went out since the host's last timer pass */
     uint32_t send_utf8;
     struct rtws__ctl *ctl;        /* control-frame buffers, allocated when first needed */
     uint16_t cout_len, cout_off;
@@ -2467,6 +2467,7 @@ RTWS_API const uint8_t *rtws_conn_out(rtws_conn *c, size_t *len) {
 }
 
 RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
+    if (n) c->wrote = 1;
     if (c->cout_off < c->cout_len) {
         size_t k = RTWS__MIN(n, (size_t)(c->cout_len - c->cout_off));
         c->cout_off = (uint16_t)(c->cout_off + k);
@@ -3828,6 +3829,9 @@ static void rtws__settle(rtws__sock *s, uint64_t now) {
     rtws__settle_state(s, now);
     if (!s->dead && !s->listener) {
         uint64_t d = rtws__sock_deadline(s);
+        /* as in rtws__timers: a deadline already due is served by the next
+           pass, at most timer_ms away, not by a pass on every call */
+        if (d < now + s->ctx->cfg.timer_ms) d = now + s->ctx->cfg.timer_ms;
         if (d < s->ctx->next_scan) s->ctx->next_scan = d;
     }
 }
@@ -4849,6 +4853,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     size_t i;
     uint64_t next = UINT64_MAX;
     if (now < ctx->next_scan) return;
+    rtws__flush_dirty(ctx, now); /* queued output first: the pass sees settled sockets */
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         uint64_t d;
@@ -4860,8 +4865,13 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         }
         if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
         rtws__settle(s, now);
-        if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + ctx->cfg.trim_ms <= now)
-            rtws_conn_trim(&s->conn);
+        /* buffers go back after trim_ms without input and a whole pass
+           without output (a subscriber that only receives broadcasts keeps
+           its output buffers while they flow) */
+        if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + ctx->cfg.trim_ms <= now) {
+            if (s->conn.wrote) s->conn.wrote = 0;
+            else rtws_conn_trim(&s->conn);
+        }
         d = rtws__sock_deadline(s);
         if (d < next) next = d;
     }

@@ -21,6 +21,7 @@ typedef struct srv_stats {
     unsigned last_code;
     const rtws_config *cfg; /* of the first connection */
     int own_cfg;            /* connections that did not share it */
+    rtws_conn *last;        /* the latest connection opened */
 } srv_stats;
 
 static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
@@ -30,6 +31,7 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
         /* every connection of a context points at its one config */
         if (!s->open++) s->cfg = rtws_conn_config(c);
         else if (rtws_conn_config(c) != s->cfg) s->own_cfg++;
+        s->last = c;
         break;
     case RTWS_EV_MESSAGE:
         s->msgs++;
@@ -456,6 +458,60 @@ static void test_shutdown(void) {
     rtws_ctx_free(sv);
 }
 
+/* A server connection that only sends (a subscriber of broadcasts) keeps its
+   output buffers while messages flow, and hands them back once they stop. */
+static size_t n_srv_allocs;
+static void *count_alloc(size_t n, void *u) { (void)u; n_srv_allocs++; return malloc(n); }
+static void *count_realloc(void *p, size_t n, void *u) { (void)u; n_srv_allocs++; return realloc(p, n); }
+static void count_free(void *p, void *u) { (void)u; free(p); }
+static void test_sender_keeps_buffers(void) {
+    srv_stats st;
+    cli_ctl ctl;
+    cli k;
+    rtws_ctx_config cfg;
+    rtws_ctx *sv, *cl;
+    int port, i;
+    size_t before;
+    char url[64], msg[10];
+    memset(&st, 0, sizeof st);
+    memset(&ctl, 0, sizeof ctl);
+    memset(&k, 0, sizeof k);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.conn.on_event = srv_event;
+    cfg.conn.user = &st;
+    cfg.conn.allocator.alloc = count_alloc;
+    cfg.conn.allocator.realloc = count_realloc;
+    cfg.conn.allocator.free = count_free;
+    cfg.timer_ms = 10;
+    cfg.trim_ms = 50;
+    sv = rtws_ctx_new(&cfg);
+    CHECK(sv && rtws_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    ctl.size = sizeof msg; /* the client only receives */
+    cl = mk_client(&ctl);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    rtws_conn_set_data(rtws_connect(cl, url, NULL, rtws_now_ms(), NULL), &k);
+    run2(sv, cl, 300, NULL, NULL);
+    CHECK(st.open == 1 && st.last);
+    run2(sv, cl, 100, NULL, NULL);
+    before = n_srv_allocs;
+    for (i = 0; i < 100 && st.last; i++) { /* one message every 5 ms, 10x the trim time */
+        size_t j;
+        for (j = 0; j < sizeof msg; j++) msg[j] = (char)('A' + (i + (int)j) % 26);
+        CHECK_EQ(rtws_conn_send_text(st.last, msg, sizeof msg), RTWS_OK);
+        run2(sv, cl, 5, NULL, NULL);
+    }
+    run2(sv, cl, 30, NULL, NULL);
+    CHECK_EQ(k.got, 100);
+    CHECK_EQ(k.bad, 0);
+    /* was a trim and a new chunk per message or two before */
+    if (n_srv_allocs - before > 5) fprintf(stderr, "  %zu allocations for 100 sends\n", n_srv_allocs - before);
+    CHECK(n_srv_allocs - before <= 5);
+    run2(sv, cl, 300, NULL, NULL); /* quiet: the buffers go back */
+    CHECK(st.last && !rtws__holds_buffers(st.last) && !st.last->spare && !st.last->segs);
+    rtws_ctx_free(cl);
+    rtws_ctx_free(sv);
+}
+
 int main(void) {
     test_many(3, 20, 70000, "127.0.0.1", "127.0.0.1");
     test_many(1000, 100, 32, "127.0.0.1", "127.0.0.1");
@@ -472,6 +528,7 @@ int main(void) {
     }
     test_many(5, 10, 200, NULL, "localhost");
     test_epoll_style();
+    test_sender_keeps_buffers();
     test_slowloris();
     test_vanish_mid_frame();
     test_origin_and_refused();
