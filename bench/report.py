@@ -415,6 +415,38 @@ if FAN:
                for p in fps for q in ("p50", "p99")], logscale=True)
     w("![fan-out](charts/fanout.png)\n![fan-out latency](charts/fanout_latency.png)\n")
 
+# ---- TLS ----
+TLS = [sc for sc in ("tls64", "tls64k") if ran(sc)]
+if TLS:
+    w("## 6. TLS: wss:// next to ws://\n")
+    w("The same server program (`examples/echo_server.c`, plain build and its BearSSL build "
+      "`tls_echo_server`, RSA 2048 certificate made at run time by `tests/tls_certs.sh`) and the "
+      "same client on both transports: `bench/tls_load.c`, rtws's own client (one thread, "
+      "poll), verifying the certificate chain against the test CA and checking every echo whole "
+      "(opcode, length, sequence number, content). TLS 1.2, the suite BearSSL picks first "
+      "(AES-GCM when the CPU has AES instructions). Client and server each pay for TLS, so the "
+      "client's CPU sets the pace as much as the server's.\n")
+    w("| scenario | transport | messages/s (median) | runs | MB/s | ratio to ws:// | server CPU % | "
+      "server CPU µs/msg | client CPU % | errors | version | command |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    TNAMES = {"plain": "ws://", "tls": "wss://"}
+    TSC = {"tls64": "64 B text × 100 conns × 16", "tls64k": "64 KiB binary × 10 conns × 2"}
+    for sc in TLS:
+        base = med(sc, "plain", "msgs_per_s")
+        for p in peers_of(sc):
+            v = med(sc, p, "msgs_per_s")
+            rs = ", ".join(fmt(x) for x in runs(sc, p, "msgs_per_s"))
+            w(f"| {TSC[sc]} | {TNAMES.get(p, p)} | {fmt(v)} | {rs} | {fmt(med(sc, p, 'mb_per_s'), 1)} | "
+              f"{ratio(v, base)} | {fmt(med(sc, p, 'server_cpu_pct'))} | "
+              f"{fmt(med(sc, p, 'server_us_per_msg'), 2)} | {fmt(med(sc, p, 'loadgen_cpu_pct'))} | "
+              f"{errors(sc, p)} | {versions.get('peer_tls_' + p, '')} | {cmd(sc, p)} |")
+    w("")
+    bar_chart("tls", "Echo over ws:// and wss://, rtws client and server: MB/s (higher is better)",
+              "MB/s", [TSC[sc] for sc in TLS],
+              [(TNAMES[p], [med(sc, p, "mb_per_s") for sc in TLS]) for p in ("plain", "tls")],
+              logscale=True)
+    w("![tls](charts/tls.png)\n")
+
 # ---- goals and summary ----
 goals = []
 
@@ -477,6 +509,11 @@ if 65536 in codec_rows and codec_rows[65536][1] is not None:
     summ.append(f"\nrtws unmask of 64 KiB: {codec_rows[65536][1]:.1f} GB/s = "
                 f"{codec_rows[65536][4]:.0f}% of memcpy; "
                 f"client+server object .text {fmt(med('size', 'rtws-both', 'obj_text'))} bytes (-Os).")
+for sc, label in (("tls64", "64 B × 100 × 16"), ("tls64k", "64 KiB × 10 × 2")):
+    t, pl = med(sc, "tls", "msgs_per_s"), med(sc, "plain", "msgs_per_s")
+    if t and pl:
+        summ.append(f"\nrtws over wss:// ({label}, rtws client): {t:,.0f} msg/s = {t / pl * 100:.0f}% "
+                    f"of ws:// ({pl:,.0f} msg/s, same client and run).")
 summ.append("")
 md[summary_at:summary_at] = summ
 

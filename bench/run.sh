@@ -7,7 +7,7 @@
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
 #   BENCH_IDLE_SECONDS=5 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
-#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout
+#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls
 #
 # Installs its peers when missing (apt-get as root; npm into build/bench/npm),
 # skips a peer only with a printed reason, stops every process it started by
@@ -64,6 +64,8 @@ need=()
 "$PY" -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 command -v taskset >/dev/null || need+=(util-linux)
+[ -f /usr/include/bearssl.h ] || need+=(libbearssl-dev) # the TLS section
+command -v openssl >/dev/null || need+=(openssl)       # its throwaway certificates
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "== installing ${need[*]} (apt-get)"
@@ -94,6 +96,11 @@ gcc $CFLAGS_B bench/loadgen.c -o $B/loadgen || exit 1
 have_rtws_fanout=0
 if gcc $CFLAGS_B bench/peers/rtws_fanout.c -o $B/rtws_fanout 2>"$LOGS/rtws_fanout_build.log"; then have_rtws_fanout=1
 else note "rtws: bench/peers/rtws_fanout.c does not build (see $LOGS/rtws_fanout_build.log): skipped in fan-out"; fi
+have_tls=0
+if [ -f /usr/include/bearssl.h ] && make -s build/tls_echo_server >"$LOGS/tls_build.log" 2>&1 &&
+    gcc $CFLAGS_B -DRTWS_USE_BEARSSL -I. bench/tls_load.c -o $B/tls_load -lbearssl 2>>"$LOGS/tls_build.log" &&
+    bash tests/tls_certs.sh $B/tls >>"$LOGS/tls_build.log" 2>&1; then have_tls=1
+else note "tls: BearSSL build or test certificates failed (see $LOGS/tls_build.log): TLS section skipped"; fi
 have_lws=0; have_wslay=0
 if gcc $CFLAGS_B bench/peers/lws_echo.c -o $B/lws_echo -lwebsockets 2>"$LOGS/lws_build.log"; then have_lws=1
 else note "libwebsockets: lws_echo does not build (see $LOGS/lws_build.log): skipped"; fi
@@ -181,17 +188,19 @@ for p in $PEERS; do
 done
 for p in "${avail[@]}"; do version "peer_$p" "${VER[$p]}"; done
 
-# start_server NAME PORT [COMMAND [LOG]]: sets spid (the server's own PID:
-# taskset execs it); COMMAND (PORT replaced) defaults to START[NAME]
+# start_server NAME [COMMAND [LOG]]: starts it on a port the OS picks (PORT
+# in COMMAND becomes 0), sets spid (the server's own PID: taskset execs it)
+# and sport (the port it printed); COMMAND defaults to START[NAME]
 start_server() {
-    local name=$1 port=$2 cmd=${3:-${START[$1]}} log=$LOGS/server_${4:-$1}.log
-    cmd=${cmd//PORT/$port}
+    local name=$1 cmd=${2:-${START[$1]}} log=$LOGS/server_${3:-$1}.log
+    cmd=${cmd//PORT/0}
     : >"$log"
     $SRV $cmd >"$log" 2>&1 &
     spid=$!
     pids+=("$spid")
     for _ in $(seq 100); do
-        grep -q '^listening on ' "$log" && { SRVCMD="$SRV $cmd"; return 0; }
+        sport=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$log" | head -n 1)
+        [ -n "$sport" ] && { SRVCMD="$SRV $cmd"; return 0; }
         kill -0 "$spid" 2>/dev/null || break
         sleep 0.1
     done
@@ -249,13 +258,11 @@ fi
 # every server runs at once on its own port (idle ones cost nothing), and the
 # runs go round-robin over them, so a change in machine load hits all alike
 declare -A PORT SPID
-port=9310
 if section echo; then
 running=()
 for p in "${avail[@]}"; do
-    port=$((port + 1))
-    if start_server "$p" "$port"; then
-        PORT[$p]=$port; SPID[$p]=$spid; running+=("$p")
+    if start_server "$p"; then
+        PORT[$p]=$sport; SPID[$p]=$spid; running+=("$p")
         cmdline server "$p" "$SRVCMD"
     fi
 done
@@ -269,7 +276,7 @@ for s in "${ECHO_SCEN[@]}"; do
     echo "== 2. $sc: $args ($RUNS runs, round-robin)"
     for r in $(seq "$RUNS"); do
         for p in "${running[@]}"; do
-            SRVCMD="$SRV ${START[$p]//PORT/${PORT[$p]}}"
+            SRVCMD="$SRV ${START[$p]//PORT/0}"
             # shellcheck disable=SC2086
             loadgen "$sc" "$p" "$r" "${PORT[$p]}" $args --pid "${SPID[$p]}"
         done
@@ -282,10 +289,9 @@ fi
 if section idle; then
 echo "== 3. idle: $IDLE_CONNS connections, ${IDLE_SECS}s idle, heartbeats on (a fresh server each)"
 for p in "${avail[@]}"; do
-    port=$((port + 1))
-    start_server "$p" "$port" || continue
+    start_server "$p" || continue
     sleep 0.5
-    loadgen idle "$p" 1 "$port" --mode idle --conns "$IDLE_CONNS" --duration "$IDLE_SECS" --pid "$spid"
+    loadgen idle "$p" 1 "$sport" --mode idle --conns "$IDLE_CONNS" --duration "$IDLE_SECS" --pid "$spid"
     stop_server "$spid"
 done
 fi
@@ -355,22 +361,71 @@ for n in $FAN_SUBS; do
     echo "== 5. $sc: $args ($RUNS runs, round-robin, a fresh server per peer)"
     running=()
     for p in "${fpeers[@]}"; do
-        port=$((port + 1))
-        if start_server "$p" "$port" "${FSTART[$p]}" "${p}_$sc"; then
-            PORT[$p]=$port; SPID[$p]=$spid; running+=("$p")
+        if start_server "$p" "${FSTART[$p]}" "${p}_$sc"; then
+            PORT[$p]=$sport; SPID[$p]=$spid; running+=("$p")
             cmdline "server_$sc" "$p" "$SRVCMD"
         fi
     done
     sleep 0.5
     for r in $(seq "$RUNS"); do
         for p in "${running[@]}"; do
-            SRVCMD="$SRV ${FSTART[$p]//PORT/${PORT[$p]}}"
+            SRVCMD="$SRV ${FSTART[$p]//PORT/0}"
             # shellcheck disable=SC2086
             loadgen "$sc" "$p" "$r" "${PORT[$p]}" $args --pid "${SPID[$p]}"
         done
     done
     for p in "${running[@]}"; do stop_server "${SPID[$p]}"; done
 done
+fi
+
+# ---- 6. TLS ---------------------------------------------------------------
+# wss:// next to ws://: the same echo_server program (its BearSSL build), the
+# same client (bench/tls_load.c, rtws's own client, every echo checked) and
+# the same scenario on both transports, runs round-robin.
+if section tls && [ $have_tls = 1 ]; then
+declare -A TSTART
+TSTART[plain]="build/echo_server --port PORT"
+TSTART[tls]="build/tls_echo_server --port PORT --tls-cert $B/tls/srv_rsa.pem --tls-key $B/tls/rsa.key"
+version peer_tls_plain "rtws $(sed -n 's/^#define RTWS_VERSION_STRING "\(.*\)"/\1/p' rtws.h), echo_server -O2, ws://"
+version peer_tls_tls "rtws $(sed -n 's/^#define RTWS_VERSION_STRING "\(.*\)"/\1/p' rtws.h), tls_echo_server -O2, wss:// (BearSSL $(dpkg-query -W -f='${Version}' libbearssl-dev 2>/dev/null), RSA 2048 certificate)"
+running=()
+for p in plain tls; do
+    if start_server "$p" "${TSTART[$p]}" "tls_$p"; then
+        PORT[$p]=$sport; SPID[$p]=$spid; running+=("$p")
+    fi
+done
+TLS_SCEN=(
+    "tls64|--conns 100 --pipeline 16 --size 64 --warmup $WARM --duration $SECS"
+    "tls64k|--conns 10 --pipeline 2 --size 65536 --binary --warmup $WARM --duration $SECS"
+)
+for s in "${TLS_SCEN[@]}"; do
+    sc=${s%%|*}; args=${s#*|}
+    echo "== 6. $sc: $args ($RUNS runs, round-robin)"
+    for r in $(seq "$RUNS"); do
+        for p in "${running[@]}"; do
+            url=ws://127.0.0.1:${PORT[$p]}/ extra=""
+            [ $p = tls ] && url=wss://127.0.0.1:${PORT[$p]}/ extra="--ca $B/tls/ca.pem"
+            out=$LOGS/${sc}_${p}_$r.log
+            # shellcheck disable=SC2086
+            $LG $B/tls_load "$url" $extra $args --pid "${SPID[$p]}" >"$out" 2>&1
+            rc=$?
+            line=$(grep '^result ' "$out" | tail -n 1)
+            if [ $rc -ne 0 ] || [ -z "$line" ]; then
+                echo "   $p run $r: FAILED (exit $rc): $(grep -v '^result' "$out" | tail -n 3 | tr '\n' ' ')"
+                printf '%s\t%s\t%s\terror\t1\n' "$sc" "$p" "$r" >>"$RAW"
+            fi
+            if [ -n "$line" ]; then
+                echo "$line" | tr ' ' '\n' | grep '=' | while IFS='=' read -r k v; do
+                    printf '%s\t%s\t%s\t%s\t%s\n' "$sc" "$p" "$r" "$k" "$v" >>"$RAW"
+                done
+                grep '^echo:' "$out" | sed "s/^/   $p run $r: /"
+            fi
+            # shellcheck disable=SC2086
+            [ "$r" = 1 ] && cmdline "$sc" "$p" "server: $SRV ${TSTART[$p]//PORT/0} ; load: $LG $B/tls_load $url $extra $args --pid ${SPID[$p]}"
+        done
+    done
+done
+for p in "${running[@]}"; do stop_server "${SPID[$p]}"; done
 fi
 
 version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
