@@ -122,8 +122,6 @@ $(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
 # bench: every scenario with its peers in the same run -> bench/results.md + charts
 bench:
 	@bash bench/run.sh
-	@bash bench/json.sh
-	@$(MAKE) -s $(B)/bench_router && $(B)/bench_router 5000
 $(B)/bench_router: bench/bench_router.c rtws.h | $(B)
 	$(CC) -std=c99 -O2 -I. $< -o $@
 

@@ -447,6 +447,38 @@ if TLS:
               logscale=True)
     w("![tls](charts/tls.png)\n")
 
+# ---- JSON and router (their own programs print their tables) ----
+def text_of(name):
+    p = os.path.join(B, name)
+    return open(p).read().strip() if os.path.exists(p) else ""
+
+
+json_txt = text_of("json.txt")
+if json_txt:
+    w("## 7. JSON: rtws's parser next to cJSON and jsmn\n")
+    w("`bench/json.sh` builds `bench/bench_json.c` with -O2 against Debian's cJSON and jsmn and "
+      "measures parse throughput (MB/s, median of 31 interleaved batches) on the same inputs; "
+      "jsmn is measured as shipped and with `JSMN_STRICT` + `JSMN_PARENT_LINKS`. rtws validates "
+      "strictly (UTF-8, escapes, surrogates, number grammar); jsmn does not. Inputs and method: "
+      "`docs/JSON.md`.\n")
+    build = [l for l in json_txt.splitlines() if l.strip() and not l.startswith("|")]
+    table = [l for l in json_txt.splitlines() if l.startswith("|")]
+    if build:
+        w("Build: " + "; ".join(build) + "\n")
+    w("\n".join(table) + "\n")
+    w(f"Command: {cmd('json', 'rtws')}\n")
+
+router_txt = text_of("router.txt")
+if router_txt:
+    w("## 8. Router: one publish to 5,000 subscribers, and idle subscribed connections\n")
+    w("`bench/bench_router.c`, -O2: (1) one publish to 5,000 in-memory server connections "
+      "(sans-I/O: the time to encode the message once and queue the shared frame to every "
+      "subscriber, not the sockets), median of repeated publishes; (2) 5,000 real clients on "
+      "127.0.0.1 subscribed to one channel and idle: the heap the server context and router hold "
+      "per connection (a counting allocator), after the idle trim.\n")
+    w("```\n" + router_txt + "\n```\n")
+    w(f"Command: {cmd('router', 'rtws')}\n")
+
 # ---- goals and summary ----
 goals = []
 

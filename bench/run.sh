@@ -7,7 +7,7 @@
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
 #   BENCH_IDLE_SECONDS=5 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
-#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls
+#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
 #
 # Installs its peers when missing (apt-get as root; npm into build/bench/npm),
 # skips a peer only with a printed reason, stops every process it started by
@@ -41,6 +41,8 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 : >"$B/notes.txt"
 : >"$B/commands.tsv"
 : >"$B/versions.tsv"
+: >"$B/json.txt"
+: >"$B/router.txt"
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
@@ -426,6 +428,34 @@ for s in "${TLS_SCEN[@]}"; do
     done
 done
 for p in "${running[@]}"; do stop_server "${SPID[$p]}"; done
+fi
+
+# ---- 7. JSON ---------------------------------------------------------------
+# bench/json.sh: the layer 6 parser next to cJSON and jsmn on the same inputs
+if section json; then
+echo "== 7. json: bench/json.sh (rtws vs cJSON and jsmn, ${SRV:-unpinned})"
+if $SRV bash bench/json.sh >"$B/json.txt" 2>"$LOGS/json.log"; then
+    sed 's/^/   /' "$B/json.txt"
+    cmdline json rtws "$SRV bash bench/json.sh"
+else
+    : >"$B/json.txt"
+    note "json: bench/json.sh failed: $(tail -n 3 "$LOGS/json.log" | tr '\n' ' ')"
+fi
+fi
+
+# ---- 8. router ------------------------------------------------------------
+# bench/bench_router.c: one publish to 5,000 in-memory subscribers (sans-I/O)
+# and the server heap per idle subscribed connection
+if section router; then
+echo "== 8. router: bench_router 5000 (${SRV:-unpinned})"
+if gcc $CFLAGS_B -I. bench/bench_router.c -o $B/bench_router 2>"$LOGS/router.log" &&
+    $SRV $B/bench_router 5000 >"$B/router.txt" 2>>"$LOGS/router.log"; then
+    sed 's/^/   /' "$B/router.txt"
+    cmdline router rtws "$SRV $B/bench_router 5000   (built: gcc $CFLAGS_B -I. bench/bench_router.c)"
+else
+    : >"$B/router.txt"
+    note "router: bench_router failed: $(tail -n 3 "$LOGS/router.log" | tr '\n' ' ')"
+fi
 fi
 
 version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
