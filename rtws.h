@@ -2472,7 +2472,17 @@ RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
         size_t k = RTWS__MIN(n, (size_t)(c->cout_len - c->cout_off));
         c->cout_off = (uint16_t)(c->cout_off + k);
         n -= k;
-        if (c->cout_off == c->cout_len) c->cout_off = c->cout_len = 0;
+        if (c->cout_off == c->cout_len) {
+            c->cout_off = c->cout_len = 0;
+            /* a server's control block only stages frames: it goes back as
+               soon as they are out, so a heartbeat round over thousands of
+               idle connections holds one block at a time, not one each (a
+               client keeps its block for the batched masking keys) */
+            if (c->cfg->role != RTWS_CLIENT && !c->pong_len && !c->ping_len) {
+                rtws__free(&c->cfg->allocator, c->ctl);
+                c->ctl = NULL;
+            }
+        }
     }
     c->head_left -= (uint32_t)RTWS__MIN(n, (size_t)c->head_left);
     while (n && c->nseg) {
@@ -4863,7 +4873,10 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
             else if (s->conn.close_deadline < next) next = s->conn.close_deadline;
             continue;
         }
-        if (rtws_conn_deadline(&s->conn) <= now) rtws_conn_tick(&s->conn, now);
+        if (rtws_conn_deadline(&s->conn) <= now) {
+            rtws_conn_tick(&s->conn, now);
+            rtws__flush_dirty(ctx, now); /* a heartbeat ping goes out now, and its block back */
+        }
         rtws__settle(s, now);
         /* buffers go back after trim_ms without input and a whole pass
            without output (a subscriber that only receives broadcasts keeps

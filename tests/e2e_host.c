@@ -17,7 +17,7 @@
 
 /* ---- server side: echo, counting events ---- */
 typedef struct srv_stats {
-    int open, close, clean_close, msgs, errors;
+    int open, close, clean_close, msgs, errors, pongs;
     unsigned last_code;
     const rtws_config *cfg; /* of the first connection */
     int own_cfg;            /* connections that did not share it */
@@ -43,6 +43,7 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
         s->last_code = ev->code;
         break;
     case RTWS_EV_ERROR: s->errors++; break;
+    case RTWS_EV_PONG: s->pongs++; break;
     default: break;
     }
 }
@@ -512,7 +513,87 @@ static void test_sender_keeps_buffers(void) {
     rtws_ctx_free(sv);
 }
 
+/* an allocator that knows the live bytes and their peak */
+static size_t live_bytes, peak_bytes;
+static void live_add(size_t n) {
+    live_bytes += n;
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+}
+static void *live_alloc(size_t n, void *u) {
+    size_t *p = (size_t *)malloc(n + 16);
+    (void)u;
+    if (!p) return NULL;
+    p[0] = n;
+    live_add(n);
+    return (char *)p + 16;
+}
+static void live_free(void *q, void *u) {
+    size_t *p;
+    (void)u;
+    if (!q) return;
+    p = (size_t *)(void *)((char *)q - 16);
+    live_bytes -= p[0];
+    free(p);
+}
+static void *live_realloc(void *q, size_t n, void *u) {
+    size_t *p = q ? (size_t *)(void *)((char *)q - 16) : NULL, old = p ? p[0] : 0;
+    (void)u;
+    p = (size_t *)realloc(p, n + 16);
+    if (!p) return NULL;
+    live_bytes -= old;
+    p[0] = n;
+    live_add(n);
+    return (char *)p + 16;
+}
+
+/* A heartbeat round over many idle connections: every one is pinged and
+   answers, and the server never holds a control block per connection at
+   once (each goes back as soon as its ping is written). */
+static void test_heartbeat_round_memory(void) {
+    enum { N = 200 };
+    srv_stats st;
+    cli_ctl ctl;
+    cli *ks = (cli *)calloc(N, sizeof *ks);
+    rtws_ctx_config cfg;
+    rtws_ctx *sv, *cl;
+    int port, i;
+    size_t base;
+    char url[64];
+    memset(&st, 0, sizeof st);
+    memset(&ctl, 0, sizeof ctl);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.conn.on_event = srv_event;
+    cfg.conn.user = &st;
+    cfg.conn.allocator.alloc = live_alloc;
+    cfg.conn.allocator.realloc = live_realloc;
+    cfg.conn.allocator.free = live_free;
+    cfg.conn.ping_interval_ms = 400;
+    cfg.conn.pong_timeout_ms = 5000;
+    cfg.timer_ms = 10;
+    cfg.trim_ms = 50;
+    sv = rtws_ctx_new(&cfg);
+    CHECK(ks && sv && rtws_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    cl = mk_client(&ctl); /* per 0: the clients open and stay quiet */
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    for (i = 0; i < N; i++) rtws_conn_set_data(rtws_connect(cl, url, NULL, rtws_now_ms(), NULL), &ks[i]);
+    run2(sv, cl, 250, NULL, NULL); /* open, then quiet long enough to trim */
+    CHECK_EQ(st.open, N);
+    CHECK_EQ(st.pongs, 0);
+    base = live_bytes;
+    peak_bytes = live_bytes;
+    run2(sv, cl, 600, NULL, NULL); /* the pings go out around 400 ms after each open */
+    printf("heartbeat round over %d idle connections: %d pongs; server heap %zu bytes, peak +%zu "
+           "(a control block is %zu)\n", N, st.pongs, base, peak_bytes - base, sizeof(rtws__ctl));
+    CHECK(st.pongs >= N); /* every connection, once or twice */
+    CHECK(peak_bytes - base < 8 * sizeof(rtws__ctl));
+    CHECK_EQ(st.close, 0);
+    rtws_ctx_free(cl);
+    rtws_ctx_free(sv);
+    free(ks);
+}
+
 int main(void) {
+    test_heartbeat_round_memory();
     test_many(3, 20, 70000, "127.0.0.1", "127.0.0.1");
     test_many(1000, 100, 32, "127.0.0.1", "127.0.0.1");
     {

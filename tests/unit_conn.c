@@ -879,13 +879,19 @@ static void test_timers(void) {
     rtws_conn_tick(&sv, 29999);
     CHECK_EQ(rtws_conn_out_pending(&sv), 0);
     rtws_conn_tick(&sv, 30000);
+    CHECK(sv.ctl != NULL); /* the ping is staged in the control block */
     n = drain(&sv, out, sizeof out);
     CHECK(n == 10 && out[0] == 0x89 && out[1] == 8);
+    /* once written, a server gives the block back: a heartbeat round over
+       many idle connections does not hold one block per connection */
+    CHECK(sv.ctl == NULL);
     rtws_conn_recv(&cl, out, n, 30000, NULL);
     CHECK_EQ(lc.ping, 1);
+    CHECK(cl.ctl != NULL); /* the client's pong: staged until it is written */
     pump(&cl, &sv, 0, 30042);
     CHECK_EQ(ls.pong, 1);
     CHECK_EQ(ls.last.rtt_ms, 42);
+    CHECK(cl.ctl != NULL); /* a client keeps its block: batched masking keys */
     /* then silence: ping again, and with no answer, dead after pong_timeout */
     rtws_conn_tick(&sv, 60042);
     CHECK(rtws_conn_out_pending(&sv) > 0);
@@ -898,6 +904,26 @@ static void test_timers(void) {
     CHECK_EQ(ls.last_close.code, 1006);
     CHECK_EQ(rtws_conn_error(&sv), RTWS_ERR_TIMEOUT);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
+    rtws_conn_free(&cl);
+    rtws_conn_free(&sv);
+    memset(&lc, 0, sizeof lc);
+    memset(&ls, 0, sizeof ls);
+    CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
+    /* a ping from the client: the server's pong, staged, then released */
+    CHECK_EQ(rtws_conn_ping(&cl, "hb", 2), RTWS_OK);
+    n = drain(&cl, out, sizeof out);
+    rtws_conn_recv(&sv, out, n, 50, NULL);
+    CHECK(sv.ctl != NULL && rtws_conn_out_pending(&sv) > 0);
+    {   /* written in two parts: the block stays until the whole frame is out */
+        const uint8_t *o = rtws_conn_out(&sv, &n);
+        CHECK(n == 4 && o[0] == 0x8A && o[1] == 2 && o[2] == 'h' && o[3] == 'b');
+        rtws_conn_out_done(&sv, 1);
+        CHECK(sv.ctl != NULL);
+        o = rtws_conn_out(&sv, &n);
+        CHECK(n == 3 && o[0] == 2);
+        rtws_conn_out_done(&sv, 3);
+        CHECK(sv.ctl == NULL);
+    }
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
 }
