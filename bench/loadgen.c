@@ -183,7 +183,7 @@ static conn *conns;
 static int n_conns; /* o_conns, and the publisher in fanout mode */
 static int ep;
 static int n_open, n_pending, n_started;
-static uint64_t msgs, bytes, errors, handshakes, reconnects;
+static uint64_t msgs, bytes, errors, handshakes, reconnects, n_pings;
 static int sending = 1;
 static uint64_t *lat;
 static size_t nlat, latcap;
@@ -636,6 +636,7 @@ static int parse_frames(conn *c) {
                 uint8_t *f;
                 size_t i;
                 uint64_t r = rng();
+                n_pings++;
                 if (n > 125) {
                     error_at(c, "ping over 125 bytes");
                     break;
@@ -1151,8 +1152,8 @@ int main(int argc, char **argv) {
                    (unsigned long long)errors);
         }
     } else if (o_mode == MODE_IDLE) {
-        long rss0 = o_pid ? rss_kb(o_pid) : -1, rss1, rss2;
-        double cpu0, cpu1, setup_s, per_conn;
+        long rss0 = o_pid ? rss_kb(o_pid) : -1, rss1, rss2, rss_peak;
+        double cpu0, cpu1, setup_s, per_conn, peak_per_conn;
         uint64_t t1, t2;
         t0 = now_ns();
         run_loop(t0 + 120000000000ull, all_open);
@@ -1165,10 +1166,21 @@ int main(int argc, char **argv) {
         rss1 = o_pid ? rss_kb(o_pid) : -1;
         cpu0 = o_pid ? cpu_s(o_pid) : 0;
         t1 = now_ns();
-        run_loop(t1 + (uint64_t)(o_duration * 1e9), NULL);
+        rss_peak = rss1;
+        /* the server's RSS every 100 ms of the window: its peak shows any
+           transient cost of heartbeats (pings to every connection at once) */
+        for (;;) {
+            uint64_t t = now_ns(), end = t1 + (uint64_t)(o_duration * 1e9);
+            long r;
+            if (t >= end) break;
+            run_loop(t + 100000000ull < end ? t + 100000000ull : end, NULL);
+            r = o_pid ? rss_kb(o_pid) : -1;
+            if (r > rss_peak) rss_peak = r;
+        }
         t2 = now_ns();
         cpu1 = o_pid ? cpu_s(o_pid) : 0;
         rss2 = o_pid ? rss_kb(o_pid) : -1;
+        if (rss2 > rss_peak) rss_peak = rss2;
         /* still alive? one 16-byte echo on every connection */
         for (i = 0; i < o_conns; i++) {
             conn *c = &conns[i];
@@ -1182,14 +1194,18 @@ int main(int argc, char **argv) {
             error_at(NULL, "%llu of %d connections echoed after the idle window",
                      (unsigned long long)msgs, n_open);
         per_conn = rss0 >= 0 ? (double)(rss2 - rss0) * 1024.0 / (double)o_conns : -1;
-        printf("idle: server RSS %ld kB before, %ld kB open, %ld kB after %.1f s idle: %.0f bytes/conn; "
-               "server CPU while idle %.2f%% of a core\n",
-               rss0, rss1, rss2, (double)(t2 - t1) / 1e9, per_conn,
-               100.0 * (cpu1 - cpu0) / ((double)(t2 - t1) / 1e9));
+        peak_per_conn = rss0 >= 0 ? (double)(rss_peak - rss0) * 1024.0 / (double)o_conns : -1;
+        printf("idle: server RSS %ld kB before, %ld kB open, %ld kB after %.1f s idle (peak %ld kB): "
+               "%.0f bytes/conn (peak %.0f); server CPU while idle %.2f%% of a core; %llu pings "
+               "answered\n",
+               rss0, rss1, rss2, (double)(t2 - t1) / 1e9, rss_peak, per_conn, peak_per_conn,
+               100.0 * (cpu1 - cpu0) / ((double)(t2 - t1) / 1e9), (unsigned long long)n_pings);
         printf("result mode=idle conns=%d opened=%d setup_s=%.3f handshakes_per_s=%.0f rss0_kb=%ld "
-               "rss1_kb=%ld rss2_kb=%ld bytes_per_conn=%.0f idle_cpu_pct=%.3f errors=%llu\n",
-               o_conns, n_open, setup_s, (double)n_open / setup_s, rss0, rss1, rss2, per_conn,
-               100.0 * (cpu1 - cpu0) / ((double)(t2 - t1) / 1e9), (unsigned long long)errors);
+               "rss1_kb=%ld rss2_kb=%ld rss_peak_kb=%ld bytes_per_conn=%.0f peak_bytes_per_conn=%.0f "
+               "idle_cpu_pct=%.3f pings=%llu idle_s=%.1f errors=%llu\n",
+               o_conns, n_open, setup_s, (double)n_open / setup_s, rss0, rss1, rss2, rss_peak, per_conn,
+               peak_per_conn, 100.0 * (cpu1 - cpu0) / ((double)(t2 - t1) / 1e9),
+               (unsigned long long)n_pings, (double)(t2 - t1) / 1e9, (unsigned long long)errors);
         close_all();
     } else { /* soak */
         uint64_t end, next_sample;

@@ -5,7 +5,7 @@
 #
 #   bash bench/run.sh            # whole suite, about 10 minutes on 2 cores
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
-#   BENCH_IDLE_SECONDS=5 BENCH_PEERS="rtws uws ws lws wslay python" \
+#   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
 #   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
 #
@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-5}
 WARM=${BENCH_WARMUP:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
-IDLE_SECS=${BENCH_IDLE_SECONDS:-5}
+IDLE_SECS=${BENCH_IDLE_SECONDS:-35} # > 30 s: one heartbeat round of every server
 PEERS=${BENCH_PEERS:-"rtws uws ws lws wslay python"}
 FAN_SUBS=${BENCH_FANOUT_SUBS:-"1000 10000"}
 ONLY=${BENCH_ONLY:-}
