@@ -285,9 +285,11 @@ if ran("idle"):
       "- VmRSS before the first connect) / connections; it is user-space memory only (kernel socket "
       "buffers are not in RSS). *Peak*: the highest VmRSS of samples every 100 ms through the "
       "window. Heartbeats are on in every server (a ping after about 30 s of silence; Python "
-      f"websockets every 20 s) and the window is {fmt(med(sc, 'rtws', 'idle_s') or 0)} s when "
-      "given, longer than that: *pings* counts the pings the generator answered, so the figures "
-      "include one heartbeat round to every connection.\n")
+      "websockets every 20 s); *pings* counts the pings the generator answered. " +
+      (f"The idle window ({fmt(med(sc, 'rtws', 'idle_s'))} s) is longer than that, so the figures "
+       "include one heartbeat round to every connection.\n"
+       if (med(sc, "rtws", "idle_s") or 0) > 31 else
+       "The idle window is shorter than that, so no heartbeat round is in it.\n"))
     w("| peer | bytes/conn | peak bytes/conn | ratio to rtws | pings | idle CPU (% of a core) | handshakes/s | ratio to rtws | opened | errors | version | command |")
     w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ps = peers_of(sc)
