@@ -43,6 +43,7 @@
    Output: human lines, then one machine line starting "result " with
    key=value pairs. Exit status 0 only when there was no error. */
 #define _GNU_SOURCE
+#include "proc_util.h"
 #include "ws_util.h"
 
 #include <arpa/inet.h>
@@ -817,49 +818,6 @@ static void on_writable(conn *c) {
         c->state = ST_HANDSHAKE;
     }
     flush(c);
-}
-
-/* ---- /proc ---- */
-static long rss_kb(long pid) {
-    char path[64], line[256];
-    long v = -1;
-    FILE *f;
-    snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) v = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return v;
-}
-static double self_cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-static double cpu_s(long pid) { /* utime + stime */
-    char path[64], buf[2048], *p;
-    unsigned long ut = 0, st = 0;
-    int i;
-    FILE *f;
-    size_t n;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (!f) return -1;
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    p = strrchr(buf, ')');
-    if (!p) return -1;
-    p += 2; /* field 3 (state) */
-    for (i = 3; i < 14; i++) {
-        p = strchr(p, ' ');
-        if (!p) return -1;
-        p++;
-    }
-    sscanf(p, "%lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- the loop ---- */

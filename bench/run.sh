@@ -218,16 +218,12 @@ stop_server() {
     wait "$p" 2>/dev/null
 }
 
-# loadgen SCENARIO PEER RUN PORT ARGS...: runs it, stores "result" fields in raw.tsv
-loadgen() {
-    local sc=$1 peer=$2 run=$3 port=$4 out
-    shift 4
-    out=$LOGS/${sc}_${peer}_$run.log
-    $LG $B/loadgen --port "$port" "$@" >"$out" 2>&1
-    local rc=$?
-    local line
+# store_result SCENARIO PEER RUN LOG RC: the "result" fields of a load
+# program's LOG into raw.tsv, and its summary lines on the terminal
+store_result() {
+    local sc=$1 peer=$2 run=$3 out=$4 rc=$5 line
     line=$(grep '^result ' "$out" | tail -n 1)
-    if [ $rc -ne 0 ] || [ -z "$line" ]; then
+    if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
         echo "   $peer run $run: FAILED (exit $rc): $(grep -v '^result' "$out" | tail -n 3 | tr '\n' ' ')"
         printf '%s\t%s\t%s\terror\t1\n' "$sc" "$peer" "$run" >>"$RAW"
     fi
@@ -237,6 +233,15 @@ loadgen() {
         done
         grep -v '^result' "$out" | grep -E '^(echo|latency|idle|fanout):' | sed "s/^/   $peer run $run: /"
     fi
+}
+
+# loadgen SCENARIO PEER RUN PORT ARGS...: runs it, stores "result" fields in raw.tsv
+loadgen() {
+    local sc=$1 peer=$2 run=$3 port=$4 out
+    shift 4
+    out=$LOGS/${sc}_${peer}_$run.log
+    $LG $B/loadgen --port "$port" "$@" >"$out" 2>&1
+    store_result "$sc" "$peer" "$run" "$out" $?
     [ "$run" = 1 ] && cmdline "$sc" "$peer" "server: $SRVCMD ; load: $LG $B/loadgen --port $port $*"
     return 0
 }
@@ -410,18 +415,7 @@ for s in "${TLS_SCEN[@]}"; do
             out=$LOGS/${sc}_${p}_$r.log
             # shellcheck disable=SC2086
             $LG $B/tls_load "$url" $extra $args --pid "${SPID[$p]}" >"$out" 2>&1
-            rc=$?
-            line=$(grep '^result ' "$out" | tail -n 1)
-            if [ $rc -ne 0 ] || [ -z "$line" ]; then
-                echo "   $p run $r: FAILED (exit $rc): $(grep -v '^result' "$out" | tail -n 3 | tr '\n' ' ')"
-                printf '%s\t%s\t%s\terror\t1\n' "$sc" "$p" "$r" >>"$RAW"
-            fi
-            if [ -n "$line" ]; then
-                echo "$line" | tr ' ' '\n' | grep '=' | while IFS='=' read -r k v; do
-                    printf '%s\t%s\t%s\t%s\t%s\n' "$sc" "$p" "$r" "$k" "$v" >>"$RAW"
-                done
-                grep '^echo:' "$out" | sed "s/^/   $p run $r: /"
-            fi
+            store_result "$sc" "$p" "$r" "$out" $?
             # shellcheck disable=SC2086
             [ "$r" = 1 ] && cmdline "$sc" "$p" "server: $SRV ${TSTART[$p]//PORT/0} ; load: $LG $B/tls_load $url $extra $args --pid ${SPID[$p]}"
         done

@@ -14,11 +14,11 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
+#include "proc_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 typedef struct lconn {
     rtws_conn *c;
@@ -83,38 +83,6 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     default: break;
     }
-}
-
-static double self_cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
-static double cpu_s(long pid) { /* utime + stime from /proc/PID/stat */
-    char path[64], buf[2048], *p;
-    unsigned long ut = 0, st = 0;
-    int i;
-    size_t n;
-    FILE *f;
-    if (pid <= 0) return -1;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (!f) return -1;
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    p = strrchr(buf, ')');
-    if (!p) return -1;
-    p += 2;
-    for (i = 3; i < 14; i++) {
-        p = strchr(p, ' ');
-        if (!p) return -1;
-        p++;
-    }
-    if (sscanf(p, "%lu %lu", &ut, &st) != 2) return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void run_until(rtws_ctx *ctx, uint64_t until) {
