@@ -1,6 +1,6 @@
 /* tests/unit_url.c - layer 2: rtws_url_parse (every accepted form and every
    refusal with its reason and err_off), rtws_url_host_header and
-   rtws_url_target, and the request line and Host header rtws_connect sends.
+   rtws_url_target, and the request line and Host header rtws_ctx_connect sends.
    Every parse reads a copy that ends where a PROT_NONE page begins. */
 #define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #define RTWS_IMPLEMENTATION
@@ -352,7 +352,7 @@ static void test_edges(void) {
     CHECK_EQ(buf[0], '\0');
 }
 
-/* ---- what rtws_connect puts on the wire ---- */
+/* ---- what rtws_ctx_connect puts on the wire ---- */
 
 static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     (void)c;
@@ -397,15 +397,15 @@ static int request_for(rtws_ctx *ctx, int lfd, int port, const char *fmt, char *
     size_t n = 0;
     int fd = -1, i;
     snprintf(url, sizeof url, fmt, port);
-    c = rtws_connect(ctx, url, NULL, rtws_now_ms(), &e);
+    c = rtws_ctx_connect(ctx, url, NULL, rtws_time_now_ms(), &e);
     if (!c) {
-        fprintf(stderr, "  %s: %s\n", url, rtws_strerror(e));
+        fprintf(stderr, "  %s: %s\n", url, rtws_err_str(e));
         return 0;
     }
     out[0] = '\0';
     for (i = 0; i < 200 && !strstr(out, "\r\n\r\n"); i++) {
         struct pollfd p;
-        rtws_run_once(ctx, 5);
+        rtws_ctx_run_once(ctx, 5);
         if (fd < 0) {
             p.fd = lfd;
             p.events = POLLIN;
@@ -422,7 +422,7 @@ static int request_for(rtws_ctx *ctx, int lfd, int port, const char *fmt, char *
         }
     }
     if (fd >= 0) close(fd);
-    for (i = 0; i < 50 && rtws_ctx_count(ctx); i++) rtws_run_once(ctx, 5);
+    for (i = 0; i < 50 && rtws_ctx_get_conn_count(ctx); i++) rtws_ctx_run_once(ctx, 5);
     return strstr(out, "\r\n\r\n") != NULL;
 }
 
@@ -465,22 +465,22 @@ static void test_connect(void) {
            glibc takes only a numeric zone for an address that is not link-local */
         CHECK(request_for(ctx, lfd6, port6, "ws://[::1%%251]:%d/z", head, sizeof head));
         CHECK(has_line(head, "\r\nHost: [::1]:%d\r\n", port6));
-        CHECK(rtws_connect(ctx, "ws://[::1%25nosuchif]:1/", NULL, 0, &e) == NULL);
+        CHECK(rtws_ctx_connect(ctx, "ws://[::1%25nosuchif]:1/", NULL, 0, &e) == NULL);
         CHECK_EQ(e, RTWS_ERR_RESOLVE);
         close(lfd6);
     } else {
         printf("no IPv6 loopback: [::1] connect tests skipped\n");
     }
     close(lfd);
-    CHECK(rtws_connect(ctx, "http://127.0.0.1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
-    CHECK(rtws_connect(ctx, "https://127.0.0.1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
-    CHECK(rtws_connect(ctx, "ws://u@127.0.0.1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
-    CHECK(rtws_connect(ctx, "ws://127.0.0.1/#x", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
-    CHECK(rtws_connect(ctx, NULL, NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+    CHECK(rtws_ctx_connect(ctx, "http://127.0.0.1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+    CHECK(rtws_ctx_connect(ctx, "https://127.0.0.1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+    CHECK(rtws_ctx_connect(ctx, "ws://u@127.0.0.1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+    CHECK(rtws_ctx_connect(ctx, "ws://127.0.0.1/#x", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+    CHECK(rtws_ctx_connect(ctx, NULL, NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
 #ifndef RTWS_USE_BEARSSL
-    CHECK(rtws_connect(ctx, "WSS://h/", NULL, 0, &e) == NULL && e == RTWS_ERR_TLS);
+    CHECK(rtws_ctx_connect(ctx, "WSS://h/", NULL, 0, &e) == NULL && e == RTWS_ERR_TLS);
 #endif
-    CHECK_EQ(rtws_ctx_count(ctx), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(ctx), 0);
     rtws_ctx_free(ctx);
 }
 
