@@ -334,6 +334,59 @@ typedef struct rtws_upgrade {
    16 bytes, version 13 (else status 426). Fills *u and returns its status. */
 RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u);
 
+/* A parsed WebSocket URL (RFC 6455 §3: ws://host[:port][/path][?query]).
+   Every string points into the parsed input and lives as long as it does;
+   an empty one points at the place it would have been (never NULL unless
+   the input was). */
+typedef struct rtws_url {
+    rtws_str scheme;    /* as written: ws, wss, http or https, in any case (RFC 3986 §3.1) */
+    rtws_str host;      /* as written: a name, an IPv4 address, or an IPv6 address
+                           without its brackets and zone */
+    rtws_str zone;      /* IPv6 zone id (eth0 of [fe80::1%25eth0]), empty when none */
+    rtws_str path;      /* from the first '/' to '?' or the end; empty when the URL
+                           has none (the request then asks for "/") */
+    rtws_str query;     /* after '?', without it; empty when none */
+    rtws_str target;    /* path and ?query as written, to the end of the input (the
+                           request target, once "/" is put before it when path is empty) */
+    uint16_t port;      /* the URL's port, else 80 (ws, http) or 443 (wss, https) */
+    int port_explicit;  /* 1 when the URL names a port (even the default one) */
+    int tls;            /* 1 for wss and https */
+    int ipv6;           /* 1 when host was a bracketed IPv6 literal */
+    const char *error;  /* NULL on success; on RTWS_ERR_URL a static sentence naming
+                           what is wrong (see rtws_url_parse) */
+} rtws_url;
+
+/* Parses url[0..len) without I/O, allocation or a NUL terminator (it never
+   reads url[len]). Returns RTWS_OK, or RTWS_ERR_URL with out->error set and
+   *err_off (may be NULL) at the offending byte (len when the URL ended too
+   soon). http and https are accepted, as the WHATWG WebSocket API and HTTP
+   redirects use them; rtws_ctx_connect takes only ws and wss. Refused, each with
+   its own out->error:
+   - a space, control character, byte >= 0x7F, or a '#' anywhere (RFC 6455
+     §3 forbids fragments); these are looked for first, over the whole input
+   - a missing scheme, a scheme other than ws/wss/http/https, no "//" after it
+   - userinfo (user@host): nothing is done with it and it leaks credentials
+   - an empty host, a host over 255 bytes, a name with other characters than
+     letters, digits and - . _ ~ (no percent-encoding), a host of only digits
+     and dots that is not four decimal numbers 0-255 without leading zeros
+   - an IPv6 literal that is unterminated, malformed (RFC 4291 §2.2 text form,
+     IPv4 tail allowed), an IPvFuture ([v1.x]), or an IPv6 address without
+     brackets; junk after the ']'
+   - a zone (RFC 6874: "%25" then the id; a bare '%' is also taken) that is
+     empty, over 63 bytes or has other characters than letters, digits, - . _ ~
+   - an empty port after ':', a port with a non-digit, a port of 0 or > 65535
+   - a '%' in the path or query not followed by two hex digits
+   Other printable characters in path and query pass as they are. */
+RTWS_API rtws_err rtws_url_parse(const char *url, size_t len, rtws_url *out, size_t *err_off);
+/* Writes the Host header value for u into buf, NUL-terminated: the host
+   (in brackets for IPv6, without the zone: RFC 6874 §4), then ":port" when
+   the port is not the scheme's default. Returns its length; when that is
+   >= cap the value did not fit and buf holds "" (when cap > 0). */
+RTWS_API size_t rtws_url_host_header(const rtws_url *u, char *buf, size_t cap);
+/* Writes the request target ("/" when path is empty, then ?query) the same
+   way, returning its length. */
+RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap);
+
 /* ======================================================================== */
 /* layer 3: conn                                                            */
 /* ======================================================================== */
@@ -671,11 +724,15 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx);
    port is stored in *bound_port when not NULL). Blocking name resolution. */
 RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port);
 /* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
-   literals as ws://[::1]:8080/). Name resolution is getaddrinfo(), which
-   blocks; callers who resolve asynchronously use rtws_ctx_connect_addr(). opts
-   may be NULL; its host and path are taken from the url when NULL. Connect
-   and handshake together are bounded by conn.handshake_timeout_ms. Returns
-   the connection (events follow on conn.on_event) or NULL with *err set. */
+   literals as ws://[::1]:8080/, with a zone as ws://[fe80::1%25eth0]/).
+   The url is read by rtws_url_parse, whose out->error says why one is
+   refused (RTWS_ERR_URL); http:// and https:// are refused here too. Name
+   resolution is getaddrinfo(), which blocks; callers who resolve
+   asynchronously use rtws_ctx_connect_addr(). opts may be NULL; its host and
+   path are taken from the url when NULL (rtws_url_host_header and
+   rtws_url_target). Connect and handshake together are bounded by
+   conn.handshake_timeout_ms. Returns the connection (events follow on
+   conn.on_event) or NULL with *err set. */
 RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
                                  uint64_t now_ms, rtws_err *err);
 /* The same to an address already resolved (opts->host is required). */
@@ -2042,6 +2099,282 @@ RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     u->status = 101;
     u->reason = "Switching Protocols";
     return u->status;
+}
+
+/* ---- URLs (RFC 3986 §3, RFC 6455 §3, RFC 6874) ---- */
+
+static int rtws__hexval(int ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    ch = rtws__lower(ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* RFC 3986 §2.3 unreserved: what a host name or a zone id may hold here */
+static int rtws__is_unreserved(int ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+static rtws_err rtws__url_fail(rtws_url *u, size_t *err_off, size_t off, const char *why) {
+    u->error = why;
+    if (err_off) *err_off = off;
+    return RTWS_ERR_URL;
+}
+
+/* s[0..n) as four decimal numbers 0-255 without leading zeros (a leading 0
+   means octal to inet_aton). Returns 1, or 0 with *bad at the wrong byte. */
+static int rtws__url_ipv4(const char *s, size_t n, size_t *bad) {
+    size_t i = 0;
+    int part;
+    for (part = 0; part < 4; part++) {
+        size_t st = i;
+        unsigned v = 0;
+        if (part > 0) {
+            if (i >= n || s[i] != '.') break;
+            st = ++i;
+        }
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            v = v * 10 + (unsigned)(s[i] - '0');
+            if (v > 255 || (i > st && s[st] == '0')) break;
+            i++;
+        }
+        if (i == st || (i < n && s[i] >= '0' && s[i] <= '9')) break;
+    }
+    *bad = i;
+    return part == 4 && i == n;
+}
+
+/* RFC 4291 §2.2 text form in s[0..n): up to eight groups of 1-4 hex digits,
+   one "::" for a run of zero groups, the last two groups may be an IPv4
+   address. Returns NULL, or the reason with *bad at the wrong byte. */
+static const char *rtws__url_ipv6(const char *s, size_t n, size_t *bad) {
+    size_t i = 0, bad4;
+    int groups = 0, gap = 0;
+    if (n >= 2 && s[0] == ':' && s[1] == ':') {
+        gap = 1;
+        i = 2;
+    }
+    while (i < n) {
+        size_t st = i;
+        while (i < n && i - st < 5 && rtws__hexval((unsigned char)s[i]) >= 0) i++;
+        if (i < n && s[i] == '.') { /* IPv4 tail */
+            if (!rtws__url_ipv4(s + st, n - st, &bad4)) {
+                *bad = st + bad4;
+                return "bad IPv4 address (four decimal numbers 0-255, no leading zeros)";
+            }
+            groups += 2;
+            i = n;
+            break;
+        }
+        if (i == st) {
+            *bad = i;
+            return "malformed IPv6 address";
+        }
+        if (i - st > 4) {
+            *bad = st + 4;
+            return "IPv6 group of more than 4 hex digits";
+        }
+        groups++;
+        if (i == n) break;
+        if (s[i] != ':' || i + 1 == n) {
+            *bad = i;
+            return "malformed IPv6 address";
+        }
+        if (s[++i] == ':') {
+            if (gap) {
+                *bad = i;
+                return "more than one '::' in an IPv6 address";
+            }
+            gap = 1;
+            i++;
+        }
+    }
+    if (gap ? groups > 7 : groups != 8) {
+        *bad = n;
+        return "IPv6 address with the wrong number of 16-bit groups";
+    }
+    return NULL;
+}
+
+/* [addr%25zone] with s at the '[' and e the end of the authority; sets
+   u->host, u->zone, u->ipv6 and returns the offset after ']' */
+static rtws_err rtws__url_bracket(const char *url, size_t s, size_t e, rtws_url *u,
+                                  size_t *err_off, size_t *after) {
+    size_t rb, a = s + 1, ae, zs, i, bad = 0;
+    const char *why;
+    for (rb = a; rb < e && url[rb] != ']'; rb++) {
+    }
+    if (rb == e)
+        return rtws__url_fail(u, err_off, e, "unterminated IPv6 literal ('[' without ']')");
+    if (a < rb && (url[a] == 'v' || url[a] == 'V'))
+        return rtws__url_fail(u, err_off, a, "IPvFuture literals ([v1.x]) are not supported");
+    for (ae = a; ae < rb && url[ae] != '%'; ae++) {
+    }
+    if (ae == a) return rtws__url_fail(u, err_off, a, "empty host");
+    if ((why = rtws__url_ipv6(url + a, ae - a, &bad)) != NULL)
+        return rtws__url_fail(u, err_off, a + bad, why);
+    zs = rb;
+    if (ae < rb) { /* RFC 6874 §2: "%25" then the id; a bare '%' is taken too */
+        zs = ae + 1;
+        if (zs + 2 <= rb && url[zs] == '2' && url[zs + 1] == '5') zs += 2;
+        if (zs == rb) return rtws__url_fail(u, err_off, zs, "empty IPv6 zone id");
+        if (rb - zs > 63) return rtws__url_fail(u, err_off, zs + 63, "IPv6 zone id over 63 bytes");
+        for (i = zs; i < rb; i++)
+            if (!rtws__is_unreserved((unsigned char)url[i]))
+                return rtws__url_fail(u, err_off, i,
+                                      "character not allowed in an IPv6 zone id "
+                                      "(letters, digits, - . _ ~)");
+    }
+    u->host.p = url + a;
+    u->host.len = ae - a;
+    u->zone.p = url + zs;
+    u->zone.len = rb - zs;
+    u->ipv6 = 1;
+    if (rb + 1 < e && url[rb + 1] != ':')
+        return rtws__url_fail(u, err_off, rb + 1, "expected ':', '/', '?' or the end after ']'");
+    *after = rb + 1;
+    return RTWS_OK;
+}
+
+/* a host name or IPv4 address in url[s..e) */
+static rtws_err rtws__url_name(const char *url, size_t s, size_t e, rtws_url *u, size_t *err_off) {
+    size_t i, bad;
+    int numeric = 1;
+    if (e == s) return rtws__url_fail(u, err_off, s, "empty host");
+    if (e - s > 255) return rtws__url_fail(u, err_off, s + 255, "host longer than 255 bytes");
+    for (i = s; i < e; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        if (!rtws__is_unreserved(ch))
+            return rtws__url_fail(u, err_off, i,
+                                  "character not allowed in a host name (letters, digits, "
+                                  "- . _ ~)");
+        if (ch != '.' && (ch < '0' || ch > '9')) numeric = 0;
+    }
+    /* no DNS name is all digits, so this is meant as an IPv4 address; odd
+       forms (127.1, 0x7f.1, 010.0.0.1) mean different things to different
+       resolvers and are refused */
+    if (numeric && !rtws__url_ipv4(url + s, e - s, &bad))
+        return rtws__url_fail(u, err_off, s + bad,
+                              "bad IPv4 address (four decimal numbers 0-255, no leading zeros)");
+    u->host.p = url + s;
+    u->host.len = e - s;
+    u->zone.p = url + e;
+    u->zone.len = 0;
+    return RTWS_OK;
+}
+
+/* ":port" at url[s..e) (s at the ':') */
+static rtws_err rtws__url_port(const char *url, size_t s, size_t e, rtws_url *u, size_t *err_off) {
+    size_t i;
+    uint32_t v = 0;
+    if (s + 1 == e) return rtws__url_fail(u, err_off, e, "empty port after ':'");
+    for (i = s + 1; i < e; i++) {
+        if (url[i] == ':' && !u->ipv6)
+            return rtws__url_fail(u, err_off, i,
+                                  "more than one ':' after the host (IPv6 addresses go in "
+                                  "brackets: ws://[::1]:8080/)");
+        if (url[i] < '0' || url[i] > '9')
+            return rtws__url_fail(u, err_off, i, "port is not a decimal number");
+        v = v * 10 + (uint32_t)(url[i] - '0');
+        if (v > 65535) return rtws__url_fail(u, err_off, i, "port out of range (1-65535)");
+    }
+    if (v == 0) return rtws__url_fail(u, err_off, s + 1, "port out of range (1-65535)");
+    u->port = (uint16_t)v;
+    u->port_explicit = 1;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_url_parse(const char *url, size_t len, rtws_url *u, size_t *err_off) {
+    size_t i, colon, auth, ae, hs_end, q;
+    rtws_err e;
+    memset(u, 0, sizeof *u);
+    u->scheme.p = u->host.p = u->zone.p = u->path.p = u->query.p = u->target.p = url;
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        if (ch <= 0x20 || ch >= 0x7F)
+            return rtws__url_fail(u, err_off, i, "space, control character or non-ASCII byte");
+        if (ch == '#')
+            return rtws__url_fail(u, err_off, i, "fragment (#) in a WebSocket URL (RFC 6455 §3)");
+    }
+    /* RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+    for (colon = 0; colon < len; colon++) {
+        int ch = (unsigned char)url[colon];
+        if (ch == ':' && colon > 0) break;
+        if (!((rtws__lower(ch) >= 'a' && rtws__lower(ch) <= 'z') ||
+              (colon > 0 && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'))))
+            return rtws__url_fail(u, err_off, colon, "missing scheme (ws:// or wss://)");
+    }
+    if (colon == len) return rtws__url_fail(u, err_off, len, "missing scheme (ws:// or wss://)");
+    u->scheme.len = colon;
+    if (rtws__str_ieq(u->scheme, "wss") || rtws__str_ieq(u->scheme, "https")) u->tls = 1;
+    else if (!rtws__str_ieq(u->scheme, "ws") && !rtws__str_ieq(u->scheme, "http"))
+        return rtws__url_fail(u, err_off, 0, "unsupported scheme (ws, wss, http or https)");
+    u->port = u->tls ? 443 : 80;
+    auth = colon + 3;
+    if (auth > len || url[colon + 1] != '/' || url[colon + 2] != '/')
+        return rtws__url_fail(u, err_off, colon + 1, "expected // after the scheme");
+    for (ae = auth; ae < len && url[ae] != '/' && url[ae] != '?'; ae++)
+        if (url[ae] == '@')
+            return rtws__url_fail(u, err_off, ae, "userinfo (user@host) is not supported");
+    if (auth < ae && url[auth] == '[') {
+        if ((e = rtws__url_bracket(url, auth, ae, u, err_off, &hs_end)) != RTWS_OK) return e;
+    } else {
+        for (hs_end = auth; hs_end < ae && url[hs_end] != ':'; hs_end++) {
+        }
+        if ((e = rtws__url_name(url, auth, hs_end, u, err_off)) != RTWS_OK) return e;
+    }
+    if (hs_end < ae && (e = rtws__url_port(url, hs_end, ae, u, err_off)) != RTWS_OK) return e;
+    for (i = ae; i < len; i++)
+        if (url[i] == '%' && (i + 2 >= len || rtws__hexval((unsigned char)url[i + 1]) < 0 ||
+                              rtws__hexval((unsigned char)url[i + 2]) < 0))
+            return rtws__url_fail(u, err_off, i,
+                                  "'%' not followed by two hex digits in the path or query");
+    for (q = ae; q < len && url[q] != '?'; q++) {
+    }
+    u->path.p = url + ae;
+    u->path.len = q - ae;
+    u->query.p = url + (q < len ? q + 1 : len);
+    u->query.len = q < len ? len - q - 1 : 0;
+    u->target.p = url + ae;
+    u->target.len = len - ae;
+    if (err_off) *err_off = 0;
+    return RTWS_OK;
+}
+
+/* appends s[0..n) at buf + off when it fits with a NUL after it */
+static size_t rtws__url_put(char *buf, size_t cap, size_t off, const char *s, size_t n) {
+    if (off + n < cap) memcpy(buf + off, s, n);
+    return off + n;
+}
+
+static size_t rtws__url_end(char *buf, size_t cap, size_t n) {
+    if (n < cap) buf[n] = '\0';
+    else if (cap) buf[0] = '\0';
+    return n;
+}
+
+RTWS_API size_t rtws_url_host_header(const rtws_url *u, char *buf, size_t cap) {
+    char port[6];
+    size_t n = 0, k = sizeof port;
+    unsigned v = u->port;
+    if (u->ipv6) n = rtws__url_put(buf, cap, n, "[", 1);
+    n = rtws__url_put(buf, cap, n, u->host.p, u->host.len);
+    if (u->ipv6) n = rtws__url_put(buf, cap, n, "]", 1);
+    if (u->port != (u->tls ? 443 : 80)) {
+        do {
+            port[--k] = (char)('0' + v % 10);
+        } while ((v /= 10) != 0);
+        n = rtws__url_put(buf, cap, n, ":", 1);
+        n = rtws__url_put(buf, cap, n, port + k, sizeof port - k);
+    }
+    return rtws__url_end(buf, cap, n);
+}
+
+RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap) {
+    size_t n = 0;
+    if (u->path.len == 0) n = rtws__url_put(buf, cap, n, "/", 1);
+    n = rtws__url_put(buf, cap, n, u->target.p, u->target.len);
+    return rtws__url_end(buf, cap, n);
 }
 
 
@@ -4270,96 +4603,74 @@ RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *
 
 RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
                                  uint64_t now_ms, rtws_err *err) {
-    char host[256], port[8], hosthdr[300];
-    const char *p, *h, *hend, *path;
-    size_t hl;
+    char host[256 + 1 + 64], port[8], hosthdr[300], *target = NULL;
+    rtws_url u;
     struct addrinfo hints, *res = NULL, *ai;
-    rtws__addr *addrs;
-    int n = 0, tls = 0;
-    const char *defport = "80";
+    rtws__addr *addrs = NULL;
+    int n = 0;
     rtws_client_opts o;
+    rtws_conn *c = NULL;
     rtws_err dummy;
     if (!err) err = &dummy;
     *err = RTWS_ERR_URL;
-    if (!url) return NULL;
-    if (strncmp(url, "ws://", 5) == 0) {
-        p = url + 5;
-    } else if (strncmp(url, "wss://", 6) == 0) {
-#ifdef RTWS_USE_BEARSSL
-        p = url + 6;
-        defport = "443";
-        tls = 1;
-#else
+    if (!url || rtws_url_parse(url, strlen(url), &u, NULL) != RTWS_OK ||
+        !(rtws__str_ieq(u.scheme, "ws") || rtws__str_ieq(u.scheme, "wss")))
+        return NULL;
+#ifndef RTWS_USE_BEARSSL
+    if (u.tls) {
         *err = RTWS_ERR_TLS; /* built without RTWS_USE_BEARSSL */
         return NULL;
+    }
 #endif
-    } else {
-        return NULL;
-    }
-    if (*p == '[') {
-        h = p + 1;
-        hend = strchr(h, ']');
-        if (!hend) return NULL;
-        p = hend + 1;
-    } else {
-        h = p;
-        while (*p && *p != ':' && *p != '/' && *p != '?') p++;
-        hend = p;
-    }
-    hl = (size_t)(hend - h);
-    if (hl == 0 || hl >= sizeof host) return NULL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    if (*p == ':') {
-        long v = 0;
-        const char *q = ++p;
-        while (*p >= '0' && *p <= '9' && v <= 65535) v = v * 10 + (*p++ - '0');
-        if (p == q || v < 1 || v > 65535) return NULL;
-        snprintf(port, sizeof port, "%ld", v);
-    } else {
-        snprintf(port, sizeof port, "%s", defport);
-    }
-    if (*p && *p != '/' && *p != '?') return NULL;
-    path = *p ? p : "/";
-    if (strpbrk(host, " \r\n/@")) return NULL;
-    /* Host header: brackets for IPv6 literals, the port when it is not the default */
-    if (strchr(host, ':'))
-        snprintf(hosthdr, sizeof hosthdr, "[%s]%s%s", host, strcmp(port, defport) ? ":" : "",
-                 strcmp(port, defport) ? port : "");
-    else
-        snprintf(hosthdr, sizeof hosthdr, "%s%s%s", host, strcmp(port, defport) ? ":" : "",
-                 strcmp(port, defport) ? port : "");
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &res) != 0 || !res) {
-        *err = RTWS_ERR_RESOLVE;
-        return NULL;
-    }
-    addrs = (rtws__addr *)rtws__alloc(&ctx->cfg.conn.allocator, RTWS__MAX_ALT * sizeof *addrs);
-    if (!addrs) {
-        freeaddrinfo(res);
-        *err = RTWS_ERR_NOMEM;
-        return NULL;
-    }
-    memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
-    for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-            ai->ai_addrlen > sizeof(rtws__addr))
-            continue;
-        memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
-    }
-    freeaddrinfo(res);
+    /* the parser bounds host (255) and zone (63); getaddrinfo takes the zone
+       after a '%' */
+    memcpy(host, u.host.p, u.host.len);
+    host[u.host.len] = '%';
+    memcpy(host + u.host.len + 1, u.zone.p, u.zone.len);
+    host[u.host.len + (u.zone.len ? 1 + u.zone.len : 0)] = '\0';
+    snprintf(port, sizeof port, "%u", (unsigned)u.port);
+    rtws_url_host_header(&u, hosthdr, sizeof hosthdr);
     if (opts) o = *opts;
     else memset(&o, 0, sizeof o);
     if (!o.host) o.host = hosthdr;
-    if (!o.path) o.path = path;
-    if (n == 0) {
-        rtws__free(&ctx->cfg.conn.allocator, addrs);
-        *err = RTWS_ERR_RESOLVE;
-        return NULL;
+    if (!o.path && u.path.len) {
+        o.path = u.target.p; /* the rest of url: no fragment follows */
+    } else if (!o.path && u.target.len) { /* ws://h?q asks for /?q */
+        target = (char *)rtws__alloc(&ctx->cfg.conn.allocator, u.target.len + 2);
+        if (!target) {
+            *err = RTWS_ERR_NOMEM;
+            return NULL;
+        }
+        rtws_url_target(&u, target, u.target.len + 2);
+        o.path = target;
     }
-    return rtws__connect(ctx, addrs, n, &o, now_ms, tls ? host : NULL, err);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    *err = RTWS_ERR_RESOLVE;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res) goto out;
+    addrs = (rtws__addr *)rtws__alloc(&ctx->cfg.conn.allocator, RTWS__MAX_ALT * sizeof *addrs);
+    if (addrs) {
+        memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
+        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
+            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+                ai->ai_addrlen > sizeof(rtws__addr))
+                continue;
+            memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
+        }
+    }
+    freeaddrinfo(res);
+    if (!addrs) {
+        *err = RTWS_ERR_NOMEM;
+    } else if (n == 0) {
+        rtws__free(&ctx->cfg.conn.allocator, addrs);
+    } else {
+        host[u.host.len] = '\0'; /* the TLS name check wants no zone */
+        c = rtws__connect(ctx, addrs, n, &o, now_ms, u.tls ? host : NULL, err);
+    }
+out:
+    rtws__free(&ctx->cfg.conn.allocator, target);
+    return c;
 }
 
 static void rtws__connected(rtws__sock *s, uint64_t now) {
