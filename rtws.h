@@ -13,7 +13,7 @@
      RTWS_STATIC        make every function static
      RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source; then
                         rtws_config.random must be set
-     RTWS_NO_EPOLL      rtws_run_once() uses poll(2) on Linux too
+     RTWS_NO_EPOLL      rtws_ctx_run_once() uses poll(2) on Linux too
      RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
    QUICK START: see README.md (a whole server and a whole client).
@@ -34,7 +34,7 @@
 
    ERRORS
      Zero is success, failures are negative rtws_err values, and
-     rtws_strerror() names the setting to change. RTWS_EAGAIN is not a failure.
+     rtws_err_str() names the setting to change. RTWS_EAGAIN is not a failure.
      A fatal connection error is sticky until rtws_conn_reset().
 
    THREADS AND REENTRANCY
@@ -44,7 +44,7 @@
 
    LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
 
-   TLS: optional, see layer 5 below (rtws_listen_tls, rtws_tls_client_config).
+   TLS: optional, see layer 5 below (rtws_ctx_listen_tls, rtws_tls_client_config).
 */
 #ifndef RTWS_H
 #define RTWS_H
@@ -83,7 +83,7 @@ extern "C" {
 /* layer 0: base                                                            */
 /* ======================================================================== */
 
-/* One table expands into both enum rtws_err and rtws_strerror(). */
+/* One table expands into both enum rtws_err and rtws_err_str(). */
 #define RTWS__ERRORS(X)                                                                            \
     X(RTWS_OK, 0, "ok")                                                                            \
     X(RTWS_EAGAIN, -1, "need more input or output space")                                          \
@@ -115,7 +115,7 @@ typedef enum rtws_err {
 } rtws_err;
 
 /* A static string for any rtws_err (unknown values give "unknown error"). */
-RTWS_API const char *rtws_strerror(int err);
+RTWS_API const char *rtws_err_str(int err);
 /* RTWS_VERSION_STRING of the implementation that was compiled. */
 RTWS_API const char *rtws_version(void);
 
@@ -137,12 +137,12 @@ typedef int (*rtws_random_fn)(void *user, void *buf, size_t len);
 /* getrandom(2), falling back to /dev/urandom. Returns 0 or -1. */
 RTWS_API int rtws_random_system(void *user, void *buf, size_t len);
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the value to pass as now_ms. */
-RTWS_API uint64_t rtws_now_ms(void);
+RTWS_API uint64_t rtws_time_now_ms(void);
 /* Milliseconds since 1970 (CLOCK_REALTIME), for timestamps people read. */
-RTWS_API uint64_t rtws_wall_ms(void);
+RTWS_API uint64_t rtws_time_wall_ms(void);
 /* Milliseconds from now until deadline, clamped to [0, INT32_MAX]; -1 when the
    deadline is UINT64_MAX (none), which is what poll() takes as "forever". */
-RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms);
+RTWS_API int rtws_time_until_ms(uint64_t deadline_ms, uint64_t now_ms);
 
 RTWS_API void rtws_sha1(const void *data, size_t len, uint8_t out[20]);
 /* SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104), for HS256 tokens. */
@@ -202,14 +202,14 @@ typedef struct rtws_frame_header {
 /* Decodes one frame header from p[0..n). Returns RTWS_OK (h filled),
    RTWS_EAGAIN (the header is longer than n) or RTWS_ERR_PROTOCOL (64-bit
    length with the top bit set, or a length not in its minimal form). It checks
-   only the encoding; rtws_frame_check() applies the rules of a role. */
+   only the encoding; rtws_frame_header_check() applies the rules of a role. */
 RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h);
 
 /* RFC 6455 §5.1-5.5 rules for a frame received by role (RTWS_SERVER expects
    masked frames, RTWS_CLIENT unmasked), given whether a fragmented message is
    in progress. Returns RTWS_OK or RTWS_ERR_PROTOCOL; max_frame (0: none) gives
    RTWS_ERR_TOO_BIG. */
-RTWS_API rtws_err rtws_frame_check(const rtws_frame_header *h, rtws_role role, int in_message,
+RTWS_API rtws_err rtws_frame_header_check(const rtws_frame_header *h, rtws_role role, int in_message,
                                    uint64_t max_frame);
 
 /* Encodes a header for a payload of len bytes into out (RTWS_FRAME_HEADER_MAX
@@ -219,8 +219,8 @@ RTWS_API size_t rtws_frame_header_encode(uint8_t *out, int fin, rtws_opcode op, 
 
 /* XORs p[0..n) with key, starting at key position pos (0..3), a machine word at a
    time. Returns the key position for the next byte, so a payload can be
-   unmasked in pieces: pos = rtws_mask(p, n, key, pos). */
-RTWS_API size_t rtws_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t pos);
+   unmasked in pieces: pos = rtws_frame_mask(p, n, key, pos). */
+RTWS_API size_t rtws_frame_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t pos);
 
 /* Incremental UTF-8 validation (RFC 3629: no overlongs, no surrogates, nothing
    above U+10FFFF). state starts at 0 and is 0 again at every complete code point.
@@ -264,7 +264,7 @@ RTWS_API void rtws_frame_parser_init(rtws_frame_parser *p, rtws_role role, uint6
    says how many input bytes were consumed; call again with the rest. Returns
    RTWS_EAGAIN when all input was consumed without completing a piece,
    RTWS_ERR_PROTOCOL or RTWS_ERR_TOO_BIG (sticky) for a bad frame. */
-RTWS_API rtws_err rtws_frame_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
+RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
                                   rtws_frame_piece *piece);
 
 /* ======================================================================== */
@@ -311,14 +311,14 @@ RTWS_API rtws_err rtws_http_parse_request(const char *buf, size_t len, rtws_http
 RTWS_API rtws_err rtws_http_parse_response(const char *buf, size_t len, rtws_http *res,
                                            size_t max_headers, size_t *err_off);
 /* First header named name (case-insensitive), or NULL. */
-RTWS_API const rtws_str *rtws_http_header(const rtws_http *m, const char *name);
+RTWS_API const rtws_str *rtws_http_get_header(const rtws_http *m, const char *name);
 /* 1 when a comma-separated header named name holds token (case-insensitive),
    across repeated headers of that name too. */
 RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const char *token);
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
    28 characters plus a NUL in out. */
-RTWS_API void rtws_ws_accept(const char *key, size_t key_len, char out[29]);
+RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]);
 
 /* What a server decided about an upgrade request. */
 typedef struct rtws_upgrade {
@@ -332,7 +332,7 @@ typedef struct rtws_upgrade {
 /* RFC 6455 §4.2.1 checks of a parsed request: GET, HTTP/1.1 or later, Host,
    Upgrade: websocket, Connection with the Upgrade token, a key that decodes to
    16 bytes, version 13 (else status 426). Fills *u and returns its status. */
-RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u);
+RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u);
 
 /* ======================================================================== */
 /* layer 3: conn                                                            */
@@ -369,7 +369,7 @@ typedef struct rtws_event {
     uint32_t delay_ms;    /* STATE RECONNECTING: wait before the attempt */
     rtws_str protocol;    /* OPEN: the subprotocol (empty when none) */
     int tls_error;        /* ERROR with RTWS_ERR_TLS: BearSSL or RTWS_TLS_ERR_ code
-                             (rtws_tls_strerror), 0 otherwise */
+                             (rtws_tls_err_str), 0 otherwise */
 } rtws_event;
 
 typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
@@ -524,7 +524,7 @@ struct rtws_conn {
    sizeof(rtws_config), released by rtws_conn_free; the connections of a
    context share the context's copy instead). When that allocation fails,
    every later call reports RTWS_ERR_NOMEM. A server waits for the request; a
-   client calls rtws_conn_client_start(). No buffer is allocated yet.
+   client calls rtws_conn_start(). No buffer is allocated yet.
    c must stay at the same address until rtws_conn_free() (it points into itself). */
 RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg);
 /* Releases every buffer. Inside a callback of c the release happens when the
@@ -533,25 +533,25 @@ RTWS_API void rtws_conn_free(rtws_conn *c);
 /* rtws_conn_free() then rtws_conn_init() with the same config. */
 RTWS_API void rtws_conn_reset(rtws_conn *c);
 /* The effective config, defaults filled in. */
-RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c);
+RTWS_API const rtws_config *rtws_conn_get_config(const rtws_conn *c);
 RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c);
-RTWS_API rtws_err rtws_conn_error(const rtws_conn *c);
+RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c);
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data);
 /* Sends the events of c alone to fn (instead of cfg.on_event). */
 RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user);
 
 /* Counters of one connection (data messages and their payload bytes). */
-typedef struct rtws_stats {
+typedef struct rtws_conn_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
     uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* heartbeat round trips */
     rtws_err last_error;
-} rtws_stats;
-RTWS_API void rtws_conn_stats(const rtws_conn *c, rtws_stats *st);
+} rtws_conn_stats;
+RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st);
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
 
 /* Client: queues the upgrade request (random 16-byte key). */
-RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *opts,
+RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *opts,
                                          uint64_t now_ms);
 
 /* Feeds bytes received from the peer. Consumes all len bytes (*used, when not
@@ -574,7 +574,7 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
    when c already has a buffer. */
 RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms);
 /* The peer's side of TCP ended (read returned 0 or an error). */
-RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms);
+RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms);
 /* Releases receive and reassembly buffers while no message is in progress
    (an idle connection then holds only its struct). */
 RTWS_API void rtws_conn_trim(rtws_conn *c);
@@ -592,9 +592,9 @@ RTWS_API size_t rtws_conn_out_pending(const rtws_conn *c);
    WANT_CLOSE alone: all output is written and the socket should be closed. */
 RTWS_API unsigned rtws_conn_want(const rtws_conn *c);
 /* Timers: handshake and close timeouts, heartbeat. */
-RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms);
-/* The next time rtws_conn_tick() has work, or UINT64_MAX. */
-RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c);
+RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms);
+/* The next time rtws_conn_run_timers() has work, or UINT64_MAX. */
+RTWS_API uint64_t rtws_conn_get_deadline(const rtws_conn *c);
 
 /* Sends a whole message; RTWS_ERR_UTF8 for invalid text, RTWS_ERR_LIMIT when
    the send queue is full, RTWS_ERR_CLOSED after a close. data is copied. */
@@ -618,7 +618,7 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s);
 /* Drops the caller's reference (the first one, from rtws_shared_new). */
 RTWS_API void rtws_shared_release(rtws_shared *s);
 /* The payload of s, for keeping it (e.g. in a history). */
-RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len);
+RTWS_API const uint8_t *rtws_shared_get_payload(const rtws_shared *s, size_t *len);
 
 /* Ping with up to 125 bytes; queued ahead of data at the next frame boundary. */
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
@@ -663,54 +663,54 @@ typedef struct rtws_ctx_config {
 
 /* NULL when out of memory. The config is copied. */
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg);
-/* Closes every socket at once (no close handshake: see rtws_shutdown) and
+/* Closes every socket at once (no close handshake: see rtws_ctx_shutdown) and
    frees everything. */
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx);
 /* Listens on host ("127.0.0.1", "::1", "localhost"; NULL or "" for every
    address, dual-stack where the OS allows) and port (0: the OS picks; the
    port is stored in *bound_port when not NULL). Blocking name resolution. */
-RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port);
+RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port);
 /* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
    literals as ws://[::1]:8080/). Name resolution is getaddrinfo(), which
-   blocks; callers who resolve asynchronously use rtws_connect_addr(). opts
+   blocks; callers who resolve asynchronously use rtws_ctx_connect_addr(). opts
    may be NULL; its host and path are taken from the url when NULL. Connect
    and handshake together are bounded by conn.handshake_timeout_ms. Returns
    the connection (events follow on conn.on_event) or NULL with *err set. */
-RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
+RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
                                  uint64_t now_ms, rtws_err *err);
 /* The same to an address already resolved (opts->host is required). */
-RTWS_API rtws_conn *rtws_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
+RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
                                       const rtws_client_opts *opts, uint64_t now_ms,
                                       rtws_err *err);
 
 /* Style 1, poll(2): fills up to cap pollfds and returns how many sockets
    there are (call again with a bigger array when that is more than cap).
    The caller may append its own fds after them. */
-RTWS_API int rtws_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap);
+RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap);
 /* Milliseconds until the next timer, for poll's timeout (-1: none). */
-RTWS_API int rtws_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
-/* Handles the revents of the first n pollfds (those rtws_pollfds filled),
+RTWS_API int rtws_ctx_get_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
+/* Handles the revents of the first n pollfds (those rtws_ctx_fill_pollfds filled),
    then timers. fds the context does not know are skipped. */
-RTWS_API void rtws_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms);
+RTWS_API void rtws_ctx_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms);
 /* Style 1 in one call: wait for at most max_ms, then service. Returns the
    number of sockets still open (listeners included), or -1 on a wait error.
    On Linux it waits with epoll (define RTWS_NO_EPOLL for poll), so a crowd
    of idle sockets costs nothing per wake-up. */
-RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms);
+RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms);
 
 /* Style 2, readiness per fd (epoll, kqueue, io_uring, a game loop). */
-RTWS_API void rtws_on_readable(rtws_ctx *ctx, int fd, uint64_t now_ms);
-RTWS_API void rtws_on_writable(rtws_ctx *ctx, int fd, uint64_t now_ms);
+RTWS_API void rtws_ctx_handle_readable(rtws_ctx *ctx, int fd, uint64_t now_ms);
+RTWS_API void rtws_ctx_handle_writable(rtws_ctx *ctx, int fd, uint64_t now_ms);
 /* Timers, and writes of output queued outside callbacks. Call it when
-   rtws_timeout_ms() says, and after sending from outside a callback. */
-RTWS_API void rtws_tick(rtws_ctx *ctx, uint64_t now_ms);
+   rtws_ctx_get_timeout_ms() says, and after sending from outside a callback. */
+RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms);
 
 /* Stops listening and starts the close handshake on every connection (code,
-   reason as rtws_conn_close). Keep running the loop until rtws_ctx_count()
+   reason as rtws_conn_close). Keep running the loop until rtws_ctx_get_conn_count()
    is 0 or your deadline passes, then rtws_ctx_free(). */
-RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms);
+RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms);
 /* Connections open or closing (listeners not counted). */
-RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx);
+RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx);
 
 /* Counters of a whole context: connections now and since creation, and the
    data messages and bytes of every connection, closed ones included. */
@@ -723,9 +723,9 @@ RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st);
 
 /* For connections the context owns: its socket, its context, and the peer
    address as "ip:port" ("[ip]:port" for IPv6) written to buf. */
-RTWS_API int rtws_conn_fd(const rtws_conn *c);
-RTWS_API rtws_ctx *rtws_conn_ctx(const rtws_conn *c);
-RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap);
+RTWS_API int rtws_conn_get_fd(const rtws_conn *c);
+RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c);
+RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
 
 /* A client that stays connected: reconnects with exponential backoff and
    full jitter after any unclean close or failed attempt, queues messages sent
@@ -769,7 +769,7 @@ typedef struct rtws_client_config {
 } rtws_client_config;
 
 typedef struct rtws_client_stats {
-    rtws_stats total;             /* all connections so far, the live one included */
+    rtws_conn_stats total;             /* all connections so far, the live one included */
     uint32_t reconnects;          /* attempts after the first */
     uint64_t connected_since_ms;  /* open time of the live connection, 0 when offline */
     uint64_t uptime_ms;           /* summed open time of all connections */
@@ -791,15 +791,15 @@ RTWS_API rtws_err rtws_client_close(rtws_client *cl, unsigned code, const char *
 /* Drops the queue (a DROPPED event for each message). */
 RTWS_API void rtws_client_clear_queue(rtws_client *cl);
 /* Messages (and bytes, when not NULL) waiting in the offline queue. */
-RTWS_API size_t rtws_client_queued(const rtws_client *cl, size_t *bytes);
+RTWS_API size_t rtws_client_get_queued(const rtws_client *cl, size_t *bytes);
 RTWS_API rtws_client_state rtws_client_get_state(const rtws_client *cl);
 /* The live connection, or NULL. */
-RTWS_API rtws_conn *rtws_client_conn(const rtws_client *cl);
+RTWS_API rtws_conn *rtws_client_get_conn(const rtws_client *cl);
 RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms);
 /* Stops everything (an open connection gets a 1001 close) and frees cl. */
 RTWS_API void rtws_client_free(rtws_client *cl);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
-RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
+RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
 
 /* ======================================================================== */
 /* layer 5: tls                                                             */
@@ -808,7 +808,7 @@ RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t att
 /* wss:// for both roles through BearSSL, on the same sockets and loop: define
    RTWS_USE_BEARSSL where the implementation is compiled and link -lbearssl.
    Without it the header needs nothing beyond libc, a wss:// URL fails with
-   RTWS_ERR_TLS and rtws_listen_tls() returns RTWS_ERR_TLS. TLS 1.2 only,
+   RTWS_ERR_TLS and rtws_ctx_listen_tls() returns RTWS_ERR_TLS. TLS 1.2 only,
    renegotiation off. A failed TLS handshake or record arrives as an
    RTWS_EV_ERROR with err RTWS_ERR_TLS and ev->tls_error, a BearSSL code
    (BR_ERR_*, e.g. BR_ERR_X509_EXPIRED = 54) or one of these: */
@@ -825,7 +825,7 @@ enum {
 
 /* A static string naming a BearSSL error code (BR_ERR_*, including received
    and sent alerts) or an RTWS_TLS_ERR_ code. */
-RTWS_API const char *rtws_tls_strerror(int tls_error);
+RTWS_API const char *rtws_tls_err_str(int tls_error);
 
 /* Certificate validation time, for devices without a clock: days since
    1 January of year 0 (proleptic Gregorian; 1970-01-01 is day 719528) and
@@ -862,18 +862,18 @@ typedef struct rtws_tls_server_config {
     size_t key_pem_len;      /* 0: strlen(key_pem) */
 } rtws_tls_server_config;
 
-/* rtws_listen() for wss://. The chain and key are read and checked now
+/* rtws_ctx_listen() for wss://. The chain and key are read and checked now
    (the key must match the certificate) and shared by every connection
    accepted there; the config is not kept. ws:// and wss:// listeners may
-   share a context. RTWS_ERR_TLS: see rtws_ctx_tls_error(). */
-RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+   share a context. RTWS_ERR_TLS: see rtws_ctx_get_tls_error(). */
+RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
                                   const rtws_tls_server_config *tls, int *bound_port);
-/* Why the last TLS setup of ctx failed (rtws_listen_tls, or loading trust
+/* Why the last TLS setup of ctx failed (rtws_ctx_listen_tls, or loading trust
    anchors at a wss:// connect that returned RTWS_ERR_TLS); 0 when none did. */
-RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx);
+RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx);
 /* The TLS version of an established wss:// connection (0x0303: TLS 1.2),
    0 for ws:// or before the TLS handshake completes. */
-RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c);
+RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
 
 /* ======================================================================== */
 /* layer 6: json                                                            */
@@ -1093,13 +1093,13 @@ RTWS_API void rtws_router_free(rtws_router *r);
 RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg);
 
 /* The sans-I/O entry points install() wires up: */
-RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
                                    uint64_t now_ms);
-RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
                                    uint64_t now_ms);
-RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
                                  rtws_http_reply *reply, uint64_t now_ms);
-RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms);
+RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms);
 
 /* Server-side publish (from application code or a broker). data is JSON
    (NULL: null); from NULL means "server". Returns the seq, 0 on error. */
@@ -1107,9 +1107,9 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                                       const char *data, size_t data_len, const char *from,
                                       uint64_t now_ms);
 /* The user id of a router connection, or NULL. */
-RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c);
+RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c);
 /* Sends one protocol error to c (code from the fixed list, see PROTOCOL.md). */
-RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
                                     const char *message, const char *id);
 
 typedef struct rtws_router_stats {
@@ -1185,15 +1185,15 @@ RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
 RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
                                   const char *data, size_t len, char *id_out);
 /* Sets this user's presence status in a channel ("away", "typing", ...). */
-RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status);
+RTWS_API rtws_err rtws_rt_set_presence(rtws_rt *rt, const char *channel, const char *status);
 /* Last seq delivered on channel (0: none). */
-RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel);
+RTWS_API uint64_t rtws_rt_get_last_seq(const rtws_rt *rt, const char *channel);
 /* Publishes not acked yet. */
-RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt);
+RTWS_API size_t rtws_rt_get_unacked(const rtws_rt *rt);
 /* User id and session from the last welcome ("" before the first). */
-RTWS_API const char *rtws_rt_user(const rtws_rt *rt);
-RTWS_API const char *rtws_rt_session(const rtws_rt *rt);
-RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt);
+RTWS_API const char *rtws_rt_get_user(const rtws_rt *rt);
+RTWS_API const char *rtws_rt_get_session(const rtws_rt *rt);
+RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 
 #ifdef __cplusplus
 }
@@ -1244,7 +1244,7 @@ RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt);
 #endif
 #include <time.h>
 
-RTWS_API const char *rtws_strerror(int err) {
+RTWS_API const char *rtws_err_str(int err) {
     switch (err) {
 #define RTWS__CASE(name, value, text)                                                              \
     case value:                                                                                    \
@@ -1302,19 +1302,19 @@ RTWS_API int rtws_random_system(void *user, void *buf, size_t len) {
 }
 #endif
 
-RTWS_API uint64_t rtws_now_ms(void) {
+RTWS_API uint64_t rtws_time_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-RTWS_API uint64_t rtws_wall_ms(void) {
+RTWS_API uint64_t rtws_time_wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-RTWS_API int rtws_ms_until(uint64_t deadline_ms, uint64_t now_ms) {
+RTWS_API int rtws_time_until_ms(uint64_t deadline_ms, uint64_t now_ms) {
     if (deadline_ms == UINT64_MAX) return -1;
     if (deadline_ms <= now_ms) return 0;
     if (deadline_ms - now_ms > (uint64_t)INT32_MAX) return INT32_MAX;
@@ -1597,7 +1597,7 @@ RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_fram
     return RTWS_OK;
 }
 
-RTWS_API rtws_err rtws_frame_check(const rtws_frame_header *h, rtws_role role, int in_message,
+RTWS_API rtws_err rtws_frame_header_check(const rtws_frame_header *h, rtws_role role, int in_message,
                                    uint64_t max_frame) {
     if (h->rsv) return RTWS_ERR_PROTOCOL; /* §5.2: no extension was negotiated */
     /* §5.1: a client masks every frame, a server masks none */
@@ -1652,7 +1652,7 @@ RTWS_API size_t rtws_frame_header_encode(uint8_t *out, int fin, rtws_opcode op, 
    bulk runs on 8-byte words (memcpy loads compile to plain moves, unaligned
    ones included, and let the compiler vectorise); only the last 0-7 bytes
    go byte by byte. */
-RTWS_API size_t rtws_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t pos) {
+RTWS_API size_t rtws_frame_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t pos) {
     uint8_t k[8];
     uint64_t kw;
     size_t i;
@@ -1750,7 +1750,7 @@ RTWS_API void rtws_frame_parser_init(rtws_frame_parser *p, rtws_role role, uint6
     p->in_header = 1;
 }
 
-RTWS_API rtws_err rtws_frame_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
+RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
                                   rtws_frame_piece *piece) {
     size_t off = 0;
     *used = 0;
@@ -1769,7 +1769,7 @@ RTWS_API rtws_err rtws_frame_feed(rtws_frame_parser *p, uint8_t *data, size_t le
             }
             p->hbuf[p->hlen++] = data[off++];
         }
-        if (e == RTWS_OK) e = rtws_frame_check(&p->h, p->role, p->in_message, p->max_frame);
+        if (e == RTWS_OK) e = rtws_frame_header_check(&p->h, p->role, p->in_message, p->max_frame);
         if (e != RTWS_OK) {
             p->in_header = e == RTWS_ERR_TOO_BIG ? 3 : 2;
             *used = off;
@@ -1787,7 +1787,7 @@ RTWS_API rtws_err rtws_frame_feed(rtws_frame_parser *p, uint8_t *data, size_t le
         piece->h = &p->h;
         piece->data = data + off;
         piece->len = take;
-        if (p->h.masked) p->mask_pos = rtws_mask(data + off, take, p->h.mask, p->mask_pos);
+        if (p->h.masked) p->mask_pos = rtws_frame_mask(data + off, take, p->h.mask, p->mask_pos);
         p->remaining -= take;
         off += take;
         if (p->remaining == 0) {
@@ -1954,7 +1954,7 @@ bad:
     return RTWS_ERR_SYNTAX;
 }
 
-RTWS_API const rtws_str *rtws_http_header(const rtws_http *m, const char *name) {
+RTWS_API const rtws_str *rtws_http_get_header(const rtws_http *m, const char *name) {
     size_t i;
     for (i = 0; i < m->nheaders; i++)
         if (rtws__str_ieq(m->headers[i].name, name)) return &m->headers[i].value;
@@ -1987,7 +1987,7 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
     return 0;
 }
 
-RTWS_API void rtws_ws_accept(const char *key, size_t key_len, char out[29]) {
+RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]) {
     uint8_t buf[64 + 36], dig[20];
     if (key_len > 64) key_len = 64; /* callers pass checked 24-byte keys */
     memcpy(buf, key, key_len);
@@ -1996,7 +1996,7 @@ RTWS_API void rtws_ws_accept(const char *key, size_t key_len, char out[29]) {
     rtws_base64_encode(dig, 20, out, 29);
 }
 
-RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
+RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     const rtws_str *v;
     uint8_t raw[18];
     memset(u, 0, sizeof *u);
@@ -2010,7 +2010,7 @@ RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
         u->reason = "HTTP/1.1 or later is required";
         return u->status;
     }
-    if (!rtws_http_header(req, "Host")) {
+    if (!rtws_http_get_header(req, "Host")) {
         u->reason = "missing Host header";
         return u->status;
     }
@@ -2023,21 +2023,21 @@ RTWS_API int rtws_upgrade_check(const rtws_http *req, rtws_upgrade *u) {
         u->reason = "Connection header lacks the Upgrade token";
         return u->status;
     }
-    v = rtws_http_header(req, "Sec-WebSocket-Version");
+    v = rtws_http_get_header(req, "Sec-WebSocket-Version");
     if (!v || v->len != 2 || v->p[0] != '1' || v->p[1] != '3') {
         u->status = 426; /* §4.4: answer with the versions we speak */
         u->reason = "unsupported Sec-WebSocket-Version (13 is)";
         return u->status;
     }
-    v = rtws_http_header(req, "Sec-WebSocket-Key");
+    v = rtws_http_get_header(req, "Sec-WebSocket-Key");
     if (!v || v->len != 24 || rtws_base64_decode(v->p, v->len, raw, sizeof raw) != 16) {
         u->reason = "Sec-WebSocket-Key must be base64 of 16 bytes";
         return u->status;
     }
     u->key = *v;
-    v = rtws_http_header(req, "Sec-WebSocket-Protocol");
+    v = rtws_http_get_header(req, "Sec-WebSocket-Protocol");
     if (v) u->protocols = *v;
-    v = rtws_http_header(req, "Origin");
+    v = rtws_http_get_header(req, "Origin");
     if (v) u->origin = *v;
     u->status = 101;
     u->reason = "Switching Protocols";
@@ -2216,16 +2216,16 @@ RTWS_API void rtws_conn_reset(rtws_conn *c) {
     c->data = data;
 }
 
-RTWS_API const rtws_config *rtws_conn_config(const rtws_conn *c) { return c->cfg; }
+RTWS_API const rtws_config *rtws_conn_get_config(const rtws_conn *c) { return c->cfg; }
 RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->state; }
-RTWS_API rtws_err rtws_conn_error(const rtws_conn *c) { return c->err; }
+RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c) { return c->err; }
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->data = data; }
 RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) {
     c->on_event = fn;
     c->user = user;
 }
 
-RTWS_API void rtws_conn_stats(const rtws_conn *c, rtws_stats *st) {
+RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     memset(st, 0, sizeof *st);
     st->msgs_in = c->msgs_in;
     st->msgs_out = c->msgs_out;
@@ -2378,7 +2378,7 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
     if (!w) return RTWS_ERR_NOMEM;
     hl = rtws_frame_header_encode(w, fin, op, len, client ? key : NULL);
     if (len) memcpy(w + hl, data, len);
-    if (client && len) rtws_mask(w + hl, len, key, 0);
+    if (client && len) rtws_frame_mask(w + hl, len, key, 0);
     rtws__out_commit(c, ch, hl + len);
     return RTWS_OK;
 }
@@ -2416,7 +2416,7 @@ static void rtws__promote_control(rtws_conn *c) {
         if (client && !rtws__mask_key(c, key)) return;
         n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
         memcpy(c->ctl->cout + n, c->ctl->pong_buf, len);
-        if (client) rtws_mask(c->ctl->cout + n, len, key, 0);
+        if (client) rtws_frame_mask(c->ctl->cout + n, len, key, 0);
         n += len;
         c->pong_len = 0;
     }
@@ -2427,7 +2427,7 @@ static void rtws__promote_control(rtws_conn *c) {
         if (client && !rtws__mask_key(c, key)) return;
         n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
         memcpy(c->ctl->cout + n, c->ctl->ping_buf, len);
-        if (client) rtws_mask(c->ctl->cout + n, len, key, 0);
+        if (client) rtws_frame_mask(c->ctl->cout + n, len, key, 0);
         n += len;
         c->ping_len = 0;
     }
@@ -2714,7 +2714,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
             return;
         }
     }
-    status = rtws_upgrade_check(&req, &u);
+    status = rtws_http_check_upgrade(&req, &u);
     if (status != 101) {
         rtws__refuse(c, status, u.reason);
         return;
@@ -2750,7 +2750,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: ");
     {
         char acc[29];
-        rtws_ws_accept(u.key.p, u.key.len, acc);
+        rtws_upgrade_accept_key(u.key.p, u.key.len, acc);
         n = rtws__cat(resp, n, sizeof resp, acc, 28);
     }
     if (proto) {
@@ -2773,7 +2773,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
     rtws__open(c);
 }
 
-RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o,
+RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
     uint8_t raw[16];
     char key[25], *req;
@@ -2812,7 +2812,7 @@ RTWS_API rtws_err rtws_conn_client_start(rtws_conn *c, const rtws_client_opts *o
         e = RTWS_ERR_NOMEM;
         goto out;
     }
-    rtws_ws_accept(key, 24, c->hs);
+    rtws_upgrade_accept_key(key, 24, c->hs);
     memcpy(c->hs + 29, o->protocols ? o->protocols : "", plen + 1);
     cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
           (o->authorization ? strlen(o->authorization) : 0) +
@@ -2872,12 +2872,12 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
         rtws__finish(c);
         return;
     }
-    v = rtws_http_header(&res, "Sec-WebSocket-Accept");
+    v = rtws_http_get_header(&res, "Sec-WebSocket-Accept");
     if (!rtws_http_has_token(&res, "Upgrade", "websocket") ||
         !rtws_http_has_token(&res, "Connection", "Upgrade") || !v || v->len != 28 ||
-        memcmp(v->p, c->hs, 28) != 0 || rtws_http_header(&res, "Sec-WebSocket-Extensions"))
+        memcmp(v->p, c->hs, 28) != 0 || rtws_http_get_header(&res, "Sec-WebSocket-Extensions"))
         goto bad;
-    v = rtws_http_header(&res, "Sec-WebSocket-Protocol");
+    v = rtws_http_get_header(&res, "Sec-WebSocket-Protocol");
     {
         /* after the offer: the protocol the server picked (empty when none) */
         char *offer = c->hs + 29, *pick = offer + strlen(offer) + 1;
@@ -3051,7 +3051,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
 
 /* Unmasks and checks newly arrived payload bytes p[0..n) of the current frame. */
 static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
-    if (c->h.masked) c->mask_pos = (uint8_t)rtws_mask(p, n, c->h.mask, c->mask_pos);
+    if (c->h.masked) c->mask_pos = (uint8_t)rtws_frame_mask(p, n, c->h.mask, c->mask_pos);
     if (c->msg_op == RTWS_OP_TEXT && c->h.opcode < 8 && !c->cfg->no_utf8_check) {
         size_t bad;
         if (rtws_utf8_validate(&c->utf8, p, n, &bad) != RTWS_OK) {
@@ -3118,7 +3118,7 @@ static void rtws__process(rtws_conn *c) {
             rtws_err e = rtws_frame_header_decode(p, avail, &fh);
             if (e == RTWS_EAGAIN) break;
             if (e == RTWS_OK)
-                e = rtws_frame_check(&fh, c->cfg->role, c->msg_op != 0, c->cfg->max_frame);
+                e = rtws_frame_header_check(&fh, c->cfg->role, c->msg_op != 0, c->cfg->max_frame);
             c->h.fin = fh.fin;
             c->h.rsv = fh.rsv;
             c->h.opcode = fh.opcode;
@@ -3153,7 +3153,7 @@ static void rtws__process(rtws_conn *c) {
         if (c->h.opcode >= 8) {
             size_t n = (size_t)c->h.len;
             if (avail < n) break;
-            if (c->h.masked) rtws_mask(p, n, c->h.mask, 0);
+            if (c->h.masked) rtws_frame_mask(p, n, c->h.mask, 0);
             c->rstart += n;
             c->have_h = 0;
             rtws__on_control(c, p, n);
@@ -3232,7 +3232,7 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
     rtws__enter(c, now_ms);
     c->in_recv = 1;
     if (c->state == RTWS_STATE_IDLE) {
-        c->err = RTWS_ERR_INVALID; /* a client must call rtws_conn_client_start first */
+        c->err = RTWS_ERR_INVALID; /* a client must call rtws_conn_start first */
         c->in_recv = 0;
         rtws__leave(c);
         return RTWS_ERR_INVALID;
@@ -3342,7 +3342,7 @@ RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, ui
     return e;
 }
 
-RTWS_API void rtws_conn_eof(rtws_conn *c, uint64_t now_ms) {
+RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
     if (c->freed) return;
     rtws__enter(c, now_ms);
     c->eof = 1;
@@ -3395,7 +3395,7 @@ static uint64_t rtws__open_deadline(const rtws_conn *c) {
     return d;
 }
 
-RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c) {
+RTWS_API uint64_t rtws_conn_get_deadline(const rtws_conn *c) {
     uint64_t d = UINT64_MAX;
     if (c->freed || c->eof) return d;
     if (c->state <= RTWS_STATE_HANDSHAKE && c->state != RTWS_STATE_IDLE) {
@@ -3408,7 +3408,7 @@ RTWS_API uint64_t rtws_conn_deadline(const rtws_conn *c) {
     return d;
 }
 
-RTWS_API void rtws_conn_tick(rtws_conn *c, uint64_t now_ms) {
+RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
     if (c->freed) return;
     rtws__enter(c, now_ms);
     now_ms = c->now;
@@ -3529,7 +3529,7 @@ RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode o
     return ch;
 }
 
-RTWS_API const uint8_t *rtws_shared_payload(const rtws_shared *s, size_t *len) {
+RTWS_API const uint8_t *rtws_shared_get_payload(const rtws_shared *s, size_t *len) {
     *len = s->payload;
     return (const uint8_t *)(s + 1) + (s->len - s->payload);
 }
@@ -3608,7 +3608,7 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 #include <unistd.h>
 #if defined(__linux__) && !defined(RTWS_NO_EPOLL)
 #include <sys/epoll.h>
-#define RTWS__EPOLL 1 /* rtws_run_once waits with epoll: no walk over every socket */
+#define RTWS__EPOLL 1 /* rtws_ctx_run_once waits with epoll: no walk over every socket */
 #endif
 
 #ifndef MSG_NOSIGNAL
@@ -3644,7 +3644,7 @@ struct rtws_ctx {
     rtws__sock **byfd;           /* fd -> socket */
     size_t capfd;
     rtws__sock *dirty;           /* sockets with output or state to act on */
-    struct pollfd *pfds;         /* rtws_run_once */
+    struct pollfd *pfds;         /* rtws_ctx_run_once */
     size_t cappfds;
     uint64_t now, next_scan;
     int in_call;
@@ -3655,7 +3655,7 @@ struct rtws_ctx {
                                      buffered (rtws_conn_recv_inplace) */
     int scratch_busy;             /* a read is being handled in it (a nested call reads
                                      into the connection's own buffer) */
-    int epfd, epoll_on;           /* rtws_run_once's epoll set (Linux) */
+    int epfd, epoll_on;           /* rtws_ctx_run_once's epoll set (Linux) */
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
     rtws_config conn_cfg[2];      /* cfg.conn with defaults, server and client role: every
                                      connection points at one (none keeps a copy) */
@@ -3827,7 +3827,7 @@ static int rtws__holds_buffers(const rtws_conn *c) {
 static uint64_t rtws__sock_deadline(const rtws__sock *s) {
     uint64_t d;
     if (s->lingering) return s->conn.close_deadline;
-    d = rtws_conn_deadline(&s->conn);
+    d = rtws_conn_get_deadline(&s->conn);
     if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + s->ctx->cfg.trim_ms < d)
         d = s->conn.last_rx + s->ctx->cfg.trim_ms;
     return d;
@@ -3956,7 +3956,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             if (r < 0 && errno == EINTR) continue;
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
             if (s->lingering || c->freed) rtws__kill(s);
-            else rtws_conn_eof(c, now);
+            else rtws_conn_recv_eof(c, now);
             return;
         } else if (!c->rbuf && s->ctx->scratch && !s->ctx->scratch_busy) {
             /* nothing buffered: read into the context's scratch buffer and
@@ -3976,7 +3976,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
                 rtws__host_error(s, RTWS_ERR_IO, errno);
                 return;
             }
-            rtws_conn_eof(c, now);
+            rtws_conn_recv_eof(c, now);
             return;
         } else {
             size_t cap;
@@ -3997,7 +3997,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
                 rtws__host_error(s, RTWS_ERR_IO, errno);
                 return;
             }
-            rtws_conn_eof(c, now);
+            rtws_conn_recv_eof(c, now);
             return;
         }
     }
@@ -4078,7 +4078,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
 #ifdef RTWS_USE_BEARSSL
         if (l->tls) rtws__tls_server_start(s, l); /* on failure: an ERROR event, then close */
 #endif
-        rtws_conn_tick(&s->conn, now); /* starts the handshake deadline */
+        rtws_conn_run_timers(&s->conn, now); /* starts the handshake deadline */
         rtws__settle(s, now);
     }
 }
@@ -4154,7 +4154,7 @@ static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bou
     return RTWS_OK;
 }
 
-RTWS_API rtws_err rtws_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
+RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
     return rtws__listen(ctx, host, port, bound_port, NULL);
 }
 
@@ -4221,7 +4221,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     s->alt = addrs;
     s->nalt = (uint8_t)naddr;
     s->ctx = ctx;
-    e = rtws_conn_client_start(&s->conn, opts, now);
+    e = rtws_conn_start(&s->conn, opts, now);
 #ifdef RTWS_USE_BEARSSL
     if (e == RTWS_OK && tls_host) e = rtws__tls_client_start(s, tls_host); /* allocates nothing */
 #endif
@@ -4247,7 +4247,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     return &s->conn;
 }
 
-RTWS_API rtws_conn *rtws_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
+RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
                                       const rtws_client_opts *opts, uint64_t now_ms,
                                       rtws_err *err) {
     rtws__addr *a;
@@ -4268,7 +4268,7 @@ RTWS_API rtws_conn *rtws_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr
     return rtws__connect(ctx, a, 1, opts, now_ms, NULL, err);
 }
 
-RTWS_API rtws_conn *rtws_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
+RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
                                  uint64_t now_ms, rtws_err *err) {
     char host[256], port[8], hosthdr[300];
     const char *p, *h, *hend, *path;
@@ -4419,7 +4419,7 @@ struct rtws_client {
     uint32_t reconnects;
     uint64_t next_at;             /* RECONNECTING: when to try */
     uint64_t open_at, uptime;
-    rtws_stats done;              /* counters of finished connections */
+    rtws_conn_stats done;              /* counters of finished connections */
     rtws_err last_error;
     unsigned last_code;
     int opened;                   /* the live connection reached OPEN */
@@ -4431,7 +4431,7 @@ struct rtws_client {
 
 static size_t rtws__qrec(size_t len) { return sizeof(rtws__qmsg) + ((len + 7) & ~(size_t)7); }
 
-RTWS_API uint32_t rtws_backoff_bound(const rtws_client_config *cfg, uint32_t attempt) {
+RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt) {
     uint64_t b = RTWS__DEF(cfg->backoff_base_ms, 1000u);
     uint64_t f = RTWS__DEF(cfg->backoff_factor, 2u), mx = RTWS__DEF(cfg->backoff_max_ms, 60000u);
     uint32_t i;
@@ -4521,7 +4521,7 @@ static void rtws__client_expire(rtws_client *cl, uint64_t now) {
 
 /* Adds one connection's counters to a running total (RTT average weighted
    by samples). */
-static void rtws__stats_add(rtws_stats *t, const rtws_stats *c) {
+static void rtws__stats_add(rtws_conn_stats *t, const rtws_conn_stats *c) {
     t->msgs_in += c->msgs_in;
     t->msgs_out += c->msgs_out;
     t->bytes_in += c->bytes_in;
@@ -4538,8 +4538,8 @@ static void rtws__stats_add(rtws_stats *t, const rtws_stats *c) {
 static void rtws__client_lost(rtws_client *cl, uint64_t now) {
     uint32_t bound, r = 0;
     if (cl->conn) {
-        rtws_stats st;
-        rtws_conn_stats(cl->conn, &st);
+        rtws_conn_stats st;
+        rtws_conn_get_stats(cl->conn, &st);
         rtws__stats_add(&cl->done, &st);
         rtws_conn_set_handler(cl->conn, NULL, NULL);
         cl->conn = NULL;
@@ -4566,7 +4566,7 @@ static void rtws__client_lost(rtws_client *cl, uint64_t now) {
         return;
     }
     /* full jitter: uniform in [0, bound], so a crowd of clients spreads out */
-    bound = rtws_backoff_bound(&cl->cfg, cl->attempt);
+    bound = rtws_client_backoff_bound(&cl->cfg, cl->attempt);
     if (cl->ctx->cfg.conn.random) cl->ctx->cfg.conn.random(cl->ctx->cfg.conn.random_user, &r, sizeof r);
     else if (rtws_random_system(NULL, &r, sizeof r) != 0) r = (uint32_t)now * 2654435761u;
     r = (uint32_t)((uint64_t)r % ((uint64_t)bound + 1));
@@ -4622,7 +4622,7 @@ static void rtws__client_attempt(rtws_client *cl, uint64_t now) {
     }
     rtws__client_state(cl, RTWS_CLIENT_CONNECTING, 0);
     if (cl->state != RTWS_CLIENT_CONNECTING) return; /* the callback closed or freed it */
-    c = rtws_connect(cl->ctx, cl->cur_url, &cl->cur_opts, now, &e);
+    c = rtws_ctx_connect(cl->ctx, cl->cur_url, &cl->cur_opts, now, &e);
     if (!c) {
         cl->last_error = e;
         if (e == RTWS_ERR_URL || e == RTWS_ERR_TLS || e == RTWS_ERR_INVALID) {
@@ -4792,20 +4792,20 @@ RTWS_API void rtws_client_clear_queue(rtws_client *cl) {
     rtws__end(cl->ctx);
 }
 
-RTWS_API size_t rtws_client_queued(const rtws_client *cl, size_t *bytes) {
+RTWS_API size_t rtws_client_get_queued(const rtws_client *cl, size_t *bytes) {
     if (bytes) *bytes = cl->qbytes;
     return cl->qcount;
 }
 
 RTWS_API rtws_client_state rtws_client_get_state(const rtws_client *cl) { return cl->state; }
-RTWS_API rtws_conn *rtws_client_conn(const rtws_client *cl) { return cl->conn; }
+RTWS_API rtws_conn *rtws_client_get_conn(const rtws_client *cl) { return cl->conn; }
 
 RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms) {
     memset(st, 0, sizeof *st);
     st->total = cl->done;
     if (cl->conn) {
-        rtws_stats live;
-        rtws_conn_stats(cl->conn, &live);
+        rtws_conn_stats live;
+        rtws_conn_get_stats(cl->conn, &live);
         rtws__stats_add(&st->total, &live);
         st->total.opened_at_ms = live.opened_at_ms;
     }
@@ -4873,8 +4873,8 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
             else if (s->conn.close_deadline < next) next = s->conn.close_deadline;
             continue;
         }
-        if (rtws_conn_deadline(&s->conn) <= now) {
-            rtws_conn_tick(&s->conn, now);
+        if (rtws_conn_get_deadline(&s->conn) <= now) {
+            rtws_conn_run_timers(&s->conn, now);
             rtws__flush_dirty(ctx, now); /* a heartbeat ping goes out now, and its block back */
         }
         rtws__settle(s, now);
@@ -4900,32 +4900,32 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     ctx->next_scan = next;
 }
 
-RTWS_API void rtws_tick(rtws_ctx *ctx, uint64_t now_ms) {
+RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms) {
     rtws__begin(ctx, now_ms);
     rtws__timers(ctx, ctx->now);
     rtws__end(ctx);
 }
 
-RTWS_API int rtws_timeout_ms(rtws_ctx *ctx, uint64_t now_ms) {
+RTWS_API int rtws_ctx_get_timeout_ms(rtws_ctx *ctx, uint64_t now_ms) {
     rtws__begin(ctx, now_ms);
     rtws__end(ctx);
     if (ctx->dirty) return 0;
-    return rtws_ms_until(ctx->next_scan, ctx->now);
+    return rtws_time_until_ms(ctx->next_scan, ctx->now);
 }
 
-RTWS_API void rtws_on_readable(rtws_ctx *ctx, int fd, uint64_t now_ms) {
+RTWS_API void rtws_ctx_handle_readable(rtws_ctx *ctx, int fd, uint64_t now_ms) {
     rtws__begin(ctx, now_ms);
     rtws__ready(ctx, fd, 1, 0, ctx->now);
     rtws__end(ctx);
 }
 
-RTWS_API void rtws_on_writable(rtws_ctx *ctx, int fd, uint64_t now_ms) {
+RTWS_API void rtws_ctx_handle_writable(rtws_ctx *ctx, int fd, uint64_t now_ms) {
     rtws__begin(ctx, now_ms);
     rtws__ready(ctx, fd, 0, 1, ctx->now);
     rtws__end(ctx);
 }
 
-RTWS_API int rtws_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
+RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
     size_t i;
     int n = 0;
     rtws__begin(ctx, ctx->now);
@@ -4944,7 +4944,7 @@ RTWS_API int rtws_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
     return n;
 }
 
-RTWS_API void rtws_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms) {
+RTWS_API void rtws_ctx_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms) {
     int i;
     rtws__begin(ctx, now_ms);
     for (i = 0; i < n; i++) {
@@ -4957,9 +4957,9 @@ RTWS_API void rtws_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint6
     rtws__end(ctx);
 }
 
-RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms) {
+RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
     int n, ms, r;
-    uint64_t now = rtws_now_ms();
+    uint64_t now = rtws_time_now_ms();
 #ifdef RTWS__EPOLL
     if (!ctx->cfg.on_socket && !ctx->epoll_on) {
         size_t i;
@@ -4973,11 +4973,11 @@ RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms) {
     if (ctx->epoll_on) {
         struct epoll_event evs[64];
         int i;
-        ms = rtws_timeout_ms(ctx, now); /* also writes what callbacks queued */
+        ms = rtws_ctx_get_timeout_ms(ctx, now); /* also writes what callbacks queued */
         if (ms < 0 || (max_ms >= 0 && ms > max_ms)) ms = max_ms;
         r = epoll_wait(ctx->epfd, evs, 64, ms);
         if (r < 0 && errno != EINTR) return -1;
-        rtws__begin(ctx, rtws_now_ms());
+        rtws__begin(ctx, rtws_time_now_ms());
         for (i = 0; i < r; i++) {
             uint32_t e = evs[i].events;
             rtws__ready(ctx, evs[i].data.fd, (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0,
@@ -4988,7 +4988,7 @@ RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms) {
         return (int)ctx->nsocks;
     }
 #endif
-    n = rtws_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
+    n = rtws_ctx_fill_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
     if ((size_t)n > ctx->cappfds) {
         size_t ncap = (size_t)n + 64;
         struct pollfd *np = (struct pollfd *)rtws__realloc(&ctx->cfg.conn.allocator, ctx->pfds,
@@ -4996,17 +4996,17 @@ RTWS_API int rtws_run_once(rtws_ctx *ctx, int max_ms) {
         if (!np) return -1;
         ctx->pfds = np;
         ctx->cappfds = ncap;
-        n = rtws_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
+        n = rtws_ctx_fill_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
     }
-    ms = rtws_timeout_ms(ctx, now);
+    ms = rtws_ctx_get_timeout_ms(ctx, now);
     if (ms < 0 || (max_ms >= 0 && ms > max_ms)) ms = max_ms;
     r = poll(ctx->pfds, (nfds_t)n, ms);
     if (r < 0 && errno != EINTR) return -1;
-    rtws_service(ctx, ctx->pfds, r > 0 ? n : 0, rtws_now_ms());
+    rtws_ctx_service(ctx, ctx->pfds, r > 0 ? n : 0, rtws_time_now_ms());
     return (int)ctx->nsocks;
 }
 
-RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms) {
+RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms) {
     size_t i;
     rtws__begin(ctx, now_ms);
     ctx->shutting_down = 1;
@@ -5024,7 +5024,7 @@ RTWS_API void rtws_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, ui
     rtws__end(ctx);
 }
 
-RTWS_API size_t rtws_ctx_count(const rtws_ctx *ctx) { return ctx->nconns; }
+RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns; }
 
 RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
     size_t i;
@@ -5061,15 +5061,15 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     rtws__free(&copy, ctx);
 }
 
-RTWS_API int rtws_conn_fd(const rtws_conn *c) {
+RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
     return c->notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->fd : -1;
 }
 
-RTWS_API rtws_ctx *rtws_conn_ctx(const rtws_conn *c) {
+RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c) {
     return c->notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->ctx : NULL;
 }
 
-RTWS_API size_t rtws_conn_peer(const rtws_conn *c, char *buf, size_t cap) {
+RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
     const rtws__sock *s = (const rtws__sock *)c;
     char ip[INET6_ADDRSTRLEN];
     int n;
@@ -5182,7 +5182,7 @@ static const struct {
     {256 + 112, "peer alert: unrecognized_name"},
 };
 
-RTWS_API const char *rtws_tls_strerror(int tls_error) {
+RTWS_API const char *rtws_tls_err_str(int tls_error) {
     size_t i;
     for (i = 0; i < sizeof rtws__tls_errors / sizeof rtws__tls_errors[0]; i++)
         if (rtws__tls_errors[i].code == tls_error) return rtws__tls_errors[i].text;
@@ -5193,16 +5193,16 @@ RTWS_API const char *rtws_tls_strerror(int tls_error) {
 
 #if !defined(RTWS_USE_BEARSSL)
 
-RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
                                   const rtws_tls_server_config *tls, int *bound_port) {
     (void)ctx, (void)host, (void)port, (void)tls, (void)bound_port;
     return RTWS_ERR_TLS;
 }
-RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx) {
+RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx) {
     (void)ctx;
     return RTWS_TLS_ERR_NOT_BUILT;
 }
-RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c) {
+RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
     (void)c;
     return 0;
 }
@@ -5462,7 +5462,7 @@ static void rtws__tls_ctx_free(rtws_ctx *ctx) {
     ctx->tls = NULL;
 }
 
-RTWS_API int rtws_ctx_tls_error(const rtws_ctx *ctx) { return ctx->tls ? ctx->tls->last_error : 0; }
+RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx) { return ctx->tls ? ctx->tls->last_error : 0; }
 
 /* ---- server credentials ---- */
 
@@ -5595,7 +5595,7 @@ static rtws__tls_cred *rtws__cred_new(const rtws_allocator *a, const rtws_tls_se
     return cr;
 }
 
-RTWS_API rtws_err rtws_listen_tls(rtws_ctx *ctx, const char *host, int port,
+RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
                                   const rtws_tls_server_config *tls, int *bound_port) {
     rtws__tls_ctx *tc = rtws__tls_ctx_get(ctx);
     rtws__tls_cred *cr;
@@ -5830,7 +5830,7 @@ static void rtws__tls_stopped(rtws__tls_sock *t) {
     if (t->done) return;
     t->done = 1;
     if (err != BR_ERR_OK) rtws__tls_fail(&t->s, err);
-    else rtws_conn_eof(&t->s.conn, t->s.ctx->now);
+    else rtws_conn_recv_eof(&t->s.conn, t->s.ctx->now);
 }
 
 /* TLS 1.2 suites with forward secrecy and AEAD only (no CBC, no static RSA
@@ -6010,7 +6010,7 @@ static void rtws__tls_read(rtws__sock *s, uint64_t now) {
            the WebSocket close handshake already completed */
         t->done = 1;
         if (!t->established) rtws__tls_fail(s, RTWS_TLS_ERR_TRUNCATED);
-        else rtws_conn_eof(c, now);
+        else rtws_conn_recv_eof(c, now);
         return;
     }
 }
@@ -6036,7 +6036,7 @@ static unsigned rtws__tls_want(rtws__sock *s, unsigned want) {
     return w;
 }
 
-RTWS_API unsigned rtws_conn_tls_version(const rtws_conn *c) {
+RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
     const rtws__tls_sock *t = (const rtws__tls_sock *)(const void *)c;
     if (c->notify_ != rtws__sock_notify || !t->s.tls || t->s.listener || !t->established) return 0;
     return br_ssl_engine_get_version(t->eng);
@@ -7302,7 +7302,7 @@ static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code
     return RTWS_OK;
 }
 
-RTWS_API rtws_err rtws_router_error(rtws_router *r, rtws_conn *c, const char *code,
+RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
                                     const char *message, const char *id) {
     rtws__rconn *rc = (rtws__rconn *)c->ext_;
     if (!rc) return RTWS_ERR_INVALID;
@@ -8067,7 +8067,7 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rtws__free(rtws__ra(r), rc);
 }
 
-RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
+RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_http *req,
                                    uint64_t now_ms) {
     rtws__rconn *rc;
     const rtws_str *a;
@@ -8081,7 +8081,7 @@ RTWS_API int rtws_router_on_accept(rtws_router *r, rtws_conn *c, const rtws_http
     memset(rc, 0, sizeof *rc);
     rc->conn = c;
     /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
-    a = rtws_http_header(req, "Authorization");
+    a = rtws_http_get_header(req, "Authorization");
     if (a && a->len > 7 && a->len - 7 < sizeof tok && a->p[6] == ' ') {
         rtws_str scheme;
         scheme.p = a->p;
@@ -8151,7 +8151,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     if (rc->authed) rtws__send_authenticated(r, rc);
 }
 
-RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
                                    uint64_t now_ms) {
     rtws__rconn *rc = (rtws__rconn *)c->ext_;
     if (rc) {
@@ -8170,7 +8170,7 @@ RTWS_API void rtws_router_on_event(rtws_router *r, rtws_conn *c, const rtws_even
     if (r->cfg.on_event) r->cfg.on_event(c, ev, r->cfg.user);
 }
 
-RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
+RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
                                  rtws_http_reply *reply, uint64_t now_ms) {
     const char *sp = r->cfg.status_path;
     if (sp && req->path.len == strlen(sp) && memcmp(req->path.p, sp, req->path.len) == 0) {
@@ -8213,7 +8213,7 @@ RTWS_API int rtws_router_on_http(rtws_router *r, rtws_conn *c, const rtws_http *
     return 0;
 }
 
-RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms) {
+RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     rtws__rconn *rc;
     size_t i;
     for (rc = r->conns; rc; rc = rc->next)
@@ -8237,7 +8237,7 @@ RTWS_API void rtws_router_tick(rtws_router *r, uint64_t now_ms) {
     }
 }
 
-RTWS_API const char *rtws_router_user(const rtws_router *r, const rtws_conn *c) {
+RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c) {
     const rtws__rconn *rc = (const rtws__rconn *)c->ext_;
     (void)r;
     return rc && rc->user ? rc->user->name : NULL;
@@ -8378,7 +8378,7 @@ static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n)
 /* Writes one request with the writer into rt->wbuf (grown as needed) and
    sends it; body() adds the fields after "type". */
 static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
-    rtws_conn *c = rtws_client_conn(rt->cl);
+    rtws_conn *c = rtws_client_get_conn(rt->cl);
     if (!rt->ready || !c) return RTWS_EAGAIN;
     return rtws_conn_send_text(c, s, n);
 }
@@ -8731,7 +8731,7 @@ RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel) {
     return e == RTWS_EAGAIN ? RTWS_OK : e;
 }
 
-RTWS_API rtws_err rtws_rt_presence(rtws_rt *rt, const char *channel, const char *status) {
+RTWS_API rtws_err rtws_rt_set_presence(rtws_rt *rt, const char *channel, const char *status) {
     return rtws__rt_simple(rt, "presence", channel, "status", status);
 }
 
@@ -8782,36 +8782,36 @@ RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *
     return RTWS_OK;
 }
 
-RTWS_API uint64_t rtws_rt_last_seq(const rtws_rt *rt, const char *channel) {
+RTWS_API uint64_t rtws_rt_get_last_seq(const rtws_rt *rt, const char *channel) {
     const rtws__rtsub *s = rtws__rt_find(rt, channel, strlen(channel));
     return s ? s->last : 0;
 }
-RTWS_API size_t rtws_rt_unacked(const rtws_rt *rt) { return rt->nout; }
-RTWS_API const char *rtws_rt_user(const rtws_rt *rt) { return rt->user; }
-RTWS_API const char *rtws_rt_session(const rtws_rt *rt) { return rt->session; }
-RTWS_API rtws_client *rtws_rt_client(const rtws_rt *rt) { return rt->cl; }
+RTWS_API size_t rtws_rt_get_unacked(const rtws_rt *rt) { return rt->nout; }
+RTWS_API const char *rtws_rt_get_user(const rtws_rt *rt) { return rt->user; }
+RTWS_API const char *rtws_rt_get_session(const rtws_rt *rt) { return rt->session; }
+RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt) { return rt->cl; }
 
 static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
     rtws_router *r = (rtws_router *)user;
-    rtws_ctx *ctx = rtws_conn_ctx(c);
-    rtws_router_on_event(r, c, ev, ctx ? ctx->now : rtws_now_ms());
+    rtws_ctx *ctx = rtws_conn_get_ctx(c);
+    rtws_router_handle_event(r, c, ev, ctx ? ctx->now : rtws_time_now_ms());
 }
 static int rtws__router_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
-    rtws_ctx *ctx = rtws_conn_ctx(c);
+    rtws_ctx *ctx = rtws_conn_get_ctx(c);
     (void)proto;
-    return rtws_router_on_accept((rtws_router *)user, c, req, ctx ? ctx->now : rtws_now_ms());
+    return rtws_router_handle_accept((rtws_router *)user, c, req, ctx ? ctx->now : rtws_time_now_ms());
 }
 static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
-    rtws_ctx *ctx = rtws_conn_ctx(c);
-    return rtws_router_on_http((rtws_router *)user, c, req, reply, ctx ? ctx->now : rtws_now_ms());
+    rtws_ctx *ctx = rtws_conn_get_ctx(c);
+    return rtws_router_handle_http((rtws_router *)user, c, req, reply, ctx ? ctx->now : rtws_time_now_ms());
 }
 static void rtws__router_tick(rtws_ctx *ctx, uint64_t now, void *user) {
     (void)ctx;
-    rtws_router_tick((rtws_router *)user, now);
+    rtws_router_run_timers((rtws_router *)user, now);
 }
 
 RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
-    uint64_t now = rtws_now_ms();
+    uint64_t now = rtws_time_now_ms();
     cfg->conn.on_event = rtws__router_ev;
     cfg->conn.on_accept = rtws__router_accept;
     cfg->conn.on_http = rtws__router_http;
@@ -8819,7 +8819,7 @@ RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
     cfg->conn.role = RTWS_SERVER;
     cfg->on_tick = rtws__router_tick;
     cfg->tick_user = r;
-    r->cfg.wall_offset_ms = (int64_t)rtws_wall_ms() - (int64_t)now;
+    r->cfg.wall_offset_ms = (int64_t)rtws_time_wall_ms() - (int64_t)now;
     r->started = now;
     if (!cfg->conn.heartbeat_off) r->cfg.heartbeat_ms = RTWS__DEF(cfg->conn.ping_interval_ms, 30000u);
     if (!r->cfg.random) {

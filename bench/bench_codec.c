@@ -4,7 +4,7 @@
    For payloads of 16 B, 1 KiB, 64 KiB and 1 MiB it measures, on the same
    bytes of the same machine:
      memcpy     memcpy of every payload into a second buffer (the reference)
-     frame      rtws_frame_header_decode + rtws_frame_check + rtws_mask, in
+     frame      rtws_frame_header_decode + rtws_frame_header_check + rtws_frame_mask, in
                 place, frame after frame over a buffer of masked client frames
      conn-bin   a whole rtws_conn in server role: copy the wire bytes into
                 rtws_conn_recv_buf (standing in for recv()'s copy), then
@@ -82,7 +82,7 @@ static void corpus_make(corpus *cp, size_t len, size_t nframes, rtws_opcode op) 
         for (j = 0; j < len; j++) pl[j] = (uint8_t)(' ' + (rng() % 95));
         off += rtws_frame_header_encode(cp->wire + off, 1, op, len, key);
         memcpy(cp->wire + off, pl, len);
-        rtws_mask(cp->wire + off, len, key, 0);
+        rtws_frame_mask(cp->wire + off, len, key, 0);
         off += len;
     }
     cp->wire_len = off;
@@ -103,9 +103,9 @@ static size_t walk_frames(uint8_t *buf, size_t n) {
     while (off < n) {
         rtws_frame_header h;
         if (rtws_frame_header_decode(buf + off, n - off, &h) != RTWS_OK) return 0;
-        if (rtws_frame_check(&h, RTWS_SERVER, 0, 0) != RTWS_OK) return 0;
+        if (rtws_frame_header_check(&h, RTWS_SERVER, 0, 0) != RTWS_OK) return 0;
         off += h.header_len;
-        rtws_mask(buf + off, (size_t)h.len, h.mask, 0);
+        rtws_frame_mask(buf + off, (size_t)h.len, h.mask, 0);
         off += (size_t)h.len;
         frames++;
     }

@@ -53,12 +53,12 @@ static void *c_realloc(void *q, size_t n, void *u) {
 static rtws_router *R;
 static void ev(rtws_conn *c, const rtws_event *e, void *u) {
     (void)u;
-    rtws_router_on_event(R, c, e, 1);
+    rtws_router_handle_event(R, c, e, 1);
 }
 static int acc(rtws_conn *c, const rtws_http *req, const char **p, void *u) {
     (void)p;
     (void)u;
-    return rtws_router_on_accept(R, c, req, 1);
+    return rtws_router_handle_accept(R, c, req, 1);
 }
 
 static int cmpd(const void *a, const void *b) {
@@ -84,7 +84,7 @@ static void fanout(int n) {
     double t[201];
     int i, k;
     memcpy(f + fl, js, sizeof js - 1);
-    rtws_mask(f + fl, sizeof js - 1, (const uint8_t *)"abcd", 0);
+    rtws_frame_mask(f + fl, sizeof js - 1, (const uint8_t *)"abcd", 0);
     memset(&rc, 0, sizeof rc);
     rc.max_presence = 10;
     R = rtws_router_new(&rc);
@@ -138,7 +138,7 @@ static void idle_memory(int n) {
     sc.conn.allocator = rc.allocator;
     rtws_router_install(r, &sc);
     sv = rtws_ctx_new(&sc);
-    if (rtws_listen(sv, "127.0.0.1", 0, &port) != RTWS_OK) exit(1);
+    if (rtws_ctx_listen(sv, "127.0.0.1", 0, &port) != RTWS_OK) exit(1);
     memset(&cc, 0, sizeof cc);
     cl = rtws_ctx_new(&cc);
     base = live_bytes;
@@ -147,15 +147,15 @@ static void idle_memory(int n) {
         rtws_rt_config c;
         memset(&c, 0, sizeof c);
         c.client.url = url;
-        rts[i] = rtws_rt_new(cl, &c, rtws_now_ms(), NULL);
+        rts[i] = rtws_rt_new(cl, &c, rtws_time_now_ms(), NULL);
         rtws_rt_subscribe(rts[i], "room", NULL, NULL);
     }
-    until = rtws_now_ms() + 4000; /* connect, subscribe, then sit idle past the trim */
-    while (rtws_now_ms() < until) {
-        int na = rtws_pollfds(sv, f, n + 8), nb = rtws_pollfds(cl, f + na, n + 8);
+    until = rtws_time_now_ms() + 4000; /* connect, subscribe, then sit idle past the trim */
+    while (rtws_time_now_ms() < until) {
+        int na = rtws_ctx_fill_pollfds(sv, f, n + 8), nb = rtws_ctx_fill_pollfds(cl, f + na, n + 8);
         poll(f, (nfds_t)(na + nb), 10);
-        rtws_service(sv, f, na, rtws_now_ms());
-        rtws_service(cl, f + na, nb, rtws_now_ms());
+        rtws_ctx_service(sv, f, na, rtws_time_now_ms());
+        rtws_ctx_service(cl, f + na, nb, rtws_time_now_ms());
     }
     {
         rtws_router_stats st;

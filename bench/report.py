@@ -176,7 +176,7 @@ if sizes:
       "hashes (FNV-1a) to the plaintext's, and every message arrives with the right opcode. memcpy "
       "reads one buffer and writes another while unmasking works in place on one, so above 100% is "
       "possible once the two buffers no longer fit in cache (1 MiB).\n")
-    w("- **frame**: `rtws_frame_header_decode` + `rtws_frame_check` + `rtws_mask` in place, frame "
+    w("- **frame**: `rtws_frame_header_decode` + `rtws_frame_header_check` + `rtws_frame_mask` in place, frame "
       "after frame.\n- **conn-bin / conn-text**: a whole server-role `rtws_conn`: `memcpy` of the "
       "wire bytes into `rtws_conn_recv_buf` (standing in for the kernel's copy in `recv()`, so at "
       "most about 50% of memcpy is possible), then `rtws_conn_recv_commit` parses, unmasks, "

@@ -70,9 +70,9 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     }
     case RTWS_EV_ERROR:
-        fprintf(stderr, "tls_load: %s (errno %d)\n", rtws_strerror(ev->err), ev->sys_errno);
+        fprintf(stderr, "tls_load: %s (errno %d)\n", rtws_err_str(ev->err), ev->sys_errno);
         if (ev->err == RTWS_ERR_TLS)
-            fprintf(stderr, "tls_load: TLS: %s\n", rtws_tls_strerror(ev->tls_error));
+            fprintf(stderr, "tls_load: TLS: %s\n", rtws_tls_err_str(ev->tls_error));
         errors++;
         break;
     case RTWS_EV_CLOSE:
@@ -86,7 +86,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
 }
 
 static void run_until(rtws_ctx *ctx, uint64_t until) {
-    while (rtws_now_ms() < until && rtws_ctx_count(ctx) > 0) rtws_run_once(ctx, 50);
+    while (rtws_time_now_ms() < until && rtws_ctx_get_conn_count(ctx) > 0) rtws_ctx_run_once(ctx, 50);
 }
 
 int main(int argc, char **argv) {
@@ -136,27 +136,27 @@ int main(int argc, char **argv) {
     if (!ctx) return 1;
     for (i = 0; i < o_conns; i++) {
         rtws_err e;
-        ls[i].c = rtws_connect(ctx, url, NULL, rtws_now_ms(), &e);
+        ls[i].c = rtws_ctx_connect(ctx, url, NULL, rtws_time_now_ms(), &e);
         if (!ls[i].c) {
-            fprintf(stderr, "tls_load: %s: %s\n", url, rtws_strerror(e));
+            fprintf(stderr, "tls_load: %s: %s\n", url, rtws_err_str(e));
             return 1;
         }
         rtws_conn_set_handler(ls[i].c, on_event, &ls[i]);
     }
-    t0 = rtws_now_ms();
-    while (n_open + n_done < o_conns && rtws_now_ms() < t0 + 10000) rtws_run_once(ctx, 50);
+    t0 = rtws_time_now_ms();
+    while (n_open + n_done < o_conns && rtws_time_now_ms() < t0 + 10000) rtws_ctx_run_once(ctx, 50);
     if (n_open < o_conns) {
         fprintf(stderr, "tls_load: only %d of %d connections opened\n", n_open, o_conns);
         return 1;
     }
-    run_until(ctx, rtws_now_ms() + (uint64_t)(warm * 1000));
+    run_until(ctx, rtws_time_now_ms() + (uint64_t)(warm * 1000));
     m0 = msgs;
     b0 = bytes;
     s0 = cpu_s(pid);
     c0 = self_cpu_s();
-    t0 = rtws_now_ms();
+    t0 = rtws_time_now_ms();
     run_until(ctx, t0 + (uint64_t)(dur * 1000));
-    secs = (double)(rtws_now_ms() - t0) / 1000.0;
+    secs = (double)(rtws_time_now_ms() - t0) / 1000.0;
     scpu = s0 >= 0 ? (cpu_s(pid) - s0) / secs * 100.0 : -1;
     lcpu = (self_cpu_s() - c0) / secs * 100.0;
     m0 = msgs - m0;
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
     for (i = 0; i < o_conns; i++)
         if (ls[i].open && ls[i].next_recv == ls[i].next_send)
             rtws_conn_close(ls[i].c, RTWS_CLOSE_NORMAL, NULL);
-    run_until(ctx, rtws_now_ms() + 5000);
+    run_until(ctx, rtws_time_now_ms() + 5000);
     for (i = 0; i < o_conns; i++)
         if (!ls[i].done || ls[i].next_recv != ls[i].next_send) errors++;
     printf("echo: %s %d conns x %d in flight, %zu B: %.0f msg/s, %.1f MB/s, server CPU %.0f%%, "

@@ -77,14 +77,14 @@ static int visit(const char *base, const char *path, run *r) {
     if (!ctx) return -1;
     snprintf(url, sizeof url, "%s%s", base, path);
     r->done = r->opened = 0;
-    if (!rtws_connect(ctx, url, NULL, rtws_now_ms(), &e)) {
-        fprintf(stderr, "autobahn_client: %s: %s\n", url, rtws_strerror(e));
+    if (!rtws_ctx_connect(ctx, url, NULL, rtws_time_now_ms(), &e)) {
+        fprintf(stderr, "autobahn_client: %s: %s\n", url, rtws_err_str(e));
         rtws_ctx_free(ctx);
         return -1;
     }
-    until = rtws_now_ms() + 120000; /* no case takes this long */
-    while (rtws_ctx_count(ctx) > 0 && rtws_now_ms() < until)
-        if (rtws_run_once(ctx, 100) < 0) break;
+    until = rtws_time_now_ms() + 120000; /* no case takes this long */
+    while (rtws_ctx_get_conn_count(ctx) > 0 && rtws_time_now_ms() < until)
+        if (rtws_ctx_run_once(ctx, 100) < 0) break;
     rtws_ctx_free(ctx);
     return r->opened ? 0 : 1;
 }

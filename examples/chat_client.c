@@ -59,7 +59,7 @@ static void on_presence(rtws_rt *rt, const char *channel, const char *user, cons
                         void *u) {
     (void)u;
     (void)channel;
-    if (strcmp(user, rtws_rt_user(rt)) == 0) return;
+    if (strcmp(user, rtws_rt_get_user(rt)) == 0) return;
     printf("-- %s is %s\n", user, status);
     fflush(stdout);
 }
@@ -70,7 +70,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     if (ev->type == RTWS_EV_STATE && ev->state == RTWS_CLIENT_RECONNECTING)
         fprintf(stderr, "-- connection lost; retrying in %u ms\n", ev->delay_ms);
     else if (ev->type == RTWS_EV_STATE && ev->state == RTWS_CLIENT_FAILED)
-        fprintf(stderr, "-- giving up: %s\n", rtws_strerror(ev->err));
+        fprintf(stderr, "-- giving up: %s\n", rtws_err_str(ev->err));
 }
 
 static void on_welcome(rtws_rt *rt, const char *u, const char *session, int resumed, void *user) {
@@ -137,19 +137,19 @@ int main(int argc, char **argv) {
     rc.on_presence = on_presence;
     rc.on_welcome = on_welcome;
     rc.on_error = on_error;
-    if (!ctx || !(rt = rtws_rt_new(ctx, &rc, rtws_now_ms(), NULL))) {
+    if (!ctx || !(rt = rtws_rt_new(ctx, &rc, rtws_time_now_ms(), NULL))) {
         fprintf(stderr, "chat_client: bad url %s\n", url);
         return 1;
     }
     rtws_rt_subscribe(rt, room, on_msg, NULL);
     while (running) {
-        int n = rtws_pollfds(ctx, fds, 63);
+        int n = rtws_ctx_fill_pollfds(ctx, fds, 63);
         if (n > 63) n = 63;
         fds[n].fd = 0; /* our own fd in the same poll */
         fds[n].events = POLLIN;
         fds[n].revents = 0;
-        poll(fds, (nfds_t)n + 1, rtws_timeout_ms(ctx, rtws_now_ms()));
-        rtws_service(ctx, fds, n, rtws_now_ms());
+        poll(fds, (nfds_t)n + 1, rtws_ctx_get_timeout_ms(ctx, rtws_time_now_ms()));
+        rtws_ctx_service(ctx, fds, n, rtws_time_now_ms());
         if (fds[n].revents) {
             ssize_t r = read(0, line + have, sizeof line - 1 - have);
             if (r <= 0) {
@@ -164,24 +164,24 @@ int main(int argc, char **argv) {
                 k = nl ? (size_t)(nl - line) : have;
                 line[k] = '\0';
                 if (!strcmp(line, "/quit")) running = 0;
-                else if (!strcmp(line, "/away")) rtws_rt_presence(rt, room, "away");
-                else if (!strcmp(line, "/back")) rtws_rt_presence(rt, room, "online");
+                else if (!strcmp(line, "/away")) rtws_rt_set_presence(rt, room, "away");
+                else if (!strcmp(line, "/back")) rtws_rt_set_presence(rt, room, "online");
                 else if (k) say(rt, line);
                 k += nl ? 1 : 0;
                 memmove(line, line + k, have - k);
                 have -= k;
             }
-            rtws_tick(ctx, rtws_now_ms()); /* sends made outside a callback go out now */
+            rtws_ctx_run_timers(ctx, rtws_time_now_ms()); /* sends made outside a callback go out now */
         }
     }
     {
-        uint64_t until = rtws_now_ms() + 2000; /* let the last messages get their acks */
-        while (rtws_rt_unacked(rt) && rtws_now_ms() < until) rtws_run_once(ctx, 50);
+        uint64_t until = rtws_time_now_ms() + 2000; /* let the last messages get their acks */
+        while (rtws_rt_get_unacked(rt) && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 50);
     }
     rtws_rt_free(rt);
     {
-        uint64_t until = rtws_now_ms() + 500;
-        while (rtws_ctx_count(ctx) && rtws_now_ms() < until) rtws_run_once(ctx, 50);
+        uint64_t until = rtws_time_now_ms() + 500;
+        while (rtws_ctx_get_conn_count(ctx) && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 50);
     }
     rtws_ctx_free(ctx);
     return 0;

@@ -346,17 +346,17 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, v
    and are let through). Then the router decides (path, token, session). */
 static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     rtws_router *r = (rtws_router *)user;
-    const rtws_str *origin = rtws_http_header(req, "Origin");
+    const rtws_str *origin = rtws_http_get_header(req, "Origin");
     (void)proto;
     if (origin) {
-        const rtws_str *host = rtws_http_header(req, "Host");
+        const rtws_str *host = rtws_http_get_header(req, "Host");
         size_t i;
         if (!host || origin->len != host->len + 7 || memcmp(origin->p, "http://", 7) != 0)
             return 403;
         for (i = 0; i < host->len; i++) /* host names compare case-insensitively */
             if ((origin->p[7 + i] | 0x20) != (host->p[i] | 0x20)) return 403;
     }
-    return rtws_router_on_accept(r, c, req, rtws_now_ms());
+    return rtws_router_handle_accept(r, c, req, rtws_time_now_ms());
 }
 
 int main(int argc, char **argv) {
@@ -409,9 +409,9 @@ int main(int argc, char **argv) {
     cfg.conn.on_accept = on_accept;     /* the origin check, then the router's */
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;
-    e = rtws_listen(ctx, host, port, &bound);
+    e = rtws_ctx_listen(ctx, host, port, &bound);
     if (e != RTWS_OK) {
-        fprintf(stderr, "chat_server: cannot listen on %s:%d: %s\n", host, port, rtws_strerror(e));
+        fprintf(stderr, "chat_server: cannot listen on %s:%d: %s\n", host, port, rtws_err_str(e));
         return 1;
     }
     signal(SIGINT, on_signal);
@@ -424,11 +424,11 @@ int main(int argc, char **argv) {
            shown, bound, secret ? "?token=<JWT signed with the secret>" : "");
     fflush(stdout);
     while (!stop)
-        if (rtws_run_once(ctx, 1000) < 0) break;
+        if (rtws_ctx_run_once(ctx, 1000) < 0) break;
     {
-        uint64_t until = rtws_now_ms() + 2000;
-        rtws_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_now_ms());
-        while (rtws_ctx_count(ctx) > 0 && rtws_now_ms() < until) rtws_run_once(ctx, 100);
+        uint64_t until = rtws_time_now_ms() + 2000;
+        rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
+        while (rtws_ctx_get_conn_count(ctx) > 0 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 100);
     }
     /* the router first: it lets go of connections the context still holds */
     rtws_router_free(a.router);

@@ -80,11 +80,11 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     case RTWS_EV_CLOSE: s->closed = 1; break;
     case RTWS_EV_ERROR:
-        fprintf(stderr, "echo_client: %s (status %d, errno %d)\n", rtws_strerror(ev->err),
+        fprintf(stderr, "echo_client: %s (status %d, errno %d)\n", rtws_err_str(ev->err),
                 ev->status, ev->sys_errno);
         if (ev->err == RTWS_ERR_TLS)
             fprintf(stderr, "echo_client: TLS error %d: %s\n", ev->tls_error,
-                    rtws_tls_strerror(ev->tls_error));
+                    rtws_tls_err_str(ev->tls_error));
         if (!s->opened) s->closed = 1;
         break;
     default: break;
@@ -143,15 +143,15 @@ int main(int argc, char **argv) {
     cfg.conn.user = &s;
     cfg.tls = &tls;
     ctx = rtws_ctx_new(&cfg);
-    if (!ctx || !rtws_connect(ctx, url, NULL, rtws_now_ms(), &e)) {
-        fprintf(stderr, "echo_client: %s: %s", url, ctx ? rtws_strerror(e) : "no memory");
+    if (!ctx || !rtws_ctx_connect(ctx, url, NULL, rtws_time_now_ms(), &e)) {
+        fprintf(stderr, "echo_client: %s: %s", url, ctx ? rtws_err_str(e) : "no memory");
         if (ctx && e == RTWS_ERR_TLS)
-            fprintf(stderr, ": %s", rtws_tls_strerror(rtws_ctx_tls_error(ctx)));
+            fprintf(stderr, ": %s", rtws_tls_err_str(rtws_ctx_get_tls_error(ctx)));
         fprintf(stderr, "\n");
         return 1;
     }
-    until = rtws_now_ms() + 60000;
-    while (rtws_ctx_count(ctx) > 0 && rtws_now_ms() < until) rtws_run_once(ctx, 100);
+    until = rtws_time_now_ms() + 60000;
+    while (rtws_ctx_get_conn_count(ctx) > 0 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 100);
     rtws_ctx_free(ctx);
     if (s.got > 0) {
         double sum = 0;

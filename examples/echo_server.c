@@ -80,11 +80,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "echo_server: --tls-cert and --tls-key go together\n");
         return 2;
     }
-    e = tls.cert_file ? rtws_listen_tls(ctx, host, port, &tls, &bound)
-                      : rtws_listen(ctx, host, port, &bound);
+    e = tls.cert_file ? rtws_ctx_listen_tls(ctx, host, port, &tls, &bound)
+                      : rtws_ctx_listen(ctx, host, port, &bound);
     if (e != RTWS_OK) {
-        fprintf(stderr, "echo_server: cannot listen on %s:%d: %s", host, port, rtws_strerror(e));
-        if (e == RTWS_ERR_TLS) fprintf(stderr, ": %s", rtws_tls_strerror(rtws_ctx_tls_error(ctx)));
+        fprintf(stderr, "echo_server: cannot listen on %s:%d: %s", host, port, rtws_err_str(e));
+        if (e == RTWS_ERR_TLS) fprintf(stderr, ": %s", rtws_tls_err_str(rtws_ctx_get_tls_error(ctx)));
         fprintf(stderr, "\n");
         rtws_ctx_free(ctx);
         return 1;
@@ -95,11 +95,11 @@ int main(int argc, char **argv) {
     printf("listening on %s:%d\n", host, bound);
     fflush(stdout);
     while (!stop)
-        if (rtws_run_once(ctx, 1000) < 0) break;
+        if (rtws_ctx_run_once(ctx, 1000) < 0) break;
     {
-        uint64_t until = rtws_now_ms() + 2000;
-        rtws_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_now_ms());
-        while (rtws_ctx_count(ctx) > 0 && rtws_now_ms() < until) rtws_run_once(ctx, 100);
+        uint64_t until = rtws_time_now_ms() + 2000;
+        rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
+        while (rtws_ctx_get_conn_count(ctx) > 0 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 100);
     }
     rtws_ctx_free(ctx);
     return 0;

@@ -60,7 +60,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         g->clean = ev->clean;
         printf("closed: code %u, %s\n", ev->code, ev->clean ? "clean" : "not clean");
     } else if (ev->type == RTWS_EV_ERROR) {
-        fprintf(stderr, "frame_loop: %s (HTTP status %d)\n", rtws_strerror(ev->err), ev->status);
+        fprintf(stderr, "frame_loop: %s (HTTP status %d)\n", rtws_err_str(ev->err), ev->status);
     }
 }
 
@@ -121,7 +121,7 @@ static void pump_in(rtws_conn *c, int fd, uint64_t now) {
         else if (r < 0 && errno == EINTR) continue;
         else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         else { /* 0: the peer closed TCP; or an error */
-            rtws_conn_eof(c, now);
+            rtws_conn_recv_eof(c, now);
             return;
         }
         if ((size_t)r < cap) return; /* drained */
@@ -198,11 +198,11 @@ int main(int argc, char **argv) {
     memset(&opts, 0, sizeof opts);
     opts.host = auth;
     opts.path = path;
-    rtws_conn_client_start(&c, &opts, rtws_now_ms());
+    rtws_conn_start(&c, &opts, rtws_time_now_ms());
     clock_gettime(CLOCK_MONOTONIC, &next);
     /* the connection says when it is done: all output written, socket to close */
     for (frame = 0; rtws_conn_want(&c) != RTWS_WANT_CLOSE; frame++) {
-        uint64_t now = rtws_now_ms();
+        uint64_t now = rtws_time_now_ms();
         pump_in(&c, fd, now);
         /* the game's update: bounce the player around a 100 x 100 field */
         x += dx;
@@ -217,7 +217,7 @@ int main(int argc, char **argv) {
         if (frame == frames && !g.open)
             fprintf(stderr, "frame_loop: not open after %ld frames, giving up\n", frames);
         if (frame == frames) rtws_conn_close(&c, RTWS_CLOSE_NORMAL, "game over");
-        rtws_conn_tick(&c, now); /* heartbeat, handshake and close timeouts */
+        rtws_conn_run_timers(&c, now); /* heartbeat, handshake and close timeouts */
         pump_out(&c, fd);
         /* sleep to the next frame, 1/60 s after the last one */
         next.tv_nsec += 1000000000L / 60;

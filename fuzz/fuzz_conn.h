@@ -92,7 +92,7 @@ static void fz_drain(fz *f);
 
 static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
     fz *f = (fz *)user;
-    const rtws_config *cfg = rtws_conn_config(c);
+    const rtws_config *cfg = rtws_conn_get_config(c);
     FUZZ_CHECK(c == &f->c && !f->freed);
     switch (ev->type) {
     case RTWS_EV_OPEN:
@@ -185,7 +185,7 @@ static void fz_check_head(fz *f, size_t head) {
             f->phase = 2; /* a refusal: the body follows, then nothing */
             return;
         }
-        acc = rtws_http_header(&m, "Sec-WebSocket-Accept");
+        acc = rtws_http_get_header(&m, "Sec-WebSocket-Accept");
         FUZZ_CHECK(acc != NULL && acc->len == 28);
         FUZZ_CHECK(rtws_http_has_token(&m, "Upgrade", "websocket"));
         FUZZ_CHECK(rtws_http_has_token(&m, "Connection", "Upgrade"));
@@ -193,8 +193,8 @@ static void fz_check_head(fz *f, size_t head) {
     } else {
         rtws_upgrade u;
         FUZZ_CHECK(rtws_http_parse_request((const char *)f->out, head, &m, 0, &off) == RTWS_OK);
-        FUZZ_CHECK(rtws_upgrade_check(&m, &u) == 101);
-        FUZZ_CHECK(rtws_http_header(&m, "Host") != NULL);
+        FUZZ_CHECK(rtws_http_check_upgrade(&m, &u) == 101);
+        FUZZ_CHECK(rtws_http_get_header(&m, "Host") != NULL);
     }
     f->phase = 1;
 }
@@ -211,7 +211,7 @@ static void fz_parse_out(fz *f) {
     while (f->phase == 1 && off < f->out_len) {
         rtws_frame_piece piece;
         size_t used = 0;
-        rtws_err e = rtws_frame_feed(&f->fp, f->out + off, f->out_len - off, &used, &piece);
+        rtws_err e = rtws_frame_parser_feed(&f->fp, f->out + off, f->out_len - off, &used, &piece);
         FUZZ_CHECK(e == RTWS_OK || e == RTWS_EAGAIN); /* rtws writes only valid frames */
         off += used;
         if (e == RTWS_EAGAIN) break;
@@ -268,11 +268,11 @@ static void fz_drain(fz *f) {
 }
 
 static void fz_after_call(fz *f) {
-    const rtws_config *cfg = rtws_conn_config(&f->c);
+    const rtws_config *cfg = rtws_conn_get_config(&f->c);
     rtws_err e;
     fz_drain(f);
     FUZZ_CHECK(rtws_conn_out_pending(&f->c) <= cfg->max_send_queue + 4096);
-    e = rtws_conn_error(&f->c);
+    e = rtws_conn_get_error(&f->c);
     FUZZ_CHECK(fz_err_ok(e));
     if (f->sticky != RTWS_OK) FUZZ_CHECK(e == f->sticky);
     f->sticky = e;
@@ -301,13 +301,13 @@ static void fz_recv(fz *f, const uint8_t *p, size_t len) {
     } else {
         FUZZ_CHECK(used <= len);
         FUZZ_CHECK(used == len || e != RTWS_OK);
-        if (e != RTWS_OK && e != RTWS_EAGAIN) FUZZ_CHECK(e == rtws_conn_error(&f->c));
+        if (e != RTWS_OK && e != RTWS_EAGAIN) FUZZ_CHECK(e == rtws_conn_get_error(&f->c));
     }
     fz_after_call(f);
 }
 
 static void fz_tick(fz *f) {
-    rtws_conn_tick(&f->c, f->now);
+    rtws_conn_run_timers(&f->c, f->now);
     fz_after_call(f);
 }
 
@@ -368,7 +368,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
         o.path = "/chat?x=1";
         o.protocols = (f.flags & FZ_PROTO) ? "chat, superchat" : NULL;
         o.origin = "http://example.com";
-        FUZZ_CHECK(rtws_conn_client_start(&f.c, &o, f.now) == RTWS_OK);
+        FUZZ_CHECK(rtws_conn_start(&f.c, &o, f.now) == RTWS_OK);
         fz_after_call(&f);
         FUZZ_CHECK(f.phase == 1); /* the whole request was written and checked */
         if (f.flags & FZ_HANDSHAKE) {
@@ -379,7 +379,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
             char key[25], acc[29];
             fz_random(&again, raw, 16);
             rtws_base64_encode(raw, 16, key, sizeof key);
-            rtws_ws_accept(key, 24, acc);
+            rtws_upgrade_accept_key(key, 24, acc);
             slen = (size_t)sprintf((char *)stream,
                                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
@@ -389,7 +389,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     } else if (f.flags & FZ_HANDSHAKE) {
         slen = (size_t)sprintf((char *)stream, "%s%s\r\n", fz_request_fmt,
                                (f.flags & FZ_PROTO) ? "Sec-WebSocket-Protocol: x, chat\r\n" : "");
-        rtws_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, f.expect_accept);
+        rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, f.expect_accept);
         f.know_key = 1;
     }
     if (n) memcpy(stream + slen, d, n);
@@ -404,12 +404,12 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     }
     /* let every timer fire: heartbeat, pong timeout, close timeout */
     for (i = 0; i < 6; i++) {
-        uint64_t dl = rtws_conn_deadline(&f.c);
+        uint64_t dl = rtws_conn_get_deadline(&f.c);
         if (dl != UINT64_MAX && dl > f.now) f.now = dl;
         else f.now += 30000;
         fz_tick(&f);
     }
-    rtws_conn_eof(&f.c, f.now);
+    rtws_conn_recv_eof(&f.c, f.now);
     fz_after_call(&f);
     FUZZ_CHECK(f.freed || rtws_conn_get_state(&f.c) == RTWS_STATE_CLOSED);
     FUZZ_CHECK(rtws_conn_want(&f.c) == (f.freed ? 0u : (unsigned)RTWS_WANT_CLOSE));

@@ -1,4 +1,4 @@
-/* fuzz/fuzz_conn_client.c - rtws_conn as a client after rtws_conn_client_start,
+/* fuzz/fuzz_conn_client.c - rtws_conn as a client after rtws_conn_start,
    fed a byte stream from a server in chunks (input layout and checks:
    fuzz/fuzz_conn.h). */
 #include "fuzz_conn.h"

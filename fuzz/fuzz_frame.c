@@ -46,7 +46,7 @@ static run_result run(const uint8_t *orig, size_t n, rtws_role role, uint64_t ma
     while (off < n) {
         size_t len = n - off < step ? n - off : step, used = 12345;
         rtws_frame_piece piece;
-        rtws_err e = rtws_frame_feed(&p, buf + off, len, &used, &piece);
+        rtws_err e = rtws_frame_parser_feed(&p, buf + off, len, &used, &piece);
         r.err = e;
         FUZZ_CHECK(e == RTWS_OK || e == RTWS_EAGAIN || e == RTWS_ERR_PROTOCOL ||
                    e == RTWS_ERR_TOO_BIG);
@@ -57,7 +57,7 @@ static run_result run(const uint8_t *orig, size_t n, rtws_role role, uint64_t ma
             /* sticky: a second call fails the same way and takes nothing */
             size_t used2 = 777;
             rtws_frame_piece p2;
-            FUZZ_CHECK(rtws_frame_feed(&p, buf + off + used, len - used, &used2, &p2) == e);
+            FUZZ_CHECK(rtws_frame_parser_feed(&p, buf + off + used, len - used, &used2, &p2) == e);
             FUZZ_CHECK(used2 == 0);
             off += used;
             break;

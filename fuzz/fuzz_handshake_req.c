@@ -4,7 +4,7 @@
    rest:   bytes from the client
    rtws_http_head_end fed in chunks must agree with a plain search for the
    first CRLFCRLF; the head it finds goes (in an exact-size copy, so ASan sees
-   over-reads) through rtws_http_parse_request and rtws_upgrade_check, and
+   over-reads) through rtws_http_parse_request and rtws_http_check_upgrade, and
    every rtws_str returned must lie inside that copy. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
@@ -65,7 +65,7 @@ static void check_headers(const rtws_http *m, const char *buf, size_t len, size_
         /* case-insensitive lookup finds this header or an earlier one of the same name */
         for (j = 0; name[j]; j++)
             if (name[j] >= 'a' && name[j] <= 'z') name[j] = (char)(name[j] - 32);
-        first = rtws_http_header(m, name);
+        first = rtws_http_get_header(m, name);
         FUZZ_CHECK(first != NULL);
         FUZZ_CHECK(first >= &m->headers[0].value && first <= &m->headers[i].value);
         /* the first list element of the value is a token of it */
@@ -115,7 +115,7 @@ static void check_request(const char *buf, size_t len, size_t max_headers, size_
     FUZZ_CHECK(req.minor >= 0 && req.minor <= 9);
     check_headers(&req, buf, len, max_headers);
 
-    FUZZ_CHECK(rtws_upgrade_check(&req, &u) == u.status);
+    FUZZ_CHECK(rtws_http_check_upgrade(&req, &u) == u.status);
     FUZZ_CHECK(u.status == 101 || u.status == 400 || u.status == 405 || u.status == 426);
     FUZZ_CHECK(u.reason != NULL && u.reason[0] != '\0');
     FUZZ_CHECK(inside(u.key, buf, len) && inside(u.protocols, buf, len));
@@ -124,13 +124,13 @@ static void check_request(const char *buf, size_t len, size_t max_headers, size_
         uint8_t raw[32], dig[32];
         char acc[29];
         FUZZ_CHECK(req.method.len == 3 && req.minor >= 1);
-        FUZZ_CHECK(rtws_http_header(&req, "host") != NULL);
+        FUZZ_CHECK(rtws_http_get_header(&req, "host") != NULL);
         FUZZ_CHECK(rtws_http_has_token(&req, "upgrade", "WebSocket") == 1);
         FUZZ_CHECK(rtws_http_has_token(&req, "CONNECTION", "upgrade") == 1);
         FUZZ_CHECK(u.key.len == 24);
         FUZZ_CHECK(rtws_base64_decode(u.key.p, u.key.len, raw, sizeof raw) == 16);
         memset(acc, 'x', sizeof acc);
-        rtws_ws_accept(u.key.p, u.key.len, acc);
+        rtws_upgrade_accept_key(u.key.p, u.key.len, acc);
         FUZZ_CHECK(acc[28] == '\0' && strlen(acc) == 28);
         FUZZ_CHECK(rtws_base64_decode(acc, 28, dig, sizeof dig) == 20);
     } else {

@@ -64,7 +64,7 @@ static void check_headers(const rtws_http *m, const char *buf, size_t len, size_
         /* case-insensitive lookup finds this header or an earlier one of the same name */
         for (j = 0; name[j]; j++)
             if (name[j] >= 'a' && name[j] <= 'z') name[j] = (char)(name[j] - 32);
-        first = rtws_http_header(m, name);
+        first = rtws_http_get_header(m, name);
         FUZZ_CHECK(first != NULL);
         FUZZ_CHECK(first >= &m->headers[0].value && first <= &m->headers[i].value);
         /* the first list element of the value is a token of it */
@@ -103,11 +103,11 @@ static void check_response(const char *buf, size_t len, size_t max_headers, size
     }
     FUZZ_CHECK(res.method.len == 0 && res.target.len == 0 && res.path.len == 0);
     check_headers(&res, buf, len, max_headers);
-    if (res.status == 101 && rtws_http_header(&res, "Sec-WebSocket-Accept")) {
+    if (res.status == 101 && rtws_http_get_header(&res, "Sec-WebSocket-Accept")) {
         /* what a client does next: compare with the accept value it expects */
         char acc[29];
-        const rtws_str *v = rtws_http_header(&res, "sec-websocket-accept");
-        rtws_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, acc);
+        const rtws_str *v = rtws_http_get_header(&res, "sec-websocket-accept");
+        rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, acc);
         FUZZ_CHECK(v != NULL && inside(*v, buf, len));
         if (v->len == 28 && memcmp(v->p, acc, 28) == 0)
             FUZZ_CHECK(memcmp(v->p, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28) == 0);

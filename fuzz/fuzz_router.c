@@ -19,7 +19,7 @@
      told it is subscribed to, and seqs of one channel increase between two
      "subscribed";
    - the client's connection never sees a protocol error from the server;
-   - rtws_router_user() is the user of the last welcome/authenticated;
+   - rtws_router_get_user() is the user of the last welcome/authenticated;
    - router stats: active_connections equals the server connections that
      opened and have not closed, users_online <= active, and everything is
      zero once all connections are gone; the status page is a JSON object;
@@ -119,16 +119,16 @@ static void sv_event(rtws_conn *c, const rtws_event *ev, void *user) {
         FUZZ_CHECK(s->sv_open && !s->sv_closed);
         s->sv_closed = 1;
     }
-    rtws_router_on_event(R, c, ev, NOW);
+    rtws_router_handle_event(R, c, ev, NOW);
 }
 static int sv_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     (void)proto;
     (void)user;
-    return rtws_router_on_accept(R, c, req, NOW);
+    return rtws_router_handle_accept(R, c, req, NOW);
 }
 static int sv_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, void *user) {
     (void)user;
-    return rtws_router_on_http(R, c, req, rep, NOW);
+    return rtws_router_handle_http(R, c, req, rep, NOW);
 }
 
 static int sub_index(const slot *s, const char *ch) {
@@ -262,7 +262,7 @@ static int app_authorize(rtws_router *r, rtws_conn *c, const char *user, int act
 
 static void app_message(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
     (void)app;
-    if (ev->len & 1) rtws_router_error(r, c, "bad_request", "the app says no", "app-1");
+    if (ev->len & 1) rtws_router_send_error(r, c, "bad_request", "the app says no", "app-1");
 }
 
 static void server_conn_init(rtws_conn *c) {
@@ -295,9 +295,9 @@ static void move(rtws_conn *a, rtws_conn *b, int *moved) {
 
 static void slot_free(slot *s) {
     if (!s->used) return;
-    rtws_conn_eof(&s->sv, NOW); /* a CLOSE for the router when it opened and did not close */
+    rtws_conn_recv_eof(&s->sv, NOW); /* a CLOSE for the router when it opened and did not close */
     if (s->used == 1) {
-        rtws_conn_eof(&s->cl, NOW);
+        rtws_conn_recv_eof(&s->cl, NOW);
         rtws_conn_free(&s->cl);
     }
     rtws_conn_free(&s->sv);
@@ -337,7 +337,7 @@ static void check_stats(void) {
         if (S[i].used && S[i].sv_open && !S[i].sv_closed) open++;
         if (S[i].used == 1 && S[i].sv_open && !S[i].sv_closed && S[i].user[0] &&
             rtws_conn_out_pending(&S[i].sv) == 0) { /* else the client may not be told yet */
-            const char *u = rtws_router_user(R, &S[i].sv);
+            const char *u = rtws_router_get_user(R, &S[i].sv);
             if (!u || strcmp(u, S[i].user) != 0)
                 fprintf(stderr, "slot %d: router says %s, client was told %s\n", i, u ? u : "(none)", S[i].user);
             FUZZ_CHECK(u && strcmp(u, S[i].user) == 0);
@@ -409,7 +409,7 @@ static void slot_open(slot *s, const uint8_t *p, size_t n) {
         else snprintf(path, sizeof path, "/ws?%s", q);
     }
     o.path = path;
-    rtws_conn_client_start(&s->cl, &o, NOW);
+    rtws_conn_start(&s->cl, &o, NOW);
 }
 
 static void do_http(const uint8_t *p, size_t n) {
@@ -446,11 +446,11 @@ static void do_http(const uint8_t *p, size_t n) {
 
 static void tick_all(void) {
     int i;
-    rtws_router_tick(R, NOW);
+    rtws_router_run_timers(R, NOW);
     for (i = 0; i < SLOTS; i++) {
         if (!S[i].used) continue;
-        rtws_conn_tick(&S[i].sv, NOW);
-        if (S[i].used == 1) rtws_conn_tick(&S[i].cl, NOW);
+        rtws_conn_run_timers(&S[i].sv, NOW);
+        if (S[i].used == 1) rtws_conn_run_timers(&S[i].cl, NOW);
     }
 }
 
@@ -528,7 +528,7 @@ static void step(int op, const uint8_t *p, size_t n) {
         break;
     case A_USER:
         if (s->used && s->sv_open && !s->sv_closed)
-            rtws_router_error(R, &s->sv, "internal", n ? "app error" : NULL, n ? NULL : "x");
+            rtws_router_send_error(R, &s->sv, "internal", n ? "app error" : NULL, n ? NULL : "x");
         break;
     default:
         if (s->used == 1) rtws_conn_send(&s->cl, RTWS_OP_TEXT, p, n); /* invalid UTF-8 refused */
@@ -592,7 +592,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         rtws_router_get_stats(R, &st);
         FUZZ_CHECK(st.active_connections == 0 && st.users_online == 0 && st.subscriptions == 0);
         NOW += 10000000;
-        rtws_router_tick(R, NOW);
+        rtws_router_run_timers(R, NOW);
         rtws_router_get_stats(R, &st);
         FUZZ_CHECK(st.sessions == 0);
     }

@@ -23,7 +23,7 @@ static int compile_other_unit(void) { return 0; }
 
 int main(void) {
     char acc[29];
-    rtws_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, acc);
+    rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, acc);
     if (strcmp(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0) return 1;
     if (compile_other_unit() != 0) return 2;
     {
@@ -43,6 +43,6 @@ int main(void) {
         if (!r) return 5;
         rtws_router_free(r);
     }
-    printf("compiled with %s, rtws %s\n", rtws_strerror(RTWS_OK), rtws_version());
+    printf("compiled with %s, rtws %s\n", rtws_err_str(RTWS_OK), rtws_version());
     return 0;
 }

@@ -51,7 +51,7 @@ static int wire_ok(uint8_t *out, size_t n, const uint8_t *want_ops, size_t nops)
                 n > 0 ? out[0] : 0, n > 1 ? out[1] : 0, n > 2 ? out[2] : 0);
         return 0;
     }
-    acc = rtws_http_header(&m, "Sec-WebSocket-Accept");
+    acc = rtws_http_get_header(&m, "Sec-WebSocket-Accept");
     if (m.status != 101 || !acc || acc->len != 28 ||
         memcmp(acc->p, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28) != 0)
         return 0;
@@ -59,7 +59,7 @@ static int wire_ok(uint8_t *out, size_t n, const uint8_t *want_ops, size_t nops)
     for (off = head; off < n;) {
         rtws_frame_piece piece;
         size_t used;
-        if (rtws_frame_feed(&p, out + off, n - off, &used, &piece) != RTWS_OK) return 0;
+        if (rtws_frame_parser_feed(&p, out + off, n - off, &used, &piece) != RTWS_OK) return 0;
         off += used;
         if (piece.frame_start) {
             if (k == nops || piece.h->opcode != want_ops[k]) return 0;
@@ -127,7 +127,7 @@ static void test_heartbeat_before_flush(void) {
     cfg.ping_interval_ms = 1000;
     rtws_conn_init(&c, &cfg);
     CHECK(rtws_conn_recv(&c, request, sizeof request - 1, 1000, NULL) >= RTWS_EAGAIN);
-    rtws_conn_tick(&c, 2500); /* the socket was not writable until now */
+    rtws_conn_run_timers(&c, 2500); /* the socket was not writable until now */
     n = drain(&c, out, sizeof out);
     CHECK(wire_ok(out, n, op_ping, 1));
     rtws_conn_free(&c);

@@ -20,7 +20,7 @@ static rtws_err parse_one(rtws_role role, const uint8_t *wire, size_t n, rtws_fr
     while (off < n) {
         rtws_frame_piece piece;
         size_t used;
-        e = rtws_frame_feed(&p, buf + off, n - off, &used, &piece);
+        e = rtws_frame_parser_feed(&p, buf + off, n - off, &used, &piece);
         off += used;
         if (e != RTWS_OK) break;
         memcpy(payload + *plen, piece.data, piece.len);
@@ -69,10 +69,10 @@ static void test_rfc_examples(void) {
     CHECK(h.fin && h.opcode == RTWS_OP_PONG && plen == 5 && memcmp(payload, "Hello", 5) == 0);
     CHECK_EQ(rtws_frame_header_decode(frag1, sizeof frag1, &h), RTWS_OK);
     CHECK(h.fin == 0 && h.opcode == RTWS_OP_TEXT && h.len == 3 && h.header_len == 2);
-    CHECK_EQ(rtws_frame_check(&h, RTWS_CLIENT, 0, 0), RTWS_OK);
+    CHECK_EQ(rtws_frame_header_check(&h, RTWS_CLIENT, 0, 0), RTWS_OK);
     CHECK_EQ(rtws_frame_header_decode(frag2, sizeof frag2, &h), RTWS_OK);
     CHECK(h.fin == 1 && h.opcode == RTWS_OP_CONT && h.len == 2);
-    CHECK_EQ(rtws_frame_check(&h, RTWS_CLIENT, 1, 0), RTWS_OK);
+    CHECK_EQ(rtws_frame_header_check(&h, RTWS_CLIENT, 1, 0), RTWS_OK);
     CHECK_EQ(rtws_frame_header_decode(bin256, sizeof bin256, &h), RTWS_OK);
     CHECK(h.fin && h.opcode == RTWS_OP_BINARY && h.len == 256 && h.header_len == 4);
     CHECK_EQ(rtws_frame_header_decode(bin64k, sizeof bin64k, &h), RTWS_OK);
@@ -86,7 +86,7 @@ static void test_rfc_examples(void) {
     {
         uint8_t p[5];
         memcpy(p, "Hello", 5);
-        CHECK_EQ(rtws_mask(p, 5, key, 0), 1);
+        CHECK_EQ(rtws_frame_mask(p, 5, key, 0), 1);
         CHECK_MEM(p, hello_masked + 6, 5);
     }
     CHECK_EQ(rtws_frame_header_encode(out, 0, RTWS_OP_TEXT, 3, NULL), 2);

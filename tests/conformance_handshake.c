@@ -1,5 +1,5 @@
 /* tests/conformance_handshake.c - RFC 6455 §1.3/§4: the key/accept example,
-   the sample handshake, and every rtws_upgrade_check decision (§4.2.1). */
+   the sample handshake, and every rtws_http_check_upgrade decision (§4.2.1). */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -21,16 +21,16 @@ static void test_accept(void) {
     for (i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         char out[29];
         memset(out, 'x', sizeof out);
-        rtws_ws_accept(pairs[i][0], 24, out);
+        rtws_upgrade_accept_key(pairs[i][0], 24, out);
         CHECK(strcmp(out, pairs[i][1]) == 0);
     }
     {
         /* the key is used as sent: its bytes, not its decoded value */
         char a[29], b[29];
-        rtws_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, a);
-        rtws_ws_accept("dGhlIHNhbXBsZSBub25jZQ==XYZ", 24, b);
+        rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, a);
+        rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZQ==XYZ", 24, b);
         CHECK(strcmp(a, b) == 0);
-        rtws_ws_accept("dGhlIHNhbXBsZSBub25jZR==", 24, b);
+        rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZR==", 24, b);
         CHECK(strcmp(a, b) != 0);
     }
 }
@@ -57,7 +57,7 @@ static size_t build(char *buf, const char *first, int drop, const char *extra) {
     return n;
 }
 
-/* parses buf and runs rtws_upgrade_check; returns the status (-1: parse error) */
+/* parses buf and runs rtws_http_check_upgrade; returns the status (-1: parse error) */
 static int check(const char *buf, size_t n, rtws_http *m, rtws_upgrade *u) {
     size_t err_off = 0, scanned = 0;
     char *copy = (char *)malloc(n);
@@ -68,7 +68,7 @@ static int check(const char *buf, size_t n, rtws_http *m, rtws_upgrade *u) {
         free(copy);
         return -1;
     }
-    st = rtws_upgrade_check(m, u);
+    st = rtws_http_check_upgrade(m, u);
     if (st != u->status || u->reason == NULL || u->reason[0] == '\0') st = -2;
     if (st != 101 && (u->key.len != 0 || u->protocols.len != 0)) st = -3;
     free(copy);
@@ -87,7 +87,7 @@ static void test_upgrade(void) {
         size_t err_off = 0;
         n = build(buf, "GET /chat HTTP/1.1", -1, NULL);
         CHECK_EQ(rtws_http_parse_request(buf, n, &m, 0, &err_off), RTWS_OK);
-        CHECK_EQ(rtws_upgrade_check(&m, &u), 101);
+        CHECK_EQ(rtws_http_check_upgrade(&m, &u), 101);
         CHECK_EQ(u.status, 101);
         CHECK(u.reason != NULL);
         CHECK(str_is(u.key, "dGhlIHNhbXBsZSBub25jZQ=="));
@@ -97,7 +97,7 @@ static void test_upgrade(void) {
         CHECK(str_is(m.path, "/chat"));
         {
             char acc[29];
-            rtws_ws_accept(u.key.p, u.key.len, acc);
+            rtws_upgrade_accept_key(u.key.p, u.key.len, acc);
             CHECK(strcmp(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0);
         }
     }
@@ -200,13 +200,13 @@ static void test_upgrade(void) {
         size_t err_off = 0;
         static const char r[] = "POST / HTTP/1.0\r\n\r\n";
         CHECK_EQ(rtws_http_parse_request(r, sizeof r - 1, &m, 0, &err_off), RTWS_OK);
-        CHECK_EQ(rtws_upgrade_check(&m, &u), 405);
+        CHECK_EQ(rtws_http_check_upgrade(&m, &u), 405);
     }
     {
         size_t err_off = 0;
         static const char r[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
         CHECK_EQ(rtws_http_parse_request(r, sizeof r - 1, &m, 0, &err_off), RTWS_OK);
-        CHECK_EQ(rtws_upgrade_check(&m, &u), 426);
+        CHECK_EQ(rtws_http_check_upgrade(&m, &u), 426);
     }
 }
 
@@ -228,10 +228,10 @@ static void test_response_example(void) {
     CHECK_EQ(m.minor, 1);
     CHECK_EQ(rtws_http_has_token(&m, "Upgrade", "websocket"), 1);
     CHECK_EQ(rtws_http_has_token(&m, "Connection", "upgrade"), 1);
-    v = rtws_http_header(&m, "Sec-WebSocket-Accept");
-    rtws_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, acc);
+    v = rtws_http_get_header(&m, "Sec-WebSocket-Accept");
+    rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, acc);
     CHECK(v != NULL && v->len == 28 && memcmp(v->p, acc, 28) == 0);
-    v = rtws_http_header(&m, "Sec-WebSocket-Protocol");
+    v = rtws_http_get_header(&m, "Sec-WebSocket-Protocol");
     CHECK(v != NULL && str_is(*v, "chat"));
 }
 

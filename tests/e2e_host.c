@@ -29,8 +29,8 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
     switch (ev->type) {
     case RTWS_EV_OPEN:
         /* every connection of a context points at its one config */
-        if (!s->open++) s->cfg = rtws_conn_config(c);
-        else if (rtws_conn_config(c) != s->cfg) s->own_cfg++;
+        if (!s->open++) s->cfg = rtws_conn_get_config(c);
+        else if (rtws_conn_get_config(c) != s->cfg) s->own_cfg++;
         s->last = c;
         break;
     case RTWS_EV_MESSAGE:
@@ -114,10 +114,10 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
 /* one poll over both contexts; returns when cond() holds or ms pass */
 static void run2(rtws_ctx *a, rtws_ctx *b, int ms, int (*cond)(void *), void *arg) {
     static struct pollfd fds[8192];
-    uint64_t until = rtws_now_ms() + (uint64_t)ms;
-    while (rtws_now_ms() < until && !(cond && cond(arg))) {
-        int na = rtws_pollfds(a, fds, 4096), nb = b ? rtws_pollfds(b, fds + na, 4096) : 0;
-        int ta = rtws_timeout_ms(a, rtws_now_ms()), tb = b ? rtws_timeout_ms(b, rtws_now_ms()) : -1;
+    uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
+    while (rtws_time_now_ms() < until && !(cond && cond(arg))) {
+        int na = rtws_ctx_fill_pollfds(a, fds, 4096), nb = b ? rtws_ctx_fill_pollfds(b, fds + na, 4096) : 0;
+        int ta = rtws_ctx_get_timeout_ms(a, rtws_time_now_ms()), tb = b ? rtws_ctx_get_timeout_ms(b, rtws_time_now_ms()) : -1;
         int t = ta < 0 ? tb : (tb < 0 ? ta : (ta < tb ? ta : tb));
         if (t < 0 || t > 50) t = 50;
         if (na > 4096 || nb > 4096) {
@@ -125,8 +125,8 @@ static void run2(rtws_ctx *a, rtws_ctx *b, int ms, int (*cond)(void *), void *ar
             return;
         }
         poll(fds, (nfds_t)(na + nb), t);
-        rtws_service(a, fds, na, rtws_now_ms());
-        if (b) rtws_service(b, fds + na, nb, rtws_now_ms());
+        rtws_ctx_service(a, fds, na, rtws_time_now_ms());
+        if (b) rtws_ctx_service(b, fds + na, nb, rtws_time_now_ms());
     }
 }
 
@@ -140,7 +140,7 @@ static rtws_ctx *mk_server(srv_stats *st, int *port, const char *host) {
     cfg.timer_ms = 20;
     cfg.trim_ms = 100;
     ctx = rtws_ctx_new(&cfg);
-    if (!ctx || rtws_listen(ctx, host, 0, port) != RTWS_OK) return NULL;
+    if (!ctx || rtws_ctx_listen(ctx, host, 0, port) != RTWS_OK) return NULL;
     return ctx;
 }
 
@@ -155,7 +155,7 @@ static rtws_ctx *mk_client(cli_ctl *ctl) {
 
 static int all_done(void *arg) {
     rtws_ctx **p = (rtws_ctx **)arg;
-    return rtws_ctx_count(p[0]) == 0 && rtws_ctx_count(p[1]) == 0;
+    return rtws_ctx_get_conn_count(p[0]) == 0 && rtws_ctx_get_conn_count(p[1]) == 0;
 }
 
 /* N connections each echoing `per` messages of `size` bytes */
@@ -178,7 +178,7 @@ static void test_many(int n, int per, size_t size, const char *host, const char 
     snprintf(url, sizeof url, "ws://%s:%d/echo", urlhost, port);
     for (i = 0; i < n; i++) {
         rtws_err e;
-        rtws_conn *c = rtws_connect(cl, url, NULL, rtws_now_ms(), &e);
+        rtws_conn *c = rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), &e);
         CHECK(c != NULL);
         if (c) rtws_conn_set_data(c, &ks[i]);
     }
@@ -203,8 +203,8 @@ static void test_many(int n, int per, size_t size, const char *host, const char 
     CHECK(st.cfg && st.cfg->role == RTWS_SERVER && st.cfg->max_frame == (size_t)16 << 20);
     CHECK_EQ(st.msgs, n * per);
     CHECK_EQ(st.clean_close, n);
-    CHECK_EQ(rtws_ctx_count(sv), 0);
-    CHECK_EQ(rtws_ctx_count(cl), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(sv), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(cl), 0);
     {
         rtws_ctx_stats a, b;
         rtws_ctx_get_stats(sv, &a);
@@ -263,28 +263,28 @@ static void test_epoll_style(void) {
     cfg.on_socket = on_socket;
     cfg.socket_user = &e;
     sv = rtws_ctx_new(&cfg);
-    CHECK(sv && rtws_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
     CHECK_EQ(e.registered, 1); /* the listener */
     ctl.per = 50;
     ctl.window = 1;
     ctl.size = 100;
     cl = mk_client(&ctl);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    for (i = 0; i < 20; i++) rtws_conn_set_data(rtws_connect(cl, url, NULL, rtws_now_ms(), NULL), &ks[i]);
-    until = rtws_now_ms() + 20000;
-    while (rtws_now_ms() < until && (rtws_ctx_count(cl) > 0 || rtws_ctx_count(sv) > 0)) {
+    for (i = 0; i < 20; i++) rtws_conn_set_data(rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), NULL), &ks[i]);
+    until = rtws_time_now_ms() + 20000;
+    while (rtws_time_now_ms() < until && (rtws_ctx_get_conn_count(cl) > 0 || rtws_ctx_get_conn_count(sv) > 0)) {
         struct epoll_event evs[64];
-        int n, k, nc = rtws_pollfds(cl, fds, 64);
-        int t = rtws_timeout_ms(sv, rtws_now_ms());
+        int n, k, nc = rtws_ctx_fill_pollfds(cl, fds, 64);
+        int t = rtws_ctx_get_timeout_ms(sv, rtws_time_now_ms());
         /* the server runs on epoll, the clients on poll, in one thread */
         n = epoll_wait(e.efd, evs, 64, 0);
         for (k = 0; k < n; k++) {
-            if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) rtws_on_readable(sv, evs[k].data.fd, rtws_now_ms());
-            if (evs[k].events & EPOLLOUT) rtws_on_writable(sv, evs[k].data.fd, rtws_now_ms());
+            if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) rtws_ctx_handle_readable(sv, evs[k].data.fd, rtws_time_now_ms());
+            if (evs[k].events & EPOLLOUT) rtws_ctx_handle_writable(sv, evs[k].data.fd, rtws_time_now_ms());
         }
-        if (t == 0) rtws_tick(sv, rtws_now_ms());
+        if (t == 0) rtws_ctx_run_timers(sv, rtws_time_now_ms());
         poll(fds, (nfds_t)nc, n > 0 ? 0 : 5);
-        rtws_service(cl, fds, nc, rtws_now_ms());
+        rtws_ctx_service(cl, fds, nc, rtws_time_now_ms());
     }
     for (i = 0; i < 20; i++) got += ks[i].got;
     CHECK_EQ(got, 20 * 50);
@@ -319,7 +319,7 @@ static int raw_connect(int port) {
 static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-static int count_zero(void *arg) { return rtws_ctx_count((rtws_ctx *)arg) == 0; }
+static int count_zero(void *arg) { return rtws_ctx_get_conn_count((rtws_ctx *)arg) == 0; }
 
 static void test_slowloris(void) {
     srv_stats st;
@@ -330,9 +330,9 @@ static void test_slowloris(void) {
     sv = mk_server(&st, &port, "127.0.0.1");
     fd = raw_connect(port);
     CHECK(fd >= 0);
-    start = rtws_now_ms();
+    start = rtws_time_now_ms();
     until = start + 3000;
-    while (rtws_now_ms() < until && !closed) {
+    while (rtws_time_now_ms() < until && !closed) {
         char b[16];
         ssize_t r;
         if (sent < (int)sizeof req - 1 && send(fd, req + sent, 1, MSG_NOSIGNAL) == 1) sent++;
@@ -342,11 +342,11 @@ static void test_slowloris(void) {
     }
     CHECK(closed);
     CHECK(sent < (int)sizeof req - 1); /* cut off before the request was complete */
-    CHECK(rtws_now_ms() - start >= 450 && rtws_now_ms() - start < 2000);
+    CHECK(rtws_time_now_ms() - start >= 450 && rtws_time_now_ms() - start < 2000);
     CHECK_EQ(st.open, 0);
     close(fd); /* the server lingers until the peer's side ends too */
     run2(sv, NULL, 1000, count_zero, sv);
-    CHECK_EQ(rtws_ctx_count(sv), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(sv), 0);
     rtws_ctx_free(sv);
 }
 
@@ -372,7 +372,7 @@ static void test_vanish_mid_frame(void) {
     CHECK_EQ(st.close, 1);
     CHECK_EQ(st.last_code, 1006);
     CHECK_EQ(st.clean_close, 0);
-    CHECK_EQ(rtws_ctx_count(sv), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(sv), 0);
     rtws_ctx_free(sv);
 }
 
@@ -393,7 +393,7 @@ static void test_origin_and_refused(void) {
     cfg.conn.user = &st;
     cfg.conn.allowed_origins = origins;
     sv = rtws_ctx_new(&cfg);
-    CHECK(rtws_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    CHECK(rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
     fd = raw_connect(port);
     {
         static const char evil[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -411,19 +411,19 @@ static void test_origin_and_refused(void) {
     memset(&k, 0, sizeof k);
     cl = mk_client(&ctl);
     snprintf(buf, sizeof buf, "ws://127.0.0.1:%d/", port);
-    c = rtws_connect(cl, buf, NULL, rtws_now_ms(), NULL);
+    c = rtws_ctx_connect(cl, buf, NULL, rtws_time_now_ms(), NULL);
     CHECK(c != NULL);
     if (c) rtws_conn_set_data(c, &k);
     run2(cl, NULL, 2000, count_zero, cl);
     CHECK_EQ(ctl.errors, 1);
     CHECK_EQ(ctl.last_errno, ECONNREFUSED);
-    CHECK_EQ(rtws_ctx_count(cl), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(cl), 0);
     {
         rtws_err e = RTWS_OK;
-        CHECK(rtws_connect(cl, "http://x/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
-        CHECK(rtws_connect(cl, "ws://[::1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
-        CHECK(rtws_connect(cl, "ws://h:99999/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
-        CHECK(rtws_connect(cl, "wss://h/", NULL, 0, &e) == NULL && e == RTWS_ERR_TLS);
+        CHECK(rtws_ctx_connect(cl, "http://x/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+        CHECK(rtws_ctx_connect(cl, "ws://[::1/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+        CHECK(rtws_ctx_connect(cl, "ws://h:99999/", NULL, 0, &e) == NULL && e == RTWS_ERR_URL);
+        CHECK(rtws_ctx_connect(cl, "wss://h/", NULL, 0, &e) == NULL && e == RTWS_ERR_TLS);
     }
     rtws_ctx_free(cl);
 }
@@ -444,17 +444,17 @@ static void test_shutdown(void) {
     sv = mk_server(&st, &port, "127.0.0.1");
     cl = mk_client(&ctl);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    for (i = 0; i < 10; i++) rtws_conn_set_data(rtws_connect(cl, url, NULL, rtws_now_ms(), NULL), &ks[i]);
+    for (i = 0; i < 10; i++) rtws_conn_set_data(rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), NULL), &ks[i]);
     run2(sv, cl, 300, NULL, NULL);
     CHECK_EQ(st.open, 10);
-    rtws_shutdown(sv, RTWS_CLOSE_GOING_AWAY, "bye", rtws_now_ms());
+    rtws_ctx_shutdown(sv, RTWS_CLOSE_GOING_AWAY, "bye", rtws_time_now_ms());
     both[0] = sv;
     both[1] = cl;
     run2(sv, cl, 5000, all_done, both);
     for (i = 0; i < 10; i++) ok += ks[i].closed && ks[i].close_clean && ks[i].close_code == 1001;
     CHECK_EQ(ok, 10);
-    CHECK_EQ(rtws_ctx_count(sv), 0);
-    CHECK_EQ(rtws_ctx_count(cl), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(sv), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(cl), 0);
     rtws_ctx_free(cl);
     rtws_ctx_free(sv);
 }
@@ -486,11 +486,11 @@ static void test_sender_keeps_buffers(void) {
     cfg.timer_ms = 10;
     cfg.trim_ms = 50;
     sv = rtws_ctx_new(&cfg);
-    CHECK(sv && rtws_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
     ctl.size = sizeof msg; /* the client only receives */
     cl = mk_client(&ctl);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    rtws_conn_set_data(rtws_connect(cl, url, NULL, rtws_now_ms(), NULL), &k);
+    rtws_conn_set_data(rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), NULL), &k);
     run2(sv, cl, 300, NULL, NULL);
     CHECK(st.open == 1 && st.last);
     run2(sv, cl, 100, NULL, NULL);
@@ -573,10 +573,10 @@ static void test_heartbeat_round_memory(void) {
     cfg.timer_ms = 10;
     cfg.trim_ms = 50;
     sv = rtws_ctx_new(&cfg);
-    CHECK(ks && sv && rtws_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    CHECK(ks && sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
     cl = mk_client(&ctl); /* per 0: the clients open and stay quiet */
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    for (i = 0; i < N; i++) rtws_conn_set_data(rtws_connect(cl, url, NULL, rtws_now_ms(), NULL), &ks[i]);
+    for (i = 0; i < N; i++) rtws_conn_set_data(rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), NULL), &ks[i]);
     run2(sv, cl, 10000, hb_all_open, &st);
     CHECK_EQ(st.open, N);
     run2(sv, cl, 150, NULL, NULL); /* quiet long enough to trim */

@@ -34,7 +34,7 @@ static rtws_ctx *server(rtws_router **rp, int *port, uint32_t ping, uint32_t pon
     cfg.conn.close_timeout_ms = 500;
     rtws_router_install(*rp, &cfg);
     ctx = rtws_ctx_new(&cfg);
-    if (!ctx || rtws_listen(ctx, "127.0.0.1", 0, port) != RTWS_OK) return NULL;
+    if (!ctx || rtws_ctx_listen(ctx, "127.0.0.1", 0, port) != RTWS_OK) return NULL;
     return ctx;
 }
 
@@ -53,16 +53,16 @@ static rtws_ctx *client_ctx(uint32_t ping, uint32_t pong) {
 
 static void loop(rtws_ctx *a, rtws_ctx *b, proxy *p, int ms) {
     static struct pollfd f[16000];
-    uint64_t until = rtws_now_ms() + (uint64_t)ms;
+    uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
     do {
-        int na = rtws_pollfds(a, f, 7000);
-        int nb = b ? rtws_pollfds(b, f + na, 7000) : 0;
+        int na = rtws_ctx_fill_pollfds(a, f, 7000);
+        int nb = b ? rtws_ctx_fill_pollfds(b, f + na, 7000) : 0;
         int np = p ? px_fds(p, f + na + nb) : 0;
         poll(f, (nfds_t)(na + nb + np), 2);
-        rtws_service(a, f, na, rtws_now_ms());
-        if (b) rtws_service(b, f + na, nb, rtws_now_ms());
+        rtws_ctx_service(a, f, na, rtws_time_now_ms());
+        if (b) rtws_ctx_service(b, f + na, nb, rtws_time_now_ms());
         if (p) px_service(p, f + na + nb, np);
-    } while (rtws_now_ms() < until);
+    } while (rtws_time_now_ms() < until);
 }
 
 /* ---- subscriber bookkeeping ---- */
@@ -104,7 +104,7 @@ static rtws_rt *rt_client(rtws_ctx *ctx, const char *url, sub_log *L) {
     c.client.backoff_max_ms = 100;
     c.on_welcome = on_welcome;
     c.user = L;
-    return rtws_rt_new(ctx, &c, rtws_now_ms(), NULL);
+    return rtws_rt_new(ctx, &c, rtws_time_now_ms(), NULL);
 }
 
 static void test_no_loss(void) {
@@ -145,16 +145,16 @@ static void test_no_loss(void) {
             px_drop_all(&px);
         }
     }
-    for (k = 0; k < 2000 && (sl.got < 10000 || rtws_rt_unacked(pub)); k++) loop(sv, cl, &px, 5);
+    for (k = 0; k < 2000 && (sl.got < 10000 || rtws_rt_get_unacked(pub)); k++) loop(sv, cl, &px, 5);
     CHECK_EQ(sl.got, 10000);
     CHECK_EQ(sl.dups, 0);
     CHECK_EQ(sl.gaps, 0);
     CHECK_EQ(sl.resets, 0);
     CHECK_EQ(sl.next, 10001);
-    CHECK_EQ(rtws_rt_unacked(pub), 0);
+    CHECK_EQ(rtws_rt_get_unacked(pub), 0);
     CHECK(sl.welcomes >= 10);
     CHECK_EQ(sl.resumed, sl.welcomes - 1); /* every reconnect resumed the session */
-    CHECK_EQ(rtws_rt_last_seq(sub, "numbers"), 10000);
+    CHECK_EQ(rtws_rt_get_last_seq(sub, "numbers"), 10000);
     printf("no-loss: 10000 messages, subscriber cut %ld times, reconnected %d times: got %ld, dups %ld, gaps %ld\n",
            cuts, sl.welcomes - 1, sl.got, sl.dups, sl.gaps);
     rtws_rt_free(sub);
@@ -198,7 +198,7 @@ static rtws_rt *rt_user(rtws_ctx *ctx, const char *url, const char *user, pres_l
     c.on_presence = on_presence;
     c.user = L;
     c.client.backoff_base_ms = 20;
-    return rtws_rt_new(ctx, &c, rtws_now_ms(), NULL);
+    return rtws_rt_new(ctx, &c, rtws_time_now_ms(), NULL);
 }
 
 static void test_presence(void) {
@@ -231,7 +231,7 @@ static void test_presence(void) {
     CHECK_EQ(pcount(&watch, "room ann joined"), 1);     /* once for two connections */
     CHECK_EQ(pcount(&watch, "room ben joined"), 1);
     CHECK_EQ(pcount(&watch, "room dee joined"), 1);
-    rtws_rt_presence(b1, "room", "away");
+    rtws_rt_set_presence(b1, "room", "away");
     loop(sv, cl, &px, 100);
     CHECK_EQ(pcount(&watch, "room ben away"), 1);
     rtws_rt_free(a1); /* ann still has a2 */
@@ -282,14 +282,14 @@ static void test_fanout(void) {
     g_max_presence = 10;
     sv = server(&r, &port, 0, 0, 0);
     g_max_presence = 0;
-    uint64_t tstart = rtws_now_ms();
+    uint64_t tstart = rtws_time_now_ms();
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
     for (i = 0; i < N; i++) {
         rtws_rt_config c;
         memset(&c, 0, sizeof c);
         c.client.url = url;
         c.on_message = on_fan;
-        subs[i] = rtws_rt_new(cl, &c, rtws_now_ms(), NULL);
+        subs[i] = rtws_rt_new(cl, &c, rtws_time_now_ms(), NULL);
         rtws_rt_subscribe(subs[i], "wide", NULL, NULL);
     }
     for (k = 0; k < 3000; k++) {
@@ -302,16 +302,16 @@ static void test_fanout(void) {
         rtws_router_stats st;
         rtws_router_get_stats(r, &st);
         CHECK_EQ(st.subscriptions, N);
-        printf("  %d subscribed after %d loops, %llu ms\n", N, k, (unsigned long long)(rtws_now_ms() - tstart));
+        printf("  %d subscribed after %d loops, %llu ms\n", N, k, (unsigned long long)(rtws_time_now_ms() - tstart));
     }
     memset(big, 'x', sizeof big);
     big[0] = '"';
     big[sizeof big - 1] = '"';
     for (i = 0; i < P; i++) {
         uint64_t t;
-        t0 = rtws_now_ms();
-        CHECK(rtws_router_publish(r, "wide", "tick", big, sizeof big, NULL, rtws_now_ms()) > 0);
-        t = rtws_now_ms() - t0;
+        t0 = rtws_time_now_ms();
+        CHECK(rtws_router_publish(r, "wide", "tick", big, sizeof big, NULL, rtws_time_now_ms()) > 0);
+        t = rtws_time_now_ms() - t0;
         if (t > worst) worst = t;
         loop(sv, cl, NULL, 3);
     }
@@ -350,7 +350,7 @@ static void test_slow_consumer(void) {
         memset(&c, 0, sizeof c);
         c.client.url = url;
         c.on_message = on_fan;
-        subs[i] = rtws_rt_new(cl, &c, rtws_now_ms(), NULL);
+        subs[i] = rtws_rt_new(cl, &c, rtws_time_now_ms(), NULL);
         rtws_rt_subscribe(subs[i], "wide", NULL, NULL);
     }
     slow = socket(AF_INET, SOCK_STREAM, 0);
@@ -385,7 +385,7 @@ static void test_slow_consumer(void) {
     big[sizeof big - 1] = '"';
     for (i = 0; i < P; i++) {
         size_t j;
-        CHECK(rtws_router_publish(r, "wide", "blob", big, sizeof big, NULL, rtws_now_ms()) > 0);
+        CHECK(rtws_router_publish(r, "wide", "blob", big, sizeof big, NULL, rtws_time_now_ms()) > 0);
         loop(sv, cl, NULL, 2);
         /* memory stays bounded: no server connection holds more than its cap */
         for (j = 0; j < sv->nsocks; j++) {
@@ -442,18 +442,18 @@ static void test_ctx_freed_first(void) {
 }
 
 int main(void) {
-    uint64_t t = rtws_now_ms();
+    uint64_t t = rtws_time_now_ms();
     test_no_loss();
-    printf("  (%llu ms)\n", (unsigned long long)(rtws_now_ms() - t));
-    t = rtws_now_ms();
+    printf("  (%llu ms)\n", (unsigned long long)(rtws_time_now_ms() - t));
+    t = rtws_time_now_ms();
     test_presence();
-    printf("  (%llu ms)\n", (unsigned long long)(rtws_now_ms() - t));
-    t = rtws_now_ms();
+    printf("  (%llu ms)\n", (unsigned long long)(rtws_time_now_ms() - t));
+    t = rtws_time_now_ms();
     test_fanout();
-    printf("  (%llu ms)\n", (unsigned long long)(rtws_now_ms() - t));
+    printf("  (%llu ms)\n", (unsigned long long)(rtws_time_now_ms() - t));
     test_ctx_freed_first();
-    t = rtws_now_ms();
+    t = rtws_time_now_ms();
     test_slow_consumer();
-    printf("  (%llu ms)\n", (unsigned long long)(rtws_now_ms() - t));
+    printf("  (%llu ms)\n", (unsigned long long)(rtws_time_now_ms() - t));
     return T_END();
 }

@@ -51,7 +51,7 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
 
 static int srv_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     server *s = (server *)user;
-    const rtws_str *a = rtws_http_header(req, "Authorization");
+    const rtws_str *a = rtws_http_get_header(req, "Authorization");
     (void)c;
     (void)proto;
     if (a && a->len < sizeof s->last_auth) {
@@ -70,7 +70,7 @@ static int srv_start(server *s, int port) {
     cfg.conn.heartbeat_off = 1;
     cfg.timer_ms = 10;
     s->ctx = rtws_ctx_new(&cfg);
-    return s->ctx && rtws_listen(s->ctx, "127.0.0.1", port, &s->port) == RTWS_OK ? 0 : -1;
+    return s->ctx && rtws_ctx_listen(s->ctx, "127.0.0.1", port, &s->port) == RTWS_OK ? 0 : -1;
 }
 
 /* ---------------- the client side ---------------- */
@@ -93,11 +93,11 @@ static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
             L->states[L->n] = ev->state;
             L->attempts[L->n] = ev->attempt;
             L->delays[L->n] = ev->delay_ms;
-            L->at[L->n] = rtws_now_ms();
+            L->at[L->n] = rtws_time_now_ms();
             L->n++;
         }
-        if (ev->state == RTWS_CLIENT_OPEN) L->open_at = rtws_now_ms();
-        if (ev->state == RTWS_CLIENT_RECONNECTING && !L->lost_at) L->lost_at = rtws_now_ms();
+        if (ev->state == RTWS_CLIENT_OPEN) L->open_at = rtws_time_now_ms();
+        if (ev->state == RTWS_CLIENT_RECONNECTING && !L->lost_at) L->lost_at = rtws_time_now_ms();
         break;
     case RTWS_EV_MESSAGE: L->msgs++; break;
     case RTWS_EV_DROPPED:
@@ -127,16 +127,16 @@ static rtws_ctx *cl_ctx(uint32_t ping, uint32_t pong) {
 /* one poll over up to two contexts and a proxy, for ms */
 static void loop(rtws_ctx *a, rtws_ctx *b, proxy *p, int ms) {
     static struct pollfd f[6000];
-    uint64_t until = rtws_now_ms() + (uint64_t)ms;
+    uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
     do {
-        int na = a ? rtws_pollfds(a, f, 2500) : 0;
-        int nb = b ? rtws_pollfds(b, f + na, 2500) : 0;
+        int na = a ? rtws_ctx_fill_pollfds(a, f, 2500) : 0;
+        int nb = b ? rtws_ctx_fill_pollfds(b, f + na, 2500) : 0;
         int np = p ? px_fds(p, f + na + nb) : 0, t = 5;
         poll(f, (nfds_t)(na + nb + np), t);
-        if (a) rtws_service(a, f, na, rtws_now_ms());
-        if (b) rtws_service(b, f + na, nb, rtws_now_ms());
+        if (a) rtws_ctx_service(a, f, na, rtws_time_now_ms());
+        if (b) rtws_ctx_service(b, f + na, nb, rtws_time_now_ms());
         if (p) px_service(p, f + na + nb, np);
-    } while (rtws_now_ms() < until);
+    } while (rtws_time_now_ms() < until);
 }
 
 static void test_backoff_schedule(void) {
@@ -144,17 +144,17 @@ static void test_backoff_schedule(void) {
     uint32_t i, expect = 1000;
     memset(&c, 0, sizeof c);
     for (i = 1; i <= 12; i++) {
-        CHECK_EQ(rtws_backoff_bound(&c, i), expect);
+        CHECK_EQ(rtws_client_backoff_bound(&c, i), expect);
         expect = expect * 2 > 60000 ? 60000 : expect * 2;
     }
     c.backoff_base_ms = 100;
     c.backoff_factor = 3;
     c.backoff_max_ms = 1000;
-    CHECK_EQ(rtws_backoff_bound(&c, 1), 100);
-    CHECK_EQ(rtws_backoff_bound(&c, 2), 300);
-    CHECK_EQ(rtws_backoff_bound(&c, 3), 900);
-    CHECK_EQ(rtws_backoff_bound(&c, 4), 1000);
-    CHECK_EQ(rtws_backoff_bound(&c, 400), 1000);
+    CHECK_EQ(rtws_client_backoff_bound(&c, 1), 100);
+    CHECK_EQ(rtws_client_backoff_bound(&c, 2), 300);
+    CHECK_EQ(rtws_client_backoff_bound(&c, 3), 900);
+    CHECK_EQ(rtws_client_backoff_bound(&c, 4), 1000);
+    CHECK_EQ(rtws_client_backoff_bound(&c, 400), 1000);
 }
 
 /* nothing listens: every attempt fails, delays stay in their bounds, and
@@ -179,14 +179,14 @@ static void test_refused_attempts(void) {
     cc.backoff_base_ms = 20;
     cc.backoff_max_ms = 80;
     cc.max_attempts = 5;
-    cl = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     CHECK(cl != NULL);
     for (i = 0; i < 200 && rtws_client_get_state(cl) != RTWS_CLIENT_FAILED; i++) loop(ctx, NULL, NULL, 10);
     CHECK_EQ(rtws_client_get_state(cl), RTWS_CLIENT_FAILED);
     for (i = 0; i < L.n; i++) {
         if (L.states[i] != RTWS_CLIENT_RECONNECTING) continue;
         reconnecting++;
-        if (L.attempts[i] != (uint32_t)reconnecting || L.delays[i] > rtws_backoff_bound(&cc, L.attempts[i]))
+        if (L.attempts[i] != (uint32_t)reconnecting || L.delays[i] > rtws_client_backoff_bound(&cc, L.attempts[i]))
             ok_bounds = 0;
     }
     CHECK_EQ(reconnecting, 5);
@@ -222,11 +222,11 @@ static void test_half_open(void) {
     cc.on_event = cl_event;
     cc.user = &L;
     cc.backoff_base_ms = 50;
-    cl = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     loop(ctx, s.ctx, &p, 500); /* a few heartbeats pass through */
     CHECK_EQ(rtws_client_get_state(cl), RTWS_CLIENT_OPEN);
     p.mode = PX_FREEZE;
-    frozen_at = rtws_now_ms();
+    frozen_at = rtws_time_now_ms();
     for (i = 0; i < 300 && !L.lost_at; i++) loop(ctx, s.ctx, &p, 10);
     detect = L.lost_at - frozen_at;
     CHECK(L.lost_at != 0);
@@ -245,7 +245,7 @@ static void test_half_open(void) {
         for (j = 0; j < L.n; j++) fprintf(stderr, "  state %d attempt %u\n", L.states[j], L.attempts[j]);
     {
         rtws_client_stats st;
-        rtws_client_get_stats(cl, &st, rtws_now_ms());
+        rtws_client_get_stats(cl, &st, rtws_time_now_ms());
         CHECK_EQ(st.reconnects, 1);
         CHECK(st.total.rtt_samples >= 1);
         CHECK(st.connected_since_ms != 0);
@@ -289,15 +289,15 @@ static void test_restart_no_loss(void) {
     cc.backoff_base_ms = 30;
     cc.backoff_max_ms = 100;
     cc.queue_max_msgs = 100000;
-    cl = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     for (round = 0; round < 3; round++) {
         for (i = 0; i < 100; i++) { /* 200 ms of traffic */
             snprintf(msg, sizeof msg, "%ld", n++);
             CHECK(rtws_client_send(cl, RTWS_OP_TEXT, msg, strlen(msg), 0) == RTWS_OK);
             loop(ctx, s.ctx, NULL, 2);
         }
-        rtws_shutdown(s.ctx, RTWS_CLOSE_GOING_AWAY, "restart", rtws_now_ms());
-        for (i = 0; i < 100 && rtws_ctx_count(s.ctx) > 0; i++) {
+        rtws_ctx_shutdown(s.ctx, RTWS_CLOSE_GOING_AWAY, "restart", rtws_time_now_ms());
+        for (i = 0; i < 100 && rtws_ctx_get_conn_count(s.ctx) > 0; i++) {
             snprintf(msg, sizeof msg, "%ld", n++);
             CHECK(rtws_client_send(cl, RTWS_OP_TEXT, msg, strlen(msg), 0) == RTWS_OK);
             loop(ctx, s.ctx, NULL, 2);
@@ -308,14 +308,14 @@ static void test_restart_no_loss(void) {
             CHECK(rtws_client_send(cl, RTWS_OP_TEXT, msg, strlen(msg), 0) == RTWS_OK);
             loop(ctx, NULL, NULL, 2);
         }
-        CHECK(rtws_client_queued(cl, NULL) > 0);
+        CHECK(rtws_client_get_queued(cl, NULL) > 0);
         CHECK(srv_start(&s, port) == 0);
     }
     for (i = 0; i < 400 && s.received < n; i++) loop(ctx, s.ctx, NULL, 5);
     CHECK_EQ(s.received, n);
     CHECK_EQ(s.order_errors, 0);
     CHECK_EQ(s.dup_errors, 0);
-    CHECK_EQ(rtws_client_queued(cl, NULL), 0);
+    CHECK_EQ(rtws_client_get_queued(cl, NULL), 0);
     CHECK_EQ(L.dropped, 0);
     printf("server restarted 3 times: %ld of %ld numbered messages arrived once, in order\n",
            s.received, n);
@@ -349,7 +349,7 @@ static void test_thundering_herd(void) {
     for (i = 0; i < N; i++) {
         memset(&L[i], 0, sizeof L[i]);
         cc.user = &L[i];
-        cl[i] = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+        cl[i] = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     }
     for (k = 0; k < 400 && open < N; k++) {
         loop(ctx, s.ctx, NULL, 10);
@@ -357,7 +357,7 @@ static void test_thundering_herd(void) {
     }
     CHECK_EQ(open, N);
     rtws_ctx_free(s.ctx); /* abrupt: no close handshake */
-    t0 = rtws_now_ms();
+    t0 = rtws_time_now_ms();
     loop(ctx, NULL, NULL, 100);
     CHECK(srv_start(&s, port) == 0);
     for (k = 0; k < 600; k++) {
@@ -436,28 +436,28 @@ static void test_queue_policy_refresh(void) {
     cc.backoff_max_ms = 40;
     cc.refresh = refresh;
     cc.opts.authorization = "Bearer token-0";
-    cl = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     CHECK_EQ(rtws_client_send(cl, RTWS_OP_TEXT, "a", 1, 0), RTWS_OK);
     CHECK_EQ(rtws_client_send(cl, RTWS_OP_TEXT, "b", 1, 50), RTWS_OK);
     CHECK_EQ(rtws_client_send(cl, RTWS_OP_BINARY, "c", 1, 0), RTWS_OK);
     CHECK_EQ(rtws_client_send(cl, RTWS_OP_TEXT, "d", 1, 0), RTWS_ERR_LIMIT); /* count bound */
     CHECK_EQ(rtws_client_send(cl, RTWS_OP_TEXT, "\xff", 1, 0), RTWS_ERR_UTF8);
-    CHECK_EQ(rtws_client_queued(cl, &bytes), 3);
+    CHECK_EQ(rtws_client_get_queued(cl, &bytes), 3);
     CHECK_EQ(bytes, 3);
     loop(ctx, NULL, NULL, 120); /* "b" expires */
     CHECK_EQ(L.dropped_timeout, 1);
-    CHECK_EQ(rtws_client_queued(cl, NULL), 2);
+    CHECK_EQ(rtws_client_get_queued(cl, NULL), 2);
     rtws_client_clear_queue(cl);
     CHECK_EQ(L.dropped, 3);
-    CHECK_EQ(rtws_client_queued(cl, NULL), 0);
+    CHECK_EQ(rtws_client_get_queued(cl, NULL), 0);
     rtws_client_free(cl);
     /* drop-oldest mode */
     memset(&L, 0, sizeof L);
     cc.queue_drop_oldest = 1;
-    cl = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     for (i = 0; i < 5; i++) CHECK_EQ(rtws_client_send(cl, RTWS_OP_TEXT, "0123456789", 10, 0), RTWS_OK);
     CHECK_EQ(L.dropped, 2);
-    CHECK_EQ(rtws_client_queued(cl, NULL), 3);
+    CHECK_EQ(rtws_client_get_queued(cl, NULL), 3);
     {
         char big[101];
         memset(big, 'x', sizeof big);
@@ -480,19 +480,19 @@ static void test_queue_policy_refresh(void) {
     s.close_with = 1008;
     cc.queue_drop_oldest = 0;
     cc.refresh = NULL;
-    cl = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     for (i = 0; i < 100 && rtws_client_get_state(cl) != RTWS_CLIENT_FAILED; i++) loop(ctx, s.ctx, NULL, 10);
     CHECK_EQ(rtws_client_get_state(cl), RTWS_CLIENT_FAILED);
     {
         rtws_client_stats st;
-        rtws_client_get_stats(cl, &st, rtws_now_ms());
+        rtws_client_get_stats(cl, &st, rtws_time_now_ms());
         CHECK_EQ(st.last_close_code, 1008);
     }
     rtws_client_free(cl);
     memset(&L, 0, sizeof L);
     s.close_with = 4403;
     cc.reconnect_on_policy = 1;
-    cl = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     loop(ctx, s.ctx, NULL, 300);
     CHECK(s.opens >= 4); /* it keeps coming back */
     CHECK(rtws_client_get_state(cl) != RTWS_CLIENT_FAILED);
@@ -523,7 +523,7 @@ static void test_free_from_callback(void) {
     memset(&cc, 0, sizeof cc);
     cc.url = url;
     cc.on_event = free_in_cb;
-    free_me = rtws_client_new(ctx, &cc, rtws_now_ms(), NULL);
+    free_me = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     loop(ctx, s.ctx, NULL, 200);
     CHECK(free_me == NULL);
     CHECK_EQ(s.opens, 1);

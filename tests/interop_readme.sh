@@ -26,7 +26,7 @@ if [ -n "$json" ] && [ -x "${json%.c}" ]; then
     if [ "$out" = "$want" ]; then pass=$((pass + 1)); echo "ok: README JSON example printed the reply"
     else fail=$((fail + 1)); echo "FAILED: README JSON example printed: $out"; fi
 fi
-client=$(grep -l 'rtws_connect' "$B"/block*.c | head -n 1)
+client=$(grep -l 'rtws_ctx_connect' "$B"/block*.c | head -n 1)
 if [ -n "$client" ] && [ -x "${client%.c}" ]; then
     : >"$B/srv.log"
     build/echo_server --port 0 >"$B/srv.log" 2>&1 &

@@ -89,7 +89,7 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
     switch (ev->type) {
     case RTWS_EV_OPEN:
         s->open++;
-        s->version = rtws_conn_tls_version(c);
+        s->version = rtws_conn_get_tls_version(c);
         break;
     case RTWS_EV_MESSAGE:
         s->msgs++;
@@ -120,7 +120,7 @@ typedef struct res {
     int n, sent, got, bad, burst, binary;
     int open, closed, clean, done, errors, err, tls_error;
     unsigned code, version;
-    rtws_stats st;
+    rtws_conn_stats st;
 } res;
 
 static void cli_send(rtws_conn *c, res *r) {
@@ -138,7 +138,7 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
     switch (ev->type) {
     case RTWS_EV_OPEN:
         r->open = 1;
-        r->version = rtws_conn_tls_version(c);
+        r->version = rtws_conn_get_tls_version(c);
         do cli_send(c, r);
         while (r->burst && r->sent < r->n);
         break;
@@ -149,7 +149,7 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
         r->got++;
         if (r->sent < r->n) cli_send(c, r);
         else if (r->got == r->n) {
-            rtws_conn_stats(c, &r->st);
+            rtws_conn_get_stats(c, &r->st);
             rtws_conn_close(c, RTWS_CLOSE_NORMAL, "bye");
         }
         break;
@@ -172,15 +172,15 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
 /* one poll over both contexts (b may be NULL) until *flag or ms pass */
 static void run(rtws_ctx *a, rtws_ctx *b, int ms, const int *flag) {
     struct pollfd fds[256];
-    uint64_t until = rtws_now_ms() + (uint64_t)ms;
-    while (rtws_now_ms() < until && !(flag && *flag)) {
-        int na = rtws_pollfds(a, fds, 128), nb = b ? rtws_pollfds(b, fds + na, 128) : 0;
-        int ta = rtws_timeout_ms(a, rtws_now_ms()), tb = b ? rtws_timeout_ms(b, rtws_now_ms()) : -1;
+    uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
+    while (rtws_time_now_ms() < until && !(flag && *flag)) {
+        int na = rtws_ctx_fill_pollfds(a, fds, 128), nb = b ? rtws_ctx_fill_pollfds(b, fds + na, 128) : 0;
+        int ta = rtws_ctx_get_timeout_ms(a, rtws_time_now_ms()), tb = b ? rtws_ctx_get_timeout_ms(b, rtws_time_now_ms()) : -1;
         int t = ta < 0 ? tb : (tb < 0 ? ta : (ta < tb ? ta : tb));
         if (t < 0 || t > 20) t = 20;
         poll(fds, (nfds_t)(na + nb), t);
-        rtws_service(a, fds, na, rtws_now_ms());
-        if (b) rtws_service(b, fds + na, nb, rtws_now_ms());
+        rtws_ctx_service(a, fds, na, rtws_time_now_ms());
+        if (b) rtws_ctx_service(b, fds + na, nb, rtws_time_now_ms());
     }
 }
 
@@ -202,7 +202,7 @@ static rtws_err listen_tls(rtws_ctx *ctx, const char *host, const char *cert, co
     memset(&t, 0, sizeof t);
     t.cert_file = cert;
     t.key_file = key;
-    return rtws_listen_tls(ctx, host, 0, &t, port);
+    return rtws_ctx_listen_tls(ctx, host, 0, &t, port);
 }
 
 /* connects a fresh client context to url and runs until that connection ends */
@@ -222,7 +222,7 @@ static void echo(rtws_ctx *sv, const char *url, const rtws_tls_client_config *tl
         r->err = RTWS_ERR_NOMEM;
         return;
     }
-    if (!rtws_connect(cl, url, NULL, rtws_now_ms(), &e)) {
+    if (!rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), &e)) {
         r->err = e;
         r->done = 1;
         rtws_ctx_free(cl);
@@ -231,8 +231,8 @@ static void echo(rtws_ctx *sv, const char *url, const rtws_tls_client_config *tl
     run(sv, cl, 20000, &r->done);
     {
         const int zero = 0;
-        uint64_t until = rtws_now_ms() + 2000;
-        while (rtws_ctx_count(cl) > 0 && rtws_now_ms() < until) run(sv, cl, 20, &zero);
+        uint64_t until = rtws_time_now_ms() + 2000;
+        while (rtws_ctx_get_conn_count(cl) > 0 && rtws_time_now_ms() < until) run(sv, cl, 20, &zero);
     }
     rtws_ctx_free(cl);
 }
@@ -266,8 +266,8 @@ static void test_echo(void) {
     memset(&mem, 0, sizeof mem);
     mem.cert_pem = cert_pem;
     mem.key_pem = key_pem;
-    CHECK_EQ(rtws_listen_tls(sv, "127.0.0.1", 0, &mem, &pmem), RTWS_OK);
-    CHECK_EQ(rtws_listen(sv, "127.0.0.1", 0, &pplain), RTWS_OK);
+    CHECK_EQ(rtws_ctx_listen_tls(sv, "127.0.0.1", 0, &mem, &pmem), RTWS_OK);
+    CHECK_EQ(rtws_ctx_listen(sv, "127.0.0.1", 0, &pplain), RTWS_OK);
 
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int k;
@@ -279,7 +279,7 @@ static void test_echo(void) {
             if (!(r.open && r.got == 3 && r.bad == 0 && r.clean))
                 fprintf(stderr, "  %s %zu bytes: open %d got %d bad %d err %d tls %d (%s)\n", url,
                         sizes[i], r.open, r.got, r.bad, r.err, r.tls_error,
-                        rtws_tls_strerror(r.tls_error));
+                        rtws_tls_err_str(r.tls_error));
             CHECK_EQ(r.version, 0x0303);
         }
     }
@@ -350,19 +350,19 @@ static void expect_fail(rtws_ctx *sv, srv *ss, const char *url, const rtws_tls_c
                         int tls_error, const char *what) {
     res r;
     int before = ss->errors;
-    uint64_t t0 = rtws_now_ms();
+    uint64_t t0 = rtws_time_now_ms();
     memset(&r, 0, sizeof r);
     echo(sv, url, tls, 10, 1, &r);
     CHECK(!r.open && r.done && r.err == RTWS_ERR_TLS);
     CHECK_EQ(r.tls_error, tls_error);
-    CHECK(rtws_now_ms() - t0 < 5000);
+    CHECK(rtws_time_now_ms() - t0 < 5000);
     {
         const int zero = 0;
         run(sv, NULL, 100, &zero); /* the server sees the alert or the close */
     }
     CHECK(ss->errors > before);
-    printf("%s: %s -> %d %s (server: %s)\n", what, url, r.tls_error, rtws_tls_strerror(r.tls_error),
-           rtws_tls_strerror(ss->last_tls));
+    printf("%s: %s -> %d %s (server: %s)\n", what, url, r.tls_error, rtws_tls_err_str(r.tls_error),
+           rtws_tls_err_str(ss->last_tls));
 }
 
 static void test_verify(void) {
@@ -442,32 +442,32 @@ static void test_mismatch(void) {
         sv = rtws_ctx_new(&cfg);
     }
     CHECK_EQ(listen_tls(sv, "127.0.0.1", CERTS "srv_rsa.pem", CERTS "rsa.key", &ptls), RTWS_OK);
-    CHECK_EQ(rtws_listen(sv, "127.0.0.1", 0, &pplain), RTWS_OK);
+    CHECK_EQ(rtws_ctx_listen(sv, "127.0.0.1", 0, &pplain), RTWS_OK);
 
     /* a plain WebSocket client on the TLS port */
-    t0 = rtws_now_ms();
+    t0 = rtws_time_now_ms();
     url_of(url, sizeof url, "ws", "127.0.0.1", ptls);
     echo(sv, url, &tls, 10, 1, &r);
     CHECK(!r.open && r.done && r.err == RTWS_ERR_HANDSHAKE);
     CHECK(ss.tls_fail == 1 && ss.last_tls != 0 && ss.open == 0);
-    CHECK(rtws_now_ms() - t0 < 3000);
-    printf("plain client on a TLS port: client %s; server %s\n", rtws_strerror(r.err),
-           rtws_tls_strerror(ss.last_tls));
+    CHECK(rtws_time_now_ms() - t0 < 3000);
+    printf("plain client on a TLS port: client %s; server %s\n", rtws_err_str(r.err),
+           rtws_tls_err_str(ss.last_tls));
 
     /* a TLS client on a plain port: a ClientHello holds no end of an HTTP
        head, so the plain server waits for one until its handshake timeout
        (500 ms here), then closes; the client reports the truncated handshake */
-    t0 = rtws_now_ms();
+    t0 = rtws_time_now_ms();
     url_of(url, sizeof url, "wss", "127.0.0.1", pplain);
     echo(sv, url, &tls, 10, 1, &r);
     CHECK(!r.open && r.done && r.err == RTWS_ERR_TLS && r.tls_error == RTWS_TLS_ERR_TRUNCATED);
-    CHECK(rtws_now_ms() - t0 < 2000);
-    printf("TLS client on a plain port: %d %s\n", r.tls_error, rtws_tls_strerror(r.tls_error));
+    CHECK(rtws_time_now_ms() - t0 < 2000);
+    printf("TLS client on a plain port: %d %s\n", r.tls_error, rtws_tls_err_str(r.tls_error));
     {
         const int zero = 0;
         run(sv, NULL, 100, &zero);
     }
-    CHECK_EQ(rtws_ctx_count(sv), 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(sv), 0);
     rtws_ctx_free(sv);
 }
 
@@ -545,11 +545,11 @@ static void test_truncated(void) {
         CHECK(send(fd, hello, sizeof hello, MSG_NOSIGNAL) == (ssize_t)sizeof hello);
         run(sv, NULL, 100, &zero);
         close(fd);
-        t0 = rtws_now_ms();
-        while (ss.errors == 0 && rtws_now_ms() - t0 < 3000) run(sv, NULL, 20, &zero);
+        t0 = rtws_time_now_ms();
+        while (ss.errors == 0 && rtws_time_now_ms() - t0 < 3000) run(sv, NULL, 20, &zero);
         CHECK(ss.tls_fail == 1 && ss.last_tls == RTWS_TLS_ERR_TRUNCATED);
-        CHECK_EQ(rtws_ctx_count(sv), 0);
-        printf("client closing mid-handshake: server %s\n", rtws_tls_strerror(ss.last_tls));
+        CHECK_EQ(rtws_ctx_get_conn_count(sv), 0);
+        printf("client closing mid-handshake: server %s\n", rtws_tls_err_str(ss.last_tls));
     }
     rtws_ctx_free(sv);
 
@@ -576,9 +576,9 @@ static void test_truncated(void) {
         url_of(url, sizeof url, "wss", "127.0.0.1", ptls);
         r.n = 1;
         r.size = 1;
-        t0 = rtws_now_ms();
-        CHECK(rtws_connect(cl, url, NULL, rtws_now_ms(), &e) != NULL);
-        while (!r.done && rtws_now_ms() - t0 < 3000) {
+        t0 = rtws_time_now_ms();
+        CHECK(rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), &e) != NULL);
+        while (!r.done && rtws_time_now_ms() - t0 < 3000) {
             run(cl, NULL, 20, &r.done);
             fake_step(&f);
         }
@@ -586,15 +586,15 @@ static void test_truncated(void) {
         if (mode == 0) CHECK(r.err == RTWS_ERR_TLS && r.tls_error == RTWS_TLS_ERR_TRUNCATED);
         if (mode == 0) CHECK(f.got > 0); /* our ClientHello reached it */
         else CHECK(r.err == RTWS_ERR_TIMEOUT);
-        CHECK(rtws_now_ms() - t0 < 2000);
+        CHECK(rtws_time_now_ms() - t0 < 2000);
         printf("server %s: client %s %s after %d ms\n", mode ? "silent" : "closing mid-handshake",
-               rtws_strerror(r.err), r.err == RTWS_ERR_TLS ? rtws_tls_strerror(r.tls_error) : "",
-               (int)(rtws_now_ms() - t0));
+               rtws_err_str(r.err), r.err == RTWS_ERR_TLS ? rtws_tls_err_str(r.tls_error) : "",
+               (int)(rtws_time_now_ms() - t0));
         {
             const int zero = 0;
             run(cl, NULL, 300, &zero);
         }
-        CHECK_EQ(rtws_ctx_count(cl), 0);
+        CHECK_EQ(rtws_ctx_get_conn_count(cl), 0);
         rtws_ctx_free(cl);
         if (f.fd >= 0) close(f.fd);
         close(f.lfd);
@@ -614,38 +614,38 @@ static void test_config(void) {
     ctx = mk_ctx(srv_event, &ss, &tls);
     CHECK(ctx != NULL);
     if (!ctx) return;
-    CHECK_EQ(rtws_ctx_tls_error(ctx), 0);
+    CHECK_EQ(rtws_ctx_get_tls_error(ctx), 0);
     CHECK_EQ(listen_tls(ctx, "127.0.0.1", CERTS "nope.pem", CERTS "rsa.key", &port), RTWS_ERR_TLS);
-    CHECK_EQ(rtws_ctx_tls_error(ctx), RTWS_TLS_ERR_READ);
+    CHECK_EQ(rtws_ctx_get_tls_error(ctx), RTWS_TLS_ERR_READ);
     CHECK_EQ(listen_tls(ctx, "127.0.0.1", CERTS "srv_ec.pem", CERTS "rsa.key", &port), RTWS_ERR_TLS);
-    CHECK_EQ(rtws_ctx_tls_error(ctx), RTWS_TLS_ERR_KEY_MISMATCH);
+    CHECK_EQ(rtws_ctx_get_tls_error(ctx), RTWS_TLS_ERR_KEY_MISMATCH);
     CHECK_EQ(listen_tls(ctx, "127.0.0.1", CERTS "srv_rsa.pem", CERTS "srv_rsa.pem", &port), RTWS_ERR_TLS);
-    CHECK_EQ(rtws_ctx_tls_error(ctx), RTWS_TLS_ERR_NO_KEY);
+    CHECK_EQ(rtws_ctx_get_tls_error(ctx), RTWS_TLS_ERR_NO_KEY);
     CHECK_EQ(listen_tls(ctx, "127.0.0.1", CERTS "rsa.key", CERTS "rsa.key", &port), RTWS_ERR_TLS);
-    CHECK_EQ(rtws_ctx_tls_error(ctx), RTWS_TLS_ERR_NO_CERT);
+    CHECK_EQ(rtws_ctx_get_tls_error(ctx), RTWS_TLS_ERR_NO_CERT);
     memset(&sc, 0, sizeof sc);
     sc.cert_pem = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
     sc.key_file = CERTS "rsa.key";
-    CHECK_EQ(rtws_listen_tls(ctx, "127.0.0.1", 0, &sc, &port), RTWS_ERR_TLS);
-    CHECK(rtws_ctx_tls_error(ctx) == RTWS_TLS_ERR_PEM || rtws_ctx_tls_error(ctx) == RTWS_TLS_ERR_NO_CERT);
-    CHECK_EQ(rtws_listen_tls(ctx, "127.0.0.1", 0, NULL, &port), RTWS_ERR_TLS);
-    CHECK_EQ(rtws_ctx_count(ctx), 0);
+    CHECK_EQ(rtws_ctx_listen_tls(ctx, "127.0.0.1", 0, &sc, &port), RTWS_ERR_TLS);
+    CHECK(rtws_ctx_get_tls_error(ctx) == RTWS_TLS_ERR_PEM || rtws_ctx_get_tls_error(ctx) == RTWS_TLS_ERR_NO_CERT);
+    CHECK_EQ(rtws_ctx_listen_tls(ctx, "127.0.0.1", 0, NULL, &port), RTWS_ERR_TLS);
+    CHECK_EQ(rtws_ctx_get_conn_count(ctx), 0);
 
     tls.ca_file = CERTS "nope.pem";
-    CHECK(rtws_connect(ctx, "wss://localhost:1/", NULL, rtws_now_ms(), &e) == NULL);
+    CHECK(rtws_ctx_connect(ctx, "wss://localhost:1/", NULL, rtws_time_now_ms(), &e) == NULL);
     CHECK_EQ(e, RTWS_ERR_TLS);
-    CHECK_EQ(rtws_ctx_tls_error(ctx), RTWS_TLS_ERR_READ);
+    CHECK_EQ(rtws_ctx_get_tls_error(ctx), RTWS_TLS_ERR_READ);
     tls.ca_file = CERTS "rsa.key";
-    CHECK(rtws_connect(ctx, "wss://localhost:1/", NULL, rtws_now_ms(), &e) == NULL);
+    CHECK(rtws_ctx_connect(ctx, "wss://localhost:1/", NULL, rtws_time_now_ms(), &e) == NULL);
     CHECK_EQ(e, RTWS_ERR_TLS);
-    CHECK_EQ(rtws_ctx_tls_error(ctx), RTWS_TLS_ERR_NO_ANCHORS);
-    CHECK(rtws_connect(ctx, "wss://", NULL, rtws_now_ms(), &e) == NULL);
+    CHECK_EQ(rtws_ctx_get_tls_error(ctx), RTWS_TLS_ERR_NO_ANCHORS);
+    CHECK(rtws_ctx_connect(ctx, "wss://", NULL, rtws_time_now_ms(), &e) == NULL);
     CHECK_EQ(e, RTWS_ERR_URL);
-    CHECK(strstr(rtws_tls_strerror(BR_ERR_X509_EXPIRED), "expired") != NULL);
-    CHECK(strstr(rtws_tls_strerror(BR_ERR_X509_NOT_TRUSTED), "trusted") != NULL);
-    CHECK(strstr(rtws_tls_strerror(BR_ERR_X509_BAD_SERVER_NAME), "host name") != NULL);
-    CHECK(strstr(rtws_tls_strerror(BR_ERR_RECV_FATAL_ALERT + 48), "unknown_ca") != NULL);
-    CHECK(strcmp(rtws_tls_strerror(12345), "unknown TLS error") == 0);
+    CHECK(strstr(rtws_tls_err_str(BR_ERR_X509_EXPIRED), "expired") != NULL);
+    CHECK(strstr(rtws_tls_err_str(BR_ERR_X509_NOT_TRUSTED), "trusted") != NULL);
+    CHECK(strstr(rtws_tls_err_str(BR_ERR_X509_BAD_SERVER_NAME), "host name") != NULL);
+    CHECK(strstr(rtws_tls_err_str(BR_ERR_RECV_FATAL_ALERT + 48), "unknown_ca") != NULL);
+    CHECK(strcmp(rtws_tls_err_str(12345), "unknown TLS error") == 0);
     rtws_ctx_free(ctx);
 }
 
@@ -688,11 +688,11 @@ static void test_client(void) {
     cc.on_event = live_event;
     cc.user = &l;
     cc.backoff_base_ms = 50;
-    k = rtws_client_new(cl, &cc, rtws_now_ms(), &e);
+    k = rtws_client_new(cl, &cc, rtws_time_now_ms(), &e);
     CHECK(k != NULL);
     if (!k) return;
-    until = rtws_now_ms() + 10000;
-    while (l.msgs < 3 && rtws_now_ms() < until) {
+    until = rtws_time_now_ms() + 10000;
+    while (l.msgs < 3 && rtws_time_now_ms() < until) {
         if (sent < l.opens) {
             rtws_client_send(k, RTWS_OP_TEXT, "hello", 5, 0);
             sent++;
@@ -732,22 +732,22 @@ static void test_memory(void) {
     CHECK(sv != NULL);
     if (!sv) return;
     CHECK_EQ(listen_tls(sv, "127.0.0.1", CERTS "srv_rsa.pem", CERTS "rsa.key", &ptls), RTWS_OK);
-    CHECK_EQ(rtws_listen(sv, "127.0.0.1", 0, &pplain), RTWS_OK);
+    CHECK_EQ(rtws_ctx_listen(sv, "127.0.0.1", 0, &pplain), RTWS_OK);
     {
         const int zero = 0;
         run(sv, NULL, 20, &zero);
         base = k.in_use;
         fd = raw_connect(pplain);
-        while (rtws_ctx_count(sv) < 1) run(sv, NULL, 20, &zero);
+        while (rtws_ctx_get_conn_count(sv) < 1) run(sv, NULL, 20, &zero);
         plain = k.in_use - base;
         close(fd);
-        while (rtws_ctx_count(sv) > 0) run(sv, NULL, 20, &zero);
+        while (rtws_ctx_get_conn_count(sv) > 0) run(sv, NULL, 20, &zero);
         base = k.in_use;
         fd = raw_connect(ptls);
-        while (rtws_ctx_count(sv) < 1) run(sv, NULL, 20, &zero);
+        while (rtws_ctx_get_conn_count(sv) < 1) run(sv, NULL, 20, &zero);
         tls = k.in_use - base;
         close(fd);
-        while (rtws_ctx_count(sv) > 0) run(sv, NULL, 20, &zero);
+        while (rtws_ctx_get_conn_count(sv) > 0) run(sv, NULL, 20, &zero);
     }
     (void)both_open;
     CHECK(plain < 4096 && plain >= sizeof(rtws__sock));

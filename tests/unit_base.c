@@ -201,36 +201,36 @@ static void test_strerror(void) {
     const size_t n = sizeof codes / sizeof codes[0];
     CHECK_EQ(n, -(int)RTWS_ERR_LAST_);
     for (i = 0; i < n; i++) {
-        const char *s = rtws_strerror(codes[i].code);
+        const char *s = rtws_err_str(codes[i].code);
         CHECK_EQ(codes[i].code, -(int)i); /* the table is dense from 0 down */
         CHECK(s != NULL && s[0] != '\0');
         CHECK(strcmp(s, "unknown error") != 0);
         CHECK(strstr(s, codes[i].must_contain) != NULL);
-        for (j = 0; j < i; j++) CHECK(strcmp(s, rtws_strerror(codes[j].code)) != 0);
+        for (j = 0; j < i; j++) CHECK(strcmp(s, rtws_err_str(codes[j].code)) != 0);
     }
-    CHECK(strcmp(rtws_strerror(RTWS_ERR_LAST_), "unknown error") == 0);
-    CHECK(strcmp(rtws_strerror(1), "unknown error") == 0);
-    CHECK(strcmp(rtws_strerror(-1000), "unknown error") == 0);
-    CHECK(strcmp(rtws_strerror(INT_MIN), "unknown error") == 0);
-    CHECK(strcmp(rtws_strerror(INT_MAX), "unknown error") == 0);
+    CHECK(strcmp(rtws_err_str(RTWS_ERR_LAST_), "unknown error") == 0);
+    CHECK(strcmp(rtws_err_str(1), "unknown error") == 0);
+    CHECK(strcmp(rtws_err_str(-1000), "unknown error") == 0);
+    CHECK(strcmp(rtws_err_str(INT_MIN), "unknown error") == 0);
+    CHECK(strcmp(rtws_err_str(INT_MAX), "unknown error") == 0);
     CHECK(strcmp(rtws_version(), RTWS_VERSION_STRING) == 0);
 }
 
 static void test_time(void) {
     uint64_t a, b;
-    CHECK_EQ(rtws_ms_until(UINT64_MAX, 0), -1);
-    CHECK_EQ(rtws_ms_until(UINT64_MAX, UINT64_MAX), -1);
-    CHECK_EQ(rtws_ms_until(5, 10), 0);
-    CHECK_EQ(rtws_ms_until(10, 10), 0);
-    CHECK_EQ(rtws_ms_until(0, UINT64_MAX - 1), 0);
-    CHECK_EQ(rtws_ms_until(15, 10), 5);
-    CHECK_EQ(rtws_ms_until(1001, 1000), 1);
-    CHECK_EQ(rtws_ms_until(1000 + (uint64_t)INT32_MAX, 1000), INT32_MAX);
-    CHECK_EQ(rtws_ms_until(999 + (uint64_t)INT32_MAX, 1000), INT32_MAX - 1);
-    CHECK_EQ(rtws_ms_until(1001 + (uint64_t)INT32_MAX, 1000), INT32_MAX);
-    CHECK_EQ(rtws_ms_until(UINT64_MAX - 1, 0), INT32_MAX);
-    a = rtws_now_ms();
-    b = rtws_now_ms();
+    CHECK_EQ(rtws_time_until_ms(UINT64_MAX, 0), -1);
+    CHECK_EQ(rtws_time_until_ms(UINT64_MAX, UINT64_MAX), -1);
+    CHECK_EQ(rtws_time_until_ms(5, 10), 0);
+    CHECK_EQ(rtws_time_until_ms(10, 10), 0);
+    CHECK_EQ(rtws_time_until_ms(0, UINT64_MAX - 1), 0);
+    CHECK_EQ(rtws_time_until_ms(15, 10), 5);
+    CHECK_EQ(rtws_time_until_ms(1001, 1000), 1);
+    CHECK_EQ(rtws_time_until_ms(1000 + (uint64_t)INT32_MAX, 1000), INT32_MAX);
+    CHECK_EQ(rtws_time_until_ms(999 + (uint64_t)INT32_MAX, 1000), INT32_MAX - 1);
+    CHECK_EQ(rtws_time_until_ms(1001 + (uint64_t)INT32_MAX, 1000), INT32_MAX);
+    CHECK_EQ(rtws_time_until_ms(UINT64_MAX - 1, 0), INT32_MAX);
+    a = rtws_time_now_ms();
+    b = rtws_time_now_ms();
     CHECK(b >= a);
     CHECK(a > 0);
 }

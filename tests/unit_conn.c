@@ -99,7 +99,7 @@ static int connect_pair(rtws_conn *cl, ev_log *lc, rtws_conn *sv, ev_log *ls, si
     o.path = "/ws?x=1";
     rtws_conn_init(cl, &cc);
     rtws_conn_init(sv, &sc);
-    if (rtws_conn_client_start(cl, &o, 0) != RTWS_OK) return 0;
+    if (rtws_conn_start(cl, &o, 0) != RTWS_OK) return 0;
     pump(cl, sv, step, 0);
     pump(sv, cl, step, 0);
     return rtws_conn_get_state(cl) == RTWS_STATE_OPEN && rtws_conn_get_state(sv) == RTWS_STATE_OPEN;
@@ -112,7 +112,7 @@ static size_t mkframe(uint8_t *out, int b0, const void *payload, size_t len, int
                                         masked ? key : NULL);
     out[0] = (uint8_t)b0;
     memcpy(out + n, payload, len);
-    if (masked) rtws_mask(out + n, len, key, 0);
+    if (masked) rtws_frame_mask(out + n, len, key, 0);
     return n + len;
 }
 
@@ -213,7 +213,7 @@ static void test_pair_and_protocol(void) {
     o.protocols = "superchat, chat";
     rtws_conn_init(&cl, &cc);
     rtws_conn_init(&sv, &sc);
-    CHECK_EQ(rtws_conn_client_start(&cl, &o, 0), RTWS_OK);
+    CHECK_EQ(rtws_conn_start(&cl, &o, 0), RTWS_OK);
     pump(&cl, &sv, 0, 0);
     CHECK_EQ(ls.open, 1);
     CHECK(ls.last.protocol.len == 4 && memcmp(ls.last.protocol.p, "chat", 4) == 0);
@@ -228,7 +228,7 @@ static void test_pair_and_protocol(void) {
     o.path = "/?deny";
     rtws_conn_init(&cl, &cc);
     rtws_conn_init(&sv, &sc);
-    CHECK_EQ(rtws_conn_client_start(&cl, &o, 0), RTWS_OK);
+    CHECK_EQ(rtws_conn_start(&cl, &o, 0), RTWS_OK);
     pump(&cl, &sv, 0, 0);
     pump(&sv, &cl, 0, 0);
     CHECK_EQ(ls.open, 0);
@@ -245,12 +245,12 @@ static void test_pair_and_protocol(void) {
     rtws_conn_init(&cl, &cc);
     o.path = "/";
     o.origin = "http://a\r\nX: y";
-    CHECK_EQ(rtws_conn_client_start(&cl, &o, 0), RTWS_ERR_INVALID);
+    CHECK_EQ(rtws_conn_start(&cl, &o, 0), RTWS_ERR_INVALID);
     o.origin = NULL;
     o.extra_headers = "X-A: 1\r\n\r\nGET";
-    CHECK_EQ(rtws_conn_client_start(&cl, &o, 0), RTWS_ERR_INVALID);
+    CHECK_EQ(rtws_conn_start(&cl, &o, 0), RTWS_ERR_INVALID);
     o.extra_headers = "X-A: 1\r\nX-B: 2\r\n";
-    CHECK_EQ(rtws_conn_client_start(&cl, &o, 0), RTWS_OK);
+    CHECK_EQ(rtws_conn_start(&cl, &o, 0), RTWS_OK);
     rtws_conn_free(&cl);
 }
 
@@ -711,8 +711,8 @@ static void test_close_handshake(void) {
     CHECK(lc.last_close.clean && !lc.last_close.by_peer && lc.last_close.code == 1000);
     /* the client waits for the server to close TCP, then gives up at the deadline */
     CHECK_EQ(rtws_conn_want(&cl), RTWS_WANT_READ);
-    CHECK(rtws_conn_deadline(&cl) == 20 + 5000);
-    rtws_conn_eof(&cl, 30);
+    CHECK(rtws_conn_get_deadline(&cl) == 20 + 5000);
+    rtws_conn_recv_eof(&cl, 30);
     CHECK_EQ(rtws_conn_want(&cl), RTWS_WANT_CLOSE);
     CHECK_EQ(lc.close, 1);
     CHECK_EQ(lc.error, 0);
@@ -726,9 +726,9 @@ static void test_close_handshake(void) {
     rtws_conn_send_text(&cl, "hi", 2);
     pump(&cl, &sv, 0, 0);
     CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_CLOSING);
-    rtws_conn_tick(&sv, 4999);
+    rtws_conn_run_timers(&sv, 4999);
     CHECK_EQ(ls.close, 0);
-    rtws_conn_tick(&sv, 5000);
+    rtws_conn_run_timers(&sv, 5000);
     CHECK_EQ(ls.close, 1);
     CHECK(!ls.last_close.clean && ls.last_close.code == 1006);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
@@ -738,9 +738,9 @@ static void test_close_handshake(void) {
     memset(&lc, 0, sizeof lc);
     memset(&ls, 0, sizeof ls);
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
-    rtws_conn_eof(&sv, 1);
+    rtws_conn_recv_eof(&sv, 1);
     CHECK(ls.close == 1 && ls.last_close.code == 1006 && !ls.last_close.clean);
-    CHECK_EQ(rtws_conn_error(&sv), RTWS_ERR_ABNORMAL);
+    CHECK_EQ(rtws_conn_get_error(&sv), RTWS_ERR_ABNORMAL);
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
     /* invalid close arguments */
@@ -797,12 +797,12 @@ static void test_config_copy(void) {
     cfg.max_message = 777;
     rtws_conn_init(&sv, &cfg);
     cfg.max_message = 1; /* the connection kept its own copy */
-    CHECK_EQ(rtws_conn_config(&sv)->max_message, 777);
-    CHECK_EQ(rtws_conn_config(&sv)->max_frame, (size_t)16 << 20); /* defaults filled */
+    CHECK_EQ(rtws_conn_get_config(&sv)->max_message, 777);
+    CHECK_EQ(rtws_conn_get_config(&sv)->max_frame, (size_t)16 << 20); /* defaults filled */
     rtws_conn_free(&sv);
     cfg.allocator.alloc = fail_alloc;
     rtws_conn_init(&sv, &cfg);
-    CHECK_EQ(rtws_conn_error(&sv), RTWS_ERR_NOMEM);
+    CHECK_EQ(rtws_conn_get_error(&sv), RTWS_ERR_NOMEM);
     CHECK_EQ(rtws_conn_recv(&sv, req, sizeof req - 1, 0, NULL), RTWS_ERR_NOMEM);
     CHECK_EQ(ls.open, 0);
     CHECK_EQ(rtws_conn_send_text(&sv, "x", 1), RTWS_ERR_CLOSED);
@@ -861,12 +861,12 @@ static void test_timers(void) {
     memset(&ls, 0, sizeof ls);
     cfg = mkcfg(RTWS_SERVER, &ls);
     rtws_conn_init(&sv, &cfg);
-    rtws_conn_tick(&sv, 1000);
+    rtws_conn_run_timers(&sv, 1000);
     rtws_conn_recv(&sv, "GET / HT", 8, 2000, NULL);
-    CHECK_EQ(rtws_conn_deadline(&sv), 11000);
-    rtws_conn_tick(&sv, 10999);
+    CHECK_EQ(rtws_conn_get_deadline(&sv), 11000);
+    rtws_conn_run_timers(&sv, 10999);
     CHECK_EQ(ls.error, 0);
-    rtws_conn_tick(&sv, 11000);
+    rtws_conn_run_timers(&sv, 11000);
     CHECK_EQ(ls.error, 1);
     CHECK_EQ(ls.last_error.err, RTWS_ERR_TIMEOUT);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
@@ -875,10 +875,10 @@ static void test_timers(void) {
     memset(&lc, 0, sizeof lc);
     memset(&ls, 0, sizeof ls);
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
-    CHECK_EQ(rtws_conn_deadline(&sv), 30000);
-    rtws_conn_tick(&sv, 29999);
+    CHECK_EQ(rtws_conn_get_deadline(&sv), 30000);
+    rtws_conn_run_timers(&sv, 29999);
     CHECK_EQ(rtws_conn_out_pending(&sv), 0);
-    rtws_conn_tick(&sv, 30000);
+    rtws_conn_run_timers(&sv, 30000);
     CHECK(sv.ctl != NULL); /* the ping is staged in the control block */
     n = drain(&sv, out, sizeof out);
     CHECK(n == 10 && out[0] == 0x89 && out[1] == 8);
@@ -893,16 +893,16 @@ static void test_timers(void) {
     CHECK_EQ(ls.last.rtt_ms, 42);
     CHECK(cl.ctl != NULL); /* a client keeps its block: batched masking keys */
     /* then silence: ping again, and with no answer, dead after pong_timeout */
-    rtws_conn_tick(&sv, 60042);
+    rtws_conn_run_timers(&sv, 60042);
     CHECK(rtws_conn_out_pending(&sv) > 0);
     drain(&sv, out, sizeof out);
-    CHECK_EQ(rtws_conn_deadline(&sv), 60042 + 60000);
-    rtws_conn_tick(&sv, 120041);
+    CHECK_EQ(rtws_conn_get_deadline(&sv), 60042 + 60000);
+    rtws_conn_run_timers(&sv, 120041);
     CHECK_EQ(ls.close, 0);
-    rtws_conn_tick(&sv, 120042);
+    rtws_conn_run_timers(&sv, 120042);
     CHECK_EQ(ls.close, 1);
     CHECK_EQ(ls.last_close.code, 1006);
-    CHECK_EQ(rtws_conn_error(&sv), RTWS_ERR_TIMEOUT);
+    CHECK_EQ(rtws_conn_get_error(&sv), RTWS_ERR_TIMEOUT);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
@@ -931,27 +931,27 @@ static void test_timers(void) {
 static void test_idle_and_stats(void) {
     rtws_conn cl, sv;
     ev_log lc, ls;
-    rtws_stats st;
+    rtws_conn_stats st;
     memset(&lc, 0, sizeof lc);
     memset(&ls, 0, sizeof ls);
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
-    ((rtws_config *)(uintptr_t)rtws_conn_config(&sv))->idle_timeout_ms = 1000;
-    ((rtws_config *)(uintptr_t)rtws_conn_config(&sv))->heartbeat_off = 1;
+    ((rtws_config *)(uintptr_t)rtws_conn_get_config(&sv))->idle_timeout_ms = 1000;
+    ((rtws_config *)(uintptr_t)rtws_conn_get_config(&sv))->heartbeat_off = 1;
     CHECK_EQ(rtws_conn_send_text(&cl, "abc", 3), RTWS_OK);
     pump(&cl, &sv, 0, 600);
-    CHECK_EQ(rtws_conn_deadline(&sv), 1600); /* a data message moved the idle deadline */
+    CHECK_EQ(rtws_conn_get_deadline(&sv), 1600); /* a data message moved the idle deadline */
     rtws_conn_ping(&cl, "p", 1);
     pump(&cl, &sv, 0, 1500); /* a ping is not activity for the idle timer */
-    rtws_conn_tick(&sv, 1599);
+    rtws_conn_run_timers(&sv, 1599);
     CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_OPEN);
-    rtws_conn_tick(&sv, 1600);
+    rtws_conn_run_timers(&sv, 1600);
     CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_CLOSING);
     pump(&sv, &cl, 0, 1600);
     CHECK(lc.close == 1 && lc.last_close.code == 1001);
     CHECK(lc.last_close.len == 12 && memcmp(lc.last_close.data, "idle timeout", 12) == 0);
-    rtws_conn_stats(&sv, &st);
+    rtws_conn_get_stats(&sv, &st);
     CHECK(st.msgs_in == 1 && st.bytes_in == 3 && st.msgs_out == 0 && st.opened_at_ms == 1);
-    rtws_conn_stats(&cl, &st);
+    rtws_conn_get_stats(&cl, &st);
     CHECK(st.msgs_out == 1 && st.bytes_out == 3);
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
@@ -1018,8 +1018,8 @@ static void test_plain_http_and_shared(void) {
     n = drain(&b, (uint8_t *)out, sizeof out);
     CHECK(n == 9 && memcmp(out, "\x81\x07" "fan-out", 9) == 0);
     {
-        rtws_stats st;
-        rtws_conn_stats(&b, &st);
+        rtws_conn_stats st;
+        rtws_conn_get_stats(&b, &st);
         CHECK(st.msgs_out == 1 && st.bytes_out == 7);
     }
     /* a connection freed with the shared frame still queued releases it */
@@ -1040,7 +1040,7 @@ static void test_control_priority(void) {
     sc = mkcfg(RTWS_SERVER, &ls);
     sc.max_send_queue = 150000;
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
-    ((rtws_config *)(uintptr_t)rtws_conn_config(&sv))->max_send_queue = 150000;
+    ((rtws_config *)(uintptr_t)rtws_conn_get_config(&sv))->max_send_queue = 150000;
     CHECK_EQ(rtws_conn_send_binary(&sv, big, sizeof big), RTWS_OK);
     CHECK_EQ(rtws_conn_send_binary(&sv, big, sizeof big), RTWS_ERR_LIMIT); /* queue cap */
     {
@@ -1155,7 +1155,7 @@ static void test_recv_inplace(void) {
         o.host = "h";
         rtws_conn_init(&cl, &cc);
         rtws_conn_init(&s2, &sc);
-        rtws_conn_client_start(&cl, &o, 0);
+        rtws_conn_start(&cl, &o, 0);
         while ((q = rtws_conn_out(&cl, &len)) != NULL) {
             memcpy(lent, q, len);
             rtws_conn_out_done(&cl, len);

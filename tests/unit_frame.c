@@ -1,5 +1,5 @@
-/* tests/unit_frame.c - layer 1: rtws_frame_check in both roles,
-   rtws_frame_header_encode round trips, rtws_mask against a byte-at-a-time
+/* tests/unit_frame.c - layer 1: rtws_frame_header_check in both roles,
+   rtws_frame_header_encode round trips, rtws_frame_mask against a byte-at-a-time
    reference, and rtws_frame_parser fed whole, one byte per call and split at
    every offset, with inputs ending at a PROT_NONE page. */
 #define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
@@ -39,7 +39,7 @@ static uint8_t *guard_copy(guard *g, const void *src, size_t n) {
 
 static void guard_free(guard *g) { munmap(g->map, g->maplen); }
 
-/* ---- rtws_frame_check ---------------------------------------------------- */
+/* ---- rtws_frame_header_check ---------------------------------------------------- */
 
 static rtws_frame_header hdr(int fin, unsigned rsv, unsigned op, int masked, uint64_t len) {
     rtws_frame_header h;
@@ -63,84 +63,84 @@ static void test_frame_check(void) {
         rtws_frame_header h;
         /* the masking direction, §5.1 */
         h = hdr(1, 0, RTWS_OP_TEXT, m, 5);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_OK);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_OK);
         h = hdr(1, 0, RTWS_OP_TEXT, !m, 5);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
         h = hdr(1, 0, RTWS_OP_PING, !m, 0);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
         h = hdr(0, 0, RTWS_OP_CONT, !m, 1);
-        CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
         /* RSV1..3, alone and together, on data and control frames */
         for (rsv = 1; rsv <= 7; rsv++) {
             h = hdr(1, rsv, RTWS_OP_TEXT, m, 1);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
             h = hdr(1, rsv, RTWS_OP_PING, m, 1);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
             h = hdr(1, rsv, RTWS_OP_CONT, m, 1);
-            CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
         }
         /* reserved opcodes 3-7 and 0xB-0xF, in and out of a message */
         for (op = 3; op <= 15; op++) {
             if (op >= 8 && op <= 10) continue;
             h = hdr(1, 0, op, m, 0);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
-            CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
             h = hdr(0, 0, op, m, 0);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
         }
         /* control frames: <= 125 bytes, never fragmented, allowed inside a message */
         for (op = RTWS_OP_CLOSE; op <= RTWS_OP_PONG; op++) {
             h = hdr(1, 0, op, m, 0);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_OK);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_OK);
             h = hdr(1, 0, op, m, 125);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_OK);
-            CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_OK);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_OK);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_OK);
             h = hdr(1, 0, op, m, 126);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
             h = hdr(1, 0, op, m, 65536);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
             h = hdr(0, 0, op, m, 0);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
-            CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
         }
         /* continuation only inside a message, a new data frame only outside (§5.4) */
         h = hdr(1, 0, RTWS_OP_CONT, m, 3);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
-        CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_OK);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_OK);
         h = hdr(0, 0, RTWS_OP_CONT, m, 3);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
-        CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_OK);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_OK);
         for (op = RTWS_OP_TEXT; op <= RTWS_OP_BINARY; op++) {
             h = hdr(1, 0, op, m, 3);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_OK);
-            CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_OK);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
             h = hdr(0, 0, op, m, 3);
-            CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_OK);
-            CHECK_EQ(rtws_frame_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_OK);
+            CHECK_EQ(rtws_frame_header_check(&h, role, 1, 0), RTWS_ERR_PROTOCOL);
         }
         /* max_frame: equal is fine, one more is too big; 0 means no cap */
         h = hdr(1, 0, RTWS_OP_BINARY, m, 1000);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 1000), RTWS_OK);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 999), RTWS_ERR_TOO_BIG);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 1), RTWS_ERR_TOO_BIG);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 1000), RTWS_OK);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 999), RTWS_ERR_TOO_BIG);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 1), RTWS_ERR_TOO_BIG);
         h = hdr(0, 0, RTWS_OP_CONT, m, 1001);
-        CHECK_EQ(rtws_frame_check(&h, role, 1, 1000), RTWS_ERR_TOO_BIG);
-        CHECK_EQ(rtws_frame_check(&h, role, 1, 1001), RTWS_OK);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 1, 1000), RTWS_ERR_TOO_BIG);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 1, 1001), RTWS_OK);
         h = hdr(1, 0, RTWS_OP_TEXT, m, 0x7FFFFFFFFFFFFFFFull);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 0), RTWS_OK);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, (uint64_t)16 << 20), RTWS_ERR_TOO_BIG);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 0), RTWS_OK);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, (uint64_t)16 << 20), RTWS_ERR_TOO_BIG);
         /* a protocol error is reported as such even when the frame is also too big */
         h = hdr(1, 0, RTWS_OP_TEXT, m, 5000);
-        CHECK_EQ(rtws_frame_check(&h, role, 1, 10), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 1, 10), RTWS_ERR_PROTOCOL);
         h = hdr(1, 0, RTWS_OP_TEXT, !m, 5000);
-        CHECK_EQ(rtws_frame_check(&h, role, 0, 10), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, role, 0, 10), RTWS_ERR_PROTOCOL);
     }
     {
         /* RTWS_ROLE_DEFAULT is the client */
         rtws_frame_header h = hdr(1, 0, RTWS_OP_TEXT, 0, 1);
-        CHECK_EQ(rtws_frame_check(&h, RTWS_ROLE_DEFAULT, 0, 0), RTWS_OK);
+        CHECK_EQ(rtws_frame_header_check(&h, RTWS_ROLE_DEFAULT, 0, 0), RTWS_OK);
         h = hdr(1, 0, RTWS_OP_TEXT, 1, 1);
-        CHECK_EQ(rtws_frame_check(&h, RTWS_ROLE_DEFAULT, 0, 0), RTWS_ERR_PROTOCOL);
+        CHECK_EQ(rtws_frame_header_check(&h, RTWS_ROLE_DEFAULT, 0, 0), RTWS_ERR_PROTOCOL);
     }
 }
 
@@ -193,7 +193,7 @@ static void test_header_encode(void) {
     }
 }
 
-/* ---- rtws_mask ----------------------------------------------------------- */
+/* ---- rtws_frame_mask ----------------------------------------------------------- */
 
 static uint32_t rng_state = 0x12345678u;
 static uint32_t rng(void) {
@@ -218,11 +218,11 @@ static void test_mask(void) {
                 memcpy(buf, base, sizeof base);
                 memcpy(ref, base, sizeof base);
                 for (i = 0; i < len; i++) ref[align + i] ^= key[(pos + i) & 3];
-                ret = rtws_mask(buf + align, len, key, pos);
+                ret = rtws_frame_mask(buf + align, len, key, pos);
                 /* the payload is masked, the bytes around it are not touched */
                 if (ret != (pos + len) % 4 || memcmp(buf, ref, sizeof ref) != 0) {
                     if (!bad)
-                        fprintf(stderr, "rtws_mask: len %lu align %lu pos %lu wrong\n",
+                        fprintf(stderr, "rtws_frame_mask: len %lu align %lu pos %lu wrong\n",
                                 (unsigned long)len, (unsigned long)align, (unsigned long)pos);
                     bad++;
                 }
@@ -232,7 +232,7 @@ static void test_mask(void) {
     {
         uint8_t b[64];
         memset(b, 0x55, sizeof b);
-        rtws_mask(b + 5, 40, key, 2);
+        rtws_frame_mask(b + 5, 40, key, 2);
         CHECK(b[4] == 0x55 && b[45] == 0x55);
         CHECK_EQ(b[5], 0x55 ^ key[2]);
         CHECK_EQ(b[44], 0x55 ^ key[(2 + 39) & 3]);
@@ -240,8 +240,8 @@ static void test_mask(void) {
     /* pos is taken mod 4 */
     {
         uint8_t a[9] = {0}, b[9] = {0};
-        CHECK_EQ(rtws_mask(a, 9, key, 6), 3);
-        CHECK_EQ(rtws_mask(b, 9, key, 2), 3);
+        CHECK_EQ(rtws_frame_mask(a, 9, key, 6), 3);
+        CHECK_EQ(rtws_frame_mask(b, 9, key, 2), 3);
         CHECK_MEM(a, b, 9);
     }
     /* a payload unmasked in arbitrary pieces equals one unmasked whole, and
@@ -256,16 +256,16 @@ static void test_mask(void) {
             for (i = 0; i < n; i++) orig[i] = (uint8_t)rng();
             memcpy(whole, orig, n);
             memcpy(pieces, orig, n);
-            rtws_mask(whole, n, k, p);
+            rtws_frame_mask(whole, n, k, p);
             while (off < n) {
                 size_t take = 1 + rng() % (round < 100 ? 17 : 300);
                 if (take > n - off) take = n - off;
-                p = rtws_mask(pieces + off, take, k, p);
+                p = rtws_frame_mask(pieces + off, take, k, p);
                 off += take;
             }
             if (memcmp(whole, pieces, n) != 0) bad_split++;
             if (p != (p0 + n) % 4) bad_split++;
-            rtws_mask(whole, n, k, p0);
+            rtws_frame_mask(whole, n, k, p0);
             if (memcmp(whole, orig, n) != 0) bad_split++;
         }
         CHECK_EQ(bad_split, 0);
@@ -329,7 +329,7 @@ static feed_result feed(rtws_role role, uint64_t max_frame, const uint8_t *wire,
             rtws_frame_piece piece;
             uint8_t none[1];
             size_t used = 999999;
-            rtws_err e = rtws_frame_feed(&p, none, 0, &used, &piece);
+            rtws_err e = rtws_frame_parser_feed(&p, none, 0, &used, &piece);
             if (used != 0 || (e != RTWS_EAGAIN && e != r.err)) r.bad = 1;
             if (e != RTWS_EAGAIN) return r;
             continue;
@@ -338,7 +338,7 @@ static feed_result feed(rtws_role role, uint64_t max_frame, const uint8_t *wire,
         do {
             rtws_frame_piece piece;
             size_t used = 999999;
-            rtws_err e = rtws_frame_feed(&p, chunk + off, len - off, &used, &piece);
+            rtws_err e = rtws_frame_parser_feed(&p, chunk + off, len - off, &used, &piece);
             r.err = e;
             if (used > len - off) r.bad = 1;
             off += used > len - off ? 0 : used;
@@ -388,7 +388,7 @@ static size_t build(const wframe *f, size_t nf, int mask, uint8_t *wire, transcr
         n += rtws_frame_header_encode(wire + n, f[i].fin, (rtws_opcode)f[i].op, len,
                                       mask ? key : NULL);
         memcpy(wire + n, f[i].payload, len);
-        if (mask) rtws_mask(wire + n, len, key, 0);
+        if (mask) rtws_frame_mask(wire + n, len, key, 0);
         n += len;
         tr_start(want, f[i].fin, f[i].op, len);
         tr_put(want, f[i].payload, len);
@@ -542,45 +542,45 @@ static void test_parser_contract(void) {
     /* header complete, payload not yet: an empty first piece */
     rtws_frame_parser_init(&p, RTWS_CLIENT, 0);
     memcpy(buf, "\x82\x03xyz", 5);
-    CHECK_EQ(rtws_frame_feed(&p, buf, 2, &used, &piece), RTWS_OK);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf, 2, &used, &piece), RTWS_OK);
     CHECK(used == 2 && piece.frame_start && !piece.frame_end && piece.len == 0);
     CHECK(piece.h && piece.h->len == 3 && piece.h->opcode == RTWS_OP_BINARY);
     /* nothing fed: RTWS_EAGAIN */
-    CHECK_EQ(rtws_frame_feed(&p, buf + 2, 0, &used, &piece), RTWS_EAGAIN);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf + 2, 0, &used, &piece), RTWS_EAGAIN);
     CHECK_EQ(used, 0);
-    CHECK_EQ(rtws_frame_feed(&p, buf + 2, 2, &used, &piece), RTWS_OK);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf + 2, 2, &used, &piece), RTWS_OK);
     CHECK(used == 2 && !piece.frame_start && !piece.frame_end && piece.len == 2);
     CHECK(piece.data == buf + 2);
     /* at most one piece per call: the next frame's bytes are left */
     memcpy(buf + 5, "\x81\x00", 2);
-    CHECK_EQ(rtws_frame_feed(&p, buf + 4, 3, &used, &piece), RTWS_OK);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf + 4, 3, &used, &piece), RTWS_OK);
     CHECK(used == 1 && piece.frame_end && piece.len == 1 && piece.data[0] == 'z');
-    CHECK_EQ(rtws_frame_feed(&p, buf + 5, 2, &used, &piece), RTWS_OK);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf + 5, 2, &used, &piece), RTWS_OK);
     CHECK(used == 2 && piece.frame_start && piece.frame_end && piece.len == 0);
     CHECK(piece.h->opcode == RTWS_OP_TEXT);
     /* errors are sticky and take nothing */
     memcpy(buf, "\x83\x00\x81\x00", 4);
-    CHECK_EQ(rtws_frame_feed(&p, buf, 4, &used, &piece), RTWS_ERR_PROTOCOL);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf, 4, &used, &piece), RTWS_ERR_PROTOCOL);
     CHECK_EQ(used, 2);
-    CHECK_EQ(rtws_frame_feed(&p, buf + 2, 2, &used, &piece), RTWS_ERR_PROTOCOL);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf + 2, 2, &used, &piece), RTWS_ERR_PROTOCOL);
     CHECK_EQ(used, 0);
     rtws_frame_parser_init(&p, RTWS_CLIENT, 10);
     memcpy(buf, "\x82\x0b", 2);
-    CHECK_EQ(rtws_frame_feed(&p, buf, 2, &used, &piece), RTWS_ERR_TOO_BIG);
-    CHECK_EQ(rtws_frame_feed(&p, buf, 2, &used, &piece), RTWS_ERR_TOO_BIG);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf, 2, &used, &piece), RTWS_ERR_TOO_BIG);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf, 2, &used, &piece), RTWS_ERR_TOO_BIG);
     CHECK_EQ(used, 0);
     /* a role that is not RTWS_SERVER parses as a client */
     rtws_frame_parser_init(&p, RTWS_ROLE_DEFAULT, 0);
     memcpy(buf, "\x81\x80\x00\x00\x00\x00", 6);
-    CHECK_EQ(rtws_frame_feed(&p, buf, 6, &used, &piece), RTWS_ERR_PROTOCOL);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf, 6, &used, &piece), RTWS_ERR_PROTOCOL);
     /* a masked payload is unmasked in place with the key position carried over */
     rtws_frame_parser_init(&p, RTWS_SERVER, 0);
     memcpy(buf, "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 11);
-    CHECK_EQ(rtws_frame_feed(&p, buf, 7, &used, &piece), RTWS_OK);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf, 7, &used, &piece), RTWS_OK);
     CHECK(used == 7 && piece.len == 1 && piece.data[0] == 'H');
-    CHECK_EQ(rtws_frame_feed(&p, buf + 7, 3, &used, &piece), RTWS_OK);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf + 7, 3, &used, &piece), RTWS_OK);
     CHECK(piece.len == 3 && memcmp(piece.data, "ell", 3) == 0);
-    CHECK_EQ(rtws_frame_feed(&p, buf + 10, 1, &used, &piece), RTWS_OK);
+    CHECK_EQ(rtws_frame_parser_feed(&p, buf + 10, 1, &used, &piece), RTWS_OK);
     CHECK(piece.len == 1 && piece.data[0] == 'o' && piece.frame_end);
 }
 

@@ -1,6 +1,6 @@
 /* tests/unit_handshake.c - layer 2: rtws_http_head_end (incremental, no
    re-scan), request and response parsing (fields, limits, syntax errors with
-   err_off), rtws_http_header and rtws_http_has_token. Every parse reads a
+   err_off), rtws_http_get_header and rtws_http_has_token. Every parse reads a
    copy that ends where a PROT_NONE page begins. */
 #define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #define RTWS_IMPLEMENTATION
@@ -325,7 +325,7 @@ static void test_response(void) {
     CHECK(str_is(m.reason, "Switching Protocols"));
     CHECK_EQ(m.nheaders, 3);
     CHECK_EQ(m.size, sizeof r1 - 1 - 7);
-    CHECK(str_is(*rtws_http_header(&m, "sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    CHECK(str_is(*rtws_http_get_header(&m, "sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     CHECK(m.method.len == 0 && m.target.len == 0);
     guard_free(&g);
     {
@@ -409,17 +409,17 @@ static void test_header_lookup(void) {
     size_t err_off;
     const rtws_str *v;
     CHECK_EQ(req_g(&g, r, sizeof r - 1, &m, 0, &err_off), RTWS_OK);
-    v = rtws_http_header(&m, "Host");
+    v = rtws_http_get_header(&m, "Host");
     CHECK(v != NULL && str_is(*v, "one")); /* the first of repeated headers */
-    v = rtws_http_header(&m, "HOST");
+    v = rtws_http_get_header(&m, "HOST");
     CHECK(v != NULL && str_is(*v, "one"));
-    v = rtws_http_header(&m, "hOsT");
+    v = rtws_http_get_header(&m, "hOsT");
     CHECK(v != NULL && v == &m.headers[0].value);
-    CHECK(rtws_http_header(&m, "Hos") == NULL);
-    CHECK(rtws_http_header(&m, "Hostx") == NULL);
-    CHECK(rtws_http_header(&m, "") == NULL);
-    CHECK(rtws_http_header(&m, "Origin") == NULL);
-    v = rtws_http_header(&m, "upgrade");
+    CHECK(rtws_http_get_header(&m, "Hos") == NULL);
+    CHECK(rtws_http_get_header(&m, "Hostx") == NULL);
+    CHECK(rtws_http_get_header(&m, "") == NULL);
+    CHECK(rtws_http_get_header(&m, "Origin") == NULL);
+    v = rtws_http_get_header(&m, "upgrade");
     CHECK(v != NULL && str_is(*v, "h2c"));
 
     CHECK_EQ(rtws_http_has_token(&m, "Connection", "Upgrade"), 1);

@@ -18,16 +18,16 @@ typedef struct peer {
 
 static void sv_event(rtws_conn *c, const rtws_event *ev, void *user) {
     (void)user;
-    rtws_router_on_event(R, c, ev, NOW);
+    rtws_router_handle_event(R, c, ev, NOW);
 }
 static int sv_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     (void)proto;
     (void)user;
-    return rtws_router_on_accept(R, c, req, NOW);
+    return rtws_router_handle_accept(R, c, req, NOW);
 }
 static int sv_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, void *user) {
     (void)user;
-    return rtws_router_on_http(R, c, req, rep, NOW);
+    return rtws_router_handle_http(R, c, req, rep, NOW);
 }
 static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
     peer *p = (peer *)user;
@@ -92,7 +92,7 @@ static void peer_open(peer *p, const char *path, const char *auth) {
     o.host = "x";
     o.path = path;
     o.authorization = auth;
-    rtws_conn_client_start(&p->cl, &o, NOW);
+    rtws_conn_start(&p->cl, &o, NOW);
     pump(p);
 }
 
@@ -120,7 +120,7 @@ static void peer_close(peer *p) {
 
 /* abrupt end of the server side (TCP lost) */
 static void peer_drop(peer *p) {
-    rtws_conn_eof(&p->sv, NOW);
+    rtws_conn_recv_eof(&p->sv, NOW);
     rtws_conn_free(&p->cl);
     rtws_conn_free(&p->sv);
 }
@@ -199,7 +199,7 @@ static void test_welcome_ping_errors(void) {
     /* a path the router does not serve: 404 */
     peer_open(&a, "/elsewhere", NULL);
     CHECK_EQ(a.n, 0);
-    CHECK_EQ(rtws_conn_error(&a.cl), RTWS_ERR_HANDSHAKE);
+    CHECK_EQ(rtws_conn_get_error(&a.cl), RTWS_ERR_HANDSHAKE);
     rtws_conn_free(&a.cl);
     rtws_conn_free(&a.sv);
     /* resuming the session keeps the user */
@@ -224,7 +224,7 @@ static void test_welcome_ping_errors(void) {
         if (!strstr(b.msgs[0], "\"resumed\":true")) fprintf(stderr, "%s | %s | %d %s\n", path, user, b.n, b.msgs[0]);
         peer_close(&b);
         NOW += 130000; /* past the session TTL */
-        rtws_router_tick(R, NOW);
+        rtws_router_run_timers(R, NOW);
         peer_open(&b, path, NULL);
         CHECK(strstr(b.msgs[0], "\"resumed\":false") && !strstr(b.msgs[0], user));
         peer_close(&b);
@@ -368,14 +368,14 @@ static void test_auth_and_limits(void) {
     /* no auth within the deadline: 1008 */
     peer_open(&a, "/ws", NULL);
     NOW += 10001;
-    rtws_router_tick(R, NOW);
+    rtws_router_run_timers(R, NOW);
     pump(&a);
     CHECK(a.closed && a.close_code == 1008);
     rtws_conn_free(&a.cl);
     rtws_conn_free(&a.sv);
     /* a bad token in the request: 401 at the handshake */
     peer_open(&a, "/ws?token=abc.def.ghi", NULL);
-    CHECK_EQ(rtws_conn_error(&a.cl), RTWS_ERR_HANDSHAKE);
+    CHECK_EQ(rtws_conn_get_error(&a.cl), RTWS_ERR_HANDSHAKE);
     rtws_conn_free(&a.cl);
     rtws_conn_free(&a.sv);
     /* authorize hook */
@@ -446,7 +446,7 @@ static void test_regressions(void) {
     peer_close(&b);
     /* a reply that does not fit: closed as a slow consumer, never dropped */
     peer_open(&a, "/ws", NULL);
-    ((rtws_config *)(uintptr_t)rtws_conn_config(&a.sv))->max_send_queue = 400;
+    ((rtws_config *)(uintptr_t)rtws_conn_get_config(&a.sv))->max_send_queue = 400;
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"x\"}");
     {
         static char blob[260];
@@ -466,8 +466,8 @@ static void test_regressions(void) {
     new_router(1, 0);
     peer_open(&a, "/ws", NULL);
     NOW += 10001;
-    rtws_router_tick(R, NOW);
-    rtws_conn_tick(&a.sv, NOW);
+    rtws_router_run_timers(R, NOW);
+    rtws_conn_run_timers(&a.sv, NOW);
     pump(&a);
     CHECK(HAS(&a, "\"code\":\"unauthorized\""));
     CHECK(a.closed && a.close_code == 1008);

@@ -19,12 +19,12 @@ typedef struct pair {
 
 static void on_sv(rtws_conn *c, const rtws_event *ev, void *u) {
     (void)u;
-    rtws_router_on_event(R, c, ev, NOW);
+    rtws_router_handle_event(R, c, ev, NOW);
 }
 static int on_acc(rtws_conn *c, const rtws_http *req, const char **proto, void *u) {
     (void)proto;
     (void)u;
-    return rtws_router_on_accept(R, c, req, NOW);
+    return rtws_router_handle_accept(R, c, req, NOW);
 }
 static void on_cl(rtws_conn *c, const rtws_event *ev, void *u) {
     pair *p = (pair *)u;
@@ -83,7 +83,7 @@ static void open_pair(pair *p, size_t max_queue) {
     memset(&o, 0, sizeof o);
     o.host = "x";
     o.path = "/ws";
-    rtws_conn_client_start(&p->cl, &o, NOW);
+    rtws_conn_start(&p->cl, &o, NOW);
     pump(p);
 }
 static void say(pair *p, const char *t) {
@@ -97,7 +97,7 @@ static int has(const pair *p, const char *s) {
     return 0;
 }
 static void done(pair *p) {
-    rtws_conn_eof(&p->sv, NOW);
+    rtws_conn_recv_eof(&p->sv, NOW);
     rtws_conn_free(&p->cl);
     rtws_conn_free(&p->sv);
 }
@@ -201,12 +201,12 @@ static void test_reply_dropped_when_queue_full(void) {
     done(&b);
 }
 
-/* 4. rtws_router_tick(): the auth deadline closes the connection with
+/* 4. rtws_router_run_timers(): the auth deadline closes the connection with
       rtws_conn_close(), which times the close handshake from the
       connection's own clock - the last time it saw bytes, ~10 s ago - so
       close_deadline is already past. Input: auth_required, a client that
       opens at T and sends nothing; at T+10001 the caller runs
-      rtws_router_tick() and then rtws_conn_tick() on its connections (as a
+      rtws_router_run_timers() and then rtws_conn_run_timers() on its connections (as a
       sans-I/O host does on a timer). Got: the connection ends at once as a
       close timeout: the client gets neither the "unauthorized" error nor
       the 1008 close frame, only 1006. Expected: error unauthorized, then close
@@ -218,8 +218,8 @@ static void test_auth_deadline_close_after_conn_tick(void) {
     open_pair(&a, 0);
     CHECK(has(&a, "\"auth\":\"required\""));
     NOW += 10001;
-    rtws_router_tick(R, NOW);
-    rtws_conn_tick(&a.sv, NOW);
+    rtws_router_run_timers(R, NOW);
+    rtws_conn_run_timers(&a.sv, NOW);
     pump(&a);
     CHECK(has(&a, "\"code\":\"unauthorized\""));
     CHECK(a.closed && a.code == 1008);

@@ -46,9 +46,9 @@ int main(int argc, char **argv) {
     rtws_router_install(router, &cfg);
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;
-    e = rtws_listen(ctx, "127.0.0.1", port, &bound);
+    e = rtws_ctx_listen(ctx, "127.0.0.1", port, &bound);
     if (e != RTWS_OK) {
-        fprintf(stderr, "rtws_fanout: cannot listen on 127.0.0.1:%d: %s\n", port, rtws_strerror(e));
+        fprintf(stderr, "rtws_fanout: cannot listen on 127.0.0.1:%d: %s\n", port, rtws_err_str(e));
         return 1;
     }
     signal(SIGINT, on_signal);
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     printf("listening on 127.0.0.1:%d\n", bound);
     fflush(stdout);
     while (!stop)
-        if (rtws_run_once(ctx, 1000) < 0) break;
+        if (rtws_ctx_run_once(ctx, 1000) < 0) break;
     /* the router first: it lets go of connections the context still holds */
     rtws_router_free(router);
     rtws_ctx_free(ctx);

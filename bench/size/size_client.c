@@ -14,10 +14,10 @@ int main(int argc, char **argv) {
     rtws_err err;
     cfg.conn.on_event = on_event;
     ctx = rtws_ctx_new(&cfg);
-    if (!ctx || !rtws_connect(ctx, argc > 1 ? argv[1] : "ws://127.0.0.1:9001/", NULL,
-                              rtws_now_ms(), &err))
+    if (!ctx || !rtws_ctx_connect(ctx, argc > 1 ? argv[1] : "ws://127.0.0.1:9001/", NULL,
+                              rtws_time_now_ms(), &err))
         return 1;
-    while (rtws_ctx_count(ctx) > 0) rtws_run_once(ctx, 1000);
+    while (rtws_ctx_get_conn_count(ctx) > 0) rtws_ctx_run_once(ctx, 1000);
     rtws_ctx_free(ctx);
     return 0;
 }

@@ -12,6 +12,6 @@ int main(void) {
     rtws_ctx *ctx;
     cfg.conn.on_event = on_event;
     ctx = rtws_ctx_new(&cfg);
-    if (!ctx || rtws_listen(ctx, "127.0.0.1", 9001, NULL) != RTWS_OK) return 1;
-    for (;;) rtws_run_once(ctx, 1000);
+    if (!ctx || rtws_ctx_listen(ctx, "127.0.0.1", 9001, NULL) != RTWS_OK) return 1;
+    for (;;) rtws_ctx_run_once(ctx, 1000);
 }
