@@ -1,16 +1,35 @@
 /* autobahn_client - drives the Autobahn|Testsuite fuzzing server (or any
    server speaking its protocol) to test rtws's client role.
 
-   usage: ./autobahn_client [URL [AGENT]]      (default ws://127.0.0.1:9001 rtws)
+   usage: ./autobahn_client URL [AGENT]
+     URL     the fuzzing server, e.g. ws://127.0.0.1:9001 (no default: a client
+             left waiting on a port nobody serves would only look stuck)
+     AGENT   the name its reports are filed under (default rtws)
+     --help  print this and exit
    Reads the case count from URL/getCaseCount, runs URL/runCase?case=N&agent=AGENT
    for every case, echoing each message back as it came (text or binary), then
-   calls URL/updateReports?agent=AGENT. Exits 0 when every step connected. */
+   calls URL/updateReports?agent=AGENT. Exits 0 when every step connected.
+   tests/autobahn/suite.py serves the protocol (tests/autobahn/README.md). */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f,
+            "usage: %s URL [AGENT]\n"
+            "Drives an Autobahn|Testsuite fuzzing server (or tests/autobahn/suite.py) to\n"
+            "test rtws's client role.\n"
+            "  URL     the fuzzing server, e.g. ws://127.0.0.1:9001\n"
+            "  AGENT   the name its reports are filed under (default rtws)\n"
+            "  --help  print this and exit\n"
+            "Runs URL/getCaseCount, URL/runCase?case=N&agent=AGENT for every case (echoing\n"
+            "each message back), then URL/updateReports?agent=AGENT. Exits 0 when every\n"
+            "step connected.\n",
+            argv0);
+}
 
 typedef struct run {
     int done;
@@ -71,11 +90,28 @@ static int visit(const char *base, const char *path, run *r) {
 }
 
 int main(int argc, char **argv) {
-    const char *base = argc > 1 ? argv[1] : "ws://127.0.0.1:9001";
-    const char *agent = argc > 2 ? argv[2] : "rtws";
+    const char *base, *agent;
     char path[256];
     run r;
     int i, bad = 0;
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout, argv[0]);
+            return 0;
+        }
+        if (argv[i][0] == '-' || i > 2) {
+            fprintf(stderr, "autobahn_client: unexpected argument %s\n", argv[i]);
+            usage(stderr, argv[0]);
+            return 2;
+        }
+    }
+    if (argc < 2) {
+        fprintf(stderr, "autobahn_client: needs the fuzzing server's URL\n");
+        usage(stderr, argv[0]);
+        return 2;
+    }
+    base = argv[1];
+    agent = argc > 2 ? argv[2] : "rtws";
     memset(&r, 0, sizeof r);
     r.get_count = 1;
     if (visit(base, "/getCaseCount", &r) != 0 || r.count <= 0) {

@@ -1,6 +1,10 @@
 /* chat_client - a terminal client for chat_server (or any rtws router).
 
-   usage: ./chat_client [--url ws://127.0.0.1:8080/ws] [--room lobby] [--token JWT]
+   usage: ./chat_client [URL] [--room NAME] [--token JWT]
+     URL          the router's endpoint (default ws://127.0.0.1:8080/ws, `make run`)
+     --room NAME  the room to join (default lobby: channel "room:lobby")
+     --token JWT  authenticate with this token (chat_server --jwt-secret S checks it)
+     --help       print this and exit
    Type a line to send it to the room; "/away", "/back" set your presence;
    "/quit" (or end of input) leaves. Messages, joins and leaves are printed as
    they come. It reconnects by itself and resumes where it left off: no
@@ -15,6 +19,20 @@
 #include <unistd.h>
 
 static char room[160] = "room:lobby";
+
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f,
+            "usage: %s [URL] [--room NAME] [--token JWT]\n"
+            "A terminal client for chat_server (or any rtws router).\n"
+            "  URL          the router's endpoint (default ws://127.0.0.1:8080/ws, `make run`)\n"
+            "  --room NAME  the room to join (default lobby: channel \"room:lobby\")\n"
+            "  --token JWT  authenticate with this token (chat_server --jwt-secret S checks it)\n"
+            "  --help       print this and exit\n"
+            "Type a line to send it to the room; \"/away\", \"/back\" set your presence;\n"
+            "\"/quit\" (or end of input) leaves. It reconnects by itself and resumes where\n"
+            "it left off.\n",
+            argv0);
+}
 
 static void on_msg(rtws_rt *rt, const rtws_rt_message *m, void *user) {
     rtws_json_tok t[16];
@@ -98,11 +116,15 @@ int main(int argc, char **argv) {
     size_t have = 0;
     int i, running = 1;
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--url") && i + 1 < argc) url = argv[++i];
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else if (i == 1 && argv[i][0] != '-') url = argv[i];
         else if (!strcmp(argv[i], "--room") && i + 1 < argc) snprintf(room, sizeof room, "room:%s", argv[++i]);
         else if (!strcmp(argv[i], "--token") && i + 1 < argc) token = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--url URL] [--room NAME] [--token JWT]\n", argv[0]);
+            fprintf(stderr, "chat_client: unexpected argument %s\n", argv[i]);
+            usage(stderr, argv[0]);
             return 2;
         }
     }

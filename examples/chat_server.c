@@ -3,11 +3,12 @@
 
    usage: ./chat_server [--host H] [--port P] [--jwt-secret S]
      --host H         address to listen on (default 127.0.0.1; "" for every address)
-     --port P         port (default 8080; 0 picks a free one, printed once ready)
+     --port P         port (default 8080; 0: the OS picks a free one)
      --jwt-secret S   require an HS256 JWT (sub = user id) from every client, as
                       ?token=, "Authorization: Bearer" or an auth message; the
                       page passes on the token of its own URL: http://H:P/?token=JWT
                       Without it every client is anonymous and gets an id.
+     --help           print this and exit
 
    GET /            the chat page (embedded below; plain HTML, CSS and JS)
    GET /ws          the WebSocket endpoint (protocol: docs/PROTOCOL.md)
@@ -39,6 +40,25 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig) {
     (void)sig;
     stop = 1;
+}
+
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f,
+            "usage: %s [--host H] [--port P] [--jwt-secret S]\n"
+            "The rtws realtime demo: rooms, presence, typing indicators, history and\n"
+            "resume, served to browsers from one port.\n"
+            "  --host H         address to listen on (default 127.0.0.1; \"\" for every address)\n"
+            "  --port P         port (default 8080; 0: the OS picks a free one)\n"
+            "  --jwt-secret S   require an HS256 JWT (sub = user id) from every client, as\n"
+            "                   ?token=, \"Authorization: Bearer\" or an auth message; the\n"
+            "                   page passes on the token of its own URL: http://H:P/?token=JWT\n"
+            "                   Without it every client is anonymous and gets an id.\n"
+            "  --help           print this and exit\n"
+            "GET / serves the chat page, GET /ws is the WebSocket endpoint\n"
+            "(docs/PROTOCOL.md), GET /ws/status the router's counters as JSON.\n"
+            "Prints \"listening on H:P\" and the URL to open once ready. SIGINT/SIGTERM\n"
+            "close every connection with 1001 and exit.\n",
+            argv0);
 }
 
 /* The page, one line per string (C99 only promises string literals of 4095
@@ -348,11 +368,15 @@ int main(int argc, char **argv) {
     rtws_ctx *ctx;
     rtws_err e;
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc) secret = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--host H] [--port P] [--jwt-secret S]\n", argv[0]);
+            fprintf(stderr, "chat_server: unknown or incomplete option %s\n", argv[i]);
+            usage(stderr, argv[0]);
             return 2;
         }
     }

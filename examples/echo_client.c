@@ -1,12 +1,16 @@
 /* echo_client - sends N messages of SIZE bytes, checks every echo, and
    prints round-trip times.
 
-   usage: ./echo_client [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure] [URL]
-     defaults: -n 100 -s 64, text, ws://127.0.0.1:9001/
-     wss:// URLs need a build with -DRTWS_USE_BEARSSL ... -lbearssl (build/tls_echo_client);
+   usage: ./echo_client [URL] [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure]
+     URL          ws://host[:port]/path (default ws://127.0.0.1:9001/); wss:// URLs
+                  need a build with -DRTWS_USE_BEARSSL ... -lbearssl (build/tls_echo_client)
+     -n N         messages to send, one at a time (default 100)
+     -s SIZE      bytes per message (default 64)
+     --binary     send binary messages instead of text
      --ca FILE    trust anchors (PEM) instead of the system bundle
      --insecure   skip certificate verification (tests only)
-   Exits 0 when every echo came back intact. */
+     --help       print this and exit
+   The URL may also come after the options. Exits 0 when every echo came back intact. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
@@ -23,6 +27,22 @@ typedef struct state {
     double *rtt;
     struct timespec t0;
 } state;
+
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f,
+            "usage: %s [URL] [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure]\n"
+            "Sends N messages of SIZE bytes, checks every echo, and prints round-trip times.\n"
+            "  URL          ws://host[:port]/path (default ws://127.0.0.1:9001/); wss:// URLs\n"
+            "               need a build with -DRTWS_USE_BEARSSL ... -lbearssl (build/tls_echo_client)\n"
+            "  -n N         messages to send, one at a time (default 100)\n"
+            "  -s SIZE      bytes per message (default 64)\n"
+            "  --binary     send binary messages instead of text\n"
+            "  --ca FILE    trust anchors (PEM) instead of the system bundle\n"
+            "  --insecure   skip certificate verification (tests only)\n"
+            "  --help       print this and exit\n"
+            "The URL may also come after the options. Exits 0 when every echo came back intact.\n",
+            argv0);
+}
 
 static double now_us(void) {
     struct timespec ts;
@@ -83,22 +103,27 @@ int main(int argc, char **argv) {
     rtws_tls_client_config tls;
     rtws_ctx *ctx;
     rtws_err e;
-    int i;
+    int i, url_given = 0;
     uint64_t until;
     memset(&s, 0, sizeof s);
     s.n = 100;
     s.size = 64;
     memset(&tls, 0, sizeof tls);
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-n") && i + 1 < argc) s.n = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else if (!strcmp(argv[i], "-n") && i + 1 < argc) s.n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-s") && i + 1 < argc) s.size = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--binary")) s.binary = 1;
         else if (!strcmp(argv[i], "--ca") && i + 1 < argc) tls.ca_file = argv[++i];
         else if (!strcmp(argv[i], "--insecure")) tls.tls_insecure_skip_verify = 1;
-        else if (argv[i][0] != '-') url = argv[i];
-        else {
-            fprintf(stderr, "usage: %s [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure] [URL]\n",
-                    argv[0]);
+        else if (argv[i][0] != '-' && !url_given) {
+            url = argv[i];
+            url_given = 1;
+        } else {
+            fprintf(stderr, "echo_client: unexpected argument %s\n", argv[i]);
+            usage(stderr, argv[0]);
             return 2;
         }
     }

@@ -2,10 +2,11 @@
 
    usage: ./echo_server [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]
      --host H     address to listen on (default 127.0.0.1; "" for every address)
-     --port P     port (default 9001; 0 picks a free one)
-     --origin O   allow browser pages from origin O only (repeatable)
+     --port P     port (default 9001; 0: the OS picks a free one)
+     --origin O   allow browser pages from origin O only (repeatable, up to 16)
      --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a
                   build with -DRTWS_USE_BEARSSL ... -lbearssl, e.g. build/tls_echo_server)
+     --help       print this and exit
    Prints "listening on H:P" once ready. SIGINT/SIGTERM close every connection
    with 1001 and exit. */
 #define RTWS_IMPLEMENTATION
@@ -20,6 +21,21 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig) {
     (void)sig;
     stop = 1;
+}
+
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f,
+            "usage: %s [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]\n"
+            "Echoes every text and binary message (up to 16 MiB).\n"
+            "  --host H     address to listen on (default 127.0.0.1; \"\" for every address)\n"
+            "  --port P     port (default 9001; 0: the OS picks a free one)\n"
+            "  --origin O   allow browser pages from origin O only (repeatable, up to 16)\n"
+            "  --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a\n"
+            "               build with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_server)\n"
+            "  --help       print this and exit\n"
+            "Prints \"listening on H:P\" once ready. SIGINT/SIGTERM close every connection\n"
+            "with 1001 and exit.\n",
+            argv0);
 }
 
 static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
@@ -40,15 +56,18 @@ int main(int argc, char **argv) {
     rtws_err e;
     memset(&tls, 0, sizeof tls);
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--origin") && i + 1 < argc && norigins < 16)
             origins[norigins++] = argv[++i];
         else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
         else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]\n",
-                    argv[0]);
+            fprintf(stderr, "echo_server: unknown or incomplete option %s\n", argv[i]);
+            usage(stderr, argv[0]);
             return 2;
         }
     }

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The examples' command lines and the sans-I/O frame loop:
+#  - every examples/*.c, built as build/NAME, prints its usage on --help to
+#    stdout with exit 0 and nothing on stderr, and on an unknown option prints
+#    it to stderr with exit 2;
+#  - autobahn_client without arguments says what it needs and exits nonzero
+#    at once instead of waiting;
+#  - build/frame_loop runs against build/echo_server (port picked by the OS):
+#    its messages come back and it closes cleanly.
+# 127.0.0.1 only; every process started here is stopped by its PID and runs
+# under `timeout`.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+B=build
+pass=0; fail=0; spid=
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAILED: $*"; }
+mkdir -p "$B"
+tmp=$(mktemp -d "$B/examples_test.XXXXXX")
+cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+names=()
+for src in examples/*.c; do
+    n=$(basename "$src" .c)
+    if make -s "$B/$n" >"$tmp/build.log" 2>&1; then names+=("$n")
+    else bad "$n does not build"; cat "$tmp/build.log"; fi
+done
+
+# (a) --help: full usage on stdout, exit 0, stderr empty; unknown option: exit 2
+for n in "${names[@]}"; do
+    timeout 5 "$B/$n" --help >"$tmp/out" 2>"$tmp/err"; rc=$?
+    if [ "$rc" -eq 0 ] && grep -qi usage "$tmp/out" && [ ! -s "$tmp/err" ]; then
+        ok "$n --help"
+    else
+        bad "$n --help: exit $rc, stdout $(wc -c <"$tmp/out") bytes, stderr: $(head -c 300 "$tmp/err")"
+    fi
+    timeout 5 "$B/$n" --no-such-option >"$tmp/out" 2>"$tmp/err"; rc=$?
+    if [ "$rc" -eq 2 ] && grep -qi usage "$tmp/err" && [ ! -s "$tmp/out" ]; then
+        ok "$n --no-such-option: usage on stderr, exit 2"
+    else
+        bad "$n --no-such-option: exit $rc, stdout: $(head -c 300 "$tmp/out")"
+    fi
+done
+
+# (b) autobahn_client with no arguments: usage on stderr, nonzero exit within 5 s
+if [ -x "$B/autobahn_client" ]; then
+    timeout 5 "$B/autobahn_client" >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -qi usage "$tmp/err"; then
+        ok "autobahn_client without arguments: exit $rc, usage on stderr"
+    else
+        bad "autobahn_client without arguments: exit $rc (124: still waiting after 5 s), stderr: $(head -c 300 "$tmp/err")"
+    fi
+else
+    bad "no $B/autobahn_client"
+fi
+
+# (c) frame_loop against echo_server
+if [ -x "$B/frame_loop" ] && [ -x "$B/echo_server" ]; then
+    timeout 60 "$B/echo_server" --host 127.0.0.1 --port 0 >"$tmp/srv.log" 2>&1 &
+    spid=$!; port=
+    for _ in $(seq 100); do
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/srv.log" | head -n 1)
+        [ -n "$port" ] && break
+        kill -0 "$spid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$port" ]; then
+        bad "echo_server printed no 'listening on 127.0.0.1:P' line"; cat "$tmp/srv.log"
+    else
+        ok "echo_server --port 0 listens on 127.0.0.1:$port"
+        timeout 20 "$B/frame_loop" "ws://127.0.0.1:$port/" --frames 30 --every 5 \
+            >"$tmp/fl.out" 2>"$tmp/fl.err"; rc=$?
+        summary=$(tail -n 1 "$tmp/fl.out")
+        sent=$(echo "$summary" | sed -nE 's/.* ([0-9]+) sent, .*/\1/p')
+        echoed=$(grep -c '^echo: {"type":"pos"' "$tmp/fl.out")
+        if [ "$rc" -eq 0 ]; then ok "frame_loop exits 0"
+        else bad "frame_loop exit $rc"; cat "$tmp/fl.out" "$tmp/fl.err"; fi
+        if [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$echoed" -eq "$sent" ]; then
+            ok "frame_loop: $echoed of $sent messages echoed"
+        else
+            bad "frame_loop: ${sent:-?} sent, $echoed echoed"; cat "$tmp/fl.out"
+        fi
+        if grep -q '^closed: code 1000, clean$' "$tmp/fl.out" && echo "$summary" | grep -q 'clean close$'; then
+            ok "frame_loop: clean close (1000)"
+        else
+            bad "frame_loop: no clean close"; cat "$tmp/fl.out"
+        fi
+        if [ ! -s "$tmp/fl.err" ]; then ok "frame_loop: nothing on stderr"
+        else bad "frame_loop stderr: $(head -c 300 "$tmp/fl.err")"; fi
+    fi
+    kill "$spid" 2>/dev/null; wait "$spid"; rc=$?; spid=
+    if [ "$rc" -eq 0 ]; then ok "echo_server exits 0 on SIGTERM"
+    else bad "echo_server exit $rc"; cat "$tmp/srv.log"; fi
+else
+    bad "no $B/frame_loop or $B/echo_server"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
