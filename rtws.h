@@ -92,7 +92,7 @@ extern "C" {
     X(RTWS_ERR_PROTOCOL, -4, "peer violated RFC 6455")                                             \
     X(RTWS_ERR_TOO_BIG, -5, "message exceeds rtws_config.max_message or max_frame")                \
     X(RTWS_ERR_UTF8, -6, "text is not valid UTF-8")                                                \
-    X(RTWS_ERR_HANDSHAKE, -7, "opening handshake failed (see the event's status)")                 \
+    X(RTWS_ERR_HANDSHAKE, -7, "opening handshake failed (see the error event's status)")           \
     X(RTWS_ERR_TIMEOUT, -8, "timed out (see rtws_config.*_timeout_ms)")                            \
     X(RTWS_ERR_CLOSED, -9, "connection is closing or closed")                                      \
     X(RTWS_ERR_LIMIT, -10, "queue full (see rtws_config.max_send_queue)")                          \
@@ -101,10 +101,10 @@ extern "C" {
     X(RTWS_ERR_DEPTH, -13, "nesting deeper than the limit")                                        \
     X(RTWS_ERR_NOSPACE, -14, "caller buffer or token array too small")                             \
     X(RTWS_ERR_RANGE, -15, "number out of range")                                                  \
-    X(RTWS_ERR_IO, -16, "socket error (see errno in the event)")                                   \
+    X(RTWS_ERR_IO, -16, "socket error (see the error event's detail: errno)")                      \
     X(RTWS_ERR_RESOLVE, -17, "host name did not resolve")                                          \
     X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
-    X(RTWS_ERR_TLS, -19, "TLS failed (see the event's tls_error) or not built in (RTWS_USE_BEARSSL)") \
+    X(RTWS_ERR_TLS, -19, "TLS failed (see the error event's detail) or not built in (RTWS_USE_BEARSSL)") \
     X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")
 
 typedef enum rtws_err {
@@ -394,35 +394,66 @@ RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap);
 typedef struct rtws_conn rtws_conn;
 
 typedef enum rtws_event_type {
-    RTWS_EV_OPEN = 1,  /* handshake done; protocol holds the subprotocol chosen */
-    RTWS_EV_MESSAGE,   /* a whole message (or a piece, in stream mode) */
-    RTWS_EV_PING,      /* a ping arrived (the pong is already queued) */
-    RTWS_EV_PONG,      /* a pong arrived; rtt_ms when it answers our ping */
-    RTWS_EV_CLOSE,     /* the connection is closed: code, reason, clean */
-    RTWS_EV_ERROR,     /* err says why; a CLOSE event follows when fatal */
-    RTWS_EV_STATE,     /* rtws_client: state, attempt, delay_ms (see rtws_client_state) */
-    RTWS_EV_DROPPED    /* rtws_client: a queued message was dropped (data, len, err) */
+    RTWS_EV_OPEN = 1,  /* handshake done: open.protocol is the subprotocol chosen */
+    RTWS_EV_MESSAGE,   /* a whole message (or a piece, in stream mode): message */
+    RTWS_EV_PING,      /* a ping arrived (the pong is already queued): ping */
+    RTWS_EV_PONG,      /* a pong arrived: pong, with rtt_ms when it answers our ping */
+    RTWS_EV_CLOSE,     /* the connection is closed: close.code, reason, clean */
+    RTWS_EV_ERROR      /* error.err says why; a CLOSE event follows when fatal */
 } rtws_event_type;
 
-typedef struct rtws_event {
-    rtws_event_type type;
-    rtws_opcode opcode;   /* MESSAGE: RTWS_OP_TEXT or RTWS_OP_BINARY */
-    const uint8_t *data;  /* MESSAGE/PING/PONG payload; CLOSE reason; valid until return */
+/* Events are typed by kind, as SDL_Event is: switch on ev->type, then read
+   the member of that name (ev->message.data, ev->close.code). Every pointer
+   in an event is valid until the callback returns. */
+typedef struct rtws_open_event {
+    rtws_event_type type;  /* RTWS_EV_OPEN */
+    rtws_str protocol;     /* the subprotocol (empty when none) */
+} rtws_open_event;
+
+typedef struct rtws_message_event {
+    rtws_event_type type;  /* RTWS_EV_MESSAGE */
+    rtws_opcode opcode;    /* RTWS_OP_TEXT or RTWS_OP_BINARY */
+    const uint8_t *data;   /* the payload (text is valid UTF-8) */
     size_t len;
-    int first, fin;       /* MESSAGE in stream mode: first and last piece of a message */
-    unsigned code;        /* CLOSE: status code (1005 none, 1006 abnormal) */
-    int clean;            /* CLOSE: 1 when the close handshake completed */
-    int by_peer;          /* CLOSE: 1 when the peer started the close */
-    rtws_err err;         /* ERROR */
-    int status;           /* ERROR during the handshake: HTTP status (client: peer's) */
-    uint32_t rtt_ms;      /* PONG: round trip of our last ping */
-    int sys_errno;        /* ERROR from the host layer: errno of the failed call */
-    int state;            /* STATE: the rtws_client_state entered */
-    uint32_t attempt;     /* STATE: reconnect attempt (1, 2, ...), 0 otherwise */
-    uint32_t delay_ms;    /* STATE RECONNECTING: wait before the attempt */
-    rtws_str protocol;    /* OPEN: the subprotocol (empty when none) */
-    int tls_error;        /* ERROR with RTWS_ERR_TLS: BearSSL or RTWS_TLS_ERR_ code
-                             (rtws_tls_err_str), 0 otherwise */
+    int first, fin;        /* stream mode: first and last piece of a message;
+                              both 1 for a whole message */
+} rtws_message_event;
+
+typedef struct rtws_control_event {
+    rtws_event_type type;  /* RTWS_EV_PING or RTWS_EV_PONG */
+    const uint8_t *data;   /* the payload (<= 125 bytes) */
+    size_t len;
+    uint32_t rtt_ms;       /* PONG answering our last ping: its round trip, else 0 */
+} rtws_control_event;
+
+typedef struct rtws_close_event {
+    rtws_event_type type;  /* RTWS_EV_CLOSE */
+    unsigned code;         /* status code (1005 none, 1006 abnormal) */
+    const char *reason;    /* UTF-8, not NUL-terminated; NULL when reason_len is 0 */
+    size_t reason_len;
+    int clean;             /* 1 when the close handshake completed */
+    int by_peer;           /* 1 when the peer started the close */
+} rtws_close_event;
+
+typedef struct rtws_error_event {
+    rtws_event_type type;  /* RTWS_EV_ERROR */
+    rtws_err err;          /* rtws_err_str(err) says what to change */
+    int status;            /* RTWS_ERR_HANDSHAKE: the HTTP status (client: the peer's) */
+    int detail;            /* the code from below the connection: errno for
+                              RTWS_ERR_IO, the TLS code for RTWS_ERR_TLS
+                              (rtws_tls_err_str), else 0; always 0 from a
+                              connection fed directly (layer 3 alone) */
+    const char *detail_text; /* text of detail (strerror's, rtws_tls_err_str's), or
+                                NULL; valid until the callback returns */
+} rtws_error_event;
+
+typedef union rtws_event {
+    rtws_event_type type;  /* every member starts with it */
+    rtws_open_event open;
+    rtws_message_event message;
+    rtws_control_event ping, pong;
+    rtws_close_event close;
+    rtws_error_event error;
 } rtws_event;
 
 typedef void (*rtws_event_fn)(rtws_conn *c, const rtws_event *ev, void *user);
@@ -789,7 +820,7 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
    while offline (bounded, with optional time-to-live) and sends them, in
    order, right after the next open. Timers run in the context's loop. */
 typedef enum rtws_client_state {
-    RTWS_CLIENT_CONNECTING = 1, /* attempt under way (attempt in the STATE event) */
+    RTWS_CLIENT_CONNECTING = 1, /* attempt under way (attempt in the state event) */
     RTWS_CLIENT_OPEN,
     RTWS_CLIENT_CLOSING,        /* rtws_client_close() waits for the close handshake */
     RTWS_CLIENT_CLOSED,         /* closed on request: no reconnect */
@@ -798,6 +829,49 @@ typedef enum rtws_client_state {
 } rtws_client_state;
 
 typedef struct rtws_client rtws_client;
+
+/* The reconnecting client's events: its own kinds, beside (not inside) the
+   connection's. Pointers are valid until the callback returns. */
+typedef enum rtws_client_event_type {
+    RTWS_CLIENT_EV_CONN = 1, /* an event of the live connection: conn */
+    RTWS_CLIENT_EV_STATE,    /* the client entered a state: state */
+    RTWS_CLIENT_EV_DROPPED   /* a queued message was dropped: dropped */
+} rtws_client_event_type;
+
+typedef struct rtws_client_conn_event {
+    rtws_client_event_type type; /* RTWS_CLIENT_EV_CONN */
+    rtws_conn *conn;             /* the live connection */
+    const rtws_event *event;     /* its event (OPEN, MESSAGE, ..., CLOSE) */
+} rtws_client_conn_event;
+
+typedef struct rtws_client_state_event {
+    rtws_client_event_type type; /* RTWS_CLIENT_EV_STATE */
+    rtws_client_state state;     /* the state entered */
+    uint32_t attempt;            /* CONNECTING, RECONNECTING: attempt (1, 2, ...), else 0 */
+    uint32_t delay_ms;           /* RECONNECTING: the wait before the attempt */
+    rtws_err reason;             /* the last connection's error (RTWS_ERR_ABNORMAL for
+                                    an unclean close), RTWS_OK when none */
+    unsigned code;               /* the last connection's close code, 0 when none */
+} rtws_client_state_event;
+
+typedef struct rtws_client_dropped_event {
+    rtws_client_event_type type; /* RTWS_CLIENT_EV_DROPPED */
+    rtws_opcode opcode;          /* of the message dropped */
+    const uint8_t *data;
+    size_t len;
+    rtws_err err;                /* why: RTWS_ERR_TIMEOUT (ttl), RTWS_ERR_LIMIT (full
+                                    queue, drop oldest), RTWS_ERR_CLOSED (cleared),
+                                    or the error of sending it */
+} rtws_client_dropped_event;
+
+typedef union rtws_client_event {
+    rtws_client_event_type type; /* every member starts with it */
+    rtws_client_conn_event conn;
+    rtws_client_state_event state;
+    rtws_client_dropped_event dropped;
+} rtws_client_event;
+
+typedef void (*rtws_client_event_fn)(rtws_client *cl, const rtws_client_event *ev, void *user);
 
 /* Called before every reconnect attempt: may change *url and *opts (a fresh
    bearer token, headers, query). The strings must stay valid until the next
@@ -808,8 +882,7 @@ typedef int (*rtws_client_refresh_fn)(rtws_client *cl, const char **url, rtws_cl
 typedef struct rtws_client_config {
     const char *url;              /* ws://host[:port]/path?query (copied) */
     rtws_client_opts opts;        /* protocols, origin, headers; must outlive the client */
-    rtws_event_fn on_event;       /* c is the live connection, NULL for STATE/DROPPED
-                                     events while there is none */
+    rtws_client_event_fn on_event; /* connection, state and dropped events */
     void *user;
     uint32_t backoff_base_ms;     /* first delay is random in [0, base] (1000) */
     uint32_t backoff_factor;      /* the bound grows by this per attempt (2) */
@@ -867,7 +940,7 @@ RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint3
    Without it the header needs nothing beyond libc, a wss:// URL fails with
    RTWS_ERR_TLS and rtws_ctx_listen_tls() returns RTWS_ERR_TLS. TLS 1.2 only,
    renegotiation off. A failed TLS handshake or record arrives as an
-   RTWS_EV_ERROR with err RTWS_ERR_TLS and ev->tls_error, a BearSSL code
+   RTWS_EV_ERROR with error.err RTWS_ERR_TLS and error.detail, a BearSSL code
    (BR_ERR_*, e.g. BR_ERR_X509_EXPIRED = 54) or one of these: */
 enum {
     RTWS_TLS_ERR_NOT_BUILT = -1,    /* built without RTWS_USE_BEARSSL */
@@ -1215,7 +1288,8 @@ typedef struct rtws_rt_config {
     rtws_client_config client; /* url, backoff, limits; on_event and refresh are the
                                   realtime client's own: use the fields below */
     const char *token;         /* sent in an "auth" message after every welcome */
-    rtws_event_fn on_event;    /* STATE, ERROR, CLOSE events of the connection */
+    rtws_client_event_fn on_event; /* the client's events (cl is rtws_rt_get_client(rt));
+                                      text messages go to the handlers, not here */
     rtws_rt_msg_fn on_message; /* channels subscribed without a handler */
     void (*on_presence)(rtws_rt *rt, const char *channel, const char *user_id,
                         const char *status, void *user);
@@ -2603,19 +2677,19 @@ static void rtws__emit_close(rtws_conn *c, unsigned code, const uint8_t *reason,
     if (c->closed_evt || !c->opened) return;
     c->closed_evt = 1;
     rtws__event_init(&ev, RTWS_EV_CLOSE);
-    ev.code = code;
-    ev.data = reason;
-    ev.len = len;
-    ev.clean = clean;
-    ev.by_peer = by_peer;
+    ev.close.code = code;
+    ev.close.reason = len ? (const char *)reason : NULL;
+    ev.close.reason_len = len;
+    ev.close.clean = clean;
+    ev.close.by_peer = by_peer;
     rtws__emit(c, &ev);
 }
 
 static void rtws__emit_error(rtws_conn *c, rtws_err err, int status) {
     rtws_event ev;
     rtws__event_init(&ev, RTWS_EV_ERROR);
-    ev.err = err;
-    ev.status = status;
+    ev.error.err = err;
+    ev.error.status = status; /* detail stays 0: only the host and TLS code have one */
     rtws__emit(c, &ev);
 }
 
@@ -2966,11 +3040,11 @@ static void rtws__open(rtws_conn *c) {
     c->ping_at = 0;
     rtws__event_init(&ev, RTWS_EV_OPEN);
     if (c->cfg->role == RTWS_SERVER && c->hs) {
-        ev.protocol.p = c->hs;
-        ev.protocol.len = strlen(c->hs);
+        ev.open.protocol.p = c->hs;
+        ev.open.protocol.len = strlen(c->hs);
     } else if (c->cfg->role == RTWS_CLIENT && c->hs && c->hs[29]) {
-        ev.protocol.p = c->hs + 29 + strlen(c->hs + 29) + 1;
-        ev.protocol.len = strlen(ev.protocol.p);
+        ev.open.protocol.p = c->hs + 29 + strlen(c->hs + 29) + 1;
+        ev.open.protocol.len = strlen(ev.open.protocol.p);
     }
     rtws__emit(c, &ev);
 }
@@ -3300,11 +3374,11 @@ static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t
     if (fin) c->msgs_in++;
     c->last_msg_rx = c->now;
     rtws__event_init(&ev, RTWS_EV_MESSAGE);
-    ev.opcode = op;
-    ev.data = p;
-    ev.len = n;
-    ev.first = first;
-    ev.fin = fin;
+    ev.message.opcode = op;
+    ev.message.data = p;
+    ev.message.len = n;
+    ev.message.first = first;
+    ev.message.fin = fin;
     rtws__emit(c, &ev);
 }
 
@@ -3328,21 +3402,21 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
             if (c->notify_) c->notify_(c);
         }
         rtws__event_init(&ev, RTWS_EV_PING);
-        ev.data = p;
-        ev.len = n;
+        ev.ping.data = p;
+        ev.ping.len = n;
         rtws__emit(c, &ev);
         break;
     case RTWS_OP_PONG:
         rtws__event_init(&ev, RTWS_EV_PONG);
-        ev.data = p;
-        ev.len = n;
+        ev.pong.data = p;
+        ev.pong.len = n;
         if (c->ping_out && n == 8 && rtws__hb_payload_is(c->ping_at, p)) {
             c->ping_out = 0;
             c->rtt_last = (uint32_t)RTWS__MIN(c->now - c->ping_at, (uint64_t)UINT32_MAX);
             if (!c->rtt_n || c->rtt_last < c->rtt_min) c->rtt_min = c->rtt_last;
             c->rtt_n++;
             c->rtt_sum += c->rtt_last;
-            ev.rtt_ms = c->rtt_last;
+            ev.pong.rtt_ms = c->rtt_last;
         }
         rtws__emit(c, &ev);
         break;
@@ -4213,14 +4287,14 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
 }
 
 /* The socket failed under the connection: report, and end it at once. */
-static void rtws__host_fail(rtws__sock *s, rtws_err err, int sys_errno, int tls_error) {
+static void rtws__host_fail(rtws__sock *s, rtws_err err, int detail, const char *detail_text) {
     rtws_event ev;
     rtws_conn *c = &s->conn;
     if (c->state == RTWS_STATE_CLOSED) return;
     rtws__event_init(&ev, RTWS_EV_ERROR);
-    ev.err = err;
-    ev.sys_errno = sys_errno;
-    ev.tls_error = tls_error;
+    ev.error.err = err;
+    ev.error.detail = detail;
+    ev.error.detail_text = detail_text;
     c->err = err;
     rtws__enter(c, s->ctx->now);
     rtws__emit(c, &ev);
@@ -4233,7 +4307,7 @@ static void rtws__host_fail(rtws__sock *s, rtws_err err, int sys_errno, int tls_
 }
 
 static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
-    rtws__host_fail(s, err, sys_errno, 0);
+    rtws__host_fail(s, err, sys_errno, sys_errno ? strerror(sys_errno) : NULL);
 }
 
 /* Writes what the connection has queued; returns 0 when all went out. */
@@ -4750,29 +4824,32 @@ RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint3
     return (uint32_t)(b < mx ? b : mx);
 }
 
-static void rtws__client_emit(rtws_client *cl, rtws_event *ev) {
-    if (cl->cfg.on_event) cl->cfg.on_event(cl->conn, ev, cl->cfg.user);
+static void rtws__client_emit(rtws_client *cl, rtws_client_event *ev) {
+    if (cl->cfg.on_event) cl->cfg.on_event(cl, ev, cl->cfg.user);
 }
 
 static void rtws__client_state(rtws_client *cl, rtws_client_state st, uint32_t delay) {
-    rtws_event ev;
+    rtws_client_event ev;
     cl->state = st;
-    rtws__event_init(&ev, RTWS_EV_STATE);
-    ev.state = (int)st;
-    ev.attempt = st == RTWS_CLIENT_CONNECTING || st == RTWS_CLIENT_RECONNECTING ? cl->attempt : 0;
-    ev.delay_ms = delay;
-    ev.err = cl->last_error;
-    ev.code = cl->last_code;
+    memset(&ev, 0, sizeof ev);
+    ev.state.type = RTWS_CLIENT_EV_STATE;
+    ev.state.state = st;
+    ev.state.attempt =
+        st == RTWS_CLIENT_CONNECTING || st == RTWS_CLIENT_RECONNECTING ? cl->attempt : 0;
+    ev.state.delay_ms = delay;
+    ev.state.reason = cl->last_error;
+    ev.state.code = cl->last_code;
     rtws__client_emit(cl, &ev);
 }
 
 static void rtws__client_drop(rtws_client *cl, const rtws__qmsg *m, rtws_err why) {
-    rtws_event ev;
-    rtws__event_init(&ev, RTWS_EV_DROPPED);
-    ev.opcode = (rtws_opcode)m->op;
-    ev.data = (const uint8_t *)(m + 1);
-    ev.len = m->len;
-    ev.err = why;
+    rtws_client_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.dropped.type = RTWS_CLIENT_EV_DROPPED;
+    ev.dropped.opcode = (rtws_opcode)m->op;
+    ev.dropped.data = (const uint8_t *)(m + 1);
+    ev.dropped.len = m->len;
+    ev.dropped.err = why;
     rtws__client_emit(cl, &ev);
 }
 
@@ -4888,9 +4965,12 @@ static void rtws__client_lost(rtws_client *cl, uint64_t now) {
 
 static void rtws__client_event(rtws_conn *c, const rtws_event *ev, void *user) {
     rtws_client *cl = (rtws_client *)user;
-    rtws_event copy = *ev;
+    rtws_client_event copy;
     uint64_t now = cl->ctx->now;
     if (c != cl->conn) return;
+    copy.conn.type = RTWS_CLIENT_EV_CONN;
+    copy.conn.conn = c;
+    copy.conn.event = ev;
     switch (ev->type) {
     case RTWS_EV_OPEN:
         cl->opened = 1;
@@ -4903,13 +4983,13 @@ static void rtws__client_event(rtws_conn *c, const rtws_event *ev, void *user) {
         if (cl->conn) rtws__client_emit(cl, &copy);
         return;
     case RTWS_EV_ERROR:
-        cl->last_error = ev->err;
+        cl->last_error = ev->error.err;
         rtws__client_emit(cl, &copy);
         if (!cl->opened && cl->conn == c) rtws__client_lost(cl, now); /* never opened: final */
         return;
     case RTWS_EV_CLOSE:
-        cl->last_code = ev->code;
-        if (!ev->clean && !cl->last_error) cl->last_error = RTWS_ERR_ABNORMAL;
+        cl->last_code = ev->close.code;
+        if (!ev->close.clean && !cl->last_error) cl->last_error = RTWS_ERR_ABNORMAL;
         rtws__client_emit(cl, &copy);
         if (cl->conn == c) rtws__client_lost(cl, now);
         return;
@@ -6130,7 +6210,7 @@ static void rtws__tls_release(rtws__sock *s) {
 /* Like rtws__host_error, with the TLS code in the event. */
 static void rtws__tls_fail(rtws__sock *s, int tls_error) {
     s->conn.eof = 1; /* nothing more can be sent or received */
-    rtws__host_fail(s, RTWS_ERR_TLS, 0, tls_error);
+    rtws__host_fail(s, RTWS_ERR_TLS, tls_error, rtws_tls_err_str(tls_error));
 }
 
 /* The engine stopped: on an error (a bad certificate, a bad record, an
@@ -8228,13 +8308,15 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
         return;
     }
-    if (ev->opcode != RTWS_OP_TEXT) {
+    if (ev->message.opcode != RTWS_OP_TEXT) {
         rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
         return;
     }
-    e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    e = rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, r->toks, r->tokcap,
+                        32);
     if (e == RTWS_ERR_NOSPACE && rtws__grow_toks(r, d.count))
-        e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+        e = rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, r->toks,
+                            r->tokcap, 32);
     if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
         (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
         if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
@@ -8901,18 +8983,20 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
     }
 }
 
-static void rtws__rt_event(rtws_conn *c, const rtws_event *ev, void *user) {
+static void rtws__rt_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
     rtws_rt *rt = (rtws_rt *)user;
-    if (ev->type == RTWS_EV_MESSAGE && ev->opcode == RTWS_OP_TEXT) {
-        rtws__rt_on_text(rt, (const char *)ev->data, ev->len);
+    if (ev->type == RTWS_CLIENT_EV_CONN && ev->conn.event->type == RTWS_EV_MESSAGE &&
+        ev->conn.event->message.opcode == RTWS_OP_TEXT) {
+        rtws__rt_on_text(rt, (const char *)ev->conn.event->message.data,
+                         ev->conn.event->message.len);
         return;
     }
-    if (ev->type == RTWS_EV_STATE && ev->state != RTWS_CLIENT_OPEN) {
+    if (ev->type == RTWS_CLIENT_EV_STATE && ev->state.state != RTWS_CLIENT_OPEN) {
         size_t i;
         rt->ready = 0;
         for (i = 0; i < rt->nsubs; i++) rt->subs[i].sent = 0;
     }
-    if (rt->cfg.on_event) rt->cfg.on_event(c, ev, rt->cfg.user);
+    if (rt->cfg.on_event) rt->cfg.on_event(cl, ev, rt->cfg.user);
 }
 
 RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t now_ms,

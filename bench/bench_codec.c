@@ -148,9 +148,9 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     (void)c;
     if (ev->type == RTWS_EV_MESSAGE) {
         s->msgs++;
-        if (ev->opcode != s->op) s->bad = 1;
-        s->sample += fold(ev->data, ev->len);
-        if (s->full) s->hash = fnv(s->hash, ev->data, ev->len);
+        if (ev->message.opcode != s->op) s->bad = 1;
+        s->sample += fold(ev->message.data, ev->message.len);
+        if (s->full) s->hash = fnv(s->hash, ev->message.data, ev->message.len);
     } else if (ev->type == RTWS_EV_ERROR || ev->type == RTWS_EV_CLOSE) {
         s->bad = 1;
     }

@@ -57,22 +57,23 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         for (i = 0; i < o_pipeline; i++) send_one(l);
         break;
     case RTWS_EV_MESSAGE: {
+        const rtws_message_event *m = &ev->message;
         char seq[16];
         size_t h = o_size < 16 ? o_size : 16;
         seq_hex(l->next_recv++, seq);
-        if (ev->opcode != (o_binary ? RTWS_OP_BINARY : RTWS_OP_TEXT) || ev->len != o_size ||
-            memcmp(ev->data, seq, h) != 0 || memcmp(ev->data + h, filler + h, o_size - h) != 0)
+        if (m->opcode != (o_binary ? RTWS_OP_BINARY : RTWS_OP_TEXT) || m->len != o_size ||
+            memcmp(m->data, seq, h) != 0 || memcmp(m->data + h, filler + h, o_size - h) != 0)
             errors++;
         msgs++;
-        bytes += ev->len;
+        bytes += m->len;
         if (!stopping) send_one(l);
         else if (l->next_recv == l->next_send) rtws_conn_close(l->c, RTWS_CLOSE_NORMAL, NULL);
         break;
     }
     case RTWS_EV_ERROR:
-        fprintf(stderr, "tls_load: %s (errno %d)\n", rtws_err_str(ev->err), ev->sys_errno);
-        if (ev->err == RTWS_ERR_TLS)
-            fprintf(stderr, "tls_load: TLS: %s\n", rtws_tls_err_str(ev->tls_error));
+        fprintf(stderr, "tls_load: %s (%s %d: %s)\n", rtws_err_str(ev->error.err),
+                ev->error.err == RTWS_ERR_TLS ? "TLS" : "errno", ev->error.detail,
+                ev->error.detail_text ? ev->error.detail_text : "-");
         errors++;
         break;
     case RTWS_EV_CLOSE:

@@ -45,11 +45,12 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     case RTWS_EV_MESSAGE:
         if (r->get_count) {
             char buf[32];
-            size_t n = ev->len < sizeof buf - 1 ? ev->len : sizeof buf - 1;
-            memcpy(buf, ev->data, n);
+            size_t n = ev->message.len < sizeof buf - 1 ? ev->message.len : sizeof buf - 1;
+            memcpy(buf, ev->message.data, n);
             buf[n] = '\0';
             r->count = atoi(buf);
-        } else if (rtws_conn_send(c, ev->opcode, ev->data, ev->len) != RTWS_OK) {
+        } else if (rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len) !=
+                   RTWS_OK) {
             rtws_conn_close(c, RTWS_CLOSE_INTERNAL, NULL);
         }
         break;

@@ -64,13 +64,14 @@ static void on_presence(rtws_rt *rt, const char *channel, const char *user, cons
     fflush(stdout);
 }
 
-static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
-    (void)c;
+static void on_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
+    (void)cl;
     (void)user;
-    if (ev->type == RTWS_EV_STATE && ev->state == RTWS_CLIENT_RECONNECTING)
-        fprintf(stderr, "-- connection lost; retrying in %u ms\n", ev->delay_ms);
-    else if (ev->type == RTWS_EV_STATE && ev->state == RTWS_CLIENT_FAILED)
-        fprintf(stderr, "-- giving up: %s\n", rtws_err_str(ev->err));
+    if (ev->type != RTWS_CLIENT_EV_STATE) return;
+    if (ev->state.state == RTWS_CLIENT_RECONNECTING)
+        fprintf(stderr, "-- connection lost; retrying in %u ms\n", ev->state.delay_ms);
+    else if (ev->state.state == RTWS_CLIENT_FAILED)
+        fprintf(stderr, "-- giving up: %s\n", rtws_err_str(ev->state.reason));
 }
 
 static void on_welcome(rtws_rt *rt, const char *u, const char *session, int resumed, void *user) {

@@ -71,8 +71,8 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     case RTWS_EV_MESSAGE:
         s->rtt[s->got] = now_us() - sent_at;
-        if (ev->len != s->size || memcmp(ev->data, s->msg, s->size) != 0 ||
-            ev->opcode != (s->binary ? RTWS_OP_BINARY : RTWS_OP_TEXT))
+        if (ev->message.len != s->size || memcmp(ev->message.data, s->msg, s->size) != 0 ||
+            ev->message.opcode != (s->binary ? RTWS_OP_BINARY : RTWS_OP_TEXT))
             s->bad++;
         s->got++;
         if (s->sent < s->n) send_next(s);
@@ -80,11 +80,12 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     case RTWS_EV_CLOSE: s->closed = 1; break;
     case RTWS_EV_ERROR:
-        fprintf(stderr, "echo_client: %s (status %d, errno %d)\n", rtws_err_str(ev->err),
-                ev->status, ev->sys_errno);
-        if (ev->err == RTWS_ERR_TLS)
-            fprintf(stderr, "echo_client: TLS error %d: %s\n", ev->tls_error,
-                    rtws_tls_err_str(ev->tls_error));
+        fprintf(stderr, "echo_client: %s (status %d)\n", rtws_err_str(ev->error.err),
+                ev->error.status);
+        if (ev->error.detail_text) /* errno or the TLS code, with its text */
+            fprintf(stderr, "echo_client: %s %d: %s\n",
+                    ev->error.err == RTWS_ERR_TLS ? "TLS error" : "errno", ev->error.detail,
+                    ev->error.detail_text);
         if (!s->opened) s->closed = 1;
         break;
     default: break;

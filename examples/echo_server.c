@@ -41,7 +41,7 @@ static void usage(FILE *f, const char *argv0) {
 static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     (void)user;
     if (ev->type == RTWS_EV_MESSAGE) {
-        rtws_err e = rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+        rtws_err e = rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
         if (e != RTWS_OK) rtws_conn_close(c, RTWS_CLOSE_TRY_AGAIN, "send queue full");
     }
 }

@@ -54,13 +54,14 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
         printf("open\n");
     } else if (ev->type == RTWS_EV_MESSAGE) {
         g->echoes++;
-        printf("echo: %.*s\n", (int)ev->len, (const char *)ev->data);
+        printf("echo: %.*s\n", (int)ev->message.len, (const char *)ev->message.data);
     } else if (ev->type == RTWS_EV_CLOSE) {
         g->closed = 1;
-        g->clean = ev->clean;
-        printf("closed: code %u, %s\n", ev->code, ev->clean ? "clean" : "not clean");
+        g->clean = ev->close.clean;
+        printf("closed: code %u, %s\n", ev->close.code, ev->close.clean ? "clean" : "not clean");
     } else if (ev->type == RTWS_EV_ERROR) {
-        fprintf(stderr, "frame_loop: %s (HTTP status %d)\n", rtws_err_str(ev->err), ev->status);
+        fprintf(stderr, "frame_loop: %s (HTTP status %d)\n", rtws_err_str(ev->error.err),
+                ev->error.status);
     }
 }
 

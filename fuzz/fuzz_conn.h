@@ -100,58 +100,65 @@ static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
         f->opened = 1;
         /* the only protocol ever chosen is "chat": by fz_on_accept when the
            client offers it, by the client's peer when FZ_PROTO */
-        if (ev->protocol.len)
-            FUZZ_CHECK(ev->protocol.len == 4 && memcmp(ev->protocol.p, "chat", 4) == 0);
-        if (f->role == RTWS_CLIENT) FUZZ_CHECK(!!ev->protocol.len == !!(f->flags & FZ_PROTO));
+        if (ev->open.protocol.len)
+            FUZZ_CHECK(ev->open.protocol.len == 4 && memcmp(ev->open.protocol.p, "chat", 4) == 0);
+        if (f->role == RTWS_CLIENT) FUZZ_CHECK(!!ev->open.protocol.len == !!(f->flags & FZ_PROTO));
         /* The output is drained only when the harness decides, so the order
            check below also covers a control frame that becomes due in the
            same rtws_conn_recv as the request (a pong to a pipelined ping):
            the 101 must still come first. */
         break;
-    case RTWS_EV_MESSAGE:
+    case RTWS_EV_MESSAGE: {
+        const rtws_message_event *m = &ev->message;
         FUZZ_CHECK(f->opened && !f->closed);
-        FUZZ_CHECK(ev->opcode == RTWS_OP_TEXT || ev->opcode == RTWS_OP_BINARY);
-        FUZZ_CHECK(ev->len == 0 || ev->data != NULL);
+        FUZZ_CHECK(m->opcode == RTWS_OP_TEXT || m->opcode == RTWS_OP_BINARY);
+        FUZZ_CHECK(m->len == 0 || m->data != NULL);
         if (cfg->stream) {
-            FUZZ_CHECK(ev->first == !f->in_stream);
-            if (ev->first) {
-                f->stream_op = ev->opcode;
+            FUZZ_CHECK(m->first == !f->in_stream);
+            if (m->first) {
+                f->stream_op = m->opcode;
                 f->stream_utf8 = 0;
                 f->stream_total = 0;
             }
-            FUZZ_CHECK(ev->opcode == f->stream_op);
-            f->stream_total += ev->len;
+            FUZZ_CHECK(m->opcode == f->stream_op);
+            f->stream_total += m->len;
             FUZZ_CHECK(f->stream_total <= cfg->max_message);
-            if (ev->opcode == RTWS_OP_TEXT)
-                FUZZ_CHECK(rtws_utf8_validate(&f->stream_utf8, ev->data, ev->len, NULL) == RTWS_OK);
-            f->in_stream = !ev->fin;
-            if (ev->fin) FUZZ_CHECK(f->stream_utf8 == 0);
+            if (m->opcode == RTWS_OP_TEXT)
+                FUZZ_CHECK(rtws_utf8_validate(&f->stream_utf8, m->data, m->len, NULL) == RTWS_OK);
+            f->in_stream = !m->fin;
+            if (m->fin) FUZZ_CHECK(f->stream_utf8 == 0);
         } else {
             uint32_t st = 0;
-            FUZZ_CHECK(ev->first == 1 && ev->fin == 1);
-            FUZZ_CHECK(ev->len <= cfg->max_message);
-            if (ev->opcode == RTWS_OP_TEXT)
-                FUZZ_CHECK(rtws_utf8_validate(&st, ev->data, ev->len, NULL) == RTWS_OK && st == 0);
-            if (f->flags & FZ_ECHO) FUZZ_CHECK(fz_send_ok(rtws_conn_send(c, ev->opcode, ev->data, ev->len)));
+            FUZZ_CHECK(m->first == 1 && m->fin == 1);
+            FUZZ_CHECK(m->len <= cfg->max_message);
+            if (m->opcode == RTWS_OP_TEXT)
+                FUZZ_CHECK(rtws_utf8_validate(&st, m->data, m->len, NULL) == RTWS_OK && st == 0);
+            if (f->flags & FZ_ECHO) FUZZ_CHECK(fz_send_ok(rtws_conn_send(c, m->opcode, m->data, m->len)));
         }
-        if ((f->flags & FZ_CLOSE_CB) && ev->len && ev->data[0] == 'C')
+        if ((f->flags & FZ_CLOSE_CB) && m->len && m->data[0] == 'C')
             FUZZ_CHECK(fz_send_ok(rtws_conn_close(c, 1000, "bye")));
         break;
+    }
     case RTWS_EV_PING:
-    case RTWS_EV_PONG:
-        FUZZ_CHECK(f->opened && !f->closed && ev->len <= 125);
+    case RTWS_EV_PONG: {
+        const rtws_control_event *k = ev->type == RTWS_EV_PING ? &ev->ping : &ev->pong;
+        FUZZ_CHECK(f->opened && !f->closed && k->len <= 125);
+        FUZZ_CHECK(ev->type == RTWS_EV_PONG || k->rtt_ms == 0);
         if ((f->flags & FZ_ECHO) && ev->type == RTWS_EV_PING)
-            FUZZ_CHECK(fz_send_ok(rtws_conn_ping(c, ev->data, ev->len)));
+            FUZZ_CHECK(fz_send_ok(rtws_conn_ping(c, k->data, k->len)));
         break;
+    }
     case RTWS_EV_CLOSE:
         FUZZ_CHECK(f->opened && !f->closed);
         f->closed = 1;
-        FUZZ_CHECK(rtws_close_code_valid(ev->code) || ev->code == RTWS_CLOSE_NO_STATUS ||
-                   ev->code == RTWS_CLOSE_ABNORMAL);
+        FUZZ_CHECK(rtws_close_code_valid(ev->close.code) || ev->close.code == RTWS_CLOSE_NO_STATUS ||
+                   ev->close.code == RTWS_CLOSE_ABNORMAL);
         {
             uint32_t st = 0;
-            FUZZ_CHECK(ev->len <= 123);
-            FUZZ_CHECK(rtws_utf8_validate(&st, ev->data, ev->len, NULL) == RTWS_OK && st == 0);
+            FUZZ_CHECK(ev->close.reason_len <= 123);
+            FUZZ_CHECK((ev->close.reason == NULL) == (ev->close.reason_len == 0));
+            FUZZ_CHECK(rtws_utf8_validate(&st, (const uint8_t *)ev->close.reason,
+                                          ev->close.reason_len, NULL) == RTWS_OK && st == 0);
         }
         if (f->flags & FZ_FREE_CB) {
             rtws_conn_free(c);
@@ -159,9 +166,12 @@ static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
         }
         break;
     case RTWS_EV_ERROR:
-        FUZZ_CHECK(fz_err_ok(ev->err) && ev->err != RTWS_OK && ev->err != RTWS_EAGAIN);
-        if (ev->err == RTWS_ERR_HANDSHAKE && ev->status)
-            FUZZ_CHECK(ev->status >= 0 && ev->status <= 999); /* the peer's 3 digits */
+        FUZZ_CHECK(fz_err_ok(ev->error.err) && ev->error.err != RTWS_OK &&
+                   ev->error.err != RTWS_EAGAIN);
+        if (ev->error.err == RTWS_ERR_HANDSHAKE && ev->error.status)
+            FUZZ_CHECK(ev->error.status >= 0 && ev->error.status <= 999); /* the peer's 3 digits */
+        /* sans-I/O: nothing below the connection to report */
+        FUZZ_CHECK(ev->error.detail == 0 && ev->error.detail_text == NULL);
         if ((f->flags & FZ_FREE_CB) && !f->opened) {
             rtws_conn_free(c);
             f->freed = 1;

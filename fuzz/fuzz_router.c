@@ -233,19 +233,20 @@ static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
     slot *s = (slot *)user;
     (void)c;
 #ifdef FUZZ_TRACE /* -DFUZZ_TRACE: print what every client gets */
-    if (ev->type == RTWS_EV_MESSAGE) fprintf(stderr, "%d< %.*s\n", (int)(s - S), (int)ev->len, ev->data);
-    if (ev->type == RTWS_EV_CLOSE) fprintf(stderr, "%d< CLOSE %u\n", (int)(s - S), ev->code);
+    if (ev->type == RTWS_EV_MESSAGE)
+        fprintf(stderr, "%d< %.*s\n", (int)(s - S), (int)ev->message.len, ev->message.data);
+    if (ev->type == RTWS_EV_CLOSE) fprintf(stderr, "%d< CLOSE %u\n", (int)(s - S), ev->close.code);
 #endif
     if (ev->type == RTWS_EV_MESSAGE) {
-        FUZZ_CHECK(ev->opcode == RTWS_OP_TEXT);
-        check_message(s, ev->data, ev->len);
+        FUZZ_CHECK(ev->message.opcode == RTWS_OP_TEXT);
+        check_message(s, ev->message.data, ev->message.len);
     } else if (ev->type == RTWS_EV_ERROR) {
         /* the router's server must never break the protocol */
-        FUZZ_CHECK(ev->err != RTWS_ERR_PROTOCOL && ev->err != RTWS_ERR_UTF8 &&
-                   ev->err != RTWS_ERR_TOO_BIG);
+        FUZZ_CHECK(ev->error.err != RTWS_ERR_PROTOCOL && ev->error.err != RTWS_ERR_UTF8 &&
+                   ev->error.err != RTWS_ERR_TOO_BIG);
     } else if (ev->type == RTWS_EV_CLOSE) {
         s->cl_closed = 1;
-        if (ev->by_peer) s->closed_by_server = 1;
+        if (ev->close.by_peer) s->closed_by_server = 1;
     }
 }
 
@@ -262,7 +263,7 @@ static int app_authorize(rtws_router *r, rtws_conn *c, const char *user, int act
 
 static void app_message(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
     (void)app;
-    if (ev->len & 1) rtws_router_send_error(r, c, "bad_request", "the app says no", "app-1");
+    if (ev->message.len & 1) rtws_router_send_error(r, c, "bad_request", "the app says no", "app-1");
 }
 
 static void server_conn_init(rtws_conn *c) {

@@ -35,12 +35,12 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     case RTWS_EV_MESSAGE:
         s->msgs++;
-        rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+        rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
         break;
     case RTWS_EV_CLOSE:
         s->close++;
-        s->clean_close += ev->clean;
-        s->last_code = ev->code;
+        s->clean_close += ev->close.clean;
+        s->last_code = ev->close.code;
         break;
     case RTWS_EV_ERROR: s->errors++; break;
     case RTWS_EV_PONG: s->pongs++; break;
@@ -60,6 +60,9 @@ typedef struct cli_ctl {
     int window;    /* messages in flight */
     size_t size;
     int opened, done, errors, last_errno;
+    rtws_err last_err;
+    char last_detail_text[128]; /* copied: the event's text lives until the callback returns */
+    int has_detail_text;
 } cli_ctl;
 
 static void cli_send(rtws_conn *c, cli *k, size_t size) {
@@ -83,9 +86,9 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     case RTWS_EV_MESSAGE: {
         size_t i;
-        int ok = ev->len == ctl->size;
-        for (i = 0; ok && i < ev->len; i++)
-            ok = ev->data[i] == (uint8_t)('A' + (k->got + (int)i) % 26);
+        int ok = ev->message.len == ctl->size;
+        for (i = 0; ok && i < ev->message.len; i++)
+            ok = ev->message.data[i] == (uint8_t)('A' + (k->got + (int)i) % 26);
         if (!ok) k->bad++;
         k->got++;
         if (k->sent < ctl->per) cli_send(c, k, ctl->size);
@@ -97,12 +100,16 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
     }
     case RTWS_EV_CLOSE:
         k->closed = 1;
-        k->close_code = ev->code;
-        k->close_clean = ev->clean;
+        k->close_code = ev->close.code;
+        k->close_clean = ev->close.clean;
         break;
     case RTWS_EV_ERROR:
         ctl->errors++;
-        ctl->last_errno = ev->sys_errno;
+        ctl->last_err = ev->error.err;
+        ctl->last_errno = ev->error.detail;
+        ctl->has_detail_text = ev->error.detail_text != NULL;
+        if (ev->error.detail_text)
+            snprintf(ctl->last_detail_text, sizeof ctl->last_detail_text, "%s", ev->error.detail_text);
         if (!k || !k->open) {
             if (k) k->failed = 1;
         }
@@ -416,7 +423,9 @@ static void test_origin_and_refused(void) {
     if (c) rtws_conn_set_data(c, &k);
     run2(cl, NULL, 2000, count_zero, cl);
     CHECK_EQ(ctl.errors, 1);
-    CHECK_EQ(ctl.last_errno, ECONNREFUSED);
+    CHECK_EQ(ctl.last_err, RTWS_ERR_IO);
+    CHECK_EQ(ctl.last_errno, ECONNREFUSED); /* error.detail */
+    CHECK(ctl.has_detail_text && strcmp(ctl.last_detail_text, strerror(ECONNREFUSED)) == 0);
     CHECK_EQ(rtws_ctx_get_conn_count(cl), 0);
     {
         rtws_err e = RTWS_OK;

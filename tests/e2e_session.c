@@ -37,15 +37,15 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
     } else if (ev->type == RTWS_EV_MESSAGE) {
         char buf[32];
         long n;
-        size_t k = ev->len < sizeof buf - 1 ? ev->len : sizeof buf - 1;
-        memcpy(buf, ev->data, k);
+        size_t k = ev->message.len < sizeof buf - 1 ? ev->message.len : sizeof buf - 1;
+        memcpy(buf, ev->message.data, k);
         buf[k] = 0;
         n = atol(buf);
         if (n < s->next_expected) s->dup_errors++;
         else if (n > s->next_expected) s->order_errors++;
         s->next_expected = n + 1;
         s->received++;
-        rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+        rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
     }
 }
 
@@ -84,29 +84,33 @@ typedef struct cl_log {
     uint64_t open_at, lost_at;
 } cl_log;
 
-static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
+static void cl_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
     cl_log *L = (cl_log *)user;
-    (void)c;
+    (void)cl;
     switch (ev->type) {
-    case RTWS_EV_STATE:
+    case RTWS_CLIENT_EV_STATE:
         if (L->n < MAXLOG) {
-            L->states[L->n] = ev->state;
-            L->attempts[L->n] = ev->attempt;
-            L->delays[L->n] = ev->delay_ms;
+            L->states[L->n] = ev->state.state;
+            L->attempts[L->n] = ev->state.attempt;
+            L->delays[L->n] = ev->state.delay_ms;
             L->at[L->n] = rtws_time_now_ms();
             L->n++;
         }
-        if (ev->state == RTWS_CLIENT_OPEN) L->open_at = rtws_time_now_ms();
-        if (ev->state == RTWS_CLIENT_RECONNECTING && !L->lost_at) L->lost_at = rtws_time_now_ms();
+        if (ev->state.state == RTWS_CLIENT_OPEN) L->open_at = rtws_time_now_ms();
+        if (ev->state.state == RTWS_CLIENT_RECONNECTING && !L->lost_at) L->lost_at = rtws_time_now_ms();
         break;
-    case RTWS_EV_MESSAGE: L->msgs++; break;
-    case RTWS_EV_DROPPED:
+    case RTWS_CLIENT_EV_DROPPED:
         L->dropped++;
-        if (ev->err == RTWS_ERR_TIMEOUT) L->dropped_timeout++;
+        if (ev->dropped.err == RTWS_ERR_TIMEOUT) L->dropped_timeout++;
         break;
-    case RTWS_EV_OPEN: L->opens++; break;
-    case RTWS_EV_CLOSE: L->closes++; break;
-    default: break;
+    case RTWS_CLIENT_EV_CONN:
+        switch (ev->conn.event->type) {
+        case RTWS_EV_MESSAGE: L->msgs++; break;
+        case RTWS_EV_OPEN: L->opens++; break;
+        case RTWS_EV_CLOSE: L->closes++; break;
+        default: break;
+        }
+        break;
     }
 }
 
@@ -503,10 +507,10 @@ static void test_queue_policy_refresh(void) {
 }
 
 static rtws_client *free_me;
-static void free_in_cb(rtws_conn *c, const rtws_event *ev, void *user) {
-    (void)c;
+static void free_in_cb(rtws_client *cl, const rtws_client_event *ev, void *user) {
+    (void)cl;
     (void)user;
-    if (ev->type == RTWS_EV_STATE && ev->state == RTWS_CLIENT_OPEN && free_me) {
+    if (ev->type == RTWS_CLIENT_EV_STATE && ev->state.state == RTWS_CLIENT_OPEN && free_me) {
         rtws_client_free(free_me);
         free_me = NULL;
     }

@@ -93,20 +93,20 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     case RTWS_EV_MESSAGE:
         s->msgs++;
-        rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+        rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
         if (s->close_after_first) rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "restart");
         break;
     case RTWS_EV_CLOSE:
         s->close++;
-        s->clean += ev->clean;
-        s->code = ev->code;
+        s->clean += ev->close.clean;
+        s->code = ev->close.code;
         break;
     case RTWS_EV_ERROR:
         s->errors++;
-        s->last_err = ev->err;
-        if (ev->err == RTWS_ERR_TLS) {
+        s->last_err = ev->error.err;
+        if (ev->error.err == RTWS_ERR_TLS) {
             s->tls_fail++;
-            s->last_tls = ev->tls_error;
+            s->last_tls = ev->error.detail;
         }
         break;
     default: break;
@@ -118,7 +118,7 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
 typedef struct res {
     size_t size;
     int n, sent, got, bad, burst, binary;
-    int open, closed, clean, done, errors, err, tls_error;
+    int open, closed, clean, done, errors, err, tls_error, bad_text;
     unsigned code, version;
     rtws_conn_stats st;
 } res;
@@ -143,8 +143,8 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
         while (r->burst && r->sent < r->n);
         break;
     case RTWS_EV_MESSAGE:
-        ok = ev->len == r->size;
-        for (i = 0; ok && i < ev->len; i++) ok = ev->data[i] == (uint8_t)('a' + (i + (size_t)r->got) % 26);
+        ok = ev->message.len == r->size;
+        for (i = 0; ok && i < ev->message.len; i++) ok = ev->message.data[i] == (uint8_t)('a' + (i + (size_t)r->got) % 26);
         r->bad += !ok;
         r->got++;
         if (r->sent < r->n) cli_send(c, r);
@@ -155,14 +155,19 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
         break;
     case RTWS_EV_CLOSE:
         r->closed = 1;
-        r->clean = ev->clean;
-        r->code = ev->code;
+        r->clean = ev->close.clean;
+        r->code = ev->close.code;
         r->done = 1;
         break;
     case RTWS_EV_ERROR:
         r->errors++;
-        r->err = ev->err;
-        r->tls_error = ev->tls_error;
+        r->err = ev->error.err;
+        r->tls_error = ev->error.detail;
+        /* a TLS failure's text is the transport's own, from rtws_tls_err_str */
+        if (ev->error.err == RTWS_ERR_TLS &&
+            (!ev->error.detail_text ||
+             strcmp(ev->error.detail_text, rtws_tls_err_str(ev->error.detail)) != 0))
+            r->bad_text++;
         if (!r->open) r->done = 1;
         break;
     default: break;
@@ -355,6 +360,7 @@ static void expect_fail(rtws_ctx *sv, srv *ss, const char *url, const rtws_tls_c
     echo(sv, url, tls, 10, 1, &r);
     CHECK(!r.open && r.done && r.err == RTWS_ERR_TLS);
     CHECK_EQ(r.tls_error, tls_error);
+    CHECK_EQ(r.bad_text, 0);
     CHECK(rtws_time_now_ms() - t0 < 5000);
     {
         const int zero = 0;
@@ -653,12 +659,12 @@ static void test_config(void) {
 typedef struct live {
     int opens, msgs, errors;
 } live;
-static void live_event(rtws_conn *c, const rtws_event *ev, void *user) {
+static void live_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
     live *l = (live *)user;
-    (void)c;
-    if (ev->type == RTWS_EV_STATE && ev->state == RTWS_CLIENT_OPEN) l->opens++;
-    if (ev->type == RTWS_EV_MESSAGE) l->msgs++;
-    if (ev->type == RTWS_EV_ERROR) l->errors++;
+    (void)cl;
+    if (ev->type == RTWS_CLIENT_EV_STATE && ev->state.state == RTWS_CLIENT_OPEN) l->opens++;
+    if (ev->type == RTWS_CLIENT_EV_CONN && ev->conn.event->type == RTWS_EV_MESSAGE) l->msgs++;
+    if (ev->type == RTWS_CLIENT_EV_CONN && ev->conn.event->type == RTWS_EV_ERROR) l->errors++;
 }
 
 static void test_client(void) {

@@ -27,10 +27,12 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     case RTWS_EV_MESSAGE:
         L->msgs++;
         L->last_msg = *ev;
-        if (ev->first) L->msg_len = 0;
-        if (L->msg_len + ev->len <= sizeof L->msg) memcpy(L->msg + L->msg_len, ev->data, ev->len);
-        L->msg_len += ev->len;
-        if (L->send_on_msg) rtws_conn_send(c, ev->opcode, ev->data, ev->len); /* echo */
+        if (ev->message.first) L->msg_len = 0;
+        if (L->msg_len + ev->message.len <= sizeof L->msg)
+            memcpy(L->msg + L->msg_len, ev->message.data, ev->message.len);
+        L->msg_len += ev->message.len;
+        if (L->send_on_msg) /* echo */
+            rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
         if (L->close_on_msg) rtws_conn_close(c, 1000, "done");
         if (L->free_on_msg) rtws_conn_free(c);
         break;
@@ -136,10 +138,10 @@ static int expect_fail(rtws_conn *sv, ev_log *ls, unsigned code) {
     uint8_t out[256];
     size_t n = drain(sv, out, sizeof out);
     int ok = n == 4 && out[0] == 0x88 && out[1] == 2 && ((unsigned)out[2] << 8 | out[3]) == code;
-    ok = ok && ls->close == 1 && ls->last_close.code == code && !ls->last_close.clean;
+    ok = ok && ls->close == 1 && ls->last_close.close.code == code && !ls->last_close.close.clean;
     ok = ok && rtws_conn_want(sv) == RTWS_WANT_CLOSE;
     if (!ok) fprintf(stderr, "  expect_fail(%u): out %zu bytes [%02x %02x %02x %02x] close=%d code=%u want=%u\n",
-                     code, n, out[0], out[1], out[2], out[3], ls->close, ls->last_close.code, rtws_conn_want(sv));
+                     code, n, out[0], out[1], out[2], out[3], ls->close, ls->last_close.close.code, rtws_conn_want(sv));
     return ok;
 }
 
@@ -216,10 +218,10 @@ static void test_pair_and_protocol(void) {
     CHECK_EQ(rtws_conn_start(&cl, &o, 0), RTWS_OK);
     pump(&cl, &sv, 0, 0);
     CHECK_EQ(ls.open, 1);
-    CHECK(ls.last.protocol.len == 4 && memcmp(ls.last.protocol.p, "chat", 4) == 0);
+    CHECK(ls.last.open.protocol.len == 4 && memcmp(ls.last.open.protocol.p, "chat", 4) == 0);
     pump(&sv, &cl, 0, 0);
     CHECK_EQ(lc.open, 1);
-    CHECK(lc.last.protocol.len == 4 && memcmp(lc.last.protocol.p, "chat", 4) == 0);
+    CHECK(lc.last.open.protocol.len == 4 && memcmp(lc.last.open.protocol.p, "chat", 4) == 0);
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
     /* refused by the hook with 401: the client reports the status */
@@ -234,8 +236,8 @@ static void test_pair_and_protocol(void) {
     CHECK_EQ(ls.open, 0);
     CHECK_EQ(lc.open, 0);
     CHECK_EQ(lc.error, 1);
-    CHECK_EQ(lc.last_error.err, RTWS_ERR_HANDSHAKE);
-    CHECK_EQ(lc.last_error.status, 401);
+    CHECK_EQ(lc.last_error.error.err, RTWS_ERR_HANDSHAKE);
+    CHECK_EQ(lc.last_error.error.status, 401);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
     CHECK_EQ(rtws_conn_want(&cl), RTWS_WANT_CLOSE);
     CHECK_EQ(lc.close, 0); /* never opened: no CLOSE event */
@@ -275,7 +277,7 @@ static void server_reply_case(const char *req, int status, const char *must_have
     if (status != 101) {
         CHECK_EQ(ls.open, 0);
         CHECK_EQ(ls.error, 1);
-        CHECK_EQ(ls.last_error.status, status);
+        CHECK_EQ(ls.last_error.error.status, status);
         CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
     } else {
         CHECK_EQ(ls.open, 1);
@@ -343,7 +345,7 @@ static void test_echo_sizes(void) {
             CHECK_EQ(ls.msgs, 1);
             CHECK_EQ(lc.msgs, 1);
             CHECK_EQ(lc.msg_len, n);
-            CHECK_EQ(lc.last_msg.opcode, RTWS_OP_BINARY);
+            CHECK_EQ(lc.last_msg.message.opcode, RTWS_OP_BINARY);
             CHECK(n == 0 || memcmp(lc.msg, buf, n) == 0);
             rtws_conn_free(&cl);
             rtws_conn_free(&sv);
@@ -363,7 +365,7 @@ static void test_rfc_examples(void) {
     CHECK_EQ(rtws_conn_recv(&sv, masked_hello, sizeof masked_hello, 0, NULL), RTWS_OK);
     CHECK_EQ(ls.msgs, 1);
     CHECK(ls.msg_len == 5 && memcmp(ls.msg, "Hello", 5) == 0);
-    CHECK_EQ(ls.last_msg.opcode, RTWS_OP_TEXT);
+    CHECK_EQ(ls.last_msg.message.opcode, RTWS_OP_TEXT);
     rtws_conn_recv(&sv, frag, sizeof frag, 0, NULL);
     CHECK_EQ(ls.msgs, 2);
     CHECK(ls.msg_len == 5 && memcmp(ls.msg, "Hello", 5) == 0);
@@ -481,8 +483,8 @@ static void test_protocol_violations(void) {
         rtws_conn_recv(&sv, f, n, 0, NULL);
         n = drain(&sv, out, sizeof out);
         CHECK(n == 4 && out[0] == 0x88 && out[2] == p[0] && out[3] == p[1]); /* echoed */
-        CHECK(ls.close == 1 && ls.last_close.clean && ls.last_close.by_peer &&
-              ls.last_close.code == good_codes[i]);
+        CHECK(ls.close == 1 && ls.last_close.close.clean && ls.last_close.close.by_peer &&
+              ls.last_close.close.code == good_codes[i]);
         CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE); /* the server closes TCP first */
         rtws_conn_free(&sv);
     }
@@ -494,7 +496,7 @@ static void test_protocol_violations(void) {
         rtws_conn_recv(&sv, f, n, 0, NULL);
         n = drain(&sv, out, sizeof out);
         CHECK(n == 2 && out[0] == 0x88 && out[1] == 0);
-        CHECK_EQ(ls.last_close.code, 1005);
+        CHECK_EQ(ls.last_close.close.code, 1005);
         /* data after close is ignored */
         n = mkframe(f, 0x81, "late", 4, 1);
         rtws_conn_recv(&sv, f, n, 0, NULL);
@@ -679,10 +681,10 @@ static void test_fragmented_send_and_stream(void) {
         n += mkframe(f + n, 0x80, "ef", 2, 1);
         rtws_conn_recv(&sv, f, 8, 0, NULL); /* header + "ab" */
         CHECK_EQ(ls.msgs, 1);
-        CHECK(ls.last_msg.first && !ls.last_msg.fin && ls.last_msg.len == 2);
+        CHECK(ls.last_msg.message.first && !ls.last_msg.message.fin && ls.last_msg.message.len == 2);
         rtws_conn_recv(&sv, f + 8, n - 8, 0, NULL);
         CHECK_EQ(ls.msgs, 3);
-        CHECK(!ls.last_msg.first && ls.last_msg.fin);
+        CHECK(!ls.last_msg.message.first && ls.last_msg.message.fin);
         CHECK(ls.msg_len == 6 && memcmp(ls.msg, "abcdef", 6) == 0);
     }
     rtws_conn_free(&sv);
@@ -702,13 +704,13 @@ static void test_close_handshake(void) {
     pump(&cl, &sv, 0, 10);
     CHECK_EQ(ls.msgs, 1); /* queued data goes before the close */
     CHECK_EQ(ls.close, 1);
-    CHECK(ls.last_close.clean && ls.last_close.by_peer && ls.last_close.code == 1000);
-    CHECK(ls.last_close.len == 3 && memcmp(ls.last_close.data, "bye", 3) == 0);
+    CHECK(ls.last_close.close.clean && ls.last_close.close.by_peer && ls.last_close.close.code == 1000);
+    CHECK(ls.last_close.close.reason_len == 3 && memcmp(ls.last_close.close.reason, "bye", 3) == 0);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_WRITE); /* flush the echo first */
     pump(&sv, &cl, 0, 20);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
     CHECK_EQ(lc.close, 1);
-    CHECK(lc.last_close.clean && !lc.last_close.by_peer && lc.last_close.code == 1000);
+    CHECK(lc.last_close.close.clean && !lc.last_close.close.by_peer && lc.last_close.close.code == 1000);
     /* the client waits for the server to close TCP, then gives up at the deadline */
     CHECK_EQ(rtws_conn_want(&cl), RTWS_WANT_READ);
     CHECK(rtws_conn_get_deadline(&cl) == 20 + 5000);
@@ -730,7 +732,7 @@ static void test_close_handshake(void) {
     CHECK_EQ(ls.close, 0);
     rtws_conn_run_timers(&sv, 5000);
     CHECK_EQ(ls.close, 1);
-    CHECK(!ls.last_close.clean && ls.last_close.code == 1006);
+    CHECK(!ls.last_close.close.clean && ls.last_close.close.code == 1006);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
@@ -739,7 +741,7 @@ static void test_close_handshake(void) {
     memset(&ls, 0, sizeof ls);
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
     rtws_conn_recv_eof(&sv, 1);
-    CHECK(ls.close == 1 && ls.last_close.code == 1006 && !ls.last_close.clean);
+    CHECK(ls.close == 1 && ls.last_close.close.code == 1006 && !ls.last_close.close.clean);
     CHECK_EQ(rtws_conn_get_error(&sv), RTWS_ERR_ABNORMAL);
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
@@ -752,7 +754,7 @@ static void test_close_handshake(void) {
     CHECK_EQ(rtws_conn_close(&cl, 1000, "\xff"), RTWS_ERR_INVALID);
     CHECK_EQ(rtws_conn_close(&cl, 0, NULL), RTWS_OK);
     pump(&cl, &sv, 0, 0);
-    CHECK(ls.close == 1 && ls.last_close.code == 1005);
+    CHECK(ls.close == 1 && ls.last_close.close.code == 1005);
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
 }
@@ -845,7 +847,7 @@ static void test_no_alloc_steady_state(void) {
         n = mkframe(b, 0x82, "zero-copy", 9, 1);
         ls.send_on_msg = 0;
         rtws_conn_recv_commit(&sv, n, 0);
-        CHECK(ls.last_msg.data == b + 6);
+        CHECK(ls.last_msg.message.data == b + 6);
         CHECK(ls.msg_len == 9 && memcmp(ls.msg, "zero-copy", 9) == 0);
     }
     rtws_conn_free(&sv);
@@ -868,7 +870,7 @@ static void test_timers(void) {
     CHECK_EQ(ls.error, 0);
     rtws_conn_run_timers(&sv, 11000);
     CHECK_EQ(ls.error, 1);
-    CHECK_EQ(ls.last_error.err, RTWS_ERR_TIMEOUT);
+    CHECK_EQ(ls.last_error.error.err, RTWS_ERR_TIMEOUT);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
     rtws_conn_free(&sv);
     /* heartbeat: ping after the interval of silence, RTT from the pong */
@@ -890,7 +892,7 @@ static void test_timers(void) {
     CHECK(cl.ctl != NULL); /* the client's pong: staged until it is written */
     pump(&cl, &sv, 0, 30042);
     CHECK_EQ(ls.pong, 1);
-    CHECK_EQ(ls.last.rtt_ms, 42);
+    CHECK_EQ(ls.last.pong.rtt_ms, 42);
     CHECK(cl.ctl != NULL); /* a client keeps its block: batched masking keys */
     /* then silence: ping again, and with no answer, dead after pong_timeout */
     rtws_conn_run_timers(&sv, 60042);
@@ -901,7 +903,7 @@ static void test_timers(void) {
     CHECK_EQ(ls.close, 0);
     rtws_conn_run_timers(&sv, 120042);
     CHECK_EQ(ls.close, 1);
-    CHECK_EQ(ls.last_close.code, 1006);
+    CHECK_EQ(ls.last_close.close.code, 1006);
     CHECK_EQ(rtws_conn_get_error(&sv), RTWS_ERR_TIMEOUT);
     CHECK_EQ(rtws_conn_want(&sv), RTWS_WANT_CLOSE);
     rtws_conn_free(&cl);
@@ -947,8 +949,8 @@ static void test_idle_and_stats(void) {
     rtws_conn_run_timers(&sv, 1600);
     CHECK_EQ(rtws_conn_get_state(&sv), RTWS_STATE_CLOSING);
     pump(&sv, &cl, 0, 1600);
-    CHECK(lc.close == 1 && lc.last_close.code == 1001);
-    CHECK(lc.last_close.len == 12 && memcmp(lc.last_close.data, "idle timeout", 12) == 0);
+    CHECK(lc.close == 1 && lc.last_close.close.code == 1001);
+    CHECK(lc.last_close.close.reason_len == 12 && memcmp(lc.last_close.close.reason, "idle timeout", 12) == 0);
     rtws_conn_get_stats(&sv, &st);
     CHECK(st.msgs_in == 1 && st.bytes_in == 3 && st.msgs_out == 0 && st.opened_at_ms == 1);
     rtws_conn_get_stats(&cl, &st);
@@ -1091,7 +1093,7 @@ static void test_recv_inplace(void) {
     before = n_allocs;
     CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, n + k, 0), RTWS_OK);
     CHECK_EQ(ls.msgs, 2);
-    CHECK(ls.last_msg.data == lent + n + 8 && ls.last_msg.len == 200); /* 126 form + key */
+    CHECK(ls.last_msg.message.data == lent + n + 8 && ls.last_msg.message.len == 200); /* 126 form + key */
     CHECK_EQ(n_allocs - before, 0);
     CHECK(sv.rbuf == NULL);
     /* a frame cut at every byte: the tail is kept, the lent buffer scribbled over */
@@ -1171,10 +1173,44 @@ static void test_recv_inplace(void) {
         n = drain(&s2, junk, sizeof junk);
         memcpy(lent, junk, n);
         CHECK_EQ(rtws_conn_recv_inplace(&cl, lent, n, 0), RTWS_OK);
-        CHECK(lc.msgs == 1 && lc.msg_len == 9 && lc.last_msg.data == lent + 2);
+        CHECK(lc.msgs == 1 && lc.msg_len == 9 && lc.last_msg.message.data == lent + 2);
         rtws_conn_free(&cl);
         rtws_conn_free(&s2);
     }
+}
+
+/* Events are typed by kind: every member of the union starts with the type,
+   and an error found by the sans-I/O layer carries nothing from below it
+   (detail and detail_text are the host's and the transport's to fill). */
+static void test_event_is_typed(void) {
+    rtws_conn sv;
+    ev_log ls;
+    uint8_t f[16];
+    size_t n;
+    rtws_event ev;
+    CHECK_EQ(offsetof(rtws_open_event, type), 0);
+    CHECK_EQ(offsetof(rtws_message_event, type), 0);
+    CHECK_EQ(offsetof(rtws_control_event, type), 0);
+    CHECK_EQ(offsetof(rtws_close_event, type), 0);
+    CHECK_EQ(offsetof(rtws_error_event, type), 0);
+    memset(&ev, 0, sizeof ev);
+    ev.close.type = RTWS_EV_CLOSE;
+    CHECK_EQ(ev.type, RTWS_EV_CLOSE);
+    CHECK_EQ(ev.error.type, RTWS_EV_CLOSE);
+    /* a protocol violation: an unmasked client frame */
+    open_server(&sv, &ls, NULL);
+    n = mkframe(f, 0x81, "hi", 2, 0);
+    CHECK_EQ(rtws_conn_recv(&sv, f, n, 0, NULL), RTWS_ERR_PROTOCOL);
+    CHECK_EQ(ls.error, 1);
+    CHECK_EQ(ls.last_error.type, RTWS_EV_ERROR);
+    CHECK_EQ(ls.last_error.error.err, RTWS_ERR_PROTOCOL);
+    CHECK_EQ(ls.last_error.error.status, 0);
+    CHECK_EQ(ls.last_error.error.detail, 0);
+    CHECK(ls.last_error.error.detail_text == NULL);
+    /* the close that follows has no reason: NULL, not a dangling pointer */
+    CHECK(ls.close == 1 && ls.last_close.close.code == 1002 && !ls.last_close.close.clean);
+    CHECK(ls.last_close.close.reason_len == 0 && ls.last_close.close.reason == NULL);
+    rtws_conn_free(&sv);
 }
 
 int main(void) {
@@ -1198,5 +1234,6 @@ int main(void) {
     test_control_priority();
     test_idle_and_stats();
     test_plain_http_and_shared();
+    test_event_is_typed();
     return T_END();
 }

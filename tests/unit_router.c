@@ -33,14 +33,14 @@ static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
     peer *p = (peer *)user;
     (void)c;
     if (ev->type == RTWS_EV_MESSAGE && p->n < 64) {
-        size_t k = ev->len < 2047 ? ev->len : 2047;
-        memcpy(p->msgs[p->n], ev->data, k);
+        size_t k = ev->message.len < 2047 ? ev->message.len : 2047;
+        memcpy(p->msgs[p->n], ev->message.data, k);
         p->msgs[p->n][k] = 0;
         p->n++;
     }
     if (ev->type == RTWS_EV_CLOSE) {
         p->closed = 1;
-        p->close_code = ev->code;
+        p->close_code = ev->close.code;
     }
 }
 

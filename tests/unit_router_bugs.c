@@ -30,12 +30,12 @@ static void on_cl(rtws_conn *c, const rtws_event *ev, void *u) {
     pair *p = (pair *)u;
     (void)c;
     if (ev->type == RTWS_EV_MESSAGE && p->n < 32) {
-        size_t k = ev->len < 511 ? ev->len : 511;
-        memcpy(p->got[p->n], ev->data, k);
+        size_t k = ev->message.len < 511 ? ev->message.len : 511;
+        memcpy(p->got[p->n], ev->message.data, k);
         p->got[p->n++][k] = '\0';
     } else if (ev->type == RTWS_EV_CLOSE) {
         p->closed = 1;
-        p->code = ev->code;
+        p->code = ev->close.code;
     }
 }
 static int rnd(void *b, size_t n, void *u) {

@@ -7,7 +7,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     if (ev->type == RTWS_EV_OPEN && rtws_conn_get_config(c)->role == RTWS_CLIENT)
         rtws_conn_send_text(c, "hi", 2);
     else if (ev->type == RTWS_EV_MESSAGE)
-        rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+        rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
 }
 
 int main(int argc, char **argv) {

@@ -4,7 +4,8 @@
 
 static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     (void)user;
-    if (ev->type == RTWS_EV_MESSAGE) rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+    if (ev->type == RTWS_EV_MESSAGE)
+        rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
 }
 
 int main(void) {
