@@ -80,7 +80,7 @@ extern "C" {
 #endif
 
 /* ======================================================================== */
-/* layer 0: base                                                            */
+/* === layer 0: base ====================================================== */
 /* ======================================================================== */
 
 /* One table expands into both enum rtws_err and rtws_err_str(). */
@@ -159,7 +159,7 @@ RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, siz
 RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 /* ======================================================================== */
-/* layer 1: frame                                                           */
+/* === layer 1: frame ===================================================== */
 /* ======================================================================== */
 
 typedef enum rtws_opcode {
@@ -268,7 +268,7 @@ RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, si
                                   rtws_frame_piece *piece);
 
 /* ======================================================================== */
-/* layer 2: handshake                                                       */
+/* === layer 2: handshake ================================================= */
 /* ======================================================================== */
 
 typedef struct rtws_str {
@@ -388,7 +388,7 @@ RTWS_API size_t rtws_url_host_header(const rtws_url *u, char *buf, size_t cap);
 RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap);
 
 /* ======================================================================== */
-/* layer 3: conn                                                            */
+/* === layer 3: conn ====================================================== */
 /* ======================================================================== */
 
 typedef struct rtws_conn rtws_conn;
@@ -680,7 +680,7 @@ RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
 
 /* ======================================================================== */
-/* layer 4: host                                                            */
+/* === layer 4: host ====================================================== */
 /* ======================================================================== */
 
 /* The only layer that touches sockets: listeners, accepted and outgoing
@@ -859,7 +859,7 @@ RTWS_API void rtws_client_free(rtws_client *cl);
 RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
 
 /* ======================================================================== */
-/* layer 5: tls                                                             */
+/* === layer 5: tls ======================================================= */
 /* ======================================================================== */
 
 /* wss:// for both roles through BearSSL, on the same sockets and loop: define
@@ -933,7 +933,7 @@ RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx);
 RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
 
 /* ======================================================================== */
-/* layer 6: json                                                            */
+/* === layer 6: json ====================================================== */
 /* ======================================================================== */
 
 /* RFC 8259 JSON, strict, with no allocation. rtws_json_parse() fills a caller
@@ -1078,7 +1078,7 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 
 
 /* ======================================================================== */
-/* layer 7: realtime                                                        */
+/* === layer 7: realtime ================================================== */
 /* ======================================================================== */
 
 /* The router: channels with sequence numbers and bounded history, presence,
@@ -1288,7 +1288,7 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 #define RTWS__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RTWS__GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-/* === rtws: base ========================================================= */
+/* === layer 0: base ====================================================== */
 
 #if !defined(RTWS_NO_SYSTEM_RANDOM)
 #include <errno.h>
@@ -1622,7 +1622,7 @@ RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, siz
     return o;
 }
 
-/* === rtws: frame ======================================================== */
+/* === layer 1: frame ===================================================== */
 
 RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h) {
     size_t need = 2;
@@ -1857,7 +1857,7 @@ RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, si
     return RTWS_OK;
 }
 
-/* === rtws: handshake ==================================================== */
+/* === layer 2: handshake ================================================= */
 
 RTWS_API size_t rtws_http_head_end(const char *buf, size_t len, size_t *scanned) {
     /* resume 3 bytes back so a CRLFCRLF split across calls is still seen */
@@ -2378,7 +2378,7 @@ RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap) {
 }
 
 
-/* === rtws: conn ========================================================= */
+/* === layer 3: conn ====================================================== */
 
 struct rtws__chunk {
     size_t refs, cap, len;   /* the bytes follow the struct */
@@ -3926,7 +3926,7 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 }
 
 
-/* === rtws: host ========================================================= */
+/* === layer 4: host ====================================================== */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -5398,7 +5398,7 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
 }
 
 
-/* === rtws: tls ========================================================== */
+/* === layer 5: tls ======================================================= */
 
 /* BearSSL's engine is sans-I/O like rtws_conn: it sits between the socket
    and the connection as a second pair of buffers. Records from the socket go
@@ -6355,7 +6355,7 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
 
 #endif /* RTWS_USE_BEARSSL */
 
-/* === rtws: json ========================================================= */
+/* === layer 6: json ====================================================== */
 
 #include <stdio.h>  /* snprintf: rtws_json_write_double */
 #include <stdlib.h> /* strtod: rtws_json_double */
@@ -7283,7 +7283,7 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     return w->err;
 }
 
-/* === rtws: realtime ===================================================== */
+/* === layer 7: realtime ================================================== */
 
 /* A chained hash table of nodes that embed rtws__hnode first; keys are byte
    strings. Grows at load 1; never shrinks (channels and users are few
