@@ -18,13 +18,41 @@
 
    QUICK START: see README.md (a whole server and a whole client).
 
-   LAYERS (header order, each uses only those above it)
-     0 base        config, allocator, errors, sha1, base64, random, clock
-     1 frame       RFC 6455 §5 frame header parse/encode, masking, UTF-8 validation
-     2 handshake   HTTP/1.1 upgrade request/response parse + build (§4)
-     3 conn        sans-I/O connection: bytes in -> events out, calls -> bytes out
-   Layers 0-3 never call read/write/poll/time/rand/getenv: bytes and now_ms
-   come in as arguments, bytes and events go out.
+   LAYERS, in header order. Each layer has two banners spelled alike,
+   "=== layer N: name ===": search for "layer 3: conn" and the first hit is
+   where its declarations start, the second where its code starts. A layer
+   calls only the layers named in its "calls" column, never a later one by
+   name; a later layer's service is reached through a table of function
+   pointers it was given (tests/callgraph.py checks this).
+     layer        what                                                calls
+     0 base       errors, allocator hooks, SHA-1, SHA-256, HMAC,      libc
+                  base64, clock, random source
+     1 frame      RFC 6455 §5 frame header decode/encode, masking,    0
+                  UTF-8 validation, close codes, a whole-frame parser
+     2 handshake  HTTP/1.1 upgrade request/response parse and build   0-1
+                  (§4), Sec-WebSocket-Accept, ws:// URL parsing
+     3 conn       the sans-I/O connection: bytes in -> events out,    0-2
+                  calls -> bytes out, timers run from now_ms
+     4 host       sockets: listen/accept/connect, pollfd export or    0-3, and 5 only
+                  per-fd readiness, timers, the reconnecting client   through the
+                  rtws_client                                         transport table
+     5 tls        transports, the table the host drives each socket   0-4
+                  through (read, write/flush, wants, close, error
+                  text): plain TCP, and BearSSL (RTWS_USE_BEARSSL)
+     6 json       strict RFC 8259 parser into caller tokens, writer   0-1
+                  into a caller buffer (docs/JSON.md)
+     7 realtime   router (channels, presence, history, sessions,      0-6
+                  auth) and its client rtws_rt (docs/PROTOCOL.md)
+   Layers 0-3 and 6 do no socket I/O: bytes and now_ms come in as arguments,
+   bytes and events go out, so each is tested and fuzzed without a socket.
+   Two base functions touch the system, and only when called:
+   rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
+   rtws_random_system() reads getrandom(), falling back to /dev/urandom. It
+   is the default of rtws_config.random (mask keys, Sec-WebSocket-Key, TLS
+   seeding) and rtws_router_config.random (session ids); with
+   RTWS_NO_SYSTEM_RANDOM it is left out and those must be set. Layer 4 and
+   the transports of layer 5 are the only code that touches a socket; a
+   program with its own sockets feeds layer 3.
 
    MEMORY AND OWNERSHIP
      The caller owns every rtws_conn (stack, static, its own pool). The library

@@ -9,7 +9,9 @@ order. Every function defined at file scope is assigned to the section it is
 defined in. A function body that names a function defined in a LATER section
 (a call, or taking its address) is a violation: lower layers reach higher ones
 only through tables they were given (a function pointer called through a
-struct member is not a use by name, so it passes).
+struct member is not a use by name, so it passes). So is naming an earlier
+layer that the "calls" column of the map at the top of rtws.h does not list
+(MAY_CALL below), and a socket call in layers 0-3 or 6.
 
 It also checks the declaration half: every RTWS_API function declared under
 the public `layer N` banner is defined in implementation section N.
@@ -21,6 +23,17 @@ import re
 import sys
 
 ALLOWED = set()  # {("rtws__caller", "rtws__callee"), ...}
+
+# The "calls" column of the LAYERS map at the top of rtws.h: the earlier
+# layers each layer may name. (Later ones are always refused.)
+MAY_CALL = {0: set(), 1: {0}, 2: {0, 1}, 3: {0, 1, 2}, 4: {0, 1, 2, 3}, 5: {0, 1, 2, 3, 4},
+            6: {0, 1}, 7: {0, 1, 2, 3, 4, 5, 6}}
+# "Layers 0-3 and 6 do no socket I/O": none of these in their code.
+NO_SOCKETS = {0, 1, 2, 3, 6}
+SOCKET_CALLS = {"socket", "connect", "accept", "accept4", "bind", "listen", "recv", "recvfrom",
+                "recvmsg", "send", "sendto", "sendmsg", "writev", "readv", "poll", "ppoll",
+                "select", "epoll_create1", "epoll_ctl", "epoll_wait", "getaddrinfo",
+                "setsockopt", "getsockopt", "shutdown", "getpeername", "getsockname"}
 
 BANNER = re.compile(r"^/\* === layer (\d+): (\w+)")
 KEYWORDS = {"if", "while", "for", "switch", "return", "sizeof", "do", "else", "case",
@@ -207,10 +220,27 @@ def main():
             if m.group(1) or m.group(2) in KEYWORDS:
                 continue  # a member (table call) or a keyword
             callee = m.group(2)
+            if m.group(3) and callee in SOCKET_CALLS and secs[s][0] in NO_SOCKETS and \
+                    (name, callee) not in seen:
+                seen.add((name, callee))
+                violations += 1
+                print(f"FAIL: rtws.h:{line_no(m.start(2)) + 1}: {name} (layer {secs[s][0]} "
+                      f"{secs[s][1]}) calls {callee}(): layers 0-3 and 6 do no socket I/O")
+                continue
             if callee not in defs or callee == name:
                 continue
             target = min(defs[callee])
-            if target <= s or (name, callee) in ALLOWED:
+            if target == s or (name, callee) in ALLOWED:
+                continue
+            if target < s:
+                lay_from, lay_to = secs[s][0], secs[target][0]
+                if lay_from in MAY_CALL and lay_to not in MAY_CALL[lay_from] and \
+                        (name, callee) not in seen:
+                    seen.add((name, callee))
+                    violations += 1
+                    print(f"FAIL: rtws.h:{line_no(m.start(2)) + 1}: {name} (layer {lay_from} "
+                          f"{secs[s][1]}) calls {callee} (layer {lay_to} {secs[target][1]}), "
+                          f"not in its calls column of the LAYERS map")
                 continue
             key = (name, callee)
             if key in seen:
@@ -249,7 +279,7 @@ def main():
     if not mism:
         passed += 1
     print(f"{len(bodies)} functions in {len(secs)} sections; "
-          f"{violations} use(s) of a later section by name")
+          f"{violations} layering violation(s)")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
