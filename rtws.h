@@ -77,11 +77,17 @@
 #ifndef RTWS_H
 #define RTWS_H
 
-/* The implementation needs POSIX (clock_gettime). Under -std=c99 glibc hides it
-   unless asked before the first system header; this works when rtws.h is the
-   first include of the implementation file (else compile with -D_GNU_SOURCE). */
+/* The implementation needs POSIX (clock_gettime, getaddrinfo). Under -std=c99
+   glibc and musl hide it unless it is asked for before their first header is
+   read, so rtws.h asks when it comes first. When a libc header came first
+   (their <features.h> has run: __GLIBC__ or _FEATURES_H), asking now is too
+   late and would end in implicit-declaration errors deep in the header; say
+   so instead. */
 #if defined(RTWS_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE) &&          \
     !defined(_DEFAULT_SOURCE) && !defined(_WIN32) && !defined(__APPLE__)
+#if defined(__GLIBC__) || defined(_FEATURES_H)
+#error "rtws.h: a libc header (<stdio.h>, <stdint.h>, ...) was included before the implementation under strict C (-std=c99), so POSIX is hidden. Make the RTWS_IMPLEMENTATION define and the include of rtws.h come first in this file, or compile it with -D_POSIX_C_SOURCE=200809L (or -D_GNU_SOURCE, or -std=gnu99)."
+#endif
 #define _POSIX_C_SOURCE 200809L
 #endif
 
