@@ -774,9 +774,14 @@ RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *
                                       const rtws_client_opts *opts, uint64_t now_ms,
                                       rtws_err *err);
 
-/* Style 1, poll(2): fills up to cap pollfds and returns how many sockets
-   there are (call again with a bigger array when that is more than cap).
-   The caller may append its own fds after them. */
+/* Style 1, poll(2): returns n, the number of sockets of the context
+   (listeners included), and writes one pollfd per socket into
+   fds[0 .. min(n, cap)); nothing is written past fds[cap - 1], and fds may be
+   NULL when cap is 0. When n > cap the array was short: it holds the first
+   cap sockets only, and the others would not be polled. Grow it to at least
+   n entries and call again before polling, so that n <= cap and the n
+   entries go to poll() and rtws_ctx_service(). The caller may append its own
+   fds after them. */
 RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap);
 /* Milliseconds until the next timer, for poll's timeout (-1: none). */
 RTWS_API int rtws_ctx_get_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
