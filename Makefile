@@ -78,7 +78,9 @@ $(B)/replay_%: fuzz/%.c fuzz/replay.c rtws.h | $(B)
 	@printf '#!/bin/sh\nexec %s fuzz/corpus/%s\n' "$@" "$*" > $(B)/run_$*; chmod +x $(B)/run_$*
 
 # the header builds cleanly as C99, C11, C++11 (gcc, clang, g++, clang++),
-# in two translation units, with RTWS_STATIC and with the allocator macros
+# in two translation units, with RTWS_STATIC and with the allocator macros;
+# and tests/compile_order.c (a libc header before the implementation under
+# -std=c99) stops at rtws.h's #error that says why
 compile-check: | $(B)
 	@set -e; r=$(B)/compile_results; p=0; f=0; : > $(B)/compile.log; \
 	try() { if "$$@" >>$(B)/compile.log 2>&1; then p=$$((p+1)); else f=$$((f+1)); echo "compile FAILED: $$*"; fi; }; \
@@ -97,6 +99,12 @@ compile-check: | $(B)
 	  try g++ -std=c++11 $(WARN) $(TLS_FLAGS) -I. tests/compile.cpp tests/compile2.c -x none -o $(B)/compile_tls_gxx $(TLS_LIBS); \
 	  try clang++ -std=c++11 $(WARN) -Wno-deprecated $(TLS_FLAGS) -I. -x c++ tests/compile.cpp -x c++ tests/compile2.c -x none -o $(B)/compile_tls_clangxx $(TLS_LIBS); \
 	fi; \
+	for c in gcc clang; do \
+	  if $$c -std=c99 -I. -c tests/compile_order.c -o $(B)/compile_order.o > $(B)/compile_order.log 2>&1; then \
+	    f=$$((f+1)); echo "compile FAILED: $$c compiled tests/compile_order.c (<stdio.h> first, -std=c99) without rtws.h's include-order #error"; \
+	  elif grep -q 'rtws.h: a libc header' $(B)/compile_order.log; then p=$$((p+1)); \
+	  else f=$$((f+1)); echo "compile FAILED: tests/compile_order.c ($$c) failed without rtws.h's include-order message"; head -n 5 $(B)/compile_order.log; fi; \
+	done; \
 	for b in gcc clang gcc11 static alloc os gxx clangxx tls_gcc tls_clang tls_static tls_gxx tls_clangxx; do \
 	  if [ -x $(B)/compile_$$b ]; then try $(B)/compile_$$b; fi; done; \
 	printf '#!/bin/sh\ncat %s/compile.log\necho "%s passed, %s failed"\n' $(B) $$p $$f > $$r; chmod +x $$r

@@ -18,13 +18,41 @@
 
    QUICK START: see README.md (a whole server and a whole client).
 
-   LAYERS (header order, each uses only those above it)
-     0 base        config, allocator, errors, sha1, base64, random, clock
-     1 frame       RFC 6455 §5 frame header parse/encode, masking, UTF-8 validation
-     2 handshake   HTTP/1.1 upgrade request/response parse + build (§4)
-     3 conn        sans-I/O connection: bytes in -> events out, calls -> bytes out
-   Layers 0-3 never call read/write/poll/time/rand/getenv: bytes and now_ms
-   come in as arguments, bytes and events go out.
+   LAYERS, in header order. Each layer has two banners spelled alike,
+   "=== layer N: name ===": search for "layer 3: conn" and the first hit is
+   where its declarations start, the second where its code starts. A layer
+   calls only the layers named in its "calls" column, never a later one by
+   name; a later layer's service is reached through a table of function
+   pointers it was given (tests/callgraph.py checks this).
+     layer        what                                                calls
+     0 base       errors, allocator hooks, SHA-1, SHA-256, HMAC,      libc
+                  base64, clock, random source
+     1 frame      RFC 6455 §5 frame header decode/encode, masking,    0
+                  UTF-8 validation, close codes, a whole-frame parser
+     2 handshake  HTTP/1.1 upgrade request/response parse and build   0-1
+                  (§4), Sec-WebSocket-Accept, ws:// URL parsing
+     3 conn       the sans-I/O connection: bytes in -> events out,    0-2
+                  calls -> bytes out, timers run from now_ms
+     4 host       sockets: listen/accept/connect, pollfd export or    0-3, and 5 only
+                  per-fd readiness, timers, the reconnecting client   through the
+                  rtws_client                                         transport table
+     5 tls        transports, the table the host drives each socket   0-4
+                  through (read, write/flush, wants, close, error
+                  text): plain TCP, and BearSSL (RTWS_USE_BEARSSL)
+     6 json       strict RFC 8259 parser into caller tokens, writer   0-1
+                  into a caller buffer (docs/JSON.md)
+     7 realtime   router (channels, presence, history, sessions,      0-6
+                  auth) and its client rtws_rt (docs/PROTOCOL.md)
+   Layers 0-3 and 6 do no socket I/O: bytes and now_ms come in as arguments,
+   bytes and events go out, so each is tested and fuzzed without a socket.
+   Two base functions touch the system, and only when called:
+   rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
+   rtws_random_system() reads getrandom(), falling back to /dev/urandom. It
+   is the default of rtws_config.random (mask keys, Sec-WebSocket-Key, TLS
+   seeding) and rtws_router_config.random (session ids); with
+   RTWS_NO_SYSTEM_RANDOM it is left out and those must be set. Layer 4 and
+   the transports of layer 5 are the only code that touches a socket; a
+   program with its own sockets feeds layer 3.
 
    MEMORY AND OWNERSHIP
      The caller owns every rtws_conn (stack, static, its own pool). The library
@@ -49,11 +77,17 @@
 #ifndef RTWS_H
 #define RTWS_H
 
-/* The implementation needs POSIX (clock_gettime). Under -std=c99 glibc hides it
-   unless asked before the first system header; this works when rtws.h is the
-   first include of the implementation file (else compile with -D_GNU_SOURCE). */
+/* The implementation needs POSIX (clock_gettime, getaddrinfo). Under -std=c99
+   glibc and musl hide it unless it is asked for before their first header is
+   read, so rtws.h asks when it comes first. When a libc header came first
+   (their <features.h> has run: __GLIBC__ or _FEATURES_H), asking now is too
+   late and would end in implicit-declaration errors deep in the header; say
+   so instead. */
 #if defined(RTWS_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE) &&          \
     !defined(_DEFAULT_SOURCE) && !defined(_WIN32) && !defined(__APPLE__)
+#if defined(__GLIBC__) || defined(_FEATURES_H)
+#error "rtws.h: a libc header (<stdio.h>, <stdint.h>, ...) was included before the implementation under strict C (-std=c99), so POSIX is hidden. Make the RTWS_IMPLEMENTATION define and the include of rtws.h come first in this file, or compile it with -D_POSIX_C_SOURCE=200809L (or -D_GNU_SOURCE, or -std=gnu99)."
+#endif
 #define _POSIX_C_SOURCE 200809L
 #endif
 
@@ -80,7 +114,7 @@ extern "C" {
 #endif
 
 /* ======================================================================== */
-/* layer 0: base                                                            */
+/* === layer 0: base ====================================================== */
 /* ======================================================================== */
 
 /* One table expands into both enum rtws_err and rtws_err_str(). */
@@ -159,7 +193,7 @@ RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, siz
 RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 /* ======================================================================== */
-/* layer 1: frame                                                           */
+/* === layer 1: frame ===================================================== */
 /* ======================================================================== */
 
 typedef enum rtws_opcode {
@@ -268,7 +302,7 @@ RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, si
                                   rtws_frame_piece *piece);
 
 /* ======================================================================== */
-/* layer 2: handshake                                                       */
+/* === layer 2: handshake ================================================= */
 /* ======================================================================== */
 
 typedef struct rtws_str {
@@ -388,7 +422,7 @@ RTWS_API size_t rtws_url_host_header(const rtws_url *u, char *buf, size_t cap);
 RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap);
 
 /* ======================================================================== */
-/* layer 3: conn                                                            */
+/* === layer 3: conn ====================================================== */
 /* ======================================================================== */
 
 typedef struct rtws_conn rtws_conn;
@@ -711,7 +745,7 @@ RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
 
 /* ======================================================================== */
-/* layer 4: host                                                            */
+/* === layer 4: host ====================================================== */
 /* ======================================================================== */
 
 /* The only layer that touches sockets: listeners, accepted and outgoing
@@ -771,9 +805,14 @@ RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *
                                       const rtws_client_opts *opts, uint64_t now_ms,
                                       rtws_err *err);
 
-/* Style 1, poll(2): fills up to cap pollfds and returns how many sockets
-   there are (call again with a bigger array when that is more than cap).
-   The caller may append its own fds after them. */
+/* Style 1, poll(2): returns n, the number of sockets of the context
+   (listeners included), and writes one pollfd per socket into
+   fds[0 .. min(n, cap)); nothing is written past fds[cap - 1], and fds may be
+   NULL when cap is 0. When n > cap the array was short: it holds the first
+   cap sockets only, and the others would not be polled. Grow it to at least
+   n entries and call again before polling, so that n <= cap and the n
+   entries go to poll() and rtws_ctx_service(). The caller may append its own
+   fds after them. */
 RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap);
 /* Milliseconds until the next timer, for poll's timeout (-1: none). */
 RTWS_API int rtws_ctx_get_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
@@ -932,7 +971,7 @@ RTWS_API void rtws_client_free(rtws_client *cl);
 RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
 
 /* ======================================================================== */
-/* layer 5: tls                                                             */
+/* === layer 5: tls ======================================================= */
 /* ======================================================================== */
 
 /* wss:// for both roles through BearSSL, on the same sockets and loop: define
@@ -1006,7 +1045,7 @@ RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx);
 RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
 
 /* ======================================================================== */
-/* layer 6: json                                                            */
+/* === layer 6: json ====================================================== */
 /* ======================================================================== */
 
 /* RFC 8259 JSON, strict, with no allocation. rtws_json_parse() fills a caller
@@ -1151,7 +1190,7 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 
 
 /* ======================================================================== */
-/* layer 7: realtime                                                        */
+/* === layer 7: realtime ================================================== */
 /* ======================================================================== */
 
 /* The router: channels with sequence numbers and bounded history, presence,
@@ -1362,7 +1401,7 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 #define RTWS__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RTWS__GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-/* === rtws: base ========================================================= */
+/* === layer 0: base ====================================================== */
 
 #if !defined(RTWS_NO_SYSTEM_RANDOM)
 #include <errno.h>
@@ -1696,7 +1735,7 @@ RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, siz
     return o;
 }
 
-/* === rtws: frame ======================================================== */
+/* === layer 1: frame ===================================================== */
 
 RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h) {
     size_t need = 2;
@@ -1931,7 +1970,7 @@ RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, si
     return RTWS_OK;
 }
 
-/* === rtws: handshake ==================================================== */
+/* === layer 2: handshake ================================================= */
 
 RTWS_API size_t rtws_http_head_end(const char *buf, size_t len, size_t *scanned) {
     /* resume 3 bytes back so a CRLFCRLF split across calls is still seen */
@@ -2452,7 +2491,7 @@ RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap) {
 }
 
 
-/* === rtws: conn ========================================================= */
+/* === layer 3: conn ====================================================== */
 
 struct rtws__chunk {
     size_t refs, cap, len;   /* the bytes follow the struct */
@@ -4000,7 +4039,7 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 }
 
 
-/* === rtws: host ========================================================= */
+/* === layer 4: host ====================================================== */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -5478,7 +5517,7 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
 }
 
 
-/* === rtws: tls ========================================================== */
+/* === layer 5: tls ======================================================= */
 
 /* BearSSL's engine is sans-I/O like rtws_conn: it sits between the socket
    and the connection as a second pair of buffers. Records from the socket go
@@ -6435,7 +6474,7 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
 
 #endif /* RTWS_USE_BEARSSL */
 
-/* === rtws: json ========================================================= */
+/* === layer 6: json ====================================================== */
 
 #include <stdio.h>  /* snprintf: rtws_json_write_double */
 #include <stdlib.h> /* strtod: rtws_json_double */
@@ -7363,7 +7402,7 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     return w->err;
 }
 
-/* === rtws: realtime ===================================================== */
+/* === layer 7: realtime ================================================== */
 
 /* A chained hash table of nodes that embed rtws__hnode first; keys are byte
    strings. Grows at load 1; never shrinks (channels and users are few

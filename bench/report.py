@@ -519,7 +519,7 @@ if bpc is not None:
 summ = ["## Goals\n", "| goal | measured | |", "|---|---|---|"]
 summ += [f"| {g[0]} | {g[1]} | {g[2]} |" for g in goals]
 summ.append("")
-summ.append("## Summary (for README)\n")
+summ.append("## Summary\n")  # README.md links here; it keeps one line of it
 summ.append("| scenario | rtws | uWebSockets.js | Node ws | libwebsockets | wslay | Python websockets |")
 summ.append("|---|---|---|---|---|---|---|")
 cols = ["rtws", "uws", "ws", "lws", "wslay", "python"]
@@ -558,6 +558,19 @@ for sc, label in (("tls64", "64 B × 100 × 16"), ("tls64k", "64 KiB × 10 × 2"
 summ.append("")
 md[summary_at:summary_at] = summ
 
+# Hand-written notes at the end of the previous results.md (after the marker
+# line) are kept: they read the figures and say which run they are about.
+MARK = "<!-- hand-written below: bench/report.py keeps everything after this line -->"
+kept = ""
+for prev in (os.path.join(OUT, "results.md"),
+             os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.md")):
+    if os.path.exists(prev):
+        text = open(prev, encoding="utf-8").read()
+        if MARK in text:
+            kept = MARK + text.split(MARK, 1)[1]
+            break
 with open(os.path.join(OUT, "results.md"), "w") as f:
     f.write("\n".join(md) + "\n")
+    if kept:
+        f.write("\n" + kept.rstrip("\n") + "\n")
 print("report: wrote", os.path.join(OUT, "results.md"))

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# The README's complete programs (```c blocks that start with "/* cc ")
-# compile with the strict flags, and the client one runs against echo_server.
+# The complete programs (```c blocks that start with "/* cc ") of README.md
+# and docs/GUIDE.md compile with the strict flags, and the client ones run
+# against echo_server.
 set -u
 cd "$(dirname "$0")/.."
 B=build/readme
 mkdir -p "$B"
 pass=0; fail=0
-awk -v dir="$B" '
-  /^```c$/ { inb = 1; n++; buf = ""; next }
-  /^```$/ && inb { inb = 0; if (buf ~ /^\/\* cc /) { f = dir "/block" n ".c"; printf "%s", buf > f; close(f) } next }
-  inb { buf = buf $0 "\n" }
-' README.md
+rm -f "$B"/block*
+for doc in README.md docs/GUIDE.md; do
+  awk -v dir="$B" -v tag="$(basename "$doc" .md)" '
+    /^```c$/ { inb = 1; n++; buf = ""; next }
+    /^```$/ && inb { inb = 0; if (buf ~ /^\/\* cc /) { f = dir "/block_" tag n ".c"; printf "%s", buf > f; close(f) } next }
+    inb { buf = buf $0 "\n" }
+  ' "$doc"
+done
 for f in "$B"/block*.c; do
-    [ -e "$f" ] || { echo "no complete program found in README.md"; fail=$((fail + 1)); break; }
+    [ -e "$f" ] || { echo "no complete program found in README.md or docs/GUIDE.md"; fail=$((fail + 1)); break; }
     if cc -std=c99 -Wall -Wextra -Wpedantic -Werror -I. "$f" -o "${f%.c}" 2>"$B/err.log"; then
         pass=$((pass + 1)); echo "ok: $(head -n 1 "$f")"
     else
@@ -23,8 +27,8 @@ json=$(grep -l 'rtws_json_writer_init' "$B"/block*.c | head -n 1)
 if [ -n "$json" ] && [ -x "${json%.c}" ]; then
     out=$("${json%.c}" 2>&1)
     want='{"type":"message","channel":"chat:42","data":{"text":"h\u00e9llo","n":3},"seq":18} (héllo)'
-    if [ "$out" = "$want" ]; then pass=$((pass + 1)); echo "ok: README JSON example printed the reply"
-    else fail=$((fail + 1)); echo "FAILED: README JSON example printed: $out"; fi
+    if [ "$out" = "$want" ]; then pass=$((pass + 1)); echo "ok: docs/GUIDE.md JSON example printed the reply"
+    else fail=$((fail + 1)); echo "FAILED: docs/GUIDE.md JSON example printed: $out"; fi
 fi
 client=$(grep -l 'rtws_ctx_connect' "$B"/block*.c | head -n 1)
 if [ -n "$client" ] && [ -x "${client%.c}" ]; then
