@@ -110,7 +110,7 @@ ERR=$B/compile_sw.err
 
 # RTWS_NO_HOST includes no socket header; with RTWS_NO_SYSTEM_RANDOM no
 # <fcntl.h>/<unistd.h> either (the system random source needs them)
-headers() { gcc -std=c99 -M -I. "$@" "$SRC" 2> "$ERR" | tr ' \\' '\n\n' | grep -v '^$'; }
+headers() { gcc -std=c99 -M -I. "$@" "$SRC" 2> "$ERR" | tr ' ' '\n' | grep -v -e '^$' -e '^.$'; }
 inc=$(headers -DRTWS_NO_HOST | grep -E '/(sys/socket|poll|sys/poll|netdb|arpa/inet|netinet/in)\.h$')
 if [ -z "$inc" ]; then pass "RTWS_NO_HOST includes no socket, poll or netdb header"
 else echo "$inc" > "$ERR"; fail "RTWS_NO_HOST still includes socket headers"; fi
@@ -119,6 +119,7 @@ inc=$(headers -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM |
 if [ -z "$inc" ]; then pass "RTWS_NO_HOST RTWS_NO_SYSTEM_RANDOM includes no fcntl, unistd or socket header"
 else echo "$inc" > "$ERR"; fail "RTWS_NO_HOST RTWS_NO_SYSTEM_RANDOM still includes OS headers"; fi
 bin=$B/compile_sw_HOST_NORANDOM
+# shellcheck disable=SC2086 # flag lists
 if gcc -std=c99 -O0 $CWARN -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM -I. "$SRC" -o "$bin" 2> "$ERR" &&
     "$bin" > "$ERR" 2>&1; then pass "gcc -std=c99 -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM"
 else fail "gcc -std=c99 -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM"; fi
