@@ -81,6 +81,7 @@ $(B)/replay_%: fuzz/%.c fuzz/replay.c rtws.h | $(B)
 # in two translation units, with RTWS_STATIC and with the allocator macros;
 # and tests/compile_order.c (a libc header before the implementation under
 # -std=c99) stops at rtws.h's #error that says why
+# tests/compile_switches.sh: every combination of the RTWS_NO_* switches
 compile-check: | $(B)
 	@set -e; r=$(B)/compile_results; p=0; f=0; : > $(B)/compile.log; \
 	try() { if "$$@" >>$(B)/compile.log 2>&1; then p=$$((p+1)); else f=$$((f+1)); echo "compile FAILED: $$*"; fi; }; \
@@ -107,6 +108,10 @@ compile-check: | $(B)
 	done; \
 	for b in gcc clang gcc11 static alloc os gxx clangxx tls_gcc tls_clang tls_static tls_gxx tls_clangxx; do \
 	  if [ -x $(B)/compile_$$b ]; then try $(B)/compile_$$b; fi; done; \
+	echo "0 1" > $(B)/compile_switches.counts; \
+	WARN="$(WARN)" CWARN="$(CWARN)" BEARSSL=$(BEARSSL) tests/compile_switches.sh $(B) > $(B)/compile_switches.log 2>&1 || true; \
+	cat $(B)/compile_switches.log >> $(B)/compile.log; grep 'compile FAILED' $(B)/compile_switches.log || true; \
+	read sp sf < $(B)/compile_switches.counts; p=$$((p+sp)); f=$$((f+sf)); \
 	printf '#!/bin/sh\ncat %s/compile.log\necho "%s passed, %s failed"\n' $(B) $$p $$f > $$r; chmod +x $$r
 
 # --- fuzz: libFuzzer, FUZZ_SECONDS per target, new inputs merged into the corpus

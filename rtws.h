@@ -16,6 +16,34 @@
      RTWS_NO_EPOLL      rtws_ctx_run_once() uses poll(2) on Linux too
      RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
+   SWITCHES leave parts out (miniaudio's MA_NO_* way). They remove the
+   declarations as well as the code, so a call to a part left out fails to
+   compile (or, in C, to link) instead of failing at run time: define the same
+   switches wherever rtws.h is included. Types stay declared.
+     RTWS_NO_HOST       layers 4 and 5: rtws_ctx_*, rtws_conn_get_fd/_ctx/_peer,
+                        rtws_client_*, rtws_tls_*, and of layer 7 rtws_rt_* and
+                        rtws_router_install (the router's handle_* and run_timers
+                        entry points stay). Left: the sans-I/O core, layers 0-3
+                        and 6. No <sys/socket.h>, <poll.h> or <netdb.h> is
+                        included; the system random source (layer 0) still
+                        includes <fcntl.h>, <unistd.h> and <sys/random.h> unless
+                        RTWS_NO_SYSTEM_RANDOM is defined too.
+     RTWS_NO_JSON       layer 6 (rtws_json_*), and with it layer 7: it implies
+                        RTWS_NO_REALTIME (the router, its client and JWT speak JSON)
+     RTWS_NO_REALTIME   layer 7: rtws_router_*, rtws_rt_*, rtws_jwt_*
+     RTWS_NO_CLIENT     rtws_conn_start, the 101 check (rtws_http_parse_response),
+                        rtws_url_*, rtws_ctx_connect/_connect_addr, rtws_client_*,
+                        rtws_rt_*. A client-role rtws_conn can no longer start.
+     RTWS_NO_SERVER     the answer to an upgrade (rtws_http_parse_request,
+                        rtws_http_check_upgrade, 101 and error replies, on_http
+                        and on_accept), rtws_ctx_listen/_listen_tls and accept,
+                        rtws_router_*. A server-role rtws_conn fails its handshake
+                        with RTWS_ERR_INVALID.
+     Refused with an #error: RTWS_NO_CLIENT with RTWS_NO_SERVER (nothing could
+     open a connection), RTWS_NO_HOST with RTWS_USE_BEARSSL (TLS runs on the
+     host's sockets), and RTWS_USE_BEARSSL with RTWS_NO_CLIENT or RTWS_NO_SERVER
+     (the TLS layer is built for both roles).
+
    QUICK START: see README.md (a whole server and a whole client).
 
    LAYERS, in header order. Each layer has two banners spelled alike,
@@ -107,6 +135,27 @@
 #else
 #define RTWS_API extern
 #endif
+#endif
+
+/* Switches (see CONFIGURATION): what they imply and what they refuse. */
+#if defined(RTWS_NO_JSON) && !defined(RTWS_NO_REALTIME)
+#define RTWS_NO_REALTIME /* layer 7 parses and writes JSON */
+#endif
+#if defined(RTWS_NO_CLIENT) && defined(RTWS_NO_SERVER)
+#error "rtws: RTWS_NO_CLIENT and RTWS_NO_SERVER together leave no way to open a connection; keep one role (for frames, HTTP and JSON alone, link with -ffunction-sections -Wl,--gc-sections instead)"
+#endif
+#if defined(RTWS_NO_HOST) && defined(RTWS_USE_BEARSSL)
+#error "rtws: RTWS_USE_BEARSSL needs the host layer (TLS runs on its sockets); remove RTWS_NO_HOST, or run your own TLS and feed its plaintext to rtws_conn_recv"
+#endif
+#if defined(RTWS_USE_BEARSSL) && (defined(RTWS_NO_CLIENT) || defined(RTWS_NO_SERVER))
+#error "rtws: RTWS_USE_BEARSSL builds the TLS layer for both roles; it cannot be combined with RTWS_NO_CLIENT or RTWS_NO_SERVER"
+#endif
+/* private: the parts of layer 7 that are built */
+#if !defined(RTWS_NO_REALTIME) && !defined(RTWS_NO_SERVER)
+#define RTWS__HAVE_ROUTER 1
+#endif
+#if !defined(RTWS_NO_REALTIME) && !defined(RTWS_NO_CLIENT) && !defined(RTWS_NO_HOST)
+#define RTWS__HAVE_RT 1
 #endif
 
 #ifdef __cplusplus
@@ -339,11 +388,15 @@ RTWS_API size_t rtws_http_head_end(const char *buf, size_t len, size_t *scanned)
 /* Parses a complete request head (buf[0..len) as found by rtws_http_head_end).
    Returns RTWS_OK, or RTWS_ERR_SYNTAX with *err_off at the byte that broke it,
    or RTWS_ERR_LIMIT with more than max_headers (<= RTWS_MAX_HEADERS) headers. */
+#if !defined(RTWS_NO_SERVER)
 RTWS_API rtws_err rtws_http_parse_request(const char *buf, size_t len, rtws_http *req,
                                           size_t max_headers, size_t *err_off);
+#endif
 /* The same for a response head ("HTTP/1.1 101 Switching Protocols"). */
+#if !defined(RTWS_NO_CLIENT)
 RTWS_API rtws_err rtws_http_parse_response(const char *buf, size_t len, rtws_http *res,
                                            size_t max_headers, size_t *err_off);
+#endif
 /* First header named name (case-insensitive), or NULL. */
 RTWS_API const rtws_str *rtws_http_get_header(const rtws_http *m, const char *name);
 /* 1 when a comma-separated header named name holds token (case-insensitive),
@@ -354,6 +407,7 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
    28 characters plus a NUL in out. */
 RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]);
 
+#if !defined(RTWS_NO_SERVER)
 /* What a server decided about an upgrade request. */
 typedef struct rtws_upgrade {
     int status;                /* 101 when accepted; else 400, 403, 426, ... */
@@ -367,7 +421,9 @@ typedef struct rtws_upgrade {
    Upgrade: websocket, Connection with the Upgrade token, a key that decodes to
    16 bytes, version 13 (else status 426). Fills *u and returns its status. */
 RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u);
+#endif /* !RTWS_NO_SERVER */
 
+#if !defined(RTWS_NO_CLIENT)
 /* A parsed WebSocket URL (RFC 6455 §3: ws://host[:port][/path][?query]).
    Every string points into the parsed input and lives as long as it does;
    an empty one points at the place it would have been (never NULL unless
@@ -420,6 +476,7 @@ RTWS_API size_t rtws_url_host_header(const rtws_url *u, char *buf, size_t cap);
 /* Writes the request target ("/" when path is empty, then ?query) the same
    way, returning its length. */
 RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap);
+#endif /* !RTWS_NO_CLIENT */
 
 /* ======================================================================== */
 /* === layer 3: conn ====================================================== */
@@ -669,8 +726,10 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st);
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
 
 /* Client: queues the upgrade request (random 16-byte key). */
+#if !defined(RTWS_NO_CLIENT)
 RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *opts,
                                          uint64_t now_ms);
+#endif
 
 /* Feeds bytes received from the peer. Consumes all len bytes (*used, when not
    NULL, says how many; fewer only on a fatal error) and delivers events before
@@ -744,6 +803,7 @@ RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
    reason (<= 123 bytes of UTF-8) may be NULL. */
 RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reason);
 
+#if !defined(RTWS_NO_HOST)
 /* ======================================================================== */
 /* === layer 4: host ====================================================== */
 /* ======================================================================== */
@@ -787,7 +847,10 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx);
 /* Listens on host ("127.0.0.1", "::1", "localhost"; NULL or "" for every
    address, dual-stack where the OS allows) and port (0: the OS picks; the
    port is stored in *bound_port when not NULL). Blocking name resolution. */
+#if !defined(RTWS_NO_SERVER)
 RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port);
+#endif
+#if !defined(RTWS_NO_CLIENT)
 /* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
    literals as ws://[::1]:8080/, with a zone as ws://[fe80::1%25eth0]/).
    The url is read by rtws_url_parse, whose out->error says why one is
@@ -804,6 +867,7 @@ RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_
 RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
                                       const rtws_client_opts *opts, uint64_t now_ms,
                                       rtws_err *err);
+#endif /* !RTWS_NO_CLIENT */
 
 /* Style 1, poll(2): returns n, the number of sockets of the context
    (listeners included), and writes one pollfd per socket into
@@ -854,6 +918,7 @@ RTWS_API int rtws_conn_get_fd(const rtws_conn *c);
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
 
+#if !defined(RTWS_NO_CLIENT)
 /* A client that stays connected: reconnects with exponential backoff and
    full jitter after any unclean close or failed attempt, queues messages sent
    while offline (bounded, with optional time-to-live) and sends them, in
@@ -969,6 +1034,7 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
 RTWS_API void rtws_client_free(rtws_client *cl);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
 RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
+#endif /* !RTWS_NO_CLIENT */
 
 /* ======================================================================== */
 /* === layer 5: tls ======================================================= */
@@ -1035,15 +1101,19 @@ typedef struct rtws_tls_server_config {
    (the key must match the certificate) and shared by every connection
    accepted there; the config is not kept. ws:// and wss:// listeners may
    share a context. RTWS_ERR_TLS: see rtws_ctx_get_tls_error(). */
+#if !defined(RTWS_NO_SERVER)
 RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
                                   const rtws_tls_server_config *tls, int *bound_port);
+#endif
 /* Why the last TLS setup of ctx failed (rtws_ctx_listen_tls, or loading trust
    anchors at a wss:// connect that returned RTWS_ERR_TLS); 0 when none did. */
 RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx);
 /* The TLS version of an established wss:// connection (0x0303: TLS 1.2),
    0 for ws:// or before the TLS handshake completes. */
 RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
+#endif /* !RTWS_NO_HOST */
 
+#if !defined(RTWS_NO_JSON)
 /* ======================================================================== */
 /* === layer 6: json ====================================================== */
 /* ======================================================================== */
@@ -1187,8 +1257,9 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
    sets *len (may be NULL) to its length (without the NUL) - or, after
    RTWS_ERR_NOSPACE, to the length needed. */
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
+#endif /* !RTWS_NO_JSON */
 
-
+#if !defined(RTWS_NO_REALTIME)
 /* ======================================================================== */
 /* === layer 7: realtime ================================================== */
 /* ======================================================================== */
@@ -1199,6 +1270,7 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
    It is plain data and functions: it acts on rtws_conn events handed to it
    and takes the time as an argument. rtws_router_install() wires it into a
    host context. */
+#if defined(RTWS__HAVE_ROUTER)
 typedef struct rtws_router rtws_router;
 
 enum { RTWS_ACT_SUBSCRIBE = 1, RTWS_ACT_PUBLISH, RTWS_ACT_PRESENCE };
@@ -1259,7 +1331,9 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
 RTWS_API void rtws_router_free(rtws_router *r);
 /* Points cfg's conn.on_event/on_accept/on_http/user and on_tick at r, and
    sets the wall clock offset. Call before rtws_ctx_new(cfg). */
+#if !defined(RTWS_NO_HOST)
 RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg);
+#endif
 
 /* The sans-I/O entry points install() wires up: */
 RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
@@ -1286,6 +1360,7 @@ typedef struct rtws_router_stats {
     uint64_t total_connections, messages_in, messages_out, publishes;
 } rtws_router_stats;
 RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st);
+#endif /* RTWS__HAVE_ROUTER */
 
 /* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
    every other alg are refused), the signature is compared in constant time,
@@ -1307,6 +1382,7 @@ RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
    reconnect it resumes the session (?session=), resubscribes with since, and
    resends every publish not acked yet (same ids: the server de-duplicates),
    so the application sees each message once, in order, across reconnects. */
+#if defined(RTWS__HAVE_RT)
 typedef struct rtws_rt rtws_rt;
 
 typedef struct rtws_rt_message {
@@ -1364,6 +1440,8 @@ RTWS_API size_t rtws_rt_get_unacked(const rtws_rt *rt);
 RTWS_API const char *rtws_rt_get_user(const rtws_rt *rt);
 RTWS_API const char *rtws_rt_get_session(const rtws_rt *rt);
 RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
+#endif /* RTWS__HAVE_RT */
+#endif /* !RTWS_NO_REALTIME */
 
 #ifdef __cplusplus
 }
@@ -2058,6 +2136,7 @@ static int rtws__http_version(const char *buf, size_t len, size_t off) {
     return buf[off + 7] - '0';
 }
 
+#if !defined(RTWS_NO_SERVER) /* the request: a server reads it */
 RTWS_API rtws_err rtws_http_parse_request(const char *buf, size_t len, rtws_http *req,
                                           size_t max_headers, size_t *err_off) {
     size_t off = 0, s, q;
@@ -2089,7 +2168,9 @@ bad:
     *err_off = off;
     return RTWS_ERR_SYNTAX;
 }
+#endif /* !RTWS_NO_SERVER */
 
+#if !defined(RTWS_NO_CLIENT) /* the response: a client reads it */
 RTWS_API rtws_err rtws_http_parse_response(const char *buf, size_t len, rtws_http *res,
                                            size_t max_headers, size_t *err_off) {
     size_t off = 0, s;
@@ -2123,6 +2204,7 @@ bad:
     *err_off = off;
     return RTWS_ERR_SYNTAX;
 }
+#endif /* !RTWS_NO_CLIENT */
 
 RTWS_API const rtws_str *rtws_http_get_header(const rtws_http *m, const char *name) {
     size_t i;
@@ -2166,6 +2248,7 @@ RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[
     rtws_base64_encode(dig, 20, out, 29);
 }
 
+#if !defined(RTWS_NO_SERVER)
 RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     const rtws_str *v;
     uint8_t raw[18];
@@ -2213,7 +2296,9 @@ RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     u->reason = "Switching Protocols";
     return u->status;
 }
+#endif /* !RTWS_NO_SERVER */
 
+#if !defined(RTWS_NO_CLIENT)
 /* ---- URLs (RFC 3986 §3, RFC 6455 §3, RFC 6874) ---- */
 
 static int rtws__hexval(int ch) {
@@ -2489,7 +2574,7 @@ RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap) {
     n = rtws__url_put(buf, cap, n, u->target.p, u->target.len);
     return rtws__url_end(buf, cap, n);
 }
-
+#endif /* !RTWS_NO_CLIENT */
 
 /* === layer 3: conn ====================================================== */
 
@@ -3013,6 +3098,7 @@ static size_t rtws__cat(char *dst, size_t off, size_t cap, const char *s, size_t
 }
 #define RTWS__CATZ(dst, off, cap, z) rtws__cat(dst, off, cap, z, strlen(z))
 
+#if !defined(RTWS_NO_SERVER) /* error replies */
 static const char *rtws__status_text(int status) {
     switch (status) {
     case 400: return "Bad Request";
@@ -3063,6 +3149,14 @@ static void rtws__refuse(rtws_conn *c, int status, const char *reason) {
     rtws__emit_error(c, RTWS_ERR_HANDSHAKE, status);
     rtws__finish(c);
 }
+#else /* RTWS_NO_SERVER: a server-role connection fails at its request */
+static void rtws__refuse(rtws_conn *c, int status, const char *reason) {
+    (void)status, (void)reason;
+    c->err = RTWS_ERR_INVALID;
+    rtws__emit_error(c, RTWS_ERR_INVALID, 0);
+    rtws__finish(c);
+}
+#endif /* !RTWS_NO_SERVER */
 
 static int rtws__valid_token_list(const char *s) {
     for (; *s; s++)
@@ -3090,6 +3184,7 @@ static void rtws__open(rtws_conn *c) {
 
 static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
 
+#if !defined(RTWS_NO_SERVER) /* the server handshake */
 /* Answers a plain HTTP request with what the on_http hook gave. */
 static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_http_reply *r) {
     char head[1024];
@@ -3218,7 +3313,14 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
     }
     rtws__open(c);
 }
+#else
+static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
+    (void)hp, (void)head;
+    rtws__refuse(c, 0, NULL);
+}
+#endif /* !RTWS_NO_SERVER */
 
+#if !defined(RTWS_NO_CLIENT) /* the client handshake */
 RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
     uint8_t raw[16];
@@ -3346,6 +3448,14 @@ bad:
     rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 101);
     rtws__finish(c);
 }
+#else /* RTWS_NO_CLIENT: unreachable, nothing starts a client-role connection */
+static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
+    (void)hp, (void)head;
+    c->err = RTWS_ERR_INVALID;
+    rtws__emit_error(c, RTWS_ERR_INVALID, 0);
+    rtws__finish(c);
+}
+#endif /* !RTWS_NO_CLIENT */
 
 /* ---- receive side ---- */
 
@@ -4038,6 +4148,7 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
     return RTWS_OK;
 }
 
+#if !defined(RTWS_NO_HOST) /* host and tls */
 
 /* === layer 4: host ====================================================== */
 
@@ -4484,6 +4595,7 @@ static void rtws__end(rtws_ctx *ctx) {
     if (--ctx->in_call == 0) rtws__sweep(ctx);
 }
 
+#if !defined(RTWS_NO_SERVER) /* listen, accept */
 static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
     int n;
     for (n = 0; n < 256; n++) {
@@ -4603,7 +4715,13 @@ static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bou
 RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
     return rtws__listen(ctx, host, port, bound_port, NULL);
 }
+#else /* RTWS_NO_SERVER: there are no listeners */
+static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
+    (void)ctx, (void)l, (void)now;
+}
+#endif /* !RTWS_NO_SERVER */
 
+#if !defined(RTWS_NO_CLIENT) /* outgoing connections */
 static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
     int one = 1;
     socklen_t len = a->sa.sa_family == AF_INET6 ? sizeof a->in6 : sizeof a->in4;
@@ -4803,6 +4921,11 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
     }
     s->connecting = 0;
 }
+#else /* RTWS_NO_CLIENT: no socket is ever connecting */
+static void rtws__connected(rtws__sock *s, uint64_t now) {
+    (void)s, (void)now;
+}
+#endif /* !RTWS_NO_CLIENT */
 
 static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint64_t now) {
     rtws__sock *s;
@@ -4822,6 +4945,7 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     rtws__settle(s, now);
 }
 
+#if !defined(RTWS_NO_CLIENT)
 /* ---- reconnecting client ---- */
 
 typedef struct rtws__qmsg {
@@ -5287,6 +5411,21 @@ RTWS_API void rtws_client_free(rtws_client *cl) {
     rtws__client_release(cl);
 }
 
+/* rtws_ctx_free: the clients go before the sockets. */
+static void rtws__clients_free(rtws_ctx *ctx) {
+    while (ctx->clients) {
+        ctx->clients->dead = 0;
+        rtws_client_free(ctx->clients);
+    }
+}
+#else /* RTWS_NO_CLIENT: ctx->clients stays NULL */
+static void rtws__clients_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
+    (void)ctx, (void)now, (void)next;
+}
+static void rtws__clients_sweep(rtws_ctx *ctx) { (void)ctx; }
+static void rtws__clients_free(rtws_ctx *ctx) { (void)ctx; }
+#endif /* !RTWS_NO_CLIENT */
+
 /* Runs every connection's timers at most every timer_ms, or sooner when a
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
@@ -5473,10 +5612,7 @@ RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     rtws_allocator copy = *a;
-    while (ctx->clients) {
-        ctx->clients->dead = 0;
-        rtws_client_free(ctx->clients);
-    }
+    rtws__clients_free(ctx);
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
 #ifdef RTWS_USE_BEARSSL
     rtws__tls_ctx_free(ctx);
@@ -5623,11 +5759,13 @@ RTWS_API const char *rtws_tls_err_str(int tls_error) {
 
 #if !defined(RTWS_USE_BEARSSL)
 
+#if !defined(RTWS_NO_SERVER)
 RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
                                   const rtws_tls_server_config *tls, int *bound_port) {
     (void)ctx, (void)host, (void)port, (void)tls, (void)bound_port;
     return RTWS_ERR_TLS;
 }
+#endif
 RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx) {
     (void)ctx;
     return RTWS_TLS_ERR_NOT_BUILT;
@@ -6473,7 +6611,9 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
 }
 
 #endif /* RTWS_USE_BEARSSL */
+#endif /* !RTWS_NO_HOST */
 
+#if !defined(RTWS_NO_JSON)
 /* === layer 6: json ====================================================== */
 
 #include <stdio.h>  /* snprintf: rtws_json_write_double */
@@ -7401,9 +7541,12 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     if (w->err == RTWS_OK && w->len < w->cap) w->buf[w->len] = '\0';
     return w->err;
 }
+#endif /* !RTWS_NO_JSON */
 
+#if !defined(RTWS_NO_REALTIME)
 /* === layer 7: realtime ================================================== */
 
+#if defined(RTWS__HAVE_ROUTER) /* the router's data */
 /* A chained hash table of nodes that embed rtws__hnode first; keys are byte
    strings. Grows at load 1; never shrinks (channels and users are few
    compared with messages). */
@@ -7550,6 +7693,7 @@ struct rtws_router {
 };
 
 static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
+#endif /* RTWS__HAVE_ROUTER */
 
 /* ---- JSON tokens (HS256) ---- */
 
@@ -7669,6 +7813,7 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     return RTWS_OK;
 }
 
+#if defined(RTWS__HAVE_ROUTER)
 /* ---- writing replies ---- */
 
 static void rtws__w_begin(rtws_router *r) {
@@ -8047,7 +8192,9 @@ static int rtws__allowed(rtws_router *r, rtws__rconn *rc, int action, const char
     return !r->cfg.authorize ||
            r->cfg.authorize(r, rc->conn, rc->user->name, action, channel, r->cfg.user) == 0;
 }
+#endif /* RTWS__HAVE_ROUTER */
 
+#if defined(RTWS__HAVE_ROUTER) || defined(RTWS__HAVE_RT) /* both ends check names */
 static int rtws__valid_channel(const char *s, size_t n) {
     size_t i;
     if (n == 0 || n > 128) return 0;
@@ -8057,7 +8204,9 @@ static int rtws__valid_channel(const char *s, size_t n) {
     }
     return 1;
 }
+#endif
 
+#if defined(RTWS__HAVE_ROUTER)
 static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json *d,
                                const char *chan, size_t cn, const char *id, size_t idl) {
     rtws__channel *ch;
@@ -8758,7 +8907,9 @@ RTWS_API void rtws_router_free(rtws_router *r) {
     rtws__free(&a, r->out);
     rtws__free(&a, r);
 }
+#endif /* RTWS__HAVE_ROUTER */
 
+#if defined(RTWS__HAVE_RT)
 /* ---- the realtime client ---- */
 
 typedef struct rtws__rtsub {
@@ -9224,7 +9375,9 @@ RTWS_API size_t rtws_rt_get_unacked(const rtws_rt *rt) { return rt->nout; }
 RTWS_API const char *rtws_rt_get_user(const rtws_rt *rt) { return rt->user; }
 RTWS_API const char *rtws_rt_get_session(const rtws_rt *rt) { return rt->session; }
 RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt) { return rt->cl; }
+#endif /* RTWS__HAVE_RT */
 
+#if defined(RTWS__HAVE_ROUTER) && !defined(RTWS_NO_HOST) /* rtws_router_install */
 static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
     rtws_router *r = (rtws_router *)user;
     rtws_ctx *ctx = rtws_conn_get_ctx(c);
@@ -9261,7 +9414,8 @@ RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
         r->cfg.random_user = cfg->conn.random_user;
     }
 }
-
+#endif
+#endif /* !RTWS_NO_REALTIME */
 
 #endif /* RTWS_IMPLEMENTATION */
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# .text of rtws itself in the builds the switches make (issue 12 goals:
+# sans-I/O core <= 12 KB, full build without TLS <= 40 KB).
+#   bash bench/size/switches.sh [build-dir]
+# Each build compiles bench/size/size_lib.c (the implementation alone, every
+# public function extern, so nothing is dropped) with
+#   gcc -std=c99 -Os -ffunction-sections -fdata-sections -c
+# and adds up the .text* sections of the object (size -A). BearSSL's own code
+# is a library linked later: the TLS row counts rtws's code only.
+set -eu
+B=${1:-build}
+mkdir -p "$B"
+CFLAGS="-std=c99 -Os -ffunction-sections -fdata-sections"
+text_of() { size -A "$1" | awk '$1 ~ /^\.text/ {t += $2} END {print t + 0}'; }
+row() { # name, flags...
+    local name=$1 o
+    shift
+    o=$B/size_sw_$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_').o
+    # shellcheck disable=SC2086
+    gcc $CFLAGS "$@" -I. -c bench/size/size_lib.c -o "$o"
+    local t
+    t=$(text_of "$o")
+    printf '%-34s %7d B %6.1f KB   %s\n' "$name" "$t" "$(awk "BEGIN {print $t / 1024}")" "${*:-(none)}"
+}
+echo "gcc $(gcc -dumpfullversion), $CFLAGS -c bench/size/size_lib.c; .text* of the object (size -A)"
+printf '%-34s %9s %9s   %s\n' build text "" switches
+row "sans-I/O core (layers 0-3)" -DRTWS_NO_HOST -DRTWS_NO_JSON
+row "  client only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_SERVER
+row "  server only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_CLIENT
+row "  + no system random" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_SYSTEM_RANDOM
+row "sans-I/O core + json (0-3, 6)" -DRTWS_NO_HOST -DRTWS_NO_REALTIME
+row "sans-I/O, all (0-3, 6, 7)" -DRTWS_NO_HOST
+row "full without TLS"
+row "  without realtime (0-4, 6)" -DRTWS_NO_REALTIME
+row "  without json, realtime (0-4)" -DRTWS_NO_JSON
+row "client only" -DRTWS_NO_SERVER
+row "  without json, realtime" -DRTWS_NO_SERVER -DRTWS_NO_JSON
+row "server only" -DRTWS_NO_CLIENT
+row "  without json, realtime" -DRTWS_NO_CLIENT -DRTWS_NO_JSON
+if echo '#include <bearssl.h>' | gcc -E -x c - > /dev/null 2>&1; then
+    row "full with BearSSL (rtws code)" -DRTWS_USE_BEARSSL
+else
+    echo "full with BearSSL: skipped (no <bearssl.h>)"
+fi
+if [ "${SIZE_DETAIL:-1}" = 1 ]; then
+    echo
+    echo "largest functions of the sans-I/O core (nm --size-sort, bytes):"
+    nm --size-sort -S "$B/size_sw_sans_I_O_core__layers_0_3_.o" | awk '$3 ~ /[tT]/' |
+        tail -n 25 | tac | while read -r _ sz _ name; do printf '  %6d  %s\n' "$((16#$sz))" "$name"; done
+fi
