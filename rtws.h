@@ -819,6 +819,94 @@ typedef struct rtws_ctx rtws_ctx;
    (RTWS_WANT_READ | RTWS_WANT_WRITE), and with want 0 just before fd closes. */
 typedef void (*rtws_socket_fn)(rtws_ctx *ctx, int fd, unsigned want, void *user);
 
+/* ---- transports: what carries a connection's bytes over its socket ----
+
+   The host drives every socket through a table of functions: plain TCP
+   (rtws_transport_tcp()) for ws://, BearSSL (rtws_transport_bearssl(),
+   layer 5) or your own TLS for wss://. The host owns the socket (connect,
+   accept, poll, shutdown, close); the transport moves bytes over it and may
+   keep state per socket, which the host allocates with the socket
+   (state_size bytes, zeroed, aligned for any type). Every function gets
+   that state and the non-blocking socket. A transport of your own is used
+   by listeners of rtws_ctx_listen_transport() and, as
+   rtws_ctx_config.tls_transport, by wss:// connects (and by
+   rtws_ctx_listen_tls when it has server_new); see tests/e2e_transport.c. */
+
+/* What read, writev and flush return besides a byte count. */
+enum {
+    RTWS_IO_AGAIN = -1, /* nothing now: the socket would block (the host asks wants) */
+    RTWS_IO_ERRNO = -2, /* the socket failed, *detail is errno: RTWS_ERR_IO */
+    RTWS_IO_FAIL = -3   /* the transport failed, *detail is its own code (error_text):
+                           RTWS_ERR_TLS, the code in the event's tls_error */
+};
+
+struct rtws_tls_client_config;
+struct rtws_tls_server_config;
+
+/* What open learns about a new socket; lives during the call. */
+typedef struct rtws_transport_open {
+    void *shared;            /* accepted: the listener's (rtws_ctx_listen_transport's
+                                argument, or server_new's); client: the context's
+                                (client_new's, else rtws_ctx_config.tls_transport_user) */
+    const char *server_name; /* client: the URL's host without its zone (SNI, name
+                                check); NULL for an accepted socket */
+    const rtws_config *conn; /* the connection's config (allocator, random); lives
+                                as long as the context */
+} rtws_transport_open;
+
+typedef struct rtws_transport {
+    const char *name;  /* "tcp", "bearssl", ... */
+    size_t state_size; /* bytes of state per socket (0: none, state is NULL) */
+    /* Readies state for a client socket (before it connects) or an accepted
+       one. RTWS_OK, or an error with *detail: a connect then fails with it
+       (RTWS_ERR_TLS: rtws_ctx_get_tls_error() says detail), an accepted
+       socket gets an RTWS_EV_ERROR and closes. release follows either way. */
+    rtws_err (*open)(void *state, const rtws_transport_open *in, int *detail);
+    /* Up to len bytes of the peer's data into buf: how many (> 0), 0 at the
+       end of the stream, or RTWS_IO_*. */
+    long (*read)(void *state, int fd, void *buf, size_t len, int *detail);
+    /* Takes the connection's bytes from n > 0 pieces, in order: how many it
+       took (> 0; fewer than all: the socket is full), or RTWS_IO_*. */
+    long (*writev)(void *state, int fd, const rtws_iov *iov, int n, int *detail);
+    /* The connection has nothing more to write: send what the transport still
+       holds (a partial TLS record, handshake records). 0 when all went out,
+       or RTWS_IO_*. NULL: it holds nothing. */
+    long (*flush)(void *state, int fd, int *detail);
+    /* Nonzero when the transport holds input no poll() would announce
+       (decrypted bytes, the end of the stream): the host reads at once.
+       NULL: never. */
+    size_t (*pending)(void *state);
+    /* The socket events to wait for (RTWS_WANT_READ | RTWS_WANT_WRITE) given
+       the connection's; RTWS_WANT_CLOSE when the socket may shut down. When
+       the connection says RTWS_WANT_CLOSE, a transport with a last word (TLS
+       close_notify) starts it here and asks for WRITE until it is out. Not
+       called while connecting or after the stream ended. NULL: conn_want. */
+    unsigned (*wants)(void *state, int fd, unsigned conn_want);
+    /* Frees what state holds; the socket closes right after. NULL: nothing. */
+    void (*release)(void *state);
+    /* The protocol version once established (0x0303: TLS 1.2), else 0
+       (rtws_conn_get_tls_version). NULL: 0. */
+    unsigned (*version)(const void *state);
+    /* A static text for a code it put in *detail with RTWS_IO_FAIL or open. */
+    const char *(*error_text)(int detail);
+    /* Optional, so rtws_ctx_listen_tls() and wss:// connects take the layer 5
+       configs: server_new makes a listener's shared state from cfg (may be
+       NULL), client_new the context's for its wss:// connects (cfg is
+       rtws_ctx_config.tls, may be NULL, outlives the context). RTWS_OK or an
+       error with *detail (rtws_ctx_get_tls_error()). server_free runs when
+       the listener closes (sockets accepted there may live on: count
+       references in open/release), client_free when the context is freed. */
+    rtws_err (*server_new)(const struct rtws_tls_server_config *cfg, const rtws_allocator *a,
+                           void **shared, int *detail);
+    void (*server_free)(void *shared);
+    rtws_err (*client_new)(const struct rtws_tls_client_config *cfg, const rtws_allocator *a,
+                           void **shared, int *detail);
+    void (*client_free)(void *shared);
+} rtws_transport;
+
+/* Plain TCP: recv and sendmsg, no state. */
+RTWS_API const rtws_transport *rtws_transport_tcp(void);
+
 typedef struct rtws_ctx_config {
     rtws_config conn;          /* template for every connection (role set per socket) */
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
@@ -833,6 +921,11 @@ typedef struct rtws_ctx_config {
     void *socket_user;
     const struct rtws_tls_client_config *tls; /* wss:// clients (layer 5); NULL: defaults
                                                  (verify against the system bundle) */
+    const rtws_transport *tls_transport; /* wss:// connects and rtws_ctx_listen_tls; NULL:
+                                            RTWS_TLS_TRANSPORT (BearSSL when built with
+                                            RTWS_USE_BEARSSL, else none: RTWS_ERR_TLS) */
+    void *tls_transport_user;  /* open's shared for wss:// clients when tls_transport
+                                  has no client_new (e.g. your SSL_CTX) */
     /* called with every timer pass (at least once a second); the realtime
        router keeps its sessions and deadlines with it */
     void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
@@ -849,6 +942,13 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx);
    port is stored in *bound_port when not NULL). Blocking name resolution. */
 #if !defined(RTWS_NO_SERVER)
 RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port);
+/* rtws_ctx_listen() whose accepted sockets speak through transport t (NULL:
+   plain TCP). shared goes to t->open for each of them; t and shared are the
+   caller's and must outlive the listener and every socket accepted there.
+   RTWS_ERR_INVALID when t lacks open, read or writev. */
+RTWS_API rtws_err rtws_ctx_listen_transport(rtws_ctx *ctx, const char *host, int port,
+                                            const rtws_transport *t, void *shared,
+                                            int *bound_port);
 #endif
 #if !defined(RTWS_NO_CLIENT)
 /* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
@@ -1048,7 +1148,7 @@ RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint3
    RTWS_EV_ERROR with error.err RTWS_ERR_TLS and error.detail, a BearSSL code
    (BR_ERR_*, e.g. BR_ERR_X509_EXPIRED = 54) or one of these: */
 enum {
-    RTWS_TLS_ERR_NOT_BUILT = -1,    /* built without RTWS_USE_BEARSSL */
+    RTWS_TLS_ERR_NOT_BUILT = -1,    /* built without RTWS_USE_BEARSSL (no TLS transport) */
     RTWS_TLS_ERR_READ = -2,         /* a certificate, key or CA file could not be read */
     RTWS_TLS_ERR_PEM = -3,          /* malformed PEM */
     RTWS_TLS_ERR_NO_CERT = -4,      /* no usable certificate in the input */
@@ -1061,6 +1161,29 @@ enum {
 /* A static string naming a BearSSL error code (BR_ERR_*, including received
    and sent alerts) or an RTWS_TLS_ERR_ code. */
 RTWS_API const char *rtws_tls_err_str(int tls_error);
+
+/* BearSSL as an rtws_transport (layer 4); NULL when built without
+   RTWS_USE_BEARSSL. Its shared state comes from server_new/client_new, so it
+   is used through rtws_ctx_listen_tls() and wss:// URLs rather than directly.
+
+   YOUR OWN TLS (OpenSSL, mbedTLS, ...): write an rtws_transport whose state
+   is your per-connection object (e.g. an SSL *): open makes it (SSL_new on
+   in->shared, your SSL_CTX; SSL_set_tlsext_host_name for a client), read
+   and writev map SSL_read/SSL_write onto the RTWS_IO_* codes (WANT_READ/
+   WANT_WRITE: RTWS_IO_AGAIN, remembering which one wants reports next),
+   pending says SSL_pending, wants sends close_notify (SSL_shutdown) when
+   the connection says RTWS_WANT_CLOSE, release frees. Then
+     servers: rtws_ctx_listen_transport(ctx, host, port, &mine, my_ssl_ctx, &port);
+     clients: cfg.tls_transport = &mine; cfg.tls_transport_user = my_ssl_ctx;
+              rtws_ctx_connect(ctx, "wss://host/", ...);
+   With server_new/client_new taking rtws_tls_server_config/_client_config,
+   rtws_ctx_listen_tls() works through it too. To make it the default of every
+   context, define RTWS_TLS_TRANSPORT (an expression, e.g. my_tls()) where
+   the implementation is compiled. */
+RTWS_API const rtws_transport *rtws_transport_bearssl(void);
+#ifndef RTWS_TLS_TRANSPORT
+#define RTWS_TLS_TRANSPORT rtws_transport_bearssl() /* rtws_ctx_config.tls_transport's default */
+#endif
 
 /* Certificate validation time, for devices without a clock: days since
    1 January of year 0 (proleptic Gregorian; 1970-01-01 is day 719528) and
@@ -4190,9 +4313,20 @@ typedef struct rtws__sock {
     uint32_t index;              /* in ctx->socks */
     rtws__addr peer;
     uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
-    uint8_t tls;                 /* 1: wss://, the socket is an rtws__tls_sock (layer 5) */
+    uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
 } rtws__sock;
+
+/* A socket whose bytes go through a transport other than plain TCP (wss://,
+   the user's own): the transport's state follows, at RTWS__XSTATE. Plain
+   sockets keep their size. */
+typedef struct rtws__xsock {
+    rtws__sock s;                /* first: an rtws__sock * is an rtws__xsock * */
+    const rtws_transport *tp;
+    void *shared;                /* listeners: what open gets for each accepted socket */
+    int owns_shared;             /* listeners: server_new made it, server_free ends it */
+} rtws__xsock;
+#define RTWS__XSTATE ((sizeof(rtws__xsock) + 15) & ~(size_t)15)
 
 struct rtws_ctx {
     rtws_ctx_config cfg;
@@ -4216,7 +4350,9 @@ struct rtws_ctx {
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
     rtws_config conn_cfg[2];      /* cfg.conn with defaults, server and client role: every
                                      connection points at one (none keeps a copy) */
-    struct rtws__tls_ctx *tls;    /* layer 5: trust anchors, last setup error */
+    const rtws_transport *tls_tp; /* wss://: cfg.tls_transport or RTWS_TLS_TRANSPORT (NULL: none) */
+    void *tls_client;             /* tls_tp's client_new state, made at the first wss:// connect */
+    int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
 };
 
 /* Marks s for the sweep at the end of the current call (counting, so the
@@ -4226,18 +4362,61 @@ static void rtws__kill(rtws__sock *s) {
     s->dead = 1;
 }
 
-struct rtws__tls_cred;  /* layer 5: a wss:// listener's certificate chain and key */
-#ifdef RTWS_USE_BEARSSL /* layer 5 hooks, defined in the tls section */
-static size_t rtws__tls_sock_size(int listener);
-static void rtws__tls_listener_init(rtws__sock *s, struct rtws__tls_cred *cred);
-static void rtws__tls_server_start(rtws__sock *s, rtws__sock *listener);
-static rtws_err rtws__tls_client_start(rtws__sock *s, const char *host);
-static int rtws__tls_flush(rtws__sock *s);
-static void rtws__tls_read(rtws__sock *s, uint64_t now);
-static unsigned rtws__tls_want(rtws__sock *s, unsigned want);
-static void rtws__tls_release(rtws__sock *s);
-static void rtws__tls_ctx_free(rtws_ctx *ctx);
-#endif
+/* ---- plain TCP, the transport of ws:// ---- */
+
+static rtws_err rtws__tcp_open(void *state, const rtws_transport_open *in, int *detail) {
+    (void)state, (void)in, (void)detail;
+    return RTWS_OK;
+}
+
+static long rtws__tcp_read(void *state, int fd, void *buf, size_t len, int *detail) {
+    ssize_t r;
+    (void)state;
+    do r = recv(fd, buf, len, 0);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) return (long)r;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return RTWS_IO_AGAIN;
+    if (errno == ECONNRESET) return 0; /* the end of the stream: the connection says 1006 */
+    *detail = errno;
+    return RTWS_IO_ERRNO;
+}
+
+static long rtws__tcp_writev(void *state, int fd, const rtws_iov *iov, int n, int *detail) {
+    struct iovec io[16];
+    struct msghdr mh;
+    ssize_t w;
+    int i;
+    (void)state;
+    if (n > 16) n = 16;
+    for (i = 0; i < n; i++) {
+        io[i].iov_base = (void *)(uintptr_t)iov[i].base;
+        io[i].iov_len = iov[i].len;
+    }
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = io;
+    mh.msg_iovlen = (size_t)n;
+    do w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w >= 0) return (long)w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return RTWS_IO_AGAIN;
+    *detail = errno;
+    return RTWS_IO_ERRNO;
+}
+
+static const rtws_transport rtws__tcp = {
+    "tcp", 0, rtws__tcp_open, rtws__tcp_read, rtws__tcp_writev, NULL, NULL, NULL, NULL, NULL,
+    NULL,  NULL, NULL, NULL, NULL};
+
+RTWS_API const rtws_transport *rtws_transport_tcp(void) { return &rtws__tcp; }
+
+static const rtws_transport *rtws__tp(const rtws__sock *s) {
+    return s->xport ? ((const rtws__xsock *)s)->tp : &rtws__tcp;
+}
+/* The transport's state of s, NULL for plain TCP. */
+static void *rtws__tstate(rtws__sock *s) {
+    return s->xport && ((const rtws__xsock *)s)->tp->state_size ? (uint8_t *)s + RTWS__XSTATE
+                                                                 : NULL;
+}
 
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
@@ -4302,6 +4481,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->conn_cfg[1].role = RTWS_CLIENT;
     rtws__config_defaults(&ctx->conn_cfg[0]);
     rtws__config_defaults(&ctx->conn_cfg[1]);
+    ctx->tls_tp = ctx->cfg.tls_transport ? ctx->cfg.tls_transport : RTWS_TLS_TRANSPORT;
     return ctx;
 }
 
@@ -4344,9 +4524,11 @@ static void rtws__destroy(rtws__sock *s) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     size_t i = s->index;
     rtws__watch(s, 0);
-#ifdef RTWS_USE_BEARSSL
-    if (s->tls) rtws__tls_release(s);
-#endif
+    if (s->xport) {
+        rtws__xsock *x = (rtws__xsock *)s;
+        if (!s->listener && x->tp->release) x->tp->release(rtws__tstate(s));
+        if (s->listener && x->owns_shared && x->tp->server_free) x->tp->server_free(x->shared);
+    }
     if (s->fd >= 0) {
         ctx->byfd[s->fd] = NULL;
         close(s->fd);
@@ -4391,6 +4573,7 @@ static uint64_t rtws__sock_deadline(const rtws__sock *s) {
 }
 
 static void rtws__settle_state(rtws__sock *s, uint64_t now);
+static void rtws__do_read(rtws__sock *s, uint64_t now);
 /* After any event on s: its interest, and an earlier timer pass if needed. */
 static void rtws__settle(rtws__sock *s, uint64_t now) {
     rtws__settle_state(s, now);
@@ -4407,6 +4590,15 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     unsigned want;
     if (s->dead || s->listener) return;
+    if (s->xport && !s->connecting && !s->lingering && !c->eof && !c->drop_input && !c->freed) {
+        const rtws_transport *tp = rtws__tp(s);
+        /* input the transport holds (decrypted bytes, the end of the
+           stream) would never wake poll(): hand it over now */
+        if (tp->pending && tp->pending(rtws__tstate(s))) {
+            rtws__do_read(s, now);
+            if (s->dead) return;
+        }
+    }
     if (c->freed && !s->lingering) {
         rtws__kill(s);
         return;
@@ -4416,9 +4608,8 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
         if (now >= s->conn.close_deadline) rtws__kill(s);
         return;
     }
-#ifdef RTWS_USE_BEARSSL
-    if (s->tls && !s->connecting) want = rtws__tls_want(s, want); /* records, close_notify */
-#endif
+    if (s->xport && !s->connecting && !c->eof && !c->freed && rtws__tp(s)->wants)
+        want = rtws__tp(s)->wants(rtws__tstate(s), s->fd, want); /* records, close_notify */
     if (want == RTWS_WANT_CLOSE) {
         if (c->eof || s->connecting) {
             rtws__kill(s);
@@ -4456,107 +4647,100 @@ static void rtws__host_fail(rtws__sock *s, rtws_err err, int detail, const char 
     rtws__leave(c);
 }
 
+/* The transport's text for a code it reported, or NULL. */
+static const char *rtws__tp_text(const rtws_transport *tp, int detail) {
+    return tp && tp->error_text ? tp->error_text(detail) : NULL;
+}
+
 static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
     rtws__host_fail(s, err, sys_errno, sys_errno ? strerror(sys_errno) : NULL);
+}
+
+/* A transport's read, writev or flush failed (RTWS_IO_ERRNO or RTWS_IO_FAIL). */
+static void rtws__transport_fail(rtws__sock *s, long r, int detail) {
+    if (r == RTWS_IO_ERRNO) {
+        rtws__host_error(s, RTWS_ERR_IO, detail);
+        return;
+    }
+    s->conn.eof = 1; /* nothing more can be sent or received */
+    rtws__host_fail(s, RTWS_ERR_TLS, detail, rtws__tp_text(rtws__tp(s), detail));
 }
 
 /* Writes what the connection has queued; returns 0 when all went out. */
 static int rtws__flush(rtws__sock *s) {
     rtws_conn *c = &s->conn;
+    const rtws_transport *tp = rtws__tp(s);
+    long w;
+    int detail = 0;
     if (s->connecting || s->lingering || c->freed) return 0;
-#ifdef RTWS_USE_BEARSSL
-    if (s->tls) return rtws__tls_flush(s); /* through the engine */
-#endif
     for (;;) {
         rtws_iov v[16];
-        struct iovec io[16];
-        struct msghdr mh;
-        ssize_t w;
         size_t total = 0;
         int i, n = rtws_conn_out_iov(c, v, 16);
-        if (n == 0) return 0;
-        for (i = 0; i < n; i++) {
-            io[i].iov_base = (void *)(uintptr_t)v[i].base;
-            io[i].iov_len = v[i].len;
-            total += v[i].len;
+        if (n == 0) {
+            if (!tp->flush) return 0;
+            w = tp->flush(rtws__tstate(s), s->fd, &detail); /* a partial record, say */
+            if (w >= 0) return 0;
+            break;
         }
-        memset(&mh, 0, sizeof mh);
-        mh.msg_iov = io;
-        mh.msg_iovlen = (size_t)n;
-        w = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
-            rtws__host_error(s, RTWS_ERR_IO, errno);
-            return 0;
-        }
+        for (i = 0; i < n; i++) total += v[i].len;
+        w = tp->writev(rtws__tstate(s), s->fd, v, n, &detail);
+        if (w < 0) break;
         rtws_conn_out_done(c, (size_t)w);
         if ((size_t)w < total) return 1; /* the kernel buffer is full */
     }
+    if (w == RTWS_IO_AGAIN) return 1;
+    rtws__transport_fail(s, w, detail);
+    return 0;
 }
 
 static void rtws__do_read(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
+    const rtws_transport *tp = rtws__tp(s);
+    void *st = rtws__tstate(s);
     int budget = 8; /* reads per readiness, so one busy peer cannot starve the rest */
-#ifdef RTWS_USE_BEARSSL
-    if (s->tls && !s->lingering && !c->drop_input && !c->freed) {
-        rtws__tls_read(s, now); /* records in, application data out to c */
-        return;
-    }
-#endif
     while (budget-- > 0 && !s->dead) {
-        ssize_t r;
+        uint8_t *buf;
+        size_t cap;
+        long r;
+        int detail = 0, scratch = 0;
         if (s->lingering || c->drop_input || c->freed) {
-            char sink[4096];
-            r = recv(s->fd, sink, sizeof sink, 0);
-            if (r > 0) continue;
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            char sink[4096]; /* the raw socket: nothing more is decoded */
+            ssize_t n = recv(s->fd, sink, sizeof sink, 0);
+            if (n > 0) continue;
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
             if (s->lingering || c->freed) rtws__kill(s);
             else rtws_conn_recv_eof(c, now);
             return;
-        } else if (!c->rbuf && s->ctx->scratch && !s->ctx->scratch_busy) {
+        }
+        if (!c->rbuf && s->ctx->scratch && !s->ctx->scratch_busy) {
             /* nothing buffered: read into the context's scratch buffer and
                handle it there, so a quiet connection (and most handshakes)
                never needs a receive buffer of its own */
-            r = recv(s->fd, s->ctx->scratch, RTWS__SCRATCH, 0);
-            if (r > 0) {
-                s->ctx->scratch_busy = 1;
-                rtws_conn_recv_inplace(c, s->ctx->scratch, (size_t)r, now);
-                s->ctx->scratch_busy = 0;
-                if ((size_t)r < RTWS__SCRATCH) return; /* drained */
-                continue;
-            }
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (r < 0 && errno != ECONNRESET) {
-                rtws__host_error(s, RTWS_ERR_IO, errno);
-                return;
-            }
-            rtws_conn_recv_eof(c, now);
-            return;
-        } else {
-            size_t cap;
-            uint8_t *buf = rtws_conn_recv_buf(c, 0, &cap);
-            if (!buf) {
-                rtws__host_error(s, RTWS_ERR_NOMEM, 0);
-                return;
-            }
-            r = recv(s->fd, buf, cap, 0);
-            if (r > 0) {
-                rtws_conn_recv_commit(c, (size_t)r, now);
-                if ((size_t)r < cap) return; /* drained: spare the EAGAIN call */
-                continue;
-            }
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (r < 0 && errno != ECONNRESET) {
-                rtws__host_error(s, RTWS_ERR_IO, errno);
-                return;
-            }
-            rtws_conn_recv_eof(c, now);
+            buf = s->ctx->scratch;
+            cap = RTWS__SCRATCH;
+            scratch = 1;
+        } else if (!(buf = rtws_conn_recv_buf(c, 0, &cap))) {
+            rtws__host_error(s, RTWS_ERR_NOMEM, 0);
             return;
         }
+        r = tp->read(st, s->fd, buf, cap, &detail);
+        if (r > 0) {
+            if (scratch) {
+                s->ctx->scratch_busy = 1;
+                rtws_conn_recv_inplace(c, buf, (size_t)r, now);
+                s->ctx->scratch_busy = 0;
+            } else {
+                rtws_conn_recv_commit(c, (size_t)r, now);
+            }
+            if ((size_t)r < cap) return; /* drained: spare the call that would block */
+            continue;
+        }
+        if (r == RTWS_IO_AGAIN) return;
+        if (r == 0) rtws_conn_recv_eof(c, now);
+        else rtws__transport_fail(s, r, detail);
+        return;
     }
 }
 
@@ -4597,6 +4781,7 @@ static void rtws__end(rtws_ctx *ctx) {
 
 #if !defined(RTWS_NO_SERVER) /* listen, accept */
 static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
+    const rtws__xsock *lx = (const rtws__xsock *)l; /* when l->xport */
     int n;
     for (n = 0; n < 256; n++) {
         rtws__addr peer;
@@ -4614,15 +4799,17 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-#ifdef RTWS_USE_BEARSSL
-        if (l->tls) size = rtws__tls_sock_size(0);
-#endif
+        if (l->xport) size = RTWS__XSTATE + lx->tp->state_size;
         s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
         if (!s) {
             close(fd);
             continue;
         }
-        memset(s, 0, sizeof *s);
+        memset(s, 0, size);
+        if (l->xport) {
+            s->xport = 1;
+            ((rtws__xsock *)s)->tp = lx->tp;
+        }
         s->fd = fd;
         s->peer = peer;
         rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[0]);
@@ -4633,21 +4820,33 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             continue;
         }
         ctx->totals.accepted++;
-#ifdef RTWS_USE_BEARSSL
-        if (l->tls) rtws__tls_server_start(s, l); /* on failure: an ERROR event, then close */
-#endif
+        if (l->xport) {
+            rtws_transport_open in;
+            int detail = 0;
+            rtws_err e;
+            in.shared = lx->shared;
+            in.server_name = NULL;
+            in.conn = s->conn.cfg;
+            e = lx->tp->open(rtws__tstate(s), &in, &detail);
+            if (e != RTWS_OK) { /* an ERROR event, then close */
+                s->conn.eof = 1;
+                rtws__host_fail(s, e, detail, rtws__tp_text(lx->tp, detail));
+            }
+        }
         rtws_conn_run_timers(&s->conn, now); /* starts the handshake deadline */
         rtws__settle(s, now);
     }
 }
 
+/* tp: the transport of accepted sockets; shared: what its open gets, ended
+   by server_free with the listener when owned (not when listening fails) */
 static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bound_port,
-                             struct rtws__tls_cred *cred) {
+                             const rtws_transport *tp, void *shared, int owned) {
     struct addrinfo hints, *res = NULL, *ai;
     char ps[16];
     int fd = -1, one = 1;
     rtws__sock *s;
-    size_t size = sizeof *s;
+    size_t size = tp == &rtws__tcp ? sizeof *s : sizeof(rtws__xsock);
     rtws_err e = RTWS_ERR_IO;
     if (port < 0 || port > 65535) return RTWS_ERR_INVALID;
     memset(&hints, 0, sizeof hints);
@@ -4680,19 +4879,20 @@ static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bou
     }
     freeaddrinfo(res);
     if (fd < 0) return e;
-#ifdef RTWS_USE_BEARSSL
-    if (cred) size = rtws__tls_sock_size(1);
-#else
-    (void)cred;
-#endif
     s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
         close(fd);
         return RTWS_ERR_NOMEM;
     }
-    memset(s, 0, sizeof *s);
+    memset(s, 0, size);
     s->fd = fd;
     s->listener = 1;
+    if (tp != &rtws__tcp) {
+        rtws__xsock *x = (rtws__xsock *)s;
+        s->xport = 1;
+        x->tp = tp;
+        x->shared = shared;
+    }
     {
         socklen_t alen = sizeof s->peer;
         getsockname(fd, &s->peer.sa, &alen);
@@ -4702,9 +4902,7 @@ static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bou
         rtws__free(&ctx->cfg.conn.allocator, s);
         return RTWS_ERR_NOMEM;
     }
-#ifdef RTWS_USE_BEARSSL
-    if (cred) rtws__tls_listener_init(s, cred);
-#endif
+    if (s->xport) ((rtws__xsock *)s)->owns_shared = owned;
     rtws__watch(s, RTWS_WANT_READ);
     if (bound_port)
         *bound_port = ntohs(s->peer.sa.sa_family == AF_INET6 ? s->peer.in6.sin6_port
@@ -4713,13 +4911,43 @@ static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bou
 }
 
 RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int *bound_port) {
-    return rtws__listen(ctx, host, port, bound_port, NULL);
+    return rtws__listen(ctx, host, port, bound_port, &rtws__tcp, NULL, 0);
 }
+
+RTWS_API rtws_err rtws_ctx_listen_transport(rtws_ctx *ctx, const char *host, int port,
+                                            const rtws_transport *t, void *shared,
+                                            int *bound_port) {
+    if (!t) t = &rtws__tcp;
+    if (!t->open || !t->read || !t->writev) return RTWS_ERR_INVALID;
+    return rtws__listen(ctx, host, port, bound_port, t, shared, 0);
+}
+
+/* rtws_ctx_listen() for wss://, through the context's TLS transport. */
+RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                      const rtws_tls_server_config *tls, int *bound_port) {
+    const rtws_transport *tp = ctx->tls_tp;
+    void *shared = NULL;
+    int detail = RTWS_TLS_ERR_NOT_BUILT;
+    rtws_err e = RTWS_ERR_TLS;
+    if (tp && tp->server_new) e = tp->server_new(tls, &ctx->cfg.conn.allocator, &shared, &detail);
+    if (e != RTWS_OK) {
+        ctx->tls_error = detail;
+        return e;
+    }
+    e = rtws__listen(ctx, host, port, bound_port, tp, shared, 1);
+    if (e != RTWS_OK && tp->server_free) tp->server_free(shared);
+    return e;
+}
+
 #else /* RTWS_NO_SERVER: there are no listeners */
 static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
     (void)ctx, (void)l, (void)now;
 }
 #endif /* !RTWS_NO_SERVER */
+
+RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx) {
+    return ctx->tls_tp ? ctx->tls_error : RTWS_TLS_ERR_NOT_BUILT;
+}
 
 #if !defined(RTWS_NO_CLIENT) /* outgoing connections */
 static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
@@ -4761,34 +4989,66 @@ static int rtws__next_addr(rtws__sock *s) {
     return err;
 }
 
-/* tls_host: the server name to verify for wss://, NULL for ws:// */
+/* The shared state of the context's wss:// client sockets, made at the first
+   connect (a failed attempt is tried again at the next). */
+static rtws_err rtws__client_shared(rtws_ctx *ctx, void **shared) {
+    const rtws_transport *tp = ctx->tls_tp;
+    int detail = 0;
+    rtws_err e = RTWS_OK;
+    if (!tp->client_new) {
+        *shared = ctx->cfg.tls_transport_user;
+        return RTWS_OK;
+    }
+    if (!ctx->tls_client)
+        e = tp->client_new(ctx->cfg.tls, &ctx->cfg.conn.allocator, &ctx->tls_client, &detail);
+    if (e != RTWS_OK) {
+        ctx->tls_client = NULL;
+        if (e == RTWS_ERR_TLS) ctx->tls_error = detail;
+    }
+    *shared = ctx->tls_client;
+    return e;
+}
+
+/* tls_host: the server name to verify for wss:// (through ctx->tls_tp),
+   NULL for ws:// */
 static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
                                 const rtws_client_opts *opts, uint64_t now, const char *tls_host,
                                 rtws_err *err) {
     rtws__sock *s;
     rtws_err e;
-    int sys;
-    size_t size = sizeof *s;
-#ifdef RTWS_USE_BEARSSL
-    if (tls_host) size = rtws__tls_sock_size(0);
-#else
-    (void)tls_host;
-#endif
+    int sys, opened = 0;
+    const rtws_transport *tp = tls_host ? ctx->tls_tp : &rtws__tcp;
+    size_t size = tls_host ? RTWS__XSTATE + tp->state_size : sizeof *s;
+    rtws_transport_open in;
+    memset(&in, 0, sizeof in);
+    if (tls_host && (e = rtws__client_shared(ctx, &in.shared)) != RTWS_OK) {
+        rtws__free(&ctx->cfg.conn.allocator, addrs);
+        *err = e;
+        return NULL;
+    }
     s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
+        rtws__free(&ctx->cfg.conn.allocator, addrs);
         *err = RTWS_ERR_NOMEM;
         return NULL;
     }
-    memset(s, 0, sizeof *s);
+    memset(s, 0, size);
     s->fd = -1;
     rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[1]);
     s->alt = addrs;
     s->nalt = (uint8_t)naddr;
     s->ctx = ctx;
     e = rtws_conn_start(&s->conn, opts, now);
-#ifdef RTWS_USE_BEARSSL
-    if (e == RTWS_OK && tls_host) e = rtws__tls_client_start(s, tls_host); /* allocates nothing */
-#endif
+    if (e == RTWS_OK && tls_host) {
+        int detail = 0;
+        s->xport = 1;
+        ((rtws__xsock *)s)->tp = tp;
+        in.server_name = tls_host;
+        in.conn = s->conn.cfg;
+        opened = 1;
+        e = tp->open(rtws__tstate(s), &in, &detail);
+        if (e == RTWS_ERR_TLS) ctx->tls_error = detail;
+    }
     if (e == RTWS_OK) {
         sys = rtws__next_addr(s);
         if (sys) e = RTWS_ERR_IO;
@@ -4796,6 +5056,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     if (e == RTWS_OK && !rtws__add_sock(ctx, s)) e = RTWS_ERR_NOMEM;
     if (e != RTWS_OK) {
         if (s->fd >= 0) close(s->fd);
+        if (opened && tp->release) tp->release(rtws__tstate(s));
         rtws_conn_free(&s->conn);
         rtws__free(&ctx->cfg.conn.allocator, s->alt);
         rtws__free(&ctx->cfg.conn.allocator, s);
@@ -4847,12 +5108,10 @@ RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_
     if (!url || rtws_url_parse(url, strlen(url), &u, NULL) != RTWS_OK ||
         !(rtws__str_ieq(u.scheme, "ws") || rtws__str_ieq(u.scheme, "wss")))
         return NULL;
-#ifndef RTWS_USE_BEARSSL
-    if (u.tls) {
-        *err = RTWS_ERR_TLS; /* built without RTWS_USE_BEARSSL */
+    if (u.tls && !ctx->tls_tp) {
+        *err = RTWS_ERR_TLS; /* no TLS transport: built without RTWS_USE_BEARSSL */
         return NULL;
     }
-#endif
     /* the parser bounds host (255) and zone (63); getaddrinfo takes the zone
        after a '%' */
     memcpy(host, u.host.p, u.host.len);
@@ -5614,9 +5873,7 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     rtws_allocator copy = *a;
     rtws__clients_free(ctx);
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
-#ifdef RTWS_USE_BEARSSL
-    rtws__tls_ctx_free(ctx);
-#endif
+    if (ctx->tls_client && ctx->tls_tp->client_free) ctx->tls_tp->client_free(ctx->tls_client);
     rtws__free(&copy, ctx->socks);
     rtws__free(&copy, ctx->byfd);
     rtws__free(&copy, ctx->pfds);
@@ -5633,6 +5890,13 @@ RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
 
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c) {
     return c->notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->ctx : NULL;
+}
+
+RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
+    const rtws__sock *s = (const rtws__sock *)c;
+    const rtws__xsock *x = (const rtws__xsock *)s;
+    if (c->notify_ != rtws__sock_notify || !s->xport || s->listener || !x->tp->version) return 0;
+    return x->tp->version(x->tp->state_size ? (const uint8_t *)s + RTWS__XSTATE : NULL);
 }
 
 RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
@@ -5659,8 +5923,8 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
    and the connection as a second pair of buffers. Records from the socket go
    in (recvrec), the application data that comes out (recvapp) goes to
    rtws_conn_recv; the connection's output goes in (sendapp) and records come
-   out (sendrec) for the socket. The host asks rtws__tls_want() which socket
-   events to wait for, so the engine's own needs (handshake records, alerts,
+   out (sendrec) for the socket. The host asks the transport's wants() which
+   socket events to wait for, so the engine's own needs (handshake records, alerts,
    close_notify) count as much as the connection's. */
 
 static const struct {
@@ -5759,21 +6023,7 @@ RTWS_API const char *rtws_tls_err_str(int tls_error) {
 
 #if !defined(RTWS_USE_BEARSSL)
 
-#if !defined(RTWS_NO_SERVER)
-RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
-                                  const rtws_tls_server_config *tls, int *bound_port) {
-    (void)ctx, (void)host, (void)port, (void)tls, (void)bound_port;
-    return RTWS_ERR_TLS;
-}
-#endif
-RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx) {
-    (void)ctx;
-    return RTWS_TLS_ERR_NOT_BUILT;
-}
-RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
-    (void)c;
-    return 0;
-}
+RTWS_API const rtws_transport *rtws_transport_bearssl(void) { return NULL; }
 
 #else /* RTWS_USE_BEARSSL */
 
@@ -5902,11 +6152,13 @@ static int rtws__pem_each(const rtws_allocator *a, const uint8_t *in, size_t len
 
 /* ---- trust anchors (client) ---- */
 
+/* The shared state of a context's wss:// clients (client_new). */
 typedef struct rtws__tls_ctx {
     br_x509_trust_anchor *ta; /* each anchor's DN and key bytes: one block at ta[i].dn.data */
     size_t nta, capta;
     int loaded;
-    int last_error;
+    const rtws_tls_client_config *cfg; /* rtws_ctx_config.tls, may be NULL */
+    const rtws_allocator *a;
 } rtws__tls_ctx;
 
 typedef struct rtws__ta_load {
@@ -5978,59 +6230,52 @@ static int rtws__ta_add(void *user, const char *name, const uint8_t *der, size_t
     return 0;
 }
 
-static rtws__tls_ctx *rtws__tls_ctx_get(rtws_ctx *ctx) {
-    if (!ctx->tls) {
-        ctx->tls = (rtws__tls_ctx *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *ctx->tls);
-        if (ctx->tls) memset(ctx->tls, 0, sizeof *ctx->tls);
-    }
-    return ctx->tls;
+/* client_new: nothing is loaded until the first connect that verifies. */
+static rtws_err rtws__tls_client_new(const rtws_tls_client_config *cfg, const rtws_allocator *a,
+                                     void **shared, int *detail) {
+    rtws__tls_ctx *tc = (rtws__tls_ctx *)rtws__alloc(a, sizeof *tc);
+    (void)detail;
+    *shared = tc;
+    if (!tc) return RTWS_ERR_NOMEM;
+    memset(tc, 0, sizeof *tc);
+    tc->cfg = cfg;
+    tc->a = a;
+    return RTWS_OK;
 }
 
-/* The context's trust anchors, loaded on first use; NULL (and last_error
-   set) when none could be loaded. */
-static rtws__tls_ctx *rtws__tls_anchors(rtws_ctx *ctx, rtws_err *err) {
-    const rtws_tls_client_config *cfg = ctx->cfg.tls;
-    rtws__tls_ctx *tc = rtws__tls_ctx_get(ctx);
+/* Loads the trust anchors on first use: 0, or why none could be loaded. */
+static int rtws__tls_anchors(rtws__tls_ctx *tc) {
+    const rtws_tls_client_config *cfg = tc->cfg;
     rtws__tbuf file;
     rtws__ta_load ld;
     const uint8_t *in = NULL;
     size_t len = 0;
     int r;
-    *err = RTWS_ERR_NOMEM;
-    if (!tc) return NULL;
-    *err = RTWS_ERR_TLS;
-    if (tc->loaded) return tc->nta ? tc : NULL;
+    if (tc->loaded) return tc->nta ? 0 : RTWS_TLS_ERR_NO_ANCHORS;
     memset(&file, 0, sizeof file);
-    file.a = &ctx->cfg.conn.allocator;
+    file.a = tc->a;
     if (cfg && cfg->ca_pem && !cfg->ca_file)
         r = rtws__tls_input(NULL, cfg->ca_pem, cfg->ca_pem_len, &file, &in, &len, 0);
     else
         r = rtws__tls_input(cfg && cfg->ca_file ? cfg->ca_file : RTWS__TLS_DEFAULT_CA, NULL, 0,
                             &file, &in, &len, 0);
     ld.tc = tc;
-    ld.a = &ctx->cfg.conn.allocator;
+    ld.a = tc->a;
     if (r == 0) r = rtws__pem_each(ld.a, in, len, rtws__ta_add, &ld);
     rtws__tbuf_free(&file);
     if (r == 0 && tc->nta == 0) r = RTWS_TLS_ERR_NO_ANCHORS;
-    if (r != 0) {
-        tc->last_error = r;
-        return NULL; /* not marked loaded: a later connect tries again */
-    }
+    if (r != 0) return r; /* not marked loaded: a later connect tries again */
     tc->loaded = 1;
-    return tc;
+    return 0;
 }
 
-static void rtws__tls_ctx_free(rtws_ctx *ctx) {
-    rtws__tls_ctx *tc = ctx->tls;
+static void rtws__tls_client_free(void *shared) {
+    rtws__tls_ctx *tc = (rtws__tls_ctx *)shared;
     size_t i;
-    if (!tc) return;
-    for (i = 0; i < tc->nta; i++) rtws__free(&ctx->cfg.conn.allocator, tc->ta[i].dn.data);
-    rtws__free(&ctx->cfg.conn.allocator, tc->ta);
-    rtws__free(&ctx->cfg.conn.allocator, tc);
-    ctx->tls = NULL;
+    for (i = 0; i < tc->nta; i++) rtws__free(tc->a, tc->ta[i].dn.data);
+    rtws__free(tc->a, tc->ta);
+    rtws__free(tc->a, tc);
 }
-
-RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx) { return ctx->tls ? ctx->tls->last_error : 0; }
 
 /* ---- server credentials ---- */
 
@@ -6163,25 +6408,16 @@ static rtws__tls_cred *rtws__cred_new(const rtws_allocator *a, const rtws_tls_se
     return cr;
 }
 
-RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
-                                  const rtws_tls_server_config *tls, int *bound_port) {
-    rtws__tls_ctx *tc = rtws__tls_ctx_get(ctx);
-    rtws__tls_cred *cr;
-    rtws_err e;
-    int r;
-    if (!tc) return RTWS_ERR_NOMEM;
-    if (!tls) {
-        tc->last_error = RTWS_TLS_ERR_NO_CERT;
-        return RTWS_ERR_TLS;
-    }
-    if (!(cr = rtws__cred_new(&ctx->cfg.conn.allocator, tls, &r))) {
-        tc->last_error = r;
-        return RTWS_ERR_TLS;
-    }
-    e = rtws__listen(ctx, host, port, bound_port, cr);
-    rtws__cred_unref(cr); /* the listener holds its own reference */
-    return e;
+/* server_new: rtws_ctx_listen_tls's chain and key, shared by the listener
+   and every socket accepted there (each holds a reference). */
+static rtws_err rtws__tls_server_new(const rtws_tls_server_config *cfg, const rtws_allocator *a,
+                                     void **shared, int *detail) {
+    *detail = RTWS_TLS_ERR_NO_CERT;
+    *shared = cfg ? rtws__cred_new(a, cfg, detail) : NULL;
+    return *shared ? RTWS_OK : RTWS_ERR_TLS;
 }
+
+static void rtws__tls_server_free(void *shared) { rtws__cred_unref((rtws__tls_cred *)shared); }
 
 /* ---- certificate validation (client) ---- */
 
@@ -6349,13 +6585,16 @@ static const br_x509_class rtws__x509_vtable = {
 
 /* ---- per-connection engine ---- */
 
-/* A wss:// socket: the host's socket, then the TLS state, in one allocation
-   (listeners stop after cred). Plain ws:// sockets keep their size. */
+/* The transport's state of a wss:// socket, allocated by the host with it. */
 typedef struct rtws__tls_sock {
-    rtws__sock s;                 /* first: an rtws__sock * is an rtws__tls_sock * */
-    rtws__tls_cred *cred;         /* listeners and server connections */
+    rtws__tls_cred *cred;         /* server sockets: a reference */
     br_ssl_engine_context *eng;   /* &u.client.cc.eng or &u.server.eng */
-    uint8_t established, closing, done;
+    long end;                     /* once stopped, what read reports: 0 (the end of the
+                                     stream), RTWS_IO_ERRNO or RTWS_IO_FAIL */
+    int end_detail;
+    uint8_t established, closing;
+    uint8_t stopped;              /* the engine or the socket is done: end is set */
+    uint8_t told;                 /* the host has been given end */
     union {
         struct {
             br_ssl_client_context cc;
@@ -6366,39 +6605,59 @@ typedef struct rtws__tls_sock {
     unsigned char iobuf[BR_SSL_BUFSIZE_BIDI]; /* full duplex: records in and out at once */
 } rtws__tls_sock;
 
-static size_t rtws__tls_sock_size(int listener) {
-    return listener ? offsetof(rtws__tls_sock, eng) : sizeof(rtws__tls_sock);
+static void rtws__tls_stop(rtws__tls_sock *t, long end, int detail) {
+    if (t->stopped) return;
+    t->stopped = 1;
+    t->end = end;
+    t->end_detail = detail;
 }
 
-static void rtws__tls_listener_init(rtws__sock *s, rtws__tls_cred *cred) {
-    rtws__tls_sock *t = (rtws__tls_sock *)s;
-    s->tls = 1;
-    t->cred = cred;
-    cred->refs++;
+/* Hands end to the host once. */
+static long rtws__tls_tell(rtws__tls_sock *t, int *detail) {
+    if (t->told) return RTWS_IO_AGAIN;
+    t->told = 1;
+    *detail = t->end_detail;
+    return t->end;
 }
 
-static void rtws__tls_release(rtws__sock *s) {
-    rtws__tls_sock *t = (rtws__tls_sock *)s;
-    rtws__cred_unref(t->cred);
-    t->cred = NULL;
-    if (!s->listener && t->eng == &t->u.client.cc.eng) rtws__tbuf_free(&t->u.client.x.ee);
+/* The engine's state; when it closed, stops with its error (a bad
+   certificate, a bad record, an alert) or, after the peer's close_notify,
+   with the end of the stream. */
+static unsigned rtws__tls_state(rtws__tls_sock *t) {
+    unsigned st = br_ssl_engine_current_state(t->eng);
+    int err;
+    if (st & BR_SSL_CLOSED) {
+        err = br_ssl_engine_last_error(t->eng);
+        rtws__tls_stop(t, err != BR_ERR_OK ? RTWS_IO_FAIL : 0, err);
+    }
+    if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
+    return st;
 }
 
-/* Like rtws__host_error, with the TLS code in the event. */
-static void rtws__tls_fail(rtws__sock *s, int tls_error) {
-    s->conn.eof = 1; /* nothing more can be sent or received */
-    rtws__host_fail(s, RTWS_ERR_TLS, tls_error, rtws_tls_err_str(tls_error));
+/* On the way out: an error is reported at once, the end of the stream by
+   the next read (pending says so). */
+static long rtws__tls_out_end(rtws__tls_sock *t, int *detail) {
+    return t->end != 0 ? rtws__tls_tell(t, detail) : (long)RTWS_IO_AGAIN;
 }
 
-/* The engine stopped: on an error (a bad certificate, a bad record, an
-   alert) the connection fails with it; on the peer's close_notify the
-   connection sees the end of the stream. */
-static void rtws__tls_stopped(rtws__tls_sock *t) {
-    int err = br_ssl_engine_last_error(t->eng);
-    if (t->done) return;
-    t->done = 1;
-    if (err != BR_ERR_OK) rtws__tls_fail(&t->s, err);
-    else rtws_conn_recv_eof(&t->s.conn, t->s.ctx->now);
+/* Sends the engine's records while the socket takes them: 0 when none are
+   left, RTWS_IO_AGAIN, or RTWS_IO_ERRNO (stopped with the socket's error). */
+static long rtws__tls_push(rtws__tls_sock *t, int fd) {
+    for (;;) {
+        unsigned char *buf;
+        size_t len;
+        ssize_t w;
+        if (!(br_ssl_engine_current_state(t->eng) & BR_SSL_SENDREC)) return 0;
+        buf = br_ssl_engine_sendrec_buf(t->eng, &len);
+        w = send(fd, buf, len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return RTWS_IO_AGAIN;
+            rtws__tls_stop(t, RTWS_IO_ERRNO, errno);
+            return RTWS_IO_ERRNO;
+        }
+        br_ssl_engine_sendrec_ack(t->eng, (size_t)w);
+    }
 }
 
 /* TLS 1.2 suites with forward secrecy and AEAD only (no CBC, no static RSA
@@ -6415,8 +6674,7 @@ static const uint16_t rtws__suites_chacha[] = {
 
 /* Seeds the engine from rtws_config.random (the source of the masking keys)
    and readies it for TLS 1.2 only, full duplex, no renegotiation. */
-static rtws_err rtws__tls_engine_start(rtws__tls_sock *t) {
-    const rtws_config *cfg = t->s.conn.cfg;
+static rtws_err rtws__tls_engine_start(rtws__tls_sock *t, const rtws_config *cfg) {
     uint8_t seed[32];
     br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
     if (br_aes_x86ni_ctr_get_vtable() && br_ghash_pclmul_get())
@@ -6432,12 +6690,9 @@ static rtws_err rtws__tls_engine_start(rtws__tls_sock *t) {
     return RTWS_OK;
 }
 
-static void rtws__tls_server_start(rtws__sock *s, rtws__sock *listener) {
-    rtws__tls_sock *t = (rtws__tls_sock *)s;
-    rtws__tls_cred *cr = ((rtws__tls_sock *)listener)->cred;
+static rtws_err rtws__tls_server_open(rtws__tls_sock *t, rtws__tls_cred *cr,
+                                      const rtws_config *cfg, int *detail) {
     rtws_err e;
-    memset(&t->cred, 0, sizeof *t - offsetof(rtws__tls_sock, cred));
-    s->tls = 1;
     t->cred = cr;
     cr->refs++;
     if (cr->key_type == BR_KEYTYPE_RSA)
@@ -6448,167 +6703,191 @@ static void rtws__tls_server_start(rtws__sock *s, rtws__sock *listener) {
                                    br_skey_decoder_get_ec(&cr->skey));
     t->eng = &t->u.server.eng;
     br_ssl_engine_add_flags(t->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
-    e = rtws__tls_engine_start(t);
+    e = rtws__tls_engine_start(t, cfg);
     if (e == RTWS_OK && !br_ssl_server_reset(&t->u.server)) e = RTWS_ERR_TLS;
-    if (e != RTWS_OK) {
-        t->done = 1;
-        rtws__tls_fail(s, e == RTWS_ERR_RANDOM ? BR_ERR_NO_RANDOM : br_ssl_engine_last_error(t->eng));
-    }
+    if (e == RTWS_OK) return RTWS_OK;
+    *detail = e == RTWS_ERR_RANDOM ? BR_ERR_NO_RANDOM : br_ssl_engine_last_error(t->eng);
+    return RTWS_ERR_TLS;
 }
 
-static rtws_err rtws__tls_client_start(rtws__sock *s, const char *host) {
-    rtws__tls_sock *t = (rtws__tls_sock *)s;
-    rtws_ctx *ctx = s->ctx;
-    const rtws_tls_client_config *cfg = ctx->cfg.tls;
-    rtws__tls_ctx *tc = NULL;
+static rtws_err rtws__tls_client_open(rtws__tls_sock *t, rtws__tls_ctx *tc, const char *host,
+                                      const rtws_config *conn, int *detail) {
+    const rtws_tls_client_config *cfg = tc->cfg;
     rtws__x509 *x = &t->u.client.x;
+    int insecure = cfg && cfg->tls_insecure_skip_verify;
     rtws_err e;
-    memset(&t->cred, 0, sizeof *t - offsetof(rtws__tls_sock, cred));
-    if (!(cfg && cfg->tls_insecure_skip_verify) && !(tc = rtws__tls_anchors(ctx, &e))) return e;
-    s->tls = 1;
-    br_ssl_client_init_full(&t->u.client.cc, &x->minimal, tc ? tc->ta : NULL, tc ? tc->nta : 0);
+    if (!insecure && (*detail = rtws__tls_anchors(tc)) != 0) return RTWS_ERR_TLS;
+    br_ssl_client_init_full(&t->u.client.cc, &x->minimal, insecure ? NULL : tc->ta,
+                            insecure ? 0 : tc->nta);
     x->vtable = &rtws__x509_vtable;
-    x->insecure = cfg && cfg->tls_insecure_skip_verify;
+    x->insecure = insecure;
     x->time = cfg && cfg->time ? cfg->time : rtws__tls_time_system;
     x->time_user = cfg ? cfg->time_user : NULL;
-    x->ee.a = &ctx->cfg.conn.allocator;
+    x->ee.a = &conn->allocator;
     if (inet_pton(AF_INET, host, x->ip) == 1) x->iplen = 4;
     else if (inet_pton(AF_INET6, host, x->ip) == 1) x->iplen = 16;
     br_ssl_engine_set_x509(&t->u.client.cc.eng, &x->vtable);
     t->eng = &t->u.client.cc.eng;
-    if ((e = rtws__tls_engine_start(t)) != RTWS_OK) return e;
+    if ((e = rtws__tls_engine_start(t, conn)) != RTWS_OK) return e;
     /* SNI and name check; RFC 6066 §3: no SNI for an IP literal */
     if (!br_ssl_client_reset(&t->u.client.cc, x->iplen ? NULL : host, 0)) return RTWS_ERR_TLS;
     return RTWS_OK;
 }
 
-/* Moves the connection's output into the engine and the engine's records
-   to the socket until one of them runs dry. Returns 1 when the socket is
-   full (records wait), else 0. */
-static int rtws__tls_flush(rtws__sock *s) {
-    rtws__tls_sock *t = (rtws__tls_sock *)s;
-    rtws_conn *c = &s->conn;
-    int pushed = 0;
-    for (;;) {
-        unsigned st = br_ssl_engine_current_state(t->eng);
-        unsigned char *buf;
-        size_t len;
-        if (st & BR_SSL_CLOSED) {
-            rtws__tls_stopped(t);
-            return 0;
-        }
-        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
-        if (st & BR_SSL_SENDREC) {
-            ssize_t w;
-            buf = br_ssl_engine_sendrec_buf(t->eng, &len);
-            w = send(s->fd, buf, len, MSG_NOSIGNAL);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
-                t->done = 1;
-                rtws__host_error(s, RTWS_ERR_IO, errno);
-                return 0;
-            }
-            br_ssl_engine_sendrec_ack(t->eng, (size_t)w);
-            continue;
-        }
-        if ((st & BR_SSL_SENDAPP) && !t->closing && !c->freed) {
-            size_t n;
-            const uint8_t *out = rtws_conn_out(c, &n);
-            if (out && n) {
-                buf = br_ssl_engine_sendapp_buf(t->eng, &len);
-                if (n > len) n = len;
-                memcpy(buf, out, n);
-                br_ssl_engine_sendapp_ack(t->eng, n);
-                rtws_conn_out_done(c, n);
-                pushed = 1;
-                continue;
-            }
-            if (pushed) { /* a partial record: seal it now rather than wait for more */
-                br_ssl_engine_flush(t->eng, 0);
-                pushed = 0;
-                continue;
-            }
-        }
-        return 0;
-    }
+static rtws_err rtws__tls_open(void *state, const rtws_transport_open *in, int *detail) {
+    rtws__tls_sock *t = (rtws__tls_sock *)state;
+    if (in->server_name)
+        return rtws__tls_client_open(t, (rtws__tls_ctx *)in->shared, in->server_name, in->conn,
+                                     detail);
+    return rtws__tls_server_open(t, (rtws__tls_cred *)in->shared, in->conn, detail);
 }
 
-/* Reads records while the socket has them, and hands every byte of
-   decrypted application data to the connection before returning: bytes
-   left inside the engine would never wake poll() again. */
-static void rtws__tls_read(rtws__sock *s, uint64_t now) {
-    rtws__tls_sock *t = (rtws__tls_sock *)s;
-    rtws_conn *c = &s->conn;
-    int budget = 32; /* socket reads per readiness (a record header and its body are two) */
-    while (!s->dead && !t->done) {
-        unsigned st = br_ssl_engine_current_state(t->eng);
-        unsigned char *buf;
+static void rtws__tls_release(void *state) {
+    rtws__tls_sock *t = (rtws__tls_sock *)state;
+    rtws__cred_unref(t->cred);
+    t->cred = NULL;
+    if (t->eng == &t->u.client.cc.eng) rtws__tbuf_free(&t->u.client.x.ee);
+}
+
+/* Decrypted application data into buf, reading records while the socket
+   has them and sending the records the handshake asks for. */
+static long rtws__tls_read(void *state, int fd, void *buf, size_t cap, int *detail) {
+    rtws__tls_sock *t = (rtws__tls_sock *)state;
+    size_t got = 0;
+    int budget = 32; /* socket reads per call (a record header and its body are two) */
+    for (;;) {
+        unsigned st = rtws__tls_state(t);
+        unsigned char *p;
         size_t len;
         ssize_t r;
-        if (st & BR_SSL_CLOSED) {
-            rtws__tls_stopped(t);
-            return;
-        }
-        if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) t->established = 1;
+        if (t->stopped) return got ? (long)got : rtws__tls_tell(t, detail);
         if (st & BR_SSL_RECVAPP) {
-            buf = br_ssl_engine_recvapp_buf(t->eng, &len);
-            if (!c->drop_input && !c->freed) rtws_conn_recv(c, buf, len, now, NULL);
+            p = br_ssl_engine_recvapp_buf(t->eng, &len);
+            if (len > cap - got) len = cap - got;
+            memcpy((uint8_t *)buf + got, p, len);
             br_ssl_engine_recvapp_ack(t->eng, len);
+            got += len;
+            if (got == cap) return (long)got;
             continue;
         }
-        if ((st & BR_SSL_SENDREC) && rtws__tls_flush(s) == 1 && !(st & BR_SSL_RECVREC))
-            return; /* the handshake waits for the socket to take our records */
-        if (t->done || !(st & BR_SSL_RECVREC) || budget-- <= 0) return;
-        buf = br_ssl_engine_recvrec_buf(t->eng, &len);
-        r = recv(s->fd, buf, len, 0);
+        if (st & BR_SSL_SENDREC) {
+            long w = rtws__tls_push(t, fd);
+            if (w == RTWS_IO_AGAIN && !(st & BR_SSL_RECVREC))
+                return got ? (long)got : (long)RTWS_IO_AGAIN; /* the handshake waits for the socket */
+            if (w == 0 || t->stopped) continue;
+        }
+        if (!(st & BR_SSL_RECVREC) || budget-- <= 0) return got ? (long)got : (long)RTWS_IO_AGAIN;
+        p = br_ssl_engine_recvrec_buf(t->eng, &len);
+        r = recv(fd, p, len, 0);
         if (r > 0) {
             br_ssl_engine_recvrec_ack(t->eng, (size_t)r);
             continue;
         }
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (r < 0 && errno != ECONNRESET) {
-            t->done = 1;
-            rtws__host_error(s, RTWS_ERR_IO, errno);
-            return;
-        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return got ? (long)got : (long)RTWS_IO_AGAIN;
+        if (r < 0 && errno != ECONNRESET)
+            rtws__tls_stop(t, RTWS_IO_ERRNO, errno);
         /* the TCP stream ended without close_notify: a truncated handshake
            fails as such; afterwards it is an abnormal close (1006) unless
            the WebSocket close handshake already completed */
-        t->done = 1;
-        if (!t->established) rtws__tls_fail(s, RTWS_TLS_ERR_TRUNCATED);
-        else rtws_conn_recv_eof(c, now);
-        return;
+        else if (!t->established)
+            rtws__tls_stop(t, RTWS_IO_FAIL, RTWS_TLS_ERR_TRUNCATED);
+        else
+            rtws__tls_stop(t, 0, 0);
     }
+}
+
+/* The connection's output into the engine, the engine's records to the
+   socket, until one of them runs dry. */
+static long rtws__tls_writev(void *state, int fd, const rtws_iov *iov, int n, int *detail) {
+    rtws__tls_sock *t = (rtws__tls_sock *)state;
+    size_t took = 0, off = 0;
+    int i = 0;
+    for (;;) {
+        unsigned st = rtws__tls_state(t);
+        if (t->stopped) return took ? (long)took : rtws__tls_out_end(t, detail);
+        if ((st & BR_SSL_SENDAPP) && !t->closing && i < n) {
+            size_t len, k;
+            unsigned char *buf = br_ssl_engine_sendapp_buf(t->eng, &len);
+            k = iov[i].len - off < len ? iov[i].len - off : len;
+            memcpy(buf, (const uint8_t *)iov[i].base + off, k);
+            br_ssl_engine_sendapp_ack(t->eng, k);
+            took += k;
+            off += k;
+            if (off == iov[i].len) i++, off = 0;
+            continue;
+        }
+        if (st & BR_SSL_SENDREC) {
+            long w = rtws__tls_push(t, fd);
+            if (w == RTWS_IO_AGAIN) break;
+            continue; /* the socket's error: stopped */
+        }
+        break; /* all taken, or the handshake waits for the peer */
+    }
+    return took ? (long)took : (long)RTWS_IO_AGAIN;
+}
+
+/* The connection has nothing more: seal a partial record rather than wait
+   for more, and send what the engine holds. */
+static long rtws__tls_flush(void *state, int fd, int *detail) {
+    rtws__tls_sock *t = (rtws__tls_sock *)state;
+    unsigned st = rtws__tls_state(t);
+    long w;
+    if (t->stopped) {
+        w = rtws__tls_out_end(t, detail);
+        return w == RTWS_IO_AGAIN ? 0 : w;
+    }
+    if ((st & BR_SSL_SENDAPP) && !t->closing) br_ssl_engine_flush(t->eng, 0);
+    w = rtws__tls_push(t, fd);
+    return w == RTWS_IO_ERRNO ? rtws__tls_tell(t, detail) : w;
+}
+
+/* Decrypted bytes, or an end the host has not been given, would never wake
+   poll(): the host reads them at once. */
+static size_t rtws__tls_pending(void *state) {
+    rtws__tls_sock *t = (rtws__tls_sock *)state;
+    size_t len = 0;
+    unsigned st = rtws__tls_state(t);
+    if (t->stopped) return !t->told;
+    if (st & BR_SSL_RECVAPP) br_ssl_engine_recvapp_buf(t->eng, &len);
+    return len;
 }
 
 /* The socket events a wss:// socket waits for, from the engine's state.
    Once the connection wants to close and its bytes are all in the engine,
    a close_notify follows them; WANT_CLOSE comes when that is written. */
-static unsigned rtws__tls_want(rtws__sock *s, unsigned want) {
-    rtws__tls_sock *t = (rtws__tls_sock *)s;
+static unsigned rtws__tls_wants(void *state, int fd, unsigned want) {
+    rtws__tls_sock *t = (rtws__tls_sock *)state;
     unsigned st, w = 0;
-    if (s->conn.eof || s->conn.freed || t->done) return want;
+    if (t->stopped) return t->told ? want : (unsigned)RTWS_WANT_CLOSE;
     if (want == RTWS_WANT_CLOSE && !t->closing) {
         t->closing = 1;
         br_ssl_engine_close(t->eng);
-        rtws__tls_flush(s);
-        if (s->conn.eof || t->done) return want;
+        rtws__tls_push(t, fd);
     }
-    st = br_ssl_engine_current_state(t->eng);
-    if (st & BR_SSL_CLOSED) return RTWS_WANT_CLOSE;
+    st = rtws__tls_state(t);
+    if (t->stopped || (st & BR_SSL_CLOSED)) return RTWS_WANT_CLOSE;
     if (st & BR_SSL_SENDREC) w |= RTWS_WANT_WRITE;
     if (t->closing) return w ? w : (unsigned)RTWS_WANT_CLOSE;
     if (st & BR_SSL_RECVREC) w |= RTWS_WANT_READ;
+    /* output the connection holds goes into the engine when it can take it */
+    if ((want & RTWS_WANT_WRITE) && (st & BR_SSL_SENDAPP)) w |= RTWS_WANT_WRITE;
     return w;
 }
 
-RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
-    const rtws__tls_sock *t = (const rtws__tls_sock *)(const void *)c;
-    if (c->notify_ != rtws__sock_notify || !t->s.tls || t->s.listener || !t->established) return 0;
-    return br_ssl_engine_get_version(t->eng);
+static unsigned rtws__tls_version(const void *state) {
+    const rtws__tls_sock *t = (const rtws__tls_sock *)state;
+    return t->established ? br_ssl_engine_get_version(t->eng) : 0;
 }
+
+static const rtws_transport rtws__bearssl = {
+    "bearssl",            sizeof(rtws__tls_sock), rtws__tls_open,        rtws__tls_read,
+    rtws__tls_writev,     rtws__tls_flush,        rtws__tls_pending,     rtws__tls_wants,
+    rtws__tls_release,    rtws__tls_version,      rtws_tls_err_str,      rtws__tls_server_new,
+    rtws__tls_server_free, rtws__tls_client_new,  rtws__tls_client_free};
+
+RTWS_API const rtws_transport *rtws_transport_bearssl(void) { return &rtws__bearssl; }
 
 #endif /* RTWS_USE_BEARSSL */
 #endif /* !RTWS_NO_HOST */
