@@ -1329,6 +1329,30 @@ static void rtws__free(const rtws_allocator *a, void *p) {
         RTWS_FREE(p);
 }
 
+/* The one way a buffer grows. Makes room for need elements of elem bytes in
+   the block *p, which has room for *cap: the new capacity is twice the old
+   one, at least 16 and at least need, at most max. RTWS_ERR_TOO_BIG when
+   need exceeds max (or need * elem exceeds SIZE_MAX), checked before any
+   allocation; RTWS_ERR_NOMEM when the allocator fails. On failure *p and
+   *cap are unchanged and the block is still valid. Pass the address of a
+   void * (not a cast T **): void *q = buf; rtws__grow(a, &q, ...); buf = q. */
+static rtws_err rtws__grow(const rtws_allocator *a, void **p, size_t *cap, size_t need,
+                           size_t elem, size_t max) {
+    size_t ncap;
+    void *np;
+    if (need <= *cap) return RTWS_OK;
+    if (max > SIZE_MAX / elem) max = SIZE_MAX / elem;
+    if (need > max) return RTWS_ERR_TOO_BIG;
+    ncap = *cap > max / 2 ? max : *cap * 2;
+    if (ncap < 16) ncap = max < 16 ? max : 16;
+    if (ncap < need) ncap = need;
+    np = *p ? rtws__realloc(a, *p, ncap * elem) : rtws__alloc(a, ncap * elem);
+    if (!np) return RTWS_ERR_NOMEM;
+    *p = np;
+    *cap = ncap;
+    return RTWS_OK;
+}
+
 #if !defined(RTWS_NO_SYSTEM_RANDOM)
 RTWS_API int rtws_random_system(void *buf, size_t len, void *user) {
     uint8_t *p = (uint8_t *)buf;
@@ -7319,21 +7343,23 @@ static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, ui
 
 static int rtws__hadd(rtws__htab *t, rtws__hnode *e, const rtws_allocator *a) {
     if (t->count >= t->nb) {
-        size_t nb = t->nb ? t->nb * 2 : 16, i;
-        rtws__hnode **b = (rtws__hnode **)rtws__alloc(a, nb * sizeof *b);
-        if (!b) return 0;
-        memset(b, 0, nb * sizeof *b);
-        for (i = 0; i < t->nb; i++) {
+        size_t old = t->nb, i;
+        void *b = t->b;
+        if (rtws__grow(a, &b, &t->nb, old ? old * 2 : 16, sizeof *t->b, SIZE_MAX) != RTWS_OK)
+            return 0;
+        t->b = (rtws__hnode **)b;
+        /* the size stays a power of two, so bucket i splits into i and i + old;
+           pushing to the front gives the chains a rehash into new memory would */
+        memset(t->b + old, 0, (t->nb - old) * sizeof *t->b);
+        for (i = 0; i < old; i++) {
             rtws__hnode *x = t->b[i], *nx;
+            t->b[i] = NULL;
             for (; x; x = nx) {
                 nx = x->hnext;
-                x->hnext = b[x->hash & (nb - 1)];
-                b[x->hash & (nb - 1)] = x;
+                x->hnext = t->b[x->hash & (t->nb - 1)];
+                t->b[x->hash & (t->nb - 1)] = x;
             }
         }
-        rtws__free(a, t->b);
-        t->b = b;
-        t->nb = nb;
     }
     e->hnext = t->b[e->hash & (t->nb - 1)];
     t->b[e->hash & (t->nb - 1)] = e;
@@ -7349,6 +7375,19 @@ static void rtws__hdel(rtws__htab *t, rtws__hnode *e) {
             t->count--;
             return;
         }
+}
+
+/* Grows a full ring (count == *cap elements, oldest at *head) up to max and
+   moves its older part, *head .. old cap - 1, to the end of the new block,
+   so that the elements stay at (*head + i) % *cap, oldest first. */
+static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, size_t *head,
+                                size_t elem, size_t max) {
+    size_t old = *cap, k = old - *head;
+    rtws_err e = rtws__grow(a, p, cap, old + 1, elem, max);
+    if (e != RTWS_OK || !*head) return e;
+    memmove((char *)*p + (*cap - k) * elem, (char *)*p + *head * elem, k * elem);
+    *head = *cap - k;
+    return RTWS_OK;
 }
 
 typedef struct rtws__ruser {
@@ -7574,15 +7613,12 @@ static int rtws__w_end(rtws_router *r, size_t *len) {
     rtws_json_write_object_end(&r->w);
     e = rtws_json_writer_finish(&r->w, len);
     if (e == RTWS_ERR_NOSPACE) {
-        size_t need = *len + 1;
-        char *nb = (char *)rtws__realloc(rtws__ra(r), r->out, need);
-        if (!nb) {
-            *len = 0;
-            return 1; /* give up on this reply */
-        }
-        r->out = nb;
-        r->outcap = need;
-        return 0;
+        void *b = r->out;
+        e = rtws__grow(rtws__ra(r), &b, &r->outcap, *len + 1, 1, SIZE_MAX);
+        r->out = (char *)b;
+        if (e == RTWS_OK) return 0;
+        *len = 0;
+        return 1; /* give up on this reply */
     }
     if (e != RTWS_OK) *len = 0;
     return 1;
@@ -7751,16 +7787,10 @@ static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh
     size_t cap = r->cfg.history;
     if (!cap) return;
     if (ch->hcap < cap && ch->hcount == ch->hcap) { /* grow lazily up to the cap */
-        size_t ncap = ch->hcap ? ch->hcap * 2 : 16, i;
-        rtws_shared **nh;
-        if (ncap > cap) ncap = cap;
-        nh = (rtws_shared **)rtws__alloc(rtws__ra(r), ncap * sizeof *nh);
-        if (!nh) return;
-        for (i = 0; i < ch->hcount; i++) nh[i] = ch->hist[(ch->hhead + i) % ch->hcap];
-        rtws__free(rtws__ra(r), ch->hist);
-        ch->hist = nh;
-        ch->hcap = ncap;
-        ch->hhead = 0;
+        void *h = ch->hist;
+        rtws_err e = rtws__ring_grow(rtws__ra(r), &h, &ch->hcap, &ch->hhead, sizeof *ch->hist, cap);
+        ch->hist = (rtws_shared **)h;
+        if (e != RTWS_OK) return;
     }
     sh->refs++;
     if (ch->hcount < ch->hcap) {
@@ -8150,17 +8180,9 @@ static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d
     }
     if (!id) return;
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
-        size_t ncap = s->ddcap ? s->ddcap * 2 : 16;
-        rtws__dedupe *nd;
-        if (ncap > r->cfg.dedupe_max) ncap = r->cfg.dedupe_max;
-        nd = (rtws__dedupe *)rtws__alloc(rtws__ra(r), ncap * sizeof *nd);
-        if (nd) {
-            for (i = 0; i < s->ddcount; i++) nd[i] = s->dd[(s->ddhead + i) % s->ddcap];
-            rtws__free(rtws__ra(r), s->dd);
-            s->dd = nd;
-            s->ddcap = ncap;
-            s->ddhead = 0;
-        }
+        void *dd = s->dd; /* when this fails, the ring keeps its size */
+        rtws__ring_grow(rtws__ra(r), &dd, &s->ddcap, &s->ddhead, sizeof *s->dd, r->cfg.dedupe_max);
+        s->dd = (rtws__dedupe *)dd;
     }
     if (s->ddcap) {
         rtws__dedupe *e;
@@ -8206,13 +8228,10 @@ static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, 
 }
 
 static int rtws__grow_toks(rtws_router *r, size_t need) {
-    rtws_json_tok *nt;
-    if (need > r->cfg.max_tokens) return 0;
-    nt = (rtws_json_tok *)rtws__realloc(rtws__ra(r), r->toks, need * sizeof *nt);
-    if (!nt) return 0;
-    r->toks = nt;
-    r->tokcap = need;
-    return 1;
+    void *t = r->toks;
+    rtws_err e = rtws__grow(rtws__ra(r), &t, &r->tokcap, need, sizeof *r->toks, r->cfg.max_tokens);
+    r->toks = (rtws_json_tok *)t;
+    return e == RTWS_OK;
 }
 
 static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
@@ -8699,14 +8718,12 @@ static int rtws__rt_w_end(rtws_rt *rt, rtws_json_writer *w, size_t *len) {
     rtws_json_write_object_end(w);
     e = rtws_json_writer_finish(w, len);
     if (e == RTWS_ERR_NOSPACE) {
-        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->wbuf, *len + 1);
-        if (!nb) {
-            *len = 0;
-            return 1;
-        }
-        rt->wbuf = nb;
-        rt->wcap = *len + 1;
-        return 0;
+        void *b = rt->wbuf;
+        e = rtws__grow(rtws__rta(rt), &b, &rt->wcap, *len + 1, 1, SIZE_MAX);
+        rt->wbuf = (char *)b;
+        if (e == RTWS_OK) return 0;
+        *len = 0;
+        return 1;
     }
     if (e != RTWS_OK) *len = 0;
     return 1;
@@ -8760,11 +8777,11 @@ static int rtws__rt_refresh(rtws_client *cl, const char **url, rtws_client_opts 
     (void)cl;
     (void)opts;
     if (!rt->session[0]) return 0;
-    if (need > rt->urlcap) {
-        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->urlbuf, need);
-        if (!nb) return 0;
-        rt->urlbuf = nb;
-        rt->urlcap = need;
+    {
+        void *b = rt->urlbuf;
+        rtws_err e = rtws__grow(rtws__rta(rt), &b, &rt->urlcap, need, 1, SIZE_MAX);
+        rt->urlbuf = (char *)b;
+        if (e != RTWS_OK) return 0;
     }
     snprintf(rt->urlbuf, rt->urlcap, "%s%csession=%s", rt->url, strchr(rt->url, '?') ? '&' : '?',
              rt->session);
@@ -8807,11 +8824,11 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
     char chan[132];
     rtws__rtsub *sub;
     e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
-    if (e == RTWS_ERR_NOSPACE && d.count <= 65536) {
-        rtws_json_tok *nt = (rtws_json_tok *)rtws__realloc(rtws__rta(rt), rt->toks, d.count * sizeof *nt);
-        if (!nt) return;
-        rt->toks = nt;
-        rt->tokcap = d.count;
+    if (e == RTWS_ERR_NOSPACE) {
+        void *t = rt->toks;
+        e = rtws__grow(rtws__rta(rt), &t, &rt->tokcap, d.count, sizeof *rt->toks, 65536);
+        rt->toks = (rtws_json_tok *)t;
+        if (e != RTWS_OK) return;
         e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
     }
     if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0)
@@ -8984,13 +9001,11 @@ RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_ms
     if (!rtws__valid_channel(channel, n)) return RTWS_ERR_INVALID;
     s = rtws__rt_find(rt, channel, n);
     if (!s) {
-        if (rt->nsubs == rt->capsubs) {
-            size_t ncap = rt->capsubs ? rt->capsubs * 2 : 8;
-            rtws__rtsub *ns = (rtws__rtsub *)rtws__realloc(rtws__rta(rt), rt->subs, ncap * sizeof *ns);
-            if (!ns) return RTWS_ERR_NOMEM;
-            rt->subs = ns;
-            rt->capsubs = ncap;
-        }
+        void *b = rt->subs;
+        rtws_err e = rtws__grow(rtws__rta(rt), &b, &rt->capsubs, rt->nsubs + 1, sizeof *rt->subs,
+                                SIZE_MAX);
+        rt->subs = (rtws__rtsub *)b;
+        if (e != RTWS_OK) return RTWS_ERR_NOMEM;
         s = &rt->subs[rt->nsubs];
         memset(s, 0, sizeof *s);
         s->name = (char *)rtws__alloc(rtws__rta(rt), n + 1);
