@@ -7390,6 +7390,39 @@ static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, 
     return RTWS_OK;
 }
 
+/* Ends the object open in w, whose buffer is *buf (*cap bytes), and finishes
+   the text. When it did not fit, grows *buf to the length needed and returns
+   0: write the whole text again. Otherwise returns 1, with *len the length
+   written, or 0 when there is nothing to send (writer error, no memory). */
+static int rtws__w_done(const rtws_allocator *a, rtws_json_writer *w, char **buf, size_t *cap,
+                        size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(w);
+    e = rtws_json_writer_finish(w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        void *b = *buf;
+        e = rtws__grow(a, &b, cap, *len + 1, 1, SIZE_MAX);
+        *buf = (char *)b;
+        if (e == RTWS_OK) return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+/* Parses text into the token array *toks (room for *cap); when that is too
+   small, grows it to the count the text needs, up to max tokens, and parses
+   again. RTWS_ERR_NOSPACE when it could not grow (over max, or no memory). */
+static rtws_err rtws__parse_grow(rtws_json *d, const char *text, size_t len,
+                                 const rtws_allocator *a, rtws_json_tok **toks, size_t *cap,
+                                 size_t max, unsigned depth) {
+    rtws_err e = rtws_json_parse(d, text, len, *toks, *cap, depth);
+    void *t = *toks;
+    if (e != RTWS_ERR_NOSPACE || rtws__grow(a, &t, cap, d->count, sizeof **toks, max) != RTWS_OK)
+        return e;
+    *toks = (rtws_json_tok *)t;
+    return rtws_json_parse(d, text, len, *toks, *cap, depth);
+}
+
 typedef struct rtws__ruser {
     rtws__hnode h;    /* key: the user id */
     size_t conns;     /* router connections of this user */
@@ -7606,22 +7639,9 @@ static void rtws__w_int(rtws_router *r, const char *k, int64_t v) {
     rtws_json_write_key(&r->w, k, strlen(k));
     rtws_json_write_int64(&r->w, v);
 }
-/* Finishes the object; grows the buffer and asks the caller to write again
-   (returns 0) when it did not fit. */
+/* rtws__w_done on the router's reply buffer: 0 means write the reply again. */
 static int rtws__w_end(rtws_router *r, size_t *len) {
-    rtws_err e;
-    rtws_json_write_object_end(&r->w);
-    e = rtws_json_writer_finish(&r->w, len);
-    if (e == RTWS_ERR_NOSPACE) {
-        void *b = r->out;
-        e = rtws__grow(rtws__ra(r), &b, &r->outcap, *len + 1, 1, SIZE_MAX);
-        r->out = (char *)b;
-        if (e == RTWS_OK) return 0;
-        *len = 0;
-        return 1; /* give up on this reply */
-    }
-    if (e != RTWS_OK) *len = 0;
-    return 1;
+    return rtws__w_done(rtws__ra(r), &r->w, &r->out, &r->outcap, len);
 }
 
 /* A reply that does not fit the connection's queue is never dropped
@@ -8227,13 +8247,6 @@ static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, 
     else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
 }
 
-static int rtws__grow_toks(rtws_router *r, size_t need) {
-    void *t = r->toks;
-    rtws_err e = rtws__grow(rtws__ra(r), &t, &r->tokcap, need, sizeof *r->toks, r->cfg.max_tokens);
-    r->toks = (rtws_json_tok *)t;
-    return e == RTWS_OK;
-}
-
 static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
     rtws_json d;
     rtws_err e;
@@ -8251,9 +8264,8 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
         return;
     }
-    e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
-    if (e == RTWS_ERR_NOSPACE && rtws__grow_toks(r, d.count))
-        e = rtws_json_parse(&d, (const char *)ev->data, ev->len, r->toks, r->tokcap, 32);
+    e = rtws__parse_grow(&d, (const char *)ev->data, ev->len, rtws__ra(r), &r->toks, &r->tokcap,
+                         r->cfg.max_tokens, 32);
     if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
         (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
         if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
@@ -8589,6 +8601,7 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     rtws_allocator a;
     rtws_router *r;
+    void *t = NULL;
     memset(&a, 0, sizeof a);
     if (cfg) a = cfg->allocator;
     r = (rtws_router *)rtws__alloc(&a, sizeof *r);
@@ -8610,11 +8623,13 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
     r->outcap = 4096;
     r->out = (char *)rtws__alloc(&a, r->outcap);
-    if (!r->out || !rtws__grow_toks(r, r->cfg.max_tokens < 256 ? r->cfg.max_tokens : 256)) {
+    if (!r->out || rtws__grow(&a, &t, &r->tokcap, r->cfg.max_tokens < 256 ? r->cfg.max_tokens : 256,
+                              sizeof *r->toks, r->cfg.max_tokens) != RTWS_OK) {
         rtws__free(&a, r->out);
         rtws__free(&a, r);
         return NULL;
     }
+    r->toks = (rtws_json_tok *)t;
     return r;
 }
 
@@ -8705,28 +8720,12 @@ static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n)
     return NULL;
 }
 
-/* Writes one request with the writer into rt->wbuf (grown as needed) and
-   sends it; body() adds the fields after "type". */
+/* Requests are written into rt->wbuf (rtws__w_done grows it) and sent once
+   the server has welcomed this connection; RTWS_EAGAIN before that. */
 static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
     rtws_conn *c = rtws_client_get_conn(rt->cl);
     if (!rt->ready || !c) return RTWS_EAGAIN;
     return rtws_conn_send_text(c, s, n);
-}
-
-static int rtws__rt_w_end(rtws_rt *rt, rtws_json_writer *w, size_t *len) {
-    rtws_err e;
-    rtws_json_write_object_end(w);
-    e = rtws_json_writer_finish(w, len);
-    if (e == RTWS_ERR_NOSPACE) {
-        void *b = rt->wbuf;
-        e = rtws__grow(rtws__rta(rt), &b, &rt->wcap, *len + 1, 1, SIZE_MAX);
-        rt->wbuf = (char *)b;
-        if (e == RTWS_OK) return 0;
-        *len = 0;
-        return 1;
-    }
-    if (e != RTWS_OK) *len = 0;
-    return 1;
 }
 
 static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
@@ -8743,7 +8742,7 @@ static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
             rtws_json_write_key(&w, "since", 5);
             rtws_json_write_int64(&w, (int64_t)s->last);
         }
-    } while (!rtws__rt_w_end(rt, &w, &len));
+    } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
     if (len && rtws__rt_send_raw(rt, rt->wbuf, len) == RTWS_OK) s->sent = 1;
 }
 
@@ -8763,7 +8762,7 @@ static void rtws__rt_resume(rtws_rt *rt) {
             rtws_json_write_string(&w, rt->cfg.token, strlen(rt->cfg.token));
             rtws_json_write_key(&w, "session", 7);
             rtws_json_write_string(&w, rt->session, strlen(rt->session));
-        } while (!rtws__rt_w_end(rt, &w, &len));
+        } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
         if (len) rtws__rt_send_raw(rt, rt->wbuf, len);
     }
     for (i = 0; i < rt->nsubs; i++) rtws__rt_send_subscribe(rt, &rt->subs[i]);
@@ -8823,14 +8822,7 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
     int tv;
     char chan[132];
     rtws__rtsub *sub;
-    e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
-    if (e == RTWS_ERR_NOSPACE) {
-        void *t = rt->toks;
-        e = rtws__grow(rtws__rta(rt), &t, &rt->tokcap, d.count, sizeof *rt->toks, 65536);
-        rt->toks = (rtws_json_tok *)t;
-        if (e != RTWS_OK) return;
-        e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
-    }
+    e = rtws__parse_grow(&d, s, n, rtws__rta(rt), &rt->toks, &rt->tokcap, 65536, 64);
     if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0)
         return;
     rtws__rt_copy(&d, rtws_json_get(&d, 0, "channel"), chan, sizeof chan);
@@ -9039,7 +9031,7 @@ static rtws_err rtws__rt_simple(rtws_rt *rt, const char *type, const char *chann
             rtws_json_write_key(&w, k2, strlen(k2));
             rtws_json_write_string(&w, v2, strlen(v2));
         }
-    } while (!rtws__rt_w_end(rt, &w, &len));
+    } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
     if (!len) return RTWS_ERR_INVALID;
     rtws__begin(rt->ctx, rt->ctx->now);
     e = rtws__rt_send_raw(rt, rt->wbuf, len);
@@ -9089,7 +9081,7 @@ RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *
         else rtws_json_write_null(&w);
         rtws_json_write_key(&w, "id", 2);
         rtws_json_write_string(&w, id, strlen(id));
-    } while (!rtws__rt_w_end(rt, &w, &n));
+    } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &n));
     if (!n) return RTWS_ERR_INVALID;
     p = (rtws__rtpub *)rtws__alloc(rtws__rta(rt), sizeof *p + n);
     if (!p) return RTWS_ERR_NOMEM;
