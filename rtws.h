@@ -7867,6 +7867,19 @@ static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
 
 /* ---- protocol ---- */
 
+/* A request from a client, as far as the dispatcher has checked it for the
+   handler (rtws__req_types says which checks a type gets). */
+typedef struct rtws__req {
+    const rtws_json *d; /* the whole message, an object with a string "type" */
+    uint64_t now;
+    const char *id;     /* its "id" (1 to 64 bytes), NULL when absent */
+    size_t idl;
+    const char *chan;   /* RTWS__REQ_CHANNEL: its "channel", a valid name */
+    size_t cn;
+    rtws__channel *ch;  /* RTWS__REQ_MEMBER: that channel, and rc's membership */
+    rtws__member *m;
+} rtws__req;
+
 /* A string field of the request as a C string in buf (cap bytes), checked
    to be 1..cap-1 bytes without control characters. 0 when absent or bad. */
 static size_t rtws__field(const rtws_json *d, const char *key, char *buf, size_t cap, int *bad) {
@@ -7989,35 +8002,36 @@ static int rtws__valid_channel(const char *s, size_t n) {
     return 1;
 }
 
-static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json *d,
-                               const char *chan, size_t cn, const char *id, size_t idl) {
+static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
     rtws__channel *ch;
     rtws__member *m;
     rtws__presence *p;
-    int since_v = rtws_json_get(d, 0, "since"), have_since = 0;
+    int since_v = rtws_json_get(q->d, 0, "since"), have_since = 0;
     int64_t since = 0;
     size_t len, i;
     uint64_t first;
     if (since_v >= 0) {
-        if (rtws_json_int64(d, since_v, &since) != RTWS_OK || since < 0) {
-            rtws__rt_error(r, rc, "bad_request", "since must be a sequence number", id, idl);
+        if (rtws_json_int64(q->d, since_v, &since) != RTWS_OK || since < 0) {
+            rtws__rt_error(r, rc, "bad_request", "since must be a sequence number", q->id, q->idl);
             return;
         }
         have_since = 1;
     }
-    if (!rtws__allowed(r, rc, RTWS_ACT_SUBSCRIBE, chan)) {
-        rtws__rt_error(r, rc, "forbidden", "not allowed to subscribe to this channel", id, idl);
+    if (!rtws__allowed(r, rc, RTWS_ACT_SUBSCRIBE, q->chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to subscribe to this channel", q->id,
+                       q->idl);
         return;
     }
-    ch = rtws__channel_get(r, chan, cn, 1);
+    ch = rtws__channel_get(r, q->chan, q->cn, 1);
     if (!ch) {
-        rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
         return;
     }
     m = rtws__member_of(rc, ch);
     if (!m) {
         if (rc->nchan >= r->cfg.max_channels) {
-            rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", id, idl);
+            rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", q->id,
+                           q->idl);
             rtws__channel_maybe_drop(r, ch);
             return;
         }
@@ -8040,7 +8054,7 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         }
         if (!m || !p) {
             rtws__free(rtws__ra(r), m);
-            rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+            rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
             return;
         }
         memset(m, 0, sizeof *m);
@@ -8063,22 +8077,22 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         rtws__w_strz(r, "type", "subscribed");
         rtws__w_str(r, "channel", ch->name, ch->h.klen);
         rtws__w_int(r, "seq", (int64_t)ch->seq);
-        if (id) rtws__w_str(r, "id", id, idl);
+        if (q->id) rtws__w_str(r, "id", q->id, q->idl);
         rtws__w_int(r, "members", (int64_t)ch->presence.count);
         if (ch->presence.count <= r->cfg.max_presence) {
-        rtws_json_write_key(&r->w, "presence", 8);
-        rtws_json_write_array(&r->w);
-        for (i = 0; i < ch->presence.nb; i++) {
-            rtws__hnode *e;
-            for (e = ch->presence.b[i]; e; e = e->hnext) {
-                rtws__presence *q = (rtws__presence *)e;
-                rtws_json_write_object(&r->w);
-                rtws__w_strz(r, "user", q->user->name);
-                rtws__w_strz(r, "status", q->status);
-                rtws_json_write_object_end(&r->w);
+            rtws_json_write_key(&r->w, "presence", 8);
+            rtws_json_write_array(&r->w);
+            for (i = 0; i < ch->presence.nb; i++) {
+                rtws__hnode *e;
+                for (e = ch->presence.b[i]; e; e = e->hnext) {
+                    rtws__presence *pr = (rtws__presence *)e;
+                    rtws_json_write_object(&r->w);
+                    rtws__w_strz(r, "user", pr->user->name);
+                    rtws__w_strz(r, "status", pr->status);
+                    rtws_json_write_object_end(&r->w);
+                }
             }
-        }
-        rtws_json_write_array_end(&r->w);
+            rtws_json_write_array_end(&r->w);
         }
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
@@ -8149,11 +8163,13 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                          now_ms);
 }
 
-static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d, const char *chan,
-                             size_t cn, const char *id, size_t idl, uint64_t now) {
+static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
     char event[65];
-    int bad = 0, dv = rtws_json_get(d, 0, "data");
-    size_t en = rtws__field(d, "event", event, sizeof event, &bad), dn = 0, len, i;
+    int bad = 0, dv = rtws_json_get(q->d, 0, "data");
+    size_t en = rtws__field(q->d, "event", event, sizeof event, &bad), dn = 0, len, i;
+    const char *id = q->id;
+    size_t idl = q->idl;
+    uint64_t now = q->now;
     const char *data = NULL;
     rtws__channel *ch;
     rtws__session *s = rc->session;
@@ -8166,7 +8182,7 @@ static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d
         memcpy(event, "message", 8);
         en = 7;
     }
-    if (dv >= 0) data = rtws_json_raw(d, dv, &dn);
+    if (dv >= 0) data = rtws_json_raw(q->d, dv, &dn);
     if (dn > r->cfg.max_data) {
         rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
         return;
@@ -8189,11 +8205,11 @@ static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d
             }
         }
     }
-    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, chan)) {
+    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, q->chan)) {
         rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
         return;
     }
-    ch = rtws__channel_get(r, chan, cn, 1);
+    ch = rtws__channel_get(r, q->chan, q->cn, 1);
     if (!ch || !(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
         rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
         return;
@@ -8247,13 +8263,141 @@ static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, 
     else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
 }
 
+static void rtws__req_ping(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    int ts = rtws_json_get(q->d, 0, "ts");
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "pong");
+        rtws_json_write_key(&r->w, "ts", 2);
+        if (ts >= 0) rtws_json_write_tok(&r->w, q->d, ts);
+        else rtws_json_write_null(&r->w);
+        rtws__w_int(r, "time", (int64_t)q->now + r->cfg.wall_offset_ms);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    char tok[4097], user[64], sid[32];
+    int tk = rtws_json_get(q->d, 0, "token"), resumed, bad = 0;
+    size_t tn = 0;
+    if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
+        rtws_json_unescape(q->d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
+        rtws__rt_error(r, rc, "bad_request", "auth needs a token", q->id, q->idl);
+        return;
+    }
+    if (rc->members) {
+        rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", q->id, q->idl);
+        return;
+    }
+    if (rtws__check_token(r, rc->conn, tok, tn, q->now, user) != 0) {
+        rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", q->id, q->idl);
+        return;
+    }
+    rtws__field(q->d, "session", sid, sizeof sid, &bad);
+    if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
+        size_t un = strlen(user);
+        rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, un, rtws__hash(user, un));
+        if (u && u->conns >= r->cfg.max_conns_per_user) {
+            rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", q->id,
+                           q->idl);
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+            return;
+        }
+    }
+    if (!rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
+        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
+        return;
+    }
+    rc->authed = 1;
+    rc->auth_deadline = 0;
+    rtws__send_authenticated(r, rc);
+}
+
+static void rtws__req_unsubscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    size_t len;
+    rtws__leave_channel(r, rc, q->m);
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "unsubscribed");
+        rtws__w_str(r, "channel", q->chan, q->cn);
+        if (q->id) rtws__w_str(r, "id", q->id, q->idl);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    rtws__channel_maybe_drop(r, q->ch);
+}
+
+static void rtws__req_presence(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    char status[33];
+    rtws__presence *p;
+    int bad = 0;
+    if (!rtws__field(q->d, "status", status, sizeof status, &bad) || bad) {
+        rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", q->id, q->idl);
+        return;
+    }
+    if (!strcmp(status, "joined") || !strcmp(status, "left")) {
+        /* the server's own membership words: a client cannot fake them */
+        rtws__rt_error(r, rc, "bad_request", "joined and left are reserved", q->id, q->idl);
+        return;
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, q->chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed", q->id, q->idl);
+        return;
+    }
+    p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->name, rc->user->h.klen,
+                                      rc->user->h.hash);
+    if (p) memcpy(p->status, status, strlen(status) + 1);
+    if (q->ch->presence.count <= r->cfg.max_presence)
+        rtws__presence_event(r, q->ch, rc->user->name, status, NULL);
+}
+
+enum {
+    RTWS__REQ_AUTH = 1,    /* when auth_required: "unauthorized" until authenticated */
+    RTWS__REQ_CHANNEL = 2, /* a valid "channel" (1 to 128 printable bytes) */
+    RTWS__REQ_MEMBER = 4   /* and a subscription to it: "not_subscribed" otherwise */
+};
+
+typedef struct rtws__req_type {
+    const char *name;
+    size_t len;
+    void (*fn)(rtws_router *r, rtws__rconn *rc, const rtws__req *q);
+    unsigned flags;
+} rtws__req_type;
+
+/* The protocol's client messages (docs/PROTOCOL.md). Any other type goes to
+   cfg.on_message, after the authentication check. There is no rate limit
+   flag: every message counts toward it, binary and unparsable ones too,
+   before its type is known. */
+#define RTWS__REQ(name, fn, flags) {name, sizeof name - 1, fn, flags}
+static const rtws__req_type rtws__req_types[] = {
+    RTWS__REQ("ping", rtws__req_ping, 0),
+    RTWS__REQ("auth", rtws__req_auth, 0),
+    RTWS__REQ("subscribe", rtws__req_subscribe, RTWS__REQ_AUTH | RTWS__REQ_CHANNEL),
+    RTWS__REQ("unsubscribe", rtws__req_unsubscribe,
+              RTWS__REQ_AUTH | RTWS__REQ_CHANNEL | RTWS__REQ_MEMBER),
+    RTWS__REQ("publish", rtws__req_publish, RTWS__REQ_AUTH | RTWS__REQ_CHANNEL),
+    RTWS__REQ("presence", rtws__req_presence,
+              RTWS__REQ_AUTH | RTWS__REQ_CHANNEL | RTWS__REQ_MEMBER)};
+#undef RTWS__REQ
+
+static const rtws__req_type *rtws__req_find(const rtws_json *d, int type) {
+    size_t i;
+    for (i = 0; i < sizeof rtws__req_types / sizeof rtws__req_types[0]; i++)
+        if (rtws_json_eqn(d, type, rtws__req_types[i].name, rtws__req_types[i].len))
+            return &rtws__req_types[i];
+    return NULL;
+}
+
+/* Checks what every message needs (rate, JSON object, type, id), then what
+   its type's flags ask for, and hands it to the type's handler. */
 static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
+    const rtws__req_type *t;
+    rtws__req q;
     rtws_json d;
     rtws_err e;
-    int tv;
+    int tv, bad = 0;
     char chan[129], id[65];
-    size_t cn, idl;
-    int bad = 0;
+    unsigned flags;
     r->msgs_in++;
     if (!rtws__rate_ok(r, rc, now)) {
         rtws__rt_error(r, rc, "rate_limited", "slow down", NULL, 0);
@@ -8272,122 +8416,45 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         else rtws__to_app(r, rc, ev, "expected a JSON object with a type");
         return;
     }
-    idl = rtws__field(&d, "id", id, sizeof id, &bad);
+    memset(&q, 0, sizeof q);
+    q.d = &d;
+    q.now = now;
+    q.idl = rtws__field(&d, "id", id, sizeof id, &bad);
     if (bad) {
         rtws__rt_error(r, rc, "bad_request", "id must be a string of 1 to 64 bytes", NULL, 0);
         return;
     }
-    if (rtws_json_eq(&d, tv, "ping")) {
-        int ts = rtws_json_get(&d, 0, "ts");
-        size_t len;
-        do {
-            rtws__w_begin(r);
-            rtws__w_strz(r, "type", "pong");
-            rtws_json_write_key(&r->w, "ts", 2);
-            if (ts >= 0) rtws_json_write_tok(&r->w, &d, ts);
-            else rtws_json_write_null(&r->w);
-            rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
-        } while (!rtws__w_end(r, &len));
-        rtws__rt_send(r, rc, len);
+    if (q.idl) q.id = id;
+    t = rtws__req_find(&d, tv);
+    flags = t ? t->flags : (unsigned)RTWS__REQ_AUTH; /* unknown types wait for auth too */
+    if ((flags & RTWS__REQ_AUTH) && r->cfg.auth_required && !rc->authed) {
+        rtws__rt_error(r, rc, "unauthorized", "authenticate first", q.id, q.idl);
         return;
     }
-    if (rtws_json_eq(&d, tv, "auth")) {
-        char tok[4097], user[64], sid[32];
-        int tk = rtws_json_get(&d, 0, "token"), resumed;
-        size_t tn = 0;
-        if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
-            rtws_json_unescape(&d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
-            rtws__rt_error(r, rc, "bad_request", "auth needs a token", id[0] ? id : NULL, idl);
-            return;
-        }
-        if (rc->members) {
-            rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", id[0] ? id : NULL, idl);
-            return;
-        }
-        if (rtws__check_token(r, rc->conn, tok, tn, now, user) != 0) {
-            rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", id[0] ? id : NULL, idl);
-            return;
-        }
-        rtws__field(&d, "session", sid, sizeof sid, &bad);
-        if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
-            rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, strlen(user), rtws__hash(user, strlen(user)));
-            if (u && u->conns >= r->cfg.max_conns_per_user) {
-                rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", id[0] ? id : NULL, idl);
-                rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
-                return;
-            }
-        }
-        if (!rtws__attach_session(r, rc, sid, user, now, &resumed)) {
-            rtws__rt_error(r, rc, "internal", "out of memory", id[0] ? id : NULL, idl);
-            return;
-        }
-        rc->authed = 1;
-        rc->auth_deadline = 0;
-        rtws__send_authenticated(r, rc);
+    if (!t) {
+        rtws__to_app(r, rc, ev, "unknown message type");
         return;
     }
-    if (r->cfg.auth_required && !rc->authed) {
-        rtws__rt_error(r, rc, "unauthorized", "authenticate first", id[0] ? id : NULL, idl);
-        return;
-    }
-    if (rtws_json_eq(&d, tv, "subscribe") || rtws_json_eq(&d, tv, "unsubscribe") ||
-        rtws_json_eq(&d, tv, "publish") || rtws_json_eq(&d, tv, "presence")) {
+    if (flags & RTWS__REQ_CHANNEL) {
         int cv = rtws_json_get(&d, 0, "channel");
-        const char *idp = idl ? id : NULL;
         if (cv < 0 || r->toks[cv].type != RTWS_JSON_STRING ||
-            rtws_json_unescape(&d, cv, chan, sizeof chan, &cn) != RTWS_OK ||
-            !rtws__valid_channel(chan, cn) || strlen(chan) != cn) {
-            rtws__rt_error(r, rc, "bad_request", "channel must be 1 to 128 printable bytes", idp, idl);
+            rtws_json_unescape(&d, cv, chan, sizeof chan, &q.cn) != RTWS_OK ||
+            !rtws__valid_channel(chan, q.cn) || strlen(chan) != q.cn) {
+            rtws__rt_error(r, rc, "bad_request", "channel must be 1 to 128 printable bytes", q.id,
+                           q.idl);
             return;
         }
-        if (rtws_json_eq(&d, tv, "subscribe")) {
-            rtws__do_subscribe(r, rc, &d, chan, cn, idp, idl);
-        } else if (rtws_json_eq(&d, tv, "publish")) {
-            rtws__do_publish(r, rc, &d, chan, cn, idp, idl, now);
-        } else {
-            rtws__channel *ch = rtws__channel_get(r, chan, cn, 0);
-            rtws__member *m = ch ? rtws__member_of(rc, ch) : NULL;
-            size_t len;
-            if (!m) {
-                rtws__rt_error(r, rc, "not_subscribed", "not subscribed to this channel", idp, idl);
-                return;
-            }
-            if (rtws_json_eq(&d, tv, "unsubscribe")) {
-                rtws__leave_channel(r, rc, m);
-                do {
-                    rtws__w_begin(r);
-                    rtws__w_strz(r, "type", "unsubscribed");
-                    rtws__w_str(r, "channel", chan, cn);
-                    if (idp) rtws__w_str(r, "id", idp, idl);
-                } while (!rtws__w_end(r, &len));
-                rtws__rt_send(r, rc, len);
-                rtws__channel_maybe_drop(r, ch);
-            } else {
-                char status[33];
-                rtws__presence *p;
-                if (!rtws__field(&d, "status", status, sizeof status, &bad) || bad) {
-                    rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", idp, idl);
-                    return;
-                }
-                if (!strcmp(status, "joined") || !strcmp(status, "left")) {
-                    /* the server's own membership words: a client cannot fake them */
-                    rtws__rt_error(r, rc, "bad_request", "joined and left are reserved", idp, idl);
-                    return;
-                }
-                if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, chan)) {
-                    rtws__rt_error(r, rc, "forbidden", "not allowed", idp, idl);
-                    return;
-                }
-                p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name,
-                                                  rc->user->h.klen, rc->user->h.hash);
-                if (p) memcpy(p->status, status, strlen(status) + 1);
-                if (ch->presence.count <= r->cfg.max_presence)
-                    rtws__presence_event(r, ch, rc->user->name, status, NULL);
-            }
-        }
-        return;
+        q.chan = chan;
     }
-    rtws__to_app(r, rc, ev, "unknown message type");
+    if (flags & RTWS__REQ_MEMBER) {
+        q.ch = rtws__channel_get(r, chan, q.cn, 0);
+        q.m = q.ch ? rtws__member_of(rc, q.ch) : NULL;
+        if (!q.m) {
+            rtws__rt_error(r, rc, "not_subscribed", "not subscribed to this channel", q.id, q.idl);
+            return;
+        }
+    }
+    t->fn(r, rc, &q);
 }
 
 static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
