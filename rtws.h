@@ -1600,6 +1600,7 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 
 #define RTWS__DEF(v, d) ((v) ? (v) : (d))
 #define RTWS__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RTWS__MAX(a, b) ((a) > (b) ? (a) : (b))
 #define RTWS__GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* === layer 0: base ====================================================== */
@@ -1641,6 +1642,30 @@ static void rtws__free(const rtws_allocator *a, void *p) {
         a->free(p, a->user);
     else
         RTWS_FREE(p);
+}
+
+/* The one way a buffer grows. Makes room for need elements of elem bytes in
+   the block *p, which has room for *cap: the new capacity is twice the old
+   one, at least 16 and at least need, at most max. RTWS_ERR_TOO_BIG when
+   need exceeds max (or need * elem exceeds SIZE_MAX), checked before any
+   allocation; RTWS_ERR_NOMEM when the allocator fails. On failure *p and
+   *cap are unchanged and the block is still valid. Pass the address of a
+   void * (not a cast T **): void *q = buf; rtws__grow(a, &q, ...); buf = q. */
+static rtws_err rtws__grow(const rtws_allocator *a, void **p, size_t *cap, size_t need,
+                           size_t elem, size_t max) {
+    size_t ncap;
+    void *np;
+    if (need <= *cap) return RTWS_OK;
+    if (max > SIZE_MAX / elem) max = SIZE_MAX / elem;
+    if (need > max) return RTWS_ERR_TOO_BIG;
+    ncap = *cap > max / 2 ? max : *cap * 2;
+    if (ncap < 16) ncap = max < 16 ? max : 16;
+    if (ncap < need) ncap = need;
+    np = *p ? rtws__realloc(a, *p, ncap * elem) : rtws__alloc(a, ncap * elem);
+    if (!np) return RTWS_ERR_NOMEM;
+    *p = np;
+    *cap = ncap;
+    return RTWS_OK;
 }
 
 #if !defined(RTWS_NO_SYSTEM_RANDOM)
@@ -3597,8 +3622,8 @@ static size_t rtws__rneed(const rtws_conn *c) {
 
 /* Makes room for at least want more bytes after rend, within the caps. */
 static int rtws__rreserve(rtws_conn *c, size_t want) {
-    size_t used = c->rend - c->rstart, need, limit, ncap;
-    uint8_t *nb;
+    size_t used = c->rend - c->rstart, need, limit;
+    void *nb;
     limit = RTWS__DEF(c->cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
     if (c->cfg->max_handshake + 1 > limit) limit = c->cfg->max_handshake + 1;
     limit += RTWS__RBUF_KEEP;
@@ -3610,18 +3635,15 @@ static int rtws__rreserve(rtws_conn *c, size_t want) {
         c->rstart = 0;
         return 1;
     }
-    need = used + want;
-    ncap = c->rcap ? c->rcap : RTWS__RBUF_MIN;
-    while (ncap < need) ncap = ncap > limit / 2 ? limit : ncap * 2;
+    need = RTWS__MAX(used + want, RTWS__MIN((size_t)RTWS__RBUF_MIN, limit));
     if (c->rstart) {
         memmove(c->rbuf, c->rbuf + c->rstart, used);
         c->rend = used;
         c->rstart = 0;
     }
-    nb = (uint8_t *)rtws__realloc(&c->cfg->allocator, c->rbuf, ncap);
-    if (!nb) return 0;
-    c->rbuf = nb;
-    c->rcap = ncap;
+    nb = c->rbuf;
+    if (rtws__grow(&c->cfg->allocator, &nb, &c->rcap, need, 1, limit) != RTWS_OK) return 0;
+    c->rbuf = (uint8_t *)nb;
     return 1;
 }
 
@@ -3874,17 +3896,14 @@ static void rtws__process(rtws_conn *c) {
             }
             if (k) {
                 if (c->mtotal + k > c->mcap) {
-                    size_t ncap = c->mcap ? c->mcap : 4096;
-                    uint8_t *nb;
-                    while (ncap < c->mtotal + k) ncap *= 2;
-                    if (ncap > c->cfg->max_message) ncap = c->cfg->max_message;
-                    nb = (uint8_t *)rtws__realloc(&c->cfg->allocator, c->mbuf, ncap);
-                    if (!nb) {
+                    void *nb = c->mbuf; /* max_message was checked at the frame header */
+                    size_t need = RTWS__MAX(c->mtotal + k, RTWS__MIN((size_t)4096, c->cfg->max_message));
+                    if (rtws__grow(&c->cfg->allocator, &nb, &c->mcap, need, 1,
+                                   c->cfg->max_message) != RTWS_OK) {
                         rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
                         return;
                     }
-                    c->mbuf = nb;
-                    c->mcap = ncap;
+                    c->mbuf = (uint8_t *)nb;
                 }
                 memcpy(c->mbuf + c->mtotal, p, k);
                 c->mtotal += k;
@@ -4487,26 +4506,25 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
 
 /* Makes ctx->byfd[fd] addressable. */
 static int rtws__fd_slot(rtws_ctx *ctx, int fd) {
-    size_t ncap = ctx->capfd ? ctx->capfd : 256;
-    rtws__sock **nb;
-    if ((size_t)fd < ctx->capfd) return 1;
-    while (ncap <= (size_t)fd) ncap *= 2;
-    nb = (rtws__sock **)rtws__realloc(&ctx->cfg.conn.allocator, ctx->byfd, ncap * sizeof *nb);
-    if (!nb) return 0;
-    memset(nb + ctx->capfd, 0, (ncap - ctx->capfd) * sizeof *nb);
-    ctx->byfd = nb;
-    ctx->capfd = ncap;
+    size_t old = ctx->capfd;
+    void *nb = ctx->byfd;
+    if ((size_t)fd < old) return 1;
+    if (rtws__grow(&ctx->cfg.conn.allocator, &nb, &ctx->capfd, RTWS__MAX((size_t)fd + 1, 256u),
+                   sizeof(rtws__sock *), SIZE_MAX) != RTWS_OK)
+        return 0;
+    ctx->byfd = (rtws__sock **)nb;
+    memset(ctx->byfd + old, 0, (ctx->capfd - old) * sizeof *ctx->byfd);
     return 1;
 }
 
 static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     if (ctx->nsocks == ctx->capsocks) {
-        size_t ncap = ctx->capsocks ? ctx->capsocks * 2 : 64;
-        rtws__sock **ns = (rtws__sock **)rtws__realloc(a, ctx->socks, ncap * sizeof *ns);
-        if (!ns) return 0;
-        ctx->socks = ns;
-        ctx->capsocks = ncap;
+        void *ns = ctx->socks;
+        if (rtws__grow(a, &ns, &ctx->capsocks, RTWS__MAX(ctx->nsocks + 1, 64u),
+                       sizeof(rtws__sock *), SIZE_MAX) != RTWS_OK)
+            return 0;
+        ctx->socks = (rtws__sock **)ns;
     }
     if (!rtws__fd_slot(ctx, s->fd)) return 0;
     s->ctx = ctx;
@@ -5529,20 +5547,18 @@ static rtws_err rtws__client_send(rtws_client *cl, rtws_opcode op, const void *d
     }
     rec = rtws__qrec(len);
     if (cl->qcap - cl->qend < rec) {
-        size_t live = cl->qend - cl->qhead, ncap;
+        size_t live = cl->qend - cl->qhead;
         if (cl->qhead) { /* slide the live records to the front first */
             memmove(cl->q, cl->q + cl->qhead, live);
             cl->qhead = 0;
             cl->qend = live;
         }
         if (cl->qcap - cl->qend < rec) {
-            uint8_t *nq;
-            ncap = cl->qcap ? cl->qcap : 4096;
-            while (ncap - cl->qend < rec) ncap *= 2;
-            nq = (uint8_t *)rtws__realloc(&cl->ctx->cfg.conn.allocator, cl->q, ncap);
-            if (!nq) return RTWS_ERR_NOMEM;
-            cl->q = nq;
-            cl->qcap = ncap;
+            void *nq = cl->q;
+            if (rtws__grow(&cl->ctx->cfg.conn.allocator, &nq, &cl->qcap,
+                           RTWS__MAX(cl->qend + rec, 4096u), 1, SIZE_MAX) != RTWS_OK)
+                return RTWS_ERR_NOMEM;
+            cl->q = (uint8_t *)nq;
         }
     }
     memset(&m, 0, sizeof m);
@@ -5818,12 +5834,11 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
 #endif
     n = rtws_ctx_fill_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
     if ((size_t)n > ctx->cappfds) {
-        size_t ncap = (size_t)n + 64;
-        struct pollfd *np = (struct pollfd *)rtws__realloc(&ctx->cfg.conn.allocator, ctx->pfds,
-                                                           ncap * sizeof *np);
-        if (!np) return -1;
-        ctx->pfds = np;
-        ctx->cappfds = ncap;
+        void *np = ctx->pfds;
+        if (rtws__grow(&ctx->cfg.conn.allocator, &np, &ctx->cappfds, (size_t)n + 64,
+                       sizeof(struct pollfd), (size_t)0x7fffffff) != RTWS_OK)
+            return -1;
+        ctx->pfds = (struct pollfd *)np;
         n = rtws_ctx_fill_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
     }
     ms = rtws_ctx_get_timeout_ms(ctx, now);
@@ -6048,16 +6063,13 @@ static void rtws__tbuf_put(void *ctx, const void *data, size_t n) {
     rtws__tbuf *b = (rtws__tbuf *)ctx;
     if (b->oom) return;
     if (b->cap - b->len < n) {
-        size_t ncap = b->cap ? b->cap : 1024;
-        uint8_t *np;
-        while (ncap - b->len < n) ncap *= 2;
-        np = (uint8_t *)rtws__realloc(b->a, b->p, ncap);
-        if (!np) {
+        void *np = b->p;
+        if (n > SIZE_MAX - b->len ||
+            rtws__grow(b->a, &np, &b->cap, RTWS__MAX(b->len + n, 1024u), 1, SIZE_MAX) != RTWS_OK) {
             b->oom = 1;
             return;
         }
-        b->p = np;
-        b->cap = ncap;
+        b->p = (uint8_t *)np;
     }
     memcpy(b->p + b->len, data, n);
     b->len += n;
@@ -6190,15 +6202,13 @@ static int rtws__ta_add(void *user, const char *name, const uint8_t *der, size_t
     }
     klen = pk->key_type == BR_KEYTYPE_RSA ? pk->key.rsa.nlen + pk->key.rsa.elen : pk->key.ec.qlen;
     if (tc->nta == tc->capta) {
-        size_t ncap = tc->capta ? tc->capta * 2 : 16;
-        br_x509_trust_anchor *nt =
-            (br_x509_trust_anchor *)rtws__realloc(ld->a, tc->ta, ncap * sizeof *nt);
-        if (!nt) {
+        void *nt = tc->ta;
+        if (rtws__grow(ld->a, &nt, &tc->capta, tc->nta + 1, sizeof(br_x509_trust_anchor),
+                       SIZE_MAX) != RTWS_OK) {
             rtws__tbuf_free(&dn);
             return RTWS_TLS_ERR_READ;
         }
-        tc->ta = nt;
-        tc->capta = ncap;
+        tc->ta = (br_x509_trust_anchor *)nt;
     }
     blk = (uint8_t *)rtws__alloc(ld->a, dn.len + klen + 1);
     if (!blk) {
@@ -6297,12 +6307,11 @@ static int rtws__cred_cert(void *user, const char *name, const uint8_t *der, siz
     if (name[0] && strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "X509 CERTIFICATE") != 0)
         return 0;
     if (cr->nchain == cr->capchain) {
-        size_t ncap = cr->capchain ? cr->capchain * 2 : 4;
-        br_x509_certificate *nc =
-            (br_x509_certificate *)rtws__realloc(cr->a, cr->chain, ncap * sizeof *nc);
-        if (!nc) return RTWS_TLS_ERR_READ;
-        cr->chain = nc;
-        cr->capchain = ncap;
+        void *nc = cr->chain;
+        if (rtws__grow(cr->a, &nc, &cr->capchain, cr->nchain + 1, sizeof(br_x509_certificate),
+                       SIZE_MAX) != RTWS_OK)
+            return RTWS_TLS_ERR_READ;
+        cr->chain = (br_x509_certificate *)nc;
     }
     if (!(copy = (uint8_t *)rtws__alloc(cr->a, len))) return RTWS_TLS_ERR_READ;
     memcpy(copy, der, len);
@@ -7825,6 +7834,41 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
 #if !defined(RTWS_NO_REALTIME)
 /* === layer 7: realtime ================================================== */
 
+#if defined(RTWS__HAVE_ROUTER) || defined(RTWS__HAVE_RT) /* JSON in and out, both ends */
+/* Ends the object open in w, whose buffer is *buf (*cap bytes), and finishes
+   the text. When it did not fit, grows *buf to the length needed and returns
+   0: write the whole text again. Otherwise returns 1, with *len the length
+   written, or 0 when there is nothing to send (writer error, no memory). */
+static int rtws__w_done(const rtws_allocator *a, rtws_json_writer *w, char **buf, size_t *cap,
+                        size_t *len) {
+    rtws_err e;
+    rtws_json_write_object_end(w);
+    e = rtws_json_writer_finish(w, len);
+    if (e == RTWS_ERR_NOSPACE) {
+        void *b = *buf;
+        e = rtws__grow(a, &b, cap, *len + 1, 1, SIZE_MAX);
+        *buf = (char *)b;
+        if (e == RTWS_OK) return 0;
+    }
+    if (e != RTWS_OK) *len = 0;
+    return 1;
+}
+
+/* Parses text into the token array *toks (room for *cap); when that is too
+   small, grows it to the count the text needs, up to max tokens, and parses
+   again. RTWS_ERR_NOSPACE when it could not grow (over max, or no memory). */
+static rtws_err rtws__parse_grow(rtws_json *d, const char *text, size_t len,
+                                 const rtws_allocator *a, rtws_json_tok **toks, size_t *cap,
+                                 size_t max, unsigned depth) {
+    rtws_err e = rtws_json_parse(d, text, len, *toks, *cap, depth);
+    void *t = *toks;
+    if (e != RTWS_ERR_NOSPACE || rtws__grow(a, &t, cap, d->count, sizeof **toks, max) != RTWS_OK)
+        return e;
+    *toks = (rtws_json_tok *)t;
+    return rtws_json_parse(d, text, len, *toks, *cap, depth);
+}
+#endif
+
 #if defined(RTWS__HAVE_ROUTER) /* the router's data */
 /* A chained hash table of nodes that embed rtws__hnode first; keys are byte
    strings. Grows at load 1; never shrinks (channels and users are few
@@ -7860,21 +7904,23 @@ static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, ui
 
 static int rtws__hadd(rtws__htab *t, rtws__hnode *e, const rtws_allocator *a) {
     if (t->count >= t->nb) {
-        size_t nb = t->nb ? t->nb * 2 : 16, i;
-        rtws__hnode **b = (rtws__hnode **)rtws__alloc(a, nb * sizeof *b);
-        if (!b) return 0;
-        memset(b, 0, nb * sizeof *b);
-        for (i = 0; i < t->nb; i++) {
+        size_t old = t->nb, i;
+        void *b = t->b;
+        if (rtws__grow(a, &b, &t->nb, old ? old * 2 : 16, sizeof *t->b, SIZE_MAX) != RTWS_OK)
+            return 0;
+        t->b = (rtws__hnode **)b;
+        /* the size stays a power of two, so bucket i splits into i and i + old;
+           pushing to the front gives the chains a rehash into new memory would */
+        memset(t->b + old, 0, (t->nb - old) * sizeof *t->b);
+        for (i = 0; i < old; i++) {
             rtws__hnode *x = t->b[i], *nx;
+            t->b[i] = NULL;
             for (; x; x = nx) {
                 nx = x->hnext;
-                x->hnext = b[x->hash & (nb - 1)];
-                b[x->hash & (nb - 1)] = x;
+                x->hnext = t->b[x->hash & (t->nb - 1)];
+                t->b[x->hash & (t->nb - 1)] = x;
             }
         }
-        rtws__free(a, t->b);
-        t->b = b;
-        t->nb = nb;
     }
     e->hnext = t->b[e->hash & (t->nb - 1)];
     t->b[e->hash & (t->nb - 1)] = e;
@@ -7890,6 +7936,19 @@ static void rtws__hdel(rtws__htab *t, rtws__hnode *e) {
             t->count--;
             return;
         }
+}
+
+/* Grows a full ring (count == *cap elements, oldest at *head) up to max and
+   moves its older part, *head .. old cap - 1, to the end of the new block,
+   so that the elements stay at (*head + i) % *cap, oldest first. */
+static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, size_t *head,
+                                size_t elem, size_t max) {
+    size_t old = *cap, k = old - *head;
+    rtws_err e = rtws__grow(a, p, cap, old + 1, elem, max);
+    if (e != RTWS_OK || !*head) return e;
+    memmove((char *)*p + (*cap - k) * elem, (char *)*p + *head * elem, k * elem);
+    *head = *cap - k;
+    return RTWS_OK;
 }
 
 typedef struct rtws__ruser {
@@ -8110,25 +8169,9 @@ static void rtws__w_int(rtws_router *r, const char *k, int64_t v) {
     rtws_json_write_key(&r->w, k, strlen(k));
     rtws_json_write_int64(&r->w, v);
 }
-/* Finishes the object; grows the buffer and asks the caller to write again
-   (returns 0) when it did not fit. */
+/* rtws__w_done on the router's reply buffer: 0 means write the reply again. */
 static int rtws__w_end(rtws_router *r, size_t *len) {
-    rtws_err e;
-    rtws_json_write_object_end(&r->w);
-    e = rtws_json_writer_finish(&r->w, len);
-    if (e == RTWS_ERR_NOSPACE) {
-        size_t need = *len + 1;
-        char *nb = (char *)rtws__realloc(rtws__ra(r), r->out, need);
-        if (!nb) {
-            *len = 0;
-            return 1; /* give up on this reply */
-        }
-        r->out = nb;
-        r->outcap = need;
-        return 0;
-    }
-    if (e != RTWS_OK) *len = 0;
-    return 1;
+    return rtws__w_done(rtws__ra(r), &r->w, &r->out, &r->outcap, len);
 }
 
 /* A reply that does not fit the connection's queue is never dropped
@@ -8294,16 +8337,10 @@ static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh
     size_t cap = r->cfg.history;
     if (!cap) return;
     if (ch->hcap < cap && ch->hcount == ch->hcap) { /* grow lazily up to the cap */
-        size_t ncap = ch->hcap ? ch->hcap * 2 : 16, i;
-        rtws_shared **nh;
-        if (ncap > cap) ncap = cap;
-        nh = (rtws_shared **)rtws__alloc(rtws__ra(r), ncap * sizeof *nh);
-        if (!nh) return;
-        for (i = 0; i < ch->hcount; i++) nh[i] = ch->hist[(ch->hhead + i) % ch->hcap];
-        rtws__free(rtws__ra(r), ch->hist);
-        ch->hist = nh;
-        ch->hcap = ncap;
-        ch->hhead = 0;
+        void *h = ch->hist;
+        rtws_err e = rtws__ring_grow(rtws__ra(r), &h, &ch->hcap, &ch->hhead, sizeof *ch->hist, cap);
+        ch->hist = (rtws_shared **)h;
+        if (e != RTWS_OK) return;
     }
     sh->refs++;
     if (ch->hcount < ch->hcap) {
@@ -8359,6 +8396,19 @@ static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
 }
 
 /* ---- protocol ---- */
+
+/* A request from a client, as far as the dispatcher has checked it for the
+   handler (rtws__req_types says which checks a type gets). */
+typedef struct rtws__req {
+    const rtws_json *d; /* the whole message, an object with a string "type" */
+    uint64_t now;
+    const char *id;     /* its "id" (1 to 64 bytes), NULL when absent */
+    size_t idl;
+    const char *chan;   /* RTWS__REQ_CHANNEL: its "channel", a valid name */
+    size_t cn;
+    rtws__channel *ch;  /* RTWS__REQ_MEMBER: that channel, and rc's membership */
+    rtws__member *m;
+} rtws__req;
 
 /* A string field of the request as a C string in buf (cap bytes), checked
    to be 1..cap-1 bytes without control characters. 0 when absent or bad. */
@@ -8486,35 +8536,36 @@ static int rtws__valid_channel(const char *s, size_t n) {
 #endif
 
 #if defined(RTWS__HAVE_ROUTER)
-static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json *d,
-                               const char *chan, size_t cn, const char *id, size_t idl) {
+static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
     rtws__channel *ch;
     rtws__member *m;
     rtws__presence *p;
-    int since_v = rtws_json_get(d, 0, "since"), have_since = 0;
+    int since_v = rtws_json_get(q->d, 0, "since"), have_since = 0;
     int64_t since = 0;
     size_t len, i;
     uint64_t first;
     if (since_v >= 0) {
-        if (rtws_json_int64(d, since_v, &since) != RTWS_OK || since < 0) {
-            rtws__rt_error(r, rc, "bad_request", "since must be a sequence number", id, idl);
+        if (rtws_json_int64(q->d, since_v, &since) != RTWS_OK || since < 0) {
+            rtws__rt_error(r, rc, "bad_request", "since must be a sequence number", q->id, q->idl);
             return;
         }
         have_since = 1;
     }
-    if (!rtws__allowed(r, rc, RTWS_ACT_SUBSCRIBE, chan)) {
-        rtws__rt_error(r, rc, "forbidden", "not allowed to subscribe to this channel", id, idl);
+    if (!rtws__allowed(r, rc, RTWS_ACT_SUBSCRIBE, q->chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to subscribe to this channel", q->id,
+                       q->idl);
         return;
     }
-    ch = rtws__channel_get(r, chan, cn, 1);
+    ch = rtws__channel_get(r, q->chan, q->cn, 1);
     if (!ch) {
-        rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
         return;
     }
     m = rtws__member_of(rc, ch);
     if (!m) {
         if (rc->nchan >= r->cfg.max_channels) {
-            rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", id, idl);
+            rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", q->id,
+                           q->idl);
             rtws__channel_maybe_drop(r, ch);
             return;
         }
@@ -8537,7 +8588,7 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         }
         if (!m || !p) {
             rtws__free(rtws__ra(r), m);
-            rtws__rt_error(r, rc, "internal", "out of memory", id, idl);
+            rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
             return;
         }
         memset(m, 0, sizeof *m);
@@ -8560,22 +8611,22 @@ static void rtws__do_subscribe(rtws_router *r, rtws__rconn *rc, const rtws_json 
         rtws__w_strz(r, "type", "subscribed");
         rtws__w_str(r, "channel", ch->name, ch->h.klen);
         rtws__w_int(r, "seq", (int64_t)ch->seq);
-        if (id) rtws__w_str(r, "id", id, idl);
+        if (q->id) rtws__w_str(r, "id", q->id, q->idl);
         rtws__w_int(r, "members", (int64_t)ch->presence.count);
         if (ch->presence.count <= r->cfg.max_presence) {
-        rtws_json_write_key(&r->w, "presence", 8);
-        rtws_json_write_array(&r->w);
-        for (i = 0; i < ch->presence.nb; i++) {
-            rtws__hnode *e;
-            for (e = ch->presence.b[i]; e; e = e->hnext) {
-                rtws__presence *q = (rtws__presence *)e;
-                rtws_json_write_object(&r->w);
-                rtws__w_strz(r, "user", q->user->name);
-                rtws__w_strz(r, "status", q->status);
-                rtws_json_write_object_end(&r->w);
+            rtws_json_write_key(&r->w, "presence", 8);
+            rtws_json_write_array(&r->w);
+            for (i = 0; i < ch->presence.nb; i++) {
+                rtws__hnode *e;
+                for (e = ch->presence.b[i]; e; e = e->hnext) {
+                    rtws__presence *pr = (rtws__presence *)e;
+                    rtws_json_write_object(&r->w);
+                    rtws__w_strz(r, "user", pr->user->name);
+                    rtws__w_strz(r, "status", pr->status);
+                    rtws_json_write_object_end(&r->w);
+                }
             }
-        }
-        rtws_json_write_array_end(&r->w);
+            rtws_json_write_array_end(&r->w);
         }
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
@@ -8646,11 +8697,13 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                          now_ms);
 }
 
-static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d, const char *chan,
-                             size_t cn, const char *id, size_t idl, uint64_t now) {
+static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
     char event[65];
-    int bad = 0, dv = rtws_json_get(d, 0, "data");
-    size_t en = rtws__field(d, "event", event, sizeof event, &bad), dn = 0, len, i;
+    int bad = 0, dv = rtws_json_get(q->d, 0, "data");
+    size_t en = rtws__field(q->d, "event", event, sizeof event, &bad), dn = 0, len, i;
+    const char *id = q->id;
+    size_t idl = q->idl;
+    uint64_t now = q->now;
     const char *data = NULL;
     rtws__channel *ch;
     rtws__session *s = rc->session;
@@ -8663,7 +8716,7 @@ static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d
         memcpy(event, "message", 8);
         en = 7;
     }
-    if (dv >= 0) data = rtws_json_raw(d, dv, &dn);
+    if (dv >= 0) data = rtws_json_raw(q->d, dv, &dn);
     if (dn > r->cfg.max_data) {
         rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
         return;
@@ -8686,28 +8739,20 @@ static void rtws__do_publish(rtws_router *r, rtws__rconn *rc, const rtws_json *d
             }
         }
     }
-    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, chan)) {
+    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, q->chan)) {
         rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
         return;
     }
-    ch = rtws__channel_get(r, chan, cn, 1);
+    ch = rtws__channel_get(r, q->chan, q->cn, 1);
     if (!ch || !(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
         rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
         return;
     }
     if (!id) return;
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
-        size_t ncap = s->ddcap ? s->ddcap * 2 : 16;
-        rtws__dedupe *nd;
-        if (ncap > r->cfg.dedupe_max) ncap = r->cfg.dedupe_max;
-        nd = (rtws__dedupe *)rtws__alloc(rtws__ra(r), ncap * sizeof *nd);
-        if (nd) {
-            for (i = 0; i < s->ddcount; i++) nd[i] = s->dd[(s->ddhead + i) % s->ddcap];
-            rtws__free(rtws__ra(r), s->dd);
-            s->dd = nd;
-            s->ddcap = ncap;
-            s->ddhead = 0;
-        }
+        void *dd = s->dd; /* when this fails, the ring keeps its size */
+        rtws__ring_grow(rtws__ra(r), &dd, &s->ddcap, &s->ddhead, sizeof *s->dd, r->cfg.dedupe_max);
+        s->dd = (rtws__dedupe *)dd;
     }
     if (s->ddcap) {
         rtws__dedupe *e;
@@ -8752,23 +8797,141 @@ static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, 
     else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
 }
 
-static int rtws__grow_toks(rtws_router *r, size_t need) {
-    rtws_json_tok *nt;
-    if (need > r->cfg.max_tokens) return 0;
-    nt = (rtws_json_tok *)rtws__realloc(rtws__ra(r), r->toks, need * sizeof *nt);
-    if (!nt) return 0;
-    r->toks = nt;
-    r->tokcap = need;
-    return 1;
+static void rtws__req_ping(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    int ts = rtws_json_get(q->d, 0, "ts");
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "pong");
+        rtws_json_write_key(&r->w, "ts", 2);
+        if (ts >= 0) rtws_json_write_tok(&r->w, q->d, ts);
+        else rtws_json_write_null(&r->w);
+        rtws__w_int(r, "time", (int64_t)q->now + r->cfg.wall_offset_ms);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
 }
 
+static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    char tok[4097], user[64], sid[32];
+    int tk = rtws_json_get(q->d, 0, "token"), resumed, bad = 0;
+    size_t tn = 0;
+    if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
+        rtws_json_unescape(q->d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
+        rtws__rt_error(r, rc, "bad_request", "auth needs a token", q->id, q->idl);
+        return;
+    }
+    if (rc->members) {
+        rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", q->id, q->idl);
+        return;
+    }
+    if (rtws__check_token(r, rc->conn, tok, tn, q->now, user) != 0) {
+        rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", q->id, q->idl);
+        return;
+    }
+    rtws__field(q->d, "session", sid, sizeof sid, &bad);
+    if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
+        size_t un = strlen(user);
+        rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, un, rtws__hash(user, un));
+        if (u && u->conns >= r->cfg.max_conns_per_user) {
+            rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", q->id,
+                           q->idl);
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+            return;
+        }
+    }
+    if (!rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
+        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
+        return;
+    }
+    rc->authed = 1;
+    rc->auth_deadline = 0;
+    rtws__send_authenticated(r, rc);
+}
+
+static void rtws__req_unsubscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    size_t len;
+    rtws__leave_channel(r, rc, q->m);
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "unsubscribed");
+        rtws__w_str(r, "channel", q->chan, q->cn);
+        if (q->id) rtws__w_str(r, "id", q->id, q->idl);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    rtws__channel_maybe_drop(r, q->ch);
+}
+
+static void rtws__req_presence(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    char status[33];
+    rtws__presence *p;
+    int bad = 0;
+    if (!rtws__field(q->d, "status", status, sizeof status, &bad) || bad) {
+        rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", q->id, q->idl);
+        return;
+    }
+    if (!strcmp(status, "joined") || !strcmp(status, "left")) {
+        /* the server's own membership words: a client cannot fake them */
+        rtws__rt_error(r, rc, "bad_request", "joined and left are reserved", q->id, q->idl);
+        return;
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, q->chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed", q->id, q->idl);
+        return;
+    }
+    p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->name, rc->user->h.klen,
+                                      rc->user->h.hash);
+    if (p) memcpy(p->status, status, strlen(status) + 1);
+    if (q->ch->presence.count <= r->cfg.max_presence)
+        rtws__presence_event(r, q->ch, rc->user->name, status, NULL);
+}
+
+enum {
+    RTWS__REQ_AUTH = 1,    /* when auth_required: "unauthorized" until authenticated */
+    RTWS__REQ_CHANNEL = 2, /* a valid "channel" (1 to 128 printable bytes) */
+    RTWS__REQ_MEMBER = 4   /* and a subscription to it: "not_subscribed" otherwise */
+};
+
+typedef struct rtws__req_type {
+    const char *name;
+    size_t len;
+    void (*fn)(rtws_router *r, rtws__rconn *rc, const rtws__req *q);
+    unsigned flags;
+} rtws__req_type;
+
+/* The protocol's client messages (docs/PROTOCOL.md). Any other type goes to
+   cfg.on_message, after the authentication check. There is no rate limit
+   flag: every message counts toward it, binary and unparsable ones too,
+   before its type is known. */
+#define RTWS__REQ(name, fn, flags) {name, sizeof name - 1, fn, flags}
+static const rtws__req_type rtws__req_types[] = {
+    RTWS__REQ("ping", rtws__req_ping, 0),
+    RTWS__REQ("auth", rtws__req_auth, 0),
+    RTWS__REQ("subscribe", rtws__req_subscribe, RTWS__REQ_AUTH | RTWS__REQ_CHANNEL),
+    RTWS__REQ("unsubscribe", rtws__req_unsubscribe,
+              RTWS__REQ_AUTH | RTWS__REQ_CHANNEL | RTWS__REQ_MEMBER),
+    RTWS__REQ("publish", rtws__req_publish, RTWS__REQ_AUTH | RTWS__REQ_CHANNEL),
+    RTWS__REQ("presence", rtws__req_presence,
+              RTWS__REQ_AUTH | RTWS__REQ_CHANNEL | RTWS__REQ_MEMBER)};
+#undef RTWS__REQ
+
+static const rtws__req_type *rtws__req_find(const rtws_json *d, int type) {
+    size_t i;
+    for (i = 0; i < sizeof rtws__req_types / sizeof rtws__req_types[0]; i++)
+        if (rtws_json_eqn(d, type, rtws__req_types[i].name, rtws__req_types[i].len))
+            return &rtws__req_types[i];
+    return NULL;
+}
+
+/* Checks what every message needs (rate, JSON object, type, id), then what
+   its type's flags ask for, and hands it to the type's handler. */
 static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
+    const rtws__req_type *t;
+    rtws__req q;
     rtws_json d;
     rtws_err e;
-    int tv;
+    int tv, bad = 0;
     char chan[129], id[65];
-    size_t cn, idl;
-    int bad = 0;
+    unsigned flags;
     r->msgs_in++;
     if (!rtws__rate_ok(r, rc, now)) {
         rtws__rt_error(r, rc, "rate_limited", "slow down", NULL, 0);
@@ -8779,133 +8942,53 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
         return;
     }
-    e = rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, r->toks, r->tokcap,
-                        32);
-    if (e == RTWS_ERR_NOSPACE && rtws__grow_toks(r, d.count))
-        e = rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, r->toks,
-                            r->tokcap, 32);
+    e = rtws__parse_grow(&d, (const char *)ev->message.data, ev->message.len, rtws__ra(r), &r->toks,
+                         &r->tokcap, r->cfg.max_tokens, 32);
     if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
         (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
         if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
         else rtws__to_app(r, rc, ev, "expected a JSON object with a type");
         return;
     }
-    idl = rtws__field(&d, "id", id, sizeof id, &bad);
+    memset(&q, 0, sizeof q);
+    q.d = &d;
+    q.now = now;
+    q.idl = rtws__field(&d, "id", id, sizeof id, &bad);
     if (bad) {
         rtws__rt_error(r, rc, "bad_request", "id must be a string of 1 to 64 bytes", NULL, 0);
         return;
     }
-    if (rtws_json_eq(&d, tv, "ping")) {
-        int ts = rtws_json_get(&d, 0, "ts");
-        size_t len;
-        do {
-            rtws__w_begin(r);
-            rtws__w_strz(r, "type", "pong");
-            rtws_json_write_key(&r->w, "ts", 2);
-            if (ts >= 0) rtws_json_write_tok(&r->w, &d, ts);
-            else rtws_json_write_null(&r->w);
-            rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
-        } while (!rtws__w_end(r, &len));
-        rtws__rt_send(r, rc, len);
+    if (q.idl) q.id = id;
+    t = rtws__req_find(&d, tv);
+    flags = t ? t->flags : (unsigned)RTWS__REQ_AUTH; /* unknown types wait for auth too */
+    if ((flags & RTWS__REQ_AUTH) && r->cfg.auth_required && !rc->authed) {
+        rtws__rt_error(r, rc, "unauthorized", "authenticate first", q.id, q.idl);
         return;
     }
-    if (rtws_json_eq(&d, tv, "auth")) {
-        char tok[4097], user[64], sid[32];
-        int tk = rtws_json_get(&d, 0, "token"), resumed;
-        size_t tn = 0;
-        if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
-            rtws_json_unescape(&d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
-            rtws__rt_error(r, rc, "bad_request", "auth needs a token", id[0] ? id : NULL, idl);
-            return;
-        }
-        if (rc->members) {
-            rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", id[0] ? id : NULL, idl);
-            return;
-        }
-        if (rtws__check_token(r, rc->conn, tok, tn, now, user) != 0) {
-            rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", id[0] ? id : NULL, idl);
-            return;
-        }
-        rtws__field(&d, "session", sid, sizeof sid, &bad);
-        if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
-            rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, strlen(user), rtws__hash(user, strlen(user)));
-            if (u && u->conns >= r->cfg.max_conns_per_user) {
-                rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", id[0] ? id : NULL, idl);
-                rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
-                return;
-            }
-        }
-        if (!rtws__attach_session(r, rc, sid, user, now, &resumed)) {
-            rtws__rt_error(r, rc, "internal", "out of memory", id[0] ? id : NULL, idl);
-            return;
-        }
-        rc->authed = 1;
-        rc->auth_deadline = 0;
-        rtws__send_authenticated(r, rc);
+    if (!t) {
+        rtws__to_app(r, rc, ev, "unknown message type");
         return;
     }
-    if (r->cfg.auth_required && !rc->authed) {
-        rtws__rt_error(r, rc, "unauthorized", "authenticate first", id[0] ? id : NULL, idl);
-        return;
-    }
-    if (rtws_json_eq(&d, tv, "subscribe") || rtws_json_eq(&d, tv, "unsubscribe") ||
-        rtws_json_eq(&d, tv, "publish") || rtws_json_eq(&d, tv, "presence")) {
+    if (flags & RTWS__REQ_CHANNEL) {
         int cv = rtws_json_get(&d, 0, "channel");
-        const char *idp = idl ? id : NULL;
         if (cv < 0 || r->toks[cv].type != RTWS_JSON_STRING ||
-            rtws_json_unescape(&d, cv, chan, sizeof chan, &cn) != RTWS_OK ||
-            !rtws__valid_channel(chan, cn) || strlen(chan) != cn) {
-            rtws__rt_error(r, rc, "bad_request", "channel must be 1 to 128 printable bytes", idp, idl);
+            rtws_json_unescape(&d, cv, chan, sizeof chan, &q.cn) != RTWS_OK ||
+            !rtws__valid_channel(chan, q.cn) || strlen(chan) != q.cn) {
+            rtws__rt_error(r, rc, "bad_request", "channel must be 1 to 128 printable bytes", q.id,
+                           q.idl);
             return;
         }
-        if (rtws_json_eq(&d, tv, "subscribe")) {
-            rtws__do_subscribe(r, rc, &d, chan, cn, idp, idl);
-        } else if (rtws_json_eq(&d, tv, "publish")) {
-            rtws__do_publish(r, rc, &d, chan, cn, idp, idl, now);
-        } else {
-            rtws__channel *ch = rtws__channel_get(r, chan, cn, 0);
-            rtws__member *m = ch ? rtws__member_of(rc, ch) : NULL;
-            size_t len;
-            if (!m) {
-                rtws__rt_error(r, rc, "not_subscribed", "not subscribed to this channel", idp, idl);
-                return;
-            }
-            if (rtws_json_eq(&d, tv, "unsubscribe")) {
-                rtws__leave_channel(r, rc, m);
-                do {
-                    rtws__w_begin(r);
-                    rtws__w_strz(r, "type", "unsubscribed");
-                    rtws__w_str(r, "channel", chan, cn);
-                    if (idp) rtws__w_str(r, "id", idp, idl);
-                } while (!rtws__w_end(r, &len));
-                rtws__rt_send(r, rc, len);
-                rtws__channel_maybe_drop(r, ch);
-            } else {
-                char status[33];
-                rtws__presence *p;
-                if (!rtws__field(&d, "status", status, sizeof status, &bad) || bad) {
-                    rtws__rt_error(r, rc, "bad_request", "status must be 1 to 32 bytes", idp, idl);
-                    return;
-                }
-                if (!strcmp(status, "joined") || !strcmp(status, "left")) {
-                    /* the server's own membership words: a client cannot fake them */
-                    rtws__rt_error(r, rc, "bad_request", "joined and left are reserved", idp, idl);
-                    return;
-                }
-                if (!rtws__allowed(r, rc, RTWS_ACT_PRESENCE, chan)) {
-                    rtws__rt_error(r, rc, "forbidden", "not allowed", idp, idl);
-                    return;
-                }
-                p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name,
-                                                  rc->user->h.klen, rc->user->h.hash);
-                if (p) memcpy(p->status, status, strlen(status) + 1);
-                if (ch->presence.count <= r->cfg.max_presence)
-                    rtws__presence_event(r, ch, rc->user->name, status, NULL);
-            }
-        }
-        return;
+        q.chan = chan;
     }
-    rtws__to_app(r, rc, ev, "unknown message type");
+    if (flags & RTWS__REQ_MEMBER) {
+        q.ch = rtws__channel_get(r, chan, q.cn, 0);
+        q.m = q.ch ? rtws__member_of(rc, q.ch) : NULL;
+        if (!q.m) {
+            rtws__rt_error(r, rc, "not_subscribed", "not subscribed to this channel", q.id, q.idl);
+            return;
+        }
+    }
+    t->fn(r, rc, &q);
 }
 
 static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
@@ -9119,6 +9202,7 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     rtws_allocator a;
     rtws_router *r;
+    void *t = NULL;
     memset(&a, 0, sizeof a);
     if (cfg) a = cfg->allocator;
     r = (rtws_router *)rtws__alloc(&a, sizeof *r);
@@ -9140,11 +9224,13 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
     r->outcap = 4096;
     r->out = (char *)rtws__alloc(&a, r->outcap);
-    if (!r->out || !rtws__grow_toks(r, r->cfg.max_tokens < 256 ? r->cfg.max_tokens : 256)) {
+    if (!r->out || rtws__grow(&a, &t, &r->tokcap, r->cfg.max_tokens < 256 ? r->cfg.max_tokens : 256,
+                              sizeof *r->toks, r->cfg.max_tokens) != RTWS_OK) {
         rtws__free(&a, r->out);
         rtws__free(&a, r);
         return NULL;
     }
+    r->toks = (rtws_json_tok *)t;
     return r;
 }
 
@@ -9237,30 +9323,12 @@ static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n)
     return NULL;
 }
 
-/* Writes one request with the writer into rt->wbuf (grown as needed) and
-   sends it; body() adds the fields after "type". */
+/* Requests are written into rt->wbuf (rtws__w_done grows it) and sent once
+   the server has welcomed this connection; RTWS_EAGAIN before that. */
 static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
     rtws_conn *c = rtws_client_get_conn(rt->cl);
     if (!rt->ready || !c) return RTWS_EAGAIN;
     return rtws_conn_send_text(c, s, n);
-}
-
-static int rtws__rt_w_end(rtws_rt *rt, rtws_json_writer *w, size_t *len) {
-    rtws_err e;
-    rtws_json_write_object_end(w);
-    e = rtws_json_writer_finish(w, len);
-    if (e == RTWS_ERR_NOSPACE) {
-        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->wbuf, *len + 1);
-        if (!nb) {
-            *len = 0;
-            return 1;
-        }
-        rt->wbuf = nb;
-        rt->wcap = *len + 1;
-        return 0;
-    }
-    if (e != RTWS_OK) *len = 0;
-    return 1;
 }
 
 static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
@@ -9277,7 +9345,7 @@ static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
             rtws_json_write_key(&w, "since", 5);
             rtws_json_write_int64(&w, (int64_t)s->last);
         }
-    } while (!rtws__rt_w_end(rt, &w, &len));
+    } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
     if (len && rtws__rt_send_raw(rt, rt->wbuf, len) == RTWS_OK) s->sent = 1;
 }
 
@@ -9297,7 +9365,7 @@ static void rtws__rt_resume(rtws_rt *rt) {
             rtws_json_write_string(&w, rt->cfg.token, strlen(rt->cfg.token));
             rtws_json_write_key(&w, "session", 7);
             rtws_json_write_string(&w, rt->session, strlen(rt->session));
-        } while (!rtws__rt_w_end(rt, &w, &len));
+        } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
         if (len) rtws__rt_send_raw(rt, rt->wbuf, len);
     }
     for (i = 0; i < rt->nsubs; i++) rtws__rt_send_subscribe(rt, &rt->subs[i]);
@@ -9311,11 +9379,11 @@ static int rtws__rt_refresh(rtws_client *cl, const char **url, rtws_client_opts 
     (void)cl;
     (void)opts;
     if (!rt->session[0]) return 0;
-    if (need > rt->urlcap) {
-        char *nb = (char *)rtws__realloc(rtws__rta(rt), rt->urlbuf, need);
-        if (!nb) return 0;
-        rt->urlbuf = nb;
-        rt->urlcap = need;
+    {
+        void *b = rt->urlbuf;
+        rtws_err e = rtws__grow(rtws__rta(rt), &b, &rt->urlcap, need, 1, SIZE_MAX);
+        rt->urlbuf = (char *)b;
+        if (e != RTWS_OK) return 0;
     }
     snprintf(rt->urlbuf, rt->urlcap, "%s%csession=%s", rt->url, strchr(rt->url, '?') ? '&' : '?',
              rt->session);
@@ -9357,14 +9425,7 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
     int tv;
     char chan[132];
     rtws__rtsub *sub;
-    e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
-    if (e == RTWS_ERR_NOSPACE && d.count <= 65536) {
-        rtws_json_tok *nt = (rtws_json_tok *)rtws__realloc(rtws__rta(rt), rt->toks, d.count * sizeof *nt);
-        if (!nt) return;
-        rt->toks = nt;
-        rt->tokcap = d.count;
-        e = rtws_json_parse(&d, s, n, rt->toks, rt->tokcap, 64);
-    }
+    e = rtws__parse_grow(&d, s, n, rtws__rta(rt), &rt->toks, &rt->tokcap, 65536, 64);
     if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0)
         return;
     rtws__rt_copy(&d, rtws_json_get(&d, 0, "channel"), chan, sizeof chan);
@@ -9537,13 +9598,11 @@ RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_ms
     if (!rtws__valid_channel(channel, n)) return RTWS_ERR_INVALID;
     s = rtws__rt_find(rt, channel, n);
     if (!s) {
-        if (rt->nsubs == rt->capsubs) {
-            size_t ncap = rt->capsubs ? rt->capsubs * 2 : 8;
-            rtws__rtsub *ns = (rtws__rtsub *)rtws__realloc(rtws__rta(rt), rt->subs, ncap * sizeof *ns);
-            if (!ns) return RTWS_ERR_NOMEM;
-            rt->subs = ns;
-            rt->capsubs = ncap;
-        }
+        void *b = rt->subs;
+        rtws_err e = rtws__grow(rtws__rta(rt), &b, &rt->capsubs, rt->nsubs + 1, sizeof *rt->subs,
+                                SIZE_MAX);
+        rt->subs = (rtws__rtsub *)b;
+        if (e != RTWS_OK) return RTWS_ERR_NOMEM;
         s = &rt->subs[rt->nsubs];
         memset(s, 0, sizeof *s);
         s->name = (char *)rtws__alloc(rtws__rta(rt), n + 1);
@@ -9577,7 +9636,7 @@ static rtws_err rtws__rt_simple(rtws_rt *rt, const char *type, const char *chann
             rtws_json_write_key(&w, k2, strlen(k2));
             rtws_json_write_string(&w, v2, strlen(v2));
         }
-    } while (!rtws__rt_w_end(rt, &w, &len));
+    } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
     if (!len) return RTWS_ERR_INVALID;
     rtws__begin(rt->ctx, rt->ctx->now);
     e = rtws__rt_send_raw(rt, rt->wbuf, len);
@@ -9627,7 +9686,7 @@ RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *
         else rtws_json_write_null(&w);
         rtws_json_write_key(&w, "id", 2);
         rtws_json_write_string(&w, id, strlen(id));
-    } while (!rtws__rt_w_end(rt, &w, &n));
+    } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &n));
     if (!n) return RTWS_ERR_INVALID;
     p = (rtws__rtpub *)rtws__alloc(rtws__rta(rt), sizeof *p + n);
     if (!p) return RTWS_ERR_NOMEM;

@@ -323,6 +323,76 @@ static void test_allocator(void) {
     rtws__free(&zero, NULL);
 }
 
+static void *no_alloc(size_t n, void *u) {
+    (void)n;
+    ((counting *)u)->allocs++;
+    return NULL;
+}
+static void *no_realloc(void *p, size_t n, void *u) {
+    (void)p;
+    (void)n;
+    ((counting *)u)->reallocs++;
+    return NULL;
+}
+
+/* rtws__grow: doubling, at least 16, at least need, at most max; the cap and
+   the size_t overflow are checked before the allocator is called. */
+static void test_grow(void) {
+    counting cnt = {0, 0, 0};
+    rtws_allocator a;
+    void *p = NULL;
+    size_t cap = 0;
+    a.alloc = c_alloc;
+    a.realloc = c_realloc;
+    a.free = c_free;
+    a.user = &cnt;
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 0, 4, 100), RTWS_OK); /* nothing needed */
+    CHECK(p == NULL && cap == 0 && cnt.allocs == 0);
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 1, 4, 100), RTWS_OK); /* first block: alloc, 16 */
+    CHECK(p != NULL);
+    CHECK_EQ(cap, 16);
+    CHECK_EQ(cnt.allocs, 1);
+    CHECK_EQ(cnt.reallocs, 0);
+    if (p) memset(p, 7, 16 * 4);
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 16, 4, 100), RTWS_OK); /* fits: no call */
+    CHECK_EQ(cnt.allocs + cnt.reallocs, 1);
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 17, 4, 100), RTWS_OK); /* doubles */
+    CHECK_EQ(cap, 32);
+    CHECK_EQ(cnt.reallocs, 1);
+    CHECK(((uint8_t *)p)[16 * 4 - 1] == 7); /* contents kept */
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 70, 4, 100), RTWS_OK); /* more than double: need */
+    CHECK_EQ(cap, 70);
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 71, 4, 100), RTWS_OK); /* double clamped to max */
+    CHECK_EQ(cap, 100);
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 101, 4, 100), RTWS_ERR_TOO_BIG);
+    CHECK_EQ(cap, 100);
+    CHECK_EQ(cnt.reallocs, 3);
+    /* need * elem would wrap around: refused before allocating */
+    CHECK_EQ(rtws__grow(&a, &p, &cap, SIZE_MAX / 8 + 1, 8, SIZE_MAX), RTWS_ERR_TOO_BIG);
+    CHECK_EQ(rtws__grow(&a, &p, &cap, SIZE_MAX, 1, SIZE_MAX - 1), RTWS_ERR_TOO_BIG);
+    CHECK_EQ(cnt.allocs + cnt.reallocs, 4);
+    rtws__free(&a, p);
+    p = NULL;
+    cap = 0;
+    CHECK_EQ(rtws__grow(&a, &p, &cap, 1, 1, 5), RTWS_OK); /* max below 16 */
+    CHECK_EQ(cap, 5);
+    rtws__free(&a, p);
+    /* a failing allocator: RTWS_ERR_NOMEM, block and capacity untouched */
+    {
+        uint8_t blk[8];
+        p = blk;
+        cap = 8;
+        a.alloc = no_alloc;
+        a.realloc = no_realloc;
+        CHECK_EQ(rtws__grow(&a, &p, &cap, 9, 1, 64), RTWS_ERR_NOMEM);
+        CHECK(p == blk && cap == 8);
+        p = NULL;
+        cap = 0;
+        CHECK_EQ(rtws__grow(&a, &p, &cap, 1, 1, 64), RTWS_ERR_NOMEM);
+        CHECK(p == NULL && cap == 0);
+    }
+}
+
 int main(void) {
     test_sha1();
     test_base64();
@@ -330,5 +400,6 @@ int main(void) {
     test_time();
     test_random();
     test_allocator();
+    test_grow();
     return T_END();
 }

@@ -571,7 +571,62 @@ static void test_jwt(void) {
     CHECK_EQ(rtws_jwt_hs256_verify(tok, n, k, 6, now, 0, user), RTWS_ERR_SYNTAX);
 }
 
+/* The router's two growth shapes over rtws__grow: a full ring keeps its
+   order, oldest first, and a hash table keeps every node reachable. */
+static void test_growth(void) {
+    rtws_allocator a;
+    void *p;
+    int *ring, i, ok = 1;
+    size_t cap = 16, head = 5;
+    memset(&a, 0, sizeof a);
+    ring = (int *)malloc(16 * sizeof *ring);
+    for (i = 0; i < 16; i++) ring[(head + (size_t)i) % cap] = i; /* full, wrapped */
+    p = ring;
+    CHECK_EQ(rtws__ring_grow(&a, &p, &cap, &head, sizeof *ring, 40), RTWS_OK);
+    ring = (int *)p;
+    CHECK_EQ(cap, 32);
+    for (i = 0; i < 16; i++) ok &= ring[(head + (size_t)i) % cap] == i;
+    CHECK(ok);
+    for (i = 16; i < 32; i++) ring[(head + (size_t)i) % cap] = i; /* the free slots follow */
+    for (i = 0, ok = 1; i < 32; i++) ok &= ring[(head + (size_t)i) % cap] == i;
+    CHECK(ok);
+    CHECK_EQ(rtws__ring_grow(&a, &p, &cap, &head, sizeof *ring, 40), RTWS_OK); /* to the max */
+    ring = (int *)p;
+    CHECK_EQ(cap, 40);
+    for (i = 0, ok = 1; i < 32; i++) ok &= ring[(head + (size_t)i) % cap] == i;
+    CHECK(ok);
+    CHECK_EQ(rtws__ring_grow(&a, &p, &cap, &head, sizeof *ring, 40), RTWS_ERR_TOO_BIG);
+    free(p);
+    {
+        rtws__htab t;
+        rtws__hnode nodes[300];
+        char keys[300][8];
+        size_t k, added = 0, found = 0, placed = 0;
+        memset(&t, 0, sizeof t);
+        for (k = 0; k < 300; k++) {
+            snprintf(keys[k], sizeof keys[k], "k%u", (unsigned)k);
+            nodes[k].key = keys[k];
+            nodes[k].klen = strlen(keys[k]);
+            nodes[k].hash = rtws__hash(keys[k], nodes[k].klen);
+            added += (size_t)rtws__hadd(&t, &nodes[k], &a);
+        }
+        CHECK_EQ(added, 300);
+        CHECK_EQ(t.count, 300);
+        CHECK_EQ(t.nb, 512);
+        for (k = 0; k < 300; k++)
+            found += rtws__hfind(&t, keys[k], nodes[k].klen, nodes[k].hash) == &nodes[k];
+        for (k = 0; k < t.nb; k++) {
+            rtws__hnode *e;
+            for (e = t.b[k]; e; e = e->hnext) placed += (e->hash & (t.nb - 1)) == k;
+        }
+        CHECK_EQ(found, 300);
+        CHECK_EQ(placed, 300);
+        free(t.b);
+    }
+}
+
 int main(void) {
+    test_growth();
     test_jwt();
     test_welcome_ping_errors();
     test_pubsub_history_presence();
