@@ -63,10 +63,13 @@
                   calls -> bytes out, timers run from now_ms
      4 host       sockets: listen/accept/connect, pollfd export or    0-3, and 5 only
                   per-fd readiness, timers, the reconnecting client   through the
-                  rtws_client                                         transport table
-     5 tls        transports, the table the host drives each socket   0-4
-                  through (read, write/flush, wants, close, error
-                  text): plain TCP, and BearSSL (RTWS_USE_BEARSSL)
+                  rtws_client; rtws_transport, the table it drives    transport table
+                  every socket through (open, read, writev, flush,    (the wss://
+                  pending, wants, release, version, error_text), and  default comes
+                  its plain TCP implementation                        from the macro
+                                                                      RTWS_TLS_TRANSPORT)
+     5 tls        the BearSSL transport (RTWS_USE_BEARSSL): wss://    0-3
+                  for both roles; your own TLS is another table
      6 json       strict RFC 8259 parser into caller tokens, writer   0-1
                   into a caller buffer (docs/JSON.md)
      7 realtime   router (channels, presence, history, sessions,      0-6
@@ -949,7 +952,22 @@ RTWS_API rtws_err rtws_ctx_listen(rtws_ctx *ctx, const char *host, int port, int
 RTWS_API rtws_err rtws_ctx_listen_transport(rtws_ctx *ctx, const char *host, int port,
                                             const rtws_transport *t, void *shared,
                                             int *bound_port);
+/* rtws_ctx_listen() for wss://, through the context's TLS transport
+   (rtws_ctx_config.tls_transport, by default BearSSL: layer 5). The chain and
+   key are read and checked now (the key must match the certificate) and
+   shared by every connection accepted there; the config is not kept. ws://
+   and wss:// listeners may share a context. RTWS_ERR_TLS: see
+   rtws_ctx_get_tls_error(). */
+RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
+                                      const struct rtws_tls_server_config *tls,
+                                      int *bound_port);
 #endif
+/* Why the last TLS setup of ctx failed (rtws_ctx_listen_tls, or loading trust
+   anchors at a wss:// connect that returned RTWS_ERR_TLS); 0 when none did. */
+RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx);
+/* The TLS version of an established wss:// connection (0x0303: TLS 1.2),
+   0 for ws:// or before the TLS handshake completes. */
+RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
 #if !defined(RTWS_NO_CLIENT)
 /* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
    literals as ws://[::1]:8080/, with a zone as ws://[fe80::1%25eth0]/).
@@ -1220,20 +1238,9 @@ typedef struct rtws_tls_server_config {
     size_t key_pem_len;      /* 0: strlen(key_pem) */
 } rtws_tls_server_config;
 
-/* rtws_ctx_listen() for wss://. The chain and key are read and checked now
-   (the key must match the certificate) and shared by every connection
-   accepted there; the config is not kept. ws:// and wss:// listeners may
-   share a context. RTWS_ERR_TLS: see rtws_ctx_get_tls_error(). */
-#if !defined(RTWS_NO_SERVER)
-RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
-                                  const rtws_tls_server_config *tls, int *bound_port);
-#endif
-/* Why the last TLS setup of ctx failed (rtws_ctx_listen_tls, or loading trust
-   anchors at a wss:// connect that returned RTWS_ERR_TLS); 0 when none did. */
-RTWS_API int rtws_ctx_get_tls_error(const rtws_ctx *ctx);
-/* The TLS version of an established wss:// connection (0x0303: TLS 1.2),
-   0 for ws:// or before the TLS handshake completes. */
-RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
+/* rtws_ctx_listen_tls(), rtws_ctx_get_tls_error() and
+   rtws_conn_get_tls_version() are host functions (layer 4) that go through
+   the context's TLS transport; they are declared with the host. */
 #endif /* !RTWS_NO_HOST */
 
 #if !defined(RTWS_NO_JSON)
@@ -4942,7 +4949,8 @@ RTWS_API rtws_err rtws_ctx_listen_transport(rtws_ctx *ctx, const char *host, int
 
 /* rtws_ctx_listen() for wss://, through the context's TLS transport. */
 RTWS_API rtws_err rtws_ctx_listen_tls(rtws_ctx *ctx, const char *host, int port,
-                                      const rtws_tls_server_config *tls, int *bound_port) {
+                                      const struct rtws_tls_server_config *tls,
+                                      int *bound_port) {
     const rtws_transport *tp = ctx->tls_tp;
     void *shared = NULL;
     int detail = RTWS_TLS_ERR_NOT_BUILT;

@@ -2,8 +2,6 @@
 # The layering of rtws.h (see tests/callgraph.py): no implementation section
 # uses a function of a later section by name, and every public function is
 # defined in the section of the layer that declares it. Ends "N passed, M failed".
-# (Named so that `make test` does not pick it up yet: rename it to
-# tests/interop_callgraph.sh once host no longer calls TLS by name.)
 set -u
 cd "$(dirname "$0")/.."
 exec python3 tests/callgraph.py rtws.h
