@@ -185,13 +185,13 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
     case RTWS_EV_OPEN: s->open++; break;
     case RTWS_EV_MESSAGE:
         s->msgs++;
-        rtws_conn_send(c, ev->opcode, ev->data, ev->len);
+        rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len);
         break;
     case RTWS_EV_PING: s->pings++; break;
     case RTWS_EV_CLOSE:
         s->closes++;
-        s->clean += ev->clean;
-        s->code = ev->code;
+        s->clean += ev->close.clean;
+        s->code = ev->close.code;
         break;
     case RTWS_EV_ERROR: s->errors++; break;
     default: break;
@@ -216,21 +216,21 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
     case RTWS_EV_OPEN: k->open++; break;
     case RTWS_EV_MESSAGE:
         k->got++;
-        if (ev->opcode != k->op || ev->len != k->expect_len ||
-            (ev->len && memcmp(ev->data, k->expect, ev->len) != 0))
+        if (ev->message.opcode != k->op || ev->message.len != k->expect_len ||
+            (ev->message.len && memcmp(ev->message.data, k->expect, ev->message.len) != 0))
             k->bad++;
         break;
     case RTWS_EV_PONG:
-        if (ev->len == 5 && memcmp(ev->data, "hello", 5) == 0) k->pongs++;
+        if (ev->pong.len == 5 && memcmp(ev->pong.data, "hello", 5) == 0) k->pongs++;
         break;
     case RTWS_EV_CLOSE:
         k->closed++;
-        k->clean += ev->clean;
-        k->code = ev->code;
+        k->clean += ev->close.clean;
+        k->code = ev->close.code;
         break;
     case RTWS_EV_ERROR:
         k->errors++;
-        k->err = ev->err;
+        k->err = ev->error.err;
         break;
     default: break;
     }
