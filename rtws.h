@@ -322,8 +322,8 @@ RTWS_API int rtws_close_code_valid(unsigned code);
 /* A whole-frame parser for callers that frame without rtws_conn: it walks a
    byte stream fed in pieces of any size (even one byte), unmasks payloads in
    place and reports each payload piece. Control-frame and message rules follow
-   role. */
-typedef struct rtws_frame_parser {
+   role. Its state is private (rtws_frame_piece says what a caller reads). */
+typedef struct rtws__frame_parser_priv {
     rtws_role role;
     uint64_t max_frame;       /* 0: no cap */
     rtws_frame_header h;      /* the frame being read */
@@ -334,6 +334,9 @@ typedef struct rtws_frame_parser {
     uint8_t in_header;        /* 1 while reading a header */
     uint8_t in_message;       /* 1 inside a fragmented data message */
     uint8_t pad_;
+} rtws__frame_parser_priv;
+typedef struct rtws_frame_parser {
+    rtws__frame_parser_priv priv_; /* private */
 } rtws_frame_parser;
 
 typedef struct rtws_frame_piece {
@@ -630,8 +633,10 @@ typedef struct rtws_iov {
     size_t len;
 } rtws_iov;
 
-/* A reference-counted block of output bytes; private. */
-typedef struct rtws__chunk rtws__chunk;
+/* A reference-counted block of output bytes, opaque: a frame shared by many
+   connections (rtws_shared_new) is one of these too. */
+typedef struct rtws_shared rtws_shared;
+typedef struct rtws_shared rtws__chunk; /* private name of the same block */
 typedef struct rtws__seg {
     rtws__chunk *chunk;
     const uint8_t *p;
@@ -644,8 +649,10 @@ typedef struct rtws__fhdr {
     uint64_t len;
 } rtws__fhdr;
 
-/* Fields are private: read them through the functions below. */
-struct rtws_conn {
+/* The connection's state, in the header only so that callers can place an
+   rtws_conn anywhere (stack, static, their own pool): read it through the
+   functions below, never directly. */
+typedef struct rtws__conn_priv {
     const rtws_config *cfg;       /* effective config (defaults filled): the context's
                                      shared one, or a copy of the connection's own */
     rtws_event_fn on_event;       /* cfg->on_event and cfg->user, or rtws_conn_set_handler's */
@@ -696,6 +703,10 @@ struct rtws_conn {
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
     void *ext_;                   /* realtime layer: its per-connection state */
+} rtws__conn_priv;
+
+struct rtws_conn {
+    rtws__conn_priv priv_; /* private */
 };
 
 /* Prepares c for role cfg->role. The config is copied (one allocation of
@@ -789,7 +800,6 @@ RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void 
    copy (server frames are unmasked, so every peer gets the same bytes): a
    broadcast costs one encode and one reference per peer. alloc is the
    allocator of the connections it goes to (NULL: RTWS_MALLOC). */
-typedef struct rtws__chunk rtws_shared;
 RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
                                       const void *data, size_t len);
 /* Queues s on c (RTWS_ERR_INVALID for a client-role c); c holds a reference
@@ -2146,15 +2156,17 @@ RTWS_API int rtws_close_code_valid(unsigned code) {
     return code >= 3000 && code <= 4999;
 }
 
-RTWS_API void rtws_frame_parser_init(rtws_frame_parser *p, rtws_role role, uint64_t max_frame) {
+RTWS_API void rtws_frame_parser_init(rtws_frame_parser *fp, rtws_role role, uint64_t max_frame) {
+    rtws__frame_parser_priv *p = &fp->priv_;
     memset(p, 0, sizeof *p);
     p->role = role == RTWS_SERVER ? RTWS_SERVER : RTWS_CLIENT;
     p->max_frame = max_frame;
     p->in_header = 1;
 }
 
-RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
+RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *fp, uint8_t *data, size_t len, size_t *used,
                                   rtws_frame_piece *piece) {
+    rtws__frame_parser_priv *p = &fp->priv_;
     size_t off = 0;
     *used = 0;
     memset(piece, 0, sizeof *piece);
@@ -2733,7 +2745,7 @@ RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap) {
 
 /* === layer 3: conn ====================================================== */
 
-struct rtws__chunk {
+struct rtws_shared {
     size_t refs, cap, len;   /* the bytes follow the struct */
     size_t payload;          /* shared frames: payload bytes (for the counters) */
     rtws_allocator alloc;    /* shared frames: the allocator that frees it */
@@ -2773,11 +2785,11 @@ static rtws_config rtws__cfg_none;
 /* cfg has its defaults filled and outlives c (the host's per-context copy). */
 static void rtws__conn_init_shared(rtws_conn *c, const rtws_config *cfg) {
     memset(c, 0, sizeof *c);
-    c->cfg = cfg;
-    c->on_event = cfg->on_event;
-    c->user = cfg->user;
-    c->state = cfg->role == RTWS_SERVER ? RTWS_STATE_HANDSHAKE : RTWS_STATE_IDLE;
-    c->rhint = RTWS__RBUF_MIN;
+    c->priv_.cfg = cfg;
+    c->priv_.on_event = cfg->on_event;
+    c->priv_.user = cfg->user;
+    c->priv_.state = cfg->role == RTWS_SERVER ? RTWS_STATE_HANDSHAKE : RTWS_STATE_IDLE;
+    c->priv_.rhint = RTWS__RBUF_MIN;
 }
 
 RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
@@ -2788,16 +2800,16 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
     own = (rtws_config *)rtws__alloc(&a, sizeof *own);
     if (!own) { /* every later call reports the sticky RTWS_ERR_NOMEM */
         rtws__conn_init_shared(c, &rtws__cfg_none);
-        c->err = RTWS_ERR_NOMEM;
-        c->state = RTWS_STATE_CLOSED;
-        c->drop_input = 1;
+        c->priv_.err = RTWS_ERR_NOMEM;
+        c->priv_.state = RTWS_STATE_CLOSED;
+        c->priv_.drop_input = 1;
         return;
     }
     if (cfg) *own = *cfg;
     else memset(own, 0, sizeof *own);
     rtws__config_defaults(own);
     rtws__conn_init_shared(c, own);
-    c->cfg_own = 1;
+    c->priv_.cfg_own = 1;
 }
 
 /* Buffers for control frames: only a connection that pings, answers a ping
@@ -2811,11 +2823,11 @@ typedef struct rtws__ctl {
 } rtws__ctl;
 
 static rtws__ctl *rtws__ctl_get(rtws_conn *c) {
-    if (!c->ctl) {
-        c->ctl = (rtws__ctl *)rtws__alloc(&c->cfg->allocator, sizeof *c->ctl);
-        if (c->ctl) c->ctl->keys_used = sizeof c->ctl->keys;
+    if (!c->priv_.ctl) {
+        c->priv_.ctl = (rtws__ctl *)rtws__alloc(&c->priv_.cfg->allocator, sizeof *c->priv_.ctl);
+        if (c->priv_.ctl) c->priv_.ctl->keys_used = sizeof c->priv_.ctl->keys;
     }
-    return c->ctl;
+    return c->priv_.ctl;
 }
 
 static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
@@ -2825,124 +2837,124 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         rtws__free(&a, ch);
         return;
     }
-    if (ch->cap <= RTWS__BIG_KEEP && (ch->cap >= RTWS__CHUNK_SIZE || c->msgs_out) &&
-        (!c->spare || c->spare->cap < ch->cap)) {
+    if (ch->cap <= RTWS__BIG_KEEP && (ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out) &&
+        (!c->priv_.spare || c->priv_.spare->cap < ch->cap)) {
         /* keep the biggest recent one for the next send: no malloc per message
            (not the 101's: a connection that stays quiet keeps nothing) */
-        rtws__free(&c->cfg->allocator, c->spare);
+        rtws__free(&c->priv_.cfg->allocator, c->priv_.spare);
         ch->refs = 1;
         ch->len = 0;
-        c->spare = ch;
+        c->priv_.spare = ch;
         return;
     }
-    rtws__free(&c->cfg->allocator, ch);
+    rtws__free(&c->priv_.cfg->allocator, ch);
 }
 
 static void rtws__segs_free(rtws_conn *c) {
-    if (c->segs != c->seg_inline) rtws__free(&c->cfg->allocator, c->segs);
-    c->segs = NULL;
-    c->segcap = c->seghead = 0;
+    if (c->priv_.segs != c->priv_.seg_inline) rtws__free(&c->priv_.cfg->allocator, c->priv_.segs);
+    c->priv_.segs = NULL;
+    c->priv_.segcap = c->priv_.seghead = 0;
 }
 
 static void rtws__release(rtws_conn *c) {
-    const rtws_allocator *a = &c->cfg->allocator;
+    const rtws_allocator *a = &c->priv_.cfg->allocator;
     size_t i;
-    for (i = 0; i < c->nseg; i++) rtws__chunk_unref(c, c->segs[(c->seghead + i) & (c->segcap - 1)].chunk);
-    rtws__free(a, c->spare);
+    for (i = 0; i < c->priv_.nseg; i++) rtws__chunk_unref(c, c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)].chunk);
+    rtws__free(a, c->priv_.spare);
     rtws__segs_free(c);
-    if (!c->rborrow) rtws__free(a, c->rbuf);
-    rtws__free(a, c->mbuf);
-    rtws__free(a, c->hs);
-    rtws__free(a, c->ctl);
-    if (c->cfg_own) { /* the allocator lives in the copy being freed */
-        rtws_allocator own = c->cfg->allocator;
-        rtws__free(&own, (void *)(uintptr_t)c->cfg);
-        c->cfg = &rtws__cfg_none;
-        c->cfg_own = 0;
+    if (!c->priv_.rborrow) rtws__free(a, c->priv_.rbuf);
+    rtws__free(a, c->priv_.mbuf);
+    rtws__free(a, c->priv_.hs);
+    rtws__free(a, c->priv_.ctl);
+    if (c->priv_.cfg_own) { /* the allocator lives in the copy being freed */
+        rtws_allocator own = c->priv_.cfg->allocator;
+        rtws__free(&own, (void *)(uintptr_t)c->priv_.cfg);
+        c->priv_.cfg = &rtws__cfg_none;
+        c->priv_.cfg_own = 0;
     }
-    c->ctl = NULL;
-    c->pong_len = c->ping_len = 0;
-    c->cout_len = c->cout_off = 0;
-    c->spare = NULL;
-    c->segs = NULL;
-    c->rbuf = c->mbuf = NULL;
-    c->hs = NULL;
-    c->nseg = c->segcap = c->seghead = 0;
-    c->qbytes = c->head_off = 0;
-    c->rcap = c->rstart = c->rend = c->mcap = 0;
+    c->priv_.ctl = NULL;
+    c->priv_.pong_len = c->priv_.ping_len = 0;
+    c->priv_.cout_len = c->priv_.cout_off = 0;
+    c->priv_.spare = NULL;
+    c->priv_.segs = NULL;
+    c->priv_.rbuf = c->priv_.mbuf = NULL;
+    c->priv_.hs = NULL;
+    c->priv_.nseg = c->priv_.segcap = c->priv_.seghead = 0;
+    c->priv_.qbytes = c->priv_.head_off = 0;
+    c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
 }
 
 RTWS_API void rtws_conn_free(rtws_conn *c) {
-    if (c->notify_ && !c->freed) {
-        c->freed = 1; /* the host closes the socket and releases c */
-        c->state = RTWS_STATE_CLOSED;
-        c->notify_(c);
+    if (c->priv_.notify_ && !c->priv_.freed) {
+        c->priv_.freed = 1; /* the host closes the socket and releases c */
+        c->priv_.state = RTWS_STATE_CLOSED;
+        c->priv_.notify_(c);
         return;
     }
-    if (c->depth) { /* inside a callback: finish when the outer call returns */
-        c->freed = 1;
-        c->state = RTWS_STATE_CLOSED;
+    if (c->priv_.depth) { /* inside a callback: finish when the outer call returns */
+        c->priv_.freed = 1;
+        c->priv_.state = RTWS_STATE_CLOSED;
         return;
     }
     rtws__release(c);
-    c->freed = 1;
-    c->state = RTWS_STATE_CLOSED;
+    c->priv_.freed = 1;
+    c->priv_.state = RTWS_STATE_CLOSED;
 }
 
 RTWS_API void rtws_conn_reset(rtws_conn *c) {
-    rtws_config cfg = *c->cfg;
-    const rtws_config *shared = c->cfg_own ? NULL : c->cfg;
-    rtws_event_fn fn = c->on_event;
-    void *user = c->user, *data = c->data;
+    rtws_config cfg = *c->priv_.cfg;
+    const rtws_config *shared = c->priv_.cfg_own ? NULL : c->priv_.cfg;
+    rtws_event_fn fn = c->priv_.on_event;
+    void *user = c->priv_.user, *data = c->priv_.data;
     rtws__release(c);
     if (shared) rtws__conn_init_shared(c, shared);
     else rtws_conn_init(c, &cfg);
-    c->on_event = fn;
-    c->user = user;
-    c->data = data;
+    c->priv_.on_event = fn;
+    c->priv_.user = user;
+    c->priv_.data = data;
 }
 
-RTWS_API const rtws_config *rtws_conn_get_config(const rtws_conn *c) { return c->cfg; }
-RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->state; }
-RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c) { return c->err; }
-RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->data = data; }
+RTWS_API const rtws_config *rtws_conn_get_config(const rtws_conn *c) { return c->priv_.cfg; }
+RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->priv_.state; }
+RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c) { return c->priv_.err; }
+RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->priv_.data = data; }
 RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) {
-    c->on_event = fn;
-    c->user = user;
+    c->priv_.on_event = fn;
+    c->priv_.user = user;
 }
 
 RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     memset(st, 0, sizeof *st);
-    st->msgs_in = c->msgs_in;
-    st->msgs_out = c->msgs_out;
-    st->bytes_in = c->bytes_in;
-    st->bytes_out = c->bytes_out;
-    st->opened_at_ms = c->opened_at;
-    st->rtt_last_ms = c->rtt_last;
-    st->rtt_min_ms = c->rtt_min;
-    st->rtt_samples = c->rtt_n;
-    st->rtt_avg_ms = c->rtt_n ? (uint32_t)(c->rtt_sum / c->rtt_n) : 0;
-    st->last_error = c->err;
+    st->msgs_in = c->priv_.msgs_in;
+    st->msgs_out = c->priv_.msgs_out;
+    st->bytes_in = c->priv_.bytes_in;
+    st->bytes_out = c->priv_.bytes_out;
+    st->opened_at_ms = c->priv_.opened_at;
+    st->rtt_last_ms = c->priv_.rtt_last;
+    st->rtt_min_ms = c->priv_.rtt_min;
+    st->rtt_samples = c->priv_.rtt_n;
+    st->rtt_avg_ms = c->priv_.rtt_n ? (uint32_t)(c->priv_.rtt_sum / c->priv_.rtt_n) : 0;
+    st->last_error = c->priv_.err;
 }
-RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->data; }
+RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->priv_.data; }
 
 /* Every public call that may fire callbacks is bracketed by enter/leave, so a
    callback may free the connection: the release waits for the outermost leave. */
 static void rtws__enter(rtws_conn *c, uint64_t now) {
-    c->depth++;
-    if (now > c->now) c->now = now;
-    if (!c->hs_deadline && c->state <= RTWS_STATE_HANDSHAKE)
-        c->hs_deadline = c->now + c->cfg->handshake_timeout_ms;
+    c->priv_.depth++;
+    if (now > c->priv_.now) c->priv_.now = now;
+    if (!c->priv_.hs_deadline && c->priv_.state <= RTWS_STATE_HANDSHAKE)
+        c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->handshake_timeout_ms;
 }
 static void rtws__leave(rtws_conn *c) {
-    if (--c->depth == 0 && c->freed) rtws__release(c);
+    if (--c->priv_.depth == 0 && c->priv_.freed) rtws__release(c);
 }
 
 static void rtws__emit(rtws_conn *c, rtws_event *ev) {
-    if (!c->on_event || c->freed) return;
-    c->depth++;
-    c->on_event(c, ev, c->user);
-    c->depth--;
+    if (!c->priv_.on_event || c->priv_.freed) return;
+    c->priv_.depth++;
+    c->priv_.on_event(c, ev, c->priv_.user);
+    c->priv_.depth--;
 }
 
 static void rtws__event_init(rtws_event *ev, rtws_event_type type) {
@@ -2953,8 +2965,8 @@ static void rtws__event_init(rtws_event *ev, rtws_event_type type) {
 static void rtws__emit_close(rtws_conn *c, unsigned code, const uint8_t *reason, size_t len,
                              int clean, int by_peer) {
     rtws_event ev;
-    if (c->closed_evt || !c->opened) return;
-    c->closed_evt = 1;
+    if (c->priv_.closed_evt || !c->priv_.opened) return;
+    c->priv_.closed_evt = 1;
     rtws__event_init(&ev, RTWS_EV_CLOSE);
     ev.close.code = code;
     ev.close.reason = len ? (const char *)reason : NULL;
@@ -2975,20 +2987,20 @@ static void rtws__emit_error(rtws_conn *c, rtws_err err, int status) {
 /* ---- output queue ---- */
 
 static int rtws__segs_reserve(rtws_conn *c) {
-    if (!c->segs) { /* a quiet connection queues a frame or two: no allocation */
-        c->segs = c->seg_inline;
-        c->segcap = 1;
-        c->seghead = 0;
+    if (!c->priv_.segs) { /* a quiet connection queues a frame or two: no allocation */
+        c->priv_.segs = c->priv_.seg_inline;
+        c->priv_.segcap = 1;
+        c->priv_.seghead = 0;
     }
-    if (c->nseg == c->segcap) {
-        uint32_t ncap = c->segcap * 4, i;
-        rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->cfg->allocator, ncap * sizeof *ns);
+    if (c->priv_.nseg == c->priv_.segcap) {
+        uint32_t ncap = c->priv_.segcap * 4, i;
+        rtws__seg *ns = (rtws__seg *)rtws__alloc(&c->priv_.cfg->allocator, ncap * sizeof *ns);
         if (!ns) return 0;
-        for (i = 0; i < c->nseg; i++) ns[i] = c->segs[(c->seghead + i) & (c->segcap - 1)];
-        if (c->segs != c->seg_inline) rtws__free(&c->cfg->allocator, c->segs);
-        c->segs = ns;
-        c->segcap = ncap;
-        c->seghead = 0;
+        for (i = 0; i < c->priv_.nseg; i++) ns[i] = c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)];
+        if (c->priv_.segs != c->priv_.seg_inline) rtws__free(&c->priv_.cfg->allocator, c->priv_.segs);
+        c->priv_.segs = ns;
+        c->priv_.segcap = ncap;
+        c->priv_.seghead = 0;
     }
     return 1;
 }
@@ -2997,52 +3009,52 @@ static int rtws__segs_reserve(rtws_conn *c) {
    it has room and is ours alone, else a new chunk. Returns where to write. */
 static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
     rtws__chunk *ch = NULL;
-    if (c->nseg) {
-        rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) & (c->segcap - 1)];
+    if (c->priv_.nseg) {
+        rtws__seg *t = &c->priv_.segs[(c->priv_.seghead + c->priv_.nseg - 1) & (c->priv_.segcap - 1)];
         ch = t->chunk;
         if (ch->refs != 1 || ch->cap - ch->len < n || t->p + t->len != RTWS__CHUNK_DATA(ch) + ch->len)
             ch = NULL;
     }
     if (!ch) {
         if (!rtws__segs_reserve(c)) return NULL;
-        if (c->spare && c->spare->cap >= n) {
-            ch = c->spare;
-            c->spare = NULL;
+        if (c->priv_.spare && c->priv_.spare->cap >= n) {
+            ch = c->priv_.spare;
+            c->priv_.spare = NULL;
         } else {
             /* a small write with nothing queued (the 101, a welcome, an
                occasional message, a close) gets a small chunk, kept as the
                spare once data flows; writes that queue up get the packing size */
             size_t cap = n <= RTWS__CHUNK_SIZE ? RTWS__CHUNK_SIZE : n;
-            if (n <= 512 && !c->nseg && !c->spare) cap = 512;
+            if (n <= 512 && !c->priv_.nseg && !c->priv_.spare) cap = 512;
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
-            ch = (rtws__chunk *)rtws__alloc(&c->cfg->allocator, sizeof *ch + cap);
+            ch = (rtws__chunk *)rtws__alloc(&c->priv_.cfg->allocator, sizeof *ch + cap);
             if (!ch) return NULL;
             memset(ch, 0, sizeof *ch);
             ch->refs = 1;
             ch->cap = cap;
         }
-        c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].chunk = ch;
-        c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].p = RTWS__CHUNK_DATA(ch) + ch->len;
-        c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].len = 0;
-        c->nseg++;
+        c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].chunk = ch;
+        c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].p = RTWS__CHUNK_DATA(ch) + ch->len;
+        c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].len = 0;
+        c->priv_.nseg++;
     }
     *chp = ch;
     return RTWS__CHUNK_DATA(ch) + ch->len;
 }
 
 static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
-    rtws__seg *t = &c->segs[(c->seghead + c->nseg - 1) & (c->segcap - 1)];
+    rtws__seg *t = &c->priv_.segs[(c->priv_.seghead + c->priv_.nseg - 1) & (c->priv_.segcap - 1)];
     ch->len += n;
     t->len += n;
-    c->qbytes += n;
-    if (c->notify_) c->notify_(c);
+    c->priv_.qbytes += n;
+    if (c->priv_.notify_) c->priv_.notify_(c);
 }
 
 static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
     rtws__ctl *k = rtws__ctl_get(c);
     if (!k) return 0;
     if (k->keys_used + 4 > (int)sizeof k->keys) {
-        if (!c->cfg->random || c->cfg->random(k->keys, sizeof k->keys, c->cfg->random_user) != 0)
+        if (!c->priv_.cfg->random || c->priv_.cfg->random(k->keys, sizeof k->keys, c->priv_.cfg->random_user) != 0)
             return 0;
         k->keys_used = 0;
     }
@@ -3057,7 +3069,7 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
     uint8_t key[4], *w;
     rtws__chunk *ch;
     size_t hl;
-    int client = c->cfg->role == RTWS_CLIENT;
+    int client = c->priv_.cfg->role == RTWS_CLIENT;
     if (len > SIZE_MAX - RTWS_FRAME_HEADER_MAX) return RTWS_ERR_TOO_BIG;
     if (client && !rtws__mask_key(c, key)) return RTWS_ERR_RANDOM;
     w = rtws__out_reserve(c, RTWS_FRAME_HEADER_MAX + len, &ch);
@@ -3070,70 +3082,70 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
 }
 
 static void rtws__seg_pop(rtws_conn *c) {
-    rtws__seg *s = &c->segs[c->seghead];
-    c->qbytes -= s->len;
+    rtws__seg *s = &c->priv_.segs[c->priv_.seghead];
+    c->priv_.qbytes -= s->len;
     rtws__chunk_unref(c, s->chunk);
-    c->seghead = (c->seghead + 1) & (c->segcap - 1);
-    c->nseg--;
-    c->head_off = 0;
+    c->priv_.seghead = (c->priv_.seghead + 1) & (c->priv_.segcap - 1);
+    c->priv_.nseg--;
+    c->priv_.head_off = 0;
 }
 
 /* Drops queued data that has not started to go out (failing the connection). */
 static void rtws__drop_unsent(rtws_conn *c) {
-    while (c->nseg > (c->head_off ? 1u : 0u)) {
-        size_t last = (c->seghead + c->nseg - 1) & (c->segcap - 1);
-        c->qbytes -= c->segs[last].len;
-        rtws__chunk_unref(c, c->segs[last].chunk);
-        c->nseg--;
+    while (c->priv_.nseg > (c->priv_.head_off ? 1u : 0u)) {
+        size_t last = (c->priv_.seghead + c->priv_.nseg - 1) & (c->priv_.segcap - 1);
+        c->priv_.qbytes -= c->priv_.segs[last].len;
+        rtws__chunk_unref(c, c->priv_.segs[last].chunk);
+        c->priv_.nseg--;
     }
-    c->pong_len = c->ping_len = 0;
+    c->priv_.pong_len = c->priv_.ping_len = 0;
 }
 
 /* Pending pong/ping move into cout when the data queue is at a frame boundary
    (every segment holds whole frames), so heartbeats pass a full data queue. */
 static void rtws__promote_control(rtws_conn *c) {
     size_t n = 0;
-    if (c->cout_off < c->cout_len || c->head_off || c->head_left) return;
-    if (!c->pong_len && !c->ping_len) return;
-    if (c->pong_len) {
+    if (c->priv_.cout_off < c->priv_.cout_len || c->priv_.head_off || c->priv_.head_left) return;
+    if (!c->priv_.pong_len && !c->priv_.ping_len) return;
+    if (c->priv_.pong_len) {
         uint8_t key[4];
-        size_t len = (size_t)c->pong_len - 1;
-        int client = c->cfg->role == RTWS_CLIENT;
+        size_t len = (size_t)c->priv_.pong_len - 1;
+        int client = c->priv_.cfg->role == RTWS_CLIENT;
         if (client && !rtws__mask_key(c, key)) return;
-        n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
-        memcpy(c->ctl->cout + n, c->ctl->pong_buf, len);
-        if (client) rtws_frame_mask(c->ctl->cout + n, len, key, 0);
+        n += rtws_frame_header_encode(c->priv_.ctl->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
+        memcpy(c->priv_.ctl->cout + n, c->priv_.ctl->pong_buf, len);
+        if (client) rtws_frame_mask(c->priv_.ctl->cout + n, len, key, 0);
         n += len;
-        c->pong_len = 0;
+        c->priv_.pong_len = 0;
     }
-    if (c->ping_len) {
+    if (c->priv_.ping_len) {
         uint8_t key[4];
-        size_t len = (size_t)c->ping_len - 1;
-        int client = c->cfg->role == RTWS_CLIENT;
+        size_t len = (size_t)c->priv_.ping_len - 1;
+        int client = c->priv_.cfg->role == RTWS_CLIENT;
         if (client && !rtws__mask_key(c, key)) return;
-        n += rtws_frame_header_encode(c->ctl->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
-        memcpy(c->ctl->cout + n, c->ctl->ping_buf, len);
-        if (client) rtws_frame_mask(c->ctl->cout + n, len, key, 0);
+        n += rtws_frame_header_encode(c->priv_.ctl->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
+        memcpy(c->priv_.ctl->cout + n, c->priv_.ctl->ping_buf, len);
+        if (client) rtws_frame_mask(c->priv_.ctl->cout + n, len, key, 0);
         n += len;
-        c->ping_len = 0;
+        c->priv_.ping_len = 0;
     }
-    c->cout_len = (uint16_t)n;
-    c->cout_off = 0;
+    c->priv_.cout_len = (uint16_t)n;
+    c->priv_.cout_off = 0;
 }
 
 RTWS_API int rtws_conn_out_iov(rtws_conn *c, rtws_iov *iov, int max) {
     int n = 0;
     size_t i;
-    if (c->freed || c->eof) return 0;
+    if (c->priv_.freed || c->priv_.eof) return 0;
     rtws__promote_control(c);
-    if (c->cout_off < c->cout_len && n < max) {
-        iov[n].base = c->ctl->cout + c->cout_off;
-        iov[n].len = (size_t)(c->cout_len - c->cout_off);
+    if (c->priv_.cout_off < c->priv_.cout_len && n < max) {
+        iov[n].base = c->priv_.ctl->cout + c->priv_.cout_off;
+        iov[n].len = (size_t)(c->priv_.cout_len - c->priv_.cout_off);
         n++;
     }
-    for (i = 0; i < c->nseg && n < max; i++) {
-        const rtws__seg *s = &c->segs[(c->seghead + i) & (c->segcap - 1)];
-        size_t skip = i == 0 ? c->head_off : 0;
+    for (i = 0; i < c->priv_.nseg && n < max; i++) {
+        const rtws__seg *s = &c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)];
+        size_t skip = i == 0 ? c->priv_.head_off : 0;
         if (s->len == skip) continue;
         iov[n].base = s->p + skip;
         iov[n].len = s->len - skip;
@@ -3153,39 +3165,39 @@ RTWS_API const uint8_t *rtws_conn_out(rtws_conn *c, size_t *len) {
 }
 
 RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
-    if (n) c->wrote = 1;
-    if (c->cout_off < c->cout_len) {
-        size_t k = RTWS__MIN(n, (size_t)(c->cout_len - c->cout_off));
-        c->cout_off = (uint16_t)(c->cout_off + k);
+    if (n) c->priv_.wrote = 1;
+    if (c->priv_.cout_off < c->priv_.cout_len) {
+        size_t k = RTWS__MIN(n, (size_t)(c->priv_.cout_len - c->priv_.cout_off));
+        c->priv_.cout_off = (uint16_t)(c->priv_.cout_off + k);
         n -= k;
-        if (c->cout_off == c->cout_len) {
-            c->cout_off = c->cout_len = 0;
+        if (c->priv_.cout_off == c->priv_.cout_len) {
+            c->priv_.cout_off = c->priv_.cout_len = 0;
             /* a server's control block only stages frames: it goes back as
                soon as they are out, so a heartbeat round over thousands of
                idle connections holds one block at a time, not one each (a
                client keeps its block for the batched masking keys) */
-            if (c->cfg->role != RTWS_CLIENT && !c->pong_len && !c->ping_len) {
-                rtws__free(&c->cfg->allocator, c->ctl);
-                c->ctl = NULL;
+            if (c->priv_.cfg->role != RTWS_CLIENT && !c->priv_.pong_len && !c->priv_.ping_len) {
+                rtws__free(&c->priv_.cfg->allocator, c->priv_.ctl);
+                c->priv_.ctl = NULL;
             }
         }
     }
-    c->head_left -= (uint32_t)RTWS__MIN(n, (size_t)c->head_left);
-    while (n && c->nseg) {
-        rtws__seg *s = &c->segs[c->seghead];
-        size_t k = RTWS__MIN(n, s->len - c->head_off);
-        c->head_off += k;
+    c->priv_.head_left -= (uint32_t)RTWS__MIN(n, (size_t)c->priv_.head_left);
+    while (n && c->priv_.nseg) {
+        rtws__seg *s = &c->priv_.segs[c->priv_.seghead];
+        size_t k = RTWS__MIN(n, s->len - c->priv_.head_off);
+        c->priv_.head_off += k;
         n -= k;
-        if (c->head_off == s->len) rtws__seg_pop(c);
+        if (c->priv_.head_off == s->len) rtws__seg_pop(c);
     }
     RTWS_ASSERT(n == 0); /* acknowledged more than was lent */
-    while (c->nseg && c->segs[c->seghead].len == c->head_off) rtws__seg_pop(c);
+    while (c->priv_.nseg && c->priv_.segs[c->priv_.seghead].len == c->priv_.head_off) rtws__seg_pop(c);
 }
 
 RTWS_API size_t rtws_conn_out_pending(const rtws_conn *c) {
-    size_t n = (size_t)(c->cout_len - c->cout_off) + c->qbytes - c->head_off;
-    if (c->pong_len) n += (size_t)c->pong_len + 5;
-    if (c->ping_len) n += (size_t)c->ping_len + 5;
+    size_t n = (size_t)(c->priv_.cout_len - c->priv_.cout_off) + c->priv_.qbytes - c->priv_.head_off;
+    if (c->priv_.pong_len) n += (size_t)c->priv_.pong_len + 5;
+    if (c->priv_.ping_len) n += (size_t)c->priv_.ping_len + 5;
     return n;
 }
 
@@ -3202,22 +3214,22 @@ static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reaso
         if (rlen) memcpy(p + 2, reason, rlen);
         n += rlen;
     }
-    c->close_sent = 1;
-    c->close_code = (uint16_t)code;
+    c->priv_.close_sent = 1;
+    c->priv_.close_code = (uint16_t)code;
     /* a pending pong or ping could only go out after the close now, and
        nothing may follow a close frame (§5.5.1): drop them */
-    c->pong_len = c->ping_len = 0;
+    c->priv_.pong_len = c->priv_.ping_len = 0;
     return rtws__queue_frame(c, 1, RTWS_OP_CLOSE, p, n);
 }
 
 /* The connection is over: the host flushes what is queued, then closes. */
 static void rtws__finish(rtws_conn *c) {
-    c->state = RTWS_STATE_CLOSED;
-    c->want_close = 1;
-    c->drop_input = 1;
-    if (c->notify_) c->notify_(c);
-    if (!c->close_deadline || c->close_deadline > c->now + c->cfg->close_timeout_ms)
-        c->close_deadline = c->now + c->cfg->close_timeout_ms;
+    c->priv_.state = RTWS_STATE_CLOSED;
+    c->priv_.want_close = 1;
+    c->priv_.drop_input = 1;
+    if (c->priv_.notify_) c->priv_.notify_(c);
+    if (!c->priv_.close_deadline || c->priv_.close_deadline > c->priv_.now + c->priv_.cfg->close_timeout_ms)
+        c->priv_.close_deadline = c->priv_.now + c->priv_.cfg->close_timeout_ms;
 }
 
 /* RFC 6455 §7.1.7 "Fail the WebSocket Connection": report, send a close with
@@ -3225,14 +3237,14 @@ static void rtws__finish(rtws_conn *c) {
    peer's. What was queued before (say, the echo of the valid message ahead
    of the bad frame) still goes out first, within close_timeout_ms. */
 static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
-    if (c->state == RTWS_STATE_CLOSED) return;
-    c->err = err;
+    if (c->priv_.state == RTWS_STATE_CLOSED) return;
+    c->priv_.err = err;
     rtws__emit_error(c, err, 0);
-    if (c->opened && !c->close_sent) {
-        c->pong_len = c->ping_len = 0;
+    if (c->priv_.opened && !c->priv_.close_sent) {
+        c->priv_.pong_len = c->priv_.ping_len = 0;
         rtws__queue_close(c, code, NULL, 0);
     }
-    rtws__emit_close(c, c->opened && code ? code : (unsigned)RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
+    rtws__emit_close(c, c->priv_.opened && code ? code : (unsigned)RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     rtws__finish(c);
 }
 
@@ -3300,14 +3312,14 @@ static void rtws__refuse(rtws_conn *c, int status, const char *reason) {
     n = RTWS__CATZ(head, n, sizeof head, reason);
     n = rtws__cat(head, n, sizeof head, "\n", 1);
     if (n <= sizeof head) rtws__queue_bytes(c, head, n);
-    c->err = RTWS_ERR_HANDSHAKE;
+    c->priv_.err = RTWS_ERR_HANDSHAKE;
     rtws__emit_error(c, RTWS_ERR_HANDSHAKE, status);
     rtws__finish(c);
 }
 #else /* RTWS_NO_SERVER: a server-role connection fails at its request */
 static void rtws__refuse(rtws_conn *c, int status, const char *reason) {
     (void)status, (void)reason;
-    c->err = RTWS_ERR_INVALID;
+    c->priv_.err = RTWS_ERR_INVALID;
     rtws__emit_error(c, RTWS_ERR_INVALID, 0);
     rtws__finish(c);
 }
@@ -3321,17 +3333,17 @@ static int rtws__valid_token_list(const char *s) {
 
 static void rtws__open(rtws_conn *c) {
     rtws_event ev;
-    c->state = RTWS_STATE_OPEN;
-    c->opened = 1;
-    c->last_rx = c->last_msg_rx = c->now;
-    c->opened_at = c->now ? c->now : 1;
-    c->ping_at = 0;
+    c->priv_.state = RTWS_STATE_OPEN;
+    c->priv_.opened = 1;
+    c->priv_.last_rx = c->priv_.last_msg_rx = c->priv_.now;
+    c->priv_.opened_at = c->priv_.now ? c->priv_.now : 1;
+    c->priv_.ping_at = 0;
     rtws__event_init(&ev, RTWS_EV_OPEN);
-    if (c->cfg->role == RTWS_SERVER && c->hs) {
-        ev.open.protocol.p = c->hs;
-        ev.open.protocol.len = strlen(c->hs);
-    } else if (c->cfg->role == RTWS_CLIENT && c->hs && c->hs[29]) {
-        ev.open.protocol.p = c->hs + 29 + strlen(c->hs + 29) + 1;
+    if (c->priv_.cfg->role == RTWS_SERVER && c->priv_.hs) {
+        ev.open.protocol.p = c->priv_.hs;
+        ev.open.protocol.len = strlen(c->priv_.hs);
+    } else if (c->priv_.cfg->role == RTWS_CLIENT && c->priv_.hs && c->priv_.hs[29]) {
+        ev.open.protocol.p = c->priv_.hs + 29 + strlen(c->priv_.hs + 29) + 1;
         ev.open.protocol.len = strlen(ev.open.protocol.p);
     }
     rtws__emit(c, &ev);
@@ -3387,7 +3399,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
     int status;
     {
         rtws_err pe = rtws_http_parse_request(hp, head, &req,
-                                              c->cfg->max_headers, &off);
+                                              c->priv_.cfg->max_headers, &off);
         if (pe == RTWS_ERR_LIMIT) {
             rtws__refuse(c, 431, "too many header fields");
             return;
@@ -3397,14 +3409,14 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
             return;
         }
     }
-    if (c->cfg->on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
+    if (c->priv_.cfg->on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
         rtws_http_reply r;
         int handled;
         memset(&r, 0, sizeof r);
-        c->depth++;
-        handled = c->cfg->on_http(c, &req, &r, c->user);
-        c->depth--;
-        if (c->freed) return;
+        c->priv_.depth++;
+        handled = c->priv_.cfg->on_http(c, &req, &r, c->priv_.user);
+        c->priv_.depth--;
+        if (c->priv_.freed) return;
         if (handled) {
             rtws__http_answer(c, &req, &r);
             return;
@@ -3415,10 +3427,10 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         rtws__refuse(c, status, u.reason);
         return;
     }
-    if (c->cfg->allowed_origins) {
+    if (c->priv_.cfg->allowed_origins) {
         /* cross-site WebSocket hijacking: browsers send Origin and let any page
            connect to any host, loopback included */
-        const char *const *o = c->cfg->allowed_origins;
+        const char *const *o = c->priv_.cfg->allowed_origins;
         for (; *o; o++)
             if (u.origin.len && rtws__str_ieq(u.origin, *o)) break;
         if (!*o) {
@@ -3426,12 +3438,12 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
             return;
         }
     }
-    if (c->cfg->on_accept) {
+    if (c->priv_.cfg->on_accept) {
         int r;
-        c->depth++;
-        r = c->cfg->on_accept(c, &req, &proto, c->user);
-        c->depth--;
-        if (c->freed) return;
+        c->priv_.depth++;
+        r = c->priv_.cfg->on_accept(c, &req, &proto, c->priv_.user);
+        c->priv_.depth--;
+        if (c->priv_.freed) return;
         if (r) {
             rtws__refuse(c, r, NULL);
             return;
@@ -3453,15 +3465,15 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         size_t pl = strlen(proto);
         n = RTWS__CATZ(resp, n, sizeof resp, "\r\nSec-WebSocket-Protocol: ");
         n = rtws__cat(resp, n, sizeof resp, proto, pl);
-        c->hs = (char *)rtws__alloc(&c->cfg->allocator, pl + 1);
-        if (!c->hs) {
+        c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator, pl + 1);
+        if (!c->priv_.hs) {
             rtws__fail(c, RTWS_ERR_NOMEM, 0);
             return;
         }
-        memcpy(c->hs, proto, pl + 1);
+        memcpy(c->priv_.hs, proto, pl + 1);
     }
     n = RTWS__CATZ(resp, n, sizeof resp, "\r\n\r\n");
-    c->head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
+    c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     if (n > sizeof resp || rtws__queue_bytes(c, resp, n) != RTWS_OK) {
         rtws__fail(c, RTWS_ERR_NOMEM, 0);
         return;
@@ -3483,7 +3495,7 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
     size_t n = 0, cap, plen;
     const char *path = o && o->path && *o->path ? o->path : "/";
     rtws_err e = RTWS_OK;
-    if (c->cfg->role != RTWS_CLIENT || c->state != RTWS_STATE_IDLE || !o || !o->host ||
+    if (c->priv_.cfg->role != RTWS_CLIENT || c->priv_.state != RTWS_STATE_IDLE || !o || !o->host ||
         !*o->host)
         return RTWS_ERR_INVALID;
     if (rtws__has_crlf(o->host) || rtws__has_crlf(path) || strchr(path, ' ') ||
@@ -3502,25 +3514,25 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
                 return RTWS_ERR_INVALID;
     }
     rtws__enter(c, now_ms);
-    c->hs_deadline = c->now + c->cfg->handshake_timeout_ms;
-    if (!c->cfg->random || c->cfg->random(raw, sizeof raw, c->cfg->random_user) != 0) {
+    c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->handshake_timeout_ms;
+    if (!c->priv_.cfg->random || c->priv_.cfg->random(raw, sizeof raw, c->priv_.cfg->random_user) != 0) {
         e = RTWS_ERR_RANDOM;
         goto out;
     }
     rtws_base64_encode(raw, 16, key, sizeof key);
-    /* c->hs = expected accept (28 chars + NUL), then the offered protocols */
+    /* c->priv_.hs = expected accept (28 chars + NUL), then the offered protocols */
     plen = o->protocols ? strlen(o->protocols) : 0;
-    c->hs = (char *)rtws__alloc(&c->cfg->allocator, 29 + plen + 1 + plen + 1);
-    if (!c->hs) {
+    c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator, 29 + plen + 1 + plen + 1);
+    if (!c->priv_.hs) {
         e = RTWS_ERR_NOMEM;
         goto out;
     }
-    rtws_upgrade_accept_key(key, 24, c->hs);
-    memcpy(c->hs + 29, o->protocols ? o->protocols : "", plen + 1);
+    rtws_upgrade_accept_key(key, 24, c->priv_.hs);
+    memcpy(c->priv_.hs + 29, o->protocols ? o->protocols : "", plen + 1);
     cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
           (o->authorization ? strlen(o->authorization) : 0) +
           (o->extra_headers ? strlen(o->extra_headers) : 0);
-    req = (char *)rtws__alloc(&c->cfg->allocator, cap);
+    req = (char *)rtws__alloc(&c->priv_.cfg->allocator, cap);
     if (!req) {
         e = RTWS_ERR_NOMEM;
         goto out;
@@ -3549,10 +3561,10 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
     }
     if (o->extra_headers) n = RTWS__CATZ(req, n, cap, o->extra_headers);
     n = RTWS__CATZ(req, n, cap, "\r\n");
-    c->head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
+    c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     e = n <= cap ? rtws__queue_bytes(c, req, n) : RTWS_ERR_NOMEM;
-    rtws__free(&c->cfg->allocator, req);
-    if (e == RTWS_OK) c->state = RTWS_STATE_HANDSHAKE;
+    rtws__free(&c->priv_.cfg->allocator, req);
+    if (e == RTWS_OK) c->priv_.state = RTWS_STATE_HANDSHAKE;
 out:
     rtws__leave(c);
     return e;
@@ -3563,14 +3575,14 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     size_t off;
     const rtws_str *v;
     if (rtws_http_parse_response(hp, head, &res,
-                                 c->cfg->max_headers, &off) != RTWS_OK) {
-        c->err = RTWS_ERR_HANDSHAKE;
+                                 c->priv_.cfg->max_headers, &off) != RTWS_OK) {
+        c->priv_.err = RTWS_ERR_HANDSHAKE;
         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
         rtws__finish(c);
         return;
     }
     if (res.status != 101) {
-        c->err = RTWS_ERR_HANDSHAKE;
+        c->priv_.err = RTWS_ERR_HANDSHAKE;
         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, res.status);
         rtws__finish(c);
         return;
@@ -3578,12 +3590,12 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     v = rtws_http_get_header(&res, "Sec-WebSocket-Accept");
     if (!rtws_http_has_token(&res, "Upgrade", "websocket") ||
         !rtws_http_has_token(&res, "Connection", "Upgrade") || !v || v->len != 28 ||
-        memcmp(v->p, c->hs, 28) != 0 || rtws_http_get_header(&res, "Sec-WebSocket-Extensions"))
+        memcmp(v->p, c->priv_.hs, 28) != 0 || rtws_http_get_header(&res, "Sec-WebSocket-Extensions"))
         goto bad;
     v = rtws_http_get_header(&res, "Sec-WebSocket-Protocol");
     {
         /* after the offer: the protocol the server picked (empty when none) */
-        char *offer = c->hs + 29, *pick = offer + strlen(offer) + 1;
+        char *offer = c->priv_.hs + 29, *pick = offer + strlen(offer) + 1;
         if (v) {
             rtws_str offered;
             offered.p = offer;
@@ -3599,14 +3611,14 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     rtws__open(c);
     return;
 bad:
-    c->err = RTWS_ERR_HANDSHAKE;
+    c->priv_.err = RTWS_ERR_HANDSHAKE;
     rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 101);
     rtws__finish(c);
 }
 #else /* RTWS_NO_CLIENT: unreachable, nothing starts a client-role connection */
 static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     (void)hp, (void)head;
-    c->err = RTWS_ERR_INVALID;
+    c->priv_.err = RTWS_ERR_INVALID;
     rtws__emit_error(c, RTWS_ERR_INVALID, 0);
     rtws__finish(c);
 }
@@ -3618,62 +3630,62 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
    frame header, a control frame, or a whole single-frame message (delivered
    from rbuf without a copy). Other payloads stream through. */
 static size_t rtws__rneed(const rtws_conn *c) {
-    if (c->state <= RTWS_STATE_HANDSHAKE) { /* grow as the head does, up to its cap */
-        size_t have = c->rend - c->rstart, want = have + 1024;
-        return want < c->cfg->max_handshake + 1 ? want : c->cfg->max_handshake + 1;
+    if (c->priv_.state <= RTWS_STATE_HANDSHAKE) { /* grow as the head does, up to its cap */
+        size_t have = c->priv_.rend - c->priv_.rstart, want = have + 1024;
+        return want < c->priv_.cfg->max_handshake + 1 ? want : c->priv_.cfg->max_handshake + 1;
     }
-    if (!c->have_h) return RTWS_FRAME_HEADER_MAX;
-    if (c->h.opcode >= 8 || c->whole) return (size_t)c->h.len;
+    if (!c->priv_.have_h) return RTWS_FRAME_HEADER_MAX;
+    if (c->priv_.h.opcode >= 8 || c->priv_.whole) return (size_t)c->priv_.h.len;
     return 1;
 }
 
 /* Makes room for at least want more bytes after rend, within the caps. */
 static int rtws__rreserve(rtws_conn *c, size_t want) {
-    size_t used = c->rend - c->rstart, need, limit;
+    size_t used = c->priv_.rend - c->priv_.rstart, need, limit;
     void *nb;
-    limit = RTWS__DEF(c->cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
-    if (c->cfg->max_handshake + 1 > limit) limit = c->cfg->max_handshake + 1;
+    limit = RTWS__DEF(c->priv_.cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
+    if (c->priv_.cfg->max_handshake + 1 > limit) limit = c->priv_.cfg->max_handshake + 1;
     limit += RTWS__RBUF_KEEP;
     if (want > limit - used) want = limit - used;
-    if (c->rcap - c->rend >= want) return 1;
-    if (c->rstart && c->rcap - used >= want) {
-        memmove(c->rbuf, c->rbuf + c->rstart, used);
-        c->rend = used;
-        c->rstart = 0;
+    if (c->priv_.rcap - c->priv_.rend >= want) return 1;
+    if (c->priv_.rstart && c->priv_.rcap - used >= want) {
+        memmove(c->priv_.rbuf, c->priv_.rbuf + c->priv_.rstart, used);
+        c->priv_.rend = used;
+        c->priv_.rstart = 0;
         return 1;
     }
     need = RTWS__MAX(used + want, RTWS__MIN((size_t)RTWS__RBUF_MIN, limit));
-    if (c->rstart) {
-        memmove(c->rbuf, c->rbuf + c->rstart, used);
-        c->rend = used;
-        c->rstart = 0;
+    if (c->priv_.rstart) {
+        memmove(c->priv_.rbuf, c->priv_.rbuf + c->priv_.rstart, used);
+        c->priv_.rend = used;
+        c->priv_.rstart = 0;
     }
-    nb = c->rbuf;
-    if (rtws__grow(&c->cfg->allocator, &nb, &c->rcap, need, 1, limit) != RTWS_OK) return 0;
-    c->rbuf = (uint8_t *)nb;
+    nb = c->priv_.rbuf;
+    if (rtws__grow(&c->priv_.cfg->allocator, &nb, &c->priv_.rcap, need, 1, limit) != RTWS_OK) return 0;
+    c->priv_.rbuf = (uint8_t *)nb;
     return 1;
 }
 
 RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) {
     size_t want, need, have;
     *cap = 0;
-    if (c->freed || c->rborrow) return NULL;
+    if (c->priv_.freed || c->priv_.rborrow) return NULL;
     need = rtws__rneed(c);
-    have = c->rend - c->rstart;
+    have = c->priv_.rend - c->priv_.rstart;
     want = need > have ? need - have : 0;
     if (want < min_len) want = min_len;
-    if (want < c->rhint) want = c->rhint;
+    if (want < c->priv_.rhint) want = c->priv_.rhint;
     if (!rtws__rreserve(c, want)) return NULL;
-    *cap = c->roffer = c->rcap - c->rend;
-    return c->rbuf + c->rend;
+    *cap = c->priv_.roffer = c->priv_.rcap - c->priv_.rend;
+    return c->priv_.rbuf + c->priv_.rend;
 }
 
 static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
                           int fin) {
     rtws_event ev;
-    c->bytes_in += n;
-    if (fin) c->msgs_in++;
-    c->last_msg_rx = c->now;
+    c->priv_.bytes_in += n;
+    if (fin) c->priv_.msgs_in++;
+    c->priv_.last_msg_rx = c->priv_.now;
     rtws__event_init(&ev, RTWS_EV_MESSAGE);
     ev.message.opcode = op;
     ev.message.data = p;
@@ -3693,14 +3705,14 @@ static int rtws__hb_payload_is(uint64_t ping_at, const uint8_t *p) {
 
 static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
     rtws_event ev;
-    switch (c->h.opcode) {
+    switch (c->priv_.h.opcode) {
     case RTWS_OP_PING:
         /* §5.5.3: answer with the same payload; only the latest ping needs an
            answer, so a ping flood overwrites one slot instead of queueing */
-        if (!c->close_sent && rtws__ctl_get(c)) {
-            memcpy(c->ctl->pong_buf, p, n);
-            c->pong_len = (uint8_t)(n + 1);
-            if (c->notify_) c->notify_(c);
+        if (!c->priv_.close_sent && rtws__ctl_get(c)) {
+            memcpy(c->priv_.ctl->pong_buf, p, n);
+            c->priv_.pong_len = (uint8_t)(n + 1);
+            if (c->priv_.notify_) c->priv_.notify_(c);
         }
         rtws__event_init(&ev, RTWS_EV_PING);
         ev.ping.data = p;
@@ -3711,13 +3723,13 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         rtws__event_init(&ev, RTWS_EV_PONG);
         ev.pong.data = p;
         ev.pong.len = n;
-        if (c->ping_out && n == 8 && rtws__hb_payload_is(c->ping_at, p)) {
-            c->ping_out = 0;
-            c->rtt_last = (uint32_t)RTWS__MIN(c->now - c->ping_at, (uint64_t)UINT32_MAX);
-            if (!c->rtt_n || c->rtt_last < c->rtt_min) c->rtt_min = c->rtt_last;
-            c->rtt_n++;
-            c->rtt_sum += c->rtt_last;
-            ev.pong.rtt_ms = c->rtt_last;
+        if (c->priv_.ping_out && n == 8 && rtws__hb_payload_is(c->priv_.ping_at, p)) {
+            c->priv_.ping_out = 0;
+            c->priv_.rtt_last = (uint32_t)RTWS__MIN(c->priv_.now - c->priv_.ping_at, (uint64_t)UINT32_MAX);
+            if (!c->priv_.rtt_n || c->priv_.rtt_last < c->priv_.rtt_min) c->priv_.rtt_min = c->priv_.rtt_last;
+            c->priv_.rtt_n++;
+            c->priv_.rtt_sum += c->priv_.rtt_last;
+            ev.pong.rtt_ms = c->priv_.rtt_last;
         }
         rtws__emit(c, &ev);
         break;
@@ -3739,30 +3751,30 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
                 return;
             }
         }
-        c->close_recvd = 1;
-        if (!c->close_sent) {
+        c->priv_.close_recvd = 1;
+        if (!c->priv_.close_sent) {
             /* echo the code (§5.5.1) after what is already queued */
             rtws__queue_close(c, code == RTWS_CLOSE_NO_STATUS ? 0 : code, NULL, 0);
             rtws__emit_close(c, code, n > 2 ? p + 2 : NULL, n > 2 ? n - 2 : 0, 1, 1);
         } else {
             rtws__emit_close(c, code, n > 2 ? p + 2 : NULL, n > 2 ? n - 2 : 0, 1, 0);
         }
-        c->state = RTWS_STATE_CLOSED;
-        c->drop_input = 1;
+        c->priv_.state = RTWS_STATE_CLOSED;
+        c->priv_.drop_input = 1;
         /* §7.1.1: the server closes TCP first; a client waits for that, with
            a deadline */
-        c->close_deadline = c->now + c->cfg->close_timeout_ms;
-        if (c->cfg->role == RTWS_SERVER) c->want_close = 1;
+        c->priv_.close_deadline = c->priv_.now + c->priv_.cfg->close_timeout_ms;
+        if (c->priv_.cfg->role == RTWS_SERVER) c->priv_.want_close = 1;
     }
     }
 }
 
 /* Unmasks and checks newly arrived payload bytes p[0..n) of the current frame. */
 static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
-    if (c->h.masked) c->mask_pos = (uint8_t)rtws_frame_mask(p, n, c->h.mask, c->mask_pos);
-    if (c->msg_op == RTWS_OP_TEXT && c->h.opcode < 8 && !c->cfg->no_utf8_check) {
+    if (c->priv_.h.masked) c->priv_.mask_pos = (uint8_t)rtws_frame_mask(p, n, c->priv_.h.mask, c->priv_.mask_pos);
+    if (c->priv_.msg_op == RTWS_OP_TEXT && c->priv_.h.opcode < 8 && !c->priv_.cfg->no_utf8_check) {
         size_t bad;
-        if (rtws_utf8_validate(&c->utf8, p, n, &bad) != RTWS_OK) {
+        if (rtws_utf8_validate(&c->priv_.utf8, p, n, &bad) != RTWS_OK) {
             rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA); /* fail fast */
             return 0;
         }
@@ -3771,7 +3783,7 @@ static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
 }
 
 static int rtws__utf8_end_ok(rtws_conn *c) {
-    if (c->msg_op == RTWS_OP_TEXT && c->utf8 && !c->cfg->no_utf8_check) {
+    if (c->priv_.msg_op == RTWS_OP_TEXT && c->priv_.utf8 && !c->priv_.cfg->no_utf8_check) {
         rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA);
         return 0;
     }
@@ -3779,181 +3791,181 @@ static int rtws__utf8_end_ok(rtws_conn *c) {
 }
 
 static void rtws__shrink(rtws_conn *c) {
-    if (c->mcap > RTWS__BIG_KEEP && !c->msg_op) {
-        rtws__free(&c->cfg->allocator, c->mbuf);
-        c->mbuf = NULL;
-        c->mcap = 0;
+    if (c->priv_.mcap > RTWS__BIG_KEEP && !c->priv_.msg_op) {
+        rtws__free(&c->priv_.cfg->allocator, c->priv_.mbuf);
+        c->priv_.mbuf = NULL;
+        c->priv_.mcap = 0;
     }
-    if (c->rcap > RTWS__BIG_KEEP && c->rstart == c->rend && !c->rborrow) {
-        rtws__free(&c->cfg->allocator, c->rbuf);
-        c->rbuf = NULL;
-        c->rcap = c->rstart = c->rend = 0;
+    if (c->priv_.rcap > RTWS__BIG_KEEP && c->priv_.rstart == c->priv_.rend && !c->priv_.rborrow) {
+        rtws__free(&c->priv_.cfg->allocator, c->priv_.rbuf);
+        c->priv_.rbuf = NULL;
+        c->priv_.rcap = c->priv_.rstart = c->priv_.rend = 0;
     }
 }
 
 /* Parses and acts on whatever complete units rbuf holds. */
 static void rtws__process(rtws_conn *c) {
-    while (!c->freed && !c->drop_input) {
-        size_t avail = c->rend - c->rstart;
-        uint8_t *p = c->rbuf + c->rstart;
-        if (c->state == RTWS_STATE_HANDSHAKE) {
-            size_t head = rtws_http_head_end((const char *)p, avail, &c->hs_scanned);
+    while (!c->priv_.freed && !c->priv_.drop_input) {
+        size_t avail = c->priv_.rend - c->priv_.rstart;
+        uint8_t *p = c->priv_.rbuf + c->priv_.rstart;
+        if (c->priv_.state == RTWS_STATE_HANDSHAKE) {
+            size_t head = rtws_http_head_end((const char *)p, avail, &c->priv_.hs_scanned);
             if (!head) {
-                if (avail > c->cfg->max_handshake) {
-                    if (c->cfg->role == RTWS_SERVER) {
+                if (avail > c->priv_.cfg->max_handshake) {
+                    if (c->priv_.cfg->role == RTWS_SERVER) {
                         rtws__refuse(c, 431, "request head exceeds the limit");
                     } else {
-                        c->err = RTWS_ERR_HANDSHAKE;
+                        c->priv_.err = RTWS_ERR_HANDSHAKE;
                         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
                         rtws__finish(c);
                     }
                 }
                 return;
             }
-            if (head > c->cfg->max_handshake) {
-                if (c->cfg->role == RTWS_SERVER) rtws__refuse(c, 431, "request head exceeds the limit");
+            if (head > c->priv_.cfg->max_handshake) {
+                if (c->priv_.cfg->role == RTWS_SERVER) rtws__refuse(c, 431, "request head exceeds the limit");
                 else rtws__finish(c);
                 return;
             }
-            c->rstart += head; /* the head stays readable in rbuf during the call */
-            if (c->cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)p, head);
+            c->priv_.rstart += head; /* the head stays readable in rbuf during the call */
+            if (c->priv_.cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)p, head);
             else rtws__client_handshake(c, (const char *)p, head);
             continue;
         }
-        if (c->state != RTWS_STATE_OPEN && c->state != RTWS_STATE_CLOSING) return;
-        if (!c->have_h) {
+        if (c->priv_.state != RTWS_STATE_OPEN && c->priv_.state != RTWS_STATE_CLOSING) return;
+        if (!c->priv_.have_h) {
             rtws_frame_header fh;
             rtws_err e = rtws_frame_header_decode(p, avail, &fh);
             if (e == RTWS_EAGAIN) break;
             if (e == RTWS_OK)
-                e = rtws_frame_header_check(&fh, c->cfg->role, c->msg_op != 0, c->cfg->max_frame);
-            c->h.fin = fh.fin;
-            c->h.rsv = fh.rsv;
-            c->h.opcode = fh.opcode;
-            c->h.masked = fh.masked;
-            memcpy(c->h.mask, fh.mask, 4);
-            c->h.len = fh.len;
-            if (e == RTWS_OK && c->h.opcode < 8) {
+                e = rtws_frame_header_check(&fh, c->priv_.cfg->role, c->priv_.msg_op != 0, c->priv_.cfg->max_frame);
+            c->priv_.h.fin = fh.fin;
+            c->priv_.h.rsv = fh.rsv;
+            c->priv_.h.opcode = fh.opcode;
+            c->priv_.h.masked = fh.masked;
+            memcpy(c->priv_.h.mask, fh.mask, 4);
+            c->priv_.h.len = fh.len;
+            if (e == RTWS_OK && c->priv_.h.opcode < 8) {
                 /* caps checked before any byte of the payload is stored */
-                if (c->h.opcode != RTWS_OP_CONT) {
-                    c->msg_op = c->h.opcode;
-                    c->mtotal = 0;
-                    c->nfrag = 0;
-                    c->utf8 = 0;
-                    c->stream_first = 1;
+                if (c->priv_.h.opcode != RTWS_OP_CONT) {
+                    c->priv_.msg_op = c->priv_.h.opcode;
+                    c->priv_.mtotal = 0;
+                    c->priv_.nfrag = 0;
+                    c->priv_.utf8 = 0;
+                    c->priv_.stream_first = 1;
                 }
-                if (++c->nfrag > c->cfg->max_fragments ||
-                    c->h.len > (uint64_t)(c->cfg->max_message - c->mtotal))
+                if (++c->priv_.nfrag > c->priv_.cfg->max_fragments ||
+                    c->priv_.h.len > (uint64_t)(c->priv_.cfg->max_message - c->priv_.mtotal))
                     e = RTWS_ERR_TOO_BIG;
-                c->whole = (uint8_t)(c->h.fin && c->nfrag == 1 && !c->cfg->stream);
+                c->priv_.whole = (uint8_t)(c->priv_.h.fin && c->priv_.nfrag == 1 && !c->priv_.cfg->stream);
             }
             if (e != RTWS_OK) {
                 rtws__fail(c, e, e == RTWS_ERR_TOO_BIG ? RTWS_CLOSE_TOO_BIG
                                                         : RTWS_CLOSE_PROTOCOL_ERROR);
                 return;
             }
-            c->rstart += fh.header_len;
-            c->have_h = 1;
-            c->pdone = 0;
-            c->mask_pos = 0;
+            c->priv_.rstart += fh.header_len;
+            c->priv_.have_h = 1;
+            c->priv_.pdone = 0;
+            c->priv_.mask_pos = 0;
             continue;
         }
-        if (c->h.opcode >= 8) {
-            size_t n = (size_t)c->h.len;
+        if (c->priv_.h.opcode >= 8) {
+            size_t n = (size_t)c->priv_.h.len;
             if (avail < n) break;
-            if (c->h.masked) rtws_frame_mask(p, n, c->h.mask, 0);
-            c->rstart += n;
-            c->have_h = 0;
+            if (c->priv_.h.masked) rtws_frame_mask(p, n, c->priv_.h.mask, 0);
+            c->priv_.rstart += n;
+            c->priv_.have_h = 0;
             rtws__on_control(c, p, n);
             continue;
         }
-        if (c->whole) {
-            size_t n = (size_t)c->h.len, k = RTWS__MIN(avail, n);
-            if (k > c->pdone) {
-                if (!rtws__payload(c, p + c->pdone, k - c->pdone)) return;
-                c->pdone = k;
+        if (c->priv_.whole) {
+            size_t n = (size_t)c->priv_.h.len, k = RTWS__MIN(avail, n);
+            if (k > c->priv_.pdone) {
+                if (!rtws__payload(c, p + c->priv_.pdone, k - c->priv_.pdone)) return;
+                c->priv_.pdone = k;
             }
             if (k < n) break;
             if (!rtws__utf8_end_ok(c)) return;
-            c->rstart += n;
-            c->have_h = 0;
-            c->msg_op = 0;
-            rtws__deliver(c, (rtws_opcode)c->h.opcode, p, n, 1, 1);
+            c->priv_.rstart += n;
+            c->priv_.have_h = 0;
+            c->priv_.msg_op = 0;
+            rtws__deliver(c, (rtws_opcode)c->priv_.h.opcode, p, n, 1, 1);
             continue;
         }
         {
-            size_t rem = (size_t)c->h.len - c->pdone, k = RTWS__MIN(avail, rem);
-            int frame_end = k == rem, msg_end = frame_end && c->h.fin;
+            size_t rem = (size_t)c->priv_.h.len - c->priv_.pdone, k = RTWS__MIN(avail, rem);
+            int frame_end = k == rem, msg_end = frame_end && c->priv_.h.fin;
             if (k == 0 && !frame_end) break;
             if (!rtws__payload(c, p, k)) return;
-            c->pdone += k;
-            c->rstart += k;
-            if (frame_end) c->have_h = 0;
+            c->priv_.pdone += k;
+            c->priv_.rstart += k;
+            if (frame_end) c->priv_.have_h = 0;
             if (msg_end && !rtws__utf8_end_ok(c)) return;
-            if (c->cfg->stream) {
-                uint8_t op = c->msg_op;
-                int first = c->stream_first;
-                c->mtotal += k;
-                if (msg_end) c->msg_op = 0;
+            if (c->priv_.cfg->stream) {
+                uint8_t op = c->priv_.msg_op;
+                int first = c->priv_.stream_first;
+                c->priv_.mtotal += k;
+                if (msg_end) c->priv_.msg_op = 0;
                 if (k || msg_end) {
-                    c->stream_first = 0;
+                    c->priv_.stream_first = 0;
                     rtws__deliver(c, (rtws_opcode)op, p, k, first, msg_end);
                 }
                 continue;
             }
             if (k) {
-                if (c->mtotal + k > c->mcap) {
-                    void *nb = c->mbuf; /* max_message was checked at the frame header */
-                    size_t need = RTWS__MAX(c->mtotal + k, RTWS__MIN((size_t)4096, c->cfg->max_message));
-                    if (rtws__grow(&c->cfg->allocator, &nb, &c->mcap, need, 1,
-                                   c->cfg->max_message) != RTWS_OK) {
+                if (c->priv_.mtotal + k > c->priv_.mcap) {
+                    void *nb = c->priv_.mbuf; /* max_message was checked at the frame header */
+                    size_t need = RTWS__MAX(c->priv_.mtotal + k, RTWS__MIN((size_t)4096, c->priv_.cfg->max_message));
+                    if (rtws__grow(&c->priv_.cfg->allocator, &nb, &c->priv_.mcap, need, 1,
+                                   c->priv_.cfg->max_message) != RTWS_OK) {
                         rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
                         return;
                     }
-                    c->mbuf = (uint8_t *)nb;
+                    c->priv_.mbuf = (uint8_t *)nb;
                 }
-                memcpy(c->mbuf + c->mtotal, p, k);
-                c->mtotal += k;
+                memcpy(c->priv_.mbuf + c->priv_.mtotal, p, k);
+                c->priv_.mtotal += k;
             }
             if (msg_end) {
-                uint8_t op = c->msg_op;
-                c->msg_op = 0;
-                rtws__deliver(c, (rtws_opcode)op, c->mbuf, c->mtotal, 1, 1);
-                if (!c->msg_op) rtws__shrink(c);
+                uint8_t op = c->priv_.msg_op;
+                c->priv_.msg_op = 0;
+                rtws__deliver(c, (rtws_opcode)op, c->priv_.mbuf, c->priv_.mtotal, 1, 1);
+                if (!c->priv_.msg_op) rtws__shrink(c);
             }
         }
     }
-    if (!c->freed && c->rstart == c->rend) {
-        c->rstart = c->rend = 0;
+    if (!c->priv_.freed && c->priv_.rstart == c->priv_.rend) {
+        c->priv_.rstart = c->priv_.rend = 0;
         rtws__shrink(c);
     }
 }
 
 RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms) {
     rtws_err e;
-    if (c->freed) return RTWS_ERR_CLOSED;
-    if (c->in_recv) return RTWS_ERR_INVALID; /* no recursive feeding from a callback */
-    RTWS_ASSERT(n <= c->rcap - c->rend);     /* committed more than recv_buf lent */
+    if (c->priv_.freed) return RTWS_ERR_CLOSED;
+    if (c->priv_.in_recv) return RTWS_ERR_INVALID; /* no recursive feeding from a callback */
+    RTWS_ASSERT(n <= c->priv_.rcap - c->priv_.rend);     /* committed more than recv_buf lent */
     rtws__enter(c, now_ms);
-    c->in_recv = 1;
-    if (c->state == RTWS_STATE_IDLE) {
-        c->err = RTWS_ERR_INVALID; /* a client must call rtws_conn_start first */
-        c->in_recv = 0;
+    c->priv_.in_recv = 1;
+    if (c->priv_.state == RTWS_STATE_IDLE) {
+        c->priv_.err = RTWS_ERR_INVALID; /* a client must call rtws_conn_start first */
+        c->priv_.in_recv = 0;
         rtws__leave(c);
         return RTWS_ERR_INVALID;
     }
-    if (n) c->last_rx = c->now;
-    if (n && n == c->roffer && c->rhint < RTWS__READ_MAX) c->rhint *= 2; /* reads fill it: grow */
-    if (c->drop_input) {
+    if (n) c->priv_.last_rx = c->priv_.now;
+    if (n && n == c->priv_.roffer && c->priv_.rhint < RTWS__READ_MAX) c->priv_.rhint *= 2; /* reads fill it: grow */
+    if (c->priv_.drop_input) {
         n = 0; /* §1.4: after the close handshake, data is ignored */
     }
-    c->rend += n;
-    if (!c->drop_input) rtws__process(c);
-    if (c->drop_input && !c->freed) c->rstart = c->rend = 0;
-    c->in_recv = 0;
-    if (c->freed) e = RTWS_ERR_CLOSED;
-    else if (c->err) e = c->err;
-    else if (c->state == RTWS_STATE_HANDSHAKE || c->have_h || c->msg_op || c->rstart != c->rend)
+    c->priv_.rend += n;
+    if (!c->priv_.drop_input) rtws__process(c);
+    if (c->priv_.drop_input && !c->priv_.freed) c->priv_.rstart = c->priv_.rend = 0;
+    c->priv_.in_recv = 0;
+    if (c->priv_.freed) e = RTWS_ERR_CLOSED;
+    else if (c->priv_.err) e = c->priv_.err;
+    else if (c->priv_.state == RTWS_STATE_HANDSHAKE || c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend)
         e = RTWS_EAGAIN; /* in the middle of a head, frame or message */
     else e = RTWS_OK;
     rtws__leave(c);
@@ -3964,27 +3976,27 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
                                  size_t *used) {
     const uint8_t *d = (const uint8_t *)data;
     size_t done = 0;
-    rtws_err e = c->err ? c->err : RTWS_EAGAIN;
+    rtws_err e = c->priv_.err ? c->priv_.err : RTWS_EAGAIN;
     if (used) *used = 0;
-    if (c->freed) return RTWS_ERR_CLOSED;
-    if (c->in_recv) return RTWS_ERR_INVALID;
+    if (c->priv_.freed) return RTWS_ERR_CLOSED;
+    if (c->priv_.in_recv) return RTWS_ERR_INVALID;
     if (len == 0) return e;
-    if (c->state == RTWS_STATE_HANDSHAKE && c->rstart == c->rend && !c->drop_input && !c->err) {
+    if (c->priv_.state == RTWS_STATE_HANDSHAKE && c->priv_.rstart == c->priv_.rend && !c->priv_.drop_input && !c->priv_.err) {
         /* a whole HTTP head in one piece with nothing buffered: handled from
            the caller's bytes, so a connection that then stays quiet never
            allocates a receive buffer */
         size_t scanned = 0, head = rtws_http_head_end((const char *)d, len, &scanned);
-        if (head && head <= c->cfg->max_handshake) {
+        if (head && head <= c->priv_.cfg->max_handshake) {
             rtws__enter(c, now_ms);
-            c->in_recv = 1;
-            c->last_rx = c->now;
-            if (c->cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)d, head);
+            c->priv_.in_recv = 1;
+            c->priv_.last_rx = c->priv_.now;
+            if (c->priv_.cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)d, head);
             else rtws__client_handshake(c, (const char *)d, head);
-            c->in_recv = 0;
+            c->priv_.in_recv = 0;
             done = head;
-            e = c->err ? c->err : RTWS_OK;
+            e = c->priv_.err ? c->priv_.err : RTWS_OK;
             rtws__leave(c);
-            if (c->freed) {
+            if (c->priv_.freed) {
                 if (used) *used = done;
                 return RTWS_ERR_CLOSED;
             }
@@ -3993,7 +4005,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
     while (done < len) {
         size_t cap, k;
         uint8_t *buf;
-        if (c->drop_input || c->err) {
+        if (c->priv_.drop_input || c->priv_.err) {
             done = len; /* ignored: the connection is closing or failed */
             break;
         }
@@ -4009,31 +4021,31 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
         memcpy(buf, d + done, k);
         done += k;
         e = rtws_conn_recv_commit(c, k, now_ms);
-        if (c->freed) break;
+        if (c->priv_.freed) break;
     }
     if (used) *used = done;
-    if (c->freed) return RTWS_ERR_CLOSED;
-    return c->err ? c->err : e;
+    if (c->priv_.freed) return RTWS_ERR_CLOSED;
+    return c->priv_.err ? c->priv_.err : e;
 }
 
 RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms) {
     rtws_err e;
     size_t left;
     const uint8_t *tail;
-    if (c->rbuf || c->in_recv || c->state != RTWS_STATE_OPEN || c->drop_input || c->err || !len)
+    if (c->priv_.rbuf || c->priv_.in_recv || c->priv_.state != RTWS_STATE_OPEN || c->priv_.drop_input || c->priv_.err || !len)
         return rtws_conn_recv(c, buf, len, now_ms, NULL);
-    c->rbuf = (uint8_t *)buf; /* lent for this call: never freed, grown or kept */
-    c->rcap = len;
-    c->rstart = c->rend = 0;
-    c->roffer = 0; /* not an offer of ours: no read-size growth */
-    c->rborrow = 1;
+    c->priv_.rbuf = (uint8_t *)buf; /* lent for this call: never freed, grown or kept */
+    c->priv_.rcap = len;
+    c->priv_.rstart = c->priv_.rend = 0;
+    c->priv_.roffer = 0; /* not an offer of ours: no read-size growth */
+    c->priv_.rborrow = 1;
     e = rtws_conn_recv_commit(c, len, now_ms);
-    left = c->rend - c->rstart;
-    tail = c->rbuf ? c->rbuf + c->rstart : NULL;
-    c->rbuf = NULL;
-    c->rcap = c->rstart = c->rend = 0;
-    c->rborrow = 0;
-    if (left && tail && !c->freed && !c->drop_input) { /* an incomplete unit: keep it */
+    left = c->priv_.rend - c->priv_.rstart;
+    tail = c->priv_.rbuf ? c->priv_.rbuf + c->priv_.rstart : NULL;
+    c->priv_.rbuf = NULL;
+    c->priv_.rcap = c->priv_.rstart = c->priv_.rend = 0;
+    c->priv_.rborrow = 0;
+    if (left && tail && !c->priv_.freed && !c->priv_.drop_input) { /* an incomplete unit: keep it */
         size_t need = rtws__rneed(c);
         if (!rtws__rreserve(c, need > left ? need : left)) {
             rtws__enter(c, now_ms);
@@ -4041,126 +4053,126 @@ RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, ui
             rtws__leave(c);
             return RTWS_ERR_NOMEM;
         }
-        memcpy(c->rbuf, tail, left);
-        c->rend = left;
+        memcpy(c->priv_.rbuf, tail, left);
+        c->priv_.rend = left;
     }
     return e;
 }
 
 RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
-    if (c->freed) return;
+    if (c->priv_.freed) return;
     rtws__enter(c, now_ms);
-    c->eof = 1;
-    if (c->state != RTWS_STATE_CLOSED) {
-        c->err = c->state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE : RTWS_ERR_ABNORMAL;
-        rtws__emit_error(c, c->err, 0);
+    c->priv_.eof = 1;
+    if (c->priv_.state != RTWS_STATE_CLOSED) {
+        c->priv_.err = c->priv_.state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE : RTWS_ERR_ABNORMAL;
+        rtws__emit_error(c, c->priv_.err, 0);
         rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     }
-    c->state = RTWS_STATE_CLOSED;
-    c->want_close = 1;
-    c->drop_input = 1;
+    c->priv_.state = RTWS_STATE_CLOSED;
+    c->priv_.want_close = 1;
+    c->priv_.drop_input = 1;
     rtws__leave(c);
 }
 
 RTWS_API void rtws_conn_trim(rtws_conn *c) {
-    if (c->have_h || c->msg_op || c->rstart != c->rend || c->rborrow) return;
-    rtws__free(&c->cfg->allocator, c->rbuf);
-    rtws__free(&c->cfg->allocator, c->mbuf);
-    rtws__free(&c->cfg->allocator, c->spare);
-    c->rbuf = c->mbuf = NULL;
-    c->spare = NULL;
-    c->rcap = c->rstart = c->rend = c->mcap = 0;
-    if (!c->nseg) rtws__segs_free(c);
-    if (c->ctl && !c->pong_len && !c->ping_len && c->cout_off == c->cout_len) {
-        rtws__free(&c->cfg->allocator, c->ctl);
-        c->ctl = NULL;
+    if (c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend || c->priv_.rborrow) return;
+    rtws__free(&c->priv_.cfg->allocator, c->priv_.rbuf);
+    rtws__free(&c->priv_.cfg->allocator, c->priv_.mbuf);
+    rtws__free(&c->priv_.cfg->allocator, c->priv_.spare);
+    c->priv_.rbuf = c->priv_.mbuf = NULL;
+    c->priv_.spare = NULL;
+    c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
+    if (!c->priv_.nseg) rtws__segs_free(c);
+    if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && c->priv_.cout_off == c->priv_.cout_len) {
+        rtws__free(&c->priv_.cfg->allocator, c->priv_.ctl);
+        c->priv_.ctl = NULL;
     }
 }
 
 RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
     unsigned w = 0;
     int pending = rtws_conn_out_pending(c) > 0;
-    if (c->freed || c->eof) return c->freed ? 0u : (unsigned)RTWS_WANT_CLOSE;
-    if (c->state == RTWS_STATE_IDLE) return 0;
+    if (c->priv_.freed || c->priv_.eof) return c->priv_.freed ? 0u : (unsigned)RTWS_WANT_CLOSE;
+    if (c->priv_.state == RTWS_STATE_IDLE) return 0;
     if (pending) w |= RTWS_WANT_WRITE;
-    if (c->want_close) return pending ? w : (unsigned)RTWS_WANT_CLOSE;
+    if (c->priv_.want_close) return pending ? w : (unsigned)RTWS_WANT_CLOSE;
     return w | RTWS_WANT_READ;
 }
 
 /* Heartbeat and idle deadlines of an open connection. */
 static uint64_t rtws__open_deadline(const rtws_conn *c) {
     uint64_t d = UINT64_MAX;
-    if (!c->cfg->heartbeat_off) {
-        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
-        if (c->ping_out && c->last_rx <= c->ping_at) d = c->ping_at + c->cfg->pong_timeout_ms;
-        else d = base + c->cfg->ping_interval_ms;
+    if (!c->priv_.cfg->heartbeat_off) {
+        uint64_t base = c->priv_.last_rx > c->priv_.ping_at ? c->priv_.last_rx : c->priv_.ping_at;
+        if (c->priv_.ping_out && c->priv_.last_rx <= c->priv_.ping_at) d = c->priv_.ping_at + c->priv_.cfg->pong_timeout_ms;
+        else d = base + c->priv_.cfg->ping_interval_ms;
     }
-    if (c->cfg->idle_timeout_ms && c->last_msg_rx + c->cfg->idle_timeout_ms < d)
-        d = c->last_msg_rx + c->cfg->idle_timeout_ms;
+    if (c->priv_.cfg->idle_timeout_ms && c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms < d)
+        d = c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms;
     return d;
 }
 
 RTWS_API uint64_t rtws_conn_get_deadline(const rtws_conn *c) {
     uint64_t d = UINT64_MAX;
-    if (c->freed || c->eof) return d;
-    if (c->state <= RTWS_STATE_HANDSHAKE && c->state != RTWS_STATE_IDLE) {
-        d = c->hs_deadline ? c->hs_deadline : c->now;
-    } else if (c->close_sent || c->state == RTWS_STATE_CLOSED) {
-        if (c->close_deadline) d = c->close_deadline;
-    } else if (c->state == RTWS_STATE_OPEN) {
+    if (c->priv_.freed || c->priv_.eof) return d;
+    if (c->priv_.state <= RTWS_STATE_HANDSHAKE && c->priv_.state != RTWS_STATE_IDLE) {
+        d = c->priv_.hs_deadline ? c->priv_.hs_deadline : c->priv_.now;
+    } else if (c->priv_.close_sent || c->priv_.state == RTWS_STATE_CLOSED) {
+        if (c->priv_.close_deadline) d = c->priv_.close_deadline;
+    } else if (c->priv_.state == RTWS_STATE_OPEN) {
         d = rtws__open_deadline(c);
     }
     return d;
 }
 
 RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
-    if (c->freed) return;
+    if (c->priv_.freed) return;
     rtws__enter(c, now_ms);
-    now_ms = c->now;
-    if (c->state == RTWS_STATE_HANDSHAKE) {
-        if (now_ms >= c->hs_deadline) {
-            c->err = RTWS_ERR_TIMEOUT;
+    now_ms = c->priv_.now;
+    if (c->priv_.state == RTWS_STATE_HANDSHAKE) {
+        if (now_ms >= c->priv_.hs_deadline) {
+            c->priv_.err = RTWS_ERR_TIMEOUT;
             rtws__emit_error(c, RTWS_ERR_TIMEOUT, 0);
             rtws__drop_unsent(c);
             rtws__finish(c);
-            c->close_deadline = now_ms; /* nothing worth flushing */
+            c->priv_.close_deadline = now_ms; /* nothing worth flushing */
         }
-    } else if (c->close_sent || c->state == RTWS_STATE_CLOSED) {
-        if (c->close_deadline && now_ms >= c->close_deadline) {
-            if (!c->close_recvd && c->state != RTWS_STATE_CLOSED) {
-                c->err = RTWS_ERR_TIMEOUT; /* our close was never answered */
+    } else if (c->priv_.close_sent || c->priv_.state == RTWS_STATE_CLOSED) {
+        if (c->priv_.close_deadline && now_ms >= c->priv_.close_deadline) {
+            if (!c->priv_.close_recvd && c->priv_.state != RTWS_STATE_CLOSED) {
+                c->priv_.err = RTWS_ERR_TIMEOUT; /* our close was never answered */
                 rtws__emit_error(c, RTWS_ERR_TIMEOUT, 0);
                 rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
             }
-            c->state = RTWS_STATE_CLOSED;
-            c->eof = 1; /* give up on the peer: close now, unsent output dropped */
-            c->want_close = 1;
-            c->drop_input = 1;
+            c->priv_.state = RTWS_STATE_CLOSED;
+            c->priv_.eof = 1; /* give up on the peer: close now, unsent output dropped */
+            c->priv_.want_close = 1;
+            c->priv_.drop_input = 1;
         }
-    } else if (c->state == RTWS_STATE_OPEN && c->cfg->idle_timeout_ms && !c->close_sent &&
-               now_ms >= c->last_msg_rx + c->cfg->idle_timeout_ms) {
+    } else if (c->priv_.state == RTWS_STATE_OPEN && c->priv_.cfg->idle_timeout_ms && !c->priv_.close_sent &&
+               now_ms >= c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms) {
         rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "idle timeout");
-    } else if (c->state == RTWS_STATE_OPEN && !c->cfg->heartbeat_off) {
-        uint64_t base = c->last_rx > c->ping_at ? c->last_rx : c->ping_at;
-        if (c->ping_out && c->last_rx <= c->ping_at) {
-            if (now_ms >= c->ping_at + c->cfg->pong_timeout_ms) {
+    } else if (c->priv_.state == RTWS_STATE_OPEN && !c->priv_.cfg->heartbeat_off) {
+        uint64_t base = c->priv_.last_rx > c->priv_.ping_at ? c->priv_.last_rx : c->priv_.ping_at;
+        if (c->priv_.ping_out && c->priv_.last_rx <= c->priv_.ping_at) {
+            if (now_ms >= c->priv_.ping_at + c->priv_.cfg->pong_timeout_ms) {
                 /* nothing at all since our ping: the peer or the path is dead */
-                c->err = RTWS_ERR_TIMEOUT;
+                c->priv_.err = RTWS_ERR_TIMEOUT;
                 rtws__emit_error(c, RTWS_ERR_TIMEOUT, 0);
                 rtws__drop_unsent(c);
                 rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
                 rtws__finish(c);
-                c->eof = 1;
+                c->priv_.eof = 1;
             }
-        } else if (now_ms >= base + c->cfg->ping_interval_ms) {
+        } else if (now_ms >= base + c->priv_.cfg->ping_interval_ms) {
             unsigned i;
             if (rtws__ctl_get(c)) { /* payload: now_ms, big-endian */
-                for (i = 0; i < 8; i++) c->ctl->ping_buf[i] = (uint8_t)(now_ms >> (56 - 8 * i));
-                c->ping_len = 9;
+                for (i = 0; i < 8; i++) c->priv_.ctl->ping_buf[i] = (uint8_t)(now_ms >> (56 - 8 * i));
+                c->priv_.ping_len = 9;
             }
-            c->ping_out = 1;
-            c->ping_at = now_ms;
-            if (c->notify_) c->notify_(c);
+            c->priv_.ping_out = 1;
+            c->priv_.ping_at = now_ms;
+            if (c->priv_.notify_) c->priv_.notify_(c);
         }
     }
     rtws__leave(c);
@@ -4169,10 +4181,10 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
 /* ---- sending ---- */
 
 static rtws_err rtws__send_check(rtws_conn *c, size_t len) {
-    if (c->freed) return RTWS_ERR_CLOSED;
-    if (c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
-    if (c->qbytes - c->head_off > c->cfg->max_send_queue ||
-        len > c->cfg->max_send_queue - (c->qbytes - c->head_off))
+    if (c->priv_.freed) return RTWS_ERR_CLOSED;
+    if (c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return RTWS_ERR_CLOSED;
+    if (c->priv_.qbytes - c->priv_.head_off > c->priv_.cfg->max_send_queue ||
+        len > c->priv_.cfg->max_send_queue - (c->priv_.qbytes - c->priv_.head_off))
         return RTWS_ERR_LIMIT;
     return RTWS_OK;
 }
@@ -4183,18 +4195,18 @@ RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void 
     uint32_t st;
     if (e) return e;
     if (len && !data) return RTWS_ERR_INVALID;
-    if (op == RTWS_OP_CONT ? !c->send_op : (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || c->send_op)
+    if (op == RTWS_OP_CONT ? !c->priv_.send_op : (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || c->priv_.send_op)
         return RTWS_ERR_INVALID;
-    st = op == RTWS_OP_CONT ? c->send_utf8 : 0;
-    if ((op == RTWS_OP_TEXT || c->send_op == RTWS_OP_TEXT) &&
+    st = op == RTWS_OP_CONT ? c->priv_.send_utf8 : 0;
+    if ((op == RTWS_OP_TEXT || c->priv_.send_op == RTWS_OP_TEXT) &&
         (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || (fin && st)))
         return RTWS_ERR_UTF8;
     e = rtws__queue_frame(c, fin, op, data, len);
     if (e) return e;
-    c->bytes_out += len;
-    if (fin) c->msgs_out++;
-    c->send_utf8 = st;
-    c->send_op = fin ? 0 : (op == RTWS_OP_CONT ? c->send_op : (uint8_t)op);
+    c->priv_.bytes_out += len;
+    if (fin) c->priv_.msgs_out++;
+    c->priv_.send_utf8 = st;
+    c->priv_.send_op = fin ? 0 : (op == RTWS_OP_CONT ? c->priv_.send_op : (uint8_t)op);
     return RTWS_OK;
 }
 
@@ -4248,29 +4260,29 @@ RTWS_API void rtws_shared_release(rtws_shared *s) {
 
 RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     rtws_err e;
-    if (c->cfg->role != RTWS_SERVER || !s || c->send_op) return RTWS_ERR_INVALID;
+    if (c->priv_.cfg->role != RTWS_SERVER || !s || c->priv_.send_op) return RTWS_ERR_INVALID;
     e = rtws__send_check(c, s->len);
     if (e) return e;
     if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
     s->refs++;
-    c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].chunk = s;
-    c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].p = RTWS__CHUNK_DATA(s);
-    c->segs[(c->seghead + c->nseg) & (c->segcap - 1)].len = s->len;
-    c->nseg++;
-    c->qbytes += s->len;
-    c->msgs_out++;
-    c->bytes_out += s->payload;
-    if (c->notify_) c->notify_(c);
+    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].chunk = s;
+    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].p = RTWS__CHUNK_DATA(s);
+    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].len = s->len;
+    c->priv_.nseg++;
+    c->priv_.qbytes += s->len;
+    c->priv_.msgs_out++;
+    c->priv_.bytes_out += s->payload;
+    if (c->priv_.notify_) c->priv_.notify_(c);
     return RTWS_OK;
 }
 
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
-    if (c->freed || c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
+    if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return RTWS_ERR_CLOSED;
     if (len > 125 || (len && !data)) return RTWS_ERR_INVALID;
     if (!rtws__ctl_get(c)) return RTWS_ERR_NOMEM;
-    if (len) memcpy(c->ctl->ping_buf, data, len);
-    c->ping_len = (uint8_t)(len + 1);
-    if (c->notify_) c->notify_(c);
+    if (len) memcpy(c->priv_.ctl->ping_buf, data, len);
+    c->priv_.ping_len = (uint8_t)(len + 1);
+    if (c->priv_.notify_) c->priv_.notify_(c);
     return RTWS_OK;
 }
 
@@ -4278,22 +4290,22 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
     size_t rlen = reason ? strlen(reason) : 0;
     uint32_t st = 0;
     rtws_err e;
-    if (c->freed) return RTWS_ERR_CLOSED;
+    if (c->priv_.freed) return RTWS_ERR_CLOSED;
     if (code && !rtws_close_code_valid(code)) return RTWS_ERR_INVALID;
     if (rlen > 123 || (rlen && !code) ||
         rtws_utf8_validate(&st, (const uint8_t *)reason, rlen, NULL) != RTWS_OK || st)
         return RTWS_ERR_INVALID;
-    if (c->state == RTWS_STATE_IDLE || c->state == RTWS_STATE_HANDSHAKE) {
+    if (c->priv_.state == RTWS_STATE_IDLE || c->priv_.state == RTWS_STATE_HANDSHAKE) {
         rtws__drop_unsent(c);
         rtws__finish(c); /* nothing was open: just end it */
-        c->close_deadline = c->now;
+        c->priv_.close_deadline = c->priv_.now;
         return RTWS_OK;
     }
-    if (c->state != RTWS_STATE_OPEN || c->close_sent) return RTWS_ERR_CLOSED;
+    if (c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return RTWS_ERR_CLOSED;
     e = rtws__queue_close(c, code, reason, rlen);
     if (e) return e;
-    c->state = RTWS_STATE_CLOSING;
-    c->close_deadline = c->now + c->cfg->close_timeout_ms;
+    c->priv_.state = RTWS_STATE_CLOSING;
+    c->priv_.close_deadline = c->priv_.now + c->priv_.cfg->close_timeout_ms;
     return RTWS_OK;
 }
 
@@ -4561,20 +4573,20 @@ static void rtws__destroy(rtws__sock *s) {
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
     ctx->socks[i]->index = (uint32_t)i;
     if (!s->listener) {
-        if (s->conn.opened && !s->conn.closed_evt && !s->conn.freed) {
+        if (s->conn.priv_.opened && !s->conn.priv_.closed_evt && !s->conn.priv_.freed) {
             /* closed without a close handshake (rtws_ctx_free): say so, so
                whatever keeps state per connection (the router) lets go */
             rtws__enter(&s->conn, ctx->now);
             rtws__emit_close(&s->conn, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
-            s->conn.depth--;
+            s->conn.priv_.depth--;
         }
         ctx->nconns--;
-        ctx->totals.msgs_in += s->conn.msgs_in;
-        ctx->totals.msgs_out += s->conn.msgs_out;
-        ctx->totals.bytes_in += s->conn.bytes_in;
-        ctx->totals.bytes_out += s->conn.bytes_out;
-        s->conn.notify_ = NULL;
-        s->conn.depth = 0;
+        ctx->totals.msgs_in += s->conn.priv_.msgs_in;
+        ctx->totals.msgs_out += s->conn.priv_.msgs_out;
+        ctx->totals.bytes_in += s->conn.priv_.bytes_in;
+        ctx->totals.bytes_out += s->conn.priv_.bytes_out;
+        s->conn.priv_.notify_ = NULL;
+        s->conn.priv_.depth = 0;
         rtws_conn_free(&s->conn);
     }
     rtws__free(a, s->alt);
@@ -4584,16 +4596,16 @@ static void rtws__destroy(rtws__sock *s) {
 /* Decides what a socket needs next: destroy, linger, or new interest. */
 /* An open connection holding buffers it could give back when quiet. */
 static int rtws__holds_buffers(const rtws_conn *c) {
-    return (c->rbuf || c->spare || c->segs || c->ctl) && !c->nseg && c->state == RTWS_STATE_OPEN;
+    return (c->priv_.rbuf || c->priv_.spare || c->priv_.segs || c->priv_.ctl) && !c->priv_.nseg && c->priv_.state == RTWS_STATE_OPEN;
 }
 
 /* The next time the timer scan has work for s. */
 static uint64_t rtws__sock_deadline(const rtws__sock *s) {
     uint64_t d;
-    if (s->lingering) return s->conn.close_deadline;
+    if (s->lingering) return s->conn.priv_.close_deadline;
     d = rtws_conn_get_deadline(&s->conn);
-    if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + s->ctx->cfg.trim_ms < d)
-        d = s->conn.last_rx + s->ctx->cfg.trim_ms;
+    if (rtws__holds_buffers(&s->conn) && s->conn.priv_.last_rx + s->ctx->cfg.trim_ms < d)
+        d = s->conn.priv_.last_rx + s->ctx->cfg.trim_ms;
     return d;
 }
 
@@ -4615,7 +4627,7 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     unsigned want;
     if (s->dead || s->listener) return;
-    if (s->xport && !s->connecting && !s->lingering && !c->eof && !c->drop_input && !c->freed) {
+    if (s->xport && !s->connecting && !s->lingering && !c->priv_.eof && !c->priv_.drop_input && !c->priv_.freed) {
         const rtws_transport *tp = rtws__tp(s);
         /* input the transport holds (decrypted bytes, the end of the
            stream) would never wake poll(): hand it over now */
@@ -4624,19 +4636,19 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
             if (s->dead) return;
         }
     }
-    if (c->freed && !s->lingering) {
+    if (c->priv_.freed && !s->lingering) {
         rtws__kill(s);
         return;
     }
     want = rtws_conn_want(c);
     if (s->lingering) {
-        if (now >= s->conn.close_deadline) rtws__kill(s);
+        if (now >= s->conn.priv_.close_deadline) rtws__kill(s);
         return;
     }
-    if (s->xport && !s->connecting && !c->eof && !c->freed && rtws__tp(s)->wants)
+    if (s->xport && !s->connecting && !c->priv_.eof && !c->priv_.freed && rtws__tp(s)->wants)
         want = rtws__tp(s)->wants(rtws__tstate(s), s->fd, want); /* records, close_notify */
     if (want == RTWS_WANT_CLOSE) {
-        if (c->eof || s->connecting) {
+        if (c->priv_.eof || s->connecting) {
             rtws__kill(s);
             return;
         }
@@ -4644,7 +4656,7 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
            (a close frame) are not lost to a reset */
         shutdown(s->fd, SHUT_WR);
         s->lingering = 1;
-        s->conn.close_deadline = now + s->ctx->cfg.linger_ms;
+        s->conn.priv_.close_deadline = now + s->ctx->cfg.linger_ms;
         rtws__watch(s, RTWS_WANT_READ);
         return;
     }
@@ -4656,19 +4668,19 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
 static void rtws__host_fail(rtws__sock *s, rtws_err err, int detail, const char *detail_text) {
     rtws_event ev;
     rtws_conn *c = &s->conn;
-    if (c->state == RTWS_STATE_CLOSED) return;
+    if (c->priv_.state == RTWS_STATE_CLOSED) return;
     rtws__event_init(&ev, RTWS_EV_ERROR);
     ev.error.err = err;
     ev.error.detail = detail;
     ev.error.detail_text = detail_text;
-    c->err = err;
+    c->priv_.err = err;
     rtws__enter(c, s->ctx->now);
     rtws__emit(c, &ev);
     rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
-    c->state = RTWS_STATE_CLOSED;
-    c->eof = 1;
-    c->want_close = 1;
-    c->drop_input = 1;
+    c->priv_.state = RTWS_STATE_CLOSED;
+    c->priv_.eof = 1;
+    c->priv_.want_close = 1;
+    c->priv_.drop_input = 1;
     rtws__leave(c);
 }
 
@@ -4687,7 +4699,7 @@ static void rtws__transport_fail(rtws__sock *s, long r, int detail) {
         rtws__host_error(s, RTWS_ERR_IO, detail);
         return;
     }
-    s->conn.eof = 1; /* nothing more can be sent or received */
+    s->conn.priv_.eof = 1; /* nothing more can be sent or received */
     rtws__host_fail(s, RTWS_ERR_TLS, detail, rtws__tp_text(rtws__tp(s), detail));
 }
 
@@ -4697,7 +4709,7 @@ static int rtws__flush(rtws__sock *s) {
     const rtws_transport *tp = rtws__tp(s);
     long w;
     int detail = 0;
-    if (s->connecting || s->lingering || c->freed) return 0;
+    if (s->connecting || s->lingering || c->priv_.freed) return 0;
     for (;;) {
         rtws_iov v[16];
         size_t total = 0;
@@ -4729,17 +4741,17 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
         size_t cap;
         long r;
         int detail = 0, scratch = 0;
-        if (s->lingering || c->drop_input || c->freed) {
+        if (s->lingering || c->priv_.drop_input || c->priv_.freed) {
             char sink[4096]; /* the raw socket: nothing more is decoded */
             ssize_t n = recv(s->fd, sink, sizeof sink, 0);
             if (n > 0) continue;
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (s->lingering || c->freed) rtws__kill(s);
+            if (s->lingering || c->priv_.freed) rtws__kill(s);
             else rtws_conn_recv_eof(c, now);
             return;
         }
-        if (!c->rbuf && s->ctx->scratch && !s->ctx->scratch_busy) {
+        if (!c->priv_.rbuf && s->ctx->scratch && !s->ctx->scratch_busy) {
             /* nothing buffered: read into the context's scratch buffer and
                handle it there, so a quiet connection (and most handshakes)
                never needs a receive buffer of its own */
@@ -4838,7 +4850,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         s->fd = fd;
         s->peer = peer;
         rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[0]);
-        s->conn.notify_ = rtws__sock_notify;
+        s->conn.priv_.notify_ = rtws__sock_notify;
         if (!rtws__add_sock(ctx, s)) {
             close(fd);
             rtws__free(&ctx->cfg.conn.allocator, s);
@@ -4851,10 +4863,10 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
             rtws_err e;
             in.shared = lx->shared;
             in.server_name = NULL;
-            in.conn = s->conn.cfg;
+            in.conn = s->conn.priv_.cfg;
             e = lx->tp->open(rtws__tstate(s), &in, &detail);
             if (e != RTWS_OK) { /* an ERROR event, then close */
-                s->conn.eof = 1;
+                s->conn.priv_.eof = 1;
                 rtws__host_fail(s, e, detail, rtws__tp_text(lx->tp, detail));
             }
         }
@@ -5070,7 +5082,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
         s->xport = 1;
         ((rtws__xsock *)s)->tp = tp;
         in.server_name = tls_host;
-        in.conn = s->conn.cfg;
+        in.conn = s->conn.priv_.cfg;
         opened = 1;
         e = tp->open(rtws__tstate(s), &in, &detail);
         if (e == RTWS_ERR_TLS) ctx->tls_error = detail;
@@ -5089,7 +5101,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
         *err = e;
         return NULL;
     }
-    s->conn.notify_ = rtws__sock_notify;
+    s->conn.priv_.notify_ = rtws__sock_notify;
     ctx->totals.connected++;
     rtws__begin(ctx, now);
     rtws__sock_notify(&s->conn);
@@ -5357,18 +5369,18 @@ static void rtws__client_expire(rtws_client *cl, uint64_t now) {
 
 /* Adds one connection's counters to a running total (RTT average weighted
    by samples). */
-static void rtws__stats_add(rtws_conn_stats *t, const rtws_conn_stats *c) {
-    t->msgs_in += c->msgs_in;
-    t->msgs_out += c->msgs_out;
-    t->bytes_in += c->bytes_in;
-    t->bytes_out += c->bytes_out;
-    if (!c->rtt_samples) return;
-    t->rtt_last_ms = c->rtt_last_ms;
-    if (!t->rtt_samples || c->rtt_min_ms < t->rtt_min_ms) t->rtt_min_ms = c->rtt_min_ms;
+static void rtws__stats_add(rtws_conn_stats *t, const rtws_conn_stats *st) {
+    t->msgs_in += st->msgs_in;
+    t->msgs_out += st->msgs_out;
+    t->bytes_in += st->bytes_in;
+    t->bytes_out += st->bytes_out;
+    if (!st->rtt_samples) return;
+    t->rtt_last_ms = st->rtt_last_ms;
+    if (!t->rtt_samples || st->rtt_min_ms < t->rtt_min_ms) t->rtt_min_ms = st->rtt_min_ms;
     t->rtt_avg_ms = (uint32_t)(((uint64_t)t->rtt_avg_ms * t->rtt_samples +
-                                (uint64_t)c->rtt_avg_ms * c->rtt_samples) /
-                               (t->rtt_samples + c->rtt_samples));
-    t->rtt_samples += c->rtt_samples;
+                                (uint64_t)st->rtt_avg_ms * st->rtt_samples) /
+                               (t->rtt_samples + st->rtt_samples));
+    t->rtt_samples += st->rtt_samples;
 }
 
 static void rtws__client_lost(rtws_client *cl, uint64_t now) {
@@ -5721,8 +5733,8 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         uint64_t d;
         if (s->listener || s->dead) continue;
         if (s->lingering) {
-            if (now >= s->conn.close_deadline) rtws__kill(s);
-            else if (s->conn.close_deadline < next) next = s->conn.close_deadline;
+            if (now >= s->conn.priv_.close_deadline) rtws__kill(s);
+            else if (s->conn.priv_.close_deadline < next) next = s->conn.priv_.close_deadline;
             continue;
         }
         if (rtws_conn_get_deadline(&s->conn) <= now) {
@@ -5733,8 +5745,8 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         /* buffers go back after trim_ms without input and a whole pass
            without output (a subscriber that only receives broadcasts keeps
            its output buffers while they flow) */
-        if (rtws__holds_buffers(&s->conn) && s->conn.last_rx + ctx->cfg.trim_ms <= now) {
-            if (s->conn.wrote) s->conn.wrote = 0;
+        if (rtws__holds_buffers(&s->conn) && s->conn.priv_.last_rx + ctx->cfg.trim_ms <= now) {
+            if (s->conn.priv_.wrote) s->conn.priv_.wrote = 0;
             else rtws_conn_trim(&s->conn);
         }
         d = rtws__sock_deadline(s);
@@ -5867,7 +5879,7 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
             rtws__kill(s);
             continue;
         }
-        s->conn.now = ctx->now > s->conn.now ? ctx->now : s->conn.now;
+        s->conn.priv_.now = ctx->now > s->conn.priv_.now ? ctx->now : s->conn.priv_.now;
         rtws_conn_close(&s->conn, code, reason);
         rtws__sock_notify(&s->conn);
     }
@@ -5884,10 +5896,10 @@ RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
     for (i = 0; i < ctx->nsocks; i++) {
         const rtws_conn *c = &ctx->socks[i]->conn;
         if (ctx->socks[i]->listener) continue;
-        st->msgs_in += c->msgs_in;
-        st->msgs_out += c->msgs_out;
-        st->bytes_in += c->bytes_in;
-        st->bytes_out += c->bytes_out;
+        st->msgs_in += c->priv_.msgs_in;
+        st->msgs_out += c->priv_.msgs_out;
+        st->bytes_in += c->priv_.bytes_in;
+        st->bytes_out += c->priv_.bytes_out;
     }
 }
 
@@ -5908,17 +5920,17 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
 }
 
 RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
-    return c->notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->fd : -1;
+    return c->priv_.notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->fd : -1;
 }
 
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c) {
-    return c->notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->ctx : NULL;
+    return c->priv_.notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->ctx : NULL;
 }
 
 RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
     const rtws__sock *s = (const rtws__sock *)c;
     const rtws__xsock *x = (const rtws__xsock *)s;
-    if (c->notify_ != rtws__sock_notify || !s->xport || s->listener || !x->tp->version) return 0;
+    if (c->priv_.notify_ != rtws__sock_notify || !s->xport || s->listener || !x->tp->version) return 0;
     return x->tp->version(x->tp->state_size ? (const uint8_t *)s + RTWS__XSTATE : NULL);
 }
 
@@ -5928,7 +5940,7 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
     int n;
     if (!cap) return 0;
     buf[0] = '\0';
-    if (c->notify_ != rtws__sock_notify) return 0;
+    if (c->priv_.notify_ != rtws__sock_notify) return 0;
     if (s->peer.sa.sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &s->peer.in6.sin6_addr, ip, sizeof ip);
         n = snprintf(buf, cap, "[%s]:%u", ip, (unsigned)ntohs(s->peer.in6.sin6_port));
@@ -8209,7 +8221,7 @@ static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code
 
 RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
                                     const char *message, const char *id) {
-    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    rtws__rconn *rc = (rtws__rconn *)c->priv_.ext_;
     if (!rc) return RTWS_ERR_INVALID;
     return rtws__rt_error(r, rc, code, message ? message : code, id, id ? strlen(id) : 0);
 }
@@ -9014,7 +9026,7 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     else if (r->conns == rc) r->conns = rc->next;
     if (rc->next) rc->next->prev = rc->prev;
     if (rc->opened) r->nconns--;
-    rc->conn->ext_ = NULL;
+    rc->conn->priv_.ext_ = NULL;
     rtws__free(rtws__ra(r), rc);
 }
 
@@ -9071,7 +9083,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
         }
         rc->authed = 1;
     }
-    c->ext_ = rc;
+    c->priv_.ext_ = rc;
     return 0;
 }
 
@@ -9104,7 +9116,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 
 RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
                                    uint64_t now_ms) {
-    rtws__rconn *rc = (rtws__rconn *)c->ext_;
+    rtws__rconn *rc = (rtws__rconn *)c->priv_.ext_;
     if (rc) {
         switch (ev->type) {
         case RTWS_EV_OPEN: rtws__on_open(r, rc, now_ms); break;
@@ -9172,7 +9184,7 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             rc->auth_deadline = 0;
             /* the connection may not have seen this time yet: its close
                deadline must count from now */
-            if (now_ms > rc->conn->now) rc->conn->now = now_ms;
+            if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
             rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
         }
@@ -9189,7 +9201,7 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
 }
 
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c) {
-    const rtws__rconn *rc = (const rtws__rconn *)c->ext_;
+    const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
     (void)r;
     return rc && rc->user ? rc->user->name : NULL;
 }

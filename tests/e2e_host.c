@@ -371,7 +371,7 @@ static void test_vanish_mid_frame(void) {
     CHECK(recv(fd, junk, sizeof junk, 0) > 0); /* the 101 */
     CHECK_EQ(st.open, 1);
     run2(sv, NULL, 200, NULL, NULL);
-    CHECK(sv->nsocks == 2 && sv->socks[1]->conn.rbuf == NULL); /* idle: buffers given back */
+    CHECK(sv->nsocks == 2 && sv->socks[1]->conn.priv_.rbuf == NULL); /* idle: buffers given back */
     CHECK(send(fd, half, sizeof half, MSG_NOSIGNAL) == (ssize_t)sizeof half);
     run2(sv, NULL, 100, NULL, NULL);
     close(fd);
@@ -517,7 +517,7 @@ static void test_sender_keeps_buffers(void) {
     if (n_srv_allocs - before > 5) fprintf(stderr, "  %zu allocations for 100 sends\n", n_srv_allocs - before);
     CHECK(n_srv_allocs - before <= 5);
     run2(sv, cl, 300, NULL, NULL); /* quiet: the buffers go back */
-    CHECK(st.last && !rtws__holds_buffers(st.last) && !st.last->spare && !st.last->segs);
+    CHECK(st.last && !rtws__holds_buffers(st.last) && !st.last->priv_.spare && !st.last->priv_.segs);
     rtws_ctx_free(cl);
     rtws_ctx_free(sv);
 }

@@ -318,7 +318,7 @@ static void test_server_handshake_failures(void) {
         n = drain(&sv, (uint8_t *)out, sizeof out - 1);
         out[n] = 0;
         CHECK(strncmp(out, "HTTP/1.1 431 ", 13) == 0);
-        CHECK(sv.rcap <= 8192 + 1 + 65536 + 14 + (16u << 20)); /* bounded by the caps */
+        CHECK(sv.priv_.rcap <= 8192 + 1 + 65536 + 14 + (16u << 20)); /* bounded by the caps */
         rtws_conn_free(&sv);
     }
 }
@@ -613,7 +613,7 @@ static void test_limits(void) {
         rtws_conn_recv(&sv, h, sizeof h, 0, NULL);
     }
     CHECK(expect_fail(&sv, &ls, 1009));
-    CHECK(sv.rcap < 100000); /* nothing was allocated for the announced size */
+    CHECK(sv.priv_.rcap < 100000); /* nothing was allocated for the announced size */
     rtws_conn_free(&sv);
     /* fragments adding up over max_message */
     open_server(&sv, &ls, &cfg);
@@ -772,7 +772,7 @@ static void test_free_in_callback(void) {
     n += mkframe(f + n, 0x81, "b", 1, 1);
     CHECK_EQ(rtws_conn_recv(&sv, f, n, 0, NULL), RTWS_ERR_CLOSED);
     CHECK_EQ(ls.msgs, 1); /* nothing delivered after the free */
-    CHECK(sv.rbuf == NULL && sv.segs == NULL);
+    CHECK(sv.priv_.rbuf == NULL && sv.priv_.segs == NULL);
     CHECK_EQ(rtws_conn_send_text(&sv, "x", 1), RTWS_ERR_CLOSED);
     rtws_conn_free(&sv); /* twice is harmless */
     rtws_conn_free(&cl);
@@ -881,19 +881,19 @@ static void test_timers(void) {
     rtws_conn_run_timers(&sv, 29999);
     CHECK_EQ(rtws_conn_out_pending(&sv), 0);
     rtws_conn_run_timers(&sv, 30000);
-    CHECK(sv.ctl != NULL); /* the ping is staged in the control block */
+    CHECK(sv.priv_.ctl != NULL); /* the ping is staged in the control block */
     n = drain(&sv, out, sizeof out);
     CHECK(n == 10 && out[0] == 0x89 && out[1] == 8);
     /* once written, a server gives the block back: a heartbeat round over
        many idle connections does not hold one block per connection */
-    CHECK(sv.ctl == NULL);
+    CHECK(sv.priv_.ctl == NULL);
     rtws_conn_recv(&cl, out, n, 30000, NULL);
     CHECK_EQ(lc.ping, 1);
-    CHECK(cl.ctl != NULL); /* the client's pong: staged until it is written */
+    CHECK(cl.priv_.ctl != NULL); /* the client's pong: staged until it is written */
     pump(&cl, &sv, 0, 30042);
     CHECK_EQ(ls.pong, 1);
     CHECK_EQ(ls.last.pong.rtt_ms, 42);
-    CHECK(cl.ctl != NULL); /* a client keeps its block: batched masking keys */
+    CHECK(cl.priv_.ctl != NULL); /* a client keeps its block: batched masking keys */
     /* then silence: ping again, and with no answer, dead after pong_timeout */
     rtws_conn_run_timers(&sv, 60042);
     CHECK(rtws_conn_out_pending(&sv) > 0);
@@ -915,16 +915,16 @@ static void test_timers(void) {
     CHECK_EQ(rtws_conn_ping(&cl, "hb", 2), RTWS_OK);
     n = drain(&cl, out, sizeof out);
     rtws_conn_recv(&sv, out, n, 50, NULL);
-    CHECK(sv.ctl != NULL && rtws_conn_out_pending(&sv) > 0);
+    CHECK(sv.priv_.ctl != NULL && rtws_conn_out_pending(&sv) > 0);
     {   /* written in two parts: the block stays until the whole frame is out */
         const uint8_t *o = rtws_conn_out(&sv, &n);
         CHECK(n == 4 && o[0] == 0x8A && o[1] == 2 && o[2] == 'h' && o[3] == 'b');
         rtws_conn_out_done(&sv, 1);
-        CHECK(sv.ctl != NULL);
+        CHECK(sv.priv_.ctl != NULL);
         o = rtws_conn_out(&sv, &n);
         CHECK(n == 3 && o[0] == 2);
         rtws_conn_out_done(&sv, 3);
-        CHECK(sv.ctl == NULL);
+        CHECK(sv.priv_.ctl == NULL);
     }
     rtws_conn_free(&cl);
     rtws_conn_free(&sv);
@@ -1084,7 +1084,7 @@ static void test_recv_inplace(void) {
     cfg.allocator.free = count_free;
     open_server(&sv, &ls, &cfg);
     rtws_conn_trim(&sv);
-    CHECK(sv.rbuf == NULL);
+    CHECK(sv.priv_.rbuf == NULL);
     memset(p, 'z', sizeof p);
     /* two whole frames: delivered from the lent bytes, nothing allocated */
     n = mkframe(f, 0x81, "hello", 5, 1);
@@ -1095,7 +1095,7 @@ static void test_recv_inplace(void) {
     CHECK_EQ(ls.msgs, 2);
     CHECK(ls.last_msg.message.data == lent + n + 8 && ls.last_msg.message.len == 200); /* 126 form + key */
     CHECK_EQ(n_allocs - before, 0);
-    CHECK(sv.rbuf == NULL);
+    CHECK(sv.priv_.rbuf == NULL);
     /* a frame cut at every byte: the tail is kept, the lent buffer scribbled over */
     n = mkframe(f, 0x82, p, sizeof p, 1);
     for (cut = 1; cut < n; cut += 97) {
@@ -1104,7 +1104,7 @@ static void test_recv_inplace(void) {
         memcpy(lent, f, cut);
         CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, cut, 0), RTWS_EAGAIN);
         memset(lent, 0xEE, cut);
-        CHECK(sv.rbuf != NULL || cut == 0);
+        CHECK(sv.priv_.rbuf != NULL || cut == 0);
         /* the rest: the connection now has its own buffer, so this copies */
         memcpy(lent, f + cut, n - cut);
         CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, n - cut, 0), RTWS_OK);

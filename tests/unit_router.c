@@ -453,11 +453,11 @@ static void test_regressions(void) {
         memset(blob, 'z', sizeof blob - 1);
         blob[0] = blob[sizeof blob - 2] = '"';
         CHECK(rtws_router_publish(R, "x", NULL, blob, strlen(blob), NULL, NOW) == 1);
-        CHECK(!a.sv.close_sent && rtws_conn_out_pending(&a.sv) > 340); /* it fit, just */
+        CHECK(!a.sv.priv_.close_sent && rtws_conn_out_pending(&a.sv) > 340); /* it fit, just */
     }
     rtws_conn_send_text(&a.cl, "{\"type\":\"subscribe\",\"channel\":\"y\"}", 34);
     move(&a.cl, &a.sv); /* the server answers into a queue nobody drains */
-    CHECK(a.sv.close_sent && a.sv.close_code == 1013);
+    CHECK(a.sv.priv_.close_sent && a.sv.priv_.close_code == 1013);
     pump(&a);
     CHECK(a.closed && a.close_code == 1013);
     rtws_conn_free(&a.cl);
