@@ -40,9 +40,10 @@
                         rtws_router_*. A server-role rtws_conn fails its handshake
                         with RTWS_ERR_INVALID.
      Refused with an #error: RTWS_NO_CLIENT with RTWS_NO_SERVER (nothing could
-     open a connection), RTWS_NO_HOST with RTWS_USE_BEARSSL (TLS runs on the
-     host's sockets), and RTWS_USE_BEARSSL with RTWS_NO_CLIENT or RTWS_NO_SERVER
-     (the TLS layer is built for both roles).
+     open a connection) and RTWS_NO_HOST with RTWS_USE_BEARSSL (TLS runs on
+     the host's sockets). With RTWS_USE_BEARSSL, RTWS_NO_CLIENT leaves out the
+     trust anchors and certificate validation, RTWS_NO_SERVER the server
+     credentials.
 
    QUICK START: see README.md (a whole server and a whole client).
 
@@ -149,9 +150,6 @@
 #endif
 #if defined(RTWS_NO_HOST) && defined(RTWS_USE_BEARSSL)
 #error "rtws: RTWS_USE_BEARSSL needs the host layer (TLS runs on its sockets); remove RTWS_NO_HOST, or run your own TLS and feed its plaintext to rtws_conn_recv"
-#endif
-#if defined(RTWS_USE_BEARSSL) && (defined(RTWS_NO_CLIENT) || defined(RTWS_NO_SERVER))
-#error "rtws: RTWS_USE_BEARSSL builds the TLS layer for both roles; it cannot be combined with RTWS_NO_CLIENT or RTWS_NO_SERVER"
 #endif
 /* private: the parts of layer 7 that are built */
 #if !defined(RTWS_NO_REALTIME) && !defined(RTWS_NO_SERVER)
@@ -6069,6 +6067,8 @@ RTWS_API const rtws_transport *rtws_transport_bearssl(void) { return NULL; }
 #define RTWS__TLS_MAX_FILE ((size_t)16 << 20) /* PEM files and bundles */
 #define RTWS__TLS_MAX_EE ((size_t)64 << 10)   /* end-entity certificate kept for the IP check */
 
+typedef struct rtws__tls_cred rtws__tls_cred; /* a listener's chain and key (server) */
+
 /* ---- growable buffer, PEM, files ---- */
 
 typedef struct rtws__tbuf {
@@ -6182,6 +6182,7 @@ static int rtws__pem_each(const rtws_allocator *a, const uint8_t *in, size_t len
     return r;
 }
 
+#if !defined(RTWS_NO_CLIENT)
 /* ---- trust anchors (client) ---- */
 
 /* The shared state of a context's wss:// clients (client_new). */
@@ -6307,6 +6308,9 @@ static void rtws__tls_client_free(void *shared) {
     rtws__free(tc->a, tc);
 }
 
+#endif /* !RTWS_NO_CLIENT */
+
+#if !defined(RTWS_NO_SERVER)
 /* ---- server credentials ---- */
 
 struct rtws__tls_cred {
@@ -6319,7 +6323,6 @@ struct rtws__tls_cred {
     br_skey_decoder_context skey; /* holds the key: its pointers point into it */
     int have_key;
 };
-typedef struct rtws__tls_cred rtws__tls_cred;
 
 static int rtws__cred_cert(void *user, const char *name, const uint8_t *der, size_t len) {
     rtws__tls_cred *cr = (rtws__tls_cred *)user;
@@ -6448,6 +6451,9 @@ static rtws_err rtws__tls_server_new(const rtws_tls_server_config *cfg, const rt
 
 static void rtws__tls_server_free(void *shared) { rtws__cred_unref((rtws__tls_cred *)shared); }
 
+#endif /* !RTWS_NO_SERVER */
+
+#if !defined(RTWS_NO_CLIENT)
 /* ---- certificate validation (client) ---- */
 
 /* One DER element at *p (before end): its tag and contents; *p moves past
@@ -6612,6 +6618,8 @@ static const br_x509_class rtws__x509_vtable = {
     sizeof(rtws__x509),     rtws__x509_start_chain, rtws__x509_start_cert, rtws__x509_append,
     rtws__x509_end_cert,    rtws__x509_end_chain,   rtws__x509_get_pkey};
 
+#endif /* !RTWS_NO_CLIENT */
+
 /* ---- per-connection engine ---- */
 
 /* The transport's state of a wss:// socket, allocated by the host with it. */
@@ -6625,11 +6633,15 @@ typedef struct rtws__tls_sock {
     uint8_t stopped;              /* the engine or the socket is done: end is set */
     uint8_t told;                 /* the host has been given end */
     union {
+#if !defined(RTWS_NO_CLIENT)
         struct {
             br_ssl_client_context cc;
             rtws__x509 x;
         } client;
+#endif
+#if !defined(RTWS_NO_SERVER)
         br_ssl_server_context server;
+#endif
     } u;
     unsigned char iobuf[BR_SSL_BUFSIZE_BIDI]; /* full duplex: records in and out at once */
 } rtws__tls_sock;
@@ -6719,6 +6731,7 @@ static rtws_err rtws__tls_engine_start(rtws__tls_sock *t, const rtws_config *cfg
     return RTWS_OK;
 }
 
+#if !defined(RTWS_NO_SERVER)
 static rtws_err rtws__tls_server_open(rtws__tls_sock *t, rtws__tls_cred *cr,
                                       const rtws_config *cfg, int *detail) {
     rtws_err e;
@@ -6739,6 +6752,9 @@ static rtws_err rtws__tls_server_open(rtws__tls_sock *t, rtws__tls_cred *cr,
     return RTWS_ERR_TLS;
 }
 
+#endif
+
+#if !defined(RTWS_NO_CLIENT)
 static rtws_err rtws__tls_client_open(rtws__tls_sock *t, rtws__tls_ctx *tc, const char *host,
                                       const rtws_config *conn, int *detail) {
     const rtws_tls_client_config *cfg = tc->cfg;
@@ -6763,19 +6779,35 @@ static rtws_err rtws__tls_client_open(rtws__tls_sock *t, rtws__tls_ctx *tc, cons
     return RTWS_OK;
 }
 
+#endif
+
 static rtws_err rtws__tls_open(void *state, const rtws_transport_open *in, int *detail) {
     rtws__tls_sock *t = (rtws__tls_sock *)state;
+#if !defined(RTWS_NO_CLIENT)
     if (in->server_name)
         return rtws__tls_client_open(t, (rtws__tls_ctx *)in->shared, in->server_name, in->conn,
                                      detail);
-    return rtws__tls_server_open(t, (rtws__tls_cred *)in->shared, in->conn, detail);
+#endif
+#if !defined(RTWS_NO_SERVER)
+    if (!in->server_name)
+        return rtws__tls_server_open(t, (rtws__tls_cred *)in->shared, in->conn, detail);
+#endif
+    (void)t;
+    *detail = RTWS_TLS_ERR_NOT_BUILT; /* the role this build left out */
+    return RTWS_ERR_TLS;
 }
 
 static void rtws__tls_release(void *state) {
     rtws__tls_sock *t = (rtws__tls_sock *)state;
+#if !defined(RTWS_NO_SERVER)
     rtws__cred_unref(t->cred);
     t->cred = NULL;
+#endif
+#if !defined(RTWS_NO_CLIENT)
     if (t->eng == &t->u.client.cc.eng) rtws__tbuf_free(&t->u.client.x.ee);
+#else
+    (void)t;
+#endif
 }
 
 /* Decrypted application data into buf, reading records while the socket
@@ -6910,6 +6942,14 @@ static unsigned rtws__tls_version(const void *state) {
     return t->established ? br_ssl_engine_get_version(t->eng) : 0;
 }
 
+#if defined(RTWS_NO_SERVER) /* a role left out has no shared state to make */
+#define rtws__tls_server_new NULL
+#define rtws__tls_server_free NULL
+#endif
+#if defined(RTWS_NO_CLIENT)
+#define rtws__tls_client_new NULL
+#define rtws__tls_client_free NULL
+#endif
 static const rtws_transport rtws__bearssl = {
     "bearssl",            sizeof(rtws__tls_sock), rtws__tls_open,        rtws__tls_read,
     rtws__tls_writev,     rtws__tls_flush,        rtws__tls_pending,     rtws__tls_wants,
