@@ -2101,48 +2101,87 @@ RTWS_API size_t rtws_frame_mask(uint8_t *p, size_t n, const uint8_t key[4], size
 }
 
 /* UTF-8 state: 0 between code points, else (bytes still needed) << 16 |
-   (lowest allowed next byte) << 8 | (highest allowed next byte). The first
-   continuation byte's range excludes overlongs (E0, F0), surrogates (ED) and
-   code points above U+10FFFF (F4), RFC 3629 §4. */
+   (lowest allowed next byte) << 8 | (highest allowed next byte). */
+#define RTWS__UTF8_BAD 0xFFFFFFFFu
+#define RTWS__UTF8_ST(need, lo, hi) ((uint32_t)(need) << 16 | (uint32_t)(lo) << 8 | (uint32_t)(hi))
+
+/* RFC 3629 §4: the state after each kind of first byte. The first
+   continuation byte's range rules out overlongs, surrogates and code points
+   above U+10FFFF. */
+static const uint32_t rtws__utf8_first[8] = {
+    RTWS__UTF8_BAD,                /* 0: 80-BF (continuations), C0, C1 (overlong), F5-FF */
+    RTWS__UTF8_ST(1, 0x80, 0xBF),  /* 1: C2-DF */
+    RTWS__UTF8_ST(2, 0xA0, 0xBF),  /* 2: E0, not E0 80-9F (overlong) */
+    RTWS__UTF8_ST(2, 0x80, 0xBF),  /* 3: E1-EC, EE, EF */
+    RTWS__UTF8_ST(2, 0x80, 0x9F),  /* 4: ED, not ED A0-BF (surrogates) */
+    RTWS__UTF8_ST(3, 0x90, 0xBF),  /* 5: F0, not F0 80-8F (overlong) */
+    RTWS__UTF8_ST(3, 0x80, 0xBF),  /* 6: F1-F3 */
+    RTWS__UTF8_ST(3, 0x80, 0x8F)}; /* 7: F4, not F4 90-BF (above U+10FFFF) */
+/* The kind of each byte 80-FF */
+static const uint8_t rtws__utf8_kind[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 80-8F */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 90-9F */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* A0-AF */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* B0-BF */
+    0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* C0-CF */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* D0-DF */
+    2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 3, 3,  /* E0-EF */
+    5, 6, 6, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}; /* F0-FF */
+
+/* The one definition of valid UTF-8 in rtws: the state after byte b in state
+   st, or RTWS__UTF8_BAD. rtws_utf8_validate() runs it over a stream, the
+   JSON parser and writer over one code point at a time (rtws__utf8_seq).
+   inline: the validator takes a step per byte, and without the hint gcc -O2
+   may keep it out of line (it did with RTWS_STATIC), which made non-ASCII
+   text validate several times slower. */
+static inline uint32_t rtws__utf8_step(uint32_t st, unsigned b) {
+    if (!st) return b < 0x80 ? 0 : rtws__utf8_first[rtws__utf8_kind[b - 0x80]];
+    if (b < ((st >> 8) & 0xFF) || b > (st & 0xFF)) return RTWS__UTF8_BAD;
+    st -= 1u << 16;
+    return (st >> 16) ? RTWS__UTF8_ST(st >> 16, 0x80, 0xBF) : 0;
+}
+
+/* Length of the whole code point at p (p < e), or 0 when it is invalid or
+   cut off by e. */
+static size_t rtws__utf8_seq(const uint8_t *p, const uint8_t *e) {
+    size_t i = 0, n = (size_t)(e - p);
+    uint32_t st = 0;
+    do {
+        if (i == n) return 0;
+        st = rtws__utf8_step(st, p[i++]);
+        if (st == RTWS__UTF8_BAD) return 0;
+    } while (st);
+    return i;
+}
+
 RTWS_API rtws_err rtws_utf8_validate(uint32_t *state, const uint8_t *p, size_t n,
                                      size_t *bad_off) {
-    uint32_t st = *state;
+    uint32_t st = *state, next;
     size_t i = 0;
     while (i < n) {
-        uint8_t b = p[i];
-        if (st == 0) {
-            if (b < 0x80) {
-                /* ASCII fast path, 8 bytes at a time */
-                while (i + 8 <= n) {
-                    uint64_t w;
-                    memcpy(&w, p + i, 8);
-                    if (w & 0x8080808080808080ull) break;
-                    i += 8;
-                }
-                while (i < n && p[i] < 0x80) i++;
-                continue;
+        if (st == 0 && p[i] < 0x80) {
+            /* ASCII fast path, 16 bytes at a time */
+            while (i + 16 <= n) {
+                uint64_t w, w2;
+                memcpy(&w, p + i, 8);
+                memcpy(&w2, p + i + 8, 8);
+                if ((w | w2) & 0x8080808080808080ull) break;
+                i += 16;
             }
-            if (b >= 0xC2 && b <= 0xDF) st = 1u << 16 | 0x80u << 8 | 0xBFu;
-            else if (b == 0xE0) st = 2u << 16 | 0xA0u << 8 | 0xBFu;
-            else if (b == 0xED) st = 2u << 16 | 0x80u << 8 | 0x9Fu;
-            else if (b >= 0xE1 && b <= 0xEF) st = 2u << 16 | 0x80u << 8 | 0xBFu;
-            else if (b == 0xF0) st = 3u << 16 | 0x90u << 8 | 0xBFu;
-            else if (b >= 0xF1 && b <= 0xF3) st = 3u << 16 | 0x80u << 8 | 0xBFu;
-            else if (b == 0xF4) st = 3u << 16 | 0x80u << 8 | 0x8Fu;
-            else goto bad;
-        } else {
-            if (b < ((st >> 8) & 0xFF) || b > (st & 0xFF)) goto bad;
-            st -= 1u << 16;
-            st = (st >> 16) ? ((st & 0xFFFF0000u) | 0x80u << 8 | 0xBFu) : 0;
+            while (i < n && p[i] < 0x80) i++;
+            continue;
         }
+        next = rtws__utf8_step(st, p[i]);
+        if (next == RTWS__UTF8_BAD) {
+            *state = st;
+            if (bad_off) *bad_off = i;
+            return RTWS_ERR_UTF8;
+        }
+        st = next;
         i++;
     }
     *state = st;
     return RTWS_OK;
-bad:
-    *state = st;
-    if (bad_off) *bad_off = i;
-    return RTWS_ERR_UTF8;
 }
 
 RTWS_API int rtws_close_code_valid(unsigned code) {
@@ -6999,32 +7038,6 @@ static size_t rtws__json_first(uint64_t m) {
 #endif
 }
 
-/* Length of the RFC 3629 sequence at p (p[0] >= 0x80), 0 when it is invalid
-   or cut off: no overlongs (C0, C1, E0 80-9F, F0 80-8F), no surrogates
-   (ED A0-BF), nothing above U+10FFFF (F4 90-, F5-FF). */
-static size_t rtws__json_utf8(const uint8_t *p, const uint8_t *e) {
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) {
-        n = 2;
-    } else if (c < 0xF0) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        else if (c == 0xED) hi = 0x9F;
-    } else if (c < 0xF5) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        else if (c == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi) return 0;
-    if (n > 2 && (p[2] & 0xC0) != 0x80) return 0;
-    if (n > 3 && (p[3] & 0xC0) != 0x80) return 0;
-    return n;
-}
-
 static int32_t rtws__json_hex4(const uint8_t *p) {
     int32_t v = 0;
     int i;
@@ -7300,7 +7313,7 @@ string:
             p++;
             continue;
         }
-        k = rtws__json_utf8(p, e);
+        k = rtws__utf8_seq(p, e);
         if (!k) {
             err = RTWS_ERR_UTF8;
             why = "invalid UTF-8 in a string";
@@ -7743,7 +7756,7 @@ static rtws_err rtws__json_wstr(rtws_json_writer *w, const char *str, size_t n) 
         if (p == e) break;
         c = *p;
         if (c >= 0x80) {
-            k = rtws__json_utf8(p, e);
+            k = rtws__utf8_seq(p, e);
             if (!k) return rtws__json_wfail(w, RTWS_ERR_UTF8);
             p += k;
             continue;
