@@ -7108,164 +7108,173 @@ static int rtws__json_esc(const uint8_t **pp, const uint8_t *e, uint8_t out[4]) 
     return 1;
 }
 
-/* One token; counted even when it does not fit (then only counted). */
-#define RTWS__JSON_PUT(ty, fl, st_, len_)                                                          \
-    do {                                                                                           \
-        if (n < tcap) {                                                                            \
-            t = toks + n;                                                                          \
-            t->type = (uint8_t)(ty);                                                               \
-            t->flags = (uint8_t)(fl);                                                              \
-            t->start = (uint32_t)(st_);                                                            \
-            t->len = (uint32_t)(len_);                                                             \
-            t->size = 0;                                                                           \
-            t->next = (uint32_t)(n + 1);                                                           \
-            t->parent = cur;                                                                       \
-        } else if (n == tcap) {                                                                    \
-            full_off = (size_t)(st_);                                                              \
-        }                                                                                          \
-        n++;                                                                                       \
-    } while (0)
+/* What rtws_json_parse knows besides its input position: where tokens go
+   and which containers are open. `cur` is the innermost open container that
+   has a token; closing follows its parent link. Once the tokens run out the
+   parse goes on to count and validate, and containers opened after that are
+   remembered one bit each (object or array) in vstack. */
+typedef struct rtws__json_parser {
+    rtws_json_tok *toks;
+    size_t tcap;          /* tokens that may be filled; 0 when only counting */
+    size_t n;             /* tokens so far, filled or only counted */
+    size_t full_off;      /* where the first token that did not fit starts */
+    size_t depth;         /* open containers */
+    size_t vdepth;        /* of those, the ones opened after the tokens ran out */
+    int32_t cur;          /* -1 at the top */
+    int in_obj;           /* the innermost open container is an object */
+    uint64_t *vstack;     /* vdepth bits: 1 object, 0 array */
+} rtws__json_parser;
 
-/* One loop, no recursion: `cur` is the innermost open container that has a
-   token, and closing follows its parent link. Once the tokens run out the
-   parse goes on to count and validate; containers opened after that are
-   remembered one bit each (object or array) in vstack. A container's size
-   is counted at its first child and at each comma. On failure p is the
-   offending byte. */
-RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
-                                  rtws_json_tok *toks, size_t cap, unsigned max_depth) {
-    const uint8_t *s, *p, *e, *st, *q;
-    size_t n = 0, tcap = toks ? cap : 0, depth = 0, vdepth = 0, full_off = 0, k;
-    int32_t cur = -1;
-    int in_obj = 0, is_key = 0, r;
-    unsigned c, flags;
-    uint64_t vstack[RTWS_JSON_COUNT_DEPTH / 64], x, m;
-    uint8_t tmp[4];
-    const char *why = "";
-    rtws_err err = RTWS_ERR_SYNTAX;
+/* A scalar token at text offset start (a string's starts after its opening
+   quote); counted even when it does not fit. */
+static void rtws__json_put(rtws__json_parser *j, unsigned type, unsigned flags, size_t start,
+                           size_t len) {
     rtws_json_tok *t;
+    if (j->n < j->tcap) {
+        t = j->toks + j->n;
+        t->type = (uint8_t)type;
+        t->flags = (uint8_t)flags;
+        t->start = (uint32_t)start;
+        t->len = (uint32_t)len;
+        t->size = 0;
+        t->next = (uint32_t)(j->n + 1);
+        t->parent = j->cur;
+    } else if (j->n == j->tcap) {
+        j->full_off = type == RTWS_JSON_STRING ? start - 1 : start; /* the quote */
+    }
+    j->n++;
+}
 
-    if (!text) text = "";
-    s = p = st = (const uint8_t *)text;
-    e = s + len;
-    doc->text = text;
-    doc->len = len;
-    doc->toks = toks;
-    doc->cap = cap;
-    doc->count = 0;
-    doc->err_off = 0;
-    doc->err = "";
-    if (len > (size_t)0xFFFFFFFEu) {
-        err = RTWS_ERR_TOO_BIG;
-        why = "input longer than 4 GiB - 2 bytes (token offsets are 32-bit)";
-        goto fail;
+/* Opens an object or array whose bracket is at text offset at: a token
+   while they last, else a bit in vstack. */
+static rtws_err rtws__json_open(rtws__json_parser *j, size_t at, int obj, unsigned max_depth,
+                                const char **why) {
+    rtws_json_tok *t;
+    if (j->depth >= max_depth) {
+        *why = "nesting deeper than max_depth";
+        return RTWS_ERR_DEPTH;
     }
-    if (tcap > (size_t)INT32_MAX) tcap = (size_t)INT32_MAX;
-    if (!max_depth) max_depth = RTWS_JSON_DEPTH;
-
-value:
-    RTWS__JSON_SKIP();
-    if (p == e) {
-        why = n ? "unexpected end of input" : "empty input";
-        goto fail;
-    }
-    c = *p;
-    if (c == '"') {
-        is_key = 0;
-        goto string;
-    }
-    if (c == '{' || c == '[') {
-        if (depth >= max_depth) {
-            err = RTWS_ERR_DEPTH;
-            why = "nesting deeper than max_depth";
-            goto fail;
-        }
-        in_obj = c == '{';
-        if (n < tcap) {
-            t = toks + n;
-            t->type = (uint8_t)(in_obj ? RTWS_JSON_OBJECT : RTWS_JSON_ARRAY);
-            t->flags = 0;
-            t->start = (uint32_t)(p - s);
-            t->len = t->size = t->next = 0;
-            t->parent = cur;
-            cur = (int32_t)n;
-        } else {
-            if (n == tcap) full_off = (size_t)(p - s);
-            if (vdepth >= RTWS_JSON_COUNT_DEPTH) {
-                err = RTWS_ERR_DEPTH;
-                why = "nesting deeper than RTWS_JSON_COUNT_DEPTH after the tokens ran out";
-                goto fail;
-            }
-            if (in_obj) vstack[vdepth >> 6] |= 1ull << (vdepth & 63);
-            else vstack[vdepth >> 6] &= ~(1ull << (vdepth & 63));
-            vdepth++;
-        }
-        n++;
-        depth++;
-        p++;
-        RTWS__JSON_SKIP();
-        if (p < e && *p == (in_obj ? '}' : ']')) goto close;
-        if (!vdepth) toks[cur].size = 1;
-        if (in_obj) goto key;
-        goto value;
-    }
-    st = p;
-    if (c == '-' || RTWS__JSON_DIGIT(c)) {
-        flags = 0;
-        if (c == '-') p++;
-        if (p == e || !RTWS__JSON_DIGIT(*p)) {
-            why = "expected a digit";
-            goto fail;
-        }
-        if (*p++ == '0') {
-            if (p < e && RTWS__JSON_DIGIT(*p)) {
-                why = "leading zero in a number";
-                p--;
-                goto fail;
-            }
-        } else {
-            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
-        }
-        if (p < e && *p == '.') {
-            flags = RTWS_JSON_FRAC;
-            if (++p == e || !RTWS__JSON_DIGIT(*p)) {
-                why = "expected a digit after the decimal point";
-                goto fail;
-            }
-            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
-        }
-        if (p < e && (*p | 0x20) == 'e') {
-            flags = RTWS_JSON_FRAC;
-            if (++p < e && (*p == '+' || *p == '-')) p++;
-            if (p == e || !RTWS__JSON_DIGIT(*p)) {
-                why = "expected a digit in the exponent";
-                goto fail;
-            }
-            while (p < e && RTWS__JSON_DIGIT(*p)) p++;
-        }
-        c = RTWS_JSON_NUMBER;
-    } else if (c == 't' && e - p >= 4 && memcmp(p, "true", 4) == 0) {
-        flags = 0;
-        p += 4;
-        c = RTWS_JSON_TRUE;
-    } else if (c == 'f' && e - p >= 5 && memcmp(p, "false", 5) == 0) {
-        flags = 0;
-        p += 5;
-        c = RTWS_JSON_FALSE;
-    } else if (c == 'n' && e - p >= 4 && memcmp(p, "null", 4) == 0) {
-        flags = 0;
-        p += 4;
-        c = RTWS_JSON_NULL;
+    j->in_obj = obj;
+    if (j->n < j->tcap) {
+        t = j->toks + j->n;
+        t->type = (uint8_t)(obj ? RTWS_JSON_OBJECT : RTWS_JSON_ARRAY);
+        t->flags = 0;
+        t->start = (uint32_t)at;
+        t->len = t->size = t->next = 0;
+        t->parent = j->cur;
+        j->cur = (int32_t)j->n;
     } else {
-        why = "expected a value";
-        goto fail;
+        if (j->n == j->tcap) j->full_off = at;
+        if (j->vdepth >= RTWS_JSON_COUNT_DEPTH) {
+            *why = "nesting deeper than RTWS_JSON_COUNT_DEPTH after the tokens ran out";
+            return RTWS_ERR_DEPTH;
+        }
+        if (obj) j->vstack[j->vdepth >> 6] |= 1ull << (j->vdepth & 63);
+        else j->vstack[j->vdepth >> 6] &= ~(1ull << (j->vdepth & 63));
+        j->vdepth++;
     }
-    RTWS__JSON_PUT(c, flags, st - s, p - st);
-    goto after;
+    j->n++;
+    j->depth++;
+    return RTWS_OK;
+}
 
-string:
-    st = ++p;
-    flags = is_key ? RTWS_JSON_KEY : 0u;
+/* Closes the innermost container at its closing bracket, text offset at. */
+static void rtws__json_close(rtws__json_parser *j, size_t at) {
+    rtws_json_tok *t;
+    j->depth--;
+    if (j->vdepth) {
+        if (--j->vdepth) {
+            j->in_obj = (int)((j->vstack[(j->vdepth - 1) >> 6] >> ((j->vdepth - 1) & 63)) & 1u);
+            return;
+        }
+    } else {
+        t = j->toks + j->cur;
+        t->len = (uint32_t)(at + 1) - t->start;
+        t->next = (uint32_t)j->n;
+        j->cur = t->parent;
+    }
+    j->in_obj = j->cur >= 0 && j->toks[j->cur].type == RTWS_JSON_OBJECT;
+}
+
+/* Scans the number at *pp (RFC 8259 §6) and moves *pp past it, or on
+   failure to the offending byte. Sets RTWS_JSON_FRAC in *flags when it has
+   a fraction or an exponent. */
+static rtws_err rtws__json_number(const uint8_t **pp, const uint8_t *e, unsigned *flags,
+                                  const char **why) {
+    const uint8_t *p = *pp;
+    rtws_err err = RTWS_ERR_SYNTAX;
+    if (*p == '-') p++;
+    if (p == e || !RTWS__JSON_DIGIT(*p)) {
+        *why = "expected a digit";
+        goto out;
+    }
+    if (*p++ == '0') {
+        if (p < e && RTWS__JSON_DIGIT(*p)) {
+            *why = "leading zero in a number";
+            p--;
+            goto out;
+        }
+    } else {
+        while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+    }
+    if (p < e && *p == '.') {
+        *flags = RTWS_JSON_FRAC;
+        if (++p == e || !RTWS__JSON_DIGIT(*p)) {
+            *why = "expected a digit after the decimal point";
+            goto out;
+        }
+        while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+    }
+    if (p < e && (*p | 0x20) == 'e') {
+        *flags = RTWS_JSON_FRAC;
+        if (++p < e && (*p == '+' || *p == '-')) p++;
+        if (p == e || !RTWS__JSON_DIGIT(*p)) {
+            *why = "expected a digit in the exponent";
+            goto out;
+        }
+        while (p < e && RTWS__JSON_DIGIT(*p)) p++;
+    }
+    err = RTWS_OK;
+out:
+    *pp = p;
+    return err;
+}
+
+/* The type of the literal (true, false, null) at p, with *len its length;
+   0 when there is none. */
+static unsigned rtws__json_literal(const uint8_t *p, const uint8_t *e, size_t *len) {
+    if (*p == 't' && e - p >= 4 && memcmp(p, "true", 4) == 0) {
+        *len = 4;
+        return RTWS_JSON_TRUE;
+    }
+    if (*p == 'f' && e - p >= 5 && memcmp(p, "false", 5) == 0) {
+        *len = 5;
+        return RTWS_JSON_FALSE;
+    }
+    if (*p == 'n' && e - p >= 4 && memcmp(p, "null", 4) == 0) {
+        *len = 4;
+        return RTWS_JSON_NULL;
+    }
+    return 0;
+}
+
+/* Scans a string from *pp (just after its opening quote) to its closing
+   quote and leaves *pp there, or on failure at the offending byte. Eight
+   plain bytes go at a time; escapes are checked as rtws_json_unescape()
+   decodes them, other bytes above 0x7F by rtws__utf8_seq(). Sets
+   RTWS_JSON_ESCAPED in *flags when the string holds escapes. */
+static rtws_err rtws__json_string(const uint8_t **pp, const uint8_t *e, unsigned *flags,
+                                  const char **why) {
+    static const char *const esc_why[] = {
+        "unterminated string", "unknown escape", "\\u needs four hex digits",
+        "high surrogate escape without a low one", "low surrogate escape alone"};
+    const uint8_t *p = *pp, *q;
+    uint64_t x, m;
+    uint8_t tmp[4];
+    unsigned c;
+    size_t k;
+    rtws_err err = RTWS_ERR_SYNTAX;
+    int r;
     for (;;) {
         if ((size_t)(e - p) >= 8) {
             memcpy(&x, p, 8);
@@ -7284,8 +7293,8 @@ string:
             c = *p;
 #endif
         } else if (p == e) {
-            why = "unterminated string";
-            goto fail;
+            *why = "unterminated string";
+            goto out;
         } else {
             c = *p;
         }
@@ -7294,20 +7303,17 @@ string:
             q = p; /* p itself stays in a register */
             r = rtws__json_esc(&q, e, tmp);
             if (r < 0) {
-                static const char *const reasons[] = {
-                    "unterminated string", "unknown escape", "\\u needs four hex digits",
-                    "high surrogate escape without a low one", "low surrogate escape alone"};
-                why = reasons[-r - 1];
+                *why = esc_why[-r - 1];
                 if (r <= -4) err = RTWS_ERR_UTF8;
-                goto fail;
+                goto out;
             }
             p = q;
-            flags |= RTWS_JSON_ESCAPED;
+            *flags |= RTWS_JSON_ESCAPED;
             continue;
         }
         if (c < 0x20) {
-            why = "control character in a string (must be escaped)";
-            goto fail;
+            *why = "control character in a string (must be escaped)";
+            goto out;
         }
         if (c < 0x80) {
             p++;
@@ -7316,14 +7322,108 @@ string:
         k = rtws__utf8_seq(p, e);
         if (!k) {
             err = RTWS_ERR_UTF8;
-            why = "invalid UTF-8 in a string";
+            *why = "invalid UTF-8 in a string";
+            goto out;
+        }
+        p += k;
+    }
+    err = RTWS_OK;
+out:
+    *pp = p;
+    return err;
+}
+
+/* One loop, no recursion, over the states below: a value is due, a key is
+   due, a value just ended, a container closes. The helpers above do the
+   work of each; a container's size is counted at its first child and at
+   each comma. On failure p is the offending byte. */
+RTWS_API rtws_err rtws_json_parse(rtws_json *doc, const char *text, size_t len,
+                                  rtws_json_tok *toks, size_t cap, unsigned max_depth) {
+    rtws__json_parser j;
+    uint64_t vstack[RTWS_JSON_COUNT_DEPTH / 64];
+    const uint8_t *s, *p, *e, *st;
+    const char *why = "";
+    rtws_err err = RTWS_ERR_SYNTAX, r;
+    unsigned type, flags;
+    size_t k;
+    int is_key;
+
+    if (!text) text = "";
+    s = p = (const uint8_t *)text;
+    e = s + len;
+    doc->text = text;
+    doc->len = len;
+    doc->toks = toks;
+    doc->cap = cap;
+    doc->count = 0;
+    doc->err_off = 0;
+    doc->err = "";
+    j.toks = toks;
+    j.tcap = toks ? cap : 0;
+    j.n = j.full_off = j.depth = j.vdepth = 0;
+    j.cur = -1;
+    j.in_obj = 0;
+    j.vstack = vstack;
+    if (len > (size_t)0xFFFFFFFEu) {
+        err = RTWS_ERR_TOO_BIG;
+        why = "input longer than 4 GiB - 2 bytes (token offsets are 32-bit)";
+        goto fail;
+    }
+    if (j.tcap > (size_t)INT32_MAX) j.tcap = (size_t)INT32_MAX;
+    if (!max_depth) max_depth = RTWS_JSON_DEPTH;
+
+value:
+    RTWS__JSON_SKIP();
+    if (p == e) {
+        why = j.n ? "unexpected end of input" : "empty input";
+        goto fail;
+    }
+    if (*p == '"') {
+        is_key = 0;
+        goto string;
+    }
+    if (*p == '{' || *p == '[') {
+        r = rtws__json_open(&j, (size_t)(p - s), *p == '{', max_depth, &why);
+        if (r != RTWS_OK) {
+            err = r;
+            goto fail;
+        }
+        p++;
+        RTWS__JSON_SKIP();
+        if (p < e && *p == (j.in_obj ? '}' : ']')) goto close;
+        if (!j.vdepth) j.toks[j.cur].size = 1;
+        if (j.in_obj) goto key;
+        goto value;
+    }
+    st = p;
+    flags = 0;
+    if (*p == '-' || RTWS__JSON_DIGIT(*p)) {
+        r = rtws__json_number(&p, e, &flags, &why);
+        if (r != RTWS_OK) {
+            err = r;
+            goto fail;
+        }
+        type = RTWS_JSON_NUMBER;
+    } else {
+        type = rtws__json_literal(p, e, &k);
+        if (!type) {
+            why = "expected a value";
             goto fail;
         }
         p += k;
     }
-    /* full_off of a string is its opening quote */
-    RTWS__JSON_PUT(RTWS_JSON_STRING, flags, st - s, p - st);
-    if (n - 1 == tcap) full_off--;
+    rtws__json_put(&j, type, flags, (size_t)(st - s), (size_t)(p - st));
+    goto after;
+
+string:
+    st = ++p;
+    flags = is_key ? RTWS_JSON_KEY : 0u;
+    r = rtws__json_string(&p, e, &flags, &why);
+    if (r != RTWS_OK) {
+        err = r;
+        goto fail;
+    }
+    rtws__json_put(&j, RTWS_JSON_STRING, flags, (size_t)(st - s), (size_t)(p - st));
     p++;
     if (is_key) {
         RTWS__JSON_SKIP();
@@ -7336,7 +7436,7 @@ string:
     }
 
 after:
-    if (!depth) goto done;
+    if (!j.depth) goto done;
     RTWS__JSON_SKIP();
     if (p == e) {
         why = "unexpected end of input";
@@ -7344,12 +7444,12 @@ after:
     }
     if (*p == ',') {
         p++;
-        if (!vdepth) toks[cur].size++;
-        if (in_obj) goto key;
+        if (!j.vdepth) j.toks[j.cur].size++;
+        if (j.in_obj) goto key;
         goto value;
     }
-    if (*p == (in_obj ? '}' : ']')) goto close;
-    why = in_obj ? "expected ',' or '}'" : "expected ',' or ']'";
+    if (*p == (j.in_obj ? '}' : ']')) goto close;
+    why = j.in_obj ? "expected ',' or '}'" : "expected ',' or ']'";
     goto fail;
 
 key:
@@ -7362,18 +7462,7 @@ key:
     goto string;
 
 close:
-    if (vdepth) {
-        vdepth--;
-        if (vdepth) in_obj = (int)((vstack[(vdepth - 1) >> 6] >> ((vdepth - 1) & 63)) & 1u);
-        else in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
-    } else {
-        t = toks + cur;
-        t->len = (uint32_t)(p + 1 - s) - t->start;
-        t->next = (uint32_t)n;
-        cur = t->parent;
-        in_obj = cur >= 0 && toks[cur].type == RTWS_JSON_OBJECT;
-    }
-    depth--;
+    rtws__json_close(&j, (size_t)(p - s));
     p++;
     goto after;
 
@@ -7383,14 +7472,14 @@ done:
         why = "trailing characters after the value";
         goto fail;
     }
-    if (n > (size_t)INT32_MAX) {
+    if (j.n > (size_t)INT32_MAX) {
         err = RTWS_ERR_TOO_BIG;
         why = "more than INT32_MAX tokens";
         goto fail;
     }
-    doc->count = n;
-    if (toks && n > tcap) {
-        doc->err_off = full_off;
+    doc->count = j.n;
+    if (toks && j.n > j.tcap) {
+        doc->err_off = j.full_off;
         doc->err = "token array too small (count says how many the text needs)";
         return RTWS_ERR_NOSPACE;
     }
