@@ -2130,7 +2130,7 @@ static const uint8_t rtws__utf8_kind[128] = {
 
 /* The one definition of valid UTF-8 in rtws: the state after byte b in state
    st, or RTWS__UTF8_BAD. rtws_utf8_validate() runs it over a stream, the
-   JSON parser and writer over one code point at a time (rtws__utf8_seq).
+   JSON parser and writer over each run of non-ASCII text (rtws__utf8_span).
    inline: the validator takes a step per byte, and without the hint gcc -O2
    may keep it out of line (it did with RTWS_STATIC), which made non-ASCII
    text validate several times slower. */
@@ -2141,17 +2141,25 @@ static inline uint32_t rtws__utf8_step(uint32_t st, unsigned b) {
     return (st >> 16) ? RTWS__UTF8_ST(st >> 16, 0x80, 0xBF) : 0;
 }
 
-/* Length of the whole code point at p (p < e), or 0 when it is invalid or
-   cut off by e. */
-static size_t rtws__utf8_seq(const uint8_t *p, const uint8_t *e) {
-    size_t i = 0, n = (size_t)(e - p);
+/* Length of the longest prefix of p[0..e) made of whole, valid code points
+   above U+007F; 0 when the code point at p is invalid, cut off by e or ASCII.
+   A call takes a whole run of non-ASCII text. Kept out of line: inlined, it
+   cost the JSON parser registers (and time) on plain ASCII too. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static size_t rtws__utf8_span(const uint8_t *p, const uint8_t *e) {
+    const uint8_t *q = p, *cp = p; /* cp: where the code point in progress starts */
     uint32_t st = 0;
-    do {
-        if (i == n) return 0;
-        st = rtws__utf8_step(st, p[i++]);
-        if (st == RTWS__UTF8_BAD) return 0;
-    } while (st);
-    return i;
+    for (; q < e; q++) {
+        if (!st) {
+            if (*q < 0x80) return (size_t)(q - p);
+            cp = q;
+        }
+        st = rtws__utf8_step(st, *q);
+        if (st == RTWS__UTF8_BAD) return (size_t)(cp - p);
+    }
+    return (size_t)((st ? cp : q) - p);
 }
 
 RTWS_API rtws_err rtws_utf8_validate(uint32_t *state, const uint8_t *p, size_t n,
@@ -7261,7 +7269,7 @@ static unsigned rtws__json_literal(const uint8_t *p, const uint8_t *e, size_t *l
 /* Scans a string from *pp (just after its opening quote) to its closing
    quote and leaves *pp there, or on failure at the offending byte. Eight
    plain bytes go at a time; escapes are checked as rtws_json_unescape()
-   decodes them, other bytes above 0x7F by rtws__utf8_seq(). Sets
+   decodes them, runs of bytes above 0x7F by rtws__utf8_span(). Sets
    RTWS_JSON_ESCAPED in *flags when the string holds escapes. */
 static rtws_err rtws__json_string(const uint8_t **pp, const uint8_t *e, unsigned *flags,
                                   const char **why) {
@@ -7319,7 +7327,7 @@ static rtws_err rtws__json_string(const uint8_t **pp, const uint8_t *e, unsigned
             p++;
             continue;
         }
-        k = rtws__utf8_seq(p, e);
+        k = rtws__utf8_span(p, e);
         if (!k) {
             err = RTWS_ERR_UTF8;
             *why = "invalid UTF-8 in a string";
@@ -7845,7 +7853,7 @@ static rtws_err rtws__json_wstr(rtws_json_writer *w, const char *str, size_t n) 
         if (p == e) break;
         c = *p;
         if (c >= 0x80) {
-            k = rtws__utf8_seq(p, e);
+            k = rtws__utf8_span(p, e);
             if (!k) return rtws__json_wfail(w, RTWS_ERR_UTF8);
             p += k;
             continue;
