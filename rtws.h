@@ -1361,7 +1361,7 @@ RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out);
    without a key, a second top-level value, an unbalanced end) gives
    RTWS_ERR_INVALID; nesting beyond RTWS_JSON_DEPTH, RTWS_ERR_DEPTH. Fields are
    private; buf is borrowed until the last call. */
-typedef struct rtws_json_writer {
+typedef struct rtws__json_writer_priv {
     char *buf;
     size_t cap;
     size_t len;
@@ -1369,6 +1369,9 @@ typedef struct rtws_json_writer {
     unsigned depth;
     unsigned flags;
     uint8_t obj[RTWS_JSON_DEPTH / 8];
+} rtws__json_writer_priv;
+typedef struct rtws_json_writer {
+    rtws__json_writer_priv priv_; /* private */
 } rtws_json_writer;
 
 RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap);
@@ -2145,6 +2148,7 @@ static inline uint32_t rtws__utf8_step(uint32_t st, unsigned b) {
    above U+007F; 0 when the code point at p is invalid, cut off by e or ASCII.
    A call takes a whole run of non-ASCII text. Kept out of line: inlined, it
    cost the JSON parser registers (and time) on plain ASCII too. */
+#if !defined(RTWS_NO_JSON) /* its only user */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
@@ -2161,6 +2165,7 @@ static size_t rtws__utf8_span(const uint8_t *p, const uint8_t *e) {
     }
     return (size_t)((st ? cp : q) - p);
 }
+#endif
 
 RTWS_API rtws_err rtws_utf8_validate(uint32_t *state, const uint8_t *p, size_t n,
                                      size_t *bad_off) {
@@ -7752,67 +7757,67 @@ RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out) {
 
 RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap) {
     memset(w, 0, sizeof *w);
-    w->buf = buf;
-    w->cap = buf ? cap : 0;
-    w->err = RTWS_OK;
+    w->priv_.buf = buf;
+    w->priv_.cap = buf ? cap : 0;
+    w->priv_.err = RTWS_OK;
 }
 
 static rtws_err rtws__json_wfail(rtws_json_writer *w, rtws_err err) {
-    if (w->err == RTWS_OK || w->err == RTWS_ERR_NOSPACE) w->err = err;
-    return w->err;
+    if (w->priv_.err == RTWS_OK || w->priv_.err == RTWS_ERR_NOSPACE) w->priv_.err = err;
+    return w->priv_.err;
 }
 
 static void rtws__json_wput(rtws_json_writer *w, const void *p, size_t n) {
-    if (w->len <= w->cap && n <= w->cap - w->len) {
-        if (n) memcpy(w->buf + w->len, p, n);
-    } else if (w->err == RTWS_OK) {
-        w->err = RTWS_ERR_NOSPACE;
+    if (w->priv_.len <= w->priv_.cap && n <= w->priv_.cap - w->priv_.len) {
+        if (n) memcpy(w->priv_.buf + w->priv_.len, p, n);
+    } else if (w->priv_.err == RTWS_OK) {
+        w->priv_.err = RTWS_ERR_NOSPACE;
     }
-    w->len += n;
+    w->priv_.len += n;
 }
 
 static int rtws__json_wobj(const rtws_json_writer *w) {
-    return (w->obj[(w->depth - 1) >> 3] >> ((w->depth - 1) & 7)) & 1;
+    return (w->priv_.obj[(w->priv_.depth - 1) >> 3] >> ((w->priv_.depth - 1) & 7)) & 1;
 }
 
 /* Before any value: place it (comma, or after a key) or refuse it. */
 static rtws_err rtws__json_wval(rtws_json_writer *w) {
-    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
-    if (!w->depth) {
-        if (w->flags & RTWS__JSON_W_DONE) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
+    if (!w->priv_.depth) {
+        if (w->priv_.flags & RTWS__JSON_W_DONE) return rtws__json_wfail(w, RTWS_ERR_INVALID);
     } else if (rtws__json_wobj(w)) {
-        if (!(w->flags & RTWS__JSON_W_KEYED)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
-    } else if (!(w->flags & RTWS__JSON_W_FIRST)) {
+        if (!(w->priv_.flags & RTWS__JSON_W_KEYED)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    } else if (!(w->priv_.flags & RTWS__JSON_W_FIRST)) {
         rtws__json_wput(w, ",", 1);
     }
-    w->flags &= ~(RTWS__JSON_W_FIRST | RTWS__JSON_W_KEYED);
+    w->priv_.flags &= ~(RTWS__JSON_W_FIRST | RTWS__JSON_W_KEYED);
     return RTWS_OK;
 }
 
 static rtws_err rtws__json_wdone(rtws_json_writer *w) {
-    if (!w->depth) w->flags |= RTWS__JSON_W_DONE;
-    return w->err;
+    if (!w->priv_.depth) w->priv_.flags |= RTWS__JSON_W_DONE;
+    return w->priv_.err;
 }
 
 static rtws_err rtws__json_wopen(rtws_json_writer *w, int obj) {
     rtws_err err = rtws__json_wval(w);
     if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
-    if (w->depth >= RTWS_JSON_DEPTH) return rtws__json_wfail(w, RTWS_ERR_DEPTH);
-    if (obj) w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] | (1u << (w->depth & 7)));
-    else w->obj[w->depth >> 3] = (uint8_t)(w->obj[w->depth >> 3] & ~(1u << (w->depth & 7)));
-    w->depth++;
-    w->flags = RTWS__JSON_W_FIRST;
+    if (w->priv_.depth >= RTWS_JSON_DEPTH) return rtws__json_wfail(w, RTWS_ERR_DEPTH);
+    if (obj) w->priv_.obj[w->priv_.depth >> 3] = (uint8_t)(w->priv_.obj[w->priv_.depth >> 3] | (1u << (w->priv_.depth & 7)));
+    else w->priv_.obj[w->priv_.depth >> 3] = (uint8_t)(w->priv_.obj[w->priv_.depth >> 3] & ~(1u << (w->priv_.depth & 7)));
+    w->priv_.depth++;
+    w->priv_.flags = RTWS__JSON_W_FIRST;
     rtws__json_wput(w, obj ? "{" : "[", 1);
-    return w->err;
+    return w->priv_.err;
 }
 
 static rtws_err rtws__json_wclose(rtws_json_writer *w, int obj) {
-    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
-    if (!w->depth || rtws__json_wobj(w) != obj || (w->flags & RTWS__JSON_W_KEYED))
+    if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
+    if (!w->priv_.depth || rtws__json_wobj(w) != obj || (w->priv_.flags & RTWS__JSON_W_KEYED))
         return rtws__json_wfail(w, RTWS_ERR_INVALID);
     rtws__json_wput(w, obj ? "}" : "]", 1);
-    w->depth--;
-    w->flags = 0;
+    w->priv_.depth--;
+    w->priv_.flags = 0;
     return rtws__json_wdone(w);
 }
 
@@ -7886,18 +7891,18 @@ static rtws_err rtws__json_wstr(rtws_json_writer *w, const char *str, size_t n) 
     }
     rtws__json_wput(w, run, (size_t)(p - run));
     rtws__json_wput(w, "\"", 1);
-    return w->err;
+    return w->priv_.err;
 }
 
 RTWS_API rtws_err rtws_json_write_key(rtws_json_writer *w, const char *key, size_t len) {
-    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
-    if (!w->depth || !rtws__json_wobj(w) || (w->flags & RTWS__JSON_W_KEYED))
+    if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
+    if (!w->priv_.depth || !rtws__json_wobj(w) || (w->priv_.flags & RTWS__JSON_W_KEYED))
         return rtws__json_wfail(w, RTWS_ERR_INVALID);
-    if (!(w->flags & RTWS__JSON_W_FIRST)) rtws__json_wput(w, ",", 1);
-    w->flags = RTWS__JSON_W_KEYED;
+    if (!(w->priv_.flags & RTWS__JSON_W_FIRST)) rtws__json_wput(w, ",", 1);
+    w->priv_.flags = RTWS__JSON_W_KEYED;
     rtws__json_wstr(w, key, len);
     rtws__json_wput(w, ":", 1);
-    return w->err;
+    return w->priv_.err;
 }
 
 RTWS_API rtws_err rtws_json_write_string(rtws_json_writer *w, const char *s, size_t len) {
@@ -7929,7 +7934,7 @@ RTWS_API rtws_err rtws_json_write_double(rtws_json_writer *w, double v) {
     double back;
     rtws_err err;
     if (v != v || v - v != 0.0) {
-        if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+        if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
         return rtws__json_wfail(w, RTWS_ERR_RANGE);
     }
     err = rtws__json_wval(w);
@@ -7969,7 +7974,7 @@ RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w) {
 RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len) {
     rtws_json d;
     rtws_err err;
-    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
     err = rtws_json_parse(&d, json, len, NULL, 0, 0);
     if (err != RTWS_OK) return rtws__json_wfail(w, err);
     err = rtws__json_wval(w);
@@ -7983,7 +7988,7 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
     const char *raw;
     size_t len;
     rtws_err err;
-    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
+    if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
     if (!t || (t->flags & RTWS_JSON_KEY)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
     err = rtws__json_wval(w);
     if (err != RTWS_OK && err != RTWS_ERR_NOSPACE) return err;
@@ -7993,11 +7998,11 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
 }
 
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
-    if (len) *len = w->len;
-    if (w->err != RTWS_OK && w->err != RTWS_ERR_NOSPACE) return w->err;
-    if (w->depth || !(w->flags & RTWS__JSON_W_DONE)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
-    if (w->err == RTWS_OK && w->len < w->cap) w->buf[w->len] = '\0';
-    return w->err;
+    if (len) *len = w->priv_.len;
+    if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
+    if (w->priv_.depth || !(w->priv_.flags & RTWS__JSON_W_DONE)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    if (w->priv_.err == RTWS_OK && w->priv_.len < w->priv_.cap) w->priv_.buf[w->priv_.len] = '\0';
+    return w->priv_.err;
 }
 #endif /* !RTWS_NO_JSON */
 

@@ -213,10 +213,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     rtws_json_writer_init(&w, NULL, 0);
     e = reemit(&doc, &w, tmp);
     FUZZ_CHECK(e == RTWS_ERR_NOSPACE);
-    need = w.len;
+    need = w.priv_.len;
     out = (char *)malloc(need + 1);
     rtws_json_writer_init(&w, out, need);
-    FUZZ_CHECK(reemit(&doc, &w, tmp) == RTWS_OK && w.len == need);
+    FUZZ_CHECK(reemit(&doc, &w, tmp) == RTWS_OK && w.priv_.len == need);
     FUZZ_CHECK(rtws_json_parse(&doc2, out, need, toks2, MAXTOK, 0) == RTWS_OK);
     FUZZ_CHECK(same_tokens(&doc, &doc2, tmp));
     /* and once more from the copy: the writer's form is a fixed point */

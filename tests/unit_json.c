@@ -862,11 +862,11 @@ static void test_roundtrip(void) {
         rtws_json_writer_init(&w, NULL, 0);
         e = reemit(&d1, &w);
         CHECK(e == RTWS_ERR_NOSPACE);
-        need = w.len;
+        need = w.priv_.len;
         out = (char *)malloc(need + 1);
         rtws_json_writer_init(&w, out, need + 1);
         CHECK_EQ(reemit(&d1, &w), RTWS_OK);
-        len = w.len;
+        len = w.priv_.len;
         CHECK_EQ(len, need);
         e = rtws_json_parse(&d2, out, len, t2, 4096, 0);
         if (e != RTWS_OK || !same_tokens(&d1, &d2)) {
