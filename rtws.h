@@ -1,4 +1,4 @@
-/* rtws.h - v0.3.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
+/* rtws.h - v1.0.0 - RFC 6455 WebSockets for C99 and C++ - MIT (text at end of file)
 
    Do this in one .c file:    #define RTWS_IMPLEMENTATION
                               #include "rtws.h"
@@ -123,10 +123,10 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
-#define RTWS_VERSION_MAJOR 0
-#define RTWS_VERSION_MINOR 3
+#define RTWS_VERSION_MAJOR 1
+#define RTWS_VERSION_MINOR 0
 #define RTWS_VERSION_PATCH 0
-#define RTWS_VERSION_STRING "0.3.0"
+#define RTWS_VERSION_STRING "1.0.0"
 
 #include <stddef.h>
 #include <stdint.h>
