@@ -63,7 +63,7 @@ test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS
 	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
-$(B)/unit_%: tests/unit_%.c rtws.h tests/t.h | $(B)
+$(B)/unit_%: tests/unit_%.c rtws.h tests/t.h tests/guard.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm

@@ -6,38 +6,10 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
+#include "guard.h"
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-/* ---- guarded buffers: n bytes that end where a PROT_NONE page begins ---- */
-
-typedef struct guard {
-    uint8_t *map;
-    size_t maplen;
-} guard;
-
-static uint8_t *guard_copy(guard *g, const void *src, size_t n) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (n + page - 1) / page + 1;
-    uint8_t *p;
-    g->maplen = (data_pages + 1) * page;
-    g->map = (uint8_t *)mmap(NULL, g->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                             -1, 0);
-    if (g->map == MAP_FAILED) {
-        perror("mmap");
-        exit(2);
-    }
-    if (mprotect(g->map + data_pages * page, page, PROT_NONE) != 0) {
-        perror("mprotect");
-        exit(2);
-    }
-    p = g->map + data_pages * page - n;
-    if (n) memcpy(p, src, n);
-    return p;
-}
-
-static void guard_free(guard *g) { munmap(g->map, g->maplen); }
 
 /* ---- rtws_frame_header_check ---------------------------------------------------- */
 

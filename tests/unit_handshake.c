@@ -6,34 +6,11 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
+#include "guard.h"
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-
-typedef struct guard {
-    uint8_t *map;
-    size_t maplen;
-} guard;
-
-/* n bytes of src ending exactly where a PROT_NONE page begins */
-static char *guard_copy(guard *g, const void *src, size_t n) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (n + page - 1) / page + 1;
-    char *p;
-    g->maplen = (data_pages + 1) * page;
-    g->map = (uint8_t *)mmap(NULL, g->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                             -1, 0);
-    if (g->map == MAP_FAILED || mprotect(g->map + data_pages * page, page, PROT_NONE) != 0) {
-        perror("mmap");
-        exit(2);
-    }
-    p = (char *)g->map + data_pages * page - n;
-    if (n) memcpy(p, src, n);
-    return p;
-}
-
-static void guard_free(guard *g) { munmap(g->map, g->maplen); }
 
 /* parse a request held in a guarded copy; the strings in *m point into *g */
 static rtws_err req_g(guard *g, const char *s, size_t len, rtws_http *m, size_t max_headers,
