@@ -73,7 +73,7 @@ $(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 
 # fuzz targets replayed over their corpora by a plain main(), under ASan+UBSan
-$(B)/replay_%: fuzz/%.c fuzz/replay.c rtws.h | $(B)
+$(B)/replay_%: fuzz/%.c fuzz/replay.c fuzz/fuzz.h rtws.h | $(B)
 	$(CC) $(TEST_CFLAGS) -DRTWS_FUZZ_NAME='"$*"' fuzz/replay.c $< -o $@
 	@printf '#!/bin/sh\nexec %s fuzz/corpus/%s\n' "$@" "$*" > $(B)/run_$*; chmod +x $(B)/run_$*
 
@@ -129,7 +129,7 @@ fuzz: $(FUZZBIN)
 	if [ $$found = 0 ]; then echo "fuzz: 0 findings"; else echo "fuzz: findings above (inputs in $(B)/crash_*)"; exit 1; fi
 $(B)/replay_fuzz_conn_server $(B)/replay_fuzz_conn_client: fuzz/fuzz_conn.h
 $(B)/libfuzzer_fuzz_conn_server $(B)/libfuzzer_fuzz_conn_client: fuzz/fuzz_conn.h
-$(B)/libfuzzer_%: fuzz/%.c rtws.h | $(B)
+$(B)/libfuzzer_%: fuzz/%.c fuzz/fuzz.h rtws.h | $(B)
 	$(CLANG) -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< -o $@
 
 # bench: every scenario with its peers in the same run -> bench/results.md + charts

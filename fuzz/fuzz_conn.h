@@ -7,19 +7,7 @@
    rest:   bytes from the peer (after a valid handshake head when FZ_HANDSHAKE) */
 #ifndef FUZZ_CONN_H
 #define FUZZ_CONN_H
-#define RTWS_IMPLEMENTATION
-#include "rtws.h"
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) abort();                                                                      \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+#include "fuzz.h"
 
 enum {
     FZ_HANDSHAKE = 1,  /* prepend a valid request (server) / 101 response (client) */

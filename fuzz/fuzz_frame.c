@@ -6,18 +6,7 @@
    the three runs must agree. Each frame's header must re-encode to the bytes
    it was read from, and each unmasked payload byte must equal the input byte
    XOR the key, counted from the start of the frame. */
-#define RTWS_IMPLEMENTATION
-#include "rtws.h"
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) abort();                                                                      \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+#include "fuzz.h"
 
 typedef struct run_result {
     rtws_err err;      /* last return value */

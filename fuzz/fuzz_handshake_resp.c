@@ -5,18 +5,7 @@
    The head found incrementally goes (in an exact-size copy, so ASan sees
    over-reads) through rtws_http_parse_response; every rtws_str returned must
    lie inside that copy and the status line must be what was sent. */
-#define RTWS_IMPLEMENTATION
-#include "rtws.h"
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) abort();                                                                      \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+#include "fuzz.h"
 
 static int inside(rtws_str s, const char *buf, size_t len) {
     if (s.len == 0) return s.p == NULL || (s.p >= buf && s.p <= buf + len);

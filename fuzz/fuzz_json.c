@@ -3,22 +3,9 @@
    compare every string, read every number, write the document again with
    the writer, parse that and compare the tokens. abort() on any broken
    invariant. */
-#define RTWS_IMPLEMENTATION
-#include "rtws.h"
-#include <stdio.h>
-#include <stdlib.h>
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__, __LINE__, #c);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define MAXTOK 2048
-
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 /* Writes every token again: strings unescaped and escaped anew, numbers
    as their text; each double is also written and read back. */

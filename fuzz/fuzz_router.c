@@ -24,20 +24,7 @@
      opened and have not closed, users_online <= active, and everything is
      zero once all connections are gone; the status page is a JSON object;
    - no crash, no leak, no UB (ASan + UBSan). */
-#define RTWS_IMPLEMENTATION
-#include "rtws.h"
-#include <stdio.h>
-#include <stdlib.h>
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__, __LINE__, #c);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+#include "fuzz.h"
 
 enum { /* byte 0 */
     F_AUTH_REQUIRED = 1,

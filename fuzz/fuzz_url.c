@@ -6,18 +6,7 @@
    (checked with canaries at every capacity up to the full length + 1).
    The Host header and target they write parse back to the same URL,
    without the zone. */
-#define RTWS_IMPLEMENTATION
-#include "rtws.h"
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) abort();                                                                      \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+#include "fuzz.h"
 
 static int inside(rtws_str s, const char *buf, size_t len) {
     return s.p >= buf && s.p <= buf + len && s.len <= (size_t)(buf + len - s.p);
