@@ -38,7 +38,7 @@ TLS_TESTS := tests/tls_missing.sh
 TLS_EX    :=
 endif
 
-.PHONY: all test unit compile-check fuzz bench soak run install clean fmt examples
+.PHONY: all test test-build unit compile-check fuzz bench soak run install clean fmt examples
 all: examples
 
 examples: $(EXAMPLES) $(TLS_EX)
@@ -58,9 +58,16 @@ $(B)/asan_%: examples/%.c rtws.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@
 
 # --- test: everything, ending in one "N passed, M failed" line -------------
-test: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS)
+# The builds run side by side (JOBS, default: the cores), then tests/deps.sh
+# installs the peers (so that tests running side by side never install at
+# once), then the tests run TEST_JOBS at a time (default: the cores).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+test:
+	@$(MAKE) --no-print-directory -j$(JOBS) test-build
+	@bash tests/deps.sh || true
 	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
 	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
+test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS)
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
 $(B)/unit_%: tests/unit_%.c rtws.h tests/t.h tests/guard.h | $(B)

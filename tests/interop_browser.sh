@@ -38,8 +38,9 @@ find_chromium() {
     return 1
 }
 CHROME=$(find_chromium)
-if [ -z "$CHROME" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1
+. tests/deps.sh
+if [ -z "$CHROME" ]; then
+    rtws_apt chromium chromium-driver
     CHROME=$(find_chromium)
 fi
 [ -n "$CHROME" ] || missing "no chromium"
@@ -51,11 +52,7 @@ if node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; 
 elif node --experimental-websocket -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; then
     NODE=(node --experimental-websocket)
 else
-    export NODE_PATH="$PWD/$B/npm/node_modules"
-    if ! node -e "require('ws')" 2>/dev/null; then
-        mkdir -p "$B/npm" && (cd "$B/npm" && npm install --silent --no-audit --no-fund ws) >/dev/null 2>&1
-    fi
-    node -e "require('ws')" 2>/dev/null || missing "no WebSocket for node"
+    rtws_npm ws || missing "no WebSocket for node"
 fi
 
 [ -x "$B/chat_server" ] || make -s "$B/chat_server" >/dev/null || { echo "FAILED: build chat_server"; echo "0 passed, 1 failed"; exit 1; }

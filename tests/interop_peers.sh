@@ -18,21 +18,13 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/nu
 trap cleanup EXIT
 
 PY=/usr/bin/python3
+. tests/deps.sh
 ensure_py() {
     "$PY" -c 'import websockets' 2>/dev/null && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-websockets) >/dev/null 2>&1
-    fi
+    rtws_apt python3-websockets
     "$PY" -c 'import websockets' 2>/dev/null
 }
-ensure_node() {
-    export NODE_PATH="$PWD/$B/npm/node_modules"
-    command -v node >/dev/null || return 1
-    node -e "require('ws')" 2>/dev/null && return 0
-    command -v npm >/dev/null || return 1
-    mkdir -p "$B/npm" && (cd "$B/npm" && npm install --silent --no-audit --no-fund ws) >/dev/null 2>&1
-    node -e "require('ws')" 2>/dev/null
-}
+ensure_node() { rtws_npm ws; }
 
 # start_server LOG CMD...: runs CMD in the background, waits for its
 # "listening on HOST:PORT" line, sets $port and $spid

@@ -34,11 +34,10 @@ command -v openssl >/dev/null || { skipped "openssl (for the test certificates)"
 tests/tls_certs.sh "$T" || { bad "test certificates"; finish; }
 
 PY=/usr/bin/python3
+. tests/deps.sh
 ensure_py() {
     "$PY" -c 'import websockets' 2>/dev/null && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-websockets) >/dev/null 2>&1
-    fi
+    rtws_apt python3-websockets
     "$PY" -c 'import websockets' 2>/dev/null
 }
 
