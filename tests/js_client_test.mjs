@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { createRequire } from 'node:module';
+import { createHmac } from 'node:crypto';
 import { RtwsClient, backoffBound, validChannel, STATES } from '../clients/js/rtws.js';
 
 const require = createRequire(import.meta.url);
@@ -32,9 +33,9 @@ async function until(fn, ms) {
 
 // ---- chat_server, on a port the OS picks; stopped by its PID ----
 const procs = new Set();
-function startServer() {
+function startServer(extra) {
   return new Promise((resolve, reject) => {
-    const p = spawn(BIN, ['--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(BIN, ['--host', '127.0.0.1', '--port', '0'].concat(extra || []), { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.add(p);
     let out = '';
     const t = setTimeout(() => reject(new Error('chat_server did not start: ' + out)), 5000);
@@ -327,6 +328,36 @@ async function testExactlyOnce(port) {
   proxy.close();
 }
 
+// chat_server --jwt-secret: the token goes in an auth message after welcome
+async function testAuth() {
+  const secret = 'js-test-secret';
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
+  const token = body + '.' + createHmac('sha256', secret).update(body).digest('base64url');
+  const srv = await startServer(['--jwt-secret', secret]);
+  const A = client(srv.port, { token }), N = client(srv.port);
+  let auths = 0;
+  A.on('authenticated', () => auths++);
+  A.once('welcome', () => A.subscribe('room:auth2')); // from a listener: sent once
+  A.subscribe('room:auth');
+  N.subscribe('room:auth');
+  await subscribed(A, 'room:auth');
+  await until(() => A.log.subscribed.length >= 2, 2000);
+  const id = A.publish('room:auth', { text: 'signed' });
+  await until(() => A.unacked === 0 && N.log.errors.length >= 1, 3000);
+  check(A.user === 'alice' && auths === 1 && A.log.acks.some((a) => a.id === id) && texts(A, 'room:auth').join() === 'signed',
+    'token option: auth after welcome, authenticated as alice, subscribe and publish work', A.user + ' ' + auths);
+  check(A.log.subscribed.filter((x) => x.channel === 'room:auth2').length === 1, 'subscribe from a welcome listener: sent once',
+    A.log.subscribed.map((x) => x.channel).join());
+  check(N.log.errors[0] && N.log.errors[0].code === 'unauthorized' && N.log.welcomes[0].auth === 'required',
+    'without a token on a server that requires one: unauthorized', JSON.stringify(N.log.errors[0]));
+  let threw = 0;
+  for (const bad of ['', 'x'.repeat(65), 'a\nb', 7]) { try { A.publish('room:auth', 1, { id: bad }); } catch (e) { threw += e instanceof TypeError ? 1 : 0; } }
+  check(threw === 4 && A.unacked === 0, 'publish ids the server would refuse without echoing them: TypeError');
+  A.close(); N.close();
+  await stopServer(srv);
+}
+
 // ---- scripted servers (the ws package's): what chat_server cannot be made to do ----
 function scripted(onConn) {
   return new Promise((resolve) => {
@@ -442,6 +473,7 @@ async function main() {
   await testExactlyOnce(srv.port);
   await testRestart(srv);
   await stopServer(srv);
+  await testAuth();
   console.log('js client tests took ' + ((Date.now() - t0) / 1000).toFixed(1) + ' s');
 }
 

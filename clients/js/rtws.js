@@ -143,6 +143,7 @@ export class RtwsClient {
   // ---- connection ----
   connect() {
     if (this.state === 'connecting' || this.state === 'open' || this.state === 'reconnecting') return;
+    if (this._ws) { this._kill(this._ws); this._detach(1000, 'connect'); } // still closing
     this._closing = false;
     this._attempt = 0;
     this._open();
@@ -421,7 +422,9 @@ export class RtwsClient {
   publish(channel, data, opts = {}) {
     if (!validChannel(channel)) throw new TypeError('rtws: channel must be 1 to 128 printable bytes');
     if (this._pending.size >= this.options.maxUnacked) throw new RangeError('rtws: ' + this._pending.size + ' publishes wait for their ack (maxUnacked)');
-    const id = opts.id || this._idTag + '-' + ++this._nextId;
+    const id = opts.id !== undefined ? opts.id : this._idTag + '-' + ++this._nextId;
+    if (typeof id !== 'string' || !id || new TextEncoder().encode(id).length > 64 || /[\x00-\x1f\x7f]/.test(id))
+      throw new TypeError('rtws: a publish id is 1 to 64 bytes without control characters');
     if (this._pending.has(id)) throw new Error('rtws: publish id ' + id + ' is still waiting for its ack');
     const text = JSON.stringify({ type: 'publish', channel, event: opts.event || 'message', data: data === undefined ? null : data, id });
     this._pending.set(id, { id, channel, text, sends: 0 });
@@ -429,11 +432,15 @@ export class RtwsClient {
     return id;
   }
 
-  // After welcome: auth, subscriptions with since, statuses, then every
-  // publish not acked yet, in id order.
-  _resume() {
+  // After welcome: auth (queued before the connection counts as ready),
+  // then subscriptions with since, statuses, and every publish not acked
+  // yet, in id order.
+  _authenticate() {
     const tok = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
     if (tok) this._queue(JSON.stringify({ type: 'auth', token: tok, session: this.session }));
+  }
+
+  _resume() {
     for (const [ch, s] of this._subs) {
       this._sendSubscribe(ch, s);
       if (s.status && s.status !== 'online') this._queue(JSON.stringify({ type: 'presence', channel: ch, status: s.status }));
@@ -492,10 +499,12 @@ export class RtwsClient {
         this.session = String(m.session || '');
         this.resumed = m.resumed === true;
         this.heartbeat = Number(m.heartbeat) || 0;
-        this._ready = true;
         this._lastPingAt = now();
+        this._authenticate(); // first of all
+        // what a listener subscribes or publishes here goes out with the rest, in order
         this._emit('welcome', { user: this.user, session: this.session, resumed: this.resumed, heartbeat: this.heartbeat, auth: m.auth, time: m.time });
         if (this._closing || !this._ws) return; // a listener closed it
+        this._ready = true;
         this._resume();
         if (this._ws) this._sendPing(null); // a first round trip
         break;
