@@ -52,6 +52,13 @@ $(B)/asan_tls_%: examples/%.c rtws.h | $(B)
 $(B):
 	mkdir -p $(B)
 
+# chat_server serves clients/js/rtws.js at /rtws.js from a copy compiled in:
+# $(B)/rtws_js.h, one C string per line (\ " and ? escaped: no trigraphs)
+$(B)/rtws_js.h: clients/js/rtws.js | $(B)
+	sed -e 's/[\\"?]/\\&/g' -e 's/^/"/' -e 's/$$/",/' $< > $@.tmp && mv $@.tmp $@
+$(B)/chat_server: examples/chat_server.c rtws.h $(B)/rtws_js.h | $(B)
+	$(CC) $(EX_CFLAGS) -I$(B) $< -o $@
+
 # the same examples under ASan+UBSan, for the conformance suite
 ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
 $(B)/asan_%: examples/%.c rtws.h | $(B)

@@ -11,6 +11,7 @@
      --help           print this and exit
 
    GET /            the chat page (embedded below; plain HTML, CSS and JS)
+   GET /rtws.js     the page's realtime client, clients/js/rtws.js (compiled in)
    GET /ws          the WebSocket endpoint (protocol: docs/PROTOCOL.md)
    GET /ws/status   JSON counters of the router
 
@@ -18,9 +19,9 @@
    there from the subscribed/presence messages, and shows typing indicators:
    a typing client sets its presence status to "typing" and back to "online",
    which the router forwards to the room like any status (nothing special on
-   the server, and nothing typed lands in the history). It keeps the session
-   id from welcome and reconnects with ?session= and since=<last seq>, so
-   missed messages are replayed after a network hiccup.
+   the server, and nothing typed lands in the history). Its client, rtws.js,
+   keeps the session id from welcome and reconnects with ?session= and
+   since=<last seq>, so missed messages are replayed after a network hiccup.
 
    Limits: 1000 connections, 5 per authenticated user, 1 h idle timeout, 20
    messages/s per connection (burst 40; the 21st message refused for the rate
@@ -54,8 +55,9 @@ static void usage(FILE *f, const char *argv0) {
             "                   page passes on the token of its own URL: http://H:P/?token=JWT\n"
             "                   Without it every client is anonymous and gets an id.\n"
             "  --help           print this and exit\n"
-            "GET / serves the chat page, GET /ws is the WebSocket endpoint\n"
-            "(docs/PROTOCOL.md), GET /ws/status the router's counters as JSON.\n"
+            "GET / serves the chat page (its client, rtws.js, at /rtws.js), GET /ws is the\n"
+            "WebSocket endpoint (docs/PROTOCOL.md), GET /ws/status the router's counters\n"
+            "as JSON.\n"
             "Prints \"listening on H:P\" and the URL to open once ready. SIGINT/SIGTERM\n"
             "close every connection with 1001 and exit.\n",
             argv0);
@@ -121,31 +123,27 @@ static const char *const page_lines[] = {
     "<aside class='card' id='people'><h2>online <span id='count'></span></h2><ul id='who'></ul>",
     "<footer><a href='/ws/status' target='_blank'>server status</a></footer></aside>",
     "</main>",
-    "<script>",
-    "'use strict';",
-    "/* Protocol: docs/PROTOCOL.md. Typing is the presence status 'typing'. */",
+    "<script type='module'>",
+    "/* The realtime protocol (docs/PROTOCOL.md) is rtws.js's business, served by",
+    "   this server at /rtws.js: reconnects, session resume, since, unacked",
+    "   publishes resent, replays de-duplicated. Typing is the presence status 'typing'. */",
+    "import { RtwsClient } from '/rtws.js';",
     "const $ = (id) => document.getElementById(id);",
     "const token = new URLSearchParams(location.search).get('token') || '';",
-    "let ws = null, session = '', me = '', room = '', attempt = 0, nextId = 1;",
-    "let typing = false, typingTimer = 0, crowd = 0;  /* crowd: members, when too many to list */",
-    "const lastSeq = {};           /* channel -> last seq shown */",
-    "const pending = new Map();    /* publish id -> {msg, el}, until acked */",
-    "const people = new Map();     /* user -> status, in the current room */",
+    "const rt = new RtwsClient('/ws' + (token \? '\?token=' + encodeURIComponent(token) : ''), { backoffBaseMs: 500, backoffMaxMs: 30000 });",
+    "window.chat = rt;              /* for the console (and tests/interop_browser.js) */",
+    "let room = '', typing = false, typingTimer = 0;",
+    "const pending = new Map();     /* publish id -> its line, until acked */",
     "",
     "function chan() { return 'room:' + room; }",
     "function status(text, cls) { $('status').textContent = text; $('status').className = cls; }",
-    "function send(obj) {",
-    "  if (!ws || ws.readyState !== WebSocket.OPEN) return false;",
-    "  ws.send(JSON.stringify(obj));",
-    "  return true;",
-    "}",
     "function atBottom() { const l = $('log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 40; }",
     "function append(el) { const stick = atBottom(); $('log').appendChild(el); if (stick) $('log').scrollTop = 1e9; }",
     "function note(text) { const d = document.createElement('div'); d.className = 'note'; d.textContent = text; append(d); }",
     "function clock(ts) { const d = new Date(ts); return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0'); }",
     "function line(from, text, ts, cls) {",
     "  const d = document.createElement('div'), t = document.createElement('span'), f = document.createElement('span'), x = document.createElement('span');",
-    "  d.className = 'msg' + (cls ? ' ' + cls : '');",
+    "  d.className = 'msg' + (cls \? ' ' + cls : '');",
     "  t.className = 'time'; t.textContent = clock(ts);",
     "  f.className = 'from'; f.textContent = from;",
     "  x.className = 'text'; x.textContent = text;",
@@ -153,117 +151,73 @@ static const char *const page_lines[] = {
     "  append(d);",
     "  return d;",
     "}",
+    "let crowd = 0;                 /* members, when too many to list */",
     "function renderPeople() {",
-    "  const ul = $('who'), names = [...people.keys()].sort();",
+    "  const people = rt.presence(chan()), ul = $('who'), names = [...people.keys()].sort();",
     "  ul.textContent = '';",
     "  for (const u of names) {",
     "    const li = document.createElement('li'), n = document.createElement('span'), s = document.createElement('span');",
     "    const st = people.get(u);",
     "    li.className = st;",
-    "    n.textContent = u + (u === me ? ' (you)' : '');",
-    "    s.className = 'st'; s.textContent = st === 'online' ? '' : st;",
+    "    n.textContent = u + (u === rt.user \? ' (you)' : '');",
+    "    s.className = 'st'; s.textContent = st === 'online' \? '' : st;",
     "    li.append(n, s);",
     "    ul.appendChild(li);",
     "  }",
     "  $('count').textContent = '(' + (crowd || names.length) + ')';",
-    "  const t = names.filter((u) => u !== me && people.get(u) === 'typing');",
-    "  $('typing').textContent = t.length === 0 ? '' : t.length === 1 ? t[0] + ' is typing...' : t.join(', ') + ' are typing...';",
+    "  const t = names.filter((u) => u !== rt.user && people.get(u) === 'typing');",
+    "  $('typing').textContent = t.length === 0 \? '' : t.length === 1 \? t[0] + ' is typing...' : t.join(', ') + ' are typing...';",
     "}",
     "",
-    "function connect() {",
-    "  const q = [];",
-    "  if (session) q.push('session=' + encodeURIComponent(session));",
-    "  if (token) q.push('token=' + encodeURIComponent(token));",
-    "  status(attempt ? 'reconnecting...' : 'connecting...', 'wait');",
-    "  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws' + (q.length ? '?' + q.join('&') : ''));",
-    "  ws.onmessage = (e) => { let m; try { m = JSON.parse(e.data); } catch (err) { return; } handle(m); };",
-    "  ws.onclose = (e) => {",
-    "    ws = null;",
-    "    typing = false;",
-    "    const delay = Math.round(Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2));",
-    "    attempt++;",
-    "    status('offline (' + e.code + (e.reason ? ' ' + e.reason : '') + '), retry in ' + Math.ceil(delay / 1000) + ' s', 'bad');",
-    "    setTimeout(connect, delay);",
-    "  };",
-    "}",
-    "",
-    "function subscribe() {",
-    "  const m = { type: 'subscribe', channel: chan() };",
-    "  m.since = lastSeq[chan()] || 0;   /* 0: whatever history the server still has */",
-    "  send(m);",
-    "}",
-    "",
-    "function handle(m) {",
-    "  switch (m.type) {",
-    "  case 'welcome':",
-    "    if (session && !m.resumed) note('new session: the server forgot the old one');",
-    "    session = m.session; me = m.user; attempt = 0;",
-    "    $('me').textContent = me;",
-    "    status('connected' + (m.resumed ? ' (resumed)' : ''), 'ok');",
-    "    if (m.auth === 'required' && !token) note('this server wants a token: open /?token=<JWT>');",
-    "    subscribe();",
-    "    break;",
-    "  case 'authenticated': me = m.user; session = m.session; $('me').textContent = me; break;",
-    "  case 'subscribed':",
-    "    if (m.channel !== chan()) break;",
-    "    $('chan').textContent = m.channel;",
-    "    people.clear();",
-    "    crowd = m.presence ? 0 : m.members;   /* big rooms come without the list */",
-    "    for (const p of m.presence || []) people.set(p.user, p.status);",
-    "    renderPeople();",
-    "    for (const [, p] of pending) send(p.msg);   /* unacked: resent with the same id */",
-    "    break;",
-    "  case 'reset':",
-    "    if (m.channel !== chan()) break;",
-    "    if (lastSeq[m.channel]) note('some messages were missed while offline');",
-    "    lastSeq[m.channel] = m.seq;",
-    "    break;",
-    "  case 'message':",
-    "    if (m.channel !== chan() || m.seq <= (lastSeq[m.channel] || 0)) break;",
-    "    lastSeq[m.channel] = m.seq;",
-    "    if (m.event === 'message') {",
-    "      const d = m.data;",
-    "      line(m.from, d && typeof d.text === 'string' ? d.text : JSON.stringify(d), m.ts, m.from === me ? 'mine' : '');",
-    "    }",
-    "    break;",
-    "  case 'ack': {",
-    "    const p = pending.get(m.id);",
-    "    if (p) { p.el.remove(); pending.delete(m.id); }",
-    "    break;",
-    "  }",
-    "  case 'presence':",
-    "    if (m.channel !== chan()) break;",
-    "    if (m.status === 'joined') people.set(m.user, 'online');",
-    "    else if (m.status === 'left') people.delete(m.user);",
-    "    else people.set(m.user, m.status);",
-    "    renderPeople();",
-    "    break;",
-    "  case 'error':",
-    "    note('server: ' + m.code + ' (' + m.message + ')');",
-    "    if (m.id && pending.has(m.id)) { pending.get(m.id).el.remove(); pending.delete(m.id); }",
-    "    break;",
-    "  }",
-    "}",
+    "rt.on('state', (e) => {",
+    "  if (e.state === 'connecting') status(e.attempt \? 'reconnecting...' : 'connecting...', 'wait');",
+    "  else if (e.state === 'reconnecting') { typing = false; status('offline (' + e.code + (e.reason \? ' ' + e.reason : '') + '), retry in ' + Math.ceil(e.delay / 1000) + ' s', 'bad'); }",
+    "  else if (e.state === 'failed') status('offline (' + e.code + (e.reason \? ' ' + e.reason : '') + ')', 'bad');",
+    "});",
+    "rt.on('welcome', (w) => {",
+    "  if (rt.stats.connects > 1 && !w.resumed) note('new session: the server forgot the old one');",
+    "  $('me').textContent = w.user;",
+    "  status('connected' + (w.resumed \? ' (resumed)' : ''), 'ok');",
+    "  if (w.auth === 'required' && !token) note('this server wants a token: open /\?token=<JWT>');",
+    "});",
+    "rt.on('authenticated', (a) => { $('me').textContent = a.user; });",
+    "rt.on('subscribed', (m) => {",
+    "  if (m.channel !== chan()) return;",
+    "  $('chan').textContent = m.channel;",
+    "  crowd = m.presence \? 0 : m.members;   /* big rooms come without the list */",
+    "  renderPeople();",
+    "});",
+    "rt.on('reset', (m) => { if (m.channel === chan() && m.seq) note('some messages were missed while offline'); });",
+    "rt.on('message', (m) => {",
+    "  if (m.channel !== chan() || m.event !== 'message') return;",
+    "  const d = m.data;",
+    "  line(m.from, d && typeof d.text === 'string' \? d.text : JSON.stringify(d), m.ts, m.from === rt.user \? 'mine' : '');",
+    "});",
+    "rt.on('ack', (a) => { const el = pending.get(a.id); if (el) { el.remove(); pending.delete(a.id); } });",
+    "rt.on('presence', (m) => { if (m.channel === chan()) renderPeople(); });",
+    "rt.on('error', (e) => {",
+    "  note('server: ' + e.code + ' (' + e.message + ')');",
+    "  if (e.publish && pending.has(e.publish.id)) { pending.get(e.publish.id).remove(); pending.delete(e.publish.id); }",
+    "});",
     "",
     "function setTyping(on) {",
     "  clearTimeout(typingTimer);",
     "  if (on) typingTimer = setTimeout(() => setTyping(false), 3000);",
     "  if (on === typing) return;",
-    "  if (send({ type: 'presence', channel: chan(), status: on ? 'typing' : 'online' })) typing = on;",
+    "  if (rt.setPresence(chan(), on \? 'typing' : 'online')) typing = on;",
     "}",
     "",
     "function join(name) {",
     "  const clean = name.trim().replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 64) || 'lobby';",
     "  if (clean === room) return;",
-    "  if (room) { setTyping(false); send({ type: 'unsubscribe', channel: chan() }); }",
+    "  if (room) { setTyping(false); rt.unsubscribe(chan()); }",
     "  room = clean;",
     "  $('room').value = room;",
     "  $('log').textContent = '';",
-    "  delete lastSeq[chan()];",
-    "  people.clear(); crowd = 0;",
-    "  renderPeople();",
+    "  crowd = 0;",
     "  history.replaceState(null, '', '#' + room);",
-    "  subscribe();",
+    "  rt.subscribe(chan(), { since: 0 });   /* 0: whatever history the server still has */",
+    "  renderPeople();",
     "}",
     "",
     "$('join').onsubmit = (e) => { e.preventDefault(); join($('room').value); };",
@@ -272,36 +226,38 @@ static const char *const page_lines[] = {
     "  e.preventDefault();",
     "  const text = $('text').value.trim();",
     "  if (!text) return;",
-    "  const id = 'm' + nextId++;",
-    "  const msg = { type: 'publish', channel: chan(), event: 'message', data: { text: text }, id: id };",
-    "  pending.set(id, { msg: msg, el: line(me || 'me', text + '  (sending)', Date.now(), 'mine pending') });",
-    "  send(msg);",
+    "  const id = rt.publish(chan(), { text: text });",
+    "  pending.set(id, line(rt.user || 'me', text + '  (sending)', Date.now(), 'mine pending'));",
     "  $('text').value = '';",
     "  setTyping(false);",
     "};",
-    "room = (location.hash.slice(1) || 'lobby').replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 64);",
-    "$('room').value = room;",
-    "connect();",
+    "join(location.hash.slice(1) || 'lobby');",
     "</script>",
     "</body>",
     "</html>",
 };
 
+/* clients/js/rtws.js, which the page imports from /rtws.js: the Makefile
+   makes build/rtws_js.h out of it (build with -Ibuild, or `make`) */
+static const char *const rtws_js_lines[] = {
+#include "rtws_js.h"
+};
+
 typedef struct app {
     rtws_router *router;
-    char *page;
-    size_t page_len;
+    char *page, *js;
+    size_t page_len, js_len;
 } app;
 
-static char *join_page(size_t *len) {
-    size_t i, n = 0, k = sizeof page_lines / sizeof page_lines[0];
+static char *join_lines(const char *const *lines, size_t k, size_t *len) {
+    size_t i, n = 0;
     char *p;
-    for (i = 0; i < k; i++) n += strlen(page_lines[i]) + 1;
+    for (i = 0; i < k; i++) n += strlen(lines[i]) + 1;
     p = (char *)malloc(n + 1);
     if (!p) return NULL;
     for (i = 0, n = 0; i < k; i++) {
-        size_t l = strlen(page_lines[i]);
-        memcpy(p + n, page_lines[i], l);
+        size_t l = strlen(lines[i]);
+        memcpy(p + n, lines[i], l);
         n += l;
         p[n++] = '\n';
     }
@@ -313,7 +269,8 @@ static char *join_page(size_t *len) {
 static int str_is(rtws_str s, const char *z) { return s.len == strlen(z) && !memcmp(s.p, z, s.len); }
 
 /* Plain HTTP (the router answered /ws/status already): the page at "/",
-   426 for a plain GET of /ws (the upgrade checks say so), 404 otherwise. */
+   its client at "/rtws.js", 426 for a plain GET of /ws (the upgrade checks
+   say so), 404 otherwise. */
 static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
     app *a = (app *)user;
     (void)c;
@@ -332,7 +289,15 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, v
         reply->body_len = a->page_len;
         reply->headers = "X-Content-Type-Options: nosniff\r\n"
                          "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: wss:; "
-                         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\r\n";
+                         "style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src data:\r\n";
+        return 1;
+    }
+    if (str_is(req->path, "/rtws.js")) {
+        reply->status = 200;
+        reply->content_type = "text/javascript; charset=utf-8";
+        reply->body = a->js;
+        reply->body_len = a->js_len;
+        reply->headers = "X-Content-Type-Options: nosniff\r\n";
         return 1;
     }
     reply->status = 404;
@@ -381,8 +346,9 @@ int main(int argc, char **argv) {
         }
     }
     memset(&a, 0, sizeof a);
-    a.page = join_page(&a.page_len);
-    if (!a.page) return 1;
+    a.page = join_lines(page_lines, sizeof page_lines / sizeof page_lines[0], &a.page_len);
+    a.js = join_lines(rtws_js_lines, sizeof rtws_js_lines / sizeof rtws_js_lines[0], &a.js_len);
+    if (!a.page || !a.js) return 1;
 
     memset(&rc, 0, sizeof rc);
     rc.path = "/ws";
@@ -434,5 +400,6 @@ int main(int argc, char **argv) {
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
     free(a.page);
+    free(a.js);
     return 0;
 }

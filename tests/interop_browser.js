@@ -118,8 +118,14 @@ async function main() {
   await B.eval(`(() => { document.getElementById('text').value = 'hi A, B here'; document.getElementById('go').click(); })()`);
   (await until(A, `${$text('log')}.includes('hi A, B here')`, 5000)) ? ok('reply shown on the first page') : bad('reply on A', await A.eval($text('log')));
 
-  // resume: A's socket drops; B talks meanwhile; A reconnects with ?session= and since
-  await A.eval(`ws.close()`);
+  // the page speaks through rtws.js (clients/js), served by chat_server at /rtws.js
+  const js = await A.eval(`fetch('/rtws.js').then(async (r) => r.headers.get('content-type') + '|' + (await r.text()).length)`);
+  const usesClient = await A.eval(`typeof chat === 'object' && chat.constructor.name === 'RtwsClient' && chat.state === 'open' && chat.channels.join() === 'room:lobby' && chat.unacked === 0`);
+  /^text\/javascript/.test(js) && usesClient ? ok('the page uses rtws.js (served at /rtws.js: ' + js + ')') : bad('rtws.js on the page', js + ' ' + usesClient);
+
+  // resume: A's connection drops (rtws.js: reconnect in 1.5 s); B talks
+  // meanwhile; A reconnects with ?session= and since
+  await A.eval(`chat.reconnect(1500)`);
   await until(A, `!${$text('status')}.startsWith('connected')`, 2000);
   await B.eval(`(() => { document.getElementById('text').value = 'said while A was away'; document.getElementById('go').click(); })()`);
   const resumed = await until(A, `${$text('status')} === 'connected (resumed)'`, 10000);

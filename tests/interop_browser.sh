@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The chat demo in a real browser: examples/chat_server on a port the OS
 # picks, headless Chromium driven over the DevTools protocol by
-# tests/interop_browser.js (two pages in room "lobby": presence, typing, a
-# message each way, resume after a dropped socket, the status page), and
+# tests/interop_browser.js (two pages in room "lobby", speaking through
+# clients/js/rtws.js served at /rtws.js: presence, typing, a message each way,
+# resume after a dropped connection, the status page), and
 # screenshots in build/interop_browser.png and build/interop_browser_typing.png.
 # 127.0.0.1 only, at most 60 s, every process started here stopped by its PID.
 # Installs chromium with apt-get when missing and root; without a browser it
