@@ -1505,10 +1505,14 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
 
 /* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
    every other alg are refused), the signature is compared in constant time,
-   exp and nbf (seconds) are checked against now_s with leeway_s. The "sub"
-   claim (or "user") is copied to user. Returns RTWS_OK, RTWS_ERR_SYNTAX
-   (malformed), RTWS_ERR_INVALID (bad alg or signature), RTWS_ERR_TIMEOUT
-   (expired or not yet valid), RTWS_ERR_TOO_BIG (token over 4 KiB). */
+   exp and nbf (seconds) are checked against now_s with leeway_s (a negative
+   leeway counts as 0) without overflow: exp 2^63-1 never expires. exp, nbf
+   and iat must be whole seconds within int64. The "sub" claim (or "user") is
+   copied to user. Returns RTWS_OK, RTWS_ERR_SYNTAX (malformed, or a time
+   claim that is not a number), RTWS_ERR_RANGE (a time claim that is not a
+   whole number within int64), RTWS_ERR_INVALID (bad alg or signature),
+   RTWS_ERR_TIMEOUT (expired or not yet valid), RTWS_ERR_TOO_BIG (token over
+   4 KiB). */
 RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
                                         size_t secret_len, int64_t now_s, int64_t leeway_s,
                                         char user[64]);
@@ -8263,6 +8267,23 @@ RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
     return k ? n + k : 0;
 }
 
+static int64_t rtws__add_sat(int64_t a, int64_t b) {
+    if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
+    return a + b;
+}
+
+/* RFC 7519 §2 NumericDate claim name: RTWS_OK with *t, RTWS_EAGAIN when
+   absent, RTWS_ERR_SYNTAX when not a number, RTWS_ERR_RANGE when not a whole
+   number of seconds within int64 ("1.5", "1e30"). */
+static rtws_err rtws__jwt_time(const rtws_json *doc, const char *name, int64_t *t) {
+    int v = rtws_json_get(doc, 0, name);
+    rtws_err e;
+    if (v < 0) return RTWS_EAGAIN;
+    e = rtws_json_int64(doc, v, t);
+    return e == RTWS_OK || e == RTWS_ERR_RANGE ? e : RTWS_ERR_SYNTAX;
+}
+
 RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
                                         size_t secret_len, int64_t now_s, int64_t leeway_s,
                                         char user[64]) {
@@ -8273,6 +8294,7 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     size_t n, hl, pl;
     int v;
     int64_t t;
+    rtws_err e;
     user[0] = '\0';
     if (len > 4096) return RTWS_ERR_TOO_BIG;
     d1 = (const char *)memchr(token, '.', len);
@@ -8297,16 +8319,17 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
         toks[0].type != RTWS_JSON_OBJECT)
         return RTWS_ERR_SYNTAX;
-    v = rtws_json_get(&doc, 0, "exp");
-    if (v >= 0) {
-        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
-        if (now_s >= t + leeway_s) return RTWS_ERR_TIMEOUT;
-    }
-    v = rtws_json_get(&doc, 0, "nbf");
-    if (v >= 0) {
-        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
-        if (now_s + leeway_s < t) return RTWS_ERR_TIMEOUT;
-    }
+    /* the times, compared with saturating sums: "exp": 9223372036854775807
+       is a token that never expires, not a wrapped one */
+    if (leeway_s < 0) leeway_s = 0;
+    e = rtws__jwt_time(&doc, "exp", &t);
+    if (e == RTWS_OK && now_s >= rtws__add_sat(t, leeway_s)) return RTWS_ERR_TIMEOUT;
+    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
+    e = rtws__jwt_time(&doc, "nbf", &t);
+    if (e == RTWS_OK && rtws__add_sat(now_s, leeway_s) < t) return RTWS_ERR_TIMEOUT;
+    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
+    e = rtws__jwt_time(&doc, "iat", &t); /* its form only */
+    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
     v = rtws_json_get(&doc, 0, "sub");
     if (v < 0) v = rtws_json_get(&doc, 0, "user");
     if (v >= 0) {
