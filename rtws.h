@@ -421,9 +421,9 @@ typedef struct rtws_upgrade {
     rtws_str origin;           /* Origin as sent (may be empty) */
 } rtws_upgrade;
 
-/* RFC 6455 §4.2.1 checks of a parsed request: GET, HTTP/1.1 or later, Host,
-   Upgrade: websocket, Connection with the Upgrade token, a key that decodes to
-   16 bytes, version 13 (else status 426). Fills *u and returns its status. */
+/* RFC 6455 §4.2.1 checks of a parsed request: GET, HTTP/1.1 or later, one
+   Host, Upgrade: websocket, Connection with the Upgrade token, one key that
+   decodes to 16 bytes, version 13 (else status 426). Fills *u and returns its status. */
 RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u);
 #endif /* !RTWS_NO_SERVER */
 
@@ -2470,6 +2470,13 @@ RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[
 }
 
 #if !defined(RTWS_NO_SERVER)
+/* 1 when a header named name appears more than once */
+static int rtws__http_repeated(const rtws_http *m, const char *name) {
+    size_t i, n = 0;
+    for (i = 0; i < m->nheaders; i++) n += (size_t)rtws__str_ieq(m->headers[i].name, name);
+    return n > 1;
+}
+
 RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     const rtws_str *v;
     uint8_t raw[18];
@@ -2486,6 +2493,11 @@ RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     }
     if (!rtws_http_get_header(req, "Host")) {
         u->reason = "missing Host header";
+        return u->status;
+    }
+    /* RFC 9112 §3.2 (Host) and RFC 6455 §11.3.1 (the key): exactly one */
+    if (rtws__http_repeated(req, "Host") || rtws__http_repeated(req, "Sec-WebSocket-Key")) {
+        u->reason = "repeated Host or Sec-WebSocket-Key header";
         return u->status;
     }
     if (!rtws_http_has_token(req, "Upgrade", "websocket")) {
@@ -3328,6 +3340,7 @@ static const char *rtws__status_text(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -3857,6 +3870,16 @@ static void rtws__shrink(rtws_conn *c) {
     }
 }
 
+/* A request head over max_handshake (RFC 9112 §3, RFC 9110 §15.5.15): 414
+   when the request line alone does not fit (no line end within the limit),
+   else 431 for the header fields. */
+static void rtws__refuse_head(rtws_conn *c, const uint8_t *p, size_t len) {
+    if (!memchr(p, '\n', RTWS__MIN(len, c->priv_.cfg->max_handshake)))
+        rtws__refuse(c, 414, "request line exceeds the limit (max_handshake)");
+    else
+        rtws__refuse(c, 431, "request head exceeds the limit (max_handshake)");
+}
+
 /* Parses and acts on whatever complete units rbuf holds. */
 static void rtws__process(rtws_conn *c) {
     while (!c->priv_.freed && !c->priv_.drop_input) {
@@ -3867,7 +3890,7 @@ static void rtws__process(rtws_conn *c) {
             if (!head) {
                 if (avail > c->priv_.cfg->max_handshake) {
                     if (c->priv_.cfg->role == RTWS_SERVER) {
-                        rtws__refuse(c, 431, "request head exceeds the limit");
+                        rtws__refuse_head(c, p, avail);
                     } else {
                         c->priv_.err = RTWS_ERR_HANDSHAKE;
                         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
@@ -3877,7 +3900,7 @@ static void rtws__process(rtws_conn *c) {
                 return;
             }
             if (head > c->priv_.cfg->max_handshake) {
-                if (c->priv_.cfg->role == RTWS_SERVER) rtws__refuse(c, 431, "request head exceeds the limit");
+                if (c->priv_.cfg->role == RTWS_SERVER) rtws__refuse_head(c, p, head);
                 else rtws__finish(c);
                 return;
             }
@@ -9214,6 +9237,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     const rtws_str *a;
     char tok[4097];
     size_t tn = 0;
+    int too_long = 0;
     if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
                          memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
         return 404;
@@ -9223,7 +9247,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     rc->conn = c;
     /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
     a = rtws_http_get_header(req, "Authorization");
-    if (a && a->len > 7 && a->len - 7 < sizeof tok && a->p[6] == ' ') {
+    if (a && a->len > 7 && a->p[6] == ' ') {
         rtws_str scheme;
         scheme.p = a->p;
         scheme.len = 6;
@@ -9231,9 +9255,10 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     } else {
         a = NULL;
     }
-    if (a) {
+    if (a) { /* a token over 4096 bytes is a token that does not verify: 401 */
         tn = a->len - 7;
-        memcpy(tok, a->p + 7, tn);
+        if (tn >= sizeof tok) too_long = 1;
+        else memcpy(tok, a->p + 7, tn);
     }
     {
         size_t i = 0;
@@ -9244,9 +9269,10 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
             for (k = s; k < e && req->query.p[k] != '='; k++) {
             }
             if (k == e) continue;
-            if (k - s == 5 && memcmp(req->query.p + s, "token", 5) == 0 && !tn && e - k - 1 < sizeof tok) {
-                tn = e - k - 1;
-                memcpy(tok, req->query.p + k + 1, tn);
+            if (k - s == 5 && memcmp(req->query.p + s, "token", 5) == 0) {
+                if (tn || too_long) continue; /* the header's, or the first one, counts */
+                if (e - k - 1 >= sizeof tok) too_long = 1;
+                else memcpy(tok, req->query.p + k + 1, tn = e - k - 1);
             } else if (k - s == 7 && memcmp(req->query.p + s, "session", 7) == 0 &&
                        e - k - 1 < sizeof rc->pending_session) {
                 memcpy(rc->pending_session, req->query.p + k + 1, e - k - 1);
@@ -9254,8 +9280,8 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
             }
         }
     }
-    if (tn) {
-        if (rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
+    if (tn || too_long) {
+        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
             rtws__free(rtws__ra(r), rc);
             return 401;
         }
