@@ -3,7 +3,9 @@
    usage: ./echo_server [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]
      --host H     address to listen on (default 127.0.0.1; "" for every address)
      --port P     port (default 9001; 0: the OS picks a free one)
-     --origin O   allow browser pages from origin O only (repeatable, up to 16)
+     --origin O   allow browser pages from origin O only (repeatable, up to 16;
+                  --allow-origin O is the same). With any, an upgrade without
+                  Origin or with another one gets 403; without, any is allowed.
      --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a
                   build with -DRTWS_USE_BEARSSL ... -lbearssl, e.g. build/tls_echo_server)
      --help       print this and exit
@@ -29,7 +31,9 @@ static void usage(FILE *f, const char *argv0) {
             "Echoes every text and binary message (up to 16 MiB).\n"
             "  --host H     address to listen on (default 127.0.0.1; \"\" for every address)\n"
             "  --port P     port (default 9001; 0: the OS picks a free one)\n"
-            "  --origin O   allow browser pages from origin O only (repeatable, up to 16)\n"
+            "  --origin O   allow browser pages from origin O only (repeatable, up to 16;\n"
+            "               --allow-origin O is the same). With any, an upgrade without\n"
+            "               Origin or with another one gets 403; without, any is allowed.\n"
             "  --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a\n"
             "               build with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_server)\n"
             "  --help       print this and exit\n"
@@ -61,7 +65,8 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--origin") && i + 1 < argc && norigins < 16)
+        else if ((!strcmp(argv[i], "--origin") || !strcmp(argv[i], "--allow-origin")) &&
+                 i + 1 < argc && norigins < 16)
             origins[norigins++] = argv[++i];
         else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
         else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
