@@ -54,6 +54,7 @@ $(B):
 
 # the same examples under ASan+UBSan, for the conformance suite
 ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
+ASAN_EX += $(B)/asan_chat_server $(B)/asan_echo_client $(B)/asan_chat_client $(B)/asan_frame_loop
 $(B)/asan_%: examples/%.c rtws.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@
 
