@@ -48,8 +48,8 @@ typedef struct hcase {
     size_t len;
     size_t (*build)(uint8_t *out, size_t cap, const henv *env);
     int kind, want;
-    size_t clen;          /* X_FRAME: payload length */
-    const char *contains; /* X_STATUS: in the head; X_TEXT: in the text */
+    size_t clen;                                  /* X_FRAME: payload length */
+    const char *contains;                         /* X_STATUS: in the head; X_TEXT: in the text */
     int (*run)(henv *env, char *why, size_t cap); /* X_RUN: 1 passed, 0 failed (why says) */
 } hcase;
 
@@ -131,38 +131,45 @@ static size_t b_many_headers(uint8_t *o, size_t cap, const henv *e) {
     int n = sprintf((char *)o, "GET / HTTP/1.1\r\nHost: x\r\n"), i;
     (void)e;
     (void)cap;
-    for (i = 0; i < 100; i++) n += sprintf((char *)o + n, "X-%d: y\r\n", i);
+    for (i = 0; i < 100; i++)
+        n += sprintf((char *)o + n, "X-%d: y\r\n", i);
     n += sprintf((char *)o + n, "\r\n");
     return (size_t)n;
 }
 
-#define UPG "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" \
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+#define UPG                                                                                        \
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"                   \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 
 /* DNS rebinding: a hostile page at evil.example:P, the name pointed at us */
 static size_t b_rebind(uint8_t *o, size_t cap, const henv *e) {
     int p = e->srv[S_CHAT].port;
-    return (size_t)snprintf((char *)o, cap,
-                            "GET /ws HTTP/1.1\r\nHost: evil.example:%d\r\nOrigin: http://evil.example:%d\r\n" UPG
-                            "\r\n", p, p);
+    return (size_t)snprintf(
+        (char *)o, cap,
+        "GET /ws HTTP/1.1\r\nHost: evil.example:%d\r\nOrigin: http://evil.example:%d\r\n" UPG
+        "\r\n",
+        p, p);
 }
 static size_t b_origin_own(uint8_t *o, size_t cap, const henv *e) {
     int p = e->srv[S_CHAT].port;
-    return (size_t)snprintf((char *)o, cap,
-                            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://127.0.0.1:%d\r\n" UPG
-                            "\r\n", p, p);
+    return (size_t)snprintf(
+        (char *)o, cap,
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://127.0.0.1:%d\r\n" UPG "\r\n", p,
+        p);
 }
 static size_t b_origin_localhost(uint8_t *o, size_t cap, const henv *e) {
     int p = e->srv[S_CHAT].port;
-    return (size_t)snprintf((char *)o, cap,
-                            "GET /ws HTTP/1.1\r\nHost: localhost:%d\r\nOrigin: http://LocalHost:%d\r\n" UPG
-                            "\r\n", p, p);
+    return (size_t)snprintf(
+        (char *)o, cap,
+        "GET /ws HTTP/1.1\r\nHost: localhost:%d\r\nOrigin: http://LocalHost:%d\r\n" UPG "\r\n", p,
+        p);
 }
 static size_t b_origin_other_port(uint8_t *o, size_t cap, const henv *e) {
     int p = e->srv[S_CHAT].port;
-    return (size_t)snprintf((char *)o, cap,
-                            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://127.0.0.1:%d\r\n" UPG
-                            "\r\n", p, p == 1 ? 2 : p - 1);
+    return (size_t)snprintf(
+        (char *)o, cap,
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://127.0.0.1:%d\r\n" UPG "\r\n", p,
+        p == 1 ? 2 : p - 1);
 }
 
 /* upgrade requests carrying a token, in the query or the header */
@@ -255,7 +262,8 @@ static int await_text(int fd, const char *want, long *pongs, unsigned ms) {
     for (;;) {
         size_t len = 0;
         uint64_t now = hs_now_ms();
-        int op = hs_read_frame(fd, big, sizeof big, &len, now < until ? (unsigned)(until - now) : 0);
+        int op =
+            hs_read_frame(fd, big, sizeof big, &len, now < until ? (unsigned)(until - now) : 0);
         if (op < 0) return 0;
         if (op == 0xA && pongs) (*pongs)++;
         if (op == 1 && len == wl && memcmp(big, want, wl) == 0) return 1;
@@ -270,7 +278,8 @@ static int r_slowloris(henv *env, char *why, size_t cap) {
     int fds[N], open_ = N, i, ok = 1;
     size_t sent = 0;
     uint64_t t0 = hs_now_ms(), first = 0, last = 0;
-    for (i = 0; i < N; i++) fds[i] = hs_connect(env->srv[S_ECHO].port);
+    for (i = 0; i < N; i++)
+        fds[i] = hs_connect(env->srv[S_ECHO].port);
     while (open_ > 0 && hs_now_ms() - t0 < 4000 && sent < sizeof req - 2) {
         for (i = 0; i < N; i++) {
             char c;
@@ -351,8 +360,10 @@ static int r_ping_flood(henv *env, char *why, size_t cap) {
     n = hs_frame(big, sizeof big, 0x81, "after pings", 11);
     hs_send(fd, big, n);
     ok = await_text(fd, "after pings", &pongs, 15000);
-    if (!ok) snprintf(why, cap, "no echo after the ping flood (%ld pongs)", pongs);
-    else if (pongs < 1) ok = 0, snprintf(why, cap, "no pong at all");
+    if (!ok)
+        snprintf(why, cap, "no echo after the ping flood (%ld pongs)", pongs);
+    else if (pongs < 1)
+        ok = 0, snprintf(why, cap, "no pong at all");
     close(fd);
     return ok;
 }
@@ -416,14 +427,15 @@ static const hcase cases[] = {
      RAW("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n"),
      X_STATUS, 400, 0, NULL, NULL},
-    {"POST", E, NULL, RAW("POST / HTTP/1.1\r\nHost: x\r\n" UPG "\r\n"), X_STATUS, 405, 0, NULL, NULL},
-    {"get in lower case", E, NULL, RAW("get / HTTP/1.1\r\nHost: x\r\n" UPG "\r\n"), X_STATUS, 405, 0,
-     NULL, NULL},
+    {"POST", E, NULL, RAW("POST / HTTP/1.1\r\nHost: x\r\n" UPG "\r\n"), X_STATUS, 405, 0, NULL,
+     NULL},
+    {"get in lower case", E, NULL, RAW("get / HTTP/1.1\r\nHost: x\r\n" UPG "\r\n"), X_STATUS, 405,
+     0, NULL, NULL},
     {"HTTP/1.0", E, NULL, RAW("GET / HTTP/1.0\r\nHost: x\r\n" UPG "\r\n"), X_STATUS, 400, 0, NULL,
      NULL},
     {"no Host", E, NULL, RAW("GET / HTTP/1.1\r\n" UPG "\r\n"), X_STATUS, 400, 0, NULL, NULL},
-    {"two Host headers", E, NULL, RAW("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n" UPG "\r\n"), X_STATUS,
-     400, 0, NULL, NULL},
+    {"two Host headers", E, NULL, RAW("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n" UPG "\r\n"),
+     X_STATUS, 400, 0, NULL, NULL},
     {"two keys", E, NULL,
      RAW("GET / HTTP/1.1\r\nHost: x\r\n" UPG "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n"),
      X_STATUS, 400, 0, NULL, NULL},
@@ -431,10 +443,10 @@ static const hcase cases[] = {
      RAW("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"),
      X_STATUS, 426, 0, NULL, NULL},
-    {"header without a colon", E, NULL, RAW("GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n" UPG "\r\n"),
-     X_STATUS, 400, 0, NULL, NULL},
-    {"NUL in a header", E, NULL, RAW("GET / HTTP/1.1\r\nHost: x\0y\r\n" UPG "\r\n"), X_STATUS, 400, 0,
-     NULL, NULL},
+    {"header without a colon", E, NULL,
+     RAW("GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n" UPG "\r\n"), X_STATUS, 400, 0, NULL, NULL},
+    {"NUL in a header", E, NULL, RAW("GET / HTTP/1.1\r\nHost: x\0y\r\n" UPG "\r\n"), X_STATUS, 400,
+     0, NULL, NULL},
     {"garbage", E, NULL, RAW("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"), X_STATUS, 400,
      0, NULL, NULL},
     {"9000 bytes of garbage, no line end", E, NULL, BUILD(b_garbage), X_STATUS, 414, 0, NULL, NULL},
@@ -456,7 +468,8 @@ static const hcase cases[] = {
     {"RSV2", E, "/", RAW("\xa1\x81\0\0\0\0a"), X_CLOSE, 1002, 0, NULL, NULL},
     {"RSV3", E, "/", RAW("\x91\x81\0\0\0\0a"), X_CLOSE, 1002, 0, NULL, NULL},
     /* fragmentation */
-    {"continuation without a start", E, "/", RAW("\x80\x81\0\0\0\0a"), X_CLOSE, 1002, 0, NULL, NULL},
+    {"continuation without a start", E, "/", RAW("\x80\x81\0\0\0\0a"), X_CLOSE, 1002, 0, NULL,
+     NULL},
     {"data frame inside a fragmented message", E, "/", RAW("\x01\x81\0\0\0\0a\x81\x81\0\0\0\0b"),
      X_CLOSE, 1002, 0, NULL, NULL},
     {"fragmented ping", E, "/", RAW("\x09\x81\0\0\0\0a\x80\x81\0\0\0\0b"), X_CLOSE, 1002, 0, NULL,
@@ -471,8 +484,8 @@ static const hcase cases[] = {
     {"UTF-16 surrogate", E, "/", RAW("\x81\x83\0\0\0\0\xed\xa0\x80"), X_CLOSE, 1007, 0, NULL, NULL},
     {"invalid UTF-8 across fragments", E, "/", RAW("\x01\x81\0\0\0\0\xe2\x80\x82\0\0\0\0\x82\x28"),
      X_CLOSE, 1007, 0, NULL, NULL},
-    {"invalid UTF-8 close reason", E, "/", RAW("\x88\x84\0\0\0\0\x03\xe8\xff\xfe"), X_CLOSE, 1007, 0,
-     NULL, NULL},
+    {"invalid UTF-8 close reason", E, "/", RAW("\x88\x84\0\0\0\0\x03\xe8\xff\xfe"), X_CLOSE, 1007,
+     0, NULL, NULL},
     /* close codes */
     {"close payload of 1 byte", E, "/", RAW("\x88\x81\0\0\0\0\x03"), X_CLOSE, 1002, 0, NULL, NULL},
     {"close code 999", E, "/", RAW("\x88\x82\0\0\0\0\x03\xe7"), X_CLOSE, 1002, 0, NULL, NULL},
@@ -495,9 +508,11 @@ static const hcase cases[] = {
     {"pong flood", E, NULL, NONE, X_RUN, 0, 0, NULL, r_pong_flood},
     {"ping flood", E, NULL, NONE, X_RUN, 0, 0, NULL, r_ping_flood},
     /* item 6: the Origin list, never Host */
-    {"DNS rebinding: Origin = http:// + Host", C, NULL, BUILD(b_rebind), X_STATUS, 403, 0, NULL, NULL},
+    {"DNS rebinding: Origin = http:// + Host", C, NULL, BUILD(b_rebind), X_STATUS, 403, 0, NULL,
+     NULL},
     {"Origin of the page itself", C, NULL, BUILD(b_origin_own), X_STATUS, 101, 0, NULL, NULL},
-    {"Origin localhost (any case)", C, NULL, BUILD(b_origin_localhost), X_STATUS, 101, 0, NULL, NULL},
+    {"Origin localhost (any case)", C, NULL, BUILD(b_origin_localhost), X_STATUS, 101, 0, NULL,
+     NULL},
     {"Origin on another port", C, NULL, BUILD(b_origin_other_port), X_STATUS, 403, 0, NULL, NULL},
     {"Origin null", C, NULL,
      RAW("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: null\r\n" UPG "\r\n"), X_STATUS, 403, 0,
@@ -514,16 +529,17 @@ static const hcase cases[] = {
      NULL},
     {"auth message with 5000 bytes of token", C, "/ws", BUILD(b_auth_long), X_TEXT, 0, 0,
      "\"type\":\"error\"", NULL},
-    {"request line of 9000 bytes (chat)", C, NULL, BUILD(b_long_line), X_STATUS, 414, 0, NULL, NULL},
+    {"request line of 9000 bytes (chat)", C, NULL, BUILD(b_long_line), X_STATUS, 414, 0, NULL,
+     NULL},
 };
 #undef E
 #undef C
 
 static int start(henv *env, int which) {
     const char *echo[] = {"build/asan_echo_server", "--host", "127.0.0.1", "--port", "0",
-                          "--handshake-timeout", "1000", NULL};
+                          "--handshake-timeout",    "1000",   NULL};
     const char *chat[] = {"build/asan_chat_server", "--host", "127.0.0.1", "--port", "0",
-                          "--jwt-secret", SECRET, NULL};
+                          "--jwt-secret",           SECRET,   NULL};
     const char *const *argv = which == S_ECHO ? echo : chat;
     if (access(argv[0], X_OK) != 0) {
         char cmd[128];
@@ -587,8 +603,10 @@ static void run_case(henv *env, const hcase *k) {
             switch (k->kind) {
             case X_STATUS:
                 got = hs_read_status(fd, head, sizeof head, 5000);
-                if (got != k->want) ok = 0;
-                else if (k->contains && !strstr(head, k->contains)) ok = 0;
+                if (got != k->want)
+                    ok = 0;
+                else if (k->contains && !strstr(head, k->contains))
+                    ok = 0;
                 if (!ok)
                     snprintf(why, sizeof why, "status %d (want %d%s%s); head: %.200s", got, k->want,
                              k->contains ? " with " : "", k->contains ? k->contains : "",
@@ -596,14 +614,16 @@ static void run_case(henv *env, const hcase *k) {
                 break;
             case X_CLOSE:
                 got = hs_read_close(fd, 5000);
-                if (got != k->want) ok = 0, snprintf(why, sizeof why, "close %d, want %d", got, k->want);
+                if (got != k->want)
+                    ok = 0, snprintf(why, sizeof why, "close %d, want %d", got, k->want);
                 break;
             case X_FRAME: {
                 size_t len = 0;
                 got = hs_read_frame(fd, NULL, 0, &len, 5000);
                 if (got != k->want || len != k->clen)
-                    ok = 0, snprintf(why, sizeof why, "frame opcode %d length %zu, want %d length %zu",
-                                     got, len, k->want, k->clen);
+                    ok = 0,
+                    snprintf(why, sizeof why, "frame opcode %d length %zu, want %d length %zu", got,
+                             len, k->want, k->clen);
                 break;
             }
             case X_TEXT: {
@@ -618,8 +638,9 @@ static void run_case(henv *env, const hcase *k) {
                     big[len < sizeof big - 1 ? len : sizeof big - 1] = 0;
                     if (got == 1 && strstr((char *)big, k->contains)) ok = 1;
                 }
-                if (!ok) snprintf(why, sizeof why, "no text with %s (last: %d %.200s)", k->contains, got,
-                                  got == 1 ? (char *)big : "");
+                if (!ok)
+                    snprintf(why, sizeof why, "no text with %s (last: %d %.200s)", k->contains, got,
+                             got == 1 ? (char *)big : "");
                 break;
             }
             case X_DROP:
@@ -660,9 +681,11 @@ int main(void) {
     int s, rc;
     uint64_t t0 = hs_now_ms();
     signal(SIGPIPE, SIG_IGN);
-    for (s = 0; s < S_COUNT; s++) CHECK(start(&env, s));
+    for (s = 0; s < S_COUNT; s++)
+        CHECK(start(&env, s));
     if (!t_fail) {
-        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&env, &cases[i]);
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            run_case(&env, &cases[i]);
         for (s = 0; s < S_COUNT; s++)
             printf("%s: RSS %ld KiB at start, %ld KiB at the end\n",
                    s == S_ECHO ? "asan_echo_server" : "asan_chat_server", env.rss0[s],

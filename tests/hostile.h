@@ -108,7 +108,8 @@ static int hs_spawn(hs_server *s, const char *const *argv) {
         l = strstr(s->log, "listening on ");
         if (l && strchr(l, '\n')) {
             const char *colon = strchr(l, '\n');
-            while (colon > l && *colon != ':') colon--;
+            while (colon > l && *colon != ':')
+                colon--;
             s->port = atoi(colon + 1);
             return s->port > 0 ? 0 : -1;
         }
@@ -285,11 +286,13 @@ static size_t hs_frame(uint8_t *out, size_t cap, uint8_t b0, const void *payload
         h = 4;
     } else {
         out[1] = 0x80 | 127;
-        for (i = 0; i < 8; i++) out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        for (i = 0; i < 8; i++)
+            out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
         h = 10;
     }
     memcpy(out + h, key, 4);
-    for (i = 0; i < len; i++) out[h + 4 + i] = (uint8_t)(((const uint8_t *)payload)[i] ^ key[i & 3]);
+    for (i = 0; i < len; i++)
+        out[h + 4 + i] = (uint8_t)(((const uint8_t *)payload)[i] ^ key[i & 3]);
     return h + 4 + len;
 }
 
@@ -305,13 +308,16 @@ static int hs_read_frame(int fd, uint8_t *payload, size_t cap, size_t *len, unsi
         if (n >= 2) {
             pl = b[1] & 0x7f;
             if (b[1] & 0x80) return HS_ERROR; /* servers never mask */
-            if (pl == 126) h = 4;
-            else if (pl == 127) h = 10;
+            if (pl == 126)
+                h = 4;
+            else if (pl == 127)
+                h = 10;
             if (n >= h) {
                 size_t i;
                 if (h == 4) pl = (uint64_t)b[2] << 8 | b[3];
                 if (h == 10)
-                    for (pl = 0, i = 0; i < 8; i++) pl = pl << 8 | b[2 + i];
+                    for (pl = 0, i = 0; i < 8; i++)
+                        pl = pl << 8 | b[2 + i];
                 if (pl > sizeof hs_rest.b - h) return HS_ERROR;
                 if (n >= h + pl) {
                     int op = b[0] & 0x0f;

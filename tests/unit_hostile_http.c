@@ -53,7 +53,8 @@ static int status_of(const char *req, size_t len, int bytewise) {
         /* the client's close (1000, zero mask): the router sees the close event */
         static const uint8_t close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8};
         rtws_conn_recv(&sv, close_frame, sizeof close_frame, NOW, NULL);
-        while ((o = rtws_conn_out(&sv, &n)) != NULL) rtws_conn_out_done(&sv, n);
+        while ((o = rtws_conn_out(&sv, &n)) != NULL)
+            rtws_conn_out_done(&sv, n);
     }
     rtws_conn_free(&sv);
     if (hn < 12 || memcmp(head, "HTTP/1.1 ", 9) != 0) return 0;
@@ -157,7 +158,8 @@ static void test_router_tokens(void) {
                             tok, sizeof tok);
     CHECK_EQ(router_status(tok, n, 0, NULL), 101);
     CHECK_EQ(router_status(tok, n, 1, "session=x"), 101);
-    n = rtws_jwt_hs256_sign("{\"sub\":\"u1\",\"exp\":1e30}", SECRET, strlen(SECRET), tok, sizeof tok);
+    n = rtws_jwt_hs256_sign("{\"sub\":\"u1\",\"exp\":1e30}", SECRET, strlen(SECRET), tok,
+                            sizeof tok);
     CHECK_EQ(router_status(tok, n, 0, NULL), 401);
     /* over 4096 bytes: 401, in the query and in the header, never 101 */
     memset(tok, 'a', sizeof tok);
