@@ -61,6 +61,7 @@ $(B)/chat_server: examples/chat_server.c rtws.h $(B)/rtws_js.h | $(B)
 
 # the same examples under ASan+UBSan, for the conformance suite
 ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
+ASAN_EX += $(B)/asan_chat_server $(B)/asan_echo_client $(B)/asan_chat_client $(B)/asan_frame_loop
 $(B)/asan_%: examples/%.c rtws.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@
 
@@ -83,6 +84,7 @@ $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
+$(B)/e2e_hostile: tests/hostile.h
 $(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 

@@ -421,9 +421,9 @@ typedef struct rtws_upgrade {
     rtws_str origin;           /* Origin as sent (may be empty) */
 } rtws_upgrade;
 
-/* RFC 6455 §4.2.1 checks of a parsed request: GET, HTTP/1.1 or later, Host,
-   Upgrade: websocket, Connection with the Upgrade token, a key that decodes to
-   16 bytes, version 13 (else status 426). Fills *u and returns its status. */
+/* RFC 6455 §4.2.1 checks of a parsed request: GET, HTTP/1.1 or later, one
+   Host, Upgrade: websocket, Connection with the Upgrade token, one key that
+   decodes to 16 bytes, version 13 (else status 426). Fills *u and returns its status. */
 RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u);
 #endif /* !RTWS_NO_SERVER */
 
@@ -1505,10 +1505,14 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
 
 /* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
    every other alg are refused), the signature is compared in constant time,
-   exp and nbf (seconds) are checked against now_s with leeway_s. The "sub"
-   claim (or "user") is copied to user. Returns RTWS_OK, RTWS_ERR_SYNTAX
-   (malformed), RTWS_ERR_INVALID (bad alg or signature), RTWS_ERR_TIMEOUT
-   (expired or not yet valid), RTWS_ERR_TOO_BIG (token over 4 KiB). */
+   exp and nbf (seconds) are checked against now_s with leeway_s (a negative
+   leeway counts as 0) without overflow: exp 2^63-1 never expires. exp, nbf
+   and iat must be whole seconds within int64. The "sub" claim (or "user") is
+   copied to user. Returns RTWS_OK, RTWS_ERR_SYNTAX (malformed, or a time
+   claim that is not a number), RTWS_ERR_RANGE (a time claim that is not a
+   whole number within int64), RTWS_ERR_INVALID (bad alg or signature),
+   RTWS_ERR_TIMEOUT (expired or not yet valid), RTWS_ERR_TOO_BIG (token over
+   4 KiB). */
 RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
                                         size_t secret_len, int64_t now_s, int64_t leeway_s,
                                         char user[64]);
@@ -2466,6 +2470,13 @@ RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[
 }
 
 #if !defined(RTWS_NO_SERVER)
+/* 1 when a header named name appears more than once */
+static int rtws__http_repeated(const rtws_http *m, const char *name) {
+    size_t i, n = 0;
+    for (i = 0; i < m->nheaders; i++) n += (size_t)rtws__str_ieq(m->headers[i].name, name);
+    return n > 1;
+}
+
 RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     const rtws_str *v;
     uint8_t raw[18];
@@ -2482,6 +2493,11 @@ RTWS_API int rtws_http_check_upgrade(const rtws_http *req, rtws_upgrade *u) {
     }
     if (!rtws_http_get_header(req, "Host")) {
         u->reason = "missing Host header";
+        return u->status;
+    }
+    /* RFC 9112 §3.2 (Host) and RFC 6455 §11.3.1 (the key): exactly one */
+    if (rtws__http_repeated(req, "Host") || rtws__http_repeated(req, "Sec-WebSocket-Key")) {
+        u->reason = "repeated Host or Sec-WebSocket-Key header";
         return u->status;
     }
     if (!rtws_http_has_token(req, "Upgrade", "websocket")) {
@@ -3324,6 +3340,7 @@ static const char *rtws__status_text(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -3853,6 +3870,16 @@ static void rtws__shrink(rtws_conn *c) {
     }
 }
 
+/* A request head over max_handshake (RFC 9112 §3, RFC 9110 §15.5.15): 414
+   when the request line alone does not fit (no line end within the limit),
+   else 431 for the header fields. */
+static void rtws__refuse_head(rtws_conn *c, const uint8_t *p, size_t len) {
+    if (!memchr(p, '\n', RTWS__MIN(len, c->priv_.cfg->max_handshake)))
+        rtws__refuse(c, 414, "request line exceeds the limit (max_handshake)");
+    else
+        rtws__refuse(c, 431, "request head exceeds the limit (max_handshake)");
+}
+
 /* Parses and acts on whatever complete units rbuf holds. */
 static void rtws__process(rtws_conn *c) {
     while (!c->priv_.freed && !c->priv_.drop_input) {
@@ -3863,7 +3890,7 @@ static void rtws__process(rtws_conn *c) {
             if (!head) {
                 if (avail > c->priv_.cfg->max_handshake) {
                     if (c->priv_.cfg->role == RTWS_SERVER) {
-                        rtws__refuse(c, 431, "request head exceeds the limit");
+                        rtws__refuse_head(c, p, avail);
                     } else {
                         c->priv_.err = RTWS_ERR_HANDSHAKE;
                         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
@@ -3873,7 +3900,7 @@ static void rtws__process(rtws_conn *c) {
                 return;
             }
             if (head > c->priv_.cfg->max_handshake) {
-                if (c->priv_.cfg->role == RTWS_SERVER) rtws__refuse(c, 431, "request head exceeds the limit");
+                if (c->priv_.cfg->role == RTWS_SERVER) rtws__refuse_head(c, p, head);
                 else rtws__finish(c);
                 return;
             }
@@ -8294,6 +8321,23 @@ RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
     return k ? n + k : 0;
 }
 
+static int64_t rtws__add_sat(int64_t a, int64_t b) {
+    if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
+    return a + b;
+}
+
+/* RFC 7519 §2 NumericDate claim name: RTWS_OK with *t, RTWS_EAGAIN when
+   absent, RTWS_ERR_SYNTAX when not a number, RTWS_ERR_RANGE when not a whole
+   number of seconds within int64 ("1.5", "1e30"). */
+static rtws_err rtws__jwt_time(const rtws_json *doc, const char *name, int64_t *t) {
+    int v = rtws_json_get(doc, 0, name);
+    rtws_err e;
+    if (v < 0) return RTWS_EAGAIN;
+    e = rtws_json_int64(doc, v, t);
+    return e == RTWS_OK || e == RTWS_ERR_RANGE ? e : RTWS_ERR_SYNTAX;
+}
+
 RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
                                         size_t secret_len, int64_t now_s, int64_t leeway_s,
                                         char user[64]) {
@@ -8304,6 +8348,7 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     size_t n, hl, pl;
     int v;
     int64_t t;
+    rtws_err e;
     user[0] = '\0';
     if (len > 4096) return RTWS_ERR_TOO_BIG;
     d1 = (const char *)memchr(token, '.', len);
@@ -8328,16 +8373,17 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
         toks[0].type != RTWS_JSON_OBJECT)
         return RTWS_ERR_SYNTAX;
-    v = rtws_json_get(&doc, 0, "exp");
-    if (v >= 0) {
-        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
-        if (now_s >= t + leeway_s) return RTWS_ERR_TIMEOUT;
-    }
-    v = rtws_json_get(&doc, 0, "nbf");
-    if (v >= 0) {
-        if (rtws_json_int64(&doc, v, &t) != RTWS_OK) return RTWS_ERR_SYNTAX;
-        if (now_s + leeway_s < t) return RTWS_ERR_TIMEOUT;
-    }
+    /* the times, compared with saturating sums: "exp": 9223372036854775807
+       is a token that never expires, not a wrapped one */
+    if (leeway_s < 0) leeway_s = 0;
+    e = rtws__jwt_time(&doc, "exp", &t);
+    if (e == RTWS_OK && now_s >= rtws__add_sat(t, leeway_s)) return RTWS_ERR_TIMEOUT;
+    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
+    e = rtws__jwt_time(&doc, "nbf", &t);
+    if (e == RTWS_OK && rtws__add_sat(now_s, leeway_s) < t) return RTWS_ERR_TIMEOUT;
+    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
+    e = rtws__jwt_time(&doc, "iat", &t); /* its form only */
+    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
     v = rtws_json_get(&doc, 0, "sub");
     if (v < 0) v = rtws_json_get(&doc, 0, "user");
     if (v >= 0) {
@@ -9222,6 +9268,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     const rtws_str *a;
     char tok[4097];
     size_t tn = 0;
+    int too_long = 0;
     if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
                          memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
         return 404;
@@ -9231,7 +9278,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     rc->conn = c;
     /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
     a = rtws_http_get_header(req, "Authorization");
-    if (a && a->len > 7 && a->len - 7 < sizeof tok && a->p[6] == ' ') {
+    if (a && a->len > 7 && a->p[6] == ' ') {
         rtws_str scheme;
         scheme.p = a->p;
         scheme.len = 6;
@@ -9239,9 +9286,10 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     } else {
         a = NULL;
     }
-    if (a) {
+    if (a) { /* a token over 4096 bytes is a token that does not verify: 401 */
         tn = a->len - 7;
-        memcpy(tok, a->p + 7, tn);
+        if (tn >= sizeof tok) too_long = 1;
+        else memcpy(tok, a->p + 7, tn);
     }
     {
         size_t i = 0;
@@ -9252,9 +9300,10 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
             for (k = s; k < e && req->query.p[k] != '='; k++) {
             }
             if (k == e) continue;
-            if (k - s == 5 && memcmp(req->query.p + s, "token", 5) == 0 && !tn && e - k - 1 < sizeof tok) {
-                tn = e - k - 1;
-                memcpy(tok, req->query.p + k + 1, tn);
+            if (k - s == 5 && memcmp(req->query.p + s, "token", 5) == 0) {
+                if (tn || too_long) continue; /* the header's, or the first one, counts */
+                if (e - k - 1 >= sizeof tok) too_long = 1;
+                else memcpy(tok, req->query.p + k + 1, tn = e - k - 1);
             } else if (k - s == 7 && memcmp(req->query.p + s, "session", 7) == 0 &&
                        e - k - 1 < sizeof rc->pending_session) {
                 memcpy(rc->pending_session, req->query.p + k + 1, e - k - 1);
@@ -9262,8 +9311,8 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
             }
         }
     }
-    if (tn) {
-        if (rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
+    if (tn || too_long) {
+        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
             rtws__free(rtws__ra(r), rc);
             return 401;
         }

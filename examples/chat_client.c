@@ -138,8 +138,13 @@ int main(int argc, char **argv) {
     rc.on_presence = on_presence;
     rc.on_welcome = on_welcome;
     rc.on_error = on_error;
-    if (!ctx || !(rt = rtws_rt_new(ctx, &rc, rtws_time_now_ms(), NULL))) {
+    if (!ctx) {
+        fprintf(stderr, "chat_client: no memory\n");
+        return 1;
+    }
+    if (!(rt = rtws_rt_new(ctx, &rc, rtws_time_now_ms(), NULL))) {
         fprintf(stderr, "chat_client: bad url %s\n", url);
+        rtws_ctx_free(ctx);
         return 1;
     }
     rtws_rt_subscribe(rt, room, on_msg, NULL);

@@ -1,13 +1,19 @@
 /* chat_server - the rtws realtime demo: rooms, presence, typing indicators,
    history and resume, served to browsers from one port.
 
-   usage: ./chat_server [--host H] [--port P] [--jwt-secret S]
+   usage: ./chat_server [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...
      --host H         address to listen on (default 127.0.0.1; "" for every address)
      --port P         port (default 8080; 0: the OS picks a free one)
      --jwt-secret S   require an HS256 JWT (sub = user id) from every client, as
                       ?token=, "Authorization: Bearer" or an auth message; the
                       page passes on the token of its own URL: http://H:P/?token=JWT
                       Without it every client is anonymous and gets an id.
+     --allow-origin URL  a browser page origin that may connect, e.g.
+                      http://chat.example:8080 (repeatable, up to 16; default:
+                      http://127.0.0.1:P and http://localhost:P, plus http://H:P
+                      for a named --host H, P being the port listened on).
+                      Upgrades with any other Origin get 403; clients that send
+                      no Origin (not browsers) are let through.
      --help           print this and exit
 
    GET /            the chat page (embedded below; plain HTML, CSS and JS)
@@ -25,13 +31,15 @@
 
    Limits: 1000 connections, 5 per authenticated user, 1 h idle timeout, 20
    messages/s per connection (burst 40; the 21st message refused for the rate
-   closes it with 1008), heartbeat every 30 s. Browser upgrades must come from the page's
-   own origin (see README: cross-site WebSocket hijacking).
+   closes it with 1008), heartbeat every 30 s. Browser upgrades must come from
+   an allowed origin (--allow-origin; docs/GUIDE.md says why a loopback server
+   still checks Origin).
    Prints "listening on H:P" and the URL to open once ready. SIGINT/SIGTERM
    close every connection with 1001 and exit. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +53,7 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
-            "usage: %s [--host H] [--port P] [--jwt-secret S]\n"
+            "usage: %s [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...\n"
             "The rtws realtime demo: rooms, presence, typing indicators, history and\n"
             "resume, served to browsers from one port.\n"
             "  --host H         address to listen on (default 127.0.0.1; \"\" for every address)\n"
@@ -54,6 +62,12 @@ static void usage(FILE *f, const char *argv0) {
             "                   ?token=, \"Authorization: Bearer\" or an auth message; the\n"
             "                   page passes on the token of its own URL: http://H:P/?token=JWT\n"
             "                   Without it every client is anonymous and gets an id.\n"
+            "  --allow-origin URL  a browser page origin that may connect, e.g.\n"
+            "                   http://chat.example:8080 (repeatable, up to 16; default:\n"
+            "                   http://127.0.0.1:P and http://localhost:P, plus http://H:P\n"
+            "                   for a named --host H, P being the port listened on).\n"
+            "                   Upgrades with any other Origin get 403; clients that send\n"
+            "                   no Origin (not browsers) are let through.\n"
             "  --help           print this and exit\n"
             "GET / serves the chat page (its client, rtws.js, at /rtws.js), GET /ws is the\n"
             "WebSocket endpoint (docs/PROTOCOL.md), GET /ws/status the router's counters\n"
@@ -306,27 +320,51 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, v
     return 1;
 }
 
-/* A browser sends Origin with every upgrade; only the page served from this
-   very host:port may connect (clients that send no Origin are not browsers
-   and are let through). Then the router decides (path, token, session). */
+/* The browser pages that may open the WebSocket: the --allow-origin values,
+   else the page itself at http://127.0.0.1:P and http://localhost:P (and
+   http://H:P for a named --host H), P being the port listened on. Never
+   derived from the request's Host header: with DNS rebinding a hostile page
+   at http://evil.example:P gets Host: evil.example:P too. */
+#define MAX_ORIGINS 16
+static const char *origins[MAX_ORIGINS + 1];
+static char default_origins[3][300];
+
+static void set_default_origins(const char *host, int port) {
+    int n = 0;
+    snprintf(default_origins[n++], sizeof default_origins[0], "http://127.0.0.1:%d", port);
+    snprintf(default_origins[n++], sizeof default_origins[0], "http://localhost:%d", port);
+    if (*host && strcmp(host, "0.0.0.0") && strcmp(host, "::") && strcmp(host, "127.0.0.1") &&
+        strcmp(host, "localhost"))
+        snprintf(default_origins[n++], sizeof default_origins[0],
+                 strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, port);
+    while (n--) origins[n] = default_origins[n];
+}
+
+/* A browser sends Origin with every upgrade; it must be one of origins
+   (compared case-insensitively, as scheme and host are). Clients that send
+   no Origin are not browsers and are let through. Then the router decides
+   (path, token, session). */
 static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     rtws_router *r = (rtws_router *)user;
     const rtws_str *origin = rtws_http_get_header(req, "Origin");
     (void)proto;
     if (origin) {
-        const rtws_str *host = rtws_http_get_header(req, "Host");
-        size_t i;
-        if (!host || origin->len != host->len + 7 || memcmp(origin->p, "http://", 7) != 0)
-            return 403;
-        for (i = 0; i < host->len; i++) /* host names compare case-insensitively */
-            if ((origin->p[7 + i] | 0x20) != (host->p[i] | 0x20)) return 403;
+        const char *const *o;
+        for (o = origins; *o; o++) {
+            size_t i, n = strlen(*o);
+            if (n != origin->len) continue;
+            for (i = 0; i < n && tolower((unsigned char)origin->p[i]) == tolower((unsigned char)(*o)[i]); i++) {
+            }
+            if (i == n) break;
+        }
+        if (!*o) return 403;
     }
     return rtws_router_handle_accept(r, c, req, rtws_time_now_ms());
 }
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *secret = NULL, *shown;
-    int port = 8080, bound = 0, i;
+    int port = 8080, bound = 0, i, norigins = 0;
     app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
@@ -339,6 +377,8 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc) secret = argv[++i];
+        else if (!strcmp(argv[i], "--allow-origin") && i + 1 < argc && norigins < MAX_ORIGINS)
+            origins[norigins++] = argv[++i];
         else {
             fprintf(stderr, "chat_server: unknown or incomplete option %s\n", argv[i]);
             usage(stderr, argv[0]);
@@ -380,6 +420,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "chat_server: cannot listen on %s:%d: %s\n", host, port, rtws_err_str(e));
         return 1;
     }
+    if (!norigins) set_default_origins(host, bound);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);

@@ -138,7 +138,12 @@ int main(int argc, char **argv) {
     if (s.n < 1) s.n = 1;
     s.msg = (unsigned char *)malloc(s.size ? s.size : 1);
     s.rtt = (double *)calloc((size_t)s.n, sizeof *s.rtt);
-    if (!s.msg || !s.rtt) return 1;
+    if (!s.msg || !s.rtt) {
+        fprintf(stderr, "echo_client: no memory for %d messages of %zu bytes\n", s.n, s.size);
+        free(s.msg);
+        free(s.rtt);
+        return 1;
+    }
     memset(&cfg, 0, sizeof cfg);
     cfg.conn.on_event = on_event;
     cfg.conn.user = &s;
@@ -149,6 +154,9 @@ int main(int argc, char **argv) {
         if (ctx && e == RTWS_ERR_TLS)
             fprintf(stderr, ": %s", rtws_tls_err_str(rtws_ctx_get_tls_error(ctx)));
         fprintf(stderr, "\n");
+        if (ctx) rtws_ctx_free(ctx); /* every error path frees what it made */
+        free(s.msg);
+        free(s.rtt);
         return 1;
     }
     until = rtws_time_now_ms() + 60000;

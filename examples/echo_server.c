@@ -1,11 +1,16 @@
 /* echo_server - echoes every text and binary message (up to 16 MiB).
 
-   usage: ./echo_server [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]
+   usage: ./echo_server [--host H] [--port P] [--origin O]... [--handshake-timeout MS]
+                        [--tls-cert C --tls-key K]
      --host H     address to listen on (default 127.0.0.1; "" for every address)
      --port P     port (default 9001; 0: the OS picks a free one)
-     --origin O   allow browser pages from origin O only (repeatable, up to 16)
+     --origin O   allow browser pages from origin O only (repeatable, up to 16;
+                  --allow-origin O is the same). With any, an upgrade without
+                  Origin or with another one gets 403; without, any is allowed.
      --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a
                   build with -DRTWS_USE_BEARSSL ... -lbearssl, e.g. build/tls_echo_server)
+     --handshake-timeout MS   drop a connection whose opening handshake is
+                  not done MS ms after it connected (default 10000: slowloris)
      --help       print this and exit
    Prints "listening on H:P" once ready. SIGINT/SIGTERM close every connection
    with 1001 and exit. */
@@ -25,13 +30,18 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
-            "usage: %s [--host H] [--port P] [--origin O]... [--tls-cert C --tls-key K]\n"
+            "usage: %s [--host H] [--port P] [--origin O]... [--handshake-timeout MS]\n"
+            "          [--tls-cert C --tls-key K]\n"
             "Echoes every text and binary message (up to 16 MiB).\n"
             "  --host H     address to listen on (default 127.0.0.1; \"\" for every address)\n"
             "  --port P     port (default 9001; 0: the OS picks a free one)\n"
-            "  --origin O   allow browser pages from origin O only (repeatable, up to 16)\n"
+            "  --origin O   allow browser pages from origin O only (repeatable, up to 16;\n"
+            "               --allow-origin O is the same). With any, an upgrade without\n"
+            "               Origin or with another one gets 403; without, any is allowed.\n"
             "  --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a\n"
             "               build with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_server)\n"
+            "  --handshake-timeout MS   drop a connection whose opening handshake is\n"
+            "               not done MS ms after it connected (default 10000: slowloris)\n"
             "  --help       print this and exit\n"
             "Prints \"listening on H:P\" once ready. SIGINT/SIGTERM close every connection\n"
             "with 1001 and exit.\n",
@@ -51,6 +61,7 @@ int main(int argc, char **argv) {
     const char *origins[17] = {0};
     rtws_tls_server_config tls;
     int port = 9001, bound = 0, i, norigins = 0;
+    uint32_t hs_timeout = 0;
     rtws_ctx_config cfg;
     rtws_ctx *ctx;
     rtws_err e;
@@ -61,8 +72,11 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--origin") && i + 1 < argc && norigins < 16)
+        else if ((!strcmp(argv[i], "--origin") || !strcmp(argv[i], "--allow-origin")) &&
+                 i + 1 < argc && norigins < 16)
             origins[norigins++] = argv[++i];
+        else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc)
+            hs_timeout = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
         else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
         else {
@@ -73,6 +87,7 @@ int main(int argc, char **argv) {
     }
     memset(&cfg, 0, sizeof cfg);
     cfg.conn.on_event = on_event;
+    cfg.conn.handshake_timeout_ms = hs_timeout; /* 0: the default */
     if (norigins) cfg.conn.allowed_origins = origins;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;

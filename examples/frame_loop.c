@@ -162,6 +162,7 @@ int main(int argc, char **argv) {
     rtws_client_opts opts;
     rtws_config cfg;
     rtws_conn c;
+    rtws_err e;
     game g;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
@@ -199,7 +200,13 @@ int main(int argc, char **argv) {
     memset(&opts, 0, sizeof opts);
     opts.host = auth;
     opts.path = path;
-    rtws_conn_start(&c, &opts, rtws_time_now_ms());
+    if ((e = rtws_conn_start(&c, &opts, rtws_time_now_ms())) != RTWS_OK) {
+        fprintf(stderr, "frame_loop: bad URL: its host or path holds a byte a request line "
+                        "cannot carry, such as CR or LF (%s)\n", rtws_err_str(e));
+        close(fd);
+        rtws_conn_free(&c);
+        return 1;
+    }
     clock_gettime(CLOCK_MONOTONIC, &next);
     /* the connection says when it is done: all output written, socket to close */
     for (frame = 0; rtws_conn_want(&c) != RTWS_WANT_CLOSE; frame++) {
