@@ -189,13 +189,14 @@ extern "C" {
     X(RTWS_ERR_RESOLVE, -17, "host name did not resolve")                                          \
     X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
     X(RTWS_ERR_TLS, -19, "TLS failed (see the error event's detail) or not built in (RTWS_USE_BEARSSL)") \
-    X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")
+    X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")                      \
+    X(RTWS_ERR_MESSAGE_TIMEOUT, -21, "a message arrived too slowly (see rtws_config.message_timeout_ms)")
 
 typedef enum rtws_err {
 #define RTWS__ENUM(name, value, text) name = value,
     RTWS__ERRORS(RTWS__ENUM)
 #undef RTWS__ENUM
-        RTWS_ERR_LAST_ = -21
+        RTWS_ERR_LAST_ = -22
 } rtws_err;
 
 /* A static string for any rtws_err (unknown values give "unknown error"). */
@@ -592,7 +593,15 @@ typedef struct rtws_config {
                                        a ping (60000) */
     int heartbeat_off;              /* 1: no automatic pings, no pong timeout */
     uint32_t idle_timeout_ms;       /* close with 1001 after this long without a
-                                       data message from the peer (0: off) */
+                                       data message from the peer (0: off); pings
+                                       and pongs don't count, so a peer that only
+                                       answers the heartbeat is idle */
+    uint32_t message_timeout_ms;    /* slow senders: a data message must be whole
+                                       this long after its first byte arrived,
+                                       and any frame too (a control frame between
+                                       fragments is no progress); else the
+                                       connection fails with close code 1008 and
+                                       RTWS_ERR_MESSAGE_TIMEOUT (0: off) */
     int stream;                     /* 1: deliver message pieces as they arrive */
     int no_utf8_check;              /* 1: skip UTF-8 validation of text (not RFC) */
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
@@ -658,7 +667,9 @@ typedef struct rtws__conn_priv {
     rtws_conn_state state;
     rtws_err err;                 /* sticky fatal error */
     uint64_t now;                 /* latest now_ms seen */
-    uint64_t hs_deadline;         /* opening handshake; 0 until the first call */
+    uint64_t hs_deadline;         /* opening handshake; 0 until the first call. Once open:
+                                     when the frame or message in progress must be
+                                     whole (message_timeout_ms; 0: none in progress) */
     uint64_t close_deadline;      /* close handshake; 0 none (the host's lingering socket,
                                      closed, keeps its own deadline here) */
     uint64_t last_rx, ping_at;    /* heartbeat */
@@ -3428,6 +3439,7 @@ static void rtws__open(rtws_conn *c) {
     c->priv_.last_rx = c->priv_.last_msg_rx = c->priv_.now;
     c->priv_.opened_at = c->priv_.now ? c->priv_.now : 1;
     c->priv_.ping_at = 0;
+    c->priv_.hs_deadline = 0; /* from now on: the message deadline */
     rtws__event_init(&ev, RTWS_EV_OPEN);
     if (c->priv_.cfg->role == RTWS_SERVER && c->priv_.hs) {
         ev.open.protocol.p = c->priv_.hs;
@@ -3775,6 +3787,7 @@ static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t
     rtws_event ev;
     c->priv_.bytes_in += n;
     if (fin) c->priv_.msgs_in++;
+    if (fin) c->priv_.hs_deadline = 0; /* the message is whole: its clock stops */
     c->priv_.last_msg_rx = c->priv_.now;
     rtws__event_init(&ev, RTWS_EV_MESSAGE);
     ev.message.opcode = op;
@@ -3965,6 +3978,7 @@ static void rtws__process(rtws_conn *c) {
             if (c->priv_.h.masked) rtws_frame_mask(p, n, c->priv_.h.mask, 0);
             c->priv_.rstart += n;
             c->priv_.have_h = 0;
+            if (!c->priv_.msg_op) c->priv_.hs_deadline = 0; /* not inside a message: done */
             rtws__on_control(c, p, n);
             continue;
         }
@@ -4051,6 +4065,11 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
     c->priv_.rend += n;
     if (!c->priv_.drop_input) rtws__process(c);
     if (c->priv_.drop_input && !c->priv_.freed) c->priv_.rstart = c->priv_.rend = 0;
+    /* a frame or message left incomplete starts its clock (message_timeout_ms);
+       rtws__process stops it when one completes */
+    if (!c->priv_.hs_deadline && c->priv_.state == RTWS_STATE_OPEN && c->priv_.cfg->message_timeout_ms &&
+        (c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend))
+        c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->message_timeout_ms;
     c->priv_.in_recv = 0;
     if (c->priv_.freed) e = RTWS_ERR_CLOSED;
     else if (c->priv_.err) e = c->priv_.err;
@@ -4198,6 +4217,7 @@ static uint64_t rtws__open_deadline(const rtws_conn *c) {
     }
     if (c->priv_.cfg->idle_timeout_ms && c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms < d)
         d = c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms;
+    if (c->priv_.hs_deadline && c->priv_.hs_deadline < d) d = c->priv_.hs_deadline; /* message */
     return d;
 }
 
@@ -4238,6 +4258,10 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
             c->priv_.want_close = 1;
             c->priv_.drop_input = 1;
         }
+    } else if (c->priv_.state == RTWS_STATE_OPEN && c->priv_.hs_deadline && now_ms >= c->priv_.hs_deadline) {
+        /* a slow sender: a message (or frame) still incomplete message_timeout_ms
+           after its first byte, however steadily bytes or pongs trickle in */
+        rtws__fail(c, RTWS_ERR_MESSAGE_TIMEOUT, RTWS_CLOSE_POLICY);
     } else if (c->priv_.state == RTWS_STATE_OPEN && c->priv_.cfg->idle_timeout_ms && !c->priv_.close_sent &&
                now_ms >= c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms) {
         rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "idle timeout");
