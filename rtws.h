@@ -189,13 +189,14 @@ extern "C" {
     X(RTWS_ERR_RESOLVE, -17, "host name did not resolve")                                          \
     X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
     X(RTWS_ERR_TLS, -19, "TLS failed (see the error event's detail) or not built in (RTWS_USE_BEARSSL)") \
-    X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")
+    X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")                      \
+    X(RTWS_ERR_MESSAGE_TIMEOUT, -21, "a message arrived too slowly (see rtws_config.message_timeout_ms)")
 
 typedef enum rtws_err {
 #define RTWS__ENUM(name, value, text) name = value,
     RTWS__ERRORS(RTWS__ENUM)
 #undef RTWS__ENUM
-        RTWS_ERR_LAST_ = -21
+        RTWS_ERR_LAST_ = -22
 } rtws_err;
 
 /* A static string for any rtws_err (unknown values give "unknown error"). */
@@ -592,7 +593,15 @@ typedef struct rtws_config {
                                        a ping (60000) */
     int heartbeat_off;              /* 1: no automatic pings, no pong timeout */
     uint32_t idle_timeout_ms;       /* close with 1001 after this long without a
-                                       data message from the peer (0: off) */
+                                       data message from the peer (0: off); pings
+                                       and pongs don't count, so a peer that only
+                                       answers the heartbeat is idle */
+    uint32_t message_timeout_ms;    /* slow senders: a data message must be whole
+                                       this long after its first byte arrived,
+                                       and any frame too (a control frame between
+                                       fragments is no progress); else the
+                                       connection fails with close code 1008 and
+                                       RTWS_ERR_MESSAGE_TIMEOUT (0: off) */
     int stream;                     /* 1: deliver message pieces as they arrive */
     int no_utf8_check;              /* 1: skip UTF-8 validation of text (not RFC) */
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
@@ -658,7 +667,9 @@ typedef struct rtws__conn_priv {
     rtws_conn_state state;
     rtws_err err;                 /* sticky fatal error */
     uint64_t now;                 /* latest now_ms seen */
-    uint64_t hs_deadline;         /* opening handshake; 0 until the first call */
+    uint64_t hs_deadline;         /* opening handshake; 0 until the first call. Once open:
+                                     when the frame or message in progress must be
+                                     whole (message_timeout_ms; 0: none in progress) */
     uint64_t close_deadline;      /* close handshake; 0 none (the host's lingering socket,
                                      closed, keeps its own deadline here) */
     uint64_t last_rx, ping_at;    /* heartbeat */
@@ -689,7 +700,8 @@ typedef struct rtws__conn_priv {
     size_t qbytes;                /* bytes in segs, head_off included */
     rtws__chunk *spare;
     uint8_t send_op;              /* opcode of a fragmented send in progress */
-    uint8_t pong_len, ping_len;   /* pending control frames (payload length + 1; 0 none) */
+    uint8_t pong_len, ping_len;   /* pending control frames: pongs waiting in ctl->pongq,
+                                     and our ping's payload length + 1 (0 none) */
     uint8_t wrote;                /* bytes went out since the host's last timer pass */
     uint32_t send_utf8;
     struct rtws__ctl *ctl;        /* control-frame buffers, allocated when first needed */
@@ -2881,8 +2893,13 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
 /* Buffers for control frames: only a connection that pings, answers a ping
    or masks (the client role) needs them, so an idle server connection's
    struct stays small. */
+#define RTWS__PONGQ_MAX 16     /* pings answered one by one while the answers wait... */
+#define RTWS__PONGQ_BYTES 384  /* ...in this many bytes; beyond, the newest answer gives way */
 typedef struct rtws__ctl {
-    uint8_t pong_buf[125], ping_buf[125];
+    uint8_t ping_buf[125];
+    uint8_t pongq[RTWS__PONGQ_BYTES]; /* payloads of the pings to answer, oldest first, each
+                                         [len][bytes]; c->priv_.pong_len of them */
+    uint16_t pongq_used;
     uint8_t cout[2 * RTWS_FRAME_HEADER_MAX + 250]; /* control frames going out now */
     uint8_t keys[64];                              /* masking keys, refilled from cfg.random */
     uint8_t keys_used;
@@ -3167,33 +3184,67 @@ static void rtws__drop_unsent(rtws_conn *c) {
     c->priv_.pong_len = c->priv_.ping_len = 0;
 }
 
-/* Pending pong/ping move into cout when the data queue is at a frame boundary
-   (every segment holds whole frames), so heartbeats pass a full data queue. */
+/* Queues the answer to a ping (§5.5.2): every ping gets its pong, in order,
+   while RTWS__PONGQ_MAX answers in RTWS__PONGQ_BYTES wait. Beyond that the
+   newest waiting answers give way to this one, so a flood (or a peer that
+   never reads) costs no memory and the latest ping is still answered, which
+   is all §5.5.3 asks. */
+static void rtws__pong_push(rtws_conn *c, const uint8_t *p, size_t n) {
+    rtws__ctl *k = c->priv_.ctl;
+    if (!c->priv_.pong_len) k->pongq_used = 0;
+    if (c->priv_.pong_len >= RTWS__PONGQ_MAX || k->pongq_used + 1 + n > sizeof k->pongq) {
+        size_t off = 0, keep = 0; /* the oldest answers that leave room for this one */
+        while (keep < c->priv_.pong_len && keep + 1 < RTWS__PONGQ_MAX &&
+               off + 1u + k->pongq[off] + 1 + n <= sizeof k->pongq) {
+            off += 1u + k->pongq[off];
+            keep++;
+        }
+        k->pongq_used = (uint16_t)off;
+        c->priv_.pong_len = (uint8_t)keep;
+    }
+    k->pongq[k->pongq_used] = (uint8_t)n;
+    memcpy(k->pongq + k->pongq_used + 1, p, n);
+    k->pongq_used = (uint16_t)(k->pongq_used + 1 + n);
+    c->priv_.pong_len++;
+}
+
+/* Pending pongs and ping move into cout when the data queue is at a frame
+   boundary (every segment holds whole frames), so heartbeats pass a full data
+   queue. Pongs go oldest first, as many as cout takes; the rest follow at the
+   next boundary once these are written. */
 static void rtws__promote_control(rtws_conn *c) {
     size_t n = 0;
+    int client = c->priv_.cfg->role == RTWS_CLIENT;
+    rtws__ctl *k = c->priv_.ctl;
     if (c->priv_.cout_off < c->priv_.cout_len || c->priv_.head_off || c->priv_.head_left) return;
     if (!c->priv_.pong_len && !c->priv_.ping_len) return;
     if (c->priv_.pong_len) {
-        uint8_t key[4];
-        size_t len = (size_t)c->priv_.pong_len - 1;
-        int client = c->priv_.cfg->role == RTWS_CLIENT;
-        if (client && !rtws__mask_key(c, key)) return;
-        n += rtws_frame_header_encode(c->priv_.ctl->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
-        memcpy(c->priv_.ctl->cout + n, c->priv_.ctl->pong_buf, len);
-        if (client) rtws_frame_mask(c->priv_.ctl->cout + n, len, key, 0);
-        n += len;
-        c->priv_.pong_len = 0;
+        size_t off = 0;
+        while (c->priv_.pong_len) {
+            uint8_t key[4];
+            size_t len = k->pongq[off];
+            if (n + RTWS_FRAME_HEADER_MAX + len > sizeof k->cout) break;
+            if (client && !rtws__mask_key(c, key)) break;
+            n += rtws_frame_header_encode(k->cout + n, 1, RTWS_OP_PONG, len, client ? key : NULL);
+            memcpy(k->cout + n, k->pongq + off + 1, len);
+            if (client) rtws_frame_mask(k->cout + n, len, key, 0);
+            n += len;
+            off += 1 + len;
+            c->priv_.pong_len--;
+        }
+        memmove(k->pongq, k->pongq + off, k->pongq_used - off);
+        k->pongq_used = (uint16_t)(k->pongq_used - off);
     }
-    if (c->priv_.ping_len) {
+    if (c->priv_.ping_len && n + RTWS_FRAME_HEADER_MAX + (size_t)c->priv_.ping_len - 1 <= sizeof k->cout) {
         uint8_t key[4];
         size_t len = (size_t)c->priv_.ping_len - 1;
-        int client = c->priv_.cfg->role == RTWS_CLIENT;
-        if (client && !rtws__mask_key(c, key)) return;
-        n += rtws_frame_header_encode(c->priv_.ctl->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
-        memcpy(c->priv_.ctl->cout + n, c->priv_.ctl->ping_buf, len);
-        if (client) rtws_frame_mask(c->priv_.ctl->cout + n, len, key, 0);
-        n += len;
-        c->priv_.ping_len = 0;
+        if (!client || rtws__mask_key(c, key)) {
+            n += rtws_frame_header_encode(k->cout + n, 1, RTWS_OP_PING, len, client ? key : NULL);
+            memcpy(k->cout + n, k->ping_buf, len);
+            if (client) rtws_frame_mask(k->cout + n, len, key, 0);
+            n += len;
+            c->priv_.ping_len = 0;
+        }
     }
     c->priv_.cout_len = (uint16_t)n;
     c->priv_.cout_off = 0;
@@ -3262,7 +3313,7 @@ RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
 
 RTWS_API size_t rtws_conn_out_pending(const rtws_conn *c) {
     size_t n = (size_t)(c->priv_.cout_len - c->priv_.cout_off) + c->priv_.qbytes - c->priv_.head_off;
-    if (c->priv_.pong_len) n += (size_t)c->priv_.pong_len + 5;
+    if (c->priv_.pong_len) n += (size_t)c->priv_.ctl->pongq_used + 5u * c->priv_.pong_len;
     if (c->priv_.ping_len) n += (size_t)c->priv_.ping_len + 5;
     return n;
 }
@@ -3405,6 +3456,7 @@ static void rtws__open(rtws_conn *c) {
     c->priv_.last_rx = c->priv_.last_msg_rx = c->priv_.now;
     c->priv_.opened_at = c->priv_.now ? c->priv_.now : 1;
     c->priv_.ping_at = 0;
+    c->priv_.hs_deadline = 0; /* from now on: the message deadline */
     rtws__event_init(&ev, RTWS_EV_OPEN);
     if (c->priv_.cfg->role == RTWS_SERVER && c->priv_.hs) {
         ev.open.protocol.p = c->priv_.hs;
@@ -3752,6 +3804,7 @@ static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t
     rtws_event ev;
     c->priv_.bytes_in += n;
     if (fin) c->priv_.msgs_in++;
+    if (fin) c->priv_.hs_deadline = 0; /* the message is whole: its clock stops */
     c->priv_.last_msg_rx = c->priv_.now;
     rtws__event_init(&ev, RTWS_EV_MESSAGE);
     ev.message.opcode = op;
@@ -3774,11 +3827,10 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
     rtws_event ev;
     switch (c->priv_.h.opcode) {
     case RTWS_OP_PING:
-        /* §5.5.3: answer with the same payload; only the latest ping needs an
-           answer, so a ping flood overwrites one slot instead of queueing */
+        /* §5.5.2: a pong with the same payload, for every ping up to a bound
+           (rtws__pong_push); none once our close is sent (§5.5.1) */
         if (!c->priv_.close_sent && rtws__ctl_get(c)) {
-            memcpy(c->priv_.ctl->pong_buf, p, n);
-            c->priv_.pong_len = (uint8_t)(n + 1);
+            rtws__pong_push(c, p, n);
             if (c->priv_.notify_) c->priv_.notify_(c);
         }
         rtws__event_init(&ev, RTWS_EV_PING);
@@ -3953,6 +4005,7 @@ static void rtws__process(rtws_conn *c) {
             if (c->priv_.h.masked) rtws_frame_mask(p, n, c->priv_.h.mask, 0);
             c->priv_.rstart += n;
             c->priv_.have_h = 0;
+            if (!c->priv_.msg_op) c->priv_.hs_deadline = 0; /* not inside a message: done */
             rtws__on_control(c, p, n);
             continue;
         }
@@ -4039,6 +4092,11 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
     c->priv_.rend += n;
     if (!c->priv_.drop_input) rtws__process(c);
     if (c->priv_.drop_input && !c->priv_.freed) c->priv_.rstart = c->priv_.rend = 0;
+    /* a frame or message left incomplete starts its clock (message_timeout_ms);
+       rtws__process stops it when one completes */
+    if (!c->priv_.hs_deadline && c->priv_.state == RTWS_STATE_OPEN && c->priv_.cfg->message_timeout_ms &&
+        (c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend))
+        c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->message_timeout_ms;
     c->priv_.in_recv = 0;
     if (c->priv_.freed) e = RTWS_ERR_CLOSED;
     else if (c->priv_.err) e = c->priv_.err;
@@ -4186,6 +4244,7 @@ static uint64_t rtws__open_deadline(const rtws_conn *c) {
     }
     if (c->priv_.cfg->idle_timeout_ms && c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms < d)
         d = c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms;
+    if (c->priv_.hs_deadline && c->priv_.hs_deadline < d) d = c->priv_.hs_deadline; /* message */
     return d;
 }
 
@@ -4226,6 +4285,10 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
             c->priv_.want_close = 1;
             c->priv_.drop_input = 1;
         }
+    } else if (c->priv_.state == RTWS_STATE_OPEN && c->priv_.hs_deadline && now_ms >= c->priv_.hs_deadline) {
+        /* a slow sender: a message (or frame) still incomplete message_timeout_ms
+           after its first byte, however steadily bytes or pongs trickle in */
+        rtws__fail(c, RTWS_ERR_MESSAGE_TIMEOUT, RTWS_CLOSE_POLICY);
     } else if (c->priv_.state == RTWS_STATE_OPEN && c->priv_.cfg->idle_timeout_ms && !c->priv_.close_sent &&
                now_ms >= c->priv_.last_msg_rx + c->priv_.cfg->idle_timeout_ms) {
         rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "idle timeout");

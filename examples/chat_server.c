@@ -29,7 +29,8 @@
    keeps the session id from welcome and reconnects with ?session= and
    since=<last seq>, so missed messages are replayed after a network hiccup.
 
-   Limits: 1000 connections, 5 per authenticated user, 1 h idle timeout, 20
+   Limits: 1000 connections, 5 per authenticated user, 1 h idle timeout, a
+   message must be whole 30 s after its first byte (else 1008), 20
    messages/s per connection (burst 40; the 21st message refused for the rate
    closes it with 1008), heartbeat every 30 s. Browser upgrades must come from
    an allowed origin (--allow-origin; docs/GUIDE.md says why a loopback server
@@ -411,6 +412,7 @@ int main(int argc, char **argv) {
     cfg.conn.idle_timeout_ms = 3600000; /* 1 h without a message from the client */
     cfg.conn.ping_interval_ms = 30000;  /* also advertised as "heartbeat" in welcome */
     cfg.conn.max_message = 256 * 1024;  /* a publish's data is capped at 64 KiB anyway */
+    cfg.conn.message_timeout_ms = 30000; /* slow senders: 256 KiB in 30 s */
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept;     /* the origin check, then the router's */
     ctx = rtws_ctx_new(&cfg);

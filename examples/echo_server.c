@@ -1,12 +1,14 @@
 /* echo_server - echoes every text and binary message (up to 16 MiB).
 
    usage: ./echo_server [--host H] [--port P] [--origin O]... [--handshake-timeout MS]
-                        [--tls-cert C --tls-key K]
+                        [--message-timeout-ms MS] [--tls-cert C --tls-key K]
      --host H     address to listen on (default 127.0.0.1; "" for every address)
      --port P     port (default 9001; 0: the OS picks a free one)
      --origin O   allow browser pages from origin O only (repeatable, up to 16;
                   --allow-origin O is the same). With any, an upgrade without
                   Origin or with another one gets 403; without, any is allowed.
+     --message-timeout-ms MS   close with 1008 a connection whose message is not
+                  whole MS ms after its first byte (default 60000; 0: off)
      --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a
                   build with -DRTWS_USE_BEARSSL ... -lbearssl, e.g. build/tls_echo_server)
      --handshake-timeout MS   drop a connection whose opening handshake is
@@ -31,6 +33,7 @@ static void on_signal(int sig) {
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
             "usage: %s [--host H] [--port P] [--origin O]... [--handshake-timeout MS]\n"
+            "          [--message-timeout-ms MS]\n"
             "          [--tls-cert C --tls-key K]\n"
             "Echoes every text and binary message (up to 16 MiB).\n"
             "  --host H     address to listen on (default 127.0.0.1; \"\" for every address)\n"
@@ -38,6 +41,8 @@ static void usage(FILE *f, const char *argv0) {
             "  --origin O   allow browser pages from origin O only (repeatable, up to 16;\n"
             "               --allow-origin O is the same). With any, an upgrade without\n"
             "               Origin or with another one gets 403; without, any is allowed.\n"
+            "  --message-timeout-ms MS   close with 1008 a connection whose message is not\n"
+            "               whole MS ms after its first byte (default 60000; 0: off)\n"
             "  --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a\n"
             "               build with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_server)\n"
             "  --handshake-timeout MS   drop a connection whose opening handshake is\n"
@@ -62,6 +67,7 @@ int main(int argc, char **argv) {
     rtws_tls_server_config tls;
     int port = 9001, bound = 0, i, norigins = 0;
     uint32_t hs_timeout = 0;
+    long message_timeout_ms = 60000; /* slow senders: 16 MiB at 300 KB/s still fits */
     rtws_ctx_config cfg;
     rtws_ctx *ctx;
     rtws_err e;
@@ -77,7 +83,14 @@ int main(int argc, char **argv) {
             origins[norigins++] = argv[++i];
         else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc)
             hs_timeout = (uint32_t)strtoul(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
+        else if (!strcmp(argv[i], "--message-timeout-ms") && i + 1 < argc) {
+            char *end;
+            message_timeout_ms = strtol(argv[++i], &end, 10);
+            if (*end || message_timeout_ms < 0 || message_timeout_ms > 86400000L) {
+                fprintf(stderr, "echo_server: --message-timeout-ms takes 0 to 86400000\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
         else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
         else {
             fprintf(stderr, "echo_server: unknown or incomplete option %s\n", argv[i]);
@@ -88,6 +101,7 @@ int main(int argc, char **argv) {
     memset(&cfg, 0, sizeof cfg);
     cfg.conn.on_event = on_event;
     cfg.conn.handshake_timeout_ms = hs_timeout; /* 0: the default */
+    cfg.conn.message_timeout_ms = (uint32_t)message_timeout_ms;
     if (norigins) cfg.conn.allowed_origins = origins;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;

@@ -2,7 +2,8 @@
    a whole rtws_conn in one role fed a byte stream in chunks, with every byte
    it writes parsed back (HTTP head, then frames in the opposite role).
    byte 0: flags (see FZ_*)
-   byte 1, 2: seed of the chunk sizes and of the partial writes
+   byte 1, 2: seed of the chunk sizes and of the partial writes; when byte 1
+           is odd, message_timeout_ms = 64 * (1 + byte 1 / 2)
    byte 3: milliseconds that pass per call (times 64)
    rest:   bytes from the peer (after a valid handshake head when FZ_HANDSHAKE) */
 #ifndef FUZZ_CONN_H
@@ -43,7 +44,18 @@ typedef struct fz {
     size_t ctl_len;
     char expect_accept[29]; /* server: the accept for our key */
     int know_key;
+    /* pings received (a hash of each payload) and how many the pongs written
+       have answered: pongs answer pings in order, and the latest is answered */
+    uint32_t ping_hash[1024];
+    size_t nping, pong_next;
 } fz;
+
+static uint32_t fz_hash(const uint8_t *p, size_t n) {
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
 
 static uint32_t fz_rand(fz *f) {
     f->rng ^= f->rng << 13;
@@ -68,7 +80,8 @@ static int fz_random(void *buf, size_t len, void *user) {
 static int fz_err_ok(rtws_err e) {
     return e == RTWS_OK || e == RTWS_EAGAIN || e == RTWS_ERR_NOMEM || e == RTWS_ERR_PROTOCOL ||
            e == RTWS_ERR_TOO_BIG || e == RTWS_ERR_UTF8 || e == RTWS_ERR_HANDSHAKE ||
-           e == RTWS_ERR_TIMEOUT || e == RTWS_ERR_CLOSED || e == RTWS_ERR_ABNORMAL;
+           e == RTWS_ERR_TIMEOUT || e == RTWS_ERR_CLOSED || e == RTWS_ERR_ABNORMAL ||
+           e == RTWS_ERR_MESSAGE_TIMEOUT;
 }
 
 static int fz_send_ok(rtws_err e) {
@@ -132,6 +145,9 @@ static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
         const rtws_control_event *k = ev->type == RTWS_EV_PING ? &ev->ping : &ev->pong;
         FUZZ_CHECK(f->opened && !f->closed && k->len <= 125);
         FUZZ_CHECK(ev->type == RTWS_EV_PONG || k->rtt_ms == 0);
+        if (ev->type == RTWS_EV_PING && f->nping < sizeof f->ping_hash / sizeof f->ping_hash[0])
+            f->ping_hash[f->nping] = fz_hash(k->data, k->len);
+        if (ev->type == RTWS_EV_PING) f->nping++;
         if ((f->flags & FZ_ECHO) && ev->type == RTWS_EV_PING)
             FUZZ_CHECK(fz_send_ok(rtws_conn_ping(c, k->data, k->len)));
         break;
@@ -221,6 +237,15 @@ static void fz_parse_out(fz *f) {
             memcpy(f->ctl + f->ctl_len, piece.data, piece.len);
             f->ctl_len += piece.len;
         }
+        if (piece.frame_end && piece.h->opcode == RTWS_OP_PONG &&
+            f->nping <= sizeof f->ping_hash / sizeof f->ping_hash[0]) {
+            /* an answer to a ping not answered yet, in order: skipping is
+               allowed (a flood), answering twice or out of order is not */
+            uint32_t h = fz_hash(f->ctl, f->ctl_len);
+            while (f->pong_next < f->nping && f->ping_hash[f->pong_next] != h) f->pong_next++;
+            FUZZ_CHECK(f->pong_next < f->nping);
+            f->pong_next++;
+        }
         if (piece.frame_end && piece.h->opcode == RTWS_OP_CLOSE) {
             f->close_out = 1;
             FUZZ_CHECK(f->ctl_len != 1);
@@ -276,6 +301,11 @@ static void fz_after_call(fz *f) {
     f->sticky = e;
     if (!f->freed && rtws_conn_out_pending(&f->c) > 0 && !(rtws_conn_want(&f->c) & RTWS_WANT_CLOSE))
         FUZZ_CHECK(rtws_conn_want(&f->c) & RTWS_WANT_WRITE);
+    /* everything written and no close of ours: the latest ping was answered */
+    if (!f->freed && f->phase == 1 && rtws_conn_out_pending(&f->c) == 0 &&
+        rtws_conn_get_state(&f->c) == RTWS_STATE_OPEN && !f->c.priv_.close_sent &&
+        f->nping <= sizeof f->ping_hash / sizeof f->ping_hash[0])
+        FUZZ_CHECK(f->pong_next == f->nping);
 }
 
 static void fz_recv(fz *f, const uint8_t *p, size_t len) {
@@ -328,13 +358,14 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     uint32_t rnd_state = 0x2545F491u;
     uint8_t *stream;
     size_t slen = 0, off = 0, i;
-    unsigned ms_per_call;
+    unsigned ms_per_call, msg_t;
     if (n < 4) return;
     memset(&f, 0, sizeof f);
     f.role = role;
     f.flags = d[0];
     f.rng = (uint32_t)d[1] << 8 | d[2] | 0x10000u;
     ms_per_call = (unsigned)d[3] * 64u;
+    msg_t = d[1];
     f.now = 1000;
     d += 4;
     n -= 4;
@@ -346,6 +377,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     cfg.random_user = &rnd_state;
     cfg.stream = (f.flags & FZ_STREAM) != 0;
     cfg.heartbeat_off = !(f.flags & FZ_HB);
+    if (msg_t & 1) cfg.message_timeout_ms = 64u * (1u + (msg_t >> 1));
     if (role == RTWS_SERVER) cfg.on_accept = fz_on_accept;
     if (f.flags & FZ_SMALL) {
         cfg.max_frame = 300;

@@ -196,6 +196,7 @@ static void test_strerror(void) {
         {RTWS_ERR_URL, "URL"},
         {RTWS_ERR_TLS, "TLS"},
         {RTWS_ERR_ABNORMAL, "close handshake"},
+        {RTWS_ERR_MESSAGE_TIMEOUT, "message_timeout_ms"},
     };
     size_t i, j;
     const size_t n = sizeof codes / sizeof codes[0];
