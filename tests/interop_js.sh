@@ -20,10 +20,9 @@ missing() {
 command -v node >/dev/null || missing "no node"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' || missing "node $(node --version) is older than 18"
 
+. tests/deps.sh
 export RTWS_WS_MODULE="$PWD/$B/npm/node_modules/ws"
-if ! node -e "require(process.env.RTWS_WS_MODULE)" 2>/dev/null && command -v npm >/dev/null; then
-    mkdir -p "$B/npm" && (cd "$B/npm" && npm install --silent --no-audit --no-fund ws) >/dev/null 2>&1
-fi
+rtws_npm ws
 node -e "require(process.env.RTWS_WS_MODULE)" 2>/dev/null || missing "no ws package for node (npm install ws)"
 
 make -s "$B/chat_server" >/dev/null || { echo "FAILED: build chat_server"; echo "0 passed, 1 failed"; exit 1; }
@@ -43,9 +42,7 @@ f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p'); f=${f:-1}
 # fetch typescript into build/npm; else that one check is skipped
 s=0
 tsc="$B/npm/node_modules/.bin/tsc"
-if [ ! -x "$tsc" ] && command -v npm >/dev/null; then
-    (cd "$B/npm" && npm install --silent --no-audit --no-fund typescript) >/dev/null 2>&1
-fi
+[ -x "$tsc" ] || rtws_npm typescript
 if [ -x "$tsc" ]; then
     if timeout 60 "$tsc" --noEmit --strict --module nodenext --moduleResolution nodenext --target es2020 \
         tests/js_types_check.ts >"$tmp" 2>&1; then
@@ -54,7 +51,8 @@ if [ -x "$tsc" ]; then
         f=$((f + 1)); echo "FAILED: rtws.d.ts"; head -n 20 "$tmp"
     fi
 else
-    s=1; echo "skipped: rtws.d.ts check (no typescript)"
+    if [ "${RTWS_REQUIRE_ALL:-0}" = 1 ]; then f=$((f + 1)); echo "FAILED: no typescript (RTWS_REQUIRE_ALL=1)"
+    else s=1; echo "skipped: rtws.d.ts check (no typescript)"; fi
 fi
 if [ "$s" -gt 0 ]; then echo "$p passed, $f failed, $s skipped"; else echo "$p passed, $f failed"; fi
 [ "$f" -eq 0 ]
