@@ -64,6 +64,8 @@ ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
 ASAN_EX += $(B)/asan_chat_server $(B)/asan_echo_client $(B)/asan_chat_client $(B)/asan_frame_loop
 $(B)/asan_%: examples/%.c rtws.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@
+$(B)/asan_chat_server: examples/chat_server.c rtws.h $(B)/rtws_js.h | $(B)
+	$(CC) $(TEST_CFLAGS) -I$(B) $< -o $@
 
 # --- test: everything, ending in one "N passed, M failed" line -------------
 # The builds run side by side (JOBS, default: the cores), then tests/deps.sh
