@@ -41,7 +41,7 @@ endif
 .PHONY: all test unit compile-check fuzz bench soak run install clean fmt examples
 all: examples
 
-examples: $(EXAMPLES) $(TLS_EX)
+examples: $(EXAMPLES) $(TLS_EX) $(B)/rtwscat
 $(B)/%: examples/%.c rtws.h | $(B)
 	$(CC) $(EX_CFLAGS) $< -o $@
 $(B)/tls_%: examples/%.c rtws.h | $(B)
@@ -51,6 +51,14 @@ $(B)/asan_tls_%: examples/%.c rtws.h | $(B)
 
 $(B):
 	mkdir -p $(B)
+
+# rtwscat, the command-line client/server (tools/rtwscat.c): wss:// when BearSSL is there
+RTWSCAT_TLS := $(if $(filter yes,$(BEARSSL)),$(TLS_FLAGS))
+RTWSCAT_LIB := $(if $(filter yes,$(BEARSSL)),$(TLS_LIBS))
+$(B)/rtwscat: tools/rtwscat.c rtws.h | $(B)
+	$(CC) $(EX_CFLAGS) $(RTWSCAT_TLS) $< -o $@ $(RTWSCAT_LIB)
+$(B)/asan_rtwscat: tools/rtwscat.c rtws.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(RTWSCAT_TLS) $< -o $@ $(RTWSCAT_LIB)
 
 # the same examples under ASan+UBSan, for the conformance suite
 ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
@@ -152,7 +160,7 @@ install:
 	install -m 644 rtws.h $(DESTDIR)$(PREFIX)/include/rtws.h
 
 fmt:
-	clang-format -i rtws.h tests/*.c tests/*.h fuzz/*.c examples/*.c
+	clang-format -i rtws.h tests/*.c tests/*.h fuzz/*.c examples/*.c tools/*.c
 
 clean:
 	rm -rf $(B)
