@@ -273,6 +273,8 @@ typedef struct app {
     peer *peers;     /* server mode's connections */
     linebuf in;
     int stdin_open, closing, quit, rc, ever_open;
+    int close_pending;   /* a graceful close waits for the connection to open */
+    unsigned close_code;
     long received;
     uint64_t close_by;
 } app;
@@ -392,7 +394,7 @@ static void print_message(const app *a, rtws_opcode op, const uint8_t *data, siz
 
 /* ---- connections -------------------------------------------------------- */
 
-static void close_all(app *a, unsigned code, const char *reason);
+static void close_all(app *a, unsigned code, const char *reason, int graceful);
 
 static void write_all(int fd, const void *p, size_t n) {
     const char *s = (const char *)p;
@@ -455,7 +457,7 @@ static void peer_init(peer *p) {
 
 static void count_one(app *a) {
     a->received++;
-    if (a->o.count && a->received >= a->o.count && !a->closing) close_all(a, RTWS_CLOSE_NORMAL, NULL);
+    if (a->o.count && a->received >= a->o.count && !a->closing) close_all(a, RTWS_CLOSE_NORMAL, NULL, 1);
 }
 
 /* An event of one connection, in either mode. */
@@ -465,16 +467,23 @@ static void conn_event(app *a, peer *p, rtws_conn *c, const rtws_event *ev) {
     case RTWS_EV_OPEN:
         p->c = c;
         a->ever_open = 1;
-        snprintf(buf, sizeof buf, "%.*s", (int)ev->open.protocol.len, ev->open.protocol.p);
-        if (a->o.listen) status(a, "%s connected%s", p->name, buf[0] ? " (subprotocol set)" : "");
-        else status(a, "connected to %s%s", a->o.url, buf[0] ? " (subprotocol set)" : "");
-        if (buf[0] && !a->o.quiet) fprintf(stderr, "rtwscat: subprotocol %s\n", buf);
+        snprintf(buf, sizeof buf, "%s%.*s%s", ev->open.protocol.len ? " (subprotocol " : "",
+                 (int)ev->open.protocol.len, ev->open.protocol.p, ev->open.protocol.len ? ")" : "");
+        if (a->o.listen) status(a, "%s connected%s", p->name, buf);
+        else status(a, "connected to %s%s", a->o.url, buf);
+        if (a->close_pending && a->cl) { /* input ended before the connection opened */
+            a->close_pending = 0;
+            a->close_by = rtws_time_now_ms() + 3000;
+            rtws_client_close(a->cl, a->close_code, NULL); /* after the queued lines */
+            break;
+        }
         if (a->o.exec && !start_child(a, p)) {
             fprintf(stderr, "rtwscat: --exec: cannot start %s\n", a->o.exec);
             rtws_conn_close(c, RTWS_CLOSE_INTERNAL, "exec failed");
         }
         break;
     case RTWS_EV_MESSAGE:
+        if (a->o.count && a->received >= a->o.count) break; /* past --count: closing */
         if (p->to_child >= 0) {
             write_all(p->to_child, ev->message.data, ev->message.len);
             write_all(p->to_child, "\n", 1);
@@ -572,29 +581,50 @@ static void server_event(rtws_conn *c, const rtws_event *ev, void *user) {
     }
 }
 
-/* server: the first subprotocol the client offers that is in our list */
+/* server: of the subprotocols the client offers, in its order of preference,
+   the first that is in our -s list (none: the connection opens without one) */
 static int server_accept(rtws_conn *c, const rtws_http *req, const char **protocol, void *user) {
     app *a = (app *)user;
-    int i;
+    const rtws_str *h = rtws_http_get_header(req, "Sec-WebSocket-Protocol");
+    size_t i = 0, start, end;
+    int k;
     (void)c;
-    for (i = 0; i < a->o.n_subprotocols; i++)
-        if (rtws_http_has_token(req, "Sec-WebSocket-Protocol", a->o.subprotocols[i])) {
-            *protocol = a->o.subprotocols[i];
-            break;
-        }
+    while (h && i < h->len) {
+        while (i < h->len && (h->p[i] == ' ' || h->p[i] == '\t' || h->p[i] == ',')) i++;
+        start = i;
+        while (i < h->len && h->p[i] != ',' && h->p[i] != ' ' && h->p[i] != '\t') i++;
+        end = i;
+        for (k = 0; k < a->o.n_subprotocols && end > start; k++)
+            if (strlen(a->o.subprotocols[k]) == end - start &&
+                !memcmp(a->o.subprotocols[k], h->p + start, end - start)) {
+                *protocol = a->o.subprotocols[k];
+                return 0;
+            }
+    }
     return 0;
 }
 
-static void close_all(app *a, unsigned code, const char *reason) {
+/* Ends every connection with a close handshake. A client that is not open
+   yet closes once it is (graceful: at the end of input, so the lines it
+   queued go first), or stops at once (not graceful: timeout, signal). */
+static void close_all(app *a, unsigned code, const char *reason, int graceful) {
     peer *p;
-    if (a->closing) return;
+    if (a->closing && !(a->close_pending && !graceful)) return;
     a->closing = 1;
+    a->close_pending = 0;
     a->close_by = rtws_time_now_ms() + 3000;
     if (a->rt) {
         a->close_by += 2000; /* publishes get their acks first (see the loop) */
     } else if (a->cl) {
-        if (rtws_client_get_state(a->cl) == RTWS_CLIENT_OPEN) rtws_client_close(a->cl, code, reason);
-        else a->quit = 1;
+        if (rtws_client_get_state(a->cl) == RTWS_CLIENT_OPEN) {
+            rtws_client_close(a->cl, code, reason);
+        } else if (graceful) {
+            a->close_pending = 1; /* done at the next open (conn_event) */
+            a->close_code = code;
+            a->close_by = UINT64_MAX;
+        } else {
+            a->quit = 1;
+        }
     } else {
         for (p = a->peers; p; p = p->next)
             if (p->c) rtws_conn_close(p->c, code, reason);
@@ -620,7 +650,7 @@ static int send_to(app *a, peer *p, rtws_opcode op, const void *data, size_t len
 static void slash_command(app *a, char *line) {
     peer *p;
     if (!strcmp(line, "/quit")) {
-        close_all(a, RTWS_CLOSE_NORMAL, NULL);
+        close_all(a, RTWS_CLOSE_NORMAL, NULL, 1);
     } else if (!strcmp(line, "/ping")) {
         for (p = a->cl ? &a->one : a->peers; p; p = a->cl ? NULL : p->next)
             if (p->c && rtws_conn_ping(p->c, PING_PAYLOAD, sizeof PING_PAYLOAD - 1) == RTWS_OK)
@@ -630,7 +660,7 @@ static void slash_command(app *a, char *line) {
         long code = strtol(rest, &end, 10);
         while (*end == ' ') end++;
         if (end == rest) code = RTWS_CLOSE_NORMAL;
-        close_all(a, (unsigned)code, *end ? end : NULL);
+        close_all(a, (unsigned)code, *end ? end : NULL, 1);
     } else {
         fprintf(stderr, "rtwscat: commands: /ping, /close [CODE [REASON]], /quit\n");
     }
@@ -700,6 +730,7 @@ static void rt_print_json(const char *type, const char *channel, const char *k1,
 static void rt_message(rtws_rt *rt, const rtws_rt_message *m, void *user) {
     app *a = (app *)user;
     (void)rt;
+    if (a->o.count && a->received >= a->o.count) return;
     if (m->reset) printf("%s reset #%llu\n", m->channel, (unsigned long long)m->seq);
     else if (a->o.jsonl) rt_print_json("message", m->channel, "from", m->from, "event", m->event, m);
     else
@@ -815,12 +846,12 @@ static int run(app *a) {
         uint64_t now = rtws_time_now_ms();
         int n, extra = 0, ms, k;
         peer *p;
-        if (signalled && !a->closing) close_all(a, 1001, NULL);
-        if (now >= deadline && !a->closing) {
+        if (signalled && (!a->closing || a->close_pending)) close_all(a, 1001, NULL, 0);
+        if (now >= deadline && (!a->closing || a->close_pending)) {
             fprintf(stderr, "rtwscat: timed out after %g s (%ld message%s received)\n", a->o.timeout_s,
                     a->received, a->received == 1 ? "" : "s");
             a->rc = EXIT_TIMEOUT;
-            close_all(a, 1001, "timeout");
+            close_all(a, 1001, "timeout", 0);
             deadline = UINT64_MAX;
         }
         if (now >= next_ping) {
@@ -866,7 +897,7 @@ static int run(app *a) {
                 if (!read_lines(a, NULL, 0, &a->in)) {
                     a->stdin_open = 0;
                     /* a client is done at the end of its input, unless it waits for --count */
-                    if (!a->o.listen && !a->o.count) close_all(a, RTWS_CLOSE_NORMAL, NULL);
+                    if (!a->o.listen && !a->o.count) close_all(a, RTWS_CLOSE_NORMAL, NULL, 1);
                 }
                 continue;
             }
@@ -875,7 +906,7 @@ static int run(app *a) {
                     if (!read_lines(a, p, p->from_child, &p->child_out)) {
                         close(p->from_child);
                         p->from_child = -1;
-                        if (a->cl) close_all(a, RTWS_CLOSE_NORMAL, NULL);
+                        if (a->cl) close_all(a, RTWS_CLOSE_NORMAL, NULL, 1);
                         else if (p->c) rtws_conn_close(p->c, RTWS_CLOSE_NORMAL, NULL);
                     }
                     break;
