@@ -100,7 +100,7 @@ static const char *const manual[] = {
 "Examples:\n"
 "  echo hello | rtwscat ws://127.0.0.1:9001/             send one, print the echo\n"
 "  rtwscat ws://127.0.0.1:9001/ --count 1 --timeout 5    wait for one message\n"
-"  rtwscat --listen 8000 --exec 'tr a-z A-Z'             an upper-casing server\n"
+"  rtwscat --listen 8000 --exec cat                      an echo server\n"
 "  rtwscat ws://127.0.0.1:8080/ws --protocol rtws --sub room:lobby --pretty\n"};
 
 static void usage(FILE *f) {
