@@ -1,9 +1,10 @@
-# rtws - make [all] | test | fuzz | bench | run | install | clean | fmt
+# rtws - make [all] | test | fuzz | bench | run | install | uninstall | clean | fmt
 CC      ?= cc
 CXX     ?= c++
 CLANG   ?= clang
 PREFIX  ?= /usr/local
 B       := build
+VERSION := $(shell sed -n 's/^\#define RTWS_VERSION_STRING "\(.*\)"/\1/p' rtws.h)
 
 WARN  := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wcast-qual -Werror
 CWARN := $(WARN) -Wstrict-prototypes -Wmissing-prototypes
@@ -38,10 +39,10 @@ TLS_TESTS := tests/tls_missing.sh
 TLS_EX    :=
 endif
 
-.PHONY: all test test-build unit compile-check fuzz bench soak run install clean fmt examples
+.PHONY: all test test-build unit compile-check fuzz bench soak run install uninstall clean fmt examples
 all: examples
 
-examples: $(EXAMPLES) $(TLS_EX)
+examples: $(EXAMPLES) $(TLS_EX) $(B)/rtwscat
 $(B)/%: examples/%.c rtws.h | $(B)
 	$(CC) $(EX_CFLAGS) $< -o $@
 $(B)/tls_%: examples/%.c rtws.h | $(B)
@@ -58,6 +59,13 @@ $(B)/rtws_js.h: clients/js/rtws.js | $(B)
 	sed -e 's/[\\"?]/\\&/g' -e 's/^/"/' -e 's/$$/",/' $< > $@.tmp && mv $@.tmp $@
 $(B)/chat_server: examples/chat_server.c rtws.h $(B)/rtws_js.h | $(B)
 	$(CC) $(EX_CFLAGS) -I$(B) $< -o $@
+# rtwscat, the command-line client/server (tools/rtwscat.c): wss:// when BearSSL is there
+RTWSCAT_TLS := $(if $(filter yes,$(BEARSSL)),$(TLS_FLAGS))
+RTWSCAT_LIB := $(if $(filter yes,$(BEARSSL)),$(TLS_LIBS))
+$(B)/rtwscat: tools/rtwscat.c rtws.h | $(B)
+	$(CC) $(EX_CFLAGS) $(RTWSCAT_TLS) $< -o $@ $(RTWSCAT_LIB)
+$(B)/asan_rtwscat: tools/rtwscat.c rtws.h | $(B)
+	$(CC) $(TEST_CFLAGS) $(RTWSCAT_TLS) $< -o $@ $(RTWSCAT_LIB)
 
 # the same examples under ASan+UBSan, for the conformance suite
 ASAN_EX := $(B)/asan_echo_server $(B)/asan_autobahn_client
@@ -165,12 +173,31 @@ run: $(B)/chat_server
 	@echo "rtws chat demo - Ctrl-C stops it"
 	@exec $(B)/chat_server --host 127.0.0.1 --port 8080
 
-install:
-	install -d $(DESTDIR)$(PREFIX)/include
+# install: the header, pkg-config files (rtws, rtws-bearssl), the CMake package
+# (find_package(rtws CONFIG): rtws::rtws) and rtwscat. Header-only, so the .pc
+# and CMake files live under share/. DESTDIR stages; PREFIX is what they name.
+PKGDIR   := $(PREFIX)/share/pkgconfig
+CMAKEDIR := $(PREFIX)/share/cmake/rtws
+SUBST    := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$${prefix}/include|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@CMAKE_TO_PREFIX@|../../..|g' -e 's|@INCLUDE_REL@|include|g'
+INSTALLED := include/rtws.h share/pkgconfig/rtws.pc share/pkgconfig/rtws-bearssl.pc \
+	    share/cmake/rtws/rtwsConfig.cmake share/cmake/rtws/rtwsConfigVersion.cmake bin/rtwscat
+install: $(B)/rtwscat
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PKGDIR) $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(PREFIX)/bin
 	install -m 644 rtws.h $(DESTDIR)$(PREFIX)/include/rtws.h
+	$(SUBST) packaging/rtws.pc.in > $(DESTDIR)$(PKGDIR)/rtws.pc
+	$(SUBST) packaging/rtws-bearssl.pc.in > $(DESTDIR)$(PKGDIR)/rtws-bearssl.pc
+	$(SUBST) packaging/rtwsConfig.cmake.in > $(DESTDIR)$(CMAKEDIR)/rtwsConfig.cmake
+	$(SUBST) packaging/rtwsConfigVersion.cmake.in > $(DESTDIR)$(CMAKEDIR)/rtwsConfigVersion.cmake
+	chmod 644 $(DESTDIR)$(PKGDIR)/rtws*.pc $(DESTDIR)$(CMAKEDIR)/rtws*.cmake
+	install -m 755 $(B)/rtwscat $(DESTDIR)$(PREFIX)/bin/rtwscat
+
+uninstall:
+	rm -f $(patsubst %,$(DESTDIR)$(PREFIX)/%,$(INSTALLED))
+	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
 
 fmt:
-	clang-format -i rtws.h tests/*.c tests/*.h fuzz/*.c examples/*.c
+	clang-format -i rtws.h tests/*.c tests/*.h fuzz/*.c examples/*.c tools/*.c
 
 clean:
 	rm -rf $(B)

@@ -46,6 +46,8 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
+# the progress line of each section, with the time since the start
+step() { echo "== $* [at $(( $(date +%s) - START )) s]"; }
 version() { printf '%s\t%s\n' "$1" "$2" >>"$B/versions.tsv"; }
 cmdline() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$B/commands.tsv"; }
 
@@ -70,7 +72,7 @@ command -v taskset >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)       # its throwaway certificates
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "== installing ${need[*]} (apt-get)"
+        step "installing ${need[*]} (apt-get)"
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") \
             >"$LOGS/apt.log" 2>&1 || note "apt-get install ${need[*]} failed (see $LOGS/apt.log)"
     else
@@ -81,7 +83,7 @@ NPM=$B/npm
 export NODE_PATH=$ROOT/$NPM/node_modules
 if command -v node >/dev/null && command -v npm >/dev/null; then
     if ! node -e "require('ws'); require('@trufflesuite/uws-js-unofficial/package.json')" 2>/dev/null; then
-        echo "== installing $WS_PKG $UWS_PKG (npm, into $NPM)"
+        step "installing $WS_PKG $UWS_PKG (npm, into $NPM)"
         mkdir -p "$NPM"
         [ -f "$NPM/package.json" ] || echo '{"name":"rtws-bench-peers","private":true}' >"$NPM/package.json"
         (cd "$NPM" && npm install --no-audit --no-fund "$WS_PKG" "$UWS_PKG") >"$LOGS/npm.log" 2>&1 ||
@@ -90,7 +92,7 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
 fi
 
 # ---- build ----------------------------------------------------------------
-echo "== building"
+step "building"
 CFLAGS_B="-std=c99 -O2 -Wall -Wextra"
 make -s build/echo_server || { echo "bench: cannot build build/echo_server"; exit 1; }
 gcc $CFLAGS_B -I. bench/bench_codec.c -o $B/bench_codec || exit 1
@@ -248,7 +250,7 @@ loadgen() {
 
 # ---- 1. codec -------------------------------------------------------------
 if section codec; then
-echo "== 1. codec: frame parse + unmask vs memcpy (bench_codec, -O2, ${SRV:-unpinned})"
+step "1. codec: frame parse + unmask vs memcpy (bench_codec, -O2, ${SRV:-unpinned})"
 if $SRV $B/bench_codec >"$LOGS/codec.log" 2>&1; then
     while read -r _ size method gbps pct; do
         printf 'codec\t%s\t1\t%s\t%s\n' "$method" "$size" "$gbps" >>"$RAW"
@@ -280,7 +282,7 @@ ECHO_SCEN=(
 )
 for s in "${ECHO_SCEN[@]}"; do
     sc=${s%%|*}; args=${s#*|}
-    echo "== 2. $sc: $args ($RUNS runs, round-robin)"
+    step "2. $sc: $args ($RUNS runs, round-robin)"
     for r in $(seq "$RUNS"); do
         for p in "${running[@]}"; do
             SRVCMD="$SRV ${START[$p]//PORT/0}"
@@ -294,7 +296,7 @@ fi
 
 # ---- 3. connections -------------------------------------------------------
 if section idle; then
-echo "== 3. idle: $IDLE_CONNS connections, ${IDLE_SECS}s idle, heartbeats on (a fresh server each)"
+step "3. idle: $IDLE_CONNS connections, ${IDLE_SECS}s idle, heartbeats on (a fresh server each)"
 for p in "${avail[@]}"; do
     start_server "$p" || continue
     sleep 0.5
@@ -305,7 +307,7 @@ fi
 
 # ---- 4. size --------------------------------------------------------------
 if section size; then
-echo "== 4. size (gcc -Os)"
+step "4. size (gcc -Os)"
 text_of() { size -A "$1" | awk '$1==".text"{print $2}'; }
 gcc -std=c99 -Os bench/size/size_empty.c -Wl,--gc-sections -o $B/size_empty
 empty=$(size $B/size_empty | awk 'NR==2{print $1}')
@@ -365,7 +367,7 @@ for n in $FAN_SUBS; do
     # queued at all times and may write several messages per send(); the
     # latency includes that queue (about 16 fan-outs)
     args="--mode fanout --conns $n --pipeline ${BENCH_FANOUT_PIPELINE:-16} --warmup $WARM --duration $SECS"
-    echo "== 5. $sc: $args ($RUNS runs, round-robin, a fresh server per peer)"
+    step "5. $sc: $args ($RUNS runs, round-robin, a fresh server per peer)"
     running=()
     for p in "${fpeers[@]}"; do
         if start_server "$p" "${FSTART[$p]}" "${p}_$sc"; then
@@ -407,7 +409,7 @@ TLS_SCEN=(
 )
 for s in "${TLS_SCEN[@]}"; do
     sc=${s%%|*}; args=${s#*|}
-    echo "== 6. $sc: $args ($RUNS runs, round-robin)"
+    step "6. $sc: $args ($RUNS runs, round-robin)"
     for r in $(seq "$RUNS"); do
         for p in "${running[@]}"; do
             url=ws://127.0.0.1:${PORT[$p]}/ extra=""
@@ -427,7 +429,7 @@ fi
 # ---- 7. JSON ---------------------------------------------------------------
 # bench/json.sh: the layer 6 parser next to cJSON and jsmn on the same inputs
 if section json; then
-echo "== 7. json: bench/json.sh (rtws vs cJSON and jsmn, ${SRV:-unpinned})"
+step "7. json: bench/json.sh (rtws vs cJSON and jsmn, ${SRV:-unpinned})"
 if $SRV bash bench/json.sh >"$B/json.txt" 2>"$LOGS/json.log"; then
     sed 's/^/   /' "$B/json.txt"
     cmdline json rtws "$SRV bash bench/json.sh"
@@ -441,7 +443,7 @@ fi
 # bench/bench_router.c: one publish to 5,000 in-memory subscribers (sans-I/O)
 # and the server heap per idle subscribed connection
 if section router; then
-echo "== 8. router: bench_router 5000 (${SRV:-unpinned})"
+step "8. router: bench_router 5000 (${SRV:-unpinned})"
 if gcc $CFLAGS_B -I. bench/bench_router.c -o $B/bench_router 2>"$LOGS/router.log" &&
     $SRV $B/bench_router 5000 >"$B/router.txt" 2>>"$LOGS/router.log"; then
     sed 's/^/   /' "$B/router.txt"
@@ -456,6 +458,6 @@ version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 version duration_s "$(( $(date +%s) - START ))"
 
 # ---- report ---------------------------------------------------------------
-echo "== report"
+step "report"
 "$PY" bench/report.py "$B" "$OUT" || { echo "bench: report failed"; exit 1; }
 echo "bench: done in $(( $(date +%s) - START )) s: $OUT/results.md, $OUT/charts/"
