@@ -795,7 +795,11 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms);
 RTWS_API uint64_t rtws_conn_get_deadline(const rtws_conn *c);
 
 /* Sends a whole message; RTWS_ERR_UTF8 for invalid text, RTWS_ERR_LIMIT when
-   the send queue is full, RTWS_ERR_CLOSED after a close. data is copied. */
+   the send queue is full, RTWS_ERR_CLOSED after a close. data is copied, or,
+   for a frame of 256 KiB and up with nothing queued on a connection of the
+   host (layer 4, plain TCP), written to the socket at once and only the part
+   the socket did not take is copied; either way data is not read after the
+   call returns. */
 RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len);
 RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len);
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len);
@@ -2823,7 +2827,9 @@ struct rtws_shared {
 #define RTWS__READ_MAX 65536u     /* ...up to this much offered per read */
 #define RTWS__RBUF_KEEP 65536u    /* receive-buffer slack beyond the frame being read */
 #define RTWS__POOL_MIN 65536u     /* blocks this big or bigger go to the host's pool */
-#define RTWS__DIRECT_MIN 16384u   /* frames this big are offered to the host's direct write */
+#define RTWS__DIRECT_MIN 262144u  /* frames this big are offered to the host's direct write:
+                                     smaller ones gain less from the copy saved than
+                                     they lose to a syscall per message (bench/ab_echo.sh) */
 
 /* ---- buffer pool ----
    Large blocks (receive, reassembly and output buffers of big messages) that
@@ -3255,6 +3261,16 @@ static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
     return 1;
 }
 
+static void rtws__seg_pop(rtws_conn *c);
+
+/* The host may write a frame directly: it lent a write, and nothing is queued
+   or staged ahead of the frame (no data, control frame or HTTP head). */
+static int rtws__direct_ok(const rtws_conn *c) {
+    return c->priv_.io_ && c->priv_.io_->write && !c->priv_.head_off && !c->priv_.head_left &&
+           c->priv_.cout_off == c->priv_.cout_len && !c->priv_.pong_len && !c->priv_.ping_len &&
+           !c->priv_.eof && !c->priv_.freed && c->priv_.segs[c->priv_.seghead].len == 0;
+}
+
 /* Writes one frame into the data queue; client frames get a fresh mask key. */
 static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const void *data,
                                   size_t len) {
@@ -3267,6 +3283,28 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
     w = rtws__out_reserve(c, RTWS_FRAME_HEADER_MAX + len, &ch);
     if (!w) return RTWS_ERR_NOMEM;
     hl = rtws_frame_header_encode(w, fin, op, len, client ? key : NULL);
+    if (!client && len >= RTWS__DIRECT_MIN && c->priv_.nseg == 1 && rtws__direct_ok(c)) {
+        /* nothing else queued: the host writes the frame straight from the
+           caller's bytes, and only what the socket did not take is copied
+           (the space stays reserved, so nothing can fail after a part went) */
+        rtws_iov v[2];
+        size_t sent;
+        v[0].base = w;
+        v[0].len = hl;
+        v[1].base = data;
+        v[1].len = len;
+        sent = c->priv_.io_->write(c, v, 2);
+        if (sent) c->priv_.wrote = 1;
+        if (sent >= hl + len) { /* all of it: the chunk goes back as the spare */
+            rtws__seg_pop(c);
+            return RTWS_OK;
+        }
+        if (sent > hl) memcpy(w + sent, (const uint8_t *)data + (sent - hl), hl + len - sent);
+        else memcpy(w + hl, data, len);
+        rtws__out_commit(c, ch, hl + len);
+        c->priv_.head_off = sent; /* a started frame: control frames wait for its end */
+        return RTWS_OK;
+    }
     if (len) memcpy(w + hl, data, len);
     if (client && len) rtws_frame_mask(w + hl, len, key, 0);
     rtws__out_commit(c, ch, hl + len);
@@ -4639,6 +4677,18 @@ static void *rtws__tstate(rtws__sock *s) {
                                                                  : NULL;
 }
 
+/* rtws__conn_io.write: a big frame with nothing queued goes out now, from
+   the sender's bytes. Plain TCP only (a transport may stage records); an
+   error is left for the next flush to find and report. */
+static size_t rtws__sock_direct(rtws_conn *c, const rtws_iov *iov, int n) {
+    rtws__sock *s = (rtws__sock *)c;
+    int detail = 0;
+    long w;
+    if (s->xport || s->connecting || s->lingering || s->dead || s->fd < 0) return 0;
+    w = rtws__tcp_writev(NULL, s->fd, iov, n, &detail);
+    return w > 0 ? (size_t)w : 0;
+}
+
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
     if (!s->dirty) {
@@ -4699,6 +4749,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->pool.alloc = a;
     ctx->pool.budget = ctx->cfg.buffer_pool_off ? 0 : ctx->cfg.buffer_pool;
     ctx->io.pool = ctx->cfg.buffer_pool_off ? NULL : &ctx->pool;
+    ctx->io.write = rtws__sock_direct;
     ctx->scratch = (uint8_t *)rtws__alloc(&a, RTWS__SCRATCH); /* NULL: buffers per connection */
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
     ctx->conn_cfg[0] = ctx->conn_cfg[1] = ctx->cfg.conn;

@@ -334,10 +334,123 @@ static void test_pool_depth(void) {
     CHECK_EQ(with, 0);
 }
 
+/* ---- direct writes: the host's write takes what the socket would ---- */
+static uint8_t wire[(1 << 20) + 4096];
+static size_t wire_len, take_max, n_writes;
+static size_t fake_write(rtws_conn *c, const rtws_iov *iov, int n) {
+    size_t k = 0;
+    int i;
+    (void)c;
+    n_writes++;
+    for (i = 0; i < n && k < take_max; i++) {
+        size_t m = RTWS__MIN(iov[i].len, take_max - k);
+        memcpy(wire + wire_len, iov[i].base, m);
+        wire_len += m;
+        k += m;
+    }
+    return k;
+}
+static void sink_to_wire(rtws_conn *c) {
+    size_t len;
+    const uint8_t *p;
+    while ((p = rtws_conn_out(c, &len)) != NULL) {
+        memcpy(wire + wire_len, p, len);
+        wire_len += len;
+        rtws_conn_out_done(c, len);
+    }
+}
+
+/* The echo of a 300000-byte message, with the socket taking 0, 5 (inside the
+   header), 1000 (inside the payload) or every byte at once; a ping right
+   behind the message must be answered after the echo's last byte, never
+   inside it. The wire must read: the echo frame, then the pong. */
+static void test_direct_write(void) {
+    static const size_t takes[] = {0, 5, 1000, 300000 + 10, (size_t)-1};
+    rtws_config cfg = server_cfg();
+    rtws__conn_io io;
+    size_t t, flen, plen, len = 300000; /* 127-form header: 10 bytes */
+    uint8_t *f = mkframe(len, &flen), *in = (uint8_t *)malloc(flen + 16);
+    static const uint8_t key[4] = {7, 7, 7, 7};
+    io.pool = NULL;
+    io.write = fake_write;
+    memcpy(in, f, flen);
+    plen = rtws_frame_header_encode(in + flen, 1, RTWS_OP_PING, 2, key);
+    in[flen + plen] = 'h' ^ 7;
+    in[flen + plen + 1] = 'i' ^ 7;
+    for (t = 0; t < sizeof takes / sizeof *takes; t++) {
+        rtws_conn c;
+        rtws_frame_header h;
+        size_t i, bad = 0, before;
+        CHECK(open_server(&c, &cfg));
+        c.priv_.io_ = &io;
+        wire_len = n_writes = 0;
+        take_max = takes[t];
+        n_msgs = 0;
+        rtws_conn_recv(&c, in, flen + plen + 2, 9, NULL);
+        CHECK_EQ(n_msgs, 1);
+        CHECK_EQ(n_writes, 1);
+        CHECK_EQ(wire_len, RTWS__MIN(take_max, len + 10));
+        sink_to_wire(&c);
+        CHECK_EQ(wire_len, 10 + len + 4); /* header, payload, pong "hi" */
+        {
+            /* nothing written yet: the pong may go ahead at the frame
+               boundary (as for any queued data); once a byte of the frame
+               is out, it waits for the frame's end */
+            size_t d = take_max ? 0 : 4, pg = take_max ? 10 + len : 0;
+            CHECK(rtws_frame_header_decode(wire + d, wire_len - d, &h) == RTWS_OK &&
+                  h.opcode == RTWS_OP_BINARY && h.len == len && h.fin && !h.masked &&
+                  h.header_len == 10);
+            for (i = 0; i < len; i++)
+                if (wire[d + 10 + i] != (uint8_t)(i * 7)) bad++;
+            CHECK_EQ(bad, 0);
+            CHECK(wire[pg] == 0x8A && wire[pg + 1] == 2 && wire[pg + 2] == 'h' && wire[pg + 3] == 'i');
+        }
+        /* the echo taken whole: no allocator call per message */
+        if (take_max == (size_t)-1) {
+            for (i = 0; i < 3; i++) {
+                wire_len = 0;
+                rtws_conn_recv(&c, f, flen, 9, NULL);
+            }
+            before = n_calls();
+            for (i = 0; i < 10; i++) {
+                wire_len = 0;
+                rtws_conn_recv(&c, f, flen, 9, NULL);
+                CHECK_EQ(wire_len, len + 10);
+                CHECK_EQ(rtws_conn_out_pending(&c), 0);
+            }
+            CHECK_EQ(n_calls() - before, 0);
+        }
+        rtws_conn_free(&c);
+    }
+    /* small frames and client frames are never written directly */
+    {
+        rtws_conn c;
+        CHECK(open_server(&c, &cfg));
+        c.priv_.io_ = &io;
+        n_writes = wire_len = 0;
+        take_max = (size_t)-1;
+        CHECK_EQ(rtws_conn_send_binary(&c, "small", 5), RTWS_OK);
+        CHECK_EQ(n_writes, 0);
+        CHECK_EQ(rtws_conn_out_pending(&c), 7);
+        sink(&c);
+        CHECK_EQ(rtws_conn_send_binary(&c, f, 100000), RTWS_OK); /* under RTWS__DIRECT_MIN */
+        CHECK_EQ(n_writes, 0);
+        sink(&c);
+        CHECK_EQ(rtws_conn_send_binary(&c, "small", 5), RTWS_OK);
+        /* with output queued, a big one queues behind it */
+        CHECK_EQ(rtws_conn_send_binary(&c, f, len), RTWS_OK);
+        CHECK_EQ(n_writes, 0);
+        rtws_conn_free(&c);
+    }
+    free(f);
+    free(in);
+}
+
 int main(void) {
     test_declared_length();
     test_steady_state();
     test_pool();
     test_pool_depth();
+    test_direct_write();
     return T_END();
 }
