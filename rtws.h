@@ -2826,10 +2826,14 @@ struct rtws_shared {
 #define RTWS__RBUF_MIN 1024u      /* first receive buffer; reads grow while they fill it */
 #define RTWS__READ_MAX 65536u     /* ...up to this much offered per read */
 #define RTWS__RBUF_KEEP 65536u    /* receive-buffer slack beyond the frame being read */
+#ifndef RTWS__POOL_MIN /* (the conn fuzzers lower both, to reach these paths) */
 #define RTWS__POOL_MIN 65536u     /* blocks this big or bigger go to the host's pool */
+#endif
+#ifndef RTWS__DIRECT_MIN
 #define RTWS__DIRECT_MIN 262144u  /* frames this big are offered to the host's direct write:
                                      smaller ones gain less from the copy saved than
                                      they lose to a syscall per message (bench/ab_echo.sh) */
+#endif
 
 /* ---- buffer pool ----
    Large blocks (receive, reassembly and output buffers of big messages) that
