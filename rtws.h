@@ -682,7 +682,8 @@ typedef struct rtws__conn_priv {
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
     size_t rcap, rstart, rend, hs_scanned;
-    size_t rhint, roffer;         /* bytes to offer per read, and what the last offer was */
+    uint32_t rhint, roffer;       /* bytes to offer per read (<= 64 KiB), and what the
+                                     last offer was (saturated) */
     rtws__fhdr h;                 /* current frame, when have_h */
     uint8_t have_h, whole, msg_op, stream_first;
     uint32_t utf8;                /* UTF-8 state of the text message in progress */
@@ -713,6 +714,7 @@ typedef struct rtws__conn_priv {
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
     void *ext_;                   /* realtime layer: its per-connection state */
+    struct rtws__conn_io *io_;    /* host layer: its buffer pool and direct writes, or NULL */
 } rtws__conn_priv;
 
 struct rtws_conn {
@@ -745,6 +747,10 @@ typedef struct rtws_conn_stats {
     uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
     uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* heartbeat round trips */
     rtws_err last_error;
+    size_t buffered;         /* bytes waiting in c now: unread input, unsent output */
+    size_t buffer_cap;       /* bytes of buffers c holds now (receive, reassembly, its
+                                own output chunks, the spare one): what rtws_conn_trim
+                                gives back; shared frames are not counted */
 } rtws_conn_stats;
 RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st);
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
@@ -777,7 +783,10 @@ RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, ui
 /* The peer's side of TCP ended (read returned 0 or an error). */
 RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms);
 /* Releases receive and reassembly buffers while no message is in progress
-   (an idle connection then holds only its struct). */
+   (an idle connection then holds only its struct). Buffers are kept between
+   messages whatever their size, so a busy connection allocates nothing per
+   message: call this when c goes quiet (the host does after
+   rtws_ctx_config.trim_ms without input). */
 RTWS_API void rtws_conn_trim(rtws_conn *c);
 
 /* Pending output, lent until the next rtws call on c: one contiguous piece. */
@@ -798,7 +807,11 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms);
 RTWS_API uint64_t rtws_conn_get_deadline(const rtws_conn *c);
 
 /* Sends a whole message; RTWS_ERR_UTF8 for invalid text, RTWS_ERR_LIMIT when
-   the send queue is full, RTWS_ERR_CLOSED after a close. data is copied. */
+   the send queue is full, RTWS_ERR_CLOSED after a close. data is copied, or,
+   for a frame of 256 KiB and up with nothing queued on a connection of the
+   host (layer 4, plain TCP), written to the socket at once and only the part
+   the socket did not take is copied; either way data is not read after the
+   call returns. */
 RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len);
 RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len);
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len);
@@ -939,6 +952,13 @@ typedef struct rtws_ctx_config {
     uint32_t trim_ms;          /* a connection quiet this long gives its buffers back
                                   (rtws_conn_trim), so idle ones cost only their
                                   struct (1000) */
+    size_t buffer_pool;        /* big buffers (64 KiB and up: receive, reassembly and
+                                  output of big messages) that connections give back
+                                  are kept for reuse by any connection of the context,
+                                  up to this many bytes, and freed after trim_ms
+                                  without use (32 MiB); a busy server then allocates
+                                  nothing per big message */
+    int buffer_pool_off;       /* 1: no pool; big buffers go back to the allocator */
     int backlog;               /* listen(2) backlog (SOMAXCONN) */
     rtws_socket_fn on_socket;  /* NULL for the pollfd style */
     void *socket_user;
@@ -2834,9 +2854,118 @@ struct rtws_shared {
 #define RTWS__RBUF_MIN 1024u      /* first receive buffer; reads grow while they fill it */
 #define RTWS__READ_MAX 65536u     /* ...up to this much offered per read */
 #define RTWS__RBUF_KEEP 65536u    /* receive-buffer slack beyond the frame being read */
-#define RTWS__BIG_KEEP (1u << 20) /* buffers up to this are kept between messages (an idle
-                                     connection gives them back: rtws_conn_trim); bigger
-                                     ones are released once empty */
+#ifndef RTWS__POOL_MIN /* (the conn fuzzers lower both, to reach these paths) */
+#define RTWS__POOL_MIN 65536u     /* blocks this big or bigger go to the host's pool */
+#endif
+#ifndef RTWS__DIRECT_MIN
+#define RTWS__DIRECT_MIN 262144u  /* frames this big are offered to the host's direct write:
+                                     smaller ones gain less from the copy saved than
+                                     they lose to a syscall per message (bench/ab_echo.sh) */
+#endif
+
+/* ---- buffer pool ----
+   Large blocks (receive, reassembly and output buffers of big messages) that
+   a connection gives back are kept here, up to a byte budget, for the next
+   connection (or the same one) that needs one: a busy server then neither
+   returns big blocks to the C library nor asks for them again per message,
+   which costs heap shrinking, TLB flushes and page faults on fresh pages.
+   Only rtws__pool_trim returns them. The host owns one per context. */
+typedef struct rtws__pblk {
+    struct rtws__pblk *next;
+    size_t cap;
+} rtws__pblk;
+
+typedef struct rtws__pool {
+    rtws_allocator alloc;     /* the allocator of every block it holds */
+    size_t budget, bytes;     /* bytes held never exceed budget (0: keeps nothing) */
+    size_t nblk;
+    uint64_t uses;            /* takes and gives so far (the host's trim watches it) */
+    rtws__pblk *head;
+} rtws__pool;
+
+/* What the host lends a connection: its pool, and a write straight to the
+   socket for a big frame when nothing is queued (returns the bytes written,
+   0 when none could be). */
+typedef struct rtws__conn_io {
+    rtws__pool *pool;
+    size_t (*write)(rtws_conn *c, const rtws_iov *iov, int n);
+} rtws__conn_io;
+
+/* A block of at least min bytes from p (its size in *cap), or NULL: the
+   smallest that fits, and none over 4 times min (a 16 MiB block does not
+   become a 64 KiB read buffer). */
+static void *rtws__pool_take(rtws__pool *p, size_t min, size_t *cap) {
+    rtws__pblk **best = NULL, **it;
+    rtws__pblk *b;
+    if (!p || !p->head || min < RTWS__POOL_MIN) return NULL;
+    for (it = &p->head; *it; it = &(*it)->next)
+        if ((*it)->cap >= min && (*it)->cap / 4 <= min && (!best || (*it)->cap < (*best)->cap))
+            best = it;
+    if (!best) return NULL;
+    b = *best;
+    *best = b->next;
+    p->bytes -= b->cap;
+    p->nblk--;
+    p->uses++;
+    *cap = b->cap;
+    return b;
+}
+
+/* Gives block b of cap bytes (allocated through a) to p, or frees it: no
+   pool, a small block, or one that would take p over its budget. */
+static void rtws__pool_give(rtws__pool *p, const rtws_allocator *a, void *b, size_t cap) {
+    rtws__pblk *k = (rtws__pblk *)b;
+    if (!b) return;
+    if (!p || cap < RTWS__POOL_MIN || cap > p->budget - p->bytes || p->bytes > p->budget) {
+        rtws__free(a, b);
+        return;
+    }
+    k->cap = cap;
+    k->next = p->head;
+    p->head = k;
+    p->bytes += cap;
+    p->nblk++;
+    p->uses++;
+}
+
+#if !defined(RTWS_NO_HOST) /* only the host owns a pool */
+/* Returns every block to the allocator. */
+static void rtws__pool_trim(rtws__pool *p) {
+    while (p->head) {
+        rtws__pblk *k = p->head;
+        p->head = k->next;
+        rtws__free(&p->alloc, k);
+    }
+    p->bytes = p->nblk = 0;
+}
+#endif
+
+static rtws__pool *rtws__conn_pool(const rtws_conn *c) {
+    return c->priv_.io_ ? c->priv_.io_->pool : NULL;
+}
+/* A buffer c no longer needs: to the pool when big, else freed. */
+static void rtws__buf_drop(rtws_conn *c, void *b, size_t cap) {
+    rtws__pool_give(rtws__conn_pool(c), &c->priv_.cfg->allocator, b, cap);
+}
+
+/* rtws__grow for a byte buffer of c: an empty one first looks in the pool. */
+static rtws_err rtws__buf_grow(rtws_conn *c, uint8_t **buf, size_t *cap, size_t need,
+                               size_t max) {
+    void *nb = *buf;
+    rtws_err e;
+    if (!nb && need <= max) {
+        size_t pcap = 0;
+        void *pb = rtws__pool_take(rtws__conn_pool(c), RTWS__MAX(need, (size_t)16), &pcap);
+        if (pb) {
+            *buf = (uint8_t *)pb;
+            *cap = pcap;
+            return RTWS_OK;
+        }
+    }
+    e = rtws__grow(&c->priv_.cfg->allocator, &nb, cap, need, 1, max);
+    if (e == RTWS_OK) *buf = (uint8_t *)nb;
+    return e;
+}
 
 static void rtws__config_defaults(rtws_config *c) {
     if (c->role != RTWS_SERVER) c->role = RTWS_CLIENT;
@@ -2920,17 +3049,18 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         rtws__free(&a, ch);
         return;
     }
-    if (ch->cap <= RTWS__BIG_KEEP && (ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out) &&
+    if ((ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out) &&
         (!c->priv_.spare || c->priv_.spare->cap < ch->cap)) {
-        /* keep the biggest recent one for the next send: no malloc per message
-           (not the 101's: a connection that stays quiet keeps nothing) */
-        rtws__free(&c->priv_.cfg->allocator, c->priv_.spare);
+        /* keep the biggest recent one for the next send, whatever its size:
+           no malloc per message (not the 101's: a connection that stays
+           quiet keeps nothing); rtws_conn_trim gives it back */
+        if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *ch + c->priv_.spare->cap);
         ch->refs = 1;
         ch->len = 0;
         c->priv_.spare = ch;
         return;
     }
-    rtws__free(&c->priv_.cfg->allocator, ch);
+    rtws__buf_drop(c, ch, sizeof *ch + ch->cap);
 }
 
 static void rtws__segs_free(rtws_conn *c) {
@@ -2943,10 +3073,10 @@ static void rtws__release(rtws_conn *c) {
     const rtws_allocator *a = &c->priv_.cfg->allocator;
     size_t i;
     for (i = 0; i < c->priv_.nseg; i++) rtws__chunk_unref(c, c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)].chunk);
-    rtws__free(a, c->priv_.spare);
+    if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *c->priv_.spare + c->priv_.spare->cap);
     rtws__segs_free(c);
-    if (!c->priv_.rborrow) rtws__free(a, c->priv_.rbuf);
-    rtws__free(a, c->priv_.mbuf);
+    if (!c->priv_.rborrow) rtws__buf_drop(c, c->priv_.rbuf, c->priv_.rcap);
+    rtws__buf_drop(c, c->priv_.mbuf, c->priv_.mcap);
     rtws__free(a, c->priv_.hs);
     rtws__free(a, c->priv_.ctl);
     if (c->priv_.cfg_own) { /* the allocator lives in the copy being freed */
@@ -3006,6 +3136,23 @@ RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) 
     c->priv_.user = user;
 }
 
+/* Bytes of the buffers c holds (rtws_conn_stats.buffer_cap): what a memory
+   budget of the host counts per connection. */
+static size_t rtws__conn_buffer_cap(const rtws_conn *c) {
+    size_t n = (c->priv_.rborrow ? 0 : c->priv_.rcap) + c->priv_.mcap, i;
+    if (c->priv_.spare) n += sizeof *c->priv_.spare + c->priv_.spare->cap;
+    if (c->priv_.ctl) n += sizeof *c->priv_.ctl;
+    if (c->priv_.segs && c->priv_.segs != c->priv_.seg_inline) n += c->priv_.segcap * sizeof *c->priv_.segs;
+    for (i = 0; i < c->priv_.nseg; i++) {
+        const rtws__chunk *ch = c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)].chunk;
+        /* a chunk shared with other connections, or spanning several
+           segments, is counted where it starts only */
+        if (!ch->shared && (i == 0 || c->priv_.segs[(c->priv_.seghead + i - 1) & (c->priv_.segcap - 1)].chunk != ch))
+            n += sizeof *ch + ch->cap;
+    }
+    return n;
+}
+
 RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     memset(st, 0, sizeof *st);
     st->msgs_in = c->priv_.msgs_in;
@@ -3018,6 +3165,8 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->rtt_samples = c->priv_.rtt_n;
     st->rtt_avg_ms = c->priv_.rtt_n ? (uint32_t)(c->priv_.rtt_sum / c->priv_.rtt_n) : 0;
     st->last_error = c->priv_.err;
+    st->buffered = (c->priv_.rend - c->priv_.rstart) + rtws_conn_out_pending(c);
+    st->buffer_cap = rtws__conn_buffer_cap(c);
 }
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->priv_.data; }
 
@@ -3109,8 +3258,11 @@ static uint8_t *rtws__out_reserve(rtws_conn *c, size_t n, rtws__chunk **chp) {
                spare once data flows; writes that queue up get the packing size */
             size_t cap = n <= RTWS__CHUNK_SIZE ? RTWS__CHUNK_SIZE : n;
             if (n <= 512 && !c->priv_.nseg && !c->priv_.spare) cap = 512;
+            size_t got = 0;
             if (cap > SIZE_MAX - sizeof *ch) return NULL;
-            ch = (rtws__chunk *)rtws__alloc(&c->priv_.cfg->allocator, sizeof *ch + cap);
+            ch = (rtws__chunk *)rtws__pool_take(rtws__conn_pool(c), sizeof *ch + cap, &got);
+            if (ch) cap = got - sizeof *ch;
+            else ch = (rtws__chunk *)rtws__alloc(&c->priv_.cfg->allocator, sizeof *ch + cap);
             if (!ch) return NULL;
             memset(ch, 0, sizeof *ch);
             ch->refs = 1;
@@ -3146,6 +3298,16 @@ static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
     return 1;
 }
 
+static void rtws__seg_pop(rtws_conn *c);
+
+/* The host may write a frame directly: it lent a write, and nothing is queued
+   or staged ahead of the frame (no data, control frame or HTTP head). */
+static int rtws__direct_ok(const rtws_conn *c) {
+    return c->priv_.io_ && c->priv_.io_->write && !c->priv_.head_off && !c->priv_.head_left &&
+           c->priv_.cout_off == c->priv_.cout_len && !c->priv_.pong_len && !c->priv_.ping_len &&
+           !c->priv_.eof && !c->priv_.freed && c->priv_.segs[c->priv_.seghead].len == 0;
+}
+
 /* Writes one frame into the data queue; client frames get a fresh mask key. */
 static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const void *data,
                                   size_t len) {
@@ -3158,6 +3320,28 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
     w = rtws__out_reserve(c, RTWS_FRAME_HEADER_MAX + len, &ch);
     if (!w) return RTWS_ERR_NOMEM;
     hl = rtws_frame_header_encode(w, fin, op, len, client ? key : NULL);
+    if (!client && len >= RTWS__DIRECT_MIN && c->priv_.nseg == 1 && rtws__direct_ok(c)) {
+        /* nothing else queued: the host writes the frame straight from the
+           caller's bytes, and only what the socket did not take is copied
+           (the space stays reserved, so nothing can fail after a part went) */
+        rtws_iov v[2];
+        size_t sent;
+        v[0].base = w;
+        v[0].len = hl;
+        v[1].base = data;
+        v[1].len = len;
+        sent = c->priv_.io_->write(c, v, 2);
+        if (sent) c->priv_.wrote = 1;
+        if (sent >= hl + len) { /* all of it: the chunk goes back as the spare */
+            rtws__seg_pop(c);
+            return RTWS_OK;
+        }
+        if (sent > hl) memcpy(w + sent, (const uint8_t *)data + (sent - hl), hl + len - sent);
+        else memcpy(w + hl, data, len);
+        rtws__out_commit(c, ch, hl + len);
+        c->priv_.head_off = sent; /* a started frame: control frames wait for its end */
+        return RTWS_OK;
+    }
     if (len) memcpy(w + hl, data, len);
     if (client && len) rtws_frame_mask(w + hl, len, key, 0);
     rtws__out_commit(c, ch, hl + len);
@@ -3745,23 +3929,28 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
 
 /* ---- receive side ---- */
 
-/* Contiguous bytes the current unit needs at rstart: a handshake head, a
-   frame header, a control frame, or a whole single-frame message (delivered
-   from rbuf without a copy). Other payloads stream through. */
+/* Contiguous bytes the current unit needs at rstart next: a handshake head,
+   a frame header, a control frame, or a whole single-frame message (delivered
+   from rbuf without a copy). Other payloads stream through. A whole message
+   gets room as its bytes arrive (a read more than what is there), never its
+   declared length at once: a header announcing 16 MiB followed by one
+   byte costs a small buffer, not 16 MiB. */
 static size_t rtws__rneed(const rtws_conn *c) {
+    size_t have = c->priv_.rend - c->priv_.rstart;
     if (c->priv_.state <= RTWS_STATE_HANDSHAKE) { /* grow as the head does, up to its cap */
-        size_t have = c->priv_.rend - c->priv_.rstart, want = have + 1024;
+        size_t want = have + 1024;
         return want < c->priv_.cfg->max_handshake + 1 ? want : c->priv_.cfg->max_handshake + 1;
     }
     if (!c->priv_.have_h) return RTWS_FRAME_HEADER_MAX;
-    if (c->priv_.h.opcode >= 8 || c->priv_.whole) return (size_t)c->priv_.h.len;
+    if (c->priv_.h.opcode >= 8) return (size_t)c->priv_.h.len;
+    if (c->priv_.whole) /* the buffer doubles when a read does not fit (rtws__grow) */
+        return (size_t)RTWS__MIN(c->priv_.h.len, (uint64_t)have + RTWS__RBUF_MIN);
     return 1;
 }
 
 /* Makes room for at least want more bytes after rend, within the caps. */
 static int rtws__rreserve(rtws_conn *c, size_t want) {
     size_t used = c->priv_.rend - c->priv_.rstart, need, limit;
-    void *nb;
     limit = RTWS__DEF(c->priv_.cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
     if (c->priv_.cfg->max_handshake + 1 > limit) limit = c->priv_.cfg->max_handshake + 1;
     limit += RTWS__RBUF_KEEP;
@@ -3779,10 +3968,7 @@ static int rtws__rreserve(rtws_conn *c, size_t want) {
         c->priv_.rend = used;
         c->priv_.rstart = 0;
     }
-    nb = c->priv_.rbuf;
-    if (rtws__grow(&c->priv_.cfg->allocator, &nb, &c->priv_.rcap, need, 1, limit) != RTWS_OK) return 0;
-    c->priv_.rbuf = (uint8_t *)nb;
-    return 1;
+    return rtws__buf_grow(c, &c->priv_.rbuf, &c->priv_.rcap, need, limit) == RTWS_OK;
 }
 
 RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) {
@@ -3795,7 +3981,8 @@ RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) 
     if (want < min_len) want = min_len;
     if (want < c->priv_.rhint) want = c->priv_.rhint;
     if (!rtws__rreserve(c, want)) return NULL;
-    *cap = c->priv_.roffer = c->priv_.rcap - c->priv_.rend;
+    *cap = c->priv_.rcap - c->priv_.rend;
+    c->priv_.roffer = (uint32_t)RTWS__MIN(*cap, (size_t)UINT32_MAX);
     return c->priv_.rbuf + c->priv_.rend;
 }
 
@@ -3907,19 +4094,6 @@ static int rtws__utf8_end_ok(rtws_conn *c) {
         return 0;
     }
     return 1;
-}
-
-static void rtws__shrink(rtws_conn *c) {
-    if (c->priv_.mcap > RTWS__BIG_KEEP && !c->priv_.msg_op) {
-        rtws__free(&c->priv_.cfg->allocator, c->priv_.mbuf);
-        c->priv_.mbuf = NULL;
-        c->priv_.mcap = 0;
-    }
-    if (c->priv_.rcap > RTWS__BIG_KEEP && c->priv_.rstart == c->priv_.rend && !c->priv_.rborrow) {
-        rtws__free(&c->priv_.cfg->allocator, c->priv_.rbuf);
-        c->priv_.rbuf = NULL;
-        c->priv_.rcap = c->priv_.rstart = c->priv_.rend = 0;
-    }
 }
 
 /* A request head over max_handshake (RFC 9112 §3, RFC 9110 §15.5.15): 414
@@ -4045,14 +4219,13 @@ static void rtws__process(rtws_conn *c) {
             }
             if (k) {
                 if (c->priv_.mtotal + k > c->priv_.mcap) {
-                    void *nb = c->priv_.mbuf; /* max_message was checked at the frame header */
+                    /* max_message was checked at the frame header */
                     size_t need = RTWS__MAX(c->priv_.mtotal + k, RTWS__MIN((size_t)4096, c->priv_.cfg->max_message));
-                    if (rtws__grow(&c->priv_.cfg->allocator, &nb, &c->priv_.mcap, need, 1,
-                                   c->priv_.cfg->max_message) != RTWS_OK) {
+                    if (rtws__buf_grow(c, &c->priv_.mbuf, &c->priv_.mcap, need,
+                                       c->priv_.cfg->max_message) != RTWS_OK) {
                         rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
                         return;
                     }
-                    c->priv_.mbuf = (uint8_t *)nb;
                 }
                 memcpy(c->priv_.mbuf + c->priv_.mtotal, p, k);
                 c->priv_.mtotal += k;
@@ -4061,14 +4234,13 @@ static void rtws__process(rtws_conn *c) {
                 uint8_t op = c->priv_.msg_op;
                 c->priv_.msg_op = 0;
                 rtws__deliver(c, (rtws_opcode)op, c->priv_.mbuf, c->priv_.mtotal, 1, 1);
-                if (!c->priv_.msg_op) rtws__shrink(c);
             }
         }
     }
-    if (!c->priv_.freed && c->priv_.rstart == c->priv_.rend) {
-        c->priv_.rstart = c->priv_.rend = 0;
-        rtws__shrink(c);
-    }
+    /* buffers stay, whatever their size, for the next message: a busy
+       connection allocates nothing per message; rtws_conn_trim (the host's,
+       when the connection goes quiet) gives them back */
+    if (!c->priv_.freed && c->priv_.rstart == c->priv_.rend) c->priv_.rstart = c->priv_.rend = 0;
 }
 
 RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms) {
@@ -4211,9 +4383,9 @@ RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
 
 RTWS_API void rtws_conn_trim(rtws_conn *c) {
     if (c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend || c->priv_.rborrow) return;
-    rtws__free(&c->priv_.cfg->allocator, c->priv_.rbuf);
-    rtws__free(&c->priv_.cfg->allocator, c->priv_.mbuf);
-    rtws__free(&c->priv_.cfg->allocator, c->priv_.spare);
+    rtws__buf_drop(c, c->priv_.rbuf, c->priv_.rcap);
+    rtws__buf_drop(c, c->priv_.mbuf, c->priv_.mcap);
+    if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *c->priv_.spare + c->priv_.spare->cap);
     c->priv_.rbuf = c->priv_.mbuf = NULL;
     c->priv_.spare = NULL;
     c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
@@ -4528,6 +4700,9 @@ struct rtws_ctx {
     rtws_ctx_stats totals;        /* of destroyed connections, and the counts */
     rtws_config conn_cfg[2];      /* cfg.conn with defaults, server and client role: every
                                      connection points at one (none keeps a copy) */
+    rtws__pool pool;              /* big buffers for reuse (cfg.buffer_pool) */
+    rtws__conn_io io;             /* what every connection gets: the pool, direct writes */
+    uint64_t pool_uses, pool_at;  /* pool.uses at the last timer pass that saw it change */
     const rtws_transport *tls_tp; /* wss://: cfg.tls_transport or RTWS_TLS_TRANSPORT (NULL: none) */
     void *tls_client;             /* tls_tp's client_new state, made at the first wss:// connect */
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
@@ -4596,6 +4771,18 @@ static void *rtws__tstate(rtws__sock *s) {
                                                                  : NULL;
 }
 
+/* rtws__conn_io.write: a big frame with nothing queued goes out now, from
+   the sender's bytes. Plain TCP only (a transport may stage records); an
+   error is left for the next flush to find and report. */
+static size_t rtws__sock_direct(rtws_conn *c, const rtws_iov *iov, int n) {
+    rtws__sock *s = (rtws__sock *)c;
+    int detail = 0;
+    long w;
+    if (s->xport || s->connecting || s->lingering || s->dead || s->fd < 0) return 0;
+    w = rtws__tcp_writev(NULL, s->fd, iov, n, &detail);
+    return w > 0 ? (size_t)w : 0;
+}
+
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
     if (!s->dirty) {
@@ -4652,6 +4839,11 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->cfg.timer_ms = RTWS__DEF(ctx->cfg.timer_ms, 100u);
     ctx->cfg.linger_ms = RTWS__DEF(ctx->cfg.linger_ms, 2000u);
     ctx->cfg.trim_ms = RTWS__DEF(ctx->cfg.trim_ms, 1000u);
+    ctx->cfg.buffer_pool = RTWS__DEF(ctx->cfg.buffer_pool, (size_t)32 << 20);
+    ctx->pool.alloc = a;
+    ctx->pool.budget = ctx->cfg.buffer_pool_off ? 0 : ctx->cfg.buffer_pool;
+    ctx->io.pool = ctx->cfg.buffer_pool_off ? NULL : &ctx->pool;
+    ctx->io.write = rtws__sock_direct;
     ctx->scratch = (uint8_t *)rtws__alloc(&a, RTWS__SCRATCH); /* NULL: buffers per connection */
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
     ctx->conn_cfg[0] = ctx->conn_cfg[1] = ctx->cfg.conn;
@@ -4736,7 +4928,7 @@ static void rtws__destroy(rtws__sock *s) {
 /* Decides what a socket needs next: destroy, linger, or new interest. */
 /* An open connection holding buffers it could give back when quiet. */
 static int rtws__holds_buffers(const rtws_conn *c) {
-    return (c->priv_.rbuf || c->priv_.spare || c->priv_.segs || c->priv_.ctl) && !c->priv_.nseg && c->priv_.state == RTWS_STATE_OPEN;
+    return (c->priv_.rbuf || c->priv_.mbuf || c->priv_.spare || c->priv_.segs || c->priv_.ctl) && !c->priv_.nseg && c->priv_.state == RTWS_STATE_OPEN;
 }
 
 /* The next time the timer scan has work for s. */
@@ -4991,6 +5183,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         s->peer = peer;
         rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[0]);
         s->conn.priv_.notify_ = rtws__sock_notify;
+        s->conn.priv_.io_ = &ctx->io;
         if (!rtws__add_sock(ctx, s)) {
             close(fd);
             rtws__free(&ctx->cfg.conn.allocator, s);
@@ -5242,6 +5435,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
         return NULL;
     }
     s->conn.priv_.notify_ = rtws__sock_notify;
+    s->conn.priv_.io_ = &ctx->io;
     ctx->totals.connected++;
     rtws__begin(ctx, now);
     rtws__sock_notify(&s->conn);
@@ -5892,6 +6086,14 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         d = rtws__sock_deadline(s);
         if (d < next) next = d;
     }
+    if (ctx->pool.nblk) { /* the pool gives its blocks back after trim_ms unused */
+        if (ctx->pool.uses != ctx->pool_uses) {
+            ctx->pool_uses = ctx->pool.uses;
+            ctx->pool_at = now;
+        }
+        if (now >= ctx->pool_at + ctx->cfg.trim_ms) rtws__pool_trim(&ctx->pool);
+        else if (ctx->pool_at + ctx->cfg.trim_ms < next) next = ctx->pool_at + ctx->cfg.trim_ms;
+    }
     rtws__clients_timers(ctx, now, &next);
     if (ctx->cfg.on_tick) {
         ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
@@ -6048,6 +6250,7 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     rtws_allocator copy = *a;
     rtws__clients_free(ctx);
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
+    rtws__pool_trim(&ctx->pool);
     if (ctx->tls_client && ctx->tls_tp->client_free) ctx->tls_tp->client_free(ctx->tls_client);
     rtws__free(&copy, ctx->socks);
     rtws__free(&copy, ctx->byfd);

@@ -33,7 +33,10 @@ for r in $(seq "$runs"); do
         done
         if [ -z "$port" ]; then echo "$v: $bin did not start"; kill "$pid" 2>/dev/null; exit 1; fi
         out=$($L "$LG" --port "$port" "$@" --pid "$pid" 2>&1)
-        printf '%s run %s: %s\n' "$v" "$r" "$(echo "$out" | grep -oE '[0-9]+ msg/s|\([0-9.]+ us per [a-z ]+\)|p50 [0-9.]+ us' | tr '\n' ' ')"
+        # minor page faults of the server over its whole life (fresh pages touched)
+        flt=$(awk '{print $10}' "/proc/$pid/stat" 2>/dev/null)
+        printf '%s run %s: %s%s\n' "$v" "$r" "$(echo "$out" | grep -oE '[0-9]+ msg/s|\([0-9.]+ us per [a-z ]+\)|p50 [0-9.]+ us' | tr '\n' ' ')" "${flt:+minflt $flt}"
+        echo "$out" | grep -q 'msg/s' || { echo "$v run $r: no result; loadgen said:"; echo "$out" | tail -5; }
         kill "$pid"; wait "$pid" 2>/dev/null
     done
 done

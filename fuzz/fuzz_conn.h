@@ -3,11 +3,16 @@
    it writes parsed back (HTTP head, then frames in the opposite role).
    byte 0: flags (see FZ_*)
    byte 1, 2: seed of the chunk sizes and of the partial writes; when byte 1
-           is odd, message_timeout_ms = 64 * (1 + byte 1 / 2)
+           is odd, message_timeout_ms = 64 * (1 + byte 1 / 2); byte 2's bit 0
+           lends a host's pool (bit 1: a small budget) and direct writes
    byte 3: milliseconds that pass per call (times 64)
    rest:   bytes from the peer (after a valid handshake head when FZ_HANDSHAKE) */
 #ifndef FUZZ_CONN_H
 #define FUZZ_CONN_H
+/* small thresholds, so that the short messages of a fuzz input reach the
+   host's buffer pool and direct writes (lent through an rtws__conn_io) */
+#define RTWS__POOL_MIN 64u
+#define RTWS__DIRECT_MIN 64u
 #include "fuzz.h"
 
 enum {
@@ -263,6 +268,31 @@ static void fz_parse_out(fz *f) {
     if (f->phase == 0) f->head_scanned = f->head_scanned > off ? f->head_scanned - off : 0;
 }
 
+/* The host's direct write, as a socket that takes a random part (or none). */
+static fz *fz_cur;
+static size_t fz_write(rtws_conn *c, const rtws_iov *iov, int n) {
+    fz *f = fz_cur;
+    size_t total = 0, take, k = 0;
+    int i;
+    FUZZ_CHECK(c == &f->c && n >= 1);
+    FUZZ_CHECK(rtws_conn_out_pending(c) == 0); /* only with nothing ahead of it */
+    for (i = 0; i < n; i++) total += iov[i].len;
+    take = (fz_rand(f) & 1) ? total : fz_rand(f) % (total + 1);
+    if (f->out_len + take > f->out_cap) {
+        f->out_cap = (f->out_len + take) * 2;
+        f->out = (uint8_t *)realloc(f->out, f->out_cap);
+        FUZZ_CHECK(f->out != NULL);
+    }
+    for (i = 0; i < n && k < take; i++) {
+        size_t m = iov[i].len < take - k ? iov[i].len : take - k;
+        memcpy(f->out + f->out_len, iov[i].base, m);
+        f->out_len += m;
+        k += m;
+    }
+    fz_parse_out(f);
+    return take;
+}
+
 /* Takes the output as a socket would, sometimes in part, and checks it. */
 static void fz_drain(fz *f) {
     int rounds;
@@ -354,6 +384,8 @@ static int fz_on_accept(rtws_conn *c, const rtws_http *req, const char **protoco
 
 static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     static fz f; /* rtws_conn is large; keep it off the stack */
+    rtws__pool pool;
+    rtws__conn_io io;
     rtws_config cfg;
     uint32_t rnd_state = 0x2545F491u;
     uint8_t *stream;
@@ -388,6 +420,15 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
         cfg.max_send_queue = 2048;
     }
     rtws_conn_init(&f.c, &cfg);
+    memset(&pool, 0, sizeof pool);
+    if (d[-2] & 1) { /* byte 2, bit 0: a host's pool and direct writes */
+        pool.alloc = cfg.allocator;
+        pool.budget = (d[-2] & 2) ? 4096 : 1 << 20;
+        io.pool = &pool;
+        io.write = fz_write;
+        fz_cur = &f;
+        f.c.priv_.io_ = &io;
+    }
     rtws_frame_parser_init(&f.fp, role == RTWS_SERVER ? RTWS_CLIENT : RTWS_SERVER, 0);
     stream = (uint8_t *)malloc(n + 1024);
     FUZZ_CHECK(stream != NULL);
@@ -444,6 +485,8 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     FUZZ_CHECK(f.freed || rtws_conn_get_state(&f.c) == RTWS_STATE_CLOSED);
     FUZZ_CHECK(rtws_conn_want(&f.c) == (f.freed ? 0u : (unsigned)RTWS_WANT_CLOSE));
     rtws_conn_free(&f.c);
+    FUZZ_CHECK(pool.bytes <= pool.budget);
+    rtws__pool_trim(&pool);
     free(stream);
     free(f.out);
 }
