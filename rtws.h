@@ -242,6 +242,35 @@ RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, siz
    (size_t)-1 for bad input or too small a cap. */
 RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
+/* A memory budget: bytes in use against a cap, kept by whatever charges it
+   (a context's send queues and receive buffers, a router's channels,
+   history and sessions) so that one number bounds them all. Plain data for
+   one thread, like everything else; zeroed means unlimited. */
+typedef struct rtws_budget {
+    size_t limit;      /* bytes (0: unlimited; used and peak are kept anyway) */
+    size_t used, peak; /* bytes charged now, and the most ever */
+    /* Asked by rtws_budget_make_room() to give back at least need bytes
+       (the host closes the largest send queues with 1013). NULL: none. */
+    void (*reclaim)(struct rtws_budget *b, size_t need, void *user);
+    void *reclaim_user;
+} rtws_budget;
+/* Pressure levels of rtws_budget_get_level(), the order in which work is
+   refused as used nears the limit (docs/GUIDE.md "Memory budget"). */
+enum {
+    RTWS_BUDGET_OK = 0,           /* below 3/4 of the limit, or no limit */
+    RTWS_BUDGET_NO_NEW = 1,       /* from 3/4: new channels are refused */
+    RTWS_BUDGET_SHED_HISTORY = 2, /* from 7/8: history stops growing, oldest goes first */
+    RTWS_BUDGET_FULL = 3          /* at the limit: the largest send queues are closed */
+};
+RTWS_API void rtws_budget_init(rtws_budget *b, size_t limit);
+/* Accounts n more (or fewer) bytes; never refuses: callers ask first. */
+RTWS_API void rtws_budget_charge(rtws_budget *b, size_t n);
+RTWS_API void rtws_budget_credit(rtws_budget *b, size_t n);
+/* 1 when n more bytes fit under the limit, asking reclaim first when they
+   do not; 0 when they still do not. */
+RTWS_API int rtws_budget_make_room(rtws_budget *b, size_t n);
+RTWS_API unsigned rtws_budget_get_level(const rtws_budget *b);
+
 /* ======================================================================== */
 /* === layer 1: frame ===================================================== */
 /* ======================================================================== */
@@ -584,6 +613,9 @@ typedef struct rtws_config {
     size_t max_handshake;           /* bytes of the HTTP head (8 KiB) */
     size_t max_headers;             /* headers in the HTTP head (64, at most RTWS_MAX_HEADERS) */
     size_t max_send_queue;          /* unsent data bytes before sends fail (64 MiB) */
+    rtws_budget *budget;            /* charged with the unsent bytes; a send that does not
+                                       fit asks its reclaim, then fails RTWS_ERR_LIMIT
+                                       (NULL: none; a context sets its own) */
     uint32_t handshake_timeout_ms;  /* opening handshake deadline (10000) */
     uint32_t close_timeout_ms;      /* close handshake deadline (5000) */
     uint32_t ping_interval_ms;      /* ping after this much silence (30000); set
@@ -921,6 +953,11 @@ RTWS_API const rtws_transport *rtws_transport_tcp(void);
 typedef struct rtws_ctx_config {
     rtws_config conn;          /* template for every connection (role set per socket) */
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
+    size_t memory_budget;      /* bytes of every connection's send queue and receive
+                                  buffers, plus an installed router's channels, history
+                                  and sessions (0: unlimited). Near it new channels are
+                                  refused, then history shrinks, then the largest send
+                                  queues are closed with 1013 (docs/GUIDE.md) */
     uint32_t timer_ms;         /* timer granularity: a deadline is served at most this
                                   late, and timer passes are at least this far apart (100) */
     uint32_t linger_ms;        /* a closing socket drains input this long (2000) */
@@ -1035,8 +1072,12 @@ typedef struct rtws_ctx_stats {
     size_t active;                /* connections open or closing */
     uint64_t accepted, connected; /* server sockets accepted, client connections started */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    size_t memory_used, memory_peak, memory_budget; /* the context's rtws_budget */
 } rtws_ctx_stats;
 RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st);
+/* The context's memory budget (limit rtws_ctx_config.memory_budget): the
+   application may charge its own buffers to it too. */
+RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx);
 
 /* For connections the context owns: its socket, its context, and the peer
    address as "ip:port" ("[ip]:port" for IPv6) written to buf. */
@@ -1979,6 +2020,42 @@ RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, siz
     return o;
 }
 
+/* ---- memory budget ---- */
+
+RTWS_API void rtws_budget_init(rtws_budget *b, size_t limit) {
+    memset(b, 0, sizeof *b);
+    b->limit = limit;
+}
+
+RTWS_API void rtws_budget_charge(rtws_budget *b, size_t n) {
+    b->used = n > SIZE_MAX - b->used ? SIZE_MAX : b->used + n;
+    if (b->used > b->peak) b->peak = b->used;
+}
+
+RTWS_API void rtws_budget_credit(rtws_budget *b, size_t n) {
+    RTWS_ASSERT(n <= b->used); /* gave back more than was charged */
+    b->used = n > b->used ? 0 : b->used - n;
+}
+
+static int rtws__budget_fits(const rtws_budget *b, size_t n) {
+    return !b->limit || (b->used <= b->limit && n <= b->limit - b->used);
+}
+
+RTWS_API int rtws_budget_make_room(rtws_budget *b, size_t n) {
+    if (rtws__budget_fits(b, n)) return 1;
+    if (b->reclaim) b->reclaim(b, n, b->reclaim_user);
+    return rtws__budget_fits(b, n);
+}
+
+RTWS_API unsigned rtws_budget_get_level(const rtws_budget *b) {
+    size_t l = b->limit;
+    if (!l) return RTWS_BUDGET_OK;
+    if (b->used >= l) return RTWS_BUDGET_FULL;
+    if (b->used >= l - l / 8) return RTWS_BUDGET_SHED_HISTORY;
+    if (b->used >= l - l / 4) return RTWS_BUDGET_NO_NEW;
+    return RTWS_BUDGET_OK;
+}
+
 /* === layer 1: frame ===================================================== */
 
 RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h) {
@@ -2909,6 +2986,7 @@ static void rtws__segs_free(rtws_conn *c) {
 static void rtws__release(rtws_conn *c) {
     const rtws_allocator *a = &c->priv_.cfg->allocator;
     size_t i;
+    if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, c->priv_.qbytes);
     for (i = 0; i < c->priv_.nseg; i++) rtws__chunk_unref(c, c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)].chunk);
     rtws__free(a, c->priv_.spare);
     rtws__segs_free(c);
@@ -3097,6 +3175,7 @@ static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
     ch->len += n;
     t->len += n;
     c->priv_.qbytes += n;
+    if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, n);
     if (c->priv_.notify_) c->priv_.notify_(c);
 }
 
@@ -3134,6 +3213,7 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
 static void rtws__seg_pop(rtws_conn *c) {
     rtws__seg *s = &c->priv_.segs[c->priv_.seghead];
     c->priv_.qbytes -= s->len;
+    if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, s->len);
     rtws__chunk_unref(c, s->chunk);
     c->priv_.seghead = (c->priv_.seghead + 1) & (c->priv_.segcap - 1);
     c->priv_.nseg--;
@@ -3145,6 +3225,7 @@ static void rtws__drop_unsent(rtws_conn *c) {
     while (c->priv_.nseg > (c->priv_.head_off ? 1u : 0u)) {
         size_t last = (c->priv_.seghead + c->priv_.nseg - 1) & (c->priv_.segcap - 1);
         c->priv_.qbytes -= c->priv_.segs[last].len;
+        if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, c->priv_.segs[last].len);
         rtws__chunk_unref(c, c->priv_.segs[last].chunk);
         c->priv_.nseg--;
     }
@@ -4236,8 +4317,29 @@ static rtws_err rtws__send_check(rtws_conn *c, size_t len) {
     if (c->priv_.qbytes - c->priv_.head_off > c->priv_.cfg->max_send_queue ||
         len > c->priv_.cfg->max_send_queue - (c->priv_.qbytes - c->priv_.head_off))
         return RTWS_ERR_LIMIT;
+    /* the memory budget: its reclaim closes the largest queues (maybe c's) */
+    if (c->priv_.cfg->budget && !rtws_budget_make_room(c->priv_.cfg->budget, len)) return RTWS_ERR_LIMIT;
+    if (c->priv_.close_sent) return RTWS_ERR_CLOSED;
     return RTWS_OK;
 }
+
+#if !defined(RTWS_NO_HOST) || defined(RTWS__HAVE_ROUTER) /* their reclaim hooks */
+/* Memory budget: drops c's data not yet started and closes it with 1013,
+   the slow consumer's close. Returns the bytes given back. */
+static size_t rtws__conn_shed(rtws_conn *c) {
+    size_t before = c->priv_.qbytes;
+    if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return 0;
+    rtws__drop_unsent(c);
+    rtws_conn_close(c, RTWS_CLOSE_TRY_AGAIN, "memory budget");
+    return before > c->priv_.qbytes ? before - c->priv_.qbytes : 0;
+}
+
+/* The bytes c holds unsent that shedding it would give back (0: not open). */
+static size_t rtws__conn_sheddable(const rtws_conn *c) {
+    if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return 0;
+    return c->priv_.qbytes - (c->priv_.nseg && c->priv_.head_off ? c->priv_.segs[c->priv_.seghead].len : 0);
+}
+#endif
 
 RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
                                        size_t len, int fin) {
@@ -4320,6 +4422,7 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].len = s->len;
     c->priv_.nseg++;
     c->priv_.qbytes += s->len;
+    if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, s->len);
     c->priv_.msgs_out++;
     c->priv_.bytes_out += s->payload;
     if (c->priv_.notify_) c->priv_.notify_(c);
@@ -4441,6 +4544,8 @@ struct rtws_ctx {
     const rtws_transport *tls_tp; /* wss://: cfg.tls_transport or RTWS_TLS_TRANSPORT (NULL: none) */
     void *tls_client;             /* tls_tp's client_new state, made at the first wss:// connect */
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
+    rtws_budget budget;           /* cfg.memory_budget over every connection */
+    size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
 };
 
 /* Marks s for the sweep at the end of the current call (counting, so the
@@ -4550,6 +4655,25 @@ static void rtws__watch(rtws__sock *s, unsigned want) {
 #endif
 }
 
+/* The budget is over its limit: close the connections with the largest
+   unsent queues (1013, their unsent data dropped) until need bytes fit. */
+static void rtws__ctx_reclaim(rtws_budget *b, size_t need, void *user) {
+    rtws_ctx *ctx = (rtws_ctx *)user;
+    while (b->limit && (b->used > b->limit || need > b->limit - b->used)) {
+        rtws__sock *big = NULL;
+        size_t most = 0, i;
+        for (i = 0; i < ctx->nsocks; i++) {
+            rtws__sock *s = ctx->socks[i];
+            size_t q = s->listener || s->dead ? 0 : rtws__conn_sheddable(&s->conn);
+            if (q > most) {
+                most = q;
+                big = s;
+            }
+        }
+        if (!big || !rtws__conn_shed(&big->conn)) return;
+    }
+}
+
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     rtws_ctx *ctx;
     rtws_allocator a;
@@ -4570,6 +4694,10 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     rtws__config_defaults(&ctx->conn_cfg[0]);
     rtws__config_defaults(&ctx->conn_cfg[1]);
     ctx->tls_tp = ctx->cfg.tls_transport ? ctx->cfg.tls_transport : RTWS_TLS_TRANSPORT;
+    rtws_budget_init(&ctx->budget, ctx->cfg.memory_budget);
+    ctx->budget.reclaim = rtws__ctx_reclaim;
+    ctx->budget.reclaim_user = ctx;
+    ctx->conn_cfg[0].budget = ctx->conn_cfg[1].budget = &ctx->budget;
     return ctx;
 }
 
@@ -4599,6 +4727,7 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
     s->ctx = ctx;
     s->registered = 1;
     s->index = (uint32_t)ctx->nsocks; /* below the fd limit */
+
     ctx->socks[ctx->nsocks++] = s;
     ctx->byfd[s->fd] = s;
     if (!s->listener) ctx->nconns++;
@@ -5774,7 +5903,7 @@ static void rtws__clients_free(rtws_ctx *ctx) { (void)ctx; }
 /* Runs every connection's timers at most every timer_ms, or sooner when a
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
-    size_t i;
+    size_t i, rx = 0;
     uint64_t next = UINT64_MAX;
     if (now < ctx->next_scan) return;
     rtws__flush_dirty(ctx, now); /* queued output first: the pass sees settled sockets */
@@ -5799,9 +5928,16 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
             if (s->conn.priv_.wrote) s->conn.priv_.wrote = 0;
             else rtws_conn_trim(&s->conn);
         }
+        rx += (s->conn.priv_.rborrow ? 0 : s->conn.priv_.rcap) + s->conn.priv_.mcap;
         d = rtws__sock_deadline(s);
         if (d < next) next = d;
     }
+    /* receive buffers are charged to the budget here, at every pass (at
+       least once a second when there is a limit) */
+    if (rx > ctx->rx_acct) rtws_budget_charge(&ctx->budget, rx - ctx->rx_acct);
+    else rtws_budget_credit(&ctx->budget, ctx->rx_acct - rx);
+    ctx->rx_acct = rx;
+    if (ctx->budget.limit && now + 1000 < next) next = now + 1000;
     rtws__clients_timers(ctx, now, &next);
     if (ctx->cfg.on_tick) {
         ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
@@ -5951,7 +6087,12 @@ RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
         st->bytes_in += c->priv_.bytes_in;
         st->bytes_out += c->priv_.bytes_out;
     }
+    st->memory_used = ctx->budget.used;
+    st->memory_peak = ctx->budget.peak;
+    st->memory_budget = ctx->budget.limit;
 }
+
+RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx) { return &ctx->budget; }
 
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;

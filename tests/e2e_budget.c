@@ -1,0 +1,120 @@
+/* Issue 15 items 2 and 3 over real sockets: the context's memory budget.
+   Item 3: 8 clients that send and never read push an echo server; with a
+   memory budget its queued output stays under the cap, the largest queues
+   are closed with 1013 instead of growing, and the memory comes back. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+#include "t.h"
+#include <stdlib.h>
+
+#define MiB ((size_t)1 << 20)
+
+static int g_closed_1013, g_closes;
+
+static void echo_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    (void)user;
+    if (ev->type == RTWS_EV_MESSAGE) rtws_conn_send(c, (rtws_opcode)ev->message.opcode, ev->message.data, ev->message.len);
+    if (ev->type == RTWS_EV_CLOSE) {
+        g_closes++;
+        if (c->priv_.close_code == 1013) g_closed_1013++; /* the close we sent */
+    }
+}
+
+/* a raw client: upgrade, then masked 60 KiB binary frames, never reading */
+static int raw_client(int port) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n";
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) return -1;
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) return -1;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    return fd;
+}
+
+static void test_echo_never_read(void) {
+    enum { NC = 8, FRAME = 61440 };
+    rtws_ctx_config cfg;
+    rtws_ctx *sv;
+    rtws_ctx_stats st;
+    static uint8_t frame[FRAME + 8];
+    static struct pollfd f[64];
+    size_t off[NC], limit = 8 * MiB, sent = 0, worst = 0;
+    int fds[NC], port = 0, i, alive;
+    uint64_t until;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.memory_budget = limit;
+    cfg.timer_ms = 10;
+    cfg.linger_ms = 200;
+    cfg.conn.role = RTWS_SERVER;
+    cfg.conn.heartbeat_off = 1;
+    cfg.conn.close_timeout_ms = 200;
+    cfg.conn.on_event = echo_event;
+    sv = rtws_ctx_new(&cfg);
+    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    frame[0] = 0x82; /* binary, fin */
+    frame[1] = 0xFE; /* masked, 16-bit length */
+    frame[2] = (uint8_t)(FRAME >> 8);
+    frame[3] = (uint8_t)FRAME;
+    memset(frame + 4, 0, 4); /* a zero key: the payload goes as it is */
+    memset(frame + 8, 'e', FRAME);
+    for (i = 0; i < NC; i++) {
+        fds[i] = raw_client(port);
+        off[i] = 0;
+        CHECK(fds[i] >= 0);
+    }
+    until = rtws_time_now_ms() + 4000;
+    do {
+        int n = rtws_ctx_fill_pollfds(sv, f, 64);
+        alive = 0;
+        for (i = 0; i < NC; i++) { /* each keeps writing frames while it can */
+            ssize_t w;
+            if (fds[i] < 0) continue;
+            alive++;
+            w = send(fds[i], frame + off[i], sizeof frame - off[i], MSG_NOSIGNAL);
+            if (w > 0) {
+                off[i] = (off[i] + (size_t)w) % sizeof frame;
+                sent += (size_t)w;
+            } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+        }
+        poll(f, (nfds_t)n, 1);
+        rtws_ctx_service(sv, f, n, rtws_time_now_ms());
+        rtws_ctx_get_stats(sv, &st);
+        if (st.memory_used > worst) worst = st.memory_used;
+    } while (rtws_time_now_ms() < until && sent < (size_t)400 * MiB);
+    rtws_ctx_get_stats(sv, &st);
+    printf("  8 never-reading clients: %zu MiB sent to the echo server, budget %zu MiB, peak %zu KiB,"
+           " %d closed with 1013\n",
+           sent / MiB, limit / MiB, st.memory_peak / 1024, g_closed_1013);
+    CHECK(sent > 3 * limit);           /* the load really was over the budget */
+    CHECK(g_closed_1013 >= 1);         /* the largest queues went */
+    CHECK_EQ(st.memory_budget, limit);
+    /* the queues stay under the cap; receive buffers (counted at the timer
+       pass, not refused) may add up to one 64 KiB frame buffer each */
+    CHECK(st.memory_peak <= limit + NC * 160 * 1024);
+    CHECK(worst <= st.memory_peak);
+    for (i = 0; i < NC; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    until = rtws_time_now_ms() + 2000;
+    while (rtws_ctx_get_conn_count(sv) && rtws_time_now_ms() < until) rtws_ctx_run_once(sv, 5);
+    rtws_ctx_run_timers(sv, rtws_time_now_ms() + 1000);
+    rtws_ctx_get_stats(sv, &st);
+    CHECK_EQ(rtws_ctx_get_conn_count(sv), 0);
+    CHECK_EQ(st.memory_used, 0); /* everything came back */
+    (void)alive;
+    rtws_ctx_free(sv);
+}
+
+int main(void) {
+    test_echo_never_read();
+    return T_END();
+}
