@@ -1491,6 +1491,17 @@ typedef struct rtws_router_config {
     uint32_t dedupe_ms;          /* publish ids remembered per session (60000) */
     size_t dedupe_max;           /* ...at most this many per session (1024) */
     size_t max_channels;         /* channels per connection (100) */
+    size_t max_channels_total;   /* channels that exist at once (10000) */
+    size_t max_user_channels;    /* channels created by one user that still exist (1000);
+                                    a subscribe or publish that would create a channel
+                                    over either cap gets "limit_reached" */
+    uint32_t channel_ttl_ms;     /* a channel without subscribers is forgotten, history
+                                    and seq with it, this long after its last publish or
+                                    its last subscriber left (300000) */
+    size_t memory_budget;        /* bytes of channels, history and sessions, and of the
+                                    send queues of its connections (0: unlimited). When
+                                    installed in a context with a memory_budget, that one
+                                    is charged instead (docs/GUIDE.md "Memory budget") */
     size_t max_conns_per_user;   /* (0: unlimited) */
     size_t max_data;             /* bytes of a publish's data (65536) */
     uint32_t rate_per_s;         /* messages per second per connection (0: off) */
@@ -1540,8 +1551,19 @@ RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const cha
 typedef struct rtws_router_stats {
     size_t active_connections, users_online, channels, subscriptions, sessions;
     uint64_t total_connections, messages_in, messages_out, publishes;
+    size_t memory_used, memory_peak, memory_budget; /* the budget the router charges */
+    size_t memory_router;        /* of which its channels, history and sessions */
+    size_t history_bytes;        /* bytes of the messages kept in history */
+    uint64_t channels_expired;   /* forgotten after channel_ttl_ms without subscribers */
+    uint64_t history_shed;       /* history messages dropped early for the budget */
+    uint64_t refused_overloaded, refused_rate; /* "overloaded" and "rate_limited" sent */
 } rtws_router_stats;
 RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st);
+/* The budget the router charges: its own (limit memory_budget), or once
+   installed in a context with a memory_budget, the context's. Without a
+   host, point the rtws_config.budget of the router's connections at it so
+   their send queues count too (and free them before the router). */
+RTWS_API rtws_budget *rtws_router_get_budget(rtws_router *r);
 #endif /* RTWS__HAVE_ROUTER */
 
 /* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
@@ -8270,6 +8292,8 @@ static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, 
 typedef struct rtws__ruser {
     rtws__hnode h;    /* key: the user id */
     size_t conns;     /* router connections of this user */
+    size_t sessions;  /* sessions of this user */
+    size_t channels;  /* channels this user created that still exist */
     char name[64];
 } rtws__ruser;
 
@@ -8299,11 +8323,18 @@ typedef struct rtws__presence {
     char status[33];
 } rtws__presence;
 
+typedef struct rtws__hent {
+    rtws_shared *sh;
+    uint64_t at;        /* now_ms of the publish */
+} rtws__hent;
+
 typedef struct rtws__channel {
     rtws__hnode h;
     uint64_t seq;
-    rtws_shared **hist; /* ring: the last hcount messages, seq-hcount+1 .. seq */
+    rtws__hent *hist;   /* ring: the last hcount messages, seq-hcount+1 .. seq */
     size_t hcap, hhead, hcount;
+    uint64_t idle_at;   /* last publish, or when the last subscriber left */
+    rtws__ruser *owner; /* the user who created it (NULL: the server) */
     rtws__member *subs;
     size_t nsubs;
     rtws__htab presence;
@@ -8320,7 +8351,11 @@ typedef struct rtws__rconn {
     uint64_t auth_deadline;          /* 0: authenticated or not required */
     uint64_t tokens_at;              /* rate limit: last refill */
     uint64_t tokens;                 /* rate limit, in thousandths of a message */
-    uint32_t abuse;
+    uint32_t abuse;                  /* refusals, less one per message let through */
+    uint64_t blocked_until;          /* a refused publish (blocked_id) holds back later ones */
+    uint64_t blocked_counts;         /* ...and from then on, those count as abuse */
+    uint8_t blocked_len;
+    char blocked_id[64];
     int authed, opened;
     char pending_user[64];           /* from the upgrade request's token */
     char pending_session[32];        /* from ?session= */
@@ -8344,9 +8379,24 @@ struct rtws_router {
     char *out;                   /* JSON being written */
     size_t outcap;
     rtws_json_writer w;
+    rtws_budget own, *budget;    /* budget is &own, or the context's (rtws_router_install) */
+    size_t mem, hist_bytes;      /* bytes charged for channels, history and sessions */
+    uint64_t now;                /* latest now_ms seen */
+    uint64_t expired, shed, refused_overloaded, refused_rate;
 };
 
 static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
+
+/* Charges (add) or gives back n bytes of the router's own data. */
+static void rtws__rmem(rtws_router *r, size_t n, int add) {
+    if (add) {
+        r->mem += n;
+        rtws_budget_charge(r->budget, n);
+    } else {
+        r->mem -= n;
+        rtws_budget_credit(r->budget, n);
+    }
+}
 #endif /* RTWS__HAVE_ROUTER */
 
 /* ---- JSON tokens (HS256) ---- */
@@ -8515,6 +8565,32 @@ static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code
     return RTWS_OK;
 }
 
+/* A refusal to try again later ("rate_limited", "overloaded"): the error
+   carries retry_after_ms. A refused publish with an id holds back the
+   connection's later publishes until it comes again (or retry_after_ms +
+   10 s pass), so that a client resending it keeps its order. */
+static void rtws__rt_refuse(rtws_router *r, rtws__rconn *rc, const char *code, const char *msg,
+                            const char *id, size_t idl, int publish, uint64_t retry_ms,
+                            uint64_t now) {
+    size_t len;
+    if (retry_ms < 1) retry_ms = 1;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "error");
+        rtws__w_strz(r, "code", code);
+        rtws__w_strz(r, "message", msg);
+        if (id) rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "retry_after_ms", (int64_t)retry_ms);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    if (publish && id && !rc->blocked_len) {
+        memcpy(rc->blocked_id, id, idl);
+        rc->blocked_len = (uint8_t)idl;
+        rc->blocked_counts = now + retry_ms + 1000;
+        rc->blocked_until = now + retry_ms + 10000;
+    }
+}
+
 RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
                                     const char *message, const char *id) {
     rtws__rconn *rc = (rtws__rconn *)c->priv_.ext_;
@@ -8576,13 +8652,7 @@ static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
 
 /* Users are kept while a connection or a session refers to them. */
 static void rtws__user_maybe_drop(rtws_router *r, rtws__ruser *u) {
-    size_t i;
-    if (!u || u->conns) return;
-    for (i = 0; i < r->sessions.nb; i++) {
-        rtws__hnode *e;
-        for (e = r->sessions.b[i]; e; e = e->hnext)
-            if (((rtws__session *)e)->user == u) return;
-    }
+    if (!u || u->conns || u->sessions || u->channels) return;
     rtws__hdel(&r->users, &u->h);
     rtws__free(rtws__ra(r), u);
 }
@@ -8617,12 +8687,16 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
         rtws__free(rtws__ra(r), s);
         return NULL;
     }
+    u->sessions++;
+    rtws__rmem(r, sizeof *s, 1);
     return s;
 }
 
 static void rtws__session_free(rtws_router *r, rtws__session *s) {
     rtws__ruser *u = s->user;
     rtws__hdel(&r->sessions, &s->h);
+    rtws__rmem(r, sizeof *s + s->ddcap * sizeof *s->dd, 0);
+    u->sessions--;
     rtws__free(rtws__ra(r), s->dd);
     rtws__free(rtws__ra(r), s);
     rtws__user_maybe_drop(r, u);
@@ -8645,28 +8719,103 @@ static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t
         rtws__free(rtws__ra(r), ch);
         return NULL;
     }
+    ch->idle_at = r->now;
+    rtws__rmem(r, sizeof *ch + n + 1, 1);
     return ch;
 }
 
-/* Adds a message to the channel's history ring (which holds a reference). */
-static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh) {
-    size_t cap = r->cfg.history;
+/* Drops the channel's oldest history message. */
+static void rtws__hist_pop(rtws_router *r, rtws__channel *ch) {
+    rtws_shared *sh = ch->hist[ch->hhead].sh;
+    size_t cost = sizeof *sh + sh->cap;
+    r->hist_bytes -= cost;
+    rtws__rmem(r, cost, 0);
+    rtws_shared_release(sh);
+    ch->hhead = (ch->hhead + 1) % ch->hcap;
+    ch->hcount--;
+}
+
+/* Frees a channel, its history and its presence table. */
+static void rtws__channel_free(rtws_router *r, rtws__channel *ch) {
+    rtws__ruser *owner = ch->owner;
+    while (ch->hcount) rtws__hist_pop(r, ch);
+    rtws__rmem(r, sizeof *ch + ch->h.klen + 1 + ch->hcap * sizeof *ch->hist, 0);
+    rtws__hdel(&r->channels, &ch->h);
+    rtws__free(rtws__ra(r), ch->presence.b);
+    rtws__free(rtws__ra(r), ch->hist);
+    rtws__free(rtws__ra(r), ch);
+    if (owner) {
+        owner->channels--;
+        rtws__user_maybe_drop(r, owner);
+    }
+}
+
+/* The budget's level with n more bytes: is adding n over 7/8 of the limit? */
+static int rtws__over_history(const rtws_budget *b, size_t n) {
+    size_t t = b->limit - b->limit / 8;
+    return b->limit && (b->used > t || n > t - b->used);
+}
+
+/* Under memory pressure history goes, oldest message first, across every
+   channel, until n more bytes fit under 7/8 of the budget. */
+static void rtws__history_shed(rtws_router *r, size_t n) {
+    while (rtws__over_history(r->budget, n)) {
+        rtws__channel *old = NULL;
+        uint64_t next = UINT64_MAX;
+        size_t i;
+        for (i = 0; i < r->channels.nb; i++) {
+            rtws__hnode *e;
+            for (e = r->channels.b[i]; e; e = e->hnext) {
+                rtws__channel *ch = (rtws__channel *)e;
+                uint64_t at;
+                if (!ch->hcount) continue;
+                at = ch->hist[ch->hhead].at;
+                if (!old || at < old->hist[old->hhead].at) {
+                    if (old) next = old->hist[old->hhead].at;
+                    old = ch;
+                } else if (at < next) {
+                    next = at;
+                }
+            }
+        }
+        if (!old) return;
+        do { /* from the oldest channel while it stays the oldest */
+            rtws__hist_pop(r, old);
+            r->shed++;
+        } while (old->hcount && old->hist[old->hhead].at <= next && rtws__over_history(r->budget, n));
+    }
+}
+
+/* Adds a message to the channel's history ring (which holds a reference).
+   Near the memory budget the oldest history goes first; when the message
+   still does not fit, the channel's history is emptied instead (the ring
+   must hold the messages just before seq: a later "since" gets "reset"). */
+static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh, uint64_t now) {
+    size_t cap = r->cfg.history, cost = sizeof *sh + sh->cap;
     if (!cap) return;
+    if (rtws__over_history(r->budget, cost)) rtws__history_shed(r, cost);
+    if (rtws__over_history(r->budget, cost)) {
+        while (ch->hcount) rtws__hist_pop(r, ch);
+        return;
+    }
     if (ch->hcap < cap && ch->hcount == ch->hcap) { /* grow lazily up to the cap */
         void *h = ch->hist;
+        size_t old = ch->hcap;
         rtws_err e = rtws__ring_grow(rtws__ra(r), &h, &ch->hcap, &ch->hhead, sizeof *ch->hist, cap);
-        ch->hist = (rtws_shared **)h;
-        if (e != RTWS_OK) return;
+        ch->hist = (rtws__hent *)h;
+        rtws__rmem(r, (ch->hcap - old) * sizeof *ch->hist, 1);
+        if (e != RTWS_OK) {
+            while (ch->hcount) rtws__hist_pop(r, ch);
+            return;
+        }
     }
+    if (ch->hcount == ch->hcap) rtws__hist_pop(r, ch);
     sh->refs++;
-    if (ch->hcount < ch->hcap) {
-        ch->hist[(ch->hhead + ch->hcount) % ch->hcap] = sh;
-        ch->hcount++;
-    } else {
-        rtws_shared_release(ch->hist[ch->hhead]);
-        ch->hist[ch->hhead] = sh;
-        ch->hhead = (ch->hhead + 1) % ch->hcap;
-    }
+    ch->hist[(ch->hhead + ch->hcount) % ch->hcap].sh = sh;
+    ch->hist[(ch->hhead + ch->hcount) % ch->hcap].at = now;
+    ch->hcount++;
+    r->hist_bytes += cost;
+    rtws__rmem(r, cost, 1);
 }
 
 static rtws__member *rtws__member_of(const rtws__rconn *rc, const rtws__channel *ch) {
@@ -8691,7 +8840,7 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
             break;
         }
     rc->nchan--;
-    ch->nsubs--;
+    if (--ch->nsubs == 0) ch->idle_at = r->now;
     r->nsubs--;
     rtws__free(rtws__ra(r), m);
     p = (rtws__presence *)rtws__hfind(&ch->presence, uname, un, rc->user->h.hash);
@@ -8703,12 +8852,11 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     }
 }
 
+/* A channel that never saw a publish goes with its last subscriber; one
+   with a seq stays until channel_ttl_ms expires it (rtws_router_run_timers). */
 static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
-    if (ch->nsubs || ch->hcount || ch->seq) return; /* a channel with history stays */
-    rtws__hdel(&r->channels, &ch->h);
-    rtws__free(rtws__ra(r), ch->presence.b);
-    rtws__free(rtws__ra(r), ch->hist);
-    rtws__free(rtws__ra(r), ch);
+    if (ch->nsubs || ch->hcount || ch->seq) return;
+    rtws__channel_free(r, ch);
 }
 
 /* ---- protocol ---- */
@@ -8724,6 +8872,7 @@ typedef struct rtws__req {
     size_t cn;
     rtws__channel *ch;  /* RTWS__REQ_MEMBER: that channel, and rc's membership */
     rtws__member *m;
+    int publish;        /* a "publish" (refusals to retry hold back later ones) */
 } rtws__req;
 
 /* A string field of the request as a C string in buf (cap bytes), checked
@@ -8762,6 +8911,13 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_strz(r, "auth", r->cfg.auth_required ? "required" : "optional");
         rtws_json_write_key(&r->w, "resumed", 7);
         rtws_json_write_bool(&r->w, resumed);
+        if (r->cfg.rate_per_s) { /* so that a client can pace itself */
+            rtws_json_write_key(&r->w, "rate_limit", 10);
+            rtws_json_write_object(&r->w);
+            rtws__w_int(r, "per_s", (int64_t)r->cfg.rate_per_s);
+            rtws__w_int(r, "burst", (int64_t)r->cfg.rate_burst);
+            rtws_json_write_object_end(&r->w);
+        }
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
 }
@@ -8852,6 +9008,34 @@ static int rtws__valid_channel(const char *s, size_t n) {
 #endif
 
 #if defined(RTWS__HAVE_ROUTER)
+/* The channel of a subscribe or publish, created when it does not exist yet
+   and the limits allow it; NULL after the refusal was sent. */
+static rtws__channel *rtws__channel_for(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    rtws__channel *ch = rtws__channel_get(r, q->chan, q->cn, 0);
+    const char *why = NULL;
+    if (ch) return ch;
+    if (rtws_budget_get_level(r->budget) >= RTWS_BUDGET_NO_NEW) {
+        r->refused_overloaded++;
+        rtws__rt_refuse(r, rc, "overloaded", "server memory is nearly full: no new channels now",
+                        q->id, q->idl, q->publish, 1000, q->now);
+        return NULL;
+    }
+    if (r->channels.count >= r->cfg.max_channels_total) why = "too many channels on this server";
+    else if (rc->user->channels >= r->cfg.max_user_channels) why = "too many channels for this user";
+    if (why) {
+        rtws__rt_error(r, rc, "limit_reached", why, q->id, q->idl);
+        return NULL;
+    }
+    ch = rtws__channel_get(r, q->chan, q->cn, 1);
+    if (!ch) {
+        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
+        return NULL;
+    }
+    ch->owner = rc->user;
+    rc->user->channels++;
+    return ch;
+}
+
 static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
     rtws__channel *ch;
     rtws__member *m;
@@ -8872,11 +9056,8 @@ static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req
                        q->idl);
         return;
     }
-    ch = rtws__channel_get(r, q->chan, q->cn, 1);
-    if (!ch) {
-        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
-        return;
-    }
+    ch = rtws__channel_for(r, rc, q);
+    if (!ch) return;
     m = rtws__member_of(rc, ch);
     if (!m) {
         if (rc->nchan >= r->cfg.max_channels) {
@@ -8960,7 +9141,7 @@ static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req
         return;
     }
     for (i = (size_t)((uint64_t)since + 1 - first); i < ch->hcount; i++) {
-        rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap];
+        rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap].sh;
         if (rtws_conn_send_shared(rc->conn, sh) == RTWS_OK) r->msgs_out++;
         else {
             rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
@@ -8990,8 +9171,9 @@ static uint64_t rtws__publish(rtws_router *r, rtws__channel *ch, const char *eve
     } while (!rtws__w_end(r, &len));
     if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return 0;
     ch->seq = seq;
+    ch->idle_at = now;
     r->publishes++;
-    rtws__history_add(r, ch, sh);
+    rtws__history_add(r, ch, sh, now);
     rtws__fanout(r, ch, sh, NULL);
     if (r->cfg.on_publish) r->cfg.on_publish(r, ch->name, seq, r->out, len, r->cfg.user);
     rtws_shared_release(sh);
@@ -9006,6 +9188,7 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
     rtws_json doc;
     if (!rtws__valid_channel(channel, cn)) return 0;
     if (data && rtws_json_parse(&doc, data, data_len, NULL, 0, 0) != RTWS_OK) return 0;
+    if (now_ms > r->now) r->now = now_ms;
     ch = rtws__channel_get(r, channel, cn, 1);
     if (!ch) return 0;
     if (!event) event = "message";
@@ -9059,16 +9242,20 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
         rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
         return;
     }
-    ch = rtws__channel_get(r, q->chan, q->cn, 1);
-    if (!ch || !(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+    ch = rtws__channel_for(r, rc, q);
+    if (!ch) return;
+    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
         rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+        rtws__channel_maybe_drop(r, ch);
         return;
     }
     if (!id) return;
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
         void *dd = s->dd; /* when this fails, the ring keeps its size */
+        size_t old = s->ddcap;
         rtws__ring_grow(rtws__ra(r), &dd, &s->ddcap, &s->ddhead, sizeof *s->dd, r->cfg.dedupe_max);
         s->dd = (rtws__dedupe *)dd;
+        rtws__rmem(r, (s->ddcap - old) * sizeof *s->dd, 1);
     }
     if (s->ddcap) {
         rtws__dedupe *e;
@@ -9093,14 +9280,18 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
 }
 
 /* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
-static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+static void rtws__rate_refill(const rtws_router *r, rtws__rconn *rc, uint64_t now) {
     uint64_t cap = (uint64_t)r->cfg.rate_burst * 1000u;
-    if (!r->cfg.rate_per_s) return 1;
     if (now > rc->tokens_at) {
         rc->tokens += (now - rc->tokens_at) * r->cfg.rate_per_s;
         if (rc->tokens > cap) rc->tokens = cap;
     }
     rc->tokens_at = now;
+}
+
+static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    if (!r->cfg.rate_per_s) return 1;
+    rtws__rate_refill(r, rc, now);
     if (rc->tokens >= 1000) {
         rc->tokens -= 1000;
         return 1;
@@ -9108,9 +9299,16 @@ static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     return 0;
 }
 
-static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why) {
+/* Milliseconds until the bucket holds a whole token again. */
+static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
+    if (!r->cfg.rate_per_s || rc->tokens >= 1000) return 1;
+    return (1000 - rc->tokens + r->cfg.rate_per_s - 1) / r->cfg.rate_per_s;
+}
+
+static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why,
+                         const char *id, size_t idl) {
     if (r->cfg.on_message) r->cfg.on_message(r, rc->conn, ev, r->cfg.user);
-    else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
+    else rtws__rt_error(r, rc, "bad_request", why, id, idl);
 }
 
 static void rtws__req_ping(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
@@ -9241,48 +9439,73 @@ static const rtws__req_type *rtws__req_find(const rtws_json *d, int type) {
 /* Checks what every message needs (rate, JSON object, type, id), then what
    its type's flags ask for, and hands it to the type's handler. */
 static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
-    const rtws__req_type *t;
+    const rtws__req_type *t = NULL;
     rtws__req q;
     rtws_json d;
-    rtws_err e;
-    int tv, bad = 0;
+    rtws_err e = RTWS_OK;
+    int tv = -1, bad = 0, ok = 0;
     char chan[129], id[65];
     unsigned flags;
     r->msgs_in++;
-    if (!rtws__rate_ok(r, rc, now)) {
-        rtws__rt_error(r, rc, "rate_limited", "slow down", NULL, 0);
-        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
-        return;
-    }
-    if (ev->message.opcode != RTWS_OP_TEXT) {
-        rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
-        return;
-    }
-    e = rtws__parse_grow(&d, (const char *)ev->message.data, ev->message.len, rtws__ra(r), &r->toks,
-                         &r->tokcap, r->cfg.max_tokens, 32);
-    if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
-        (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
-        if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
-        else rtws__to_app(r, rc, ev, "expected a JSON object with a type");
-        return;
-    }
     memset(&q, 0, sizeof q);
     q.d = &d;
     q.now = now;
-    q.idl = rtws__field(&d, "id", id, sizeof id, &bad);
+    /* parsed before the rate check, so that a refusal names the id */
+    if (ev->message.opcode == RTWS_OP_TEXT) {
+        e = rtws__parse_grow(&d, (const char *)ev->message.data, ev->message.len, rtws__ra(r),
+                             &r->toks, &r->tokcap, r->cfg.max_tokens, 32);
+        ok = e == RTWS_OK && r->toks[0].type == RTWS_JSON_OBJECT &&
+             (tv = rtws_json_get(&d, 0, "type")) >= 0 && r->toks[tv].type == RTWS_JSON_STRING;
+    }
+    if (ok) {
+        q.idl = rtws__field(&d, "id", id, sizeof id, &bad);
+        if (q.idl) q.id = id;
+        t = rtws__req_find(&d, tv);
+        q.publish = t && t->fn == rtws__req_publish;
+    }
+    if (rc->blocked_len && now >= rc->blocked_until) rc->blocked_len = 0;
+    if (q.publish && q.id && rc->blocked_len &&
+        !(rc->blocked_len == q.idl && memcmp(rc->blocked_id, id, q.idl) == 0)) {
+        /* an earlier publish was refused: this one waits for it (in flight
+           when the refusal went out, or a client that does not resend) */
+        r->refused_rate++;
+        rtws__rate_refill(r, rc, now);
+        rtws__rt_refuse(r, rc, "rate_limited", "an earlier publish was refused: send it again first",
+                        q.id, q.idl, 0, rtws__rate_wait(r, rc), now);
+        if (now >= rc->blocked_counts && ++rc->abuse > r->cfg.rate_abuse)
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        return;
+    }
+    if (!rtws__rate_ok(r, rc, now)) {
+        r->refused_rate++;
+        rtws__rt_refuse(r, rc, "rate_limited", "slow down", q.id, q.idl, q.publish,
+                        rtws__rate_wait(r, rc), now);
+        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        return;
+    }
+    if (rc->abuse) rc->abuse--; /* a client that paces itself works its count off */
+    if (q.publish && rc->blocked_len == q.idl && q.id && memcmp(rc->blocked_id, id, q.idl) == 0)
+        rc->blocked_len = 0;
+    if (ev->message.opcode != RTWS_OP_TEXT) {
+        rtws__to_app(r, rc, ev, "binary messages are not part of the protocol", NULL, 0);
+        return;
+    }
+    if (!ok) {
+        if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
+        else rtws__to_app(r, rc, ev, "expected a JSON object with a type", NULL, 0);
+        return;
+    }
     if (bad) {
         rtws__rt_error(r, rc, "bad_request", "id must be a string of 1 to 64 bytes", NULL, 0);
         return;
     }
-    if (q.idl) q.id = id;
-    t = rtws__req_find(&d, tv);
     flags = t ? t->flags : (unsigned)RTWS__REQ_AUTH; /* unknown types wait for auth too */
     if ((flags & RTWS__REQ_AUTH) && r->cfg.auth_required && !rc->authed) {
         rtws__rt_error(r, rc, "unauthorized", "authenticate first", q.id, q.idl);
         return;
     }
     if (!t) {
-        rtws__to_app(r, rc, ev, "unknown message type");
+        rtws__to_app(r, rc, ev, "unknown message type", q.id, q.idl);
         return;
     }
     if (flags & RTWS__REQ_CHANNEL) {
@@ -9335,10 +9558,12 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
                          memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
         return 404;
+    if (now_ms > r->now) r->now = now_ms;
     rc = (rtws__rconn *)rtws__alloc(rtws__ra(r), sizeof *rc);
     if (!rc) return 503;
     memset(rc, 0, sizeof *rc);
     rc->conn = c;
+
     /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
     a = rtws_http_get_header(req, "Authorization");
     if (a && a->len > 7 && a->len - 7 < sizeof tok && a->p[6] == ' ') {
@@ -9413,6 +9638,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
                                    uint64_t now_ms) {
     rtws__rconn *rc = (rtws__rconn *)c->priv_.ext_;
+    if (now_ms > r->now) r->now = now_ms;
     if (rc) {
         switch (ev->type) {
         case RTWS_EV_OPEN: rtws__on_open(r, rc, now_ms); break;
@@ -9458,6 +9684,15 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
             rtws__w_int(r, "messages_out", (int64_t)r->msgs_out);
             rtws__w_int(r, "publishes", (int64_t)r->publishes);
             rtws__w_int(r, "sessions", (int64_t)r->sessions.count);
+            rtws_json_write_key(&r->w, "memory", 6);
+            rtws_json_write_object(&r->w);
+            rtws__w_int(r, "used", (int64_t)r->budget->used);
+            rtws__w_int(r, "peak", (int64_t)r->budget->peak);
+            rtws__w_int(r, "budget", (int64_t)r->budget->limit);
+            rtws__w_int(r, "router", (int64_t)r->mem);
+            rtws__w_int(r, "history", (int64_t)r->hist_bytes);
+            rtws_json_write_object_end(&r->w);
+            rtws__w_int(r, "channels_expired", (int64_t)r->expired);
             rtws__w_int(r, "uptime_s", (int64_t)((now_ms - r->started) / 1000u));
             rtws__w_int(r, "timestamp", (int64_t)now_ms + r->cfg.wall_offset_ms);
         } while (!rtws__w_end(r, &len));
@@ -9475,6 +9710,7 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
 RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     rtws__rconn *rc;
     size_t i;
+    if (now_ms > r->now) r->now = now_ms;
     for (rc = r->conns; rc; rc = rc->next)
         if (rc->auth_deadline && now_ms >= rc->auth_deadline) {
             rc->auth_deadline = 0;
@@ -9494,6 +9730,18 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             if (!s->conns && now_ms >= s->expire) rtws__session_free(r, s);
         }
     }
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *e = r->channels.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__channel *ch = (rtws__channel *)e;
+            nx = e->hnext;
+            if (!ch->nsubs && now_ms >= ch->idle_at + r->cfg.channel_ttl_ms) {
+                rtws__channel_free(r, ch);
+                r->expired++;
+            }
+        }
+    }
+    if (rtws__over_history(r->budget, 0)) rtws__history_shed(r, 0);
 }
 
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c) {
@@ -9513,7 +9761,36 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
     st->messages_in = r->msgs_in;
     st->messages_out = r->msgs_out;
     st->publishes = r->publishes;
+    st->memory_used = r->budget->used;
+    st->memory_peak = r->budget->peak;
+    st->memory_budget = r->budget->limit;
+    st->memory_router = r->mem;
+    st->history_bytes = r->hist_bytes;
+    st->channels_expired = r->expired;
+    st->history_shed = r->shed;
+    st->refused_overloaded = r->refused_overloaded;
+    st->refused_rate = r->refused_rate;
 }
+
+/* The router's own budget is over its limit: close the connections with
+   the largest unsent queues (1013) until need bytes fit. */
+static void rtws__router_reclaim(rtws_budget *b, size_t need, void *user) {
+    rtws_router *r = (rtws_router *)user;
+    while (b->limit && (b->used > b->limit || need > b->limit - b->used)) {
+        rtws__rconn *rc, *big = NULL;
+        size_t most = 0;
+        for (rc = r->conns; rc; rc = rc->next) {
+            size_t q = rtws__conn_sheddable(rc->conn);
+            if (q > most) {
+                most = q;
+                big = rc;
+            }
+        }
+        if (!big || !rtws__conn_shed(big->conn)) return;
+    }
+}
+
+RTWS_API rtws_budget *rtws_router_get_budget(rtws_router *r) { return r->budget; }
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     rtws_allocator a;
@@ -9532,6 +9809,13 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.dedupe_ms = RTWS__DEF(r->cfg.dedupe_ms, 60000u);
     r->cfg.dedupe_max = RTWS__DEF(r->cfg.dedupe_max, (size_t)1024);
     r->cfg.max_channels = RTWS__DEF(r->cfg.max_channels, (size_t)100);
+    r->cfg.max_channels_total = RTWS__DEF(r->cfg.max_channels_total, (size_t)10000);
+    r->cfg.max_user_channels = RTWS__DEF(r->cfg.max_user_channels, (size_t)1000);
+    r->cfg.channel_ttl_ms = RTWS__DEF(r->cfg.channel_ttl_ms, 300000u);
+    rtws_budget_init(&r->own, r->cfg.memory_budget);
+    r->own.reclaim = rtws__router_reclaim;
+    r->own.reclaim_user = r;
+    r->budget = &r->own;
     r->cfg.max_data = RTWS__DEF(r->cfg.max_data, (size_t)65536);
     r->cfg.rate_burst = RTWS__DEF(r->cfg.rate_burst, 2 * r->cfg.rate_per_s);
     r->cfg.rate_abuse = RTWS__DEF(r->cfg.rate_abuse, 20u);
@@ -9553,6 +9837,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
 RTWS_API void rtws_router_free(rtws_router *r) {
     rtws_allocator a = r->cfg.allocator;
     size_t i;
+    r->budget = &r->own; /* the context's may be gone already */
     while (r->conns) rtws__rconn_free(r, r->conns, 0);
     for (i = 0; i < r->channels.nb; i++) {
         rtws__hnode *e = r->channels.b[i], *nx;
@@ -9560,7 +9845,7 @@ RTWS_API void rtws_router_free(rtws_router *r) {
             rtws__channel *ch = (rtws__channel *)e;
             size_t k;
             nx = e->hnext;
-            for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap]);
+            for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap].sh);
             rtws__free(&a, ch->hist);
             rtws__free(&a, ch->presence.b);
             rtws__free(&a, ch);
@@ -10032,14 +10317,23 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt) { return rt->cl; }
 #endif /* RTWS__HAVE_RT */
 
 #if defined(RTWS__HAVE_ROUTER) && !defined(RTWS_NO_HOST) /* rtws_router_install */
+/* A router installed in a context with a memory budget charges that one. */
+static void rtws__router_bind(rtws_router *r, rtws_ctx *ctx) {
+    if (!ctx || !ctx->budget.limit || r->budget == &ctx->budget) return;
+    rtws_budget_credit(r->budget, r->mem);
+    r->budget = &ctx->budget;
+    rtws_budget_charge(r->budget, r->mem);
+}
 static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
     rtws_router *r = (rtws_router *)user;
     rtws_ctx *ctx = rtws_conn_get_ctx(c);
+    rtws__router_bind(r, ctx);
     rtws_router_handle_event(r, c, ev, ctx ? ctx->now : rtws_time_now_ms());
 }
 static int rtws__router_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     rtws_ctx *ctx = rtws_conn_get_ctx(c);
     (void)proto;
+    rtws__router_bind((rtws_router *)user, ctx);
     return rtws_router_handle_accept((rtws_router *)user, c, req, ctx ? ctx->now : rtws_time_now_ms());
 }
 static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
@@ -10047,7 +10341,7 @@ static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply
     return rtws_router_handle_http((rtws_router *)user, c, req, reply, ctx ? ctx->now : rtws_time_now_ms());
 }
 static void rtws__router_tick(rtws_ctx *ctx, uint64_t now, void *user) {
-    (void)ctx;
+    rtws__router_bind((rtws_router *)user, ctx);
     rtws_router_run_timers((rtws_router *)user, now);
 }
 
