@@ -1585,7 +1585,14 @@ RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
    subscriptions, its session and the last seq seen per channel; after every
    reconnect it resumes the session (?session=), resubscribes with since, and
    resends every publish not acked yet (same ids: the server de-duplicates),
-   so the application sees each message once, in order, across reconnects. */
+   so the application sees each message once, in order, across reconnects.
+   Publishes go out strictly in order, no faster than the rate limit the
+   welcome announces; one refused with "rate_limited" or "overloaded" is
+   sent again, with everything after it, once retry_after_ms has passed, on
+   the live connection. When the client ends for good (a 1008 close with
+   reconnect_on_policy off, max_attempts, rtws_client_close) each publish
+   not acked is reported to on_error with code "unsent" and kept
+   (rtws_rt_get_unacked). */
 #if defined(RTWS__HAVE_RT)
 typedef struct rtws_rt rtws_rt;
 
@@ -1630,8 +1637,9 @@ RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_ms
                                     void *handler_user);
 RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
 /* Publishes data (JSON text; NULL: null) with a fresh id, copied into *id_out
-   when not NULL (32 bytes); resent after reconnects until acked.
-   RTWS_ERR_LIMIT when max_unacked publishes wait. */
+   when not NULL (32 bytes); sent in order, paced, and resent after
+   reconnects until acked. RTWS_ERR_LIMIT when max_unacked publishes wait,
+   RTWS_ERR_CLOSED when the client has ended for good. */
 RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
                                   const char *data, size_t len, char *id_out);
 /* Sets this user's presence status in a channel ("away", "typing", ...). */
@@ -5473,6 +5481,8 @@ struct rtws_client {
     uint64_t next_expire;         /* earliest TTL in the queue, 0 none */
     uint8_t *q;                   /* offline queue: records from qhead to qend */
     size_t qcap, qhead, qend, qcount, qbytes;
+    uint64_t wake_at_;            /* realtime layer: call wake_ then, while OPEN (0: never) */
+    void (*wake_)(rtws_client *cl, uint64_t now, void *user);
 };
 
 static size_t rtws__qrec(size_t len) { return sizeof(rtws__qmsg) + ((len + 7) & ~(size_t)7); }
@@ -5698,6 +5708,13 @@ static void rtws__clients_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
         if (cl->state == RTWS_CLIENT_OPEN && cl->qcount) {
             rtws__client_flush(cl);
             if (cl->qcount && now + ctx->cfg.timer_ms < *next) *next = now + ctx->cfg.timer_ms;
+        }
+        if (cl->state == RTWS_CLIENT_OPEN && cl->wake_at_ && cl->wake_) {
+            if (now >= cl->wake_at_) {
+                cl->wake_at_ = 0;
+                cl->wake_(cl, now, cl->cfg.user); /* may set the next one */
+            }
+            if (cl->wake_at_ && cl->wake_at_ < *next) *next = cl->wake_at_;
         }
         if (cl->qcount && cl->next_expire && now >= cl->next_expire) rtws__client_expire(cl, now);
         if (cl->qcount && cl->next_expire && cl->next_expire < *next) *next = cl->next_expire;
@@ -9901,7 +9918,11 @@ struct rtws_rt {
     rtws__rtsub *subs;
     size_t nsubs, capsubs;
     rtws__rtpub *out, *out_tail; /* not acked yet, oldest first */
+    rtws__rtpub *unsent;         /* the first of them not sent on this connection (NULL: none) */
     size_t nout;
+    uint32_t rate_per_s, rate_burst; /* the server's rate limit (welcome), 0: none */
+    int64_t tokens;              /* our copy of its bucket, in thousandths of a message */
+    uint64_t tokens_at, hold_until; /* last refill; no publish before (retry_after_ms) */
     uint64_t next_id;
     int ready;                   /* welcome seen on the current connection */
     char user[64], session[32];
@@ -9928,8 +9949,65 @@ static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n)
    the server has welcomed this connection; RTWS_EAGAIN before that. */
 static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
     rtws_conn *c = rtws_client_get_conn(rt->cl);
+    rtws_err e;
     if (!rt->ready || !c) return RTWS_EAGAIN;
-    return rtws_conn_send_text(c, s, n);
+    e = rtws_conn_send_text(c, s, n);
+    if (e == RTWS_OK && rt->rate_per_s) rt->tokens -= 1000; /* the server counts every message */
+    return e;
+}
+
+/* Refills our copy of the server's bucket, at 9/10 of its rate: messages
+   that arrive closer together than they were sent still find a token. */
+static void rtws__rt_refill(rtws_rt *rt, uint64_t now) {
+    int64_t cap = (int64_t)rt->rate_burst * 1000;
+    if (now > rt->tokens_at) {
+        rt->tokens += (int64_t)((now - rt->tokens_at) * rt->rate_per_s * 9 / 10);
+        if (rt->tokens > cap) rt->tokens = cap;
+        rt->tokens_at = now;
+    }
+}
+
+static void rtws__rt_wake(rtws_rt *rt, uint64_t at) {
+    if (!rt->cl) return; /* a state event of rtws_client_new */
+    rt->cl->wake_at_ = at;
+    if (at && rt->ctx->next_scan > at) rt->ctx->next_scan = at;
+}
+
+/* Sends the publishes not sent on this connection yet, strictly oldest
+   first, no faster than the server's rate limit and not before a
+   retry_after_ms it asked for; wakes itself for the rest. */
+static void rtws__rt_pump(rtws_rt *rt) {
+    uint64_t now = rt->ctx->now, at = 0;
+    while (rt->ready && rt->unsent) {
+        rtws_err e;
+        if (now < rt->hold_until) {
+            at = rt->hold_until;
+            break;
+        }
+        if (rt->rate_per_s) {
+            rtws__rt_refill(rt, now);
+            if (rt->tokens < 1000) {
+                uint64_t per_ms = (uint64_t)rt->rate_per_s * 9 / 10;
+                at = now + (uint64_t)(1000 - rt->tokens) / (per_ms ? per_ms : 1) + 1;
+                break;
+            }
+        }
+        e = rtws__rt_send_raw(rt, (const char *)(rt->unsent + 1), rt->unsent->len);
+        if (e == RTWS_ERR_LIMIT) { /* our own queue is full: a little later */
+            at = now + 100;
+            break;
+        }
+        if (e != RTWS_OK) break; /* closing: the next welcome sends it */
+        rt->unsent = rt->unsent->next;
+    }
+    rtws__rt_wake(rt, at);
+}
+
+static void rtws__rt_wake_fn(rtws_client *cl, uint64_t now, void *user) {
+    rtws_rt *rt = (rtws_rt *)user;
+    (void)cl;
+    (void)now;
+    rtws__rt_pump(rt);
 }
 
 static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
@@ -9953,7 +10031,6 @@ static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
 /* After a welcome: auth, resubscribe with since, resend what is not acked. */
 static void rtws__rt_resume(rtws_rt *rt) {
     size_t i;
-    rtws__rtpub *p;
     if (rt->cfg.token) {
         rtws_json_writer w;
         size_t len;
@@ -9970,7 +10047,8 @@ static void rtws__rt_resume(rtws_rt *rt) {
         if (len) rtws__rt_send_raw(rt, rt->wbuf, len);
     }
     for (i = 0; i < rt->nsubs; i++) rtws__rt_send_subscribe(rt, &rt->subs[i]);
-    for (p = rt->out; p; p = p->next) rtws__rt_send_raw(rt, (const char *)(p + 1), p->len);
+    rt->unsent = rt->out; /* every unacked publish again, in order, paced */
+    rtws__rt_pump(rt);
 }
 
 /* The reconnect URL carries the session so the server resumes it. */
@@ -10014,10 +10092,37 @@ static void rtws__rt_drop_pub(rtws_rt *rt, const char *id) {
             rtws__rtpub *p = *pp;
             *pp = p->next;
             if (rt->out_tail == p) rt->out_tail = prev;
+            if (rt->unsent == p) rt->unsent = p->next;
             rt->nout--;
             rtws__free(rtws__rta(rt), p);
             return;
         }
+}
+
+/* "rate_limited" or "overloaded": wait retry_after_ms, then send again from
+   the refused publish on (the oldest unacked one when the error has no id;
+   the server de-duplicates what it had taken already). */
+static void rtws__rt_retry_later(rtws_rt *rt, const rtws_json *d, const char *id) {
+    uint64_t now = rt->ctx->now, ra = rtws__rt_u64(d, 0, "retry_after_ms");
+    rtws__rtpub *p = NULL, *x;
+    if (!ra) ra = 1000;
+    if (now + ra > rt->hold_until) rt->hold_until = now + ra;
+    if (rt->rate_per_s) { /* the bucket is empty now */
+        rt->tokens = 0;
+        rt->tokens_at = now;
+    }
+    if (id[0]) {
+        for (p = rt->out; p && strcmp(p->id, id) != 0; p = p->next) {
+        }
+    } else {
+        p = rt->out;
+    }
+    for (x = rt->out; p && x && x != rt->unsent; x = x->next)
+        if (x == p) { /* sent already: rewind to it */
+            rt->unsent = p;
+            break;
+        }
+    rtws__rt_pump(rt);
 }
 
 static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
@@ -10096,9 +10201,11 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "code"), code, sizeof code);
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "message"), msg, sizeof msg);
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
-        /* a refused publish will be refused again: stop resending it */
-        if (id[0] && strcmp(code, "rate_limited") != 0 && strcmp(code, "internal") != 0)
-            rtws__rt_drop_pub(rt, id);
+        if (!strcmp(code, "rate_limited") || !strcmp(code, "overloaded")) {
+            rtws__rt_retry_later(rt, &d, id);
+        } else if (id[0] && strcmp(code, "internal") != 0) {
+            rtws__rt_drop_pub(rt, id); /* refused: it would be refused again */
+        }
         if (rt->cfg.on_error) rt->cfg.on_error(rt, code, msg, id[0] ? id : NULL, rt->cfg.user);
     } else if (rtws_json_eq(&d, tv, "welcome")) {
         int resumed = 0, rv = rtws_json_get(&d, 0, "resumed");
@@ -10106,6 +10213,17 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
         if (rv >= 0 && d.toks[rv].type == RTWS_JSON_TRUE) resumed = 1;
         rt->ready = 1;
+        {
+            int rl = rtws_json_get(&d, 0, "rate_limit");
+            uint64_t per = rl >= 0 ? rtws__rt_u64(&d, rl, "per_s") : 0;
+            uint64_t burst = rl >= 0 ? rtws__rt_u64(&d, rl, "burst") : 0;
+            rt->rate_per_s = per <= 1000000 ? (uint32_t)per : 1000000u;
+            rt->rate_burst = burst <= 1000000 ? (uint32_t)burst : 1000000u;
+            /* the server's bucket started full when it opened: ours, one short */
+            rt->tokens = rt->rate_burst ? ((int64_t)rt->rate_burst - 1) * 1000 : 0;
+            rt->tokens_at = rt->ctx->now;
+            rt->hold_until = 0;
+        }
         if (rt->cfg.on_welcome) rt->cfg.on_welcome(rt, rt->user, rt->session, resumed, rt->cfg.user);
         rtws__rt_resume(rt);
     } else if (rtws_json_eq(&d, tv, "authenticated")) {
@@ -10126,6 +10244,15 @@ static void rtws__rt_event(rtws_client *cl, const rtws_client_event *ev, void *u
         size_t i;
         rt->ready = 0;
         for (i = 0; i < rt->nsubs; i++) rt->subs[i].sent = 0;
+        rt->unsent = rt->out;
+        rtws__rt_wake(rt, 0);
+        if ((ev->state.state == RTWS_CLIENT_FAILED || ev->state.state == RTWS_CLIENT_CLOSED) &&
+            rt->cfg.on_error) { /* no reconnect will send them: say so, keep them */
+            rtws__rtpub *p;
+            for (p = rt->out; p; p = p->next)
+                rt->cfg.on_error(rt, "unsent", "the connection ended for good before the ack",
+                                 p->id, rt->cfg.user);
+        }
     }
     if (rt->cfg.on_event) rt->cfg.on_event(cl, ev, rt->cfg.user);
 }
@@ -10172,6 +10299,7 @@ RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t
         rtws_rt_free(rt);
         return NULL;
     }
+    rt->cl->wake_ = rtws__rt_wake_fn;
     return rt;
 }
 
@@ -10267,6 +10395,8 @@ RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *
     char id[32];
     if (!rtws__valid_channel(channel, strlen(channel))) return RTWS_ERR_INVALID;
     if (rt->nout >= rt->cfg.max_unacked) return RTWS_ERR_LIMIT;
+    if (rt->cl->state == RTWS_CLIENT_FAILED || rt->cl->state == RTWS_CLIENT_CLOSED)
+        return RTWS_ERR_CLOSED; /* nothing would send it */
     if (data) {
         rtws_json d;
         rtws_err e = rtws_json_parse(&d, data, len, NULL, 0, 0);
@@ -10299,9 +10429,10 @@ RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *
     else rt->out = p;
     rt->out_tail = p;
     rt->nout++;
+    if (!rt->unsent) rt->unsent = p;
     if (id_out) memcpy(id_out, id, strlen(id) + 1);
     rtws__begin(rt->ctx, rt->ctx->now);
-    rtws__rt_send_raw(rt, (const char *)(p + 1), n); /* else at the next welcome */
+    rtws__rt_pump(rt); /* now, paced, or at the next welcome */
     rtws__end(rt->ctx);
     return RTWS_OK;
 }

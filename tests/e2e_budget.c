@@ -1,7 +1,10 @@
 /* Issue 15 items 2 and 3 over real sockets: the context's memory budget.
    Item 3: 8 clients that send and never read push an echo server; with a
    memory budget its queued output stays under the cap, the largest queues
-   are closed with 1013 instead of growing, and the memory comes back. */
+   are closed with 1013 instead of growing, and the memory comes back.
+   Item 2: 20 anonymous clients publish 60 KiB messages to fresh channels at
+   the allowed rate, then leave: the router stays under the budget (new
+   channels refused, history shed) and every channel expires. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -114,7 +117,90 @@ static void test_echo_never_read(void) {
     rtws_ctx_free(sv);
 }
 
+static void test_fresh_channels(void) {
+    enum { NCL = 20 };
+    rtws_router_config rc;
+    rtws_ctx_config cfg;
+    rtws_router *r;
+    rtws_router_stats st;
+    rtws_ctx *sv, *cl;
+    rtws_rt *c[NCL];
+    static char data[61442];
+    char url[64], ch[32];
+    int port = 0, i, k = 0, refused = 0;
+    size_t limit = 16 * MiB;
+    uint64_t until;
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/ws";
+    rc.rate_per_s = 20;
+    rc.channel_ttl_ms = 300;
+    rc.session_ttl_ms = 300;
+    r = rtws_router_new(&rc);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.memory_budget = limit;
+    cfg.timer_ms = 10;
+    cfg.conn.heartbeat_off = 1;
+    rtws_router_install(r, &cfg);
+    sv = rtws_ctx_new(&cfg);
+    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.timer_ms = 10;
+    cfg.conn.heartbeat_off = 1;
+    cl = rtws_ctx_new(&cfg);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    for (i = 0; i < NCL; i++) {
+        rtws_rt_config c1;
+        memset(&c1, 0, sizeof c1);
+        c1.client.url = url;
+        c[i] = rtws_rt_new(cl, &c1, rtws_time_now_ms(), NULL);
+        CHECK(c[i] != NULL);
+    }
+    memset(data, 'x', sizeof data - 1);
+    data[0] = data[sizeof data - 2] = '"';
+    until = rtws_time_now_ms() + 2000;
+    do { /* each client: a fresh channel per message, as fast as the rate allows */
+        static struct pollfd f[64];
+        int na = rtws_ctx_fill_pollfds(sv, f, 32), nb = rtws_ctx_fill_pollfds(cl, f + na, 32);
+        for (i = 0; i < NCL; i++)
+            if (rtws_rt_get_unacked(c[i]) < 2) {
+                snprintf(ch, sizeof ch, "fresh-%d-%d", i, k++);
+                rtws_rt_publish(c[i], ch, "m", data, sizeof data - 1, NULL);
+            }
+        poll(f, (nfds_t)(na + nb), 2);
+        rtws_ctx_service(sv, f, na, rtws_time_now_ms());
+        rtws_ctx_service(cl, f + na, nb, rtws_time_now_ms());
+    } while (rtws_time_now_ms() < until);
+    rtws_router_get_stats(r, &st);
+    refused = (int)st.refused_overloaded;
+    printf("  20 publishers of 60 KiB to fresh channels: %llu published, %zu channels, peak %zu KiB"
+           " of %zu KiB, %d new channels refused (overloaded), %llu history messages shed\n",
+           (unsigned long long)st.publishes, st.channels, st.memory_peak / 1024, limit / 1024,
+           refused, (unsigned long long)st.history_shed);
+    CHECK(st.publishes * 61440 > limit);     /* more than the budget went through */
+    CHECK(refused > 0 || st.history_shed > 0); /* and the budget acted */
+    CHECK_EQ(st.memory_budget, limit);
+    CHECK(st.memory_peak <= limit + 40 * 160 * 1024); /* + receive buffers, counted late */
+    /* everyone leaves: channels and sessions expire, the memory comes back */
+    for (i = 0; i < NCL; i++) rtws_rt_free(c[i]);
+    until = rtws_time_now_ms() + 1500;
+    while (rtws_time_now_ms() < until) {
+        rtws_ctx_run_once(sv, 5);
+        rtws_ctx_run_once(cl, 0);
+    }
+    rtws_router_get_stats(r, &st);
+    CHECK_EQ(st.channels, 0);
+    CHECK_EQ(st.sessions, 0);
+    CHECK_EQ(st.history_bytes, 0);
+    CHECK_EQ(st.memory_router, 0);
+    CHECK(st.channels_expired > 0);
+    CHECK(st.memory_used < 64 * 1024); /* what is left: idle receive buffers at most */
+    rtws_ctx_free(cl);
+    rtws_ctx_free(sv);
+    rtws_router_free(r);
+}
+
 int main(void) {
     test_echo_never_read();
+    test_fresh_channels();
     return T_END();
 }
