@@ -1520,7 +1520,8 @@ typedef struct rtws_router_config {
 } rtws_router_config;
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
-/* Releases everything; the connections must be gone (or about to be freed). */
+/* Releases everything. Connections still open no longer reach the router
+   (their event handler is cleared): close or free them next. */
 RTWS_API void rtws_router_free(rtws_router *r);
 /* Points cfg's conn.on_event/on_accept/on_http/user and on_tick at r, and
    sets the wall clock offset. Call before rtws_ctx_new(cfg). */
@@ -8406,6 +8407,7 @@ static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.all
 
 /* Charges (add) or gives back n bytes of the router's own data. */
 static void rtws__rmem(rtws_router *r, size_t n, int add) {
+    if (!r->budget) return; /* rtws_router_free */
     if (add) {
         r->mem += n;
         rtws_budget_charge(r->budget, n);
@@ -9854,8 +9856,11 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
 RTWS_API void rtws_router_free(rtws_router *r) {
     rtws_allocator a = r->cfg.allocator;
     size_t i;
-    r->budget = &r->own; /* the context's may be gone already */
-    while (r->conns) rtws__rconn_free(r, r->conns, 0);
+    r->budget = NULL; /* the context's may be gone already: nothing is given back */
+    while (r->conns) {
+        rtws_conn_set_handler(r->conns->conn, NULL, NULL); /* its later events go nowhere */
+        rtws__rconn_free(r, r->conns, 0);
+    }
     for (i = 0; i < r->channels.nb; i++) {
         rtws__hnode *e = r->channels.b[i], *nx;
         for (; e; e = nx) {

@@ -4,7 +4,9 @@
    publisher must never be closed with 1008. Twice: once with the limit the
    welcome announced (the client paces itself), once with a server whose
    real limit is lower than announced (the client is refused, waits
-   retry_after_ms and resends in order on the live connection). */
+   retry_after_ms and resends in order on the live connection). And a
+   server that closes with 1008 anyway: every publish not delivered is
+   reported "unsent" and kept, none dropped silently. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -155,9 +157,68 @@ static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
     rtws_router_free(r);
 }
 
+/* A server that closes with 1008 anyway (its real limit far below the
+   announced one, no patience at all): the client ends for good, and every
+   publish it could not deliver is reported as "unsent", not dropped. */
+static void run_closed(void) {
+    rtws_router_config rc;
+    rtws_ctx_config cfg;
+    rtws_router *r;
+    rtws_ctx *sv, *cl;
+    rtws_rt *sub, *pub;
+    log_t sl, pl;
+    char url[64], data[16];
+    int port = 0, i;
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/ws";
+    rc.rate_per_s = 100;
+    rc.rate_burst = 10;
+    r = rtws_router_new(&rc);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.timer_ms = 5;
+    cfg.conn.heartbeat_off = 1;
+    rtws_router_install(r, &cfg);
+    sv = rtws_ctx_new(&cfg);
+    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.timer_ms = 5;
+    cfg.conn.heartbeat_off = 1;
+    cl = rtws_ctx_new(&cfg);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    memset(&sl, 0, sizeof sl);
+    memset(&pl, 0, sizeof pl);
+    sl.next = 1;
+    sub = client(cl, url, &sl);
+    pub = client(cl, url, &pl);
+    rtws_rt_subscribe(sub, "numbers", on_msg, &sl);
+    loop(sv, cl, 300, NULL, 0);
+    r->cfg.rate_per_s = 5; /* far below what the welcome said */
+    r->cfg.rate_abuse = 0; /* the first refusal closes */
+    for (i = 1; i <= 50; i++) {
+        snprintf(data, sizeof data, "%d", i);
+        CHECK_EQ(rtws_rt_publish(pub, "numbers", "n", data, strlen(data), NULL), RTWS_OK);
+    }
+    loop(sv, cl, 1500, NULL, 0);
+    printf("  closed with 1008: %ld delivered in order, %ld reported unsent, %zu kept\n", sl.got,
+           pl.unsent, rtws_rt_get_unacked(pub));
+    CHECK_EQ(pl.closes_1008, 1u);
+    CHECK_EQ(rtws_client_get_state(rtws_rt_get_client(pub)), RTWS_CLIENT_FAILED);
+    CHECK(pl.unsent > 0);
+    CHECK_EQ((size_t)pl.unsent, rtws_rt_get_unacked(pub)); /* each one said, and kept */
+    CHECK_EQ(sl.got + pl.unsent, 50);                       /* nothing lost silently */
+    CHECK_EQ(sl.dups + sl.gaps, 0);
+    CHECK_EQ(rtws_rt_publish(pub, "numbers", "n", "51", 2, NULL), RTWS_ERR_CLOSED);
+    rtws_rt_free(sub);
+    rtws_rt_free(pub);
+    rtws_ctx_free(cl);
+    rtws_ctx_free(sv);
+    rtws_router_free(r);
+}
+
 int main(void) {
     run(100, 10, 0);  /* paced: never refused */
     run(100, 10, 40); /* refused, retried in order on the live connection */
     run(60, 1, 0);    /* burst 1 */
+    run_closed();
     return T_END();
 }
