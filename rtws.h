@@ -1498,8 +1498,9 @@ typedef struct rtws_router_config {
     uint32_t channel_ttl_ms;     /* a channel without subscribers is forgotten, history
                                     and seq with it, this long after its last publish or
                                     its last subscriber left (300000) */
-    size_t memory_budget;        /* bytes of channels, history and sessions, and of the
-                                    send queues of its connections (0: unlimited). When
+    size_t memory_budget;        /* bytes of channels, history and sessions (0: unlimited),
+                                    and of the send queues of connections whose
+                                    rtws_config.budget is rtws_router_get_budget(). When
                                     installed in a context with a memory_budget, that one
                                     is charged instead (docs/GUIDE.md "Memory budget") */
     size_t max_conns_per_user;   /* (0: unlimited) */
