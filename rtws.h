@@ -243,6 +243,35 @@ RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, siz
    (size_t)-1 for bad input or too small a cap. */
 RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
+/* A memory budget: bytes in use against a cap, kept by whatever charges it
+   (a context's send queues and receive buffers, a router's channels,
+   history and sessions) so that one number bounds them all. Plain data for
+   one thread, like everything else; zeroed means unlimited. */
+typedef struct rtws_budget {
+    size_t limit;      /* bytes (0: unlimited; used and peak are kept anyway) */
+    size_t used, peak; /* bytes charged now, and the most ever */
+    /* Asked by rtws_budget_make_room() to give back at least need bytes
+       (the host closes the largest send queues with 1013). NULL: none. */
+    void (*reclaim)(struct rtws_budget *b, size_t need, void *user);
+    void *reclaim_user;
+} rtws_budget;
+/* Pressure levels of rtws_budget_get_level(), the order in which work is
+   refused as used nears the limit (docs/GUIDE.md "Memory budget"). */
+enum {
+    RTWS_BUDGET_OK = 0,           /* below 3/4 of the limit, or no limit */
+    RTWS_BUDGET_NO_NEW = 1,       /* from 3/4: new channels are refused */
+    RTWS_BUDGET_SHED_HISTORY = 2, /* from 7/8: history stops growing, oldest goes first */
+    RTWS_BUDGET_FULL = 3          /* at the limit: the largest send queues are closed */
+};
+RTWS_API void rtws_budget_init(rtws_budget *b, size_t limit);
+/* Accounts n more (or fewer) bytes; never refuses: callers ask first. */
+RTWS_API void rtws_budget_charge(rtws_budget *b, size_t n);
+RTWS_API void rtws_budget_credit(rtws_budget *b, size_t n);
+/* 1 when n more bytes fit under the limit, asking reclaim first when they
+   do not; 0 when they still do not. */
+RTWS_API int rtws_budget_make_room(rtws_budget *b, size_t n);
+RTWS_API unsigned rtws_budget_get_level(const rtws_budget *b);
+
 /* ======================================================================== */
 /* === layer 1: frame ===================================================== */
 /* ======================================================================== */
@@ -585,6 +614,9 @@ typedef struct rtws_config {
     size_t max_handshake;           /* bytes of the HTTP head (8 KiB) */
     size_t max_headers;             /* headers in the HTTP head (64, at most RTWS_MAX_HEADERS) */
     size_t max_send_queue;          /* unsent data bytes before sends fail (64 MiB) */
+    rtws_budget *budget;            /* charged with the unsent bytes; a send that does not
+                                       fit asks its reclaim, then fails RTWS_ERR_LIMIT
+                                       (NULL: none; a context sets its own) */
     uint32_t handshake_timeout_ms;  /* opening handshake deadline (10000) */
     uint32_t close_timeout_ms;      /* close handshake deadline (5000) */
     uint32_t ping_interval_ms;      /* ping after this much silence (30000); set
@@ -946,6 +978,11 @@ RTWS_API const rtws_transport *rtws_transport_tcp(void);
 typedef struct rtws_ctx_config {
     rtws_config conn;          /* template for every connection (role set per socket) */
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
+    size_t memory_budget;      /* bytes of every connection's send queue and receive
+                                  buffers, plus an installed router's channels, history
+                                  and sessions (0: unlimited). Near it new channels are
+                                  refused, then history shrinks, then the largest send
+                                  queues are closed with 1013 (docs/GUIDE.md) */
     uint32_t timer_ms;         /* timer granularity: a deadline is served at most this
                                   late, and timer passes are at least this far apart (100) */
     uint32_t linger_ms;        /* a closing socket drains input this long (2000) */
@@ -1067,8 +1104,12 @@ typedef struct rtws_ctx_stats {
     size_t active;                /* connections open or closing */
     uint64_t accepted, connected; /* server sockets accepted, client connections started */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    size_t memory_used, memory_peak, memory_budget; /* the context's rtws_budget */
 } rtws_ctx_stats;
 RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st);
+/* The context's memory budget (limit rtws_ctx_config.memory_budget): the
+   application may charge its own buffers to it too. */
+RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx);
 
 /* For connections the context owns: its socket, its context, and the peer
    address as "ip:port" ("[ip]:port" for IPv6) written to buf. */
@@ -1482,6 +1523,18 @@ typedef struct rtws_router_config {
     uint32_t dedupe_ms;          /* publish ids remembered per session (60000) */
     size_t dedupe_max;           /* ...at most this many per session (1024) */
     size_t max_channels;         /* channels per connection (100) */
+    size_t max_channels_total;   /* channels that exist at once (10000) */
+    size_t max_user_channels;    /* channels created by one user that still exist (1000);
+                                    a subscribe or publish that would create a channel
+                                    over either cap gets "limit_reached" */
+    uint32_t channel_ttl_ms;     /* a channel without subscribers is forgotten, history
+                                    and seq with it, this long after its last publish or
+                                    its last subscriber left (300000) */
+    size_t memory_budget;        /* bytes of channels, history and sessions (0: unlimited),
+                                    and of the send queues of connections whose
+                                    rtws_config.budget is rtws_router_get_budget(). When
+                                    installed in a context with a memory_budget, that one
+                                    is charged instead (docs/GUIDE.md "Memory budget") */
     size_t max_conns_per_user;   /* (0: unlimited) */
     size_t max_data;             /* bytes of a publish's data (65536) */
     uint32_t rate_per_s;         /* messages per second per connection (0: off) */
@@ -1500,7 +1553,8 @@ typedef struct rtws_router_config {
 } rtws_router_config;
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
-/* Releases everything; the connections must be gone (or about to be freed). */
+/* Releases everything. Connections still open no longer reach the router
+   (their event handler is cleared): close or free them next. */
 RTWS_API void rtws_router_free(rtws_router *r);
 /* Points cfg's conn.on_event/on_accept/on_http/user and on_tick at r, and
    sets the wall clock offset. Call before rtws_ctx_new(cfg). */
@@ -1531,8 +1585,19 @@ RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const cha
 typedef struct rtws_router_stats {
     size_t active_connections, users_online, channels, subscriptions, sessions;
     uint64_t total_connections, messages_in, messages_out, publishes;
+    size_t memory_used, memory_peak, memory_budget; /* the budget the router charges */
+    size_t memory_router;        /* of which its channels, history and sessions */
+    size_t history_bytes;        /* bytes of the messages kept in history */
+    uint64_t channels_expired;   /* forgotten after channel_ttl_ms without subscribers */
+    uint64_t history_shed;       /* history messages dropped early for the budget */
+    uint64_t refused_overloaded, refused_rate; /* "overloaded" and "rate_limited" sent */
 } rtws_router_stats;
 RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st);
+/* The budget the router charges: its own (limit memory_budget), or once
+   installed in a context with a memory_budget, the context's. Without a
+   host, point the rtws_config.budget of the router's connections at it so
+   their send queues count too (and free them before the router). */
+RTWS_API rtws_budget *rtws_router_get_budget(rtws_router *r);
 #endif /* RTWS__HAVE_ROUTER */
 
 /* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
@@ -1558,7 +1623,14 @@ RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
    subscriptions, its session and the last seq seen per channel; after every
    reconnect it resumes the session (?session=), resubscribes with since, and
    resends every publish not acked yet (same ids: the server de-duplicates),
-   so the application sees each message once, in order, across reconnects. */
+   so the application sees each message once, in order, across reconnects.
+   Publishes go out strictly in order, no faster than the rate limit the
+   welcome announces; one refused with "rate_limited" or "overloaded" is
+   sent again, with everything after it, once retry_after_ms has passed, on
+   the live connection. When the client ends for good (a 1008 close with
+   reconnect_on_policy off, max_attempts, rtws_client_close) each publish
+   not acked is reported to on_error with code "unsent" and kept
+   (rtws_rt_get_unacked). */
 #if defined(RTWS__HAVE_RT)
 typedef struct rtws_rt rtws_rt;
 
@@ -1603,8 +1675,9 @@ RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_ms
                                     void *handler_user);
 RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
 /* Publishes data (JSON text; NULL: null) with a fresh id, copied into *id_out
-   when not NULL (32 bytes); resent after reconnects until acked.
-   RTWS_ERR_LIMIT when max_unacked publishes wait. */
+   when not NULL (32 bytes); sent in order, paced, and resent after
+   reconnects until acked. RTWS_ERR_LIMIT when max_unacked publishes wait,
+   RTWS_ERR_CLOSED when the client has ended for good. */
 RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
                                   const char *data, size_t len, char *id_out);
 /* Sets this user's presence status in a channel ("away", "typing", ...). */
@@ -2013,6 +2086,42 @@ RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, siz
         if (pad < 1) out[o++] = (uint8_t)w;
     }
     return o;
+}
+
+/* ---- memory budget ---- */
+
+RTWS_API void rtws_budget_init(rtws_budget *b, size_t limit) {
+    memset(b, 0, sizeof *b);
+    b->limit = limit;
+}
+
+RTWS_API void rtws_budget_charge(rtws_budget *b, size_t n) {
+    b->used = n > SIZE_MAX - b->used ? SIZE_MAX : b->used + n;
+    if (b->used > b->peak) b->peak = b->used;
+}
+
+RTWS_API void rtws_budget_credit(rtws_budget *b, size_t n) {
+    RTWS_ASSERT(n <= b->used); /* gave back more than was charged */
+    b->used = n > b->used ? 0 : b->used - n;
+}
+
+static int rtws__budget_fits(const rtws_budget *b, size_t n) {
+    return !b->limit || (b->used <= b->limit && n <= b->limit - b->used);
+}
+
+RTWS_API int rtws_budget_make_room(rtws_budget *b, size_t n) {
+    if (rtws__budget_fits(b, n)) return 1;
+    if (b->reclaim) b->reclaim(b, n, b->reclaim_user);
+    return rtws__budget_fits(b, n);
+}
+
+RTWS_API unsigned rtws_budget_get_level(const rtws_budget *b) {
+    size_t l = b->limit;
+    if (!l) return RTWS_BUDGET_OK;
+    if (b->used >= l) return RTWS_BUDGET_FULL;
+    if (b->used >= l - l / 8) return RTWS_BUDGET_SHED_HISTORY;
+    if (b->used >= l - l / 4) return RTWS_BUDGET_NO_NEW;
+    return RTWS_BUDGET_OK;
 }
 
 /* === layer 1: frame ===================================================== */
@@ -3072,6 +3181,7 @@ static void rtws__segs_free(rtws_conn *c) {
 static void rtws__release(rtws_conn *c) {
     const rtws_allocator *a = &c->priv_.cfg->allocator;
     size_t i;
+    if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, c->priv_.qbytes);
     for (i = 0; i < c->priv_.nseg; i++) rtws__chunk_unref(c, c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)].chunk);
     if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *c->priv_.spare + c->priv_.spare->cap);
     rtws__segs_free(c);
@@ -3282,6 +3392,7 @@ static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
     ch->len += n;
     t->len += n;
     c->priv_.qbytes += n;
+    if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, n);
     if (c->priv_.notify_) c->priv_.notify_(c);
 }
 
@@ -3351,6 +3462,7 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
 static void rtws__seg_pop(rtws_conn *c) {
     rtws__seg *s = &c->priv_.segs[c->priv_.seghead];
     c->priv_.qbytes -= s->len;
+    if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, s->len);
     rtws__chunk_unref(c, s->chunk);
     c->priv_.seghead = (c->priv_.seghead + 1) & (c->priv_.segcap - 1);
     c->priv_.nseg--;
@@ -3362,6 +3474,7 @@ static void rtws__drop_unsent(rtws_conn *c) {
     while (c->priv_.nseg > (c->priv_.head_off ? 1u : 0u)) {
         size_t last = (c->priv_.seghead + c->priv_.nseg - 1) & (c->priv_.segcap - 1);
         c->priv_.qbytes -= c->priv_.segs[last].len;
+        if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, c->priv_.segs[last].len);
         rtws__chunk_unref(c, c->priv_.segs[last].chunk);
         c->priv_.nseg--;
     }
@@ -4498,8 +4611,29 @@ static rtws_err rtws__send_check(rtws_conn *c, size_t len) {
     if (c->priv_.qbytes - c->priv_.head_off > c->priv_.cfg->max_send_queue ||
         len > c->priv_.cfg->max_send_queue - (c->priv_.qbytes - c->priv_.head_off))
         return RTWS_ERR_LIMIT;
+    /* the memory budget: its reclaim closes the largest queues (maybe c's) */
+    if (c->priv_.cfg->budget && !rtws_budget_make_room(c->priv_.cfg->budget, len)) return RTWS_ERR_LIMIT;
+    if (c->priv_.close_sent) return RTWS_ERR_CLOSED;
     return RTWS_OK;
 }
+
+#if !defined(RTWS_NO_HOST) || defined(RTWS__HAVE_ROUTER) /* their reclaim hooks */
+/* Memory budget: drops c's data not yet started and closes it with 1013,
+   the slow consumer's close. Returns the bytes given back. */
+static size_t rtws__conn_shed(rtws_conn *c) {
+    size_t before = c->priv_.qbytes;
+    if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return 0;
+    rtws__drop_unsent(c);
+    rtws_conn_close(c, RTWS_CLOSE_TRY_AGAIN, "memory budget");
+    return before > c->priv_.qbytes ? before - c->priv_.qbytes : 0;
+}
+
+/* The bytes c holds unsent that shedding it would give back (0: not open). */
+static size_t rtws__conn_sheddable(const rtws_conn *c) {
+    if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return 0;
+    return c->priv_.qbytes - (c->priv_.nseg && c->priv_.head_off ? c->priv_.segs[c->priv_.seghead].len : 0);
+}
+#endif
 
 RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
                                        size_t len, int fin) {
@@ -4582,6 +4716,7 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].len = s->len;
     c->priv_.nseg++;
     c->priv_.qbytes += s->len;
+    if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, s->len);
     c->priv_.msgs_out++;
     c->priv_.bytes_out += s->payload;
     if (c->priv_.notify_) c->priv_.notify_(c);
@@ -4706,6 +4841,8 @@ struct rtws_ctx {
     const rtws_transport *tls_tp; /* wss://: cfg.tls_transport or RTWS_TLS_TRANSPORT (NULL: none) */
     void *tls_client;             /* tls_tp's client_new state, made at the first wss:// connect */
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
+    rtws_budget budget;           /* cfg.memory_budget over every connection */
+    size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
 };
 
 /* Marks s for the sweep at the end of the current call (counting, so the
@@ -4827,6 +4964,25 @@ static void rtws__watch(rtws__sock *s, unsigned want) {
 #endif
 }
 
+/* The budget is over its limit: close the connections with the largest
+   unsent queues (1013, their unsent data dropped) until need bytes fit. */
+static void rtws__ctx_reclaim(rtws_budget *b, size_t need, void *user) {
+    rtws_ctx *ctx = (rtws_ctx *)user;
+    while (b->limit && (b->used > b->limit || need > b->limit - b->used)) {
+        rtws__sock *big = NULL;
+        size_t most = 0, i;
+        for (i = 0; i < ctx->nsocks; i++) {
+            rtws__sock *s = ctx->socks[i];
+            size_t q = s->listener || s->dead ? 0 : rtws__conn_sheddable(&s->conn);
+            if (q > most) {
+                most = q;
+                big = s;
+            }
+        }
+        if (!big || !rtws__conn_shed(&big->conn)) return;
+    }
+}
+
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     rtws_ctx *ctx;
     rtws_allocator a;
@@ -4852,6 +5008,10 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     rtws__config_defaults(&ctx->conn_cfg[0]);
     rtws__config_defaults(&ctx->conn_cfg[1]);
     ctx->tls_tp = ctx->cfg.tls_transport ? ctx->cfg.tls_transport : RTWS_TLS_TRANSPORT;
+    rtws_budget_init(&ctx->budget, ctx->cfg.memory_budget);
+    ctx->budget.reclaim = rtws__ctx_reclaim;
+    ctx->budget.reclaim_user = ctx;
+    ctx->conn_cfg[0].budget = ctx->conn_cfg[1].budget = &ctx->budget;
     return ctx;
 }
 
@@ -4881,6 +5041,7 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
     s->ctx = ctx;
     s->registered = 1;
     s->index = (uint32_t)ctx->nsocks; /* below the fd limit */
+
     ctx->socks[ctx->nsocks++] = s;
     ctx->byfd[s->fd] = s;
     if (!s->listener) ctx->nconns++;
@@ -5606,6 +5767,8 @@ struct rtws_client {
     uint64_t next_expire;         /* earliest TTL in the queue, 0 none */
     uint8_t *q;                   /* offline queue: records from qhead to qend */
     size_t qcap, qhead, qend, qcount, qbytes;
+    uint64_t wake_at_;            /* realtime layer: call wake_ then, while OPEN (0: never) */
+    void (*wake_)(rtws_client *cl, uint64_t now, void *user);
 };
 
 static size_t rtws__qrec(size_t len) { return sizeof(rtws__qmsg) + ((len + 7) & ~(size_t)7); }
@@ -5831,6 +5994,13 @@ static void rtws__clients_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
         if (cl->state == RTWS_CLIENT_OPEN && cl->qcount) {
             rtws__client_flush(cl);
             if (cl->qcount && now + ctx->cfg.timer_ms < *next) *next = now + ctx->cfg.timer_ms;
+        }
+        if (cl->state == RTWS_CLIENT_OPEN && cl->wake_at_ && cl->wake_) {
+            if (now >= cl->wake_at_) {
+                cl->wake_at_ = 0;
+                cl->wake_(cl, now, cl->cfg.user); /* may set the next one */
+            }
+            if (cl->wake_at_ && cl->wake_at_ < *next) *next = cl->wake_at_;
         }
         if (cl->qcount && cl->next_expire && now >= cl->next_expire) rtws__client_expire(cl, now);
         if (cl->qcount && cl->next_expire && cl->next_expire < *next) *next = cl->next_expire;
@@ -6058,7 +6228,7 @@ static void rtws__clients_free(rtws_ctx *ctx) { (void)ctx; }
 /* Runs every connection's timers at most every timer_ms, or sooner when a
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
-    size_t i;
+    size_t i, rx = 0;
     uint64_t next = UINT64_MAX;
     if (now < ctx->next_scan) return;
     rtws__flush_dirty(ctx, now); /* queued output first: the pass sees settled sockets */
@@ -6083,6 +6253,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
             if (s->conn.priv_.wrote) s->conn.priv_.wrote = 0;
             else rtws_conn_trim(&s->conn);
         }
+        rx += (s->conn.priv_.rborrow ? 0 : s->conn.priv_.rcap) + s->conn.priv_.mcap;
         d = rtws__sock_deadline(s);
         if (d < next) next = d;
     }
@@ -6094,6 +6265,12 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         if (now >= ctx->pool_at + ctx->cfg.trim_ms) rtws__pool_trim(&ctx->pool);
         else if (ctx->pool_at + ctx->cfg.trim_ms < next) next = ctx->pool_at + ctx->cfg.trim_ms;
     }
+    /* receive buffers are charged to the budget here, at every pass (at
+       least once a second when there is a limit) */
+    if (rx > ctx->rx_acct) rtws_budget_charge(&ctx->budget, rx - ctx->rx_acct);
+    else rtws_budget_credit(&ctx->budget, ctx->rx_acct - rx);
+    ctx->rx_acct = rx;
+    if (ctx->budget.limit && now + 1000 < next) next = now + 1000;
     rtws__clients_timers(ctx, now, &next);
     if (ctx->cfg.on_tick) {
         ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
@@ -6243,7 +6420,12 @@ RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
         st->bytes_in += c->priv_.bytes_in;
         st->bytes_out += c->priv_.bytes_out;
     }
+    st->memory_used = ctx->budget.used;
+    st->memory_peak = ctx->budget.peak;
+    st->memory_budget = ctx->budget.limit;
 }
+
+RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx) { return &ctx->budget; }
 
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
@@ -8453,6 +8635,8 @@ static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, 
 typedef struct rtws__ruser {
     rtws__hnode h;    /* key: the user id */
     size_t conns;     /* router connections of this user */
+    size_t sessions;  /* sessions of this user */
+    size_t channels;  /* channels this user created that still exist */
     char name[64];
 } rtws__ruser;
 
@@ -8482,11 +8666,18 @@ typedef struct rtws__presence {
     char status[33];
 } rtws__presence;
 
+typedef struct rtws__hent {
+    rtws_shared *sh;
+    uint64_t at;        /* now_ms of the publish */
+} rtws__hent;
+
 typedef struct rtws__channel {
     rtws__hnode h;
     uint64_t seq;
-    rtws_shared **hist; /* ring: the last hcount messages, seq-hcount+1 .. seq */
+    rtws__hent *hist;   /* ring: the last hcount messages, seq-hcount+1 .. seq */
     size_t hcap, hhead, hcount;
+    uint64_t idle_at;   /* last publish, or when the last subscriber left */
+    rtws__ruser *owner; /* the user who created it (NULL: the server) */
     rtws__member *subs;
     size_t nsubs;
     rtws__htab presence;
@@ -8503,7 +8694,11 @@ typedef struct rtws__rconn {
     uint64_t auth_deadline;          /* 0: authenticated or not required */
     uint64_t tokens_at;              /* rate limit: last refill */
     uint64_t tokens;                 /* rate limit, in thousandths of a message */
-    uint32_t abuse;
+    uint32_t abuse;                  /* refusals, less one per message let through */
+    uint64_t blocked_until;          /* a refused publish (blocked_id) holds back later ones */
+    uint64_t blocked_counts;         /* ...and from then on, those count as abuse */
+    uint8_t blocked_len;
+    char blocked_id[64];
     int authed, opened;
     char pending_user[64];           /* from the upgrade request's token */
     char pending_session[32];        /* from ?session= */
@@ -8527,9 +8722,25 @@ struct rtws_router {
     char *out;                   /* JSON being written */
     size_t outcap;
     rtws_json_writer w;
+    rtws_budget own, *budget;    /* budget is &own, or the context's (rtws_router_install) */
+    size_t mem, hist_bytes;      /* bytes charged for channels, history and sessions */
+    uint64_t now;                /* latest now_ms seen */
+    uint64_t expired, shed, refused_overloaded, refused_rate;
 };
 
 static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
+
+/* Charges (add) or gives back n bytes of the router's own data. */
+static void rtws__rmem(rtws_router *r, size_t n, int add) {
+    if (!r->budget) return; /* rtws_router_free */
+    if (add) {
+        r->mem += n;
+        rtws_budget_charge(r->budget, n);
+    } else {
+        r->mem -= n;
+        rtws_budget_credit(r->budget, n);
+    }
+}
 #endif /* RTWS__HAVE_ROUTER */
 
 /* ---- JSON tokens (HS256) ---- */
@@ -8717,6 +8928,32 @@ static rtws_err rtws__rt_error(rtws_router *r, rtws__rconn *rc, const char *code
     return RTWS_OK;
 }
 
+/* A refusal to try again later ("rate_limited", "overloaded"): the error
+   carries retry_after_ms. A refused publish with an id holds back the
+   connection's later publishes until it comes again (or retry_after_ms +
+   10 s pass), so that a client resending it keeps its order. */
+static void rtws__rt_refuse(rtws_router *r, rtws__rconn *rc, const char *code, const char *msg,
+                            const char *id, size_t idl, int publish, uint64_t retry_ms,
+                            uint64_t now) {
+    size_t len;
+    if (retry_ms < 1) retry_ms = 1;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "error");
+        rtws__w_strz(r, "code", code);
+        rtws__w_strz(r, "message", msg);
+        if (id) rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "retry_after_ms", (int64_t)retry_ms);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+    if (publish && id && !rc->blocked_len) {
+        memcpy(rc->blocked_id, id, idl);
+        rc->blocked_len = (uint8_t)idl;
+        rc->blocked_counts = now + retry_ms + 1000;
+        rc->blocked_until = now + retry_ms + 10000;
+    }
+}
+
 RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
                                     const char *message, const char *id) {
     rtws__rconn *rc = (rtws__rconn *)c->priv_.ext_;
@@ -8778,13 +9015,7 @@ static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
 
 /* Users are kept while a connection or a session refers to them. */
 static void rtws__user_maybe_drop(rtws_router *r, rtws__ruser *u) {
-    size_t i;
-    if (!u || u->conns) return;
-    for (i = 0; i < r->sessions.nb; i++) {
-        rtws__hnode *e;
-        for (e = r->sessions.b[i]; e; e = e->hnext)
-            if (((rtws__session *)e)->user == u) return;
-    }
+    if (!u || u->conns || u->sessions || u->channels) return;
     rtws__hdel(&r->users, &u->h);
     rtws__free(rtws__ra(r), u);
 }
@@ -8819,12 +9050,16 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
         rtws__free(rtws__ra(r), s);
         return NULL;
     }
+    u->sessions++;
+    rtws__rmem(r, sizeof *s, 1);
     return s;
 }
 
 static void rtws__session_free(rtws_router *r, rtws__session *s) {
     rtws__ruser *u = s->user;
     rtws__hdel(&r->sessions, &s->h);
+    rtws__rmem(r, sizeof *s + s->ddcap * sizeof *s->dd, 0);
+    u->sessions--;
     rtws__free(rtws__ra(r), s->dd);
     rtws__free(rtws__ra(r), s);
     rtws__user_maybe_drop(r, u);
@@ -8847,28 +9082,103 @@ static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t
         rtws__free(rtws__ra(r), ch);
         return NULL;
     }
+    ch->idle_at = r->now;
+    rtws__rmem(r, sizeof *ch + n + 1, 1);
     return ch;
 }
 
-/* Adds a message to the channel's history ring (which holds a reference). */
-static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh) {
-    size_t cap = r->cfg.history;
+/* Drops the channel's oldest history message. */
+static void rtws__hist_pop(rtws_router *r, rtws__channel *ch) {
+    rtws_shared *sh = ch->hist[ch->hhead].sh;
+    size_t cost = sizeof *sh + sh->cap;
+    r->hist_bytes -= cost;
+    rtws__rmem(r, cost, 0);
+    rtws_shared_release(sh);
+    ch->hhead = (ch->hhead + 1) % ch->hcap;
+    ch->hcount--;
+}
+
+/* Frees a channel, its history and its presence table. */
+static void rtws__channel_free(rtws_router *r, rtws__channel *ch) {
+    rtws__ruser *owner = ch->owner;
+    while (ch->hcount) rtws__hist_pop(r, ch);
+    rtws__rmem(r, sizeof *ch + ch->h.klen + 1 + ch->hcap * sizeof *ch->hist, 0);
+    rtws__hdel(&r->channels, &ch->h);
+    rtws__free(rtws__ra(r), ch->presence.b);
+    rtws__free(rtws__ra(r), ch->hist);
+    rtws__free(rtws__ra(r), ch);
+    if (owner) {
+        owner->channels--;
+        rtws__user_maybe_drop(r, owner);
+    }
+}
+
+/* The budget's level with n more bytes: is adding n over 7/8 of the limit? */
+static int rtws__over_history(const rtws_budget *b, size_t n) {
+    size_t t = b->limit - b->limit / 8;
+    return b->limit && (b->used > t || n > t - b->used);
+}
+
+/* Under memory pressure history goes, oldest message first, across every
+   channel, until n more bytes fit under 7/8 of the budget. */
+static void rtws__history_shed(rtws_router *r, size_t n) {
+    while (rtws__over_history(r->budget, n)) {
+        rtws__channel *old = NULL;
+        uint64_t next = UINT64_MAX;
+        size_t i;
+        for (i = 0; i < r->channels.nb; i++) {
+            rtws__hnode *e;
+            for (e = r->channels.b[i]; e; e = e->hnext) {
+                rtws__channel *ch = (rtws__channel *)e;
+                uint64_t at;
+                if (!ch->hcount) continue;
+                at = ch->hist[ch->hhead].at;
+                if (!old || at < old->hist[old->hhead].at) {
+                    if (old) next = old->hist[old->hhead].at;
+                    old = ch;
+                } else if (at < next) {
+                    next = at;
+                }
+            }
+        }
+        if (!old) return;
+        do { /* from the oldest channel while it stays the oldest */
+            rtws__hist_pop(r, old);
+            r->shed++;
+        } while (old->hcount && old->hist[old->hhead].at <= next && rtws__over_history(r->budget, n));
+    }
+}
+
+/* Adds a message to the channel's history ring (which holds a reference).
+   Near the memory budget the oldest history goes first; when the message
+   still does not fit, the channel's history is emptied instead (the ring
+   must hold the messages just before seq: a later "since" gets "reset"). */
+static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh, uint64_t now) {
+    size_t cap = r->cfg.history, cost = sizeof *sh + sh->cap;
     if (!cap) return;
+    if (rtws__over_history(r->budget, cost)) rtws__history_shed(r, cost);
+    if (rtws__over_history(r->budget, cost)) {
+        while (ch->hcount) rtws__hist_pop(r, ch);
+        return;
+    }
     if (ch->hcap < cap && ch->hcount == ch->hcap) { /* grow lazily up to the cap */
         void *h = ch->hist;
+        size_t old = ch->hcap;
         rtws_err e = rtws__ring_grow(rtws__ra(r), &h, &ch->hcap, &ch->hhead, sizeof *ch->hist, cap);
-        ch->hist = (rtws_shared **)h;
-        if (e != RTWS_OK) return;
+        ch->hist = (rtws__hent *)h;
+        rtws__rmem(r, (ch->hcap - old) * sizeof *ch->hist, 1);
+        if (e != RTWS_OK) {
+            while (ch->hcount) rtws__hist_pop(r, ch);
+            return;
+        }
     }
+    if (ch->hcount == ch->hcap) rtws__hist_pop(r, ch);
     sh->refs++;
-    if (ch->hcount < ch->hcap) {
-        ch->hist[(ch->hhead + ch->hcount) % ch->hcap] = sh;
-        ch->hcount++;
-    } else {
-        rtws_shared_release(ch->hist[ch->hhead]);
-        ch->hist[ch->hhead] = sh;
-        ch->hhead = (ch->hhead + 1) % ch->hcap;
-    }
+    ch->hist[(ch->hhead + ch->hcount) % ch->hcap].sh = sh;
+    ch->hist[(ch->hhead + ch->hcount) % ch->hcap].at = now;
+    ch->hcount++;
+    r->hist_bytes += cost;
+    rtws__rmem(r, cost, 1);
 }
 
 static rtws__member *rtws__member_of(const rtws__rconn *rc, const rtws__channel *ch) {
@@ -8893,7 +9203,7 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
             break;
         }
     rc->nchan--;
-    ch->nsubs--;
+    if (--ch->nsubs == 0) ch->idle_at = r->now;
     r->nsubs--;
     rtws__free(rtws__ra(r), m);
     p = (rtws__presence *)rtws__hfind(&ch->presence, uname, un, rc->user->h.hash);
@@ -8905,12 +9215,11 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     }
 }
 
+/* A channel that never saw a publish goes with its last subscriber; one
+   with a seq stays until channel_ttl_ms expires it (rtws_router_run_timers). */
 static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
-    if (ch->nsubs || ch->hcount || ch->seq) return; /* a channel with history stays */
-    rtws__hdel(&r->channels, &ch->h);
-    rtws__free(rtws__ra(r), ch->presence.b);
-    rtws__free(rtws__ra(r), ch->hist);
-    rtws__free(rtws__ra(r), ch);
+    if (ch->nsubs || ch->hcount || ch->seq) return;
+    rtws__channel_free(r, ch);
 }
 
 /* ---- protocol ---- */
@@ -8926,6 +9235,7 @@ typedef struct rtws__req {
     size_t cn;
     rtws__channel *ch;  /* RTWS__REQ_MEMBER: that channel, and rc's membership */
     rtws__member *m;
+    int publish;        /* a "publish" (refusals to retry hold back later ones) */
 } rtws__req;
 
 /* A string field of the request as a C string in buf (cap bytes), checked
@@ -8964,6 +9274,13 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_strz(r, "auth", r->cfg.auth_required ? "required" : "optional");
         rtws_json_write_key(&r->w, "resumed", 7);
         rtws_json_write_bool(&r->w, resumed);
+        if (r->cfg.rate_per_s) { /* so that a client can pace itself */
+            rtws_json_write_key(&r->w, "rate_limit", 10);
+            rtws_json_write_object(&r->w);
+            rtws__w_int(r, "per_s", (int64_t)r->cfg.rate_per_s);
+            rtws__w_int(r, "burst", (int64_t)r->cfg.rate_burst);
+            rtws_json_write_object_end(&r->w);
+        }
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
 }
@@ -9054,6 +9371,34 @@ static int rtws__valid_channel(const char *s, size_t n) {
 #endif
 
 #if defined(RTWS__HAVE_ROUTER)
+/* The channel of a subscribe or publish, created when it does not exist yet
+   and the limits allow it; NULL after the refusal was sent. */
+static rtws__channel *rtws__channel_for(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    rtws__channel *ch = rtws__channel_get(r, q->chan, q->cn, 0);
+    const char *why = NULL;
+    if (ch) return ch;
+    if (rtws_budget_get_level(r->budget) >= RTWS_BUDGET_NO_NEW) {
+        r->refused_overloaded++;
+        rtws__rt_refuse(r, rc, "overloaded", "server memory is nearly full: no new channels now",
+                        q->id, q->idl, q->publish, 1000, q->now);
+        return NULL;
+    }
+    if (r->channels.count >= r->cfg.max_channels_total) why = "too many channels on this server";
+    else if (rc->user->channels >= r->cfg.max_user_channels) why = "too many channels for this user";
+    if (why) {
+        rtws__rt_error(r, rc, "limit_reached", why, q->id, q->idl);
+        return NULL;
+    }
+    ch = rtws__channel_get(r, q->chan, q->cn, 1);
+    if (!ch) {
+        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
+        return NULL;
+    }
+    ch->owner = rc->user;
+    rc->user->channels++;
+    return ch;
+}
+
 static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
     rtws__channel *ch;
     rtws__member *m;
@@ -9074,11 +9419,8 @@ static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req
                        q->idl);
         return;
     }
-    ch = rtws__channel_get(r, q->chan, q->cn, 1);
-    if (!ch) {
-        rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
-        return;
-    }
+    ch = rtws__channel_for(r, rc, q);
+    if (!ch) return;
     m = rtws__member_of(rc, ch);
     if (!m) {
         if (rc->nchan >= r->cfg.max_channels) {
@@ -9162,7 +9504,7 @@ static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req
         return;
     }
     for (i = (size_t)((uint64_t)since + 1 - first); i < ch->hcount; i++) {
-        rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap];
+        rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap].sh;
         if (rtws_conn_send_shared(rc->conn, sh) == RTWS_OK) r->msgs_out++;
         else {
             rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
@@ -9192,8 +9534,9 @@ static uint64_t rtws__publish(rtws_router *r, rtws__channel *ch, const char *eve
     } while (!rtws__w_end(r, &len));
     if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return 0;
     ch->seq = seq;
+    ch->idle_at = now;
     r->publishes++;
-    rtws__history_add(r, ch, sh);
+    rtws__history_add(r, ch, sh, now);
     rtws__fanout(r, ch, sh, NULL);
     if (r->cfg.on_publish) r->cfg.on_publish(r, ch->name, seq, r->out, len, r->cfg.user);
     rtws_shared_release(sh);
@@ -9208,6 +9551,7 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
     rtws_json doc;
     if (!rtws__valid_channel(channel, cn)) return 0;
     if (data && rtws_json_parse(&doc, data, data_len, NULL, 0, 0) != RTWS_OK) return 0;
+    if (now_ms > r->now) r->now = now_ms;
     ch = rtws__channel_get(r, channel, cn, 1);
     if (!ch) return 0;
     if (!event) event = "message";
@@ -9261,16 +9605,20 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
         rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
         return;
     }
-    ch = rtws__channel_get(r, q->chan, q->cn, 1);
-    if (!ch || !(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+    ch = rtws__channel_for(r, rc, q);
+    if (!ch) return;
+    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
         rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+        rtws__channel_maybe_drop(r, ch);
         return;
     }
     if (!id) return;
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
         void *dd = s->dd; /* when this fails, the ring keeps its size */
+        size_t old = s->ddcap;
         rtws__ring_grow(rtws__ra(r), &dd, &s->ddcap, &s->ddhead, sizeof *s->dd, r->cfg.dedupe_max);
         s->dd = (rtws__dedupe *)dd;
+        rtws__rmem(r, (s->ddcap - old) * sizeof *s->dd, 1);
     }
     if (s->ddcap) {
         rtws__dedupe *e;
@@ -9295,14 +9643,18 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
 }
 
 /* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
-static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+static void rtws__rate_refill(const rtws_router *r, rtws__rconn *rc, uint64_t now) {
     uint64_t cap = (uint64_t)r->cfg.rate_burst * 1000u;
-    if (!r->cfg.rate_per_s) return 1;
     if (now > rc->tokens_at) {
         rc->tokens += (now - rc->tokens_at) * r->cfg.rate_per_s;
         if (rc->tokens > cap) rc->tokens = cap;
     }
     rc->tokens_at = now;
+}
+
+static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    if (!r->cfg.rate_per_s) return 1;
+    rtws__rate_refill(r, rc, now);
     if (rc->tokens >= 1000) {
         rc->tokens -= 1000;
         return 1;
@@ -9310,9 +9662,16 @@ static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     return 0;
 }
 
-static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why) {
+/* Milliseconds until the bucket holds a whole token again. */
+static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
+    if (!r->cfg.rate_per_s || rc->tokens >= 1000) return 1;
+    return (1000 - rc->tokens + r->cfg.rate_per_s - 1) / r->cfg.rate_per_s;
+}
+
+static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why,
+                         const char *id, size_t idl) {
     if (r->cfg.on_message) r->cfg.on_message(r, rc->conn, ev, r->cfg.user);
-    else rtws__rt_error(r, rc, "bad_request", why, NULL, 0);
+    else rtws__rt_error(r, rc, "bad_request", why, id, idl);
 }
 
 static void rtws__req_ping(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
@@ -9443,48 +9802,73 @@ static const rtws__req_type *rtws__req_find(const rtws_json *d, int type) {
 /* Checks what every message needs (rate, JSON object, type, id), then what
    its type's flags ask for, and hands it to the type's handler. */
 static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
-    const rtws__req_type *t;
+    const rtws__req_type *t = NULL;
     rtws__req q;
     rtws_json d;
-    rtws_err e;
-    int tv, bad = 0;
+    rtws_err e = RTWS_OK;
+    int tv = -1, bad = 0, ok = 0;
     char chan[129], id[65];
     unsigned flags;
     r->msgs_in++;
-    if (!rtws__rate_ok(r, rc, now)) {
-        rtws__rt_error(r, rc, "rate_limited", "slow down", NULL, 0);
-        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
-        return;
-    }
-    if (ev->message.opcode != RTWS_OP_TEXT) {
-        rtws__to_app(r, rc, ev, "binary messages are not part of the protocol");
-        return;
-    }
-    e = rtws__parse_grow(&d, (const char *)ev->message.data, ev->message.len, rtws__ra(r), &r->toks,
-                         &r->tokcap, r->cfg.max_tokens, 32);
-    if (e != RTWS_OK || r->toks[0].type != RTWS_JSON_OBJECT ||
-        (tv = rtws_json_get(&d, 0, "type")) < 0 || r->toks[tv].type != RTWS_JSON_STRING) {
-        if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
-        else rtws__to_app(r, rc, ev, "expected a JSON object with a type");
-        return;
-    }
     memset(&q, 0, sizeof q);
     q.d = &d;
     q.now = now;
-    q.idl = rtws__field(&d, "id", id, sizeof id, &bad);
+    /* parsed before the rate check, so that a refusal names the id */
+    if (ev->message.opcode == RTWS_OP_TEXT) {
+        e = rtws__parse_grow(&d, (const char *)ev->message.data, ev->message.len, rtws__ra(r),
+                             &r->toks, &r->tokcap, r->cfg.max_tokens, 32);
+        ok = e == RTWS_OK && r->toks[0].type == RTWS_JSON_OBJECT &&
+             (tv = rtws_json_get(&d, 0, "type")) >= 0 && r->toks[tv].type == RTWS_JSON_STRING;
+    }
+    if (ok) {
+        q.idl = rtws__field(&d, "id", id, sizeof id, &bad);
+        if (q.idl) q.id = id;
+        t = rtws__req_find(&d, tv);
+        q.publish = t && t->fn == rtws__req_publish;
+    }
+    if (rc->blocked_len && now >= rc->blocked_until) rc->blocked_len = 0;
+    if (q.publish && q.id && rc->blocked_len &&
+        !(rc->blocked_len == q.idl && memcmp(rc->blocked_id, id, q.idl) == 0)) {
+        /* an earlier publish was refused: this one waits for it (in flight
+           when the refusal went out, or a client that does not resend) */
+        r->refused_rate++;
+        rtws__rate_refill(r, rc, now);
+        rtws__rt_refuse(r, rc, "rate_limited", "an earlier publish was refused: send it again first",
+                        q.id, q.idl, 0, rtws__rate_wait(r, rc), now);
+        if (now >= rc->blocked_counts && ++rc->abuse > r->cfg.rate_abuse)
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        return;
+    }
+    if (!rtws__rate_ok(r, rc, now)) {
+        r->refused_rate++;
+        rtws__rt_refuse(r, rc, "rate_limited", "slow down", q.id, q.idl, q.publish,
+                        rtws__rate_wait(r, rc), now);
+        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        return;
+    }
+    if (rc->abuse) rc->abuse--; /* a client that paces itself works its count off */
+    if (q.publish && rc->blocked_len == q.idl && q.id && memcmp(rc->blocked_id, id, q.idl) == 0)
+        rc->blocked_len = 0;
+    if (ev->message.opcode != RTWS_OP_TEXT) {
+        rtws__to_app(r, rc, ev, "binary messages are not part of the protocol", NULL, 0);
+        return;
+    }
+    if (!ok) {
+        if (e == RTWS_ERR_NOSPACE) rtws__rt_error(r, rc, "too_large", "message has too many values", NULL, 0);
+        else rtws__to_app(r, rc, ev, "expected a JSON object with a type", NULL, 0);
+        return;
+    }
     if (bad) {
         rtws__rt_error(r, rc, "bad_request", "id must be a string of 1 to 64 bytes", NULL, 0);
         return;
     }
-    if (q.idl) q.id = id;
-    t = rtws__req_find(&d, tv);
     flags = t ? t->flags : (unsigned)RTWS__REQ_AUTH; /* unknown types wait for auth too */
     if ((flags & RTWS__REQ_AUTH) && r->cfg.auth_required && !rc->authed) {
         rtws__rt_error(r, rc, "unauthorized", "authenticate first", q.id, q.idl);
         return;
     }
     if (!t) {
-        rtws__to_app(r, rc, ev, "unknown message type");
+        rtws__to_app(r, rc, ev, "unknown message type", q.id, q.idl);
         return;
     }
     if (flags & RTWS__REQ_CHANNEL) {
@@ -9538,10 +9922,12 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
                          memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
         return 404;
+    if (now_ms > r->now) r->now = now_ms;
     rc = (rtws__rconn *)rtws__alloc(rtws__ra(r), sizeof *rc);
     if (!rc) return 503;
     memset(rc, 0, sizeof *rc);
     rc->conn = c;
+
     /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
     a = rtws_http_get_header(req, "Authorization");
     if (a && a->len > 7 && a->p[6] == ' ') {
@@ -9618,6 +10004,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_event *ev,
                                    uint64_t now_ms) {
     rtws__rconn *rc = (rtws__rconn *)c->priv_.ext_;
+    if (now_ms > r->now) r->now = now_ms;
     if (rc) {
         switch (ev->type) {
         case RTWS_EV_OPEN: rtws__on_open(r, rc, now_ms); break;
@@ -9663,6 +10050,15 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
             rtws__w_int(r, "messages_out", (int64_t)r->msgs_out);
             rtws__w_int(r, "publishes", (int64_t)r->publishes);
             rtws__w_int(r, "sessions", (int64_t)r->sessions.count);
+            rtws_json_write_key(&r->w, "memory", 6);
+            rtws_json_write_object(&r->w);
+            rtws__w_int(r, "used", (int64_t)r->budget->used);
+            rtws__w_int(r, "peak", (int64_t)r->budget->peak);
+            rtws__w_int(r, "budget", (int64_t)r->budget->limit);
+            rtws__w_int(r, "router", (int64_t)r->mem);
+            rtws__w_int(r, "history", (int64_t)r->hist_bytes);
+            rtws_json_write_object_end(&r->w);
+            rtws__w_int(r, "channels_expired", (int64_t)r->expired);
             rtws__w_int(r, "uptime_s", (int64_t)((now_ms - r->started) / 1000u));
             rtws__w_int(r, "timestamp", (int64_t)now_ms + r->cfg.wall_offset_ms);
         } while (!rtws__w_end(r, &len));
@@ -9680,6 +10076,7 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
 RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     rtws__rconn *rc;
     size_t i;
+    if (now_ms > r->now) r->now = now_ms;
     for (rc = r->conns; rc; rc = rc->next)
         if (rc->auth_deadline && now_ms >= rc->auth_deadline) {
             rc->auth_deadline = 0;
@@ -9699,6 +10096,18 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             if (!s->conns && now_ms >= s->expire) rtws__session_free(r, s);
         }
     }
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *e = r->channels.b[i], *nx;
+        for (; e; e = nx) {
+            rtws__channel *ch = (rtws__channel *)e;
+            nx = e->hnext;
+            if (!ch->nsubs && now_ms >= ch->idle_at + r->cfg.channel_ttl_ms) {
+                rtws__channel_free(r, ch);
+                r->expired++;
+            }
+        }
+    }
+    if (rtws__over_history(r->budget, 0)) rtws__history_shed(r, 0);
 }
 
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c) {
@@ -9718,7 +10127,36 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
     st->messages_in = r->msgs_in;
     st->messages_out = r->msgs_out;
     st->publishes = r->publishes;
+    st->memory_used = r->budget->used;
+    st->memory_peak = r->budget->peak;
+    st->memory_budget = r->budget->limit;
+    st->memory_router = r->mem;
+    st->history_bytes = r->hist_bytes;
+    st->channels_expired = r->expired;
+    st->history_shed = r->shed;
+    st->refused_overloaded = r->refused_overloaded;
+    st->refused_rate = r->refused_rate;
 }
+
+/* The router's own budget is over its limit: close the connections with
+   the largest unsent queues (1013) until need bytes fit. */
+static void rtws__router_reclaim(rtws_budget *b, size_t need, void *user) {
+    rtws_router *r = (rtws_router *)user;
+    while (b->limit && (b->used > b->limit || need > b->limit - b->used)) {
+        rtws__rconn *rc, *big = NULL;
+        size_t most = 0;
+        for (rc = r->conns; rc; rc = rc->next) {
+            size_t q = rtws__conn_sheddable(rc->conn);
+            if (q > most) {
+                most = q;
+                big = rc;
+            }
+        }
+        if (!big || !rtws__conn_shed(big->conn)) return;
+    }
+}
+
+RTWS_API rtws_budget *rtws_router_get_budget(rtws_router *r) { return r->budget; }
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     rtws_allocator a;
@@ -9737,6 +10175,13 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.dedupe_ms = RTWS__DEF(r->cfg.dedupe_ms, 60000u);
     r->cfg.dedupe_max = RTWS__DEF(r->cfg.dedupe_max, (size_t)1024);
     r->cfg.max_channels = RTWS__DEF(r->cfg.max_channels, (size_t)100);
+    r->cfg.max_channels_total = RTWS__DEF(r->cfg.max_channels_total, (size_t)10000);
+    r->cfg.max_user_channels = RTWS__DEF(r->cfg.max_user_channels, (size_t)1000);
+    r->cfg.channel_ttl_ms = RTWS__DEF(r->cfg.channel_ttl_ms, 300000u);
+    rtws_budget_init(&r->own, r->cfg.memory_budget);
+    r->own.reclaim = rtws__router_reclaim;
+    r->own.reclaim_user = r;
+    r->budget = &r->own;
     r->cfg.max_data = RTWS__DEF(r->cfg.max_data, (size_t)65536);
     r->cfg.rate_burst = RTWS__DEF(r->cfg.rate_burst, 2 * r->cfg.rate_per_s);
     r->cfg.rate_abuse = RTWS__DEF(r->cfg.rate_abuse, 20u);
@@ -9758,14 +10203,18 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
 RTWS_API void rtws_router_free(rtws_router *r) {
     rtws_allocator a = r->cfg.allocator;
     size_t i;
-    while (r->conns) rtws__rconn_free(r, r->conns, 0);
+    r->budget = NULL; /* the context's may be gone already: nothing is given back */
+    while (r->conns) {
+        rtws_conn_set_handler(r->conns->conn, NULL, NULL); /* its later events go nowhere */
+        rtws__rconn_free(r, r->conns, 0);
+    }
     for (i = 0; i < r->channels.nb; i++) {
         rtws__hnode *e = r->channels.b[i], *nx;
         for (; e; e = nx) {
             rtws__channel *ch = (rtws__channel *)e;
             size_t k;
             nx = e->hnext;
-            for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap]);
+            for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap].sh);
             rtws__free(&a, ch->hist);
             rtws__free(&a, ch->presence.b);
             rtws__free(&a, ch);
@@ -9821,7 +10270,11 @@ struct rtws_rt {
     rtws__rtsub *subs;
     size_t nsubs, capsubs;
     rtws__rtpub *out, *out_tail; /* not acked yet, oldest first */
+    rtws__rtpub *unsent;         /* the first of them not sent on this connection (NULL: none) */
     size_t nout;
+    uint32_t rate_per_s, rate_burst; /* the server's rate limit (welcome), 0: none */
+    int64_t tokens;              /* our copy of its bucket, in thousandths of a message */
+    uint64_t tokens_at, hold_until; /* last refill; no publish before (retry_after_ms) */
     uint64_t next_id;
     int ready;                   /* welcome seen on the current connection */
     char user[64], session[32];
@@ -9848,8 +10301,65 @@ static rtws__rtsub *rtws__rt_find(const rtws_rt *rt, const char *name, size_t n)
    the server has welcomed this connection; RTWS_EAGAIN before that. */
 static rtws_err rtws__rt_send_raw(rtws_rt *rt, const char *s, size_t n) {
     rtws_conn *c = rtws_client_get_conn(rt->cl);
+    rtws_err e;
     if (!rt->ready || !c) return RTWS_EAGAIN;
-    return rtws_conn_send_text(c, s, n);
+    e = rtws_conn_send_text(c, s, n);
+    if (e == RTWS_OK && rt->rate_per_s) rt->tokens -= 1000; /* the server counts every message */
+    return e;
+}
+
+/* Refills our copy of the server's bucket, at 9/10 of its rate: messages
+   that arrive closer together than they were sent still find a token. */
+static void rtws__rt_refill(rtws_rt *rt, uint64_t now) {
+    int64_t cap = (int64_t)rt->rate_burst * 1000;
+    if (now > rt->tokens_at) {
+        rt->tokens += (int64_t)((now - rt->tokens_at) * rt->rate_per_s * 9 / 10);
+        if (rt->tokens > cap) rt->tokens = cap;
+        rt->tokens_at = now;
+    }
+}
+
+static void rtws__rt_wake(rtws_rt *rt, uint64_t at) {
+    if (!rt->cl) return; /* a state event of rtws_client_new */
+    rt->cl->wake_at_ = at;
+    if (at && rt->ctx->next_scan > at) rt->ctx->next_scan = at;
+}
+
+/* Sends the publishes not sent on this connection yet, strictly oldest
+   first, no faster than the server's rate limit and not before a
+   retry_after_ms it asked for; wakes itself for the rest. */
+static void rtws__rt_pump(rtws_rt *rt) {
+    uint64_t now = rt->ctx->now, at = 0;
+    while (rt->ready && rt->unsent) {
+        rtws_err e;
+        if (now < rt->hold_until) {
+            at = rt->hold_until;
+            break;
+        }
+        if (rt->rate_per_s) {
+            rtws__rt_refill(rt, now);
+            if (rt->tokens < 1000) {
+                uint64_t per_ms = (uint64_t)rt->rate_per_s * 9 / 10;
+                at = now + (uint64_t)(1000 - rt->tokens) / (per_ms ? per_ms : 1) + 1;
+                break;
+            }
+        }
+        e = rtws__rt_send_raw(rt, (const char *)(rt->unsent + 1), rt->unsent->len);
+        if (e == RTWS_ERR_LIMIT) { /* our own queue is full: a little later */
+            at = now + 100;
+            break;
+        }
+        if (e != RTWS_OK) break; /* closing: the next welcome sends it */
+        rt->unsent = rt->unsent->next;
+    }
+    rtws__rt_wake(rt, at);
+}
+
+static void rtws__rt_wake_fn(rtws_client *cl, uint64_t now, void *user) {
+    rtws_rt *rt = (rtws_rt *)user;
+    (void)cl;
+    (void)now;
+    rtws__rt_pump(rt);
 }
 
 static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
@@ -9873,7 +10383,6 @@ static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
 /* After a welcome: auth, resubscribe with since, resend what is not acked. */
 static void rtws__rt_resume(rtws_rt *rt) {
     size_t i;
-    rtws__rtpub *p;
     if (rt->cfg.token) {
         rtws_json_writer w;
         size_t len;
@@ -9890,7 +10399,8 @@ static void rtws__rt_resume(rtws_rt *rt) {
         if (len) rtws__rt_send_raw(rt, rt->wbuf, len);
     }
     for (i = 0; i < rt->nsubs; i++) rtws__rt_send_subscribe(rt, &rt->subs[i]);
-    for (p = rt->out; p; p = p->next) rtws__rt_send_raw(rt, (const char *)(p + 1), p->len);
+    rt->unsent = rt->out; /* every unacked publish again, in order, paced */
+    rtws__rt_pump(rt);
 }
 
 /* The reconnect URL carries the session so the server resumes it. */
@@ -9934,10 +10444,37 @@ static void rtws__rt_drop_pub(rtws_rt *rt, const char *id) {
             rtws__rtpub *p = *pp;
             *pp = p->next;
             if (rt->out_tail == p) rt->out_tail = prev;
+            if (rt->unsent == p) rt->unsent = p->next;
             rt->nout--;
             rtws__free(rtws__rta(rt), p);
             return;
         }
+}
+
+/* "rate_limited" or "overloaded": wait retry_after_ms, then send again from
+   the refused publish on (the oldest unacked one when the error has no id;
+   the server de-duplicates what it had taken already). */
+static void rtws__rt_retry_later(rtws_rt *rt, const rtws_json *d, const char *id) {
+    uint64_t now = rt->ctx->now, ra = rtws__rt_u64(d, 0, "retry_after_ms");
+    rtws__rtpub *p = NULL, *x;
+    if (!ra) ra = 1000;
+    if (now + ra > rt->hold_until) rt->hold_until = now + ra;
+    if (rt->rate_per_s) { /* the bucket is empty now */
+        rt->tokens = 0;
+        rt->tokens_at = now;
+    }
+    if (id[0]) {
+        for (p = rt->out; p && strcmp(p->id, id) != 0; p = p->next) {
+        }
+    } else {
+        p = rt->out;
+    }
+    for (x = rt->out; p && x && x != rt->unsent; x = x->next)
+        if (x == p) { /* sent already: rewind to it */
+            rt->unsent = p;
+            break;
+        }
+    rtws__rt_pump(rt);
 }
 
 static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
@@ -10016,9 +10553,11 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "code"), code, sizeof code);
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "message"), msg, sizeof msg);
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "id"), id, sizeof id);
-        /* a refused publish will be refused again: stop resending it */
-        if (id[0] && strcmp(code, "rate_limited") != 0 && strcmp(code, "internal") != 0)
-            rtws__rt_drop_pub(rt, id);
+        if (!strcmp(code, "rate_limited") || !strcmp(code, "overloaded")) {
+            rtws__rt_retry_later(rt, &d, id);
+        } else if (id[0] && strcmp(code, "internal") != 0) {
+            rtws__rt_drop_pub(rt, id); /* refused: it would be refused again */
+        }
         if (rt->cfg.on_error) rt->cfg.on_error(rt, code, msg, id[0] ? id : NULL, rt->cfg.user);
     } else if (rtws_json_eq(&d, tv, "welcome")) {
         int resumed = 0, rv = rtws_json_get(&d, 0, "resumed");
@@ -10026,6 +10565,17 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
         if (rv >= 0 && d.toks[rv].type == RTWS_JSON_TRUE) resumed = 1;
         rt->ready = 1;
+        {
+            int rl = rtws_json_get(&d, 0, "rate_limit");
+            uint64_t per = rl >= 0 ? rtws__rt_u64(&d, rl, "per_s") : 0;
+            uint64_t burst = rl >= 0 ? rtws__rt_u64(&d, rl, "burst") : 0;
+            rt->rate_per_s = per <= 1000000 ? (uint32_t)per : 1000000u;
+            rt->rate_burst = burst <= 1000000 ? (uint32_t)burst : 1000000u;
+            /* the server's bucket started full when it opened: ours, one short */
+            rt->tokens = rt->rate_burst ? ((int64_t)rt->rate_burst - 1) * 1000 : 0;
+            rt->tokens_at = rt->ctx->now;
+            rt->hold_until = 0;
+        }
         if (rt->cfg.on_welcome) rt->cfg.on_welcome(rt, rt->user, rt->session, resumed, rt->cfg.user);
         rtws__rt_resume(rt);
     } else if (rtws_json_eq(&d, tv, "authenticated")) {
@@ -10046,6 +10596,15 @@ static void rtws__rt_event(rtws_client *cl, const rtws_client_event *ev, void *u
         size_t i;
         rt->ready = 0;
         for (i = 0; i < rt->nsubs; i++) rt->subs[i].sent = 0;
+        rt->unsent = rt->out;
+        rtws__rt_wake(rt, 0);
+        if ((ev->state.state == RTWS_CLIENT_FAILED || ev->state.state == RTWS_CLIENT_CLOSED) &&
+            rt->cfg.on_error) { /* no reconnect will send them: say so, keep them */
+            rtws__rtpub *p;
+            for (p = rt->out; p; p = p->next)
+                rt->cfg.on_error(rt, "unsent", "the connection ended for good before the ack",
+                                 p->id, rt->cfg.user);
+        }
     }
     if (rt->cfg.on_event) rt->cfg.on_event(cl, ev, rt->cfg.user);
 }
@@ -10092,6 +10651,7 @@ RTWS_API rtws_rt *rtws_rt_new(rtws_ctx *ctx, const rtws_rt_config *cfg, uint64_t
         rtws_rt_free(rt);
         return NULL;
     }
+    rt->cl->wake_ = rtws__rt_wake_fn;
     return rt;
 }
 
@@ -10187,6 +10747,8 @@ RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *
     char id[32];
     if (!rtws__valid_channel(channel, strlen(channel))) return RTWS_ERR_INVALID;
     if (rt->nout >= rt->cfg.max_unacked) return RTWS_ERR_LIMIT;
+    if (rt->cl->state == RTWS_CLIENT_FAILED || rt->cl->state == RTWS_CLIENT_CLOSED)
+        return RTWS_ERR_CLOSED; /* nothing would send it */
     if (data) {
         rtws_json d;
         rtws_err e = rtws_json_parse(&d, data, len, NULL, 0, 0);
@@ -10219,9 +10781,10 @@ RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *
     else rt->out = p;
     rt->out_tail = p;
     rt->nout++;
+    if (!rt->unsent) rt->unsent = p;
     if (id_out) memcpy(id_out, id, strlen(id) + 1);
     rtws__begin(rt->ctx, rt->ctx->now);
-    rtws__rt_send_raw(rt, (const char *)(p + 1), n); /* else at the next welcome */
+    rtws__rt_pump(rt); /* now, paced, or at the next welcome */
     rtws__end(rt->ctx);
     return RTWS_OK;
 }
@@ -10237,14 +10800,23 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt) { return rt->cl; }
 #endif /* RTWS__HAVE_RT */
 
 #if defined(RTWS__HAVE_ROUTER) && !defined(RTWS_NO_HOST) /* rtws_router_install */
+/* A router installed in a context with a memory budget charges that one. */
+static void rtws__router_bind(rtws_router *r, rtws_ctx *ctx) {
+    if (!ctx || !ctx->budget.limit || r->budget == &ctx->budget) return;
+    rtws_budget_credit(r->budget, r->mem);
+    r->budget = &ctx->budget;
+    rtws_budget_charge(r->budget, r->mem);
+}
 static void rtws__router_ev(rtws_conn *c, const rtws_event *ev, void *user) {
     rtws_router *r = (rtws_router *)user;
     rtws_ctx *ctx = rtws_conn_get_ctx(c);
+    rtws__router_bind(r, ctx);
     rtws_router_handle_event(r, c, ev, ctx ? ctx->now : rtws_time_now_ms());
 }
 static int rtws__router_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     rtws_ctx *ctx = rtws_conn_get_ctx(c);
     (void)proto;
+    rtws__router_bind((rtws_router *)user, ctx);
     return rtws_router_handle_accept((rtws_router *)user, c, req, ctx ? ctx->now : rtws_time_now_ms());
 }
 static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply, void *user) {
@@ -10252,7 +10824,7 @@ static int rtws__router_http(rtws_conn *c, const rtws_http *req, rtws_http_reply
     return rtws_router_handle_http((rtws_router *)user, c, req, reply, ctx ? ctx->now : rtws_time_now_ms());
 }
 static void rtws__router_tick(rtws_ctx *ctx, uint64_t now, void *user) {
-    (void)ctx;
+    rtws__router_bind((rtws_router *)user, ctx);
     rtws_router_run_timers((rtws_router *)user, now);
 }
 

@@ -2,6 +2,7 @@
    history and resume, served to browsers from one port.
 
    usage: ./chat_server [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...
+                        [--memory-budget MIB] [--max-channels N] [--channel-ttl S]
      --host H         address to listen on (default 127.0.0.1; "" for every address)
      --port P         port (default 8080; 0: the OS picks a free one)
      --jwt-secret S   require an HS256 JWT (sub = user id) from every client, as
@@ -14,6 +15,14 @@
                       for a named --host H, P being the port listened on).
                       Upgrades with any other Origin get 403; clients that send
                       no Origin (not browsers) are let through.
+     --memory-budget MIB  bytes of every send queue, receive buffer, channel,
+                      history message and session together, in MiB (default 256;
+                      0: unlimited). Near it new channels are refused
+                      ("overloaded"), then history is dropped oldest first, then
+                      the largest send queues are closed with 1013.
+     --max-channels N channels that exist at once (default 10000; 100 per user)
+     --channel-ttl S  a channel without subscribers is forgotten, history and
+                      all, S seconds after its last publish (default 300)
      --help           print this and exit
 
    GET /            the chat page (embedded below; plain HTML, CSS and JS)
@@ -31,10 +40,13 @@
 
    Limits: 1000 connections, 5 per authenticated user, 1 h idle timeout, a
    message must be whole 30 s after its first byte (else 1008), 20
-   messages/s per connection (burst 40; the 21st message refused for the rate
-   closes it with 1008), heartbeat every 30 s. Browser upgrades must come from
-   an allowed origin (--allow-origin; docs/GUIDE.md says why a loopback server
-   still checks Origin).
+   messages/s per connection (burst 40, announced in welcome; refusals carry
+   retry_after_ms, and more than 20 of them beyond the messages let through
+   close it with 1008), heartbeat every 30 s, a 256 MiB memory budget,
+   10000 channels (100 created per user), channels forgotten 5 min after
+   their last subscriber left. Browser upgrades must come from an allowed
+   origin (--allow-origin; docs/GUIDE.md says why a loopback server still
+   checks Origin).
    Prints "listening on H:P" and the URL to open once ready. SIGINT/SIGTERM
    close every connection with 1001 and exit. */
 #define RTWS_IMPLEMENTATION
@@ -55,6 +67,7 @@ static void on_signal(int sig) {
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
             "usage: %s [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...\n"
+            "          [--memory-budget MIB] [--max-channels N] [--channel-ttl S]\n"
             "The rtws realtime demo: rooms, presence, typing indicators, history and\n"
             "resume, served to browsers from one port.\n"
             "  --host H         address to listen on (default 127.0.0.1; \"\" for every address)\n"
@@ -69,6 +82,14 @@ static void usage(FILE *f, const char *argv0) {
             "                   for a named --host H, P being the port listened on).\n"
             "                   Upgrades with any other Origin get 403; clients that send\n"
             "                   no Origin (not browsers) are let through.\n"
+            "  --memory-budget MIB  bytes of every send queue, receive buffer, channel,\n"
+            "                   history message and session together, in MiB (default 256;\n"
+            "                   0: unlimited). Near it new channels are refused\n"
+            "                   (\"overloaded\"), then history is dropped oldest first, then\n"
+            "                   the largest send queues are closed with 1013.\n"
+            "  --max-channels N channels that exist at once (default 10000; 100 per user)\n"
+            "  --channel-ttl S  a channel without subscribers is forgotten, history and\n"
+            "                   all, S seconds after its last publish (default 300)\n"
             "  --help           print this and exit\n"
             "GET / serves the chat page (its client, rtws.js, at /rtws.js), GET /ws is the\n"
             "WebSocket endpoint (docs/PROTOCOL.md), GET /ws/status the router's counters\n"
@@ -366,6 +387,7 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *secret = NULL, *shown;
     int port = 8080, bound = 0, i, norigins = 0;
+    long budget_mib = 256, max_channels = 10000, ttl_s = 300;
     app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
@@ -380,11 +402,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc) secret = argv[++i];
         else if (!strcmp(argv[i], "--allow-origin") && i + 1 < argc && norigins < MAX_ORIGINS)
             origins[norigins++] = argv[++i];
+        else if (!strcmp(argv[i], "--memory-budget") && i + 1 < argc) budget_mib = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--max-channels") && i + 1 < argc) max_channels = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--channel-ttl") && i + 1 < argc) ttl_s = atol(argv[++i]);
         else {
             fprintf(stderr, "chat_server: unknown or incomplete option %s\n", argv[i]);
             usage(stderr, argv[0]);
             return 2;
         }
+    }
+    if (budget_mib < 0 || budget_mib > 1048576 || max_channels < 1 || ttl_s < 1 || ttl_s > 86400) {
+        fprintf(stderr, "chat_server: --memory-budget 0..1048576, --max-channels >= 1, "
+                        "--channel-ttl 1..86400\n");
+        return 2;
     }
     memset(&a, 0, sizeof a);
     a.page = join_lines(page_lines, sizeof page_lines / sizeof page_lines[0], &a.page_len);
@@ -402,6 +432,9 @@ int main(int argc, char **argv) {
     rc.max_conns_per_user = 5;
     rc.rate_per_s = 20;
     rc.rate_burst = 40;
+    rc.max_channels_total = (size_t)max_channels;
+    rc.max_user_channels = 100;
+    rc.channel_ttl_ms = (uint32_t)ttl_s * 1000u;
     rc.on_http = on_http;
     rc.user = &a;
     a.router = rtws_router_new(&rc);
@@ -409,6 +442,7 @@ int main(int argc, char **argv) {
 
     memset(&cfg, 0, sizeof cfg);
     cfg.max_connections = 1000;
+    cfg.memory_budget = (size_t)budget_mib << 20; /* one cap over queues, history, sessions */
     cfg.conn.idle_timeout_ms = 3600000; /* 1 h without a message from the client */
     cfg.conn.ping_interval_ms = 30000;  /* also advertised as "heartbeat" in welcome */
     cfg.conn.max_message = 256 * 1024;  /* a publish's data is capped at 64 KiB anyway */

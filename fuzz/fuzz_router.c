@@ -23,6 +23,10 @@
    - router stats: active_connections equals the server connections that
      opened and have not closed, users_online <= active, and everything is
      zero once all connections are gone; the status page is a JSON object;
+   - "rate_limited" and "overloaded" carry retry_after_ms >= 1; channels
+     never exceed max_channels_total; history stays under 7/8 of a budget;
+     once everything is gone and the channels expired, the budget is back
+     to 0 bytes (every charge was given back);
    - no crash, no leak, no UB (ASan + UBSan). */
 #include "fuzz.h"
 
@@ -30,10 +34,13 @@ enum { /* byte 0 */
     F_AUTH_REQUIRED = 1,
     F_JWT = 2,
     F_SMALL = 4,     /* history 3, 3 channels, 2 dedupe ids, short TTLs, 64-byte data,
-                        presence in channels of up to 2 users */
+                        presence in channels of up to 2 users; 6 channels in all, 3 per
+                        user, channels expire 3 s after their last subscriber */
     F_RATE = 8,      /* 5 msg/s, burst 4, closed after 3 more */
     F_PER_USER = 16, /* 2 connections per user */
-    F_SMALL_Q = 32,  /* 1 KiB send queue: slow consumers get 1013 */
+    F_SMALL_Q = 32,  /* 1 KiB send queue: slow consumers get 1013; a 2 to 9 KiB
+                        memory budget (by input length) over the router and its queues (overloaded, history
+                        shed oldest first, the largest queue closed with 1013) */
     F_AUTHORIZE = 64,
     F_ON_MESSAGE = 128
 };
@@ -128,7 +135,7 @@ static int sub_index(const slot *s, const char *ch) {
 static int is_code(const rtws_json *d, int v) {
     static const char *const codes[] = {"bad_request", "unauthorized", "forbidden",
                                         "not_subscribed", "rate_limited", "too_large",
-                                        "limit_reached", "internal"};
+                                        "limit_reached", "internal", "overloaded"};
     size_t i;
     for (i = 0; i < sizeof codes / sizeof codes[0]; i++)
         if (rtws_json_eq(d, v, codes[i])) return 1;
@@ -210,6 +217,11 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
     } else if (rtws_json_eq(&d, tv, "error")) {
         int c = rtws_json_get(&d, 0, "code");
         FUZZ_CHECK(c > 0 && is_code(&d, c) && rtws_json_get(&d, 0, "message") > 0);
+        if (rtws_json_eq(&d, c, "rate_limited") || rtws_json_eq(&d, c, "overloaded")) {
+            int ra = rtws_json_get(&d, 0, "retry_after_ms");
+            int64_t ms = 0;
+            FUZZ_CHECK(ra > 0 && rtws_json_int64(&d, ra, &ms) == RTWS_OK && ms >= 1);
+        }
     } else {
         FUZZ_CHECK(rtws_json_eq(&d, tv, "pong"));
         FUZZ_CHECK(rtws_json_get(&d, 0, "ts") > 0 && rtws_json_get(&d, 0, "time") > 0);
@@ -263,7 +275,10 @@ static void server_conn_init(rtws_conn *c) {
     sc.max_message = 65536;
     sc.idle_timeout_ms = 600000;
     sc.random = rnd;
-    if (FLAGS & F_SMALL_Q) sc.max_send_queue = 1024;
+    if (FLAGS & F_SMALL_Q) {
+        sc.max_send_queue = 1024;
+        sc.budget = rtws_router_get_budget(R); /* the queues count too */
+    }
     rtws_conn_init(c, &sc);
 }
 
@@ -336,6 +351,16 @@ static void check_stats(void) {
     FUZZ_CHECK(st.total_connections >= st.active_connections);
     FUZZ_CHECK(st.subscriptions <= st.active_connections * (FLAGS & F_SMALL ? 3 : 100));
     FUZZ_CHECK(st.channels >= (st.subscriptions ? 1u : 0u));
+    { /* channels the clients created (server publishes are not capped) */
+        size_t k, owned = 0;
+        for (k = 0; k < R->channels.nb; k++) {
+            const rtws__hnode *e;
+            for (e = R->channels.b[k]; e; e = e->hnext) owned += ((const rtws__channel *)e)->owner != NULL;
+        }
+        FUZZ_CHECK(owned <= (FLAGS & F_SMALL ? 6u : 10000u));
+    }
+    if (st.memory_budget) FUZZ_CHECK(st.history_bytes <= st.memory_budget - st.memory_budget / 8);
+    FUZZ_CHECK(st.memory_router <= st.memory_used);
 }
 
 static size_t sign(const char *name, size_t n, char *out, size_t cap) {
@@ -553,7 +578,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         rc.auth_timeout_ms = 5000;
         rc.max_tokens = 64;
         rc.max_presence = 2;
+        rc.max_channels_total = 6;
+        rc.max_user_channels = 3;
+        rc.channel_ttl_ms = 3000;
     }
+    if (FLAGS & F_SMALL_Q) rc.memory_budget = 2048 + 1024 * (n % 8); /* 2..9 KiB */
     if (FLAGS & F_RATE) {
         rc.rate_per_s = 5;
         rc.rate_burst = 4;
@@ -583,6 +612,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         rtws_router_run_timers(R, NOW);
         rtws_router_get_stats(R, &st);
         FUZZ_CHECK(st.sessions == 0);
+        FUZZ_CHECK(st.channels == 0 && st.history_bytes == 0); /* expired */
+        FUZZ_CHECK(st.memory_router == 0 && st.memory_used == 0);
     }
     rtws_router_free(R);
     R = NULL;

@@ -1,0 +1,190 @@
+/* The memory budget (issue 15): rtws_budget's accounting and levels, and a
+   sans-I/O connection charging its send queue to one, the global cap on
+   queued output that closes the largest queue with 1013. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+#include "t.h"
+
+static uint64_t NOW = 1000;
+
+typedef struct pair {
+    rtws_conn cl, sv;
+    unsigned close_code;
+    int closed;
+    size_t got;
+} pair;
+
+static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    pair *p = (pair *)user;
+    (void)c;
+    if (ev->type == RTWS_EV_MESSAGE) p->got += ev->message.len;
+    if (ev->type == RTWS_EV_CLOSE) {
+        p->closed = 1;
+        p->close_code = ev->close.code;
+    }
+}
+
+static int rnd(void *buf, size_t n, void *u) {
+    static unsigned s = 9;
+    size_t i;
+    (void)u;
+    for (i = 0; i < n; i++) ((unsigned char *)buf)[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 16);
+    return 0;
+}
+
+/* moves at most max bytes from a's output to b */
+static void move(rtws_conn *a, rtws_conn *b, size_t max) {
+    const uint8_t *o;
+    size_t len;
+    static uint8_t tmp[1 << 16];
+    while (max && (o = rtws_conn_out(a, &len)) != NULL) {
+        if (len > sizeof tmp) len = sizeof tmp;
+        if (len > max) len = max;
+        memcpy(tmp, o, len);
+        rtws_conn_out_done(a, len);
+        rtws_conn_recv(b, tmp, len, NOW, NULL);
+        max -= len;
+    }
+}
+
+static void open_pair(pair *p, rtws_config *sc) {
+    rtws_config cc;
+    rtws_client_opts o;
+    int i;
+    memset(p, 0, sizeof *p);
+    memset(&cc, 0, sizeof cc);
+    cc.role = RTWS_CLIENT;
+    cc.on_event = cl_event;
+    cc.user = p;
+    cc.random = rnd;
+    cc.heartbeat_off = 1;
+    rtws_conn_init(&p->cl, &cc);
+    rtws_conn_init(&p->sv, sc);
+    memset(&o, 0, sizeof o);
+    o.host = "x";
+    rtws_conn_start(&p->cl, &o, NOW);
+    for (i = 0; i < 4; i++) {
+        move(&p->cl, &p->sv, SIZE_MAX);
+        move(&p->sv, &p->cl, SIZE_MAX);
+    }
+}
+
+static void test_accounting(void) {
+    rtws_budget b;
+    rtws_budget_init(&b, 800);
+    CHECK_EQ(b.limit, 800);
+    CHECK_EQ(b.used, 0);
+    CHECK_EQ(rtws_budget_get_level(&b), RTWS_BUDGET_OK);
+    rtws_budget_charge(&b, 599);
+    CHECK_EQ(rtws_budget_get_level(&b), RTWS_BUDGET_OK);
+    rtws_budget_charge(&b, 1); /* 600 = 3/4 */
+    CHECK_EQ(rtws_budget_get_level(&b), RTWS_BUDGET_NO_NEW);
+    rtws_budget_charge(&b, 100); /* 700 = 7/8 */
+    CHECK_EQ(rtws_budget_get_level(&b), RTWS_BUDGET_SHED_HISTORY);
+    CHECK(rtws_budget_make_room(&b, 100));
+    CHECK(!rtws_budget_make_room(&b, 101)); /* no reclaim: refused */
+    rtws_budget_charge(&b, 100);
+    CHECK_EQ(rtws_budget_get_level(&b), RTWS_BUDGET_FULL);
+    rtws_budget_charge(&b, 50); /* charging never refuses */
+    CHECK_EQ(b.used, 850);
+    CHECK_EQ(b.peak, 850);
+    CHECK(!rtws_budget_make_room(&b, 0)); /* over: not even 0 more */
+    rtws_budget_credit(&b, 850);
+    CHECK_EQ(b.used, 0);
+    CHECK_EQ(b.peak, 850);
+    CHECK_EQ(rtws_budget_get_level(&b), RTWS_BUDGET_OK);
+    rtws_budget_init(&b, 0); /* unlimited: kept, never refused */
+    rtws_budget_charge(&b, (size_t)1 << 40);
+    CHECK(rtws_budget_make_room(&b, (size_t)1 << 40));
+    CHECK_EQ(rtws_budget_get_level(&b), RTWS_BUDGET_OK);
+    rtws_budget_charge(&b, SIZE_MAX); /* saturates instead of wrapping */
+    CHECK_EQ(b.used, SIZE_MAX);
+}
+
+static size_t g_asked, g_calls;
+static pair *g_victim;
+static void reclaim_shed(rtws_budget *b, size_t need, void *user) {
+    (void)b;
+    (void)user;
+    g_calls++;
+    g_asked = need;
+    if (g_victim) rtws__conn_shed(&g_victim->sv);
+}
+
+/* a connection's unsent bytes are charged as they queue and given back as
+   they go out, by shedding and at free */
+static void test_conn_queue(void) {
+    rtws_budget b;
+    rtws_config sc;
+    pair a, z;
+    static char big[4000];
+    size_t before;
+    int i;
+    rtws_budget_init(&b, 21000);
+    b.reclaim = reclaim_shed;
+    memset(&sc, 0, sizeof sc);
+    sc.role = RTWS_SERVER;
+    sc.heartbeat_off = 1;
+    sc.budget = &b;
+    open_pair(&a, &sc);
+    open_pair(&z, &sc);
+    CHECK_EQ(rtws_conn_get_state(&a.sv), RTWS_STATE_OPEN);
+    CHECK_EQ(b.used, 0); /* the 101s went out */
+    memset(big, 'x', sizeof big);
+    CHECK_EQ(rtws_conn_send_text(&a.sv, big, sizeof big), RTWS_OK);
+    CHECK_EQ(b.used, rtws_conn_out_pending(&a.sv));
+    CHECK_EQ(rtws_conn_send_text(&z.sv, big, 1000), RTWS_OK);
+    CHECK_EQ(b.used, rtws_conn_out_pending(&a.sv) + rtws_conn_out_pending(&z.sv));
+    move(&z.sv, &z.cl, 500); /* half out: the segment is held until all of it went */
+    CHECK_EQ(b.used, a.sv.priv_.qbytes + z.sv.priv_.qbytes);
+    CHECK(rtws_conn_out_pending(&z.sv) < z.sv.priv_.qbytes);
+    move(&z.sv, &z.cl, SIZE_MAX);
+    CHECK_EQ(z.got, 1000u);
+    CHECK_EQ(b.used, rtws_conn_out_pending(&a.sv));
+    /* a's client never reads: a grows until the budget is hit */
+    for (i = 0; i < 4; i++) CHECK_EQ(rtws_conn_send_text(&a.sv, big, sizeof big), RTWS_OK);
+    CHECK(b.used > 20000 && b.used <= 21000);
+    CHECK_EQ(g_calls, 0u);
+    /* z's next send would pass the cap: reclaim is asked, sheds a (the
+       largest queue), and z's send fits */
+    g_victim = &a;
+    before = b.used;
+    CHECK_EQ(rtws_conn_send_text(&z.sv, big, sizeof big), RTWS_OK);
+    CHECK_EQ(g_calls, 1u);
+    CHECK_EQ(g_asked, sizeof big);
+    CHECK(b.used < before);
+    CHECK_EQ(rtws_conn_get_state(&a.sv), RTWS_STATE_CLOSING);
+    CHECK_EQ(rtws_conn_send_text(&a.sv, "x", 1), RTWS_ERR_CLOSED);
+    /* the client gets what had started (nothing) and the 1013 */
+    move(&a.sv, &a.cl, SIZE_MAX);
+    CHECK(a.closed);
+    CHECK_EQ(a.close_code, 1013u);
+    CHECK(a.got < 5 * sizeof big); /* the unsent data was dropped, not sent */
+    /* no reclaim left to help: a send over the cap fails with LIMIT */
+    g_victim = NULL;
+    b.limit = b.used + 10;
+    CHECK_EQ(rtws_conn_send_text(&z.sv, big, 100), RTWS_ERR_LIMIT);
+    CHECK_EQ(rtws_conn_get_state(&z.sv), RTWS_STATE_OPEN);
+    b.limit = 21000;
+    CHECK_EQ(rtws_conn_send_text(&z.sv, big, 100), RTWS_OK);
+    /* shared frames count per queue */
+    {
+        rtws_shared *sh = rtws_shared_new(NULL, RTWS_OP_TEXT, big, 300);
+        before = b.used;
+        CHECK_EQ(rtws_conn_send_shared(&z.sv, sh), RTWS_OK);
+        CHECK_EQ(b.used, before + 304); /* 4-byte header */
+        rtws_shared_release(sh);
+    }
+    rtws_conn_free(&a.sv);
+    rtws_conn_free(&z.sv);
+    CHECK_EQ(b.used, 0); /* everything given back */
+    CHECK(b.peak > 20000 && b.peak <= 21000);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&z.cl);
+}
+
+int main(void) {
+    test_accounting();
+    test_conn_queue();
+    return T_END();
+}
