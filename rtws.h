@@ -1057,8 +1057,8 @@ RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
 
 #if !defined(RTWS_NO_CLIENT)
-/* A client that stays connected: reconnects with exponential backoff and
-   full jitter after any unclean close or failed attempt, queues messages sent
+/* A client that stays connected: reconnects with exponential backoff (full
+   jitter by default) after any unclean close or failed attempt, queues messages sent
    while offline (bounded, with optional time-to-live) and sends them, in
    order, right after the next open. Timers run in the context's loop. */
 typedef enum rtws_client_state {
@@ -1121,15 +1121,27 @@ typedef void (*rtws_client_event_fn)(rtws_client *cl, const rtws_client_event *e
 typedef int (*rtws_client_refresh_fn)(rtws_client *cl, const char **url, rtws_client_opts *opts,
                                       void *user);
 
+/* How the wait before a reconnect is drawn from its bound (see
+   rtws_client_backoff_delay). */
+typedef enum rtws_jitter {
+    RTWS_JITTER_FULL = 0, /* uniform in [min, bound]: a crowd of clients spreads out */
+    RTWS_JITTER_EQUAL,    /* uniform in [max(min, bound/2), bound] */
+    RTWS_JITTER_NONE      /* exactly the bound: a fixed schedule (2, 4, 8 s...) */
+} rtws_jitter;
+
 typedef struct rtws_client_config {
     const char *url;              /* ws://host[:port]/path?query (copied) */
-    rtws_client_opts opts;        /* protocols, origin, headers; must outlive the client */
+    rtws_client_opts opts;        /* protocols, origin, headers; must outlive the client
+                                     (rtws_client_set_opts takes copies instead) */
     rtws_client_event_fn on_event; /* connection, state and dropped events */
     void *user;
-    uint32_t backoff_base_ms;     /* first delay is random in [0, base] (1000) */
-    uint32_t backoff_factor;      /* the bound grows by this per attempt (2) */
+    uint32_t backoff_base_ms;     /* bound of the first delay (1000) */
+    uint32_t backoff_factor;      /* the bound grows by this per attempt (2; 1: constant) */
     uint32_t backoff_max_ms;      /* bound cap (60000) */
-    uint32_t max_attempts;        /* failed attempts in a row before FAILED (0: unlimited) */
+    uint32_t backoff_min_ms;      /* no delay is shorter (0); raises a smaller bound */
+    rtws_jitter jitter;           /* (RTWS_JITTER_FULL) */
+    uint32_t max_attempts;        /* reconnect attempts in a row, without a stable
+                                     connection, before FAILED (0: unlimited) */
     uint32_t stable_ms;           /* open this long resets the backoff (10000) */
     int reconnect_on_policy;      /* 1: reconnect after a server close with 1008 or
                                      4000-4999 too (0: those are final, FAILED) */
@@ -1172,6 +1184,13 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
 RTWS_API void rtws_client_free(rtws_client *cl);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
 RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
+/* The wait before reconnect attempt n (1, 2, ...) given a random value r
+   (the client draws r from rtws_config.random). With hi = max(min_ms, bound(n))
+   and lo = min_ms (FULL), max(min_ms, hi / 2) (EQUAL) or hi (NONE):
+       delay = lo + r mod (hi - lo + 1), in ms.
+   Pure: the same inputs give the same delay. */
+RTWS_API uint32_t rtws_client_backoff_delay(const rtws_client_config *cfg, uint32_t attempt,
+                                            uint32_t r);
 #endif /* !RTWS_NO_CLIENT */
 
 /* ======================================================================== */
@@ -5424,6 +5443,15 @@ RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint3
     return (uint32_t)(b < mx ? b : mx);
 }
 
+RTWS_API uint32_t rtws_client_backoff_delay(const rtws_client_config *cfg, uint32_t attempt,
+                                            uint32_t r) {
+    uint64_t hi = rtws_client_backoff_bound(cfg, attempt), lo = cfg->backoff_min_ms;
+    if (hi < lo) hi = lo;
+    if (cfg->jitter == RTWS_JITTER_NONE) lo = hi;
+    else if (cfg->jitter == RTWS_JITTER_EQUAL && hi / 2 > lo) lo = hi / 2;
+    return (uint32_t)(lo + (uint64_t)r % (hi - lo + 1));
+}
+
 static void rtws__client_emit(rtws_client *cl, rtws_client_event *ev) {
     if (cl->cfg.on_event) cl->cfg.on_event(cl, ev, cl->cfg.user);
 }
@@ -5524,7 +5552,7 @@ static void rtws__stats_add(rtws_conn_stats *t, const rtws_conn_stats *st) {
 }
 
 static void rtws__client_lost(rtws_client *cl, uint64_t now) {
-    uint32_t bound, r = 0;
+    uint32_t r = 0;
     if (cl->conn) {
         rtws_conn_stats st;
         rtws_conn_get_stats(cl->conn, &st);
@@ -5553,11 +5581,10 @@ static void rtws__client_lost(rtws_client *cl, uint64_t now) {
         rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
         return;
     }
-    /* full jitter: uniform in [0, bound], so a crowd of clients spreads out */
-    bound = rtws_client_backoff_bound(&cl->cfg, cl->attempt);
+    /* full jitter by default: uniform in [min, bound], so a crowd of clients spreads out */
     if (cl->ctx->cfg.conn.random) cl->ctx->cfg.conn.random(&r, sizeof r, cl->ctx->cfg.conn.random_user);
     else if (rtws_random_system(&r, sizeof r, NULL) != 0) r = (uint32_t)now * 2654435761u;
-    r = (uint32_t)((uint64_t)r % ((uint64_t)bound + 1));
+    r = rtws_client_backoff_delay(&cl->cfg, cl->attempt, r);
     cl->next_at = now + r;
     if (cl->ctx->next_scan > cl->next_at) cl->ctx->next_scan = cl->next_at;
     rtws__client_state(cl, RTWS_CLIENT_RECONNECTING, r);
