@@ -1154,7 +1154,8 @@ typedef struct rtws_client_config {
 
 typedef struct rtws_client_stats {
     rtws_conn_stats total;             /* all connections so far, the live one included */
-    uint32_t reconnects;          /* attempts after the first */
+    uint32_t reconnects;          /* attempts after the first (restarts included) */
+    uint32_t restarts;            /* rtws_client_restart calls */
     uint64_t connected_since_ms;  /* open time of the live connection, 0 when offline */
     uint64_t uptime_ms;           /* summed open time of all connections */
     rtws_err last_error;
@@ -1182,6 +1183,28 @@ RTWS_API rtws_conn *rtws_client_get_conn(const rtws_client *cl);
 RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms);
 /* Stops everything (an open connection gets a 1001 close) and frees cl. */
 RTWS_API void rtws_client_free(rtws_client *cl);
+/* Connects again now, from any state, as a fresh start: the attempt count
+   (max_attempts, the backoff) starts over, refresh is not called for this
+   first attempt, and stats, the offline queue and the URL/opts are kept.
+     CLOSED, FAILED   connects (CONNECTING state event, attempt 0);
+     RECONNECTING     the wait is cut short;
+     CONNECTING       the attempt under way is abandoned for a new one;
+     OPEN             the connection gets a 1000 close ("restart") that ends
+                      in the background: no more events of it reach the
+                      client; its counters so far stay in the stats;
+     CLOSING          the closing connection ends in the background.
+   Returns RTWS_OK, RTWS_ERR_CLOSED after rtws_client_free, or the error
+   that left the client FAILED at once (RTWS_ERR_URL, RTWS_ERR_TLS). */
+RTWS_API rtws_err rtws_client_restart(rtws_client *cl, uint64_t now_ms);
+/* Replaces the URL (copied; RTWS_ERR_URL when not ws:// or wss://). Any
+   live connection or attempt under way is left alone: the next attempt
+   (reconnect or rtws_client_restart) uses it; refresh gets it as *url. */
+RTWS_API rtws_err rtws_client_set_url(rtws_client *cl, const char *url);
+/* Replaces cfg.opts (protocols, origin, authorization, extra headers, host,
+   path), copying every string: opts need not outlive the call. NULL clears
+   them all. Takes effect like rtws_client_set_url. RTWS_ERR_NOMEM keeps the
+   old ones. */
+RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *opts);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
 RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
 /* The wait before reconnect attempt n (1, 2, ...) given a random value r
@@ -5414,13 +5437,14 @@ struct rtws_client {
     rtws_client_config cfg;
     rtws_ctx *ctx;
     rtws_client *next;
-    char *url;
+    char *url;                    /* after cl, or url_buf */
+    char *url_buf, *opts_buf;     /* owned copies from set_url, set_opts */
     const char *cur_url;          /* what refresh returned */
     rtws_client_opts cur_opts;
     rtws_conn *conn;              /* live connection (its events come here) */
     rtws_client_state state;
     uint32_t attempt;             /* failed attempts in a row */
-    uint32_t reconnects;
+    uint32_t reconnects, restarts;
     uint64_t next_at;             /* RECONNECTING: when to try */
     uint64_t open_at, uptime;
     rtws_conn_stats done;              /* counters of finished connections */
@@ -5607,7 +5631,7 @@ static void rtws__client_event(rtws_conn *c, const rtws_event *ev, void *user) {
         cl->state = RTWS_CLIENT_OPEN;
         rtws__client_flush(cl); /* the queue goes before anything new */
         rtws__client_state(cl, RTWS_CLIENT_OPEN, 0);
-        if (cl->conn) rtws__client_emit(cl, &copy);
+        if (cl->conn == c) rtws__client_emit(cl, &copy); /* not after a restart */
         return;
     case RTWS_EV_ERROR:
         cl->last_error = ev->error.err;
@@ -5639,7 +5663,8 @@ static void rtws__client_attempt(rtws_client *cl, uint64_t now) {
         }
     }
     rtws__client_state(cl, RTWS_CLIENT_CONNECTING, 0);
-    if (cl->state != RTWS_CLIENT_CONNECTING) return; /* the callback closed or freed it */
+    /* the callback closed or freed it, or restarted it (an attempt is under way) */
+    if (cl->state != RTWS_CLIENT_CONNECTING || cl->conn || cl->dead) return;
     c = rtws_ctx_connect(cl->ctx, cl->cur_url, &cl->cur_opts, now, &e);
     if (!c) {
         cl->last_error = e;
@@ -5826,6 +5851,7 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
         st->total.opened_at_ms = live.opened_at_ms;
     }
     st->reconnects = cl->reconnects;
+    st->restarts = cl->restarts;
     st->connected_since_ms = cl->opened ? cl->open_at : 0;
     st->uptime_ms = cl->uptime + (cl->opened && now_ms > cl->open_at ? now_ms - cl->open_at : 0);
     st->last_error = cl->last_error;
@@ -5841,6 +5867,8 @@ static void rtws__client_release(rtws_client *cl) {
             break;
         }
     rtws__free(&ctx->cfg.conn.allocator, cl->q);
+    rtws__free(&ctx->cfg.conn.allocator, cl->url_buf);
+    rtws__free(&ctx->cfg.conn.allocator, cl->opts_buf);
     rtws__free(&ctx->cfg.conn.allocator, cl);
 }
 
@@ -5871,6 +5899,88 @@ RTWS_API void rtws_client_free(rtws_client *cl) {
         return;
     }
     rtws__client_release(cl);
+}
+
+/* Lets go of the live connection or attempt: its counters join the totals,
+   an open one gets a 1000 close that ends in the background. */
+static void rtws__client_detach(rtws_client *cl, uint64_t now) {
+    rtws_conn *c = cl->conn;
+    if (c) {
+        rtws_conn_stats st;
+        rtws_conn_get_stats(c, &st);
+        rtws__stats_add(&cl->done, &st);
+        rtws_conn_set_handler(c, NULL, NULL);
+        cl->conn = NULL;
+        if (rtws_conn_get_state(c) == RTWS_STATE_OPEN) rtws_conn_close(c, RTWS_CLOSE_NORMAL, "restart");
+        else rtws_conn_close(c, 0, NULL);
+    }
+    if (cl->opened && now > cl->open_at) cl->uptime += now - cl->open_at;
+    cl->opened = 0;
+    cl->open_at = 0;
+}
+
+RTWS_API rtws_err rtws_client_restart(rtws_client *cl, uint64_t now_ms) {
+    rtws_err e = RTWS_OK;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    rtws__begin(cl->ctx, now_ms);
+    rtws__client_detach(cl, cl->ctx->now);
+    cl->attempt = 0; /* a fresh start: the schedule and max_attempts start over */
+    cl->restarts++;
+    cl->reconnects++;
+    cl->cur_url = cl->url;
+    cl->cur_opts = cl->cfg.opts;
+    rtws__client_attempt(cl, cl->ctx->now);
+    if (cl->state == RTWS_CLIENT_FAILED && cl->last_error) e = cl->last_error;
+    rtws__end(cl->ctx);
+    return e;
+}
+
+RTWS_API rtws_err rtws_client_set_url(rtws_client *cl, const char *url) {
+    rtws_url u;
+    size_t n;
+    char *b;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    if (!url) return RTWS_ERR_INVALID;
+    n = strlen(url);
+    if (rtws_url_parse(url, n, &u, NULL) != RTWS_OK ||
+        !(rtws__str_ieq(u.scheme, "ws") || rtws__str_ieq(u.scheme, "wss")))
+        return RTWS_ERR_URL;
+    b = (char *)rtws__alloc(&cl->ctx->cfg.conn.allocator, n + 1);
+    if (!b) return RTWS_ERR_NOMEM;
+    memcpy(b, url, n + 1);
+    rtws__free(&cl->ctx->cfg.conn.allocator, cl->url_buf);
+    cl->url = cl->url_buf = b;
+    cl->cfg.url = cl->url;
+    cl->cur_url = cl->url; /* never left pointing at the old copy */
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *opts) {
+    rtws_client_opts o;
+    const char **f[6];
+    size_t i, total = 0;
+    char *b = NULL, *w;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    if (opts) o = *opts;
+    else memset(&o, 0, sizeof o);
+    f[0] = &o.host, f[1] = &o.path, f[2] = &o.protocols;
+    f[3] = &o.origin, f[4] = &o.authorization, f[5] = &o.extra_headers;
+    for (i = 0; i < 6; i++)
+        if (*f[i]) total += strlen(*f[i]) + 1;
+    if (total && !(b = (char *)rtws__alloc(&cl->ctx->cfg.conn.allocator, total)))
+        return RTWS_ERR_NOMEM;
+    for (w = b, i = 0; i < 6; i++) /* one block: every string copied after the last */
+        if (*f[i]) {
+            size_t n = strlen(*f[i]) + 1;
+            memcpy(w, *f[i], n);
+            *f[i] = w;
+            w += n;
+        }
+    rtws__free(&cl->ctx->cfg.conn.allocator, cl->opts_buf);
+    cl->opts_buf = b;
+    cl->cfg.opts = o;
+    cl->cur_opts = o;
+    return RTWS_OK;
 }
 
 /* rtws_ctx_free: the clients go before the sockets. */
