@@ -519,7 +519,10 @@ typedef struct rtws_control_event {
     rtws_event_type type;  /* RTWS_EV_PING or RTWS_EV_PONG */
     const uint8_t *data;   /* the payload (<= 125 bytes) */
     size_t len;
-    uint32_t rtt_ms;       /* PONG answering our last ping: its round trip, else 0 */
+    uint32_t rtt_ms;       /* PONG matched: the round trip of our ping, else 0 */
+    int matched;           /* PONG: 1 when it answers one of our pings, a heartbeat
+                              or one from rtws_conn_ping (then rtt_ms is its round
+                              trip, which may be 0 on a fast link) */
 } rtws_control_event;
 
 typedef struct rtws_close_event {
@@ -743,7 +746,8 @@ RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user);
 typedef struct rtws_conn_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
-    uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* heartbeat round trips */
+    uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* round trips of our
+                                  pings: heartbeats and rtws_conn_ping's */
     rtws_err last_error;
 } rtws_conn_stats;
 RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st);
@@ -820,7 +824,17 @@ RTWS_API void rtws_shared_release(rtws_shared *s);
 /* The payload of s, for keeping it (e.g. in a history). */
 RTWS_API const uint8_t *rtws_shared_get_payload(const rtws_shared *s, size_t *len);
 
-/* Ping with up to 125 bytes; queued ahead of data at the next frame boundary. */
+/* Ping with up to 125 bytes; queued ahead of data at the next frame boundary.
+   A ping not yet written is replaced by the next one. The payload goes out as
+   given; the connection remembers when it was queued (its latest now_ms; a
+   context's connection: the loop's) and a checksum of the payload, for the
+   4 newest pings waiting for their pong. The first pong with the same
+   payload gives the round trip (the PONG event's matched and rtt_ms, and the
+   stats) and forgets the older ones, which a peer answering in order would
+   have answered first and one answering only the latest never will; so
+   distinct payloads (a counter) always measure right, equal ones measure
+   from the oldest waiting. A server connection keeps its control block
+   (about 1 KiB) while one of these pings waits. */
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 /* Starts the close handshake after the queued data: code 0 sends no code;
    reason (<= 123 bytes of UTF-8) may be NULL. */
@@ -2937,6 +2951,7 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
    struct stays small. */
 #define RTWS__PONGQ_MAX 16     /* pings answered one by one while the answers wait... */
 #define RTWS__PONGQ_BYTES 384  /* ...in this many bytes; beyond, the newest answer gives way */
+#define RTWS__UPING_MAX 4      /* rtws_conn_ping's pings remembered for their round trip */
 typedef struct rtws__ctl {
     uint8_t ping_buf[125];
     uint8_t pongq[RTWS__PONGQ_BYTES]; /* payloads of the pings to answer, oldest first, each
@@ -2945,12 +2960,19 @@ typedef struct rtws__ctl {
     uint8_t cout[2 * RTWS_FRAME_HEADER_MAX + 250]; /* control frames going out now */
     uint8_t keys[64];                              /* masking keys, refilled from cfg.random */
     uint8_t keys_used;
+    uint8_t uping_n, uping_staged; /* rtws_conn_ping's pings waiting for a pong, oldest
+                                      first; 1: the newest is still in ping_buf */
+    uint32_t uping_sum[RTWS__UPING_MAX]; /* checksum of each one's payload... */
+    uint64_t uping_at[RTWS__UPING_MAX];  /* ...and the now_ms it was queued at */
 } rtws__ctl;
 
 static rtws__ctl *rtws__ctl_get(rtws_conn *c) {
     if (!c->priv_.ctl) {
         c->priv_.ctl = (rtws__ctl *)rtws__alloc(&c->priv_.cfg->allocator, sizeof *c->priv_.ctl);
-        if (c->priv_.ctl) c->priv_.ctl->keys_used = sizeof c->priv_.ctl->keys;
+        if (c->priv_.ctl) {
+            c->priv_.ctl->keys_used = sizeof c->priv_.ctl->keys;
+            c->priv_.ctl->uping_n = c->priv_.ctl->uping_staged = 0;
+        }
     }
     return c->priv_.ctl;
 }
@@ -3286,6 +3308,7 @@ static void rtws__promote_control(rtws_conn *c) {
             if (client) rtws_frame_mask(k->cout + n, len, key, 0);
             n += len;
             c->priv_.ping_len = 0;
+            k->uping_staged = 0;
         }
     }
     c->priv_.cout_len = (uint16_t)n;
@@ -3335,7 +3358,8 @@ RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
                soon as they are out, so a heartbeat round over thousands of
                idle connections holds one block at a time, not one each (a
                client keeps its block for the batched masking keys) */
-            if (c->priv_.cfg->role != RTWS_CLIENT && !c->priv_.pong_len && !c->priv_.ping_len) {
+            if (c->priv_.cfg->role != RTWS_CLIENT && !c->priv_.pong_len && !c->priv_.ping_len &&
+                !c->priv_.ctl->uping_n) {
                 rtws__free(&c->priv_.cfg->allocator, c->priv_.ctl);
                 c->priv_.ctl = NULL;
             }
@@ -3865,6 +3889,25 @@ static int rtws__hb_payload_is(uint64_t ping_at, const uint8_t *p) {
     return 1;
 }
 
+/* One round trip of our ping sent at `at`: into the stats, and returned. */
+static uint32_t rtws__rtt_add(rtws_conn *c, uint64_t at) {
+    uint32_t rtt = (uint32_t)RTWS__MIN(c->priv_.now > at ? c->priv_.now - at : 0, (uint64_t)UINT32_MAX);
+    c->priv_.rtt_last = rtt;
+    if (!c->priv_.rtt_n || rtt < c->priv_.rtt_min) c->priv_.rtt_min = rtt;
+    c->priv_.rtt_n++;
+    c->priv_.rtt_sum += rtt;
+    return rtt;
+}
+
+/* Checksum of a ping payload (FNV-1a over the length and the bytes): what
+   rtws_conn_ping remembers to match the pong, instead of up to 125 bytes. */
+static uint32_t rtws__ping_sum(const uint8_t *p, size_t n) {
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
 static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
     rtws_event ev;
     switch (c->priv_.h.opcode) {
@@ -3886,11 +3929,21 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         ev.pong.len = n;
         if (c->priv_.ping_out && n == 8 && rtws__hb_payload_is(c->priv_.ping_at, p)) {
             c->priv_.ping_out = 0;
-            c->priv_.rtt_last = (uint32_t)RTWS__MIN(c->priv_.now - c->priv_.ping_at, (uint64_t)UINT32_MAX);
-            if (!c->priv_.rtt_n || c->priv_.rtt_last < c->priv_.rtt_min) c->priv_.rtt_min = c->priv_.rtt_last;
-            c->priv_.rtt_n++;
-            c->priv_.rtt_sum += c->priv_.rtt_last;
-            ev.pong.rtt_ms = c->priv_.rtt_last;
+            ev.pong.rtt_ms = rtws__rtt_add(c, c->priv_.ping_at);
+            ev.pong.matched = 1;
+        } else if (c->priv_.ctl && c->priv_.ctl->uping_n) {
+            rtws__ctl *k = c->priv_.ctl;
+            uint32_t sum = rtws__ping_sum(p, n);
+            unsigned i;
+            for (i = 0; i < k->uping_n && k->uping_sum[i] != sum; i++) {}
+            if (i < k->uping_n - (unsigned)k->uping_staged) { /* a ping not sent yet has no answer */
+                ev.pong.rtt_ms = rtws__rtt_add(c, k->uping_at[i]);
+                ev.pong.matched = 1;
+                /* this one and every older one are done */
+                memmove(k->uping_sum, k->uping_sum + i + 1, (k->uping_n - i - 1) * sizeof *k->uping_sum);
+                memmove(k->uping_at, k->uping_at + i + 1, (k->uping_n - i - 1) * sizeof *k->uping_at);
+                k->uping_n = (uint8_t)(k->uping_n - i - 1);
+            }
         }
         rtws__emit(c, &ev);
         break;
@@ -4260,7 +4313,8 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->priv_.spare = NULL;
     c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
     if (!c->priv_.nseg) rtws__segs_free(c);
-    if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && c->priv_.cout_off == c->priv_.cout_len) {
+    if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && !c->priv_.ctl->uping_n &&
+        c->priv_.cout_off == c->priv_.cout_len) {
         rtws__free(&c->priv_.cfg->allocator, c->priv_.ctl);
         c->priv_.ctl = NULL;
     }
@@ -4349,7 +4403,10 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
         } else if (now_ms >= base + c->priv_.cfg->ping_interval_ms) {
             unsigned i;
             if (rtws__ctl_get(c)) { /* payload: now_ms, big-endian */
-                for (i = 0; i < 8; i++) c->priv_.ctl->ping_buf[i] = (uint8_t)(now_ms >> (56 - 8 * i));
+                rtws__ctl *k = c->priv_.ctl;
+                if (k->uping_staged) k->uping_n--; /* an unsent rtws_conn_ping gives way */
+                k->uping_staged = 0;
+                for (i = 0; i < 8; i++) k->ping_buf[i] = (uint8_t)(now_ms >> (56 - 8 * i));
                 c->priv_.ping_len = 9;
             }
             c->priv_.ping_out = 1;
@@ -4459,12 +4516,23 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
 }
 
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
+    rtws__ctl *k;
     if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return RTWS_ERR_CLOSED;
     if (len > 125 || (len && !data)) return RTWS_ERR_INVALID;
-    if (!rtws__ctl_get(c)) return RTWS_ERR_NOMEM;
-    if (len) memcpy(c->priv_.ctl->ping_buf, data, len);
+    if (!(k = rtws__ctl_get(c))) return RTWS_ERR_NOMEM;
+    if (c->priv_.notify_) c->priv_.notify_(c); /* first: a context brings now up to date */
+    if (k->uping_staged) k->uping_n--;         /* the unsent one is replaced */
+    if (k->uping_n == RTWS__UPING_MAX) {       /* the oldest gives way */
+        memmove(k->uping_sum, k->uping_sum + 1, (RTWS__UPING_MAX - 1) * sizeof *k->uping_sum);
+        memmove(k->uping_at, k->uping_at + 1, (RTWS__UPING_MAX - 1) * sizeof *k->uping_at);
+        k->uping_n--;
+    }
+    k->uping_sum[k->uping_n] = rtws__ping_sum((const uint8_t *)data, len);
+    k->uping_at[k->uping_n] = c->priv_.now;
+    k->uping_n++;
+    k->uping_staged = 1;
+    if (len) memcpy(k->ping_buf, data, len);
     c->priv_.ping_len = (uint8_t)(len + 1);
-    if (c->priv_.notify_) c->priv_.notify_(c);
     return RTWS_OK;
 }
 
@@ -4640,6 +4708,7 @@ static void *rtws__tstate(rtws__sock *s) {
 
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
+    if (s->ctx->now > c->priv_.now) c->priv_.now = s->ctx->now; /* rtws_conn_ping's stamp */
     if (!s->dirty) {
         s->dirty = 1;
         s->next_dirty = s->ctx->dirty;

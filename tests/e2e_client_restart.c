@@ -18,12 +18,19 @@ typedef struct server {
     char last_close_reason[32];
     char last_auth[64], last_proto[32];
     int kick_with; /* close the next connection to send "kick" with this code */
+    rtws_conn *last; /* the latest connection opened */
+    int pongs_matched;
+    uint32_t last_rtt;
 } server;
 
 static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
     server *s = (server *)user;
     if (ev->type == RTWS_EV_OPEN) {
         s->opens++;
+        s->last = c;
+    } else if (ev->type == RTWS_EV_PONG) {
+        s->pongs_matched += ev->pong.matched;
+        s->last_rtt = ev->pong.rtt_ms;
     } else if (ev->type == RTWS_EV_CLOSE) {
         size_t n = ev->close.reason_len < sizeof s->last_close_reason - 1
                        ? ev->close.reason_len
@@ -75,7 +82,8 @@ typedef struct cl_log {
     int states[MAXLOG];
     uint32_t attempts[MAXLOG], delays[MAXLOG];
     uint64_t at[MAXLOG];
-    int n, msgs, opens, closes;
+    int n, msgs, opens, closes, pongs, pongs_matched;
+    uint32_t rtt_max;
     int restart_on_failed; /* restart (once) from inside the FAILED event */
     rtws_err restart_err;
 } cl_log;
@@ -99,6 +107,11 @@ static void cl_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
         case RTWS_EV_MESSAGE: L->msgs++; break;
         case RTWS_EV_OPEN: L->opens++; break;
         case RTWS_EV_CLOSE: L->closes++; break;
+        case RTWS_EV_PONG:
+            L->pongs++;
+            L->pongs_matched += ev->conn.event->pong.matched;
+            if (ev->conn.event->pong.rtt_ms > L->rtt_max) L->rtt_max = ev->conn.event->pong.rtt_ms;
+            break;
         default: break;
         }
     }
@@ -436,10 +449,64 @@ static void test_restart_and_url(void) {
     rtws_ctx_free(a.ctx);
 }
 
+static int two_pongs(void *u) { return ((const cl_log *)u)->pongs >= 2; }
+static int srv_pong(void *u) { return ((const server *)u)->pongs_matched >= 1; }
+
+/* RTT from rtws_conn_ping, not only from heartbeats: two pings in flight
+   from the client, one from the server, each pong matched; the client's
+   stats keep the samples across a restart. */
+static void test_rtt(void) {
+    rtws_ctx *cx = client_ctx();
+    server a;
+    rtws_client_config cc;
+    cl_log L;
+    char url[64];
+    rtws_err err;
+    rtws_client_stats st;
+    rtws_conn_stats cs;
+    memset(&L, 0, sizeof L);
+    CHECK(srv_start(&a) == 0);
+    url_of(url, sizeof url, a.port, "/");
+    memset(&cc, 0, sizeof cc);
+    cc.url = url;
+    cc.on_event = cl_event;
+    cc.user = &L;
+    g_cl = rtws_client_new(cx, &cc, rtws_time_now_ms(), &err);
+    CHECK(g_cl != NULL);
+    if (!g_cl) return;
+    loop_until(cx, a.ctx, NULL, 3000, is_open, NULL);
+    CHECK_EQ(rtws_client_get_state(g_cl), RTWS_CLIENT_OPEN);
+    CHECK_EQ(rtws_conn_ping(rtws_client_get_conn(g_cl), "r1", 2), RTWS_OK);
+    loop_until(cx, NULL, NULL, 5, NULL, NULL); /* written: both in flight */
+    CHECK_EQ(rtws_conn_ping(rtws_client_get_conn(g_cl), "r2", 2), RTWS_OK);
+    loop_until(cx, a.ctx, NULL, 3000, two_pongs, &L);
+    CHECK_EQ(L.pongs, 2);
+    CHECK_EQ(L.pongs_matched, 2);
+    CHECK(L.rtt_max < 1000);
+    rtws_conn_get_stats(rtws_client_get_conn(g_cl), &cs);
+    CHECK_EQ(cs.rtt_samples, 2);
+    /* the server measures its own ping to the client */
+    CHECK(a.last != NULL);
+    if (a.last) CHECK_EQ(rtws_conn_ping(a.last, "s1", 2), RTWS_OK);
+    loop_until(cx, a.ctx, NULL, 3000, srv_pong, &a);
+    CHECK_EQ(a.pongs_matched, 1);
+    CHECK(a.last_rtt < 1000);
+    /* the samples stay in the client's stats after a restart */
+    CHECK_EQ(rtws_client_restart(g_cl, rtws_time_now_ms()), RTWS_OK);
+    loop_until(cx, a.ctx, NULL, 3000, is_open, NULL);
+    rtws_client_get_stats(g_cl, &st, rtws_time_now_ms());
+    CHECK_EQ(st.total.rtt_samples, 2);
+    CHECK(st.total.rtt_last_ms < 1000);
+    rtws_client_free(g_cl);
+    rtws_ctx_free(cx);
+    rtws_ctx_free(a.ctx);
+}
+
 int main(void) {
     uint64_t t0 = rtws_time_now_ms();
     test_schedule_and_failed();
     test_restart_and_url();
+    test_rtt();
     printf("elapsed %llu ms\n", (unsigned long long)(rtws_time_now_ms() - t0));
     return T_END();
 }
