@@ -225,15 +225,14 @@ static void test_schedule_and_failed(void) {
             CHECK_EQ(L.attempts[i], (uint32_t)(k + 1));
             CHECK_EQ(L.delays[i], want);
             /* the next attempt starts after the wait: not sooner, and not
-               much later (timer_ms 5, a loaded machine: 120 ms slack) */
+               much later (timer_ms 5, a loaded machine: 250 ms slack) */
             if (i + 1 < L.n) {
                 uint64_t gap = L.at[i + 1] - L.at[i];
                 CHECK_EQ(L.states[i + 1], RTWS_CLIENT_CONNECTING);
                 CHECK(gap + 2 >= want); /* the ms clock may tick between reads */
-                CHECK(gap <= want + 120);
-                if (gap + 2 < want || gap > want + 120)
-                    fprintf(stderr, "attempt %d: waited %llu ms for %u\n", k + 1,
-                            (unsigned long long)gap, want);
+                CHECK(gap <= want + 250);
+                printf("reconnect %d: delay_ms %u, waited %llu ms\n", k + 1, L.delays[i],
+                       (unsigned long long)gap);
             }
             k++;
         }
