@@ -548,7 +548,10 @@ typedef struct rtws_control_event {
     rtws_event_type type;  /* RTWS_EV_PING or RTWS_EV_PONG */
     const uint8_t *data;   /* the payload (<= 125 bytes) */
     size_t len;
-    uint32_t rtt_ms;       /* PONG answering our last ping: its round trip, else 0 */
+    uint32_t rtt_ms;       /* PONG matched: the round trip of our ping, else 0 */
+    int matched;           /* PONG: 1 when it answers one of our pings, a heartbeat
+                              or one from rtws_conn_ping (then rtt_ms is its round
+                              trip, which may be 0 on a fast link) */
 } rtws_control_event;
 
 typedef struct rtws_close_event {
@@ -777,7 +780,8 @@ RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user);
 typedef struct rtws_conn_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
-    uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* heartbeat round trips */
+    uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* round trips of our
+                                  pings: heartbeats and rtws_conn_ping's */
     rtws_err last_error;
     size_t buffered;         /* bytes waiting in c now: unread input, unsent output */
     size_t buffer_cap;       /* bytes of buffers c holds now (receive, reassembly, its
@@ -865,7 +869,17 @@ RTWS_API void rtws_shared_release(rtws_shared *s);
 /* The payload of s, for keeping it (e.g. in a history). */
 RTWS_API const uint8_t *rtws_shared_get_payload(const rtws_shared *s, size_t *len);
 
-/* Ping with up to 125 bytes; queued ahead of data at the next frame boundary. */
+/* Ping with up to 125 bytes; queued ahead of data at the next frame boundary.
+   A ping not yet written is replaced by the next one. The payload goes out as
+   given; the connection remembers when it was queued (its latest now_ms; a
+   context's connection: the loop's) and a checksum of the payload, for the
+   4 newest pings waiting for their pong. The first pong with the same
+   payload gives the round trip (the PONG event's matched and rtt_ms, and the
+   stats) and forgets the older ones, which a peer answering in order would
+   have answered first and one answering only the latest never will; so
+   distinct payloads (a counter) always measure right, equal ones measure
+   from the oldest waiting. A server connection keeps its control block
+   (about 1 KiB) while one of these pings waits. */
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len);
 /* Starts the close handshake after the queued data: code 0 sends no code;
    reason (<= 123 bytes of UTF-8) may be NULL. */
@@ -1118,8 +1132,8 @@ RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
 
 #if !defined(RTWS_NO_CLIENT)
-/* A client that stays connected: reconnects with exponential backoff and
-   full jitter after any unclean close or failed attempt, queues messages sent
+/* A client that stays connected: reconnects with exponential backoff (full
+   jitter by default) after any unclean close or failed attempt, queues messages sent
    while offline (bounded, with optional time-to-live) and sends them, in
    order, right after the next open. Timers run in the context's loop. */
 typedef enum rtws_client_state {
@@ -1182,15 +1196,27 @@ typedef void (*rtws_client_event_fn)(rtws_client *cl, const rtws_client_event *e
 typedef int (*rtws_client_refresh_fn)(rtws_client *cl, const char **url, rtws_client_opts *opts,
                                       void *user);
 
+/* How the wait before a reconnect is drawn from its bound (see
+   rtws_client_backoff_delay). */
+typedef enum rtws_jitter {
+    RTWS_JITTER_FULL = 0, /* uniform in [min, bound]: a crowd of clients spreads out */
+    RTWS_JITTER_EQUAL,    /* uniform in [max(min, bound/2), bound] */
+    RTWS_JITTER_NONE      /* exactly the bound: a fixed schedule (2, 4, 8 s...) */
+} rtws_jitter;
+
 typedef struct rtws_client_config {
     const char *url;              /* ws://host[:port]/path?query (copied) */
-    rtws_client_opts opts;        /* protocols, origin, headers; must outlive the client */
+    rtws_client_opts opts;        /* protocols, origin, headers; must outlive the client
+                                     (rtws_client_set_opts takes copies instead) */
     rtws_client_event_fn on_event; /* connection, state and dropped events */
     void *user;
-    uint32_t backoff_base_ms;     /* first delay is random in [0, base] (1000) */
-    uint32_t backoff_factor;      /* the bound grows by this per attempt (2) */
+    uint32_t backoff_base_ms;     /* bound of the first delay (1000) */
+    uint32_t backoff_factor;      /* the bound grows by this per attempt (2; 1: constant) */
     uint32_t backoff_max_ms;      /* bound cap (60000) */
-    uint32_t max_attempts;        /* failed attempts in a row before FAILED (0: unlimited) */
+    uint32_t backoff_min_ms;      /* no delay is shorter (0); raises a smaller bound */
+    rtws_jitter jitter;           /* (RTWS_JITTER_FULL) */
+    uint32_t max_attempts;        /* reconnect attempts in a row, without a stable
+                                     connection, before FAILED (0: unlimited) */
     uint32_t stable_ms;           /* open this long resets the backoff (10000) */
     int reconnect_on_policy;      /* 1: reconnect after a server close with 1008 or
                                      4000-4999 too (0: those are final, FAILED) */
@@ -1203,7 +1229,8 @@ typedef struct rtws_client_config {
 
 typedef struct rtws_client_stats {
     rtws_conn_stats total;             /* all connections so far, the live one included */
-    uint32_t reconnects;          /* attempts after the first */
+    uint32_t reconnects;          /* attempts after the first (restarts included) */
+    uint32_t restarts;            /* rtws_client_restart calls */
     uint64_t connected_since_ms;  /* open time of the live connection, 0 when offline */
     uint64_t uptime_ms;           /* summed open time of all connections */
     rtws_err last_error;
@@ -1231,8 +1258,37 @@ RTWS_API rtws_conn *rtws_client_get_conn(const rtws_client *cl);
 RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st, uint64_t now_ms);
 /* Stops everything (an open connection gets a 1001 close) and frees cl. */
 RTWS_API void rtws_client_free(rtws_client *cl);
+/* Connects again now, from any state, as a fresh start: the attempt count
+   (max_attempts, the backoff) starts over, refresh is not called for this
+   first attempt, and stats, the offline queue and the URL/opts are kept.
+     CLOSED, FAILED   connects (CONNECTING state event, attempt 0);
+     RECONNECTING     the wait is cut short;
+     CONNECTING       the attempt under way is abandoned for a new one;
+     OPEN             the connection gets a 1000 close ("restart") that ends
+                      in the background: no more events of it reach the
+                      client; its counters so far stay in the stats;
+     CLOSING          the closing connection ends in the background.
+   Returns RTWS_OK, RTWS_ERR_CLOSED after rtws_client_free, or the error
+   that left the client FAILED at once (RTWS_ERR_URL, RTWS_ERR_TLS). */
+RTWS_API rtws_err rtws_client_restart(rtws_client *cl, uint64_t now_ms);
+/* Replaces the URL (copied; RTWS_ERR_URL when not ws:// or wss://). Any
+   live connection or attempt under way is left alone: the next attempt
+   (reconnect or rtws_client_restart) uses it; refresh gets it as *url. */
+RTWS_API rtws_err rtws_client_set_url(rtws_client *cl, const char *url);
+/* Replaces cfg.opts (protocols, origin, authorization, extra headers, host,
+   path), copying every string: opts need not outlive the call. NULL clears
+   them all. Takes effect like rtws_client_set_url. RTWS_ERR_NOMEM keeps the
+   old ones. */
+RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *opts);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
 RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
+/* The wait before reconnect attempt n (1, 2, ...) given a random value r
+   (the client draws r from rtws_config.random). With hi = max(min_ms, bound(n))
+   and lo = min_ms (FULL), max(min_ms, hi / 2) (EQUAL) or hi (NONE):
+       delay = lo + r mod (hi - lo + 1), in ms.
+   Pure: the same inputs give the same delay. */
+RTWS_API uint32_t rtws_client_backoff_delay(const rtws_client_config *cfg, uint32_t attempt,
+                                            uint32_t r);
 #endif /* !RTWS_NO_CLIENT */
 
 /* ======================================================================== */
@@ -3133,6 +3189,7 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
    struct stays small. */
 #define RTWS__PONGQ_MAX 16     /* pings answered one by one while the answers wait... */
 #define RTWS__PONGQ_BYTES 384  /* ...in this many bytes; beyond, the newest answer gives way */
+#define RTWS__UPING_MAX 4      /* rtws_conn_ping's pings remembered for their round trip */
 typedef struct rtws__ctl {
     uint8_t ping_buf[125];
     uint8_t pongq[RTWS__PONGQ_BYTES]; /* payloads of the pings to answer, oldest first, each
@@ -3141,12 +3198,19 @@ typedef struct rtws__ctl {
     uint8_t cout[2 * RTWS_FRAME_HEADER_MAX + 250]; /* control frames going out now */
     uint8_t keys[64];                              /* masking keys, refilled from cfg.random */
     uint8_t keys_used;
+    uint8_t uping_n, uping_staged; /* rtws_conn_ping's pings waiting for a pong, oldest
+                                      first; 1: the newest is still in ping_buf */
+    uint32_t uping_sum[RTWS__UPING_MAX]; /* checksum of each one's payload... */
+    uint64_t uping_at[RTWS__UPING_MAX];  /* ...and the now_ms it was queued at */
 } rtws__ctl;
 
 static rtws__ctl *rtws__ctl_get(rtws_conn *c) {
     if (!c->priv_.ctl) {
         c->priv_.ctl = (rtws__ctl *)rtws__alloc(&c->priv_.cfg->allocator, sizeof *c->priv_.ctl);
-        if (c->priv_.ctl) c->priv_.ctl->keys_used = sizeof c->priv_.ctl->keys;
+        if (c->priv_.ctl) {
+            c->priv_.ctl->keys_used = sizeof c->priv_.ctl->keys;
+            c->priv_.ctl->uping_n = c->priv_.ctl->uping_staged = 0;
+        }
     }
     return c->priv_.ctl;
 }
@@ -3541,6 +3605,7 @@ static void rtws__promote_control(rtws_conn *c) {
             if (client) rtws_frame_mask(k->cout + n, len, key, 0);
             n += len;
             c->priv_.ping_len = 0;
+            k->uping_staged = 0;
         }
     }
     c->priv_.cout_len = (uint16_t)n;
@@ -3590,7 +3655,8 @@ RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
                soon as they are out, so a heartbeat round over thousands of
                idle connections holds one block at a time, not one each (a
                client keeps its block for the batched masking keys) */
-            if (c->priv_.cfg->role != RTWS_CLIENT && !c->priv_.pong_len && !c->priv_.ping_len) {
+            if (c->priv_.cfg->role != RTWS_CLIENT && !c->priv_.pong_len && !c->priv_.ping_len &&
+                !c->priv_.ctl->uping_n) {
                 rtws__free(&c->priv_.cfg->allocator, c->priv_.ctl);
                 c->priv_.ctl = NULL;
             }
@@ -4123,6 +4189,25 @@ static int rtws__hb_payload_is(uint64_t ping_at, const uint8_t *p) {
     return 1;
 }
 
+/* One round trip of our ping sent at `at`: into the stats, and returned. */
+static uint32_t rtws__rtt_add(rtws_conn *c, uint64_t at) {
+    uint32_t rtt = (uint32_t)RTWS__MIN(c->priv_.now > at ? c->priv_.now - at : 0, (uint64_t)UINT32_MAX);
+    c->priv_.rtt_last = rtt;
+    if (!c->priv_.rtt_n || rtt < c->priv_.rtt_min) c->priv_.rtt_min = rtt;
+    c->priv_.rtt_n++;
+    c->priv_.rtt_sum += rtt;
+    return rtt;
+}
+
+/* Checksum of a ping payload (FNV-1a over the length and the bytes): what
+   rtws_conn_ping remembers to match the pong, instead of up to 125 bytes. */
+static uint32_t rtws__ping_sum(const uint8_t *p, size_t n) {
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
 static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
     rtws_event ev;
     switch (c->priv_.h.opcode) {
@@ -4144,11 +4229,21 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         ev.pong.len = n;
         if (c->priv_.ping_out && n == 8 && rtws__hb_payload_is(c->priv_.ping_at, p)) {
             c->priv_.ping_out = 0;
-            c->priv_.rtt_last = (uint32_t)RTWS__MIN(c->priv_.now - c->priv_.ping_at, (uint64_t)UINT32_MAX);
-            if (!c->priv_.rtt_n || c->priv_.rtt_last < c->priv_.rtt_min) c->priv_.rtt_min = c->priv_.rtt_last;
-            c->priv_.rtt_n++;
-            c->priv_.rtt_sum += c->priv_.rtt_last;
-            ev.pong.rtt_ms = c->priv_.rtt_last;
+            ev.pong.rtt_ms = rtws__rtt_add(c, c->priv_.ping_at);
+            ev.pong.matched = 1;
+        } else if (c->priv_.ctl && c->priv_.ctl->uping_n) {
+            rtws__ctl *k = c->priv_.ctl;
+            uint32_t sum = rtws__ping_sum(p, n);
+            unsigned i;
+            for (i = 0; i < k->uping_n && k->uping_sum[i] != sum; i++) {}
+            if (i < k->uping_n - (unsigned)k->uping_staged) { /* a ping not sent yet has no answer */
+                ev.pong.rtt_ms = rtws__rtt_add(c, k->uping_at[i]);
+                ev.pong.matched = 1;
+                /* this one and every older one are done */
+                memmove(k->uping_sum, k->uping_sum + i + 1, (k->uping_n - i - 1) * sizeof *k->uping_sum);
+                memmove(k->uping_at, k->uping_at + i + 1, (k->uping_n - i - 1) * sizeof *k->uping_at);
+                k->uping_n = (uint8_t)(k->uping_n - i - 1);
+            }
         }
         rtws__emit(c, &ev);
         break;
@@ -4503,7 +4598,8 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->priv_.spare = NULL;
     c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
     if (!c->priv_.nseg) rtws__segs_free(c);
-    if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && c->priv_.cout_off == c->priv_.cout_len) {
+    if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && !c->priv_.ctl->uping_n &&
+        c->priv_.cout_off == c->priv_.cout_len) {
         rtws__free(&c->priv_.cfg->allocator, c->priv_.ctl);
         c->priv_.ctl = NULL;
     }
@@ -4592,7 +4688,10 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
         } else if (now_ms >= base + c->priv_.cfg->ping_interval_ms) {
             unsigned i;
             if (rtws__ctl_get(c)) { /* payload: now_ms, big-endian */
-                for (i = 0; i < 8; i++) c->priv_.ctl->ping_buf[i] = (uint8_t)(now_ms >> (56 - 8 * i));
+                rtws__ctl *k = c->priv_.ctl;
+                if (k->uping_staged) k->uping_n--; /* an unsent rtws_conn_ping gives way */
+                k->uping_staged = 0;
+                for (i = 0; i < 8; i++) k->ping_buf[i] = (uint8_t)(now_ms >> (56 - 8 * i));
                 c->priv_.ping_len = 9;
             }
             c->priv_.ping_out = 1;
@@ -4724,12 +4823,23 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
 }
 
 RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
+    rtws__ctl *k;
     if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return RTWS_ERR_CLOSED;
     if (len > 125 || (len && !data)) return RTWS_ERR_INVALID;
-    if (!rtws__ctl_get(c)) return RTWS_ERR_NOMEM;
-    if (len) memcpy(c->priv_.ctl->ping_buf, data, len);
+    if (!(k = rtws__ctl_get(c))) return RTWS_ERR_NOMEM;
+    if (c->priv_.notify_) c->priv_.notify_(c); /* first: a context brings now up to date */
+    if (k->uping_staged) k->uping_n--;         /* the unsent one is replaced */
+    if (k->uping_n == RTWS__UPING_MAX) {       /* the oldest gives way */
+        memmove(k->uping_sum, k->uping_sum + 1, (RTWS__UPING_MAX - 1) * sizeof *k->uping_sum);
+        memmove(k->uping_at, k->uping_at + 1, (RTWS__UPING_MAX - 1) * sizeof *k->uping_at);
+        k->uping_n--;
+    }
+    k->uping_sum[k->uping_n] = rtws__ping_sum((const uint8_t *)data, len);
+    k->uping_at[k->uping_n] = c->priv_.now;
+    k->uping_n++;
+    k->uping_staged = 1;
+    if (len) memcpy(k->ping_buf, data, len);
     c->priv_.ping_len = (uint8_t)(len + 1);
-    if (c->priv_.notify_) c->priv_.notify_(c);
     return RTWS_OK;
 }
 
@@ -4922,6 +5032,7 @@ static size_t rtws__sock_direct(rtws_conn *c, const rtws_iov *iov, int n) {
 
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
+    if (s->ctx->now > c->priv_.now) c->priv_.now = s->ctx->now; /* rtws_conn_ping's stamp */
     if (!s->dirty) {
         s->dirty = 1;
         s->next_dirty = s->ctx->dirty;
@@ -5750,13 +5861,14 @@ struct rtws_client {
     rtws_client_config cfg;
     rtws_ctx *ctx;
     rtws_client *next;
-    char *url;
+    char *url;                    /* after cl, or url_buf */
+    char *url_buf, *opts_buf;     /* owned copies from set_url, set_opts */
     const char *cur_url;          /* what refresh returned */
     rtws_client_opts cur_opts;
     rtws_conn *conn;              /* live connection (its events come here) */
     rtws_client_state state;
     uint32_t attempt;             /* failed attempts in a row */
-    uint32_t reconnects;
+    uint32_t reconnects, restarts;
     uint64_t next_at;             /* RECONNECTING: when to try */
     uint64_t open_at, uptime;
     rtws_conn_stats done;              /* counters of finished connections */
@@ -5779,6 +5891,15 @@ RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint3
     uint32_t i;
     for (i = 1; i < attempt && b < mx; i++) b *= f;
     return (uint32_t)(b < mx ? b : mx);
+}
+
+RTWS_API uint32_t rtws_client_backoff_delay(const rtws_client_config *cfg, uint32_t attempt,
+                                            uint32_t r) {
+    uint64_t hi = rtws_client_backoff_bound(cfg, attempt), lo = cfg->backoff_min_ms;
+    if (hi < lo) hi = lo;
+    if (cfg->jitter == RTWS_JITTER_NONE) lo = hi;
+    else if (cfg->jitter == RTWS_JITTER_EQUAL && hi / 2 > lo) lo = hi / 2;
+    return (uint32_t)(lo + (uint64_t)r % (hi - lo + 1));
 }
 
 static void rtws__client_emit(rtws_client *cl, rtws_client_event *ev) {
@@ -5881,7 +6002,7 @@ static void rtws__stats_add(rtws_conn_stats *t, const rtws_conn_stats *st) {
 }
 
 static void rtws__client_lost(rtws_client *cl, uint64_t now) {
-    uint32_t bound, r = 0;
+    uint32_t r = 0;
     if (cl->conn) {
         rtws_conn_stats st;
         rtws_conn_get_stats(cl->conn, &st);
@@ -5910,11 +6031,10 @@ static void rtws__client_lost(rtws_client *cl, uint64_t now) {
         rtws__client_state(cl, RTWS_CLIENT_FAILED, 0);
         return;
     }
-    /* full jitter: uniform in [0, bound], so a crowd of clients spreads out */
-    bound = rtws_client_backoff_bound(&cl->cfg, cl->attempt);
+    /* full jitter by default: uniform in [min, bound], so a crowd of clients spreads out */
     if (cl->ctx->cfg.conn.random) cl->ctx->cfg.conn.random(&r, sizeof r, cl->ctx->cfg.conn.random_user);
     else if (rtws_random_system(&r, sizeof r, NULL) != 0) r = (uint32_t)now * 2654435761u;
-    r = (uint32_t)((uint64_t)r % ((uint64_t)bound + 1));
+    r = rtws_client_backoff_delay(&cl->cfg, cl->attempt, r);
     cl->next_at = now + r;
     if (cl->ctx->next_scan > cl->next_at) cl->ctx->next_scan = cl->next_at;
     rtws__client_state(cl, RTWS_CLIENT_RECONNECTING, r);
@@ -5937,7 +6057,7 @@ static void rtws__client_event(rtws_conn *c, const rtws_event *ev, void *user) {
         cl->state = RTWS_CLIENT_OPEN;
         rtws__client_flush(cl); /* the queue goes before anything new */
         rtws__client_state(cl, RTWS_CLIENT_OPEN, 0);
-        if (cl->conn) rtws__client_emit(cl, &copy);
+        if (cl->conn == c) rtws__client_emit(cl, &copy); /* not after a restart */
         return;
     case RTWS_EV_ERROR:
         cl->last_error = ev->error.err;
@@ -5969,7 +6089,8 @@ static void rtws__client_attempt(rtws_client *cl, uint64_t now) {
         }
     }
     rtws__client_state(cl, RTWS_CLIENT_CONNECTING, 0);
-    if (cl->state != RTWS_CLIENT_CONNECTING) return; /* the callback closed or freed it */
+    /* the callback closed or freed it, or restarted it (an attempt is under way) */
+    if (cl->state != RTWS_CLIENT_CONNECTING || cl->conn || cl->dead) return;
     c = rtws_ctx_connect(cl->ctx, cl->cur_url, &cl->cur_opts, now, &e);
     if (!c) {
         cl->last_error = e;
@@ -6163,6 +6284,7 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
         st->total.opened_at_ms = live.opened_at_ms;
     }
     st->reconnects = cl->reconnects;
+    st->restarts = cl->restarts;
     st->connected_since_ms = cl->opened ? cl->open_at : 0;
     st->uptime_ms = cl->uptime + (cl->opened && now_ms > cl->open_at ? now_ms - cl->open_at : 0);
     st->last_error = cl->last_error;
@@ -6178,6 +6300,8 @@ static void rtws__client_release(rtws_client *cl) {
             break;
         }
     rtws__free(&ctx->cfg.conn.allocator, cl->q);
+    rtws__free(&ctx->cfg.conn.allocator, cl->url_buf);
+    rtws__free(&ctx->cfg.conn.allocator, cl->opts_buf);
     rtws__free(&ctx->cfg.conn.allocator, cl);
 }
 
@@ -6208,6 +6332,88 @@ RTWS_API void rtws_client_free(rtws_client *cl) {
         return;
     }
     rtws__client_release(cl);
+}
+
+/* Lets go of the live connection or attempt: its counters join the totals,
+   an open one gets a 1000 close that ends in the background. */
+static void rtws__client_detach(rtws_client *cl, uint64_t now) {
+    rtws_conn *c = cl->conn;
+    if (c) {
+        rtws_conn_stats st;
+        rtws_conn_get_stats(c, &st);
+        rtws__stats_add(&cl->done, &st);
+        rtws_conn_set_handler(c, NULL, NULL);
+        cl->conn = NULL;
+        if (rtws_conn_get_state(c) == RTWS_STATE_OPEN) rtws_conn_close(c, RTWS_CLOSE_NORMAL, "restart");
+        else rtws_conn_close(c, 0, NULL);
+    }
+    if (cl->opened && now > cl->open_at) cl->uptime += now - cl->open_at;
+    cl->opened = 0;
+    cl->open_at = 0;
+}
+
+RTWS_API rtws_err rtws_client_restart(rtws_client *cl, uint64_t now_ms) {
+    rtws_err e = RTWS_OK;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    rtws__begin(cl->ctx, now_ms);
+    rtws__client_detach(cl, cl->ctx->now);
+    cl->attempt = 0; /* a fresh start: the schedule and max_attempts start over */
+    cl->restarts++;
+    cl->reconnects++;
+    cl->cur_url = cl->url;
+    cl->cur_opts = cl->cfg.opts;
+    rtws__client_attempt(cl, cl->ctx->now);
+    if (cl->state == RTWS_CLIENT_FAILED && cl->last_error) e = cl->last_error;
+    rtws__end(cl->ctx);
+    return e;
+}
+
+RTWS_API rtws_err rtws_client_set_url(rtws_client *cl, const char *url) {
+    rtws_url u;
+    size_t n;
+    char *b;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    if (!url) return RTWS_ERR_INVALID;
+    n = strlen(url);
+    if (rtws_url_parse(url, n, &u, NULL) != RTWS_OK ||
+        !(rtws__str_ieq(u.scheme, "ws") || rtws__str_ieq(u.scheme, "wss")))
+        return RTWS_ERR_URL;
+    b = (char *)rtws__alloc(&cl->ctx->cfg.conn.allocator, n + 1);
+    if (!b) return RTWS_ERR_NOMEM;
+    memcpy(b, url, n + 1);
+    rtws__free(&cl->ctx->cfg.conn.allocator, cl->url_buf);
+    cl->url = cl->url_buf = b;
+    cl->cfg.url = cl->url;
+    cl->cur_url = cl->url; /* never left pointing at the old copy */
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *opts) {
+    rtws_client_opts o;
+    const char **f[6];
+    size_t i, total = 0;
+    char *b = NULL, *w;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    if (opts) o = *opts;
+    else memset(&o, 0, sizeof o);
+    f[0] = &o.host, f[1] = &o.path, f[2] = &o.protocols;
+    f[3] = &o.origin, f[4] = &o.authorization, f[5] = &o.extra_headers;
+    for (i = 0; i < 6; i++)
+        if (*f[i]) total += strlen(*f[i]) + 1;
+    if (total && !(b = (char *)rtws__alloc(&cl->ctx->cfg.conn.allocator, total)))
+        return RTWS_ERR_NOMEM;
+    for (w = b, i = 0; i < 6; i++) /* one block: every string copied after the last */
+        if (*f[i]) {
+            size_t n = strlen(*f[i]) + 1;
+            memcpy(w, *f[i], n);
+            *f[i] = w;
+            w += n;
+        }
+    rtws__free(&cl->ctx->cfg.conn.allocator, cl->opts_buf);
+    cl->opts_buf = b;
+    cl->cfg.opts = o;
+    cl->cur_opts = o;
+    return RTWS_OK;
 }
 
 /* rtws_ctx_free: the clients go before the sockets. */
