@@ -3,11 +3,14 @@
 # uWebSockets, Node ws, libwebsockets, wslay and Python websockets, all
 # measured in this one run on 127.0.0.1.
 #
-#   bash bench/run.sh            # whole suite, about 10 minutes on 2 cores
+#   bash bench/run.sh            # whole suite, about 25 minutes on 2 cores
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
 #   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
 #   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
+#                                         #   grid latload scale
+#   BENCH_GRID_ARGS="--quick" BENCH_SCALE_ARGS="--conns 20000" bash bench/run.sh
+#   (options of bench/grid.sh and bench/scale.sh; the grid alone: bash bench/grid.sh)
 #
 # Installs its peers when missing (apt-get as root; npm into build/bench/npm),
 # skips a peer only with a printed reason, stops every process it started by
@@ -43,6 +46,8 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 : >"$B/versions.tsv"
 : >"$B/json.txt"
 : >"$B/router.txt"
+# sections 9-11 write their markdown there: none of an earlier run may remain
+rm -f $B/grid/grid.md $B/grid/goals.tsv $B/latency_load/latency_load.md $B/scale/scale.md $B/scale/goals.tsv
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
@@ -452,6 +457,29 @@ else
     : >"$B/router.txt"
     note "router: bench_router failed: $(tail -n 3 "$LOGS/router.log" | tr '\n' ' ')"
 fi
+fi
+
+# ---- 9. grid ---------------------------------------------------------------
+# bench/grid.sh: rtws and uWebSockets.js over sizes x depths (10 connections)
+# and connection counts, A/B per cell; its own servers and pinning
+if section grid; then
+echo "== 9. grid: bash bench/grid.sh ${BENCH_GRID_ARGS:-}"
+# shellcheck disable=SC2086
+bash bench/grid.sh ${BENCH_GRID_ARGS:-} --out $B/grid --charts "$OUT/charts" || note "grid: bench/grid.sh failed"
+fi
+
+# ---- 10. latency under load ---------------------------------------------------
+if section latload; then
+echo "== 10. latency under load: bash bench/latency_load.sh"
+bash bench/latency_load.sh --out $B/latency_load || note "latload: bench/latency_load.sh failed"
+fi
+
+# ---- 11. scale ---------------------------------------------------------------
+# bench/scale.sh: 100,000 idle connections with heartbeats, 10,000 subscribed
+if section scale; then
+echo "== 11. scale: bash bench/scale.sh ${BENCH_SCALE_ARGS:-}"
+# shellcheck disable=SC2086
+bash bench/scale.sh ${BENCH_SCALE_ARGS:-} --out $B/scale || note "scale: bench/scale.sh failed"
 fi
 
 version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
