@@ -2673,11 +2673,13 @@ static size_t rtws__z_match(const rtws__inflate_priv *s, const uint8_t *out, uin
         memcpy(op, s->win + from, first);
         memcpy(op + first, s->win, done - first);
     }
-    if (done == n) return n;
-    if (dist >= n - done) {
-        memcpy(op + done, op + done - dist, n - done);
-    } else {
-        for (; done < n; done++) op[done] = op[done - dist];
+    if (done < n) {
+        const uint8_t *src = op + done - dist; /* at or after out: checked by the caller */
+        uint8_t *dst = op + done;
+        if (dist >= n - done)
+            memcpy(dst, src, n - done);
+        else /* overlapping: a byte at a time repeats the pattern */
+            for (; done < n; done++) *dst++ = *src++;
     }
     return n;
 }
