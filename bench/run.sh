@@ -7,7 +7,7 @@
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
 #   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
-#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
+#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router deflate
 #
 # Installs its peers when missing (apt-get as root; npm into build/bench/npm),
 # skips a peer only with a printed reason, stops every process it started by
@@ -43,6 +43,7 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 : >"$B/versions.tsv"
 : >"$B/json.txt"
 : >"$B/router.txt"
+: >"$B/deflate.txt"
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
@@ -449,6 +450,25 @@ if gcc $CFLAGS_B -I. bench/bench_router.c -o $B/bench_router 2>"$LOGS/router.log
 else
     : >"$B/router.txt"
     note "router: bench_router failed: $(tail -n 3 "$LOGS/router.log" | tr '\n' ' ')"
+fi
+fi
+
+# ---- 9. deflate -----------------------------------------------------------
+# bench/bench_deflate.c: rtws's DEFLATE codec next to zlib (levels 1 and 6,
+# compress and inflate) on JSON envelopes and a 1 MiB mixed document
+if section deflate; then
+echo "== 9. deflate: bench_deflate vs zlib (${SRV:-unpinned})"
+if ! echo '#include <zlib.h>' | gcc -E -x c - >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zlib1g-dev) >"$LOGS/zlib_install.log" 2>&1
+fi
+if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate -lz 2>"$LOGS/deflate.log" &&
+    $SRV $B/bench_deflate >"$B/deflate.txt" 2>>"$LOGS/deflate.log"; then
+    sed 's/^/   /' "$B/deflate.txt"
+    version zlib "$(sed -n 's/^# rtws [^,]*, zlib \([^;]*\);.*/\1/p' "$B/deflate.txt")"
+    cmdline deflate rtws "$SRV $B/bench_deflate   (built: gcc $CFLAGS_B -I. bench/bench_deflate.c -lz)"
+else
+    : >"$B/deflate.txt"
+    note "deflate: bench_deflate failed or zlib missing: $(tail -n 3 "$LOGS/deflate.log" | tr '\n' ' ')"
 fi
 fi
 
