@@ -518,6 +518,39 @@ RTWS_API void rtws_deflate_reset(rtws_deflate *d, int keep_window);
 /* Frees the block if init allocated it. */
 RTWS_API void rtws_deflate_free(rtws_deflate *d);
 
+
+/* RFC 7692 §7 parameters of permessage-deflate, as parsed from a
+   Sec-WebSocket-Extensions value by rtws_pmd_parse. */
+typedef enum rtws_pmd_status {
+    RTWS_PMD_OK = 0,            /* usable as far as the RFC's rules go */
+    RTWS_PMD_UNKNOWN_PARAM = 1, /* a parameter RFC 7692 does not define: decline it */
+    RTWS_PMD_BAD_VALUE = 2,     /* a value where none is allowed, none where one is
+                                   required, or not 8..15 without leading zeros */
+    RTWS_PMD_DUPLICATE = 3      /* the same parameter twice */
+} rtws_pmd_status;
+#define RTWS_PMD_BITS_ANY 1 /* client_max_window_bits offered without a value */
+typedef struct rtws_pmd_offer {
+    rtws_pmd_status status;
+    uint8_t server_no_context_takeover; /* 1 when present */
+    uint8_t client_no_context_takeover;
+    uint8_t server_max_window_bits;     /* 0: absent, else 8..15 */
+    uint8_t client_max_window_bits;     /* 0: absent, RTWS_PMD_BITS_ANY, else 8..15 */
+} rtws_pmd_offer;
+
+/* Parses one Sec-WebSocket-Extensions value (join several header lines with
+   ", " first) by RFC 6455 §9.1's grammar: extensions separated by commas,
+   parameters by semicolons, values tokens or quoted strings whose unescaped
+   text is a token, optional whitespace around the separators, empty list
+   elements skipped. Every "permessage-deflate" element (in order, the
+   client's preference) fills offers[] up to max (*count says how many there
+   were, also beyond max); other extensions are checked and skipped. A
+   response (is_response 1) must give client_max_window_bits a value.
+   Returns RTWS_OK, or RTWS_ERR_SYNTAX with *err_off (may be NULL) at the
+   first byte that breaks the grammar; value is only read during the call. */
+RTWS_API rtws_err rtws_pmd_parse(const char *value, size_t len, int is_response,
+                                 rtws_pmd_offer *offers, size_t max, size_t *count,
+                                 size_t *err_off);
+
 #endif /* RTWS_NO_DEFLATE */
 
 /* ======================================================================== */
@@ -3584,6 +3617,131 @@ RTWS_API rtws_z_err rtws_deflate_compress(rtws_deflate *d, const uint8_t *in, si
     *in_used = (size_t)(ip - in);
     *out_len = (size_t)(op - out);
     return r;
+}
+
+
+/* --- RFC 7692 parameters ------------------------------------------------- */
+
+static int rtws__pmd_tchar(char c) { /* RFC 7230 §3.2.6 tchar */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+static size_t rtws__pmd_ws(const char *p, size_t i, size_t n) {
+    while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+    return i;
+}
+static int rtws__pmd_is(const char *p, size_t n, const char *name) { /* case-insensitive */
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char a = p[i], b = name[i];
+        if (!b) return 0;
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (a != b) return 0;
+    }
+    return name[n] == 0;
+}
+/* window bits: "8".."15", no leading zero; 0 otherwise */
+static uint8_t rtws__pmd_bits(const char *v, size_t n) {
+    if (n == 1 && v[0] >= '8' && v[0] <= '9') return (uint8_t)(v[0] - '0');
+    if (n == 2 && v[0] == '1' && v[1] >= '0' && v[1] <= '5') return (uint8_t)(10 + v[1] - '0');
+    return 0;
+}
+
+RTWS_API rtws_err rtws_pmd_parse(const char *value, size_t len, int is_response,
+                                 rtws_pmd_offer *offers, size_t max, size_t *count,
+                                 size_t *err_off) {
+    size_t i = 0, found = 0;
+    *count = 0;
+    for (;;) {
+        size_t t0, t1;
+        int pmd;
+        rtws_pmd_offer o;
+        memset(&o, 0, sizeof o);
+        i = rtws__pmd_ws(value, i, len);
+        if (i < len && value[i] == ',') { /* an empty list element */
+            i++;
+            continue;
+        }
+        if (i == len) break;
+        for (t0 = i; i < len && rtws__pmd_tchar(value[i]); i++) {
+        }
+        if (i == t0) goto syntax;
+        pmd = rtws__pmd_is(value + t0, i - t0, "permessage-deflate");
+        for (;;) { /* ; name [= value] */
+            char vbuf[16];
+            size_t n0, n1, vn = 0;
+            int has_value = 0, too_long = 0;
+            i = rtws__pmd_ws(value, i, len);
+            if (i == len || value[i] == ',') break;
+            if (value[i] != ';') goto syntax;
+            i = rtws__pmd_ws(value, i + 1, len);
+            for (n0 = i; i < len && rtws__pmd_tchar(value[i]); i++) {
+            }
+            if (i == n0) goto syntax;
+            n1 = i;
+            i = rtws__pmd_ws(value, i, len);
+            if (i < len && value[i] == '=') {
+                has_value = 1;
+                i = rtws__pmd_ws(value, i + 1, len);
+                if (i < len && value[i] == '"') { /* quoted-string, unescaped into vbuf */
+                    for (i++;; i++) {
+                        char c;
+                        if (i == len) goto syntax;
+                        c = value[i];
+                        if (c == '"') break;
+                        if (c == '\\') {
+                            if (++i == len) goto syntax;
+                            c = value[i];
+                        }
+                        /* RFC 6455 §9.1: the unescaped value must be a token */
+                        if (!rtws__pmd_tchar(c)) goto syntax;
+                        if (vn < sizeof vbuf) vbuf[vn++] = c;
+                        else too_long = 1;
+                    }
+                    i++;
+                    if (vn == 0) goto syntax;
+                } else {
+                    for (t1 = i; i < len && rtws__pmd_tchar(value[i]); i++) {
+                        if (vn < sizeof vbuf) vbuf[vn++] = value[i];
+                        else too_long = 1;
+                    }
+                    if (i == t1) goto syntax;
+                }
+            }
+            if (!pmd || o.status != RTWS_PMD_OK) continue; /* checked, not interpreted */
+            if (rtws__pmd_is(value + n0, n1 - n0, "server_no_context_takeover") ||
+                rtws__pmd_is(value + n0, n1 - n0, "client_no_context_takeover")) {
+                uint8_t *f = value[n0] == 's' || value[n0] == 'S' ? &o.server_no_context_takeover
+                                                                   : &o.client_no_context_takeover;
+                if (*f) o.status = RTWS_PMD_DUPLICATE;
+                else if (has_value) o.status = RTWS_PMD_BAD_VALUE;
+                *f = 1;
+            } else if (rtws__pmd_is(value + n0, n1 - n0, "server_max_window_bits") ||
+                       rtws__pmd_is(value + n0, n1 - n0, "client_max_window_bits")) {
+                int server = value[n0] == 's' || value[n0] == 'S';
+                uint8_t *f = server ? &o.server_max_window_bits : &o.client_max_window_bits;
+                uint8_t bits = has_value && !too_long ? rtws__pmd_bits(vbuf, vn) : 0;
+                if (*f) o.status = RTWS_PMD_DUPLICATE;
+                else if (has_value && !bits) o.status = RTWS_PMD_BAD_VALUE;
+                /* a value is required, except in a client's client_max_window_bits */
+                else if (!has_value && (server || is_response)) o.status = RTWS_PMD_BAD_VALUE;
+                *f = bits ? bits : (uint8_t)RTWS_PMD_BITS_ANY;
+            } else {
+                o.status = RTWS_PMD_UNKNOWN_PARAM;
+            }
+        }
+        if (pmd) {
+            if (found < max) offers[found] = o;
+            found++;
+        }
+        if (i < len) i++; /* the comma */
+    }
+    *count = found;
+    return RTWS_OK;
+syntax:
+    if (err_off) *err_off = i;
+    *count = 0;
+    return RTWS_ERR_SYNTAX;
 }
 
 #endif /* RTWS_NO_DEFLATE */

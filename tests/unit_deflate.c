@@ -714,6 +714,92 @@ static void test_messages(void) {
         }
 }
 
+/* --- RFC 7692 §7 parameters ------------------------------------------------ */
+static rtws_err pmd(const char *v, int resp, rtws_pmd_offer *o, size_t max, size_t *count,
+                    size_t *off) {
+    return rtws_pmd_parse(v, strlen(v), resp, o, max, count, off);
+}
+static void test_pmd(void) {
+    rtws_pmd_offer o[4];
+    size_t n, off;
+    CHECK_EQ(pmd("permessage-deflate", 0, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].status == RTWS_PMD_OK && !o[0].server_no_context_takeover &&
+          !o[0].client_no_context_takeover && !o[0].server_max_window_bits &&
+          !o[0].client_max_window_bits);
+    CHECK_EQ(pmd("permessage-deflate; client_max_window_bits", 0, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].status == RTWS_PMD_OK && o[0].client_max_window_bits == RTWS_PMD_BITS_ANY);
+    /* the same in a response: a value is required there */
+    CHECK_EQ(pmd("permessage-deflate; client_max_window_bits", 1, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].status == RTWS_PMD_BAD_VALUE);
+    CHECK_EQ(pmd("permessage-deflate; server_max_window_bits=10; client_max_window_bits=15; "
+                 "server_no_context_takeover; client_no_context_takeover, permessage-deflate",
+                 0, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 2 && o[0].status == RTWS_PMD_OK && o[0].server_max_window_bits == 10 &&
+          o[0].client_max_window_bits == 15 && o[0].server_no_context_takeover == 1 &&
+          o[0].client_no_context_takeover == 1 && o[1].status == RTWS_PMD_OK &&
+          !o[1].server_max_window_bits);
+    CHECK_EQ(pmd("permessage-deflate; server_max_window_bits=\"12\"", 0, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].status == RTWS_PMD_OK && o[0].server_max_window_bits == 12);
+    CHECK_EQ(pmd("permessage-deflate; server_max_window_bits=\"1\\5\"", 0, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].server_max_window_bits == 15);
+    /* values: 8..15 without leading zeros; none for the takeover flags */
+    {
+        static const char *bad[] = {
+            "permessage-deflate; server_max_window_bits=08",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; client_max_window_bits=1a",
+            "permessage-deflate; client_max_window_bits=0015",
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; client_no_context_takeover=\"x\"",
+            "permessage-deflate; server_max_window_bits=123456789012345678901234"};
+        size_t k;
+        for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            CHECK_EQ(pmd(bad[k], 0, o, 4, &n, &off), RTWS_OK);
+            CHECK(n == 1 && o[0].status == RTWS_PMD_BAD_VALUE);
+        }
+    }
+    CHECK_EQ(pmd("permessage-deflate; server_max_window_bits=9; server_max_window_bits=9", 0, o, 4,
+                 &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].status == RTWS_PMD_DUPLICATE);
+    CHECK_EQ(pmd("permessage-deflate; client_no_context_takeover; Client_No_Context_Takeover", 0, o,
+                 4, &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].status == RTWS_PMD_DUPLICATE);
+    CHECK_EQ(pmd("permessage-deflate; mux=1, permessage-deflate", 0, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 2 && o[0].status == RTWS_PMD_UNKNOWN_PARAM && o[1].status == RTWS_PMD_OK);
+    /* other extensions are checked and skipped; names are case-insensitive */
+    CHECK_EQ(pmd("x-webkit-deflate-frame; max_window_bits=3, PerMessage-Deflate; "
+                 "Server_No_Context_Takeover", 0, o, 4, &n, &off), RTWS_OK);
+    CHECK(n == 1 && o[0].status == RTWS_PMD_OK && o[0].server_no_context_takeover == 1);
+    CHECK_EQ(pmd(" ,permessage-deflate ;\tclient_no_context_takeover , ,permessage-deflate ", 0, o,
+                 4, &n, &off), RTWS_OK);
+    CHECK(n == 2 && o[0].client_no_context_takeover == 1);
+    CHECK_EQ(pmd("", 0, o, 4, &n, &off), RTWS_OK);
+    CHECK_EQ(n, 0);
+    /* more offers than room: counted, the first ones kept */
+    CHECK_EQ(pmd("permessage-deflate; server_max_window_bits=8, permessage-deflate, "
+                 "permessage-deflate", 0, o, 1, &n, &off), RTWS_OK);
+    CHECK(n == 3 && o[0].server_max_window_bits == 8);
+    CHECK_EQ(pmd("permessage-deflate, permessage-deflate", 0, NULL, 0, &n, &off), RTWS_OK);
+    CHECK_EQ(n, 2);
+    /* grammar errors, with where they are */
+    CHECK_EQ(pmd("permessage-deflate;", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(off, 19);
+    CHECK_EQ(pmd("permessage-deflate; a=", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(off, 22);
+    CHECK_EQ(pmd("permessage-deflate; a=\"x y\"", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(off, 24);
+    CHECK_EQ(pmd("permessage-deflate; a=\"xy", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(pmd("permessage-deflate; a=\"\"", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(pmd("per message", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(off, 4);
+    CHECK_EQ(pmd("permessage-deflate; a b", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(pmd("; a", 0, o, 4, &n, &off), RTWS_ERR_SYNTAX);
+    CHECK_EQ(off, 0);
+    CHECK_EQ(n, 0);
+}
+
 int main(void) {
     test_stored();
     test_fixed();
@@ -725,5 +811,6 @@ int main(void) {
     test_chunked();
     test_messages();
     test_round_trips();
+    test_pmd();
     return T_END();
 }
