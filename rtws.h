@@ -2721,8 +2721,9 @@ RTWS_API rtws_z_err rtws_inflate_feed(rtws_inflate *z, const uint8_t *in, size_t
                                       size_t *in_used, uint8_t *out, size_t out_cap,
                                       size_t *out_len) {
     rtws__inflate_priv *s = &z->priv_;
-    const uint8_t *ip = in, *iend = in + in_len;
-    uint8_t *op = out, *oend;
+    uint8_t none = 0;
+    const uint8_t *ip, *iend;
+    uint8_t *op, *oend;
     uint64_t bb = s->bitbuf;
     unsigned bc = s->bitcnt;
     int limited = 0;
@@ -2731,6 +2732,11 @@ RTWS_API rtws_z_err rtws_inflate_feed(rtws_inflate *z, const uint8_t *in, size_t
     *in_used = 0;
     *out_len = 0;
     if (!s->win || (!in && in_len) || (!out && out_cap)) return RTWS_Z_ERR_INVALID;
+    if (!in) in = &none; /* no pointer arithmetic on NULL */
+    if (!out) out = &none;
+    ip = in;
+    iend = in + in_len;
+    op = out;
     if (s->err) return (rtws_z_err)s->err;
     if (s->state == RTWS__ZI_DONE) return RTWS_Z_END;
     if (s->max_output && s->max_output - s->total_out <= out_cap) {
@@ -3559,13 +3565,20 @@ RTWS_API rtws_z_err rtws_deflate_compress(rtws_deflate *d, const uint8_t *in, si
                                           size_t *in_used, uint8_t *out, size_t out_cap,
                                           size_t *out_len, rtws_z_flush flush) {
     rtws__deflate_priv *s = &d->priv_;
-    const uint8_t *ip = in, *iend = in + in_len;
-    uint8_t *op = out, *oend = out + out_cap;
+    uint8_t none = 0;
+    const uint8_t *ip, *iend;
+    uint8_t *op, *oend;
     rtws_z_err r;
     *in_used = 0;
     *out_len = 0;
     if (!s->win || (!in && in_len) || (!out && out_cap) || (unsigned)flush > RTWS_Z_FINISH)
         return RTWS_Z_ERR_INVALID;
+    if (!in) in = &none; /* no pointer arithmetic on NULL */
+    if (!out) out = &none;
+    ip = in;
+    iend = in + in_len;
+    op = out;
+    oend = out + out_cap;
     if (s->finished) return RTWS_Z_END;
     for (;;) {
         size_t n = RTWS__MIN((size_t)(s->pend_len - s->pend_out), (size_t)(oend - op));

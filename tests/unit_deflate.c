@@ -361,7 +361,27 @@ static void test_errors(void) {
         rtws_inflate_reset(&z, 0);
         CHECK_EQ(rtws_inflate_feed(&z, badlen, sizeof badlen, &used, out, sizeof out, &olen),
                  RTWS_Z_ERR_STORED_LEN);
+        rtws_inflate_reset(&z, 0); /* NULL with length 0 is no input / no room */
+        CHECK_EQ(rtws_inflate_feed(&z, NULL, 0, &used, NULL, 0, &olen), RTWS_Z_OK);
+        CHECK_EQ(rtws_inflate_feed(&z, NULL, 1, &used, NULL, 0, &olen), RTWS_Z_ERR_INVALID);
+        {
+            static const uint8_t hello[] = {0x01, 0x05, 0x00, 0xFA, 0xFF, 'h'};
+            CHECK_EQ(rtws_inflate_feed(&z, hello, 1, &used, NULL, 0, &olen), RTWS_Z_OK);
+            CHECK_EQ(rtws_inflate_feed(&z, hello + 1, 5, &used, NULL, 0, &olen), RTWS_Z_FULL);
+        }
+        CHECK(used == 4 && olen == 0); /* the header, then no room for 'x' */
         rtws_inflate_free(&z);
+        CHECK_EQ(rtws_deflate_init(&d, NULL, NULL, 0), RTWS_Z_OK);
+        CHECK_EQ(rtws_deflate_compress(&d, NULL, 0, &used, NULL, 0, &olen, RTWS_Z_NO_FLUSH),
+                 RTWS_Z_OK);
+        CHECK_EQ(rtws_deflate_compress(&d, NULL, 0, &used, NULL, 0, &olen, RTWS_Z_SYNC_FLUSH),
+                 RTWS_Z_FULL);
+        CHECK_EQ(rtws_deflate_compress(&d, NULL, 0, &used, out, sizeof out, &olen,
+                                       RTWS_Z_SYNC_FLUSH), RTWS_Z_OK);
+        CHECK(olen == 5 && memcmp(out, "\0\0\0\377\377", 5) == 0); /* an empty message */
+        CHECK_EQ(rtws_deflate_compress(&d, NULL, 0, &used, out, sizeof out, &olen,
+                                       (rtws_z_flush)3), RTWS_Z_ERR_INVALID);
+        rtws_deflate_free(&d);
     }
     /* every status has its own text */
     {
