@@ -2936,19 +2936,13 @@ RTWS_API rtws_z_err rtws_inflate_feed(rtws_inflate *z, const uint8_t *in, size_t
                     op += rtws__z_match(s, out, op, len, len, dist);
                 }
             }
-            if (s->state != RTWS__ZI_LEN) { /* end of block in the fast loop */
-                size_t back = RTWS__MIN((size_t)(bc >> 3), (size_t)(ip - in));
-                ip -= back;
-                bc -= (unsigned)back * 8;
-                bb &= (1ull << bc) - 1;
-                break;
-            }
-            {
+            { /* give back whole bytes the fast loop read ahead */
                 size_t back = RTWS__MIN((size_t)(bc >> 3), (size_t)(ip - in));
                 ip -= back;
                 bc -= (unsigned)back * 8;
                 bb &= (1ull << bc) - 1;
             }
+            if (s->state != RTWS__ZI_LEN) break; /* end of block in the fast loop */
             for (;;) { /* one symbol, a byte of input at a time */
                 e = s->ltab[bb & lmask];
                 o = (e >> 8) & 0xFF;
@@ -3099,6 +3093,18 @@ RTWS_API size_t rtws_deflate_mem_size(const rtws_z_config *cfg) {
            (size_t)wbuf * 2 + 16 + RTWS__Z_PEND;
 }
 
+/* The canonical codes of RFC 1951 §3.2.2 for lens[0..n), bit-reversed for
+   writing (a Huffman code goes out most significant bit first). */
+static void rtws__z_canon(const uint8_t *lens, unsigned n, uint16_t *codes) {
+    unsigned cnt[16], next[16], code = 0, len, i;
+    memset(cnt, 0, sizeof cnt);
+    for (i = 0; i < n; i++) cnt[lens[i]]++;
+    cnt[0] = 0;
+    for (len = 1; len < 16; len++) next[len] = code = (code + cnt[len - 1]) << 1;
+    for (i = 0; i < n; i++)
+        codes[i] = lens[i] ? (uint16_t)rtws__z_rev(next[lens[i]]++, lens[i]) : 0;
+}
+
 /* Code lengths (at most limit bits) of a Huffman code for freq[0..n), and
    their canonical codes, bit-reversed for writing (RFC 1951 §3.2.2). Fewer
    than two symbols in use get two codes of one bit, as decoders expect. */
@@ -3106,7 +3112,7 @@ static void rtws__z_huff(const uint32_t *freq, unsigned n, unsigned limit, uint8
                          uint16_t *codes) {
     uint16_t sym[288], parent[576];
     uint32_t w[576];
-    unsigned cnt[300], next[16], nsym = 0, i, j, k, a, b, len, code, maxd = 0;
+    unsigned cnt[300], nsym = 0, i, j, k, a, b, len, maxd = 0;
     memset(cnt, 0, sizeof cnt);
     for (i = 0; i < n; i++) {
         lens[i] = 0;
@@ -3150,18 +3156,11 @@ static void rtws__z_huff(const uint32_t *freq, unsigned n, unsigned limit, uint8
     /* the least frequent symbols get the longest codes */
     for (len = RTWS__MIN(maxd, limit), k = 0; len > 0; len--)
         for (i = 0; i < cnt[len]; i++) lens[sym[k++]] = (uint8_t)len;
-    for (code = 0, len = 1; len < 16; len++) {
-        code = (code + (len - 1 < 16 ? cnt[len - 1] : 0)) << 1;
-        if (len == 1) code = 0;
-        next[len] = code;
-    }
-    for (i = 0; i < n; i++)
-        codes[i] = lens[i] ? (uint16_t)rtws__z_rev(next[lens[i]]++, lens[i]) : 0;
+    rtws__z_canon(lens, n, codes);
 }
 
 static void rtws__z_tables(rtws__deflate_priv *s) {
     unsigned c, i, d;
-    uint32_t f[288];
     for (c = 0; c < 28; c++)
         for (i = 0; i < (1u << rtws__z_lext[c]); i++) s->lcode[rtws__z_lbase[c] - 3 + i] = (uint8_t)c;
     s->lcode[255] = 28;
@@ -3174,25 +3173,10 @@ static void rtws__z_tables(rtws__deflate_priv *s) {
                 s->dcode[256 + (d >> 7)] = (uint8_t)c;
         }
     /* the fixed code (§3.2.6) from its lengths */
-    for (i = 0; i < 288; i++) f[i] = 0;
     for (i = 0; i < 288; i++) s->fl_lens[i] = (uint8_t)(i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8);
-    {
-        unsigned cnt[16], next[16], code = 0, len;
-        memset(cnt, 0, sizeof cnt);
-        for (i = 0; i < 288; i++) cnt[s->fl_lens[i]]++;
-        for (len = 1; len < 16; len++) {
-            code = (code + cnt[len - 1]) << 1;
-            next[len] = len == 1 ? 0 : code;
-            if (len == 1) code = 0;
-        }
-        for (i = 0; i < 288; i++)
-            s->fl_codes[i] = (uint16_t)rtws__z_rev(next[s->fl_lens[i]]++, s->fl_lens[i]);
-    }
-    for (i = 0; i < 30; i++) {
-        s->fd_lens[i] = 5;
-        s->fd_codes[i] = (uint16_t)rtws__z_rev(i, 5);
-    }
-    (void)f;
+    rtws__z_canon(s->fl_lens, 288, s->fl_codes);
+    for (i = 0; i < 30; i++) s->fd_lens[i] = 5;
+    rtws__z_canon(s->fd_lens, 30, s->fd_codes);
 }
 
 RTWS_API rtws_z_err rtws_deflate_init(rtws_deflate *d, const rtws_z_config *cfg, void *mem,
