@@ -15,7 +15,8 @@
    compression speed in MB/s of input; then inflate speed (MB/s of output) of
    both inflaters on the same stream (zlib's level 6 output). Raw deflate,
    window bits 15. Each figure is the median of 7 runs of at least 0.2 s (3
-   of 0.05 s with --quick); every output is checked (rtws's streams inflate
+   of 0.05 s with --quick), rtws and zlib taking turns in every round after
+   a warm-up; every output is checked (rtws's streams inflate
    with zlib and zlib's with rtws, to the input). Lines:
      deflate CORPUS compress LEVEL CODEC RATIO MBPS
      deflate CORPUS inflate - CODEC - MBPS */
@@ -280,39 +281,46 @@ static size_t zlib_decompress(const corpus *c, const uint8_t *z, size_t zlen, co
     return (size_t)(s.next_out - out);
 }
 
+/* The two codecs take turns within every round (the machine's load hits
+   both alike); each round times each one for at least min_time. Medians of
+   MB/s into res[0] (rtws) and res[1] (zlib); c->len bytes per call. */
 typedef size_t (*comp_fn)(const corpus *, int, uint8_t *, size_t);
-static double time_compress(comp_fn f, const corpus *c, int level, uint8_t *out, size_t cap) {
-    double r[7];
-    int k;
-    for (k = 0; k < runs; k++) {
-        double t0 = now_s(), t;
-        size_t bytes = 0;
-        do {
-            (void)f(c, level, out, cap);
+typedef size_t (*decomp_fn)(const corpus *, const uint8_t *, size_t, const size_t *, uint8_t *,
+                            size_t);
+typedef struct {
+    comp_fn comp;
+    decomp_fn decomp;
+    const uint8_t *z; /* decomp: the stream and its message sizes */
+    size_t zlen;
+    const size_t *zmsg;
+} job;
+static double once(const job *j, const corpus *c, int level, uint8_t *out, size_t cap) {
+    double t0 = now_s(), t;
+    size_t bytes = 0;
+    do {
+        if (j->comp) {
+            (void)j->comp(c, level, out, cap);
             bytes += c->len;
-            t = now_s() - t0;
-        } while (t < min_time);
-        r[k] = (double)bytes / t / 1e6;
-    }
-    qsort(r, (size_t)runs, sizeof r[0], cmp_double);
-    return r[runs / 2];
+        } else {
+            bytes += j->decomp(c, j->z, j->zlen, j->zmsg, out, cap);
+        }
+        t = now_s() - t0;
+    } while (t < min_time);
+    return (double)bytes / t / 1e6;
 }
-typedef size_t (*decomp_fn)(const corpus *, const uint8_t *, size_t, const size_t *, uint8_t *, size_t);
-static double time_decompress(decomp_fn f, const corpus *c, const uint8_t *z, size_t zlen,
-                              const size_t *zmsg, uint8_t *out, size_t cap) {
-    double r[7];
-    int k;
-    for (k = 0; k < runs; k++) {
-        double t0 = now_s(), t;
-        size_t bytes = 0;
-        do {
-            bytes += f(c, z, zlen, zmsg, out, cap);
-            t = now_s() - t0;
-        } while (t < min_time);
-        r[k] = (double)bytes / t / 1e6;
-    }
-    qsort(r, (size_t)runs, sizeof r[0], cmp_double);
-    return r[runs / 2];
+static void time_pair(const job j[2], const corpus *c, int level, uint8_t *out, size_t cap,
+                      double res[2]) {
+    double r[2][7];
+    int k, w;
+    for (w = 0; w < 2; w++) (void)once(&j[w], c, level, out, cap); /* warm-up */
+    for (k = 0; k < runs; k++) /* who goes first alternates per round */
+        for (w = 0; w < 2; w++) {
+            int who = (k & 1) ^ w;
+            r[who][k] = once(&j[who], c, level, out, cap);
+        }
+    for (w = 0; w < 2; w++) qsort(r[w], (size_t)runs, sizeof r[w][0], cmp_double);
+    res[0] = r[0][runs / 2];
+    res[1] = r[1][runs / 2];
 }
 
 /* per-message compressed sizes, recorded while compressing message by message */
@@ -393,19 +401,33 @@ int main(int argc, char **argv) {
             if (rtws_decompress(c, z2, zz, zm_z, out, c->len + 65536) != c->len ||
                 memcmp(out, c->data, c->len) != 0)
                 die("zlib stream does not inflate with rtws");
-            printf("deflate %s compress %d rtws %.4f %.1f\n", c->name, lv, (double)zr / (double)c->len,
-                   time_compress(rtws_compress, c, lv, z, cap));
-            printf("deflate %s compress %d zlib %.4f %.1f\n", c->name, lv, (double)zz / (double)c->len,
-                   time_compress(zlib_compress, c, lv, z2, cap));
+            {
+                job j[2];
+                double mbps[2];
+                memset(j, 0, sizeof j);
+                j[0].comp = rtws_compress;
+                j[1].comp = zlib_compress;
+                time_pair(j, c, lv, z, cap, mbps);
+                printf("deflate %s compress %d rtws %.4f %.1f\n", c->name, lv,
+                       (double)zr / (double)c->len, mbps[0]);
+                printf("deflate %s compress %d zlib %.4f %.1f\n", c->name, lv,
+                       (double)zz / (double)c->len, mbps[1]);
+            }
             fflush(stdout);
         }
         /* inflate: both inflaters on zlib's level 6 stream */
         {
-            size_t zz = zlib_compress(c, 6, z2, cap);
-            printf("deflate %s inflate - rtws - %.1f\n", c->name,
-                   time_decompress(rtws_decompress, c, z2, zz, zm_z, out, c->len + 65536));
-            printf("deflate %s inflate - zlib - %.1f\n", c->name,
-                   time_decompress(zlib_decompress, c, z2, zz, zm_z, out, c->len + 65536));
+            job j[2];
+            double mbps[2];
+            memset(j, 0, sizeof j);
+            j[0].decomp = rtws_decompress;
+            j[1].decomp = zlib_decompress;
+            j[0].z = j[1].z = z2;
+            j[0].zlen = j[1].zlen = zlib_compress(c, 6, z2, cap);
+            j[0].zmsg = j[1].zmsg = zm_z;
+            time_pair(j, c, 6, out, c->len + 65536, mbps);
+            printf("deflate %s inflate - rtws - %.1f\n", c->name, mbps[0]);
+            printf("deflate %s inflate - zlib - %.1f\n", c->name, mbps[1]);
             fflush(stdout);
         }
         free(zm_r);
