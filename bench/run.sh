@@ -8,7 +8,7 @@
 #   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
 #   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
-#                                         #   grid latload scale
+#                                         #   grid latload scale deflate
 #   BENCH_GRID_ARGS="--quick" BENCH_SCALE_ARGS="--conns 20000" bash bench/run.sh
 #   (options of bench/grid.sh and bench/scale.sh; the grid alone: bash bench/grid.sh)
 #
@@ -48,6 +48,7 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 : >"$B/router.txt"
 # sections 9-11 write their markdown there: none of an earlier run may remain
 rm -f $B/grid/grid.md $B/grid/goals.tsv $B/latency_load/latency_load.md $B/scale/scale.md $B/scale/goals.tsv
+: >"$B/deflate.txt"
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
@@ -480,6 +481,25 @@ if section scale; then
 echo "== 11. scale: bash bench/scale.sh ${BENCH_SCALE_ARGS:-}"
 # shellcheck disable=SC2086
 bash bench/scale.sh ${BENCH_SCALE_ARGS:-} --out $B/scale || note "scale: bench/scale.sh failed"
+fi
+
+# ---- 12. deflate ----------------------------------------------------------
+# bench/bench_deflate.c: rtws's DEFLATE codec next to zlib (levels 1 and 6,
+# compress and inflate) on JSON envelopes and a 1 MiB mixed document
+if section deflate; then
+echo "== 12. deflate: bench_deflate vs zlib (${SRV:-unpinned})"
+if ! echo '#include <zlib.h>' | gcc -E -x c - >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zlib1g-dev) >"$LOGS/zlib_install.log" 2>&1
+fi
+if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate -lz 2>"$LOGS/deflate.log" &&
+    $SRV $B/bench_deflate >"$B/deflate.txt" 2>>"$LOGS/deflate.log"; then
+    sed 's/^/   /' "$B/deflate.txt"
+    version zlib "$(sed -n 's/^# rtws [^,]*, zlib \([^;]*\);.*/\1/p' "$B/deflate.txt")"
+    cmdline deflate rtws "$SRV $B/bench_deflate   (built: gcc $CFLAGS_B -I. bench/bench_deflate.c -lz)"
+else
+    : >"$B/deflate.txt"
+    note "deflate: bench_deflate failed or zlib missing: $(tail -n 3 "$LOGS/deflate.log" | tr '\n' ' ')"
+fi
 fi
 
 version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,5 @@
 /* Compile test of the switches (RTWS_NO_HOST, _JSON, _REALTIME, _CLIENT,
-   _SERVER), built by tests/compile_switches.sh once per combination, as C99
+   _SERVER, _DEFLATE), built by tests/compile_switches.sh once per combination, as C99
    and as C++11. It calls a function of every part the switches leave in, so
    a part whose declarations stay while its code goes (a misspelt switch)
    fails to link; for every part left out it declares a typedef of the same
@@ -53,6 +53,9 @@ typedef int rtws_router_install;
 #endif
 #if !defined(SW_RT)
 typedef int rtws_rt_new, rtws_rt_publish;
+#endif
+#if defined(RTWS_NO_DEFLATE)
+typedef int rtws_inflate_feed, rtws_deflate_compress, rtws_z_err_str;
 #endif
 
 static int fails;
@@ -169,6 +172,24 @@ static void sw_layers_4_5(void) {
 }
 #endif
 
+#if !defined(RTWS_NO_DEFLATE)
+static void sw_layer_1_deflate(void) { /* "hello" through the codec and back */
+    rtws_deflate d;
+    rtws_inflate z;
+    uint8_t c[64], o[16];
+    size_t used = 0, clen = 0, olen = 0;
+    SW_CHECK(rtws_deflate_init(&d, NULL, NULL, 0) == RTWS_Z_OK);
+    SW_CHECK(rtws_deflate_compress(&d, (const uint8_t *)"hello", 5, &used, c, sizeof c, &clen,
+                                   RTWS_Z_SYNC_FLUSH) == RTWS_Z_OK);
+    rtws_deflate_free(&d);
+    SW_CHECK(rtws_inflate_init(&z, NULL, NULL, 0) == RTWS_Z_OK);
+    SW_CHECK(rtws_inflate_feed(&z, c, clen, &used, o, sizeof o, &olen) == RTWS_Z_OK);
+    SW_CHECK(olen == 5 && memcmp(o, "hello", 5) == 0);
+    rtws_inflate_free(&z);
+    SW_CHECK(strcmp(rtws_z_err_str(RTWS_Z_OK), rtws_z_err_str(RTWS_Z_END)) != 0);
+}
+#endif
+
 #if !defined(RTWS_NO_JSON)
 static void sw_layer_6(void) {
     rtws_json_tok t[4];
@@ -204,6 +225,9 @@ static void sw_layer_7(void) {
 
 int main(void) {
     sw_layers_0_to_3();
+#if !defined(RTWS_NO_DEFLATE)
+    sw_layer_1_deflate();
+#endif
 #if !defined(RTWS_NO_HOST)
     sw_layers_4_5();
 #endif
@@ -228,6 +252,9 @@ int main(void) {
 #endif
 #if defined(RTWS_NO_SERVER)
     printf(" NO_SERVER");
+#endif
+#if defined(RTWS_NO_DEFLATE)
+    printf(" NO_DEFLATE");
 #endif
     printf(", %d failed\n", fails);
     return fails != 0;
