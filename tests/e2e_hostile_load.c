@@ -665,7 +665,9 @@ static void one_run(const char *bin, int asan, unsigned attack_ms) {
         kstat *s = &r->ks[k];
         int j;
         printf("  %-32s %4ld conns:", kname[k], s->conns);
-        for (j = 0; j < 8 && s->codes[j]; j++) printf(" %ld x %ld", s->codes[j], s->code_val[j]);
+        for (j = 0; j < 8 && s->codes[j]; j++)
+            if (s->code_val[j] == -100) printf(" %ld left (the client closed)", s->codes[j]);
+            else printf(" %ld x %ld", s->codes[j], s->code_val[j]);
         if (s->eof) printf(" %ld x EOF", s->eof);
         if (s->open_end) printf(" %ld open at the end", s->open_end);
         if (s->not_upgraded && k != K_LORIS) printf(" (%ld not upgraded)", s->not_upgraded);
