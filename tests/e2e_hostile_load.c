@@ -31,6 +31,9 @@
    every 500 ms) never over the budget, the close codes above, and after the
    attack a fresh client that connects, subscribes, publishes and receives.
 
+   Usage: build/e2e_hostile_load [ATTACK_MS] (default 12000; the ASan pass
+   takes half); RTWS_LOAD_NO_ASAN=1 skips the ASan pass. ~25 s in all.
+
    RSS bound. What the budget counts (send queues, receive buffers, channels,
    history, sessions) is held under 64 MiB; on top of it come, uncounted: the
    RSS the server has idle (code, the page, the JS client, its tables), the
