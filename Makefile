@@ -95,6 +95,7 @@ $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 $(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/e2e_hostile: tests/hostile.h
+$(B)/e2e_hostile_load: tests/hostile.h
 $(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 

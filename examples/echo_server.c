@@ -2,6 +2,7 @@
 
    usage: ./echo_server [--host H] [--port P] [--origin O]... [--handshake-timeout MS]
                         [--message-timeout-ms MS] [--ping-interval-ms MS]
+                        [--memory-budget MIB]
                         [--tls-cert C --tls-key K]
      --host H     address to listen on (default 127.0.0.1; "" for every address)
      --port P     port (default 9001; 0: the OS picks a free one)
@@ -12,6 +13,10 @@
                   whole MS ms after its first byte (default 60000; 0: off)
      --ping-interval-ms MS   heartbeat: ping a connection after MS ms of
                   silence (default 30000; 0: no heartbeat)
+     --memory-budget MIB   bytes of every send queue and receive buffer
+                  together, in MiB (default 0: unlimited, each send queue still
+                  capped at 64 MiB); at the cap the largest send queues are
+                  closed with 1013
      --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a
                   build with -DRTWS_USE_BEARSSL ... -lbearssl, e.g. build/tls_echo_server)
      --handshake-timeout MS   drop a connection whose opening handshake is
@@ -37,6 +42,7 @@ static void usage(FILE *f, const char *argv0) {
     fprintf(f,
             "usage: %s [--host H] [--port P] [--origin O]... [--handshake-timeout MS]\n"
             "          [--message-timeout-ms MS] [--ping-interval-ms MS]\n"
+            "          [--memory-budget MIB]\n"
             "          [--tls-cert C --tls-key K]\n"
             "Echoes every text and binary message (up to 16 MiB).\n"
             "  --host H     address to listen on (default 127.0.0.1; \"\" for every address)\n"
@@ -48,6 +54,10 @@ static void usage(FILE *f, const char *argv0) {
             "               whole MS ms after its first byte (default 60000; 0: off)\n"
             "  --ping-interval-ms MS   heartbeat: ping a connection after MS ms of\n"
             "               silence (default 30000; 0: no heartbeat)\n"
+            "  --memory-budget MIB   bytes of every send queue and receive buffer\n"
+            "               together, in MiB (default 0: unlimited, each send queue still\n"
+            "               capped at 64 MiB); at the cap the largest send queues are\n"
+            "               closed with 1013\n"
             "  --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a\n"
             "               build with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_server)\n"
             "  --handshake-timeout MS   drop a connection whose opening handshake is\n"
@@ -74,6 +84,7 @@ int main(int argc, char **argv) {
     uint32_t hs_timeout = 0;
     long message_timeout_ms = 60000; /* slow senders: 16 MiB at 300 KB/s still fits */
     long ping_interval_ms = 30000;
+    long budget_mib = 0;
     rtws_ctx_config cfg;
     rtws_ctx *ctx;
     rtws_err e;
@@ -103,6 +114,13 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "echo_server: --ping-interval-ms takes 0 to 86400000\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--memory-budget") && i + 1 < argc) {
+            char *end;
+            budget_mib = strtol(argv[++i], &end, 10);
+            if (*end || budget_mib < 0 || budget_mib > 1048576L) {
+                fprintf(stderr, "echo_server: --memory-budget takes 0 to 1048576\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
         else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
         else {
@@ -117,6 +135,7 @@ int main(int argc, char **argv) {
     cfg.conn.message_timeout_ms = (uint32_t)message_timeout_ms;
     cfg.conn.ping_interval_ms = (uint32_t)ping_interval_ms;
     cfg.conn.heartbeat_off = ping_interval_ms == 0;
+    cfg.memory_budget = (size_t)budget_mib << 20; /* 0: unlimited */
     if (norigins) cfg.conn.allowed_origins = origins;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;
