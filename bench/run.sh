@@ -7,7 +7,7 @@
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
 #   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
-#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
+#   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router post
 #
 # Installs its peers when missing (apt-get as root; npm into build/bench/npm),
 # skips a peer only with a printed reason, stops every process it started by
@@ -43,6 +43,7 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 : >"$B/versions.tsv"
 : >"$B/json.txt"
 : >"$B/router.txt"
+: >"$B/post.txt"
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
@@ -449,6 +450,21 @@ if gcc $CFLAGS_B -I. bench/bench_router.c -o $B/bench_router 2>"$LOGS/router.log
 else
     : >"$B/router.txt"
     note "router: bench_router failed: $(tail -n 3 "$LOGS/router.log" | tr '\n' ' ')"
+fi
+fi
+
+# ---- 9. cross-thread posting ----------------------------------------------
+# bench/bench_post.c: rtws_ctx_post from 1 and 4 threads next to rtws_conn_send
+# on the loop's thread; the loop's CPU per message and per wake-up
+if section post; then
+echo "== 9. post: bench_post 1000000 (${SRV:-unpinned})"
+if gcc $CFLAGS_B -I. -pthread bench/bench_post.c -o $B/bench_post 2>"$LOGS/post.log" &&
+    $SRV $B/bench_post 1000000 >"$B/post.txt" 2>>"$LOGS/post.log"; then
+    sed 's/^/   /' "$B/post.txt"
+    cmdline post rtws "$SRV $B/bench_post 1000000   (built: gcc $CFLAGS_B -I. -pthread bench/bench_post.c)"
+else
+    : >"$B/post.txt"
+    note "post: bench_post failed: $(tail -n 3 "$LOGS/post.log" | tr '\n' ' ')"
 fi
 fi
 
