@@ -12,6 +12,8 @@
      post x4   four producer threads, a quarter each
      trickle   one producer posting one message every 100 us, so that every
                message costs the loop a wake-up of its own
+     send trickle  the same pace from the loop's thread: a send, a pass
+               (rtws_ctx_run_once(ctx, 0)) and a 100 us sleep per message
    and it prints, per way: messages per second handed over (posted by the
    producers, or sent by the loop), end to end (all received), the loop
    thread's CPU per message (CLOCK_THREAD_CPUTIME_ID around the loop), and
@@ -123,8 +125,8 @@ static double run_until(rtws_ctx *ctx, long target, int ms) {
 
 static void report(const char *way, long n, double handed, double wall, double cpu,
                    const rtws_post_stats *a, const rtws_post_stats *b, long refused) {
-    printf("%-8s %8ld msgs: handed over %6.2f M/s, end to end %6.2f M/s, loop CPU %6.0f ns/msg", way,
-           n, (double)n / handed / 1e6, (double)n / wall / 1e6, cpu * 1e9 / (double)n);
+    printf("%-13s %7ld msgs: handed over %5.0f k/s, end to end %5.0f k/s, loop CPU %5.0f ns/msg",
+           way, n, (double)n / handed / 1e3, (double)n / wall / 1e3, cpu * 1e9 / (double)n);
     if (a && b) {
         uint64_t w = b->wakeups - a->wakeups;
         printf(", %llu wake-ups (%.1f us loop CPU each), %llu passes, %ld full-queue retries",
@@ -208,6 +210,27 @@ int main(int argc, char **argv) {
     run_posts(ctx, "post x1", 1, n, len, 0);
     run_posts(ctx, "post x4", 4, n, len, 0);
     run_posts(ctx, "trickle", 1, n / 200 < 2000 ? 2000 : n / 200, len, 100);
+
+    {   /* the trickle's pace without posting */
+        long m = n / 200 < 2000 ? 2000 : n / 200;
+        struct timespec ts;
+        ts.tv_sec = 0;
+        ts.tv_nsec = 100000;
+        base = ALOAD(&received);
+        t0 = now_s();
+        c0 = cpu_s();
+        cpu = 0;
+        for (i = 0; i < m; i++) {
+            if (rtws_conn_send(conns[i % nconn], RTWS_OP_BINARY, msg, len) != RTWS_OK) return 1;
+            rtws_ctx_run_once(ctx, 0);
+            cpu += cpu_s() - c0; /* the loop's CPU, not the sleep's */
+            nanosleep(&ts, NULL);
+            c0 = cpu_s();
+        }
+        sent_at = now_s() - t0;
+        cpu += run_until(ctx, base + m, 10);
+        report("send trickle", m, sent_at, now_s() - t0, cpu, NULL, NULL, 0);
+    }
 
     ASTORE(&stop_rx, 1);
     pthread_join(rx, NULL);
