@@ -948,9 +948,10 @@ typedef struct rtws_post_dropped {
     size_t len;
     unsigned code;       /* a close: its code */
     rtws_err err;        /* RTWS_ERR_CLOSED: no such connection any more, or it
-                            is closing (or the context is being freed); else
-                            what rtws_conn_send/_close said (RTWS_ERR_LIMIT:
-                            its send queue is full) */
+                            is not open (closing, or still in its handshake),
+                            or the context is being freed; else what
+                            rtws_conn_send/_close said (RTWS_ERR_LIMIT: its
+                            send queue is full) */
 } rtws_post_dropped;
 
 typedef struct rtws_ctx_config {
