@@ -1091,8 +1091,9 @@ RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
 /* The connection's id within its context, for rtws_ctx_post from other
    threads: nonzero, and not given to another connection of the context
-   until 2^32 more have opened; 0 for a connection the context does not own.
-   An id outlives its connection safely: posts to it are dropped. */
+   until 2^32 more have opened; 0 when the context has posting off
+   (rtws_ctx_config.post_queue_max) or does not own c. An id outlives its
+   connection safely: posts to it are dropped. */
 RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c);
 
 #if !defined(RTWS_NO_THREADS)
@@ -4595,7 +4596,6 @@ typedef struct rtws__sock {
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
     uint8_t waker;               /* the wake-up fd of posting (listener is set too) */
-    uint64_t id;                 /* connections: rtws_conn_get_id, serial << 32 | fd */
 } rtws__sock;
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
@@ -4634,7 +4634,6 @@ struct rtws_ctx {
     const rtws_transport *tls_tp; /* wss://: cfg.tls_transport or RTWS_TLS_TRANSPORT (NULL: none) */
     void *tls_client;             /* tls_tp's client_new state, made at the first wss:// connect */
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
-    uint32_t serial;              /* of the last connection's id */
     struct rtws__postq *post;     /* cross-thread posting, NULL when off */
 };
 
@@ -4746,6 +4745,7 @@ static void rtws__watch(rtws__sock *s, unsigned want) {
 }
 
 static rtws_err rtws__post_init(rtws_ctx *ctx);
+static int rtws__post_serial(rtws_ctx *ctx, int fd);
 static void rtws__post_run(rtws_ctx *ctx);
 static void rtws__post_free(rtws_ctx *ctx);
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
@@ -4798,16 +4798,13 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
         ctx->socks = (rtws__sock **)ns;
     }
     if (!rtws__fd_slot(ctx, s->fd)) return 0;
+    if (!s->listener && !rtws__post_serial(ctx, s->fd)) return 0;
     s->ctx = ctx;
     s->registered = 1;
     s->index = (uint32_t)ctx->nsocks; /* below the fd limit */
     ctx->socks[ctx->nsocks++] = s;
     ctx->byfd[s->fd] = s;
-    if (!s->listener) {
-        ctx->nconns++;
-        if (++ctx->serial == 0) ctx->serial = 1;
-        s->id = (uint64_t)ctx->serial << 32 | (uint32_t)s->fd;
-    }
+    if (!s->listener) ctx->nconns++;
     return 1;
 }
 
@@ -5577,8 +5574,12 @@ typedef struct rtws__postq {
     int signaled;        /* a wake-up is on its way */
     uint64_t refused;
     int wake[2];
-    uint8_t pad_[64];    /* the loop's own counters on another cache line */
+    uint8_t pad_[64];    /* the loop's own fields on another cache line */
     uint64_t taken, delivered, dropped, wakeups, batches;
+    uint32_t *ser;       /* by fd: the serial of the connection there (its id's
+                            upper half), kept here so a socket costs no more */
+    size_t capser;
+    uint32_t serial;     /* the last one given */
 } rtws__postq;
 
 static rtws_err rtws__post_init(rtws_ctx *ctx) {
@@ -5604,6 +5605,28 @@ static rtws_err rtws__post_init(rtws_ctx *ctx) {
     }
     rtws__watch(s, RTWS_WANT_READ);
     return RTWS_OK;
+}
+
+/* A new connection on fd: its serial (the upper half of its id). */
+static int rtws__post_serial(rtws_ctx *ctx, int fd) {
+    rtws__postq *q = ctx->post;
+    if (!q) return 1;
+    if ((size_t)fd >= q->capser) {
+        size_t old = q->capser;
+        void *p = q->ser;
+        if (rtws__grow(&ctx->cfg.conn.allocator, &p, &q->capser, RTWS__MAX((size_t)fd + 1, 256u),
+                       sizeof(uint32_t), SIZE_MAX) != RTWS_OK)
+            return 0;
+        q->ser = (uint32_t *)p;
+        memset(q->ser + old, 0, (q->capser - old) * sizeof *q->ser);
+    }
+    if (++q->serial == 0) q->serial = 1;
+    q->ser[fd] = q->serial;
+    return 1;
+}
+static uint64_t rtws__post_id(const rtws_ctx *ctx, int fd) {
+    const rtws__postq *q = ctx->post;
+    return q && fd >= 0 && (size_t)fd < q->capser ? (uint64_t)q->ser[fd] << 32 | (uint32_t)fd : 0;
 }
 
 /* Reserves room for one post of len bytes. */
@@ -5721,7 +5744,7 @@ static void rtws__post_done(rtws_ctx *ctx, rtws__post *n, int deliver) {
     size_t fd = (size_t)(n->id & 0xffffffffu);
     rtws__sock *s = deliver && n->id && fd < ctx->capfd ? ctx->byfd[fd] : NULL;
     rtws_err e = RTWS_ERR_CLOSED;
-    if (s && !s->listener && !s->dead && s->id == n->id) {
+    if (s && !s->listener && !s->dead && rtws__post_id(ctx, s->fd) == n->id) {
         if (n->op == RTWS_OP_CLOSE) {
             char reason[124];
             memcpy(reason, n->data, n->len); /* <= 123 bytes, checked by the post */
@@ -5800,6 +5823,7 @@ static void rtws__post_free(rtws_ctx *ctx) {
     if (q->wake[1] != q->wake[0]) close(q->wake[1]);
     if (!(q->wake[0] >= 0 && (size_t)q->wake[0] < ctx->capfd && ctx->byfd[q->wake[0]]))
         close(q->wake[0]);
+    rtws__free(&ctx->cfg.conn.allocator, q->ser);
     rtws__free(&ctx->cfg.conn.allocator, q);
     ctx->post = NULL;
 }
@@ -5820,6 +5844,14 @@ RTWS_API void rtws_ctx_get_post_stats(const rtws_ctx *ctx, rtws_post_stats *st) 
 static rtws_err rtws__post_init(rtws_ctx *ctx) {
     (void)ctx;
     return RTWS_OK;
+}
+static int rtws__post_serial(rtws_ctx *ctx, int fd) {
+    (void)ctx, (void)fd;
+    return 1;
+}
+static uint64_t rtws__post_id(const rtws_ctx *ctx, int fd) {
+    (void)ctx, (void)fd;
+    return 0;
 }
 static void rtws__post_run(rtws_ctx *ctx) { (void)ctx; }
 static void rtws__post_wake(rtws_ctx *ctx) { (void)ctx; }
@@ -6512,7 +6544,8 @@ RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
 }
 
 RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c) {
-    return c->priv_.notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->id : 0;
+    const rtws__sock *s = (const rtws__sock *)c;
+    return c->priv_.notify_ == rtws__sock_notify && !s->listener ? rtws__post_id(s->ctx, s->fd) : 0;
 }
 
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c) {
