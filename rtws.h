@@ -1096,7 +1096,6 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
    connection safely: posts to it are dropped. */
 RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c);
 
-#if !defined(RTWS_NO_THREADS)
 /* ---- sending from other threads ----
 
    A context runs on one thread (its loop). Any other thread may hand it
@@ -1122,7 +1121,20 @@ RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c);
 
 /* Called on the loop's thread when the bytes of rtws_ctx_post_owned are no
    longer needed (sent, copied or dropped). */
-typedef void (*rtws_free_fn)(void *data, void *user);
+typedef void (*rtws_post_free_fn)(void *data, void *user);
+
+/* Counters of posting (rtws_ctx_get_post_stats); read them on the loop's thread. */
+typedef struct rtws_post_stats {
+    uint64_t refused;   /* posts refused with RTWS_ERR_LIMIT */
+    uint64_t taken;     /* posts the loop took from the queue */
+    uint64_t delivered; /* of those, handed to their connection */
+    uint64_t dropped;   /* of those, reported to on_post_dropped */
+    uint64_t wakeups;   /* times the loop read its wake-up fd */
+    uint64_t batches;   /* passes that found the queue non-empty */
+    size_t queued;      /* in the queue now */
+} rtws_post_stats;
+
+#if !defined(RTWS_NO_THREADS) /* the functions; the types above stay */
 
 /* Queues a copy of a whole TEXT or BINARY message for connection conn_id.
    RTWS_OK: queued (sent or reported dropped later); RTWS_ERR_LIMIT: the
@@ -1137,24 +1149,14 @@ RTWS_API rtws_err rtws_ctx_post(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op,
    connection has taken the bytes or the message was dropped (free_fn may be
    NULL). On any other return data stays the caller's. */
 RTWS_API rtws_err rtws_ctx_post_owned(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, void *data,
-                                      size_t len, rtws_free_fn free_fn, void *free_user);
+                                      size_t len, rtws_post_free_fn free_fn, void *free_user);
 /* Queues rtws_conn_close(code, reason) for connection conn_id, after the
    messages this thread posted before. Arguments are checked now (an
    invalid code or reason: RTWS_ERR_INVALID); reason is copied. Counts as
    one message of the queue. */
 RTWS_API rtws_err rtws_ctx_post_close(rtws_ctx *ctx, uint64_t conn_id, unsigned code,
                                       const char *reason);
-
-/* Counters of posting; read them on the loop's thread. */
-typedef struct rtws_post_stats {
-    uint64_t refused;   /* posts refused with RTWS_ERR_LIMIT */
-    uint64_t taken;     /* posts the loop took from the queue */
-    uint64_t delivered; /* of those, handed to their connection */
-    uint64_t dropped;   /* of those, reported to on_post_dropped */
-    uint64_t wakeups;   /* times the loop read its wake-up fd */
-    uint64_t batches;   /* passes that found the queue non-empty */
-    size_t queued;      /* in the queue now */
-} rtws_post_stats;
+/* The counters of posting, on the loop's thread (zeros when posting is off). */
 RTWS_API void rtws_ctx_get_post_stats(const rtws_ctx *ctx, rtws_post_stats *st);
 #endif /* !RTWS_NO_THREADS */
 
@@ -5561,7 +5563,7 @@ typedef struct rtws__post {
     uint64_t id;
     const uint8_t *data; /* a copy, right after the node, or the caller's */
     size_t len;
-    rtws_free_fn free_fn;
+    rtws_post_free_fn free_fn;
     void *free_user;
     unsigned code;       /* a close */
     uint8_t op;
@@ -5700,7 +5702,7 @@ RTWS_API rtws_err rtws_ctx_post(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op,
 }
 
 RTWS_API rtws_err rtws_ctx_post_owned(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, void *data,
-                                      size_t len, rtws_free_fn free_fn, void *free_user) {
+                                      size_t len, rtws_post_free_fn free_fn, void *free_user) {
     rtws__post *n;
     rtws_err e = rtws__post_check(ctx, op, data, len);
     if (e == RTWS_OK) e = rtws__post_reserve(ctx, len);

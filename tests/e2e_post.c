@@ -176,6 +176,8 @@ typedef struct prod {
 } prod;
 
 static void post_one(prod *pr, uint64_t id, int k, uint32_t seq) {
+    long tries = 0;
+    uint64_t give_up = 0;
     for (;;) {
         rtws_err e;
         if (pr->owned) {
@@ -198,6 +200,13 @@ static void post_one(prod *pr, uint64_t id, int k, uint32_t seq) {
             return;
         }
         pr->refused++; /* full: let the loop run, then again */
+        if ((++tries & 1023) == 0) { /* but never forever: a stuck loop fails the test */
+            if (!give_up) give_up = rtws_time_now_ms() + 60000;
+            else if (rtws_time_now_ms() > give_up) {
+                pr->errors++;
+                return;
+            }
+        }
         sched_yield();
     }
 }
@@ -358,11 +367,17 @@ static void test_free_after_producers(int n) {
     launch(ps);
     end = rtws_time_now_ms() + 60000;
     while (ALOAD(&phase) < NPROD && rtws_time_now_ms() < end) rtws_ctx_run_once(ctx, 20);
+    /* every producer is at the gate: take what they posted, so the tails fit */
+    do {
+        rtws_ctx_run_once(ctx, 20);
+        rtws_ctx_get_post_stats(ctx, &st);
+    } while (st.queued && rtws_time_now_ms() < end);
+    CHECK_EQ(st.queued, 0);
     ASTORE(&gate, 1); /* the loop has stopped: the tails stay queued */
     join(ps);
     rtws_ctx_get_post_stats(ctx, &st);
     delivered = (long)st.delivered;
-    CHECK(st.queued >= (size_t)NPROD * 25);
+    CHECK_EQ(st.queued, (size_t)NPROD * 25);
     CHECK_EQ((long)st.taken + (long)st.queued, total);
     rtws_ctx_free(ctx); /* reports every queued post dropped, frees owned bytes */
     CHECK_EQ(delivered + W.drops, total);
@@ -485,6 +500,22 @@ static void test_refusals(void) {
     rtws_ctx_free(ctx);
     CHECK_EQ(W.drops, 4);
     CHECK_EQ(W.owned_freed, 1);
+    /* posting off: no wake-up fd, and ids are 0 */
+    {
+        int port = 0;
+        char url[64];
+        rtws_conn *c;
+        uint64_t end = rtws_time_now_ms() + 10000;
+        CHECK(rtws_ctx_listen(off, "127.0.0.1", 0, &port) == RTWS_OK);
+        snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+        c = rtws_ctx_connect(off, url, NULL, rtws_time_now_ms(), NULL);
+        CHECK(c != NULL);
+        while (c && rtws_conn_get_state(c) != RTWS_STATE_OPEN && rtws_time_now_ms() < end)
+            rtws_ctx_run_once(off, 20);
+        CHECK(c && rtws_conn_get_state(c) == RTWS_STATE_OPEN);
+        if (c) CHECK_EQ(rtws_conn_get_id(c), 0);
+        CHECK_EQ(rtws_ctx_fill_pollfds(off, NULL, 0), 3); /* listener, both ends */
+    }
     rtws_ctx_free(off);
 }
 
