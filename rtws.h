@@ -41,6 +41,11 @@
                         with RTWS_ERR_INVALID.
      RTWS_NO_DEFLATE    the DEFLATE codec of layer 1: rtws_inflate_*,
                         rtws_deflate_*, rtws_z_err_str
+     RTWS_NO_THREADS    cross-thread posting (rtws_ctx_post, _post_owned,
+                        _post_close, rtws_ctx_get_post_stats): no atomics, no
+                        wake-up fd. Without it posting needs the GCC/Clang
+                        __atomic builtins (and eventfd on Linux, a pipe on
+                        other POSIX systems); no pthread library is needed.
      Refused with an #error: RTWS_NO_CLIENT with RTWS_NO_SERVER (nothing could
      open a connection) and RTWS_NO_HOST with RTWS_USE_BEARSSL (TLS runs on
      the host's sockets). With RTWS_USE_BEARSSL, RTWS_NO_CLIENT leaves out the
@@ -104,6 +109,9 @@
      No globals, no threads, no signals. One rtws_conn is used by one thread at a
      time. Any API may be called from inside an event callback, including
      rtws_conn_close() and rtws_conn_free() on the connection that fired it.
+     A context is driven by one thread (its loop); other threads hand it
+     messages and closes with rtws_ctx_post*() (layer 4), the only functions
+     that may be called from any thread.
 
    LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
 
@@ -182,7 +190,7 @@ extern "C" {
     X(RTWS_ERR_HANDSHAKE, -7, "opening handshake failed (see the error event's status)")           \
     X(RTWS_ERR_TIMEOUT, -8, "timed out (see rtws_config.*_timeout_ms)")                            \
     X(RTWS_ERR_CLOSED, -9, "connection is closing or closed")                                      \
-    X(RTWS_ERR_LIMIT, -10, "queue full (see rtws_config.max_send_queue)")                          \
+    X(RTWS_ERR_LIMIT, -10, "queue full (see rtws_config.max_send_queue, rtws_ctx_config.post_queue_max)") \
     X(RTWS_ERR_RANDOM, -11, "random source failed (see rtws_config.random)")                       \
     X(RTWS_ERR_SYNTAX, -12, "malformed input")                                                     \
     X(RTWS_ERR_DEPTH, -13, "nesting deeper than the limit")                                        \
@@ -1188,6 +1196,22 @@ typedef struct rtws_transport {
 /* Plain TCP: recv and sendmsg, no state. */
 RTWS_API const rtws_transport *rtws_transport_tcp(void);
 
+/* A message or close posted from another thread (rtws_ctx_post*) that was
+   not handed to its connection; see rtws_ctx_config.on_post_dropped. */
+typedef struct rtws_post_dropped {
+    uint64_t conn_id;    /* the id it was posted to (rtws_conn_get_id) */
+    rtws_opcode op;      /* RTWS_OP_TEXT or _BINARY; RTWS_OP_CLOSE for a posted close */
+    const uint8_t *data; /* the payload (a close: its reason), valid until the
+                            callback returns */
+    size_t len;
+    unsigned code;       /* a close: its code */
+    rtws_err err;        /* RTWS_ERR_CLOSED: no such connection any more, or it
+                            is not open (closing, or still in its handshake),
+                            or the context is being freed; else what
+                            rtws_conn_send/_close said (RTWS_ERR_LIMIT: its
+                            send queue is full) */
+} rtws_post_dropped;
+
 typedef struct rtws_ctx_config {
     rtws_config conn;          /* template for every connection (role set per socket) */
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
@@ -1223,9 +1247,18 @@ typedef struct rtws_ctx_config {
        router keeps its sessions and deadlines with it */
     void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
     void *tick_user;
+    /* Sending from other threads (rtws_ctx_post): the queue's bound in
+       messages; 0 leaves posting off (RTWS_ERR_INVALID) and makes no wake-up fd */
+    size_t post_queue_max;
+    size_t post_queue_max_bytes; /* and in payload bytes (16 MiB) */
+    /* on the loop's thread, for each posted message or close that was not
+       handed to its connection; NULL: they are only counted */
+    void (*on_post_dropped)(rtws_ctx *ctx, const rtws_post_dropped *d, void *user);
+    void *post_user;
 } rtws_ctx_config;
 
-/* NULL when out of memory. The config is copied. */
+/* NULL when out of memory. The config is copied. With post_queue_max set
+   the wake-up fd of posting is made here (on_socket hears of it at once). */
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg);
 /* Closes every socket at once (no close handshake: see rtws_ctx_shutdown) and
    frees everything. */
@@ -1278,7 +1311,7 @@ RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *
 #endif /* !RTWS_NO_CLIENT */
 
 /* Style 1, poll(2): returns n, the number of sockets of the context
-   (listeners included), and writes one pollfd per socket into
+   (listeners and the wake-up fd of posting included), and writes one pollfd per socket into
    fds[0 .. min(n, cap)); nothing is written past fds[cap - 1], and fds may be
    NULL when cap is 0. When n > cap the array was short: it holds the first
    cap sockets only, and the others would not be polled. Grow it to at least
@@ -1292,7 +1325,8 @@ RTWS_API int rtws_ctx_get_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
    then timers. fds the context does not know are skipped. */
 RTWS_API void rtws_ctx_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms);
 /* Style 1 in one call: wait for at most max_ms, then service. Returns the
-   number of sockets still open (listeners included), or -1 on a wait error.
+   number of sockets still open (listeners included, the wake-up fd of
+   posting not), or -1 on a wait error.
    On Linux it waits with epoll (define RTWS_NO_EPOLL for poll), so a crowd
    of idle sockets costs nothing per wake-up. */
 RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms);
@@ -1329,6 +1363,76 @@ RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx);
 RTWS_API int rtws_conn_get_fd(const rtws_conn *c);
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
+/* The connection's id within its context, for rtws_ctx_post from other
+   threads: nonzero, and not given to another connection of the context
+   until 2^32 more have opened; 0 when the context has posting off
+   (rtws_ctx_config.post_queue_max) or does not own c. An id outlives its
+   connection safely: posts to it are dropped. */
+RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c);
+
+/* ---- sending from other threads ----
+
+   A context runs on one thread (its loop). Any other thread may hand it
+   messages and closes for its connections, addressed by rtws_conn_get_id()
+   (a pointer could be freed by the loop meanwhile). Posting is on when
+   rtws_ctx_config.post_queue_max is set: the context then owns a wake-up fd
+   (eventfd on Linux, a pipe elsewhere), listed by rtws_ctx_fill_pollfds,
+   waited on by rtws_ctx_run_once and reported to on_socket like any socket.
+   A post queues the message and wakes the loop, which hands it to the
+   connection (rtws_conn_send, rtws_conn_close) at the start of its next
+   pass: rtws_ctx_service, rtws_ctx_run_once, rtws_ctx_run_timers, or
+   rtws_ctx_handle_readable of the wake-up fd. Posts of one thread reach a
+   connection in the order they were made; the loop takes no lock (an
+   atomic load when nothing was posted). A post to a connection that is
+   gone or closing is dropped, counted and reported to on_post_dropped on
+   the loop's thread, as is one the connection refuses.
+
+   Only these functions may be called from other threads, and only between
+   rtws_ctx_new and rtws_ctx_free: stop (join) the producers before freeing
+   the context; a post after (or during) rtws_ctx_free is undefined. The
+   allocator (rtws_config.allocator or RTWS_MALLOC) is called from the
+   posting threads, so it must be thread-safe (libc's is). */
+
+/* Called on the loop's thread when the bytes of rtws_ctx_post_owned are no
+   longer needed (sent, copied or dropped). */
+typedef void (*rtws_post_free_fn)(void *data, void *user);
+
+/* Counters of posting (rtws_ctx_get_post_stats); read them on the loop's thread. */
+typedef struct rtws_post_stats {
+    uint64_t refused;   /* posts refused with RTWS_ERR_LIMIT */
+    uint64_t taken;     /* posts the loop took from the queue */
+    uint64_t delivered; /* of those, handed to their connection */
+    uint64_t dropped;   /* of those, reported to on_post_dropped */
+    uint64_t wakeups;   /* times the loop read its wake-up fd */
+    uint64_t batches;   /* passes that found the queue non-empty */
+    size_t queued;      /* in the queue now */
+} rtws_post_stats;
+
+#if !defined(RTWS_NO_THREADS) /* the functions; the types above stay */
+
+/* Queues a copy of a whole TEXT or BINARY message for connection conn_id.
+   RTWS_OK: queued (sent or reported dropped later); RTWS_ERR_LIMIT: the
+   queue holds post_queue_max messages or post_queue_max_bytes bytes (try
+   again after the loop ran; rtws_ctx_get_post_stats counts refusals);
+   RTWS_ERR_UTF8: invalid text; RTWS_ERR_INVALID: posting is off, or a bad
+   op; RTWS_ERR_NOMEM. data is read during the call only. */
+RTWS_API rtws_err rtws_ctx_post(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, const void *data,
+                                size_t len);
+/* The same without the copy: data is handed over when RTWS_OK is returned,
+   and free_fn(data, free_user) is called on the loop's thread once the
+   connection has taken the bytes or the message was dropped (free_fn may be
+   NULL). On any other return data stays the caller's. */
+RTWS_API rtws_err rtws_ctx_post_owned(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, void *data,
+                                      size_t len, rtws_post_free_fn free_fn, void *free_user);
+/* Queues rtws_conn_close(code, reason) for connection conn_id, after the
+   messages this thread posted before. Arguments are checked now (an
+   invalid code or reason: RTWS_ERR_INVALID); reason is copied. Counts as
+   one message of the queue. */
+RTWS_API rtws_err rtws_ctx_post_close(rtws_ctx *ctx, uint64_t conn_id, unsigned code,
+                                      const char *reason);
+/* The counters of posting, on the loop's thread (zeros when posting is off). */
+RTWS_API void rtws_ctx_get_post_stats(const rtws_ctx *ctx, rtws_post_stats *st);
+#endif /* !RTWS_NO_THREADS */
 
 #if !defined(RTWS_NO_CLIENT)
 /* A client that stays connected: reconnects with exponential backoff (full
@@ -6388,6 +6492,7 @@ typedef struct rtws__sock {
     uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
+    uint8_t waker;               /* the wake-up fd of posting (listener is set too) */
 } rtws__sock;
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
@@ -6431,6 +6536,7 @@ struct rtws_ctx {
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
     rtws_budget budget;           /* cfg.memory_budget over every connection */
     size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
+    struct rtws__postq *post;     /* cross-thread posting, NULL when off */
 };
 
 /* Marks s for the sweep at the end of the current call (counting, so the
@@ -6572,6 +6678,10 @@ static void rtws__ctx_reclaim(rtws_budget *b, size_t need, void *user) {
     }
 }
 
+static rtws_err rtws__post_init(rtws_ctx *ctx);
+static int rtws__post_serial(rtws_ctx *ctx, int fd);
+static void rtws__post_run(rtws_ctx *ctx);
+static void rtws__post_free(rtws_ctx *ctx);
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     rtws_ctx *ctx;
     rtws_allocator a;
@@ -6601,6 +6711,10 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->budget.reclaim = rtws__ctx_reclaim;
     ctx->budget.reclaim_user = ctx;
     ctx->conn_cfg[0].budget = ctx->conn_cfg[1].budget = &ctx->budget;
+    if (ctx->cfg.post_queue_max && rtws__post_init(ctx) != RTWS_OK) {
+        rtws_ctx_free(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -6627,6 +6741,7 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
         ctx->socks = (rtws__sock **)ns;
     }
     if (!rtws__fd_slot(ctx, s->fd)) return 0;
+    if (!s->listener && !rtws__post_serial(ctx, s->fd)) return 0;
     s->ctx = ctx;
     s->registered = 1;
     s->index = (uint32_t)ctx->nsocks; /* below the fd limit */
@@ -7308,11 +7423,13 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
 }
 #endif /* !RTWS_NO_CLIENT */
 
+static void rtws__post_wake(rtws_ctx *ctx);
 static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint64_t now) {
     rtws__sock *s;
     if (fd < 0 || (size_t)fd >= ctx->capfd || !(s = ctx->byfd[fd]) || s->dead) return;
     if (s->listener) {
-        if (readable) rtws__accept(ctx, s, now);
+        if (s->waker) rtws__post_wake(ctx);
+        else if (readable) rtws__accept(ctx, s, now);
         return;
     }
     if (s->connecting) {
@@ -7325,6 +7442,367 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     if (!s->dead) rtws__flush(s);
     rtws__settle(s, now);
 }
+
+/* ---- sending from other threads (rtws_ctx_post) ----
+
+   Producers push onto a lock-free stack (a compare-and-swap on its head);
+   the loop takes the whole stack with one exchange and reverses it, so
+   posts come out in the order the pushes happened: per thread in program
+   order. A take-all stack has no ABA problem (nothing is popped singly).
+   The queue's bounds are counters producers reserve with an atomic add.
+   A producer wakes the loop only when no wake-up is on its way (signaled):
+   the loop clears signaled after reading the wake-up fd and before taking
+   the stack, so a push it misses always finds signaled clear and wakes it
+   again. What a port to another system replaces is below: the atomics
+   (MSVC: the Interlocked* functions) and the wake-up fd (Windows: a
+   loopback socket pair whose read end is polled like any socket). */
+#if !defined(RTWS_NO_THREADS)
+#if !defined(__GNUC__) && !defined(__clang__)
+#error "rtws: cross-thread posting needs the __atomic builtins of gcc or clang; define RTWS_NO_THREADS to leave it out"
+#endif
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#endif
+
+#define RTWS__ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define RTWS__ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__AXCHG(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__AADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__ASUB(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__ACAS(p, expect, v)                                                                   \
+    __atomic_compare_exchange_n((p), (expect), (v), 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)
+
+/* The wake-up fd: fds[0] is polled by the loop, fds[1] written by
+   producers (the same eventfd on Linux, a pipe's two ends elsewhere). */
+static int rtws__wake_open(int fds[2]) {
+#if defined(__linux__)
+    fds[0] = fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fds[0] < 0 ? -1 : 0;
+#else
+    if (pipe(fds) != 0) return -1;
+    if (rtws__set_nonblock(fds[0]) != 0 || rtws__set_nonblock(fds[1]) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    return 0;
+#endif
+}
+static void rtws__wake_signal(int fd) {
+    uint64_t one = 1; /* eventfd adds it; a pipe gets 8 bytes, read back at once */
+    ssize_t r;
+    do r = write(fd, &one, sizeof one);
+    while (r < 0 && errno == EINTR);
+    /* EAGAIN: a pipe full of wake-ups is readable already */
+}
+static void rtws__wake_clear(int fd) {
+    uint64_t buf[8];
+    ssize_t r;
+    do r = read(fd, buf, sizeof buf);
+    while (r > 0 ? (size_t)r == sizeof buf : errno == EINTR);
+}
+
+typedef struct rtws__post {
+    struct rtws__post *next;
+    uint64_t id;
+    const uint8_t *data; /* a copy, right after the node, or the caller's */
+    size_t len;
+    rtws_post_free_fn free_fn;
+    void *free_user;
+    unsigned code;       /* a close */
+    uint8_t op;
+} rtws__post;
+
+typedef struct rtws__postq {
+    /* written by producers */
+    rtws__post *head;
+    size_t count, bytes; /* reserved: in the queue or being pushed */
+    int signaled;        /* a wake-up is on its way */
+    uint64_t refused;
+    int wake[2];
+    uint8_t pad_[64];    /* the loop's own fields on another cache line */
+    uint64_t taken, delivered, dropped, wakeups, batches;
+    uint32_t *ser;       /* by fd: the serial of the connection there (its id's
+                            upper half), kept here so a socket costs no more */
+    size_t capser;
+    uint32_t serial;     /* the last one given */
+} rtws__postq;
+
+static rtws_err rtws__post_init(rtws_ctx *ctx) {
+    const rtws_allocator *a = &ctx->cfg.conn.allocator;
+    rtws__postq *q = (rtws__postq *)rtws__alloc(a, sizeof *q);
+    rtws__sock *s;
+    if (!q) return RTWS_ERR_NOMEM;
+    memset(q, 0, sizeof *q);
+    ctx->cfg.post_queue_max_bytes = RTWS__DEF(ctx->cfg.post_queue_max_bytes, (size_t)16 << 20);
+    if (rtws__wake_open(q->wake) != 0) {
+        rtws__free(a, q);
+        return RTWS_ERR_IO;
+    }
+    ctx->post = q;
+    s = (rtws__sock *)rtws__alloc(a, sizeof *s);
+    if (!s) return RTWS_ERR_NOMEM; /* rtws_ctx_free closes q's fds */
+    memset(s, 0, sizeof *s);
+    s->fd = q->wake[0];
+    s->listener = s->waker = 1;
+    if (!rtws__add_sock(ctx, s)) {
+        rtws__free(a, s);
+        return RTWS_ERR_NOMEM;
+    }
+    rtws__watch(s, RTWS_WANT_READ);
+    return RTWS_OK;
+}
+
+/* A new connection on fd: its serial (the upper half of its id). */
+static int rtws__post_serial(rtws_ctx *ctx, int fd) {
+    rtws__postq *q = ctx->post;
+    if (!q) return 1;
+    if ((size_t)fd >= q->capser) {
+        size_t old = q->capser;
+        void *p = q->ser;
+        if (rtws__grow(&ctx->cfg.conn.allocator, &p, &q->capser, RTWS__MAX((size_t)fd + 1, 256u),
+                       sizeof(uint32_t), SIZE_MAX) != RTWS_OK)
+            return 0;
+        q->ser = (uint32_t *)p;
+        memset(q->ser + old, 0, (q->capser - old) * sizeof *q->ser);
+    }
+    if (++q->serial == 0) q->serial = 1;
+    q->ser[fd] = q->serial;
+    return 1;
+}
+static uint64_t rtws__post_id(const rtws_ctx *ctx, int fd) {
+    const rtws__postq *q = ctx->post;
+    return q && fd >= 0 && (size_t)fd < q->capser ? (uint64_t)q->ser[fd] << 32 | (uint32_t)fd : 0;
+}
+
+/* Reserves room for one post of len bytes. */
+static rtws_err rtws__post_reserve(rtws_ctx *ctx, size_t len) {
+    rtws__postq *q = ctx->post;
+    if (!q) return RTWS_ERR_INVALID;
+    if (len > ctx->cfg.post_queue_max_bytes) return RTWS_ERR_LIMIT;
+    if (RTWS__AADD(&q->count, (size_t)1) >= ctx->cfg.post_queue_max) {
+        RTWS__ASUB(&q->count, (size_t)1);
+        RTWS__AADD(&q->refused, (uint64_t)1);
+        return RTWS_ERR_LIMIT;
+    }
+    if (RTWS__AADD(&q->bytes, len) > ctx->cfg.post_queue_max_bytes - len) {
+        RTWS__ASUB(&q->bytes, len);
+        RTWS__ASUB(&q->count, (size_t)1);
+        RTWS__AADD(&q->refused, (uint64_t)1);
+        return RTWS_ERR_LIMIT;
+    }
+    return RTWS_OK;
+}
+static void rtws__post_unreserve(rtws__postq *q, size_t n, size_t len) {
+    RTWS__ASUB(&q->bytes, len);
+    RTWS__ASUB(&q->count, n);
+}
+
+static void rtws__post_push(rtws__postq *q, rtws__post *n) {
+    rtws__post *h = RTWS__ALOAD(&q->head);
+    do n->next = h;
+    while (!RTWS__ACAS(&q->head, &h, n));
+    /* the load first: while a wake-up is on its way producers only read */
+    if (!RTWS__ALOAD(&q->signaled) && !RTWS__AXCHG(&q->signaled, 1)) rtws__wake_signal(q->wake[1]);
+}
+
+/* A node of len bytes (copied after it when copy), filled but for data. */
+static rtws__post *rtws__post_node(rtws_ctx *ctx, uint64_t id, unsigned op, size_t len, int copy) {
+    rtws__post *n;
+    if (copy && len > SIZE_MAX - sizeof *n) return NULL;
+    n = (rtws__post *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *n + (copy ? len : 0));
+    if (!n) return NULL;
+    memset(n, 0, sizeof *n);
+    n->id = id;
+    n->op = (uint8_t)op;
+    n->len = len;
+    return n;
+}
+
+static rtws_err rtws__post_check(rtws_ctx *ctx, rtws_opcode op, const void *data, size_t len) {
+    uint32_t st = 0;
+    if (!ctx->post || (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data))
+        return RTWS_ERR_INVALID;
+    if (op == RTWS_OP_TEXT &&
+        (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || st))
+        return RTWS_ERR_UTF8;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_ctx_post(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, const void *data,
+                                size_t len) {
+    rtws__post *n;
+    rtws_err e = rtws__post_check(ctx, op, data, len);
+    if (e == RTWS_OK) e = rtws__post_reserve(ctx, len);
+    if (e != RTWS_OK) return e;
+    if (!(n = rtws__post_node(ctx, conn_id, (unsigned)op, len, 1))) {
+        rtws__post_unreserve(ctx->post, 1, len);
+        return RTWS_ERR_NOMEM;
+    }
+    if (len) memcpy(n + 1, data, len);
+    n->data = (const uint8_t *)(n + 1);
+    rtws__post_push(ctx->post, n);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_ctx_post_owned(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, void *data,
+                                      size_t len, rtws_post_free_fn free_fn, void *free_user) {
+    rtws__post *n;
+    rtws_err e = rtws__post_check(ctx, op, data, len);
+    if (e == RTWS_OK) e = rtws__post_reserve(ctx, len);
+    if (e != RTWS_OK) return e;
+    if (!(n = rtws__post_node(ctx, conn_id, (unsigned)op, len, 0))) {
+        rtws__post_unreserve(ctx->post, 1, len);
+        return RTWS_ERR_NOMEM;
+    }
+    n->data = (const uint8_t *)data;
+    n->free_fn = free_fn;
+    n->free_user = free_user;
+    rtws__post_push(ctx->post, n);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_ctx_post_close(rtws_ctx *ctx, uint64_t conn_id, unsigned code,
+                                      const char *reason) {
+    size_t rlen = reason ? strlen(reason) : 0;
+    uint32_t st = 0;
+    rtws__post *n;
+    rtws_err e;
+    /* the checks of rtws_conn_close, made now so that the poster hears of them */
+    if (!ctx->post || (code && !rtws_close_code_valid(code)) || rlen > 123 || (rlen && !code) ||
+        rtws_utf8_validate(&st, (const uint8_t *)reason, rlen, NULL) != RTWS_OK || st)
+        return RTWS_ERR_INVALID;
+    if ((e = rtws__post_reserve(ctx, rlen)) != RTWS_OK) return e;
+    if (!(n = rtws__post_node(ctx, conn_id, RTWS_OP_CLOSE, rlen, 1))) {
+        rtws__post_unreserve(ctx->post, 1, rlen);
+        return RTWS_ERR_NOMEM;
+    }
+    if (rlen) memcpy(n + 1, reason, rlen);
+    n->data = (const uint8_t *)(n + 1);
+    n->code = code;
+    rtws__post_push(ctx->post, n);
+    return RTWS_OK;
+}
+
+/* Hands n to its connection (deliver) or reports it dropped, then frees it. */
+static void rtws__post_done(rtws_ctx *ctx, rtws__post *n, int deliver) {
+    rtws__postq *q = ctx->post;
+    size_t fd = (size_t)(n->id & 0xffffffffu);
+    rtws__sock *s = deliver && n->id && fd < ctx->capfd ? ctx->byfd[fd] : NULL;
+    rtws_err e = RTWS_ERR_CLOSED;
+    if (s && !s->listener && !s->dead && rtws__post_id(ctx, s->fd) == n->id) {
+        if (n->op == RTWS_OP_CLOSE) {
+            char reason[124];
+            memcpy(reason, n->data, n->len); /* <= 123 bytes, checked by the post */
+            reason[n->len] = '\0';
+            if (ctx->now > s->conn.priv_.now) s->conn.priv_.now = ctx->now;
+            e = rtws_conn_close(&s->conn, n->code, n->len ? reason : NULL);
+            rtws__sock_notify(&s->conn);
+        } else {
+            e = rtws_conn_send(&s->conn, (rtws_opcode)n->op, n->data, n->len);
+        }
+    }
+    if (e == RTWS_OK) {
+        q->delivered++;
+    } else {
+        q->dropped++;
+        if (ctx->cfg.on_post_dropped) {
+            rtws_post_dropped d;
+            memset(&d, 0, sizeof d);
+            d.conn_id = n->id;
+            d.op = (rtws_opcode)n->op;
+            d.data = n->data;
+            d.len = n->len;
+            d.code = n->code;
+            d.err = e;
+            ctx->cfg.on_post_dropped(ctx, &d, ctx->cfg.post_user);
+        }
+    }
+    if (n->free_fn) n->free_fn((void *)(uintptr_t)n->data, n->free_user);
+    rtws__free(&ctx->cfg.conn.allocator, n);
+}
+
+/* Takes everything posted so far, oldest first; deliver 0: reports it all
+   dropped (rtws_ctx_free). */
+static void rtws__post_take(rtws_ctx *ctx, int deliver) {
+    rtws__postq *q = ctx->post;
+    rtws__post *n, *next, *list = NULL;
+    size_t cnt = 0, bytes = 0;
+    n = RTWS__AXCHG(&q->head, (rtws__post *)NULL);
+    for (; n; n = next) { /* newest first: reverse */
+        next = n->next;
+        n->next = list;
+        list = n;
+    }
+    q->batches++;
+    for (n = list; n; n = next) {
+        next = n->next;
+        cnt++;
+        bytes += n->len;
+        q->taken++;
+        rtws__post_done(ctx, n, deliver);
+    }
+    rtws__post_unreserve(q, cnt, bytes);
+}
+
+/* At the start of every pass: one atomic load when nothing was posted. */
+static void rtws__post_run(rtws_ctx *ctx) {
+    if (ctx->post && __atomic_load_n(&ctx->post->head, __ATOMIC_ACQUIRE)) rtws__post_take(ctx, 1);
+}
+
+/* The wake-up fd is readable: clear it, then signaled, then take. */
+static void rtws__post_wake(rtws_ctx *ctx) {
+    rtws__postq *q = ctx->post;
+    rtws__wake_clear(q->wake[0]);
+    q->wakeups++;
+    RTWS__ASTORE(&q->signaled, 0);
+    rtws__post_run(ctx);
+}
+
+static void rtws__post_free(rtws_ctx *ctx) {
+    rtws__postq *q = ctx->post;
+    if (!q) return;
+    ctx->in_call++; /* on_post_dropped may call the API: defer frees */
+    if (RTWS__ALOAD(&q->head)) rtws__post_take(ctx, 0);
+    ctx->in_call--;
+    /* the read end closes with its socket (or now, if it never got one) */
+    if (q->wake[1] != q->wake[0]) close(q->wake[1]);
+    if (!(q->wake[0] >= 0 && (size_t)q->wake[0] < ctx->capfd && ctx->byfd[q->wake[0]]))
+        close(q->wake[0]);
+    rtws__free(&ctx->cfg.conn.allocator, q->ser);
+    rtws__free(&ctx->cfg.conn.allocator, q);
+    ctx->post = NULL;
+}
+
+RTWS_API void rtws_ctx_get_post_stats(const rtws_ctx *ctx, rtws_post_stats *st) {
+    const rtws__postq *q = ctx->post;
+    memset(st, 0, sizeof *st);
+    if (!q) return;
+    st->refused = RTWS__ALOAD(&q->refused);
+    st->taken = q->taken;
+    st->delivered = q->delivered;
+    st->dropped = q->dropped;
+    st->wakeups = q->wakeups;
+    st->batches = q->batches;
+    st->queued = RTWS__ALOAD(&q->count);
+}
+#else /* RTWS_NO_THREADS */
+static rtws_err rtws__post_init(rtws_ctx *ctx) {
+    (void)ctx;
+    return RTWS_OK;
+}
+static int rtws__post_serial(rtws_ctx *ctx, int fd) {
+    (void)ctx, (void)fd;
+    return 1;
+}
+static uint64_t rtws__post_id(const rtws_ctx *ctx, int fd) {
+    (void)ctx, (void)fd;
+    return 0;
+}
+static void rtws__post_run(rtws_ctx *ctx) { (void)ctx; }
+static void rtws__post_wake(rtws_ctx *ctx) { (void)ctx; }
+static void rtws__post_free(rtws_ctx *ctx) { (void)ctx; }
+#endif /* !RTWS_NO_THREADS */
 
 #if !defined(RTWS_NO_CLIENT)
 /* ---- reconnecting client ---- */
@@ -7969,6 +8447,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
 
 RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms) {
     rtws__begin(ctx, now_ms);
+    rtws__post_run(ctx);
     rtws__timers(ctx, ctx->now);
     rtws__end(ctx);
 }
@@ -8014,6 +8493,7 @@ RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
 RTWS_API void rtws_ctx_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms) {
     int i;
     rtws__begin(ctx, now_ms);
+    rtws__post_run(ctx);
     for (i = 0; i < n; i++) {
         short r = fds[i].revents;
         if (!r) continue;
@@ -8045,6 +8525,7 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
         r = epoll_wait(ctx->epfd, evs, 64, ms);
         if (r < 0 && errno != EINTR) return -1;
         rtws__begin(ctx, rtws_time_now_ms());
+        rtws__post_run(ctx);
         for (i = 0; i < r; i++) {
             uint32_t e = evs[i].events;
             rtws__ready(ctx, evs[i].data.fd, (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0,
@@ -8052,7 +8533,7 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
         }
         rtws__timers(ctx, ctx->now);
         rtws__end(ctx);
-        return (int)ctx->nsocks;
+        return (int)ctx->nsocks - (ctx->post ? 1 : 0);
     }
 #endif
     n = rtws_ctx_fill_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
@@ -8069,7 +8550,7 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
     r = poll(ctx->pfds, (nfds_t)n, ms);
     if (r < 0 && errno != EINTR) return -1;
     rtws_ctx_service(ctx, ctx->pfds, r > 0 ? n : 0, rtws_time_now_ms());
-    return (int)ctx->nsocks;
+    return (int)ctx->nsocks - (ctx->post ? 1 : 0);
 }
 
 RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms) {
@@ -8079,7 +8560,7 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         if (s->listener) {
-            rtws__kill(s);
+            if (!s->waker) rtws__kill(s); /* posting stays on until rtws_ctx_free */
             continue;
         }
         s->conn.priv_.now = ctx->now > s->conn.priv_.now ? ctx->now : s->conn.priv_.now;
@@ -8114,6 +8595,7 @@ RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx) { return &ctx->budget; 
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     rtws_allocator copy = *a;
+    rtws__post_free(ctx); /* what is still queued is reported dropped */
     rtws__clients_free(ctx);
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
     rtws__pool_trim(&ctx->pool);
@@ -8130,6 +8612,11 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
 
 RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
     return c->priv_.notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->fd : -1;
+}
+
+RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c) {
+    const rtws__sock *s = (const rtws__sock *)c;
+    return c->priv_.notify_ == rtws__sock_notify && !s->listener ? rtws__post_id(s->ctx, s->fd) : 0;
 }
 
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c) {

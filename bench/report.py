@@ -526,6 +526,18 @@ if deflate_txt:
     w("")
     w(f"Command: {cmd('deflate', 'rtws')}\n")
 
+post_txt = text_of("post.txt")
+if post_txt:
+    w("## 13. Sending from other threads: rtws_ctx_post\n")
+    w("`bench/bench_post.c`, -O2: the same messages sent by the loop's own thread "
+      "(`rtws_conn_send`) and posted from 1 and 4 other threads (`rtws_ctx_post`) to 100 "
+      "connections whose receiving ends run on a thread of their own; `trickle` posts one "
+      "message every 100 us, so each costs the loop a wake-up (`wake only`: to no connection, the "
+      "wake-up alone; `send trickle`: the same pace from the loop's thread). Loop CPU is the loop thread's "
+      "CLOCK_THREAD_CPUTIME_ID.\n")
+    w("```\n" + post_txt + "\n```\n")
+    w(f"Command: {cmd('post', 'rtws')}\n")
+
 # ---- goals and summary ----
 goals = []
 for r in tsv("grid/goals.tsv") + tsv("scale/goals.tsv"):

@@ -8,7 +8,7 @@
 #   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
 #   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
-#                                         #   grid latload scale deflate
+#                                         #   grid latload scale deflate post
 #   BENCH_GRID_ARGS="--quick" BENCH_SCALE_ARGS="--conns 20000" bash bench/run.sh
 #   (options of bench/grid.sh and bench/scale.sh; the grid alone: bash bench/grid.sh)
 #
@@ -49,6 +49,7 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 # sections 9-11 write their markdown there: none of an earlier run may remain
 rm -f $B/grid/grid.md $B/grid/goals.tsv $B/latency_load/latency_load.md $B/scale/scale.md $B/scale/goals.tsv
 : >"$B/deflate.txt"
+: >"$B/post.txt"
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
@@ -499,6 +500,21 @@ if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate -lz 2>"$LOGS/defl
 else
     : >"$B/deflate.txt"
     note "deflate: bench_deflate failed or zlib missing: $(tail -n 3 "$LOGS/deflate.log" | tr '\n' ' ')"
+fi
+fi
+
+# ---- 13. cross-thread posting ------------------------------------------
+# bench/bench_post.c: rtws_ctx_post from 1 and 4 threads next to rtws_conn_send
+# on the loop's thread; the loop's CPU per message and per wake-up
+if section post; then
+echo "== 13. post: bench_post 1000000 (${SRV:-unpinned})"
+if gcc $CFLAGS_B -I. -pthread bench/bench_post.c -o $B/bench_post 2>"$LOGS/post.log" &&
+    $SRV $B/bench_post 1000000 >"$B/post.txt" 2>>"$LOGS/post.log"; then
+    sed 's/^/   /' "$B/post.txt"
+    cmdline post rtws "$SRV $B/bench_post 1000000   (built: gcc $CFLAGS_B -I. -pthread bench/bench_post.c)"
+else
+    : >"$B/post.txt"
+    note "post: bench_post failed: $(tail -n 3 "$LOGS/post.log" | tr '\n' ' ')"
 fi
 fi
 

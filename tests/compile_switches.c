@@ -57,6 +57,9 @@ typedef int rtws_rt_new, rtws_rt_publish;
 #if defined(RTWS_NO_DEFLATE)
 typedef int rtws_inflate_feed, rtws_deflate_compress, rtws_z_err_str;
 #endif
+#if defined(RTWS_NO_HOST) || defined(RTWS_NO_THREADS)
+typedef int rtws_ctx_post, rtws_ctx_post_owned, rtws_ctx_post_close, rtws_ctx_get_post_stats;
+#endif
 
 static int fails;
 #define SW_CHECK(x)                                                                               \
@@ -157,6 +160,9 @@ static void sw_layers_4_5(void) {
         SW_CHECK(rtws_ctx_connect(ctx, "bad url", NULL, 1, &err) == NULL && err == RTWS_ERR_URL);
         SW_CHECK(rtws_client_new(ctx, &cc, 1, &err) == NULL && err == RTWS_ERR_INVALID);
     }
+#endif
+#if !defined(RTWS_NO_THREADS) /* posting is off in this context */
+    SW_CHECK(rtws_ctx_post(ctx, 1, RTWS_OP_BINARY, "x", 1) == RTWS_ERR_INVALID);
 #endif
     SW_CHECK(rtws_tls_err_str(0) != NULL); /* 5 tls */
     (void)rtws_ctx_get_tls_error(ctx);

@@ -32,6 +32,7 @@ has() { case " $D " in *" -DRTWS_NO_$1 "*) return 1 ;; esac; return 0; }
 present() {
     case $1 in
     rtws_ctx_new | rtws_tls_err_str) has HOST ;;
+    rtws_ctx_post) has HOST && has THREADS ;;
     rtws_ctx_listen | rtws_ctx_listen_tls) has HOST && has SERVER ;;
     rtws_ctx_connect | rtws_client_new) has HOST && has CLIENT ;;
     rtws_http_parse_request | rtws_http_check_upgrade) has SERVER ;;
@@ -49,7 +50,7 @@ SYMS="rtws_frame_header_encode rtws_conn_init rtws_ctx_new rtws_tls_err_str rtws
 rtws_ctx_listen_tls rtws_ctx_connect rtws_client_new rtws_http_parse_request
 rtws_http_check_upgrade rtws_http_parse_response rtws_conn_start rtws_url_parse rtws_json_parse
 rtws_jwt_hs256_verify rtws_router_new rtws_router_install rtws_rt_new rtws_inflate_feed
-rtws_deflate_compress"
+rtws_deflate_compress rtws_ctx_post"
 
 # check_syms BIN: every symbol in SYMS defined exactly when present() says so
 check_syms() {
@@ -125,6 +126,17 @@ bin=$B/compile_sw_HOST_NORANDOM
 if gcc -std=c99 -O0 $CWARN -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM -I. "$SRC" -o "$bin" 2> "$ERR" &&
     "$bin" > "$ERR" 2>&1; then pass "gcc -std=c99 -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM"
 else fail "gcc -std=c99 -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM"; fi
+
+# RTWS_NO_THREADS leaves out cross-thread posting (rtws_ctx_post*), alone
+# and with one role left out; as C++11 too
+for D in " -DRTWS_NO_THREADS" " -DRTWS_NO_THREADS -DRTWS_NO_CLIENT" " -DRTWS_NO_THREADS -DRTWS_NO_SERVER"; do
+    bin=$B/compile_sw_threads${D// -DRTWS_NO/}
+    # shellcheck disable=SC2086
+    if gcc -std=c99 -O0 $CWARN $D -I. "$SRC" -o "$bin" 2> "$ERR" && "$bin" > "$ERR" 2>&1 &&
+        check_syms "$bin" && g++ -std=c++11 $WARN $D -I. -fsyntax-only -x c++ "$SRC" 2> "$ERR"; then
+        pass "gcc -std=c99 and g++ -std=c++11$D"
+    else fail "gcc -std=c99 / g++ -std=c++11$D"; fi
+done
 
 # TLS needs the host; with one role left out it keeps the other's half
 expect_error "RTWS_USE_BEARSSL needs the host layer" -DRTWS_USE_BEARSSL -DRTWS_NO_HOST
