@@ -242,6 +242,15 @@ RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, siz
 /* Strict: padding required, no whitespace. Returns the decoded length, or
    (size_t)-1 for bad input or too small a cap. */
 RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+/* base64url (RFC 4648 §5: '-' and '_' for '+' and '/'), unpadded as JWTs and
+   URLs use it (RFC 7515 §2). encode writes ceil(4*len/3) chars plus a NUL and
+   returns the length without the NUL, or 0 when cap is too small. decode
+   refuses '=' padding, whitespace, the standard alphabet's '+' and '/', a
+   length of 4k+1 and nonzero unused bits (so each value has one encoding);
+   it returns the decoded length, or (size_t)-1 for bad input or too small a
+   cap. Neither runs in constant time. */
+RTWS_API size_t rtws_base64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
+RTWS_API size_t rtws_base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 /* A memory budget: bytes in use against a cap, kept by whatever charges it
    (a context's send queues and receive buffers, a router's channels,
@@ -1674,6 +1683,39 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
 RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
                                     size_t secret_len, char *out, size_t cap);
 
+/* Options of rtws_jwt_hs256_verify_claims; zeroed means the defaults. */
+typedef struct rtws_jwt_opts {
+    const char *user_claim;      /* the claim naming the user ("userId"); NULL: "sub",
+                                    else "user", as rtws_jwt_hs256_verify does */
+    int64_t leeway_s;            /* clock skew allowed on exp and nbf (0; negative: 0) */
+    const char *const *required; /* NULL-terminated claim names that must be present
+                                    ("exp" makes tokens without one fail), or NULL */
+} rtws_jwt_opts;
+
+enum { RTWS_JWT_EXP = 1, RTWS_JWT_NBF = 2, RTWS_JWT_IAT = 4 };
+
+/* What a verified token says. */
+typedef struct rtws_jwt_claims {
+    char user[64];          /* the user claim: a string, or an integer's digits; "" absent */
+    int64_t exp, nbf, iat;  /* seconds since 1970, set when has holds their bit */
+    unsigned has;           /* RTWS_JWT_EXP | RTWS_JWT_NBF | RTWS_JWT_IAT */
+    size_t json_len;        /* bytes of the claims JSON written to json, without the NUL */
+} rtws_jwt_claims;
+
+/* rtws_jwt_hs256_verify with the claims: alg pinned to HS256 as there, the
+   user id from opts->user_claim, exp and nbf checked with opts->leeway_s (opts
+   NULL: defaults). The whole claims object (the decoded payload, which parsed
+   as strict JSON, <= 3072 bytes) is copied NUL-terminated to json when json is
+   not NULL, for the application's own claims (role, scopes); *out is filled on
+   success. Returns what rtws_jwt_hs256_verify returns, and RTWS_ERR_INVALID
+   when a required claim is missing, RTWS_ERR_SYNTAX when the user claim is not
+   a string of 1-63 printable bytes or an integer, RTWS_ERR_NOSPACE when
+   json_cap is too small for the claims (the token did verify). */
+RTWS_API rtws_err rtws_jwt_hs256_verify_claims(const char *token, size_t len, const void *secret,
+                                               size_t secret_len, int64_t now_s,
+                                               const rtws_jwt_opts *opts, rtws_jwt_claims *out,
+                                               char *json, size_t json_cap);
+
 
 /* The realtime client: channels on top of rtws_client. It keeps its
    subscriptions, its session and the last seq seen per channel; after every
@@ -2141,6 +2183,54 @@ RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, siz
         if (pad < 2) out[o++] = (uint8_t)(w >> 8);
         if (pad < 1) out[o++] = (uint8_t)w;
     }
+    return o;
+}
+
+static const char rtws__b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+RTWS_API size_t rtws_base64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    size_t i, o = 0;
+    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
+    if (cap < len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0) + 1) return 0;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = rtws__b64url[v >> 18];
+        out[o++] = rtws__b64url[(v >> 12) & 63];
+        out[o++] = rtws__b64url[(v >> 6) & 63];
+        out[o++] = rtws__b64url[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
+        out[o++] = rtws__b64url[v >> 18];
+        out[o++] = rtws__b64url[(v >> 12) & 63];
+        if (i + 1 < len) out[o++] = rtws__b64url[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+RTWS_API size_t rtws_base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
+    size_t i, o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (i = 0; i < len; i++) {
+        char ch = in[i];
+        int v;
+        if (ch == '+' || ch == '/') return (size_t)-1;
+        if (ch == '-') ch = '+';
+        else if (ch == '_') ch = '/';
+        v = rtws__b64val(ch);
+        if (v < 0) return (size_t)-1;
+        acc = (acc << 6 | (uint32_t)v) & 0xFFFFu;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap) return (size_t)-1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (len % 4 == 1 || (acc & ((1u << bits) - 1))) return (size_t)-1; /* no slack bits */
     return o;
 }
 
@@ -8952,38 +9042,11 @@ static void rtws__rmem(rtws_router *r, size_t n, int add) {
 /* ---- JSON tokens (HS256) ---- */
 
 static size_t rtws__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
-    size_t i, o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (i = 0; i < len; i++) {
-        char ch = in[i];
-        int v;
-        if (ch == '-') ch = '+';
-        else if (ch == '_') ch = '/';
-        v = rtws__b64val(ch);
-        if (v < 0) return (size_t)-1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap) return (size_t)-1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (len % 4 == 1 || (acc & ((1u << bits) - 1))) return (size_t)-1; /* no slack bits */
-    return o;
+    return rtws_base64url_decode(in, len, out, cap);
 }
 
 static size_t rtws__b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
-    size_t n = rtws_base64_encode(in, len, out, cap), i;
-    if (!n) return 0;
-    while (n && out[n - 1] == '=') n--;
-    for (i = 0; i < n; i++) {
-        if (out[i] == '+') out[i] = '-';
-        else if (out[i] == '/') out[i] = '_';
-    }
-    out[n] = '\0';
-    return n;
+    return rtws_base64url_encode(in, len, out, cap);
 }
 
 RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
@@ -9021,18 +9084,49 @@ static rtws_err rtws__jwt_time(const rtws_json *doc, const char *name, int64_t *
     return e == RTWS_OK || e == RTWS_ERR_RANGE ? e : RTWS_ERR_SYNTAX;
 }
 
-RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
-                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
-                                        char user[64]) {
+/* The user claim v: a string of printable bytes, or an integer ("userId": 42). */
+static rtws_err rtws__jwt_user(const rtws_json *doc, int v, char user[64]) {
+    size_t ul, i;
+    int64_t n;
+    const rtws_json_tok *tk = rtws_json_tok_at(doc, v);
+    if (tk->type == RTWS_JSON_NUMBER && rtws_json_int64(doc, v, &n) == RTWS_OK) {
+        snprintf(user, 64, "%lld", (long long)n);
+        return RTWS_OK;
+    }
+    if (tk->type != RTWS_JSON_STRING || rtws_json_unescape(doc, v, user, 64, &ul) != RTWS_OK ||
+        ul == 0 || strlen(user) != ul) {
+        user[0] = '\0';
+        return RTWS_ERR_SYNTAX;
+    }
+    for (i = 0; i < ul; i++)
+        if ((uint8_t)user[i] < 0x20 || user[i] == 0x7f) {
+            user[0] = '\0';
+            return RTWS_ERR_SYNTAX;
+        }
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_jwt_hs256_verify_claims(const char *token, size_t len, const void *secret,
+                                               size_t secret_len, int64_t now_s,
+                                               const rtws_jwt_opts *opts, rtws_jwt_claims *out,
+                                               char *json, size_t json_cap) {
     const char *d1, *d2;
     uint8_t buf[3072], mac[32], sig[40];
-    rtws_json_tok toks[64];
+    rtws_json_tok toks[256];
     rtws_json doc;
-    size_t n, hl, pl;
+    rtws_jwt_claims cl;
+    size_t n, hl, pl, i;
     int v;
-    int64_t t;
+    int64_t leeway_s = opts && opts->leeway_s > 0 ? opts->leeway_s : 0;
     rtws_err e;
-    user[0] = '\0';
+    static const char *const tnames[3] = {"exp", "nbf", "iat"};
+    int64_t *tvals[3];
+    memset(&cl, 0, sizeof cl);
+    tvals[0] = &cl.exp;
+    tvals[1] = &cl.nbf;
+    tvals[2] = &cl.iat;
+    if (out) memset(out, 0, sizeof *out);
+    if (json && json_cap) json[0] = '\0';
     if (len > 4096) return RTWS_ERR_TOO_BIG;
     d1 = (const char *)memchr(token, '.', len);
     if (!d1) return RTWS_ERR_SYNTAX;
@@ -9042,7 +9136,7 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     pl = (size_t)(d2 - d1 - 1);
     /* the header: alg must be exactly HS256 (never "none", never RS/ES) */
     n = rtws__b64url_decode(token, hl, buf, sizeof buf);
-    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 256, 8) != RTWS_OK ||
         toks[0].type != RTWS_JSON_OBJECT)
         return RTWS_ERR_SYNTAX;
     v = rtws_json_get(&doc, 0, "alg");
@@ -9053,37 +9147,50 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     if (!rtws_ct_equal(mac, sig, 32)) return RTWS_ERR_INVALID;
     /* the claims */
     n = rtws__b64url_decode(d1 + 1, pl, buf, sizeof buf);
-    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 256, 8) != RTWS_OK ||
         toks[0].type != RTWS_JSON_OBJECT)
         return RTWS_ERR_SYNTAX;
-    /* the times, compared with saturating sums: "exp": 9223372036854775807
-       is a token that never expires, not a wrapped one */
-    if (leeway_s < 0) leeway_s = 0;
-    e = rtws__jwt_time(&doc, "exp", &t);
-    if (e == RTWS_OK && now_s >= rtws__add_sat(t, leeway_s)) return RTWS_ERR_TIMEOUT;
-    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
-    e = rtws__jwt_time(&doc, "nbf", &t);
-    if (e == RTWS_OK && rtws__add_sat(now_s, leeway_s) < t) return RTWS_ERR_TIMEOUT;
-    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
-    e = rtws__jwt_time(&doc, "iat", &t); /* its form only */
-    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
-    v = rtws_json_get(&doc, 0, "sub");
-    if (v < 0) v = rtws_json_get(&doc, 0, "user");
-    if (v >= 0) {
-        size_t ul;
-        const rtws_json_tok *tk = rtws_json_tok_at(&doc, v);
-        if (tk->type != RTWS_JSON_STRING || rtws_json_unescape(&doc, v, user, 64, &ul) != RTWS_OK ||
-            ul == 0 || strlen(user) != ul) {
-            user[0] = '\0';
-            return RTWS_ERR_SYNTAX;
-        }
-        for (n = 0; n < ul; n++)
-            if ((uint8_t)user[n] < 0x20 || user[n] == 0x7f) {
-                user[0] = '\0';
-                return RTWS_ERR_SYNTAX;
-            }
+    /* the times: their form first (a malformed one is a malformed token),
+       then exp and nbf compared with saturating sums: "exp":
+       9223372036854775807 is a token that never expires, not a wrapped one */
+    for (i = 0; i < 3; i++) {
+        e = rtws__jwt_time(&doc, tnames[i], tvals[i]);
+        if (e == RTWS_OK) cl.has |= 1u << i;
+        else if (e != RTWS_EAGAIN) return e;
     }
+    if ((cl.has & RTWS_JWT_EXP) && now_s >= rtws__add_sat(cl.exp, leeway_s)) return RTWS_ERR_TIMEOUT;
+    if ((cl.has & RTWS_JWT_NBF) && rtws__add_sat(now_s, leeway_s) < cl.nbf) return RTWS_ERR_TIMEOUT;
+    if (opts && opts->user_claim) {
+        v = rtws_json_get(&doc, 0, opts->user_claim);
+    } else {
+        v = rtws_json_get(&doc, 0, "sub");
+        if (v < 0) v = rtws_json_get(&doc, 0, "user");
+    }
+    if (v >= 0 && (e = rtws__jwt_user(&doc, v, cl.user)) != RTWS_OK) return e;
+    if (opts && opts->required)
+        for (i = 0; opts->required[i]; i++)
+            if (rtws_json_get(&doc, 0, opts->required[i]) < 0) return RTWS_ERR_INVALID;
+    if (json) {
+        if (json_cap < n + 1) return RTWS_ERR_NOSPACE;
+        memcpy(json, buf, n);
+        json[n] = '\0';
+        cl.json_len = n;
+    }
+    if (out) *out = cl;
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]) {
+    rtws_jwt_opts o;
+    rtws_jwt_claims cl;
+    rtws_err e;
+    memset(&o, 0, sizeof o);
+    o.leeway_s = leeway_s;
+    e = rtws_jwt_hs256_verify_claims(token, len, secret, secret_len, now_s, &o, &cl, NULL, 0);
+    memcpy(user, e == RTWS_OK ? cl.user : "", e == RTWS_OK ? sizeof cl.user : 1);
+    return e;
 }
 
 #if defined(RTWS__HAVE_ROUTER)
