@@ -421,6 +421,8 @@ typedef struct rtws_http {
     rtws_header headers[RTWS_MAX_HEADERS];
     size_t nheaders;
     size_t size;      /* bytes of the head, through the blank line */
+    rtws_str body;    /* request: the Content-Length body handed to on_http (see
+                         rtws_config.max_http_body); empty otherwise */
 } rtws_http;
 
 /* Finds the end of an HTTP head ("\r\n\r\n") in buf[0..len) without re-scanning:
@@ -445,6 +447,17 @@ RTWS_API const rtws_str *rtws_http_get_header(const rtws_http *m, const char *na
 /* 1 when a comma-separated header named name holds token (case-insensitive),
    across repeated headers of that name too. */
 RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const char *token);
+/* The first query parameter of req named name, percent-decoded (RFC 3986
+   §2.1; '+' is a space, as HTML forms send it) into out and NUL-terminated;
+   names are compared after decoding too, case-sensitively. *len (may be NULL)
+   gets the value's length: the value may hold a NUL byte (%00). Returns 1 when
+   found ("name=" and a bare "name" are found with length 0), 0 when absent,
+   RTWS_ERR_SYNTAX when the value has a bad escape ("%zz", "%4", a '%' at the
+   end), RTWS_ERR_NOSPACE when out cannot hold the value and its NUL (out may
+   be NULL to ask for the length only). Other parameters' bad escapes are
+   skipped, not errors. */
+RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,
+                                 size_t *len);
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
    28 characters plus a NUL in out. */
@@ -611,9 +624,14 @@ typedef struct rtws_http_reply {
     const char *headers;      /* extra "Name: value\r\n" lines, or NULL */
 } rtws_http_reply;
 
-/* Server: a request without "Upgrade: websocket" (say GET /status or a page).
-   Fill *reply and return 1 to answer it (the connection then closes), or
-   return 0 to go on with the upgrade checks (which answer 426). */
+/* Server: a request without "Upgrade: websocket" (say GET /status or a page,
+   or a POST, PUT or DELETE: any method). Fill *reply and return 1 to answer it
+   (the connection then closes), or return 0 to go on with the upgrade checks
+   (which answer 426). A body sent with Content-Length is read first, up to
+   rtws_config.max_http_body, and is req->body; one over the cap is answered
+   413, a chunked one (Transfer-Encoding) 411 and an invalid or conflicting
+   Content-Length 400, without calling the hook. The body must arrive within
+   handshake_timeout_ms like the head. */
 typedef int (*rtws_http_fn)(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply,
                             void *user);
 
@@ -625,6 +643,8 @@ typedef struct rtws_config {
     size_t max_fragments;           /* frames in one message, empty ones too (131072) */
     size_t max_handshake;           /* bytes of the HTTP head (8 KiB) */
     size_t max_headers;             /* headers in the HTTP head (64, at most RTWS_MAX_HEADERS) */
+    size_t max_http_body;           /* server: bytes of a plain request's body read for
+                                       on_http (64 KiB); more: 413, chunked: 411 */
     size_t max_send_queue;          /* unsent data bytes before sends fail (64 MiB) */
     rtws_budget *budget;            /* charged with the unsent bytes; a send that does not
                                        fit asks its reclaim, then fails RTWS_ERR_LIMIT
@@ -699,6 +719,9 @@ typedef struct rtws__fhdr {
     uint8_t fin, rsv, opcode, masked, mask[4];
     uint64_t len;
 } rtws__fhdr;
+/* h.opcode of a server connection whose request went to on_http: it never
+   opens, so its h is free (no wire opcode is above 15) */
+#define RTWS__OP_PLAIN_HTTP 0xFFu
 
 /* The connection's state, in the header only so that callers can place an
    rtws_conn anywhere (stack, static, their own pool): read it through the
@@ -1118,13 +1141,15 @@ RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms);
    reason as rtws_conn_close). Keep running the loop until rtws_ctx_get_conn_count()
    is 0 or your deadline passes, then rtws_ctx_free(). */
 RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms);
-/* Connections open or closing (listeners not counted). */
+/* Connections in their handshake, open or closing; listeners and plain HTTP
+   requests (those handed to on_http, the one being answered too) are not
+   counted. */
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx);
 
 /* Counters of a whole context: connections now and since creation, and the
    data messages and bytes of every connection, closed ones included. */
 typedef struct rtws_ctx_stats {
-    size_t active;                /* connections open or closing */
+    size_t active;                /* as rtws_ctx_get_conn_count */
     uint64_t accepted, connected; /* server sockets accepted, client connections started */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     size_t memory_used, memory_peak, memory_budget; /* the context's rtws_budget */
@@ -2747,6 +2772,65 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
     return 0;
 }
 
+static int rtws__pct_hex(int ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes p[0..n) ('+' as a space) into out[0..cap) when out is not
+   NULL. Returns the decoded length, or (size_t)-1 for a bad escape. */
+static size_t rtws__pct_decode(const char *p, size_t n, char *out, size_t cap) {
+    size_t i, o = 0;
+    for (i = 0; i < n; i++, o++) {
+        int ch = (unsigned char)p[i];
+        if (ch == '%') {
+            int hi, lo;
+            if (n - i < 3) return (size_t)-1; /* "%" or "%4" at the end */
+            hi = rtws__pct_hex((unsigned char)p[i + 1]);
+            lo = rtws__pct_hex((unsigned char)p[i + 2]);
+            if (hi < 0 || lo < 0) return (size_t)-1;
+            ch = hi << 4 | lo;
+            i += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (out && o < cap) out[o] = (char)ch;
+    }
+    return o;
+}
+
+RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,
+                                 size_t *len) {
+    const char *q = req->query.p;
+    size_t i = 0, n = req->query.len, nl = strlen(name);
+    if (len) *len = 0;
+    if (out && cap) out[0] = '\0';
+    while (i < n) {
+        size_t s = i, k, e, vl;
+        char key[256];
+        while (i < n && q[i] != '&') i++;
+        e = i++;
+        for (k = s; k < e && q[k] != '='; k++) {
+        }
+        if (k == s) continue; /* "&&" or "=v" */
+        /* the name, decoded; one longer than any name compared is no match */
+        if (k - s > 3 * sizeof key) continue;
+        vl = rtws__pct_decode(q + s, k - s, key, sizeof key);
+        if (vl != nl || vl > sizeof key || memcmp(key, name, nl) != 0) continue;
+        vl = k < e ? rtws__pct_decode(q + k + 1, e - k - 1, NULL, 0) : 0;
+        if (vl == (size_t)-1) return RTWS_ERR_SYNTAX;
+        if (len) *len = vl;
+        if (!out) return 1;
+        if (cap < vl + 1) return RTWS_ERR_NOSPACE;
+        if (k < e) rtws__pct_decode(q + k + 1, e - k - 1, out, cap);
+        out[vl] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
 RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]) {
     uint8_t buf[64 + 36], dig[20];
     if (key_len > 64) key_len = 64; /* callers pass checked 24-byte keys */
@@ -3228,6 +3312,7 @@ static void rtws__config_defaults(rtws_config *c) {
     c->max_message = RTWS__DEF(c->max_message, (size_t)16 << 20);
     c->max_fragments = RTWS__DEF(c->max_fragments, (size_t)1 << 17);
     c->max_handshake = RTWS__DEF(c->max_handshake, (size_t)8192);
+    c->max_http_body = RTWS__DEF(c->max_http_body, (size_t)65536);
     c->max_headers = RTWS__DEF(c->max_headers, (size_t)64);
     if (c->max_headers > RTWS_MAX_HEADERS) c->max_headers = RTWS_MAX_HEADERS;
     c->max_send_queue = RTWS__DEF(c->max_send_queue, (size_t)64 << 20);
@@ -3844,6 +3929,8 @@ static const char *rtws__status_text(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
@@ -3962,7 +4049,36 @@ static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_htt
     rtws__finish(c);
 }
 
-static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
+/* The body of a plain request for on_http (RFC 9112 §6): its Content-Length
+   in *blen (0: none). Returns 0, or the status to refuse with: 411 for
+   Transfer-Encoding (chunked is not decoded), 400 for a Content-Length that
+   is not digits or differs between repeats, 413 over max_http_body. */
+static int rtws__http_body_len(const rtws_http *req, size_t cap, size_t *blen) {
+    size_t i, j, seen = 0;
+    *blen = 0;
+    if (rtws_http_get_header(req, "Transfer-Encoding")) return 411;
+    for (i = 0; i < req->nheaders; i++) {
+        const rtws_str *v = &req->headers[i].value;
+        size_t x = 0;
+        if (!rtws__str_ieq(req->headers[i].name, "Content-Length")) continue;
+        if (!v->len) return 400;
+        for (j = 0; j < v->len; j++) {
+            if (v->p[j] < '0' || v->p[j] > '9') return 400; /* also "1, 1" */
+            if (x > (SIZE_MAX - 9) / 10) return 413;
+            x = x * 10 + (size_t)(v->p[j] - '0');
+        }
+        if (seen++ && x != *blen) return 400;
+        *blen = x;
+    }
+    return *blen > cap ? 413 : 0;
+}
+
+/* Answers the request head hp[0..head), avail bytes of which are here (the
+   head and what follows it). Returns 0, having done nothing, when the body
+   of a plain request is not all here yet: h.len then holds the bytes the
+   head and body need (the frame header is unused until the open), and
+   hs_scanned the head's. */
+static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, size_t avail) {
     rtws_http req;
     rtws_upgrade u;
     size_t off = 0, n = 0;
@@ -3974,30 +4090,48 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
                                               c->priv_.cfg->max_headers, &off);
         if (pe == RTWS_ERR_LIMIT) {
             rtws__refuse(c, 431, "too many header fields");
-            return;
+            return 1;
         }
         if (pe != RTWS_OK) {
             rtws__refuse(c, 400, "malformed HTTP request");
-            return;
+            return 1;
         }
     }
     if (c->priv_.cfg->on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
         rtws_http_reply r;
         int handled;
+        size_t blen;
+        status = rtws__http_body_len(&req, c->priv_.cfg->max_http_body, &blen);
+        if (status) {
+            rtws__refuse(c, status, status == 413   ? "request body exceeds the limit (max_http_body)"
+                                    : status == 411 ? "chunked request bodies are not supported"
+                                                    : "invalid Content-Length");
+            return 1;
+        }
+        if (blen > avail - head) {
+            c->priv_.h.len = head + blen;
+            c->priv_.hs_scanned = head;
+            return 0;
+        }
+        c->priv_.h.len = 0;
+        req.body.p = hp + head;
+        req.body.len = blen;
         memset(&r, 0, sizeof r);
+        c->priv_.h.opcode = RTWS__OP_PLAIN_HTTP; /* never a WebSocket: the host stops counting it */
+        if (c->priv_.notify_) c->priv_.notify_(c);
         c->priv_.depth++;
         handled = c->priv_.cfg->on_http(c, &req, &r, c->priv_.user);
         c->priv_.depth--;
-        if (c->priv_.freed) return;
+        if (c->priv_.freed) return 1;
         if (handled) {
             rtws__http_answer(c, &req, &r);
-            return;
+            return 1;
         }
     }
     status = rtws_http_check_upgrade(&req, &u);
     if (status != 101) {
         rtws__refuse(c, status, u.reason);
-        return;
+        return 1;
     }
     if (c->priv_.cfg->allowed_origins) {
         /* cross-site WebSocket hijacking: browsers send Origin and let any page
@@ -4007,7 +4141,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
             if (u.origin.len && rtws__str_ieq(u.origin, *o)) break;
         if (!*o) {
             rtws__refuse(c, 403, "origin not allowed");
-            return;
+            return 1;
         }
     }
     if (c->priv_.cfg->on_accept) {
@@ -4015,14 +4149,14 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         c->priv_.depth++;
         r = c->priv_.cfg->on_accept(c, &req, &proto, c->priv_.user);
         c->priv_.depth--;
-        if (c->priv_.freed) return;
+        if (c->priv_.freed) return 1;
         if (r) {
             rtws__refuse(c, r, NULL);
-            return;
+            return 1;
         }
         if (proto && (!*proto || strlen(proto) > 256 || !rtws__valid_token_list(proto))) {
             rtws__refuse(c, 500, "invalid subprotocol chosen");
-            return;
+            return 1;
         }
     }
     n = RTWS__CATZ(resp, n, sizeof resp,
@@ -4040,7 +4174,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator, pl + 1);
         if (!c->priv_.hs) {
             rtws__fail(c, RTWS_ERR_NOMEM, 0);
-            return;
+            return 1;
         }
         memcpy(c->priv_.hs, proto, pl + 1);
     }
@@ -4048,14 +4182,16 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
     c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     if (n > sizeof resp || rtws__queue_bytes(c, resp, n) != RTWS_OK) {
         rtws__fail(c, RTWS_ERR_NOMEM, 0);
-        return;
+        return 1;
     }
     rtws__open(c);
+    return 1;
 }
 #else
-static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
-    (void)hp, (void)head;
+static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, size_t avail) {
+    (void)hp, (void)head, (void)avail;
     rtws__refuse(c, 0, NULL);
+    return 1;
 }
 #endif /* !RTWS_NO_SERVER */
 
@@ -4208,6 +4344,7 @@ static size_t rtws__rneed(const rtws_conn *c) {
     size_t have = c->priv_.rend - c->priv_.rstart;
     if (c->priv_.state <= RTWS_STATE_HANDSHAKE) { /* grow as the head does, up to its cap */
         size_t want = have + 1024;
+        if (c->priv_.h.len) return (size_t)c->priv_.h.len; /* a plain request's head and body */
         return want < c->priv_.cfg->max_handshake + 1 ? want : c->priv_.cfg->max_handshake + 1;
     }
     if (!c->priv_.have_h) return RTWS_FRAME_HEADER_MAX;
@@ -4222,6 +4359,8 @@ static int rtws__rreserve(rtws_conn *c, size_t want) {
     size_t used = c->priv_.rend - c->priv_.rstart, need, limit;
     limit = RTWS__DEF(c->priv_.cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
     if (c->priv_.cfg->max_handshake + 1 > limit) limit = c->priv_.cfg->max_handshake + 1;
+    if (c->priv_.h.len && c->priv_.state <= RTWS_STATE_HANDSHAKE && c->priv_.h.len > limit)
+        limit = (size_t)c->priv_.h.len; /* <= max_handshake + max_http_body */
     limit += RTWS__RBUF_KEEP;
     if (want > limit - used) want = limit - used;
     if (c->priv_.rcap - c->priv_.rend >= want) return 1;
@@ -4410,7 +4549,9 @@ static void rtws__process(rtws_conn *c) {
         size_t avail = c->priv_.rend - c->priv_.rstart;
         uint8_t *p = c->priv_.rbuf + c->priv_.rstart;
         if (c->priv_.state == RTWS_STATE_HANDSHAKE) {
-            size_t head = rtws_http_head_end((const char *)p, avail, &c->priv_.hs_scanned);
+            /* waiting for a plain request's body (h.len): the head ended at hs_scanned */
+            size_t head = c->priv_.h.len ? c->priv_.hs_scanned
+                                         : rtws_http_head_end((const char *)p, avail, &c->priv_.hs_scanned);
             if (!head) {
                 if (avail > c->priv_.cfg->max_handshake) {
                     if (c->priv_.cfg->role == RTWS_SERVER) {
@@ -4428,9 +4569,14 @@ static void rtws__process(rtws_conn *c) {
                 else rtws__finish(c);
                 return;
             }
+            if (c->priv_.h.len > avail) return; /* the rest of the body */
             c->priv_.rstart += head; /* the head stays readable in rbuf during the call */
-            if (c->priv_.cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)p, head);
-            else rtws__client_handshake(c, (const char *)p, head);
+            if (c->priv_.cfg->role != RTWS_SERVER) {
+                rtws__client_handshake(c, (const char *)p, head);
+            } else if (!rtws__server_handshake(c, (const char *)p, head, avail)) {
+                c->priv_.rstart -= head; /* nothing done: read the body first */
+                return;
+            }
             continue;
         }
         if (c->priv_.state != RTWS_STATE_OPEN && c->priv_.state != RTWS_STATE_CLOSING) return;
@@ -4595,10 +4741,10 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
             rtws__enter(c, now_ms);
             c->priv_.in_recv = 1;
             c->priv_.last_rx = c->priv_.now;
-            if (c->priv_.cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)d, head);
-            else rtws__client_handshake(c, (const char *)d, head);
-            c->priv_.in_recv = 0;
             done = head;
+            if (c->priv_.cfg->role != RTWS_SERVER) rtws__client_handshake(c, (const char *)d, head);
+            else if (!rtws__server_handshake(c, (const char *)d, head, len)) done = 0; /* body: buffer */
+            c->priv_.in_recv = 0;
             e = c->priv_.err ? c->priv_.err : RTWS_OK;
             rtws__leave(c);
             if (c->priv_.freed) {
@@ -5000,6 +5146,7 @@ typedef struct rtws__sock {
     uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
+    uint8_t http_counted;        /* counted in ctx->nhttp (a plain HTTP request) */
 } rtws__sock;
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
@@ -5017,6 +5164,7 @@ struct rtws_ctx {
     rtws_ctx_config cfg;
     rtws__sock **socks;          /* listeners and connections */
     size_t nsocks, capsocks, nconns;
+    size_t nhttp;                /* of nconns, plain HTTP requests (not WebSockets) */
     rtws__sock **byfd;           /* fd -> socket */
     size_t capfd;
     rtws__sock *dirty;           /* sockets with output or state to act on */
@@ -5123,6 +5271,10 @@ static size_t rtws__sock_direct(rtws_conn *c, const rtws_iov *iov, int n) {
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
     if (s->ctx->now > c->priv_.now) c->priv_.now = s->ctx->now; /* rtws_conn_ping's stamp */
+    if (c->priv_.h.opcode == RTWS__OP_PLAIN_HTTP && !c->priv_.have_h && !s->http_counted) {
+        s->http_counted = 1;
+        s->ctx->nhttp++;
+    }
     if (!s->dirty) {
         s->dirty = 1;
         s->next_dirty = s->ctx->dirty;
@@ -5275,6 +5427,7 @@ static void rtws__destroy(rtws__sock *s) {
             s->conn.priv_.depth--;
         }
         ctx->nconns--;
+        if (s->http_counted) ctx->nhttp--;
         ctx->totals.msgs_in += s->conn.priv_.msgs_in;
         ctx->totals.msgs_out += s->conn.priv_.msgs_out;
         ctx->totals.bytes_in += s->conn.priv_.bytes_in;
@@ -6702,12 +6855,12 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
     rtws__end(ctx);
 }
 
-RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns; }
+RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns - ctx->nhttp; }
 
 RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
     size_t i;
     *st = ctx->totals;
-    st->active = ctx->nconns;
+    st->active = ctx->nconns - ctx->nhttp;
     for (i = 0; i < ctx->nsocks; i++) {
         const rtws_conn *c = &ctx->socks[i]->conn;
         if (ctx->socks[i]->listener) continue;

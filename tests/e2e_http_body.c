@@ -1,0 +1,238 @@
+/* Plain HTTP through on_http with request bodies (issue 13): a context on
+   127.0.0.1, port 0, and raw TCP requests sent in one piece and byte by
+   byte. POST, PUT and DELETE bodies reach the hook as req->body, a body over
+   max_http_body is answered 413 without calling the hook, chunked 411, a bad
+   or conflicting Content-Length 400, and rtws_ctx_get_conn_count() counts
+   WebSocket connections only, not the request being answered. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+#include "t.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct server {
+    rtws_ctx *ctx;
+    int port, calls;
+    char method[16], body[200000];
+    size_t body_len;
+    size_t count_in_hook; /* rtws_ctx_get_conn_count() seen inside on_http */
+    char reply[256];
+} server;
+
+static int srv_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *r, void *user) {
+    server *s = (server *)user;
+    char tok[64];
+    size_t n = 0;
+    (void)c;
+    s->calls++;
+    s->count_in_hook = rtws_ctx_get_conn_count(s->ctx);
+    snprintf(s->method, sizeof s->method, "%.*s", (int)req->method.len, req->method.p);
+    s->body_len = req->body.len;
+    if (req->body.len <= sizeof s->body) memcpy(s->body, req->body.p, req->body.len);
+    /* a token endpoint: echo the method, the body length and ?user= decoded */
+    if (rtws_http_get_query(req, "user", tok, sizeof tok, &n) != 1) n = 0;
+    snprintf(s->reply, sizeof s->reply, "%s %zu %.*s", s->method, req->body.len, (int)n, tok);
+    r->status = 200;
+    r->body = s->reply;
+    r->body_len = strlen(s->reply);
+    return 1;
+}
+
+static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    (void)c, (void)ev, (void)user;
+}
+
+static int srv_start(server *s, size_t max_body) {
+    rtws_ctx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.conn.on_event = srv_event;
+    cfg.conn.on_http = srv_http;
+    cfg.conn.user = s;
+    cfg.conn.max_http_body = max_body;
+    cfg.conn.heartbeat_off = 1;
+    cfg.timer_ms = 10;
+    s->ctx = rtws_ctx_new(&cfg);
+    return s->ctx && rtws_ctx_listen(s->ctx, "127.0.0.1", 0, &s->port) == RTWS_OK ? 0 : -1;
+}
+
+static int tcp_connect(int port) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    return fd;
+}
+
+/* Sends req (in pieces of step bytes, the server running between them) and
+   reads the answer until the server closes; returns the status code, the
+   whole answer in resp. */
+static int exchange(server *s, const char *req, size_t len, size_t step, char *resp, size_t cap) {
+    int fd = tcp_connect(s->port), status = -1, i;
+    size_t off = 0, got = 0;
+    if (fd < 0) return -1;
+    resp[0] = 0;
+    for (i = 0; i < 3000; i++) { /* at most ~30 s */
+        ssize_t k;
+        if (off < len) {
+            size_t n = len - off < step ? len - off : step;
+            k = send(fd, req + off, n, MSG_NOSIGNAL);
+            if (k > 0) off += (size_t)k;
+        }
+        rtws_ctx_run_once(s->ctx, 10);
+        k = recv(fd, resp + got, cap - 1 - got, 0);
+        if (k > 0) {
+            got += (size_t)k;
+            resp[got] = 0;
+        } else if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            break;
+        }
+        if (got == cap - 1) break;
+    }
+    close(fd);
+    if (got > 12 && memcmp(resp, "HTTP/1.1 ", 9) == 0) status = atoi(resp + 9);
+    return status;
+}
+
+static const char *body_of(const char *resp) {
+    const char *b = strstr(resp, "\r\n\r\n");
+    return b ? b + 4 : "";
+}
+
+static void test_bodies(void) {
+    server s;
+    char resp[4096], req[8192], body[5000];
+    size_t i;
+    int n;
+    memset(&s, 0, sizeof s);
+    CHECK(srv_start(&s, 4096) == 0);
+    for (i = 0; i < sizeof body; i++) body[i] = (char)('a' + i % 26);
+
+    /* POST with a body, one piece: the hook sees it whole */
+    n = snprintf(req, sizeof req,
+                 "POST /api/ws-token?user=j%%C3%%B6rg+k HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Type: application/json\r\nContent-Length: 27\r\n\r\n"
+                 "{\"accessToken\":\"abcdefgh\"}\n");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 200);
+    CHECK(strcmp(body_of(resp), "POST 27 j\xc3\xb6rg k") == 0);
+    CHECK_EQ(s.body_len, 27);
+    CHECK(memcmp(s.body, "{\"accessToken\":\"abcdefgh\"}\n", 27) == 0);
+    CHECK_EQ(s.count_in_hook, 0); /* the request being answered is no connection */
+
+    /* the same byte by byte: the head arrives, the body is waited for */
+    s.calls = 0;
+    CHECK_EQ(exchange(&s, req, (size_t)n, 1, resp, sizeof resp), 200);
+    CHECK_EQ(s.calls, 1);
+    CHECK(strcmp(body_of(resp), "POST 27 j\xc3\xb6rg k") == 0);
+
+    /* a body bigger than the head buffer grows, up to the cap (4096) */
+    n = snprintf(req, sizeof req, "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n");
+    memcpy(req + n, body, 4096);
+    CHECK_EQ(exchange(&s, req, (size_t)n + 4096, 1000, resp, sizeof resp), 200);
+    CHECK(strcmp(body_of(resp), "PUT 4096 ") == 0);
+    CHECK_EQ(s.body_len, 4096);
+    CHECK(memcmp(s.body, body, 4096) == 0);
+
+    /* one byte over the cap: 413, the hook not called */
+    s.calls = 0;
+    n = snprintf(req, sizeof req, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4097\r\n\r\n");
+    memcpy(req + n, body, 4097);
+    CHECK_EQ(exchange(&s, req, (size_t)n + 4097, (size_t)n + 4097, resp, sizeof resp), 413);
+    CHECK_EQ(s.calls, 0);
+    /* a huge declared length is refused from the head alone */
+    n = snprintf(req, sizeof req,
+                 "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 413);
+
+    /* DELETE without a body, and with an empty one */
+    n = snprintf(req, sizeof req, "DELETE /item/7 HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 200);
+    CHECK(strcmp(body_of(resp), "DELETE 0 ") == 0);
+    n = snprintf(req, sizeof req, "DELETE /item/7 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 200);
+
+    /* chunked: 411; bad and conflicting lengths: 400; the hook never called */
+    s.calls = 0;
+    n = snprintf(req, sizeof req,
+                 "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 411);
+    n = snprintf(req, sizeof req,
+                 "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 411);
+    n = snprintf(req, sizeof req, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 400);
+    n = snprintf(req, sizeof req, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 400);
+    n = snprintf(req, sizeof req,
+                 "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 400);
+    CHECK_EQ(s.calls, 0);
+    /* repeated equal lengths are one length (RFC 9112 §6.3) */
+    n = snprintf(req, sizeof req,
+                 "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 200);
+    CHECK(strcmp(body_of(resp), "POST 3 ") == 0);
+    /* bytes after the body are not a second request */
+    s.calls = 0;
+    n = snprintf(req, sizeof req,
+                 "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nabGET / HTTP/1.1\r\n\r\n");
+    CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 200);
+    CHECK_EQ(s.calls, 1);
+    CHECK(strcmp(body_of(resp), "POST 2 ") == 0);
+
+    rtws_ctx_free(s.ctx);
+}
+
+/* A WebSocket connection is counted, a plain request next to it is not. */
+static void test_counts(void) {
+    server s;
+    char resp[2048];
+    const char *up = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const char *get = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+    int ws, i;
+    size_t got = 0;
+    memset(&s, 0, sizeof s);
+    CHECK(srv_start(&s, 0) == 0);
+    ws = tcp_connect(s.port);
+    CHECK(ws >= 0);
+    CHECK(send(ws, up, strlen(up), MSG_NOSIGNAL) == (ssize_t)strlen(up));
+    for (i = 0; i < 500 && got < 12; i++) {
+        ssize_t k;
+        rtws_ctx_run_once(s.ctx, 10);
+        k = recv(ws, resp + got, sizeof resp - 1 - got, 0);
+        if (k > 0) got += (size_t)k;
+    }
+    CHECK(got >= 12 && memcmp(resp, "HTTP/1.1 101", 12) == 0);
+    CHECK_EQ(rtws_ctx_get_conn_count(s.ctx), 1);
+    CHECK_EQ(exchange(&s, get, strlen(get), strlen(get), resp, sizeof resp), 200);
+    CHECK_EQ(s.count_in_hook, 1); /* the WebSocket, not the request itself */
+    CHECK_EQ(rtws_ctx_get_conn_count(s.ctx), 1);
+    {
+        rtws_ctx_stats st;
+        rtws_ctx_get_stats(s.ctx, &st);
+        CHECK_EQ(st.active, 1);
+    }
+    close(ws);
+    for (i = 0; i < 300 && rtws_ctx_get_conn_count(s.ctx); i++) rtws_ctx_run_once(s.ctx, 10);
+    CHECK_EQ(rtws_ctx_get_conn_count(s.ctx), 0);
+    rtws_ctx_free(s.ctx);
+}
+
+int main(void) {
+    test_bodies();
+    test_counts();
+    return T_END();
+}
