@@ -1578,6 +1578,9 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 typedef struct rtws_router rtws_router;
 
 enum { RTWS_ACT_SUBSCRIBE = 1, RTWS_ACT_PUBLISH, RTWS_ACT_PRESENCE };
+/* The router's close code for a token that expired and was not renewed
+   within token_grace_ms (RFC 6455 §7.4.2: 4000-4999 are private use). */
+enum { RTWS_CLOSE_TOKEN_EXPIRED = 4001 };
 
 /* Checks a token (from "Authorization: Bearer", ?token=, or an auth message).
    Writes the user id to user_id (printable, <= 63 bytes) and returns 0 to accept. */
@@ -1599,6 +1602,11 @@ typedef struct rtws_router_config {
     const char *status_path;     /* plain GET answered with JSON stats ("/ws/status") */
     const void *jwt_secret;      /* built-in HS256 check of tokens (NULL: none) */
     size_t jwt_secret_len;
+    const char *jwt_user_claim;  /* the claim naming the user ("sub", else "user") */
+    int32_t jwt_leeway_s;        /* clock skew allowed on exp and nbf (30; negative: 0) */
+    uint32_t token_grace_ms;     /* a built-in token's exp passing on an open connection
+                                    sends "token_expired", then this long for an auth
+                                    with a fresh token, else close 4001 (30000) */
     rtws_auth_fn auth;           /* custom token check, used instead of the JWT one */
     int auth_required;           /* 1: every connection must authenticate */
     uint32_t auth_timeout_ms;    /* ...within this long after open, else 1008 (10000) */
@@ -1668,6 +1676,11 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                                       uint64_t now_ms);
 /* The user id of a router connection, or NULL. */
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c);
+/* The claims of the token a router connection authenticated with (the
+   built-in HS256 check: the JWT payload as JSON text, NUL-terminated, *len
+   its length when len is not NULL), or NULL (no token, or the auth hook's).
+   Valid until the connection authenticates again or closes. */
+RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len);
 /* Sends one protocol error to c (code from the fixed list, see PROTOCOL.md). */
 RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
                                     const char *message, const char *id);
@@ -9149,6 +9162,10 @@ typedef struct rtws__rconn {
     uint8_t blocked_len;
     char blocked_id[64];
     int authed, opened;
+    uint64_t token_exp;              /* when the token expires (now_ms clock; 0: never) */
+    uint64_t token_grace;            /* token_expired sent: close at this time */
+    char *claims;                    /* the token's claims JSON (built-in JWT), or NULL */
+    size_t claims_len;
     char pending_user[64];           /* from the upgrade request's token */
     char pending_session[32];        /* from ?session= */
 } rtws__rconn;
@@ -9762,17 +9779,65 @@ static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
     rtws__rt_send(r, rc, len);
 }
 
+/* What a verified token leaves on its connection: a JWT's claims and expiry. */
+typedef struct rtws__tokinfo {
+    uint64_t exp_at;  /* on the now_ms clock, exp plus leeway (0: never) */
+    size_t json_len;  /* 0: no claims (the auth hook's token) */
+    char json[3073];
+} rtws__tokinfo;
+
 /* Checks a token with the auth hook or the built-in HS256 verifier. */
 static int rtws__check_token(rtws_router *r, rtws_conn *c, const char *tok, size_t n, uint64_t now,
-                             char user[64]) {
+                             char user[64], rtws__tokinfo *ti) {
     user[0] = '\0';
+    ti->exp_at = 0;
+    ti->json_len = 0;
     if (r->cfg.auth) return r->cfg.auth(r, c, tok, n, user, r->cfg.user) == 0 && user[0] ? 0 : -1;
     if (r->cfg.jwt_secret) {
-        int64_t now_s = (int64_t)((now + (uint64_t)r->cfg.wall_offset_ms) / 1000u);
-        return rtws_jwt_hs256_verify(tok, n, r->cfg.jwt_secret, r->cfg.jwt_secret_len, now_s, 30,
-                                     user) == RTWS_OK && user[0] ? 0 : -1;
+        int64_t wall_ms = (int64_t)now + r->cfg.wall_offset_ms;
+        int64_t leeway = r->cfg.jwt_leeway_s < 0 ? 0 : r->cfg.jwt_leeway_s;
+        rtws_jwt_opts o;
+        rtws_jwt_claims cl;
+        memset(&o, 0, sizeof o);
+        o.user_claim = r->cfg.jwt_user_claim;
+        o.leeway_s = leeway;
+        if (rtws_jwt_hs256_verify_claims(tok, n, r->cfg.jwt_secret, r->cfg.jwt_secret_len,
+                                         wall_ms / 1000, &o, &cl, ti->json, sizeof ti->json) != RTWS_OK ||
+            !cl.user[0])
+            return -1;
+        memcpy(user, cl.user, sizeof cl.user);
+        ti->json_len = cl.json_len;
+        if (cl.has & RTWS_JWT_EXP) { /* saturated: exp 2^63-1 never comes */
+            int64_t end = rtws__add_sat(cl.exp, leeway), at;
+            if (end < (INT64_MAX - 1000) / 1000) {
+                at = end * 1000 - r->cfg.wall_offset_ms;
+                ti->exp_at = at <= (int64_t)now ? now + 1 : (uint64_t)at; /* verified: not passed */
+            }
+        }
+        return 0;
     }
     return -1;
+}
+
+/* Keeps what the token that just authenticated rc says (the claims copied);
+   the previous token's claims and expiry are let go. 0 when out of memory. */
+static int rtws__rconn_token(rtws_router *r, rtws__rconn *rc, const rtws__tokinfo *ti) {
+    char *cp = NULL;
+    if (ti->json_len) {
+        cp = (char *)rtws__alloc(rtws__ra(r), ti->json_len + 1);
+        if (!cp) return 0;
+        memcpy(cp, ti->json, ti->json_len + 1);
+        rtws__rmem(r, ti->json_len + 1, 1);
+    }
+    if (rc->claims) {
+        rtws__rmem(r, rc->claims_len + 1, 0);
+        rtws__free(rtws__ra(r), rc->claims);
+    }
+    rc->claims = cp;
+    rc->claims_len = ti->json_len;
+    rc->token_exp = ti->exp_at;
+    rc->token_grace = 0;
+    return 1;
 }
 
 /* Attaches rc to a session: the one named when it is alive and user is
@@ -10158,17 +10223,29 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
     char tok[4097], user[64], sid[32];
     int tk = rtws_json_get(q->d, 0, "token"), resumed, bad = 0;
     size_t tn = 0;
+    rtws__tokinfo ti;
     if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
         rtws_json_unescape(q->d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
         rtws__rt_error(r, rc, "bad_request", "auth needs a token", q->id, q->idl);
         return;
     }
-    if (rc->members) {
+    if (rc->members && !rc->authed) {
         rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", q->id, q->idl);
         return;
     }
-    if (rtws__check_token(r, rc->conn, tok, tn, q->now, user) != 0) {
+    if (rtws__check_token(r, rc->conn, tok, tn, q->now, user, &ti) != 0) {
         rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", q->id, q->idl);
+        return;
+    }
+    if (rc->authed && strcmp(user, rc->user->name) == 0) {
+        /* a fresh token for the same user (say after token_expired): the
+           session and the subscriptions stay */
+        if (!rtws__rconn_token(r, rc, &ti)) rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
+        else rtws__send_authenticated(r, rc);
+        return;
+    }
+    if (rc->members) {
+        rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", q->id, q->idl);
         return;
     }
     rtws__field(q->d, "session", sid, sizeof sid, &bad);
@@ -10182,7 +10259,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
             return;
         }
     }
-    if (!rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
+    if (!rtws__rconn_token(r, rc, &ti) || !rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
         rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
         return;
     }
@@ -10375,6 +10452,10 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     if (rc->next) rc->next->prev = rc->prev;
     if (rc->opened) r->nconns--;
     rc->conn->priv_.ext_ = NULL;
+    if (rc->claims) {
+        rtws__rmem(r, rc->claims_len + 1, 0);
+        rtws__free(rtws__ra(r), rc->claims);
+    }
     rtws__free(rtws__ra(r), rc);
 }
 
@@ -10385,6 +10466,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     char tok[4097];
     size_t tn = 0;
     int too_long = 0;
+    rtws__tokinfo ti;
     if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
                          memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
         return 404;
@@ -10430,9 +10512,13 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
         }
     }
     if (tn || too_long) {
-        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
+        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user, &ti) != 0) {
             rtws__free(rtws__ra(r), rc);
             return 401;
+        }
+        if (!rtws__rconn_token(r, rc, &ti)) {
+            rtws__free(rtws__ra(r), rc);
+            return 503;
         }
         rc->authed = 1;
     }
@@ -10552,6 +10638,20 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
         }
+    /* a token that expires on an open connection: token_expired, then
+       token_grace_ms for an auth with a fresh one, then close 4001 */
+    for (rc = r->conns; rc; rc = rc->next) {
+        if (rc->token_exp && now_ms >= rc->token_exp) {
+            rc->token_exp = 0;
+            rc->token_grace = now_ms + r->cfg.token_grace_ms;
+            if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
+            rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
+        } else if (rc->token_grace && now_ms >= rc->token_grace) {
+            rc->token_grace = 0;
+            if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
+            rtws_conn_close(rc->conn, RTWS_CLOSE_TOKEN_EXPIRED, "token expired");
+        }
+    }
     if (now_ms < r->next_sweep) return;
     r->next_sweep = now_ms + 1000;
     for (i = 0; i < r->sessions.nb; i++) {
@@ -10580,6 +10680,13 @@ RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn 
     const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
     (void)r;
     return rc && rc->user ? rc->user->name : NULL;
+}
+
+RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len) {
+    const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
+    (void)r;
+    if (len) *len = rc && rc->claims ? rc->claims_len : 0;
+    return rc ? rc->claims : NULL;
 }
 
 RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st) {
@@ -10636,6 +10743,8 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     if (cfg) r->cfg = *cfg;
     r->cfg.status_path = r->cfg.status_path ? r->cfg.status_path : "/ws/status";
     r->cfg.auth_timeout_ms = RTWS__DEF(r->cfg.auth_timeout_ms, 10000u);
+    r->cfg.jwt_leeway_s = RTWS__DEF(r->cfg.jwt_leeway_s, 30);
+    r->cfg.token_grace_ms = RTWS__DEF(r->cfg.token_grace_ms, 30000u);
     r->cfg.history = RTWS__DEF(r->cfg.history, (size_t)1000);
     r->cfg.session_ttl_ms = RTWS__DEF(r->cfg.session_ttl_ms, 120000u);
     r->cfg.dedupe_ms = RTWS__DEF(r->cfg.dedupe_ms, 60000u);
