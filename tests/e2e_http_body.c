@@ -3,7 +3,10 @@
    byte. POST, PUT and DELETE bodies reach the hook as req->body, a body over
    max_http_body is answered 413 without calling the hook, chunked 411, a bad
    or conflicting Content-Length 400, and rtws_ctx_get_conn_count() counts
-   WebSocket connections only, not the request being answered. */
+   WebSocket connections only, not the request being answered. Then a
+   router installed in a context, real clock: a token's exp passing on an
+   open connection gives token_expired, then close 4001 after the grace, and
+   an auth with a fresh token within the grace keeps the connection. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -231,8 +234,130 @@ static void test_counts(void) {
     rtws_ctx_free(s.ctx);
 }
 
+/* ---- token expiry through a router installed in a context ---- */
+static const char KEY[] = "e2e-secret-e2e-secret";
+
+typedef struct tclient {
+    rtws_conn *c;
+    int authed, expired, closed, renew;
+    unsigned code;
+} tclient;
+
+static void make_token(const char *user, int64_t exp, char *out, size_t cap) {
+    char claims[128];
+    snprintf(claims, sizeof claims, "{\"userId\":\"%s\",\"exp\":%lld}", user, (long long)exp);
+    CHECK(rtws_jwt_hs256_sign(claims, KEY, sizeof KEY - 1, out, cap) > 0);
+}
+
+static void tc_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    tclient *t = (tclient *)user;
+    if (ev->type == RTWS_EV_MESSAGE) {
+        const char *m = (const char *)ev->message.data;
+        size_t n = ev->message.len;
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(n < 500 ? n : 500), m);
+        if (strstr(buf, "\"type\":\"authenticated\"")) t->authed++;
+        if (strstr(buf, "\"code\":\"token_expired\"")) {
+            t->expired++;
+            if (t->renew) {
+                char tok[512], msg[700];
+                make_token("u-9", (int64_t)(rtws_time_wall_ms() / 1000) + 60, tok, sizeof tok);
+                snprintf(msg, sizeof msg, "{\"type\":\"auth\",\"token\":\"%s\"}", tok);
+                rtws_conn_send_text(c, msg, strlen(msg));
+            }
+        }
+    } else if (ev->type == RTWS_EV_CLOSE) {
+        t->closed = 1;
+        t->code = ev->close.code;
+    }
+}
+
+static tclient *tc_open(rtws_ctx *cctx, int port, int renew) {
+    static tclient ts[2];
+    static int k;
+    tclient *t = &ts[k++ % 2];
+    char url[700], tok[512];
+    rtws_err e;
+    memset(t, 0, sizeof *t);
+    t->renew = renew;
+    /* exp one or two seconds ahead: the next whole second after it passes */
+    make_token("u-9", (int64_t)(rtws_time_wall_ms() / 1000) + 1, tok, sizeof tok);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws?token=%s", port, tok);
+    t->c = rtws_ctx_connect(cctx, url, NULL, rtws_time_now_ms(), &e);
+    CHECK(t->c != NULL);
+    if (t->c) rtws_conn_set_handler(t->c, tc_event, t);
+    return t;
+}
+
+static void run_both(rtws_ctx *a, rtws_ctx *b, int ms) {
+    uint64_t end = rtws_time_now_ms() + (uint64_t)ms;
+    while (rtws_time_now_ms() < end) {
+        rtws_ctx_run_once(a, 5);
+        rtws_ctx_run_once(b, 5);
+    }
+}
+
+static void test_token_expiry(void) {
+    rtws_router_config rc;
+    rtws_router *r;
+    rtws_ctx_config sc, cc;
+    rtws_ctx *sctx, *cctx;
+    tclient *t;
+    int port = 0, i;
+    uint64_t t_exp = 0, t_close = 0;
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/ws";
+    rc.jwt_secret = KEY;
+    rc.jwt_secret_len = sizeof KEY - 1;
+    rc.jwt_user_claim = "userId";
+    rc.jwt_leeway_s = -1; /* none */
+    rc.token_grace_ms = 400;
+    r = rtws_router_new(&rc);
+    CHECK(r != NULL);
+    memset(&sc, 0, sizeof sc);
+    sc.conn.heartbeat_off = 1;
+    sc.timer_ms = 10;
+    rtws_router_install(r, &sc);
+    sctx = rtws_ctx_new(&sc);
+    CHECK(sctx && rtws_ctx_listen(sctx, "127.0.0.1", 0, &port) == RTWS_OK);
+    memset(&cc, 0, sizeof cc);
+    cc.conn.heartbeat_off = 1;
+    cc.timer_ms = 10;
+    cctx = rtws_ctx_new(&cc);
+
+    /* no renewal: token_expired, then close 4001 about the grace later */
+    t = tc_open(cctx, port, 0);
+    for (i = 0; i < 400 && !t->closed; i++) { /* <= ~4 s */
+        run_both(sctx, cctx, 10);
+        if (t->expired && !t_exp) t_exp = rtws_time_now_ms();
+    }
+    t_close = rtws_time_now_ms();
+    CHECK_EQ(t->authed, 1);
+    CHECK_EQ(t->expired, 1);
+    CHECK(t->closed && t->code == RTWS_CLOSE_TOKEN_EXPIRED);
+    /* the router's timers run with the context's tick, at least once a
+       second: the close comes 400 ms to ~1.4 s after token_expired (slack
+       for a loaded machine) */
+    printf("token_expired -> close 4001 after %llu ms (grace 400)\n",
+           (unsigned long long)(t_exp ? t_close - t_exp : 0));
+    CHECK(t_exp && t_close - t_exp >= 350 && t_close - t_exp < 2500);
+
+    /* renewed within the grace: still open well after it */
+    t = tc_open(cctx, port, 1);
+    for (i = 0; i < 400 && !t->expired; i++) run_both(sctx, cctx, 10);
+    CHECK_EQ(t->expired, 1);
+    run_both(sctx, cctx, 1000);
+    CHECK_EQ(t->authed, 2); /* the upgrade's token, then the renewal */
+    CHECK(!t->closed);
+    CHECK_EQ(rtws_ctx_get_conn_count(sctx), 1);
+    rtws_ctx_free(cctx);
+    rtws_ctx_free(sctx);
+    rtws_router_free(r);
+}
+
 int main(void) {
     test_bodies();
     test_counts();
+    test_token_expiry();
     return T_END();
 }
