@@ -631,7 +631,8 @@ typedef struct rtws_http_reply {
    rtws_config.max_http_body, and is req->body; one over the cap is answered
    413, a chunked one (Transfer-Encoding) 411 and an invalid or conflicting
    Content-Length 400, without calling the hook. The body must arrive within
-   handshake_timeout_ms like the head. */
+   handshake_timeout_ms like the head; "Expect: 100-continue" is answered
+   with a 100 when the body is not there yet. */
 typedef int (*rtws_http_fn)(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply,
                             void *user);
 
@@ -4122,6 +4123,14 @@ static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, siz
             return 1;
         }
         if (blen > avail - head) {
+            /* RFC 9110 §10.1.1: a client that waits for leave to send its
+               body (curl does above 1 KiB) gets it at once, not after its timeout */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (!c->priv_.h.len && rtws_http_has_token(&req, "Expect", "100-continue") &&
+                rtws__queue_bytes(c, cont, sizeof cont - 1) != RTWS_OK) {
+                rtws__fail(c, RTWS_ERR_NOMEM, 0);
+                return 1;
+            }
             c->priv_.h.len = head + blen;
             c->priv_.hs_scanned = head;
             return 0;

@@ -8,7 +8,7 @@
    answer. A body handed to the hook is the bytes right after the head, no
    longer than max_http_body; a plain request the hook did not get is
    answered with a 4xx status, or not at all while its head or body is
-   still incomplete. */
+   still incomplete ("Expect: 100-continue" may add a 100 first). */
 #include "fuzz.h"
 
 typedef struct run {
@@ -85,6 +85,14 @@ static void feed(const uint8_t *d, size_t n, size_t step, size_t cap, run *x) {
     rtws_conn_free(&c);
 }
 
+static int strip_continue(run *x) {
+    static const char c[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (x->out_len < sizeof c - 1 || memcmp(x->out, c, sizeof c - 1) != 0) return 0;
+    memmove(x->out, x->out + sizeof c - 1, x->out_len - (sizeof c - 1));
+    x->out_len -= sizeof c - 1;
+    return 1;
+}
+
 static size_t head_end(const uint8_t *p, size_t n) {
     size_t i;
     for (i = 0; i + 4 <= n; i++)
@@ -109,6 +117,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     feed(copy, n, n ? n : 1, cap, &a);
     feed(copy, n, step, cap, &b);
     FUZZ_CHECK(a.calls <= 1 && b.calls == a.calls);
+    /* a 100 Continue comes first when the body was not all there when the
+       head was: in the chunked run also for a body the whole run had */
+    {
+        int ca = strip_continue(&a), cb = strip_continue(&b);
+        FUZZ_CHECK(!ca || cb);
+    }
     FUZZ_CHECK(a.out_len == b.out_len && a.out_cut == b.out_cut);
     FUZZ_CHECK(memcmp(a.out, b.out, a.out_len) == 0);
     head = head_end(copy, n);

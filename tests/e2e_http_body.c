@@ -194,6 +194,34 @@ static void test_bodies(void) {
     CHECK_EQ(exchange(&s, req, (size_t)n, (size_t)n, resp, sizeof resp), 200);
     CHECK_EQ(s.calls, 1);
     CHECK(strcmp(body_of(resp), "POST 2 ") == 0);
+    /* Expect: 100-continue: the 100 comes before the body is sent */
+    {
+        const char *h = "POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        int fd = tcp_connect(s.port), got100 = 0, st = 0, k1;
+        size_t got = 0;
+        CHECK(fd >= 0);
+        CHECK(send(fd, h, strlen(h), MSG_NOSIGNAL) == (ssize_t)strlen(h));
+        for (k1 = 0; k1 < 300 && !st; k1++) {
+            ssize_t k;
+            rtws_ctx_run_once(s.ctx, 10);
+            k = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+            if (k > 0) {
+                got += (size_t)k;
+                resp[got] = 0;
+            } else if (k == 0) {
+                break;
+            }
+            if (!got100 && got && strstr(resp, "HTTP/1.1 100 Continue\r\n\r\n") == resp) {
+                got100 = 1;
+                CHECK(send(fd, "xyz", 3, MSG_NOSIGNAL) == 3);
+            }
+            if (strstr(resp, "HTTP/1.1 200") && strstr(resp, "POST 3 ")) st = 200;
+        }
+        close(fd);
+        CHECK(got100);
+        CHECK_EQ(st, 200);
+        CHECK(memcmp(s.body, "xyz", 3) == 0);
+    }
 
     rtws_ctx_free(s.ctx);
 }
