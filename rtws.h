@@ -5165,10 +5165,10 @@ typedef struct rtws__sock {
     int fd;
     uint32_t index;              /* in ctx->socks */
     rtws__addr peer;
+    uint8_t http_counted;        /* counted in ctx->nhttp (a plain HTTP request) */
     uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
-    uint8_t http_counted;        /* counted in ctx->nhttp (a plain HTTP request) */
 } rtws__sock;
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
