@@ -253,6 +253,15 @@ RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, siz
 /* Strict: padding required, no whitespace. Returns the decoded length, or
    (size_t)-1 for bad input or too small a cap. */
 RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+/* base64url (RFC 4648 §5: '-' and '_' for '+' and '/'), unpadded as JWTs and
+   URLs use it (RFC 7515 §2). encode writes ceil(4*len/3) chars plus a NUL and
+   returns the length without the NUL, or 0 when cap is too small. decode
+   refuses '=' padding, whitespace, the standard alphabet's '+' and '/', a
+   length of 4k+1 and nonzero unused bits (so each value has one encoding);
+   it returns the decoded length, or (size_t)-1 for bad input or too small a
+   cap. Neither runs in constant time. */
+RTWS_API size_t rtws_base64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
+RTWS_API size_t rtws_base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 /* A memory budget: bytes in use against a cap, kept by whatever charges it
    (a context's send queues and receive buffers, a router's channels,
@@ -619,6 +628,8 @@ typedef struct rtws_http {
     rtws_header headers[RTWS_MAX_HEADERS];
     size_t nheaders;
     size_t size;      /* bytes of the head, through the blank line */
+    rtws_str body;    /* request: the Content-Length body handed to on_http (see
+                         rtws_config.max_http_body); empty otherwise */
 } rtws_http;
 
 /* Finds the end of an HTTP head ("\r\n\r\n") in buf[0..len) without re-scanning:
@@ -643,6 +654,17 @@ RTWS_API const rtws_str *rtws_http_get_header(const rtws_http *m, const char *na
 /* 1 when a comma-separated header named name holds token (case-insensitive),
    across repeated headers of that name too. */
 RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const char *token);
+/* The first query parameter of req named name, percent-decoded (RFC 3986
+   §2.1; '+' is a space, as HTML forms send it) into out and NUL-terminated;
+   names are compared after decoding too, case-sensitively. *len (may be NULL)
+   gets the value's length: the value may hold a NUL byte (%00). Returns 1 when
+   found ("name=" and a bare "name" are found with length 0), 0 when absent,
+   RTWS_ERR_SYNTAX when the value has a bad escape ("%zz", "%4", a '%' at the
+   end), RTWS_ERR_NOSPACE when out cannot hold the value and its NUL (out may
+   be NULL to ask for the length only). Other parameters' bad escapes are
+   skipped, not errors. */
+RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,
+                                 size_t *len);
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
    28 characters plus a NUL in out. */
@@ -809,9 +831,15 @@ typedef struct rtws_http_reply {
     const char *headers;      /* extra "Name: value\r\n" lines, or NULL */
 } rtws_http_reply;
 
-/* Server: a request without "Upgrade: websocket" (say GET /status or a page).
-   Fill *reply and return 1 to answer it (the connection then closes), or
-   return 0 to go on with the upgrade checks (which answer 426). */
+/* Server: a request without "Upgrade: websocket" (say GET /status or a page,
+   or a POST, PUT or DELETE: any method). Fill *reply and return 1 to answer it
+   (the connection then closes), or return 0 to go on with the upgrade checks
+   (which answer 426). A body sent with Content-Length is read first, up to
+   rtws_config.max_http_body, and is req->body; one over the cap is answered
+   413, a chunked one (Transfer-Encoding) 411 and an invalid or conflicting
+   Content-Length 400, without calling the hook. The body must arrive within
+   handshake_timeout_ms like the head; "Expect: 100-continue" is answered
+   with a 100 when the body is not there yet. */
 typedef int (*rtws_http_fn)(rtws_conn *c, const rtws_http *req, rtws_http_reply *reply,
                             void *user);
 
@@ -823,6 +851,8 @@ typedef struct rtws_config {
     size_t max_fragments;           /* frames in one message, empty ones too (131072) */
     size_t max_handshake;           /* bytes of the HTTP head (8 KiB) */
     size_t max_headers;             /* headers in the HTTP head (64, at most RTWS_MAX_HEADERS) */
+    size_t max_http_body;           /* server: bytes of a plain request's body read for
+                                       on_http (64 KiB); more: 413, chunked: 411 */
     size_t max_send_queue;          /* unsent data bytes before sends fail (64 MiB) */
     rtws_budget *budget;            /* charged with the unsent bytes; a send that does not
                                        fit asks its reclaim, then fails RTWS_ERR_LIMIT
@@ -897,6 +927,9 @@ typedef struct rtws__fhdr {
     uint8_t fin, rsv, opcode, masked, mask[4];
     uint64_t len;
 } rtws__fhdr;
+/* h.opcode of a server connection whose request went to on_http: it never
+   opens, so its h is free (no wire opcode is above 15) */
+#define RTWS__OP_PLAIN_HTTP 0xFFu
 
 /* The connection's state, in the header only so that callers can place an
    rtws_conn anywhere (stack, static, their own pool): read it through the
@@ -1342,13 +1375,15 @@ RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms);
    reason as rtws_conn_close). Keep running the loop until rtws_ctx_get_conn_count()
    is 0 or your deadline passes, then rtws_ctx_free(). */
 RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms);
-/* Connections open or closing (listeners not counted). */
+/* Connections in their handshake, open or closing; listeners and plain HTTP
+   requests (those handed to on_http, the one being answered too) are not
+   counted. */
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx);
 
 /* Counters of a whole context: connections now and since creation, and the
    data messages and bytes of every connection, closed ones included. */
 typedef struct rtws_ctx_stats {
-    size_t active;                /* connections open or closing */
+    size_t active;                /* as rtws_ctx_get_conn_count */
     uint64_t accepted, connected; /* server sockets accepted, client connections started */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     size_t memory_used, memory_peak, memory_budget; /* the context's rtws_budget */
@@ -1847,6 +1882,9 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 typedef struct rtws_router rtws_router;
 
 enum { RTWS_ACT_SUBSCRIBE = 1, RTWS_ACT_PUBLISH, RTWS_ACT_PRESENCE };
+/* The router's close code for a token that expired and was not renewed
+   within token_grace_ms (RFC 6455 §7.4.2: 4000-4999 are private use). */
+enum { RTWS_CLOSE_TOKEN_EXPIRED = 4001 };
 
 /* Checks a token (from "Authorization: Bearer", ?token=, or an auth message).
    Writes the user id to user_id (printable, <= 63 bytes) and returns 0 to accept. */
@@ -1868,6 +1906,11 @@ typedef struct rtws_router_config {
     const char *status_path;     /* plain GET answered with JSON stats ("/ws/status") */
     const void *jwt_secret;      /* built-in HS256 check of tokens (NULL: none) */
     size_t jwt_secret_len;
+    const char *jwt_user_claim;  /* the claim naming the user ("sub", else "user") */
+    int32_t jwt_leeway_s;        /* clock skew allowed on exp and nbf (30; negative: 0) */
+    uint32_t token_grace_ms;     /* a built-in token's exp passing on an open connection
+                                    sends "token_expired", then this long for an auth
+                                    with a fresh token, else close 4001 (30000) */
     rtws_auth_fn auth;           /* custom token check, used instead of the JWT one */
     int auth_required;           /* 1: every connection must authenticate */
     uint32_t auth_timeout_ms;    /* ...within this long after open, else 1008 (10000) */
@@ -1937,6 +1980,11 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                                       uint64_t now_ms);
 /* The user id of a router connection, or NULL. */
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c);
+/* The claims of the token a router connection authenticated with (the
+   built-in HS256 check: the JWT payload as JSON text, NUL-terminated, *len
+   its length when len is not NULL), or NULL (no token, or the auth hook's).
+   Valid until the connection authenticates again or closes. */
+RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len);
 /* Sends one protocol error to c (code from the fixed list, see PROTOCOL.md). */
 RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
                                     const char *message, const char *id);
@@ -1976,6 +2024,39 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
    0 when cap is too small. */
 RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
                                     size_t secret_len, char *out, size_t cap);
+
+/* Options of rtws_jwt_hs256_verify_claims; zeroed means the defaults. */
+typedef struct rtws_jwt_opts {
+    const char *user_claim;      /* the claim naming the user ("userId"); NULL: "sub",
+                                    else "user", as rtws_jwt_hs256_verify does */
+    int64_t leeway_s;            /* clock skew allowed on exp and nbf (0; negative: 0) */
+    const char *const *required; /* NULL-terminated claim names that must be present
+                                    ("exp" makes tokens without one fail), or NULL */
+} rtws_jwt_opts;
+
+enum { RTWS_JWT_EXP = 1, RTWS_JWT_NBF = 2, RTWS_JWT_IAT = 4 };
+
+/* What a verified token says. */
+typedef struct rtws_jwt_claims {
+    char user[64];          /* the user claim: a string, or an integer's digits; "" absent */
+    int64_t exp, nbf, iat;  /* seconds since 1970, set when has holds their bit */
+    unsigned has;           /* RTWS_JWT_EXP | RTWS_JWT_NBF | RTWS_JWT_IAT */
+    size_t json_len;        /* bytes of the claims JSON written to json, without the NUL */
+} rtws_jwt_claims;
+
+/* rtws_jwt_hs256_verify with the claims: alg pinned to HS256 as there, the
+   user id from opts->user_claim, exp and nbf checked with opts->leeway_s (opts
+   NULL: defaults). The whole claims object (the decoded payload, which parsed
+   as strict JSON, <= 3072 bytes) is copied NUL-terminated to json when json is
+   not NULL, for the application's own claims (role, scopes); *out is filled on
+   success. Returns what rtws_jwt_hs256_verify returns, and RTWS_ERR_INVALID
+   when a required claim is missing, RTWS_ERR_SYNTAX when the user claim is not
+   a string of 1-63 printable bytes or an integer, RTWS_ERR_NOSPACE when
+   json_cap is too small for the claims (the token did verify). */
+RTWS_API rtws_err rtws_jwt_hs256_verify_claims(const char *token, size_t len, const void *secret,
+                                               size_t secret_len, int64_t now_s,
+                                               const rtws_jwt_opts *opts, rtws_jwt_claims *out,
+                                               char *json, size_t json_cap);
 
 
 /* The realtime client: channels on top of rtws_client. It keeps its
@@ -2444,6 +2525,54 @@ RTWS_API size_t rtws_base64_decode(const char *in, size_t len, uint8_t *out, siz
         if (pad < 2) out[o++] = (uint8_t)(w >> 8);
         if (pad < 1) out[o++] = (uint8_t)w;
     }
+    return o;
+}
+
+static const char rtws__b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+RTWS_API size_t rtws_base64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    size_t i, o = 0;
+    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
+    if (cap < len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0) + 1) return 0;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = rtws__b64url[v >> 18];
+        out[o++] = rtws__b64url[(v >> 12) & 63];
+        out[o++] = rtws__b64url[(v >> 6) & 63];
+        out[o++] = rtws__b64url[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
+        out[o++] = rtws__b64url[v >> 18];
+        out[o++] = rtws__b64url[(v >> 12) & 63];
+        if (i + 1 < len) out[o++] = rtws__b64url[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+RTWS_API size_t rtws_base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
+    size_t i, o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (i = 0; i < len; i++) {
+        char ch = in[i];
+        int v;
+        if (ch == '+' || ch == '/') return (size_t)-1;
+        if (ch == '-') ch = '+';
+        else if (ch == '_') ch = '/';
+        v = rtws__b64val(ch);
+        if (v < 0) return (size_t)-1;
+        acc = (acc << 6 | (uint32_t)v) & 0xFFFFu;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap) return (size_t)-1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (len % 4 == 1 || (acc & ((1u << bits) - 1))) return (size_t)-1; /* no slack bits */
     return o;
 }
 
@@ -4239,6 +4368,65 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
     return 0;
 }
 
+static int rtws__pct_hex(int ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes p[0..n) ('+' as a space) into out[0..cap) when out is not
+   NULL. Returns the decoded length, or (size_t)-1 for a bad escape. */
+static size_t rtws__pct_decode(const char *p, size_t n, char *out, size_t cap) {
+    size_t i, o = 0;
+    for (i = 0; i < n; i++, o++) {
+        int ch = (unsigned char)p[i];
+        if (ch == '%') {
+            int hi, lo;
+            if (n - i < 3) return (size_t)-1; /* "%" or "%4" at the end */
+            hi = rtws__pct_hex((unsigned char)p[i + 1]);
+            lo = rtws__pct_hex((unsigned char)p[i + 2]);
+            if (hi < 0 || lo < 0) return (size_t)-1;
+            ch = hi << 4 | lo;
+            i += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (out && o < cap) out[o] = (char)ch;
+    }
+    return o;
+}
+
+RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,
+                                 size_t *len) {
+    const char *q = req->query.p;
+    size_t i = 0, n = req->query.len, nl = strlen(name);
+    if (len) *len = 0;
+    if (out && cap) out[0] = '\0';
+    while (i < n) {
+        size_t s = i, k, e, vl;
+        char key[256];
+        while (i < n && q[i] != '&') i++;
+        e = i++;
+        for (k = s; k < e && q[k] != '='; k++) {
+        }
+        if (k == s) continue; /* "&&" or "=v" */
+        /* the name, decoded; one longer than any name compared is no match */
+        if (k - s > 3 * sizeof key) continue;
+        vl = rtws__pct_decode(q + s, k - s, key, sizeof key);
+        if (vl != nl || vl > sizeof key || memcmp(key, name, nl) != 0) continue;
+        vl = k < e ? rtws__pct_decode(q + k + 1, e - k - 1, NULL, 0) : 0;
+        if (vl == (size_t)-1) return RTWS_ERR_SYNTAX;
+        if (len) *len = vl;
+        if (!out) return 1;
+        if (cap < vl + 1) return RTWS_ERR_NOSPACE;
+        if (k < e) rtws__pct_decode(q + k + 1, e - k - 1, out, cap);
+        out[vl] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
 RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]) {
     uint8_t buf[64 + 36], dig[20];
     if (key_len > 64) key_len = 64; /* callers pass checked 24-byte keys */
@@ -4720,6 +4908,7 @@ static void rtws__config_defaults(rtws_config *c) {
     c->max_message = RTWS__DEF(c->max_message, (size_t)16 << 20);
     c->max_fragments = RTWS__DEF(c->max_fragments, (size_t)1 << 17);
     c->max_handshake = RTWS__DEF(c->max_handshake, (size_t)8192);
+    c->max_http_body = RTWS__DEF(c->max_http_body, (size_t)65536);
     c->max_headers = RTWS__DEF(c->max_headers, (size_t)64);
     if (c->max_headers > RTWS_MAX_HEADERS) c->max_headers = RTWS_MAX_HEADERS;
     c->max_send_queue = RTWS__DEF(c->max_send_queue, (size_t)64 << 20);
@@ -5336,6 +5525,8 @@ static const char *rtws__status_text(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
@@ -5454,7 +5645,36 @@ static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_htt
     rtws__finish(c);
 }
 
-static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
+/* The body of a plain request for on_http (RFC 9112 §6): its Content-Length
+   in *blen (0: none). Returns 0, or the status to refuse with: 411 for
+   Transfer-Encoding (chunked is not decoded), 400 for a Content-Length that
+   is not digits or differs between repeats, 413 over max_http_body. */
+static int rtws__http_body_len(const rtws_http *req, size_t cap, size_t *blen) {
+    size_t i, j, seen = 0;
+    *blen = 0;
+    if (rtws_http_get_header(req, "Transfer-Encoding")) return 411;
+    for (i = 0; i < req->nheaders; i++) {
+        const rtws_str *v = &req->headers[i].value;
+        size_t x = 0;
+        if (!rtws__str_ieq(req->headers[i].name, "Content-Length")) continue;
+        if (!v->len) return 400;
+        for (j = 0; j < v->len; j++) {
+            if (v->p[j] < '0' || v->p[j] > '9') return 400; /* also "1, 1" */
+            if (x > (SIZE_MAX - 9) / 10) return 413;
+            x = x * 10 + (size_t)(v->p[j] - '0');
+        }
+        if (seen++ && x != *blen) return 400;
+        *blen = x;
+    }
+    return *blen > cap ? 413 : 0;
+}
+
+/* Answers the request head hp[0..head), avail bytes of which are here (the
+   head and what follows it). Returns 0, having done nothing, when the body
+   of a plain request is not all here yet: h.len then holds the bytes the
+   head and body need (the frame header is unused until the open), and
+   hs_scanned the head's. */
+static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, size_t avail) {
     rtws_http req;
     rtws_upgrade u;
     size_t off = 0, n = 0;
@@ -5466,30 +5686,56 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
                                               c->priv_.cfg->max_headers, &off);
         if (pe == RTWS_ERR_LIMIT) {
             rtws__refuse(c, 431, "too many header fields");
-            return;
+            return 1;
         }
         if (pe != RTWS_OK) {
             rtws__refuse(c, 400, "malformed HTTP request");
-            return;
+            return 1;
         }
     }
     if (c->priv_.cfg->on_http && !rtws_http_has_token(&req, "Upgrade", "websocket")) {
         rtws_http_reply r;
         int handled;
+        size_t blen;
+        status = rtws__http_body_len(&req, c->priv_.cfg->max_http_body, &blen);
+        if (status) {
+            rtws__refuse(c, status, status == 413   ? "request body exceeds the limit (max_http_body)"
+                                    : status == 411 ? "chunked request bodies are not supported"
+                                                    : "invalid Content-Length");
+            return 1;
+        }
+        if (blen > avail - head) {
+            /* RFC 9110 §10.1.1: a client that waits for leave to send its
+               body (curl does above 1 KiB) gets it at once, not after its timeout */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (!c->priv_.h.len && rtws_http_has_token(&req, "Expect", "100-continue") &&
+                rtws__queue_bytes(c, cont, sizeof cont - 1) != RTWS_OK) {
+                rtws__fail(c, RTWS_ERR_NOMEM, 0);
+                return 1;
+            }
+            c->priv_.h.len = head + blen;
+            c->priv_.hs_scanned = head;
+            return 0;
+        }
+        c->priv_.h.len = 0;
+        req.body.p = hp + head;
+        req.body.len = blen;
         memset(&r, 0, sizeof r);
+        c->priv_.h.opcode = RTWS__OP_PLAIN_HTTP; /* never a WebSocket: the host stops counting it */
+        if (c->priv_.notify_) c->priv_.notify_(c);
         c->priv_.depth++;
         handled = c->priv_.cfg->on_http(c, &req, &r, c->priv_.user);
         c->priv_.depth--;
-        if (c->priv_.freed) return;
+        if (c->priv_.freed) return 1;
         if (handled) {
             rtws__http_answer(c, &req, &r);
-            return;
+            return 1;
         }
     }
     status = rtws_http_check_upgrade(&req, &u);
     if (status != 101) {
         rtws__refuse(c, status, u.reason);
-        return;
+        return 1;
     }
     if (c->priv_.cfg->allowed_origins) {
         /* cross-site WebSocket hijacking: browsers send Origin and let any page
@@ -5499,7 +5745,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
             if (u.origin.len && rtws__str_ieq(u.origin, *o)) break;
         if (!*o) {
             rtws__refuse(c, 403, "origin not allowed");
-            return;
+            return 1;
         }
     }
     if (c->priv_.cfg->on_accept) {
@@ -5507,14 +5753,14 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         c->priv_.depth++;
         r = c->priv_.cfg->on_accept(c, &req, &proto, c->priv_.user);
         c->priv_.depth--;
-        if (c->priv_.freed) return;
+        if (c->priv_.freed) return 1;
         if (r) {
             rtws__refuse(c, r, NULL);
-            return;
+            return 1;
         }
         if (proto && (!*proto || strlen(proto) > 256 || !rtws__valid_token_list(proto))) {
             rtws__refuse(c, 500, "invalid subprotocol chosen");
-            return;
+            return 1;
         }
     }
     n = RTWS__CATZ(resp, n, sizeof resp,
@@ -5532,7 +5778,7 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
         c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator, pl + 1);
         if (!c->priv_.hs) {
             rtws__fail(c, RTWS_ERR_NOMEM, 0);
-            return;
+            return 1;
         }
         memcpy(c->priv_.hs, proto, pl + 1);
     }
@@ -5540,14 +5786,16 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
     c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     if (n > sizeof resp || rtws__queue_bytes(c, resp, n) != RTWS_OK) {
         rtws__fail(c, RTWS_ERR_NOMEM, 0);
-        return;
+        return 1;
     }
     rtws__open(c);
+    return 1;
 }
 #else
-static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
-    (void)hp, (void)head;
+static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, size_t avail) {
+    (void)hp, (void)head, (void)avail;
     rtws__refuse(c, 0, NULL);
+    return 1;
 }
 #endif /* !RTWS_NO_SERVER */
 
@@ -5700,6 +5948,7 @@ static size_t rtws__rneed(const rtws_conn *c) {
     size_t have = c->priv_.rend - c->priv_.rstart;
     if (c->priv_.state <= RTWS_STATE_HANDSHAKE) { /* grow as the head does, up to its cap */
         size_t want = have + 1024;
+        if (c->priv_.h.len) return (size_t)c->priv_.h.len; /* a plain request's head and body */
         return want < c->priv_.cfg->max_handshake + 1 ? want : c->priv_.cfg->max_handshake + 1;
     }
     if (!c->priv_.have_h) return RTWS_FRAME_HEADER_MAX;
@@ -5714,6 +5963,8 @@ static int rtws__rreserve(rtws_conn *c, size_t want) {
     size_t used = c->priv_.rend - c->priv_.rstart, need, limit;
     limit = RTWS__DEF(c->priv_.cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
     if (c->priv_.cfg->max_handshake + 1 > limit) limit = c->priv_.cfg->max_handshake + 1;
+    if (c->priv_.h.len && c->priv_.state <= RTWS_STATE_HANDSHAKE && c->priv_.h.len > limit)
+        limit = (size_t)c->priv_.h.len; /* <= max_handshake + max_http_body */
     limit += RTWS__RBUF_KEEP;
     if (want > limit - used) want = limit - used;
     if (c->priv_.rcap - c->priv_.rend >= want) return 1;
@@ -5902,7 +6153,9 @@ static void rtws__process(rtws_conn *c) {
         size_t avail = c->priv_.rend - c->priv_.rstart;
         uint8_t *p = c->priv_.rbuf + c->priv_.rstart;
         if (c->priv_.state == RTWS_STATE_HANDSHAKE) {
-            size_t head = rtws_http_head_end((const char *)p, avail, &c->priv_.hs_scanned);
+            /* waiting for a plain request's body (h.len): the head ended at hs_scanned */
+            size_t head = c->priv_.h.len ? c->priv_.hs_scanned
+                                         : rtws_http_head_end((const char *)p, avail, &c->priv_.hs_scanned);
             if (!head) {
                 if (avail > c->priv_.cfg->max_handshake) {
                     if (c->priv_.cfg->role == RTWS_SERVER) {
@@ -5920,9 +6173,14 @@ static void rtws__process(rtws_conn *c) {
                 else rtws__finish(c);
                 return;
             }
+            if (c->priv_.h.len > avail) return; /* the rest of the body */
             c->priv_.rstart += head; /* the head stays readable in rbuf during the call */
-            if (c->priv_.cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)p, head);
-            else rtws__client_handshake(c, (const char *)p, head);
+            if (c->priv_.cfg->role != RTWS_SERVER) {
+                rtws__client_handshake(c, (const char *)p, head);
+            } else if (!rtws__server_handshake(c, (const char *)p, head, avail)) {
+                c->priv_.rstart -= head; /* nothing done: read the body first */
+                return;
+            }
             continue;
         }
         if (c->priv_.state != RTWS_STATE_OPEN && c->priv_.state != RTWS_STATE_CLOSING) return;
@@ -6087,10 +6345,10 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
             rtws__enter(c, now_ms);
             c->priv_.in_recv = 1;
             c->priv_.last_rx = c->priv_.now;
-            if (c->priv_.cfg->role == RTWS_SERVER) rtws__server_handshake(c, (const char *)d, head);
-            else rtws__client_handshake(c, (const char *)d, head);
-            c->priv_.in_recv = 0;
             done = head;
+            if (c->priv_.cfg->role != RTWS_SERVER) rtws__client_handshake(c, (const char *)d, head);
+            else if (!rtws__server_handshake(c, (const char *)d, head, len)) done = 0; /* body: buffer */
+            c->priv_.in_recv = 0;
             e = c->priv_.err ? c->priv_.err : RTWS_OK;
             rtws__leave(c);
             if (c->priv_.freed) {
@@ -6489,6 +6747,7 @@ typedef struct rtws__sock {
     int fd;
     uint32_t index;              /* in ctx->socks */
     rtws__addr peer;
+    uint8_t http_counted;        /* counted in ctx->nhttp (a plain HTTP request) */
     uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
@@ -6510,6 +6769,7 @@ struct rtws_ctx {
     rtws_ctx_config cfg;
     rtws__sock **socks;          /* listeners and connections */
     size_t nsocks, capsocks, nconns;
+    size_t nhttp;                /* of nconns, plain HTTP requests (not WebSockets) */
     rtws__sock **byfd;           /* fd -> socket */
     size_t capfd;
     rtws__sock *dirty;           /* sockets with output or state to act on */
@@ -6617,6 +6877,10 @@ static size_t rtws__sock_direct(rtws_conn *c, const rtws_iov *iov, int n) {
 static void rtws__sock_notify(rtws_conn *c) {
     rtws__sock *s = (rtws__sock *)c;
     if (s->ctx->now > c->priv_.now) c->priv_.now = s->ctx->now; /* rtws_conn_ping's stamp */
+    if (c->priv_.h.opcode == RTWS__OP_PLAIN_HTTP && !c->priv_.have_h && !s->http_counted) {
+        s->http_counted = 1;
+        s->ctx->nhttp++;
+    }
     if (!s->dirty) {
         s->dirty = 1;
         s->next_dirty = s->ctx->dirty;
@@ -6778,6 +7042,7 @@ static void rtws__destroy(rtws__sock *s) {
             s->conn.priv_.depth--;
         }
         ctx->nconns--;
+        if (s->http_counted) ctx->nhttp--;
         ctx->totals.msgs_in += s->conn.priv_.msgs_in;
         ctx->totals.msgs_out += s->conn.priv_.msgs_out;
         ctx->totals.bytes_in += s->conn.priv_.bytes_in;
@@ -8571,12 +8836,12 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
     rtws__end(ctx);
 }
 
-RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns; }
+RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns - ctx->nhttp; }
 
 RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
     size_t i;
     *st = ctx->totals;
-    st->active = ctx->nconns;
+    st->active = ctx->nconns - ctx->nhttp;
     for (i = 0; i < ctx->nsocks; i++) {
         const rtws_conn *c = &ctx->socks[i]->conn;
         if (ctx->socks[i]->listener) continue;
@@ -10871,6 +11136,10 @@ typedef struct rtws__rconn {
     uint8_t blocked_len;
     char blocked_id[64];
     int authed, opened;
+    uint64_t token_exp;              /* when the token expires (now_ms clock; 0: never) */
+    uint64_t token_grace;            /* token_expired sent: close at this time */
+    char *claims;                    /* the token's claims JSON (built-in JWT), or NULL */
+    size_t claims_len;
     char pending_user[64];           /* from the upgrade request's token */
     char pending_session[32];        /* from ?session= */
 } rtws__rconn;
@@ -10917,38 +11186,11 @@ static void rtws__rmem(rtws_router *r, size_t n, int add) {
 /* ---- JSON tokens (HS256) ---- */
 
 static size_t rtws__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
-    size_t i, o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (i = 0; i < len; i++) {
-        char ch = in[i];
-        int v;
-        if (ch == '-') ch = '+';
-        else if (ch == '_') ch = '/';
-        v = rtws__b64val(ch);
-        if (v < 0) return (size_t)-1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap) return (size_t)-1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (len % 4 == 1 || (acc & ((1u << bits) - 1))) return (size_t)-1; /* no slack bits */
-    return o;
+    return rtws_base64url_decode(in, len, out, cap);
 }
 
 static size_t rtws__b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
-    size_t n = rtws_base64_encode(in, len, out, cap), i;
-    if (!n) return 0;
-    while (n && out[n - 1] == '=') n--;
-    for (i = 0; i < n; i++) {
-        if (out[i] == '+') out[i] = '-';
-        else if (out[i] == '/') out[i] = '_';
-    }
-    out[n] = '\0';
-    return n;
+    return rtws_base64url_encode(in, len, out, cap);
 }
 
 RTWS_API size_t rtws_jwt_hs256_sign(const char *claims_json, const void *secret,
@@ -10986,18 +11228,49 @@ static rtws_err rtws__jwt_time(const rtws_json *doc, const char *name, int64_t *
     return e == RTWS_OK || e == RTWS_ERR_RANGE ? e : RTWS_ERR_SYNTAX;
 }
 
-RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
-                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
-                                        char user[64]) {
+/* The user claim v: a string of printable bytes, or an integer ("userId": 42). */
+static rtws_err rtws__jwt_user(const rtws_json *doc, int v, char user[64]) {
+    size_t ul, i;
+    int64_t n;
+    const rtws_json_tok *tk = rtws_json_tok_at(doc, v);
+    if (tk->type == RTWS_JSON_NUMBER && rtws_json_int64(doc, v, &n) == RTWS_OK) {
+        snprintf(user, 64, "%lld", (long long)n);
+        return RTWS_OK;
+    }
+    if (tk->type != RTWS_JSON_STRING || rtws_json_unescape(doc, v, user, 64, &ul) != RTWS_OK ||
+        ul == 0 || strlen(user) != ul) {
+        user[0] = '\0';
+        return RTWS_ERR_SYNTAX;
+    }
+    for (i = 0; i < ul; i++)
+        if ((uint8_t)user[i] < 0x20 || user[i] == 0x7f) {
+            user[0] = '\0';
+            return RTWS_ERR_SYNTAX;
+        }
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_jwt_hs256_verify_claims(const char *token, size_t len, const void *secret,
+                                               size_t secret_len, int64_t now_s,
+                                               const rtws_jwt_opts *opts, rtws_jwt_claims *out,
+                                               char *json, size_t json_cap) {
     const char *d1, *d2;
     uint8_t buf[3072], mac[32], sig[40];
-    rtws_json_tok toks[64];
+    rtws_json_tok toks[256];
     rtws_json doc;
-    size_t n, hl, pl;
+    rtws_jwt_claims cl;
+    size_t n, hl, pl, i;
     int v;
-    int64_t t;
+    int64_t leeway_s = opts && opts->leeway_s > 0 ? opts->leeway_s : 0;
     rtws_err e;
-    user[0] = '\0';
+    static const char *const tnames[3] = {"exp", "nbf", "iat"};
+    int64_t *tvals[3];
+    memset(&cl, 0, sizeof cl);
+    tvals[0] = &cl.exp;
+    tvals[1] = &cl.nbf;
+    tvals[2] = &cl.iat;
+    if (out) memset(out, 0, sizeof *out);
+    if (json && json_cap) json[0] = '\0';
     if (len > 4096) return RTWS_ERR_TOO_BIG;
     d1 = (const char *)memchr(token, '.', len);
     if (!d1) return RTWS_ERR_SYNTAX;
@@ -11007,7 +11280,7 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     pl = (size_t)(d2 - d1 - 1);
     /* the header: alg must be exactly HS256 (never "none", never RS/ES) */
     n = rtws__b64url_decode(token, hl, buf, sizeof buf);
-    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 256, 8) != RTWS_OK ||
         toks[0].type != RTWS_JSON_OBJECT)
         return RTWS_ERR_SYNTAX;
     v = rtws_json_get(&doc, 0, "alg");
@@ -11018,37 +11291,50 @@ RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const voi
     if (!rtws_ct_equal(mac, sig, 32)) return RTWS_ERR_INVALID;
     /* the claims */
     n = rtws__b64url_decode(d1 + 1, pl, buf, sizeof buf);
-    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 64, 8) != RTWS_OK ||
+    if (n == (size_t)-1 || rtws_json_parse(&doc, (const char *)buf, n, toks, 256, 8) != RTWS_OK ||
         toks[0].type != RTWS_JSON_OBJECT)
         return RTWS_ERR_SYNTAX;
-    /* the times, compared with saturating sums: "exp": 9223372036854775807
-       is a token that never expires, not a wrapped one */
-    if (leeway_s < 0) leeway_s = 0;
-    e = rtws__jwt_time(&doc, "exp", &t);
-    if (e == RTWS_OK && now_s >= rtws__add_sat(t, leeway_s)) return RTWS_ERR_TIMEOUT;
-    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
-    e = rtws__jwt_time(&doc, "nbf", &t);
-    if (e == RTWS_OK && rtws__add_sat(now_s, leeway_s) < t) return RTWS_ERR_TIMEOUT;
-    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
-    e = rtws__jwt_time(&doc, "iat", &t); /* its form only */
-    if (e != RTWS_OK && e != RTWS_EAGAIN) return e;
-    v = rtws_json_get(&doc, 0, "sub");
-    if (v < 0) v = rtws_json_get(&doc, 0, "user");
-    if (v >= 0) {
-        size_t ul;
-        const rtws_json_tok *tk = rtws_json_tok_at(&doc, v);
-        if (tk->type != RTWS_JSON_STRING || rtws_json_unescape(&doc, v, user, 64, &ul) != RTWS_OK ||
-            ul == 0 || strlen(user) != ul) {
-            user[0] = '\0';
-            return RTWS_ERR_SYNTAX;
-        }
-        for (n = 0; n < ul; n++)
-            if ((uint8_t)user[n] < 0x20 || user[n] == 0x7f) {
-                user[0] = '\0';
-                return RTWS_ERR_SYNTAX;
-            }
+    /* the times: their form first (a malformed one is a malformed token),
+       then exp and nbf compared with saturating sums: "exp":
+       9223372036854775807 is a token that never expires, not a wrapped one */
+    for (i = 0; i < 3; i++) {
+        e = rtws__jwt_time(&doc, tnames[i], tvals[i]);
+        if (e == RTWS_OK) cl.has |= 1u << i;
+        else if (e != RTWS_EAGAIN) return e;
     }
+    if ((cl.has & RTWS_JWT_EXP) && now_s >= rtws__add_sat(cl.exp, leeway_s)) return RTWS_ERR_TIMEOUT;
+    if ((cl.has & RTWS_JWT_NBF) && rtws__add_sat(now_s, leeway_s) < cl.nbf) return RTWS_ERR_TIMEOUT;
+    if (opts && opts->user_claim) {
+        v = rtws_json_get(&doc, 0, opts->user_claim);
+    } else {
+        v = rtws_json_get(&doc, 0, "sub");
+        if (v < 0) v = rtws_json_get(&doc, 0, "user");
+    }
+    if (v >= 0 && (e = rtws__jwt_user(&doc, v, cl.user)) != RTWS_OK) return e;
+    if (opts && opts->required)
+        for (i = 0; opts->required[i]; i++)
+            if (rtws_json_get(&doc, 0, opts->required[i]) < 0) return RTWS_ERR_INVALID;
+    if (json) {
+        if (json_cap < n + 1) return RTWS_ERR_NOSPACE;
+        memcpy(json, buf, n);
+        json[n] = '\0';
+        cl.json_len = n;
+    }
+    if (out) *out = cl;
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_jwt_hs256_verify(const char *token, size_t len, const void *secret,
+                                        size_t secret_len, int64_t now_s, int64_t leeway_s,
+                                        char user[64]) {
+    rtws_jwt_opts o;
+    rtws_jwt_claims cl;
+    rtws_err e;
+    memset(&o, 0, sizeof o);
+    o.leeway_s = leeway_s;
+    e = rtws_jwt_hs256_verify_claims(token, len, secret, secret_len, now_s, &o, &cl, NULL, 0);
+    memcpy(user, e == RTWS_OK ? cl.user : "", e == RTWS_OK ? sizeof cl.user : 1);
+    return e;
 }
 
 #if defined(RTWS__HAVE_ROUTER)
@@ -11467,17 +11753,65 @@ static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
     rtws__rt_send(r, rc, len);
 }
 
+/* What a verified token leaves on its connection: a JWT's claims and expiry. */
+typedef struct rtws__tokinfo {
+    uint64_t exp_at;  /* on the now_ms clock, exp plus leeway (0: never) */
+    size_t json_len;  /* 0: no claims (the auth hook's token) */
+    char json[3073];
+} rtws__tokinfo;
+
 /* Checks a token with the auth hook or the built-in HS256 verifier. */
 static int rtws__check_token(rtws_router *r, rtws_conn *c, const char *tok, size_t n, uint64_t now,
-                             char user[64]) {
+                             char user[64], rtws__tokinfo *ti) {
     user[0] = '\0';
+    ti->exp_at = 0;
+    ti->json_len = 0;
     if (r->cfg.auth) return r->cfg.auth(r, c, tok, n, user, r->cfg.user) == 0 && user[0] ? 0 : -1;
     if (r->cfg.jwt_secret) {
-        int64_t now_s = (int64_t)((now + (uint64_t)r->cfg.wall_offset_ms) / 1000u);
-        return rtws_jwt_hs256_verify(tok, n, r->cfg.jwt_secret, r->cfg.jwt_secret_len, now_s, 30,
-                                     user) == RTWS_OK && user[0] ? 0 : -1;
+        int64_t wall_ms = (int64_t)now + r->cfg.wall_offset_ms;
+        int64_t leeway = r->cfg.jwt_leeway_s < 0 ? 0 : r->cfg.jwt_leeway_s;
+        rtws_jwt_opts o;
+        rtws_jwt_claims cl;
+        memset(&o, 0, sizeof o);
+        o.user_claim = r->cfg.jwt_user_claim;
+        o.leeway_s = leeway;
+        if (rtws_jwt_hs256_verify_claims(tok, n, r->cfg.jwt_secret, r->cfg.jwt_secret_len,
+                                         wall_ms / 1000, &o, &cl, ti->json, sizeof ti->json) != RTWS_OK ||
+            !cl.user[0])
+            return -1;
+        memcpy(user, cl.user, sizeof cl.user);
+        ti->json_len = cl.json_len;
+        if (cl.has & RTWS_JWT_EXP) { /* saturated: exp 2^63-1 never comes */
+            int64_t end = rtws__add_sat(cl.exp, leeway), at;
+            if (end < (INT64_MAX - 1000) / 1000) {
+                at = end * 1000 - r->cfg.wall_offset_ms;
+                ti->exp_at = at <= (int64_t)now ? now + 1 : (uint64_t)at; /* verified: not passed */
+            }
+        }
+        return 0;
     }
     return -1;
+}
+
+/* Keeps what the token that just authenticated rc says (the claims copied);
+   the previous token's claims and expiry are let go. 0 when out of memory. */
+static int rtws__rconn_token(rtws_router *r, rtws__rconn *rc, const rtws__tokinfo *ti) {
+    char *cp = NULL;
+    if (ti->json_len) {
+        cp = (char *)rtws__alloc(rtws__ra(r), ti->json_len + 1);
+        if (!cp) return 0;
+        memcpy(cp, ti->json, ti->json_len + 1);
+        rtws__rmem(r, ti->json_len + 1, 1);
+    }
+    if (rc->claims) {
+        rtws__rmem(r, rc->claims_len + 1, 0);
+        rtws__free(rtws__ra(r), rc->claims);
+    }
+    rc->claims = cp;
+    rc->claims_len = ti->json_len;
+    rc->token_exp = ti->exp_at;
+    rc->token_grace = 0;
+    return 1;
 }
 
 /* Attaches rc to a session: the one named when it is alive and user is
@@ -11863,17 +12197,29 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
     char tok[4097], user[64], sid[32];
     int tk = rtws_json_get(q->d, 0, "token"), resumed, bad = 0;
     size_t tn = 0;
+    rtws__tokinfo ti;
     if (tk < 0 || r->toks[tk].type != RTWS_JSON_STRING ||
         rtws_json_unescape(q->d, tk, tok, sizeof tok, &tn) != RTWS_OK) {
         rtws__rt_error(r, rc, "bad_request", "auth needs a token", q->id, q->idl);
         return;
     }
-    if (rc->members) {
+    if (rc->members && !rc->authed) {
         rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", q->id, q->idl);
         return;
     }
-    if (rtws__check_token(r, rc->conn, tok, tn, q->now, user) != 0) {
+    if (rtws__check_token(r, rc->conn, tok, tn, q->now, user, &ti) != 0) {
         rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", q->id, q->idl);
+        return;
+    }
+    if (rc->authed && strcmp(user, rc->user->name) == 0) {
+        /* a fresh token for the same user (say after token_expired): the
+           session and the subscriptions stay */
+        if (!rtws__rconn_token(r, rc, &ti)) rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
+        else rtws__send_authenticated(r, rc);
+        return;
+    }
+    if (rc->members) {
+        rtws__rt_error(r, rc, "bad_request", "authenticate before subscribing", q->id, q->idl);
         return;
     }
     rtws__field(q->d, "session", sid, sizeof sid, &bad);
@@ -11887,7 +12233,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
             return;
         }
     }
-    if (!rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
+    if (!rtws__rconn_token(r, rc, &ti) || !rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
         rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
         return;
     }
@@ -12080,6 +12426,10 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     if (rc->next) rc->next->prev = rc->prev;
     if (rc->opened) r->nconns--;
     rc->conn->priv_.ext_ = NULL;
+    if (rc->claims) {
+        rtws__rmem(r, rc->claims_len + 1, 0);
+        rtws__free(rtws__ra(r), rc->claims);
+    }
     rtws__free(rtws__ra(r), rc);
 }
 
@@ -12090,6 +12440,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     char tok[4097];
     size_t tn = 0;
     int too_long = 0;
+    rtws__tokinfo ti;
     if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
                          memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
         return 404;
@@ -12135,9 +12486,13 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
         }
     }
     if (tn || too_long) {
-        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user) != 0) {
+        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user, &ti) != 0) {
             rtws__free(rtws__ra(r), rc);
             return 401;
+        }
+        if (!rtws__rconn_token(r, rc, &ti)) {
+            rtws__free(rtws__ra(r), rc);
+            return 503;
         }
         rc->authed = 1;
     }
@@ -12257,6 +12612,20 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
         }
+    /* a token that expires on an open connection: token_expired, then
+       token_grace_ms for an auth with a fresh one, then close 4001 */
+    for (rc = r->conns; rc; rc = rc->next) {
+        if (rc->token_exp && now_ms >= rc->token_exp) {
+            rc->token_exp = 0;
+            rc->token_grace = now_ms + r->cfg.token_grace_ms;
+            if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
+            rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
+        } else if (rc->token_grace && now_ms >= rc->token_grace) {
+            rc->token_grace = 0;
+            if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
+            rtws_conn_close(rc->conn, RTWS_CLOSE_TOKEN_EXPIRED, "token expired");
+        }
+    }
     if (now_ms < r->next_sweep) return;
     r->next_sweep = now_ms + 1000;
     for (i = 0; i < r->sessions.nb; i++) {
@@ -12285,6 +12654,13 @@ RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn 
     const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
     (void)r;
     return rc && rc->user ? rc->user->name : NULL;
+}
+
+RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len) {
+    const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
+    (void)r;
+    if (len) *len = rc && rc->claims ? rc->claims_len : 0;
+    return rc ? rc->claims : NULL;
 }
 
 RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st) {
@@ -12341,6 +12717,8 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     if (cfg) r->cfg = *cfg;
     r->cfg.status_path = r->cfg.status_path ? r->cfg.status_path : "/ws/status";
     r->cfg.auth_timeout_ms = RTWS__DEF(r->cfg.auth_timeout_ms, 10000u);
+    r->cfg.jwt_leeway_s = RTWS__DEF(r->cfg.jwt_leeway_s, 30);
+    r->cfg.token_grace_ms = RTWS__DEF(r->cfg.token_grace_ms, 30000u);
     r->cfg.history = RTWS__DEF(r->cfg.history, (size_t)1000);
     r->cfg.session_ttl_ms = RTWS__DEF(r->cfg.session_ttl_ms, 120000u);
     r->cfg.dedupe_ms = RTWS__DEF(r->cfg.dedupe_ms, 60000u);

@@ -5,7 +5,8 @@
    rtws_http_head_end fed in chunks must agree with a plain search for the
    first CRLFCRLF; the head it finds goes (in an exact-size copy, so ASan sees
    over-reads) through rtws_http_parse_request and rtws_http_check_upgrade, and
-   every rtws_str returned must lie inside that copy. */
+   every rtws_str returned must lie inside that copy; every plain query
+   parameter name is looked up with rtws_http_get_query. */
 #include "fuzz.h"
 
 static int inside(rtws_str s, const char *buf, size_t len) {
@@ -73,6 +74,35 @@ static void check_headers(const rtws_http *m, const char *buf, size_t len, size_
     }
 }
 
+/* rtws_http_get_query: every parameter whose name needs no decoding is
+   found (by it or an earlier one that decodes to the same name), its value
+   is no longer decoded than sent, and out holds it NUL-terminated. */
+static void check_query(const rtws_http *req) {
+    size_t i = 0, n = req->query.len;
+    const char *q = req->query.p;
+    while (i < n) {
+        size_t s = i, k, e, len = 0, need = 0;
+        char name[64], out[256];
+        int r, plain = 1;
+        while (i < n && q[i] != '&') i++;
+        e = i++;
+        for (k = s; k < e && q[k] != '='; k++)
+            if (q[k] == '%' || q[k] == '+') plain = 0;
+        if (k == s || k - s >= sizeof name || !plain) continue;
+        memcpy(name, q + s, k - s);
+        name[k - s] = '\0';
+        r = rtws_http_get_query(req, name, out, sizeof out, &len);
+        FUZZ_CHECK(r == 1 || r == RTWS_ERR_SYNTAX || r == RTWS_ERR_NOSPACE);
+        if (r == 1) {
+            FUZZ_CHECK(len < sizeof out && out[len] == '\0');
+            FUZZ_CHECK(rtws_http_get_query(req, name, NULL, 0, &need) == 1 && need == len);
+        } else if (r == RTWS_ERR_NOSPACE) {
+            FUZZ_CHECK(len >= sizeof out && out[0] == '\0');
+        }
+        if (r != RTWS_ERR_SYNTAX) FUZZ_CHECK(len <= n); /* decoding never lengthens */
+    }
+}
+
 static void check_request(const char *buf, size_t len, size_t max_headers, size_t head) {
     rtws_http req;
     rtws_upgrade u;
@@ -103,6 +133,7 @@ static void check_request(const char *buf, size_t len, size_t max_headers, size_
     }
     FUZZ_CHECK(req.minor >= 0 && req.minor <= 9);
     check_headers(&req, buf, len, max_headers);
+    check_query(&req);
 
     FUZZ_CHECK(rtws_http_check_upgrade(&req, &u) == u.status);
     FUZZ_CHECK(u.status == 101 || u.status == 400 || u.status == 405 || u.status == 426);
