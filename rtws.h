@@ -1111,6 +1111,9 @@ RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms);
 RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms);
 /* Connections open or closing (listeners not counted). */
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx);
+/* Of those, the WebSocket connections (open or closing): not the sockets
+   still in their handshake, nor plain HTTP requests being answered. */
+RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx);
 
 /* Counters of a whole context: connections now and since creation, and the
    data messages and bytes of every connection, closed ones included. */
@@ -1602,7 +1605,8 @@ typedef struct rtws_router_config {
     rtws_authorize_fn authorize; /* NULL: everything allowed */
     rtws_router_msg_fn on_message;
     rtws_publish_fn on_publish;
-    rtws_event_fn on_event;      /* also sees every connection event (optional) */
+    rtws_event_fn on_event;      /* also sees every connection event (optional); at the
+                                    close, before the router forgets the connection */
     rtws_http_fn on_http;        /* other plain HTTP requests (a page) */
     void *user;                  /* last argument of the hooks */
     size_t history;              /* messages kept per channel (1000) */
@@ -6759,6 +6763,15 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
 
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns; }
 
+RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx) {
+    size_t i, n = 0;
+    for (i = 0; i < ctx->nsocks; i++) {
+        rtws_conn_state st = ctx->socks[i]->conn.priv_.state;
+        if (!ctx->socks[i]->listener && (st == RTWS_STATE_OPEN || st == RTWS_STATE_CLOSING)) n++;
+    }
+    return n;
+}
+
 RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
     size_t i;
     *st = ctx->totals;
@@ -10448,10 +10461,14 @@ RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_
         case RTWS_EV_MESSAGE:
             if (rc->opened && rc->session) rtws__on_message(r, rc, ev, now_ms);
             break;
-        case RTWS_EV_CLOSE: rtws__rconn_free(r, rc, now_ms); break;
-        case RTWS_EV_ERROR:
-            if (!rc->opened) rtws__rconn_free(r, rc, now_ms); /* never opened: final */
-            break;
+        case RTWS_EV_CLOSE:
+        case RTWS_EV_ERROR: /* an error is final for one that never opened */
+            if (ev->type == RTWS_EV_ERROR && rc->opened) break;
+            /* the application sees the end while the router still knows the
+               connection (its id, user, endpoint and channels) */
+            if (r->cfg.on_event) r->cfg.on_event(c, ev, r->cfg.user);
+            rtws__rconn_free(r, rc, now_ms);
+            return;
         default: break;
         }
     }
