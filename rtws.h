@@ -1740,6 +1740,15 @@ RTWS_API int rtws_router_is_subscribed(const rtws_router *r, const rtws_conn *c,
    or opcode, invalid UTF-8 text, no memory). */
 RTWS_API uint64_t rtws_router_publish_raw(rtws_router *r, const char *channel, int opcode,
                                           const void *payload, size_t len, uint64_t now_ms);
+/* Publish ids of the application's protocol, de-duplicated per session as
+   the built-in "publish" is (dedupe_ms, dedupe_max): find_id says whether
+   c's session saw id (1 to 64 bytes) within the window and gives its seq
+   (then ack again, do not publish); remember_id records it after the
+   publish. find_id: 1 seen, 0 not; remember_id: RTWS_OK or RTWS_ERR_INVALID. */
+RTWS_API int rtws_router_find_id(const rtws_router *r, const rtws_conn *c, const char *id,
+                                 size_t id_len, uint64_t now_ms, uint64_t *seq);
+RTWS_API rtws_err rtws_router_remember_id(rtws_router *r, rtws_conn *c, const char *id,
+                                          size_t id_len, uint64_t seq, uint64_t now_ms);
 /* The channel's latest seq (0: none yet, or no such channel). */
 RTWS_API uint64_t rtws_router_get_seq(const rtws_router *r, const char *channel);
 /* Sends one message to c, to every connection of user_id, or (skip aside) to
@@ -9970,60 +9979,22 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                          now_ms);
 }
 
-static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
-    char event[65];
-    int bad = 0, dv = rtws_json_get(q->d, 0, "data");
-    size_t en = rtws__field(q->d, "event", event, sizeof event, &bad), dn = 0, len, i;
-    const char *id = q->id;
-    size_t idl = q->idl;
-    uint64_t now = q->now;
-    const char *data = NULL;
-    rtws__channel *ch;
-    rtws__session *s = rc->session;
-    uint64_t seq;
-    if (bad) {
-        rtws__rt_error(r, rc, "bad_request", "event must be a short string", id, idl);
-        return;
+/* The session's entry for a publish id still inside the dedupe window, or NULL. */
+static const rtws__dedupe *rtws__dd_find(const rtws_router *r, const rtws__session *s,
+                                         const char *id, size_t idl, uint64_t now) {
+    size_t i;
+    for (i = 0; s->dd && i < s->ddcount; i++) {
+        const rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
+        if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms)
+            return e;
     }
-    if (!en) {
-        memcpy(event, "message", 8);
-        en = 7;
-    }
-    if (dv >= 0) data = rtws_json_raw(q->d, dv, &dn);
-    if (dn > r->cfg.max_data) {
-        rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
-        return;
-    }
-    /* a repeated id in this session within the window: ack again, publish once */
-    if (id && s->dd) {
-        for (i = 0; i < s->ddcount; i++) {
-            rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
-            if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms) {
-                do {
-                    rtws__w_begin(r);
-                    rtws__w_strz(r, "type", "ack");
-                    rtws__w_str(r, "id", id, idl);
-                    rtws__w_int(r, "seq", (int64_t)e->seq);
-                    rtws_json_write_key(&r->w, "duplicate", 9);
-                    rtws_json_write_bool(&r->w, 1);
-                } while (!rtws__w_end(r, &len));
-                rtws__rt_send(r, rc, len);
-                return;
-            }
-        }
-    }
-    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, q->chan)) {
-        rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
-        return;
-    }
-    ch = rtws__channel_for(r, rc, q);
-    if (!ch) return;
-    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
-        rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
-        rtws__channel_maybe_drop(r, ch);
-        return;
-    }
-    if (!id) return;
+    return NULL;
+}
+
+/* Remembers a publish id (1..64 bytes) and its seq in the session's ring,
+   which grows lazily up to dedupe_max; when full, the oldest id goes. */
+static void rtws__dd_add(rtws_router *r, rtws__session *s, const char *id, size_t idl,
+                         uint64_t seq, uint64_t now) {
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
         void *dd = s->dd; /* when this fails, the ring keeps its size */
         size_t old = s->ddcap;
@@ -10044,6 +10015,59 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
         memcpy(e->id, id, idl);
         s->ddcount++;
     }
+}
+
+static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    char event[65];
+    int bad = 0, dv = rtws_json_get(q->d, 0, "data");
+    size_t en = rtws__field(q->d, "event", event, sizeof event, &bad), dn = 0, len;
+    const char *id = q->id;
+    size_t idl = q->idl;
+    uint64_t now = q->now;
+    const char *data = NULL;
+    rtws__channel *ch;
+    rtws__session *s = rc->session;
+    const rtws__dedupe *e;
+    uint64_t seq;
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "event must be a short string", id, idl);
+        return;
+    }
+    if (!en) {
+        memcpy(event, "message", 8);
+        en = 7;
+    }
+    if (dv >= 0) data = rtws_json_raw(q->d, dv, &dn);
+    if (dn > r->cfg.max_data) {
+        rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
+        return;
+    }
+    /* a repeated id in this session within the window: ack again, publish once */
+    if (id && (e = rtws__dd_find(r, s, id, idl, now)) != NULL) {
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "ack");
+            rtws__w_str(r, "id", id, idl);
+            rtws__w_int(r, "seq", (int64_t)e->seq);
+            rtws_json_write_key(&r->w, "duplicate", 9);
+            rtws_json_write_bool(&r->w, 1);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, q->chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_for(r, rc, q);
+    if (!ch) return;
+    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+        rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+        rtws__channel_maybe_drop(r, ch);
+        return;
+    }
+    if (!id) return;
+    rtws__dd_add(r, s, id, idl, seq, now);
     do {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "ack");
@@ -10761,6 +10785,25 @@ RTWS_API uint64_t rtws_router_publish_raw(rtws_router *r, const char *channel, i
         r->cfg.on_publish(r, ch->name, ch->seq, (const char *)payload, len, r->cfg.user);
     rtws_shared_release(sh);
     return ch->seq;
+}
+
+RTWS_API int rtws_router_find_id(const rtws_router *r, const rtws_conn *c, const char *id,
+                                 size_t id_len, uint64_t now_ms, uint64_t *seq) {
+    const rtws__rconn *rc = rtws__rc_of(c);
+    const rtws__dedupe *e;
+    if (!rc || !rc->session || !id || !id_len || id_len > 64) return 0;
+    e = rtws__dd_find(r, rc->session, id, id_len, now_ms);
+    if (e && seq) *seq = e->seq;
+    return e != NULL;
+}
+
+RTWS_API rtws_err rtws_router_remember_id(rtws_router *r, rtws_conn *c, const char *id,
+                                          size_t id_len, uint64_t seq, uint64_t now_ms) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    if (!rc || !rc->session || !id || !id_len || id_len > 64) return RTWS_ERR_INVALID;
+    if (now_ms > r->now) r->now = now_ms;
+    rtws__dd_add(r, rc->session, id, id_len, seq, now_ms);
+    return RTWS_OK;
 }
 
 RTWS_API uint64_t rtws_router_get_seq(const rtws_router *r, const char *channel) {

@@ -34,7 +34,8 @@
    connection server-side, "!u<ch>" unsubscribes, "!p<ch>" publishes a raw
    frame with the seq the router gives, "!i<user> <claims>" sets the
    identity, "!U" sends to every connection of the user, "!c" iterates
-   connections, "!h<ch>" reads the history, "!f" finds the connection by id,
+   connections, "!h<ch>" reads the history, "!f" finds the connection by id, "!d<id>"
+   de-duplicates a publish id,
    "!x" passes. Their replies are protocol messages, so the checks above
    hold for them too. A second endpoint, "/app", has the built-in protocol
    off: no welcome, and only the hook and on_message answer. */
@@ -425,6 +426,15 @@ static int app_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *ap
     case 'f':
         FUZZ_CHECK(rtws_router_find_conn(r, rtws_router_get_conn_id(r, c)) == c);
         break;
+    case 'd': { /* the app's publish ids: remembered ones are found in the window */
+        uint64_t seq = 0;
+        if (!an || an > 64) break;
+        if (!rtws_router_find_id(r, c, arg, an, NOW, &seq)) {
+            FUZZ_CHECK(rtws_router_remember_id(r, c, arg, an, an, NOW) == RTWS_OK);
+            FUZZ_CHECK(rtws_router_find_id(r, c, arg, an, NOW, &seq) == 1 && seq == an);
+        }
+        break;
+    }
     case 'x': return RTWS_ROUTER_PASS;
     default: break;
     }

@@ -83,10 +83,17 @@ static int chat_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *u
         return RTWS_ROUTER_HANDLED;
     }
     if (!strcmp(type, "chat_message")) {
-        char text[64];
-        uint64_t seq;
+        char text[64], id[65];
+        uint64_t seq, now = rtws_time_now_ms();
         field(ev, "room", v, sizeof v);
         field(ev, "text", text, sizeof text);
+        field(ev, "id", id, sizeof id);
+        if (id[0] && rtws_router_find_id(r, c, id, strlen(id), now, &seq)) { /* a resend */
+            snprintf(buf, sizeof buf, "{\"type\":\"ack\",\"id\":\"%s\",\"seq\":%llu,\"duplicate\":true}",
+                     id, (unsigned long long)seq);
+            reply(r, c, buf);
+            return RTWS_ROUTER_HANDLED;
+        }
         if (!rtws_router_is_subscribed(r, c, v)) {
             reply(r, c, "{\"type\":\"error\",\"message\":\"join first\"}");
             return RTWS_ROUTER_HANDLED;
@@ -96,7 +103,13 @@ static int chat_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *u
                  "{\"type\":\"chat_message\",\"data\":{\"room\":\"%s\",\"from\":\"%s\",\"text\":\"%s\"},"
                  "\"seq\":%llu}",
                  v, rtws_router_get_user(r, c), text, (unsigned long long)seq);
-        rtws_router_publish_raw(r, v, RTWS_OP_TEXT, buf, strlen(buf), rtws_time_now_ms());
+        seq = rtws_router_publish_raw(r, v, RTWS_OP_TEXT, buf, strlen(buf), now);
+        if (id[0] && seq) {
+            rtws_router_remember_id(r, c, id, strlen(id), seq, now);
+            snprintf(buf, sizeof buf, "{\"type\":\"ack\",\"id\":\"%s\",\"seq\":%llu}", id,
+                     (unsigned long long)seq);
+            reply(r, c, buf);
+        }
         return RTWS_ROUTER_HANDLED;
     }
     if (!strcmp(type, "resume")) {
@@ -436,6 +449,19 @@ int main(void) {
     CHECK(wait_n(&b, 6));
     cli_say(&b, "{\"type\":\"resume\",\"room\":\"ward-7\",\"since\":1}");
     CHECK(wait_n(&b, 7) && strcmp(b.msgs[6], "{\"type\":\"resync\",\"seq\":6}") == 0);
+
+    /* the app's acks with ids: a resend is acked again and not published twice */
+    {
+        int na = a.n, nb = b.n;
+        cli_say(&b, "{\"type\":\"chat_message\",\"room\":\"ward-7\",\"text\":\"once\",\"id\":\"c-1\"}");
+        cli_say(&b, "{\"type\":\"chat_message\",\"room\":\"ward-7\",\"text\":\"once\",\"id\":\"c-1\"}");
+        CHECK(wait_n(&b, nb + 3) && wait_n(&a, na + 1));
+        loop_ms(50);
+        CHECK_EQ(a.n, na + 1); /* one publish */
+        CHECK(find(&b, nb, "{\"type\":\"ack\",\"id\":\"c-1\",\"seq\":7}") >= 0);
+        CHECK(find(&b, nb, "{\"type\":\"ack\",\"id\":\"c-1\",\"seq\":7,\"duplicate\":true}") >= 0);
+        CHECK_EQ(rtws_router_get_seq(R, "ward-7"), 7);
+    }
 
     rtws_client_free(a.cl);
     rtws_client_free(b.cl);

@@ -733,6 +733,49 @@ static void test_endpoints_status(void) {
     CHECK(strncmp(out, "HTTP/1.1 426", 12) == 0); /* a plain GET where WebSockets are served */
 }
 
+/* the app's own publish ids, de-duplicated per session like the built-in ones */
+static void test_dedupe_ids(void) {
+    rtws_router_config rc = base_cfg();
+    peer a, b;
+    uint64_t seq = 0;
+    char url[64];
+    rc.dedupe_ms = 1000;
+    rc.dedupe_max = 2;
+    rc.builtin_protocol_off = 1;
+    new_router(&rc);
+    peer_open(&a, "/ws");
+    peer_open(&b, "/ws");
+    CHECK_EQ(rtws_router_find_id(R, &a.sv, "m-1", 3, NOW, &seq), 0);
+    CHECK_EQ(rtws_router_remember_id(R, &a.sv, "m-1", 3, 41, NOW), RTWS_OK);
+    CHECK_EQ(rtws_router_find_id(R, &a.sv, "m-1", 3, NOW + 10, &seq), 1);
+    CHECK_EQ(seq, 41);
+    CHECK_EQ(rtws_router_find_id(R, &b.sv, "m-1", 3, NOW, &seq), 0); /* per session */
+    CHECK_EQ(rtws_router_find_id(R, &a.sv, "m-1", 3, NOW + 1001, &seq), 0); /* window over */
+    CHECK_EQ(rtws_router_remember_id(R, &a.sv, "", 0, 1, NOW), RTWS_ERR_INVALID);
+    CHECK_EQ(rtws_router_remember_id(R, &a.cl, "x", 1, 1, NOW), RTWS_ERR_INVALID);
+    CHECK_EQ(rtws_router_find_id(R, &a.sv, "0123456789012345678901234567890123456789012345678901234567890123X",
+                                 65, NOW, &seq), 0);
+    /* dedupe_max 2: a third id pushes the first out */
+    rtws_router_remember_id(R, &a.sv, "m-2", 3, 42, NOW);
+    rtws_router_remember_id(R, &a.sv, "m-3", 3, 43, NOW);
+    CHECK_EQ(rtws_router_find_id(R, &a.sv, "m-1", 3, NOW, &seq), 0);
+    CHECK_EQ(rtws_router_find_id(R, &a.sv, "m-3", 3, NOW, &seq), 1);
+    CHECK_EQ(seq, 43);
+    /* a reconnect with ?session= resumes the session: its user and its ids */
+    rtws_router_set_identity(R, &a.sv, "kim", NULL, 0);
+    rtws_router_remember_id(R, &a.sv, "m-9", 3, 49, NOW);
+    snprintf(url, sizeof url, "/ws?session=%s", rtws_router_get_session(R, &a.sv));
+    peer_close(&a);
+    peer_open(&a, url);
+    seq = 0;
+    CHECK(strcmp(rtws_router_get_user(R, &a.sv), "kim") == 0); /* the session names its user */
+    CHECK_EQ(rtws_router_set_identity(R, &a.sv, "kim", NULL, 0), RTWS_OK);
+    CHECK_EQ(rtws_router_find_id(R, &a.sv, "m-9", 3, NOW, &seq), 1);
+    CHECK_EQ(seq, 49);
+    peer_close(&a);
+    peer_close(&b);
+}
+
 static void test_format_time(void) {
     char b[32];
     CHECK_EQ(rtws_router_format_time(0, b, sizeof b), 24);
@@ -774,6 +817,7 @@ int main(void) {
     test_own_protocol();
     test_hook_builtin_on();
     test_endpoints_status();
+    test_dedupe_ids();
     test_format_time();
     rtws_router_free(R);
     return T_END();
