@@ -1767,7 +1767,8 @@ RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel,
    JSON; NULL: none), copied and kept with c (rtws_router_get_claims). From
    then on c counts as authenticated (auth_required, auth_timeout_ms), toward
    max_conns_per_user, in presence and in its user's sessions; a ?session= of
-   the same user is resumed. Call it before subscribing c: RTWS_ERR_INVALID
+   the same user is resumed; the claims count toward the router's memory
+   budget. Call it before subscribing c: RTWS_ERR_INVALID
    when c has subscriptions or user_id is bad, RTWS_ERR_LIMIT when the user
    has max_conns_per_user connections already (c stays as it was),
    RTWS_ERR_NOMEM. */
@@ -10364,6 +10365,7 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         if (rc->ih.key) rtws__hdel(&r->byid, &rc->ih);
     }
     rc->conn->priv_.ext_ = NULL;
+    if (rc->claims) rtws__rmem(r, rc->claims_len + 1, 0);
     rtws__free(rtws__ra(r), rc->claims);
     rtws__free(rtws__ra(r), rc);
 }
@@ -10875,7 +10877,9 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
         if (r->cfg.max_conns_per_user && u && u->conns >= r->cfg.max_conns_per_user)
             return RTWS_ERR_LIMIT;
     }
-    if (claims && !(copy = (char *)rtws__alloc(rtws__ra(r), claims_len + 1))) return RTWS_ERR_NOMEM;
+    if (claims && (claims_len == SIZE_MAX ||
+                   !(copy = (char *)rtws__alloc(rtws__ra(r), claims_len + 1))))
+        return RTWS_ERR_NOMEM;
     if (strcmp(user_id, rc->user->name) != 0 &&
         !rtws__attach_session(r, rc, rc->pending_session, user_id, r->now, &resumed)) {
         rtws__free(rtws__ra(r), copy);
@@ -10885,9 +10889,11 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
         memcpy(copy, claims, claims_len);
         copy[claims_len] = '\0';
     }
+    if (rc->claims) rtws__rmem(r, rc->claims_len + 1, 0);
     rtws__free(rtws__ra(r), rc->claims);
     rc->claims = copy;
     rc->claims_len = copy ? claims_len : 0;
+    if (copy) rtws__rmem(r, claims_len + 1, 1);
     rc->authed = 1;
     rc->auth_deadline = 0;
     return RTWS_OK;

@@ -418,8 +418,14 @@ static void test_identity(void) {
     CHECK(strncmp(rtws_router_get_user(R, &c.sv), "anon-", 5) == 0);
     rtws_router_get_stats(R, &st);
     CHECK_EQ(st.users_online, 2); /* dr-who and c's anonymous user */
-    /* the same user again: claims replaced */
-    CHECK_EQ(rtws_router_set_identity(R, &a.sv, "dr-who", "x", 1), RTWS_OK);
+    /* the same user again: claims replaced, and the budget charged for them */
+    rtws_router_get_stats(R, &st);
+    {
+        size_t before = st.memory_router;
+        CHECK_EQ(rtws_router_set_identity(R, &a.sv, "dr-who", "x", 1), RTWS_OK);
+        rtws_router_get_stats(R, &st);
+        CHECK_EQ(st.memory_router, before - 30 + 2);
+    }
     claims = rtws_router_get_claims(R, &a.sv, &cl);
     CHECK(claims && cl == 1 && claims[0] == 'x');
     /* after subscribing, the identity stays */
