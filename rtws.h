@@ -1591,6 +1591,8 @@ typedef struct rtws_router_endpoint {
     rtws_router_msg_fn on_message;   /* (cfg.on_message) */
     int builtin_protocol_off;        /* 1: this endpoint speaks the application's
                                         protocol (cfg.builtin_protocol_off also turns it off) */
+    int auth_required;               /* 1: connections here must authenticate
+                                        (cfg.auth_required also requires it) */
     void *user;                      /* (cfg.user) */
 } rtws_router_endpoint;
 
@@ -9681,7 +9683,7 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_strz(r, "session", rc->session->id);
         rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
         rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
-        rtws__w_strz(r, "auth", r->cfg.auth_required ? "required" : "optional");
+        rtws__w_strz(r, "auth", rc->ep->e.auth_required ? "required" : "optional");
         rtws_json_write_key(&r->w, "resumed", 7);
         rtws_json_write_bool(&r->w, resumed);
         if (r->cfg.rate_per_s) { /* so that a client can pace itself */
@@ -10314,7 +10316,7 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         return;
     }
     flags = t ? t->flags : (unsigned)RTWS__REQ_AUTH; /* unknown types wait for auth too */
-    if ((flags & RTWS__REQ_AUTH) && r->cfg.auth_required && !rc->authed) {
+    if ((flags & RTWS__REQ_AUTH) && ep->auth_required && !rc->authed) {
         rtws__rt_error(r, rc, "unauthorized", "authenticate first", q.id, q.idl);
         return;
     }
@@ -10471,7 +10473,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    if (r->cfg.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
+    if (rc->ep->e.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
     if (!builtin) return;
     rtws__send_welcome(r, rc, now, resumed);
     if (rc->authed) rtws__send_authenticated(r, rc);
@@ -11080,6 +11082,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
         e->on_message = e->on_message ? e->on_message : r->cfg.on_message;
         e->user = e->user ? e->user : r->cfg.user;
         e->builtin_protocol_off = e->builtin_protocol_off || r->cfg.builtin_protocol_off;
+        e->auth_required = e->auth_required || r->cfg.auth_required;
     }
     if (!r->cfg.endpoints) r->cfg.n_endpoints = 0;
     r->cfg.endpoints = NULL; /* the caller's array is not kept */

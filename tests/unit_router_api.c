@@ -782,6 +782,37 @@ static void test_dedupe_ids(void) {
     peer_close(&b);
 }
 
+/* auth_required per endpoint */
+static void test_endpoint_auth(void) {
+    rtws_router_config rc = base_cfg();
+    rtws_router_endpoint eps[2];
+    peer a, b;
+    memset(eps, 0, sizeof eps);
+    eps[0].path = "/a";
+    eps[0].auth_required = 1;
+    eps[1].path = "/b";
+    rc.endpoints = eps;
+    rc.n_endpoints = 2;
+    rc.auth_timeout_ms = 500;
+    new_router(&rc);
+    peer_open(&a, "/a");
+    peer_open(&b, "/b");
+    CHECK(strstr(a.msgs[0], "\"auth\":\"required\"") && strstr(b.msgs[0], "\"auth\":\"optional\""));
+    say(&a, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
+    CHECK(strstr(LAST(&a), "\"code\":\"unauthorized\"") != NULL);
+    say(&b, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
+    CHECK(strstr(LAST(&b), "\"type\":\"subscribed\"") != NULL);
+    NOW += 600;
+    rtws_router_run_timers(R, NOW);
+    pump(&a);
+    pump(&b);
+    CHECK(a.closed && a.close_code == RTWS_CLOSE_POLICY);
+    CHECK(!b.closed);
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&a.sv);
+    peer_close(&b);
+}
+
 static void test_format_time(void) {
     char b[32];
     CHECK_EQ(rtws_router_format_time(0, b, sizeof b), 24);
@@ -824,6 +855,7 @@ int main(void) {
     test_hook_builtin_on();
     test_endpoints_status();
     test_dedupe_ids();
+    test_endpoint_auth();
     test_format_time();
     rtws_router_free(R);
     return T_END();
