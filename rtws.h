@@ -1765,7 +1765,7 @@ RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel,
                                             const void *payload, size_t len,
                                             const rtws_conn *skip);
 /* Sets c's identity after the application authenticated it (its own auth
-   message): user_id (1 to 63 printable bytes), and claims (any bytes, e.g.
+   message; any time after c's open event): user_id (1 to 63 printable bytes), and claims (any bytes, e.g.
    JSON; NULL: none), copied and kept with c (rtws_router_get_claims). From
    then on c counts as authenticated (auth_required, auth_timeout_ms), toward
    max_conns_per_user, in presence and in its user's sessions; a ?session= of
@@ -11094,6 +11094,7 @@ RTWS_API void rtws_router_free(rtws_router *r) {
     rtws_allocator a = r->cfg.allocator;
     size_t i;
     r->budget = NULL; /* the context's may be gone already: nothing is given back */
+    r->cfg.on_presence = NULL; /* no hooks while it goes */
     while (r->conns) {
         rtws_conn_set_handler(r->conns->conn, NULL, NULL); /* its later events go nowhere */
         rtws__rconn_free(r, r->conns, 0);

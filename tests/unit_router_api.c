@@ -506,6 +506,12 @@ static void test_presence(void) {
     CHECK_EQ(rtws_router_get_presence(R, "room", NULL, NULL), 1);
     CHECK_EQ(rtws_router_get_presence(R, "nowhere", pres_fn, &pl), 0);
     peer_close(&a);
+    {
+        int n = NPRES; /* freeing the router with c still in "room" calls no hook */
+        rtws_router_free(R);
+        R = NULL;
+        CHECK_EQ(NPRES, n);
+    }
     peer_close(&c);
 }
 
