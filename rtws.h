@@ -1379,6 +1379,9 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
    requests (those handed to on_http, the one being answered too) are not
    counted. */
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx);
+/* Of those, the WebSocket connections (open or closing): not the sockets
+   still in their handshake, nor plain HTTP requests being answered. */
+RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx);
 
 /* Counters of a whole context: connections now and since creation, and the
    data messages and bytes of every connection, closed ones included. */
@@ -1901,6 +1904,39 @@ typedef void (*rtws_router_msg_fn)(rtws_router *r, rtws_conn *c, const rtws_even
 typedef void (*rtws_publish_fn)(rtws_router *r, const char *channel, uint64_t seq,
                                 const char *msg, size_t len, void *user);
 
+/* Toolkit use (docs/PROTOCOL.md "Toolkit use"): an application with its own
+   wire protocol sees every message first and drives channels, history,
+   presence and identities through the server-side API below. */
+enum { RTWS_ROUTER_PASS = 0, RTWS_ROUTER_HANDLED = 1 };
+/* Sees every message of a connection first (after the rate limit), text or
+   binary. Return RTWS_ROUTER_HANDLED when the application took care of it,
+   RTWS_ROUTER_PASS to let the built-in protocol (or on_message) have it.
+   ev->message.data is valid until it returns; any server-side call is allowed. */
+typedef int (*rtws_router_recv_fn)(rtws_router *r, rtws_conn *c, const rtws_event *ev,
+                                   void *user);
+/* A user's presence in a channel changed: status "joined", "left", or one set
+   with rtws_router_set_presence / a "presence" message. */
+typedef void (*rtws_router_presence_fn)(rtws_router *r, const char *channel, const char *user_id,
+                                        const char *status, void *user);
+/* Adds fields to the status JSON: w is inside its top-level object, so write
+   keys and values (rtws_json_write_key and friends). Called again, from the
+   start, when the reply needed a bigger buffer: write the same each time. */
+typedef void (*rtws_router_status_fn)(rtws_router *r, rtws_json_writer *w, void *user);
+
+/* One WebSocket path served by the router. Every endpoint shares the router's
+   channels, users, sessions and limits; zero fields take the router's. */
+typedef struct rtws_router_endpoint {
+    const char *path;                /* e.g. "/ws/chat" (required; borrowed for the
+                                        router's lifetime) */
+    rtws_router_recv_fn on_receive;  /* (cfg.on_receive) */
+    rtws_router_msg_fn on_message;   /* (cfg.on_message) */
+    int builtin_protocol_off;        /* 1: this endpoint speaks the application's
+                                        protocol (cfg.builtin_protocol_off also turns it off) */
+    int auth_required;               /* 1: connections here must authenticate
+                                        (cfg.auth_required also requires it) */
+    void *user;                      /* (cfg.user) */
+} rtws_router_endpoint;
+
 typedef struct rtws_router_config {
     const char *path;            /* WebSocket path (NULL: any path upgrades) */
     const char *status_path;     /* plain GET answered with JSON stats ("/ws/status") */
@@ -1917,7 +1953,8 @@ typedef struct rtws_router_config {
     rtws_authorize_fn authorize; /* NULL: everything allowed */
     rtws_router_msg_fn on_message;
     rtws_publish_fn on_publish;
-    rtws_event_fn on_event;      /* also sees every connection event (optional) */
+    rtws_event_fn on_event;      /* also sees every connection event (optional); at the
+                                    close, before the router forgets the connection */
     rtws_http_fn on_http;        /* other plain HTTP requests (a page) */
     void *user;                  /* last argument of the hooks */
     size_t history;              /* messages kept per channel (1000) */
@@ -1952,6 +1989,15 @@ typedef struct rtws_router_config {
     void *random_user;
     rtws_allocator allocator;
     int64_t wall_offset_ms;      /* added to now_ms for "ts"/"time" (install sets it) */
+    rtws_router_recv_fn on_receive;   /* sees every message first (NULL: none) */
+    int builtin_protocol_off;    /* 1: the router sends nothing of its own (no welcome,
+                                    replies, errors or presence messages); messages the
+                                    hook passes go to on_message, else are dropped */
+    rtws_router_presence_fn on_presence; /* presence changes (NULL: none) */
+    rtws_router_status_fn on_status;     /* extra status fields (NULL: none) */
+    int status_off;              /* 1: no status page (status_path goes to on_http) */
+    const rtws_router_endpoint *endpoints; /* several paths, each with its own hooks */
+    size_t n_endpoints;          /* (0: one endpoint, path and the hooks above) */
 } rtws_router_config;
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
@@ -1980,10 +2026,11 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                                       uint64_t now_ms);
 /* The user id of a router connection, or NULL. */
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c);
-/* The claims of the token a router connection authenticated with (the
-   built-in HS256 check: the JWT payload as JSON text, NUL-terminated, *len
-   its length when len is not NULL), or NULL (no token, or the auth hook's).
-   Valid until the connection authenticates again or closes. */
+/* The claims of a router connection: those of the token it authenticated
+   with (the built-in HS256 check: the JWT payload as JSON text), or those
+   given to rtws_router_set_identity; NUL-terminated, *len their length when
+   len is not NULL; NULL when there are none. Valid until the connection
+   authenticates again, gets a new identity, or closes. */
 RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len);
 /* Sends one protocol error to c (code from the fixed list, see PROTOCOL.md). */
 RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const char *code,
@@ -2005,6 +2052,117 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
    host, point the rtws_config.budget of the router's connections at it so
    their send queues count too (and free them before the router). */
 RTWS_API rtws_budget *rtws_router_get_budget(rtws_router *r);
+
+/* ---- server-side API, callable from any hook or from the application's
+   loop; c is a connection the router accepted (else RTWS_ERR_INVALID). ---- */
+
+/* A connection's id: unique within the router, never reused, from 1 (0: not
+   a router connection). Fits in URLs as a decimal number. */
+RTWS_API uint64_t rtws_router_get_conn_id(const rtws_router *r, const rtws_conn *c);
+/* The open connection with that id, or NULL. */
+RTWS_API rtws_conn *rtws_router_find_conn(const rtws_router *r, uint64_t id);
+/* The endpoint c came in on: its index in cfg.endpoints (0 without endpoints),
+   -1 when c is not a router connection. */
+RTWS_API int rtws_router_get_conn_endpoint(const rtws_router *r, const rtws_conn *c);
+/* Calls fn for every open connection, or only those of user_id (not NULL),
+   or only the subscribers of channel (not NULL), or both filters at once.
+   fn returns 0 to go on, anything else to stop. fn may send to, close,
+   subscribe or unsubscribe the connection it was given, not free others.
+   Returns how many connections fn was called for. */
+RTWS_API size_t rtws_router_foreach_conn(rtws_router *r, const char *user_id,
+                                         const char *channel,
+                                         int (*fn)(rtws_router *r, rtws_conn *c, void *user),
+                                         void *user);
+/* Subscribes c to channel (created when missing), as a "subscribe" message
+   would but without the authorize hook and without any reply: the
+   application answers in its protocol. Presence is joined (on_presence; a
+   "presence" message to built-in protocol subscribers). RTWS_OK (also when
+   already subscribed), RTWS_ERR_INVALID (bad channel name, not a router
+   connection), RTWS_ERR_LIMIT (max_channels or max_channels_total),
+   RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_router_subscribe(rtws_router *r, rtws_conn *c, const char *channel);
+/* RTWS_OK, or RTWS_ERR_INVALID when c is not subscribed to channel. */
+RTWS_API rtws_err rtws_router_unsubscribe(rtws_router *r, rtws_conn *c, const char *channel);
+/* 1 when c is subscribed to channel. */
+RTWS_API int rtws_router_is_subscribed(const rtws_router *r, const rtws_conn *c,
+                                       const char *channel);
+/* Publishes payload exactly as given (the application's own envelope; opcode
+   RTWS_OP_TEXT or RTWS_OP_BINARY) to every subscriber of channel, encoded
+   once, and keeps it in the history under the next seq. To put the seq in
+   the payload, take rtws_router_get_seq(r, channel) + 1 just before: nothing
+   else publishes in between. Returns the seq, 0 on error (bad channel name
+   or opcode, invalid UTF-8 text, no memory). */
+RTWS_API uint64_t rtws_router_publish_raw(rtws_router *r, const char *channel, int opcode,
+                                          const void *payload, size_t len, uint64_t now_ms);
+/* Publish ids of the application's protocol, de-duplicated per session as
+   the built-in "publish" is (dedupe_ms, dedupe_max): find_id says whether
+   c's session saw id (1 to 64 bytes) within the window and gives its seq
+   (then ack again, do not publish); remember_id records it after the
+   publish. find_id: 1 seen, 0 not; remember_id: RTWS_OK or RTWS_ERR_INVALID. */
+RTWS_API int rtws_router_find_id(const rtws_router *r, const rtws_conn *c, const char *id,
+                                 size_t id_len, uint64_t now_ms, uint64_t *seq);
+RTWS_API rtws_err rtws_router_remember_id(rtws_router *r, rtws_conn *c, const char *id,
+                                          size_t id_len, uint64_t seq, uint64_t now_ms);
+/* The channel's latest seq (0: none yet, or no such channel). */
+RTWS_API uint64_t rtws_router_get_seq(const rtws_router *r, const char *channel);
+/* Sends one message to c, to every connection of user_id, or (skip aside) to
+   every subscriber of channel without a seq or history. A connection whose
+   queue is full is closed with 1013 ("slow consumer"). Each returns how many
+   connections it was queued on (send_to_conn: RTWS_OK or an rtws_err). */
+RTWS_API rtws_err rtws_router_send_to_conn(rtws_router *r, rtws_conn *c, int opcode,
+                                           const void *payload, size_t len);
+RTWS_API size_t rtws_router_send_to_user(rtws_router *r, const char *user_id, int opcode,
+                                         const void *payload, size_t len);
+RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel, int opcode,
+                                            const void *payload, size_t len,
+                                            const rtws_conn *skip);
+/* Sets c's identity after the application authenticated it (its own auth
+   message; any time after c's open event): user_id (1 to 63 printable bytes), and claims (any bytes, e.g.
+   JSON; NULL: none), copied and kept with c (rtws_router_get_claims). From
+   then on c counts as authenticated (auth_required, auth_timeout_ms), toward
+   max_conns_per_user, in presence and in its user's sessions; a ?session= of
+   the same user is resumed; the claims count toward the router's memory
+   budget. Call it before subscribing c: RTWS_ERR_INVALID
+   when c has subscriptions or user_id is bad, RTWS_ERR_LIMIT when the user
+   has max_conns_per_user connections already (c stays as it was),
+   RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
+                                           const char *claims, size_t claims_len);
+/* The session id of c ("" before its open). */
+RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c);
+/* Sets the presence status of c's user in channel (1 to 32 bytes, not
+   "joined" or "left"); c must be subscribed. RTWS_OK or RTWS_ERR_INVALID. */
+RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const char *channel,
+                                           const char *status);
+/* Calls fn (when not NULL) for each user present in channel with its status
+   and its number of connections there; returns the number of users. */
+RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *channel,
+                                         void (*fn)(const char *user_id, const char *status,
+                                                    size_t conns, void *user),
+                                         void *user);
+/* A message kept in a channel's history: payload as subscribers got it. */
+typedef void (*rtws_router_history_fn)(rtws_router *r, const char *channel, uint64_t seq,
+                                       int opcode, const uint8_t *payload, size_t len,
+                                       void *user);
+/* Calls fn, oldest first, for the kept messages after since_seq, at most the
+   last last_n of them (0: no limit). RTWS_OK; RTWS_ERR_RANGE when messages
+   after since_seq are no longer kept, or since_seq is ahead of the channel
+   (fn is then called for none: the client must resync from
+   rtws_router_get_seq). fn must not publish to the same channel. */
+RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, uint64_t since_seq,
+                                          size_t last_n, rtws_router_history_fn fn, void *user);
+/* Queues the kept messages after since_seq on c, sharing their encoded
+   frames (resume without copies). RTWS_OK, RTWS_ERR_RANGE as above (nothing
+   sent), RTWS_ERR_LIMIT when c's queue filled (c is closed with 1013). */
+RTWS_API rtws_err rtws_router_replay(rtws_router *r, rtws_conn *c, const char *channel,
+                                     uint64_t since_seq);
+/* The health word of the status page ("ok"; e.g. "degraded"): up to 31
+   bytes, copied. */
+RTWS_API void rtws_router_set_health(rtws_router *r, const char *word);
+/* Writes ms (milliseconds since 1970, UTC) as ISO 8601, e.g.
+   "2026-12-06T07:15:19.123Z", NUL-terminated; returns its length (24), 0
+   when cap < 25 or ms is negative. */
+RTWS_API size_t rtws_router_format_time(int64_t ms, char *out, size_t cap);
 #endif /* RTWS__HAVE_ROUTER */
 
 /* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
@@ -8838,6 +8996,15 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
 
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns - ctx->nhttp; }
 
+RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx) {
+    size_t i, n = 0;
+    for (i = 0; i < ctx->nsocks; i++) {
+        rtws_conn_state st = ctx->socks[i]->conn.priv_.state;
+        if (!ctx->socks[i]->listener && (st == RTWS_STATE_OPEN || st == RTWS_STATE_CLOSING)) n++;
+    }
+    return n;
+}
+
 RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
     size_t i;
     *st = ctx->totals;
@@ -11073,6 +11240,7 @@ typedef struct rtws__ruser {
     size_t conns;     /* router connections of this user */
     size_t sessions;  /* sessions of this user */
     size_t channels;  /* channels this user created that still exist */
+    struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
     char name[64];
 } rtws__ruser;
 
@@ -11120,7 +11288,18 @@ typedef struct rtws__channel {
     char *name;
 } rtws__channel;
 
+/* An endpoint as the router keeps it: the config's, with defaults filled in. */
+typedef struct rtws__ep {
+    rtws_router_endpoint e;
+    size_t nconns;
+    uint64_t total;
+} rtws__ep;
+
 typedef struct rtws__rconn {
+    rtws__hnode ih;                  /* in rtws_router.byid; key: id */
+    uint64_t id;
+    rtws__ep *ep;
+    struct rtws__rconn *unext, *uprev; /* the connections of the same user */
     rtws_conn *conn;
     rtws__ruser *user;
     rtws__session *session;
@@ -11138,7 +11317,8 @@ typedef struct rtws__rconn {
     int authed, opened;
     uint64_t token_exp;              /* when the token expires (now_ms clock; 0: never) */
     uint64_t token_grace;            /* token_expired sent: close at this time */
-    char *claims;                    /* the token's claims JSON (built-in JWT), or NULL */
+    char *claims;                    /* the token's claims JSON (built-in JWT) or those of
+                                        rtws_router_set_identity, or NULL */
     size_t claims_len;
     char pending_user[64];           /* from the upgrade request's token */
     char pending_session[32];        /* from ?session= */
@@ -11166,6 +11346,11 @@ struct rtws_router {
     size_t mem, hist_bytes;      /* bytes charged for channels, history and sessions */
     uint64_t now;                /* latest now_ms seen */
     uint64_t expired, shed, refused_overloaded, refused_rate;
+    rtws__ep *eps;               /* at least one */
+    size_t neps;
+    rtws__htab byid;             /* open connections by id */
+    uint64_t next_id;
+    char health[32];
 };
 
 static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
@@ -11421,11 +11606,13 @@ RTWS_API rtws_err rtws_router_send_error(rtws_router *r, rtws_conn *c, const cha
 /* Sends the bytes in r->out to every subscriber of ch but skip, as one shared
    frame. A subscriber whose queue is full is closed with 1013: it resumes
    from its last seq when it comes back. */
-static void rtws__fanout(rtws_router *r, rtws__channel *ch, rtws_shared *sh, const rtws__rconn *skip) {
-    rtws__member *m;
-    for (m = ch->subs; m; m = m->cnext) {
+static void rtws__fanout(rtws_router *r, rtws__channel *ch, rtws_shared *sh, const rtws__rconn *skip,
+                         int builtin) {
+    rtws__member *m, *nx;
+    for (m = ch->subs; m; m = nx) {
         rtws_err e;
-        if (m->rc == skip) continue;
+        nx = m->cnext;
+        if (m->rc == skip || (builtin && m->rc->ep->e.builtin_protocol_off)) continue;
         e = rtws_conn_send_shared(m->rc->conn, sh);
         if (e == RTWS_OK) r->msgs_out++;
         else if (e == RTWS_ERR_LIMIT) rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
@@ -11436,6 +11623,7 @@ static void rtws__presence_event(rtws_router *r, rtws__channel *ch, const char *
                                  const char *status, const rtws__rconn *skip) {
     size_t len;
     rtws_shared *sh;
+    if (r->cfg.on_presence) r->cfg.on_presence(r, ch->name, user, status, r->cfg.user);
     do {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "presence");
@@ -11444,7 +11632,7 @@ static void rtws__presence_event(rtws_router *r, rtws__channel *ch, const char *
         rtws__w_strz(r, "status", status);
     } while (!rtws__w_end(r, &len));
     if (!len || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, len))) return;
-    rtws__fanout(r, ch, sh, skip);
+    rtws__fanout(r, ch, sh, skip, 1);
     rtws_shared_release(sh);
 }
 
@@ -11468,6 +11656,20 @@ static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
         return NULL;
     }
     return u;
+}
+
+/* Moves rc to u's list of connections (u NULL: off every list). */
+static void rtws__user_link(rtws__rconn *rc, rtws__ruser *u) {
+    if (rc->user) {
+        if (rc->uprev) rc->uprev->unext = rc->unext;
+        else rc->user->clist = rc->unext;
+        if (rc->unext) rc->unext->uprev = rc->uprev;
+        rc->unext = rc->uprev = NULL;
+    }
+    if (!u) return;
+    rc->unext = u->clist;
+    if (u->clist) u->clist->uprev = rc;
+    u->clist = rc;
 }
 
 /* Users are kept while a connection or a session refers to them. */
@@ -11728,7 +11930,7 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_strz(r, "session", rc->session->id);
         rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
         rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
-        rtws__w_strz(r, "auth", r->cfg.auth_required ? "required" : "optional");
+        rtws__w_strz(r, "auth", rc->ep->e.auth_required ? "required" : "optional");
         rtws_json_write_key(&r->w, "resumed", 7);
         rtws_json_write_bool(&r->w, resumed);
         if (r->cfg.rate_per_s) { /* so that a client can pace itself */
@@ -11846,6 +12048,7 @@ static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid
         if (--old->conns == 0) old->expire = now + r->cfg.session_ttl_ms;
     }
     if (rc->user != u) {
+        rtws__user_link(rc, u);
         if (rc->user && --rc->user->conns == 0) r->users_online--;
         if (u->conns++ == 0) r->users_online++;
         if (rc->user) rtws__user_maybe_drop(r, rc->user);
@@ -11904,10 +12107,51 @@ static rtws__channel *rtws__channel_for(rtws_router *r, rtws__rconn *rc, const r
     return ch;
 }
 
-static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
-    rtws__channel *ch;
+/* Adds rc to ch's subscribers and its user to ch's presence ("joined").
+   RTWS_ERR_LIMIT at max_channels, RTWS_ERR_NOMEM; rc must not be a member. */
+static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     rtws__member *m;
     rtws__presence *p;
+    if (rc->nchan >= r->cfg.max_channels) return RTWS_ERR_LIMIT;
+    m = (rtws__member *)rtws__alloc(rtws__ra(r), sizeof *m);
+    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+                                      rc->user->h.hash);
+    if (!p) {
+        p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
+        if (p) {
+            memset(p, 0, sizeof *p);
+            p->user = rc->user;
+            p->h = rc->user->h;
+            p->h.hnext = NULL;
+            memcpy(p->status, "online", 7);
+            if (!rtws__hadd(&ch->presence, &p->h, rtws__ra(r))) {
+                rtws__free(rtws__ra(r), p);
+                p = NULL;
+            }
+        }
+    }
+    if (!m || !p) {
+        rtws__free(rtws__ra(r), m);
+        return RTWS_ERR_NOMEM;
+    }
+    memset(m, 0, sizeof *m);
+    m->ch = ch;
+    m->rc = rc;
+    m->cnext = ch->subs;
+    if (ch->subs) ch->subs->cprev = m;
+    ch->subs = m;
+    m->rnext = rc->members;
+    rc->members = m;
+    rc->nchan++;
+    ch->nsubs++;
+    r->nsubs++;
+    if (p->count++ == 0 && ch->presence.count <= r->cfg.max_presence)
+        rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+    return RTWS_OK;
+}
+
+static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    rtws__channel *ch;
     int since_v = rtws_json_get(q->d, 0, "since"), have_since = 0;
     int64_t since = 0;
     size_t len, i;
@@ -11926,49 +12170,18 @@ static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req
     }
     ch = rtws__channel_for(r, rc, q);
     if (!ch) return;
-    m = rtws__member_of(rc, ch);
-    if (!m) {
-        if (rc->nchan >= r->cfg.max_channels) {
+    if (!rtws__member_of(rc, ch)) {
+        rtws_err e = rtws__join(r, rc, ch);
+        if (e == RTWS_ERR_LIMIT) {
             rtws__rt_error(r, rc, "limit_reached", "too many channels on this connection", q->id,
                            q->idl);
             rtws__channel_maybe_drop(r, ch);
             return;
         }
-        m = (rtws__member *)rtws__alloc(rtws__ra(r), sizeof *m);
-        p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
-                                          rc->user->h.hash);
-        if (!p) {
-            p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
-            if (p) {
-                memset(p, 0, sizeof *p);
-                p->user = rc->user;
-                p->h = rc->user->h;
-                p->h.hnext = NULL;
-                memcpy(p->status, "online", 7);
-                if (!rtws__hadd(&ch->presence, &p->h, rtws__ra(r))) {
-                    rtws__free(rtws__ra(r), p);
-                    p = NULL;
-                }
-            }
-        }
-        if (!m || !p) {
-            rtws__free(rtws__ra(r), m);
+        if (e != RTWS_OK) {
             rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
             return;
         }
-        memset(m, 0, sizeof *m);
-        m->ch = ch;
-        m->rc = rc;
-        m->cnext = ch->subs;
-        if (ch->subs) ch->subs->cprev = m;
-        ch->subs = m;
-        m->rnext = rc->members;
-        rc->members = m;
-        rc->nchan++;
-        ch->nsubs++;
-        r->nsubs++;
-        if (p->count++ == 0 && ch->presence.count <= r->cfg.max_presence)
-            rtws__presence_event(r, ch, rc->user->name, "joined", rc);
     }
     /* subscribed, with who is here */
     do {
@@ -12042,7 +12255,7 @@ static uint64_t rtws__publish(rtws_router *r, rtws__channel *ch, const char *eve
     ch->idle_at = now;
     r->publishes++;
     rtws__history_add(r, ch, sh, now);
-    rtws__fanout(r, ch, sh, NULL);
+    rtws__fanout(r, ch, sh, NULL, 0);
     if (r->cfg.on_publish) r->cfg.on_publish(r, ch->name, seq, r->out, len, r->cfg.user);
     rtws_shared_release(sh);
     return seq;
@@ -12064,60 +12277,22 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
                          now_ms);
 }
 
-static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
-    char event[65];
-    int bad = 0, dv = rtws_json_get(q->d, 0, "data");
-    size_t en = rtws__field(q->d, "event", event, sizeof event, &bad), dn = 0, len, i;
-    const char *id = q->id;
-    size_t idl = q->idl;
-    uint64_t now = q->now;
-    const char *data = NULL;
-    rtws__channel *ch;
-    rtws__session *s = rc->session;
-    uint64_t seq;
-    if (bad) {
-        rtws__rt_error(r, rc, "bad_request", "event must be a short string", id, idl);
-        return;
+/* The session's entry for a publish id still inside the dedupe window, or NULL. */
+static const rtws__dedupe *rtws__dd_find(const rtws_router *r, const rtws__session *s,
+                                         const char *id, size_t idl, uint64_t now) {
+    size_t i;
+    for (i = 0; s->dd && i < s->ddcount; i++) {
+        const rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
+        if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms)
+            return e;
     }
-    if (!en) {
-        memcpy(event, "message", 8);
-        en = 7;
-    }
-    if (dv >= 0) data = rtws_json_raw(q->d, dv, &dn);
-    if (dn > r->cfg.max_data) {
-        rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
-        return;
-    }
-    /* a repeated id in this session within the window: ack again, publish once */
-    if (id && s->dd) {
-        for (i = 0; i < s->ddcount; i++) {
-            rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
-            if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms) {
-                do {
-                    rtws__w_begin(r);
-                    rtws__w_strz(r, "type", "ack");
-                    rtws__w_str(r, "id", id, idl);
-                    rtws__w_int(r, "seq", (int64_t)e->seq);
-                    rtws_json_write_key(&r->w, "duplicate", 9);
-                    rtws_json_write_bool(&r->w, 1);
-                } while (!rtws__w_end(r, &len));
-                rtws__rt_send(r, rc, len);
-                return;
-            }
-        }
-    }
-    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, q->chan)) {
-        rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
-        return;
-    }
-    ch = rtws__channel_for(r, rc, q);
-    if (!ch) return;
-    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
-        rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
-        rtws__channel_maybe_drop(r, ch);
-        return;
-    }
-    if (!id) return;
+    return NULL;
+}
+
+/* Remembers a publish id (1..64 bytes) and its seq in the session's ring,
+   which grows lazily up to dedupe_max; when full, the oldest id goes. */
+static void rtws__dd_add(rtws_router *r, rtws__session *s, const char *id, size_t idl,
+                         uint64_t seq, uint64_t now) {
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
         void *dd = s->dd; /* when this fails, the ring keeps its size */
         size_t old = s->ddcap;
@@ -12138,6 +12313,59 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
         memcpy(e->id, id, idl);
         s->ddcount++;
     }
+}
+
+static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
+    char event[65];
+    int bad = 0, dv = rtws_json_get(q->d, 0, "data");
+    size_t en = rtws__field(q->d, "event", event, sizeof event, &bad), dn = 0, len;
+    const char *id = q->id;
+    size_t idl = q->idl;
+    uint64_t now = q->now;
+    const char *data = NULL;
+    rtws__channel *ch;
+    rtws__session *s = rc->session;
+    const rtws__dedupe *e;
+    uint64_t seq;
+    if (bad) {
+        rtws__rt_error(r, rc, "bad_request", "event must be a short string", id, idl);
+        return;
+    }
+    if (!en) {
+        memcpy(event, "message", 8);
+        en = 7;
+    }
+    if (dv >= 0) data = rtws_json_raw(q->d, dv, &dn);
+    if (dn > r->cfg.max_data) {
+        rtws__rt_error(r, rc, "too_large", "data exceeds the limit", id, idl);
+        return;
+    }
+    /* a repeated id in this session within the window: ack again, publish once */
+    if (id && (e = rtws__dd_find(r, s, id, idl, now)) != NULL) {
+        do {
+            rtws__w_begin(r);
+            rtws__w_strz(r, "type", "ack");
+            rtws__w_str(r, "id", id, idl);
+            rtws__w_int(r, "seq", (int64_t)e->seq);
+            rtws_json_write_key(&r->w, "duplicate", 9);
+            rtws_json_write_bool(&r->w, 1);
+        } while (!rtws__w_end(r, &len));
+        rtws__rt_send(r, rc, len);
+        return;
+    }
+    if (!rtws__allowed(r, rc, RTWS_ACT_PUBLISH, q->chan)) {
+        rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
+        return;
+    }
+    ch = rtws__channel_for(r, rc, q);
+    if (!ch) return;
+    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+        rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+        rtws__channel_maybe_drop(r, ch);
+        return;
+    }
+    if (!id) return;
+    rtws__dd_add(r, s, id, idl, seq, now);
     do {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "ack");
@@ -12175,7 +12403,7 @@ static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
 
 static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why,
                          const char *id, size_t idl) {
-    if (r->cfg.on_message) r->cfg.on_message(r, rc->conn, ev, r->cfg.user);
+    if (rc->ep->e.on_message) rc->ep->e.on_message(r, rc->conn, ev, rc->ep->e.user);
     else rtws__rt_error(r, rc, "bad_request", why, id, idl);
 }
 
@@ -12326,7 +12554,19 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
     int tv = -1, bad = 0, ok = 0;
     char chan[129], id[65];
     unsigned flags;
+    const rtws_router_endpoint *ep = &rc->ep->e;
     r->msgs_in++;
+    if (ep->builtin_protocol_off) { /* the application's protocol: the router says nothing */
+        if (!rtws__rate_ok(r, rc, now)) {
+            r->refused_rate++;
+            if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+            return;
+        }
+        if (rc->abuse) rc->abuse--;
+        if (ep->on_receive && ep->on_receive(r, rc->conn, ev, ep->user) == RTWS_ROUTER_HANDLED) return;
+        if (ep->on_message) ep->on_message(r, rc->conn, ev, ep->user);
+        return;
+    }
     memset(&q, 0, sizeof q);
     q.d = &d;
     q.now = now;
@@ -12366,6 +12606,9 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
     if (rc->abuse) rc->abuse--; /* a client that paces itself works its count off */
     if (q.publish && rc->blocked_len == q.idl && q.id && memcmp(rc->blocked_id, id, q.idl) == 0)
         rc->blocked_len = 0;
+    /* the hook calls nothing that parses into r->toks, so d stays valid after it */
+    if (ep->on_receive && ep->on_receive(r, rc->conn, ev, ep->user) == RTWS_ROUTER_HANDLED) return;
+    if (rtws_conn_get_state(rc->conn) != RTWS_STATE_OPEN) return; /* the hook closed it */
     if (ev->message.opcode != RTWS_OP_TEXT) {
         rtws__to_app(r, rc, ev, "binary messages are not part of the protocol", NULL, 0);
         return;
@@ -12380,7 +12623,7 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         return;
     }
     flags = t ? t->flags : (unsigned)RTWS__REQ_AUTH; /* unknown types wait for auth too */
-    if ((flags & RTWS__REQ_AUTH) && r->cfg.auth_required && !rc->authed) {
+    if ((flags & RTWS__REQ_AUTH) && ep->auth_required && !rc->authed) {
         rtws__rt_error(r, rc, "unauthorized", "authenticate first", q.id, q.idl);
         return;
     }
@@ -12417,6 +12660,7 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws__channel_maybe_drop(r, ch);
     }
     if (rc->session && --rc->session->conns == 0) rc->session->expire = now + r->cfg.session_ttl_ms;
+    rtws__user_link(rc, NULL);
     if (rc->user && --rc->user->conns == 0) {
         r->users_online--;
         rtws__user_maybe_drop(r, rc->user);
@@ -12424,7 +12668,11 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     if (rc->prev) rc->prev->next = rc->next;
     else if (r->conns == rc) r->conns = rc->next;
     if (rc->next) rc->next->prev = rc->prev;
-    if (rc->opened) r->nconns--;
+    if (rc->opened) {
+        r->nconns--;
+        rc->ep->nconns--;
+        if (rc->ih.key) rtws__hdel(&r->byid, &rc->ih);
+    }
     rc->conn->priv_.ext_ = NULL;
     if (rc->claims) {
         rtws__rmem(r, rc->claims_len + 1, 0);
@@ -12441,14 +12689,21 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     size_t tn = 0;
     int too_long = 0;
     rtws__tokinfo ti;
-    if (r->cfg.path && !(req->path.len == strlen(r->cfg.path) &&
-                         memcmp(req->path.p, r->cfg.path, req->path.len) == 0))
-        return 404;
+    rtws__ep *ep = NULL;
+    size_t ei;
+    for (ei = 0; ei < r->neps && !ep; ei++) { /* the first endpoint with this path */
+        const char *path = r->eps[ei].e.path;
+        if (!path || (req->path.len == strlen(path) && memcmp(req->path.p, path, req->path.len) == 0))
+            ep = &r->eps[ei];
+    }
+    if (!ep) return 404;
     if (now_ms > r->now) r->now = now_ms;
     rc = (rtws__rconn *)rtws__alloc(rtws__ra(r), sizeof *rc);
     if (!rc) return 503;
     memset(rc, 0, sizeof *rc);
     rc->conn = c;
+    rc->ep = ep;
+    rc->id = ++r->next_id;
 
     /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
     a = rtws_http_get_header(req, "Authorization");
@@ -12501,10 +12756,20 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
 }
 
 static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    int resumed = 0;
+    int resumed = 0, builtin = !rc->ep->e.builtin_protocol_off;
     rc->opened = 1;
     r->nconns++;
     r->total_conns++;
+    rc->ep->nconns++;
+    rc->ep->total++;
+    rc->ih.hash = rtws__hash((const char *)&rc->id, sizeof rc->id);
+    rc->ih.klen = sizeof rc->id;
+    rc->ih.key = (const char *)&rc->id;
+    if (!rtws__hadd(&r->byid, &rc->ih, rtws__ra(r))) {
+        rc->ih.key = NULL;
+        rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
     rc->next = r->conns;
     if (r->conns) r->conns->prev = rc;
     r->conns = rc;
@@ -12522,7 +12787,8 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    if (r->cfg.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
+    if (rc->ep->e.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
+    if (!builtin) return;
     rtws__send_welcome(r, rc, now, resumed);
     if (rc->authed) rtws__send_authenticated(r, rc);
 }
@@ -12537,10 +12803,14 @@ RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_
         case RTWS_EV_MESSAGE:
             if (rc->opened && rc->session) rtws__on_message(r, rc, ev, now_ms);
             break;
-        case RTWS_EV_CLOSE: rtws__rconn_free(r, rc, now_ms); break;
-        case RTWS_EV_ERROR:
-            if (!rc->opened) rtws__rconn_free(r, rc, now_ms); /* never opened: final */
-            break;
+        case RTWS_EV_CLOSE:
+        case RTWS_EV_ERROR: /* an error is final for one that never opened */
+            if (ev->type == RTWS_EV_ERROR && rc->opened) break;
+            /* the application sees the end while the router still knows the
+               connection (its id, user, endpoint and channels) */
+            if (r->cfg.on_event) r->cfg.on_event(c, ev, r->cfg.user);
+            rtws__rconn_free(r, rc, now_ms);
+            return;
         default: break;
         }
     }
@@ -12549,12 +12819,13 @@ RTWS_API void rtws_router_handle_event(rtws_router *r, rtws_conn *c, const rtws_
 
 RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_http *req,
                                  rtws_http_reply *reply, uint64_t now_ms) {
-    const char *sp = r->cfg.status_path;
+    const char *sp = r->cfg.status_off ? NULL : r->cfg.status_path;
     if (sp && req->path.len == strlen(sp) && memcmp(req->path.p, sp, req->path.len) == 0) {
         size_t len, i, listed = 0;
+        char iso[32];
         do {
             rtws__w_begin(r);
-            rtws__w_strz(r, "status", "ok");
+            rtws__w_strz(r, "status", r->health);
             rtws__w_int(r, "active_connections", (int64_t)r->nconns);
             rtws__w_int(r, "total_connections", (int64_t)r->total_conns);
             rtws__w_int(r, "users_online", (int64_t)r->users_online);
@@ -12587,6 +12858,24 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
             rtws__w_int(r, "channels_expired", (int64_t)r->expired);
             rtws__w_int(r, "uptime_s", (int64_t)((now_ms - r->started) / 1000u));
             rtws__w_int(r, "timestamp", (int64_t)now_ms + r->cfg.wall_offset_ms);
+            if (rtws_router_format_time((int64_t)now_ms + r->cfg.wall_offset_ms, iso, sizeof iso))
+                rtws__w_strz(r, "time", iso);
+            if (rtws_router_format_time((int64_t)r->started + r->cfg.wall_offset_ms, iso, sizeof iso))
+                rtws__w_strz(r, "started", iso);
+            if (r->cfg.n_endpoints) { /* per path: WebSocket connections only */
+                rtws_json_write_key(&r->w, "endpoints", 9);
+                rtws_json_write_object(&r->w);
+                for (i = 0; i < r->neps; i++) {
+                    const char *path = r->eps[i].e.path ? r->eps[i].e.path : "*";
+                    rtws_json_write_key(&r->w, path, strlen(path));
+                    rtws_json_write_object(&r->w);
+                    rtws__w_int(r, "active_connections", (int64_t)r->eps[i].nconns);
+                    rtws__w_int(r, "total_connections", (int64_t)r->eps[i].total);
+                    rtws_json_write_object_end(&r->w);
+                }
+                rtws_json_write_object_end(&r->w);
+            }
+            if (r->cfg.on_status) r->cfg.on_status(r, &r->w, r->cfg.user);
         } while (!rtws__w_end(r, &len));
         reply->status = 200;
         reply->content_type = "application/json";
@@ -12609,7 +12898,8 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             /* the connection may not have seen this time yet: its close
                deadline must count from now */
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
-            rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
+            if (!rc->ep->e.builtin_protocol_off)
+                rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
         }
     /* a token that expires on an open connection: token_expired, then
@@ -12705,10 +12995,366 @@ static void rtws__router_reclaim(rtws_budget *b, size_t need, void *user) {
 
 RTWS_API rtws_budget *rtws_router_get_budget(rtws_router *r) { return r->budget; }
 
+/* ---- the server-side API ---- */
+
+static rtws__rconn *rtws__rc_of(const rtws_conn *c) {
+    return c ? (rtws__rconn *)c->priv_.ext_ : NULL;
+}
+
+/* A channel by its C-string name (NULL when missing or the name is bad). */
+static rtws__channel *rtws__channel_named(const rtws_router *r, const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    if (!rtws__valid_channel(name, n)) return NULL;
+    return (rtws__channel *)rtws__hfind(&r->channels, name, n, rtws__hash(name, n));
+}
+
+RTWS_API uint64_t rtws_router_get_conn_id(const rtws_router *r, const rtws_conn *c) {
+    const rtws__rconn *rc = rtws__rc_of(c);
+    (void)r;
+    return rc ? rc->id : 0;
+}
+
+RTWS_API rtws_conn *rtws_router_find_conn(const rtws_router *r, uint64_t id) {
+    rtws__hnode *e = rtws__hfind(&r->byid, (const char *)&id, sizeof id,
+                                 rtws__hash((const char *)&id, sizeof id));
+    return e ? ((rtws__rconn *)e)->conn : NULL;
+}
+
+RTWS_API int rtws_router_get_conn_endpoint(const rtws_router *r, const rtws_conn *c) {
+    const rtws__rconn *rc = rtws__rc_of(c);
+    return rc ? (int)(rc->ep - r->eps) : -1;
+}
+
+RTWS_API size_t rtws_router_foreach_conn(rtws_router *r, const char *user_id,
+                                         const char *channel,
+                                         int (*fn)(rtws_router *r, rtws_conn *c, void *user),
+                                         void *user) {
+    size_t n = 0;
+    rtws__ruser *u = NULL;
+    if (user_id) {
+        size_t un = strlen(user_id);
+        u = (rtws__ruser *)rtws__hfind(&r->users, user_id, un, rtws__hash(user_id, un));
+        if (!u) return 0;
+    }
+    if (channel) { /* the shorter list: the channel's members, filtered by user */
+        rtws__channel *ch = rtws__channel_named(r, channel);
+        rtws__member *m, *nx;
+        if (!ch) return 0;
+        for (m = ch->subs; m; m = nx) {
+            nx = m->cnext; /* fn may unsubscribe m->rc */
+            if (u && m->rc->user != u) continue;
+            n++;
+            if (fn(r, m->rc->conn, user)) break;
+        }
+        return n;
+    } else {
+        rtws__rconn *rc, *nx;
+        for (rc = u ? u->clist : r->conns; rc; rc = nx) {
+            nx = u ? rc->unext : rc->next;
+            if (!rc->opened) continue;
+            n++;
+            if (fn(r, rc->conn, user)) break;
+        }
+    }
+    return n;
+}
+
+RTWS_API rtws_err rtws_router_subscribe(rtws_router *r, rtws_conn *c, const char *channel) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    size_t n = channel ? strlen(channel) : 0;
+    rtws__channel *ch;
+    rtws_err e;
+    if (!rc || !rc->session || !rtws__valid_channel(channel, n)) return RTWS_ERR_INVALID;
+    ch = rtws__channel_get(r, channel, n, 0);
+    if (ch && rtws__member_of(rc, ch)) return RTWS_OK;
+    if (!ch) {
+        if (r->channels.count >= r->cfg.max_channels_total) return RTWS_ERR_LIMIT;
+        if (!(ch = rtws__channel_get(r, channel, n, 1))) return RTWS_ERR_NOMEM;
+    }
+    e = rtws__join(r, rc, ch);
+    if (e != RTWS_OK) rtws__channel_maybe_drop(r, ch);
+    return e;
+}
+
+RTWS_API rtws_err rtws_router_unsubscribe(rtws_router *r, rtws_conn *c, const char *channel) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    rtws__channel *ch = rtws__channel_named(r, channel);
+    rtws__member *m = rc && ch ? rtws__member_of(rc, ch) : NULL;
+    if (!m) return RTWS_ERR_INVALID;
+    rtws__leave_channel(r, rc, m);
+    rtws__channel_maybe_drop(r, ch);
+    return RTWS_OK;
+}
+
+RTWS_API int rtws_router_is_subscribed(const rtws_router *r, const rtws_conn *c,
+                                       const char *channel) {
+    const rtws__rconn *rc = rtws__rc_of(c);
+    const rtws__channel *ch = rtws__channel_named(r, channel);
+    return rc && ch && rtws__member_of(rc, ch) != NULL;
+}
+
+/* A frame for the server-side senders: NULL for a bad opcode or bad UTF-8. */
+static rtws_shared *rtws__app_frame(rtws_router *r, int opcode, const void *p, size_t len) {
+    if (opcode != RTWS_OP_TEXT && opcode != RTWS_OP_BINARY) return NULL;
+    if (opcode == RTWS_OP_TEXT) {
+        uint32_t st = 0;
+        if (rtws_utf8_validate(&st, (const uint8_t *)p, len, NULL) != RTWS_OK || st) return NULL;
+    }
+    return rtws_shared_new(rtws__ra(r), (rtws_opcode)opcode, p, len);
+}
+
+RTWS_API uint64_t rtws_router_publish_raw(rtws_router *r, const char *channel, int opcode,
+                                          const void *payload, size_t len, uint64_t now_ms) {
+    size_t n = channel ? strlen(channel) : 0;
+    rtws__channel *ch;
+    rtws_shared *sh;
+    if (!rtws__valid_channel(channel, n)) return 0;
+    if (now_ms > r->now) r->now = now_ms;
+    if (!(sh = rtws__app_frame(r, opcode, payload, len))) return 0;
+    if (!(ch = rtws__channel_get(r, channel, n, 1))) {
+        rtws_shared_release(sh);
+        return 0;
+    }
+    ch->seq++;
+    ch->idle_at = now_ms;
+    r->publishes++;
+    rtws__history_add(r, ch, sh, now_ms);
+    rtws__fanout(r, ch, sh, NULL, 0);
+    if (r->cfg.on_publish)
+        r->cfg.on_publish(r, ch->name, ch->seq, (const char *)payload, len, r->cfg.user);
+    rtws_shared_release(sh);
+    return ch->seq;
+}
+
+RTWS_API int rtws_router_find_id(const rtws_router *r, const rtws_conn *c, const char *id,
+                                 size_t id_len, uint64_t now_ms, uint64_t *seq) {
+    const rtws__rconn *rc = rtws__rc_of(c);
+    const rtws__dedupe *e;
+    if (!rc || !rc->session || !id || !id_len || id_len > 64) return 0;
+    e = rtws__dd_find(r, rc->session, id, id_len, now_ms);
+    if (e && seq) *seq = e->seq;
+    return e != NULL;
+}
+
+RTWS_API rtws_err rtws_router_remember_id(rtws_router *r, rtws_conn *c, const char *id,
+                                          size_t id_len, uint64_t seq, uint64_t now_ms) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    if (!rc || !rc->session || !id || !id_len || id_len > 64) return RTWS_ERR_INVALID;
+    if (now_ms > r->now) r->now = now_ms;
+    rtws__dd_add(r, rc->session, id, id_len, seq, now_ms);
+    return RTWS_OK;
+}
+
+RTWS_API uint64_t rtws_router_get_seq(const rtws_router *r, const char *channel) {
+    const rtws__channel *ch = rtws__channel_named(r, channel);
+    return ch ? ch->seq : 0;
+}
+
+/* Queues sh on rc: 1 when queued; a full queue closes rc as a slow consumer. */
+static int rtws__send_sh(rtws_router *r, rtws__rconn *rc, rtws_shared *sh) {
+    rtws_err e = rtws_conn_send_shared(rc->conn, sh);
+    if (e == RTWS_OK) {
+        r->msgs_out++;
+        return 1;
+    }
+    if (e == RTWS_ERR_LIMIT) rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+    return 0;
+}
+
+RTWS_API rtws_err rtws_router_send_to_conn(rtws_router *r, rtws_conn *c, int opcode,
+                                           const void *payload, size_t len) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    rtws_err e;
+    if (!rc || (opcode != RTWS_OP_TEXT && opcode != RTWS_OP_BINARY)) return RTWS_ERR_INVALID;
+    e = rtws_conn_send(c, (rtws_opcode)opcode, payload, len);
+    if (e == RTWS_OK) r->msgs_out++;
+    else if (e == RTWS_ERR_LIMIT) rtws_conn_close(c, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+    return e;
+}
+
+RTWS_API size_t rtws_router_send_to_user(rtws_router *r, const char *user_id, int opcode,
+                                         const void *payload, size_t len) {
+    size_t un = user_id ? strlen(user_id) : 0, n = 0;
+    rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user_id, un, rtws__hash(user_id, un));
+    rtws__rconn *rc;
+    rtws_shared *sh;
+    if (!u || !u->clist || !(sh = rtws__app_frame(r, opcode, payload, len))) return 0;
+    for (rc = u->clist; rc; rc = rc->unext)
+        if (rc->opened) n += (size_t)rtws__send_sh(r, rc, sh);
+    rtws_shared_release(sh);
+    return n;
+}
+
+RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel, int opcode,
+                                            const void *payload, size_t len,
+                                            const rtws_conn *skip) {
+    rtws__channel *ch = rtws__channel_named(r, channel);
+    rtws__member *m;
+    rtws_shared *sh;
+    size_t n = 0;
+    if (!ch || !ch->subs || !(sh = rtws__app_frame(r, opcode, payload, len))) return 0;
+    for (m = ch->subs; m; m = m->cnext)
+        if (m->rc->conn != skip) n += (size_t)rtws__send_sh(r, m->rc, sh);
+    rtws_shared_release(sh);
+    return n;
+}
+
+RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
+                                           const char *claims, size_t claims_len) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    size_t un = user_id ? strlen(user_id) : 0, i;
+    int resumed;
+    char *copy = NULL;
+    if (!rc || !rc->opened || !rc->session || rc->members || !un || un > 63) return RTWS_ERR_INVALID;
+    for (i = 0; i < un; i++)
+        if ((uint8_t)user_id[i] < 0x20 || user_id[i] == 0x7f) return RTWS_ERR_INVALID;
+    if (strcmp(user_id, rc->user->name) != 0) {
+        const rtws__ruser *u = (const rtws__ruser *)rtws__hfind(&r->users, user_id, un,
+                                                                rtws__hash(user_id, un));
+        if (r->cfg.max_conns_per_user && u && u->conns >= r->cfg.max_conns_per_user)
+            return RTWS_ERR_LIMIT;
+    }
+    if (claims && (claims_len == SIZE_MAX ||
+                   !(copy = (char *)rtws__alloc(rtws__ra(r), claims_len + 1))))
+        return RTWS_ERR_NOMEM;
+    if (strcmp(user_id, rc->user->name) != 0 &&
+        !rtws__attach_session(r, rc, rc->pending_session, user_id, r->now, &resumed)) {
+        rtws__free(rtws__ra(r), copy);
+        return RTWS_ERR_NOMEM;
+    }
+    if (copy) {
+        memcpy(copy, claims, claims_len);
+        copy[claims_len] = '\0';
+    }
+    if (rc->claims) rtws__rmem(r, rc->claims_len + 1, 0);
+    rtws__free(rtws__ra(r), rc->claims);
+    rc->claims = copy;
+    rc->claims_len = copy ? claims_len : 0;
+    if (copy) rtws__rmem(r, claims_len + 1, 1);
+    rc->authed = 1;
+    rc->auth_deadline = 0;
+    return RTWS_OK;
+}
+
+RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c) {
+    const rtws__rconn *rc = rtws__rc_of(c);
+    (void)r;
+    return rc && rc->session ? rc->session->id : "";
+}
+
+RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const char *channel,
+                                           const char *status) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    rtws__channel *ch = rtws__channel_named(r, channel);
+    rtws__presence *p;
+    size_t n = status ? strlen(status) : 0, i;
+    if (!rc || !ch || !rtws__member_of(rc, ch) || !n || n > 32 || !strcmp(status, "joined") ||
+        !strcmp(status, "left"))
+        return RTWS_ERR_INVALID;
+    for (i = 0; i < n; i++)
+        if ((uint8_t)status[i] < 0x20 || status[i] == 0x7f) return RTWS_ERR_INVALID;
+    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+                                      rc->user->h.hash);
+    if (p) memcpy(p->status, status, n + 1);
+    if (ch->presence.count <= r->cfg.max_presence)
+        rtws__presence_event(r, ch, rc->user->name, status, NULL);
+    return RTWS_OK;
+}
+
+RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *channel,
+                                         void (*fn)(const char *user_id, const char *status,
+                                                    size_t conns, void *user),
+                                         void *user) {
+    const rtws__channel *ch = rtws__channel_named(r, channel);
+    size_t i;
+    if (!ch) return 0;
+    for (i = 0; fn && i < ch->presence.nb; i++) {
+        const rtws__hnode *e;
+        for (e = ch->presence.b[i]; e; e = e->hnext) {
+            const rtws__presence *p = (const rtws__presence *)e;
+            fn(p->user->name, p->status, p->count, user);
+        }
+    }
+    return ch->presence.count;
+}
+
+/* The index in ch's ring of the first message after since: RTWS_ERR_RANGE
+   when that one is gone or since is ahead; *first = hcount when none. */
+static rtws_err rtws__hist_from(const rtws__channel *ch, uint64_t since, size_t *first) {
+    uint64_t oldest = ch->seq - ch->hcount + 1;
+    if (since > ch->seq || (since < ch->seq && since + 1 < oldest)) return RTWS_ERR_RANGE;
+    *first = since == ch->seq ? ch->hcount : (size_t)(since + 1 - oldest);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, uint64_t since_seq,
+                                          size_t last_n, rtws_router_history_fn fn, void *user) {
+    rtws__channel *ch = rtws__channel_named(r, channel);
+    size_t i, first;
+    rtws_err e;
+    if (!ch) return since_seq ? RTWS_ERR_RANGE : RTWS_OK;
+    if ((e = rtws__hist_from(ch, since_seq, &first)) != RTWS_OK) return e;
+    if (last_n && ch->hcount - first > last_n) first = ch->hcount - last_n;
+    for (i = first; i < ch->hcount; i++) {
+        const rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap].sh;
+        size_t len;
+        const uint8_t *pl = rtws_shared_get_payload(sh, &len);
+        fn(r, ch->name, ch->seq - ch->hcount + 1 + i, ((const uint8_t *)(sh + 1))[0] & 0x0f, pl,
+           len, user);
+    }
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_router_replay(rtws_router *r, rtws_conn *c, const char *channel,
+                                     uint64_t since_seq) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    rtws__channel *ch = rtws__channel_named(r, channel);
+    size_t i, first;
+    rtws_err e;
+    if (!rc) return RTWS_ERR_INVALID;
+    if (!ch) return since_seq ? RTWS_ERR_RANGE : RTWS_OK;
+    if ((e = rtws__hist_from(ch, since_seq, &first)) != RTWS_OK) return e;
+    for (i = first; i < ch->hcount; i++)
+        if (!rtws__send_sh(r, rc, ch->hist[(ch->hhead + i) % ch->hcap].sh)) return RTWS_ERR_LIMIT;
+    return RTWS_OK;
+}
+
+RTWS_API void rtws_router_set_health(rtws_router *r, const char *word) {
+    size_t n = word ? strlen(word) : 0;
+    if (n >= sizeof r->health) n = sizeof r->health - 1;
+    memcpy(r->health, word ? word : "", n);
+    r->health[n] = '\0';
+}
+
+/* Days since 1970-01-01 to a proleptic Gregorian date counted in 400-year
+   eras of 146097 days, with years starting in March so that the leap day
+   comes last (the civil_from_days method, H. Hinnant). */
+RTWS_API size_t rtws_router_format_time(int64_t ms, char *out, size_t cap) {
+    int64_t days, sod, z, era, doe, yoe, y, doy, mp, d, m;
+    if (cap < 25 || ms < 0) return 0;
+    days = ms / 86400000;
+    sod = ms % 86400000;
+    z = days + 719468;
+    era = z / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2) y++;
+    if (y > 9999) return 0;
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, (int)m, (int)d,
+             (int)(sod / 3600000), (int)(sod / 60000 % 60), (int)(sod / 1000 % 60), (int)(sod % 1000));
+    return 24;
+}
+
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     rtws_allocator a;
     rtws_router *r;
     void *t = NULL;
+    size_t i;
     memset(&a, 0, sizeof a);
     if (cfg) a = cfg->allocator;
     r = (rtws_router *)rtws__alloc(&a, sizeof *r);
@@ -12746,6 +13392,30 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
         return NULL;
     }
     r->toks = (rtws_json_tok *)t;
+    r->neps = cfg && cfg->endpoints && cfg->n_endpoints ? cfg->n_endpoints : 1;
+    r->eps = r->neps > SIZE_MAX / sizeof *r->eps
+                 ? NULL
+                 : (rtws__ep *)rtws__alloc(&a, r->neps * sizeof *r->eps);
+    if (!r->eps) {
+        rtws__free(&a, r->toks);
+        rtws__free(&a, r->out);
+        rtws__free(&a, r);
+        return NULL;
+    }
+    memset(r->eps, 0, r->neps * sizeof *r->eps);
+    for (i = 0; i < r->neps; i++) {
+        rtws_router_endpoint *e = &r->eps[i].e;
+        if (r->cfg.endpoints && r->cfg.n_endpoints) *e = r->cfg.endpoints[i];
+        else e->path = r->cfg.path;
+        e->on_receive = e->on_receive ? e->on_receive : r->cfg.on_receive;
+        e->on_message = e->on_message ? e->on_message : r->cfg.on_message;
+        e->user = e->user ? e->user : r->cfg.user;
+        e->builtin_protocol_off = e->builtin_protocol_off || r->cfg.builtin_protocol_off;
+        e->auth_required = e->auth_required || r->cfg.auth_required;
+    }
+    if (!r->cfg.endpoints) r->cfg.n_endpoints = 0;
+    r->cfg.endpoints = NULL; /* the caller's array is not kept */
+    memcpy(r->health, "ok", 3);
     return r;
 }
 
@@ -12753,6 +13423,7 @@ RTWS_API void rtws_router_free(rtws_router *r) {
     rtws_allocator a = r->cfg.allocator;
     size_t i;
     r->budget = NULL; /* the context's may be gone already: nothing is given back */
+    r->cfg.on_presence = NULL; /* no hooks while it goes */
     while (r->conns) {
         rtws_conn_set_handler(r->conns->conn, NULL, NULL); /* its later events go nowhere */
         rtws__rconn_free(r, r->conns, 0);
@@ -12787,6 +13458,8 @@ RTWS_API void rtws_router_free(rtws_router *r) {
     rtws__free(&a, r->channels.b);
     rtws__free(&a, r->sessions.b);
     rtws__free(&a, r->users.b);
+    rtws__free(&a, r->byid.b);
+    rtws__free(&a, r->eps);
     rtws__free(&a, r->toks);
     rtws__free(&a, r->out);
     rtws__free(&a, r);

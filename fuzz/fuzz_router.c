@@ -27,7 +27,18 @@
      never exceed max_channels_total; history stays under 7/8 of a budget;
      once everything is gone and the channels expired, the budget is back
      to 0 bytes (every charge was given back);
-   - no crash, no leak, no UB (ASan + UBSan). */
+   - no crash, no leak, no UB (ASan + UBSan).
+
+   The toolkit API: an on_receive hook handles text messages starting with
+   '!' (the others pass to the built-in protocol): "!s<ch>" subscribes the
+   connection server-side, "!u<ch>" unsubscribes, "!p<ch>" publishes a raw
+   frame with the seq the router gives, "!i<user> <claims>" sets the
+   identity, "!U" sends to every connection of the user, "!c" iterates
+   connections, "!h<ch>" reads the history, "!f" finds the connection by id, "!d<id>"
+   de-duplicates a publish id,
+   "!x" passes. Their replies are protocol messages, so the checks above
+   hold for them too. A second endpoint, "/app", has the built-in protocol
+   off: no welcome, and only the hook and on_message answer. */
 #include "fuzz.h"
 
 enum { /* byte 0 */
@@ -71,6 +82,7 @@ typedef struct slot {
     int used;       /* 1: client + server pair, 2: server fed raw bytes only */
     int sv_open, sv_closed;
     int stalled, nmsgs, closed_by_server, cl_closed;
+    int app;        /* opened on "/app": the built-in protocol is off */
     char user[64], session[32];
     int nsub;
     char sub[MAXSUB][130];
@@ -153,7 +165,7 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
     FUZZ_CHECK(TOKS[0].type == RTWS_JSON_OBJECT);
     tv = rtws_json_get(&d, 0, "type");
     FUZZ_CHECK(tv > 0 && TOKS[tv].type == RTWS_JSON_STRING);
-    FUZZ_CHECK(s->nmsgs++ > 0 || rtws_json_eq(&d, tv, "welcome"));
+    FUZZ_CHECK(s->nmsgs++ > 0 || s->app || rtws_json_eq(&d, tv, "welcome"));
     ch[0] = '\0';
     cv = rtws_json_get(&d, 0, "channel");
     if (cv > 0) {
@@ -171,6 +183,7 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
         FUZZ_CHECK(rtws_json_unescape(&d, se, s->session, sizeof s->session, &k) == RTWS_OK &&
                    k == 22);
         memcpy(LAST_SESSION[s - S], s->session, sizeof s->session);
+        FUZZ_CHECK(!s->app || rtws_json_eq(&d, tv, "authenticated"));
         if (rtws_json_eq(&d, tv, "welcome"))
             FUZZ_CHECK(rtws_json_get(&d, 0, "time") > 0 && rtws_json_get(&d, 0, "heartbeat") > 0 &&
                        rtws_json_get(&d, 0, "auth") > 0 && rtws_json_get(&d, 0, "resumed") > 0);
@@ -263,6 +276,182 @@ static int app_authorize(rtws_router *r, rtws_conn *c, const char *user, int act
 static void app_message(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
     (void)app;
     if (ev->message.len & 1) rtws_router_send_error(r, c, "bad_request", "the app says no", "app-1");
+}
+
+/* ---- the toolkit API, driven from the hook ---- */
+
+static int count_conn(rtws_router *r, rtws_conn *c, void *user) {
+    (void)r;
+    FUZZ_CHECK(rtws_router_get_conn_id(R, c) != 0);
+    ++*(size_t *)user;
+    return 0;
+}
+
+static void pres_item(const char *user_id, const char *status, size_t conns, void *user) {
+    rtws_json_writer *w = (rtws_json_writer *)user;
+    FUZZ_CHECK(user_id[0] && status[0] && conns >= 1);
+    rtws_json_write_object(w);
+    rtws_json_write_key(w, "user", 4);
+    rtws_json_write_string(w, user_id, strlen(user_id));
+    rtws_json_write_key(w, "status", 6);
+    rtws_json_write_string(w, status, strlen(status));
+    rtws_json_write_object_end(w);
+}
+
+static uint64_t HIST_NEXT;
+static void hist_item(rtws_router *r, const char *channel, uint64_t seq, int opcode,
+                      const uint8_t *p, size_t len, void *user) {
+    (void)r;
+    (void)channel;
+    (void)p;
+    (void)len;
+    (void)user;
+    FUZZ_CHECK(opcode == RTWS_OP_TEXT && (HIST_NEXT == 0 || seq == HIST_NEXT));
+    HIST_NEXT = seq + 1;
+}
+
+static rtws_err app_send(rtws_conn *c, const char *text, size_t n) {
+    rtws_err e = rtws_router_send_to_conn(R, c, RTWS_OP_TEXT, text, n);
+    FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_LIMIT || e == RTWS_ERR_CLOSED || e == RTWS_ERR_NOMEM);
+    return e;
+}
+
+static int app_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
+    static char buf[4096];
+    char arg[200];
+    const char *p = (const char *)ev->message.data;
+    size_t n = ev->message.len, an, k;
+    rtws_json_writer w;
+    (void)app;
+    FUZZ_CHECK(r == R && rtws_router_get_conn_id(r, c) != 0);
+    if (ev->message.opcode != RTWS_OP_TEXT || n < 2 || p[0] != '!') return RTWS_ROUTER_PASS;
+    an = n - 2 < sizeof arg - 1 ? n - 2 : sizeof arg - 1;
+    memcpy(arg, p + 2, an);
+    arg[an] = '\0';
+    for (k = 0; k < an; k++) /* names stop at the first space or control byte */
+        if ((uint8_t)arg[k] <= 0x20) arg[an = k] = '\0';
+    switch (p[1]) {
+    case 's': {
+        rtws_err e = rtws_router_subscribe(r, c, arg);
+        size_t members, len;
+        FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_INVALID || e == RTWS_ERR_LIMIT || e == RTWS_ERR_NOMEM);
+        if (e != RTWS_OK) break;
+        FUZZ_CHECK(rtws_router_is_subscribed(r, c, arg));
+        members = rtws_router_get_presence(r, arg, NULL, NULL);
+        rtws_json_writer_init(&w, buf, sizeof buf);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "subscribed", 10);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, arg, an);
+        rtws_json_write_key(&w, "seq", 3);
+        rtws_json_write_int64(&w, (int64_t)rtws_router_get_seq(r, arg));
+        rtws_json_write_key(&w, "members", 7);
+        rtws_json_write_int64(&w, (int64_t)members);
+        if (members <= (FLAGS & F_SMALL ? 2u : 1000u)) {
+            rtws_json_write_key(&w, "presence", 8);
+            rtws_json_write_array(&w);
+            FUZZ_CHECK(rtws_router_get_presence(r, arg, pres_item, &w) == members);
+            rtws_json_write_array_end(&w);
+        }
+        rtws_json_write_object_end(&w);
+        if (rtws_json_writer_finish(&w, &len) == RTWS_OK) app_send(c, buf, len);
+        break;
+    }
+    case 'u':
+        if (rtws_router_unsubscribe(r, c, arg) == RTWS_OK) {
+            int len;
+            FUZZ_CHECK(!rtws_router_is_subscribed(r, c, arg));
+            len = snprintf(buf, sizeof buf, "{\"type\":\"unsubscribed\",\"channel\":\"%s\"}", arg);
+            app_send(c, buf, (size_t)len);
+        }
+        break;
+    case 'p': {
+        uint64_t want = rtws_router_get_seq(r, arg) + 1, got;
+        int len = snprintf(buf, sizeof buf,
+                           "{\"type\":\"message\",\"channel\":\"%s\",\"event\":\"app\",\"data\":null,"
+                           "\"seq\":%llu,\"from\":\"app\",\"ts\":0}",
+                           arg, (unsigned long long)want);
+        got = rtws_router_publish_raw(r, arg, RTWS_OP_TEXT, buf, (size_t)len, NOW);
+        FUZZ_CHECK(got == 0 || got == want);
+        break;
+    }
+    case 'i': {
+        const char *claims = an + 3 <= n ? p + 2 + an : NULL;
+        size_t cl = claims ? n - 2 - an : 0, gl;
+        rtws_err e = rtws_router_set_identity(r, c, arg, claims, cl);
+        FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_INVALID || e == RTWS_ERR_LIMIT || e == RTWS_ERR_NOMEM);
+        if (e == RTWS_OK) {
+            int len;
+            const char *g = rtws_router_get_claims(r, c, &gl);
+            FUZZ_CHECK(strcmp(rtws_router_get_user(r, c), arg) == 0);
+            FUZZ_CHECK(claims ? g && gl == cl && memcmp(g, claims, cl) == 0 : !g && !gl);
+            len = snprintf(buf, sizeof buf, "{\"type\":\"authenticated\",\"user\":\"%s\",\"session\":\"%s\"}",
+                           arg, rtws_router_get_session(r, c));
+            if (strpbrk(arg, "\"\\") || app_send(c, buf, (size_t)len) != RTWS_OK) {
+                slot *sl = slot_of_server(c); /* never told: it is closing */
+                rtws_conn_close(c, 4000, "not told its name");
+                if (sl && an < sizeof sl->user) memcpy(sl->user, arg, an + 1);
+            }
+        }
+        break;
+    }
+    case 'U': {
+        const char *u = rtws_router_get_user(r, c);
+        size_t cnt = 0, sent;
+        rtws_router_foreach_conn(r, u, NULL, count_conn, &cnt);
+        static const char pong[] = "{\"type\":\"pong\",\"ts\":0,\"time\":0}";
+        sent = rtws_router_send_to_user(r, u, RTWS_OP_TEXT, pong, sizeof pong - 1);
+        FUZZ_CHECK(sent <= cnt && cnt >= 1);
+        break;
+    }
+    case 'c': {
+        rtws_router_stats st;
+        size_t all = 0, in_ch = 0;
+        rtws_router_get_stats(r, &st);
+        FUZZ_CHECK(rtws_router_foreach_conn(r, NULL, NULL, count_conn, &all) == all);
+        FUZZ_CHECK(all == st.active_connections);
+        rtws_router_foreach_conn(r, NULL, arg[0] ? arg : NULL, count_conn, &in_ch);
+        FUZZ_CHECK(in_ch <= all);
+        break;
+    }
+    case 'h': {
+        rtws_err e;
+        HIST_NEXT = 0;
+        e = rtws_router_get_history(r, arg, an % 3, an % 2, hist_item, NULL);
+        FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_RANGE);
+        FUZZ_CHECK(HIST_NEXT == 0 || HIST_NEXT == rtws_router_get_seq(r, arg) + 1);
+        break;
+    }
+    case 'f':
+        FUZZ_CHECK(rtws_router_find_conn(r, rtws_router_get_conn_id(r, c)) == c);
+        break;
+    case 'd': { /* the app's publish ids: remembered ones are found in the window */
+        uint64_t seq = 0;
+        if (!an || an > 64) break;
+        if (!rtws_router_find_id(r, c, arg, an, NOW, &seq)) {
+            FUZZ_CHECK(rtws_router_remember_id(r, c, arg, an, an, NOW) == RTWS_OK);
+            FUZZ_CHECK(rtws_router_find_id(r, c, arg, an, NOW, &seq) == 1 && seq == an);
+        }
+        break;
+    }
+    case 'x': return RTWS_ROUTER_PASS;
+    default: break;
+    }
+    return RTWS_ROUTER_HANDLED;
+}
+
+static void app_presence(rtws_router *r, const char *channel, const char *user_id,
+                         const char *status, void *app) {
+    (void)app;
+    FUZZ_CHECK(r == R && channel[0] && user_id[0] && status[0]);
+}
+
+static void app_status(rtws_router *r, rtws_json_writer *w, void *app) {
+    (void)r;
+    (void)app;
+    rtws_json_write_key(w, "app", 3);
+    rtws_json_write_bool(w, 1);
 }
 
 static void server_conn_init(rtws_conn *c) {
@@ -421,6 +610,7 @@ static void slot_open(slot *s, const uint8_t *p, size_t n) {
         if (q[0] == '/') snprintf(path, sizeof path, "%s", q);
         else snprintf(path, sizeof path, "/ws?%s", q);
     }
+    s->app = strncmp(path, "/app", 4) == 0 && (path[4] == '\0' || path[4] == '?');
     o.path = path;
     rtws_conn_start(&s->cl, &o, NOW);
 }
@@ -591,7 +781,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     if (FLAGS & F_PER_USER) rc.max_conns_per_user = 2;
     if (FLAGS & F_AUTHORIZE) rc.authorize = app_authorize;
     if (FLAGS & F_ON_MESSAGE) rc.on_message = app_message;
-    R = rtws_router_new(&rc);
+    {
+        rtws_router_endpoint eps[2];
+        memset(eps, 0, sizeof eps);
+        eps[0].path = "/ws";
+        eps[1].path = "/app";
+        eps[1].builtin_protocol_off = 1;
+        rc.endpoints = eps;
+        rc.n_endpoints = 2;
+        rc.on_receive = app_hook;
+        rc.on_presence = app_presence;
+        rc.on_status = app_status;
+        R = rtws_router_new(&rc);
+    }
     FUZZ_CHECK(R != NULL);
     while (off < n && steps++ < 256) {
         int op = d[off++];
