@@ -38,10 +38,10 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v meson >/dev/null || need+=(meson)
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v pkg-config >/dev/null || need+=(pkg-config)
-if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${need[*]} (apt-get)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >"$T/apt.log" 2>&1 ||
-        { echo "apt-get failed:"; tail -n 5 "$T/apt.log"; }
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} (tests/deps.sh)"
+    . tests/deps.sh
+    rtws_apt "${need[@]}" || echo "could not install ${need[*]}"
 fi
 have() { command -v "$1" >/dev/null; }
 tls=0; [ -f /usr/include/bearssl.h ] && tls=1

@@ -160,9 +160,8 @@ else bad "tests/tls_certs.sh"; cat "$T/certs.log"; fi
 
 # ---- third-party peers ---------------------------------------------------------
 PY=/usr/bin/python3
-if ! "$PY" -c 'import websockets' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-websockets) >/dev/null 2>&1
-fi
+. tests/deps.sh
+"$PY" -c 'import websockets' 2>/dev/null || rtws_apt python3-websockets
 if "$PY" -c 'import websockets' 2>/dev/null; then
     cat >"$T/hdr.py" <<'EOF'
 import asyncio, websockets
@@ -190,14 +189,7 @@ EOF
     grep -q '^closed 1000$' "$T/py.log" && ok "python websockets saw a clean close 1000" || bad "python close: $(cat "$T/py.log")"
 else skipped "python websockets (apt-get install python3-websockets)"; fi
 
-export NODE_PATH="$PWD/$B/npm/node_modules"
-node_ok() {
-    command -v node >/dev/null || return 1
-    node -e "require('ws')" 2>/dev/null && return 0
-    command -v npm >/dev/null || return 1
-    mkdir -p "$B/npm" && (cd "$B/npm" && npm install --silent --no-audit --no-fund ws) >/dev/null 2>&1
-    node -e "require('ws')" 2>/dev/null
-}
+node_ok() { rtws_npm ws; }
 if node_ok; then
     start_server "$T/node.log" node tests/peers/node_peer.js server
     out=$(printf 'über\n' | timeout 10 "$CAT" "ws://127.0.0.1:$port/" 2>/dev/null); rc=$?
@@ -241,8 +233,8 @@ out=$(printf 'sub room:u\n' | timeout 10 "$CAT" "$W" --protocol rtws --count 1 -
 check "rtws: --timeout while subscribed and quiet: exit 3" 3 $rc
 
 # ---- interactive, in tmux --------------------------------------------------------
-if ! command -v tmux >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) >/dev/null 2>&1
+if ! command -v tmux >/dev/null; then
+    rtws_apt tmux
 fi
 if command -v tmux >/dev/null; then
     pane() { tmux capture-pane -p -t "$TMUX_S" >"$T/pane" 2>/dev/null; }
