@@ -190,13 +190,17 @@ extern "C" {
     X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
     X(RTWS_ERR_TLS, -19, "TLS failed (see the error event's detail) or not built in (RTWS_USE_BEARSSL)") \
     X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")                      \
-    X(RTWS_ERR_MESSAGE_TIMEOUT, -21, "a message arrived too slowly (see rtws_config.message_timeout_ms)")
+    X(RTWS_ERR_MESSAGE_TIMEOUT, -21, "a message arrived too slowly (see rtws_config.message_timeout_ms)") \
+    X(RTWS_ERR_PROXY, -22, "the HTTP proxy refused the tunnel (the error event's status: 407 wants credentials in rtws_client_opts.proxy) or failed") \
+    X(RTWS_ERR_REDIRECTS, -23, "too many redirects (see rtws_client_opts.max_redirects)") \
+    X(RTWS_ERR_REDIRECT_LOOP, -24, "redirected back to a URL already asked") \
+    X(RTWS_ERR_DOWNGRADE, -25, "redirected from wss:// to ws:// (see rtws_client_opts.allow_downgrade)")
 
 typedef enum rtws_err {
 #define RTWS__ENUM(name, value, text) name = value,
     RTWS__ERRORS(RTWS__ENUM)
 #undef RTWS__ENUM
-        RTWS_ERR_LAST_ = -22
+        RTWS_ERR_LAST_ = -26
 } rtws_err;
 
 /* A static string for any rtws_err (unknown values give "unknown error"). */
@@ -510,6 +514,24 @@ RTWS_API size_t rtws_url_host_header(const rtws_url *u, char *buf, size_t cap);
 /* Writes the request target ("/" when path is empty, then ?query) the same
    way, returning its length. */
 RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap);
+/* Resolves a redirect's Location ref[0..len) against base (a URL that
+   rtws_url_parse takes) into out, NUL-terminated, as a ws:// or wss:// URL:
+   an absolute URL (http maps to ws, https to wss), "//host/path" (base's
+   scheme), "/path", "?query", or a path relative to base's directory, with
+   "." and ".." segments removed (RFC 3986 §5.2); a "#fragment" is dropped.
+   Returns RTWS_OK with *out_len (may be NULL) set, RTWS_ERR_URL when base or
+   the result is not a URL rtws_url_parse takes, or RTWS_ERR_NOSPACE when
+   out is too small. */
+RTWS_API rtws_err rtws_url_resolve(const char *base, const char *ref, size_t len, char *out,
+                                   size_t cap, size_t *out_len);
+/* 1 when host[0..host_len) at port is listed in no_proxy (the no_proxy
+   variable's syntax: entries split by commas or spaces; "*" matches every
+   host; an entry matches the host itself and, with or without a leading
+   ".", every name under it; "host:port" and "[v6]:port" match that port
+   only; IPv6 literals with or without brackets; case-insensitive). No CIDR
+   ranges. host is without brackets; no_proxy may be NULL (0). */
+RTWS_API int rtws_proxy_bypass(const char *no_proxy, const char *host, size_t host_len,
+                               unsigned port);
 #endif /* !RTWS_NO_CLIENT */
 
 /* ======================================================================== */
@@ -657,6 +679,26 @@ typedef struct rtws_client_opts {
     const char *origin;        /* Origin header, or NULL */
     const char *authorization; /* Authorization header value, or NULL */
     const char *extra_headers; /* raw "Name: value\r\n" lines, or NULL */
+    /* Through an HTTP proxy, as rtws_conn_start sees it: tunnel is the
+       "host:port" to CONNECT to (IPv6 in brackets) and proxy_authorization
+       that request's Proxy-Authorization value ("Basic ..."), or NULL. The
+       upgrade request waits for the proxy's 2xx (other answers fail with
+       RTWS_ERR_PROXY, the proxy's status in the error event's status).
+       rtws_ctx_connect sets both itself from proxy below. */
+    const char *tunnel;
+    const char *proxy_authorization;
+    /* rtws_ctx_connect and rtws_client only (docs/GUIDE.md "Proxies and
+       redirects"): */
+    const char *proxy;         /* http://[user:pass@]host[:port] (port 80 when none;
+                                  user and pass percent-decoded, sent as Basic),
+                                  for ws:// and wss:// (TLS inside the tunnel) */
+    int proxy_from_env;        /* 1: when proxy is NULL, take http_proxy (ws://) or
+                                  https_proxy (wss://), else all_proxy, lower case
+                                  first, unless no_proxy/NO_PROXY lists the host
+                                  (rtws_proxy_bypass) */
+    unsigned max_redirects;    /* 301/302/307/308 followed per connect (5) */
+    int redirects_off;         /* 1: none followed; a 3xx is RTWS_ERR_HANDSHAKE */
+    int allow_downgrade;       /* 1: follow a redirect from wss:// to ws:// */
 } rtws_client_opts;
 
 typedef enum rtws_conn_state {
@@ -3004,6 +3046,165 @@ RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap) {
     n = rtws__url_put(buf, cap, n, u->target.p, u->target.len);
     return rtws__url_end(buf, cap, n);
 }
+
+static int rtws__ieqn(const char *a, const char *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (rtws__lower((unsigned char)a[i]) != rtws__lower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
+/* RFC 3986 §5.2.4 on p[0..len) (a path starting with '/'), in place: the
+   result is never longer. Returns its length. */
+static size_t rtws__url_dots(char *p, size_t len) {
+    size_t r = 0, w = 0;
+    while (r < len) {
+        size_t s = r + 1, e = s;
+        while (e < len && p[e] != '/') e++;
+        if (e - s == 2 && p[s] == '.' && p[s + 1] == '.') {
+            while (w > 0 && p[--w] != '/') {
+            }
+            if (e == len) p[w++] = '/';
+        } else if (e - s == 1 && p[s] == '.') {
+            if (e == len) p[w++] = '/';
+        } else {
+            memmove(p + w, p + r, e - r);
+            w += e - r;
+        }
+        r = e;
+    }
+    if (w == 0) p[w++] = '/';
+    return w;
+}
+
+RTWS_API rtws_err rtws_url_resolve(const char *base, const char *ref, size_t len, char *out,
+                                   size_t cap, size_t *out_len) {
+    rtws_url b, u;
+    size_t i, n = 0, p0, pe, qlen;
+    const char *scheme, *auth;
+    if (out_len) *out_len = 0;
+    if (cap) out[0] = '\0';
+    if (!base || !ref || rtws_url_parse(base, strlen(base), &b, NULL) != RTWS_OK)
+        return RTWS_ERR_URL;
+    for (i = 0; i < len && ref[i] != '#'; i++) {
+    }
+    len = i; /* the fragment is the client's own business (RFC 9110 §10.2.2) */
+    for (i = 0; i < len; i++) {
+        char ch = (char)rtws__lower((unsigned char)ref[i]);
+        if (!((ch >= 'a' && ch <= 'z') || (i && ((ch >= '0' && ch <= '9') || ch == '+' ||
+                                                 ch == '-' || ch == '.'))))
+            break;
+    }
+    scheme = b.tls ? "wss" : "ws";
+    if (i > 0 && i < len && ref[i] == ':') { /* absolute */
+        if ((i == 2 && rtws__ieqn(ref, "ws", 2)) || (i == 4 && rtws__ieqn(ref, "http", 4)))
+            scheme = "ws";
+        else if ((i == 3 && rtws__ieqn(ref, "wss", 3)) || (i == 5 && rtws__ieqn(ref, "https", 5)))
+            scheme = "wss";
+        else
+            return RTWS_ERR_URL;
+        n = rtws__url_put(out, cap, n, scheme, strlen(scheme));
+        n = rtws__url_put(out, cap, n, ref + i, len - i);
+    } else if (len >= 2 && ref[0] == '/' && ref[1] == '/') { /* network-path */
+        n = rtws__url_put(out, cap, n, scheme, strlen(scheme));
+        n = rtws__url_put(out, cap, n, ":", 1);
+        n = rtws__url_put(out, cap, n, ref, len);
+    } else {
+        auth = b.scheme.p + b.scheme.len + 3; /* "://" follows the scheme */
+        n = rtws__url_put(out, cap, n, scheme, strlen(scheme));
+        n = rtws__url_put(out, cap, n, "://", 3);
+        n = rtws__url_put(out, cap, n, auth, (size_t)(b.target.p - auth));
+        if (len == 0) {
+            n = rtws__url_put(out, cap, n, "/", b.path.len ? 0 : 1);
+            n = rtws__url_put(out, cap, n, b.target.p, b.target.len);
+        } else if (ref[0] == '/') {
+            n = rtws__url_put(out, cap, n, ref, len);
+        } else {
+            size_t dir = b.path.len;
+            if (ref[0] == '?') { /* the base's path, a new query */
+                n = rtws__url_put(out, cap, n, "/", b.path.len ? 0 : 1);
+            } else { /* the base's directory, then ref */
+                while (dir > 0 && b.path.p[dir - 1] != '/') dir--;
+                n = rtws__url_put(out, cap, n, "/", dir ? 0 : 1);
+            }
+            n = rtws__url_put(out, cap, n, b.path.p, dir);
+            n = rtws__url_put(out, cap, n, ref, len);
+        }
+    }
+    if (n >= cap) {
+        if (cap) out[0] = '\0';
+        return RTWS_ERR_NOSPACE;
+    }
+    out[n] = '\0';
+    /* the path: from the first '/' after "scheme://" to '?' or the end */
+    p0 = strlen(scheme) + 3;
+    while (p0 < n && out[p0] != '/' && out[p0] != '?') p0++;
+    if (p0 < n && out[p0] == '/') {
+        pe = p0;
+        while (pe < n && out[pe] != '?') pe++;
+        qlen = n - pe;
+        i = rtws__url_dots(out + p0, pe - p0);
+        memmove(out + p0 + i, out + pe, qlen);
+        n = p0 + i + qlen;
+        out[n] = '\0';
+    }
+    if (rtws_url_parse(out, n, &u, NULL) != RTWS_OK) {
+        out[0] = '\0';
+        return RTWS_ERR_URL;
+    }
+    if (out_len) *out_len = n;
+    return RTWS_OK;
+}
+
+RTWS_API int rtws_proxy_bypass(const char *no_proxy, const char *host, size_t host_len,
+                               unsigned port) {
+    const char *p = no_proxy;
+    if (!p || !host) return 0;
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') host++, host_len -= 2;
+    while (*p) {
+        const char *h, *e, *colon = NULL;
+        size_t hl, k, ncolon = 0;
+        unsigned long eport = 0;
+        int has_port = 0, bad = 0;
+        while (*p == ',' || *p == ' ' || *p == '\t') p++;
+        for (e = p; *e && *e != ',' && *e != ' ' && *e != '\t'; e++)
+            if (*e == ':') ncolon++, colon = e;
+        h = p;
+        hl = (size_t)(e - p);
+        p = e;
+        if (hl == 0) continue;
+        if (hl == 1 && h[0] == '*') return 1;
+        if (h[0] == '[') { /* [v6] or [v6]:port */
+            const char *rb = (const char *)memchr(h, ']', hl);
+            if (!rb) continue;
+            colon = rb + 1 < e && rb[1] == ':' ? rb + 1 : NULL;
+            if (rb + 1 < e && !colon) continue;
+            hl = (size_t)(rb - h) - 1;
+            h++;
+        } else if (ncolon == 1) {
+            hl = (size_t)(colon - h);
+        } else {
+            colon = NULL; /* a bare IPv6 literal: no port */
+        }
+        if (colon) {
+            has_port = 1;
+            if (colon + 1 == e) bad = 1;
+            for (k = 1; colon + k < e && !bad; k++) {
+                if (colon[k] < '0' || colon[k] > '9' || eport > 65535) bad = 1;
+                else eport = eport * 10 + (unsigned long)(colon[k] - '0');
+            }
+            if (bad || eport > 65535) continue;
+        }
+        if (hl >= 2 && h[0] == '*' && h[1] == '.') h++, hl--; /* "*.example.com" */
+        if (hl && h[0] == '.') h++, hl--;
+        if (!hl || (has_port && eport != port)) continue;
+        if (host_len == hl && rtws__ieqn(host, h, hl)) return 1;
+        if (host_len > hl && host[host_len - hl - 1] == '.' &&
+            rtws__ieqn(host + host_len - hl, h, hl))
+            return 1;
+    }
+    return 0;
+}
 #endif /* !RTWS_NO_CLIENT */
 
 /* === layer 3: conn ====================================================== */
@@ -3054,6 +3255,11 @@ typedef struct rtws__pool {
 typedef struct rtws__conn_io {
     rtws__pool *pool;
     size_t (*write)(rtws_conn *c, const rtws_iov *iov, int n);
+    /* A client's 301/302/307/308 with Location loc[0..len) (NULL: none):
+       RTWS_OK when the host follows it (the connection then goes quiet, the
+       host starts it over), RTWS_EAGAIN to leave it (RTWS_ERR_HANDSHAKE with
+       the status), or the error to fail with. NULL: never followed. */
+    rtws_err (*redirect)(rtws_conn *c, int status, const char *loc, size_t len);
 } rtws__conn_io;
 
 /* A block of at least min bytes from p (its size in *cap), or NULL: the
@@ -3969,6 +4175,18 @@ static void rtws__server_handshake(rtws_conn *c, const char *hp, size_t head) {
 }
 #endif /* !RTWS_NO_SERVER */
 
+/* The upgrade request held back behind a proxy's CONNECT, "" when none. */
+static char *rtws__held_request(const rtws_conn *c) {
+    char *offer = c->priv_.hs + 29;
+    return offer + 2 * (strlen(offer) + 1);
+}
+
+/* 1 while a client waits for its proxy's answer to the CONNECT. */
+static int rtws__tunneling(const rtws_conn *c) {
+    return c->priv_.cfg->role == RTWS_CLIENT && c->priv_.state == RTWS_STATE_HANDSHAKE &&
+           c->priv_.hs && *rtws__held_request(c);
+}
+
 #if !defined(RTWS_NO_CLIENT) /* the client handshake */
 RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
@@ -3995,6 +4213,9 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
             if ((s[i] == '\r' && s[i + 1] != '\n') || (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')))
                 return RTWS_ERR_INVALID;
     }
+    if (o->tunnel && (!*o->tunnel || rtws__has_crlf(o->tunnel) || strchr(o->tunnel, ' ') ||
+                      rtws__has_crlf(o->proxy_authorization)))
+        return RTWS_ERR_INVALID;
     rtws__enter(c, now_ms);
     c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->handshake_timeout_ms;
     if (!c->priv_.cfg->random || c->priv_.cfg->random(raw, sizeof raw, c->priv_.cfg->random_user) != 0) {
@@ -4002,18 +4223,24 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
         goto out;
     }
     rtws_base64_encode(raw, 16, key, sizeof key);
-    /* c->priv_.hs = expected accept (28 chars + NUL), then the offered protocols */
     plen = o->protocols ? strlen(o->protocols) : 0;
-    c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator, 29 + plen + 1 + plen + 1);
+    cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
+          (o->authorization ? strlen(o->authorization) : 0) +
+          (o->extra_headers ? strlen(o->extra_headers) : 0) +
+          (o->tunnel ? 2 * strlen(o->tunnel) : 0) +
+          (o->proxy_authorization ? strlen(o->proxy_authorization) : 0);
+    /* c->priv_.hs = expected accept (28 chars + NUL), the offered protocols,
+       room for the one picked, then the upgrade request held back while a
+       proxy tunnel is being set up ("" when none: rtws__tunneling) */
+    c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator,
+                                      29 + 2 * (plen + 1) + (o->tunnel ? cap : 1));
     if (!c->priv_.hs) {
         e = RTWS_ERR_NOMEM;
         goto out;
     }
     rtws_upgrade_accept_key(key, 24, c->priv_.hs);
     memcpy(c->priv_.hs + 29, o->protocols ? o->protocols : "", plen + 1);
-    cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
-          (o->authorization ? strlen(o->authorization) : 0) +
-          (o->extra_headers ? strlen(o->extra_headers) : 0);
+    c->priv_.hs[29 + 2 * (plen + 1)] = '\0';
     req = (char *)rtws__alloc(&c->priv_.cfg->allocator, cap);
     if (!req) {
         e = RTWS_ERR_NOMEM;
@@ -4043,6 +4270,24 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
     }
     if (o->extra_headers) n = RTWS__CATZ(req, n, cap, o->extra_headers);
     n = RTWS__CATZ(req, n, cap, "\r\n");
+    if (o->tunnel && n >= cap) {
+        n = cap + 1; /* did not fit: RTWS_ERR_NOMEM below */
+    } else if (o->tunnel) { /* CONNECT first (RFC 9110 §9.3.6), the upgrade after its 2xx */
+        memcpy(c->priv_.hs + 29 + 2 * (plen + 1), req, n);
+        c->priv_.hs[29 + 2 * (plen + 1) + n] = '\0';
+        n = 0;
+        n = RTWS__CATZ(req, n, cap, "CONNECT ");
+        n = RTWS__CATZ(req, n, cap, o->tunnel);
+        n = RTWS__CATZ(req, n, cap, " HTTP/1.1\r\nHost: ");
+        n = RTWS__CATZ(req, n, cap, o->tunnel);
+        n = RTWS__CATZ(req, n, cap, "\r\n");
+        if (o->proxy_authorization) {
+            n = RTWS__CATZ(req, n, cap, "Proxy-Authorization: ");
+            n = RTWS__CATZ(req, n, cap, o->proxy_authorization);
+            n = RTWS__CATZ(req, n, cap, "\r\n");
+        }
+        n = RTWS__CATZ(req, n, cap, "\r\n");
+    }
     c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     e = n <= cap ? rtws__queue_bytes(c, req, n) : RTWS_ERR_NOMEM;
     rtws__free(&c->priv_.cfg->allocator, req);
@@ -4052,16 +4297,61 @@ out:
     return e;
 }
 
+static void rtws__client_fail(rtws_conn *c, rtws_err err, int status) {
+    c->priv_.err = err;
+    rtws__emit_error(c, err, status);
+    rtws__finish(c);
+}
+
+/* The proxy's answer: a 2xx opens the tunnel and lets the upgrade request go. */
+static void rtws__tunnel_answer(rtws_conn *c, const char *hp, size_t head) {
+    rtws_http res;
+    size_t off;
+    char *req = rtws__held_request(c);
+    rtws_err e;
+    if (rtws_http_parse_response(hp, head, &res, c->priv_.cfg->max_headers, &off) != RTWS_OK) {
+        rtws__client_fail(c, RTWS_ERR_PROXY, 0);
+        return;
+    }
+    if (res.status < 200 || res.status > 299) {
+        rtws__client_fail(c, RTWS_ERR_PROXY, res.status);
+        return;
+    }
+    c->priv_.hs_scanned = 0; /* the next head is the server's */
+    off = strlen(req);
+    c->priv_.head_left = (uint32_t)RTWS__MIN(off, (size_t)UINT32_MAX);
+    e = rtws__queue_bytes(c, req, off);
+    req[0] = '\0'; /* the tunnel is up */
+    if (e != RTWS_OK) rtws__client_fail(c, e, 0);
+}
+
 static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     rtws_http res;
     size_t off;
     const rtws_str *v;
+    if (rtws__tunneling(c)) {
+        rtws__tunnel_answer(c, hp, head);
+        return;
+    }
     if (rtws_http_parse_response(hp, head, &res,
                                  c->priv_.cfg->max_headers, &off) != RTWS_OK) {
         c->priv_.err = RTWS_ERR_HANDSHAKE;
         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
         rtws__finish(c);
         return;
+    }
+    if ((res.status == 301 || res.status == 302 || res.status == 307 || res.status == 308) &&
+        c->priv_.io_ && c->priv_.io_->redirect) {
+        const rtws_str *loc = rtws_http_get_header(&res, "Location");
+        rtws_err e = c->priv_.io_->redirect(c, res.status, loc ? loc->p : NULL, loc ? loc->len : 0);
+        if (e == RTWS_OK) { /* followed: quiet until the host starts c over */
+            c->priv_.drop_input = 1;
+            return;
+        }
+        if (e != RTWS_EAGAIN) {
+            rtws__client_fail(c, e, res.status);
+            return;
+        }
     }
     if (res.status != 101) {
         c->priv_.err = RTWS_ERR_HANDSHAKE;
@@ -4579,7 +4869,9 @@ RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
     rtws__enter(c, now_ms);
     c->priv_.eof = 1;
     if (c->priv_.state != RTWS_STATE_CLOSED) {
-        c->priv_.err = c->priv_.state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE : RTWS_ERR_ABNORMAL;
+        c->priv_.err = rtws__tunneling(c)                         ? RTWS_ERR_PROXY
+                       : c->priv_.state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE
+                                                                : RTWS_ERR_ABNORMAL;
         rtws__emit_error(c, c->priv_.err, 0);
         rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     }
