@@ -6182,6 +6182,7 @@ static rtws_err rtws__proxy_parse(const char *px, char *buf, size_t cap, rtws_ur
     if (at) { /* user[:pass]: percent-decoded, then base64 */
         char raw[256];
         size_t k;
+        memset(raw, 0, sizeof raw); /* (gcc -O2 cannot tell that k bytes were written) */
         if ((size_t)(at - a) >= sizeof raw || acap < 6 + 4 * (sizeof raw / 3 + 1)) return RTWS_ERR_URL;
         k = rtws__pct_decode(a, (size_t)(at - a), raw);
         memcpy(auth, "Basic ", 6);
