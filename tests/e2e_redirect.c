@@ -193,6 +193,46 @@ static void test_downgrade_hook(void) {
     rtws_conn_close(c, 1000, NULL);
 }
 
+/* rtws_client follows the redirects at each attempt: its connection is the
+   same rtws_conn from the first request to the open */
+typedef struct clog {
+    int opens, states;
+    char url[96];
+} clog;
+static void rc_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
+    clog *l = (clog *)user;
+    if (ev->type == RTWS_CLIENT_EV_CONN && ev->conn.event->type == RTWS_EV_OPEN) {
+        const char *u = rtws_conn_get_url(ev->conn.conn);
+        l->opens++;
+        CHECK(ev->conn.conn == rtws_client_get_conn(cl));
+        snprintf(l->url, sizeof l->url, "%s", u ? u : "(null)");
+    }
+}
+
+static void test_client(void) {
+    rtws_client_config cc;
+    rtws_client *cl;
+    clog l;
+    char url[64], want[64];
+    rtws_err e;
+    uint64_t end = rtws_time_now_ms() + 5000;
+    memset(&cc, 0, sizeof cc);
+    memset(&l, 0, sizeof l);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/c1", rs.port);
+    cc.url = url;
+    cc.on_event = rc_event;
+    cc.user = &l;
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), &e);
+    CHECK(cl != NULL);
+    if (!cl) return;
+    while (!l.opens && rtws_time_now_ms() < end) rtws_ctx_run_once(ctx, 10);
+    CHECK_EQ(l.opens, 1);
+    snprintf(want, sizeof want, "ws://127.0.0.1:%d/final", sport);
+    CHECK(strcmp(l.url, want) == 0);
+    CHECK_EQ(rtws_client_get_state(cl), RTWS_CLIENT_OPEN);
+    rtws_client_free(cl);
+}
+
 int main(void) {
     rtws_ctx_config cfg;
     char loc[96];
@@ -225,6 +265,7 @@ int main(void) {
     test_follow();
     test_refused();
     test_downgrade_hook();
+    test_client();
     rs_stop(&rs);
     rtws_ctx_free(ctx);
     return T_END();
