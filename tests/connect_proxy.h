@@ -4,7 +4,9 @@
    blocking I/O. Modes: open, Basic auth required (407 otherwise), refuse
    (403), cut (close the tunnel cut_ms after it opened), hang up (close
    without an answer). Targets other than 127.0.0.1/localhost get a 502, and
-   so does a target that refuses. What it saw is counted in shared memory. */
+   so does a target that refuses. What it saw is counted in shared memory.
+   Start it before any listener the test closes later: the forked proxy
+   holds every descriptor open at the fork. */
 #ifndef RTWS_TEST_CONNECT_PROXY_H
 #define RTWS_TEST_CONNECT_PROXY_H
 #include <arpa/inet.h>

@@ -3,7 +3,8 @@
    http_proxy/HTTP_PROXY/all_proxy and no_proxy; Basic credentials from the
    proxy URL (407 without them); a refusing proxy (403), an unreachable
    target (502), a proxy that hangs up (status 0); a proxy that cuts the
-   tunnel under an open rtws_client, which reconnects through it again. An
+   tunnel under an open rtws_client, which reconnects through it again, and
+   an rtws_client whose server restarts behind the proxy (502s retried). An
    in-process echo server on 127.0.0.1, ports from the OS. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, strncasecmp */
 #define RTWS_IMPLEMENTATION
@@ -270,6 +271,87 @@ static void test_client_cut(void) {
     cp_stop(&p);
 }
 
+/* ---- the reconnecting client through a proxy while its server restarts ---- */
+static rtws_ctx *srv_new(int *port) {
+    rtws_ctx_config cfg;
+    rtws_ctx *c;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.conn.on_event = srv_event;
+    cfg.conn.heartbeat_off = 1;
+    cfg.timer_ms = 5;
+    c = rtws_ctx_new(&cfg);
+    if (c && rtws_ctx_listen(c, "127.0.0.1", *port, port) != RTWS_OK) {
+        rtws_ctx_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static void run2(rtws_ctx *b, volatile int *flag, int want, int ms) {
+    uint64_t end = rtws_time_now_ms() + (uint64_t)ms;
+    while (*flag < want && rtws_time_now_ms() < end) {
+        rtws_ctx_run_once(ctx, 5);
+        if (b) rtws_ctx_run_once(b, 5);
+    }
+}
+
+static void test_client_server_restart(void) {
+    cproxy p;
+    rtws_client_config cc;
+    rtws_client *cl;
+    clog l;
+    char px[64], url[64];
+    rtws_err e;
+    int port = 0, t1, r1;
+    rtws_ctx *srv;
+    /* the proxy first: a child forked later would hold the server's listener */
+    CHECK(cp_start(&p, CP_OPEN, NULL) == 0);
+    srv = srv_new(&port);
+    CHECK(srv != NULL);
+    if (!srv) {
+        cp_stop(&p);
+        return;
+    }
+    snprintf(px, sizeof px, "http://127.0.0.1:%d", p.port);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    memset(&cc, 0, sizeof cc);
+    memset(&l, 0, sizeof l);
+    cc.url = url;
+    cc.opts.proxy = px;
+    cc.on_event = rc_event;
+    cc.user = &l;
+    cc.backoff_base_ms = 50;
+    cc.backoff_max_ms = 100;
+    cc.jitter = RTWS_JITTER_NONE;
+    cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), &e);
+    CHECK(cl != NULL);
+    run2(srv, &l.opens, 1, 3000);
+    CHECK_EQ(l.opens, 1);
+    rtws_ctx_free(srv); /* the server goes away: the tunnel ends, attempts get 502 */
+    run2(NULL, &l.closes, 1, 3000);
+    CHECK_EQ(l.closes, 1);
+    {
+        uint64_t end = rtws_time_now_ms() + 400;
+        while (rtws_time_now_ms() < end) rtws_ctx_run_once(ctx, 10);
+    }
+    t1 = p.seen->tunnels;
+    r1 = p.seen->requests;
+    CHECK_EQ(t1, 1);
+    CHECK(r1 >= 2); /* retried through the proxy while the server was down */
+    CHECK(rtws_client_get_state(cl) == RTWS_CLIENT_RECONNECTING ||
+          rtws_client_get_state(cl) == RTWS_CLIENT_CONNECTING);
+    srv = srv_new(&port); /* back on the same port */
+    CHECK(srv != NULL);
+    run2(srv, &l.opens, 2, 3000);
+    CHECK_EQ(l.opens, 2);
+    CHECK_EQ(p.seen->tunnels, 2);
+    printf("client through a proxy across a server restart: %d CONNECTs, %d tunnels\n",
+           p.seen->requests, p.seen->tunnels);
+    rtws_client_free(cl);
+    if (srv) rtws_ctx_free(srv);
+    cp_stop(&p);
+}
+
 int main(void) {
     rtws_ctx_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -284,6 +366,7 @@ int main(void) {
     test_auth_refuse_hangup();
     test_env();
     test_client_cut();
+    test_client_server_restart();
     rtws_ctx_free(ctx);
     return T_END();
 }
