@@ -694,8 +694,9 @@ typedef struct rtws_client_opts {
                                   for ws:// and wss:// (TLS inside the tunnel) */
     int proxy_from_env;        /* 1: when proxy is NULL, take http_proxy (ws://) or
                                   https_proxy (wss://), else all_proxy, lower case
-                                  first, unless no_proxy/NO_PROXY lists the host
-                                  (rtws_proxy_bypass) */
+                                  first; and go direct when no_proxy (else
+                                  NO_PROXY) lists the host (rtws_proxy_bypass),
+                                  whichever proxy was chosen */
     unsigned max_redirects;    /* 301/302/307/308 followed per connect (5) */
     int redirects_off;         /* 1: none followed; a 3xx is RTWS_ERR_HANDSHAKE */
     int allow_downgrade;       /* 1: follow a redirect from wss:// to ws:// */
