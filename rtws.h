@@ -201,13 +201,17 @@ extern "C" {
     X(RTWS_ERR_URL, -18, "malformed URL (ws://host[:port]/path)")                                  \
     X(RTWS_ERR_TLS, -19, "TLS failed (see the error event's detail) or not built in (RTWS_USE_BEARSSL)") \
     X(RTWS_ERR_ABNORMAL, -20, "connection lost without a close handshake")                      \
-    X(RTWS_ERR_MESSAGE_TIMEOUT, -21, "a message arrived too slowly (see rtws_config.message_timeout_ms)")
+    X(RTWS_ERR_MESSAGE_TIMEOUT, -21, "a message arrived too slowly (see rtws_config.message_timeout_ms)") \
+    X(RTWS_ERR_PROXY, -22, "the HTTP proxy refused the tunnel (the error event's status: 407 wants credentials in rtws_client_opts.proxy) or failed") \
+    X(RTWS_ERR_REDIRECTS, -23, "too many redirects (see rtws_client_opts.max_redirects)") \
+    X(RTWS_ERR_REDIRECT_LOOP, -24, "redirected back to a URL already asked") \
+    X(RTWS_ERR_DOWNGRADE, -25, "redirected from wss:// to ws:// (see rtws_client_opts.allow_downgrade)")
 
 typedef enum rtws_err {
 #define RTWS__ENUM(name, value, text) name = value,
     RTWS__ERRORS(RTWS__ENUM)
 #undef RTWS__ENUM
-        RTWS_ERR_LAST_ = -22
+        RTWS_ERR_LAST_ = -26
 } rtws_err;
 
 /* A static string for any rtws_err (unknown values give "unknown error"). */
@@ -739,6 +743,24 @@ RTWS_API size_t rtws_url_host_header(const rtws_url *u, char *buf, size_t cap);
 /* Writes the request target ("/" when path is empty, then ?query) the same
    way, returning its length. */
 RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap);
+/* Resolves a redirect's Location ref[0..len) against base (a URL that
+   rtws_url_parse takes) into out, NUL-terminated, as a ws:// or wss:// URL:
+   an absolute URL (http maps to ws, https to wss), "//host/path" (base's
+   scheme), "/path", "?query", or a path relative to base's directory, with
+   "." and ".." segments removed (RFC 3986 §5.2); a "#fragment" is dropped.
+   Returns RTWS_OK with *out_len (may be NULL) set, RTWS_ERR_URL when base or
+   the result is not a URL rtws_url_parse takes, or RTWS_ERR_NOSPACE when
+   out is too small. */
+RTWS_API rtws_err rtws_url_resolve(const char *base, const char *ref, size_t len, char *out,
+                                   size_t cap, size_t *out_len);
+/* 1 when host[0..host_len) at port is listed in no_proxy (the no_proxy
+   variable's syntax: entries split by commas or spaces; "*" matches every
+   host; an entry matches the host itself and, with or without a leading
+   ".", every name under it; "host:port" and "[v6]:port" match that port
+   only; IPv6 literals with or without brackets; case-insensitive). No CIDR
+   ranges. host is without brackets; no_proxy may be NULL (0). */
+RTWS_API int rtws_proxy_bypass(const char *no_proxy, const char *host, size_t host_len,
+                               unsigned port);
 #endif /* !RTWS_NO_CLIENT */
 
 /* ======================================================================== */
@@ -894,6 +916,27 @@ typedef struct rtws_client_opts {
     const char *origin;        /* Origin header, or NULL */
     const char *authorization; /* Authorization header value, or NULL */
     const char *extra_headers; /* raw "Name: value\r\n" lines, or NULL */
+    /* Through an HTTP proxy, as rtws_conn_start sees it: tunnel is the
+       "host:port" to CONNECT to (IPv6 in brackets) and proxy_authorization
+       that request's Proxy-Authorization value ("Basic ..."), or NULL. The
+       upgrade request waits for the proxy's 2xx (other answers fail with
+       RTWS_ERR_PROXY, the proxy's status in the error event's status).
+       rtws_ctx_connect sets both itself from proxy below. */
+    const char *tunnel;
+    const char *proxy_authorization;
+    /* rtws_ctx_connect and rtws_client only (docs/GUIDE.md "Proxies and
+       redirects"): */
+    const char *proxy;         /* http://[user:pass@]host[:port] (port 80 when none;
+                                  user and pass percent-decoded, sent as Basic),
+                                  for ws:// and wss:// (TLS inside the tunnel) */
+    int proxy_from_env;        /* 1: when proxy is NULL, take http_proxy (ws://) or
+                                  https_proxy (wss://), else all_proxy, lower case
+                                  first; and go direct when no_proxy (else
+                                  NO_PROXY) lists the host (rtws_proxy_bypass),
+                                  whichever proxy was chosen */
+    unsigned max_redirects;    /* 301/302/307/308 followed per connect (5) */
+    int redirects_off;         /* 1: none followed; a 3xx is RTWS_ERR_HANDSHAKE */
+    int allow_downgrade;       /* 1: follow a redirect from wss:// to ws:// */
 } rtws_client_opts;
 
 typedef enum rtws_conn_state {
@@ -1471,6 +1514,12 @@ RTWS_API rtws_err rtws_ctx_post_close(rtws_ctx *ctx, uint64_t conn_id, unsigned 
 /* The counters of posting, on the loop's thread (zeros when posting is off). */
 RTWS_API void rtws_ctx_get_post_stats(const rtws_ctx *ctx, rtws_post_stats *st);
 #endif /* !RTWS_NO_THREADS */
+#if !defined(RTWS_NO_CLIENT)
+/* A client of rtws_ctx_connect: the URL of its request, after the redirects
+   followed (ws:// or wss://; valid until the connection is freed or follows
+   another redirect). NULL for other connections. */
+RTWS_API const char *rtws_conn_get_url(const rtws_conn *c);
+#endif
 
 #if !defined(RTWS_NO_CLIENT)
 /* A client that stays connected: reconnects with exponential backoff (full
@@ -1617,7 +1666,7 @@ RTWS_API rtws_err rtws_client_restart(rtws_client *cl, uint64_t now_ms);
    (reconnect or rtws_client_restart) uses it; refresh gets it as *url. */
 RTWS_API rtws_err rtws_client_set_url(rtws_client *cl, const char *url);
 /* Replaces cfg.opts (protocols, origin, authorization, extra headers, host,
-   path), copying every string: opts need not outlive the call. NULL clears
+   path, proxy), copying every string: opts need not outlive the call. NULL clears
    them all. Takes effect like rtws_client_set_url. RTWS_ERR_NOMEM keeps the
    old ones. */
 RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *opts);
@@ -4932,6 +4981,165 @@ RTWS_API size_t rtws_url_target(const rtws_url *u, char *buf, size_t cap) {
     n = rtws__url_put(buf, cap, n, u->target.p, u->target.len);
     return rtws__url_end(buf, cap, n);
 }
+
+static int rtws__ieqn(const char *a, const char *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (rtws__lower((unsigned char)a[i]) != rtws__lower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
+/* RFC 3986 §5.2.4 on p[0..len) (a path starting with '/'), in place: the
+   result is never longer. Returns its length. */
+static size_t rtws__url_dots(char *p, size_t len) {
+    size_t r = 0, w = 0;
+    while (r < len) {
+        size_t s = r + 1, e = s;
+        while (e < len && p[e] != '/') e++;
+        if (e - s == 2 && p[s] == '.' && p[s + 1] == '.') {
+            while (w > 0 && p[--w] != '/') {
+            }
+            if (e == len) p[w++] = '/';
+        } else if (e - s == 1 && p[s] == '.') {
+            if (e == len) p[w++] = '/';
+        } else {
+            memmove(p + w, p + r, e - r);
+            w += e - r;
+        }
+        r = e;
+    }
+    if (w == 0) p[w++] = '/';
+    return w;
+}
+
+RTWS_API rtws_err rtws_url_resolve(const char *base, const char *ref, size_t len, char *out,
+                                   size_t cap, size_t *out_len) {
+    rtws_url b, u;
+    size_t i, n = 0, p0, pe, qlen;
+    const char *scheme, *auth;
+    if (out_len) *out_len = 0;
+    if (cap) out[0] = '\0';
+    if (!base || !ref || rtws_url_parse(base, strlen(base), &b, NULL) != RTWS_OK)
+        return RTWS_ERR_URL;
+    for (i = 0; i < len && ref[i] != '#'; i++) {
+    }
+    len = i; /* the fragment is the client's own business (RFC 9110 §10.2.2) */
+    for (i = 0; i < len; i++) {
+        char ch = (char)rtws__lower((unsigned char)ref[i]);
+        if (!((ch >= 'a' && ch <= 'z') || (i && ((ch >= '0' && ch <= '9') || ch == '+' ||
+                                                 ch == '-' || ch == '.'))))
+            break;
+    }
+    scheme = b.tls ? "wss" : "ws";
+    if (i > 0 && i < len && ref[i] == ':') { /* absolute */
+        if ((i == 2 && rtws__ieqn(ref, "ws", 2)) || (i == 4 && rtws__ieqn(ref, "http", 4)))
+            scheme = "ws";
+        else if ((i == 3 && rtws__ieqn(ref, "wss", 3)) || (i == 5 && rtws__ieqn(ref, "https", 5)))
+            scheme = "wss";
+        else
+            return RTWS_ERR_URL;
+        n = rtws__url_put(out, cap, n, scheme, strlen(scheme));
+        n = rtws__url_put(out, cap, n, ref + i, len - i);
+    } else if (len >= 2 && ref[0] == '/' && ref[1] == '/') { /* network-path */
+        n = rtws__url_put(out, cap, n, scheme, strlen(scheme));
+        n = rtws__url_put(out, cap, n, ":", 1);
+        n = rtws__url_put(out, cap, n, ref, len);
+    } else {
+        auth = b.scheme.p + b.scheme.len + 3; /* "://" follows the scheme */
+        n = rtws__url_put(out, cap, n, scheme, strlen(scheme));
+        n = rtws__url_put(out, cap, n, "://", 3);
+        n = rtws__url_put(out, cap, n, auth, (size_t)(b.target.p - auth));
+        if (len == 0) {
+            n = rtws__url_put(out, cap, n, "/", b.path.len ? 0 : 1);
+            n = rtws__url_put(out, cap, n, b.target.p, b.target.len);
+        } else if (ref[0] == '/') {
+            n = rtws__url_put(out, cap, n, ref, len);
+        } else {
+            size_t dir = b.path.len;
+            if (ref[0] == '?') { /* the base's path, a new query */
+                n = rtws__url_put(out, cap, n, "/", b.path.len ? 0 : 1);
+            } else { /* the base's directory, then ref */
+                while (dir > 0 && b.path.p[dir - 1] != '/') dir--;
+                n = rtws__url_put(out, cap, n, "/", dir ? 0 : 1);
+            }
+            n = rtws__url_put(out, cap, n, b.path.p, dir);
+            n = rtws__url_put(out, cap, n, ref, len);
+        }
+    }
+    if (n >= cap) {
+        if (cap) out[0] = '\0';
+        return RTWS_ERR_NOSPACE;
+    }
+    out[n] = '\0';
+    /* the path: from the first '/' after "scheme://" to '?' or the end */
+    p0 = strlen(scheme) + 3;
+    while (p0 < n && out[p0] != '/' && out[p0] != '?') p0++;
+    if (p0 < n && out[p0] == '/') {
+        pe = p0;
+        while (pe < n && out[pe] != '?') pe++;
+        qlen = n - pe;
+        i = rtws__url_dots(out + p0, pe - p0);
+        memmove(out + p0 + i, out + pe, qlen);
+        n = p0 + i + qlen;
+        out[n] = '\0';
+    }
+    if (rtws_url_parse(out, n, &u, NULL) != RTWS_OK) {
+        out[0] = '\0';
+        return RTWS_ERR_URL;
+    }
+    if (out_len) *out_len = n;
+    return RTWS_OK;
+}
+
+RTWS_API int rtws_proxy_bypass(const char *no_proxy, const char *host, size_t host_len,
+                               unsigned port) {
+    const char *p = no_proxy;
+    if (!p || !host) return 0;
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') host++, host_len -= 2;
+    while (*p) {
+        const char *h, *e, *colon = NULL;
+        size_t hl, k, ncolon = 0;
+        unsigned long eport = 0;
+        int has_port = 0, bad = 0;
+        while (*p == ',' || *p == ' ' || *p == '\t') p++;
+        for (e = p; *e && *e != ',' && *e != ' ' && *e != '\t'; e++)
+            if (*e == ':') ncolon++, colon = e;
+        h = p;
+        hl = (size_t)(e - p);
+        p = e;
+        if (hl == 0) continue;
+        if (hl == 1 && h[0] == '*') return 1;
+        if (h[0] == '[') { /* [v6] or [v6]:port */
+            const char *rb = (const char *)memchr(h, ']', hl);
+            if (!rb) continue;
+            colon = rb + 1 < e && rb[1] == ':' ? rb + 1 : NULL;
+            if (rb + 1 < e && !colon) continue;
+            hl = (size_t)(rb - h) - 1;
+            h++;
+        } else if (ncolon == 1) {
+            hl = (size_t)(colon - h);
+        } else {
+            colon = NULL; /* a bare IPv6 literal: no port */
+        }
+        if (colon) {
+            has_port = 1;
+            if (colon + 1 == e) bad = 1;
+            for (k = 1; colon + k < e && !bad; k++) {
+                if (colon[k] < '0' || colon[k] > '9' || eport > 65535) bad = 1;
+                else eport = eport * 10 + (unsigned long)(colon[k] - '0');
+            }
+            if (bad || eport > 65535) continue;
+        }
+        if (hl >= 2 && h[0] == '*' && h[1] == '.') h++, hl--; /* "*.example.com" */
+        if (hl && h[0] == '.') h++, hl--;
+        if (!hl || (has_port && eport != port)) continue;
+        if (host_len == hl && rtws__ieqn(host, h, hl)) return 1;
+        if (host_len > hl && host[host_len - hl - 1] == '.' &&
+            rtws__ieqn(host + host_len - hl, h, hl))
+            return 1;
+    }
+    return 0;
+}
 #endif /* !RTWS_NO_CLIENT */
 
 /* === layer 3: conn ====================================================== */
@@ -4982,6 +5190,11 @@ typedef struct rtws__pool {
 typedef struct rtws__conn_io {
     rtws__pool *pool;
     size_t (*write)(rtws_conn *c, const rtws_iov *iov, int n);
+    /* A client's 301/302/307/308 with Location loc[0..len) (NULL: none):
+       RTWS_OK when the host follows it (the connection then goes quiet, the
+       host starts it over), RTWS_EAGAIN to leave it (RTWS_ERR_HANDSHAKE with
+       the status), or the error to fail with. NULL: never followed. */
+    rtws_err (*redirect)(rtws_conn *c, int status, const char *loc, size_t len);
 } rtws__conn_io;
 
 /* A block of at least min bytes from p (its size in *cap), or NULL: the
@@ -5957,6 +6170,18 @@ static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, siz
 }
 #endif /* !RTWS_NO_SERVER */
 
+/* The upgrade request held back behind a proxy's CONNECT, "" when none. */
+static char *rtws__held_request(const rtws_conn *c) {
+    char *offer = c->priv_.hs + 29;
+    return offer + 2 * (strlen(offer) + 1);
+}
+
+/* 1 while a client waits for its proxy's answer to the CONNECT. */
+static int rtws__tunneling(const rtws_conn *c) {
+    return c->priv_.cfg->role == RTWS_CLIENT && c->priv_.state == RTWS_STATE_HANDSHAKE &&
+           c->priv_.hs && *rtws__held_request(c);
+}
+
 #if !defined(RTWS_NO_CLIENT) /* the client handshake */
 RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
@@ -5983,6 +6208,9 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
             if ((s[i] == '\r' && s[i + 1] != '\n') || (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')))
                 return RTWS_ERR_INVALID;
     }
+    if (o->tunnel && (!*o->tunnel || rtws__has_crlf(o->tunnel) || strchr(o->tunnel, ' ') ||
+                      rtws__has_crlf(o->proxy_authorization)))
+        return RTWS_ERR_INVALID;
     rtws__enter(c, now_ms);
     c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->handshake_timeout_ms;
     if (!c->priv_.cfg->random || c->priv_.cfg->random(raw, sizeof raw, c->priv_.cfg->random_user) != 0) {
@@ -5990,18 +6218,24 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
         goto out;
     }
     rtws_base64_encode(raw, 16, key, sizeof key);
-    /* c->priv_.hs = expected accept (28 chars + NUL), then the offered protocols */
     plen = o->protocols ? strlen(o->protocols) : 0;
-    c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator, 29 + plen + 1 + plen + 1);
+    cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
+          (o->authorization ? strlen(o->authorization) : 0) +
+          (o->extra_headers ? strlen(o->extra_headers) : 0) +
+          (o->tunnel ? 2 * strlen(o->tunnel) : 0) +
+          (o->proxy_authorization ? strlen(o->proxy_authorization) : 0);
+    /* c->priv_.hs = expected accept (28 chars + NUL), the offered protocols,
+       room for the one picked, then the upgrade request held back while a
+       proxy tunnel is being set up ("" when none: rtws__tunneling) */
+    c->priv_.hs = (char *)rtws__alloc(&c->priv_.cfg->allocator,
+                                      29 + 2 * (plen + 1) + (o->tunnel ? cap : 1));
     if (!c->priv_.hs) {
         e = RTWS_ERR_NOMEM;
         goto out;
     }
     rtws_upgrade_accept_key(key, 24, c->priv_.hs);
     memcpy(c->priv_.hs + 29, o->protocols ? o->protocols : "", plen + 1);
-    cap = 256 + strlen(path) + strlen(o->host) + plen + (o->origin ? strlen(o->origin) : 0) +
-          (o->authorization ? strlen(o->authorization) : 0) +
-          (o->extra_headers ? strlen(o->extra_headers) : 0);
+    c->priv_.hs[29 + 2 * (plen + 1)] = '\0';
     req = (char *)rtws__alloc(&c->priv_.cfg->allocator, cap);
     if (!req) {
         e = RTWS_ERR_NOMEM;
@@ -6031,6 +6265,24 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
     }
     if (o->extra_headers) n = RTWS__CATZ(req, n, cap, o->extra_headers);
     n = RTWS__CATZ(req, n, cap, "\r\n");
+    if (o->tunnel && n >= cap) {
+        n = cap + 1; /* did not fit: RTWS_ERR_NOMEM below */
+    } else if (o->tunnel) { /* CONNECT first (RFC 9110 §9.3.6), the upgrade after its 2xx */
+        memcpy(c->priv_.hs + 29 + 2 * (plen + 1), req, n);
+        c->priv_.hs[29 + 2 * (plen + 1) + n] = '\0';
+        n = 0;
+        n = RTWS__CATZ(req, n, cap, "CONNECT ");
+        n = RTWS__CATZ(req, n, cap, o->tunnel);
+        n = RTWS__CATZ(req, n, cap, " HTTP/1.1\r\nHost: ");
+        n = RTWS__CATZ(req, n, cap, o->tunnel);
+        n = RTWS__CATZ(req, n, cap, "\r\n");
+        if (o->proxy_authorization) {
+            n = RTWS__CATZ(req, n, cap, "Proxy-Authorization: ");
+            n = RTWS__CATZ(req, n, cap, o->proxy_authorization);
+            n = RTWS__CATZ(req, n, cap, "\r\n");
+        }
+        n = RTWS__CATZ(req, n, cap, "\r\n");
+    }
     c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     e = n <= cap ? rtws__queue_bytes(c, req, n) : RTWS_ERR_NOMEM;
     rtws__free(&c->priv_.cfg->allocator, req);
@@ -6040,16 +6292,61 @@ out:
     return e;
 }
 
+static void rtws__client_fail(rtws_conn *c, rtws_err err, int status) {
+    c->priv_.err = err;
+    rtws__emit_error(c, err, status);
+    rtws__finish(c);
+}
+
+/* The proxy's answer: a 2xx opens the tunnel and lets the upgrade request go. */
+static void rtws__tunnel_answer(rtws_conn *c, const char *hp, size_t head) {
+    rtws_http res;
+    size_t off;
+    char *req = rtws__held_request(c);
+    rtws_err e;
+    if (rtws_http_parse_response(hp, head, &res, c->priv_.cfg->max_headers, &off) != RTWS_OK) {
+        rtws__client_fail(c, RTWS_ERR_PROXY, 0);
+        return;
+    }
+    if (res.status < 200 || res.status > 299) {
+        rtws__client_fail(c, RTWS_ERR_PROXY, res.status);
+        return;
+    }
+    c->priv_.hs_scanned = 0; /* the next head is the server's */
+    off = strlen(req);
+    c->priv_.head_left = (uint32_t)RTWS__MIN(off, (size_t)UINT32_MAX);
+    e = rtws__queue_bytes(c, req, off);
+    req[0] = '\0'; /* the tunnel is up */
+    if (e != RTWS_OK) rtws__client_fail(c, e, 0);
+}
+
 static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     rtws_http res;
     size_t off;
     const rtws_str *v;
+    if (rtws__tunneling(c)) {
+        rtws__tunnel_answer(c, hp, head);
+        return;
+    }
     if (rtws_http_parse_response(hp, head, &res,
                                  c->priv_.cfg->max_headers, &off) != RTWS_OK) {
         c->priv_.err = RTWS_ERR_HANDSHAKE;
         rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
         rtws__finish(c);
         return;
+    }
+    if ((res.status == 301 || res.status == 302 || res.status == 307 || res.status == 308) &&
+        c->priv_.io_ && c->priv_.io_->redirect) {
+        const rtws_str *loc = rtws_http_get_header(&res, "Location");
+        rtws_err e = c->priv_.io_->redirect(c, res.status, loc ? loc->p : NULL, loc ? loc->len : 0);
+        if (e == RTWS_OK) { /* followed: quiet until the host starts c over */
+            c->priv_.drop_input = 1;
+            return;
+        }
+        if (e != RTWS_EAGAIN) {
+            rtws__client_fail(c, e, res.status);
+            return;
+        }
     }
     if (res.status != 101) {
         c->priv_.err = RTWS_ERR_HANDSHAKE;
@@ -6577,7 +6874,9 @@ RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
     rtws__enter(c, now_ms);
     c->priv_.eof = 1;
     if (c->priv_.state != RTWS_STATE_CLOSED) {
-        c->priv_.err = c->priv_.state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE : RTWS_ERR_ABNORMAL;
+        c->priv_.err = rtws__tunneling(c)                         ? RTWS_ERR_PROXY
+                       : c->priv_.state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE
+                                                                : RTWS_ERR_ABNORMAL;
         rtws__emit_error(c, c->priv_.err, 0);
         rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     }
@@ -6910,6 +7209,7 @@ typedef struct rtws__sock {
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
     uint8_t waker;               /* the wake-up fd of posting (listener is set too) */
+    uint8_t routed;              /* alt is the alt of an rtws__route (rtws__route_of) */
 } rtws__sock;
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
@@ -6922,6 +7222,49 @@ typedef struct rtws__xsock {
     int owns_shared;             /* listeners: server_new made it, server_free ends it */
 } rtws__xsock;
 #define RTWS__XSTATE ((sizeof(rtws__xsock) + 15) & ~(size_t)15)
+
+/* How a client of rtws_ctx_connect reaches its server: the URL asked now,
+   the proxy on the way, and the redirects followed so far. */
+typedef struct rtws__route {
+    rtws__addr alt[RTWS__MAX_ALT]; /* first: the socket's alt points here (no pointer
+                                    of its own keeps rtws__sock small) */
+    char *url;                   /* the URL of the request under way (rtws_conn_get_url) */
+    char *next;                  /* a redirect taken: the URL to start over at */
+    char *seen;                  /* every URL asked, each NUL-terminated: loops */
+    size_t seen_len;
+    unsigned hops, max_hops;     /* redirects followed; the limit (0: none followed) */
+    int allow_downgrade;
+    int tls_wait;                /* wss:// through a proxy: the transport opens once the
+                                    tunnel is up (CONNECT answered), before the upgrade */
+    char *strs;                  /* copies of the caller's option strings */
+    char *hop;                   /* this hop's tunnel, Proxy-Authorization, Host, target,
+                                    server name */
+    rtws_client_opts opts;       /* the caller's, pointing into strs */
+    const char *sni;             /* tls_wait: the server name, in hop */
+    char first_host[256 + 8];    /* "host:port" of the first URL: Authorization goes
+                                    to it only (lower case) */
+} rtws__route;
+
+/* The route of a client of rtws_ctx_connect, else NULL. */
+static rtws__route *rtws__route_of(const rtws__sock *s) {
+    return s->routed ? (rtws__route *)(void *)s->alt : NULL;
+}
+
+static void rtws__route_free(const rtws_allocator *a, rtws__route *r) {
+    if (!r) return;
+    rtws__free(a, r->url);
+    rtws__free(a, r->next);
+    rtws__free(a, r->seen);
+    rtws__free(a, r->strs);
+    rtws__free(a, r->hop);
+    rtws__free(a, r);
+}
+#if !defined(RTWS_NO_CLIENT)
+static rtws_err rtws__sock_redirect(rtws_conn *c, int status, const char *loc, size_t len);
+static void rtws__route_restart(struct rtws__sock *s, uint64_t now);
+static int rtws__route_tls(struct rtws__sock *s);
+#endif
+
 
 struct rtws_ctx {
     rtws_ctx_config cfg;
@@ -7121,6 +7464,11 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->pool.budget = ctx->cfg.buffer_pool_off ? 0 : ctx->cfg.buffer_pool;
     ctx->io.pool = ctx->cfg.buffer_pool_off ? NULL : &ctx->pool;
     ctx->io.write = rtws__sock_direct;
+#if !defined(RTWS_NO_CLIENT)
+    ctx->io.redirect = rtws__sock_redirect;
+#else
+    ctx->io.redirect = NULL;
+#endif
     ctx->scratch = (uint8_t *)rtws__alloc(&a, RTWS__SCRATCH); /* NULL: buffers per connection */
     ctx->cfg.backlog = RTWS__DEF(ctx->cfg.backlog, SOMAXCONN);
     ctx->conn_cfg[0] = ctx->conn_cfg[1] = ctx->cfg.conn;
@@ -7209,7 +7557,8 @@ static void rtws__destroy(rtws__sock *s) {
         s->conn.priv_.depth = 0;
         rtws_conn_free(&s->conn);
     }
-    rtws__free(a, s->alt);
+    if (s->routed) rtws__route_free(a, rtws__route_of(s));
+    else rtws__free(a, s->alt);
     rtws__free(a, s);
 }
 
@@ -7247,6 +7596,12 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     unsigned want;
     if (s->dead || s->listener) return;
+#if !defined(RTWS_NO_CLIENT)
+    if (s->routed && rtws__route_of(s)->next && !c->priv_.depth && !c->priv_.in_recv) {
+        rtws__route_restart(s, now); /* a redirect was taken: start over there */
+        if (s->dead) return;
+    }
+#endif
     if (s->xport && !s->connecting && !s->lingering && !c->priv_.eof && !c->priv_.drop_input && !c->priv_.freed) {
         const rtws_transport *tp = rtws__tp(s);
         /* input the transport holds (decrypted bytes, the end of the
@@ -7330,6 +7685,12 @@ static int rtws__flush(rtws__sock *s) {
     long w;
     int detail = 0;
     if (s->connecting || s->lingering || c->priv_.freed) return 0;
+#if !defined(RTWS_NO_CLIENT)
+    if (s->routed && rtws__route_of(s)->tls_wait && !rtws__tunneling(c) && !c->priv_.drop_input) {
+        if (!rtws__route_tls(s)) return 0;
+        tp = rtws__tp(s);
+    }
+#endif
     for (;;) {
         rtws_iov v[16];
         size_t total = 0;
@@ -7361,6 +7722,9 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
         size_t cap;
         long r;
         int detail = 0, scratch = 0;
+        if (s->routed && (rtws__route_of(s)->next ||
+                          (rtws__route_of(s)->tls_wait && !rtws__tunneling(c))))
+            return; /* a redirect to follow, or TLS to start first (rtws__settle_state) */
         if (s->lingering || c->priv_.drop_input || c->priv_.freed) {
             char sink[4096]; /* the raw socket: nothing more is decoded */
             ssize_t n = recv(s->fd, sink, sizeof sink, 0);
@@ -7668,23 +8032,54 @@ static rtws_err rtws__client_shared(rtws_ctx *ctx, void **shared) {
     return e;
 }
 
-/* tls_host: the server name to verify for wss:// (through ctx->tls_tp),
-   NULL for ws:// */
+/* Starts the handshake of s and its connect to addrs (s owns them now).
+   tls_host: the server name to verify for wss:// (through ctx->tls_tp),
+   NULL for ws:// and for wss:// through a proxy (opened later). *opened:
+   the transport's state needs its release. */
+static rtws_err rtws__sock_start(rtws__sock *s, rtws__route *r, rtws__addr *addrs, int naddr,
+                                 const rtws_client_opts *opts, uint64_t now,
+                                 const char *tls_host, int *opened) {
+    rtws_ctx *ctx = s->ctx;
+    rtws_transport_open in;
+    rtws_err e;
+    memset(&in, 0, sizeof in);
+    if (r) { /* the route keeps them: s->alt is how s finds it */
+        memcpy(r->alt, addrs, (size_t)naddr * sizeof *addrs);
+        rtws__free(&ctx->cfg.conn.allocator, addrs);
+        addrs = r->alt;
+        s->routed = 1;
+    }
+    s->alt = addrs;
+    s->nalt = (uint8_t)naddr;
+    s->ialt = 0;
+    *opened = 0;
+    if (tls_host && (e = rtws__client_shared(ctx, &in.shared)) != RTWS_OK) return e;
+    e = rtws_conn_start(&s->conn, opts, now);
+    if (e == RTWS_OK && tls_host) {
+        int detail = 0;
+        s->xport = 1;
+        ((rtws__xsock *)s)->tp = ctx->tls_tp;
+        in.server_name = tls_host;
+        in.conn = s->conn.priv_.cfg;
+        *opened = 1;
+        e = ctx->tls_tp->open(rtws__tstate(s), &in, &detail);
+        if (e == RTWS_ERR_TLS) ctx->tls_error = detail;
+    }
+    if (e == RTWS_OK && rtws__next_addr(s)) e = RTWS_ERR_IO;
+    return e;
+}
+
+/* route: NULL for rtws_ctx_connect_addr; else s keeps it (and room for the
+   TLS transport's state when ctx has one: a redirect may lead to wss://). */
 static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
                                 const rtws_client_opts *opts, uint64_t now, const char *tls_host,
-                                rtws_err *err) {
+                                rtws__route *route, rtws_err *err) {
     rtws__sock *s;
     rtws_err e;
-    int sys, opened = 0;
-    const rtws_transport *tp = tls_host ? ctx->tls_tp : &rtws__tcp;
-    size_t size = tls_host ? RTWS__XSTATE + tp->state_size : sizeof *s;
-    rtws_transport_open in;
-    memset(&in, 0, sizeof in);
-    if (tls_host && (e = rtws__client_shared(ctx, &in.shared)) != RTWS_OK) {
-        rtws__free(&ctx->cfg.conn.allocator, addrs);
-        *err = e;
-        return NULL;
-    }
+    int opened = 0;
+    size_t size = sizeof *s;
+    if (tls_host || (route && route->max_hops && ctx->tls_tp) || (route && route->tls_wait))
+        size = RTWS__XSTATE + ctx->tls_tp->state_size;
     s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
         rtws__free(&ctx->cfg.conn.allocator, addrs);
@@ -7694,30 +8089,14 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     memset(s, 0, size);
     s->fd = -1;
     rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[1]);
-    s->alt = addrs;
-    s->nalt = (uint8_t)naddr;
     s->ctx = ctx;
-    e = rtws_conn_start(&s->conn, opts, now);
-    if (e == RTWS_OK && tls_host) {
-        int detail = 0;
-        s->xport = 1;
-        ((rtws__xsock *)s)->tp = tp;
-        in.server_name = tls_host;
-        in.conn = s->conn.priv_.cfg;
-        opened = 1;
-        e = tp->open(rtws__tstate(s), &in, &detail);
-        if (e == RTWS_ERR_TLS) ctx->tls_error = detail;
-    }
-    if (e == RTWS_OK) {
-        sys = rtws__next_addr(s);
-        if (sys) e = RTWS_ERR_IO;
-    }
+    e = rtws__sock_start(s, route, addrs, naddr, opts, now, tls_host, &opened);
     if (e == RTWS_OK && !rtws__add_sock(ctx, s)) e = RTWS_ERR_NOMEM;
     if (e != RTWS_OK) {
         if (s->fd >= 0) close(s->fd);
-        if (opened && tp->release) tp->release(rtws__tstate(s));
+        if (opened && ctx->tls_tp->release) ctx->tls_tp->release(rtws__tstate(s));
         rtws_conn_free(&s->conn);
-        rtws__free(&ctx->cfg.conn.allocator, s->alt);
+        if (!s->routed) rtws__free(&ctx->cfg.conn.allocator, s->alt); /* else the caller's */
         rtws__free(&ctx->cfg.conn.allocator, s);
         *err = e;
         return NULL;
@@ -7750,18 +8129,239 @@ RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *
     }
     memset(a, 0, sizeof *a);
     memcpy(a, addr, addrlen);
-    return rtws__connect(ctx, a, 1, opts, now_ms, NULL, err);
+    return rtws__connect(ctx, a, 1, opts, now_ms, NULL, NULL, err);
+}
+
+/* A copy of s[0..n) with a NUL, or NULL. */
+static char *rtws__strndup(const rtws_allocator *a, const char *s, size_t n) {
+    char *d = (char *)rtws__alloc(a, n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Percent-decodes s[0..n) into out (as long as s); returns the length. */
+static size_t rtws__pct_decode(const char *s, size_t n, char *out) {
+    size_t i, k = 0;
+    for (i = 0; i < n; i++) {
+        int h = i + 2 < n && s[i] == '%' ? rtws__hexval((unsigned char)s[i + 1]) : -1;
+        int l = h >= 0 ? rtws__hexval((unsigned char)s[i + 2]) : -1;
+        if (l >= 0) {
+            out[k++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            out[k++] = s[i];
+        }
+    }
+    return k;
+}
+
+/* The proxy for the route's URL u: the configured one, else the
+   environment's when asked and no_proxy does not list the host; NULL when
+   none. */
+static const char *rtws__proxy_for(const rtws__route *r, const rtws_url *u) {
+    static const char *const names[2][4] = {
+        {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"},
+        {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}};
+    const char *px = r->opts.proxy, *np;
+    int i;
+    if (!px && r->opts.proxy_from_env)
+        for (i = 0; i < 4 && (!px || !*px); i++) px = getenv(names[u->tls ? 1 : 0][i]);
+    if (!px || !*px) return NULL;
+    if (r->opts.proxy_from_env) {
+        np = getenv("no_proxy");
+        if (!np || !*np) np = getenv("NO_PROXY");
+        if (rtws_proxy_bypass(np, u->host.p, u->host.len, u->port)) return NULL;
+    }
+    return px;
+}
+
+/* Splits a proxy URL (http://[user:pass@]host[:port][/], the scheme may be
+   left out) into *pu (which points into buf, "http://host:port") and the
+   Basic credentials into auth ("" when none). RTWS_ERR_URL when malformed
+   or not http. */
+static rtws_err rtws__proxy_parse(const char *px, char *buf, size_t cap, rtws_url *pu, char *auth,
+                                  size_t acap) {
+    const char *a = strstr(px, "://"), *end, *at = NULL, *p;
+    size_t n;
+    auth[0] = '\0';
+    if (a) {
+        if ((size_t)(a - px) != 4 || !rtws__ieqn(px, "http", 4)) return RTWS_ERR_URL;
+        a += 3;
+    } else {
+        a = px;
+    }
+    for (end = a; *end && *end != '/' && *end != '?' && *end != '#'; end++)
+        if (*end == '@') at = end;
+    if (*end && (*end != '/' || end[1])) return RTWS_ERR_URL; /* only a "/" may follow */
+    if (at) { /* user[:pass]: percent-decoded, then base64 */
+        char raw[256];
+        size_t k;
+        memset(raw, 0, sizeof raw); /* (gcc -O2 cannot tell that k bytes were written) */
+        if ((size_t)(at - a) >= sizeof raw || acap < 6 + 4 * (sizeof raw / 3 + 1)) return RTWS_ERR_URL;
+        k = rtws__pct_decode(a, (size_t)(at - a), raw);
+        memcpy(auth, "Basic ", 6);
+        if (!rtws_base64_encode((const uint8_t *)raw, k, auth + 6, acap - 6) && k) return RTWS_ERR_URL;
+        a = at + 1;
+    }
+    p = "http://";
+    n = strlen(p);
+    if (n + (size_t)(end - a) >= cap) return RTWS_ERR_URL;
+    memcpy(buf, p, n);
+    memcpy(buf + n, a, (size_t)(end - a));
+    n += (size_t)(end - a);
+    buf[n] = '\0';
+    return rtws_url_parse(buf, n, pu, NULL) == RTWS_OK && !pu->zone.len ? RTWS_OK : RTWS_ERR_URL;
+}
+
+/* Resolves host (a name or an address) and port into at most RTWS__MAX_ALT
+   addresses (*out, allocated), returning how many; 0 with *err. */
+static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__addr **out,
+                         rtws_err *err) {
+    struct addrinfo hints, *res = NULL, *ai;
+    char ps[8];
+    int n = 0;
+    *out = NULL;
+    snprintf(ps, sizeof ps, "%u", port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    *err = RTWS_ERR_RESOLVE;
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return 0;
+    *out = (rtws__addr *)rtws__alloc(&ctx->cfg.conn.allocator, RTWS__MAX_ALT * sizeof **out);
+    if (*out) {
+        memset(*out, 0, RTWS__MAX_ALT * sizeof **out);
+        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
+            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+                ai->ai_addrlen > sizeof(rtws__addr))
+                continue;
+            memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
+        }
+    }
+    freeaddrinfo(res);
+    if (!*out) *err = RTWS_ERR_NOMEM;
+    if (*out && !n) {
+        rtws__free(&ctx->cfg.conn.allocator, *out);
+        *out = NULL;
+    }
+    return n;
+}
+
+/* "host:port" of u, lower case, into buf (256 + 8 bytes). */
+static void rtws__host_port(const rtws_url *u, char *buf) {
+    size_t i, n = u->host.len;
+    for (i = 0; i < n; i++) buf[i] = (char)rtws__lower((unsigned char)u->host.p[i]);
+    snprintf(buf + n, 8, ":%u", (unsigned)u->port);
+}
+
+/* Connects along r to r->url: a new socket (s NULL), or s again after a
+   redirect. Returns the connection or NULL with *err. */
+static rtws_conn *rtws__route_go(rtws_ctx *ctx, rtws__route *r, rtws__sock *s, uint64_t now,
+                                 rtws_err *err) {
+    const rtws_allocator *al = &ctx->cfg.conn.allocator;
+    char pbuf[300], auth[360], hp[256 + 8], *w;
+    const char *px, *tls_host = NULL;
+    rtws_url u, pu;
+    rtws_client_opts o = r->opts;
+    rtws__addr *addrs = NULL;
+    size_t need;
+    int n, opened = 0;
+    char *seen;
+    *err = RTWS_ERR_URL;
+    if (rtws_url_parse(r->url, strlen(r->url), &u, NULL) != RTWS_OK ||
+        !(rtws__str_ieq(u.scheme, "ws") || rtws__str_ieq(u.scheme, "wss")))
+        return NULL;
+    if (u.tls && !ctx->tls_tp) {
+        *err = RTWS_ERR_TLS; /* no TLS transport: built without RTWS_USE_BEARSSL */
+        return NULL;
+    }
+    /* remember the URL for loops */
+    need = strlen(r->url) + 1;
+    seen = (char *)(r->seen ? rtws__realloc(al, r->seen, r->seen_len + need)
+                            : rtws__alloc(al, need));
+    *err = RTWS_ERR_NOMEM;
+    if (!seen) return NULL;
+    memcpy(seen + r->seen_len, r->url, need);
+    r->seen = seen;
+    r->seen_len += need;
+    rtws__host_port(&u, hp);
+    if (!r->hops) memcpy(r->first_host, hp, sizeof hp);
+    else if (strcmp(hp, r->first_host) != 0) r->opts.authorization = NULL, o.authorization = NULL;
+    if (r->hops) o.host = o.path = NULL; /* the caller's were for the first URL */
+    px = rtws__proxy_for(r, &u);
+    *err = RTWS_ERR_URL;
+    if (px && rtws__proxy_parse(px, pbuf, sizeof pbuf, &pu, auth, sizeof auth) != RTWS_OK)
+        return NULL;
+    /* this hop's strings: tunnel, Proxy-Authorization, Host, target, name */
+    rtws__free(al, r->hop);
+    need = 4 * (u.host.len + 16) + strlen(auth) + u.target.len + u.zone.len + 8;
+    r->hop = w = (char *)rtws__alloc(al, need);
+    *err = RTWS_ERR_NOMEM;
+    if (!w) return NULL;
+    if (px) {
+        o.tunnel = w;
+        w += snprintf(w, need, "%s%.*s%s:%u", u.ipv6 ? "[" : "", (int)u.host.len, u.host.p,
+                      u.ipv6 ? "]" : "", (unsigned)u.port) + 1;
+        o.proxy_authorization = NULL;
+        if (auth[0]) {
+            o.proxy_authorization = w;
+            w += snprintf(w, need - (size_t)(w - r->hop), "%s", auth) + 1;
+        }
+    } else {
+        o.tunnel = o.proxy_authorization = NULL;
+    }
+    if (!o.host) {
+        o.host = w;
+        w += rtws_url_host_header(&u, w, need - (size_t)(w - r->hop)) + 1;
+    }
+    if (!o.path) {
+        o.path = w;
+        w += rtws_url_target(&u, w, need - (size_t)(w - r->hop)) + 1;
+    }
+    /* the name to resolve (with the zone for getaddrinfo), then the TLS name */
+    {
+        char *name = w;
+        memcpy(w, u.host.p, u.host.len);
+        w += u.host.len;
+        if (u.zone.len) {
+            *w++ = '%';
+            memcpy(w, u.zone.p, u.zone.len);
+            w += u.zone.len;
+        }
+        *w++ = '\0';
+        if (u.tls) {
+            memcpy(w, u.host.p, u.host.len);
+            w[u.host.len] = '\0';
+            if (px) r->sni = w;
+            else tls_host = w;
+        }
+        r->tls_wait = px && u.tls;
+        if (px) {
+            char ph[256 + 64];
+            memcpy(ph, pu.host.p, pu.host.len);
+            ph[pu.host.len] = '\0';
+            n = rtws__resolve(ctx, ph, pu.port, &addrs, err);
+        } else {
+            n = rtws__resolve(ctx, name, u.port, &addrs, err);
+        }
+    }
+    if (!n) return NULL;
+    if (!s) return rtws__connect(ctx, addrs, n, &o, now, tls_host, r, err);
+    *err = rtws__sock_start(s, r, addrs, n, &o, now, tls_host, &opened);
+    return *err == RTWS_OK ? &s->conn : NULL;
 }
 
 RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
                                  uint64_t now_ms, rtws_err *err) {
-    char host[256 + 1 + 64], port[8], hosthdr[300], *target = NULL;
+    const rtws_allocator *al = &ctx->cfg.conn.allocator;
+    rtws__route *r;
+    rtws_conn *c;
     rtws_url u;
-    struct addrinfo hints, *res = NULL, *ai;
-    rtws__addr *addrs = NULL;
-    int n = 0;
-    rtws_client_opts o;
-    rtws_conn *c = NULL;
+    const char **f[7];
+    size_t i, total = 0;
+    char *w;
     rtws_err dummy;
     if (!err) err = &dummy;
     *err = RTWS_ERR_URL;
@@ -7772,55 +8372,143 @@ RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_
         *err = RTWS_ERR_TLS; /* no TLS transport: built without RTWS_USE_BEARSSL */
         return NULL;
     }
-    /* the parser bounds host (255) and zone (63); getaddrinfo takes the zone
-       after a '%' */
-    memcpy(host, u.host.p, u.host.len);
-    host[u.host.len] = '%';
-    memcpy(host + u.host.len + 1, u.zone.p, u.zone.len);
-    host[u.host.len + (u.zone.len ? 1 + u.zone.len : 0)] = '\0';
-    snprintf(port, sizeof port, "%u", (unsigned)u.port);
-    rtws_url_host_header(&u, hosthdr, sizeof hosthdr);
-    if (opts) o = *opts;
-    else memset(&o, 0, sizeof o);
-    if (!o.host) o.host = hosthdr;
-    if (!o.path && u.path.len) {
-        o.path = u.target.p; /* the rest of url: no fragment follows */
-    } else if (!o.path && u.target.len) { /* ws://h?q asks for /?q */
-        target = (char *)rtws__alloc(&ctx->cfg.conn.allocator, u.target.len + 2);
-        if (!target) {
-            *err = RTWS_ERR_NOMEM;
-            return NULL;
+    *err = RTWS_ERR_NOMEM;
+    r = (rtws__route *)rtws__alloc(al, sizeof *r);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    if (opts) r->opts = *opts;
+    r->max_hops = r->opts.redirects_off ? 0 : RTWS__DEF(r->opts.max_redirects, 5u);
+    r->allow_downgrade = r->opts.allow_downgrade;
+    f[0] = &r->opts.host, f[1] = &r->opts.path, f[2] = &r->opts.protocols;
+    f[3] = &r->opts.origin, f[4] = &r->opts.authorization, f[5] = &r->opts.extra_headers;
+    f[6] = &r->opts.proxy;
+    for (i = 0; i < 7; i++)
+        if (*f[i]) total += strlen(*f[i]) + 1;
+    r->url = rtws__strndup(al, url, strlen(url));
+    r->strs = w = (char *)rtws__alloc(al, total + 1);
+    if (!r->url || !w) {
+        rtws__route_free(al, r);
+        return NULL;
+    }
+    for (i = 0; i < 7; i++) /* copies: a redirect is followed after the call returns */
+        if (*f[i]) {
+            size_t n = strlen(*f[i]) + 1;
+            memcpy(w, *f[i], n);
+            *f[i] = w;
+            w += n;
         }
-        rtws_url_target(&u, target, u.target.len + 2);
-        o.path = target;
-    }
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    *err = RTWS_ERR_RESOLVE;
-    if (getaddrinfo(host, port, &hints, &res) != 0 || !res) goto out;
-    addrs = (rtws__addr *)rtws__alloc(&ctx->cfg.conn.allocator, RTWS__MAX_ALT * sizeof *addrs);
-    if (addrs) {
-        memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
-        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
-            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-                ai->ai_addrlen > sizeof(rtws__addr))
-                continue;
-            memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
-        }
-    }
-    freeaddrinfo(res);
-    if (!addrs) {
-        *err = RTWS_ERR_NOMEM;
-    } else if (n == 0) {
-        rtws__free(&ctx->cfg.conn.allocator, addrs);
-    } else {
-        host[u.host.len] = '\0'; /* the TLS name check wants no zone */
-        c = rtws__connect(ctx, addrs, n, &o, now_ms, u.tls ? host : NULL, err);
-    }
-out:
-    rtws__free(&ctx->cfg.conn.allocator, target);
+    c = rtws__route_go(ctx, r, NULL, now_ms, err);
+    if (!c) rtws__route_free(al, r);
     return c;
+}
+
+/* io.redirect of the context's client connections: checks the Location and
+   keeps it for rtws__route_restart. */
+static rtws_err rtws__sock_redirect(rtws_conn *c, int status, const char *loc, size_t len) {
+    rtws__sock *s = (rtws__sock *)c;
+    rtws__route *r = rtws__route_of(s);
+    const rtws_allocator *al = &s->ctx->cfg.conn.allocator;
+    size_t cap, n, i;
+    rtws_url a, b;
+    char *next;
+    (void)status;
+    if (!r || !r->max_hops || !loc) return RTWS_EAGAIN; /* not followed */
+    cap = strlen(r->url) + len + 8;
+    if (!(next = (char *)rtws__alloc(al, cap))) return RTWS_ERR_NOMEM;
+    if (rtws_url_resolve(r->url, loc, len, next, cap, &n) != RTWS_OK) {
+        rtws__free(al, next);
+        return RTWS_ERR_URL;
+    }
+    rtws_url_parse(r->url, strlen(r->url), &a, NULL);
+    rtws_url_parse(next, n, &b, NULL);
+    for (i = 0; i < r->seen_len; i += strlen(r->seen + i) + 1)
+        if (strcmp(r->seen + i, next) == 0) break;
+    if (i < r->seen_len || r->hops >= r->max_hops || (a.tls && !b.tls && !r->allow_downgrade) ||
+        (b.tls && !s->ctx->tls_tp)) {
+        rtws_err e = i < r->seen_len          ? RTWS_ERR_REDIRECT_LOOP
+                     : r->hops >= r->max_hops ? RTWS_ERR_REDIRECTS
+                     : (a.tls && !b.tls)      ? RTWS_ERR_DOWNGRADE
+                                              : RTWS_ERR_TLS;
+        rtws__free(al, next);
+        return e;
+    }
+    r->next = next;
+    return RTWS_OK;
+}
+
+/* Starts s over at the redirect it took: a new socket, the same rtws_conn. */
+static void rtws__route_restart(rtws__sock *s, uint64_t now) {
+    rtws_ctx *ctx = s->ctx;
+    rtws__route *r = rtws__route_of(s);
+    rtws_conn *c = &s->conn;
+    rtws__conn_priv keep = c->priv_;
+    rtws_err e;
+    rtws__watch(s, 0);
+    if (s->fd >= 0) {
+        ctx->byfd[s->fd] = NULL;
+        close(s->fd);
+        s->fd = -1;
+    }
+    if (s->xport) {
+        const rtws_transport *tp = ((rtws__xsock *)s)->tp;
+        if (tp->release) tp->release(rtws__tstate(s));
+        memset((uint8_t *)s + RTWS__XSTATE, 0, tp->state_size);
+        s->xport = 0;
+    }
+    s->nalt = s->ialt = 0; /* s->alt stays: it is r->alt */
+    s->connecting = 0;
+    c->priv_.notify_ = NULL;
+    rtws_conn_free(c);
+    rtws__conn_init_shared(c, &ctx->conn_cfg[1]);
+    c->priv_.on_event = keep.on_event;
+    c->priv_.user = keep.user;
+    c->priv_.data = keep.data;
+    c->priv_.ext_ = keep.ext_;
+    c->priv_.io_ = keep.io_;
+    rtws__free(&ctx->cfg.conn.allocator, r->url);
+    r->url = r->next;
+    r->next = NULL;
+    r->hops++;
+    rtws__route_go(ctx, r, s, now, &e);
+    c->priv_.notify_ = keep.notify_;
+    if (e != RTWS_OK) {
+        rtws__host_error(s, e, 0);
+        rtws__kill(s);
+        return;
+    }
+    rtws__sock_notify(c);
+}
+
+/* wss:// through a proxy: the tunnel is up, TLS starts before the upgrade
+   request (held in the connection's queue) goes out. 0 on failure. */
+static int rtws__route_tls(rtws__sock *s) {
+    rtws_ctx *ctx = s->ctx;
+    rtws__route *r = rtws__route_of(s);
+    rtws_transport_open in;
+    int detail = 0;
+    rtws_err e;
+    memset(&in, 0, sizeof in);
+    r->tls_wait = 0;
+    e = rtws__client_shared(ctx, &in.shared);
+    if (e == RTWS_OK) {
+        s->xport = 1;
+        ((rtws__xsock *)s)->tp = ctx->tls_tp;
+        in.server_name = r->sni;
+        in.conn = s->conn.priv_.cfg;
+        e = ctx->tls_tp->open(rtws__tstate(s), &in, &detail);
+        if (e != RTWS_OK) { /* release still runs with the socket */
+            if (e == RTWS_ERR_TLS) ctx->tls_error = detail;
+        }
+    }
+    if (e == RTWS_OK) return 1;
+    rtws__host_fail(s, e, detail, e == RTWS_ERR_TLS ? rtws__tp_text(ctx->tls_tp, detail) : NULL);
+    return 0;
+}
+
+RTWS_API const char *rtws_conn_get_url(const rtws_conn *c) {
+    const rtws__sock *s = (const rtws__sock *)c;
+    if (c->priv_.notify_ != rtws__sock_notify || s->listener || !s->routed) return NULL;
+    return rtws__route_of(s)->url;
 }
 
 static void rtws__connected(rtws__sock *s, uint64_t now) {
@@ -8769,7 +9457,7 @@ RTWS_API rtws_err rtws_client_set_url(rtws_client *cl, const char *url) {
 
 RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *opts) {
     rtws_client_opts o;
-    const char **f[6];
+    const char **f[9];
     size_t i, total = 0;
     char *b = NULL, *w;
     if (cl->dead) return RTWS_ERR_CLOSED;
@@ -8777,11 +9465,12 @@ RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *
     else memset(&o, 0, sizeof o);
     f[0] = &o.host, f[1] = &o.path, f[2] = &o.protocols;
     f[3] = &o.origin, f[4] = &o.authorization, f[5] = &o.extra_headers;
-    for (i = 0; i < 6; i++)
+    f[6] = &o.tunnel, f[7] = &o.proxy_authorization, f[8] = &o.proxy;
+    for (i = 0; i < 9; i++)
         if (*f[i]) total += strlen(*f[i]) + 1;
     if (total && !(b = (char *)rtws__alloc(&cl->ctx->cfg.conn.allocator, total)))
         return RTWS_ERR_NOMEM;
-    for (w = b, i = 0; i < 6; i++) /* one block: every string copied after the last */
+    for (w = b, i = 0; i < 9; i++) /* one block: every string copied after the last */
         if (*f[i]) {
             size_t n = strlen(*f[i]) + 1;
             memcpy(w, *f[i], n);

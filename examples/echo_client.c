@@ -2,6 +2,7 @@
    prints round-trip times.
 
    usage: ./echo_client [URL] [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure]
+                        [--proxy URL] [--proxy-env]
      URL          ws://host[:port]/path (default ws://127.0.0.1:9001/); wss:// URLs
                   need a build with -DRTWS_USE_BEARSSL ... -lbearssl (build/tls_echo_client)
      -n N         messages to send, one at a time (default 100)
@@ -9,6 +10,8 @@
      --binary     send binary messages instead of text
      --ca FILE    trust anchors (PEM) instead of the system bundle
      --insecure   skip certificate verification (tests only)
+     --proxy URL  through an HTTP proxy: http://[user:pass@]host[:port]
+     --proxy-env  the proxy from http_proxy/https_proxy/all_proxy, minus no_proxy
      --help       print this and exit
    The URL may also come after the options. Exits 0 when every echo came back intact. */
 #define RTWS_IMPLEMENTATION
@@ -31,6 +34,7 @@ typedef struct state {
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
             "usage: %s [URL] [-n N] [-s SIZE] [--binary] [--ca FILE] [--insecure]\n"
+            "          [--proxy URL] [--proxy-env]\n"
             "Sends N messages of SIZE bytes, checks every echo, and prints round-trip times.\n"
             "  URL          ws://host[:port]/path (default ws://127.0.0.1:9001/); wss:// URLs\n"
             "               need a build with -DRTWS_USE_BEARSSL ... -lbearssl (build/tls_echo_client)\n"
@@ -39,6 +43,8 @@ static void usage(FILE *f, const char *argv0) {
             "  --binary     send binary messages instead of text\n"
             "  --ca FILE    trust anchors (PEM) instead of the system bundle\n"
             "  --insecure   skip certificate verification (tests only)\n"
+            "  --proxy URL  through an HTTP proxy: http://[user:pass@]host[:port]\n"
+            "  --proxy-env  the proxy from http_proxy/https_proxy/all_proxy, minus no_proxy\n"
             "  --help       print this and exit\n"
             "The URL may also come after the options. Exits 0 when every echo came back intact.\n",
             argv0);
@@ -102,6 +108,7 @@ int main(int argc, char **argv) {
     state s;
     rtws_ctx_config cfg;
     rtws_tls_client_config tls;
+    rtws_client_opts opts;
     rtws_ctx *ctx;
     rtws_err e;
     int i, url_given = 0;
@@ -110,6 +117,7 @@ int main(int argc, char **argv) {
     s.n = 100;
     s.size = 64;
     memset(&tls, 0, sizeof tls);
+    memset(&opts, 0, sizeof opts);
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
             usage(stdout, argv[0]);
@@ -119,6 +127,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--binary")) s.binary = 1;
         else if (!strcmp(argv[i], "--ca") && i + 1 < argc) tls.ca_file = argv[++i];
         else if (!strcmp(argv[i], "--insecure")) tls.tls_insecure_skip_verify = 1;
+        else if (!strcmp(argv[i], "--proxy") && i + 1 < argc) opts.proxy = argv[++i];
+        else if (!strcmp(argv[i], "--proxy-env")) opts.proxy_from_env = 1;
         else if (argv[i][0] != '-' && !url_given) {
             url = argv[i];
             url_given = 1;
@@ -149,7 +159,7 @@ int main(int argc, char **argv) {
     cfg.conn.user = &s;
     cfg.tls = &tls;
     ctx = rtws_ctx_new(&cfg);
-    if (!ctx || !rtws_ctx_connect(ctx, url, NULL, rtws_time_now_ms(), &e)) {
+    if (!ctx || !rtws_ctx_connect(ctx, url, &opts, rtws_time_now_ms(), &e)) {
         fprintf(stderr, "echo_client: %s: %s", url, ctx ? rtws_err_str(e) : "no memory");
         if (ctx && e == RTWS_ERR_TLS)
             fprintf(stderr, ": %s", rtws_tls_err_str(rtws_ctx_get_tls_error(ctx)));

@@ -4,7 +4,11 @@
    byte 0: flags (see FZ_*)
    byte 1, 2: seed of the chunk sizes and of the partial writes; when byte 1
            is odd, message_timeout_ms = 64 * (1 + byte 1 / 2); byte 2's bit 0
-           lends a host's pool (bit 1: a small budget) and direct writes
+           lends a host's pool (bit 1: a small budget) and direct writes;
+           client: bit 2 goes through a proxy (a CONNECT first, so the input
+           starts with the proxy's answer; FZ_HANDSHAKE prepends a 200), bit
+           3 lends a redirect hook that resolves each Location and follows,
+           declines or refuses it (bits 4-5)
    byte 3: milliseconds that pass per call (times 64)
    rest:   bytes from the peer (after a valid handshake head when FZ_HANDSHAKE) */
 #ifndef FUZZ_CONN_H
@@ -43,6 +47,8 @@ typedef struct fz {
     uint8_t *out;
     size_t out_len, out_cap, head_scanned;
     int phase; /* 0: HTTP head next, 1: frames, 2: nothing more is parsed */
+    int tunnel; /* client through a proxy: 1 the CONNECT is the next head, 2 it was */
+    int redirect_mode, redirects; /* the hook's answer (byte 2 bits 4-5), its calls */
     rtws_frame_parser fp;
     int close_out;         /* a close frame was written */
     uint8_t ctl[125];      /* payload of the control frame being written */
@@ -86,7 +92,8 @@ static int fz_err_ok(rtws_err e) {
     return e == RTWS_OK || e == RTWS_EAGAIN || e == RTWS_ERR_NOMEM || e == RTWS_ERR_PROTOCOL ||
            e == RTWS_ERR_TOO_BIG || e == RTWS_ERR_UTF8 || e == RTWS_ERR_HANDSHAKE ||
            e == RTWS_ERR_TIMEOUT || e == RTWS_ERR_CLOSED || e == RTWS_ERR_ABNORMAL ||
-           e == RTWS_ERR_MESSAGE_TIMEOUT;
+           e == RTWS_ERR_MESSAGE_TIMEOUT || e == RTWS_ERR_PROXY || e == RTWS_ERR_REDIRECTS ||
+           e == RTWS_ERR_URL;
 }
 
 static int fz_send_ok(rtws_err e) {
@@ -179,6 +186,11 @@ static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
                    ev->error.err != RTWS_EAGAIN);
         if (ev->error.err == RTWS_ERR_HANDSHAKE && ev->error.status)
             FUZZ_CHECK(ev->error.status >= 0 && ev->error.status <= 999); /* the peer's 3 digits */
+        if (ev->error.err == RTWS_ERR_PROXY) /* the proxy's status, never a 2xx; 0: none */
+            FUZZ_CHECK(f->tunnel && ev->error.status >= 0 && ev->error.status <= 999 &&
+                       (ev->error.status < 200 || ev->error.status > 299));
+        if (ev->error.err == RTWS_ERR_REDIRECTS || ev->error.err == RTWS_ERR_URL)
+            FUZZ_CHECK(f->redirects > 0); /* only from the hook */
         /* sans-I/O: nothing below the connection to report */
         FUZZ_CHECK(ev->error.detail == 0 && ev->error.detail_text == NULL);
         if ((f->flags & FZ_FREE_CB) && !f->opened) {
@@ -209,10 +221,21 @@ static void fz_check_head(fz *f, size_t head) {
         FUZZ_CHECK(rtws_http_has_token(&m, "Upgrade", "websocket"));
         FUZZ_CHECK(rtws_http_has_token(&m, "Connection", "Upgrade"));
         if (f->know_key) FUZZ_CHECK(memcmp(acc->p, f->expect_accept, 28) == 0);
+    } else if (f->tunnel == 1) { /* the CONNECT, alone: the upgrade waits for the 2xx */
+        const rtws_str *pa;
+        FUZZ_CHECK(rtws_http_parse_request((const char *)f->out, head, &m, 0, &off) == RTWS_OK);
+        FUZZ_CHECK(m.method.len == 7 && memcmp(m.method.p, "CONNECT", 7) == 0);
+        FUZZ_CHECK(m.target.len == 22 && memcmp(m.target.p, "server.example.com:443", 22) == 0);
+        pa = rtws_http_get_header(&m, "Proxy-Authorization");
+        FUZZ_CHECK(pa && pa->len == 10 && memcmp(pa->p, "Basic dTpw", 10) == 0);
+        FUZZ_CHECK(head == f->out_len); /* nothing behind it yet */
+        f->tunnel = 2;
+        return; /* phase stays 0: the upgrade request is the next head */
     } else {
         rtws_upgrade u;
         FUZZ_CHECK(rtws_http_parse_request((const char *)f->out, head, &m, 0, &off) == RTWS_OK);
         FUZZ_CHECK(rtws_http_check_upgrade(&m, &u) == 101);
+        FUZZ_CHECK(!rtws_http_get_header(&m, "Proxy-Authorization"));
         FUZZ_CHECK(rtws_http_get_header(&m, "Host") != NULL);
     }
     f->phase = 1;
@@ -226,6 +249,13 @@ static void fz_parse_out(fz *f) {
         if (!head) return;
         fz_check_head(f, head);
         off = head;
+        if (f->phase == 0) { /* the proxy's CONNECT went out: then the upgrade's */
+            memmove(f->out, f->out + off, f->out_len - off);
+            f->out_len -= off;
+            f->head_scanned = 0;
+            fz_parse_out(f);
+            return;
+        }
     }
     while (f->phase == 1 && off < f->out_len) {
         rtws_frame_piece piece;
@@ -270,6 +300,31 @@ static void fz_parse_out(fz *f) {
 
 /* The host's direct write, as a socket that takes a random part (or none). */
 static fz *fz_cur;
+
+/* The host's redirect hook: the Location resolved as the host would, then
+   followed (the connection goes quiet), declined, or refused. */
+static rtws_err fz_redirect(rtws_conn *c, int status, const char *loc, size_t len) {
+    fz *f = fz_cur;
+    char out[1024];
+    size_t n = 0;
+    rtws_err e;
+    FUZZ_CHECK(c == &f->c && f->role == RTWS_CLIENT && !f->opened);
+    FUZZ_CHECK(status == 301 || status == 302 || status == 307 || status == 308);
+    FUZZ_CHECK(f->tunnel != 1); /* never the proxy's answer */
+    f->redirects++;
+    if (!loc) return RTWS_EAGAIN;
+    e = rtws_url_resolve("wss://server.example.com/chat?x=1", loc, len, out, sizeof out, &n);
+    FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_URL || e == RTWS_ERR_NOSPACE);
+    if (e != RTWS_OK) return RTWS_ERR_URL;
+    {
+        rtws_url u;
+        FUZZ_CHECK(n == strlen(out) && n < sizeof out);
+        FUZZ_CHECK(rtws_url_parse(out, n, &u, NULL) == RTWS_OK);
+        FUZZ_CHECK(rtws__str_ieq(u.scheme, "ws") || rtws__str_ieq(u.scheme, "wss"));
+        FUZZ_CHECK(memchr(out, '#', n) == NULL);
+    }
+    return f->redirect_mode == 0 ? RTWS_OK : f->redirect_mode == 1 ? RTWS_EAGAIN : RTWS_ERR_REDIRECTS;
+}
 static size_t fz_write(rtws_conn *c, const rtws_iov *iov, int n) {
     fz *f = fz_cur;
     size_t total = 0, take, k = 0;
@@ -421,6 +476,13 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     }
     rtws_conn_init(&f.c, &cfg);
     memset(&pool, 0, sizeof pool);
+    memset(&io, 0, sizeof io);
+    fz_cur = &f;
+    if (role == RTWS_CLIENT && (d[-2] & 8)) { /* byte 2, bit 3: a redirect hook */
+        io.redirect = fz_redirect;
+        f.redirect_mode = (d[-2] >> 4) & 3;
+        f.c.priv_.io_ = &io;
+    }
     if (d[-2] & 1) { /* byte 2, bit 0: a host's pool and direct writes */
         pool.alloc = cfg.allocator;
         pool.budget = (d[-2] & 2) ? 4096 : 1 << 20;
@@ -439,9 +501,18 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
         o.path = "/chat?x=1";
         o.protocols = (f.flags & FZ_PROTO) ? "chat, superchat" : NULL;
         o.origin = "http://example.com";
+        if (d[-2] & 4) { /* byte 2, bit 2: through a proxy */
+            o.tunnel = "server.example.com:443";
+            o.proxy_authorization = "Basic dTpw";
+            f.tunnel = 1;
+        }
         FUZZ_CHECK(rtws_conn_start(&f.c, &o, f.now) == RTWS_OK);
         fz_after_call(&f);
-        FUZZ_CHECK(f.phase == 1); /* the whole request was written and checked */
+        /* the whole request was written and checked (behind a proxy: the
+           CONNECT alone) */
+        FUZZ_CHECK(f.tunnel ? f.phase == 0 && f.tunnel == 2 : f.phase == 1);
+        if (f.tunnel && (f.flags & FZ_HANDSHAKE))
+            slen = (size_t)sprintf((char *)stream, "HTTP/1.1 200 Connection established\r\n\r\n");
         if (f.flags & FZ_HANDSHAKE) {
             /* answer with the accept computed from the key the client sent:
                the deterministic random source gives it again */
@@ -451,7 +522,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
             fz_random(raw, 16, &again);
             rtws_base64_encode(raw, 16, key, sizeof key);
             rtws_upgrade_accept_key(key, 24, acc);
-            slen = (size_t)sprintf((char *)stream,
+            slen += (size_t)sprintf((char *)stream + slen,
                                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
                                    acc,

@@ -5,7 +5,11 @@
    printable ASCII without '#', and the writers never pass their capacity
    (checked with canaries at every capacity up to the full length + 1).
    The Host header and target they write parse back to the same URL,
-   without the zone. */
+   without the zone. The input is also a redirect's Location, resolved
+   against fixed bases (and, when it parses, a base for fixed Locations):
+   a result is a ws/wss URL that rtws_url_parse takes, without '#', never
+   past the capacity, and resolving it again gives it back; and a no_proxy
+   list, matched case-insensitively. */
 #include "fuzz.h"
 
 static int inside(rtws_str s, const char *buf, size_t len) {
@@ -98,6 +102,29 @@ static void check_ok(const rtws_url *u, const char *s, size_t n) {
     free(hh);
 }
 
+/* rtws_url_resolve(base, ref[0..len)): the result's properties, and a
+   fixed point (an absolute ws/wss URL without dot segments resolves to
+   itself). */
+static void check_resolve(const char *base, const char *ref, size_t len) {
+    char out[512], again[512];
+    size_t k = 0, k2 = 0, cap;
+    rtws_err e = rtws_url_resolve(base, ref, len, out, sizeof out, &k);
+    rtws_url u;
+    FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_URL || e == RTWS_ERR_NOSPACE);
+    if (e != RTWS_OK) {
+        FUZZ_CHECK(out[0] == '\0' && k == 0);
+        return;
+    }
+    FUZZ_CHECK(k == strlen(out) && k < sizeof out && !memchr(out, '#', k));
+    FUZZ_CHECK(rtws_url_parse(out, k, &u, NULL) == RTWS_OK);
+    FUZZ_CHECK((u.scheme.len == 2 && !memcmp(out, "ws", 2)) ||
+               (u.scheme.len == 3 && !memcmp(out, "wss", 3)));
+    FUZZ_CHECK(rtws_url_resolve(base, out, k, again, sizeof again, &k2) == RTWS_OK);
+    FUZZ_CHECK(k2 == k && !memcmp(again, out, k));
+    for (cap = 0; cap <= k; cap += 1 + k / 8) /* too small: NOSPACE, nothing past cap */
+        FUZZ_CHECK(rtws_url_resolve(base, out, k, again, cap, NULL) == RTWS_ERR_NOSPACE);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     char *s = (char *)malloc(n ? n : 1);
     rtws_url u;
@@ -113,6 +140,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     } else {
         FUZZ_CHECK(off <= n);
         FUZZ_CHECK(u.error != NULL && u.error[0] != '\0');
+    }
+    check_resolve("ws://h.example:8080/a/b/c?q=1", s, n);
+    check_resolve("wss://[::1]/", s, n);
+    {
+        char *z = (char *)malloc(n + 1); /* the base and the no_proxy list are strings */
+        FUZZ_CHECK(z != NULL);
+        memcpy(z, d, n);
+        z[n] = '\0';
+        if (e == RTWS_OK && strlen(z) == n) {
+            check_resolve(z, "../x/./y?z#f", 12);
+            check_resolve(z, "//o.example/p", 13);
+            check_resolve(z, "https://o.example", 17);
+        }
+        {
+            int a = rtws_proxy_bypass(z, "www.Example.com", 15, 443);
+            FUZZ_CHECK(a == 0 || a == 1);
+            FUZZ_CHECK(a == rtws_proxy_bypass(z, "WWW.EXAMPLE.COM", 15, 443));
+            a = rtws_proxy_bypass(z, "fe80::1", 7, 80);
+            FUZZ_CHECK(a == rtws_proxy_bypass(z, "[FE80::1]", 9, 80));
+        }
+        free(z);
     }
     free(s);
     return 0;

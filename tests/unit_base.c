@@ -197,6 +197,10 @@ static void test_strerror(void) {
         {RTWS_ERR_TLS, "TLS"},
         {RTWS_ERR_ABNORMAL, "close handshake"},
         {RTWS_ERR_MESSAGE_TIMEOUT, "message_timeout_ms"},
+        {RTWS_ERR_PROXY, "proxy"},
+        {RTWS_ERR_REDIRECTS, "max_redirects"},
+        {RTWS_ERR_REDIRECT_LOOP, "already asked"},
+        {RTWS_ERR_DOWNGRADE, "allow_downgrade"},
     };
     size_t i, j;
     const size_t n = sizeof codes / sizeof codes[0];
