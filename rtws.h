@@ -7208,9 +7208,13 @@ typedef struct rtws__sock {
     uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
-    uint8_t waker;               /* the wake-up fd of posting (listener is set too) */
-    uint8_t routed;              /* alt is the alt of an rtws__route (rtws__route_of) */
+    uint8_t kind;                /* RTWS__SOCK_WAKER: the wake-up fd of posting (listener
+                                    is set too); RTWS__SOCK_ROUTED: alt is the alt of an
+                                    rtws__route (rtws__route_of). One byte for both keeps
+                                    the struct within its 472 bytes */
 } rtws__sock;
+#define RTWS__SOCK_WAKER 1u
+#define RTWS__SOCK_ROUTED 2u
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
    the user's own): the transport's state follows, at RTWS__XSTATE. Plain
@@ -7247,7 +7251,7 @@ typedef struct rtws__route {
 
 /* The route of a client of rtws_ctx_connect, else NULL. */
 static rtws__route *rtws__route_of(const rtws__sock *s) {
-    return s->routed ? (rtws__route *)(void *)s->alt : NULL;
+    return s->kind & RTWS__SOCK_ROUTED ? (rtws__route *)(void *)s->alt : NULL;
 }
 
 static void rtws__route_free(const rtws_allocator *a, rtws__route *r) {
@@ -7557,7 +7561,7 @@ static void rtws__destroy(rtws__sock *s) {
         s->conn.priv_.depth = 0;
         rtws_conn_free(&s->conn);
     }
-    if (s->routed) rtws__route_free(a, rtws__route_of(s));
+    if (s->kind & RTWS__SOCK_ROUTED) rtws__route_free(a, rtws__route_of(s));
     else rtws__free(a, s->alt);
     rtws__free(a, s);
 }
@@ -7597,7 +7601,7 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
     unsigned want;
     if (s->dead || s->listener) return;
 #if !defined(RTWS_NO_CLIENT)
-    if (s->routed && rtws__route_of(s)->next && !c->priv_.depth && !c->priv_.in_recv) {
+    if ((s->kind & RTWS__SOCK_ROUTED) && rtws__route_of(s)->next && !c->priv_.depth && !c->priv_.in_recv) {
         rtws__route_restart(s, now); /* a redirect was taken: start over there */
         if (s->dead) return;
     }
@@ -7686,7 +7690,7 @@ static int rtws__flush(rtws__sock *s) {
     int detail = 0;
     if (s->connecting || s->lingering || c->priv_.freed) return 0;
 #if !defined(RTWS_NO_CLIENT)
-    if (s->routed && rtws__route_of(s)->tls_wait && !rtws__tunneling(c) && !c->priv_.drop_input) {
+    if ((s->kind & RTWS__SOCK_ROUTED) && rtws__route_of(s)->tls_wait && !rtws__tunneling(c) && !c->priv_.drop_input) {
         if (!rtws__route_tls(s)) return 0;
         tp = rtws__tp(s);
     }
@@ -7722,7 +7726,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
         size_t cap;
         long r;
         int detail = 0, scratch = 0;
-        if (s->routed && (rtws__route_of(s)->next ||
+        if ((s->kind & RTWS__SOCK_ROUTED) && (rtws__route_of(s)->next ||
                           (rtws__route_of(s)->tls_wait && !rtws__tunneling(c))))
             return; /* a redirect to follow, or TLS to start first (rtws__settle_state) */
         if (s->lingering || c->priv_.drop_input || c->priv_.freed) {
@@ -8047,7 +8051,7 @@ static rtws_err rtws__sock_start(rtws__sock *s, rtws__route *r, rtws__addr *addr
         memcpy(r->alt, addrs, (size_t)naddr * sizeof *addrs);
         rtws__free(&ctx->cfg.conn.allocator, addrs);
         addrs = r->alt;
-        s->routed = 1;
+        s->kind |= RTWS__SOCK_ROUTED;
     }
     s->alt = addrs;
     s->nalt = (uint8_t)naddr;
@@ -8096,7 +8100,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
         if (s->fd >= 0) close(s->fd);
         if (opened && ctx->tls_tp->release) ctx->tls_tp->release(rtws__tstate(s));
         rtws_conn_free(&s->conn);
-        if (!s->routed) rtws__free(&ctx->cfg.conn.allocator, s->alt); /* else the caller's */
+        if (!(s->kind & RTWS__SOCK_ROUTED)) rtws__free(&ctx->cfg.conn.allocator, s->alt); /* else the caller's */
         rtws__free(&ctx->cfg.conn.allocator, s);
         *err = e;
         return NULL;
@@ -8142,8 +8146,9 @@ static char *rtws__strndup(const rtws_allocator *a, const char *s, size_t n) {
     return d;
 }
 
-/* Percent-decodes s[0..n) into out (as long as s); returns the length. */
-static size_t rtws__pct_decode(const char *s, size_t n, char *out) {
+/* Percent-decodes URL userinfo s[0..n) into out (as long as s; '+' stays
+   '+', a bad escape stays as it is); returns the length. */
+static size_t rtws__userinfo_decode(const char *s, size_t n, char *out) {
     size_t i, k = 0;
     for (i = 0; i < n; i++) {
         int h = i + 2 < n && s[i] == '%' ? rtws__hexval((unsigned char)s[i + 1]) : -1;
@@ -8201,7 +8206,7 @@ static rtws_err rtws__proxy_parse(const char *px, char *buf, size_t cap, rtws_ur
         size_t k;
         memset(raw, 0, sizeof raw); /* (gcc -O2 cannot tell that k bytes were written) */
         if ((size_t)(at - a) >= sizeof raw || acap < 6 + 4 * (sizeof raw / 3 + 1)) return RTWS_ERR_URL;
-        k = rtws__pct_decode(a, (size_t)(at - a), raw);
+        k = rtws__userinfo_decode(a, (size_t)(at - a), raw);
         memcpy(auth, "Basic ", 6);
         if (!rtws_base64_encode((const uint8_t *)raw, k, auth + 6, acap - 6) && k) return RTWS_ERR_URL;
         a = at + 1;
@@ -8507,7 +8512,7 @@ static int rtws__route_tls(rtws__sock *s) {
 
 RTWS_API const char *rtws_conn_get_url(const rtws_conn *c) {
     const rtws__sock *s = (const rtws__sock *)c;
-    if (c->priv_.notify_ != rtws__sock_notify || s->listener || !s->routed) return NULL;
+    if (c->priv_.notify_ != rtws__sock_notify || s->listener || !(s->kind & RTWS__SOCK_ROUTED)) return NULL;
     return rtws__route_of(s)->url;
 }
 
@@ -8539,7 +8544,7 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     rtws__sock *s;
     if (fd < 0 || (size_t)fd >= ctx->capfd || !(s = ctx->byfd[fd]) || s->dead) return;
     if (s->listener) {
-        if (s->waker) rtws__post_wake(ctx);
+        if (s->kind & RTWS__SOCK_WAKER) rtws__post_wake(ctx);
         else if (readable) rtws__accept(ctx, s, now);
         return;
     }
@@ -8655,7 +8660,8 @@ static rtws_err rtws__post_init(rtws_ctx *ctx) {
     if (!s) return RTWS_ERR_NOMEM; /* rtws_ctx_free closes q's fds */
     memset(s, 0, sizeof *s);
     s->fd = q->wake[0];
-    s->listener = s->waker = 1;
+    s->listener = 1;
+    s->kind |= RTWS__SOCK_WAKER;
     if (!rtws__add_sock(ctx, s)) {
         rtws__free(a, s);
         return RTWS_ERR_NOMEM;
@@ -9672,7 +9678,7 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         if (s->listener) {
-            if (!s->waker) rtws__kill(s); /* posting stays on until rtws_ctx_free */
+            if (!(s->kind & RTWS__SOCK_WAKER)) rtws__kill(s); /* posting stays on until rtws_ctx_free */
             continue;
         }
         s->conn.priv_.now = ctx->now > s->conn.priv_.now ? ctx->now : s->conn.priv_.now;
