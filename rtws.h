@@ -31,6 +31,8 @@
      RTWS_NO_JSON       layer 6 (rtws_json_*), and with it layer 7: it implies
                         RTWS_NO_REALTIME (the router, its client and JWT speak JSON)
      RTWS_NO_REALTIME   layer 7: rtws_router_*, rtws_rt_*, rtws_jwt_*
+     RTWS_NO_REDIS      layers 6a and 6b: the RESP codec (rtws_resp_*) and the
+                        Redis connection (rtws_redis_*)
      RTWS_NO_CLIENT     rtws_conn_start, the 101 check (rtws_http_parse_response),
                         rtws_url_*, rtws_ctx_connect/_connect_addr, rtws_client_*,
                         rtws_rt_*. A client-role rtws_conn can no longer start.
@@ -73,9 +75,11 @@
                   for both roles; your own TLS is another table
      6 json       strict RFC 8259 parser into caller tokens, writer   0-1
                   into a caller buffer (docs/JSON.md)
+     6a resp      RESP2/RESP3 reply parser into typed nodes (zero-    0
+                  copy, with limits), command encoder (RTWS_NO_REDIS)
      7 realtime   router (channels, presence, history, sessions,      0-6
                   auth) and its client rtws_rt (docs/PROTOCOL.md)
-   Layers 0-3 and 6 do no socket I/O: bytes and now_ms come in as arguments,
+   Layers 0-3, 6 and 6a do no socket I/O: bytes and now_ms come in as arguments,
    bytes and events go out, so each is tested and fuzzed without a socket.
    Two base functions touch the system, and only when called:
    rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
@@ -1528,6 +1532,135 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
    RTWS_ERR_NOSPACE, to the length needed. */
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 #endif /* !RTWS_NO_JSON */
+#if !defined(RTWS_NO_REDIS)
+/* ======================================================================== */
+/* === layer 6a: resp ===================================================== */
+/* ======================================================================== */
+
+/* RESP, the Redis serialization protocol (RESP2, and the RESP3 types),
+   sans-I/O like the frame and JSON codecs: commands are encoded into a
+   caller buffer, replies are parsed from bytes into a tree of typed nodes
+   whose strings point into those bytes (zero-copy). */
+
+typedef enum rtws_resp_type {
+    RTWS_RESP_NONE = 0,
+    RTWS_RESP_STRING,    /* +OK: simple string (str, len) */
+    RTWS_RESP_ERROR,     /* -ERR ...: error (str, len); also RESP3's !len bulk error */
+    RTWS_RESP_INTEGER,   /* :42 (integer) */
+    RTWS_RESP_BULK,      /* $3 foo: bulk string (str, len: binary, may hold NUL) */
+    RTWS_RESP_NIL,       /* $-1, *-1 (RESP2's null bulk and null array) and RESP3's _ */
+    RTWS_RESP_ARRAY,     /* *n: n elements (elem[0 .. n)) */
+    RTWS_RESP_MAP,       /* %n: n pairs, elem[2i] the key, elem[2i+1] its value */
+    RTWS_RESP_SET,       /* ~n: n elements */
+    RTWS_RESP_PUSH,      /* >n: n elements, out of band (pub/sub messages in RESP3) */
+    RTWS_RESP_DOUBLE,    /* ,1.5: str holds the text ("1.5", "inf", "-inf", "nan") */
+    RTWS_RESP_BOOL,      /* #t / #f: integer 1 / 0 */
+    RTWS_RESP_BIGNUM,    /* (123...: str holds the digits, with an optional '-' */
+    RTWS_RESP_VERBATIM   /* =n txt:...: format "txt" or "mkd", str after the colon */
+} rtws_resp_type;
+
+/* One node of a parsed reply. Strings point into the bytes given to
+   rtws_resp_parse and are not NUL-terminated; elem points into the parser.
+   Both live until the next rtws_resp_parse/_reset/_free of that parser, and
+   only while the caller keeps those bytes unchanged. */
+typedef struct rtws_resp_reply {
+    rtws_resp_type type;
+    const char *str;                     /* STRING, ERROR, BULK, DOUBLE, BIGNUM, VERBATIM */
+    size_t len;
+    int64_t integer;                     /* INTEGER; BOOL: 1 or 0 */
+    size_t n;                            /* ARRAY, SET, PUSH: elements; MAP: pairs */
+    const struct rtws_resp_reply *elem;  /* ARRAY, SET, PUSH: n nodes; MAP: 2n */
+    char format[4];                      /* VERBATIM: "txt", "mkd", NUL-terminated */
+} rtws_resp_reply;
+
+/* Why a reply was refused: rtws_resp_get_error(), rtws_resp_error_str(). */
+typedef enum rtws_resp_error {
+    RTWS_RESP_E_NONE = 0,
+    RTWS_RESP_E_TYPE,       /* the first byte of a value is no RESP type */
+    RTWS_RESP_E_CRLF,       /* a line does not end in CR LF (a lone CR or LF, or a
+                               bulk string not followed by CR LF) */
+    RTWS_RESP_E_LENGTH,     /* a length is not a decimal number */
+    RTWS_RESP_E_NEGATIVE,   /* a length below -1, or -1 where null is not allowed */
+    RTWS_RESP_E_INTEGER,    /* an integer is malformed or overflows int64 */
+    RTWS_RESP_E_BOOL,       /* a boolean is not #t or #f */
+    RTWS_RESP_E_DOUBLE,     /* a double is malformed */
+    RTWS_RESP_E_BIGNUM,     /* a big number is not [-]digits */
+    RTWS_RESP_E_NULL,       /* a RESP3 null (_) has content */
+    RTWS_RESP_E_VERBATIM,   /* a verbatim string lacks its "xxx:" format prefix */
+    RTWS_RESP_E_STREAMED,   /* a RESP3 streamed string or aggregate (? length):
+                               not supported */
+    RTWS_RESP_E_LINE,       /* a line is longer than max_line (limit) */
+    RTWS_RESP_E_BULK,       /* a bulk string is longer than max_bulk (limit) */
+    RTWS_RESP_E_AGGREGATE,  /* an aggregate has more than max_elements (limit) */
+    RTWS_RESP_E_ELEMENTS,   /* the reply has more than max_elements nodes (limit) */
+    RTWS_RESP_E_DEPTH,      /* nesting deeper than max_depth (limit) */
+    RTWS_RESP_E_SIZE,       /* the reply is longer than max_reply bytes (limit) */
+    RTWS_RESP_E_NOMEM       /* the node array could not grow (allocator) */
+} rtws_resp_error;
+
+/* Limits of one parser; zero means the default in parentheses. */
+typedef struct rtws_resp_config {
+    size_t max_bulk;       /* bytes of one bulk, verbatim or bulk error (512 MiB,
+                              Redis's own proto-max-bulk-len) */
+    size_t max_line;       /* bytes of one simple string, error or number line (64 KiB) */
+    size_t max_elements;   /* nodes of one reply, and elements of one aggregate (1 Mi) */
+    size_t max_reply;      /* bytes of one whole reply (1 GiB) */
+    uint32_t max_depth;    /* nesting of aggregates (32; at most RTWS_RESP_MAX_DEPTH) */
+    rtws_allocator allocator; /* for the node array */
+} rtws_resp_config;
+
+#define RTWS_RESP_MAX_DEPTH 64 /* the highest max_depth */
+typedef struct rtws_resp_parser {
+    struct {
+        rtws_resp_config cfg;
+        rtws_resp_reply *nodes; /* the tree of the last reply, nodes[0] the root */
+        size_t cap, nnodes;
+        size_t pos;             /* bytes of the reply under way scanned so far */
+        size_t count;           /* nodes the reply under way will need */
+        uint32_t depth;         /* open aggregates */
+        uint32_t top;           /* values still wanted at the top level (attributes add) */
+        size_t rem[RTWS_RESP_MAX_DEPTH]; /* elements left per open aggregate */
+        rtws_resp_error error;
+        size_t err_off;
+        rtws_err err;           /* sticky until rtws_resp_reset */
+    } priv_;
+} rtws_resp_parser;
+
+/* cfg may be NULL (defaults). RTWS_ERR_INVALID when max_depth is above
+   RTWS_RESP_MAX_DEPTH. Allocates nothing until the first reply. */
+RTWS_API rtws_err rtws_resp_init(rtws_resp_parser *p, const rtws_resp_config *cfg);
+RTWS_API void rtws_resp_free(rtws_resp_parser *p);
+/* Forgets the reply under way and any error (the node array is kept). */
+RTWS_API void rtws_resp_reset(rtws_resp_parser *p);
+/* Parses one reply from data, the bytes not consumed yet: every call passes
+   them from the first unconsumed byte, the bytes of earlier calls again
+   (unchanged) followed by any new ones. Scanning resumes where the last call
+   stopped, so a reply arriving in many pieces costs its length once.
+     RTWS_OK       a whole reply: *used is its length, rtws_resp_get_reply()
+                   the tree; the next call starts after those bytes.
+     RTWS_EAGAIN   not complete yet (*used = 0): call again with more.
+     RTWS_ERR_SYNTAX, RTWS_ERR_TOO_BIG (E_LINE, E_BULK, E_AGGREGATE,
+     E_ELEMENTS, E_SIZE), RTWS_ERR_DEPTH, RTWS_ERR_NOMEM: sticky until
+                   rtws_resp_reset; rtws_resp_get_error() says what and
+                   rtws_resp_get_error_offset() where. */
+RTWS_API rtws_err rtws_resp_parse(rtws_resp_parser *p, const void *data, size_t len,
+                                  size_t *used);
+/* The reply of the last RTWS_OK (lifetime: see rtws_resp_reply), else NULL. */
+RTWS_API const rtws_resp_reply *rtws_resp_get_reply(const rtws_resp_parser *p);
+RTWS_API rtws_resp_error rtws_resp_get_error(const rtws_resp_parser *p);
+/* Offset in data of the byte that broke the reply. */
+RTWS_API size_t rtws_resp_get_error_offset(const rtws_resp_parser *p);
+RTWS_API const char *rtws_resp_error_str(rtws_resp_error e);
+RTWS_API const char *rtws_resp_type_str(rtws_resp_type t);
+
+/* Encodes a command, an array of argc bulk strings (argv[i], lens[i] bytes;
+   lens NULL: each argv[i] is NUL-terminated), into buf when it fits in cap.
+   Returns the length of the encoding either way, like snprintf: a result
+   above cap means nothing was written (call again with a bigger buffer);
+   0 when argc < 1. buf may be NULL when cap is 0. */
+RTWS_API size_t rtws_resp_encode_command(void *buf, size_t cap, int argc,
+                                         const char *const *argv, const size_t *lens);
+#endif /* !RTWS_NO_REDIS */
 
 #if !defined(RTWS_NO_REALTIME)
 /* ======================================================================== */
@@ -8717,6 +8850,408 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     return w->priv_.err;
 }
 #endif /* !RTWS_NO_JSON */
+#if !defined(RTWS_NO_REDIS)
+/* === layer 6a: resp ===================================================== */
+
+#define RTWS__RESP_ERRORS(X)                                                                       \
+    X(RTWS_RESP_E_NONE, "no error")                                                                \
+    X(RTWS_RESP_E_TYPE, "unknown RESP type byte")                                                  \
+    X(RTWS_RESP_E_CRLF, "line or bulk string not ended by CR LF")                                  \
+    X(RTWS_RESP_E_LENGTH, "length is not a decimal number")                                        \
+    X(RTWS_RESP_E_NEGATIVE, "negative length (only -1, null, is allowed, and only for $ and *)")   \
+    X(RTWS_RESP_E_INTEGER, "malformed or out-of-range integer")                                    \
+    X(RTWS_RESP_E_BOOL, "boolean is not #t or #f")                                                 \
+    X(RTWS_RESP_E_DOUBLE, "malformed double")                                                      \
+    X(RTWS_RESP_E_BIGNUM, "malformed big number")                                                  \
+    X(RTWS_RESP_E_NULL, "RESP3 null with content")                                                 \
+    X(RTWS_RESP_E_VERBATIM, "verbatim string without its xxx: format prefix")                      \
+    X(RTWS_RESP_E_STREAMED, "RESP3 streamed types (length ?) are not supported")                   \
+    X(RTWS_RESP_E_LINE, "line longer than rtws_resp_config.max_line")                              \
+    X(RTWS_RESP_E_BULK, "bulk string longer than rtws_resp_config.max_bulk")                       \
+    X(RTWS_RESP_E_AGGREGATE, "aggregate larger than rtws_resp_config.max_elements")                \
+    X(RTWS_RESP_E_ELEMENTS, "reply has more nodes than rtws_resp_config.max_elements")             \
+    X(RTWS_RESP_E_DEPTH, "nesting deeper than rtws_resp_config.max_depth")                         \
+    X(RTWS_RESP_E_SIZE, "reply longer than rtws_resp_config.max_reply")                            \
+    X(RTWS_RESP_E_NOMEM, "node array allocation failed (rtws_resp_config.allocator)")
+
+RTWS_API const char *rtws_resp_error_str(rtws_resp_error e) {
+    switch (e) {
+#define RTWS__CASE(name, text)                                                                     \
+    case name:                                                                                     \
+        return text;
+        RTWS__RESP_ERRORS(RTWS__CASE)
+#undef RTWS__CASE
+    default:
+        return "unknown RESP error";
+    }
+}
+
+RTWS_API const char *rtws_resp_type_str(rtws_resp_type t) {
+    static const char *const names[] = {"none",   "string", "error",  "integer", "bulk",
+                                        "nil",    "array",  "map",    "set",     "push",
+                                        "double", "bool",   "bignum", "verbatim"};
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "unknown";
+}
+
+RTWS_API rtws_err rtws_resp_init(rtws_resp_parser *p, const rtws_resp_config *cfg) {
+    memset(p, 0, sizeof *p);
+    if (cfg) p->priv_.cfg = *cfg;
+    p->priv_.cfg.max_bulk = RTWS__DEF(p->priv_.cfg.max_bulk, (size_t)512 << 20);
+    p->priv_.cfg.max_line = RTWS__DEF(p->priv_.cfg.max_line, (size_t)64 << 10);
+    if (p->priv_.cfg.max_line > SIZE_MAX / 2) p->priv_.cfg.max_line = SIZE_MAX / 2;
+    p->priv_.cfg.max_elements = RTWS__DEF(p->priv_.cfg.max_elements, (size_t)1 << 20);
+    p->priv_.cfg.max_reply = RTWS__DEF(p->priv_.cfg.max_reply, (size_t)1 << 30);
+    p->priv_.cfg.max_depth = RTWS__DEF(p->priv_.cfg.max_depth, 32u);
+    rtws_resp_reset(p);
+    return p->priv_.cfg.max_depth > RTWS_RESP_MAX_DEPTH ? RTWS_ERR_INVALID : RTWS_OK;
+}
+
+RTWS_API void rtws_resp_free(rtws_resp_parser *p) {
+    rtws__free(&p->priv_.cfg.allocator, p->priv_.nodes);
+    p->priv_.nodes = NULL;
+    p->priv_.cap = p->priv_.nnodes = 0;
+}
+
+RTWS_API void rtws_resp_reset(rtws_resp_parser *p) {
+    p->priv_.pos = p->priv_.count = 0;
+    p->priv_.depth = 0;
+    p->priv_.top = 1;
+    p->priv_.nnodes = 0;
+    p->priv_.error = RTWS_RESP_E_NONE;
+    p->priv_.err_off = 0;
+    p->priv_.err = RTWS_OK;
+}
+
+RTWS_API const rtws_resp_reply *rtws_resp_get_reply(const rtws_resp_parser *p) {
+    return p->priv_.nnodes ? p->priv_.nodes : NULL;
+}
+RTWS_API rtws_resp_error rtws_resp_get_error(const rtws_resp_parser *p) { return p->priv_.error; }
+RTWS_API size_t rtws_resp_get_error_offset(const rtws_resp_parser *p) { return p->priv_.err_off; }
+
+/* Decimal [+-]digits into *v: 0, -1 malformed, -2 out of int64's range. */
+static int rtws__resp_int(const char *s, size_t n, int64_t *v) {
+    uint64_t acc = 0, lim;
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) neg = s[i++] == '-';
+    if (i == n) return -1;
+    lim = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+    for (; i < n; i++) {
+        unsigned dg = (unsigned)(unsigned char)s[i] - '0';
+        if (dg > 9) return -1;
+        if (acc > (lim - dg) / 10) return -2;
+        acc = acc * 10 + dg;
+    }
+    *v = neg ? (acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
+    return 0;
+}
+
+static int rtws__resp_digits(const char *s, size_t n) {
+    size_t i;
+    if (!n) return 0;
+    for (i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* RESP3 double: inf, -inf, nan, or [+-]digits[.digits][(e|E)[+-]digits]. */
+static int rtws__resp_double_ok(const char *s, size_t n) {
+    size_t i = 0, d;
+    if ((n == 3 && !memcmp(s, "inf", 3)) || (n == 4 && !memcmp(s, "-inf", 4)) ||
+        (n == 3 && !memcmp(s, "nan", 3)))
+        return 1;
+    if (i < n && (s[i] == '-' || s[i] == '+')) i++;
+    for (d = i; i < n && s[i] >= '0' && s[i] <= '9';) i++;
+    if (i == d) return 0;
+    if (i < n && s[i] == '.') {
+        for (d = ++i; i < n && s[i] >= '0' && s[i] <= '9';) i++;
+        if (i == d) return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < n && (s[i] == '-' || s[i] == '+')) i++;
+        for (d = i; i < n && s[i] >= '0' && s[i] <= '9';) i++;
+        if (i == d) return 0;
+    }
+    return i == n;
+}
+
+/* The length of an aggregate or bulk header: >= 0, -1 (null), or -2 when
+   the line is "?" (streamed), -3 malformed, -4 below -1. */
+static int64_t rtws__resp_len(const char *s, size_t n) {
+    int64_t v;
+    if (n == 1 && s[0] == '?') return -2;
+    if (n == 2 && s[0] == '-' && s[1] == '1') return -1;
+    if (n && s[0] == '-' && rtws__resp_int(s, n, &v) == 0) return -4;
+    if (!rtws__resp_digits(s, n) || rtws__resp_int(s, n, &v) != 0) return -3;
+    return v;
+}
+
+static rtws_err rtws__resp_fail(rtws_resp_parser *p, rtws_resp_error e, size_t off) {
+    p->priv_.error = e;
+    p->priv_.err_off = off;
+    p->priv_.err = e == RTWS_RESP_E_DEPTH                                    ? RTWS_ERR_DEPTH
+                   : e == RTWS_RESP_E_NOMEM                                  ? RTWS_ERR_NOMEM
+                   : e >= RTWS_RESP_E_LINE && e <= RTWS_RESP_E_ELEMENTS      ? RTWS_ERR_TOO_BIG
+                   : e == RTWS_RESP_E_SIZE                                   ? RTWS_ERR_TOO_BIG
+                                                                             : RTWS_ERR_SYNTAX;
+    return p->priv_.err;
+}
+
+/* One value has ended: close the aggregates it completes. 1 when the whole
+   reply has. */
+static int rtws__resp_done(rtws_resp_parser *p) {
+    for (;;) {
+        if (p->priv_.depth == 0) return --p->priv_.top == 0;
+        if (--p->priv_.rem[p->priv_.depth - 1] != 0) return 0;
+        p->priv_.depth--;
+    }
+}
+
+/* Scans one value header (and a bulk's payload) at p->priv_.pos. RTWS_OK
+   when it was scanned, RTWS_EAGAIN when its bytes are not all there. */
+static rtws_err rtws__resp_scan1(rtws_resp_parser *p, const char *d, size_t len, int *whole) {
+    const rtws_resp_config *cfg = &p->priv_.cfg;
+    size_t pos = p->priv_.pos, i, win, n, next, sign;
+    const char *line;
+    char c = d[pos];
+    int64_t v;
+    *whole = 0;
+    if (!memchr("+-:_#,($=!*%~>|", c, 15)) return rtws__resp_fail(p, RTWS_RESP_E_TYPE, pos);
+    /* the line: up to CR LF, at most max_line bytes of content */
+    win = len - pos - 1 < cfg->max_line + 1 ? len - pos - 1 : cfg->max_line + 1;
+    for (i = pos + 1; i < pos + 1 + win && d[i] != '\r' && d[i] != '\n'; i++) {
+    }
+    if (i == pos + 1 + win)
+        return win == cfg->max_line + 1 ? rtws__resp_fail(p, RTWS_RESP_E_LINE, i - 1) : RTWS_EAGAIN;
+    if (d[i] == '\n') return rtws__resp_fail(p, RTWS_RESP_E_CRLF, i);
+    if (i + 1 == len) return RTWS_EAGAIN;
+    if (d[i + 1] != '\n') return rtws__resp_fail(p, RTWS_RESP_E_CRLF, i + 1);
+    line = d + pos + 1;
+    n = i - pos - 1;
+    next = i + 2;
+    if (next > cfg->max_reply) return rtws__resp_fail(p, RTWS_RESP_E_SIZE, cfg->max_reply);
+    switch (c) {
+    case '+':
+    case '-':
+        break;
+    case ':':
+        if (rtws__resp_int(line, n, &v) != 0) return rtws__resp_fail(p, RTWS_RESP_E_INTEGER, pos + 1);
+        break;
+    case '_':
+        if (n) return rtws__resp_fail(p, RTWS_RESP_E_NULL, pos + 1);
+        break;
+    case '#':
+        if (n != 1 || (line[0] != 't' && line[0] != 'f'))
+            return rtws__resp_fail(p, RTWS_RESP_E_BOOL, pos + 1);
+        break;
+    case ',':
+        if (!rtws__resp_double_ok(line, n)) return rtws__resp_fail(p, RTWS_RESP_E_DOUBLE, pos + 1);
+        break;
+    case '(':
+        sign = n && (line[0] == '-' || line[0] == '+') ? 1u : 0u;
+        if (!rtws__resp_digits(line + sign, n - sign))
+            return rtws__resp_fail(p, RTWS_RESP_E_BIGNUM, pos + 1);
+        break;
+    case '$':
+    case '=':
+    case '!':
+        v = rtws__resp_len(line, n);
+        if (v == -2) return rtws__resp_fail(p, RTWS_RESP_E_STREAMED, pos + 1);
+        if (v == -3) return rtws__resp_fail(p, RTWS_RESP_E_LENGTH, pos + 1);
+        if (v == -4 || (v == -1 && c != '$')) return rtws__resp_fail(p, RTWS_RESP_E_NEGATIVE, pos + 1);
+        if (v == -1) break;
+        if ((uint64_t)v > cfg->max_bulk) return rtws__resp_fail(p, RTWS_RESP_E_BULK, pos + 1);
+        if ((uint64_t)v + 2 > cfg->max_reply - next)
+            return rtws__resp_fail(p, RTWS_RESP_E_SIZE, cfg->max_reply);
+        if (len - next < (size_t)v + 2) return RTWS_EAGAIN;
+        if (c == '=' && (v < 4 || d[next + 3] != ':'))
+            return rtws__resp_fail(p, RTWS_RESP_E_VERBATIM, next);
+        if (d[next + (size_t)v] != '\r') return rtws__resp_fail(p, RTWS_RESP_E_CRLF, next + (size_t)v);
+        if (d[next + (size_t)v + 1] != '\n')
+            return rtws__resp_fail(p, RTWS_RESP_E_CRLF, next + (size_t)v + 1);
+        next += (size_t)v + 2;
+        break;
+    case '*':
+    case '%':
+    case '~':
+    case '>':
+    case '|': {
+        uint64_t k;
+        v = rtws__resp_len(line, n);
+        if (v == -2) return rtws__resp_fail(p, RTWS_RESP_E_STREAMED, pos + 1);
+        if (v == -3) return rtws__resp_fail(p, RTWS_RESP_E_LENGTH, pos + 1);
+        if (v == -4 || (v == -1 && c != '*')) return rtws__resp_fail(p, RTWS_RESP_E_NEGATIVE, pos + 1);
+        if (v == -1) break;
+        k = (uint64_t)v * (c == '%' || c == '|' ? 2u : 1u);
+        if ((uint64_t)v > cfg->max_elements || k > cfg->max_elements)
+            return rtws__resp_fail(p, RTWS_RESP_E_AGGREGATE, pos + 1);
+        if (c == '|') { /* an attribute: not a value, the one it describes follows */
+            if (p->priv_.depth) p->priv_.rem[p->priv_.depth - 1]++;
+            else p->priv_.top++;
+        }
+        if (p->priv_.depth + 1 > cfg->max_depth) return rtws__resp_fail(p, RTWS_RESP_E_DEPTH, pos);
+        if (k == 0) break; /* an empty aggregate is a whole value, but still nests */
+        if (++p->priv_.count > cfg->max_elements)
+            return rtws__resp_fail(p, RTWS_RESP_E_ELEMENTS, pos);
+        p->priv_.rem[p->priv_.depth++] = (size_t)k;
+        p->priv_.pos = next;
+        return RTWS_OK;
+    }
+    default:
+        return rtws__resp_fail(p, RTWS_RESP_E_TYPE, pos);
+    }
+    if (++p->priv_.count > cfg->max_elements) return rtws__resp_fail(p, RTWS_RESP_E_ELEMENTS, pos);
+    p->priv_.pos = next;
+    *whole = rtws__resp_done(p);
+    return RTWS_OK;
+}
+
+/* Builds the node at *off of a reply already checked by the scan into *out;
+   children go to nodes from *next on. */
+static void rtws__resp_build(rtws_resp_parser *p, const char *d, size_t *off, size_t *next,
+                             rtws_resp_reply *out) {
+    size_t pos = *off, i = pos + 1, n;
+    char c = d[pos];
+    const char *line = d + pos + 1;
+    int64_t v = 0;
+    while (d[i] != '\r') i++;
+    n = i - pos - 1;
+    *off = i + 2;
+    memset(out, 0, sizeof *out);
+    switch (c) {
+    case '+': out->type = RTWS_RESP_STRING; break;
+    case '-': out->type = RTWS_RESP_ERROR; break;
+    case ',': out->type = RTWS_RESP_DOUBLE; break;
+    case '(': out->type = RTWS_RESP_BIGNUM; break;
+    case '_': out->type = RTWS_RESP_NIL; return;
+    case ':':
+        out->type = RTWS_RESP_INTEGER;
+        rtws__resp_int(line, n, &out->integer);
+        return;
+    case '#':
+        out->type = RTWS_RESP_BOOL;
+        out->integer = line[0] == 't';
+        return;
+    case '$':
+    case '=':
+    case '!':
+        v = rtws__resp_len(line, n);
+        if (v < 0) {
+            out->type = RTWS_RESP_NIL;
+            return;
+        }
+        out->type = c == '$' ? RTWS_RESP_BULK : c == '!' ? RTWS_RESP_ERROR : RTWS_RESP_VERBATIM;
+        out->str = d + *off;
+        out->len = (size_t)v;
+        *off += (size_t)v + 2;
+        if (c == '=') {
+            memcpy(out->format, out->str, 3);
+            out->str += 4;
+            out->len -= 4;
+        }
+        return;
+    default: { /* '*', '%', '~', '>', '|' */
+        size_t k, j;
+        rtws_resp_reply *kids;
+        v = rtws__resp_len(line, n);
+        if (v < 0) {
+            out->type = RTWS_RESP_NIL;
+            return;
+        }
+        k = (size_t)v * (c == '%' || c == '|' ? 2u : 1u);
+        kids = p->priv_.nodes + *next;
+        *next += k;
+        for (j = 0; j < k; j++) rtws__resp_build(p, d, off, next, kids + j);
+        if (c == '|') { /* dropped: the value it describes takes this node */
+            rtws__resp_build(p, d, off, next, out);
+            return;
+        }
+        out->type = c == '*' ? RTWS_RESP_ARRAY : c == '%' ? RTWS_RESP_MAP
+                  : c == '~' ? RTWS_RESP_SET : RTWS_RESP_PUSH;
+        out->n = (size_t)v;
+        out->elem = k ? kids : NULL;
+        return;
+    }
+    }
+    out->str = line;
+    out->len = n;
+}
+
+RTWS_API rtws_err rtws_resp_parse(rtws_resp_parser *p, const void *data, size_t len,
+                                  size_t *used) {
+    const char *d = (const char *)data;
+    size_t off = 0, next = 1;
+    void *nodes;
+    int whole = 0;
+    rtws_err e;
+    *used = 0;
+    if (p->priv_.err != RTWS_OK) return p->priv_.err;
+    if (p->priv_.pos == 0) { /* a new reply: the last one's tree is gone */
+        p->priv_.nnodes = 0;
+        p->priv_.count = 0;
+        p->priv_.depth = 0;
+        p->priv_.top = 1;
+    }
+    RTWS_ASSERT(len >= p->priv_.pos); /* the bytes of earlier calls come again */
+    while (!whole) {
+        if (p->priv_.pos == len) return RTWS_EAGAIN;
+        e = rtws__resp_scan1(p, d, len, &whole);
+        if (e != RTWS_OK) return e;
+    }
+    nodes = p->priv_.nodes;
+    e = rtws__grow(&p->priv_.cfg.allocator, &nodes, &p->priv_.cap, p->priv_.count,
+                   sizeof(rtws_resp_reply), SIZE_MAX);
+    if (e != RTWS_OK) return rtws__resp_fail(p, RTWS_RESP_E_NOMEM, 0);
+    p->priv_.nodes = (rtws_resp_reply *)nodes;
+    rtws__resp_build(p, d, &off, &next, p->priv_.nodes);
+    RTWS_ASSERT(off == p->priv_.pos && next <= p->priv_.count);
+    p->priv_.nnodes = next;
+    *used = off;
+    p->priv_.pos = 0;
+    return RTWS_OK;
+}
+
+/* Writes v in decimal at b (room for 20 digits); returns the digits. */
+static size_t rtws__resp_dec(char *b, uint64_t v) {
+    char t[20];
+    size_t n = 0, i;
+    do t[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (i = 0; i < n; i++) b[i] = t[n - 1 - i];
+    return n;
+}
+
+RTWS_API size_t rtws_resp_encode_command(void *buf, size_t cap, int argc,
+                                         const char *const *argv, const size_t *lens) {
+    char num[24];
+    size_t need, i, k;
+    char *o = (char *)buf;
+    if (argc < 1) return 0;
+    need = 3 + rtws__resp_dec(num, (uint64_t)argc);
+    for (i = 0; i < (size_t)argc; i++) {
+        size_t l = lens ? lens[i] : strlen(argv[i]);
+        need += 5 + rtws__resp_dec(num, l) + l;
+    }
+    if (need > cap) return need;
+    *o++ = '*';
+    o += rtws__resp_dec(o, (uint64_t)argc);
+    *o++ = '\r';
+    *o++ = '\n';
+    for (i = 0; i < (size_t)argc; i++) {
+        size_t l = lens ? lens[i] : strlen(argv[i]);
+        *o++ = '$';
+        k = rtws__resp_dec(o, l);
+        o += k;
+        *o++ = '\r';
+        *o++ = '\n';
+        if (l) memcpy(o, argv[i], l);
+        o += l;
+        *o++ = '\r';
+        *o++ = '\n';
+    }
+    return need;
+}
+#endif /* !RTWS_NO_REDIS */
 
 #if !defined(RTWS_NO_REALTIME)
 /* === layer 7: realtime ================================================== */

@@ -32,15 +32,28 @@ MACROS = {"RTWS_TLS_TRANSPORT": "rtws_transport_bearssl()"}
 # The "calls" column of the LAYERS map at the top of rtws.h: the earlier
 # layers each layer may name. (Later ones are always refused.)
 MAY_CALL = {0: set(), 1: {0}, 2: {0, 1}, 3: {0, 1, 2}, 4: {0, 1, 2, 3}, 5: {0, 1, 2, 3},
-            6: {0, 1}, 7: {0, 1, 2, 3, 4, 5, 6}}
+            6: {0, 1}, 7: {0, 1, 2, 3, 4, 5, 6, "6a", "6b"}}
+# Sub-layers ("layer 6a: resp") sit between two numbered layers.
+MAY_CALL.update({"6a": {0}, "6b": {0, 4, "6a"}})
 # "Layers 0-3 and 6 do no socket I/O": none of these in their code.
-NO_SOCKETS = {0, 1, 2, 3, 6}
+NO_SOCKETS = {0, 1, 2, 3, 6, "6a", "6b"}
 SOCKET_CALLS = {"socket", "connect", "accept", "accept4", "bind", "listen", "recv", "recvfrom",
                 "recvmsg", "send", "sendto", "sendmsg", "writev", "readv", "poll", "ppoll",
                 "select", "epoll_create1", "epoll_ctl", "epoll_wait", "getaddrinfo",
                 "setsockopt", "getsockopt", "shutdown", "getpeername", "getsockname"}
 
-BANNER = re.compile(r"^/\* === layer (\d+): (\w+)")
+BANNER = re.compile(r"^/\* === layer (\d+[a-z]?): (\w+)")
+
+
+def layer_id(text):
+    """7 for "7", "6a" for a sub-layer."""
+    return int(text) if text.isdigit() else text
+
+
+def layer_key(layer):
+    """Sort key: 6 < "6a" < "6b" < 7."""
+    s = str(layer)
+    return (int(s.rstrip("abcdefghijklmnopqrstuvwxyz")), s)
 KEYWORDS = {"if", "while", "for", "switch", "return", "sizeof", "do", "else", "case",
             "defined", "__attribute__", "_Pragma", "__typeof__", "typeof", "alignof",
             "_Alignof", "offsetof"}
@@ -96,7 +109,7 @@ def find_sections(lines, impl_start):
     for idx in range(impl_start, len(lines)):
         m = BANNER.match(lines[idx])
         if m:
-            secs.append((int(m.group(1)), m.group(2), idx))
+            secs.append((layer_id(m.group(1)), m.group(2), idx))
     return secs
 
 
@@ -167,13 +180,13 @@ def main():
     layers = [s[0] for s in secs]
     if not secs:
         fail("no `/* === layer N: name` banners in the implementation")
-    elif layers != sorted(layers) or len(set(layers)) != len(layers):
+    elif layers != sorted(layers, key=layer_key) or len(set(layers)) != len(layers):
         fail("implementation banners out of layer order: " +
              ", ".join(f"{l} {nm}" for l, nm, _ in secs))
     else:
         passed += 1
     # declaration banners (public part) must name the same layers
-    decl = [(int(m.group(1)), m.group(2), i) for i, l in enumerate(lines[:pub_end])
+    decl = [(layer_id(m.group(1)), m.group(2), i) for i, l in enumerate(lines[:pub_end])
             for m in [BANNER.match(l)] if m]
     if [(l, nm) for l, nm, _ in decl] != [(l, nm) for l, nm, _ in secs]:
         fail("declaration banners " + str([(l, nm) for l, nm, _ in decl]) +
