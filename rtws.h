@@ -77,9 +77,13 @@
                   into a caller buffer (docs/JSON.md)
      6a resp      RESP2/RESP3 reply parser into typed nodes (zero-    0
                   copy, with limits), command encoder (RTWS_NO_REDIS)
+     6b redis     a Redis connection on the context's loop (an        0, 4, 6a
+                  rtws_stream): AUTH, SELECT, pipelining, pub/sub,
+                  reconnect (RTWS_NO_REDIS; needs the host, client)
      7 realtime   router (channels, presence, history, sessions,      0-6
                   auth) and its client rtws_rt (docs/PROTOCOL.md)
-   Layers 0-3, 6 and 6a do no socket I/O: bytes and now_ms come in as arguments,
+   Layers 0-3, 6, 6a and 6b do no socket I/O (6b's bytes move through the
+   host's rtws_stream): bytes and now_ms come in as arguments,
    bytes and events go out, so each is tested and fuzzed without a socket.
    Two base functions touch the system, and only when called:
    rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
@@ -1295,6 +1299,84 @@ RTWS_API uint32_t rtws_client_backoff_delay(const rtws_client_config *cfg, uint3
                                             uint32_t r);
 #endif /* !RTWS_NO_CLIENT */
 
+#if !defined(RTWS_NO_CLIENT)
+/* ---- raw streams: a TCP connection whose bytes the caller handles ----
+
+   Another kind of socket on the context, for protocols that are not
+   WebSocket (rtws_redis, layer 6b, is one): the host connects it without
+   blocking (name resolution excepted), polls it with the rest
+   (rtws_ctx_run_once, rtws_ctx_fill_pollfds, on_socket), reads and writes it
+   through plain TCP, and runs its timer. Streams do not count in
+   rtws_ctx_get_conn_count() and are left alone by rtws_ctx_shutdown(). Free
+   every stream before its context. */
+typedef struct rtws_stream rtws_stream;
+
+typedef enum rtws_stream_event_type {
+    RTWS_STREAM_EV_OPEN = 1, /* connected: write away */
+    RTWS_STREAM_EV_DATA,     /* bytes arrived: data, len; set consumed */
+    RTWS_STREAM_EV_CLOSE,    /* the connection ended or failed to start: err,
+                                detail; rtws_stream_connect may start another */
+    RTWS_STREAM_EV_TIMER     /* the time set with rtws_stream_set_timer came */
+} rtws_stream_event_type;
+
+typedef struct rtws_stream_event {
+    rtws_stream_event_type type;
+    uint64_t now_ms;
+    const uint8_t *data; /* DATA: every byte received and not consumed yet, oldest
+                            first; valid until the callback returns */
+    size_t len;
+    size_t consumed;     /* DATA: the callback sets how many of the first bytes it
+                            used (0 at entry); the rest come again, with more */
+    rtws_err err;        /* CLOSE: RTWS_ERR_ABNORMAL (the peer closed), RTWS_ERR_IO
+                            (detail: errno), RTWS_ERR_TIMEOUT (connect_timeout_ms),
+                            RTWS_ERR_TOO_BIG (max_input), RTWS_ERR_NOMEM */
+    int detail;
+} rtws_stream_event;
+
+typedef void (*rtws_stream_fn)(rtws_stream *st, rtws_stream_event *ev, void *user);
+
+typedef struct rtws_stream_config {
+    const char *host;            /* name or address (copied) */
+    int port;
+    rtws_stream_fn on_event;
+    void *user;
+    uint32_t connect_timeout_ms; /* (5000) */
+    size_t max_input;            /* unconsumed input kept (1 GiB + 64 KiB) */
+    size_t max_output;           /* unsent output (256 MiB): reserve fails above it */
+} rtws_stream_config;
+
+/* A stream of ctx, not connected yet. NULL with *err on no memory or a bad
+   config (RTWS_ERR_INVALID: no host or on_event, port out of 1-65535). */
+RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *cfg, rtws_err *err);
+/* Starts connecting (getaddrinfo blocks). RTWS_OK: an OPEN or a CLOSE event
+   follows from the loop. RTWS_ERR_RESOLVE, RTWS_ERR_IO, RTWS_ERR_NOMEM: no
+   event follows. RTWS_ERR_INVALID while a connection is under way or open.
+   Output written before OPEN waits for it; a new connection starts with
+   empty input and output. */
+RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms);
+/* Room for n more bytes of output at the end of what is queued, or NULL
+   (no connection: RTWS_ERR_CLOSED; over max_output or no memory). Valid
+   until the next call on st; nothing is sent until rtws_stream_commit. */
+RTWS_API uint8_t *rtws_stream_reserve(rtws_stream *st, size_t n);
+/* Queues n bytes written at rtws_stream_reserve's pointer; they go out from
+   the loop (at the end of the current callback, or at the next
+   rtws_ctx_get_timeout_ms/run_once when called from outside). */
+RTWS_API void rtws_stream_commit(rtws_stream *st, size_t n);
+/* reserve, copy and commit. RTWS_ERR_CLOSED without a connection,
+   RTWS_ERR_LIMIT over max_output, RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_stream_write(rtws_stream *st, const void *data, size_t len);
+/* Bytes queued and not yet taken by the socket. */
+RTWS_API size_t rtws_stream_get_pending(const rtws_stream *st);
+/* 1 while connected (after OPEN, before CLOSE), else 0. */
+RTWS_API int rtws_stream_is_open(const rtws_stream *st);
+/* Calls on_event with TIMER once, at at_ms or soon after (0: no timer). */
+RTWS_API void rtws_stream_set_timer(rtws_stream *st, uint64_t at_ms);
+/* Drops the connection at once, unsent output included; no CLOSE event. */
+RTWS_API void rtws_stream_close(rtws_stream *st);
+/* Closes and frees st; no more events. Allowed inside its own callback. */
+RTWS_API void rtws_stream_free(rtws_stream *st);
+#endif /* !RTWS_NO_CLIENT */
+
 /* ======================================================================== */
 /* === layer 5: tls ======================================================= */
 /* ======================================================================== */
@@ -1532,6 +1614,7 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
    RTWS_ERR_NOSPACE, to the length needed. */
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 #endif /* !RTWS_NO_JSON */
+
 #if !defined(RTWS_NO_REDIS)
 /* ======================================================================== */
 /* === layer 6a: resp ===================================================== */
@@ -1661,6 +1744,137 @@ RTWS_API const char *rtws_resp_type_str(rtws_resp_type t);
 RTWS_API size_t rtws_resp_encode_command(void *buf, size_t cap, int argc,
                                          const char *const *argv, const size_t *lens);
 #endif /* !RTWS_NO_REDIS */
+
+#if !defined(RTWS_NO_REDIS) && !defined(RTWS_NO_HOST) && !defined(RTWS_NO_CLIENT)
+/* ======================================================================== */
+/* === layer 6b: redis ==================================================== */
+/* ======================================================================== */
+
+/* A Redis connection on the caller's loop: an rtws_stream (layer 4) of the
+   context, speaking RESP (layer 6a). Commands are pipelined: each is sent at
+   once (or, while not connected, queued and sent after the next connect) and
+   its reply goes to its own callback, in order. AUTH (password, or ACL user
+   and password) and SELECT run first on every connection. A dropped
+   connection fails the commands sent on it (their callbacks get the error)
+   and reconnects with backoff (rtws_client_backoff_delay); commands not yet
+   sent wait for it. A subscriber connection (cfg.subscriber) carries
+   SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE only, delivers messages to
+   cfg.on_message and subscribes again after every reconnect. RESP2; pushes
+   of RESP3 are delivered as messages too. Free every rtws_redis before its
+   context. */
+typedef struct rtws_redis rtws_redis;
+
+/* The parts of redis://[user:pass@]host[:port][/db], pointing into the URL
+   (not NUL-terminated; user and password taken as written, no %-decoding).
+   IPv6 hosts in brackets ([::1]) come without them. */
+typedef struct rtws_redis_url {
+    const char *host;
+    size_t host_len;
+    int port;             /* (6379) */
+    const char *user;     /* NULL when absent (redis://:pass@host) */
+    size_t user_len;
+    const char *password; /* NULL when absent */
+    size_t password_len;
+    int db;               /* (0) */
+} rtws_redis_url;
+
+/* RTWS_OK, or RTWS_ERR_URL (not redis://, no host, a bad port or db);
+   rediss:// gives RTWS_ERR_TLS (not supported yet). */
+RTWS_API rtws_err rtws_redis_url_parse(const char *url, rtws_redis_url *out);
+
+typedef enum rtws_redis_state {
+    RTWS_REDIS_CONNECTING = 1, /* connecting, then AUTH and SELECT */
+    RTWS_REDIS_OPEN,           /* ready: queued commands went out */
+    RTWS_REDIS_RECONNECTING,   /* waiting before the next attempt */
+    RTWS_REDIS_CLOSED          /* rtws_redis_free */
+} rtws_redis_state;
+
+typedef enum rtws_redis_sub_kind {
+    RTWS_REDIS_CHANNEL = 0, /* SUBSCRIBE */
+    RTWS_REDIS_PATTERN,     /* PSUBSCRIBE */
+    RTWS_REDIS_SHARD        /* SSUBSCRIBE (Redis 7) */
+} rtws_redis_sub_kind;
+
+typedef enum rtws_redis_msg_type {
+    RTWS_REDIS_MESSAGE = 1, /* a message: channel, data (pattern set for PATTERN) */
+    RTWS_REDIS_SUBSCRIBED,  /* the server confirmed a subscription: channel, count */
+    RTWS_REDIS_UNSUBSCRIBED,/* ... its end: channel, count */
+    RTWS_REDIS_ERROR,       /* the server refused one: data is its error text */
+    RTWS_REDIS_PUSH         /* another RESP3 push: reply */
+} rtws_redis_msg_type;
+
+/* Pointers are valid until the callback returns. */
+typedef struct rtws_redis_message {
+    rtws_redis_msg_type type;
+    rtws_redis_sub_kind kind;      /* MESSAGE, SUBSCRIBED, UNSUBSCRIBED */
+    const char *pattern;           /* MESSAGE of a PATTERN subscription, else NULL */
+    size_t pattern_len;
+    const char *channel;
+    size_t channel_len;
+    const char *data;
+    size_t len;
+    int64_t count;                 /* SUBSCRIBED, UNSUBSCRIBED: subscriptions left */
+    const rtws_resp_reply *reply;  /* the whole reply */
+} rtws_redis_message;
+
+/* reply: the command's reply (a RTWS_RESP_ERROR one is the server's error:
+   WRONGTYPE ...), with err RTWS_OK; or NULL with err when it has none: the
+   connection dropped after the command was sent (RTWS_ERR_ABNORMAL,
+   RTWS_ERR_IO, RTWS_ERR_TIMEOUT, RTWS_ERR_PROTOCOL: a reply that is not RESP)
+   or rtws_redis_free came first (RTWS_ERR_CLOSED). reply lives until the
+   callback returns. */
+typedef void (*rtws_redis_reply_fn)(rtws_redis *r, const rtws_resp_reply *reply, rtws_err err,
+                                    void *user);
+
+typedef struct rtws_redis_config {
+    const char *url;             /* redis://[user:pass@]host[:port][/db] (copied) */
+    const char *username;        /* when not NULL, instead of the URL's (copied) */
+    const char *password;        /* when not NULL, instead of the URL's (copied) */
+    int subscriber;              /* 1: a subscriber connection (rtws_redis_subscribe) */
+    void (*on_message)(rtws_redis *r, const rtws_redis_message *m, void *user);
+    /* the connection entered a state; err: why the last one ended (RTWS_OK
+       when none): as for rtws_redis_reply_fn, or RTWS_ERR_HANDSHAKE when
+       AUTH or SELECT failed (rtws_redis_get_error_text) */
+    void (*on_state)(rtws_redis *r, rtws_redis_state state, rtws_err err, void *user);
+    void *user;
+    uint32_t backoff_base_ms;    /* first reconnect wait bound (100) */
+    uint32_t backoff_factor;     /* (2) */
+    uint32_t backoff_max_ms;     /* (5000) */
+    uint32_t backoff_min_ms;     /* (0) */
+    rtws_jitter jitter;          /* (RTWS_JITTER_FULL) */
+    uint32_t connect_timeout_ms; /* (5000) */
+    size_t max_pending;          /* commands waiting for a reply or a connection
+                                    (1 Mi): rtws_redis_command says RTWS_ERR_LIMIT */
+    size_t max_output;           /* bytes of commands not sent yet (256 MiB) */
+    rtws_resp_config resp;       /* limits of each reply */
+} rtws_redis_config;
+
+/* Starts connecting at once. NULL with *err: RTWS_ERR_URL/_TLS (the URL),
+   RTWS_ERR_INVALID, RTWS_ERR_NOMEM. Resolution and connect failures are
+   retried with backoff. */
+RTWS_API rtws_redis *rtws_redis_new(rtws_ctx *ctx, const rtws_redis_config *cfg, uint64_t now_ms,
+                                    rtws_err *err);
+/* Sends a command of argc strings (argv[i], lens[i] bytes; lens NULL: NUL-
+   terminated), or queues it until the connection is ready; cb (may be NULL)
+   gets its reply. RTWS_ERR_LIMIT (max_pending, max_output), RTWS_ERR_INVALID
+   (argc < 1, or a subscriber connection), RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_redis_command(rtws_redis *r, int argc, const char *const *argv,
+                                     const size_t *lens, rtws_redis_reply_fn cb, void *user);
+/* Subscriber connections: adds a subscription (kept across reconnects) and
+   sends it when connected. RTWS_ERR_INVALID on a command connection. */
+RTWS_API rtws_err rtws_redis_subscribe(rtws_redis *r, rtws_redis_sub_kind kind, const char *name,
+                                       size_t len);
+RTWS_API rtws_err rtws_redis_unsubscribe(rtws_redis *r, rtws_redis_sub_kind kind,
+                                         const char *name, size_t len);
+RTWS_API rtws_redis_state rtws_redis_get_state(const rtws_redis *r);
+/* Commands waiting for their reply or for the connection. */
+RTWS_API size_t rtws_redis_get_pending(const rtws_redis *r);
+/* The server's error text that failed the last handshake ("" when none). */
+RTWS_API const char *rtws_redis_get_error_text(const rtws_redis *r);
+/* Every command waiting gets RTWS_ERR_CLOSED; then the connection closes and
+   r is freed. Allowed inside r's callbacks. */
+RTWS_API void rtws_redis_free(rtws_redis *r);
+#endif /* !RTWS_NO_REDIS && !RTWS_NO_HOST && !RTWS_NO_CLIENT */
 
 #if !defined(RTWS_NO_REALTIME)
 /* ======================================================================== */
@@ -5043,7 +5257,23 @@ typedef struct rtws__sock {
     uint8_t connecting, lingering, dirty, dead, listener, nalt, ialt, registered;
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
+    uint8_t raw;                 /* 1: an rtws__rsock, an rtws_stream's socket (conn unused) */
 } rtws__sock;
+
+/* The socket of a raw stream (rtws_stream). */
+typedef struct rtws__rsock {
+    rtws__sock s;                /* first: an rtws__sock * is an rtws__rsock * */
+    struct rtws_stream *stream;  /* NULL once the stream let go of it */
+} rtws__rsock;
+#define RTWS__STREAM(s) (((rtws__rsock *)(s))->stream)
+
+/* raw streams (rtws_stream), defined at the end of this layer */
+static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now);
+static int rtws__stream_flush(rtws__sock *s);
+static void rtws__stream_settle(rtws__sock *s);
+static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next);
+static void rtws__streams_sweep(rtws_ctx *ctx);
+static void rtws__streams_free(rtws_ctx *ctx);
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
    the user's own): the transport's state follows, at RTWS__XSTATE. Plain
@@ -5086,6 +5316,7 @@ struct rtws_ctx {
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
     rtws_budget budget;           /* cfg.memory_budget over every connection */
     size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
+    struct rtws_stream *streams;  /* raw streams, for their timers */
 };
 
 /* Marks s for the sweep at the end of the current call (counting, so the
@@ -5217,7 +5448,7 @@ static void rtws__ctx_reclaim(rtws_budget *b, size_t need, void *user) {
         size_t most = 0, i;
         for (i = 0; i < ctx->nsocks; i++) {
             rtws__sock *s = ctx->socks[i];
-            size_t q = s->listener || s->dead ? 0 : rtws__conn_sheddable(&s->conn);
+            size_t q = s->listener || s->dead || s->raw ? 0 : rtws__conn_sheddable(&s->conn);
             if (q > most) {
                 most = q;
                 big = s;
@@ -5288,7 +5519,7 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
 
     ctx->socks[ctx->nsocks++] = s;
     ctx->byfd[s->fd] = s;
-    if (!s->listener) ctx->nconns++;
+    if (!s->listener && !s->raw) ctx->nconns++;
     return 1;
 }
 
@@ -5309,7 +5540,7 @@ static void rtws__destroy(rtws__sock *s) {
     }
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
     ctx->socks[i]->index = (uint32_t)i;
-    if (!s->listener) {
+    if (!s->listener && !s->raw) {
         if (s->conn.priv_.opened && !s->conn.priv_.closed_evt && !s->conn.priv_.freed) {
             /* closed without a close handshake (rtws_ctx_free): say so, so
                whatever keeps state per connection (the router) lets go */
@@ -5350,6 +5581,10 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now);
 static void rtws__do_read(rtws__sock *s, uint64_t now);
 /* After any event on s: its interest, and an earlier timer pass if needed. */
 static void rtws__settle(rtws__sock *s, uint64_t now) {
+    if (s->raw) {
+        rtws__stream_settle(s);
+        return;
+    }
     rtws__settle_state(s, now);
     if (!s->dead && !s->listener) {
         uint64_t d = rtws__sock_deadline(s);
@@ -5446,6 +5681,7 @@ static int rtws__flush(rtws__sock *s) {
     const rtws_transport *tp = rtws__tp(s);
     long w;
     int detail = 0;
+    if (s->raw) return rtws__stream_flush(s);
     if (s->connecting || s->lingering || c->priv_.freed) return 0;
     for (;;) {
         rtws_iov v[16];
@@ -5524,6 +5760,7 @@ static void rtws__sweep(rtws_ctx *ctx) {
     if (!ctx->ndead) return;
     ctx->ndead = 0;
     rtws__clients_sweep(ctx);
+    rtws__streams_sweep(ctx);
     while (i < ctx->nsocks) {
         if (ctx->socks[i]->dead) rtws__destroy(ctx->socks[i]);
         else i++;
@@ -5968,6 +6205,10 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     if (fd < 0 || (size_t)fd >= ctx->capfd || !(s = ctx->byfd[fd]) || s->dead) return;
     if (s->listener) {
         if (readable) rtws__accept(ctx, s, now);
+        return;
+    }
+    if (s->raw) {
+        rtws__stream_ready(s, readable, writable, now);
         return;
     }
     if (s->connecting) {
@@ -6574,7 +6815,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         uint64_t d;
-        if (s->listener || s->dead) continue;
+        if (s->listener || s->dead || s->raw) continue;
         if (s->lingering) {
             if (now >= s->conn.priv_.close_deadline) rtws__kill(s);
             else if (s->conn.priv_.close_deadline < next) next = s->conn.priv_.close_deadline;
@@ -6611,6 +6852,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     ctx->rx_acct = rx;
     if (ctx->budget.limit && now + 1000 < next) next = now + 1000;
     rtws__clients_timers(ctx, now, &next);
+    rtws__streams_timers(ctx, now, &next);
     if (ctx->cfg.on_tick) {
         ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
         if (now + 1000 < next) next = now + 1000; /* the hook's own timers, at 1 s */
@@ -6733,6 +6975,7 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
     ctx->shutting_down = 1;
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
+        if (s->raw) continue; /* streams end when their owners say */
         if (s->listener) {
             rtws__kill(s);
             continue;
@@ -6770,6 +7013,7 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     rtws_allocator copy = *a;
     rtws__clients_free(ctx);
+    rtws__streams_free(ctx);
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
     rtws__pool_trim(&ctx->pool);
     if (ctx->tls_client && ctx->tls_tp->client_free) ctx->tls_tp->client_free(ctx->tls_client);
@@ -6815,6 +7059,352 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
     return n < 0 ? 0 : (size_t)n;
 }
 
+
+#if !defined(RTWS_NO_CLIENT)
+/* ---- raw streams (rtws_stream): sockets whose bytes their owner handles ---- */
+
+struct rtws_stream {
+    rtws_stream_config cfg;
+    rtws_ctx *ctx;
+    rtws_stream *next;         /* ctx->streams */
+    rtws__sock *sock;          /* the connection under way or open, else NULL */
+    uint8_t *out, *in;         /* output from ooff to olen; input, ilen bytes */
+    size_t ocap, olen, ooff, icap, ilen;
+    uint64_t timer_at;         /* TIMER event then (0: none) */
+    uint64_t deadline;         /* connecting: connect_timeout_ms runs out then */
+    int open, dead;            /* dead: freed inside a callback, released by the sweep */
+};
+
+static void rtws__stream_emit(rtws_stream *st, rtws_stream_event *ev) {
+    if (!st->dead) st->cfg.on_event(st, ev, st->cfg.user);
+}
+
+/* Lets go of the socket (closed by the sweep) and of the bytes buffered. */
+static void rtws__stream_drop(rtws_stream *st) {
+    rtws__sock *s = st->sock;
+    if (!s) return;
+    st->sock = NULL;
+    st->open = 0;
+    st->olen = st->ooff = st->ilen = 0;
+    st->deadline = 0;
+    RTWS__STREAM(s) = NULL;
+    rtws__watch(s, 0);
+    rtws__kill(s);
+}
+
+static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
+    rtws_stream_event ev;
+    rtws__stream_drop(st);
+    memset(&ev, 0, sizeof ev);
+    ev.type = RTWS_STREAM_EV_CLOSE;
+    ev.now_ms = st->ctx->now;
+    ev.err = err;
+    ev.detail = detail;
+    rtws__stream_emit(st, &ev);
+}
+
+static void rtws__stream_settle(rtws__sock *s) {
+    rtws_stream *st = RTWS__STREAM(s);
+    unsigned want = (unsigned)RTWS_WANT_READ;
+    if (s->dead || !st) return;
+    if (st->ooff < st->olen) want |= (unsigned)RTWS_WANT_WRITE;
+    rtws__watch(s, s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
+}
+
+/* Writes the queued output; 1 when the socket is full. */
+static int rtws__stream_flush(rtws__sock *s) {
+    rtws_stream *st = RTWS__STREAM(s);
+    if (!st || s->connecting) return 0;
+    while (st->ooff < st->olen) {
+        rtws_iov v;
+        int detail = 0;
+        long w;
+        v.base = st->out + st->ooff;
+        v.len = st->olen - st->ooff;
+        w = rtws__tcp_writev(NULL, s->fd, &v, 1, &detail);
+        if (w == RTWS_IO_AGAIN) return 1;
+        if (w < 0) {
+            rtws__stream_fail(st, RTWS_ERR_IO, detail);
+            return 0;
+        }
+        st->ooff += (size_t)w;
+    }
+    st->ooff = st->olen = 0;
+    return 0;
+}
+
+static void rtws__stream_read(rtws_stream *st, rtws__sock *s, uint64_t now) {
+    int budget = 8; /* reads per readiness, as for connections */
+    while (budget-- > 0 && st->sock == s) {
+        rtws_stream_event ev;
+        long r;
+        int detail = 0;
+        if (st->icap - st->ilen < 4096) {
+            void *nb = st->in;
+            rtws_err e = st->ilen >= st->cfg.max_input ? RTWS_ERR_TOO_BIG
+                         : rtws__grow(&st->ctx->cfg.conn.allocator, &nb, &st->icap,
+                                      RTWS__MIN(st->ilen + 16384, st->cfg.max_input), 1,
+                                      st->cfg.max_input);
+            if (e != RTWS_OK) {
+                rtws__stream_fail(st, e, 0);
+                return;
+            }
+            st->in = (uint8_t *)nb;
+        }
+        r = rtws__tcp_read(NULL, s->fd, st->in + st->ilen, st->icap - st->ilen, &detail);
+        if (r == RTWS_IO_AGAIN) return;
+        if (r <= 0) {
+            rtws__stream_fail(st, r == 0 ? RTWS_ERR_ABNORMAL : RTWS_ERR_IO, detail);
+            return;
+        }
+        st->ilen += (size_t)r;
+        memset(&ev, 0, sizeof ev);
+        ev.type = RTWS_STREAM_EV_DATA;
+        ev.now_ms = now;
+        ev.data = st->in;
+        ev.len = st->ilen;
+        rtws__stream_emit(st, &ev);
+        if (st->sock != s) return; /* closed inside: the input went with it */
+        RTWS_ASSERT(ev.consumed <= ev.len);
+        if (ev.consumed) {
+            memmove(st->in, st->in + ev.consumed, st->ilen - ev.consumed);
+            st->ilen -= ev.consumed;
+        }
+    }
+}
+
+static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
+    rtws_stream *st = RTWS__STREAM(s);
+    if (!st) return;
+    if (s->connecting) {
+        rtws_stream_event ev;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (!readable && !writable) return;
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
+        if (soerr == EINPROGRESS || soerr == EALREADY) return;
+        if (soerr) {
+            if (rtws__next_addr(s) == 0) s->connecting = 1;
+            else rtws__stream_fail(st, RTWS_ERR_IO, soerr);
+            if (st->sock == s) rtws__stream_settle(s);
+            return;
+        }
+        s->connecting = 0;
+        st->open = 1;
+        st->deadline = 0;
+        memset(&ev, 0, sizeof ev);
+        ev.type = RTWS_STREAM_EV_OPEN;
+        ev.now_ms = now;
+        rtws__stream_emit(st, &ev);
+        if (st->sock != s) return;
+    }
+    if (readable) rtws__stream_read(st, s, now);
+    if (st->sock == s) rtws__stream_flush(s);
+    if (st->sock == s) rtws__stream_settle(s);
+}
+
+static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
+    rtws_stream *st;
+    for (st = ctx->streams; st; st = st->next) {
+        if (st->dead) continue;
+        if (st->sock && st->deadline && now >= st->deadline)
+            rtws__stream_fail(st, RTWS_ERR_TIMEOUT, 0);
+        if (st->timer_at && now >= st->timer_at && !st->dead) {
+            rtws_stream_event ev;
+            st->timer_at = 0;
+            memset(&ev, 0, sizeof ev);
+            ev.type = RTWS_STREAM_EV_TIMER;
+            ev.now_ms = now;
+            rtws__stream_emit(st, &ev);
+        }
+        if (st->dead) continue;
+        if (st->sock && st->deadline && st->deadline < *next) *next = st->deadline;
+        if (st->timer_at && st->timer_at < *next) *next = st->timer_at;
+    }
+}
+
+static void rtws__stream_release(rtws_stream *st) {
+    rtws_ctx *ctx = st->ctx;
+    rtws_stream **pp;
+    for (pp = &ctx->streams; *pp; pp = &(*pp)->next)
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    rtws__free(&ctx->cfg.conn.allocator, st->out);
+    rtws__free(&ctx->cfg.conn.allocator, st->in);
+    rtws__free(&ctx->cfg.conn.allocator, st);
+}
+
+static void rtws__streams_sweep(rtws_ctx *ctx) {
+    rtws_stream **pp = &ctx->streams;
+    while (*pp) {
+        rtws_stream *st = *pp;
+        if (st->dead) rtws__stream_release(st);
+        else pp = &st->next;
+    }
+}
+
+static void rtws__streams_free(rtws_ctx *ctx) {
+    while (ctx->streams) {
+        rtws__stream_drop(ctx->streams);
+        rtws__stream_release(ctx->streams);
+    }
+}
+
+RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *cfg,
+                                      rtws_err *err) {
+    rtws_stream *st;
+    size_t hl;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    *err = RTWS_ERR_INVALID;
+    if (!ctx || !cfg || !cfg->host || !cfg->on_event || cfg->port < 1 || cfg->port > 65535)
+        return NULL;
+    hl = strlen(cfg->host);
+    st = (rtws_stream *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *st + hl + 1);
+    *err = RTWS_ERR_NOMEM;
+    if (!st) return NULL;
+    memset(st, 0, sizeof *st);
+    st->cfg = *cfg;
+    memcpy(st + 1, cfg->host, hl + 1);
+    st->cfg.host = (const char *)(st + 1);
+    st->cfg.connect_timeout_ms = RTWS__DEF(st->cfg.connect_timeout_ms, 5000u);
+    st->cfg.max_input = RTWS__DEF(st->cfg.max_input, ((size_t)1 << 30) + ((size_t)64 << 10));
+    st->cfg.max_output = RTWS__DEF(st->cfg.max_output, (size_t)256 << 20);
+    st->ctx = ctx;
+    st->next = ctx->streams;
+    ctx->streams = st;
+    *err = RTWS_OK;
+    return st;
+}
+
+RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms) {
+    rtws_ctx *ctx = st->ctx;
+    const rtws_allocator *a = &ctx->cfg.conn.allocator;
+    struct addrinfo hints, *res = NULL, *ai;
+    rtws__addr *addrs;
+    rtws__sock *s;
+    char port[8];
+    int n = 0, sys;
+    if (st->sock || st->dead) return RTWS_ERR_INVALID;
+    snprintf(port, sizeof port, "%d", st->cfg.port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(st->cfg.host, port, &hints, &res) != 0 || !res) return RTWS_ERR_RESOLVE;
+    addrs = (rtws__addr *)rtws__alloc(a, RTWS__MAX_ALT * sizeof *addrs);
+    if (addrs) {
+        memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
+        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next)
+            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+                ai->ai_addrlen <= sizeof(rtws__addr))
+                memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
+    }
+    freeaddrinfo(res);
+    if (!addrs) return RTWS_ERR_NOMEM;
+    s = n ? (rtws__sock *)rtws__alloc(a, sizeof(rtws__rsock)) : NULL;
+    if (!s) {
+        rtws__free(a, addrs);
+        return n ? RTWS_ERR_NOMEM : RTWS_ERR_RESOLVE;
+    }
+    memset(s, 0, sizeof(rtws__rsock));
+    s->fd = -1;
+    s->raw = 1;
+    s->ctx = ctx;
+    s->alt = addrs;
+    s->nalt = (uint8_t)n;
+    sys = rtws__next_addr(s);
+    if (sys || !rtws__add_sock(ctx, s)) {
+        if (s->fd >= 0) close(s->fd);
+        rtws__free(a, addrs);
+        rtws__free(a, s);
+        return sys ? RTWS_ERR_IO : RTWS_ERR_NOMEM;
+    }
+    RTWS__STREAM(s) = st;
+    s->connecting = 1; /* connected at once or not, OPEN comes from the loop */
+    st->sock = s;
+    st->open = 0;
+    st->olen = st->ooff = st->ilen = 0;
+    rtws__begin(ctx, now_ms);
+    st->deadline = ctx->now + st->cfg.connect_timeout_ms;
+    if (st->deadline < ctx->next_scan) ctx->next_scan = st->deadline;
+    rtws__stream_settle(s);
+    rtws__end(ctx);
+    return RTWS_OK;
+}
+
+RTWS_API uint8_t *rtws_stream_reserve(rtws_stream *st, size_t n) {
+    void *nb = st->out;
+    if (!st->sock) return NULL;
+    if (st->ooff && st->ocap - st->olen < n) { /* the sent part makes room */
+        memmove(st->out, st->out + st->ooff, st->olen - st->ooff);
+        st->olen -= st->ooff;
+        st->ooff = 0;
+    }
+    if (n > st->cfg.max_output - RTWS__MIN(st->olen, st->cfg.max_output) ||
+        rtws__grow(&st->ctx->cfg.conn.allocator, &nb, &st->ocap, st->olen + n, 1,
+                   st->cfg.max_output) != RTWS_OK)
+        return NULL;
+    st->out = (uint8_t *)nb;
+    return st->out + st->olen;
+}
+
+RTWS_API void rtws_stream_commit(rtws_stream *st, size_t n) {
+    rtws__sock *s = st->sock;
+    if (!s || !n) return;
+    RTWS_ASSERT(n <= st->ocap - st->olen);
+    st->olen += n;
+    if (!s->dirty) { /* the flush comes at the end of the context's call */
+        s->dirty = 1;
+        s->next_dirty = st->ctx->dirty;
+        st->ctx->dirty = s;
+    }
+}
+
+RTWS_API rtws_err rtws_stream_write(rtws_stream *st, const void *data, size_t len) {
+    uint8_t *p;
+    if (!st->sock) return RTWS_ERR_CLOSED;
+    if (len > st->cfg.max_output - RTWS__MIN(st->olen - st->ooff, st->cfg.max_output))
+        return RTWS_ERR_LIMIT;
+    if (!(p = rtws_stream_reserve(st, len))) return RTWS_ERR_NOMEM;
+    if (len) memcpy(p, data, len);
+    rtws_stream_commit(st, len);
+    return RTWS_OK;
+}
+
+RTWS_API size_t rtws_stream_get_pending(const rtws_stream *st) { return st->olen - st->ooff; }
+RTWS_API int rtws_stream_is_open(const rtws_stream *st) { return st->open; }
+
+RTWS_API void rtws_stream_set_timer(rtws_stream *st, uint64_t at_ms) {
+    st->timer_at = at_ms;
+    if (at_ms && at_ms < st->ctx->next_scan) st->ctx->next_scan = at_ms;
+}
+
+RTWS_API void rtws_stream_close(rtws_stream *st) { rtws__stream_drop(st); }
+
+RTWS_API void rtws_stream_free(rtws_stream *st) {
+    if (st->dead) return;
+    rtws__stream_drop(st);
+    st->dead = 1;
+    if (st->ctx->in_call) {
+        st->ctx->ndead++; /* inside a callback: the context releases it on the way out */
+        return;
+    }
+    rtws__stream_release(st);
+}
+#else /* RTWS_NO_CLIENT: no streams */
+static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
+    (void)s, (void)readable, (void)writable, (void)now;
+}
+static int rtws__stream_flush(rtws__sock *s) { return (void)s, 0; }
+static void rtws__stream_settle(rtws__sock *s) { (void)s; }
+static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
+    (void)ctx, (void)now, (void)next;
+}
+static void rtws__streams_sweep(rtws_ctx *ctx) { (void)ctx; }
+static void rtws__streams_free(rtws_ctx *ctx) { (void)ctx; }
+#endif /* !RTWS_NO_CLIENT */
 
 /* === layer 5: tls ======================================================= */
 
@@ -8850,6 +9440,7 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     return w->priv_.err;
 }
 #endif /* !RTWS_NO_JSON */
+
 #if !defined(RTWS_NO_REDIS)
 /* === layer 6a: resp ===================================================== */
 
@@ -9252,6 +9843,523 @@ RTWS_API size_t rtws_resp_encode_command(void *buf, size_t cap, int argc,
     return need;
 }
 #endif /* !RTWS_NO_REDIS */
+
+#if !defined(RTWS_NO_REDIS) && !defined(RTWS_NO_HOST) && !defined(RTWS_NO_CLIENT)
+/* === layer 6b: redis ==================================================== */
+
+typedef struct rtws__rcmd {
+    rtws_redis_reply_fn cb;
+    void *user;
+} rtws__rcmd;
+
+typedef struct rtws__rsub {
+    rtws_redis_sub_kind kind;
+    size_t len;
+    char *name;
+} rtws__rsub;
+
+struct rtws_redis {
+    rtws_redis_config cfg;
+    rtws_ctx *ctx;
+    rtws_stream *st;
+    rtws_resp_parser parser;
+    char *strs;                 /* host, user, password, one block */
+    const char *user, *pass;
+    rtws_redis_state state;
+    rtws__rcmd *q;              /* commands in order: the first nsent went out */
+    size_t qcap, qhead, qlen, nsent;
+    uint8_t *wait;              /* commands encoded while not OPEN */
+    size_t wcap, wlen;
+    rtws__rsub *subs;
+    size_t nsubs, capsubs;
+    uint32_t attempt, hs_left;  /* hs_left: handshake replies still due */
+    uint64_t rnd;
+    int depth, dead;
+    rtws_err last;
+    char errtext[128];
+};
+
+static int rtws__redis_port(const char *s, size_t n, int max, int *out) {
+    int64_t v;
+    if (!n || n > 10 || s[0] < '0' || s[0] > '9' || rtws__resp_int(s, n, &v) != 0 || v > max)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+RTWS_API rtws_err rtws_redis_url_parse(const char *url, rtws_redis_url *out) {
+    const char *p, *end, *at, *hs, *he, *c;
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    if (!url) return RTWS_ERR_URL;
+    if (!strncmp(url, "rediss://", 9)) return RTWS_ERR_TLS;
+    if (strncmp(url, "redis://", 8) != 0) return RTWS_ERR_URL;
+    p = url + 8;
+    end = p + strcspn(p, "/?#");
+    at = NULL;
+    for (c = p; c < end; c++)
+        if (*c == '@') at = c; /* the last one: a password may hold '@' */
+    if (at) {
+        const char *colon = (const char *)memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            if (colon > p) {
+                out->user = p;
+                out->user_len = (size_t)(colon - p);
+            }
+            out->password = colon + 1;
+            out->password_len = (size_t)(at - colon - 1);
+        } else if (at > p) {
+            out->user = p;
+            out->user_len = (size_t)(at - p);
+        }
+        p = at + 1;
+    }
+    if (p < end && *p == '[') {
+        hs = p + 1;
+        he = (const char *)memchr(hs, ']', (size_t)(end - hs));
+        if (!he) return RTWS_ERR_URL;
+        c = he + 1;
+    } else {
+        hs = p;
+        he = p;
+        while (he < end && *he != ':') he++;
+        c = he;
+    }
+    if (he == hs) return RTWS_ERR_URL;
+    out->host = hs;
+    out->host_len = (size_t)(he - hs);
+    if (c < end) {
+        if (*c != ':' || !rtws__redis_port(c + 1, (size_t)(end - c - 1), 65535, &out->port) ||
+            out->port == 0)
+            return RTWS_ERR_URL;
+    }
+    if (*end == '/' && end[1] && end[1] != '?' && end[1] != '#') {
+        size_t n = strcspn(end + 1, "?#");
+        if (!rtws__redis_port(end + 1, n, 1 << 30, &out->db)) return RTWS_ERR_URL;
+    }
+    return RTWS_OK;
+}
+
+static void rtws__redis_state(rtws_redis *r, rtws_redis_state s, rtws_err err) {
+    r->state = s;
+    if (r->cfg.on_state && !r->dead) r->cfg.on_state(r, s, err, r->cfg.user);
+}
+
+static rtws__rcmd rtws__redis_pop(rtws_redis *r) {
+    rtws__rcmd c = r->q[r->qhead];
+    r->qhead++;
+    if (--r->qlen == 0) r->qhead = 0;
+    if (r->nsent) r->nsent--;
+    return c;
+}
+
+/* The commands sent on the connection that ended get err (NULL reply). */
+static void rtws__redis_fail_sent(rtws_redis *r, rtws_err err) {
+    size_t n = r->nsent;
+    while (n-- > 0 && r->qlen) {
+        rtws__rcmd c = rtws__redis_pop(r);
+        if (c.cb) c.cb(r, NULL, err, c.user);
+    }
+    r->nsent = 0;
+}
+
+/* Encodes a command at the end of the stream's output (OPEN, or the
+   handshake) or of the wait buffer. */
+static rtws_err rtws__redis_put(rtws_redis *r, int direct, int argc, const char *const *argv,
+                                const size_t *lens) {
+    size_t n = rtws_resp_encode_command(NULL, 0, argc, argv, lens);
+    uint8_t *p;
+    if (direct) {
+        if (!(p = rtws_stream_reserve(r->st, n))) return RTWS_ERR_LIMIT;
+        rtws_resp_encode_command(p, n, argc, argv, lens);
+        rtws_stream_commit(r->st, n);
+        return RTWS_OK;
+    } else {
+        void *nb = r->wait;
+        rtws_err e = rtws__grow(&r->ctx->cfg.conn.allocator, &nb, &r->wcap, r->wlen + n, 1,
+                                r->cfg.max_output);
+        if (e != RTWS_OK) return e == RTWS_ERR_TOO_BIG ? RTWS_ERR_LIMIT : e;
+        r->wait = (uint8_t *)nb;
+        rtws_resp_encode_command(r->wait + r->wlen, n, argc, argv, lens);
+        r->wlen += n;
+        return RTWS_OK;
+    }
+}
+
+static const char *const rtws__redis_subcmd[2][3] = {
+    {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}, {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}};
+
+static void rtws__redis_send_sub(rtws_redis *r, int un, const rtws__rsub *s) {
+    const char *argv[2];
+    size_t lens[2];
+    argv[0] = rtws__redis_subcmd[un][s->kind];
+    lens[0] = strlen(argv[0]);
+    argv[1] = s->name;
+    lens[1] = s->len;
+    rtws__redis_put(r, 1, 2, argv, lens); /* a failure shows as a dropped connection */
+}
+
+static void rtws__redis_lost(rtws_redis *r, uint64_t now, rtws_err why);
+/* The handshake is done: what waited goes out. */
+static void rtws__redis_ready(rtws_redis *r, uint64_t now) {
+    size_t i;
+    r->attempt = 0;
+    r->errtext[0] = '\0';
+    r->nsent = r->qlen;
+    if (r->wlen) {
+        uint8_t *p = rtws_stream_reserve(r->st, r->wlen);
+        if (!p) { /* over max_output: they fail like commands of a lost connection */
+            r->wlen = 0;
+            rtws__redis_lost(r, now, RTWS_ERR_LIMIT);
+            return;
+        }
+        memcpy(p, r->wait, r->wlen);
+        rtws_stream_commit(r->st, r->wlen);
+        r->wlen = 0;
+    }
+    for (i = 0; i < r->nsubs; i++) rtws__redis_send_sub(r, 0, &r->subs[i]);
+    rtws__redis_state(r, RTWS_REDIS_OPEN, RTWS_OK);
+}
+
+static void rtws__redis_retry(rtws_redis *r, uint64_t now, rtws_err why) {
+    rtws_client_config bc;
+    uint32_t delay;
+    memset(&bc, 0, sizeof bc);
+    bc.backoff_base_ms = r->cfg.backoff_base_ms;
+    bc.backoff_factor = r->cfg.backoff_factor;
+    bc.backoff_max_ms = r->cfg.backoff_max_ms;
+    bc.backoff_min_ms = r->cfg.backoff_min_ms;
+    bc.jitter = r->cfg.jitter;
+    r->rnd ^= r->rnd << 13; /* xorshift: the jitter needs spread, not secrecy */
+    r->rnd ^= r->rnd >> 7;
+    r->rnd ^= r->rnd << 17;
+    delay = rtws_client_backoff_delay(&bc, ++r->attempt, (uint32_t)(r->rnd >> 32));
+    r->last = why;
+    rtws_stream_set_timer(r->st, now + delay);
+    rtws__redis_state(r, RTWS_REDIS_RECONNECTING, why);
+}
+
+/* The connection is gone (or must go): fail what was sent, try again. */
+static void rtws__redis_lost(rtws_redis *r, uint64_t now, rtws_err why) {
+    rtws_stream_close(r->st);
+    rtws__redis_fail_sent(r, why);
+    if (!r->dead) rtws__redis_retry(r, now, why);
+}
+
+static void rtws__redis_connect(rtws_redis *r, uint64_t now) {
+    rtws_err e;
+    rtws__redis_state(r, RTWS_REDIS_CONNECTING, r->last);
+    if (r->dead) return;
+    e = rtws_stream_connect(r->st, now);
+    if (e != RTWS_OK) rtws__redis_retry(r, now, e);
+}
+
+static void rtws__redis_opened(rtws_redis *r, uint64_t now) {
+    const char *argv[3];
+    size_t lens[3];
+    char db[16];
+    rtws_redis_url u;
+    rtws_resp_reset(&r->parser);
+    r->hs_left = 0;
+    rtws_redis_url_parse(r->cfg.url, &u); /* checked by rtws_redis_new */
+    if (r->pass) {
+        int n = 0;
+        argv[n++] = "AUTH";
+        if (r->user) argv[n++] = r->user;
+        argv[n++] = r->pass;
+        rtws__redis_put(r, 1, n, argv, NULL);
+        r->hs_left++;
+    }
+    if (u.db) {
+        argv[0] = "SELECT";
+        lens[0] = 6;
+        lens[1] = (size_t)snprintf(db, sizeof db, "%d", u.db);
+        argv[1] = db;
+        rtws__redis_put(r, 1, 2, argv, lens);
+        r->hs_left++;
+    }
+    if (!r->hs_left) rtws__redis_ready(r, now);
+}
+
+static int rtws__redis_is(const rtws_resp_reply *e, const char *s) {
+    size_t n = strlen(s);
+    return (e->type == RTWS_RESP_BULK || e->type == RTWS_RESP_STRING) && e->len == n &&
+           memcmp(e->str, s, n) == 0;
+}
+
+/* A pub/sub reply (RESP2 array on a subscriber connection, or a push). */
+static void rtws__redis_pubsub(rtws_redis *r, const rtws_resp_reply *rep) {
+    rtws_redis_message m;
+    const rtws_resp_reply *e = rep->elem;
+    static const char *const names[3][3] = {{"message", "pmessage", "smessage"},
+                                            {"subscribe", "psubscribe", "ssubscribe"},
+                                            {"unsubscribe", "punsubscribe", "sunsubscribe"}};
+    int t, k;
+    memset(&m, 0, sizeof m);
+    m.reply = rep;
+    m.type = RTWS_REDIS_PUSH;
+    for (t = 0; t < 3 && rep->n >= 3; t++)
+        for (k = 0; k < 3; k++)
+            if (rtws__redis_is(&e[0], names[t][k])) {
+                m.kind = (rtws_redis_sub_kind)k;
+                m.type = t == 0 ? RTWS_REDIS_MESSAGE : t == 1 ? RTWS_REDIS_SUBSCRIBED
+                                                              : RTWS_REDIS_UNSUBSCRIBED;
+                goto found;
+            }
+found:
+    if (m.type == RTWS_REDIS_MESSAGE) {
+        size_t i = 1;
+        if (m.kind == RTWS_REDIS_PATTERN) {
+            if (rep->n < 4) return;
+            m.pattern = e[1].str;
+            m.pattern_len = e[1].len;
+            i = 2;
+        }
+        m.channel = e[i].str;
+        m.channel_len = e[i].len;
+        m.data = e[i + 1].str;
+        m.len = e[i + 1].len;
+    } else if (m.type != RTWS_REDIS_PUSH) {
+        m.channel = e[1].str;
+        m.channel_len = e[1].len;
+        m.count = e[2].integer;
+    } else if (rep->n >= 1 && rtws__redis_is(&e[0], "pong")) {
+        return;
+    }
+    if (r->cfg.on_message) r->cfg.on_message(r, &m, r->cfg.user);
+}
+
+static void rtws__redis_reply(rtws_redis *r, const rtws_resp_reply *rep, uint64_t now) {
+    int sub = r->cfg.subscriber && r->state == RTWS_REDIS_OPEN && !r->hs_left;
+    if (rep->type == RTWS_RESP_PUSH || (sub && rep->type == RTWS_RESP_ARRAY)) {
+        rtws__redis_pubsub(r, rep);
+        return;
+    }
+    if (sub && rep->type == RTWS_RESP_ERROR) {
+        rtws_redis_message m;
+        memset(&m, 0, sizeof m);
+        m.type = RTWS_REDIS_ERROR;
+        m.data = rep->str;
+        m.len = rep->len;
+        m.reply = rep;
+        if (r->cfg.on_message) r->cfg.on_message(r, &m, r->cfg.user);
+        return;
+    }
+    if (r->hs_left) {
+        if (rep->type == RTWS_RESP_ERROR) {
+            size_t n = RTWS__MIN(rep->len, sizeof r->errtext - 1);
+            memcpy(r->errtext, rep->str, n);
+            r->errtext[n] = '\0';
+            rtws__redis_lost(r, now, RTWS_ERR_HANDSHAKE);
+            return;
+        }
+        if (--r->hs_left == 0) rtws__redis_ready(r, now);
+        return;
+    }
+    if (!r->nsent) { /* a reply nobody asked for */
+        rtws__redis_lost(r, now, RTWS_ERR_PROTOCOL);
+        return;
+    }
+    {
+        rtws__rcmd c = rtws__redis_pop(r);
+        if (c.cb) c.cb(r, rep, RTWS_OK, c.user);
+    }
+}
+
+static void rtws__redis_release(rtws_redis *r) {
+    const rtws_allocator *a = &r->ctx->cfg.conn.allocator;
+    size_t i;
+    for (i = 0; i < r->nsubs; i++) rtws__free(a, r->subs[i].name);
+    rtws__free(a, r->subs);
+    rtws__free(a, r->q);
+    rtws__free(a, r->wait);
+    rtws__free(a, r->strs);
+    rtws_resp_free(&r->parser);
+    rtws__free(a, r);
+}
+
+static void rtws__redis_event(rtws_stream *st, rtws_stream_event *ev, void *user) {
+    rtws_redis *r = (rtws_redis *)user;
+    (void)st;
+    r->depth++;
+    switch (ev->type) {
+    case RTWS_STREAM_EV_OPEN: rtws__redis_opened(r, ev->now_ms); break;
+    case RTWS_STREAM_EV_CLOSE:
+        rtws__redis_fail_sent(r, ev->err);
+        if (!r->dead) rtws__redis_retry(r, ev->now_ms, ev->err);
+        break;
+    case RTWS_STREAM_EV_TIMER:
+        if (r->state == RTWS_REDIS_RECONNECTING) rtws__redis_connect(r, ev->now_ms);
+        break;
+    case RTWS_STREAM_EV_DATA: {
+        size_t off = 0, used;
+        while (!r->dead && rtws_stream_is_open(r->st)) {
+            rtws_err e = rtws_resp_parse(&r->parser, ev->data + off, ev->len - off, &used);
+            if (e == RTWS_EAGAIN) break;
+            if (e != RTWS_OK) {
+                rtws__redis_lost(r, ev->now_ms, RTWS_ERR_PROTOCOL);
+                break;
+            }
+            off += used;
+            ev->consumed = off;
+            rtws__redis_reply(r, rtws_resp_get_reply(&r->parser), ev->now_ms);
+        }
+        break;
+    }
+    }
+    if (--r->depth == 0 && r->dead) rtws__redis_release(r);
+}
+
+RTWS_API rtws_redis *rtws_redis_new(rtws_ctx *ctx, const rtws_redis_config *cfg, uint64_t now_ms,
+                                    rtws_err *err) {
+    const rtws_allocator *a;
+    rtws_redis_url u;
+    rtws_stream_config sc;
+    rtws_redis *r;
+    size_t ul, pl;
+    char *p;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    *err = RTWS_ERR_INVALID;
+    if (!ctx || !cfg) return NULL;
+    if ((*err = rtws_redis_url_parse(cfg->url, &u)) != RTWS_OK) return NULL;
+    a = &ctx->cfg.conn.allocator;
+    ul = cfg->username ? strlen(cfg->username) : u.user ? u.user_len : 0;
+    pl = cfg->password ? strlen(cfg->password) : u.password ? u.password_len : 0;
+    r = (rtws_redis *)rtws__alloc(a, sizeof *r);
+    *err = RTWS_ERR_NOMEM;
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    r->ctx = ctx;
+    r->strs = p = (char *)rtws__alloc(a, strlen(cfg->url) + 1 + u.host_len + 1 + ul + 1 + pl + 1);
+    if (!p) {
+        rtws__free(a, r);
+        return NULL;
+    }
+    strcpy(p, cfg->url);
+    r->cfg.url = p;
+    p += strlen(p) + 1;
+    memcpy(p, u.host, u.host_len);
+    p[u.host_len] = '\0';
+    memset(&sc, 0, sizeof sc);
+    sc.host = p;
+    p += u.host_len + 1;
+    if (cfg->username || u.user) {
+        memcpy(p, cfg->username ? cfg->username : u.user, ul);
+        p[ul] = '\0';
+        r->user = p;
+        p += ul + 1;
+    }
+    if (cfg->password || u.password) {
+        memcpy(p, cfg->password ? cfg->password : u.password, pl);
+        p[pl] = '\0';
+        r->pass = p;
+    }
+    r->cfg.username = r->cfg.password = NULL;
+    r->cfg.backoff_base_ms = RTWS__DEF(r->cfg.backoff_base_ms, 100u);
+    r->cfg.backoff_max_ms = RTWS__DEF(r->cfg.backoff_max_ms, 5000u);
+    r->cfg.max_pending = RTWS__DEF(r->cfg.max_pending, (size_t)1 << 20);
+    r->cfg.max_output = RTWS__DEF(r->cfg.max_output, (size_t)256 << 20);
+    r->rnd = ((uint64_t)(uintptr_t)r * 0x9E3779B97F4A7C15ull) ^ now_ms ^ 0x2545F4914F6CDD1Dull;
+    sc.port = u.port;
+    sc.on_event = rtws__redis_event;
+    sc.user = r;
+    sc.connect_timeout_ms = r->cfg.connect_timeout_ms;
+    sc.max_output = r->cfg.max_output;
+    sc.max_input = r->cfg.resp.max_reply ? r->cfg.resp.max_reply + 65536 : 0;
+    if ((*err = rtws_resp_init(&r->parser, &r->cfg.resp)) != RTWS_OK ||
+        !(r->st = rtws_stream_new(ctx, &sc, err))) {
+        rtws__free(a, r->strs);
+        rtws__free(a, r);
+        return NULL;
+    }
+    rtws__redis_connect(r, now_ms);
+    *err = RTWS_OK;
+    return r;
+}
+
+RTWS_API rtws_err rtws_redis_command(rtws_redis *r, int argc, const char *const *argv,
+                                     const size_t *lens, rtws_redis_reply_fn cb, void *user) {
+    int direct = r->state == RTWS_REDIS_OPEN && !r->hs_left;
+    rtws_err e;
+    if (argc < 1 || r->cfg.subscriber || r->dead) return RTWS_ERR_INVALID;
+    if (r->qlen >= r->cfg.max_pending) return RTWS_ERR_LIMIT;
+    if (r->qhead + r->qlen == r->qcap) {
+        if (r->qhead) {
+            memmove(r->q, r->q + r->qhead, r->qlen * sizeof *r->q);
+            r->qhead = 0;
+        } else {
+            void *nq = r->q;
+            e = rtws__grow(&r->ctx->cfg.conn.allocator, &nq, &r->qcap, r->qlen + 1, sizeof *r->q,
+                           SIZE_MAX);
+            if (e != RTWS_OK) return e;
+            r->q = (rtws__rcmd *)nq;
+        }
+    }
+    if ((e = rtws__redis_put(r, direct, argc, argv, lens)) != RTWS_OK) return e;
+    r->q[r->qhead + r->qlen].cb = cb;
+    r->q[r->qhead + r->qlen].user = user;
+    r->qlen++;
+    if (direct) r->nsent++;
+    return RTWS_OK;
+}
+
+static rtws_err rtws__redis_sub(rtws_redis *r, int un, rtws_redis_sub_kind kind, const char *name,
+                                size_t len) {
+    const rtws_allocator *a = &r->ctx->cfg.conn.allocator;
+    size_t i;
+    rtws__rsub s;
+    if (!r->cfg.subscriber || r->dead || (unsigned)kind > RTWS_REDIS_SHARD) return RTWS_ERR_INVALID;
+    for (i = 0; i < r->nsubs; i++)
+        if (r->subs[i].kind == kind && r->subs[i].len == len && !memcmp(r->subs[i].name, name, len))
+            break;
+    s.kind = kind;
+    s.len = len;
+    s.name = (char *)(uintptr_t)name;
+    if (un) {
+        if (i == r->nsubs) return RTWS_OK;
+        rtws__free(a, r->subs[i].name);
+        r->subs[i] = r->subs[--r->nsubs];
+    } else {
+        void *ns = r->subs;
+        if (i < r->nsubs) return RTWS_OK;
+        if (rtws__grow(a, &ns, &r->capsubs, r->nsubs + 1, sizeof *r->subs, SIZE_MAX) != RTWS_OK)
+            return RTWS_ERR_NOMEM;
+        r->subs = (rtws__rsub *)ns;
+        if (!(s.name = (char *)rtws__alloc(a, len + 1))) return RTWS_ERR_NOMEM;
+        if (len) memcpy(s.name, name, len);
+        s.name[len] = '\0';
+        r->subs[r->nsubs++] = s;
+    }
+    if (r->state == RTWS_REDIS_OPEN && !r->hs_left) rtws__redis_send_sub(r, un, &s);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_redis_subscribe(rtws_redis *r, rtws_redis_sub_kind kind, const char *name,
+                                       size_t len) {
+    return rtws__redis_sub(r, 0, kind, name, len);
+}
+RTWS_API rtws_err rtws_redis_unsubscribe(rtws_redis *r, rtws_redis_sub_kind kind,
+                                         const char *name, size_t len) {
+    return rtws__redis_sub(r, 1, kind, name, len);
+}
+
+RTWS_API rtws_redis_state rtws_redis_get_state(const rtws_redis *r) { return r->state; }
+RTWS_API size_t rtws_redis_get_pending(const rtws_redis *r) { return r->qlen; }
+RTWS_API const char *rtws_redis_get_error_text(const rtws_redis *r) { return r->errtext; }
+
+RTWS_API void rtws_redis_free(rtws_redis *r) {
+    if (r->dead) return;
+    r->depth++;
+    r->dead = 1;
+    r->state = RTWS_REDIS_CLOSED;
+    rtws_stream_free(r->st);
+    r->nsent = r->qlen; /* every command: sent or not, none will be */
+    rtws__redis_fail_sent(r, RTWS_ERR_CLOSED);
+    if (--r->depth == 0) rtws__redis_release(r);
+}
+#endif /* !RTWS_NO_REDIS && !RTWS_NO_HOST && !RTWS_NO_CLIENT */
 
 #if !defined(RTWS_NO_REALTIME)
 /* === layer 7: realtime ================================================== */

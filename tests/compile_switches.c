@@ -48,6 +48,12 @@ typedef int rtws_jwt_hs256_sign, rtws_jwt_hs256_verify;
 #if defined(RTWS_NO_REDIS)
 typedef int rtws_resp_parse, rtws_resp_encode_command;
 #endif
+#if defined(RTWS_NO_REDIS) || defined(RTWS_NO_HOST) || defined(RTWS_NO_CLIENT)
+typedef int rtws_redis_new, rtws_redis_command, rtws_redis_free;
+#endif
+#if defined(RTWS_NO_HOST) || defined(RTWS_NO_CLIENT)
+typedef int rtws_stream_new, rtws_stream_connect;
+#endif
 #if !defined(SW_ROUTER)
 typedef int rtws_router_new, rtws_router_handle_event, rtws_router_publish;
 #endif
@@ -190,6 +196,16 @@ static void sw_layer_6a(void) {
     rtws_resp_init(&p, NULL);
     SW_CHECK(rtws_resp_parse(&p, buf, 14, &used) == RTWS_OK && used == 14);
     rtws_resp_free(&p);
+#if !defined(RTWS_NO_HOST) && !defined(RTWS_NO_CLIENT)
+    { /* refused before any socket: not a redis:// URL */
+        rtws_redis_config rc;
+        rtws_err err = RTWS_OK;
+        memset(&rc, 0, sizeof rc);
+        rc.url = "http://x";
+        SW_CHECK(rtws_redis_new(NULL, &rc, 0, &err) == NULL);
+        SW_CHECK(rtws_stream_new(NULL, NULL, &err) == NULL && err == RTWS_ERR_INVALID);
+    }
+#endif
 }
 #endif
 

@@ -38,6 +38,8 @@ present() {
     rtws_http_parse_response | rtws_conn_start | rtws_url_parse) has CLIENT ;;
     rtws_json_parse) has JSON ;;
     rtws_resp_parse) has REDIS ;;
+    rtws_redis_new) has REDIS && has HOST && has CLIENT ;;
+    rtws_stream_new) has HOST && has CLIENT ;;
     rtws_jwt_hs256_verify) has JSON && has REALTIME ;;
     rtws_router_new) has JSON && has REALTIME && has SERVER ;;
     rtws_router_install) has JSON && has REALTIME && has SERVER && has HOST ;;
@@ -48,7 +50,8 @@ present() {
 SYMS="rtws_frame_header_encode rtws_conn_init rtws_ctx_new rtws_tls_err_str rtws_ctx_listen
 rtws_ctx_listen_tls rtws_ctx_connect rtws_client_new rtws_http_parse_request
 rtws_http_check_upgrade rtws_http_parse_response rtws_conn_start rtws_url_parse rtws_json_parse
-rtws_jwt_hs256_verify rtws_router_new rtws_router_install rtws_rt_new rtws_resp_parse"
+rtws_jwt_hs256_verify rtws_router_new rtws_router_install rtws_rt_new rtws_resp_parse
+rtws_redis_new rtws_stream_new"
 
 # check_syms BIN: every symbol in SYMS defined exactly when present() says so
 check_syms() {

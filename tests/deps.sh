@@ -49,9 +49,9 @@ rtws_npm() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     # the suite's peers: Python websockets, Chromium + its driver, Node's ws
-    # package and TypeScript (rtws.d.ts), BearSSL and openssl (wss://), clang's sanitizer runtime
+    # package and TypeScript (rtws.d.ts), BearSSL and openssl (wss://), clang's sanitizer runtime, redis-server (e2e_redis)
     st=0
-    rtws_apt libbearssl-dev openssl python3-websockets chromium chromium-driver || {
+    rtws_apt libbearssl-dev openssl python3-websockets chromium chromium-driver redis-server || {
         echo "deps: some Debian packages are missing (not root, or apt-get failed)"; st=1; }
     rtws_npm ws typescript || { echo "deps: npm packages missing (ws, typescript)"; st=1; }
     exit $st
