@@ -10,6 +10,7 @@
 #include "rtws.h"
 #include "t.h"
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,8 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *redis_bin = "/usr/bin/redis-server";
+static const char *redis_bin = "/usr/bin/redis-server"; /* RTWS_REDIS_SERVER: another */
 static rtws_ctx *ctx;
+static int poll_style; /* 1: the caller's own poll(2) loop drives ctx */
 
 static int free_port(void) {
     struct sockaddr_in a;
@@ -82,7 +84,17 @@ static void stop_redis(pid_t pid, int sig) {
 /* Runs the loop until *flag becomes nonzero or ms pass; returns *flag. */
 static int run_until(volatile int *flag, uint32_t ms) {
     uint64_t until = rtws_time_now_ms() + ms;
-    while (!*flag && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 10);
+    while (!*flag && rtws_time_now_ms() < until) {
+        if (poll_style) { /* style 1 by hand: fill, poll, service */
+            struct pollfd fds[16];
+            int n = rtws_ctx_fill_pollfds(ctx, fds, 16), t = rtws_ctx_get_timeout_ms(ctx, rtws_time_now_ms());
+            CHECK(n <= 16);
+            poll(fds, (nfds_t)n, t < 0 || t > 10 ? 10 : t);
+            rtws_ctx_service(ctx, fds, n, rtws_time_now_ms());
+        } else {
+            rtws_ctx_run_once(ctx, 10);
+        }
+    }
     return *flag;
 }
 
@@ -215,6 +227,7 @@ int main(void) {
     rtws_redis *r, *r3, *sub, *pub, *rp, *bad, *acl;
     got g, blk;
     const char *req = getenv("RTWS_REQUIRE_ALL");
+    if (getenv("RTWS_REDIS_SERVER")) redis_bin = getenv("RTWS_REDIS_SERVER");
     test_url();
     if (access(redis_bin, X_OK) != 0 && getuid() == 0)
         (void)!system("bash -c '. tests/deps.sh && rtws_apt redis-server' >/dev/null 2>&1");
@@ -410,6 +423,25 @@ int main(void) {
     }
     rtws_redis_free(acl);
     CHECK(g.done && g.err == RTWS_ERR_CLOSED);
+
+    /* the caller's own poll loop drives a second context */
+    {
+        rtws_ctx *keep = ctx;
+        watch wq;
+        rtws_redis *rq;
+        ctx = rtws_ctx_new(&cc);
+        poll_style = 1;
+        memset(&wq, 0, sizeof wq);
+        rq = connect_to(url, &wq, 0, NULL);
+        g = cmd(rq, "SET", "polled", "yes", NULL);
+        CHECK(g.type == RTWS_RESP_STRING && wq.open == 1);
+        g = cmd(rq, "GET", "polled", NULL, NULL);
+        CHECK(g.type == RTWS_RESP_BULK && !strcmp(g.text, "yes"));
+        rtws_redis_free(rq);
+        rtws_ctx_free(ctx);
+        ctx = keep;
+        poll_style = 0;
+    }
 
     rtws_redis_free(rp);
     rtws_redis_free(sub);
