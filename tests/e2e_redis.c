@@ -3,7 +3,11 @@
    AUTH with requirepass and with an ACL user (and a wrong password), pub/sub
    across two connections (channel, pattern, shard), and a server killed and
    restarted: the command in flight gets an error, a command queued while
-   down runs after the reconnect, the subscriber subscribes again. Without
+   down runs after the reconnect, the subscriber subscribes again; a refused
+   connect retried until the server comes; the caller's own poll loop. A
+   fake server (a socket of the test) sends what Redis would not: bytes that
+   are not RESP, a bulk over the limit, a reply nobody asked for, an early
+   close. Without
    redis-server (tests/deps.sh installs it when root) it says it skipped;
    RTWS_REQUIRE_ALL=1 makes that a failure. */
 #define RTWS_IMPLEMENTATION
@@ -200,6 +204,117 @@ static void on_msg(rtws_redis *r, const rtws_redis_message *m, void *user) {
              m->data);
 }
 
+
+/* ---- a fake server: bytes that are not RESP, a reply nobody asked for ---- */
+static int fake_listen(int *port) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Runs the loop until the listener has a connection, accepts it. */
+static int fake_accept(int lfd) {
+    uint64_t until = rtws_time_now_ms() + 3000;
+    while (rtws_time_now_ms() < until) {
+        struct pollfd p;
+        p.fd = lfd;
+        p.events = POLLIN;
+        if (poll(&p, 1, 0) == 1) return accept(lfd, NULL, NULL);
+        rtws_ctx_run_once(ctx, 10);
+    }
+    return -1;
+}
+
+/* Runs the loop until fd has bytes (a command), reads them. */
+static size_t fake_read(int fd, char *buf, size_t cap) {
+    uint64_t until = rtws_time_now_ms() + 3000;
+    while (rtws_time_now_ms() < until) {
+        struct pollfd p;
+        p.fd = fd;
+        p.events = POLLIN;
+        if (poll(&p, 1, 0) == 1) {
+            ssize_t n = read(fd, buf, cap);
+            return n > 0 ? (size_t)n : 0;
+        }
+        rtws_ctx_run_once(ctx, 10);
+    }
+    return 0;
+}
+
+static void test_fake_server(void) {
+    int port = 0, lfd = fake_listen(&port), c;
+    char url[64], buf[256];
+    watch w;
+    rtws_redis *r;
+    got g;
+    const char *ping[] = {"PING"};
+    rtws_redis_config cfg;
+    rtws_err err;
+    CHECK(lfd >= 0);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    memset(&w, 0, sizeof w);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = url;
+    cfg.on_state = on_state;
+    cfg.user = &w;
+    cfg.backoff_base_ms = 50;
+    cfg.backoff_max_ms = 100;
+    cfg.resp.max_bulk = 16;
+    r = rtws_redis_new(ctx, &cfg, rtws_time_now_ms(), &err);
+    /* 1: a reply that is not RESP fails the command with RTWS_ERR_PROTOCOL */
+    c = fake_accept(lfd);
+    CHECK(c >= 0);
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(rtws_redis_command(r, 1, ping, NULL, on_reply, &g), RTWS_OK);
+    CHECK(fake_read(c, buf, sizeof buf) == 14 && !memcmp(buf, "*1\r\n$4\r\nPING\r\n", 14));
+    CHECK(write(c, "%%%\r\n", 5) == 5);
+    CHECK(run_until(&g.done, 3000));
+    CHECK(g.err == RTWS_ERR_PROTOCOL && w.last == RTWS_ERR_PROTOCOL);
+    close(c);
+    /* 2: over cfg.resp.max_bulk: the same */
+    c = fake_accept(lfd);
+    CHECK(c >= 0);
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(rtws_redis_command(r, 1, ping, NULL, on_reply, &g), RTWS_OK);
+    CHECK(fake_read(c, buf, sizeof buf) == 14);
+    CHECK(write(c, "$17\r\n", 5) == 5);
+    CHECK(run_until(&g.done, 3000));
+    CHECK(g.err == RTWS_ERR_PROTOCOL);
+    close(c);
+    /* 3: a reply nobody asked for drops the connection, which comes back */
+    c = fake_accept(lfd);
+    CHECK(c >= 0);
+    {
+        int before = w.reconnecting;
+        uint64_t until = rtws_time_now_ms() + 3000;
+        CHECK(run_until(&w.open, 3000));
+        CHECK(write(c, "+OK\r\n", 5) == 5);
+        while (w.reconnecting == before && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 10);
+        CHECK(w.reconnecting == before + 1 && w.last == RTWS_ERR_PROTOCOL);
+    }
+    close(c);
+    /* 4: the server closes: a command in flight gets RTWS_ERR_ABNORMAL */
+    c = fake_accept(lfd);
+    CHECK(c >= 0);
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(rtws_redis_command(r, 1, ping, NULL, on_reply, &g), RTWS_OK);
+    CHECK(fake_read(c, buf, sizeof buf) == 14);
+    close(c);
+    CHECK(run_until(&g.done, 3000));
+    CHECK(g.err == RTWS_ERR_ABNORMAL);
+    rtws_redis_free(r);
+    close(lfd);
+}
+
 static void test_url(void) {
     rtws_redis_url u;
     CHECK_EQ(rtws_redis_url_parse("redis://alice:p@ss@h.example:6380/4", &u), RTWS_OK);
@@ -242,12 +357,13 @@ int main(void) {
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    memset(&cc, 0, sizeof cc);
+    ctx = rtws_ctx_new(&cc);
+    test_fake_server();
     port = free_port();
     pid = start_redis(port, NULL);
     CHECK(pid > 0);
     if (pid <= 0) return T_END();
-    memset(&cc, 0, sizeof cc);
-    ctx = rtws_ctx_new(&cc);
     memset(&w1, 0, sizeof w1);
     memset(&w3, 0, sizeof w3);
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
@@ -381,11 +497,16 @@ int main(void) {
 
     /* AUTH: requirepass, then an ACL user, then a wrong password */
     port2 = free_port();
-    pid2 = start_redis(port2, "s3cret");
-    CHECK(pid2 > 0);
     memset(&wp, 0, sizeof wp);
     snprintf(urlp, sizeof urlp, "redis://:s3cret@127.0.0.1:%d/2", port2);
-    rp = connect_to(urlp, &wp, 0, NULL);
+    rp = connect_to(urlp, &wp, 0, NULL); /* nobody listens yet: refused, retried */
+    {
+        uint64_t until = rtws_time_now_ms() + 3000;
+        while (wp.reconnecting < 2 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 10);
+        CHECK(wp.reconnecting >= 2 && wp.last == RTWS_ERR_IO && wp.open == 0);
+    }
+    pid2 = start_redis(port2, "s3cret");
+    CHECK(pid2 > 0);
     g = cmd(rp, "PING", NULL, NULL, NULL);
     CHECK(g.type == RTWS_RESP_STRING && !strcmp(g.text, "PONG"));
     g = cmd(rp, "ACL", "SETUSER", "alice", "on");
