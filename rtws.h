@@ -1758,10 +1758,10 @@ RTWS_API size_t rtws_resp_encode_command(void *buf, size_t cap, int argc,
    connection fails the commands sent on it (their callbacks get the error)
    and reconnects with backoff (rtws_client_backoff_delay); commands not yet
    sent wait for it. A subscriber connection (cfg.subscriber) carries
-   SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE only, delivers messages to
-   cfg.on_message and subscribes again after every reconnect. RESP2; pushes
-   of RESP3 are delivered as messages too. Free every rtws_redis before its
-   context. */
+   SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE (and, with cfg.resp3, any command),
+   delivers messages to cfg.on_message and subscribes again after every
+   reconnect. RESP2, or RESP3 with cfg.resp3 (pushes become messages). Free
+   every rtws_redis before its context. */
 typedef struct rtws_redis rtws_redis;
 
 /* The parts of redis://[user:pass@]host[:port][/db], pointing into the URL
@@ -1831,6 +1831,10 @@ typedef struct rtws_redis_config {
     const char *username;        /* when not NULL, instead of the URL's (copied) */
     const char *password;        /* when not NULL, instead of the URL's (copied) */
     int subscriber;              /* 1: a subscriber connection (rtws_redis_subscribe) */
+    int resp3;                   /* 1: HELLO 3 (with the AUTH) starts each connection:
+                                    RESP3 replies (maps, sets, doubles...), pub/sub
+                                    messages as pushes, so a subscriber connection
+                                    takes commands too */
     void (*on_message)(rtws_redis *r, const rtws_redis_message *m, void *user);
     /* the connection entered a state; err: why the last one ended (RTWS_OK
        when none): as for rtws_redis_reply_fn, or RTWS_ERR_HANDSHAKE when
@@ -1857,7 +1861,7 @@ RTWS_API rtws_redis *rtws_redis_new(rtws_ctx *ctx, const rtws_redis_config *cfg,
 /* Sends a command of argc strings (argv[i], lens[i] bytes; lens NULL: NUL-
    terminated), or queues it until the connection is ready; cb (may be NULL)
    gets its reply. RTWS_ERR_LIMIT (max_pending, max_output), RTWS_ERR_INVALID
-   (argc < 1, or a subscriber connection), RTWS_ERR_NOMEM. */
+   (argc < 1, or a subscriber connection without resp3), RTWS_ERR_NOMEM. */
 RTWS_API rtws_err rtws_redis_command(rtws_redis *r, int argc, const char *const *argv,
                                      const size_t *lens, rtws_redis_reply_fn cb, void *user);
 /* Subscriber connections: adds a subscription (kept across reconnects) and
@@ -10062,7 +10066,19 @@ static void rtws__redis_opened(rtws_redis *r, uint64_t now) {
     rtws_resp_reset(&r->parser);
     r->hs_left = 0;
     rtws_redis_url_parse(r->cfg.url, &u); /* checked by rtws_redis_new */
-    if (r->pass) {
+    if (r->cfg.resp3) { /* HELLO 3 [AUTH user pass]: the protocol and the login in one */
+        const char *h[5];
+        int n = 0;
+        h[n++] = "HELLO";
+        h[n++] = "3";
+        if (r->pass) {
+            h[n++] = "AUTH";
+            h[n++] = r->user ? r->user : "default";
+            h[n++] = r->pass;
+        }
+        rtws__redis_put(r, 1, n, h, NULL);
+        r->hs_left++;
+    } else if (r->pass) {
         int n = 0;
         argv[n++] = "AUTH";
         if (r->user) argv[n++] = r->user;
@@ -10130,7 +10146,7 @@ found:
 }
 
 static void rtws__redis_reply(rtws_redis *r, const rtws_resp_reply *rep, uint64_t now) {
-    int sub = r->cfg.subscriber && r->state == RTWS_REDIS_OPEN && !r->hs_left;
+    int sub = r->cfg.subscriber && !r->cfg.resp3 && r->state == RTWS_REDIS_OPEN && !r->hs_left;
     if (rep->type == RTWS_RESP_PUSH || (sub && rep->type == RTWS_RESP_ARRAY)) {
         rtws__redis_pubsub(r, rep);
         return;
@@ -10283,7 +10299,7 @@ RTWS_API rtws_err rtws_redis_command(rtws_redis *r, int argc, const char *const 
                                      const size_t *lens, rtws_redis_reply_fn cb, void *user) {
     int direct = r->state == RTWS_REDIS_OPEN && !r->hs_left;
     rtws_err e;
-    if (argc < 1 || r->cfg.subscriber || r->dead) return RTWS_ERR_INVALID;
+    if (argc < 1 || (r->cfg.subscriber && !r->cfg.resp3) || r->dead) return RTWS_ERR_INVALID;
     if (r->qlen >= r->cfg.max_pending) return RTWS_ERR_LIMIT;
     if (r->qhead + r->qlen == r->qcap) {
         if (r->qhead) {

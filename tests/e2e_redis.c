@@ -536,6 +536,55 @@ int main(void) {
     rtws_redis_free(bad); /* and fails now */
     CHECK(g.done && g.err == RTWS_ERR_CLOSED);
 
+    /* RESP3 (HELLO 3 with the AUTH): maps, and a subscriber that takes commands */
+    {
+        rtws_redis_config rc;
+        rtws_redis *c3, *s3;
+        watch w5, w6;
+        rtws_err err;
+        const char *hset[] = {"HSET", "h", "field", "1"};
+        const char *hgetall[] = {"HGETALL", "h"};
+        snprintf(urlp, sizeof urlp, "redis://alice:wonder@127.0.0.1:%d", port2);
+        memset(&rc, 0, sizeof rc);
+        memset(&w5, 0, sizeof w5);
+        memset(&w6, 0, sizeof w6);
+        rc.url = urlp;
+        rc.resp3 = 1;
+        rc.on_state = on_state;
+        rc.user = &w5;
+        c3 = rtws_redis_new(ctx, &rc, rtws_time_now_ms(), &err);
+        g = cmd(c3, "ACL", "WHOAMI", NULL, NULL);
+        CHECK(g.type == RTWS_RESP_BULK && !strcmp(g.text, "alice"));
+        memset(&g, 0, sizeof g);
+        CHECK_EQ(rtws_redis_command(c3, 4, hset, NULL, on_reply, &g), RTWS_OK);
+        CHECK(run_until(&g.done, 3000) && g.type == RTWS_RESP_INTEGER);
+        memset(&g, 0, sizeof g);
+        CHECK_EQ(rtws_redis_command(c3, 2, hgetall, NULL, on_reply, &g), RTWS_OK);
+        CHECK(run_until(&g.done, 3000) && g.type == RTWS_RESP_MAP);
+        rc.subscriber = 1;
+        rc.on_message = on_msg;
+        rc.user = &w6;
+        s3 = rtws_redis_new(ctx, &rc, rtws_time_now_ms(), &err);
+        S.subscribed = S.messages = 0;
+        rtws_redis_subscribe(s3, RTWS_REDIS_CHANNEL, "c3", 2);
+        {
+            uint64_t until = rtws_time_now_ms() + 3000;
+            while (S.subscribed < 1 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 10);
+            CHECK_EQ(S.subscribed, 1);
+        }
+        g = cmd(s3, "PING", NULL, NULL, NULL); /* a command on the subscriber */
+        CHECK(g.type == RTWS_RESP_STRING && !strcmp(g.text, "PONG"));
+        g = cmd(c3, "PUBLISH", "c3", "pushed", NULL);
+        CHECK(g.type == RTWS_RESP_INTEGER && g.integer == 1);
+        {
+            uint64_t until = rtws_time_now_ms() + 3000;
+            while (S.messages < 1 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 10);
+            CHECK(S.messages == 1 && !strcmp(S.last, "c3=pushed"));
+        }
+        rtws_redis_free(s3);
+        rtws_redis_free(c3);
+    }
+
     /* a command of a connection freed before its reply comes */
     memset(&g, 0, sizeof g);
     {
