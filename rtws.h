@@ -32,7 +32,9 @@
                         RTWS_NO_REALTIME (the router, its client and JWT speak JSON)
      RTWS_NO_REALTIME   layer 7: rtws_router_*, rtws_rt_*, rtws_jwt_*
      RTWS_NO_REDIS      layers 6a and 6b: the RESP codec (rtws_resp_*) and the
-                        Redis connection (rtws_redis_*)
+                        Redis connection (rtws_redis_*). RTWS_NO_HOST and
+                        RTWS_NO_CLIENT leave out layer 6b and rtws_stream_*
+                        too (the codec stays)
      RTWS_NO_CLIENT     rtws_conn_start, the 101 check (rtws_http_parse_response),
                         rtws_url_*, rtws_ctx_connect/_connect_addr, rtws_client_*,
                         rtws_rt_*. A client-role rtws_conn can no longer start.
@@ -82,9 +84,10 @@
                   reconnect (RTWS_NO_REDIS; needs the host, client)
      7 realtime   router (channels, presence, history, sessions,      0-6
                   auth) and its client rtws_rt (docs/PROTOCOL.md)
-   Layers 0-3, 6, 6a and 6b do no socket I/O (6b's bytes move through the
-   host's rtws_stream): bytes and now_ms come in as arguments,
+   Layers 0-3, 6 and 6a do no socket I/O: bytes and now_ms come in as arguments,
    bytes and events go out, so each is tested and fuzzed without a socket.
+   Layer 6b makes no socket call either: its bytes move through the host's
+   rtws_stream.
    Two base functions touch the system, and only when called:
    rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
    rtws_random_system() reads getrandom(), falling back to /dev/urandom. It

@@ -11,7 +11,7 @@ defined in. A function body that names a function defined in a LATER section
 only through tables they were given (a function pointer called through a
 struct member is not a use by name, so it passes). So is naming an earlier
 layer that the "calls" column of the map at the top of rtws.h does not list
-(MAY_CALL below), and a socket call in layers 0-3 or 6.
+(MAY_CALL below), and a socket call in layers 0-3, 6, 6a or 6b.
 
 It also checks the declaration half: every RTWS_API function declared under
 the public `layer N` banner is defined in implementation section N.
@@ -35,7 +35,7 @@ MAY_CALL = {0: set(), 1: {0}, 2: {0, 1}, 3: {0, 1, 2}, 4: {0, 1, 2, 3}, 5: {0, 1
             6: {0, 1}, 7: {0, 1, 2, 3, 4, 5, 6, "6a", "6b"}}
 # Sub-layers ("layer 6a: resp") sit between two numbered layers.
 MAY_CALL.update({"6a": {0}, "6b": {0, 4, "6a"}})
-# "Layers 0-3 and 6 do no socket I/O": none of these in their code.
+# "Layers 0-3, 6 and 6a do no socket I/O" (6b neither): none of these in their code.
 NO_SOCKETS = {0, 1, 2, 3, 6, "6a", "6b"}
 SOCKET_CALLS = {"socket", "connect", "accept", "accept4", "bind", "listen", "recv", "recvfrom",
                 "recvmsg", "send", "sendto", "sendmsg", "writev", "readv", "poll", "ppoll",
@@ -245,7 +245,7 @@ def main():
                 seen.add((name, callee))
                 violations += 1
                 print(f"FAIL: rtws.h:{line_no(m.start(2)) + 1}: {name} (layer {secs[s][0]} "
-                      f"{secs[s][1]}) calls {callee}(): layers 0-3 and 6 do no socket I/O")
+                      f"{secs[s][1]}) calls {callee}(): layers 0-3, 6, 6a and 6b do no socket I/O")
                 continue
             if callee not in defs or callee == name:
                 continue
