@@ -85,7 +85,7 @@ test:
 	@bash tests/deps.sh || true
 	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
 	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
-test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS)
+test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS) $(B)/tsan_e2e_post
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
 $(B)/unit_%: tests/unit_%.c rtws.h tests/t.h tests/guard.h | $(B)
@@ -95,6 +95,13 @@ $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 $(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/e2e_hostile: tests/hostile.h
+$(B)/e2e_hostile_load: tests/hostile.h
+# cross-thread posting: producer threads (the library needs no -pthread);
+# the TSan build of the same test runs from tests/interop_tsan.sh
+$(B)/e2e_post: tests/e2e_post.c rtws.h tests/t.h | $(B)
+	$(CC) $(TEST_CFLAGS) -pthread $< -o $@ -lm
+$(B)/tsan_e2e_post: tests/e2e_post.c rtws.h tests/t.h | $(B)
+	$(CC) -std=c99 -g -O1 $(CWARN) -fsanitize=thread -fno-omit-frame-pointer -I. -pthread $< -o $@
 $(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $(TLS_FLAGS) $< -o $@ $(TLS_LIBS)
 

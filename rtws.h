@@ -43,6 +43,13 @@
                         and on_accept), rtws_ctx_listen/_listen_tls and accept,
                         rtws_router_*. A server-role rtws_conn fails its handshake
                         with RTWS_ERR_INVALID.
+     RTWS_NO_DEFLATE    the DEFLATE codec of layer 1: rtws_inflate_*,
+                        rtws_deflate_*, rtws_z_err_str
+     RTWS_NO_THREADS    cross-thread posting (rtws_ctx_post, _post_owned,
+                        _post_close, rtws_ctx_get_post_stats): no atomics, no
+                        wake-up fd. Without it posting needs the GCC/Clang
+                        __atomic builtins (and eventfd on Linux, a pipe on
+                        other POSIX systems); no pthread library is needed.
      Refused with an #error: RTWS_NO_CLIENT with RTWS_NO_SERVER (nothing could
      open a connection) and RTWS_NO_HOST with RTWS_USE_BEARSSL (TLS runs on
      the host's sockets). With RTWS_USE_BEARSSL, RTWS_NO_CLIENT leaves out the
@@ -62,6 +69,7 @@
                   base64, clock, random source
      1 frame      RFC 6455 §5 frame header decode/encode, masking,    0
                   UTF-8 validation, close codes, a whole-frame parser
+     1 deflate    RFC 1951 raw inflate/deflate, streaming (RFC 7692)  0
      2 handshake  HTTP/1.1 upgrade request/response parse and build   0-1
                   (§4), Sec-WebSocket-Accept, ws:// URL parsing
      3 conn       the sans-I/O connection: bytes in -> events out,    0-2
@@ -112,6 +120,9 @@
      No globals, no threads, no signals. One rtws_conn is used by one thread at a
      time. Any API may be called from inside an event callback, including
      rtws_conn_close() and rtws_conn_free() on the connection that fired it.
+     A context is driven by one thread (its loop); other threads hand it
+     messages and closes with rtws_ctx_post*() (layer 4), the only functions
+     that may be called from any thread.
 
    LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
 
@@ -190,7 +201,7 @@ extern "C" {
     X(RTWS_ERR_HANDSHAKE, -7, "opening handshake failed (see the error event's status)")           \
     X(RTWS_ERR_TIMEOUT, -8, "timed out (see rtws_config.*_timeout_ms)")                            \
     X(RTWS_ERR_CLOSED, -9, "connection is closing or closed")                                      \
-    X(RTWS_ERR_LIMIT, -10, "queue full (see rtws_config.max_send_queue)")                          \
+    X(RTWS_ERR_LIMIT, -10, "queue full (see rtws_config.max_send_queue, rtws_ctx_config.post_queue_max)") \
     X(RTWS_ERR_RANDOM, -11, "random source failed (see rtws_config.random)")                       \
     X(RTWS_ERR_SYNTAX, -12, "malformed input")                                                     \
     X(RTWS_ERR_DEPTH, -13, "nesting deeper than the limit")                                        \
@@ -394,6 +405,202 @@ RTWS_API void rtws_frame_parser_init(rtws_frame_parser *p, rtws_role role, uint6
    RTWS_ERR_PROTOCOL or RTWS_ERR_TOO_BIG (sticky) for a bad frame. */
 RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *p, uint8_t *data, size_t len, size_t *used,
                                   rtws_frame_piece *piece);
+
+/* ======================================================================== */
+/* === layer 1: deflate =================================================== */
+/* ======================================================================== */
+#if !defined(RTWS_NO_DEFLATE)
+
+/* RFC 1951 DEFLATE without zlib, for permessage-deflate (RFC 7692): raw
+   streams (no zlib or gzip wrapper), sans-I/O like the rest. Both directions
+   take input in pieces of any size and write into a caller buffer; all state
+   lives in the object and in one memory block per stream, given by the
+   caller (rtws_inflate_mem_size / rtws_deflate_mem_size bytes, aligned like
+   malloc's) or allocated once at init through cfg.allocator; nothing is
+   allocated per call or per message. The window persists across calls and
+   across rtws_*_reset(z, 1) (context takeover); rtws_*_reset(z, 0) forgets it
+   (no_context_takeover). RTWS_NO_DEFLATE leaves this section out.
+
+   permessage-deflate with these: the sender compresses a message with
+   RTWS_Z_SYNC_FLUSH and removes the 4 bytes 00 00 ff ff the output ends with;
+   the receiver feeds the payload and then those 4 bytes, and calls
+   rtws_inflate_reset(z, takeover) before each message (which also restarts
+   the max_output count). */
+
+/* One table expands into both enum rtws_z_err and rtws_z_err_str(). Positive
+   values are progress, not failures; each failure names what broke. */
+#define RTWS__Z_ERRORS(X)                                                                          \
+    X(RTWS_Z_OK, 0, "ok: all input consumed")                                                      \
+    X(RTWS_Z_FULL, 1, "output buffer full: call again with more room")                             \
+    X(RTWS_Z_END, 2, "end of stream: the final block is complete")                                 \
+    X(RTWS_Z_ERR_INVALID, -1, "invalid argument (window_bits, level, flush, memory)")              \
+    X(RTWS_Z_ERR_NOMEM, -2, "allocation failed (see rtws_z_config.allocator)")                     \
+    X(RTWS_Z_ERR_BLOCK_TYPE, -3, "deflate: reserved block type 3")                                 \
+    X(RTWS_Z_ERR_STORED_LEN, -4, "deflate: stored block LEN is not the complement of NLEN")        \
+    X(RTWS_Z_ERR_TABLE_SIZE, -5, "deflate: more than 286 length or 30 distance codes")             \
+    X(RTWS_Z_ERR_CODE_LENGTHS, -6, "deflate: code length repeat with no previous or past the end") \
+    X(RTWS_Z_ERR_TREE_OVER, -7, "deflate: oversubscribed Huffman code")                            \
+    X(RTWS_Z_ERR_TREE_INCOMPLETE, -8, "deflate: incomplete Huffman code")                          \
+    X(RTWS_Z_ERR_NO_END, -9, "deflate: no code for end-of-block")                                  \
+    X(RTWS_Z_ERR_SYMBOL, -10, "deflate: invalid length or distance symbol (286-287, 30-31)")       \
+    X(RTWS_Z_ERR_DISTANCE, -11, "deflate: distance too far back (before the data or the window)")  \
+    X(RTWS_Z_ERR_LIMIT, -12, "inflated output exceeds rtws_z_config.max_output")
+
+typedef enum rtws_z_err {
+#define RTWS__ENUM(name, value, text) name = value,
+    RTWS__Z_ERRORS(RTWS__ENUM)
+#undef RTWS__ENUM
+        RTWS_Z_ERR_LAST_ = -13
+} rtws_z_err;
+
+/* A static string for any rtws_z_err ("unknown deflate status" otherwise). */
+RTWS_API const char *rtws_z_err_str(int err);
+
+/* Effort of the compressor: 1 (fast, greedy, short hash chains) to 9 (best,
+   lazy matching, long chains); 0 means RTWS_Z_DEFAULT. */
+enum { RTWS_Z_FAST = 1, RTWS_Z_DEFAULT = 6, RTWS_Z_BEST = 9 };
+/* flush argument of rtws_deflate_compress. */
+typedef enum rtws_z_flush {
+    RTWS_Z_NO_FLUSH = 0,   /* keep data back for better compression */
+    RTWS_Z_SYNC_FLUSH = 1, /* everything out, then an empty stored block (00 00 ff ff) */
+    RTWS_Z_FINISH = 2      /* everything out in a final block (BFINAL) */
+} rtws_z_flush;
+
+typedef struct rtws_z_config {
+    unsigned window_bits;     /* log2 of the window, 8..15 (15): RFC 7692's *_max_window_bits */
+    int level;                /* compressor effort 1..9 (RTWS_Z_DEFAULT); inflate ignores it */
+    uint64_t max_output;      /* inflate: bytes a stream may produce (0: no limit) */
+    rtws_allocator allocator; /* for the memory block when none is given (RTWS_MALLOC and friends) */
+} rtws_z_config;
+
+/* Private state; read nothing here (the functions below say what to read). */
+typedef struct rtws__inflate_priv {
+    uint32_t *ltab, *dtab;  /* decoding tables (in the memory block) */
+    uint8_t *win;           /* the window: 1 << wbits bytes, circular */
+    void *mem;              /* the memory block, freed by rtws_inflate_free when own_mem */
+    rtws_allocator allocator;
+    uint64_t max_output, total_out, bitbuf;
+    unsigned bitcnt, wbits, whave, wnext;
+    unsigned len, dist, extra, rep, nlen, ndist, ncode, have;
+    int state, err, final, fixed, own_mem;
+    uint8_t lens[320];      /* code lengths of the dynamic block being read */
+} rtws__inflate_priv;
+typedef struct rtws_inflate {
+    rtws__inflate_priv priv_; /* private */
+} rtws_inflate;
+
+typedef struct rtws__deflate_priv {
+    uint8_t *win;           /* 2 * wbuf bytes (+ padding): history and lookahead */
+    uint16_t *head, *prev;  /* hash chains: 1 << hbits heads, wbuf links */
+    uint16_t *sym_d;        /* the block's symbols: distance (0: literal) ... */
+    uint8_t *sym_lc;        /* ... and literal or length - 3 */
+    uint8_t *pend;          /* encoded output not yet handed out */
+    void *mem;
+    rtws_allocator allocator;
+    uint64_t bitbuf;
+    long block_start;       /* window offset of the block's first byte; -1: slid out */
+    unsigned bitcnt, wbits, wbuf, hbits, max_dist, floor;
+    unsigned good, lazy, nice, chain;
+    unsigned strstart, lookahead, match_len, match_start, match_avail;
+    unsigned nsym, pend_len, pend_out;
+    int level, err, flushed, finished, own_mem;
+    uint32_t lfreq[286], dfreq[30];
+    uint16_t lcodes[288], dcodes[30], fl_codes[288], fd_codes[30];
+    uint8_t llens[288], dlens[30], fl_lens[288], fd_lens[30];
+    uint8_t lcode[256], dcode[512]; /* length - 3 and distance - 1 -> symbol */
+} rtws__deflate_priv;
+typedef struct rtws_deflate {
+    rtws__deflate_priv priv_; /* private */
+} rtws_deflate;
+
+/* Bytes of the memory block an inflater needs for cfg (NULL: defaults):
+   12,832 for the tables plus the window (32,768 at window_bits 15). The
+   object itself is sizeof(rtws_inflate), under 500 bytes. */
+RTWS_API size_t rtws_inflate_mem_size(const rtws_z_config *cfg);
+/* Sets up z for a raw DEFLATE stream. mem (mem_len >= rtws_inflate_mem_size,
+   aligned like malloc's) is used as given and must outlive z; with mem NULL
+   the block is allocated once through cfg->allocator. cfg NULL: defaults.
+   Returns RTWS_Z_OK, RTWS_Z_ERR_INVALID or RTWS_Z_ERR_NOMEM. */
+RTWS_API rtws_z_err rtws_inflate_init(rtws_inflate *z, const rtws_z_config *cfg, void *mem,
+                                      size_t mem_len);
+/* Inflates in[0..in_len) into out[0..out_cap), resuming at any bit where the
+   last call stopped. *in_used and *out_len say how much was read and written.
+   Returns RTWS_Z_OK (all input used; feed more), RTWS_Z_FULL (out is full:
+   call again, with the rest of the input, once out is drained), RTWS_Z_END
+   (the final block ended; *in_used stops right after it; later calls return
+   RTWS_Z_END until a reset) or an error, sticky until rtws_inflate_reset. With
+   max_output set, at most that many bytes come out before RTWS_Z_ERR_LIMIT. */
+RTWS_API rtws_z_err rtws_inflate_feed(rtws_inflate *z, const uint8_t *in, size_t in_len,
+                                      size_t *in_used, uint8_t *out, size_t out_cap,
+                                      size_t *out_len);
+/* Starts a new stream (and a new max_output count), clearing any error.
+   keep_window 1 keeps the window for back-references (context takeover). */
+RTWS_API void rtws_inflate_reset(rtws_inflate *z, int keep_window);
+/* Frees the block if init allocated it. z may be inited again afterwards. */
+RTWS_API void rtws_inflate_free(rtws_inflate *z);
+
+/* Bytes of the memory block a compressor needs for cfg (NULL: defaults):
+   at window_bits 15, 65,552 window + 65,536 hash heads + 65,536 chain links
+   + 24,576 symbols + 33,792 output = 254,992 (smaller windows need less).
+   The object itself is sizeof(rtws_deflate), about 4 KB. */
+RTWS_API size_t rtws_deflate_mem_size(const rtws_z_config *cfg);
+/* Sets up d for a raw DEFLATE stream at cfg->level with back-references of
+   at most 1 << cfg->window_bits bytes. mem and cfg as for rtws_inflate_init. */
+RTWS_API rtws_z_err rtws_deflate_init(rtws_deflate *d, const rtws_z_config *cfg, void *mem,
+                                      size_t mem_len);
+/* Compresses in[0..in_len) into out[0..out_cap). Input is taken into the
+   window as room allows (*in_used); output held back for a later block stays
+   inside until a flush. With RTWS_Z_SYNC_FLUSH or RTWS_Z_FINISH, once all the
+   input is taken everything is written, ending with 00 00 ff ff (sync) or a
+   final block. Returns RTWS_Z_OK (input taken and, with a flush, all of it
+   written), RTWS_Z_FULL (out is full: call again with the rest of the input
+   and the same flush), RTWS_Z_END (after RTWS_Z_FINISH completed; until a
+   reset) or RTWS_Z_ERR_INVALID. Each call that returns RTWS_Z_OK with a flush
+   has written one complete flush, even with no input (an empty message). */
+RTWS_API rtws_z_err rtws_deflate_compress(rtws_deflate *d, const uint8_t *in, size_t in_len,
+                                          size_t *in_used, uint8_t *out, size_t out_cap,
+                                          size_t *out_len, rtws_z_flush flush);
+/* Starts a new stream. keep_window 1 (context takeover) lets the next data
+   refer back to the data already flushed; unflushed data is dropped, and
+   then the window is forgotten too, since the peer never saw it. */
+RTWS_API void rtws_deflate_reset(rtws_deflate *d, int keep_window);
+/* Frees the block if init allocated it. */
+RTWS_API void rtws_deflate_free(rtws_deflate *d);
+
+
+/* RFC 7692 §7 parameters of permessage-deflate, as parsed from a
+   Sec-WebSocket-Extensions value by rtws_pmd_parse. */
+typedef enum rtws_pmd_status {
+    RTWS_PMD_OK = 0,            /* usable as far as the RFC's rules go */
+    RTWS_PMD_UNKNOWN_PARAM = 1, /* a parameter RFC 7692 does not define: decline it */
+    RTWS_PMD_BAD_VALUE = 2,     /* a value where none is allowed, none where one is
+                                   required, or not 8..15 without leading zeros */
+    RTWS_PMD_DUPLICATE = 3      /* the same parameter twice */
+} rtws_pmd_status;
+#define RTWS_PMD_BITS_ANY 1 /* client_max_window_bits offered without a value */
+typedef struct rtws_pmd_offer {
+    rtws_pmd_status status;
+    uint8_t server_no_context_takeover; /* 1 when present */
+    uint8_t client_no_context_takeover;
+    uint8_t server_max_window_bits;     /* 0: absent, else 8..15 */
+    uint8_t client_max_window_bits;     /* 0: absent, RTWS_PMD_BITS_ANY, else 8..15 */
+} rtws_pmd_offer;
+
+/* Parses one Sec-WebSocket-Extensions value (join several header lines with
+   ", " first) by RFC 6455 §9.1's grammar: extensions separated by commas,
+   parameters by semicolons, values tokens or quoted strings whose unescaped
+   text is a token, optional whitespace around the separators, empty list
+   elements skipped. Every "permessage-deflate" element (in order, the
+   client's preference) fills offers[] up to max (*count says how many there
+   were, also beyond max); other extensions are checked and skipped. A
+   response (is_response 1) must give client_max_window_bits a value.
+   Returns RTWS_OK, or RTWS_ERR_SYNTAX with *err_off (may be NULL) at the
+   first byte that breaks the grammar; value is only read during the call. */
+RTWS_API rtws_err rtws_pmd_parse(const char *value, size_t len, int is_response,
+                                 rtws_pmd_offer *offers, size_t max, size_t *count,
+                                 size_t *err_off);
+
+#endif /* RTWS_NO_DEFLATE */
 
 /* ======================================================================== */
 /* === layer 2: handshake ================================================= */
@@ -1000,6 +1207,22 @@ typedef struct rtws_transport {
 /* Plain TCP: recv and sendmsg, no state. */
 RTWS_API const rtws_transport *rtws_transport_tcp(void);
 
+/* A message or close posted from another thread (rtws_ctx_post*) that was
+   not handed to its connection; see rtws_ctx_config.on_post_dropped. */
+typedef struct rtws_post_dropped {
+    uint64_t conn_id;    /* the id it was posted to (rtws_conn_get_id) */
+    rtws_opcode op;      /* RTWS_OP_TEXT or _BINARY; RTWS_OP_CLOSE for a posted close */
+    const uint8_t *data; /* the payload (a close: its reason), valid until the
+                            callback returns */
+    size_t len;
+    unsigned code;       /* a close: its code */
+    rtws_err err;        /* RTWS_ERR_CLOSED: no such connection any more, or it
+                            is not open (closing, or still in its handshake),
+                            or the context is being freed; else what
+                            rtws_conn_send/_close said (RTWS_ERR_LIMIT: its
+                            send queue is full) */
+} rtws_post_dropped;
+
 typedef struct rtws_ctx_config {
     rtws_config conn;          /* template for every connection (role set per socket) */
     size_t max_connections;    /* 0: unlimited; sockets over it are closed at once */
@@ -1035,9 +1258,18 @@ typedef struct rtws_ctx_config {
        router keeps its sessions and deadlines with it */
     void (*on_tick)(rtws_ctx *ctx, uint64_t now_ms, void *user);
     void *tick_user;
+    /* Sending from other threads (rtws_ctx_post): the queue's bound in
+       messages; 0 leaves posting off (RTWS_ERR_INVALID) and makes no wake-up fd */
+    size_t post_queue_max;
+    size_t post_queue_max_bytes; /* and in payload bytes (16 MiB) */
+    /* on the loop's thread, for each posted message or close that was not
+       handed to its connection; NULL: they are only counted */
+    void (*on_post_dropped)(rtws_ctx *ctx, const rtws_post_dropped *d, void *user);
+    void *post_user;
 } rtws_ctx_config;
 
-/* NULL when out of memory. The config is copied. */
+/* NULL when out of memory. The config is copied. With post_queue_max set
+   the wake-up fd of posting is made here (on_socket hears of it at once). */
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg);
 /* Closes every socket at once (no close handshake: see rtws_ctx_shutdown) and
    frees everything. */
@@ -1090,7 +1322,7 @@ RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *
 #endif /* !RTWS_NO_CLIENT */
 
 /* Style 1, poll(2): returns n, the number of sockets of the context
-   (listeners included), and writes one pollfd per socket into
+   (listeners and the wake-up fd of posting included), and writes one pollfd per socket into
    fds[0 .. min(n, cap)); nothing is written past fds[cap - 1], and fds may be
    NULL when cap is 0. When n > cap the array was short: it holds the first
    cap sockets only, and the others would not be polled. Grow it to at least
@@ -1104,7 +1336,8 @@ RTWS_API int rtws_ctx_get_timeout_ms(rtws_ctx *ctx, uint64_t now_ms);
    then timers. fds the context does not know are skipped. */
 RTWS_API void rtws_ctx_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms);
 /* Style 1 in one call: wait for at most max_ms, then service. Returns the
-   number of sockets still open (listeners included), or -1 on a wait error.
+   number of sockets still open (listeners included, the wake-up fd of
+   posting not), or -1 on a wait error.
    On Linux it waits with epoll (define RTWS_NO_EPOLL for poll), so a crowd
    of idle sockets costs nothing per wake-up. */
 RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms);
@@ -1141,6 +1374,76 @@ RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx);
 RTWS_API int rtws_conn_get_fd(const rtws_conn *c);
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c);
 RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap);
+/* The connection's id within its context, for rtws_ctx_post from other
+   threads: nonzero, and not given to another connection of the context
+   until 2^32 more have opened; 0 when the context has posting off
+   (rtws_ctx_config.post_queue_max) or does not own c. An id outlives its
+   connection safely: posts to it are dropped. */
+RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c);
+
+/* ---- sending from other threads ----
+
+   A context runs on one thread (its loop). Any other thread may hand it
+   messages and closes for its connections, addressed by rtws_conn_get_id()
+   (a pointer could be freed by the loop meanwhile). Posting is on when
+   rtws_ctx_config.post_queue_max is set: the context then owns a wake-up fd
+   (eventfd on Linux, a pipe elsewhere), listed by rtws_ctx_fill_pollfds,
+   waited on by rtws_ctx_run_once and reported to on_socket like any socket.
+   A post queues the message and wakes the loop, which hands it to the
+   connection (rtws_conn_send, rtws_conn_close) at the start of its next
+   pass: rtws_ctx_service, rtws_ctx_run_once, rtws_ctx_run_timers, or
+   rtws_ctx_handle_readable of the wake-up fd. Posts of one thread reach a
+   connection in the order they were made; the loop takes no lock (an
+   atomic load when nothing was posted). A post to a connection that is
+   gone or closing is dropped, counted and reported to on_post_dropped on
+   the loop's thread, as is one the connection refuses.
+
+   Only these functions may be called from other threads, and only between
+   rtws_ctx_new and rtws_ctx_free: stop (join) the producers before freeing
+   the context; a post after (or during) rtws_ctx_free is undefined. The
+   allocator (rtws_config.allocator or RTWS_MALLOC) is called from the
+   posting threads, so it must be thread-safe (libc's is). */
+
+/* Called on the loop's thread when the bytes of rtws_ctx_post_owned are no
+   longer needed (sent, copied or dropped). */
+typedef void (*rtws_post_free_fn)(void *data, void *user);
+
+/* Counters of posting (rtws_ctx_get_post_stats); read them on the loop's thread. */
+typedef struct rtws_post_stats {
+    uint64_t refused;   /* posts refused with RTWS_ERR_LIMIT */
+    uint64_t taken;     /* posts the loop took from the queue */
+    uint64_t delivered; /* of those, handed to their connection */
+    uint64_t dropped;   /* of those, reported to on_post_dropped */
+    uint64_t wakeups;   /* times the loop read its wake-up fd */
+    uint64_t batches;   /* passes that found the queue non-empty */
+    size_t queued;      /* in the queue now */
+} rtws_post_stats;
+
+#if !defined(RTWS_NO_THREADS) /* the functions; the types above stay */
+
+/* Queues a copy of a whole TEXT or BINARY message for connection conn_id.
+   RTWS_OK: queued (sent or reported dropped later); RTWS_ERR_LIMIT: the
+   queue holds post_queue_max messages or post_queue_max_bytes bytes (try
+   again after the loop ran; rtws_ctx_get_post_stats counts refusals);
+   RTWS_ERR_UTF8: invalid text; RTWS_ERR_INVALID: posting is off, or a bad
+   op; RTWS_ERR_NOMEM. data is read during the call only. */
+RTWS_API rtws_err rtws_ctx_post(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, const void *data,
+                                size_t len);
+/* The same without the copy: data is handed over when RTWS_OK is returned,
+   and free_fn(data, free_user) is called on the loop's thread once the
+   connection has taken the bytes or the message was dropped (free_fn may be
+   NULL). On any other return data stays the caller's. */
+RTWS_API rtws_err rtws_ctx_post_owned(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, void *data,
+                                      size_t len, rtws_post_free_fn free_fn, void *free_user);
+/* Queues rtws_conn_close(code, reason) for connection conn_id, after the
+   messages this thread posted before. Arguments are checked now (an
+   invalid code or reason: RTWS_ERR_INVALID); reason is copied. Counts as
+   one message of the queue. */
+RTWS_API rtws_err rtws_ctx_post_close(rtws_ctx *ctx, uint64_t conn_id, unsigned code,
+                                      const char *reason);
+/* The counters of posting, on the loop's thread (zeros when posting is off). */
+RTWS_API void rtws_ctx_get_post_stats(const rtws_ctx *ctx, rtws_post_stats *st);
+#endif /* !RTWS_NO_THREADS */
 
 #if !defined(RTWS_NO_CLIENT)
 /* A client that stays connected: reconnects with exponential backoff (full
@@ -2819,6 +3122,1285 @@ RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *fp, uint8_t *data, s
     if (!piece->frame_start && piece->len == 0 && !piece->frame_end) return RTWS_EAGAIN;
     return RTWS_OK;
 }
+
+/* === layer 1: deflate =================================================== */
+#if !defined(RTWS_NO_DEFLATE)
+
+RTWS_API const char *rtws_z_err_str(int err) {
+    switch (err) {
+#define RTWS__CASE(name, value, text)                                                              \
+    case value:                                                                                    \
+        return text;
+        RTWS__Z_ERRORS(RTWS__CASE)
+#undef RTWS__CASE
+    default:
+        return "unknown deflate status";
+    }
+}
+
+/* RFC 1951 §3.2.5: base and extra bits of length symbols 257..285 and of
+   distance symbols 0..29; §3.2.7: the order code-length code lengths come in. */
+static const uint16_t rtws__z_lbase[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,
+                                           15, 17, 19, 23, 27, 31, 35, 43, 51,  59,
+                                           67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint8_t rtws__z_lext[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                         2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint16_t rtws__z_dbase[30] = {1,    2,    3,    4,    5,    7,     9,     13,
+                                           17,   25,   33,   49,   65,   97,    129,   193,
+                                           257,  385,  513,  769,  1025, 1537,  2049,  3073,
+                                           4097, 6145, 8193, 12289, 16385, 24577};
+static const uint8_t rtws__z_dext[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                         6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+static const uint8_t rtws__z_clorder[19] = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
+                                            11, 4,  12, 3, 13, 2, 14, 1, 15};
+
+static int rtws__z_wbits_ok(const rtws_z_config *cfg) {
+    return !cfg || cfg->window_bits == 0 || (cfg->window_bits >= 8 && cfg->window_bits <= 15);
+}
+static unsigned rtws__z_wbits(const rtws_z_config *cfg) {
+    return cfg && cfg->window_bits ? cfg->window_bits : 15;
+}
+static unsigned rtws__z_rev(unsigned code, unsigned len) {
+    unsigned r = 0;
+    while (len--) {
+        r = (r << 1) | (code & 1);
+        code >>= 1;
+    }
+    return r;
+}
+static uint64_t rtws__z_load64(const uint8_t *p) {
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+}
+
+/* --- inflate -------------------------------------------------------------- */
+
+/* A decoding table entry: bits 0-7 the bits it consumes, 8-15 what it is
+   (RTWS__Z_LIT: a literal or code-length symbol; RTWS__Z_BASE + n: a length or
+   distance base with n extra bits; RTWS__Z_LINK + n: a second-level table of
+   n index bits; end of block; invalid), 16-31 the value. Codes up to ROOT
+   bits long resolve with one lookup; longer ones take a second. */
+#define RTWS__Z_LIT 0u
+#define RTWS__Z_BASE 16u
+#define RTWS__Z_LINK 64u
+#define RTWS__Z_EOB 96u
+#define RTWS__Z_BAD 128u
+#define RTWS__Z_E(op, bits, val) ((uint32_t)(val) << 16 | (uint32_t)(op) << 8 | (uint32_t)(bits))
+#define RTWS__Z_LROOT 10u
+#define RTWS__Z_DROOT 8u
+/* Worst cases: a second-level table of 2^k entries needs at least k + 1 codes
+   below it, so 286 codes fill at most 1024 + 47 * 32 + 8 entries and 30 codes
+   at most 256 + 3 * 128 + 32 (checked while building, never trusted). */
+#define RTWS__Z_LCAP 2536u
+#define RTWS__Z_DCAP 672u
+enum { RTWS__Z_KCL, RTWS__Z_KLIT, RTWS__Z_KDIST };
+
+static uint32_t rtws__z_entry(int kind, unsigned sym, unsigned bits) {
+    if (kind == RTWS__Z_KCL) return RTWS__Z_E(RTWS__Z_LIT, bits, sym);
+    if (kind == RTWS__Z_KDIST)
+        return sym < 30 ? RTWS__Z_E(RTWS__Z_BASE + rtws__z_dext[sym], bits, rtws__z_dbase[sym])
+                        : RTWS__Z_E(RTWS__Z_BAD, bits, 0);
+    if (sym < 256) return RTWS__Z_E(RTWS__Z_LIT, bits, sym);
+    if (sym == 256) return RTWS__Z_E(RTWS__Z_EOB, bits, 0);
+    if (sym < 286)
+        return RTWS__Z_E(RTWS__Z_BASE + rtws__z_lext[sym - 257], bits, rtws__z_lbase[sym - 257]);
+    return RTWS__Z_E(RTWS__Z_BAD, bits, 0);
+}
+
+/* Builds the canonical Huffman decoding table (RFC 1951 §3.2.2) for lens[0..n)
+   into tab (cap entries, root index bits). A code must be complete, except
+   that a single code of one bit (lengths and distances) and no code at all
+   (distances: a block of literals only) are allowed, as zlib allows. */
+static rtws_z_err rtws__z_build(uint32_t *tab, unsigned cap, const uint8_t *lens, unsigned n,
+                                unsigned root, int kind) {
+    unsigned count[16], offs[16], len, sym, i, maxlen = 0, used = 1u << root, code = 0, k;
+    uint16_t sorted[320];
+    uint8_t pmax[1u << RTWS__Z_LROOT];
+    int left = 1;
+    memset(count, 0, sizeof count);
+    for (sym = 0; sym < n; sym++) count[lens[sym]]++;
+    for (len = 1; len < 16; len++)
+        if (count[len]) maxlen = len;
+    for (i = 0; i < used; i++) tab[i] = RTWS__Z_E(RTWS__Z_BAD, root, 0);
+    if (maxlen == 0) return kind == RTWS__Z_KDIST ? RTWS_Z_OK : RTWS_Z_ERR_TREE_INCOMPLETE;
+    for (len = 1; len < 16; len++) {
+        left = left * 2 - (int)count[len];
+        if (left < 0) return RTWS_Z_ERR_TREE_OVER;
+    }
+    if (left > 0 && (kind == RTWS__Z_KCL || maxlen != 1)) return RTWS_Z_ERR_TREE_INCOMPLETE;
+    offs[1] = 0;
+    for (len = 1; len < 15; len++) offs[len + 1] = offs[len] + count[len];
+    for (sym = 0; sym < n; sym++)
+        if (lens[sym]) sorted[offs[lens[sym]]++] = (uint16_t)sym;
+    /* pass 1: the longest code under each root prefix sizes its subtable */
+    memset(pmax, 0, sizeof pmax);
+    len = 0;
+    for (i = 0; i < n - count[0]; i++) {
+        unsigned l = lens[sorted[i]];
+        if (len) code <<= l - len;
+        len = l;
+        if (l > root) {
+            unsigned p = rtws__z_rev(code, l) & ((1u << root) - 1);
+            if (pmax[p] < l) pmax[p] = (uint8_t)l;
+        }
+        code++;
+    }
+    /* pass 2: fill */
+    code = 0;
+    len = 0;
+    for (i = 0; i < n - count[0]; i++) {
+        unsigned s = sorted[i], l = lens[s], r;
+        if (len) code <<= l - len;
+        len = l;
+        r = rtws__z_rev(code, l);
+        if (l <= root) {
+            for (k = r; k < (1u << root); k += 1u << l) tab[k] = rtws__z_entry(kind, s, l);
+        } else {
+            unsigned p = r & ((1u << root) - 1), sub = pmax[p] - root, base;
+            if (((tab[p] >> 8) & 0xE0u) != RTWS__Z_LINK) {
+                if (used + (1u << sub) > cap) return RTWS_Z_ERR_TREE_OVER; /* cannot happen */
+                tab[p] = RTWS__Z_E(RTWS__Z_LINK + sub, root, used);
+                for (k = 0; k < (1u << sub); k++) tab[used + k] = RTWS__Z_E(RTWS__Z_BAD, sub, 0);
+                used += 1u << sub;
+            }
+            base = tab[p] >> 16;
+            for (k = r >> root; k < (1u << sub); k += 1u << (l - root))
+                tab[base + k] = rtws__z_entry(kind, s, l - root);
+        }
+        code++;
+    }
+    return RTWS_Z_OK;
+}
+
+/* The fixed code of RFC 1951 §3.2.6 */
+static void rtws__z_fixed(rtws__inflate_priv *s) {
+    unsigned i;
+    for (i = 0; i < 288; i++) s->lens[i] = (uint8_t)(i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8);
+    (void)rtws__z_build(s->ltab, RTWS__Z_LCAP, s->lens, 288, RTWS__Z_LROOT, RTWS__Z_KLIT);
+    for (i = 0; i < 32; i++) s->lens[i] = 5;
+    (void)rtws__z_build(s->dtab, RTWS__Z_DCAP, s->lens, 32, RTWS__Z_DROOT, RTWS__Z_KDIST);
+    s->fixed = 1;
+}
+
+RTWS_API size_t rtws_inflate_mem_size(const rtws_z_config *cfg) {
+    return (RTWS__Z_LCAP + RTWS__Z_DCAP) * sizeof(uint32_t) + ((size_t)1 << rtws__z_wbits(cfg));
+}
+
+enum {
+    RTWS__ZI_HEAD, RTWS__ZI_STORED, RTWS__ZI_COPYRAW, RTWS__ZI_TABLE, RTWS__ZI_CLENS,
+    RTWS__ZI_LENS, RTWS__ZI_LEN, RTWS__ZI_LIT, RTWS__ZI_LENEXT, RTWS__ZI_DIST,
+    RTWS__ZI_DISTEXT, RTWS__ZI_COPY, RTWS__ZI_DONE
+};
+
+RTWS_API rtws_z_err rtws_inflate_init(rtws_inflate *z, const rtws_z_config *cfg, void *mem,
+                                      size_t mem_len) {
+    rtws__inflate_priv *s = &z->priv_;
+    size_t need = rtws_inflate_mem_size(cfg);
+    memset(z, 0, sizeof *z);
+    if (!rtws__z_wbits_ok(cfg) || (mem && (mem_len < need || ((uintptr_t)mem & 3))))
+        return RTWS_Z_ERR_INVALID;
+    if (cfg) s->allocator = cfg->allocator;
+    if (!mem) {
+        mem = rtws__alloc(&s->allocator, need);
+        if (!mem) return RTWS_Z_ERR_NOMEM;
+        s->own_mem = 1;
+    }
+    s->mem = mem;
+    s->ltab = (uint32_t *)mem;
+    s->dtab = s->ltab + RTWS__Z_LCAP;
+    s->win = (uint8_t *)(s->dtab + RTWS__Z_DCAP);
+    s->wbits = rtws__z_wbits(cfg);
+    s->max_output = cfg ? cfg->max_output : 0;
+    rtws_inflate_reset(z, 0);
+    return RTWS_Z_OK;
+}
+
+RTWS_API void rtws_inflate_reset(rtws_inflate *z, int keep_window) {
+    rtws__inflate_priv *s = &z->priv_;
+    s->state = RTWS__ZI_HEAD;
+    s->err = 0;
+    s->final = 0;
+    s->bitbuf = 0;
+    s->bitcnt = 0;
+    s->total_out = 0;
+    s->rep = 0;
+    if (!keep_window) s->whave = s->wnext = 0;
+}
+
+RTWS_API void rtws_inflate_free(rtws_inflate *z) {
+    rtws__inflate_priv *s = &z->priv_;
+    if (s->own_mem) rtws__free(&s->allocator, s->mem);
+    memset(z, 0, sizeof *z);
+}
+
+/* The last n bytes written to out this call join the window. */
+static void rtws__z_keep(rtws__inflate_priv *s, const uint8_t *out, size_t n) {
+    size_t w = (size_t)1 << s->wbits, first;
+    if (n >= w) {
+        memcpy(s->win, out + n - w, w);
+        s->wnext = 0;
+        s->whave = (unsigned)w;
+        return;
+    }
+    first = RTWS__MIN(n, w - s->wnext);
+    memcpy(s->win + s->wnext, out, first);
+    memcpy(s->win, out + first, n - first);
+    s->wnext = (unsigned)((s->wnext + n) & (w - 1));
+    s->whave = (unsigned)RTWS__MIN((size_t)s->whave + n, w);
+}
+
+/* Copies min(len, room) bytes of a match at distance dist to op and returns
+   that count; out is where this call's output began, and what lies further
+   back comes from the window kept from earlier calls. */
+static size_t rtws__z_match(const rtws__inflate_priv *s, const uint8_t *out, uint8_t *op,
+                            size_t room, size_t len, size_t dist) {
+    size_t n = RTWS__MIN(len, room), done = 0, made = (size_t)(op - out);
+    if (dist > made) {
+        size_t w = (size_t)1 << s->wbits, back = dist - made;
+        size_t from = (s->wnext + w - back) & (w - 1);
+        size_t first;
+        done = RTWS__MIN(back, n);
+        first = RTWS__MIN(done, w - from);
+        memcpy(op, s->win + from, first);
+        memcpy(op + first, s->win, done - first);
+    }
+    if (done < n) {
+        const uint8_t *src = op + done - dist; /* at or after out: checked by the caller */
+        uint8_t *dst = op + done;
+        if (dist >= n - done)
+            memcpy(dst, src, n - done);
+        else /* overlapping: a byte at a time repeats the pattern */
+            for (; done < n; done++) *dst++ = *src++;
+    }
+    return n;
+}
+
+RTWS_API rtws_z_err rtws_inflate_feed(rtws_inflate *z, const uint8_t *in, size_t in_len,
+                                      size_t *in_used, uint8_t *out, size_t out_cap,
+                                      size_t *out_len) {
+    rtws__inflate_priv *s = &z->priv_;
+    uint8_t none = 0;
+    const uint8_t *ip, *iend;
+    uint8_t *op, *oend;
+    uint64_t bb = s->bitbuf;
+    unsigned bc = s->bitcnt;
+    int limited = 0;
+    rtws_z_err r = RTWS_Z_OK;
+    const unsigned lmask = (1u << RTWS__Z_LROOT) - 1, dmask = (1u << RTWS__Z_DROOT) - 1;
+    *in_used = 0;
+    *out_len = 0;
+    if (!s->win || (!in && in_len) || (!out && out_cap)) return RTWS_Z_ERR_INVALID;
+    if (!in) in = &none; /* no pointer arithmetic on NULL */
+    if (!out) out = &none;
+    ip = in;
+    iend = in + in_len;
+    op = out;
+    if (s->err) return (rtws_z_err)s->err;
+    if (s->state == RTWS__ZI_DONE) return RTWS_Z_END;
+    if (s->max_output && s->max_output - s->total_out <= out_cap) {
+        out_cap = (size_t)(s->max_output - s->total_out);
+        limited = 1;
+    }
+    oend = out + out_cap;
+#define RTWS__Z_NEED(n)                                                                            \
+    while (bc < (n)) {                                                                             \
+        if (ip == iend) goto need_input;                                                           \
+        bb |= (uint64_t)*ip++ << bc;                                                               \
+        bc += 8;                                                                                   \
+    }
+#define RTWS__Z_BITS(n) ((unsigned)(bb & ((1ull << (n)) - 1)))
+#define RTWS__Z_DROP(n) (bb >>= (n), bc -= (n))
+#define RTWS__Z_FAIL(e)                                                                            \
+    do {                                                                                           \
+        r = (e);                                                                                   \
+        goto fail;                                                                                 \
+    } while (0)
+    for (;;) {
+        switch (s->state) {
+        case RTWS__ZI_HEAD:
+            if (s->final) {
+                size_t back = RTWS__MIN((size_t)(bc >> 3), (size_t)(ip - in));
+                ip -= back; /* give back whole bytes read past the end */
+                bc -= (unsigned)back * 8;
+                bb &= (1ull << bc) - 1;
+                s->state = RTWS__ZI_DONE;
+                r = RTWS_Z_END;
+                goto out;
+            }
+            RTWS__Z_NEED(3);
+            s->final = (int)(bb & 1);
+            switch (RTWS__Z_BITS(3) >> 1) {
+            case 0:
+                RTWS__Z_DROP(3);
+                RTWS__Z_DROP(bc & 7);
+                s->state = RTWS__ZI_STORED;
+                break;
+            case 1:
+                RTWS__Z_DROP(3);
+                if (!s->fixed) rtws__z_fixed(s);
+                s->state = RTWS__ZI_LEN;
+                break;
+            case 2:
+                RTWS__Z_DROP(3);
+                s->state = RTWS__ZI_TABLE;
+                break;
+            default:
+                RTWS__Z_FAIL(RTWS_Z_ERR_BLOCK_TYPE);
+            }
+            break;
+        case RTWS__ZI_STORED:
+            RTWS__Z_NEED(32);
+            if ((bb & 0xFFFF) != ((~bb >> 16) & 0xFFFF)) RTWS__Z_FAIL(RTWS_Z_ERR_STORED_LEN);
+            s->len = (unsigned)(bb & 0xFFFF);
+            RTWS__Z_DROP(32);
+            s->state = RTWS__ZI_COPYRAW;
+            /* fall through */
+        case RTWS__ZI_COPYRAW:
+            while (s->len && bc >= 8) {
+                if (op == oend) goto full;
+                *op++ = (uint8_t)bb;
+                RTWS__Z_DROP(8);
+                s->len--;
+            }
+            if (s->len) {
+                size_t n = RTWS__MIN((size_t)s->len, RTWS__MIN((size_t)(iend - ip), (size_t)(oend - op)));
+                memcpy(op, ip, n);
+                op += n;
+                ip += n;
+                s->len -= (unsigned)n;
+                if (s->len) {
+                    if (op == oend) goto full;
+                    goto need_input;
+                }
+            }
+            s->state = RTWS__ZI_HEAD;
+            break;
+        case RTWS__ZI_TABLE:
+            RTWS__Z_NEED(14);
+            s->nlen = 257 + RTWS__Z_BITS(5);
+            s->ndist = 1 + ((unsigned)(bb >> 5) & 31);
+            s->ncode = 4 + ((unsigned)(bb >> 10) & 15);
+            RTWS__Z_DROP(14);
+            if (s->nlen > 286 || s->ndist > 30) RTWS__Z_FAIL(RTWS_Z_ERR_TABLE_SIZE);
+            s->have = 0;
+            s->fixed = 0;
+            memset(s->lens, 0, 19);
+            s->state = RTWS__ZI_CLENS;
+            /* fall through */
+        case RTWS__ZI_CLENS:
+            while (s->have < s->ncode) {
+                RTWS__Z_NEED(3);
+                s->lens[rtws__z_clorder[s->have++]] = (uint8_t)RTWS__Z_BITS(3);
+                RTWS__Z_DROP(3);
+            }
+            /* the code-length code borrows the distance table until the lengths are read */
+            r = rtws__z_build(s->dtab, RTWS__Z_DCAP, s->lens, 19, 7, RTWS__Z_KCL);
+            if (r != RTWS_Z_OK) goto fail;
+            s->have = 0;
+            s->rep = 0;
+            s->state = RTWS__ZI_LENS;
+            /* fall through */
+        case RTWS__ZI_LENS:
+            while (s->have < s->nlen + s->ndist) {
+                unsigned sym, nb, cnt, val;
+                if (!s->rep) {
+                    uint32_t e;
+                    for (;;) {
+                        e = s->dtab[bb & 127];
+                        if ((e & 0xFF) <= bc) break;
+                        if (ip == iend) goto need_input;
+                        bb |= (uint64_t)*ip++ << bc;
+                        bc += 8;
+                    }
+                    RTWS__Z_DROP(e & 0xFF);
+                    sym = e >> 16;
+                    if (sym < 16) {
+                        s->lens[s->have++] = (uint8_t)sym;
+                        continue;
+                    }
+                    s->rep = sym;
+                }
+                sym = s->rep;
+                nb = sym == 16 ? 2 : sym == 17 ? 3 : 7;
+                RTWS__Z_NEED(nb);
+                cnt = (sym == 18 ? 11 : 3) + RTWS__Z_BITS(nb);
+                RTWS__Z_DROP(nb);
+                if (sym == 16 && s->have == 0) RTWS__Z_FAIL(RTWS_Z_ERR_CODE_LENGTHS);
+                val = sym == 16 ? s->lens[s->have - 1] : 0;
+                if (s->have + cnt > s->nlen + s->ndist) RTWS__Z_FAIL(RTWS_Z_ERR_CODE_LENGTHS);
+                memset(s->lens + s->have, (int)val, cnt);
+                s->have += cnt;
+                s->rep = 0;
+            }
+            if (!s->lens[256]) RTWS__Z_FAIL(RTWS_Z_ERR_NO_END);
+            r = rtws__z_build(s->ltab, RTWS__Z_LCAP, s->lens, s->nlen, RTWS__Z_LROOT, RTWS__Z_KLIT);
+            if (r != RTWS_Z_OK) goto fail;
+            r = rtws__z_build(s->dtab, RTWS__Z_DCAP, s->lens + s->nlen, s->ndist, RTWS__Z_DROOT,
+                              RTWS__Z_KDIST);
+            if (r != RTWS_Z_OK) goto fail;
+            s->state = RTWS__ZI_LEN;
+            /* fall through */
+        case RTWS__ZI_LEN: {
+            uint32_t e;
+            unsigned o;
+            /* fast loop: whole symbols, while 8 input bytes and 258 + 8 output bytes remain */
+            while (iend - ip >= 8 && oend - op >= 266) {
+                size_t len, dist;
+                bb |= rtws__z_load64(ip) << bc;
+                ip += (63 - bc) >> 3;
+                bc |= 56;
+                e = s->ltab[bb & lmask];
+                o = (e >> 8) & 0xFF;
+                if (o >= RTWS__Z_LINK && o < RTWS__Z_EOB) {
+                    RTWS__Z_DROP(RTWS__Z_LROOT);
+                    e = s->ltab[(e >> 16) + (unsigned)(bb & ((1u << (o - RTWS__Z_LINK)) - 1))];
+                    o = (e >> 8) & 0xFF;
+                }
+                RTWS__Z_DROP(e & 0xFF);
+                if (o == RTWS__Z_LIT) {
+                    *op++ = (uint8_t)(e >> 16);
+                    continue;
+                }
+                if (o == RTWS__Z_EOB) {
+                    s->state = RTWS__ZI_HEAD;
+                    break;
+                }
+                if (o >= RTWS__Z_BAD) RTWS__Z_FAIL(RTWS_Z_ERR_SYMBOL);
+                len = (e >> 16) + RTWS__Z_BITS(o - RTWS__Z_BASE);
+                RTWS__Z_DROP(o - RTWS__Z_BASE);
+                e = s->dtab[bb & dmask];
+                o = (e >> 8) & 0xFF;
+                if (o >= RTWS__Z_LINK && o < RTWS__Z_EOB) {
+                    RTWS__Z_DROP(RTWS__Z_DROOT);
+                    e = s->dtab[(e >> 16) + (unsigned)(bb & ((1u << (o - RTWS__Z_LINK)) - 1))];
+                    o = (e >> 8) & 0xFF;
+                }
+                RTWS__Z_DROP(e & 0xFF);
+                if (o >= RTWS__Z_BAD) RTWS__Z_FAIL(RTWS_Z_ERR_SYMBOL);
+                dist = (e >> 16) + RTWS__Z_BITS(o - RTWS__Z_BASE);
+                RTWS__Z_DROP(o - RTWS__Z_BASE);
+                if (dist > ((size_t)1 << s->wbits) || dist > s->whave + (size_t)(op - out))
+                    RTWS__Z_FAIL(RTWS_Z_ERR_DISTANCE);
+                if (dist <= (size_t)(op - out) && dist >= 8) {
+                    const uint8_t *src = op - dist;
+                    uint8_t *end = op + len;
+                    do { /* 8 at a time: may write up to 7 bytes past end, inside oend */
+                        memcpy(op, src, 8);
+                        op += 8;
+                        src += 8;
+                    } while (op < end);
+                    op = end;
+                } else {
+                    op += rtws__z_match(s, out, op, len, len, dist);
+                }
+            }
+            { /* give back whole bytes the fast loop read ahead */
+                size_t back = RTWS__MIN((size_t)(bc >> 3), (size_t)(ip - in));
+                ip -= back;
+                bc -= (unsigned)back * 8;
+                bb &= (1ull << bc) - 1;
+            }
+            if (s->state != RTWS__ZI_LEN) break; /* end of block in the fast loop */
+            for (;;) { /* one symbol, a byte of input at a time */
+                e = s->ltab[bb & lmask];
+                o = (e >> 8) & 0xFF;
+                if (o >= RTWS__Z_LINK && o < RTWS__Z_EOB) {
+                    if (bc >= RTWS__Z_LROOT) {
+                        uint32_t e2 = s->ltab[(e >> 16) + (unsigned)((bb >> RTWS__Z_LROOT) &
+                                                                     ((1u << (o - RTWS__Z_LINK)) - 1))];
+                        if (RTWS__Z_LROOT + (e2 & 0xFF) <= bc) {
+                            RTWS__Z_DROP(RTWS__Z_LROOT);
+                            e = e2;
+                            o = (e >> 8) & 0xFF;
+                            break;
+                        }
+                    }
+                } else if ((e & 0xFF) <= bc) {
+                    break;
+                }
+                if (ip == iend) goto need_input;
+                bb |= (uint64_t)*ip++ << bc;
+                bc += 8;
+            }
+            RTWS__Z_DROP(e & 0xFF);
+            if (o == RTWS__Z_LIT) {
+                s->len = e >> 16;
+                s->state = RTWS__ZI_LIT;
+                break;
+            }
+            if (o == RTWS__Z_EOB) {
+                s->state = RTWS__ZI_HEAD;
+                break;
+            }
+            if (o >= RTWS__Z_BAD) RTWS__Z_FAIL(RTWS_Z_ERR_SYMBOL);
+            s->len = e >> 16;
+            s->extra = o - RTWS__Z_BASE;
+            s->state = RTWS__ZI_LENEXT;
+            break;
+        }
+        case RTWS__ZI_LIT:
+            if (op == oend) goto full;
+            *op++ = (uint8_t)s->len;
+            s->state = RTWS__ZI_LEN;
+            break;
+        case RTWS__ZI_LENEXT:
+            RTWS__Z_NEED(s->extra);
+            s->len += RTWS__Z_BITS(s->extra);
+            RTWS__Z_DROP(s->extra);
+            s->state = RTWS__ZI_DIST;
+            /* fall through */
+        case RTWS__ZI_DIST: {
+            uint32_t e;
+            unsigned o;
+            for (;;) {
+                e = s->dtab[bb & dmask];
+                o = (e >> 8) & 0xFF;
+                if (o >= RTWS__Z_LINK && o < RTWS__Z_EOB) {
+                    if (bc >= RTWS__Z_DROOT) {
+                        uint32_t e2 = s->dtab[(e >> 16) + (unsigned)((bb >> RTWS__Z_DROOT) &
+                                                                     ((1u << (o - RTWS__Z_LINK)) - 1))];
+                        if (RTWS__Z_DROOT + (e2 & 0xFF) <= bc) {
+                            RTWS__Z_DROP(RTWS__Z_DROOT);
+                            e = e2;
+                            o = (e >> 8) & 0xFF;
+                            break;
+                        }
+                    }
+                } else if ((e & 0xFF) <= bc) {
+                    break;
+                }
+                if (ip == iend) goto need_input;
+                bb |= (uint64_t)*ip++ << bc;
+                bc += 8;
+            }
+            RTWS__Z_DROP(e & 0xFF);
+            if (o >= RTWS__Z_BAD) RTWS__Z_FAIL(RTWS_Z_ERR_SYMBOL);
+            s->dist = e >> 16;
+            s->extra = o - RTWS__Z_BASE;
+            s->state = RTWS__ZI_DISTEXT;
+        }
+            /* fall through */
+        case RTWS__ZI_DISTEXT:
+            RTWS__Z_NEED(s->extra);
+            s->dist += RTWS__Z_BITS(s->extra);
+            RTWS__Z_DROP(s->extra);
+            if (s->dist > (1u << s->wbits) || s->dist > s->whave + (size_t)(op - out))
+                RTWS__Z_FAIL(RTWS_Z_ERR_DISTANCE);
+            s->state = RTWS__ZI_COPY;
+            /* fall through */
+        case RTWS__ZI_COPY:
+            while (s->len) {
+                size_t n;
+                if (op == oend) goto full;
+                n = rtws__z_match(s, out, op, (size_t)(oend - op), s->len, s->dist);
+                op += n;
+                s->len -= (unsigned)n;
+            }
+            s->state = RTWS__ZI_LEN;
+            break;
+        default:
+            RTWS__Z_FAIL(RTWS_Z_ERR_INVALID);
+        }
+    }
+full:
+    r = limited ? RTWS_Z_ERR_LIMIT : RTWS_Z_FULL;
+    if (r == RTWS_Z_ERR_LIMIT) s->err = r;
+    goto out;
+need_input:
+    r = RTWS_Z_OK;
+    goto out;
+fail:
+    s->err = r;
+out:
+    rtws__z_keep(s, out, (size_t)(op - out));
+    s->total_out += (uint64_t)(op - out);
+    s->bitbuf = bb;
+    s->bitcnt = bc;
+    *in_used = (size_t)(ip - in);
+    *out_len = (size_t)(op - out);
+    return r;
+#undef RTWS__Z_NEED
+#undef RTWS__Z_BITS
+#undef RTWS__Z_DROP
+#undef RTWS__Z_FAIL
+}
+
+/* --- deflate -------------------------------------------------------------- */
+
+#define RTWS__Z_MIN_LOOKAHEAD 262u /* a longest match plus the next hash: 258 + 3 + 1 */
+#define RTWS__Z_SYMS 8192u         /* symbols per block */
+/* A block is written only when it is no bigger than its fixed-code form,
+   which takes at most 31 bits a symbol (8 + 5 + 5 + 13), so this holds a
+   block, the end-of-block code, the bits of the last one, and a flush. */
+#define RTWS__Z_PEND (RTWS__Z_SYMS * 4u + 1024u)
+
+/* zlib's tuning of the ten levels (good, lazy, nice, chain): levels 1-3
+   take the first match found (lazy: longest match inserted into the hash),
+   4-9 look one byte ahead for a longer one */
+static const uint16_t rtws__z_levels[10][4] = {
+    {8, 16, 128, 128}, {4, 4, 8, 4},       {4, 5, 16, 8},     {4, 6, 32, 32},
+    {4, 4, 16, 16},    {8, 16, 32, 32},    {8, 16, 128, 128}, {8, 32, 128, 256},
+    {32, 128, 258, 1024}, {32, 258, 258, 4096}};
+
+static unsigned rtws__z_wbuf(unsigned wbits) { return wbits < 13 ? 8192u : 1u << wbits; }
+static unsigned rtws__z_hbits(unsigned wbits) { return wbits < 13 ? wbits + 2 : 15; }
+
+RTWS_API size_t rtws_deflate_mem_size(const rtws_z_config *cfg) {
+    unsigned wb = rtws__z_wbits(cfg), wbuf = rtws__z_wbuf(wb);
+    return ((size_t)1 << rtws__z_hbits(wb)) * 2 + (size_t)wbuf * 2 + RTWS__Z_SYMS * 3u +
+           (size_t)wbuf * 2 + 16 + RTWS__Z_PEND;
+}
+
+/* The canonical codes of RFC 1951 §3.2.2 for lens[0..n), bit-reversed for
+   writing (a Huffman code goes out most significant bit first). */
+static void rtws__z_canon(const uint8_t *lens, unsigned n, uint16_t *codes) {
+    unsigned cnt[16], next[16], code = 0, len, i;
+    memset(cnt, 0, sizeof cnt);
+    for (i = 0; i < n; i++) cnt[lens[i]]++;
+    cnt[0] = 0;
+    for (len = 1; len < 16; len++) next[len] = code = (code + cnt[len - 1]) << 1;
+    for (i = 0; i < n; i++)
+        codes[i] = lens[i] ? (uint16_t)rtws__z_rev(next[lens[i]]++, lens[i]) : 0;
+}
+
+/* Code lengths (at most limit bits) of a Huffman code for freq[0..n), and
+   their canonical codes, bit-reversed for writing (RFC 1951 §3.2.2). Fewer
+   than two symbols in use get two codes of one bit, as decoders expect. */
+static void rtws__z_huff(const uint32_t *freq, unsigned n, unsigned limit, uint8_t *lens,
+                         uint16_t *codes) {
+    uint16_t sym[288], parent[576];
+    uint32_t w[576];
+    unsigned cnt[300], nsym = 0, i, j, k, a, b, len, maxd = 0;
+    memset(cnt, 0, sizeof cnt);
+    for (i = 0; i < n; i++) {
+        lens[i] = 0;
+        if (freq[i]) sym[nsym++] = (uint16_t)i;
+    }
+    for (i = 0; nsym < 2; i++)
+        if (!freq[i]) sym[nsym++] = (uint16_t)i;
+    for (i = 1; i < nsym; i++) { /* insertion sort by frequency */
+        uint16_t t = sym[i];
+        uint32_t f = freq[t];
+        for (j = i; j > 0 && freq[sym[j - 1]] > f; j--) sym[j] = sym[j - 1];
+        sym[j] = t;
+    }
+    /* two queues: leaves in order, then internal nodes in the order made */
+    for (i = 0; i < nsym; i++) w[i] = freq[sym[i]] ? freq[sym[i]] : 1;
+    for (i = 0, j = nsym, k = nsym; k < 2 * nsym - 1; k++) {
+        a = (i < nsym && (j >= k || w[i] <= w[j])) ? i++ : j++;
+        b = (i < nsym && (j >= k || w[i] <= w[j])) ? i++ : j++;
+        w[k] = w[a] + w[b];
+        parent[a] = parent[b] = (uint16_t)k;
+    }
+    w[2 * nsym - 2] = 0; /* w becomes the depth */
+    for (k = 2 * nsym - 2; k-- > 0;) {
+        w[k] = w[parent[k]] + 1;
+        if (k < nsym) {
+            cnt[w[k]]++;
+            if (w[k] > maxd) maxd = w[k];
+        }
+    }
+    /* too deep: move pairs up (JPEG's Annex K.3 adjustment, Kraft sum kept) */
+    for (i = maxd; i > limit; i--) {
+        while (cnt[i] > 0) {
+            j = i - 2;
+            while (j > 0 && cnt[j] == 0) j--;
+            cnt[i] -= 2;
+            cnt[i - 1] += 1;
+            cnt[j + 1] += 2;
+            cnt[j] -= 1;
+        }
+    }
+    /* the least frequent symbols get the longest codes */
+    for (len = RTWS__MIN(maxd, limit), k = 0; len > 0; len--)
+        for (i = 0; i < cnt[len]; i++) lens[sym[k++]] = (uint8_t)len;
+    rtws__z_canon(lens, n, codes);
+}
+
+static void rtws__z_tables(rtws__deflate_priv *s) {
+    unsigned c, i, d;
+    for (c = 0; c < 28; c++)
+        for (i = 0; i < (1u << rtws__z_lext[c]); i++) s->lcode[rtws__z_lbase[c] - 3 + i] = (uint8_t)c;
+    s->lcode[255] = 28;
+    for (c = 0; c < 30; c++)
+        for (i = 0; i < (1u << rtws__z_dext[c]); i++) {
+            d = rtws__z_dbase[c] - 1 + i;
+            if (d < 256)
+                s->dcode[d] = (uint8_t)c;
+            else
+                s->dcode[256 + (d >> 7)] = (uint8_t)c;
+        }
+    /* the fixed code (§3.2.6) from its lengths */
+    for (i = 0; i < 288; i++) s->fl_lens[i] = (uint8_t)(i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8);
+    rtws__z_canon(s->fl_lens, 288, s->fl_codes);
+    for (i = 0; i < 30; i++) s->fd_lens[i] = 5;
+    rtws__z_canon(s->fd_lens, 30, s->fd_codes);
+}
+
+RTWS_API rtws_z_err rtws_deflate_init(rtws_deflate *d, const rtws_z_config *cfg, void *mem,
+                                      size_t mem_len) {
+    rtws__deflate_priv *s = &d->priv_;
+    size_t need = rtws_deflate_mem_size(cfg);
+    int level = cfg && cfg->level ? cfg->level : RTWS_Z_DEFAULT;
+    uint8_t *p;
+    memset(d, 0, sizeof *d);
+    if (!rtws__z_wbits_ok(cfg) || level < 1 || level > 9 ||
+        (mem && (mem_len < need || ((uintptr_t)mem & 3))))
+        return RTWS_Z_ERR_INVALID;
+    if (cfg) s->allocator = cfg->allocator;
+    if (!mem) {
+        mem = rtws__alloc(&s->allocator, need);
+        if (!mem) return RTWS_Z_ERR_NOMEM;
+        s->own_mem = 1;
+    }
+    s->mem = mem;
+    s->wbits = rtws__z_wbits(cfg);
+    s->wbuf = rtws__z_wbuf(s->wbits);
+    s->hbits = rtws__z_hbits(s->wbits);
+    /* a match reaches back at most the window, and never past what a slide keeps */
+    s->max_dist = RTWS__MIN(1u << s->wbits, s->wbuf - RTWS__Z_MIN_LOOKAHEAD);
+    s->level = level;
+    s->good = rtws__z_levels[level][0];
+    s->lazy = rtws__z_levels[level][1];
+    s->nice = rtws__z_levels[level][2];
+    s->chain = rtws__z_levels[level][3];
+    s->head = (uint16_t *)mem;
+    s->prev = s->head + ((size_t)1 << s->hbits);
+    s->sym_d = s->prev + s->wbuf;
+    p = (uint8_t *)(s->sym_d + RTWS__Z_SYMS);
+    s->sym_lc = p;
+    s->win = p + RTWS__Z_SYMS;
+    s->pend = s->win + (size_t)s->wbuf * 2 + 16;
+    memset(s->head, 0, ((size_t)1 << s->hbits) * 2);
+    memset(s->prev, 0, (size_t)s->wbuf * 2);
+    memset(s->win, 0, (size_t)s->wbuf * 2 + 16); /* match compares may read past the data */
+    rtws__z_tables(s);
+    rtws_deflate_reset(d, 0);
+    return RTWS_Z_OK;
+}
+
+RTWS_API void rtws_deflate_reset(rtws_deflate *d, int keep_window) {
+    rtws__deflate_priv *s = &d->priv_;
+    if (s->nsym || s->lookahead || s->match_avail || s->bitcnt || s->pend_out < s->pend_len)
+        keep_window = 0; /* data the peer never saw is not history */
+    s->strstart += s->lookahead;
+    s->lookahead = 0;
+    if (!keep_window) s->floor = s->strstart;
+    s->block_start = (long)s->strstart;
+    s->nsym = 0;
+    s->match_len = 2;
+    s->match_avail = 0;
+    s->bitbuf = 0;
+    s->bitcnt = 0;
+    s->pend_len = s->pend_out = 0;
+    s->err = 0;
+    s->flushed = 0;
+    s->finished = 0;
+    memset(s->lfreq, 0, sizeof s->lfreq);
+    memset(s->dfreq, 0, sizeof s->dfreq);
+}
+
+RTWS_API void rtws_deflate_free(rtws_deflate *d) {
+    rtws__deflate_priv *s = &d->priv_;
+    if (s->own_mem) rtws__free(&s->allocator, s->mem);
+    memset(d, 0, sizeof *d);
+}
+
+static void rtws__z_put(rtws__deflate_priv *s, unsigned v, unsigned n) {
+    s->bitbuf |= (uint64_t)v << s->bitcnt;
+    s->bitcnt += n;
+    if (s->bitcnt >= 32) {
+        uint8_t *p = s->pend + s->pend_len;
+        p[0] = (uint8_t)s->bitbuf;
+        p[1] = (uint8_t)(s->bitbuf >> 8);
+        p[2] = (uint8_t)(s->bitbuf >> 16);
+        p[3] = (uint8_t)(s->bitbuf >> 24);
+        s->pend_len += 4;
+        s->bitbuf >>= 32;
+        s->bitcnt -= 32;
+    }
+}
+/* Pads to a byte boundary with zero bits and moves every whole byte out. */
+static void rtws__z_align(rtws__deflate_priv *s) {
+    while (s->bitcnt > 0) {
+        s->pend[s->pend_len++] = (uint8_t)s->bitbuf;
+        s->bitbuf >>= 8;
+        s->bitcnt = s->bitcnt > 8 ? s->bitcnt - 8 : 0;
+    }
+    s->bitbuf = 0;
+}
+
+static unsigned rtws__z_dsym(const rtws__deflate_priv *s, unsigned dist) {
+    return dist <= 256 ? s->dcode[dist - 1] : s->dcode[256 + ((dist - 1) >> 7)];
+}
+
+static void rtws__z_write_syms(rtws__deflate_priv *s, const uint16_t *lc, const uint8_t *ll,
+                               const uint16_t *dc, const uint8_t *dl) {
+    unsigned i;
+    for (i = 0; i < s->nsym; i++) {
+        unsigned dist = s->sym_d[i], c = s->sym_lc[i];
+        if (!dist) {
+            rtws__z_put(s, lc[c], ll[c]);
+        } else {
+            unsigned l = s->lcode[c], ds = rtws__z_dsym(s, dist);
+            rtws__z_put(s, lc[257 + l], ll[257 + l]);
+            if (rtws__z_lext[l]) rtws__z_put(s, c + 3 - rtws__z_lbase[l], rtws__z_lext[l]);
+            rtws__z_put(s, dc[ds], dl[ds]);
+            if (rtws__z_dext[ds]) rtws__z_put(s, dist - rtws__z_dbase[ds], rtws__z_dext[ds]);
+        }
+    }
+    rtws__z_put(s, lc[256], ll[256]);
+}
+
+/* Ends the block of the nsym symbols collected, in the smallest of its three
+   forms: stored (when its bytes are still in the window), fixed or dynamic
+   Huffman (RFC 1951 §3.2.3-3.2.7). */
+static void rtws__z_block(rtws__deflate_priv *s, int final) {
+    unsigned i, hlit, hdist, hclen, nrle = 0, bits_extra = 0;
+    uint8_t lens[316], rle[316], rlex[316], cl_lens[19];
+    uint16_t cl_codes[19];
+    uint32_t cl_freq[19];
+    uint64_t dyn, fix, stored = UINT64_MAX;
+    size_t raw = 0;
+    s->lfreq[256]++;
+    /* extra bits cost the same in both Huffman forms */
+    for (i = 0; i < 29; i++) bits_extra += s->lfreq[257 + i] * rtws__z_lext[i];
+    for (i = 0; i < 30; i++) bits_extra += s->dfreq[i] * rtws__z_dext[i];
+    rtws__z_huff(s->lfreq, 286, 15, s->llens, s->lcodes);
+    rtws__z_huff(s->dfreq, 30, 15, s->dlens, s->dcodes);
+    for (hlit = 286; hlit > 257 && !s->llens[hlit - 1]; hlit--) {
+    }
+    for (hdist = 30; hdist > 1 && !s->dlens[hdist - 1]; hdist--) {
+    }
+    memcpy(lens, s->llens, hlit);
+    memcpy(lens + hlit, s->dlens, hdist);
+    memset(cl_freq, 0, sizeof cl_freq);
+    for (i = 0; i < hlit + hdist;) { /* run-length code the lengths (§3.2.7) */
+        unsigned v = lens[i], run = 1;
+        while (i + run < hlit + hdist && lens[i + run] == v) run++;
+        if (v == 0 && run >= 3) {
+            run = RTWS__MIN(run, 138u);
+            rle[nrle] = (uint8_t)(run >= 11 ? 18 : 17);
+            rlex[nrle++] = (uint8_t)(run >= 11 ? run - 11 : run - 3);
+        } else if (v != 0 && run >= 4) {
+            rle[nrle] = (uint8_t)v;
+            rlex[nrle++] = 0;
+            cl_freq[v]++;
+            run = RTWS__MIN(run - 1, 6u);
+            rle[nrle] = 16;
+            rlex[nrle++] = (uint8_t)(run - 3);
+            run++;
+        } else {
+            rle[nrle] = (uint8_t)v;
+            rlex[nrle++] = 0;
+            run = 1;
+        }
+        cl_freq[rle[nrle - 1]]++;
+        i += run;
+    }
+    rtws__z_huff(cl_freq, 19, 7, cl_lens, cl_codes);
+    for (hclen = 19; hclen > 4 && !cl_lens[rtws__z_clorder[hclen - 1]]; hclen--) {
+    }
+    dyn = 3 + 14 + 3 * (uint64_t)hclen + bits_extra;
+    for (i = 0; i < nrle; i++)
+        dyn += cl_lens[rle[i]] + (rle[i] == 16 ? 2u : rle[i] == 17 ? 3u : rle[i] == 18 ? 7u : 0u);
+    fix = 3 + (uint64_t)bits_extra;
+    for (i = 0; i < 286; i++) {
+        dyn += (uint64_t)s->lfreq[i] * s->llens[i];
+        fix += (uint64_t)s->lfreq[i] * s->fl_lens[i];
+    }
+    for (i = 0; i < 30; i++) {
+        dyn += (uint64_t)s->dfreq[i] * s->dlens[i];
+        fix += (uint64_t)s->dfreq[i] * 5;
+    }
+    if (s->block_start >= 0) {
+        raw = s->strstart - s->match_avail - (size_t)s->block_start;
+        /* per 65535-byte piece: 3 header bits, padding, LEN and NLEN, the bytes */
+        stored = (raw / 65535 + 1) * (3 + 7 + 32) + raw * 8;
+    }
+    if (raw > 0 && stored < fix && stored < dyn) {
+        const uint8_t *p = s->win + s->block_start;
+        do {
+            size_t n = RTWS__MIN(raw, (size_t)65535);
+            rtws__z_put(s, (final && n == raw) ? 1u : 0u, 3);
+            rtws__z_align(s);
+            s->pend[s->pend_len++] = (uint8_t)n;
+            s->pend[s->pend_len++] = (uint8_t)(n >> 8);
+            s->pend[s->pend_len++] = (uint8_t)~n;
+            s->pend[s->pend_len++] = (uint8_t)(~n >> 8);
+            memcpy(s->pend + s->pend_len, p, n);
+            s->pend_len += (unsigned)n;
+            p += n;
+            raw -= n;
+        } while (raw > 0);
+    } else if (fix <= dyn) {
+        rtws__z_put(s, final ? 3u : 2u, 3);
+        rtws__z_write_syms(s, s->fl_codes, s->fl_lens, s->fd_codes, s->fd_lens);
+    } else {
+        rtws__z_put(s, final ? 5u : 4u, 3);
+        rtws__z_put(s, hlit - 257, 5);
+        rtws__z_put(s, hdist - 1, 5);
+        rtws__z_put(s, hclen - 4, 4);
+        for (i = 0; i < hclen; i++) rtws__z_put(s, cl_lens[rtws__z_clorder[i]], 3);
+        for (i = 0; i < nrle; i++) {
+            rtws__z_put(s, cl_codes[rle[i]], cl_lens[rle[i]]);
+            if (rle[i] >= 16) rtws__z_put(s, rlex[i], rle[i] == 16 ? 2u : rle[i] == 17 ? 3u : 7u);
+        }
+        rtws__z_write_syms(s, s->lcodes, s->llens, s->dcodes, s->dlens);
+    }
+    s->nsym = 0;
+    s->block_start = (long)(s->strstart - s->match_avail);
+    memset(s->lfreq, 0, sizeof s->lfreq);
+    memset(s->dfreq, 0, sizeof s->dfreq);
+}
+
+static unsigned rtws__z_hash(const rtws__deflate_priv *s, unsigned pos) {
+    const uint8_t *p = s->win + pos;
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+    return (v * 0x9E3779B1u) >> (32 - s->hbits);
+}
+/* Puts pos at the head of its hash chain; returns the previous head. */
+static unsigned rtws__z_insert(rtws__deflate_priv *s, unsigned pos) {
+    unsigned h = rtws__z_hash(s, pos), cur = s->head[h];
+    s->prev[pos & (s->wbuf - 1)] = (uint16_t)cur;
+    s->head[h] = (uint16_t)pos;
+    return cur;
+}
+
+/* The longest match for strstart along the chain from cur that beats best
+   (and is at most the lookahead); sets match_start when it finds one. */
+static unsigned rtws__z_longest(rtws__deflate_priv *s, unsigned cur, unsigned best) {
+    const uint8_t *scan = s->win + s->strstart;
+    unsigned max_len = RTWS__MIN(258u, s->lookahead), chain = s->chain;
+    unsigned nice = RTWS__MIN(s->nice, max_len);
+    unsigned lim = s->strstart > s->max_dist ? s->strstart - s->max_dist : 0;
+    if (lim < s->floor) lim = s->floor;
+    if (best >= s->good) chain >>= 2;
+    if (best >= max_len) return best;
+    while (cur > 0 && cur >= lim && cur < s->strstart) {
+        const uint8_t *m = s->win + cur;
+        if (m[best] == scan[best] && m[0] == scan[0] && m[1] == scan[1]) {
+            unsigned len = 0;
+            while (len < max_len) {
+                uint64_t x = rtws__z_load64(m + len) ^ rtws__z_load64(scan + len);
+                if (x) {
+#if defined(__GNUC__) || defined(__clang__)
+                    len += (unsigned)__builtin_ctzll(x) >> 3;
+#else
+                    while (!(x & 0xFF)) {
+                        x >>= 8;
+                        len++;
+                    }
+#endif
+                    break;
+                }
+                len += 8;
+            }
+            if (len > max_len) len = max_len;
+            if (len > best) {
+                best = len;
+                s->match_start = cur;
+                if (len >= nice) break;
+            }
+        }
+        if (--chain == 0) break;
+        {
+            unsigned nx = s->prev[cur & (s->wbuf - 1)];
+            if (nx >= cur) break;
+            cur = nx;
+        }
+    }
+    return best;
+}
+
+static void rtws__z_lit(rtws__deflate_priv *s, unsigned c) {
+    s->sym_d[s->nsym] = 0;
+    s->sym_lc[s->nsym++] = (uint8_t)c;
+    s->lfreq[c]++;
+}
+static void rtws__z_pair(rtws__deflate_priv *s, unsigned len, unsigned dist) {
+    s->sym_d[s->nsym] = (uint16_t)dist;
+    s->sym_lc[s->nsym++] = (uint8_t)(len - 3);
+    s->lfreq[257 + s->lcode[len - 3]]++;
+    s->dfreq[rtws__z_dsym(s, dist)]++;
+}
+
+/* LZ77 over the window until the lookahead runs short (to zero when
+   flushing). Returns 1 when the block's symbol buffer is full. */
+static int rtws__z_lz77(rtws__deflate_priv *s, int flush) {
+    for (;;) {
+        unsigned cur = 0, len;
+        if (s->lookahead < RTWS__Z_MIN_LOOKAHEAD && (!flush || s->lookahead == 0)) break;
+        if (s->nsym >= RTWS__Z_SYMS) return 1;
+        if (s->lookahead >= 3) cur = rtws__z_insert(s, s->strstart);
+        if (s->level <= 3) { /* greedy */
+            len = cur ? rtws__z_longest(s, cur, 2) : 2;
+            if (len >= 3) {
+                unsigned end = s->strstart + s->lookahead, i;
+                rtws__z_pair(s, len, s->strstart - s->match_start);
+                if (len <= s->lazy)
+                    for (i = 1; i < len && s->strstart + i + 3 <= end; i++)
+                        (void)rtws__z_insert(s, s->strstart + i);
+                s->strstart += len;
+                s->lookahead -= len;
+            } else {
+                rtws__z_lit(s, s->win[s->strstart]);
+                s->strstart++;
+                s->lookahead--;
+            }
+            continue;
+        }
+        { /* lazy: emit the previous match unless this position has a longer one */
+            unsigned prev_len = s->match_len, prev_start = s->match_start;
+            s->match_len = 2;
+            if (cur && prev_len < s->lazy) {
+                s->match_len = rtws__z_longest(s, cur, prev_len < 2 ? 2 : prev_len);
+                if (s->match_len <= prev_len) {
+                    s->match_len = 2;
+                    s->match_start = prev_start;
+                } else if (s->match_len == 3 && s->strstart - s->match_start > 4096) {
+                    s->match_len = 2; /* a far 3-byte match costs more than 3 literals */
+                }
+            }
+            if (prev_len >= 3 && s->match_len <= prev_len) {
+                unsigned end = s->strstart + s->lookahead, p;
+                rtws__z_pair(s, prev_len, s->strstart - 1 - prev_start);
+                /* strstart - 1 .. strstart + prev_len - 2 are covered; strstart is hashed */
+                for (p = s->strstart + 1; p < s->strstart - 1 + prev_len; p++)
+                    if (p + 3 <= end) (void)rtws__z_insert(s, p);
+                s->lookahead -= prev_len - 1;
+                s->strstart += prev_len - 1;
+                s->match_avail = 0;
+                s->match_len = 2;
+            } else if (s->match_avail) {
+                rtws__z_lit(s, s->win[s->strstart - 1]);
+                s->strstart++;
+                s->lookahead--;
+            } else {
+                s->match_avail = 1;
+                s->strstart++;
+                s->lookahead--;
+            }
+        }
+    }
+    if (flush && s->match_avail) {
+        if (s->nsym >= RTWS__Z_SYMS) return 1;
+        rtws__z_lit(s, s->win[s->strstart - 1]);
+        s->match_avail = 0;
+    }
+    return 0;
+}
+
+/* Moves the upper half of the window down when the lookahead reaches the end. */
+static void rtws__z_slide(rtws__deflate_priv *s) {
+    unsigned w = s->wbuf, i, n = 1u << s->hbits;
+    memmove(s->win, s->win + w, w);
+    s->strstart -= w;
+    s->floor = s->floor > w ? s->floor - w : 0;
+    s->match_start = s->match_start > w ? s->match_start - w : 0;
+    s->block_start = s->block_start >= (long)w ? s->block_start - (long)w : -1;
+    for (i = 0; i < n; i++) s->head[i] = (uint16_t)(s->head[i] >= w ? s->head[i] - w : 0);
+    for (i = 0; i < w; i++) s->prev[i] = (uint16_t)(s->prev[i] >= w ? s->prev[i] - w : 0);
+}
+
+RTWS_API rtws_z_err rtws_deflate_compress(rtws_deflate *d, const uint8_t *in, size_t in_len,
+                                          size_t *in_used, uint8_t *out, size_t out_cap,
+                                          size_t *out_len, rtws_z_flush flush) {
+    rtws__deflate_priv *s = &d->priv_;
+    uint8_t none = 0;
+    const uint8_t *ip, *iend;
+    uint8_t *op, *oend;
+    rtws_z_err r;
+    *in_used = 0;
+    *out_len = 0;
+    if (!s->win || (!in && in_len) || (!out && out_cap) || (unsigned)flush > RTWS_Z_FINISH)
+        return RTWS_Z_ERR_INVALID;
+    if (!in) in = &none; /* no pointer arithmetic on NULL */
+    if (!out) out = &none;
+    ip = in;
+    iend = in + in_len;
+    op = out;
+    oend = out + out_cap;
+    if (s->finished) return RTWS_Z_END;
+    for (;;) {
+        size_t n = RTWS__MIN((size_t)(s->pend_len - s->pend_out), (size_t)(oend - op));
+        memcpy(op, s->pend + s->pend_out, n);
+        op += n;
+        s->pend_out += (unsigned)n;
+        if (s->pend_out < s->pend_len) {
+            r = RTWS_Z_FULL;
+            break;
+        }
+        s->pend_len = s->pend_out = 0;
+        if (s->flushed) { /* a flush is written out in full */
+            s->flushed = 0;
+            if (flush == RTWS_Z_FINISH) s->finished = 1;
+            r = flush == RTWS_Z_FINISH ? RTWS_Z_END : RTWS_Z_OK;
+            break;
+        }
+        if (ip < iend) {
+            size_t room;
+            if (s->strstart >= 2 * s->wbuf - RTWS__Z_MIN_LOOKAHEAD) rtws__z_slide(s);
+            room = 2 * (size_t)s->wbuf - s->strstart - s->lookahead;
+            n = RTWS__MIN(room, (size_t)(iend - ip));
+            memcpy(s->win + s->strstart + s->lookahead, ip, n);
+            ip += n;
+            s->lookahead += (unsigned)n;
+        }
+        if (rtws__z_lz77(s, ip == iend && flush != RTWS_Z_NO_FLUSH)) {
+            rtws__z_block(s, 0);
+            continue;
+        }
+        if (ip < iend) continue;
+        if (flush == RTWS_Z_NO_FLUSH) {
+            r = RTWS_Z_OK;
+            break;
+        }
+        if (s->nsym || flush == RTWS_Z_FINISH) rtws__z_block(s, flush == RTWS_Z_FINISH);
+        if (flush == RTWS_Z_SYNC_FLUSH) { /* empty stored block: 00 00 ff ff once aligned */
+            rtws__z_put(s, 0, 3);
+            rtws__z_align(s);
+            s->pend[s->pend_len++] = 0;
+            s->pend[s->pend_len++] = 0;
+            s->pend[s->pend_len++] = 0xFF;
+            s->pend[s->pend_len++] = 0xFF;
+        } else {
+            rtws__z_align(s);
+        }
+        s->flushed = 1;
+    }
+    *in_used = (size_t)(ip - in);
+    *out_len = (size_t)(op - out);
+    return r;
+}
+
+
+/* --- RFC 7692 parameters ------------------------------------------------- */
+
+static int rtws__pmd_tchar(char c) { /* RFC 7230 §3.2.6 tchar */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+static size_t rtws__pmd_ws(const char *p, size_t i, size_t n) {
+    while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+    return i;
+}
+static int rtws__pmd_is(const char *p, size_t n, const char *name) { /* case-insensitive */
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char a = p[i], b = name[i];
+        if (!b) return 0;
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (a != b) return 0;
+    }
+    return name[n] == 0;
+}
+/* window bits: "8".."15", no leading zero; 0 otherwise */
+static uint8_t rtws__pmd_bits(const char *v, size_t n) {
+    if (n == 1 && v[0] >= '8' && v[0] <= '9') return (uint8_t)(v[0] - '0');
+    if (n == 2 && v[0] == '1' && v[1] >= '0' && v[1] <= '5') return (uint8_t)(10 + v[1] - '0');
+    return 0;
+}
+
+RTWS_API rtws_err rtws_pmd_parse(const char *value, size_t len, int is_response,
+                                 rtws_pmd_offer *offers, size_t max, size_t *count,
+                                 size_t *err_off) {
+    size_t i = 0, found = 0;
+    *count = 0;
+    for (;;) {
+        size_t t0, t1;
+        int pmd;
+        rtws_pmd_offer o;
+        memset(&o, 0, sizeof o);
+        i = rtws__pmd_ws(value, i, len);
+        if (i < len && value[i] == ',') { /* an empty list element */
+            i++;
+            continue;
+        }
+        if (i == len) break;
+        for (t0 = i; i < len && rtws__pmd_tchar(value[i]); i++) {
+        }
+        if (i == t0) goto syntax;
+        pmd = rtws__pmd_is(value + t0, i - t0, "permessage-deflate");
+        for (;;) { /* ; name [= value] */
+            char vbuf[16];
+            size_t n0, n1, vn = 0;
+            int has_value = 0, too_long = 0;
+            i = rtws__pmd_ws(value, i, len);
+            if (i == len || value[i] == ',') break;
+            if (value[i] != ';') goto syntax;
+            i = rtws__pmd_ws(value, i + 1, len);
+            for (n0 = i; i < len && rtws__pmd_tchar(value[i]); i++) {
+            }
+            if (i == n0) goto syntax;
+            n1 = i;
+            i = rtws__pmd_ws(value, i, len);
+            if (i < len && value[i] == '=') {
+                has_value = 1;
+                i = rtws__pmd_ws(value, i + 1, len);
+                if (i < len && value[i] == '"') { /* quoted-string, unescaped into vbuf */
+                    for (i++;; i++) {
+                        char c;
+                        if (i == len) goto syntax;
+                        c = value[i];
+                        if (c == '"') break;
+                        if (c == '\\') {
+                            if (++i == len) goto syntax;
+                            c = value[i];
+                        }
+                        /* RFC 6455 §9.1: the unescaped value must be a token */
+                        if (!rtws__pmd_tchar(c)) goto syntax;
+                        if (vn < sizeof vbuf) vbuf[vn++] = c;
+                        else too_long = 1;
+                    }
+                    i++;
+                    if (vn == 0) goto syntax;
+                } else {
+                    for (t1 = i; i < len && rtws__pmd_tchar(value[i]); i++) {
+                        if (vn < sizeof vbuf) vbuf[vn++] = value[i];
+                        else too_long = 1;
+                    }
+                    if (i == t1) goto syntax;
+                }
+            }
+            if (!pmd || o.status != RTWS_PMD_OK) continue; /* checked, not interpreted */
+            if (rtws__pmd_is(value + n0, n1 - n0, "server_no_context_takeover") ||
+                rtws__pmd_is(value + n0, n1 - n0, "client_no_context_takeover")) {
+                uint8_t *f = value[n0] == 's' || value[n0] == 'S' ? &o.server_no_context_takeover
+                                                                   : &o.client_no_context_takeover;
+                if (*f) o.status = RTWS_PMD_DUPLICATE;
+                else if (has_value) o.status = RTWS_PMD_BAD_VALUE;
+                *f = 1;
+            } else if (rtws__pmd_is(value + n0, n1 - n0, "server_max_window_bits") ||
+                       rtws__pmd_is(value + n0, n1 - n0, "client_max_window_bits")) {
+                int server = value[n0] == 's' || value[n0] == 'S';
+                uint8_t *f = server ? &o.server_max_window_bits : &o.client_max_window_bits;
+                uint8_t bits = has_value && !too_long ? rtws__pmd_bits(vbuf, vn) : 0;
+                if (*f) o.status = RTWS_PMD_DUPLICATE;
+                else if (has_value && !bits) o.status = RTWS_PMD_BAD_VALUE;
+                /* a value is required, except in a client's client_max_window_bits */
+                else if (!has_value && (server || is_response)) o.status = RTWS_PMD_BAD_VALUE;
+                *f = bits ? bits : (uint8_t)RTWS_PMD_BITS_ANY;
+            } else {
+                o.status = RTWS_PMD_UNKNOWN_PARAM;
+            }
+        }
+        if (pmd) {
+            if (found < max) offers[found] = o;
+            found++;
+        }
+        if (i < len) i++; /* the comma */
+    }
+    *count = found;
+    return RTWS_OK;
+syntax:
+    if (err_off) *err_off = i;
+    *count = 0;
+    return RTWS_ERR_SYNTAX;
+}
+
+#endif /* RTWS_NO_DEFLATE */
 
 /* === layer 2: handshake ================================================= */
 
@@ -5265,6 +6847,7 @@ typedef struct rtws__sock {
     uint8_t xport;               /* 1: an rtws__xsock, a transport other than plain TCP */
     uint8_t watched;             /* events last reported through on_socket */
     uint8_t raw;                 /* 1: an rtws__rsock, an rtws_stream's socket (conn unused) */
+    uint8_t waker;               /* the wake-up fd of posting (listener is set too) */
 } rtws__sock;
 
 /* The socket of a raw stream (rtws_stream). */
@@ -5324,6 +6907,7 @@ struct rtws_ctx {
     rtws_budget budget;           /* cfg.memory_budget over every connection */
     size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
     struct rtws_stream *streams;  /* raw streams, for their timers */
+    struct rtws__postq *post;     /* cross-thread posting, NULL when off */
 };
 
 /* Marks s for the sweep at the end of the current call (counting, so the
@@ -5465,6 +7049,10 @@ static void rtws__ctx_reclaim(rtws_budget *b, size_t need, void *user) {
     }
 }
 
+static rtws_err rtws__post_init(rtws_ctx *ctx);
+static int rtws__post_serial(rtws_ctx *ctx, int fd);
+static void rtws__post_run(rtws_ctx *ctx);
+static void rtws__post_free(rtws_ctx *ctx);
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     rtws_ctx *ctx;
     rtws_allocator a;
@@ -5494,6 +7082,10 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->budget.reclaim = rtws__ctx_reclaim;
     ctx->budget.reclaim_user = ctx;
     ctx->conn_cfg[0].budget = ctx->conn_cfg[1].budget = &ctx->budget;
+    if (ctx->cfg.post_queue_max && rtws__post_init(ctx) != RTWS_OK) {
+        rtws_ctx_free(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -5520,6 +7112,7 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
         ctx->socks = (rtws__sock **)ns;
     }
     if (!rtws__fd_slot(ctx, s->fd)) return 0;
+    if (!s->listener && !rtws__post_serial(ctx, s->fd)) return 0;
     s->ctx = ctx;
     s->registered = 1;
     s->index = (uint32_t)ctx->nsocks; /* below the fd limit */
@@ -6207,11 +7800,13 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
 }
 #endif /* !RTWS_NO_CLIENT */
 
+static void rtws__post_wake(rtws_ctx *ctx);
 static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint64_t now) {
     rtws__sock *s;
     if (fd < 0 || (size_t)fd >= ctx->capfd || !(s = ctx->byfd[fd]) || s->dead) return;
     if (s->listener) {
-        if (readable) rtws__accept(ctx, s, now);
+        if (s->waker) rtws__post_wake(ctx);
+        else if (readable) rtws__accept(ctx, s, now);
         return;
     }
     if (s->raw) {
@@ -6228,6 +7823,367 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     if (!s->dead) rtws__flush(s);
     rtws__settle(s, now);
 }
+
+/* ---- sending from other threads (rtws_ctx_post) ----
+
+   Producers push onto a lock-free stack (a compare-and-swap on its head);
+   the loop takes the whole stack with one exchange and reverses it, so
+   posts come out in the order the pushes happened: per thread in program
+   order. A take-all stack has no ABA problem (nothing is popped singly).
+   The queue's bounds are counters producers reserve with an atomic add.
+   A producer wakes the loop only when no wake-up is on its way (signaled):
+   the loop clears signaled after reading the wake-up fd and before taking
+   the stack, so a push it misses always finds signaled clear and wakes it
+   again. What a port to another system replaces is below: the atomics
+   (MSVC: the Interlocked* functions) and the wake-up fd (Windows: a
+   loopback socket pair whose read end is polled like any socket). */
+#if !defined(RTWS_NO_THREADS)
+#if !defined(__GNUC__) && !defined(__clang__)
+#error "rtws: cross-thread posting needs the __atomic builtins of gcc or clang; define RTWS_NO_THREADS to leave it out"
+#endif
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#endif
+
+#define RTWS__ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define RTWS__ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__AXCHG(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__AADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__ASUB(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
+#define RTWS__ACAS(p, expect, v)                                                                   \
+    __atomic_compare_exchange_n((p), (expect), (v), 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)
+
+/* The wake-up fd: fds[0] is polled by the loop, fds[1] written by
+   producers (the same eventfd on Linux, a pipe's two ends elsewhere). */
+static int rtws__wake_open(int fds[2]) {
+#if defined(__linux__)
+    fds[0] = fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fds[0] < 0 ? -1 : 0;
+#else
+    if (pipe(fds) != 0) return -1;
+    if (rtws__set_nonblock(fds[0]) != 0 || rtws__set_nonblock(fds[1]) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    return 0;
+#endif
+}
+static void rtws__wake_signal(int fd) {
+    uint64_t one = 1; /* eventfd adds it; a pipe gets 8 bytes, read back at once */
+    ssize_t r;
+    do r = write(fd, &one, sizeof one);
+    while (r < 0 && errno == EINTR);
+    /* EAGAIN: a pipe full of wake-ups is readable already */
+}
+static void rtws__wake_clear(int fd) {
+    uint64_t buf[8];
+    ssize_t r;
+    do r = read(fd, buf, sizeof buf);
+    while (r > 0 ? (size_t)r == sizeof buf : errno == EINTR);
+}
+
+typedef struct rtws__post {
+    struct rtws__post *next;
+    uint64_t id;
+    const uint8_t *data; /* a copy, right after the node, or the caller's */
+    size_t len;
+    rtws_post_free_fn free_fn;
+    void *free_user;
+    unsigned code;       /* a close */
+    uint8_t op;
+} rtws__post;
+
+typedef struct rtws__postq {
+    /* written by producers */
+    rtws__post *head;
+    size_t count, bytes; /* reserved: in the queue or being pushed */
+    int signaled;        /* a wake-up is on its way */
+    uint64_t refused;
+    int wake[2];
+    uint8_t pad_[64];    /* the loop's own fields on another cache line */
+    uint64_t taken, delivered, dropped, wakeups, batches;
+    uint32_t *ser;       /* by fd: the serial of the connection there (its id's
+                            upper half), kept here so a socket costs no more */
+    size_t capser;
+    uint32_t serial;     /* the last one given */
+} rtws__postq;
+
+static rtws_err rtws__post_init(rtws_ctx *ctx) {
+    const rtws_allocator *a = &ctx->cfg.conn.allocator;
+    rtws__postq *q = (rtws__postq *)rtws__alloc(a, sizeof *q);
+    rtws__sock *s;
+    if (!q) return RTWS_ERR_NOMEM;
+    memset(q, 0, sizeof *q);
+    ctx->cfg.post_queue_max_bytes = RTWS__DEF(ctx->cfg.post_queue_max_bytes, (size_t)16 << 20);
+    if (rtws__wake_open(q->wake) != 0) {
+        rtws__free(a, q);
+        return RTWS_ERR_IO;
+    }
+    ctx->post = q;
+    s = (rtws__sock *)rtws__alloc(a, sizeof *s);
+    if (!s) return RTWS_ERR_NOMEM; /* rtws_ctx_free closes q's fds */
+    memset(s, 0, sizeof *s);
+    s->fd = q->wake[0];
+    s->listener = s->waker = 1;
+    if (!rtws__add_sock(ctx, s)) {
+        rtws__free(a, s);
+        return RTWS_ERR_NOMEM;
+    }
+    rtws__watch(s, RTWS_WANT_READ);
+    return RTWS_OK;
+}
+
+/* A new connection on fd: its serial (the upper half of its id). */
+static int rtws__post_serial(rtws_ctx *ctx, int fd) {
+    rtws__postq *q = ctx->post;
+    if (!q) return 1;
+    if ((size_t)fd >= q->capser) {
+        size_t old = q->capser;
+        void *p = q->ser;
+        if (rtws__grow(&ctx->cfg.conn.allocator, &p, &q->capser, RTWS__MAX((size_t)fd + 1, 256u),
+                       sizeof(uint32_t), SIZE_MAX) != RTWS_OK)
+            return 0;
+        q->ser = (uint32_t *)p;
+        memset(q->ser + old, 0, (q->capser - old) * sizeof *q->ser);
+    }
+    if (++q->serial == 0) q->serial = 1;
+    q->ser[fd] = q->serial;
+    return 1;
+}
+static uint64_t rtws__post_id(const rtws_ctx *ctx, int fd) {
+    const rtws__postq *q = ctx->post;
+    return q && fd >= 0 && (size_t)fd < q->capser ? (uint64_t)q->ser[fd] << 32 | (uint32_t)fd : 0;
+}
+
+/* Reserves room for one post of len bytes. */
+static rtws_err rtws__post_reserve(rtws_ctx *ctx, size_t len) {
+    rtws__postq *q = ctx->post;
+    if (!q) return RTWS_ERR_INVALID;
+    if (len > ctx->cfg.post_queue_max_bytes) return RTWS_ERR_LIMIT;
+    if (RTWS__AADD(&q->count, (size_t)1) >= ctx->cfg.post_queue_max) {
+        RTWS__ASUB(&q->count, (size_t)1);
+        RTWS__AADD(&q->refused, (uint64_t)1);
+        return RTWS_ERR_LIMIT;
+    }
+    if (RTWS__AADD(&q->bytes, len) > ctx->cfg.post_queue_max_bytes - len) {
+        RTWS__ASUB(&q->bytes, len);
+        RTWS__ASUB(&q->count, (size_t)1);
+        RTWS__AADD(&q->refused, (uint64_t)1);
+        return RTWS_ERR_LIMIT;
+    }
+    return RTWS_OK;
+}
+static void rtws__post_unreserve(rtws__postq *q, size_t n, size_t len) {
+    RTWS__ASUB(&q->bytes, len);
+    RTWS__ASUB(&q->count, n);
+}
+
+static void rtws__post_push(rtws__postq *q, rtws__post *n) {
+    rtws__post *h = RTWS__ALOAD(&q->head);
+    do n->next = h;
+    while (!RTWS__ACAS(&q->head, &h, n));
+    /* the load first: while a wake-up is on its way producers only read */
+    if (!RTWS__ALOAD(&q->signaled) && !RTWS__AXCHG(&q->signaled, 1)) rtws__wake_signal(q->wake[1]);
+}
+
+/* A node of len bytes (copied after it when copy), filled but for data. */
+static rtws__post *rtws__post_node(rtws_ctx *ctx, uint64_t id, unsigned op, size_t len, int copy) {
+    rtws__post *n;
+    if (copy && len > SIZE_MAX - sizeof *n) return NULL;
+    n = (rtws__post *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *n + (copy ? len : 0));
+    if (!n) return NULL;
+    memset(n, 0, sizeof *n);
+    n->id = id;
+    n->op = (uint8_t)op;
+    n->len = len;
+    return n;
+}
+
+static rtws_err rtws__post_check(rtws_ctx *ctx, rtws_opcode op, const void *data, size_t len) {
+    uint32_t st = 0;
+    if (!ctx->post || (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data))
+        return RTWS_ERR_INVALID;
+    if (op == RTWS_OP_TEXT &&
+        (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || st))
+        return RTWS_ERR_UTF8;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_ctx_post(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, const void *data,
+                                size_t len) {
+    rtws__post *n;
+    rtws_err e = rtws__post_check(ctx, op, data, len);
+    if (e == RTWS_OK) e = rtws__post_reserve(ctx, len);
+    if (e != RTWS_OK) return e;
+    if (!(n = rtws__post_node(ctx, conn_id, (unsigned)op, len, 1))) {
+        rtws__post_unreserve(ctx->post, 1, len);
+        return RTWS_ERR_NOMEM;
+    }
+    if (len) memcpy(n + 1, data, len);
+    n->data = (const uint8_t *)(n + 1);
+    rtws__post_push(ctx->post, n);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_ctx_post_owned(rtws_ctx *ctx, uint64_t conn_id, rtws_opcode op, void *data,
+                                      size_t len, rtws_post_free_fn free_fn, void *free_user) {
+    rtws__post *n;
+    rtws_err e = rtws__post_check(ctx, op, data, len);
+    if (e == RTWS_OK) e = rtws__post_reserve(ctx, len);
+    if (e != RTWS_OK) return e;
+    if (!(n = rtws__post_node(ctx, conn_id, (unsigned)op, len, 0))) {
+        rtws__post_unreserve(ctx->post, 1, len);
+        return RTWS_ERR_NOMEM;
+    }
+    n->data = (const uint8_t *)data;
+    n->free_fn = free_fn;
+    n->free_user = free_user;
+    rtws__post_push(ctx->post, n);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_ctx_post_close(rtws_ctx *ctx, uint64_t conn_id, unsigned code,
+                                      const char *reason) {
+    size_t rlen = reason ? strlen(reason) : 0;
+    uint32_t st = 0;
+    rtws__post *n;
+    rtws_err e;
+    /* the checks of rtws_conn_close, made now so that the poster hears of them */
+    if (!ctx->post || (code && !rtws_close_code_valid(code)) || rlen > 123 || (rlen && !code) ||
+        rtws_utf8_validate(&st, (const uint8_t *)reason, rlen, NULL) != RTWS_OK || st)
+        return RTWS_ERR_INVALID;
+    if ((e = rtws__post_reserve(ctx, rlen)) != RTWS_OK) return e;
+    if (!(n = rtws__post_node(ctx, conn_id, RTWS_OP_CLOSE, rlen, 1))) {
+        rtws__post_unreserve(ctx->post, 1, rlen);
+        return RTWS_ERR_NOMEM;
+    }
+    if (rlen) memcpy(n + 1, reason, rlen);
+    n->data = (const uint8_t *)(n + 1);
+    n->code = code;
+    rtws__post_push(ctx->post, n);
+    return RTWS_OK;
+}
+
+/* Hands n to its connection (deliver) or reports it dropped, then frees it. */
+static void rtws__post_done(rtws_ctx *ctx, rtws__post *n, int deliver) {
+    rtws__postq *q = ctx->post;
+    size_t fd = (size_t)(n->id & 0xffffffffu);
+    rtws__sock *s = deliver && n->id && fd < ctx->capfd ? ctx->byfd[fd] : NULL;
+    rtws_err e = RTWS_ERR_CLOSED;
+    if (s && !s->listener && !s->dead && rtws__post_id(ctx, s->fd) == n->id) {
+        if (n->op == RTWS_OP_CLOSE) {
+            char reason[124];
+            memcpy(reason, n->data, n->len); /* <= 123 bytes, checked by the post */
+            reason[n->len] = '\0';
+            if (ctx->now > s->conn.priv_.now) s->conn.priv_.now = ctx->now;
+            e = rtws_conn_close(&s->conn, n->code, n->len ? reason : NULL);
+            rtws__sock_notify(&s->conn);
+        } else {
+            e = rtws_conn_send(&s->conn, (rtws_opcode)n->op, n->data, n->len);
+        }
+    }
+    if (e == RTWS_OK) {
+        q->delivered++;
+    } else {
+        q->dropped++;
+        if (ctx->cfg.on_post_dropped) {
+            rtws_post_dropped d;
+            memset(&d, 0, sizeof d);
+            d.conn_id = n->id;
+            d.op = (rtws_opcode)n->op;
+            d.data = n->data;
+            d.len = n->len;
+            d.code = n->code;
+            d.err = e;
+            ctx->cfg.on_post_dropped(ctx, &d, ctx->cfg.post_user);
+        }
+    }
+    if (n->free_fn) n->free_fn((void *)(uintptr_t)n->data, n->free_user);
+    rtws__free(&ctx->cfg.conn.allocator, n);
+}
+
+/* Takes everything posted so far, oldest first; deliver 0: reports it all
+   dropped (rtws_ctx_free). */
+static void rtws__post_take(rtws_ctx *ctx, int deliver) {
+    rtws__postq *q = ctx->post;
+    rtws__post *n, *next, *list = NULL;
+    size_t cnt = 0, bytes = 0;
+    n = RTWS__AXCHG(&q->head, (rtws__post *)NULL);
+    for (; n; n = next) { /* newest first: reverse */
+        next = n->next;
+        n->next = list;
+        list = n;
+    }
+    q->batches++;
+    for (n = list; n; n = next) {
+        next = n->next;
+        cnt++;
+        bytes += n->len;
+        q->taken++;
+        rtws__post_done(ctx, n, deliver);
+    }
+    rtws__post_unreserve(q, cnt, bytes);
+}
+
+/* At the start of every pass: one atomic load when nothing was posted. */
+static void rtws__post_run(rtws_ctx *ctx) {
+    if (ctx->post && __atomic_load_n(&ctx->post->head, __ATOMIC_ACQUIRE)) rtws__post_take(ctx, 1);
+}
+
+/* The wake-up fd is readable: clear it, then signaled, then take. */
+static void rtws__post_wake(rtws_ctx *ctx) {
+    rtws__postq *q = ctx->post;
+    rtws__wake_clear(q->wake[0]);
+    q->wakeups++;
+    RTWS__ASTORE(&q->signaled, 0);
+    rtws__post_run(ctx);
+}
+
+static void rtws__post_free(rtws_ctx *ctx) {
+    rtws__postq *q = ctx->post;
+    if (!q) return;
+    ctx->in_call++; /* on_post_dropped may call the API: defer frees */
+    if (RTWS__ALOAD(&q->head)) rtws__post_take(ctx, 0);
+    ctx->in_call--;
+    /* the read end closes with its socket (or now, if it never got one) */
+    if (q->wake[1] != q->wake[0]) close(q->wake[1]);
+    if (!(q->wake[0] >= 0 && (size_t)q->wake[0] < ctx->capfd && ctx->byfd[q->wake[0]]))
+        close(q->wake[0]);
+    rtws__free(&ctx->cfg.conn.allocator, q->ser);
+    rtws__free(&ctx->cfg.conn.allocator, q);
+    ctx->post = NULL;
+}
+
+RTWS_API void rtws_ctx_get_post_stats(const rtws_ctx *ctx, rtws_post_stats *st) {
+    const rtws__postq *q = ctx->post;
+    memset(st, 0, sizeof *st);
+    if (!q) return;
+    st->refused = RTWS__ALOAD(&q->refused);
+    st->taken = q->taken;
+    st->delivered = q->delivered;
+    st->dropped = q->dropped;
+    st->wakeups = q->wakeups;
+    st->batches = q->batches;
+    st->queued = RTWS__ALOAD(&q->count);
+}
+#else /* RTWS_NO_THREADS */
+static rtws_err rtws__post_init(rtws_ctx *ctx) {
+    (void)ctx;
+    return RTWS_OK;
+}
+static int rtws__post_serial(rtws_ctx *ctx, int fd) {
+    (void)ctx, (void)fd;
+    return 1;
+}
+static uint64_t rtws__post_id(const rtws_ctx *ctx, int fd) {
+    (void)ctx, (void)fd;
+    return 0;
+}
+static void rtws__post_run(rtws_ctx *ctx) { (void)ctx; }
+static void rtws__post_wake(rtws_ctx *ctx) { (void)ctx; }
+static void rtws__post_free(rtws_ctx *ctx) { (void)ctx; }
+#endif /* !RTWS_NO_THREADS */
 
 #if !defined(RTWS_NO_CLIENT)
 /* ---- reconnecting client ---- */
@@ -6873,6 +8829,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
 
 RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms) {
     rtws__begin(ctx, now_ms);
+    rtws__post_run(ctx);
     rtws__timers(ctx, ctx->now);
     rtws__end(ctx);
 }
@@ -6918,6 +8875,7 @@ RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
 RTWS_API void rtws_ctx_service(rtws_ctx *ctx, const struct pollfd *fds, int n, uint64_t now_ms) {
     int i;
     rtws__begin(ctx, now_ms);
+    rtws__post_run(ctx);
     for (i = 0; i < n; i++) {
         short r = fds[i].revents;
         if (!r) continue;
@@ -6949,6 +8907,7 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
         r = epoll_wait(ctx->epfd, evs, 64, ms);
         if (r < 0 && errno != EINTR) return -1;
         rtws__begin(ctx, rtws_time_now_ms());
+        rtws__post_run(ctx);
         for (i = 0; i < r; i++) {
             uint32_t e = evs[i].events;
             rtws__ready(ctx, evs[i].data.fd, (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0,
@@ -6956,7 +8915,7 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
         }
         rtws__timers(ctx, ctx->now);
         rtws__end(ctx);
-        return (int)ctx->nsocks;
+        return (int)ctx->nsocks - (ctx->post ? 1 : 0);
     }
 #endif
     n = rtws_ctx_fill_pollfds(ctx, ctx->pfds, (int)ctx->cappfds);
@@ -6973,7 +8932,7 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
     r = poll(ctx->pfds, (nfds_t)n, ms);
     if (r < 0 && errno != EINTR) return -1;
     rtws_ctx_service(ctx, ctx->pfds, r > 0 ? n : 0, rtws_time_now_ms());
-    return (int)ctx->nsocks;
+    return (int)ctx->nsocks - (ctx->post ? 1 : 0);
 }
 
 RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms) {
@@ -6984,7 +8943,7 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
         rtws__sock *s = ctx->socks[i];
         if (s->raw) continue; /* streams end when their owners say */
         if (s->listener) {
-            rtws__kill(s);
+            if (!s->waker) rtws__kill(s); /* posting stays on until rtws_ctx_free */
             continue;
         }
         s->conn.priv_.now = ctx->now > s->conn.priv_.now ? ctx->now : s->conn.priv_.now;
@@ -7019,6 +8978,7 @@ RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx) { return &ctx->budget; 
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
     rtws_allocator copy = *a;
+    rtws__post_free(ctx); /* what is still queued is reported dropped */
     rtws__clients_free(ctx);
     rtws__streams_free(ctx);
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
@@ -7036,6 +8996,11 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
 
 RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
     return c->priv_.notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->fd : -1;
+}
+
+RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c) {
+    const rtws__sock *s = (const rtws__sock *)c;
+    return c->priv_.notify_ == rtws__sock_notify && !s->listener ? rtws__post_id(s->ctx, s->fd) : 0;
 }
 
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c) {

@@ -5,7 +5,9 @@
    2. N real clients on 127.0.0.1 subscribed to one channel and idle: heap
       bytes the server side holds per connection (a counting allocator on the
       server context and router), after the idle trim.
-   usage: ./bench_router [N]   (default 5000) */
+   usage: ./bench_router [N [IDLE_N]]   (default 5000; IDLE_N: the clients
+   of part 2, default N up to 8000: both ends of every connection are in this
+   process, so IDLE_N needs 2 x IDLE_N file descriptors) */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include <poll.h>
@@ -176,6 +178,6 @@ static void idle_memory(int n) {
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 5000;
     fanout(n);
-    idle_memory(n < 8000 ? n : 8000);
+    idle_memory(argc > 2 ? atoi(argv[2]) : n < 8000 ? n : 8000);
     return 0;
 }

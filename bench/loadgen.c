@@ -18,6 +18,18 @@
      --concurrency C   handshakes in progress at once (default 256)
      --reconnect M     soak: close and reconnect every M messages (default 200)
      --sample S        soak: seconds between RSS samples (default 5)
+     --src-ips N       spread the connections over N source addresses
+                       127.1.0.1, 127.1.0.2, ... (bound before connect, the
+                       port picked at connect time): past the ~28k ephemeral
+                       ports one address has towards one server (default 0:
+                       let the kernel pick, 127.0.0.1)
+     --idle S          fanout: once everyone is subscribed, sit idle S seconds
+                       (answering pings) and report the server's VmRSS per
+                       subscribed connection before publishing (default 0)
+
+   With more connections than the fd limit allows (the soft limit is raised
+   to the hard one first), idle and fanout go on with as many as fit and say
+   so ("capped"); the other modes stop.
 
    Every connection's opening handshake is checked (101, Upgrade, the
    Sec-WebSocket-Accept value for our random key). Client frames are masked
@@ -39,6 +51,10 @@
    is an error. Figures over the measured window: deliveries/s (messages
    received by subscribers), publishes/s, and delivery latency (receive time
    minus T, per delivery: p50, p99, max), with K publishes queued ahead.
+
+   idle also counts heartbeat rounds (pings answered / connections open) and
+   the server CPU per round over the window. fanout also gives the latency
+   of each publish to its last subscriber (complete_p50_us, complete_p99_us).
 
    Output: human lines, then one machine line starting "result " with
    key=value pairs. Exit status 0 only when there was no error. */
@@ -74,7 +90,8 @@ static int o_port, o_mode = MODE_ECHO, o_conns = 100, o_pipeline = 16, o_binary;
 static size_t o_size = 64;
 static double o_warmup = 1, o_duration = 5, o_sample = 5;
 static long o_pid;
-static int o_concurrency = 256, o_reconnect = 200;
+static int o_concurrency = 256, o_reconnect = 200, o_src_ips;
+static double o_idle;
 
 /* ---- time, randomness ---- */
 static uint64_t now_ns(void) {
@@ -186,8 +203,8 @@ static int ep;
 static int n_open, n_pending, n_started;
 static uint64_t msgs, bytes, errors, handshakes, reconnects, n_pings;
 static int sending = 1;
-static uint64_t *lat;
-static size_t nlat, latcap;
+static uint64_t *lat, *clat; /* clat: fanout, publish to its last subscriber */
+static size_t nlat, latcap, nclat, clatcap;
 static int measuring;
 static struct sockaddr_in addr;
 
@@ -507,7 +524,15 @@ static void fo_message(conn *c, uint8_t op, const uint8_t *p, size_t len) {
         if (n != pub_done) error_at(c, "publish %llu complete before %llu", (unsigned long long)n,
                                     (unsigned long long)pub_done);
         pub_done = n + 1;
-        if (measuring) pub_measured++;
+        if (measuring) {
+            pub_measured++;
+            if (nclat == clatcap) {
+                clatcap = clatcap ? clatcap * 2 : 1 << 16;
+                clat = (uint64_t *)realloc(clat, clatcap * sizeof *clat);
+                if (!clat) exit(1);
+            }
+            clat[nclat++] = now_ns() - x->t;
+        }
         fo_fill();
     }
 }
@@ -780,6 +805,20 @@ static void start_connect(conn *c) {
         return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (o_src_ips > 0) {
+        struct sockaddr_in src;
+        memset(&src, 0, sizeof src);
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl((127u << 24 | 1u << 16) + 1u + (uint32_t)(c->idx % o_src_ips));
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#endif
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
+            error_at(c, "bind 127.1.x.y: %s", strerror(errno));
+            close(fd);
+            return;
+        }
+    }
     c->fd = fd;
     c->state = ST_CONNECTING;
     c->t_start = now_ns();
@@ -891,12 +930,12 @@ static void close_all(void) {
 static void usage(void) {
     fprintf(stderr, "usage: loadgen --port P [--host H] [--mode echo|latency|idle|soak|fanout] [--conns N]\n"
                     "  [--pipeline K] [--size B] [--binary] [--warmup S] [--duration S] [--pid PID]\n"
-                    "  [--concurrency C] [--reconnect M] [--sample S]\n");
+                    "  [--concurrency C] [--reconnect M] [--sample S] [--src-ips N] [--idle S]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    int i;
+    int i, requested;
     uint64_t t0, seed;
     struct rlimit rl;
     for (i = 1; i < argc; i++) {
@@ -925,12 +964,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--concurrency")) o_concurrency = atoi(v);
         else if (!strcmp(a, "--reconnect")) o_reconnect = atoi(v);
         else if (!strcmp(a, "--sample")) o_sample = atof(v);
+        else if (!strcmp(a, "--src-ips")) o_src_ips = atoi(v);
+        else if (!strcmp(a, "--idle")) o_idle = atof(v);
         else usage();
     }
     if (o_port <= 0 || o_conns <= 0 || o_pipeline <= 0 || o_concurrency <= 0 || o_reconnect <= 0)
         usage();
     if (o_mode == MODE_LATENCY) o_pipeline = 1;
-    n_conns = o_conns + (o_mode == MODE_FANOUT);
+    requested = o_conns;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)o_port);
@@ -941,15 +982,24 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     /* one fd per connection plus a few: raise the soft limit when we can */
+    n_conns = o_conns + (o_mode == MODE_FANOUT);
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n_conns + 64) {
         rl.rlim_cur = rl.rlim_max < (rlim_t)n_conns + 64 ? rl.rlim_max : (rlim_t)n_conns + 64;
         setrlimit(RLIMIT_NOFILE, &rl);
         if ((rlim_t)n_conns + 64 > rl.rlim_cur) {
-            fprintf(stderr, "loadgen: fd limit %lu is below %d connections\n",
-                    (unsigned long)rl.rlim_cur, n_conns);
-            return 2;
+            if ((o_mode != MODE_IDLE && o_mode != MODE_FANOUT) || rl.rlim_cur < 128) {
+                fprintf(stderr, "loadgen: fd limit %lu is below %d connections\n",
+                        (unsigned long)rl.rlim_cur, n_conns);
+                return 2;
+            }
+            o_conns = (int)rl.rlim_cur - 64 - (o_mode == MODE_FANOUT);
+            fprintf(stderr, "loadgen: fd limit %lu: capped to %d of %d connections\n",
+                    (unsigned long)rl.rlim_cur, o_conns, requested);
+            printf("capped: fd limit %lu, %d of %d connections\n", (unsigned long)rl.rlim_cur,
+                   o_conns, requested);
         }
     }
+    n_conns = o_conns + (o_mode == MODE_FANOUT);
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = now_ns();
     rng_s = seed | 1;
     make_variants();
@@ -978,7 +1028,8 @@ int main(int argc, char **argv) {
     if (o_mode == MODE_FANOUT) {
         uint64_t d0, db0, d1, db1, t1, t2;
         double secs, scpu0, scpu1, lcpu0, lcpu1, spct, lpct, us_per_del, setup_s, p50 = 0, p99 = 0,
-               pmax = 0;
+               pmax = 0, c50 = 0, c99 = 0, idle_bpc = -1;
+        long frss0 = o_pid ? rss_kb(o_pid) : -1, frss1 = -1;
         t0 = now_ns();
         run_loop(t0 + 120000000000ull, all_ready);
         setup_s = (double)(now_ns() - t0) / 1e9;
@@ -991,6 +1042,15 @@ int main(int argc, char **argv) {
         }
         printf("fanout: %d subscribers and 1 publisher connected and subscribed in %.2f s\n", o_conns,
                setup_s);
+        if (o_idle > 0) { /* idle subscribed connections: the server's memory */
+            uint64_t pings0 = n_pings;
+            run_loop(now_ns() + (uint64_t)(o_idle * 1e9), NULL);
+            frss1 = o_pid ? rss_kb(o_pid) : -1;
+            if (frss0 >= 0 && frss1 >= 0) idle_bpc = (double)(frss1 - frss0) * 1024.0 / (double)n_conns;
+            printf("fanout: after %.1f s idle: server RSS %ld kB before connecting, %ld kB now: %.0f "
+                   "bytes per subscribed connection (%llu pings answered)\n",
+                   o_idle, frss0, frss1, idle_bpc, (unsigned long long)(n_pings - pings0));
+        }
         fflush(stdout);
         fo_fill();
         run_loop(now_ns() + (uint64_t)(o_warmup * 1e9), NULL);
@@ -1029,6 +1089,13 @@ int main(int argc, char **argv) {
             p99 = (double)lat[(size_t)((double)nlat * 0.99)] / 1e3;
             pmax = (double)lat[nlat - 1] / 1e3;
         }
+        if (nclat) {
+            qsort(clat, nclat, sizeof *clat, cmp_u64);
+            c50 = (double)clat[nclat / 2] / 1e3;
+            c99 = (double)clat[(size_t)((double)nclat * 0.99)] / 1e3;
+        }
+        printf("fanout: publish to its last subscriber p50 %.1f us, p99 %.1f us (%zu publishes)\n", c50,
+               c99, nclat);
         printf("fanout: %d subscribers, %d publishes in flight: %.0f deliveries/s, %.1f publishes/s, "
                "%llu errors\n",
                o_conns, o_pipeline, (double)(d1 - d0) / secs, (double)pub_measured / secs,
@@ -1042,11 +1109,13 @@ int main(int argc, char **argv) {
         printf("result mode=fanout conns=%d pipeline=%d deliveries_per_s=%.0f publishes_per_s=%.2f "
                "deliveries=%llu publishes=%llu msg_bytes=%.0f p50_us=%.2f p99_us=%.2f max_us=%.2f "
                "samples=%zu setup_s=%.3f server_cpu_pct=%.1f server_us_per_delivery=%.4f "
-               "loadgen_cpu_pct=%.1f errors=%llu\n",
+               "loadgen_cpu_pct=%.1f complete_p50_us=%.2f complete_p99_us=%.2f idle_s=%.1f "
+               "rss0_kb=%ld rss_idle_kb=%ld idle_bytes_per_conn=%.0f requested=%d errors=%llu\n",
                o_conns, o_pipeline, (double)(d1 - d0) / secs, (double)pub_measured / secs,
                (unsigned long long)(d1 - d0), (unsigned long long)pub_measured,
                d1 > d0 ? (double)(db1 - db0) / (double)(d1 - d0) : 0.0,
-               p50, p99, pmax, nlat, setup_s, spct, us_per_del, lpct, (unsigned long long)errors);
+               p50, p99, pmax, nlat, setup_s, spct, us_per_del, lpct, c50, c99, o_idle, frss0, frss1,
+               idle_bpc, requested, (unsigned long long)errors);
     } else if (o_mode == MODE_ECHO || o_mode == MODE_LATENCY) {
         uint64_t m0, b0, t1, t2;
         double secs, scpu0, scpu1, lcpu0, lcpu1, spct, lpct, us_per_msg;
@@ -1111,8 +1180,8 @@ int main(int argc, char **argv) {
         }
     } else if (o_mode == MODE_IDLE) {
         long rss0 = o_pid ? rss_kb(o_pid) : -1, rss1, rss2, rss_peak;
-        double cpu0, cpu1, setup_s, per_conn, peak_per_conn;
-        uint64_t t1, t2;
+        double cpu0, cpu1, setup_s, per_conn, peak_per_conn, rounds;
+        uint64_t t1, t2, pings_w0;
         t0 = now_ns();
         run_loop(t0 + 120000000000ull, all_open);
         t1 = now_ns();
@@ -1123,6 +1192,7 @@ int main(int argc, char **argv) {
         run_loop(now_ns() + 1000000000ull, NULL); /* settle */
         rss1 = o_pid ? rss_kb(o_pid) : -1;
         cpu0 = o_pid ? cpu_s(o_pid) : 0;
+        pings_w0 = n_pings;
         t1 = now_ns();
         rss_peak = rss1;
         /* the server's RSS every 100 ms of the window: its peak shows any
@@ -1153,6 +1223,11 @@ int main(int argc, char **argv) {
                      (unsigned long long)msgs, n_open);
         per_conn = rss0 >= 0 ? (double)(rss2 - rss0) * 1024.0 / (double)o_conns : -1;
         peak_per_conn = rss0 >= 0 ? (double)(rss_peak - rss0) * 1024.0 / (double)o_conns : -1;
+        /* heartbeat rounds in the window: pings answered over it per open connection */
+        rounds = n_open ? (double)(n_pings - pings_w0) / (double)n_open : 0;
+        printf("idle: %.2f heartbeat rounds in the window: %.3f s of server CPU per round "
+               "(all of the window's CPU / rounds)\n",
+               rounds, rounds > 0 ? (cpu1 - cpu0) / rounds : -1.0);
         printf("idle: server RSS %ld kB before, %ld kB open, %ld kB after %.1f s idle (peak %ld kB): "
                "%.0f bytes/conn (peak %.0f); server CPU while idle %.2f%% of a core; %llu pings "
                "answered\n",
@@ -1160,10 +1235,12 @@ int main(int argc, char **argv) {
                100.0 * (cpu1 - cpu0) / ((double)(t2 - t1) / 1e9), (unsigned long long)n_pings);
         printf("result mode=idle conns=%d opened=%d setup_s=%.3f handshakes_per_s=%.0f rss0_kb=%ld "
                "rss1_kb=%ld rss2_kb=%ld rss_peak_kb=%ld bytes_per_conn=%.0f peak_bytes_per_conn=%.0f "
-               "idle_cpu_pct=%.3f pings=%llu idle_s=%.1f errors=%llu\n",
+               "idle_cpu_pct=%.3f pings=%llu idle_s=%.1f cpu_s=%.3f hb_rounds=%.2f cpu_per_round_s=%.4f "
+               "requested=%d errors=%llu\n",
                o_conns, n_open, setup_s, (double)n_open / setup_s, rss0, rss1, rss2, rss_peak, per_conn,
                peak_per_conn, 100.0 * (cpu1 - cpu0) / ((double)(t2 - t1) / 1e9),
-               (unsigned long long)n_pings, (double)(t2 - t1) / 1e9, (unsigned long long)errors);
+               (unsigned long long)n_pings, (double)(t2 - t1) / 1e9, cpu1 - cpu0, rounds,
+               rounds > 0 ? (cpu1 - cpu0) / rounds : -1.0, requested, (unsigned long long)errors);
         close_all();
     } else { /* soak */
         uint64_t end, next_sample;

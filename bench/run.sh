@@ -3,11 +3,14 @@
 # uWebSockets, Node ws, libwebsockets, wslay and Python websockets, all
 # measured in this one run on 127.0.0.1.
 #
-#   bash bench/run.sh            # whole suite, about 10 minutes on 2 cores
+#   bash bench/run.sh            # whole suite, about 25 minutes on 2 cores
 #   BENCH_RUNS=3 BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_IDLE_CONNS=10000 \
 #   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
 #   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
+#                                         #   grid latload scale deflate post
+#   BENCH_GRID_ARGS="--quick" BENCH_SCALE_ARGS="--conns 20000" bash bench/run.sh
+#   (options of bench/grid.sh and bench/scale.sh; the grid alone: bash bench/grid.sh)
 #
 # Installs its peers when missing (apt-get as root; npm into build/bench/npm),
 # skips a peer only with a printed reason, stops every process it started by
@@ -43,6 +46,10 @@ mkdir -p "$B" "$LOGS" "$OUT/charts"
 : >"$B/versions.tsv"
 : >"$B/json.txt"
 : >"$B/router.txt"
+# sections 9-11 write their markdown there: none of an earlier run may remain
+rm -f $B/grid/grid.md $B/grid/goals.tsv $B/latency_load/latency_load.md $B/scale/scale.md $B/scale/goals.tsv
+: >"$B/deflate.txt"
+: >"$B/post.txt"
 START=$(date +%s)
 
 note() { echo "note: $*"; echo "$*" >>"$B/notes.txt"; }
@@ -451,6 +458,63 @@ if gcc $CFLAGS_B -I. bench/bench_router.c -o $B/bench_router 2>"$LOGS/router.log
 else
     : >"$B/router.txt"
     note "router: bench_router failed: $(tail -n 3 "$LOGS/router.log" | tr '\n' ' ')"
+fi
+fi
+
+# ---- 9. grid ---------------------------------------------------------------
+# bench/grid.sh: rtws and uWebSockets.js over sizes x depths (10 connections)
+# and connection counts, A/B per cell; its own servers and pinning
+if section grid; then
+echo "== 9. grid: bash bench/grid.sh ${BENCH_GRID_ARGS:-}"
+# shellcheck disable=SC2086
+bash bench/grid.sh ${BENCH_GRID_ARGS:-} --out $B/grid --charts "$OUT/charts" || note "grid: bench/grid.sh failed"
+fi
+
+# ---- 10. latency under load ---------------------------------------------------
+if section latload; then
+echo "== 10. latency under load: bash bench/latency_load.sh"
+bash bench/latency_load.sh --out $B/latency_load || note "latload: bench/latency_load.sh failed"
+fi
+
+# ---- 11. scale ---------------------------------------------------------------
+# bench/scale.sh: 100,000 idle connections with heartbeats, 10,000 subscribed
+if section scale; then
+echo "== 11. scale: bash bench/scale.sh ${BENCH_SCALE_ARGS:-}"
+# shellcheck disable=SC2086
+bash bench/scale.sh ${BENCH_SCALE_ARGS:-} --out $B/scale || note "scale: bench/scale.sh failed"
+fi
+
+# ---- 12. deflate ----------------------------------------------------------
+# bench/bench_deflate.c: rtws's DEFLATE codec next to zlib (levels 1 and 6,
+# compress and inflate) on JSON envelopes and a 1 MiB mixed document
+if section deflate; then
+echo "== 12. deflate: bench_deflate vs zlib (${SRV:-unpinned})"
+if ! echo '#include <zlib.h>' | gcc -E -x c - >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zlib1g-dev) >"$LOGS/zlib_install.log" 2>&1
+fi
+if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate -lz 2>"$LOGS/deflate.log" &&
+    $SRV $B/bench_deflate >"$B/deflate.txt" 2>>"$LOGS/deflate.log"; then
+    sed 's/^/   /' "$B/deflate.txt"
+    version zlib "$(sed -n 's/^# rtws [^,]*, zlib \([^;]*\);.*/\1/p' "$B/deflate.txt")"
+    cmdline deflate rtws "$SRV $B/bench_deflate   (built: gcc $CFLAGS_B -I. bench/bench_deflate.c -lz)"
+else
+    : >"$B/deflate.txt"
+    note "deflate: bench_deflate failed or zlib missing: $(tail -n 3 "$LOGS/deflate.log" | tr '\n' ' ')"
+fi
+fi
+
+# ---- 13. cross-thread posting ------------------------------------------
+# bench/bench_post.c: rtws_ctx_post from 1 and 4 threads next to rtws_conn_send
+# on the loop's thread; the loop's CPU per message and per wake-up
+if section post; then
+echo "== 13. post: bench_post 1000000 (${SRV:-unpinned})"
+if gcc $CFLAGS_B -I. -pthread bench/bench_post.c -o $B/bench_post 2>"$LOGS/post.log" &&
+    $SRV $B/bench_post 1000000 >"$B/post.txt" 2>>"$LOGS/post.log"; then
+    sed 's/^/   /' "$B/post.txt"
+    cmdline post rtws "$SRV $B/bench_post 1000000   (built: gcc $CFLAGS_B -I. -pthread bench/bench_post.c)"
+else
+    : >"$B/post.txt"
+    note "post: bench_post failed: $(tail -n 3 "$LOGS/post.log" | tr '\n' ' ')"
 fi
 fi
 

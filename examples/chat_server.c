@@ -3,6 +3,7 @@
 
    usage: ./chat_server [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...
                         [--memory-budget MIB] [--max-channels N] [--channel-ttl S]
+                        [--handshake-timeout MS] [--message-timeout-ms MS]
      --host H         address to listen on (default 127.0.0.1; "" for every address)
      --port P         port (default 8080; 0: the OS picks a free one)
      --jwt-secret S   require an HS256 JWT (sub = user id) from every client, as
@@ -23,6 +24,10 @@
      --max-channels N channels that exist at once (default 10000; 100 per user)
      --channel-ttl S  a channel without subscribers is forgotten, history and
                       all, S seconds after its last publish (default 300)
+     --handshake-timeout MS  drop a connection whose opening handshake is not
+                      done MS ms after it connected (default 10000: slowloris)
+     --message-timeout-ms MS  close with 1008 a connection whose message is
+                      not whole MS ms after its first byte (default 30000; 0: off)
      --help           print this and exit
 
    GET /            the chat page (embedded below; plain HTML, CSS and JS)
@@ -68,6 +73,7 @@ static void usage(FILE *f, const char *argv0) {
     fprintf(f,
             "usage: %s [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...\n"
             "          [--memory-budget MIB] [--max-channels N] [--channel-ttl S]\n"
+            "          [--handshake-timeout MS] [--message-timeout-ms MS]\n"
             "The rtws realtime demo: rooms, presence, typing indicators, history and\n"
             "resume, served to browsers from one port.\n"
             "  --host H         address to listen on (default 127.0.0.1; \"\" for every address)\n"
@@ -90,6 +96,10 @@ static void usage(FILE *f, const char *argv0) {
             "  --max-channels N channels that exist at once (default 10000; 100 per user)\n"
             "  --channel-ttl S  a channel without subscribers is forgotten, history and\n"
             "                   all, S seconds after its last publish (default 300)\n"
+            "  --handshake-timeout MS  drop a connection whose opening handshake is not\n"
+            "                   done MS ms after it connected (default 10000: slowloris)\n"
+            "  --message-timeout-ms MS  close with 1008 a connection whose message is\n"
+            "                   not whole MS ms after its first byte (default 30000; 0: off)\n"
             "  --help           print this and exit\n"
             "GET / serves the chat page (its client, rtws.js, at /rtws.js), GET /ws is the\n"
             "WebSocket endpoint (docs/PROTOCOL.md), GET /ws/status the router's counters\n"
@@ -388,6 +398,7 @@ int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *secret = NULL, *shown;
     int port = 8080, bound = 0, i, norigins = 0;
     long budget_mib = 256, max_channels = 10000, ttl_s = 300;
+    long hs_timeout_ms = 10000, msg_timeout_ms = 30000;
     app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
@@ -405,15 +416,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--memory-budget") && i + 1 < argc) budget_mib = atol(argv[++i]);
         else if (!strcmp(argv[i], "--max-channels") && i + 1 < argc) max_channels = atol(argv[++i]);
         else if (!strcmp(argv[i], "--channel-ttl") && i + 1 < argc) ttl_s = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc) hs_timeout_ms = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--message-timeout-ms") && i + 1 < argc) msg_timeout_ms = atol(argv[++i]);
         else {
             fprintf(stderr, "chat_server: unknown or incomplete option %s\n", argv[i]);
             usage(stderr, argv[0]);
             return 2;
         }
     }
-    if (budget_mib < 0 || budget_mib > 1048576 || max_channels < 1 || ttl_s < 1 || ttl_s > 86400) {
+    if (budget_mib < 0 || budget_mib > 1048576 || max_channels < 1 || ttl_s < 1 || ttl_s > 86400 ||
+        hs_timeout_ms < 1 || hs_timeout_ms > 86400000L || msg_timeout_ms < 0 ||
+        msg_timeout_ms > 86400000L) {
         fprintf(stderr, "chat_server: --memory-budget 0..1048576, --max-channels >= 1, "
-                        "--channel-ttl 1..86400\n");
+                        "--channel-ttl 1..86400, --handshake-timeout 1..86400000, "
+                        "--message-timeout-ms 0..86400000\n");
         return 2;
     }
     memset(&a, 0, sizeof a);
@@ -446,7 +462,8 @@ int main(int argc, char **argv) {
     cfg.conn.idle_timeout_ms = 3600000; /* 1 h without a message from the client */
     cfg.conn.ping_interval_ms = 30000;  /* also advertised as "heartbeat" in welcome */
     cfg.conn.max_message = 256 * 1024;  /* a publish's data is capped at 64 KiB anyway */
-    cfg.conn.message_timeout_ms = 30000; /* slow senders: 256 KiB in 30 s */
+    cfg.conn.message_timeout_ms = (uint32_t)msg_timeout_ms; /* slow senders: 256 KiB in 30 s */
+    cfg.conn.handshake_timeout_ms = (uint32_t)hs_timeout_ms; /* slowloris */
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept;     /* the origin check, then the router's */
     ctx = rtws_ctx_new(&cfg);

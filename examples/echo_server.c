@@ -1,7 +1,9 @@
 /* echo_server - echoes every text and binary message (up to 16 MiB).
 
    usage: ./echo_server [--host H] [--port P] [--origin O]... [--handshake-timeout MS]
-                        [--message-timeout-ms MS] [--tls-cert C --tls-key K]
+                        [--message-timeout-ms MS] [--ping-interval-ms MS]
+                        [--memory-budget MIB]
+                        [--tls-cert C --tls-key K]
      --host H     address to listen on (default 127.0.0.1; "" for every address)
      --port P     port (default 9001; 0: the OS picks a free one)
      --origin O   allow browser pages from origin O only (repeatable, up to 16;
@@ -9,6 +11,12 @@
                   Origin or with another one gets 403; without, any is allowed.
      --message-timeout-ms MS   close with 1008 a connection whose message is not
                   whole MS ms after its first byte (default 60000; 0: off)
+     --ping-interval-ms MS   heartbeat: ping a connection after MS ms of
+                  silence (default 30000; 0: no heartbeat)
+     --memory-budget MIB   bytes of every send queue and receive buffer
+                  together, in MiB (default 0: unlimited, each send queue still
+                  capped at 64 MiB); at the cap the largest send queues are
+                  closed with 1013
      --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a
                   build with -DRTWS_USE_BEARSSL ... -lbearssl, e.g. build/tls_echo_server)
      --handshake-timeout MS   drop a connection whose opening handshake is
@@ -33,7 +41,8 @@ static void on_signal(int sig) {
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
             "usage: %s [--host H] [--port P] [--origin O]... [--handshake-timeout MS]\n"
-            "          [--message-timeout-ms MS]\n"
+            "          [--message-timeout-ms MS] [--ping-interval-ms MS]\n"
+            "          [--memory-budget MIB]\n"
             "          [--tls-cert C --tls-key K]\n"
             "Echoes every text and binary message (up to 16 MiB).\n"
             "  --host H     address to listen on (default 127.0.0.1; \"\" for every address)\n"
@@ -43,6 +52,12 @@ static void usage(FILE *f, const char *argv0) {
             "               Origin or with another one gets 403; without, any is allowed.\n"
             "  --message-timeout-ms MS   close with 1008 a connection whose message is not\n"
             "               whole MS ms after its first byte (default 60000; 0: off)\n"
+            "  --ping-interval-ms MS   heartbeat: ping a connection after MS ms of\n"
+            "               silence (default 30000; 0: no heartbeat)\n"
+            "  --memory-budget MIB   bytes of every send queue and receive buffer\n"
+            "               together, in MiB (default 0: unlimited, each send queue still\n"
+            "               capped at 64 MiB); at the cap the largest send queues are\n"
+            "               closed with 1013\n"
             "  --tls-cert C --tls-key K   serve wss:// with this PEM chain and key (needs a\n"
             "               build with -DRTWS_USE_BEARSSL ... -lbearssl: build/tls_echo_server)\n"
             "  --handshake-timeout MS   drop a connection whose opening handshake is\n"
@@ -68,6 +83,8 @@ int main(int argc, char **argv) {
     int port = 9001, bound = 0, i, norigins = 0;
     uint32_t hs_timeout = 0;
     long message_timeout_ms = 60000; /* slow senders: 16 MiB at 300 KB/s still fits */
+    long ping_interval_ms = 30000;
+    long budget_mib = 0;
     rtws_ctx_config cfg;
     rtws_ctx *ctx;
     rtws_err e;
@@ -90,6 +107,20 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "echo_server: --message-timeout-ms takes 0 to 86400000\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--ping-interval-ms") && i + 1 < argc) {
+            char *end;
+            ping_interval_ms = strtol(argv[++i], &end, 10);
+            if (*end || ping_interval_ms < 0 || ping_interval_ms > 86400000L) {
+                fprintf(stderr, "echo_server: --ping-interval-ms takes 0 to 86400000\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--memory-budget") && i + 1 < argc) {
+            char *end;
+            budget_mib = strtol(argv[++i], &end, 10);
+            if (*end || budget_mib < 0 || budget_mib > 1048576L) {
+                fprintf(stderr, "echo_server: --memory-budget takes 0 to 1048576\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
         else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
         else {
@@ -102,6 +133,9 @@ int main(int argc, char **argv) {
     cfg.conn.on_event = on_event;
     cfg.conn.handshake_timeout_ms = hs_timeout; /* 0: the default */
     cfg.conn.message_timeout_ms = (uint32_t)message_timeout_ms;
+    cfg.conn.ping_interval_ms = (uint32_t)ping_interval_ms;
+    cfg.conn.heartbeat_off = ping_interval_ms == 0;
+    cfg.memory_budget = (size_t)budget_mib << 20; /* 0: unlimited */
     if (norigins) cfg.conn.allowed_origins = origins;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;

@@ -5,7 +5,8 @@ usage: python3 tests/callgraph.py [rtws.h] [-v]
 
 The implementation (after `#if defined(RTWS_IMPLEMENTATION) ...`) is split at
 its section banners, `/* === layer N: name === */`, which must come in layer
-order. Every function defined at file scope is assigned to the section it is
+order (a layer may have more than one section, each with its own name, as
+layer 1 has frame and deflate). Every function defined at file scope is assigned to the section it is
 defined in. A function body that names a function defined in a LATER section
 (a call, or taking its address) is a violation: lower layers reach higher ones
 only through tables they were given (a function pointer called through a
@@ -180,7 +181,7 @@ def main():
     layers = [s[0] for s in secs]
     if not secs:
         fail("no `/* === layer N: name` banners in the implementation")
-    elif layers != sorted(layers, key=layer_key) or len(set(layers)) != len(layers):
+    elif layers != sorted(layers, key=layer_key) or len(set((s[0], s[1]) for s in secs)) != len(secs):
         fail("implementation banners out of layer order: " +
              ", ".join(f"{l} {nm}" for l, nm, _ in secs))
     else:

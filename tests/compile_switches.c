@@ -1,5 +1,5 @@
 /* Compile test of the switches (RTWS_NO_HOST, _JSON, _REALTIME, _CLIENT,
-   _SERVER, _REDIS), built by tests/compile_switches.sh once per combination, as C99
+   _SERVER, _DEFLATE, _REDIS), built by tests/compile_switches.sh once per combination, as C99
    and as C++11. It calls a function of every part the switches leave in, so
    a part whose declarations stay while its code goes (a misspelt switch)
    fails to link; for every part left out it declares a typedef of the same
@@ -62,6 +62,12 @@ typedef int rtws_router_install;
 #endif
 #if !defined(SW_RT)
 typedef int rtws_rt_new, rtws_rt_publish;
+#endif
+#if defined(RTWS_NO_DEFLATE)
+typedef int rtws_inflate_feed, rtws_deflate_compress, rtws_z_err_str;
+#endif
+#if defined(RTWS_NO_HOST) || defined(RTWS_NO_THREADS)
+typedef int rtws_ctx_post, rtws_ctx_post_owned, rtws_ctx_post_close, rtws_ctx_get_post_stats;
 #endif
 
 static int fails;
@@ -164,6 +170,9 @@ static void sw_layers_4_5(void) {
         SW_CHECK(rtws_client_new(ctx, &cc, 1, &err) == NULL && err == RTWS_ERR_INVALID);
     }
 #endif
+#if !defined(RTWS_NO_THREADS) /* posting is off in this context */
+    SW_CHECK(rtws_ctx_post(ctx, 1, RTWS_OP_BINARY, "x", 1) == RTWS_ERR_INVALID);
+#endif
     SW_CHECK(rtws_tls_err_str(0) != NULL); /* 5 tls */
     (void)rtws_ctx_get_tls_error(ctx);
 #if defined(SW_RT) /* 7: the realtime client */
@@ -175,6 +184,24 @@ static void sw_layers_4_5(void) {
     }
 #endif
     rtws_ctx_free(ctx);
+}
+#endif
+
+#if !defined(RTWS_NO_DEFLATE)
+static void sw_layer_1_deflate(void) { /* "hello" through the codec and back */
+    rtws_deflate d;
+    rtws_inflate z;
+    uint8_t c[64], o[16];
+    size_t used = 0, clen = 0, olen = 0;
+    SW_CHECK(rtws_deflate_init(&d, NULL, NULL, 0) == RTWS_Z_OK);
+    SW_CHECK(rtws_deflate_compress(&d, (const uint8_t *)"hello", 5, &used, c, sizeof c, &clen,
+                                   RTWS_Z_SYNC_FLUSH) == RTWS_Z_OK);
+    rtws_deflate_free(&d);
+    SW_CHECK(rtws_inflate_init(&z, NULL, NULL, 0) == RTWS_Z_OK);
+    SW_CHECK(rtws_inflate_feed(&z, c, clen, &used, o, sizeof o, &olen) == RTWS_Z_OK);
+    SW_CHECK(olen == 5 && memcmp(o, "hello", 5) == 0);
+    rtws_inflate_free(&z);
+    SW_CHECK(strcmp(rtws_z_err_str(RTWS_Z_OK), rtws_z_err_str(RTWS_Z_END)) != 0);
 }
 #endif
 
@@ -236,6 +263,9 @@ static void sw_layer_7(void) {
 
 int main(void) {
     sw_layers_0_to_3();
+#if !defined(RTWS_NO_DEFLATE)
+    sw_layer_1_deflate();
+#endif
 #if !defined(RTWS_NO_HOST)
     sw_layers_4_5();
 #endif
@@ -263,6 +293,9 @@ int main(void) {
 #endif
 #if defined(RTWS_NO_SERVER)
     printf(" NO_SERVER");
+#endif
+#if defined(RTWS_NO_DEFLATE)
+    printf(" NO_DEFLATE");
 #endif
 #if defined(RTWS_NO_REDIS)
     printf(" NO_REDIS");

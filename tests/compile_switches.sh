@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The switch matrix of `make compile-check`: every combination of RTWS_NO_HOST,
-# _JSON, _REALTIME, _CLIENT, _SERVER and _REDIS (64). Each allowed one is built from
+# _JSON, _REALTIME, _CLIENT, _SERVER, _DEFLATE and _REDIS (128). Each allowed one is built from
 # tests/compile_switches.c as C99 (gcc -O0, linked and run; nm then checks that
 # the parts switched off are gone and the others are there) and as C++11
 # (g++ -fsyntax-only). The combinations refused by design must stop at their
@@ -32,6 +32,7 @@ has() { case " $D " in *" -DRTWS_NO_$1 "*) return 1 ;; esac; return 0; }
 present() {
     case $1 in
     rtws_ctx_new | rtws_tls_err_str) has HOST ;;
+    rtws_ctx_post) has HOST && has THREADS ;;
     rtws_ctx_listen | rtws_ctx_listen_tls) has HOST && has SERVER ;;
     rtws_ctx_connect | rtws_client_new) has HOST && has CLIENT ;;
     rtws_http_parse_request | rtws_http_check_upgrade) has SERVER ;;
@@ -41,6 +42,7 @@ present() {
     rtws_redis_new) has REDIS && has HOST && has CLIENT ;;
     rtws_stream_new) has HOST && has CLIENT ;;
     rtws_jwt_hs256_verify) has JSON && has REALTIME ;;
+    rtws_inflate_feed | rtws_deflate_compress) has DEFLATE ;;
     rtws_router_new) has JSON && has REALTIME && has SERVER ;;
     rtws_router_install) has JSON && has REALTIME && has SERVER && has HOST ;;
     rtws_rt_new) has JSON && has REALTIME && has CLIENT && has HOST ;;
@@ -50,8 +52,8 @@ present() {
 SYMS="rtws_frame_header_encode rtws_conn_init rtws_ctx_new rtws_tls_err_str rtws_ctx_listen
 rtws_ctx_listen_tls rtws_ctx_connect rtws_client_new rtws_http_parse_request
 rtws_http_check_upgrade rtws_http_parse_response rtws_conn_start rtws_url_parse rtws_json_parse
-rtws_jwt_hs256_verify rtws_router_new rtws_router_install rtws_rt_new rtws_resp_parse
-rtws_redis_new rtws_stream_new"
+rtws_jwt_hs256_verify rtws_router_new rtws_router_install rtws_rt_new rtws_inflate_feed
+rtws_deflate_compress rtws_ctx_post rtws_resp_parse rtws_redis_new rtws_stream_new"
 
 # check_syms BIN: every symbol in SYMS defined exactly when present() says so
 check_syms() {
@@ -74,11 +76,11 @@ expect_error() {
     else fail "$* failed without the #error: $msg"; fi
 }
 
-# one combination (bit i of $1 switches the i-th of HOST JSON REALTIME CLIENT SERVER REDIS off)
+# one combination (bit i of $1 switches the i-th of HOST JSON REALTIME CLIENT SERVER DEFLATE REDIS off)
 combo() {
     local m=$1 i=0 sw name="" bin
     D=""
-    for sw in HOST JSON REALTIME CLIENT SERVER REDIS; do
+    for sw in HOST JSON REALTIME CLIENT SERVER DEFLATE REDIS; do
         if [ $(((m >> i) & 1)) = 1 ]; then D="$D -DRTWS_NO_$sw"; name="${name}_$sw"; fi
         i=$((i + 1))
     done
@@ -105,8 +107,8 @@ if [ "${1:-}" = --combo ]; then
     exit 0
 fi
 
-# the 64 combinations, JOBS at a time (default: every CPU)
-seq 0 63 | xargs -P "${JOBS:-$(nproc 2>/dev/null || echo 2)}" -n 1 bash "$0" --combo "$B" > "$B/compile_sw.out"
+# the 128 combinations, JOBS at a time (default: every CPU)
+seq 0 127 | xargs -P "${JOBS:-$(nproc 2>/dev/null || echo 2)}" -n 1 bash "$0" --combo "$B" > "$B/compile_sw.out"
 cat "$B/compile_sw.out"
 p=$(grep -c '^ok: ' "$B/compile_sw.out")
 f=$(grep -c '^compile FAILED: ' "$B/compile_sw.out")
@@ -127,6 +129,17 @@ bin=$B/compile_sw_HOST_NORANDOM
 if gcc -std=c99 -O0 $CWARN -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM -I. "$SRC" -o "$bin" 2> "$ERR" &&
     "$bin" > "$ERR" 2>&1; then pass "gcc -std=c99 -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM"
 else fail "gcc -std=c99 -DRTWS_NO_HOST -DRTWS_NO_SYSTEM_RANDOM"; fi
+
+# RTWS_NO_THREADS leaves out cross-thread posting (rtws_ctx_post*), alone
+# and with one role left out; as C++11 too
+for D in " -DRTWS_NO_THREADS" " -DRTWS_NO_THREADS -DRTWS_NO_CLIENT" " -DRTWS_NO_THREADS -DRTWS_NO_SERVER"; do
+    bin=$B/compile_sw_threads${D// -DRTWS_NO/}
+    # shellcheck disable=SC2086
+    if gcc -std=c99 -O0 $CWARN $D -I. "$SRC" -o "$bin" 2> "$ERR" && "$bin" > "$ERR" 2>&1 &&
+        check_syms "$bin" && g++ -std=c++11 $WARN $D -I. -fsyntax-only -x c++ "$SRC" 2> "$ERR"; then
+        pass "gcc -std=c99 and g++ -std=c++11$D"
+    else fail "gcc -std=c99 / g++ -std=c++11$D"; fi
+done
 
 # TLS needs the host; with one role left out it keeps the other's half
 expect_error "RTWS_USE_BEARSSL needs the host layer" -DRTWS_USE_BEARSSL -DRTWS_NO_HOST

@@ -10,6 +10,11 @@
      - that its RSS (/proc/PID/status VmRSS) stays within RSS_GROWTH_KB of
        what it was at start;
    and at the end that both exit 0 on SIGTERM (LeakSanitizer included).
+   Two cases start a server of their own: build/echo_server --memory-budget 8
+   under never-reading clients (1013, RSS bounded; the release build, whose
+   RSS means something) and build/asan_chat_server --channel-ttl 1 (every
+   channel of clients that left expires). All attacks at once, under a
+   64 MiB budget: tests/e2e_hostile_load.c.
 
    To add a case, add a row to `cases` below: raw bytes (RAW("...")), or a
    build function for bytes made at run time (lengths, tokens, the port), or
@@ -395,6 +400,181 @@ static int r_fragments_over(henv *env, char *why, size_t cap) {
     return 1;
 }
 
+/* starts a server of its own for a case; 1 when it runs */
+static int own_server(hs_server *s, const char *const *argv, char *why, size_t cap) {
+    if (access(argv[0], X_OK) != 0) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "make -s %s >/dev/null", argv[0]);
+        if (system(cmd) != 0) return snprintf(why, cap, "cannot build %s", argv[0]), 0;
+    }
+    if (hs_spawn(s, argv) != 0) return snprintf(why, cap, "%s did not start", argv[0]), 0;
+    return 1;
+}
+
+/* GET /ws/status: a number of its JSON (after "memory" for the memory
+   figures), or -1 */
+static long long status_num(int port, const char *key, int in_memory) {
+    static const char req[] = "GET /ws/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    static char body[65536];
+    size_t n = 0;
+    const char *p;
+    uint64_t until = hs_now_ms() + 3000;
+    int fd = hs_connect(port);
+    if (fd < 0) return -1;
+    hs_send(fd, req, sizeof req - 1);
+    for (;;) {
+        ssize_t r = hs_read_some(fd, (uint8_t *)body + n, sizeof body - 1 - n, until);
+        const char *e, *cl;
+        if (r <= 0) break;
+        n += (size_t)r;
+        body[n] = 0;
+        e = strstr(body, "\r\n\r\n");
+        cl = strstr(body, "Content-Length:");
+        if (e && cl && n >= (size_t)(e + 4 - body) + (size_t)atol(cl + 15)) break;
+    }
+    close(fd);
+    body[n] = 0;
+    p = in_memory ? strstr(body, "\"memory\":{") : body;
+    if (!p || !(p = strstr(p, key))) return -1;
+    return atoll(p + strlen(key));
+}
+
+/* item 2: 5 clients publish 60 KiB messages to 20 fresh channels each,
+   then leave; with --channel-ttl 1 every channel and its history is gone
+   within 4 s, and the budget's figure comes back down */
+static int r_channel_expiry(henv *env, char *why, size_t cap) {
+    const char *argv[] = {"build/asan_chat_server", "--host", "127.0.0.1", "--port", "0",
+                          "--channel-ttl", "1", "--memory-budget", "64", NULL};
+    static char msg[61440 + 200];
+    hs_server s;
+    int fds[5], i, k, ok = 1, rc;
+    long long ch = -1, hist = -1, used = -1, peak_ch;
+    uint64_t until;
+    (void)env;
+    if (!own_server(&s, argv, why, cap)) return 0;
+    for (i = 0; i < 5; i++) {
+        fds[i] = hs_connect(s.port);
+        if (fds[i] < 0 || hs_upgrade(fds[i], "/ws", NULL, 3000) != 101) ok = 0;
+    }
+    for (k = 0; ok && k < 20; k++) /* 20 each: within the burst of 40 */
+        for (i = 0; i < 5; i++) {
+            int m = snprintf(msg, sizeof msg, "{\"type\":\"publish\",\"channel\":\"fresh-%d-%d\","
+                                              "\"data\":\"%061440d\"}", i, k, 0);
+            size_t n = hs_frame(big, sizeof big, 0x81, msg, (size_t)m);
+            hs_send(fds[i], big, n);
+        }
+    hs_sleep_ms(300);
+    peak_ch = status_num(s.port, "\"channels\":", 0);
+    for (i = 0; i < 5; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    until = hs_now_ms() + 4000;
+    while (hs_now_ms() < until) {
+        ch = status_num(s.port, "\"channels\":", 0);
+        hist = status_num(s.port, "\"history\":", 1);
+        used = status_num(s.port, "\"used\":", 1);
+        if (ch == 0 && hist == 0) break;
+        hs_sleep_ms(100);
+    }
+    rc = hs_stop(&s);
+    if (!ok || peak_ch < 100 || ch != 0 || hist != 0 || used < 0 || used > 256 * 1024 || rc != 0) {
+        snprintf(why, cap, "channels %lld after the publishes, %lld at the end, history %lld, used %lld,"
+                 " exit %d", peak_ch, ch, hist, used, rc);
+        return 0;
+    }
+    snprintf(why, cap, "%lld channels, 0 within 4 s; budget used %lld bytes after", peak_ch, used);
+    return 1;
+}
+
+/* item 3: 8 clients send 60 KiB frames to build/echo_server --memory-budget
+   8 and never read. Without the budget each echo queue may reach
+   max_send_queue (64 MiB: 512 MiB in all); with it, the largest queues are
+   closed with 1013 and the server's RSS stays within the 8 MiB budget + its
+   32 MiB buffer pool + 24 MiB of allocator slack over its idle RSS. (The
+   release build: ASan's quarantine would hide what the budget saves.) */
+static int r_echo_budget(henv *env, char *why, size_t cap) {
+    const char *argv[] = {"build/echo_server", "--host", "127.0.0.1", "--port", "0",
+                          "--memory-budget", "8", NULL};
+    enum { NC = 8, FRAME = 61440 };
+    static uint8_t frame[FRAME + 8];
+    hs_server s;
+    int fds[NC], i, c1013 = 0, ceof = 0, cother = 0, copen = 0, rc, small = 4096;
+    size_t off[NC];
+    long rss0, peak = 0, bound;
+    unsigned long long sent = 0;
+    uint64_t until, next_rss = 0;
+    (void)env;
+    if (!own_server(&s, argv, why, cap)) return 0;
+    hs_sleep_ms(100);
+    rss0 = hs_rss_kb(s.pid);
+    bound = rss0 + (8 + 32 + 24) * 1024L;
+    frame[0] = 0x82;
+    frame[1] = 0xfe;
+    frame[2] = (uint8_t)(FRAME >> 8);
+    frame[3] = (uint8_t)FRAME;
+    memset(frame + 4, 0, 4);
+    memset(frame + 8, 'e', FRAME);
+    for (i = 0; i < NC; i++) {
+        off[i] = 0;
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        {
+            struct sockaddr_in a;
+            memset(&a, 0, sizeof a);
+            a.sin_family = AF_INET;
+            a.sin_port = htons((uint16_t)s.port);
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (connect(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
+                hs_upgrade(fds[i], "/", NULL, 3000) != 101) {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+        }
+        if (fds[i] >= 0) fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL, 0) | O_NONBLOCK);
+    }
+    until = hs_now_ms() + 2500;
+    while (hs_now_ms() < until) {
+        int any = 0;
+        for (i = 0; i < NC; i++) {
+            ssize_t w;
+            if (fds[i] < 0) continue;
+            w = send(fds[i], frame + off[i], sizeof frame - off[i], MSG_NOSIGNAL);
+            if (w > 0) {
+                off[i] = (off[i] + (size_t)w) % sizeof frame, sent += (unsigned long long)w;
+                any = 1;
+            }
+        }
+        if (hs_now_ms() >= next_rss) {
+            long kb = hs_rss_kb(s.pid);
+            if (kb > peak) peak = kb;
+            next_rss = hs_now_ms() + 20;
+        }
+        if (!any) hs_sleep_ms(1);
+    }
+    for (i = 0; i < NC; i++) { /* now read: the close frame, if any, comes last */
+        int code;
+        if (fds[i] < 0) {
+            cother++;
+            continue;
+        }
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL, 0) & ~O_NONBLOCK);
+        hs_rest.n = 0;
+        code = hs_read_close(fds[i], 1500);
+        if (code == 1013) c1013++;
+        else if (code == HS_EOF) ceof++;
+        else if (code == HS_TIMEOUT) copen++;
+        else cother++;
+        close(fds[i]);
+    }
+    {
+        long kb = hs_rss_kb(s.pid);
+        if (kb > peak) peak = kb;
+    }
+    rc = hs_alive(&s) ? hs_stop(&s) : -1;
+    snprintf(why, cap, "%llu MiB sent; %d closed 1013, %d EOF, %d open, %d other; RSS %ld -> peak %ld"
+             " KiB (bound %ld)", sent >> 20, c1013, ceof, copen, cother, rss0, peak, bound);
+    return c1013 >= 1 && cother == 0 && sent > (64ull << 20) && peak <= bound && rc == 0;
+}
+
 /* ---- the cases ---- */
 
 #define E S_ECHO
@@ -507,6 +687,10 @@ static const hcase cases[] = {
     {"slowloris (20 connections)", E, NULL, NONE, X_RUN, 0, 0, NULL, r_slowloris},
     {"pong flood", E, NULL, NONE, X_RUN, 0, 0, NULL, r_pong_flood},
     {"ping flood", E, NULL, NONE, X_RUN, 0, 0, NULL, r_ping_flood},
+    /* item 3: one cap over every send queue (a server of its own) */
+    {"echo_server --memory-budget: never-readers", E, NULL, NONE, X_RUN, 0, 0, NULL, r_echo_budget},
+    /* item 2: channels of clients that left expire (a server of its own) */
+    {"channels expire after --channel-ttl", C, NULL, NONE, X_RUN, 0, 0, NULL, r_channel_expiry},
     /* item 6: the Origin list, never Host */
     {"DNS rebinding: Origin = http:// + Host", C, NULL, BUILD(b_rebind), X_STATUS, 403, 0, NULL,
      NULL},

@@ -28,10 +28,12 @@ row "sans-I/O core (layers 0-3)" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS
 row "  client only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_SERVER
 row "  server only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_CLIENT
 row "  + no system random" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_SYSTEM_RANDOM
+row "  core without deflate" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_DEFLATE
 row "sans-I/O core + json (0-3, 6)" -DRTWS_NO_HOST -DRTWS_NO_REALTIME -DRTWS_NO_REDIS
 row "sans-I/O core + resp (0-3, 6a)" -DRTWS_NO_HOST -DRTWS_NO_JSON
 row "sans-I/O, all (0-3, 6, 6a, 7)" -DRTWS_NO_HOST
 row "full without TLS"
+row "  full without deflate" -DRTWS_NO_DEFLATE
 row "  without redis (0-5, 6, 7)" -DRTWS_NO_REDIS
 row "  without realtime (0-4, 6)" -DRTWS_NO_REALTIME
 row "  without json, realtime (0-4)" -DRTWS_NO_JSON
@@ -44,6 +46,10 @@ if echo '#include <bearssl.h>' | gcc -E -x c - > /dev/null 2>&1; then
 else
     echo "full with BearSSL: skipped (no <bearssl.h>)"
 fi
+# the DEFLATE codec (layer 1, issue 18 goal <= 12 KB): what RTWS_NO_DEFLATE takes out
+d_core=$(($(text_of "$B/size_sw_sans_I_O_core__layers_0_3_.o") - $(text_of "$B/size_sw___core_without_deflate.o")))
+d_full=$(($(text_of "$B/size_sw_full_without_TLS.o") - $(text_of "$B/size_sw___full_without_deflate.o")))
+printf 'deflate codec (delta of RTWS_NO_DEFLATE): %d B in the core, %d B in the full build\n' "$d_core" "$d_full"
 if [ "${SIZE_DETAIL:-1}" = 1 ]; then
     echo
     echo "largest functions of the sans-I/O core (nm --size-sort, bytes):"
