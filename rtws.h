@@ -31,6 +31,10 @@
      RTWS_NO_JSON       layer 6 (rtws_json_*), and with it layer 7: it implies
                         RTWS_NO_REALTIME (the router, its client and JWT speak JSON)
      RTWS_NO_REALTIME   layer 7: rtws_router_*, rtws_rt_*, rtws_jwt_*
+     RTWS_NO_REDIS      layers 6a and 6b: the RESP codec (rtws_resp_*) and the
+                        Redis connection (rtws_redis_*). RTWS_NO_HOST and
+                        RTWS_NO_CLIENT leave out layer 6b and rtws_stream_*
+                        too (the codec stays)
      RTWS_NO_CLIENT     rtws_conn_start, the 101 check (rtws_http_parse_response),
                         rtws_url_*, rtws_ctx_connect/_connect_addr, rtws_client_*,
                         rtws_rt_*. A client-role rtws_conn can no longer start.
@@ -81,10 +85,17 @@
                   for both roles; your own TLS is another table
      6 json       strict RFC 8259 parser into caller tokens, writer   0-1
                   into a caller buffer (docs/JSON.md)
+     6a resp      RESP2/RESP3 reply parser into typed nodes (zero-    0
+                  copy, with limits), command encoder (RTWS_NO_REDIS)
+     6b redis     a Redis connection on the context's loop (an        0, 4, 6a
+                  rtws_stream): AUTH, SELECT, pipelining, pub/sub,
+                  reconnect (RTWS_NO_REDIS; needs the host, client)
      7 realtime   router (channels, presence, history, sessions,      0-6
                   auth) and its client rtws_rt (docs/PROTOCOL.md)
-   Layers 0-3 and 6 do no socket I/O: bytes and now_ms come in as arguments,
+   Layers 0-3, 6 and 6a do no socket I/O: bytes and now_ms come in as arguments,
    bytes and events go out, so each is tested and fuzzed without a socket.
+   Layer 6b makes no socket call either: its bytes move through the host's
+   rtws_stream.
    Two base functions touch the system, and only when called:
    rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
    rtws_random_system() reads getrandom(), falling back to /dev/urandom. It
@@ -1681,6 +1692,84 @@ RTWS_API uint32_t rtws_client_backoff_delay(const rtws_client_config *cfg, uint3
                                             uint32_t r);
 #endif /* !RTWS_NO_CLIENT */
 
+#if !defined(RTWS_NO_CLIENT)
+/* ---- raw streams: a TCP connection whose bytes the caller handles ----
+
+   Another kind of socket on the context, for protocols that are not
+   WebSocket (rtws_redis, layer 6b, is one): the host connects it without
+   blocking (name resolution excepted), polls it with the rest
+   (rtws_ctx_run_once, rtws_ctx_fill_pollfds, on_socket), reads and writes it
+   through plain TCP, and runs its timer. Streams do not count in
+   rtws_ctx_get_conn_count() and are left alone by rtws_ctx_shutdown(). Free
+   every stream before its context. */
+typedef struct rtws_stream rtws_stream;
+
+typedef enum rtws_stream_event_type {
+    RTWS_STREAM_EV_OPEN = 1, /* connected: write away */
+    RTWS_STREAM_EV_DATA,     /* bytes arrived: data, len; set consumed */
+    RTWS_STREAM_EV_CLOSE,    /* the connection ended or failed to start: err,
+                                detail; rtws_stream_connect may start another */
+    RTWS_STREAM_EV_TIMER     /* the time set with rtws_stream_set_timer came */
+} rtws_stream_event_type;
+
+typedef struct rtws_stream_event {
+    rtws_stream_event_type type;
+    uint64_t now_ms;
+    const uint8_t *data; /* DATA: every byte received and not consumed yet, oldest
+                            first; valid until the callback returns */
+    size_t len;
+    size_t consumed;     /* DATA: the callback sets how many of the first bytes it
+                            used (0 at entry); the rest come again, with more */
+    rtws_err err;        /* CLOSE: RTWS_ERR_ABNORMAL (the peer closed), RTWS_ERR_IO
+                            (detail: errno), RTWS_ERR_TIMEOUT (connect_timeout_ms),
+                            RTWS_ERR_TOO_BIG (max_input), RTWS_ERR_NOMEM */
+    int detail;
+} rtws_stream_event;
+
+typedef void (*rtws_stream_fn)(rtws_stream *st, rtws_stream_event *ev, void *user);
+
+typedef struct rtws_stream_config {
+    const char *host;            /* name or address (copied) */
+    int port;
+    rtws_stream_fn on_event;
+    void *user;
+    uint32_t connect_timeout_ms; /* (5000) */
+    size_t max_input;            /* unconsumed input kept (1 GiB + 64 KiB) */
+    size_t max_output;           /* unsent output (256 MiB): reserve fails above it */
+} rtws_stream_config;
+
+/* A stream of ctx, not connected yet. NULL with *err on no memory or a bad
+   config (RTWS_ERR_INVALID: no host or on_event, port out of 1-65535). */
+RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *cfg, rtws_err *err);
+/* Starts connecting (getaddrinfo blocks). RTWS_OK: an OPEN or a CLOSE event
+   follows from the loop. RTWS_ERR_RESOLVE, RTWS_ERR_IO, RTWS_ERR_NOMEM: no
+   event follows. RTWS_ERR_INVALID while a connection is under way or open.
+   Output written before OPEN waits for it; a new connection starts with
+   empty input and output. */
+RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms);
+/* Room for n more bytes of output at the end of what is queued, or NULL
+   (no connection: RTWS_ERR_CLOSED; over max_output or no memory). Valid
+   until the next call on st; nothing is sent until rtws_stream_commit. */
+RTWS_API uint8_t *rtws_stream_reserve(rtws_stream *st, size_t n);
+/* Queues n bytes written at rtws_stream_reserve's pointer; they go out from
+   the loop (at the end of the current callback, or at the next
+   rtws_ctx_get_timeout_ms/run_once when called from outside). */
+RTWS_API void rtws_stream_commit(rtws_stream *st, size_t n);
+/* reserve, copy and commit. RTWS_ERR_CLOSED without a connection,
+   RTWS_ERR_LIMIT over max_output, RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_stream_write(rtws_stream *st, const void *data, size_t len);
+/* Bytes queued and not yet taken by the socket. */
+RTWS_API size_t rtws_stream_get_pending(const rtws_stream *st);
+/* 1 while connected (after OPEN, before CLOSE), else 0. */
+RTWS_API int rtws_stream_is_open(const rtws_stream *st);
+/* Calls on_event with TIMER once, at at_ms or soon after (0: no timer). */
+RTWS_API void rtws_stream_set_timer(rtws_stream *st, uint64_t at_ms);
+/* Drops the connection at once, unsent output included; no CLOSE event. */
+RTWS_API void rtws_stream_close(rtws_stream *st);
+/* Closes and frees st; no more events. Allowed inside its own callback. */
+RTWS_API void rtws_stream_free(rtws_stream *st);
+#endif /* !RTWS_NO_CLIENT */
+
 /* ======================================================================== */
 /* === layer 5: tls ======================================================= */
 /* ======================================================================== */
@@ -1918,6 +2007,271 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
    RTWS_ERR_NOSPACE, to the length needed. */
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
 #endif /* !RTWS_NO_JSON */
+
+#if !defined(RTWS_NO_REDIS)
+/* ======================================================================== */
+/* === layer 6a: resp ===================================================== */
+/* ======================================================================== */
+
+/* RESP, the Redis serialization protocol (RESP2, and the RESP3 types),
+   sans-I/O like the frame and JSON codecs: commands are encoded into a
+   caller buffer, replies are parsed from bytes into a tree of typed nodes
+   whose strings point into those bytes (zero-copy). */
+
+typedef enum rtws_resp_type {
+    RTWS_RESP_NONE = 0,
+    RTWS_RESP_STRING,    /* +OK: simple string (str, len) */
+    RTWS_RESP_ERROR,     /* -ERR ...: error (str, len); also RESP3's !len bulk error */
+    RTWS_RESP_INTEGER,   /* :42 (integer) */
+    RTWS_RESP_BULK,      /* $3 foo: bulk string (str, len: binary, may hold NUL) */
+    RTWS_RESP_NIL,       /* $-1, *-1 (RESP2's null bulk and null array) and RESP3's _ */
+    RTWS_RESP_ARRAY,     /* *n: n elements (elem[0 .. n)) */
+    RTWS_RESP_MAP,       /* %n: n pairs, elem[2i] the key, elem[2i+1] its value */
+    RTWS_RESP_SET,       /* ~n: n elements */
+    RTWS_RESP_PUSH,      /* >n: n elements, out of band (pub/sub messages in RESP3) */
+    RTWS_RESP_DOUBLE,    /* ,1.5: str holds the text ("1.5", "inf", "-inf", "nan") */
+    RTWS_RESP_BOOL,      /* #t / #f: integer 1 / 0 */
+    RTWS_RESP_BIGNUM,    /* (123...: str holds the digits, with an optional '-' */
+    RTWS_RESP_VERBATIM   /* =n txt:...: format "txt" or "mkd", str after the colon */
+} rtws_resp_type;
+
+/* One node of a parsed reply. Strings point into the bytes given to
+   rtws_resp_parse and are not NUL-terminated; elem points into the parser.
+   Both live until the next rtws_resp_parse/_reset/_free of that parser, and
+   only while the caller keeps those bytes unchanged. */
+typedef struct rtws_resp_reply {
+    rtws_resp_type type;
+    const char *str;                     /* STRING, ERROR, BULK, DOUBLE, BIGNUM, VERBATIM */
+    size_t len;
+    int64_t integer;                     /* INTEGER; BOOL: 1 or 0 */
+    size_t n;                            /* ARRAY, SET, PUSH: elements; MAP: pairs */
+    const struct rtws_resp_reply *elem;  /* ARRAY, SET, PUSH: n nodes; MAP: 2n */
+    char format[4];                      /* VERBATIM: "txt", "mkd", NUL-terminated */
+} rtws_resp_reply;
+
+/* Why a reply was refused: rtws_resp_get_error(), rtws_resp_error_str(). */
+typedef enum rtws_resp_error {
+    RTWS_RESP_E_NONE = 0,
+    RTWS_RESP_E_TYPE,       /* the first byte of a value is no RESP type */
+    RTWS_RESP_E_CRLF,       /* a line does not end in CR LF (a lone CR or LF, or a
+                               bulk string not followed by CR LF) */
+    RTWS_RESP_E_LENGTH,     /* a length is not a decimal number */
+    RTWS_RESP_E_NEGATIVE,   /* a length below -1, or -1 where null is not allowed */
+    RTWS_RESP_E_INTEGER,    /* an integer is malformed or overflows int64 */
+    RTWS_RESP_E_BOOL,       /* a boolean is not #t or #f */
+    RTWS_RESP_E_DOUBLE,     /* a double is malformed */
+    RTWS_RESP_E_BIGNUM,     /* a big number is not [-]digits */
+    RTWS_RESP_E_NULL,       /* a RESP3 null (_) has content */
+    RTWS_RESP_E_VERBATIM,   /* a verbatim string lacks its "xxx:" format prefix */
+    RTWS_RESP_E_STREAMED,   /* a RESP3 streamed string or aggregate (? length):
+                               not supported */
+    RTWS_RESP_E_LINE,       /* a line is longer than max_line (limit) */
+    RTWS_RESP_E_BULK,       /* a bulk string is longer than max_bulk (limit) */
+    RTWS_RESP_E_AGGREGATE,  /* an aggregate has more than max_elements (limit) */
+    RTWS_RESP_E_ELEMENTS,   /* the reply has more than max_elements nodes (limit) */
+    RTWS_RESP_E_DEPTH,      /* nesting deeper than max_depth (limit) */
+    RTWS_RESP_E_SIZE,       /* the reply is longer than max_reply bytes (limit) */
+    RTWS_RESP_E_NOMEM       /* the node array could not grow (allocator) */
+} rtws_resp_error;
+
+/* Limits of one parser; zero means the default in parentheses. */
+typedef struct rtws_resp_config {
+    size_t max_bulk;       /* bytes of one bulk, verbatim or bulk error (512 MiB,
+                              Redis's own proto-max-bulk-len) */
+    size_t max_line;       /* bytes of one simple string, error or number line (64 KiB) */
+    size_t max_elements;   /* nodes of one reply, and elements of one aggregate (1 Mi) */
+    size_t max_reply;      /* bytes of one whole reply (1 GiB) */
+    uint32_t max_depth;    /* nesting of aggregates (32; at most RTWS_RESP_MAX_DEPTH) */
+    rtws_allocator allocator; /* for the node array */
+} rtws_resp_config;
+
+#define RTWS_RESP_MAX_DEPTH 64 /* the highest max_depth */
+typedef struct rtws_resp_parser {
+    struct {
+        rtws_resp_config cfg;
+        rtws_resp_reply *nodes; /* the tree of the last reply, nodes[0] the root */
+        size_t cap, nnodes;
+        size_t pos;             /* bytes of the reply under way scanned so far */
+        size_t count;           /* nodes the reply under way will need */
+        uint32_t depth;         /* open aggregates */
+        uint32_t top;           /* values still wanted at the top level (attributes add) */
+        size_t rem[RTWS_RESP_MAX_DEPTH]; /* elements left per open aggregate */
+        rtws_resp_error error;
+        size_t err_off;
+        rtws_err err;           /* sticky until rtws_resp_reset */
+    } priv_;
+} rtws_resp_parser;
+
+/* cfg may be NULL (defaults). RTWS_ERR_INVALID when max_depth is above
+   RTWS_RESP_MAX_DEPTH. Allocates nothing until the first reply. */
+RTWS_API rtws_err rtws_resp_init(rtws_resp_parser *p, const rtws_resp_config *cfg);
+RTWS_API void rtws_resp_free(rtws_resp_parser *p);
+/* Forgets the reply under way and any error (the node array is kept). */
+RTWS_API void rtws_resp_reset(rtws_resp_parser *p);
+/* Parses one reply from data, the bytes not consumed yet: every call passes
+   them from the first unconsumed byte, the bytes of earlier calls again
+   (unchanged) followed by any new ones. Scanning resumes where the last call
+   stopped, so a reply arriving in many pieces costs its length once.
+     RTWS_OK       a whole reply: *used is its length, rtws_resp_get_reply()
+                   the tree; the next call starts after those bytes.
+     RTWS_EAGAIN   not complete yet (*used = 0): call again with more.
+     RTWS_ERR_SYNTAX, RTWS_ERR_TOO_BIG (E_LINE, E_BULK, E_AGGREGATE,
+     E_ELEMENTS, E_SIZE), RTWS_ERR_DEPTH, RTWS_ERR_NOMEM: sticky until
+                   rtws_resp_reset; rtws_resp_get_error() says what and
+                   rtws_resp_get_error_offset() where. */
+RTWS_API rtws_err rtws_resp_parse(rtws_resp_parser *p, const void *data, size_t len,
+                                  size_t *used);
+/* The reply of the last RTWS_OK (lifetime: see rtws_resp_reply), else NULL. */
+RTWS_API const rtws_resp_reply *rtws_resp_get_reply(const rtws_resp_parser *p);
+RTWS_API rtws_resp_error rtws_resp_get_error(const rtws_resp_parser *p);
+/* Offset in data of the byte that broke the reply. */
+RTWS_API size_t rtws_resp_get_error_offset(const rtws_resp_parser *p);
+RTWS_API const char *rtws_resp_error_str(rtws_resp_error e);
+RTWS_API const char *rtws_resp_type_str(rtws_resp_type t);
+
+/* Encodes a command, an array of argc bulk strings (argv[i], lens[i] bytes;
+   lens NULL: each argv[i] is NUL-terminated), into buf when it fits in cap.
+   Returns the length of the encoding either way, like snprintf: a result
+   above cap means nothing was written (call again with a bigger buffer);
+   0 when argc < 1. buf may be NULL when cap is 0. */
+RTWS_API size_t rtws_resp_encode_command(void *buf, size_t cap, int argc,
+                                         const char *const *argv, const size_t *lens);
+#endif /* !RTWS_NO_REDIS */
+
+#if !defined(RTWS_NO_REDIS) && !defined(RTWS_NO_HOST) && !defined(RTWS_NO_CLIENT)
+/* ======================================================================== */
+/* === layer 6b: redis ==================================================== */
+/* ======================================================================== */
+
+/* A Redis connection on the caller's loop: an rtws_stream (layer 4) of the
+   context, speaking RESP (layer 6a). Commands are pipelined: each is sent at
+   once (or, while not connected, queued and sent after the next connect) and
+   its reply goes to its own callback, in order. AUTH (password, or ACL user
+   and password) and SELECT run first on every connection. A dropped
+   connection fails the commands sent on it (their callbacks get the error)
+   and reconnects with backoff (rtws_client_backoff_delay); commands not yet
+   sent wait for it. A subscriber connection (cfg.subscriber) carries
+   SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE (and, with cfg.resp3, any command),
+   delivers messages to cfg.on_message and subscribes again after every
+   reconnect. RESP2, or RESP3 with cfg.resp3 (pushes become messages). Free
+   every rtws_redis before its context. */
+typedef struct rtws_redis rtws_redis;
+
+/* The parts of redis://[user:pass@]host[:port][/db], pointing into the URL
+   (not NUL-terminated; user and password taken as written, no %-decoding).
+   IPv6 hosts in brackets ([::1]) come without them. */
+typedef struct rtws_redis_url {
+    const char *host;
+    size_t host_len;
+    int port;             /* (6379) */
+    const char *user;     /* NULL when absent (redis://:pass@host) */
+    size_t user_len;
+    const char *password; /* NULL when absent */
+    size_t password_len;
+    int db;               /* (0) */
+} rtws_redis_url;
+
+/* RTWS_OK, or RTWS_ERR_URL (not redis://, no host, a bad port or db);
+   rediss:// gives RTWS_ERR_TLS (not supported yet). */
+RTWS_API rtws_err rtws_redis_url_parse(const char *url, rtws_redis_url *out);
+
+typedef enum rtws_redis_state {
+    RTWS_REDIS_CONNECTING = 1, /* connecting, then AUTH and SELECT */
+    RTWS_REDIS_OPEN,           /* ready: queued commands went out */
+    RTWS_REDIS_RECONNECTING,   /* waiting before the next attempt */
+    RTWS_REDIS_CLOSED          /* rtws_redis_free */
+} rtws_redis_state;
+
+typedef enum rtws_redis_sub_kind {
+    RTWS_REDIS_CHANNEL = 0, /* SUBSCRIBE */
+    RTWS_REDIS_PATTERN,     /* PSUBSCRIBE */
+    RTWS_REDIS_SHARD        /* SSUBSCRIBE (Redis 7) */
+} rtws_redis_sub_kind;
+
+typedef enum rtws_redis_msg_type {
+    RTWS_REDIS_MESSAGE = 1, /* a message: channel, data (pattern set for PATTERN) */
+    RTWS_REDIS_SUBSCRIBED,  /* the server confirmed a subscription: channel, count */
+    RTWS_REDIS_UNSUBSCRIBED,/* ... its end: channel, count */
+    RTWS_REDIS_ERROR,       /* the server refused one: data is its error text */
+    RTWS_REDIS_PUSH         /* another RESP3 push: reply */
+} rtws_redis_msg_type;
+
+/* Pointers are valid until the callback returns. */
+typedef struct rtws_redis_message {
+    rtws_redis_msg_type type;
+    rtws_redis_sub_kind kind;      /* MESSAGE, SUBSCRIBED, UNSUBSCRIBED */
+    const char *pattern;           /* MESSAGE of a PATTERN subscription, else NULL */
+    size_t pattern_len;
+    const char *channel;
+    size_t channel_len;
+    const char *data;
+    size_t len;
+    int64_t count;                 /* SUBSCRIBED, UNSUBSCRIBED: subscriptions left */
+    const rtws_resp_reply *reply;  /* the whole reply */
+} rtws_redis_message;
+
+/* reply: the command's reply (a RTWS_RESP_ERROR one is the server's error:
+   WRONGTYPE ...), with err RTWS_OK; or NULL with err when it has none: the
+   connection dropped after the command was sent (RTWS_ERR_ABNORMAL,
+   RTWS_ERR_IO, RTWS_ERR_TIMEOUT, RTWS_ERR_PROTOCOL: a reply that is not RESP)
+   or rtws_redis_free came first (RTWS_ERR_CLOSED). reply lives until the
+   callback returns. */
+typedef void (*rtws_redis_reply_fn)(rtws_redis *r, const rtws_resp_reply *reply, rtws_err err,
+                                    void *user);
+
+typedef struct rtws_redis_config {
+    const char *url;             /* redis://[user:pass@]host[:port][/db] (copied) */
+    const char *username;        /* when not NULL, instead of the URL's (copied) */
+    const char *password;        /* when not NULL, instead of the URL's (copied) */
+    int subscriber;              /* 1: a subscriber connection (rtws_redis_subscribe) */
+    int resp3;                   /* 1: HELLO 3 (with the AUTH) starts each connection:
+                                    RESP3 replies (maps, sets, doubles...), pub/sub
+                                    messages as pushes, so a subscriber connection
+                                    takes commands too */
+    void (*on_message)(rtws_redis *r, const rtws_redis_message *m, void *user);
+    /* the connection entered a state; err: why the last one ended (RTWS_OK
+       when none): as for rtws_redis_reply_fn, or RTWS_ERR_HANDSHAKE when
+       AUTH or SELECT failed (rtws_redis_get_error_text) */
+    void (*on_state)(rtws_redis *r, rtws_redis_state state, rtws_err err, void *user);
+    void *user;
+    uint32_t backoff_base_ms;    /* first reconnect wait bound (100) */
+    uint32_t backoff_factor;     /* (2) */
+    uint32_t backoff_max_ms;     /* (5000) */
+    uint32_t backoff_min_ms;     /* (0) */
+    rtws_jitter jitter;          /* (RTWS_JITTER_FULL) */
+    uint32_t connect_timeout_ms; /* (5000) */
+    size_t max_pending;          /* commands waiting for a reply or a connection
+                                    (1 Mi): rtws_redis_command says RTWS_ERR_LIMIT */
+    size_t max_output;           /* bytes of commands not sent yet (256 MiB) */
+    rtws_resp_config resp;       /* limits of each reply */
+} rtws_redis_config;
+
+/* Starts connecting at once. NULL with *err: RTWS_ERR_URL/_TLS (the URL),
+   RTWS_ERR_INVALID, RTWS_ERR_NOMEM. Resolution and connect failures are
+   retried with backoff. */
+RTWS_API rtws_redis *rtws_redis_new(rtws_ctx *ctx, const rtws_redis_config *cfg, uint64_t now_ms,
+                                    rtws_err *err);
+/* Sends a command of argc strings (argv[i], lens[i] bytes; lens NULL: NUL-
+   terminated), or queues it until the connection is ready; cb (may be NULL)
+   gets its reply. RTWS_ERR_LIMIT (max_pending, max_output), RTWS_ERR_INVALID
+   (argc < 1, or a subscriber connection without resp3), RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_redis_command(rtws_redis *r, int argc, const char *const *argv,
+                                     const size_t *lens, rtws_redis_reply_fn cb, void *user);
+/* Subscriber connections: adds a subscription (kept across reconnects) and
+   sends it when connected. RTWS_ERR_INVALID on a command connection. */
+RTWS_API rtws_err rtws_redis_subscribe(rtws_redis *r, rtws_redis_sub_kind kind, const char *name,
+                                       size_t len);
+RTWS_API rtws_err rtws_redis_unsubscribe(rtws_redis *r, rtws_redis_sub_kind kind,
+                                         const char *name, size_t len);
+RTWS_API rtws_redis_state rtws_redis_get_state(const rtws_redis *r);
+/* Commands waiting for their reply or for the connection. */
+RTWS_API size_t rtws_redis_get_pending(const rtws_redis *r);
+/* The server's error text that failed the last handshake ("" when none). */
+RTWS_API const char *rtws_redis_get_error_text(const rtws_redis *r);
+/* Every command waiting gets RTWS_ERR_CLOSED; then the connection closes and
+   r is freed. Allowed inside r's callbacks. */
+RTWS_API void rtws_redis_free(rtws_redis *r);
+#endif /* !RTWS_NO_REDIS && !RTWS_NO_HOST && !RTWS_NO_CLIENT */
 
 #if !defined(RTWS_NO_REALTIME)
 /* ======================================================================== */
@@ -7210,11 +7564,28 @@ typedef struct rtws__sock {
     uint8_t watched;             /* events last reported through on_socket */
     uint8_t kind;                /* RTWS__SOCK_WAKER: the wake-up fd of posting (listener
                                     is set too); RTWS__SOCK_ROUTED: alt is the alt of an
-                                    rtws__route (rtws__route_of). One byte for both keeps
-                                    the struct within its 472 bytes */
+                                    rtws__route (rtws__route_of); RTWS__SOCK_RAW: an
+                                    rtws__rsock, an rtws_stream's socket (conn unused).
+                                    One byte for all keeps the struct within 472 bytes */
 } rtws__sock;
 #define RTWS__SOCK_WAKER 1u
 #define RTWS__SOCK_ROUTED 2u
+#define RTWS__SOCK_RAW 4u
+
+/* The socket of a raw stream (rtws_stream). */
+typedef struct rtws__rsock {
+    rtws__sock s;                /* first: an rtws__sock * is an rtws__rsock * */
+    struct rtws_stream *stream;  /* NULL once the stream let go of it */
+} rtws__rsock;
+#define RTWS__STREAM(s) (((rtws__rsock *)(s))->stream)
+
+/* raw streams (rtws_stream), defined at the end of this layer */
+static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now);
+static int rtws__stream_flush(rtws__sock *s);
+static void rtws__stream_settle(rtws__sock *s);
+static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next);
+static void rtws__streams_sweep(rtws_ctx *ctx);
+static void rtws__streams_free(rtws_ctx *ctx);
 
 /* A socket whose bytes go through a transport other than plain TCP (wss://,
    the user's own): the transport's state follows, at RTWS__XSTATE. Plain
@@ -7301,6 +7672,7 @@ struct rtws_ctx {
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
     rtws_budget budget;           /* cfg.memory_budget over every connection */
     size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
+    struct rtws_stream *streams;  /* raw streams, for their timers */
     struct rtws__postq *post;     /* cross-thread posting, NULL when off */
 };
 
@@ -7437,7 +7809,7 @@ static void rtws__ctx_reclaim(rtws_budget *b, size_t need, void *user) {
         size_t most = 0, i;
         for (i = 0; i < ctx->nsocks; i++) {
             rtws__sock *s = ctx->socks[i];
-            size_t q = s->listener || s->dead ? 0 : rtws__conn_sheddable(&s->conn);
+            size_t q = s->listener || s->dead || (s->kind & RTWS__SOCK_RAW) ? 0 : rtws__conn_sheddable(&s->conn);
             if (q > most) {
                 most = q;
                 big = s;
@@ -7522,7 +7894,7 @@ static int rtws__add_sock(rtws_ctx *ctx, rtws__sock *s) {
 
     ctx->socks[ctx->nsocks++] = s;
     ctx->byfd[s->fd] = s;
-    if (!s->listener) ctx->nconns++;
+    if (!s->listener && !(s->kind & RTWS__SOCK_RAW)) ctx->nconns++;
     return 1;
 }
 
@@ -7543,7 +7915,7 @@ static void rtws__destroy(rtws__sock *s) {
     }
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
     ctx->socks[i]->index = (uint32_t)i;
-    if (!s->listener) {
+    if (!s->listener && !(s->kind & RTWS__SOCK_RAW)) {
         if (s->conn.priv_.opened && !s->conn.priv_.closed_evt && !s->conn.priv_.freed) {
             /* closed without a close handshake (rtws_ctx_free): say so, so
                whatever keeps state per connection (the router) lets go */
@@ -7586,6 +7958,10 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now);
 static void rtws__do_read(rtws__sock *s, uint64_t now);
 /* After any event on s: its interest, and an earlier timer pass if needed. */
 static void rtws__settle(rtws__sock *s, uint64_t now) {
+    if (s->kind & RTWS__SOCK_RAW) {
+        rtws__stream_settle(s);
+        return;
+    }
     rtws__settle_state(s, now);
     if (!s->dead && !s->listener) {
         uint64_t d = rtws__sock_deadline(s);
@@ -7688,6 +8064,7 @@ static int rtws__flush(rtws__sock *s) {
     const rtws_transport *tp = rtws__tp(s);
     long w;
     int detail = 0;
+    if (s->kind & RTWS__SOCK_RAW) return rtws__stream_flush(s);
     if (s->connecting || s->lingering || c->priv_.freed) return 0;
 #if !defined(RTWS_NO_CLIENT)
     if ((s->kind & RTWS__SOCK_ROUTED) && rtws__route_of(s)->tls_wait && !rtws__tunneling(c) && !c->priv_.drop_input) {
@@ -7775,6 +8152,7 @@ static void rtws__sweep(rtws_ctx *ctx) {
     if (!ctx->ndead) return;
     ctx->ndead = 0;
     rtws__clients_sweep(ctx);
+    rtws__streams_sweep(ctx);
     while (i < ctx->nsocks) {
         if (ctx->socks[i]->dead) rtws__destroy(ctx->socks[i]);
         else i++;
@@ -8546,6 +8924,10 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
     if (s->listener) {
         if (s->kind & RTWS__SOCK_WAKER) rtws__post_wake(ctx);
         else if (readable) rtws__accept(ctx, s, now);
+        return;
+    }
+    if (s->kind & RTWS__SOCK_RAW) {
+        rtws__stream_ready(s, readable, writable, now);
         return;
     }
     if (s->connecting) {
@@ -9515,7 +9897,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
         uint64_t d;
-        if (s->listener || s->dead) continue;
+        if (s->listener || s->dead || (s->kind & RTWS__SOCK_RAW)) continue;
         if (s->lingering) {
             if (now >= s->conn.priv_.close_deadline) rtws__kill(s);
             else if (s->conn.priv_.close_deadline < next) next = s->conn.priv_.close_deadline;
@@ -9552,6 +9934,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     ctx->rx_acct = rx;
     if (ctx->budget.limit && now + 1000 < next) next = now + 1000;
     rtws__clients_timers(ctx, now, &next);
+    rtws__streams_timers(ctx, now, &next);
     if (ctx->cfg.on_tick) {
         ctx->cfg.on_tick(ctx, now, ctx->cfg.tick_user);
         if (now + 1000 < next) next = now + 1000; /* the hook's own timers, at 1 s */
@@ -9677,6 +10060,7 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
     ctx->shutting_down = 1;
     for (i = 0; i < ctx->nsocks; i++) {
         rtws__sock *s = ctx->socks[i];
+        if (s->kind & RTWS__SOCK_RAW) continue; /* streams end when their owners say */
         if (s->listener) {
             if (!(s->kind & RTWS__SOCK_WAKER)) rtws__kill(s); /* posting stays on until rtws_ctx_free */
             continue;
@@ -9724,6 +10108,7 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     rtws_allocator copy = *a;
     rtws__post_free(ctx); /* what is still queued is reported dropped */
     rtws__clients_free(ctx);
+    rtws__streams_free(ctx);
     while (ctx->nsocks) rtws__destroy(ctx->socks[ctx->nsocks - 1]);
     rtws__pool_trim(&ctx->pool);
     if (ctx->tls_client && ctx->tls_tp->client_free) ctx->tls_tp->client_free(ctx->tls_client);
@@ -9774,6 +10159,352 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
     return n < 0 ? 0 : (size_t)n;
 }
 
+
+#if !defined(RTWS_NO_CLIENT)
+/* ---- raw streams (rtws_stream): sockets whose bytes their owner handles ---- */
+
+struct rtws_stream {
+    rtws_stream_config cfg;
+    rtws_ctx *ctx;
+    rtws_stream *next;         /* ctx->streams */
+    rtws__sock *sock;          /* the connection under way or open, else NULL */
+    uint8_t *out, *in;         /* output from ooff to olen; input, ilen bytes */
+    size_t ocap, olen, ooff, icap, ilen;
+    uint64_t timer_at;         /* TIMER event then (0: none) */
+    uint64_t deadline;         /* connecting: connect_timeout_ms runs out then */
+    int open, dead;            /* dead: freed inside a callback, released by the sweep */
+};
+
+static void rtws__stream_emit(rtws_stream *st, rtws_stream_event *ev) {
+    if (!st->dead) st->cfg.on_event(st, ev, st->cfg.user);
+}
+
+/* Lets go of the socket (closed by the sweep) and of the bytes buffered. */
+static void rtws__stream_drop(rtws_stream *st) {
+    rtws__sock *s = st->sock;
+    if (!s) return;
+    st->sock = NULL;
+    st->open = 0;
+    st->olen = st->ooff = st->ilen = 0;
+    st->deadline = 0;
+    RTWS__STREAM(s) = NULL;
+    rtws__watch(s, 0);
+    rtws__kill(s);
+}
+
+static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
+    rtws_stream_event ev;
+    rtws__stream_drop(st);
+    memset(&ev, 0, sizeof ev);
+    ev.type = RTWS_STREAM_EV_CLOSE;
+    ev.now_ms = st->ctx->now;
+    ev.err = err;
+    ev.detail = detail;
+    rtws__stream_emit(st, &ev);
+}
+
+static void rtws__stream_settle(rtws__sock *s) {
+    rtws_stream *st = RTWS__STREAM(s);
+    unsigned want = (unsigned)RTWS_WANT_READ;
+    if (s->dead || !st) return;
+    if (st->ooff < st->olen) want |= (unsigned)RTWS_WANT_WRITE;
+    rtws__watch(s, s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
+}
+
+/* Writes the queued output; 1 when the socket is full. */
+static int rtws__stream_flush(rtws__sock *s) {
+    rtws_stream *st = RTWS__STREAM(s);
+    if (!st || s->connecting) return 0;
+    while (st->ooff < st->olen) {
+        rtws_iov v;
+        int detail = 0;
+        long w;
+        v.base = st->out + st->ooff;
+        v.len = st->olen - st->ooff;
+        w = rtws__tcp_writev(NULL, s->fd, &v, 1, &detail);
+        if (w == RTWS_IO_AGAIN) return 1;
+        if (w < 0) {
+            rtws__stream_fail(st, RTWS_ERR_IO, detail);
+            return 0;
+        }
+        st->ooff += (size_t)w;
+    }
+    st->ooff = st->olen = 0;
+    return 0;
+}
+
+static void rtws__stream_read(rtws_stream *st, rtws__sock *s, uint64_t now) {
+    int budget = 8; /* reads per readiness, as for connections */
+    while (budget-- > 0 && st->sock == s) {
+        rtws_stream_event ev;
+        long r;
+        int detail = 0;
+        if (st->icap - st->ilen < 4096) {
+            void *nb = st->in;
+            rtws_err e = st->ilen >= st->cfg.max_input ? RTWS_ERR_TOO_BIG
+                         : rtws__grow(&st->ctx->cfg.conn.allocator, &nb, &st->icap,
+                                      RTWS__MIN(st->ilen + 16384, st->cfg.max_input), 1,
+                                      st->cfg.max_input);
+            if (e != RTWS_OK) {
+                rtws__stream_fail(st, e, 0);
+                return;
+            }
+            st->in = (uint8_t *)nb;
+        }
+        r = rtws__tcp_read(NULL, s->fd, st->in + st->ilen, st->icap - st->ilen, &detail);
+        if (r == RTWS_IO_AGAIN) return;
+        if (r <= 0) {
+            rtws__stream_fail(st, r == 0 ? RTWS_ERR_ABNORMAL : RTWS_ERR_IO, detail);
+            return;
+        }
+        st->ilen += (size_t)r;
+        memset(&ev, 0, sizeof ev);
+        ev.type = RTWS_STREAM_EV_DATA;
+        ev.now_ms = now;
+        ev.data = st->in;
+        ev.len = st->ilen;
+        rtws__stream_emit(st, &ev);
+        if (st->sock != s) return; /* closed inside: the input went with it */
+        RTWS_ASSERT(ev.consumed <= ev.len);
+        if (ev.consumed) {
+            memmove(st->in, st->in + ev.consumed, st->ilen - ev.consumed);
+            st->ilen -= ev.consumed;
+        }
+    }
+}
+
+static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
+    rtws_stream *st = RTWS__STREAM(s);
+    if (!st) return;
+    if (s->connecting) {
+        rtws_stream_event ev;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (!readable && !writable) return;
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
+        if (soerr == EINPROGRESS || soerr == EALREADY) return;
+        if (soerr) {
+            if (rtws__next_addr(s) == 0) s->connecting = 1;
+            else rtws__stream_fail(st, RTWS_ERR_IO, soerr);
+            if (st->sock == s) rtws__stream_settle(s);
+            return;
+        }
+        s->connecting = 0;
+        st->open = 1;
+        st->deadline = 0;
+        memset(&ev, 0, sizeof ev);
+        ev.type = RTWS_STREAM_EV_OPEN;
+        ev.now_ms = now;
+        rtws__stream_emit(st, &ev);
+        if (st->sock != s) return;
+    }
+    if (readable) rtws__stream_read(st, s, now);
+    if (st->sock == s) rtws__stream_flush(s);
+    if (st->sock == s) rtws__stream_settle(s);
+}
+
+static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
+    rtws_stream *st;
+    for (st = ctx->streams; st; st = st->next) {
+        if (st->dead) continue;
+        if (st->sock && st->deadline && now >= st->deadline)
+            rtws__stream_fail(st, RTWS_ERR_TIMEOUT, 0);
+        if (st->timer_at && now >= st->timer_at && !st->dead) {
+            rtws_stream_event ev;
+            st->timer_at = 0;
+            memset(&ev, 0, sizeof ev);
+            ev.type = RTWS_STREAM_EV_TIMER;
+            ev.now_ms = now;
+            rtws__stream_emit(st, &ev);
+        }
+        if (st->dead) continue;
+        if (st->sock && st->deadline && st->deadline < *next) *next = st->deadline;
+        if (st->timer_at && st->timer_at < *next) *next = st->timer_at;
+    }
+}
+
+static void rtws__stream_release(rtws_stream *st) {
+    rtws_ctx *ctx = st->ctx;
+    rtws_stream **pp;
+    for (pp = &ctx->streams; *pp; pp = &(*pp)->next)
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    rtws__free(&ctx->cfg.conn.allocator, st->out);
+    rtws__free(&ctx->cfg.conn.allocator, st->in);
+    rtws__free(&ctx->cfg.conn.allocator, st);
+}
+
+static void rtws__streams_sweep(rtws_ctx *ctx) {
+    rtws_stream **pp = &ctx->streams;
+    while (*pp) {
+        rtws_stream *st = *pp;
+        if (st->dead) rtws__stream_release(st);
+        else pp = &st->next;
+    }
+}
+
+static void rtws__streams_free(rtws_ctx *ctx) {
+    while (ctx->streams) {
+        rtws__stream_drop(ctx->streams);
+        rtws__stream_release(ctx->streams);
+    }
+}
+
+RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *cfg,
+                                      rtws_err *err) {
+    rtws_stream *st;
+    size_t hl;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    *err = RTWS_ERR_INVALID;
+    if (!ctx || !cfg || !cfg->host || !cfg->on_event || cfg->port < 1 || cfg->port > 65535)
+        return NULL;
+    hl = strlen(cfg->host);
+    st = (rtws_stream *)rtws__alloc(&ctx->cfg.conn.allocator, sizeof *st + hl + 1);
+    *err = RTWS_ERR_NOMEM;
+    if (!st) return NULL;
+    memset(st, 0, sizeof *st);
+    st->cfg = *cfg;
+    memcpy(st + 1, cfg->host, hl + 1);
+    st->cfg.host = (const char *)(st + 1);
+    st->cfg.connect_timeout_ms = RTWS__DEF(st->cfg.connect_timeout_ms, 5000u);
+    st->cfg.max_input = RTWS__DEF(st->cfg.max_input, ((size_t)1 << 30) + ((size_t)64 << 10));
+    st->cfg.max_output = RTWS__DEF(st->cfg.max_output, (size_t)256 << 20);
+    st->ctx = ctx;
+    st->next = ctx->streams;
+    ctx->streams = st;
+    *err = RTWS_OK;
+    return st;
+}
+
+RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms) {
+    rtws_ctx *ctx = st->ctx;
+    const rtws_allocator *a = &ctx->cfg.conn.allocator;
+    struct addrinfo hints, *res = NULL, *ai;
+    rtws__addr *addrs;
+    rtws__sock *s;
+    char port[8];
+    int n = 0, sys;
+    if (st->sock || st->dead) return RTWS_ERR_INVALID;
+    snprintf(port, sizeof port, "%d", st->cfg.port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(st->cfg.host, port, &hints, &res) != 0 || !res) return RTWS_ERR_RESOLVE;
+    addrs = (rtws__addr *)rtws__alloc(a, RTWS__MAX_ALT * sizeof *addrs);
+    if (addrs) {
+        memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
+        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next)
+            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+                ai->ai_addrlen <= sizeof(rtws__addr))
+                memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
+    }
+    freeaddrinfo(res);
+    if (!addrs) return RTWS_ERR_NOMEM;
+    s = n ? (rtws__sock *)rtws__alloc(a, sizeof(rtws__rsock)) : NULL;
+    if (!s) {
+        rtws__free(a, addrs);
+        return n ? RTWS_ERR_NOMEM : RTWS_ERR_RESOLVE;
+    }
+    memset(s, 0, sizeof(rtws__rsock));
+    s->fd = -1;
+    s->kind |= RTWS__SOCK_RAW;
+    s->ctx = ctx;
+    s->alt = addrs;
+    s->nalt = (uint8_t)n;
+    sys = rtws__next_addr(s);
+    if (sys || !rtws__add_sock(ctx, s)) {
+        if (s->fd >= 0) close(s->fd);
+        rtws__free(a, addrs);
+        rtws__free(a, s);
+        return sys ? RTWS_ERR_IO : RTWS_ERR_NOMEM;
+    }
+    RTWS__STREAM(s) = st;
+    s->connecting = 1; /* connected at once or not, OPEN comes from the loop */
+    st->sock = s;
+    st->open = 0;
+    st->olen = st->ooff = st->ilen = 0;
+    rtws__begin(ctx, now_ms);
+    st->deadline = ctx->now + st->cfg.connect_timeout_ms;
+    if (st->deadline < ctx->next_scan) ctx->next_scan = st->deadline;
+    rtws__stream_settle(s);
+    rtws__end(ctx);
+    return RTWS_OK;
+}
+
+RTWS_API uint8_t *rtws_stream_reserve(rtws_stream *st, size_t n) {
+    void *nb = st->out;
+    if (!st->sock) return NULL;
+    if (st->ooff && st->ocap - st->olen < n) { /* the sent part makes room */
+        memmove(st->out, st->out + st->ooff, st->olen - st->ooff);
+        st->olen -= st->ooff;
+        st->ooff = 0;
+    }
+    if (n > st->cfg.max_output - RTWS__MIN(st->olen, st->cfg.max_output) ||
+        rtws__grow(&st->ctx->cfg.conn.allocator, &nb, &st->ocap, st->olen + n, 1,
+                   st->cfg.max_output) != RTWS_OK)
+        return NULL;
+    st->out = (uint8_t *)nb;
+    return st->out + st->olen;
+}
+
+RTWS_API void rtws_stream_commit(rtws_stream *st, size_t n) {
+    rtws__sock *s = st->sock;
+    if (!s || !n) return;
+    RTWS_ASSERT(n <= st->ocap - st->olen);
+    st->olen += n;
+    if (!s->dirty) { /* the flush comes at the end of the context's call */
+        s->dirty = 1;
+        s->next_dirty = st->ctx->dirty;
+        st->ctx->dirty = s;
+    }
+}
+
+RTWS_API rtws_err rtws_stream_write(rtws_stream *st, const void *data, size_t len) {
+    uint8_t *p;
+    if (!st->sock) return RTWS_ERR_CLOSED;
+    if (len > st->cfg.max_output - RTWS__MIN(st->olen - st->ooff, st->cfg.max_output))
+        return RTWS_ERR_LIMIT;
+    if (!(p = rtws_stream_reserve(st, len))) return RTWS_ERR_NOMEM;
+    if (len) memcpy(p, data, len);
+    rtws_stream_commit(st, len);
+    return RTWS_OK;
+}
+
+RTWS_API size_t rtws_stream_get_pending(const rtws_stream *st) { return st->olen - st->ooff; }
+RTWS_API int rtws_stream_is_open(const rtws_stream *st) { return st->open; }
+
+RTWS_API void rtws_stream_set_timer(rtws_stream *st, uint64_t at_ms) {
+    st->timer_at = at_ms;
+    if (at_ms && at_ms < st->ctx->next_scan) st->ctx->next_scan = at_ms;
+}
+
+RTWS_API void rtws_stream_close(rtws_stream *st) { rtws__stream_drop(st); }
+
+RTWS_API void rtws_stream_free(rtws_stream *st) {
+    if (st->dead) return;
+    rtws__stream_drop(st);
+    st->dead = 1;
+    if (st->ctx->in_call) {
+        st->ctx->ndead++; /* inside a callback: the context releases it on the way out */
+        return;
+    }
+    rtws__stream_release(st);
+}
+#else /* RTWS_NO_CLIENT: no streams */
+static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
+    (void)s, (void)readable, (void)writable, (void)now;
+}
+static int rtws__stream_flush(rtws__sock *s) { return (void)s, 0; }
+static void rtws__stream_settle(rtws__sock *s) { (void)s; }
+static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
+    (void)ctx, (void)now, (void)next;
+}
+static void rtws__streams_sweep(rtws_ctx *ctx) { (void)ctx; }
+static void rtws__streams_free(rtws_ctx *ctx) { (void)ctx; }
+#endif /* !RTWS_NO_CLIENT */
 
 /* === layer 5: tls ======================================================= */
 
@@ -11809,6 +12540,938 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     return w->priv_.err;
 }
 #endif /* !RTWS_NO_JSON */
+
+#if !defined(RTWS_NO_REDIS)
+/* === layer 6a: resp ===================================================== */
+
+#define RTWS__RESP_ERRORS(X)                                                                       \
+    X(RTWS_RESP_E_NONE, "no error")                                                                \
+    X(RTWS_RESP_E_TYPE, "unknown RESP type byte")                                                  \
+    X(RTWS_RESP_E_CRLF, "line or bulk string not ended by CR LF")                                  \
+    X(RTWS_RESP_E_LENGTH, "length is not a decimal number")                                        \
+    X(RTWS_RESP_E_NEGATIVE, "negative length (only -1, null, is allowed, and only for $ and *)")   \
+    X(RTWS_RESP_E_INTEGER, "malformed or out-of-range integer")                                    \
+    X(RTWS_RESP_E_BOOL, "boolean is not #t or #f")                                                 \
+    X(RTWS_RESP_E_DOUBLE, "malformed double")                                                      \
+    X(RTWS_RESP_E_BIGNUM, "malformed big number")                                                  \
+    X(RTWS_RESP_E_NULL, "RESP3 null with content")                                                 \
+    X(RTWS_RESP_E_VERBATIM, "verbatim string without its xxx: format prefix")                      \
+    X(RTWS_RESP_E_STREAMED, "RESP3 streamed types (length ?) are not supported")                   \
+    X(RTWS_RESP_E_LINE, "line longer than rtws_resp_config.max_line")                              \
+    X(RTWS_RESP_E_BULK, "bulk string longer than rtws_resp_config.max_bulk")                       \
+    X(RTWS_RESP_E_AGGREGATE, "aggregate larger than rtws_resp_config.max_elements")                \
+    X(RTWS_RESP_E_ELEMENTS, "reply has more nodes than rtws_resp_config.max_elements")             \
+    X(RTWS_RESP_E_DEPTH, "nesting deeper than rtws_resp_config.max_depth")                         \
+    X(RTWS_RESP_E_SIZE, "reply longer than rtws_resp_config.max_reply")                            \
+    X(RTWS_RESP_E_NOMEM, "node array allocation failed (rtws_resp_config.allocator)")
+
+RTWS_API const char *rtws_resp_error_str(rtws_resp_error e) {
+    switch (e) {
+#define RTWS__CASE(name, text)                                                                     \
+    case name:                                                                                     \
+        return text;
+        RTWS__RESP_ERRORS(RTWS__CASE)
+#undef RTWS__CASE
+    default:
+        return "unknown RESP error";
+    }
+}
+
+RTWS_API const char *rtws_resp_type_str(rtws_resp_type t) {
+    static const char *const names[] = {"none",   "string", "error",  "integer", "bulk",
+                                        "nil",    "array",  "map",    "set",     "push",
+                                        "double", "bool",   "bignum", "verbatim"};
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "unknown";
+}
+
+RTWS_API rtws_err rtws_resp_init(rtws_resp_parser *p, const rtws_resp_config *cfg) {
+    memset(p, 0, sizeof *p);
+    if (cfg) p->priv_.cfg = *cfg;
+    p->priv_.cfg.max_bulk = RTWS__DEF(p->priv_.cfg.max_bulk, (size_t)512 << 20);
+    p->priv_.cfg.max_line = RTWS__DEF(p->priv_.cfg.max_line, (size_t)64 << 10);
+    if (p->priv_.cfg.max_line > SIZE_MAX / 2) p->priv_.cfg.max_line = SIZE_MAX / 2;
+    p->priv_.cfg.max_elements = RTWS__DEF(p->priv_.cfg.max_elements, (size_t)1 << 20);
+    p->priv_.cfg.max_reply = RTWS__DEF(p->priv_.cfg.max_reply, (size_t)1 << 30);
+    p->priv_.cfg.max_depth = RTWS__DEF(p->priv_.cfg.max_depth, 32u);
+    rtws_resp_reset(p);
+    return p->priv_.cfg.max_depth > RTWS_RESP_MAX_DEPTH ? RTWS_ERR_INVALID : RTWS_OK;
+}
+
+RTWS_API void rtws_resp_free(rtws_resp_parser *p) {
+    rtws__free(&p->priv_.cfg.allocator, p->priv_.nodes);
+    p->priv_.nodes = NULL;
+    p->priv_.cap = p->priv_.nnodes = 0;
+}
+
+RTWS_API void rtws_resp_reset(rtws_resp_parser *p) {
+    p->priv_.pos = p->priv_.count = 0;
+    p->priv_.depth = 0;
+    p->priv_.top = 1;
+    p->priv_.nnodes = 0;
+    p->priv_.error = RTWS_RESP_E_NONE;
+    p->priv_.err_off = 0;
+    p->priv_.err = RTWS_OK;
+}
+
+RTWS_API const rtws_resp_reply *rtws_resp_get_reply(const rtws_resp_parser *p) {
+    return p->priv_.nnodes ? p->priv_.nodes : NULL;
+}
+RTWS_API rtws_resp_error rtws_resp_get_error(const rtws_resp_parser *p) { return p->priv_.error; }
+RTWS_API size_t rtws_resp_get_error_offset(const rtws_resp_parser *p) { return p->priv_.err_off; }
+
+/* Decimal [+-]digits into *v: 0, -1 malformed, -2 out of int64's range. */
+static int rtws__resp_int(const char *s, size_t n, int64_t *v) {
+    uint64_t acc = 0, lim;
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) neg = s[i++] == '-';
+    if (i == n) return -1;
+    lim = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+    for (; i < n; i++) {
+        unsigned dg = (unsigned)(unsigned char)s[i] - '0';
+        if (dg > 9) return -1;
+        if (acc > (lim - dg) / 10) return -2;
+        acc = acc * 10 + dg;
+    }
+    *v = neg ? (acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
+    return 0;
+}
+
+static int rtws__resp_digits(const char *s, size_t n) {
+    size_t i;
+    if (!n) return 0;
+    for (i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* RESP3 double: inf, -inf, nan, or [+-]digits[.digits][(e|E)[+-]digits]. */
+static int rtws__resp_double_ok(const char *s, size_t n) {
+    size_t i = 0, d;
+    if ((n == 3 && !memcmp(s, "inf", 3)) || (n == 4 && !memcmp(s, "-inf", 4)) ||
+        (n == 3 && !memcmp(s, "nan", 3)))
+        return 1;
+    if (i < n && (s[i] == '-' || s[i] == '+')) i++;
+    for (d = i; i < n && s[i] >= '0' && s[i] <= '9';) i++;
+    if (i == d) return 0;
+    if (i < n && s[i] == '.') {
+        for (d = ++i; i < n && s[i] >= '0' && s[i] <= '9';) i++;
+        if (i == d) return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < n && (s[i] == '-' || s[i] == '+')) i++;
+        for (d = i; i < n && s[i] >= '0' && s[i] <= '9';) i++;
+        if (i == d) return 0;
+    }
+    return i == n;
+}
+
+/* The length of an aggregate or bulk header: >= 0, -1 (null), or -2 when
+   the line is "?" (streamed), -3 malformed, -4 below -1. */
+static int64_t rtws__resp_len(const char *s, size_t n) {
+    int64_t v;
+    if (n == 1 && s[0] == '?') return -2;
+    if (n == 2 && s[0] == '-' && s[1] == '1') return -1;
+    if (n && s[0] == '-' && rtws__resp_int(s, n, &v) == 0) return -4;
+    if (!rtws__resp_digits(s, n) || rtws__resp_int(s, n, &v) != 0) return -3;
+    return v;
+}
+
+static rtws_err rtws__resp_fail(rtws_resp_parser *p, rtws_resp_error e, size_t off) {
+    p->priv_.error = e;
+    p->priv_.err_off = off;
+    p->priv_.err = e == RTWS_RESP_E_DEPTH                                    ? RTWS_ERR_DEPTH
+                   : e == RTWS_RESP_E_NOMEM                                  ? RTWS_ERR_NOMEM
+                   : e >= RTWS_RESP_E_LINE && e <= RTWS_RESP_E_ELEMENTS      ? RTWS_ERR_TOO_BIG
+                   : e == RTWS_RESP_E_SIZE                                   ? RTWS_ERR_TOO_BIG
+                                                                             : RTWS_ERR_SYNTAX;
+    return p->priv_.err;
+}
+
+/* One value has ended: close the aggregates it completes. 1 when the whole
+   reply has. */
+static int rtws__resp_done(rtws_resp_parser *p) {
+    for (;;) {
+        if (p->priv_.depth == 0) return --p->priv_.top == 0;
+        if (--p->priv_.rem[p->priv_.depth - 1] != 0) return 0;
+        p->priv_.depth--;
+    }
+}
+
+/* Scans one value header (and a bulk's payload) at p->priv_.pos. RTWS_OK
+   when it was scanned, RTWS_EAGAIN when its bytes are not all there. */
+static rtws_err rtws__resp_scan1(rtws_resp_parser *p, const char *d, size_t len, int *whole) {
+    const rtws_resp_config *cfg = &p->priv_.cfg;
+    size_t pos = p->priv_.pos, i, win, n, next, sign;
+    const char *line;
+    char c = d[pos];
+    int64_t v;
+    *whole = 0;
+    if (!memchr("+-:_#,($=!*%~>|", c, 15)) return rtws__resp_fail(p, RTWS_RESP_E_TYPE, pos);
+    /* the line: up to CR LF, at most max_line bytes of content */
+    win = len - pos - 1 < cfg->max_line + 1 ? len - pos - 1 : cfg->max_line + 1;
+    for (i = pos + 1; i < pos + 1 + win && d[i] != '\r' && d[i] != '\n'; i++) {
+    }
+    if (i == pos + 1 + win)
+        return win == cfg->max_line + 1 ? rtws__resp_fail(p, RTWS_RESP_E_LINE, i - 1) : RTWS_EAGAIN;
+    if (d[i] == '\n') return rtws__resp_fail(p, RTWS_RESP_E_CRLF, i);
+    if (i + 1 == len) return RTWS_EAGAIN;
+    if (d[i + 1] != '\n') return rtws__resp_fail(p, RTWS_RESP_E_CRLF, i + 1);
+    line = d + pos + 1;
+    n = i - pos - 1;
+    next = i + 2;
+    if (next > cfg->max_reply) return rtws__resp_fail(p, RTWS_RESP_E_SIZE, cfg->max_reply);
+    switch (c) {
+    case '+':
+    case '-':
+        break;
+    case ':':
+        if (rtws__resp_int(line, n, &v) != 0) return rtws__resp_fail(p, RTWS_RESP_E_INTEGER, pos + 1);
+        break;
+    case '_':
+        if (n) return rtws__resp_fail(p, RTWS_RESP_E_NULL, pos + 1);
+        break;
+    case '#':
+        if (n != 1 || (line[0] != 't' && line[0] != 'f'))
+            return rtws__resp_fail(p, RTWS_RESP_E_BOOL, pos + 1);
+        break;
+    case ',':
+        if (!rtws__resp_double_ok(line, n)) return rtws__resp_fail(p, RTWS_RESP_E_DOUBLE, pos + 1);
+        break;
+    case '(':
+        sign = n && (line[0] == '-' || line[0] == '+') ? 1u : 0u;
+        if (!rtws__resp_digits(line + sign, n - sign))
+            return rtws__resp_fail(p, RTWS_RESP_E_BIGNUM, pos + 1);
+        break;
+    case '$':
+    case '=':
+    case '!':
+        v = rtws__resp_len(line, n);
+        if (v == -2) return rtws__resp_fail(p, RTWS_RESP_E_STREAMED, pos + 1);
+        if (v == -3) return rtws__resp_fail(p, RTWS_RESP_E_LENGTH, pos + 1);
+        if (v == -4 || (v == -1 && c != '$')) return rtws__resp_fail(p, RTWS_RESP_E_NEGATIVE, pos + 1);
+        if (v == -1) break;
+        if ((uint64_t)v > cfg->max_bulk) return rtws__resp_fail(p, RTWS_RESP_E_BULK, pos + 1);
+        if ((uint64_t)v + 2 > cfg->max_reply - next)
+            return rtws__resp_fail(p, RTWS_RESP_E_SIZE, cfg->max_reply);
+        if (len - next < (size_t)v + 2) return RTWS_EAGAIN;
+        if (c == '=' && (v < 4 || d[next + 3] != ':'))
+            return rtws__resp_fail(p, RTWS_RESP_E_VERBATIM, next);
+        if (d[next + (size_t)v] != '\r') return rtws__resp_fail(p, RTWS_RESP_E_CRLF, next + (size_t)v);
+        if (d[next + (size_t)v + 1] != '\n')
+            return rtws__resp_fail(p, RTWS_RESP_E_CRLF, next + (size_t)v + 1);
+        next += (size_t)v + 2;
+        break;
+    case '*':
+    case '%':
+    case '~':
+    case '>':
+    case '|': {
+        uint64_t k;
+        v = rtws__resp_len(line, n);
+        if (v == -2) return rtws__resp_fail(p, RTWS_RESP_E_STREAMED, pos + 1);
+        if (v == -3) return rtws__resp_fail(p, RTWS_RESP_E_LENGTH, pos + 1);
+        if (v == -4 || (v == -1 && c != '*')) return rtws__resp_fail(p, RTWS_RESP_E_NEGATIVE, pos + 1);
+        if (v == -1) break;
+        k = (uint64_t)v * (c == '%' || c == '|' ? 2u : 1u);
+        if ((uint64_t)v > cfg->max_elements || k > cfg->max_elements)
+            return rtws__resp_fail(p, RTWS_RESP_E_AGGREGATE, pos + 1);
+        if (c == '|') { /* an attribute: not a value, the one it describes follows */
+            if (p->priv_.depth) p->priv_.rem[p->priv_.depth - 1]++;
+            else p->priv_.top++;
+        }
+        if (p->priv_.depth + 1 > cfg->max_depth) return rtws__resp_fail(p, RTWS_RESP_E_DEPTH, pos);
+        if (k == 0) break; /* an empty aggregate is a whole value, but still nests */
+        if (++p->priv_.count > cfg->max_elements)
+            return rtws__resp_fail(p, RTWS_RESP_E_ELEMENTS, pos);
+        p->priv_.rem[p->priv_.depth++] = (size_t)k;
+        p->priv_.pos = next;
+        return RTWS_OK;
+    }
+    default:
+        return rtws__resp_fail(p, RTWS_RESP_E_TYPE, pos);
+    }
+    if (++p->priv_.count > cfg->max_elements) return rtws__resp_fail(p, RTWS_RESP_E_ELEMENTS, pos);
+    p->priv_.pos = next;
+    *whole = rtws__resp_done(p);
+    return RTWS_OK;
+}
+
+/* Builds the node at *off of a reply already checked by the scan into *out;
+   children go to nodes from *next on. */
+static void rtws__resp_build(rtws_resp_parser *p, const char *d, size_t *off, size_t *next,
+                             rtws_resp_reply *out) {
+    size_t pos = *off, i = pos + 1, n;
+    char c = d[pos];
+    const char *line = d + pos + 1;
+    int64_t v = 0;
+    while (d[i] != '\r') i++;
+    n = i - pos - 1;
+    *off = i + 2;
+    memset(out, 0, sizeof *out);
+    switch (c) {
+    case '+': out->type = RTWS_RESP_STRING; break;
+    case '-': out->type = RTWS_RESP_ERROR; break;
+    case ',': out->type = RTWS_RESP_DOUBLE; break;
+    case '(': out->type = RTWS_RESP_BIGNUM; break;
+    case '_': out->type = RTWS_RESP_NIL; return;
+    case ':':
+        out->type = RTWS_RESP_INTEGER;
+        rtws__resp_int(line, n, &out->integer);
+        return;
+    case '#':
+        out->type = RTWS_RESP_BOOL;
+        out->integer = line[0] == 't';
+        return;
+    case '$':
+    case '=':
+    case '!':
+        v = rtws__resp_len(line, n);
+        if (v < 0) {
+            out->type = RTWS_RESP_NIL;
+            return;
+        }
+        out->type = c == '$' ? RTWS_RESP_BULK : c == '!' ? RTWS_RESP_ERROR : RTWS_RESP_VERBATIM;
+        out->str = d + *off;
+        out->len = (size_t)v;
+        *off += (size_t)v + 2;
+        if (c == '=') {
+            memcpy(out->format, out->str, 3);
+            out->str += 4;
+            out->len -= 4;
+        }
+        return;
+    default: { /* '*', '%', '~', '>', '|' */
+        size_t k, j;
+        rtws_resp_reply *kids;
+        v = rtws__resp_len(line, n);
+        if (v < 0) {
+            out->type = RTWS_RESP_NIL;
+            return;
+        }
+        k = (size_t)v * (c == '%' || c == '|' ? 2u : 1u);
+        kids = p->priv_.nodes + *next;
+        *next += k;
+        for (j = 0; j < k; j++) rtws__resp_build(p, d, off, next, kids + j);
+        if (c == '|') { /* dropped: the value it describes takes this node */
+            rtws__resp_build(p, d, off, next, out);
+            return;
+        }
+        out->type = c == '*' ? RTWS_RESP_ARRAY : c == '%' ? RTWS_RESP_MAP
+                  : c == '~' ? RTWS_RESP_SET : RTWS_RESP_PUSH;
+        out->n = (size_t)v;
+        out->elem = k ? kids : NULL;
+        return;
+    }
+    }
+    out->str = line;
+    out->len = n;
+}
+
+RTWS_API rtws_err rtws_resp_parse(rtws_resp_parser *p, const void *data, size_t len,
+                                  size_t *used) {
+    const char *d = (const char *)data;
+    size_t off = 0, next = 1;
+    void *nodes;
+    int whole = 0;
+    rtws_err e;
+    *used = 0;
+    if (p->priv_.err != RTWS_OK) return p->priv_.err;
+    if (p->priv_.pos == 0) { /* a new reply: the last one's tree is gone */
+        p->priv_.nnodes = 0;
+        p->priv_.count = 0;
+        p->priv_.depth = 0;
+        p->priv_.top = 1;
+    }
+    RTWS_ASSERT(len >= p->priv_.pos); /* the bytes of earlier calls come again */
+    while (!whole) {
+        if (p->priv_.pos == len) return RTWS_EAGAIN;
+        e = rtws__resp_scan1(p, d, len, &whole);
+        if (e != RTWS_OK) return e;
+    }
+    nodes = p->priv_.nodes;
+    e = rtws__grow(&p->priv_.cfg.allocator, &nodes, &p->priv_.cap, p->priv_.count,
+                   sizeof(rtws_resp_reply), SIZE_MAX);
+    if (e != RTWS_OK) return rtws__resp_fail(p, RTWS_RESP_E_NOMEM, 0);
+    p->priv_.nodes = (rtws_resp_reply *)nodes;
+    rtws__resp_build(p, d, &off, &next, p->priv_.nodes);
+    RTWS_ASSERT(off == p->priv_.pos && next <= p->priv_.count);
+    p->priv_.nnodes = next;
+    *used = off;
+    p->priv_.pos = 0;
+    return RTWS_OK;
+}
+
+/* Writes v in decimal at b (room for 20 digits); returns the digits. */
+static size_t rtws__resp_dec(char *b, uint64_t v) {
+    char t[20];
+    size_t n = 0, i;
+    do t[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (i = 0; i < n; i++) b[i] = t[n - 1 - i];
+    return n;
+}
+
+RTWS_API size_t rtws_resp_encode_command(void *buf, size_t cap, int argc,
+                                         const char *const *argv, const size_t *lens) {
+    char num[24];
+    size_t need, i, k;
+    char *o = (char *)buf;
+    if (argc < 1) return 0;
+    need = 3 + rtws__resp_dec(num, (uint64_t)argc);
+    for (i = 0; i < (size_t)argc; i++) {
+        size_t l = lens ? lens[i] : strlen(argv[i]);
+        need += 5 + rtws__resp_dec(num, l) + l;
+    }
+    if (need > cap) return need;
+    *o++ = '*';
+    o += rtws__resp_dec(o, (uint64_t)argc);
+    *o++ = '\r';
+    *o++ = '\n';
+    for (i = 0; i < (size_t)argc; i++) {
+        size_t l = lens ? lens[i] : strlen(argv[i]);
+        *o++ = '$';
+        k = rtws__resp_dec(o, l);
+        o += k;
+        *o++ = '\r';
+        *o++ = '\n';
+        if (l) memcpy(o, argv[i], l);
+        o += l;
+        *o++ = '\r';
+        *o++ = '\n';
+    }
+    return need;
+}
+#endif /* !RTWS_NO_REDIS */
+
+#if !defined(RTWS_NO_REDIS) && !defined(RTWS_NO_HOST) && !defined(RTWS_NO_CLIENT)
+/* === layer 6b: redis ==================================================== */
+
+typedef struct rtws__rcmd {
+    rtws_redis_reply_fn cb;
+    void *user;
+} rtws__rcmd;
+
+typedef struct rtws__rsub {
+    rtws_redis_sub_kind kind;
+    size_t len;
+    char *name;
+} rtws__rsub;
+
+struct rtws_redis {
+    rtws_redis_config cfg;
+    rtws_ctx *ctx;
+    rtws_stream *st;
+    rtws_resp_parser parser;
+    char *strs;                 /* host, user, password, one block */
+    const char *user, *pass;
+    rtws_redis_state state;
+    rtws__rcmd *q;              /* commands in order: the first nsent went out */
+    size_t qcap, qhead, qlen, nsent;
+    uint8_t *wait;              /* commands encoded while not OPEN */
+    size_t wcap, wlen;
+    rtws__rsub *subs;
+    size_t nsubs, capsubs;
+    uint32_t attempt, hs_left;  /* hs_left: handshake replies still due */
+    uint64_t rnd;
+    int depth, dead;
+    rtws_err last;
+    char errtext[128];
+};
+
+static int rtws__redis_port(const char *s, size_t n, int max, int *out) {
+    int64_t v;
+    if (!n || n > 10 || s[0] < '0' || s[0] > '9' || rtws__resp_int(s, n, &v) != 0 || v > max)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+RTWS_API rtws_err rtws_redis_url_parse(const char *url, rtws_redis_url *out) {
+    const char *p, *end, *at, *hs, *he, *c;
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    if (!url) return RTWS_ERR_URL;
+    if (!strncmp(url, "rediss://", 9)) return RTWS_ERR_TLS;
+    if (strncmp(url, "redis://", 8) != 0) return RTWS_ERR_URL;
+    p = url + 8;
+    end = p + strcspn(p, "/?#");
+    at = NULL;
+    for (c = p; c < end; c++)
+        if (*c == '@') at = c; /* the last one: a password may hold '@' */
+    if (at) {
+        const char *colon = (const char *)memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            if (colon > p) {
+                out->user = p;
+                out->user_len = (size_t)(colon - p);
+            }
+            out->password = colon + 1;
+            out->password_len = (size_t)(at - colon - 1);
+        } else if (at > p) {
+            out->user = p;
+            out->user_len = (size_t)(at - p);
+        }
+        p = at + 1;
+    }
+    if (p < end && *p == '[') {
+        hs = p + 1;
+        he = (const char *)memchr(hs, ']', (size_t)(end - hs));
+        if (!he) return RTWS_ERR_URL;
+        c = he + 1;
+    } else {
+        hs = p;
+        he = p;
+        while (he < end && *he != ':') he++;
+        c = he;
+    }
+    if (he == hs) return RTWS_ERR_URL;
+    out->host = hs;
+    out->host_len = (size_t)(he - hs);
+    if (c < end) {
+        if (*c != ':' || !rtws__redis_port(c + 1, (size_t)(end - c - 1), 65535, &out->port) ||
+            out->port == 0)
+            return RTWS_ERR_URL;
+    }
+    if (*end == '/' && end[1] && end[1] != '?' && end[1] != '#') {
+        size_t n = strcspn(end + 1, "?#");
+        if (!rtws__redis_port(end + 1, n, 1 << 30, &out->db)) return RTWS_ERR_URL;
+    }
+    return RTWS_OK;
+}
+
+static void rtws__redis_state(rtws_redis *r, rtws_redis_state s, rtws_err err) {
+    r->state = s;
+    if (r->cfg.on_state && !r->dead) r->cfg.on_state(r, s, err, r->cfg.user);
+}
+
+static rtws__rcmd rtws__redis_pop(rtws_redis *r) {
+    rtws__rcmd c = r->q[r->qhead];
+    r->qhead++;
+    if (--r->qlen == 0) r->qhead = 0;
+    if (r->nsent) r->nsent--;
+    return c;
+}
+
+/* The commands sent on the connection that ended get err (NULL reply). */
+static void rtws__redis_fail_sent(rtws_redis *r, rtws_err err) {
+    size_t n = r->nsent;
+    while (n-- > 0 && r->qlen) {
+        rtws__rcmd c = rtws__redis_pop(r);
+        if (c.cb) c.cb(r, NULL, err, c.user);
+    }
+    r->nsent = 0;
+}
+
+/* Encodes a command at the end of the stream's output (OPEN, or the
+   handshake) or of the wait buffer. */
+static rtws_err rtws__redis_put(rtws_redis *r, int direct, int argc, const char *const *argv,
+                                const size_t *lens) {
+    size_t n = rtws_resp_encode_command(NULL, 0, argc, argv, lens);
+    uint8_t *p;
+    if (direct) {
+        if (!(p = rtws_stream_reserve(r->st, n))) return RTWS_ERR_LIMIT;
+        rtws_resp_encode_command(p, n, argc, argv, lens);
+        rtws_stream_commit(r->st, n);
+        return RTWS_OK;
+    } else {
+        void *nb = r->wait;
+        rtws_err e = rtws__grow(&r->ctx->cfg.conn.allocator, &nb, &r->wcap, r->wlen + n, 1,
+                                r->cfg.max_output);
+        if (e != RTWS_OK) return e == RTWS_ERR_TOO_BIG ? RTWS_ERR_LIMIT : e;
+        r->wait = (uint8_t *)nb;
+        rtws_resp_encode_command(r->wait + r->wlen, n, argc, argv, lens);
+        r->wlen += n;
+        return RTWS_OK;
+    }
+}
+
+static const char *const rtws__redis_subcmd[2][3] = {
+    {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}, {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}};
+
+static void rtws__redis_send_sub(rtws_redis *r, int un, const rtws__rsub *s) {
+    const char *argv[2];
+    size_t lens[2];
+    argv[0] = rtws__redis_subcmd[un][s->kind];
+    lens[0] = strlen(argv[0]);
+    argv[1] = s->name;
+    lens[1] = s->len;
+    rtws__redis_put(r, 1, 2, argv, lens); /* a failure shows as a dropped connection */
+}
+
+static void rtws__redis_lost(rtws_redis *r, uint64_t now, rtws_err why);
+/* The handshake is done: what waited goes out. */
+static void rtws__redis_ready(rtws_redis *r, uint64_t now) {
+    size_t i;
+    r->attempt = 0;
+    r->errtext[0] = '\0';
+    r->nsent = r->qlen;
+    if (r->wlen) {
+        uint8_t *p = rtws_stream_reserve(r->st, r->wlen);
+        if (!p) { /* over max_output: they fail like commands of a lost connection */
+            r->wlen = 0;
+            rtws__redis_lost(r, now, RTWS_ERR_LIMIT);
+            return;
+        }
+        memcpy(p, r->wait, r->wlen);
+        rtws_stream_commit(r->st, r->wlen);
+        r->wlen = 0;
+    }
+    for (i = 0; i < r->nsubs; i++) rtws__redis_send_sub(r, 0, &r->subs[i]);
+    rtws__redis_state(r, RTWS_REDIS_OPEN, RTWS_OK);
+}
+
+static void rtws__redis_retry(rtws_redis *r, uint64_t now, rtws_err why) {
+    rtws_client_config bc;
+    uint32_t delay;
+    memset(&bc, 0, sizeof bc);
+    bc.backoff_base_ms = r->cfg.backoff_base_ms;
+    bc.backoff_factor = r->cfg.backoff_factor;
+    bc.backoff_max_ms = r->cfg.backoff_max_ms;
+    bc.backoff_min_ms = r->cfg.backoff_min_ms;
+    bc.jitter = r->cfg.jitter;
+    r->rnd ^= r->rnd << 13; /* xorshift: the jitter needs spread, not secrecy */
+    r->rnd ^= r->rnd >> 7;
+    r->rnd ^= r->rnd << 17;
+    delay = rtws_client_backoff_delay(&bc, ++r->attempt, (uint32_t)(r->rnd >> 32));
+    r->last = why;
+    rtws_stream_set_timer(r->st, now + delay);
+    rtws__redis_state(r, RTWS_REDIS_RECONNECTING, why);
+}
+
+/* The connection is gone (or must go): fail what was sent, try again. */
+static void rtws__redis_lost(rtws_redis *r, uint64_t now, rtws_err why) {
+    rtws_stream_close(r->st);
+    rtws__redis_fail_sent(r, why);
+    if (!r->dead) rtws__redis_retry(r, now, why);
+}
+
+static void rtws__redis_connect(rtws_redis *r, uint64_t now) {
+    rtws_err e;
+    rtws__redis_state(r, RTWS_REDIS_CONNECTING, r->last);
+    if (r->dead) return;
+    e = rtws_stream_connect(r->st, now);
+    if (e != RTWS_OK) rtws__redis_retry(r, now, e);
+}
+
+static void rtws__redis_opened(rtws_redis *r, uint64_t now) {
+    const char *argv[3];
+    size_t lens[3];
+    char db[16];
+    rtws_redis_url u;
+    rtws_resp_reset(&r->parser);
+    r->hs_left = 0;
+    rtws_redis_url_parse(r->cfg.url, &u); /* checked by rtws_redis_new */
+    if (r->cfg.resp3) { /* HELLO 3 [AUTH user pass]: the protocol and the login in one */
+        const char *h[5];
+        int n = 0;
+        h[n++] = "HELLO";
+        h[n++] = "3";
+        if (r->pass) {
+            h[n++] = "AUTH";
+            h[n++] = r->user ? r->user : "default";
+            h[n++] = r->pass;
+        }
+        rtws__redis_put(r, 1, n, h, NULL);
+        r->hs_left++;
+    } else if (r->pass) {
+        int n = 0;
+        argv[n++] = "AUTH";
+        if (r->user) argv[n++] = r->user;
+        argv[n++] = r->pass;
+        rtws__redis_put(r, 1, n, argv, NULL);
+        r->hs_left++;
+    }
+    if (u.db) {
+        argv[0] = "SELECT";
+        lens[0] = 6;
+        lens[1] = (size_t)snprintf(db, sizeof db, "%d", u.db);
+        argv[1] = db;
+        rtws__redis_put(r, 1, 2, argv, lens);
+        r->hs_left++;
+    }
+    if (!r->hs_left) rtws__redis_ready(r, now);
+}
+
+static int rtws__redis_is(const rtws_resp_reply *e, const char *s) {
+    size_t n = strlen(s);
+    return (e->type == RTWS_RESP_BULK || e->type == RTWS_RESP_STRING) && e->len == n &&
+           memcmp(e->str, s, n) == 0;
+}
+
+/* A pub/sub reply (RESP2 array on a subscriber connection, or a push). */
+static void rtws__redis_pubsub(rtws_redis *r, const rtws_resp_reply *rep) {
+    rtws_redis_message m;
+    const rtws_resp_reply *e = rep->elem;
+    static const char *const names[3][3] = {{"message", "pmessage", "smessage"},
+                                            {"subscribe", "psubscribe", "ssubscribe"},
+                                            {"unsubscribe", "punsubscribe", "sunsubscribe"}};
+    int t, k;
+    memset(&m, 0, sizeof m);
+    m.reply = rep;
+    m.type = RTWS_REDIS_PUSH;
+    for (t = 0; t < 3 && rep->n >= 3; t++)
+        for (k = 0; k < 3; k++)
+            if (rtws__redis_is(&e[0], names[t][k])) {
+                m.kind = (rtws_redis_sub_kind)k;
+                m.type = t == 0 ? RTWS_REDIS_MESSAGE : t == 1 ? RTWS_REDIS_SUBSCRIBED
+                                                              : RTWS_REDIS_UNSUBSCRIBED;
+                goto found;
+            }
+found:
+    if (m.type == RTWS_REDIS_MESSAGE) {
+        size_t i = 1;
+        if (m.kind == RTWS_REDIS_PATTERN) {
+            if (rep->n < 4) return;
+            m.pattern = e[1].str;
+            m.pattern_len = e[1].len;
+            i = 2;
+        }
+        m.channel = e[i].str;
+        m.channel_len = e[i].len;
+        m.data = e[i + 1].str;
+        m.len = e[i + 1].len;
+    } else if (m.type != RTWS_REDIS_PUSH) {
+        m.channel = e[1].str;
+        m.channel_len = e[1].len;
+        m.count = e[2].integer;
+    } else if (rep->n >= 1 && rtws__redis_is(&e[0], "pong")) {
+        return;
+    }
+    if (r->cfg.on_message) r->cfg.on_message(r, &m, r->cfg.user);
+}
+
+static void rtws__redis_reply(rtws_redis *r, const rtws_resp_reply *rep, uint64_t now) {
+    int sub = r->cfg.subscriber && !r->cfg.resp3 && r->state == RTWS_REDIS_OPEN && !r->hs_left;
+    if (rep->type == RTWS_RESP_PUSH || (sub && rep->type == RTWS_RESP_ARRAY)) {
+        rtws__redis_pubsub(r, rep);
+        return;
+    }
+    if (sub && rep->type == RTWS_RESP_ERROR) {
+        rtws_redis_message m;
+        memset(&m, 0, sizeof m);
+        m.type = RTWS_REDIS_ERROR;
+        m.data = rep->str;
+        m.len = rep->len;
+        m.reply = rep;
+        if (r->cfg.on_message) r->cfg.on_message(r, &m, r->cfg.user);
+        return;
+    }
+    if (r->hs_left) {
+        if (rep->type == RTWS_RESP_ERROR) {
+            size_t n = RTWS__MIN(rep->len, sizeof r->errtext - 1);
+            memcpy(r->errtext, rep->str, n);
+            r->errtext[n] = '\0';
+            rtws__redis_lost(r, now, RTWS_ERR_HANDSHAKE);
+            return;
+        }
+        if (--r->hs_left == 0) rtws__redis_ready(r, now);
+        return;
+    }
+    if (!r->nsent) { /* a reply nobody asked for */
+        rtws__redis_lost(r, now, RTWS_ERR_PROTOCOL);
+        return;
+    }
+    {
+        rtws__rcmd c = rtws__redis_pop(r);
+        if (c.cb) c.cb(r, rep, RTWS_OK, c.user);
+    }
+}
+
+static void rtws__redis_release(rtws_redis *r) {
+    const rtws_allocator *a = &r->ctx->cfg.conn.allocator;
+    size_t i;
+    for (i = 0; i < r->nsubs; i++) rtws__free(a, r->subs[i].name);
+    rtws__free(a, r->subs);
+    rtws__free(a, r->q);
+    rtws__free(a, r->wait);
+    rtws__free(a, r->strs);
+    rtws_resp_free(&r->parser);
+    rtws__free(a, r);
+}
+
+static void rtws__redis_event(rtws_stream *st, rtws_stream_event *ev, void *user) {
+    rtws_redis *r = (rtws_redis *)user;
+    (void)st;
+    r->depth++;
+    switch (ev->type) {
+    case RTWS_STREAM_EV_OPEN: rtws__redis_opened(r, ev->now_ms); break;
+    case RTWS_STREAM_EV_CLOSE:
+        rtws__redis_fail_sent(r, ev->err);
+        if (!r->dead) rtws__redis_retry(r, ev->now_ms, ev->err);
+        break;
+    case RTWS_STREAM_EV_TIMER:
+        if (r->state == RTWS_REDIS_RECONNECTING) rtws__redis_connect(r, ev->now_ms);
+        break;
+    case RTWS_STREAM_EV_DATA: {
+        size_t off = 0, used;
+        while (!r->dead && rtws_stream_is_open(r->st)) {
+            rtws_err e = rtws_resp_parse(&r->parser, ev->data + off, ev->len - off, &used);
+            if (e == RTWS_EAGAIN) break;
+            if (e != RTWS_OK) {
+                rtws__redis_lost(r, ev->now_ms, RTWS_ERR_PROTOCOL);
+                break;
+            }
+            off += used;
+            ev->consumed = off;
+            rtws__redis_reply(r, rtws_resp_get_reply(&r->parser), ev->now_ms);
+        }
+        break;
+    }
+    }
+    if (--r->depth == 0 && r->dead) rtws__redis_release(r);
+}
+
+RTWS_API rtws_redis *rtws_redis_new(rtws_ctx *ctx, const rtws_redis_config *cfg, uint64_t now_ms,
+                                    rtws_err *err) {
+    const rtws_allocator *a;
+    rtws_redis_url u;
+    rtws_stream_config sc;
+    rtws_redis *r;
+    size_t ul, pl;
+    char *p;
+    rtws_err dummy;
+    if (!err) err = &dummy;
+    *err = RTWS_ERR_INVALID;
+    if (!ctx || !cfg) return NULL;
+    if ((*err = rtws_redis_url_parse(cfg->url, &u)) != RTWS_OK) return NULL;
+    a = &ctx->cfg.conn.allocator;
+    ul = cfg->username ? strlen(cfg->username) : u.user ? u.user_len : 0;
+    pl = cfg->password ? strlen(cfg->password) : u.password ? u.password_len : 0;
+    r = (rtws_redis *)rtws__alloc(a, sizeof *r);
+    *err = RTWS_ERR_NOMEM;
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    r->ctx = ctx;
+    r->strs = p = (char *)rtws__alloc(a, strlen(cfg->url) + 1 + u.host_len + 1 + ul + 1 + pl + 1);
+    if (!p) {
+        rtws__free(a, r);
+        return NULL;
+    }
+    strcpy(p, cfg->url);
+    r->cfg.url = p;
+    p += strlen(p) + 1;
+    memcpy(p, u.host, u.host_len);
+    p[u.host_len] = '\0';
+    memset(&sc, 0, sizeof sc);
+    sc.host = p;
+    p += u.host_len + 1;
+    if (cfg->username || u.user) {
+        memcpy(p, cfg->username ? cfg->username : u.user, ul);
+        p[ul] = '\0';
+        r->user = p;
+        p += ul + 1;
+    }
+    if (cfg->password || u.password) {
+        memcpy(p, cfg->password ? cfg->password : u.password, pl);
+        p[pl] = '\0';
+        r->pass = p;
+    }
+    r->cfg.username = r->cfg.password = NULL;
+    r->cfg.backoff_base_ms = RTWS__DEF(r->cfg.backoff_base_ms, 100u);
+    r->cfg.backoff_max_ms = RTWS__DEF(r->cfg.backoff_max_ms, 5000u);
+    r->cfg.max_pending = RTWS__DEF(r->cfg.max_pending, (size_t)1 << 20);
+    r->cfg.max_output = RTWS__DEF(r->cfg.max_output, (size_t)256 << 20);
+    r->rnd = ((uint64_t)(uintptr_t)r * 0x9E3779B97F4A7C15ull) ^ now_ms ^ 0x2545F4914F6CDD1Dull;
+    sc.port = u.port;
+    sc.on_event = rtws__redis_event;
+    sc.user = r;
+    sc.connect_timeout_ms = r->cfg.connect_timeout_ms;
+    sc.max_output = r->cfg.max_output;
+    sc.max_input = r->cfg.resp.max_reply ? r->cfg.resp.max_reply + 65536 : 0;
+    if ((*err = rtws_resp_init(&r->parser, &r->cfg.resp)) != RTWS_OK ||
+        !(r->st = rtws_stream_new(ctx, &sc, err))) {
+        rtws__free(a, r->strs);
+        rtws__free(a, r);
+        return NULL;
+    }
+    rtws__redis_connect(r, now_ms);
+    *err = RTWS_OK;
+    return r;
+}
+
+RTWS_API rtws_err rtws_redis_command(rtws_redis *r, int argc, const char *const *argv,
+                                     const size_t *lens, rtws_redis_reply_fn cb, void *user) {
+    int direct = r->state == RTWS_REDIS_OPEN && !r->hs_left;
+    rtws_err e;
+    if (argc < 1 || (r->cfg.subscriber && !r->cfg.resp3) || r->dead) return RTWS_ERR_INVALID;
+    if (r->qlen >= r->cfg.max_pending) return RTWS_ERR_LIMIT;
+    if (r->qhead + r->qlen == r->qcap) {
+        if (r->qhead) {
+            memmove(r->q, r->q + r->qhead, r->qlen * sizeof *r->q);
+            r->qhead = 0;
+        } else {
+            void *nq = r->q;
+            e = rtws__grow(&r->ctx->cfg.conn.allocator, &nq, &r->qcap, r->qlen + 1, sizeof *r->q,
+                           SIZE_MAX);
+            if (e != RTWS_OK) return e;
+            r->q = (rtws__rcmd *)nq;
+        }
+    }
+    if ((e = rtws__redis_put(r, direct, argc, argv, lens)) != RTWS_OK) return e;
+    r->q[r->qhead + r->qlen].cb = cb;
+    r->q[r->qhead + r->qlen].user = user;
+    r->qlen++;
+    if (direct) r->nsent++;
+    return RTWS_OK;
+}
+
+static rtws_err rtws__redis_sub(rtws_redis *r, int un, rtws_redis_sub_kind kind, const char *name,
+                                size_t len) {
+    const rtws_allocator *a = &r->ctx->cfg.conn.allocator;
+    size_t i;
+    rtws__rsub s;
+    if (!r->cfg.subscriber || r->dead || (unsigned)kind > RTWS_REDIS_SHARD) return RTWS_ERR_INVALID;
+    for (i = 0; i < r->nsubs; i++)
+        if (r->subs[i].kind == kind && r->subs[i].len == len && !memcmp(r->subs[i].name, name, len))
+            break;
+    s.kind = kind;
+    s.len = len;
+    s.name = (char *)(uintptr_t)name;
+    if (un) {
+        if (i == r->nsubs) return RTWS_OK;
+        rtws__free(a, r->subs[i].name);
+        r->subs[i] = r->subs[--r->nsubs];
+    } else {
+        void *ns = r->subs;
+        if (i < r->nsubs) return RTWS_OK;
+        if (rtws__grow(a, &ns, &r->capsubs, r->nsubs + 1, sizeof *r->subs, SIZE_MAX) != RTWS_OK)
+            return RTWS_ERR_NOMEM;
+        r->subs = (rtws__rsub *)ns;
+        if (!(s.name = (char *)rtws__alloc(a, len + 1))) return RTWS_ERR_NOMEM;
+        if (len) memcpy(s.name, name, len);
+        s.name[len] = '\0';
+        r->subs[r->nsubs++] = s;
+    }
+    if (r->state == RTWS_REDIS_OPEN && !r->hs_left) rtws__redis_send_sub(r, un, &s);
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_redis_subscribe(rtws_redis *r, rtws_redis_sub_kind kind, const char *name,
+                                       size_t len) {
+    return rtws__redis_sub(r, 0, kind, name, len);
+}
+RTWS_API rtws_err rtws_redis_unsubscribe(rtws_redis *r, rtws_redis_sub_kind kind,
+                                         const char *name, size_t len) {
+    return rtws__redis_sub(r, 1, kind, name, len);
+}
+
+RTWS_API rtws_redis_state rtws_redis_get_state(const rtws_redis *r) { return r->state; }
+RTWS_API size_t rtws_redis_get_pending(const rtws_redis *r) { return r->qlen; }
+RTWS_API const char *rtws_redis_get_error_text(const rtws_redis *r) { return r->errtext; }
+
+RTWS_API void rtws_redis_free(rtws_redis *r) {
+    if (r->dead) return;
+    r->depth++;
+    r->dead = 1;
+    r->state = RTWS_REDIS_CLOSED;
+    rtws_stream_free(r->st);
+    r->nsent = r->qlen; /* every command: sent or not, none will be */
+    rtws__redis_fail_sent(r, RTWS_ERR_CLOSED);
+    if (--r->depth == 0) rtws__redis_release(r);
+}
+#endif /* !RTWS_NO_REDIS && !RTWS_NO_HOST && !RTWS_NO_CLIENT */
 
 #if !defined(RTWS_NO_REALTIME)
 /* === layer 7: realtime ================================================== */

@@ -12,7 +12,7 @@ script writes. Standard library only; the output depends only on rtws.h."""
 import re
 import sys
 
-BANNER = re.compile(r"^/\* === layer (\d+): (\w+)")
+BANNER = re.compile(r"^/\* === layer (\d+[a-z]?): (\w+)")
 BOX = re.compile(r"^/\* =+ \*/$")
 
 
@@ -82,7 +82,7 @@ def split_items(lines):
         m = BANNER.match(line)
         if m and depth == 0 and not in_c:
             flush()
-            cur = (int(m.group(1)), m.group(2), [])
+            cur = (m.group(1), m.group(2), [])  # "6a" for a sub-layer
             layers.append(cur)
             continue
         if cur is None or (BOX.match(line) and depth == 0 and not in_c):

@@ -12,7 +12,7 @@ defined in. A function body that names a function defined in a LATER section
 only through tables they were given (a function pointer called through a
 struct member is not a use by name, so it passes). So is naming an earlier
 layer that the "calls" column of the map at the top of rtws.h does not list
-(MAY_CALL below), and a socket call in layers 0-3 or 6.
+(MAY_CALL below), and a socket call in layers 0-3, 6, 6a or 6b.
 
 It also checks the declaration half: every RTWS_API function declared under
 the public `layer N` banner is defined in implementation section N.
@@ -33,15 +33,28 @@ MACROS = {"RTWS_TLS_TRANSPORT": "rtws_transport_bearssl()"}
 # The "calls" column of the LAYERS map at the top of rtws.h: the earlier
 # layers each layer may name. (Later ones are always refused.)
 MAY_CALL = {0: set(), 1: {0}, 2: {0, 1}, 3: {0, 1, 2}, 4: {0, 1, 2, 3}, 5: {0, 1, 2, 3},
-            6: {0, 1}, 7: {0, 1, 2, 3, 4, 5, 6}}
-# "Layers 0-3 and 6 do no socket I/O": none of these in their code.
-NO_SOCKETS = {0, 1, 2, 3, 6}
+            6: {0, 1}, 7: {0, 1, 2, 3, 4, 5, 6, "6a", "6b"}}
+# Sub-layers ("layer 6a: resp") sit between two numbered layers.
+MAY_CALL.update({"6a": {0}, "6b": {0, 4, "6a"}})
+# "Layers 0-3, 6 and 6a do no socket I/O" (6b neither): none of these in their code.
+NO_SOCKETS = {0, 1, 2, 3, 6, "6a", "6b"}
 SOCKET_CALLS = {"socket", "connect", "accept", "accept4", "bind", "listen", "recv", "recvfrom",
                 "recvmsg", "send", "sendto", "sendmsg", "writev", "readv", "poll", "ppoll",
                 "select", "epoll_create1", "epoll_ctl", "epoll_wait", "getaddrinfo",
                 "setsockopt", "getsockopt", "shutdown", "getpeername", "getsockname"}
 
-BANNER = re.compile(r"^/\* === layer (\d+): (\w+)")
+BANNER = re.compile(r"^/\* === layer (\d+[a-z]?): (\w+)")
+
+
+def layer_id(text):
+    """7 for "7", "6a" for a sub-layer."""
+    return int(text) if text.isdigit() else text
+
+
+def layer_key(layer):
+    """Sort key: 6 < "6a" < "6b" < 7."""
+    s = str(layer)
+    return (int(s.rstrip("abcdefghijklmnopqrstuvwxyz")), s)
 KEYWORDS = {"if", "while", "for", "switch", "return", "sizeof", "do", "else", "case",
             "defined", "__attribute__", "_Pragma", "__typeof__", "typeof", "alignof",
             "_Alignof", "offsetof"}
@@ -97,7 +110,7 @@ def find_sections(lines, impl_start):
     for idx in range(impl_start, len(lines)):
         m = BANNER.match(lines[idx])
         if m:
-            secs.append((int(m.group(1)), m.group(2), idx))
+            secs.append((layer_id(m.group(1)), m.group(2), idx))
     return secs
 
 
@@ -168,13 +181,13 @@ def main():
     layers = [s[0] for s in secs]
     if not secs:
         fail("no `/* === layer N: name` banners in the implementation")
-    elif layers != sorted(layers) or len(set((s[0], s[1]) for s in secs)) != len(secs):
+    elif layers != sorted(layers, key=layer_key) or len(set((s[0], s[1]) for s in secs)) != len(secs):
         fail("implementation banners out of layer order: " +
              ", ".join(f"{l} {nm}" for l, nm, _ in secs))
     else:
         passed += 1
     # declaration banners (public part) must name the same layers
-    decl = [(int(m.group(1)), m.group(2), i) for i, l in enumerate(lines[:pub_end])
+    decl = [(layer_id(m.group(1)), m.group(2), i) for i, l in enumerate(lines[:pub_end])
             for m in [BANNER.match(l)] if m]
     if [(l, nm) for l, nm, _ in decl] != [(l, nm) for l, nm, _ in secs]:
         fail("declaration banners " + str([(l, nm) for l, nm, _ in decl]) +
@@ -233,7 +246,7 @@ def main():
                 seen.add((name, callee))
                 violations += 1
                 print(f"FAIL: rtws.h:{line_no(m.start(2)) + 1}: {name} (layer {secs[s][0]} "
-                      f"{secs[s][1]}) calls {callee}(): layers 0-3 and 6 do no socket I/O")
+                      f"{secs[s][1]}) calls {callee}(): layers 0-3, 6, 6a and 6b do no socket I/O")
                 continue
             if callee not in defs or callee == name:
                 continue

@@ -1,5 +1,5 @@
 /* Compile test of the switches (RTWS_NO_HOST, _JSON, _REALTIME, _CLIENT,
-   _SERVER, _DEFLATE), built by tests/compile_switches.sh once per combination, as C99
+   _SERVER, _DEFLATE, _REDIS), built by tests/compile_switches.sh once per combination, as C99
    and as C++11. It calls a function of every part the switches leave in, so
    a part whose declarations stay while its code goes (a misspelt switch)
    fails to link; for every part left out it declares a typedef of the same
@@ -44,6 +44,15 @@ typedef int rtws_json_parse, rtws_json_writer_init;
 #endif
 #if defined(RTWS_NO_REALTIME)
 typedef int rtws_jwt_hs256_sign, rtws_jwt_hs256_verify;
+#endif
+#if defined(RTWS_NO_REDIS)
+typedef int rtws_resp_parse, rtws_resp_encode_command;
+#endif
+#if defined(RTWS_NO_REDIS) || defined(RTWS_NO_HOST) || defined(RTWS_NO_CLIENT)
+typedef int rtws_redis_new, rtws_redis_command, rtws_redis_free;
+#endif
+#if defined(RTWS_NO_HOST) || defined(RTWS_NO_CLIENT)
+typedef int rtws_stream_new, rtws_stream_connect;
 #endif
 #if !defined(SW_ROUTER)
 typedef int rtws_router_new, rtws_router_handle_event, rtws_router_publish;
@@ -204,6 +213,29 @@ static void sw_layer_6(void) {
 }
 #endif
 
+#if !defined(RTWS_NO_REDIS)
+static void sw_layer_6a(void) {
+    rtws_resp_parser p;
+    size_t used = 0;
+    const char *argv[] = {"PING"};
+    char buf[32];
+    SW_CHECK(rtws_resp_encode_command(buf, sizeof buf, 1, argv, NULL) == 14);
+    rtws_resp_init(&p, NULL);
+    SW_CHECK(rtws_resp_parse(&p, buf, 14, &used) == RTWS_OK && used == 14);
+    rtws_resp_free(&p);
+#if !defined(RTWS_NO_HOST) && !defined(RTWS_NO_CLIENT)
+    { /* refused before any socket: not a redis:// URL */
+        rtws_redis_config rc;
+        rtws_err err = RTWS_OK;
+        memset(&rc, 0, sizeof rc);
+        rc.url = "http://x";
+        SW_CHECK(rtws_redis_new(NULL, &rc, 0, &err) == NULL);
+        SW_CHECK(rtws_stream_new(NULL, NULL, &err) == NULL && err == RTWS_ERR_INVALID);
+    }
+#endif
+}
+#endif
+
 #if !defined(RTWS_NO_REALTIME)
 static void sw_layer_7(void) {
     char tok[256], user[64];
@@ -240,6 +272,9 @@ int main(void) {
 #if !defined(RTWS_NO_JSON)
     sw_layer_6();
 #endif
+#if !defined(RTWS_NO_REDIS)
+    sw_layer_6a();
+#endif
 #if !defined(RTWS_NO_REALTIME)
     sw_layer_7();
 #endif
@@ -261,6 +296,9 @@ int main(void) {
 #endif
 #if defined(RTWS_NO_DEFLATE)
     printf(" NO_DEFLATE");
+#endif
+#if defined(RTWS_NO_REDIS)
+    printf(" NO_REDIS");
 #endif
     printf(", %d failed\n", fails);
     return fails != 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The switch matrix of `make compile-check`: every combination of RTWS_NO_HOST,
-# _JSON, _REALTIME, _CLIENT, _SERVER and _DEFLATE (64). Each allowed one is built from
+# _JSON, _REALTIME, _CLIENT, _SERVER, _DEFLATE and _REDIS (128). Each allowed one is built from
 # tests/compile_switches.c as C99 (gcc -O0, linked and run; nm then checks that
 # the parts switched off are gone and the others are there) and as C++11
 # (g++ -fsyntax-only). The combinations refused by design must stop at their
@@ -38,6 +38,9 @@ present() {
     rtws_http_parse_request | rtws_http_check_upgrade) has SERVER ;;
     rtws_http_parse_response | rtws_conn_start | rtws_url_parse) has CLIENT ;;
     rtws_json_parse) has JSON ;;
+    rtws_resp_parse) has REDIS ;;
+    rtws_redis_new) has REDIS && has HOST && has CLIENT ;;
+    rtws_stream_new) has HOST && has CLIENT ;;
     rtws_jwt_hs256_verify) has JSON && has REALTIME ;;
     rtws_inflate_feed | rtws_deflate_compress) has DEFLATE ;;
     rtws_router_new) has JSON && has REALTIME && has SERVER ;;
@@ -50,7 +53,7 @@ SYMS="rtws_frame_header_encode rtws_conn_init rtws_ctx_new rtws_tls_err_str rtws
 rtws_ctx_listen_tls rtws_ctx_connect rtws_client_new rtws_http_parse_request
 rtws_http_check_upgrade rtws_http_parse_response rtws_conn_start rtws_url_parse rtws_json_parse
 rtws_jwt_hs256_verify rtws_router_new rtws_router_install rtws_rt_new rtws_inflate_feed
-rtws_deflate_compress rtws_ctx_post"
+rtws_deflate_compress rtws_ctx_post rtws_resp_parse rtws_redis_new rtws_stream_new"
 
 # check_syms BIN: every symbol in SYMS defined exactly when present() says so
 check_syms() {
@@ -73,11 +76,11 @@ expect_error() {
     else fail "$* failed without the #error: $msg"; fi
 }
 
-# one combination (bit i of $1 switches the i-th of HOST JSON REALTIME CLIENT SERVER DEFLATE off)
+# one combination (bit i of $1 switches the i-th of HOST JSON REALTIME CLIENT SERVER DEFLATE REDIS off)
 combo() {
     local m=$1 i=0 sw name="" bin
     D=""
-    for sw in HOST JSON REALTIME CLIENT SERVER DEFLATE; do
+    for sw in HOST JSON REALTIME CLIENT SERVER DEFLATE REDIS; do
         if [ $(((m >> i) & 1)) = 1 ]; then D="$D -DRTWS_NO_$sw"; name="${name}_$sw"; fi
         i=$((i + 1))
     done
@@ -104,8 +107,8 @@ if [ "${1:-}" = --combo ]; then
     exit 0
 fi
 
-# the 64 combinations, JOBS at a time (default: every CPU)
-seq 0 63 | xargs -P "${JOBS:-$(nproc 2>/dev/null || echo 2)}" -n 1 bash "$0" --combo "$B" > "$B/compile_sw.out"
+# the 128 combinations, JOBS at a time (default: every CPU)
+seq 0 127 | xargs -P "${JOBS:-$(nproc 2>/dev/null || echo 2)}" -n 1 bash "$0" --combo "$B" > "$B/compile_sw.out"
 cat "$B/compile_sw.out"
 p=$(grep -c '^ok: ' "$B/compile_sw.out")
 f=$(grep -c '^compile FAILED: ' "$B/compile_sw.out")

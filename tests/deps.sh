@@ -51,10 +51,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     # the suite's peers: Python websockets, Chromium + its driver, Node's ws
     # package and TypeScript (rtws.d.ts), the build systems of
     # tests/interop_install.sh, tmux (tests/interop_rtwscat.sh), tinyproxy
-    # (tests/interop_proxy.sh), BearSSL and openssl (wss://)
+    # (tests/interop_proxy.sh), redis-server (tests/e2e_redis.c), BearSSL
+    # and openssl (wss://)
     st=0
     rtws_apt libbearssl-dev openssl python3-websockets chromium chromium-driver \
-        cmake meson ninja-build pkg-config tmux tinyproxy || {
+        cmake meson ninja-build pkg-config tmux tinyproxy redis-server || {
         echo "deps: some Debian packages are missing (not root, or apt-get failed)"; st=1; }
     rtws_npm ws typescript || { echo "deps: npm packages missing (ws, typescript)"; st=1; }
     exit $st

@@ -24,15 +24,17 @@ row() { # name, flags...
 }
 echo "gcc $(gcc -dumpfullversion), $CFLAGS -c bench/size/size_lib.c; .text* of the object (size -A)"
 printf '%-34s %9s %9s   %s\n' build text "" switches
-row "sans-I/O core (layers 0-3)" -DRTWS_NO_HOST -DRTWS_NO_JSON
-row "  client only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_SERVER
-row "  server only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_CLIENT
-row "  + no system random" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_SYSTEM_RANDOM
-row "  core without deflate" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_DEFLATE
-row "sans-I/O core + json (0-3, 6)" -DRTWS_NO_HOST -DRTWS_NO_REALTIME
-row "sans-I/O, all (0-3, 6, 7)" -DRTWS_NO_HOST
+row "sans-I/O core (layers 0-3)" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS
+row "  client only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_SERVER
+row "  server only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_CLIENT
+row "  + no system random" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_SYSTEM_RANDOM
+row "  core without deflate" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_DEFLATE
+row "sans-I/O core + json (0-3, 6)" -DRTWS_NO_HOST -DRTWS_NO_REALTIME -DRTWS_NO_REDIS
+row "sans-I/O core + resp (0-3, 6a)" -DRTWS_NO_HOST -DRTWS_NO_JSON
+row "sans-I/O, all (0-3, 6, 6a, 7)" -DRTWS_NO_HOST
 row "full without TLS"
 row "  full without deflate" -DRTWS_NO_DEFLATE
+row "  without redis (0-5, 6, 7)" -DRTWS_NO_REDIS
 row "  without realtime (0-4, 6)" -DRTWS_NO_REALTIME
 row "  without json, realtime (0-4)" -DRTWS_NO_JSON
 row "client only" -DRTWS_NO_SERVER
