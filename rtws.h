@@ -2622,8 +2622,9 @@ RTWS_API rtws_err rtws_jwt_hs256_verify_claims(const char *token, size_t len, co
 
 /* The realtime client: channels on top of rtws_client. It keeps its
    subscriptions, its session and the last seq seen per channel; after every
-   reconnect it resumes the session (?session=), resubscribes with since, and
-   resends every publish not acked yet (same ids: the server de-duplicates),
+   reconnect it resumes the session (?session=), resubscribes with since,
+   sets again the presence status it set in each channel, and resends
+   every publish not acked yet (same ids: the server de-duplicates),
    so the application sees each message once, in order, across reconnects.
    Publishes go out strictly in order, no faster than the rate limit the
    welcome announces; one refused with "rate_limited" or "overloaded" is
@@ -2663,6 +2664,13 @@ typedef struct rtws_rt_config {
                      void *user);
     void (*on_welcome)(rtws_rt *rt, const char *user_id, const char *session, int resumed,
                        void *user);
+    /* Every text message rtws_rt does not handle itself: a type outside
+       PROTOCOL.md's server messages (a toolkit server's own), or text that
+       is not a JSON object with a string type. type is that string, unescaped
+       ("" when there is none or it is over 127 bytes); json/len the whole
+       message (not NUL-terminated), valid until it returns. NULL: dropped. */
+    void (*on_unknown)(rtws_rt *rt, const char *type, const char *json, size_t len,
+                       void *user);
     size_t max_unacked;        /* publishes waiting for their ack (1000) */
     void *user;
 } rtws_rt_config;
@@ -2674,6 +2682,13 @@ RTWS_API void rtws_rt_free(rtws_rt *rt);
    reconnects. handler NULL: cfg.on_message. */
 RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
                                     void *handler_user);
+/* rtws_rt_subscribe resuming from since_seq, the last seq the application
+   has of channel (persisted across restarts, say): the messages after it are
+   replayed once each, or a reset message comes when the history no longer
+   has them; from then on the seq is tracked as usual. On a channel already
+   subscribed it asks again from since_seq. RTWS_ERR_INVALID over INT64_MAX. */
+RTWS_API rtws_err rtws_rt_subscribe_since(rtws_rt *rt, const char *channel, uint64_t since_seq,
+                                          rtws_rt_msg_fn handler, void *handler_user);
 RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
 /* Publishes data (JSON text; NULL: null) with a fresh id, copied into *id_out
    when not NULL (32 bytes); sent in order, paced, and resent after
@@ -2681,7 +2696,12 @@ RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel);
    RTWS_ERR_CLOSED when the client has ended for good. */
 RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
                                   const char *data, size_t len, char *id_out);
-/* Sets this user's presence status in a channel ("away", "typing", ...). */
+/* Sets this user's presence status in a channel ("away", "typing", ...;
+   1 to 32 bytes, not "joined" or "left": RTWS_ERR_INVALID). On a channel
+   subscribed with rtws_rt_subscribe it is kept: sent now when the channel is
+   live, else after its next subscribe (set while offline, the latest status
+   wins), and sent again after every reconnect. On another channel it is sent
+   once (RTWS_EAGAIN while offline) and the server answers not_subscribed. */
 RTWS_API rtws_err rtws_rt_set_presence(rtws_rt *rt, const char *channel, const char *status);
 /* Last seq delivered on channel (0: none). */
 RTWS_API uint64_t rtws_rt_get_last_seq(const rtws_rt *rt, const char *channel);
@@ -15834,6 +15854,7 @@ typedef struct rtws__rtsub {
     uint64_t last;       /* last seq delivered */
     int have_seq;        /* last is meaningful: resubscribe with since */
     int sent;            /* subscribe sent on the current connection */
+    char status[33];     /* presence status to restore ("": none set) */
 } rtws__rtsub;
 
 typedef struct rtws__rtpub {
@@ -15942,6 +15963,22 @@ static void rtws__rt_wake_fn(rtws_client *cl, uint64_t now, void *user) {
     rtws__rt_pump(rt);
 }
 
+static rtws_err rtws__rt_send_presence(rtws_rt *rt, const rtws__rtsub *s) {
+    rtws_json_writer w;
+    size_t len;
+    do {
+        rtws_json_writer_init(&w, rt->wbuf, rt->wcap);
+        rtws_json_write_object(&w);
+        rtws_json_write_key(&w, "type", 4);
+        rtws_json_write_string(&w, "presence", 8);
+        rtws_json_write_key(&w, "channel", 7);
+        rtws_json_write_string(&w, s->name, strlen(s->name));
+        rtws_json_write_key(&w, "status", 6);
+        rtws_json_write_string(&w, s->status, strlen(s->status));
+    } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
+    return len ? rtws__rt_send_raw(rt, rt->wbuf, len) : RTWS_ERR_NOMEM;
+}
+
 static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
     rtws_json_writer w;
     size_t len;
@@ -15958,6 +15995,7 @@ static void rtws__rt_send_subscribe(rtws_rt *rt, rtws__rtsub *s) {
         }
     } while (!rtws__w_done(rtws__rta(rt), &w, &rt->wbuf, &rt->wcap, &len));
     if (len && rtws__rt_send_raw(rt, rt->wbuf, len) == RTWS_OK) s->sent = 1;
+    if (s->sent && s->status[0]) rtws__rt_send_presence(rt, s); /* restored, or set offline */
 }
 
 /* After a welcome: auth, resubscribe with since, resend what is not acked. */
@@ -16064,8 +16102,11 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
     char chan[132];
     rtws__rtsub *sub;
     e = rtws__parse_grow(&d, s, n, rtws__rta(rt), &rt->toks, &rt->tokcap, 65536, 64);
-    if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0)
+    if (e != RTWS_OK || d.toks[0].type != RTWS_JSON_OBJECT || (tv = rtws_json_get(&d, 0, "type")) < 0 ||
+        d.toks[tv].type != RTWS_JSON_STRING) {
+        if (rt->cfg.on_unknown) rt->cfg.on_unknown(rt, "", s, n, rt->cfg.user);
         return;
+    }
     rtws__rt_copy(&d, rtws_json_get(&d, 0, "channel"), chan, sizeof chan);
     sub = chan[0] ? rtws__rt_find(rt, chan, strlen(chan)) : NULL;
     if (rtws_json_eq(&d, tv, "message")) {
@@ -16161,6 +16202,10 @@ static void rtws__rt_on_text(rtws_rt *rt, const char *s, size_t n) {
     } else if (rtws_json_eq(&d, tv, "authenticated")) {
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "user"), rt->user, sizeof rt->user);
         rtws__rt_copy(&d, rtws_json_get(&d, 0, "session"), rt->session, sizeof rt->session);
+    } else if (!rtws_json_eq(&d, tv, "unsubscribed") && !rtws_json_eq(&d, tv, "pong")) {
+        char type[128];
+        rtws__rt_copy(&d, tv, type, sizeof type);
+        if (rt->cfg.on_unknown) rt->cfg.on_unknown(rt, type, s, n, rt->cfg.user);
     }
 }
 
@@ -16252,11 +16297,11 @@ RTWS_API void rtws_rt_free(rtws_rt *rt) {
     rtws__free(a, rt);
 }
 
-RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
-                                    void *handler_user) {
+static rtws_err rtws__rt_subscribe(rtws_rt *rt, const char *channel, int since, uint64_t since_seq,
+                                   rtws_rt_msg_fn handler, void *handler_user) {
     size_t n = strlen(channel);
     rtws__rtsub *s;
-    if (!rtws__valid_channel(channel, n)) return RTWS_ERR_INVALID;
+    if (!rtws__valid_channel(channel, n) || since_seq > (uint64_t)INT64_MAX) return RTWS_ERR_INVALID;
     s = rtws__rt_find(rt, channel, n);
     if (!s) {
         void *b = rt->subs;
@@ -16273,12 +16318,26 @@ RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_ms
     }
     s->fn = handler;
     s->user = handler_user;
-    if (rt->ready && !s->sent) {
+    if (since) {
+        s->last = since_seq;
+        s->have_seq = 1;
+    }
+    if (rt->ready && (!s->sent || since)) {
         rtws__begin(rt->ctx, rt->ctx->now);
         rtws__rt_send_subscribe(rt, s);
         rtws__end(rt->ctx);
     }
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_rt_subscribe(rtws_rt *rt, const char *channel, rtws_rt_msg_fn handler,
+                                    void *handler_user) {
+    return rtws__rt_subscribe(rt, channel, 0, 0, handler, handler_user);
+}
+
+RTWS_API rtws_err rtws_rt_subscribe_since(rtws_rt *rt, const char *channel, uint64_t since_seq,
+                                          rtws_rt_msg_fn handler, void *handler_user) {
+    return rtws__rt_subscribe(rt, channel, 1, since_seq, handler, handler_user);
 }
 
 static rtws_err rtws__rt_simple(rtws_rt *rt, const char *type, const char *channel,
@@ -16316,7 +16375,19 @@ RTWS_API rtws_err rtws_rt_unsubscribe(rtws_rt *rt, const char *channel) {
 }
 
 RTWS_API rtws_err rtws_rt_set_presence(rtws_rt *rt, const char *channel, const char *status) {
-    return rtws__rt_simple(rt, "presence", channel, "status", status);
+    size_t sl = status ? strlen(status) : 0;
+    rtws__rtsub *s;
+    rtws_err e;
+    if (sl < 1 || sl > 32 || !strcmp(status, "joined") || !strcmp(status, "left"))
+        return RTWS_ERR_INVALID;
+    s = rtws__rt_find(rt, channel, strlen(channel));
+    if (!s) return rtws__rt_simple(rt, "presence", channel, "status", status);
+    memcpy(s->status, status, sl + 1); /* the latest wins; restored after reconnects */
+    if (!rt->ready || !s->sent) return RTWS_OK; /* sent after the next subscribe */
+    rtws__begin(rt->ctx, rt->ctx->now);
+    e = rtws__rt_send_presence(rt, s);
+    rtws__end(rt->ctx);
+    return e;
 }
 
 RTWS_API rtws_err rtws_rt_publish(rtws_rt *rt, const char *channel, const char *event,
