@@ -7,6 +7,11 @@
 set -euo pipefail
 DIR=${1:-build/tls}
 mkdir -p "$DIR"
+# one generator at a time per DIR (tests run side by side): the others wait
+# for it and then find .done
+if [ -z "${RTWS_CERTS_LOCKED:-}" ] && command -v flock >/dev/null; then
+    exec env RTWS_CERTS_LOCKED=1 flock "$DIR/.lock" bash "$0" "$@"
+fi
 cd "$DIR"
 [ -f .done ] && exit 0
 rm -rf db && mkdir db && : > db/index.txt && echo 1000 > db/serial

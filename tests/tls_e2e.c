@@ -741,19 +741,23 @@ static void test_memory(void) {
     CHECK_EQ(rtws_ctx_listen(sv, "127.0.0.1", 0, &pplain), RTWS_OK);
     {
         const int zero = 0;
+        uint64_t until = rtws_time_now_ms() + 10000; /* bounded: a failure fails, never hangs */
         run(sv, NULL, 20, &zero);
         base = k.in_use;
         fd = raw_connect(pplain);
-        while (rtws_ctx_get_conn_count(sv) < 1) run(sv, NULL, 20, &zero);
+        CHECK(fd >= 0);
+        while (rtws_ctx_get_conn_count(sv) < 1 && rtws_time_now_ms() < until) run(sv, NULL, 20, &zero);
         plain = k.in_use - base;
         close(fd);
-        while (rtws_ctx_get_conn_count(sv) > 0) run(sv, NULL, 20, &zero);
+        while (rtws_ctx_get_conn_count(sv) > 0 && rtws_time_now_ms() < until) run(sv, NULL, 20, &zero);
         base = k.in_use;
         fd = raw_connect(ptls);
-        while (rtws_ctx_get_conn_count(sv) < 1) run(sv, NULL, 20, &zero);
+        CHECK(fd >= 0);
+        while (rtws_ctx_get_conn_count(sv) < 1 && rtws_time_now_ms() < until) run(sv, NULL, 20, &zero);
         tls = k.in_use - base;
         close(fd);
-        while (rtws_ctx_get_conn_count(sv) > 0) run(sv, NULL, 20, &zero);
+        while (rtws_ctx_get_conn_count(sv) > 0 && rtws_time_now_ms() < until) run(sv, NULL, 20, &zero);
+        CHECK(rtws_time_now_ms() < until);
     }
     (void)both_open;
     CHECK(plain < 4096 && plain >= sizeof(rtws__sock));
