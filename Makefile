@@ -85,7 +85,8 @@ test:
 	@bash tests/deps.sh || true
 	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
 	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
-test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS) $(B)/tsan_e2e_post
+test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS) $(B)/tsan_e2e_post \
+            $(B)/rtwscat
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
 $(B)/unit_%: tests/unit_%.c rtws.h tests/t.h tests/guard.h | $(B)
