@@ -24,6 +24,9 @@ FUZZBIN   := $(patsubst %,$(B)/libfuzzer_%,$(FUZZ_NAME))
 EXAMPLES  := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 SCRIPTS   := $(wildcard tests/interop_*.sh tests/interop_*.py)
 FUZZ_SECONDS ?= 60
+# targets with an open finding (input in fuzz/findings/, see CHANGELOG):
+# replayed over their corpora by make test, not fuzzed by make fuzz until fixed
+FUZZ_OPEN := fuzz_http_body
 
 # wss:// (layer 5): tests/tls_*.c and TLS builds of the examples, with BearSSL.
 # For `make test` tests/tls_deps.sh installs libbearssl-dev when it can.
@@ -150,7 +153,7 @@ compile-check: | $(B)
 
 # --- fuzz: libFuzzer, FUZZ_SECONDS per target, new inputs merged into the corpus
 fuzz: $(FUZZBIN)
-	@set -e; found=0; for n in $(FUZZ_NAME); do \
+	@set -e; found=0; for n in $(filter-out $(FUZZ_OPEN),$(FUZZ_NAME)); do \
 	  mkdir -p $(B)/scratch_$$n fuzz/corpus/$$n; \
 	  d=; [ -f fuzz/$$n.dict ] && d=-dict=fuzz/$$n.dict; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS)s"; \
