@@ -6212,8 +6212,20 @@ static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reaso
     }
     c->priv_.close_sent = 1;
     c->priv_.close_code = (uint16_t)code;
-    /* a pending pong or ping could only go out after the close now, and
-       nothing may follow a close frame (§5.5.1): drop them */
+    /* nothing may follow a close frame (§5.5.1): the answers to pings that
+       came before go into the queue ahead of it, so they leave the same
+       whether the host drained between the pings and the close or not; a
+       heartbeat ping of ours is dropped (its answer could never arrive) */
+    if (c->priv_.pong_len) {
+        const rtws__ctl *k = c->priv_.ctl;
+        size_t off = 0;
+        while (c->priv_.pong_len) {
+            size_t len = k->pongq[off];
+            if (rtws__queue_frame(c, 1, RTWS_OP_PONG, k->pongq + off + 1, len) != RTWS_OK) break;
+            off += 1 + len;
+            c->priv_.pong_len--;
+        }
+    }
     c->priv_.pong_len = c->priv_.ping_len = 0;
     return rtws__queue_frame(c, 1, RTWS_OP_CLOSE, p, n);
 }
@@ -6237,7 +6249,6 @@ static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
     c->priv_.err = err;
     rtws__emit_error(c, err, 0);
     if (c->priv_.opened && !c->priv_.close_sent) {
-        c->priv_.pong_len = c->priv_.ping_len = 0;
         rtws__queue_close(c, code, NULL, 0);
     }
     rtws__emit_close(c, c->priv_.opened && code ? code : (unsigned)RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);

@@ -398,13 +398,61 @@ static void test_after_close(void) {
     CHECK_EQ(ls.ping, 10);
     CHECK(strcmp(frames_out(&sv, RTWS_SERVER), "C") == 0);
     rtws_conn_free(&sv);
-    /* pings that wait when the close is queued are dropped: nothing after a close */
+    /* answers waiting when the close is queued go ahead of it, nothing after it */
     open_server(&sv, &ls);
     n = ten_pings(f, 1);
     rtws_conn_recv(&sv, f, n, 1, NULL);
     CHECK_EQ(rtws_conn_close(&sv, 1000, NULL), RTWS_OK);
-    CHECK(strcmp(frames_out(&sv, RTWS_SERVER), "C") == 0);
+    {
+        char want[256];
+        snprintf(want, sizeof want, "%s|C", ten_pongs);
+        CHECK(strcmp(frames_out(&sv, RTWS_SERVER), want) == 0);
+    }
     rtws_conn_free(&sv);
+}
+
+/* A ping and then a bad frame in one buffer: the pong still goes out before
+   the 1002 close, as when the host drained between them (fuzz_http_body
+   found the whole-buffer run dropping it). Both roles. */
+static void test_fail_after_ping(void) {
+    static const uint8_t bad[] = {0xff, 0x80, 0, 0, 0, 0}; /* RSV bits, opcode 0xF */
+    int role;
+    for (role = 0; role < 2; role++) {
+        rtws_conn c;
+        ev_log L;
+        uint8_t f[256];
+        size_t n, i;
+        char whole[512], split[512] = "";
+        int masked = role == 0;
+        rtws_role who = role == 0 ? RTWS_SERVER : RTWS_CLIENT;
+        if (role == 0) open_server(&c, &L);
+        else if (!open_client(&c, &L)) { CHECK(0); continue; }
+        n = ten_pings(f, masked);
+        memcpy(f + n, bad, masked ? sizeof bad : 2);
+        if (!masked) f[n + 1] = 0;
+        n += masked ? sizeof bad : 2;
+        rtws_conn_recv(&c, f, n, 1, NULL);
+        snprintf(whole, sizeof whole, "%s", frames_out(&c, who));
+        rtws_conn_free(&c);
+        if (role == 0) open_server(&c, &L);
+        else if (!open_client(&c, &L)) { CHECK(0); continue; }
+        for (i = 0; i < n; i++) {
+            const char *s;
+            rtws_conn_recv(&c, f + i, 1, 1, NULL);
+            s = frames_out(&c, who);
+            if (*s) {
+                if (*split) strcat(split, "|");
+                strcat(split, s);
+            }
+        }
+        rtws_conn_free(&c);
+        {
+            char want[256];
+            snprintf(want, sizeof want, "%s|C", ten_pongs);
+            CHECK(strcmp(whole, want) == 0);
+            CHECK(strcmp(split, want) == 0);
+        }
+    }
 }
 
 int main(void) {
@@ -412,5 +460,6 @@ int main(void) {
     test_interleaved();
     test_flood();
     test_after_close();
+    test_fail_after_ping();
     return T_END();
 }
