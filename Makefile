@@ -22,6 +22,8 @@ FUZZ_NAME := $(patsubst fuzz/%.c,%,$(FUZZ_SRC))
 REPLAY    := $(patsubst %,$(B)/replay_%,$(FUZZ_NAME))
 FUZZBIN   := $(patsubst %,$(B)/libfuzzer_%,$(FUZZ_NAME))
 EXAMPLES  := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
+# the five seed systems (examples/seeds/NAME/PROG.c -> build/seeds/NAME/PROG)
+SEEDS     := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/seeds/*/*.c))
 SCRIPTS   := $(wildcard tests/interop_*.sh tests/interop_*.py)
 FUZZ_SECONDS ?= 60
 # targets with an open finding (input in fuzz/findings/, see CHANGELOG):
@@ -45,7 +47,10 @@ endif
 .PHONY: all test test-build unit compile-check fuzz bench soak run install uninstall clean fmt examples
 all: examples
 
-examples: $(EXAMPLES) $(TLS_EX) $(B)/rtwscat
+examples: $(EXAMPLES) $(SEEDS) $(TLS_EX) $(B)/rtwscat
+$(B)/seeds/%: examples/seeds/%.c rtws.h | $(B)
+	@mkdir -p $(@D)
+	$(CC) $(EX_CFLAGS) $< -o $@
 $(B)/%: examples/%.c rtws.h | $(B)
 	$(CC) $(EX_CFLAGS) $< -o $@
 $(B)/tls_%: examples/%.c rtws.h | $(B)
@@ -88,7 +93,7 @@ test:
 	@bash tests/deps.sh || true
 	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
 	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
-test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS) $(B)/tsan_e2e_post \
+test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(SEEDS) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS) $(B)/tsan_e2e_post \
             $(B)/rtwscat
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
@@ -208,7 +213,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
 
 fmt:
-	clang-format -i rtws.h tests/*.c tests/*.h fuzz/*.c examples/*.c tools/*.c
+	clang-format -i rtws.h tests/*.c tests/*.h fuzz/*.c examples/*.c examples/seeds/*/*.c tools/*.c
 
 clean:
 	rm -rf $(B)

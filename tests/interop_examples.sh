@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The examples' command lines and the sans-I/O frame loop:
-#  - every examples/*.c, built as build/NAME, prints its usage on --help to
+#  - every examples/*.c and examples/seeds/*/*.c, built as build/NAME, prints its usage on --help to
 #    stdout with exit 0 and nothing on stderr, and on an unknown option prints
 #    it to stderr with exit 2;
 #  - autobahn_client without arguments says what it needs and exits nonzero
@@ -21,8 +21,9 @@ cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/nu
 trap cleanup EXIT
 
 names=()
-for src in examples/*.c; do
-    n=$(basename "$src" .c)
+for src in examples/*.c examples/seeds/*/*.c; do
+    [ -f "$src" ] || continue
+    n=${src#examples/}; n=${n%.c}
     if make -s "$B/$n" >"$tmp/build.log" 2>&1; then names+=("$n")
     else bad "$n does not build"; cat "$tmp/build.log"; fi
 done
