@@ -72,6 +72,8 @@
      1 deflate    RFC 1951 raw inflate/deflate, streaming (RFC 7692)  0
      2 handshake  HTTP/1.1 upgrade request/response parse and build   0-1
                   (§4), Sec-WebSocket-Accept, ws:// URL parsing
+     2 dns        A/AAAA query encoder and answer parser (RFC 1035),  0-1
+                  hosts and resolv.conf readers (client side)
      3 conn       the sans-I/O connection: bytes in -> events out,    0-2
                   calls -> bytes out, timers run from now_ms
      4 host       sockets: listen/accept/connect, pollfd export or    0-3, and 5 only
@@ -772,6 +774,88 @@ RTWS_API rtws_err rtws_url_resolve(const char *base, const char *ref, size_t len
    ranges. host is without brackets; no_proxy may be NULL (0). */
 RTWS_API int rtws_proxy_bypass(const char *no_proxy, const char *host, size_t host_len,
                                unsigned port);
+#endif /* !RTWS_NO_CLIENT */
+
+/* ======================================================================== */
+/* === layer 2: dns ======================================================= */
+/* ======================================================================== */
+/* The sans-I/O half of name resolution: an A/AAAA query encoder and answer
+   parser (RFC 1035, RFC 3596), and readers for the hosts file and
+   resolv.conf texts (the caller reads the files). No sockets: the host
+   sends the query over UDP (TCP when the answer came truncated) and hands
+   the reply back. Client side only (RTWS_NO_CLIENT leaves it out). */
+#if !defined(RTWS_NO_CLIENT)
+#define RTWS_DNS_A 1u     /* qtype: IPv4 address */
+#define RTWS_DNS_AAAA 28u /* qtype: IPv6 address */
+#define RTWS_DNS_UDP_MAX 512u   /* the largest answer over UDP without EDNS */
+#define RTWS_DNS_QUERY_MAX 274u /* the largest query: 2 + 12 + 255 + 4 bytes, a NUL spare */
+
+/* One address: family 4 (addr[0..4)) or 6 (addr[0..16)), network order. */
+typedef struct rtws_dns_addr {
+    uint8_t family;
+    uint8_t addr[16];
+    uint32_t ttl; /* seconds the answer may be kept (0 from the hosts file) */
+} rtws_dns_addr;
+
+/* Writes a recursive (RD) query with one question, name[0..len) of type
+   qtype (RTWS_DNS_A or _AAAA, class IN), into out[0..cap): with tcp set, after
+   the two-byte length a TCP query needs (RFC 1035 §4.2.2). The name must be
+   a host name: labels of 1-63 letters, digits, '-' or '_', 253 characters at
+   most, one trailing dot allowed (an IP literal is not looked up: resolve it
+   without DNS). Returns the bytes written, or 0 for a name that is not one or
+   cap < RTWS_DNS_QUERY_MAX short of the need. */
+RTWS_API size_t rtws_dns_query_encode(uint8_t *out, size_t cap, uint16_t id, const char *name,
+                                      size_t len, unsigned qtype, int tcp);
+
+typedef struct rtws_dns_result {
+    unsigned rcode;  /* the answer's RCODE: 0 none, 2 server failure, 3 no such name, 5 refused */
+    int truncated;   /* TC was set: ask again over TCP for the whole answer */
+    size_t count;    /* addresses found: more than max means only max were written */
+    uint32_t ttl;    /* the smallest TTL on the way (CNAMEs and addresses) */
+} rtws_dns_result;
+
+/* Reads msg[0..len) (a UDP datagram, or a TCP answer without its length) as
+   the answer to the query rtws_dns_query_encode made with id, name and qtype:
+   the id, QR, opcode and the one question (name compared without case) must
+   match, or it is RTWS_ERR_INVALID: not ours (late, or spoofed), keep
+   waiting. Follows CNAMEs from the name (8 at most) and writes the records
+   of type qtype owned by the last name, in answer order, to out[0..max).
+   Returns RTWS_OK (res->count 0: the name has no such address), RTWS_ERR_RESOLVE
+   when the RCODE says the lookup failed (res->rcode), or RTWS_ERR_SYNTAX for
+   a malformed message (a name pointer that does not point back, a label or
+   name too long, a record past the end, an address of the wrong length).
+   A truncated answer gives RTWS_OK with res->truncated and the records that
+   were whole. res is filled in every case; out[0..max) holds addresses only
+   on RTWS_OK (nothing past max is ever written). */
+RTWS_API rtws_err rtws_dns_answer_parse(const uint8_t *msg, size_t len, uint16_t id,
+                                        const char *name, size_t name_len, unsigned qtype,
+                                        rtws_dns_addr *out, size_t max, rtws_dns_result *res);
+
+/* Finds name[0..name_len) in a hosts file's text (lines of an address and its
+   names; '#' starts a comment; names compared without case or trailing dot)
+   and writes the addresses of family 4, 6 or either (0) in file order to
+   out[0..max). Returns how many there are (more than max: only max written).
+   Lines with an address that does not parse are skipped, as the C library does. */
+RTWS_API size_t rtws_dns_hosts_find(const char *text, size_t len, const char *name,
+                                    size_t name_len, int family, rtws_dns_addr *out, size_t max);
+
+/* What resolv.conf says, as far as a resolver of A/AAAA needs it. */
+typedef struct rtws_dns_conf {
+    rtws_dns_addr servers[3]; /* "nameserver" lines, the first three (port 53) */
+    size_t nservers;          /* none listed: 127.0.0.1, as the C library does */
+    unsigned timeout_s;       /* "options timeout:n": per try, 5 by default, 1-30 */
+    unsigned attempts;        /* "options attempts:n": rounds over the servers, 2 by default, 1-5 */
+    int rotate;               /* "options rotate": start each query at the next server */
+} rtws_dns_conf;
+
+/* Parses resolv.conf's text (NULL/0: the defaults). Unknown lines and options
+   are ignored; a nameserver that is not an IPv4 or IPv6 address (a zone
+   "%eth0" is dropped) is skipped. */
+RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *conf);
+
+/* Parses an IPv4 (dotted decimal, four parts) or IPv6 (RFC 4291 §2.2 text
+   form) address s[0..n) into *a (ttl 0). Returns 1, or 0 when it is neither. */
+RTWS_API int rtws_dns_addr_parse(const char *s, size_t n, rtws_dns_addr *a);
 #endif /* !RTWS_NO_CLIENT */
 
 /* ======================================================================== */
@@ -5513,6 +5597,327 @@ RTWS_API int rtws_proxy_bypass(const char *no_proxy, const char *host, size_t ho
             return 1;
     }
     return 0;
+}
+#endif /* !RTWS_NO_CLIENT */
+
+/* === layer 2: dns ======================================================= */
+#if !defined(RTWS_NO_CLIENT)
+
+/* a host name's length without one trailing dot, or 0 when it is not one */
+static size_t rtws__dns_name_ok(const char *name, size_t len) {
+    size_t i, label = 0;
+    if (len && name[len - 1] == '.') len--;
+    if (!len || len > 253) return 0;
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch == '.') {
+            if (!label) return 0;
+            label = 0;
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                   ch == '-' || ch == '_') {
+            if (++label > 63) return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label ? len : 0;
+}
+
+RTWS_API size_t rtws_dns_query_encode(uint8_t *out, size_t cap, uint16_t id, const char *name,
+                                      size_t len, unsigned qtype, int tcp) {
+    size_t n = tcp ? 2u : 0u, i, st;
+    len = rtws__dns_name_ok(name, len);
+    if (!len || cap < n + 12 + len + 2 + 4 || qtype > 0xffff) return 0;
+    out[n] = (uint8_t)(id >> 8);
+    out[n + 1] = (uint8_t)id;
+    out[n + 2] = 0x01; /* RD: recursion desired */
+    memset(out + n + 3, 0, 9);
+    out[n + 5] = 1; /* QDCOUNT */
+    n += 12;
+    for (st = 0; st <= len; st = i + 1) { /* "a.bc" -> 1 a 2 b c 0 */
+        for (i = st; i < len && name[i] != '.'; i++) {
+        }
+        out[n++] = (uint8_t)(i - st);
+        memcpy(out + n, name + st, i - st);
+        n += i - st;
+    }
+    out[n++] = 0;
+    out[n++] = (uint8_t)(qtype >> 8);
+    out[n++] = (uint8_t)qtype;
+    out[n++] = 0;
+    out[n++] = 1; /* class IN */
+    if (tcp) {
+        out[0] = (uint8_t)((n - 2) >> 8);
+        out[1] = (uint8_t)(n - 2);
+    }
+    return n;
+}
+
+/* Reads the name at msg[*off] into text "a.b" (lowercase, no trailing dot,
+   NUL-terminated in buf[256]) and moves *off past it. Compression pointers
+   must point before the name that holds them (so they cannot loop). */
+static rtws_err rtws__dns_name(const uint8_t *msg, size_t len, size_t *off, char *buf) {
+    size_t p = *off, n = 0, limit = *off, end = 0;
+    int jumped = 0;
+    for (;;) {
+        unsigned l;
+        if (p >= len) return RTWS_ERR_SYNTAX;
+        l = msg[p];
+        if ((l & 0xc0) == 0xc0) {
+            size_t to;
+            if (p + 1 >= len) return RTWS_ERR_SYNTAX;
+            to = ((size_t)(l & 0x3f) << 8) | msg[p + 1];
+            if (to >= limit) return RTWS_ERR_SYNTAX; /* forward or self: refused */
+            if (!jumped) end = p + 2;
+            jumped = 1;
+            limit = to;
+            p = to;
+            continue;
+        }
+        if (l & 0xc0) return RTWS_ERR_SYNTAX; /* 0x40, 0x80: no such label types */
+        if (!l) break;
+        if (p + 1 + l > len || n + l + 1 > 255) return RTWS_ERR_SYNTAX;
+        if (n) buf[n++] = '.';
+        {
+            unsigned k;
+            for (k = 0; k < l; k++) buf[n++] = (char)rtws__lower(msg[p + 1 + k]);
+        }
+        p += 1 + l;
+    }
+    buf[n] = 0;
+    *off = jumped ? end : p + 1;
+    return RTWS_OK;
+}
+
+/* name[0..len) (trailing dot ignored) equals the lowercase text t */
+static int rtws__dns_name_is(const char *name, size_t len, const char *t) {
+    if (len && name[len - 1] == '.') len--;
+    return strlen(t) == len && rtws__ieqn(name, t, len);
+}
+
+RTWS_API rtws_err rtws_dns_answer_parse(const uint8_t *msg, size_t len, uint16_t id,
+                                        const char *name, size_t name_len, unsigned qtype,
+                                        rtws_dns_addr *out, size_t max, rtws_dns_result *res) {
+    char owner[256], target[256], alias[256];
+    size_t off = 12, an, i, first, alen = qtype == RTWS_DNS_A ? 4u : 16u;
+    unsigned cnames = 0;
+    rtws_err e;
+    memset(res, 0, sizeof *res);
+    res->ttl = UINT32_MAX;
+    if (len < 12 || !rtws__dns_name_ok(name, name_len)) return RTWS_ERR_INVALID;
+    if (((unsigned)msg[0] << 8 | msg[1]) != id || !(msg[2] & 0x80) || (msg[2] & 0x78) ||
+        msg[4] != 0 || msg[5] != 1)
+        return RTWS_ERR_INVALID; /* not an answer to this query */
+    if ((e = rtws__dns_name(msg, len, &off, owner)) != RTWS_OK) return RTWS_ERR_INVALID;
+    if (off + 4 > len || !rtws__dns_name_is(name, name_len, owner) ||
+        ((unsigned)msg[off] << 8 | msg[off + 1]) != qtype || msg[off + 2] != 0 || msg[off + 3] != 1)
+        return RTWS_ERR_INVALID;
+    off += 4;
+    res->truncated = (msg[2] & 0x02) != 0;
+    res->rcode = msg[3] & 0x0f;
+    if (res->rcode) {
+        res->ttl = 0;
+        return RTWS_ERR_RESOLVE;
+    }
+    an = (size_t)msg[6] << 8 | msg[7];
+    first = off;
+    memcpy(target, owner, strlen(owner) + 1);
+    /* CNAMEs first (a chain may come in any order): one pass per link */
+    for (;;) {
+        int moved = 0;
+        off = first;
+        for (i = 0; i < an; i++) {
+            size_t rd;
+            unsigned type, rdlen;
+            uint32_t ttl;
+            if ((e = rtws__dns_name(msg, len, &off, owner)) != RTWS_OK || off + 10 > len) {
+                if (res->truncated) break; /* records cut off: keep the whole ones */
+                return RTWS_ERR_SYNTAX;
+            }
+            type = (unsigned)msg[off] << 8 | msg[off + 1];
+            ttl = (uint32_t)msg[off + 4] << 24 | (uint32_t)msg[off + 5] << 16 |
+                  (uint32_t)msg[off + 6] << 8 | msg[off + 7];
+            if (ttl > 0x7fffffffu) ttl = 0; /* RFC 2181 §8 */
+            rdlen = (unsigned)msg[off + 8] << 8 | msg[off + 9];
+            rd = off + 10;
+            if (rd + rdlen > len) {
+                if (res->truncated) break;
+                return RTWS_ERR_SYNTAX;
+            }
+            off = rd + rdlen;
+            if (msg[rd - 8] != 0 || msg[rd - 7] != 1 || strcmp(owner, target) != 0) continue;
+            if (type == 5 && !moved) { /* CNAME: follow it */
+                size_t q = rd;
+                if (rtws__dns_name(msg, rd + rdlen, &q, alias) != RTWS_OK || q != rd + rdlen)
+                    return RTWS_ERR_SYNTAX;
+                if (++cnames > 8) return RTWS_ERR_SYNTAX;
+                memcpy(target, alias, strlen(alias) + 1);
+                if (ttl < res->ttl) res->ttl = ttl;
+                moved = 1;
+            } else if (type == qtype && !moved) {
+                if (rdlen != alen) return RTWS_ERR_SYNTAX;
+                if (res->count < max) {
+                    rtws_dns_addr *a = &out[res->count];
+                    memset(a, 0, sizeof *a);
+                    a->family = (uint8_t)(alen == 4 ? 4 : 6);
+                    memcpy(a->addr, msg + rd, alen);
+                    a->ttl = ttl;
+                }
+                res->count++;
+                if (ttl < res->ttl) res->ttl = ttl;
+            }
+        }
+        if (!moved) break;
+        res->count = 0; /* addresses of a name that turned out to be an alias */
+    }
+    if (res->ttl == UINT32_MAX) res->ttl = 0;
+    return RTWS_OK;
+}
+
+RTWS_API int rtws_dns_addr_parse(const char *s, size_t n, rtws_dns_addr *a) {
+    size_t bad = 0, i = 0;
+    memset(a, 0, sizeof *a);
+    if (n && memchr(s, ':', n) == NULL) {
+        unsigned part = 0, v = 0;
+        if (!rtws__url_ipv4(s, n, &bad)) return 0;
+        for (i = 0; i <= n; i++) {
+            if (i == n || s[i] == '.') {
+                a->addr[part++] = (uint8_t)v;
+                v = 0;
+            } else {
+                v = v * 10 + (unsigned)(s[i] - '0');
+            }
+        }
+        a->family = 4;
+        return 1;
+    }
+    if (!n || rtws__url_ipv6(s, n, &bad) != NULL) return 0;
+    {
+        uint8_t hi[16];
+        size_t nh = 0, nl = 0, *cnt = &nh;
+        uint8_t *dst = hi, lo[16];
+        if (n >= 2 && s[0] == ':' && s[1] == ':') {
+            i = 2;
+            dst = lo;
+            cnt = &nl;
+        }
+        while (i < n) {
+            size_t st = i;
+            unsigned v = 0;
+            while (i < n && s[i] != ':' && s[i] != '.') v = v * 16 + (unsigned)rtws__hexval((unsigned char)s[i++]);
+            if (i < n && s[i] == '.') { /* the IPv4 tail (already checked) */
+                rtws_dns_addr four;
+                rtws_dns_addr_parse(s + st, n - st, &four);
+                memcpy(dst + *cnt, four.addr, 4);
+                *cnt += 4;
+                break;
+            }
+            dst[(*cnt)++] = (uint8_t)(v >> 8);
+            dst[(*cnt)++] = (uint8_t)v;
+            if (i < n && ++i < n && s[i] == ':') { /* "::" */
+                i++;
+                dst = lo;
+                cnt = &nl;
+            }
+        }
+        memcpy(a->addr, hi, nh);
+        memcpy(a->addr + 16 - nl, lo, nl);
+    }
+    a->family = 6;
+    return 1;
+}
+
+/* The next whitespace-separated word of a line: [*w, *w + *wn) */
+static int rtws__dns_word(const char *t, size_t e, size_t *i, size_t *w, size_t *wn) {
+    while (*i < e && (t[*i] == ' ' || t[*i] == '\t' || t[*i] == '\r')) (*i)++;
+    *w = *i;
+    while (*i < e && t[*i] != ' ' && t[*i] != '\t' && t[*i] != '\r') (*i)++;
+    *wn = *i - *w;
+    return *wn != 0;
+}
+
+/* The end of the line at b (before its comment, if any) and the next line's start */
+static size_t rtws__dns_line(const char *t, size_t len, size_t b, const char *comment, size_t *next) {
+    size_t e = b;
+    while (e < len && t[e] != '\n') e++;
+    *next = e < len ? e + 1 : e;
+    {
+        size_t c;
+        for (c = b; c < e; c++)
+            if (t[c] && strchr(comment, t[c])) return c;
+    }
+    return e;
+}
+
+RTWS_API size_t rtws_dns_hosts_find(const char *text, size_t len, const char *name,
+                                    size_t name_len, int family, rtws_dns_addr *out, size_t max) {
+    size_t b = 0, next, found = 0;
+    if (name_len && name[name_len - 1] == '.') name_len--;
+    if (!name_len) return 0;
+    for (; b < len; b = next) {
+        size_t e = rtws__dns_line(text, len, b, "#", &next), i = b, w, wn;
+        rtws_dns_addr a;
+        if (!rtws__dns_word(text, e, &i, &w, &wn)) continue;
+        {
+            const char *pc = (const char *)memchr(text + w, '%', wn); /* fe80::1%eth0 */
+            if (!rtws_dns_addr_parse(text + w, pc ? (size_t)(pc - (text + w)) : wn, &a)) continue;
+        }
+        if (family && a.family != family) continue;
+        while (rtws__dns_word(text, e, &i, &w, &wn)) {
+            if (text[w + wn - 1] == '.') wn--;
+            if (wn == name_len && rtws__ieqn(text + w, name, wn)) {
+                if (found < max) out[found] = a;
+                found++;
+                break;
+            }
+        }
+    }
+    return found;
+}
+
+static unsigned rtws__dns_opt(const char *s, size_t n, unsigned lo, unsigned hi, unsigned dflt) {
+    unsigned v = 0;
+    size_t i;
+    if (!n) return dflt;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return dflt;
+        if (v < 1000) v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *conf) {
+    size_t b = 0, next;
+    memset(conf, 0, sizeof *conf);
+    conf->timeout_s = 5;
+    conf->attempts = 2;
+    for (; text && b < len; b = next) {
+        size_t e = rtws__dns_line(text, len, b, "#;", &next), i = b, w, wn;
+        if (!rtws__dns_word(text, e, &i, &w, &wn)) continue;
+        if (wn == 10 && memcmp(text + w, "nameserver", 10) == 0) {
+            const char *pc;
+            if (conf->nservers >= 3 || !rtws__dns_word(text, e, &i, &w, &wn)) continue;
+            pc = (const char *)memchr(text + w, '%', wn);
+            if (rtws_dns_addr_parse(text + w, pc ? (size_t)(pc - (text + w)) : wn,
+                                    &conf->servers[conf->nservers]))
+                conf->nservers++;
+        } else if (wn == 7 && memcmp(text + w, "options", 7) == 0) {
+            while (rtws__dns_word(text, e, &i, &w, &wn)) {
+                if (wn > 8 && memcmp(text + w, "timeout:", 8) == 0)
+                    conf->timeout_s = rtws__dns_opt(text + w + 8, wn - 8, 1, 30, 5);
+                else if (wn > 9 && memcmp(text + w, "attempts:", 9) == 0)
+                    conf->attempts = rtws__dns_opt(text + w + 9, wn - 9, 1, 5, 2);
+                else if (wn == 6 && memcmp(text + w, "rotate", 6) == 0)
+                    conf->rotate = 1;
+            }
+        }
+    }
+    if (!conf->nservers) {
+        conf->servers[0].family = 4;
+        conf->servers[0].addr[0] = 127;
+        conf->servers[0].addr[3] = 1;
+        conf->nservers = 1;
+    }
 }
 #endif /* !RTWS_NO_CLIENT */
 

@@ -6,7 +6,8 @@ usage: python3 tests/callgraph.py [rtws.h] [-v]
 The implementation (after `#if defined(RTWS_IMPLEMENTATION) ...`) is split at
 its section banners, `/* === layer N: name === */`, which must come in layer
 order (a layer may have more than one section, each with its own name, as
-layer 1 has frame and deflate). Every function defined at file scope is assigned to the section it is
+layer 1 has frame and deflate; a section may name the earlier sections of
+its own layer). Every function defined at file scope is assigned to the section it is
 defined in. A function body that names a function defined in a LATER section
 (a call, or taking its address) is a violation: lower layers reach higher ones
 only through tables they were given (a function pointer called through a
@@ -255,7 +256,7 @@ def main():
                 continue
             if target < s:
                 lay_from, lay_to = secs[s][0], secs[target][0]
-                if lay_from in MAY_CALL and lay_to not in MAY_CALL[lay_from] and \
+                if lay_from in MAY_CALL and lay_to != lay_from and lay_to not in MAY_CALL[lay_from] and \
                         (name, callee) not in seen:
                     seen.add((name, callee))
                     violations += 1
