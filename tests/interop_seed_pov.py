@@ -2,7 +2,8 @@
 # PoV (seed 004) end to end: examples/seeds/pov/pov_server driven by Python
 # websockets clients and plain HTTP requests, replaying what the document
 # describes: the 1-hour token from GET /api/auth/ws-token (accessToken
-# cookie), ?token= at the upgrade (missing, bad and expired refused),
+# cookie), ?token= at the upgrade (missing, bad and expired refused; one
+# expiring on an open connection closed with 4001),
 # subscribe/unsubscribe acks, activities to that PoV's subscribers only, the
 # JSON ping/pong, and the error messages. Ends with "N passed, M failed".
 import os, sys, subprocess
@@ -130,6 +131,12 @@ async def main(port):
     check(await refused(base + "?token=" + sign({"userId": "alice", "iat": now - 3700, "exp": now - 100})) == 401,
           "upgrade with an expired token: 401")
 
+    # a token that expires while its connection is open (exp in 1 to 2 s; the
+    # server runs with --token-grace-ms 200): closed with 4001 at the end
+    short = await websockets.connect(base + "?token=" + sign({"userId": "carol", "exp": now + 2}), open_timeout=5)
+    await short.send(json.dumps({"type": "ping"}))
+    check(await recv(short) == {"type": "pong"}, "a token 2 s from its exp is accepted and works")
+
     async with websockets.connect(base + "?token=" + tok, open_timeout=5) as a, \
             websockets.connect(base + "?token=" + bob_tok, open_timeout=5) as b:
         check(True, "upgrade with the issued tokens opens")
@@ -183,13 +190,20 @@ async def main(port):
         st, _ = req(port, "POST", "/api/activities", cookie=alice_at, body=json.dumps({"title": "no pov"}))
         check(st == 400, "an activity without povId: 400 (%s)" % st)
 
+    try:
+        await asyncio.wait_for(short.wait_closed(), 8)
+    except asyncio.TimeoutError:
+        pass
+    check(short.close_code == 4001, "the connection whose token expired is closed with 4001 (%s, %.1f s after exp)"
+          % (short.close_code, time.time() - (now + 2)))
+
 
 def run():
     os.chdir(ROOT)
     if subprocess.call(["make", "-s", PROG]) != 0:
         check(False, "make " + PROG)
         return
-    p = subprocess.Popen([PROG, "--port", "0", "--jwt-secret", SECRET], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([PROG, "--port", "0", "--jwt-secret", SECRET, "--token-grace-ms", "200"], stdout=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline().strip()
         check(line.startswith("listening on "), "server prints the listening line: %r" % line)

@@ -1,7 +1,6 @@
-/* pov_server - the PoV activity feed (seed 004) on rtws: an HTTP endpoint that
-   issues 1-hour WebSocket tokens, ?token= checked at the upgrade, subscribe /
-   unsubscribe per PoV id, activities fanned out to a PoV's subscribers only,
-   and the document's JSON ping/pong and error messages. See README.md here. */
+/* pov_server - the PoV activity feed (seed 004) on rtws: 1-hour WebSocket tokens from an HTTP
+   endpoint, ?token= checked at the upgrade, subscribe/unsubscribe per PoV id, activities to a
+   PoV's subscribers only, the document's JSON ping/pong and error messages. See README.md. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
@@ -23,15 +22,15 @@ static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
-            "usage: %s [--host H] [--port P] [--jwt-secret S]\n"
+            "usage: %s [--host H] [--port P] [--jwt-secret S] [--token-grace-ms MS]\n"
             "  --host H        address to listen on (default 127.0.0.1)\n"
             "  --port P        port (default 8080; 0: the OS picks one)\n"
             "  --jwt-secret S  HS256 secret of access and WebSocket tokens (\"dev-secret\")\n"
+            "  --token-grace-ms MS  close a WebSocket with 4001 this long after its token's exp (30000)\n"
             "  --help          print this and exit\n"
             "GET  /api/auth/ws-token  cookie accessToken=JWT (userId, email, role) ->\n"
             "                         {\"token\": a 1-hour JWT for the WebSocket}\n"
-            "POST /api/activities     cookie accessToken, body: an activity with povId ->\n"
-            "                         {\"type\":\"activity\",\"data\":...} to that PoV's subscribers\n"
+            "POST /api/activities     cookie accessToken, body: an activity -> its PoV's subscribers\n"
             "GET  /ws?token=JWT       the WebSocket: subscribe, unsubscribe, ping\n"
             "Prints \"listening on H:P\" once ready.\n",
             argv0);
@@ -90,8 +89,7 @@ static int access_token(app *a, const rtws_http *req, char *json, size_t cap, rt
     if (!ck) return -1;
     for (s = ck->p, end = ck->p + ck->len; s < end; s = e + 1) {
         while (s < end && *s == ' ') s++;
-        for (e = s; e < end && *e != ';'; e++) {
-        }
+        if (!(e = (const char *)memchr(s, ';', (size_t)(end - s)))) e = end;
         if (e - s > 12 && memcmp(s, "accessToken=", 12) == 0) break;
     }
     if (s >= end) return -1;
@@ -194,6 +192,7 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     int port = 8080, bound = 0, i;
+    long grace_ms = 30000;
     static app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
@@ -207,6 +206,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc) a.secret = argv[++i];
+        else if (!strcmp(argv[i], "--token-grace-ms") && i + 1 < argc) grace_ms = atol(argv[++i]);
         else {
             fprintf(stderr, "pov_server: unknown or incomplete option %s\n", argv[i]);
             usage(stderr, argv[0]);
@@ -219,6 +219,7 @@ int main(int argc, char **argv) {
     rc.jwt_secret_len = strlen(a.secret);
     rc.jwt_user_claim = "userId";
     rc.jwt_leeway_s = -1; /* no leeway: an expired token is refused */
+    rc.token_grace_ms = (uint32_t)(grace_ms < 1 ? 1 : grace_ms > 86400000L ? 86400000L : grace_ms); /* then 4001 */
     rc.auth_required = 1;
     rc.builtin_protocol_off = 1; /* the document's own messages, from on_receive */
     rc.on_receive = on_receive;
@@ -226,7 +227,6 @@ int main(int argc, char **argv) {
     rc.user = &a;
     if (!(a.router = rtws_router_new(&rc))) return 1;
     memset(&cfg, 0, sizeof cfg);
-    cfg.max_connections = 1000;
     cfg.conn.max_http_body = 16384;
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept; /* a missing token is refused too, then the router's check */
