@@ -682,6 +682,12 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
    skipped, not errors. */
 RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,
                                  size_t *len);
+/* The first cookie named name (case-sensitive) in the request's Cookie
+   headers (RFC 6265 §5.4: "a=1; b=2", every Cookie line searched in order).
+   *value points into the parsed buffer, without the double quotes a value
+   may be wrapped in; cookie values are not decoded (their meaning is the
+   application's). Returns 1 when found (an empty value too), else 0. */
+RTWS_API int rtws_http_get_cookie(const rtws_http *req, const char *name, rtws_str *value);
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
    28 characters plus a NUL in out. */
@@ -5060,6 +5066,33 @@ static size_t rtws__pct_decode(const char *p, size_t n, char *out, size_t cap) {
         if (out && o < cap) out[o] = (char)ch;
     }
     return o;
+}
+
+RTWS_API int rtws_http_get_cookie(const rtws_http *req, const char *name, rtws_str *value) {
+    size_t h, nl = strlen(name);
+    value->p = "";
+    value->len = 0;
+    for (h = 0; h < req->nheaders; h++) {
+        const char *p = req->headers[h].value.p, *end = p + req->headers[h].value.len;
+        if (!rtws__str_ieq(req->headers[h].name, "Cookie")) continue;
+        while (p < end) {
+            const char *e = (const char *)memchr(p, ';', (size_t)(end - p)), *eq, *v, *ve;
+            if (!e) e = end;
+            while (p < e && (*p == ' ' || *p == '\t')) p++;
+            eq = (const char *)memchr(p, '=', (size_t)(e - p));
+            if (eq && (size_t)(eq - p) == nl && memcmp(p, name, nl) == 0) {
+                v = eq + 1;
+                ve = e;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+                if (ve - v >= 2 && *v == '"' && ve[-1] == '"') v++, ve--;
+                value->p = v;
+                value->len = (size_t)(ve - v);
+                return 1;
+            }
+            p = e + 1;
+        }
+    }
+    return 0;
 }
 
 RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,

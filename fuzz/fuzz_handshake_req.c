@@ -6,7 +6,8 @@
    first CRLFCRLF; the head it finds goes (in an exact-size copy, so ASan sees
    over-reads) through rtws_http_parse_request and rtws_http_check_upgrade, and
    every rtws_str returned must lie inside that copy; every plain query
-   parameter name is looked up with rtws_http_get_query. */
+   parameter name is looked up with rtws_http_get_query, every cookie name
+   with rtws_http_get_cookie. */
 #include "fuzz.h"
 
 static int inside(rtws_str s, const char *buf, size_t len) {
@@ -103,6 +104,36 @@ static void check_query(const rtws_http *req) {
     }
 }
 
+/* rtws_http_get_cookie: for every "name=" in a Cookie header, a lookup of
+   that name finds a value inside the buffer (this pair's or an earlier one's
+   of the same name: then before this pair). */
+static void check_cookies(const rtws_http *req, const char *buf, size_t len) {
+    size_t h;
+    rtws_str v;
+    FUZZ_CHECK(rtws_http_get_cookie(req, "no such cookie name", &v) == 0 && v.len == 0);
+    for (h = 0; h < req->nheaders; h++) {
+        const char *p = req->headers[h].value.p, *end = p + req->headers[h].value.len;
+        const char *hn = req->headers[h].name.p;
+        if (req->headers[h].name.len != 6 || (hn[0] | 0x20) != 'c' || (hn[1] | 0x20) != 'o' ||
+            (hn[2] | 0x20) != 'o' || (hn[3] | 0x20) != 'k' || (hn[4] | 0x20) != 'i' || (hn[5] | 0x20) != 'e')
+            continue;
+        while (p < end) {
+            const char *e = (const char *)memchr(p, ';', (size_t)(end - p)), *eq;
+            char name[64];
+            if (!e) e = end;
+            while (p < e && (*p == ' ' || *p == '\t')) p++;
+            eq = (const char *)memchr(p, '=', (size_t)(e - p));
+            if (eq && (size_t)(eq - p) < sizeof name && !memchr(p, 0, (size_t)(eq - p))) {
+                memcpy(name, p, (size_t)(eq - p));
+                name[eq - p] = '\0';
+                FUZZ_CHECK(rtws_http_get_cookie(req, name, &v) == 1);
+                FUZZ_CHECK(inside(v, buf, len) && v.p + v.len <= e);
+            }
+            p = e + 1;
+        }
+    }
+}
+
 static void check_request(const char *buf, size_t len, size_t max_headers, size_t head) {
     rtws_http req;
     rtws_upgrade u;
@@ -134,6 +165,7 @@ static void check_request(const char *buf, size_t len, size_t max_headers, size_
     FUZZ_CHECK(req.minor >= 0 && req.minor <= 9);
     check_headers(&req, buf, len, max_headers);
     check_query(&req);
+    check_cookies(&req, buf, len);
 
     FUZZ_CHECK(rtws_http_check_upgrade(&req, &u) == u.status);
     FUZZ_CHECK(u.status == 101 || u.status == 400 || u.status == 405 || u.status == 426);
