@@ -1074,6 +1074,8 @@ RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user);
 typedef struct rtws_conn_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
+    uint64_t last_msg_ms;    /* now_ms of the last data message received (of the OPEN
+                                event until one arrives): what idle_timeout_ms counts from */
     uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* round trips of our
                                   pings: heartbeats and rtws_conn_ping's */
     rtws_err last_error;
@@ -5861,6 +5863,7 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->bytes_in = c->priv_.bytes_in;
     st->bytes_out = c->priv_.bytes_out;
     st->opened_at_ms = c->priv_.opened_at;
+    st->last_msg_ms = c->priv_.opened ? RTWS__MAX(c->priv_.last_msg_rx, c->priv_.opened_at) : 0;
     st->rtt_last_ms = c->priv_.rtt_last;
     st->rtt_min_ms = c->priv_.rtt_min;
     st->rtt_samples = c->priv_.rtt_n;
@@ -9779,6 +9782,7 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
         rtws_conn_get_stats(cl->conn, &live);
         rtws__stats_add(&st->total, &live);
         st->total.opened_at_ms = live.opened_at_ms;
+        st->total.last_msg_ms = live.last_msg_ms;
     }
     st->reconnects = cl->reconnects;
     st->restarts = cl->restarts;
