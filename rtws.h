@@ -1164,6 +1164,8 @@ RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user);
 typedef struct rtws_conn_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t opened_at_ms;   /* now_ms of the OPEN event; 0 when never opened */
+    uint64_t last_msg_ms;    /* now_ms of the last data message received (of the OPEN
+                                event until one arrives): what idle_timeout_ms counts from */
     uint32_t rtt_last_ms, rtt_min_ms, rtt_avg_ms, rtt_samples; /* round trips of our
                                   pings: heartbeats and rtws_conn_ping's */
     rtws_err last_error;
@@ -2096,6 +2098,17 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
    sets *len (may be NULL) to its length (without the NUL) - or, after
    RTWS_ERR_NOSPACE, to the length needed. */
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
+/* Writes values by a format, one letter per call above, each taking its
+   arguments in order: '{' '}' '[' ']' open and close, 'k' a key (const char *,
+   NUL-terminated), 's' a string (const char *; NULL writes null), 'S' a string
+   (const char *, size_t), 'i' an int64_t, 'u' a uint64_t, 'f' a double, 'b' a
+   bool (int), 'n' null, 'r' raw JSON (const char *, size_t; checked as by
+   rtws_json_write_raw), 'j' value i of a parsed document (const rtws_json *,
+   int). Spaces, ':' and ',' are skipped, so "{k:s, k:[i, i]}" reads like the
+   JSON it writes. Pass exactly those types ((int64_t)n, not n). Any other
+   letter is RTWS_ERR_INVALID, which sticks like every error. Returns the
+   writer's error state. */
+RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...);
 #endif /* !RTWS_NO_JSON */
 
 #if !defined(RTWS_NO_REDIS)
@@ -6288,6 +6301,7 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->bytes_in = c->priv_.bytes_in;
     st->bytes_out = c->priv_.bytes_out;
     st->opened_at_ms = c->priv_.opened_at;
+    st->last_msg_ms = c->priv_.opened ? RTWS__MAX(c->priv_.last_msg_rx, c->priv_.opened_at) : 0;
     st->rtt_last_ms = c->priv_.rtt_last;
     st->rtt_min_ms = c->priv_.rtt_min;
     st->rtt_samples = c->priv_.rtt_n;
@@ -10206,6 +10220,7 @@ RTWS_API void rtws_client_get_stats(const rtws_client *cl, rtws_client_stats *st
         rtws_conn_get_stats(cl->conn, &live);
         rtws__stats_add(&st->total, &live);
         st->total.opened_at_ms = live.opened_at_ms;
+        st->total.last_msg_ms = live.last_msg_ms;
     }
     st->reconnects = cl->reconnects;
     st->restarts = cl->restarts;
@@ -13006,6 +13021,67 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
     if (w->priv_.depth || !(w->priv_.flags & RTWS__JSON_W_DONE)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
     if (w->priv_.err == RTWS_OK && w->priv_.len < w->priv_.cap) w->priv_.buf[w->priv_.len] = '\0';
+    return w->priv_.err;
+}
+
+#include <stdarg.h>
+RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...) {
+    va_list ap;
+    const char *s;
+    size_t n;
+    va_start(ap, fmt);
+    for (; *fmt; fmt++) {
+        switch (*fmt) {
+        case ' ':
+        case ':':
+        case ',': break;
+        case '{': rtws_json_write_object(w); break;
+        case '}': rtws_json_write_object_end(w); break;
+        case '[': rtws_json_write_array(w); break;
+        case ']': rtws_json_write_array_end(w); break;
+        case 'k':
+            s = va_arg(ap, const char *);
+            rtws_json_write_key(w, s, strlen(s));
+            break;
+        case 's':
+            s = va_arg(ap, const char *);
+            if (s) rtws_json_write_string(w, s, strlen(s));
+            else rtws_json_write_null(w);
+            break;
+        case 'S':
+        case 'r':
+            s = va_arg(ap, const char *);
+            n = va_arg(ap, size_t);
+            if (*fmt == 'S') rtws_json_write_string(w, s, n);
+            else rtws_json_write_raw(w, s, n);
+            break;
+        case 'i': rtws_json_write_int64(w, va_arg(ap, int64_t)); break;
+        case 'u': {
+            char tmp[24];
+            size_t o = sizeof tmp;
+            uint64_t u = va_arg(ap, uint64_t);
+            do {
+                tmp[--o] = (char)('0' + u % 10u);
+                u /= 10u;
+            } while (u);
+            if (rtws__json_wval(w) == RTWS_OK || w->priv_.err == RTWS_ERR_NOSPACE) {
+                rtws__json_wput(w, tmp + o, sizeof tmp - o);
+                rtws__json_wdone(w);
+            }
+            break;
+        }
+        case 'f': rtws_json_write_double(w, va_arg(ap, double)); break;
+        case 'b': rtws_json_write_bool(w, va_arg(ap, int)); break;
+        case 'n': rtws_json_write_null(w); break;
+        case 'j': {
+            const rtws_json *d = va_arg(ap, const rtws_json *);
+            rtws_json_write_tok(w, d, va_arg(ap, int));
+            break;
+        }
+        default: rtws__json_wfail(w, RTWS_ERR_INVALID); break;
+        }
+    }
+    va_end(ap);
     return w->priv_.err;
 }
 #endif /* !RTWS_NO_JSON */

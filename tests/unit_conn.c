@@ -940,9 +940,13 @@ static void test_idle_and_stats(void) {
     CHECK(connect_pair(&cl, &lc, &sv, &ls, 0));
     ((rtws_config *)(uintptr_t)rtws_conn_get_config(&sv))->idle_timeout_ms = 1000;
     ((rtws_config *)(uintptr_t)rtws_conn_get_config(&sv))->heartbeat_off = 1;
+    rtws_conn_get_stats(&sv, &st);
+    CHECK_EQ(st.last_msg_ms, 1); /* no message yet: the open */
     CHECK_EQ(rtws_conn_send_text(&cl, "abc", 3), RTWS_OK);
     pump(&cl, &sv, 0, 600);
     CHECK_EQ(rtws_conn_get_deadline(&sv), 1600); /* a data message moved the idle deadline */
+    rtws_conn_get_stats(&sv, &st);
+    CHECK_EQ(st.last_msg_ms, 600);
     rtws_conn_ping(&cl, "p", 1);
     pump(&cl, &sv, 0, 1500); /* a ping is not activity for the idle timer */
     rtws_conn_run_timers(&sv, 1599);
@@ -954,6 +958,7 @@ static void test_idle_and_stats(void) {
     CHECK(lc.last_close.close.reason_len == 12 && memcmp(lc.last_close.close.reason, "idle timeout", 12) == 0);
     rtws_conn_get_stats(&sv, &st);
     CHECK(st.msgs_in == 1 && st.bytes_in == 3 && st.msgs_out == 0 && st.opened_at_ms == 1);
+    CHECK_EQ(st.last_msg_ms, 600); /* the ping after it did not count */
     rtws_conn_get_stats(&cl, &st);
     CHECK(st.msgs_out == 1 && st.bytes_out == 3);
     rtws_conn_free(&cl);
