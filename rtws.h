@@ -12006,6 +12006,7 @@ RTWS_API const rtws_transport *rtws_transport_bearssl(void) { return &rtws__bear
 
 #include <stdio.h>  /* snprintf: rtws_json_write_double */
 #include <stdlib.h> /* strtod: rtws_json_double */
+#include <stdarg.h> /* va_list: rtws_json_write_fmt */
 
 #define RTWS__JSON_K(b) (0x0101010101010101ull * (uint64_t)(b))
 #define RTWS__JSON_WS ((1ull << ' ') | (1ull << '\t') | (1ull << '\n') | (1ull << '\r'))
@@ -13024,7 +13025,6 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     return w->priv_.err;
 }
 
-#include <stdarg.h>
 RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...) {
     va_list ap;
     const char *s;
