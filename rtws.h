@@ -11,8 +11,8 @@
      RTWS_ASSERT(x)     checks caller bugs only, never wire bytes (default: assert)
      RTWS_API           linkage of public functions (default: extern)
      RTWS_STATIC        make every function static
-     RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source; then
-                        rtws_config.random must be set
+     RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source
+                        (Windows: RtlGenRandom); then rtws_config.random must be set
      RTWS_NO_EPOLL      rtws_ctx_run_once() uses poll(2) on Linux too
      RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
@@ -48,8 +48,9 @@
      RTWS_NO_THREADS    cross-thread posting (rtws_ctx_post, _post_owned,
                         _post_close, rtws_ctx_get_post_stats): no atomics, no
                         wake-up fd. Without it posting needs the GCC/Clang
-                        __atomic builtins (and eventfd on Linux, a pipe on
-                        other POSIX systems); no pthread library is needed.
+                        __atomic builtins or MSVC's Interlocked* (and eventfd
+                        on Linux, a pipe on other POSIX systems, a loopback
+                        socket pair on Windows); no pthread library is needed.
      Refused with an #error: RTWS_NO_CLIENT with RTWS_NO_SERVER (nothing could
      open a connection) and RTWS_NO_HOST with RTWS_USE_BEARSSL (TLS runs on
      the host's sockets). With RTWS_USE_BEARSSL, RTWS_NO_CLIENT leaves out the
@@ -98,7 +99,8 @@
    rtws_stream.
    Two base functions touch the system, and only when called:
    rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
-   rtws_random_system() reads getrandom(), falling back to /dev/urandom. It
+   rtws_random_system() reads getrandom(), falling back to /dev/urandom
+   (Windows: QueryPerformanceCounter and RtlGenRandom). It
    is the default of rtws_config.random (mask keys, Sec-WebSocket-Key, TLS
    seeding) and rtws_router_config.random (session ids); with
    RTWS_NO_SYSTEM_RANDOM it is left out and those must be set. Layer 4 and
@@ -127,6 +129,14 @@
    LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
 
    TLS: optional, see layer 5 below (rtws_ctx_listen_tls, rtws_tls_client_config).
+
+   WINDOWS (7 and later, Winsock 2; mingw-w64 or MSVC): link ws2_32 (MSVC
+   does through a pragma). The int socket of the API (rtws_conn_get_fd,
+   on_socket, handle_readable) is the SOCKET's value, -1 for none; the
+   detail of RTWS_ERR_IO is a WSAGetLastError() code, its text the system's
+   (FormatMessage); rtws_ctx_run_once waits with WSAPoll, and each context
+   calls WSAStartup once (WSACleanup in rtws_ctx_free). See docs/GUIDE.md,
+   "Platforms".
 */
 #ifndef RTWS_H
 #define RTWS_H
@@ -169,6 +179,9 @@
 #endif
 #if defined(RTWS_NO_CLIENT) && defined(RTWS_NO_SERVER)
 #error "rtws: RTWS_NO_CLIENT and RTWS_NO_SERVER together leave no way to open a connection; keep one role (for frames, HTTP and JSON alone, link with -ffunction-sections -Wl,--gc-sections instead)"
+#endif
+#if defined(_WIN32) && defined(RTWS_USE_BEARSSL)
+#error "rtws: the BearSSL transport is not ported to Windows yet (it calls POSIX send/recv and reads errno); give rtws_ctx_config.tls_transport a TLS of your own there"
 #endif
 #if defined(RTWS_NO_HOST) && defined(RTWS_USE_BEARSSL)
 #error "rtws: RTWS_USE_BEARSSL needs the host layer (TLS runs on its sockets); remove RTWS_NO_HOST, or run your own TLS and feed its plaintext to rtws_conn_recv"
@@ -245,7 +258,8 @@ typedef struct rtws_allocator {
    Used for masking keys and Sec-WebSocket-Key (RFC 6455 §5.3, §10.3). */
 typedef int (*rtws_random_fn)(void *buf, size_t len, void *user);
 
-/* getrandom(2), falling back to /dev/urandom. Returns 0 or -1. */
+/* getrandom(2), falling back to /dev/urandom (Windows: RtlGenRandom, from
+   advapi32). Returns 0 or -1. */
 RTWS_API int rtws_random_system(void *buf, size_t len, void *user);
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the value to pass as now_ms. */
 RTWS_API uint64_t rtws_time_now_ms(void);
@@ -1468,7 +1482,8 @@ RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c);
    messages and closes for its connections, addressed by rtws_conn_get_id()
    (a pointer could be freed by the loop meanwhile). Posting is on when
    rtws_ctx_config.post_queue_max is set: the context then owns a wake-up fd
-   (eventfd on Linux, a pipe elsewhere), listed by rtws_ctx_fill_pollfds,
+   (eventfd on Linux, a pipe elsewhere, on Windows the read end of a
+   loopback TCP pair), listed by rtws_ctx_fill_pollfds,
    waited on by rtws_ctx_run_once and reported to on_socket like any socket.
    A post queues the message and wakes the loop, which hands it to the
    connection (rtws_conn_send, rtws_conn_close) at the start of its next
@@ -8181,6 +8196,9 @@ static void rtws__settle(rtws__sock *s, uint64_t now) {
         /* as in rtws__timers: a deadline already due is served by the next
            pass, at most timer_ms away, not by a pass on every call */
         if (d < now + s->ctx->cfg.timer_ms) d = now + s->ctx->cfg.timer_ms;
+#if defined(_WIN32) /* a connect's failure is found by the pass (rtws__win_connects) */
+        if (s->connecting) d = now + s->ctx->cfg.timer_ms;
+#endif
         if (d < s->ctx->next_scan) s->ctx->next_scan = d;
     }
 }
@@ -10536,6 +10554,10 @@ static void rtws__stream_settle(rtws__sock *s) {
     if (s->dead || !st) return;
     if (st->ooff < st->olen) want |= (unsigned)RTWS_WANT_WRITE;
     rtws__watch(s, s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
+#if defined(_WIN32) /* a connect's failure is found by the pass (rtws__win_connects) */
+    if (s->connecting && s->ctx->next_scan > s->ctx->now + s->ctx->cfg.timer_ms)
+        s->ctx->next_scan = s->ctx->now + s->ctx->cfg.timer_ms;
+#endif
 }
 
 /* Writes the queued output; 1 when the socket is full. */

@@ -18,6 +18,32 @@ CC=x86_64-w64-mingw32-gcc CXX=x86_64-w64-mingw32-g++
 mkdir -p "$B/win"
 ERR=$B/win/compile.err
 p=0 f=0
+# What MSVC cannot compile, found by reading the header (no MSVC runs here):
+# every __builtin_* and __attribute__ must sit under an #if naming __GNUC__
+# or __clang__ (with a plain-C #else), and the __atomic builtins only in the
+# non-MSVC half of the posting atomics (MSVC has the Interlocked* half).
+# VLAs are refused by -Wvla in the builds below.
+bad=$(awk '
+    function gnu(   k) { # some enclosing #if/#elif branch asks for gcc or clang
+        for (k = 1; k <= n; k++)
+            if (st[k] !~ /^ELSE/ && st[k] ~ /[^!]defined\((__GNUC__|__clang__)\)/) return 1
+        return 0
+    }
+    /^#[ \t]*(if|elif)/ {
+        c = $0; while (c ~ /\\$/ && (getline nxt) > 0) c = c nxt
+        if ($0 ~ /^#[ \t]*if/ && c !~ /^#[ \t]*elif/) st[++n] = c; else st[n] = c
+    }
+    /^#[ \t]*else/ { st[n] = "ELSE " st[n] }
+    /^#[ \t]*endif/ { n-- }
+    /^#if defined\(_MSC_VER\) && !defined\(__clang__\)/ { half = "msvc" }
+    half == "msvc" && /^#else/ { half = "gcc" }
+    /^#endif \/\* _MSC_VER \*\// { half = "" }
+    /__builtin_|__attribute__/ && !gnu() { print NR ": " $0 }
+    /__atomic_/ && half != "gcc" { print NR ": " $0 }
+' rtws.h)
+if [ -z "$bad" ]; then p=$((p + 1)); echo "ok: MSVC review: GCC builtins, attributes and __atomic all have an MSVC alternative"
+else f=$((f + 1)); echo "compile FAILED: MSVC review: unguarded GCC-only code"; echo "$bad" | head -n 20; fi
+
 if ! command -v $CC >/dev/null 2>&1 || ! command -v $CXX >/dev/null 2>&1; then
     if [ "${RTWS_REQUIRE_ALL:-0}" = 1 ]; then
         echo "compile FAILED: mingw-w64 missing (bash tests/ports_deps.sh installs it) and RTWS_REQUIRE_ALL=1"; f=1
