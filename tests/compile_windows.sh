@@ -10,7 +10,7 @@
 # usage: tests/compile_windows.sh [build-dir]; writes "passed failed" to
 # build-dir/compile_windows.counts
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 B=${1:-build}
 WARN=${WARN:--Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wcast-qual -Werror}
 CWARN=${CWARN:-$WARN -Wstrict-prototypes -Wmissing-prototypes}

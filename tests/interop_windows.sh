@@ -23,7 +23,7 @@
 # the slow part). 127.0.0.1 only; every process started here is stopped by
 # its PID, and the prefix's own wineserver with `wineserver -k`.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 B=build
 W=$B/win
 mkdir -p "$W"

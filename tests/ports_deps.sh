@@ -7,8 +7,8 @@
 # the caller says it skipped.
 #   bash tests/ports_deps.sh       installs, exit 0 when all are present
 #   . tests/ports_deps.sh; rtws_ports_deps
-cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
-. tests/deps.sh
+# shellcheck source=tests/deps.sh
+. "$(dirname "${BASH_SOURCE[0]}")/deps.sh"
 
 # Debian package names (bookworm): gcc-/g++-mingw-w64-x86-64 are the 64-bit
 # halves of the "mingw-w64" metapackage (which also pulls the i686 ones);
