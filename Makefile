@@ -124,6 +124,7 @@ $(B)/replay_%: fuzz/%.c fuzz/replay.c fuzz/fuzz.h rtws.h | $(B)
 # and tests/compile_order.c (a libc header before the implementation under
 # -std=c99) stops at rtws.h's #error that says why
 # tests/compile_switches.sh: every combination of the RTWS_NO_* switches
+# tests/compile_windows.sh: mingw-w64 C99/C++11 builds (skipped without it)
 compile-check: | $(B)
 	@set -e; r=$(B)/compile_results; p=0; f=0; : > $(B)/compile.log; \
 	try() { if "$$@" >>$(B)/compile.log 2>&1; then p=$$((p+1)); else f=$$((f+1)); echo "compile FAILED: $$*"; fi; }; \
@@ -154,6 +155,10 @@ compile-check: | $(B)
 	WARN="$(WARN)" CWARN="$(CWARN)" BEARSSL=$(BEARSSL) tests/compile_switches.sh $(B) > $(B)/compile_switches.log 2>&1 || true; \
 	cat $(B)/compile_switches.log >> $(B)/compile.log; grep 'compile FAILED' $(B)/compile_switches.log || true; \
 	read sp sf < $(B)/compile_switches.counts; p=$$((p+sp)); f=$$((f+sf)); \
+	echo "0 1" > $(B)/compile_windows.counts; \
+	WARN="$(WARN)" CWARN="$(CWARN)" tests/compile_windows.sh $(B) > $(B)/compile_windows.log 2>&1 || true; \
+	cat $(B)/compile_windows.log >> $(B)/compile.log; grep 'compile FAILED' $(B)/compile_windows.log || true; \
+	read wp wf < $(B)/compile_windows.counts; p=$$((p+wp)); f=$$((f+wf)); \
 	printf '#!/bin/sh\ncat %s/compile.log\necho "%s passed, %s failed"\n' $(B) $$p $$f > $$r; chmod +x $$r
 
 # --- fuzz: libFuzzer, FUZZ_SECONDS per target, new inputs merged into the corpus

@@ -11,8 +11,8 @@
      RTWS_ASSERT(x)     checks caller bugs only, never wire bytes (default: assert)
      RTWS_API           linkage of public functions (default: extern)
      RTWS_STATIC        make every function static
-     RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source; then
-                        rtws_config.random must be set
+     RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source
+                        (Windows: RtlGenRandom); then rtws_config.random must be set
      RTWS_NO_EPOLL      rtws_ctx_run_once() uses poll(2) on Linux too
      RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
@@ -48,8 +48,9 @@
      RTWS_NO_THREADS    cross-thread posting (rtws_ctx_post, _post_owned,
                         _post_close, rtws_ctx_get_post_stats): no atomics, no
                         wake-up fd. Without it posting needs the GCC/Clang
-                        __atomic builtins (and eventfd on Linux, a pipe on
-                        other POSIX systems); no pthread library is needed.
+                        __atomic builtins or MSVC's Interlocked* (and eventfd
+                        on Linux, a pipe on other POSIX systems, a loopback
+                        socket pair on Windows); no pthread library is needed.
      Refused with an #error: RTWS_NO_CLIENT with RTWS_NO_SERVER (nothing could
      open a connection) and RTWS_NO_HOST with RTWS_USE_BEARSSL (TLS runs on
      the host's sockets). With RTWS_USE_BEARSSL, RTWS_NO_CLIENT leaves out the
@@ -100,7 +101,8 @@
    rtws_stream.
    Two base functions touch the system, and only when called:
    rtws_time_now_ms()/rtws_time_wall_ms() read the clock, and
-   rtws_random_system() reads getrandom(), falling back to /dev/urandom. It
+   rtws_random_system() reads getrandom(), falling back to /dev/urandom
+   (Windows: QueryPerformanceCounter and RtlGenRandom). It
    is the default of rtws_config.random (mask keys, Sec-WebSocket-Key, TLS
    seeding) and rtws_router_config.random (session ids); with
    RTWS_NO_SYSTEM_RANDOM it is left out and those must be set. Layer 4 and
@@ -129,6 +131,14 @@
    LIMITS: every buffer has a cap in rtws_config (see rtws_config below).
 
    TLS: optional, see layer 5 below (rtws_ctx_listen_tls, rtws_tls_client_config).
+
+   WINDOWS (7 and later, Winsock 2; mingw-w64 or MSVC): link ws2_32 (MSVC
+   does through a pragma). The int socket of the API (rtws_conn_get_fd,
+   on_socket, handle_readable) is the SOCKET's value, -1 for none; the
+   detail of RTWS_ERR_IO is a WSAGetLastError() code, its text the system's
+   (FormatMessage); rtws_ctx_run_once waits with WSAPoll, and each context
+   calls WSAStartup once (WSACleanup in rtws_ctx_free). See docs/GUIDE.md,
+   "Platforms".
 */
 #ifndef RTWS_H
 #define RTWS_H
@@ -171,6 +181,9 @@
 #endif
 #if defined(RTWS_NO_CLIENT) && defined(RTWS_NO_SERVER)
 #error "rtws: RTWS_NO_CLIENT and RTWS_NO_SERVER together leave no way to open a connection; keep one role (for frames, HTTP and JSON alone, link with -ffunction-sections -Wl,--gc-sections instead)"
+#endif
+#if defined(_WIN32) && defined(RTWS_USE_BEARSSL)
+#error "rtws: the BearSSL transport is not ported to Windows yet (it calls POSIX send/recv and reads errno); give rtws_ctx_config.tls_transport a TLS of your own there"
 #endif
 #if defined(RTWS_NO_HOST) && defined(RTWS_USE_BEARSSL)
 #error "rtws: RTWS_USE_BEARSSL needs the host layer (TLS runs on its sockets); remove RTWS_NO_HOST, or run your own TLS and feed its plaintext to rtws_conn_recv"
@@ -247,7 +260,8 @@ typedef struct rtws_allocator {
    Used for masking keys and Sec-WebSocket-Key (RFC 6455 §5.3, §10.3). */
 typedef int (*rtws_random_fn)(void *buf, size_t len, void *user);
 
-/* getrandom(2), falling back to /dev/urandom. Returns 0 or -1. */
+/* getrandom(2), falling back to /dev/urandom (Windows: RtlGenRandom, from
+   advapi32). Returns 0 or -1. */
 RTWS_API int rtws_random_system(void *buf, size_t len, void *user);
 /* Monotonic milliseconds (CLOCK_MONOTONIC); the value to pass as now_ms. */
 RTWS_API uint64_t rtws_time_now_ms(void);
@@ -1560,7 +1574,8 @@ RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c);
    messages and closes for its connections, addressed by rtws_conn_get_id()
    (a pointer could be freed by the loop meanwhile). Posting is on when
    rtws_ctx_config.post_queue_max is set: the context then owns a wake-up fd
-   (eventfd on Linux, a pipe elsewhere), listed by rtws_ctx_fill_pollfds,
+   (eventfd on Linux, a pipe elsewhere, on Windows the read end of a
+   loopback TCP pair), listed by rtws_ctx_fill_pollfds,
    waited on by rtws_ctx_run_once and reported to on_socket like any socket.
    A post queues the message and wakes the loop, which hands it to the
    connection (rtws_conn_send, rtws_conn_close) at the start of its next
@@ -2856,7 +2871,24 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 
 /* === layer 0: base ====================================================== */
 
+#if defined(_WIN32)
+/* Windows 7 and later. The clock is QueryPerformanceCounter, the random
+   source RtlGenRandom (SystemFunction036 of advapi32.dll, linked by default
+   by mingw-w64 and through the pragma below by MSVC); layer 4 adds Winsock 2. */
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0601 /* Windows 7: WSAPoll, inet_ntop */
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN /* keeps the old <winsock.h> out: layer 4 includes <winsock2.h> */
+#endif
+#include <windows.h>
 #if !defined(RTWS_NO_SYSTEM_RANDOM)
+#include <ntsecapi.h> /* RtlGenRandom */
+#if defined(_MSC_VER)
+#pragma comment(lib, "advapi32.lib")
+#endif
+#endif
+#elif !defined(RTWS_NO_SYSTEM_RANDOM)
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -2923,6 +2955,15 @@ static rtws_err rtws__grow(const rtws_allocator *a, void **p, size_t *cap, size_
 RTWS_API int rtws_random_system(void *buf, size_t len, void *user) {
     uint8_t *p = (uint8_t *)buf;
     (void)user;
+#if defined(_WIN32)
+    while (len > 0) {
+        ULONG n = len > 0x10000000u ? 0x10000000u : (ULONG)len;
+        if (!RtlGenRandom(p, n)) return -1;
+        p += n;
+        len -= n;
+    }
+    return 0;
+#else
 #if defined(RTWS__HAVE_GETRANDOM)
     while (len > 0) {
         ssize_t n = getrandom(p, len, 0);
@@ -2946,9 +2987,27 @@ RTWS_API int rtws_random_system(void *buf, size_t len, void *user) {
         close(fd);
     }
     return len == 0 ? 0 : -1;
+#endif /* _WIN32 */
 }
 #endif
 
+#if defined(_WIN32)
+RTWS_API uint64_t rtws_time_now_ms(void) {
+    LARGE_INTEGER c, f;
+    uint64_t t, hz;
+    QueryPerformanceCounter(&c);
+    QueryPerformanceFrequency(&f); /* fixed at boot; never 0 on Windows XP and later */
+    t = (uint64_t)c.QuadPart;
+    hz = (uint64_t)f.QuadPart;
+    return t / hz * 1000u + t % hz * 1000u / hz;
+}
+
+RTWS_API uint64_t rtws_time_wall_ms(void) {
+    FILETIME ft; /* 100 ns units since 1601-01-01 */
+    GetSystemTimeAsFileTime(&ft);
+    return (((uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime) / 10000u) - 11644473600000u;
+}
+#else
 RTWS_API uint64_t rtws_time_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -2960,6 +3019,7 @@ RTWS_API uint64_t rtws_time_wall_ms(void) {
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+#endif
 
 RTWS_API int rtws_time_until_ms(uint64_t deadline_ms, uint64_t now_ms) {
     if (deadline_ms == UINT64_MAX) return -1;
@@ -8004,6 +8064,76 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 
 /* === layer 4: host ====================================================== */
 
+/* The system's sockets behind a few private names (rtws__os_*, RTWS__E*), so
+   the code below reads the same on POSIX and on Windows. A socket is an int
+   in the API and the tables (rtws_conn_get_fd, byfd); on Windows that int is
+   the SOCKET's value (Winsock handles fit in 32 bits: OpenSSL's SSL_set_fd
+   relies on the same), INVALID_SOCKET becomes -1. Error codes (the detail of
+   RTWS_ERR_IO) are errno on POSIX, WSAGetLastError() on Windows. */
+#if defined(_WIN32)
+#if _WIN32_WINNT < 0x0600
+#error "rtws: the host layer needs WSAPoll (Windows Vista and later): define _WIN32_WINNT as 0x0601 or higher before including <windows.h>, or define RTWS_NO_HOST"
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <errno.h>
+#include <stdio.h>
+#if defined(_MSC_VER)
+#pragma comment(lib, "ws2_32.lib")
+#endif
+#define RTWS__SOCKERR() WSAGetLastError()
+#define RTWS__WOULDBLOCK(e) ((e) == WSAEWOULDBLOCK)
+#define RTWS__INPROGRESS(e) ((e) == WSAEWOULDBLOCK || (e) == WSAEINPROGRESS)
+#define RTWS__EALREADY WSAEALREADY
+#define RTWS__EINTR WSAEINTR
+#define RTWS__ECONNRESET WSAECONNRESET
+#define RTWS__ECONNABORTED WSAECONNABORTED
+#define RTWS__ECONNREFUSED WSAECONNREFUSED
+#define RTWS__ENOMEM WSAENOBUFS
+#define RTWS__SOCK(fd) ((SOCKET)(intptr_t)(fd)) /* -1 -> INVALID_SOCKET */
+static int rtws__os_fd(SOCKET s) { return s == INVALID_SOCKET ? -1 : (int)s; }
+static int rtws__os_socket(int af, int type, int proto) {
+    return rtws__os_fd(socket(af, type, proto));
+}
+static int rtws__os_accept(int fd, struct sockaddr *a, socklen_t *len) {
+    return rtws__os_fd(accept(RTWS__SOCK(fd), a, len));
+}
+static int rtws__os_bind(int fd, const struct sockaddr *a, size_t len) {
+    return bind(RTWS__SOCK(fd), a, (int)len);
+}
+static int rtws__os_listen(int fd, int backlog) { return listen(RTWS__SOCK(fd), backlog); }
+static int rtws__os_connect(int fd, const struct sockaddr *a, socklen_t len) {
+    return connect(RTWS__SOCK(fd), a, len);
+}
+static int rtws__os_getsockname(int fd, struct sockaddr *a, socklen_t *len) {
+    return getsockname(RTWS__SOCK(fd), a, len);
+}
+static int rtws__os_setsockopt(int fd, int level, int name, const void *v, size_t len) {
+    return setsockopt(RTWS__SOCK(fd), level, name, (const char *)v, (int)len);
+}
+static int rtws__os_getsockopt(int fd, int level, int name, void *v, socklen_t *len) {
+    return getsockopt(RTWS__SOCK(fd), level, name, (char *)v, len);
+}
+static long rtws__os_recv(int fd, void *buf, size_t len) {
+    return recv(RTWS__SOCK(fd), (char *)buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
+}
+#define rtws__os_close(fd) closesocket(RTWS__SOCK(fd))
+#define rtws__os_shutdown_wr(fd) shutdown(RTWS__SOCK(fd), SD_SEND)
+#define RTWS__PFD_FD(fd) RTWS__SOCK(fd) /* struct pollfd's fd is a SOCKET */
+#define RTWS__PFD_INT(s) rtws__os_fd(s)
+#define rtws__os_poll(fds, n, ms) WSAPoll((fds), (ULONG)(n), (ms))
+/* The system's text for a Winsock code, into buf (cap bytes). */
+static const char *rtws__os_strerror(int code, char *buf, size_t cap) {
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                             (DWORD)code, 0, buf, (DWORD)cap, NULL);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+                     buf[n - 1] == '.'))
+        n--;
+    if (n == 0) snprintf(buf, cap, "Winsock error %d", code);
+    else buf[n] = 0;
+    return buf;
+}
+#else
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -8015,6 +8145,31 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#define RTWS__SOCKERR() errno
+#define RTWS__WOULDBLOCK(e) ((e) == EAGAIN || (e) == EWOULDBLOCK)
+#define RTWS__INPROGRESS(e) ((e) == EINPROGRESS)
+#define RTWS__EALREADY EALREADY
+#define RTWS__EINTR EINTR
+#define RTWS__ECONNRESET ECONNRESET
+#define RTWS__ECONNABORTED ECONNABORTED
+#define RTWS__ECONNREFUSED ECONNREFUSED
+#define RTWS__ENOMEM ENOMEM
+#define rtws__os_socket socket
+#define rtws__os_accept accept
+#define rtws__os_bind bind
+#define rtws__os_listen listen
+#define rtws__os_connect connect
+#define rtws__os_getsockname getsockname
+#define rtws__os_setsockopt setsockopt
+#define rtws__os_getsockopt getsockopt
+#define rtws__os_recv(fd, buf, len) recv((fd), (buf), (len), 0)
+#define rtws__os_close(fd) close(fd)
+#define rtws__os_shutdown_wr(fd) shutdown((fd), SHUT_WR)
+#define RTWS__PFD_FD(fd) (fd)
+#define RTWS__PFD_INT(fd) (fd)
+#define rtws__os_poll(fds, n, ms) poll((fds), (nfds_t)(n), (ms))
+#define rtws__os_strerror(code, buf, cap) ((void)(buf), (void)(cap), strerror(code))
+#endif
 #if defined(__linux__) && !defined(RTWS_NO_EPOLL)
 #include <sys/epoll.h>
 #define RTWS__EPOLL 1 /* rtws_ctx_run_once waits with epoll: no walk over every socket */
@@ -8174,17 +8329,42 @@ static rtws_err rtws__tcp_open(void *state, const rtws_transport_open *in, int *
 }
 
 static long rtws__tcp_read(void *state, int fd, void *buf, size_t len, int *detail) {
-    ssize_t r;
+    long r;
+    int e;
     (void)state;
-    do r = recv(fd, buf, len, 0);
-    while (r < 0 && errno == EINTR);
-    if (r >= 0) return (long)r;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return RTWS_IO_AGAIN;
-    if (errno == ECONNRESET) return 0; /* the end of the stream: the connection says 1006 */
-    *detail = errno;
+    do r = (long)rtws__os_recv(fd, buf, len);
+    while (r < 0 && RTWS__SOCKERR() == RTWS__EINTR);
+    if (r >= 0) return r;
+    e = RTWS__SOCKERR();
+    if (RTWS__WOULDBLOCK(e)) return RTWS_IO_AGAIN;
+    if (e == RTWS__ECONNRESET) return 0; /* the end of the stream: the connection says 1006 */
+    *detail = e;
     return RTWS_IO_ERRNO;
 }
 
+#if defined(_WIN32)
+/* WSASend takes the pieces as WSABUFs (ULONG lengths): at most 2^31 - 1
+   bytes in all, so the count fits the long it returns. */
+static long rtws__tcp_writev(void *state, int fd, const rtws_iov *iov, int n, int *detail) {
+    WSABUF wb[16];
+    DWORD sent = 0;
+    size_t room = 0x7fffffffu;
+    int i, e;
+    (void)state;
+    if (n > 16) n = 16;
+    for (i = 0; i < n && room > 0; i++) {
+        size_t l = iov[i].len < room ? iov[i].len : room;
+        wb[i].buf = (CHAR *)(uintptr_t)iov[i].base;
+        wb[i].len = (ULONG)l;
+        room -= l;
+    }
+    if (WSASend(RTWS__SOCK(fd), wb, (DWORD)i, &sent, 0, NULL, NULL) == 0) return (long)sent;
+    e = WSAGetLastError();
+    if (e == WSAEWOULDBLOCK) return RTWS_IO_AGAIN;
+    *detail = e;
+    return RTWS_IO_ERRNO;
+}
+#else
 static long rtws__tcp_writev(void *state, int fd, const rtws_iov *iov, int n, int *detail) {
     struct iovec io[16];
     struct msghdr mh;
@@ -8206,6 +8386,7 @@ static long rtws__tcp_writev(void *state, int fd, const rtws_iov *iov, int n, in
     *detail = errno;
     return RTWS_IO_ERRNO;
 }
+#endif
 
 static const rtws_transport rtws__tcp = {
     "tcp", 0, rtws__tcp_open, rtws__tcp_read, rtws__tcp_writev, NULL, NULL, NULL, NULL, NULL,
@@ -8249,6 +8430,12 @@ static void rtws__sock_notify(rtws_conn *c) {
 }
 
 static int rtws__set_nonblock(int fd) {
+#if defined(_WIN32)
+    u_long on = 1;
+    if (ioctlsocket(RTWS__SOCK(fd), (long)FIONBIO, &on) != 0) return -1;
+    SetHandleInformation((HANDLE)RTWS__SOCK(fd), HANDLE_FLAG_INHERIT, 0); /* FD_CLOEXEC */
+    return 0;
+#else
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
     fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -8259,6 +8446,7 @@ static int rtws__set_nonblock(int fd) {
     }
 #endif
     return 0;
+#endif /* _WIN32 */
 }
 
 #ifdef RTWS__EPOLL
@@ -8313,6 +8501,15 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     if (cfg) a = cfg->conn.allocator;
     ctx = (rtws_ctx *)rtws__alloc(&a, sizeof *ctx);
     if (!ctx) return NULL;
+#if defined(_WIN32)
+    { /* once per context, undone by rtws_ctx_free (Winsock counts them) */
+        WSADATA wsa;
+        if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
+            rtws__free(&a, ctx);
+            return NULL;
+        }
+    }
+#endif
     memset(ctx, 0, sizeof *ctx);
     if (cfg) ctx->cfg = *cfg;
     ctx->cfg.timer_ms = RTWS__DEF(ctx->cfg.timer_ms, 100u);
@@ -8394,7 +8591,7 @@ static void rtws__destroy(rtws__sock *s) {
     }
     if (s->fd >= 0) {
         ctx->byfd[s->fd] = NULL;
-        close(s->fd);
+        rtws__os_close(s->fd);
     }
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
     ctx->socks[i]->index = (uint32_t)i;
@@ -8451,6 +8648,9 @@ static void rtws__settle(rtws__sock *s, uint64_t now) {
         /* as in rtws__timers: a deadline already due is served by the next
            pass, at most timer_ms away, not by a pass on every call */
         if (d < now + s->ctx->cfg.timer_ms) d = now + s->ctx->cfg.timer_ms;
+#if defined(_WIN32) /* a connect's failure is found by the pass (rtws__win_connects) */
+        if (s->connecting) d = now + s->ctx->cfg.timer_ms;
+#endif
         if (d < s->ctx->next_scan) s->ctx->next_scan = d;
     }
 }
@@ -8492,7 +8692,7 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
         }
         /* half-close and drain what the peer still sends, so our last bytes
            (a close frame) are not lost to a reset */
-        shutdown(s->fd, SHUT_WR);
+        rtws__os_shutdown_wr(s->fd);
         s->lingering = 1;
         s->conn.priv_.close_deadline = now + s->ctx->cfg.linger_ms;
         rtws__watch(s, RTWS_WANT_READ);
@@ -8528,7 +8728,9 @@ static const char *rtws__tp_text(const rtws_transport *tp, int detail) {
 }
 
 static void rtws__host_error(rtws__sock *s, rtws_err err, int sys_errno) {
-    rtws__host_fail(s, err, sys_errno, sys_errno ? strerror(sys_errno) : NULL);
+    char text[256]; /* Windows: FormatMessage's text */
+    rtws__host_fail(s, err, sys_errno,
+                    sys_errno ? rtws__os_strerror(sys_errno, text, sizeof text) : NULL);
 }
 
 /* A transport's read, writev or flush failed (RTWS_IO_ERRNO or RTWS_IO_FAIL). */
@@ -8591,10 +8793,10 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             return; /* a redirect to follow, or TLS to start first (rtws__settle_state) */
         if (s->lingering || c->priv_.drop_input || c->priv_.freed) {
             char sink[4096]; /* the raw socket: nothing more is decoded */
-            ssize_t n = recv(s->fd, sink, sizeof sink, 0);
+            long n = (long)rtws__os_recv(s->fd, sink, sizeof sink);
             if (n > 0) continue;
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n < 0 && RTWS__SOCKERR() == RTWS__EINTR) continue;
+            if (n < 0 && RTWS__WOULDBLOCK(RTWS__SOCKERR())) return;
             if (s->lingering || c->priv_.freed) rtws__kill(s);
             else rtws_conn_recv_eof(c, now);
             return;
@@ -8674,21 +8876,22 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         socklen_t plen = sizeof peer;
         rtws__sock *s;
         size_t size = sizeof *s;
-        int one = 1, fd = accept(l->fd, &peer.sa, &plen);
+        int one = 1, fd = rtws__os_accept(l->fd, &peer.sa, &plen);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
+            int e = RTWS__SOCKERR();
+            if (e == RTWS__EINTR || e == RTWS__ECONNABORTED) continue;
             return; /* EAGAIN, or EMFILE and the like: try again at the next readiness */
         }
         if (rtws__set_nonblock(fd) != 0 || ctx->shutting_down ||
             (ctx->cfg.max_connections && ctx->nconns >= ctx->cfg.max_connections)) {
-            close(fd);
+            rtws__os_close(fd);
             continue;
         }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        rtws__os_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (l->xport) size = RTWS__XSTATE + lx->tp->state_size;
         s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
         if (!s) {
-            close(fd);
+            rtws__os_close(fd);
             continue;
         }
         memset(s, 0, size);
@@ -8702,7 +8905,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         s->conn.priv_.notify_ = rtws__sock_notify;
         s->conn.priv_.io_ = &ctx->io;
         if (!rtws__add_sock(ctx, s)) {
-            close(fd);
+            rtws__os_close(fd);
             rtws__free(&ctx->cfg.conn.allocator, s);
             continue;
         }
@@ -8751,24 +8954,28 @@ static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bou
         if (getaddrinfo(NULL, ps, &hints, &res) != 0) return RTWS_ERR_RESOLVE;
     }
     for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        fd = rtws__os_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#if defined(_WIN32) /* there SO_REUSEADDR would let another socket take the port over */
+        rtws__os_setsockopt(fd, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, &one, sizeof one);
+#else
+        rtws__os_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#endif
         if (ai->ai_family == AF_INET6) {
             int v6only = strcmp(host, "::") == 0 ? 0 : 1;
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+            rtws__os_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
         }
-        if (rtws__set_nonblock(fd) == 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, ctx->cfg.backlog) == 0)
+        if (rtws__set_nonblock(fd) == 0 && rtws__os_bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            rtws__os_listen(fd, ctx->cfg.backlog) == 0)
             break;
-        close(fd);
+        rtws__os_close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
     if (fd < 0) return e;
     s = (rtws__sock *)rtws__alloc(&ctx->cfg.conn.allocator, size);
     if (!s) {
-        close(fd);
+        rtws__os_close(fd);
         return RTWS_ERR_NOMEM;
     }
     memset(s, 0, size);
@@ -8782,10 +8989,10 @@ static rtws_err rtws__listen(rtws_ctx *ctx, const char *host, int port, int *bou
     }
     {
         socklen_t alen = sizeof s->peer;
-        getsockname(fd, &s->peer.sa, &alen);
+        rtws__os_getsockname(fd, &s->peer.sa, &alen);
     }
     if (!rtws__add_sock(ctx, s)) {
-        close(fd);
+        rtws__os_close(fd);
         rtws__free(&ctx->cfg.conn.allocator, s);
         return RTWS_ERR_NOMEM;
     }
@@ -8844,32 +9051,32 @@ static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
     if (s->fd >= 0) {
         if (s->registered) s->ctx->byfd[s->fd] = NULL;
         rtws__watch(s, 0);
-        close(s->fd);
+        rtws__os_close(s->fd);
     }
-    s->fd = socket(a->sa.sa_family, SOCK_STREAM, 0);
-    if (s->fd < 0) return errno;
+    s->fd = rtws__os_socket(a->sa.sa_family, SOCK_STREAM, 0);
+    if (s->fd < 0) return RTWS__SOCKERR();
     s->peer = *a;
-    if (rtws__set_nonblock(s->fd) != 0) return errno;
-    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (rtws__set_nonblock(s->fd) != 0) return RTWS__SOCKERR();
+    rtws__os_setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     s->watched = 0;
-    if (connect(s->fd, &a->sa, len) == 0) {
+    if (rtws__os_connect(s->fd, &a->sa, len) == 0) {
         s->connecting = 0;
-    } else if (errno == EINPROGRESS || errno == EINTR) {
+    } else if (RTWS__INPROGRESS(RTWS__SOCKERR()) || RTWS__SOCKERR() == RTWS__EINTR) {
         s->connecting = 1;
     } else {
-        return errno;
+        return RTWS__SOCKERR();
     }
     return 0;
 }
 
 /* Tries the client's next address; 0 when a connect is under way. */
 static int rtws__next_addr(rtws__sock *s) {
-    int err = ECONNREFUSED;
+    int err = RTWS__ECONNREFUSED;
     while (s->ialt < s->nalt) {
         rtws_ctx *ctx = s->ctx;
         err = rtws__start_connect(s, &s->alt[s->ialt++]);
         if (s->fd >= 0 && s->registered) {
-            if (!rtws__fd_slot(ctx, s->fd)) return ENOMEM;
+            if (!rtws__fd_slot(ctx, s->fd)) return RTWS__ENOMEM;
             ctx->byfd[s->fd] = s;
         }
         if (err == 0) return 0;
@@ -8958,7 +9165,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
     e = rtws__sock_start(s, route, addrs, naddr, opts, now, tls_host, &opened);
     if (e == RTWS_OK && !rtws__add_sock(ctx, s)) e = RTWS_ERR_NOMEM;
     if (e != RTWS_OK) {
-        if (s->fd >= 0) close(s->fd);
+        if (s->fd >= 0) rtws__os_close(s->fd);
         if (opened && ctx->tls_tp->release) ctx->tls_tp->release(rtws__tstate(s));
         rtws_conn_free(&s->conn);
         if (!(s->kind & RTWS__SOCK_ROUTED)) rtws__free(&ctx->cfg.conn.allocator, s->alt); /* else the caller's */
@@ -9312,7 +9519,7 @@ static void rtws__route_restart(rtws__sock *s, uint64_t now) {
     rtws__watch(s, 0);
     if (s->fd >= 0) {
         ctx->byfd[s->fd] = NULL;
-        close(s->fd);
+        rtws__os_close(s->fd);
         s->fd = -1;
     }
     if (s->xport) {
@@ -9380,8 +9587,8 @@ RTWS_API const char *rtws_conn_get_url(const rtws_conn *c) {
 static void rtws__connected(rtws__sock *s, uint64_t now) {
     int soerr = 0;
     socklen_t len = sizeof soerr;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
-    if (soerr == EINPROGRESS || soerr == EALREADY) return;
+    if (rtws__os_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = RTWS__SOCKERR();
+    if (RTWS__INPROGRESS(soerr) || soerr == RTWS__EALREADY) return;
     if (soerr) {
         if (rtws__next_addr(s) == 0) {
             rtws__settle(s, now);
@@ -9438,25 +9645,84 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
    (MSVC: the Interlocked* functions) and the wake-up fd (Windows: a
    loopback socket pair whose read end is polled like any socket). */
 #if !defined(RTWS_NO_THREADS)
+#if defined(_MSC_VER) && !defined(__clang__)
+/* MSVC: the Interlocked* functions on x86 and x64 (where a plain load after a
+   compiler barrier is a sequentially consistent one). The fields they touch:
+   head (a pointer), signaled (an int), count, bytes (size_t) and refused
+   (uint64_t); the 64-bit ones are exchanged whole on x64 only. */
+#include <intrin.h>
+#if !defined(_M_X64) && !defined(_M_IX86)
+#error "rtws: cross-thread posting with MSVC is written for x86 and x64; define RTWS_NO_THREADS to leave it out"
+#endif
+#define RTWS__ALOAD(p) (_ReadWriteBarrier(), *(p))
+#define RTWS__ALOAD_ACQ(p) RTWS__ALOAD(p)
+#define RTWS__ASTORE(p, v) ((void)_InterlockedExchange((long volatile *)(p), (long)(v)))
+#define RTWS__AXCHG_INT(p, v) _InterlockedExchange((long volatile *)(p), (long)(v))
+#define RTWS__AXCHG_PTR(p, v) _InterlockedExchangePointer((void *volatile *)(p), (v))
+#define RTWS__AADD(p, v)                                                                           \
+    (sizeof *(p) == 8 ? (uint64_t)_InterlockedExchangeAdd64((__int64 volatile *)(p), (__int64)(v))  \
+                      : (uint64_t)(uint32_t)_InterlockedExchangeAdd((long volatile *)(p), (long)(v)))
+#define RTWS__ASUB(p, v) RTWS__AADD((p), (uint64_t)0 - (uint64_t)(v))
+#define RTWS__ACAS(p, expect, v) rtws__acas_ptr((void *volatile *)(p), (void **)(expect), (v))
+static int rtws__acas_ptr(void *volatile *p, void **expect, void *v) {
+    void *old = _InterlockedCompareExchangePointer(p, v, *expect);
+    if (old == *expect) return 1;
+    *expect = old;
+    return 0;
+}
+#else
 #if !defined(__GNUC__) && !defined(__clang__)
-#error "rtws: cross-thread posting needs the __atomic builtins of gcc or clang; define RTWS_NO_THREADS to leave it out"
+#error "rtws: cross-thread posting needs the __atomic builtins of gcc or clang (or MSVC's Interlocked* functions); define RTWS_NO_THREADS to leave it out"
 #endif
 #if defined(__linux__)
 #include <sys/eventfd.h>
 #endif
 
 #define RTWS__ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define RTWS__ALOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define RTWS__AXCHG_INT(p, v) RTWS__AXCHG(p, v)
+#define RTWS__AXCHG_PTR(p, v) RTWS__AXCHG(p, v)
 #define RTWS__ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 #define RTWS__AXCHG(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 #define RTWS__AADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define RTWS__ASUB(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
 #define RTWS__ACAS(p, expect, v)                                                                   \
     __atomic_compare_exchange_n((p), (expect), (v), 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)
+#endif /* _MSC_VER */
 
 /* The wake-up fd: fds[0] is polled by the loop, fds[1] written by
-   producers (the same eventfd on Linux, a pipe's two ends elsewhere). */
+   producers (the same eventfd on Linux, a pipe's two ends elsewhere, on
+   Windows the two ends of a loopback TCP connection). */
 static int rtws__wake_open(int fds[2]) {
-#if defined(__linux__)
+#if defined(_WIN32)
+    struct sockaddr_in a, mine, peer;
+    socklen_t alen = sizeof a, mlen = sizeof mine, plen = sizeof peer;
+    int l, one = 1;
+    fds[0] = fds[1] = -1;
+    l = rtws__os_socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0) return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (rtws__os_bind(l, (struct sockaddr *)&a, sizeof a) == 0 && rtws__os_listen(l, 1) == 0 &&
+        rtws__os_getsockname(l, (struct sockaddr *)&a, &alen) == 0 &&
+        (fds[1] = rtws__os_socket(AF_INET, SOCK_STREAM, 0)) >= 0 &&
+        rtws__os_connect(fds[1], (struct sockaddr *)&a, alen) == 0 &&
+        rtws__os_getsockname(fds[1], (struct sockaddr *)&mine, &mlen) == 0)
+        fds[0] = rtws__os_accept(l, (struct sockaddr *)&peer, &plen);
+    rtws__os_close(l);
+    /* the accepted end must be ours, not another local program's */
+    if (fds[0] < 0 || peer.sin_port != mine.sin_port ||
+        peer.sin_addr.s_addr != mine.sin_addr.s_addr || rtws__set_nonblock(fds[0]) != 0 ||
+        rtws__set_nonblock(fds[1]) != 0) {
+        if (fds[0] >= 0) rtws__os_close(fds[0]);
+        if (fds[1] >= 0) rtws__os_close(fds[1]);
+        fds[0] = fds[1] = -1;
+        return -1;
+    }
+    rtws__os_setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return 0;
+#elif defined(__linux__)
     fds[0] = fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return fds[0] < 0 ? -1 : 0;
 #else
@@ -9470,17 +9736,29 @@ static int rtws__wake_open(int fds[2]) {
 #endif
 }
 static void rtws__wake_signal(int fd) {
+#if defined(_WIN32)
+    char one = 1;
+    send(RTWS__SOCK(fd), &one, 1, 0); /* WSAEWOULDBLOCK: full of wake-ups, readable already */
+#else
     uint64_t one = 1; /* eventfd adds it; a pipe gets 8 bytes, read back at once */
     ssize_t r;
     do r = write(fd, &one, sizeof one);
     while (r < 0 && errno == EINTR);
     /* EAGAIN: a pipe full of wake-ups is readable already */
+#endif
 }
 static void rtws__wake_clear(int fd) {
+#if defined(_WIN32)
+    char buf[64];
+    long r;
+    do r = rtws__os_recv(fd, buf, sizeof buf);
+    while (r == (long)sizeof buf);
+#else
     uint64_t buf[8];
     ssize_t r;
     do r = read(fd, buf, sizeof buf);
     while (r > 0 ? (size_t)r == sizeof buf : errno == EINTR);
+#endif
 }
 
 typedef struct rtws__post {
@@ -9585,7 +9863,7 @@ static void rtws__post_push(rtws__postq *q, rtws__post *n) {
     do n->next = h;
     while (!RTWS__ACAS(&q->head, &h, n));
     /* the load first: while a wake-up is on its way producers only read */
-    if (!RTWS__ALOAD(&q->signaled) && !RTWS__AXCHG(&q->signaled, 1)) rtws__wake_signal(q->wake[1]);
+    if (!RTWS__ALOAD(&q->signaled) && !RTWS__AXCHG_INT(&q->signaled, 1)) rtws__wake_signal(q->wake[1]);
 }
 
 /* A node of len bytes (copied after it when copy), filled but for data. */
@@ -9710,7 +9988,7 @@ static void rtws__post_take(rtws_ctx *ctx, int deliver) {
     rtws__postq *q = ctx->post;
     rtws__post *n, *next, *list = NULL;
     size_t cnt = 0, bytes = 0;
-    n = RTWS__AXCHG(&q->head, (rtws__post *)NULL);
+    n = (rtws__post *)RTWS__AXCHG_PTR(&q->head, (rtws__post *)NULL);
     for (; n; n = next) { /* newest first: reverse */
         next = n->next;
         n->next = list;
@@ -9729,7 +10007,7 @@ static void rtws__post_take(rtws_ctx *ctx, int deliver) {
 
 /* At the start of every pass: one atomic load when nothing was posted. */
 static void rtws__post_run(rtws_ctx *ctx) {
-    if (ctx->post && __atomic_load_n(&ctx->post->head, __ATOMIC_ACQUIRE)) rtws__post_take(ctx, 1);
+    if (ctx->post && RTWS__ALOAD_ACQ(&ctx->post->head)) rtws__post_take(ctx, 1);
 }
 
 /* The wake-up fd is readable: clear it, then signaled, then take. */
@@ -9748,9 +10026,9 @@ static void rtws__post_free(rtws_ctx *ctx) {
     if (RTWS__ALOAD(&q->head)) rtws__post_take(ctx, 0);
     ctx->in_call--;
     /* the read end closes with its socket (or now, if it never got one) */
-    if (q->wake[1] != q->wake[0]) close(q->wake[1]);
+    if (q->wake[1] != q->wake[0]) rtws__os_close(q->wake[1]);
     if (!(q->wake[0] >= 0 && (size_t)q->wake[0] < ctx->capfd && ctx->byfd[q->wake[0]]))
-        close(q->wake[0]);
+        rtws__os_close(q->wake[0]);
     rtws__free(&ctx->cfg.conn.allocator, q->ser);
     rtws__free(&ctx->cfg.conn.allocator, q);
     ctx->post = NULL;
@@ -10371,6 +10649,29 @@ static void rtws__clients_sweep(rtws_ctx *ctx) { (void)ctx; }
 static void rtws__clients_free(rtws_ctx *ctx) { (void)ctx; }
 #endif /* !RTWS_NO_CLIENT */
 
+#if defined(_WIN32)
+/* WSAPoll does not report a failed connect (Windows before 10 version 2004
+   never flags the socket): every timer pass asks each connecting socket for
+   its SO_ERROR and hands a failure to rtws__ready as poll would have.
+   Nonzero while a connect is still under way: the passes then come every
+   timer_ms. */
+static int rtws__win_connects(rtws_ctx *ctx, uint64_t now) {
+    size_t i;
+    int pending = 0;
+    for (i = 0; i < ctx->nsocks; i++) {
+        rtws__sock *s = ctx->socks[i];
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (!s->connecting || s->dead || s->fd < 0) continue;
+        if (rtws__os_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+            rtws__ready(ctx, s->fd, 0, 1, now);
+        else
+            pending = 1;
+    }
+    return pending;
+}
+#endif
+
 /* Runs every connection's timers at most every timer_ms, or sooner when a
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
@@ -10426,6 +10727,10 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     /* sleep until the earliest deadline, but serve a crowd of them in batches:
        no deadline is kept more than timer_ms late, and idle sockets cost no
        wake-ups at all */
+#if defined(_WIN32)
+    if (rtws__win_connects(ctx, now) && now + ctx->cfg.timer_ms < next)
+        next = now + ctx->cfg.timer_ms;
+#endif
     if (next < now + ctx->cfg.timer_ms) next = now + ctx->cfg.timer_ms;
     ctx->next_scan = next;
 }
@@ -10465,7 +10770,7 @@ RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
         rtws__sock *s = ctx->socks[i];
         unsigned w = s->listener ? (unsigned)RTWS_WANT_READ : s->watched;
         if (n < cap) {
-            fds[n].fd = s->fd;
+            fds[n].fd = RTWS__PFD_FD(s->fd);
             fds[n].events = (short)((w & RTWS_WANT_READ ? POLLIN : 0) |
                                     (w & RTWS_WANT_WRITE ? POLLOUT : 0));
             fds[n].revents = 0;
@@ -10482,7 +10787,7 @@ RTWS_API void rtws_ctx_service(rtws_ctx *ctx, const struct pollfd *fds, int n, u
     for (i = 0; i < n; i++) {
         short r = fds[i].revents;
         if (!r) continue;
-        rtws__ready(ctx, fds[i].fd, (r & (POLLIN | POLLHUP | POLLERR)) != 0,
+        rtws__ready(ctx, RTWS__PFD_INT(fds[i].fd), (r & (POLLIN | POLLHUP | POLLERR)) != 0,
                     (r & (POLLOUT | POLLERR)) != 0, ctx->now);
     }
     rtws__timers(ctx, ctx->now);
@@ -10532,8 +10837,14 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
     }
     ms = rtws_ctx_get_timeout_ms(ctx, now);
     if (ms < 0 || (max_ms >= 0 && ms > max_ms)) ms = max_ms;
-    r = poll(ctx->pfds, (nfds_t)n, ms);
-    if (r < 0 && errno != EINTR) return -1;
+#if defined(_WIN32)
+    if (n == 0) { /* WSAPoll refuses an empty set */
+        Sleep(ms < 0 ? INFINITE : (DWORD)ms);
+        r = 0;
+    } else
+#endif
+    r = rtws__os_poll(ctx->pfds, n, ms);
+    if (r < 0 && RTWS__SOCKERR() != RTWS__EINTR) return -1;
     rtws_ctx_service(ctx, ctx->pfds, r > 0 ? n : 0, rtws_time_now_ms());
     return (int)ctx->nsocks - (ctx->post ? 1 : 0);
 }
@@ -10604,6 +10915,9 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     if (ctx->epoll_on) close(ctx->epfd);
 #endif
     rtws__free(&copy, ctx);
+#if defined(_WIN32)
+    WSACleanup();
+#endif
 }
 
 RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
@@ -10693,6 +11007,10 @@ static void rtws__stream_settle(rtws__sock *s) {
     if (s->dead || !st) return;
     if (st->ooff < st->olen) want |= (unsigned)RTWS_WANT_WRITE;
     rtws__watch(s, s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
+#if defined(_WIN32) /* a connect's failure is found by the pass (rtws__win_connects) */
+    if (s->connecting && s->ctx->next_scan > s->ctx->now + s->ctx->cfg.timer_ms)
+        s->ctx->next_scan = s->ctx->now + s->ctx->cfg.timer_ms;
+#endif
 }
 
 /* Writes the queued output; 1 when the socket is full. */
@@ -10765,8 +11083,8 @@ static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64
         int soerr = 0;
         socklen_t len = sizeof soerr;
         if (!readable && !writable) return;
-        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
-        if (soerr == EINPROGRESS || soerr == EALREADY) return;
+        if (rtws__os_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = RTWS__SOCKERR();
+        if (RTWS__INPROGRESS(soerr) || soerr == RTWS__EALREADY) return;
         if (soerr) {
             if (rtws__next_addr(s) == 0) s->connecting = 1;
             else rtws__stream_fail(st, RTWS_ERR_IO, soerr);
@@ -10900,7 +11218,7 @@ RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms) {
     s->nalt = (uint8_t)n;
     sys = rtws__next_addr(s);
     if (sys || !rtws__add_sock(ctx, s)) {
-        if (s->fd >= 0) close(s->fd);
+        if (s->fd >= 0) rtws__os_close(s->fd);
         rtws__free(a, addrs);
         rtws__free(a, s);
         return sys ? RTWS_ERR_IO : RTWS_ERR_NOMEM;

@@ -154,7 +154,9 @@ int main(int argc, char **argv) {
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+#ifdef SIGPIPE /* not on Windows (no such signal there) */
     signal(SIGPIPE, SIG_IGN);
+#endif
     printf("listening on %s:%d\n", host, bound);
     fflush(stdout);
     while (!stop)
