@@ -2067,6 +2067,19 @@ RTWS_API rtws_err rtws_json_int64(const rtws_json *doc, int i, int64_t *out);
    length works; no locale dependence). Underflow gives 0 or a subnormal;
    overflow gives RTWS_ERR_RANGE with *out = +-HUGE_VAL. */
 RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out);
+/* Member key of object obj, read in one call (-1, a missing member and a
+   member of the wrong type are all "absent"). get_str decodes a string into
+   out[0..cap) with a NUL and returns its length (>= 0), or
+   RTWS_ERR_INVALID (absent, or not a string), RTWS_ERR_NOSPACE (len + 1 > cap)
+   or RTWS_ERR_SYNTAX (it holds U+0000, so it cannot be a C string); on any
+   error out gets "" when cap > 0. get_int64 follows rtws_json_int64 (and
+   gives RTWS_ERR_INVALID when absent or not a number). get_bool returns 1 for
+   true, 0 for false, and dflt for anything else. */
+RTWS_API int rtws_json_get_str(const rtws_json *doc, int obj, const char *key, char *out,
+                               size_t cap);
+RTWS_API rtws_err rtws_json_get_int64(const rtws_json *doc, int obj, const char *key,
+                                      int64_t *out);
+RTWS_API int rtws_json_get_bool(const rtws_json *doc, int obj, const char *key, int dflt);
 
 /* The writer: JSON into buf[0..cap), commas automatic. Every call returns the
    writer's error state: the first error sticks, and later calls do nothing
@@ -2109,6 +2122,17 @@ RTWS_API rtws_err rtws_json_write_null(rtws_json_writer *w);
 RTWS_API rtws_err rtws_json_write_raw(rtws_json_writer *w, const char *json, size_t len);
 /* Copies value i of a parsed document as it is, without checking again. */
 RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc, int i);
+/* One member of the object being written: write_key(key) then the value.
+   key (and s) are NUL-terminated; NULL gives RTWS_ERR_INVALID. raw is checked
+   as by rtws_json_write_raw, tok copied as by rtws_json_write_tok. Errors
+   stick as for the calls they stand for. */
+RTWS_API rtws_err rtws_json_write_str_field(rtws_json_writer *w, const char *key, const char *s);
+RTWS_API rtws_err rtws_json_write_int64_field(rtws_json_writer *w, const char *key, int64_t v);
+RTWS_API rtws_err rtws_json_write_bool_field(rtws_json_writer *w, const char *key, int v);
+RTWS_API rtws_err rtws_json_write_raw_field(rtws_json_writer *w, const char *key,
+                                            const char *json, size_t len);
+RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key,
+                                            const rtws_json *doc, int i);
 /* Checks the document is complete, NUL-terminates it when there is room and
    sets *len (may be NULL) to its length (without the NUL) - or, after
    RTWS_ERR_NOSPACE, to the length needed. */
@@ -13091,6 +13115,34 @@ RTWS_API rtws_err rtws_json_double(const rtws_json *doc, int i, double *out) {
     return rtws__json_to_double((const uint8_t *)doc->text + t->start, t->len, out);
 }
 
+RTWS_API int rtws_json_get_str(const rtws_json *doc, int obj, const char *key, char *out,
+                               size_t cap) {
+    int v = rtws_json_get(doc, obj, key);
+    const rtws_json_tok *t = rtws_json_tok_at(doc, v);
+    size_t len = 0;
+    rtws_err err;
+    if (!t || t->type != RTWS_JSON_STRING) err = RTWS_ERR_INVALID;
+    else if (!cap) return RTWS_ERR_NOSPACE;
+    else err = rtws_json_unescape(doc, v, out, cap, &len);
+    if (err == RTWS_OK && len > (size_t)INT32_MAX) err = RTWS_ERR_NOSPACE; /* int result */
+    if (err == RTWS_OK && memchr(out, 0, len)) err = RTWS_ERR_SYNTAX;      /* \u0000 */
+    if (err == RTWS_OK) return (int)len;
+    if (cap) out[0] = '\0';
+    return (int)err;
+}
+
+RTWS_API rtws_err rtws_json_get_int64(const rtws_json *doc, int obj, const char *key,
+                                      int64_t *out) {
+    return rtws_json_int64(doc, rtws_json_get(doc, obj, key), out);
+}
+
+RTWS_API int rtws_json_get_bool(const rtws_json *doc, int obj, const char *key, int dflt) {
+    const rtws_json_tok *t = rtws_json_tok_at(doc, rtws_json_get(doc, obj, key));
+    if (t && t->type == RTWS_JSON_TRUE) return 1;
+    if (t && t->type == RTWS_JSON_FALSE) return 0;
+    return dflt;
+}
+
 /* --- writer --- */
 
 RTWS_API void rtws_json_writer_init(rtws_json_writer *w, char *buf, size_t cap) {
@@ -13334,6 +13386,48 @@ RTWS_API rtws_err rtws_json_write_tok(rtws_json_writer *w, const rtws_json *doc,
     rtws__json_wput(w, raw, len);
     return rtws__json_wdone(w);
 }
+
+/* The key of a *_field call; any error but NOSPACE ends the call. */
+static rtws_err rtws__json_wfield(rtws_json_writer *w, const char *key) {
+    if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
+    if (!key) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    return rtws_json_write_key(w, key, strlen(key));
+}
+
+#define RTWS__JSON_WFIELD(w, key)                                                                  \
+    do {                                                                                           \
+        rtws_err e_ = rtws__json_wfield(w, key);                                                   \
+        if (e_ != RTWS_OK && e_ != RTWS_ERR_NOSPACE) return e_;                                    \
+    } while (0)
+
+RTWS_API rtws_err rtws_json_write_str_field(rtws_json_writer *w, const char *key, const char *s) {
+    RTWS__JSON_WFIELD(w, key);
+    if (!s) return rtws__json_wfail(w, RTWS_ERR_INVALID);
+    return rtws_json_write_string(w, s, strlen(s));
+}
+
+RTWS_API rtws_err rtws_json_write_int64_field(rtws_json_writer *w, const char *key, int64_t v) {
+    RTWS__JSON_WFIELD(w, key);
+    return rtws_json_write_int64(w, v);
+}
+
+RTWS_API rtws_err rtws_json_write_bool_field(rtws_json_writer *w, const char *key, int v) {
+    RTWS__JSON_WFIELD(w, key);
+    return rtws_json_write_bool(w, v);
+}
+
+RTWS_API rtws_err rtws_json_write_raw_field(rtws_json_writer *w, const char *key,
+                                            const char *json, size_t len) {
+    RTWS__JSON_WFIELD(w, key);
+    return rtws_json_write_raw(w, json, len);
+}
+
+RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key,
+                                            const rtws_json *doc, int i) {
+    RTWS__JSON_WFIELD(w, key);
+    return rtws_json_write_tok(w, doc, i);
+}
+#undef RTWS__JSON_WFIELD
 
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     if (len) *len = w->priv_.len;

@@ -1,8 +1,9 @@
 /* libFuzzer target for layer 6 (json): parse (with tokens and count-only,
    which must agree), walk every token checking the links, unescape and
    compare every string, read every number, write the document again with
-   the writer, parse that and compare the tokens. abort() on any broken
-   invariant. */
+   the writer, parse that and compare the tokens; read every member of every
+   object with the get_* helpers, rewrite a top-level object with the *_field
+   writers and read it back through them. abort() on any broken invariant. */
 #include "fuzz.h"
 
 #define MAXTOK 2048
@@ -70,7 +71,88 @@ static void check_number(const rtws_json *doc, int i) {
     }
 }
 
-static void walk(const rtws_json *doc, char *tmp) {
+/* The get_* helpers agree with get + unescape / int64 / the token type. */
+static void check_getters(const rtws_json *doc, int obj, const char *key, char *buf, size_t cap) {
+    int v = rtws_json_get(doc, obj, key), r = rtws_json_get_str(doc, obj, key, buf, cap);
+    const rtws_json_tok *t = rtws_json_tok_at(doc, v);
+    int64_t a = 1, b = 2;
+    rtws_err ea = rtws_json_get_int64(doc, obj, key, &a), eb = rtws_json_int64(doc, v, &b);
+    size_t len;
+    FUZZ_CHECK(t != NULL);
+    FUZZ_CHECK(ea == eb && (ea != RTWS_OK || a == b));
+    FUZZ_CHECK(ea == RTWS_OK || ea == RTWS_ERR_RANGE || ea == RTWS_ERR_INVALID);
+    FUZZ_CHECK((ea == RTWS_ERR_INVALID) == (t->type != RTWS_JSON_NUMBER));
+    FUZZ_CHECK(rtws_json_get_bool(doc, obj, key, 7) ==
+               (t->type == RTWS_JSON_TRUE ? 1 : t->type == RTWS_JSON_FALSE ? 0 : 7));
+    if (t->type != RTWS_JSON_STRING) {
+        FUZZ_CHECK(r == RTWS_ERR_INVALID && buf[0] == '\0');
+        return;
+    }
+    FUZZ_CHECK(r == RTWS_OK || r > 0 || r == RTWS_ERR_SYNTAX);
+    if (r == RTWS_ERR_SYNTAX) {
+        FUZZ_CHECK(buf[0] == '\0');
+        return;
+    }
+    FUZZ_CHECK(strlen(buf) == (size_t)r && rtws_json_eqn(doc, v, buf, (size_t)r));
+    FUZZ_CHECK(rtws_json_unescape(doc, v, buf, cap, &len) == RTWS_OK && len == (size_t)r);
+    FUZZ_CHECK(rtws_json_get_str(doc, obj, key, buf, (size_t)r) == RTWS_ERR_NOSPACE);
+    FUZZ_CHECK(r == 0 || buf[0] == '\0');
+}
+
+/* Writes object obj member by member with the *_field writers (strings as
+   str_field unless they hold U+0000, numbers and odd members as tok_field,
+   booleans as bool_field, the rest as raw_field), measured first, then
+   checks every member reads back the same through the get_* helpers. */
+static void fields_roundtrip(const rtws_json *doc, char *key, char *buf) {
+    static rtws_json_tok t2[MAXTOK];
+    rtws_json_writer w;
+    rtws_json out;
+    size_t need = 0, len, klen, n;
+    char *o = NULL, *buf2;
+    const char *raw;
+    int pass, k, m, r, r2;
+    for (pass = 0; pass < 2; pass++) {
+        o = pass ? (char *)malloc(need + 1) : NULL;
+        rtws_json_writer_init(&w, o, pass ? need + 1 : 0);
+        rtws_json_write_object(&w);
+        for (k = rtws_json_child(doc, 0), m = 0; k >= 0; k = rtws_json_next(doc, k), m++) {
+            const rtws_json_tok *v = doc->toks + k + 1;
+            FUZZ_CHECK(rtws_json_unescape(doc, k, key, doc->len + 1, &klen) == RTWS_OK);
+            if (strlen(key) != klen) continue; /* not a C string */
+            if (v->type == RTWS_JSON_STRING &&
+                rtws_json_unescape(doc, k + 1, buf, doc->len + 1, &len) == RTWS_OK &&
+                strlen(buf) == len && !(m & 1))
+                rtws_json_write_str_field(&w, key, buf);
+            else if (v->type == RTWS_JSON_TRUE || v->type == RTWS_JSON_FALSE)
+                rtws_json_write_bool_field(&w, key, v->type == RTWS_JSON_TRUE);
+            else if (v->type == RTWS_JSON_NUMBER || (m & 1))
+                rtws_json_write_tok_field(&w, key, doc, k + 1);
+            else if ((raw = rtws_json_raw(doc, k + 1, &n)) != NULL)
+                rtws_json_write_raw_field(&w, key, raw, n);
+        }
+        rtws_json_write_object_end(&w);
+        FUZZ_CHECK(rtws_json_writer_finish(&w, &len) == (pass ? RTWS_OK : RTWS_ERR_NOSPACE));
+        FUZZ_CHECK(!pass || len == need);
+        need = len;
+    }
+    FUZZ_CHECK(rtws_json_parse(&out, o, need, t2, MAXTOK, 0) == RTWS_OK);
+    buf2 = (char *)malloc(need + 1);
+    for (k = rtws_json_child(doc, 0); k >= 0; k = rtws_json_next(doc, k)) {
+        int64_t a = 1, b = 1;
+        FUZZ_CHECK(rtws_json_unescape(doc, k, key, doc->len + 1, &klen) == RTWS_OK);
+        if (strlen(key) != klen) continue;
+        r = rtws_json_get_str(doc, 0, key, buf, doc->len + 1);
+        r2 = rtws_json_get_str(&out, 0, key, buf2, need + 1);
+        FUZZ_CHECK(r == r2 && (r < 0 || memcmp(buf, buf2, (size_t)r) == 0));
+        FUZZ_CHECK(rtws_json_get_int64(doc, 0, key, &a) == rtws_json_get_int64(&out, 0, key, &b));
+        FUZZ_CHECK(a == b);
+        FUZZ_CHECK(rtws_json_get_bool(doc, 0, key, 7) == rtws_json_get_bool(&out, 0, key, 7));
+    }
+    free(buf2);
+    free(o);
+}
+
+static void walk(const rtws_json *doc, char *tmp, char *tmp2) {
     size_t i;
     for (i = 0; i < doc->count; i++) {
         const rtws_json_tok *t = doc->toks + i;
@@ -102,6 +184,7 @@ static void walk(const rtws_json *doc, char *tmp) {
                     if (strlen(tmp) == len) { /* no NUL inside: usable as a C string */
                         v = rtws_json_get(doc, (int)i, tmp);
                         FUZZ_CHECK(v > 0 && v <= c + 1 && rtws_json_eq(doc, v - 1, tmp));
+                        check_getters(doc, (int)i, tmp, tmp2, doc->len + 1);
                     }
                 } else {
                     FUZZ_CHECK(rtws_json_at(doc, (int)i, (size_t)kids) == c);
@@ -154,7 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     rtws_json doc, cnt, doc2;
     rtws_json_writer w;
     rtws_err e, ec;
-    char *tmp, *out, *out2;
+    char *tmp, *tmp2, *out, *out2;
     size_t need, len;
 
     e = rtws_json_parse(&doc, text, n, toks, MAXTOK, 0);
@@ -194,7 +277,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     }
 
     tmp = (char *)malloc(n + 1);
-    walk(&doc, tmp);
+    tmp2 = (char *)malloc(n + 1);
+    walk(&doc, tmp, tmp2);
+    if (doc.toks[0].type == RTWS_JSON_OBJECT) fields_roundtrip(&doc, tmp, tmp2);
 
     /* write it again: measure, then write into exactly that much */
     rtws_json_writer_init(&w, NULL, 0);
@@ -218,6 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     FUZZ_CHECK(rtws_json_writer_finish(&w, &len) == RTWS_OK && len == need);
     free(out2);
     free(out);
+    free(tmp2);
     free(tmp);
     return 0;
 }

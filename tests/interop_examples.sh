@@ -6,7 +6,9 @@
 #  - autobahn_client without arguments says what it needs and exits nonzero
 #    at once instead of waiting;
 #  - build/frame_loop runs against build/echo_server (port picked by the OS):
-#    its messages come back and it closes cleanly.
+#    its messages come back and it closes cleanly;
+#  - every examples/seeds/*/*.c is at most 250 lines (issue 13) with no line
+#    over 100 columns (STYLE.md §9, .clang-format's ColumnLimit).
 # 127.0.0.1 only; every process started here is stopped by its PID and runs
 # under `timeout`.
 set -u
@@ -96,6 +98,21 @@ if [ -x "$B/frame_loop" ] && [ -x "$B/echo_server" ]; then
 else
     bad "no $B/frame_loop or $B/echo_server"
 fi
+
+# (d) the seed programs: <= 250 lines, <= 100 columns (wc -L: display width)
+seeds=0
+for src in examples/seeds/*/*.c; do
+    [ -f "$src" ] || continue
+    seeds=$((seeds + 1))
+    lines=$(wc -l <"$src"); width=$(LC_ALL=C.UTF-8 wc -L <"$src")
+    if [ "$lines" -le 250 ] && [ "$width" -le 100 ]; then
+        ok "$src: $lines lines, widest line $width columns"
+    else
+        bad "$src: $lines lines (at most 250), widest line $width columns (at most 100)"
+        awk 'length($0) > 100 { print FILENAME ":" FNR ": " length($0) " columns" }' "$src" | head -5
+    fi
+done
+[ "$seeds" -gt 0 ] || bad "no examples/seeds/*/*.c found"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -23,7 +23,7 @@ typedef struct app {
 } app;
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) { stop = sig; }
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
@@ -45,19 +45,27 @@ static void usage(FILE *f, const char *argv0) {
 static const char *const state_names[] = {"?",      "CONNECTING",   "OPEN",  "CLOSING",
                                           "CLOSED", "RECONNECTING", "FAILED"};
 
-/* {"type":type,"data":data} sent through the client (queued while offline) */
-static void send_msg(app *a, const char *type, const char *data, size_t dlen) {
+/* {"type":type,"data":D} sent through the client (queued while offline); D is value v of d,
+   {} when v < 0, or {"timestamp":now} when d is NULL */
+static void send_msg(app *a, const char *type, const rtws_json *d, int v) {
     char buf[1024];
     size_t n = 0;
     rtws_json_writer w;
     rtws_json_writer_init(&w, buf, sizeof buf);
     rtws_json_write_object(&w);
-    rtws_json_write_key(&w, "type", 4);
-    rtws_json_write_string(&w, type, strlen(type));
-    rtws_json_write_key(&w, "data", 4);
-    rtws_json_write_raw(&w, data, dlen);
+    rtws_json_write_str_field(&w, "type", type);
+    if (d && v >= 0) {
+        rtws_json_write_tok_field(&w, "data", d, v);
+    } else {
+        rtws_json_write_key(&w, "data", 4);
+        rtws_json_write_object(&w);
+        if (!d)
+            rtws_json_write_int64_field(&w, "timestamp", (int64_t)rtws_time_wall_ms());
+        rtws_json_write_object_end(&w);
+    }
     rtws_json_write_object_end(&w);
-    if (rtws_json_writer_finish(&w, &n) == RTWS_OK && rtws_client_send(a->cl, RTWS_OP_TEXT, buf, n, 0) == RTWS_OK)
+    if (rtws_json_writer_finish(&w, &n) == RTWS_OK &&
+        rtws_client_send(a->cl, RTWS_OP_TEXT, buf, n, 0) == RTWS_OK)
         printf("sent %s\n", type);
 }
 
@@ -65,20 +73,18 @@ static void on_message(app *a, const rtws_event *ev) {
     rtws_json d;
     rtws_json_tok t[256];
     char type[64];
-    const char *data = "{}";
-    size_t n = 0, dlen = 2;
-    int ty, v;
     if (ev->message.opcode != RTWS_OP_TEXT ||
-        rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, t, 256, 0) != RTWS_OK ||
-        t[0].type != RTWS_JSON_OBJECT || (ty = rtws_json_get(&d, 0, "type")) < 0 ||
-        rtws_json_unescape(&d, ty, type, sizeof type, &n) != RTWS_OK) {
-        printf("unparsed %.*s\n", (int)ev->message.len, (const char *)ev->message.data); /* logged, no crash */
+        rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, t, 256, 0) ||
+        rtws_json_get_str(&d, 0, "type", type, sizeof type) < 0) {
+        /* logged, no crash */
+        printf("unparsed %.*s\n", (int)ev->message.len, (const char *)ev->message.data);
         return;
     }
     printf("recv %s %.*s\n", type, (int)ev->message.len, (const char *)ev->message.data);
-    if ((v = rtws_json_get(&d, 0, "data")) >= 0) data = rtws_json_raw(&d, v, &dlen);
-    if (!strcmp(type, "PONG")) a->awaiting_pong = 0;
-    else if (!strcmp(type, "PING")) send_msg(a, "PONG", data, dlen); /* PING is bidirectional */
+    if (!strcmp(type, "PONG"))
+        a->awaiting_pong = 0;
+    else if (!strcmp(type, "PING"))
+        send_msg(a, "PONG", &d, rtws_json_get(&d, 0, "data")); /* PING is bidirectional */
 }
 
 static void on_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
@@ -87,8 +93,8 @@ static void on_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
     (void)cl;
     if (ev->type == RTWS_CLIENT_EV_STATE) {
         unsigned s = (unsigned)ev->state.state;
-        printf("state %s attempt=%u delay_ms=%u t=%llu\n", state_names[s < 7 ? s : 0], ev->state.attempt,
-               ev->state.delay_ms, (unsigned long long)(now - a->t0));
+        printf("state %s attempt=%u delay_ms=%u t=%llu\n", state_names[s < 7 ? s : 0],
+               ev->state.attempt, ev->state.delay_ms, (unsigned long long)(now - a->t0));
         if (ev->state.state == RTWS_CLIENT_OPEN) {
             a->awaiting_pong = 0;
             a->next_ping = now + a->ping_ms;
@@ -98,17 +104,19 @@ static void on_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
             a->failed = ev->state.state == RTWS_CLIENT_FAILED;
         }
     } else if (ev->type == RTWS_CLIENT_EV_CONN) {
-        if (ev->conn.event->type == RTWS_EV_MESSAGE) on_message(a, ev->conn.event);
-        else if (ev->conn.event->type == RTWS_EV_CLOSE) printf("close code=%u\n", ev->conn.event->close.code);
+        if (ev->conn.event->type == RTWS_EV_MESSAGE)
+            on_message(a, ev->conn.event);
+        else if (ev->conn.event->type == RTWS_EV_CLOSE)
+            printf("close code=%u\n", ev->conn.event->close.code);
     }
     fflush(stdout);
 }
 
 /* PING every ping_ms; no PONG since the last one: drop the connection (reconnect) */
 static void ping_timer(app *a, uint64_t now) {
-    char data[64];
     rtws_conn *c = rtws_client_get_conn(a->cl);
-    if (rtws_client_get_state(a->cl) != RTWS_CLIENT_OPEN || !c || now < a->next_ping) return;
+    if (rtws_client_get_state(a->cl) != RTWS_CLIENT_OPEN || !c || now < a->next_ping)
+        return;
     a->next_ping = now + a->ping_ms;
     if (a->awaiting_pong) {
         printf("nopong\n");
@@ -116,9 +124,8 @@ static void ping_timer(app *a, uint64_t now) {
         rtws_conn_close(c, RTWS_CLOSE_GOING_AWAY, "no PONG");
         return;
     }
-    snprintf(data, sizeof data, "{\"timestamp\":%llu}", (unsigned long long)rtws_time_wall_ms());
     a->awaiting_pong = 1;
-    send_msg(a, "PING", data, strlen(data));
+    send_msg(a, "PING", NULL, -1);
     fflush(stdout);
 }
 
@@ -136,14 +143,22 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--help")) {
             usage(stdout, argv[0]);
             return 0;
-        } else if (i == 1 && argv[i][0] != '-') base = argv[i];
-        else if (!strcmp(argv[i], "--user") && i + 1 < argc) uid = argv[++i];
-        else if (!strcmp(argv[i], "--device") && i + 1 < argc) dev = argv[++i];
-        else if (!strcmp(argv[i], "--send") && i + 1 < argc && nsend < 16) sends[nsend++] = argv[++i];
-        else if (!strcmp(argv[i], "--ping-ms") && i + 1 < argc) ping_ms = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--backoff-base-ms") && i + 1 < argc) base_ms = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--backoff-max-ms") && i + 1 < argc) max_ms = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--max-attempts") && i + 1 < argc) attempts = atol(argv[++i]);
+        } else if (i == 1 && argv[i][0] != '-')
+            base = argv[i];
+        else if (!strcmp(argv[i], "--user") && i + 1 < argc)
+            uid = argv[++i];
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc)
+            dev = argv[++i];
+        else if (!strcmp(argv[i], "--send") && i + 1 < argc && nsend < 16)
+            sends[nsend++] = argv[++i];
+        else if (!strcmp(argv[i], "--ping-ms") && i + 1 < argc)
+            ping_ms = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--backoff-base-ms") && i + 1 < argc)
+            base_ms = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--backoff-max-ms") && i + 1 < argc)
+            max_ms = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--max-attempts") && i + 1 < argc)
+            attempts = atol(argv[++i]);
         else {
             fprintf(stderr, "kull_client: unexpected argument %s\n", argv[i]);
             usage(stderr, argv[0]);
@@ -152,22 +167,24 @@ int main(int argc, char **argv) {
     }
     if (!base || !uid || !dev || ping_ms < 1 || base_ms < 1 || max_ms < base_ms || attempts < 0 ||
         ping_ms > 86400000L || max_ms > 86400000L || attempts > 1000000L) {
-        fprintf(stderr, "kull_client: URL, --user and --device are required; times 1..86400000 ms\n");
+        fprintf(stderr,
+                "kull_client: URL, --user and --device are required; times 1..86400000 ms\n");
         usage(stderr, argv[0]);
         return 2;
     }
     snprintf(url, sizeof url, "%s%stoken=%s:%s", base, strchr(base, '?') ? "&" : "?", uid, dev);
     memset(&cfg, 0, sizeof cfg);
-    if (!(ctx = rtws_ctx_new(&cfg))) return 1;
+    if (!(ctx = rtws_ctx_new(&cfg)))
+        return 1;
     memset(&cc, 0, sizeof cc);
     cc.url = url;
     cc.on_event = on_event;
     cc.user = &a;
     cc.backoff_base_ms = (uint32_t)base_ms; /* 1 s, 2 s, 4 s, ... */
     cc.backoff_factor = 2;
-    cc.backoff_max_ms = (uint32_t)max_ms;    /* ... then 60 s */
+    cc.backoff_max_ms = (uint32_t)max_ms; /* ... then 60 s */
     cc.backoff_min_ms = (uint32_t)base_ms;
-    cc.jitter = RTWS_JITTER_NONE;           /* the document's exact schedule */
+    cc.jitter = RTWS_JITTER_NONE; /* the document's exact schedule */
     cc.max_attempts = (uint32_t)attempts;
     a.ping_ms = (uint32_t)ping_ms;
     a.t0 = rtws_time_now_ms();
@@ -188,13 +205,16 @@ int main(int argc, char **argv) {
         uint64_t now = rtws_time_now_ms();
         int wait = 1000;
         ping_timer(&a, now);
-        if (rtws_client_get_state(a.cl) == RTWS_CLIENT_OPEN && a.next_ping > now && a.next_ping - now < 1000)
+        if (rtws_client_get_state(a.cl) == RTWS_CLIENT_OPEN && a.next_ping > now &&
+            a.next_ping - now < 1000)
             wait = (int)(a.next_ping - now);
-        if (rtws_ctx_run_once(ctx, wait) < 0) break;
+        if (rtws_ctx_run_once(ctx, wait) < 0)
+            break;
     }
     if (stop && !a.done) { /* a clean close: the server tells the other devices */
         rtws_client_close(a.cl, RTWS_CLOSE_NORMAL, "bye");
-        for (i = 0; i < 30 && !a.done; i++) rtws_ctx_run_once(ctx, 100);
+        for (i = 0; i < 30 && !a.done; i++)
+            rtws_ctx_run_once(ctx, 100);
     }
     rtws_client_free(a.cl);
     rtws_ctx_free(ctx);

@@ -22,67 +22,70 @@ typedef struct app {
 } app;
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) { stop = sig; }
 
 static void usage(FILE *f, const char *argv0) {
-    fprintf(f,
-            "usage: %s [--host H] [--port P]\n"
-            "  --host H   address to listen on (default 127.0.0.1)\n"
-            "  --port P   port (default 5000; 0: the OS picks one)\n"
-            "  --help     print this and exit\n"
-            "GET  /ws?token=userId:deviceId  a device's WebSocket\n"
-            "POST /api/sync/USERID  body {\"type\":T,\"data\":{...}} with T one of SHOOT_PROGRESS,\n"
-            "     CREDIT_UPDATE, PROMPT_CHANGE, ADMIN_SESSION_UPDATE: sent to every device of\n"
-            "     USERID (the backend's hook; answers {\"delivered\":N})\n"
-            "Prints \"listening on H:P\" once ready.\n",
-            argv0);
+    fprintf(
+        f,
+        "usage: %s [--host H] [--port P]\n"
+        "  --host H   address to listen on (default 127.0.0.1)\n"
+        "  --port P   port (default 5000; 0: the OS picks one)\n"
+        "  --help     print this and exit\n"
+        "GET  /ws?token=userId:deviceId  a device's WebSocket\n"
+        "POST /api/sync/USERID  body {\"type\":T,\"data\":{...}} with T one of SHOOT_PROGRESS,\n"
+        "     CREDIT_UPDATE, PROMPT_CHANGE, ADMIN_SESSION_UPDATE: sent to every device of\n"
+        "     USERID (the backend's hook; answers {\"delivered\":N})\n"
+        "Prints \"listening on H:P\" once ready.\n",
+        argv0);
 }
 
 static const char *const server_types[] = {"SHOOT_PROGRESS", "CREDIT_UPDATE", "PROMPT_CHANGE",
                                            "ADMIN_SESSION_UPDATE", NULL};
 
-/* {"type":type,"data":data} into buf (data: JSON text), its length or 0 */
-static size_t envelope(char *buf, size_t cap, const char *type, const char *data, size_t dlen) {
+/* {"type":type,"data":value v of d (or {} when v < 0)} into buf, its length or 0 */
+static size_t envelope(char *buf, size_t cap, const char *type, const rtws_json *d, int v) {
     rtws_json_writer w;
     size_t n = 0;
     rtws_json_writer_init(&w, buf, cap);
     rtws_json_write_object(&w);
-    rtws_json_write_key(&w, "type", 4);
-    rtws_json_write_string(&w, type, strlen(type));
-    rtws_json_write_key(&w, "data", 4);
-    rtws_json_write_raw(&w, data, dlen);
+    rtws_json_write_str_field(&w, "type", type);
+    if (v >= 0)
+        rtws_json_write_tok_field(&w, "data", d, v);
+    else
+        rtws_json_write_raw_field(&w, "data", "{}", 2);
     rtws_json_write_object_end(&w);
     return rtws_json_writer_finish(&w, &n) == RTWS_OK ? n : 0;
 }
 
 /* {"type":type,"data":{"userId":u,"deviceId":d,"timestamp":ms}} */
-static size_t device_msg(char *buf, size_t cap, const char *type, const char *user, const char *dev) {
-    char data[256];
+static size_t device_msg(char *buf, size_t cap, const char *type, const char *user,
+                         const char *dev) {
     size_t n = 0;
     rtws_json_writer w;
-    rtws_json_writer_init(&w, data, sizeof data);
+    rtws_json_writer_init(&w, buf, cap);
     rtws_json_write_object(&w);
-    rtws_json_write_key(&w, "userId", 6);
-    rtws_json_write_string(&w, user, strlen(user));
-    rtws_json_write_key(&w, "deviceId", 8);
-    rtws_json_write_string(&w, dev, strlen(dev));
-    rtws_json_write_key(&w, "timestamp", 9);
-    rtws_json_write_int64(&w, (int64_t)rtws_time_wall_ms());
+    rtws_json_write_str_field(&w, "type", type);
+    rtws_json_write_key(&w, "data", 4);
+    rtws_json_write_object(&w);
+    rtws_json_write_str_field(&w, "userId", user);
+    rtws_json_write_str_field(&w, "deviceId", dev);
+    rtws_json_write_int64_field(&w, "timestamp", (int64_t)rtws_time_wall_ms());
     rtws_json_write_object_end(&w);
-    if (rtws_json_writer_finish(&w, &n) != RTWS_OK) return 0;
-    return envelope(buf, cap, type, data, n);
+    rtws_json_write_object_end(&w);
+    return rtws_json_writer_finish(&w, &n) == RTWS_OK ? n : 0;
 }
 
 /* ?token=userId:deviceId (the router hands it here at the upgrade) */
-static int auth(rtws_router *r, rtws_conn *c, const char *tok, size_t n, char user_id[64], void *user) {
+static int auth(rtws_router *r, rtws_conn *c, const char *tok, size_t n, char user_id[64],
+                void *user) {
     const char *colon = (const char *)memchr(tok, ':', n);
     size_t un = colon ? (size_t)(colon - tok) : 0, dn = colon ? n - un - 1 : 0;
     device *d;
     (void)r;
     (void)user;
-    if (!un || un > 63 || !dn || dn > 63 || !(d = (device *)calloc(1, sizeof *d))) return -1;
-    memcpy(user_id, tok, un);
-    user_id[un] = 0;
+    if (!un || un > 63 || !dn || dn > 63 || !(d = (device *)calloc(1, sizeof *d)))
+        return -1;
+    snprintf(user_id, 64, "%.*s", (int)un, tok);
     memcpy(d->id, colon + 1, dn);
     rtws_conn_set_data(c, d);
     return 0;
@@ -95,7 +98,8 @@ static int tell_new(rtws_router *r, rtws_conn *other, void *user) {
     char buf[512];
     size_t n;
     if (other != c && d && d->opened &&
-        (n = device_msg(buf, sizeof buf, "DEVICE_CONNECTED", rtws_router_get_user(r, other), d->id)))
+        (n = device_msg(buf, sizeof buf, "DEVICE_CONNECTED", rtws_router_get_user(r, other),
+                        d->id)))
         rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, buf, n);
     return 0;
 }
@@ -107,7 +111,8 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     const char *u = rtws_router_get_user(a->router, c);
     char buf[512];
     size_t n;
-    if (!d) return;
+    if (!d)
+        return;
     if (ev->type == RTWS_EV_OPEN && u) {
         d->opened = 1;
         if ((n = device_msg(buf, sizeof buf, "DEVICE_CONNECTED", u, d->id)))
@@ -126,19 +131,18 @@ static int on_receive(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *
     rtws_json d;
     rtws_json_tok t[256];
     char buf[8192];
-    const char *data = "{}";
-    size_t n, dlen = 2;
+    size_t n;
     int ty, v;
     (void)user;
     if (ev->message.opcode != RTWS_OP_TEXT ||
-        rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, t, 256, 0) != RTWS_OK ||
-        t[0].type != RTWS_JSON_OBJECT || (ty = rtws_json_get(&d, 0, "type")) < 0)
+        rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, t, 256, 0) ||
+        (ty = rtws_json_get(&d, 0, "type")) < 0)
         return RTWS_ROUTER_HANDLED; /* the document's peers log parse errors and go on */
-    if ((v = rtws_json_get(&d, 0, "data")) >= 0) data = rtws_json_raw(&d, v, &dlen);
-    if (rtws_json_eq(&d, ty, "PING") && (n = envelope(buf, sizeof buf, "PONG", data, dlen)))
+    v = rtws_json_get(&d, 0, "data");
+    if (rtws_json_eq(&d, ty, "PING") && (n = envelope(buf, sizeof buf, "PONG", &d, v)))
         rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, buf, n);
     else if (rtws_json_eq(&d, ty, "UPDATE_PROGRESS") && v >= 0 &&
-             (n = envelope(buf, sizeof buf, "SHOOT_PROGRESS", data, dlen)))
+             (n = envelope(buf, sizeof buf, "SHOOT_PROGRESS", &d, v)))
         rtws_router_send_to_user(r, rtws_router_get_user(r, c), RTWS_OP_TEXT, buf, n);
     return RTWS_ROUTER_HANDLED;
 }
@@ -157,26 +161,28 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
     rtws_json d;
     rtws_json_tok t[256];
     char uid[64], buf[16384];
-    const char *data;
     const char *const *k;
-    size_t n, dlen;
+    size_t n;
     int ty, v;
     (void)c;
-    if (req->path.len <= 10 || memcmp(req->path.p, "/api/sync/", 10) != 0) return 0;
+    if (req->path.len <= 10 || memcmp(req->path.p, "/api/sync/", 10) != 0)
+        return 0;
     if (req->method.len != 4 || memcmp(req->method.p, "POST", 4) != 0)
         return reply(rep, 405, "{\"error\":\"POST only\"}");
-    if (req->path.len - 10 >= sizeof uid) return reply(rep, 404, "{\"error\":\"no such user\"}");
-    memcpy(uid, req->path.p + 10, req->path.len - 10);
-    uid[req->path.len - 10] = 0;
-    if (rtws_json_parse(&d, req->body.p, req->body.len, t, 256, 0) != RTWS_OK || t[0].type != RTWS_JSON_OBJECT ||
+    if (req->path.len - 10 >= sizeof uid)
+        return reply(rep, 404, "{\"error\":\"no such user\"}");
+    snprintf(uid, sizeof uid, "%.*s", (int)(req->path.len - 10), req->path.p + 10);
+    if (rtws_json_parse(&d, req->body.p, req->body.len, t, 256, 0) != RTWS_OK ||
         (ty = rtws_json_get(&d, 0, "type")) < 0 || (v = rtws_json_get(&d, 0, "data")) < 0 ||
         t[v].type != RTWS_JSON_OBJECT)
-        return reply(rep, 400, "{\"error\":\"body must be {\\\"type\\\":...,\\\"data\\\":{...}}\"}");
+        return reply(rep, 400,
+                     "{\"error\":\"body must be {\\\"type\\\":...,\\\"data\\\":{...}}\"}");
     for (k = server_types; *k && !rtws_json_eq(&d, ty, *k); k++) {
     }
-    if (!*k) return reply(rep, 400, "{\"error\":\"unknown message type\"}");
-    data = rtws_json_raw(&d, v, &dlen);
-    if (!(n = envelope(buf, sizeof buf, *k, data, dlen))) return reply(rep, 413, "{\"error\":\"too large\"}");
+    if (!*k)
+        return reply(rep, 400, "{\"error\":\"unknown message type\"}");
+    if (!(n = envelope(buf, sizeof buf, *k, &d, v)))
+        return reply(rep, 413, "{\"error\":\"too large\"}");
     n = rtws_router_send_to_user(a->router, uid, RTWS_OP_TEXT, buf, n);
     snprintf(a->body, sizeof a->body, "{\"delivered\":%lu}", (unsigned long)n);
     return reply(rep, 200, a->body);
@@ -186,7 +192,8 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
 static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     size_t len = 0;
     (void)proto;
-    if (rtws_http_get_query(req, "token", NULL, 0, &len) != 1 || !len) return 401;
+    if (rtws_http_get_query(req, "token", NULL, 0, &len) != 1 || !len)
+        return 401;
     return rtws_router_handle_accept((rtws_router *)user, c, req, rtws_time_now_ms());
 }
 
@@ -194,23 +201,21 @@ int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     int port = 5000, bound = 0, i;
     static app a;
-    rtws_router_config rc;
-    rtws_ctx_config cfg;
+    rtws_router_config rc = {0};
+    rtws_ctx_config cfg = {0};
     rtws_ctx *ctx;
-    rtws_err e;
+    rtws_err e = RTWS_ERR_NOMEM;
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "kull_server: unknown or incomplete option %s\n", argv[i]);
-            usage(stderr, argv[0]);
-            return 2;
-        }
+        if (!strcmp(argv[i], "--help"))
+            return usage(stdout, argv[0]), 0;
+        else if (!strcmp(argv[i], "--host") && i + 1 < argc)
+            host = argv[++i];
+        else if (!strcmp(argv[i], "--port") && i + 1 < argc)
+            port = atoi(argv[++i]);
+        else
+            return fprintf(stderr, "kull_server: unknown or incomplete option %s\n", argv[i]),
+                   usage(stderr, argv[0]), 2;
     }
-    memset(&rc, 0, sizeof rc);
     rc.path = "/ws";
     rc.auth = auth; /* ?token=userId:deviceId: the user is the part before ':' */
     rc.auth_required = 1;
@@ -219,14 +224,13 @@ int main(int argc, char **argv) {
     rc.on_event = on_event;
     rc.on_http = on_http;
     rc.user = &a;
-    if (!(a.router = rtws_router_new(&rc))) return 1;
-    memset(&cfg, 0, sizeof cfg);
+    if (!(a.router = rtws_router_new(&rc)))
+        return 1;
     cfg.max_connections = 1000;
     cfg.conn.max_http_body = 16384;
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept;
-    if (!(ctx = rtws_ctx_new(&cfg))) return 1;
-    if ((e = rtws_ctx_listen(ctx, host, port, &bound)) != RTWS_OK) {
+    if (!(ctx = rtws_ctx_new(&cfg)) || (e = rtws_ctx_listen(ctx, host, port, &bound)) != RTWS_OK) {
         fprintf(stderr, "kull_server: cannot listen on %s:%d: %s\n", host, port, rtws_err_str(e));
         return 1;
     }
@@ -235,10 +239,11 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     printf("listening on %s:%d\n", host, bound);
     fflush(stdout);
-    while (!stop)
-        if (rtws_ctx_run_once(ctx, 1000) < 0) break;
+    while (!stop && rtws_ctx_run_once(ctx, 1000) >= 0)
+        ; /* until SIGINT or SIGTERM */
     rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
-    for (i = 0; i < 20 && rtws_ctx_get_conn_count(ctx) > 0; i++) rtws_ctx_run_once(ctx, 100);
+    for (i = 0; i < 20 && rtws_ctx_get_conn_count(ctx) > 0; i++)
+        rtws_ctx_run_once(ctx, 100);
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
     return 0;

@@ -18,36 +18,39 @@ typedef struct app {
 } app;
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) { stop = sig; }
 
 static void usage(FILE *f, const char *argv0) {
-    fprintf(f,
-            "usage: %s [--host H] [--port P] [--jwt-secret S] [--token-grace-ms MS]\n"
-            "  --host H        address to listen on (default 127.0.0.1)\n"
-            "  --port P        port (default 8080; 0: the OS picks one)\n"
-            "  --jwt-secret S  HS256 secret of access and WebSocket tokens (\"dev-secret\")\n"
-            "  --token-grace-ms MS  close a WebSocket with 4001 this long after its token's exp (30000)\n"
-            "  --help          print this and exit\n"
-            "GET  /api/auth/ws-token  cookie accessToken=JWT (userId, email, role) ->\n"
-            "                         {\"token\": a 1-hour JWT for the WebSocket}\n"
-            "POST /api/activities     cookie accessToken, body: an activity -> its PoV's subscribers\n"
-            "GET  /ws?token=JWT       the WebSocket: subscribe, unsubscribe, ping\n"
-            "Prints \"listening on H:P\" once ready.\n",
-            argv0);
+    fprintf(
+        f,
+        "usage: %s [--host H] [--port P] [--jwt-secret S] [--token-grace-ms MS]\n"
+        "  --host H        address to listen on (default 127.0.0.1)\n"
+        "  --port P        port (default 8080; 0: the OS picks one)\n"
+        "  --jwt-secret S  HS256 secret of access and WebSocket tokens (\"dev-secret\")\n"
+        "  --token-grace-ms MS  close with 4001 this long after the token's exp (30000)\n"
+        "  --help          print this and exit\n"
+        "GET  /api/auth/ws-token  cookie accessToken=JWT (userId, email, role) ->\n"
+        "                         {\"token\": a 1-hour JWT for the WebSocket}\n"
+        "POST /api/activities     cookie accessToken, body: an activity -> its PoV's subscribers\n"
+        "GET  /ws?token=JWT       the WebSocket: subscribe, unsubscribe, ping\n"
+        "Prints \"listening on H:P\" once ready.\n",
+        argv0);
 }
 
 /* {"type":type[,key:val]} to c, written with the JSON writer */
-static void send_msg(rtws_router *r, rtws_conn *c, const char *type, const char *key, const char *val) {
+static void send_msg(rtws_router *r, rtws_conn *c, const char *type, const char *key,
+                     const char *val) {
     char buf[512];
     size_t n;
     rtws_json_writer w;
     rtws_json_writer_init(&w, buf, sizeof buf);
     rtws_json_write_object(&w);
-    rtws_json_write_key(&w, "type", 4);
-    rtws_json_write_string(&w, type, strlen(type));
-    if (key && rtws_json_write_key(&w, key, strlen(key)) == RTWS_OK) rtws_json_write_string(&w, val, strlen(val));
+    rtws_json_write_str_field(&w, "type", type);
+    if (key)
+        rtws_json_write_str_field(&w, key, val);
     rtws_json_write_object_end(&w);
-    if (rtws_json_writer_finish(&w, &n) == RTWS_OK) rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, buf, n);
+    if (rtws_json_writer_finish(&w, &n) == RTWS_OK)
+        rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, buf, n);
 }
 
 /* the WebSocket messages of the document's "Message Protocol" */
@@ -55,8 +58,7 @@ static int on_receive(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *
     rtws_json d;
     rtws_json_tok t[64];
     char pov[160];
-    size_t n = 0;
-    int ty, p;
+    int ty;
     (void)user;
     if (ev->message.opcode != RTWS_OP_TEXT ||
         rtws_json_parse(&d, (const char *)ev->message.data, ev->message.len, t, 64, 0) != RTWS_OK ||
@@ -65,15 +67,17 @@ static int on_receive(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *
         send_msg(r, c, "error", "message", "Invalid message format");
         return RTWS_ROUTER_HANDLED;
     }
-    p = rtws_json_get(&d, 0, "povId");
-    if (rtws_json_eq(&d, ty, "ping")) send_msg(r, c, "pong", NULL, NULL);
+    if (rtws_json_eq(&d, ty, "ping"))
+        send_msg(r, c, "pong", NULL, NULL);
     else if (!rtws_json_eq(&d, ty, "subscribe") && !rtws_json_eq(&d, ty, "unsubscribe"))
         send_msg(r, c, "error", "message", "Unknown message type");
-    else if (p < 0 || rtws_json_unescape(&d, p, pov, sizeof pov, &n) != RTWS_OK || !n || strlen(pov) != n)
+    else if (rtws_json_get_str(&d, 0, "povId", pov, sizeof pov) <= 0)
         send_msg(r, c, "error", "message", "povId is required");
     else if (rtws_json_eq(&d, ty, "subscribe")) {
-        if (rtws_router_subscribe(r, c, pov) != RTWS_OK) send_msg(r, c, "error", "message", "Invalid povId");
-        else send_msg(r, c, "subscribed", "povId", pov);
+        if (rtws_router_subscribe(r, c, pov) != RTWS_OK)
+            send_msg(r, c, "error", "message", "Invalid povId");
+        else
+            send_msg(r, c, "subscribed", "povId", pov);
     } else { /* like Set.delete: unsubscribing from a PoV not subscribed is acked too */
         rtws_router_unsubscribe(r, c, pov);
         send_msg(r, c, "unsubscribed", "povId", pov);
@@ -81,22 +85,18 @@ static int on_receive(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *
     return RTWS_ROUTER_HANDLED;
 }
 
-/* the accessToken cookie, verified: its claims JSON in json, 0 on success */
-static int access_token(app *a, const rtws_http *req, char *json, size_t cap, rtws_jwt_claims *cl) {
-    const rtws_str *ck = rtws_http_get_header(req, "Cookie");
-    const char *s, *e, *end;
+/* the accessToken cookie, verified: its claims JSON in json */
+static rtws_err access_token(app *a, const rtws_http *req, char *json, size_t cap,
+                             rtws_jwt_claims *cl) {
+    rtws_str tok;
     rtws_jwt_opts o;
-    if (!ck) return -1;
-    for (s = ck->p, end = ck->p + ck->len; s < end; s = e + 1) {
-        while (s < end && *s == ' ') s++;
-        if (!(e = (const char *)memchr(s, ';', (size_t)(end - s)))) e = end;
-        if (e - s > 12 && memcmp(s, "accessToken=", 12) == 0) break;
-    }
-    if (s >= end) return -1;
+    int64_t now = (int64_t)(rtws_time_wall_ms() / 1000);
+    if (!rtws_http_get_cookie(req, "accessToken", &tok) || !tok.len)
+        return RTWS_ERR_INVALID;
     memset(&o, 0, sizeof o);
     o.user_claim = "userId";
-    return rtws_jwt_hs256_verify_claims(s + 12, (size_t)(e - s - 12), a->secret, strlen(a->secret),
-                                        (int64_t)(rtws_time_wall_ms() / 1000), &o, cl, json, cap) == RTWS_OK ? 0 : -1;
+    return rtws_jwt_hs256_verify_claims(tok.p, tok.len, a->secret, strlen(a->secret), now, &o, cl,
+                                        json, cap);
 }
 
 static int reply(rtws_http_reply *rep, int status, const char *body) {
@@ -107,14 +107,6 @@ static int reply(rtws_http_reply *rep, int status, const char *body) {
     return 1;
 }
 
-/* writes key (string claim of json) into w when the claim is present */
-static void copy_claim(rtws_json_writer *w, const rtws_json *d, const char *key) {
-    int v = rtws_json_get(d, 0, key);
-    if (v < 0) return;
-    rtws_json_write_key(w, key, strlen(key));
-    rtws_json_write_tok(w, d, v);
-}
-
 static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, void *user) {
     app *a = (app *)user;
     char json[3200], payload[3300], pov[160], key[64];
@@ -123,26 +115,26 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
     rtws_json_writer w;
     rtws_jwt_claims cl;
     size_t n;
-    int k, p;
+    static const char *const claims[] = {"userId", "email", "role"};
+    int k, v;
     int64_t now = (int64_t)(rtws_time_wall_ms() / 1000);
     int is_get = req->method.len == 3 && !memcmp(req->method.p, "GET", 3);
     int is_post = req->method.len == 4 && !memcmp(req->method.p, "POST", 4);
     (void)c;
 #define PATH_IS(s) (req->path.len == strlen(s) && !memcmp(req->path.p, s, req->path.len))
-    if (!(PATH_IS("/api/auth/ws-token") && is_get) && !(PATH_IS("/api/activities") && is_post)) return 0;
-    if (access_token(a, req, json, sizeof json, &cl) != 0)
+    if (!(PATH_IS("/api/auth/ws-token") && is_get) && !(PATH_IS("/api/activities") && is_post))
+        return 0;
+    if (access_token(a, req, json, sizeof json, &cl) != RTWS_OK)
         return reply(rep, 401, "{\"error\":\"Unauthorized\"}");
     rtws_json_parse(&d, json, cl.json_len, t, 256, 0); /* verified claims: strict JSON */
     if (is_get) { /* sign({userId, email, role}, secret, {expiresIn: '1h'}) */
         rtws_json_writer_init(&w, payload, sizeof payload);
         rtws_json_write_object(&w);
-        copy_claim(&w, &d, "userId");
-        copy_claim(&w, &d, "email");
-        copy_claim(&w, &d, "role");
-        rtws_json_write_key(&w, "iat", 3);
-        rtws_json_write_int64(&w, now);
-        rtws_json_write_key(&w, "exp", 3);
-        rtws_json_write_int64(&w, now + TOKEN_TTL_S);
+        for (k = 0; k < 3; k++) /* each when present */
+            if ((v = rtws_json_get(&d, 0, claims[k])) >= 0)
+                rtws_json_write_tok_field(&w, claims[k], &d, v);
+        rtws_json_write_int64_field(&w, "iat", now);
+        rtws_json_write_int64_field(&w, "exp", now + TOKEN_TTL_S);
         rtws_json_write_object_end(&w);
         if (rtws_json_writer_finish(&w, &n) != RTWS_OK ||
             !(n = rtws_jwt_hs256_sign(payload, a->secret, strlen(a->secret), json, sizeof json)))
@@ -156,26 +148,26 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
         return reply(rep, 200, a->body);
     }
     /* POST /api/activities: the body is one activity; its userId is the poster's */
-    if (rtws_json_parse(&d, req->body.p, req->body.len, t, 256, 0) != RTWS_OK || t[0].type != RTWS_JSON_OBJECT ||
-        (p = rtws_json_get(&d, 0, "povId")) < 0 || rtws_json_unescape(&d, p, pov, sizeof pov, &n) != RTWS_OK ||
-        !n || strlen(pov) != n)
-        return reply(rep, 400, "{\"error\":\"Invalid activity: an object with a povId is required\"}");
+    if (rtws_json_parse(&d, req->body.p, req->body.len, t, 256, 0) != RTWS_OK ||
+        rtws_json_get_str(&d, 0, "povId", pov, sizeof pov) <= 0)
+        return reply(rep, 400,
+                     "{\"error\":\"Invalid activity: an object with a povId is required\"}");
     rtws_json_writer_init(&w, payload, sizeof payload);
     rtws_json_write_object(&w);
-    rtws_json_write_key(&w, "type", 4);
-    rtws_json_write_string(&w, "activity", 8);
+    rtws_json_write_str_field(&w, "type", "activity");
     rtws_json_write_key(&w, "data", 4);
     rtws_json_write_object(&w);
     for (k = rtws_json_child(&d, 0); k >= 0; k = rtws_json_next(&d, k)) {
-        if (rtws_json_eq(&d, k, "userId") || rtws_json_unescape(&d, k, key, sizeof key, &n)) continue;
+        if (rtws_json_eq(&d, k, "userId") || rtws_json_unescape(&d, k, key, sizeof key, &n))
+            continue;
         rtws_json_write_key(&w, key, n);
         rtws_json_write_tok(&w, &d, k + 1);
     }
-    rtws_json_write_key(&w, "userId", 6);
-    rtws_json_write_string(&w, cl.user, strlen(cl.user));
+    rtws_json_write_str_field(&w, "userId", cl.user);
     rtws_json_write_object_end(&w);
     rtws_json_write_object_end(&w);
-    if (rtws_json_writer_finish(&w, &n) != RTWS_OK) return reply(rep, 413, "{\"error\":\"Activity too large\"}");
+    if (rtws_json_writer_finish(&w, &n) != RTWS_OK)
+        return reply(rep, 413, "{\"error\":\"Activity too large\"}");
     n = rtws_router_send_to_channel(a->router, pov, RTWS_OP_TEXT, payload, n, NULL);
     snprintf(a->body, sizeof a->body, "{\"delivered\":%lu}", (unsigned long)n);
     return reply(rep, 200, a->body);
@@ -185,7 +177,8 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
 static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
     size_t len = 0;
     (void)proto;
-    if (rtws_http_get_query(req, "token", NULL, 0, &len) != 1 || !len) return 401;
+    if (rtws_http_get_query(req, "token", NULL, 0, &len) != 1 || !len)
+        return 401;
     return rtws_router_handle_accept((rtws_router *)user, c, req, rtws_time_now_ms());
 }
 
@@ -197,16 +190,20 @@ int main(int argc, char **argv) {
     rtws_router_config rc;
     rtws_ctx_config cfg;
     rtws_ctx *ctx;
-    rtws_err e;
+    rtws_err e = RTWS_ERR_NOMEM;
     a.secret = "dev-secret";
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
             usage(stdout, argv[0]);
             return 0;
-        } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc) a.secret = argv[++i];
-        else if (!strcmp(argv[i], "--token-grace-ms") && i + 1 < argc) grace_ms = atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--host") && i + 1 < argc)
+            host = argv[++i];
+        else if (!strcmp(argv[i], "--port") && i + 1 < argc)
+            port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc)
+            a.secret = argv[++i];
+        else if (!strcmp(argv[i], "--token-grace-ms") && i + 1 < argc)
+            grace_ms = atol(argv[++i]);
         else {
             fprintf(stderr, "pov_server: unknown or incomplete option %s\n", argv[i]);
             usage(stderr, argv[0]);
@@ -219,19 +216,21 @@ int main(int argc, char **argv) {
     rc.jwt_secret_len = strlen(a.secret);
     rc.jwt_user_claim = "userId";
     rc.jwt_leeway_s = -1; /* no leeway: an expired token is refused */
-    rc.token_grace_ms = (uint32_t)(grace_ms < 1 ? 1 : grace_ms > 86400000L ? 86400000L : grace_ms); /* then 4001 */
+    rc.token_grace_ms = (uint32_t)(grace_ms < 1           ? 1
+                                   : grace_ms > 86400000L ? 86400000L
+                                                          : grace_ms); /* then 4001 */
     rc.auth_required = 1;
     rc.builtin_protocol_off = 1; /* the document's own messages, from on_receive */
     rc.on_receive = on_receive;
     rc.on_http = on_http;
     rc.user = &a;
-    if (!(a.router = rtws_router_new(&rc))) return 1;
+    if (!(a.router = rtws_router_new(&rc)))
+        return 1;
     memset(&cfg, 0, sizeof cfg);
     cfg.conn.max_http_body = 16384;
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept; /* a missing token is refused too, then the router's check */
-    if (!(ctx = rtws_ctx_new(&cfg))) return 1;
-    if ((e = rtws_ctx_listen(ctx, host, port, &bound)) != RTWS_OK) {
+    if (!(ctx = rtws_ctx_new(&cfg)) || (e = rtws_ctx_listen(ctx, host, port, &bound)) != RTWS_OK) {
         fprintf(stderr, "pov_server: cannot listen on %s:%d: %s\n", host, port, rtws_err_str(e));
         return 1;
     }
@@ -240,10 +239,11 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     printf("listening on %s:%d\n", host, bound);
     fflush(stdout);
-    while (!stop)
-        if (rtws_ctx_run_once(ctx, 1000) < 0) break;
+    while (!stop && rtws_ctx_run_once(ctx, 1000) >= 0)
+        ; /* until SIGINT or SIGTERM */
     rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
-    for (i = 0; i < 20 && rtws_ctx_get_conn_count(ctx) > 0; i++) rtws_ctx_run_once(ctx, 100);
+    for (i = 0; i < 20 && rtws_ctx_get_conn_count(ctx) > 0; i++)
+        rtws_ctx_run_once(ctx, 100);
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
     return 0;
