@@ -1,0 +1,420 @@
+/* The router's Redis engine as a cluster: a real redis-server on a free
+   127.0.0.1 port and three examples/chat_server nodes (--redis) started by
+   this test, stopped by PID.
+   1. 300 clients, 100 per node, all in one channel; three of them (one per
+      node) publish 20 numbered messages each: every client gets all 60
+      exactly once, seq 1 apart (in order, no gap), and each publisher gets
+      its acks after the message itself.
+   2. Two publishers (nodes 0 and 1) stream 90 numbered messages into a
+      second channel; node 2 is killed with SIGKILL during the stream. Its
+      100 clients reconnect to nodes 0/1 with ?session= and subscribe with
+      since = their last seq: each of the 300 ends with all 90, 0 lost, 0
+      duplicated, in order.
+   Without redis-server (tests/deps.sh installs it when root) it says it
+   skipped; RTWS_REQUIRE_ALL=1 makes that a failure. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+#include "t.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NODES 3
+#define CLIENTS 300
+#define PER_PUB 20   /* phase 1: messages per publisher (3 publishers) */
+#define STREAM 90    /* phase 2: numbered messages */
+
+static const char *redis_bin = "/usr/bin/redis-server";
+static const char *node_bin = "build/asan_chat_server"; /* RTWS_CHAT_SERVER: another */
+static rtws_ctx *ctx;
+static int node_port[NODES];
+static pid_t node_pid[NODES];
+
+static int free_port(void) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+static int can_connect(int port) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+static void nap_ms(long ms) {
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+static pid_t start_redis(int port) {
+    char p[16];
+    uint64_t until = rtws_time_now_ms() + 5000;
+    pid_t pid;
+    snprintf(p, sizeof p, "%d", port);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout)) _exit(127);
+        execl(redis_bin, redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+        _exit(127);
+    }
+    while (pid > 0 && rtws_time_now_ms() < until) {
+        if (can_connect(port)) return pid;
+        nap_ms(20);
+    }
+    return -1;
+}
+
+/* A chat_server node on an OS-chosen port: its pid, *port from its
+   "listening on" line. */
+static pid_t start_node(const char *redis_url, int *port) {
+    int fds[2];
+    pid_t pid;
+    FILE *f;
+    char line[256];
+    *port = 0;
+    if (pipe(fds) != 0) return -1;
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl(node_bin, node_bin, "--host", "127.0.0.1", "--port", "0", "--redis", redis_url,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "listening on 127.0.0.1:%d", port) == 1) break;
+    if (f) fclose(f); /* the node's later lines go to a closed pipe: it ignores SIGPIPE */
+    return pid;
+}
+
+static void stop_pid(pid_t pid, int sig) {
+    int st;
+    if (pid <= 0) return;
+    kill(pid, sig);
+    waitpid(pid, &st, 0);
+}
+
+/* ---- clients ---- */
+typedef struct peer {
+    rtws_conn *c;
+    int idx, node, open, subscribed, reconnects, welcomed;
+    char session[64];
+    const char *chan;   /* the channel this phase uses */
+    uint64_t last;      /* the highest seq of chan received */
+    uint64_t base;      /* chan's seq at the first subscribe */
+    int got, dups, gaps, resets, acks, early_acks, refused;
+    int resume;         /* subscribe with since = last after the next welcome */
+} peer;
+
+static peer peers[CLIENTS + 2];
+
+static uint64_t num_after(const char *s, size_t n, const char *key) {
+    size_t kl = strlen(key), i;
+    uint64_t v = 0;
+    for (i = 0; i + kl <= n; i++)
+        if (memcmp(s + i, key, kl) == 0) {
+            for (i += kl; i < n && s[i] >= '0' && s[i] <= '9'; i++) v = v * 10u + (uint64_t)(s[i] - '0');
+            return v;
+        }
+    return 0;
+}
+
+static int has(const char *s, size_t n, const char *what) {
+    size_t wl = strlen(what), i;
+    for (i = 0; i + wl <= n; i++)
+        if (memcmp(s + i, what, wl) == 0) return 1;
+    return 0;
+}
+
+static void send_str(peer *p, const char *s) {
+    if (p->c) rtws_conn_send_text(p->c, s, strlen(s));
+}
+
+static void subscribe(peer *p) {
+    char buf[256];
+    if (p->resume)
+        snprintf(buf, sizeof buf, "{\"type\":\"subscribe\",\"channel\":\"%s\",\"since\":%llu}",
+                 p->chan, (unsigned long long)p->last);
+    else
+        snprintf(buf, sizeof buf, "{\"type\":\"subscribe\",\"channel\":\"%s\"}", p->chan);
+    send_str(p, buf);
+}
+
+static void on_text(peer *p, const char *s, size_t n) {
+    if (has(s, n, "\"type\":\"welcome\"")) {
+        const char *k = strstr(s, "\"session\":\"");
+        if (k && (size_t)(k - s) < n) {
+            size_t i = 0;
+            k += 11;
+            while (k[i] != '"' && i < sizeof p->session - 1) {
+                p->session[i] = k[i];
+                i++;
+            }
+            p->session[i] = '\0';
+        }
+        p->welcomed = 1;
+        subscribe(p);
+    } else if (has(s, n, "\"type\":\"subscribed\"")) {
+        if (!p->subscribed && !p->resume) p->last = p->base = num_after(s, n, "\"seq\":");
+        p->subscribed = 1;
+        p->resume = 0;
+    } else if (has(s, n, "\"type\":\"message\"")) {
+        uint64_t seq = num_after(s, n, ",\"seq\":");
+        if (seq <= p->last) p->dups++;
+        else {
+            if (seq != p->last + 1) p->gaps++;
+            p->last = seq;
+            p->got++;
+        }
+    } else if (has(s, n, "\"type\":\"ack\"")) {
+        p->acks++;
+        if (num_after(s, n, "\"seq\":") > p->last && p->subscribed) p->early_acks++;
+    } else if (has(s, n, "\"type\":\"reset\"")) {
+        p->resets++;
+    } else if (has(s, n, "\"type\":\"error\"")) {
+        p->refused++;
+        if (p->refused < 3) printf("client %d: %.*s\n", p->idx, (int)n, s);
+    }
+}
+
+static void connect_peer(peer *p, int node) {
+    char url[160];
+    rtws_err e;
+    if (p->session[0])
+        snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws?session=%s", node_port[node], p->session);
+    else
+        snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", node_port[node]);
+    p->node = node;
+    p->open = p->welcomed = 0;
+    p->c = rtws_ctx_connect(ctx, url, NULL, rtws_time_now_ms(), &e);
+    if (p->c) rtws_conn_set_data(p->c, p);
+}
+
+static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
+    peer *p = (peer *)rtws_conn_get_data(c);
+    (void)user;
+    if (!p) return;
+    if (ev->type == RTWS_EV_OPEN) p->open = 1;
+    else if (ev->type == RTWS_EV_MESSAGE && ev->message.opcode == RTWS_OP_TEXT)
+        on_text(p, (const char *)ev->message.data, ev->message.len);
+    else if (ev->type == RTWS_EV_CLOSE) {
+        p->c = NULL;
+        p->open = 0;
+        if (node_pid[p->node] <= 0) { /* its node is gone: another one, resuming */
+            p->reconnects++;
+            p->resume = p->subscribed;
+            p->subscribed = 0;
+            connect_peer(p, p->idx % 2);
+        }
+    }
+}
+
+static void run_for(uint32_t ms) {
+    uint64_t until = rtws_time_now_ms() + ms;
+    while (rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 5);
+}
+
+static int all_subscribed(int n) {
+    int i;
+    for (i = 0; i < n; i++)
+        if (!peers[i].subscribed) return 0;
+    return 1;
+}
+
+static int all_got(int n, int want) {
+    int i;
+    for (i = 0; i < n; i++)
+        if (peers[i].got < want) return 0;
+    return 1;
+}
+
+static int run_until(int (*done)(int, int), int a, int b, uint32_t ms) {
+    uint64_t until = rtws_time_now_ms() + ms;
+    while (!done(a, b) && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 5);
+    return done(a, b);
+}
+static int sub_done(int n, int unused) {
+    (void)unused;
+    return all_subscribed(n);
+}
+
+static void publish(peer *p, const char *chan, int n) {
+    char buf[256];
+    snprintf(buf, sizeof buf,
+             "{\"type\":\"publish\",\"channel\":\"%s\",\"data\":{\"n\":%d},\"id\":\"p%d-%d\"}", chan,
+             n, p->idx, n);
+    send_str(p, buf);
+}
+
+static void sums(int *got, int *dups, int *gaps, int *resets, int *refused) {
+    int i;
+    *got = *dups = *gaps = *resets = *refused = 0;
+    for (i = 0; i < CLIENTS; i++) {
+        *got += peers[i].got;
+        *dups += peers[i].dups;
+        *gaps += peers[i].gaps;
+        *resets += peers[i].resets;
+        *refused += peers[i].refused;
+    }
+}
+
+static void new_phase(const char *chan) {
+    int i;
+    for (i = 0; i < CLIENTS; i++) {
+        peer *p = &peers[i];
+        p->chan = chan;
+        p->subscribed = p->resume = 0;
+        p->last = p->base = 0;
+        p->got = p->dups = p->gaps = p->resets = p->acks = p->early_acks = p->refused = 0;
+        if (p->c) subscribe(p);
+    }
+}
+
+int main(void) {
+    rtws_ctx_config cc;
+    char url[64];
+    int rport, i, k, got, dups, gaps, resets, refused, acks = 0, early = 0, min_got = 1 << 30;
+    pid_t rpid;
+    if (getenv("RTWS_REDIS_SERVER")) redis_bin = getenv("RTWS_REDIS_SERVER");
+    if (getenv("RTWS_CHAT_SERVER")) node_bin = getenv("RTWS_CHAT_SERVER");
+    signal(SIGPIPE, SIG_IGN);
+    if (access(redis_bin, X_OK) != 0 && getuid() == 0)
+        (void)!system("bash -c '. tests/deps.sh && rtws_apt redis-server' >/dev/null 2>&1");
+    if (access(redis_bin, X_OK) != 0) {
+        if (getenv("RTWS_REQUIRE_ALL") && !strcmp(getenv("RTWS_REQUIRE_ALL"), "1")) {
+            printf("e2e_cluster: redis-server is missing and RTWS_REQUIRE_ALL=1\n");
+            return 1;
+        }
+        printf("e2e_cluster: skipped, no redis-server (tests/deps.sh installs it)\n");
+        return 0;
+    }
+    CHECK(access(node_bin, X_OK) == 0); /* make builds it first */
+    rport = free_port();
+    rpid = start_redis(rport);
+    CHECK(rpid > 0);
+    if (rpid <= 0) return T_END();
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", rport);
+    for (i = 0; i < NODES; i++) {
+        node_pid[i] = start_node(url, &node_port[i]);
+        CHECK(node_pid[i] > 0 && node_port[i] > 0);
+    }
+    memset(&cc, 0, sizeof cc);
+    cc.conn.on_event = on_event;
+    cc.timer_ms = 10;
+    ctx = rtws_ctx_new(&cc);
+    CHECK(ctx != NULL);
+    if (!ctx || node_port[0] <= 0 || node_port[1] <= 0 || node_port[2] <= 0) goto out;
+
+    /* ---- 1: 300 clients over 3 nodes, 60 messages from 3 nodes ---- */
+    for (i = 0; i < CLIENTS; i++) {
+        peers[i].idx = i;
+        peers[i].chan = "room:all";
+        connect_peer(&peers[i], i % NODES);
+        if (i % 50 == 49) run_for(20);
+    }
+    CHECK(run_until(sub_done, CLIENTS, 0, 20000));
+    for (k = 1; k <= PER_PUB; k++)
+        for (i = 0; i < NODES; i++) publish(&peers[i], "room:all", k); /* burst 40: no pacing */
+    run_until(all_got, CLIENTS, NODES * PER_PUB, 20000);
+    run_for(200); /* anything extra (a duplicate) would come now */
+    sums(&got, &dups, &gaps, &resets, &refused);
+    for (i = 0; i < CLIENTS; i++) {
+        if (peers[i].got < min_got) min_got = peers[i].got;
+        CHECK_EQ(peers[i].last - peers[i].base, (uint64_t)(NODES * PER_PUB));
+    }
+    for (i = 0; i < NODES; i++) {
+        acks += peers[i].acks;
+        early += peers[i].early_acks;
+    }
+    printf("cluster: %d clients on %d nodes, %d messages published on 3 nodes: %d deliveries "
+           "(want %d), fewest per client %d, %d duplicated, %d out of order, %d resets, "
+           "%d acks (%d before their message), %d errors\n",
+           CLIENTS, NODES, NODES * PER_PUB, got, CLIENTS * NODES * PER_PUB, min_got, dups, gaps,
+           resets, acks, early, refused);
+    CHECK_EQ(got, CLIENTS * NODES * PER_PUB);
+    CHECK_EQ(dups, 0);
+    CHECK_EQ(gaps, 0);
+    CHECK_EQ(resets, 0);
+    CHECK_EQ(acks, NODES * PER_PUB);
+    CHECK_EQ(early, 0);
+    CHECK_EQ(refused, 0);
+
+    /* ---- 2: a numbered stream; node 2 killed with SIGKILL halfway ---- */
+    new_phase("room:stream");
+    CHECK(run_until(sub_done, CLIENTS, 0, 20000));
+    {
+        uint64_t t0 = rtws_time_now_ms();
+        int sent = 0, reconnected = 0;
+        while (sent < STREAM && rtws_time_now_ms() < t0 + 30000) {
+            /* two publishers (nodes 0 and 1), 12 messages/s each (limit 20/s) */
+            if (rtws_time_now_ms() >= t0 + (uint64_t)sent * 42u) {
+                publish(&peers[sent % 2 ? 4 : 3], "room:stream", sent + 1);
+                sent++;
+                if (sent == STREAM / 3) { /* a third in: node 2 dies */
+                    pid_t p = node_pid[2];
+                    node_pid[2] = 0;
+                    stop_pid(p, SIGKILL);
+                }
+            }
+            rtws_ctx_run_once(ctx, 5);
+        }
+        run_until(all_got, CLIENTS, STREAM, 20000);
+        run_for(300);
+        sums(&got, &dups, &gaps, &resets, &refused);
+        min_got = 1 << 30;
+        for (i = 0; i < CLIENTS; i++) {
+            if (peers[i].got < min_got) min_got = peers[i].got;
+            if (peers[i].reconnects) reconnected++;
+        }
+        printf("kill: %d numbered messages, node 2 SIGKILLed after %d; %d clients reconnected "
+               "to nodes 0/1 with ?session= and since: %d deliveries (want %d), fewest per "
+               "client %d, %d duplicated, %d out of order, %d resets, %d errors\n",
+               STREAM, STREAM / 3, reconnected, got, CLIENTS * STREAM, min_got, dups, gaps, resets,
+               refused);
+        CHECK_EQ(reconnected, CLIENTS / NODES);
+        CHECK_EQ(got, CLIENTS * STREAM);
+        CHECK_EQ(min_got, STREAM);
+        CHECK_EQ(dups, 0);
+        CHECK_EQ(gaps, 0);
+        CHECK_EQ(resets, 0);
+        CHECK_EQ(peers[3].acks + peers[4].acks, STREAM);
+    }
+out:
+    for (i = 0; i < CLIENTS; i++)
+        if (peers[i].c) rtws_conn_close(peers[i].c, RTWS_CLOSE_NORMAL, NULL);
+    if (ctx) {
+        run_for(100);
+        rtws_ctx_free(ctx);
+    }
+    for (i = 0; i < NODES; i++) stop_pid(node_pid[i], SIGTERM);
+    stop_pid(rpid, SIGTERM);
+    return T_END();
+}
