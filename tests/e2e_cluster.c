@@ -10,6 +10,13 @@
       100 clients reconnect to nodes 0/1 with ?session= and subscribe with
       since = their last seq: each of the 300 ends with all 90, 0 lost, 0
       duplicated, in order.
+   3. Redis itself is SIGKILLed under a stream of 60 numbered messages
+      (published by an rtws_rt client on node 0) and restarted a second
+      later on the same port from its append-only file (appendfsync
+      always): the nodes reconnect with backoff, report the outage in
+      /ws/status, refuse publishes meanwhile with "overloaded" (rtws_rt
+      sends them again, same ids), and every client ends with all 60: 0
+      lost, 0 duplicated, no reset.
    Without redis-server (tests/deps.sh installs it when root) it says it
    skipped; RTWS_REQUIRE_ALL=1 makes that a failure. */
 #define RTWS_IMPLEMENTATION
@@ -28,6 +35,7 @@
 #define CLIENTS 300
 #define PER_PUB 20   /* phase 1: messages per publisher (3 publishers) */
 #define STREAM 90    /* phase 2: numbered messages */
+#define RSTREAM 60   /* phase 3: numbered messages across a Redis restart */
 
 static const char *redis_bin = "/usr/bin/redis-server";
 static const char *node_bin = "build/asan_chat_server"; /* RTWS_CHAT_SERVER: another */
@@ -68,6 +76,10 @@ static void nap_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+static char redis_dir[64] = "build/e2e_cluster_redis.XXXXXX";
+
+/* redis-server on port with an append-only file in redis_dir (fsync on
+   every write: what was acked survives a SIGKILL). */
 static pid_t start_redis(int port) {
     char p[16];
     uint64_t until = rtws_time_now_ms() + 5000;
@@ -78,7 +90,8 @@ static pid_t start_redis(int port) {
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout)) _exit(127);
         execl(redis_bin, redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+              "--appendonly", "yes", "--appendfsync", "always", "--dir", redis_dir,
+              "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     while (pid > 0 && rtws_time_now_ms() < until) {
@@ -199,6 +212,7 @@ static void on_text(peer *p, const char *s, size_t n) {
         if (num_after(s, n, "\"seq\":") > p->last && p->subscribed) p->early_acks++;
     } else if (has(s, n, "\"type\":\"reset\"")) {
         p->resets++;
+        p->last = num_after(s, n, "\"seq\":");
     } else if (has(s, n, "\"type\":\"error\"")) {
         p->refused++;
         if (p->refused < 3) printf("client %d: %.*s\n", p->idx, (int)n, s);
@@ -274,6 +288,41 @@ static void publish(peer *p, const char *chan, int n) {
     send_str(p, buf);
 }
 
+/* GET /ws/status of a node: the body, NUL-terminated, in buf. */
+static void get_status(int port, char *buf, size_t cap) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t n = 0;
+    ssize_t k;
+    const char *req = "GET /ws/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    buf[0] = '\0';
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0) return;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+        while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0) n += (size_t)k;
+    buf[n] = '\0';
+    close(fd);
+}
+
+static int rt_welcomed, rt_acks, rt_errors;
+static void rt_welcome(rtws_rt *rt, const char *u, const char *sess, int resumed, void *user) {
+    (void)rt, (void)u, (void)sess, (void)resumed, (void)user;
+    rt_welcomed = 1;
+}
+static void rt_ack(rtws_rt *rt, const char *id, uint64_t seq, void *user) {
+    (void)rt, (void)id, (void)seq, (void)user;
+    rt_acks++;
+}
+static void rt_error(rtws_rt *rt, const char *code, const char *msg, const char *id, void *user) {
+    (void)rt, (void)msg, (void)id, (void)user;
+    if (strcmp(code, "overloaded") && strcmp(code, "rate_limited")) printf("rt error %s\n", code);
+    rt_errors++;
+}
+
 static void sums(int *got, int *dups, int *gaps, int *resets, int *refused) {
     int i;
     *got = *dups = *gaps = *resets = *refused = 0;
@@ -317,6 +366,7 @@ int main(void) {
         return 0;
     }
     CHECK(access(node_bin, X_OK) == 0); /* make builds it first */
+    CHECK(mkdtemp(redis_dir) != NULL);
     rport = free_port();
     rpid = start_redis(rport);
     CHECK(rpid > 0);
@@ -407,6 +457,83 @@ int main(void) {
         CHECK_EQ(resets, 0);
         CHECK_EQ(peers[3].acks + peers[4].acks, STREAM);
     }
+
+    /* ---- 3: Redis SIGKILLed and restarted under a stream ---- */
+    new_phase("room:redis");
+    CHECK(run_until(sub_done, CLIENTS, 0, 20000));
+    {
+        rtws_ctx_config pc;
+        rtws_ctx *pctx;
+        rtws_rt_config rc;
+        rtws_rt *rt = NULL;
+        rtws_err e;
+        char rurl[96], st[4096];
+        int sent = 0, outage_seen = 0;
+        uint64_t t0, restart_at = 0;
+        memset(&pc, 0, sizeof pc);
+        pc.timer_ms = 10;
+        pctx = rtws_ctx_new(&pc);
+        CHECK(pctx != NULL);
+        memset(&rc, 0, sizeof rc);
+        snprintf(rurl, sizeof rurl, "ws://127.0.0.1:%d/ws", node_port[0]);
+        rc.client.url = rurl;
+        rc.on_welcome = rt_welcome;
+        rc.on_ack = rt_ack;
+        rc.on_error = rt_error;
+        if (pctx) rt = rtws_rt_new(pctx, &rc, rtws_time_now_ms(), &e);
+        CHECK(rt != NULL);
+        t0 = rtws_time_now_ms();
+        while (rt && !rt_welcomed && rtws_time_now_ms() < t0 + 5000) {
+            rtws_ctx_run_once(pctx, 5);
+            rtws_ctx_run_once(ctx, 0);
+        }
+        t0 = rtws_time_now_ms();
+        while (rt && (sent < RSTREAM || rtws_rt_get_unacked(rt)) && rtws_time_now_ms() < t0 + 40000) {
+            if (sent < RSTREAM && rtws_time_now_ms() >= t0 + (uint64_t)sent * 60u) {
+                char d[32];
+                snprintf(d, sizeof d, "{\"n\":%d}", sent + 1);
+                if (rtws_rt_publish(rt, "room:redis", "message", d, strlen(d), NULL) == RTWS_OK) sent++;
+                if (sent == RSTREAM / 3 && !restart_at) { /* a third in: Redis dies */
+                    stop_pid(rpid, SIGKILL);
+                    rpid = 0;
+                    restart_at = rtws_time_now_ms() + 1000;
+                }
+            }
+            if (restart_at && !rpid && rtws_time_now_ms() >= restart_at) {
+                get_status(node_port[1], st, sizeof st);
+                outage_seen = strstr(st, "\"state\":\"down\"") != NULL;
+                rpid = start_redis(rport);
+                CHECK(rpid > 0);
+            }
+            rtws_ctx_run_once(pctx, 2);
+            rtws_ctx_run_once(ctx, 3);
+        }
+        run_until(all_got, CLIENTS, RSTREAM, 20000);
+        run_for(300);
+        sums(&got, &dups, &gaps, &resets, &refused);
+        min_got = 1 << 30;
+        for (i = 0; i < CLIENTS; i++)
+            if (peers[i].got < min_got) min_got = peers[i].got;
+        get_status(node_port[0], st, sizeof st);
+        printf("redis restart: %d numbered messages, Redis SIGKILLed after %d and restarted 1 s "
+               "later; node 1 said %s meanwhile; %d acked, %d publishes refused and sent again; "
+               "%d deliveries (want %d), fewest per client %d, %d duplicated, %d out of order, "
+               "%d resets\n",
+               RSTREAM, RSTREAM / 3, outage_seen ? "\"down\"" : "nothing", rt_acks, rt_errors, got,
+               CLIENTS * RSTREAM, min_got, dups, gaps, resets);
+        printf("node 0 status after: %s\n", strstr(st, "\"redis\":{") ? strstr(st, "\"redis\":{") : "?");
+        CHECK(outage_seen);
+        CHECK(strstr(st, "\"state\":\"up\"") != NULL);
+        CHECK(strstr(st, "\"outages\":0") == NULL);
+        CHECK_EQ(rt_acks, RSTREAM);
+        CHECK_EQ(got, CLIENTS * RSTREAM);
+        CHECK_EQ(min_got, RSTREAM);
+        CHECK_EQ(dups, 0);
+        CHECK_EQ(gaps, 0);
+        CHECK_EQ(resets, 0);
+        if (rt) rtws_rt_free(rt);
+        if (pctx) rtws_ctx_free(pctx);
+    }
 out:
     for (i = 0; i < CLIENTS; i++)
         if (peers[i].c) rtws_conn_close(peers[i].c, RTWS_CLOSE_NORMAL, NULL);
@@ -416,5 +543,10 @@ out:
     }
     for (i = 0; i < NODES; i++) stop_pid(node_pid[i], SIGTERM);
     stop_pid(rpid, SIGTERM);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", redis_dir);
+        (void)!system(cmd);
+    }
     return T_END();
 }
