@@ -13814,6 +13814,9 @@ static void rtws__eng_subscribe(rtws_router *r, rtws__rconn *rc, rtws__channel *
 static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *chan, size_t cn,
                                   const char *event, size_t en, const char *data, size_t dn,
                                   const char *from, const char *id, size_t idl, uint64_t now);
+static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc);
+static void rtws__eng_session_save(rtws_router *r, const rtws__session *s);
+static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
 #endif
 #endif /* RTWS__HAVE_ROUTER */
 
@@ -15329,6 +15332,94 @@ nomem:
     return RTWS_ERR_NOMEM;
 }
 
+/* Sessions: P:sess:<id> holds the user id, for session_ttl_ms after its
+   last save (at each open, at the last close, and every touch while it
+   has connections), so ?session= resumes on any node. */
+static void rtws__eng_session_save(rtws_router *r, const rtws__session *s) {
+    rtws__reng *e = r->eng;
+    char k[256], ttl[24];
+    const char *argv[5];
+    size_t lens[5];
+    if (e->closing || !e->cmd) return;
+    argv[0] = "SET";
+    lens[0] = 3;
+    argv[1] = k;
+    lens[1] = rtws__eng_key(e, k, "sess", s->id, s->h.klen);
+    argv[2] = s->user->name;
+    lens[2] = s->user->h.klen;
+    argv[3] = "PX";
+    lens[3] = 2;
+    argv[4] = ttl;
+    lens[4] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)RTWS__MAX(r->cfg.session_ttl_ms, 1u));
+    rtws_redis_command(e->cmd, 5, argv, lens, NULL, NULL);
+}
+
+static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                                     void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
+    const char *sid = j->chan;
+    size_t sn = j->cn, i;
+    (void)rd;
+    (void)err;
+    if (rc && !rc->session) {
+        int ok = rep && rep->type == RTWS_RESP_BULK && rep->len >= 1 && rep->len <= 63;
+        for (i = 0; ok && i < rep->len; i++)
+            if ((uint8_t)rep->str[i] < 0x21 || rep->str[i] == 0x7f) ok = 0;
+        if (ok && !rtws__hfind(&r->sessions, sid, sn, rtws__hash(sid, sn))) {
+            char name[64];
+            rtws__ruser *u;
+            rtws__session *s;
+            memcpy(name, rep->str, rep->len);
+            name[rep->len] = '\0';
+            u = rtws__user_get(r, name);
+            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s) : NULL;
+            if (s) { /* the session, known here from now on under its id */
+                memset(s, 0, sizeof *s);
+                memcpy(s->id, sid, sn);
+                s->h.key = s->id;
+                s->h.klen = sn;
+                s->h.hash = rtws__hash(s->id, sn);
+                s->user = u;
+                s->expire = r->now + r->cfg.session_ttl_ms;
+                if (rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
+                    u->sessions++;
+                    rtws__rmem(r, sizeof *s, 1);
+                } else {
+                    rtws__free(rtws__ra(r), s);
+                }
+            }
+            if (u && !u->sessions && !u->conns) rtws__user_maybe_drop(r, u);
+        }
+        rtws__open_session(r, rc, r->now);
+    }
+    rtws__free(rtws__ra(r), j);
+}
+
+/* 1 when rc's ?session= is not known here and Redis is asked for it. */
+static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc) {
+    rtws__reng *e = r->eng;
+    const char *sid = rc->pending_session;
+    size_t sn = strlen(sid);
+    char k[256];
+    const char *argv[2];
+    size_t lens[2];
+    rtws__rjob *j;
+    if (sn > 31 || rtws__hfind(&r->sessions, sid, sn, rtws__hash(sid, sn)) || !e->cmd_up) return 0;
+    if (!(j = rtws__eng_job(e, rc, sid, sn, NULL, 0))) return 0;
+    argv[0] = "GET";
+    lens[0] = 3;
+    argv[1] = k;
+    lens[1] = rtws__eng_key(e, k, "sess", sid, sn);
+    if (rtws_redis_command(e->cmd, 2, argv, lens, rtws__eng_session_loaded, j) != RTWS_OK) {
+        rtws__free(rtws__ra(r), j);
+        return 0;
+    }
+    return 1;
+}
+
 /* A message from pub/sub: "<seq> <message JSON>". */
 static void rtws__eng_live(rtws__reng *e, const char *name, size_t n, const char *d, size_t len) {
     rtws_router *r = e->r;
@@ -15432,7 +15523,7 @@ static void rtws__eng_timers(rtws_router *r, uint64_t now) {
     const char *argv[3];
     size_t lens[3];
     if (now < e->next_touch || !e->cmd_up) return;
-    e->next_touch = now + RTWS__MAX(r->cfg.channel_ttl_ms / 2u, 1000u);
+    e->next_touch = now + RTWS__MAX(RTWS__MIN(r->cfg.channel_ttl_ms, r->cfg.session_ttl_ms) / 2u, 1000u);
     argv[0] = "PEXPIRE";
     lens[0] = 7;
     argv[1] = k;
@@ -15448,6 +15539,11 @@ static void rtws__eng_timers(rtws_router *r, uint64_t now) {
             lens[1] = rtws__eng_key(e, k, "hist", ch->name, ch->h.klen);
             rtws_redis_command(e->cmd, 3, argv, lens, NULL, NULL);
         }
+    }
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *h;
+        for (h = r->sessions.b[i]; h; h = h->hnext)
+            if (((rtws__session *)h)->conns) rtws__eng_session_save(r, (rtws__session *)h);
     }
 }
 
@@ -15788,7 +15884,12 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws__leave_channel(r, rc, rc->members);
         rtws__channel_maybe_drop(r, ch);
     }
-    if (rc->session && --rc->session->conns == 0) rc->session->expire = now + r->cfg.session_ttl_ms;
+    if (rc->session && --rc->session->conns == 0) {
+        rc->session->expire = now + r->cfg.session_ttl_ms;
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng) rtws__eng_session_save(r, rc->session); /* session_ttl_ms from now */
+#endif
+    }
     rtws__user_link(rc, NULL);
     if (rc->user && --rc->user->conns == 0) {
         r->users_online--;
@@ -15885,7 +15986,6 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
 }
 
 static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    int resumed = 0, builtin = !rc->ep->e.builtin_protocol_off;
     rc->opened = 1;
     r->nconns++;
     r->total_conns++;
@@ -15904,6 +16004,16 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     r->conns = rc;
     rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
     rc->tokens_at = now;
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && rc->pending_session[0] && rtws__eng_session_load(r, rc))
+        return; /* a session of another node, maybe: welcome once Redis answers */
+#endif
+    rtws__open_session(r, rc, now);
+}
+
+/* The second half of an open: the session (resumed or new), then welcome. */
+static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    int resumed = 0, builtin = !rc->ep->e.builtin_protocol_off;
     if (rc->pending_user[0] && r->cfg.max_conns_per_user) {
         rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, rc->pending_user, strlen(rc->pending_user),
                                                     rtws__hash(rc->pending_user, strlen(rc->pending_user)));
@@ -15916,6 +16026,9 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
         return;
     }
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) rtws__eng_session_save(r, rc->session); /* other nodes may resume it */
+#endif
     if (rc->ep->e.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
     if (!builtin) return;
     rtws__send_welcome(r, rc, now, resumed);

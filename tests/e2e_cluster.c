@@ -145,6 +145,9 @@ typedef struct peer {
     uint64_t base;      /* chan's seq at the first subscribe */
     int got, dups, gaps, resets, acks, early_acks, refused;
     int resume;         /* subscribe with since = last after the next welcome */
+    int resumed;        /* welcomes with "resumed":true */
+    char user[64];      /* from the first welcome */
+    int same_user;      /* welcomes naming that user again */
 } peer;
 
 static peer peers[CLIENTS + 2];
@@ -194,6 +197,22 @@ static void on_text(peer *p, const char *s, size_t n) {
             p->session[i] = '\0';
         }
         p->welcomed = 1;
+        if (has(s, n, "\"resumed\":true")) p->resumed++;
+        {
+            const char *u = strstr(s, "\"user\":\"");
+            char name[64];
+            size_t i = 0;
+            if (u && (size_t)(u - s) < n) {
+                u += 8;
+                while (u[i] != '"' && i < sizeof name - 1) {
+                    name[i] = u[i];
+                    i++;
+                }
+                name[i] = '\0';
+                if (!p->user[0]) memcpy(p->user, name, i + 1);
+                else if (!strcmp(p->user, name)) p->same_user++;
+            }
+        }
         subscribe(p);
     } else if (has(s, n, "\"type\":\"subscribed\"")) {
         if (!p->subscribed && !p->resume) p->last = p->base = num_after(s, n, "\"seq\":");
@@ -422,7 +441,7 @@ int main(void) {
     CHECK(run_until(sub_done, CLIENTS, 0, 20000));
     {
         uint64_t t0 = rtws_time_now_ms();
-        int sent = 0, reconnected = 0;
+        int sent = 0, reconnected = 0, resumed = 0, same = 0;
         while (sent < STREAM && rtws_time_now_ms() < t0 + 30000) {
             /* two publishers (nodes 0 and 1), 12 messages/s each (limit 20/s) */
             if (rtws_time_now_ms() >= t0 + (uint64_t)sent * 42u) {
@@ -443,13 +462,18 @@ int main(void) {
         for (i = 0; i < CLIENTS; i++) {
             if (peers[i].got < min_got) min_got = peers[i].got;
             if (peers[i].reconnects) reconnected++;
+            resumed += peers[i].resumed;
+            same += peers[i].same_user;
         }
         printf("kill: %d numbered messages, node 2 SIGKILLed after %d; %d clients reconnected "
-               "to nodes 0/1 with ?session= and since: %d deliveries (want %d), fewest per "
-               "client %d, %d duplicated, %d out of order, %d resets, %d errors\n",
-               STREAM, STREAM / 3, reconnected, got, CLIENTS * STREAM, min_got, dups, gaps, resets,
-               refused);
+               "to nodes 0/1 with ?session= and since (%d sessions resumed there, %d with the "
+               "same user id): %d deliveries (want %d), fewest per client %d, %d duplicated, "
+               "%d out of order, %d resets, %d errors\n",
+               STREAM, STREAM / 3, reconnected, resumed, same, got, CLIENTS * STREAM, min_got, dups,
+               gaps, resets, refused);
         CHECK_EQ(reconnected, CLIENTS / NODES);
+        CHECK_EQ(resumed, CLIENTS / NODES);
+        CHECK_EQ(same, CLIENTS / NODES);
         CHECK_EQ(got, CLIENTS * STREAM);
         CHECK_EQ(min_got, STREAM);
         CHECK_EQ(dups, 0);
