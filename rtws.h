@@ -13816,8 +13816,8 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
                                   const char *from, const char *id, size_t idl, uint64_t now);
 static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc);
 static void rtws__eng_session_save(rtws_router *r, const rtws__session *s);
-static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
 #endif
+static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
 #endif /* RTWS__HAVE_ROUTER */
 
 /* ---- JSON tokens (HS256) ---- */
