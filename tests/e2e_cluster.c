@@ -17,6 +17,10 @@
       /ws/status, refuse publishes meanwhile with "overloaded" (rtws_rt
       sends them again, same ids), and every client ends with all 60: 0
       lost, 0 duplicated, no reset.
+   Then it prints (measures, checks nothing) the publish-to-delivery latency
+   p50 over 40 publishes: same node and another node of the cluster, and
+   one node without Redis (the memory engine). Nodes are build/asan_chat_server
+   unless RTWS_CHAT_SERVER names another (build/chat_server for figures).
    Without redis-server (tests/deps.sh installs it when root) it says it
    skipped; RTWS_REQUIRE_ALL=1 makes that a failure. */
 #define RTWS_IMPLEMENTATION
@@ -103,7 +107,7 @@ static pid_t start_redis(int port) {
 
 /* A chat_server node on an OS-chosen port: its pid, *port from its
    "listening on" line. */
-static pid_t start_node(const char *redis_url, int *port) {
+static pid_t start_node(const char *redis_url, int *port) { /* redis_url NULL: memory */
     int fds[2];
     pid_t pid;
     FILE *f;
@@ -116,8 +120,11 @@ static pid_t start_node(const char *redis_url, int *port) {
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl(node_bin, node_bin, "--host", "127.0.0.1", "--port", "0", "--redis", redis_url,
-              (char *)NULL);
+        if (redis_url)
+            execl(node_bin, node_bin, "--host", "127.0.0.1", "--port", "0", "--redis", redis_url,
+                  (char *)NULL);
+        else
+            execl(node_bin, node_bin, "--host", "127.0.0.1", "--port", "0", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -146,6 +153,7 @@ typedef struct peer {
     int got, dups, gaps, resets, acks, early_acks, refused;
     int resume;         /* subscribe with since = last after the next welcome */
     int resumed;        /* welcomes with "resumed":true */
+    uint64_t arrived_us; /* when the latest message came */
     char user[64];      /* from the first welcome */
     int same_user;      /* welcomes naming that user again */
 } peer;
@@ -161,6 +169,46 @@ static uint64_t num_after(const char *s, size_t n, const char *key) {
             return v;
         }
     return 0;
+}
+
+static void publish(peer *p, const char *chan, int n);
+static void run_for(uint32_t ms);
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p50 in microseconds of publish (by pub) to arrival at each of rx[0..nrx),
+   over n publishes into chan, one at a time. */
+static void latency(peer *pub, peer **rx, int nrx, const char *chan, int n, uint64_t *p50) {
+    static uint64_t lat[4][64];
+    int k, i;
+    for (k = 0; k < n && k < 64; k++) {
+        uint64_t t0 = now_us(), until = rtws_time_now_ms() + 1000;
+        int before[4];
+        for (i = 0; i < nrx; i++) before[i] = rx[i]->got;
+        publish(pub, chan, k + 1);
+        for (;;) {
+            int all = 1;
+            for (i = 0; i < nrx; i++)
+                if (rx[i]->got == before[i]) all = 0;
+            if (all || rtws_time_now_ms() > until) break;
+            rtws_ctx_run_once(ctx, 0);
+        }
+        for (i = 0; i < nrx; i++) lat[i][k] = rx[i]->got > before[i] ? rx[i]->arrived_us - t0 : 1000000u;
+        run_for(60); /* the ack, and below the rate limit (20/s) */
+    }
+    for (i = 0; i < nrx; i++) {
+        qsort(lat[i], (size_t)k, sizeof lat[i][0], cmp_u64);
+        p50[i] = lat[i][k / 2];
+    }
 }
 
 static int has(const char *s, size_t n, const char *what) {
@@ -220,6 +268,7 @@ static void on_text(peer *p, const char *s, size_t n) {
         p->resume = 0;
     } else if (has(s, n, "\"type\":\"message\"")) {
         uint64_t seq = num_after(s, n, ",\"seq\":");
+        p->arrived_us = now_us();
         if (seq <= p->last) p->dups++;
         else {
             if (seq != p->last + 1) p->gaps++;
@@ -261,7 +310,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     else if (ev->type == RTWS_EV_CLOSE) {
         p->c = NULL;
         p->open = 0;
-        if (node_pid[p->node] <= 0) { /* its node is gone: another one, resuming */
+        if (p->idx < CLIENTS && node_pid[p->node] <= 0) { /* its node is gone: another one, resuming */
             p->reconnects++;
             p->resume = p->subscribed;
             p->subscribed = 0;
@@ -301,9 +350,10 @@ static int sub_done(int n, int unused) {
 
 static void publish(peer *p, const char *chan, int n) {
     char buf[256];
+    static int next_id; /* ids are per session: one never used before */
     snprintf(buf, sizeof buf,
              "{\"type\":\"publish\",\"channel\":\"%s\",\"data\":{\"n\":%d},\"id\":\"p%d-%d\"}", chan,
-             n, p->idx, n);
+             n, p->idx, ++next_id);
     send_str(p, buf);
 }
 
@@ -340,6 +390,34 @@ static void rt_error(rtws_rt *rt, const char *code, const char *msg, const char 
     (void)rt, (void)msg, (void)id, (void)user;
     if (strcmp(code, "overloaded") && strcmp(code, "rate_limited")) printf("rt error %s\n", code);
     rt_errors++;
+}
+
+static int config_done;
+static void on_config(rtws_redis *r, const rtws_resp_reply *rep, rtws_err err, void *user) {
+    (void)r, (void)user;
+    config_done = err == RTWS_OK && rep && rep->type == RTWS_RESP_STRING ? 1 : -1;
+}
+
+/* CONFIG SET appendfsync value on the test's Redis: 1 when it said OK. */
+static int redis_fsync(const char *url, const char *value) {
+    rtws_redis_config c;
+    rtws_redis *r;
+    rtws_err e;
+    const char *argv[4];
+    uint64_t until = rtws_time_now_ms() + 5000;
+    memset(&c, 0, sizeof c);
+    c.url = url;
+    r = rtws_redis_new(ctx, &c, rtws_time_now_ms(), &e);
+    if (!r) return 0;
+    argv[0] = "CONFIG";
+    argv[1] = "SET";
+    argv[2] = "appendfsync";
+    argv[3] = value;
+    config_done = 0;
+    if (rtws_redis_command(r, 4, argv, NULL, on_config, NULL) == RTWS_OK)
+        while (!config_done && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 5);
+    rtws_redis_free(r);
+    return config_done == 1;
 }
 
 static void sums(int *got, int *dups, int *gaps, int *resets, int *refused) {
@@ -557,6 +635,61 @@ int main(void) {
         CHECK_EQ(resets, 0);
         if (rt) rtws_rt_free(rt);
         if (pctx) rtws_ctx_free(pctx);
+    }
+
+    /* ---- figures: publish-to-delivery latency, p50 ---- */
+    {
+        uint64_t p50[4];
+        int mport = 0;
+        pid_t mpid = start_node(NULL, &mport);
+        peer *rx[2];
+        int lat_ids[3] = {0, 1, 3}; /* the publisher and two receivers: the same
+                                       few clients as on the memory node below */
+        uint64_t until = rtws_time_now_ms() + 5000;
+        for (i = 0; i < 3; i++) {
+            peer *p = &peers[lat_ids[i]];
+            p->chan = "room:lat";
+            p->subscribed = p->resume = 0;
+            p->last = p->base = 0;
+            p->got = 0;
+            subscribe(p);
+        }
+        while (!(peers[0].subscribed && peers[1].subscribed && peers[3].subscribed) &&
+               rtws_time_now_ms() < until)
+            rtws_ctx_run_once(ctx, 5);
+        rx[0] = &peers[3]; /* node 0, like the publisher */
+        rx[1] = &peers[1]; /* node 1 */
+        latency(&peers[0], rx, 2, "room:lat", 40, p50);
+        printf("latency p50 over 40 publishes (3 clients in the channel), Redis appendfsync "
+               "always: publisher's node %llu us, another node %llu us\n",
+               (unsigned long long)p50[0], (unsigned long long)p50[1]);
+        if (redis_fsync(url, "no")) { /* Redis replies without waiting for the disk */
+            latency(&peers[0], rx, 2, "room:lat", 40, p50);
+            printf("latency p50 over 40 publishes (3 clients in the channel), Redis appendfsync "
+                   "no: publisher's node %llu us, another node %llu us\n",
+                   (unsigned long long)p50[0], (unsigned long long)p50[1]);
+        }
+        if (mpid > 0 && mport > 0) { /* one node, memory engine, two clients */
+            peer *m = &peers[CLIENTS], *mr = &peers[CLIENTS + 1];
+            node_port[2] = mport;
+            m->idx = CLIENTS;
+            mr->idx = CLIENTS + 1;
+            m->chan = mr->chan = "room:lat";
+            connect_peer(m, 2);
+            connect_peer(mr, 2);
+            until = rtws_time_now_ms() + 5000;
+            while (!(m->subscribed && mr->subscribed) && rtws_time_now_ms() < until)
+                rtws_ctx_run_once(ctx, 5);
+            rx[0] = mr;
+            latency(m, rx, 1, "room:lat", 40, p50);
+            printf("latency p50 over 40 publishes, one node without Redis (2 clients): %llu us\n",
+                   (unsigned long long)p50[0]);
+            if (m->c) rtws_conn_close(m->c, RTWS_CLOSE_NORMAL, NULL);
+            if (mr->c) rtws_conn_close(mr->c, RTWS_CLOSE_NORMAL, NULL);
+            run_for(100);
+        }
+        stop_pid(mpid, SIGTERM);
+        node_port[2] = 0;
     }
 out:
     for (i = 0; i < CLIENTS; i++)
