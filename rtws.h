@@ -13733,6 +13733,7 @@ typedef struct rtws__rconn {
     size_t claims_len;
     char pending_user[64];           /* from the upgrade request's token */
     char pending_session[32];        /* from ?session= */
+    int eng_counted;                 /* in Redis's count of its user's connections */
 } rtws__rconn;
 
 struct rtws__member {
@@ -13815,6 +13816,8 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
                                   const char *event, size_t en, const char *data, size_t dn,
                                   const char *from, const char *id, size_t idl, uint64_t now);
 static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc);
+static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc);
+static void rtws__eng_uncount(rtws_router *r, rtws__rconn *rc);
 static void rtws__eng_session_save(rtws_router *r, const rtws__session *s);
 #endif
 static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
@@ -14889,7 +14892,8 @@ typedef struct rtws__reng {
     size_t plen;
     int closing, cmd_up, sub_up;
     uint32_t gen;
-    uint64_t outages, refused, next_touch;
+    uint64_t outages, refused, next_touch, next_lease;
+    char node[20];          /* this node's random id (connection counts) */
 } rtws__reng;
 
 /* A command in flight: what its answer is for (found again by ids and
@@ -15420,6 +15424,111 @@ static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc) {
     return 1;
 }
 
+/* max_conns_per_user across nodes, for users known at the upgrade (a
+   token): P:uc:<user> is a sorted set of "<node>:<conn id>" scored by when
+   the entry lapses (wall clock ms). Its node renews each entry every
+   RTWS__LEASE_MS / 3 and removes it at the close; a killed node's entries
+   lapse after RTWS__LEASE_MS. One script drops lapsed entries, counts, and
+   adds the new one when under the cap. */
+#define RTWS__LEASE_MS 30000u
+static const char rtws__lua_cap[] =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2]) "
+    "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and "
+    "redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end "
+    "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[5]) "
+    "return 1";
+
+static size_t rtws__eng_member(const rtws__reng *e, const rtws__rconn *rc, char *buf, size_t cap) {
+    return (size_t)snprintf(buf, cap, "%s:%llu", e->node, (unsigned long long)rc->id);
+}
+
+static void rtws__eng_counted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
+    (void)rd;
+    (void)err;
+    rtws__free(rtws__ra(r), j);
+    if (!rc || rc->session) return;
+    if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
+        rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+        return;
+    }
+    /* counted (1), or Redis could not say: let it in (the node's own cap holds) */
+    rc->eng_counted = rep && rep->type == RTWS_RESP_INTEGER;
+    if (rc->pending_session[0] && rtws__eng_session_load(r, rc)) return;
+    rtws__open_session(r, rc, r->now);
+}
+
+static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
+    rtws__reng *e = r->eng;
+    char k[256], mem[48], now[24], exp[24], cap[24], lease[24];
+    const char *argv[9];
+    size_t lens[9];
+    int64_t wall = (int64_t)r->now + r->cfg.wall_offset_ms;
+    rtws__rjob *j;
+    if (!e->cmd_up || !e->node[0] || !(j = rtws__eng_job(e, rc, "", 0, NULL, 0))) return 0;
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = rtws__lua_cap;
+    lens[1] = sizeof rtws__lua_cap - 1;
+    argv[2] = "1";
+    lens[2] = 1;
+    argv[3] = k;
+    lens[3] = rtws__eng_key(e, k, "uc", rc->pending_user, strlen(rc->pending_user));
+    argv[4] = mem;
+    lens[4] = rtws__eng_member(e, rc, mem, sizeof mem);
+    argv[5] = now;
+    lens[5] = (size_t)snprintf(now, sizeof now, "%lld", (long long)wall);
+    argv[6] = exp;
+    lens[6] = (size_t)snprintf(exp, sizeof exp, "%lld", (long long)(wall + RTWS__LEASE_MS));
+    argv[7] = cap;
+    lens[7] = (size_t)snprintf(cap, sizeof cap, "%llu", (unsigned long long)r->cfg.max_conns_per_user);
+    argv[8] = lease;
+    lens[8] = (size_t)snprintf(lease, sizeof lease, "%u", RTWS__LEASE_MS);
+    if (rtws_redis_command(e->cmd, 9, argv, lens, rtws__eng_counted, j) != RTWS_OK) {
+        rtws__free(rtws__ra(r), j);
+        return 0;
+    }
+    return 1;
+}
+
+/* ZREM at the close; ZADD XX (renew) from the timers. */
+static void rtws__eng_lease(rtws_router *r, const rtws__rconn *rc, int renew, int64_t wall) {
+    rtws__reng *e = r->eng;
+    char k[256], mem[48], exp[24];
+    const char *argv[5];
+    size_t lens[5];
+    const char *user = rc->user ? rc->user->name : rc->pending_user;
+    if (e->closing || !e->cmd) return;
+    argv[1] = k;
+    lens[1] = rtws__eng_key(e, k, "uc", user, strlen(user));
+    if (renew) {
+        argv[0] = "ZADD";
+        lens[0] = 4;
+        argv[2] = "XX";
+        lens[2] = 2;
+        argv[3] = exp;
+        lens[3] = (size_t)snprintf(exp, sizeof exp, "%lld", (long long)(wall + RTWS__LEASE_MS));
+        argv[4] = mem;
+        lens[4] = rtws__eng_member(e, rc, mem, sizeof mem);
+        rtws_redis_command(e->cmd, 5, argv, lens, NULL, NULL);
+    } else {
+        argv[0] = "ZREM";
+        lens[0] = 4;
+        argv[2] = mem;
+        lens[2] = rtws__eng_member(e, rc, mem, sizeof mem);
+        rtws_redis_command(e->cmd, 3, argv, lens, NULL, NULL);
+    }
+}
+
+static void rtws__eng_uncount(rtws_router *r, rtws__rconn *rc) {
+    rtws__eng_lease(r, rc, 0, 0);
+    rc->eng_counted = 0;
+}
+
 /* A message from pub/sub: "<seq> <message JSON>". */
 static void rtws__eng_live(rtws__reng *e, const char *name, size_t n, const char *d, size_t len) {
     rtws_router *r = e->r;
@@ -15547,11 +15656,25 @@ static void rtws__eng_timers(rtws_router *r, uint64_t now) {
     }
 }
 
+/* Renews this node's entries in the per-user connection counts. */
+static void rtws__eng_leases(rtws_router *r, uint64_t now) {
+    rtws__reng *e = r->eng;
+    rtws__rconn *rc;
+    if (now < e->next_lease || !e->cmd_up) return;
+    e->next_lease = now + RTWS__LEASE_MS / 3u;
+    for (rc = r->conns; rc; rc = rc->next)
+        if (rc->eng_counted) rtws__eng_lease(r, rc, 1, (int64_t)now + r->cfg.wall_offset_ms);
+}
+
 /* The two connections, once the router knows its context. */
 static void rtws__eng_start(rtws_router *r, rtws_ctx *ctx) {
     rtws__reng *e = r->eng;
     rtws_redis_config rc;
     rtws_err err;
+    uint8_t raw[8];
+    if (!e->node[0] && rtws__rt_random(r, raw, sizeof raw) == 0)
+        snprintf(e->node, sizeof e->node, "%02x%02x%02x%02x%02x%02x%02x%02x", raw[0], raw[1],
+                 raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]);
     memset(&rc, 0, sizeof rc);
     rc.url = e->url;
     rc.user = e;
@@ -15890,6 +16013,9 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         if (r->eng) rtws__eng_session_save(r, rc->session); /* session_ttl_ms from now */
 #endif
     }
+#if defined(RTWS__HAVE_RENGINE)
+    if (rc->eng_counted && r->eng) rtws__eng_uncount(r, rc);
+#endif
     rtws__user_link(rc, NULL);
     if (rc->user && --rc->user->conns == 0) {
         r->users_online--;
@@ -16005,6 +16131,8 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
     rc->tokens_at = now;
 #if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && rc->pending_user[0] && r->cfg.max_conns_per_user && rtws__eng_cap_check(r, rc))
+        return; /* the user's connections on every node: welcome once Redis answers */
     if (r->eng && rc->pending_session[0] && rtws__eng_session_load(r, rc))
         return; /* a session of another node, maybe: welcome once Redis answers */
 #endif
@@ -16171,7 +16299,10 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
         }
     }
 #if defined(RTWS__HAVE_RENGINE)
-    if (r->eng) rtws__eng_timers(r, now_ms);
+    if (r->eng) {
+        rtws__eng_timers(r, now_ms);
+        rtws__eng_leases(r, now_ms);
+    }
 #endif
     if (now_ms < r->next_sweep) return;
     r->next_sweep = now_ms + 1000;

@@ -17,6 +17,10 @@
       /ws/status, refuse publishes meanwhile with "overloaded" (rtws_rt
       sends them again, same ids), and every client ends with all 60: 0
       lost, 0 duplicated, no reset.
+   4. max_conns_per_user (5) across nodes: two more nodes with
+      --jwt-secret; 7 connections of one user (a token each), alternating
+      nodes, at once: 5 welcomed, 2 closed with 1008; after 2 of them close,
+      2 new ones are welcomed.
    Then it prints (measures, checks nothing) the publish-to-delivery latency
    p50 over 40 publishes: same node and another node of the cluster, and
    one node without Redis (the memory engine). Nodes are build/asan_chat_server
@@ -44,8 +48,8 @@
 static const char *redis_bin = "/usr/bin/redis-server";
 static const char *node_bin = "build/asan_chat_server"; /* RTWS_CHAT_SERVER: another */
 static rtws_ctx *ctx;
-static int node_port[NODES];
-static pid_t node_pid[NODES];
+static int node_port[NODES + 2]; /* + the two nodes with --jwt-secret of phase 4 */
+static pid_t node_pid[NODES + 2];
 
 static int free_port(void) {
     struct sockaddr_in a;
@@ -107,6 +111,7 @@ static pid_t start_redis(int port) {
 
 /* A chat_server node on an OS-chosen port: its pid, *port from its
    "listening on" line. */
+static const char *node_secret; /* --jwt-secret for the next start_node */
 static pid_t start_node(const char *redis_url, int *port) { /* redis_url NULL: memory */
     int fds[2];
     pid_t pid;
@@ -120,7 +125,10 @@ static pid_t start_node(const char *redis_url, int *port) { /* redis_url NULL: m
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        if (redis_url)
+        if (redis_url && node_secret)
+            execl(node_bin, node_bin, "--host", "127.0.0.1", "--port", "0", "--redis", redis_url,
+                  "--jwt-secret", node_secret, (char *)NULL);
+        else if (redis_url)
             execl(node_bin, node_bin, "--host", "127.0.0.1", "--port", "0", "--redis", redis_url,
                   (char *)NULL);
         else
@@ -155,10 +163,12 @@ typedef struct peer {
     int resumed;        /* welcomes with "resumed":true */
     uint64_t arrived_us; /* when the latest message came */
     char user[64];      /* from the first welcome */
+    const char *token;  /* ?token= on connect */
+    int close_code;
     int same_user;      /* welcomes naming that user again */
 } peer;
 
-static peer peers[CLIENTS + 2];
+static peer peers[CLIENTS + 12];
 
 static uint64_t num_after(const char *s, size_t n, const char *key) {
     size_t kl = strlen(key), i;
@@ -288,9 +298,11 @@ static void on_text(peer *p, const char *s, size_t n) {
 }
 
 static void connect_peer(peer *p, int node) {
-    char url[160];
+    char url[512];
     rtws_err e;
-    if (p->session[0])
+    if (p->token)
+        snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws?token=%s", node_port[node], p->token);
+    else if (p->session[0])
         snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws?session=%s", node_port[node], p->session);
     else
         snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", node_port[node]);
@@ -308,6 +320,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     else if (ev->type == RTWS_EV_MESSAGE && ev->message.opcode == RTWS_OP_TEXT)
         on_text(p, (const char *)ev->message.data, ev->message.len);
     else if (ev->type == RTWS_EV_CLOSE) {
+        p->close_code = (int)ev->close.code;
         p->c = NULL;
         p->open = 0;
         if (p->idx < CLIENTS && node_pid[p->node] <= 0) { /* its node is gone: another one, resuming */
@@ -635,6 +648,82 @@ int main(void) {
         CHECK_EQ(resets, 0);
         if (rt) rtws_rt_free(rt);
         if (pctx) rtws_ctx_free(pctx);
+    }
+
+    /* ---- 4: max_conns_per_user across two nodes ---- */
+    {
+        char tok[256];
+        int welcomed = 0, refused1008 = 0, again = 0, first = -1, second = -1;
+        uint64_t until;
+        node_secret = "e2e-cluster-secret";
+        node_pid[3] = start_node(url, &node_port[3]);
+        node_pid[4] = start_node(url, &node_port[4]);
+        node_secret = NULL;
+        CHECK(node_port[3] > 0 && node_port[4] > 0);
+        CHECK(rtws_jwt_hs256_sign("{\"sub\":\"alice\"}", "e2e-cluster-secret", 18, tok, sizeof tok) > 0);
+        for (i = 0; i < 7; i++) {
+            peer *p = &peers[CLIENTS + 2 + i];
+            memset(p, 0, sizeof *p);
+            p->idx = CLIENTS + 2 + i;
+            p->chan = "room:cap";
+            p->token = tok;
+            connect_peer(p, 3 + i % 2);
+        }
+        until = rtws_time_now_ms() + 10000;
+        while (rtws_time_now_ms() < until) {
+            welcomed = refused1008 = 0;
+            for (i = 0; i < 7; i++) {
+                peer *p = &peers[CLIENTS + 2 + i];
+                if (p->welcomed && p->c) welcomed++;
+                if (!p->c && p->close_code == RTWS_CLOSE_POLICY) refused1008++;
+            }
+            if (welcomed + refused1008 == 7) break;
+            rtws_ctx_run_once(ctx, 5);
+        }
+        run_for(300);
+        for (i = 0; i < 7; i++) { /* two welcomed ones go */
+            peer *p = &peers[CLIENTS + 2 + i];
+            if (p->welcomed && p->c && first < 0) first = i;
+            else if (p->welcomed && p->c && second < 0) second = i;
+        }
+        welcomed = refused1008 = 0;
+        for (i = 0; i < 7; i++) {
+            peer *p = &peers[CLIENTS + 2 + i];
+            if (p->welcomed && p->c) welcomed++;
+            if (!p->c && p->close_code == RTWS_CLOSE_POLICY) refused1008++;
+        }
+        printf("per-user cap 5 over 2 nodes: 7 connections of one user at once: %d welcomed, "
+               "%d closed with 1008\n", welcomed, refused1008);
+        CHECK_EQ(welcomed, 5);
+        CHECK_EQ(refused1008, 2);
+        if (first >= 0 && second >= 0) {
+            rtws_conn_close(peers[CLIENTS + 2 + first].c, RTWS_CLOSE_NORMAL, NULL);
+            rtws_conn_close(peers[CLIENTS + 2 + second].c, RTWS_CLOSE_NORMAL, NULL);
+            run_for(300);
+            for (i = 9; i < 11; i++) {
+                peer *p = &peers[CLIENTS + i];
+                memset(p, 0, sizeof *p);
+                p->idx = CLIENTS + i;
+                p->chan = "room:cap";
+                p->token = tok;
+                connect_peer(p, 3 + i % 2);
+            }
+            until = rtws_time_now_ms() + 5000;
+            while (!(peers[CLIENTS + 9].welcomed && peers[CLIENTS + 10].welcomed) &&
+                   rtws_time_now_ms() < until)
+                rtws_ctx_run_once(ctx, 5);
+            run_for(200);
+            again = (peers[CLIENTS + 9].welcomed && peers[CLIENTS + 9].c) +
+                    (peers[CLIENTS + 10].welcomed && peers[CLIENTS + 10].c);
+            printf("per-user cap: 2 of them closed, 2 new ones: %d welcomed\n", again);
+        }
+        CHECK_EQ(again, 2);
+        for (i = CLIENTS + 2; i < CLIENTS + 11; i++)
+            if (peers[i].c) rtws_conn_close(peers[i].c, RTWS_CLOSE_NORMAL, NULL);
+        run_for(100);
+        stop_pid(node_pid[3], SIGTERM);
+        stop_pid(node_pid[4], SIGTERM);
+        node_pid[3] = node_pid[4] = 0;
     }
 
     /* ---- figures: publish-to-delivery latency, p50 ---- */
