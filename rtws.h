@@ -14890,7 +14890,7 @@ typedef struct rtws__reng {
     char *url;
     char prefix[64];
     size_t plen;
-    int closing, cmd_up, sub_up;
+    int closing, cmd_up, sub_up, was_up; /* was_up: the command connection opened once */
     uint32_t gen;
     uint64_t outages, refused, next_touch, next_lease;
     char node[20];          /* this node's random id (connection counts) */
@@ -14949,6 +14949,13 @@ static rtws__rconn *rtws__eng_rc(const rtws_router *r, uint64_t id) {
     rtws__hnode *h = rtws__hfind(&r->byid, (const char *)&id, sizeof id,
                                  rtws__hash((const char *)&id, sizeof id));
     return (rtws__rconn *)h;
+}
+
+/* Whether an opening connection should wait for Redis's answer: yes while
+   connected, and before the first connect (a node just started); during an
+   outage no (the node's own counts apply). */
+static int rtws__eng_can_ask(const rtws__reng *e) {
+    return e->cmd && (e->cmd_up || !e->was_up);
 }
 
 static rtws__rjob *rtws__eng_job(rtws__reng *e, const rtws__rconn *rc, const char *chan, size_t cn,
@@ -15088,7 +15095,10 @@ static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
     if (err != RTWS_OK || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
         rep->elem[0].type != RTWS_RESP_INTEGER || rep->elem[0].integer < 0 ||
         rep->elem[1].type != RTWS_RESP_INTEGER) {
-        if (rep) { /* Redis refused the script: nothing this connection can wait for */
+        if (rep && !(rep->type == RTWS_RESP_ERROR && rep->len >= 7 &&
+                     memcmp(rep->str, "LOADING", 7) == 0)) {
+            /* Redis refused the script: nothing this connection can wait for
+               (LOADING, a restarted Redis reading its data, is asked again) */
             rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "cluster error");
             return;
         }
@@ -15411,7 +15421,8 @@ static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc) {
     const char *argv[2];
     size_t lens[2];
     rtws__rjob *j;
-    if (sn > 31 || rtws__hfind(&r->sessions, sid, sn, rtws__hash(sid, sn)) || !e->cmd_up) return 0;
+    if (sn > 31 || rtws__hfind(&r->sessions, sid, sn, rtws__hash(sid, sn)) || !rtws__eng_can_ask(e))
+        return 0;
     if (!(j = rtws__eng_job(e, rc, sid, sn, NULL, 0))) return 0;
     argv[0] = "GET";
     lens[0] = 3;
@@ -15469,7 +15480,8 @@ static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
     size_t lens[9];
     int64_t wall = (int64_t)r->now + r->cfg.wall_offset_ms;
     rtws__rjob *j;
-    if (!e->cmd_up || !e->node[0] || !(j = rtws__eng_job(e, rc, "", 0, NULL, 0))) return 0;
+    if (!rtws__eng_can_ask(e) || !e->node[0] || !(j = rtws__eng_job(e, rc, "", 0, NULL, 0)))
+        return 0;
     argv[0] = "EVAL";
     lens[0] = 4;
     argv[1] = rtws__lua_cap;
@@ -15604,6 +15616,7 @@ static void rtws__eng_on_msg(rtws_redis *rd, const rtws_redis_message *msg, void
 }
 
 static void rtws__eng_updown(rtws__reng *e, int *up, rtws_redis_state st) {
+    if (st == RTWS_REDIS_OPEN && up == &e->cmd_up) e->was_up = 1;
     if (st == RTWS_REDIS_OPEN) *up = 1;
     else if (*up) {
         *up = 0;
