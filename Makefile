@@ -44,7 +44,7 @@ TLS_TESTS := tests/tls_missing.sh
 TLS_EX    :=
 endif
 
-.PHONY: all test test-build unit compile-check fuzz bench soak run install uninstall clean fmt examples
+.PHONY: all test test-build unit compile-check fuzz bench soak run run-cluster install uninstall clean fmt examples
 all: examples
 
 examples: $(EXAMPLES) $(SEEDS) $(TLS_EX) $(B)/rtwscat
@@ -105,6 +105,7 @@ $(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/e2e_hostile: tests/hostile.h
 $(B)/e2e_hostile_load: tests/hostile.h
+$(B)/e2e_cluster: $(B)/asan_chat_server
 # cross-thread posting: producer threads (the library needs no -pthread);
 # the TSan build of the same test runs from tests/interop_tsan.sh
 $(B)/e2e_post: tests/e2e_post.c rtws.h tests/t.h | $(B)
@@ -193,6 +194,10 @@ soak:
 run: $(B)/chat_server
 	@echo "rtws chat demo - Ctrl-C stops it"
 	@exec $(B)/chat_server --host 127.0.0.1 --port 8080
+
+# three chat_server nodes on 8080-8082 sharing a local redis-server (the Redis engine)
+run-cluster: $(B)/chat_server
+	@exec bash tools/run_cluster.sh
 
 # install: the header, pkg-config files (rtws, rtws-bearssl), the CMake package
 # (find_package(rtws CONFIG): rtws::rtws) and rtwscat. Header-only, so the .pc

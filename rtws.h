@@ -195,6 +195,11 @@
 #if !defined(RTWS_NO_REALTIME) && !defined(RTWS_NO_CLIENT) && !defined(RTWS_NO_HOST)
 #define RTWS__HAVE_RT 1
 #endif
+/* the router's Redis engine: layer 6b must be built */
+#if defined(RTWS__HAVE_ROUTER) && !defined(RTWS_NO_REDIS) && !defined(RTWS_NO_HOST) && \
+    !defined(RTWS_NO_CLIENT)
+#define RTWS__HAVE_RENGINE 1
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -2543,6 +2548,16 @@ typedef struct rtws_router_config {
     int status_off;              /* 1: no status page (status_path goes to on_http) */
     const rtws_router_endpoint *endpoints; /* several paths, each with its own hooks */
     size_t n_endpoints;          /* (0: one endpoint, path and the hooks above) */
+    /* The engine: where seq numbers, history and publish ids live and how
+       publishes reach the subscribers of other nodes. NULL redis_url: the
+       memory engine (one process). A redis:// URL: the Redis engine
+       (docs/PROTOCOL.md "Cluster"; left out with RTWS_NO_REDIS, RTWS_NO_HOST
+       or RTWS_NO_CLIENT, where rtws_router_new then returns NULL): every
+       router with the same URL and prefix is one node of a cluster. It
+       connects once installed in a context (rtws_router_install), from the
+       context's first event or tick. */
+    const char *redis_url;       /* redis://[user:pass@]host[:port][/db] (copied) */
+    const char *redis_prefix;    /* prefix of the keys and pub/sub channels ("rtws") */
 } rtws_router_config;
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
@@ -2565,7 +2580,9 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
 RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms);
 
 /* Server-side publish (from application code or a broker). data is JSON
-   (NULL: null); from NULL means "server". Returns the seq, 0 on error. */
+   (NULL: null); from NULL means "server". Returns the seq, 0 on error. With
+   the Redis engine Redis assigns the seq later: UINT64_MAX says the publish
+   went to Redis (0: refused, Redis is unreachable). */
 RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const char *event,
                                       const char *data, size_t data_len, const char *from,
                                       uint64_t now_ms);
@@ -2590,6 +2607,10 @@ typedef struct rtws_router_stats {
     uint64_t channels_expired;   /* forgotten after channel_ttl_ms without subscribers */
     uint64_t history_shed;       /* history messages dropped early for the budget */
     uint64_t refused_overloaded, refused_rate; /* "overloaded" and "rate_limited" sent */
+    int engine_redis;            /* 1: the Redis engine */
+    int redis_up;                /* 1: both Redis connections are open */
+    uint64_t redis_outages;      /* times a Redis connection was lost */
+    uint64_t refused_redis;      /* publishes refused ("overloaded") while Redis was down */
 } rtws_router_stats;
 RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st);
 /* The budget the router charges: its own (limit memory_budget), or once
@@ -14601,6 +14622,7 @@ typedef struct rtws__channel {
     size_t nsubs;
     rtws__htab presence;
     char *name;
+    struct rtws__chx *ex;  /* the Redis engine's state of the channel (else NULL) */
 } rtws__channel;
 
 /* An endpoint as the router keeps it: the config's, with defaults filled in. */
@@ -14637,6 +14659,7 @@ typedef struct rtws__rconn {
     size_t claims_len;
     char pending_user[64];           /* from the upgrade request's token */
     char pending_session[32];        /* from ?session= */
+    int eng_counted;                 /* in Redis's count of its user's connections */
 } rtws__rconn;
 
 struct rtws__member {
@@ -14645,6 +14668,31 @@ struct rtws__member {
     rtws__member *cprev, *cnext; /* in the channel */
     rtws__member *rnext;         /* in the connection */
 };
+
+/* With the Redis engine each member is followed by this (rtws__mx_of). */
+enum { RTWS__M_LIVE = 0, RTWS__M_WAIT, RTWS__M_FETCH };
+typedef struct rtws__mx {
+    uint64_t last;    /* the member's latest seq: live messages after it go out */
+    uint64_t since;   /* of the fetch to make (has_since) */
+    uint32_t gen;     /* of the fetch under way */
+    uint8_t state;    /* RTWS__M_LIVE, _WAIT (for the SUBSCRIBE), _FETCH (its range) */
+    uint8_t has_since, reply, idl; /* reply: "subscribed" (with id) still owed */
+    char id[64];
+} rtws__mx;
+#define rtws__mx_of(m) ((rtws__mx *)(void *)((m) + 1))
+
+/* An ack held back until the publisher, subscribed on this node, got the message. */
+typedef struct rtws__rack {
+    uint64_t conn, seq;
+    uint8_t idl;
+    char id[64];
+} rtws__rack;
+
+typedef struct rtws__chx {
+    int confirmed;    /* the node's SUBSCRIBE was confirmed (else it is under way) */
+    rtws__rack *acks;
+    size_t nacks, acap;
+} rtws__chx;
 
 struct rtws_router {
     rtws_router_config cfg;
@@ -14666,6 +14714,7 @@ struct rtws_router {
     rtws__htab byid;             /* open connections by id */
     uint64_t next_id;
     char health[32];
+    struct rtws__reng *eng;      /* the Redis engine, or NULL: the memory engine */
 };
 
 static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
@@ -14681,6 +14730,23 @@ static void rtws__rmem(rtws_router *r, size_t n, int add) {
         rtws_budget_credit(r->budget, n);
     }
 }
+
+#define RTWS__RLOCAL 256 /* live messages a Redis node keeps per channel (catch-up) */
+#if defined(RTWS__HAVE_RENGINE)
+/* The Redis engine (docs/PROTOCOL.md "Cluster"): what the router calls. */
+static void rtws__eng_chan_free(rtws_router *r, rtws__channel *ch);
+static void rtws__eng_subscribe(rtws_router *r, rtws__rconn *rc, rtws__channel *ch,
+                                rtws__member *m, int reply, const char *id, size_t idl,
+                                int has_since, uint64_t since);
+static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *chan, size_t cn,
+                                  const char *event, size_t en, const char *data, size_t dn,
+                                  const char *from, const char *id, size_t idl, uint64_t now);
+static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc);
+static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc);
+static void rtws__eng_uncount(rtws_router *r, rtws__rconn *rc);
+static void rtws__eng_session_save(rtws_router *r, const rtws__session *s);
+#endif
+static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
 #endif /* RTWS__HAVE_ROUTER */
 
 /* ---- JSON tokens (HS256) ---- */
@@ -15075,6 +15141,9 @@ static void rtws__hist_pop(rtws_router *r, rtws__channel *ch) {
 /* Frees a channel, its history and its presence table. */
 static void rtws__channel_free(rtws_router *r, rtws__channel *ch) {
     rtws__ruser *owner = ch->owner;
+#if defined(RTWS__HAVE_RENGINE)
+    if (ch->ex) rtws__eng_chan_free(r, ch);
+#endif
     while (ch->hcount) rtws__hist_pop(r, ch);
     rtws__rmem(r, sizeof *ch + ch->h.klen + 1 + ch->hcap * sizeof *ch->hist, 0);
     rtws__hdel(&r->channels, &ch->h);
@@ -15128,7 +15197,9 @@ static void rtws__history_shed(rtws_router *r, size_t n) {
    still does not fit, the channel's history is emptied instead (the ring
    must hold the messages just before seq: a later "since" gets "reset"). */
 static void rtws__history_add(rtws_router *r, rtws__channel *ch, rtws_shared *sh, uint64_t now) {
-    size_t cap = r->cfg.history, cost = sizeof *sh + sh->cap;
+    /* with the Redis engine the history lives in Redis: the node keeps only
+       the latest live messages, to catch up members whose fetch is late */
+    size_t cap = r->eng ? (size_t)RTWS__RLOCAL : r->cfg.history, cost = sizeof *sh + sh->cap;
     if (!cap) return;
     if (rtws__over_history(r->budget, cost)) rtws__history_shed(r, cost);
     if (rtws__over_history(r->budget, cost)) {
@@ -15190,9 +15261,11 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
 }
 
 /* A channel that never saw a publish goes with its last subscriber; one
-   with a seq stays until channel_ttl_ms expires it (rtws_router_run_timers). */
+   with a seq stays until channel_ttl_ms expires it (rtws_router_run_timers).
+   On a Redis node every channel goes with its last local subscriber: its
+   seq and history stay in Redis. */
 static void rtws__channel_maybe_drop(rtws_router *r, rtws__channel *ch) {
-    if (ch->nsubs || ch->hcount || ch->seq) return;
+    if (ch->nsubs || ((ch->hcount || ch->seq) && !r->eng)) return;
     rtws__channel_free(r, ch);
 }
 
@@ -15427,8 +15500,9 @@ static rtws__channel *rtws__channel_for(rtws_router *r, rtws__rconn *rc, const r
 static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     rtws__member *m;
     rtws__presence *p;
+    size_t msize = sizeof *m + (r->eng ? sizeof(struct rtws__mx) : 0);
     if (rc->nchan >= r->cfg.max_channels) return RTWS_ERR_LIMIT;
-    m = (rtws__member *)rtws__alloc(rtws__ra(r), sizeof *m);
+    m = (rtws__member *)rtws__alloc(rtws__ra(r), msize);
     p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
                                       rc->user->h.hash);
     if (!p) {
@@ -15449,7 +15523,7 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
         rtws__free(rtws__ra(r), m);
         return RTWS_ERR_NOMEM;
     }
-    memset(m, 0, sizeof *m);
+    memset(m, 0, msize);
     m->ch = ch;
     m->rc = rc;
     m->cnext = ch->subs;
@@ -15465,11 +15539,54 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     return RTWS_OK;
 }
 
+/* "subscribed" with who is here; seq is the channel's latest. */
+static void rtws__send_subscribed(rtws_router *r, rtws__rconn *rc, const rtws__channel *ch,
+                                  uint64_t seq, const char *id, size_t idl) {
+    size_t len, i;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "subscribed");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_int(r, "seq", (int64_t)seq);
+        if (id) rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "members", (int64_t)ch->presence.count);
+        if (ch->presence.count <= r->cfg.max_presence) {
+            rtws_json_write_key(&r->w, "presence", 8);
+            rtws_json_write_array(&r->w);
+            for (i = 0; i < ch->presence.nb; i++) {
+                rtws__hnode *e;
+                for (e = ch->presence.b[i]; e; e = e->hnext) {
+                    rtws__presence *pr = (rtws__presence *)e;
+                    rtws_json_write_object(&r->w);
+                    rtws__w_strz(r, "user", pr->user->name);
+                    rtws__w_strz(r, "status", pr->status);
+                    rtws_json_write_object_end(&r->w);
+                }
+            }
+            rtws_json_write_array_end(&r->w);
+        }
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* "reset": the range asked for is gone; live messages go on after seq. */
+static void rtws__send_reset(rtws_router *r, rtws__rconn *rc, const rtws__channel *ch,
+                             uint64_t seq) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "reset");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_int(r, "seq", (int64_t)seq);
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
 static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
     rtws__channel *ch;
     int since_v = rtws_json_get(q->d, 0, "since"), have_since = 0;
     int64_t since = 0;
-    size_t len, i;
+    size_t i;
     uint64_t first;
     if (since_v >= 0) {
         if (rtws_json_int64(q->d, since_v, &since) != RTWS_OK || since < 0) {
@@ -15498,42 +15615,19 @@ static void rtws__req_subscribe(rtws_router *r, rtws__rconn *rc, const rtws__req
             return;
         }
     }
-    /* subscribed, with who is here */
-    do {
-        rtws__w_begin(r);
-        rtws__w_strz(r, "type", "subscribed");
-        rtws__w_str(r, "channel", ch->name, ch->h.klen);
-        rtws__w_int(r, "seq", (int64_t)ch->seq);
-        if (q->id) rtws__w_str(r, "id", q->id, q->idl);
-        rtws__w_int(r, "members", (int64_t)ch->presence.count);
-        if (ch->presence.count <= r->cfg.max_presence) {
-            rtws_json_write_key(&r->w, "presence", 8);
-            rtws_json_write_array(&r->w);
-            for (i = 0; i < ch->presence.nb; i++) {
-                rtws__hnode *e;
-                for (e = ch->presence.b[i]; e; e = e->hnext) {
-                    rtws__presence *pr = (rtws__presence *)e;
-                    rtws_json_write_object(&r->w);
-                    rtws__w_strz(r, "user", pr->user->name);
-                    rtws__w_strz(r, "status", pr->status);
-                    rtws_json_write_object_end(&r->w);
-                }
-            }
-            rtws_json_write_array_end(&r->w);
-        }
-    } while (!rtws__w_end(r, &len));
-    rtws__rt_send(r, rc, len);
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) { /* "subscribed" and the replay come once Redis answers */
+        rtws__eng_subscribe(r, rc, ch, rtws__member_of(rc, ch), 1, q->id, q->idl, have_since,
+                            (uint64_t)since);
+        return;
+    }
+#endif
+    rtws__send_subscribed(r, rc, ch, ch->seq, q->id, q->idl);
     if (!have_since || (uint64_t)since == ch->seq) return;
     /* since+1 .. seq from the ring, in order, before anything live; or reset */
     first = ch->seq - ch->hcount + 1;
     if ((uint64_t)since > ch->seq || (uint64_t)since + 1 < first) {
-        do {
-            rtws__w_begin(r);
-            rtws__w_strz(r, "type", "reset");
-            rtws__w_str(r, "channel", ch->name, ch->h.klen);
-            rtws__w_int(r, "seq", (int64_t)ch->seq);
-        } while (!rtws__w_end(r, &len));
-        rtws__rt_send(r, rc, len);
+        rtws__send_reset(r, rc, ch, ch->seq);
         return;
     }
     for (i = (size_t)((uint64_t)since + 1 - first); i < ch->hcount; i++) {
@@ -15585,9 +15679,16 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
     if (!rtws__valid_channel(channel, cn)) return 0;
     if (data && rtws_json_parse(&doc, data, data_len, NULL, 0, 0) != RTWS_OK) return 0;
     if (now_ms > r->now) r->now = now_ms;
+    if (!event) event = "message";
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng)
+        return rtws__eng_publish(r, NULL, channel, cn, event, strlen(event), data, data_len,
+                                 from ? from : "server", NULL, 0, now_ms) == RTWS_OK
+                   ? UINT64_MAX
+                   : 0;
+#endif
     ch = rtws__channel_get(r, channel, cn, 1);
     if (!ch) return 0;
-    if (!event) event = "message";
     return rtws__publish(r, ch, event, strlen(event), data, data_len, from ? from : "server",
                          now_ms);
 }
@@ -15672,6 +15773,12 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
         rtws__rt_error(r, rc, "forbidden", "not allowed to publish to this channel", id, idl);
         return;
     }
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) { /* Redis assigns the seq; the ack comes with its answer */
+        rtws__eng_publish(r, rc, q->chan, q->cn, event, en, data, dn, rc->user->name, id, idl, now);
+        return;
+    }
+#endif
     ch = rtws__channel_for(r, rc, q);
     if (!ch) return;
     if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
@@ -15689,6 +15796,871 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
 }
+
+#if defined(RTWS__HAVE_RENGINE)
+/* ---- the Redis engine (docs/PROTOCOL.md "Cluster") ----
+   Keys, for channel C under prefix P: P:seq:C (INCR counter), P:hist:C (a
+   list of the last `history` messages, oldest first), P:dd:S:I (publish id I
+   of session S: its seq, for dedupe_ms); pub/sub channel P:ch:C carries
+   "<seq> <message JSON>". A publish is one Lua script: the INCR, the list
+   append and trim, the dedupe key and the PUBLISH happen atomically, so the
+   order of the pub/sub messages is the seq order and a seq is never seen
+   before its history entry. (MULTI cannot put the INCR's result into the
+   message it appends and publishes; XADD with the seq as id needs the seq
+   first, a second round trip that two nodes can interleave.) A node
+   SUBSCRIBEs to P:ch:C while C has local subscribers, and encodes each
+   message once (one shared frame for all of them). */
+typedef struct rtws__reng {
+    rtws_router *r;
+    rtws_redis *cmd, *sub;  /* commands; pub/sub */
+    char *url;
+    char prefix[64];
+    size_t plen;
+    int closing, cmd_up, sub_up, was_up; /* was_up: the command connection opened once */
+    uint32_t gen;
+    uint64_t outages, refused, next_touch, next_lease;
+    char node[20];          /* this node's random id (connection counts) */
+} rtws__reng;
+
+/* A command in flight: what its answer is for (found again by ids and
+   names, since the connection or the channel may be gone by then). */
+typedef struct rtws__rjob {
+    rtws__reng *e;
+    uint64_t conn;
+    uint32_t gen;
+    uint8_t idl;
+    char id[64];
+    size_t cn;
+    char *chan;
+} rtws__rjob;
+
+static const char rtws__lua_publish[] =
+    "if KEYS[3] ~= '' then local d = redis.call('GET', KEYS[3]) "
+    "if d then return {tonumber(d), 1} end end "
+    "local s = redis.call('INCR', KEYS[1]) "
+    "local m = ARGV[1] .. s .. ARGV[2] "
+    "local n = tonumber(ARGV[3]) "
+    "if n > 0 then redis.call('RPUSH', KEYS[2], m) redis.call('LTRIM', KEYS[2], -n, -1) "
+    "redis.call('PEXPIRE', KEYS[2], ARGV[4]) end "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4]) "
+    "if KEYS[3] ~= '' then redis.call('SET', KEYS[3], s, 'PX', ARGV[6]) end "
+    "redis.call('PUBLISH', ARGV[5], s .. ' ' .. m) "
+    "return {s, 0}";
+/* {seq, 0, {messages since+1 .. seq}}, {seq, 0} (nothing to send) or
+   {seq, 1} (reset: the range is gone, or since is ahead); since -1: seq only */
+static const char rtws__lua_range[] =
+    "local s = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "local n = tonumber(ARGV[1]) "
+    "if n < 0 or n == s then return {s, 0} end "
+    "if n > s then return {s, 1} end "
+    "local len = redis.call('LLEN', KEYS[2]) "
+    "if n + 1 < s - len + 1 then return {s, 1} end "
+    "return {s, 0, redis.call('LRANGE', KEYS[2], n + 1 - (s - len + 1), -1)}";
+
+/* P:what:name into buf (256 bytes: prefix <= 63, what <= 8, name <= 128). */
+static size_t rtws__eng_key(const rtws__reng *e, char *buf, const char *what, const char *name,
+                            size_t n) {
+    size_t w = strlen(what), k = 0;
+    memcpy(buf, e->prefix, e->plen);
+    k = e->plen;
+    buf[k++] = ':';
+    memcpy(buf + k, what, w);
+    k += w;
+    buf[k++] = ':';
+    memcpy(buf + k, name, n);
+    return k + n;
+}
+
+static rtws__rconn *rtws__eng_rc(const rtws_router *r, uint64_t id) {
+    rtws__hnode *h = rtws__hfind(&r->byid, (const char *)&id, sizeof id,
+                                 rtws__hash((const char *)&id, sizeof id));
+    return (rtws__rconn *)h;
+}
+
+/* Whether an opening connection should wait for Redis's answer: yes while
+   connected, and before the first connect (a node just started); during an
+   outage no (the node's own counts apply). */
+static int rtws__eng_can_ask(const rtws__reng *e) {
+    return e->cmd && (e->cmd_up || !e->was_up);
+}
+
+static rtws__rjob *rtws__eng_job(rtws__reng *e, const rtws__rconn *rc, const char *chan, size_t cn,
+                                 const char *id, size_t idl) {
+    rtws__rjob *j = (rtws__rjob *)rtws__alloc(rtws__ra(e->r), sizeof *j + cn + 1);
+    if (!j) return NULL;
+    memset(j, 0, sizeof *j);
+    j->e = e;
+    j->conn = rc ? rc->id : 0;
+    j->chan = (char *)(j + 1);
+    memcpy(j->chan, chan, cn);
+    j->chan[cn] = '\0';
+    j->cn = cn;
+    if (id && idl <= sizeof j->id) {
+        memcpy(j->id, id, idl);
+        j->idl = (uint8_t)idl;
+    }
+    return j;
+}
+
+static void rtws__eng_ack(rtws_router *r, rtws__rconn *rc, const char *id, size_t idl,
+                          uint64_t seq, int dup) {
+    size_t len;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "ack");
+        rtws__w_str(r, "id", id, idl);
+        rtws__w_int(r, "seq", (int64_t)seq);
+        if (dup) {
+            rtws_json_write_key(&r->w, "duplicate", 9);
+            rtws_json_write_bool(&r->w, 1);
+        }
+    } while (!rtws__w_end(r, &len));
+    rtws__rt_send(r, rc, len);
+}
+
+/* Sends the acks held back on ch whose publisher got its message (or left). */
+static void rtws__eng_acks(rtws_router *r, rtws__channel *ch) {
+    rtws__chx *cx = ch->ex;
+    size_t i = 0;
+    while (cx && i < cx->nacks) {
+        rtws__rack *a = &cx->acks[i];
+        rtws__rconn *rc = rtws__eng_rc(r, a->conn);
+        rtws__member *m = rc ? rtws__member_of(rc, ch) : NULL;
+        if (m && !(rtws__mx_of(m)->state == RTWS__M_LIVE && rtws__mx_of(m)->last >= a->seq)) {
+            i++;
+            continue;
+        }
+        if (rc) rtws__eng_ack(r, rc, a->id, a->idl, a->seq, 0);
+        memmove(a, a + 1, (cx->nacks - i - 1) * sizeof *a); /* acks keep their order */
+        cx->nacks--;
+    }
+}
+
+static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user);
+
+/* Asks Redis for the channel's seq and, with has_since, the messages after
+   since; m waits (RTWS__M_FETCH) for the answer. */
+static void rtws__eng_fetch(rtws_router *r, rtws__rconn *rc, rtws__channel *ch, rtws__member *m) {
+    rtws__reng *e = r->eng;
+    rtws__mx *x = rtws__mx_of(m);
+    rtws__rjob *j = rtws__eng_job(e, rc, ch->name, ch->h.klen, NULL, 0);
+    char k1[256], k2[256], sv[24];
+    const char *argv[6];
+    size_t lens[6];
+    x->state = RTWS__M_FETCH;
+    x->gen = ++e->gen;
+    if (!j) {
+        rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "out of memory");
+        return;
+    }
+    j->gen = x->gen;
+    argv[0] = "EVAL";
+    argv[1] = rtws__lua_range;
+    argv[2] = "2";
+    argv[3] = k1;
+    argv[4] = k2;
+    argv[5] = sv;
+    lens[0] = 4;
+    lens[1] = sizeof rtws__lua_range - 1;
+    lens[2] = 1;
+    lens[3] = rtws__eng_key(e, k1, "seq", ch->name, ch->h.klen);
+    lens[4] = rtws__eng_key(e, k2, "hist", ch->name, ch->h.klen);
+    if (x->has_since) lens[5] = (size_t)snprintf(sv, sizeof sv, "%llu", (unsigned long long)x->since);
+    else lens[5] = (size_t)snprintf(sv, sizeof sv, "-1");
+    if (rtws_redis_command(e->cmd, 6, argv, lens, rtws__eng_fetched, j) != RTWS_OK) {
+        rtws__free(rtws__ra(r), j);
+        rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "cluster overloaded");
+    }
+}
+
+/* After m's fetch: the live messages the node received meanwhile, from
+   its local ring; a gap there means another fetch. Then held acks. */
+static void rtws__eng_catchup(rtws_router *r, rtws__rconn *rc, rtws__channel *ch, rtws__member *m) {
+    rtws__mx *x = rtws__mx_of(m);
+    if (x->last < ch->seq) {
+        uint64_t first = ch->seq - ch->hcount + 1;
+        size_t i;
+        if (!ch->hcount || x->last + 1 < first) {
+            x->has_since = 1;
+            x->since = x->last;
+            rtws__eng_fetch(r, rc, ch, m);
+            return;
+        }
+        for (i = (size_t)(x->last + 1 - first); i < ch->hcount; i++) {
+            if (rtws_conn_send_shared(rc->conn, ch->hist[(ch->hhead + i) % ch->hcap].sh) != RTWS_OK) {
+                rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+                return;
+            }
+            r->msgs_out++;
+        }
+        x->last = ch->seq;
+    }
+    rtws__eng_acks(r, ch);
+}
+
+static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = NULL;
+    rtws__channel *ch = NULL;
+    rtws__member *m = NULL;
+    rtws__mx *x;
+    uint64_t s;
+    size_t i;
+    (void)rd;
+    if (!e->closing && (rc = rtws__eng_rc(r, j->conn)) != NULL &&
+        (ch = rtws__channel_get(r, j->chan, j->cn, 0)) != NULL)
+        m = rtws__member_of(rc, ch);
+    x = m ? rtws__mx_of(m) : NULL;
+    if (!x || x->gen != j->gen || x->state != RTWS__M_FETCH) {
+        rtws__free(rtws__ra(r), j);
+        return;
+    }
+    rtws__free(rtws__ra(r), j);
+    if (err != RTWS_OK || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
+        rep->elem[0].type != RTWS_RESP_INTEGER || rep->elem[0].integer < 0 ||
+        rep->elem[1].type != RTWS_RESP_INTEGER) {
+        if (rep && !(rep->type == RTWS_RESP_ERROR && rep->len >= 7 &&
+                     memcmp(rep->str, "LOADING", 7) == 0)) {
+            /* Redis refused the script: nothing this connection can wait for
+               (LOADING, a restarted Redis reading its data, is asked again) */
+            rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "cluster error");
+            return;
+        }
+        rtws__eng_fetch(r, rc, ch, m); /* the connection dropped: again, after the reconnect */
+        return;
+    }
+    s = (uint64_t)rep->elem[0].integer;
+    if (x->reply) {
+        x->reply = 0;
+        rtws__send_subscribed(r, rc, ch, s, x->idl ? x->id : NULL, x->idl);
+    }
+    if (x->has_since && x->since != s) {
+        const rtws_resp_reply *l = rep->n >= 3 ? &rep->elem[2] : NULL;
+        if (rep->elem[1].integer == 0 && l && l->type == RTWS_RESP_ARRAY && x->since < s &&
+            l->n == s - x->since) {
+            for (i = 0; i < l->n; i++) {
+                rtws_shared *sh;
+                if (l->elem[i].type != RTWS_RESP_BULK ||
+                    !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, l->elem[i].str, l->elem[i].len)))
+                    break;
+                err = rtws_conn_send_shared(rc->conn, sh);
+                rtws_shared_release(sh);
+                if (err != RTWS_OK) break;
+                r->msgs_out++;
+            }
+            if (i < l->n) {
+                rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+                return;
+            }
+        } else {
+            rtws__send_reset(r, rc, ch, s);
+        }
+    }
+    x->has_since = 0;
+    x->last = s;
+    if (!ch->hcount && s > ch->seq) ch->seq = s; /* the local ring starts after s */
+    x->state = RTWS__M_LIVE;
+    rtws__eng_catchup(r, rc, ch, m);
+}
+
+/* A new member (or one asking again): its "subscribed", replay or reset
+   come when Redis answers; with the SUBSCRIBE not confirmed yet, after it. */
+static void rtws__eng_subscribe(rtws_router *r, rtws__rconn *rc, rtws__channel *ch,
+                                rtws__member *m, int reply, const char *id, size_t idl,
+                                int has_since, uint64_t since) {
+    rtws__reng *e = r->eng;
+    rtws__mx *x;
+    if (!m) return;
+    x = rtws__mx_of(m);
+    x->reply = (uint8_t)(reply != 0);
+    x->idl = 0;
+    if (id && idl <= sizeof x->id) {
+        memcpy(x->id, id, idl);
+        x->idl = (uint8_t)idl;
+    }
+    x->has_since = (uint8_t)(has_since != 0);
+    x->since = since;
+    if (!ch->ex) {
+        char k[256];
+        size_t kn = rtws__eng_key(e, k, "ch", ch->name, ch->h.klen);
+        ch->ex = (rtws__chx *)rtws__alloc(rtws__ra(r), sizeof *ch->ex);
+        if (!ch->ex || rtws_redis_subscribe(e->sub, RTWS_REDIS_CHANNEL, k, kn) != RTWS_OK) {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "cluster overloaded");
+            return;
+        }
+        memset(ch->ex, 0, sizeof *ch->ex);
+    }
+    if (ch->ex->confirmed) rtws__eng_fetch(r, rc, ch, m);
+    else x->state = RTWS__M_WAIT;
+}
+
+static void rtws__eng_chan_free(rtws_router *r, rtws__channel *ch) {
+    rtws__chx *cx = ch->ex;
+    size_t i;
+    for (i = 0; i < cx->nacks; i++) { /* publishers that left the channel */
+        rtws__rconn *rc = rtws__eng_rc(r, cx->acks[i].conn);
+        if (rc && r->budget) rtws__eng_ack(r, rc, cx->acks[i].id, cx->acks[i].idl, cx->acks[i].seq, 0);
+    }
+    if (r->eng && !r->eng->closing) {
+        char k[256];
+        size_t kn = rtws__eng_key(r->eng, k, "ch", ch->name, ch->h.klen);
+        rtws_redis_unsubscribe(r->eng->sub, RTWS_REDIS_CHANNEL, k, kn);
+    }
+    rtws__free(rtws__ra(r), cx->acks);
+    rtws__free(rtws__ra(r), cx);
+    ch->ex = NULL;
+}
+
+static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                                void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = e->closing || !j->conn ? NULL : rtws__eng_rc(r, j->conn);
+    rtws__channel *ch;
+    rtws__member *m;
+    uint64_t s;
+    int dup;
+    (void)rd;
+    if (e->closing) {
+        rtws__free(rtws__ra(r), j);
+        return;
+    }
+    if (err != RTWS_OK || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
+        rep->elem[0].type != RTWS_RESP_INTEGER || rep->elem[0].integer < 1 ||
+        rep->elem[1].type != RTWS_RESP_INTEGER) {
+        /* the connection dropped with the publish in flight: it may or may not
+           have run. A resend with the same id in the same session is
+           published once (the dedupe key is set by the same script). */
+        e->refused++;
+        if (rc && j->idl)
+            rtws__rt_refuse(r, rc, "overloaded", "the cluster's Redis is unreachable: send it again",
+                            j->id, j->idl, 1, 1000, r->now);
+        else if (rc)
+            rtws__rt_error(r, rc, "internal", "could not publish", NULL, 0);
+        rtws__free(rtws__ra(r), j);
+        return;
+    }
+    s = (uint64_t)rep->elem[0].integer;
+    dup = rep->elem[1].integer != 0;
+    if (!dup) r->publishes++;
+    if (rc && j->idl) {
+        if (!dup) rtws__dd_add(r, rc->session, j->id, j->idl, s, r->now);
+        ch = rtws__channel_get(r, j->chan, j->cn, 0);
+        m = ch && ch->ex ? rtws__member_of(rc, ch) : NULL;
+        if (!dup && m && !(rtws__mx_of(m)->state == RTWS__M_LIVE && rtws__mx_of(m)->last >= s)) {
+            rtws__chx *cx = ch->ex; /* the message first, then the ack */
+            if (cx->nacks == cx->acap) {
+                void *p = cx->acks;
+                if (rtws__grow(rtws__ra(r), &p, &cx->acap, cx->nacks + 1, sizeof *cx->acks,
+                               SIZE_MAX) != RTWS_OK) {
+                    rtws__eng_ack(r, rc, j->id, j->idl, s, 0);
+                    rtws__free(rtws__ra(r), j);
+                    return;
+                }
+                cx->acks = (rtws__rack *)p;
+            }
+            cx->acks[cx->nacks].conn = rc->id;
+            cx->acks[cx->nacks].seq = s;
+            cx->acks[cx->nacks].idl = j->idl;
+            memcpy(cx->acks[cx->nacks].id, j->id, j->idl);
+            cx->nacks++;
+        } else {
+            rtws__eng_ack(r, rc, j->id, j->idl, s, dup);
+        }
+    }
+    rtws__free(rtws__ra(r), j);
+}
+
+/* Sends a publish to Redis; the answer acks it. While the command
+   connection is not open it is refused at once with "overloaded". */
+static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *chan, size_t cn,
+                                  const char *event, size_t en, const char *data, size_t dn,
+                                  const char *from, const char *id, size_t idl, uint64_t now) {
+    rtws__reng *e = r->eng;
+    rtws__rjob *j;
+    char k1[256], k2[256], k3[256], k5[256], hist[24], ttl[24], ddms[24], *pre = NULL, *suf;
+    const char *argv[12];
+    size_t lens[12], pl, sl, len;
+    rtws_err err;
+    if (!e->cmd || rtws_redis_get_state(e->cmd) != RTWS_REDIS_OPEN) {
+        e->refused++;
+        if (rc)
+            rtws__rt_refuse(r, rc, "overloaded", "the cluster's Redis is unreachable: try again",
+                            id, idl, 1, 1000, now);
+        return RTWS_ERR_CLOSED;
+    }
+    /* the message without its seq: {"type":...,"data":...,"seq": and ,"from":...,"ts":...} */
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "message");
+        rtws__w_str(r, "channel", chan, cn);
+        rtws__w_str(r, "event", event, en);
+        rtws_json_write_key(&r->w, "data", 4);
+        if (data) rtws_json_write_raw(&r->w, data, dn);
+        else rtws_json_write_null(&r->w);
+    } while (!rtws__w_end(r, &len));
+    if (len) pre = (char *)rtws__alloc(rtws__ra(r), len + 512);
+    if (!pre) goto nomem;
+    memcpy(pre, r->out, len - 1);
+    memcpy(pre + len - 1, ",\"seq\":", 7);
+    pl = len + 6;
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "from", from);
+        rtws__w_int(r, "ts", (int64_t)now + r->cfg.wall_offset_ms);
+    } while (!rtws__w_end(r, &len));
+    if (!len) goto nomem;
+    if (pl + len > pl - 6 + 512) { /* (rarely: a long "from") */
+        char *np = (char *)rtws__realloc(rtws__ra(r), pre, pl + len);
+        if (!np) goto nomem;
+        pre = np;
+    }
+    suf = pre + pl;
+    memcpy(suf, r->out, len);
+    suf[0] = ',';
+    sl = len;
+    j = rtws__eng_job(e, rc, chan, cn, id, idl);
+    if (!j) goto nomem;
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = rtws__lua_publish;
+    lens[1] = sizeof rtws__lua_publish - 1;
+    argv[2] = "3";
+    lens[2] = 1;
+    argv[3] = k1;
+    lens[3] = rtws__eng_key(e, k1, "seq", chan, cn);
+    argv[4] = k2;
+    lens[4] = rtws__eng_key(e, k2, "hist", chan, cn);
+    argv[5] = k3;
+    lens[5] = 0;
+    if (rc && id && idl <= 64) { /* P:dd:<session>:<id> */
+        size_t sn = strlen(rc->session->id);
+        lens[5] = rtws__eng_key(e, k3, "dd", rc->session->id, sn);
+        k3[lens[5]++] = ':';
+        memcpy(k3 + lens[5], id, idl);
+        lens[5] += idl;
+    }
+    argv[6] = pre;
+    lens[6] = pl;
+    argv[7] = suf;
+    lens[7] = sl;
+    argv[8] = hist;
+    lens[8] = (size_t)snprintf(hist, sizeof hist, "%llu", (unsigned long long)r->cfg.history);
+    argv[9] = ttl;
+    lens[9] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)r->cfg.channel_ttl_ms);
+    argv[10] = k5;
+    lens[10] = rtws__eng_key(e, k5, "ch", chan, cn);
+    argv[11] = ddms;
+    lens[11] = (size_t)snprintf(ddms, sizeof ddms, "%lu", (unsigned long)RTWS__MAX(r->cfg.dedupe_ms, 1u));
+    err = rtws_redis_command(e->cmd, 12, argv, lens, rtws__eng_published, j);
+    rtws__free(rtws__ra(r), pre);
+    if (err != RTWS_OK) {
+        rtws__free(rtws__ra(r), j);
+        e->refused++;
+        if (rc)
+            rtws__rt_refuse(r, rc, "overloaded", "too many publishes waiting for Redis", id, idl, 1,
+                            1000, now);
+        return err;
+    }
+    return RTWS_OK;
+nomem:
+    rtws__free(rtws__ra(r), pre);
+    if (rc) rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
+    return RTWS_ERR_NOMEM;
+}
+
+/* Sessions: P:sess:<id> holds the user id, for session_ttl_ms after its
+   last save (at each open, at the last close, and every touch while it
+   has connections), so ?session= resumes on any node. */
+static void rtws__eng_session_save(rtws_router *r, const rtws__session *s) {
+    rtws__reng *e = r->eng;
+    char k[256], ttl[24];
+    const char *argv[5];
+    size_t lens[5];
+    if (e->closing || !e->cmd) return;
+    argv[0] = "SET";
+    lens[0] = 3;
+    argv[1] = k;
+    lens[1] = rtws__eng_key(e, k, "sess", s->id, s->h.klen);
+    argv[2] = s->user->name;
+    lens[2] = s->user->h.klen;
+    argv[3] = "PX";
+    lens[3] = 2;
+    argv[4] = ttl;
+    lens[4] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)RTWS__MAX(r->cfg.session_ttl_ms, 1u));
+    rtws_redis_command(e->cmd, 5, argv, lens, NULL, NULL);
+}
+
+static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                                     void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
+    const char *sid = j->chan;
+    size_t sn = j->cn, i;
+    (void)rd;
+    (void)err;
+    if (rc && !rc->session) {
+        int ok = rep && rep->type == RTWS_RESP_BULK && rep->len >= 1 && rep->len <= 63;
+        for (i = 0; ok && i < rep->len; i++)
+            if ((uint8_t)rep->str[i] < 0x21 || rep->str[i] == 0x7f) ok = 0;
+        if (ok && !rtws__hfind(&r->sessions, sid, sn, rtws__hash(sid, sn))) {
+            char name[64];
+            rtws__ruser *u;
+            rtws__session *s;
+            memcpy(name, rep->str, rep->len);
+            name[rep->len] = '\0';
+            u = rtws__user_get(r, name);
+            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s) : NULL;
+            if (s) { /* the session, known here from now on under its id */
+                memset(s, 0, sizeof *s);
+                memcpy(s->id, sid, sn);
+                s->h.key = s->id;
+                s->h.klen = sn;
+                s->h.hash = rtws__hash(s->id, sn);
+                s->user = u;
+                s->expire = r->now + r->cfg.session_ttl_ms;
+                if (rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
+                    u->sessions++;
+                    rtws__rmem(r, sizeof *s, 1);
+                } else {
+                    rtws__free(rtws__ra(r), s);
+                }
+            }
+            if (u && !u->sessions && !u->conns) rtws__user_maybe_drop(r, u);
+        }
+        rtws__open_session(r, rc, r->now);
+    }
+    rtws__free(rtws__ra(r), j);
+}
+
+/* 1 when rc's ?session= is not known here and Redis is asked for it. */
+static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc) {
+    rtws__reng *e = r->eng;
+    const char *sid = rc->pending_session;
+    size_t sn = strlen(sid);
+    char k[256];
+    const char *argv[2];
+    size_t lens[2];
+    rtws__rjob *j;
+    if (sn > 31 || rtws__hfind(&r->sessions, sid, sn, rtws__hash(sid, sn)) || !rtws__eng_can_ask(e))
+        return 0;
+    if (!(j = rtws__eng_job(e, rc, sid, sn, NULL, 0))) return 0;
+    argv[0] = "GET";
+    lens[0] = 3;
+    argv[1] = k;
+    lens[1] = rtws__eng_key(e, k, "sess", sid, sn);
+    if (rtws_redis_command(e->cmd, 2, argv, lens, rtws__eng_session_loaded, j) != RTWS_OK) {
+        rtws__free(rtws__ra(r), j);
+        return 0;
+    }
+    return 1;
+}
+
+/* max_conns_per_user across nodes, for users known at the upgrade (a
+   token): P:uc:<user> is a sorted set of "<node>:<conn id>" scored by when
+   the entry lapses (wall clock ms). Its node renews each entry every
+   RTWS__LEASE_MS / 3 and removes it at the close; a killed node's entries
+   lapse after RTWS__LEASE_MS. One script drops lapsed entries, counts, and
+   adds the new one when under the cap. */
+#define RTWS__LEASE_MS 30000u
+static const char rtws__lua_cap[] =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2]) "
+    "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and "
+    "redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end "
+    "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[5]) "
+    "return 1";
+
+static size_t rtws__eng_member(const rtws__reng *e, const rtws__rconn *rc, char *buf, size_t cap) {
+    return (size_t)snprintf(buf, cap, "%s:%llu", e->node, (unsigned long long)rc->id);
+}
+
+static void rtws__eng_counted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
+    (void)rd;
+    (void)err;
+    rtws__free(rtws__ra(r), j);
+    if (!rc || rc->session) return;
+    if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
+        rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+        return;
+    }
+    /* counted (1), or Redis could not say: let it in (the node's own cap holds) */
+    rc->eng_counted = rep && rep->type == RTWS_RESP_INTEGER;
+    if (rc->pending_session[0] && rtws__eng_session_load(r, rc)) return;
+    rtws__open_session(r, rc, r->now);
+}
+
+static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
+    rtws__reng *e = r->eng;
+    char k[256], mem[48], now[24], exp[24], cap[24], lease[24];
+    const char *argv[9];
+    size_t lens[9];
+    int64_t wall = (int64_t)r->now + r->cfg.wall_offset_ms;
+    rtws__rjob *j;
+    if (!rtws__eng_can_ask(e) || !e->node[0] || !(j = rtws__eng_job(e, rc, "", 0, NULL, 0)))
+        return 0;
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = rtws__lua_cap;
+    lens[1] = sizeof rtws__lua_cap - 1;
+    argv[2] = "1";
+    lens[2] = 1;
+    argv[3] = k;
+    lens[3] = rtws__eng_key(e, k, "uc", rc->pending_user, strlen(rc->pending_user));
+    argv[4] = mem;
+    lens[4] = rtws__eng_member(e, rc, mem, sizeof mem);
+    argv[5] = now;
+    lens[5] = (size_t)snprintf(now, sizeof now, "%lld", (long long)wall);
+    argv[6] = exp;
+    lens[6] = (size_t)snprintf(exp, sizeof exp, "%lld", (long long)(wall + RTWS__LEASE_MS));
+    argv[7] = cap;
+    lens[7] = (size_t)snprintf(cap, sizeof cap, "%llu", (unsigned long long)r->cfg.max_conns_per_user);
+    argv[8] = lease;
+    lens[8] = (size_t)snprintf(lease, sizeof lease, "%u", RTWS__LEASE_MS);
+    if (rtws_redis_command(e->cmd, 9, argv, lens, rtws__eng_counted, j) != RTWS_OK) {
+        rtws__free(rtws__ra(r), j);
+        return 0;
+    }
+    return 1;
+}
+
+/* ZREM at the close; ZADD XX (renew) from the timers. */
+static void rtws__eng_lease(rtws_router *r, const rtws__rconn *rc, int renew, int64_t wall) {
+    rtws__reng *e = r->eng;
+    char k[256], mem[48], exp[24];
+    const char *argv[5];
+    size_t lens[5];
+    const char *user = rc->user ? rc->user->name : rc->pending_user;
+    if (e->closing || !e->cmd) return;
+    argv[1] = k;
+    lens[1] = rtws__eng_key(e, k, "uc", user, strlen(user));
+    if (renew) {
+        argv[0] = "ZADD";
+        lens[0] = 4;
+        argv[2] = "XX";
+        lens[2] = 2;
+        argv[3] = exp;
+        lens[3] = (size_t)snprintf(exp, sizeof exp, "%lld", (long long)(wall + RTWS__LEASE_MS));
+        argv[4] = mem;
+        lens[4] = rtws__eng_member(e, rc, mem, sizeof mem);
+        rtws_redis_command(e->cmd, 5, argv, lens, NULL, NULL);
+    } else {
+        argv[0] = "ZREM";
+        lens[0] = 4;
+        argv[2] = mem;
+        lens[2] = rtws__eng_member(e, rc, mem, sizeof mem);
+        rtws_redis_command(e->cmd, 3, argv, lens, NULL, NULL);
+    }
+}
+
+static void rtws__eng_uncount(rtws_router *r, rtws__rconn *rc) {
+    rtws__eng_lease(r, rc, 0, 0);
+    rc->eng_counted = 0;
+}
+
+/* A message from pub/sub: "<seq> <message JSON>". */
+static void rtws__eng_live(rtws__reng *e, const char *name, size_t n, const char *d, size_t len) {
+    rtws_router *r = e->r;
+    rtws__channel *ch = rtws__channel_get(r, name, n, 0);
+    rtws__member *m, *nx;
+    rtws_shared *sh;
+    uint64_t s = 0;
+    size_t k = 0;
+    if (!ch || !ch->ex) return;
+    while (k < len && k < 20 && d[k] >= '0' && d[k] <= '9') s = s * 10u + (uint64_t)(d[k++] - '0');
+    if (!k || k >= len || d[k] != ' ' || s <= ch->seq) return; /* late or repeated */
+    sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, d + k + 1, len - k - 1);
+    if (!sh) return;
+    if (s != ch->seq + 1) /* a gap (pub/sub lost messages): the ring restarts */
+        while (ch->hcount) rtws__hist_pop(r, ch);
+    ch->seq = s;
+    ch->idle_at = r->now;
+    rtws__history_add(r, ch, sh, r->now);
+    for (m = ch->subs; m; m = nx) {
+        rtws__mx *x = rtws__mx_of(m);
+        nx = m->cnext;
+        if (x->state != RTWS__M_LIVE || x->last >= s) continue;
+        if (x->last + 1 == s) {
+            rtws_err err = rtws_conn_send_shared(m->rc->conn, sh);
+            x->last = s;
+            if (err == RTWS_OK) r->msgs_out++;
+            else rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+        } else { /* the member missed some: fetch them */
+            x->has_since = 1;
+            x->since = x->last;
+            rtws__eng_fetch(r, m->rc, ch, m);
+        }
+    }
+    rtws_shared_release(sh);
+    rtws__eng_acks(r, ch);
+}
+
+/* The SUBSCRIBE of a channel confirmed: first time, or again after a
+   reconnect (messages may have been missed: every member fetches). */
+static void rtws__eng_confirmed(rtws__reng *e, const char *name, size_t n) {
+    rtws_router *r = e->r;
+    rtws__channel *ch = rtws__channel_get(r, name, n, 0);
+    rtws__member *m, *nx;
+    if (!ch || !ch->ex) return;
+    if (ch->ex->confirmed) { /* the ring may lack messages now: start it again */
+        while (ch->hcount) rtws__hist_pop(r, ch);
+        ch->seq = 0;
+    }
+    ch->ex->confirmed = 1;
+    for (m = ch->subs; m; m = nx) {
+        rtws__mx *x = rtws__mx_of(m);
+        nx = m->cnext;
+        if (x->state == RTWS__M_LIVE) {
+            x->has_since = 1;
+            x->since = x->last;
+        }
+        rtws__eng_fetch(r, m->rc, ch, m);
+    }
+}
+
+static void rtws__eng_on_msg(rtws_redis *rd, const rtws_redis_message *msg, void *user) {
+    rtws__reng *e = (rtws__reng *)user;
+    const char *name;
+    size_t n;
+    (void)rd;
+    if (e->closing || !msg->channel || msg->channel_len <= e->plen + 4 ||
+        memcmp(msg->channel, e->prefix, e->plen) != 0 || memcmp(msg->channel + e->plen, ":ch:", 4) != 0)
+        return;
+    name = msg->channel + e->plen + 4;
+    n = msg->channel_len - e->plen - 4;
+    if (msg->type == RTWS_REDIS_MESSAGE) rtws__eng_live(e, name, n, msg->data, msg->len);
+    else if (msg->type == RTWS_REDIS_SUBSCRIBED) rtws__eng_confirmed(e, name, n);
+}
+
+static void rtws__eng_updown(rtws__reng *e, int *up, rtws_redis_state st) {
+    if (st == RTWS_REDIS_OPEN && up == &e->cmd_up) e->was_up = 1;
+    if (st == RTWS_REDIS_OPEN) *up = 1;
+    else if (*up) {
+        *up = 0;
+        e->outages++;
+    }
+}
+static void rtws__eng_cmd_state(rtws_redis *rd, rtws_redis_state st, rtws_err err, void *user) {
+    rtws__reng *e = (rtws__reng *)user;
+    (void)rd;
+    (void)err;
+    rtws__eng_updown(e, &e->cmd_up, st);
+}
+static void rtws__eng_sub_state(rtws_redis *rd, rtws_redis_state st, rtws_err err, void *user) {
+    rtws__reng *e = (rtws__reng *)user;
+    (void)rd;
+    (void)err;
+    rtws__eng_updown(e, &e->sub_up, st);
+}
+
+/* Keeps the keys of channels with local subscribers from expiring: every
+   channel_ttl_ms / 2, a PEXPIRE of each. */
+static void rtws__eng_timers(rtws_router *r, uint64_t now) {
+    rtws__reng *e = r->eng;
+    size_t i;
+    char k[256], ttl[24];
+    const char *argv[3];
+    size_t lens[3];
+    if (now < e->next_touch || !e->cmd_up) return;
+    e->next_touch = now + RTWS__MAX(RTWS__MIN(r->cfg.channel_ttl_ms, r->cfg.session_ttl_ms) / 2u, 1000u);
+    argv[0] = "PEXPIRE";
+    lens[0] = 7;
+    argv[1] = k;
+    argv[2] = ttl;
+    lens[2] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)r->cfg.channel_ttl_ms);
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *h;
+        for (h = r->channels.b[i]; h; h = h->hnext) {
+            rtws__channel *ch = (rtws__channel *)h;
+            if (!ch->ex) continue;
+            lens[1] = rtws__eng_key(e, k, "seq", ch->name, ch->h.klen);
+            rtws_redis_command(e->cmd, 3, argv, lens, NULL, NULL);
+            lens[1] = rtws__eng_key(e, k, "hist", ch->name, ch->h.klen);
+            rtws_redis_command(e->cmd, 3, argv, lens, NULL, NULL);
+        }
+    }
+    for (i = 0; i < r->sessions.nb; i++) {
+        rtws__hnode *h;
+        for (h = r->sessions.b[i]; h; h = h->hnext)
+            if (((rtws__session *)h)->conns) rtws__eng_session_save(r, (rtws__session *)h);
+    }
+}
+
+/* Renews this node's entries in the per-user connection counts. */
+static void rtws__eng_leases(rtws_router *r, uint64_t now) {
+    rtws__reng *e = r->eng;
+    rtws__rconn *rc;
+    if (now < e->next_lease || !e->cmd_up) return;
+    e->next_lease = now + RTWS__LEASE_MS / 3u;
+    for (rc = r->conns; rc; rc = rc->next)
+        if (rc->eng_counted) rtws__eng_lease(r, rc, 1, (int64_t)now + r->cfg.wall_offset_ms);
+}
+
+/* The two connections, once the router knows its context. */
+static void rtws__eng_start(rtws_router *r, rtws_ctx *ctx) {
+    rtws__reng *e = r->eng;
+    rtws_redis_config rc;
+    rtws_err err;
+    uint8_t raw[8];
+    if (!e->node[0] && rtws__rt_random(r, raw, sizeof raw) == 0)
+        snprintf(e->node, sizeof e->node, "%02x%02x%02x%02x%02x%02x%02x%02x", raw[0], raw[1],
+                 raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]);
+    memset(&rc, 0, sizeof rc);
+    rc.url = e->url;
+    rc.user = e;
+    rc.on_state = rtws__eng_cmd_state;
+    e->cmd = rtws_redis_new(ctx, &rc, ctx->now ? ctx->now : rtws_time_now_ms(), &err);
+    rc.subscriber = 1;
+    rc.on_state = rtws__eng_sub_state;
+    rc.on_message = rtws__eng_on_msg;
+    if (e->cmd) e->sub = rtws_redis_new(ctx, &rc, ctx->now ? ctx->now : rtws_time_now_ms(), &err);
+    if (!e->sub && e->cmd) {
+        rtws_redis_free(e->cmd);
+        e->cmd = NULL;
+    }
+}
+
+static void rtws__eng_free(rtws_router *r) {
+    rtws__reng *e = r->eng;
+    rtws_allocator a = r->cfg.allocator;
+    e->closing = 1; /* the callbacks of commands in flight only free their jobs */
+    if (e->cmd) rtws_redis_free(e->cmd);
+    if (e->sub) rtws_redis_free(e->sub);
+    rtws__free(&a, e->url);
+    rtws__free(&a, e);
+    r->eng = NULL;
+}
+
+static rtws_err rtws__eng_new(rtws_router *r, const char *url, const char *prefix) {
+    rtws_redis_url u;
+    rtws__reng *e;
+    size_t n = strlen(url), pn = prefix ? strlen(prefix) : 4;
+    if (rtws_redis_url_parse(url, &u) != RTWS_OK || pn < 1 || pn > 63) return RTWS_ERR_INVALID;
+    e = (rtws__reng *)rtws__alloc(rtws__ra(r), sizeof *e);
+    if (!e) return RTWS_ERR_NOMEM;
+    memset(e, 0, sizeof *e);
+    e->r = r;
+    e->url = (char *)rtws__alloc(rtws__ra(r), n + 1);
+    if (!e->url) {
+        rtws__free(rtws__ra(r), e);
+        return RTWS_ERR_NOMEM;
+    }
+    memcpy(e->url, url, n + 1);
+    memcpy(e->prefix, prefix ? prefix : "rtws", pn);
+    e->plen = pn;
+    r->eng = e;
+    return RTWS_OK;
+}
+#endif /* RTWS__HAVE_RENGINE */
 
 /* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
 static void rtws__rate_refill(const rtws_router *r, rtws__rconn *rc, uint64_t now) {
@@ -15974,7 +16946,15 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws__leave_channel(r, rc, rc->members);
         rtws__channel_maybe_drop(r, ch);
     }
-    if (rc->session && --rc->session->conns == 0) rc->session->expire = now + r->cfg.session_ttl_ms;
+    if (rc->session && --rc->session->conns == 0) {
+        rc->session->expire = now + r->cfg.session_ttl_ms;
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng) rtws__eng_session_save(r, rc->session); /* session_ttl_ms from now */
+#endif
+    }
+#if defined(RTWS__HAVE_RENGINE)
+    if (rc->eng_counted && r->eng) rtws__eng_uncount(r, rc);
+#endif
     rtws__user_link(rc, NULL);
     if (rc->user && --rc->user->conns == 0) {
         r->users_online--;
@@ -16071,7 +17051,6 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
 }
 
 static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    int resumed = 0, builtin = !rc->ep->e.builtin_protocol_off;
     rc->opened = 1;
     r->nconns++;
     r->total_conns++;
@@ -16090,6 +17069,18 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     r->conns = rc;
     rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
     rc->tokens_at = now;
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && rc->pending_user[0] && r->cfg.max_conns_per_user && rtws__eng_cap_check(r, rc))
+        return; /* the user's connections on every node: welcome once Redis answers */
+    if (r->eng && rc->pending_session[0] && rtws__eng_session_load(r, rc))
+        return; /* a session of another node, maybe: welcome once Redis answers */
+#endif
+    rtws__open_session(r, rc, now);
+}
+
+/* The second half of an open: the session (resumed or new), then welcome. */
+static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now) {
+    int resumed = 0, builtin = !rc->ep->e.builtin_protocol_off;
     if (rc->pending_user[0] && r->cfg.max_conns_per_user) {
         rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, rc->pending_user, strlen(rc->pending_user),
                                                     rtws__hash(rc->pending_user, strlen(rc->pending_user)));
@@ -16102,6 +17093,9 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
         return;
     }
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) rtws__eng_session_save(r, rc->session); /* other nodes may resume it */
+#endif
     if (rc->ep->e.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
     if (!builtin) return;
     rtws__send_welcome(r, rc, now, resumed);
@@ -16190,6 +17184,18 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
                 }
                 rtws_json_write_object_end(&r->w);
             }
+#if defined(RTWS__HAVE_RENGINE)
+            if (r->eng) { /* the cluster's Redis: "up", or "down" (an outage) */
+                rtws__w_strz(r, "engine", "redis");
+                rtws_json_write_key(&r->w, "redis", 5);
+                rtws_json_write_object(&r->w);
+                rtws__w_strz(r, "state", r->eng->cmd_up && r->eng->sub_up ? "up" : "down");
+                rtws__w_int(r, "outages", (int64_t)r->eng->outages);
+                rtws__w_int(r, "refused_publishes", (int64_t)r->eng->refused);
+                rtws__w_int(r, "pending", (int64_t)(r->eng->cmd ? rtws_redis_get_pending(r->eng->cmd) : 0));
+                rtws_json_write_object_end(&r->w);
+            }
+#endif
             if (r->cfg.on_status) r->cfg.on_status(r, &r->w, r->cfg.user);
         } while (!rtws__w_end(r, &len));
         reply->status = 200;
@@ -16231,6 +17237,12 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             rtws_conn_close(rc->conn, RTWS_CLOSE_TOKEN_EXPIRED, "token expired");
         }
     }
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) {
+        rtws__eng_timers(r, now_ms);
+        rtws__eng_leases(r, now_ms);
+    }
+#endif
     if (now_ms < r->next_sweep) return;
     r->next_sweep = now_ms + 1000;
     for (i = 0; i < r->sessions.nb; i++) {
@@ -16288,6 +17300,14 @@ RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st)
     st->history_shed = r->shed;
     st->refused_overloaded = r->refused_overloaded;
     st->refused_rate = r->refused_rate;
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) {
+        st->engine_redis = 1;
+        st->redis_up = r->eng->cmd_up && r->eng->sub_up;
+        st->redis_outages = r->eng->outages;
+        st->refused_redis = r->eng->refused;
+    }
+#endif
 }
 
 /* The router's own budget is over its limit: close the connections with
@@ -16388,6 +17408,10 @@ RTWS_API rtws_err rtws_router_subscribe(rtws_router *r, rtws_conn *c, const char
     }
     e = rtws__join(r, rc, ch);
     if (e != RTWS_OK) rtws__channel_maybe_drop(r, ch);
+#if defined(RTWS__HAVE_RENGINE)
+    else if (r->eng) /* live messages from the seq Redis has now */
+        rtws__eng_subscribe(r, rc, ch, rtws__member_of(rc, ch), 0, NULL, 0, 0, 0);
+#endif
     return e;
 }
 
@@ -16731,12 +17755,25 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     if (!r->cfg.endpoints) r->cfg.n_endpoints = 0;
     r->cfg.endpoints = NULL; /* the caller's array is not kept */
     memcpy(r->health, "ok", 3);
+    if (r->cfg.redis_url) {
+#if defined(RTWS__HAVE_RENGINE)
+        if (rtws__eng_new(r, r->cfg.redis_url, r->cfg.redis_prefix) != RTWS_OK)
+#endif
+        {
+            rtws_router_free(r);
+            return NULL;
+        }
+    }
+    r->cfg.redis_url = NULL; /* not kept (the engine has its copy) */
     return r;
 }
 
 RTWS_API void rtws_router_free(rtws_router *r) {
     rtws_allocator a = r->cfg.allocator;
     size_t i;
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) rtws__eng_free(r); /* first: its callbacks must not reach the rest */
+#endif
     r->budget = NULL; /* the context's may be gone already: nothing is given back */
     r->cfg.on_presence = NULL; /* no hooks while it goes */
     while (r->conns) {
@@ -16750,6 +17787,8 @@ RTWS_API void rtws_router_free(rtws_router *r) {
             size_t k;
             nx = e->hnext;
             for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap].sh);
+            if (ch->ex) rtws__free(&a, ch->ex->acks);
+            rtws__free(&a, ch->ex);
             rtws__free(&a, ch->hist);
             rtws__free(&a, ch->presence.b);
             rtws__free(&a, ch);
@@ -17390,6 +18429,9 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt) { return rt->cl; }
 #if defined(RTWS__HAVE_ROUTER) && !defined(RTWS_NO_HOST) /* rtws_router_install */
 /* A router installed in a context with a memory budget charges that one. */
 static void rtws__router_bind(rtws_router *r, rtws_ctx *ctx) {
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && !r->eng->cmd && ctx) rtws__eng_start(r, ctx); /* the Redis engine connects */
+#endif
     if (!ctx || !ctx->budget.limit || r->budget == &ctx->budget) return;
     rtws_budget_credit(r->budget, r->mem);
     r->budget = &ctx->budget;

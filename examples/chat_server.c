@@ -4,6 +4,7 @@
    usage: ./chat_server [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...
                         [--memory-budget MIB] [--max-channels N] [--channel-ttl S]
                         [--handshake-timeout MS] [--message-timeout-ms MS]
+                        [--redis URL] [--redis-prefix P]
      --host H         address to listen on (default 127.0.0.1; "" for every address)
      --port P         port (default 8080; 0: the OS picks a free one)
      --jwt-secret S   require an HS256 JWT (sub = user id) from every client, as
@@ -28,6 +29,11 @@
                       done MS ms after it connected (default 10000: slowloris)
      --message-timeout-ms MS  close with 1008 a connection whose message is
                       not whole MS ms after its first byte (default 30000; 0: off)
+     --redis URL      run as one node of a cluster: channels, seq numbers,
+                      history and publish ids live in Redis
+                      (redis://[user:pass@]host[:port][/db]); every node with
+                      the same URL and prefix shares them (make run-cluster)
+     --redis-prefix P key prefix in Redis (default rtws)
      --help           print this and exit
 
    GET /            the chat page (embedded below; plain HTML, CSS and JS)
@@ -74,6 +80,7 @@ static void usage(FILE *f, const char *argv0) {
             "usage: %s [--host H] [--port P] [--jwt-secret S] [--allow-origin URL]...\n"
             "          [--memory-budget MIB] [--max-channels N] [--channel-ttl S]\n"
             "          [--handshake-timeout MS] [--message-timeout-ms MS]\n"
+            "          [--redis URL] [--redis-prefix P]\n"
             "The rtws realtime demo: rooms, presence, typing indicators, history and\n"
             "resume, served to browsers from one port.\n"
             "  --host H         address to listen on (default 127.0.0.1; \"\" for every address)\n"
@@ -100,6 +107,11 @@ static void usage(FILE *f, const char *argv0) {
             "                   done MS ms after it connected (default 10000: slowloris)\n"
             "  --message-timeout-ms MS  close with 1008 a connection whose message is\n"
             "                   not whole MS ms after its first byte (default 30000; 0: off)\n"
+            "  --redis URL      run as one node of a cluster: channels, seq numbers,\n"
+            "                   history and publish ids live in Redis\n"
+            "                   (redis://[user:pass@]host[:port][/db]); every node with\n"
+            "                   the same URL and prefix shares them (make run-cluster)\n"
+            "  --redis-prefix P key prefix in Redis (default rtws)\n"
             "  --help           print this and exit\n"
             "GET / serves the chat page (its client, rtws.js, at /rtws.js), GET /ws is the\n"
             "WebSocket endpoint (docs/PROTOCOL.md), GET /ws/status the router's counters\n"
@@ -395,7 +407,7 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 }
 
 int main(int argc, char **argv) {
-    const char *host = "127.0.0.1", *secret = NULL, *shown;
+    const char *host = "127.0.0.1", *secret = NULL, *shown, *redis = NULL, *redis_prefix = NULL;
     int port = 8080, bound = 0, i, norigins = 0;
     long budget_mib = 256, max_channels = 10000, ttl_s = 300;
     long hs_timeout_ms = 10000, msg_timeout_ms = 30000;
@@ -418,6 +430,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--channel-ttl") && i + 1 < argc) ttl_s = atol(argv[++i]);
         else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc) hs_timeout_ms = atol(argv[++i]);
         else if (!strcmp(argv[i], "--message-timeout-ms") && i + 1 < argc) msg_timeout_ms = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--redis") && i + 1 < argc) redis = argv[++i];
+        else if (!strcmp(argv[i], "--redis-prefix") && i + 1 < argc) redis_prefix = argv[++i];
         else {
             fprintf(stderr, "chat_server: unknown or incomplete option %s\n", argv[i]);
             usage(stderr, argv[0]);
@@ -453,8 +467,13 @@ int main(int argc, char **argv) {
     rc.channel_ttl_ms = (uint32_t)ttl_s * 1000u;
     rc.on_http = on_http;
     rc.user = &a;
+    rc.redis_url = redis;
+    rc.redis_prefix = redis_prefix;
     a.router = rtws_router_new(&rc);
-    if (!a.router) return 1;
+    if (!a.router) {
+        if (redis) fprintf(stderr, "chat_server: bad --redis URL or --redis-prefix\n");
+        return 1;
+    }
 
     memset(&cfg, 0, sizeof cfg);
     cfg.max_connections = 1000;
