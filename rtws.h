@@ -5802,7 +5802,7 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
    direction's codec is allocated at its first compressed message (a
    connection that only receives small messages never holds a compressor):
    an inflater is 480 bytes and a 13-45 KiB block, a compressor 4 KiB and a
-   22-249 KiB block (rtws_inflate_mem_size, rtws_deflate_mem_size), plus the
+   93-249 KiB block (rtws_inflate_mem_size, rtws_deflate_mem_size), plus the
    buffer a compressed message is written into before it is queued. All of it
    is charged to cfg.budget; rtws_conn_trim frees the buffer, and each codec
    whose window need not outlive a message. */
@@ -7131,7 +7131,7 @@ RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) 
     return c->priv_.rbuf + c->priv_.rend;
 }
 
-static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
+static inline void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
                           int fin) {
     rtws_event ev;
     c->priv_.bytes_in += n;
@@ -7278,6 +7278,9 @@ static const uint8_t rtws__pmd_tail[4] = {0, 0, 0xff, 0xff};
    frame of a compressed message (§6); on a continuation or control frame,
    or without the extension, it stays set and rtws_frame_header_check fails
    the frame with 1002. Returns RTWS__MSG_Z for a compressed message. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
+#endif
 static uint8_t rtws__pmd_rsv(rtws_conn *c, rtws_frame_header *fh) {
     rtws__pmd *z = c->priv_.hx.pmd;
     if (!z || fh->rsv != 4 || (fh->opcode != RTWS_OP_TEXT && fh->opcode != RTWS_OP_BINARY))
@@ -7361,6 +7364,9 @@ static int rtws__pmd_inflate(rtws_conn *c, rtws__pmd *z, const uint8_t *in, size
 /* Compressed payload bytes p[0..k) (already unmasked) of the message in
    progress; at its end the tail goes in, the text is checked whole and the
    message is delivered. Returns 0 when c failed or was freed. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
+#endif
 static int rtws__pmd_recv(rtws_conn *c, const uint8_t *p, size_t k, int msg_end) {
     rtws__pmd *z = c->priv_.hx.pmd;
     const rtws_config *cfg = c->priv_.cfg;
@@ -7433,6 +7439,9 @@ static int rtws__pmd_zgrow(rtws_conn *c, rtws__pmd *z, size_t need) {
    shrink goes out as it is; with it, the window carries on (after a failure
    it is forgotten: the peer never saw that message). When the compressor or
    its buffer cannot be had (memory, budget) the message goes uncompressed. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
+#endif
 static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len) {
     rtws__pmd *z = c->priv_.hx.pmd;
     const uint8_t *in = (const uint8_t *)data;
