@@ -44,7 +44,10 @@
                         rtws_router_*. A server-role rtws_conn fails its handshake
                         with RTWS_ERR_INVALID.
      RTWS_NO_DEFLATE    the DEFLATE codec of layer 1: rtws_inflate_*,
-                        rtws_deflate_*, rtws_z_err_str
+                        rtws_deflate_*, rtws_z_err_str, rtws_pmd_parse; and
+                        with it permessage-deflate on connections
+                        (rtws_conn_get_deflate; the deflate_* fields of
+                        rtws_config stay and are ignored)
      RTWS_NO_THREADS    cross-thread posting (rtws_ctx_post, _post_owned,
                         _post_close, rtws_ctx_get_post_stats): no atomics, no
                         wake-up fd. Without it posting needs the GCC/Clang
@@ -1018,6 +1021,18 @@ typedef struct rtws_config {
                                        RTWS_ERR_MESSAGE_TIMEOUT (0: off) */
     int stream;                     /* 1: deliver message pieces as they arrive */
     int no_utf8_check;              /* 1: skip UTF-8 validation of text (not RFC) */
+    /* permessage-deflate (RFC 7692, docs/GUIDE.md "Compression"): offered by
+       a client and accepted by a server unless deflate_off or RTWS_NO_DEFLATE.
+       "Own" is what we send, "peer" what the other side sends. */
+    int deflate_off;                /* 1: neither offer nor accept it */
+    size_t deflate_threshold;       /* messages shorter than this go uncompressed (64) */
+    int deflate_level;              /* compressor effort 1..9 (RTWS_Z_DEFAULT, 6) */
+    unsigned deflate_window_bits;   /* our compressor's window, 8..15 (15): its memory */
+    unsigned deflate_peer_window_bits; /* the largest window the peer may use, 9..15 (15):
+                                       our inflater's memory; a server declines an offer
+                                       that cannot be limited to it */
+    int deflate_own_no_takeover;    /* 1: our messages are compressed each on its own */
+    int deflate_peer_no_takeover;   /* 1: require the same of the peer's messages */
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
     rtws_event_fn on_event;         /* events of every connection */
     rtws_accept_fn on_accept;       /* server: accept/refuse/pick subprotocol */
@@ -1119,11 +1134,15 @@ typedef struct rtws__conn_priv {
     uint8_t mask_pos;             /* key position for the next payload byte (0..3) */
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
-    size_t rcap, rstart, rend, hs_scanned;
+    size_t rcap, rstart, rend;
+    union { /* the handshake's, then once opened the open connection's (no byte to spare) */
+        size_t hs_scanned;        /* how far rtws_http_head_end looked */
+        struct rtws__pmd *pmd;    /* permessage-deflate state, NULL when not agreed */
+    } hx;
     uint32_t rhint, roffer;       /* bytes to offer per read (<= 64 KiB), and what the
                                      last offer was (saturated) */
     rtws__fhdr h;                 /* current frame, when have_h */
-    uint8_t have_h, whole, msg_op, stream_first;
+    uint8_t have_h, whole, msg_op, stream_first; /* msg_op | RTWS__MSG_Z: compressed */
     uint32_t utf8;                /* UTF-8 state of the text message in progress */
     size_t pdone;                 /* payload bytes of h already unmasked and checked */
     size_t mtotal, nfrag;         /* bytes and frames of the message in progress */
@@ -1256,6 +1275,21 @@ RTWS_API uint64_t rtws_conn_get_deadline(const rtws_conn *c);
 RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len);
 RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len);
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len);
+/* Flags of rtws_conn_send_flags. */
+enum { RTWS_SEND_UNCOMPRESSED = 1 /* never compress this message (say, already compressed
+                                     data, or a secret beside attacker-chosen text) */ };
+/* rtws_conn_send with flags. With permessage-deflate agreed, a whole message
+   of deflate_threshold bytes or more is compressed (RSV1 set) unless
+   RTWS_SEND_UNCOMPRESSED is given; frames of rtws_conn_send_frame and shared
+   frames always go uncompressed. */
+RTWS_API rtws_err rtws_conn_send_flags(rtws_conn *c, rtws_opcode op, const void *data,
+                                       size_t len, unsigned flags);
+#if !defined(RTWS_NO_DEFLATE)
+/* 1 when permessage-deflate is in force on c (open), with the agreed
+   parameters in *agreed (may be NULL; status RTWS_PMD_OK; window bits 15 for
+   a side that set none); else 0. */
+RTWS_API int rtws_conn_get_deflate(const rtws_conn *c, rtws_pmd_offer *agreed);
+#endif
 /* One frame of a fragmented message: op is TEXT/BINARY for the first frame,
    RTWS_OP_CONT for the rest; fin on the last. Text is validated across frames. */
 RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
@@ -6217,6 +6251,14 @@ static void rtws__config_defaults(rtws_config *c) {
     c->close_timeout_ms = RTWS__DEF(c->close_timeout_ms, 5000u);
     c->ping_interval_ms = RTWS__DEF(c->ping_interval_ms, 30000u);
     c->pong_timeout_ms = RTWS__DEF(c->pong_timeout_ms, 60000u);
+    c->deflate_threshold = RTWS__DEF(c->deflate_threshold, (size_t)64);
+    c->deflate_level = c->deflate_level < 1 ? 6 : c->deflate_level > 9 ? 9 : c->deflate_level;
+    c->deflate_window_bits = c->deflate_window_bits ? c->deflate_window_bits : 15;
+    if (c->deflate_window_bits < 8) c->deflate_window_bits = 8;
+    if (c->deflate_window_bits > 15) c->deflate_window_bits = 15;
+    c->deflate_peer_window_bits = c->deflate_peer_window_bits ? c->deflate_peer_window_bits : 15;
+    if (c->deflate_peer_window_bits < 9) c->deflate_peer_window_bits = 9;
+    if (c->deflate_peer_window_bits > 15) c->deflate_peer_window_bits = 15;
 #if !defined(RTWS_NO_SYSTEM_RANDOM)
     if (!c->random) c->random = rtws_random_system;
 #endif
@@ -6308,6 +6350,67 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
     rtws__buf_drop(c, ch, sizeof *ch + ch->cap);
 }
 
+/* ---- permessage-deflate (RFC 7692): the state ---- */
+
+#define RTWS__MSG_Z 0x40u /* msg_op bit: the message in progress is compressed */
+#if !defined(RTWS_NO_DEFLATE)
+/* An agreed permessage-deflate, behind c->priv_.hx.pmd once open. Each
+   direction's codec is allocated at its first compressed message (a
+   connection that only receives small messages never holds a compressor):
+   an inflater is 480 bytes and a 13-45 KiB block, a compressor 4 KiB and a
+   93-249 KiB block (rtws_inflate_mem_size, rtws_deflate_mem_size), plus the
+   buffer a compressed message is written into before it is queued. All of it
+   is charged to cfg.budget; rtws_conn_trim frees the buffer, and each codec
+   whose window need not outlive a message. */
+typedef struct rtws__pmd {
+    rtws_inflate *inf;    /* with its memory block after it, or NULL */
+    rtws_deflate *def;
+    uint8_t *zbuf;        /* the compressed message being sent */
+    size_t zcap, inf_size, def_size;
+    uint64_t zin;         /* compressed bytes of the message being read */
+    uint8_t rx_bits, tx_bits; /* the windows agreed: the peer's, ours */
+    uint8_t rx_takeover, tx_takeover;
+    uint8_t rx_fresh;     /* a compressed message starts: reset the inflater */
+} rtws__pmd;
+
+/* Memory of the connection's own, charged to cfg.budget (make_room first). */
+static void *rtws__pmd_alloc(rtws_conn *c, size_t n) {
+    rtws_budget *b = c->priv_.cfg->budget;
+    void *p;
+    if (b && !rtws_budget_make_room(b, n)) return NULL;
+    p = rtws__alloc(&c->priv_.cfg->allocator, n);
+    if (p && b) rtws_budget_charge(b, n);
+    return p;
+}
+static void rtws__pmd_give(rtws_conn *c, void *p, size_t n) {
+    if (!p) return;
+    rtws__free(&c->priv_.cfg->allocator, p);
+    if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, n);
+}
+
+/* What rtws_conn_trim may give back (the small state itself stays). */
+static size_t rtws__pmd_mem(const rtws__pmd *z) { return z->inf_size + z->def_size + z->zcap; }
+
+/* Frees what rtws_conn_trim may: the send buffer, and the codecs that keep
+   no window between messages (all of it with all 1). */
+static void rtws__pmd_trim(rtws_conn *c, rtws__pmd *z, int all) {
+    rtws__pmd_give(c, z->zbuf, z->zcap);
+    z->zbuf = NULL;
+    z->zcap = 0;
+    if (z->inf && (all || !z->rx_takeover)) {
+        rtws__pmd_give(c, z->inf, z->inf_size);
+        z->inf = NULL;
+        z->inf_size = 0;
+    }
+    if (z->def && (all || !z->tx_takeover)) {
+        rtws__pmd_give(c, z->def, z->def_size);
+        z->def = NULL;
+        z->def_size = 0;
+    }
+}
+
+#endif /* !RTWS_NO_DEFLATE */
+
 static void rtws__segs_free(rtws_conn *c) {
     if (c->priv_.segs != c->priv_.seg_inline) rtws__free(&c->priv_.cfg->allocator, c->priv_.segs);
     c->priv_.segs = NULL;
@@ -6323,6 +6426,13 @@ static void rtws__release(rtws_conn *c) {
     rtws__segs_free(c);
     if (!c->priv_.rborrow) rtws__buf_drop(c, c->priv_.rbuf, c->priv_.rcap);
     rtws__buf_drop(c, c->priv_.mbuf, c->priv_.mcap);
+#if !defined(RTWS_NO_DEFLATE)
+    if (c->priv_.opened && c->priv_.hx.pmd) { /* once open, hx is the pmd state */
+        rtws__pmd_trim(c, c->priv_.hx.pmd, 1);
+        rtws__pmd_give(c, c->priv_.hx.pmd, sizeof *c->priv_.hx.pmd);
+        c->priv_.hx.pmd = NULL;
+    }
+#endif
     rtws__free(a, c->priv_.hs);
     rtws__free(a, c->priv_.ctl);
     if (c->priv_.cfg_own) { /* the allocator lives in the copy being freed */
@@ -6388,6 +6498,9 @@ static size_t rtws__conn_buffer_cap(const rtws_conn *c) {
     size_t n = (c->priv_.rborrow ? 0 : c->priv_.rcap) + c->priv_.mcap, i;
     if (c->priv_.spare) n += sizeof *c->priv_.spare + c->priv_.spare->cap;
     if (c->priv_.ctl) n += sizeof *c->priv_.ctl;
+#if !defined(RTWS_NO_DEFLATE)
+    if (c->priv_.opened && c->priv_.hx.pmd) n += rtws__pmd_mem(c->priv_.hx.pmd);
+#endif
     if (c->priv_.segs && c->priv_.segs != c->priv_.seg_inline) n += c->priv_.segcap * sizeof *c->priv_.segs;
     for (i = 0; i < c->priv_.nseg; i++) {
         const rtws__chunk *ch = c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)].chunk;
@@ -6556,9 +6669,10 @@ static int rtws__direct_ok(const rtws_conn *c) {
            !c->priv_.eof && !c->priv_.freed && c->priv_.segs[c->priv_.seghead].len == 0;
 }
 
-/* Writes one frame into the data queue; client frames get a fresh mask key. */
-static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const void *data,
-                                  size_t len) {
+/* Writes one frame into the data queue; client frames get a fresh mask key.
+   rsv: the RSV bits of byte 0 (0x40: RSV1, a compressed message). */
+static rtws_err rtws__queue_frame_rsv(rtws_conn *c, int fin, rtws_opcode op, const void *data,
+                                      size_t len, uint8_t rsv) {
     uint8_t key[4], *w;
     rtws__chunk *ch;
     size_t hl;
@@ -6568,6 +6682,7 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
     w = rtws__out_reserve(c, RTWS_FRAME_HEADER_MAX + len, &ch);
     if (!w) return RTWS_ERR_NOMEM;
     hl = rtws_frame_header_encode(w, fin, op, len, client ? key : NULL);
+    w[0] |= rsv;
     if (!client && len >= RTWS__DIRECT_MIN && c->priv_.nseg == 1 && rtws__direct_ok(c)) {
         /* nothing else queued: the host writes the frame straight from the
            caller's bytes, and only what the socket did not take is copied
@@ -6594,6 +6709,11 @@ static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const v
     if (client && len) rtws_frame_mask(w + hl, len, key, 0);
     rtws__out_commit(c, ch, hl + len);
     return RTWS_OK;
+}
+
+static rtws_err rtws__queue_frame(rtws_conn *c, int fin, rtws_opcode op, const void *data,
+                                  size_t len) {
+    return rtws__queue_frame_rsv(c, fin, op, data, len, 0);
 }
 
 static void rtws__seg_pop(rtws_conn *c) {
@@ -6917,6 +7037,151 @@ static void rtws__open(rtws_conn *c) {
     rtws__emit(c, &ev);
 }
 
+/* ---- permessage-deflate (RFC 7692): negotiation ---- */
+
+#if !defined(RTWS_NO_DEFLATE)
+static size_t rtws__pmd_num(char *out, size_t n, size_t cap, const char *name, unsigned v) {
+    char d[3];
+    n = RTWS__CATZ(out, n, cap, name);
+    d[0] = (char)(v >= 10 ? '1' : '0' + v);
+    d[1] = (char)('0' + v % 10);
+    return rtws__cat(out, n, cap, v >= 10 ? d : d + 1, v >= 10 ? 2 : 1);
+}
+
+/* A new state with the agreed parameters, or NULL (no memory or budget:
+   the extension is then declined, or the client fails). */
+static rtws__pmd *rtws__pmd_new(rtws_conn *c, unsigned rx_bits, unsigned tx_bits, int rx_takeover,
+                                int tx_takeover) {
+    rtws__pmd *z = (rtws__pmd *)rtws__pmd_alloc(c, sizeof *z);
+    if (!z) return NULL;
+    memset(z, 0, sizeof *z);
+    z->rx_bits = (uint8_t)rx_bits;
+    z->tx_bits = (uint8_t)tx_bits;
+    z->rx_takeover = (uint8_t)rx_takeover;
+    z->tx_takeover = (uint8_t)tx_takeover;
+    return z;
+}
+
+#if !defined(RTWS_NO_SERVER)
+/* Server: the first permessage-deflate offer of req that can be honoured, in
+   the client's order (RFC 7692 §5, §7.1). An offer is declined when a
+   parameter is unknown, malformed or repeated (rtws_pmd_parse), or when it
+   cannot be limited to deflate_peer_window_bits (no client_max_window_bits).
+   The answer's parameters: server_no_context_takeover when offered or
+   deflate_own_no_takeover (§7.1.1.1); client_no_context_takeover when
+   offered or deflate_peer_no_takeover (§7.1.1.2); server_max_window_bits,
+   at most the offer's, when offered or ours is under 15 (§7.1.2.1);
+   client_max_window_bits only when offered and we limit it (§7.1.2.2).
+   Writes the header line into out (*n advanced) and returns the state, or
+   NULL when nothing was agreed (a list that does not parse declines all). */
+static rtws__pmd *rtws__pmd_accept(rtws_conn *c, const rtws_http *req, char *out, size_t *n,
+                                   size_t cap) {
+    const rtws_config *cfg = c->priv_.cfg;
+    size_t h;
+    if (cfg->deflate_off) return NULL;
+    for (h = 0; h < req->nheaders; h++) {
+        rtws_pmd_offer offers[8];
+        size_t count = 0, i;
+        if (!rtws__str_ieq(req->headers[h].name, "Sec-WebSocket-Extensions")) continue;
+        if (rtws_pmd_parse(req->headers[h].value.p, req->headers[h].value.len, 0, offers, 8,
+                           &count, NULL) != RTWS_OK)
+            continue;
+        for (i = 0; i < count && i < 8; i++) {
+            const rtws_pmd_offer *o = &offers[i];
+            unsigned own = cfg->deflate_window_bits, peer = cfg->deflate_peer_window_bits;
+            unsigned tx = o->server_max_window_bits && o->server_max_window_bits < own
+                              ? o->server_max_window_bits : own;
+            unsigned rx = o->client_max_window_bits > RTWS_PMD_BITS_ANY ? o->client_max_window_bits : 15;
+            int tx_nt = o->server_no_context_takeover || cfg->deflate_own_no_takeover;
+            int rx_nt = o->client_no_context_takeover || cfg->deflate_peer_no_takeover;
+            rtws__pmd *z;
+            if (o->status != RTWS_PMD_OK) continue;
+            if (rx > peer && !o->client_max_window_bits) continue; /* cannot limit it */
+            if (rx > peer) rx = peer;
+            z = rtws__pmd_new(c, rx, tx, !rx_nt, !tx_nt);
+            if (!z) return NULL;
+            *n = RTWS__CATZ(out, *n, cap, "\r\nSec-WebSocket-Extensions: permessage-deflate");
+            if (tx_nt) *n = RTWS__CATZ(out, *n, cap, "; server_no_context_takeover");
+            if (rx_nt) *n = RTWS__CATZ(out, *n, cap, "; client_no_context_takeover");
+            if (o->server_max_window_bits || tx < 15)
+                *n = rtws__pmd_num(out, *n, cap, "; server_max_window_bits=", tx);
+            if (o->client_max_window_bits && rx < 15)
+                *n = rtws__pmd_num(out, *n, cap, "; client_max_window_bits=", rx);
+            return z;
+        }
+    }
+    return NULL;
+}
+#endif
+
+#if !defined(RTWS_NO_CLIENT)
+/* Non-empty elements of an extension list (its commas are separators once
+   rtws_pmd_parse has accepted it: a value is a token). */
+static size_t rtws__ext_elements(const rtws_str *v) {
+    size_t i, n = 0;
+    int any = 0;
+    for (i = 0; i <= v->len; i++) {
+        if (i == v->len || v->p[i] == ',') {
+            n += (size_t)any;
+            any = 0;
+        } else if (v->p[i] != ' ' && v->p[i] != '\t') {
+            any = 1;
+        }
+    }
+    return n;
+}
+
+/* Client: the offer, "Sec-WebSocket-Extensions: ...\r\n" (n unchanged when
+   deflate_off). client_max_window_bits without a value says we take any
+   limit the server sets; the rest asks for what the config wants. */
+static size_t rtws__pmd_offer(const rtws_config *cfg, char *out, size_t n, size_t cap) {
+    if (cfg->deflate_off) return n;
+    n = RTWS__CATZ(out, n, cap, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits");
+    if (cfg->deflate_peer_window_bits < 15)
+        n = rtws__pmd_num(out, n, cap, "; server_max_window_bits=", cfg->deflate_peer_window_bits);
+    if (cfg->deflate_own_no_takeover) n = RTWS__CATZ(out, n, cap, "; client_no_context_takeover");
+    if (cfg->deflate_peer_no_takeover) n = RTWS__CATZ(out, n, cap, "; server_no_context_takeover");
+    return RTWS__CATZ(out, n, cap, "\r\n");
+}
+
+/* Client: checks the server's Sec-WebSocket-Extensions against our offer
+   (RFC 7692 §5, §7.1): exactly one element, permessage-deflate, every
+   parameter known, well-formed and once; server_max_window_bits and
+   server_no_context_takeover present when we asked for them, the window no
+   larger than asked. Returns 0 with *out set (NULL: no extension), -1 for a
+   response to fail the connection on, -2 when out of memory. */
+static int rtws__pmd_response(rtws_conn *c, const rtws_http *res, rtws__pmd **out) {
+    const rtws_config *cfg = c->priv_.cfg;
+    rtws_pmd_offer o;
+    size_t h, total = 0, elements = 0;
+    unsigned tx, rx;
+    *out = NULL;
+    memset(&o, 0, sizeof o);
+    for (h = 0; h < res->nheaders; h++) {
+        size_t count = 0;
+        if (!rtws__str_ieq(res->headers[h].name, "Sec-WebSocket-Extensions")) continue;
+        if (rtws_pmd_parse(res->headers[h].value.p, res->headers[h].value.len, 1, &o, 1, &count,
+                           NULL) != RTWS_OK)
+            return -1;
+        total += count;
+        elements += rtws__ext_elements(&res->headers[h].value);
+    }
+    if (!elements) return 0;
+    if (cfg->deflate_off || total != 1 || elements != 1 || o.status != RTWS_PMD_OK) return -1;
+    if (cfg->deflate_peer_window_bits < 15 &&
+        (!o.server_max_window_bits || o.server_max_window_bits > cfg->deflate_peer_window_bits))
+        return -1;
+    if (cfg->deflate_peer_no_takeover && !o.server_no_context_takeover) return -1;
+    rx = o.server_max_window_bits ? o.server_max_window_bits : 15;
+    tx = cfg->deflate_window_bits;
+    if (o.client_max_window_bits && o.client_max_window_bits < tx) tx = o.client_max_window_bits;
+    *out = rtws__pmd_new(c, rx, tx, !o.server_no_context_takeover,
+                         !(o.client_no_context_takeover || cfg->deflate_own_no_takeover));
+    return *out ? 0 : -2;
+}
+#endif
+#endif /* !RTWS_NO_DEFLATE */
+
 static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
 
 #if !defined(RTWS_NO_SERVER) /* the server handshake */
@@ -6992,8 +7257,9 @@ static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, siz
     rtws_upgrade u;
     size_t off = 0, n = 0;
     const char *proto = NULL;
-    char resp[512];
+    char resp[768];
     int status;
+    struct rtws__pmd *pmd = NULL;
     {
         rtws_err pe = rtws_http_parse_request(hp, head, &req,
                                               c->priv_.cfg->max_headers, &off);
@@ -7027,7 +7293,7 @@ static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, siz
                 return 1;
             }
             c->priv_.h.len = head + blen;
-            c->priv_.hs_scanned = head;
+            c->priv_.hx.hs_scanned = head;
             return 0;
         }
         c->priv_.h.len = 0;
@@ -7095,12 +7361,19 @@ static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, siz
         }
         memcpy(c->priv_.hs, proto, pl + 1);
     }
+#if !defined(RTWS_NO_DEFLATE)
+    pmd = rtws__pmd_accept(c, &req, resp, &n, sizeof resp);
+#endif
     n = RTWS__CATZ(resp, n, sizeof resp, "\r\n\r\n");
     c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
     if (n > sizeof resp || rtws__queue_bytes(c, resp, n) != RTWS_OK) {
+#if !defined(RTWS_NO_DEFLATE)
+        if (pmd) rtws__pmd_give(c, pmd, sizeof *pmd);
+#endif
         rtws__fail(c, RTWS_ERR_NOMEM, 0);
         return 1;
     }
+    c->priv_.hx.pmd = pmd; /* the head is done with hx */
     rtws__open(c);
     return 1;
 }
@@ -7165,7 +7438,7 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
           (o->authorization ? strlen(o->authorization) : 0) +
           (o->extra_headers ? strlen(o->extra_headers) : 0) +
           (o->tunnel ? 2 * strlen(o->tunnel) : 0) +
-          (o->proxy_authorization ? strlen(o->proxy_authorization) : 0);
+          (o->proxy_authorization ? strlen(o->proxy_authorization) : 0) + 160;
     /* c->priv_.hs = expected accept (28 chars + NUL), the offered protocols,
        room for the one picked, then the upgrade request held back while a
        proxy tunnel is being set up ("" when none: rtws__tunneling) */
@@ -7205,6 +7478,9 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
         n = RTWS__CATZ(req, n, cap, o->authorization);
         n = RTWS__CATZ(req, n, cap, "\r\n");
     }
+#if !defined(RTWS_NO_DEFLATE)
+    n = rtws__pmd_offer(c->priv_.cfg, req, n, cap);
+#endif
     if (o->extra_headers) n = RTWS__CATZ(req, n, cap, o->extra_headers);
     n = RTWS__CATZ(req, n, cap, "\r\n");
     if (o->tunnel && n >= cap) {
@@ -7254,7 +7530,7 @@ static void rtws__tunnel_answer(rtws_conn *c, const char *hp, size_t head) {
         rtws__client_fail(c, RTWS_ERR_PROXY, res.status);
         return;
     }
-    c->priv_.hs_scanned = 0; /* the next head is the server's */
+    c->priv_.hx.hs_scanned = 0; /* the next head is the server's */
     off = strlen(req);
     c->priv_.head_left = (uint32_t)RTWS__MIN(off, (size_t)UINT32_MAX);
     e = rtws__queue_bytes(c, req, off);
@@ -7266,6 +7542,7 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     rtws_http res;
     size_t off;
     const rtws_str *v;
+    struct rtws__pmd *pmd = NULL;
     if (rtws__tunneling(c)) {
         rtws__tunnel_answer(c, hp, head);
         return;
@@ -7299,8 +7576,20 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     v = rtws_http_get_header(&res, "Sec-WebSocket-Accept");
     if (!rtws_http_has_token(&res, "Upgrade", "websocket") ||
         !rtws_http_has_token(&res, "Connection", "Upgrade") || !v || v->len != 28 ||
-        memcmp(v->p, c->priv_.hs, 28) != 0 || rtws_http_get_header(&res, "Sec-WebSocket-Extensions"))
+        memcmp(v->p, c->priv_.hs, 28) != 0)
         goto bad;
+#if !defined(RTWS_NO_DEFLATE)
+    {
+        int r = rtws__pmd_response(c, &res, &pmd);
+        if (r == -2) {
+            rtws__client_fail(c, RTWS_ERR_NOMEM, 101);
+            return;
+        }
+        if (r) goto bad;
+    }
+#else
+    if (rtws_http_get_header(&res, "Sec-WebSocket-Extensions")) goto bad;
+#endif
     v = rtws_http_get_header(&res, "Sec-WebSocket-Protocol");
     {
         /* after the offer: the protocol the server picked (empty when none) */
@@ -7317,9 +7606,13 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
             pick[0] = '\0';
         }
     }
+    c->priv_.hx.pmd = pmd; /* the head is done with hx */
     rtws__open(c);
     return;
 bad:
+#if !defined(RTWS_NO_DEFLATE)
+    if (pmd) rtws__pmd_give(c, pmd, sizeof *pmd);
+#endif
     c->priv_.err = RTWS_ERR_HANDSHAKE;
     rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 101);
     rtws__finish(c);
@@ -7395,7 +7688,7 @@ RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) 
     return c->priv_.rbuf + c->priv_.rend;
 }
 
-static void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
+static inline void rtws__deliver(rtws_conn *c, rtws_opcode op, const uint8_t *p, size_t n, int first,
                           int fin) {
     rtws_event ev;
     c->priv_.bytes_in += n;
@@ -7534,6 +7827,213 @@ static int rtws__utf8_end_ok(rtws_conn *c) {
     return 1;
 }
 
+/* ---- permessage-deflate: messages (RFC 7692 §6, §7.2) ---- */
+#if !defined(RTWS_NO_DEFLATE)
+static const uint8_t rtws__pmd_tail[4] = {0, 0, 0xff, 0xff};
+
+/* RSV1 of a data frame header: with the extension agreed it marks the first
+   frame of a compressed message (§6); on a continuation or control frame,
+   or without the extension, it stays set and rtws_frame_header_check fails
+   the frame with 1002. Returns RTWS__MSG_Z for a compressed message. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
+#endif
+static uint8_t rtws__pmd_rsv(rtws_conn *c, rtws_frame_header *fh) {
+    rtws__pmd *z = c->priv_.hx.pmd;
+    if (!z || fh->rsv != 4 || (fh->opcode != RTWS_OP_TEXT && fh->opcode != RTWS_OP_BINARY))
+        return 0;
+    fh->rsv = 0;
+    z->rx_fresh = 1;
+    return RTWS__MSG_Z;
+}
+
+static int rtws__pmd_inf_init(rtws_conn *c, rtws__pmd *z) {
+    rtws_z_config zc;
+    size_t off = (sizeof(rtws_inflate) + 15) & ~(size_t)15, mem;
+    void *b;
+    memset(&zc, 0, sizeof zc);
+    /* zlib's compressor turns a window of 8 bits into 9: read with 9 at least */
+    zc.window_bits = z->rx_bits < 9 ? 9u : z->rx_bits;
+    zc.max_output = c->priv_.cfg->max_message;
+    mem = rtws_inflate_mem_size(&zc);
+    b = rtws__pmd_alloc(c, off + mem);
+    if (!b) return 0;
+    if (rtws_inflate_init((rtws_inflate *)b, &zc, (uint8_t *)b + off, mem) != RTWS_Z_OK) {
+        rtws__pmd_give(c, b, off + mem);
+        return 0;
+    }
+    z->inf = (rtws_inflate *)b;
+    z->inf_size = off + mem;
+    return 1;
+}
+
+/* Inflates in[0..n) into mbuf after mtotal: the whole message up to
+   max_message (mbuf may grow to one byte more, so that the inflater's own
+   max_output count is what stops a bomb, with 1009, after max_message bytes
+   of output), or in stream mode pieces of up to 64 KiB delivered as mbuf
+   fills. Text is checked as it comes out. tail: in is the 00 00 ff ff put
+   back after the last frame, which a stream already ended (BFINAL) ignores.
+   Returns 0 when c failed (or was freed by a callback). */
+static int rtws__pmd_inflate(rtws_conn *c, rtws__pmd *z, const uint8_t *in, size_t n, int tail) {
+    const rtws_config *cfg = c->priv_.cfg;
+    int text = (c->priv_.msg_op & ~RTWS__MSG_Z) == RTWS_OP_TEXT && !cfg->no_utf8_check;
+    size_t lim = cfg->stream ? RTWS__MIN(cfg->max_message, (size_t)65536) : cfg->max_message;
+    if (lim < SIZE_MAX && !cfg->stream) lim++;
+    for (;;) {
+        size_t used = 0, out = 0;
+        rtws_z_err r;
+        if (c->priv_.mtotal == c->priv_.mcap) {
+            if (cfg->stream && c->priv_.mcap >= lim && c->priv_.mtotal) {
+                int first = c->priv_.stream_first;
+                c->priv_.stream_first = 0;
+                rtws__deliver(c, (rtws_opcode)(c->priv_.msg_op & ~RTWS__MSG_Z), c->priv_.mbuf,
+                              c->priv_.mtotal, first, 0);
+                c->priv_.mtotal = 0;
+                if (c->priv_.freed) return 0;
+            } else if (rtws__buf_grow(c, &c->priv_.mbuf, &c->priv_.mcap,
+                                      RTWS__MAX(c->priv_.mtotal + 1, RTWS__MIN((size_t)4096, lim)),
+                                      lim) != RTWS_OK) {
+                rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+                return 0;
+            }
+        }
+        r = rtws_inflate_feed(z->inf, in, n, &used, c->priv_.mbuf + c->priv_.mtotal,
+                              c->priv_.mcap - c->priv_.mtotal, &out);
+        if (text && out &&
+            rtws_utf8_validate(&c->priv_.utf8, c->priv_.mbuf + c->priv_.mtotal, out, NULL) != RTWS_OK) {
+            rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA);
+            return 0;
+        }
+        c->priv_.mtotal += out;
+        in += used;
+        n -= used;
+        if (r == RTWS_Z_FULL) continue;
+        if (r == RTWS_Z_OK || (r == RTWS_Z_END && (tail || !n))) return 1;
+        /* data after the final block, or a corrupt stream: the payload is
+           not what RFC 7692 allows (1007); a bomb: too big (1009) */
+        if (r == RTWS_Z_ERR_LIMIT) rtws__fail(c, RTWS_ERR_TOO_BIG, RTWS_CLOSE_TOO_BIG);
+        else if (r == RTWS_Z_ERR_NOMEM) rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+        else rtws__fail(c, RTWS_ERR_PROTOCOL, RTWS_CLOSE_INVALID_DATA);
+        return 0;
+    }
+}
+
+/* Compressed payload bytes p[0..k) (already unmasked) of the message in
+   progress; at its end the tail goes in, the text is checked whole and the
+   message is delivered. Returns 0 when c failed or was freed. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
+#endif
+static int rtws__pmd_recv(rtws_conn *c, const uint8_t *p, size_t k, int msg_end) {
+    rtws__pmd *z = c->priv_.hx.pmd;
+    const rtws_config *cfg = c->priv_.cfg;
+    rtws_opcode op = (rtws_opcode)(c->priv_.msg_op & ~RTWS__MSG_Z);
+    if (z->rx_fresh) {
+        if (!z->inf && !rtws__pmd_inf_init(c, z)) {
+            rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_TRY_AGAIN);
+            return 0;
+        }
+        rtws_inflate_reset(z->inf, z->rx_takeover);
+        z->zin = 0;
+        z->rx_fresh = 0;
+    }
+    /* input that inflates to nothing (empty blocks) is bounded too */
+    z->zin += k;
+    if (z->zin > (uint64_t)cfg->max_message * 2 + 1024) {
+        rtws__fail(c, RTWS_ERR_TOO_BIG, RTWS_CLOSE_TOO_BIG);
+        return 0;
+    }
+    if (k && !rtws__pmd_inflate(c, z, p, k, 0)) return 0;
+    if (!msg_end) return 1;
+    if (!rtws__pmd_inflate(c, z, rtws__pmd_tail, 4, 1)) return 0;
+    if (op == RTWS_OP_TEXT && c->priv_.utf8 && !cfg->no_utf8_check) {
+        rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA);
+        return 0;
+    }
+    c->priv_.msg_op = 0;
+    rtws__deliver(c, op, c->priv_.mbuf, c->priv_.mtotal, cfg->stream ? c->priv_.stream_first : 1, 1);
+    if (cfg->stream) c->priv_.mtotal = 0;
+    return !c->priv_.freed;
+}
+
+static int rtws__pmd_def_init(rtws_conn *c, rtws__pmd *z) {
+    rtws_z_config zc;
+    size_t off = (sizeof(rtws_deflate) + 15) & ~(size_t)15, mem;
+    void *b;
+    memset(&zc, 0, sizeof zc);
+    zc.window_bits = z->tx_bits;
+    zc.level = c->priv_.cfg->deflate_level;
+    mem = rtws_deflate_mem_size(&zc);
+    b = rtws__pmd_alloc(c, off + mem);
+    if (!b) return 0;
+    if (rtws_deflate_init((rtws_deflate *)b, &zc, (uint8_t *)b + off, mem) != RTWS_Z_OK) {
+        rtws__pmd_give(c, b, off + mem);
+        return 0;
+    }
+    z->def = (rtws_deflate *)b;
+    z->def_size = off + mem;
+    return 1;
+}
+
+/* The send buffer grown to at least need bytes, its contents kept. */
+static int rtws__pmd_zgrow(rtws_conn *c, rtws__pmd *z, size_t need) {
+    size_t cap = z->zcap;
+    void *p = z->zbuf;
+    rtws_budget *b = c->priv_.cfg->budget;
+    if (need <= cap) return 1;
+    if (need < cap * 2) need = cap * 2;
+    if (b && !rtws_budget_make_room(b, need - cap)) return 0;
+    if (rtws__grow(&c->priv_.cfg->allocator, &p, &cap, need, 1, SIZE_MAX) != RTWS_OK) return 0;
+    if (b) rtws_budget_charge(b, cap - z->zcap);
+    z->zbuf = (uint8_t *)p;
+    z->zcap = cap;
+    return 1;
+}
+
+/* A whole message, compressed into one frame with RSV1 (§7.2.1: a sync
+   flush, its 00 00 ff ff taken off). Without context takeover the
+   compressor starts over after each message, and a message that did not
+   shrink goes out as it is; with it, the window carries on (after a failure
+   it is forgotten: the peer never saw that message). When the compressor or
+   its buffer cannot be had (memory, budget) the message goes uncompressed. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
+#endif
+static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len) {
+    rtws__pmd *z = c->priv_.hx.pmd;
+    const uint8_t *in = (const uint8_t *)data;
+    size_t zlen = 0, off = 0;
+    rtws_err e;
+    if ((!z->def && !rtws__pmd_def_init(c, z)) ||
+        (len < SIZE_MAX / 2 && !rtws__pmd_zgrow(c, z, len + len / 8 + 64)))
+        return rtws__queue_frame(c, 1, op, data, len);
+    for (;;) {
+        size_t used = 0, out = 0;
+        rtws_z_err r = rtws_deflate_compress(z->def, in + off, len - off, &used, z->zbuf + zlen,
+                                             z->zcap - zlen, &out, RTWS_Z_SYNC_FLUSH);
+        off += used;
+        zlen += out;
+        if (r == RTWS_Z_OK) break;
+        if (r != RTWS_Z_FULL || z->zcap > SIZE_MAX / 2 || !rtws__pmd_zgrow(c, z, z->zcap * 2)) {
+            rtws_deflate_reset(z->def, 0);
+            return RTWS_ERR_NOMEM;
+        }
+    }
+    if (zlen < 4 || memcmp(z->zbuf + zlen - 4, rtws__pmd_tail, 4) != 0) {
+        rtws_deflate_reset(z->def, 0); /* not a sync flush: never sent */
+        return RTWS_ERR_INVALID;
+    }
+    zlen -= 4;
+    if (!z->tx_takeover) {
+        rtws_deflate_reset(z->def, 0);
+        if (zlen >= len) return rtws__queue_frame(c, 1, op, data, len);
+    }
+    e = rtws__queue_frame_rsv(c, 1, op, z->zbuf, zlen, 0x40);
+    if (e != RTWS_OK) rtws_deflate_reset(z->def, 0);
+    return e;
+}
+#endif /* !RTWS_NO_DEFLATE */
+
 /* A request head over max_handshake (RFC 9112 §3, RFC 9110 §15.5.15): 414
    when the request line alone does not fit (no line end within the limit),
    else 431 for the header fields. */
@@ -7551,8 +8051,8 @@ static void rtws__process(rtws_conn *c) {
         uint8_t *p = c->priv_.rbuf + c->priv_.rstart;
         if (c->priv_.state == RTWS_STATE_HANDSHAKE) {
             /* waiting for a plain request's body (h.len): the head ended at hs_scanned */
-            size_t head = c->priv_.h.len ? c->priv_.hs_scanned
-                                         : rtws_http_head_end((const char *)p, avail, &c->priv_.hs_scanned);
+            size_t head = c->priv_.h.len ? c->priv_.hx.hs_scanned
+                                         : rtws_http_head_end((const char *)p, avail, &c->priv_.hx.hs_scanned);
             if (!head) {
                 if (avail > c->priv_.cfg->max_handshake) {
                     if (c->priv_.cfg->role == RTWS_SERVER) {
@@ -7584,7 +8084,11 @@ static void rtws__process(rtws_conn *c) {
         if (!c->priv_.have_h) {
             rtws_frame_header fh;
             rtws_err e = rtws_frame_header_decode(p, avail, &fh);
+            uint8_t z = 0; /* RTWS__MSG_Z: a compressed message starts */
             if (e == RTWS_EAGAIN) break;
+#if !defined(RTWS_NO_DEFLATE)
+            if (e == RTWS_OK && fh.rsv) z = rtws__pmd_rsv(c, &fh);
+#endif
             if (e == RTWS_OK)
                 e = rtws_frame_header_check(&fh, c->priv_.cfg->role, c->priv_.msg_op != 0, c->priv_.cfg->max_frame);
             c->priv_.h.fin = fh.fin;
@@ -7596,16 +8100,20 @@ static void rtws__process(rtws_conn *c) {
             if (e == RTWS_OK && c->priv_.h.opcode < 8) {
                 /* caps checked before any byte of the payload is stored */
                 if (c->priv_.h.opcode != RTWS_OP_CONT) {
-                    c->priv_.msg_op = c->priv_.h.opcode;
+                    c->priv_.msg_op = (uint8_t)(c->priv_.h.opcode | z);
                     c->priv_.mtotal = 0;
                     c->priv_.nfrag = 0;
                     c->priv_.utf8 = 0;
                     c->priv_.stream_first = 1;
                 }
+                /* a compressed message's limit applies to its inflated size,
+                   counted as it inflates (rtws__pmd_recv) */
                 if (++c->priv_.nfrag > c->priv_.cfg->max_fragments ||
-                    c->priv_.h.len > (uint64_t)(c->priv_.cfg->max_message - c->priv_.mtotal))
+                    (c->priv_.msg_op < RTWS__MSG_Z &&
+                     c->priv_.h.len > (uint64_t)(c->priv_.cfg->max_message - c->priv_.mtotal)))
                     e = RTWS_ERR_TOO_BIG;
-                c->priv_.whole = (uint8_t)(c->priv_.h.fin && c->priv_.nfrag == 1 && !c->priv_.cfg->stream);
+                c->priv_.whole = (uint8_t)(c->priv_.h.fin && c->priv_.nfrag == 1 &&
+                                           !c->priv_.cfg->stream && c->priv_.msg_op < RTWS__MSG_Z);
             }
             if (e != RTWS_OK) {
                 rtws__fail(c, e, e == RTWS_ERR_TOO_BIG ? RTWS_CLOSE_TOO_BIG
@@ -7646,6 +8154,17 @@ static void rtws__process(rtws_conn *c) {
             size_t rem = (size_t)c->priv_.h.len - c->priv_.pdone, k = RTWS__MIN(avail, rem);
             int frame_end = k == rem, msg_end = frame_end && c->priv_.h.fin;
             if (k == 0 && !frame_end) break;
+            if (c->priv_.msg_op >= RTWS__MSG_Z) { /* compressed */
+#if !defined(RTWS_NO_DEFLATE)
+                if (c->priv_.h.masked)
+                    c->priv_.mask_pos = (uint8_t)rtws_frame_mask(p, k, c->priv_.h.mask, c->priv_.mask_pos);
+                c->priv_.pdone += k;
+                c->priv_.rstart += k;
+                if (frame_end) c->priv_.have_h = 0;
+                if (!rtws__pmd_recv(c, p, k, msg_end)) return;
+#endif
+                continue;
+            }
             if (!rtws__payload(c, p, k)) return;
             c->priv_.pdone += k;
             c->priv_.rstart += k;
@@ -7837,6 +8356,9 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->priv_.spare = NULL;
     c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
     if (!c->priv_.nseg) rtws__segs_free(c);
+#if !defined(RTWS_NO_DEFLATE)
+    if (c->priv_.opened && c->priv_.hx.pmd) rtws__pmd_trim(c, c->priv_.hx.pmd, 0);
+#endif
     if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && !c->priv_.ctl->uping_n &&
         c->priv_.cout_off == c->priv_.cout_len) {
         rtws__free(&c->priv_.cfg->allocator, c->priv_.ctl);
@@ -7973,8 +8495,8 @@ static size_t rtws__conn_sheddable(const rtws_conn *c) {
 }
 #endif
 
-RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
-                                       size_t len, int fin) {
+static rtws_err rtws__send(rtws_conn *c, rtws_opcode op, const void *data, size_t len, int fin,
+                           unsigned flags) {
     rtws_err e = rtws__send_check(c, len);
     uint32_t st;
     if (e) return e;
@@ -7985,7 +8507,14 @@ RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void 
     if ((op == RTWS_OP_TEXT || c->priv_.send_op == RTWS_OP_TEXT) &&
         (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || (fin && st)))
         return RTWS_ERR_UTF8;
-    e = rtws__queue_frame(c, fin, op, data, len);
+#if !defined(RTWS_NO_DEFLATE)
+    if (c->priv_.hx.pmd && !(flags & RTWS_SEND_UNCOMPRESSED) && len >= c->priv_.cfg->deflate_threshold)
+        e = rtws__pmd_send(c, op, data, len); /* (a whole message: flags say so) */
+    else
+#else
+    (void)flags;
+#endif
+        e = rtws__queue_frame(c, fin, op, data, len);
     if (e) return e;
     c->priv_.bytes_out += len;
     if (fin) c->priv_.msgs_out++;
@@ -7994,16 +8523,42 @@ RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void 
     return RTWS_OK;
 }
 
-RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len) {
+RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void *data,
+                                       size_t len, int fin) {
+    return rtws__send(c, op, data, len, fin, RTWS_SEND_UNCOMPRESSED);
+}
+
+RTWS_API rtws_err rtws_conn_send_flags(rtws_conn *c, rtws_opcode op, const void *data,
+                                       size_t len, unsigned flags) {
     if (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) return RTWS_ERR_INVALID;
-    return rtws_conn_send_frame(c, op, data, len, 1);
+    return rtws__send(c, op, data, len, 1, flags);
+}
+RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len) {
+    return rtws_conn_send_flags(c, op, data, len, 0);
 }
 RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len) {
-    return rtws_conn_send_frame(c, RTWS_OP_TEXT, text, len, 1);
+    return rtws__send(c, RTWS_OP_TEXT, text, len, 1, 0);
 }
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len) {
-    return rtws_conn_send_frame(c, RTWS_OP_BINARY, data, len, 1);
+    return rtws__send(c, RTWS_OP_BINARY, data, len, 1, 0);
 }
+
+#if !defined(RTWS_NO_DEFLATE)
+RTWS_API int rtws_conn_get_deflate(const rtws_conn *c, rtws_pmd_offer *agreed) {
+    const rtws__pmd *z;
+    if (!c->priv_.opened || c->priv_.freed || !c->priv_.hx.pmd) return 0;
+    z = c->priv_.hx.pmd;
+    if (agreed) {
+        int server = c->priv_.cfg->role == RTWS_SERVER;
+        memset(agreed, 0, sizeof *agreed);
+        agreed->server_no_context_takeover = (uint8_t)!(server ? z->tx_takeover : z->rx_takeover);
+        agreed->client_no_context_takeover = (uint8_t)!(server ? z->rx_takeover : z->tx_takeover);
+        agreed->server_max_window_bits = server ? z->tx_bits : z->rx_bits;
+        agreed->client_max_window_bits = server ? z->rx_bits : z->tx_bits;
+    }
+    return 1;
+}
+#endif
 
 RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
                                       const void *data, size_t len) {

@@ -8,7 +8,9 @@
            client: bit 2 goes through a proxy (a CONNECT first, so the input
            starts with the proxy's answer; FZ_HANDSHAKE prepends a 200), bit
            3 lends a redirect hook that resolves each Location and follows,
-           declines or refuses it (bits 4-5)
+           declines or refuses it (bits 4-5); bit 6: the prepended head
+           negotiates permessage-deflate (bit 7: without context takeover,
+           windows of 9 bits), every message of 1 byte and up compressed
    byte 3: milliseconds that pass per call (times 64)
    rest:   bytes from the peer (after a valid handshake head when FZ_HANDSHAKE) */
 #ifndef FUZZ_CONN_H
@@ -59,6 +61,11 @@ typedef struct fz {
        have answered: pongs answer pings in order, and the latest is answered */
     uint32_t ping_hash[1024];
     size_t nping, pong_next;
+    /* permessage-deflate agreed: every compressed message written is
+       inflated back (a window of 15 reads any) and its text checked */
+    int pmd, pmd_takeover, zmsg;
+    uint32_t zutf8;
+    rtws_inflate inf;
 } fz;
 
 static uint32_t fz_hash(const uint8_t *p, size_t n) {
@@ -111,6 +118,15 @@ static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
     case RTWS_EV_OPEN:
         FUZZ_CHECK(!f->opened && !f->closed);
         f->opened = 1;
+        {
+            rtws_pmd_offer ag;
+            f->pmd = rtws_conn_get_deflate(c, &ag);
+            if (f->pmd) {
+                f->pmd_takeover = f->role == RTWS_SERVER ? !ag.server_no_context_takeover
+                                                         : !ag.client_no_context_takeover;
+                FUZZ_CHECK(rtws_inflate_init(&f->inf, NULL, NULL, 0) == RTWS_Z_OK);
+            }
+        }
         /* the only protocol ever chosen is "chat": by fz_on_accept when the
            client offers it, by the client's peer when FZ_PROTO */
         if (ev->open.protocol.len)
@@ -260,7 +276,17 @@ static void fz_parse_out(fz *f) {
     while (f->phase == 1 && off < f->out_len) {
         rtws_frame_piece piece;
         size_t used = 0;
-        rtws_err e = rtws_frame_parser_feed(&f->fp, f->out + off, f->out_len - off, &used, &piece);
+        rtws_err e;
+        if (f->fp.priv_.in_header == 1 && f->fp.priv_.hlen == 0 && (f->out[off] & 0x40)) {
+            /* RSV1: only with the extension, on a data message's first frame */
+            unsigned op = f->out[off] & 15u;
+            FUZZ_CHECK(f->pmd && (op == RTWS_OP_TEXT || op == RTWS_OP_BINARY));
+            f->out[off] &= 0xbf;
+            f->zmsg = (int)op;
+            f->zutf8 = 0;
+            rtws_inflate_reset(&f->inf, f->pmd_takeover);
+        }
+        e = rtws_frame_parser_feed(&f->fp, f->out + off, f->out_len - off, &used, &piece);
         FUZZ_CHECK(e == RTWS_OK || e == RTWS_EAGAIN); /* rtws writes only valid frames */
         off += used;
         if (e == RTWS_EAGAIN) break;
@@ -271,6 +297,28 @@ static void fz_parse_out(fz *f) {
         if (piece.h->opcode >= 8) {
             memcpy(f->ctl + f->ctl_len, piece.data, piece.len);
             f->ctl_len += piece.len;
+        } else if (f->zmsg) {
+            static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+            int last = piece.frame_end && piece.h->fin, k;
+            for (k = 0; k < 1 + last; k++) {
+                const uint8_t *in = k ? tail : piece.data;
+                size_t in_len = k ? 4 : piece.len;
+                for (;;) {
+                    static uint8_t tmp[4096];
+                    size_t iu = 0, ol = 0;
+                    rtws_z_err r = rtws_inflate_feed(&f->inf, in, in_len, &iu, tmp, sizeof tmp, &ol);
+                    FUZZ_CHECK(r == RTWS_Z_OK || r == RTWS_Z_FULL); /* our streams never end */
+                    if (f->zmsg == RTWS_OP_TEXT)
+                        FUZZ_CHECK(rtws_utf8_validate(&f->zutf8, tmp, ol, NULL) == RTWS_OK);
+                    in += iu;
+                    in_len -= iu;
+                    if (r == RTWS_Z_OK) break;
+                }
+            }
+            if (last) {
+                FUZZ_CHECK(f->zutf8 == 0);
+                f->zmsg = 0;
+            }
         }
         if (piece.frame_end && piece.h->opcode == RTWS_OP_PONG &&
             f->nping <= sizeof f->ping_hash / sizeof f->ping_hash[0]) {
@@ -466,6 +514,8 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     cfg.heartbeat_off = !(f.flags & FZ_HB);
     if (msg_t & 1) cfg.message_timeout_ms = 64u * (1u + (msg_t >> 1));
     if (role == RTWS_SERVER) cfg.on_accept = fz_on_accept;
+    cfg.deflate_threshold = 1;
+    if (d[-2] & 128) cfg.deflate_window_bits = 9;
     if (f.flags & FZ_SMALL) {
         cfg.max_frame = 300;
         cfg.max_message = 1000;
@@ -524,13 +574,28 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
             rtws_upgrade_accept_key(key, 24, acc);
             slen += (size_t)sprintf((char *)stream + slen,
                                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s\r\n",
                                    acc,
-                                   (f.flags & FZ_PROTO) ? "Sec-WebSocket-Protocol: chat\r\n" : "");
+                                   (f.flags & FZ_PROTO) ? "Sec-WebSocket-Protocol: chat\r\n" : "",
+                                   !(d[-2] & 64) ? ""
+                                   : (d[-2] & 128) ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                                     "server_no_context_takeover; "
+                                                     "client_no_context_takeover; "
+                                                     "server_max_window_bits=9; "
+                                                     "client_max_window_bits=9\r\n"
+                                                   : "Sec-WebSocket-Extensions: permessage-deflate\r\n");
         }
     } else if (f.flags & FZ_HANDSHAKE) {
-        slen = (size_t)sprintf((char *)stream, "%s%s\r\n", fz_request_fmt,
-                               (f.flags & FZ_PROTO) ? "Sec-WebSocket-Protocol: x, chat\r\n" : "");
+        slen = (size_t)sprintf((char *)stream, "%s%s%s\r\n", fz_request_fmt,
+                               (f.flags & FZ_PROTO) ? "Sec-WebSocket-Protocol: x, chat\r\n" : "",
+                               !(d[-2] & 64) ? ""
+                               : (d[-2] & 128) ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                                 "server_no_context_takeover; "
+                                                 "client_no_context_takeover; "
+                                                 "server_max_window_bits=9; "
+                                                 "client_max_window_bits=9\r\n"
+                                               : "Sec-WebSocket-Extensions: permessage-deflate; "
+                                                 "client_max_window_bits\r\n");
         rtws_upgrade_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, f.expect_accept);
         f.know_key = 1;
     }
@@ -556,6 +621,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     FUZZ_CHECK(f.freed || rtws_conn_get_state(&f.c) == RTWS_STATE_CLOSED);
     FUZZ_CHECK(rtws_conn_want(&f.c) == (f.freed ? 0u : (unsigned)RTWS_WANT_CLOSE));
     rtws_conn_free(&f.c);
+    if (f.pmd) rtws_inflate_free(&f.inf);
     FUZZ_CHECK(pool.bytes <= pool.budget);
     rtws__pool_trim(&pool);
     free(stream);

@@ -140,6 +140,12 @@ async function main() {
   st && st.status === 'ok' && st.active_connections === 2 && st.users_online === 2 && st.subscriptions['room:lobby'] === 2
     ? ok('status page: 2 connections, 2 users, room:lobby 2') : bad('status page', JSON.stringify(st));
 
+  // permessage-deflate: Chromium offers it, chat_server (rtws, on by
+  // default) accepts; every message above went compressed both ways
+  const ext = await A.eval(`new Promise((r) => { const w = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws');
+    w.onopen = () => { const e = w.extensions; w.close(); r(e); }; w.onerror = () => r('error'); setTimeout(() => r('timeout'), 3000); })`);
+  /^permessage-deflate/.test(ext) ? ok('compression agreed with Chromium: ' + ext) : bad('permessage-deflate with Chromium', ext);
+
   // the screenshot, of the page that received messages
   await B.eval(`(() => { const t = document.getElementById('text'); t.value = ''; t.blur(); })()`);
   await sleep(300);

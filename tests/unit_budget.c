@@ -58,6 +58,7 @@ static void open_pair(pair *p, rtws_config *sc) {
     cc.user = p;
     cc.random = rnd;
     cc.heartbeat_off = 1;
+    cc.deflate_off = 1; /* exact queue bytes; tests/unit_pmd.c charges the extension */
     rtws_conn_init(&p->cl, &cc);
     rtws_conn_init(&p->sv, sc);
     memset(&o, 0, sizeof o);

@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -48,6 +49,8 @@ SECTIONS = {
     9: "Limits and performance",
     10: "Automatic fragmentation",
     11: "Opening handshake",
+    12: "Compression: payloads (permessage-deflate)",
+    13: "Compression: parameters (permessage-deflate)",
 }
 
 
@@ -218,6 +221,7 @@ class Tester:
         self.verdict = OK
         self.notes = []
         self.sock_closed = False
+        self.pmd = None        # Pmd once permessage-deflate is agreed
 
     # -- verdict bookkeeping
     def mark(self, verdict, note):
@@ -392,8 +396,11 @@ class Tester:
         if masked != self.peer_masks:
             self.violation("%s sent a%s frame" % (self.peer_role, " masked" if masked else "n unmasked"))
             return
-        if rsv:
-            self.violation("RSV bits %d set without a negotiated extension" % rsv)
+        if rsv == 4 and self.pmd is not None and op in (OP_TEXT, OP_BINARY):
+            pass  # RFC 7692 §6: a compressed message
+        elif rsv:
+            self.violation("RSV bits %d set %s" % (rsv, "on a frame that may not carry them"
+                                                    if self.pmd is not None else "without a negotiated extension"))
             return
         if op >= 8:
             if op not in (OP_CLOSE, OP_PING, OP_PONG):
@@ -433,14 +440,21 @@ class Tester:
             if self.frag is not None:
                 self.violation("new data frame while a fragmented message is in progress")
                 return
-            self.frag = [op, [payload]]
+            self.frag = [op, [payload], rsv == 4]
         else:
             self.violation("reserved data opcode %d" % op)
             return
         if fin:
-            op0, parts = self.frag
+            op0, parts, compressed = self.frag
             self.frag = None
             data = b"".join(parts)
+            if compressed:
+                try:
+                    data = self.pmd.decompress(data)
+                except zlib.error as e:
+                    self.violation("compressed message does not inflate within the agreed window"
+                                   " and takeover: %s" % e)
+                    return
             if op0 == OP_TEXT and not utf8_ok(data):
                 self.violation("text message that is not valid UTF-8")
                 return
@@ -1375,8 +1389,222 @@ def _section11():
         good_response(lambda key: response(good_lines(key)), piggyback=True), roles=c, kind="raw")
 
 
+# -- Sections 12 and 13: permessage-deflate (RFC 7692), Python's zlib on our side
+
+
+class Pmd:
+    """One side's view of an agreed permessage-deflate: our compressor (window
+    send_bits, kept across messages when send_takeover) and our inflater,
+    strict about the peer's agreed window (recv_bits) and takeover."""
+
+    def __init__(self, send_bits=15, send_takeover=True, recv_bits=15, recv_takeover=True):
+        self.send_bits, self.send_takeover = max(send_bits, 9), send_takeover
+        # zlib reads no window under 9 bits: a peer limited to 8 is read with 9
+        self.recv_bits, self.recv_takeover = max(recv_bits, 9), recv_takeover
+        self.comp = self.decomp = None
+
+    def compress(self, data):
+        if self.comp is None or not self.send_takeover:
+            self.comp = zlib.compressobj(6, zlib.DEFLATED, -self.send_bits)
+        out = self.comp.compress(data) + self.comp.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        return out[:-4]
+
+    def decompress(self, data):
+        if self.decomp is None or not self.recv_takeover:
+            self.decomp = zlib.decompressobj(-self.recv_bits)
+        return self.decomp.decompress(data + b"\x00\x00\xff\xff")
+
+
+def pmd_params(value):
+    """The parameters of each element of a Sec-WebSocket-Extensions value:
+    [(name, {param: value or True})]; quotes around values are removed."""
+    out = []
+    for elem in (value or "").split(","):
+        parts = [p.strip() for p in elem.split(";")]
+        if not parts[0]:
+            continue
+        params = {}
+        for p in parts[1:]:
+            k, eq, v = p.partition("=")
+            params[k.strip().lower()] = v.strip().strip('"') if eq else True
+        out.append((parts[0].lower(), params))
+    return out
+
+
+# (description, what the suite offers as a client, what it answers as a server)
+PMD_SPECS = {
+    1: ("defaults", "permessage-deflate; client_max_window_bits", "permessage-deflate"),
+    2: ("no context takeover both ways",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    3: ("windows of 9 bits both ways",
+        "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9",
+        "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9"),
+    4: ("windows of 15 bits, said explicitly",
+        "permessage-deflate; server_max_window_bits=15; client_max_window_bits=15",
+        "permessage-deflate; server_max_window_bits=15; client_max_window_bits=15"),
+    5: ("no context takeover, windows of 9 bits",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=9; client_max_window_bits=9",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=9; client_max_window_bits=9"),
+    6: ("no context takeover, windows of 15 bits",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=15; client_max_window_bits=15",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=15; client_max_window_bits=15"),
+    7: ("several offers, the first not acceptable / mixed answer",
+        "permessage-deflate; x-unknown=1, permessage-deflate; server_max_window_bits=10; "
+        "client_max_window_bits",
+        "permessage-deflate; server_max_window_bits=12; client_no_context_takeover"),
+    8: ("window of 8 bits asked of the server",
+        "permessage-deflate; server_max_window_bits=8; client_max_window_bits",
+        "permessage-deflate; client_max_window_bits=10"),
+}
+
+
+def pmd_client_side(t, offer, answer):
+    """The suite is the client: check the server's answer against our offer
+    (RFC 7692 §7.1) and set t.pmd. Returns False when the answer is wrong."""
+    els = pmd_params(answer)
+    if len(els) != 1 or els[0][0] != "permessage-deflate":
+        t.fail("expected one permessage-deflate in the answer, got %r" % answer)
+        return False
+    got = els[0][1]
+    offers = [p for n, p in pmd_params(offer) if n == "permessage-deflate" and "x-unknown" not in p]
+    o = offers[0]
+    for k in got:
+        if k not in ("server_no_context_takeover", "client_no_context_takeover",
+                     "server_max_window_bits", "client_max_window_bits"):
+            t.fail("unknown parameter %s in the answer" % k)
+            return False
+    if "server_no_context_takeover" in o and "server_no_context_takeover" not in got:
+        t.fail("server_no_context_takeover offered but not answered")
+        return False
+    if "client_max_window_bits" in got and "client_max_window_bits" not in o:
+        t.fail("client_max_window_bits answered but not offered")
+        return False
+    sbits = int(got.get("server_max_window_bits", 15))
+    if "server_max_window_bits" in o and ("server_max_window_bits" not in got or
+                                          sbits > int(o["server_max_window_bits"])):
+        t.fail("server_max_window_bits answered %r for an offer of %s" %
+               (got.get("server_max_window_bits"), o["server_max_window_bits"]))
+        return False
+    cb = o.get("client_max_window_bits")
+    cbits = int(got.get("client_max_window_bits", cb if isinstance(cb, str) else 15))
+    t.pmd = Pmd(send_bits=cbits,
+                send_takeover="client_no_context_takeover" not in got and "client_no_context_takeover" not in o,
+                recv_bits=sbits, recv_takeover="server_no_context_takeover" not in got)
+    return True
+
+
+def pmd_server_side(t, offer_value, spec):
+    """The suite is the server: the client must offer permessage-deflate; our
+    answer is the spec's, without client_max_window_bits when the offer had
+    none. Sets t.pmd and returns the header line (None: no usable offer)."""
+    offers = [p for n, p in pmd_params(offer_value) if n == "permessage-deflate"]
+    if not offers:
+        return None
+    o = offers[0]
+    ans = PMD_SPECS[spec][2]
+    if "client_max_window_bits" not in o:
+        ans = "; ".join(p for p in ans.split("; ") if not p.startswith("client_max_window_bits"))
+    got = pmd_params(ans)[0][1]
+    sbits = int(got.get("server_max_window_bits", 15))
+    if "server_max_window_bits" in o:
+        sbits = min(sbits, int(o["server_max_window_bits"]))
+    t.pmd = Pmd(send_bits=sbits, send_takeover="server_no_context_takeover" not in got,
+                recv_bits=int(got.get("client_max_window_bits", 15)),
+                recv_takeover="client_no_context_takeover" not in got and "client_no_context_takeover" not in o)
+    return "Sec-WebSocket-Extensions: " + ans + "\r\n"
+
+
+def z_frames(t, op, payload, frag=0):
+    """A compressed message: RSV1 on its first frame only."""
+    z = t.pmd.compress(payload)
+    if not frag or len(z) <= frag:
+        return [F(op, z, rsv=4)]
+    out = []
+    for i in range(0, len(z), frag):
+        out.append(F(op if i == 0 else OP_CONT, z[i:i + frag], fin=i + frag >= len(z), rsv=4 if i == 0 else 0))
+    return out
+
+
+def json_payload(n, salt=0):
+    out = bytearray()
+    k = salt
+    while len(out) < n:
+        out += b'{"type":"message","channel":"chat:%d","seq":%d,"data":{"text":"hello"}},' % (k % 7, k)
+        k += 1
+    return bytes(out[:n])
+
+
+def _z_echo(kind, size, count, frag=0, plain_every=0):
+    def run(t):
+        if t.pmd is None:
+            t.fail("permessage-deflate was not agreed")
+            return
+        for i in range(count):
+            if kind == "text":
+                data, op = json_payload(size, i), OP_TEXT
+            elif kind == "binary":
+                data, op = bytes((j * 7 + i) & 0xFF for j in range(size)), OP_BINARY
+            else:  # incompressible
+                data, op = os.urandom(size), OP_BINARY
+            if plain_every and i % plain_every == plain_every - 1:
+                t.send_frames([F(op, data)])
+            else:
+                t.send_frames(z_frames(t, op, data, frag))
+            if not t.expect([("text" if op == OP_TEXT else "binary", data)]):
+                t.shut()
+                return
+            t.app.clear()
+            t.events = [e for e in t.events if e[0] not in ("text", "binary")]
+        t.close_normal()
+    return run
+
+
+def _section12():
+    sizes = [16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072]
+    for sub, (kind, desc) in enumerate([("text", "text (JSON)"), ("binary", "binary (patterned)"),
+                                        ("random", "binary (incompressible)")], 1):
+        for i, n in enumerate(sizes, 1):
+            count = 10 if n <= 16384 else 3
+            add("12.%d.%d" % (sub, i), "compressed %s messages of %d bytes, %d echoes" % (desc, n, count),
+                _z_echo(kind, n, count), kind="pmd")
+    for i, n in enumerate([1024, 16384, 131072], 1):
+        add("12.4.%d" % i, "compressed text of %d bytes in frames of 100 bytes (RSV1 on the first)" % n,
+            _z_echo("text", n, 3, frag=100), kind="pmd")
+    for i, n in enumerate([256, 8192], 1):
+        add("12.5.%d" % i, "compressed and plain messages of %d bytes mixed" % n,
+            _z_echo("text", n, 9, plain_every=3), kind="pmd")
+
+
+def _section13():
+    sizes = [64, 4096, 65536]
+    for spec in sorted(PMD_SPECS):
+        for i, n in enumerate(sizes, 1):
+            add("13.%d.%d" % (spec, i), "%s: text of %d bytes, 5 echoes" % (PMD_SPECS[spec][0], n),
+                _z_echo("text", n, 5), kind="pmd")
+    # RFC 7692 §6.1 and RFC 6455 §5.2: RSV1 anywhere else fails with 1002
+    def rsv_cont(t):
+        z = t.pmd.compress(json_payload(200))
+        t.send_frames([F(OP_TEXT, z[:10], fin=False, rsv=4), F(OP_CONT, z[10:], rsv=4)])
+        t.expect_fail((1002,))
+    def rsv_ping(t):
+        t.send_frames([F(OP_PING, b"x", rsv=4)])
+        t.expect_fail((1002,))
+    def corrupt(t):
+        t.send_frames([F(OP_BINARY, b"\x07\x00", rsv=4)])
+        t.expect_fail((1007, 1002))
+    add("13.9.1", "RSV1 on a continuation frame -> fail 1002", rsv_cont, kind="pmd")
+    add("13.9.2", "RSV1 on a ping -> fail 1002", rsv_ping, kind="pmd")
+    add("13.9.3", "a corrupt DEFLATE stream (block type 3) -> fail 1007", corrupt, kind="pmd")
+
+
 for _build in (_section1, _section2, _section3, _section4, _section5, _section6, _section7, _section8, _section9,
-               _section10, _section11):
+               _section10, _section11, _section12, _section13):
     _build()
 CASES.sort(key=lambda c: c.key)
 assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
@@ -1501,11 +1729,20 @@ def client_mode(args):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         t = Tester(sock, "server", case.timeout)
         t.ctx = {"host": hosthdr, "path": path}
-        if case.kind == "ws":
+        if case.kind in ("ws", "pmd"):
             key = base64.b64encode(os.urandom(16)).decode()
+            hdrs = std_headers(key)
+            offer = PMD_SPECS[case.key[1] if case.section == 13 and case.key[1] in PMD_SPECS else 1][1]
+            if case.kind == "pmd":
+                hdrs = hdrs + ["Sec-WebSocket-Extensions: " + offer]
             try:
-                status, headers, first = hs_exchange(t, _request(path, hosthdr, std_headers(key)))
+                status, headers, first = hs_exchange(t, _request(path, hosthdr, hdrs))
+                ext = header(headers, "sec-websocket-extensions") if headers else None
+                if case.kind == "pmd" and headers:
+                    headers = [h for h in headers if h[0].lower() != "sec-websocket-extensions"]
                 opened = check_101(t, status, headers, key, first)
+                if opened and case.kind == "pmd":
+                    opened = pmd_client_side(t, offer, ext)
             except CaseTimeout as e:
                 t.fail(str(e))
                 opened = False
@@ -1632,9 +1869,15 @@ def serve_connection(conn, cases, results, args):
             params[k] = v
     problems, key = validate_client_request(first, headers)
 
-    def upgrade():
+    def upgrade(pmd_spec=None):
+        ext = ""
+        if pmd_spec:
+            ext = pmd_server_side(t, header(headers, "sec-websocket-extensions"), pmd_spec)
+            if ext is None:
+                t.fail("the client offered no permessage-deflate")
+                ext = ""
         t.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Accept: %s\r\n\r\n" % accept_key(key)).encode())
+                 "Sec-WebSocket-Accept: %s\r\n%s\r\n" % (accept_key(key), ext)).encode())
         t.open_ws()
 
     def refuse(status):
@@ -1674,6 +1917,8 @@ def serve_connection(conn, cases, results, args):
             else:
                 if case.kind == "ws":
                     upgrade()
+                elif case.kind == "pmd":
+                    upgrade(case.key[1] if case.section == 13 and case.key[1] in PMD_SPECS else 1)
                 results[case.id] = run_case(case, t, start)
             if args.verbose:
                 r = results[case.id]
