@@ -1026,13 +1026,19 @@ typedef struct rtws_config {
        "Own" is what we send, "peer" what the other side sends. */
     int deflate_off;                /* 1: neither offer nor accept it */
     size_t deflate_threshold;       /* messages shorter than this go uncompressed (64) */
-    int deflate_level;              /* compressor effort 1..9 (RTWS_Z_DEFAULT, 6) */
+    int deflate_level;              /* compressor effort 1..9 (1: fast; 6: zlib's default) */
     unsigned deflate_window_bits;   /* our compressor's window, 8..15 (15): its memory */
     unsigned deflate_peer_window_bits; /* the largest window the peer may use, 9..15 (15):
                                        our inflater's memory; a server declines an offer
                                        that cannot be limited to it */
     int deflate_own_no_takeover;    /* 1: our messages are compressed each on its own */
     int deflate_peer_no_takeover;   /* 1: require the same of the peer's messages */
+    int deflate_takeover;           /* server: 1 keeps both windows per connection
+                                       (better ratio, ~300 KB a connection at 15
+                                       bits); 0: every message on its own both
+                                       ways, the codec lent from the context's
+                                       pool for that message only (no memory on
+                                       an idle connection) */
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
     rtws_event_fn on_event;         /* events of every connection */
     rtws_accept_fn on_accept;       /* server: accept/refuse/pick subprotocol */
@@ -6252,7 +6258,7 @@ static void rtws__config_defaults(rtws_config *c) {
     c->ping_interval_ms = RTWS__DEF(c->ping_interval_ms, 30000u);
     c->pong_timeout_ms = RTWS__DEF(c->pong_timeout_ms, 60000u);
     c->deflate_threshold = RTWS__DEF(c->deflate_threshold, (size_t)64);
-    c->deflate_level = c->deflate_level < 1 ? 6 : c->deflate_level > 9 ? 9 : c->deflate_level;
+    c->deflate_level = c->deflate_level < 1 ? 1 : c->deflate_level > 9 ? 9 : c->deflate_level;
     c->deflate_window_bits = c->deflate_window_bits ? c->deflate_window_bits : 15;
     if (c->deflate_window_bits < 8) c->deflate_window_bits = 8;
     if (c->deflate_window_bits > 15) c->deflate_window_bits = 15;
@@ -6371,6 +6377,7 @@ typedef struct rtws__pmd {
     uint8_t rx_bits, tx_bits; /* the windows agreed: the peer's, ours */
     uint8_t rx_takeover, tx_takeover;
     uint8_t rx_fresh;     /* a compressed message starts: reset the inflater */
+    uint8_t inf_lent;     /* inf is a block lent from the pool for this message */
 } rtws__pmd;
 
 /* Memory of the connection's own, charged to cfg.budget (make_room first). */
@@ -6388,8 +6395,22 @@ static void rtws__pmd_give(rtws_conn *c, void *p, size_t n) {
     if (c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, n);
 }
 
+/* Codec memory for one message (no context takeover) when the host lent a
+   pool: taken from it and given back after the message, so an idle
+   connection holds none and a server holds about one codec per message in
+   flight instead of one per connection (~300 KB each at 15 bits). */
+static void *rtws__pmd_lend(rtws_conn *c, size_t need, size_t *cap) {
+    void *b;
+    if (need < RTWS__POOL_MIN) need = RTWS__POOL_MIN; /* small ones would not go back */
+    if ((b = rtws__pool_take(rtws__conn_pool(c), need, cap)) != NULL) return b;
+    *cap = need;
+    return rtws__alloc(&c->priv_.cfg->allocator, need);
+}
+
 /* What rtws_conn_trim may give back (the small state itself stays). */
-static size_t rtws__pmd_mem(const rtws__pmd *z) { return z->inf_size + z->def_size + z->zcap; }
+static size_t rtws__pmd_mem(const rtws__pmd *z) {
+    return (z->inf_lent ? 0 : z->inf_size) + z->def_size + z->zcap;
+}
 
 /* Frees what rtws_conn_trim may: the send buffer, and the codecs that keep
    no window between messages (all of it with all 1). */
@@ -6397,7 +6418,12 @@ static void rtws__pmd_trim(rtws_conn *c, rtws__pmd *z, int all) {
     rtws__pmd_give(c, z->zbuf, z->zcap);
     z->zbuf = NULL;
     z->zcap = 0;
-    if (z->inf && (all || !z->rx_takeover)) {
+    if (z->inf && z->inf_lent) {
+        rtws__buf_drop(c, z->inf, z->inf_size);
+        z->inf = NULL;
+        z->inf_size = 0;
+        z->inf_lent = 0;
+    } else if (z->inf && (all || !z->rx_takeover)) {
         rtws__pmd_give(c, z->inf, z->inf_size);
         z->inf = NULL;
         z->inf_size = 0;
@@ -7067,9 +7093,10 @@ static rtws__pmd *rtws__pmd_new(rtws_conn *c, unsigned rx_bits, unsigned tx_bits
    the client's order (RFC 7692 §5, §7.1). An offer is declined when a
    parameter is unknown, malformed or repeated (rtws_pmd_parse), or when it
    cannot be limited to deflate_peer_window_bits (no client_max_window_bits).
-   The answer's parameters: server_no_context_takeover when offered or
-   deflate_own_no_takeover (§7.1.1.1); client_no_context_takeover when
-   offered or deflate_peer_no_takeover (§7.1.1.2); server_max_window_bits,
+   The answer's parameters: server_no_context_takeover when offered,
+   deflate_own_no_takeover or not deflate_takeover (§7.1.1.1);
+   client_no_context_takeover when offered, deflate_peer_no_takeover or not
+   deflate_takeover (§7.1.1.2: a server may ask it unasked); server_max_window_bits,
    at most the offer's, when offered or ours is under 15 (§7.1.2.1);
    client_max_window_bits only when offered and we limit it (§7.1.2.2).
    Writes the header line into out (*n advanced) and returns the state, or
@@ -7092,8 +7119,10 @@ static rtws__pmd *rtws__pmd_accept(rtws_conn *c, const rtws_http *req, char *out
             unsigned tx = o->server_max_window_bits && o->server_max_window_bits < own
                               ? o->server_max_window_bits : own;
             unsigned rx = o->client_max_window_bits > RTWS_PMD_BITS_ANY ? o->client_max_window_bits : 15;
-            int tx_nt = o->server_no_context_takeover || cfg->deflate_own_no_takeover;
-            int rx_nt = o->client_no_context_takeover || cfg->deflate_peer_no_takeover;
+            int tx_nt = o->server_no_context_takeover || cfg->deflate_own_no_takeover ||
+                        !cfg->deflate_takeover;
+            int rx_nt = o->client_no_context_takeover || cfg->deflate_peer_no_takeover ||
+                        !cfg->deflate_takeover;
             rtws__pmd *z;
             if (o->status != RTWS_PMD_OK) continue;
             if (rx > peer && !o->client_max_window_bits) continue; /* cannot limit it */
@@ -7849,21 +7878,25 @@ static uint8_t rtws__pmd_rsv(rtws_conn *c, rtws_frame_header *fh) {
 
 static int rtws__pmd_inf_init(rtws_conn *c, rtws__pmd *z) {
     rtws_z_config zc;
-    size_t off = (sizeof(rtws_inflate) + 15) & ~(size_t)15, mem;
+    size_t off = (sizeof(rtws_inflate) + 15) & ~(size_t)15, mem, cap;
+    int lend = !z->rx_takeover && rtws__conn_pool(c) != NULL;
     void *b;
     memset(&zc, 0, sizeof zc);
     /* zlib's compressor turns a window of 8 bits into 9: read with 9 at least */
     zc.window_bits = z->rx_bits < 9 ? 9u : z->rx_bits;
     zc.max_output = c->priv_.cfg->max_message;
     mem = rtws_inflate_mem_size(&zc);
-    b = rtws__pmd_alloc(c, off + mem);
+    cap = off + mem;
+    b = lend ? rtws__pmd_lend(c, off + mem, &cap) : rtws__pmd_alloc(c, off + mem);
     if (!b) return 0;
     if (rtws_inflate_init((rtws_inflate *)b, &zc, (uint8_t *)b + off, mem) != RTWS_Z_OK) {
-        rtws__pmd_give(c, b, off + mem);
+        if (lend) rtws__buf_drop(c, b, cap);
+        else rtws__pmd_give(c, b, off + mem);
         return 0;
     }
     z->inf = (rtws_inflate *)b;
-    z->inf_size = off + mem;
+    z->inf_size = cap;
+    z->inf_lent = (uint8_t)lend;
     return 1;
 }
 
@@ -7946,6 +7979,12 @@ static int rtws__pmd_recv(rtws_conn *c, const uint8_t *p, size_t k, int msg_end)
     if (k && !rtws__pmd_inflate(c, z, p, k, 0)) return 0;
     if (!msg_end) return 1;
     if (!rtws__pmd_inflate(c, z, rtws__pmd_tail, 4, 1)) return 0;
+    if (z->inf_lent) { /* the window is not kept: back to the pool before the callback */
+        rtws__buf_drop(c, z->inf, z->inf_size);
+        z->inf = NULL;
+        z->inf_size = 0;
+        z->inf_lent = 0;
+    }
     if (op == RTWS_OP_TEXT && c->priv_.utf8 && !cfg->no_utf8_check) {
         rtws__fail(c, RTWS_ERR_UTF8, RTWS_CLOSE_INVALID_DATA);
         return 0;
@@ -7990,6 +8029,36 @@ static int rtws__pmd_zgrow(rtws_conn *c, rtws__pmd *z, size_t need) {
     return 1;
 }
 
+/* rtws__pmd_send without context takeover and with a pool: the compressor
+   and the output buffer are lent for this message only. The output has room
+   for the worst case (stored blocks); a message that does not shrink, or
+   memory that cannot be had, goes out uncompressed. */
+static rtws_err rtws__pmd_send_lent(rtws_conn *c, rtws__pmd *z, rtws_opcode op, const void *data,
+                                    size_t len) {
+    rtws_z_config zc;
+    size_t off = (sizeof(rtws_deflate) + 15) & ~(size_t)15, mem, dcap = 0, zcap = 0, used = 0,
+           zlen = 0;
+    void *d;
+    uint8_t *zb;
+    rtws_err e;
+    memset(&zc, 0, sizeof zc);
+    zc.window_bits = z->tx_bits;
+    zc.level = c->priv_.cfg->deflate_level;
+    mem = rtws_deflate_mem_size(&zc);
+    if (len > SIZE_MAX / 2 - 4096) return rtws__queue_frame(c, 1, op, data, len);
+    d = rtws__pmd_lend(c, off + mem, &dcap);
+    zb = (uint8_t *)rtws__pmd_lend(c, len + len / 8 + 64, &zcap);
+    e = RTWS_EAGAIN; /* not compressed (yet) */
+    if (d && zb && rtws_deflate_init((rtws_deflate *)d, &zc, (uint8_t *)d + off, mem) == RTWS_Z_OK &&
+        rtws_deflate_compress((rtws_deflate *)d, (const uint8_t *)data, len, &used, zb, zcap, &zlen,
+                              RTWS_Z_SYNC_FLUSH) == RTWS_Z_OK &&
+        used == len && zlen >= 4 && memcmp(zb + zlen - 4, rtws__pmd_tail, 4) == 0 && zlen - 4 < len)
+        e = rtws__queue_frame_rsv(c, 1, op, zb, zlen - 4, 0x40);
+    if (d) rtws__buf_drop(c, d, dcap);
+    if (zb) rtws__buf_drop(c, zb, zcap);
+    return e == RTWS_EAGAIN ? rtws__queue_frame(c, 1, op, data, len) : e;
+}
+
 /* A whole message, compressed into one frame with RSV1 (§7.2.1: a sync
    flush, its 00 00 ff ff taken off). Without context takeover the
    compressor starts over after each message, and a message that did not
@@ -8004,6 +8073,7 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
     const uint8_t *in = (const uint8_t *)data;
     size_t zlen = 0, off = 0;
     rtws_err e;
+    if (!z->tx_takeover && rtws__conn_pool(c)) return rtws__pmd_send_lent(c, z, op, data, len);
     if ((!z->def && !rtws__pmd_def_init(c, z)) ||
         (len < SIZE_MAX / 2 && !rtws__pmd_zgrow(c, z, len + len / 8 + 64)))
         return rtws__queue_frame(c, 1, op, data, len);

@@ -68,6 +68,10 @@ static rtws_config mkcfg(rtws_role role, ev_log *L) {
     cfg.allocator.alloc = c_alloc;
     cfg.allocator.realloc = c_realloc;
     cfg.allocator.free = c_free;
+    /* the matrices below are about context takeover: a server keeps it when
+       offered (its default, 0, answers no takeover both ways: see
+       test_server_default) */
+    if (role == RTWS_SERVER) cfg.deflate_takeover = 1;
     return cfg;
 }
 
@@ -696,7 +700,36 @@ static void test_budget_and_allocs(void) {
     rtws_conn_free(&cl);
 }
 
+/* A server's defaults: every message on its own both ways (the answer asks
+   client_no_context_takeover unasked, RFC 7692 §7.1.1.2), level 1; the same
+   message sent twice costs about the same (with a window kept, the second
+   would be a few bytes), and round trips still decode. */
+static void test_server_default(void) {
+    static ev_log lc, ls;
+    rtws_conn cl, sv;
+    rtws_config cc = mkcfg(RTWS_CLIENT, &lc), sc = mkcfg(RTWS_SERVER, &ls);
+    rtws_pmd_offer ag;
+    size_t w1 = 0, w2 = 0;
+    memset(&lc, 0, sizeof lc);
+    memset(&ls, 0, sizeof ls);
+    sc.deflate_takeover = 0;
+    fill_json(big, sizeof big, 1);
+    CHECK(pair(&cl, &cc, &sv, &sc));
+    CHECK(rtws_conn_get_deflate(&cl, &ag));
+    CHECK(ag.server_no_context_takeover == 1 && ag.client_no_context_takeover == 1);
+    CHECK((roundtrip(&sv, &cl, &lc, RTWS_OP_TEXT, big, 5000, 0, &w1) & 0x40) != 0);
+    roundtrip(&sv, &cl, &lc, RTWS_OP_TEXT, big, 5000, 0, &w2);
+    CHECK(w1 < 5000 && w2 * 2 > w1); /* no window kept: not a back-reference to the first */
+    CHECK((roundtrip(&cl, &sv, &ls, RTWS_OP_BINARY, big, 70000, 0, &w1) & 0x40) != 0);
+    roundtrip(&cl, &sv, &ls, RTWS_OP_BINARY, big, 70000, 0, &w2);
+    CHECK(w1 < 70000 && w2 * 2 > w1);
+    CHECK_EQ(lc.error + ls.error, 0);
+    rtws_conn_free(&cl);
+    rtws_conn_free(&sv);
+}
+
 int main(void) {
+    test_server_default();
     test_server_matrix();
     test_client_matrix();
     test_messages_matrix();

@@ -6,6 +6,7 @@
      URL         connect, send text and binary messages of 0 B to 1 MiB, check
                  every echo, print "agreed: ..." and "N passed, M failed"
      --own-nt    deflate_own_no_takeover      --peer-nt   deflate_peer_no_takeover
+     --takeover  deflate_takeover (server: keep windows when the client agrees)
      --bits N    deflate_window_bits          --peer-bits N  deflate_peer_window_bits
      --expect S  client: fail unless the agreement printed is S
      --help      print this and exit
@@ -111,6 +112,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--own-nt")) cfg.conn.deflate_own_no_takeover = 1;
         else if (!strcmp(argv[i], "--peer-nt")) cfg.conn.deflate_peer_no_takeover = 1;
+        else if (!strcmp(argv[i], "--takeover")) cfg.conn.deflate_takeover = 1;
         else if (!strcmp(argv[i], "--bits") && i + 1 < argc) cfg.conn.deflate_window_bits = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--peer-bits") && i + 1 < argc) cfg.conn.deflate_peer_window_bits = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--expect") && i + 1 < argc) expect = argv[++i];
