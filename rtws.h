@@ -1033,12 +1033,12 @@ typedef struct rtws_config {
                                        that cannot be limited to it */
     int deflate_own_no_takeover;    /* 1: our messages are compressed each on its own */
     int deflate_peer_no_takeover;   /* 1: require the same of the peer's messages */
-    int deflate_takeover;           /* server: 1 keeps both windows per connection
-                                       (better ratio, ~300 KB a connection at 15
-                                       bits); 0: every message on its own both
-                                       ways, the codec lent from the context's
-                                       pool for that message only (no memory on
-                                       an idle connection) */
+    int deflate_takeover;           /* server: 1 keeps our compression window per
+                                       connection (better ratio, ~260 KB a
+                                       connection at 15 bits); 0: each of our
+                                       messages on its own, the compressor lent
+                                       from the context's pool for that message
+                                       only (none on an idle connection) */
     const char *const *allowed_origins; /* server: NULL-terminated list; NULL: any */
     rtws_event_fn on_event;         /* events of every connection */
     rtws_accept_fn on_accept;       /* server: accept/refuse/pick subprotocol */
@@ -7095,8 +7095,8 @@ static rtws__pmd *rtws__pmd_new(rtws_conn *c, unsigned rx_bits, unsigned tx_bits
    cannot be limited to deflate_peer_window_bits (no client_max_window_bits).
    The answer's parameters: server_no_context_takeover when offered,
    deflate_own_no_takeover or not deflate_takeover (§7.1.1.1);
-   client_no_context_takeover when offered, deflate_peer_no_takeover or not
-   deflate_takeover (§7.1.1.2: a server may ask it unasked); server_max_window_bits,
+   client_no_context_takeover when offered or deflate_peer_no_takeover
+   (§7.1.1.2); server_max_window_bits,
    at most the offer's, when offered or ours is under 15 (§7.1.2.1);
    client_max_window_bits only when offered and we limit it (§7.1.2.2).
    Writes the header line into out (*n advanced) and returns the state, or
@@ -7121,8 +7121,9 @@ static rtws__pmd *rtws__pmd_accept(rtws_conn *c, const rtws_http *req, char *out
             unsigned rx = o->client_max_window_bits > RTWS_PMD_BITS_ANY ? o->client_max_window_bits : 15;
             int tx_nt = o->server_no_context_takeover || cfg->deflate_own_no_takeover ||
                         !cfg->deflate_takeover;
-            int rx_nt = o->client_no_context_takeover || cfg->deflate_peer_no_takeover ||
-                        !cfg->deflate_takeover;
+            /* not asked unasked: RFC 7692 §7.1.1.2 allows it, but Chromium
+               then drops the extension (measured: tests/interop_browser.sh) */
+            int rx_nt = o->client_no_context_takeover || cfg->deflate_peer_no_takeover;
             rtws__pmd *z;
             if (o->status != RTWS_PMD_OK) continue;
             if (rx > peer && !o->client_max_window_bits) continue; /* cannot limit it */

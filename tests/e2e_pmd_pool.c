@@ -151,7 +151,7 @@ int main(void) {
     {
         size_t lent = held(&sides[0]), own = held(&sides[1]);
         printf("server connections' buffers after %d compressed echoes each: %zu bytes with the "
-               "default (codecs lent per message), %zu with deflate_takeover (codecs kept)\n",
+               "default (compressor lent per message), %zu with deflate_takeover (kept)\n",
                PER_CONN, lent, own);
         CHECK(own >= (size_t)N_CONNS * 250000);
         CHECK(lent < (size_t)N_CONNS * 100000);

@@ -90,7 +90,7 @@ peer_client() {
     local name=$1; shift
     local c label flags want
     # --takeover: the combinations are about takeover (a server's default
-    # answers no takeover both ways: peer_client_default)
+    # answers server_no_context_takeover: peer_client_asks)
     start_server "$B/pmd_srv.log" "$B/pmd_rtws" server --port 0 --takeover || { bad "rtws server"; return; }
     for c in "${CLIENT_CASES[@]}"; do
         [ "${c%%|*}" = "rtws asks" ] && continue
@@ -112,16 +112,16 @@ peer_client() {
     stop_server
 }
 
-# a peer client -> rtws server on its defaults (no takeover both ways, asked
-# unasked) with a server window of 11
+# a peer client -> rtws server on its defaults (its own messages without
+# takeover, the client's window as the client likes) with a server window of 11
 peer_client_asks() {
     local name=$1; shift
-    local want="snt=1 cnt=1 sbits=11 cbits=15"
+    local want="snt=1 cnt=0 sbits=11 cbits=15"
     start_server "$B/pmd_srv.log" "$B/pmd_rtws" server --port 0 --bits 11 ||
         { bad "rtws server"; return; }
     if timeout 60 "$@" client "ws://127.0.0.1:$port/" >"$B/pmd_cli.log" 2>&1 &&
         grep -q "^agreed: $want$" "$B/pmd_srv.log"; then
-        ok "$name client -> rtws server, rtws defaults (no takeover both ways), server window 11: $(grep -E '^[0-9]+ passed' "$B/pmd_cli.log")"
+        ok "$name client -> rtws server, rtws defaults (server no takeover), server window 11: $(grep -E '^[0-9]+ passed' "$B/pmd_cli.log")"
     else
         bad "$name client -> rtws server, rtws defaults"; tail -n 15 "$B/pmd_cli.log" "$B/pmd_srv.log"
     fi
