@@ -2182,17 +2182,6 @@ RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key
    sets *len (may be NULL) to its length (without the NUL) - or, after
    RTWS_ERR_NOSPACE, to the length needed. */
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len);
-/* Writes values by a format, one letter per call above, each taking its
-   arguments in order: '{' '}' '[' ']' open and close, 'k' a key (const char *,
-   NUL-terminated), 's' a string (const char *; NULL writes null), 'S' a string
-   (const char *, size_t), 'i' an int64_t, 'u' a uint64_t, 'f' a double, 'b' a
-   bool (int), 'n' null, 'r' raw JSON (const char *, size_t; checked as by
-   rtws_json_write_raw), 'j' value i of a parsed document (const rtws_json *,
-   int). Spaces, ':' and ',' are skipped, so "{k:s, k:[i, i]}" reads like the
-   JSON it writes. Pass exactly those types ((int64_t)n, not n). Any other
-   letter is RTWS_ERR_INVALID, which sticks like every error. Returns the
-   writer's error state. */
-RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...);
 #endif /* !RTWS_NO_JSON */
 
 #if !defined(RTWS_NO_REDIS)
@@ -12995,7 +12984,6 @@ RTWS_API const rtws_transport *rtws_transport_bearssl(void) { return &rtws__bear
 
 #include <stdio.h>  /* snprintf: rtws_json_write_double */
 #include <stdlib.h> /* strtod: rtws_json_double */
-#include <stdarg.h> /* va_list: rtws_json_write_fmt */
 
 #define RTWS__JSON_K(b) (0x0101010101010101ull * (uint64_t)(b))
 #define RTWS__JSON_WS ((1ull << ' ') | (1ull << '\t') | (1ull << '\n') | (1ull << '\r'))
@@ -14081,66 +14069,6 @@ RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     if (w->priv_.err != RTWS_OK && w->priv_.err != RTWS_ERR_NOSPACE) return w->priv_.err;
     if (w->priv_.depth || !(w->priv_.flags & RTWS__JSON_W_DONE)) return rtws__json_wfail(w, RTWS_ERR_INVALID);
     if (w->priv_.err == RTWS_OK && w->priv_.len < w->priv_.cap) w->priv_.buf[w->priv_.len] = '\0';
-    return w->priv_.err;
-}
-
-RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...) {
-    va_list ap;
-    const char *s;
-    size_t n;
-    va_start(ap, fmt);
-    for (; *fmt; fmt++) {
-        switch (*fmt) {
-        case ' ':
-        case ':':
-        case ',': break;
-        case '{': rtws_json_write_object(w); break;
-        case '}': rtws_json_write_object_end(w); break;
-        case '[': rtws_json_write_array(w); break;
-        case ']': rtws_json_write_array_end(w); break;
-        case 'k':
-            s = va_arg(ap, const char *);
-            rtws_json_write_key(w, s, strlen(s));
-            break;
-        case 's':
-            s = va_arg(ap, const char *);
-            if (s) rtws_json_write_string(w, s, strlen(s));
-            else rtws_json_write_null(w);
-            break;
-        case 'S':
-        case 'r':
-            s = va_arg(ap, const char *);
-            n = va_arg(ap, size_t);
-            if (*fmt == 'S') rtws_json_write_string(w, s, n);
-            else rtws_json_write_raw(w, s, n);
-            break;
-        case 'i': rtws_json_write_int64(w, va_arg(ap, int64_t)); break;
-        case 'u': {
-            char tmp[24];
-            size_t o = sizeof tmp;
-            uint64_t u = va_arg(ap, uint64_t);
-            do {
-                tmp[--o] = (char)('0' + u % 10u);
-                u /= 10u;
-            } while (u);
-            if (rtws__json_wval(w) == RTWS_OK || w->priv_.err == RTWS_ERR_NOSPACE) {
-                rtws__json_wput(w, tmp + o, sizeof tmp - o);
-                rtws__json_wdone(w);
-            }
-            break;
-        }
-        case 'f': rtws_json_write_double(w, va_arg(ap, double)); break;
-        case 'b': rtws_json_write_bool(w, va_arg(ap, int)); break;
-        case 'n': rtws_json_write_null(w); break;
-        case 'j': {
-            const rtws_json *d = va_arg(ap, const rtws_json *);
-            rtws_json_write_tok(w, d, va_arg(ap, int));
-            break;
-        }
-        default: rtws__json_wfail(w, RTWS_ERR_INVALID); break;
-        }
-    }
-    va_end(ap);
     return w->priv_.err;
 }
 #endif /* !RTWS_NO_JSON */

@@ -95,8 +95,10 @@ class Server:
                 self.proc.wait(5)
 
 
-def http(srv, method, path):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (srv.port, path), method=method)
+def http(srv, method, path, body=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (srv.port, path), method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, json.loads(r.read())
@@ -308,6 +310,58 @@ async def main():
         await asyncio.sleep(0.2)
         again, _, m = await login(a, "/ws/health", "9")
         check(m["type"] == "authenticated", "after one closes, a new one is let in")
+
+        # --- individual metric streams (user 8) ---
+        hall, _, _ = await login(a, "/ws/health", "8")  # all of user 8's metrics
+        hhr, _, _ = await login(a, "/ws/health", "8")   # heart_rate only
+        hboth, _, _ = await login(a, "/ws/health", "8")  # all, and heart_rate too
+        dev8, _, _ = await login(a, "/ws/health", "8")
+        for s, metric in ((hall, None), (hhr, "heart_rate"), (hboth, None), (hboth, "heart_rate")):
+            sub = {"type": "subscribe", "subscription": "health_updates"}
+            if metric:
+                sub["metric"] = metric
+            await s.send(json.dumps(sub))
+            m = await recv(s)
+        check(m["type"] == "subscribed" and m["data"] == {"subscription": "health_updates",
+                                                          "metric": "heart_rate"},
+              "subscribe to one metric stream: subscribed, with its metric")
+        await dev8.send(json.dumps({"type": "health_update", "data": {"metric": "heart_rate",
+                                                                      "value": 70}}))
+        got = [await recv(hall), await recv(hhr), await recv(hboth)]
+        check(all(g["type"] == "health_update" and g["data"]["metric"] == "heart_rate" for g in got),
+              "a heart_rate reading reaches the all-metrics and the heart_rate subscribers")
+        check(await quiet(hboth) is None, "a connection on both streams gets it once")
+        await dev8.send(json.dumps({"type": "health_update", "data": {"metric": "steps",
+                                                                      "value": 1000}}))
+        got = [await recv(hall), await recv(hboth)]
+        check(all(g["data"]["metric"] == "steps" for g in got) and await quiet(hhr) is None,
+              "a steps reading: to the all-metrics subscribers, not to the heart_rate-only one")
+        await hhr.send(json.dumps({"type": "unsubscribe", "subscription": "health_updates",
+                                   "metric": "heart_rate"}))
+        m = await recv(hhr)
+        await dev8.send(json.dumps({"type": "health_update", "data": {"metric": "heart_rate",
+                                                                      "value": 71}}))
+        await recv(hall)
+        check(m["type"] == "unsubscribed" and await quiet(hhr) is None,
+              "unsubscribe from heart_rate: unsubscribed, no more heart_rate readings")
+
+        # --- a notification from the server side, to one user: POST /ws/user/{id}/notify ---
+        note = {"type": "medication_reminder", "title": "Medication", "message": "Take 5 mg",
+                "priority": "normal"}
+        while await quiet(y, 0.2) is not None:  # y's own chat messages, echoed
+            pass
+        st, body = http(a, "POST", "/ws/user/2/notify", note)
+        check(st == 200 and body["connections"] == 3, "POST /ws/user/2/notify: sent to 3 connections")
+        got = [await recv(s) for s in (sub2, n2, y)]
+        check(all(g["type"] == "notification" and isinstance(g["notification"]["id"], int)
+                  and ISO.match(g["notification"]["created_at"])
+                  and {k: g["notification"][k] for k in note} == note for g in got),
+              "the notification, in the document's shape, on every connection of user 2")
+        check(await quiet(x) is None and await quiet(again, 0.2) is None
+              and await quiet(hall, 0.2) is None, "nobody else gets it (users 4, 9, 8)")
+        st, body = http(a, "POST", "/ws/user/2/notify", {"title": "no message"})
+        check(st == 400 and "detail" in body and await quiet(n2, 0.2) is None,
+              "a notification without a message: 400, nothing sent")
 
         # --- 1 h idle, shortened; connections at most, lowered ---
         b = Server("--idle-timeout-ms", "1000", "--max-connections", "2")
