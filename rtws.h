@@ -1839,9 +1839,14 @@ typedef struct rtws_stream_event {
     size_t consumed;     /* DATA: the callback sets how many of the first bytes it
                             used (0 at entry); the rest come again, with more */
     rtws_err err;        /* CLOSE: RTWS_ERR_ABNORMAL (the peer closed), RTWS_ERR_IO
-                            (detail: errno), RTWS_ERR_TIMEOUT (connect_timeout_ms),
+                            (detail: errno), RTWS_ERR_TIMEOUT (connect_timeout_ms,
+                            resolution included), RTWS_ERR_RESOLVE (the host name
+                            did not resolve; detail: the DNS RCODE or 0),
                             RTWS_ERR_TOO_BIG (max_input), RTWS_ERR_NOMEM */
     int detail;
+    const char *detail_text; /* CLOSE: why, in words (RTWS_ERR_RESOLVE: "name: no
+                                such name", "...: timed out waiting for the name
+                                server"), or NULL; valid until the callback returns */
 } rtws_stream_event;
 
 typedef void (*rtws_stream_fn)(rtws_stream *st, rtws_stream_event *ev, void *user);
@@ -9127,12 +9132,13 @@ static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
     return 0;
 }
 
+static uint64_t *rtws__attempt_at(rtws__sock *s);
 /* Tries the client's next address; 0 when a connect is under way. */
 static int rtws__next_addr(rtws__sock *s) {
     int err = RTWS__ECONNREFUSED;
     while (s->ialt < s->nalt) {
         rtws_ctx *ctx = s->ctx;
-        if (s->kind & RTWS__SOCK_ROUTED) rtws__route_of(s)->attempt_at = ctx->now;
+        if (s->kind & (RTWS__SOCK_ROUTED | RTWS__SOCK_RAW)) *rtws__attempt_at(s) = ctx->now;
         err = rtws__start_connect(s, &s->alt[s->ialt++]);
         if (s->fd >= 0 && s->registered) {
             if (!rtws__fd_slot(ctx, s->fd)) return RTWS__ENOMEM;
@@ -9145,9 +9151,28 @@ static int rtws__next_addr(rtws__sock *s) {
 
 /* ---- name resolution on the loop (docs/GUIDE.md "Name resolution") ----
 
-   A client of rtws_ctx_connect whose host is a name to look up in DNS keeps
-   a rtws__dns in its route; its socket's fd is the query's until the
-   addresses are known, then rtws__next_addr connects as for any address. */
+   A client of rtws_ctx_connect (or an rtws_stream) whose host is a name to
+   look up in DNS keeps a rtws__dns in its route (its stream); its socket's fd
+   is the query's until the addresses are known, then rtws__next_addr
+   connects as for any address. */
+static rtws__dns **rtws__stream_dns(rtws__sock *s);
+static void rtws__stream_resolve_fail(rtws__sock *s, rtws_err err, int detail, const char *text);
+/* Where s keeps its lookup (*: NULL when none under way). */
+static rtws__dns **rtws__dns_slot(rtws__sock *s) {
+    return s->kind & RTWS__SOCK_RAW ? rtws__stream_dns(s) : &rtws__route_of(s)->dns;
+}
+
+/* s failed to connect (err, detail: errno or RCODE, text): the error event
+   (an rtws_stream: its CLOSE event), then s ends. */
+static void rtws__connect_fail(rtws__sock *s, rtws_err err, int detail, const char *text) {
+    s->connecting = 0;
+    if (s->kind & RTWS__SOCK_RAW) {
+        rtws__stream_resolve_fail(s, err, detail, text);
+        return;
+    }
+    rtws__host_fail(s, err, detail, text);
+    rtws__kill(s);
+}
 
 /* a: family 4 or 6 with port, as a socket address */
 static void rtws__dns_sockaddr(const rtws_dns_addr *a, unsigned port, rtws__addr *out) {
@@ -9208,7 +9233,7 @@ static int rtws__sock_refd(rtws__sock *s, int fd) {
    over a fresh UDP socket (a new source port from the system) with fresh
    random ids. 0 when no try is left or none could start. */
 static int rtws__dns_try(rtws__sock *s, uint64_t now) {
-    rtws__dns *d = rtws__route_of(s)->dns;
+    rtws__dns *d = *rtws__dns_slot(s);
     const rtws_config *cc = &s->ctx->conn_cfg[1];
     while (d->tries < d->ntries) {
         const rtws_dns_addr *sv = &d->conf.servers[d->tries++ % d->conf.nservers];
@@ -9254,7 +9279,7 @@ static int rtws__dns_try(rtws__sock *s, uint64_t now) {
 
 /* The truncated answers asked again over TCP to the same server. */
 static int rtws__dns_tcp(rtws__sock *s, uint64_t now) {
-    rtws__dns *d = rtws__route_of(s)->dns;
+    rtws__dns *d = *rtws__dns_slot(s);
     const rtws_dns_addr *sv = &d->conf.servers[(d->tries - 1) % d->conf.nservers];
     rtws__addr a;
     socklen_t len;
@@ -9285,7 +9310,7 @@ static int rtws__dns_tcp(rtws__sock *s, uint64_t now) {
 }
 
 static unsigned rtws__dns_want(const rtws__sock *s) {
-    const rtws__dns *d = rtws__route_of(s)->dns;
+    const rtws__dns *d = *rtws__dns_slot((rtws__sock *)(uintptr_t)s);
     if (!d->tcp) return RTWS_WANT_READ;
     if (!d->tcp_up) return RTWS_WANT_WRITE;
     return d->qlen ? (unsigned)(RTWS_WANT_READ | RTWS_WANT_WRITE) : (unsigned)RTWS_WANT_READ;
@@ -9295,37 +9320,33 @@ static unsigned rtws__dns_want(const rtws__sock *s) {
    RCODE when a server gave one, text: why), then the close. */
 static void rtws__dns_fail(rtws__sock *s, const char *why, int rcode) {
     char text[320];
-    snprintf(text, sizeof text, "%s: %s", rtws__route_of(s)->dns->name, why);
-    rtws__host_fail(s, RTWS_ERR_RESOLVE, rcode, text);
-    s->connecting = 0;
-    rtws__kill(s);
+    snprintf(text, sizeof text, "%s: %s", (*rtws__dns_slot(s))->name, why);
+    rtws__connect_fail(s, RTWS_ERR_RESOLVE, rcode, text);
 }
 
 /* The addresses are known: connect to them in turn. */
 static void rtws__dns_finish(rtws__sock *s) {
-    rtws__route *r = rtws__route_of(s);
-    rtws__dns *d = r->dns;
+    rtws__dns *d = *rtws__dns_slot(s);
     rtws_dns_addr all[2 * RTWS__MAX_ALT];
     int err;
     memcpy(all, d->got[1], d->ngot[1] * sizeof *all);
     memcpy(all + d->ngot[1], d->got[0], d->ngot[0] * sizeof *all);
-    s->nalt = (uint8_t)rtws__dns_order(all, d->ngot[0] + d->ngot[1], d->port, r->alt);
+    s->nalt = (uint8_t)rtws__dns_order(all, d->ngot[0] + d->ngot[1], d->port, s->alt);
     s->ialt = 0;
     rtws__free(&s->ctx->cfg.conn.allocator, d->in);
     rtws__free(&s->ctx->cfg.conn.allocator, d);
-    r->dns = NULL;
+    *rtws__dns_slot(s) = NULL;
     err = rtws__next_addr(s);
     if (err) {
-        rtws__host_error(s, RTWS_ERR_IO, err);
-        s->connecting = 0;
-        rtws__kill(s);
+        char text[256];
+        rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
     }
 }
 
 /* This try is over without an answer that ends the lookup: the next one,
    else the addresses found so far, else the error. */
 static void rtws__dns_next(rtws__sock *s, uint64_t now) {
-    rtws__dns *d = rtws__route_of(s)->dns;
+    rtws__dns *d = *rtws__dns_slot(s);
     if (d->ngot[0] + d->ngot[1] > 0) rtws__dns_finish(s);
     else if (!rtws__dns_try(s, now))
         rtws__dns_fail(s, d->refused ? "refused by the name server"
@@ -9336,7 +9357,7 @@ static void rtws__dns_next(rtws__sock *s, uint64_t now) {
 /* A reply: an answer to one of the queries, or not ours (ignored). 1 when
    the lookup moved on (s's fd or state changed). */
 static int rtws__dns_answer(rtws__sock *s, const uint8_t *msg, size_t len, uint64_t now) {
-    rtws__dns *d = rtws__route_of(s)->dns;
+    rtws__dns *d = *rtws__dns_slot(s);
     int i;
     for (i = 0; i < 2; i++) {
         rtws_dns_result res;
@@ -9378,7 +9399,7 @@ static int rtws__dns_answer(rtws__sock *s, const uint8_t *msg, size_t len, uint6
 
 /* The query's socket is ready. */
 static void rtws__dns_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
-    rtws__dns *d = rtws__route_of(s)->dns;
+    rtws__dns *d = *rtws__dns_slot(s);
     int k;
     if (d->tcp && !d->tcp_up) {
         int soerr = 0;
@@ -9443,24 +9464,26 @@ static void rtws__dns_ready(rtws__sock *s, int readable, int writable, uint64_t 
    timed out, or the next address is due (RFC 8305's Connection Attempt
    Delay, 250 ms). */
 #define RTWS__ATTEMPT_DELAY_MS 250u
+static uint64_t *rtws__attempt_at(rtws__sock *s);
 static void rtws__route_timers(rtws__sock *s, uint64_t now) {
-    rtws__route *r = rtws__route_of(s);
-    if (r->dns) {
-        if (now >= r->dns->deadline) rtws__dns_next(s, now);
-    } else if (s->ialt < s->nalt && now >= r->attempt_at + RTWS__ATTEMPT_DELAY_MS) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    if (d) {
+        if (now >= d->deadline) rtws__dns_next(s, now);
+    } else if (s->ialt < s->nalt && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
         int err = rtws__next_addr(s); /* this one is slow: the next */
         if (err) {
-            rtws__host_error(s, RTWS_ERR_IO, err);
-            s->connecting = 0;
-            rtws__kill(s);
+            char text[256];
+            rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
         }
     }
 }
 
+/* d, or the earlier time rtws__route_timers has work for s. */
 static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d) {
-    const rtws__route *r = rtws__route_of(s);
-    if (r->dns) return RTWS__MIN(d, r->dns->deadline);
-    if (s->ialt < s->nalt) return RTWS__MIN(d, r->attempt_at + RTWS__ATTEMPT_DELAY_MS);
+    rtws__sock *m = (rtws__sock *)(uintptr_t)s;
+    const rtws__dns *q = *rtws__dns_slot(m);
+    if (q) return RTWS__MIN(d, q->deadline);
+    if (s->ialt < s->nalt) return RTWS__MIN(d, *rtws__attempt_at(m) + RTWS__ATTEMPT_DELAY_MS);
     return d;
 }
 
@@ -11470,7 +11493,14 @@ struct rtws_stream {
     uint64_t timer_at;         /* TIMER event then (0: none) */
     uint64_t deadline;         /* connecting: connect_timeout_ms runs out then */
     int open, dead;            /* dead: freed inside a callback, released by the sweep */
+    rtws__dns *dns;            /* the host name being resolved, else NULL */
+    uint64_t attempt_at;       /* when the connect to the current address began */
 };
+
+static rtws__dns **rtws__stream_dns(rtws__sock *s) { return &RTWS__STREAM(s)->dns; }
+static uint64_t *rtws__attempt_at(rtws__sock *s) {
+    return s->kind & RTWS__SOCK_RAW ? &RTWS__STREAM(s)->attempt_at : &rtws__route_of(s)->attempt_at;
+}
 
 static void rtws__stream_emit(rtws_stream *st, rtws_stream_event *ev) {
     if (!st->dead) st->cfg.on_event(st, ev, st->cfg.user);
@@ -11479,6 +11509,11 @@ static void rtws__stream_emit(rtws_stream *st, rtws_stream_event *ev) {
 /* Lets go of the socket (closed by the sweep) and of the bytes buffered. */
 static void rtws__stream_drop(rtws_stream *st) {
     rtws__sock *s = st->sock;
+    if (st->dns) {
+        rtws__free(&st->ctx->cfg.conn.allocator, st->dns->in);
+        rtws__free(&st->ctx->cfg.conn.allocator, st->dns);
+        st->dns = NULL;
+    }
     if (!s) return;
     st->sock = NULL;
     st->open = 0;
@@ -11489,7 +11524,7 @@ static void rtws__stream_drop(rtws_stream *st) {
     rtws__kill(s);
 }
 
-static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
+static void rtws__stream_fail_text(rtws_stream *st, rtws_err err, int detail, const char *text) {
     rtws_stream_event ev;
     rtws__stream_drop(st);
     memset(&ev, 0, sizeof ev);
@@ -11497,7 +11532,18 @@ static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
     ev.now_ms = st->ctx->now;
     ev.err = err;
     ev.detail = detail;
+    ev.detail_text = text;
     rtws__stream_emit(st, &ev);
+}
+
+static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
+    rtws__stream_fail_text(st, err, detail, NULL);
+}
+
+/* The connect of s's stream failed (its name did not resolve, or no address
+   took): the CLOSE event says why. */
+static void rtws__stream_resolve_fail(rtws__sock *s, rtws_err err, int detail, const char *text) {
+    rtws__stream_fail_text(RTWS__STREAM(s), err, detail, text);
 }
 
 static void rtws__stream_settle(rtws__sock *s) {
@@ -11505,7 +11551,7 @@ static void rtws__stream_settle(rtws__sock *s) {
     unsigned want = (unsigned)RTWS_WANT_READ;
     if (s->dead || !st) return;
     if (st->ooff < st->olen) want |= (unsigned)RTWS_WANT_WRITE;
-    rtws__watch(s, s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
+    rtws__watch(s, st->dns ? rtws__dns_want(s) : s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
 #if defined(_WIN32) /* a connect's failure is found by the pass (rtws__win_connects) */
     if (s->connecting && s->ctx->next_scan > s->ctx->now + s->ctx->cfg.timer_ms)
         s->ctx->next_scan = s->ctx->now + s->ctx->cfg.timer_ms;
@@ -11577,6 +11623,11 @@ static void rtws__stream_read(rtws_stream *st, rtws__sock *s, uint64_t now) {
 static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
     rtws_stream *st = RTWS__STREAM(s);
     if (!st) return;
+    if (st->dns) { /* the name is being resolved */
+        rtws__dns_ready(s, readable, writable, now);
+        if (st->sock == s) rtws__stream_settle(s);
+        return;
+    }
     if (s->connecting) {
         rtws_stream_event ev;
         int soerr = 0;
@@ -11610,6 +11661,14 @@ static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
         if (st->dead) continue;
         if (st->sock && st->deadline && now >= st->deadline)
             rtws__stream_fail(st, RTWS_ERR_TIMEOUT, 0);
+        if (st->sock && st->sock->connecting && !st->dead) { /* resolution, next address */
+            rtws__sock *s = st->sock;
+            rtws__route_timers(s, now);
+            if (st->sock == s) {
+                rtws__stream_settle(s);
+                if (rtws__route_deadline(s, UINT64_MAX) < *next) *next = rtws__route_deadline(s, UINT64_MAX);
+            }
+        }
         if (st->timer_at && now >= st->timer_at && !st->dead) {
             rtws_stream_event ev;
             st->timer_at = 0;
@@ -11683,53 +11742,47 @@ RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *c
 RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms) {
     rtws_ctx *ctx = st->ctx;
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
-    struct addrinfo hints, *res = NULL, *ai;
-    rtws__addr *addrs;
+    rtws__addr *addrs = NULL;
     rtws__sock *s;
-    char port[8];
-    int n = 0, sys;
+    rtws_err e = RTWS_OK;
+    int n, sys = 0;
     if (st->sock || st->dead) return RTWS_ERR_INVALID;
-    snprintf(port, sizeof port, "%d", st->cfg.port);
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(st->cfg.host, port, &hints, &res) != 0 || !res) return RTWS_ERR_RESOLVE;
-    addrs = (rtws__addr *)rtws__alloc(a, RTWS__MAX_ALT * sizeof *addrs);
-    if (addrs) {
-        memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
-        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next)
-            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
-                ai->ai_addrlen <= sizeof(rtws__addr))
-                memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
-    }
-    freeaddrinfo(res);
-    if (!addrs) return RTWS_ERR_NOMEM;
-    s = n ? (rtws__sock *)rtws__alloc(a, sizeof(rtws__rsock)) : NULL;
+    rtws__begin(ctx, now_ms);
+    n = rtws__resolve(ctx, st->cfg.host, (unsigned)st->cfg.port, &addrs, &st->dns, &e);
+    if (n < 0 && !(addrs = (rtws__addr *)rtws__alloc(a, RTWS__MAX_ALT * sizeof *addrs)))
+        e = RTWS_ERR_NOMEM; /* room for what DNS will say */
+    s = addrs ? (rtws__sock *)rtws__alloc(a, sizeof(rtws__rsock)) : NULL;
     if (!s) {
         rtws__free(a, addrs);
-        return n ? RTWS_ERR_NOMEM : RTWS_ERR_RESOLVE;
+        rtws__stream_drop(st); /* (its lookup) */
+        rtws__end(ctx);
+        return addrs ? RTWS_ERR_NOMEM : e;
     }
+    memset(addrs, 0, n < 0 ? RTWS__MAX_ALT * sizeof *addrs : 0);
     memset(s, 0, sizeof(rtws__rsock));
     s->fd = -1;
     s->kind |= RTWS__SOCK_RAW;
     s->ctx = ctx;
     s->alt = addrs;
-    s->nalt = (uint8_t)n;
-    sys = rtws__next_addr(s);
+    s->nalt = (uint8_t)(n < 0 ? 0 : n);
+    RTWS__STREAM(s) = st;
+    if (n < 0) sys = rtws__dns_try(s, ctx->now) ? 0 : -1; /* the name first, on the loop */
+    else sys = rtws__next_addr(s);
     if (sys || !rtws__add_sock(ctx, s)) {
         if (s->fd >= 0) rtws__os_close(s->fd);
         rtws__free(a, addrs);
         rtws__free(a, s);
-        return sys ? RTWS_ERR_IO : RTWS_ERR_NOMEM;
+        rtws__stream_drop(st);
+        rtws__end(ctx);
+        return sys < 0 ? RTWS_ERR_RESOLVE : sys ? RTWS_ERR_IO : RTWS_ERR_NOMEM;
     }
-    RTWS__STREAM(s) = st;
     s->connecting = 1; /* connected at once or not, OPEN comes from the loop */
     st->sock = s;
     st->open = 0;
     st->olen = st->ooff = st->ilen = 0;
-    rtws__begin(ctx, now_ms);
-    st->deadline = ctx->now + st->cfg.connect_timeout_ms;
+    st->deadline = ctx->now + st->cfg.connect_timeout_ms; /* resolution included */
     if (st->deadline < ctx->next_scan) ctx->next_scan = st->deadline;
+    if (st->dns && st->dns->deadline < ctx->next_scan) ctx->next_scan = st->dns->deadline;
     rtws__stream_settle(s);
     rtws__end(ctx);
     return RTWS_OK;

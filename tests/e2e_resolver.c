@@ -313,6 +313,51 @@ static uint64_t try_name(rtws_ctx *cl, const char *name, peer *p, int ms) {
     return took;
 }
 
+/* rtws_stream through the same resolver */
+typedef struct sres {
+    int opened, closed;
+    rtws_err err;
+    int detail;
+    char text[200];
+} sres;
+
+static void stream_event(rtws_stream *st, rtws_stream_event *ev, void *user) {
+    sres *r = (sres *)user;
+    (void)st;
+    if (ev->type == RTWS_STREAM_EV_OPEN) r->opened = 1;
+    if (ev->type == RTWS_STREAM_EV_CLOSE) {
+        r->closed = 1;
+        r->err = ev->err;
+        r->detail = ev->detail;
+        snprintf(r->text, sizeof r->text, "%s", ev->detail_text ? ev->detail_text : "");
+    }
+}
+
+static int stream_ended(void *arg) {
+    sres *r = (sres *)arg;
+    return r->opened || r->closed;
+}
+
+static void try_stream(rtws_ctx *cl, const char *name, sres *r) {
+    rtws_stream_config c;
+    rtws_stream *st;
+    rtws_err e;
+    uint64_t t0 = rtws_time_now_ms();
+    memset(&c, 0, sizeof c);
+    memset(r, 0, sizeof *r);
+    c.host = name;
+    c.port = server_port;
+    c.on_event = stream_event;
+    c.user = r;
+    st = rtws_stream_new(cl, &c, &e);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK_EQ(rtws_stream_connect(st, t0), RTWS_OK);
+    CHECK(rtws_time_now_ms() - t0 < 50);
+    run(cl, 3000, stream_ended, r);
+    rtws_stream_free(st);
+}
+
 static rtws_ctx *client_ctx(uint32_t timeout_ms, unsigned attempts, const char *conf) {
     rtws_ctx_config cc;
     memset(&cc, 0, sizeof cc);
@@ -399,6 +444,24 @@ int main(void) {
     try_name(cl, "trunc.test", &p, 3000);
     CHECK(p.opened);
     CHECK_EQ(n_tcp_queries - before, 2);
+
+    /* streams resolve the same way */
+    {
+        sres r;
+        try_stream(cl, "ok.test", &r);
+        CHECK(r.opened);
+        try_stream(cl, "nx.test", &r);
+        CHECK(!r.opened && r.closed);
+        CHECK_EQ(r.err, RTWS_ERR_RESOLVE);
+        CHECK_EQ(r.detail, 3);
+        CHECK(strstr(r.text, "no such name") != NULL);
+        printf("rtws_stream to nx.test: CLOSE, %s\n", r.text);
+        try_stream(cl, "trunc.test", &r);
+        CHECK(r.opened);
+        try_stream(cl, "listed.test", &r);
+        CHECK(r.opened);
+        printf("rtws_stream: ok.test, trunc.test, listed.test open\n");
+    }
 
     /* Happy Eyeballs order: ::1 (nothing listens on the port there) first,
        then 127.0.0.1 */
