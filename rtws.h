@@ -14,6 +14,9 @@
      RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source
                         (Windows: RtlGenRandom); then rtws_config.random must be set
      RTWS_NO_EPOLL      rtws_ctx_run_once() uses poll(2) on Linux too
+     RTWS_DNS_SYSTEM    client connects resolve names with the system's blocking
+                        getaddrinfo() (rtws_ctx_config.dns_system = 1 for every
+                        context) instead of rtws's resolver on the loop
      RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
    SWITCHES leave parts out (miniaudio's MA_NO_* way). They remove the
@@ -1499,13 +1502,20 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
 /* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
    literals as ws://[::1]:8080/, with a zone as ws://[fe80::1%25eth0]/).
    The url is read by rtws_url_parse, whose out->error says why one is
-   refused (RTWS_ERR_URL); http:// and https:// are refused here too. Name
-   resolution is getaddrinfo(), which blocks; callers who resolve
-   asynchronously use rtws_ctx_connect_addr(). opts may be NULL; its host and
+   refused (RTWS_ERR_URL); http:// and https:// are refused here too. It
+   returns at once: a host name is resolved on the loop (the hosts file,
+   then DNS to the resolv.conf servers; see rtws_ctx_config.dns_* and
+   docs/GUIDE.md "Name resolution"), and a name that does not resolve is an
+   error event RTWS_ERR_RESOLVE (detail: the DNS RCODE or 0, detail_text:
+   why) instead of a NULL return; IP literals and the hosts file answer at
+   once; rtws_ctx_config.dns_system (or RTWS_DNS_SYSTEM) asks the blocking
+   getaddrinfo() instead. The addresses are tried IPv6 first, the next one
+   250 ms after the last or at its failure. opts may be NULL; its host and
    path are taken from the url when NULL (rtws_url_host_header and
-   rtws_url_target). Connect and handshake together are bounded by
-   conn.handshake_timeout_ms. Returns the connection (events follow on
-   conn.on_event) or NULL with *err set. */
+   rtws_url_target). Resolution, connect and handshake together are bounded
+   by conn.handshake_timeout_ms. Returns the connection (events follow on
+   conn.on_event) or NULL with *err set (RTWS_ERR_RESOLVE only for an IP
+   literal that does not parse, or a host that is no DNS name). */
 RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
                                  uint64_t now_ms, rtws_err *err);
 /* The same to an address already resolved (opts->host is required). */
@@ -1864,9 +1874,11 @@ typedef struct rtws_stream_config {
 /* A stream of ctx, not connected yet. NULL with *err on no memory or a bad
    config (RTWS_ERR_INVALID: no host or on_event, port out of 1-65535). */
 RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *cfg, rtws_err *err);
-/* Starts connecting (getaddrinfo blocks). RTWS_OK: an OPEN or a CLOSE event
-   follows from the loop. RTWS_ERR_RESOLVE, RTWS_ERR_IO, RTWS_ERR_NOMEM: no
-   event follows. RTWS_ERR_INVALID while a connection is under way or open.
+/* Starts connecting; a host name is resolved on the loop as for
+   rtws_ctx_connect (a failed lookup: the CLOSE event, RTWS_ERR_RESOLVE).
+   RTWS_OK: an OPEN or a CLOSE event follows from the loop. RTWS_ERR_RESOLVE
+   (a host that is neither an address nor a DNS name), RTWS_ERR_IO,
+   RTWS_ERR_NOMEM: no event follows. RTWS_ERR_INVALID while a connection is under way or open.
    Output written before OPEN waits for it; a new connection starts with
    empty input and output. */
 RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms);
