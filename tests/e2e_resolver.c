@@ -264,20 +264,24 @@ static void srv6_event(rtws_conn *c, const rtws_event *ev, void *user) {
     if (ev->type == RTWS_EV_OPEN) sv6_opened++;
 }
 
+static int use_run_once; /* the client context driven by rtws_ctx_run_once (epoll) */
+
 static void run(rtws_ctx *cl, int ms, int (*done)(void *), void *arg) {
     struct pollfd fds[64];
     uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
     while (rtws_time_now_ms() < until && !(done && done(arg))) {
-        int na = rtws_ctx_fill_pollfds(sv, fds, 24), nb = rtws_ctx_fill_pollfds(cl, fds + na, 24);
+        int na = rtws_ctx_fill_pollfds(sv, fds, 24);
+        int nb = use_run_once ? 0 : rtws_ctx_fill_pollfds(cl, fds + na, 24);
         int n6 = sv6 ? rtws_ctx_fill_pollfds(sv6, fds + na + nb, 8) : 0;
         int nd = 0, i, to = 10;
         struct pollfd *d = fds + na + nb + n6;
         d[nd].fd = dns_udp, d[nd].events = POLLIN, d[nd++].revents = 0;
         d[nd].fd = dns_tcp, d[nd].events = POLLIN, d[nd++].revents = 0;
         for (i = 0; i < n_tcp; i++) d[nd].fd = tcp_conns[i], d[nd].events = POLLIN, d[nd++].revents = 0;
-        poll(fds, (nfds_t)(na + nb + n6 + nd), to);
+        poll(fds, (nfds_t)(na + nb + n6 + nd), use_run_once ? 1 : to);
         rtws_ctx_service(sv, fds, na, rtws_time_now_ms());
-        rtws_ctx_service(cl, fds + na, nb, rtws_time_now_ms());
+        if (use_run_once) rtws_ctx_run_once(cl, 0);
+        else rtws_ctx_service(cl, fds + na, nb, rtws_time_now_ms());
         if (sv6) rtws_ctx_service(sv6, fds + na + nb, n6, rtws_time_now_ms());
         dns_serve(d, nd);
     }
@@ -457,6 +461,17 @@ int main(void) {
     try_name(cl, "trunc.test", &p, 3000);
     CHECK(p.opened);
     CHECK_EQ(n_tcp_queries - before, 2);
+
+    /* the same through rtws_ctx_run_once (epoll on Linux): the query's
+       socket, then the TCP one, then the connection's, in its set in turn */
+    use_run_once = 1;
+    try_name(cl, "ok.test", &p, 3000);
+    CHECK(p.opened);
+    try_name(cl, "trunc.test", &p, 3000);
+    CHECK(p.opened);
+    try_name(cl, "nx.test", &p, 3000);
+    CHECK(p.closed && p.err == RTWS_ERR_RESOLVE);
+    use_run_once = 0;
 
     /* streams resolve the same way */
     {
