@@ -1509,8 +1509,8 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
    error event RTWS_ERR_RESOLVE (detail: the DNS RCODE or 0, detail_text:
    why) instead of a NULL return; IP literals and the hosts file answer at
    once; rtws_ctx_config.dns_system (or RTWS_DNS_SYSTEM) asks the blocking
-   getaddrinfo() instead. The addresses are tried IPv6 first, the next one
-   250 ms after the last or at its failure. opts may be NULL; its host and
+   getaddrinfo() instead. The addresses are tried IPv6 first, the second one
+   250 ms after the first (closed then), each next one at a failure. opts may be NULL; its host and
    path are taken from the url when NULL (rtws_url_host_header and
    rtws_url_target). Resolution, connect and handshake together are bounded
    by conn.handshake_timeout_ms. Returns the connection (events follow on
@@ -9474,14 +9474,17 @@ static void rtws__dns_ready(rtws__sock *s, int readable, int writable, uint64_t 
 
 /* The timers of a connecting client of rtws_ctx_connect: the try under way
    timed out, or the next address is due (RFC 8305's Connection Attempt
-   Delay, 250 ms). */
+   Delay, 250 ms). The attempt left behind is closed, not raced, so only the
+   first address gets that step (a broken IPv6 path hands over to IPv4; on a
+   slow link every address would be given up in turn); later ones move on
+   when they fail. */
 #define RTWS__ATTEMPT_DELAY_MS 250u
 static uint64_t *rtws__attempt_at(rtws__sock *s);
 static void rtws__route_timers(rtws__sock *s, uint64_t now) {
     rtws__dns *d = *rtws__dns_slot(s);
     if (d) {
         if (now >= d->deadline) rtws__dns_next(s, now);
-    } else if (s->ialt < s->nalt && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
+    } else if (s->ialt == 1 && s->nalt > 1 && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
         int err = rtws__next_addr(s); /* this one is slow: the next */
         if (err) {
             char text[256];
@@ -9495,7 +9498,8 @@ static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d) {
     rtws__sock *m = (rtws__sock *)(uintptr_t)s;
     const rtws__dns *q = *rtws__dns_slot(m);
     if (q) return RTWS__MIN(d, q->deadline);
-    if (s->ialt < s->nalt) return RTWS__MIN(d, *rtws__attempt_at(m) + RTWS__ATTEMPT_DELAY_MS);
+    if (s->ialt == 1 && s->nalt > 1)
+        return RTWS__MIN(d, *rtws__attempt_at(m) + RTWS__ATTEMPT_DELAY_MS);
     return d;
 }
 
