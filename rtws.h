@@ -14,6 +14,9 @@
      RTWS_NO_SYSTEM_RANDOM  leave out the getrandom()/dev/urandom source
                         (Windows: RtlGenRandom); then rtws_config.random must be set
      RTWS_NO_EPOLL      rtws_ctx_run_once() uses poll(2) on Linux too
+     RTWS_DNS_SYSTEM    client connects resolve names with the system's blocking
+                        getaddrinfo() (rtws_ctx_config.dns_system = 1 for every
+                        context) instead of rtws's resolver on the loop
      RTWS_USE_BEARSSL   wss:// for both roles through BearSSL (link -lbearssl)
 
    SWITCHES leave parts out (miniaudio's MA_NO_* way). They remove the
@@ -1493,6 +1496,17 @@ typedef struct rtws_ctx_config {
        handed to its connection; NULL: they are only counted */
     void (*on_post_dropped)(rtws_ctx *ctx, const rtws_post_dropped *d, void *user);
     void *post_user;
+    /* Name resolution of client connects, on the loop (docs/GUIDE.md "Name
+       resolution"). The strings are the caller's and must outlive ctx. */
+    int dns_system;            /* 1: the system's getaddrinfo(), which blocks the loop
+                                  (the default when built with RTWS_DNS_SYSTEM) */
+    const char *dns_conf;      /* resolv.conf text used instead of /etc/resolv.conf
+                                  (nameserver lines, options timeout: and attempts:);
+                                  NULL: the file (Windows: the system resolver) */
+    unsigned dns_port;         /* the name servers' port (53) */
+    uint32_t dns_timeout_ms;   /* each try waits this long (0: resolv.conf's timeout) */
+    unsigned dns_attempts;     /* rounds over the servers (0: resolv.conf's attempts) */
+    const char *dns_hosts;     /* hosts-file text used instead of the file ("": none) */
 } rtws_ctx_config;
 
 /* NULL when out of memory. The config is copied. With post_queue_max set
@@ -1533,13 +1547,20 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
 /* Starts a client connection to url (ws://host[:port][/path][?query]; IPv6
    literals as ws://[::1]:8080/, with a zone as ws://[fe80::1%25eth0]/).
    The url is read by rtws_url_parse, whose out->error says why one is
-   refused (RTWS_ERR_URL); http:// and https:// are refused here too. Name
-   resolution is getaddrinfo(), which blocks; callers who resolve
-   asynchronously use rtws_ctx_connect_addr(). opts may be NULL; its host and
+   refused (RTWS_ERR_URL); http:// and https:// are refused here too. It
+   returns at once: a host name is resolved on the loop (the hosts file,
+   then DNS to the resolv.conf servers; see rtws_ctx_config.dns_* and
+   docs/GUIDE.md "Name resolution"), and a name that does not resolve is an
+   error event RTWS_ERR_RESOLVE (detail: the DNS RCODE or 0, detail_text:
+   why) instead of a NULL return; IP literals and the hosts file answer at
+   once; rtws_ctx_config.dns_system (or RTWS_DNS_SYSTEM) asks the blocking
+   getaddrinfo() instead. The addresses are tried IPv6 first, the second one
+   250 ms after the first (closed then), each next one at a failure. opts may be NULL; its host and
    path are taken from the url when NULL (rtws_url_host_header and
-   rtws_url_target). Connect and handshake together are bounded by
-   conn.handshake_timeout_ms. Returns the connection (events follow on
-   conn.on_event) or NULL with *err set. */
+   rtws_url_target). Resolution, connect and handshake together are bounded
+   by conn.handshake_timeout_ms. Returns the connection (events follow on
+   conn.on_event) or NULL with *err set (RTWS_ERR_RESOLVE only for an IP
+   literal that does not parse, or a host that is no DNS name). */
 RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_client_opts *opts,
                                  uint64_t now_ms, rtws_err *err);
 /* The same to an address already resolved (opts->host is required). */
@@ -1873,9 +1894,14 @@ typedef struct rtws_stream_event {
     size_t consumed;     /* DATA: the callback sets how many of the first bytes it
                             used (0 at entry); the rest come again, with more */
     rtws_err err;        /* CLOSE: RTWS_ERR_ABNORMAL (the peer closed), RTWS_ERR_IO
-                            (detail: errno), RTWS_ERR_TIMEOUT (connect_timeout_ms),
+                            (detail: errno), RTWS_ERR_TIMEOUT (connect_timeout_ms,
+                            resolution included), RTWS_ERR_RESOLVE (the host name
+                            did not resolve; detail: the DNS RCODE or 0),
                             RTWS_ERR_TOO_BIG (max_input), RTWS_ERR_NOMEM */
     int detail;
+    const char *detail_text; /* CLOSE: why, in words (RTWS_ERR_RESOLVE: "name: no
+                                such name", "...: timed out waiting for the name
+                                server"), or NULL; valid until the callback returns */
 } rtws_stream_event;
 
 typedef void (*rtws_stream_fn)(rtws_stream *st, rtws_stream_event *ev, void *user);
@@ -1893,9 +1919,11 @@ typedef struct rtws_stream_config {
 /* A stream of ctx, not connected yet. NULL with *err on no memory or a bad
    config (RTWS_ERR_INVALID: no host or on_event, port out of 1-65535). */
 RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *cfg, rtws_err *err);
-/* Starts connecting (getaddrinfo blocks). RTWS_OK: an OPEN or a CLOSE event
-   follows from the loop. RTWS_ERR_RESOLVE, RTWS_ERR_IO, RTWS_ERR_NOMEM: no
-   event follows. RTWS_ERR_INVALID while a connection is under way or open.
+/* Starts connecting; a host name is resolved on the loop as for
+   rtws_ctx_connect (a failed lookup: the CLOSE event, RTWS_ERR_RESOLVE).
+   RTWS_OK: an OPEN or a CLOSE event follows from the loop. RTWS_ERR_RESOLVE
+   (a host that is neither an address nor a DNS name), RTWS_ERR_IO,
+   RTWS_ERR_NOMEM: no event follows. RTWS_ERR_INVALID while a connection is under way or open.
    Output written before OPEN waits for it; a new connection starts with
    empty input and output. */
 RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms);
@@ -8777,6 +8805,7 @@ static int rtws__os_getsockopt(int fd, int level, int name, void *v, socklen_t *
 static long rtws__os_recv(int fd, void *buf, size_t len) {
     return recv(RTWS__SOCK(fd), (char *)buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
 }
+#define rtws__os_send(fd, buf, len) send(RTWS__SOCK(fd), (const char *)(buf), (int)(len), 0) /* small */
 #define rtws__os_close(fd) closesocket(RTWS__SOCK(fd))
 #define rtws__os_shutdown_wr(fd) shutdown(RTWS__SOCK(fd), SD_SEND)
 #define RTWS__PFD_FD(fd) RTWS__SOCK(fd) /* struct pollfd's fd is a SOCKET */
@@ -8823,6 +8852,7 @@ static const char *rtws__os_strerror(int code, char *buf, size_t cap) {
 #define rtws__os_setsockopt setsockopt
 #define rtws__os_getsockopt getsockopt
 #define rtws__os_recv(fd, buf, len) recv((fd), (buf), (len), 0)
+#define rtws__os_send(fd, buf, len) send((fd), (buf), (len), MSG_NOSIGNAL)
 #define rtws__os_close(fd) close(fd)
 #define rtws__os_shutdown_wr(fd) shutdown((fd), SHUT_WR)
 #define RTWS__PFD_FD(fd) (fd)
@@ -8896,6 +8926,33 @@ typedef struct rtws__xsock {
 } rtws__xsock;
 #define RTWS__XSTATE ((sizeof(rtws__xsock) + 15) & ~(size_t)15)
 
+/* A name being resolved on the loop for a client of rtws_ctx_connect (the
+   route's dns): the socket's fd is the query's (UDP, or TCP after a truncated
+   answer) until the addresses are known. Index 0 is A, 1 is AAAA. */
+#if !defined(RTWS_NO_CLIENT)
+typedef struct rtws__dns {
+    char name[256];
+    size_t name_len;
+    unsigned port;                /* the connect's, for the addresses found */
+    rtws_dns_conf conf;
+    unsigned dport;               /* the servers' port */
+    uint32_t try_ms;              /* how long each try waits */
+    unsigned tries, ntries;       /* tries made, allowed (attempts x servers) */
+    uint64_t deadline;            /* of the try under way */
+    int tcp;                      /* the fd is TCP: a truncated answer asked again */
+    int tcp_up;                   /* its connect completed */
+    int refused, servfail;        /* what servers said, for the error at the end */
+    uint16_t id[2];
+    uint8_t state[2];             /* 0 waiting, 1 answered, 2 truncated */
+    rtws_dns_addr got[2][RTWS__MAX_ALT];
+    size_t ngot[2];
+    uint8_t q[2 * RTWS_DNS_QUERY_MAX]; /* TCP: the queries still to send */
+    size_t qlen;
+    uint8_t *in;                  /* TCP: the answer so far (2 + 65535 bytes) */
+    size_t inlen;
+} rtws__dns;
+#endif
+
 /* How a client of rtws_ctx_connect reaches its server: the URL asked now,
    the proxy on the way, and the redirects followed so far. */
 typedef struct rtws__route {
@@ -8916,6 +8973,8 @@ typedef struct rtws__route {
     const char *sni;             /* tls_wait: the server name, in hop */
     char first_host[256 + 8];    /* "host:port" of the first URL: Authorization goes
                                     to it only (lower case) */
+    struct rtws__dns *dns;       /* the name being resolved, else NULL */
+    uint64_t attempt_at;         /* when the connect to the current address began */
 } rtws__route;
 
 /* The route of a client of rtws_ctx_connect, else NULL. */
@@ -8925,6 +8984,10 @@ static rtws__route *rtws__route_of(const rtws__sock *s) {
 
 static void rtws__route_free(const rtws_allocator *a, rtws__route *r) {
     if (!r) return;
+#if !defined(RTWS_NO_CLIENT)
+    if (r->dns) rtws__free(a, r->dns->in);
+#endif
+    rtws__free(a, r->dns);
     rtws__free(a, r->url);
     rtws__free(a, r->next);
     rtws__free(a, r->seen);
@@ -8936,6 +8999,8 @@ static void rtws__route_free(const rtws_allocator *a, rtws__route *r) {
 static rtws_err rtws__sock_redirect(rtws_conn *c, int status, const char *loc, size_t len);
 static void rtws__route_restart(struct rtws__sock *s, uint64_t now);
 static int rtws__route_tls(struct rtws__sock *s);
+static unsigned rtws__dns_want(const rtws__sock *s);
+static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d);
 #endif
 
 
@@ -9176,6 +9241,9 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->cfg.linger_ms = RTWS__DEF(ctx->cfg.linger_ms, 2000u);
     ctx->cfg.trim_ms = RTWS__DEF(ctx->cfg.trim_ms, 1000u);
     ctx->cfg.buffer_pool = RTWS__DEF(ctx->cfg.buffer_pool, (size_t)32 << 20);
+#if defined(RTWS_DNS_SYSTEM)
+    ctx->cfg.dns_system = 1; /* getaddrinfo() for every name (blocking) */
+#endif
     ctx->pool.alloc = a;
     ctx->pool.budget = ctx->cfg.buffer_pool_off ? 0 : ctx->cfg.buffer_pool;
     ctx->io.pool = ctx->cfg.buffer_pool_off ? NULL : &ctx->pool;
@@ -9291,6 +9359,9 @@ static uint64_t rtws__sock_deadline(const rtws__sock *s) {
     d = rtws_conn_get_deadline(&s->conn);
     if (rtws__holds_buffers(&s->conn) && s->conn.priv_.last_rx + s->ctx->cfg.trim_ms < d)
         d = s->conn.priv_.last_rx + s->ctx->cfg.trim_ms;
+#if !defined(RTWS_NO_CLIENT)
+    if (s->connecting && (s->kind & RTWS__SOCK_ROUTED)) d = rtws__route_deadline(s, d);
+#endif
     return d;
 }
 
@@ -9359,6 +9430,10 @@ static void rtws__settle_state(rtws__sock *s, uint64_t now) {
         return;
     }
     if (s->connecting) want = RTWS_WANT_WRITE;
+#if !defined(RTWS_NO_CLIENT)
+    if (s->connecting && (s->kind & RTWS__SOCK_ROUTED) && rtws__route_of(s)->dns)
+        want = rtws__dns_want(s); /* still resolving: the query's socket */
+#endif
     rtws__watch(s, want & (RTWS_WANT_READ | RTWS_WANT_WRITE));
 }
 
@@ -9729,11 +9804,13 @@ static int rtws__start_connect(rtws__sock *s, const rtws__addr *a) {
     return 0;
 }
 
+static uint64_t *rtws__attempt_at(rtws__sock *s);
 /* Tries the client's next address; 0 when a connect is under way. */
 static int rtws__next_addr(rtws__sock *s) {
     int err = RTWS__ECONNREFUSED;
     while (s->ialt < s->nalt) {
         rtws_ctx *ctx = s->ctx;
+        if (s->kind & (RTWS__SOCK_ROUTED | RTWS__SOCK_RAW)) *rtws__attempt_at(s) = ctx->now;
         err = rtws__start_connect(s, &s->alt[s->ialt++]);
         if (s->fd >= 0 && s->registered) {
             if (!rtws__fd_slot(ctx, s->fd)) return RTWS__ENOMEM;
@@ -9742,6 +9819,348 @@ static int rtws__next_addr(rtws__sock *s) {
         if (err == 0) return 0;
     }
     return err;
+}
+
+/* ---- name resolution on the loop (docs/GUIDE.md "Name resolution") ----
+
+   A client of rtws_ctx_connect (or an rtws_stream) whose host is a name to
+   look up in DNS keeps a rtws__dns in its route (its stream); its socket's fd
+   is the query's until the addresses are known, then rtws__next_addr
+   connects as for any address. */
+static rtws__dns **rtws__stream_dns(rtws__sock *s);
+static void rtws__stream_resolve_fail(rtws__sock *s, rtws_err err, int detail, const char *text);
+/* Where s keeps its lookup (*: NULL when none under way). */
+static rtws__dns **rtws__dns_slot(rtws__sock *s) {
+    return s->kind & RTWS__SOCK_RAW ? rtws__stream_dns(s) : &rtws__route_of(s)->dns;
+}
+
+/* s failed to connect (err, detail: errno or RCODE, text): the error event
+   (an rtws_stream: its CLOSE event), then s ends. */
+static void rtws__connect_fail(rtws__sock *s, rtws_err err, int detail, const char *text) {
+    s->connecting = 0;
+    if (s->kind & RTWS__SOCK_RAW) {
+        rtws__stream_resolve_fail(s, err, detail, text);
+        return;
+    }
+    rtws__host_fail(s, err, detail, text);
+    rtws__kill(s);
+}
+
+/* a: family 4 or 6 with port, as a socket address */
+static void rtws__dns_sockaddr(const rtws_dns_addr *a, unsigned port, rtws__addr *out) {
+    uint8_t *pp;
+    memset(out, 0, sizeof *out);
+    if (a->family == 6) {
+        out->in6.sin6_family = AF_INET6;
+        memcpy(&out->in6.sin6_addr, a->addr, 16);
+        pp = (uint8_t *)&out->in6.sin6_port;
+    } else {
+        out->in4.sin_family = AF_INET;
+        memcpy(&out->in4.sin_addr, a->addr, 4);
+        pp = (uint8_t *)&out->in4.sin_port;
+    }
+    pp[0] = (uint8_t)(port >> 8);
+    pp[1] = (uint8_t)port;
+}
+
+/* The addresses a[0..n) in the order they are tried: IPv6 first, then the
+   families in turn (RFC 8305 §4), at most RTWS__MAX_ALT; returns how many. */
+static int rtws__dns_order(const rtws_dns_addr *a, size_t n, unsigned port, rtws__addr *out) {
+    size_t i6 = 0, i4 = 0;
+    int k = 0, six = 1;
+    while (k < RTWS__MAX_ALT) {
+        size_t *i = six ? &i6 : &i4;
+        uint8_t fam = six ? 6 : 4;
+        while (*i < n && a[*i].family != fam) (*i)++;
+        if (*i < n) rtws__dns_sockaddr(&a[(*i)++], port, &out[k++]);
+        else if ((six ? i4 : i6) >= n) break; /* neither family has more */
+        six = !six;
+    }
+    return k;
+}
+
+/* Puts fd (-1: none) in place of s's socket, the old one closed. 0 when the
+   tables could not take it (fd closed). */
+static int rtws__sock_refd(rtws__sock *s, int fd) {
+    rtws_ctx *ctx = s->ctx;
+    if (s->fd >= 0) {
+        if (s->registered) ctx->byfd[s->fd] = NULL;
+        rtws__watch(s, 0);
+        rtws__os_close(s->fd);
+    }
+    s->fd = fd;
+    s->watched = 0;
+    if (fd >= 0 && s->registered) {
+        if (!rtws__fd_slot(ctx, fd) || !rtws__post_serial(ctx, fd)) {
+            rtws__os_close(fd);
+            s->fd = -1;
+            return 0;
+        }
+        ctx->byfd[fd] = s;
+    }
+    return 1;
+}
+
+/* Starts the next try: the queries not answered yet go to the next server
+   over a fresh UDP socket (a new source port from the system) with fresh
+   random ids. 0 when no try is left or none could start. */
+static int rtws__dns_try(rtws__sock *s, uint64_t now) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    const rtws_config *cc = &s->ctx->conn_cfg[1];
+    while (d->tries < d->ntries) {
+        const rtws_dns_addr *sv = &d->conf.servers[d->tries++ % d->conf.nservers];
+        uint8_t q[RTWS_DNS_QUERY_MAX];
+        rtws__addr a;
+        socklen_t len;
+        int fd, i;
+        rtws__dns_sockaddr(sv, d->dport, &a);
+        len = sv->family == 6 ? sizeof a.in6 : sizeof a.in4;
+        fd = rtws__os_socket(a.sa.sa_family, SOCK_DGRAM, 0);
+        if (fd < 0) continue;
+        if (rtws__set_nonblock(fd) != 0 || rtws__os_connect(fd, &a.sa, len) != 0) {
+            rtws__os_close(fd);
+            continue;
+        }
+        if (!rtws__sock_refd(s, fd)) return 0;
+        d->tcp = d->tcp_up = 0;
+        d->qlen = d->inlen = 0;
+        d->deadline = now + d->try_ms;
+        for (i = 0; i < 2; i++) {
+            uint8_t r[2] = {0, 0};
+            size_t n;
+            if (d->state[i] == 1 || fd < 0) continue;
+            d->state[i] = 0;
+            if (!cc->random || cc->random(r, 2, cc->random_user) != 0) {
+                uint32_t x = (uint32_t)now * 2654435761u + (uint32_t)d->tries * 40503u + (uint32_t)i;
+                r[0] = (uint8_t)(x >> 24), r[1] = (uint8_t)(x >> 16);
+            }
+            d->id[i] = (uint16_t)(r[0] << 8 | r[1]);
+            n = rtws_dns_query_encode(q, sizeof q, d->id[i], d->name, d->name_len,
+                                      i ? RTWS_DNS_AAAA : RTWS_DNS_A, 0);
+            if (rtws__os_send(fd, q, n) < 0 && !RTWS__WOULDBLOCK(RTWS__SOCKERR())) {
+                /* (a datagram lost is a try timed out) refused at once (on
+                   loopback the ICMP comes back before the next send) */
+                if (RTWS__SOCKERR() == RTWS__ECONNREFUSED) d->refused = 1;
+                fd = -1;
+            }
+        }
+        if (fd >= 0) return 1;
+    }
+    return 0;
+}
+
+/* The truncated answers asked again over TCP to the same server. */
+static int rtws__dns_tcp(rtws__sock *s, uint64_t now) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    const rtws_dns_addr *sv = &d->conf.servers[(d->tries - 1) % d->conf.nservers];
+    rtws__addr a;
+    socklen_t len;
+    int fd, i;
+    if (!d->in && !(d->in = (uint8_t *)rtws__alloc(&s->ctx->cfg.conn.allocator, 2 + 65535)))
+        return 0;
+    rtws__dns_sockaddr(sv, d->dport, &a);
+    len = sv->family == 6 ? sizeof a.in6 : sizeof a.in4;
+    fd = rtws__os_socket(a.sa.sa_family, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    d->tcp_up = 0;
+    if (rtws__set_nonblock(fd) == 0 && rtws__os_connect(fd, &a.sa, len) == 0) {
+        d->tcp_up = 1;
+    } else if (!RTWS__INPROGRESS(RTWS__SOCKERR()) && RTWS__SOCKERR() != RTWS__EINTR) {
+        rtws__os_close(fd);
+        return 0;
+    }
+    if (!rtws__sock_refd(s, fd)) return 0;
+    d->tcp = 1;
+    d->qlen = d->inlen = 0;
+    for (i = 0; i < 2; i++)
+        if (d->state[i] == 2)
+            d->qlen += rtws_dns_query_encode(d->q + d->qlen, sizeof d->q - d->qlen, d->id[i],
+                                             d->name, d->name_len,
+                                             i ? RTWS_DNS_AAAA : RTWS_DNS_A, 1);
+    d->deadline = now + d->try_ms;
+    return 1;
+}
+
+static unsigned rtws__dns_want(const rtws__sock *s) {
+    const rtws__dns *d = *rtws__dns_slot((rtws__sock *)(uintptr_t)s);
+    if (!d->tcp) return RTWS_WANT_READ;
+    if (!d->tcp_up) return RTWS_WANT_WRITE;
+    return d->qlen ? (unsigned)(RTWS_WANT_READ | RTWS_WANT_WRITE) : (unsigned)RTWS_WANT_READ;
+}
+
+/* The name did not resolve: an error event (RTWS_ERR_RESOLVE, detail: the
+   RCODE when a server gave one, text: why), then the close. */
+static void rtws__dns_fail(rtws__sock *s, const char *why, int rcode) {
+    char text[320];
+    snprintf(text, sizeof text, "%s: %s", (*rtws__dns_slot(s))->name, why);
+    rtws__connect_fail(s, RTWS_ERR_RESOLVE, rcode, text);
+}
+
+/* The addresses are known: connect to them in turn. */
+static void rtws__dns_finish(rtws__sock *s) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    rtws_dns_addr all[2 * RTWS__MAX_ALT];
+    int err;
+    memcpy(all, d->got[1], d->ngot[1] * sizeof *all);
+    memcpy(all + d->ngot[1], d->got[0], d->ngot[0] * sizeof *all);
+    s->nalt = (uint8_t)rtws__dns_order(all, d->ngot[0] + d->ngot[1], d->port, s->alt);
+    s->ialt = 0;
+    rtws__free(&s->ctx->cfg.conn.allocator, d->in);
+    rtws__free(&s->ctx->cfg.conn.allocator, d);
+    *rtws__dns_slot(s) = NULL;
+    err = rtws__next_addr(s);
+    if (err) {
+        char text[256];
+        rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+    }
+}
+
+/* This try is over without an answer that ends the lookup: the next one,
+   else the addresses found so far, else the error. */
+static void rtws__dns_next(rtws__sock *s, uint64_t now) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    if (d->ngot[0] + d->ngot[1] > 0) rtws__dns_finish(s);
+    else if (!rtws__dns_try(s, now))
+        rtws__dns_fail(s, d->refused ? "refused by the name server"
+                          : d->servfail ? "name server failure"
+                                        : "timed out waiting for the name server", 0);
+}
+
+/* A reply: an answer to one of the queries, or not ours (ignored). 1 when
+   the lookup moved on (s's fd or state changed). */
+static int rtws__dns_answer(rtws__sock *s, const uint8_t *msg, size_t len, uint64_t now) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    int i;
+    for (i = 0; i < 2; i++) {
+        rtws_dns_result res;
+        rtws_dns_addr got[RTWS__MAX_ALT];
+        rtws_err e;
+        if (d->state[i] == 1 || (d->tcp && d->state[i] != 2)) continue;
+        e = rtws_dns_answer_parse(msg, len, d->id[i], d->name, d->name_len,
+                                  i ? RTWS_DNS_AAAA : RTWS_DNS_A, got, RTWS__MAX_ALT, &res);
+        if (e == RTWS_ERR_INVALID || e == RTWS_ERR_SYNTAX) continue; /* not ours: wait on */
+        if (e == RTWS_ERR_RESOLVE) {
+            if (res.rcode == 3) {
+                rtws__dns_fail(s, "no such name", 3);
+                return 1;
+            }
+            if (res.rcode == 5) d->refused = 1;
+            else d->servfail = 1;
+            rtws__dns_next(s, now); /* the next server */
+            return 1;
+        }
+        if (res.truncated && !d->tcp) {
+            d->state[i] = 2;
+        } else {
+            d->state[i] = 1;
+            d->ngot[i] = RTWS__MIN(res.count, (size_t)RTWS__MAX_ALT);
+            memcpy(d->got[i], got, d->ngot[i] * sizeof *got);
+        }
+        if (!d->state[0] || !d->state[1]) return 0;
+        if (d->state[0] == 2 || d->state[1] == 2) {
+            if (d->tcp) return 0;
+            if (!rtws__dns_tcp(s, now)) rtws__dns_next(s, now);
+            return 1;
+        }
+        if (d->ngot[0] + d->ngot[1] == 0) rtws__dns_fail(s, "the name has no address", 0);
+        else rtws__dns_finish(s);
+        return 1;
+    }
+    return 0;
+}
+
+/* The query's socket is ready. */
+static void rtws__dns_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    int k;
+    if (d->tcp && !d->tcp_up) {
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (!readable && !writable) return;
+        if (rtws__os_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+            soerr = RTWS__SOCKERR();
+        if (RTWS__INPROGRESS(soerr) || soerr == RTWS__EALREADY) return;
+        if (soerr) {
+            if (soerr == RTWS__ECONNREFUSED) d->refused = 1;
+            rtws__dns_next(s, now);
+            return;
+        }
+        d->tcp_up = 1;
+    }
+    if (d->tcp) {
+        while (d->qlen) {
+            long w = rtws__os_send(s->fd, d->q, d->qlen);
+            if (w < 0 && (RTWS__WOULDBLOCK(RTWS__SOCKERR()) || RTWS__SOCKERR() == RTWS__EINTR))
+                break;
+            if (w <= 0) {
+                rtws__dns_next(s, now);
+                return;
+            }
+            memmove(d->q, d->q + w, d->qlen - (size_t)w);
+            d->qlen -= (size_t)w;
+        }
+        for (k = 0; k < 64; k++) {
+            long r = rtws__os_recv(s->fd, d->in + d->inlen, 2 + 65535 - d->inlen);
+            if (r < 0 && (RTWS__WOULDBLOCK(RTWS__SOCKERR()) || RTWS__SOCKERR() == RTWS__EINTR))
+                return;
+            if (r <= 0) { /* closed or failed before the answers */
+                rtws__dns_next(s, now);
+                return;
+            }
+            d->inlen += (size_t)r;
+            while (d->inlen >= 2) {
+                size_t m = (size_t)d->in[0] << 8 | d->in[1];
+                if (d->inlen < 2 + m) break;
+                if (rtws__dns_answer(s, d->in + 2, m, now)) return;
+                memmove(d->in, d->in + 2 + m, d->inlen - 2 - m);
+                d->inlen -= 2 + m;
+            }
+        }
+        return;
+    }
+    for (k = 0; k < 64; k++) { /* UDP: every datagram waiting */
+        uint8_t buf[2048];
+        long r = rtws__os_recv(s->fd, buf, sizeof buf);
+        if (r < 0) {
+            int e = RTWS__SOCKERR();
+            if (RTWS__WOULDBLOCK(e) || e == RTWS__EINTR) return;
+            if (e == RTWS__ECONNREFUSED || e == RTWS__ECONNRESET) d->refused = 1; /* ICMP */
+            rtws__dns_next(s, now);
+            return;
+        }
+        if (rtws__dns_answer(s, buf, (size_t)r, now)) return;
+    }
+}
+
+/* The timers of a connecting client of rtws_ctx_connect: the try under way
+   timed out, or the next address is due (RFC 8305's Connection Attempt
+   Delay, 250 ms). The attempt left behind is closed, not raced, so only the
+   first address gets that step (a broken IPv6 path hands over to IPv4; on a
+   slow link every address would be given up in turn); later ones move on
+   when they fail. */
+#define RTWS__ATTEMPT_DELAY_MS 250u
+static uint64_t *rtws__attempt_at(rtws__sock *s);
+static void rtws__route_timers(rtws__sock *s, uint64_t now) {
+    rtws__dns *d = *rtws__dns_slot(s);
+    if (d) {
+        if (now >= d->deadline) rtws__dns_next(s, now);
+    } else if (s->ialt == 1 && s->nalt > 1 && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
+        int err = rtws__next_addr(s); /* this one is slow: the next */
+        if (err) {
+            char text[256];
+            rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+        }
+    }
+}
+
+/* d, or the earlier time rtws__route_timers has work for s. */
+static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d) {
+    rtws__sock *m = (rtws__sock *)(uintptr_t)s;
+    const rtws__dns *q = *rtws__dns_slot(m);
+    if (q) return RTWS__MIN(d, q->deadline);
+    if (s->ialt == 1 && s->nalt > 1)
+        return RTWS__MIN(d, *rtws__attempt_at(m) + RTWS__ATTEMPT_DELAY_MS);
+    return d;
 }
 
 /* The shared state of the context's wss:// client sockets, made at the first
@@ -9776,7 +10195,7 @@ static rtws_err rtws__sock_start(rtws__sock *s, rtws__route *r, rtws__addr *addr
     rtws_err e;
     memset(&in, 0, sizeof in);
     if (r) { /* the route keeps them: s->alt is how s finds it */
-        memcpy(r->alt, addrs, (size_t)naddr * sizeof *addrs);
+        if (naddr) memcpy(r->alt, addrs, (size_t)naddr * sizeof *addrs); /* 0: resolving */
         rtws__free(&ctx->cfg.conn.allocator, addrs);
         addrs = r->alt;
         s->kind |= RTWS__SOCK_ROUTED;
@@ -9797,7 +10216,12 @@ static rtws_err rtws__sock_start(rtws__sock *s, rtws__route *r, rtws__addr *addr
         e = ctx->tls_tp->open(rtws__tstate(s), &in, &detail);
         if (e == RTWS_ERR_TLS) ctx->tls_error = detail;
     }
-    if (e == RTWS_OK && rtws__next_addr(s)) e = RTWS_ERR_IO;
+    if (e == RTWS_OK && r && r->dns) { /* the name first: the try's socket is s's */
+        s->connecting = 1;
+        if (!rtws__dns_try(s, now)) e = RTWS_ERR_RESOLVE;
+    } else if (e == RTWS_OK && rtws__next_addr(s)) {
+        e = RTWS_ERR_IO;
+    }
     return e;
 }
 
@@ -9949,37 +10373,137 @@ static rtws_err rtws__proxy_parse(const char *px, char *buf, size_t cap, rtws_ur
     return rtws_url_parse(buf, n, pu, NULL) == RTWS_OK && !pu->zone.len ? RTWS_OK : RTWS_ERR_URL;
 }
 
-/* Resolves host (a name or an address) and port into at most RTWS__MAX_ALT
-   addresses (*out, allocated), returning how many; 0 with *err. */
-static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__addr **out,
-                         rtws_err *err) {
-    struct addrinfo hints, *res = NULL, *ai;
-    char ps[8];
-    int n = 0;
+/* A whole small file (the hosts file, resolv.conf), NUL-terminated, into *out
+   (allocated; NULL when it cannot be read); returns its length. */
+static size_t rtws__read_file(const rtws_allocator *a, const char *path, char **out) {
+    FILE *f = fopen(path, "rb");
+    size_t n = 0, cap = 0;
+    char *b = NULL;
     *out = NULL;
+    if (!f) return 0;
+    for (;;) {
+        size_t got;
+        if (cap - n < 2) {
+            char *nb;
+            if (cap >= ((size_t)8 << 20)) break; /* 8 MiB of hosts file is enough */
+            nb = (char *)(b ? rtws__realloc(a, b, cap * 2) : rtws__alloc(a, 8192));
+            if (!nb) break;
+            b = nb;
+            cap = cap ? cap * 2 : 8192;
+        }
+        got = fread(b + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    fclose(f);
+    if (b) b[n] = '\0';
+    *out = b;
+    return b ? n : 0;
+}
+
+/* Resolves host (a name or an address) and port into at most RTWS__MAX_ALT
+   addresses (*out, allocated), returning how many; 0 with *err. A name that
+   DNS must answer gives -1 and *dns, the lookup to start on the loop
+   (rtws__dns_try). An IP literal, the hosts file and "localhost" answer at
+   once; with cfg.dns_system (or on Windows without cfg.dns_conf) the
+   system's getaddrinfo() does it all, blocking. */
+static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__addr **out,
+                         rtws__dns **dns, rtws_err *err) {
+    const rtws_allocator *al = &ctx->cfg.conn.allocator;
+    struct addrinfo hints, *res = NULL, *ai;
+    rtws_dns_addr found[2 * RTWS__MAX_ALT];
+    size_t hn = strlen(host), nf = 0;
+    char ps[8], *text = NULL;
+    int n = 0, gai, sys = ctx->cfg.dns_system;
+    rtws__dns *d;
+#if defined(_WIN32)
+    if (!ctx->cfg.dns_conf) sys = 1; /* the system's servers are not read (docs/GUIDE.md) */
+#endif
+    *out = NULL;
+    *dns = NULL;
+    *err = RTWS_ERR_RESOLVE;
     snprintf(ps, sizeof ps, "%u", port);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    *err = RTWS_ERR_RESOLVE;
-    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return 0;
-    *out = (rtws__addr *)rtws__alloc(&ctx->cfg.conn.allocator, RTWS__MAX_ALT * sizeof **out);
-    if (*out) {
-        memset(*out, 0, RTWS__MAX_ALT * sizeof **out);
-        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
-            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-                ai->ai_addrlen > sizeof(rtws__addr))
-                continue;
-            memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
+    hints.ai_flags = sys ? 0 : AI_NUMERICHOST; /* a literal: never blocks */
+    gai = getaddrinfo(host, ps, &hints, &res);
+    if (gai == 0 && res) {
+        *out = (rtws__addr *)rtws__alloc(al, RTWS__MAX_ALT * sizeof **out);
+        if (*out) {
+            memset(*out, 0, RTWS__MAX_ALT * sizeof **out);
+            for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
+                if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+                    ai->ai_addrlen > sizeof(rtws__addr))
+                    continue;
+                memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
+            }
         }
+        freeaddrinfo(res);
+        if (!*out) *err = RTWS_ERR_NOMEM;
+        if (*out && !n) {
+            rtws__free(al, *out);
+            *out = NULL;
+        }
+        return n;
     }
-    freeaddrinfo(res);
-    if (!*out) *err = RTWS_ERR_NOMEM;
-    if (*out && !n) {
-        rtws__free(&ctx->cfg.conn.allocator, *out);
-        *out = NULL;
+    if (gai == 0) freeaddrinfo(res);
+    if (sys || memchr(host, ':', hn) || memchr(host, '%', hn)) return 0; /* a bad literal */
+    /* the hosts file */
+    if (ctx->cfg.dns_hosts) {
+        nf = rtws_dns_hosts_find(ctx->cfg.dns_hosts, strlen(ctx->cfg.dns_hosts), host, hn, 0,
+                                 found, 2 * RTWS__MAX_ALT);
+    } else {
+#if defined(_WIN32)
+        char path[300];
+        const char *root = getenv("SystemRoot");
+        snprintf(path, sizeof path, "%s\\System32\\drivers\\etc\\hosts", root ? root : "C:\\Windows");
+#else
+        const char *path = "/etc/hosts";
+#endif
+        size_t len = rtws__read_file(al, path, &text);
+        if (text) nf = rtws_dns_hosts_find(text, len, host, hn, 0, found, 2 * RTWS__MAX_ALT);
+        rtws__free(al, text);
     }
-    return n;
+    if (hn && host[hn - 1] == '.') hn--; /* (the name keeps its dot for DNS) */
+    if (!nf && ((hn == 9 && rtws__ieqn(host, "localhost", 9)) ||
+                (hn > 10 && rtws__ieqn(host + hn - 10, ".localhost", 10)))) {
+        rtws_dns_addr_parse("::1", 3, &found[0]); /* RFC 6761 §6.3 */
+        rtws_dns_addr_parse("127.0.0.1", 9, &found[1]);
+        nf = 2;
+    }
+    if (nf) {
+        *out = (rtws__addr *)rtws__alloc(al, RTWS__MAX_ALT * sizeof **out);
+        if (!*out) *err = RTWS_ERR_NOMEM;
+        return *out ? rtws__dns_order(found, RTWS__MIN(nf, 2 * (size_t)RTWS__MAX_ALT), port, *out) : 0;
+    }
+    /* DNS, on the loop */
+    hn = strlen(host);
+    {
+        uint8_t q[RTWS_DNS_QUERY_MAX];
+        if (hn > 253 || !rtws_dns_query_encode(q, sizeof q, 0, host, hn, RTWS_DNS_A, 0)) return 0;
+    }
+    d = (rtws__dns *)rtws__alloc(al, sizeof *d);
+    if (!d) {
+        *err = RTWS_ERR_NOMEM;
+        return 0;
+    }
+    memset(d, 0, sizeof *d);
+    memcpy(d->name, host, hn + 1);
+    d->name_len = hn;
+    d->port = port;
+    if (ctx->cfg.dns_conf) {
+        rtws_dns_conf_parse(ctx->cfg.dns_conf, strlen(ctx->cfg.dns_conf), &d->conf);
+    } else {
+        size_t len = rtws__read_file(al, "/etc/resolv.conf", &text);
+        rtws_dns_conf_parse(text, len, &d->conf);
+        rtws__free(al, text);
+    }
+    d->dport = RTWS__DEF(ctx->cfg.dns_port, 53u);
+    d->try_ms = RTWS__DEF(ctx->cfg.dns_timeout_ms, d->conf.timeout_s * 1000u);
+    d->ntries = RTWS__DEF(ctx->cfg.dns_attempts, d->conf.attempts) * (unsigned)d->conf.nservers;
+    *dns = d;
+    return -1;
 }
 
 /* "host:port" of u, lower case, into buf (256 + 8 bytes). */
@@ -10075,12 +10599,13 @@ static rtws_conn *rtws__route_go(rtws_ctx *ctx, rtws__route *r, rtws__sock *s, u
             char ph[256 + 64];
             memcpy(ph, pu.host.p, pu.host.len);
             ph[pu.host.len] = '\0';
-            n = rtws__resolve(ctx, ph, pu.port, &addrs, err);
+            n = rtws__resolve(ctx, ph, pu.port, &addrs, &r->dns, err);
         } else {
-            n = rtws__resolve(ctx, name, u.port, &addrs, err);
+            n = rtws__resolve(ctx, name, u.port, &addrs, &r->dns, err);
         }
     }
     if (!n) return NULL;
+    if (n < 0) n = 0; /* resolving on the loop (r->dns) */
     if (!s) return rtws__connect(ctx, addrs, n, &o, now, tls_host, r, err);
     *err = rtws__sock_start(s, r, addrs, n, &o, now, tls_host, &opened);
     return *err == RTWS_OK ? &s->conn : NULL;
@@ -10280,6 +10805,13 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
         rtws__stream_ready(s, readable, writable, now);
         return;
     }
+#if !defined(RTWS_NO_CLIENT)
+    if (s->connecting && (s->kind & RTWS__SOCK_ROUTED) && rtws__route_of(s)->dns) {
+        rtws__dns_ready(s, readable, writable, now); /* the name is being resolved */
+        if (!s->dead) rtws__settle(s, now);
+        return;
+    }
+#endif
     if (s->connecting) {
         if (!readable && !writable) return;
         rtws__connected(s, now);
@@ -11348,6 +11880,12 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
             else if (s->conn.priv_.close_deadline < next) next = s->conn.priv_.close_deadline;
             continue;
         }
+#if !defined(RTWS_NO_CLIENT)
+        if (s->connecting && (s->kind & RTWS__SOCK_ROUTED)) {
+            rtws__route_timers(s, now); /* resolution tries, the next address */
+            if (s->dead) continue;
+        }
+#endif
         if (rtws_conn_get_deadline(&s->conn) <= now) {
             rtws_conn_run_timers(&s->conn, now);
             rtws__flush_dirty(ctx, now); /* a heartbeat ping goes out now, and its block back */
@@ -11631,7 +12169,14 @@ struct rtws_stream {
     uint64_t timer_at;         /* TIMER event then (0: none) */
     uint64_t deadline;         /* connecting: connect_timeout_ms runs out then */
     int open, dead;            /* dead: freed inside a callback, released by the sweep */
+    rtws__dns *dns;            /* the host name being resolved, else NULL */
+    uint64_t attempt_at;       /* when the connect to the current address began */
 };
+
+static rtws__dns **rtws__stream_dns(rtws__sock *s) { return &RTWS__STREAM(s)->dns; }
+static uint64_t *rtws__attempt_at(rtws__sock *s) {
+    return s->kind & RTWS__SOCK_RAW ? &RTWS__STREAM(s)->attempt_at : &rtws__route_of(s)->attempt_at;
+}
 
 static void rtws__stream_emit(rtws_stream *st, rtws_stream_event *ev) {
     if (!st->dead) st->cfg.on_event(st, ev, st->cfg.user);
@@ -11640,6 +12185,11 @@ static void rtws__stream_emit(rtws_stream *st, rtws_stream_event *ev) {
 /* Lets go of the socket (closed by the sweep) and of the bytes buffered. */
 static void rtws__stream_drop(rtws_stream *st) {
     rtws__sock *s = st->sock;
+    if (st->dns) {
+        rtws__free(&st->ctx->cfg.conn.allocator, st->dns->in);
+        rtws__free(&st->ctx->cfg.conn.allocator, st->dns);
+        st->dns = NULL;
+    }
     if (!s) return;
     st->sock = NULL;
     st->open = 0;
@@ -11650,7 +12200,7 @@ static void rtws__stream_drop(rtws_stream *st) {
     rtws__kill(s);
 }
 
-static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
+static void rtws__stream_fail_text(rtws_stream *st, rtws_err err, int detail, const char *text) {
     rtws_stream_event ev;
     rtws__stream_drop(st);
     memset(&ev, 0, sizeof ev);
@@ -11658,7 +12208,18 @@ static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
     ev.now_ms = st->ctx->now;
     ev.err = err;
     ev.detail = detail;
+    ev.detail_text = text;
     rtws__stream_emit(st, &ev);
+}
+
+static void rtws__stream_fail(rtws_stream *st, rtws_err err, int detail) {
+    rtws__stream_fail_text(st, err, detail, NULL);
+}
+
+/* The connect of s's stream failed (its name did not resolve, or no address
+   took): the CLOSE event says why. */
+static void rtws__stream_resolve_fail(rtws__sock *s, rtws_err err, int detail, const char *text) {
+    rtws__stream_fail_text(RTWS__STREAM(s), err, detail, text);
 }
 
 static void rtws__stream_settle(rtws__sock *s) {
@@ -11666,7 +12227,7 @@ static void rtws__stream_settle(rtws__sock *s) {
     unsigned want = (unsigned)RTWS_WANT_READ;
     if (s->dead || !st) return;
     if (st->ooff < st->olen) want |= (unsigned)RTWS_WANT_WRITE;
-    rtws__watch(s, s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
+    rtws__watch(s, st->dns ? rtws__dns_want(s) : s->connecting ? (unsigned)RTWS_WANT_WRITE : want);
 #if defined(_WIN32) /* a connect's failure is found by the pass (rtws__win_connects) */
     if (s->connecting && s->ctx->next_scan > s->ctx->now + s->ctx->cfg.timer_ms)
         s->ctx->next_scan = s->ctx->now + s->ctx->cfg.timer_ms;
@@ -11738,6 +12299,11 @@ static void rtws__stream_read(rtws_stream *st, rtws__sock *s, uint64_t now) {
 static void rtws__stream_ready(rtws__sock *s, int readable, int writable, uint64_t now) {
     rtws_stream *st = RTWS__STREAM(s);
     if (!st) return;
+    if (st->dns) { /* the name is being resolved */
+        rtws__dns_ready(s, readable, writable, now);
+        if (st->sock == s) rtws__stream_settle(s);
+        return;
+    }
     if (s->connecting) {
         rtws_stream_event ev;
         int soerr = 0;
@@ -11771,6 +12337,14 @@ static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
         if (st->dead) continue;
         if (st->sock && st->deadline && now >= st->deadline)
             rtws__stream_fail(st, RTWS_ERR_TIMEOUT, 0);
+        if (st->sock && st->sock->connecting && !st->dead) { /* resolution, next address */
+            rtws__sock *s = st->sock;
+            rtws__route_timers(s, now);
+            if (st->sock == s) {
+                rtws__stream_settle(s);
+                if (rtws__route_deadline(s, UINT64_MAX) < *next) *next = rtws__route_deadline(s, UINT64_MAX);
+            }
+        }
         if (st->timer_at && now >= st->timer_at && !st->dead) {
             rtws_stream_event ev;
             st->timer_at = 0;
@@ -11844,53 +12418,47 @@ RTWS_API rtws_stream *rtws_stream_new(rtws_ctx *ctx, const rtws_stream_config *c
 RTWS_API rtws_err rtws_stream_connect(rtws_stream *st, uint64_t now_ms) {
     rtws_ctx *ctx = st->ctx;
     const rtws_allocator *a = &ctx->cfg.conn.allocator;
-    struct addrinfo hints, *res = NULL, *ai;
-    rtws__addr *addrs;
+    rtws__addr *addrs = NULL;
     rtws__sock *s;
-    char port[8];
-    int n = 0, sys;
+    rtws_err e = RTWS_OK;
+    int n, sys = 0;
     if (st->sock || st->dead) return RTWS_ERR_INVALID;
-    snprintf(port, sizeof port, "%d", st->cfg.port);
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(st->cfg.host, port, &hints, &res) != 0 || !res) return RTWS_ERR_RESOLVE;
-    addrs = (rtws__addr *)rtws__alloc(a, RTWS__MAX_ALT * sizeof *addrs);
-    if (addrs) {
-        memset(addrs, 0, RTWS__MAX_ALT * sizeof *addrs);
-        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next)
-            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
-                ai->ai_addrlen <= sizeof(rtws__addr))
-                memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
-    }
-    freeaddrinfo(res);
-    if (!addrs) return RTWS_ERR_NOMEM;
-    s = n ? (rtws__sock *)rtws__alloc(a, sizeof(rtws__rsock)) : NULL;
+    rtws__begin(ctx, now_ms);
+    n = rtws__resolve(ctx, st->cfg.host, (unsigned)st->cfg.port, &addrs, &st->dns, &e);
+    if (n < 0 && !(addrs = (rtws__addr *)rtws__alloc(a, RTWS__MAX_ALT * sizeof *addrs)))
+        e = RTWS_ERR_NOMEM; /* room for what DNS will say */
+    s = addrs ? (rtws__sock *)rtws__alloc(a, sizeof(rtws__rsock)) : NULL;
     if (!s) {
         rtws__free(a, addrs);
-        return n ? RTWS_ERR_NOMEM : RTWS_ERR_RESOLVE;
+        rtws__stream_drop(st); /* (its lookup) */
+        rtws__end(ctx);
+        return addrs ? RTWS_ERR_NOMEM : e;
     }
+    memset(addrs, 0, n < 0 ? RTWS__MAX_ALT * sizeof *addrs : 0);
     memset(s, 0, sizeof(rtws__rsock));
     s->fd = -1;
     s->kind |= RTWS__SOCK_RAW;
     s->ctx = ctx;
     s->alt = addrs;
-    s->nalt = (uint8_t)n;
-    sys = rtws__next_addr(s);
+    s->nalt = (uint8_t)(n < 0 ? 0 : n);
+    RTWS__STREAM(s) = st;
+    if (n < 0) sys = rtws__dns_try(s, ctx->now) ? 0 : -1; /* the name first, on the loop */
+    else sys = rtws__next_addr(s);
     if (sys || !rtws__add_sock(ctx, s)) {
         if (s->fd >= 0) rtws__os_close(s->fd);
         rtws__free(a, addrs);
         rtws__free(a, s);
-        return sys ? RTWS_ERR_IO : RTWS_ERR_NOMEM;
+        rtws__stream_drop(st);
+        rtws__end(ctx);
+        return sys < 0 ? RTWS_ERR_RESOLVE : sys ? RTWS_ERR_IO : RTWS_ERR_NOMEM;
     }
-    RTWS__STREAM(s) = st;
     s->connecting = 1; /* connected at once or not, OPEN comes from the loop */
     st->sock = s;
     st->open = 0;
     st->olen = st->ooff = st->ilen = 0;
-    rtws__begin(ctx, now_ms);
-    st->deadline = ctx->now + st->cfg.connect_timeout_ms;
+    st->deadline = ctx->now + st->cfg.connect_timeout_ms; /* resolution included */
     if (st->deadline < ctx->next_scan) ctx->next_scan = st->deadline;
+    if (st->dns && st->dns->deadline < ctx->next_scan) ctx->next_scan = st->dns->deadline;
     rtws__stream_settle(s);
     rtws__end(ctx);
     return RTWS_OK;
