@@ -28,7 +28,7 @@ B=build/qemu
 ARCHS=${RTWS_QEMU_ARCHS:-i686 aarch64 s390x}
 JOBS=${RTWS_QEMU_JOBS:-$(nproc 2>/dev/null || echo 2)}
 TESTS=${RTWS_QEMU_TESTS:-"unit_frame unit_handshake unit_json unit_conn unit_conn_ping unit_deflate
-unit_resp unit_url unit_dns unit_base unit_crypto conformance_frame
+unit_resp unit_url unit_dns unit_base unit_crypto unit_budget conformance_frame
 conformance_handshake conformance_json conformance_conn"}
 CFLAGS="-std=c99 -O1 -g0 -static -Wall -Wextra -Wpedantic -Wshadow -Wconversion
 -Wsign-conversion -Wcast-qual -Werror -Wstrict-prototypes -Wmissing-prototypes -I."
