@@ -31,7 +31,7 @@ mkdir -p "$P"
 if [ "$(cat "$P/flags" 2>/dev/null)" != "$OPT" ]; then
     rm -f "$P"/e2e_* "$P"/asan_* "$P"/echo_server "$P"/chat_server; echo "$OPT" >"$P/flags"
 fi
-if ! make --no-print-directory -s -j"$JOBS" B="$P" \
+if ! make -k --no-print-directory -s -j"$JOBS" B="$P" \
     TEST_CFLAGS="-std=c99 -g $OPT \$(CWARN) \$(SAN) -I. -DRTWS_NO_EPOLL" \
     EX_CFLAGS='-std=c99 -O2 -g $(CWARN) -I. -DRTWS_NO_EPOLL' \
     "${bins[@]}" $servers >"$P/build.log" 2>&1; then
