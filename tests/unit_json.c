@@ -386,6 +386,10 @@ static rtws_err i64(const char *s, int64_t *v) {
     return rtws_json_int64(&d, 0, v);
 }
 
+/* a == b with both rounded to double: where FLT_EVAL_METHOD is 2 (x87, i686)
+   a constant such as 0.1 or 7.0 / 9.0 is otherwise kept in long double */
+static int deq(double a, double b) { return a == b; }
+
 static rtws_err dbl(const char *s, double *v) {
     rtws_json d;
     rtws_err e = parse(&d, s);
@@ -429,19 +433,19 @@ static void test_numbers(void) {
     CHECK_EQ(rtws_json_double(&d, 0, &x), RTWS_ERR_INVALID);
 
     CHECK(dbl("1.5", &x) == RTWS_OK && x == 1.5);
-    CHECK(dbl("0.1", &x) == RTWS_OK && x == 0.1);
+    CHECK(dbl("0.1", &x) == RTWS_OK && deq(x, 0.1));
     CHECK(dbl("-0.0", &x) == RTWS_OK && x == 0.0 && 1.0 / x < 0);
     CHECK(dbl("-0", &x) == RTWS_OK && x == 0.0 && 1.0 / x < 0);
-    CHECK(dbl("1e308", &x) == RTWS_OK && x == 1e308);
-    CHECK(dbl("1.7976931348623157e308", &x) == RTWS_OK && x == 1.7976931348623157e308);
+    CHECK(dbl("1e308", &x) == RTWS_OK && deq(x, 1e308));
+    CHECK(dbl("1.7976931348623157e308", &x) == RTWS_OK && deq(x, 1.7976931348623157e308));
     CHECK(dbl("1e309", &x) == RTWS_ERR_RANGE && x > 1e308);
     CHECK(dbl("-1e309", &x) == RTWS_ERR_RANGE && x < -1e308);
-    CHECK(dbl("4.9e-324", &x) == RTWS_OK && x == 4.9e-324);
-    CHECK(dbl("2.2250738585072011e-308", &x) == RTWS_OK && x == 2.2250738585072011e-308);
+    CHECK(dbl("4.9e-324", &x) == RTWS_OK && deq(x, 4.9e-324));
+    CHECK(dbl("2.2250738585072011e-308", &x) == RTWS_OK && deq(x, 2.2250738585072011e-308));
     CHECK(dbl("1e-400", &x) == RTWS_OK && x == 0.0);
     CHECK(dbl("123456789012345678901234567890", &x) == RTWS_OK &&
-          x == 123456789012345678901234567890.0);
-    CHECK(dbl("0.000001234e-300", &x) == RTWS_OK && x == 1.234e-306);
+          deq(x, 123456789012345678901234567890.0));
+    CHECK(dbl("0.000001234e-300", &x) == RTWS_OK && deq(x, 1.234e-306));
     CHECK(dbl("9007199254740993", &x) == RTWS_OK && x == 9007199254740992.0);
     {
         /* a tie broken only by a digit past the 780th */
@@ -1002,7 +1006,7 @@ static void test_big(void) {
         s[0] = '0';
         s[1] = '.';
         CHECK_EQ(rtws_json_parse(&d, s, big, toks, 1, 0), RTWS_OK);
-        CHECK(rtws_json_double(&d, 0, &x) == RTWS_OK && x == 7.0 / 9.0);
+        CHECK(rtws_json_double(&d, 0, &x) == RTWS_OK && deq(x, 7.0 / 9.0));
         CHECK_EQ(rtws_json_int64(&d, 0, &v), RTWS_ERR_RANGE);
         /* 1 followed by zeros, scaled back by the exponent: exactly 1 */
         memset(s, '0', big);
