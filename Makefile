@@ -24,7 +24,9 @@ FUZZBIN   := $(patsubst %,$(B)/libfuzzer_%,$(FUZZ_NAME))
 EXAMPLES  := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 # the five seed systems (examples/seeds/NAME/PROG.c -> build/seeds/NAME/PROG)
 SEEDS     := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/seeds/*/*.c))
-SCRIPTS   := $(wildcard tests/interop_*.sh tests/interop_*.py)
+# the portability suites (wine, qemu-user, the poll path) run by make test-ports
+PORTS     := tests/interop_windows.sh tests/interop_qemu.sh tests/interop_poll.sh
+SCRIPTS   := $(filter-out $(PORTS),$(wildcard tests/interop_*.sh tests/interop_*.py))
 FUZZ_SECONDS ?= 60
 # targets with an open finding (input in fuzz/findings/, see CHANGELOG):
 # replayed over their corpora by make test, not fuzzed by make fuzz until fixed
@@ -44,7 +46,7 @@ TLS_TESTS := tests/tls_missing.sh
 TLS_EX    :=
 endif
 
-.PHONY: all test test-build unit compile-check fuzz bench soak run run-cluster install uninstall clean fmt examples
+.PHONY: all test test-ports test-build unit compile-check fuzz bench soak run run-cluster install uninstall clean fmt examples
 all: examples
 
 examples: $(EXAMPLES) $(SEEDS) $(TLS_EX) $(B)/rtwscat
@@ -93,6 +95,11 @@ test:
 	@bash tests/deps.sh || true
 	@tests/run.sh $(B)/compile_results $(UNIT_BIN) $(TLS_TESTS) \
 	    $(patsubst %,$(B)/run_%,$(FUZZ_NAME)) $(SCRIPTS)
+# test-ports: Windows under wine (mingw-w64), i686/aarch64/s390x (qemu-user)
+# and every e2e test on the poll(2) path; each script installs its tools
+# (root) and builds its own programs. CI runs it after make test.
+test-ports:
+	@tests/run.sh $(PORTS)
 test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(SEEDS) $(ASAN_EX) $(TLS_EX) $(TLS_TESTS) $(B)/tsan_e2e_post \
             $(B)/rtwscat
 
