@@ -1854,6 +1854,21 @@ RTWS_API rtws_err rtws_client_set_url(rtws_client *cl, const char *url);
    them all. Takes effect like rtws_client_set_url. RTWS_ERR_NOMEM keeps the
    old ones. */
 RTWS_API rtws_err rtws_client_set_opts(rtws_client *cl, const rtws_client_opts *opts);
+/* Restore messages: the state a server keeps per connection and loses with
+   it (subscriptions, presence, a resume request, in the application's own
+   protocol), kept by the client under a key and sent again on every open,
+   before the offline queue and before the OPEN state event, in the order the
+   keys were first set. Setting a key sends its message at once when OPEN
+   (an error then keeps nothing and is returned) and replaces an older one in
+   place; keys are 1-255 bytes, and the restore messages' bytes together are
+   bounded by queue_max_bytes, apart from the queue (RTWS_ERR_LIMIT). A restore message the
+   new connection refuses is reported as RTWS_CLIENT_EV_DROPPED and kept.
+   Kept across rtws_client_restart, set_url and set_opts. */
+RTWS_API rtws_err rtws_client_set_restore(rtws_client *cl, const char *key, rtws_opcode op,
+                                          const void *data, size_t len);
+/* Forgets key's restore message (nothing is sent); RTWS_ERR_INVALID when
+   there is none. */
+RTWS_API rtws_err rtws_client_clear_restore(rtws_client *cl, const char *key);
 /* Delay bound before reconnect attempt n (1, 2, ...): min(max, base * factor^(n-1)). */
 RTWS_API uint32_t rtws_client_backoff_bound(const rtws_client_config *cfg, uint32_t attempt);
 /* The wait before reconnect attempt n (1, 2, ...) given a random value r
@@ -11265,6 +11280,12 @@ typedef struct rtws__qmsg {
     uint8_t op, pad_[3];
 } rtws__qmsg;         /* followed by len bytes, padded to 8 */
 
+typedef struct rtws__restore {
+    struct rtws__restore *next;
+    size_t keylen, len;
+    uint8_t op;
+} rtws__restore; /* followed by the key, then the message */
+
 struct rtws_client {
     rtws_client_config cfg;
     rtws_ctx *ctx;
@@ -11289,6 +11310,8 @@ struct rtws_client {
     size_t qcap, qhead, qend, qcount, qbytes;
     uint64_t wake_at_;            /* realtime layer: call wake_ then, while OPEN (0: never) */
     void (*wake_)(rtws_client *cl, uint64_t now, void *user);
+    rtws__restore *restore;       /* restore messages, in the order first set */
+    size_t restore_bytes;
 };
 
 static size_t rtws__qrec(size_t len) { return sizeof(rtws__qmsg) + ((len + 7) & ~(size_t)7); }
@@ -11363,6 +11386,26 @@ static void rtws__client_flush(rtws_client *cl) {
             if (e != RTWS_OK) rtws__client_drop(cl, m, e);
         }
         if (cl->qcount && (rtws__qmsg *)(void *)(cl->q + cl->qhead) == m) rtws__qpop(cl);
+    }
+}
+
+/* Sends every restore message on a connection that just opened; one it
+   refuses is reported (DROPPED) and kept for the next. */
+static void rtws__client_restore(rtws_client *cl) {
+    rtws__restore *m;
+    for (m = cl->restore; m && cl->conn && cl->state == RTWS_CLIENT_OPEN; m = m->next) {
+        const uint8_t *b = (const uint8_t *)(m + 1) + m->keylen;
+        rtws_err e = rtws_conn_send(cl->conn, (rtws_opcode)m->op, b, m->len);
+        if (e != RTWS_OK) {
+            rtws_client_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.dropped.type = RTWS_CLIENT_EV_DROPPED;
+            ev.dropped.opcode = (rtws_opcode)m->op;
+            ev.dropped.data = b;
+            ev.dropped.len = m->len;
+            ev.dropped.err = e;
+            rtws__client_emit(cl, &ev);
+        }
     }
 }
 
@@ -11463,7 +11506,8 @@ static void rtws__client_event(rtws_conn *c, const rtws_event *ev, void *user) {
         cl->last_error = RTWS_OK;
         cl->last_code = 0;
         cl->state = RTWS_CLIENT_OPEN;
-        rtws__client_flush(cl); /* the queue goes before anything new */
+        rtws__client_restore(cl); /* the state the server lost, then */
+        rtws__client_flush(cl);   /* the queue, before anything new */
         rtws__client_state(cl, RTWS_CLIENT_OPEN, 0);
         if (cl->conn == c) rtws__client_emit(cl, &copy); /* not after a restart */
         return;
@@ -11679,6 +11723,64 @@ RTWS_API size_t rtws_client_get_queued(const rtws_client *cl, size_t *bytes) {
     return cl->qcount;
 }
 
+static rtws__restore **rtws__restore_find(rtws_client *cl, const char *key, size_t kl) {
+    rtws__restore **pp;
+    for (pp = &cl->restore; *pp; pp = &(*pp)->next)
+        if ((*pp)->keylen == kl && !memcmp(*pp + 1, key, kl)) return pp;
+    return NULL;
+}
+
+RTWS_API rtws_err rtws_client_set_restore(rtws_client *cl, const char *key, rtws_opcode op,
+                                          const void *data, size_t len) {
+    rtws__restore **pp, *m, *old;
+    size_t kl = key ? strlen(key) : 0, held;
+    rtws_err e = RTWS_OK;
+    if (cl->dead) return RTWS_ERR_CLOSED;
+    if (!kl || kl > 255 || (op != RTWS_OP_TEXT && op != RTWS_OP_BINARY) || (len && !data))
+        return RTWS_ERR_INVALID;
+    pp = rtws__restore_find(cl, key, kl);
+    old = pp ? *pp : NULL;
+    held = cl->restore_bytes - (old ? old->len : 0);
+    if (len > cl->cfg.queue_max_bytes - held) return RTWS_ERR_LIMIT;
+    m = (rtws__restore *)rtws__alloc(&cl->ctx->cfg.conn.allocator, sizeof *m + kl + len);
+    if (!m) return RTWS_ERR_NOMEM;
+    m->keylen = kl;
+    m->len = len;
+    m->op = (uint8_t)op;
+    memcpy(m + 1, key, kl);
+    if (len) memcpy((uint8_t *)(m + 1) + kl, data, len);
+    rtws__begin(cl->ctx, cl->ctx->now); /* cl is not released before rtws__end */
+    if (cl->state == RTWS_CLIENT_OPEN && cl->conn) e = rtws_conn_send(cl->conn, op, data, len);
+    if (e != RTWS_OK || cl->dead) {
+        rtws__free(&cl->ctx->cfg.conn.allocator, m);
+        if (e == RTWS_OK) e = RTWS_ERR_CLOSED;
+    } else if ((pp = rtws__restore_find(cl, key, kl)) != NULL) { /* in place: its turn stays */
+        old = *pp;
+        m->next = old->next;
+        *pp = m;
+        cl->restore_bytes += len - old->len;
+        rtws__free(&cl->ctx->cfg.conn.allocator, old);
+    } else {
+        m->next = NULL;
+        for (pp = &cl->restore; *pp; pp = &(*pp)->next) {
+        }
+        *pp = m;
+        cl->restore_bytes += len;
+    }
+    rtws__end(cl->ctx);
+    return e;
+}
+
+RTWS_API rtws_err rtws_client_clear_restore(rtws_client *cl, const char *key) {
+    rtws__restore **pp, *m;
+    if (cl->dead || !key || !(pp = rtws__restore_find(cl, key, strlen(key)))) return RTWS_ERR_INVALID;
+    m = *pp;
+    *pp = m->next;
+    cl->restore_bytes -= m->len;
+    rtws__free(&cl->ctx->cfg.conn.allocator, m);
+    return RTWS_OK;
+}
+
 RTWS_API rtws_client_state rtws_client_get_state(const rtws_client *cl) { return cl->state; }
 RTWS_API rtws_conn *rtws_client_get_conn(const rtws_client *cl) { return cl->conn; }
 
@@ -11708,6 +11810,11 @@ static void rtws__client_release(rtws_client *cl) {
             *pp = cl->next;
             break;
         }
+    while (cl->restore) {
+        rtws__restore *m = cl->restore;
+        cl->restore = m->next;
+        rtws__free(&ctx->cfg.conn.allocator, m);
+    }
     rtws__free(&ctx->cfg.conn.allocator, cl->q);
     rtws__free(&ctx->cfg.conn.allocator, cl->url_buf);
     rtws__free(&ctx->cfg.conn.allocator, cl->opts_buf);

@@ -14,12 +14,12 @@
 #define MAXCH 16
 static rtws_client *CL;
 static const char *status = "";
-static char chans[MAXCH][64], pres[MAXCH][40]; /* subscribed channels, presence status set */
-static long records[MAXCH];                    /* data sync: records held per channel */
+static char chans[MAXCH][64]; /* subscribed channels */
+static long records[MAXCH];   /* data sync: records held per channel */
 static int64_t latency = -1;
 #define IS_OPEN() (rtws_client_get_state(CL) == RTWS_CLIENT_OPEN)
 #define PING()                                                                                     \
-    (IS_OPEN() ? send_msg("ping", NULL, NULL, NULL, NULL, NULL, "timestamp", NULL) : (void)0)
+    (IS_OPEN() ? send_msg(NULL, "ping", NULL, NULL, NULL, NULL, NULL, "timestamp", NULL) : (void)0)
 
 static void usage(FILE *f) {
     fprintf(f, "usage: phase20_client URL [--heartbeat-ms N] [--reconnect-ms N]\n"
@@ -44,9 +44,11 @@ static int find_ch(const char *c) { /* the slot of channel c ("": a free one), o
 }
 
 /* {"type":type,"payload":{"channel":chan,k1:v1,k2:v2,jkey:json}} (NULLs left out; json NULL: the
-   time now, ms), sent now, or queued by rtws_client while reconnecting (sent first once open) */
-static void send_msg(const char *type, const char *chan, const char *k1, const char *v1,
-                     const char *k2, const char *v2, const char *jkey, const char *json) {
+   time now, ms), sent now, or queued by rtws_client while reconnecting (sent first once open).
+   With a key: a restore message, sent now when open and again after every reconnect. */
+static void send_msg(const char *key, const char *type, const char *chan, const char *k1,
+                     const char *v1, const char *k2, const char *v2, const char *jkey,
+                     const char *json) {
     char buf[8192];
     rtws_json_writer w;
     size_t n;
@@ -68,9 +70,11 @@ static void send_msg(const char *type, const char *chan, const char *k1, const c
     rtws_json_write_object_end(&w);
     if (rtws_json_writer_finish(&w, &n) != RTWS_OK)
         printf("error - not sent (bad JSON)\n");
-    else if (rtws_client_send(CL, RTWS_OP_TEXT, buf, n, 0) != RTWS_OK)
+    else if (key && rtws_client_set_restore(CL, key, RTWS_OP_TEXT, buf, n) != RTWS_OK)
         printf("error - not sent\n");
-    else if (!IS_OPEN())
+    else if (!key && rtws_client_send(CL, RTWS_OP_TEXT, buf, n, 0) != RTWS_OK)
+        printf("error - not sent\n");
+    else if (!IS_OPEN() && !key)
         printf("queued %zu\n", rtws_client_get_queued(CL, NULL));
 }
 
@@ -104,7 +108,6 @@ static void on_text(const char *s, size_t len) { /* as the document's handlers s
 }
 
 static void on_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
-    int i;
     (void)cl;
     (void)user;
     if (ev->type == RTWS_CLIENT_EV_CONN && ev->conn.event->type == RTWS_EV_MESSAGE &&
@@ -118,14 +121,8 @@ static void on_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
         set_status("disconnected", "");
     else if (ev->state.state == RTWS_CLIENT_FAILED)
         set_status("error", "reconnect attempts exhausted");
-    else if (ev->state.state == RTWS_CLIENT_OPEN) { /* after the queue: channels, presence */
+    else if (ev->state.state == RTWS_CLIENT_OPEN) { /* channels, presence, queue: sent */
         set_status("connected", "");
-        for (i = 0; i < MAXCH; i++) {
-            if (chans[i][0])
-                send_msg("subscribe", chans[i], NULL, NULL, NULL, NULL, NULL, NULL);
-            if (chans[i][0] && pres[i][0])
-                send_msg("presence", chans[i], "status", pres[i], NULL, NULL, NULL, NULL);
-        }
         PING();
     } else if (ev->state.state == RTWS_CLIENT_RECONNECTING) {
         set_status(strcmp(status, "connected") ? "error" : "disconnected",
@@ -138,30 +135,32 @@ static void on_event(rtws_client *cl, const rtws_client_event *ev, void *user) {
 
 static void command(char *s) {
     char *a = strtok(s, " "), *b = strtok(NULL, " "), *c = strtok(NULL, " "), *j = strtok(NULL, "");
+    char sub[80], pre[80]; /* b's restore keys: its subscription, its presence status */
     int i;
     if (!a)
         return;
+    snprintf(sub, sizeof sub, "s %s", b ? b : "");
+    snprintf(pre, sizeof pre, "p %s", b ? b : "");
     if (!strcmp(a, "subscribe") && b && find_ch(b) < 0 && (i = find_ch("")) >= 0 &&
         strlen(b) < sizeof chans[i]) { /* else (already, full, too long): an error */
         snprintf(chans[i], sizeof chans[i], "%s", b);
-        if (IS_OPEN())
-            send_msg("subscribe", b, NULL, NULL, NULL, NULL, NULL, NULL);
+        send_msg(sub, "subscribe", b, NULL, NULL, NULL, NULL, NULL, NULL);
     } else if (!strcmp(a, "unsubscribe") && b && (i = find_ch(b)) >= 0) {
-        chans[i][0] = pres[i][0] = 0;
+        chans[i][0] = 0;
+        rtws_client_clear_restore(CL, sub);
+        rtws_client_clear_restore(CL, pre);
         if (IS_OPEN())
-            send_msg("unsubscribe", b, NULL, NULL, NULL, NULL, NULL, NULL);
+            send_msg(NULL, "unsubscribe", b, NULL, NULL, NULL, NULL, NULL, NULL);
     } else if (!strcmp(a, "send") && c) {
-        send_msg("channel_message", b, "event", c, NULL, NULL, "payload", j ? j : "null");
-    } else if (!strcmp(a, "presence") && c && (i = find_ch(b)) >= 0) {
-        snprintf(pres[i], sizeof pres[i], "%s", c);
-        if (IS_OPEN())
-            send_msg("presence", b, "status", c, NULL, NULL, NULL, NULL);
+        send_msg(NULL, "channel_message", b, "event", c, NULL, NULL, "payload", j ? j : "null");
+    } else if (!strcmp(a, "presence") && c && find_ch(b) >= 0) {
+        send_msg(pre, "presence", b, "status", c, NULL, NULL, NULL, NULL);
     } else if (!strcmp(a, "insert") && j) {
-        send_msg("sync", b, "action", "insert", "resource", c, "record", j);
+        send_msg(NULL, "sync", b, "action", "insert", "resource", c, "record", j);
     } else if (!strcmp(a, "update") && j) {
-        send_msg("sync", b, "action", "update", "id", c, "changes", j);
+        send_msg(NULL, "sync", b, "action", "update", "id", c, "changes", j);
     } else if (!strcmp(a, "delete") && c) {
-        send_msg("sync", b, "action", "delete", "id", c, NULL, NULL);
+        send_msg(NULL, "sync", b, "action", "delete", "id", c, NULL, NULL);
     } else if (!strcmp(a, "ping")) {
         PING();
     } else if (!strcmp(a, "stats")) { /* the document's getStats() */
