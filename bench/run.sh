@@ -485,18 +485,28 @@ bash bench/scale.sh ${BENCH_SCALE_ARGS:-} --out $B/scale || note "scale: bench/s
 fi
 
 # ---- 12. deflate ----------------------------------------------------------
-# bench/bench_deflate.c: rtws's DEFLATE codec next to zlib (levels 1 and 6,
-# compress and inflate) on JSON envelopes and a 1 MiB mixed document
+# bench/bench_deflate.c: rtws's DEFLATE codec next to zlib and libdeflate
+# (levels 1 and 6, compress and inflate) on JSON envelopes and a 1 MiB mixed
+# document; libdeflate when Debian's libdeflate-dev is there (-DHAVE_LIBDEFLATE)
 if section deflate; then
-echo "== 12. deflate: bench_deflate vs zlib (${SRV:-unpinned})"
-if ! echo '#include <zlib.h>' | gcc -E -x c - >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zlib1g-dev) >"$LOGS/zlib_install.log" 2>&1
+echo "== 12. deflate: bench_deflate vs zlib and libdeflate (${SRV:-unpinned})"
+dneed=()
+echo '#include <zlib.h>' | gcc -E -x c - >/dev/null 2>&1 || dneed+=(zlib1g-dev)
+[ -f /usr/include/libdeflate.h ] || dneed+=(libdeflate-dev)
+if [ ${#dneed[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${dneed[@]}") >"$LOGS/zlib_install.log" 2>&1
 fi
-if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate -lz 2>"$LOGS/deflate.log" &&
+DFLAGS="-lz"
+if [ -f /usr/include/libdeflate.h ]; then DFLAGS="-DHAVE_LIBDEFLATE -lz -ldeflate"
+else note "deflate: libdeflate.h missing (Debian libdeflate-dev): libdeflate left out"; fi
+# shellcheck disable=SC2086
+if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate $DFLAGS 2>"$LOGS/deflate.log" &&
     $SRV $B/bench_deflate >"$B/deflate.txt" 2>>"$LOGS/deflate.log"; then
     sed 's/^/   /' "$B/deflate.txt"
     version zlib "$(sed -n 's/^# rtws [^,]*, zlib \([^;]*\);.*/\1/p' "$B/deflate.txt")"
-    cmdline deflate rtws "$SRV $B/bench_deflate   (built: gcc $CFLAGS_B -I. bench/bench_deflate.c -lz)"
+    grep -q '; libdeflate ' "$B/deflate.txt" &&
+        version libdeflate "$(sed -n 's/^# .*; libdeflate \([^;]*\);.*/\1/p' "$B/deflate.txt") (Debian libdeflate-dev $(dpkg-query -W -f='${Version}' libdeflate-dev 2>/dev/null))"
+    cmdline deflate rtws "$SRV $B/bench_deflate   (built: gcc $CFLAGS_B -I. bench/bench_deflate.c $DFLAGS)"
 else
     : >"$B/deflate.txt"
     note "deflate: bench_deflate failed or zlib missing: $(tail -n 3 "$LOGS/deflate.log" | tr '\n' ' ')"
