@@ -1,23 +1,45 @@
-/* bench_deflate - rtws's DEFLATE codec (layer 1) next to zlib, same inputs,
-   same machine, same run.
+/* bench_deflate - rtws's DEFLATE codec (layer 1) next to zlib and, when
+   built with -DHAVE_LIBDEFLATE, libdeflate: same inputs, same machine, same
+   run.
 
    usage: ./bench_deflate [--quick]
    build: gcc -std=c99 -O2 -I. bench/bench_deflate.c -o bench_deflate -lz
+          (with libdeflate: add -DHAVE_LIBDEFLATE ... -ldeflate)
    Corpora, made here deterministically:
      json-msgs  2,000 realtime-protocol envelopes (publish, presence, ack,
                 history; 90-400 bytes each), compressed as permessage-deflate
-                does: one stream, each message sync-flushed, context takeover
+                does with context takeover: one stream, each message
+                sync-flushed
+     json-msgs-nt  the same 2,000 envelopes, each message compressed on its
+                own (no context takeover: the compressor is reset before each
+                message; rtws's server default, server_no_context_takeover)
      json       the same envelopes as one stream, newline-separated
      mixed-1m   a 1 MiB document: prose, JSON, a CSV table, base64, random
                 bytes, runs and zeros, in blocks
-   For each corpus and level (rtws RTWS_Z_FAST = 1 vs zlib 1, RTWS_Z_DEFAULT =
-   6 vs zlib 6) it prints the compressed size as a ratio of the input and the
-   compression speed in MB/s of input; then inflate speed (MB/s of output) of
-   both inflaters on the same stream (zlib's level 6 output). Raw deflate,
-   window bits 15. Each figure is the median of 7 runs of at least 0.2 s (3
-   of 0.05 s with --quick), rtws and zlib taking turns in every round after
-   a warm-up; every output is checked (rtws's streams inflate
-   with zlib and zlib's with rtws, to the input). Lines:
+   For each corpus and level (rtws RTWS_Z_FAST = 1 vs zlib 1 and libdeflate 1,
+   RTWS_Z_DEFAULT = 6 vs zlib 6 and libdeflate 6) it prints the compressed
+   size as a ratio of the input and the compression speed in MB/s of input;
+   then inflate speed (MB/s of output) of every inflater on the same stream
+   (zlib's level 6 output). Raw deflate, window bits 15. Each figure is the
+   median of 7 runs of at least 0.2 s (3 of 0.05 s with --quick), the codecs
+   taking turns in every round (the order rotating) after a warm-up; every
+   output is checked (rtws's streams inflate with zlib and zlib's with rtws,
+   to the input; libdeflate's inflate with rtws and rtws's with libdeflate).
+
+   libdeflate compresses and inflates whole buffers only: no streaming, no
+   sync flush, no window kept between calls. So on json-msgs (context
+   takeover) its compress line is each message compressed alone as one
+   complete stream (a final block, no 00 00 ff ff to strip): the same
+   measurement as on json-msgs-nt, a ratio not comparable to the takeover
+   figures above it, and it has no inflate line there (it cannot inflate a
+   message that refers back to earlier ones). On json-msgs-nt it inflates
+   each message of zlib's stream as a whole buffer, the message's bytes
+   followed by 00 00 ff ff 03 00 (the tail permessage-deflate puts back,
+   then an empty final block) laid out before the timing. The compressor
+   and decompressor are allocated once per level, outside the timing (as
+   rtws's memory blocks are); zlib's deflateInit2/inflateInit2 run inside
+   it, once per pass over the corpus (not per message).
+   Lines:
      deflate CORPUS compress LEVEL CODEC RATIO MBPS
      deflate CORPUS inflate - CODEC - MBPS */
 #define _POSIX_C_SOURCE 200809L
@@ -29,6 +51,9 @@
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
+#ifdef HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 static int runs = 7;
 static double min_time = 0.2;
@@ -61,6 +86,7 @@ typedef struct {
     size_t len;
     size_t *msg_len; /* NULL: one stream */
     size_t nmsg;
+    int takeover; /* messages: 1 keeps the window from message to message */
 } corpus;
 
 static const char *users[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
@@ -111,6 +137,7 @@ static void make_json(corpus *msgs, corpus *one) {
     msgs->data = p;
     msgs->len = off;
     msgs->nmsg = n;
+    msgs->takeover = 1;
     /* the same envelopes newline-separated, as one stream */
     one->name = "json";
     one->data = (uint8_t *)malloc(off + n);
@@ -123,6 +150,7 @@ static void make_json(corpus *msgs, corpus *one) {
     }
     one->msg_len = NULL;
     one->nmsg = 0;
+    one->takeover = 0;
 }
 
 static void make_mixed(corpus *c) {
@@ -171,6 +199,7 @@ static void make_mixed(corpus *c) {
     c->len = cap;
     c->msg_len = NULL;
     c->nmsg = 0;
+    c->takeover = 0;
 }
 
 /* ---- the codecs: compress a corpus into out, return its size ---- */
@@ -193,7 +222,7 @@ static size_t rtws_compress(const corpus *c, int level, uint8_t *out, size_t cap
                 die("rtws compress message");
             total += olen - 4; /* the tail permessage-deflate removes */
             off += c->msg_len[i];
-            rtws_deflate_reset(&d, 1);
+            rtws_deflate_reset(&d, c->takeover);
         }
     }
     rtws_deflate_free(&d);
@@ -214,6 +243,7 @@ static size_t zlib_compress(const corpus *c, int level, uint8_t *out, size_t cap
         total = s.total_out;
     } else {
         for (i = 0; i < c->nmsg; i++) {
+            if (i && !c->takeover && deflateReset(&s) != Z_OK) die("zlib reset");
             s.next_in = c->data + off;
             s.avail_in = (uInt)c->msg_len[i];
             s.next_out = out + total;
@@ -239,7 +269,7 @@ static size_t rtws_decompress(const corpus *c, const uint8_t *z, size_t zlen, co
         if (rtws_inflate_feed(&s, z, zlen, &used, out, cap, &total) != RTWS_Z_END) die("rtws inflate");
     } else {
         for (i = 0; i < c->nmsg; i++) {
-            rtws_inflate_reset(&s, 1);
+            rtws_inflate_reset(&s, c->takeover);
             if (rtws_inflate_feed(&s, z + off, zmsg[i], &used, out + total, cap - total, &olen) !=
                 RTWS_Z_OK)
                 die("rtws inflate message");
@@ -268,6 +298,7 @@ static size_t zlib_decompress(const corpus *c, const uint8_t *z, size_t zlen, co
         if (inflate(&s, Z_FINISH) != Z_STREAM_END) die("zlib inflate");
     } else {
         for (i = 0; i < c->nmsg; i++) {
+            if (i && !c->takeover && inflateReset(&s) != Z_OK) die("zlib inflate reset");
             s.next_in = (Bytef *)(uintptr_t)(z + off);
             s.avail_in = (uInt)zmsg[i];
             if (inflate(&s, Z_SYNC_FLUSH) != Z_OK) die("zlib inflate message");
@@ -281,9 +312,85 @@ static size_t zlib_decompress(const corpus *c, const uint8_t *z, size_t zlen, co
     return (size_t)(s.next_out - out);
 }
 
-/* The two codecs take turns within every round (the machine's load hits
-   both alike); each round times each one for at least min_time. Medians of
-   MB/s into res[0] (rtws) and res[1] (zlib); c->len bytes per call. */
+#ifdef HAVE_LIBDEFLATE
+/* libdeflate: whole buffers only. A corpus of messages is compressed message
+   by message, each a complete stream of its own (see the top of the file);
+   the compressors (one per level) and the decompressor are made once. */
+static struct libdeflate_compressor *ld_comp[10];
+static struct libdeflate_decompressor *ld_dec;
+static size_t ld_compress(const corpus *c, int level, uint8_t *out, size_t cap) {
+    size_t total = 0, off = 0, i, n;
+    if (!c->msg_len) {
+        total = libdeflate_deflate_compress(ld_comp[level], c->data, c->len, out, cap);
+        if (!total) die("libdeflate compress");
+        return total;
+    }
+    for (i = 0; i < c->nmsg; i++) {
+        n = libdeflate_deflate_compress(ld_comp[level], c->data + off, c->msg_len[i], out + total,
+                                        cap - total);
+        if (!n) die("libdeflate compress message");
+        total += n;
+        off += c->msg_len[i];
+    }
+    return total;
+}
+/* z: whole streams, one per message (zmsg) or one for the corpus */
+static size_t ld_decompress(const corpus *c, const uint8_t *z, size_t zlen, const size_t *zmsg,
+                            uint8_t *out, size_t cap) {
+    size_t total = 0, off = 0, i, n;
+    if (!c->msg_len) {
+        if (libdeflate_deflate_decompress(ld_dec, z, zlen, out, cap, &total) != LIBDEFLATE_SUCCESS)
+            die("libdeflate inflate");
+        return total;
+    }
+    for (i = 0; i < c->nmsg; i++) {
+        if (libdeflate_deflate_decompress(ld_dec, z + off, zmsg[i], out + total, cap - total, &n) !=
+            LIBDEFLATE_SUCCESS)
+            die("libdeflate inflate message");
+        total += n;
+        off += zmsg[i];
+    }
+    return total;
+}
+/* libdeflate's per-message streams, sizes recorded message by message */
+static size_t *ld_split_sizes(const corpus *c, int level) {
+    size_t *z = (size_t *)malloc(c->nmsg * sizeof(size_t)), i, off = 0, cap = 65536;
+    uint8_t *out = (uint8_t *)malloc(cap);
+    for (i = 0; i < c->nmsg; i++) {
+        z[i] = libdeflate_deflate_compress(ld_comp[level], c->data + off, c->msg_len[i], out, cap);
+        if (!z[i]) die("libdeflate split");
+        off += c->msg_len[i];
+    }
+    free(out);
+    return z;
+}
+/* Whole streams out of permessage-deflate messages (tail removed): each
+   message gets 00 00 ff ff back and an empty final fixed block (03 00).
+   *zl: their sizes; returns the new buffer. */
+static uint8_t *ld_whole(const corpus *c, const uint8_t *z, const size_t *zmsg, size_t **zl,
+                         size_t *total) {
+    static const uint8_t fin[6] = {0, 0, 0xFF, 0xFF, 3, 0};
+    size_t i, in = 0, outn = 0, sum = 0;
+    uint8_t *b;
+    for (i = 0; i < c->nmsg; i++) sum += zmsg[i] + 6;
+    b = (uint8_t *)malloc(sum);
+    *zl = (size_t *)malloc(c->nmsg * sizeof(size_t));
+    for (i = 0; i < c->nmsg; i++) {
+        memcpy(b + outn, z + in, zmsg[i]);
+        memcpy(b + outn + zmsg[i], fin, 6);
+        (*zl)[i] = zmsg[i] + 6;
+        outn += zmsg[i] + 6;
+        in += zmsg[i];
+    }
+    *total = outn;
+    return b;
+}
+#endif
+
+/* The codecs take turns within every round (the machine's load hits them
+   alike; who goes first rotates per round); each round times each one for at
+   least min_time. Medians of MB/s into res[0..n) (rtws, zlib, libdeflate);
+   c->len bytes per call. */
 typedef size_t (*comp_fn)(const corpus *, int, uint8_t *, size_t);
 typedef size_t (*decomp_fn)(const corpus *, const uint8_t *, size_t, const size_t *, uint8_t *,
                             size_t);
@@ -308,19 +415,20 @@ static double once(const job *j, const corpus *c, int level, uint8_t *out, size_
     } while (t < min_time);
     return (double)bytes / t / 1e6;
 }
-static void time_pair(const job j[2], const corpus *c, int level, uint8_t *out, size_t cap,
-                      double res[2]) {
-    double r[2][7];
+static void time_n(const job *j, int n, const corpus *c, int level, uint8_t *out, size_t cap,
+                   double *res) {
+    double r[3][7];
     int k, w;
-    for (w = 0; w < 2; w++) (void)once(&j[w], c, level, out, cap); /* warm-up */
-    for (k = 0; k < runs; k++) /* who goes first alternates per round */
-        for (w = 0; w < 2; w++) {
-            int who = (k & 1) ^ w;
+    for (w = 0; w < n; w++) (void)once(&j[w], c, level, out, cap); /* warm-up */
+    for (k = 0; k < runs; k++) /* who goes first rotates per round */
+        for (w = 0; w < n; w++) {
+            int who = (k + w) % n;
             r[who][k] = once(&j[who], c, level, out, cap);
         }
-    for (w = 0; w < 2; w++) qsort(r[w], (size_t)runs, sizeof r[w][0], cmp_double);
-    res[0] = r[0][runs / 2];
-    res[1] = r[1][runs / 2];
+    for (w = 0; w < n; w++) {
+        qsort(r[w], (size_t)runs, sizeof r[w][0], cmp_double);
+        res[w] = r[w][runs / 2];
+    }
 }
 
 /* per-message compressed sizes, recorded while compressing message by message */
@@ -340,7 +448,7 @@ static size_t *split_sizes(const corpus *c, int use_rtws, int level) {
                 die("split");
             z[i] = olen - 4;
             off += c->msg_len[i];
-            rtws_deflate_reset(&d, 1);
+            rtws_deflate_reset(&d, c->takeover);
         }
         rtws_deflate_free(&d);
     } else {
@@ -348,6 +456,7 @@ static size_t *split_sizes(const corpus *c, int use_rtws, int level) {
         memset(&s, 0, sizeof s);
         if (deflateInit2(&s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) die("zlib");
         for (i = 0; i < c->nmsg; i++) {
+            if (i && !c->takeover && deflateReset(&s) != Z_OK) die("zlib split reset");
             s.next_in = c->data + off;
             s.avail_in = (uInt)c->msg_len[i];
             s.next_out = out;
@@ -362,26 +471,49 @@ static size_t *split_sizes(const corpus *c, int use_rtws, int level) {
     return z;
 }
 
+/* a copy of corpus c that is its messages each compressed on its own */
+static corpus no_takeover(const corpus *c) {
+    corpus n = *c;
+    n.name = "json-msgs-nt";
+    n.takeover = 0;
+    return n;
+}
+
 int main(int argc, char **argv) {
-    corpus cs[3];
+    corpus cs[4];
     size_t cap, k;
     uint8_t *z, *z2, *out;
     static const int levels[2] = {1, 6};
+    static const char *const names[3] = {"rtws", "zlib", "libdeflate"};
+    int ncodec = 2;
     if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
         runs = 3;
         min_time = 0.05;
     }
-    make_json(&cs[0], &cs[1]);
-    make_mixed(&cs[2]);
+    make_json(&cs[0], &cs[2]);
+    cs[1] = no_takeover(&cs[0]);
+    make_mixed(&cs[3]);
     mem_d = (uint8_t *)malloc(rtws_deflate_mem_size(NULL));
     mem_i = (uint8_t *)malloc(rtws_inflate_mem_size(NULL));
+#ifdef HAVE_LIBDEFLATE
+    ncodec = 3;
+    ld_comp[1] = libdeflate_alloc_compressor(1);
+    ld_comp[6] = libdeflate_alloc_compressor(6);
+    ld_dec = libdeflate_alloc_decompressor();
+    if (!ld_comp[1] || !ld_comp[6] || !ld_dec) die("libdeflate alloc");
+    printf("# rtws %s, zlib %s; libdeflate %s; raw deflate, window bits 15; rtws memory: deflate "
+           "%zu + %zu B, inflate %zu + %zu B\n",
+           rtws_version(), zlibVersion(), LIBDEFLATE_VERSION_STRING, rtws_deflate_mem_size(NULL),
+           sizeof(rtws_deflate), rtws_inflate_mem_size(NULL), sizeof(rtws_inflate));
+#else
     printf("# rtws %s, zlib %s; raw deflate, window bits 15; rtws memory: deflate %zu + %zu B, "
            "inflate %zu + %zu B\n",
            rtws_version(), zlibVersion(), rtws_deflate_mem_size(NULL), sizeof(rtws_deflate),
            rtws_inflate_mem_size(NULL), sizeof(rtws_inflate));
-    for (k = 0; k < 3; k++) {
+#endif
+    for (k = 0; k < 4; k++) {
         corpus *c = &cs[k];
-        int li;
+        int li, w;
         size_t *zm_r = NULL, *zm_z = NULL;
         cap = c->len * 2 + 65536;
         z = (uint8_t *)malloc(cap);
@@ -389,46 +521,114 @@ int main(int argc, char **argv) {
         out = (uint8_t *)malloc(c->len + 65536);
         for (li = 0; li < 2; li++) {
             int lv = levels[li];
-            size_t zr = rtws_compress(c, lv, z, cap), zz = zlib_compress(c, lv, z2, cap);
+            size_t zs[3] = {0, 0, 0};
+            job j[3];
+            double mbps[3];
+            zs[0] = rtws_compress(c, lv, z, cap);
+            zs[1] = zlib_compress(c, lv, z2, cap);
             free(zm_r);
             free(zm_z);
             zm_r = c->msg_len ? split_sizes(c, 1, lv) : NULL;
             zm_z = c->msg_len ? split_sizes(c, 0, lv) : NULL;
             /* checks: each codec's stream inflates with the other one */
-            if (zlib_decompress(c, z, zr, zm_r, out, c->len + 65536) != c->len ||
+            if (zlib_decompress(c, z, zs[0], zm_r, out, c->len + 65536) != c->len ||
                 memcmp(out, c->data, c->len) != 0)
                 die("rtws stream does not inflate with zlib");
-            if (rtws_decompress(c, z2, zz, zm_z, out, c->len + 65536) != c->len ||
+            if (rtws_decompress(c, z2, zs[1], zm_z, out, c->len + 65536) != c->len ||
                 memcmp(out, c->data, c->len) != 0)
                 die("zlib stream does not inflate with rtws");
-            {
-                job j[2];
-                double mbps[2];
-                memset(j, 0, sizeof j);
-                j[0].comp = rtws_compress;
-                j[1].comp = zlib_compress;
-                time_pair(j, c, lv, z, cap, mbps);
-                printf("deflate %s compress %d rtws %.4f %.1f\n", c->name, lv,
-                       (double)zr / (double)c->len, mbps[0]);
-                printf("deflate %s compress %d zlib %.4f %.1f\n", c->name, lv,
-                       (double)zz / (double)c->len, mbps[1]);
+#ifdef HAVE_LIBDEFLATE
+            { /* rtws's stream inflates with libdeflate (not with takeover:
+                   libdeflate keeps no window) and libdeflate's with rtws's */
+                size_t *zl = NULL, tot = zs[0], *zm_l;
+                if (!c->takeover) {
+                    uint8_t *whole = c->msg_len ? ld_whole(c, z, zm_r, &zl, &tot) : z;
+                    if (ld_decompress(c, whole, tot, zl, out, c->len + 65536) != c->len ||
+                        memcmp(out, c->data, c->len) != 0)
+                        die("rtws stream does not inflate with libdeflate");
+                    if (whole != z) free(whole);
+                    free(zl);
+                }
+                zs[2] = ld_compress(c, lv, z2, cap);
+                zm_l = c->msg_len ? ld_split_sizes(c, lv) : NULL;
+                /* each of its messages is a whole stream: rtws inflates it
+                   as one (no window kept), to RTWS_Z_END */
+                if (c->msg_len) {
+                    size_t i, off = 0, got = 0, used, olen;
+                    rtws_inflate s;
+                    if (rtws_inflate_init(&s, NULL, mem_i, rtws_inflate_mem_size(NULL)) != RTWS_Z_OK)
+                        die("init");
+                    for (i = 0; i < c->nmsg; i++) {
+                        rtws_inflate_reset(&s, 0);
+                        if (rtws_inflate_feed(&s, z2 + off, zm_l[i], &used, out + got,
+                                              c->len + 65536 - got, &olen) != RTWS_Z_END ||
+                            used != zm_l[i])
+                            die("libdeflate message does not inflate with rtws");
+                        got += olen;
+                        off += zm_l[i];
+                    }
+                    rtws_inflate_free(&s);
+                    if (got != c->len || memcmp(out, c->data, c->len) != 0)
+                        die("libdeflate messages do not inflate with rtws");
+                } else if (rtws_decompress(c, z2, zs[2], NULL, out, c->len + 65536) != c->len ||
+                           memcmp(out, c->data, c->len) != 0) {
+                    die("libdeflate stream does not inflate with rtws");
+                }
+                free(zm_l);
             }
+#endif
+            memset(j, 0, sizeof j);
+            j[0].comp = rtws_compress;
+            j[1].comp = zlib_compress;
+#ifdef HAVE_LIBDEFLATE
+            j[2].comp = ld_compress;
+#endif
+            time_n(j, ncodec, c, lv, z, cap, mbps);
+            for (w = 0; w < ncodec; w++)
+                printf("deflate %s compress %d %s %.4f %.1f\n", c->name, lv, names[w],
+                       (double)zs[w] / (double)c->len, mbps[w]);
             fflush(stdout);
         }
-        /* inflate: both inflaters on zlib's level 6 stream */
+        /* inflate: every inflater on zlib's level 6 stream (libdeflate: not
+           on json-msgs, whose messages refer back to earlier ones) */
         {
-            job j[2];
-            double mbps[2];
+            job j[3];
+            double mbps[3];
+            int n = ncodec;
+            uint8_t *whole = NULL;
+            size_t *zl = NULL;
             memset(j, 0, sizeof j);
             j[0].decomp = rtws_decompress;
             j[1].decomp = zlib_decompress;
             j[0].z = j[1].z = z2;
             j[0].zlen = j[1].zlen = zlib_compress(c, 6, z2, cap);
             j[0].zmsg = j[1].zmsg = zm_z;
-            time_pair(j, c, 6, out, c->len + 65536, mbps);
-            printf("deflate %s inflate - rtws - %.1f\n", c->name, mbps[0]);
-            printf("deflate %s inflate - zlib - %.1f\n", c->name, mbps[1]);
+#ifdef HAVE_LIBDEFLATE
+            j[2].decomp = ld_decompress;
+            if (c->msg_len && c->takeover) {
+                n = 2;
+            } else if (c->msg_len) {
+                size_t wlen = 0;
+                whole = ld_whole(c, z2, zm_z, &zl, &wlen);
+                j[2].z = whole;
+                j[2].zlen = wlen;
+                j[2].zmsg = zl;
+                if (ld_decompress(c, whole, wlen, zl, out, c->len + 65536) != c->len ||
+                    memcmp(out, c->data, c->len) != 0)
+                    die("zlib messages do not inflate with libdeflate");
+            } else {
+                j[2].z = z2;
+                j[2].zlen = j[0].zlen;
+                if (ld_decompress(c, z2, j[0].zlen, NULL, out, c->len + 65536) != c->len ||
+                    memcmp(out, c->data, c->len) != 0)
+                    die("zlib stream does not inflate with libdeflate");
+            }
+#endif
+            time_n(j, n, c, 6, out, c->len + 65536, mbps);
+            for (w = 0; w < n; w++) printf("deflate %s inflate - %s - %.1f\n", c->name, names[w], mbps[w]);
             fflush(stdout);
+            free(whole);
+            free(zl);
         }
         free(zm_r);
         free(zm_z);

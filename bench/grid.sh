@@ -5,7 +5,10 @@
 # (bench/loadgen.c) for every server, runs alternating between the servers
 # (A/B, the order flipped every round) and the median of the rounds per
 # cell. Plus connection-count rows: 1, 100 and 1,000 connections at 64 B
-# (depth 16) and 64 KiB (depth 1).
+# (depth 16) and 64 KiB (depth 1). Uncompressed: the load generator offers no
+# permessage-deflate, so echo_server (compression on by default) and
+# uWebSockets.js (compression disabled) both run without it; echo with
+# compression is bench/run.sh's section echo-deflate.
 #
 #   bash bench/grid.sh                 # full grid, about 10 minutes on 2 cores
 #   bash bench/grid.sh --quick         # 16 B, 64 KiB, 1 MiB x depth 1, 16; 1 round of 1 s
@@ -121,7 +124,7 @@ for n in $CONN_ROWS; do [ "$n" -gt "$most" ] && most=$n; done
     echo "date	$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "load_start	$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "pinning	${SRV:-none} (servers), ${LG:-none} (load generator)"
-    echo "settings	$SECS s measured after $WARM s warm-up, $ROUNDS round(s), binary messages"
+    echo "settings	$SECS s measured after $WARM s warm-up, $ROUNDS round(s), binary messages, no permessage-deflate (not offered)"
     for p in "${avail[@]}"; do echo "peer_$p	${VER[$p]}"; done
 } >"$OUT/meta.tsv"
 

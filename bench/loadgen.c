@@ -26,6 +26,34 @@
      --idle S          fanout: once everyone is subscribed, sit idle S seconds
                        (answering pings) and report the server's VmRSS per
                        subscribed connection before publishing (default 0)
+     --json            echo/latency: JSON text payloads (see below) instead
+                       of random printable ASCII; no compression offered
+     --deflate         echo/latency: offer permessage-deflate and compress
+                       every message (implies --json; text only, so not with
+                       --binary)
+
+   --deflate: the handshake offers "permessage-deflate;
+   client_no_context_takeover; client_max_window_bits" (we compress each
+   message on its own, so every frame can be built once before the run; any
+   window the server likes for its own messages). The server must accept it
+   (a 101 without the extension, with another extension, a
+   client_max_window_bits below 15 or a malformed answer is an error); its
+   answer is printed. Each of the payload variants is compressed once at
+   startup with rtws's own compressor (rtws.h layer 1, RTWS_Z_DEFAULT = level
+   6, window 15, sync flush, the 00 00 ff ff tail removed) into a masked frame
+   with RSV1 set, so the generator spends no CPU compressing during the run.
+   Every echo is inflated with rtws's inflater (one per connection; reset
+   before each message, keeping the window when the server did not answer
+   server_no_context_takeover) and then checked like any other; an echo the
+   server sent uncompressed (RSV1 clear) is checked as it is. Reported: the
+   wire ratio each way (payload bytes on the wire / payload bytes, over all
+   messages sent or received) and how many echoes came compressed.
+   --json payloads: a JSON array of realtime-protocol envelopes (message,
+   presence, ack, history: channel, id, serial, timestamp, user, a few words
+   of text), made by a xorshift generator with a fixed seed per variant (the
+   same bytes in every run, for every server), envelopes added while they
+   fit and the rest padded with spaces before the closing bracket, so each
+   payload is valid JSON of exactly --size bytes (from 2 bytes up).
 
    With more connections than the fd limit allows (the soft limit is raised
    to the hard one first), idle and fanout go on with as many as fit and say
@@ -81,6 +109,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* rtws's DEFLATE codec (layer 1) for --deflate */
+#define RTWS_IMPLEMENTATION
+#include "../rtws.h"
+
 enum { MODE_ECHO, MODE_LATENCY, MODE_IDLE, MODE_SOAK, MODE_FANOUT };
 enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
@@ -92,6 +124,7 @@ static double o_warmup = 1, o_duration = 5, o_sample = 5;
 static long o_pid;
 static int o_concurrency = 256, o_reconnect = 200, o_src_ips;
 static double o_idle;
+static int o_json, o_deflate;
 
 /* ---- time, randomness ---- */
 static uint64_t now_ns(void) {
@@ -110,7 +143,7 @@ static uint64_t rng(void) {
 /* ---- prebuilt messages ---- */
 typedef struct variant {
     uint8_t *frame; /* header + masked payload */
-    size_t frame_len;
+    size_t frame_len, wire_len; /* wire_len: the payload in the frame (compressed) */
     const uint8_t *plain; /* the payload the echo must carry */
     size_t len;
     uint8_t op;
@@ -118,6 +151,74 @@ typedef struct variant {
 static variant *vars;
 static int nvars;
 static uint8_t *plain_base;
+
+/* --json payloads: envelopes from a xorshift generator of our own */
+static const char *const js_users[8] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
+static const char *const js_words[16] = {"hello", "the", "meeting", "starts", "at", "noon", "see", "you",
+                                         "there", "ok", "thanks", "great", "deploy", "is", "done", "lunch?"};
+static uint32_t js_rnd(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (uint32_t)((*s * 2685821657736338717ull) >> 32);
+}
+static size_t js_envelope(char *p, size_t cap, uint64_t *s, unsigned i) {
+    unsigned kind = js_rnd(s) % 10, ch = js_rnd(s) % 12, u = js_rnd(s) % 8;
+    unsigned long long ts = 1733400000000ull + i * 173ull;
+    int n;
+    if (kind < 6) {
+        char text[160];
+        size_t t = 0;
+        unsigned w, nw = 2 + js_rnd(s) % 10;
+        for (w = 0; w < nw; w++)
+            t += (size_t)snprintf(text + t, sizeof text - t, "%s%s", w ? " " : "", js_words[js_rnd(s) % 16]);
+        n = snprintf(p, cap,
+                     "{\"type\":\"message\",\"channel\":\"room:%u\",\"id\":\"%08x-%04x\",\"serial\":%u,"
+                     "\"ts\":%llu,\"data\":{\"user\":\"%s\",\"text\":\"%s\"}}",
+                     ch, js_rnd(s), js_rnd(s) & 0xFFFF, 1000 + i, ts, js_users[u], text);
+    } else if (kind < 8) {
+        n = snprintf(p, cap,
+                     "{\"type\":\"presence\",\"channel\":\"room:%u\",\"action\":\"%s\",\"member\":"
+                     "{\"id\":\"%s\",\"meta\":{\"status\":\"%s\",\"device\":\"web\"}},\"ts\":%llu}",
+                     ch, js_rnd(s) & 1 ? "join" : "leave", js_users[u], js_rnd(s) & 1 ? "online" : "away", ts);
+    } else if (kind < 9) {
+        n = snprintf(p, cap, "{\"type\":\"ack\",\"ref\":%u,\"ok\":true}", i);
+    } else {
+        n = snprintf(p, cap,
+                     "{\"type\":\"history\",\"channel\":\"room:%u\",\"since\":%u,\"limit\":50,"
+                     "\"cursor\":\"c%08x\"}",
+                     ch, 900 + i, js_rnd(s));
+    }
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+/* len bytes of JSON: "[" envelopes separated by "," "]", padded with
+   spaces before the "]"; an envelope that does not fit is skipped for
+   another (8 tries in a row), so small sizes are still mostly envelopes */
+static void json_payload(uint8_t *p, size_t len, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull | 1;
+    size_t off = 0;
+    unsigned i = 0, misses = 0;
+    char env[512];
+    if (len < 2) {
+        memset(p, ' ', len);
+        return;
+    }
+    p[off++] = '[';
+    while (misses < 8) {
+        size_t n = js_envelope(env, sizeof env, &s, i), need = n + (i ? 1 : 0);
+        if (!n || off + need + 1 > len) {
+            misses++;
+            continue;
+        }
+        misses = 0;
+        if (i) p[off++] = ',';
+        memcpy(p + off, env, n);
+        off += n;
+        i++;
+    }
+    memset(p + off, ' ', len - 1 - off);
+    p[len - 1] = ']';
+}
 
 static void make_variants(void) {
     /* soak: mixed sizes across every length form, text and binary, and one
@@ -129,37 +230,75 @@ static void make_variants(void) {
     nvars = o_mode == MODE_SOAK ? 16 : (o_size >= 65536 ? 16 : 64);
     if (o_mode == MODE_SOAK) maxlen = 300000;
     if (o_mode == MODE_IDLE) maxlen = 16;
+    rtws_deflate zd;
+    uint8_t *zbuf = NULL;
+    size_t zcap = 0;
     base_len = maxlen + (size_t)nvars * 7 + 16;
+    if (o_json) base_len = maxlen * (size_t)nvars + 1; /* a payload of its own per variant */
     plain_base = (uint8_t *)malloc(base_len);
     vars = (variant *)calloc((size_t)nvars, sizeof *vars);
     if (!plain_base || !vars) exit(1);
-    for (i = 0; i < base_len; i++) plain_base[i] = (uint8_t)('!' + rng() % 94); /* ASCII: valid text */
+    if (!o_json)
+        for (i = 0; i < base_len; i++) plain_base[i] = (uint8_t)('!' + rng() % 94); /* ASCII: valid text */
+    if (o_deflate) {
+        rtws_z_config zc;
+        memset(&zc, 0, sizeof zc);
+        zc.level = RTWS_Z_DEFAULT;
+        zc.window_bits = 15;
+        zcap = maxlen + maxlen / 8 + 1024;
+        zbuf = (uint8_t *)malloc(zcap);
+        if (!zbuf || rtws_deflate_init(&zd, &zc, NULL, 0) != RTWS_Z_OK) exit(1);
+    }
     for (v = 0; v < nvars; v++) {
         variant *x = &vars[v];
         size_t len = o_mode == MODE_SOAK ? soak_sizes[v] : o_mode == MODE_IDLE ? 16 : o_size, h = 0, j;
+        size_t plen = len; /* bytes in the frame */
+        const uint8_t *pl;
         uint8_t key[4];
         uint64_t r = rng();
         memcpy(key, &r, 4);
         x->len = len;
         x->plain = plain_base + (size_t)v * 7;
+        if (o_json) {
+            x->plain = plain_base + (size_t)v * maxlen;
+            json_payload(plain_base + (size_t)v * maxlen, len, (uint64_t)v + 1);
+        }
+        pl = x->plain;
         x->op = o_mode == MODE_SOAK ? (uint8_t)(v & 1 ? 2 : 1) : (uint8_t)(o_binary ? 2 : 1);
-        x->frame = (uint8_t *)malloc(len + 14);
+        if (o_deflate) { /* each message on its own: client_no_context_takeover */
+            size_t used = 0;
+            rtws_deflate_reset(&zd, 0);
+            if (rtws_deflate_compress(&zd, x->plain, len, &used, zbuf, zcap, &plen, RTWS_Z_SYNC_FLUSH) !=
+                    RTWS_Z_OK ||
+                used != len || plen < 4) {
+                fprintf(stderr, "loadgen: compressing variant %d failed\n", v);
+                exit(1);
+            }
+            plen -= 4; /* the 00 00 ff ff the receiver puts back */
+            pl = zbuf;
+        }
+        x->wire_len = plen;
+        x->frame = (uint8_t *)malloc(plen + 14);
         if (!x->frame) exit(1);
-        x->frame[h++] = (uint8_t)(0x80 | x->op);
-        if (len < 126) {
-            x->frame[h++] = (uint8_t)(0x80 | len);
-        } else if (len <= 0xFFFF) {
+        x->frame[h++] = (uint8_t)(0x80 | (o_deflate ? 0x40 : 0) | x->op);
+        if (plen < 126) {
+            x->frame[h++] = (uint8_t)(0x80 | plen);
+        } else if (plen <= 0xFFFF) {
             x->frame[h++] = 0x80 | 126;
-            x->frame[h++] = (uint8_t)(len >> 8);
-            x->frame[h++] = (uint8_t)len;
+            x->frame[h++] = (uint8_t)(plen >> 8);
+            x->frame[h++] = (uint8_t)plen;
         } else {
             x->frame[h++] = 0x80 | 127;
-            for (j = 0; j < 8; j++) x->frame[h++] = (uint8_t)((uint64_t)len >> (56 - 8 * j));
+            for (j = 0; j < 8; j++) x->frame[h++] = (uint8_t)((uint64_t)plen >> (56 - 8 * j));
         }
         memcpy(x->frame + h, key, 4);
         h += 4;
-        for (j = 0; j < len; j++) x->frame[h + j] = (uint8_t)(x->plain[j] ^ key[j & 3]);
-        x->frame_len = h + len;
+        for (j = 0; j < plen; j++) x->frame[h + j] = (uint8_t)(pl[j] ^ key[j & 3]);
+        x->frame_len = h + plen;
+    }
+    if (o_deflate) {
+        rtws_deflate_free(&zd);
+        free(zbuf);
     }
 }
 
@@ -192,6 +331,11 @@ typedef struct conn {
     uint64_t counter, since_connect;
     int fo;          /* fanout: FO_* */
     uint64_t fo_seq; /* fanout: the seq the next message must carry */
+    rtws_inflate *inf; /* --deflate: the echoes' inflater (made once, kept across reconnects) */
+    uint8_t *zout;     /* ... and where an echo inflates to */
+    size_t zcap;
+    int srv_takeover;  /* the server keeps its window (no server_no_context_takeover) */
+    uint8_t mz;        /* the fragmented message being assembled is compressed */
 } conn;
 
 /* fanout: where a connection is in the protocol */
@@ -202,6 +346,9 @@ static int n_conns; /* o_conns, and the publisher in fanout mode */
 static int ep;
 static int n_open, n_pending, n_started;
 static uint64_t msgs, bytes, errors, handshakes, reconnects, n_pings;
+/* --deflate: payload bytes on the wire and inflated, each way; echoes that came compressed */
+static uint64_t tx_wire, tx_plain, rx_wire, rx_plain, rx_z, rx_n;
+static char z_agreed[160]; /* the first Sec-WebSocket-Extensions answer */
 static int sending = 1;
 static uint64_t *lat, *clat; /* clat: fanout, publish to its last subscriber */
 static size_t nlat, latcap, nclat, clatcap;
@@ -333,6 +480,8 @@ static void send_message(conn *c) {
     e->v = v;
     e->t = o_mode == MODE_LATENCY ? now_ns() : 0;
     c->ex_n++;
+    tx_wire += vars[v].wire_len;
+    tx_plain += vars[v].len;
     oq_push(c, vars[v].frame, vars[v].frame_len);
 }
 
@@ -574,6 +723,35 @@ static void on_message(conn *c, uint8_t op, const uint8_t *p, size_t len) {
     if (sending && c->state == ST_OPEN && o_mode != MODE_IDLE) send_message(c);
 }
 
+/* A whole data message from the server: inflated first when it came
+   compressed (RSV1 on its first frame), then checked by on_message. */
+static void on_data(conn *c, uint8_t op, const uint8_t *p, size_t len, int z) {
+    static const uint8_t tail[4] = {0, 0, 0xFF, 0xFF};
+    size_t used, olen = 0, olen2 = 0;
+    rtws_z_err e;
+    if (!o_deflate) {
+        on_message(c, op, p, len);
+        return;
+    }
+    rx_wire += len;
+    rx_n++;
+    if (!z) {
+        rx_plain += len;
+        on_message(c, op, p, len);
+        return;
+    }
+    rx_z++;
+    rtws_inflate_reset(c->inf, c->srv_takeover);
+    e = rtws_inflate_feed(c->inf, p, len, &used, c->zout, c->zcap, &olen);
+    if (e == RTWS_Z_OK) /* (RTWS_Z_END: the server ended with a final block) */
+        e = rtws_inflate_feed(c->inf, tail, 4, &used, c->zout + olen, c->zcap - olen, &olen2);
+    olen += olen2;
+    if (e != RTWS_Z_OK && e != RTWS_Z_END)
+        error_at(c, "echo of %zu bytes does not inflate: %s", len, rtws_z_err_str(e));
+    rx_plain += olen;
+    on_message(c, op, c->zout, olen);
+}
+
 /* Parses the server's frames in rbuf; returns 0 when the connection ended. */
 static int parse_frames(conn *c) {
     size_t off = 0;
@@ -581,14 +759,15 @@ static int parse_frames(conn *c) {
         uint8_t *p = c->rbuf + off;
         size_t avail = c->rlen - off, hl = 2;
         uint64_t len = p[1] & 127u;
-        int fin = p[0] >> 7, op = p[0] & 15;
+        int fin = p[0] >> 7, op = p[0] & 15, rsv1 = (p[0] & 0x40) != 0;
         if (p[1] & 0x80) {
             error_at(c, "masked frame from the server");
             conn_close_fd(c);
             return 0;
         }
-        if (p[0] & 0x70) {
-            error_at(c, "reserved bits set");
+        /* RSV1: a compressed message, on its first frame only (RFC 7692 §6) */
+        if ((p[0] & 0x30) || (rsv1 && (!o_deflate || (op != 1 && op != 2)))) {
+            error_at(c, "reserved bits set (opcode %d)", op);
             conn_close_fd(c);
             return 0;
         }
@@ -639,10 +818,10 @@ static int parse_frames(conn *c) {
                     break;
                 }
                 if (fin && op != 0) {
-                    on_message(c, (uint8_t)op, pl, n);
+                    on_data(c, (uint8_t)op, pl, n, rsv1);
                     break;
                 }
-                if (op != 0) c->mop = (uint8_t)op, c->mlen = 0;
+                if (op != 0) c->mop = (uint8_t)op, c->mlen = 0, c->mz = (uint8_t)rsv1;
                 if (c->mlen + n > c->mcap) {
                     size_t ncap = c->mcap ? c->mcap : 4096;
                     while (ncap < c->mlen + n) ncap *= 2;
@@ -655,7 +834,7 @@ static int parse_frames(conn *c) {
                 if (fin) {
                     uint8_t mop = c->mop;
                     c->mop = 0;
-                    on_message(c, mop, c->mbuf, c->mlen);
+                    on_data(c, mop, c->mbuf, c->mlen, c->mz);
                 }
                 break;
             case 9: { /* ping: answer with a masked pong */
@@ -731,6 +910,37 @@ static int check_handshake(conn *c) {
         error_at(c, "bad Upgrade header");
         conn_close_fd(c);
         return 0;
+    }
+    v = wsu_header(h, n, "sec-websocket-extensions:", &vl);
+    if (v && !o_deflate) {
+        error_at(c, "extension not offered: %.*s", (int)(vl < 80 ? vl : 80), v);
+        conn_close_fd(c);
+        return 0;
+    }
+    if (o_deflate) { /* exactly permessage-deflate, well-formed, our window 15 */
+        rtws_pmd_offer pmd[2];
+        size_t count = 0;
+        if (!v || memchr(v, ',', vl) ||
+            rtws_pmd_parse(v, vl, 1, pmd, 2, &count, NULL) != RTWS_OK || count != 1 ||
+            pmd[0].status != RTWS_PMD_OK ||
+            (pmd[0].client_max_window_bits && pmd[0].client_max_window_bits != 15)) {
+            if (v) error_at(c, "permessage-deflate answer we cannot take: %.*s", (int)(vl < 100 ? vl : 100), v);
+            else error_at(c, "the server declined permessage-deflate (no Sec-WebSocket-Extensions)");
+            conn_close_fd(c);
+            return 0;
+        }
+        if (!z_agreed[0]) snprintf(z_agreed, sizeof z_agreed, "%.*s", (int)(vl < 150 ? vl : 150), v);
+        c->srv_takeover = !pmd[0].server_no_context_takeover;
+        if (!c->inf) {
+            size_t most = 0;
+            int k;
+            for (k = 0; k < nvars; k++)
+                if (vars[k].len > most) most = vars[k].len;
+            c->inf = (rtws_inflate *)malloc(sizeof *c->inf);
+            c->zcap = most + 64;
+            c->zout = (uint8_t *)malloc(c->zcap);
+            if (!c->inf || !c->zout || rtws_inflate_init(c->inf, NULL, NULL, 0) != RTWS_Z_OK) exit(1);
+        }
     }
     for (i = n; i < c->rlen; i++) c->rbuf[i - n] = c->rbuf[i];
     c->rlen -= n;
@@ -833,8 +1043,11 @@ static void start_connect(conn *c) {
     len = snprintf((char *)c->ctl, sizeof c->ctl,
                    "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n",
-                   o_host, o_port, key);
+                   "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                   o_host, o_port, key,
+                   o_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "client_no_context_takeover; client_max_window_bits\r\n"
+                             : "");
     c->ctl_len = (size_t)len;
     oq_push(c, c->ctl, (size_t)len);
     memset(&e, 0, sizeof e);
@@ -930,7 +1143,8 @@ static void close_all(void) {
 static void usage(void) {
     fprintf(stderr, "usage: loadgen --port P [--host H] [--mode echo|latency|idle|soak|fanout] [--conns N]\n"
                     "  [--pipeline K] [--size B] [--binary] [--warmup S] [--duration S] [--pid PID]\n"
-                    "  [--concurrency C] [--reconnect M] [--sample S] [--src-ips N] [--idle S]\n");
+                    "  [--concurrency C] [--reconnect M] [--sample S] [--src-ips N] [--idle S]\n"
+                    "  [--json] [--deflate]\n");
     exit(2);
 }
 
@@ -942,6 +1156,11 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--binary")) {
             o_binary = 1;
+            continue;
+        }
+        if (!strcmp(a, "--json") || !strcmp(a, "--deflate")) {
+            o_json = 1;
+            if (a[2] == 'd') o_deflate = 1;
             continue;
         }
         if (!v) usage();
@@ -971,6 +1190,10 @@ int main(int argc, char **argv) {
     if (o_port <= 0 || o_conns <= 0 || o_pipeline <= 0 || o_concurrency <= 0 || o_reconnect <= 0)
         usage();
     if (o_mode == MODE_LATENCY) o_pipeline = 1;
+    if (o_json && (o_binary || (o_mode != MODE_ECHO && o_mode != MODE_LATENCY))) {
+        fprintf(stderr, "loadgen: --json and --deflate are for text in echo and latency modes\n");
+        return 2;
+    }
     requested = o_conns;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -1119,6 +1342,7 @@ int main(int argc, char **argv) {
     } else if (o_mode == MODE_ECHO || o_mode == MODE_LATENCY) {
         uint64_t m0, b0, t1, t2;
         double secs, scpu0, scpu1, lcpu0, lcpu1, spct, lpct, us_per_msg;
+        char zres[160];
         t0 = now_ns();
         run_loop(t0 + 20000000000ull, all_open);
         if (n_open < o_conns) {
@@ -1149,6 +1373,21 @@ int main(int argc, char **argv) {
         run_loop(now_ns() + 10000000000ull, all_drained); /* every message in flight must come back */
         if (!all_drained()) error_at(NULL, "echoes missing after the run");
         close_all();
+        zres[0] = 0;
+        if (o_deflate) {
+            double txr = tx_plain ? (double)tx_wire / (double)tx_plain : 0,
+                   rxr = rx_plain ? (double)rx_wire / (double)rx_plain : 0,
+                   zpct = rx_n ? 100.0 * (double)rx_z / (double)rx_n : 0;
+            printf("%s: permessage-deflate agreed: %s\n", o_mode == MODE_ECHO ? "echo" : "latency",
+                   z_agreed);
+            printf("%s: on the wire: client->server %.3f of the payload (rtws level %d, each message "
+                   "alone), server->client %.3f (%.1f%% of the echoes compressed)\n",
+                   o_mode == MODE_ECHO ? "echo" : "latency", txr, RTWS_Z_DEFAULT, rxr, zpct);
+            snprintf(zres, sizeof zres, " json=1 deflate=1 tx_ratio=%.4f rx_ratio=%.4f rx_compressed_pct=%.1f",
+                     txr, rxr, zpct);
+        } else if (o_json) {
+            snprintf(zres, sizeof zres, " json=1 deflate=0");
+        }
         if (o_mode == MODE_ECHO) {
             printf("echo: %d conns x pipeline %d, %zu-byte %s: %.0f msg/s, %.2f MB/s (echoed payload), %llu errors\n",
                    o_conns, o_pipeline, o_size, o_binary ? "binary" : "text",
@@ -1157,10 +1396,10 @@ int main(int argc, char **argv) {
             printf("echo: server CPU %.1f%% of a core (%.2f us per message), load generator CPU %.1f%%\n",
                    spct, us_per_msg, lpct);
             printf("result mode=echo conns=%d pipeline=%d size=%zu msgs_per_s=%.0f mb_per_s=%.3f msgs=%llu "
-                   "server_cpu_pct=%.1f server_us_per_msg=%.3f loadgen_cpu_pct=%.1f errors=%llu\n",
+                   "server_cpu_pct=%.1f server_us_per_msg=%.3f loadgen_cpu_pct=%.1f%s errors=%llu\n",
                    o_conns, o_pipeline, o_size, (double)(msgs - m0) / secs,
                    (double)(bytes - b0) / secs / 1e6, (unsigned long long)(msgs - m0), spct, us_per_msg,
-                   lpct, (unsigned long long)errors);
+                   lpct, zres, (unsigned long long)errors);
         } else {
             double p50 = 0, p99 = 0, p999 = 0;
             if (nlat) {
@@ -1174,8 +1413,8 @@ int main(int argc, char **argv) {
             printf("latency: server CPU %.1f%% of a core (%.2f us per round trip), load generator CPU %.1f%%\n",
                    spct, us_per_msg, lpct);
             printf("result mode=latency size=%zu p50_us=%.2f p99_us=%.2f p999_us=%.2f samples=%zu msgs_per_s=%.0f "
-                   "server_cpu_pct=%.1f server_us_per_msg=%.3f loadgen_cpu_pct=%.1f errors=%llu\n",
-                   o_size, p50, p99, p999, nlat, (double)nlat / secs, spct, us_per_msg, lpct,
+                   "server_cpu_pct=%.1f server_us_per_msg=%.3f loadgen_cpu_pct=%.1f%s errors=%llu\n",
+                   o_size, p50, p99, p999, nlat, (double)nlat / secs, spct, us_per_msg, lpct, zres,
                    (unsigned long long)errors);
         }
     } else if (o_mode == MODE_IDLE) {

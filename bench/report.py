@@ -489,6 +489,7 @@ if router_txt:
 GRID_DESC = ("`bench/grid.sh`: `build/echo_server` and uWebSockets.js (`bench/peers/uws_echo.js`) "
              "under the same load generator (`bench/loadgen.c --mode echo --binary`), every cell "
              "A/B: the servers take turns, the order flipped every round, median of the rounds. "
+             "Uncompressed: the generator offers no permessage-deflate (section 14 has echo with it). "
              "Ratio = rtws msg/s ÷ uWebSockets.js msg/s (above 1: rtws ahead). Server CPU µs/msg = "
              "the server's utime+stime over the measured window ÷ echoed messages.")
 for fname, title, desc in (
@@ -507,23 +508,64 @@ for fname, title, desc in (
 
 deflate_txt = text_of("deflate.txt")
 if deflate_txt:
-    w("## 12. Deflate: rtws's codec next to zlib\n")
-    w("`bench/bench_deflate.c`, -O2, linked with zlib: raw DEFLATE at window bits 15, rtws "
-      "`RTWS_Z_FAST`/`RTWS_Z_DEFAULT` next to zlib levels 1/6. json-msgs: 2,000 realtime "
-      "envelopes each sync-flushed with context takeover (permessage-deflate's way); json: the "
-      "same as one stream; mixed-1m: a 1 MiB document of prose, JSON, CSV, base64, random bytes "
-      "and runs. Ratio = compressed / input; MB/s of input (compress) or output (inflate, both "
-      "inflaters on zlib's level 6 stream); median of 7 runs; every stream checked by the other "
-      "codec.\n")
     rows = [l.split() for l in deflate_txt.splitlines() if l.startswith("deflate ")]
+    codecs = []
+    for r in rows:
+        if r[4] not in codecs:
+            codecs.append(r[4])
+    has_ld = "libdeflate" in codecs
+    w("## 12. Deflate: rtws's codec next to zlib" + (" and libdeflate\n" if has_ld else "\n"))
+    w("`bench/bench_deflate.c`, -O2, linked with zlib" + (" and libdeflate" if has_ld else "") +
+      ": raw DEFLATE at window bits 15, rtws `RTWS_Z_FAST`/`RTWS_Z_DEFAULT` next to zlib levels "
+      "1/6" + (" and libdeflate levels 1/6" if has_ld else "") + ". json-msgs: 2,000 realtime "
+      "envelopes (90-400 bytes) each sync-flushed with context takeover (permessage-deflate's way "
+      "with takeover); json-msgs-nt: the same messages each compressed on its own (no context "
+      "takeover: the codec is reset before every message, as rtws's server does by default with "
+      "`server_no_context_takeover`; small messages pay the reset and their own Huffman tables "
+      "every time); json: the same as one stream; mixed-1m: a 1 MiB document of prose, JSON, CSV, "
+      "base64, random bytes and runs. Ratio = compressed / input; MB/s of input (compress) or "
+      "output (inflate, every inflater on zlib's level 6 stream); median of 7 runs, the codecs "
+      "taking turns in every round; every stream checked by another codec.\n")
+    if has_ld:
+        w("libdeflate works on whole buffers only (no streaming, no sync flush, no window between "
+          "calls): on json-msgs its compress figure (†) is each message compressed alone as a "
+          "complete stream, the same measurement as json-msgs-nt, so its ratio there is not "
+          "comparable with the takeover figures of rtws and zlib, and it has no inflate figure "
+          "(it cannot inflate messages that refer back to earlier ones). On json-msgs-nt it "
+          "inflates each of zlib's messages as one buffer with `00 00 ff ff 03 00` appended (the "
+          "permessage-deflate tail, then an empty final block), laid out before the timing. Its "
+          "compressor and decompressor are allocated once per level outside the timing, as rtws's "
+          "memory blocks are; zlib's init runs once per pass over the corpus.\n")
     head = [l for l in deflate_txt.splitlines() if l.startswith("#")]
     if head:
         w(head[0].lstrip("# ") + "\n")
-    w("| corpus | what | level | codec | ratio | MB/s |")
-    w("|---|---|---|---|---|---|")
+    cells = {}
+    keys = []
     for r in rows:
-        w(f"| {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} |")
+        k = (r[1], r[2], r[3])
+        if k not in keys:
+            keys.append(k)
+        cells[(k, r[4])] = (r[5], r[6])
+    hdr = "| corpus | what | level |"
+    sep = "|---|---|---|"
+    for cdc in codecs:
+        hdr += f" {cdc} ratio | {cdc} MB/s |"
+        sep += "---|---|"
+    w(hdr)
+    w(sep)
+    for k in keys:
+        line = f"| {k[0]} | {k[1]} | {k[2]} |"
+        for cdc in codecs:
+            ratio_s, mbs = cells.get((k, cdc), ("–", "–"))
+            mark = " †" if cdc == "libdeflate" and k[0] == "json-msgs" and ratio_s != "–" else ""
+            if ratio_s == "-":
+                ratio_s = ""
+            line += f" {ratio_s}{mark} | {mbs}{mark} |"
+        w(line)
     w("")
+    vs = [f"{n} {versions[n]}" for n in ("zlib", "libdeflate") if n in versions]
+    if vs:
+        w("Versions: " + "; ".join(vs) + "\n")
     w(f"Command: {cmd('deflate', 'rtws')}\n")
 
 post_txt = text_of("post.txt")
@@ -537,6 +579,57 @@ if post_txt:
       "CLOCK_THREAD_CPUTIME_ID.\n")
     w("```\n" + post_txt + "\n```\n")
     w(f"Command: {cmd('post', 'rtws')}\n")
+
+# ---- 14. echo with permessage-deflate ----
+DFL = [sc for sc in (f"dfl{lab}x{pl}" for lab in ("256", "4k", "64k") for pl in (1, 16)) if ran(sc)]
+if DFL:
+    w("## 14. Echo with compression: permessage-deflate on both sides\n")
+    w("rtws's `build/echo_server` with its defaults (permessage-deflate on: "
+      "`server_no_context_takeover`, level 1, messages of 64 bytes and more compressed, the "
+      "compressor lent from the context's pool for one message at a time) next to uWebSockets.js "
+      "(`bench/peers/uws_echo.js PORT shared`: `SHARED_COMPRESSOR | SHARED_DECOMPRESSOR`, one "
+      "compressor and one inflater for all sockets, no window kept in either direction: the uWS "
+      "mode closest to rtws's default; every echo sent with `compress = true`). Load: "
+      "`bench/loadgen.c --deflate`, 10 connections, text messages of JSON (an array of "
+      "realtime envelopes, the same bytes in every run, padded to the size), offering "
+      "`permessage-deflate; client_no_context_takeover; client_max_window_bits`; each of its "
+      "messages compressed once before the run by rtws's compressor (level 6, each alone) into a "
+      "masked RSV1 frame; every echo inflated by rtws's inflater and checked (length and "
+      "content). *Wire c→s / s→c*: payload bytes on the wire ÷ payload bytes, the client's "
+      "messages and the server's echoes. *rtws, compression off*: the same server and payloads "
+      "with nothing offered (`loadgen --json`), the cost of compressing at that size. Ratios are "
+      "peer ÷ rtws with compression on. The server CPU per message is the figure to read first "
+      "where the server is below 100%: it counts inflating the message and compressing the "
+      "echo.\n")
+    DN = {"rtws": "rtws", "uws": "uWebSockets.js (shared)", "rtws-off": "rtws, compression off"}
+    w("| size | in flight | server | messages/s (median) | runs | MB/s | ratio to rtws | server CPU % | "
+      "server CPU µs/msg | ratio to rtws | wire c→s | wire s→c | echoes compressed % | loadgen CPU % | "
+      "errors | version | command |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for sc in DFL:
+        size = {"256": "256 B", "4k": "4 KiB", "64k": "64 KiB"}[sc[3:].split("x")[0]]
+        pl = sc.split("x")[-1]
+        base = med(sc, "rtws", "msgs_per_s")
+        bcpu = med(sc, "rtws", "server_us_per_msg")
+        for p in peers_of(sc):
+            v = med(sc, p, "msgs_per_s")
+            rs = ", ".join(fmt(x) for x in runs(sc, p, "msgs_per_s"))
+            zc = med(sc, p, "rx_compressed_pct")
+            w(f"| {size} | {pl} | {DN.get(p, p)} | {fmt(v)} | {rs} | {fmt(med(sc, p, 'mb_per_s'), 1)} | "
+              f"{ratio(v, base)} | {fmt(med(sc, p, 'server_cpu_pct'))} | "
+              f"{fmt(med(sc, p, 'server_us_per_msg'), 2)} | {ratio(med(sc, p, 'server_us_per_msg'), bcpu)} | "
+              f"{fmt(med(sc, p, 'tx_ratio'), 3) if zc is not None else '1 (none)'} | "
+              f"{fmt(med(sc, p, 'rx_ratio'), 3) if zc is not None else '1 (none)'} | "
+              f"{fmt(zc, 1) if zc is not None else '–'} | {fmt(med(sc, p, 'loadgen_cpu_pct'))} | "
+              f"{errors(sc, p)} | {versions.get('peer_dfl_' + p, '')} | {cmd(sc, p)} |")
+    w("")
+    dps = []
+    for sc in DFL:
+        dps += [p for p in peers_of(sc) if p not in dps and p != "rtws-off"]
+    bar_chart("echo_deflate", "Echo with permessage-deflate, JSON text x 10 conns: server CPU per message "
+              "(lower is better)", "µs per message", [sc[3:] for sc in DFL],
+              [(DN.get(p, p), [med(sc, p, "server_us_per_msg") for sc in DFL]) for p in dps], logscale=True)
+    w("![echo deflate](charts/echo_deflate.png)\n")
 
 # ---- goals and summary ----
 goals = []
@@ -598,6 +691,8 @@ row("latency 16 B, p50 µs", "latency", "p50_us", 1)
 row("latency 16 B, p99 µs", "latency", "p99_us", 1)
 row(f"memory per idle conn ({n_idle}), bytes", "idle", "bytes_per_conn")
 row("handshakes/s", "idle", "handshakes_per_s")
+row("echo 4 KiB JSON × 10 × 16, permessage-deflate, msg/s", "dfl4kx16", "msgs_per_s")
+row("echo 4 KiB JSON, permessage-deflate, server CPU µs per message", "dfl4kx16", "server_us_per_msg", 2)
 for sc in FAN:
     row(f"fan-out to {subs_label(sc)}, deliveries/s", sc, "deliveries_per_s")
     row(f"fan-out to {subs_label(sc)}, latency p50 ms", sc, "p50_us", 2, 0.001)

@@ -8,7 +8,9 @@
 #   BENCH_IDLE_SECONDS=35 BENCH_PEERS="rtws uws ws lws wslay python" \
 #   BENCH_FANOUT_SUBS="1000 10000" BENCH_FANOUT_PIPELINE=16 bash bench/run.sh
 #   BENCH_ONLY=fanout bash bench/run.sh   # some sections only: codec echo idle size fanout tls json router
-#                                         #   grid latload scale deflate post
+#                                         #   grid latload scale deflate post echo-deflate
+#   BENCH_DEFLATE_SECONDS=2 BENCH_ONLY=deflate,echo-deflate bash bench/run.sh
+#                                         # (echo-deflate: seconds per run, 2 by default)
 #   BENCH_GRID_ARGS="--quick" BENCH_SCALE_ARGS="--conns 20000" bash bench/run.sh
 #   (options of bench/grid.sh and bench/scale.sh; the grid alone: bash bench/grid.sh)
 #
@@ -485,18 +487,28 @@ bash bench/scale.sh ${BENCH_SCALE_ARGS:-} --out $B/scale || note "scale: bench/s
 fi
 
 # ---- 12. deflate ----------------------------------------------------------
-# bench/bench_deflate.c: rtws's DEFLATE codec next to zlib (levels 1 and 6,
-# compress and inflate) on JSON envelopes and a 1 MiB mixed document
+# bench/bench_deflate.c: rtws's DEFLATE codec next to zlib and libdeflate
+# (levels 1 and 6, compress and inflate) on JSON envelopes and a 1 MiB mixed
+# document; libdeflate when Debian's libdeflate-dev is there (-DHAVE_LIBDEFLATE)
 if section deflate; then
-echo "== 12. deflate: bench_deflate vs zlib (${SRV:-unpinned})"
-if ! echo '#include <zlib.h>' | gcc -E -x c - >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zlib1g-dev) >"$LOGS/zlib_install.log" 2>&1
+echo "== 12. deflate: bench_deflate vs zlib and libdeflate (${SRV:-unpinned})"
+dneed=()
+echo '#include <zlib.h>' | gcc -E -x c - >/dev/null 2>&1 || dneed+=(zlib1g-dev)
+[ -f /usr/include/libdeflate.h ] || dneed+=(libdeflate-dev)
+if [ ${#dneed[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${dneed[@]}") >"$LOGS/zlib_install.log" 2>&1
 fi
-if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate -lz 2>"$LOGS/deflate.log" &&
+DFLAGS="-lz"
+if [ -f /usr/include/libdeflate.h ]; then DFLAGS="-DHAVE_LIBDEFLATE -lz -ldeflate"
+else note "deflate: libdeflate.h missing (Debian libdeflate-dev): libdeflate left out"; fi
+# shellcheck disable=SC2086
+if gcc $CFLAGS_B -I. bench/bench_deflate.c -o $B/bench_deflate $DFLAGS 2>"$LOGS/deflate.log" &&
     $SRV $B/bench_deflate >"$B/deflate.txt" 2>>"$LOGS/deflate.log"; then
     sed 's/^/   /' "$B/deflate.txt"
     version zlib "$(sed -n 's/^# rtws [^,]*, zlib \([^;]*\);.*/\1/p' "$B/deflate.txt")"
-    cmdline deflate rtws "$SRV $B/bench_deflate   (built: gcc $CFLAGS_B -I. bench/bench_deflate.c -lz)"
+    grep -q '; libdeflate ' "$B/deflate.txt" &&
+        version libdeflate "$(sed -n 's/^# .*; libdeflate \([^;]*\);.*/\1/p' "$B/deflate.txt") (Debian libdeflate-dev $(dpkg-query -W -f='${Version}' libdeflate-dev 2>/dev/null))"
+    cmdline deflate rtws "$SRV $B/bench_deflate   (built: gcc $CFLAGS_B -I. bench/bench_deflate.c $DFLAGS)"
 else
     : >"$B/deflate.txt"
     note "deflate: bench_deflate failed or zlib missing: $(tail -n 3 "$LOGS/deflate.log" | tr '\n' ' ')"
@@ -516,6 +528,64 @@ else
     : >"$B/post.txt"
     note "post: bench_post failed: $(tail -n 3 "$LOGS/post.log" | tr '\n' ' ')"
 fi
+fi
+
+# ---- 14. echo with permessage-deflate ---------------------------------------
+# rtws's echo_server (compression on by default: server_no_context_takeover,
+# level 1, its compressor lent from the context's pool per message) next to
+# uWebSockets.js with SHARED_COMPRESSOR | SHARED_DECOMPRESSOR (the closest uWS
+# mode: no window kept either way, one compressor for every socket), under
+# loadgen --deflate: JSON text, every message compressed by the client
+# (prebuilt, client_no_context_takeover), every echo inflated and checked.
+# Plus rtws with compression off (loadgen --json offers none, the same
+# payloads) at 4 KiB x 16: the cost of compressing. 10 connections; sizes x
+# pipelines below, $RUNS runs round-robin of BENCH_DEFLATE_SECONDS (2) each:
+# about 2 minutes.
+if section echo-deflate; then
+DSECS=${BENCH_DEFLATE_SECONDS:-2}
+declare -A DSTART
+DSTART[rtws]="build/echo_server --port PORT"
+DSTART[uws]="node bench/peers/uws_echo.js PORT shared"
+dpeers=()
+for p in "${avail[@]}"; do
+    case $p in
+    rtws) dpeers+=(rtws) ;;
+    uws) dpeers+=(uws) ;;
+    *) ;; # the other echo peers are not measured with compression
+    esac
+done
+version peer_dfl_rtws "${VER[rtws]}, permessage-deflate on (its defaults)"
+[ -n "${VER[uws]:-}" ] && version peer_dfl_uws "${VER[uws]}, compression SHARED_COMPRESSOR + SHARED_DECOMPRESSOR (bitwise or)"
+version peer_dfl_rtws-off "${VER[rtws]}, no permessage-deflate (not offered)"
+running=()
+for p in "${dpeers[@]}"; do
+    if start_server "$p" "${DSTART[$p]}" "dfl_$p"; then
+        PORT[$p]=$sport; SPID[$p]=$spid; running+=("$p")
+    fi
+done
+DFL_SCEN=()
+for size in 256 4096 65536; do
+    for pl in 1 16; do
+        lab=$size; [ "$size" -ge 1024 ] && lab=$((size / 1024))k
+        DFL_SCEN+=("dfl${lab}x$pl|--mode echo --deflate --conns 10 --pipeline $pl --size $size --warmup 0.5 --duration $DSECS")
+    done
+done
+for s in "${DFL_SCEN[@]}"; do
+    sc=${s%%|*}; args=${s#*|}
+    step "14. $sc: $args ($RUNS runs, round-robin)"
+    for r in $(seq "$RUNS"); do
+        for p in "${running[@]}"; do
+            SRVCMD="$SRV ${DSTART[$p]//PORT/0}"
+            # shellcheck disable=SC2086
+            loadgen "$sc" "$p" "$r" "${PORT[$p]}" $args --pid "${SPID[$p]}"
+            if [ "$p" = rtws ] && [ "$sc" = dfl4kx16 ]; then # the same without compression
+                # shellcheck disable=SC2086
+                loadgen "$sc" rtws-off "$r" "${PORT[$p]}" ${args/--deflate/--json} --pid "${SPID[$p]}"
+            fi
+        done
+    done
+done
+for p in "${running[@]}"; do stop_server "${SPID[$p]}"; done
 fi
 
 version load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
