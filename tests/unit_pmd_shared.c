@@ -99,11 +99,21 @@ static int peer_open(peer *p, const char *name, const rtws_config *sc, int off, 
     return rtws_conn_get_state(&p->cl) == RTWS_STATE_OPEN;
 }
 
+#if defined(FANOUT_BASE)
+/* built against the header before encode-once (the measurement's "before":
+   cc -DFANOUT_BASE -I<that header's dir> -I. tests/unit_pmd_shared.c), which
+   has no deflate_runs and never compressed a shared frame */
+static uint64_t runs(const rtws_conn *c) {
+    (void)c;
+    return 0;
+}
+#else
 static uint64_t runs(const rtws_conn *c) {
     rtws_conn_stats st;
     rtws_conn_get_stats(c, &st);
     return st.deflate_runs;
 }
+#endif
 
 #define NP 9
 static peer P[NP];
@@ -186,6 +196,7 @@ static size_t json_like(uint8_t *buf, size_t len) {
     return n;
 }
 
+#if !defined(FANOUT_BASE)
 static uint8_t MSG[65536];
 
 /* the mix: one compression per distinct window key, takeover ones each
@@ -311,6 +322,8 @@ static void test_lifetimes(void) {
     close_all();
 }
 
+#endif /* !FANOUT_BASE */
+
 /* ---- the router: one publish, many subscribers ---- */
 
 static rtws_router *R;
@@ -362,8 +375,7 @@ static void router_fanout(int n, int takeover, int check) {
     static rtws_config ccs[1000];
     const char *data = "{\"text\":\"Deploy finished: api-gateway v2.14.3 rolled out to eu-west-1 "
                        "(12/12 pods healthy), p99 latency 41 ms, error rate 0.02%\",\"author\":"
-                       "{\"id\":\"u-1842\",\"name\":\"release-bot\"},\"tags\":[\"deploy\",\"prod\"],"
-                       "\"links\":{\"run\":\"https://ci.example.com/runs/99812\"}}";
+                       "{\"id\":\"u-1842\",\"name\":\"release-bot\"},\"tags\":[\"deploy\",\"prod\"]}";
     uint64_t r0 = 0, r1 = 0, seq;
     size_t wire_total = 0, plain_frame = 0, got = 0, zframes = 0;
     int i;
@@ -405,7 +417,7 @@ static void router_fanout(int n, int takeover, int check) {
                subs[i].log.msg_len == plain_frame - 4 &&
                memcmp(subs[i].log.msg, subs[9].log.msg, subs[9].log.msg_len) == 0 &&
                strstr((const char *)subs[i].log.msg, "api-gateway v2.14.3") != NULL;
-    printf("router publish of a %zu-byte JSON data (a %zu-byte frame) to %d subscribers (%d with "
+    printf("router publish (data %zu bytes, a %zu-byte frame) to %d subscribers (%d with "
            "deflate, deflate_takeover = %d): %zu compressed frames, %zu bytes on the wire, %llu "
            "compressor runs\n",
            strlen(data), plain_frame, n, n - n / 10, takeover, zframes, wire_total,
@@ -433,9 +445,13 @@ int main(int argc, char **argv) {
     SVC.budget = &BUDGET;
     SVC_TAKE = SVC;
     SVC_TAKE.deflate_takeover = 1;
+#if defined(FANOUT_BASE)
+    router_fanout(n, 0, 0);
+#else
     test_mix();
     test_lifetimes();
     router_fanout(n, 0, 1);
     router_fanout(n, 1, 1);
+#endif
     return T_END();
 }
