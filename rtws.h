@@ -1176,6 +1176,7 @@ typedef struct rtws__conn_priv {
     uint32_t rtt_last, rtt_min, rtt_n; /* our heartbeat ping's payload is ping_at */
     uint64_t rtt_sum, last_msg_rx;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, opened_at;
+    uint64_t deflate_runs;        /* rtws_conn_stats.deflate_runs */
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
@@ -1220,6 +1221,9 @@ typedef struct rtws_conn_stats {
     size_t buffer_cap;       /* bytes of buffers c holds now (receive, reassembly, its
                                 own output chunks, the spare one): what rtws_conn_trim
                                 gives back; shared frames are not counted */
+    uint64_t deflate_runs;   /* messages our compressor ran on (permessage-deflate),
+                                shrunk or not; a shared frame's compressed copy
+                                counts on the connection that made it only */
 } rtws_conn_stats;
 RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st);
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
@@ -1289,8 +1293,8 @@ enum { RTWS_SEND_UNCOMPRESSED = 1 /* never compress this message (say, already c
                                      data, or a secret beside attacker-chosen text) */ };
 /* rtws_conn_send with flags. With permessage-deflate agreed, a whole message
    of deflate_threshold bytes or more is compressed (RSV1 set) unless
-   RTWS_SEND_UNCOMPRESSED is given; frames of rtws_conn_send_frame and shared
-   frames always go uncompressed. */
+   RTWS_SEND_UNCOMPRESSED is given; frames of rtws_conn_send_frame always go
+   uncompressed (shared frames: rtws_conn_send_shared). */
 RTWS_API rtws_err rtws_conn_send_flags(rtws_conn *c, rtws_opcode op, const void *data,
                                        size_t len, unsigned flags);
 #if !defined(RTWS_NO_DEFLATE)
@@ -1306,12 +1310,25 @@ RTWS_API rtws_err rtws_conn_send_frame(rtws_conn *c, rtws_opcode op, const void 
 /* A frame encoded once and queued to many server-role connections without a
    copy (server frames are unmasked, so every peer gets the same bytes): a
    broadcast costs one encode and one reference per peer. alloc is the
-   allocator of the connections it goes to (NULL: RTWS_MALLOC). */
+   allocator of the connections it goes to (NULL: RTWS_MALLOC). With
+   permessage-deflate a connection may get a compressed copy instead (see
+   rtws_conn_send_shared). The references are not atomic: a shared frame is
+   used on one thread (a context's loop), like its connections. */
 RTWS_API rtws_shared *rtws_shared_new(const rtws_allocator *alloc, rtws_opcode op,
                                       const void *data, size_t len);
 /* Queues s on c (RTWS_ERR_INVALID for a client-role c); c holds a reference
-   until the bytes are written. */
+   until the bytes are written. With permessage-deflate agreed on c and a
+   payload of its deflate_threshold or more, c gets the message compressed
+   (RSV1): without our context takeover (a server's default) a copy
+   compressed once and kept with s for every later connection whose window
+   fits it (docs/GUIDE.md "Compression"), freed with the last queue holding
+   it; with deflate_takeover = 1, compressed for c alone by its own
+   compressor. The counters count the payload as sent; the queue and budget
+   the bytes queued. */
 RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s);
+/* RTWS_SEND_UNCOMPRESSED: s goes out as it is to every connection (0: as
+   rtws_conn_send_shared says). */
+RTWS_API void rtws_shared_set_flags(rtws_shared *s, unsigned flags);
 /* Drops the caller's reference (the first one, from rtws_shared_new). */
 RTWS_API void rtws_shared_release(rtws_shared *s);
 /* The payload of s, for keeping it (e.g. in a history). */
@@ -6151,7 +6168,14 @@ struct rtws_shared {
     size_t payload;          /* shared frames: payload bytes (for the counters) */
     rtws_allocator alloc;    /* shared frames: the allocator that frees it */
     int shared;
+    unsigned zflags;         /* shared frames: RTWS_SEND_UNCOMPRESSED, RTWS__SH_NOGAIN;
+                                a compressed copy: its window bits */
+    struct rtws_shared *zv;  /* a shared frame's compressed copies (rtws__shared_z), a
+                                list through znext; a copy's frame is zup (NULL once
+                                the frame is freed: the copy lives on while queued) */
+    struct rtws_shared *znext, *zup;
 };
+#define RTWS__SH_NOGAIN 0x100u /* compressing it did not shrink it: nobody tries again */
 #define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
 #define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
 #define RTWS__RBUF_MIN 1024u      /* first receive buffer; reads grow while they fill it */
@@ -6367,11 +6391,25 @@ static rtws__ctl *rtws__ctl_get(rtws_conn *c) {
     return c->priv_.ctl;
 }
 
+/* Frees a shared frame or a compressed copy of one, with no references
+   left. Copies hang off their frame without a reference (the queues that
+   hold one keep it): a copy leaves its frame's list when freed, and a frame
+   freed first leaves its copies to their queues. */
+static void rtws__shared_free(rtws__chunk *s) {
+    rtws_allocator a = s->alloc;
+    rtws__chunk *v, **p;
+    if (s->zup) {
+        for (p = &s->zup->zv; *p != s; p = &(*p)->znext) {}
+        *p = s->znext;
+    }
+    for (v = s->zv; v; v = v->znext) v->zup = NULL;
+    rtws__free(&a, s);
+}
+
 static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
     if (--ch->refs) return;
     if (ch->shared) {
-        rtws_allocator a = ch->alloc;
-        rtws__free(&a, ch);
+        rtws__shared_free(ch);
         return;
     }
     if ((ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out) &&
@@ -6585,6 +6623,7 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->last_error = c->priv_.err;
     st->buffered = (c->priv_.rend - c->priv_.rstart) + rtws_conn_out_pending(c);
     st->buffer_cap = rtws__conn_buffer_cap(c);
+    st->deflate_runs = c->priv_.deflate_runs;
 }
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->priv_.data; }
 
@@ -8083,7 +8122,7 @@ static rtws_err rtws__pmd_send_lent(rtws_conn *c, rtws__pmd *z, rtws_opcode op, 
     zb = (uint8_t *)rtws__pmd_lend(c, len + len / 8 + 64, &zcap);
     e = RTWS_EAGAIN; /* not compressed (yet) */
     if (d && zb && rtws_deflate_init((rtws_deflate *)d, &zc, (uint8_t *)d + off, mem) == RTWS_Z_OK &&
-        rtws_deflate_compress((rtws_deflate *)d, (const uint8_t *)data, len, &used, zb, zcap, &zlen,
+        ++c->priv_.deflate_runs && rtws_deflate_compress((rtws_deflate *)d, (const uint8_t *)data, len, &used, zb, zcap, &zlen,
                               RTWS_Z_SYNC_FLUSH) == RTWS_Z_OK &&
         used == len && zlen >= 4 && memcmp(zb + zlen - 4, rtws__pmd_tail, 4) == 0 && zlen - 4 < len)
         e = rtws__queue_frame_rsv(c, 1, op, zb, zlen - 4, 0x40);
@@ -8110,6 +8149,7 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
     if ((!z->def && !rtws__pmd_def_init(c, z)) ||
         (len < SIZE_MAX / 2 && !rtws__pmd_zgrow(c, z, len + len / 8 + 64)))
         return rtws__queue_frame(c, 1, op, data, len);
+    c->priv_.deflate_runs++;
     for (;;) {
         size_t used = 0, out = 0;
         rtws_z_err r = rtws_deflate_compress(z->def, in + off, len - off, &used, z->zbuf + zlen,
@@ -8134,6 +8174,67 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
     e = rtws__queue_frame_rsv(c, 1, op, z->zbuf, zlen, 0x40);
     if (e != RTWS_OK) rtws_deflate_reset(z->def, 0);
     return e;
+}
+
+/* The compressed copy of shared frame s for c, whose own messages go without
+   context takeover: made by the first connection that needs it (compressor
+   and buffer lent as in rtws__pmd_send_lent, at c's level, the copy in s's
+   allocator) and found by the later ones. Its window is c's, or less for a
+   message shorter than c's window: distances within such a message fit any
+   window that holds the whole message, so connections that agreed different
+   server_max_window_bits share one copy when the message fits theirs. Returns
+   s when the message did not shrink (marked: nobody tries again) or memory
+   could not be had (the next connection tries again). */
+static rtws__chunk *rtws__shared_z(rtws_conn *c, const rtws__pmd *z, rtws__chunk *s) {
+    rtws_z_config zc;
+    size_t off = (sizeof(rtws_deflate) + 15) & ~(size_t)15, mem, dcap = 0, zcap = 0, used = 0,
+           zlen = 0, len = s->payload, hl;
+    const uint8_t *pl = RTWS__CHUNK_DATA(s) + (s->len - len);
+    uint8_t hdr[RTWS_FRAME_HEADER_MAX];
+    unsigned bits = 8;
+    rtws__chunk *v;
+    void *d;
+    uint8_t *zb;
+    while (bits < z->tx_bits && ((size_t)1 << bits) < len) bits++;
+    for (v = s->zv; v; v = v->znext)
+        if (v->zflags == bits) return v;
+    if (len > SIZE_MAX / 2 - 4096) return s;
+    memset(&zc, 0, sizeof zc);
+    zc.window_bits = bits;
+    zc.level = c->priv_.cfg->deflate_level;
+    mem = rtws_deflate_mem_size(&zc);
+    d = rtws__pmd_lend(c, off + mem, &dcap);
+    zb = (uint8_t *)rtws__pmd_lend(c, len + len / 8 + 64, &zcap);
+    if (d && zb && rtws_deflate_init((rtws_deflate *)d, &zc, (uint8_t *)d + off, mem) == RTWS_Z_OK) {
+        c->priv_.deflate_runs++;
+        if (rtws_deflate_compress((rtws_deflate *)d, pl, len, &used, zb, zcap, &zlen,
+                                  RTWS_Z_SYNC_FLUSH) == RTWS_Z_OK &&
+            used == len && zlen >= 4 && memcmp(zb + zlen - 4, rtws__pmd_tail, 4) == 0) {
+            zlen -= 4;
+            if (zlen >= len) s->zflags |= RTWS__SH_NOGAIN;
+            else {
+                hl = rtws_frame_header_encode(hdr, 1, (rtws_opcode)(RTWS__CHUNK_DATA(s)[0] & 0x0f),
+                                              zlen, NULL);
+                hdr[0] |= 0x40; /* RSV1: compressed (RFC 7692 §6) */
+                if ((v = (rtws__chunk *)rtws__alloc(&s->alloc, sizeof *v + hl + zlen)) != NULL) {
+                    memset(v, 0, sizeof *v);
+                    v->cap = v->len = hl + zlen;
+                    v->payload = len;
+                    v->alloc = s->alloc;
+                    v->shared = 1;
+                    v->zflags = bits;
+                    v->zup = s;
+                    v->znext = s->zv;
+                    s->zv = v;
+                    memcpy(RTWS__CHUNK_DATA(v), hdr, hl);
+                    memcpy(RTWS__CHUNK_DATA(v) + hl, zb, zlen);
+                }
+            }
+        }
+    }
+    if (d) rtws__buf_drop(c, d, dcap);
+    if (zb) rtws__buf_drop(c, zb, zcap);
+    return v ? v : s;
 }
 #endif /* !RTWS_NO_DEFLATE */
 
@@ -8694,25 +8795,43 @@ RTWS_API const uint8_t *rtws_shared_get_payload(const rtws_shared *s, size_t *le
 }
 
 RTWS_API void rtws_shared_release(rtws_shared *s) {
-    if (s && --s->refs == 0) {
-        rtws_allocator a = s->alloc;
-        rtws__free(&a, s);
-    }
+    if (s && --s->refs == 0) rtws__shared_free(s);
+}
+
+RTWS_API void rtws_shared_set_flags(rtws_shared *s, unsigned flags) {
+    s->zflags = (s->zflags & ~(unsigned)RTWS_SEND_UNCOMPRESSED) | (flags & RTWS_SEND_UNCOMPRESSED);
 }
 
 RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     rtws_err e;
-    if (c->priv_.cfg->role != RTWS_SERVER || !s || c->priv_.send_op) return RTWS_ERR_INVALID;
+    rtws__chunk *q = s;
+    if (c->priv_.cfg->role != RTWS_SERVER || !s || s->zup || c->priv_.send_op) return RTWS_ERR_INVALID;
     e = rtws__send_check(c, s->len);
     if (e) return e;
     if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
-    s->refs++;
-    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].chunk = s;
-    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].p = RTWS__CHUNK_DATA(s);
-    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].len = s->len;
+#if !defined(RTWS_NO_DEFLATE)
+    if (c->priv_.hx.pmd && !(s->zflags & (RTWS_SEND_UNCOMPRESSED | RTWS__SH_NOGAIN)) &&
+        s->payload >= c->priv_.cfg->deflate_threshold) {
+        if (c->priv_.hx.pmd->tx_takeover) {
+            /* our window is kept: only this connection's compressor can
+               continue it, so the message is compressed for c alone */
+            e = rtws__pmd_send(c, (rtws_opcode)(RTWS__CHUNK_DATA(s)[0] & 0x0f),
+                               RTWS__CHUNK_DATA(s) + (s->len - s->payload), s->payload);
+            if (e) return e;
+            c->priv_.msgs_out++;
+            c->priv_.bytes_out += s->payload;
+            return RTWS_OK;
+        }
+        q = rtws__shared_z(c, c->priv_.hx.pmd, s);
+    }
+#endif
+    q->refs++;
+    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].chunk = q;
+    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].p = RTWS__CHUNK_DATA(q);
+    c->priv_.segs[(c->priv_.seghead + c->priv_.nseg) & (c->priv_.segcap - 1)].len = q->len;
     c->priv_.nseg++;
-    c->priv_.qbytes += s->len;
-    if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, s->len);
+    c->priv_.qbytes += q->len;
+    if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, q->len);
     c->priv_.msgs_out++;
     c->priv_.bytes_out += s->payload;
     if (c->priv_.notify_) c->priv_.notify_(c);

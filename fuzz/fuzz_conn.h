@@ -10,7 +10,9 @@
            3 lends a redirect hook that resolves each Location and follows,
            declines or refuses it (bits 4-5); bit 6: the prepended head
            negotiates permessage-deflate (bit 7: without context takeover,
-           windows of 9 bits), every message of 1 byte and up compressed
+           windows of 9 bits), every message of 1 byte and up compressed;
+           server: bit 2 sets deflate_takeover (echoes of 3k+1 bytes go
+           back as a shared frame, twice)
    byte 3: milliseconds that pass per call (times 64)
    rest:   bytes from the peer (after a valid handshake head when FZ_HANDSHAKE) */
 #ifndef FUZZ_CONN_H
@@ -162,7 +164,20 @@ static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
             FUZZ_CHECK(m->len <= cfg->max_message);
             if (m->opcode == RTWS_OP_TEXT)
                 FUZZ_CHECK(rtws_utf8_validate(&st, m->data, m->len, NULL) == RTWS_OK && st == 0);
-            if (f->flags & FZ_ECHO) FUZZ_CHECK(fz_send_ok(rtws_conn_send(c, m->opcode, m->data, m->len)));
+            if ((f->flags & FZ_ECHO) && f->role == RTWS_SERVER && m->len % 3 == 1) {
+                /* as a shared frame, twice: with deflate the second finds
+                   the compressed copy the first made (takeover: compressed
+                   for c each time); every 7th opted out */
+                rtws_shared *sh = rtws_shared_new(&cfg->allocator, m->opcode, m->data, m->len);
+                if (sh) {
+                    if (m->len % 7 == 1) rtws_shared_set_flags(sh, RTWS_SEND_UNCOMPRESSED);
+                    FUZZ_CHECK(fz_send_ok(rtws_conn_send_shared(c, sh)));
+                    FUZZ_CHECK(fz_send_ok(rtws_conn_send_shared(c, sh)));
+                    rtws_shared_release(sh);
+                }
+            } else if (f->flags & FZ_ECHO) {
+                FUZZ_CHECK(fz_send_ok(rtws_conn_send(c, m->opcode, m->data, m->len)));
+            }
         }
         if ((f->flags & FZ_CLOSE_CB) && m->len && m->data[0] == 'C')
             FUZZ_CHECK(fz_send_ok(rtws_conn_close(c, 1000, "bye")));
@@ -516,6 +531,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     if (role == RTWS_SERVER) cfg.on_accept = fz_on_accept;
     cfg.deflate_threshold = 1;
     if (d[-2] & 128) cfg.deflate_window_bits = 9;
+    if (role == RTWS_SERVER && (d[-2] & 4)) cfg.deflate_takeover = 1;
     if (f.flags & FZ_SMALL) {
         cfg.max_frame = 300;
         cfg.max_message = 1000;
