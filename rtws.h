@@ -16942,19 +16942,27 @@ typedef struct rtws__reng {
     uint32_t gen;
     uint64_t outages, refused, next_touch, next_lease;
     char node[20];          /* this node's random id (connection counts) */
+    struct rtws__rjob *jfree; /* jobs to reuse (at most RTWS__JOBPOOL) */
+    size_t njfree;
+    char *pbuf;             /* a publish's message around its seq (reused, grown) */
+    size_t pcap;
 } rtws__reng;
 
 /* A command in flight: what its answer is for (found again by ids and
    names, since the connection or the channel may be gone by then). */
 typedef struct rtws__rjob {
     rtws__reng *e;
+    struct rtws__rjob *next; /* in rtws__reng.jfree */
     uint64_t conn;
     uint32_t gen;
     uint8_t idl;
     char id[64];
     size_t cn;
-    char *chan;
+    char chan[129];          /* a channel (<= 128 bytes) or a session id */
 } rtws__rjob;
+/* Jobs kept for reuse: publishes in flight at once in a steady stream need
+   no allocation (their jobs come back as Redis answers). */
+#define RTWS__JOBPOOL 256u
 
 static const char rtws__lua_publish[] =
     "if KEYS[3] ~= '' then local d = redis.call('GET', KEYS[3]) "
@@ -17008,12 +17016,17 @@ static int rtws__eng_can_ask(const rtws__reng *e) {
 
 static rtws__rjob *rtws__eng_job(rtws__reng *e, const rtws__rconn *rc, const char *chan, size_t cn,
                                  const char *id, size_t idl) {
-    rtws__rjob *j = (rtws__rjob *)rtws__alloc(rtws__ra(e->r), sizeof *j + cn + 1);
-    if (!j) return NULL;
-    memset(j, 0, sizeof *j);
+    rtws__rjob *j = e->jfree;
+    if (cn >= sizeof j->chan) return NULL;
+    if (j) {
+        e->jfree = j->next;
+        e->njfree--;
+    } else if (!(j = (rtws__rjob *)rtws__alloc(rtws__ra(e->r), sizeof *j))) {
+        return NULL;
+    }
+    memset(j, 0, offsetof(rtws__rjob, chan));
     j->e = e;
     j->conn = rc ? rc->id : 0;
-    j->chan = (char *)(j + 1);
     memcpy(j->chan, chan, cn);
     j->chan[cn] = '\0';
     j->cn = cn;
@@ -17022,6 +17035,17 @@ static rtws__rjob *rtws__eng_job(rtws__reng *e, const rtws__rconn *rc, const cha
         j->idl = (uint8_t)idl;
     }
     return j;
+}
+
+/* A job done: kept for the next one, or freed (pool full, or the engine going). */
+static void rtws__eng_put(rtws__reng *e, rtws__rjob *j) {
+    if (!e->closing && e->njfree < RTWS__JOBPOOL) {
+        j->next = e->jfree;
+        e->jfree = j;
+        e->njfree++;
+        return;
+    }
+    rtws__free(rtws__ra(e->r), j);
 }
 
 static void rtws__eng_ack(rtws_router *r, rtws__rconn *rc, const char *id, size_t idl,
@@ -17090,7 +17114,7 @@ static void rtws__eng_fetch(rtws_router *r, rtws__rconn *rc, rtws__channel *ch, 
     if (x->has_since) lens[5] = (size_t)snprintf(sv, sizeof sv, "%llu", (unsigned long long)x->since);
     else lens[5] = (size_t)snprintf(sv, sizeof sv, "-1");
     if (rtws_redis_command(e->cmd, 6, argv, lens, rtws__eng_fetched, j) != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "cluster overloaded");
     }
 }
@@ -17136,10 +17160,10 @@ static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
         m = rtws__member_of(rc, ch);
     x = m ? rtws__mx_of(m) : NULL;
     if (!x || x->gen != j->gen || x->state != RTWS__M_FETCH) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return;
     }
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
     if (err != RTWS_OK || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
         rep->elem[0].type != RTWS_RESP_INTEGER || rep->elem[0].integer < 0 ||
         rep->elem[1].type != RTWS_RESP_INTEGER) {
@@ -17247,7 +17271,7 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
     int dup;
     (void)rd;
     if (e->closing) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return;
     }
     if (err != RTWS_OK || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
@@ -17262,7 +17286,7 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
                             j->id, j->idl, 1, 1000, r->now);
         else if (rc)
             rtws__rt_error(r, rc, "internal", "could not publish", NULL, 0);
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return;
     }
     s = (uint64_t)rep->elem[0].integer;
@@ -17279,7 +17303,7 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
                 if (rtws__grow(rtws__ra(r), &p, &cx->acap, cx->nacks + 1, sizeof *cx->acks,
                                SIZE_MAX) != RTWS_OK) {
                     rtws__eng_ack(r, rc, j->id, j->idl, s, 0);
-                    rtws__free(rtws__ra(r), j);
+                    rtws__eng_put(e, j);
                     return;
                 }
                 cx->acks = (rtws__rack *)p;
@@ -17293,7 +17317,20 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
             rtws__eng_ack(r, rc, j->id, j->idl, s, dup);
         }
     }
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
+}
+
+/* e->pbuf with room for n bytes: grown by doubling, never shrunk (a publish
+   is at most max_data plus its envelope), so a stream allocates nothing. */
+static rtws_err rtws__eng_pbuf(rtws__reng *e, size_t n) {
+    char *np;
+    size_t cap = RTWS__MAX(RTWS__MAX(n, e->pcap * 2u), (size_t)1024);
+    if (n <= e->pcap) return RTWS_OK;
+    np = (char *)rtws__realloc(rtws__ra(e->r), e->pbuf, cap);
+    if (!np) return RTWS_ERR_NOMEM;
+    e->pbuf = np;
+    e->pcap = cap;
+    return RTWS_OK;
 }
 
 /* Sends a publish to Redis; the answer acks it. While the command
@@ -17324,8 +17361,8 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
         if (data) rtws_json_write_raw(&r->w, data, dn);
         else rtws_json_write_null(&r->w);
     } while (!rtws__w_end(r, &len));
-    if (len) pre = (char *)rtws__alloc(rtws__ra(r), len + 512);
-    if (!pre) goto nomem;
+    if (!len || rtws__eng_pbuf(e, len + 512) != RTWS_OK) goto nomem;
+    pre = e->pbuf;
     memcpy(pre, r->out, len - 1);
     memcpy(pre + len - 1, ",\"seq\":", 7);
     pl = len + 6;
@@ -17335,10 +17372,9 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
         rtws__w_int(r, "ts", (int64_t)now + r->cfg.wall_offset_ms);
     } while (!rtws__w_end(r, &len));
     if (!len) goto nomem;
-    if (pl + len > pl - 6 + 512) { /* (rarely: a long "from") */
-        char *np = (char *)rtws__realloc(rtws__ra(r), pre, pl + len);
-        if (!np) goto nomem;
-        pre = np;
+    if (pl + len > e->pcap) { /* (rarely: a long "from") */
+        if (rtws__eng_pbuf(e, pl + len) != RTWS_OK) goto nomem;
+        pre = e->pbuf;
     }
     suf = pre + pl;
     memcpy(suf, r->out, len);
@@ -17377,10 +17413,9 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
     lens[10] = rtws__eng_key(e, k5, "ch", chan, cn);
     argv[11] = ddms;
     lens[11] = (size_t)snprintf(ddms, sizeof ddms, "%lu", (unsigned long)RTWS__MAX(r->cfg.dedupe_ms, 1u));
-    err = rtws_redis_command(e->cmd, 12, argv, lens, rtws__eng_published, j);
-    rtws__free(rtws__ra(r), pre);
+    err = rtws_redis_command(e->cmd, 12, argv, lens, rtws__eng_published, j); /* copies */
     if (err != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         e->refused++;
         if (rc)
             rtws__rt_refuse(r, rc, "overloaded", "too many publishes waiting for Redis", id, idl, 1,
@@ -17389,7 +17424,6 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
     }
     return RTWS_OK;
 nomem:
-    rtws__free(rtws__ra(r), pre);
     if (rc) rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
     return RTWS_ERR_NOMEM;
 }
@@ -17457,7 +17491,7 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
         }
         rtws__open_session(r, rc, r->now);
     }
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
 }
 
 /* 1 when rc's ?session= is not known here and Redis is asked for it. */
@@ -17477,7 +17511,7 @@ static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc) {
     argv[1] = k;
     lens[1] = rtws__eng_key(e, k, "sess", sid, sn);
     if (rtws_redis_command(e->cmd, 2, argv, lens, rtws__eng_session_loaded, j) != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return 0;
     }
     return 1;
@@ -17509,7 +17543,7 @@ static void rtws__eng_counted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
     rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
     (void)rd;
     (void)err;
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
     if (!rc || rc->session) return;
     if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
@@ -17549,7 +17583,7 @@ static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
     argv[8] = lease;
     lens[8] = (size_t)snprintf(lease, sizeof lease, "%u", RTWS__LEASE_MS);
     if (rtws_redis_command(e->cmd, 9, argv, lens, rtws__eng_counted, j) != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return 0;
     }
     return 1;
@@ -17757,6 +17791,12 @@ static void rtws__eng_free(rtws_router *r) {
     e->closing = 1; /* the callbacks of commands in flight only free their jobs */
     if (e->cmd) rtws_redis_free(e->cmd);
     if (e->sub) rtws_redis_free(e->sub);
+    while (e->jfree) {
+        rtws__rjob *j = e->jfree;
+        e->jfree = j->next;
+        rtws__free(&a, j);
+    }
+    rtws__free(&a, e->pbuf);
     rtws__free(&a, e->url);
     rtws__free(&a, e);
     r->eng = NULL;
