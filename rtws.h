@@ -2615,6 +2615,12 @@ typedef struct rtws_router_config {
        context's first event or tick. */
     const char *redis_url;       /* redis://[user:pass@]host[:port][/db] (copied) */
     const char *redis_prefix;    /* prefix of the keys and pub/sub channels ("rtws") */
+    uint32_t redis_node_ttl_ms;  /* presence across nodes: each node renews a heartbeat
+                                    key of this lifetime every third of it (at least
+                                    every 1 s: the router's timers); the users of a node
+                                    whose key lapsed (killed, cut off) leave every
+                                    channel's presence, "left" announced once, within
+                                    this long plus one such period (15000: 20 s) */
 } rtws_router_config;
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
@@ -2758,7 +2764,9 @@ RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_co
 RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const char *channel,
                                            const char *status);
 /* Calls fn (when not NULL) for each user present in channel with its status
-   and its number of connections there; returns the number of users. */
+   and its number of connections there; returns the number of users. With
+   the Redis engine: the users on every node as this node last heard them,
+   for channels with subscribers on this node, conns being this node's. */
 RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *channel,
                                          void (*fn)(const char *user_id, const char *status,
                                                     size_t conns, void *user),
@@ -15810,10 +15818,21 @@ typedef struct rtws__rack {
     char id[64];
 } rtws__rack;
 
+/* A user present in a channel somewhere in the cluster (rtws__chx.pres). */
+typedef struct rtws__pm {
+    rtws__hnode h;    /* key: name */
+    char status[33];
+    char name[64];
+} rtws__pm;
+
 typedef struct rtws__chx {
     int confirmed;    /* the node's SUBSCRIBE was confirmed (else it is under way) */
     rtws__rack *acks;
     size_t nacks, acap;
+    rtws__htab pres;  /* the channel's presence on every node, as Redis last said it
+                         (a subscribe's fetch) and its presence messages since */
+    size_t members;   /* users present on every node (Redis's count) */
+    int pres_known;   /* pres was loaded */
 } rtws__chx;
 
 struct rtws_router {
@@ -15867,6 +15886,8 @@ static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc);
 static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc);
 static void rtws__eng_uncount(rtws_router *r, rtws__rconn *rc);
 static void rtws__eng_session_save(rtws_router *r, const rtws__session *s);
+static void rtws__eng_pres(rtws_router *r, const rtws__channel *ch, const char *user, int what,
+                           const char *status);
 #endif
 static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
 #endif /* RTWS__HAVE_ROUTER */
@@ -16377,6 +16398,10 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     if (p && --p->count == 0) {
         rtws__hdel(&ch->presence, &p->h);
         rtws__free(rtws__ra(r), p);
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng) rtws__eng_pres(r, ch, uname, 2, NULL); /* "left" when the last node's goes */
+        else
+#endif
         if (ch->presence.count < r->cfg.max_presence)
             rtws__presence_event(r, ch, uname, "left", NULL);
     }
@@ -16656,7 +16681,14 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     rc->nchan++;
     ch->nsubs++;
     r->nsubs++;
-    if (p->count++ == 0 && ch->presence.count <= r->cfg.max_presence)
+    if (p->count++ != 0) return RTWS_OK;
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) { /* Redis announces it, once for the cluster */
+        rtws__eng_pres(r, ch, rc->user->name, 1, NULL);
+        return RTWS_OK;
+    }
+#endif
+    if (ch->presence.count <= r->cfg.max_presence)
         rtws__presence_event(r, ch, rc->user->name, "joined", rc);
     return RTWS_OK;
 }
@@ -16671,6 +16703,23 @@ static void rtws__send_subscribed(rtws_router *r, rtws__rconn *rc, const rtws__c
         rtws__w_str(r, "channel", ch->name, ch->h.klen);
         rtws__w_int(r, "seq", (int64_t)seq);
         if (id) rtws__w_str(r, "id", id, idl);
+        if (ch->ex) { /* a Redis node: the cluster's presence ("continue": to w_end) */
+            rtws__w_int(r, "members", (int64_t)ch->ex->members);
+            if (ch->ex->members > r->cfg.max_presence) continue;
+            rtws_json_write_key(&r->w, "presence", 8);
+            rtws_json_write_array(&r->w);
+            for (i = 0; i < ch->ex->pres.nb; i++) {
+                rtws__hnode *e;
+                for (e = ch->ex->pres.b[i]; e; e = e->hnext) {
+                    rtws_json_write_object(&r->w);
+                    rtws__w_strz(r, "user", ((rtws__pm *)e)->name);
+                    rtws__w_strz(r, "status", ((rtws__pm *)e)->status);
+                    rtws_json_write_object_end(&r->w);
+                }
+            }
+            rtws_json_write_array_end(&r->w);
+            continue;
+        }
         rtws__w_int(r, "members", (int64_t)ch->presence.count);
         if (ch->presence.count <= r->cfg.max_presence) {
             rtws_json_write_key(&r->w, "presence", 8);
@@ -16946,6 +16995,8 @@ typedef struct rtws__reng {
     size_t njfree;
     char *pbuf;             /* a publish's message around its seq (reused, grown) */
     size_t pcap;
+    uint64_t next_beat;     /* presence: the next heartbeat (and sweep) */
+    uint64_t swept;         /* dead nodes this node swept */
 } rtws__reng;
 
 /* A command in flight: what its answer is for (found again by ids and
@@ -16976,16 +17027,20 @@ static const char rtws__lua_publish[] =
     "if KEYS[3] ~= '' then redis.call('SET', KEYS[3], s, 'PX', ARGV[6]) end "
     "redis.call('PUBLISH', ARGV[5], s .. ' ' .. m) "
     "return {s, 0}";
-/* {seq, 0, {messages since+1 .. seq}}, {seq, 0} (nothing to send) or
-   {seq, 1} (reset: the range is gone, or since is ahead); since -1: seq only */
+/* {seq, 0, {messages since+1 .. seq}, P, L}, {seq, 0, {}, P, L} (nothing to
+   send) or {seq, 1, {}, P, L} (reset: the range is gone, or since is
+   ahead); since -1: seq only. P: the users present (P:pu:C), L: with
+   ARGV[3] "1" and P <= ARGV[2] (max_presence), {user, status, ...}. */
 static const char rtws__lua_range[] =
+    "local c = redis.call('HLEN', KEYS[3]) local pr = {} "
+    "if ARGV[3] == '1' and c <= tonumber(ARGV[2]) then pr = redis.call('HGETALL', KEYS[4]) end "
     "local s = tonumber(redis.call('GET', KEYS[1]) or '0') "
     "local n = tonumber(ARGV[1]) "
-    "if n < 0 or n == s then return {s, 0} end "
-    "if n > s then return {s, 1} end "
+    "if n < 0 or n == s then return {s, 0, {}, c, pr} end "
+    "if n > s then return {s, 1, {}, c, pr} end "
     "local len = redis.call('LLEN', KEYS[2]) "
-    "if n + 1 < s - len + 1 then return {s, 1} end "
-    "return {s, 0, redis.call('LRANGE', KEYS[2], n + 1 - (s - len + 1), -1)}";
+    "if n + 1 < s - len + 1 then return {s, 1, {}, c, pr} end "
+    "return {s, 0, redis.call('LRANGE', KEYS[2], n + 1 - (s - len + 1), -1), c, pr}";
 
 /* P:what:name into buf (256 bytes: prefix <= 63, what <= 8, name <= 128). */
 static size_t rtws__eng_key(const rtws__reng *e, char *buf, const char *what, const char *name,
@@ -17082,6 +17137,345 @@ static void rtws__eng_acks(rtws_router *r, rtws__channel *ch) {
     }
 }
 
+/* ---- presence across nodes (docs/PROTOCOL.md "Cluster") ----
+   For channel C and node N: P:pn:N:C (set: the users N has in C), P:pu:C
+   (hash: user -> on how many nodes it is in C), P:ps:C (hash: user ->
+   status), P:nc:N (set: the channels where N has users), P:nodes (set:
+   every node that sent a heartbeat), P:node:N (N's heartbeat, PX
+   redis_node_ttl_ms, renewed every third of it). A node runs the join
+   script when a user's first connection on that node enters C and the leave
+   script when its last one there leaves: only the first node in and the
+   last node out move P:pu:C to or from nothing, and only they PUBLISH
+   "p <user> joined" / "p <user> left" on P:ch:C, beside the messages. Each
+   heartbeat also sweeps: a node of P:nodes whose heartbeat lapsed has its
+   users leave every channel it had them in, the leaves announced. All of it
+   in scripts, so two nodes joining, leaving or sweeping the same user at
+   once cannot both announce it nor lose a count. */
+/* (join: + 2 when N's heartbeat was missing: set now, and the node joins
+   all of its users again, since a sweep may have taken them) */
+static const char rtws__lua_pjoin[] =
+    "local f = redis.call('SET', KEYS[5], '1', 'PX', ARGV[6], 'NX') and 2 or 0 "
+    "redis.call('SADD', KEYS[6], ARGV[5]) "
+    "if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return f end "
+    "redis.call('SADD', KEYS[4], ARGV[2]) "
+    "if redis.call('HINCRBY', KEYS[2], ARGV[1], 1) > 1 then return f end "
+    "redis.call('HSET', KEYS[3], ARGV[1], 'online') "
+    "if redis.call('HLEN', KEYS[2]) <= tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', ARGV[3], 'p ' .. ARGV[1] .. ' joined') end "
+    "return f + 1";
+static const char rtws__lua_pleave[] =
+    "if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end "
+    "if redis.call('SCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[2]) end "
+    "if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) > 0 then return 0 end "
+    "redis.call('HDEL', KEYS[2], ARGV[1]) redis.call('HDEL', KEYS[3], ARGV[1]) "
+    "if redis.call('HLEN', KEYS[2]) < tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', ARGV[3], 'p ' .. ARGV[1] .. ' left') end "
+    "return 1";
+static const char rtws__lua_pstatus[] =
+    "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "
+    "if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', ARGV[3], 'p ' .. ARGV[1] .. ' ' .. ARGV[2]) end "
+    "return 1";
+/* {1 when N's heartbeat was still there, nodes swept} */
+static const char rtws__lua_beat[] =
+    "local was = redis.call('EXISTS', KEYS[1]) "
+    "redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) "
+    "redis.call('SADD', KEYS[2], ARGV[1]) "
+    "local p, gone = ARGV[3], 0 "
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
+    "if redis.call('EXISTS', p .. ':node:' .. n) == 0 then "
+    "for _, c in ipairs(redis.call('SMEMBERS', p .. ':nc:' .. n)) do "
+    "local pn, pu = p .. ':pn:' .. n .. ':' .. c, p .. ':pu:' .. c "
+    "for _, u in ipairs(redis.call('SMEMBERS', pn)) do "
+    "if redis.call('HINCRBY', pu, u, -1) <= 0 then "
+    "redis.call('HDEL', pu, u) redis.call('HDEL', p .. ':ps:' .. c, u) "
+    "if redis.call('HLEN', pu) < tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', p .. ':ch:' .. c, 'p ' .. u .. ' left') end end end "
+    "redis.call('DEL', pn) end "
+    "redis.call('DEL', p .. ':nc:' .. n) redis.call('SREM', KEYS[2], n) gone = gone + 1 end end "
+    "return {was, gone}";
+
+static void rtws__eng_pres_clear(const rtws_allocator *a, rtws__chx *cx) {
+    size_t i;
+    for (i = 0; i < cx->pres.nb; i++) {
+        rtws__hnode *h = cx->pres.b[i], *nx;
+        for (; h; h = nx) {
+            nx = h->hnext;
+            rtws__free(a, h);
+        }
+    }
+    rtws__free(a, cx->pres.b);
+    memset(&cx->pres, 0, sizeof cx->pres);
+}
+
+/* The mirror's entry for user (add: made when missing, "online"). */
+static rtws__pm *rtws__eng_pm(rtws_router *r, rtws__chx *cx, const char *user, size_t un, int add) {
+    uint64_t hh = rtws__hash(user, un);
+    rtws__pm *pm = (rtws__pm *)rtws__hfind(&cx->pres, user, un, hh);
+    if (pm || !add || un == 0 || un > 63) return pm;
+    pm = (rtws__pm *)rtws__alloc(rtws__ra(r), sizeof *pm);
+    if (!pm) return NULL;
+    memset(pm, 0, sizeof *pm);
+    memcpy(pm->name, user, un);
+    memcpy(pm->status, "online", 7);
+    pm->h.key = pm->name;
+    pm->h.klen = un;
+    pm->h.hash = hh;
+    if (!rtws__hadd(&cx->pres, &pm->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), pm);
+        return NULL;
+    }
+    return pm;
+}
+
+/* A fetch's count (c) and list (l: user, status, ...; empty when not asked
+   for or over max_presence) become ch's mirror. */
+static void rtws__eng_pres_load(rtws_router *r, rtws__channel *ch, const rtws_resp_reply *c,
+                                const rtws_resp_reply *l) {
+    rtws__chx *cx = ch->ex;
+    size_t i;
+    if (!cx || c->type != RTWS_RESP_INTEGER || c->integer < 0 || l->type != RTWS_RESP_ARRAY) return;
+    cx->members = (size_t)c->integer;
+    if (!l->n && cx->members) return; /* not asked for, or too many */
+    rtws__eng_pres_clear(rtws__ra(r), cx);
+    for (i = 0; i + 1 < l->n; i += 2) {
+        rtws__pm *pm;
+        if (l->elem[i].type != RTWS_RESP_BULK || l->elem[i + 1].type != RTWS_RESP_BULK) continue;
+        pm = rtws__eng_pm(r, cx, l->elem[i].str, l->elem[i].len, 1);
+        if (pm && l->elem[i + 1].len >= 1 && l->elem[i + 1].len <= 32) {
+            memcpy(pm->status, l->elem[i + 1].str, l->elem[i + 1].len);
+            pm->status[l->elem[i + 1].len] = '\0';
+        }
+    }
+    cx->pres_known = 1;
+}
+
+static void rtws__eng_presdone(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                               void *user);
+static void rtws__eng_rejoin(rtws_router *r);
+
+/* what 1: join, 2: leave (user's first / last connection on this node in
+   ch), 3: status. Joins and leaves whose answer is lost (the connection
+   broke) are sent again as the node then stands (rtws__eng_presdone). */
+static void rtws__eng_pres(rtws_router *r, const rtws__channel *ch, const char *user, int what,
+                           const char *status) {
+    rtws__reng *e = r->eng;
+    char k[7][256], wn[32], mx[24], ttl[24];
+    const char *argv[15];
+    size_t lens[15], un = strlen(user);
+    rtws__rjob *j;
+    if (!e || e->closing || !e->cmd || !e->node[0]) return;
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    lens[12] = (size_t)snprintf(mx, sizeof mx, "%llu", (unsigned long long)r->cfg.max_presence);
+    if (what == 3) {
+        argv[1] = rtws__lua_pstatus;
+        lens[1] = sizeof rtws__lua_pstatus - 1;
+        argv[2] = "2";
+        lens[2] = 1;
+        argv[3] = k[0];
+        lens[3] = rtws__eng_key(e, k[0], "pu", ch->name, ch->h.klen);
+        argv[4] = k[1];
+        lens[4] = rtws__eng_key(e, k[1], "ps", ch->name, ch->h.klen);
+        argv[5] = user;
+        lens[5] = un;
+        argv[6] = status;
+        lens[6] = strlen(status);
+        argv[7] = k[2];
+        lens[7] = rtws__eng_key(e, k[2], "ch", ch->name, ch->h.klen);
+        argv[8] = mx;
+        lens[8] = lens[12];
+        rtws_redis_command(e->cmd, 9, argv, lens, NULL, NULL);
+        return;
+    }
+    if (!(j = rtws__eng_job(e, NULL, ch->name, ch->h.klen, user, un))) return;
+    j->gen = (uint32_t)what;
+    snprintf(wn, sizeof wn, "pn:%s", e->node);
+    argv[1] = what == 1 ? rtws__lua_pjoin : rtws__lua_pleave;
+    lens[1] = what == 1 ? sizeof rtws__lua_pjoin - 1 : sizeof rtws__lua_pleave - 1;
+    argv[2] = "6";
+    lens[2] = 1;
+    argv[3] = k[0];
+    lens[3] = rtws__eng_key(e, k[0], wn, ch->name, ch->h.klen);
+    argv[4] = k[1];
+    lens[4] = rtws__eng_key(e, k[1], "pu", ch->name, ch->h.klen);
+    argv[5] = k[2];
+    lens[5] = rtws__eng_key(e, k[2], "ps", ch->name, ch->h.klen);
+    argv[6] = k[3];
+    lens[6] = rtws__eng_key(e, k[3], "nc", e->node, strlen(e->node));
+    argv[7] = k[4];
+    lens[7] = rtws__eng_key(e, k[4], "node", e->node, strlen(e->node));
+    argv[8] = k[5];
+    memcpy(k[5], e->prefix, e->plen);
+    memcpy(k[5] + e->plen, ":nodes", 6);
+    lens[8] = e->plen + 6;
+    argv[9] = user;
+    lens[9] = un;
+    argv[10] = ch->name;
+    lens[10] = ch->h.klen;
+    argv[11] = k[6];
+    lens[11] = rtws__eng_key(e, k[6], "ch", ch->name, ch->h.klen);
+    argv[12] = mx; /* (lens[12] set above) */
+    argv[13] = e->node;
+    lens[13] = strlen(e->node);
+    argv[14] = ttl;
+    lens[14] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)r->cfg.redis_node_ttl_ms);
+    if (rtws_redis_command(e->cmd, 15, argv, lens, rtws__eng_presdone, j) != RTWS_OK)
+        rtws__eng_put(e, j);
+}
+
+/* Whether user has a connection in the channel on this node now. */
+static int rtws__eng_local_pres(const rtws_router *r, const char *chan, size_t cn, const char *user,
+                                size_t un) {
+    const rtws__channel *ch = (const rtws__channel *)rtws__hfind(&r->channels, chan, cn,
+                                                                 rtws__hash(chan, cn));
+    return ch && rtws__hfind(&ch->presence, user, un, rtws__hash(user, un)) != NULL;
+}
+
+static void rtws__eng_presdone(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                               void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    (void)rd;
+    if (!e->closing && err == RTWS_OK && rep && rep->type == RTWS_RESP_INTEGER && (rep->integer & 2)) {
+        rtws__eng_put(e, j); /* the heartbeat was missing: this node's users may have been swept */
+        rtws__eng_rejoin(e->r);
+        return;
+    }
+    if (!e->closing && err != RTWS_OK) { /* it may not have run: again, as things are now */
+        rtws__channel tmp;
+        char name[64];
+        int here = rtws__eng_local_pres(e->r, j->chan, j->cn, j->id, j->idl);
+        memset(&tmp, 0, sizeof tmp);
+        tmp.name = j->chan;
+        tmp.h.klen = j->cn;
+        memcpy(name, j->id, j->idl);
+        name[j->idl] = '\0';
+        rtws__eng_put(e, j);
+        rtws__eng_pres(e->r, &tmp, name, here ? 1 : 2, NULL);
+        return;
+    }
+    rtws__eng_put(e, j);
+}
+
+/* Joins every user of this node again (idempotent: nothing announced for
+   those Redis still has): after a heartbeat that found this node's gone. */
+static void rtws__eng_rejoin(rtws_router *r) {
+    size_t i, k;
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *h;
+        for (h = r->channels.b[i]; h; h = h->hnext) {
+            rtws__channel *ch = (rtws__channel *)h;
+            for (k = 0; k < ch->presence.nb; k++) {
+                rtws__hnode *p;
+                for (p = ch->presence.b[k]; p; p = p->hnext)
+                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->user->name, 1, NULL);
+            }
+        }
+    }
+}
+
+static void rtws__eng_beaten(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user) {
+    rtws__reng *e = (rtws__reng *)user;
+    (void)rd;
+    (void)err;
+    if (e->closing || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
+        rep->elem[0].type != RTWS_RESP_INTEGER || rep->elem[1].type != RTWS_RESP_INTEGER)
+        return;
+    if (rep->elem[1].integer > 0) e->swept += (uint64_t)rep->elem[1].integer;
+    /* no heartbeat before: first start, swept as dead (a stall longer than
+       redis_node_ttl_ms), or a Redis that lost its data */
+    if (rep->elem[0].integer == 0) rtws__eng_rejoin(e->r);
+}
+
+/* The heartbeat and the sweep of dead nodes, every redis_node_ttl_ms / 3. */
+static void rtws__eng_beat(rtws_router *r, uint64_t now) {
+    rtws__reng *e = r->eng;
+    char k1[256], k2[80], ttl[24], mx[24];
+    const char *argv[9];
+    size_t lens[9];
+    if (now < e->next_beat || !e->cmd_up || !e->node[0]) return;
+    e->next_beat = now + RTWS__MAX(r->cfg.redis_node_ttl_ms / 3u, 1u);
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = rtws__lua_beat;
+    lens[1] = sizeof rtws__lua_beat - 1;
+    argv[2] = "2";
+    lens[2] = 1;
+    argv[3] = k1;
+    lens[3] = rtws__eng_key(e, k1, "node", e->node, strlen(e->node));
+    argv[4] = k2;
+    memcpy(k2, e->prefix, e->plen);
+    memcpy(k2 + e->plen, ":nodes", 6);
+    lens[4] = e->plen + 6;
+    argv[5] = e->node;
+    lens[5] = strlen(e->node);
+    argv[6] = ttl;
+    lens[6] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)r->cfg.redis_node_ttl_ms);
+    argv[7] = e->prefix;
+    lens[7] = e->plen;
+    argv[8] = mx;
+    lens[8] = (size_t)snprintf(mx, sizeof mx, "%llu", (unsigned long long)r->cfg.max_presence);
+    rtws_redis_command(e->cmd, 9, argv, lens, rtws__eng_beaten, e);
+}
+
+/* "p <user> <status>" from pub/sub: the mirror follows, the hook hears it
+   and the channel's live members get a "presence" message (a user's own
+   connections not its "joined", as on one node). */
+static void rtws__eng_pevent(rtws__reng *e, const char *name, size_t n, const char *d, size_t len) {
+    rtws_router *r = e->r;
+    rtws__channel *ch = rtws__channel_get(r, name, n, 0);
+    rtws__member *m, *nx;
+    rtws__pm *pm;
+    rtws_shared *sh;
+    char user[64], status[33];
+    size_t un = 0, sn, out;
+    int joined, left;
+    while (2 + un < len && d[2 + un] != ' ') un++;
+    if (!ch || !ch->ex || un == 0 || un > 63 || 2 + un + 1 >= len) return;
+    sn = len - 3 - un;
+    if (sn > 32) return;
+    memcpy(user, d + 2, un);
+    user[un] = '\0';
+    memcpy(status, d + 3 + un, sn);
+    status[sn] = '\0';
+    joined = !strcmp(status, "joined");
+    left = !strcmp(status, "left");
+    pm = rtws__eng_pm(r, ch->ex, user, un, 0);
+    if (joined && !pm && (pm = rtws__eng_pm(r, ch->ex, user, un, 1)) != NULL) ch->ex->members++;
+    if (left && pm) {
+        rtws__hdel(&ch->ex->pres, &pm->h);
+        rtws__free(rtws__ra(r), pm);
+        if (ch->ex->members) ch->ex->members--;
+    } else if (pm && !joined) {
+        memcpy(pm->status, status, sn + 1);
+    }
+    if (r->cfg.on_presence) {
+        r->cfg.on_presence(r, ch->name, user, status, r->cfg.user);
+        if (!(ch = rtws__channel_get(r, name, n, 0))) return; /* the hook may unsubscribe */
+    }
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "presence");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_strz(r, "user", user);
+        rtws__w_strz(r, "status", status);
+    } while (!rtws__w_end(r, &out));
+    if (!out || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, out))) return;
+    for (m = ch->subs; m; m = nx) {
+        rtws_err err;
+        nx = m->cnext;
+        if (m->rc->ep->e.builtin_protocol_off || rtws__mx_of(m)->state != RTWS__M_LIVE ||
+            (joined && !strcmp(m->rc->user->name, user)))
+            continue;
+        err = rtws_conn_send_shared(m->rc->conn, sh);
+        if (err == RTWS_OK) r->msgs_out++;
+        else if (err == RTWS_ERR_LIMIT) rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+    }
+    rtws_shared_release(sh);
+}
+
 static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user);
 
 /* Asks Redis for the channel's seq and, with has_since, the messages after
@@ -17090,9 +17484,9 @@ static void rtws__eng_fetch(rtws_router *r, rtws__rconn *rc, rtws__channel *ch, 
     rtws__reng *e = r->eng;
     rtws__mx *x = rtws__mx_of(m);
     rtws__rjob *j = rtws__eng_job(e, rc, ch->name, ch->h.klen, NULL, 0);
-    char k1[256], k2[256], sv[24];
-    const char *argv[6];
-    size_t lens[6];
+    char k1[256], k2[256], k3[256], k4[256], sv[24], mx[24];
+    const char *argv[10];
+    size_t lens[10];
     x->state = RTWS__M_FETCH;
     x->gen = ++e->gen;
     if (!j) {
@@ -17102,18 +17496,26 @@ static void rtws__eng_fetch(rtws_router *r, rtws__rconn *rc, rtws__channel *ch, 
     j->gen = x->gen;
     argv[0] = "EVAL";
     argv[1] = rtws__lua_range;
-    argv[2] = "2";
+    argv[2] = "4";
     argv[3] = k1;
     argv[4] = k2;
-    argv[5] = sv;
+    argv[5] = k3;
+    argv[6] = k4;
+    argv[7] = sv;
+    argv[8] = mx;
+    argv[9] = x->reply || !ch->ex->pres_known ? "1" : "0"; /* the presence list too */
     lens[0] = 4;
     lens[1] = sizeof rtws__lua_range - 1;
     lens[2] = 1;
     lens[3] = rtws__eng_key(e, k1, "seq", ch->name, ch->h.klen);
     lens[4] = rtws__eng_key(e, k2, "hist", ch->name, ch->h.klen);
-    if (x->has_since) lens[5] = (size_t)snprintf(sv, sizeof sv, "%llu", (unsigned long long)x->since);
-    else lens[5] = (size_t)snprintf(sv, sizeof sv, "-1");
-    if (rtws_redis_command(e->cmd, 6, argv, lens, rtws__eng_fetched, j) != RTWS_OK) {
+    lens[5] = rtws__eng_key(e, k3, "pu", ch->name, ch->h.klen);
+    lens[6] = rtws__eng_key(e, k4, "ps", ch->name, ch->h.klen);
+    if (x->has_since) lens[7] = (size_t)snprintf(sv, sizeof sv, "%llu", (unsigned long long)x->since);
+    else lens[7] = (size_t)snprintf(sv, sizeof sv, "-1");
+    lens[8] = (size_t)snprintf(mx, sizeof mx, "%llu", (unsigned long long)r->cfg.max_presence);
+    lens[9] = 1;
+    if (rtws_redis_command(e->cmd, 10, argv, lens, rtws__eng_fetched, j) != RTWS_OK) {
         rtws__eng_put(e, j);
         rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "cluster overloaded");
     }
@@ -17178,6 +17580,7 @@ static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
         return;
     }
     s = (uint64_t)rep->elem[0].integer;
+    if (rep->n >= 5) rtws__eng_pres_load(r, ch, &rep->elem[3], &rep->elem[4]);
     if (x->reply) {
         x->reply = 0;
         rtws__send_subscribed(r, rc, ch, s, x->idl ? x->id : NULL, x->idl);
@@ -17254,6 +17657,7 @@ static void rtws__eng_chan_free(rtws_router *r, rtws__channel *ch) {
         size_t kn = rtws__eng_key(r->eng, k, "ch", ch->name, ch->h.klen);
         rtws_redis_unsubscribe(r->eng->sub, RTWS_REDIS_CHANNEL, k, kn);
     }
+    rtws__eng_pres_clear(rtws__ra(r), cx);
     rtws__free(rtws__ra(r), cx->acks);
     rtws__free(rtws__ra(r), cx);
     ch->ex = NULL;
@@ -17670,6 +18074,7 @@ static void rtws__eng_confirmed(rtws__reng *e, const char *name, size_t n) {
     if (ch->ex->confirmed) { /* the ring may lack messages now: start it again */
         while (ch->hcount) rtws__hist_pop(r, ch);
         ch->seq = 0;
+        ch->ex->pres_known = 0; /* and presence messages may be lost: the next fetch loads it */
     }
     ch->ex->confirmed = 1;
     for (m = ch->subs; m; m = nx) {
@@ -17693,7 +18098,10 @@ static void rtws__eng_on_msg(rtws_redis *rd, const rtws_redis_message *msg, void
         return;
     name = msg->channel + e->plen + 4;
     n = msg->channel_len - e->plen - 4;
-    if (msg->type == RTWS_REDIS_MESSAGE) rtws__eng_live(e, name, n, msg->data, msg->len);
+    if (msg->type == RTWS_REDIS_MESSAGE && msg->len > 2 && msg->data[0] == 'p' && msg->data[1] == ' ')
+        rtws__eng_pevent(e, name, n, msg->data, msg->len);
+    else if (msg->type == RTWS_REDIS_MESSAGE)
+        rtws__eng_live(e, name, n, msg->data, msg->len);
     else if (msg->type == RTWS_REDIS_SUBSCRIBED) rtws__eng_confirmed(e, name, n);
 }
 
@@ -17952,6 +18360,12 @@ static void rtws__req_presence(rtws_router *r, rtws__rconn *rc, const rtws__req 
     p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->name, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) memcpy(p->status, status, strlen(status) + 1);
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) {
+        rtws__eng_pres(r, q->ch, rc->user->name, 3, status);
+        return;
+    }
+#endif
     if (q->ch->presence.count <= r->cfg.max_presence)
         rtws__presence_event(r, q->ch, rc->user->name, status, NULL);
 }
@@ -18403,6 +18817,7 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     if (r->eng) {
         rtws__eng_timers(r, now_ms);
         rtws__eng_leases(r, now_ms);
+        rtws__eng_beat(r, now_ms);
     }
 #endif
     if (now_ms < r->next_sweep) return;
@@ -18757,6 +19172,12 @@ RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const c
     p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) memcpy(p->status, status, n + 1);
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) {
+        rtws__eng_pres(r, ch, rc->user->name, 3, status);
+        return RTWS_OK;
+    }
+#endif
     if (ch->presence.count <= r->cfg.max_presence)
         rtws__presence_event(r, ch, rc->user->name, status, NULL);
     return RTWS_OK;
@@ -18769,6 +19190,18 @@ RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *chann
     const rtws__channel *ch = rtws__channel_named(r, channel);
     size_t i;
     if (!ch) return 0;
+    if (ch->ex) { /* a Redis node: the cluster's, conns those on this node */
+        for (i = 0; fn && i < ch->ex->pres.nb; i++) {
+            const rtws__hnode *e;
+            for (e = ch->ex->pres.b[i]; e; e = e->hnext) {
+                const rtws__pm *pm = (const rtws__pm *)e;
+                const rtws__presence *p = (const rtws__presence *)rtws__hfind(&ch->presence, pm->name,
+                                                                             e->klen, e->hash);
+                fn(pm->name, pm->status, p ? p->count : 0, user);
+            }
+        }
+        return ch->ex->members;
+    }
     for (i = 0; fn && i < ch->presence.nb; i++) {
         const rtws__hnode *e;
         for (e = ch->presence.b[i]; e; e = e->hnext) {
@@ -18884,6 +19317,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.heartbeat_ms = RTWS__DEF(r->cfg.heartbeat_ms, 30000u);
     r->cfg.max_tokens = RTWS__DEF(r->cfg.max_tokens, (size_t)16384);
     r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
+    r->cfg.redis_node_ttl_ms = RTWS__DEF(r->cfg.redis_node_ttl_ms, 15000u);
     r->outcap = 4096;
     r->out = (char *)rtws__alloc(&a, r->outcap);
     if (!r->out || rtws__grow(&a, &t, &r->tokcap, r->cfg.max_tokens < 256 ? r->cfg.max_tokens : 256,
@@ -18949,7 +19383,12 @@ RTWS_API void rtws_router_free(rtws_router *r) {
             size_t k;
             nx = e->hnext;
             for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap].sh);
-            if (ch->ex) rtws__free(&a, ch->ex->acks);
+            if (ch->ex) {
+#if defined(RTWS__HAVE_RENGINE)
+                rtws__eng_pres_clear(&a, ch->ex);
+#endif
+                rtws__free(&a, ch->ex->acks);
+            }
             rtws__free(&a, ch->ex);
             rtws__free(&a, ch->hist);
             rtws__free(&a, ch->presence.b);
