@@ -2754,7 +2754,8 @@ RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel,
    budget. Call it before subscribing c: RTWS_ERR_INVALID
    when c has subscriptions or user_id is bad, RTWS_ERR_LIMIT when the user
    has max_conns_per_user connections already (c stays as it was),
-   RTWS_ERR_NOMEM. */
+   RTWS_ERR_NOMEM. With the Redis engine that count is this node's; the
+   cluster's is asked next, and over it c is closed with 1008. */
 RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
                                            const char *claims, size_t claims_len);
 /* The session id of c ("" before its open). */
@@ -15888,6 +15889,7 @@ static void rtws__eng_uncount(rtws_router *r, rtws__rconn *rc);
 static void rtws__eng_session_save(rtws_router *r, const rtws__session *s);
 static void rtws__eng_pres(rtws_router *r, const rtws__channel *ch, const char *user, int what,
                            const char *status);
+static void rtws__eng_recount(rtws_router *r, rtws__rconn *rc);
 #endif
 static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
 #endif /* RTWS__HAVE_ROUTER */
@@ -17959,14 +17961,16 @@ static void rtws__eng_counted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
     rtws__open_session(r, rc, r->now);
 }
 
-static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
+/* The cap script for rc as user (the job keeps the user's name); 1 when sent. */
+static int rtws__eng_cap_ask(rtws_router *r, rtws__rconn *rc, const char *user,
+                             rtws_redis_reply_fn cb) {
     rtws__reng *e = r->eng;
     char k[256], mem[48], now[24], exp[24], cap[24], lease[24];
     const char *argv[9];
-    size_t lens[9];
+    size_t lens[9], un = strlen(user);
     int64_t wall = (int64_t)r->now + r->cfg.wall_offset_ms;
     rtws__rjob *j;
-    if (!rtws__eng_can_ask(e) || !e->node[0] || !(j = rtws__eng_job(e, rc, "", 0, NULL, 0)))
+    if (!rtws__eng_can_ask(e) || !e->node[0] || !(j = rtws__eng_job(e, rc, user, un, NULL, 0)))
         return 0;
     argv[0] = "EVAL";
     lens[0] = 4;
@@ -17975,7 +17979,7 @@ static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
     argv[2] = "1";
     lens[2] = 1;
     argv[3] = k;
-    lens[3] = rtws__eng_key(e, k, "uc", rc->pending_user, strlen(rc->pending_user));
+    lens[3] = rtws__eng_key(e, k, "uc", user, un);
     argv[4] = mem;
     lens[4] = rtws__eng_member(e, rc, mem, sizeof mem);
     argv[5] = now;
@@ -17986,11 +17990,55 @@ static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
     lens[7] = (size_t)snprintf(cap, sizeof cap, "%llu", (unsigned long long)r->cfg.max_conns_per_user);
     argv[8] = lease;
     lens[8] = (size_t)snprintf(lease, sizeof lease, "%u", RTWS__LEASE_MS);
-    if (rtws_redis_command(e->cmd, 9, argv, lens, rtws__eng_counted, j) != RTWS_OK) {
+    if (rtws_redis_command(e->cmd, 9, argv, lens, cb, j) != RTWS_OK) {
         rtws__eng_put(e, j);
         return 0;
     }
     return 1;
+}
+
+static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
+    return rtws__eng_cap_ask(r, rc, rc->pending_user, rtws__eng_counted);
+}
+
+/* The answer for a connection that got its user after the open (an auth
+   message, rtws_router_set_identity): over the cap it is closed (1008). */
+static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                                void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
+    int counted = rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 1;
+    (void)rd;
+    (void)err;
+    if (rc && rc->user && rc->user->h.klen == j->cn && !memcmp(rc->user->name, j->chan, j->cn)) {
+        if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
+            if (!rc->ep->e.builtin_protocol_off)
+                rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", NULL, 0);
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+        } else {
+            rc->eng_counted = counted; /* (Redis could not say: the node's own cap held) */
+        }
+    } else if (counted && !e->closing && e->cmd) { /* closed or renamed meanwhile: not counted */
+        char k[256], mem[48];
+        const char *argv[3];
+        size_t lens[3];
+        argv[0] = "ZREM";
+        lens[0] = 4;
+        argv[1] = k;
+        lens[1] = rtws__eng_key(e, k, "uc", j->chan, j->cn);
+        argv[2] = mem;
+        lens[2] = (size_t)snprintf(mem, sizeof mem, "%s:%llu", e->node, (unsigned long long)j->conn);
+        rtws_redis_command(e->cmd, 3, argv, lens, NULL, NULL);
+    }
+    rtws__eng_put(e, j);
+}
+
+/* rc has a new user (after the open): counted across nodes under it. */
+static void rtws__eng_recount(rtws_router *r, rtws__rconn *rc) {
+    if (r->cfg.max_conns_per_user && rc->user)
+        rtws__eng_cap_ask(r, rc, rc->user->name, rtws__eng_recounted);
 }
 
 /* ZREM at the close; ZADD XX (renew) from the timers. */
@@ -18318,6 +18366,9 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
             return;
         }
     }
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && rc->eng_counted && strcmp(user, rc->user->name) != 0) rtws__eng_uncount(r, rc);
+#endif
     if (!rtws__rconn_token(r, rc, &ti) || !rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
         rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
         return;
@@ -18325,6 +18376,9 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
     rc->authed = 1;
     rc->auth_deadline = 0;
     rtws__send_authenticated(r, rc);
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && !rc->eng_counted) rtws__eng_recount(r, rc); /* over the cluster's cap: 1008 */
+#endif
 }
 
 static void rtws__req_unsubscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
@@ -19133,10 +19187,17 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     if (claims && (claims_len == SIZE_MAX ||
                    !(copy = (char *)rtws__alloc(rtws__ra(r), claims_len + 1))))
         return RTWS_ERR_NOMEM;
-    if (strcmp(user_id, rc->user->name) != 0 &&
-        !rtws__attach_session(r, rc, rc->pending_session, user_id, r->now, &resumed)) {
-        rtws__free(rtws__ra(r), copy);
-        return RTWS_ERR_NOMEM;
+    if (strcmp(user_id, rc->user->name) != 0) {
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng && rc->eng_counted) rtws__eng_uncount(r, rc); /* counted under its old user */
+#endif
+        if (!rtws__attach_session(r, rc, rc->pending_session, user_id, r->now, &resumed)) {
+            rtws__free(rtws__ra(r), copy);
+            return RTWS_ERR_NOMEM;
+        }
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng) rtws__eng_recount(r, rc); /* over the cluster's cap: closed with 1008 */
+#endif
     }
     if (copy) {
         memcpy(copy, claims, claims_len);

@@ -16,6 +16,12 @@
       hear one "left"; 500 ms more allowed for a loaded machine), alice
       stays (node B still has her); her last connection closing then
       announces her "left" once.
+   3. max_conns_per_user 5 across nodes for users who get their identity
+      after the open: 7 connections of eve authenticating with an "auth"
+      message, and 7 of frank named by rtws_router_set_identity (a "hello"
+      message of the test's own protocol), alternating between nodes B and
+      C: 5 of each stay, 2 are closed with 1008; 2 of frank's closing lets
+      2 new ones stay.
    Without redis-server (tests/deps.sh installs it when root) it says it
    skipped; RTWS_REQUIRE_ALL=1 makes that a failure. */
 #define RTWS_IMPLEMENTATION
@@ -489,6 +495,76 @@ static void presence_phase(void) {
     run_ms(100);
 }
 
+/* 7 connections of one user alternating between nodes B and C, named
+   after the open by an auth message (hello 0) or set_identity (hello 1). */
+static void cap_round(cl *cs, const char *user, int hello, int *stayed, int *refused) {
+    char m[512], tok[256], claims[64];
+    uint64_t until;
+    int i, k;
+    snprintf(claims, sizeof claims, "{\"sub\":\"%s\"}", user);
+    CHECK(rtws_jwt_hs256_sign(claims, SECRET, strlen(SECRET), tok, sizeof tok) > 0);
+    if (hello) snprintf(m, sizeof m, "{\"type\":\"hello\",\"user\":\"%s\"}", user);
+    else snprintf(m, sizeof m, "{\"type\":\"auth\",\"token\":\"%s\"}", tok);
+    for (i = 0; i < 7; i++) cl_connect(&cs[i], 1 + i % 2, NULL);
+    until = rtws_time_now_ms() + 5000;
+    for (k = 0; k < 7 && rtws_time_now_ms() < until;) { /* all welcomed: then 7 at once */
+        for (k = 0, i = 0; i < 7; i++) k += cs[i].welcomed;
+        rtws_ctx_run_once(ctx, 5);
+    }
+    for (i = 0; i < 7; i++) cl_send(&cs[i], m);
+    until = rtws_time_now_ms() + 5000;
+    for (;;) {
+        *stayed = *refused = 0;
+        for (i = 0; i < 7; i++) {
+            if (cs[i].c && (hello ? cs[i].hello : cs[i].authed)) (*stayed)++;
+            if (cs[i].closed && cs[i].close_code == RTWS_CLOSE_POLICY) (*refused)++;
+        }
+        if (*refused == 2 || rtws_time_now_ms() > until) break;
+        rtws_ctx_run_once(ctx, 5);
+    }
+    run_ms(300); /* anything more would come now */
+    *stayed = *refused = 0;
+    for (i = 0; i < 7; i++) {
+        if (cs[i].c && (hello ? cs[i].hello : cs[i].authed)) (*stayed)++;
+        if (cs[i].closed && cs[i].close_code == RTWS_CLOSE_POLICY) (*refused)++;
+    }
+}
+
+static void cap_phase(void) {
+    static cl eve[7], frank[9];
+    int stayed, refused, i, k = 0, again = 0;
+    cap_round(eve, "eve", 0, &stayed, &refused);
+    printf("cap 5 over nodes B and C: 7 connections authenticating as eve with an auth message: "
+           "%d stay, %d closed with 1008\n", stayed, refused);
+    CHECK_EQ(stayed, 5);
+    CHECK_EQ(refused, 2);
+    cap_round(frank, "frank", 1, &stayed, &refused);
+    printf("cap 5 over nodes B and C: 7 connections named frank by rtws_router_set_identity: "
+           "%d stay, %d closed with 1008\n", stayed, refused);
+    CHECK_EQ(stayed, 5);
+    CHECK_EQ(refused, 2);
+    for (i = 0; i < 7 && k < 2; i++) /* two of frank's go */
+        if (frank[i].c) {
+            rtws_conn_close(frank[i].c, RTWS_CLOSE_NORMAL, NULL);
+            k++;
+        }
+    run_ms(300);
+    for (i = 7; i < 9; i++) {
+        cl_connect(&frank[i], i % 2 ? 1 : 2, NULL);
+        CHECK(wait_for(&frank[i].welcomed, 5000));
+        cl_send(&frank[i], "{\"type\":\"hello\",\"user\":\"frank\"}");
+    }
+    run_ms(800);
+    for (i = 7; i < 9; i++) again += frank[i].c != NULL && frank[i].hello;
+    printf("cap: 2 of frank's closed, 2 new ones named frank: %d stay\n", again);
+    CHECK_EQ(again, 2);
+    for (i = 0; i < 7; i++)
+        if (eve[i].c) rtws_conn_close(eve[i].c, RTWS_CLOSE_NORMAL, NULL);
+    for (i = 0; i < 9; i++)
+        if (frank[i].c) rtws_conn_close(frank[i].c, RTWS_CLOSE_NORMAL, NULL);
+    run_ms(100);
+}
+
 int main(void) {
     int rport;
     pid_t rpid;
@@ -525,6 +601,7 @@ int main(void) {
         CHECK(ctx != NULL);
         if (ctx && node_port[0] > 0 && node_port[1] > 0 && node_port[2] > 0) {
             presence_phase();
+            cap_phase();
         }
         if (ctx) rtws_ctx_free(ctx);
         for (i = 0; i < 3; i++) stop_pid(node_pid[i], SIGTERM);
