@@ -2647,6 +2647,12 @@ typedef struct rtws_router_config {
        context's first event or tick. */
     const char *redis_url;       /* redis://[user:pass@]host[:port][/db] (copied) */
     const char *redis_prefix;    /* prefix of the keys and pub/sub channels ("rtws") */
+    uint32_t redis_node_ttl_ms;  /* presence across nodes: each node renews a heartbeat
+                                    key of this lifetime every third of it (at least
+                                    every 1 s: the router's timers); the users of a node
+                                    whose key lapsed (killed, cut off) leave every
+                                    channel's presence, "left" announced once, within
+                                    this long plus one such period (15000: 20 s) */
 } rtws_router_config;
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
@@ -2780,7 +2786,8 @@ RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel,
    budget. Call it before subscribing c: RTWS_ERR_INVALID
    when c has subscriptions or user_id is bad, RTWS_ERR_LIMIT when the user
    has max_conns_per_user connections already (c stays as it was),
-   RTWS_ERR_NOMEM. */
+   RTWS_ERR_NOMEM. With the Redis engine that count is this node's; the
+   cluster's is asked next, and over it c is closed with 1008. */
 RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
                                            const char *claims, size_t claims_len);
 /* The session id of c ("" before its open). */
@@ -2790,7 +2797,9 @@ RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_co
 RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const char *channel,
                                            const char *status);
 /* Calls fn (when not NULL) for each user present in channel with its status
-   and its number of connections there; returns the number of users. */
+   and its number of connections there; returns the number of users. With
+   the Redis engine: the users on every node as this node last heard them,
+   for channels with subscribers on this node, conns being this node's. */
 RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *channel,
                                          void (*fn)(const char *user_id, const char *status,
                                                     size_t conns, void *user),
@@ -16036,10 +16045,21 @@ typedef struct rtws__rack {
     char id[64];
 } rtws__rack;
 
+/* A user present in a channel somewhere in the cluster (rtws__chx.pres). */
+typedef struct rtws__pm {
+    rtws__hnode h;    /* key: name */
+    char status[33];
+    char name[64];
+} rtws__pm;
+
 typedef struct rtws__chx {
     int confirmed;    /* the node's SUBSCRIBE was confirmed (else it is under way) */
     rtws__rack *acks;
     size_t nacks, acap;
+    rtws__htab pres;  /* the channel's presence on every node, as Redis last said it
+                         (a subscribe's fetch) and its presence messages since */
+    size_t members;   /* users present on every node (Redis's count) */
+    int pres_known;   /* pres was loaded */
 } rtws__chx;
 
 struct rtws_router {
@@ -16093,6 +16113,9 @@ static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc);
 static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc);
 static void rtws__eng_uncount(rtws_router *r, rtws__rconn *rc);
 static void rtws__eng_session_save(rtws_router *r, const rtws__session *s);
+static void rtws__eng_pres(rtws_router *r, const rtws__channel *ch, const char *user, int what,
+                           const char *status);
+static void rtws__eng_recount(rtws_router *r, rtws__rconn *rc);
 #endif
 static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now);
 #endif /* RTWS__HAVE_ROUTER */
@@ -16603,6 +16626,10 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     if (p && --p->count == 0) {
         rtws__hdel(&ch->presence, &p->h);
         rtws__free(rtws__ra(r), p);
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng) rtws__eng_pres(r, ch, uname, 2, NULL); /* "left" when the last node's goes */
+        else
+#endif
         if (ch->presence.count < r->cfg.max_presence)
             rtws__presence_event(r, ch, uname, "left", NULL);
     }
@@ -16882,7 +16909,14 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     rc->nchan++;
     ch->nsubs++;
     r->nsubs++;
-    if (p->count++ == 0 && ch->presence.count <= r->cfg.max_presence)
+    if (p->count++ != 0) return RTWS_OK;
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) { /* Redis announces it, once for the cluster */
+        rtws__eng_pres(r, ch, rc->user->name, 1, NULL);
+        return RTWS_OK;
+    }
+#endif
+    if (ch->presence.count <= r->cfg.max_presence)
         rtws__presence_event(r, ch, rc->user->name, "joined", rc);
     return RTWS_OK;
 }
@@ -16897,6 +16931,23 @@ static void rtws__send_subscribed(rtws_router *r, rtws__rconn *rc, const rtws__c
         rtws__w_str(r, "channel", ch->name, ch->h.klen);
         rtws__w_int(r, "seq", (int64_t)seq);
         if (id) rtws__w_str(r, "id", id, idl);
+        if (ch->ex) { /* a Redis node: the cluster's presence ("continue": to w_end) */
+            rtws__w_int(r, "members", (int64_t)ch->ex->members);
+            if (ch->ex->members > r->cfg.max_presence) continue;
+            rtws_json_write_key(&r->w, "presence", 8);
+            rtws_json_write_array(&r->w);
+            for (i = 0; i < ch->ex->pres.nb; i++) {
+                rtws__hnode *e;
+                for (e = ch->ex->pres.b[i]; e; e = e->hnext) {
+                    rtws_json_write_object(&r->w);
+                    rtws__w_strz(r, "user", ((rtws__pm *)e)->name);
+                    rtws__w_strz(r, "status", ((rtws__pm *)e)->status);
+                    rtws_json_write_object_end(&r->w);
+                }
+            }
+            rtws_json_write_array_end(&r->w);
+            continue;
+        }
         rtws__w_int(r, "members", (int64_t)ch->presence.count);
         if (ch->presence.count <= r->cfg.max_presence) {
             rtws_json_write_key(&r->w, "presence", 8);
@@ -17168,19 +17219,29 @@ typedef struct rtws__reng {
     uint32_t gen;
     uint64_t outages, refused, next_touch, next_lease;
     char node[20];          /* this node's random id (connection counts) */
+    struct rtws__rjob *jfree; /* jobs to reuse (at most RTWS__JOBPOOL) */
+    size_t njfree;
+    char *pbuf;             /* a publish's message around its seq (reused, grown) */
+    size_t pcap;
+    uint64_t next_beat;     /* presence: the next heartbeat (and sweep) */
+    uint64_t swept;         /* dead nodes this node swept */
 } rtws__reng;
 
 /* A command in flight: what its answer is for (found again by ids and
    names, since the connection or the channel may be gone by then). */
 typedef struct rtws__rjob {
     rtws__reng *e;
+    struct rtws__rjob *next; /* in rtws__reng.jfree */
     uint64_t conn;
     uint32_t gen;
     uint8_t idl;
     char id[64];
     size_t cn;
-    char *chan;
+    char chan[129];          /* a channel (<= 128 bytes) or a session id */
 } rtws__rjob;
+/* Jobs kept for reuse: publishes in flight at once in a steady stream need
+   no allocation (their jobs come back as Redis answers). */
+#define RTWS__JOBPOOL 256u
 
 static const char rtws__lua_publish[] =
     "if KEYS[3] ~= '' then local d = redis.call('GET', KEYS[3]) "
@@ -17194,16 +17255,20 @@ static const char rtws__lua_publish[] =
     "if KEYS[3] ~= '' then redis.call('SET', KEYS[3], s, 'PX', ARGV[6]) end "
     "redis.call('PUBLISH', ARGV[5], s .. ' ' .. m) "
     "return {s, 0}";
-/* {seq, 0, {messages since+1 .. seq}}, {seq, 0} (nothing to send) or
-   {seq, 1} (reset: the range is gone, or since is ahead); since -1: seq only */
+/* {seq, 0, {messages since+1 .. seq}, P, L}, {seq, 0, {}, P, L} (nothing to
+   send) or {seq, 1, {}, P, L} (reset: the range is gone, or since is
+   ahead); since -1: seq only. P: the users present (P:pu:C), L: with
+   ARGV[3] "1" and P <= ARGV[2] (max_presence), {user, status, ...}. */
 static const char rtws__lua_range[] =
+    "local c = redis.call('HLEN', KEYS[3]) local pr = {} "
+    "if ARGV[3] == '1' and c <= tonumber(ARGV[2]) then pr = redis.call('HGETALL', KEYS[4]) end "
     "local s = tonumber(redis.call('GET', KEYS[1]) or '0') "
     "local n = tonumber(ARGV[1]) "
-    "if n < 0 or n == s then return {s, 0} end "
-    "if n > s then return {s, 1} end "
+    "if n < 0 or n == s then return {s, 0, {}, c, pr} end "
+    "if n > s then return {s, 1, {}, c, pr} end "
     "local len = redis.call('LLEN', KEYS[2]) "
-    "if n + 1 < s - len + 1 then return {s, 1} end "
-    "return {s, 0, redis.call('LRANGE', KEYS[2], n + 1 - (s - len + 1), -1)}";
+    "if n + 1 < s - len + 1 then return {s, 1, {}, c, pr} end "
+    "return {s, 0, redis.call('LRANGE', KEYS[2], n + 1 - (s - len + 1), -1), c, pr}";
 
 /* P:what:name into buf (256 bytes: prefix <= 63, what <= 8, name <= 128). */
 static size_t rtws__eng_key(const rtws__reng *e, char *buf, const char *what, const char *name,
@@ -17234,12 +17299,17 @@ static int rtws__eng_can_ask(const rtws__reng *e) {
 
 static rtws__rjob *rtws__eng_job(rtws__reng *e, const rtws__rconn *rc, const char *chan, size_t cn,
                                  const char *id, size_t idl) {
-    rtws__rjob *j = (rtws__rjob *)rtws__alloc(rtws__ra(e->r), sizeof *j + cn + 1);
-    if (!j) return NULL;
-    memset(j, 0, sizeof *j);
+    rtws__rjob *j = e->jfree;
+    if (cn >= sizeof j->chan) return NULL;
+    if (j) {
+        e->jfree = j->next;
+        e->njfree--;
+    } else if (!(j = (rtws__rjob *)rtws__alloc(rtws__ra(e->r), sizeof *j))) {
+        return NULL;
+    }
+    memset(j, 0, offsetof(rtws__rjob, chan));
     j->e = e;
     j->conn = rc ? rc->id : 0;
-    j->chan = (char *)(j + 1);
     memcpy(j->chan, chan, cn);
     j->chan[cn] = '\0';
     j->cn = cn;
@@ -17248,6 +17318,17 @@ static rtws__rjob *rtws__eng_job(rtws__reng *e, const rtws__rconn *rc, const cha
         j->idl = (uint8_t)idl;
     }
     return j;
+}
+
+/* A job done: kept for the next one, or freed (pool full, or the engine going). */
+static void rtws__eng_put(rtws__reng *e, rtws__rjob *j) {
+    if (!e->closing && e->njfree < RTWS__JOBPOOL) {
+        j->next = e->jfree;
+        e->jfree = j;
+        e->njfree++;
+        return;
+    }
+    rtws__free(rtws__ra(e->r), j);
 }
 
 static void rtws__eng_ack(rtws_router *r, rtws__rconn *rc, const char *id, size_t idl,
@@ -17284,6 +17365,345 @@ static void rtws__eng_acks(rtws_router *r, rtws__channel *ch) {
     }
 }
 
+/* ---- presence across nodes (docs/PROTOCOL.md "Cluster") ----
+   For channel C and node N: P:pn:N:C (set: the users N has in C), P:pu:C
+   (hash: user -> on how many nodes it is in C), P:ps:C (hash: user ->
+   status), P:nc:N (set: the channels where N has users), P:nodes (set:
+   every node that sent a heartbeat), P:node:N (N's heartbeat, PX
+   redis_node_ttl_ms, renewed every third of it). A node runs the join
+   script when a user's first connection on that node enters C and the leave
+   script when its last one there leaves: only the first node in and the
+   last node out move P:pu:C to or from nothing, and only they PUBLISH
+   "p <user> joined" / "p <user> left" on P:ch:C, beside the messages. Each
+   heartbeat also sweeps: a node of P:nodes whose heartbeat lapsed has its
+   users leave every channel it had them in, the leaves announced. All of it
+   in scripts, so two nodes joining, leaving or sweeping the same user at
+   once cannot both announce it nor lose a count. */
+/* (join: + 2 when N's heartbeat was missing: set now, and the node joins
+   all of its users again, since a sweep may have taken them) */
+static const char rtws__lua_pjoin[] =
+    "local f = redis.call('SET', KEYS[5], '1', 'PX', ARGV[6], 'NX') and 2 or 0 "
+    "redis.call('SADD', KEYS[6], ARGV[5]) "
+    "if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return f end "
+    "redis.call('SADD', KEYS[4], ARGV[2]) "
+    "if redis.call('HINCRBY', KEYS[2], ARGV[1], 1) > 1 then return f end "
+    "redis.call('HSET', KEYS[3], ARGV[1], 'online') "
+    "if redis.call('HLEN', KEYS[2]) <= tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', ARGV[3], 'p ' .. ARGV[1] .. ' joined') end "
+    "return f + 1";
+static const char rtws__lua_pleave[] =
+    "if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end "
+    "if redis.call('SCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[2]) end "
+    "if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) > 0 then return 0 end "
+    "redis.call('HDEL', KEYS[2], ARGV[1]) redis.call('HDEL', KEYS[3], ARGV[1]) "
+    "if redis.call('HLEN', KEYS[2]) < tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', ARGV[3], 'p ' .. ARGV[1] .. ' left') end "
+    "return 1";
+static const char rtws__lua_pstatus[] =
+    "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "
+    "if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', ARGV[3], 'p ' .. ARGV[1] .. ' ' .. ARGV[2]) end "
+    "return 1";
+/* {1 when N's heartbeat was still there, nodes swept} */
+static const char rtws__lua_beat[] =
+    "local was = redis.call('EXISTS', KEYS[1]) "
+    "redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) "
+    "redis.call('SADD', KEYS[2], ARGV[1]) "
+    "local p, gone = ARGV[3], 0 "
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
+    "if redis.call('EXISTS', p .. ':node:' .. n) == 0 then "
+    "for _, c in ipairs(redis.call('SMEMBERS', p .. ':nc:' .. n)) do "
+    "local pn, pu = p .. ':pn:' .. n .. ':' .. c, p .. ':pu:' .. c "
+    "for _, u in ipairs(redis.call('SMEMBERS', pn)) do "
+    "if redis.call('HINCRBY', pu, u, -1) <= 0 then "
+    "redis.call('HDEL', pu, u) redis.call('HDEL', p .. ':ps:' .. c, u) "
+    "if redis.call('HLEN', pu) < tonumber(ARGV[4]) then "
+    "redis.call('PUBLISH', p .. ':ch:' .. c, 'p ' .. u .. ' left') end end end "
+    "redis.call('DEL', pn) end "
+    "redis.call('DEL', p .. ':nc:' .. n) redis.call('SREM', KEYS[2], n) gone = gone + 1 end end "
+    "return {was, gone}";
+
+static void rtws__eng_pres_clear(const rtws_allocator *a, rtws__chx *cx) {
+    size_t i;
+    for (i = 0; i < cx->pres.nb; i++) {
+        rtws__hnode *h = cx->pres.b[i], *nx;
+        for (; h; h = nx) {
+            nx = h->hnext;
+            rtws__free(a, h);
+        }
+    }
+    rtws__free(a, cx->pres.b);
+    memset(&cx->pres, 0, sizeof cx->pres);
+}
+
+/* The mirror's entry for user (add: made when missing, "online"). */
+static rtws__pm *rtws__eng_pm(rtws_router *r, rtws__chx *cx, const char *user, size_t un, int add) {
+    uint64_t hh = rtws__hash(user, un);
+    rtws__pm *pm = (rtws__pm *)rtws__hfind(&cx->pres, user, un, hh);
+    if (pm || !add || un == 0 || un > 63) return pm;
+    pm = (rtws__pm *)rtws__alloc(rtws__ra(r), sizeof *pm);
+    if (!pm) return NULL;
+    memset(pm, 0, sizeof *pm);
+    memcpy(pm->name, user, un);
+    memcpy(pm->status, "online", 7);
+    pm->h.key = pm->name;
+    pm->h.klen = un;
+    pm->h.hash = hh;
+    if (!rtws__hadd(&cx->pres, &pm->h, rtws__ra(r))) {
+        rtws__free(rtws__ra(r), pm);
+        return NULL;
+    }
+    return pm;
+}
+
+/* A fetch's count (c) and list (l: user, status, ...; empty when not asked
+   for or over max_presence) become ch's mirror. */
+static void rtws__eng_pres_load(rtws_router *r, rtws__channel *ch, const rtws_resp_reply *c,
+                                const rtws_resp_reply *l) {
+    rtws__chx *cx = ch->ex;
+    size_t i;
+    if (!cx || c->type != RTWS_RESP_INTEGER || c->integer < 0 || l->type != RTWS_RESP_ARRAY) return;
+    cx->members = (size_t)c->integer;
+    if (!l->n && cx->members) return; /* not asked for, or too many */
+    rtws__eng_pres_clear(rtws__ra(r), cx);
+    for (i = 0; i + 1 < l->n; i += 2) {
+        rtws__pm *pm;
+        if (l->elem[i].type != RTWS_RESP_BULK || l->elem[i + 1].type != RTWS_RESP_BULK) continue;
+        pm = rtws__eng_pm(r, cx, l->elem[i].str, l->elem[i].len, 1);
+        if (pm && l->elem[i + 1].len >= 1 && l->elem[i + 1].len <= 32) {
+            memcpy(pm->status, l->elem[i + 1].str, l->elem[i + 1].len);
+            pm->status[l->elem[i + 1].len] = '\0';
+        }
+    }
+    cx->pres_known = 1;
+}
+
+static void rtws__eng_presdone(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                               void *user);
+static void rtws__eng_rejoin(rtws_router *r);
+
+/* what 1: join, 2: leave (user's first / last connection on this node in
+   ch), 3: status. Joins and leaves whose answer is lost (the connection
+   broke) are sent again as the node then stands (rtws__eng_presdone). */
+static void rtws__eng_pres(rtws_router *r, const rtws__channel *ch, const char *user, int what,
+                           const char *status) {
+    rtws__reng *e = r->eng;
+    char k[7][256], wn[32], mx[24], ttl[24];
+    const char *argv[15];
+    size_t lens[15], un = strlen(user);
+    rtws__rjob *j;
+    if (!e || e->closing || !e->cmd || !e->node[0]) return;
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    lens[12] = (size_t)snprintf(mx, sizeof mx, "%llu", (unsigned long long)r->cfg.max_presence);
+    if (what == 3) {
+        argv[1] = rtws__lua_pstatus;
+        lens[1] = sizeof rtws__lua_pstatus - 1;
+        argv[2] = "2";
+        lens[2] = 1;
+        argv[3] = k[0];
+        lens[3] = rtws__eng_key(e, k[0], "pu", ch->name, ch->h.klen);
+        argv[4] = k[1];
+        lens[4] = rtws__eng_key(e, k[1], "ps", ch->name, ch->h.klen);
+        argv[5] = user;
+        lens[5] = un;
+        argv[6] = status;
+        lens[6] = strlen(status);
+        argv[7] = k[2];
+        lens[7] = rtws__eng_key(e, k[2], "ch", ch->name, ch->h.klen);
+        argv[8] = mx;
+        lens[8] = lens[12];
+        rtws_redis_command(e->cmd, 9, argv, lens, NULL, NULL);
+        return;
+    }
+    if (!(j = rtws__eng_job(e, NULL, ch->name, ch->h.klen, user, un))) return;
+    j->gen = (uint32_t)what;
+    snprintf(wn, sizeof wn, "pn:%s", e->node);
+    argv[1] = what == 1 ? rtws__lua_pjoin : rtws__lua_pleave;
+    lens[1] = what == 1 ? sizeof rtws__lua_pjoin - 1 : sizeof rtws__lua_pleave - 1;
+    argv[2] = "6";
+    lens[2] = 1;
+    argv[3] = k[0];
+    lens[3] = rtws__eng_key(e, k[0], wn, ch->name, ch->h.klen);
+    argv[4] = k[1];
+    lens[4] = rtws__eng_key(e, k[1], "pu", ch->name, ch->h.klen);
+    argv[5] = k[2];
+    lens[5] = rtws__eng_key(e, k[2], "ps", ch->name, ch->h.klen);
+    argv[6] = k[3];
+    lens[6] = rtws__eng_key(e, k[3], "nc", e->node, strlen(e->node));
+    argv[7] = k[4];
+    lens[7] = rtws__eng_key(e, k[4], "node", e->node, strlen(e->node));
+    argv[8] = k[5];
+    memcpy(k[5], e->prefix, e->plen);
+    memcpy(k[5] + e->plen, ":nodes", 6);
+    lens[8] = e->plen + 6;
+    argv[9] = user;
+    lens[9] = un;
+    argv[10] = ch->name;
+    lens[10] = ch->h.klen;
+    argv[11] = k[6];
+    lens[11] = rtws__eng_key(e, k[6], "ch", ch->name, ch->h.klen);
+    argv[12] = mx; /* (lens[12] set above) */
+    argv[13] = e->node;
+    lens[13] = strlen(e->node);
+    argv[14] = ttl;
+    lens[14] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)r->cfg.redis_node_ttl_ms);
+    if (rtws_redis_command(e->cmd, 15, argv, lens, rtws__eng_presdone, j) != RTWS_OK)
+        rtws__eng_put(e, j);
+}
+
+/* Whether user has a connection in the channel on this node now. */
+static int rtws__eng_local_pres(const rtws_router *r, const char *chan, size_t cn, const char *user,
+                                size_t un) {
+    const rtws__channel *ch = (const rtws__channel *)rtws__hfind(&r->channels, chan, cn,
+                                                                 rtws__hash(chan, cn));
+    return ch && rtws__hfind(&ch->presence, user, un, rtws__hash(user, un)) != NULL;
+}
+
+static void rtws__eng_presdone(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                               void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    (void)rd;
+    if (!e->closing && err == RTWS_OK && rep && rep->type == RTWS_RESP_INTEGER && (rep->integer & 2)) {
+        rtws__eng_put(e, j); /* the heartbeat was missing: this node's users may have been swept */
+        rtws__eng_rejoin(e->r);
+        return;
+    }
+    if (!e->closing && err != RTWS_OK) { /* it may not have run: again, as things are now */
+        rtws__channel tmp;
+        char name[64];
+        int here = rtws__eng_local_pres(e->r, j->chan, j->cn, j->id, j->idl);
+        memset(&tmp, 0, sizeof tmp);
+        tmp.name = j->chan;
+        tmp.h.klen = j->cn;
+        memcpy(name, j->id, j->idl);
+        name[j->idl] = '\0';
+        rtws__eng_put(e, j);
+        rtws__eng_pres(e->r, &tmp, name, here ? 1 : 2, NULL);
+        return;
+    }
+    rtws__eng_put(e, j);
+}
+
+/* Joins every user of this node again (idempotent: nothing announced for
+   those Redis still has): after a heartbeat that found this node's gone. */
+static void rtws__eng_rejoin(rtws_router *r) {
+    size_t i, k;
+    for (i = 0; i < r->channels.nb; i++) {
+        rtws__hnode *h;
+        for (h = r->channels.b[i]; h; h = h->hnext) {
+            rtws__channel *ch = (rtws__channel *)h;
+            for (k = 0; k < ch->presence.nb; k++) {
+                rtws__hnode *p;
+                for (p = ch->presence.b[k]; p; p = p->hnext)
+                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->user->name, 1, NULL);
+            }
+        }
+    }
+}
+
+static void rtws__eng_beaten(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user) {
+    rtws__reng *e = (rtws__reng *)user;
+    (void)rd;
+    (void)err;
+    if (e->closing || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
+        rep->elem[0].type != RTWS_RESP_INTEGER || rep->elem[1].type != RTWS_RESP_INTEGER)
+        return;
+    if (rep->elem[1].integer > 0) e->swept += (uint64_t)rep->elem[1].integer;
+    /* no heartbeat before: first start, swept as dead (a stall longer than
+       redis_node_ttl_ms), or a Redis that lost its data */
+    if (rep->elem[0].integer == 0) rtws__eng_rejoin(e->r);
+}
+
+/* The heartbeat and the sweep of dead nodes, every redis_node_ttl_ms / 3. */
+static void rtws__eng_beat(rtws_router *r, uint64_t now) {
+    rtws__reng *e = r->eng;
+    char k1[256], k2[80], ttl[24], mx[24];
+    const char *argv[9];
+    size_t lens[9];
+    if (now < e->next_beat || !e->cmd_up || !e->node[0]) return;
+    e->next_beat = now + RTWS__MAX(r->cfg.redis_node_ttl_ms / 3u, 1u);
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = rtws__lua_beat;
+    lens[1] = sizeof rtws__lua_beat - 1;
+    argv[2] = "2";
+    lens[2] = 1;
+    argv[3] = k1;
+    lens[3] = rtws__eng_key(e, k1, "node", e->node, strlen(e->node));
+    argv[4] = k2;
+    memcpy(k2, e->prefix, e->plen);
+    memcpy(k2 + e->plen, ":nodes", 6);
+    lens[4] = e->plen + 6;
+    argv[5] = e->node;
+    lens[5] = strlen(e->node);
+    argv[6] = ttl;
+    lens[6] = (size_t)snprintf(ttl, sizeof ttl, "%lu", (unsigned long)r->cfg.redis_node_ttl_ms);
+    argv[7] = e->prefix;
+    lens[7] = e->plen;
+    argv[8] = mx;
+    lens[8] = (size_t)snprintf(mx, sizeof mx, "%llu", (unsigned long long)r->cfg.max_presence);
+    rtws_redis_command(e->cmd, 9, argv, lens, rtws__eng_beaten, e);
+}
+
+/* "p <user> <status>" from pub/sub: the mirror follows, the hook hears it
+   and the channel's live members get a "presence" message (a user's own
+   connections not its "joined", as on one node). */
+static void rtws__eng_pevent(rtws__reng *e, const char *name, size_t n, const char *d, size_t len) {
+    rtws_router *r = e->r;
+    rtws__channel *ch = rtws__channel_get(r, name, n, 0);
+    rtws__member *m, *nx;
+    rtws__pm *pm;
+    rtws_shared *sh;
+    char user[64], status[33];
+    size_t un = 0, sn, out;
+    int joined, left;
+    while (2 + un < len && d[2 + un] != ' ') un++;
+    if (!ch || !ch->ex || un == 0 || un > 63 || 2 + un + 1 >= len) return;
+    sn = len - 3 - un;
+    if (sn > 32) return;
+    memcpy(user, d + 2, un);
+    user[un] = '\0';
+    memcpy(status, d + 3 + un, sn);
+    status[sn] = '\0';
+    joined = !strcmp(status, "joined");
+    left = !strcmp(status, "left");
+    pm = rtws__eng_pm(r, ch->ex, user, un, 0);
+    if (joined && !pm && (pm = rtws__eng_pm(r, ch->ex, user, un, 1)) != NULL) ch->ex->members++;
+    if (left && pm) {
+        rtws__hdel(&ch->ex->pres, &pm->h);
+        rtws__free(rtws__ra(r), pm);
+        if (ch->ex->members) ch->ex->members--;
+    } else if (pm && !joined) {
+        memcpy(pm->status, status, sn + 1);
+    }
+    if (r->cfg.on_presence) {
+        r->cfg.on_presence(r, ch->name, user, status, r->cfg.user);
+        if (!(ch = rtws__channel_get(r, name, n, 0))) return; /* the hook may unsubscribe */
+    }
+    do {
+        rtws__w_begin(r);
+        rtws__w_strz(r, "type", "presence");
+        rtws__w_str(r, "channel", ch->name, ch->h.klen);
+        rtws__w_strz(r, "user", user);
+        rtws__w_strz(r, "status", status);
+    } while (!rtws__w_end(r, &out));
+    if (!out || !(sh = rtws_shared_new(rtws__ra(r), RTWS_OP_TEXT, r->out, out))) return;
+    for (m = ch->subs; m; m = nx) {
+        rtws_err err;
+        nx = m->cnext;
+        if (m->rc->ep->e.builtin_protocol_off || rtws__mx_of(m)->state != RTWS__M_LIVE ||
+            (joined && !strcmp(m->rc->user->name, user)))
+            continue;
+        err = rtws_conn_send_shared(m->rc->conn, sh);
+        if (err == RTWS_OK) r->msgs_out++;
+        else if (err == RTWS_ERR_LIMIT) rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
+    }
+    rtws_shared_release(sh);
+}
+
 static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err, void *user);
 
 /* Asks Redis for the channel's seq and, with has_since, the messages after
@@ -17292,9 +17712,9 @@ static void rtws__eng_fetch(rtws_router *r, rtws__rconn *rc, rtws__channel *ch, 
     rtws__reng *e = r->eng;
     rtws__mx *x = rtws__mx_of(m);
     rtws__rjob *j = rtws__eng_job(e, rc, ch->name, ch->h.klen, NULL, 0);
-    char k1[256], k2[256], sv[24];
-    const char *argv[6];
-    size_t lens[6];
+    char k1[256], k2[256], k3[256], k4[256], sv[24], mx[24];
+    const char *argv[10];
+    size_t lens[10];
     x->state = RTWS__M_FETCH;
     x->gen = ++e->gen;
     if (!j) {
@@ -17304,19 +17724,27 @@ static void rtws__eng_fetch(rtws_router *r, rtws__rconn *rc, rtws__channel *ch, 
     j->gen = x->gen;
     argv[0] = "EVAL";
     argv[1] = rtws__lua_range;
-    argv[2] = "2";
+    argv[2] = "4";
     argv[3] = k1;
     argv[4] = k2;
-    argv[5] = sv;
+    argv[5] = k3;
+    argv[6] = k4;
+    argv[7] = sv;
+    argv[8] = mx;
+    argv[9] = x->reply || !ch->ex->pres_known ? "1" : "0"; /* the presence list too */
     lens[0] = 4;
     lens[1] = sizeof rtws__lua_range - 1;
     lens[2] = 1;
     lens[3] = rtws__eng_key(e, k1, "seq", ch->name, ch->h.klen);
     lens[4] = rtws__eng_key(e, k2, "hist", ch->name, ch->h.klen);
-    if (x->has_since) lens[5] = (size_t)snprintf(sv, sizeof sv, "%llu", (unsigned long long)x->since);
-    else lens[5] = (size_t)snprintf(sv, sizeof sv, "-1");
-    if (rtws_redis_command(e->cmd, 6, argv, lens, rtws__eng_fetched, j) != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+    lens[5] = rtws__eng_key(e, k3, "pu", ch->name, ch->h.klen);
+    lens[6] = rtws__eng_key(e, k4, "ps", ch->name, ch->h.klen);
+    if (x->has_since) lens[7] = (size_t)snprintf(sv, sizeof sv, "%llu", (unsigned long long)x->since);
+    else lens[7] = (size_t)snprintf(sv, sizeof sv, "-1");
+    lens[8] = (size_t)snprintf(mx, sizeof mx, "%llu", (unsigned long long)r->cfg.max_presence);
+    lens[9] = 1;
+    if (rtws_redis_command(e->cmd, 10, argv, lens, rtws__eng_fetched, j) != RTWS_OK) {
+        rtws__eng_put(e, j);
         rtws_conn_close(rc->conn, RTWS_CLOSE_TRY_AGAIN, "cluster overloaded");
     }
 }
@@ -17362,10 +17790,10 @@ static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
         m = rtws__member_of(rc, ch);
     x = m ? rtws__mx_of(m) : NULL;
     if (!x || x->gen != j->gen || x->state != RTWS__M_FETCH) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return;
     }
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
     if (err != RTWS_OK || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
         rep->elem[0].type != RTWS_RESP_INTEGER || rep->elem[0].integer < 0 ||
         rep->elem[1].type != RTWS_RESP_INTEGER) {
@@ -17380,6 +17808,7 @@ static void rtws__eng_fetched(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
         return;
     }
     s = (uint64_t)rep->elem[0].integer;
+    if (rep->n >= 5) rtws__eng_pres_load(r, ch, &rep->elem[3], &rep->elem[4]);
     if (x->reply) {
         x->reply = 0;
         rtws__send_subscribed(r, rc, ch, s, x->idl ? x->id : NULL, x->idl);
@@ -17456,6 +17885,7 @@ static void rtws__eng_chan_free(rtws_router *r, rtws__channel *ch) {
         size_t kn = rtws__eng_key(r->eng, k, "ch", ch->name, ch->h.klen);
         rtws_redis_unsubscribe(r->eng->sub, RTWS_REDIS_CHANNEL, k, kn);
     }
+    rtws__eng_pres_clear(rtws__ra(r), cx);
     rtws__free(rtws__ra(r), cx->acks);
     rtws__free(rtws__ra(r), cx);
     ch->ex = NULL;
@@ -17473,7 +17903,7 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
     int dup;
     (void)rd;
     if (e->closing) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return;
     }
     if (err != RTWS_OK || !rep || rep->type != RTWS_RESP_ARRAY || rep->n < 2 ||
@@ -17488,7 +17918,7 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
                             j->id, j->idl, 1, 1000, r->now);
         else if (rc)
             rtws__rt_error(r, rc, "internal", "could not publish", NULL, 0);
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return;
     }
     s = (uint64_t)rep->elem[0].integer;
@@ -17505,7 +17935,7 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
                 if (rtws__grow(rtws__ra(r), &p, &cx->acap, cx->nacks + 1, sizeof *cx->acks,
                                SIZE_MAX) != RTWS_OK) {
                     rtws__eng_ack(r, rc, j->id, j->idl, s, 0);
-                    rtws__free(rtws__ra(r), j);
+                    rtws__eng_put(e, j);
                     return;
                 }
                 cx->acks = (rtws__rack *)p;
@@ -17519,7 +17949,20 @@ static void rtws__eng_published(rtws_redis *rd, const rtws_resp_reply *rep, rtws
             rtws__eng_ack(r, rc, j->id, j->idl, s, dup);
         }
     }
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
+}
+
+/* e->pbuf with room for n bytes: grown by doubling, never shrunk (a publish
+   is at most max_data plus its envelope), so a stream allocates nothing. */
+static rtws_err rtws__eng_pbuf(rtws__reng *e, size_t n) {
+    char *np;
+    size_t cap = RTWS__MAX(RTWS__MAX(n, e->pcap * 2u), (size_t)1024);
+    if (n <= e->pcap) return RTWS_OK;
+    np = (char *)rtws__realloc(rtws__ra(e->r), e->pbuf, cap);
+    if (!np) return RTWS_ERR_NOMEM;
+    e->pbuf = np;
+    e->pcap = cap;
+    return RTWS_OK;
 }
 
 /* Sends a publish to Redis; the answer acks it. While the command
@@ -17550,8 +17993,8 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
         if (data) rtws_json_write_raw(&r->w, data, dn);
         else rtws_json_write_null(&r->w);
     } while (!rtws__w_end(r, &len));
-    if (len) pre = (char *)rtws__alloc(rtws__ra(r), len + 512);
-    if (!pre) goto nomem;
+    if (!len || rtws__eng_pbuf(e, len + 512) != RTWS_OK) goto nomem;
+    pre = e->pbuf;
     memcpy(pre, r->out, len - 1);
     memcpy(pre + len - 1, ",\"seq\":", 7);
     pl = len + 6;
@@ -17561,10 +18004,9 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
         rtws__w_int(r, "ts", (int64_t)now + r->cfg.wall_offset_ms);
     } while (!rtws__w_end(r, &len));
     if (!len) goto nomem;
-    if (pl + len > pl - 6 + 512) { /* (rarely: a long "from") */
-        char *np = (char *)rtws__realloc(rtws__ra(r), pre, pl + len);
-        if (!np) goto nomem;
-        pre = np;
+    if (pl + len > e->pcap) { /* (rarely: a long "from") */
+        if (rtws__eng_pbuf(e, pl + len) != RTWS_OK) goto nomem;
+        pre = e->pbuf;
     }
     suf = pre + pl;
     memcpy(suf, r->out, len);
@@ -17603,10 +18045,9 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
     lens[10] = rtws__eng_key(e, k5, "ch", chan, cn);
     argv[11] = ddms;
     lens[11] = (size_t)snprintf(ddms, sizeof ddms, "%lu", (unsigned long)RTWS__MAX(r->cfg.dedupe_ms, 1u));
-    err = rtws_redis_command(e->cmd, 12, argv, lens, rtws__eng_published, j);
-    rtws__free(rtws__ra(r), pre);
+    err = rtws_redis_command(e->cmd, 12, argv, lens, rtws__eng_published, j); /* copies */
     if (err != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         e->refused++;
         if (rc)
             rtws__rt_refuse(r, rc, "overloaded", "too many publishes waiting for Redis", id, idl, 1,
@@ -17615,7 +18056,6 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
     }
     return RTWS_OK;
 nomem:
-    rtws__free(rtws__ra(r), pre);
     if (rc) rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
     return RTWS_ERR_NOMEM;
 }
@@ -17683,7 +18123,7 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
         }
         rtws__open_session(r, rc, r->now);
     }
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
 }
 
 /* 1 when rc's ?session= is not known here and Redis is asked for it. */
@@ -17703,7 +18143,7 @@ static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc) {
     argv[1] = k;
     lens[1] = rtws__eng_key(e, k, "sess", sid, sn);
     if (rtws_redis_command(e->cmd, 2, argv, lens, rtws__eng_session_loaded, j) != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+        rtws__eng_put(e, j);
         return 0;
     }
     return 1;
@@ -17735,7 +18175,7 @@ static void rtws__eng_counted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
     rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
     (void)rd;
     (void)err;
-    rtws__free(rtws__ra(r), j);
+    rtws__eng_put(e, j);
     if (!rc || rc->session) return;
     if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
@@ -17747,14 +18187,16 @@ static void rtws__eng_counted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
     rtws__open_session(r, rc, r->now);
 }
 
-static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
+/* The cap script for rc as user (the job keeps the user's name); 1 when sent. */
+static int rtws__eng_cap_ask(rtws_router *r, rtws__rconn *rc, const char *user,
+                             rtws_redis_reply_fn cb) {
     rtws__reng *e = r->eng;
     char k[256], mem[48], now[24], exp[24], cap[24], lease[24];
     const char *argv[9];
-    size_t lens[9];
+    size_t lens[9], un = strlen(user);
     int64_t wall = (int64_t)r->now + r->cfg.wall_offset_ms;
     rtws__rjob *j;
-    if (!rtws__eng_can_ask(e) || !e->node[0] || !(j = rtws__eng_job(e, rc, "", 0, NULL, 0)))
+    if (!rtws__eng_can_ask(e) || !e->node[0] || !(j = rtws__eng_job(e, rc, user, un, NULL, 0)))
         return 0;
     argv[0] = "EVAL";
     lens[0] = 4;
@@ -17763,7 +18205,7 @@ static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
     argv[2] = "1";
     lens[2] = 1;
     argv[3] = k;
-    lens[3] = rtws__eng_key(e, k, "uc", rc->pending_user, strlen(rc->pending_user));
+    lens[3] = rtws__eng_key(e, k, "uc", user, un);
     argv[4] = mem;
     lens[4] = rtws__eng_member(e, rc, mem, sizeof mem);
     argv[5] = now;
@@ -17774,11 +18216,55 @@ static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
     lens[7] = (size_t)snprintf(cap, sizeof cap, "%llu", (unsigned long long)r->cfg.max_conns_per_user);
     argv[8] = lease;
     lens[8] = (size_t)snprintf(lease, sizeof lease, "%u", RTWS__LEASE_MS);
-    if (rtws_redis_command(e->cmd, 9, argv, lens, rtws__eng_counted, j) != RTWS_OK) {
-        rtws__free(rtws__ra(r), j);
+    if (rtws_redis_command(e->cmd, 9, argv, lens, cb, j) != RTWS_OK) {
+        rtws__eng_put(e, j);
         return 0;
     }
     return 1;
+}
+
+static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
+    return rtws__eng_cap_ask(r, rc, rc->pending_user, rtws__eng_counted);
+}
+
+/* The answer for a connection that got its user after the open (an auth
+   message, rtws_router_set_identity): over the cap it is closed (1008). */
+static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_err err,
+                                void *user) {
+    rtws__rjob *j = (rtws__rjob *)user;
+    rtws__reng *e = j->e;
+    rtws_router *r = e->r;
+    rtws__rconn *rc = e->closing ? NULL : rtws__eng_rc(r, j->conn);
+    int counted = rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 1;
+    (void)rd;
+    (void)err;
+    if (rc && rc->user && rc->user->h.klen == j->cn && !memcmp(rc->user->name, j->chan, j->cn)) {
+        if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
+            if (!rc->ep->e.builtin_protocol_off)
+                rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", NULL, 0);
+            rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
+        } else {
+            rc->eng_counted = counted; /* (Redis could not say: the node's own cap held) */
+        }
+    } else if (counted && !e->closing && e->cmd) { /* closed or renamed meanwhile: not counted */
+        char k[256], mem[48];
+        const char *argv[3];
+        size_t lens[3];
+        argv[0] = "ZREM";
+        lens[0] = 4;
+        argv[1] = k;
+        lens[1] = rtws__eng_key(e, k, "uc", j->chan, j->cn);
+        argv[2] = mem;
+        lens[2] = (size_t)snprintf(mem, sizeof mem, "%s:%llu", e->node, (unsigned long long)j->conn);
+        rtws_redis_command(e->cmd, 3, argv, lens, NULL, NULL);
+    }
+    rtws__eng_put(e, j);
+}
+
+/* rc has a new user (after the open): counted across nodes under it. */
+static void rtws__eng_recount(rtws_router *r, rtws__rconn *rc) {
+    if (r->cfg.max_conns_per_user && rc->user)
+        rtws__eng_cap_ask(r, rc, rc->user->name, rtws__eng_recounted);
 }
 
 /* ZREM at the close; ZADD XX (renew) from the timers. */
@@ -17862,6 +18348,7 @@ static void rtws__eng_confirmed(rtws__reng *e, const char *name, size_t n) {
     if (ch->ex->confirmed) { /* the ring may lack messages now: start it again */
         while (ch->hcount) rtws__hist_pop(r, ch);
         ch->seq = 0;
+        ch->ex->pres_known = 0; /* and presence messages may be lost: the next fetch loads it */
     }
     ch->ex->confirmed = 1;
     for (m = ch->subs; m; m = nx) {
@@ -17885,7 +18372,10 @@ static void rtws__eng_on_msg(rtws_redis *rd, const rtws_redis_message *msg, void
         return;
     name = msg->channel + e->plen + 4;
     n = msg->channel_len - e->plen - 4;
-    if (msg->type == RTWS_REDIS_MESSAGE) rtws__eng_live(e, name, n, msg->data, msg->len);
+    if (msg->type == RTWS_REDIS_MESSAGE && msg->len > 2 && msg->data[0] == 'p' && msg->data[1] == ' ')
+        rtws__eng_pevent(e, name, n, msg->data, msg->len);
+    else if (msg->type == RTWS_REDIS_MESSAGE)
+        rtws__eng_live(e, name, n, msg->data, msg->len);
     else if (msg->type == RTWS_REDIS_SUBSCRIBED) rtws__eng_confirmed(e, name, n);
 }
 
@@ -17983,6 +18473,12 @@ static void rtws__eng_free(rtws_router *r) {
     e->closing = 1; /* the callbacks of commands in flight only free their jobs */
     if (e->cmd) rtws_redis_free(e->cmd);
     if (e->sub) rtws_redis_free(e->sub);
+    while (e->jfree) {
+        rtws__rjob *j = e->jfree;
+        e->jfree = j->next;
+        rtws__free(&a, j);
+    }
+    rtws__free(&a, e->pbuf);
     rtws__free(&a, e->url);
     rtws__free(&a, e);
     r->eng = NULL;
@@ -18096,6 +18592,9 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
             return;
         }
     }
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && rc->eng_counted && strcmp(user, rc->user->name) != 0) rtws__eng_uncount(r, rc);
+#endif
     if (!rtws__rconn_token(r, rc, &ti) || !rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
         rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
         return;
@@ -18103,6 +18602,9 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
     rc->authed = 1;
     rc->auth_deadline = 0;
     rtws__send_authenticated(r, rc);
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng && !rc->eng_counted) rtws__eng_recount(r, rc); /* over the cluster's cap: 1008 */
+#endif
 }
 
 static void rtws__req_unsubscribe(rtws_router *r, rtws__rconn *rc, const rtws__req *q) {
@@ -18138,6 +18640,12 @@ static void rtws__req_presence(rtws_router *r, rtws__rconn *rc, const rtws__req 
     p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->name, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) memcpy(p->status, status, strlen(status) + 1);
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) {
+        rtws__eng_pres(r, q->ch, rc->user->name, 3, status);
+        return;
+    }
+#endif
     if (q->ch->presence.count <= r->cfg.max_presence)
         rtws__presence_event(r, q->ch, rc->user->name, status, NULL);
 }
@@ -18589,6 +19097,7 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     if (r->eng) {
         rtws__eng_timers(r, now_ms);
         rtws__eng_leases(r, now_ms);
+        rtws__eng_beat(r, now_ms);
     }
 #endif
     if (now_ms < r->next_sweep) return;
@@ -18904,10 +19413,17 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     if (claims && (claims_len == SIZE_MAX ||
                    !(copy = (char *)rtws__alloc(rtws__ra(r), claims_len + 1))))
         return RTWS_ERR_NOMEM;
-    if (strcmp(user_id, rc->user->name) != 0 &&
-        !rtws__attach_session(r, rc, rc->pending_session, user_id, r->now, &resumed)) {
-        rtws__free(rtws__ra(r), copy);
-        return RTWS_ERR_NOMEM;
+    if (strcmp(user_id, rc->user->name) != 0) {
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng && rc->eng_counted) rtws__eng_uncount(r, rc); /* counted under its old user */
+#endif
+        if (!rtws__attach_session(r, rc, rc->pending_session, user_id, r->now, &resumed)) {
+            rtws__free(rtws__ra(r), copy);
+            return RTWS_ERR_NOMEM;
+        }
+#if defined(RTWS__HAVE_RENGINE)
+        if (r->eng) rtws__eng_recount(r, rc); /* over the cluster's cap: closed with 1008 */
+#endif
     }
     if (copy) {
         memcpy(copy, claims, claims_len);
@@ -18943,6 +19459,12 @@ RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const c
     p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) memcpy(p->status, status, n + 1);
+#if defined(RTWS__HAVE_RENGINE)
+    if (r->eng) {
+        rtws__eng_pres(r, ch, rc->user->name, 3, status);
+        return RTWS_OK;
+    }
+#endif
     if (ch->presence.count <= r->cfg.max_presence)
         rtws__presence_event(r, ch, rc->user->name, status, NULL);
     return RTWS_OK;
@@ -18955,6 +19477,18 @@ RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *chann
     const rtws__channel *ch = rtws__channel_named(r, channel);
     size_t i;
     if (!ch) return 0;
+    if (ch->ex) { /* a Redis node: the cluster's, conns those on this node */
+        for (i = 0; fn && i < ch->ex->pres.nb; i++) {
+            const rtws__hnode *e;
+            for (e = ch->ex->pres.b[i]; e; e = e->hnext) {
+                const rtws__pm *pm = (const rtws__pm *)e;
+                const rtws__presence *p = (const rtws__presence *)rtws__hfind(&ch->presence, pm->name,
+                                                                             e->klen, e->hash);
+                fn(pm->name, pm->status, p ? p->count : 0, user);
+            }
+        }
+        return ch->ex->members;
+    }
     for (i = 0; fn && i < ch->presence.nb; i++) {
         const rtws__hnode *e;
         for (e = ch->presence.b[i]; e; e = e->hnext) {
@@ -19070,6 +19604,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.heartbeat_ms = RTWS__DEF(r->cfg.heartbeat_ms, 30000u);
     r->cfg.max_tokens = RTWS__DEF(r->cfg.max_tokens, (size_t)16384);
     r->cfg.max_presence = RTWS__DEF(r->cfg.max_presence, (size_t)1000);
+    r->cfg.redis_node_ttl_ms = RTWS__DEF(r->cfg.redis_node_ttl_ms, 15000u);
     r->outcap = 4096;
     r->out = (char *)rtws__alloc(&a, r->outcap);
     if (!r->out || rtws__grow(&a, &t, &r->tokcap, r->cfg.max_tokens < 256 ? r->cfg.max_tokens : 256,
@@ -19135,7 +19670,12 @@ RTWS_API void rtws_router_free(rtws_router *r) {
             size_t k;
             nx = e->hnext;
             for (k = 0; k < ch->hcount; k++) rtws_shared_release(ch->hist[(ch->hhead + k) % ch->hcap].sh);
-            if (ch->ex) rtws__free(&a, ch->ex->acks);
+            if (ch->ex) {
+#if defined(RTWS__HAVE_RENGINE)
+                rtws__eng_pres_clear(&a, ch->ex);
+#endif
+                rtws__free(&a, ch->ex->acks);
+            }
             rtws__free(&a, ch->ex);
             rtws__free(&a, ch->hist);
             rtws__free(&a, ch->presence.b);

@@ -2,6 +2,10 @@
 
    usage: ./loadgen --port P [options]
      --host H          server address (default 127.0.0.1; loopback only)
+     --ports P,Q,..    several servers (nodes of a cluster, up to 8): the
+                       connections go round-robin over them (fanout: the
+                       subscribers; the publisher goes to --pub-port)
+     --pub-port P      fanout: the publisher's server (default the first)
      --mode M          echo | latency | idle | soak | fanout (default echo)
      --conns N         connections (default 100); fanout: subscribers, plus
                        one publisher connection
@@ -118,6 +122,7 @@ enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
 /* ---- options ---- */
 static const char *o_host = "127.0.0.1";
+static int o_ports[8], o_nports, o_pub_port;
 static int o_port, o_mode = MODE_ECHO, o_conns = 100, o_pipeline = 16, o_binary;
 static size_t o_size = 64;
 static double o_warmup = 1, o_duration = 5, o_sample = 5;
@@ -1034,20 +1039,26 @@ static void start_connect(conn *c) {
     c->t_start = now_ns();
     n_pending++;
     n_started++;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
-        error_at(c, "connect: %s", strerror(errno));
-        conn_close_fd(c);
-        return;
+    {
+        struct sockaddr_in to = addr;
+        int port = o_port;
+        if (o_nports) port = c == pub && o_pub_port ? o_pub_port : o_ports[c->idx % o_nports];
+        to.sin_port = htons((uint16_t)port);
+        if (connect(fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
+            error_at(c, "connect: %s", strerror(errno));
+            conn_close_fd(c);
+            return;
+        }
+        c->ctl_len = 0;
+        len = snprintf((char *)c->ctl, sizeof c->ctl,
+                       "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                       "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                       o_host, port, key,
+                       o_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                   "client_no_context_takeover; client_max_window_bits\r\n"
+                                 : "");
     }
-    c->ctl_len = 0;
-    len = snprintf((char *)c->ctl, sizeof c->ctl,
-                   "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                   "Sec-WebSocket-Version: 13\r\n%s\r\n",
-                   o_host, o_port, key,
-                   o_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
-                               "client_no_context_takeover; client_max_window_bits\r\n"
-                             : "");
     c->ctl_len = (size_t)len;
     oq_push(c, c->ctl, (size_t)len);
     memset(&e, 0, sizeof e);
@@ -1167,6 +1178,16 @@ int main(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--host")) o_host = v;
         else if (!strcmp(a, "--port")) o_port = atoi(v);
+        else if (!strcmp(a, "--pub-port")) o_pub_port = atoi(v);
+        else if (!strcmp(a, "--ports")) {
+            const char *q = v;
+            while (*q && o_nports < 8) {
+                o_ports[o_nports++] = atoi(q);
+                while (*q && *q != ',') q++;
+                if (*q == ',') q++;
+            }
+            o_port = o_ports[0];
+        }
         else if (!strcmp(a, "--mode")) {
             if (!strcmp(v, "echo")) o_mode = MODE_ECHO;
             else if (!strcmp(v, "latency")) o_mode = MODE_LATENCY;

@@ -2,7 +2,9 @@
    realtime protocol of docs/PROTOCOL.md (welcome, subscribe/subscribed,
    publish -> message with seq) on every path, 127.0.0.1 only.
 
-   usage: ./rtws_fanout PORT   (prints "listening on 127.0.0.1:PORT"; SIGTERM exits)
+   usage: ./rtws_fanout PORT [REDIS_URL]   (prints "listening on 127.0.0.1:PORT";
+   SIGTERM exits). With REDIS_URL it is one node of a cluster (the Redis
+   engine, bench/cluster.sh).
 
    Settings, all defaults except where said:
    - anonymous clients (no token checker), no rate limit, no connection limit;
@@ -33,12 +35,13 @@ int main(int argc, char **argv) {
     rtws_ctx *ctx;
     rtws_err e;
     int port = argc > 1 ? atoi(argv[1]) : 9001, bound = 0;
-    if (argc != 2 || port < 0 || port > 65535) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    if (argc < 2 || argc > 3 || port < 0 || port > 65535) {
+        fprintf(stderr, "usage: %s PORT [REDIS_URL]\n", argv[0]);
         return 2;
     }
     memset(&rc, 0, sizeof rc);
     rc.max_presence = 1;
+    rc.redis_url = argc == 3 ? argv[2] : NULL;
     router = rtws_router_new(&rc);
     if (!router) return 1;
     memset(&cfg, 0, sizeof cfg);
