@@ -6359,11 +6359,14 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         rtws__free(&a, ch);
         return;
     }
-    if ((ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out) &&
+    if ((ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out > 2) &&
         (!c->priv_.spare || c->priv_.spare->cap < ch->cap)) {
         /* keep the biggest recent one for the next send, whatever its size:
-           no malloc per message (not the 101's: a connection that stays
-           quiet keeps nothing); rtws_conn_trim gives it back */
+           no malloc per message; rtws_conn_trim gives it back. Not a small
+           one before the third message: a connection that says hello (the
+           101, a welcome, a reply or two) and goes quiet keeps nothing, so
+           the chunk is reused at once by the next connection instead of
+           leaving a hole among long-lived records until the trim */
         if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *ch + c->priv_.spare->cap);
         ch->refs = 1;
         ch->len = 0;
