@@ -6421,11 +6421,14 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
         rtws__shared_free(ch);
         return;
     }
-    if ((ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out) &&
+    if ((ch->cap >= RTWS__CHUNK_SIZE || c->priv_.msgs_out > 2) &&
         (!c->priv_.spare || c->priv_.spare->cap < ch->cap)) {
         /* keep the biggest recent one for the next send, whatever its size:
-           no malloc per message (not the 101's: a connection that stays
-           quiet keeps nothing); rtws_conn_trim gives it back */
+           no malloc per message; rtws_conn_trim gives it back. Not a small
+           one before the third message: a connection that says hello (the
+           101, a welcome, a reply or two) and goes quiet keeps nothing, so
+           the chunk is reused at once by the next connection instead of
+           leaving a hole among long-lived records until the trim */
         if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *ch + c->priv_.spare->cap);
         ch->refs = 1;
         ch->len = 0;
@@ -15929,12 +15932,12 @@ static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, 
 }
 
 typedef struct rtws__ruser {
-    rtws__hnode h;    /* key: the user id */
-    size_t conns;     /* router connections of this user */
-    size_t sessions;  /* sessions of this user */
-    size_t channels;  /* channels this user created that still exist */
+    rtws__hnode h;     /* key: the user id */
+    uint32_t conns;    /* router connections of this user */
+    uint32_t sessions; /* sessions of this user */
+    uint32_t channels; /* channels this user created that still exist */
     struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
-    char name[64];
+    char *name;       /* its id, up to 63 bytes, stored right after the struct */
 } rtws__ruser;
 
 typedef struct rtws__dedupe {
@@ -15960,7 +15963,7 @@ typedef struct rtws__presence {
     rtws__hnode h;    /* key: the user id */
     rtws__ruser *user;
     size_t count;     /* connections of the user in the channel */
-    char status[33];
+    char *status;     /* set by the user (1..32 bytes); NULL: "online" */
 } rtws__presence;
 
 typedef struct rtws__hent {
@@ -15998,26 +16001,44 @@ typedef struct rtws__rconn {
     rtws__ruser *user;
     rtws__session *session;
     rtws__member *members;
-    size_t nchan;
     struct rtws__rconn *prev, *next; /* every router connection */
     uint64_t auth_deadline;          /* 0: authenticated or not required */
     uint64_t tokens_at;              /* rate limit: last refill */
     uint64_t tokens;                 /* rate limit, in thousandths of a message */
     uint32_t abuse;                  /* refusals, less one per message let through */
-    uint64_t blocked_until;          /* a refused publish (blocked_id) holds back later ones */
-    uint64_t blocked_counts;         /* ...and from then on, those count as abuse */
-    uint8_t blocked_len;
-    char blocked_id[64];
-    int authed, opened;
-    uint64_t token_exp;              /* when the token expires (now_ms clock; 0: never) */
-    uint64_t token_grace;            /* token_expired sent: close at this time */
-    char *claims;                    /* the token's claims JSON (built-in JWT) or those of
-                                        rtws_router_set_identity, or NULL */
-    size_t claims_len;
-    char pending_user[64];           /* from the upgrade request's token */
-    char pending_session[32];        /* from ?session= */
     int eng_counted;                 /* in Redis's count of its user's connections */
+    struct rtws__rblock *blk;        /* a refused publish, while it holds back later ones */
+    struct rtws__rpend *pend;        /* identity and token state, NULL when it has none */
+    uint32_t nchan;                  /* channels it is subscribed to */
+    uint8_t authed, opened;
 } rtws__rconn;
+
+/* A refused publish: its id holds back later publishes until it comes again. */
+typedef struct rtws__rblock {
+    uint64_t until;   /* forgotten then */
+    uint64_t counts;  /* from then on the publishes held back count as abuse */
+    uint8_t len;
+    char id[64];
+} rtws__rblock;
+
+/* A connection's identity beyond its user: what the upgrade request asked
+   for (kept for the Redis engine and rtws_router_set_identity) and its
+   token's state. An anonymous connection without ?session= has none; once
+   allocated it stays until the connection goes. */
+typedef struct rtws__rpend {
+    char user[64];        /* from the token */
+    char session[32];     /* from ?session= */
+    uint64_t token_exp;   /* when the token expires (now_ms clock; 0: never) */
+    uint64_t token_grace; /* token_expired sent: close at this time */
+    char *claims;         /* the token's claims JSON (built-in JWT) or those of
+                             rtws_router_set_identity, or NULL */
+    size_t claims_len;
+} rtws__rpend;
+
+static const char *rtws__pend_user(const rtws__rconn *rc) { return rc->pend ? rc->pend->user : ""; }
+static const char *rtws__pend_session(const rtws__rconn *rc) {
+    return rc->pend ? rc->pend->session : "";
+}
 
 struct rtws__member {
     rtws__channel *ch;
@@ -16340,11 +16361,14 @@ static void rtws__rt_refuse(rtws_router *r, rtws__rconn *rc, const char *code, c
         rtws__w_int(r, "retry_after_ms", (int64_t)retry_ms);
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
-    if (publish && id && !rc->blocked_len) {
-        memcpy(rc->blocked_id, id, idl);
-        rc->blocked_len = (uint8_t)idl;
-        rc->blocked_counts = now + retry_ms + 1000;
-        rc->blocked_until = now + retry_ms + 10000;
+    if (publish && id && !rc->blk) { /* out of memory: later publishes are not held back */
+        rtws__rblock *b = (rtws__rblock *)rtws__alloc(rtws__ra(r), sizeof *b);
+        if (!b) return;
+        memcpy(b->id, id, idl);
+        b->len = (uint8_t)idl;
+        b->counts = now + retry_ms + 1000;
+        b->until = now + retry_ms + 10000;
+        rc->blk = b;
     }
 }
 
@@ -16390,15 +16414,34 @@ static void rtws__presence_event(rtws_router *r, rtws__channel *ch, const char *
 
 /* ---- users, sessions, channels ---- */
 
+static const char *rtws__pstatus(const rtws__presence *p) { return p->status ? p->status : "online"; }
+/* status: 1..32 bytes, checked; out of memory keeps the one before */
+static void rtws__pstatus_set(rtws_router *r, rtws__presence *p, const char *status) {
+    if (!p->status && !(p->status = (char *)rtws__alloc(rtws__ra(r), 33))) return;
+    memcpy(p->status, status, strlen(status) + 1);
+}
+
+static rtws__rpend *rtws__pend_get(rtws_router *r, rtws__rconn *rc) {
+    if (!rc->pend && (rc->pend = (rtws__rpend *)rtws__alloc(rtws__ra(r), sizeof *rc->pend)) != NULL)
+        memset(rc->pend, 0, sizeof *rc->pend);
+    return rc->pend;
+}
+
+static void rtws__rblock_drop(rtws_router *r, rtws__rconn *rc) {
+    rtws__free(rtws__ra(r), rc->blk);
+    rc->blk = NULL;
+}
+
 static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
     size_t n = strlen(name);
     uint64_t h = rtws__hash(name, n);
     rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
     if (u) return u;
-    if (n >= sizeof u->name) return NULL;
-    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u);
+    if (n >= 64) return NULL;
+    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u + n + 1);
     if (!u) return NULL;
     memset(u, 0, sizeof *u);
+    u->name = (char *)(u + 1);
     memcpy(u->name, name, n + 1);
     u->h.key = u->name;
     u->h.klen = n;
@@ -16625,6 +16668,7 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     p = (rtws__presence *)rtws__hfind(&ch->presence, uname, un, rc->user->h.hash);
     if (p && --p->count == 0) {
         rtws__hdel(&ch->presence, &p->h);
+        rtws__free(rtws__ra(r), p->status);
         rtws__free(rtws__ra(r), p);
 #if defined(RTWS__HAVE_RENGINE)
         if (r->eng) rtws__eng_pres(r, ch, uname, 2, NULL); /* "left" when the last node's goes */
@@ -16762,20 +16806,22 @@ static int rtws__check_token(rtws_router *r, rtws_conn *c, const char *tok, size
    the previous token's claims and expiry are let go. 0 when out of memory. */
 static int rtws__rconn_token(rtws_router *r, rtws__rconn *rc, const rtws__tokinfo *ti) {
     char *cp = NULL;
+    if (!rc->pend && !ti->json_len && !ti->exp_at) return 1; /* nothing to keep or let go */
+    if (!rtws__pend_get(r, rc)) return 0;
     if (ti->json_len) {
         cp = (char *)rtws__alloc(rtws__ra(r), ti->json_len + 1);
         if (!cp) return 0;
         memcpy(cp, ti->json, ti->json_len + 1);
         rtws__rmem(r, ti->json_len + 1, 1);
     }
-    if (rc->claims) {
-        rtws__rmem(r, rc->claims_len + 1, 0);
-        rtws__free(rtws__ra(r), rc->claims);
+    if (rc->pend->claims) {
+        rtws__rmem(r, rc->pend->claims_len + 1, 0);
+        rtws__free(rtws__ra(r), rc->pend->claims);
     }
-    rc->claims = cp;
-    rc->claims_len = ti->json_len;
-    rc->token_exp = ti->exp_at;
-    rc->token_grace = 0;
+    rc->pend->claims = cp;
+    rc->pend->claims_len = ti->json_len;
+    rc->pend->token_exp = ti->exp_at;
+    rc->pend->token_grace = 0;
     return 1;
 }
 
@@ -16887,7 +16933,6 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
             p->user = rc->user;
             p->h = rc->user->h;
             p->h.hnext = NULL;
-            memcpy(p->status, "online", 7);
             if (!rtws__hadd(&ch->presence, &p->h, rtws__ra(r))) {
                 rtws__free(rtws__ra(r), p);
                 p = NULL;
@@ -16958,7 +17003,7 @@ static void rtws__send_subscribed(rtws_router *r, rtws__rconn *rc, const rtws__c
                     rtws__presence *pr = (rtws__presence *)e;
                     rtws_json_write_object(&r->w);
                     rtws__w_strz(r, "user", pr->user->name);
-                    rtws__w_strz(r, "status", pr->status);
+                    rtws__w_strz(r, "status", rtws__pstatus(pr));
                     rtws_json_write_object_end(&r->w);
                 }
             }
@@ -18129,7 +18174,7 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
 /* 1 when rc's ?session= is not known here and Redis is asked for it. */
 static int rtws__eng_session_load(rtws_router *r, rtws__rconn *rc) {
     rtws__reng *e = r->eng;
-    const char *sid = rc->pending_session;
+    const char *sid = rtws__pend_session(rc);
     size_t sn = strlen(sid);
     char k[256];
     const char *argv[2];
@@ -18183,7 +18228,7 @@ static void rtws__eng_counted(rtws_redis *rd, const rtws_resp_reply *rep, rtws_e
     }
     /* counted (1), or Redis could not say: let it in (the node's own cap holds) */
     rc->eng_counted = rep && rep->type == RTWS_RESP_INTEGER;
-    if (rc->pending_session[0] && rtws__eng_session_load(r, rc)) return;
+    if (rtws__pend_session(rc)[0] && rtws__eng_session_load(r, rc)) return;
     rtws__open_session(r, rc, r->now);
 }
 
@@ -18224,7 +18269,7 @@ static int rtws__eng_cap_ask(rtws_router *r, rtws__rconn *rc, const char *user,
 }
 
 static int rtws__eng_cap_check(rtws_router *r, rtws__rconn *rc) {
-    return rtws__eng_cap_ask(r, rc, rc->pending_user, rtws__eng_counted);
+    return rtws__eng_cap_ask(r, rc, rtws__pend_user(rc), rtws__eng_counted);
 }
 
 /* The answer for a connection that got its user after the open (an auth
@@ -18273,7 +18318,7 @@ static void rtws__eng_lease(rtws_router *r, const rtws__rconn *rc, int renew, in
     char k[256], mem[48], exp[24];
     const char *argv[5];
     size_t lens[5];
-    const char *user = rc->user ? rc->user->name : rc->pending_user;
+    const char *user = rc->user ? rc->user->name : rtws__pend_user(rc);
     if (e->closing || !e->cmd) return;
     argv[1] = k;
     lens[1] = rtws__eng_key(e, k, "uc", user, strlen(user));
@@ -18639,7 +18684,7 @@ static void rtws__req_presence(rtws_router *r, rtws__rconn *rc, const rtws__req 
     }
     p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->name, rc->user->h.klen,
                                       rc->user->h.hash);
-    if (p) memcpy(p->status, status, strlen(status) + 1);
+    if (p) rtws__pstatus_set(r, p, status);
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) {
         rtws__eng_pres(r, q->ch, rc->user->name, 3, status);
@@ -18726,16 +18771,16 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         t = rtws__req_find(&d, tv);
         q.publish = t && t->fn == rtws__req_publish;
     }
-    if (rc->blocked_len && now >= rc->blocked_until) rc->blocked_len = 0;
-    if (q.publish && q.id && rc->blocked_len &&
-        !(rc->blocked_len == q.idl && memcmp(rc->blocked_id, id, q.idl) == 0)) {
+    if (rc->blk && now >= rc->blk->until) rtws__rblock_drop(r, rc);
+    if (q.publish && q.id && rc->blk &&
+        !(rc->blk->len == q.idl && memcmp(rc->blk->id, id, q.idl) == 0)) {
         /* an earlier publish was refused: this one waits for it (in flight
            when the refusal went out, or a client that does not resend) */
         r->refused_rate++;
         rtws__rate_refill(r, rc, now);
         rtws__rt_refuse(r, rc, "rate_limited", "an earlier publish was refused: send it again first",
                         q.id, q.idl, 0, rtws__rate_wait(r, rc), now);
-        if (now >= rc->blocked_counts && ++rc->abuse > r->cfg.rate_abuse)
+        if (now >= rc->blk->counts && ++rc->abuse > r->cfg.rate_abuse)
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
         return;
     }
@@ -18747,8 +18792,8 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         return;
     }
     if (rc->abuse) rc->abuse--; /* a client that paces itself works its count off */
-    if (q.publish && rc->blocked_len == q.idl && q.id && memcmp(rc->blocked_id, id, q.idl) == 0)
-        rc->blocked_len = 0;
+    if (q.publish && rc->blk && rc->blk->len == q.idl && q.id && memcmp(rc->blk->id, id, q.idl) == 0)
+        rtws__rblock_drop(r, rc);
     /* the hook calls nothing that parses into r->toks, so d stays valid after it */
     if (ep->on_receive && ep->on_receive(r, rc->conn, ev, ep->user) == RTWS_ROUTER_HANDLED) return;
     if (rtws_conn_get_state(rc->conn) != RTWS_STATE_OPEN) return; /* the hook closed it */
@@ -18825,10 +18870,12 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         if (rc->ih.key) rtws__hdel(&r->byid, &rc->ih);
     }
     rc->conn->priv_.ext_ = NULL;
-    if (rc->claims) {
-        rtws__rmem(r, rc->claims_len + 1, 0);
-        rtws__free(rtws__ra(r), rc->claims);
+    if (rc->pend && rc->pend->claims) {
+        rtws__rmem(r, rc->pend->claims_len + 1, 0);
+        rtws__free(rtws__ra(r), rc->pend->claims);
     }
+    rtws__free(rtws__ra(r), rc->blk);
+    rtws__free(rtws__ra(r), rc->pend);
     rtws__free(rtws__ra(r), rc);
 }
 
@@ -18885,21 +18932,29 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
                 if (e - k - 1 >= sizeof tok) too_long = 1;
                 else memcpy(tok, req->query.p + k + 1, tn = e - k - 1);
             } else if (k - s == 7 && memcmp(req->query.p + s, "session", 7) == 0 &&
-                       e - k - 1 < sizeof rc->pending_session) {
-                memcpy(rc->pending_session, req->query.p + k + 1, e - k - 1);
-                rc->pending_session[e - k - 1] = '\0';
+                       e - k - 1 < sizeof rc->pend->session) {
+                if (!rtws__pend_get(r, rc)) {
+                    rtws__free(rtws__ra(r), rc);
+                    return 503;
+                }
+                memcpy(rc->pend->session, req->query.p + k + 1, e - k - 1);
+                rc->pend->session[e - k - 1] = '\0';
             }
         }
     }
     if (tn || too_long) {
-        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, rc->pending_user, &ti) != 0) {
+        char user[64];
+        if (too_long || rtws__check_token(r, c, tok, tn, now_ms, user, &ti) != 0) {
+            rtws__free(rtws__ra(r), rc->pend);
             rtws__free(rtws__ra(r), rc);
             return 401;
         }
-        if (!rtws__rconn_token(r, rc, &ti)) {
+        if ((user[0] && !rtws__pend_get(r, rc)) || !rtws__rconn_token(r, rc, &ti)) {
+            rtws__free(rtws__ra(r), rc->pend);
             rtws__free(rtws__ra(r), rc);
             return 503;
         }
+        if (user[0]) memcpy(rc->pend->user, user, sizeof user);
         rc->authed = 1;
     }
     c->priv_.ext_ = rc;
@@ -18926,9 +18981,9 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
     rc->tokens_at = now;
 #if defined(RTWS__HAVE_RENGINE)
-    if (r->eng && rc->pending_user[0] && r->cfg.max_conns_per_user && rtws__eng_cap_check(r, rc))
+    if (r->eng && rtws__pend_user(rc)[0] && r->cfg.max_conns_per_user && rtws__eng_cap_check(r, rc))
         return; /* the user's connections on every node: welcome once Redis answers */
-    if (r->eng && rc->pending_session[0] && rtws__eng_session_load(r, rc))
+    if (r->eng && rtws__pend_session(rc)[0] && rtws__eng_session_load(r, rc))
         return; /* a session of another node, maybe: welcome once Redis answers */
 #endif
     rtws__open_session(r, rc, now);
@@ -18937,15 +18992,15 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 /* The second half of an open: the session (resumed or new), then welcome. */
 static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     int resumed = 0, builtin = !rc->ep->e.builtin_protocol_off;
-    if (rc->pending_user[0] && r->cfg.max_conns_per_user) {
-        rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, rc->pending_user, strlen(rc->pending_user),
-                                                    rtws__hash(rc->pending_user, strlen(rc->pending_user)));
+    const char *pu = rtws__pend_user(rc);
+    if (pu[0] && r->cfg.max_conns_per_user) {
+        rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, pu, strlen(pu), rtws__hash(pu, strlen(pu)));
         if (u && u->conns >= r->cfg.max_conns_per_user) {
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
             return;
         }
     }
-    if (!rtws__attach_session(r, rc, rc->pending_session, rc->pending_user, now, &resumed)) {
+    if (!rtws__attach_session(r, rc, rtws__pend_session(rc), pu, now, &resumed)) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
         return;
     }
@@ -19082,13 +19137,14 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     /* a token that expires on an open connection: token_expired, then
        token_grace_ms for an auth with a fresh one, then close 4001 */
     for (rc = r->conns; rc; rc = rc->next) {
-        if (rc->token_exp && now_ms >= rc->token_exp) {
-            rc->token_exp = 0;
-            rc->token_grace = now_ms + r->cfg.token_grace_ms;
+        if (!rc->pend) continue;
+        if (rc->pend->token_exp && now_ms >= rc->pend->token_exp) {
+            rc->pend->token_exp = 0;
+            rc->pend->token_grace = now_ms + r->cfg.token_grace_ms;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
             rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
-        } else if (rc->token_grace && now_ms >= rc->token_grace) {
-            rc->token_grace = 0;
+        } else if (rc->pend->token_grace && now_ms >= rc->pend->token_grace) {
+            rc->pend->token_grace = 0;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
             rtws_conn_close(rc->conn, RTWS_CLOSE_TOKEN_EXPIRED, "token expired");
         }
@@ -19133,8 +19189,8 @@ RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn 
 RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len) {
     const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
     (void)r;
-    if (len) *len = rc && rc->claims ? rc->claims_len : 0;
-    return rc ? rc->claims : NULL;
+    if (len) *len = rc && rc->pend && rc->pend->claims ? rc->pend->claims_len : 0;
+    return rc && rc->pend ? rc->pend->claims : NULL;
 }
 
 RTWS_API void rtws_router_get_stats(const rtws_router *r, rtws_router_stats *st) {
@@ -19413,11 +19469,15 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     if (claims && (claims_len == SIZE_MAX ||
                    !(copy = (char *)rtws__alloc(rtws__ra(r), claims_len + 1))))
         return RTWS_ERR_NOMEM;
+    if (copy && !rtws__pend_get(r, rc)) {
+        rtws__free(rtws__ra(r), copy);
+        return RTWS_ERR_NOMEM;
+    }
     if (strcmp(user_id, rc->user->name) != 0) {
 #if defined(RTWS__HAVE_RENGINE)
         if (r->eng && rc->eng_counted) rtws__eng_uncount(r, rc); /* counted under its old user */
 #endif
-        if (!rtws__attach_session(r, rc, rc->pending_session, user_id, r->now, &resumed)) {
+        if (!rtws__attach_session(r, rc, rtws__pend_session(rc), user_id, r->now, &resumed)) {
             rtws__free(rtws__ra(r), copy);
             return RTWS_ERR_NOMEM;
         }
@@ -19429,10 +19489,12 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
         memcpy(copy, claims, claims_len);
         copy[claims_len] = '\0';
     }
-    if (rc->claims) rtws__rmem(r, rc->claims_len + 1, 0);
-    rtws__free(rtws__ra(r), rc->claims);
-    rc->claims = copy;
-    rc->claims_len = copy ? claims_len : 0;
+    if (rc->pend) {
+        if (rc->pend->claims) rtws__rmem(r, rc->pend->claims_len + 1, 0);
+        rtws__free(rtws__ra(r), rc->pend->claims);
+        rc->pend->claims = copy;
+        rc->pend->claims_len = copy ? claims_len : 0;
+    }
     if (copy) rtws__rmem(r, claims_len + 1, 1);
     rc->authed = 1;
     rc->auth_deadline = 0;
@@ -19458,7 +19520,7 @@ RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const c
         if ((uint8_t)status[i] < 0x20 || status[i] == 0x7f) return RTWS_ERR_INVALID;
     p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
                                       rc->user->h.hash);
-    if (p) memcpy(p->status, status, n + 1);
+    if (p) rtws__pstatus_set(r, p, status);
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) {
         rtws__eng_pres(r, ch, rc->user->name, 3, status);
@@ -19493,7 +19555,7 @@ RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *chann
         const rtws__hnode *e;
         for (e = ch->presence.b[i]; e; e = e->hnext) {
             const rtws__presence *p = (const rtws__presence *)e;
-            fn(p->user->name, p->status, p->count, user);
+            fn(p->user->name, rtws__pstatus(p), p->count, user);
         }
     }
     return ch->presence.count;

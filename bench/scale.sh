@@ -79,7 +79,10 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$LIM" ]; then
         if prlimit --nofile=$LIM:$LIM true 2>"$LOGS/prlimit.log"; then
             PL="prlimit --nofile=$LIM:$LIM"
         else
-            why="root, but raising it failed ($(tr '\n' ' ' <"$LOGS/prlimit.log"| head -c 200); CapEff $(sed -n 's/^CapEff:\s*//p' /proc/self/status): without CAP_SYS_RESOURCE no process here may go past it"
+            capeff=$(sed -n 's/^CapEff:\s*//p' /proc/self/status)
+            sysres="lacks"
+            [ -n "$capeff" ] && [ $(( (0x$capeff >> 24) & 1 )) = 1 ] && sysres="has"
+            why="root, but raising it failed ($(tr '\n' ' ' <"$LOGS/prlimit.log"| head -c 200); CapEff $capeff $sysres CAP_SYS_RESOURCE (bit 24): without it no process here may go past the hard limit it inherited, and the hard limit is not raised on the system config by this test"
         fi
     fi
     if [ -z "$PL" ]; then
@@ -92,6 +95,23 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$LIM" ]; then
     fi
 fi
 NIPS=$(( most / 20000 + 2 ))
+
+# kernel limits that could bite, read only (nothing on the system is changed):
+# the ephemeral port range counts per source address, the listen backlog is
+# min(SOMAXCONN, net.core.somaxconn) against loadgen's 512 handshakes in
+# progress, conntrack (when loaded) holds one entry per connection
+kv() { cat "/proc/sys/$1" 2>/dev/null | tr '\t' ' ' || true; }
+read -r plo phi <<<"$(kv net/ipv4/ip_local_port_range)"
+ports=$(( ${phi:-60999} - ${plo:-32768} + 1 ))
+somax=$(kv net/core/somaxconn) synb=$(kv net/ipv4/tcp_max_syn_backlog)
+ctmax=$(kv net/netfilter/nf_conntrack_max) nropen=$(kv fs/nr_open) fmax=$(kv fs/file-max)
+KLIM="ports ${plo:-?}-${phi:-?}: $ports per source address x $NIPS addresses = $((ports * NIPS)); somaxconn ${somax:-?}; tcp_max_syn_backlog ${synb:-?}; nf_conntrack_max ${ctmax:-not loaded}; fs.nr_open ${nropen:-?}; fs.file-max ${fmax:-?}"
+kwarn=""
+[ $((ports * NIPS)) -lt "$most" ] && kwarn="$kwarn the port range over $NIPS addresses holds fewer than $most connections;"
+[ -n "$somax" ] && [ "$somax" -lt 512 ] && kwarn="$kwarn somaxconn $somax is below loadgen's 512 handshakes in progress (SYNs get dropped and retried: slower setup);"
+[ -n "$ctmax" ] && [ "$ctmax" -lt $((N + SUBS + 1000)) ] && kwarn="$kwarn nf_conntrack_max $ctmax may fill (new connections dropped);"
+[ -n "$nropen" ] && [ "$nropen" -lt "$LIM" ] && kwarn="$kwarn fs.nr_open $nropen is below the $LIM descriptors one process needs;"
+[ -n "$kwarn" ] && echo "note: kernel limits:$kwarn" | tee -a "$MD"
 
 pids=()
 cleanup() { local p; for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; }
@@ -136,6 +156,7 @@ name() { local v=NAMES_$1; echo "${!v}"; }
     echo "| rtws | $(sed -n 's/^#define RTWS_VERSION_STRING "\(.*\)"/\1/p' rtws.h) ($(git rev-parse --short HEAD 2>/dev/null)) |"
     [ $have_uws = 1 ] && echo "| uWebSockets.js | $(node -p "require('@trufflesuite/uws-js-unofficial/package.json').version") (native addon, Node $(node -v)) |"
     echo "| fd limit | ${PL:-ulimit -n $(ulimit -n) (hard $hard)} for the servers; loadgen raises its own soft limit |"
+    echo "| kernel limits | $KLIM |"
     echo
 } >>"$MD"
 

@@ -1136,8 +1136,10 @@ static void test_recv_inplace(void) {
     CHECK_EQ(rtws_conn_recv_inplace(&sv, lent, n, 0), RTWS_ERR_CLOSED);
     CHECK_EQ(ls.msgs, 1);
     ls.free_on_msg = 0;
-    /* an occasional small message, then the peer's close: small chunks, one
-       of them kept for the next send (not a 16 KiB packing chunk each) */
+    /* an occasional small message, then the peer's close: small chunks (not
+       a 16 KiB packing chunk each). A connection's first two messages keep
+       no spare chunk (rtws__chunk_unref: a quiet connection leaves no hole
+       in the heap), so each of these two sends has a small one of its own */
     open_server(&sv, &ls, &cfg);
     rtws_conn_trim(&sv);
     drain(&sv, junk, sizeof junk);
@@ -1148,7 +1150,7 @@ static void test_recv_inplace(void) {
     rtws_conn_recv_inplace(&sv, lent, n, 0);
     n = drain(&sv, junk, sizeof junk);
     CHECK(n == 4 && junk[0] == 0x88);
-    CHECK(n_alloc_bytes - before < 1024);
+    CHECK(n_alloc_bytes - before < 2048);
     rtws_conn_free(&sv);
     /* a client mid-handshake falls back to copying */
     {

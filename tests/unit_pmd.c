@@ -677,8 +677,10 @@ static void test_budget_and_allocs(void) {
     fill_json(big, sizeof big, 5);
     CHECK(pair(&cl, &cc, &sv, &sc));
     CHECK(b.used > 0); /* the state, before any message */
-    roundtrip(&sv, &cl, &lc, RTWS_OP_TEXT, big, 5000, 0, NULL);
-    roundtrip(&cl, &sv, &ls, RTWS_OP_TEXT, big, 5000, 0, NULL);
+    for (i = 0; i < 3; i++) { /* warm: a small spare chunk is kept from the third message */
+        roundtrip(&sv, &cl, &lc, RTWS_OP_TEXT, big, 5000, 0, NULL);
+        roundtrip(&cl, &sv, &ls, RTWS_OP_TEXT, big, 5000, 0, NULL);
+    }
     CHECK(b.used > 200000); /* both codecs at window 15 */
     rtws_conn_get_stats(&sv, &st);
     CHECK(st.buffer_cap >= b.used);
