@@ -2542,6 +2542,11 @@ typedef struct rtws_router_endpoint {
     int auth_required;               /* 1: connections here must authenticate
                                         (cfg.auth_required also requires it) */
     void *user;                      /* (cfg.user) */
+    uint32_t rate_per_s;             /* this endpoint's rate limit per connection (0: the
+                                        router's rate_per_s, rate_burst and rate_abuse) */
+    uint32_t rate_burst;             /* (2 * rate_per_s; 0 with rate_per_s 0: cfg's) */
+    uint32_t rate_abuse;             /* (cfg.rate_abuse) */
+    rtws_router_msg_fn on_rate_limited; /* (cfg.on_rate_limited) */
 } rtws_router_endpoint;
 
 typedef struct rtws_router_config {
@@ -2586,6 +2591,11 @@ typedef struct rtws_router_config {
     uint32_t rate_per_s;         /* messages per second per connection (0: off) */
     uint32_t rate_burst;         /* bucket size (2 * rate_per_s) */
     uint32_t rate_abuse;         /* rate-limited messages before close 1008 (20) */
+    rtws_router_msg_fn on_rate_limited; /* a message refused by the rate limit, on an
+                                    endpoint with the built-in protocol off (ev: the
+                                    message), so the application can answer in its own
+                                    protocol; it is not handed to on_receive (NULL: dropped
+                                    silently). The built-in protocol sends "rate_limited" */
     uint32_t heartbeat_ms;       /* advertised in welcome (30000) */
     size_t max_tokens;           /* JSON tokens of one message (16384) */
     size_t max_presence;         /* presence is tracked and broadcast in channels of up
@@ -16443,11 +16453,11 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_strz(r, "auth", rc->ep->e.auth_required ? "required" : "optional");
         rtws_json_write_key(&r->w, "resumed", 7);
         rtws_json_write_bool(&r->w, resumed);
-        if (r->cfg.rate_per_s) { /* so that a client can pace itself */
+        if (rc->ep->e.rate_per_s) { /* so that a client can pace itself */
             rtws_json_write_key(&r->w, "rate_limit", 10);
             rtws_json_write_object(&r->w);
-            rtws__w_int(r, "per_s", (int64_t)r->cfg.rate_per_s);
-            rtws__w_int(r, "burst", (int64_t)r->cfg.rate_burst);
+            rtws__w_int(r, "per_s", (int64_t)rc->ep->e.rate_per_s);
+            rtws__w_int(r, "burst", (int64_t)rc->ep->e.rate_burst);
             rtws_json_write_object_end(&r->w);
         }
     } while (!rtws__w_end(r, &len));
@@ -17784,18 +17794,20 @@ static rtws_err rtws__eng_new(rtws_router *r, const char *url, const char *prefi
 }
 #endif /* RTWS__HAVE_RENGINE */
 
-/* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
+/* Rate limit: a token bucket of rate_per_s, burst rate_burst, those of the
+   connection's endpoint (rtws_router_new filled in the router's). */
 static void rtws__rate_refill(const rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    uint64_t cap = (uint64_t)r->cfg.rate_burst * 1000u;
+    uint64_t cap = (uint64_t)rc->ep->e.rate_burst * 1000u;
+    (void)r;
     if (now > rc->tokens_at) {
-        rc->tokens += (now - rc->tokens_at) * r->cfg.rate_per_s;
+        rc->tokens += (now - rc->tokens_at) * rc->ep->e.rate_per_s;
         if (rc->tokens > cap) rc->tokens = cap;
     }
     rc->tokens_at = now;
 }
 
 static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    if (!r->cfg.rate_per_s) return 1;
+    if (!rc->ep->e.rate_per_s) return 1;
     rtws__rate_refill(r, rc, now);
     if (rc->tokens >= 1000) {
         rc->tokens -= 1000;
@@ -17806,8 +17818,10 @@ static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 
 /* Milliseconds until the bucket holds a whole token again. */
 static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
-    if (!r->cfg.rate_per_s || rc->tokens >= 1000) return 1;
-    return (1000 - rc->tokens + r->cfg.rate_per_s - 1) / r->cfg.rate_per_s;
+    uint64_t per_s = rc->ep->e.rate_per_s;
+    (void)r;
+    if (!per_s || rc->tokens >= 1000) return 1;
+    return (1000 - rc->tokens + per_s - 1) / per_s;
 }
 
 static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why,
@@ -17968,7 +17982,9 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
     if (ep->builtin_protocol_off) { /* the application's protocol: the router says nothing */
         if (!rtws__rate_ok(r, rc, now)) {
             r->refused_rate++;
-            if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+            if (ep->on_rate_limited) ep->on_rate_limited(r, rc->conn, ev, ep->user);
+            if (++rc->abuse > ep->rate_abuse && rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN)
+                rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
             return;
         }
         if (rc->abuse) rc->abuse--;
@@ -18001,7 +18017,7 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         rtws__rate_refill(r, rc, now);
         rtws__rt_refuse(r, rc, "rate_limited", "an earlier publish was refused: send it again first",
                         q.id, q.idl, 0, rtws__rate_wait(r, rc), now);
-        if (now >= rc->blocked_counts && ++rc->abuse > r->cfg.rate_abuse)
+        if (now >= rc->blocked_counts && ++rc->abuse > ep->rate_abuse)
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
         return;
     }
@@ -18009,7 +18025,7 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         r->refused_rate++;
         rtws__rt_refuse(r, rc, "rate_limited", "slow down", q.id, q.idl, q.publish,
                         rtws__rate_wait(r, rc), now);
-        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        if (++rc->abuse > ep->rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
         return;
     }
     if (rc->abuse) rc->abuse--; /* a client that paces itself works its count off */
@@ -18189,7 +18205,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rc->next = r->conns;
     if (r->conns) r->conns->prev = rc;
     r->conns = rc;
-    rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
+    rc->tokens = (uint64_t)rc->ep->e.rate_burst * 1000u;
     rc->tokens_at = now;
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng && rc->pending_user[0] && r->cfg.max_conns_per_user && rtws__eng_cap_check(r, rc))
@@ -18873,6 +18889,14 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
         e->user = e->user ? e->user : r->cfg.user;
         e->builtin_protocol_off = e->builtin_protocol_off || r->cfg.builtin_protocol_off;
         e->auth_required = e->auth_required || r->cfg.auth_required;
+        if (!e->rate_per_s) { /* the router's limit */
+            e->rate_per_s = r->cfg.rate_per_s;
+            e->rate_burst = r->cfg.rate_burst;
+        } else {
+            e->rate_burst = RTWS__DEF(e->rate_burst, 2 * e->rate_per_s);
+        }
+        e->rate_abuse = RTWS__DEF(e->rate_abuse, r->cfg.rate_abuse);
+        e->on_rate_limited = e->on_rate_limited ? e->on_rate_limited : r->cfg.on_rate_limited;
     }
     if (!r->cfg.endpoints) r->cfg.n_endpoints = 0;
     r->cfg.endpoints = NULL; /* the caller's array is not kept */

@@ -38,7 +38,9 @@
    de-duplicates a publish id,
    "!x" passes. Their replies are protocol messages, so the checks above
    hold for them too. A second endpoint, "/app", has the built-in protocol
-   off: no welcome, and only the hook and on_message answer. */
+   off: no welcome, and only the hook and on_message answer; it has its own
+   rate limit (F_RATE, or one input in four), whose refusals go to
+   on_rate_limited (the endpoint's or the router's). */
 #include "fuzz.h"
 
 enum { /* byte 0 */
@@ -235,6 +237,8 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
             int64_t ms = 0;
             FUZZ_CHECK(ra > 0 && rtws_json_int64(&d, ra, &ms) == RTWS_OK && ms >= 1);
         }
+    } else if (rtws_json_eq(&d, tv, "app_slow")) {
+        FUZZ_CHECK(s->app); /* app_limited: only /app's rate limit calls it */
     } else {
         FUZZ_CHECK(rtws_json_eq(&d, tv, "pong"));
         FUZZ_CHECK(rtws_json_get(&d, 0, "ts") > 0 && rtws_json_get(&d, 0, "time") > 0);
@@ -276,6 +280,18 @@ static int app_authorize(rtws_router *r, rtws_conn *c, const char *user, int act
 static void app_message(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
     (void)app;
     if (ev->message.len & 1) rtws_router_send_error(r, c, "bad_request", "the app says no", "app-1");
+}
+
+/* A message of /app refused by its own rate limit: never one of /ws (built-in
+   protocol: "rate_limited"); answered in the application's protocol, or the
+   connection closed by the hook (odd lengths). */
+static void app_limited(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
+    (void)app;
+    FUZZ_CHECK(rtws_router_get_conn_endpoint(r, c) == 1);
+    FUZZ_CHECK(rtws_conn_get_state(c) == RTWS_STATE_OPEN);
+    FUZZ_CHECK(ev->type == RTWS_EV_MESSAGE);
+    if (ev->message.len % 7 == 3) rtws_conn_close(c, 4000, "too fast");
+    else rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, "{\"type\":\"app_slow\"}", 19);
 }
 
 /* ---- the toolkit API, driven from the hook ---- */
@@ -787,6 +803,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         eps[0].path = "/ws";
         eps[1].path = "/app";
         eps[1].builtin_protocol_off = 1;
+        if ((FLAGS & F_RATE) || n % 4 == 0) { /* /app's own limit, whatever the router's */
+            eps[1].rate_per_s = 2;
+            eps[1].rate_burst = (uint32_t)(1 + n % 3);
+            eps[1].rate_abuse = (uint32_t)(2 + n % 2);
+            if (n % 3) eps[1].on_rate_limited = app_limited;
+            else rc.on_rate_limited = app_limited; /* the endpoints' default */
+        }
         rc.endpoints = eps;
         rc.n_endpoints = 2;
         rc.on_receive = app_hook;

@@ -363,9 +363,9 @@ int main(int argc, char **argv) {
                                         "--idle-timeout-ms",
                                         "--history"};
     const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50"};
-    rtws_router_endpoint eps[3] = {{"/ws/health", on_receive, NULL, 1, 1, NULL},
-                                   {"/ws/chat", on_receive, NULL, 1, 1, NULL},
-                                   {"/ws/notifications", on_receive, NULL, 1, 1, NULL}};
+    rtws_router_endpoint eps[3] = {{"/ws/health", on_receive, NULL, 1, 1, NULL, 0, 0, 0, NULL},
+                                   {"/ws/chat", on_receive, NULL, 1, 1, NULL, 0, 0, 0, NULL},
+                                   {"/ws/notifications", on_receive, NULL, 1, 1, NULL, 0, 0, 0, NULL}};
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
     rtws_ctx *ctx;
