@@ -2206,6 +2206,22 @@ RTWS_API rtws_err rtws_json_write_raw_field(rtws_json_writer *w, const char *key
                                             const char *json, size_t len);
 RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key,
                                             const rtws_json *doc, int i);
+/* Writes several values at once, as fmt describes them, with the calls
+   above: "{type:%s, data:{id:%i, tags:[%s,%s]}, ok:%b}". In fmt, '{' '}' '['
+   ']' open and close; where a key is due (inside an object) comes a bare name
+   (any bytes but whitespace , : ? { } [ ] % ") or %k (a const char *), then
+   ':', then the value: a container or one of
+     %s  const char * (NUL-terminated)   %S  const char *, size_t (length)
+     %d  int            %i  int64_t        %u  uint64_t      %z  size_t
+     %f  double         %b  int (bool)     %r  const char *, size_t (raw JSON,
+     checked)           %t  const rtws_json *, int (a value of a document).
+   A NULL string or raw, or a negative token index, writes null; with '?'
+   before the ':' ("metric?:%s") the member is left out instead. Spaces and
+   commas between items are skipped. fmt may start inside what earlier calls
+   opened and leave it open. A fmt it cannot read gives RTWS_ERR_INVALID
+   (sticky); the arguments must match it, as for printf. Returns the
+   writer's error state. */
+RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...);
 /* Checks the document is complete, NUL-terminates it when there is room and
    sets *len (may be NULL) to its length (without the NUL) - or, after
    RTWS_ERR_NOSPACE, to the length needed. */
@@ -13561,6 +13577,7 @@ RTWS_API const rtws_transport *rtws_transport_bearssl(void) { return &rtws__bear
 /* === layer 6: json ====================================================== */
 
 #include <stdio.h>  /* snprintf: rtws_json_write_double */
+#include <stdarg.h> /* rtws_json_write_fmt */
 #include <stdlib.h> /* strtod: rtws_json_double */
 
 #define RTWS__JSON_K(b) (0x0101010101010101ull * (uint64_t)(b))
@@ -14641,6 +14658,118 @@ RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key
     return rtws_json_write_tok(w, doc, i);
 }
 #undef RTWS__JSON_WFIELD
+
+static int rtws__json_fmt_name(char ch) {
+    return ch && !strchr(" \t\r\n,:?{}[]%\"", ch);
+}
+
+/* One value of rtws_json_write_fmt at *pp (after its key, if any): written
+   with the key, or both left out (opt and an absent value). */
+static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *ap,
+                                 const char *key, size_t kn, int opt) {
+    const char *p = *pp, *str = NULL;
+    const rtws_json *doc = NULL;
+    size_t n = 0;
+    int ti = 0, absent = 0;
+    char f;
+    if (*p == '{' || *p == '[') {
+        *pp = p + 1;
+        if (key) rtws_json_write_key(w, key, kn);
+        rtws__json_wopen(w, *p == '{');
+        return;
+    }
+    if (*p != '%' || !p[1]) {
+        rtws__json_wfail(w, RTWS_ERR_INVALID);
+        return;
+    }
+    f = p[1];
+    *pp = p + 2;
+    switch (f) { /* the values that may be absent */
+    case 's':
+        str = va_arg(*ap, const char *);
+        n = str ? strlen(str) : 0;
+        absent = !str;
+        break;
+    case 'S':
+    case 'r':
+        str = va_arg(*ap, const char *);
+        n = va_arg(*ap, size_t);
+        absent = !str;
+        break;
+    case 't':
+        doc = va_arg(*ap, const rtws_json *);
+        ti = va_arg(*ap, int);
+        absent = ti < 0;
+        break;
+    default: break;
+    }
+    if (absent && opt) return;
+    if (key) rtws_json_write_key(w, key, kn);
+    if (absent) {
+        rtws_json_write_null(w);
+        return;
+    }
+    switch (f) {
+    case 's':
+    case 'S': rtws_json_write_string(w, str, n); break;
+    case 'r': rtws_json_write_raw(w, str, n); break;
+    case 't': rtws_json_write_tok(w, doc, ti); break;
+    case 'd': rtws_json_write_int64(w, va_arg(*ap, int)); break;
+    case 'i': rtws_json_write_int64(w, va_arg(*ap, int64_t)); break;
+    case 'u':
+    case 'z': {
+        uint64_t u = f == 'u' ? va_arg(*ap, uint64_t) : (uint64_t)va_arg(*ap, size_t);
+        if (u > (uint64_t)INT64_MAX) rtws__json_wfail(w, RTWS_ERR_RANGE);
+        else rtws_json_write_int64(w, (int64_t)u);
+        break;
+    }
+    case 'f': rtws_json_write_double(w, va_arg(*ap, double)); break;
+    case 'b': rtws_json_write_bool(w, va_arg(*ap, int)); break;
+    default: rtws__json_wfail(w, RTWS_ERR_INVALID);
+    }
+}
+
+RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...) {
+    va_list ap;
+    const char *p = fmt ? fmt : "", *key;
+    size_t kn;
+    int opt;
+    va_start(ap, fmt);
+    while (*p && (w->priv_.err == RTWS_OK || w->priv_.err == RTWS_ERR_NOSPACE)) {
+        if (strchr(" \t\r\n,", *p)) {
+            p++;
+            continue;
+        }
+        if (*p == '}' || *p == ']') {
+            rtws__json_wclose(w, *p++ == '}');
+            continue;
+        }
+        key = NULL;
+        kn = 0;
+        opt = 0;
+        if (w->priv_.depth && rtws__json_wobj(w) && !(w->priv_.flags & RTWS__JSON_W_KEYED)) {
+            if (p[0] == '%' && p[1] == 'k') {
+                key = va_arg(ap, const char *);
+                kn = key ? strlen(key) : 0;
+                p += 2;
+            } else {
+                for (key = p; rtws__json_fmt_name(*p); p++) kn++;
+            }
+            if (*p == '?') {
+                opt = 1;
+                p++;
+            }
+            if (!key || !kn || *p++ != ':') {
+                rtws__json_wfail(w, RTWS_ERR_INVALID);
+                break;
+            }
+            while (*p == ' ') p++;
+        }
+        rtws__json_fmt_value(w, &p, &ap, key, kn, opt);
+    }
+    va_end(ap);
+    return w->priv_.err;
+}
 
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     if (len) *len = w->priv_.len;
