@@ -2209,8 +2209,9 @@ RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key
 /* Writes several values at once, as fmt describes them, with the calls
    above: "{type:%s, data:{id:%i, tags:[%s,%s]}, ok:%b}". In fmt, '{' '}' '['
    ']' open and close; where a key is due (inside an object) comes a bare name
-   (any bytes but whitespace , : ? { } [ ] % ") or %k (a const char *), then
-   ':', then the value: a container or one of
+   (any bytes but whitespace , : ? { } [ ] % " ') or %k (a const char *), then
+   ':', then the value: a container, a literal ('text' without quotes in it,
+   a number, true, false, null), or one of
      %s  const char * (NUL-terminated)   %S  const char *, size_t (length)
      %d  int            %i  int64_t        %u  uint64_t      %z  size_t
      %f  double         %b  int (bool)     %r  const char *, size_t (raw JSON,
@@ -14660,7 +14661,7 @@ RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key
 #undef RTWS__JSON_WFIELD
 
 static int rtws__json_fmt_name(char ch) {
-    return ch && !strchr(" \t\r\n,:?{}[]%\"", ch);
+    return ch && !strchr(" \t\r\n,:?{}[]%\"'", ch);
 }
 
 /* One value of rtws_json_write_fmt at *pp (after its key, if any): written
@@ -14676,6 +14677,22 @@ static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *
         *pp = p + 1;
         if (key) rtws_json_write_key(w, key, kn);
         rtws__json_wopen(w, *p == '{');
+        return;
+    }
+    if (*p == '\'' || (*p != '%' && rtws__json_fmt_name(*p))) { /* 'text', or 12 true null */
+        const char *e = p + 1;
+        rtws_json d;
+        if (*p == '\'') {
+            while (*e && *e != '\'') e++;
+        } else {
+            while (rtws__json_fmt_name(*e)) e++;
+        }
+        *pp = *e == '\'' ? e + 1 : e;
+        if (key) rtws_json_write_key(w, key, kn);
+        if (*p == '\'' && *e == '\'') rtws_json_write_string(w, p + 1, (size_t)(e - p - 1));
+        else if (*p != '\'' && rtws_json_parse(&d, p, (size_t)(e - p), NULL, 0, 0) == RTWS_OK)
+            rtws_json_write_raw(w, p, (size_t)(e - p));
+        else rtws__json_wfail(w, RTWS_ERR_INVALID);
         return;
     }
     if (*p != '%' || !p[1]) {

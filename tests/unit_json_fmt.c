@@ -33,6 +33,15 @@ static void test_values(void) {
                         &d, rtws_json_get(&d, 0, "c"), "[true, 2]", (size_t)9, 5);
     CHECK(strcmp(done(&w),
                  "{\"a\":[1,{\"b\":null}],\"c\":\"x\",\"raw\":[true, 2],\"arr\":[5,[],{}],\"o\":{}}") == 0);
+    /* literals: 'text' (no escapes needed in fmt, escaped in the output), numbers,
+       true, false, null */
+    rtws_json_writer_init(&w, BUF, sizeof BUF);
+    rtws_json_write_fmt(&w, "{type:'error', t:'a\"b', e:'', n:-1.5e3, z:0, y:true, x:false, v:null}");
+    CHECK(strcmp(done(&w), "{\"type\":\"error\",\"t\":\"a\\\"b\",\"e\":\"\",\"n\":-1.5e3,\"z\":0,"
+                           "\"y\":true,\"x\":false,\"v\":null}") == 0);
+    rtws_json_writer_init(&w, BUF, sizeof BUF);
+    rtws_json_write_fmt(&w, "['x y', 7, %d]", 8);
+    CHECK(strcmp(done(&w), "[\"x y\",7,8]") == 0);
     /* top-level values and arrays need no keys */
     rtws_json_writer_init(&w, BUF, sizeof BUF);
     rtws_json_write_fmt(&w, "[%s %d %b]", "a", 1, 1);
@@ -97,7 +106,11 @@ static void test_errors(void) {
         "{a:%d}}",  /* one end too many */
         "[}",       /* mismatched */
         "{a:%d}%d", /* a second top-level value */
-        "{\"a\":%d}" /* quotes are not names */
+        "{\"a\":%d}", /* quotes are not names */
+        "{a:'open}",  /* a literal not closed */
+        "{a:01}",     /* not a JSON number */
+        "{a:nul}",    /* nor a JSON word */
+        "{'a':1}"     /* literals are values, not names */
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
