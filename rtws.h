@@ -2766,6 +2766,18 @@ RTWS_API size_t rtws_router_send_to_user(rtws_router *r, const char *user_id, in
 RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel, int opcode,
                                             const void *payload, size_t len,
                                             const rtws_conn *skip);
+/* Sends one message once to every subscriber of any of channels[0..n) (a
+   connection on several of them gets it once; NULL names are skipped),
+   skip aside, without a seq or history. Returns how many connections it
+   was queued on. */
+RTWS_API size_t rtws_router_send_to_channels(rtws_router *r, const char *const *channels,
+                                             size_t n, int opcode, const void *payload,
+                                             size_t len, const rtws_conn *skip);
+/* Closes every open connection of user_id with code and reason (as
+   rtws_conn_close), e.g. to log a user out everywhere or ask its clients to
+   reconnect (1012). Returns how many it closed. */
+RTWS_API size_t rtws_router_close_user(rtws_router *r, const char *user_id, unsigned code,
+                                       const char *reason);
 /* Sets c's identity after the application authenticated it (its own auth
    message; any time after c's open event): user_id (1 to 63 printable bytes), and claims (any bytes, e.g.
    JSON; NULL: none), copied and kept with c (rtws_router_get_claims). From
@@ -2801,6 +2813,14 @@ typedef void (*rtws_router_history_fn)(rtws_router *r, const char *channel, uint
    rtws_router_get_seq). fn must not publish to the same channel. */
 RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, uint64_t since_seq,
                                           size_t last_n, rtws_router_history_fn fn, void *user);
+/* rtws_router_get_history into a JSON writer: each kept text message, a JSON
+   value (the application's envelopes, or the built-in "message"s), written
+   as one value where w stands (inside an array the caller opened); binary
+   ones are left out. A text message that is not JSON makes w's error
+   RTWS_ERR_SYNTAX. Returns what rtws_router_get_history returns. */
+RTWS_API rtws_err rtws_router_write_history(rtws_router *r, const char *channel,
+                                            uint64_t since_seq, size_t last_n,
+                                            rtws_json_writer *w);
 /* Queues the kept messages after since_seq on c, sharing their encoded
    frames (resume without copies). RTWS_OK, RTWS_ERR_RANGE as above (nothing
    sent), RTWS_ERR_LIMIT when c's queue filled (c is closed with 1013). */
@@ -18128,7 +18148,8 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
     if (ep->builtin_protocol_off) { /* the application's protocol: the router says nothing */
         if (!rtws__rate_ok(r, rc, now)) {
             r->refused_rate++;
-            if (ep->on_rate_limited) ep->on_rate_limited(r, rc->conn, ev, ep->user);
+            if (ep->on_rate_limited && rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN)
+                ep->on_rate_limited(r, rc->conn, ev, ep->user); /* not once closing */
             if (++rc->abuse > ep->rate_abuse && rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN)
                 rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
             return;
@@ -18822,6 +18843,47 @@ RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel,
     return n;
 }
 
+RTWS_API size_t rtws_router_send_to_channels(rtws_router *r, const char *const *channels,
+                                             size_t n, int opcode, const void *payload,
+                                             size_t len, const rtws_conn *skip) {
+    rtws_shared *sh = NULL;
+    size_t sent = 0, i, j;
+    for (i = 0; i < n; i++) {
+        rtws__channel *ch = channels[i] ? rtws__channel_named(r, channels[i]) : NULL;
+        rtws__member *m;
+        for (m = ch ? ch->subs : NULL; m; m = m->cnext) {
+            if (m->rc->conn == skip) continue;
+            for (j = 0; j < i; j++) /* it got it through an earlier channel */
+                if (channels[j] && rtws_router_is_subscribed(r, m->rc->conn, channels[j])) break;
+            if (j < i) continue;
+            if (!sh && !(sh = rtws__app_frame(r, opcode, payload, len))) return 0;
+            sent += (size_t)rtws__send_sh(r, m->rc, sh);
+        }
+    }
+    if (sh) rtws_shared_release(sh);
+    return sent;
+}
+
+typedef struct rtws__close_arg {
+    unsigned code;
+    const char *reason;
+} rtws__close_arg;
+
+static int rtws__close_one(rtws_router *r, rtws_conn *c, void *user) {
+    const rtws__close_arg *a = (const rtws__close_arg *)user;
+    (void)r;
+    rtws_conn_close(c, a->code, a->reason);
+    return 0;
+}
+
+RTWS_API size_t rtws_router_close_user(rtws_router *r, const char *user_id, unsigned code,
+                                       const char *reason) {
+    rtws__close_arg a;
+    a.code = code;
+    a.reason = reason;
+    return user_id ? rtws_router_foreach_conn(r, user_id, NULL, rtws__close_one, &a) : 0;
+}
+
 RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
                                            const char *claims, size_t claims_len) {
     rtws__rconn *rc = rtws__rc_of(c);
@@ -18908,6 +18970,20 @@ static rtws_err rtws__hist_from(const rtws__channel *ch, uint64_t since, size_t 
     if (since > ch->seq || (since < ch->seq && since + 1 < oldest)) return RTWS_ERR_RANGE;
     *first = since == ch->seq ? ch->hcount : (size_t)(since + 1 - oldest);
     return RTWS_OK;
+}
+
+static void rtws__history_json(rtws_router *r, const char *channel, uint64_t seq, int opcode,
+                               const uint8_t *payload, size_t len, void *user) {
+    (void)r;
+    (void)channel;
+    (void)seq;
+    if (opcode == RTWS_OP_TEXT) rtws_json_write_raw((rtws_json_writer *)user, (const char *)payload, len);
+}
+
+RTWS_API rtws_err rtws_router_write_history(rtws_router *r, const char *channel,
+                                            uint64_t since_seq, size_t last_n,
+                                            rtws_json_writer *w) {
+    return rtws_router_get_history(r, channel, since_seq, last_n, rtws__history_json, w);
 }
 
 RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, uint64_t since_seq,

@@ -35,7 +35,9 @@
    frame with the seq the router gives, "!i<user> <claims>" sets the
    identity, "!U" sends to every connection of the user, "!c" iterates
    connections, "!h<ch>" reads the history, "!f" finds the connection by id, "!d<id>"
-   de-duplicates a publish id,
+   de-duplicates a publish id, "!m<ch>" sends once to the subscribers of <ch>
+   and "a", "!C" closes every connection of the user, "!H<ch>" writes the
+   history into a JSON writer,
    "!x" passes. Their replies are protocol messages, so the checks above
    hold for them too. A second endpoint, "/app", has the built-in protocol
    off: no welcome, and only the hook and on_message answer; it has its own
@@ -449,6 +451,39 @@ static int app_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *ap
             FUZZ_CHECK(rtws_router_remember_id(r, c, arg, an, an, NOW) == RTWS_OK);
             FUZZ_CHECK(rtws_router_find_id(r, c, arg, an, NOW, &seq) == 1 && seq == an);
         }
+        break;
+    }
+    case 'm': { /* once per connection across channels: at most the union, less c */
+        static const char pong[] = "{\"type\":\"pong\",\"ts\":0,\"time\":0}";
+        const char *chs[4];
+        size_t on_arg = 0, on_a = 0, sent;
+        chs[0] = arg;
+        chs[1] = NULL;
+        chs[2] = "a";
+        chs[3] = arg;
+        rtws_router_foreach_conn(r, NULL, arg, count_conn, &on_arg);
+        rtws_router_foreach_conn(r, NULL, "a", count_conn, &on_a);
+        sent = rtws_router_send_to_channels(r, chs, 4, RTWS_OP_TEXT, pong, sizeof pong - 1, c);
+        FUZZ_CHECK(sent <= on_arg + on_a);
+        break;
+    }
+    case 'C': /* every connection of c's user, c among them */
+        FUZZ_CHECK(rtws_router_close_user(r, rtws_router_get_user(r, c), 4000, "closed") >= 1);
+        FUZZ_CHECK(rtws_conn_get_state(c) != RTWS_STATE_OPEN);
+        break;
+    case 'H': { /* the history into a writer: JSON, or NOSPACE in a small buffer */
+        char hb[512];
+        size_t len;
+        rtws_err e, f;
+        rtws_json d;
+        rtws_json_writer_init(&w, hb, an % 2 ? sizeof hb : 64);
+        rtws_json_write_array(&w);
+        e = rtws_router_write_history(r, arg, an % 3, an % 4, &w);
+        FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_RANGE);
+        rtws_json_write_array_end(&w);
+        f = rtws_json_writer_finish(&w, &len);
+        FUZZ_CHECK(f == RTWS_OK || f == RTWS_ERR_NOSPACE);
+        if (f == RTWS_OK) FUZZ_CHECK(rtws_json_parse(&d, hb, len, NULL, 0, 0) == RTWS_OK);
         break;
     }
     case 'x': return RTWS_ROUTER_PASS;

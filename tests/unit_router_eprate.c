@@ -324,7 +324,34 @@ static void test_hook_closes(void) {
     peer_close(&p);
 }
 
+/* a connection the server is closing gets no hook call for the messages the
+   client sent meanwhile (fuzz_router: regress-rate-hook-on-closing) */
+static void test_closing(void) {
+    rtws_router_config rc;
+    peer p;
+    int i;
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/x";
+    rc.random = rnd;
+    rc.on_receive = on_recv;
+    rc.builtin_protocol_off = 1;
+    rc.rate_per_s = 1;
+    rc.rate_burst = 1;
+    rc.on_rate_limited = on_limited;
+    new_router(&rc);
+    peer_open(&p, "/x");
+    reset_counts();
+    rtws_conn_close(&p.sv, 1000, "bye");
+    for (i = 0; i < 3; i++) rtws_conn_send_text(&p.cl, "{}", 2);
+    pump(&p);
+    CHECK_EQ(RECEIVED, 1);
+    CHECK_EQ(LIMITED, 0);
+    CHECK(p.closed);
+    peer_close(&p);
+}
+
 int main(void) {
+    test_closing();
     test_own_protocol_limits();
     test_abuse_burst_default_hook();
     test_builtin_endpoint();
