@@ -88,12 +88,6 @@ static int common(rtws_router *r, rtws_conn *c, const rtws_event *ev, int ep, ch
                 cl.user, rtws_router_get_conn_id(r, c)));
     return 1;
 }
-static int deliver(rtws_router *r, rtws_conn *c, void *streams) { /* once, if on either */
-    const char *const *s = (const char *const *)streams;
-    if (rtws_router_is_subscribed(r, c, s[0]) || rtws_router_is_subscribed(r, c, s[1]))
-        rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, OUT, LEN);
-    return 0;
-}
 /* /ws/health: (un)subscribe to the user's health_updates, or to one metric's stream of them */
 static int health_msg(rtws_router *r, rtws_conn *c, const char *type) {
     char sub[64], metric[41] = "", all[80], one[128];
@@ -120,22 +114,13 @@ static int health_msg(rtws_router *r, rtws_conn *c, const char *type) {
         fail(c, "validation_error", "health_update needs data.metric and data.value", 0);
     else {
         snprintf(one, sizeof one, "%s:%s", all, metric);
-        LEN = MSG("type:'health_update', data:%t", &D, d);
-        rtws_router_foreach_conn(r, user, NULL, deliver, (void *)streams);
+        LEN = MSG("type:'health_update', data:%t", &D, d); /* once, if on either stream */
+        rtws_router_send_to_channels(r, streams, 2, RTWS_OP_TEXT, OUT, LEN, NULL);
         if (!strcmp(metric, "blood_pressure") && !rtws_json_double(&D, v, &x) && x > 140)
             notify(user, "health_alert", "Blood Pressure Alert",
                    "Your blood pressure is above normal range", "high");
     }
     return 1;
-}
-static void history_fn(rtws_router *r, const char *ch, uint64_t seq, int op, const uint8_t *p,
-                       size_t n, void *user) {
-    (void)r;
-    (void)ch;
-    (void)seq;
-    (void)op;
-    (void)user;
-    rtws_json_write_raw(&W, (const char *)p, n);
 }
 /* /ws/chat: join (history), chat_message (to the conversation), typing (to the others) */
 static void chat_msg(rtws_router *r, rtws_conn *c, const char *type) {
@@ -159,8 +144,8 @@ static void chat_msg(rtws_router *r, rtws_conn *c, const char *type) {
         seq = rtws_router_get_seq(r, ch);
         begin();
         rtws_json_write_fmt(&W, "type:'chat_history', data:{conversation_id:%s, messages:[", conv);
-        rtws_router_get_history(r, ch, seq > (uint64_t)HISTORY ? seq - (uint64_t)HISTORY : 0, 0,
-                                history_fn, NULL);
+        rtws_router_write_history(r, ch, seq > (uint64_t)HISTORY ? seq - (uint64_t)HISTORY : 0, 0,
+                                  &W);
         rtws_json_write_fmt(&W, "]}");
         send_to(c, finish());
     } else if (!rtws_router_is_subscribed(r, c, ch))
@@ -205,19 +190,13 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) { /* accept
         send_to(c, MSG("type:'welcome', data:{connection_id:%u, state:'connected'}",
                        rtws_router_get_conn_id(R, c)));
 }
-static int reconnect_fn(rtws_router *r, rtws_conn *c, void *user) { /* 1012: come back */
-    (void)r;
-    (void)user;
-    rtws_conn_close(c, 1012, "reconnect");
-    return 0;
-}
 /* POST /ws/user/{id}/reconnect, /notify (body {"title","message","type","priority"}) */
 static void user_post(const rtws_http *req, const char *uid, const char *rest,
                       rtws_http_reply *rep) {
     char type[64] = "system", title[256], msg[1024], prio[16] = "normal";
     size_t n;
-    if (!strcmp(rest, "/reconnect")) { /* every connection of the user is asked to come back */
-        n = rtws_router_foreach_conn(R, uid, NULL, reconnect_fn, NULL);
+    if (!strcmp(rest, "/reconnect")) { /* every connection of the user: 1012, come back */
+        n = rtws_router_close_user(R, uid, 1012, "reconnect");
     } else if (rtws_json_parse(&D, req->body.p, req->body.len, T, 256, 32) ||
                rtws_json_get_str(&D, 0, "title", title, sizeof title) <= 0 ||
                rtws_json_get_str(&D, 0, "message", msg, sizeof msg) <= 0) {
@@ -320,9 +299,8 @@ int main(int argc, char **argv) {
                                         "--idle-timeout-ms",
                                         "--history"};
     const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50"};
-    rtws_router_endpoint eps[3] = {{"/ws/health", on_receive, NULL, 1, 1, NULL},
-                                   {"/ws/chat", on_receive, NULL, 1, 1, NULL},
-                                   {"/ws/notifications", on_receive, NULL, 1, 1, NULL}};
+    static const char *const paths[] = {"/ws/health", "/ws/chat", "/ws/notifications"};
+    rtws_router_endpoint eps[3];
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
     rtws_ctx *ctx;
@@ -343,6 +321,12 @@ int main(int argc, char **argv) {
         HISTORY > 1000)
         return usage(stderr, 2); /* no --jwt-secret, or a number out of range */
     SECRET = opt[2];
+    memset(eps, 0, sizeof eps);
+    for (i = 0; i < 3; i++) { /* the application's protocol, authenticated, on each */
+        eps[i].path = paths[i];
+        eps[i].on_receive = on_receive;
+        eps[i].builtin_protocol_off = eps[i].auth_required = 1;
+    }
     rc.endpoints = eps;
     rc.n_endpoints = 3;
     rc.auth_timeout_ms = (uint32_t)atol(opt[3]);
