@@ -2790,6 +2790,19 @@ RTWS_API size_t rtws_router_close_user(rtws_router *r, const char *user_id, unsi
    RTWS_ERR_NOMEM. */
 RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
                                            const char *claims, size_t claims_len);
+/* The application's own auth message, checked as the router checks its
+   "auth": token (len bytes, at most 4096) goes to cfg.auth, else the
+   built-in HS256 check (jwt_secret, jwt_user_claim, jwt_leeway_s); then c
+   gets its identity as by rtws_router_set_identity, with the token's claims
+   (rtws_router_get_claims), and its exp is watched: token_grace_ms after
+   it the connection is closed with RTWS_CLOSE_TOKEN_EXPIRED unless a fresh
+   token of the same user came in (the built-in protocol also sends
+   "token_expired"; an endpoint with it off is sent nothing). RTWS_OK;
+   RTWS_ERR_INVALID (token refused, or not a router connection, or a new
+   user on a connection with subscriptions); RTWS_ERR_LIMIT
+   (max_conns_per_user); RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const char *token,
+                                           size_t len);
 /* The session id of c ("" before its open). */
 RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c);
 /* Sets the presence status of c's user in channel (1 to 32 bytes, not
@@ -18535,7 +18548,8 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             rc->token_exp = 0;
             rc->token_grace = now_ms + r->cfg.token_grace_ms;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
-            rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
+            if (!rc->ep->e.builtin_protocol_off) /* the application's protocol: nothing */
+                rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
         } else if (rc->token_grace && now_ms >= rc->token_grace) {
             rc->token_grace = 0;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
@@ -18919,6 +18933,22 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     rc->authed = 1;
     rc->auth_deadline = 0;
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const char *token,
+                                           size_t len) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    rtws__tokinfo ti;
+    char user[64];
+    rtws_err e;
+    if (!rc || !rc->opened || !rc->session || !token || !len || len > 4096 ||
+        rtws__check_token(r, c, token, len, r->now, user, &ti) != 0)
+        return RTWS_ERR_INVALID;
+    if (!rc->authed || strcmp(user, rc->user->name) != 0) { /* else a fresh token: renewed */
+        e = rtws_router_set_identity(r, c, user, NULL, 0);
+        if (e != RTWS_OK) return e;
+    }
+    return rtws__rconn_token(r, rc, &ti) ? RTWS_OK : RTWS_ERR_NOMEM;
 }
 
 RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c) {

@@ -37,7 +37,8 @@
    connections, "!h<ch>" reads the history, "!f" finds the connection by id, "!d<id>"
    de-duplicates a publish id, "!m<ch>" sends once to the subscribers of <ch>
    and "a", "!C" closes every connection of the user, "!H<ch>" writes the
-   history into a JSON writer,
+   history into a JSON writer, "!a<token>" authenticates with the router's
+   token check (rtws_router_authenticate),
    "!x" passes. Their replies are protocol messages, so the checks above
    hold for them too. A second endpoint, "/app", has the built-in protocol
    off: no welcome, and only the hook and on_message answer; it has its own
@@ -484,6 +485,24 @@ static int app_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *ap
         f = rtws_json_writer_finish(&w, &len);
         FUZZ_CHECK(f == RTWS_OK || f == RTWS_ERR_NOSPACE);
         if (f == RTWS_OK) FUZZ_CHECK(rtws_json_parse(&d, hb, len, NULL, 0, 0) == RTWS_OK);
+        break;
+    }
+    case 'a': { /* the app's auth message: the rest is the token (F_JWT: the built-in check) */
+        rtws_err e = rtws_router_authenticate(r, c, p + 2, n - 2);
+        FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_INVALID || e == RTWS_ERR_LIMIT || e == RTWS_ERR_NOMEM);
+        if (e == RTWS_OK) {
+            const char *u = rtws_router_get_user(r, c);
+            int len;
+            FUZZ_CHECK(FLAGS & F_JWT);
+            FUZZ_CHECK(u && u[0] && rtws_router_get_claims(r, c, NULL) != NULL);
+            len = snprintf(buf, sizeof buf, "{\"type\":\"authenticated\",\"user\":\"%s\",\"session\":\"%s\"}",
+                           u, rtws_router_get_session(r, c));
+            if (strpbrk(u, "\"\\") || app_send(c, buf, (size_t)len) != RTWS_OK) {
+                slot *sl = slot_of_server(c); /* never told: it is closing */
+                rtws_conn_close(c, 4000, "not told its name");
+                if (sl && strlen(u) < sizeof sl->user) memcpy(sl->user, u, strlen(u) + 1);
+            }
+        }
         break;
     }
     case 'x': return RTWS_ROUTER_PASS;

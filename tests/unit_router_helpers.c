@@ -251,7 +251,81 @@ static void test_write_history(void) {
     CHECK_EQ(rtws_json_writer_finish(&w, &n), RTWS_ERR_SYNTAX);
 }
 
+static size_t tok(const char *claims, const char *secret, char *out, size_t cap) {
+    return rtws_jwt_hs256_sign(claims, secret, strlen(secret), out, cap);
+}
+
+static void test_authenticate(void) {
+    rtws_router_config rc = base_cfg();
+    peer a, b, c;
+    char t[512];
+    size_t n, cl;
+    const char *claims;
+    rc.builtin_protocol_off = 1;
+    rc.on_receive = on_recv;
+    rc.max_conns_per_user = 1;
+    rc.jwt_secret = "s3cret";
+    rc.jwt_secret_len = 6;
+    rc.jwt_leeway_s = -1; /* none */
+    rc.token_grace_ms = 1000;
+    new_router(&rc);
+    peer_open(&a, "/ws");
+    peer_open(&b, "/ws");
+    peer_open(&c, "/ws");
+    n = tok("{\"sub\":\"ann\",\"role\":\"nurse\",\"exp\":5}", "s3cret", t, sizeof t);
+    CHECK(n > 0);
+    CHECK_EQ(rtws_router_authenticate(R, &a.sv, t, n - 1), RTWS_ERR_INVALID); /* cut */
+    CHECK_EQ(rtws_router_authenticate(R, &a.sv, t, 0), RTWS_ERR_INVALID);
+    CHECK_EQ(rtws_router_authenticate(R, &a.cl, t, n), RTWS_ERR_INVALID); /* not the router's */
+    CHECK(rtws_router_get_claims(R, &a.sv, NULL) == NULL);
+    CHECK_EQ(rtws_router_authenticate(R, &a.sv, t, n), RTWS_OK);
+    CHECK(strcmp(rtws_router_get_user(R, &a.sv), "ann") == 0);
+    claims = rtws_router_get_claims(R, &a.sv, &cl);
+    CHECK(claims && strstr(claims, "\"role\":\"nurse\"") && cl == strlen(claims));
+    /* another secret; expired (exp 0 < now 1 s); the cap of 1 */
+    n = tok("{\"sub\":\"bob\"}", "other", t, sizeof t);
+    CHECK_EQ(rtws_router_authenticate(R, &b.sv, t, n), RTWS_ERR_INVALID);
+    n = tok("{\"sub\":\"bob\",\"exp\":0}", "s3cret", t, sizeof t);
+    CHECK_EQ(rtws_router_authenticate(R, &b.sv, t, n), RTWS_ERR_INVALID);
+    n = tok("{\"sub\":\"ann\"}", "s3cret", t, sizeof t);
+    CHECK_EQ(rtws_router_authenticate(R, &b.sv, t, n), RTWS_ERR_LIMIT);
+    CHECK(rtws_router_get_claims(R, &b.sv, NULL) == NULL);
+    /* renewing on a subscribed connection: same user only */
+    CHECK_EQ(rtws_router_subscribe(R, &a.sv, "ch"), RTWS_OK);
+    n = tok("{\"sub\":\"cat\"}", "s3cret", t, sizeof t);
+    CHECK_EQ(rtws_router_authenticate(R, &a.sv, t, n), RTWS_ERR_INVALID);
+    CHECK_EQ(rtws_router_authenticate(R, &c.sv, t, n), RTWS_OK); /* c: exp 5 s, not renewed */
+    n = tok("{\"sub\":\"cat\",\"exp\":5}", "s3cret", t, sizeof t);
+    CHECK_EQ(rtws_router_authenticate(R, &c.sv, t, n), RTWS_OK);
+    /* exp passes (5 s): own protocol, so nothing is sent; a renews in the grace, c does not */
+    pump(&a);
+    pump(&c);
+    a.n = c.n = 0;
+    NOW = 5000;
+    rtws_router_run_timers(R, NOW);
+    pump(&a);
+    pump(&c);
+    CHECK_EQ(a.n, 0);
+    CHECK_EQ(c.n, 0);
+    CHECK(!a.closed && !c.closed);
+    n = tok("{\"sub\":\"ann\",\"exp\":100}", "s3cret", t, sizeof t);
+    NOW = 5500;
+    CHECK_EQ(rtws_router_authenticate(R, &a.sv, t, n), RTWS_OK);
+    CHECK(rtws_router_is_subscribed(R, &a.sv, "ch")); /* kept */
+    NOW = 6100;
+    rtws_router_run_timers(R, NOW);
+    pump(&a);
+    pump(&c);
+    CHECK(!a.closed);
+    CHECK(c.closed);
+    CHECK_EQ(c.close_code, RTWS_CLOSE_TOKEN_EXPIRED);
+    peer_close(&a);
+    peer_close(&b);
+    peer_close(&c);
+}
+
 int main(void) {
+    test_authenticate();
     test_send_to_channels();
     test_close_user();
     test_write_history();
