@@ -12,7 +12,6 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig) { stop = sig; }
 
 static rtws_router *R;
-static const char *SECRET;
 static long HISTORY = 50;
 static int64_t NOTES;      /* notifications sent: their ids */
 static rtws_json_writer W; /* the message being written (one at a time) */
@@ -60,32 +59,27 @@ static size_t notify(const char *user, const char *type, const char *title, cons
 }
 /* what every endpoint does first: parse, authenticate (returns 1: handled) */
 static int common(rtws_router *r, rtws_conn *c, const rtws_event *ev, int ep, char *type) {
-    char tok[4096], claims[3100]; /* kept with the connection: authenticated when it has them */
-    rtws_jwt_claims cl;
+    char tok[4097];
+    int n;
     rtws_err e;
-    int64_t now_s = (int64_t)(rtws_time_wall_ms() / 1000);
     if (ev->message.opcode != RTWS_OP_TEXT ||
         rtws_json_parse(&D, (const char *)ev->message.data, ev->message.len, T, 256, 32) ||
         rtws_json_get_str(&D, 0, "type", type, 32) <= 0)
         return fail(c, "invalid_message", "messages are JSON objects with a type", 0);
-    if (rtws_router_get_claims(r, c, NULL))
+    if (rtws_router_get_claims(r, c, NULL)) /* authenticated: the token's claims are kept */
         return 0;
     if (strcmp(type, "authenticate"))
         return fail(c, "authentication_required", "first message must be authenticate", 1008);
-    if (rtws_json_get_str(&D, 0, "token", tok, sizeof tok) <= 0 ||
-        rtws_jwt_hs256_verify_claims(tok, strlen(tok), SECRET, strlen(SECRET), now_s, 0, &cl,
-                                     claims, sizeof claims))
-        return fail(c, "authentication_failed", "invalid or expired token", 1008);
-    e = rtws_router_set_identity(r, c, cl.user, claims, cl.json_len); /* LIMIT: the 6th */
-    if (e == RTWS_ERR_LIMIT)
+    n = rtws_json_get_str(&D, 0, "token", tok, sizeof tok); /* HS256, sub: the user */
+    if ((e = rtws_router_authenticate(r, c, tok, n > 0 ? (size_t)n : 0)) == RTWS_ERR_LIMIT)
         return fail(c, "connection_limit_exceeded", "too many connections for this user", 1008);
     if (e)
-        return fail(c, "authentication_failed", "bad user id", 1008);
+        return fail(c, "authentication_failed", "invalid or expired token", 1008);
     if (ep == 2)
         rtws_router_subscribe(r, c, POOLS[2]);
     send_to(c,
             MSG("type:'authenticated', data:{user_id:%s, connection_id:%u, state:'authenticated'}",
-                cl.user, rtws_router_get_conn_id(r, c)));
+                rtws_router_get_user(r, c), rtws_router_get_conn_id(r, c)));
     return 1;
 }
 /* /ws/health: (un)subscribe to the user's health_updates, or to one metric's stream of them */
@@ -320,13 +314,14 @@ int main(int argc, char **argv) {
     if (!opt[2] || j < 7 || atol(opt[1]) < 0 || atol(opt[1]) > 65535 || HISTORY < 0 ||
         HISTORY > 1000)
         return usage(stderr, 2); /* no --jwt-secret, or a number out of range */
-    SECRET = opt[2];
     memset(eps, 0, sizeof eps);
     for (i = 0; i < 3; i++) { /* the application's protocol, authenticated, on each */
         eps[i].path = paths[i];
         eps[i].on_receive = on_receive;
         eps[i].builtin_protocol_off = eps[i].auth_required = 1;
     }
+    rc.jwt_secret = opt[2];
+    rc.jwt_secret_len = strlen(opt[2]);
     rc.endpoints = eps;
     rc.n_endpoints = 3;
     rc.auth_timeout_ms = (uint32_t)atol(opt[3]);
