@@ -66,11 +66,12 @@ static int common(rtws_router *r, rtws_conn *c, const rtws_event *ev, int ep, ch
         rtws_json_parse(&D, (const char *)ev->message.data, ev->message.len, T, 256, 32) ||
         rtws_json_get_str(&D, 0, "type", type, 32) <= 0)
         return fail(c, "invalid_message", "messages are JSON objects with a type", 0);
-    if (rtws_router_get_claims(r, c, NULL)) /* authenticated: the token's claims are kept */
-        return 0;
+    if (strcmp(type, "authenticate") && rtws_router_get_claims(r, c, NULL))
+        return 0; /* authenticated: the token's claims are kept */
     if (strcmp(type, "authenticate"))
         return fail(c, "authentication_required", "first message must be authenticate", 1008);
-    n = rtws_json_get_str(&D, 0, "token", tok, sizeof tok); /* HS256, sub: the user */
+    /* HS256, sub: the user; again with a fresh token before exp: renewed (token refresh) */
+    n = rtws_json_get_str(&D, 0, "token", tok, sizeof tok);
     if ((e = rtws_router_authenticate(r, c, tok, n > 0 ? (size_t)n : 0)) == RTWS_ERR_LIMIT)
         return fail(c, "connection_limit_exceeded", "too many connections for this user", 1008);
     if (e)
@@ -271,14 +272,16 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
 static int usage(FILE *f, int code) {
     fputs("usage: healthmate_server --jwt-secret S [--host H] [--port P] [--history N]\n"
           "  [--auth-timeout-ms MS] [--max-connections N] [--max-per-user N]\n"
-          "  [--idle-timeout-ms MS]\n"
+          "  [--idle-timeout-ms MS] [--token-grace-ms G]\n"
           "HealthMate's WebSocket server on /ws/health, /ws/chat and /ws/notifications. The\n"
           "first message: {\"type\":\"authenticate\",\"token\":JWT} (HS256 with S, sub: the\n"
           "user) within MS (10000), else close 1008. Limits: 1000 connections, 5 per user\n"
           "(more: error, close 1008), close 1001 after 3600000 ms idle. N (50): chat messages\n"
-          "sent on join. Host 127.0.0.1, port 8000 (0: any). HTTP: GET /ws/status, GET\n"
-          "/ws/connection/{id}/health, DELETE /ws/connection/{id}, POST /ws/user/{id}/reconnect,\n"
-          "POST /ws/user/{id}/notify (body {\"title\",\"message\",\"type\",\"priority\"}).\n"
+          "sent on join. A token's exp passing on an open connection: close 4001 G (30000) ms\n"
+          "later unless authenticate came again with a fresh token. Host 127.0.0.1, port 8000\n"
+          "(0: any). HTTP: GET /ws/status, GET /ws/connection/{id}/health, DELETE\n"
+          "/ws/connection/{id}, POST /ws/user/{id}/reconnect, POST /ws/user/{id}/notify (body\n"
+          "{\"title\",\"message\",\"type\",\"priority\"}).\n"
           "Prints \"listening on H:P\" once ready.\n",
           f);
     return code;
@@ -291,8 +294,9 @@ int main(int argc, char **argv) {
                                         "--max-connections",
                                         "--max-per-user",
                                         "--idle-timeout-ms",
-                                        "--history"};
-    const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50"};
+                                        "--history",
+                                        "--token-grace-ms"};
+    const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50", "30000"};
     static const char *const paths[] = {"/ws/health", "/ws/chat", "/ws/notifications"};
     rtws_router_endpoint eps[3];
     rtws_router_config rc = {0};
@@ -302,9 +306,9 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--help"))
             return usage(stdout, 0);
-        for (j = 0; j < 8 && strcmp(argv[i], names[j]);)
+        for (j = 0; j < 9 && strcmp(argv[i], names[j]);)
             j++;
-        if (j == 8 || i + 1 == argc)
+        if (j == 9 || i + 1 == argc)
             return usage(stderr, 2);
         opt[j] = argv[i + 1];
     }
@@ -312,7 +316,7 @@ int main(int argc, char **argv) {
     for (j = 3; j < 7 && atol(opt[j]) > 0;)
         j++;
     if (!opt[2] || j < 7 || atol(opt[1]) < 0 || atol(opt[1]) > 65535 || HISTORY < 0 ||
-        HISTORY > 1000)
+        HISTORY > 1000 || atol(opt[8]) <= 0)
         return usage(stderr, 2); /* no --jwt-secret, or a number out of range */
     memset(eps, 0, sizeof eps);
     for (i = 0; i < 3; i++) { /* the application's protocol, authenticated, on each */
@@ -322,6 +326,8 @@ int main(int argc, char **argv) {
     }
     rc.jwt_secret = opt[2];
     rc.jwt_secret_len = strlen(opt[2]);
+    rc.jwt_leeway_s = -1;                       /* exp as it stands */
+    rc.token_grace_ms = (uint32_t)atol(opt[8]); /* after exp: close 4001 */
     rc.endpoints = eps;
     rc.n_endpoints = 3;
     rc.auth_timeout_ms = (uint32_t)atol(opt[3]);
