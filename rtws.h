@@ -2238,6 +2238,23 @@ RTWS_API rtws_err rtws_json_write_raw_field(rtws_json_writer *w, const char *key
                                             const char *json, size_t len);
 RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key,
                                             const rtws_json *doc, int i);
+/* Writes several values at once, as fmt describes them, with the calls
+   above: "{type:%s, data:{id:%i, tags:[%s,%s]}, ok:%b}". In fmt, '{' '}' '['
+   ']' open and close; where a key is due (inside an object) comes a bare name
+   (any bytes but whitespace , : ? { } [ ] % " ') or %k (a const char *), then
+   ':', then the value: a container, a literal ('text' without quotes in it,
+   a number, true, false, null), or one of
+     %s  const char * (NUL-terminated)   %S  const char *, size_t (length)
+     %d  int            %i  int64_t        %u  uint64_t      %z  size_t
+     %f  double         %b  int (bool)     %r  const char *, size_t (raw JSON,
+     checked)           %t  const rtws_json *, int (a value of a document).
+   A NULL string or raw, or a negative token index, writes null; with '?'
+   before the ':' ("metric?:%s") the member is left out instead. Spaces and
+   commas between items are skipped. fmt may start inside what earlier calls
+   opened and leave it open. A fmt it cannot read gives RTWS_ERR_INVALID
+   (sticky); the arguments must match it, as for printf. Returns the
+   writer's error state. */
+RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...);
 /* Checks the document is complete, NUL-terminates it when there is room and
    sets *len (may be NULL) to its length (without the NUL) - or, after
    RTWS_ERR_NOSPACE, to the length needed. */
@@ -2574,6 +2591,11 @@ typedef struct rtws_router_endpoint {
     int auth_required;               /* 1: connections here must authenticate
                                         (cfg.auth_required also requires it) */
     void *user;                      /* (cfg.user) */
+    uint32_t rate_per_s;             /* this endpoint's rate limit per connection (0: the
+                                        router's rate_per_s, rate_burst and rate_abuse) */
+    uint32_t rate_burst;             /* (2 * rate_per_s; 0 with rate_per_s 0: cfg's) */
+    uint32_t rate_abuse;             /* (cfg.rate_abuse) */
+    rtws_router_msg_fn on_rate_limited; /* (cfg.on_rate_limited) */
 } rtws_router_endpoint;
 
 typedef struct rtws_router_config {
@@ -2618,6 +2640,11 @@ typedef struct rtws_router_config {
     uint32_t rate_per_s;         /* messages per second per connection (0: off) */
     uint32_t rate_burst;         /* bucket size (2 * rate_per_s) */
     uint32_t rate_abuse;         /* rate-limited messages before close 1008 (20) */
+    rtws_router_msg_fn on_rate_limited; /* a message refused by the rate limit, on an
+                                    endpoint with the built-in protocol off (ev: the
+                                    message), so the application can answer in its own
+                                    protocol; it is not handed to on_receive (NULL: dropped
+                                    silently). The built-in protocol sends "rate_limited" */
     uint32_t heartbeat_ms;       /* advertised in welcome (30000) */
     size_t max_tokens;           /* JSON tokens of one message (16384) */
     size_t max_presence;         /* presence is tracked and broadcast in channels of up
@@ -2777,6 +2804,18 @@ RTWS_API size_t rtws_router_send_to_user(rtws_router *r, const char *user_id, in
 RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel, int opcode,
                                             const void *payload, size_t len,
                                             const rtws_conn *skip);
+/* Sends one message once to every subscriber of any of channels[0..n) (a
+   connection on several of them gets it once; NULL names are skipped),
+   skip aside, without a seq or history. Returns how many connections it
+   was queued on. */
+RTWS_API size_t rtws_router_send_to_channels(rtws_router *r, const char *const *channels,
+                                             size_t n, int opcode, const void *payload,
+                                             size_t len, const rtws_conn *skip);
+/* Closes every open connection of user_id with code and reason (as
+   rtws_conn_close), e.g. to log a user out everywhere or ask its clients to
+   reconnect (1012). Returns how many it closed. */
+RTWS_API size_t rtws_router_close_user(rtws_router *r, const char *user_id, unsigned code,
+                                       const char *reason);
 /* Sets c's identity after the application authenticated it (its own auth
    message; any time after c's open event): user_id (1 to 63 printable bytes), and claims (any bytes, e.g.
    JSON; NULL: none), copied and kept with c (rtws_router_get_claims). From
@@ -2790,6 +2829,19 @@ RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel,
    cluster's is asked next, and over it c is closed with 1008. */
 RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
                                            const char *claims, size_t claims_len);
+/* The application's own auth message, checked as the router checks its
+   "auth": token (len bytes, at most 4096) goes to cfg.auth, else the
+   built-in HS256 check (jwt_secret, jwt_user_claim, jwt_leeway_s); then c
+   gets its identity as by rtws_router_set_identity, with the token's claims
+   (rtws_router_get_claims), and its exp is watched: token_grace_ms after
+   it the connection is closed with RTWS_CLOSE_TOKEN_EXPIRED unless a fresh
+   token of the same user came in (the built-in protocol also sends
+   "token_expired"; an endpoint with it off is sent nothing). RTWS_OK;
+   RTWS_ERR_INVALID (token refused, or not a router connection, or a new
+   user on a connection with subscriptions); RTWS_ERR_LIMIT
+   (max_conns_per_user); RTWS_ERR_NOMEM. */
+RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const char *token,
+                                           size_t len);
 /* The session id of c ("" before its open). */
 RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c);
 /* Sets the presence status of c's user in channel (1 to 32 bytes, not
@@ -2815,6 +2867,14 @@ typedef void (*rtws_router_history_fn)(rtws_router *r, const char *channel, uint
    rtws_router_get_seq). fn must not publish to the same channel. */
 RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, uint64_t since_seq,
                                           size_t last_n, rtws_router_history_fn fn, void *user);
+/* rtws_router_get_history into a JSON writer: each kept text message, a JSON
+   value (the application's envelopes, or the built-in "message"s), written
+   as one value where w stands (inside an array the caller opened); binary
+   ones are left out. A text message that is not JSON makes w's error
+   RTWS_ERR_SYNTAX. Returns what rtws_router_get_history returns. */
+RTWS_API rtws_err rtws_router_write_history(rtws_router *r, const char *channel,
+                                            uint64_t since_seq, size_t last_n,
+                                            rtws_json_writer *w);
 /* Queues the kept messages after since_seq on c, sharing their encoded
    frames (resume without copies). RTWS_OK, RTWS_ERR_RANGE as above (nothing
    sent), RTWS_ERR_LIMIT when c's queue filled (c is closed with 1013). */
@@ -13789,6 +13849,7 @@ RTWS_API const rtws_transport *rtws_transport_bearssl(void) { return &rtws__bear
 /* === layer 6: json ====================================================== */
 
 #include <stdio.h>  /* snprintf: rtws_json_write_double */
+#include <stdarg.h> /* rtws_json_write_fmt */
 #include <stdlib.h> /* strtod: rtws_json_double */
 
 #define RTWS__JSON_K(b) (0x0101010101010101ull * (uint64_t)(b))
@@ -14869,6 +14930,134 @@ RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key
     return rtws_json_write_tok(w, doc, i);
 }
 #undef RTWS__JSON_WFIELD
+
+static int rtws__json_fmt_name(char ch) {
+    return ch && !strchr(" \t\r\n,:?{}[]%\"'", ch);
+}
+
+/* One value of rtws_json_write_fmt at *pp (after its key, if any): written
+   with the key, or both left out (opt and an absent value). */
+static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *ap,
+                                 const char *key, size_t kn, int opt) {
+    const char *p = *pp, *str = NULL;
+    const rtws_json *doc = NULL;
+    size_t n = 0;
+    int ti = 0, absent = 0;
+    char f;
+    if (*p == '{' || *p == '[') {
+        *pp = p + 1;
+        if (key) rtws_json_write_key(w, key, kn);
+        rtws__json_wopen(w, *p == '{');
+        return;
+    }
+    if (*p == '\'' || (*p != '%' && rtws__json_fmt_name(*p))) { /* 'text', or 12 true null */
+        const char *e = p + 1;
+        rtws_json d;
+        if (*p == '\'') {
+            while (*e && *e != '\'') e++;
+        } else {
+            while (rtws__json_fmt_name(*e)) e++;
+        }
+        *pp = *e == '\'' ? e + 1 : e;
+        if (key) rtws_json_write_key(w, key, kn);
+        if (*p == '\'' && *e == '\'') rtws_json_write_string(w, p + 1, (size_t)(e - p - 1));
+        else if (*p != '\'' && rtws_json_parse(&d, p, (size_t)(e - p), NULL, 0, 0) == RTWS_OK)
+            rtws_json_write_raw(w, p, (size_t)(e - p));
+        else rtws__json_wfail(w, RTWS_ERR_INVALID);
+        return;
+    }
+    if (*p != '%' || !p[1]) {
+        rtws__json_wfail(w, RTWS_ERR_INVALID);
+        return;
+    }
+    f = p[1];
+    *pp = p + 2;
+    switch (f) { /* the values that may be absent */
+    case 's':
+        str = va_arg(*ap, const char *);
+        n = str ? strlen(str) : 0;
+        absent = !str;
+        break;
+    case 'S':
+    case 'r':
+        str = va_arg(*ap, const char *);
+        n = va_arg(*ap, size_t);
+        absent = !str;
+        break;
+    case 't':
+        doc = va_arg(*ap, const rtws_json *);
+        ti = va_arg(*ap, int);
+        absent = ti < 0;
+        break;
+    default: break;
+    }
+    if (absent && opt) return;
+    if (key) rtws_json_write_key(w, key, kn);
+    if (absent) {
+        rtws_json_write_null(w);
+        return;
+    }
+    switch (f) {
+    case 's':
+    case 'S': rtws_json_write_string(w, str, n); break;
+    case 'r': rtws_json_write_raw(w, str, n); break;
+    case 't': rtws_json_write_tok(w, doc, ti); break;
+    case 'd': rtws_json_write_int64(w, va_arg(*ap, int)); break;
+    case 'i': rtws_json_write_int64(w, va_arg(*ap, int64_t)); break;
+    case 'u':
+    case 'z': {
+        uint64_t u = f == 'u' ? va_arg(*ap, uint64_t) : (uint64_t)va_arg(*ap, size_t);
+        if (u > (uint64_t)INT64_MAX) rtws__json_wfail(w, RTWS_ERR_RANGE);
+        else rtws_json_write_int64(w, (int64_t)u);
+        break;
+    }
+    case 'f': rtws_json_write_double(w, va_arg(*ap, double)); break;
+    case 'b': rtws_json_write_bool(w, va_arg(*ap, int)); break;
+    default: rtws__json_wfail(w, RTWS_ERR_INVALID);
+    }
+}
+
+RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...) {
+    va_list ap;
+    const char *p = fmt ? fmt : "", *key;
+    size_t kn;
+    int opt;
+    va_start(ap, fmt);
+    while (*p && (w->priv_.err == RTWS_OK || w->priv_.err == RTWS_ERR_NOSPACE)) {
+        if (strchr(" \t\r\n,", *p)) {
+            p++;
+            continue;
+        }
+        if (*p == '}' || *p == ']') {
+            rtws__json_wclose(w, *p++ == '}');
+            continue;
+        }
+        key = NULL;
+        kn = 0;
+        opt = 0;
+        if (w->priv_.depth && rtws__json_wobj(w) && !(w->priv_.flags & RTWS__JSON_W_KEYED)) {
+            if (p[0] == '%' && p[1] == 'k') {
+                key = va_arg(ap, const char *);
+                kn = key ? strlen(key) : 0;
+                p += 2;
+            } else {
+                for (key = p; rtws__json_fmt_name(*p); p++) kn++;
+            }
+            if (*p == '?') {
+                opt = 1;
+                p++;
+            }
+            if (!key || !kn || *p++ != ':') {
+                rtws__json_wfail(w, RTWS_ERR_INVALID);
+                break;
+            }
+            while (*p == ' ') p++;
+        }
+        rtws__json_fmt_value(w, &p, &ap, key, kn, opt);
+    }
+    va_end(ap);
+    return w->priv_.err;
+}
 
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
     if (len) *len = w->priv_.len;
@@ -16740,11 +16929,11 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_strz(r, "auth", rc->ep->e.auth_required ? "required" : "optional");
         rtws_json_write_key(&r->w, "resumed", 7);
         rtws_json_write_bool(&r->w, resumed);
-        if (r->cfg.rate_per_s) { /* so that a client can pace itself */
+        if (rc->ep->e.rate_per_s) { /* so that a client can pace itself */
             rtws_json_write_key(&r->w, "rate_limit", 10);
             rtws_json_write_object(&r->w);
-            rtws__w_int(r, "per_s", (int64_t)r->cfg.rate_per_s);
-            rtws__w_int(r, "burst", (int64_t)r->cfg.rate_burst);
+            rtws__w_int(r, "per_s", (int64_t)rc->ep->e.rate_per_s);
+            rtws__w_int(r, "burst", (int64_t)rc->ep->e.rate_burst);
             rtws_json_write_object_end(&r->w);
         }
     } while (!rtws__w_end(r, &len));
@@ -18551,18 +18740,20 @@ static rtws_err rtws__eng_new(rtws_router *r, const char *url, const char *prefi
 }
 #endif /* RTWS__HAVE_RENGINE */
 
-/* Rate limit: a token bucket of rate_per_s, burst rate_burst. */
+/* Rate limit: a token bucket of rate_per_s, burst rate_burst, those of the
+   connection's endpoint (rtws_router_new filled in the router's). */
 static void rtws__rate_refill(const rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    uint64_t cap = (uint64_t)r->cfg.rate_burst * 1000u;
+    uint64_t cap = (uint64_t)rc->ep->e.rate_burst * 1000u;
+    (void)r;
     if (now > rc->tokens_at) {
-        rc->tokens += (now - rc->tokens_at) * r->cfg.rate_per_s;
+        rc->tokens += (now - rc->tokens_at) * rc->ep->e.rate_per_s;
         if (rc->tokens > cap) rc->tokens = cap;
     }
     rc->tokens_at = now;
 }
 
 static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    if (!r->cfg.rate_per_s) return 1;
+    if (!rc->ep->e.rate_per_s) return 1;
     rtws__rate_refill(r, rc, now);
     if (rc->tokens >= 1000) {
         rc->tokens -= 1000;
@@ -18573,8 +18764,10 @@ static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 
 /* Milliseconds until the bucket holds a whole token again. */
 static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
-    if (!r->cfg.rate_per_s || rc->tokens >= 1000) return 1;
-    return (1000 - rc->tokens + r->cfg.rate_per_s - 1) / r->cfg.rate_per_s;
+    uint64_t per_s = rc->ep->e.rate_per_s;
+    (void)r;
+    if (!per_s || rc->tokens >= 1000) return 1;
+    return (1000 - rc->tokens + per_s - 1) / per_s;
 }
 
 static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why,
@@ -18747,7 +18940,10 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
     if (ep->builtin_protocol_off) { /* the application's protocol: the router says nothing */
         if (!rtws__rate_ok(r, rc, now)) {
             r->refused_rate++;
-            if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+            if (ep->on_rate_limited && rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN)
+                ep->on_rate_limited(r, rc->conn, ev, ep->user); /* not once closing */
+            if (++rc->abuse > ep->rate_abuse && rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN)
+                rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
             return;
         }
         if (rc->abuse) rc->abuse--;
@@ -18780,7 +18976,7 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         rtws__rate_refill(r, rc, now);
         rtws__rt_refuse(r, rc, "rate_limited", "an earlier publish was refused: send it again first",
                         q.id, q.idl, 0, rtws__rate_wait(r, rc), now);
-        if (now >= rc->blk->counts && ++rc->abuse > r->cfg.rate_abuse)
+        if (now >= rc->blk->counts && ++rc->abuse > ep->rate_abuse)
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
         return;
     }
@@ -18788,7 +18984,7 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         r->refused_rate++;
         rtws__rt_refuse(r, rc, "rate_limited", "slow down", q.id, q.idl, q.publish,
                         rtws__rate_wait(r, rc), now);
-        if (++rc->abuse > r->cfg.rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
+        if (++rc->abuse > ep->rate_abuse) rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
         return;
     }
     if (rc->abuse) rc->abuse--; /* a client that paces itself works its count off */
@@ -18978,7 +19174,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rc->next = r->conns;
     if (r->conns) r->conns->prev = rc;
     r->conns = rc;
-    rc->tokens = (uint64_t)r->cfg.rate_burst * 1000u;
+    rc->tokens = (uint64_t)rc->ep->e.rate_burst * 1000u;
     rc->tokens_at = now;
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng && rtws__pend_user(rc)[0] && r->cfg.max_conns_per_user && rtws__eng_cap_check(r, rc))
@@ -19142,7 +19338,8 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             rc->pend->token_exp = 0;
             rc->pend->token_grace = now_ms + r->cfg.token_grace_ms;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
-            rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
+            if (!rc->ep->e.builtin_protocol_off) /* the application's protocol: nothing */
+                rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
         } else if (rc->pend->token_grace && now_ms >= rc->pend->token_grace) {
             rc->pend->token_grace = 0;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
@@ -19451,6 +19648,47 @@ RTWS_API size_t rtws_router_send_to_channel(rtws_router *r, const char *channel,
     return n;
 }
 
+RTWS_API size_t rtws_router_send_to_channels(rtws_router *r, const char *const *channels,
+                                             size_t n, int opcode, const void *payload,
+                                             size_t len, const rtws_conn *skip) {
+    rtws_shared *sh = NULL;
+    size_t sent = 0, i, j;
+    for (i = 0; i < n; i++) {
+        rtws__channel *ch = channels[i] ? rtws__channel_named(r, channels[i]) : NULL;
+        rtws__member *m;
+        for (m = ch ? ch->subs : NULL; m; m = m->cnext) {
+            if (m->rc->conn == skip) continue;
+            for (j = 0; j < i; j++) /* it got it through an earlier channel */
+                if (channels[j] && rtws_router_is_subscribed(r, m->rc->conn, channels[j])) break;
+            if (j < i) continue;
+            if (!sh && !(sh = rtws__app_frame(r, opcode, payload, len))) return 0;
+            sent += (size_t)rtws__send_sh(r, m->rc, sh);
+        }
+    }
+    if (sh) rtws_shared_release(sh);
+    return sent;
+}
+
+typedef struct rtws__close_arg {
+    unsigned code;
+    const char *reason;
+} rtws__close_arg;
+
+static int rtws__close_one(rtws_router *r, rtws_conn *c, void *user) {
+    const rtws__close_arg *a = (const rtws__close_arg *)user;
+    (void)r;
+    rtws_conn_close(c, a->code, a->reason);
+    return 0;
+}
+
+RTWS_API size_t rtws_router_close_user(rtws_router *r, const char *user_id, unsigned code,
+                                       const char *reason) {
+    rtws__close_arg a;
+    a.code = code;
+    a.reason = reason;
+    return user_id ? rtws_router_foreach_conn(r, user_id, NULL, rtws__close_one, &a) : 0;
+}
+
 RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const char *user_id,
                                            const char *claims, size_t claims_len) {
     rtws__rconn *rc = rtws__rc_of(c);
@@ -19499,6 +19737,22 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     rc->authed = 1;
     rc->auth_deadline = 0;
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const char *token,
+                                           size_t len) {
+    rtws__rconn *rc = rtws__rc_of(c);
+    rtws__tokinfo ti;
+    char user[64];
+    rtws_err e;
+    if (!rc || !rc->opened || !rc->session || !token || !len || len > 4096 ||
+        rtws__check_token(r, c, token, len, r->now, user, &ti) != 0)
+        return RTWS_ERR_INVALID;
+    if (!rc->authed || strcmp(user, rc->user->name) != 0) { /* else a fresh token: renewed */
+        e = rtws_router_set_identity(r, c, user, NULL, 0);
+        if (e != RTWS_OK) return e;
+    }
+    return rtws__rconn_token(r, rc, &ti) ? RTWS_OK : RTWS_ERR_NOMEM;
 }
 
 RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c) {
@@ -19568,6 +19822,20 @@ static rtws_err rtws__hist_from(const rtws__channel *ch, uint64_t since, size_t 
     if (since > ch->seq || (since < ch->seq && since + 1 < oldest)) return RTWS_ERR_RANGE;
     *first = since == ch->seq ? ch->hcount : (size_t)(since + 1 - oldest);
     return RTWS_OK;
+}
+
+static void rtws__history_json(rtws_router *r, const char *channel, uint64_t seq, int opcode,
+                               const uint8_t *payload, size_t len, void *user) {
+    (void)r;
+    (void)channel;
+    (void)seq;
+    if (opcode == RTWS_OP_TEXT) rtws_json_write_raw((rtws_json_writer *)user, (const char *)payload, len);
+}
+
+RTWS_API rtws_err rtws_router_write_history(rtws_router *r, const char *channel,
+                                            uint64_t since_seq, size_t last_n,
+                                            rtws_json_writer *w) {
+    return rtws_router_get_history(r, channel, since_seq, last_n, rtws__history_json, w);
 }
 
 RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, uint64_t since_seq,
@@ -19696,6 +19964,14 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
         e->user = e->user ? e->user : r->cfg.user;
         e->builtin_protocol_off = e->builtin_protocol_off || r->cfg.builtin_protocol_off;
         e->auth_required = e->auth_required || r->cfg.auth_required;
+        if (!e->rate_per_s) { /* the router's limit */
+            e->rate_per_s = r->cfg.rate_per_s;
+            e->rate_burst = r->cfg.rate_burst;
+        } else {
+            e->rate_burst = RTWS__DEF(e->rate_burst, 2 * e->rate_per_s);
+        }
+        e->rate_abuse = RTWS__DEF(e->rate_abuse, r->cfg.rate_abuse);
+        e->on_rate_limited = e->on_rate_limited ? e->on_rate_limited : r->cfg.on_rate_limited;
     }
     if (!r->cfg.endpoints) r->cfg.n_endpoints = 0;
     r->cfg.endpoints = NULL; /* the caller's array is not kept */

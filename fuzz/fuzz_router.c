@@ -35,10 +35,15 @@
    frame with the seq the router gives, "!i<user> <claims>" sets the
    identity, "!U" sends to every connection of the user, "!c" iterates
    connections, "!h<ch>" reads the history, "!f" finds the connection by id, "!d<id>"
-   de-duplicates a publish id,
+   de-duplicates a publish id, "!m<ch>" sends once to the subscribers of <ch>
+   and "a", "!C" closes every connection of the user, "!H<ch>" writes the
+   history into a JSON writer, "!a<token>" authenticates with the router's
+   token check (rtws_router_authenticate),
    "!x" passes. Their replies are protocol messages, so the checks above
    hold for them too. A second endpoint, "/app", has the built-in protocol
-   off: no welcome, and only the hook and on_message answer. */
+   off: no welcome, and only the hook and on_message answer; it has its own
+   rate limit (F_RATE, or one input in four), whose refusals go to
+   on_rate_limited (the endpoint's or the router's). */
 #include "fuzz.h"
 
 enum { /* byte 0 */
@@ -235,6 +240,8 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
             int64_t ms = 0;
             FUZZ_CHECK(ra > 0 && rtws_json_int64(&d, ra, &ms) == RTWS_OK && ms >= 1);
         }
+    } else if (rtws_json_eq(&d, tv, "app_slow")) {
+        FUZZ_CHECK(s->app); /* app_limited: only /app's rate limit calls it */
     } else {
         FUZZ_CHECK(rtws_json_eq(&d, tv, "pong"));
         FUZZ_CHECK(rtws_json_get(&d, 0, "ts") > 0 && rtws_json_get(&d, 0, "time") > 0);
@@ -276,6 +283,18 @@ static int app_authorize(rtws_router *r, rtws_conn *c, const char *user, int act
 static void app_message(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
     (void)app;
     if (ev->message.len & 1) rtws_router_send_error(r, c, "bad_request", "the app says no", "app-1");
+}
+
+/* A message of /app refused by its own rate limit: never one of /ws (built-in
+   protocol: "rate_limited"); answered in the application's protocol, or the
+   connection closed by the hook (odd lengths). */
+static void app_limited(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app) {
+    (void)app;
+    FUZZ_CHECK(rtws_router_get_conn_endpoint(r, c) == 1);
+    FUZZ_CHECK(rtws_conn_get_state(c) == RTWS_STATE_OPEN);
+    FUZZ_CHECK(ev->type == RTWS_EV_MESSAGE);
+    if (ev->message.len % 7 == 3) rtws_conn_close(c, 4000, "too fast");
+    else rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, "{\"type\":\"app_slow\"}", 19);
 }
 
 /* ---- the toolkit API, driven from the hook ---- */
@@ -432,6 +451,57 @@ static int app_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *ap
         if (!rtws_router_find_id(r, c, arg, an, NOW, &seq)) {
             FUZZ_CHECK(rtws_router_remember_id(r, c, arg, an, an, NOW) == RTWS_OK);
             FUZZ_CHECK(rtws_router_find_id(r, c, arg, an, NOW, &seq) == 1 && seq == an);
+        }
+        break;
+    }
+    case 'm': { /* once per connection across channels: at most the union, less c */
+        static const char pong[] = "{\"type\":\"pong\",\"ts\":0,\"time\":0}";
+        const char *chs[4];
+        size_t on_arg = 0, on_a = 0, sent;
+        chs[0] = arg;
+        chs[1] = NULL;
+        chs[2] = "a";
+        chs[3] = arg;
+        rtws_router_foreach_conn(r, NULL, arg, count_conn, &on_arg);
+        rtws_router_foreach_conn(r, NULL, "a", count_conn, &on_a);
+        sent = rtws_router_send_to_channels(r, chs, 4, RTWS_OP_TEXT, pong, sizeof pong - 1, c);
+        FUZZ_CHECK(sent <= on_arg + on_a);
+        break;
+    }
+    case 'C': /* every connection of c's user, c among them */
+        FUZZ_CHECK(rtws_router_close_user(r, rtws_router_get_user(r, c), 4000, "closed") >= 1);
+        FUZZ_CHECK(rtws_conn_get_state(c) != RTWS_STATE_OPEN);
+        break;
+    case 'H': { /* the history into a writer: JSON, or NOSPACE in a small buffer */
+        char hb[512];
+        size_t len;
+        rtws_err e, f;
+        rtws_json d;
+        rtws_json_writer_init(&w, hb, an % 2 ? sizeof hb : 64);
+        rtws_json_write_array(&w);
+        e = rtws_router_write_history(r, arg, an % 3, an % 4, &w);
+        FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_RANGE);
+        rtws_json_write_array_end(&w);
+        f = rtws_json_writer_finish(&w, &len);
+        FUZZ_CHECK(f == RTWS_OK || f == RTWS_ERR_NOSPACE);
+        if (f == RTWS_OK) FUZZ_CHECK(rtws_json_parse(&d, hb, len, NULL, 0, 0) == RTWS_OK);
+        break;
+    }
+    case 'a': { /* the app's auth message: the rest is the token (F_JWT: the built-in check) */
+        rtws_err e = rtws_router_authenticate(r, c, p + 2, n - 2);
+        FUZZ_CHECK(e == RTWS_OK || e == RTWS_ERR_INVALID || e == RTWS_ERR_LIMIT || e == RTWS_ERR_NOMEM);
+        if (e == RTWS_OK) {
+            const char *u = rtws_router_get_user(r, c);
+            int len;
+            FUZZ_CHECK(FLAGS & F_JWT);
+            FUZZ_CHECK(u && u[0] && rtws_router_get_claims(r, c, NULL) != NULL);
+            len = snprintf(buf, sizeof buf, "{\"type\":\"authenticated\",\"user\":\"%s\",\"session\":\"%s\"}",
+                           u, rtws_router_get_session(r, c));
+            if (strpbrk(u, "\"\\") || app_send(c, buf, (size_t)len) != RTWS_OK) {
+                slot *sl = slot_of_server(c); /* never told: it is closing */
+                rtws_conn_close(c, 4000, "not told its name");
+                if (sl && strlen(u) < sizeof sl->user) memcpy(sl->user, u, strlen(u) + 1);
+            }
         }
         break;
     }
@@ -787,6 +857,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         eps[0].path = "/ws";
         eps[1].path = "/app";
         eps[1].builtin_protocol_off = 1;
+        if ((FLAGS & F_RATE) || n % 4 == 0) { /* /app's own limit, whatever the router's */
+            eps[1].rate_per_s = 2;
+            eps[1].rate_burst = (uint32_t)(1 + n % 3);
+            eps[1].rate_abuse = (uint32_t)(2 + n % 2);
+            if (n % 3) eps[1].on_rate_limited = app_limited;
+            else rc.on_rate_limited = app_limited; /* the endpoints' default */
+        }
         rc.endpoints = eps;
         rc.n_endpoints = 2;
         rc.on_receive = app_hook;

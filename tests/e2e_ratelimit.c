@@ -124,7 +124,7 @@ static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
     loop(sv, cl, 300, NULL, 0);
     CHECK_EQ(sl.welcomes, 1);
     CHECK_EQ(pl.welcomes, 1);
-    if (real_rate) r->cfg.rate_per_s = real_rate; /* lower than the welcome said */
+    if (real_rate) r->eps[0].e.rate_per_s = real_rate; /* lower than the welcome said */
     t0 = rtws_time_now_ms();
     for (i = 1; i <= N; i++) {
         snprintf(data, sizeof data, "%d", i);
@@ -192,8 +192,8 @@ static void run_closed(void) {
     pub = client(cl, url, &pl);
     rtws_rt_subscribe(sub, "numbers", on_msg, &sl);
     loop(sv, cl, 300, NULL, 0);
-    r->cfg.rate_per_s = 5; /* far below what the welcome said */
-    r->cfg.rate_abuse = 0; /* the first refusal closes */
+    r->eps[0].e.rate_per_s = 5; /* far below what the welcome said (the endpoint's limit) */
+    r->eps[0].e.rate_abuse = 0; /* the first refusal closes */
     for (i = 1; i <= 50; i++) {
         snprintf(data, sizeof data, "%d", i);
         CHECK_EQ(rtws_rt_publish(pub, "numbers", "n", data, strlen(data), NULL), RTWS_OK);

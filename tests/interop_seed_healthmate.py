@@ -6,7 +6,8 @@ urllib for GET /ws/status, GET /ws/connection/{id}/health,
 DELETE /ws/connection/{id} and POST /ws/user/{id}/reconnect. Two servers on
 127.0.0.1, ports chosen by the OS: one with a short auth deadline, one with
 a short idle timeout and 2 connections at most. Only the processes started
-here are stopped, by PID; every wait is bounded. Ends "N passed, M failed".
+here are stopped, by PID; every wait is bounded. A third server with a
+short token grace shows expiry and refresh. Ends "N passed, M failed".
 """
 import asyncio
 import base64
@@ -362,6 +363,34 @@ async def main():
         st, body = http(a, "POST", "/ws/user/2/notify", {"title": "no message"})
         check(st == 400 and "detail" in body and await quiet(n2, 0.2) is None,
               "a notification without a message: 400, nothing sent")
+
+        # --- token expiry on an open connection; refresh with a fresh token ---
+        c = Server("--token-grace-ms", "600")
+        try:
+            async def short_login(path, user, exp_in):
+                ws, _ = await connect(c, path)
+                await ws.send(json.dumps({"type": "authenticate", "token": token(user, exp_in)}))
+                return ws, await recv(ws)
+            lapse, m1 = await short_login("/ws/health", "11", 1)
+            renew, m2 = await short_login("/ws/chat", "12", 1)
+            await renew.send(json.dumps({"type": "authenticate", "token": token("12", 3600)}))
+            m3 = await recv(renew)
+            t0 = time.monotonic()
+            code = await close_code(lapse, 5)
+            took = time.monotonic() - t0
+            check(m1["type"] == m2["type"] == m3["type"] == "authenticated" and code == 4001
+                  and took <= 3.5, "a token expiring on an open connection: close 4001 after "
+                  "exp and --token-grace-ms 600 (%.2f s)" % took)
+            await renew.send(json.dumps({"type": "join", "conversation_id": "r"}))
+            check((await recv(renew))["type"] == "chat_history" and renew.open,
+                  "authenticate again with a fresh token (token refresh): the connection stays")
+            await renew.send(json.dumps({"type": "authenticate", "token": token("13")}))
+            m = await recv(renew)
+            check(m["type"] == "error" and m["data"]["code"] == "authentication_failed"
+                  and await close_code(renew) == 1008,
+                  "authenticate again as another user after joining: refused, close 1008")
+        finally:
+            c.stop()
 
         # --- 1 h idle, shortened; connections at most, lowered ---
         b = Server("--idle-timeout-ms", "1000", "--max-connections", "2")

@@ -12,12 +12,10 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig) { stop = sig; }
 
 static rtws_router *R;
-static const char *SECRET;
 static long HISTORY = 50;
 static int64_t NOTES;      /* notifications sent: their ids */
 static rtws_json_writer W; /* the message being written (one at a time) */
 static char OUT[65536];
-static int IN_DATA; /* W has an open "data" object */
 static size_t LEN;  /* a finished message's length */
 static rtws_json D; /* the message being read */
 static rtws_json_tok T[256];
@@ -27,35 +25,25 @@ static const char *iso(uint64_t ms, char *t) { /* the document's times: ISO 8601
     rtws_router_format_time((int64_t)ms, t, 32);
     return t;
 }
-/* {["type":type,][obj:{] ...: the fields follow, finish() closes it */
-static void begin(const char *type, const char *obj) {
+static void begin(void) { /* {... : the fields follow, finish() closes it */
     rtws_json_writer_init(&W, OUT, sizeof OUT);
     rtws_json_write_object(&W);
-    if (type)
-        rtws_json_write_str_field(&W, "type", type);
-    IN_DATA = obj != NULL;
-    if (obj) {
-        rtws_json_write_key(&W, obj, strlen(obj));
-        rtws_json_write_object(&W);
-    }
 }
 static size_t finish(void) { /* adds the timestamp; the message's length (0: error) */
     char t[32];
     size_t n;
-    if (IN_DATA)
-        rtws_json_write_object_end(&W);
-    rtws_json_write_str_field(&W, "timestamp", iso(rtws_time_wall_ms(), t));
-    rtws_json_write_object_end(&W);
+    rtws_json_write_fmt(&W, "timestamp:%s}", iso(rtws_time_wall_ms(), t));
     return rtws_json_writer_finish(&W, &n) == RTWS_OK ? n : 0;
 }
-static void send_to(rtws_conn *c) { rtws_router_send_to_conn(R, c, RTWS_OP_TEXT, OUT, finish()); }
+/* the message whose fields fmt gives ("type:'x', data:{...}"), with its timestamp: its length */
+#define MSG(...) (begin(), rtws_json_write_fmt(&W, __VA_ARGS__), finish())
+static void send_to(rtws_conn *c, size_t n) {
+    rtws_router_send_to_conn(R, c, RTWS_OP_TEXT, OUT, n);
+}
 
 /* {"type":"error","data":{"code","message"}}, then close_code (0: stay open); 1: handled */
 static int fail(rtws_conn *c, const char *code, const char *msg, unsigned close_code) {
-    begin("error", "data");
-    rtws_json_write_str_field(&W, "code", code);
-    rtws_json_write_str_field(&W, "message", msg);
-    send_to(c);
+    send_to(c, MSG("type:'error', data:{code:%s, message:%s}", code, msg));
     if (close_code)
         rtws_conn_close(c, close_code, msg);
     return 1;
@@ -64,75 +52,55 @@ static int fail(rtws_conn *c, const char *code, const char *msg, unsigned close_
 static size_t notify(const char *user, const char *type, const char *title, const char *msg,
                      const char *priority) {
     char t[32];
-    begin("notification", "notification");
-    rtws_json_write_int64_field(&W, "id", ++NOTES);
-    rtws_json_write_str_field(&W, "type", type);
-    rtws_json_write_str_field(&W, "title", title);
-    rtws_json_write_str_field(&W, "message", msg);
-    rtws_json_write_str_field(&W, "priority", priority);
-    rtws_json_write_str_field(&W, "created_at", iso(rtws_time_wall_ms(), t));
-    return rtws_router_send_to_user(R, user, RTWS_OP_TEXT, OUT, finish());
+    LEN = MSG("type:'notification', notification:{id:%i, type:%s, title:%s, message:%s, "
+              "priority:%s, created_at:%s}",
+              ++NOTES, type, title, msg, priority, iso(rtws_time_wall_ms(), t));
+    return rtws_router_send_to_user(R, user, RTWS_OP_TEXT, OUT, LEN);
 }
 /* what every endpoint does first: parse, authenticate (returns 1: handled) */
 static int common(rtws_router *r, rtws_conn *c, const rtws_event *ev, int ep, char *type) {
-    char tok[4096], claims[3100]; /* kept with the connection: authenticated when it has them */
-    rtws_jwt_claims cl;
+    char tok[4097];
+    int n;
     rtws_err e;
-    int64_t now_s = (int64_t)(rtws_time_wall_ms() / 1000);
     if (ev->message.opcode != RTWS_OP_TEXT ||
         rtws_json_parse(&D, (const char *)ev->message.data, ev->message.len, T, 256, 32) ||
         rtws_json_get_str(&D, 0, "type", type, 32) <= 0)
         return fail(c, "invalid_message", "messages are JSON objects with a type", 0);
-    if (rtws_router_get_claims(r, c, NULL))
-        return 0;
+    if (strcmp(type, "authenticate") && rtws_router_get_claims(r, c, NULL))
+        return 0; /* authenticated: the token's claims are kept */
     if (strcmp(type, "authenticate"))
         return fail(c, "authentication_required", "first message must be authenticate", 1008);
-    if (rtws_json_get_str(&D, 0, "token", tok, sizeof tok) <= 0 ||
-        rtws_jwt_hs256_verify_claims(tok, strlen(tok), SECRET, strlen(SECRET), now_s, 0, &cl,
-                                     claims, sizeof claims))
-        return fail(c, "authentication_failed", "invalid or expired token", 1008);
-    e = rtws_router_set_identity(r, c, cl.user, claims, cl.json_len); /* LIMIT: the 6th */
-    if (e == RTWS_ERR_LIMIT)
+    /* HS256, sub: the user; again with a fresh token before exp: renewed (token refresh) */
+    n = rtws_json_get_str(&D, 0, "token", tok, sizeof tok);
+    if ((e = rtws_router_authenticate(r, c, tok, n > 0 ? (size_t)n : 0)) == RTWS_ERR_LIMIT)
         return fail(c, "connection_limit_exceeded", "too many connections for this user", 1008);
     if (e)
-        return fail(c, "authentication_failed", "bad user id", 1008);
+        return fail(c, "authentication_failed", "invalid or expired token", 1008);
     if (ep == 2)
         rtws_router_subscribe(r, c, POOLS[2]);
-    begin("authenticated", "data");
-    rtws_json_write_str_field(&W, "user_id", cl.user);
-    rtws_json_write_int64_field(&W, "connection_id", (int64_t)rtws_router_get_conn_id(r, c));
-    rtws_json_write_str_field(&W, "state", "authenticated");
-    send_to(c);
+    send_to(c,
+            MSG("type:'authenticated', data:{user_id:%s, connection_id:%u, state:'authenticated'}",
+                rtws_router_get_user(r, c), rtws_router_get_conn_id(r, c)));
     return 1;
-}
-static int deliver(rtws_router *r, rtws_conn *c, void *streams) { /* once, if on either */
-    const char *const *s = (const char *const *)streams;
-    if (rtws_router_is_subscribed(r, c, s[0]) || rtws_router_is_subscribed(r, c, s[1]))
-        rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, OUT, LEN);
-    return 0;
 }
 /* /ws/health: (un)subscribe to the user's health_updates, or to one metric's stream of them */
 static int health_msg(rtws_router *r, rtws_conn *c, const char *type) {
     char sub[64], metric[41] = "", all[80], one[128];
-    const char *streams[2] = {all, one};
-    int d, v;
+    const char *streams[2] = {all, one}, *user = rtws_router_get_user(r, c);
+    int d, v, on = type[0] == 's';
     double x;
-    snprintf(all, sizeof all, "health_updates:%s", rtws_router_get_user(r, c));
+    snprintf(all, sizeof all, "health_updates:%s", user);
     if (!strcmp(type, "subscribe") || !strcmp(type, "unsubscribe")) {
         rtws_json_get_str(&D, 0, "metric", metric, sizeof metric);
         snprintf(one, sizeof one, "%s%s%s", all, metric[0] ? ":" : "", metric);
         if (rtws_json_get_str(&D, 0, "subscription", sub, sizeof sub) <= 0 ||
             strcmp(sub, "health_updates") ||
-            (type[0] == 's' ? rtws_router_subscribe(r, c, one)
-                            : rtws_router_unsubscribe(r, c, one)))
+            (on ? rtws_router_subscribe(r, c, one) : rtws_router_unsubscribe(r, c, one)))
             return fail(c, "invalid_subscription", "health_updates, optionally with a metric", 0);
-        if (type[0] == 's')
+        if (on)
             rtws_router_subscribe(r, c, POOLS[0]);
-        begin(type[0] == 's' ? "subscribed" : "unsubscribed", "data");
-        rtws_json_write_str_field(&W, "subscription", sub);
-        if (metric[0])
-            rtws_json_write_str_field(&W, "metric", metric);
-        send_to(c);
+        send_to(c, MSG("type:%s, data:{subscription:%s, metric?:%s}",
+                       on ? "subscribed" : "unsubscribed", sub, metric[0] ? metric : NULL));
     } else if (strcmp(type, "health_update"))
         fail(c, "unknown_message_type", type, 0);
     else if ((d = rtws_json_get(&D, 0, "data")) < 0 ||
@@ -141,69 +109,59 @@ static int health_msg(rtws_router *r, rtws_conn *c, const char *type) {
         fail(c, "validation_error", "health_update needs data.metric and data.value", 0);
     else {
         snprintf(one, sizeof one, "%s:%s", all, metric);
-        begin("health_update", NULL);
-        rtws_json_write_tok_field(&W, "data", &D, d);
-        LEN = finish();
-        rtws_router_foreach_conn(r, rtws_router_get_user(r, c), NULL, deliver, (void *)streams);
+        LEN = MSG("type:'health_update', data:%t", &D, d); /* once, if on either stream */
+        rtws_router_send_to_channels(r, streams, 2, RTWS_OP_TEXT, OUT, LEN, NULL);
         if (!strcmp(metric, "blood_pressure") && !rtws_json_double(&D, v, &x) && x > 140)
-            notify(rtws_router_get_user(r, c), "health_alert", "Blood Pressure Alert",
+            notify(user, "health_alert", "Blood Pressure Alert",
                    "Your blood pressure is above normal range", "high");
     }
     return 1;
 }
-static void history_fn(rtws_router *r, const char *ch, uint64_t seq, int op, const uint8_t *p,
-                       size_t n, void *user) {
-    (void)r;
-    (void)ch;
-    (void)seq;
-    (void)op;
-    (void)user;
-    rtws_json_write_raw(&W, (const char *)p, n);
-}
 /* /ws/chat: join (history), chat_message (to the conversation), typing (to the others) */
-static int chat_msg(rtws_router *r, rtws_conn *c, const char *type) {
+static void chat_msg(rtws_router *r, rtws_conn *c, const char *type) {
     char conv[65], ch[80];
+    const char *user = rtws_router_get_user(r, c);
     int o, v;
     uint64_t seq;
     if ((o = rtws_json_get(&D, 0, "data")) < 0 || T[o].type != RTWS_JSON_OBJECT)
         o = 0; /* the fields may sit in "data" or beside "type" */
-    if (rtws_json_get_str(&D, o, "conversation_id", conv, sizeof conv) <= 0)
-        return fail(c, "validation_error", "conversation_id is required", 0);
+    if (rtws_json_get_str(&D, o, "conversation_id", conv, sizeof conv) <= 0) {
+        fail(c, "validation_error", "conversation_id is required", 0);
+        return;
+    }
     snprintf(ch, sizeof ch, "chat:%s", conv);
     if (!strcmp(type, "join")) {
-        if (rtws_router_subscribe(r, c, ch))
-            return fail(c, "validation_error", "bad conversation_id", 0);
+        if (rtws_router_subscribe(r, c, ch)) {
+            fail(c, "validation_error", "bad conversation_id", 0);
+            return;
+        }
         rtws_router_subscribe(r, c, POOLS[1]);
         seq = rtws_router_get_seq(r, ch);
-        begin("chat_history", "data");
-        rtws_json_write_str_field(&W, "conversation_id", conv);
-        rtws_json_write_key(&W, "messages", 8);
-        rtws_json_write_array(&W);
-        rtws_router_get_history(r, ch, seq > (uint64_t)HISTORY ? seq - (uint64_t)HISTORY : 0, 0,
-                                history_fn, NULL);
-        rtws_json_write_array_end(&W);
-        send_to(c);
-        return RTWS_ROUTER_HANDLED;
-    }
-    if (!rtws_router_is_subscribed(r, c, ch))
-        return fail(c, "not_joined", "join first", 0);
-    if (!strcmp(type, "chat_message")) {
+        begin();
+        rtws_json_write_fmt(&W, "type:'chat_history', data:{conversation_id:%s, messages:[", conv);
+        rtws_router_write_history(r, ch, seq > (uint64_t)HISTORY ? seq - (uint64_t)HISTORY : 0, 0,
+                                  &W);
+        rtws_json_write_fmt(&W, "]}");
+        send_to(c, finish());
+    } else if (!rtws_router_is_subscribed(r, c, ch))
+        fail(c, "not_joined", "join first", 0);
+    else if (!strcmp(type, "chat_message")) {
         if ((v = rtws_json_get(&D, o, "message")) < 0 || T[v].type != RTWS_JSON_STRING)
-            return fail(c, "validation_error", "message is required", 0);
-        begin("chat_message", "data");
-        rtws_json_write_tok_field(&W, "message", &D, v);
-        rtws_json_write_str_field(&W, "sender", rtws_router_get_user(r, c));
-        rtws_json_write_str_field(&W, "conversation_id", conv);
-        rtws_router_publish_raw(r, ch, RTWS_OP_TEXT, OUT, finish(), rtws_time_now_ms());
-    } else if (!strcmp(type, "typing")) {
-        begin("typing", "data");
-        rtws_json_write_str_field(&W, "user_id", rtws_router_get_user(r, c));
-        rtws_json_write_str_field(&W, "conversation_id", conv);
-        rtws_json_write_bool_field(&W, "is_typing", rtws_json_get_bool(&D, o, "is_typing", 1));
-        rtws_router_send_to_channel(r, ch, RTWS_OP_TEXT, OUT, finish(), c); /* not to itself */
-    } else
+            fail(c, "validation_error", "message is required", 0);
+        else
+            rtws_router_publish_raw(
+                r, ch, RTWS_OP_TEXT, OUT,
+                MSG("type:'chat_message', data:{message:%t, sender:%s, conversation_id:%s}", &D, v,
+                    user, conv),
+                rtws_time_now_ms());
+    } else if (!strcmp(type, "typing")) /* not to the typist */
+        rtws_router_send_to_channel(
+            r, ch, RTWS_OP_TEXT, OUT,
+            MSG("type:'typing', data:{user_id:%s, conversation_id:%s, is_typing:%b}", user, conv,
+                rtws_json_get_bool(&D, o, "is_typing", 1)),
+            c);
+    else
         fail(c, "unknown_message_type", type, 0);
-    return RTWS_ROUTER_HANDLED;
 }
 /* every endpoint: authenticate first, then /ws/health's and /ws/chat's messages; on
    /ws/notifications nothing is asked: notifications come to the user */
@@ -223,58 +181,47 @@ static int on_receive(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *
 }
 static void on_event(rtws_conn *c, const rtws_event *ev, void *user) { /* accepted: an id */
     (void)user;
-    if (ev->type != RTWS_EV_OPEN)
-        return;
-    begin("welcome", "data");
-    rtws_json_write_int64_field(&W, "connection_id", (int64_t)rtws_router_get_conn_id(R, c));
-    rtws_json_write_str_field(&W, "state", "connected");
-    send_to(c);
-}
-static int reconnect_fn(rtws_router *r, rtws_conn *c, void *user) { /* 1012: come back */
-    (void)r;
-    (void)user;
-    rtws_conn_close(c, 1012, "reconnect");
-    return 0;
+    if (ev->type == RTWS_EV_OPEN)
+        send_to(c, MSG("type:'welcome', data:{connection_id:%u, state:'connected'}",
+                       rtws_router_get_conn_id(R, c)));
 }
 /* POST /ws/user/{id}/reconnect, /notify (body {"title","message","type","priority"}) */
 static void user_post(const rtws_http *req, const char *uid, const char *rest,
                       rtws_http_reply *rep) {
-    char type[64], title[256], msg[1024], prio[16];
+    char type[64] = "system", title[256], msg[1024], prio[16] = "normal";
     size_t n;
-    if (!strcmp(rest, "/reconnect")) { /* every connection of the user is asked to come back */
-        n = rtws_router_foreach_conn(R, uid, NULL, reconnect_fn, NULL);
+    if (!strcmp(rest, "/reconnect")) { /* every connection of the user: 1012, come back */
+        n = rtws_router_close_user(R, uid, 1012, "reconnect");
     } else if (rtws_json_parse(&D, req->body.p, req->body.len, T, 256, 32) ||
                rtws_json_get_str(&D, 0, "title", title, sizeof title) <= 0 ||
                rtws_json_get_str(&D, 0, "message", msg, sizeof msg) <= 0) {
-        rtws_json_write_str_field(&W, "detail", "title and message are required");
+        rtws_json_write_fmt(&W, "detail:'title and message are required'");
         rep->status = 400;
         return;
     } else { /* to every connection of that user, and no one else */
-        if (rtws_json_get_str(&D, 0, "type", type, sizeof type) <= 0)
-            strcpy(type, "system");
-        if (rtws_json_get_str(&D, 0, "priority", prio, sizeof prio) <= 0)
-            strcpy(prio, "normal");
+        rtws_json_get_str(&D, 0, "type", type, sizeof type);
+        rtws_json_get_str(&D, 0, "priority", prio, sizeof prio);
         n = notify(uid, type, title, msg, prio);
-        begin(NULL, NULL); /* the reply, after the notification */
+        begin(); /* the reply, after the notification */
     }
-    rtws_json_write_str_field(&W, "message",
-                              !n               ? "No connections for user"
-                              : rest[1] == 'r' ? "Reconnection initiated"
-                                               : "Notification sent");
-    rtws_json_write_str_field(&W, "user_id", uid);
-    rtws_json_write_int64_field(&W, "connections", (int64_t)n);
+    rtws_json_write_fmt(&W, "message:%s, user_id:%s, connections:%z",
+                        !n               ? "No connections for user"
+                        : rest[1] == 'r' ? "Reconnection initiated"
+                                         : "Notification sent",
+                        uid, n);
 }
+static size_t pool(int i) { return rtws_router_get_presence(R, POOLS[i], NULL, NULL); }
 #define IS(m) (req->method.len == strlen(m) && !memcmp(req->method.p, m, req->method.len))
 /* the management endpoints: JSON replies, FastAPI's {"detail"} for errors */
 static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, void *user) {
-    char path[200], uid[64], rest[32] = "", t[32];
+    char path[200], uid[64], rest[32] = "", t[32], t2[32];
     unsigned long long id;
     rtws_conn *c = NULL;
     rtws_router_stats st;
     rtws_conn_stats cs;
     uint64_t off = rtws_time_wall_ms() - rtws_time_now_ms(); /* monotonic to wall clock */
     const char *u;
-    size_t i;
+    int i;
     (void)hc;
     (void)user;
     if (req->path.len >= sizeof path)
@@ -283,55 +230,39 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
     path[req->path.len] = 0;
     rep->content_type = "application/json";
     rep->status = 200;
-    begin(NULL, NULL);
+    begin();
     if (!strcmp(path, "/ws/status") && IS("GET")) {
         rtws_router_get_stats(R, &st);
-        rtws_json_write_str_field(&W, "status", "healthy");
-        rtws_json_write_int64_field(&W, "active_connections", (int64_t)st.active_connections);
-        rtws_json_write_int64_field(&W, "total_connections", (int64_t)st.total_connections);
-        rtws_json_write_int64_field(&W, "users_online", (int64_t)st.users_online);
-        rtws_json_write_key(&W, "subscriptions", 13);
-        rtws_json_write_object(&W);
-        for (i = 0; i < 3; i++) /* a pool: the users on its endpoint that subscribed */
-            rtws_json_write_int64_field(&W, POOLS[i],
-                                        (int64_t)rtws_router_get_presence(R, POOLS[i], NULL, NULL));
-        rtws_json_write_object_end(&W);
+        rtws_json_write_fmt(&W,
+                            "status:'healthy', active_connections:%z, total_connections:%u,"
+                            "users_online:%z, subscriptions:{%k:%z, %k:%z, %k:%z}",
+                            st.active_connections, st.total_connections, st.users_online, POOLS[0],
+                            pool(0), POOLS[1], pool(1), POOLS[2], pool(2));
     } else if (sscanf(path, "/ws/connection/%llu%31s", &id, rest) >= 1 &&
                !(c = rtws_router_find_conn(R, id))) {
-        rtws_json_write_str_field(&W, "detail", "Connection not found");
+        rtws_json_write_fmt(&W, "detail:'Connection not found'");
         rep->status = 404;
     } else if (c && !strcmp(rest, "/health") && IS("GET")) {
         rtws_conn_get_stats(c, &cs);
-        rtws_json_write_int64_field(&W, "connection_id", (int64_t)id);
-        rtws_json_write_key(&W, "health", 6);
-        rtws_json_write_object(&W);
         u = rtws_router_get_claims(R, c, NULL) ? rtws_router_get_user(R, c) : NULL;
-        rtws_json_write_str_field(&W, "state", u ? "authenticated" : "connected");
-        if (u)
-            rtws_json_write_str_field(&W, "user_id", u);
-        else
-            rtws_json_write_raw_field(&W, "user_id", "null", 4);
-        rtws_json_write_str_field(&W, "connected_at", iso(cs.opened_at_ms + off, t));
-        rtws_json_write_str_field(&W, "last_activity", iso(cs.last_msg_ms + off, t));
-        rtws_json_write_int64_field(&W, "retry_count", 0); /* this server retries nothing */
-        rtws_json_write_int64_field(&W, "recovery_attempts", 0);
-        rtws_json_write_key(&W, "subscriptions", 13);
-        rtws_json_write_array(&W);
+        rtws_json_write_fmt(&W, /* this server retries and recovers nothing: 0 */
+                            "connection_id:%i, health:{state:%s, user_id:%s, connected_at:%s, "
+                            "last_activity:%s, retry_count:0, recovery_attempts:0, "
+                            "subscriptions:[",
+                            (int64_t)id, u ? "authenticated" : "connected", u,
+                            iso(cs.opened_at_ms + off, t), iso(cs.last_msg_ms + off, t2));
         for (i = 0; i < 3; i++)
             if (rtws_router_is_subscribed(R, c, POOLS[i]))
-                rtws_json_write_string(&W, POOLS[i], strlen(POOLS[i]));
-        rtws_json_write_array_end(&W);
-        rtws_json_write_bool_field(&W, "is_healthy", rtws_conn_get_state(c) == RTWS_STATE_OPEN);
-        rtws_json_write_object_end(&W);
+                rtws_json_write_fmt(&W, "%s", POOLS[i]);
+        rtws_json_write_fmt(&W, "], is_healthy:%b}", rtws_conn_get_state(c) == RTWS_STATE_OPEN);
     } else if (c && !rest[0] && IS("DELETE")) {
         rtws_conn_close(c, 1000, "disconnected by server");
-        rtws_json_write_str_field(&W, "message", "Connection disconnected");
-        rtws_json_write_int64_field(&W, "connection_id", (int64_t)id);
+        rtws_json_write_fmt(&W, "message:'Connection disconnected', connection_id:%i", (int64_t)id);
     } else if (sscanf(path, "/ws/user/%63[^/]%31s", uid, rest) == 2 && IS("POST") &&
                (!strcmp(rest, "/reconnect") || !strcmp(rest, "/notify"))) {
         user_post(req, uid, rest, rep);
     } else {
-        rtws_json_write_str_field(&W, "detail", "Not Found");
+        rtws_json_write_fmt(&W, "detail:'Not Found'");
         rep->status = 404;
     }
     rep->body = OUT;
@@ -341,14 +272,16 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
 static int usage(FILE *f, int code) {
     fputs("usage: healthmate_server --jwt-secret S [--host H] [--port P] [--history N]\n"
           "  [--auth-timeout-ms MS] [--max-connections N] [--max-per-user N]\n"
-          "  [--idle-timeout-ms MS]\n"
+          "  [--idle-timeout-ms MS] [--token-grace-ms G]\n"
           "HealthMate's WebSocket server on /ws/health, /ws/chat and /ws/notifications. The\n"
           "first message: {\"type\":\"authenticate\",\"token\":JWT} (HS256 with S, sub: the\n"
           "user) within MS (10000), else close 1008. Limits: 1000 connections, 5 per user\n"
           "(more: error, close 1008), close 1001 after 3600000 ms idle. N (50): chat messages\n"
-          "sent on join. Host 127.0.0.1, port 8000 (0: any). HTTP: GET /ws/status, GET\n"
-          "/ws/connection/{id}/health, DELETE /ws/connection/{id}, POST /ws/user/{id}/reconnect,\n"
-          "POST /ws/user/{id}/notify (body {\"title\",\"message\",\"type\",\"priority\"}).\n"
+          "sent on join. A token's exp passing on an open connection: close 4001 G (30000) ms\n"
+          "later unless authenticate came again with a fresh token. Host 127.0.0.1, port 8000\n"
+          "(0: any). HTTP: GET /ws/status, GET /ws/connection/{id}/health, DELETE\n"
+          "/ws/connection/{id}, POST /ws/user/{id}/reconnect, POST /ws/user/{id}/notify (body\n"
+          "{\"title\",\"message\",\"type\",\"priority\"}).\n"
           "Prints \"listening on H:P\" once ready.\n",
           f);
     return code;
@@ -361,11 +294,11 @@ int main(int argc, char **argv) {
                                         "--max-connections",
                                         "--max-per-user",
                                         "--idle-timeout-ms",
-                                        "--history"};
-    const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50"};
-    rtws_router_endpoint eps[3] = {{"/ws/health", on_receive, NULL, 1, 1, NULL},
-                                   {"/ws/chat", on_receive, NULL, 1, 1, NULL},
-                                   {"/ws/notifications", on_receive, NULL, 1, 1, NULL}};
+                                        "--history",
+                                        "--token-grace-ms"};
+    const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50", "30000"};
+    static const char *const paths[] = {"/ws/health", "/ws/chat", "/ws/notifications"};
+    rtws_router_endpoint eps[3];
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
     rtws_ctx *ctx;
@@ -373,9 +306,9 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--help"))
             return usage(stdout, 0);
-        for (j = 0; j < 8 && strcmp(argv[i], names[j]);)
+        for (j = 0; j < 9 && strcmp(argv[i], names[j]);)
             j++;
-        if (j == 8 || i + 1 == argc)
+        if (j == 9 || i + 1 == argc)
             return usage(stderr, 2);
         opt[j] = argv[i + 1];
     }
@@ -383,9 +316,18 @@ int main(int argc, char **argv) {
     for (j = 3; j < 7 && atol(opt[j]) > 0;)
         j++;
     if (!opt[2] || j < 7 || atol(opt[1]) < 0 || atol(opt[1]) > 65535 || HISTORY < 0 ||
-        HISTORY > 1000)
+        HISTORY > 1000 || atol(opt[8]) <= 0)
         return usage(stderr, 2); /* no --jwt-secret, or a number out of range */
-    SECRET = opt[2];
+    memset(eps, 0, sizeof eps);
+    for (i = 0; i < 3; i++) { /* the application's protocol, authenticated, on each */
+        eps[i].path = paths[i];
+        eps[i].on_receive = on_receive;
+        eps[i].builtin_protocol_off = eps[i].auth_required = 1;
+    }
+    rc.jwt_secret = opt[2];
+    rc.jwt_secret_len = strlen(opt[2]);
+    rc.jwt_leeway_s = -1;                       /* exp as it stands */
+    rc.token_grace_ms = (uint32_t)atol(opt[8]); /* after exp: close 4001 */
     rc.endpoints = eps;
     rc.n_endpoints = 3;
     rc.auth_timeout_ms = (uint32_t)atol(opt[3]);

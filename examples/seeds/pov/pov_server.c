@@ -44,11 +44,7 @@ static void send_msg(rtws_router *r, rtws_conn *c, const char *type, const char 
     size_t n;
     rtws_json_writer w;
     rtws_json_writer_init(&w, buf, sizeof buf);
-    rtws_json_write_object(&w);
-    rtws_json_write_str_field(&w, "type", type);
-    if (key)
-        rtws_json_write_str_field(&w, key, val);
-    rtws_json_write_object_end(&w);
+    rtws_json_write_fmt(&w, "{type:%s, %k?:%s}", type, key ? key : "-", key ? val : NULL);
     if (rtws_json_writer_finish(&w, &n) == RTWS_OK)
         rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, buf, n);
 }
@@ -116,7 +112,7 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
     rtws_jwt_claims cl;
     size_t n;
     static const char *const claims[] = {"userId", "email", "role"};
-    int k, v;
+    int k;
     int64_t now = (int64_t)(rtws_time_wall_ms() / 1000);
     int is_get = req->method.len == 3 && !memcmp(req->method.p, "GET", 3);
     int is_post = req->method.len == 4 && !memcmp(req->method.p, "POST", 4);
@@ -131,19 +127,13 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
         rtws_json_writer_init(&w, payload, sizeof payload);
         rtws_json_write_object(&w);
         for (k = 0; k < 3; k++) /* each when present */
-            if ((v = rtws_json_get(&d, 0, claims[k])) >= 0)
-                rtws_json_write_tok_field(&w, claims[k], &d, v);
-        rtws_json_write_int64_field(&w, "iat", now);
-        rtws_json_write_int64_field(&w, "exp", now + TOKEN_TTL_S);
-        rtws_json_write_object_end(&w);
+            rtws_json_write_fmt(&w, "%k?:%t", claims[k], &d, rtws_json_get(&d, 0, claims[k]));
+        rtws_json_write_fmt(&w, "iat:%i, exp:%i}", now, now + TOKEN_TTL_S);
         if (rtws_json_writer_finish(&w, &n) != RTWS_OK ||
             !(n = rtws_jwt_hs256_sign(payload, a->secret, strlen(a->secret), json, sizeof json)))
             return reply(rep, 500, "{\"error\":\"Internal error\"}");
         rtws_json_writer_init(&w, a->body, sizeof a->body);
-        rtws_json_write_object(&w);
-        rtws_json_write_key(&w, "token", 5);
-        rtws_json_write_string(&w, json, n);
-        rtws_json_write_object_end(&w);
+        rtws_json_write_fmt(&w, "{token:%S}", json, n);
         rtws_json_writer_finish(&w, &n);
         return reply(rep, 200, a->body);
     }
@@ -153,19 +143,14 @@ static int on_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, voi
         return reply(rep, 400,
                      "{\"error\":\"Invalid activity: an object with a povId is required\"}");
     rtws_json_writer_init(&w, payload, sizeof payload);
-    rtws_json_write_object(&w);
-    rtws_json_write_str_field(&w, "type", "activity");
-    rtws_json_write_key(&w, "data", 4);
-    rtws_json_write_object(&w);
+    rtws_json_write_fmt(&w, "{type:'activity', data:{");
     for (k = rtws_json_child(&d, 0); k >= 0; k = rtws_json_next(&d, k)) {
         if (rtws_json_eq(&d, k, "userId") || rtws_json_unescape(&d, k, key, sizeof key, &n))
             continue;
         rtws_json_write_key(&w, key, n);
         rtws_json_write_tok(&w, &d, k + 1);
     }
-    rtws_json_write_str_field(&w, "userId", cl.user);
-    rtws_json_write_object_end(&w);
-    rtws_json_write_object_end(&w);
+    rtws_json_write_fmt(&w, "userId:%s}}", cl.user);
     if (rtws_json_writer_finish(&w, &n) != RTWS_OK)
         return reply(rep, 413, "{\"error\":\"Activity too large\"}");
     n = rtws_router_send_to_channel(a->router, pov, RTWS_OP_TEXT, payload, n, NULL);
