@@ -412,18 +412,28 @@ RTWS_API int rtws_close_code_valid(unsigned code);
 /* A whole-frame parser for callers that frame without rtws_conn: it walks a
    byte stream fed in pieces of any size (even one byte), unmasks payloads in
    place and reports each payload piece. Control-frame and message rules follow
-   role. Its state is private (rtws_frame_piece says what a caller reads). */
+   role. rtws_conn runs the same parser on its receive buffer: the frame
+   being read (rtws__frame_rx) and the steps that begin and unmask a frame
+   are shared, and since rtws_conn holds a header whole in its buffer, only
+   this streaming form keeps a header buffer. Its state is private
+   (rtws_frame_piece says what a caller reads). */
+typedef struct rtws__frame_rx { /* the frame being read: 24 bytes */
+    uint64_t len;             /* payload length */
+    uint64_t done;            /* payload bytes already unmasked (key position: done & 3) */
+    uint8_t mask[4];          /* masking key when masked */
+    uint8_t fin, rsv, opcode, masked; /* as in rtws_frame_header */
+} rtws__frame_rx;
 typedef struct rtws__frame_parser_priv {
-    rtws_role role;
+    rtws__frame_rx rx;
+    rtws_frame_header h;      /* rx's header, for rtws_frame_piece.h */
     uint64_t max_frame;       /* 0: no cap */
-    rtws_frame_header h;      /* the frame being read */
-    uint64_t remaining;       /* payload bytes of h still to come */
-    size_t mask_pos;          /* key position for the next payload byte */
-    uint8_t hbuf[RTWS_FRAME_HEADER_MAX];
+    rtws_role role;
+    rtws_err err;             /* sticky error, RTWS_OK until one */
+    uint8_t hbuf[RTWS_FRAME_HEADER_MAX]; /* a header that came in pieces */
     uint8_t hlen;             /* header bytes buffered */
-    uint8_t in_header;        /* 1 while reading a header */
+    uint8_t have_h;           /* 1 from a header's end to the end of its payload */
     uint8_t in_message;       /* 1 inside a fragmented data message */
-    uint8_t pad_;
+    uint8_t rsv_ok;           /* rtws_frame_parser_set_rsv */
 } rtws__frame_parser_priv;
 typedef struct rtws_frame_parser {
     rtws__frame_parser_priv priv_; /* private */
@@ -438,6 +448,11 @@ typedef struct rtws_frame_piece {
 } rtws_frame_piece;
 
 RTWS_API void rtws_frame_parser_init(rtws_frame_parser *p, rtws_role role, uint64_t max_frame);
+/* RSV bits (as in rtws_frame_header.rsv: RSV1 = 4) that the first frame of a
+   data message may carry, for an extension both ends agreed on
+   (permessage-deflate, RFC 7692: 4). 0 after init: any RSV bit is a protocol
+   error. piece->h->rsv reports the bits a frame carried. */
+RTWS_API void rtws_frame_parser_set_rsv(rtws_frame_parser *p, unsigned rsv_first);
 /* Consumes bytes from data[0..len), stopping after at most one piece. On
    RTWS_OK *piece describes payload bytes (unmasked in place in data) and *used
    says how many input bytes were consumed; call again with the rest. Returns
@@ -1109,11 +1124,6 @@ typedef struct rtws__seg {
     size_t len;
 } rtws__seg;
 
-/* The frame being read, as rtws_frame_header without header_len; private. */
-typedef struct rtws__fhdr {
-    uint8_t fin, rsv, opcode, masked, mask[4];
-    uint64_t len;
-} rtws__fhdr;
 /* h.opcode of a server connection whose request went to on_http: it never
    opens, so its h is free (no wire opcode is above 15) */
 #define RTWS__OP_PLAIN_HTTP 0xFFu
@@ -1140,7 +1150,6 @@ typedef struct rtws__conn_priv {
     uint8_t depth, freed, in_recv, ping_out, drop_input;
     uint8_t rborrow;              /* rbuf is the caller's (rtws_conn_recv_inplace) */
     uint8_t cfg_own;              /* cfg is c's own copy */
-    uint8_t mask_pos;             /* key position for the next payload byte (0..3) */
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
     size_t rcap, rstart, rend;
@@ -1150,10 +1159,10 @@ typedef struct rtws__conn_priv {
     } hx;
     uint32_t rhint, roffer;       /* bytes to offer per read (<= 64 KiB), and what the
                                      last offer was (saturated) */
-    rtws__fhdr h;                 /* current frame, when have_h */
+    rtws__frame_rx h;             /* the frame parser's state: current frame when have_h;
+                                     h.done payload bytes of it unmasked and checked */
     uint8_t have_h, whole, msg_op, stream_first; /* msg_op | RTWS__MSG_Z: compressed */
     uint32_t utf8;                /* UTF-8 state of the text message in progress */
-    size_t pdone;                 /* payload bytes of h already unmasked and checked */
     size_t mtotal, nfrag;         /* bytes and frames of the message in progress */
     uint8_t *mbuf;                /* reassembly buffer */
     size_t mcap;
@@ -3561,18 +3570,22 @@ RTWS_API unsigned rtws_budget_get_level(const rtws_budget *b) {
 
 /* === layer 1: frame ===================================================== */
 
-RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h) {
+/* The frame parser's one decoder and one rule set: rtws_frame_header_decode
+   and rtws_frame_header_check run them on an rtws_frame_header,
+   rtws_frame_parser_feed and rtws_conn (layer 3) through rtws__frame_begin
+   on the frame they read. */
+static rtws_err rtws__frame_decode(const uint8_t *p, size_t n, rtws__frame_rx *f, size_t *header_len) {
     size_t need = 2;
     uint64_t len;
     if (n < 2) return RTWS_EAGAIN;
-    h->fin = (uint8_t)(p[0] >> 7);
-    h->rsv = (uint8_t)((p[0] >> 4) & 7);
-    h->opcode = (uint8_t)(p[0] & 15);
-    h->masked = (uint8_t)(p[1] >> 7);
+    f->fin = (uint8_t)(p[0] >> 7);
+    f->rsv = (uint8_t)((p[0] >> 4) & 7);
+    f->opcode = (uint8_t)(p[0] & 15);
+    f->masked = (uint8_t)(p[1] >> 7);
     len = p[1] & 127u;
     if (len == 126) need += 2;
     else if (len == 127) need += 8;
-    if (h->masked) need += 4;
+    if (f->masked) need += 4;
     if (n < need) return RTWS_EAGAIN;
     if (len == 126) {
         len = (uint64_t)p[2] << 8 | p[3];
@@ -3584,19 +3597,23 @@ RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_fram
         if (len >> 63) return RTWS_ERR_PROTOCOL; /* §5.2: the most significant bit MUST be 0 */
         if (len <= 0xFFFF) return RTWS_ERR_PROTOCOL;
     }
-    if (h->masked) memcpy(h->mask, p + need - 4, 4);
-    else memset(h->mask, 0, 4);
-    h->len = len;
-    h->header_len = need;
+    if (f->masked) memcpy(f->mask, p + need - 4, 4);
+    else memset(f->mask, 0, 4);
+    f->len = len;
+    *header_len = need;
     return RTWS_OK;
 }
 
-RTWS_API rtws_err rtws_frame_header_check(const rtws_frame_header *h, rtws_role role, int in_message,
-                                   uint64_t max_frame) {
-    if (h->rsv) return RTWS_ERR_PROTOCOL; /* §5.2: no extension was negotiated */
+/* RSV bits in rsv_ok are allowed on the first frame of a data message (an
+   extension's: permessage-deflate's RSV1 is 4). */
+static rtws_err rtws__frame_check(const rtws__frame_rx *f, rtws_role role, int in_message,
+                                  uint64_t max_frame, unsigned rsv_ok) {
+    /* §5.2: RSV bits only for an extension that was negotiated */
+    if (f->rsv && ((f->rsv & ~rsv_ok) || (f->opcode != RTWS_OP_TEXT && f->opcode != RTWS_OP_BINARY)))
+        return RTWS_ERR_PROTOCOL;
     /* §5.1: a client masks every frame, a server masks none */
-    if (role == RTWS_SERVER ? !h->masked : h->masked) return RTWS_ERR_PROTOCOL;
-    switch (h->opcode) {
+    if (role == RTWS_SERVER ? !f->masked : f->masked) return RTWS_ERR_PROTOCOL;
+    switch (f->opcode) {
     case RTWS_OP_CONT:
         if (!in_message) return RTWS_ERR_PROTOCOL;
         break;
@@ -3608,13 +3625,41 @@ RTWS_API rtws_err rtws_frame_header_check(const rtws_frame_header *h, rtws_role 
     case RTWS_OP_PING:
     case RTWS_OP_PONG:
         /* §5.5: control frames are <= 125 bytes and never fragmented */
-        if (!h->fin || h->len > 125) return RTWS_ERR_PROTOCOL;
+        if (!f->fin || f->len > 125) return RTWS_ERR_PROTOCOL;
         return RTWS_OK;
     default:
         return RTWS_ERR_PROTOCOL; /* reserved opcodes 3-7, 0xB-0xF */
     }
-    if (max_frame && h->len > max_frame) return RTWS_ERR_TOO_BIG;
+    if (max_frame && f->len > max_frame) return RTWS_ERR_TOO_BIG;
     return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_frame_header_decode(const uint8_t *p, size_t n, rtws_frame_header *h) {
+    rtws__frame_rx f;
+    size_t hl = 0;
+    rtws_err e = rtws__frame_decode(p, n, &f, &hl);
+    if (e != RTWS_OK) return e;
+    h->fin = f.fin;
+    h->rsv = f.rsv;
+    h->opcode = f.opcode;
+    h->masked = f.masked;
+    memcpy(h->mask, f.mask, 4);
+    h->len = f.len;
+    h->header_len = hl;
+    return RTWS_OK;
+}
+
+RTWS_API rtws_err rtws_frame_header_check(const rtws_frame_header *h, rtws_role role, int in_message,
+                                   uint64_t max_frame) {
+    rtws__frame_rx f;
+    f.len = h->len;
+    f.done = 0;
+    memcpy(f.mask, h->mask, 4);
+    f.fin = h->fin;
+    f.rsv = h->rsv;
+    f.opcode = h->opcode;
+    f.masked = h->masked;
+    return rtws__frame_check(&f, role, in_message, max_frame, 0);
 }
 
 RTWS_API size_t rtws_frame_header_encode(uint8_t *out, int fin, rtws_opcode op, uint64_t len,
@@ -3786,59 +3831,92 @@ RTWS_API int rtws_close_code_valid(unsigned code) {
     return code >= 3000 && code <= 4999;
 }
 
+/* The frame parser's two steps, run by rtws_frame_parser_feed and by
+   rtws_conn (layer 3) alike. Begins the frame whose header starts at p[0..n):
+   decodes it into *f and applies the rules of role (RSV bits in rsv_ok
+   allowed on the first frame of a data message: an extension's); on RTWS_OK
+   the header took *header_len bytes and f's payload starts. Returns
+   RTWS_EAGAIN while the header is incomplete, else what rtws_frame_header_decode
+   or rtws_frame_header_check return. */
+static rtws_err rtws__frame_begin(rtws__frame_rx *f, const uint8_t *p, size_t n, rtws_role role,
+                                  int in_message, uint64_t max_frame, unsigned rsv_ok,
+                                  size_t *header_len) {
+    rtws_err e = rtws__frame_decode(p, n, f, header_len);
+    if (e != RTWS_OK) return e;
+    f->done = 0;
+    return rtws__frame_check(f, role, in_message, max_frame, rsv_ok);
+}
+
+/* Unmasks the next n payload bytes p[0..n) of f (n no more than
+   f->len - f->done). */
+static void rtws__frame_unmask(rtws__frame_rx *f, uint8_t *p, size_t n) {
+    if (f->masked) rtws_frame_mask(p, n, f->mask, (size_t)f->done & 3u);
+    f->done += n;
+}
+
 RTWS_API void rtws_frame_parser_init(rtws_frame_parser *fp, rtws_role role, uint64_t max_frame) {
     rtws__frame_parser_priv *p = &fp->priv_;
     memset(p, 0, sizeof *p);
     p->role = role == RTWS_SERVER ? RTWS_SERVER : RTWS_CLIENT;
     p->max_frame = max_frame;
-    p->in_header = 1;
+}
+
+RTWS_API void rtws_frame_parser_set_rsv(rtws_frame_parser *fp, unsigned rsv_first) {
+    fp->priv_.rsv_ok = (uint8_t)(rsv_first & 7u);
 }
 
 RTWS_API rtws_err rtws_frame_parser_feed(rtws_frame_parser *fp, uint8_t *data, size_t len, size_t *used,
                                   rtws_frame_piece *piece) {
     rtws__frame_parser_priv *p = &fp->priv_;
-    size_t off = 0;
+    size_t off = 0, take;
     *used = 0;
     memset(piece, 0, sizeof *piece);
-    if (p->in_header == 2) return RTWS_ERR_PROTOCOL; /* sticky */
-    if (p->in_header == 3) return RTWS_ERR_TOO_BIG;
-    if (p->in_header) {
+    if (p->err) return p->err; /* sticky */
+    if (!p->have_h) {
         rtws_err e;
-        /* buffer just enough header bytes: never more than the header needs */
-        for (;;) {
-            e = rtws_frame_header_decode(p->hbuf, p->hlen, &p->h);
-            if (e != RTWS_EAGAIN) break;
-            if (off == len) {
-                *used = off;
-                return RTWS_EAGAIN;
+        size_t hl = 0;
+        if (p->hlen == 0 && rtws__frame_begin(&p->rx, data, len, p->role, p->in_message, p->max_frame,
+                                              p->rsv_ok, &hl) == RTWS_OK) {
+            off = hl; /* the whole header in data: no copy */
+        } else {
+            /* buffer just enough header bytes: never more than the header needs */
+            for (;;) {
+                if (off == len) {
+                    *used = off;
+                    return RTWS_EAGAIN;
+                }
+                p->hbuf[p->hlen++] = data[off++];
+                e = rtws__frame_begin(&p->rx, p->hbuf, p->hlen, p->role, p->in_message, p->max_frame,
+                                      p->rsv_ok, &hl);
+                if (e == RTWS_OK) break;
+                if (e != RTWS_EAGAIN) {
+                    p->err = e;
+                    *used = off;
+                    return e;
+                }
             }
-            p->hbuf[p->hlen++] = data[off++];
+            p->hlen = 0;
         }
-        if (e == RTWS_OK) e = rtws_frame_header_check(&p->h, p->role, p->in_message, p->max_frame);
-        if (e != RTWS_OK) {
-            p->in_header = e == RTWS_ERR_TOO_BIG ? 3 : 2;
-            *used = off;
-            return e;
-        }
-        p->in_header = 0;
-        p->hlen = 0;
-        p->remaining = p->h.len;
-        p->mask_pos = 0;
-        if (p->h.opcode < 8) p->in_message = !p->h.fin;
+        p->have_h = 1;
+        p->h.fin = p->rx.fin;
+        p->h.rsv = p->rx.rsv;
+        p->h.opcode = p->rx.opcode;
+        p->h.masked = p->rx.masked;
+        memcpy(p->h.mask, p->rx.mask, 4);
+        p->h.len = p->rx.len;
+        p->h.header_len = hl;
+        if (p->rx.opcode < 8) p->in_message = !p->rx.fin;
         piece->frame_start = 1;
     }
-    {
-        size_t take = (size_t)RTWS__MIN((uint64_t)(len - off), p->remaining);
-        piece->h = &p->h;
-        piece->data = data + off;
-        piece->len = take;
-        if (p->h.masked) p->mask_pos = rtws_frame_mask(data + off, take, p->h.mask, p->mask_pos);
-        p->remaining -= take;
-        off += take;
-        if (p->remaining == 0) {
-            piece->frame_end = 1;
-            p->in_header = 1;
-        }
+    take = (size_t)RTWS__MIN((uint64_t)(len - off), p->rx.len - p->rx.done);
+    piece->h = &p->h;
+    piece->data = data + off;
+    piece->len = take;
+    rtws__frame_unmask(&p->rx, data + off, take);
+    off += take;
+    if (p->rx.done == p->rx.len) {
+        piece->frame_end = 1;
+        p->have_h = 0;
     }
     *used = off;
     if (!piece->frame_start && piece->len == 0 && !piece->frame_end) return RTWS_EAGAIN;
@@ -7981,7 +8059,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
 
 /* Unmasks and checks newly arrived payload bytes p[0..n) of the current frame. */
 static int rtws__payload(rtws_conn *c, uint8_t *p, size_t n) {
-    if (c->priv_.h.masked) c->priv_.mask_pos = (uint8_t)rtws_frame_mask(p, n, c->priv_.h.mask, c->priv_.mask_pos);
+    rtws__frame_unmask(&c->priv_.h, p, n);
     if (c->priv_.msg_op == RTWS_OP_TEXT && c->priv_.h.opcode < 8 && !c->priv_.cfg->no_utf8_check) {
         size_t bad;
         if (rtws_utf8_validate(&c->priv_.utf8, p, n, &bad) != RTWS_OK) {
@@ -8004,19 +8082,16 @@ static int rtws__utf8_end_ok(rtws_conn *c) {
 #if !defined(RTWS_NO_DEFLATE)
 static const uint8_t rtws__pmd_tail[4] = {0, 0, 0xff, 0xff};
 
-/* RSV1 of a data frame header: with the extension agreed it marks the first
-   frame of a compressed message (§6); on a continuation or control frame,
-   or without the extension, it stays set and rtws_frame_header_check fails
-   the frame with 1002. Returns RTWS__MSG_Z for a compressed message. */
+/* RSV1 of a data frame header: with the extension agreed the frame parser
+   allows it on the first frame of a message, where it marks a compressed
+   message (§6); on a continuation or control frame, or without the
+   extension, the parser fails the frame with 1002. Called for an accepted
+   header with RSV bits: returns RTWS__MSG_Z. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
 #endif
-static uint8_t rtws__pmd_rsv(rtws_conn *c, rtws_frame_header *fh) {
-    rtws__pmd *z = c->priv_.hx.pmd;
-    if (!z || fh->rsv != 4 || (fh->opcode != RTWS_OP_TEXT && fh->opcode != RTWS_OP_BINARY))
-        return 0;
-    fh->rsv = 0;
-    z->rx_fresh = 1;
+static uint8_t rtws__pmd_rsv(rtws_conn *c) {
+    c->priv_.hx.pmd->rx_fresh = 1;
     return RTWS__MSG_Z;
 }
 
@@ -8358,21 +8433,21 @@ static void rtws__process(rtws_conn *c) {
         }
         if (c->priv_.state != RTWS_STATE_OPEN && c->priv_.state != RTWS_STATE_CLOSING) return;
         if (!c->priv_.have_h) {
-            rtws_frame_header fh;
-            rtws_err e = rtws_frame_header_decode(p, avail, &fh);
-            uint8_t z = 0; /* RTWS__MSG_Z: a compressed message starts */
+            /* the frame parser's first step (rtws_frame_parser_feed's): the
+               buffer holds a header whole before it is read */
+            size_t hl = 0;
+            unsigned rsv_ok = 0; /* permessage-deflate's RSV1 */
+            uint8_t z = 0;       /* RTWS__MSG_Z: a compressed message starts */
+            rtws_err e;
+#if !defined(RTWS_NO_DEFLATE)
+            if (c->priv_.hx.pmd) rsv_ok = 4;
+#endif
+            e = rtws__frame_begin(&c->priv_.h, p, avail, c->priv_.cfg->role, c->priv_.msg_op != 0,
+                                  c->priv_.cfg->max_frame, rsv_ok, &hl);
             if (e == RTWS_EAGAIN) break;
 #if !defined(RTWS_NO_DEFLATE)
-            if (e == RTWS_OK && fh.rsv) z = rtws__pmd_rsv(c, &fh);
+            if (e == RTWS_OK && c->priv_.h.rsv) z = rtws__pmd_rsv(c);
 #endif
-            if (e == RTWS_OK)
-                e = rtws_frame_header_check(&fh, c->priv_.cfg->role, c->priv_.msg_op != 0, c->priv_.cfg->max_frame);
-            c->priv_.h.fin = fh.fin;
-            c->priv_.h.rsv = fh.rsv;
-            c->priv_.h.opcode = fh.opcode;
-            c->priv_.h.masked = fh.masked;
-            memcpy(c->priv_.h.mask, fh.mask, 4);
-            c->priv_.h.len = fh.len;
             if (e == RTWS_OK && c->priv_.h.opcode < 8) {
                 /* caps checked before any byte of the payload is stored */
                 if (c->priv_.h.opcode != RTWS_OP_CONT) {
@@ -8396,16 +8471,14 @@ static void rtws__process(rtws_conn *c) {
                                                         : RTWS_CLOSE_PROTOCOL_ERROR);
                 return;
             }
-            c->priv_.rstart += fh.header_len;
+            c->priv_.rstart += hl;
             c->priv_.have_h = 1;
-            c->priv_.pdone = 0;
-            c->priv_.mask_pos = 0;
             continue;
         }
         if (c->priv_.h.opcode >= 8) {
             size_t n = (size_t)c->priv_.h.len;
             if (avail < n) break;
-            if (c->priv_.h.masked) rtws_frame_mask(p, n, c->priv_.h.mask, 0);
+            rtws__frame_unmask(&c->priv_.h, p, n);
             c->priv_.rstart += n;
             c->priv_.have_h = 0;
             if (!c->priv_.msg_op) c->priv_.hs_deadline = 0; /* not inside a message: done */
@@ -8413,11 +8486,8 @@ static void rtws__process(rtws_conn *c) {
             continue;
         }
         if (c->priv_.whole) {
-            size_t n = (size_t)c->priv_.h.len, k = RTWS__MIN(avail, n);
-            if (k > c->priv_.pdone) {
-                if (!rtws__payload(c, p + c->priv_.pdone, k - c->priv_.pdone)) return;
-                c->priv_.pdone = k;
-            }
+            size_t n = (size_t)c->priv_.h.len, k = RTWS__MIN(avail, n), done = (size_t)c->priv_.h.done;
+            if (k > done && !rtws__payload(c, p + done, k - done)) return;
             if (k < n) break;
             if (!rtws__utf8_end_ok(c)) return;
             c->priv_.rstart += n;
@@ -8427,14 +8497,12 @@ static void rtws__process(rtws_conn *c) {
             continue;
         }
         {
-            size_t rem = (size_t)c->priv_.h.len - c->priv_.pdone, k = RTWS__MIN(avail, rem);
+            size_t rem = (size_t)(c->priv_.h.len - c->priv_.h.done), k = RTWS__MIN(avail, rem);
             int frame_end = k == rem, msg_end = frame_end && c->priv_.h.fin;
             if (k == 0 && !frame_end) break;
             if (c->priv_.msg_op >= RTWS__MSG_Z) { /* compressed */
 #if !defined(RTWS_NO_DEFLATE)
-                if (c->priv_.h.masked)
-                    c->priv_.mask_pos = (uint8_t)rtws_frame_mask(p, k, c->priv_.h.mask, c->priv_.mask_pos);
-                c->priv_.pdone += k;
+                rtws__frame_unmask(&c->priv_.h, p, k);
                 c->priv_.rstart += k;
                 if (frame_end) c->priv_.have_h = 0;
                 if (!rtws__pmd_recv(c, p, k, msg_end)) return;
@@ -8442,7 +8510,6 @@ static void rtws__process(rtws_conn *c) {
                 continue;
             }
             if (!rtws__payload(c, p, k)) return;
-            c->priv_.pdone += k;
             c->priv_.rstart += k;
             if (frame_end) c->priv_.have_h = 0;
             if (msg_end && !rtws__utf8_end_ok(c)) return;

@@ -127,6 +127,7 @@ static void fz_event(rtws_conn *c, const rtws_event *ev, void *user) {
                 f->pmd_takeover = f->role == RTWS_SERVER ? !ag.server_no_context_takeover
                                                          : !ag.client_no_context_takeover;
                 FUZZ_CHECK(rtws_inflate_init(&f->inf, NULL, NULL, 0) == RTWS_Z_OK);
+                rtws_frame_parser_set_rsv(&f->fp, 4); /* RFC 7692: RSV1 on a message's first frame */
             }
         }
         /* the only protocol ever chosen is "chat": by fz_on_accept when the
@@ -292,15 +293,6 @@ static void fz_parse_out(fz *f) {
         rtws_frame_piece piece;
         size_t used = 0;
         rtws_err e;
-        if (f->fp.priv_.in_header == 1 && f->fp.priv_.hlen == 0 && (f->out[off] & 0x40)) {
-            /* RSV1: only with the extension, on a data message's first frame */
-            unsigned op = f->out[off] & 15u;
-            FUZZ_CHECK(f->pmd && (op == RTWS_OP_TEXT || op == RTWS_OP_BINARY));
-            f->out[off] &= 0xbf;
-            f->zmsg = (int)op;
-            f->zutf8 = 0;
-            rtws_inflate_reset(&f->inf, f->pmd_takeover);
-        }
         e = rtws_frame_parser_feed(&f->fp, f->out + off, f->out_len - off, &used, &piece);
         FUZZ_CHECK(e == RTWS_OK || e == RTWS_EAGAIN); /* rtws writes only valid frames */
         off += used;
@@ -308,6 +300,14 @@ static void fz_parse_out(fz *f) {
         if (piece.frame_start) {
             FUZZ_CHECK(!f->close_out); /* nothing after a close frame */
             f->ctl_len = 0;
+            if (piece.h->rsv) {
+                /* RSV1: the parser allows it only with the extension
+                   (rtws_frame_parser_set_rsv below), on a data message's first frame */
+                FUZZ_CHECK(f->pmd && piece.h->rsv == 4);
+                f->zmsg = (int)piece.h->opcode;
+                f->zutf8 = 0;
+                rtws_inflate_reset(&f->inf, f->pmd_takeover);
+            }
         }
         if (piece.h->opcode >= 8) {
             memcpy(f->ctl + f->ctl_len, piece.data, piece.len);

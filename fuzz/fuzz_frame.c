@@ -1,5 +1,7 @@
 /* fuzz/fuzz_frame.c - rtws_frame_parser over an arbitrary byte stream.
-   byte 0: bit 0 role (1 server, 0 client), bits 1-2 max_frame (none, 0, 125, 65536)
+   byte 0: bit 0 role (1 server, 0 client), bits 1-2 max_frame (none, 0, 125, 65536),
+           bit 3 RSV1 allowed on a message's first frame (rtws_frame_parser_set_rsv(4),
+           as with permessage-deflate)
    byte 1: chunk size (0: the whole stream at once)
    rest:   the stream
    The stream is parsed three ways (whole, in chunks, one byte per call) and
@@ -21,7 +23,7 @@ static uint64_t mix(uint64_t h, uint64_t v) {
 }
 
 static run_result run(const uint8_t *orig, size_t n, rtws_role role, uint64_t max_frame,
-                      size_t step) {
+                      unsigned rsv_first, size_t step) {
     run_result r;
     rtws_frame_parser p;
     uint8_t *buf = (uint8_t *)malloc(n ? n : 1);
@@ -32,6 +34,7 @@ static run_result run(const uint8_t *orig, size_t n, rtws_role role, uint64_t ma
     memset(&r, 0, sizeof r);
     r.err = RTWS_EAGAIN;
     rtws_frame_parser_init(&p, role, max_frame);
+    if (rsv_first) rtws_frame_parser_set_rsv(&p, rsv_first);
     while (off < n) {
         size_t len = n - off < step ? n - off : step, used = 12345;
         rtws_frame_piece piece;
@@ -66,7 +69,9 @@ static run_result run(const uint8_t *orig, size_t n, rtws_role role, uint64_t ma
                 /* the header ends where the piece begins */
                 frame_pos = (size_t)(piece.data - buf) - hdr_len;
                 FUZZ_CHECK(hdr_len >= 2 && hdr_len <= RTWS_FRAME_HEADER_MAX);
-                FUZZ_CHECK(h->rsv == 0);
+                /* RSV bits only those allowed, only on a data message's first frame */
+                FUZZ_CHECK(h->rsv == 0 || (h->rsv == (h->rsv & rsv_first) && !in_message &&
+                                           (h->opcode == RTWS_OP_TEXT || h->opcode == RTWS_OP_BINARY)));
                 FUZZ_CHECK(role == RTWS_SERVER ? h->masked == 1 : h->masked == 0);
                 FUZZ_CHECK(h->fin <= 1);
                 if (h->opcode >= 8) {
@@ -80,8 +85,9 @@ static run_result run(const uint8_t *orig, size_t n, rtws_role role, uint64_t ma
                 el = rtws_frame_header_encode(enc, h->fin, (rtws_opcode)h->opcode, h->len,
                                               h->masked ? h->mask : NULL);
                 FUZZ_CHECK(el == hdr_len);
+                enc[0] = (uint8_t)(enc[0] | h->rsv << 4);
                 FUZZ_CHECK(memcmp(enc, orig + frame_pos, el) == 0);
-                r.sum = mix(r.sum, (uint64_t)h->fin << 56 | (uint64_t)h->opcode << 48 |
+                r.sum = mix(r.sum, (uint64_t)h->rsv << 60 | (uint64_t)h->fin << 56 | (uint64_t)h->opcode << 48 |
                                        (uint64_t)h->masked << 40 | hdr_len);
                 r.sum = mix(r.sum, h->len);
             } else {
@@ -115,18 +121,20 @@ static run_result run(const uint8_t *orig, size_t n, rtws_role role, uint64_t ma
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     rtws_role role;
     uint64_t max_frame;
+    unsigned rsv_first;
     static const uint64_t caps[4] = {0, 0, 125, 65536};
     size_t step;
     run_result whole, chunked, bytes;
     if (n < 2) return 0;
     role = (d[0] & 1) ? RTWS_SERVER : RTWS_CLIENT;
     max_frame = caps[(d[0] >> 1) & 3];
+    rsv_first = (d[0] & 8) ? 4u : 0u;
     step = d[1] ? d[1] : n;
     d += 2;
     n -= 2;
-    whole = run(d, n, role, max_frame, n ? n : 1);
-    chunked = run(d, n, role, max_frame, step);
-    bytes = run(d, n, role, max_frame, 1);
+    whole = run(d, n, role, max_frame, rsv_first, n ? n : 1);
+    chunked = run(d, n, role, max_frame, rsv_first, step);
+    bytes = run(d, n, role, max_frame, rsv_first, 1);
     FUZZ_CHECK(whole.err == chunked.err && whole.err == bytes.err);
     FUZZ_CHECK(whole.consumed == chunked.consumed && whole.consumed == bytes.consumed);
     FUZZ_CHECK(whole.frames == chunked.frames && whole.frames == bytes.frames);
