@@ -154,9 +154,13 @@
    read, so rtws.h asks when it comes first. When a libc header came first
    (their <features.h> has run: __GLIBC__ or _FEATURES_H), asking now is too
    late and would end in implicit-declaration errors deep in the header; say
-   so instead. */
+   so instead. macOS and the BSDs show POSIX and their own calls by default,
+   and asking for POSIX alone there would hide what they add (SO_NOSIGPIPE,
+   the u_int types of their network headers): nothing is asked there. */
 #if defined(RTWS_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE) &&          \
-    !defined(_DEFAULT_SOURCE) && !defined(_WIN32) && !defined(__APPLE__)
+    !defined(_DEFAULT_SOURCE) && !defined(_WIN32) && !defined(__APPLE__) &&                        \
+    !defined(__FreeBSD__) && !defined(__NetBSD__) && !defined(__OpenBSD__) &&                      \
+    !defined(__DragonFly__)
 #if defined(__GLIBC__) || defined(_FEATURES_H)
 #error "rtws.h: a libc header (<stdio.h>, <stdint.h>, ...) was included before the implementation under strict C (-std=c99), so POSIX is hidden. Make the RTWS_IMPLEMENTATION define and the include of rtws.h come first in this file, or compile it with -D_POSIX_C_SOURCE=200809L (or -D_GNU_SOURCE, or -std=gnu99)."
 #endif
@@ -2960,6 +2964,20 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 #if defined(RTWS_IMPLEMENTATION) && !defined(RTWS__IMPLEMENTED)
 #define RTWS__IMPLEMENTED
 
+/* Private, for tests (tests/interop_bsdsim.sh): build on Linux the code paths
+   of a system without Linux's extras, as on macOS and the BSDs -- poll(2)
+   instead of epoll, a pipe instead of an eventfd, /dev/urandom instead of
+   getrandom(), no MSG_NOSIGNAL (so SO_NOSIGPIPE is asked for on every
+   socket; Linux refuses the option, and the test programs ignore SIGPIPE). */
+#if defined(RTWS__SIMULATE_BSD)
+#ifndef RTWS_NO_EPOLL
+#define RTWS_NO_EPOLL
+#endif
+#define RTWS__NO_EVENTFD 1
+#define RTWS__NO_GETRANDOM 1
+#define RTWS__NO_MSG_NOSIGNAL 1
+#endif
+
 #include <string.h>
 
 #if defined(__GLIBC__) && !defined(_POSIX_C_SOURCE)
@@ -3009,7 +3027,8 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25)) &&        \
+    !defined(RTWS__NO_GETRANDOM) /* elsewhere (macOS, the BSDs, musl): /dev/urandom */
 #define RTWS__HAVE_GETRANDOM 1
 #include <sys/random.h>
 #endif
@@ -8880,8 +8899,28 @@ static const char *rtws__os_strerror(int code, char *buf, size_t cap) {
 #define RTWS__EPOLL 1 /* rtws_ctx_run_once waits with epoll: no walk over every socket */
 #endif
 
+/* A write to a socket the peer closed must give EPIPE, not SIGPIPE: Linux
+   and the BSDs take MSG_NOSIGNAL on each send; macOS has no such flag but
+   SO_NOSIGPIPE, set on every socket (rtws__set_nonblock). A system with
+   neither raises SIGPIPE, which the program must then ignore. msg_iovlen is
+   a size_t in glibc (and bionic), an int in POSIX, musl, macOS and the BSDs. */
+#if defined(RTWS__NO_MSG_NOSIGNAL) && defined(MSG_NOSIGNAL)
+#undef MSG_NOSIGNAL
+#endif
 #ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on every socket instead */
+#define MSG_NOSIGNAL 0
+#endif
+#if defined(SO_NOSIGPIPE)
+#define RTWS__SO_NOSIGPIPE SO_NOSIGPIPE
+#elif defined(RTWS__SIMULATE_BSD)
+#define RTWS__SO_NOSIGPIPE 0x1022 /* macOS's number; Linux answers ENOPROTOOPT */
+#elif defined(__APPLE__) && !defined(RTWS_NO_HOST)
+#error "rtws: SO_NOSIGPIPE is hidden (a _POSIX_C_SOURCE without _DARWIN_C_SOURCE?): define _DARWIN_C_SOURCE too, or a closed peer would raise SIGPIPE"
+#endif
+#if defined(__GLIBC__) || defined(__BIONIC__)
+#define RTWS__IOVLEN(n) ((size_t)(n))
+#else
+#define RTWS__IOVLEN(n) ((int)(n))
 #endif
 
 typedef union rtws__addr {
@@ -9118,7 +9157,7 @@ static long rtws__tcp_writev(void *state, int fd, const rtws_iov *iov, int n, in
     }
     memset(&mh, 0, sizeof mh);
     mh.msg_iov = io;
-    mh.msg_iovlen = (size_t)n;
+    mh.msg_iovlen = RTWS__IOVLEN(n);
     do w = sendmsg(fd, &mh, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
     if (w >= 0) return (long)w;
@@ -9179,10 +9218,10 @@ static int rtws__set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
     fcntl(fd, F_SETFD, FD_CLOEXEC);
-#ifdef SO_NOSIGPIPE
+#ifdef RTWS__SO_NOSIGPIPE
     {
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+        int one = 1; /* fails harmlessly on the wake-up pipe (not a socket) */
+        setsockopt(fd, SOL_SOCKET, RTWS__SO_NOSIGPIPE, &one, sizeof one);
     }
 #endif
     return 0;
@@ -10881,8 +10920,9 @@ static int rtws__acas_ptr(void *volatile *p, void **expect, void *v) {
 #if !defined(__GNUC__) && !defined(__clang__)
 #error "rtws: cross-thread posting needs the __atomic builtins of gcc or clang (or MSVC's Interlocked* functions); define RTWS_NO_THREADS to leave it out"
 #endif
-#if defined(__linux__)
+#if defined(__linux__) && !defined(RTWS__NO_EVENTFD)
 #include <sys/eventfd.h>
+#define RTWS__EVENTFD 1 /* elsewhere (macOS, the BSDs): a pipe */
 #endif
 
 #define RTWS__ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -10929,7 +10969,7 @@ static int rtws__wake_open(int fds[2]) {
     }
     rtws__os_setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return 0;
-#elif defined(__linux__)
+#elif defined(RTWS__EVENTFD)
     fds[0] = fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return fds[0] < 0 ? -1 : 0;
 #else
