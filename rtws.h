@@ -143,8 +143,9 @@
    on_socket, handle_readable) is the SOCKET's value, -1 for none; the
    detail of RTWS_ERR_IO is a WSAGetLastError() code, its text the system's
    (FormatMessage); rtws_ctx_run_once waits with WSAPoll, and each context
-   calls WSAStartup once (WSACleanup in rtws_ctx_free). See docs/GUIDE.md,
-   "Platforms".
+   calls WSAStartup once (WSACleanup in rtws_ctx_free); names resolve on
+   the loop with the adapters' DNS servers (GetAdaptersAddresses, from
+   iphlpapi.dll loaded at run time). See docs/GUIDE.md, "Platforms".
 */
 #ifndef RTWS_H
 #define RTWS_H
@@ -1506,7 +1507,8 @@ typedef struct rtws_ctx_config {
                                   (the default when built with RTWS_DNS_SYSTEM) */
     const char *dns_conf;      /* resolv.conf text used instead of /etc/resolv.conf
                                   (nameserver lines, options timeout: and attempts:);
-                                  NULL: the file (Windows: the system resolver) */
+                                  NULL: the file (Windows: the adapters' servers,
+                                  rtws_dns_conf_system) */
     unsigned dns_port;         /* the name servers' port (53) */
     uint32_t dns_timeout_ms;   /* each try waits this long (0: resolv.conf's timeout) */
     unsigned dns_attempts;     /* rounds over the servers (0: resolv.conf's attempts) */
@@ -1571,6 +1573,16 @@ RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_
 RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
                                       const rtws_client_opts *opts, uint64_t now_ms,
                                       rtws_err *err);
+/* The system's resolver settings, those a connect without
+   rtws_ctx_config.dns_conf uses, into *conf: /etc/resolv.conf on POSIX; on
+   Windows the DNS servers of the network adapters that are up, from
+   GetAdaptersAddresses (iphlpapi.dll, loaded at run time: nothing more to
+   link), the first three (link-local and the fec0:: placeholders skipped),
+   with resolv.conf's default timeout and attempts. Reading allocates from a
+   (NULL: RTWS_MALLOC). Returns how many servers the system named; with 0,
+   conf holds the defaults (127.0.0.1), and on Windows connects then ask the
+   system's blocking getaddrinfo() instead. */
+RTWS_API size_t rtws_dns_conf_system(rtws_dns_conf *conf, const rtws_allocator *a);
 #endif /* !RTWS_NO_CLIENT */
 
 /* Style 1, poll(2): returns n, the number of sockets of the context
@@ -6128,7 +6140,9 @@ static unsigned rtws__dns_opt(const char *s, size_t n, unsigned lo, unsigned hi,
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *conf) {
+/* rtws_dns_conf_parse; returns how many nameservers the text named (0: the
+   default 127.0.0.1 is in conf) */
+static size_t rtws__dns_conf_read(const char *text, size_t len, rtws_dns_conf *conf) {
     size_t b = 0, next;
     memset(conf, 0, sizeof *conf);
     conf->timeout_s = 5;
@@ -6159,7 +6173,13 @@ RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *c
         conf->servers[0].addr[0] = 127;
         conf->servers[0].addr[3] = 1;
         conf->nservers = 1;
+        return 0;
     }
+    return conf->nservers;
+}
+
+RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *conf) {
+    (void)rtws__dns_conf_read(text, len, conf);
 }
 #endif /* !RTWS_NO_CLIENT */
 
@@ -8798,6 +8818,9 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 #endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
+#if !defined(RTWS_NO_CLIENT)
+#include <iphlpapi.h> /* the types of GetAdaptersAddresses (loaded at run time) */
+#endif
 #include <errno.h>
 #include <stdio.h>
 #if defined(_MSC_VER)
@@ -10455,54 +10478,138 @@ static size_t rtws__read_file(const rtws_allocator *a, const char *path, char **
     return b ? n : 0;
 }
 
-/* Resolves host (a name or an address) and port into at most RTWS__MAX_ALT
-   addresses (*out, allocated), returning how many; 0 with *err. A name that
-   DNS must answer gives -1 and *dns, the lookup to start on the loop
-   (rtws__dns_try). An IP literal, the hosts file and "localhost" answer at
-   once; with cfg.dns_system (or on Windows without cfg.dns_conf) the
-   system's getaddrinfo() does it all, blocking. */
-static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__addr **out,
-                         rtws__dns **dns, rtws_err *err) {
+#if defined(_WIN32)
+typedef ULONG(WINAPI *rtws__gaa_fn)(ULONG, ULONG, PVOID, PIP_ADAPTER_ADDRESSES, PULONG);
+/* The DNS servers of the adapters that are up into conf (at most 3, no
+   duplicates); how many were added. */
+static size_t rtws__win_dns_servers(rtws_dns_conf *conf, const rtws_allocator *al) {
+    HMODULE lib = LoadLibraryA("iphlpapi.dll");
+    rtws__gaa_fn gaa;
+    IP_ADAPTER_ADDRESSES *list = NULL, *ad;
+    ULONG len = 16384, r = ERROR_BUFFER_OVERFLOW;
+    int round;
+    if (!lib) return 0;
+    gaa = (rtws__gaa_fn)(void (*)(void))GetProcAddress(lib, "GetAdaptersAddresses");
+    for (round = 0; gaa && r == ERROR_BUFFER_OVERFLOW && round < 4; round++) {
+        rtws__free(al, list);
+        list = (IP_ADAPTER_ADDRESSES *)rtws__alloc(al, len);
+        if (!list) break;
+        r = gaa(AF_UNSPEC,
+                GAA_FLAG_SKIP_UNICAST | GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST |
+                    GAA_FLAG_SKIP_FRIENDLY_NAME,
+                NULL, list, &len);
+    }
+    conf->nservers = 0;
+    for (ad = list; r == NO_ERROR && ad; ad = ad->Next) {
+        IP_ADAPTER_DNS_SERVER_ADDRESS *ds;
+        if (ad->OperStatus != IfOperStatusUp || ad->IfType == IF_TYPE_SOFTWARE_LOOPBACK) continue;
+        for (ds = ad->FirstDnsServerAddress; ds && conf->nservers < 3; ds = ds->Next) {
+            const struct sockaddr *sa = ds->Address.lpSockaddr;
+            rtws_dns_addr a;
+            size_t i;
+            memset(&a, 0, sizeof a);
+            if (!sa) continue;
+            if (sa->sa_family == AF_INET && ds->Address.iSockaddrLength >= (INT)sizeof(struct sockaddr_in)) {
+                a.family = 4;
+                memcpy(a.addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+            } else if (sa->sa_family == AF_INET6 &&
+                       ds->Address.iSockaddrLength >= (INT)sizeof(struct sockaddr_in6)) {
+                a.family = 6;
+                memcpy(a.addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+                /* fe80::/10 needs a scope rtws_dns_addr cannot carry; fec0::/10
+                   holds Windows' placeholders (fec0:0:0:ffff::1 to 3) */
+                if (a.addr[0] == 0xfe && (a.addr[1] & 0x80)) continue;
+            } else {
+                continue;
+            }
+            for (i = 0; i < conf->nservers; i++)
+                if (memcmp(&conf->servers[i], &a, sizeof a) == 0) break;
+            if (i == conf->nservers) conf->servers[conf->nservers++] = a;
+        }
+    }
+    rtws__free(al, list);
+    FreeLibrary(lib);
+    return conf->nservers;
+}
+#endif
+
+RTWS_API size_t rtws_dns_conf_system(rtws_dns_conf *conf, const rtws_allocator *a) {
+    rtws_allocator none;
+    size_t n;
+    if (!a) {
+        memset(&none, 0, sizeof none);
+        a = &none;
+    }
+    rtws_dns_conf_parse(NULL, 0, conf);
+#if defined(_WIN32)
+    n = rtws__win_dns_servers(conf, a);
+    if (!n) rtws_dns_conf_parse(NULL, 0, conf);
+#else
+    {
+        char *text = NULL;
+        size_t len = rtws__read_file(a, "/etc/resolv.conf", &text);
+        n = rtws__dns_conf_read(text, len, conf);
+        rtws__free(a, text);
+    }
+#endif
+    return n;
+}
+
+/* getaddrinfo() of host and port (flags: its ai_flags) into at most
+   RTWS__MAX_ALT addresses (*out, allocated); how many, 0 with *err. */
+static int rtws__resolve_gai(rtws_ctx *ctx, const char *host, unsigned port, int flags,
+                             rtws__addr **out, rtws_err *err) {
     const rtws_allocator *al = &ctx->cfg.conn.allocator;
     struct addrinfo hints, *res = NULL, *ai;
-    rtws_dns_addr found[2 * RTWS__MAX_ALT];
-    size_t hn = strlen(host), nf = 0;
-    char ps[8], *text = NULL;
-    int n = 0, gai, sys = ctx->cfg.dns_system;
-    rtws__dns *d;
-#if defined(_WIN32)
-    if (!ctx->cfg.dns_conf) sys = 1; /* the system's servers are not read (docs/GUIDE.md) */
-#endif
-    *out = NULL;
-    *dns = NULL;
-    *err = RTWS_ERR_RESOLVE;
+    char ps[8];
+    int n = 0;
     snprintf(ps, sizeof ps, "%u", port);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = sys ? 0 : AI_NUMERICHOST; /* a literal: never blocks */
-    gai = getaddrinfo(host, ps, &hints, &res);
-    if (gai == 0 && res) {
-        *out = (rtws__addr *)rtws__alloc(al, RTWS__MAX_ALT * sizeof **out);
-        if (*out) {
-            memset(*out, 0, RTWS__MAX_ALT * sizeof **out);
-            for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
-                if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-                    ai->ai_addrlen > sizeof(rtws__addr))
-                    continue;
-                memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
-            }
+    hints.ai_flags = flags;
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return 0;
+    *out = (rtws__addr *)rtws__alloc(al, RTWS__MAX_ALT * sizeof **out);
+    if (*out) {
+        memset(*out, 0, RTWS__MAX_ALT * sizeof **out);
+        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
+            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+                ai->ai_addrlen > sizeof(rtws__addr))
+                continue;
+            memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
         }
-        freeaddrinfo(res);
-        if (!*out) *err = RTWS_ERR_NOMEM;
-        if (*out && !n) {
-            rtws__free(al, *out);
-            *out = NULL;
-        }
-        return n;
     }
-    if (gai == 0) freeaddrinfo(res);
-    if (sys || memchr(host, ':', hn) || memchr(host, '%', hn)) return 0; /* a bad literal */
+    freeaddrinfo(res);
+    if (!*out) *err = RTWS_ERR_NOMEM;
+    if (*out && !n) {
+        rtws__free(al, *out);
+        *out = NULL;
+    }
+    return n;
+}
+
+/* Resolves host (a name or an address) and port into at most RTWS__MAX_ALT
+   addresses (*out, allocated), returning how many; 0 with *err. A name that
+   DNS must answer gives -1 and *dns, the lookup to start on the loop
+   (rtws__dns_try). An IP literal, the hosts file and "localhost" answer at
+   once; with cfg.dns_system (or on Windows when the system names no DNS
+   server) the system's getaddrinfo() does it all, blocking. */
+static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__addr **out,
+                         rtws__dns **dns, rtws_err *err) {
+    const rtws_allocator *al = &ctx->cfg.conn.allocator;
+    rtws_dns_addr found[2 * RTWS__MAX_ALT];
+    rtws_dns_conf conf;
+    size_t hn = strlen(host), nf = 0;
+    char *text = NULL;
+    int n;
+    rtws__dns *d;
+    *out = NULL;
+    *dns = NULL;
+    *err = RTWS_ERR_RESOLVE;
+    if (ctx->cfg.dns_system) return rtws__resolve_gai(ctx, host, port, 0, out, err);
+    n = rtws__resolve_gai(ctx, host, port, AI_NUMERICHOST, out, err); /* a literal: never blocks */
+    if (n || *err != RTWS_ERR_RESOLVE) return n;
+    if (memchr(host, ':', hn) || memchr(host, '%', hn)) return 0; /* a bad literal */
     /* the hosts file */
     if (ctx->cfg.dns_hosts) {
         nf = rtws_dns_hosts_find(ctx->cfg.dns_hosts, strlen(ctx->cfg.dns_hosts), host, hn, 0,
@@ -10537,6 +10644,13 @@ static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__a
         uint8_t q[RTWS_DNS_QUERY_MAX];
         if (hn > 253 || !rtws_dns_query_encode(q, sizeof q, 0, host, hn, RTWS_DNS_A, 0)) return 0;
     }
+    if (ctx->cfg.dns_conf) {
+        rtws_dns_conf_parse(ctx->cfg.dns_conf, strlen(ctx->cfg.dns_conf), &conf);
+    } else if (!rtws_dns_conf_system(&conf, al)) {
+#if defined(_WIN32) /* no DNS server named: what the system does */
+        return rtws__resolve_gai(ctx, host, port, 0, out, err);
+#endif
+    }
     d = (rtws__dns *)rtws__alloc(al, sizeof *d);
     if (!d) {
         *err = RTWS_ERR_NOMEM;
@@ -10546,13 +10660,7 @@ static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__a
     memcpy(d->name, host, hn + 1);
     d->name_len = hn;
     d->port = port;
-    if (ctx->cfg.dns_conf) {
-        rtws_dns_conf_parse(ctx->cfg.dns_conf, strlen(ctx->cfg.dns_conf), &d->conf);
-    } else {
-        size_t len = rtws__read_file(al, "/etc/resolv.conf", &text);
-        rtws_dns_conf_parse(text, len, &d->conf);
-        rtws__free(al, text);
-    }
+    d->conf = conf;
     d->dport = RTWS__DEF(ctx->cfg.dns_port, 53u);
     d->try_ms = RTWS__DEF(ctx->cfg.dns_timeout_ms, d->conf.timeout_s * 1000u);
     d->ntries = RTWS__DEF(ctx->cfg.dns_attempts, d->conf.attempts) * (unsigned)d->conf.nservers;
