@@ -1560,8 +1560,11 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
    error event RTWS_ERR_RESOLVE (detail: the DNS RCODE or 0, detail_text:
    why) instead of a NULL return; IP literals and the hosts file answer at
    once; rtws_ctx_config.dns_system (or RTWS_DNS_SYSTEM) asks the blocking
-   getaddrinfo() instead. The addresses are tried IPv6 first, the second one
-   250 ms after the first (closed then), each next one at a failure. opts may be NULL; its host and
+   getaddrinfo() instead. The addresses are tried IPv6 first, the families
+   in turn, as a race (Happy Eyeballs, RFC 8305): the next one starts when
+   the newest attempt has not connected within 250 ms, or at once when an
+   attempt fails; the first to connect wins, the others are closed (the
+   pollfd export lists each attempt). opts may be NULL; its host and
    path are taken from the url when NULL (rtws_url_host_header and
    rtws_url_target). Resolution, connect and handshake together are bounded
    by conn.handshake_timeout_ms. Returns the connection (events follow on
@@ -1586,7 +1589,8 @@ RTWS_API size_t rtws_dns_conf_system(rtws_dns_conf *conf, const rtws_allocator *
 #endif /* !RTWS_NO_CLIENT */
 
 /* Style 1, poll(2): returns n, the number of sockets of the context
-   (listeners and the wake-up fd of posting included), and writes one pollfd per socket into
+   (listeners, the wake-up fd of posting and the attempts of a client racing
+   its addresses included), and writes one pollfd per socket into
    fds[0 .. min(n, cap)); nothing is written past fds[cap - 1], and fds may be
    NULL when cap is 0. When n > cap the array was short: it holds the first
    cap sockets only, and the others would not be polled. Grow it to at least
@@ -9052,6 +9056,11 @@ typedef struct rtws__route {
                                     to it only (lower case) */
     struct rtws__dns *dns;       /* the name being resolved, else NULL */
     uint64_t attempt_at;         /* when the connect to the current address began */
+    int race_fd[RTWS__MAX_ALT];  /* earlier attempts, still connecting (Happy Eyeballs):
+                                    the socket's fd is the newest */
+    uint8_t race_alt[RTWS__MAX_ALT]; /* their address (index in alt) */
+    uint8_t race_w[RTWS__MAX_ALT];   /* the events watched on them */
+    uint8_t nrace;
 } rtws__route;
 
 /* The route of a client of rtws_ctx_connect, else NULL. */
@@ -9078,6 +9087,7 @@ static void rtws__route_restart(struct rtws__sock *s, uint64_t now);
 static int rtws__route_tls(struct rtws__sock *s);
 static unsigned rtws__dns_want(const rtws__sock *s);
 static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d);
+static void rtws__race_end(struct rtws__sock *s);
 #endif
 
 
@@ -9418,6 +9428,9 @@ static void rtws__destroy(rtws__sock *s) {
         s->conn.priv_.depth = 0;
         rtws_conn_free(&s->conn);
     }
+#if !defined(RTWS_NO_CLIENT)
+    if (s->kind & RTWS__SOCK_ROUTED) rtws__race_end(s);
+#endif
     if (s->kind & RTWS__SOCK_ROUTED) rtws__route_free(a, rtws__route_of(s));
     else rtws__free(a, s->alt);
     rtws__free(a, s);
@@ -10209,24 +10222,133 @@ static void rtws__dns_ready(rtws__sock *s, int readable, int writable, uint64_t 
     }
 }
 
-/* The timers of a connecting client of rtws_ctx_connect: the try under way
-   timed out, or the next address is due (RFC 8305's Connection Attempt
-   Delay, 250 ms). The attempt left behind is closed, not raced, so only the
-   first address gets that step (a broken IPv6 path hands over to IPv4; on a
-   slow link every address would be given up in turn); later ones move on
-   when they fail. */
+/* ---- Happy Eyeballs (RFC 8305 §5) ----
+   A client of rtws_ctx_connect tries its addresses (IPv6 first, the
+   families in turn: rtws__dns_order) as a race: when the attempt under way
+   has not connected within the Connection Attempt Delay (250 ms), it is
+   held (the route keeps its fd, still watched, still in byfd) and the next
+   address starts on the socket; an attempt that fails starts the next at
+   once. The first attempt to connect wins and becomes the socket's fd; the
+   others are closed. An rtws_stream's socket steps through its addresses
+   one at a time (the first is given up after 250 ms, later ones when they
+   fail). */
 #define RTWS__ATTEMPT_DELAY_MS 250u
 static uint64_t *rtws__attempt_at(rtws__sock *s);
+
+static void rtws__watch_fd(rtws_ctx *ctx, int fd, unsigned old, unsigned want) {
+    if (old == want) return;
+    if (ctx->cfg.on_socket) ctx->cfg.on_socket(ctx, fd, want, ctx->cfg.socket_user);
+#ifdef RTWS__EPOLL
+    if (ctx->epoll_on) rtws__epoll_set(ctx, fd, old, want);
+#endif
+}
+
+/* Forgets held attempt i of s; its fd is closed unless keep. */
+static int rtws__race_take(rtws__sock *s, unsigned i, int keep) {
+    rtws_ctx *ctx = s->ctx;
+    rtws__route *r = rtws__route_of(s);
+    int fd = r->race_fd[i];
+    if (!keep) {
+        rtws__watch_fd(ctx, fd, r->race_w[i], 0);
+        if ((size_t)fd < ctx->capfd && ctx->byfd[fd] == s) ctx->byfd[fd] = NULL;
+        rtws__os_close(fd);
+    }
+    r->nrace--;
+    r->race_fd[i] = r->race_fd[r->nrace];
+    r->race_alt[i] = r->race_alt[r->nrace];
+    r->race_w[i] = r->race_w[r->nrace];
+    return fd;
+}
+
+static void rtws__race_end(rtws__sock *s) {
+    rtws__route *r = rtws__route_of(s);
+    while (r->nrace) rtws__race_take(s, r->nrace - 1u, 0);
+}
+
+/* Closes the attempt on s's fd (it failed, or another won). */
+static void rtws__race_close_fd(rtws__sock *s) {
+    if (s->fd < 0) return;
+    rtws__watch(s, 0);
+    if (s->registered && (size_t)s->fd < s->ctx->capfd && s->ctx->byfd[s->fd] == s)
+        s->ctx->byfd[s->fd] = NULL;
+    rtws__os_close(s->fd);
+    s->fd = -1;
+}
+
+/* Held attempt i becomes s's fd (the attempt there is closed). */
+static void rtws__race_promote(rtws__sock *s, unsigned i) {
+    rtws__route *r = rtws__route_of(s);
+    unsigned w = r->race_w[i], ai = r->race_alt[i];
+    rtws__race_close_fd(s);
+    s->fd = rtws__race_take(s, i, 1);
+    s->watched = (uint8_t)w;
+    s->peer = s->alt[ai];
+}
+
+/* The next address joins the race: the attempt under way is held, the next
+   starts on s. A failure ends s (with the last error) when no attempt is left. */
+static void rtws__race_step(rtws__sock *s) {
+    rtws__route *r = rtws__route_of(s);
+    int err;
+    if (s->fd >= 0 && r->nrace < RTWS__MAX_ALT) {
+        r->race_fd[r->nrace] = s->fd;
+        r->race_alt[r->nrace] = (uint8_t)(s->ialt - 1u);
+        r->race_w[r->nrace] = s->watched;
+        r->nrace++;
+        s->fd = -1;
+        s->watched = 0;
+    }
+    err = rtws__next_addr(s);
+    if (!err) return;
+    if (r->nrace) { /* none left to start: the held ones race on */
+        rtws__race_close_fd(s);
+        rtws__race_promote(s, r->nrace - 1u);
+        return;
+    }
+    {
+        char text[256];
+        rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+    }
+}
+
+/* Readiness on fd, a held attempt of s: 1 when it won (s's fd now). */
+static int rtws__race_ready(rtws__sock *s, int fd) {
+    rtws__route *r = rtws__route_of(s);
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    unsigned i;
+    for (i = 0; i < r->nrace && r->race_fd[i] != fd; i++) {}
+    if (i == r->nrace) return 0;
+    if (rtws__os_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = RTWS__SOCKERR();
+    if (RTWS__INPROGRESS(soerr) || soerr == RTWS__EALREADY) return 0;
+    if (soerr) { /* failed: the next address starts at once */
+        rtws__race_take(s, i, 0);
+        if (s->ialt < s->nalt) rtws__race_step(s);
+        return 0;
+    }
+    rtws__race_promote(s, i);
+    s->connecting = 0;
+    rtws__race_end(s);
+    return 1;
+}
+
+/* The timers of a connecting client of rtws_ctx_connect: the try under way
+   timed out, or the next address joins the race (the Connection Attempt
+   Delay after the newest attempt began). */
 static void rtws__route_timers(rtws__sock *s, uint64_t now) {
     rtws__dns *d = *rtws__dns_slot(s);
     if (d) {
         if (now >= d->deadline) rtws__dns_next(s, now);
-    } else if (s->ialt == 1 && s->nalt > 1 && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
-        int err = rtws__next_addr(s); /* this one is slow: the next */
-        if (err) {
-            char text[256];
-            rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+    } else if (!(s->kind & RTWS__SOCK_ROUTED)) { /* an rtws_stream: the first address only */
+        if (s->ialt == 1 && s->nalt > 1 && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
+            int err = rtws__next_addr(s); /* this one is slow: the next */
+            if (err) {
+                char text[256];
+                rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+            }
         }
+    } else if (s->ialt < s->nalt && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
+        rtws__race_step(s);
     }
 }
 
@@ -10235,7 +10357,7 @@ static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d) {
     rtws__sock *m = (rtws__sock *)(uintptr_t)s;
     const rtws__dns *q = *rtws__dns_slot(m);
     if (q) return RTWS__MIN(d, q->deadline);
-    if (s->ialt == 1 && s->nalt > 1)
+    if ((s->kind & RTWS__SOCK_ROUTED) ? s->ialt < s->nalt : s->ialt == 1 && s->nalt > 1)
         return RTWS__MIN(d, *rtws__attempt_at(m) + RTWS__ATTEMPT_DELAY_MS);
     return d;
 }
@@ -10941,12 +11063,18 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
             rtws__settle(s, now);
             return;
         }
+        if ((s->kind & RTWS__SOCK_ROUTED) && rtws__route_of(s)->nrace) {
+            rtws__race_promote(s, rtws__route_of(s)->nrace - 1u); /* a held one may still win */
+            rtws__settle(s, now);
+            return;
+        }
         rtws__host_error(s, RTWS_ERR_IO, soerr);
         s->connecting = 0;
         rtws__kill(s);
         return;
     }
     s->connecting = 0;
+    if (s->kind & RTWS__SOCK_ROUTED) rtws__race_end(s); /* the others lose */
 }
 #else /* RTWS_NO_CLIENT: no socket is ever connecting */
 static void rtws__connected(rtws__sock *s, uint64_t now) {
@@ -10972,6 +11100,17 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
         rtws__dns_ready(s, readable, writable, now); /* the name is being resolved */
         if (!s->dead) rtws__settle(s, now);
         return;
+    }
+#endif
+#if !defined(RTWS_NO_CLIENT)
+    if (fd != s->fd && s->connecting && (s->kind & RTWS__SOCK_ROUTED)) {
+        if (!readable && !writable) return;
+        if (!rtws__race_ready(s, fd)) { /* a held attempt, still racing or out */
+            if (!s->dead) rtws__settle(s, now);
+            return;
+        }
+        readable = 0; /* it won: s is connected on it */
+        writable = 1;
     }
 #endif
     if (s->connecting) {
@@ -12110,6 +12249,22 @@ static int rtws__win_connects(rtws_ctx *ctx, uint64_t now) {
         int soerr = 0;
         socklen_t len = sizeof soerr;
         if (!s->connecting || s->dead || s->fd < 0) continue;
+#if !defined(RTWS_NO_CLIENT)
+        if (s->kind & RTWS__SOCK_ROUTED) { /* the held attempts of a race */
+            rtws__route *r = rtws__route_of(s);
+            unsigned k = r->nrace;
+            while (k-- > 0 && !s->dead && s->connecting) {
+                if (k >= r->nrace) continue;
+                soerr = 0;
+                len = sizeof soerr;
+                if (rtws__os_getsockopt(r->race_fd[k], SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+                    rtws__ready(ctx, r->race_fd[k], 0, 1, now);
+            }
+            if (!s->connecting || s->dead || s->fd < 0) continue;
+            soerr = 0;
+            len = sizeof soerr;
+        }
+#endif
         if (rtws__os_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
             rtws__ready(ctx, s->fd, 0, 1, now);
         else
@@ -12229,6 +12384,20 @@ RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
             fds[n].revents = 0;
         }
         n++;
+#if !defined(RTWS_NO_CLIENT)
+        if (s->connecting && (s->kind & RTWS__SOCK_ROUTED)) { /* a race's held attempts */
+            const rtws__route *r = rtws__route_of(s);
+            unsigned k;
+            for (k = 0; k < r->nrace; k++, n++) {
+                if (n >= cap) continue;
+                w = r->race_w[k];
+                fds[n].fd = RTWS__PFD_FD(r->race_fd[k]);
+                fds[n].events = (short)((w & RTWS_WANT_READ ? POLLIN : 0) |
+                                        (w & RTWS_WANT_WRITE ? POLLOUT : 0));
+                fds[n].revents = 0;
+            }
+        }
+#endif
     }
     return n;
 }
@@ -12256,8 +12425,18 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
         ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (ctx->epfd >= 0) {
             ctx->epoll_on = 1;
-            for (i = 0; i < ctx->nsocks; i++)
-                if (ctx->socks[i]->watched) rtws__epoll_set(ctx, ctx->socks[i]->fd, 0, ctx->socks[i]->watched);
+            for (i = 0; i < ctx->nsocks; i++) {
+                rtws__sock *s = ctx->socks[i];
+                if (s->watched) rtws__epoll_set(ctx, s->fd, 0, s->watched);
+#if !defined(RTWS_NO_CLIENT)
+                if (s->connecting && (s->kind & RTWS__SOCK_ROUTED)) {
+                    const rtws__route *rt = rtws__route_of(s);
+                    unsigned k;
+                    for (k = 0; k < rt->nrace; k++)
+                        if (rt->race_w[k]) rtws__epoll_set(ctx, rt->race_fd[k], 0, rt->race_w[k]);
+                }
+#endif
+            }
         }
     }
     if (ctx->epoll_on) {
