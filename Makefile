@@ -24,8 +24,8 @@ FUZZBIN   := $(patsubst %,$(B)/libfuzzer_%,$(FUZZ_NAME))
 EXAMPLES  := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 # the five seed systems (examples/seeds/NAME/PROG.c -> build/seeds/NAME/PROG)
 SEEDS     := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/seeds/*/*.c))
-# the portability suites (wine, qemu-user, the poll path) run by make test-ports
-PORTS     := tests/interop_windows.sh tests/interop_qemu.sh tests/interop_poll.sh
+# the portability suites (wine, qemu-user, the poll path, BSD simulated) run by make test-ports
+PORTS     := tests/interop_windows.sh tests/interop_qemu.sh tests/interop_poll.sh tests/interop_bsdsim.sh
 SCRIPTS   := $(filter-out $(PORTS),$(wildcard tests/interop_*.sh tests/interop_*.py))
 FUZZ_SECONDS ?= 60
 # targets with an open finding (input in fuzz/findings/, see CHANGELOG):

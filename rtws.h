@@ -143,8 +143,9 @@
    on_socket, handle_readable) is the SOCKET's value, -1 for none; the
    detail of RTWS_ERR_IO is a WSAGetLastError() code, its text the system's
    (FormatMessage); rtws_ctx_run_once waits with WSAPoll, and each context
-   calls WSAStartup once (WSACleanup in rtws_ctx_free). See docs/GUIDE.md,
-   "Platforms".
+   calls WSAStartup once (WSACleanup in rtws_ctx_free); names resolve on
+   the loop with the adapters' DNS servers (GetAdaptersAddresses, from
+   iphlpapi.dll loaded at run time). See docs/GUIDE.md, "Platforms".
 */
 #ifndef RTWS_H
 #define RTWS_H
@@ -154,9 +155,13 @@
    read, so rtws.h asks when it comes first. When a libc header came first
    (their <features.h> has run: __GLIBC__ or _FEATURES_H), asking now is too
    late and would end in implicit-declaration errors deep in the header; say
-   so instead. */
+   so instead. macOS and the BSDs show POSIX and their own calls by default,
+   and asking for POSIX alone there would hide what they add (SO_NOSIGPIPE,
+   the u_int types of their network headers): nothing is asked there. */
 #if defined(RTWS_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE) &&          \
-    !defined(_DEFAULT_SOURCE) && !defined(_WIN32) && !defined(__APPLE__)
+    !defined(_DEFAULT_SOURCE) && !defined(_WIN32) && !defined(__APPLE__) &&                        \
+    !defined(__FreeBSD__) && !defined(__NetBSD__) && !defined(__OpenBSD__) &&                      \
+    !defined(__DragonFly__)
 #if defined(__GLIBC__) || defined(_FEATURES_H)
 #error "rtws.h: a libc header (<stdio.h>, <stdint.h>, ...) was included before the implementation under strict C (-std=c99), so POSIX is hidden. Make the RTWS_IMPLEMENTATION define and the include of rtws.h come first in this file, or compile it with -D_POSIX_C_SOURCE=200809L (or -D_GNU_SOURCE, or -std=gnu99)."
 #endif
@@ -1528,7 +1533,8 @@ typedef struct rtws_ctx_config {
                                   (the default when built with RTWS_DNS_SYSTEM) */
     const char *dns_conf;      /* resolv.conf text used instead of /etc/resolv.conf
                                   (nameserver lines, options timeout: and attempts:);
-                                  NULL: the file (Windows: the system resolver) */
+                                  NULL: the file (Windows: the adapters' servers,
+                                  rtws_dns_conf_system) */
     unsigned dns_port;         /* the name servers' port (53) */
     uint32_t dns_timeout_ms;   /* each try waits this long (0: resolv.conf's timeout) */
     unsigned dns_attempts;     /* rounds over the servers (0: resolv.conf's attempts) */
@@ -1580,8 +1586,11 @@ RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c);
    error event RTWS_ERR_RESOLVE (detail: the DNS RCODE or 0, detail_text:
    why) instead of a NULL return; IP literals and the hosts file answer at
    once; rtws_ctx_config.dns_system (or RTWS_DNS_SYSTEM) asks the blocking
-   getaddrinfo() instead. The addresses are tried IPv6 first, the second one
-   250 ms after the first (closed then), each next one at a failure. opts may be NULL; its host and
+   getaddrinfo() instead. The addresses are tried IPv6 first, the families
+   in turn, as a race (Happy Eyeballs, RFC 8305): the next one starts when
+   the newest attempt has not connected within 250 ms, or at once when an
+   attempt fails; the first to connect wins, the others are closed (the
+   pollfd export lists each attempt). opts may be NULL; its host and
    path are taken from the url when NULL (rtws_url_host_header and
    rtws_url_target). Resolution, connect and handshake together are bounded
    by conn.handshake_timeout_ms. Returns the connection (events follow on
@@ -1593,10 +1602,21 @@ RTWS_API rtws_conn *rtws_ctx_connect(rtws_ctx *ctx, const char *url, const rtws_
 RTWS_API rtws_conn *rtws_ctx_connect_addr(rtws_ctx *ctx, const struct sockaddr *addr, size_t addrlen,
                                       const rtws_client_opts *opts, uint64_t now_ms,
                                       rtws_err *err);
+/* The system's resolver settings, those a connect without
+   rtws_ctx_config.dns_conf uses, into *conf: /etc/resolv.conf on POSIX; on
+   Windows the DNS servers of the network adapters that are up, from
+   GetAdaptersAddresses (iphlpapi.dll, loaded at run time: nothing more to
+   link), the first three (link-local and the fec0:: placeholders skipped),
+   with resolv.conf's default timeout and attempts. Reading allocates from a
+   (NULL: RTWS_MALLOC). Returns how many servers the system named; with 0,
+   conf holds the defaults (127.0.0.1), and on Windows connects then ask the
+   system's blocking getaddrinfo() instead. */
+RTWS_API size_t rtws_dns_conf_system(rtws_dns_conf *conf, const rtws_allocator *a);
 #endif /* !RTWS_NO_CLIENT */
 
 /* Style 1, poll(2): returns n, the number of sockets of the context
-   (listeners and the wake-up fd of posting included), and writes one pollfd per socket into
+   (listeners, the wake-up fd of posting and the attempts of a client racing
+   its addresses included), and writes one pollfd per socket into
    fds[0 .. min(n, cap)); nothing is written past fds[cap - 1], and fds may be
    NULL when cap is 0. When n > cap the array was short: it holds the first
    cap sockets only, and the others would not be polled. Grow it to at least
@@ -3055,6 +3075,20 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 #if defined(RTWS_IMPLEMENTATION) && !defined(RTWS__IMPLEMENTED)
 #define RTWS__IMPLEMENTED
 
+/* Private, for tests (tests/interop_bsdsim.sh): build on Linux the code paths
+   of a system without Linux's extras, as on macOS and the BSDs -- poll(2)
+   instead of epoll, a pipe instead of an eventfd, /dev/urandom instead of
+   getrandom(), no MSG_NOSIGNAL (so SO_NOSIGPIPE is asked for on every
+   socket; Linux refuses the option, and the test programs ignore SIGPIPE). */
+#if defined(RTWS__SIMULATE_BSD)
+#ifndef RTWS_NO_EPOLL
+#define RTWS_NO_EPOLL
+#endif
+#define RTWS__NO_EVENTFD 1
+#define RTWS__NO_GETRANDOM 1
+#define RTWS__NO_MSG_NOSIGNAL 1
+#endif
+
 #include <string.h>
 
 #if defined(__GLIBC__) && !defined(_POSIX_C_SOURCE)
@@ -3104,7 +3138,8 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25)) &&        \
+    !defined(RTWS__NO_GETRANDOM) /* elsewhere (macOS, the BSDs, musl): /dev/urandom */
 #define RTWS__HAVE_GETRANDOM 1
 #include <sys/random.h>
 #endif
@@ -6273,7 +6308,9 @@ static unsigned rtws__dns_opt(const char *s, size_t n, unsigned lo, unsigned hi,
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *conf) {
+/* rtws_dns_conf_parse; returns how many nameservers the text named (0: the
+   default 127.0.0.1 is in conf) */
+static size_t rtws__dns_conf_read(const char *text, size_t len, rtws_dns_conf *conf) {
     size_t b = 0, next;
     memset(conf, 0, sizeof *conf);
     conf->timeout_s = 5;
@@ -6304,7 +6341,13 @@ RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *c
         conf->servers[0].addr[0] = 127;
         conf->servers[0].addr[3] = 1;
         conf->nservers = 1;
+        return 0;
     }
+    return conf->nservers;
+}
+
+RTWS_API void rtws_dns_conf_parse(const char *text, size_t len, rtws_dns_conf *conf) {
+    (void)rtws__dns_conf_read(text, len, conf);
 }
 #endif /* !RTWS_NO_CLIENT */
 
@@ -9037,6 +9080,9 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
 #endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
+#if !defined(RTWS_NO_CLIENT)
+#include <iphlpapi.h> /* the types of GetAdaptersAddresses (loaded at run time) */
+#endif
 #include <errno.h>
 #include <stdio.h>
 #if defined(_MSC_VER)
@@ -9138,8 +9184,28 @@ static const char *rtws__os_strerror(int code, char *buf, size_t cap) {
 #define RTWS__EPOLL 1 /* rtws_ctx_run_once waits with epoll: no walk over every socket */
 #endif
 
+/* A write to a socket the peer closed must give EPIPE, not SIGPIPE: Linux
+   and the BSDs take MSG_NOSIGNAL on each send; macOS has no such flag but
+   SO_NOSIGPIPE, set on every socket (rtws__set_nonblock). A system with
+   neither raises SIGPIPE, which the program must then ignore. msg_iovlen is
+   a size_t in glibc (and bionic), an int in POSIX, musl, macOS and the BSDs. */
+#if defined(RTWS__NO_MSG_NOSIGNAL) && defined(MSG_NOSIGNAL)
+#undef MSG_NOSIGNAL
+#endif
 #ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on every socket instead */
+#define MSG_NOSIGNAL 0
+#endif
+#if defined(SO_NOSIGPIPE)
+#define RTWS__SO_NOSIGPIPE SO_NOSIGPIPE
+#elif defined(RTWS__SIMULATE_BSD)
+#define RTWS__SO_NOSIGPIPE 0x1022 /* macOS's number; Linux answers ENOPROTOOPT */
+#elif defined(__APPLE__) && !defined(RTWS_NO_HOST)
+#error "rtws: SO_NOSIGPIPE is hidden (a _POSIX_C_SOURCE without _DARWIN_C_SOURCE?): define _DARWIN_C_SOURCE too, or a closed peer would raise SIGPIPE"
+#endif
+#if defined(__GLIBC__) || defined(__BIONIC__)
+#define RTWS__IOVLEN(n) ((size_t)(n))
+#else
+#define RTWS__IOVLEN(n) ((int)(n))
 #endif
 
 typedef union rtws__addr {
@@ -9248,6 +9314,11 @@ typedef struct rtws__route {
                                     to it only (lower case) */
     struct rtws__dns *dns;       /* the name being resolved, else NULL */
     uint64_t attempt_at;         /* when the connect to the current address began */
+    int race_fd[RTWS__MAX_ALT];  /* earlier attempts, still connecting (Happy Eyeballs):
+                                    the socket's fd is the newest */
+    uint8_t race_alt[RTWS__MAX_ALT]; /* their address (index in alt) */
+    uint8_t race_w[RTWS__MAX_ALT];   /* the events watched on them */
+    uint8_t nrace;
 } rtws__route;
 
 /* The route of a client of rtws_ctx_connect, else NULL. */
@@ -9274,6 +9345,7 @@ static void rtws__route_restart(struct rtws__sock *s, uint64_t now);
 static int rtws__route_tls(struct rtws__sock *s);
 static unsigned rtws__dns_want(const rtws__sock *s);
 static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d);
+static void rtws__race_end(struct rtws__sock *s);
 #endif
 
 
@@ -9376,7 +9448,7 @@ static long rtws__tcp_writev(void *state, int fd, const rtws_iov *iov, int n, in
     }
     memset(&mh, 0, sizeof mh);
     mh.msg_iov = io;
-    mh.msg_iovlen = (size_t)n;
+    mh.msg_iovlen = RTWS__IOVLEN(n);
     do w = sendmsg(fd, &mh, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
     if (w >= 0) return (long)w;
@@ -9437,10 +9509,10 @@ static int rtws__set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
     fcntl(fd, F_SETFD, FD_CLOEXEC);
-#ifdef SO_NOSIGPIPE
+#ifdef RTWS__SO_NOSIGPIPE
     {
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+        int one = 1; /* fails harmlessly on the wake-up pipe (not a socket) */
+        setsockopt(fd, SOL_SOCKET, RTWS__SO_NOSIGPIPE, &one, sizeof one);
     }
 #endif
     return 0;
@@ -9614,6 +9686,9 @@ static void rtws__destroy(rtws__sock *s) {
         s->conn.priv_.depth = 0;
         rtws_conn_free(&s->conn);
     }
+#if !defined(RTWS_NO_CLIENT)
+    if (s->kind & RTWS__SOCK_ROUTED) rtws__race_end(s);
+#endif
     if (s->kind & RTWS__SOCK_ROUTED) rtws__route_free(a, rtws__route_of(s));
     else rtws__free(a, s->alt);
     rtws__free(a, s);
@@ -10405,24 +10480,133 @@ static void rtws__dns_ready(rtws__sock *s, int readable, int writable, uint64_t 
     }
 }
 
-/* The timers of a connecting client of rtws_ctx_connect: the try under way
-   timed out, or the next address is due (RFC 8305's Connection Attempt
-   Delay, 250 ms). The attempt left behind is closed, not raced, so only the
-   first address gets that step (a broken IPv6 path hands over to IPv4; on a
-   slow link every address would be given up in turn); later ones move on
-   when they fail. */
+/* ---- Happy Eyeballs (RFC 8305 §5) ----
+   A client of rtws_ctx_connect tries its addresses (IPv6 first, the
+   families in turn: rtws__dns_order) as a race: when the attempt under way
+   has not connected within the Connection Attempt Delay (250 ms), it is
+   held (the route keeps its fd, still watched, still in byfd) and the next
+   address starts on the socket; an attempt that fails starts the next at
+   once. The first attempt to connect wins and becomes the socket's fd; the
+   others are closed. An rtws_stream's socket steps through its addresses
+   one at a time (the first is given up after 250 ms, later ones when they
+   fail). */
 #define RTWS__ATTEMPT_DELAY_MS 250u
 static uint64_t *rtws__attempt_at(rtws__sock *s);
+
+static void rtws__watch_fd(rtws_ctx *ctx, int fd, unsigned old, unsigned want) {
+    if (old == want) return;
+    if (ctx->cfg.on_socket) ctx->cfg.on_socket(ctx, fd, want, ctx->cfg.socket_user);
+#ifdef RTWS__EPOLL
+    if (ctx->epoll_on) rtws__epoll_set(ctx, fd, old, want);
+#endif
+}
+
+/* Forgets held attempt i of s; its fd is closed unless keep. */
+static int rtws__race_take(rtws__sock *s, unsigned i, int keep) {
+    rtws_ctx *ctx = s->ctx;
+    rtws__route *r = rtws__route_of(s);
+    int fd = r->race_fd[i];
+    if (!keep) {
+        rtws__watch_fd(ctx, fd, r->race_w[i], 0);
+        if ((size_t)fd < ctx->capfd && ctx->byfd[fd] == s) ctx->byfd[fd] = NULL;
+        rtws__os_close(fd);
+    }
+    r->nrace--;
+    r->race_fd[i] = r->race_fd[r->nrace];
+    r->race_alt[i] = r->race_alt[r->nrace];
+    r->race_w[i] = r->race_w[r->nrace];
+    return fd;
+}
+
+static void rtws__race_end(rtws__sock *s) {
+    rtws__route *r = rtws__route_of(s);
+    while (r->nrace) rtws__race_take(s, r->nrace - 1u, 0);
+}
+
+/* Closes the attempt on s's fd (it failed, or another won). */
+static void rtws__race_close_fd(rtws__sock *s) {
+    if (s->fd < 0) return;
+    rtws__watch(s, 0);
+    if (s->registered && (size_t)s->fd < s->ctx->capfd && s->ctx->byfd[s->fd] == s)
+        s->ctx->byfd[s->fd] = NULL;
+    rtws__os_close(s->fd);
+    s->fd = -1;
+}
+
+/* Held attempt i becomes s's fd (the attempt there is closed). */
+static void rtws__race_promote(rtws__sock *s, unsigned i) {
+    rtws__route *r = rtws__route_of(s);
+    unsigned w = r->race_w[i], ai = r->race_alt[i];
+    rtws__race_close_fd(s);
+    s->fd = rtws__race_take(s, i, 1);
+    s->watched = (uint8_t)w;
+    s->peer = s->alt[ai];
+}
+
+/* The next address joins the race: the attempt under way is held, the next
+   starts on s. A failure ends s (with the last error) when no attempt is left. */
+static void rtws__race_step(rtws__sock *s) {
+    rtws__route *r = rtws__route_of(s);
+    int err;
+    if (s->fd >= 0 && r->nrace < RTWS__MAX_ALT) {
+        r->race_fd[r->nrace] = s->fd;
+        r->race_alt[r->nrace] = (uint8_t)(s->ialt - 1u);
+        r->race_w[r->nrace] = s->watched;
+        r->nrace++;
+        s->fd = -1;
+        s->watched = 0;
+    }
+    err = rtws__next_addr(s);
+    if (!err) return;
+    if (r->nrace) { /* none left to start: the held ones race on */
+        rtws__race_close_fd(s);
+        rtws__race_promote(s, r->nrace - 1u);
+        return;
+    }
+    {
+        char text[256];
+        rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+    }
+}
+
+/* Readiness on fd, a held attempt of s: 1 when it won (s's fd now). */
+static int rtws__race_ready(rtws__sock *s, int fd) {
+    rtws__route *r = rtws__route_of(s);
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    unsigned i;
+    for (i = 0; i < r->nrace && r->race_fd[i] != fd; i++) {}
+    if (i == r->nrace) return 0;
+    if (rtws__os_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = RTWS__SOCKERR();
+    if (RTWS__INPROGRESS(soerr) || soerr == RTWS__EALREADY) return 0;
+    if (soerr) { /* failed: the next address starts at once */
+        rtws__race_take(s, i, 0);
+        if (s->ialt < s->nalt) rtws__race_step(s);
+        return 0;
+    }
+    rtws__race_promote(s, i);
+    s->connecting = 0;
+    rtws__race_end(s);
+    return 1;
+}
+
+/* The timers of a connecting client of rtws_ctx_connect: the try under way
+   timed out, or the next address joins the race (the Connection Attempt
+   Delay after the newest attempt began). */
 static void rtws__route_timers(rtws__sock *s, uint64_t now) {
     rtws__dns *d = *rtws__dns_slot(s);
     if (d) {
         if (now >= d->deadline) rtws__dns_next(s, now);
-    } else if (s->ialt == 1 && s->nalt > 1 && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
-        int err = rtws__next_addr(s); /* this one is slow: the next */
-        if (err) {
-            char text[256];
-            rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+    } else if (!(s->kind & RTWS__SOCK_ROUTED)) { /* an rtws_stream: the first address only */
+        if (s->ialt == 1 && s->nalt > 1 && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
+            int err = rtws__next_addr(s); /* this one is slow: the next */
+            if (err) {
+                char text[256];
+                rtws__connect_fail(s, RTWS_ERR_IO, err, rtws__os_strerror(err, text, sizeof text));
+            }
         }
+    } else if (s->ialt < s->nalt && now >= *rtws__attempt_at(s) + RTWS__ATTEMPT_DELAY_MS) {
+        rtws__race_step(s);
     }
 }
 
@@ -10431,7 +10615,7 @@ static uint64_t rtws__route_deadline(const rtws__sock *s, uint64_t d) {
     rtws__sock *m = (rtws__sock *)(uintptr_t)s;
     const rtws__dns *q = *rtws__dns_slot(m);
     if (q) return RTWS__MIN(d, q->deadline);
-    if (s->ialt == 1 && s->nalt > 1)
+    if ((s->kind & RTWS__SOCK_ROUTED) ? s->ialt < s->nalt : s->ialt == 1 && s->nalt > 1)
         return RTWS__MIN(d, *rtws__attempt_at(m) + RTWS__ATTEMPT_DELAY_MS);
     return d;
 }
@@ -10674,54 +10858,138 @@ static size_t rtws__read_file(const rtws_allocator *a, const char *path, char **
     return b ? n : 0;
 }
 
-/* Resolves host (a name or an address) and port into at most RTWS__MAX_ALT
-   addresses (*out, allocated), returning how many; 0 with *err. A name that
-   DNS must answer gives -1 and *dns, the lookup to start on the loop
-   (rtws__dns_try). An IP literal, the hosts file and "localhost" answer at
-   once; with cfg.dns_system (or on Windows without cfg.dns_conf) the
-   system's getaddrinfo() does it all, blocking. */
-static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__addr **out,
-                         rtws__dns **dns, rtws_err *err) {
+#if defined(_WIN32)
+typedef ULONG(WINAPI *rtws__gaa_fn)(ULONG, ULONG, PVOID, PIP_ADAPTER_ADDRESSES, PULONG);
+/* The DNS servers of the adapters that are up into conf (at most 3, no
+   duplicates); how many were added. */
+static size_t rtws__win_dns_servers(rtws_dns_conf *conf, const rtws_allocator *al) {
+    HMODULE lib = LoadLibraryA("iphlpapi.dll");
+    rtws__gaa_fn gaa;
+    IP_ADAPTER_ADDRESSES *list = NULL, *ad;
+    ULONG len = 16384, r = ERROR_BUFFER_OVERFLOW;
+    int round;
+    if (!lib) return 0;
+    gaa = (rtws__gaa_fn)(void (*)(void))GetProcAddress(lib, "GetAdaptersAddresses");
+    for (round = 0; gaa && r == ERROR_BUFFER_OVERFLOW && round < 4; round++) {
+        rtws__free(al, list);
+        list = (IP_ADAPTER_ADDRESSES *)rtws__alloc(al, len);
+        if (!list) break;
+        r = gaa(AF_UNSPEC,
+                GAA_FLAG_SKIP_UNICAST | GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST |
+                    GAA_FLAG_SKIP_FRIENDLY_NAME,
+                NULL, list, &len);
+    }
+    conf->nservers = 0;
+    for (ad = list; r == NO_ERROR && ad; ad = ad->Next) {
+        IP_ADAPTER_DNS_SERVER_ADDRESS *ds;
+        if (ad->OperStatus != IfOperStatusUp || ad->IfType == IF_TYPE_SOFTWARE_LOOPBACK) continue;
+        for (ds = ad->FirstDnsServerAddress; ds && conf->nservers < 3; ds = ds->Next) {
+            const struct sockaddr *sa = ds->Address.lpSockaddr;
+            rtws_dns_addr a;
+            size_t i;
+            memset(&a, 0, sizeof a);
+            if (!sa) continue;
+            if (sa->sa_family == AF_INET && ds->Address.iSockaddrLength >= (INT)sizeof(struct sockaddr_in)) {
+                a.family = 4;
+                memcpy(a.addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+            } else if (sa->sa_family == AF_INET6 &&
+                       ds->Address.iSockaddrLength >= (INT)sizeof(struct sockaddr_in6)) {
+                a.family = 6;
+                memcpy(a.addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+                /* fe80::/10 needs a scope rtws_dns_addr cannot carry; fec0::/10
+                   holds Windows' placeholders (fec0:0:0:ffff::1 to 3) */
+                if (a.addr[0] == 0xfe && (a.addr[1] & 0x80)) continue;
+            } else {
+                continue;
+            }
+            for (i = 0; i < conf->nservers; i++)
+                if (memcmp(&conf->servers[i], &a, sizeof a) == 0) break;
+            if (i == conf->nservers) conf->servers[conf->nservers++] = a;
+        }
+    }
+    rtws__free(al, list);
+    FreeLibrary(lib);
+    return conf->nservers;
+}
+#endif
+
+RTWS_API size_t rtws_dns_conf_system(rtws_dns_conf *conf, const rtws_allocator *a) {
+    rtws_allocator none;
+    size_t n;
+    if (!a) {
+        memset(&none, 0, sizeof none);
+        a = &none;
+    }
+    rtws_dns_conf_parse(NULL, 0, conf);
+#if defined(_WIN32)
+    n = rtws__win_dns_servers(conf, a);
+    if (!n) rtws_dns_conf_parse(NULL, 0, conf);
+#else
+    {
+        char *text = NULL;
+        size_t len = rtws__read_file(a, "/etc/resolv.conf", &text);
+        n = rtws__dns_conf_read(text, len, conf);
+        rtws__free(a, text);
+    }
+#endif
+    return n;
+}
+
+/* getaddrinfo() of host and port (flags: its ai_flags) into at most
+   RTWS__MAX_ALT addresses (*out, allocated); how many, 0 with *err. */
+static int rtws__resolve_gai(rtws_ctx *ctx, const char *host, unsigned port, int flags,
+                             rtws__addr **out, rtws_err *err) {
     const rtws_allocator *al = &ctx->cfg.conn.allocator;
     struct addrinfo hints, *res = NULL, *ai;
-    rtws_dns_addr found[2 * RTWS__MAX_ALT];
-    size_t hn = strlen(host), nf = 0;
-    char ps[8], *text = NULL;
-    int n = 0, gai, sys = ctx->cfg.dns_system;
-    rtws__dns *d;
-#if defined(_WIN32)
-    if (!ctx->cfg.dns_conf) sys = 1; /* the system's servers are not read (docs/GUIDE.md) */
-#endif
-    *out = NULL;
-    *dns = NULL;
-    *err = RTWS_ERR_RESOLVE;
+    char ps[8];
+    int n = 0;
     snprintf(ps, sizeof ps, "%u", port);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = sys ? 0 : AI_NUMERICHOST; /* a literal: never blocks */
-    gai = getaddrinfo(host, ps, &hints, &res);
-    if (gai == 0 && res) {
-        *out = (rtws__addr *)rtws__alloc(al, RTWS__MAX_ALT * sizeof **out);
-        if (*out) {
-            memset(*out, 0, RTWS__MAX_ALT * sizeof **out);
-            for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
-                if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-                    ai->ai_addrlen > sizeof(rtws__addr))
-                    continue;
-                memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
-            }
+    hints.ai_flags = flags;
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return 0;
+    *out = (rtws__addr *)rtws__alloc(al, RTWS__MAX_ALT * sizeof **out);
+    if (*out) {
+        memset(*out, 0, RTWS__MAX_ALT * sizeof **out);
+        for (ai = res; ai && n < RTWS__MAX_ALT; ai = ai->ai_next) {
+            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+                ai->ai_addrlen > sizeof(rtws__addr))
+                continue;
+            memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
         }
-        freeaddrinfo(res);
-        if (!*out) *err = RTWS_ERR_NOMEM;
-        if (*out && !n) {
-            rtws__free(al, *out);
-            *out = NULL;
-        }
-        return n;
     }
-    if (gai == 0) freeaddrinfo(res);
-    if (sys || memchr(host, ':', hn) || memchr(host, '%', hn)) return 0; /* a bad literal */
+    freeaddrinfo(res);
+    if (!*out) *err = RTWS_ERR_NOMEM;
+    if (*out && !n) {
+        rtws__free(al, *out);
+        *out = NULL;
+    }
+    return n;
+}
+
+/* Resolves host (a name or an address) and port into at most RTWS__MAX_ALT
+   addresses (*out, allocated), returning how many; 0 with *err. A name that
+   DNS must answer gives -1 and *dns, the lookup to start on the loop
+   (rtws__dns_try). An IP literal, the hosts file and "localhost" answer at
+   once; with cfg.dns_system (or on Windows when the system names no DNS
+   server) the system's getaddrinfo() does it all, blocking. */
+static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__addr **out,
+                         rtws__dns **dns, rtws_err *err) {
+    const rtws_allocator *al = &ctx->cfg.conn.allocator;
+    rtws_dns_addr found[2 * RTWS__MAX_ALT];
+    rtws_dns_conf conf;
+    size_t hn = strlen(host), nf = 0;
+    char *text = NULL;
+    int n;
+    rtws__dns *d;
+    *out = NULL;
+    *dns = NULL;
+    *err = RTWS_ERR_RESOLVE;
+    if (ctx->cfg.dns_system) return rtws__resolve_gai(ctx, host, port, 0, out, err);
+    n = rtws__resolve_gai(ctx, host, port, AI_NUMERICHOST, out, err); /* a literal: never blocks */
+    if (n || *err != RTWS_ERR_RESOLVE) return n;
+    if (memchr(host, ':', hn) || memchr(host, '%', hn)) return 0; /* a bad literal */
     /* the hosts file */
     if (ctx->cfg.dns_hosts) {
         nf = rtws_dns_hosts_find(ctx->cfg.dns_hosts, strlen(ctx->cfg.dns_hosts), host, hn, 0,
@@ -10756,6 +11024,13 @@ static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__a
         uint8_t q[RTWS_DNS_QUERY_MAX];
         if (hn > 253 || !rtws_dns_query_encode(q, sizeof q, 0, host, hn, RTWS_DNS_A, 0)) return 0;
     }
+    if (ctx->cfg.dns_conf) {
+        rtws_dns_conf_parse(ctx->cfg.dns_conf, strlen(ctx->cfg.dns_conf), &conf);
+    } else if (!rtws_dns_conf_system(&conf, al)) {
+#if defined(_WIN32) /* no DNS server named: what the system does */
+        return rtws__resolve_gai(ctx, host, port, 0, out, err);
+#endif
+    }
     d = (rtws__dns *)rtws__alloc(al, sizeof *d);
     if (!d) {
         *err = RTWS_ERR_NOMEM;
@@ -10765,13 +11040,7 @@ static int rtws__resolve(rtws_ctx *ctx, const char *host, unsigned port, rtws__a
     memcpy(d->name, host, hn + 1);
     d->name_len = hn;
     d->port = port;
-    if (ctx->cfg.dns_conf) {
-        rtws_dns_conf_parse(ctx->cfg.dns_conf, strlen(ctx->cfg.dns_conf), &d->conf);
-    } else {
-        size_t len = rtws__read_file(al, "/etc/resolv.conf", &text);
-        rtws_dns_conf_parse(text, len, &d->conf);
-        rtws__free(al, text);
-    }
+    d->conf = conf;
     d->dport = RTWS__DEF(ctx->cfg.dns_port, 53u);
     d->try_ms = RTWS__DEF(ctx->cfg.dns_timeout_ms, d->conf.timeout_s * 1000u);
     d->ntries = RTWS__DEF(ctx->cfg.dns_attempts, d->conf.attempts) * (unsigned)d->conf.nservers;
@@ -11052,12 +11321,18 @@ static void rtws__connected(rtws__sock *s, uint64_t now) {
             rtws__settle(s, now);
             return;
         }
+        if ((s->kind & RTWS__SOCK_ROUTED) && rtws__route_of(s)->nrace) {
+            rtws__race_promote(s, rtws__route_of(s)->nrace - 1u); /* a held one may still win */
+            rtws__settle(s, now);
+            return;
+        }
         rtws__host_error(s, RTWS_ERR_IO, soerr);
         s->connecting = 0;
         rtws__kill(s);
         return;
     }
     s->connecting = 0;
+    if (s->kind & RTWS__SOCK_ROUTED) rtws__race_end(s); /* the others lose */
 }
 #else /* RTWS_NO_CLIENT: no socket is ever connecting */
 static void rtws__connected(rtws__sock *s, uint64_t now) {
@@ -11083,6 +11358,17 @@ static void rtws__ready(rtws_ctx *ctx, int fd, int readable, int writable, uint6
         rtws__dns_ready(s, readable, writable, now); /* the name is being resolved */
         if (!s->dead) rtws__settle(s, now);
         return;
+    }
+#endif
+#if !defined(RTWS_NO_CLIENT)
+    if (fd != s->fd && s->connecting && (s->kind & RTWS__SOCK_ROUTED)) {
+        if (!readable && !writable) return;
+        if (!rtws__race_ready(s, fd)) { /* a held attempt, still racing or out */
+            if (!s->dead) rtws__settle(s, now);
+            return;
+        }
+        readable = 0; /* it won: s is connected on it */
+        writable = 1;
     }
 #endif
     if (s->connecting) {
@@ -11139,8 +11425,9 @@ static int rtws__acas_ptr(void *volatile *p, void **expect, void *v) {
 #if !defined(__GNUC__) && !defined(__clang__)
 #error "rtws: cross-thread posting needs the __atomic builtins of gcc or clang (or MSVC's Interlocked* functions); define RTWS_NO_THREADS to leave it out"
 #endif
-#if defined(__linux__)
+#if defined(__linux__) && !defined(RTWS__NO_EVENTFD)
 #include <sys/eventfd.h>
+#define RTWS__EVENTFD 1 /* elsewhere (macOS, the BSDs): a pipe */
 #endif
 
 #define RTWS__ALOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -11187,7 +11474,7 @@ static int rtws__wake_open(int fds[2]) {
     }
     rtws__os_setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return 0;
-#elif defined(__linux__)
+#elif defined(RTWS__EVENTFD)
     fds[0] = fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return fds[0] < 0 ? -1 : 0;
 #else
@@ -12220,6 +12507,22 @@ static int rtws__win_connects(rtws_ctx *ctx, uint64_t now) {
         int soerr = 0;
         socklen_t len = sizeof soerr;
         if (!s->connecting || s->dead || s->fd < 0) continue;
+#if !defined(RTWS_NO_CLIENT)
+        if (s->kind & RTWS__SOCK_ROUTED) { /* the held attempts of a race */
+            rtws__route *r = rtws__route_of(s);
+            unsigned k = r->nrace;
+            while (k-- > 0 && !s->dead && s->connecting) {
+                if (k >= r->nrace) continue;
+                soerr = 0;
+                len = sizeof soerr;
+                if (rtws__os_getsockopt(r->race_fd[k], SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+                    rtws__ready(ctx, r->race_fd[k], 0, 1, now);
+            }
+            if (!s->connecting || s->dead || s->fd < 0) continue;
+            soerr = 0;
+            len = sizeof soerr;
+        }
+#endif
         if (rtws__os_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
             rtws__ready(ctx, s->fd, 0, 1, now);
         else
@@ -12339,6 +12642,20 @@ RTWS_API int rtws_ctx_fill_pollfds(rtws_ctx *ctx, struct pollfd *fds, int cap) {
             fds[n].revents = 0;
         }
         n++;
+#if !defined(RTWS_NO_CLIENT)
+        if (s->connecting && (s->kind & RTWS__SOCK_ROUTED)) { /* a race's held attempts */
+            const rtws__route *r = rtws__route_of(s);
+            unsigned k;
+            for (k = 0; k < r->nrace; k++, n++) {
+                if (n >= cap) continue;
+                w = r->race_w[k];
+                fds[n].fd = RTWS__PFD_FD(r->race_fd[k]);
+                fds[n].events = (short)((w & RTWS_WANT_READ ? POLLIN : 0) |
+                                        (w & RTWS_WANT_WRITE ? POLLOUT : 0));
+                fds[n].revents = 0;
+            }
+        }
+#endif
     }
     return n;
 }
@@ -12366,8 +12683,18 @@ RTWS_API int rtws_ctx_run_once(rtws_ctx *ctx, int max_ms) {
         ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (ctx->epfd >= 0) {
             ctx->epoll_on = 1;
-            for (i = 0; i < ctx->nsocks; i++)
-                if (ctx->socks[i]->watched) rtws__epoll_set(ctx, ctx->socks[i]->fd, 0, ctx->socks[i]->watched);
+            for (i = 0; i < ctx->nsocks; i++) {
+                rtws__sock *s = ctx->socks[i];
+                if (s->watched) rtws__epoll_set(ctx, s->fd, 0, s->watched);
+#if !defined(RTWS_NO_CLIENT)
+                if (s->connecting && (s->kind & RTWS__SOCK_ROUTED)) {
+                    const rtws__route *rt = rtws__route_of(s);
+                    unsigned k;
+                    for (k = 0; k < rt->nrace; k++)
+                        if (rt->race_w[k]) rtws__epoll_set(ctx, rt->race_fd[k], 0, rt->race_w[k]);
+                }
+#endif
+            }
         }
     }
     if (ctx->epoll_on) {

@@ -8,13 +8,17 @@
    largest gap between echoes on an open connection while another connect
    waits 2 s for its name, and how long a name with an IPv6 address on a
    closed port (::1, refused at once) and a working IPv4 one takes to
-   open (Happy Eyeballs order: IPv6 first, then IPv4). */
+   open (Happy Eyeballs order: IPv6 first, then IPv4). And the race (RFC
+   8305): with addresses whose connects hang (a listener with a full
+   backlog drops their SYNs) each next one starts 250 ms after the one
+   before, and an attempt held that long still wins when it connects. */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS (redirect_server.h) */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
 #include "redirect_server.h"
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -99,6 +103,8 @@ static void send_later(const uint8_t *m, size_t n, const struct sockaddr_in *to,
 static const char *const v4_only[] = {"127.0.0.1", NULL};
 static const char *const v6_v4[] = {"::1", "127.0.0.1", NULL};
 static const char *const nowhere[] = {"192.0.2.1", NULL}; /* TEST-NET-1 */
+static const char *const race3[] = {"::1", "127.0.0.2", "127.0.0.1", NULL};
+static const char *const race2[] = {"::1", "127.0.0.2", NULL};
 
 /* What the fake server does with a query for name over UDP (tcp 0) or TCP:
    the reply into out (0: none now); a delayed or extra reply goes through
@@ -116,6 +122,8 @@ static size_t fake_answer(uint8_t *out, const uint8_t *q, size_t n, int tcp,
     if (strncmp(name, "fail.", 5) == 0) return make_answer(out, q, qend, qtype, 2, 0, NULL);
     if (strncmp(name, "refuse.", 7) == 0) return make_answer(out, q, qend, qtype, 5, 0, NULL);
     if (strncmp(name, "silent.", 7) == 0) return 0;
+    if (strncmp(name, "race3.", 6) == 0) return make_answer(out, q, qend, qtype, 0, 0, race3);
+    if (strncmp(name, "race2.", 6) == 0) return make_answer(out, q, qend, qtype, 0, 0, race2);
     if (strncmp(name, "slow.", 5) == 0) {
         uint8_t m[600];
         size_t k = make_answer(m, q, qend, qtype, 0, 0, v4_only);
@@ -294,6 +302,40 @@ static int ended(void *arg) {
 
 static int server_port;
 
+/* A listener on addr:port whose backlog is full (listen(0) and one
+   connection never accepted): a connect to it stays pending, its SYNs
+   dropped. 1 with *l and *filler, else 0 (both closed). */
+static int hang_listener(const char *addr, int port, int *l, int *filler) {
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *a;
+    socklen_t len;
+    int six = strchr(addr, ':') != NULL, one = 1;
+    memset(&a6, 0, sizeof a6);
+    memset(&a4, 0, sizeof a4);
+    if (six) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, addr, &a6.sin6_addr);
+        a = (struct sockaddr *)&a6, len = sizeof a6;
+    } else {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, addr, &a4.sin_addr);
+        a = (struct sockaddr *)&a4, len = sizeof a4;
+    }
+    *l = socket(six ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    *filler = socket(six ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    if (*l >= 0) setsockopt(*l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (*l >= 0 && *filler >= 0 && bind(*l, a, len) == 0 && listen(*l, 0) == 0 &&
+        connect(*filler, a, len) == 0)
+        return 1;
+    if (*l >= 0) close(*l);
+    if (*filler >= 0) close(*filler);
+    *l = *filler = -1;
+    return 0;
+}
+
 /* Connects to ws://name:port/ and runs until it opens or closes (at most
    ms); returns how long rtws_ctx_connect itself took. */
 static uint64_t try_name(rtws_ctx *cl, const char *name, peer *p, int ms) {
@@ -407,6 +449,25 @@ int main(void) {
     cl = client_ctx(300, 2, "nameserver 127.0.0.1\n");
     CHECK(cl != NULL);
     if (!cl) return T_END();
+
+    /* the system's settings: /etc/resolv.conf here, its nameservers counted */
+    {
+        rtws_dns_conf sys, file;
+        FILE *f = fopen("/etc/resolv.conf", "rb");
+        char text[8192];
+        size_t len = f ? fread(text, 1, sizeof text, f) : 0, n, named = 0, i;
+        if (f) fclose(f);
+        n = rtws_dns_conf_system(&sys, NULL);
+        rtws_dns_conf_parse(text, len, &file);
+        for (i = 0; i + 10 < len; i++) /* nameserver lines with an IPv4 address */
+            if ((i == 0 || text[i - 1] == '\n') && memcmp(text + i, "nameserver ", 11) == 0 &&
+                text[i + 11] >= '0' && text[i + 11] <= '9' && named < 3)
+                named++;
+        CHECK(memcmp(&sys, &file, sizeof sys) == 0);
+        CHECK(n == named || n == file.nservers);
+        CHECK(n <= sys.nservers && sys.nservers >= 1);
+        printf("rtws_dns_conf_system: %u servers named by /etc/resolv.conf\n", (unsigned)n);
+    }
 
     /* a plain answer; the connect returns at once */
     took = try_name(cl, "ok.test", &p, 3000);
@@ -607,6 +668,66 @@ int main(void) {
         }
         if (l6 >= 0) close(l6);
         if (filler >= 0) close(filler);
+    }
+
+    /* Happy Eyeballs as a race. race3.test: ::1 and 127.0.0.2 hang (full
+       backlogs), 127.0.0.1 answers. Each next address starts 250 ms after
+       the one before and none is given up: open after ~500 ms (giving up
+       only the first address, as rtws 1.0 did, hangs on 127.0.0.2). */
+    {
+        int l6, f6, l4, f4;
+        int ok6 = hang_listener("::1", server_port, &l6, &f6);
+        int ok4 = ok6 && hang_listener("127.0.0.2", server_port, &l4, &f4);
+        if (ok4) {
+            rtws_conn *c;
+            rtws_err e;
+            char url[64];
+            int got = -1, req = 0, i;
+            uint64_t at = 0;
+            t0 = rtws_time_now_ms();
+            try_name(cl, "race3.test", &p, 3000);
+            CHECK(p.opened);
+            CHECK(p.opened_at - t0 >= 450 && p.opened_at - t0 < 800);
+            printf("race3.test (::1 and 127.0.0.2 pending, 127.0.0.1): open after %llu ms\n",
+                   (unsigned long long)(p.opened_at - t0));
+            /* race2.test: ::1 and 127.0.0.2 both hang. At 400 ms the [::1]
+               listener takes its queued connection off the backlog: the
+               IPv6 SYN, sent again after ~1 s, gets through, and the IPv6
+               attempt -- held since 250 ms, while 127.0.0.2 was tried --
+               connects and sends its upgrade request there. */
+            memset(&p, 0, sizeof p);
+            snprintf(url, sizeof url, "ws://race2.test:%d/", server_port);
+            t0 = rtws_time_now_ms();
+            c = rtws_ctx_connect(cl, url, NULL, t0, &e);
+            CHECK(c != NULL);
+            if (c) rtws_conn_set_data(c, &p);
+            run(cl, 400, ended, &p);
+            i = accept(l6, NULL, NULL); /* the filler's: room for one more */
+            if (i >= 0) close(i);
+            fcntl(l6, F_SETFL, fcntl(l6, F_GETFL) | O_NONBLOCK);
+            while (!req && !p.closed && rtws_time_now_ms() - t0 < 3000) {
+                run(cl, 20, ended, &p);
+                if (got < 0 && (got = accept(l6, NULL, NULL)) >= 0)
+                    fcntl(got, F_SETFL, fcntl(got, F_GETFL) | O_NONBLOCK);
+                if (got >= 0) {
+                    char b[16];
+                    ssize_t r = recv(got, b, sizeof b, 0);
+                    if (r >= 4 && memcmp(b, "GET ", 4) == 0) req = 1, at = rtws_time_now_ms() - t0;
+                }
+            }
+            CHECK(req);
+            CHECK(!p.closed);
+            printf("race2.test (::1 freed at 400 ms, 127.0.0.2 pending): the IPv6 attempt "
+                   "won, its request after %llu ms\n", (unsigned long long)at);
+            if (got >= 0) close(got); /* no answer: the client sees the end */
+            if (c && !p.closed) run(cl, 1000, ended, &p);
+            CHECK(p.closed);
+        } else {
+            printf("no hanging listeners on [::1]:%d and 127.0.0.2:%d: the race not checked\n",
+                   server_port, server_port);
+        }
+        if (ok6) close(l6), close(f6);
+        if (ok4) close(l4), close(f4);
     }
 
     /* a slow answer (2 s) while an open connection echoes: its traffic

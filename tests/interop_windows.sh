@@ -74,7 +74,7 @@ conformance_handshake conformance_json conformance_conn unit_budget unit_buffers
 unit_client_backoff unit_conn_ping unit_conn_rtt unit_conn_timeout unit_crypto
 unit_deflate unit_hostile_http unit_http_query unit_jwt unit_jwt_claims unit_proxy
 unit_resp unit_router unit_router_api unit_router_budget unit_router_bugs
-unit_router_token e2e_post win_connect"
+unit_router_token e2e_post win_connect win_dns"
 built=()
 for t in $TESTS; do
     # shellcheck disable=SC2086 # flag lists
