@@ -3849,7 +3849,7 @@ static uint32_t rtws__z_entry(int kind, unsigned sym, unsigned bits) {
    (distances: a block of literals only) are allowed, as zlib allows. */
 static rtws_z_err rtws__z_build(uint32_t *tab, unsigned cap, const uint8_t *lens, unsigned n,
                                 unsigned root, int kind) {
-    unsigned count[16], offs[16], len, sym, i, maxlen = 0, used = 1u << root, code = 0, k;
+    unsigned count[16], offs[16], len, sym, i, maxlen = 0, used = 1u << root, code = 0, k, cur;
     uint16_t sorted[320];
     uint8_t pmax[1u << RTWS__Z_LROOT];
     int left = 1;
@@ -3883,18 +3883,18 @@ static rtws_z_err rtws__z_build(uint32_t *tab, unsigned cap, const uint8_t *lens
         }
         code++;
     }
-    /* pass 2: fill */
-    code = 0;
-    len = 0;
+    /* pass 2: fill. The root table grows with the code length: each code of
+       length l <= root is stored once, in a table of 2^l entries, which is
+       then doubled (copied after itself) until it has the next length's
+       size; a code's copies are where the bits beyond it vary */
+    code = 0; /* bit-reversed here: a longer code only adds zeros at its top */
+    cur = RTWS__MIN(lens[sorted[0]], root);
     for (i = 0; i < n - count[0]; i++) {
-        unsigned s = sorted[i], l = lens[s], r;
+        unsigned s = sorted[i], l = lens[s], r = code;
         uint32_t e;
-        if (len) code <<= l - len;
-        len = l;
-        r = rtws__z_rev(code, l);
+        for (; cur < l && cur < root; cur++) memcpy(tab + (1u << cur), tab, sizeof *tab << cur);
         if (l <= root) {
-            e = rtws__z_entry(kind, s, l);
-            for (k = r; k < (1u << root); k += 1u << l) tab[k] = e;
+            tab[r] = rtws__z_entry(kind, s, l);
         } else {
             unsigned p = r & ((1u << root) - 1), sub = (pmax[p] & 15u) - root, base;
             if (!(pmax[p] & 16u)) { /* its subtable is not made yet */
@@ -3909,8 +3909,12 @@ static rtws_z_err rtws__z_build(uint32_t *tab, unsigned cap, const uint8_t *lens
             e = rtws__z_entry(kind, s, l - root);
             for (k = r >> root; k < (1u << sub); k += 1u << (l - root)) tab[base + k] = e;
         }
-        code++;
+        /* the next code: plus one, the carry running down the reversed bits */
+        for (k = 1u << (l - 1); code & k; k >>= 1) {
+        }
+        code = k ? (code & (k - 1)) + k : 0;
     }
+    for (; cur < root; cur++) memcpy(tab + (1u << cur), tab, sizeof *tab << cur);
     return RTWS_Z_OK;
 }
 
@@ -4145,6 +4149,11 @@ RTWS_API rtws_z_err rtws_inflate_feed(rtws_inflate *z, const uint8_t *in, size_t
         case RTWS__ZI_LENS:
             while (s->have < s->nlen + s->ndist) {
                 unsigned sym, nb, cnt, val;
+                if (bc < 16 && iend - ip >= 8) { /* 56 bits or more at once */
+                    bb |= rtws__z_load64(ip) << bc;
+                    ip += (63 - bc) >> 3;
+                    bc |= 56;
+                }
                 if (!s->rep) {
                     uint32_t e;
                     for (;;) {
