@@ -582,7 +582,9 @@ RTWS_API void rtws_inflate_free(rtws_inflate *z);
 /* Bytes of the memory block a compressor needs for cfg (NULL: defaults):
    at window_bits 15, 65,552 window + 65,536 hash heads + 65,536 chain links
    + 24,576 symbols + 33,792 output = 254,992 (smaller windows need less).
-   The object itself is sizeof(rtws_deflate), about 4 KB. */
+   The object itself is sizeof(rtws_deflate), about 2.4 KB. Setting up clears
+   only the hash heads (64 KiB from window_bits 13 up, 2 KiB at 8): the rest is
+   written as data arrives, so a small window makes a cheap compressor. */
 RTWS_API size_t rtws_deflate_mem_size(const rtws_z_config *cfg);
 /* Sets up d for a raw DEFLATE stream at cfg->level with back-references of
    at most 1 << cfg->window_bits bytes. mem and cfg as for rtws_inflate_init. */
@@ -6448,7 +6450,7 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
 /* An agreed permessage-deflate, behind c->priv_.hx.pmd once open. Each
    direction's codec is allocated at its first compressed message (a
    connection that only receives small messages never holds a compressor):
-   an inflater is 480 bytes and a 13-45 KiB block, a compressor 4 KiB and a
+   an inflater is 480 bytes and a 13-45 KiB block, a compressor 2.4 KiB and a
    93-249 KiB block (rtws_inflate_mem_size, rtws_deflate_mem_size), plus the
    buffer a compressed message is written into before it is queued. All of it
    is charged to cfg.budget; rtws_conn_trim frees the buffer, and each codec
@@ -6483,7 +6485,9 @@ static void rtws__pmd_give(rtws_conn *c, void *p, size_t n) {
 /* Codec memory for one message (no context takeover) when the host lent a
    pool: taken from it and given back after the message, so an idle
    connection holds none and a server holds about one codec per message in
-   flight instead of one per connection (~300 KB each at 15 bits). */
+   flight instead of one per connection (~300 KB each at 15 bits; a lent
+   compressor's window is only as big as its message, so a small message
+   sets up a small one). */
 static void *rtws__pmd_lend(rtws_conn *c, size_t need, size_t *cap) {
     void *b;
     if (need < RTWS__POOL_MIN) need = RTWS__POOL_MIN; /* small ones would not go back */
