@@ -560,14 +560,14 @@ typedef struct rtws__deflate_priv {
     uint64_t bitbuf;
     long block_start;       /* window offset of the block's first byte; -1: slid out */
     unsigned bitcnt, wbits, wbuf, hbits, max_dist, floor;
+    unsigned clean;         /* chain links and window bytes below this are set */
     unsigned good, lazy, nice, chain;
     unsigned strstart, lookahead, match_len, match_start, match_avail;
     unsigned nsym, pend_len, pend_out;
     int level, err, flushed, finished, own_mem;
     uint32_t lfreq[286], dfreq[30];
-    uint16_t lcodes[288], dcodes[30], fl_codes[288], fd_codes[30];
-    uint8_t llens[288], dlens[30], fl_lens[288], fd_lens[30];
-    uint8_t lcode[256], dcode[512]; /* length - 3 and distance - 1 -> symbol */
+    uint16_t lcodes[288], dcodes[30];
+    uint8_t llens[288], dlens[30];
 } rtws__deflate_priv;
 typedef struct rtws_deflate {
     rtws__deflate_priv priv_; /* private */
@@ -602,7 +602,9 @@ RTWS_API void rtws_inflate_free(rtws_inflate *z);
 /* Bytes of the memory block a compressor needs for cfg (NULL: defaults):
    at window_bits 15, 65,552 window + 65,536 hash heads + 65,536 chain links
    + 24,576 symbols + 33,792 output = 254,992 (smaller windows need less).
-   The object itself is sizeof(rtws_deflate), about 4 KB. */
+   The object itself is sizeof(rtws_deflate), about 2.4 KB. Setting up clears
+   only the hash heads (64 KiB from window_bits 13 up, 2 KiB at 8): the rest is
+   written as data arrives, so a small window makes a cheap compressor. */
 RTWS_API size_t rtws_deflate_mem_size(const rtws_z_config *cfg);
 /* Sets up d for a raw DEFLATE stream at cfg->level with back-references of
    at most 1 << cfg->window_bits bytes. mem and cfg as for rtws_inflate_init. */
@@ -3995,13 +3997,12 @@ static int rtws__z_wbits_ok(const rtws_z_config *cfg) {
 static unsigned rtws__z_wbits(const rtws_z_config *cfg) {
     return cfg && cfg->window_bits ? cfg->window_bits : 15;
 }
-static unsigned rtws__z_rev(unsigned code, unsigned len) {
-    unsigned r = 0;
-    while (len--) {
-        r = (r << 1) | (code & 1);
-        code >>= 1;
-    }
-    return r;
+static unsigned rtws__z_rev(unsigned code, unsigned len) { /* len 1..16 */
+    code = ((code & 0x5555u) << 1) | ((code >> 1) & 0x5555u);
+    code = ((code & 0x3333u) << 2) | ((code >> 2) & 0x3333u);
+    code = ((code & 0x0F0Fu) << 4) | ((code >> 4) & 0x0F0Fu);
+    code = ((code & 0x00FFu) << 8) | ((code >> 8) & 0x00FFu);
+    return code >> (16 - len);
 }
 static uint64_t rtws__z_load64(const uint8_t *p) {
     return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
@@ -4049,29 +4050,31 @@ static uint32_t rtws__z_entry(int kind, unsigned sym, unsigned bits) {
    (distances: a block of literals only) are allowed, as zlib allows. */
 static rtws_z_err rtws__z_build(uint32_t *tab, unsigned cap, const uint8_t *lens, unsigned n,
                                 unsigned root, int kind) {
-    unsigned count[16], offs[16], len, sym, i, maxlen = 0, used = 1u << root, code = 0, k;
+    unsigned count[16], offs[16], len, sym, i, maxlen = 0, used = 1u << root, code = 0, k, cur;
     uint16_t sorted[320];
     uint8_t pmax[1u << RTWS__Z_LROOT];
     int left = 1;
     memset(count, 0, sizeof count);
     for (sym = 0; sym < n; sym++) count[lens[sym]]++;
-    for (len = 1; len < 16; len++)
-        if (count[len]) maxlen = len;
-    for (i = 0; i < used; i++) tab[i] = RTWS__Z_E(RTWS__Z_BAD, root, 0);
-    if (maxlen == 0) return kind == RTWS__Z_KDIST ? RTWS_Z_OK : RTWS_Z_ERR_TREE_INCOMPLETE;
     for (len = 1; len < 16; len++) {
+        if (count[len]) maxlen = len;
         left = left * 2 - (int)count[len];
         if (left < 0) return RTWS_Z_ERR_TREE_OVER;
     }
+    /* a complete code fills every entry: only the allowed incomplete ones
+       (one code, or none) leave entries that must read as invalid */
+    if (left > 0)
+        for (i = 0; i < used; i++) tab[i] = RTWS__Z_E(RTWS__Z_BAD, root, 0);
+    if (maxlen == 0) return kind == RTWS__Z_KDIST ? RTWS_Z_OK : RTWS_Z_ERR_TREE_INCOMPLETE;
     if (left > 0 && (kind == RTWS__Z_KCL || maxlen != 1)) return RTWS_Z_ERR_TREE_INCOMPLETE;
     offs[1] = 0;
     for (len = 1; len < 15; len++) offs[len + 1] = offs[len] + count[len];
     for (sym = 0; sym < n; sym++)
         if (lens[sym]) sorted[offs[lens[sym]]++] = (uint16_t)sym;
     /* pass 1: the longest code under each root prefix sizes its subtable */
-    memset(pmax, 0, sizeof pmax);
+    memset(pmax, 0, maxlen > root ? sizeof pmax : 0);
     len = 0;
-    for (i = 0; i < n - count[0]; i++) {
+    for (i = 0; maxlen > root && i < n - count[0]; i++) {
         unsigned l = lens[sorted[i]];
         if (len) code <<= l - len;
         len = l;
@@ -4081,30 +4084,38 @@ static rtws_z_err rtws__z_build(uint32_t *tab, unsigned cap, const uint8_t *lens
         }
         code++;
     }
-    /* pass 2: fill */
-    code = 0;
-    len = 0;
+    /* pass 2: fill. The root table grows with the code length: each code of
+       length l <= root is stored once, in a table of 2^l entries, which is
+       then doubled (copied after itself) until it has the next length's
+       size; a code's copies are where the bits beyond it vary */
+    code = 0; /* bit-reversed here: a longer code only adds zeros at its top */
+    cur = RTWS__MIN(lens[sorted[0]], root);
     for (i = 0; i < n - count[0]; i++) {
-        unsigned s = sorted[i], l = lens[s], r;
-        if (len) code <<= l - len;
-        len = l;
-        r = rtws__z_rev(code, l);
+        unsigned s = sorted[i], l = lens[s], r = code;
+        uint32_t e;
+        for (; cur < l && cur < root; cur++) memcpy(tab + (1u << cur), tab, sizeof *tab << cur);
         if (l <= root) {
-            for (k = r; k < (1u << root); k += 1u << l) tab[k] = rtws__z_entry(kind, s, l);
+            tab[r] = rtws__z_entry(kind, s, l);
         } else {
-            unsigned p = r & ((1u << root) - 1), sub = pmax[p] - root, base;
-            if (((tab[p] >> 8) & 0xE0u) != RTWS__Z_LINK) {
+            unsigned p = r & ((1u << root) - 1), sub = (pmax[p] & 15u) - root, base;
+            if (!(pmax[p] & 16u)) { /* its subtable is not made yet */
+                pmax[p] |= 16u;
                 if (used + (1u << sub) > cap) return RTWS_Z_ERR_TREE_OVER; /* cannot happen */
                 tab[p] = RTWS__Z_E(RTWS__Z_LINK + sub, root, used);
-                for (k = 0; k < (1u << sub); k++) tab[used + k] = RTWS__Z_E(RTWS__Z_BAD, sub, 0);
+                for (k = 0; left > 0 && k < (1u << sub); k++)
+                    tab[used + k] = RTWS__Z_E(RTWS__Z_BAD, sub, 0);
                 used += 1u << sub;
             }
             base = tab[p] >> 16;
-            for (k = r >> root; k < (1u << sub); k += 1u << (l - root))
-                tab[base + k] = rtws__z_entry(kind, s, l - root);
+            e = rtws__z_entry(kind, s, l - root);
+            for (k = r >> root; k < (1u << sub); k += 1u << (l - root)) tab[base + k] = e;
         }
-        code++;
+        /* the next code: plus one, the carry running down the reversed bits */
+        for (k = 1u << (l - 1); code & k; k >>= 1) {
+        }
+        code = k ? (code & (k - 1)) + k : 0;
     }
+    for (; cur < root; cur++) memcpy(tab + (1u << cur), tab, sizeof *tab << cur);
     return RTWS_Z_OK;
 }
 
@@ -4339,6 +4350,11 @@ RTWS_API rtws_z_err rtws_inflate_feed(rtws_inflate *z, const uint8_t *in, size_t
         case RTWS__ZI_LENS:
             while (s->have < s->nlen + s->ndist) {
                 unsigned sym, nb, cnt, val;
+                if (bc < 16 && iend - ip >= 8) { /* 56 bits or more at once */
+                    bb |= rtws__z_load64(ip) << bc;
+                    ip += (63 - bc) >> 3;
+                    bc |= 56;
+                }
                 if (!s->rep) {
                     uint32_t e;
                     for (;;) {
@@ -4606,19 +4622,22 @@ static void rtws__z_huff(const uint32_t *freq, unsigned n, unsigned limit, uint8
                          uint16_t *codes) {
     uint16_t sym[288], parent[576];
     uint32_t w[576];
-    unsigned cnt[300], nsym = 0, i, j, k, a, b, len, maxd = 0;
+    unsigned cnt[300], nsym = 0, i, j, k, a, b, len, maxd = 0, maxf = 0;
     memset(cnt, 0, sizeof cnt);
     for (i = 0; i < n; i++) {
         lens[i] = 0;
         if (freq[i]) sym[nsym++] = (uint16_t)i;
+        if (freq[i] > maxf) maxf = freq[i];
     }
     for (i = 0; nsym < 2; i++)
         if (!freq[i]) sym[nsym++] = (uint16_t)i;
-    for (i = 1; i < nsym; i++) { /* insertion sort by frequency */
-        uint16_t t = sym[i];
-        uint32_t f = freq[t];
-        for (j = i; j > 0 && freq[sym[j - 1]] > f; j--) sym[j] = sym[j - 1];
-        sym[j] = t;
+    for (k = 0; k == 0 || (maxf >> k); k += 6) { /* stable sort by frequency, 6 bits a pass */
+        unsigned at[65];
+        memset(at, 0, sizeof at);
+        for (i = 0; i < nsym; i++) at[((freq[sym[i]] >> k) & 63) + 1]++;
+        for (i = 1; i < 65; i++) at[i] += at[i - 1];
+        for (i = 0; i < nsym; i++) parent[at[(freq[sym[i]] >> k) & 63]++] = sym[i];
+        memcpy(sym, parent, nsym * sizeof sym[0]);
     }
     /* two queues: leaves in order, then internal nodes in the order made */
     for (i = 0; i < nsym; i++) w[i] = freq[sym[i]] ? freq[sym[i]] : 1;
@@ -4653,24 +4672,39 @@ static void rtws__z_huff(const uint32_t *freq, unsigned n, unsigned limit, uint8
     rtws__z_canon(lens, n, codes);
 }
 
-static void rtws__z_tables(rtws__deflate_priv *s) {
-    unsigned c, i, d;
-    for (c = 0; c < 28; c++)
-        for (i = 0; i < (1u << rtws__z_lext[c]); i++) s->lcode[rtws__z_lbase[c] - 3 + i] = (uint8_t)c;
-    s->lcode[255] = 28;
-    for (c = 0; c < 30; c++)
-        for (i = 0; i < (1u << rtws__z_dext[c]); i++) {
-            d = rtws__z_dbase[c] - 1 + i;
-            if (d < 256)
-                s->dcode[d] = (uint8_t)c;
-            else
-                s->dcode[256 + (d >> 7)] = (uint8_t)c;
-        }
-    /* the fixed code (§3.2.6) from its lengths */
-    for (i = 0; i < 288; i++) s->fl_lens[i] = (uint8_t)(i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8);
-    rtws__z_canon(s->fl_lens, 288, s->fl_codes);
-    for (i = 0; i < 30; i++) s->fd_lens[i] = 5;
-    rtws__z_canon(s->fd_lens, 30, s->fd_codes);
+/* floor(log2(v)), v >= 1 */
+static unsigned rtws__z_log2(unsigned v) {
+#if defined(__GNUC__) || defined(__clang__)
+    return 31u - (unsigned)__builtin_clz(v);
+#else
+    unsigned k = 0;
+    while (v >>= 1) k++;
+    return k;
+#endif
+}
+/* RFC 1951 §3.2.5 by arithmetic, no tables to set up: the length symbol
+   (minus 257) of a length l + 3, and the distance symbol of a distance.
+   From 8 on, four length symbols (two distance ones) share each power of 2. */
+static unsigned rtws__z_lsym(unsigned l) {
+    unsigned k;
+    if (l < 8) return l;
+    if (l == 255) return 28;
+    k = rtws__z_log2(l);
+    return 4 * k - 4 + ((l >> (k - 2)) & 3);
+}
+static unsigned rtws__z_dsym(unsigned dist) {
+    unsigned d = dist - 1, k;
+    if (d < 4) return d;
+    k = rtws__z_log2(d);
+    return 2 * k + ((d >> (k - 1)) & 1);
+}
+/* The fixed code of a literal/length symbol (§3.2.6), bit-reversed for
+   writing, with its length in bits 16-19. */
+static unsigned rtws__z_fixed_code(unsigned c) {
+    if (c < 144) return rtws__z_rev(0x30 + c, 8) | 8u << 16;
+    if (c < 256) return rtws__z_rev(0x190 + c - 144, 9) | 9u << 16;
+    if (c < 280) return rtws__z_rev(c - 256, 7) | 7u << 16;
+    return rtws__z_rev(0xC0 + c - 280, 8) | 8u << 16;
 }
 
 RTWS_API rtws_z_err rtws_deflate_init(rtws_deflate *d, const rtws_z_config *cfg, void *mem,
@@ -4707,10 +4741,9 @@ RTWS_API rtws_z_err rtws_deflate_init(rtws_deflate *d, const rtws_z_config *cfg,
     s->sym_lc = p;
     s->win = p + RTWS__Z_SYMS;
     s->pend = s->win + (size_t)s->wbuf * 2 + 16;
-    memset(s->head, 0, ((size_t)1 << s->hbits) * 2);
-    memset(s->prev, 0, (size_t)s->wbuf * 2);
-    memset(s->win, 0, (size_t)s->wbuf * 2 + 16); /* match compares may read past the data */
-    rtws__z_tables(s);
+    /* only the heads are cleared (by the reset): chain links and window
+       bytes are set as data arrives (clean), so setting up costs little
+       more for a small window (a small message) than for none */
     rtws_deflate_reset(d, 0);
     return RTWS_Z_OK;
 }
@@ -4722,6 +4755,13 @@ RTWS_API void rtws_deflate_reset(rtws_deflate *d, int keep_window) {
     s->strstart += s->lookahead;
     s->lookahead = 0;
     if (!keep_window) s->floor = s->strstart;
+    if (!keep_window && (s->strstart == 0 || s->strstart >= s->wbuf)) {
+        /* new, or nothing to keep: start (over) at 1, 0 being no position
+           in the chains, with the heads cleared; cheaper than sliding window
+           and chains later, and every message then starts alike */
+        memset(s->head, 0, ((size_t)1 << s->hbits) * 2);
+        s->strstart = s->floor = 1;
+    }
     s->block_start = (long)s->strstart;
     s->nsym = 0;
     s->match_len = 2;
@@ -4766,26 +4806,32 @@ static void rtws__z_align(rtws__deflate_priv *s) {
     s->bitbuf = 0;
 }
 
-static unsigned rtws__z_dsym(const rtws__deflate_priv *s, unsigned dist) {
-    return dist <= 256 ? s->dcode[dist - 1] : s->dcode[256 + ((dist - 1) >> 7)];
-}
-
-static void rtws__z_write_syms(rtws__deflate_priv *s, const uint16_t *lc, const uint8_t *ll,
-                               const uint16_t *dc, const uint8_t *dl) {
+/* The block's symbols and its end, in the dynamic code of s (fixed 0) or
+   the fixed one. */
+static void rtws__z_write_syms(rtws__deflate_priv *s, int fixed) {
     unsigned i;
-    for (i = 0; i < s->nsym; i++) {
-        unsigned dist = s->sym_d[i], c = s->sym_lc[i];
-        if (!dist) {
-            rtws__z_put(s, lc[c], ll[c]);
+    for (i = 0; i <= s->nsym; i++) {
+        unsigned dist = i < s->nsym ? s->sym_d[i] : 0, c = i < s->nsym ? s->sym_lc[i] : 256, l = 0;
+        if (dist) {
+            l = rtws__z_lsym(c);
+            c = 257 + l;
+        }
+        if (fixed) {
+            unsigned f = rtws__z_fixed_code(c);
+            rtws__z_put(s, f & 0xFFFF, f >> 16);
         } else {
-            unsigned l = s->lcode[c], ds = rtws__z_dsym(s, dist);
-            rtws__z_put(s, lc[257 + l], ll[257 + l]);
-            if (rtws__z_lext[l]) rtws__z_put(s, c + 3 - rtws__z_lbase[l], rtws__z_lext[l]);
-            rtws__z_put(s, dc[ds], dl[ds]);
+            rtws__z_put(s, s->lcodes[c], s->llens[c]);
+        }
+        if (dist) {
+            unsigned ds = rtws__z_dsym(dist), len = s->sym_lc[i];
+            if (rtws__z_lext[l]) rtws__z_put(s, len + 3 - rtws__z_lbase[l], rtws__z_lext[l]);
+            if (fixed)
+                rtws__z_put(s, rtws__z_rev(ds, 5), 5);
+            else
+                rtws__z_put(s, s->dcodes[ds], s->dlens[ds]);
             if (rtws__z_dext[ds]) rtws__z_put(s, dist - rtws__z_dbase[ds], rtws__z_dext[ds]);
         }
     }
-    rtws__z_put(s, lc[256], ll[256]);
 }
 
 /* Ends the block of the nsym symbols collected, in the smallest of its three
@@ -4843,7 +4889,7 @@ static void rtws__z_block(rtws__deflate_priv *s, int final) {
     fix = 3 + (uint64_t)bits_extra;
     for (i = 0; i < 286; i++) {
         dyn += (uint64_t)s->lfreq[i] * s->llens[i];
-        fix += (uint64_t)s->lfreq[i] * s->fl_lens[i];
+        fix += (uint64_t)s->lfreq[i] * (i < 144 ? 8u : i < 256 ? 9u : i < 280 ? 7u : 8u);
     }
     for (i = 0; i < 30; i++) {
         dyn += (uint64_t)s->dfreq[i] * s->dlens[i];
@@ -4871,7 +4917,7 @@ static void rtws__z_block(rtws__deflate_priv *s, int final) {
         } while (raw > 0);
     } else if (fix <= dyn) {
         rtws__z_put(s, final ? 3u : 2u, 3);
-        rtws__z_write_syms(s, s->fl_codes, s->fl_lens, s->fd_codes, s->fd_lens);
+        rtws__z_write_syms(s, 1);
     } else {
         rtws__z_put(s, final ? 5u : 4u, 3);
         rtws__z_put(s, hlit - 257, 5);
@@ -4882,7 +4928,7 @@ static void rtws__z_block(rtws__deflate_priv *s, int final) {
             rtws__z_put(s, cl_codes[rle[i]], cl_lens[rle[i]]);
             if (rle[i] >= 16) rtws__z_put(s, rlex[i], rle[i] == 16 ? 2u : rle[i] == 17 ? 3u : 7u);
         }
-        rtws__z_write_syms(s, s->lcodes, s->llens, s->dcodes, s->dlens);
+        rtws__z_write_syms(s, 0);
     }
     s->nsym = 0;
     s->block_start = (long)(s->strstart - s->match_avail);
@@ -4957,8 +5003,8 @@ static void rtws__z_lit(rtws__deflate_priv *s, unsigned c) {
 static void rtws__z_pair(rtws__deflate_priv *s, unsigned len, unsigned dist) {
     s->sym_d[s->nsym] = (uint16_t)dist;
     s->sym_lc[s->nsym++] = (uint8_t)(len - 3);
-    s->lfreq[257 + s->lcode[len - 3]]++;
-    s->dfreq[rtws__z_dsym(s, dist)]++;
+    s->lfreq[257 + rtws__z_lsym(len - 3)]++;
+    s->dfreq[rtws__z_dsym(dist)]++;
 }
 
 /* LZ77 over the window until the lookahead runs short (to zero when
@@ -5082,6 +5128,15 @@ RTWS_API rtws_z_err rtws_deflate_compress(rtws_deflate *d, const uint8_t *in, si
             memcpy(s->win + s->strstart + s->lookahead, ip, n);
             ip += n;
             s->lookahead += (unsigned)n;
+            { /* the bytes a match compare may read past the data; chain links
+                 of positions new since init */
+                unsigned end = s->strstart + s->lookahead, top = RTWS__MIN(end, s->wbuf);
+                memset(s->win + end, 0, 8);
+                if (top > s->clean) {
+                    memset(s->prev + s->clean, 0, (size_t)(top - s->clean) * 2);
+                    s->clean = top;
+                }
+            }
         }
         if (rtws__z_lz77(s, ip == iend && flush != RTWS_Z_NO_FLUSH)) {
             rtws__z_block(s, 0);
@@ -6626,7 +6681,7 @@ static void rtws__chunk_unref(rtws_conn *c, rtws__chunk *ch) {
 /* An agreed permessage-deflate, behind c->priv_.hx.pmd once open. Each
    direction's codec is allocated at its first compressed message (a
    connection that only receives small messages never holds a compressor):
-   an inflater is 480 bytes and a 13-45 KiB block, a compressor 4 KiB and a
+   an inflater is 480 bytes and a 13-45 KiB block, a compressor 2.4 KiB and a
    93-249 KiB block (rtws_inflate_mem_size, rtws_deflate_mem_size), plus the
    buffer a compressed message is written into before it is queued. All of it
    is charged to cfg.budget; rtws_conn_trim frees the buffer, and each codec
@@ -6661,7 +6716,9 @@ static void rtws__pmd_give(rtws_conn *c, void *p, size_t n) {
 /* Codec memory for one message (no context takeover) when the host lent a
    pool: taken from it and given back after the message, so an idle
    connection holds none and a server holds about one codec per message in
-   flight instead of one per connection (~300 KB each at 15 bits). */
+   flight instead of one per connection (~300 KB each at 15 bits; a lent
+   compressor's window is only as big as its message, so a small message
+   sets up a small one). */
 static void *rtws__pmd_lend(rtws_conn *c, size_t need, size_t *cap) {
     void *b;
     if (need < RTWS__POOL_MIN) need = RTWS__POOL_MIN; /* small ones would not go back */
@@ -8304,7 +8361,10 @@ static rtws_err rtws__pmd_send_lent(rtws_conn *c, rtws__pmd *z, rtws_opcode op, 
     uint8_t *zb;
     rtws_err e;
     memset(&zc, 0, sizeof zc);
-    zc.window_bits = z->tx_bits;
+    /* a window no bigger than the message: back-references reach no
+       further anyway, and the block to set up (hash heads) is smaller */
+    zc.window_bits = 8;
+    while (zc.window_bits < z->tx_bits && ((size_t)1 << zc.window_bits) < len) zc.window_bits++;
     zc.level = c->priv_.cfg->deflate_level;
     mem = rtws_deflate_mem_size(&zc);
     if (len > SIZE_MAX / 2 - 4096) return rtws__queue_frame(c, 1, op, data, len);
