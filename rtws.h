@@ -1192,7 +1192,6 @@ typedef struct rtws__conn_priv {
     uint32_t rtt_last, rtt_min, rtt_n; /* our heartbeat ping's payload is ping_at */
     uint64_t rtt_sum, last_msg_rx;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, opened_at;
-    uint64_t deflate_runs;        /* rtws_conn_stats.deflate_runs */
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
     void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
@@ -1238,8 +1237,9 @@ typedef struct rtws_conn_stats {
                                 own output chunks, the spare one): what rtws_conn_trim
                                 gives back; shared frames are not counted */
     uint64_t deflate_runs;   /* messages our compressor ran on (permessage-deflate),
-                                shrunk or not; a shared frame's compressed copy
-                                counts on the connection that made it only */
+                                shrunk or not, while the connection is open; a
+                                shared frame's compressed copy counts on the
+                                connection that made it only */
 } rtws_conn_stats;
 RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st);
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c);
@@ -6696,6 +6696,8 @@ typedef struct rtws__pmd {
     uint8_t rx_takeover, tx_takeover;
     uint8_t rx_fresh;     /* a compressed message starts: reset the inflater */
     uint8_t inf_lent;     /* inf is a block lent from the pool for this message */
+    uint64_t runs;        /* rtws_conn_stats.deflate_runs (kept here: no byte of an
+                             rtws_conn without the extension is spent on it) */
 } rtws__pmd;
 
 /* Memory of the connection's own, charged to cfg.budget (make_room first). */
@@ -6873,7 +6875,7 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->last_error = c->priv_.err;
     st->buffered = (c->priv_.rend - c->priv_.rstart) + rtws_conn_out_pending(c);
     st->buffer_cap = rtws__conn_buffer_cap(c);
-    st->deflate_runs = c->priv_.deflate_runs;
+    st->deflate_runs = c->priv_.opened && c->priv_.hx.pmd ? c->priv_.hx.pmd->runs : 0;
 }
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->priv_.data; }
 
@@ -8372,7 +8374,7 @@ static rtws_err rtws__pmd_send_lent(rtws_conn *c, rtws__pmd *z, rtws_opcode op, 
     zb = (uint8_t *)rtws__pmd_lend(c, len + len / 8 + 64, &zcap);
     e = RTWS_EAGAIN; /* not compressed (yet) */
     if (d && zb && rtws_deflate_init((rtws_deflate *)d, &zc, (uint8_t *)d + off, mem) == RTWS_Z_OK &&
-        ++c->priv_.deflate_runs && rtws_deflate_compress((rtws_deflate *)d, (const uint8_t *)data, len, &used, zb, zcap, &zlen,
+        ++z->runs && rtws_deflate_compress((rtws_deflate *)d, (const uint8_t *)data, len, &used, zb, zcap, &zlen,
                               RTWS_Z_SYNC_FLUSH) == RTWS_Z_OK &&
         used == len && zlen >= 4 && memcmp(zb + zlen - 4, rtws__pmd_tail, 4) == 0 && zlen - 4 < len)
         e = rtws__queue_frame_rsv(c, 1, op, zb, zlen - 4, 0x40);
@@ -8399,7 +8401,7 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
     if ((!z->def && !rtws__pmd_def_init(c, z)) ||
         (len < SIZE_MAX / 2 && !rtws__pmd_zgrow(c, z, len + len / 8 + 64)))
         return rtws__queue_frame(c, 1, op, data, len);
-    c->priv_.deflate_runs++;
+    z->runs++;
     for (;;) {
         size_t used = 0, out = 0;
         rtws_z_err r = rtws_deflate_compress(z->def, in + off, len - off, &used, z->zbuf + zlen,
@@ -8435,7 +8437,7 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
    server_max_window_bits share one copy when the message fits theirs. Returns
    s when the message did not shrink (marked: nobody tries again) or memory
    could not be had (the next connection tries again). */
-static rtws__chunk *rtws__shared_z(rtws_conn *c, const rtws__pmd *z, rtws__chunk *s) {
+static rtws__chunk *rtws__shared_z(rtws_conn *c, rtws__pmd *z, rtws__chunk *s) {
     rtws_z_config zc;
     size_t off = (sizeof(rtws_deflate) + 15) & ~(size_t)15, mem, dcap = 0, zcap = 0, used = 0,
            zlen = 0, len = s->payload, hl;
@@ -8456,7 +8458,7 @@ static rtws__chunk *rtws__shared_z(rtws_conn *c, const rtws__pmd *z, rtws__chunk
     d = rtws__pmd_lend(c, off + mem, &dcap);
     zb = (uint8_t *)rtws__pmd_lend(c, len + len / 8 + 64, &zcap);
     if (d && zb && rtws_deflate_init((rtws_deflate *)d, &zc, (uint8_t *)d + off, mem) == RTWS_Z_OK) {
-        c->priv_.deflate_runs++;
+        z->runs++;
         if (rtws_deflate_compress((rtws_deflate *)d, pl, len, &used, zb, zcap, &zlen,
                                   RTWS_Z_SYNC_FLUSH) == RTWS_Z_OK &&
             used == len && zlen >= 4 && memcmp(zb + zlen - 4, rtws__pmd_tail, 4) == 0) {
