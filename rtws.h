@@ -6875,7 +6875,9 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->last_error = c->priv_.err;
     st->buffered = (c->priv_.rend - c->priv_.rstart) + rtws_conn_out_pending(c);
     st->buffer_cap = rtws__conn_buffer_cap(c);
+#if !defined(RTWS_NO_DEFLATE)
     st->deflate_runs = c->priv_.opened && c->priv_.hx.pmd ? c->priv_.hx.pmd->runs : 0;
+#endif
 }
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->priv_.data; }
 
