@@ -104,7 +104,7 @@ test-build: compile-check $(UNIT_BIN) $(REPLAY) $(EXAMPLES) $(SEEDS) $(ASAN_EX) 
             $(B)/rtwscat
 
 $(B)/unit_% $(B)/conformance_% $(B)/e2e_%: | $(B)
-$(B)/unit_%: tests/unit_%.c rtws.h tests/t.h tests/guard.h | $(B)
+$(B)/unit_%: tests/unit_%.c rtws.h tests/t.h tests/guard.h tests/router_peer.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/conformance_%: tests/conformance_%.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
