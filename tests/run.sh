@@ -6,6 +6,8 @@
 # result line says how long its program took. The slowest programs are
 # started first when build/test_times (written by the previous run) knows
 # them, so the run ends with short programs instead of waiting on a long one.
+# Every failing program is named again, with its failing lines, just above
+# the total, so the last lines of a long log say what failed.
 set -u
 jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
 [ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
@@ -41,6 +43,7 @@ report() { # test, index -> adds to the totals
     line=$(grep -E '^([A-Za-z_]+: )?[0-9]+ passed, [0-9]+ failed' "$dir/$i.out" | tail -n 1)
     if [ -z "$line" ]; then
         echo "== $name: no result line (exit $rc, ${secs}s)"; tail -n 30 "$dir/$i.out"
+        { echo "== $name: no result line (exit $rc)"; tail -n 8 "$dir/$i.out"; } >> "$dir/failures"
         total_f=$((total_f + 1))
         return
     fi
@@ -52,6 +55,10 @@ report() { # test, index -> adds to the totals
     if [ "$f" -ne 0 ] || [ "$rc" -ne 0 ]; then
         echo "== $name: FAILED ($line, exit $rc, ${secs}s)"
         grep -v -E '^[0-9]+ passed' "$dir/$i.out" | tail -n 40
+        { echo "== $name: FAILED ($line, exit $rc)"
+          grep -i -E 'fail|error|assert|timeout|timed out' "$dir/$i.out" |
+              grep -v -E '^([A-Za-z_]+: )?[0-9]+ passed' | head -n 8
+        } >> "$dir/failures"
     else
         echo "== $name: $line (${secs}s)"
     fi
@@ -77,6 +84,10 @@ while [ "$done_n" -lt "$n" ]; do
     done
 done
 [ -d build ] && [ -f "$dir/times" ] && cp "$dir/times" "$times"
+if [ -f "$dir/failures" ]; then
+    echo "== failed programs (their full output is above):"
+    cat "$dir/failures"
+fi
 if [ "$total_s" -gt 0 ]; then
     echo "$total_p passed, $total_f failed, $total_s skipped"
 else
