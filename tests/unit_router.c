@@ -5,118 +5,8 @@
 #include "t.h"
 #include <stdlib.h>
 
-static rtws_router *R;
-static uint64_t NOW = 1000;
-
-/* a peer: client conn <-> server conn, the server side fed to the router */
-typedef struct peer {
-    rtws_conn cl, sv;
-    char msgs[64][2048]; /* texts the client received, oldest first */
-    int n, closed;
-    unsigned close_code;
-} peer;
-
-static void sv_event(rtws_conn *c, const rtws_event *ev, void *user) {
-    (void)user;
-    rtws_router_handle_event(R, c, ev, NOW);
-}
-static int sv_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
-    (void)proto;
-    (void)user;
-    return rtws_router_handle_accept(R, c, req, NOW);
-}
-static int sv_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, void *user) {
-    (void)user;
-    return rtws_router_handle_http(R, c, req, rep, NOW);
-}
-static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
-    peer *p = (peer *)user;
-    (void)c;
-    if (ev->type == RTWS_EV_MESSAGE && p->n < 64) {
-        size_t k = ev->message.len < 2047 ? ev->message.len : 2047;
-        memcpy(p->msgs[p->n], ev->message.data, k);
-        p->msgs[p->n][k] = 0;
-        p->n++;
-    }
-    if (ev->type == RTWS_EV_CLOSE) {
-        p->closed = 1;
-        p->close_code = ev->close.code;
-    }
-}
-
-static void move(rtws_conn *a, rtws_conn *b) {
-    const uint8_t *o;
-    size_t len;
-    static uint8_t tmp[1 << 20];
-    while ((o = rtws_conn_out(a, &len)) != NULL) {
-        if (len > sizeof tmp) len = sizeof tmp;
-        memcpy(tmp, o, len);
-        rtws_conn_out_done(a, len);
-        rtws_conn_recv(b, tmp, len, NOW, NULL);
-    }
-}
-static void pump(peer *p) {
-    int i;
-    for (i = 0; i < 4; i++) {
-        move(&p->cl, &p->sv);
-        move(&p->sv, &p->cl);
-    }
-}
-
-static int rnd(void *buf, size_t n, void *u) {
-    static unsigned s = 7;
-    size_t i;
-    (void)u;
-    for (i = 0; i < n; i++) ((unsigned char *)buf)[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 16);
-    return 0;
-}
-
-static void peer_open(peer *p, const char *path, const char *auth) {
-    rtws_config cc, sc;
-    rtws_client_opts o;
-    memset(p, 0, sizeof *p);
-    memset(&cc, 0, sizeof cc);
-    memset(&sc, 0, sizeof sc);
-    cc.role = RTWS_CLIENT;
-    cc.on_event = cl_event;
-    cc.user = p;
-    cc.random = rnd;
-    cc.heartbeat_off = sc.heartbeat_off = 1;
-    sc.role = RTWS_SERVER;
-    sc.on_event = sv_event;
-    sc.on_accept = sv_accept;
-    sc.on_http = sv_http;
-    rtws_conn_init(&p->cl, &cc);
-    rtws_conn_init(&p->sv, &sc);
-    memset(&o, 0, sizeof o);
-    o.host = "x";
-    o.path = path;
-    o.authorization = auth;
-    rtws_conn_start(&p->cl, &o, NOW);
-    pump(p);
-}
-
-static void say(peer *p, const char *json) {
-    rtws_conn_send_text(&p->cl, json, strlen(json));
-    pump(p);
-}
-
-/* index of the first message (from `from`) containing needle, or -1 */
-static int find(const peer *p, int from, const char *needle) {
-    int i;
-    for (i = from; i < p->n; i++)
-        if (strstr(p->msgs[i], needle)) return i;
-    return -1;
-}
-#define HAS(p, s) (find(p, 0, s) >= 0)
-#define LAST(p) ((p)->n ? (p)->msgs[(p)->n - 1] : "")
-
-static void peer_close(peer *p) {
-    rtws_conn_close(&p->cl, 1000, NULL);
-    pump(p);
-    rtws_conn_free(&p->cl);
-    rtws_conn_free(&p->sv);
-}
+#define ROUTER_PEER_MSG 2048
+#include "router_peer.h"
 
 /* abrupt end of the server side (TCP lost) */
 static void peer_drop(peer *p) {
@@ -162,7 +52,7 @@ static void test_welcome_ping_errors(void) {
     char sid[64];
     const char *s;
     new_router(0, 0);
-    peer_open(&a, "/ws", NULL);
+    peer_open(&a, "/ws");
     CHECK_EQ(a.n, 1);
     CHECK(strstr(a.msgs[0], "\"type\":\"welcome\"") && strstr(a.msgs[0], "\"user\":\"anon-") &&
           strstr(a.msgs[0], "\"auth\":\"optional\"") && strstr(a.msgs[0], "\"resumed\":false") &&
@@ -197,7 +87,7 @@ static void test_welcome_ping_errors(void) {
     CHECK_EQ(rtws_conn_get_state(&a.cl), RTWS_STATE_OPEN); /* errors keep it open */
     peer_close(&a);
     /* a path the router does not serve: 404 */
-    peer_open(&a, "/elsewhere", NULL);
+    peer_open(&a, "/elsewhere");
     CHECK_EQ(a.n, 0);
     CHECK_EQ(rtws_conn_get_error(&a.cl), RTWS_ERR_HANDSHAKE);
     rtws_conn_free(&a.cl);
@@ -208,7 +98,7 @@ static void test_welcome_ping_errors(void) {
         char path[128], user[64] = "";
         const char *u = strstr(a.msgs[0], "\"user\":\"");
         (void)u;
-        peer_open(&b, "/ws", NULL);
+        peer_open(&b, "/ws");
         s = strstr(b.msgs[0], "\"user\":\"");
         if (s) {
             memcpy(user, s, 21);
@@ -219,13 +109,13 @@ static void test_welcome_ping_errors(void) {
         sid[22] = 0;
         peer_drop(&b);
         snprintf(path, sizeof path, "/ws?session=%s", sid);
-        peer_open(&b, path, NULL);
+        peer_open(&b, path);
         CHECK(strstr(b.msgs[0], "\"resumed\":true") && strstr(b.msgs[0], user));
         if (!strstr(b.msgs[0], "\"resumed\":true")) fprintf(stderr, "%s | %s | %d %s\n", path, user, b.n, b.msgs[0]);
         peer_close(&b);
         NOW += 130000; /* past the session TTL */
         rtws_router_run_timers(R, NOW);
-        peer_open(&b, path, NULL);
+        peer_open(&b, path);
         CHECK(strstr(b.msgs[0], "\"resumed\":false") && !strstr(b.msgs[0], user));
         peer_close(&b);
     }
@@ -236,9 +126,9 @@ static void test_pubsub_history_presence(void) {
     int i;
     char msg[256];
     new_router(0, 0);
-    peer_open(&a, "/ws", bearer("{\"sub\":\"alice\"}"));
+    peer_open_auth(&a, "/ws", bearer("{\"sub\":\"alice\"}"));
     CHECK(HAS(&a, "\"type\":\"authenticated\",\"user\":\"alice\""));
-    peer_open(&b, "/ws?token=", NULL); /* an empty token is no token */
+    peer_open(&b, "/ws?token="); /* an empty token is no token */
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
     CHECK(strstr(LAST(&a), "{\"type\":\"subscribed\",\"channel\":\"chat:42\",\"seq\":0,\"members\":1,\"presence\":[{\"user\":\"alice\",\"status\":\"online\"}]}"));
     say(&b, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
@@ -263,7 +153,7 @@ static void test_pubsub_history_presence(void) {
         say(&a, msg);
     }
     /* resume: since inside the ring replays in order; too old resets */
-    peer_open(&c, "/ws", NULL);
+    peer_open(&c, "/ws");
     say(&c, "{\"type\":\"subscribe\",\"channel\":\"chat:42\",\"since\":5}");
     i = find(&c, 0, "\"type\":\"subscribed\"");
     CHECK(i >= 0 && strstr(c.msgs[i], "\"seq\":8"));
@@ -291,7 +181,7 @@ static void test_pubsub_history_presence(void) {
     {
         peer a2;
         int nb = b.n;
-        peer_open(&a2, "/ws", bearer("{\"sub\":\"alice\"}"));
+        peer_open_auth(&a2, "/ws", bearer("{\"sub\":\"alice\"}"));
         say(&a2, "{\"type\":\"subscribe\",\"channel\":\"chat:42\"}");
         pump(&b);
         CHECK_EQ(b.n, nb);
@@ -309,9 +199,9 @@ static void test_pubsub_history_presence(void) {
     CHECK(strstr(LAST(&b), "\"code\":\"limit_reached\""));
     {
         peer u1, u2, u3;
-        peer_open(&u1, "/ws", bearer("{\"sub\":\"bob\"}"));
-        peer_open(&u2, "/ws", bearer("{\"sub\":\"bob\"}"));
-        peer_open(&u3, "/ws", bearer("{\"sub\":\"bob\"}"));
+        peer_open_auth(&u1, "/ws", bearer("{\"sub\":\"bob\"}"));
+        peer_open_auth(&u2, "/ws", bearer("{\"sub\":\"bob\"}"));
+        peer_open_auth(&u3, "/ws", bearer("{\"sub\":\"bob\"}"));
         CHECK(!u1.closed && !u2.closed);
         CHECK(u3.closed && u3.close_code == 1008);
         peer_close(&u1);
@@ -344,7 +234,7 @@ static void test_auth_and_limits(void) {
     peer a;
     int i;
     new_router(1, 5);
-    peer_open(&a, "/ws", NULL);
+    peer_open(&a, "/ws");
     CHECK(strstr(a.msgs[0], "\"auth\":\"required\""));
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
     CHECK(strstr(LAST(&a), "\"code\":\"unauthorized\""));
@@ -366,7 +256,7 @@ static void test_auth_and_limits(void) {
     rtws_conn_free(&a.cl);
     rtws_conn_free(&a.sv);
     /* no auth within the deadline: 1008 */
-    peer_open(&a, "/ws", NULL);
+    peer_open(&a, "/ws");
     NOW += 10001;
     rtws_router_run_timers(R, NOW);
     pump(&a);
@@ -374,7 +264,7 @@ static void test_auth_and_limits(void) {
     rtws_conn_free(&a.cl);
     rtws_conn_free(&a.sv);
     /* a bad token in the request: 401 at the handshake */
-    peer_open(&a, "/ws?token=abc.def.ghi", NULL);
+    peer_open(&a, "/ws?token=abc.def.ghi");
     CHECK_EQ(rtws_conn_get_error(&a.cl), RTWS_ERR_HANDSHAKE);
     rtws_conn_free(&a.cl);
     rtws_conn_free(&a.sv);
@@ -386,7 +276,7 @@ static void test_auth_and_limits(void) {
         rc.random = rnd;
         rtws_router_free(R);
         R = rtws_router_new(&rc);
-        peer_open(&a, "/any/path", NULL);
+        peer_open(&a, "/any/path");
         say(&a, "{\"type\":\"subscribe\",\"channel\":\"secret-room\",\"id\":\"s1\"}");
         CHECK(strstr(LAST(&a), "\"code\":\"forbidden\"") && strstr(LAST(&a), "\"id\":\"s1\""));
         say(&a, "{\"type\":\"subscribe\",\"channel\":\"public\"}");
@@ -403,9 +293,9 @@ static void test_presence_cap(void) {
     rc.max_presence = 2;
     rtws_router_free(R);
     R = rtws_router_new(&rc);
-    peer_open(&a, "/", NULL);
-    peer_open(&b, "/", NULL);
-    peer_open(&c, "/", NULL);
+    peer_open(&a, "/");
+    peer_open(&b, "/");
+    peer_open(&c, "/");
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
     say(&b, "{\"type\":\"subscribe\",\"channel\":\"big\"}");
     pump(&a);
@@ -432,8 +322,8 @@ static void test_regressions(void) {
     peer a, b;
     int before;
     new_router(0, 0);
-    peer_open(&a, "/ws", NULL);
-    peer_open(&b, "/ws", NULL);
+    peer_open(&a, "/ws");
+    peer_open(&b, "/ws");
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
     say(&b, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
     pump(&a);
@@ -445,7 +335,7 @@ static void test_regressions(void) {
     peer_close(&a);
     peer_close(&b);
     /* a reply that does not fit: closed as a slow consumer, never dropped */
-    peer_open(&a, "/ws", NULL);
+    peer_open(&a, "/ws");
     ((rtws_config *)(uintptr_t)rtws_conn_get_config(&a.sv))->max_send_queue = 400;
     /* the figures are for an uncompressed queue (the publish would shrink) */
     ((rtws_config *)(uintptr_t)rtws_conn_get_config(&a.sv))->deflate_threshold = 100000;
@@ -466,7 +356,7 @@ static void test_regressions(void) {
     rtws_conn_free(&a.sv);
     /* the auth deadline's close counts its own timeout from the tick's time */
     new_router(1, 0);
-    peer_open(&a, "/ws", NULL);
+    peer_open(&a, "/ws");
     NOW += 10001;
     rtws_router_run_timers(R, NOW);
     rtws_conn_run_timers(&a.sv, NOW);
@@ -482,7 +372,7 @@ static void test_regressions(void) {
     rtws_router_free(R);
     R = rtws_router_new(&rc);
     CHECK(R != NULL);
-    peer_open(&a, "/", NULL);
+    peer_open(&a, "/");
     say(&a, "{\"type\":\"publish\",\"channel\":\"c\",\"data\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14]}");
     CHECK(strstr(LAST(&a), "\"code\":\"too_large\""));
     peer_close(&a);
@@ -497,7 +387,7 @@ static void test_status_page(void) {
     static const char req[] = "GET /ws/status HTTP/1.1\r\nHost: x\r\n\r\n";
     peer a;
     new_router(0, 0);
-    peer_open(&a, "/ws", NULL);
+    peer_open(&a, "/ws");
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"room\"}");
     memset(&sc, 0, sizeof sc);
     sc.role = RTWS_SERVER;

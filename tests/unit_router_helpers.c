@@ -9,16 +9,6 @@
 
 #include "router_peer.h"
 
-
-static void peer_close(peer *p) {
-    rtws_conn_close(&p->cl, 1000, NULL);
-    pump(p);
-    rtws_conn_free(&p->cl);
-    rtws_conn_free(&p->sv);
-}
-
-#define LAST(p) ((p)->n ? (p)->msgs[(p)->n - 1] : "")
-
 static rtws_router_config base_cfg(void) {
     rtws_router_config rc;
     memset(&rc, 0, sizeof rc);

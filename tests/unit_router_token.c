@@ -9,118 +9,8 @@
 #include "t.h"
 #include <stdlib.h>
 
-static rtws_router *R;
-static uint64_t NOW = 1000;
-
-/* a peer: client conn <-> server conn, the server side fed to the router */
-typedef struct peer {
-    rtws_conn cl, sv;
-    char msgs[64][2048]; /* texts the client received, oldest first */
-    int n, closed;
-    unsigned close_code;
-} peer;
-
-static void sv_event(rtws_conn *c, const rtws_event *ev, void *user) {
-    (void)user;
-    rtws_router_handle_event(R, c, ev, NOW);
-}
-static int sv_accept(rtws_conn *c, const rtws_http *req, const char **proto, void *user) {
-    (void)proto;
-    (void)user;
-    return rtws_router_handle_accept(R, c, req, NOW);
-}
-static int sv_http(rtws_conn *c, const rtws_http *req, rtws_http_reply *rep, void *user) {
-    (void)user;
-    return rtws_router_handle_http(R, c, req, rep, NOW);
-}
-static void cl_event(rtws_conn *c, const rtws_event *ev, void *user) {
-    peer *p = (peer *)user;
-    (void)c;
-    if (ev->type == RTWS_EV_MESSAGE && p->n < 64) {
-        size_t k = ev->message.len < 2047 ? ev->message.len : 2047;
-        memcpy(p->msgs[p->n], ev->message.data, k);
-        p->msgs[p->n][k] = 0;
-        p->n++;
-    }
-    if (ev->type == RTWS_EV_CLOSE) {
-        p->closed = 1;
-        p->close_code = ev->close.code;
-    }
-}
-
-static void move(rtws_conn *a, rtws_conn *b) {
-    const uint8_t *o;
-    size_t len;
-    static uint8_t tmp[1 << 20];
-    while ((o = rtws_conn_out(a, &len)) != NULL) {
-        if (len > sizeof tmp) len = sizeof tmp;
-        memcpy(tmp, o, len);
-        rtws_conn_out_done(a, len);
-        rtws_conn_recv(b, tmp, len, NOW, NULL);
-    }
-}
-static void pump(peer *p) {
-    int i;
-    for (i = 0; i < 4; i++) {
-        move(&p->cl, &p->sv);
-        move(&p->sv, &p->cl);
-    }
-}
-
-static int rnd(void *buf, size_t n, void *u) {
-    static unsigned s = 7;
-    size_t i;
-    (void)u;
-    for (i = 0; i < n; i++) ((unsigned char *)buf)[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 16);
-    return 0;
-}
-
-static void peer_open(peer *p, const char *path, const char *auth) {
-    rtws_config cc, sc;
-    rtws_client_opts o;
-    memset(p, 0, sizeof *p);
-    memset(&cc, 0, sizeof cc);
-    memset(&sc, 0, sizeof sc);
-    cc.role = RTWS_CLIENT;
-    cc.on_event = cl_event;
-    cc.user = p;
-    cc.random = rnd;
-    cc.heartbeat_off = sc.heartbeat_off = 1;
-    sc.role = RTWS_SERVER;
-    sc.on_event = sv_event;
-    sc.on_accept = sv_accept;
-    sc.on_http = sv_http;
-    rtws_conn_init(&p->cl, &cc);
-    rtws_conn_init(&p->sv, &sc);
-    memset(&o, 0, sizeof o);
-    o.host = "x";
-    o.path = path;
-    o.authorization = auth;
-    rtws_conn_start(&p->cl, &o, NOW);
-    pump(p);
-}
-
-static void say(peer *p, const char *json) {
-    rtws_conn_send_text(&p->cl, json, strlen(json));
-    pump(p);
-}
-
-/* index of the first message (from `from`) containing needle, or -1 */
-static int find(const peer *p, int from, const char *needle) {
-    int i;
-    for (i = from; i < p->n; i++)
-        if (strstr(p->msgs[i], needle)) return i;
-    return -1;
-}
-#define HAS(p, s) (find(p, 0, s) >= 0)
-#define LAST(p) ((p)->n ? (p)->msgs[(p)->n - 1] : "")
-
-static void peer_close(peer *p) {
-    rtws_conn_close(&p->cl, 1000, NULL);
-    pump(p);
-    rtws_conn_free(&p->cl);
-    rtws_conn_free(&p->sv);
-}
+#define ROUTER_PEER_MSG 2048
+#include "router_peer.h"
 
 static const char KEY[] = "0123456789abcdef0123456789abcdef";
 static const int64_t WALL0 = 1800000000; /* wall seconds at NOW = 1000 */
@@ -140,7 +30,7 @@ static const char *token(const char *user, int64_t exp) {
 static void open_with(peer *p, const char *tok) {
     char path[1200];
     snprintf(path, sizeof path, "/ws?token=%s", tok);
-    peer_open(p, path, NULL);
+    peer_open(p, path);
 }
 
 static void router(int32_t leeway, uint32_t grace) {
@@ -189,7 +79,7 @@ static void test_claims(void) {
         rtws_conn_free(&a.sv);
     }
     /* an auth message keeps its token's claims too; no token: no claims */
-    peer_open(&a, "/ws", NULL);
+    peer_open(&a, "/ws");
     CHECK(rtws_router_get_claims(R, &a.sv, &len) == NULL && len == 0);
     {
         char msg[1200];
@@ -235,7 +125,7 @@ static void test_renew(void) {
     router(-1, 5000);
     t0 = NOW;
     open_with(&a, token("u-2", wall_s() + 10));
-    peer_open(&b, "/ws", NULL);
+    peer_open(&b, "/ws");
     say(&a, "{\"type\":\"subscribe\",\"channel\":\"room\"}");
     CHECK(strstr(LAST(&a), "\"type\":\"subscribed\""));
     tick(&a, t0 + 10000);
