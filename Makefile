@@ -112,7 +112,8 @@ $(B)/e2e_%: tests/e2e_%.c rtws.h tests/t.h tests/proxy.h | $(B)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lm
 $(B)/e2e_hostile: tests/hostile.h
 $(B)/e2e_hostile_load: tests/hostile.h
-$(B)/e2e_cluster: $(B)/asan_chat_server
+$(B)/e2e_cluster: $(B)/asan_chat_server tests/redis_proc.h
+$(B)/e2e_cluster_presence $(B)/e2e_redis: tests/redis_proc.h
 # cross-thread posting: producer threads (the library needs no -pthread);
 # the TSan build of the same test runs from tests/interop_tsan.sh
 $(B)/e2e_post: tests/e2e_post.c rtws.h tests/t.h | $(B)

@@ -30,14 +30,7 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "redis_proc.h"
 
 #define NODES 3
 #define CLIENTS 300
@@ -45,69 +38,16 @@
 #define STREAM 90    /* phase 2: numbered messages */
 #define RSTREAM 60   /* phase 3: numbered messages across a Redis restart */
 
-static const char *redis_bin = "/usr/bin/redis-server";
 static const char *node_bin = "build/asan_chat_server"; /* RTWS_CHAT_SERVER: another */
 static rtws_ctx *ctx;
 static int node_port[NODES + 2]; /* + the two nodes with --jwt-secret of phase 4 */
 static pid_t node_pid[NODES + 2];
 
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
-static int can_connect(int port) {
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
-}
-
-static void nap_ms(long ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
 static char redis_dir[64] = "build/e2e_cluster_redis.XXXXXX";
-
-/* redis-server on port with an append-only file in redis_dir (fsync on
-   every write: what was acked survives a SIGKILL). */
-static pid_t start_redis(int port) {
-    char p[16];
-    uint64_t until = rtws_time_now_ms() + 5000;
-    pid_t pid;
-    snprintf(p, sizeof p, "%d", port);
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout)) _exit(127);
-        execl(redis_bin, redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "yes", "--appendfsync", "always", "--dir", redis_dir,
-              "--daemonize", "no", (char *)NULL);
-        _exit(127);
-    }
-    while (pid > 0 && rtws_time_now_ms() < until) {
-        if (can_connect(port)) return pid;
-        nap_ms(20);
-    }
-    return -1;
-}
+/* redis-server's arguments: an append-only file in redis_dir (fsync on
+   every write: what was acked survives a SIGKILL) */
+static const char *const redis_aof[] = {"--appendonly", "yes", "--appendfsync", "always",
+                                        "--dir", redis_dir, NULL};
 
 /* A chat_server node on an OS-chosen port: its pid, *port from its
    "listening on" line. */
@@ -141,13 +81,6 @@ static pid_t start_node(const char *redis_url, int *port) { /* redis_url NULL: m
         if (sscanf(line, "listening on 127.0.0.1:%d", port) == 1) break;
     if (f) fclose(f); /* the node's later lines go to a closed pipe: it ignores SIGPIPE */
     return pid;
-}
-
-static void stop_pid(pid_t pid, int sig) {
-    int st;
-    if (pid <= 0) return;
-    kill(pid, sig);
-    waitpid(pid, &st, 0);
 }
 
 /* ---- clients ---- */
@@ -462,23 +395,13 @@ int main(void) {
     char url[64];
     int rport, i, k, got, dups, gaps, resets, refused, acks = 0, early = 0, min_got = 1 << 30;
     pid_t rpid;
-    if (getenv("RTWS_REDIS_SERVER")) redis_bin = getenv("RTWS_REDIS_SERVER");
     if (getenv("RTWS_CHAT_SERVER")) node_bin = getenv("RTWS_CHAT_SERVER");
     signal(SIGPIPE, SIG_IGN);
-    if (access(redis_bin, X_OK) != 0 && getuid() == 0)
-        (void)!system("bash -c '. tests/deps.sh && rtws_apt redis-server' >/dev/null 2>&1");
-    if (access(redis_bin, X_OK) != 0) {
-        if (getenv("RTWS_REQUIRE_ALL") && !strcmp(getenv("RTWS_REQUIRE_ALL"), "1")) {
-            printf("e2e_cluster: redis-server is missing and RTWS_REQUIRE_ALL=1\n");
-            return 1;
-        }
-        printf("e2e_cluster: skipped, no redis-server (tests/deps.sh installs it)\n");
-        return 0;
-    }
+    if ((i = redis_find("e2e_cluster")) <= 0) return i < 0;
     CHECK(access(node_bin, X_OK) == 0); /* make builds it first */
     CHECK(mkdtemp(redis_dir) != NULL);
-    rport = free_port();
-    rpid = start_redis(rport);
+    rport = 0;
+    rpid = redis_start(&rport, redis_aof);
     CHECK(rpid > 0);
     if (rpid <= 0) return T_END();
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", rport);
@@ -617,7 +540,7 @@ int main(void) {
             if (restart_at && !rpid && rtws_time_now_ms() >= restart_at) {
                 get_status(node_port[1], st, sizeof st);
                 outage_seen = strstr(st, "\"state\":\"down\"") != NULL;
-                rpid = start_redis(rport);
+                rpid = redis_start(&rport, redis_aof);
                 CHECK(rpid > 0);
             }
             rtws_ctx_run_once(pctx, 2);

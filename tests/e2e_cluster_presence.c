@@ -27,79 +27,9 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "redis_proc.h"
 
-static const char *redis_bin = "/usr/bin/redis-server"; /* RTWS_REDIS_SERVER: another */
 static char url[64];
-
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
-static int can_connect(int port) {
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
-}
-
-static void nap_ms(long ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
-static pid_t start_redis(int port) {
-    char p[16];
-    uint64_t until = rtws_time_now_ms() + 5000;
-    pid_t pid;
-    snprintf(p, sizeof p, "%d", port);
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout)) _exit(127);
-        execl(redis_bin, redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--daemonize", "no", (char *)NULL);
-        _exit(127);
-    }
-    while (pid > 0 && rtws_time_now_ms() < until) {
-        if (can_connect(port)) return pid;
-        nap_ms(20);
-    }
-    return -1;
-}
-
-/* The exit status (-1 when it did not exit by itself). */
-static int stop_pid(pid_t pid, int sig) {
-    int st = 0;
-    if (pid <= 0) return -1;
-    kill(pid, sig);
-    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
 
 /* ---- 1: a counting allocator ---- */
 static size_t n_alloc;
@@ -568,22 +498,11 @@ static void cap_phase(void) {
 }
 
 int main(void) {
-    int rport;
+    int rport = 0, found;
     pid_t rpid;
-    if (getenv("RTWS_REDIS_SERVER")) redis_bin = getenv("RTWS_REDIS_SERVER");
     signal(SIGPIPE, SIG_IGN);
-    if (access(redis_bin, X_OK) != 0 && getuid() == 0)
-        (void)!system("bash -c '. tests/deps.sh && rtws_apt redis-server' >/dev/null 2>&1");
-    if (access(redis_bin, X_OK) != 0) {
-        if (getenv("RTWS_REQUIRE_ALL") && !strcmp(getenv("RTWS_REQUIRE_ALL"), "1")) {
-            printf("e2e_cluster_presence: redis-server is missing and RTWS_REQUIRE_ALL=1\n");
-            return 1;
-        }
-        printf("e2e_cluster_presence: skipped, no redis-server (tests/deps.sh installs it)\n");
-        return 0;
-    }
-    rport = free_port();
-    rpid = start_redis(rport);
+    if ((found = redis_find("e2e_cluster_presence")) <= 0) return found < 0;
+    rpid = redis_start(&rport, NULL);
     CHECK(rpid > 0);
     if (rpid <= 0) return T_END();
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", rport);

@@ -13,77 +13,11 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
-#include <arpa/inet.h>
+#include "redis_proc.h"
 #include <poll.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-static const char *redis_bin = "/usr/bin/redis-server"; /* RTWS_REDIS_SERVER: another */
 static rtws_ctx *ctx;
 static int poll_style; /* 1: the caller's own poll(2) loop drives ctx */
-
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
-static int can_connect(int port) {
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
-}
-
-/* redis-server on port (requirepass when pass), ready to accept; its pid. */
-static pid_t start_redis(int port, const char *pass) {
-    char p[16];
-    uint64_t until = rtws_time_now_ms() + 5000;
-    pid_t pid;
-    snprintf(p, sizeof p, "%d", port);
-    fflush(stdout); /* the child must not write our buffered lines again */
-    pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stdout);
-        if (pass)
-            execl(redis_bin, redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
-                  "--appendonly", "no", "--daemonize", "no", "--requirepass", pass, (char *)NULL);
-        else
-            execl(redis_bin, redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
-                  "--appendonly", "no", "--daemonize", "no", (char *)NULL);
-        _exit(127);
-    }
-    while (pid > 0 && rtws_time_now_ms() < until) {
-        if (can_connect(port)) return pid;
-        { struct timespec ts = {0, 20000000}; nanosleep(&ts, NULL); }
-    }
-    return -1;
-}
-
-static void stop_redis(pid_t pid, int sig) {
-    int st;
-    if (pid <= 0) return;
-    kill(pid, sig);
-    waitpid(pid, &st, 0);
-}
 
 /* Runs the loop until *flag becomes nonzero or ms pass; returns *flag. */
 static int run_until(volatile int *flag, uint32_t ms) {
@@ -341,27 +275,15 @@ int main(void) {
     watch w1, w2, w3, ws, wp, wbad, wacl;
     rtws_redis *r, *r3, *sub, *pub, *rp, *bad, *acl;
     got g, blk;
-    const char *req = getenv("RTWS_REQUIRE_ALL");
-    if (getenv("RTWS_REDIS_SERVER")) redis_bin = getenv("RTWS_REDIS_SERVER");
+    static const char *const pass[] = {"--requirepass", "s3cret", NULL};
     test_url();
-    if (access(redis_bin, X_OK) != 0 && getuid() == 0)
-        (void)!system("bash -c '. tests/deps.sh && rtws_apt redis-server' >/dev/null 2>&1");
-    if (access(redis_bin, X_OK) != 0) {
-        if (req && strcmp(req, "1") == 0) {
-            printf("e2e_redis: redis-server is missing and RTWS_REQUIRE_ALL=1\n");
-            printf("%d passed, %d failed\n", t_pass, t_fail + 1);
-            return 1;
-        }
-        printf("e2e_redis: skipped, no redis-server (tests/deps.sh installs it)\n");
-        printf("0 passed, 0 failed, 1 skipped\n");
-        return 0;
-    }
+    if ((port = redis_find("e2e_redis")) <= 0) return port < 0;
     signal(SIGPIPE, SIG_IGN);
     memset(&cc, 0, sizeof cc);
     ctx = rtws_ctx_new(&cc);
     test_fake_server();
-    port = free_port();
-    pid = start_redis(port, NULL);
+    port = 0;
+    pid = redis_start(&port, NULL);
     CHECK(pid > 0);
     if (pid <= 0) return T_END();
     memset(&w1, 0, sizeof w1);
@@ -452,7 +374,7 @@ int main(void) {
         rtws_ctx_run_once(ctx, 50);
         rtws_ctx_run_once(ctx, 50);
     }
-    stop_redis(pid, SIGKILL);
+    stop_pid(pid, SIGKILL);
     CHECK(run_until(&blk.done, 3000));
     CHECK(blk.err != RTWS_OK && blk.type == RTWS_RESP_NONE);
     printf("BLPOP in flight when the server died: %s\n", rtws_err_str(blk.err));
@@ -472,7 +394,7 @@ int main(void) {
     rtws_ctx_run_once(ctx, 200);
     CHECK(!g.done);
     S.subscribed = 0;
-    pid = start_redis(port, NULL);
+    pid = redis_start(&port, NULL);
     CHECK(pid > 0);
     CHECK(run_until(&g.done, 5000));
     CHECK(g.err == RTWS_OK && g.type == RTWS_RESP_STRING);
@@ -505,7 +427,7 @@ int main(void) {
         while (wp.reconnecting < 2 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 10);
         CHECK(wp.reconnecting >= 2 && wp.last == RTWS_ERR_IO && wp.open == 0);
     }
-    pid2 = start_redis(port2, "s3cret");
+    pid2 = redis_start(&port2, pass);
     CHECK(pid2 > 0);
     g = cmd(rp, "PING", NULL, NULL, NULL);
     CHECK(g.type == RTWS_RESP_STRING && !strcmp(g.text, "PONG"));
@@ -620,8 +542,8 @@ int main(void) {
     rtws_ctx_run_once(ctx, 0);
     CHECK_EQ(rtws_ctx_get_conn_count(ctx), 0);
     rtws_ctx_free(ctx);
-    stop_redis(pid, SIGTERM);
-    stop_redis(pid2, SIGTERM);
+    stop_pid(pid, SIGTERM);
+    stop_pid(pid2, SIGTERM);
     (void)w2;
     return T_END();
 }
