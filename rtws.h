@@ -41,7 +41,8 @@
      RTWS_NO_CLIENT     rtws_conn_start, the 101 check (rtws_http_parse_response),
                         rtws_url_*, rtws_ctx_connect/_connect_addr, rtws_client_*,
                         rtws_rt_*. A client-role rtws_conn can no longer start.
-     RTWS_NO_SERVER     the answer to an upgrade (rtws_http_parse_request,
+     RTWS_NO_SERVER     the answer to an upgrade (rtws_http_parse_request, the
+                        request readers rtws_http_get_query and _get_cookie,
                         rtws_http_check_upgrade, 101 and error replies, on_http
                         and on_accept), rtws_ctx_listen/_listen_tls and accept,
                         rtws_router_*. A server-role rtws_conn fails its handshake
@@ -727,14 +728,18 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
    end), RTWS_ERR_NOSPACE when out cannot hold the value and its NUL (out may
    be NULL to ask for the length only). Other parameters' bad escapes are
    skipped, not errors. */
+#if !defined(RTWS_NO_SERVER)
 RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,
                                  size_t *len);
+#endif
 /* The first cookie named name (case-sensitive) in the request's Cookie
    headers (RFC 6265 §5.4: "a=1; b=2", every Cookie line searched in order).
    *value points into the parsed buffer, without the double quotes a value
    may be wrapped in; cookie values are not decoded (their meaning is the
    application's). Returns 1 when found (an empty value too), else 0. */
+#if !defined(RTWS_NO_SERVER)
 RTWS_API int rtws_http_get_cookie(const rtws_http *req, const char *name, rtws_str *value);
+#endif
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
    28 characters plus a NUL in out. */
@@ -3462,27 +3467,35 @@ RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n) {
 
 static const char rtws__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
-    size_t i, o = 0, need;
-    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
-    need = (len + 2) / 3 * 4;
-    if (cap < need + 1) return 0;
+/* The encoder of both alphabets (the caller checked cap): abc is the
+   alphabet, pad 1 pads the last group with '=' (RFC 4648 §4), 0 does not
+   (base64url as JWT uses it, §5). */
+static size_t rtws__b64_encode(const uint8_t *in, size_t len, char *out, const char *abc,
+                               int pad) {
+    size_t i, o = 0;
     for (i = 0; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = rtws__b64[v >> 18];
-        out[o++] = rtws__b64[(v >> 12) & 63];
-        out[o++] = rtws__b64[(v >> 6) & 63];
-        out[o++] = rtws__b64[v & 63];
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = abc[(v >> 6) & 63];
+        out[o++] = abc[v & 63];
     }
     if (i < len) {
         uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
-        out[o++] = rtws__b64[v >> 18];
-        out[o++] = rtws__b64[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? rtws__b64[(v >> 6) & 63] : '=';
-        out[o++] = '=';
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        if (i + 1 < len) out[o++] = abc[(v >> 6) & 63];
+        else if (pad) out[o++] = '=';
+        if (pad) out[o++] = '=';
     }
     out[o] = '\0';
     return o;
+}
+
+RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
+    if (cap < (len + 2) / 3 * 4 + 1) return 0;
+    return rtws__b64_encode(in, len, out, rtws__b64, 1);
 }
 
 static int rtws__b64val(char ch) {
@@ -3525,24 +3538,9 @@ static const char rtws__b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 RTWS_API size_t rtws_base64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
-    size_t i, o = 0;
     if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
     if (cap < len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0) + 1) return 0;
-    for (i = 0; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = rtws__b64url[v >> 18];
-        out[o++] = rtws__b64url[(v >> 12) & 63];
-        out[o++] = rtws__b64url[(v >> 6) & 63];
-        out[o++] = rtws__b64url[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
-        out[o++] = rtws__b64url[v >> 18];
-        out[o++] = rtws__b64url[(v >> 12) & 63];
-        if (i + 1 < len) out[o++] = rtws__b64url[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return o;
+    return rtws__b64_encode(in, len, out, rtws__b64url, 0);
 }
 
 RTWS_API size_t rtws_base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
@@ -5483,6 +5481,7 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
     return 0;
 }
 
+#if !defined(RTWS_NO_SERVER) /* readers of a request */
 static int rtws__pct_hex(int ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
@@ -5568,6 +5567,7 @@ RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *o
     }
     return 0;
 }
+#endif /* !RTWS_NO_SERVER */
 
 RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]) {
     uint8_t buf[64 + 36], dig[20];
