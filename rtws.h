@@ -41,7 +41,8 @@
      RTWS_NO_CLIENT     rtws_conn_start, the 101 check (rtws_http_parse_response),
                         rtws_url_*, rtws_ctx_connect/_connect_addr, rtws_client_*,
                         rtws_rt_*. A client-role rtws_conn can no longer start.
-     RTWS_NO_SERVER     the answer to an upgrade (rtws_http_parse_request,
+     RTWS_NO_SERVER     the answer to an upgrade (rtws_http_parse_request, the
+                        request readers rtws_http_get_query and _get_cookie,
                         rtws_http_check_upgrade, 101 and error replies, on_http
                         and on_accept), rtws_ctx_listen/_listen_tls and accept,
                         rtws_router_*. A server-role rtws_conn fails its handshake
@@ -727,14 +728,18 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
    end), RTWS_ERR_NOSPACE when out cannot hold the value and its NUL (out may
    be NULL to ask for the length only). Other parameters' bad escapes are
    skipped, not errors. */
+#if !defined(RTWS_NO_SERVER)
 RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *out, size_t cap,
                                  size_t *len);
+#endif
 /* The first cookie named name (case-sensitive) in the request's Cookie
    headers (RFC 6265 §5.4: "a=1; b=2", every Cookie line searched in order).
    *value points into the parsed buffer, without the double quotes a value
    may be wrapped in; cookie values are not decoded (their meaning is the
    application's). Returns 1 when found (an empty value too), else 0. */
+#if !defined(RTWS_NO_SERVER)
 RTWS_API int rtws_http_get_cookie(const rtws_http *req, const char *name, rtws_str *value);
+#endif
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
    28 characters plus a NUL in out. */
@@ -3462,27 +3467,35 @@ RTWS_API int rtws_ct_equal(const void *a, const void *b, size_t n) {
 
 static const char rtws__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
-    size_t i, o = 0, need;
-    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
-    need = (len + 2) / 3 * 4;
-    if (cap < need + 1) return 0;
+/* The encoder of both alphabets (the caller checked cap): abc is the
+   alphabet, pad 1 pads the last group with '=' (RFC 4648 §4), 0 does not
+   (base64url as JWT uses it, §5). */
+static size_t rtws__b64_encode(const uint8_t *in, size_t len, char *out, const char *abc,
+                               int pad) {
+    size_t i, o = 0;
     for (i = 0; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = rtws__b64[v >> 18];
-        out[o++] = rtws__b64[(v >> 12) & 63];
-        out[o++] = rtws__b64[(v >> 6) & 63];
-        out[o++] = rtws__b64[v & 63];
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = abc[(v >> 6) & 63];
+        out[o++] = abc[v & 63];
     }
     if (i < len) {
         uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
-        out[o++] = rtws__b64[v >> 18];
-        out[o++] = rtws__b64[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? rtws__b64[(v >> 6) & 63] : '=';
-        out[o++] = '=';
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        if (i + 1 < len) out[o++] = abc[(v >> 6) & 63];
+        else if (pad) out[o++] = '=';
+        if (pad) out[o++] = '=';
     }
     out[o] = '\0';
     return o;
+}
+
+RTWS_API size_t rtws_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
+    if (cap < (len + 2) / 3 * 4 + 1) return 0;
+    return rtws__b64_encode(in, len, out, rtws__b64, 1);
 }
 
 static int rtws__b64val(char ch) {
@@ -3525,24 +3538,9 @@ static const char rtws__b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 RTWS_API size_t rtws_base64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
-    size_t i, o = 0;
     if (len > (SIZE_MAX - 1) / 4 * 3 - 3) return 0;
     if (cap < len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0) + 1) return 0;
-    for (i = 0; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = rtws__b64url[v >> 18];
-        out[o++] = rtws__b64url[(v >> 12) & 63];
-        out[o++] = rtws__b64url[(v >> 6) & 63];
-        out[o++] = rtws__b64url[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
-        out[o++] = rtws__b64url[v >> 18];
-        out[o++] = rtws__b64url[(v >> 12) & 63];
-        if (i + 1 < len) out[o++] = rtws__b64url[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return o;
+    return rtws__b64_encode(in, len, out, rtws__b64url, 0);
 }
 
 RTWS_API size_t rtws_base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
@@ -5483,6 +5481,7 @@ RTWS_API int rtws_http_has_token(const rtws_http *m, const char *name, const cha
     return 0;
 }
 
+#if !defined(RTWS_NO_SERVER) /* readers of a request */
 static int rtws__pct_hex(int ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
@@ -5568,6 +5567,7 @@ RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *o
     }
     return 0;
 }
+#endif /* !RTWS_NO_SERVER */
 
 RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]) {
     uint8_t buf[64 + 36], dig[20];
@@ -7300,6 +7300,18 @@ static size_t rtws__cat(char *dst, size_t off, size_t cap, const char *s, size_t
 }
 #define RTWS__CATZ(dst, off, cap, z) rtws__cat(dst, off, cap, z, strlen(z))
 
+#if !defined(RTWS_NO_SERVER) || !defined(RTWS_NO_DEFLATE)
+/* appends v in decimal (status lines, Content-Length, window bits) */
+static size_t rtws__cat_dec(char *dst, size_t off, size_t cap, size_t v) {
+    char d[24];
+    size_t k = sizeof d;
+    do {
+        d[--k] = (char)('0' + v % 10);
+    } while ((v /= 10) != 0);
+    return rtws__cat(dst, off, cap, d + k, sizeof d - k);
+}
+#endif
+
 #if !defined(RTWS_NO_SERVER) /* error replies */
 static const char *rtws__status_text(int status) {
     switch (status) {
@@ -7320,32 +7332,25 @@ static const char *rtws__status_text(int status) {
     }
 }
 
+/* "HTTP/1.1 NNN text" at the start of head; returns its length */
+static size_t rtws__status_line(char *head, size_t cap, int status, const char *text) {
+    size_t n = RTWS__CATZ(head, 0, cap, "HTTP/1.1 ");
+    n = rtws__cat_dec(head, n, cap, (size_t)status);
+    n = rtws__cat(head, n, cap, " ", 1);
+    return RTWS__CATZ(head, n, cap, text);
+}
+
 /* Refuses the upgrade with an HTTP error and a short text body. */
 static void rtws__refuse(rtws_conn *c, int status, const char *reason) {
-    char head[512], num[32];
-    size_t n = 0, blen;
+    char head[512];
+    size_t n;
     if (status < 400 || status > 599) status = 500;
     if (!reason) reason = rtws__status_text(status);
-    blen = strlen(reason) + 1;
-    n = RTWS__CATZ(head, n, sizeof head, "HTTP/1.1 ");
-    num[0] = (char)('0' + status / 100);
-    num[1] = (char)('0' + status / 10 % 10);
-    num[2] = (char)('0' + status % 10);
-    num[3] = ' ';
-    n = rtws__cat(head, n, sizeof head, num, 4);
-    n = RTWS__CATZ(head, n, sizeof head, rtws__status_text(status));
+    n = rtws__status_line(head, sizeof head, status, rtws__status_text(status));
     n = RTWS__CATZ(head, n, sizeof head, "\r\nContent-Type: text/plain\r\nConnection: close\r\n");
     if (status == 426) n = RTWS__CATZ(head, n, sizeof head, "Sec-WebSocket-Version: 13\r\n");
     n = RTWS__CATZ(head, n, sizeof head, "Content-Length: ");
-    {
-        size_t k = 0, v = blen;
-        char tmp[24];
-        do {
-            tmp[k++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (k) num[0] = tmp[--k], n = rtws__cat(head, n, sizeof head, num, 1);
-    }
+    n = rtws__cat_dec(head, n, sizeof head, strlen(reason) + 1);
     n = RTWS__CATZ(head, n, sizeof head, "\r\n\r\n");
     n = RTWS__CATZ(head, n, sizeof head, reason);
     n = rtws__cat(head, n, sizeof head, "\n", 1);
@@ -7392,11 +7397,7 @@ static void rtws__open(rtws_conn *c) {
 
 #if !defined(RTWS_NO_DEFLATE)
 static size_t rtws__pmd_num(char *out, size_t n, size_t cap, const char *name, unsigned v) {
-    char d[3];
-    n = RTWS__CATZ(out, n, cap, name);
-    d[0] = (char)(v >= 10 ? '1' : '0' + v);
-    d[1] = (char)('0' + v % 10);
-    return rtws__cat(out, n, cap, v >= 10 ? d : d + 1, v >= 10 ? 2 : 1);
+    return rtws__cat_dec(out, RTWS__CATZ(out, n, cap, name), cap, v);
 }
 
 /* A new state with the agreed parameters, or NULL (no memory or budget:
@@ -7543,28 +7544,17 @@ static int rtws__has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NUL
 /* Answers a plain HTTP request with what the on_http hook gave. */
 static void rtws__http_answer(rtws_conn *c, const rtws_http *req, const rtws_http_reply *r) {
     char head[1024];
-    size_t n = 0, k, v = r->body_len;
-    char num[24];
+    size_t n;
     const char *ct = r->content_type ? r->content_type : "text/plain; charset=utf-8";
     int status = r->status >= 100 && r->status <= 599 ? r->status : 500;
     int is_head = rtws__str_ieq(req->method, "HEAD");
-    n = RTWS__CATZ(head, n, sizeof head, "HTTP/1.1 ");
-    num[0] = (char)('0' + status / 100);
-    num[1] = (char)('0' + status / 10 % 10);
-    num[2] = (char)('0' + status % 10);
-    num[3] = ' ';
-    n = rtws__cat(head, n, sizeof head, num, 4);
-    n = RTWS__CATZ(head, n, sizeof head, status == 200 ? "OK" : rtws__status_text(status));
+    n = rtws__status_line(head, sizeof head, status,
+                          status == 200 ? "OK" : rtws__status_text(status));
     n = RTWS__CATZ(head, n, sizeof head, "\r\nContent-Type: ");
     if (rtws__has_crlf(ct)) ct = "application/octet-stream";
     n = RTWS__CATZ(head, n, sizeof head, ct);
     n = RTWS__CATZ(head, n, sizeof head, "\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ");
-    k = 0;
-    do {
-        num[sizeof num - 1 - k++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    n = rtws__cat(head, n, sizeof head, num + sizeof num - k, k);
+    n = rtws__cat_dec(head, n, sizeof head, r->body_len);
     n = RTWS__CATZ(head, n, sizeof head, "\r\n");
     if (r->headers) n = RTWS__CATZ(head, n, sizeof head, r->headers);
     n = RTWS__CATZ(head, n, sizeof head, "\r\n");
@@ -7753,6 +7743,14 @@ static int rtws__tunneling(const rtws_conn *c) {
 }
 
 #if !defined(RTWS_NO_CLIENT) /* the client handshake */
+/* appends the header line "name: value\r\n" (name given with its ": ") */
+static size_t rtws__cat_header(char *dst, size_t off, size_t cap, const char *name,
+                               const char *value) {
+    off = RTWS__CATZ(dst, off, cap, name);
+    off = RTWS__CATZ(dst, off, cap, value);
+    return rtws__cat(dst, off, cap, "\r\n", 2);
+}
+
 RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
                                          uint64_t now_ms) {
     uint8_t raw[16];
@@ -7813,26 +7811,14 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
     }
     n = RTWS__CATZ(req, n, cap, "GET ");
     n = RTWS__CATZ(req, n, cap, path);
-    n = RTWS__CATZ(req, n, cap, " HTTP/1.1\r\nHost: ");
-    n = RTWS__CATZ(req, n, cap, o->host);
-    n = RTWS__CATZ(req, n, cap, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
-    n = rtws__cat(req, n, cap, key, 24);
-    n = RTWS__CATZ(req, n, cap, "\r\nSec-WebSocket-Version: 13\r\n");
-    if (plen) {
-        n = RTWS__CATZ(req, n, cap, "Sec-WebSocket-Protocol: ");
-        n = RTWS__CATZ(req, n, cap, o->protocols);
-        n = RTWS__CATZ(req, n, cap, "\r\n");
-    }
-    if (o->origin) {
-        n = RTWS__CATZ(req, n, cap, "Origin: ");
-        n = RTWS__CATZ(req, n, cap, o->origin);
-        n = RTWS__CATZ(req, n, cap, "\r\n");
-    }
-    if (o->authorization) {
-        n = RTWS__CATZ(req, n, cap, "Authorization: ");
-        n = RTWS__CATZ(req, n, cap, o->authorization);
-        n = RTWS__CATZ(req, n, cap, "\r\n");
-    }
+    n = RTWS__CATZ(req, n, cap, " HTTP/1.1\r\n");
+    n = rtws__cat_header(req, n, cap, "Host: ", o->host);
+    n = RTWS__CATZ(req, n, cap, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    n = rtws__cat_header(req, n, cap, "Sec-WebSocket-Key: ", key);
+    n = RTWS__CATZ(req, n, cap, "Sec-WebSocket-Version: 13\r\n");
+    if (plen) n = rtws__cat_header(req, n, cap, "Sec-WebSocket-Protocol: ", o->protocols);
+    if (o->origin) n = rtws__cat_header(req, n, cap, "Origin: ", o->origin);
+    if (o->authorization) n = rtws__cat_header(req, n, cap, "Authorization: ", o->authorization);
 #if !defined(RTWS_NO_DEFLATE)
     n = rtws__pmd_offer(c->priv_.cfg, req, n, cap);
 #endif
@@ -7846,14 +7832,10 @@ RTWS_API rtws_err rtws_conn_start(rtws_conn *c, const rtws_client_opts *o,
         n = 0;
         n = RTWS__CATZ(req, n, cap, "CONNECT ");
         n = RTWS__CATZ(req, n, cap, o->tunnel);
-        n = RTWS__CATZ(req, n, cap, " HTTP/1.1\r\nHost: ");
-        n = RTWS__CATZ(req, n, cap, o->tunnel);
-        n = RTWS__CATZ(req, n, cap, "\r\n");
-        if (o->proxy_authorization) {
-            n = RTWS__CATZ(req, n, cap, "Proxy-Authorization: ");
-            n = RTWS__CATZ(req, n, cap, o->proxy_authorization);
-            n = RTWS__CATZ(req, n, cap, "\r\n");
-        }
+        n = RTWS__CATZ(req, n, cap, " HTTP/1.1\r\n");
+        n = rtws__cat_header(req, n, cap, "Host: ", o->tunnel);
+        if (o->proxy_authorization)
+            n = rtws__cat_header(req, n, cap, "Proxy-Authorization: ", o->proxy_authorization);
         n = RTWS__CATZ(req, n, cap, "\r\n");
     }
     c->priv_.head_left = (uint32_t)RTWS__MIN(n, (size_t)UINT32_MAX);
@@ -7904,9 +7886,7 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
     }
     if (rtws_http_parse_response(hp, head, &res,
                                  c->priv_.cfg->max_headers, &off) != RTWS_OK) {
-        c->priv_.err = RTWS_ERR_HANDSHAKE;
-        rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 0);
-        rtws__finish(c);
+        rtws__client_fail(c, RTWS_ERR_HANDSHAKE, 0);
         return;
     }
     if ((res.status == 301 || res.status == 302 || res.status == 307 || res.status == 308) &&
@@ -7923,9 +7903,7 @@ static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {
         }
     }
     if (res.status != 101) {
-        c->priv_.err = RTWS_ERR_HANDSHAKE;
-        rtws__emit_error(c, RTWS_ERR_HANDSHAKE, res.status);
-        rtws__finish(c);
+        rtws__client_fail(c, RTWS_ERR_HANDSHAKE, res.status);
         return;
     }
     v = rtws_http_get_header(&res, "Sec-WebSocket-Accept");
@@ -7968,9 +7946,7 @@ bad:
 #if !defined(RTWS_NO_DEFLATE)
     if (pmd) rtws__pmd_give(c, pmd, sizeof *pmd);
 #endif
-    c->priv_.err = RTWS_ERR_HANDSHAKE;
-    rtws__emit_error(c, RTWS_ERR_HANDSHAKE, 101);
-    rtws__finish(c);
+    rtws__client_fail(c, RTWS_ERR_HANDSHAKE, 101);
 }
 #else /* RTWS_NO_CLIENT: unreachable, nothing starts a client-role connection */
 static void rtws__client_handshake(rtws_conn *c, const char *hp, size_t head) {

@@ -5,13 +5,17 @@
 # Each build compiles bench/size/size_lib.c (the implementation alone, every
 # public function extern, so nothing is dropped) with
 #   gcc -std=c99 -Os -ffunction-sections -fdata-sections -c
-# and adds up the .text* sections of the object (size -A). BearSSL's own code
-# is a library linked later: the TLS row counts rtws's code only.
+# and adds up the .text* sections of the object (size -A); the rodata column
+# adds up .rodata* (strings such as rtws_err_str's, tables such as SHA-256's
+# constants), which the .text figure leaves out, as it leaves out .eh_frame.
+# BearSSL's own code is a library linked later: the TLS row counts rtws's
+# code only.
 set -eu
 B=${1:-build}
 mkdir -p "$B"
 CFLAGS="-std=c99 -Os -ffunction-sections -fdata-sections"
 text_of() { size -A "$1" | awk '$1 ~ /^\.text/ {t += $2} END {print t + 0}'; }
+rodata_of() { size -A "$1" | awk '$1 ~ /^\.rodata/ {t += $2} END {print t + 0}'; }
 row() { # name, flags...
     local name=$1 o
     shift
@@ -20,15 +24,18 @@ row() { # name, flags...
     gcc $CFLAGS "$@" -I. -c bench/size/size_lib.c -o "$o"
     local t
     t=$(text_of "$o")
-    printf '%-34s %7d B %6.1f KB   %s\n' "$name" "$t" "$(awk "BEGIN {print $t / 1024}")" "${*:-(none)}"
+    printf '%-34s %7d B %6.1f KB %6d B   %s\n' "$name" "$t" "$(awk "BEGIN {print $t / 1024}")" \
+        "$(rodata_of "$o")" "${*:-(none)}"
 }
 echo "gcc $(gcc -dumpfullversion), $CFLAGS -c bench/size/size_lib.c; .text* of the object (size -A)"
-printf '%-34s %9s %9s   %s\n' build text "" switches
+printf '%-34s %9s %9s %8s   %s\n' build text "" rodata switches
 row "sans-I/O core (layers 0-3)" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS
 row "  client only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_SERVER
 row "  server only" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_CLIENT
 row "  + no system random" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_SYSTEM_RANDOM
 row "  core without deflate" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_DEFLATE
+row "  smallest server (no deflate)" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_DEFLATE -DRTWS_NO_CLIENT
+row "  smallest client (no deflate)" -DRTWS_NO_HOST -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_DEFLATE -DRTWS_NO_SERVER
 row "sans-I/O core + json (0-3, 6)" -DRTWS_NO_HOST -DRTWS_NO_REALTIME -DRTWS_NO_REDIS
 row "sans-I/O core + resp (0-3, 6a)" -DRTWS_NO_HOST -DRTWS_NO_JSON
 row "sans-I/O, all (0-3, 6, 6a, 7)" -DRTWS_NO_HOST
@@ -41,6 +48,8 @@ row "client only" -DRTWS_NO_SERVER
 row "  without json, realtime" -DRTWS_NO_SERVER -DRTWS_NO_JSON
 row "server only" -DRTWS_NO_CLIENT
 row "  without json, realtime" -DRTWS_NO_CLIENT -DRTWS_NO_JSON
+row "smallest socket server" -DRTWS_NO_CLIENT -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_DEFLATE -DRTWS_NO_THREADS
+row "smallest socket client" -DRTWS_NO_SERVER -DRTWS_NO_JSON -DRTWS_NO_REDIS -DRTWS_NO_DEFLATE -DRTWS_NO_THREADS
 if echo '#include <bearssl.h>' | gcc -E -x c - > /dev/null 2>&1; then
     row "full with BearSSL (rtws code)" -DRTWS_USE_BEARSSL
 else
