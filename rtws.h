@@ -735,6 +735,18 @@ RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *o
    may be wrapped in; cookie values are not decoded (their meaning is the
    application's). Returns 1 when found (an empty value too), else 0. */
 RTWS_API int rtws_http_get_cookie(const rtws_http *req, const char *name, rtws_str *value);
+/* Matches a request against a route pattern: "GET /ws/connection/{id}/health".
+   The method before the space is compared exactly; "*" or no method (the
+   pattern starts with '/') takes any. The path (req->path: the query is not
+   part of it) must equal the pattern byte for byte, except that "{name}",
+   which must be a whole segment, captures one non-empty segment (no '/')
+   into params[0..n_params) in order, raw (percent-decoding is the caller's:
+   a segment may hold %2F). No allocation. Returns how many parameters it
+   captured (0: a match without any), or -1: no match, or a pattern with
+   more parameters than n_params, a '{' without '}', or "{...}" that is not
+   a whole segment. A trailing '/' counts: "/a/" does not match "/a". */
+RTWS_API int rtws_http_match(const rtws_http *req, const char *pattern, rtws_str *params,
+                             size_t n_params);
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
    28 characters plus a NUL in out. */
@@ -5609,6 +5621,40 @@ RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *o
         return 1;
     }
     return 0;
+}
+
+RTWS_API int rtws_http_match(const rtws_http *req, const char *pattern, rtws_str *params,
+                             size_t n_params) {
+    const char *p = pattern, *sp, *path = req->path.p, *end = req->path.p + req->path.len;
+    size_t n = 0;
+    if (!p) return -1;
+    sp = *p == '/' ? NULL : strchr(p, ' ');
+    if (sp) { /* the method */
+        size_t ml = (size_t)(sp - p);
+        if (!(ml == 1 && *p == '*') &&
+            (ml != req->method.len || !req->method.p || memcmp(p, req->method.p, ml) != 0))
+            return -1;
+        p = sp + 1;
+    } else if (*p != '/') {
+        return -1;
+    }
+    if (!path) path = end = "";
+    while (*p) {
+        if (*p == '{') {
+            const char *e = strchr(p, '}'), *seg = path;
+            if (!e || p[-1] != '/' || (e[1] && e[1] != '/') || n >= n_params) return -1;
+            while (path < end && *path != '/') path++;
+            if (path == seg) return -1; /* an empty segment */
+            params[n].p = seg;
+            params[n++].len = (size_t)(path - seg);
+            p = e + 1;
+        } else {
+            if (path == end || *path != *p) return -1;
+            path++;
+            p++;
+        }
+    }
+    return path == end ? (int)n : -1;
 }
 
 RTWS_API void rtws_upgrade_accept_key(const char *key, size_t key_len, char out[29]) {
