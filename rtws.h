@@ -14920,7 +14920,7 @@ static size_t rtws__json_filled(const rtws_json *doc) {
 }
 
 RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i) {
-    if (i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
+    if (!doc || i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
     return doc->toks + i;
 }
 
