@@ -2639,9 +2639,9 @@ typedef struct rtws_router_handler {
 /* A message the handler table refused, or an auth message that failed; code
    is one of "invalid_message" (not a JSON object with a string type field:
    binary, malformed, too many tokens, a type over 64 bytes),
-   "unknown_message_type" (message: the type), "authentication_required" (a
-   type without RTWS_ROUTER_BEFORE_AUTH before authentication, auth_required
-   on), "authentication_failed" and
+   "unknown_message_type" (message: the type), "authentication_required"
+   (auth_required on, not authenticated yet: any type but auth_type and those
+   with RTWS_ROUTER_BEFORE_AUTH, unknown ones too), "authentication_failed" and
    "connection_limit_exceeded" (the auth message: a bad token; the user has
    max_conns_per_user). message is a short English text. The application
    writes its own error shape; after the three authentication codes the
@@ -19504,6 +19504,14 @@ static void rtws__ep_dispatch(rtws_router *r, rtws__rconn *rc, const rtws_event 
     for (i = 0; i < ep->n_handlers && !h; i++)
         if (ep->handlers[i].type && strcmp(ep->handlers[i].type, type) == 0) h = &ep->handlers[i];
     is_auth = ep->auth_type && ep->auth_type[0] && strcmp(ep->auth_type, type) == 0;
+    if (!is_auth && ep->auth_required && !rc->authed && !(h && (h->flags & RTWS_ROUTER_BEFORE_AUTH))) {
+        if (ep->auth_type && ep->auth_type[0])
+            snprintf(why, sizeof why, "first message must be %.64s", ep->auth_type);
+        else
+            memcpy(why, "authenticate first", 19);
+        rtws__ep_refuse(r, rc, "authentication_required", why, 1); /* unknown types too */
+        return;
+    }
     if (!h && !is_auth) {
         rtws__ep_refuse(r, rc, "unknown_message_type", type, 0);
         return;
@@ -19518,13 +19526,6 @@ static void rtws__ep_dispatch(rtws_router *r, rtws__rconn *rc, const rtws_event 
         else if (e != RTWS_OK)
             rtws__ep_refuse(r, rc, "authentication_failed", "invalid or expired token", 1);
         if (e != RTWS_OK) return;
-    } else if (!(h->flags & RTWS_ROUTER_BEFORE_AUTH) && ep->auth_required && !rc->authed) {
-        if (ep->auth_type && ep->auth_type[0])
-            snprintf(why, sizeof why, "first message must be %.64s", ep->auth_type);
-        else
-            memcpy(why, "authenticate first", 19);
-        rtws__ep_refuse(r, rc, "authentication_required", why, 1);
-        return;
     }
     if (h && h->fn) h->fn(r, rc->conn, &d, ep->user);
 }

@@ -182,6 +182,12 @@ static void test_auth(void) {
     CHECK(strcmp(calls, "hello:u;error:authentication_required:authenticate first;") == 0);
     CHECK(a.closed && a.close_code == 1008);
     peer_close(&a);
+    calls[0] = 0; /* an unknown type before auth: authentication_required too */
+    peer_open(&a, "/app");
+    say(&a, "{\"type\":\"nope\"}");
+    CHECK(strcmp(calls, "error:authentication_required:authenticate first;") == 0);
+    CHECK(a.closed && a.close_code == 1008);
+    peer_close(&a);
 
     /* the auth message: the router checks the token, then the handler runs */
     make(1, "login", 0, NULL);
