@@ -19497,14 +19497,16 @@ static void rtws__ep_dispatch(rtws_router *r, rtws__rconn *rc, const rtws_event 
     if (ev->message.opcode != RTWS_OP_TEXT ||
         rtws__parse_grow(&d, (const char *)ev->message.data, ev->message.len, rtws__ra(r),
                          &r->toks, &r->tokcap, r->cfg.max_tokens, 32) != RTWS_OK ||
-        r->toks[0].type != RTWS_JSON_OBJECT || (n = rtws_json_get_str(&d, 0, tf, type, sizeof type)) <= 0) {
+        r->toks[0].type != RTWS_JSON_OBJECT ||
+        (n = rtws_json_get_str(&d, 0, tf, type, sizeof type)) <= 0) {
         rtws__ep_refuse(r, rc, "invalid_message", "messages are JSON objects with a type", 0);
         return;
     }
     for (i = 0; i < ep->n_handlers && !h; i++)
         if (ep->handlers[i].type && strcmp(ep->handlers[i].type, type) == 0) h = &ep->handlers[i];
     is_auth = ep->auth_type && ep->auth_type[0] && strcmp(ep->auth_type, type) == 0;
-    if (!is_auth && ep->auth_required && !rc->authed && !(h && (h->flags & RTWS_ROUTER_BEFORE_AUTH))) {
+    if (!is_auth && ep->auth_required && !rc->authed &&
+        !(h && (h->flags & RTWS_ROUTER_BEFORE_AUTH))) {
         if (ep->auth_type && ep->auth_type[0])
             snprintf(why, sizeof why, "first message must be %.64s", ep->auth_type);
         else
@@ -19522,7 +19524,8 @@ static void rtws__ep_dispatch(rtws_router *r, rtws__rconn *rc, const rtws_event 
                               sizeof tok);
         e = rtws_router_authenticate(r, rc->conn, tok, n > 0 ? (size_t)n : 0);
         if (e == RTWS_ERR_LIMIT)
-            rtws__ep_refuse(r, rc, "connection_limit_exceeded", "too many connections for this user", 1);
+            rtws__ep_refuse(r, rc, "connection_limit_exceeded", "too many connections for this user",
+                            1);
         else if (e != RTWS_OK)
             rtws__ep_refuse(r, rc, "authentication_failed", "invalid or expired token", 1);
         if (e != RTWS_OK) return;
