@@ -246,6 +246,12 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
     } else if (rtws_json_eq(&d, tv, "app_echo") || rtws_json_eq(&d, tv, "app_hi") ||
                rtws_json_eq(&d, tv, "app_authed") || rtws_json_eq(&d, tv, "app_error")) {
         FUZZ_CHECK(s->app && (N_INPUT & 1)); /* the table exists on /app of odd inputs */
+        if (rtws_json_eq(&d, tv, "app_authed")) { /* the user the router now reports */
+            size_t k;
+            int u = rtws_json_get(&d, 0, "user");
+            FUZZ_CHECK(u > 0 && rtws_json_unescape(&d, u, s->user, sizeof s->user, &k) == RTWS_OK &&
+                       k > 0);
+        }
     } else if (rtws_json_eq(&d, tv, "app_slow")) {
         FUZZ_CHECK(s->app); /* app_limited: only /app's rate limit calls it */
     } else {
@@ -306,7 +312,8 @@ static void app_limited(rtws_router *r, rtws_conn *c, const rtws_event *ev, void
 /* ---- /app's message-type table (inputs of odd length): "echo" answers
    app_echo, "hi" (allowed before auth) app_hi, "sub" subscribes to "ch"
    server-side, the auth message "auth" (the router checks "token") answers
-   app_authed; refusals reach app_error with a documented code ---- */
+   app_authed with the user (so the user check above covers it); refusals
+   reach app_error with a documented code ---- */
 static void tbl_reply(rtws_router *r, rtws_conn *c, const char *type) {
     char out[64];
     size_t k = (size_t)snprintf(out, sizeof out, "{\"type\":\"%s\"}", type);
@@ -327,17 +334,31 @@ static void tbl_hi(rtws_router *r, rtws_conn *c, const rtws_json *msg, void *app
     tbl_check(msg, "hi");
     tbl_reply(r, c, "app_hi");
 }
+static int app_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app);
 static void tbl_sub(rtws_router *r, rtws_conn *c, const rtws_json *msg, void *app) {
-    char ch[130];
-    (void)app;
+    char ch[130], cmd[140];
+    rtws_event ev;
     tbl_check(msg, "sub");
-    if (rtws_json_get_str(msg, 0, "ch", ch, sizeof ch) > 0) rtws_router_subscribe(r, c, ch);
+    if (rtws_json_get_str(msg, 0, "ch", ch, sizeof ch) <= 0) return;
+    snprintf(cmd, sizeof cmd, "!s%s", ch); /* as "!s<ch>": subscribed, and the client told */
+    memset(&ev, 0, sizeof ev);
+    ev.type = RTWS_EV_MESSAGE;
+    ev.message.opcode = RTWS_OP_TEXT;
+    ev.message.data = (const uint8_t *)cmd;
+    ev.message.len = strlen(cmd);
+    FUZZ_CHECK(app_hook(r, c, &ev, app) == RTWS_ROUTER_HANDLED);
 }
 static void tbl_auth(rtws_router *r, rtws_conn *c, const rtws_json *msg, void *app) {
     (void)app;
     tbl_check(msg, "auth");
+    char out[160];
+    size_t k;
+    rtws_json_writer w;
     FUZZ_CHECK((FLAGS & F_JWT) && rtws_router_get_claims(r, c, NULL) != NULL); /* checked */
-    tbl_reply(r, c, "app_authed");
+    rtws_json_writer_init(&w, out, sizeof out); /* the user, as "authenticated" tells it */
+    rtws_json_write_fmt(&w, "{type:'app_authed', user:%s}", rtws_router_get_user(r, c));
+    FUZZ_CHECK(rtws_json_writer_finish(&w, &k) == RTWS_OK);
+    rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, out, k);
 }
 static void tbl_error(rtws_router *r, rtws_conn *c, const char *code, const char *message,
                       void *app) {
