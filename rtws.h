@@ -42,7 +42,8 @@
                         rtws_url_*, rtws_ctx_connect/_connect_addr, rtws_client_*,
                         rtws_rt_*. A client-role rtws_conn can no longer start.
      RTWS_NO_SERVER     the answer to an upgrade (rtws_http_parse_request, the
-                        request readers rtws_http_get_query and _get_cookie,
+                        request readers rtws_http_get_query, _get_cookie and
+                        _match,
                         rtws_http_check_upgrade, 101 and error replies, on_http
                         and on_accept), rtws_ctx_listen/_listen_tls and accept,
                         rtws_router_*. A server-role rtws_conn fails its handshake
@@ -739,6 +740,18 @@ RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *o
    application's). Returns 1 when found (an empty value too), else 0. */
 #if !defined(RTWS_NO_SERVER)
 RTWS_API int rtws_http_get_cookie(const rtws_http *req, const char *name, rtws_str *value);
+/* Matches a request against a route pattern: "GET /ws/connection/{id}/health".
+   The method before the space is compared exactly; "*" or no method (the
+   pattern starts with '/') takes any. The path (req->path: the query is not
+   part of it) must equal the pattern byte for byte, except that "{name}",
+   which must be a whole segment, captures one non-empty segment (no '/')
+   into params[0..n_params) in order, raw (percent-decoding is the caller's:
+   a segment may hold %2F). No allocation. Returns how many parameters it
+   captured (0: a match without any), or -1: no match, or a pattern with
+   more parameters than n_params, a '{' without '}', or "{...}" that is not
+   a whole segment. A trailing '/' counts: "/a/" does not match "/a". */
+RTWS_API int rtws_http_match(const rtws_http *req, const char *pattern, rtws_str *params,
+                             size_t n_params);
 #endif
 
 /* Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(sha1(key + GUID)),
@@ -2615,6 +2628,33 @@ typedef void (*rtws_router_presence_fn)(rtws_router *r, const char *channel, con
    start, when the reply needed a bigger buffer: write the same each time. */
 typedef void (*rtws_router_status_fn)(rtws_router *r, rtws_json_writer *w, void *user);
 
+/* An own protocol's message types (docs/PROTOCOL.md "Message-type table").
+   A text message on an endpoint with handlers (and the built-in protocol off)
+   that on_receive passed is parsed once (at most max_tokens tokens, into the
+   router's token buffer: no allocation per message), its type field read, and
+   the handler of that type called with the parsed document (valid until it
+   returns; msg->toks[0] is the top-level object). */
+typedef void (*rtws_router_handler_fn)(rtws_router *r, rtws_conn *c, const rtws_json *msg,
+                                       void *user);
+enum { RTWS_ROUTER_BEFORE_AUTH = 1 }; /* handler flag: allowed before authentication */
+typedef struct rtws_router_handler {
+    const char *type;          /* the type field's value, e.g. "subscribe" */
+    rtws_router_handler_fn fn; /* NULL: the type is accepted and ignored */
+    unsigned flags;            /* RTWS_ROUTER_BEFORE_AUTH */
+} rtws_router_handler;
+/* A message the handler table refused, or an auth message that failed; code
+   is one of "invalid_message" (not a JSON object with a string type field:
+   binary, malformed, too many tokens, a type over 64 bytes),
+   "unknown_message_type" (message: the type), "authentication_required"
+   (auth_required on, not authenticated yet: any type but auth_type and those
+   with RTWS_ROUTER_BEFORE_AUTH, unknown ones too), "authentication_failed" and
+   "connection_limit_exceeded" (the auth message: a bad token; the user has
+   max_conns_per_user). message is a short English text. The application
+   writes its own error shape; after the three authentication codes the
+   router closes the connection with auth_close_code (if still open). */
+typedef void (*rtws_router_error_fn)(rtws_router *r, rtws_conn *c, const char *code,
+                                     const char *message, void *user);
+
 /* One WebSocket path served by the router. Every endpoint shares the router's
    channels, users, sessions and limits; zero fields take the router's. */
 typedef struct rtws_router_endpoint {
@@ -2632,6 +2672,21 @@ typedef struct rtws_router_endpoint {
     uint32_t rate_burst;             /* (2 * rate_per_s; 0 with rate_per_s 0: cfg's) */
     uint32_t rate_abuse;             /* (cfg.rate_abuse) */
     rtws_router_msg_fn on_rate_limited; /* (cfg.on_rate_limited) */
+    /* the message-type table (with builtin_protocol_off; on_message then sees
+       nothing): handlers[0..n_handlers), borrowed like path */
+    const rtws_router_handler *handlers;
+    size_t n_handlers;
+    const char *type_field;          /* the member naming the type ("type") */
+    rtws_router_error_fn on_error;   /* refused messages (NULL: dropped) */
+    /* The auth message: of type auth_type ("": none), its token in the
+       string member auth_token_field ("token"), checked by
+       rtws_router_authenticate (again later: a renewal or another user). On
+       success auth_type's handler (if in the table) is called; on failure
+       on_error with "authentication_failed" or "connection_limit_exceeded". */
+    const char *auth_type;
+    const char *auth_token_field;
+    uint16_t auth_close_code;        /* after an authentication error (0: 1008;
+                                        1: left open) */
 } rtws_router_endpoint;
 
 typedef struct rtws_router_config {
@@ -5566,6 +5621,40 @@ RTWS_API int rtws_http_get_query(const rtws_http *req, const char *name, char *o
         return 1;
     }
     return 0;
+}
+
+RTWS_API int rtws_http_match(const rtws_http *req, const char *pattern, rtws_str *params,
+                             size_t n_params) {
+    const char *p = pattern, *sp, *path = req->path.p, *end = req->path.p + req->path.len;
+    size_t n = 0;
+    if (!p) return -1;
+    sp = *p == '/' ? NULL : strchr(p, ' ');
+    if (sp) { /* the method */
+        size_t ml = (size_t)(sp - p);
+        if (!(ml == 1 && *p == '*') &&
+            (ml != req->method.len || !req->method.p || memcmp(p, req->method.p, ml) != 0))
+            return -1;
+        p = sp + 1;
+    } else if (*p != '/') {
+        return -1;
+    }
+    if (!path) path = end = "";
+    while (*p) {
+        if (*p == '{') {
+            const char *e = strchr(p, '}'), *seg = path;
+            if (!e || p[-1] != '/' || (e[1] && e[1] != '/') || n >= n_params) return -1;
+            while (path < end && *path != '/') path++;
+            if (path == seg) return -1; /* an empty segment */
+            params[n].p = seg;
+            params[n++].len = (size_t)(path - seg);
+            p = e + 1;
+        } else {
+            if (path == end || *path != *p) return -1;
+            path++;
+            p++;
+        }
+    }
+    return path == end ? (int)n : -1;
 }
 #endif /* !RTWS_NO_SERVER */
 
@@ -14808,7 +14897,7 @@ static size_t rtws__json_filled(const rtws_json *doc) {
 }
 
 RTWS_API const rtws_json_tok *rtws_json_tok_at(const rtws_json *doc, int i) {
-    if (i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
+    if (!doc || i < 0 || (size_t)i >= rtws__json_filled(doc)) return NULL;
     return doc->toks + i;
 }
 
@@ -19359,6 +19448,68 @@ static const rtws__req_type *rtws__req_find(const rtws_json *d, int type) {
     return NULL;
 }
 
+/* The endpoint's message-type table: a refusal to on_error, then the close
+   the authentication codes ask for. */
+static void rtws__ep_refuse(rtws_router *r, rtws__rconn *rc, const char *code, const char *msg,
+                            int close) {
+    const rtws_router_endpoint *ep = &rc->ep->e;
+    if (ep->on_error) ep->on_error(r, rc->conn, code, msg, ep->user);
+    if (close && ep->auth_close_code != 1 && rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN)
+        rtws_conn_close(rc->conn,
+                        ep->auth_close_code ? ep->auth_close_code : (uint16_t)RTWS_CLOSE_POLICY,
+                        msg);
+}
+
+/* Parses a message of an endpoint with a handler table, checks its type
+   (and the auth message's token) and calls the type's handler. */
+static void rtws__ep_dispatch(rtws_router *r, rtws__rconn *rc, const rtws_event *ev) {
+    const rtws_router_endpoint *ep = &rc->ep->e;
+    const rtws_router_handler *h = NULL;
+    rtws_json d;
+    char type[65], why[96];
+    const char *tf = ep->type_field ? ep->type_field : "type";
+    int is_auth, n;
+    size_t i;
+    rtws_err e;
+    if (ev->message.opcode != RTWS_OP_TEXT ||
+        rtws__parse_grow(&d, (const char *)ev->message.data, ev->message.len, rtws__ra(r),
+                         &r->toks, &r->tokcap, r->cfg.max_tokens, 32) != RTWS_OK ||
+        r->toks[0].type != RTWS_JSON_OBJECT ||
+        (n = rtws_json_get_str(&d, 0, tf, type, sizeof type)) <= 0) {
+        rtws__ep_refuse(r, rc, "invalid_message", "messages are JSON objects with a type", 0);
+        return;
+    }
+    for (i = 0; i < ep->n_handlers && !h; i++)
+        if (ep->handlers[i].type && strcmp(ep->handlers[i].type, type) == 0) h = &ep->handlers[i];
+    is_auth = ep->auth_type && ep->auth_type[0] && strcmp(ep->auth_type, type) == 0;
+    if (!is_auth && ep->auth_required && !rc->authed &&
+        !(h && (h->flags & RTWS_ROUTER_BEFORE_AUTH))) {
+        if (ep->auth_type && ep->auth_type[0])
+            snprintf(why, sizeof why, "first message must be %.64s", ep->auth_type);
+        else
+            memcpy(why, "authenticate first", 19);
+        rtws__ep_refuse(r, rc, "authentication_required", why, 1); /* unknown types too */
+        return;
+    }
+    if (!h && !is_auth) {
+        rtws__ep_refuse(r, rc, "unknown_message_type", type, 0);
+        return;
+    }
+    if (is_auth) {
+        char tok[4097];
+        n = rtws_json_get_str(&d, 0, ep->auth_token_field ? ep->auth_token_field : "token", tok,
+                              sizeof tok);
+        e = rtws_router_authenticate(r, rc->conn, tok, n > 0 ? (size_t)n : 0);
+        if (e == RTWS_ERR_LIMIT)
+            rtws__ep_refuse(r, rc, "connection_limit_exceeded", "too many connections for this user",
+                            1);
+        else if (e != RTWS_OK)
+            rtws__ep_refuse(r, rc, "authentication_failed", "invalid or expired token", 1);
+        if (e != RTWS_OK) return;
+    }
+    if (h && h->fn) h->fn(r, rc->conn, &d, ep->user);
+}
+
 /* Checks what every message needs (rate, JSON object, type, id), then what
    its type's flags ask for, and hands it to the type's handler. */
 static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, uint64_t now) {
@@ -19382,7 +19533,11 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         }
         if (rc->abuse) rc->abuse--;
         if (ep->on_receive && ep->on_receive(r, rc->conn, ev, ep->user) == RTWS_ROUTER_HANDLED) return;
-        if (ep->on_message) ep->on_message(r, rc->conn, ev, ep->user);
+        if (ep->n_handlers || (ep->auth_type && ep->auth_type[0])) {
+            if (rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN) rtws__ep_dispatch(r, rc, ev);
+        } else if (ep->on_message) {
+            ep->on_message(r, rc->conn, ev, ep->user);
+        }
         return;
     }
     memset(&q, 0, sizeof q);

@@ -7,7 +7,8 @@
    over-reads) through rtws_http_parse_request and rtws_http_check_upgrade, and
    every rtws_str returned must lie inside that copy; every plain query
    parameter name is looked up with rtws_http_get_query, every cookie name
-   with rtws_http_get_cookie. */
+   with rtws_http_get_cookie; routes are matched with rtws_http_match
+   (check_match). */
 #include "fuzz.h"
 
 static int inside(rtws_str s, const char *buf, size_t len) {
@@ -135,6 +136,64 @@ static void check_cookies(const rtws_http *req, const char *buf, size_t len) {
     }
 }
 
+/* rtws_http_match: the request's own method and path as a pattern match
+   with no parameter ("*" and no method too), with a '/' added they do not;
+   each non-empty segment turned into "{p}" is captured as it stands (-1 with
+   more segments than room). The first header's value is tried as a pattern:
+   -1 or a count within the room, every parameter a non-empty segment inside
+   the buffer. */
+static void check_match(const rtws_http *req, const char *buf, size_t len) {
+    char pat[600], *o;
+    rtws_str ps[8];
+    size_t i, segs = 0, k;
+    int r;
+    if (req->path.len + req->method.len + 3 > 300 || memchr(req->path.p, '{', req->path.len) ||
+        memchr(req->method.p, ' ', req->method.len) || !req->path.len || req->path.p[0] != '/')
+        goto header;
+    snprintf(pat, sizeof pat, "%.*s %.*s", (int)req->method.len, req->method.p,
+             (int)req->path.len, req->path.p);
+    FUZZ_CHECK(rtws_http_match(req, pat, NULL, 0) == 0);
+    strcat(pat, "/");
+    FUZZ_CHECK(rtws_http_match(req, pat, NULL, 0) == -1);
+    snprintf(pat, sizeof pat, "* %.*s", (int)req->path.len, req->path.p);
+    FUZZ_CHECK(rtws_http_match(req, pat, NULL, 0) == 0);
+    FUZZ_CHECK(rtws_http_match(req, pat + 2, NULL, 0) == 0);
+    o = pat + 2; /* each segment as a parameter */
+    for (i = 0; i < req->path.len;) {
+        size_t e = i + 1;
+        *o++ = '/';
+        while (e < req->path.len && req->path.p[e] != '/') e++;
+        if (e > i + 1) {
+            memcpy(o, "{p}", 3);
+            o += 3;
+            segs++;
+        }
+        i = e;
+    }
+    *o = '\0';
+    r = rtws_http_match(req, pat, ps, 8);
+    if (segs > 8) {
+        FUZZ_CHECK(r == -1);
+    } else {
+        const char *at = req->path.p;
+        FUZZ_CHECK(r == (int)segs);
+        for (k = 0; k < segs; k++) { /* in order, each a whole segment */
+            FUZZ_CHECK(inside(ps[k], buf, len) && ps[k].len > 0 && ps[k].p > at);
+            FUZZ_CHECK(ps[k].p[-1] == '/' && !memchr(ps[k].p, '/', ps[k].len));
+            at = ps[k].p + ps[k].len;
+        }
+    }
+header:
+    if (req->nheaders && req->headers[0].value.len < 300) {
+        memcpy(pat, req->headers[0].value.p, req->headers[0].value.len);
+        pat[req->headers[0].value.len] = '\0';
+        r = rtws_http_match(req, pat, ps, buf[len - 1] == '\n' ? 8 : 2);
+        FUZZ_CHECK(r >= -1 && r <= 8);
+        for (k = 0; r > 0 && k < (size_t)r; k++)
+            FUZZ_CHECK(inside(ps[k], buf, len) && ps[k].len > 0 && !memchr(ps[k].p, '/', ps[k].len));
+    }
+}
+
 static void check_request(const char *buf, size_t len, size_t max_headers, size_t head) {
     rtws_http req;
     rtws_upgrade u;
@@ -167,6 +226,7 @@ static void check_request(const char *buf, size_t len, size_t max_headers, size_
     check_headers(&req, buf, len, max_headers);
     check_query(&req);
     check_cookies(&req, buf, len);
+    check_match(&req, buf, len);
 
     FUZZ_CHECK(rtws_http_check_upgrade(&req, &u) == u.status);
     FUZZ_CHECK(u.status == 101 || u.status == 400 || u.status == 405 || u.status == 426);

@@ -43,7 +43,9 @@
    hold for them too. A second endpoint, "/app", has the built-in protocol
    off: no welcome, and only the hook and on_message answer; it has its own
    rate limit (F_RATE, or one input in four), whose refusals go to
-   on_rate_limited (the endpoint's or the router's). */
+   on_rate_limited (the endpoint's or the router's). On inputs of odd length
+   "/app" has a message-type table too (TABLE: handlers, an auth message
+   checked by the router, refusals to on_error with a documented code). */
 #include "fuzz.h"
 
 enum { /* byte 0 */
@@ -100,6 +102,7 @@ static rtws_router *R;
 static uint64_t NOW;
 static unsigned RSEED;
 static int FLAGS;
+static size_t N_INPUT; /* the input's length */
 static rtws_json_tok TOKS[4096];
 
 static int rnd(void *buf, size_t len, void *u) {
@@ -240,6 +243,15 @@ static void check_message(slot *s, const uint8_t *p, size_t len) {
             int64_t ms = 0;
             FUZZ_CHECK(ra > 0 && rtws_json_int64(&d, ra, &ms) == RTWS_OK && ms >= 1);
         }
+    } else if (rtws_json_eq(&d, tv, "app_echo") || rtws_json_eq(&d, tv, "app_hi") ||
+               rtws_json_eq(&d, tv, "app_authed") || rtws_json_eq(&d, tv, "app_error")) {
+        FUZZ_CHECK(s->app && (N_INPUT & 1)); /* the table exists on /app of odd inputs */
+        if (rtws_json_eq(&d, tv, "app_authed")) { /* the user the router now reports */
+            size_t k;
+            int u = rtws_json_get(&d, 0, "user");
+            FUZZ_CHECK(u > 0 && rtws_json_unescape(&d, u, s->user, sizeof s->user, &k) == RTWS_OK &&
+                       k > 0);
+        }
     } else if (rtws_json_eq(&d, tv, "app_slow")) {
         FUZZ_CHECK(s->app); /* app_limited: only /app's rate limit calls it */
     } else {
@@ -296,6 +308,71 @@ static void app_limited(rtws_router *r, rtws_conn *c, const rtws_event *ev, void
     if (ev->message.len % 7 == 3) rtws_conn_close(c, 4000, "too fast");
     else rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, "{\"type\":\"app_slow\"}", 19);
 }
+
+/* ---- /app's message-type table (inputs of odd length): "echo" answers
+   app_echo, "hi" (allowed before auth) app_hi, "sub" subscribes to "ch"
+   server-side, the auth message "auth" (the router checks "token") answers
+   app_authed with the user (so the user check above covers it); refusals
+   reach app_error with a documented code ---- */
+static void tbl_reply(rtws_router *r, rtws_conn *c, const char *type) {
+    char out[64];
+    size_t k = (size_t)snprintf(out, sizeof out, "{\"type\":\"%s\"}", type);
+    FUZZ_CHECK(rtws_router_get_conn_endpoint(r, c) == 1);
+    rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, out, k);
+}
+static void tbl_check(const rtws_json *msg, const char *type) {
+    int tv = rtws_json_get(msg, 0, "type");
+    FUZZ_CHECK(msg->toks[0].type == RTWS_JSON_OBJECT && tv > 0 && rtws_json_eq(msg, tv, type));
+}
+static void tbl_echo(rtws_router *r, rtws_conn *c, const rtws_json *msg, void *app) {
+    (void)app;
+    tbl_check(msg, "echo");
+    tbl_reply(r, c, "app_echo");
+}
+static void tbl_hi(rtws_router *r, rtws_conn *c, const rtws_json *msg, void *app) {
+    (void)app;
+    tbl_check(msg, "hi");
+    tbl_reply(r, c, "app_hi");
+}
+static int app_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *app);
+static void tbl_sub(rtws_router *r, rtws_conn *c, const rtws_json *msg, void *app) {
+    char ch[130], cmd[140];
+    rtws_event ev;
+    tbl_check(msg, "sub");
+    if (rtws_json_get_str(msg, 0, "ch", ch, sizeof ch) <= 0) return;
+    snprintf(cmd, sizeof cmd, "!s%s", ch); /* as "!s<ch>": subscribed, and the client told */
+    memset(&ev, 0, sizeof ev);
+    ev.type = RTWS_EV_MESSAGE;
+    ev.message.opcode = RTWS_OP_TEXT;
+    ev.message.data = (const uint8_t *)cmd;
+    ev.message.len = strlen(cmd);
+    FUZZ_CHECK(app_hook(r, c, &ev, app) == RTWS_ROUTER_HANDLED);
+}
+static void tbl_auth(rtws_router *r, rtws_conn *c, const rtws_json *msg, void *app) {
+    (void)app;
+    tbl_check(msg, "auth");
+    char out[160];
+    size_t k;
+    rtws_json_writer w;
+    FUZZ_CHECK((FLAGS & F_JWT) && rtws_router_get_claims(r, c, NULL) != NULL); /* checked */
+    rtws_json_writer_init(&w, out, sizeof out); /* the user, as "authenticated" tells it */
+    rtws_json_write_fmt(&w, "{type:'app_authed', user:%s}", rtws_router_get_user(r, c));
+    FUZZ_CHECK(rtws_json_writer_finish(&w, &k) == RTWS_OK);
+    rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, out, k);
+}
+static void tbl_error(rtws_router *r, rtws_conn *c, const char *code, const char *message,
+                      void *app) {
+    (void)app;
+    FUZZ_CHECK(message != NULL);
+    FUZZ_CHECK(!strcmp(code, "invalid_message") || !strcmp(code, "unknown_message_type") ||
+               !strcmp(code, "authentication_required") || !strcmp(code, "authentication_failed") ||
+               !strcmp(code, "connection_limit_exceeded"));
+    FUZZ_CHECK(rtws_conn_get_state(c) == RTWS_STATE_OPEN);
+    tbl_reply(r, c, "app_error");
+}
+static const rtws_router_handler TABLE[] = {
+    {"echo", tbl_echo, 0}, {"hi", tbl_hi, RTWS_ROUTER_BEFORE_AUTH}, {"sub", tbl_sub, 0},
+    {"auth", tbl_auth, 0}, {"nop", NULL, 0}};
 
 /* ---- the toolkit API, driven from the hook ---- */
 
@@ -819,6 +896,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     NOW = 1000000;
     RSEED = 1;
     FLAGS = d[0];
+    N_INPUT = n;
     memset(&rc, 0, sizeof rc);
     rc.path = "/ws";
     rc.random = rnd;
@@ -863,6 +941,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
             eps[1].rate_abuse = (uint32_t)(2 + n % 2);
             if (n % 3) eps[1].on_rate_limited = app_limited;
             else rc.on_rate_limited = app_limited; /* the endpoints' default */
+        }
+        if (n & 1) { /* /app's message-type table; on_message then sees nothing */
+            eps[1].handlers = TABLE;
+            eps[1].n_handlers = sizeof TABLE / sizeof TABLE[0];
+            eps[1].on_error = tbl_error;
+            eps[1].auth_type = "auth";
+            eps[1].type_field = n % 3 ? "type" : NULL;
+            eps[1].auth_close_code = (uint16_t)(n % 5 == 1 ? 1 : n % 5 == 3 ? 4003 : 0);
         }
         rc.endpoints = eps;
         rc.n_endpoints = 2;

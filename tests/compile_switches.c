@@ -37,7 +37,8 @@ typedef int rtws_ctx_listen, rtws_ctx_listen_tls;
 typedef int rtws_conn_start, rtws_http_parse_response, rtws_url_parse, rtws_url_target;
 #endif
 #if defined(RTWS_NO_SERVER)
-typedef int rtws_http_parse_request, rtws_http_check_upgrade, rtws_http_get_query, rtws_http_get_cookie;
+typedef int rtws_http_parse_request, rtws_http_check_upgrade, rtws_http_get_query, rtws_http_get_cookie,
+    rtws_http_match;
 #endif
 #if defined(RTWS_NO_JSON)
 typedef int rtws_json_parse, rtws_json_writer_init;
