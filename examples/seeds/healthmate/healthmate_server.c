@@ -262,8 +262,15 @@ static int usage(FILE *f, int code) {
     return code;
 }
 int main(int argc, char **argv) {
-    static const char NAMES[] = " --host --port --jwt-secret --auth-timeout-ms --max-connections "
-                                "--max-per-user --idle-timeout-ms --history --token-grace-ms ";
+    static const char *const names[] = {"--host",
+                                        "--port",
+                                        "--jwt-secret",
+                                        "--auth-timeout-ms",
+                                        "--max-connections",
+                                        "--max-per-user",
+                                        "--idle-timeout-ms",
+                                        "--history",
+                                        "--token-grace-ms"};
     const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50", "30000"};
     static const char *const paths[] = {"/ws/health", "/ws/chat", "/ws/notifications"};
     static const rtws_router_handler *const tables[] = {HEALTH, CHAT, HEALTH};
@@ -271,17 +278,14 @@ int main(int argc, char **argv) {
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
     rtws_ctx *ctx;
-    char arg[40];
-    const char *at;
     int bound = 0, i, j;
-    for (i = 1; i < argc; i += 2) { /* an option's index: the spaces before it in NAMES */
+    for (i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--help"))
             return usage(stdout, 0);
-        snprintf(arg, sizeof arg, " %s ", argv[i]);
-        if (strchr(argv[i], ' ') || !(at = strstr(NAMES, arg)) || i + 1 == argc)
+        for (j = 0; j < 9 && strcmp(argv[i], names[j]);)
+            j++;
+        if (j == 9 || i + 1 == argc)
             return usage(stderr, 2);
-        for (j = 0; at > NAMES; at--)
-            j += *at == ' ';
         opt[j] = argv[i + 1];
     }
     HISTORY = atol(opt[7]);
