@@ -402,7 +402,7 @@ static void try_stream(rtws_ctx *cl, const char *name, sres *r) {
     CHECK(st != NULL);
     if (!st) return;
     CHECK_EQ(rtws_stream_connect(st, t0), RTWS_OK);
-    CHECK(rtws_time_now_ms() - t0 < 50);
+    CHECK(rtws_time_now_ms() - t0 < 250); /* a blocking lookup: >= the 300 ms timeout */
     run(cl, 3000, stream_ended, r);
     rtws_stream_free(st);
 }
@@ -472,7 +472,7 @@ int main(void) {
     /* a plain answer; the connect returns at once */
     took = try_name(cl, "ok.test", &p, 3000);
     CHECK(p.opened);
-    CHECK(took < 50);
+    CHECK(took < 250); /* a blocking lookup would wait out the 300 ms timeout */
     CHECK(n_udp_queries == 2); /* A and AAAA */
 
     /* the hosts text answers without DNS; IP literals need none either */
@@ -487,7 +487,7 @@ int main(void) {
 
     /* NXDOMAIN, SERVFAIL, REFUSED: the error event says which */
     took = try_name(cl, "nx.test", &p, 3000);
-    CHECK(took < 50);
+    CHECK(took < 250);
     CHECK(!p.opened && p.closed);
     CHECK_EQ(p.err, RTWS_ERR_RESOLVE);
     CHECK_EQ(p.detail, 3);
@@ -509,7 +509,7 @@ int main(void) {
     try_name(cl, "silent.test", &p, 5000);
     CHECK(!p.opened && p.closed && p.err == RTWS_ERR_RESOLVE);
     CHECK(strstr(p.text, "timed out") != NULL);
-    CHECK(p.closed_at - t0 >= 550 && p.closed_at - t0 < 1000);
+    CHECK(p.closed_at - t0 >= 550 && p.closed_at - t0 < 1500);
     printf("silent.test: %s after %llu ms (2 tries of 300 ms)\n", p.text,
            (unsigned long long)(p.closed_at - t0));
 
@@ -571,7 +571,7 @@ int main(void) {
         t0 = rtws_time_now_ms();
         c = rtws_client_new(cl, &rc, t0, &e);
         CHECK(c != NULL);
-        CHECK(rtws_time_now_ms() - t0 < 50);
+        CHECK(rtws_time_now_ms() - t0 < 250);
         if (c) {
             run(cl, 3000, rc_settled, c);
             CHECK_EQ(rtws_client_get_state(c), RTWS_CLIENT_FAILED);
@@ -618,7 +618,7 @@ int main(void) {
     t0 = rtws_time_now_ms();
     try_name(cl, "both.test", &p, 3000);
     CHECK(p.opened);
-    CHECK(p.opened_at - t0 < 300);
+    CHECK(p.opened_at - t0 < 600); /* not a connect timeout (seconds) */
     printf("both.test (AAAA ::1 closed port, A 127.0.0.1): open after %llu ms\n",
            (unsigned long long)(p.opened_at - t0));
 
@@ -660,7 +660,7 @@ int main(void) {
             t0 = rtws_time_now_ms();
             try_name(cl, "hang6.test", &p, 3000);
             CHECK(p.opened);
-            CHECK(p.opened_at - t0 >= 240 && p.opened_at - t0 < 400);
+            CHECK(p.opened_at - t0 >= 240 && p.opened_at - t0 < 700);
             printf("hang6.test (::1 pending: full backlog; 127.0.0.1): open after %llu ms\n",
                    (unsigned long long)(p.opened_at - t0));
         } else {
@@ -687,7 +687,7 @@ int main(void) {
             t0 = rtws_time_now_ms();
             try_name(cl, "race3.test", &p, 3000);
             CHECK(p.opened);
-            CHECK(p.opened_at - t0 >= 450 && p.opened_at - t0 < 800);
+            CHECK(p.opened_at - t0 >= 450 && p.opened_at - t0 < 1200);
             printf("race3.test (::1 and 127.0.0.2 pending, 127.0.0.1): open after %llu ms\n",
                    (unsigned long long)(p.opened_at - t0));
             /* race2.test: ::1 and 127.0.0.2 both hang. At 400 ms the [::1]
@@ -752,11 +752,11 @@ int main(void) {
         m.echoes = 0;
         t0 = rtws_time_now_ms();
         took = try_name(cl, "slow.test", &p, 4000);
-        CHECK(took < 50);
+        CHECK(took < 250); /* the answer takes 1.9 s */
         CHECK(p.opened);
         CHECK(p.opened_at - t0 >= 1900);
         CHECK(m.echoes > 100);
-        CHECK(m.max_gap < 100);
+        CHECK(m.max_gap < 500);
         printf("slow.test opened after %llu ms; meanwhile %d echoes on another connection, "
                "largest gap %llu ms\n",
                (unsigned long long)(p.opened_at - t0), m.echoes, (unsigned long long)m.max_gap);
@@ -770,7 +770,8 @@ int main(void) {
         t0 = rtws_time_now_ms();
         try_name(cl, "ok.test", &p, 3000);
         CHECK(p.opened);
-        CHECK(p.opened_at - t0 < 100); /* the refusal came back at once (ICMP) */
+        CHECK(p.opened_at - t0 < 250); /* the refusal came back at once (ICMP), not
+                                           after the first server's 300 ms */
         printf("first server refused, second answered: open after %llu ms\n",
                (unsigned long long)(p.opened_at - t0));
         rtws_ctx_free(cl);
@@ -793,7 +794,7 @@ int main(void) {
             try_name(cl, "silent.test", &p, 3000);
             CHECK(!p.opened && p.closed);
             CHECK_EQ(p.err, RTWS_ERR_TIMEOUT);
-            CHECK(p.closed_at - t0 < 700);
+            CHECK(p.closed_at - t0 < 1500); /* not the 5 s DNS timeout */
             printf("handshake_timeout_ms 400 while resolving: closed after %llu ms\n",
                    (unsigned long long)(p.closed_at - t0));
             rtws_ctx_free(cl);
