@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Seed "CLARITY Pulse" (000_b29db4553886cb13) end to end: examples/seeds/clarity's
 client against a Python `websockets` server that plays the CLARITY backend in
 the document's message shapes. Checks the bearer token at the upgrade, each
@@ -7,37 +7,14 @@ syncResponse, error, undecodable ones), subscribe, pings on the interval,
 "missed updates since" on the return to the foreground, reconnect after a
 drop, metrics, and the exponential backoff giving up after 5 attempts.
 127.0.0.1 only, the port from the OS; stops only the process it started."""
-import asyncio, http, json, os, re, subprocess, sys, time
+import asyncio, http, json, re, time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-os.chdir(ROOT)
-try:
-    import websockets
-except ImportError:
-    subprocess.call(["bash", "-c", ". tests/deps.sh; rtws_apt python3-websockets"])
-    try:
-        import websockets
-    except ImportError:
-        if os.environ.get("RTWS_REQUIRE_ALL") == "1":
-            print("FAILED: python3 websockets missing (RTWS_REQUIRE_ALL=1)\n0 passed, 1 failed")
-            sys.exit(1)
-        print("skipped: python3 websockets missing\n0 passed, 0 failed, 1 skipped")
-        sys.exit(0)
+import seedlib
+from seedlib import Proc, check, procs
 
+websockets = seedlib.need_websockets()
 PROG = "build/seeds/clarity/clarity_client"
 TOKEN = "clarity-token-7"
-passed = failed = 0
-procs = []
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok: " + what)
-    else:
-        failed += 1
-        print("FAILED: " + what)
 
 
 def msg(type_, payload):
@@ -91,33 +68,6 @@ class Backend:
         self.updates.append(u)
         if deliver:
             await self.ws.send(msg("healthDataUpdate", u))
-
-
-class Proc:
-    def __init__(self, proc):
-        self.p, self.lines = proc, []
-        procs.append(proc)
-        asyncio.get_event_loop().create_task(self._read())
-
-    async def _read(self):
-        while True:
-            ln = await self.p.stdout.readline()
-            if not ln:
-                return
-            self.lines.append(ln.decode(errors="replace").rstrip("\n"))
-
-    async def wait(self, pattern, start=0, timeout=5.0):
-        end = time.monotonic() + timeout
-        while True:
-            for i in range(start, len(self.lines)):
-                if re.search(pattern, self.lines[i]):
-                    return i
-            if time.monotonic() > end:
-                return -1
-            await asyncio.sleep(0.02)
-
-    def say(self, line):
-        self.p.stdin.write((line + "\n").encode())
 
 
 async def until(cond, timeout=5.0):
@@ -243,21 +193,5 @@ async def main():
           "quit: metrics printed on exit, exit 0")
 
 
-def run():
-    try:
-        asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 50))
-    except Exception as e:  # a timeout or a crash is one more failure
-        check(False, "test ran to the end (%r)" % e)
-    finally:
-        for p in procs:
-            if p.returncode is None:
-                p.kill()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    if subprocess.call(["make", "-s", PROG]):
-        print("FAILED: the example does not build\n0 passed, 1 failed")
-        sys.exit(1)
-    run()
+seedlib.build(PROG)
+seedlib.run_async(main, 50)

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """End-to-end test of examples/seeds/healthmate/healthmate_server (seed 001,
 HealthMate): python `websockets` clients on /ws/health, /ws/chat and
 /ws/notifications, HS256 tokens signed here with hmac/hashlib/base64, and
@@ -14,53 +14,18 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import seedlib
+from seedlib import check
+
 PROG = "build/seeds/healthmate/healthmate_server"
 SECRET = "healthmate-test-secret"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-def need_websockets():
-    """Imports websockets; installs Debian's as root, or runs again under
-    /usr/bin/python3 (where Debian puts it) when this python lacks it."""
-    try:
-        import websockets  # noqa: F401
-        return True
-    except ImportError:
-        pass
-    if os.geteuid() == 0:
-        subprocess.run(["bash", "-c", ". tests/deps.sh; rtws_apt python3-websockets"], cwd=ROOT,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3") and \
-            subprocess.run(["/usr/bin/python3", "-c", "import websockets"],
-                           stderr=subprocess.DEVNULL).returncode == 0:
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(__file__)])
-    try:
-        import websockets  # noqa: F401,F811
-        return True
-    except ImportError:
-        return False
-
-
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok:", what, flush=True)
-    else:
-        failed += 1
-        print("FAILED:", what, flush=True)
 
 
 def b64(raw):
@@ -76,24 +41,14 @@ def token(sub, exp_in=3600, secret=SECRET):
 
 class Server:
     def __init__(self, *args):
-        self.proc = subprocess.Popen([os.path.join(ROOT, PROG), "--host", "127.0.0.1", "--port", "0",
-                                      "--jwt-secret", SECRET] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()  # the server prints it at once, or exits
-        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
+        self.proc, line, self.port = seedlib.start([PROG, "--host", "127.0.0.1", "--port", "0",
+                                                    "--jwt-secret", SECRET] + list(args), stderr=subprocess.STDOUT)
+        if not line.startswith("listening on 127.0.0.1:") or not self.port:
             self.stop()
             raise RuntimeError("no listening line: %r" % line)
-        self.port = int(m.group(1))
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        seedlib.stop(self.proc)
 
 
 def http(srv, method, path, body=None):
@@ -423,23 +378,10 @@ async def main():
             b.stop()
 
 
-if __name__ == "__main__":
-    os.chdir(ROOT)
-    if not need_websockets():
-        if os.environ.get("RTWS_REQUIRE_ALL") == "1":
-            print("FAILED: python websockets missing and RTWS_REQUIRE_ALL=1")
-            print("0 passed, 1 failed")
-            sys.exit(1)
-        print("skipped: python websockets (apt-get install python3-websockets)")
-        print("0 passed, 0 failed, 1 skipped")
-        sys.exit(0)
-    if subprocess.run(["make", "-s", PROG]).returncode != 0:
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    try:
-        asyncio.run(asyncio.wait_for(main(), 50))
-    except Exception as e:  # a wait that ran out, a server that did not start
-        failed += 1
-        print("FAILED: %s: %s" % (type(e).__name__, e))
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+seedlib.need_websockets()
+seedlib.build(PROG)
+try:
+    asyncio.run(asyncio.wait_for(main(), 50))
+except Exception as e:  # a wait that ran out, a server that did not start
+    check(False, "%s: %s" % (type(e).__name__, e))
+seedlib.finish()

@@ -7,59 +7,16 @@
 # client's PING timer dropping a connection without PONG, and its reconnect
 # schedule (1, 2, 4, 8, 16, 32, 60, 60, 60, 60 s, scaled down 100x here) ending
 # after 10 attempts against a dead port. Ends with "N passed, M failed".
-import os, sys, subprocess
+import asyncio, json, re, socket, time
+import seedlib
+from seedlib import check, procs, recv, refused
 
-try:
-    import websockets  # noqa: F401
-except ImportError:  # Debian's python3-websockets lives with the system python
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != "/usr/bin/python3" \
-            and not os.environ.get("RTWS_PY_REEXEC"):
-        os.environ["RTWS_PY_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    if os.environ.get("RTWS_REQUIRE_ALL") == "1":
-        print("python websockets missing (apt-get install python3-websockets) and RTWS_REQUIRE_ALL=1")
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    print("skipped: python websockets missing (apt-get install python3-websockets)")
-    print("0 passed, 0 failed, 1 skipped")
-    sys.exit(0)
-
-import asyncio, http.client, json, re, socket, time
-import websockets
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+websockets = seedlib.need_websockets()
 SERVER, CLIENT = "build/seeds/kull/kull_server", "build/seeds/kull/kull_client"
-passed = failed = 0
-procs = []
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok:", what)
-    else:
-        failed += 1
-        print("FAILED:", what)
 
 
 def post(port, user, body):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    c.request("POST", "/api/sync/" + user, body=json.dumps(body), headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    try:
-        return r.status, json.loads(data)
-    except ValueError:
-        return r.status, data
-
-
-async def recv(ws, timeout=3.0):
-    try:
-        return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-    except (asyncio.TimeoutError, websockets.ConnectionClosed, ValueError):
-        return None
+    return seedlib.request(port, "POST", "/api/sync/" + user, json.dumps(body), {"Content-Type": "application/json"})
 
 
 async def until(ws, typ, timeout=3.0):  # the next message of that type (others skipped)
@@ -109,16 +66,6 @@ async def cclient(*args):
     p = await asyncio.create_subprocess_exec(CLIENT, *args, stdout=asyncio.subprocess.PIPE)
     procs.append(p)
     return CClient(p)
-
-
-async def refused(url):
-    try:
-        async with websockets.connect(url, open_timeout=5):
-            return "open"
-    except websockets.InvalidStatusCode as e:
-        return e.status_code
-    except Exception as e:  # noqa: BLE001
-        return repr(e)
 
 
 async def devices(port):
@@ -270,27 +217,6 @@ async def main(port):
                 await q.wait()
 
 
-def run():
-    os.chdir(ROOT)
-    for prog in (SERVER, CLIENT):
-        if subprocess.call(["make", "-s", prog]) != 0:
-            check(False, "make " + prog)
-            return
-    p = subprocess.Popen([SERVER, "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        line = p.stdout.readline().strip()
-        check(line.startswith("listening on "), "server prints the listening line: %r" % line)
-        asyncio.run(asyncio.wait_for(main(int(line.rsplit(":", 1)[1])), 50))
-    except Exception as e:  # noqa: BLE001
-        check(False, "the test ran to its end (%r)" % e)
-    finally:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-run()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+seedlib.build(SERVER, CLIENT)
+seedlib.run_with_server([SERVER, "--port", "0"], main, 50)
+seedlib.finish()

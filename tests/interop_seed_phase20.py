@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Seed "Phase 20" (002_c09cee35ec0f687f) end to end: examples/seeds/phase20's
 server and client, driven by the client's stdin and by Python `websockets`
 clients speaking the document's {type, payload} messages. Checks the five
@@ -6,72 +6,19 @@ connection states, the offline queue (sent after the reconnect, in order),
 ping-pong latency, channels, presence with metadata, data sync with a
 snapshot on subscribe, and reconnect giving up after 5 attempts.
 127.0.0.1 only, ports from the OS; stops only the processes it started."""
-import asyncio, base64, hashlib, hmac, json, os, re, subprocess, sys, time
+import asyncio, base64, hashlib, hmac, json, re, time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-os.chdir(ROOT)
-try:
-    import websockets
-except ImportError:
-    subprocess.call(["bash", "-c", ". tests/deps.sh; rtws_apt python3-websockets"])
-    try:
-        import websockets
-    except ImportError:
-        if os.environ.get("RTWS_REQUIRE_ALL") == "1":
-            print("FAILED: python3 websockets missing (RTWS_REQUIRE_ALL=1)\n0 passed, 1 failed")
-            sys.exit(1)
-        print("skipped: python3 websockets missing\n0 passed, 0 failed, 1 skipped")
-        sys.exit(0)
+import seedlib
+from seedlib import Proc, check
 
+websockets = seedlib.need_websockets()
 SECRET = "phase20-test-secret"
-passed = failed = 0
-procs = []
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok: " + what)
-    else:
-        failed += 1
-        print("FAILED: " + what)
 
 
 def jwt(claims):
     enc = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
     head = enc(b'{"alg":"HS256","typ":"JWT"}') + "." + enc(json.dumps(claims).encode())
     return head + "." + enc(hmac.new(SECRET.encode(), head.encode(), hashlib.sha256).digest())
-
-
-class Proc:
-    """A started program: its stdout lines collected as they come."""
-
-    def __init__(self, proc):
-        self.p, self.lines = proc, []
-        procs.append(proc)
-        asyncio.get_event_loop().create_task(self._read())
-
-    async def _read(self):
-        while True:
-            ln = await self.p.stdout.readline()
-            if not ln:
-                return
-            self.lines.append(ln.decode(errors="replace").rstrip("\n"))
-
-    async def wait(self, pattern, start=0, timeout=5.0):
-        """index of the first line from start matching pattern, or -1"""
-        end = time.monotonic() + timeout
-        while True:
-            for i in range(start, len(self.lines)):
-                if re.search(pattern, self.lines[i]):
-                    return i
-            if time.monotonic() > end:
-                return -1
-            await asyncio.sleep(0.02)
-
-    def say(self, line):
-        self.p.stdin.write((line + "\n").encode())
 
 
 async def start_server(port=0):
@@ -242,21 +189,5 @@ async def main():
     check(cl.p.returncode == 0, "client exits on quit")
 
 
-def run():
-    try:
-        asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 50))
-    except Exception as e:  # a timeout or a crash is one more failure
-        check(False, "test ran to the end (%r)" % e)
-    finally:
-        for p in procs:
-            if p.returncode is None:
-                p.kill()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    if subprocess.call(["make", "-s", "build/seeds/phase20/phase20_server", "build/seeds/phase20/phase20_client"]):
-        print("FAILED: the examples do not build\n0 passed, 1 failed")
-        sys.exit(1)
-    run()
+seedlib.build("build/seeds/phase20/phase20_server", "build/seeds/phase20/phase20_client")
+seedlib.run_async(main, 50)

@@ -6,40 +6,13 @@
 # expiring on an open connection closed with 4001),
 # subscribe/unsubscribe acks, activities to that PoV's subscribers only, the
 # JSON ping/pong, and the error messages. Ends with "N passed, M failed".
-import os, sys, subprocess
+import asyncio, base64, hashlib, hmac, json, time
+import seedlib
+from seedlib import check, recv, refused
 
-try:
-    import websockets  # noqa: F401
-except ImportError:  # Debian's python3-websockets lives with the system python
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != "/usr/bin/python3" \
-            and not os.environ.get("RTWS_PY_REEXEC"):
-        os.environ["RTWS_PY_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    if os.environ.get("RTWS_REQUIRE_ALL") == "1":
-        print("python websockets missing (apt-get install python3-websockets) and RTWS_REQUIRE_ALL=1")
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    print("skipped: python websockets missing (apt-get install python3-websockets)")
-    print("0 passed, 0 failed, 1 skipped")
-    sys.exit(0)
-
-import asyncio, base64, hashlib, hmac, http.client, json, time
-import websockets
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+websockets = seedlib.need_websockets()
 PROG = "build/seeds/pov/pov_server"
 SECRET = "pov-test-secret"
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok:", what)
-    else:
-        failed += 1
-        print("FAILED:", what)
 
 
 def b64u(b):
@@ -65,35 +38,10 @@ def verify(token):  # the claims when the HS256 signature is SECRET's, else None
 
 
 def req(port, method, path, cookie=None, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     hdrs = {"Cookie": "theme=dark; accessToken=" + cookie} if cookie else {}
     if body is not None:
         hdrs["Content-Type"] = "application/json"
-    c.request(method, path, body=body, headers=hdrs)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    try:
-        return r.status, json.loads(data) if data else None
-    except ValueError:
-        return r.status, data
-
-
-async def recv(ws, timeout=3.0):
-    try:
-        return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-    except (asyncio.TimeoutError, websockets.ConnectionClosed, ValueError):
-        return None
-
-
-async def refused(url):  # the HTTP status the upgrade got, or "open"
-    try:
-        async with websockets.connect(url, open_timeout=5):
-            return "open"
-    except websockets.InvalidStatusCode as e:
-        return e.status_code
-    except Exception as e:  # noqa: BLE001
-        return repr(e)
+    return seedlib.request(port, method, path, body, hdrs)
 
 
 async def nothing_then_pong(ws):  # nothing pending: a ping's pong is the next message
@@ -198,27 +146,6 @@ async def main(port):
           % (short.close_code, time.time() - (now + 2)))
 
 
-def run():
-    os.chdir(ROOT)
-    if subprocess.call(["make", "-s", PROG]) != 0:
-        check(False, "make " + PROG)
-        return
-    p = subprocess.Popen([PROG, "--port", "0", "--jwt-secret", SECRET, "--token-grace-ms", "200"], stdout=subprocess.PIPE, text=True)
-    try:
-        line = p.stdout.readline().strip()
-        check(line.startswith("listening on "), "server prints the listening line: %r" % line)
-        port = int(line.rsplit(":", 1)[1])
-        asyncio.run(asyncio.wait_for(main(port), 40))
-    except Exception as e:  # noqa: BLE001
-        check(False, "the test ran to its end (%r)" % e)
-    finally:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-run()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+seedlib.build(PROG)
+seedlib.run_with_server([PROG, "--port", "0", "--jwt-secret", SECRET, "--token-grace-ms", "200"], main, 40)
+seedlib.finish()
