@@ -185,6 +185,7 @@ fuzz: $(FUZZBIN)
 	if [ $$found = 0 ]; then echo "fuzz: 0 findings"; else echo "fuzz: findings above (inputs in $(B)/crash_*)"; exit 1; fi
 $(B)/replay_fuzz_conn_server $(B)/replay_fuzz_conn_client: fuzz/fuzz_conn.h
 $(B)/libfuzzer_fuzz_conn_server $(B)/libfuzzer_fuzz_conn_client: fuzz/fuzz_conn.h
+$(B)/replay_fuzz_handshake_req $(B)/replay_fuzz_handshake_resp $(B)/libfuzzer_fuzz_handshake_req $(B)/libfuzzer_fuzz_handshake_resp: fuzz/fuzz_http_head.h
 $(B)/libfuzzer_%: fuzz/%.c fuzz/fuzz.h rtws.h | $(B)
 	$(CLANG) -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< -o $@
 
