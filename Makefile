@@ -114,6 +114,9 @@ $(B)/e2e_hostile: tests/hostile.h
 $(B)/e2e_hostile_load: tests/hostile.h
 $(B)/e2e_cluster: $(B)/asan_chat_server tests/redis_proc.h
 $(B)/e2e_cluster_presence $(B)/e2e_redis: tests/redis_proc.h
+$(B)/e2e_realtime: tests/rt_e2e.h tests/rt_seq.h
+$(B)/e2e_rt_client: tests/rt_e2e.h
+$(B)/e2e_ratelimit: tests/rt_seq.h
 # cross-thread posting: producer threads (the library needs no -pthread);
 # the TSan build of the same test runs from tests/interop_tsan.sh
 $(B)/e2e_post: tests/e2e_post.c rtws.h tests/t.h | $(B)

@@ -10,31 +10,17 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
+#include "rt_seq.h"
 #include <stdlib.h>
 
 #define N 200
 
 typedef struct log_t {
-    long next, got, dups, gaps, resets;
+    seq_log s; /* the subscriber's numbers (on_numbered) */
     int welcomes;
     unsigned closes_1008, closes;
     long errors, unsent;
 } log_t;
-
-static void on_msg(rtws_rt *rt, const rtws_rt_message *m, void *user) {
-    log_t *L = (log_t *)user;
-    long n;
-    (void)rt;
-    if (m->reset) {
-        L->resets++;
-        return;
-    }
-    n = strtol(m->data, NULL, 10);
-    if (n < L->next) L->dups++;
-    else if (n > L->next) L->gaps++;
-    L->next = n + 1;
-    L->got++;
-}
 
 static void on_welcome(rtws_rt *rt, const char *u, const char *s, int resumed, void *user) {
     (void)rt, (void)u, (void)s, (void)resumed;
@@ -82,7 +68,7 @@ static void loop(rtws_ctx *a, rtws_ctx *b, int ms, const log_t *stop_at, long wa
         poll(f, (nfds_t)(na + nb), t < 0 || t > 5 ? 5 : t);
         rtws_ctx_service(a, f, na, rtws_time_now_ms());
         rtws_ctx_service(b, f + na, nb, rtws_time_now_ms());
-        if (stop_at && stop_at->got >= want) break;
+        if (stop_at && stop_at->s.got >= want) break;
     } while (rtws_time_now_ms() < until);
 }
 
@@ -116,11 +102,11 @@ static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
     memset(&sl, 0, sizeof sl);
     memset(&pl, 0, sizeof pl);
-    sl.next = 1;
+    sl.s.next = 1;
     sub = client(cl, url, &sl);
     pub = client(cl, url, &pl);
     CHECK(sub && pub);
-    rtws_rt_subscribe(sub, "numbers", on_msg, &sl);
+    rtws_rt_subscribe(sub, "numbers", on_numbered, &sl.s);
     loop(sv, cl, 300, NULL, 0);
     CHECK_EQ(sl.welcomes, 1);
     CHECK_EQ(pl.welcomes, 1);
@@ -135,14 +121,14 @@ static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
     rtws_router_get_stats(r, &st);
     printf("  rate %u/s burst %u (really %u/s): %ld delivered in %llu ms, %llu refused,"
            " %ld errors at the publisher\n",
-           per_s, burst, real_rate ? real_rate : per_s, sl.got,
+           per_s, burst, real_rate ? real_rate : per_s, sl.s.got,
            (unsigned long long)(rtws_time_now_ms() - t0), (unsigned long long)st.refused_rate,
            pl.errors);
-    CHECK_EQ(sl.got, N);
-    CHECK_EQ(sl.dups, 0);
-    CHECK_EQ(sl.gaps, 0);
-    CHECK_EQ(sl.resets, 0);
-    CHECK_EQ(sl.next, N + 1);
+    CHECK_EQ(sl.s.got, N);
+    CHECK_EQ(sl.s.dups, 0);
+    CHECK_EQ(sl.s.gaps, 0);
+    CHECK_EQ(sl.s.resets, 0);
+    CHECK_EQ(sl.s.next, N + 1);
     CHECK_EQ(pl.closes_1008, 0u);
     CHECK_EQ(pl.closes, 0u);
     CHECK_EQ(pl.welcomes, 1); /* on the live connection: no reconnect needed */
@@ -187,10 +173,10 @@ static void run_closed(void) {
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
     memset(&sl, 0, sizeof sl);
     memset(&pl, 0, sizeof pl);
-    sl.next = 1;
+    sl.s.next = 1;
     sub = client(cl, url, &sl);
     pub = client(cl, url, &pl);
-    rtws_rt_subscribe(sub, "numbers", on_msg, &sl);
+    rtws_rt_subscribe(sub, "numbers", on_numbered, &sl.s);
     loop(sv, cl, 300, NULL, 0);
     r->eps[0].e.rate_per_s = 5; /* far below what the welcome said (the endpoint's limit) */
     r->eps[0].e.rate_abuse = 0; /* the first refusal closes */
@@ -199,14 +185,14 @@ static void run_closed(void) {
         CHECK_EQ(rtws_rt_publish(pub, "numbers", "n", data, strlen(data), NULL), RTWS_OK);
     }
     loop(sv, cl, 1500, NULL, 0);
-    printf("  closed with 1008: %ld delivered in order, %ld reported unsent, %zu kept\n", sl.got,
+    printf("  closed with 1008: %ld delivered in order, %ld reported unsent, %zu kept\n", sl.s.got,
            pl.unsent, rtws_rt_get_unacked(pub));
     CHECK_EQ(pl.closes_1008, 1u);
     CHECK_EQ(rtws_client_get_state(rtws_rt_get_client(pub)), RTWS_CLIENT_FAILED);
     CHECK(pl.unsent > 0);
     CHECK_EQ((size_t)pl.unsent, rtws_rt_get_unacked(pub)); /* each one said, and kept */
-    CHECK_EQ(sl.got + pl.unsent, 50);                       /* nothing lost silently */
-    CHECK_EQ(sl.dups + sl.gaps, 0);
+    CHECK_EQ(sl.s.got + pl.unsent, 50);                     /* nothing lost silently */
+    CHECK_EQ(sl.s.dups + sl.s.gaps, 0);
     CHECK_EQ(rtws_rt_publish(pub, "numbers", "n", "51", 2, NULL), RTWS_ERR_CLOSED);
     rtws_rt_free(sub);
     rtws_rt_free(pub);

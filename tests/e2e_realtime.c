@@ -6,86 +6,15 @@
 #include "rtws.h"
 #include "t.h"
 #include "proxy.h"
+#include "rt_e2e.h"
+#include "rt_seq.h"
 #include <stdlib.h>
-
-static const char SECRET[] = "test-secret";
-
-static size_t g_history, g_max_presence;
-static rtws_ctx *server(rtws_router **rp, int *port, uint32_t ping, uint32_t pong, size_t maxq) {
-    rtws_router_config rc;
-    rtws_ctx_config cfg;
-    rtws_ctx *ctx;
-    memset(&rc, 0, sizeof rc);
-    rc.path = "/ws";
-    rc.jwt_secret = SECRET;
-    rc.jwt_secret_len = sizeof SECRET - 1;
-    rc.history = g_history;
-    rc.max_presence = g_max_presence;
-    *rp = rtws_router_new(&rc);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 10;
-    if (ping) {
-        cfg.conn.ping_interval_ms = ping;
-        cfg.conn.pong_timeout_ms = pong;
-    } else {
-        cfg.conn.heartbeat_off = 1;
-    }
-    cfg.conn.max_send_queue = maxq;
-    cfg.conn.close_timeout_ms = 500;
-    rtws_router_install(*rp, &cfg);
-    ctx = rtws_ctx_new(&cfg);
-    if (!ctx || rtws_ctx_listen(ctx, "127.0.0.1", 0, port) != RTWS_OK) return NULL;
-    return ctx;
-}
-
-static rtws_ctx *client_ctx(uint32_t ping, uint32_t pong) {
-    rtws_ctx_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 10;
-    if (ping) {
-        cfg.conn.ping_interval_ms = ping;
-        cfg.conn.pong_timeout_ms = pong;
-    } else {
-        cfg.conn.heartbeat_off = 1;
-    }
-    return rtws_ctx_new(&cfg);
-}
-
-static void loop(rtws_ctx *a, rtws_ctx *b, proxy *p, int ms) {
-    static struct pollfd f[16000];
-    uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
-    do {
-        int na = rtws_ctx_fill_pollfds(a, f, 7000);
-        int nb = b ? rtws_ctx_fill_pollfds(b, f + na, 7000) : 0;
-        int np = p ? px_fds(p, f + na + nb) : 0;
-        poll(f, (nfds_t)(na + nb + np), 2);
-        rtws_ctx_service(a, f, na, rtws_time_now_ms());
-        if (b) rtws_ctx_service(b, f + na, nb, rtws_time_now_ms());
-        if (p) px_service(p, f + na + nb, np);
-    } while (rtws_time_now_ms() < until);
-}
 
 /* ---- subscriber bookkeeping ---- */
 typedef struct sub_log {
-    long next;       /* the number expected next */
-    long got, dups, gaps, resets;
+    seq_log s; /* the subscriber's numbers (on_numbered) */
     int welcomes, resumed;
 } sub_log;
-
-static void on_numbered(rtws_rt *rt, const rtws_rt_message *m, void *user) {
-    sub_log *L = (sub_log *)user;
-    long n;
-    (void)rt;
-    if (m->reset) {
-        L->resets++;
-        return;
-    }
-    n = strtol(m->data, NULL, 10);
-    if (n < L->next) L->dups++;
-    else if (n > L->next) L->gaps++;
-    L->next = n + 1;
-    L->got++;
-}
 
 static void on_welcome(rtws_rt *rt, const char *user, const char *session, int resumed, void *u) {
     sub_log *L = (sub_log *)u;
@@ -124,10 +53,10 @@ static void test_no_loss(void) {
     snprintf(via, sizeof via, "ws://127.0.0.1:%d/ws", px.port);
     memset(&sl, 0, sizeof sl);
     memset(&pl, 0, sizeof pl);
-    sl.next = 1;
+    sl.s.next = 1;
     sub = rt_client(cl, via, &sl);
     pub = rt_client(cl, direct, &pl);
-    rtws_rt_subscribe(sub, "numbers", on_numbered, &sl);
+    rtws_rt_subscribe(sub, "numbers", on_numbered, &sl.s);
     for (k = 0; k < 300 && sl.welcomes == 0; k++) loop(sv, cl, &px, 5);
     loop(sv, cl, &px, 50); /* the subscription is in place */
     while (n < 10000) {
@@ -145,18 +74,18 @@ static void test_no_loss(void) {
             px_drop_all(&px);
         }
     }
-    for (k = 0; k < 2000 && (sl.got < 10000 || rtws_rt_get_unacked(pub)); k++) loop(sv, cl, &px, 5);
-    CHECK_EQ(sl.got, 10000);
-    CHECK_EQ(sl.dups, 0);
-    CHECK_EQ(sl.gaps, 0);
-    CHECK_EQ(sl.resets, 0);
-    CHECK_EQ(sl.next, 10001);
+    for (k = 0; k < 2000 && (sl.s.got < 10000 || rtws_rt_get_unacked(pub)); k++) loop(sv, cl, &px, 5);
+    CHECK_EQ(sl.s.got, 10000);
+    CHECK_EQ(sl.s.dups, 0);
+    CHECK_EQ(sl.s.gaps, 0);
+    CHECK_EQ(sl.s.resets, 0);
+    CHECK_EQ(sl.s.next, 10001);
     CHECK_EQ(rtws_rt_get_unacked(pub), 0);
     CHECK(sl.welcomes >= 10);
     CHECK_EQ(sl.resumed, sl.welcomes - 1); /* every reconnect resumed the session */
     CHECK_EQ(rtws_rt_get_last_seq(sub, "numbers"), 10000);
     printf("no-loss: 10000 messages, subscriber cut %ld times, reconnected %d times: got %ld, dups %ld, gaps %ld\n",
-           cuts, sl.welcomes - 1, sl.got, sl.dups, sl.gaps);
+           cuts, sl.welcomes - 1, sl.s.got, sl.s.dups, sl.s.gaps);
     rtws_rt_free(sub);
     rtws_rt_free(pub);
     loop(sv, cl, &px, 20);
@@ -168,35 +97,10 @@ static void test_no_loss(void) {
 }
 
 /* ---- presence ---- */
-#define MAXP 256
-typedef struct pres_log {
-    char lines[MAXP][96];
-    int n;
-} pres_log;
-
-static void on_presence(rtws_rt *rt, const char *channel, const char *user, const char *status, void *u) {
-    pres_log *L = (pres_log *)u;
-    (void)rt;
-    if (L->n < MAXP) snprintf(L->lines[L->n++], 96, "%s %s %s", channel, user, status);
-}
-
-static int pcount(const pres_log *L, const char *line) {
-    int i, c = 0;
-    for (i = 0; i < L->n; i++) c += strcmp(L->lines[i], line) == 0;
-    return c;
-}
-
 static rtws_rt *rt_user(rtws_ctx *ctx, const char *url, const char *user, pres_log *L,
                         char tokbuf[512]) {
     rtws_rt_config c;
-    char claims[128];
-    snprintf(claims, sizeof claims, "{\"sub\":\"%s\"}", user);
-    rtws_jwt_hs256_sign(claims, SECRET, sizeof SECRET - 1, tokbuf, 512);
-    memset(&c, 0, sizeof c);
-    c.client.url = url;
-    c.token = tokbuf;
-    c.on_presence = on_presence;
-    c.user = L;
+    rt_user_config(&c, url, user, L, tokbuf);
     c.client.backoff_base_ms = 20;
     return rtws_rt_new(ctx, &c, rtws_time_now_ms(), NULL);
 }

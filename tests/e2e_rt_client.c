@@ -7,55 +7,8 @@
 #include "rtws.h"
 #include "t.h"
 #include "proxy.h"
+#include "rt_e2e.h"
 #include <stdlib.h>
-
-static const char SECRET[] = "test-secret";
-
-static size_t g_history;
-static rtws_router_recv_fn g_hook;
-
-static rtws_ctx *server(rtws_router **rp, int *port) {
-    rtws_router_config rc;
-    rtws_ctx_config cfg;
-    rtws_ctx *ctx;
-    memset(&rc, 0, sizeof rc);
-    rc.path = "/ws";
-    rc.jwt_secret = SECRET;
-    rc.jwt_secret_len = sizeof SECRET - 1;
-    rc.history = g_history;
-    rc.on_receive = g_hook;
-    *rp = rtws_router_new(&rc);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 10;
-    cfg.conn.heartbeat_off = 1;
-    cfg.conn.close_timeout_ms = 500;
-    rtws_router_install(*rp, &cfg);
-    ctx = rtws_ctx_new(&cfg);
-    if (!ctx || rtws_ctx_listen(ctx, "127.0.0.1", 0, port) != RTWS_OK) return NULL;
-    return ctx;
-}
-
-static rtws_ctx *client_ctx(void) {
-    rtws_ctx_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 10;
-    cfg.conn.heartbeat_off = 1;
-    return rtws_ctx_new(&cfg);
-}
-
-static void loop(rtws_ctx *a, rtws_ctx *b, proxy *p, int ms) {
-    struct pollfd f[256];
-    uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
-    do {
-        int na = rtws_ctx_fill_pollfds(a, f, 100);
-        int nb = rtws_ctx_fill_pollfds(b, f + na, 100);
-        int np = p ? px_fds(p, f + na + nb) : 0;
-        poll(f, (nfds_t)(na + nb + np), 2);
-        rtws_ctx_service(a, f, na, rtws_time_now_ms());
-        rtws_ctx_service(b, f + na, nb, rtws_time_now_ms());
-        if (p) px_service(p, f + na + nb, np);
-    } while (rtws_time_now_ms() < until);
-}
 
 /* ---- on_unknown ---- */
 typedef struct unk_log {
@@ -108,13 +61,13 @@ static int poke_hook(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *u
 static void test_unknown(void) {
     rtws_router *r;
     int port, k;
-    rtws_ctx *sv, *cl = client_ctx();
+    rtws_ctx *sv, *cl = client_ctx(0, 0);
     char url[64];
     unk_log L;
     rtws_rt_config c;
     rtws_rt *rt;
     g_hook = poke_hook;
-    sv = server(&r, &port);
+    sv = server(&r, &port, 0, 0, 0);
     g_hook = NULL;
     CHECK(sv && cl);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
@@ -177,13 +130,13 @@ static void on_seq(rtws_rt *rt, const rtws_rt_message *m, void *user) {
 static void test_since(void) {
     rtws_router *r;
     int port, k, i;
-    rtws_ctx *sv, *cl = client_ctx();
+    rtws_ctx *sv, *cl = client_ctx(0, 0);
     char url[64], data[16];
     seq_log A, B, C;
     rtws_rt_config c;
     rtws_rt *rt;
     g_history = 5;
-    sv = server(&r, &port);
+    sv = server(&r, &port, 0, 0, 0);
     g_history = 0;
     CHECK(sv && cl);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
@@ -254,45 +207,11 @@ static void test_since(void) {
 }
 
 /* ---- presence: queued offline, restored after reconnects ---- */
-#define MAXP 128
-typedef struct pres_log {
-    char lines[MAXP][96];
-    int n, errors;
-} pres_log;
-
-static void on_presence(rtws_rt *rt, const char *channel, const char *user, const char *status,
-                        void *u) {
-    pres_log *L = (pres_log *)u;
-    (void)rt;
-    if (L->n < MAXP) snprintf(L->lines[L->n++], 96, "%s %s %s", channel, user, status);
-}
-
-static void on_error(rtws_rt *rt, const char *code, const char *msg, const char *id, void *u) {
-    pres_log *L = (pres_log *)u;
-    (void)rt;
-    (void)id;
-    fprintf(stderr, "error %s: %s\n", code, msg);
-    L->errors++;
-}
-
-static int pcount(const pres_log *L, const char *line) {
-    int i, c = 0;
-    for (i = 0; i < L->n; i++) c += strcmp(L->lines[i], line) == 0;
-    return c;
-}
-
 static rtws_rt *rt_user(rtws_ctx *ctx, const char *url, const char *user, pres_log *L,
                         char tokbuf[512]) {
     rtws_rt_config c;
-    char claims[128];
-    snprintf(claims, sizeof claims, "{\"sub\":\"%s\"}", user);
-    rtws_jwt_hs256_sign(claims, SECRET, sizeof SECRET - 1, tokbuf, 512);
-    memset(&c, 0, sizeof c);
-    c.client.url = url;
-    c.token = tokbuf;
-    c.on_presence = on_presence;
+    rt_user_config(&c, url, user, L, tokbuf);
     c.on_error = on_error;
-    c.user = L;
     c.client.backoff_base_ms = 300; /* room to act while offline */
     c.client.backoff_max_ms = 300;
     return rtws_rt_new(ctx, &c, rtws_time_now_ms(), NULL);
@@ -301,13 +220,13 @@ static rtws_rt *rt_user(rtws_ctx *ctx, const char *url, const char *user, pres_l
 static void test_presence(void) {
     rtws_router *r;
     int port, k;
-    rtws_ctx *sv, *cl = client_ctx();
+    rtws_ctx *sv, *cl = client_ctx(0, 0);
     proxy px;
     char url[64], via[64];
     static char toks[3][512];
     pres_log watch, ann, cat;
     rtws_rt *w, *a, *ct;
-    sv = server(&r, &port);
+    sv = server(&r, &port, 0, 0, 0);
     CHECK(sv && cl && px_listen(&px, port) == 0);
     memset(&watch, 0, sizeof watch);
     memset(&ann, 0, sizeof ann);
