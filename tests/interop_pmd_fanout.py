@@ -7,40 +7,12 @@
 #    offered (windows 15 and 9) the publish arrives with RSV1 set and zlib
 #    inflates it to the same JSON; without it, plain.
 # Ends with "N passed, M failed".
-import os, sys, subprocess
+import asyncio, base64, json, os, socket, struct, subprocess, zlib
+import seedlib
+from seedlib import check
 
-try:
-    import websockets  # noqa: F401
-except ImportError:
-    # Debian's python3-websockets is installed for the system interpreter
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != "/usr/bin/python3" \
-            and not os.environ.get("RTWS_PY_REEXEC"):
-        os.environ["RTWS_PY_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    if os.environ.get("RTWS_REQUIRE_ALL") == "1":
-        print("python websockets missing (apt-get install python3-websockets) and RTWS_REQUIRE_ALL=1")
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    print("skipped: python websockets missing (apt-get install python3-websockets)")
-    print("0 passed, 0 failed, 1 skipped")
-    sys.exit(0)
-
-import asyncio, base64, json, socket, struct, zlib
-import websockets
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+websockets = seedlib.need_websockets()
 PROG = "build/chat_server"
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok: " + what)
-    else:
-        failed += 1
-        print("FAILED: " + what)
 
 
 class Raw:
@@ -153,29 +125,19 @@ async def main(host, port):
 
 
 def run():
-    os.chdir(ROOT)
-    if not os.path.exists(PROG) and subprocess.call(["make", "-s", PROG]) != 0:
-        check(False, "make " + PROG)
-        return
-    p = subprocess.Popen([PROG, "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
+    if not os.path.exists(PROG):
+        seedlib.build(PROG)
+    p, line, port = seedlib.start([PROG, "--host", "127.0.0.1", "--port", "0"], stderr=subprocess.DEVNULL)
     try:
-        line = p.stdout.readline()
-        if "listening on " not in line:
-            check(False, "chat_server started: " + line.strip())
+        if not port:
+            check(False, "chat_server started: " + line)
             return
-        host, port = line.split("listening on ")[1].strip().rsplit(":", 1)
-        asyncio.run(asyncio.wait_for(main(host, int(port)), 60))
+        asyncio.run(asyncio.wait_for(main(line.split("listening on ")[1].rsplit(":", 1)[0], port), 60))
     except Exception as e:  # a failure of the peer side: one failed check, not a traceback
         check(False, "exception: %r" % (e,))
     finally:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
+        seedlib.stop(p)
 
 
 run()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+seedlib.finish()

@@ -1,4 +1,5 @@
-"""What the seed end-to-end tests (tests/interop_seed_*.py) share: finding
+"""What the Python end-to-end tests (tests/interop_seed_*.py,
+tests/interop_pmd_fanout.py) share: finding
 Python `websockets` (installing Debian's as root, or running the script again
 under /usr/bin/python3 where Debian puts it; missing: a skip, a failure with
 RTWS_REQUIRE_ALL=1), building the example programs, check() with the
