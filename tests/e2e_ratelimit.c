@@ -72,34 +72,45 @@ static void loop(rtws_ctx *a, rtws_ctx *b, int ms, const log_t *stop_at, long wa
     } while (rtws_time_now_ms() < until);
 }
 
-/* real_rate: the server's limit after the welcome announced per_s (0: the same) */
-static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
+/* a router on /ws limiting publishes to per_s a second (burst) in a
+   context listening on 127.0.0.1 (returned), a client context in *cl, and
+   the endpoint's url */
+static rtws_ctx *server(rtws_router **rp, rtws_ctx **cl, uint32_t per_s, uint32_t burst,
+                        char url[64]) {
     rtws_router_config rc;
     rtws_ctx_config cfg;
+    rtws_ctx *sv;
+    int port = 0;
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/ws";
+    rc.rate_per_s = per_s;
+    rc.rate_burst = burst;
+    *rp = rtws_router_new(&rc);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.timer_ms = 5;
+    cfg.conn.heartbeat_off = 1;
+    rtws_router_install(*rp, &cfg);
+    sv = rtws_ctx_new(&cfg);
+    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.timer_ms = 5;
+    cfg.conn.heartbeat_off = 1;
+    *cl = rtws_ctx_new(&cfg);
+    snprintf(url, 64, "ws://127.0.0.1:%d/ws", port);
+    return sv;
+}
+
+/* real_rate: the server's limit after the welcome announced per_s (0: the same) */
+static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
     rtws_router *r;
     rtws_router_stats st;
     rtws_ctx *sv, *cl;
     rtws_rt *sub, *pub;
     log_t sl, pl;
     char url[64], data[16];
-    int port = 0, i;
+    int i;
     uint64_t t0;
-    memset(&rc, 0, sizeof rc);
-    rc.path = "/ws";
-    rc.rate_per_s = per_s;
-    rc.rate_burst = burst;
-    r = rtws_router_new(&rc);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 5;
-    cfg.conn.heartbeat_off = 1;
-    rtws_router_install(r, &cfg);
-    sv = rtws_ctx_new(&cfg);
-    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 5;
-    cfg.conn.heartbeat_off = 1;
-    cl = rtws_ctx_new(&cfg);
-    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    sv = server(&r, &cl, per_s, burst, url);
     memset(&sl, 0, sizeof sl);
     memset(&pl, 0, sizeof pl);
     sl.s.next = 1;
@@ -147,30 +158,13 @@ static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
    announced one, no patience at all): the client ends for good, and every
    publish it could not deliver is reported as "unsent", not dropped. */
 static void run_closed(void) {
-    rtws_router_config rc;
-    rtws_ctx_config cfg;
     rtws_router *r;
     rtws_ctx *sv, *cl;
     rtws_rt *sub, *pub;
     log_t sl, pl;
     char url[64], data[16];
-    int port = 0, i;
-    memset(&rc, 0, sizeof rc);
-    rc.path = "/ws";
-    rc.rate_per_s = 100;
-    rc.rate_burst = 10;
-    r = rtws_router_new(&rc);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 5;
-    cfg.conn.heartbeat_off = 1;
-    rtws_router_install(r, &cfg);
-    sv = rtws_ctx_new(&cfg);
-    CHECK(sv && rtws_ctx_listen(sv, "127.0.0.1", 0, &port) == RTWS_OK);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.timer_ms = 5;
-    cfg.conn.heartbeat_off = 1;
-    cl = rtws_ctx_new(&cfg);
-    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    int i;
+    sv = server(&r, &cl, 100, 10, url);
     memset(&sl, 0, sizeof sl);
     memset(&pl, 0, sizeof pl);
     sl.s.next = 1;
