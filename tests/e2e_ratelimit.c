@@ -146,7 +146,9 @@ static void run(uint32_t per_s, uint32_t burst, uint32_t real_rate) {
     CHECK_EQ(rtws_rt_get_unacked(pub), 0);
     CHECK_EQ(st.publishes, (uint64_t)N);
     if (real_rate) CHECK(st.refused_rate > 0); /* the retry path really ran */
-    else CHECK_EQ(st.refused_rate, 0);         /* paced to the announced limit */
+    else CHECK(st.refused_rate <= N / 20);     /* paced to the announced limit: refused
+        only when scheduling bunched two arrivals (with burst 1, a gap 10% short is
+        enough); unpaced, all N at once would see N - burst refused */
     rtws_rt_free(sub);
     rtws_rt_free(pub);
     rtws_ctx_free(cl);
