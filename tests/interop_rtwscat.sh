@@ -185,6 +185,7 @@ EOF
     start_server "$T/py.log" "$PY" tests/peers/py_peer.py server
     out=$(printf 'AAECAwQ=\n' | timeout 10 "$CAT" "ws://127.0.0.1:$port/" --base64 --count 1 2>/dev/null)
     check "python websockets echo server (--base64)" "AAECAwQ=" "$out"
+    wait_for "$T/py.log" '^closed 1000$' # (its close handler may run after our exit)
     stop "$spid"
     grep -q '^closed 1000$' "$T/py.log" && ok "python websockets saw a clean close 1000" || bad "python close: $(cat "$T/py.log")"
 else skipped "python websockets (apt-get install python3-websockets)"; fi
