@@ -57,7 +57,7 @@ report() { # test, index -> adds to the totals
         grep -v -E '^[0-9]+ passed' "$dir/$i.out" | tail -n 40
         { echo "== $name: FAILED ($line, exit $rc)"
           grep -i -E 'fail|error|assert|timeout|timed out' "$dir/$i.out" |
-              grep -v -E '^([A-Za-z_]+: )?[0-9]+ passed' | head -n 8
+              grep -v -E '^([A-Za-z_]+: )?[0-9]+ passed|[0-9]+ passed, 0 failed' | head -n 8
         } >> "$dir/failures"
     else
         echo "== $name: $line (${secs}s)"
