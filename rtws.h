@@ -15481,7 +15481,7 @@ static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *
         } else {
             while (rtws__json_fmt_name(*e)) e++;
         }
-        *pp = *e == '\'' ? e + 1 : e;
+        *pp = *p == '\'' && *e == '\'' ? e + 1 : e; /* (a bare word ends before a quote) */
         if (key) rtws_json_write_key(w, key, kn);
         if (*p == '\'' && *e == '\'') rtws_json_write_string(w, p + 1, (size_t)(e - p - 1));
         else if (*p != '\'' && rtws_json_parse(&d, p, (size_t)(e - p), NULL, 0, 0) == RTWS_OK)

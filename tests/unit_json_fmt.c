@@ -148,6 +148,14 @@ static void test_errors(void) {
     /* NULL fmt: nothing */
     rtws_json_writer_init(&w, BUF, sizeof BUF);
     CHECK_EQ(rtws_json_write_fmt(&w, NULL), RTWS_OK);
+    /* a bare value ends before a quote and does not eat it (fuzz_json_fmt:
+       "[2''x%\003'...]" took the second quote for the opening one and hid
+       the bad conversion inside a string) */
+    rtws_json_writer_init(&w, BUF, sizeof BUF);
+    CHECK_EQ(rtws_json_write_fmt(&w, "[2'a']"), RTWS_OK);
+    CHECK(strcmp(done(&w), "[2,\"a\"]") == 0);
+    rtws_json_writer_init(&w, BUF, sizeof BUF);
+    CHECK(rtws_json_write_fmt(&w, "[2''x%\003'%d]", 1) != RTWS_OK);
 }
 
 int main(void) {
