@@ -109,6 +109,24 @@ static void peer_open_auth(peer *p, const char *path, const char *auth) {
     rtws_conn_start(&p->cl, &o, NOW);
     pump(p);
 }
+/* R freed (if any) and made again from rc */
+static ROUTER_PEER_MAYBE_UNUSED void router_reset(const rtws_router_config *rc) {
+    if (R) rtws_router_free(R);
+    R = rtws_router_new(rc);
+}
+/* "/ws", this harness's random source, small limits (history 4, 3 channels,
+   2 connections per user) that the tests run into on purpose */
+static ROUTER_PEER_MAYBE_UNUSED rtws_router_config base_cfg(void) {
+    rtws_router_config rc;
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/ws";
+    rc.random = rnd;
+    rc.history = 4;
+    rc.max_channels = 3;
+    rc.max_conns_per_user = 2;
+    return rc;
+}
+
 static ROUTER_PEER_MAYBE_UNUSED void peer_open(peer *p, const char *path) { peer_open_auth(p, path, NULL); }
 
 static ROUTER_PEER_MAYBE_UNUSED void say(peer *p, const char *text) {

@@ -10,21 +10,6 @@
 
 #include "router_peer.h"
 
-static rtws_router_config base_cfg(void) {
-    rtws_router_config rc;
-    memset(&rc, 0, sizeof rc);
-    rc.path = "/ws";
-    rc.random = rnd;
-    rc.history = 4;
-    rc.max_channels = 3;
-    rc.max_conns_per_user = 2;
-    return rc;
-}
-static void new_router(const rtws_router_config *rc) {
-    if (R) rtws_router_free(R);
-    R = rtws_router_new(rc);
-}
-
 /* the status page as text (a plain GET on its own server connection) */
 static void get_status(const char *path, char *out, size_t cap) {
     rtws_conn sv;
@@ -74,7 +59,7 @@ static void test_ids_find_foreach(void) {
     peer a, b, c;
     seen s;
     uint64_t ia, ib, ic;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/ws");
     peer_open(&b, "/ws");
     peer_open(&c, "/ws");
@@ -155,7 +140,7 @@ static void test_subscribe_publish_history(void) {
     int i, before;
     uint64_t seq;
     rc.max_channels_total = 4;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/ws");
     peer_open(&b, "/ws");
     CHECK_EQ(rtws_router_subscribe(R, &a.sv, "bad name"), RTWS_ERR_INVALID);
@@ -242,7 +227,7 @@ static void test_send(void) {
     rtws_router_config rc = base_cfg();
     peer a, b, c;
     int na, nb, nc;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/ws");
     peer_open(&b, "/ws");
     peer_open(&c, "/ws");
@@ -290,7 +275,7 @@ static void test_identity(void) {
     rtws_router_stats st;
     rc.auth_required = 1;
     rc.auth_timeout_ms = 500;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/ws");
     peer_open(&b, "/ws");
     peer_open(&c, "/ws");
@@ -369,7 +354,7 @@ static void test_presence(void) {
     peer a, b, c;
     plist pl;
     rc.on_presence = on_presence;
-    new_router(&rc);
+    router_reset(&rc);
     NPRES = 0;
     peer_open(&a, "/ws");
     peer_open(&b, "/ws");
@@ -466,7 +451,7 @@ static void test_own_protocol(void) {
     rc.rate_per_s = 1;
     rc.rate_burst = 3;
     rc.rate_abuse = 2;
-    new_router(&rc);
+    router_reset(&rc);
     HOOK_CALLS = APP_MSGS = 0;
     peer_open(&a, "/ws");
     CHECK_EQ(rtws_conn_get_state(&a.cl), RTWS_STATE_OPEN);
@@ -503,7 +488,7 @@ static void test_own_protocol(void) {
     rc.on_message = app_msg;
     rc.auth_required = 0;
     rc.rate_per_s = 0;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/ws");
     say(&a, "{\"type\":\"publish\",\"channel\":\"x\"}");
     say(&a, "not json at all");
@@ -519,7 +504,7 @@ static void test_hook_builtin_on(void) {
     peer a;
     int n;
     rc.on_receive = pov_hook;
-    new_router(&rc);
+    router_reset(&rc);
     HOOK_CALLS = 0;
     peer_open(&a, "/ws");
     CHECK(strstr(a.msgs[0], "\"type\":\"welcome\"") != NULL);
@@ -581,7 +566,7 @@ static void test_endpoints_status(void) {
     rc.n_endpoints = 3;
     rc.on_status = status_fn;
     rc.wall_offset_ms = 1796541319123 - (int64_t)NOW; /* NOW is 2026-12-06T07:15:19.123Z */
-    new_router(&rc);
+    router_reset(&rc);
     memset(eps, 0xab, sizeof eps); /* the router keeps its own copy */
     CHAT_HOOK = 0;
     peer_open(&h, "/ws/health");
@@ -633,11 +618,11 @@ static void test_endpoints_status(void) {
     rc = base_cfg();
     rc.status_off = 1;
     rc.on_http = other_http;
-    new_router(&rc);
+    router_reset(&rc);
     get_status("/ws/status", out, sizeof out);
     CHECK(strstr(out, "\r\n\r\nmine") != NULL && strstr(out, "active_connections") == NULL);
     rc.on_http = NULL;
-    new_router(&rc);
+    router_reset(&rc);
     get_status("/ws/status", out, sizeof out);
     CHECK(strncmp(out, "HTTP/1.1 426", 12) == 0); /* a plain GET where WebSockets are served */
 }
@@ -651,7 +636,7 @@ static void test_dedupe_ids(void) {
     rc.dedupe_ms = 1000;
     rc.dedupe_max = 2;
     rc.builtin_protocol_off = 1;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/ws");
     peer_open(&b, "/ws");
     CHECK_EQ(rtws_router_find_id(R, &a.sv, "m-1", 3, NOW, &seq), 0);
@@ -697,7 +682,7 @@ static void test_endpoint_auth(void) {
     rc.endpoints = eps;
     rc.n_endpoints = 2;
     rc.auth_timeout_ms = 500;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/a");
     peer_open(&b, "/b");
     CHECK(strstr(a.msgs[0], "\"auth\":\"required\"") && strstr(b.msgs[0], "\"auth\":\"optional\""));

@@ -9,11 +9,6 @@
 
 #include "router_peer.h"
 
-static void new_router(const rtws_router_config *rc) {
-    if (R) rtws_router_free(R);
-    R = rtws_router_new(rc);
-}
-
 static int RECEIVED, LIMITED, LIMITED_EP; /* on_receive and on_rate_limited calls */
 static char LIMITED_MSG[64];
 
@@ -68,7 +63,7 @@ static void test_own_protocol_limits(void) {
     rc.endpoints = eps;
     rc.n_endpoints = 2;
     rc.rate_per_s = 50;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&chat, "/chat");
     peer_open(&health, "/health");
     reset_counts();
@@ -133,7 +128,7 @@ static void test_abuse_burst_default_hook(void) {
     rc.endpoints = eps;
     rc.n_endpoints = 2;
     rc.on_rate_limited = on_limited; /* the endpoints' default */
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/a");
     peer_open(&b, "/b");
     reset_counts();
@@ -173,7 +168,7 @@ static void test_builtin_endpoint(void) {
     rc.endpoints = eps;
     rc.n_endpoints = 2;
     rc.rate_per_s = 1000;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&slow, "/slow");
     peer_open(&fast, "/fast");
     CHECK(strstr(slow.msgs[0], "\"rate_limit\":{\"per_s\":1,\"burst\":1}") != NULL);
@@ -210,7 +205,7 @@ static void test_hook_closes(void) {
     rc.rate_per_s = 1;
     rc.rate_abuse = 1;
     rc.on_rate_limited = on_limited_close;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&p, "/x");
     reset_counts();
     burst(&p, 4);
@@ -235,7 +230,7 @@ static void test_closing(void) {
     rc.rate_per_s = 1;
     rc.rate_burst = 1;
     rc.on_rate_limited = on_limited;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&p, "/x");
     reset_counts();
     rtws_conn_close(&p.sv, 1000, "bye");

@@ -9,21 +9,6 @@
 
 #include "router_peer.h"
 
-static rtws_router_config base_cfg(void) {
-    rtws_router_config rc;
-    memset(&rc, 0, sizeof rc);
-    rc.path = "/ws";
-    rc.random = rnd;
-    rc.history = 4;
-    rc.max_channels = 3;
-    rc.max_conns_per_user = 2;
-    return rc;
-}
-static void new_router(const rtws_router_config *rc) {
-    if (R) rtws_router_free(R);
-    R = rtws_router_new(rc);
-}
-
 static int on_recv(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *user) {
     (void)r;
     (void)c;
@@ -37,7 +22,7 @@ static void own_router(void) {
     rc.builtin_protocol_off = 1;
     rc.on_receive = on_recv;
     rc.max_conns_per_user = 0;
-    new_router(&rc);
+    router_reset(&rc);
 }
 
 static void test_send_to_channels(void) {
@@ -169,7 +154,7 @@ static void test_authenticate(void) {
     rc.jwt_secret_len = 6;
     rc.jwt_leeway_s = -1; /* none */
     rc.token_grace_ms = 1000;
-    new_router(&rc);
+    router_reset(&rc);
     peer_open(&a, "/ws");
     peer_open(&b, "/ws");
     peer_open(&c, "/ws");
