@@ -121,6 +121,9 @@ $(B)/e2e_ratelimit: tests/rt_seq.h
 # the TSan build of the same test runs from tests/interop_tsan.sh
 $(B)/e2e_post: tests/e2e_post.c rtws.h tests/t.h | $(B)
 	$(CC) $(TEST_CFLAGS) -pthread $< -o $@ -lm
+# rtws_ctx_stop from another thread
+$(B)/e2e_run: tests/e2e_run.c rtws.h tests/t.h | $(B)
+	$(CC) $(TEST_CFLAGS) -pthread $< -o $@ -lm
 $(B)/tsan_e2e_post: tests/e2e_post.c rtws.h tests/t.h | $(B)
 	$(CC) -std=c99 -g -O1 $(CWARN) -fsanitize=thread -fno-omit-frame-pointer -I. -pthread $< -o $@
 $(B)/tls_%: tests/tls_%.c rtws.h tests/t.h | $(B)

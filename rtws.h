@@ -285,6 +285,10 @@ RTWS_API int rtws_random_system(void *buf, size_t len, void *user);
 RTWS_API uint64_t rtws_time_now_ms(void);
 /* Milliseconds since 1970 (CLOCK_REALTIME), for timestamps people read. */
 RTWS_API uint64_t rtws_time_wall_ms(void);
+/* Writes ms (milliseconds since 1970, UTC) as ISO 8601, e.g.
+   "2026-12-06T07:15:19.123Z", NUL-terminated; returns its length (24), 0
+   when cap < 25, ms is negative or past year 9999. */
+RTWS_API size_t rtws_time_format_iso(int64_t ms, char *out, size_t cap);
 /* Milliseconds from now until deadline, clamped to [0, INT32_MAX]; -1 when the
    deadline is UINT64_MAX (none), which is what poll() takes as "forever". */
 RTWS_API int rtws_time_until_ms(uint64_t deadline_ms, uint64_t now_ms);
@@ -1667,6 +1671,19 @@ RTWS_API void rtws_ctx_run_timers(rtws_ctx *ctx, uint64_t now_ms);
    reason as rtws_conn_close). Keep running the loop until rtws_ctx_get_conn_count()
    is 0 or your deadline passes, then rtws_ctx_free(). */
 RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason, uint64_t now_ms);
+/* A program's whole loop: rtws_ctx_run_once until rtws_ctx_stop() is called,
+   then rtws_ctx_shutdown(1001 "going away") and the loop again until every
+   connection has closed or drain_ms has passed. Returns 0, or -1 when a wait
+   failed (the loop stops there, without the shutdown). It keeps running
+   while nothing is open (a client between reconnects has no socket); only
+   the stop ends it. Then call rtws_ctx_free(). */
+RTWS_API int rtws_ctx_run(rtws_ctx *ctx, int drain_ms);
+/* Makes rtws_ctx_run return as described. Safe from a callback, from another
+   thread and from a signal handler (it sets a flag and, when posting is on,
+   writes the wake-up fd): a signal interrupts the wait at once; from another
+   thread the loop sees it within a second (at once with posting on). A stop
+   asked before rtws_ctx_run starts makes it shut down at once. */
+RTWS_API void rtws_ctx_stop(rtws_ctx *ctx);
 /* Connections in their handshake, open or closing; listeners and plain HTTP
    requests (those handed to on_http, the one being answered too) are not
    counted. */
@@ -2031,6 +2048,30 @@ RTWS_API void rtws_stream_close(rtws_stream *st);
 RTWS_API void rtws_stream_free(rtws_stream *st);
 #endif /* !RTWS_NO_CLIENT */
 
+/* ---- a program's command line ----
+
+   "--name value" options and flags from a table, with the usage written
+   from it: how rtws's example programs read theirs. */
+typedef struct rtws_opt {
+    const char *name;  /* "--port" */
+    const char *arg;   /* the value's name in the usage ("P"); NULL: a flag, no value */
+    const char *value; /* in: the default (NULL: none); out: the value given ("1": a flag) */
+    long min, max;     /* min < max: the value is a whole number in [min, max] */
+    const char *help;  /* the option's line in the usage */
+    int required;      /* it must be given (or have a default) */
+    long num;          /* out: the value as a number, when min < max */
+} rtws_opt;
+/* Reads argv[1 .. argc) against opts[0 .. n): each argument is one of the
+   names, followed by its value unless it is a flag. Returns 0 with every
+   value (and num) set; 1 after "--help" or "-h", having written the usage to
+   stdout; -1 on a command line it refuses (an unknown name, a missing value,
+   a number that is not one or out of range, a required option missing),
+   having written why and the usage to stderr. The usage: "usage: PROG
+   [--name ARG]...", then about (may be NULL), then one line per option with
+   its help and default. A default that is not a number in range is refused
+   like a given value. Exit with 0 on 1 and 2 on -1, as rtws's programs do. */
+RTWS_API int rtws_opts_parse(rtws_opt *opts, size_t n, int argc, char **argv, const char *about);
+
 /* ======================================================================== */
 /* === layer 5: tls ======================================================= */
 /* ======================================================================== */
@@ -2296,8 +2337,11 @@ RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key
      %s  const char * (NUL-terminated)   %S  const char *, size_t (length)
      %d  int            %i  int64_t        %u  uint64_t      %z  size_t
      %f  double         %b  int (bool)     %r  const char *, size_t (raw JSON,
-     checked)           %t  const rtws_json *, int (a value of a document).
-   A NULL string or raw, or a negative token index, writes null; with '?'
+     checked)           %t  const rtws_json *, int (a value of a document)
+     %T  int64_t, milliseconds since 1970: that time as an ISO 8601 UTC string
+         (rtws_time_format_iso).
+   A NULL string or raw, a negative token index or a time before 1970 or
+   after 9999 writes null; with '?'
    before the ':' ("metric?:%s") the member is left out instead. Spaces and
    commas between items are skipped. fmt may start inside what earlier calls
    opened and leave it open. A fmt it cannot read gives RTWS_ERR_INVALID
@@ -2974,10 +3018,6 @@ RTWS_API rtws_err rtws_router_replay(rtws_router *r, rtws_conn *c, const char *c
 /* The health word of the status page ("ok"; e.g. "degraded"): up to 31
    bytes, copied. */
 RTWS_API void rtws_router_set_health(rtws_router *r, const char *word);
-/* Writes ms (milliseconds since 1970, UTC) as ISO 8601, e.g.
-   "2026-12-06T07:15:19.123Z", NUL-terminated; returns its length (24), 0
-   when cap < 25 or ms is negative. */
-RTWS_API size_t rtws_router_format_time(int64_t ms, char *out, size_t cap);
 #endif /* RTWS__HAVE_ROUTER */
 
 /* HS256 JSON Web Token check (RFC 7519/7515): alg must be HS256 ("none" and
@@ -3335,6 +3375,40 @@ RTWS_API int rtws_time_until_ms(uint64_t deadline_ms, uint64_t now_ms) {
     if (deadline_ms <= now_ms) return 0;
     if (deadline_ms - now_ms > (uint64_t)INT32_MAX) return INT32_MAX;
     return (int)(deadline_ms - now_ms);
+}
+
+/* Days since 1970-01-01 to a proleptic Gregorian date counted in 400-year
+   eras of 146097 days, with years starting in March so that the leap day
+   comes last (the civil_from_days method, H. Hinnant). */
+RTWS_API size_t rtws_time_format_iso(int64_t ms, char *out, size_t cap) {
+    int64_t days, sod, z, era, doe, yoe, y, doy, mp, d, m;
+    int64_t f[7];
+    static const char lay[] = "0000-00-00T00:00:00.000Z";
+    static const unsigned char width[7] = {4, 2, 2, 2, 2, 2, 3};
+    size_t i, k = 0, j;
+    if (cap < 25 || ms < 0) return 0;
+    days = ms / 86400000;
+    sod = ms % 86400000;
+    z = days + 719468;
+    era = z / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2) y++;
+    if (y > 9999) return 0;
+    f[0] = y, f[1] = m, f[2] = d, f[3] = sod / 3600000, f[4] = sod / 60000 % 60;
+    f[5] = sod / 1000 % 60, f[6] = sod % 1000;
+    memcpy(out, lay, sizeof lay);
+    for (i = 0; i < 7; i++) { /* each field right-aligned in its digits of lay */
+        k += width[i];
+        for (j = 0; j < width[i]; j++, f[i] /= 10) out[k - 1 - j] = (char)('0' + f[i] % 10);
+        k++; /* the separator */
+    }
+    return 24;
 }
 
 /* SHA-1 (FIPS 180-4); only the handshake's Sec-WebSocket-Accept needs it. */
@@ -9511,6 +9585,7 @@ struct rtws_ctx {
     size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
     struct rtws_stream *streams;  /* raw streams, for their timers */
     struct rtws__postq *post;     /* cross-thread posting, NULL when off */
+    volatile int stop_asked;      /* rtws_ctx_stop: rtws_ctx_run should shut down */
 };
 
 /* Marks s for the sweep at the end of the current call (counting, so the
@@ -12887,6 +12962,27 @@ RTWS_API void rtws_ctx_shutdown(rtws_ctx *ctx, unsigned code, const char *reason
     rtws__end(ctx);
 }
 
+RTWS_API void rtws_ctx_stop(rtws_ctx *ctx) {
+#if !defined(RTWS_NO_THREADS)
+    RTWS__ASTORE(&ctx->stop_asked, 1);
+    if (ctx->post) rtws__wake_signal(ctx->post->wake[1]); /* set at rtws_ctx_new, if ever */
+#else
+    ctx->stop_asked = 1;
+#endif
+}
+
+RTWS_API int rtws_ctx_run(rtws_ctx *ctx, int drain_ms) {
+    uint64_t end;
+    while (!ctx->stop_asked)
+        if (rtws_ctx_run_once(ctx, 1000) < 0) return -1;
+    ctx->stop_asked = 0;
+    end = rtws_time_now_ms() + (uint64_t)(drain_ms > 0 ? drain_ms : 0);
+    rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "going away", rtws_time_now_ms());
+    while (rtws_ctx_get_conn_count(ctx) > 0 && rtws_time_now_ms() < end)
+        if (rtws_ctx_run_once(ctx, rtws_time_until_ms(end, rtws_time_now_ms())) < 0) return -1;
+    return 0;
+}
+
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns - ctx->nhttp; }
 
 RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx) {
@@ -13356,6 +13452,115 @@ static void rtws__streams_timers(rtws_ctx *ctx, uint64_t now, uint64_t *next) {
 static void rtws__streams_sweep(rtws_ctx *ctx) { (void)ctx; }
 static void rtws__streams_free(rtws_ctx *ctx) { (void)ctx; }
 #endif /* !RTWS_NO_CLIENT */
+
+/* ---- a program's command line ---- */
+
+/* "--name ARG" (or "--name") into out[cap]: its length */
+static size_t rtws__opt_left(const rtws_opt *o, char *out, size_t cap) {
+    int k = snprintf(out, cap, "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+    return k < 0 ? 0 : (size_t)k < cap ? (size_t)k : cap - 1;
+}
+
+static void rtws__opts_usage(FILE *f, const rtws_opt *o, size_t n, const char *prog,
+                             const char *about) {
+    char left[64];
+    size_t i, w, col = 7 + strlen(prog), width = 0;
+    fprintf(f, "usage: %s", prog);
+    for (i = 0; i < n; i++) { /* the synopsis, wrapped before column 80 */
+        w = rtws__opt_left(&o[i], left, sizeof left);
+        width = w > width ? w : width;
+        w += o[i].required ? 1 : 3;
+        if (col + w > 79) {
+            fputs("\n      ", f);
+            col = 6;
+        }
+        fprintf(f, o[i].required ? " %s" : " [%s]", left);
+        col += w;
+    }
+    fputc('\n', f);
+    if (about && *about) fprintf(f, "%s%s", about, about[strlen(about) - 1] == '\n' ? "" : "\n");
+    for (i = 0; i < n; i++) {
+        rtws__opt_left(&o[i], left, sizeof left);
+        fprintf(f, "  %-*s  %s", (int)(width < 28 ? width : 28), left, o[i].help ? o[i].help : "");
+        if (o[i].arg && o[i].value) fprintf(f, " (default %s)", o[i].value);
+        else if (o[i].required) fputs(" (required)", f);
+        fputc('\n', f);
+    }
+}
+
+/* o's value as a number in its range, when it has one: 1, or 0 (refused) */
+static int rtws__opt_num(rtws_opt *o) {
+    char *e;
+    long v;
+    if (!o->arg) o->num = o->value != NULL;
+    if (!o->arg || o->min >= o->max || !o->value) return 1;
+    errno = 0;
+    v = strtol(o->value, &e, 10);
+    if (e == o->value || *e || errno || v < o->min || v > o->max) return 0;
+    o->num = v;
+    return 1;
+}
+
+/* One pass over argv: checks it (apply 0) or sets the values (apply 1).
+   Returns argc when all was read, else where it stopped: at --help
+   (*help set) or at a refusal (said on stderr). */
+static int rtws__opts_pass(rtws_opt *opts, size_t n, int argc, char **argv, const char *prog,
+                           int apply, int *help) {
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *eq = strchr(a, '='), *val;
+        size_t k, len = eq && !strncmp(a, "--", 2) ? (size_t)(eq - a) : strlen(a);
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *help = 1;
+            return i;
+        }
+        for (k = 0; k < n && (strlen(opts[k].name) != len || strncmp(opts[k].name, a, len)); k++) {
+        }
+        if (k == n) {
+            fprintf(stderr, "%s: unknown option %s\n", prog, a);
+            return i;
+        }
+        if (!opts[k].arg && a[len]) {
+            fprintf(stderr, "%s: %s takes no value\n", prog, opts[k].name);
+            return i;
+        }
+        val = !opts[k].arg ? "1" : a[len] ? a + len + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!val) {
+            fprintf(stderr, "%s: %s needs a value (%s)\n", prog, opts[k].name, opts[k].arg);
+            return i;
+        }
+        if (apply) opts[k].value = val;
+    }
+    return i;
+}
+
+RTWS_API int rtws_opts_parse(rtws_opt *opts, size_t n, int argc, char **argv, const char *about) {
+    const char *prog = argc > 0 && argv[0] ? argv[0] : "program", *p;
+    size_t k = 0;
+    int help = 0, done;
+    for (p = prog; *p; p++)
+        if (*p == '/' || *p == '\\') prog = p + 1;
+    done = rtws__opts_pass(opts, n, argc, argv, prog, 0, &help) >= argc; /* the usage shows the defaults */
+    if (help) {
+        rtws__opts_usage(stdout, opts, n, prog, about);
+        return 1;
+    }
+    if (done) rtws__opts_pass(opts, n, argc, argv, prog, 1, &help);
+    for (k = 0; done && k < n; k++) {
+        if (!rtws__opt_num(&opts[k])) {
+            fprintf(stderr, "%s: %s wants a whole number from %ld to %ld, not \"%s\"\n", prog,
+                    opts[k].name, opts[k].min, opts[k].max, opts[k].value);
+            break;
+        }
+        if (opts[k].required && !opts[k].value) {
+            fprintf(stderr, "%s: %s %s is required\n", prog, opts[k].name, opts[k].arg ? opts[k].arg : "");
+            break;
+        }
+    }
+    if (done && k == n) return 0;
+    rtws__opts_usage(stderr, opts, n, prog, about);
+    return -1;
+}
 
 /* === layer 5: tls ======================================================= */
 
@@ -15466,7 +15671,7 @@ static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *
     const rtws_json *doc = NULL;
     size_t n = 0;
     int ti = 0, absent = 0;
-    char f;
+    char f, iso[25];
     if (*p == '{' || *p == '[') {
         *pp = p + 1;
         if (key) rtws_json_write_key(w, key, kn);
@@ -15512,6 +15717,11 @@ static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *
         ti = va_arg(*ap, int);
         absent = ti < 0;
         break;
+    case 'T':
+        n = rtws_time_format_iso(va_arg(*ap, int64_t), iso, sizeof iso);
+        str = iso;
+        absent = n == 0;
+        break;
     default: break;
     }
     if (absent && opt) return;
@@ -15522,7 +15732,8 @@ static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *
     }
     switch (f) {
     case 's':
-    case 'S': rtws_json_write_string(w, str, n); break;
+    case 'S':
+    case 'T': rtws_json_write_string(w, str, n); break;
     case 'r': rtws_json_write_raw(w, str, n); break;
     case 't': rtws_json_write_tok(w, doc, ti); break;
     case 'd': rtws_json_write_int64(w, va_arg(*ap, int)); break;
@@ -19863,9 +20074,9 @@ RTWS_API int rtws_router_handle_http(rtws_router *r, rtws_conn *c, const rtws_ht
             rtws__w_int(r, "channels_expired", (int64_t)r->expired);
             rtws__w_int(r, "uptime_s", (int64_t)((now_ms - r->started) / 1000u));
             rtws__w_int(r, "timestamp", (int64_t)now_ms + r->cfg.wall_offset_ms);
-            if (rtws_router_format_time((int64_t)now_ms + r->cfg.wall_offset_ms, iso, sizeof iso))
+            if (rtws_time_format_iso((int64_t)now_ms + r->cfg.wall_offset_ms, iso, sizeof iso))
                 rtws__w_strz(r, "time", iso);
-            if (rtws_router_format_time((int64_t)r->started + r->cfg.wall_offset_ms, iso, sizeof iso))
+            if (rtws_time_format_iso((int64_t)r->started + r->cfg.wall_offset_ms, iso, sizeof iso))
                 rtws__w_strz(r, "started", iso);
             if (r->cfg.n_endpoints) { /* per path: WebSocket connections only */
                 rtws_json_write_key(&r->w, "endpoints", 9);
@@ -20464,30 +20675,6 @@ RTWS_API void rtws_router_set_health(rtws_router *r, const char *word) {
     if (n >= sizeof r->health) n = sizeof r->health - 1;
     memcpy(r->health, word ? word : "", n);
     r->health[n] = '\0';
-}
-
-/* Days since 1970-01-01 to a proleptic Gregorian date counted in 400-year
-   eras of 146097 days, with years starting in March so that the leap day
-   comes last (the civil_from_days method, H. Hinnant). */
-RTWS_API size_t rtws_router_format_time(int64_t ms, char *out, size_t cap) {
-    int64_t days, sod, z, era, doe, yoe, y, doy, mp, d, m;
-    if (cap < 25 || ms < 0) return 0;
-    days = ms / 86400000;
-    sod = ms % 86400000;
-    z = days + 719468;
-    era = z / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2) y++;
-    if (y > 9999) return 0;
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, (int)m, (int)d,
-             (int)(sod / 3600000), (int)(sod / 60000 % 60), (int)(sod / 1000 % 60), (int)(sod % 1000));
-    return 24;
 }
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {

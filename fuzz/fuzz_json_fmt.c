@@ -10,11 +10,11 @@
    numbers from their bytes, a JSON document for %t).
 
    Kinds: 0 const char * (%s, and %k where the input had k; one string in
-   five is NULL), 1 int64_t (%i), 2 int (%d, %b where the input had b),
-   3 uint64_t (%u), 4 size_t (%z), 5 double (%f; NaN and infinities too),
-   6 (const char *, size_t) pairs (%S, %r where the input had r), 7
-   (const rtws_json *, int) pairs (%t, indices from -2 to count + 2). A
-   conversion letter that is none of "sSdiuzfbrtk" is left as it is (it
+   five is NULL), 1 int64_t (%i, %T where the input had T), 2 int (%d, %b
+   where the input had b), 3 uint64_t (%u), 4 size_t (%z), 5 double (%f;
+   NaN and infinities too), 6 (const char *, size_t) pairs (%S, %r where
+   the input had r), 7 (const rtws_json *, int) pairs (%t, indices from -2 to count + 2). A
+   conversion letter that is none of "sSdiuzfbrtkT" is left as it is (it
    takes no argument: the format is malformed).
 
    Invariants, abort() when broken:
@@ -80,7 +80,7 @@ static uint64_t bytes_u64(const char *s, size_t n) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     static char big[65536];
-    static const char valid[] = "sSdiuzfbrtk";
+    static const char valid[] = "sSdiuzfbrtkT";
     char fmt[520], *small;
     const char *p, *end;
     size_t cap, fl, i, k, len1 = 0, len2 = 0, nconv = 0;
@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         nconv++;
         switch (kind) {
         case 0: fmt[i] = ch == 'k' ? 'k' : 's'; break;
-        case 1: fmt[i] = 'i'; break;
+        case 1: fmt[i] = ch == 'T' ? 'T' : 'i'; break;
         case 2: fmt[i] = ch == 'b' ? 'b' : 'd'; break;
         case 3: fmt[i] = 'u'; break;
         case 4: fmt[i] = 'z'; break;

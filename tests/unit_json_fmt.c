@@ -158,8 +158,26 @@ static void test_errors(void) {
     CHECK(rtws_json_write_fmt(&w, "[2''x%\003'%d]", 1) != RTWS_OK);
 }
 
+/* %T: a time as ISO 8601 UTC; one that has no such form writes null, or
+   is left out with '?' */
+static void test_time(void) {
+    rtws_json_writer w;
+    rtws_json_writer_init(&w, BUF, sizeof BUF);
+    CHECK_EQ(rtws_json_write_fmt(&w, "{at:%T, epoch:%T, before?:%T, neg:%T, far:%T}",
+                                 (int64_t)1796541319123, (int64_t)0, (int64_t)-1, (int64_t)-5,
+                                 (int64_t)253402300800000),
+             RTWS_OK);
+    CHECK(strcmp(done(&w), "{\"at\":\"2026-12-06T07:15:19.123Z\",\"epoch\":"
+                           "\"1970-01-01T00:00:00.000Z\",\"neg\":null,\"far\":null}") == 0);
+    /* the argument is an int64_t even where a smaller type would do */
+    rtws_json_writer_init(&w, BUF, sizeof BUF);
+    CHECK_EQ(rtws_json_write_fmt(&w, "[%T,%d]", (int64_t)253402300799999, 7), RTWS_OK);
+    CHECK(strcmp(done(&w), "[\"9999-12-31T23:59:59.999Z\",7]") == 0);
+}
+
 int main(void) {
     test_values();
+    test_time();
     test_absent_optional_keys();
     test_mixing();
     test_errors();

@@ -703,17 +703,17 @@ static void test_endpoint_auth(void) {
 
 static void test_format_time(void) {
     char b[32];
-    CHECK_EQ(rtws_router_format_time(0, b, sizeof b), 24);
+    CHECK_EQ(rtws_time_format_iso(0, b, sizeof b), 24);
     CHECK(strcmp(b, "1970-01-01T00:00:00.000Z") == 0);
-    CHECK_EQ(rtws_router_format_time(951782400000, b, sizeof b), 24);
+    CHECK_EQ(rtws_time_format_iso(951782400000, b, sizeof b), 24);
     CHECK(strcmp(b, "2000-02-29T00:00:00.000Z") == 0);
-    CHECK_EQ(rtws_router_format_time(1796541319123, b, sizeof b), 24);
+    CHECK_EQ(rtws_time_format_iso(1796541319123, b, sizeof b), 24);
     CHECK(strcmp(b, "2026-12-06T07:15:19.123Z") == 0);
-    CHECK_EQ(rtws_router_format_time(253402300799999, b, sizeof b), 24);
+    CHECK_EQ(rtws_time_format_iso(253402300799999, b, sizeof b), 24);
     CHECK(strcmp(b, "9999-12-31T23:59:59.999Z") == 0);
-    CHECK_EQ(rtws_router_format_time(253402300800000, b, sizeof b), 0); /* year 10000 */
-    CHECK_EQ(rtws_router_format_time(-1, b, sizeof b), 0);
-    CHECK_EQ(rtws_router_format_time(0, b, 24), 0);
+    CHECK_EQ(rtws_time_format_iso(253402300800000, b, sizeof b), 0); /* year 10000 */
+    CHECK_EQ(rtws_time_format_iso(-1, b, sizeof b), 0);
+    CHECK_EQ(rtws_time_format_iso(0, b, 24), 0);
     {
         /* every day boundary of 1970..2100 against a day counter */
         int y, m, d, ok = 1;
@@ -725,7 +725,7 @@ static void test_format_time(void) {
                 for (d = 1; d <= len && ok; d++, day++) {
                     char want[64];
                     snprintf(want, sizeof want, "%04d-%02d-%02dT23:59:59.999Z", y, m, d);
-                    rtws_router_format_time(day * 86400000 + 86399999, b, sizeof b);
+                    rtws_time_format_iso(day * 86400000 + 86399999, b, sizeof b);
                     ok = strcmp(b, want) == 0;
                 }
             }

@@ -8,28 +8,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { stop = sig; }
-
 static rtws_router *R;
-static long HISTORY = 50;
+enum { HOST, PORT, SECRET, AUTH_MS, MAX_CONNS, PER_USER, IDLE_MS, HIST, GRACE_MS };
+static rtws_opt OPT[] =
+    {/* the command line */
+     {"--host", "H", "127.0.0.1", 0, 0, "address to listen on", 0, 0},
+     {"--port", "P", "8000", 0, 65535, "port (0: the OS picks)", 0, 0},
+     {"--jwt-secret", "S", NULL, 0, 0, "HS256 key of the tokens (sub: the user)", 1, 0},
+     {"--auth-timeout-ms", "MS", "10000", 1, 86400000, "authenticate within MS or 1008", 0, 0},
+     {"--max-connections", "N", "1000", 1, 1000000, "connections at most", 0, 0},
+     {"--max-per-user", "N", "5", 1, 1000, "per user; more: error, close 1008", 0, 0},
+     {"--idle-timeout-ms", "MS", "3600000", 1, 86400000, "close 1001 when idle", 0, 0},
+     {"--history", "N", "50", 0, 1000, "chat messages sent on join", 0, 0},
+     {"--token-grace-ms", "G", "30000", 1, 86400000, "after exp: close 4001 if not renewed", 0, 0}};
 static int64_t NOTES;      /* notifications sent: their ids */
 static rtws_json_writer W; /* the message being written (one at a time) */
 static char OUT[65536];
 static char POOLS[3][16] = {"health_updates", "chat", "notifications"}; /* by endpoint */
 
-static const char *iso(uint64_t ms, char *t) { /* the document's times: ISO 8601 UTC */
-    rtws_router_format_time((int64_t)ms, t, 32);
-    return t;
-}
 static void begin(void) { /* {... : the fields follow, finish() closes it */
     rtws_json_writer_init(&W, OUT, sizeof OUT);
     rtws_json_write_object(&W);
 }
-static size_t finish(void) { /* adds the timestamp; the message's length (0: error) */
-    char t[32];
+static size_t finish(void) { /* adds the timestamp (ISO 8601 UTC); the length (0: error) */
     size_t n;
-    rtws_json_write_fmt(&W, "timestamp:%s}", iso(rtws_time_wall_ms(), t));
+    rtws_json_write_fmt(&W, "timestamp:%T}", (int64_t)rtws_time_wall_ms());
     return rtws_json_writer_finish(&W, &n) == RTWS_OK ? n : 0;
 }
 /* the message whose fields fmt gives ("type:'x', data:{...}"), with its timestamp: its length */
@@ -40,17 +43,15 @@ static size_t finish(void) { /* adds the timestamp; the message's length (0: err
    invalid_message, unknown_message_type; authentication_required, _failed and
    connection_limit_exceeded, after which the router closes with 1008) */
 static void fail(rtws_router *r, rtws_conn *c, const char *code, const char *msg, void *user) {
-    (void)r;
-    (void)user;
+    (void)r, (void)user;
     SEND(c, "type:'error', data:{code:%s, message:%s}", code, msg);
 }
 /* the document's notification message to every connection of user; how many got it */
 static size_t notify(const char *user, const char *type, const char *title, const char *msg,
                      const char *priority) {
-    char t[32];
     size_t n = MSG("type:'notification', notification:{id:%i, type:%s, title:%s, message:%s, "
-                   "priority:%s, created_at:%s}",
-                   ++NOTES, type, title, msg, priority, iso(rtws_time_wall_ms(), t));
+                   "priority:%s, created_at:%T}",
+                   ++NOTES, type, title, msg, priority, (int64_t)rtws_time_wall_ms());
     return rtws_router_send_to_user(R, user, RTWS_OP_TEXT, OUT, n);
 }
 /* every endpoint's handlers; user: the endpoint's pool. authenticate: the router checked the
@@ -111,7 +112,7 @@ static int conversation(rtws_conn *c, const rtws_json *m, int join, char *conv, 
         fail(R, c, why[0] == 'j' ? "not_joined" : "validation_error", why, NULL);
     return !why;
 }
-/* join: the conversation's last HISTORY messages */
+/* join: the conversation's last --history messages */
 static void on_join(rtws_router *r, rtws_conn *c, const rtws_json *m, void *pool) {
     char conv[65], ch[80];
     int o;
@@ -122,7 +123,8 @@ static void on_join(rtws_router *r, rtws_conn *c, const rtws_json *m, void *pool
     seq = rtws_router_get_seq(r, ch);
     begin();
     rtws_json_write_fmt(&W, "type:'chat_history', data:{conversation_id:%s, messages:[", conv);
-    rtws_router_write_history(r, ch, seq > (uint64_t)HISTORY ? seq - (uint64_t)HISTORY : 0, 0, &W);
+    rtws_router_write_history(
+        r, ch, seq > (uint64_t)OPT[HIST].num ? seq - (uint64_t)OPT[HIST].num : 0, 0, &W);
     rtws_json_write_fmt(&W, "]}");
     rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, OUT, finish());
 }
@@ -172,7 +174,7 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) { /* accept
 static size_t pool(int i) { return rtws_router_get_presence(R, POOLS[i], NULL, NULL); }
 /* the management endpoints: JSON replies, FastAPI's {"detail"} for errors */
 static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, void *user) {
-    char uid[64], t[32], t2[32], type[64] = "system", title[256], msg[1024], prio[16] = "normal";
+    char uid[64], type[64] = "system", title[256], msg[1024], prio[16] = "normal";
     rtws_str id;
     rtws_json d = {0}; /* a reconnect has no body */
     rtws_json_tok tk[64];
@@ -182,8 +184,7 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
     uint64_t off = rtws_time_wall_ms() - rtws_time_now_ms(); /* monotonic to wall clock */
     const char *u;
     int i, re = 0;
-    (void)hc;
-    (void)user;
+    (void)hc, (void)user;
     rep->content_type = "application/json";
     rep->status = 200;
     begin();
@@ -203,11 +204,11 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
         rtws_conn_get_stats(c, &cs);
         u = rtws_router_get_claims(R, c, NULL) ? rtws_router_get_user(R, c) : NULL;
         rtws_json_write_fmt(&W, /* this server retries and recovers nothing: 0 */
-                            "connection_id:%u, health:{state:%s, user_id:%s, connected_at:%s, "
-                            "last_activity:%s, retry_count:0, recovery_attempts:0, "
+                            "connection_id:%u, health:{state:%s, user_id:%s, connected_at:%T, "
+                            "last_activity:%T, retry_count:0, recovery_attempts:0, "
                             "subscriptions:[",
                             rtws_router_get_conn_id(R, c), u ? "authenticated" : "connected", u,
-                            iso(cs.opened_at_ms + off, t), iso(cs.last_msg_ms + off, t2));
+                            (int64_t)(cs.opened_at_ms + off), (int64_t)(cs.last_msg_ms + off));
         for (i = 0; i < 3; i++)
             if (rtws_router_is_subscribed(R, c, POOLS[i]))
                 rtws_json_write_fmt(&W, "%s", POOLS[i]);
@@ -244,56 +245,22 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
     rep->body_len = finish(); /* with a timestamp */
     return 1;
 }
-static int usage(FILE *f, int code) {
-    fputs("usage: healthmate_server --jwt-secret S [--host H] [--port P] [--history N]\n"
-          "  [--auth-timeout-ms MS] [--max-connections N] [--max-per-user N]\n"
-          "  [--idle-timeout-ms MS] [--token-grace-ms G]\n"
-          "HealthMate's WebSocket server on /ws/health, /ws/chat and /ws/notifications. The\n"
-          "first message: {\"type\":\"authenticate\",\"token\":JWT} (HS256 with S, sub: the\n"
-          "user) within MS (10000), else close 1008. Limits: 1000 connections, 5 per user\n"
-          "(more: error, close 1008), close 1001 after 3600000 ms idle. N (50): chat messages\n"
-          "sent on join. A token's exp passing on an open connection: close 4001 G (30000) ms\n"
-          "later unless authenticate came again with a fresh token. Host 127.0.0.1, port 8000\n"
-          "(0: any). HTTP: GET /ws/status, GET /ws/connection/{id}/health, DELETE\n"
-          "/ws/connection/{id}, POST /ws/user/{id}/reconnect, POST /ws/user/{id}/notify (body\n"
-          "{\"title\",\"message\",\"type\",\"priority\"}).\n"
-          "Prints \"listening on H:P\" once ready.\n",
-          f);
-    return code;
-}
+static rtws_ctx *ctx;
+static void on_signal(int sig) { (void)sig, rtws_ctx_stop(ctx); }
 int main(int argc, char **argv) {
-    static const char *const names[] = {"--host",
-                                        "--port",
-                                        "--jwt-secret",
-                                        "--auth-timeout-ms",
-                                        "--max-connections",
-                                        "--max-per-user",
-                                        "--idle-timeout-ms",
-                                        "--history",
-                                        "--token-grace-ms"};
-    const char *opt[] = {"127.0.0.1", "8000", NULL, "10000", "1000", "5", "3600000", "50", "30000"};
     static const char *const paths[] = {"/ws/health", "/ws/chat", "/ws/notifications"};
     static const rtws_router_handler *const tables[] = {HEALTH, CHAT, HEALTH};
     rtws_router_endpoint eps[3];
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
-    rtws_ctx *ctx;
-    int bound = 0, i, j;
-    for (i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--help"))
-            return usage(stdout, 0);
-        for (j = 0; j < 9 && strcmp(argv[i], names[j]);)
-            j++;
-        if (j == 9 || i + 1 == argc)
-            return usage(stderr, 2);
-        opt[j] = argv[i + 1];
-    }
-    HISTORY = atol(opt[7]);
-    for (j = 3; j < 7 && atol(opt[j]) > 0;)
-        j++;
-    if (!opt[2] || j < 7 || atol(opt[1]) < 0 || atol(opt[1]) > 65535 || HISTORY < 0 ||
-        HISTORY > 1000 || atol(opt[8]) <= 0)
-        return usage(stderr, 2); /* no --jwt-secret, or a number out of range */
+    int bound = 0, i;
+    if ((i = rtws_opts_parse(OPT, 9, argc, argv,
+                             "HealthMate's WebSocket server on /ws/health, /ws/chat and "
+                             "/ws/notifications;\nthe first message: {\"type\":\"authenticate\","
+                             "\"token\":JWT}. HTTP: GET /ws/status,\nGET /ws/connection/{id}/"
+                             "health, DELETE /ws/connection/{id},\nPOST /ws/user/{id}/reconnect,"
+                             " POST /ws/user/{id}/notify {\"title\",\"message\",...}")))
+        return i < 0 ? 2 : 0;
     memset(eps, 0, sizeof eps);
     for (i = 0; i < 3; i++) { /* the application's protocol, authenticated, on each */
         eps[i].path = paths[i];
@@ -304,37 +271,34 @@ int main(int argc, char **argv) {
         eps[i].user = POOLS[i];
         eps[i].builtin_protocol_off = eps[i].auth_required = 1;
     }
-    rc.jwt_secret = opt[2];
-    rc.jwt_secret_len = strlen(opt[2]);
-    rc.jwt_leeway_s = -1;                       /* exp as it stands */
-    rc.token_grace_ms = (uint32_t)atol(opt[8]); /* after exp: close 4001 */
+    rc.jwt_secret = OPT[SECRET].value;
+    rc.jwt_secret_len = strlen(OPT[SECRET].value);
+    rc.jwt_leeway_s = -1;                            /* exp as it stands */
+    rc.token_grace_ms = (uint32_t)OPT[GRACE_MS].num; /* after exp: close 4001 */
     rc.endpoints = eps;
     rc.n_endpoints = 3;
-    rc.auth_timeout_ms = (uint32_t)atol(opt[3]);
-    rc.max_conns_per_user = (size_t)atol(opt[5]);
-    rc.history = (size_t)HISTORY + 1;
+    rc.auth_timeout_ms = (uint32_t)OPT[AUTH_MS].num;
+    rc.max_conns_per_user = (size_t)OPT[PER_USER].num;
+    rc.history = (size_t)OPT[HIST].num + 1;
     rc.on_event = on_event;
     rc.on_http = on_http;
     rc.status_off = 1; /* /ws/status is ours */
-    cfg.max_connections = (size_t)atol(opt[4]);
-    cfg.conn.idle_timeout_ms = (uint32_t)atol(opt[6]);
+    cfg.max_connections = (size_t)OPT[MAX_CONNS].num;
+    cfg.conn.idle_timeout_ms = (uint32_t)OPT[IDLE_MS].num;
     if (!(R = rtws_router_new(&rc)))
         return 1;
     rtws_router_install(R, &cfg);
-    if (!(ctx = rtws_ctx_new(&cfg)) || rtws_ctx_listen(ctx, opt[0], atoi(opt[1]), &bound)) {
-        fprintf(stderr, "healthmate_server: cannot listen on %s:%s\n", opt[0], opt[1]);
+    if (!(ctx = rtws_ctx_new(&cfg)) ||
+        rtws_ctx_listen(ctx, OPT[HOST].value, (int)OPT[PORT].num, &bound)) {
+        fprintf(stderr, "healthmate_server: cannot listen on %s:%s\n", OPT[HOST].value,
+                OPT[PORT].value);
         return 1;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
-    printf("listening on %s:%d\n", opt[0], bound);
+    printf("listening on %s:%d\n", OPT[HOST].value, bound);
     fflush(stdout);
-    while (!stop && rtws_ctx_run_once(ctx, 1000) >= 0)
-        continue;
-    rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
-    for (i = 0; i < 20 && rtws_ctx_get_conn_count(ctx) > 0; i++)
-        rtws_ctx_run_once(ctx, 100);
+    rtws_ctx_run(ctx, 2000); /* until a signal: then close 1001, waiting up to 2 s */
     rtws_router_free(R);
     rtws_ctx_free(ctx);
     return 0;

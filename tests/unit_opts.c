@@ -1,0 +1,175 @@
+/* Layer 4: rtws_opts_parse, the command line of rtws's programs: defaults,
+   values (both "--name value" and "--name=value"), flags, numbers and their
+   ranges, required options, every refusal with its message on stderr, and
+   the usage written from the table (--help on stdout). POSIX: stdout and
+   stderr are caught with dup2 into temporary files. */
+#define RTWS_IMPLEMENTATION
+#include "rtws.h"
+#include "t.h"
+
+#include <unistd.h>
+
+static char OUT[8192], ERR[8192];
+
+static void slurp(FILE *f, char *buf, size_t cap) {
+    size_t n;
+    rewind(f);
+    n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* the table every case starts from */
+static void table(rtws_opt *o) {
+    memset(o, 0, 4 * sizeof *o);
+    o[0].name = "--host", o[0].arg = "H", o[0].value = "127.0.0.1", o[0].help = "address";
+    o[1].name = "--port", o[1].arg = "P", o[1].value = "8080", o[1].max = 65535;
+    o[1].help = "port (0: any)";
+    o[2].name = "--jwt-secret", o[2].arg = "S", o[2].required = 1, o[2].help = "HS256 key";
+    o[3].name = "--verbose", o[3].help = "say more";
+}
+
+/* parses the NULL-terminated arguments (argv[0] first) with o; OUT and ERR
+   get what it wrote */
+static int parse(rtws_opt *o, size_t n, const char *const *args) {
+    char *argv[16];
+    int argc = 0, r, so, se;
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    CHECK(fo != NULL && fe != NULL);
+    while (args[argc] && argc < 15) {
+        argv[argc] = (char *)(size_t)args[argc]; /* (never written) */
+        argc++;
+    }
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    so = dup(1);
+    se = dup(2);
+    dup2(fileno(fo), 1);
+    dup2(fileno(fe), 2);
+    r = rtws_opts_parse(o, n, argc, argv, "A test program.\nSecond line.");
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so);
+    close(se);
+    slurp(fo, OUT, sizeof OUT);
+    slurp(fe, ERR, sizeof ERR);
+    return r;
+}
+
+static void test_values(void) {
+    rtws_opt o[4];
+    static const char *const none[] = {"prog", "--jwt-secret", "k", NULL};
+    static const char *const given[] = {"/usr/bin/prog", "--port", "9000",   "--verbose",
+                                        "--host",        "::1",    "--jwt-secret=a=b", NULL};
+    table(o);
+    CHECK_EQ(parse(o, 4, none), 0);
+    CHECK(!strcmp(o[0].value, "127.0.0.1") && !strcmp(o[1].value, "8080") && o[1].num == 8080);
+    CHECK(!strcmp(o[2].value, "k") && o[3].value == NULL && o[3].num == 0);
+    CHECK(OUT[0] == '\0' && ERR[0] == '\0');
+    table(o);
+    CHECK_EQ(parse(o, 4, given), 0);
+    CHECK(!strcmp(o[0].value, "::1") && o[1].num == 9000 && !strcmp(o[1].value, "9000"));
+    CHECK(!strcmp(o[2].value, "a=b")); /* "=" splits once: the value keeps the rest */
+    CHECK(!strcmp(o[3].value, "1") && o[3].num == 1);
+    CHECK(OUT[0] == '\0' && ERR[0] == '\0');
+    { /* the last one given counts; the range's ends are in it */
+        static const char *const twice[] = {"p", "--port", "1", "--port=0", "--jwt-secret", "", NULL};
+        static const char *const top[] = {"p", "--jwt-secret", "x", "--port", "65535", NULL};
+        table(o);
+        CHECK_EQ(parse(o, 4, twice), 0);
+        CHECK(o[1].num == 0 && !strcmp(o[2].value, ""));
+        table(o);
+        CHECK_EQ(parse(o, 4, top), 0);
+        CHECK(o[1].num == 65535);
+    }
+}
+
+/* each refusal: -1, why on stderr with the usage after it, nothing on stdout */
+static void refused(const char *const *args, const char *why) {
+    rtws_opt o[4];
+    table(o);
+    CHECK_EQ(parse(o, 4, args), -1);
+    CHECK(strstr(ERR, why) == ERR);
+    CHECK(strstr(ERR, "\nusage: prog ") != NULL);
+    CHECK(OUT[0] == '\0');
+    if (strstr(ERR, why) != ERR) printf("  stderr was: %s\n", ERR);
+}
+
+static void test_refusals(void) {
+    static const char *const unknown[] = {"prog", "--jwt-secret", "k", "--nope", NULL};
+    static const char *const positional[] = {"prog", "file.txt", NULL};
+    static const char *const missing[] = {"prog", "--jwt-secret", "k", "--port", NULL};
+    static const char *const range[] = {"prog", "--jwt-secret", "k", "--port", "65536", NULL};
+    static const char *const negative[] = {"prog", "--jwt-secret", "k", "--port", "-1", NULL};
+    static const char *const junk[] = {"prog", "--jwt-secret", "k", "--port", "80x", NULL};
+    static const char *const empty[] = {"prog", "--jwt-secret", "k", "--port=", NULL};
+    static const char *const huge[] = {"prog", "--jwt-secret", "k", "--port",
+                                       "99999999999999999999999", NULL};
+    static const char *const required[] = {"prog", "--port", "1", NULL};
+    static const char *const flagval[] = {"prog", "--jwt-secret", "k", "--verbose=yes", NULL};
+    static const char *const prefix[] = {"prog", "--jwt-secret", "k", "--por", "1", NULL};
+    refused(unknown, "prog: unknown option --nope\n");
+    refused(positional, "prog: unknown option file.txt\n");
+    refused(prefix, "prog: unknown option --por\n");
+    refused(missing, "prog: --port needs a value (P)\n");
+    refused(range, "prog: --port wants a whole number from 0 to 65535, not \"65536\"\n");
+    refused(negative, "prog: --port wants a whole number from 0 to 65535, not \"-1\"\n");
+    refused(junk, "prog: --port wants a whole number from 0 to 65535, not \"80x\"\n");
+    refused(empty, "prog: --port wants a whole number from 0 to 65535, not \"\"\n");
+    refused(huge, "prog: --port wants a whole number");
+    refused(required, "prog: --jwt-secret S is required\n");
+    refused(flagval, "prog: --verbose takes no value\n");
+    { /* a default out of its range is the program's mistake, and said the same way */
+        rtws_opt o[4];
+        static const char *const ok[] = {"prog", "--jwt-secret", "k", NULL};
+        table(o);
+        o[1].value = "http";
+        CHECK_EQ(parse(o, 4, ok), -1);
+        CHECK(strstr(ERR, "prog: --port wants a whole number from 0 to 65535, not \"http\"") == ERR);
+    }
+}
+
+static void test_usage(void) {
+    rtws_opt o[4], many[12];
+    static const char *const help[] = {"./bin/prog", "--port", "1", "--help", "--nope", NULL};
+    static const char *const h[] = {"prog", "-h", NULL};
+    static const char *const as_value[] = {"prog", "--jwt-secret", "--help", NULL};
+    static const char *const names[] = {"--alpha", "--bravo",  "--charlie", "--delta",
+                                        "--echo",  "--foxtrot", "--golf",    "--hotel",
+                                        "--india", "--juliett", "--kilo",    "--lima"};
+    const char *line, *nl;
+    size_t i;
+    table(o);
+    CHECK_EQ(parse(o, 4, help), 1); /* at once: what follows is not read */
+    CHECK(ERR[0] == '\0');
+    CHECK(strstr(OUT, "usage: prog [--host H] [--port P] --jwt-secret S [--verbose]\n"
+                      "A test program.\nSecond line.\n") == OUT);
+    CHECK(strstr(OUT, "\n  --host H        address (default 127.0.0.1)\n") != NULL);
+    CHECK(strstr(OUT, "\n  --port P        port (0: any) (default 8080)\n") != NULL);
+    CHECK(strstr(OUT, "\n  --jwt-secret S  HS256 key (required)\n") != NULL);
+    CHECK(strstr(OUT, "\n  --verbose       say more\n") != NULL);
+    table(o);
+    CHECK_EQ(parse(o, 4, h), 1);
+    CHECK(strstr(OUT, "usage: prog ") == OUT);
+    table(o); /* "--help" as an option's value is that value */
+    CHECK_EQ(parse(o, 4, as_value), 0);
+    CHECK(!strcmp(o[2].value, "--help") && OUT[0] == '\0');
+    /* a long synopsis is wrapped before column 80 */
+    memset(many, 0, sizeof many);
+    for (i = 0; i < 12; i++) many[i].name = names[i], many[i].arg = "VALUE";
+    CHECK_EQ(parse(many, 12, h), 1);
+    for (line = OUT, i = 0; (nl = strchr(line, '\n')) != NULL && i < 3; line = nl + 1, i++)
+        CHECK(nl - line < 80);
+    CHECK(strstr(OUT, "\n       [--") != NULL); /* a continuation line */
+    CHECK(strstr(OUT, "[--lima VALUE]\n") != NULL);
+}
+
+int main(void) {
+    test_values();
+    test_refusals();
+    test_usage();
+    return T_END();
+}
