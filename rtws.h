@@ -31,7 +31,8 @@
                         included; the system random source (layer 0) still
                         includes <fcntl.h>, <unistd.h> and <sys/random.h> unless
                         RTWS_NO_SYSTEM_RANDOM is defined too.
-     RTWS_NO_JSON       layer 6 (rtws_json_*), and with it layer 7: it implies
+     RTWS_NO_JSON       layer 6 (rtws_json_*, and rtws_time_format_iso of layer
+                        0, which its %T uses), and with it layer 7: it implies
                         RTWS_NO_REALTIME (the router, its client and JWT speak JSON)
      RTWS_NO_REALTIME   layer 7: rtws_router_*, rtws_rt_*, rtws_jwt_*
      RTWS_NO_REDIS      layers 6a and 6b: the RESP codec (rtws_resp_*) and the
@@ -285,10 +286,12 @@ RTWS_API int rtws_random_system(void *buf, size_t len, void *user);
 RTWS_API uint64_t rtws_time_now_ms(void);
 /* Milliseconds since 1970 (CLOCK_REALTIME), for timestamps people read. */
 RTWS_API uint64_t rtws_time_wall_ms(void);
+#if !defined(RTWS_NO_JSON) /* (its users: the JSON writer's %T, the router) */
 /* Writes ms (milliseconds since 1970, UTC) as ISO 8601, e.g.
    "2026-12-06T07:15:19.123Z", NUL-terminated; returns its length (24), 0
    when cap < 25, ms is negative or past year 9999. */
 RTWS_API size_t rtws_time_format_iso(int64_t ms, char *out, size_t cap);
+#endif
 /* Milliseconds from now until deadline, clamped to [0, INT32_MAX]; -1 when the
    deadline is UINT64_MAX (none), which is what poll() takes as "forever". */
 RTWS_API int rtws_time_until_ms(uint64_t deadline_ms, uint64_t now_ms);
@@ -3377,6 +3380,7 @@ RTWS_API int rtws_time_until_ms(uint64_t deadline_ms, uint64_t now_ms) {
     return (int)(deadline_ms - now_ms);
 }
 
+#if !defined(RTWS_NO_JSON)
 /* Days since 1970-01-01 to a proleptic Gregorian date counted in 400-year
    eras of 146097 days, with years starting in March so that the leap day
    comes last (the civil_from_days method, H. Hinnant). */
@@ -3410,6 +3414,7 @@ RTWS_API size_t rtws_time_format_iso(int64_t ms, char *out, size_t cap) {
     }
     return 24;
 }
+#endif /* !RTWS_NO_JSON */
 
 /* SHA-1 (FIPS 180-4); only the handshake's Sec-WebSocket-Accept needs it. */
 static uint32_t rtws__rol(uint32_t x, unsigned n) { return (x << n) | (x >> (32 - n)); }

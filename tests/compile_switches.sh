@@ -31,13 +31,13 @@ fail() {
 has() { case " $D " in *" -DRTWS_NO_$1 "*) return 1 ;; esac; return 0; }
 present() {
     case $1 in
-    rtws_ctx_new | rtws_tls_err_str) has HOST ;;
+    rtws_ctx_new | rtws_tls_err_str | rtws_ctx_run | rtws_opts_parse) has HOST ;;
     rtws_ctx_post) has HOST && has THREADS ;;
     rtws_ctx_listen | rtws_ctx_listen_tls) has HOST && has SERVER ;;
     rtws_ctx_connect | rtws_client_new) has HOST && has CLIENT ;;
     rtws_http_parse_request | rtws_http_check_upgrade | rtws_http_get_query | rtws_http_get_cookie | rtws_http_match) has SERVER ;;
     rtws_http_parse_response | rtws_conn_start | rtws_url_parse) has CLIENT ;;
-    rtws_json_parse) has JSON ;;
+    rtws_json_parse | rtws_time_format_iso) has JSON ;;
     rtws_resp_parse) has REDIS ;;
     rtws_redis_new) has REDIS && has HOST && has CLIENT ;;
     rtws_stream_new) has HOST && has CLIENT ;;
@@ -54,7 +54,8 @@ rtws_ctx_listen_tls rtws_ctx_connect rtws_client_new rtws_http_parse_request
 rtws_http_check_upgrade rtws_http_parse_response rtws_conn_start rtws_url_parse rtws_json_parse
 rtws_jwt_hs256_verify rtws_router_new rtws_router_install rtws_rt_new rtws_inflate_feed
 rtws_deflate_compress rtws_ctx_post rtws_resp_parse rtws_redis_new rtws_stream_new
-rtws_http_get_query rtws_http_get_cookie rtws_http_match"
+rtws_http_get_query rtws_http_get_cookie rtws_http_match rtws_ctx_run rtws_opts_parse
+rtws_time_format_iso"
 
 # check_syms BIN: every symbol in SYMS defined exactly when present() says so
 check_syms() {
