@@ -1322,10 +1322,11 @@ RTWS_API uint64_t rtws_conn_get_deadline(const rtws_conn *c);
 
 /* Sends a whole message; RTWS_ERR_UTF8 for invalid text, RTWS_ERR_LIMIT when
    the send queue is full, RTWS_ERR_CLOSED after a close. data is copied, or,
-   for a frame of 256 KiB and up with nothing queued on a connection of the
+   for a frame of 64 KiB and up with nothing queued on a connection of the
    host (layer 4, plain TCP), written to the socket at once and only the part
-   the socket did not take is copied; either way data is not read after the
-   call returns. */
+   the socket did not take is copied (under 256 KiB once per connection in a
+   pass of the loop: the frames after it are batched); either way data is not
+   read after the call returns. */
 RTWS_API rtws_err rtws_conn_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len);
 RTWS_API rtws_err rtws_conn_send_text(rtws_conn *c, const char *text, size_t len);
 RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t len);
@@ -6598,10 +6599,13 @@ struct rtws_shared {
 #define RTWS__POOL_MIN 65536u     /* blocks this big or bigger go to the host's pool */
 #endif
 #ifndef RTWS__DIRECT_MIN
-#define RTWS__DIRECT_MIN 262144u  /* frames this big are offered to the host's direct write:
-                                     smaller ones gain less from the copy saved than
-                                     they lose to a syscall per message (bench/ab_echo.sh) */
+#define RTWS__DIRECT_MIN 65536u   /* frames this big are offered to the host's direct write
+                                     (smaller ones gain less from the copy saved than they
+                                     lose to a syscall per message) */
 #endif
+#define RTWS__DIRECT_ALWAYS 262144u /* ...and from this size on every time; below it the
+                                       host takes one per connection and pass, and the
+                                       frames after it are batched (rtws__sock_direct) */
 
 /* ---- buffer pool ----
    Large blocks (receive, reassembly and output buffers of big messages) that
@@ -9440,12 +9444,14 @@ typedef struct rtws__sock {
     uint8_t kind;                /* RTWS__SOCK_WAKER: the wake-up fd of posting (listener
                                     is set too); RTWS__SOCK_ROUTED: alt is the alt of an
                                     rtws__route (rtws__route_of); RTWS__SOCK_RAW: an
-                                    rtws__rsock, an rtws_stream's socket (conn unused).
-                                    One byte for all keeps the struct within 472 bytes */
+                                    rtws__rsock, an rtws_stream's socket (conn unused);
+                                    RTWS__SOCK_DIRECT: a direct write went out in this
+                                    pass. One byte for all keeps the struct within 472 bytes */
 } rtws__sock;
 #define RTWS__SOCK_WAKER 1u
 #define RTWS__SOCK_ROUTED 2u
 #define RTWS__SOCK_RAW 4u
+#define RTWS__SOCK_DIRECT 8u
 
 /* The socket of a raw stream (rtws_stream). */
 typedef struct rtws__rsock {
@@ -9682,6 +9688,8 @@ static void *rtws__tstate(rtws__sock *s) {
                                                                  : NULL;
 }
 
+static void rtws__sock_notify(rtws_conn *c);
+
 /* rtws__conn_io.write: a big frame with nothing queued goes out now, from
    the sender's bytes. Plain TCP only (a transport may stage records); an
    error is left for the next flush to find and report. */
@@ -9690,7 +9698,13 @@ static size_t rtws__sock_direct(rtws_conn *c, const rtws_iov *iov, int n) {
     int detail = 0;
     long w;
     if (s->xport || s->connecting || s->lingering || s->dead || s->fd < 0) return 0;
+    /* once per pass: the frames that follow in the same pass (a client with
+       several messages in flight) are copied and go out together in the
+       flush's one writev, rather than a syscall each */
+    if ((s->kind & RTWS__SOCK_DIRECT) && n == 2 && iov[1].len < RTWS__DIRECT_ALWAYS) return 0;
     w = rtws__tcp_writev(NULL, s->fd, iov, n, &detail);
+    s->kind |= RTWS__SOCK_DIRECT;
+    rtws__sock_notify(c); /* the end of the pass clears it (rtws__flush_dirty) */
     return w > 0 ? (size_t)w : 0;
 }
 
@@ -10143,6 +10157,7 @@ static void rtws__flush_dirty(rtws_ctx *ctx, uint64_t now) {
         ctx->dirty = s->next_dirty;
         s->dirty = 0;
         s->next_dirty = NULL;
+        s->kind &= (uint8_t)~RTWS__SOCK_DIRECT;
         if (!s->dead) {
             rtws__flush(s);
             rtws__settle(s, now);

@@ -1,6 +1,8 @@
-/* Big messages through real sockets (127.0.0.1): echoes of 300 KB and 1 MiB
-   with four in flight, so the host's direct write of big frames meets full
-   socket buffers and partial writes; every echo is checked byte for byte.
+/* Big messages through real sockets (127.0.0.1): echoes of 100 KB, 300 KB
+   and 1 MiB with four in flight, so the host's direct write of big frames
+   meets full socket buffers and partial writes, and frames under 256 KiB
+   take it once per connection and pass (checked on its own first, on a
+   socket pair); every echo is checked byte for byte.
    Then the connections go quiet: the idle trim gives their buffers to the
    context's pool, and the pool gives them back to the allocator. */
 #define RTWS_IMPLEMENTATION
@@ -9,6 +11,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define N_CONNS 3
 #define PER_CONN 24
@@ -38,7 +41,7 @@ static void srv_event(rtws_conn *c, const rtws_event *ev, void *user) {
         CHECK_EQ(rtws_conn_send(c, ev->message.opcode, ev->message.data, ev->message.len), RTWS_OK);
 }
 
-static size_t msg_size(int k) { return k % 2 ? (size_t)1 << 20 : 300000; }
+static size_t msg_size(int k) { return k % 3 == 2 ? 100000 : k % 3 ? (size_t)1 << 20 : 300000; }
 static uint8_t msg_byte(int k, size_t i) { return (uint8_t)(i * 31 + (size_t)k * 7 + (i >> 12)); }
 
 static uint8_t *scratch;
@@ -86,11 +89,52 @@ static int all_got(void) {
     return 1;
 }
 
+/* The host's direct write (rtws__sock_direct) on a socket pair: a frame
+   under RTWS__DIRECT_ALWAYS goes out directly once per connection and pass
+   (the next one is left to the queue, 0 taken), a bigger one every time;
+   the end of the pass (rtws__flush_dirty) allows it again. */
+static void test_direct_once_per_pass(void) {
+    static uint8_t hdr[10], body[300000];
+    rtws_ctx_config cfg;
+    rtws_ctx *ctx;
+    rtws__sock s;
+    rtws_iov v[2];
+    int sv[2], big = 1 << 21;
+    memset(&cfg, 0, sizeof cfg);
+    ctx = rtws_ctx_new(&cfg);
+    CHECK(ctx != NULL && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    if (!ctx) return;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    memset(&s, 0, sizeof s);
+    s.ctx = ctx;
+    s.fd = sv[0];
+    v[0].base = hdr, v[0].len = sizeof hdr;
+    v[1].base = body, v[1].len = 100000;
+    CHECK(rtws__sock_direct(&s.conn, v, 2) > 0); /* the first of the pass */
+    CHECK(s.kind & RTWS__SOCK_DIRECT);
+    CHECK(ctx->dirty == &s); /* so that the end of the pass clears it */
+    CHECK_EQ(rtws__sock_direct(&s.conn, v, 2), (size_t)0); /* the second: queued */
+    v[1].len = RTWS__DIRECT_ALWAYS;
+    CHECK(rtws__sock_direct(&s.conn, v, 2) > 0); /* a big one: every time */
+    s.dead = 1; /* (no connection behind it to flush) */
+    rtws__flush_dirty(ctx, 0);
+    s.dead = 0;
+    CHECK(!(s.kind & RTWS__SOCK_DIRECT) && ctx->dirty == NULL);
+    v[1].len = 100000;
+    CHECK(rtws__sock_direct(&s.conn, v, 2) > 0); /* the next pass: direct again */
+    ctx->dirty = NULL;
+    close(sv[0]);
+    close(sv[1]);
+    rtws_ctx_free(ctx);
+}
+
 int main(void) {
     rtws_ctx_config sc, cc;
     rtws_ctx *sv, *cl;
     int port = 0, i, bad = 0, got = 0;
     char url[64];
+    test_direct_once_per_pass();
     scratch = (uint8_t *)malloc((size_t)1 << 20);
     memset(&sc, 0, sizeof sc);
     sc.conn.on_event = srv_event;
@@ -121,7 +165,7 @@ int main(void) {
     }
     CHECK_EQ(got, N_CONNS * PER_CONN);
     CHECK_EQ(bad, 0);
-    printf("%d connections x %d echoes of 300000 and 1048576 bytes, 4 in flight: %d good\n",
+    printf("%d connections x %d echoes of 100000, 300000 and 1048576 bytes, 4 in flight: %d good\n",
            N_CONNS, PER_CONN, got - bad);
     /* busy until now: the server connections hold their buffers */
     {

@@ -433,7 +433,7 @@ static void test_direct_write(void) {
         CHECK_EQ(n_writes, 0);
         CHECK_EQ(rtws_conn_out_pending(&c), 7);
         sink(&c);
-        CHECK_EQ(rtws_conn_send_binary(&c, f, 100000), RTWS_OK); /* under RTWS__DIRECT_MIN */
+        CHECK_EQ(rtws_conn_send_binary(&c, f, RTWS__DIRECT_MIN - 1), RTWS_OK); /* too small */
         CHECK_EQ(n_writes, 0);
         sink(&c);
         CHECK_EQ(rtws_conn_send_binary(&c, "small", 5), RTWS_OK);
