@@ -69,11 +69,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
+static rtws_ctx *ctx; /* SIGINT, SIGTERM: rtws_ctx_run shuts it down */
+static void on_signal(int sig) { (void)sig, rtws_ctx_stop(ctx); }
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
@@ -414,7 +411,6 @@ int main(int argc, char **argv) {
     app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
-    rtws_ctx *ctx;
     rtws_err e;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
@@ -502,13 +498,7 @@ int main(int argc, char **argv) {
                               : "open http://%s:%d/%s in a browser\n",
            shown, bound, secret ? "?token=<JWT signed with the secret>" : "");
     fflush(stdout);
-    while (!stop)
-        if (rtws_ctx_run_once(ctx, 1000) < 0) break;
-    {
-        uint64_t until = rtws_time_now_ms() + 2000;
-        rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
-        while (rtws_ctx_get_conn_count(ctx) > 0 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 100);
-    }
+    rtws_ctx_run(ctx, 2000); /* until a signal; then close 1001, waiting up to 2 s */
     /* the router first: it lets go of connections the context still holds */
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);

@@ -32,11 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
+static rtws_ctx *ctx; /* SIGINT, SIGTERM: rtws_ctx_run shuts it down */
+static void on_signal(int sig) { (void)sig, rtws_ctx_stop(ctx); }
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
@@ -86,7 +83,6 @@ int main(int argc, char **argv) {
     long ping_interval_ms = 30000;
     long budget_mib = 0;
     rtws_ctx_config cfg;
-    rtws_ctx *ctx;
     rtws_err e;
     memset(&tls, 0, sizeof tls);
     for (i = 1; i < argc; i++) {
@@ -159,13 +155,7 @@ int main(int argc, char **argv) {
 #endif
     printf("listening on %s:%d\n", host, bound);
     fflush(stdout);
-    while (!stop)
-        if (rtws_ctx_run_once(ctx, 1000) < 0) break;
-    {
-        uint64_t until = rtws_time_now_ms() + 2000;
-        rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
-        while (rtws_ctx_get_conn_count(ctx) > 0 && rtws_time_now_ms() < until) rtws_ctx_run_once(ctx, 100);
-    }
+    rtws_ctx_run(ctx, 2000); /* until a signal; then close 1001, waiting up to 2 s */
     rtws_ctx_free(ctx);
     return 0;
 }

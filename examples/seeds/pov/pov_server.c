@@ -17,8 +17,8 @@ typedef struct app {
     char body[4096]; /* the HTTP reply being sent (rtws copies it after on_http) */
 } app;
 
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { stop = sig; }
+static rtws_ctx *ctx; /* SIGINT, SIGTERM: rtws_ctx_run shuts it down */
+static void on_signal(int sig) { (void)sig, rtws_ctx_stop(ctx); }
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(
@@ -174,7 +174,6 @@ int main(int argc, char **argv) {
     static app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
-    rtws_ctx *ctx;
     rtws_err e = RTWS_ERR_NOMEM;
     a.secret = "dev-secret";
     for (i = 1; i < argc; i++) {
@@ -224,11 +223,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     printf("listening on %s:%d\n", host, bound);
     fflush(stdout);
-    while (!stop && rtws_ctx_run_once(ctx, 1000) >= 0)
-        ; /* until SIGINT or SIGTERM */
-    rtws_ctx_shutdown(ctx, RTWS_CLOSE_GOING_AWAY, "server shutting down", rtws_time_now_ms());
-    for (i = 0; i < 20 && rtws_ctx_get_conn_count(ctx) > 0; i++)
-        rtws_ctx_run_once(ctx, 100);
+    rtws_ctx_run(ctx, 2000); /* until a signal; then close 1001, waiting up to 2 s */
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
     return 0;
