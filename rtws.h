@@ -16774,13 +16774,16 @@ static rtws_err rtws__parse_grow(rtws_json *d, const char *text, size_t len,
 
 #if defined(RTWS__HAVE_ROUTER) /* the router's data */
 /* A chained hash table of nodes that embed rtws__hnode first; keys are byte
-   strings. Grows at load 1; never shrinks (channels and users are few
-   compared with messages). */
+   strings (at most 128 bytes: channel names, user and session ids, connection
+   ids). Grows at load 1; never shrinks (channels and users are few compared
+   with messages). A node is 24 bytes: the hash and the key's length in 32
+   bits each, as every connection holds four nodes (byid, its user, session
+   and presence). */
 typedef struct rtws__hnode {
     struct rtws__hnode *hnext;
-    uint64_t hash;
     const char *key;
-    size_t klen;
+    uint32_t hash;
+    uint32_t klen;
 } rtws__hnode;
 
 typedef struct rtws__htab {
@@ -16788,16 +16791,16 @@ typedef struct rtws__htab {
     size_t nb, count;
 } rtws__htab;
 
-static uint64_t rtws__hash(const char *k, size_t n) {
+static uint32_t rtws__hash(const char *k, size_t n) {
     uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
     size_t i;
     for (i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
-    return h ^ (h >> 32);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
-static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, uint64_t h) {
+static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, uint32_t h) {
     rtws__hnode *e;
     if (!t->nb) return NULL;
     for (e = t->b[h & (t->nb - 1)]; e; e = e->hnext)
@@ -17357,7 +17360,7 @@ static void rtws__rblock_drop(rtws_router *r, rtws__rconn *rc) {
 
 static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
     size_t n = strlen(name);
-    uint64_t h = rtws__hash(name, n);
+    uint32_t h = rtws__hash(name, n);
     rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
     if (u) return u;
     if (n >= 64) return NULL;
@@ -17367,7 +17370,7 @@ static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
     u->name = (char *)(u + 1);
     memcpy(u->name, name, n + 1);
     u->h.key = u->name;
-    u->h.klen = n;
+    u->h.klen = (uint32_t)n;
     u->h.hash = h;
     if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), u);
@@ -17420,7 +17423,7 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
         return NULL;
     }
     s->h.key = s->id;
-    s->h.klen = n;
+    s->h.klen = (uint32_t)n;
     s->h.hash = rtws__hash(s->id, n);
     s->user = u;
     if (!rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
@@ -17443,7 +17446,7 @@ static void rtws__session_free(rtws_router *r, rtws__session *s) {
 }
 
 static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t n, int create) {
-    uint64_t h = rtws__hash(name, n);
+    uint32_t h = rtws__hash(name, n);
     rtws__channel *ch = (rtws__channel *)rtws__hfind(&r->channels, name, n, h);
     if (ch || !create) return ch;
     ch = (rtws__channel *)rtws__alloc(rtws__ra(r), sizeof *ch + n + 1);
@@ -17453,7 +17456,7 @@ static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t
     memcpy(ch->name, name, n);
     ch->name[n] = '\0';
     ch->h.key = ch->name;
-    ch->h.klen = n;
+    ch->h.klen = (uint32_t)n;
     ch->h.hash = h;
     if (!rtws__hadd(&r->channels, &ch->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), ch);
@@ -18407,7 +18410,7 @@ static void rtws__eng_pres_clear(const rtws_allocator *a, rtws__chx *cx) {
 
 /* The mirror's entry for user (add: made when missing, "online"). */
 static rtws__pm *rtws__eng_pm(rtws_router *r, rtws__chx *cx, const char *user, size_t un, int add) {
-    uint64_t hh = rtws__hash(user, un);
+    uint32_t hh = rtws__hash(user, un);
     rtws__pm *pm = (rtws__pm *)rtws__hfind(&cx->pres, user, un, hh);
     if (pm || !add || un == 0 || un > 63) return pm;
     pm = (rtws__pm *)rtws__alloc(rtws__ra(r), sizeof *pm);
@@ -18416,7 +18419,7 @@ static rtws__pm *rtws__eng_pm(rtws_router *r, rtws__chx *cx, const char *user, s
     memcpy(pm->name, user, un);
     memcpy(pm->status, "online", 7);
     pm->h.key = pm->name;
-    pm->h.klen = un;
+    pm->h.klen = (uint32_t)un;
     pm->h.hash = hh;
     if (!rtws__hadd(&cx->pres, &pm->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), pm);
@@ -18545,7 +18548,7 @@ static void rtws__eng_presdone(rtws_redis *rd, const rtws_resp_reply *rep, rtws_
         int here = rtws__eng_local_pres(e->r, j->chan, j->cn, j->id, j->idl);
         memset(&tmp, 0, sizeof tmp);
         tmp.name = j->chan;
-        tmp.h.klen = j->cn;
+        tmp.h.klen = (uint32_t)j->cn;
         memcpy(name, j->id, j->idl);
         name[j->idl] = '\0';
         rtws__eng_put(e, j);
@@ -19076,7 +19079,7 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
                 memset(s, 0, sizeof *s);
                 memcpy(s->id, sid, sn);
                 s->h.key = s->id;
-                s->h.klen = sn;
+                s->h.klen = (uint32_t)sn;
                 s->h.hash = rtws__hash(s->id, sn);
                 s->user = u;
                 s->expire = r->now + r->cfg.session_ttl_ms;
@@ -19964,7 +19967,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rc->ep->nconns++;
     rc->ep->total++;
     rc->ih.hash = rtws__hash((const char *)&rc->id, sizeof rc->id);
-    rc->ih.klen = sizeof rc->id;
+    rc->ih.klen = (uint32_t)sizeof rc->id;
     rc->ih.key = (const char *)&rc->id;
     if (!rtws__hadd(&r->byid, &rc->ih, rtws__ra(r))) {
         rc->ih.key = NULL;

@@ -498,7 +498,7 @@ static void test_growth(void) {
         for (k = 0; k < 300; k++) {
             snprintf(keys[k], sizeof keys[k], "k%u", (unsigned)k);
             nodes[k].key = keys[k];
-            nodes[k].klen = strlen(keys[k]);
+            nodes[k].klen = (uint32_t)strlen(keys[k]);
             nodes[k].hash = rtws__hash(keys[k], nodes[k].klen);
             added += (size_t)rtws__hadd(&t, &nodes[k], &a);
         }
