@@ -16876,10 +16876,10 @@ typedef struct rtws__dedupe {
 typedef struct rtws__session {
     rtws__hnode h;    /* key: the session id */
     rtws__ruser *user;
-    size_t conns;
     uint64_t expire;  /* when conns is 0: forget it then */
     rtws__dedupe *dd; /* ring of recent publish ids */
-    size_t ddcap, ddhead, ddcount;
+    uint32_t conns;   /* 32-bit counts: one session per connection at most, so */
+    uint32_t ddcap, ddhead, ddcount; /* these 96 bytes are per connection too */
     char id[32];      /* 22 characters of base64url (16 random bytes) */
 } rtws__session;
 
@@ -18081,10 +18081,13 @@ static void rtws__dd_add(rtws_router *r, rtws__session *s, const char *id, size_
                          uint64_t seq, uint64_t now) {
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
         void *dd = s->dd; /* when this fails, the ring keeps its size */
-        size_t old = s->ddcap;
-        rtws__ring_grow(rtws__ra(r), &dd, &s->ddcap, &s->ddhead, sizeof *s->dd, r->cfg.dedupe_max);
+        size_t old = s->ddcap, cap = old, head = s->ddhead;
+        rtws__ring_grow(rtws__ra(r), &dd, &cap, &head, sizeof *s->dd,
+                        r->cfg.dedupe_max < UINT32_MAX ? r->cfg.dedupe_max : UINT32_MAX);
         s->dd = (rtws__dedupe *)dd;
-        rtws__rmem(r, (s->ddcap - old) * sizeof *s->dd, 1);
+        s->ddcap = (uint32_t)cap;
+        s->ddhead = (uint32_t)head;
+        rtws__rmem(r, (cap - old) * sizeof *s->dd, 1);
     }
     if (s->ddcap) {
         rtws__dedupe *e;
