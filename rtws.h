@@ -16863,8 +16863,7 @@ typedef struct rtws__ruser {
     uint32_t sessions; /* sessions of this user */
     uint32_t channels; /* channels this user created that still exist */
     struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
-    char *name;       /* its id, up to 63 bytes, stored right after the struct */
-} rtws__ruser;
+} rtws__ruser;       /* its id (h.key), up to 63 bytes and a NUL, follows the struct */
 
 typedef struct rtws__dedupe {
     uint64_t at;      /* now_ms when first published */
@@ -17367,9 +17366,8 @@ static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
     u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u + n + 1);
     if (!u) return NULL;
     memset(u, 0, sizeof *u);
-    u->name = (char *)(u + 1);
-    memcpy(u->name, name, n + 1);
-    u->h.key = u->name;
+    memcpy(u + 1, name, n + 1);
+    u->h.key = (const char *)(u + 1);
     u->h.klen = (uint32_t)n;
     u->h.hash = h;
     if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
@@ -17577,7 +17575,7 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     rtws__channel *ch = m->ch;
     rtws__member **pp;
     rtws__presence *p;
-    const char *uname = rc->user->name;
+    const char *uname = rc->user->h.key;
     size_t un = rc->user->h.klen;
     if (m->cprev) m->cprev->cnext = m->cnext;
     else ch->subs = m->cnext;
@@ -17659,7 +17657,7 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
     do {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "welcome");
-        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "user", rc->user->h.key);
         rtws__w_strz(r, "session", rc->session->id);
         rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
         rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
@@ -17682,7 +17680,7 @@ static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
     do {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "authenticated");
-        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "user", rc->user->h.key);
         rtws__w_strz(r, "session", rc->session->id);
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
@@ -17760,7 +17758,7 @@ static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid
     (void)now;
     *resumed = 0;
     if (sid && *sid) s = (rtws__session *)rtws__hfind(&r->sessions, sid, strlen(sid), rtws__hash(sid, strlen(sid)));
-    if (s && user && *user && strcmp(s->user->name, user) != 0) s = NULL; /* someone else's */
+    if (s && user && *user && strcmp(s->user->h.key, user) != 0) s = NULL; /* someone else's */
     if (s) {
         u = s->user;
         *resumed = 1;
@@ -17797,7 +17795,7 @@ static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid
 
 static int rtws__allowed(rtws_router *r, rtws__rconn *rc, int action, const char *channel) {
     return !r->cfg.authorize ||
-           r->cfg.authorize(r, rc->conn, rc->user->name, action, channel, r->cfg.user) == 0;
+           r->cfg.authorize(r, rc->conn, rc->user->h.key, action, channel, r->cfg.user) == 0;
 }
 #endif /* RTWS__HAVE_ROUTER */
 
@@ -17850,7 +17848,7 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     size_t msize = sizeof *m + (r->eng ? sizeof(struct rtws__mx) : 0);
     if (rc->nchan >= r->cfg.max_channels) return RTWS_ERR_LIMIT;
     m = (rtws__member *)rtws__alloc(rtws__ra(r), msize);
-    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->h.key, rc->user->h.klen,
                                       rc->user->h.hash);
     if (!p) {
         p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
@@ -17883,12 +17881,12 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     if (p->count++ != 0) return RTWS_OK;
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) { /* Redis announces it, once for the cluster */
-        rtws__eng_pres(r, ch, rc->user->name, 1, NULL);
+        rtws__eng_pres(r, ch, rc->user->h.key, 1, NULL);
         return RTWS_OK;
     }
 #endif
     if (ch->presence.count <= r->cfg.max_presence)
-        rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+        rtws__presence_event(r, ch, rc->user->h.key, "joined", rc);
     return RTWS_OK;
 }
 
@@ -17928,7 +17926,7 @@ static void rtws__send_subscribed(rtws_router *r, rtws__rconn *rc, const rtws__c
                 for (e = ch->presence.b[i]; e; e = e->hnext) {
                     rtws__presence *pr = (rtws__presence *)e;
                     rtws_json_write_object(&r->w);
-                    rtws__w_strz(r, "user", pr->user->name);
+                    rtws__w_strz(r, "user", pr->user->h.key);
                     rtws__w_strz(r, "status", rtws__pstatus(pr));
                     rtws_json_write_object_end(&r->w);
                 }
@@ -18148,13 +18146,13 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
     }
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) { /* Redis assigns the seq; the ack comes with its answer */
-        rtws__eng_publish(r, rc, q->chan, q->cn, event, en, data, dn, rc->user->name, id, idl, now);
+        rtws__eng_publish(r, rc, q->chan, q->cn, event, en, data, dn, rc->user->h.key, id, idl, now);
         return;
     }
 #endif
     ch = rtws__channel_for(r, rc, q);
     if (!ch) return;
-    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->h.key, now))) {
         rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
         rtws__channel_maybe_drop(r, ch);
         return;
@@ -18572,7 +18570,7 @@ static void rtws__eng_rejoin(rtws_router *r) {
             for (k = 0; k < ch->presence.nb; k++) {
                 rtws__hnode *p;
                 for (p = ch->presence.b[k]; p; p = p->hnext)
-                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->user->name, 1, NULL);
+                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->user->h.key, 1, NULL);
             }
         }
     }
@@ -18669,7 +18667,7 @@ static void rtws__eng_pevent(rtws__reng *e, const char *name, size_t n, const ch
         rtws_err err;
         nx = m->cnext;
         if (m->rc->ep->e.builtin_protocol_off || rtws__mx_of(m)->state != RTWS__M_LIVE ||
-            (joined && !strcmp(m->rc->user->name, user)))
+            (joined && !strcmp(m->rc->user->h.key, user)))
             continue;
         err = rtws_conn_send_shared(m->rc->conn, sh);
         if (err == RTWS_OK) r->msgs_out++;
@@ -19047,7 +19045,7 @@ static void rtws__eng_session_save(rtws_router *r, const rtws__session *s) {
     lens[0] = 3;
     argv[1] = k;
     lens[1] = rtws__eng_key(e, k, "sess", s->id, s->h.klen);
-    argv[2] = s->user->name;
+    argv[2] = s->user->h.key;
     lens[2] = s->user->h.klen;
     argv[3] = "PX";
     lens[3] = 2;
@@ -19212,7 +19210,7 @@ static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws
     int counted = rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 1;
     (void)rd;
     (void)err;
-    if (rc && rc->user && rc->user->h.klen == j->cn && !memcmp(rc->user->name, j->chan, j->cn)) {
+    if (rc && rc->user && rc->user->h.klen == j->cn && !memcmp(rc->user->h.key, j->chan, j->cn)) {
         if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
             if (!rc->ep->e.builtin_protocol_off)
                 rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", NULL, 0);
@@ -19238,7 +19236,7 @@ static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws
 /* rc has a new user (after the open): counted across nodes under it. */
 static void rtws__eng_recount(rtws_router *r, rtws__rconn *rc) {
     if (r->cfg.max_conns_per_user && rc->user)
-        rtws__eng_cap_ask(r, rc, rc->user->name, rtws__eng_recounted);
+        rtws__eng_cap_ask(r, rc, rc->user->h.key, rtws__eng_recounted);
 }
 
 /* ZREM at the close; ZADD XX (renew) from the timers. */
@@ -19247,7 +19245,7 @@ static void rtws__eng_lease(rtws_router *r, const rtws__rconn *rc, int renew, in
     char k[256], mem[48], exp[24];
     const char *argv[5];
     size_t lens[5];
-    const char *user = rc->user ? rc->user->name : rtws__pend_user(rc);
+    const char *user = rc->user ? rc->user->h.key : rtws__pend_user(rc);
     if (e->closing || !e->cmd) return;
     argv[1] = k;
     lens[1] = rtws__eng_key(e, k, "uc", user, strlen(user));
@@ -19548,7 +19546,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
         rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", q->id, q->idl);
         return;
     }
-    if (rc->authed && strcmp(user, rc->user->name) == 0) {
+    if (rc->authed && strcmp(user, rc->user->h.key) == 0) {
         /* a fresh token for the same user (say after token_expired): the
            session and the subscriptions stay */
         if (!rtws__rconn_token(r, rc, &ti)) rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
@@ -19560,7 +19558,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
         return;
     }
     rtws__field(q->d, "session", sid, sizeof sid, &bad);
-    if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
+    if (r->cfg.max_conns_per_user && strcmp(user, rc->user->h.key) != 0) {
         size_t un = strlen(user);
         rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, un, rtws__hash(user, un));
         if (u && u->conns >= r->cfg.max_conns_per_user) {
@@ -19571,7 +19569,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
         }
     }
 #if defined(RTWS__HAVE_RENGINE)
-    if (r->eng && rc->eng_counted && strcmp(user, rc->user->name) != 0) rtws__eng_uncount(r, rc);
+    if (r->eng && rc->eng_counted && strcmp(user, rc->user->h.key) != 0) rtws__eng_uncount(r, rc);
 #endif
     if (!rtws__rconn_token(r, rc, &ti) || !rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
         rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
@@ -19615,17 +19613,17 @@ static void rtws__req_presence(rtws_router *r, rtws__rconn *rc, const rtws__req 
         rtws__rt_error(r, rc, "forbidden", "not allowed", q->id, q->idl);
         return;
     }
-    p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->name, rc->user->h.klen,
+    p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->h.key, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) rtws__pstatus_set(r, p, status);
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) {
-        rtws__eng_pres(r, q->ch, rc->user->name, 3, status);
+        rtws__eng_pres(r, q->ch, rc->user->h.key, 3, status);
         return;
     }
 #endif
     if (q->ch->presence.count <= r->cfg.max_presence)
-        rtws__presence_event(r, q->ch, rc->user->name, status, NULL);
+        rtws__presence_event(r, q->ch, rc->user->h.key, status, NULL);
 }
 
 enum {
@@ -20186,7 +20184,7 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c) {
     const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
     (void)r;
-    return rc && rc->user ? rc->user->name : NULL;
+    return rc && rc->user ? rc->user->h.key : NULL;
 }
 
 RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len) {
@@ -20504,7 +20502,7 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     if (!rc || !rc->opened || !rc->session || rc->members || !un || un > 63) return RTWS_ERR_INVALID;
     for (i = 0; i < un; i++)
         if ((uint8_t)user_id[i] < 0x20 || user_id[i] == 0x7f) return RTWS_ERR_INVALID;
-    if (strcmp(user_id, rc->user->name) != 0) {
+    if (strcmp(user_id, rc->user->h.key) != 0) {
         const rtws__ruser *u = (const rtws__ruser *)rtws__hfind(&r->users, user_id, un,
                                                                 rtws__hash(user_id, un));
         if (r->cfg.max_conns_per_user && u && u->conns >= r->cfg.max_conns_per_user)
@@ -20517,7 +20515,7 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
         rtws__free(rtws__ra(r), copy);
         return RTWS_ERR_NOMEM;
     }
-    if (strcmp(user_id, rc->user->name) != 0) {
+    if (strcmp(user_id, rc->user->h.key) != 0) {
 #if defined(RTWS__HAVE_RENGINE)
         if (r->eng && rc->eng_counted) rtws__eng_uncount(r, rc); /* counted under its old user */
 #endif
@@ -20554,7 +20552,7 @@ RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const c
     if (!rc || !rc->opened || !rc->session || !token || !len || len > 4096 ||
         rtws__check_token(r, c, token, len, r->now, user, &ti) != 0)
         return RTWS_ERR_INVALID;
-    if (!rc->authed || strcmp(user, rc->user->name) != 0) { /* else a fresh token: renewed */
+    if (!rc->authed || strcmp(user, rc->user->h.key) != 0) { /* else a fresh token: renewed */
         e = rtws_router_set_identity(r, c, user, NULL, 0);
         if (e != RTWS_OK) return e;
     }
@@ -20578,17 +20576,17 @@ RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const c
         return RTWS_ERR_INVALID;
     for (i = 0; i < n; i++)
         if ((uint8_t)status[i] < 0x20 || status[i] == 0x7f) return RTWS_ERR_INVALID;
-    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->h.key, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) rtws__pstatus_set(r, p, status);
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) {
-        rtws__eng_pres(r, ch, rc->user->name, 3, status);
+        rtws__eng_pres(r, ch, rc->user->h.key, 3, status);
         return RTWS_OK;
     }
 #endif
     if (ch->presence.count <= r->cfg.max_presence)
-        rtws__presence_event(r, ch, rc->user->name, status, NULL);
+        rtws__presence_event(r, ch, rc->user->h.key, status, NULL);
     return RTWS_OK;
 }
 
@@ -20615,7 +20613,7 @@ RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *chann
         const rtws__hnode *e;
         for (e = ch->presence.b[i]; e; e = e->hnext) {
             const rtws__presence *p = (const rtws__presence *)e;
-            fn(p->user->name, rtws__pstatus(p), p->count, user);
+            fn(p->user->h.key, rtws__pstatus(p), p->count, user);
         }
     }
     return ch->presence.count;
