@@ -6853,7 +6853,9 @@ typedef struct rtws__pmd {
     rtws_inflate *inf;    /* with its memory block after it, or NULL */
     rtws_deflate *def;
     uint8_t *zbuf;        /* the compressed message being sent */
-    size_t zcap, inf_size, def_size;
+    size_t zcap;
+    uint32_t inf_size, def_size; /* codec blocks, at most some 250 KiB: 32 bits keep
+                                    the state kept by every idle connection at 64 bytes */
     uint64_t zin;         /* compressed bytes of the message being read */
     uint8_t rx_bits, tx_bits; /* the windows agreed: the peer's, ours */
     uint8_t rx_takeover, tx_takeover;
@@ -8357,7 +8359,7 @@ static int rtws__pmd_inf_init(rtws_conn *c, rtws__pmd *z) {
         return 0;
     }
     z->inf = (rtws_inflate *)b;
-    z->inf_size = cap;
+    z->inf_size = (uint32_t)cap;
     z->inf_lent = (uint8_t)lend;
     return 1;
 }
@@ -8472,7 +8474,7 @@ static int rtws__pmd_def_init(rtws_conn *c, rtws__pmd *z) {
         return 0;
     }
     z->def = (rtws_deflate *)b;
-    z->def_size = off + mem;
+    z->def_size = (uint32_t)(off + mem);
     return 1;
 }
 
