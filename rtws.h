@@ -6862,7 +6862,9 @@ typedef struct rtws__pmd {
     rtws_inflate *inf;    /* with its memory block after it, or NULL */
     rtws_deflate *def;
     uint8_t *zbuf;        /* the compressed message being sent */
-    size_t zcap, inf_size, def_size;
+    size_t zcap;
+    uint32_t inf_size, def_size; /* codec blocks, at most some 250 KiB: 32 bits keep
+                                    the state kept by every idle connection at 64 bytes */
     uint64_t zin;         /* compressed bytes of the message being read */
     uint8_t rx_bits, tx_bits; /* the windows agreed: the peer's, ours */
     uint8_t rx_takeover, tx_takeover;
@@ -8366,7 +8368,7 @@ static int rtws__pmd_inf_init(rtws_conn *c, rtws__pmd *z) {
         return 0;
     }
     z->inf = (rtws_inflate *)b;
-    z->inf_size = cap;
+    z->inf_size = (uint32_t)cap;
     z->inf_lent = (uint8_t)lend;
     return 1;
 }
@@ -8481,7 +8483,7 @@ static int rtws__pmd_def_init(rtws_conn *c, rtws__pmd *z) {
         return 0;
     }
     z->def = (rtws_deflate *)b;
-    z->def_size = off + mem;
+    z->def_size = (uint32_t)(off + mem);
     return 1;
 }
 
@@ -16794,13 +16796,19 @@ static rtws_err rtws__parse_grow(rtws_json *d, const char *text, size_t len,
 
 #if defined(RTWS__HAVE_ROUTER) /* the router's data */
 /* A chained hash table of nodes that embed rtws__hnode first; keys are byte
-   strings. Grows at load 1; never shrinks (channels and users are few
-   compared with messages). */
+   strings (at most 128 bytes: channel names, user and session ids, connection
+   ids). Grows at load 2 (chains of about two nodes, compared by their hash
+   first; half the bucket array of load 1, which at 10,000 connections in a
+   channel was 52 bytes per connection over byid, users, sessions and the
+   presence); never shrinks (channels and users are few compared with
+   messages). A node is 24 bytes: the hash and the key's length in 32
+   bits each, as every connection holds four nodes (byid, its user, session
+   and presence). */
 typedef struct rtws__hnode {
     struct rtws__hnode *hnext;
-    uint64_t hash;
     const char *key;
-    size_t klen;
+    uint32_t hash;
+    uint32_t klen;
 } rtws__hnode;
 
 typedef struct rtws__htab {
@@ -16808,16 +16816,16 @@ typedef struct rtws__htab {
     size_t nb, count;
 } rtws__htab;
 
-static uint64_t rtws__hash(const char *k, size_t n) {
+static uint32_t rtws__hash(const char *k, size_t n) {
     uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
     size_t i;
     for (i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
-    return h ^ (h >> 32);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
-static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, uint64_t h) {
+static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, uint32_t h) {
     rtws__hnode *e;
     if (!t->nb) return NULL;
     for (e = t->b[h & (t->nb - 1)]; e; e = e->hnext)
@@ -16826,7 +16834,7 @@ static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, ui
 }
 
 static int rtws__hadd(rtws__htab *t, rtws__hnode *e, const rtws_allocator *a) {
-    if (t->count >= t->nb) {
+    if (t->count >= 2 * t->nb) {
         size_t old = t->nb, i;
         void *b = t->b;
         if (rtws__grow(a, &b, &t->nb, old ? old * 2 : 16, sizeof *t->b, SIZE_MAX) != RTWS_OK)
@@ -16880,8 +16888,7 @@ typedef struct rtws__ruser {
     uint32_t sessions; /* sessions of this user */
     uint32_t channels; /* channels this user created that still exist */
     struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
-    char *name;       /* its id, up to 63 bytes, stored right after the struct */
-} rtws__ruser;
+} rtws__ruser;       /* its id (h.key), up to 63 bytes and a NUL, follows the struct */
 
 typedef struct rtws__dedupe {
     uint64_t at;      /* now_ms when first published */
@@ -16893,10 +16900,10 @@ typedef struct rtws__dedupe {
 typedef struct rtws__session {
     rtws__hnode h;    /* key: the session id */
     rtws__ruser *user;
-    size_t conns;
     uint64_t expire;  /* when conns is 0: forget it then */
     rtws__dedupe *dd; /* ring of recent publish ids */
-    size_t ddcap, ddhead, ddcount;
+    uint32_t conns;   /* 32-bit counts: one session per connection at most, so */
+    uint32_t ddcap, ddhead, ddcount; /* these 96 bytes are per connection too */
     char id[32];      /* 22 characters of base64url (16 random bytes) */
 } rtws__session;
 
@@ -17377,17 +17384,16 @@ static void rtws__rblock_drop(rtws_router *r, rtws__rconn *rc) {
 
 static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
     size_t n = strlen(name);
-    uint64_t h = rtws__hash(name, n);
+    uint32_t h = rtws__hash(name, n);
     rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
     if (u) return u;
     if (n >= 64) return NULL;
     u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u + n + 1);
     if (!u) return NULL;
     memset(u, 0, sizeof *u);
-    u->name = (char *)(u + 1);
-    memcpy(u->name, name, n + 1);
-    u->h.key = u->name;
-    u->h.klen = n;
+    memcpy(u + 1, name, n + 1);
+    u->h.key = (const char *)(u + 1);
+    u->h.klen = (uint32_t)n;
     u->h.hash = h;
     if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), u);
@@ -17440,7 +17446,7 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
         return NULL;
     }
     s->h.key = s->id;
-    s->h.klen = n;
+    s->h.klen = (uint32_t)n;
     s->h.hash = rtws__hash(s->id, n);
     s->user = u;
     if (!rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
@@ -17463,7 +17469,7 @@ static void rtws__session_free(rtws_router *r, rtws__session *s) {
 }
 
 static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t n, int create) {
-    uint64_t h = rtws__hash(name, n);
+    uint32_t h = rtws__hash(name, n);
     rtws__channel *ch = (rtws__channel *)rtws__hfind(&r->channels, name, n, h);
     if (ch || !create) return ch;
     ch = (rtws__channel *)rtws__alloc(rtws__ra(r), sizeof *ch + n + 1);
@@ -17473,7 +17479,7 @@ static rtws__channel *rtws__channel_get(rtws_router *r, const char *name, size_t
     memcpy(ch->name, name, n);
     ch->name[n] = '\0';
     ch->h.key = ch->name;
-    ch->h.klen = n;
+    ch->h.klen = (uint32_t)n;
     ch->h.hash = h;
     if (!rtws__hadd(&r->channels, &ch->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), ch);
@@ -17594,7 +17600,7 @@ static void rtws__leave_channel(rtws_router *r, rtws__rconn *rc, rtws__member *m
     rtws__channel *ch = m->ch;
     rtws__member **pp;
     rtws__presence *p;
-    const char *uname = rc->user->name;
+    const char *uname = rc->user->h.key;
     size_t un = rc->user->h.klen;
     if (m->cprev) m->cprev->cnext = m->cnext;
     else ch->subs = m->cnext;
@@ -17676,7 +17682,7 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
     do {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "welcome");
-        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "user", rc->user->h.key);
         rtws__w_strz(r, "session", rc->session->id);
         rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
         rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
@@ -17699,7 +17705,7 @@ static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
     do {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "authenticated");
-        rtws__w_strz(r, "user", rc->user->name);
+        rtws__w_strz(r, "user", rc->user->h.key);
         rtws__w_strz(r, "session", rc->session->id);
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
@@ -17777,7 +17783,7 @@ static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid
     (void)now;
     *resumed = 0;
     if (sid && *sid) s = (rtws__session *)rtws__hfind(&r->sessions, sid, strlen(sid), rtws__hash(sid, strlen(sid)));
-    if (s && user && *user && strcmp(s->user->name, user) != 0) s = NULL; /* someone else's */
+    if (s && user && *user && strcmp(s->user->h.key, user) != 0) s = NULL; /* someone else's */
     if (s) {
         u = s->user;
         *resumed = 1;
@@ -17814,7 +17820,7 @@ static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid
 
 static int rtws__allowed(rtws_router *r, rtws__rconn *rc, int action, const char *channel) {
     return !r->cfg.authorize ||
-           r->cfg.authorize(r, rc->conn, rc->user->name, action, channel, r->cfg.user) == 0;
+           r->cfg.authorize(r, rc->conn, rc->user->h.key, action, channel, r->cfg.user) == 0;
 }
 #endif /* RTWS__HAVE_ROUTER */
 
@@ -17867,7 +17873,7 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     size_t msize = sizeof *m + (r->eng ? sizeof(struct rtws__mx) : 0);
     if (rc->nchan >= r->cfg.max_channels) return RTWS_ERR_LIMIT;
     m = (rtws__member *)rtws__alloc(rtws__ra(r), msize);
-    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->h.key, rc->user->h.klen,
                                       rc->user->h.hash);
     if (!p) {
         p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
@@ -17900,12 +17906,12 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
     if (p->count++ != 0) return RTWS_OK;
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) { /* Redis announces it, once for the cluster */
-        rtws__eng_pres(r, ch, rc->user->name, 1, NULL);
+        rtws__eng_pres(r, ch, rc->user->h.key, 1, NULL);
         return RTWS_OK;
     }
 #endif
     if (ch->presence.count <= r->cfg.max_presence)
-        rtws__presence_event(r, ch, rc->user->name, "joined", rc);
+        rtws__presence_event(r, ch, rc->user->h.key, "joined", rc);
     return RTWS_OK;
 }
 
@@ -17945,7 +17951,7 @@ static void rtws__send_subscribed(rtws_router *r, rtws__rconn *rc, const rtws__c
                 for (e = ch->presence.b[i]; e; e = e->hnext) {
                     rtws__presence *pr = (rtws__presence *)e;
                     rtws_json_write_object(&r->w);
-                    rtws__w_strz(r, "user", pr->user->name);
+                    rtws__w_strz(r, "user", pr->user->h.key);
                     rtws__w_strz(r, "status", rtws__pstatus(pr));
                     rtws_json_write_object_end(&r->w);
                 }
@@ -18098,10 +18104,13 @@ static void rtws__dd_add(rtws_router *r, rtws__session *s, const char *id, size_
                          uint64_t seq, uint64_t now) {
     if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
         void *dd = s->dd; /* when this fails, the ring keeps its size */
-        size_t old = s->ddcap;
-        rtws__ring_grow(rtws__ra(r), &dd, &s->ddcap, &s->ddhead, sizeof *s->dd, r->cfg.dedupe_max);
+        size_t old = s->ddcap, cap = old, head = s->ddhead;
+        rtws__ring_grow(rtws__ra(r), &dd, &cap, &head, sizeof *s->dd,
+                        r->cfg.dedupe_max < UINT32_MAX ? r->cfg.dedupe_max : UINT32_MAX);
         s->dd = (rtws__dedupe *)dd;
-        rtws__rmem(r, (s->ddcap - old) * sizeof *s->dd, 1);
+        s->ddcap = (uint32_t)cap;
+        s->ddhead = (uint32_t)head;
+        rtws__rmem(r, (cap - old) * sizeof *s->dd, 1);
     }
     if (s->ddcap) {
         rtws__dedupe *e;
@@ -18162,13 +18171,13 @@ static void rtws__req_publish(rtws_router *r, rtws__rconn *rc, const rtws__req *
     }
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) { /* Redis assigns the seq; the ack comes with its answer */
-        rtws__eng_publish(r, rc, q->chan, q->cn, event, en, data, dn, rc->user->name, id, idl, now);
+        rtws__eng_publish(r, rc, q->chan, q->cn, event, en, data, dn, rc->user->h.key, id, idl, now);
         return;
     }
 #endif
     ch = rtws__channel_for(r, rc, q);
     if (!ch) return;
-    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->name, now))) {
+    if (!(seq = rtws__publish(r, ch, event, en, data, dn, rc->user->h.key, now))) {
         rtws__rt_error(r, rc, "internal", "could not publish", id, idl);
         rtws__channel_maybe_drop(r, ch);
         return;
@@ -18427,7 +18436,7 @@ static void rtws__eng_pres_clear(const rtws_allocator *a, rtws__chx *cx) {
 
 /* The mirror's entry for user (add: made when missing, "online"). */
 static rtws__pm *rtws__eng_pm(rtws_router *r, rtws__chx *cx, const char *user, size_t un, int add) {
-    uint64_t hh = rtws__hash(user, un);
+    uint32_t hh = rtws__hash(user, un);
     rtws__pm *pm = (rtws__pm *)rtws__hfind(&cx->pres, user, un, hh);
     if (pm || !add || un == 0 || un > 63) return pm;
     pm = (rtws__pm *)rtws__alloc(rtws__ra(r), sizeof *pm);
@@ -18436,7 +18445,7 @@ static rtws__pm *rtws__eng_pm(rtws_router *r, rtws__chx *cx, const char *user, s
     memcpy(pm->name, user, un);
     memcpy(pm->status, "online", 7);
     pm->h.key = pm->name;
-    pm->h.klen = un;
+    pm->h.klen = (uint32_t)un;
     pm->h.hash = hh;
     if (!rtws__hadd(&cx->pres, &pm->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), pm);
@@ -18565,7 +18574,7 @@ static void rtws__eng_presdone(rtws_redis *rd, const rtws_resp_reply *rep, rtws_
         int here = rtws__eng_local_pres(e->r, j->chan, j->cn, j->id, j->idl);
         memset(&tmp, 0, sizeof tmp);
         tmp.name = j->chan;
-        tmp.h.klen = j->cn;
+        tmp.h.klen = (uint32_t)j->cn;
         memcpy(name, j->id, j->idl);
         name[j->idl] = '\0';
         rtws__eng_put(e, j);
@@ -18586,7 +18595,7 @@ static void rtws__eng_rejoin(rtws_router *r) {
             for (k = 0; k < ch->presence.nb; k++) {
                 rtws__hnode *p;
                 for (p = ch->presence.b[k]; p; p = p->hnext)
-                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->user->name, 1, NULL);
+                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->user->h.key, 1, NULL);
             }
         }
     }
@@ -18683,7 +18692,7 @@ static void rtws__eng_pevent(rtws__reng *e, const char *name, size_t n, const ch
         rtws_err err;
         nx = m->cnext;
         if (m->rc->ep->e.builtin_protocol_off || rtws__mx_of(m)->state != RTWS__M_LIVE ||
-            (joined && !strcmp(m->rc->user->name, user)))
+            (joined && !strcmp(m->rc->user->h.key, user)))
             continue;
         err = rtws_conn_send_shared(m->rc->conn, sh);
         if (err == RTWS_OK) r->msgs_out++;
@@ -19061,7 +19070,7 @@ static void rtws__eng_session_save(rtws_router *r, const rtws__session *s) {
     lens[0] = 3;
     argv[1] = k;
     lens[1] = rtws__eng_key(e, k, "sess", s->id, s->h.klen);
-    argv[2] = s->user->name;
+    argv[2] = s->user->h.key;
     lens[2] = s->user->h.klen;
     argv[3] = "PX";
     lens[3] = 2;
@@ -19096,7 +19105,7 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
                 memset(s, 0, sizeof *s);
                 memcpy(s->id, sid, sn);
                 s->h.key = s->id;
-                s->h.klen = sn;
+                s->h.klen = (uint32_t)sn;
                 s->h.hash = rtws__hash(s->id, sn);
                 s->user = u;
                 s->expire = r->now + r->cfg.session_ttl_ms;
@@ -19226,7 +19235,7 @@ static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws
     int counted = rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 1;
     (void)rd;
     (void)err;
-    if (rc && rc->user && rc->user->h.klen == j->cn && !memcmp(rc->user->name, j->chan, j->cn)) {
+    if (rc && rc->user && rc->user->h.klen == j->cn && !memcmp(rc->user->h.key, j->chan, j->cn)) {
         if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
             if (!rc->ep->e.builtin_protocol_off)
                 rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", NULL, 0);
@@ -19252,7 +19261,7 @@ static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws
 /* rc has a new user (after the open): counted across nodes under it. */
 static void rtws__eng_recount(rtws_router *r, rtws__rconn *rc) {
     if (r->cfg.max_conns_per_user && rc->user)
-        rtws__eng_cap_ask(r, rc, rc->user->name, rtws__eng_recounted);
+        rtws__eng_cap_ask(r, rc, rc->user->h.key, rtws__eng_recounted);
 }
 
 /* ZREM at the close; ZADD XX (renew) from the timers. */
@@ -19261,7 +19270,7 @@ static void rtws__eng_lease(rtws_router *r, const rtws__rconn *rc, int renew, in
     char k[256], mem[48], exp[24];
     const char *argv[5];
     size_t lens[5];
-    const char *user = rc->user ? rc->user->name : rtws__pend_user(rc);
+    const char *user = rc->user ? rc->user->h.key : rtws__pend_user(rc);
     if (e->closing || !e->cmd) return;
     argv[1] = k;
     lens[1] = rtws__eng_key(e, k, "uc", user, strlen(user));
@@ -19562,7 +19571,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
         rtws__rt_error(r, rc, "unauthorized", "invalid or expired token", q->id, q->idl);
         return;
     }
-    if (rc->authed && strcmp(user, rc->user->name) == 0) {
+    if (rc->authed && strcmp(user, rc->user->h.key) == 0) {
         /* a fresh token for the same user (say after token_expired): the
            session and the subscriptions stay */
         if (!rtws__rconn_token(r, rc, &ti)) rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
@@ -19574,7 +19583,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
         return;
     }
     rtws__field(q->d, "session", sid, sizeof sid, &bad);
-    if (r->cfg.max_conns_per_user && strcmp(user, rc->user->name) != 0) {
+    if (r->cfg.max_conns_per_user && strcmp(user, rc->user->h.key) != 0) {
         size_t un = strlen(user);
         rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, user, un, rtws__hash(user, un));
         if (u && u->conns >= r->cfg.max_conns_per_user) {
@@ -19585,7 +19594,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
         }
     }
 #if defined(RTWS__HAVE_RENGINE)
-    if (r->eng && rc->eng_counted && strcmp(user, rc->user->name) != 0) rtws__eng_uncount(r, rc);
+    if (r->eng && rc->eng_counted && strcmp(user, rc->user->h.key) != 0) rtws__eng_uncount(r, rc);
 #endif
     if (!rtws__rconn_token(r, rc, &ti) || !rtws__attach_session(r, rc, sid, user, q->now, &resumed)) {
         rtws__rt_error(r, rc, "internal", "out of memory", q->id, q->idl);
@@ -19629,17 +19638,17 @@ static void rtws__req_presence(rtws_router *r, rtws__rconn *rc, const rtws__req 
         rtws__rt_error(r, rc, "forbidden", "not allowed", q->id, q->idl);
         return;
     }
-    p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->name, rc->user->h.klen,
+    p = (rtws__presence *)rtws__hfind(&q->ch->presence, rc->user->h.key, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) rtws__pstatus_set(r, p, status);
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) {
-        rtws__eng_pres(r, q->ch, rc->user->name, 3, status);
+        rtws__eng_pres(r, q->ch, rc->user->h.key, 3, status);
         return;
     }
 #endif
     if (q->ch->presence.count <= r->cfg.max_presence)
-        rtws__presence_event(r, q->ch, rc->user->name, status, NULL);
+        rtws__presence_event(r, q->ch, rc->user->h.key, status, NULL);
 }
 
 enum {
@@ -19984,7 +19993,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rc->ep->nconns++;
     rc->ep->total++;
     rc->ih.hash = rtws__hash((const char *)&rc->id, sizeof rc->id);
-    rc->ih.klen = sizeof rc->id;
+    rc->ih.klen = (uint32_t)sizeof rc->id;
     rc->ih.key = (const char *)&rc->id;
     if (!rtws__hadd(&r->byid, &rc->ih, rtws__ra(r))) {
         rc->ih.key = NULL;
@@ -20200,7 +20209,7 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
 RTWS_API const char *rtws_router_get_user(const rtws_router *r, const rtws_conn *c) {
     const rtws__rconn *rc = (const rtws__rconn *)c->priv_.ext_;
     (void)r;
-    return rc && rc->user ? rc->user->name : NULL;
+    return rc && rc->user ? rc->user->h.key : NULL;
 }
 
 RTWS_API const char *rtws_router_get_claims(const rtws_router *r, const rtws_conn *c, size_t *len) {
@@ -20518,7 +20527,7 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     if (!rc || !rc->opened || !rc->session || rc->members || !un || un > 63) return RTWS_ERR_INVALID;
     for (i = 0; i < un; i++)
         if ((uint8_t)user_id[i] < 0x20 || user_id[i] == 0x7f) return RTWS_ERR_INVALID;
-    if (strcmp(user_id, rc->user->name) != 0) {
+    if (strcmp(user_id, rc->user->h.key) != 0) {
         const rtws__ruser *u = (const rtws__ruser *)rtws__hfind(&r->users, user_id, un,
                                                                 rtws__hash(user_id, un));
         if (r->cfg.max_conns_per_user && u && u->conns >= r->cfg.max_conns_per_user)
@@ -20531,7 +20540,7 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
         rtws__free(rtws__ra(r), copy);
         return RTWS_ERR_NOMEM;
     }
-    if (strcmp(user_id, rc->user->name) != 0) {
+    if (strcmp(user_id, rc->user->h.key) != 0) {
 #if defined(RTWS__HAVE_RENGINE)
         if (r->eng && rc->eng_counted) rtws__eng_uncount(r, rc); /* counted under its old user */
 #endif
@@ -20568,7 +20577,7 @@ RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const c
     if (!rc || !rc->opened || !rc->session || !token || !len || len > 4096 ||
         rtws__check_token(r, c, token, len, r->now, user, &ti) != 0)
         return RTWS_ERR_INVALID;
-    if (!rc->authed || strcmp(user, rc->user->name) != 0) { /* else a fresh token: renewed */
+    if (!rc->authed || strcmp(user, rc->user->h.key) != 0) { /* else a fresh token: renewed */
         e = rtws_router_set_identity(r, c, user, NULL, 0);
         if (e != RTWS_OK) return e;
     }
@@ -20592,17 +20601,17 @@ RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const c
         return RTWS_ERR_INVALID;
     for (i = 0; i < n; i++)
         if ((uint8_t)status[i] < 0x20 || status[i] == 0x7f) return RTWS_ERR_INVALID;
-    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->name, rc->user->h.klen,
+    p = (rtws__presence *)rtws__hfind(&ch->presence, rc->user->h.key, rc->user->h.klen,
                                       rc->user->h.hash);
     if (p) rtws__pstatus_set(r, p, status);
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) {
-        rtws__eng_pres(r, ch, rc->user->name, 3, status);
+        rtws__eng_pres(r, ch, rc->user->h.key, 3, status);
         return RTWS_OK;
     }
 #endif
     if (ch->presence.count <= r->cfg.max_presence)
-        rtws__presence_event(r, ch, rc->user->name, status, NULL);
+        rtws__presence_event(r, ch, rc->user->h.key, status, NULL);
     return RTWS_OK;
 }
 
@@ -20629,7 +20638,7 @@ RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *chann
         const rtws__hnode *e;
         for (e = ch->presence.b[i]; e; e = e->hnext) {
             const rtws__presence *p = (const rtws__presence *)e;
-            fn(p->user->name, rtws__pstatus(p), p->count, user);
+            fn(p->user->h.key, rtws__pstatus(p), p->count, user);
         }
     }
     return ch->presence.count;
