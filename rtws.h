@@ -1573,7 +1573,7 @@ typedef struct rtws_ctx_config {
    the wake-up fd of posting is made here (on_socket hears of it at once). */
 RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg);
 /* Closes every socket at once (no close handshake: see rtws_ctx_shutdown) and
-   frees everything. */
+   frees everything. NULL: nothing. */
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx);
 /* Listens on host ("127.0.0.1", "::1", "localhost"; NULL or "" for every
    address, dual-stack where the OS allows) and port (0: the OS picks; the
@@ -1688,6 +1688,18 @@ RTWS_API int rtws_ctx_run(rtws_ctx *ctx, int drain_ms);
    thread the loop sees it within a second (at once with posting on). A stop
    asked before rtws_ctx_run starts makes it shut down at once. */
 RTWS_API void rtws_ctx_stop(rtws_ctx *ctx);
+/* A server program's main loop in one call: rtws_ctx_listen(host, port),
+   then "listening on HOST:PORT\n" on stdout (flushed; PORT the one bound,
+   so port 0 shows what the system picked), SIGINT and SIGTERM made to call
+   rtws_ctx_stop (SIGPIPE ignored where it exists), rtws_ctx_run(drain_ms),
+   and the signal dispositions put back as they were. Returns RTWS_OK once
+   stopped; the listen's error (with "cannot listen on HOST:PORT: why" on
+   stderr, nothing run) or RTWS_ERR_IO (a wait failed). The signals reach
+   the context most recently given to rtws_ctx_serve: one per process at a
+   time. The context is the caller's to free. */
+#if !defined(RTWS_NO_SERVER)
+RTWS_API rtws_err rtws_ctx_serve(rtws_ctx *ctx, const char *host, int port, int drain_ms);
+#endif
 /* Connections in their handshake, open or closing; listeners and plain HTTP
    requests (those handed to on_http, the one being answered too) are not
    counted. */
@@ -2352,6 +2364,10 @@ RTWS_API rtws_err rtws_json_write_tok_field(rtws_json_writer *w, const char *key
    (sticky); the arguments must match it, as for printf. Returns the
    writer's error state. */
 RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...);
+/* One whole JSON text from fmt (as rtws_json_write_fmt's, e.g. "{type:%s,
+   n:%d}") in buf[0..cap), NUL-terminated: its length; 0 when it does not fit
+   in cap - 1 bytes, fmt cannot be read or leaves something open. */
+RTWS_API size_t rtws_json_fmt(char *buf, size_t cap, const char *fmt, ...);
 /* Checks the document is complete, NUL-terminates it when there is room and
    sets *len (may be NULL) to its length (without the NUL) - or, after
    RTWS_ERR_NOSPACE, to the length needed. */
@@ -2721,16 +2737,17 @@ typedef struct rtws_router_endpoint {
     uint32_t rate_abuse;             /* (cfg.rate_abuse) */
     rtws_router_msg_fn on_rate_limited; /* (cfg.on_rate_limited) */
     /* the message-type table (with builtin_protocol_off; on_message then sees
-       nothing): handlers[0..n_handlers), borrowed like path */
+       nothing): handlers[0..n_handlers), borrowed like path (NULL: cfg's) */
     const rtws_router_handler *handlers;
     size_t n_handlers;
-    const char *type_field;          /* the member naming the type ("type") */
-    rtws_router_error_fn on_error;   /* refused messages (NULL: dropped) */
+    const char *type_field;          /* the member naming the type (cfg's; NULL: "type") */
+    rtws_router_error_fn on_error;   /* refused messages (cfg.on_error; NULL: dropped) */
     /* The auth message: of type auth_type ("": none), its token in the
        string member auth_token_field ("token"), checked by
        rtws_router_authenticate (again later: a renewal or another user). On
        success auth_type's handler (if in the table) is called; on failure
-       on_error with "authentication_failed" or "connection_limit_exceeded". */
+       on_error with "authentication_failed" or "connection_limit_exceeded".
+       Unset (NULL, 0), these three take cfg's. */
     const char *auth_type;
     const char *auth_token_field;
     uint16_t auth_close_code;        /* after an authentication error (0: 1008;
@@ -2798,6 +2815,16 @@ typedef struct rtws_router_config {
     int builtin_protocol_off;    /* 1: the router sends nothing of its own (no welcome,
                                     replies, errors or presence messages); messages the
                                     hook passes go to on_message, else are dropped */
+    /* The application's message-type table and its auth message, as in
+       rtws_router_endpoint (there: each endpoint's own; an endpoint that
+       leaves one of these unset takes it from here) */
+    const rtws_router_handler *handlers;
+    size_t n_handlers;
+    const char *type_field;
+    rtws_router_error_fn on_error;
+    const char *auth_type;
+    const char *auth_token_field;
+    uint16_t auth_close_code;
     rtws_router_presence_fn on_presence; /* presence changes (NULL: none) */
     rtws_router_status_fn on_status;     /* extra status fields (NULL: none) */
     int status_off;              /* 1: no status page (status_path goes to on_http) */
@@ -2823,7 +2850,7 @@ typedef struct rtws_router_config {
 
 RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg);
 /* Releases everything. Connections still open no longer reach the router
-   (their event handler is cleared): close or free them next. */
+   (their event handler is cleared): close or free them next. NULL: nothing. */
 RTWS_API void rtws_router_free(rtws_router *r);
 /* Points cfg's conn.on_event/on_accept/on_http/user and on_tick at r, and
    sets the wall clock offset. Call before rtws_ctx_new(cfg). */
@@ -9288,6 +9315,7 @@ RTWS_API rtws_err rtws_conn_close(rtws_conn *c, unsigned code, const char *reaso
    the SOCKET's value (Winsock handles fit in 32 bits: OpenSSL's SSL_set_fd
    relies on the same), INVALID_SOCKET becomes -1. Error codes (the detail of
    RTWS_ERR_IO) are errno on POSIX, WSAGetLastError() on Windows. */
+#include <signal.h> /* rtws_ctx_serve */
 #if defined(_WIN32)
 #if _WIN32_WINNT < 0x0600
 #error "rtws: the host layer needs WSAPoll (Windows Vista and later): define _WIN32_WINNT as 0x0601 or higher before including <windows.h>, or define RTWS_NO_HOST"
@@ -13005,6 +13033,44 @@ RTWS_API int rtws_ctx_run(rtws_ctx *ctx, int drain_ms) {
     return 0;
 }
 
+#if !defined(RTWS_NO_SERVER)
+static rtws_ctx *volatile rtws__served; /* rtws_ctx_serve's, for its signal handler */
+static void rtws__serve_signal(int sig) {
+    rtws_ctx *ctx = rtws__served;
+    (void)sig;
+    if (ctx) rtws_ctx_stop(ctx);
+}
+
+RTWS_API rtws_err rtws_ctx_serve(rtws_ctx *ctx, const char *host, int port, int drain_ms) {
+    void (*old_int)(int), (*old_term)(int);
+#if defined(SIGPIPE)
+    void (*old_pipe)(int);
+#endif
+    int bound = 0, r;
+    rtws_err e = rtws_ctx_listen(ctx, host, port, &bound);
+    if (e != RTWS_OK) {
+        fprintf(stderr, "cannot listen on %s:%d: %s\n", host ? host : "", port, rtws_err_str(e));
+        return e;
+    }
+    rtws__served = ctx;
+    old_int = signal(SIGINT, rtws__serve_signal);
+    old_term = signal(SIGTERM, rtws__serve_signal);
+#if defined(SIGPIPE)
+    old_pipe = signal(SIGPIPE, SIG_IGN);
+#endif
+    printf("listening on %s:%d\n", host ? host : "", bound);
+    fflush(stdout);
+    r = rtws_ctx_run(ctx, drain_ms);
+    signal(SIGINT, old_int == SIG_ERR ? SIG_DFL : old_int);
+    signal(SIGTERM, old_term == SIG_ERR ? SIG_DFL : old_term);
+#if defined(SIGPIPE)
+    signal(SIGPIPE, old_pipe == SIG_ERR ? SIG_DFL : old_pipe);
+#endif
+    if (rtws__served == ctx) rtws__served = NULL;
+    return r < 0 ? RTWS_ERR_IO : RTWS_OK;
+}
+#endif /* !RTWS_NO_SERVER */
+
 RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconns - ctx->nhttp; }
 
 RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx) {
@@ -13036,8 +13102,11 @@ RTWS_API void rtws_ctx_get_stats(const rtws_ctx *ctx, rtws_ctx_stats *st) {
 RTWS_API rtws_budget *rtws_ctx_get_budget(rtws_ctx *ctx) { return &ctx->budget; }
 
 RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
-    const rtws_allocator *a = &ctx->cfg.conn.allocator;
-    rtws_allocator copy = *a;
+    const rtws_allocator *a;
+    rtws_allocator copy;
+    if (!ctx) return;
+    a = &ctx->cfg.conn.allocator;
+    copy = *a;
     rtws__post_free(ctx); /* what is still queued is reported dropped */
     rtws__clients_free(ctx);
     rtws__streams_free(ctx);
@@ -15773,12 +15842,10 @@ static void rtws__json_fmt_value(rtws_json_writer *w, const char **pp, va_list *
     }
 }
 
-RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...) {
-    va_list ap;
+static rtws_err rtws__json_vfmt(rtws_json_writer *w, const char *fmt, va_list *ap) {
     const char *p = fmt ? fmt : "", *key;
     size_t kn;
     int opt;
-    va_start(ap, fmt);
     while (*p && (w->priv_.err == RTWS_OK || w->priv_.err == RTWS_ERR_NOSPACE)) {
         if (strchr(" \t\r\n,", *p)) {
             p++;
@@ -15793,7 +15860,7 @@ RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...)
         opt = 0;
         if (w->priv_.depth && rtws__json_wobj(w) && !(w->priv_.flags & RTWS__JSON_W_KEYED)) {
             if (p[0] == '%' && p[1] == 'k') {
-                key = va_arg(ap, const char *);
+                key = va_arg(*ap, const char *);
                 kn = key ? strlen(key) : 0;
                 p += 2;
             } else {
@@ -15809,10 +15876,29 @@ RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...)
             }
             while (*p == ' ') p++;
         }
-        rtws__json_fmt_value(w, &p, &ap, key, kn, opt);
+        rtws__json_fmt_value(w, &p, ap, key, kn, opt);
     }
-    va_end(ap);
     return w->priv_.err;
+}
+
+RTWS_API rtws_err rtws_json_write_fmt(rtws_json_writer *w, const char *fmt, ...) {
+    va_list ap;
+    rtws_err e;
+    va_start(ap, fmt);
+    e = rtws__json_vfmt(w, fmt, &ap);
+    va_end(ap);
+    return e;
+}
+
+RTWS_API size_t rtws_json_fmt(char *buf, size_t cap, const char *fmt, ...) {
+    rtws_json_writer w;
+    va_list ap;
+    size_t n = 0;
+    rtws_json_writer_init(&w, buf, cap);
+    va_start(ap, fmt);
+    rtws__json_vfmt(&w, fmt, &ap);
+    va_end(ap);
+    return rtws_json_writer_finish(&w, &n) == RTWS_OK && n < cap ? n : 0;
 }
 
 RTWS_API rtws_err rtws_json_writer_finish(rtws_json_writer *w, size_t *len) {
@@ -20777,6 +20863,15 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
         }
         e->rate_abuse = RTWS__DEF(e->rate_abuse, r->cfg.rate_abuse);
         e->on_rate_limited = e->on_rate_limited ? e->on_rate_limited : r->cfg.on_rate_limited;
+        if (!e->handlers) {
+            e->handlers = r->cfg.handlers;
+            e->n_handlers = r->cfg.handlers ? r->cfg.n_handlers : 0;
+        }
+        e->type_field = e->type_field ? e->type_field : r->cfg.type_field;
+        e->on_error = e->on_error ? e->on_error : r->cfg.on_error;
+        e->auth_type = e->auth_type ? e->auth_type : r->cfg.auth_type;
+        e->auth_token_field = e->auth_token_field ? e->auth_token_field : r->cfg.auth_token_field;
+        if (!e->auth_close_code) e->auth_close_code = r->cfg.auth_close_code;
     }
     if (!r->cfg.endpoints) r->cfg.n_endpoints = 0;
     r->cfg.endpoints = NULL; /* the caller's array is not kept */
@@ -20795,8 +20890,10 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
 }
 
 RTWS_API void rtws_router_free(rtws_router *r) {
-    rtws_allocator a = r->cfg.allocator;
+    rtws_allocator a;
     size_t i;
+    if (!r) return;
+    a = r->cfg.allocator;
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) rtws__eng_free(r); /* first: its callbacks must not reach the rest */
 #endif

@@ -2,7 +2,9 @@
    a stop from a callback, from a signal handler, from another thread (with
    and without posting on), and before the run; each ends with every
    connection closed 1001 and the loop returned; a peer that never answers
-   the close is left when drain_ms has passed. Every wait is bounded. */
+   the close is left when drain_ms has passed. rtws_ctx_serve: its listening
+   line, a SIGTERM that stops it, the signal dispositions it puts back, and
+   a listen that fails. Every wait is bounded. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -163,8 +165,73 @@ static void test_drain_deadline(void) {
     rtws_ctx_free(peer);
 }
 
+static void on_term_before(int sig) { (void)sig; }
+static rtws_err SERVED;
+static void *serve_thread(void *arg) {
+    SERVED = rtws_ctx_serve((rtws_ctx *)arg, "127.0.0.1", 0, 3000);
+    return NULL;
+}
+
+/* rtws_ctx_serve in a thread, its stdout a pipe: the line, a client opens,
+   SIGTERM to that thread ends the run (the client sees 1001), the previous
+   SIGTERM handler and SIGPIPE's SIG_IGN are back */
+static void test_serve(void) {
+    rtws_ctx_config cfg;
+    rtws_ctx *client;
+    pthread_t th;
+    char line[128] = "", url[64];
+    int fds[2], saved, port = 0, got = 0;
+    uint64_t end = rtws_time_now_ms() + 10000;
+    void (*h)(int);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.conn.on_event = on_event;
+    OPENS = CLOSES = CLOSED_1001 = 0;
+    CHECK((CTX = rtws_ctx_new(&cfg)) != NULL);
+    CHECK((client = rtws_ctx_new(&cfg)) != NULL);
+    signal(SIGTERM, on_term_before);
+    fflush(stdout);
+    CHECK(pipe(fds) == 0);
+    saved = dup(1);
+    dup2(fds[1], 1);
+    CHECK(pthread_create(&th, NULL, serve_thread, CTX) == 0);
+    while (got < (int)sizeof line - 1 && rtws_time_now_ms() < end) { /* one line */
+        if (read(fds[0], line + got, 1) != 1 || line[got] == '\n') break;
+        got++;
+    }
+    line[got] = 0;
+    dup2(saved, 1);
+    close(saved);
+    CHECK(sscanf(line, "listening on 127.0.0.1:%d", &port) == 1 && port > 0);
+    printf("  serve printed: %s\n", line);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    CHECK(rtws_ctx_connect(client, url, NULL, rtws_time_now_ms(), NULL) != NULL);
+    while (OPENS < 1 && rtws_time_now_ms() < end) rtws_ctx_run_once(client, 20);
+    CHECK_EQ(OPENS, 1);
+    pthread_kill(th, SIGTERM); /* the serving thread's wait is cut short */
+    while (CLOSES < 1 && rtws_time_now_ms() < end) rtws_ctx_run_once(client, 20);
+    CHECK(CLOSED_1001 >= 1);
+    pthread_join(th, NULL);
+    CHECK_EQ(SERVED, RTWS_OK);
+    h = signal(SIGTERM, SIG_DFL);
+    CHECK(h == on_term_before);
+    h = signal(SIGPIPE, SIG_IGN);
+    CHECK(h == SIG_IGN);
+    close(fds[0]);
+    close(fds[1]);
+    rtws_ctx_free(client);
+    rtws_ctx_free(CTX);
+    /* a listen that fails: its error, nothing run */
+    CHECK((CTX = rtws_ctx_new(&cfg)) != NULL);
+    CHECK(rtws_ctx_serve(CTX, "no such host.invalid", 0, 100) != RTWS_OK);
+    h = signal(SIGTERM, SIG_DFL);
+    CHECK(h == SIG_DFL);
+    rtws_ctx_free(CTX);
+    rtws_ctx_free(NULL); /* nothing */
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
+    test_serve();
     test_from_callback();
     test_from_signal();
     test_from_thread(0, 150, 1500);  /* seen at the next 1 s wake-up at the latest */

@@ -175,7 +175,29 @@ static void test_time(void) {
     CHECK(strcmp(done(&w), "[\"9999-12-31T23:59:59.999Z\",7]") == 0);
 }
 
+/* rtws_json_fmt: one whole text in a buffer, or 0 */
+static void test_one_call(void) {
+    char b[64];
+    size_t n;
+    memset(b, 'x', sizeof b);
+    n = rtws_json_fmt(b, sizeof b, "{type:%s, n:%d, t:%T, opt?:%s}", "a\"b", -5, (int64_t)0,
+                      (const char *)NULL);
+    CHECK_EQ(n, strlen("{\"type\":\"a\\\"b\",\"n\":-5,\"t\":\"1970-01-01T00:00:00.000Z\"}"));
+    CHECK(strcmp(b, "{\"type\":\"a\\\"b\",\"n\":-5,\"t\":\"1970-01-01T00:00:00.000Z\"}") == 0);
+    CHECK_EQ(rtws_json_fmt(b, sizeof b, "[%d, %b]", 1, 0), (size_t)9);
+    CHECK(strcmp(b, "[1,false]") == 0);
+    /* exactly full: the text and its NUL; one byte less: 0 */
+    CHECK_EQ(rtws_json_fmt(b, 10, "[%d, %b]", 1, 0), (size_t)9);
+    CHECK_EQ(rtws_json_fmt(b, 9, "[%d, %b]", 1, 0), (size_t)0);
+    CHECK_EQ(rtws_json_fmt(b, 0, "[1]"), (size_t)0);
+    CHECK_EQ(rtws_json_fmt(b, sizeof b, "{type:%s", "open"), (size_t)0); /* left open */
+    CHECK_EQ(rtws_json_fmt(b, sizeof b, "{type %s}", "x"), (size_t)0);   /* no ':' */
+    CHECK_EQ(rtws_json_fmt(b, sizeof b, "%s", "top-level string"), (size_t)18);
+    CHECK_EQ(rtws_json_fmt(b, sizeof b, ""), (size_t)0); /* nothing */
+}
+
 int main(void) {
+    test_one_call();
     test_values();
     test_time();
     test_absent_optional_keys();

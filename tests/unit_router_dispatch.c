@@ -272,7 +272,87 @@ static void test_auth(void) {
     }
 }
 
+static void on_error2(rtws_router *r, rtws_conn *c, const char *code, const char *message,
+                      void *user) {
+    (void)r, (void)c, (void)message, (void)user;
+    note("error2", code, "");
+}
+
+/* the table, type field, on_error and auth message set on the router config:
+   the one endpoint of rc.path uses them, and every endpoint that leaves its
+   own unset */
+static void test_config_level(void) {
+    static const rtws_router_handler only[] = {{"ping", on_ping, 0}};
+    rtws_router_endpoint eps[2];
+    rtws_router_config rc;
+    peer a, b;
+    char m[700];
+    memset(&rc, 0, sizeof rc);
+    rc.path = "/one";
+    rc.builtin_protocol_off = rc.auth_required = 1;
+    rc.handlers = TABLE;
+    rc.n_handlers = sizeof TABLE / sizeof TABLE[0];
+    rc.type_field = "kind";
+    rc.on_error = on_error;
+    rc.auth_type = "login";
+    rc.auth_token_field = "jwt";
+    rc.auth_close_code = 4000;
+    rc.user = (void *)"u";
+    rc.random = rnd;
+    rc.jwt_secret = SECRET;
+    rc.jwt_secret_len = strlen(SECRET);
+    rtws_router_free(R);
+    R = rtws_router_new(&rc);
+    CHECK(R != NULL);
+    calls[0] = 0;
+    peer_open(&a, "/one");
+    say(&a, "{\"kind\":\"hello\"}"); /* before auth, allowed by its flag */
+    say(&a, "{\"type\":\"ping\"}");  /* no "kind": refused */
+    CHECK(strcmp(calls, "hello:u;error:invalid_message:messages are JSON objects with a type;") == 0);
+    login_msg(m, sizeof m, "ann", "jwt");
+    memcpy(m + 2, "kind", 4); /* {"type":"login"... -> {"kind":"login"... */
+    calls[0] = 0;
+    say(&a, m);
+    say(&a, "{\"kind\":\"ping\",\"n\":1}");
+    CHECK(strcmp(calls, "login:ann:x;ping:obj;") == 0 && strcmp(rtws_router_get_user(R, &a.sv), "ann") == 0);
+    calls[0] = 0;
+    say(&a, "{\"kind\":\"login\",\"jwt\":\"bad\"}");
+    CHECK(strcmp(calls, "error:authentication_failed:invalid or expired token;") == 0);
+    CHECK(a.closed && a.close_code == 4000);
+    peer_close(&a);
+    /* two endpoints: /x takes the router's, /y has its own table and on_error */
+    memset(eps, 0, sizeof eps);
+    eps[0].path = "/x";
+    eps[1].path = "/y";
+    eps[1].handlers = only;
+    eps[1].n_handlers = 1;
+    eps[1].on_error = on_error2;
+    rc.path = NULL;
+    rc.auth_required = 0;
+    rc.type_field = NULL;
+    rc.endpoints = eps;
+    rc.n_endpoints = 2;
+    rtws_router_free(R);
+    R = rtws_router_new(&rc);
+    CHECK(R != NULL);
+    calls[0] = 0;
+    peer_open(&a, "/x");
+    peer_open(&b, "/y");
+    say(&a, "{\"type\":\"hello\"}");
+    say(&a, "{\"type\":\"nope\"}");
+    say(&b, "{\"type\":\"hello\"}"); /* not in /y's table */
+    say(&b, "{\"type\":\"ping\",\"n\":2}");
+    CHECK(strcmp(calls, "hello:u;error:unknown_message_type:nope;error2:unknown_message_type:;"
+                        "ping:obj;") == 0);
+    if (strcmp(calls, "hello:u;error:unknown_message_type:nope;error2:unknown_message_type:;"
+                      "ping:obj;"))
+        printf("  calls: %s\n", calls);
+    peer_close(&a);
+    peer_close(&b);
+}
+
 int main(void) {
+    test_config_level();
     test_dispatch();
     test_type_field();
     test_auth();
