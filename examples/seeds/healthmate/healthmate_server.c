@@ -3,7 +3,6 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +64,8 @@ static void on_auth(rtws_router *r, rtws_conn *c, const rtws_json *m, void *pool
 }
 /* /ws/health: (un)subscribe to the user's health_updates, or to one metric's stream of them */
 static void on_subscribe(rtws_router *r, rtws_conn *c, const rtws_json *m, void *pool) {
-    char type[16] = "", sub[64], metric[41] = "", one[128];
-    int on = rtws_json_get_str(m, 0, "type", type, sizeof type) && type[0] == 's';
+    char sub[64], metric[41] = "", one[128];
+    int on = rtws_json_eq(m, rtws_json_get(m, 0, "type"), "subscribe");
     rtws_json_get_str(m, 0, "metric", metric, sizeof metric);
     snprintf(one, sizeof one, "health_updates:%s%s%s", rtws_router_get_user(r, c),
              metric[0] ? ":" : "", metric);
@@ -245,15 +244,14 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
     rep->body_len = finish(); /* with a timestamp */
     return 1;
 }
-static rtws_ctx *ctx;
-static void on_signal(int sig) { (void)sig, rtws_ctx_stop(ctx); }
 int main(int argc, char **argv) {
     static const char *const paths[] = {"/ws/health", "/ws/chat", "/ws/notifications"};
     static const rtws_router_handler *const tables[] = {HEALTH, CHAT, HEALTH};
     rtws_router_endpoint eps[3];
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
-    int bound = 0, i;
+    rtws_ctx *ctx;
+    int i;
     if ((i = rtws_opts_parse(OPT, 9, argc, argv,
                              "HealthMate's WebSocket server on /ws/health, /ws/chat and "
                              "/ws/notifications;\nthe first message: {\"type\":\"authenticate\","
@@ -262,15 +260,15 @@ int main(int argc, char **argv) {
                              " POST /ws/user/{id}/notify {\"title\",\"message\",...}")))
         return i < 0 ? 2 : 0;
     memset(eps, 0, sizeof eps);
-    for (i = 0; i < 3; i++) { /* the application's protocol, authenticated, on each */
+    for (i = 0; i < 3; i++) { /* each with its table (/ws/notifications: authenticate only) */
         eps[i].path = paths[i];
         eps[i].handlers = tables[i];
-        eps[i].n_handlers = i == 2 ? 1 : 4; /* on /ws/notifications only authenticate */
-        eps[i].on_error = fail;             /* the router's refusals, in our error shape */
-        eps[i].auth_type = "authenticate";  /* its "token": rtws_router_authenticate */
+        eps[i].n_handlers = i == 2 ? 1 : 4;
         eps[i].user = POOLS[i];
-        eps[i].builtin_protocol_off = eps[i].auth_required = 1;
     }
+    rc.builtin_protocol_off = rc.auth_required = 1; /* on each: the application's protocol, */
+    rc.auth_type = "authenticate"; /* authenticated: its "token" by rtws_router_authenticate */
+    rc.on_error = fail;            /* the router's refusals, in our error shape */
     rc.jwt_secret = OPT[SECRET].value;
     rc.jwt_secret_len = strlen(OPT[SECRET].value);
     rc.jwt_leeway_s = -1;                            /* exp as it stands */
@@ -288,18 +286,11 @@ int main(int argc, char **argv) {
     if (!(R = rtws_router_new(&rc)))
         return 1;
     rtws_router_install(R, &cfg);
-    if (!(ctx = rtws_ctx_new(&cfg)) ||
-        rtws_ctx_listen(ctx, OPT[HOST].value, (int)OPT[PORT].num, &bound)) {
-        fprintf(stderr, "healthmate_server: cannot listen on %s:%s\n", OPT[HOST].value,
-                OPT[PORT].value);
+    if (!(ctx = rtws_ctx_new(&cfg)))
         return 1;
-    }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    printf("listening on %s:%d\n", OPT[HOST].value, bound);
-    fflush(stdout);
-    rtws_ctx_run(ctx, 2000); /* until a signal: then close 1001, waiting up to 2 s */
+    /* until SIGINT or SIGTERM: then close 1001, waiting up to 2 s */
+    i = rtws_ctx_serve(ctx, OPT[HOST].value, (int)OPT[PORT].num, 2000) != RTWS_OK;
     rtws_router_free(R);
     rtws_ctx_free(ctx);
-    return 0;
+    return i;
 }

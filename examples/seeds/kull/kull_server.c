@@ -6,7 +6,6 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +19,6 @@ typedef struct app {
     rtws_router *router;
     char body[256]; /* the HTTP reply being sent (rtws copies it after on_http) */
 } app;
-
-static rtws_ctx *ctx; /* SIGINT, SIGTERM: rtws_ctx_run shuts it down */
-static void on_signal(int sig) { (void)sig, rtws_ctx_stop(ctx); }
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(
@@ -199,11 +195,12 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
-    int port = 5000, bound = 0, i;
+    int port = 5000, i;
     static app a;
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
-    rtws_err e = RTWS_ERR_NOMEM;
+    rtws_ctx *ctx;
+    rtws_err e;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help"))
             return usage(stdout, argv[0]), 0;
@@ -229,17 +226,11 @@ int main(int argc, char **argv) {
     cfg.conn.max_http_body = 16384;
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept;
-    if (!(ctx = rtws_ctx_new(&cfg)) || (e = rtws_ctx_listen(ctx, host, port, &bound)) != RTWS_OK) {
-        fprintf(stderr, "kull_server: cannot listen on %s:%d: %s\n", host, port, rtws_err_str(e));
+    if (!(ctx = rtws_ctx_new(&cfg)))
         return 1;
-    }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
-    printf("listening on %s:%d\n", host, bound);
-    fflush(stdout);
-    rtws_ctx_run(ctx, 2000); /* until a signal; then close 1001, waiting up to 2 s */
+    /* until SIGINT or SIGTERM: then close 1001, waiting up to 2 s */
+    e = rtws_ctx_serve(ctx, host, port, 2000);
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
-    return 0;
+    return e != RTWS_OK;
 }

@@ -216,7 +216,7 @@ static int on_receive(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *secret = NULL;
-    int port = 8080, bound = 0, i;
+    int port = 8080, i;
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
     rtws_ctx *ctx;
@@ -241,10 +241,10 @@ int main(int argc, char **argv) {
     if (!(R = rtws_router_new(&rc)))
         return fprintf(stderr, "phase20_server: no memory\n"), 1;
     rtws_router_install(R, &cfg);
-    if (!(ctx = rtws_ctx_new(&cfg)) || rtws_ctx_listen(ctx, host, port, &bound) != RTWS_OK)
-        return fprintf(stderr, "phase20_server: cannot listen on %s:%d\n", host, port), 1;
-    printf("listening on %s:%d\n", host, bound);
-    fflush(stdout);
-    for (;;)
-        rtws_ctx_run_once(ctx, 1000); /* until a signal ends the process */
+    if (!(ctx = rtws_ctx_new(&cfg)))
+        return 1;
+    i = rtws_ctx_serve(ctx, host, port, 2000) != RTWS_OK; /* to SIGINT/SIGTERM; 1001 */
+    rtws_router_free(R);
+    rtws_ctx_free(ctx);
+    return i;
 }

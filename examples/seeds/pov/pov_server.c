@@ -4,7 +4,6 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +15,6 @@ typedef struct app {
     const char *secret;
     char body[4096]; /* the HTTP reply being sent (rtws copies it after on_http) */
 } app;
-
-static rtws_ctx *ctx; /* SIGINT, SIGTERM: rtws_ctx_run shuts it down */
-static void on_signal(int sig) { (void)sig, rtws_ctx_stop(ctx); }
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(
@@ -169,12 +165,13 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
-    int port = 8080, bound = 0, i;
+    int port = 8080, i;
     long grace_ms = 30000;
     static app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
-    rtws_err e = RTWS_ERR_NOMEM;
+    rtws_ctx *ctx;
+    rtws_err e;
     a.secret = "dev-secret";
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
@@ -214,17 +211,11 @@ int main(int argc, char **argv) {
     cfg.conn.max_http_body = 16384;
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept; /* a missing token is refused too, then the router's check */
-    if (!(ctx = rtws_ctx_new(&cfg)) || (e = rtws_ctx_listen(ctx, host, port, &bound)) != RTWS_OK) {
-        fprintf(stderr, "pov_server: cannot listen on %s:%d: %s\n", host, port, rtws_err_str(e));
+    if (!(ctx = rtws_ctx_new(&cfg)))
         return 1;
-    }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
-    printf("listening on %s:%d\n", host, bound);
-    fflush(stdout);
-    rtws_ctx_run(ctx, 2000); /* until a signal; then close 1001, waiting up to 2 s */
+    /* until SIGINT or SIGTERM: then close 1001, waiting up to 2 s */
+    e = rtws_ctx_serve(ctx, host, port, 2000);
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
-    return 0;
+    return e != RTWS_OK;
 }
