@@ -1689,8 +1689,9 @@ RTWS_API int rtws_ctx_run(rtws_ctx *ctx, int drain_ms);
    asked before rtws_ctx_run starts makes it shut down at once. */
 RTWS_API void rtws_ctx_stop(rtws_ctx *ctx);
 /* A server program's main loop in one call: rtws_ctx_listen(host, port),
-   then "listening on HOST:PORT\n" on stdout (flushed; PORT the one bound,
-   so port 0 shows what the system picked), SIGINT and SIGTERM made to call
+   then "listening on HOST:PORT\n" on stdout (flushed; HOST as given, "*"
+   for every address; PORT the one bound, so port 0 shows what the system
+   picked), SIGINT and SIGTERM made to call
    rtws_ctx_stop (SIGPIPE ignored where it exists), rtws_ctx_run(drain_ms),
    and the signal dispositions put back as they were. Returns RTWS_OK once
    stopped; the listen's error (with "cannot listen on HOST:PORT: why" on
@@ -13058,7 +13059,7 @@ RTWS_API rtws_err rtws_ctx_serve(rtws_ctx *ctx, const char *host, int port, int 
 #if defined(SIGPIPE)
     old_pipe = signal(SIGPIPE, SIG_IGN);
 #endif
-    printf("listening on %s:%d\n", host ? host : "", bound);
+    printf("listening on %s:%d\n", host && host[0] ? host : "*", bound);
     fflush(stdout);
     r = rtws_ctx_run(ctx, drain_ms);
     signal(SIGINT, old_int == SIG_ERR ? SIG_DFL : old_int);
