@@ -1182,12 +1182,15 @@ typedef struct rtws__conn_priv {
     uint8_t depth, freed, in_recv, ping_out, drop_input;
     uint8_t rborrow;              /* rbuf is the caller's (rtws_conn_recv_inplace) */
     uint8_t cfg_own;              /* cfg is c's own copy */
+    uint8_t zpark;                /* permessage-deflate parked by the idle trim (its state
+                                     freed): the windows agreed, rx | tx << 4; 0 not */
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
     size_t rcap, rstart, rend;
     union { /* the handshake's, then once opened the open connection's (no byte to spare) */
         size_t hs_scanned;        /* how far rtws_http_head_end looked */
         struct rtws__pmd *pmd;    /* permessage-deflate state, NULL when not agreed */
+        size_t zw;                /* while zpark: runs << 2 | rx_takeover << 1 | tx_takeover */
     } hx;
     uint32_t rhint, roffer;       /* bytes to offer per read (<= 64 KiB), and what the
                                      last offer was (saturated) */
@@ -6976,7 +6979,10 @@ static void rtws__release(rtws_conn *c) {
     if (!c->priv_.rborrow) rtws__buf_drop(c, c->priv_.rbuf, c->priv_.rcap);
     rtws__buf_drop(c, c->priv_.mbuf, c->priv_.mcap);
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.opened && c->priv_.hx.pmd) { /* once open, hx is the pmd state */
+    if (c->priv_.zpark) { /* nothing allocated */
+        c->priv_.zpark = 0;
+        c->priv_.hx.pmd = NULL;
+    } else if (c->priv_.opened && c->priv_.hx.pmd) { /* once open, hx is the pmd state */
         rtws__pmd_trim(c, c->priv_.hx.pmd, 1);
         rtws__pmd_give(c, c->priv_.hx.pmd, sizeof *c->priv_.hx.pmd);
         c->priv_.hx.pmd = NULL;
@@ -7048,7 +7054,7 @@ static size_t rtws__conn_buffer_cap(const rtws_conn *c) {
     if (c->priv_.spare) n += sizeof *c->priv_.spare + c->priv_.spare->cap;
     if (c->priv_.ctl) n += sizeof *c->priv_.ctl;
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.opened && c->priv_.hx.pmd) n += rtws__pmd_mem(c->priv_.hx.pmd);
+    if (c->priv_.opened && !c->priv_.zpark && c->priv_.hx.pmd) n += rtws__pmd_mem(c->priv_.hx.pmd);
 #endif
     if (c->priv_.segs && c->priv_.segs != c->priv_.seg_inline) n += c->priv_.segcap * sizeof *c->priv_.segs;
     for (i = 0; i < c->priv_.nseg; i++) {
@@ -7077,7 +7083,9 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->buffered = (c->priv_.rend - c->priv_.rstart) + rtws_conn_out_pending(c);
     st->buffer_cap = rtws__conn_buffer_cap(c);
 #if !defined(RTWS_NO_DEFLATE)
-    st->deflate_runs = c->priv_.opened && c->priv_.hx.pmd ? c->priv_.hx.pmd->runs : 0;
+    st->deflate_runs = c->priv_.zpark                      ? (uint64_t)(c->priv_.hx.zw >> 2)
+                       : c->priv_.opened && c->priv_.hx.pmd ? c->priv_.hx.pmd->runs
+                                                             : 0;
 #endif
 }
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->priv_.data; }
@@ -7613,6 +7621,52 @@ static rtws__pmd *rtws__pmd_new(rtws_conn *c, unsigned rx_bits, unsigned tx_bits
     z->rx_takeover = (uint8_t)rx_takeover;
     z->tx_takeover = (uint8_t)tx_takeover;
     return z;
+}
+
+/* An idle connection's state is parked: the trim frees it (64 bytes of
+   every idle connection that agreed the extension) and keeps what outlives a
+   message in c (zpark, hx.zw); rtws__pmd_wake makes it again for the next
+   compressed message. Only a state that the trim left without codec or
+   buffer, and whose count fits, is parked. */
+static void rtws__pmd_park(rtws_conn *c) {
+    rtws__pmd *z = c->priv_.hx.pmd;
+    if (z->inf || z->def || z->zbuf || z->rx_bits > 15 || z->tx_bits > 15 ||
+        !(z->rx_bits | z->tx_bits) || z->runs > SIZE_MAX >> 2)
+        return;
+    c->priv_.zpark = (uint8_t)(z->rx_bits | z->tx_bits << 4);
+    c->priv_.hx.zw = (size_t)z->runs << 2 | (size_t)z->rx_takeover << 1 | (size_t)z->tx_takeover;
+    rtws__pmd_give(c, z, sizeof *z);
+}
+/* The state, made again when parked; NULL when that fails (memory, budget). */
+static rtws__pmd *rtws__pmd_wake(rtws_conn *c) {
+    size_t w = c->priv_.hx.zw;
+    rtws__pmd *z;
+    if (!c->priv_.zpark) return c->priv_.hx.pmd;
+    z = rtws__pmd_new(c, c->priv_.zpark & 15u, (unsigned)c->priv_.zpark >> 4, (int)(w >> 1 & 1u),
+                      (int)(w & 1u));
+    if (!z) return NULL;
+    z->runs = w >> 2;
+    z->rx_fresh = 1; /* the parked connection was between messages */
+    c->priv_.zpark = 0;
+    c->priv_.hx.pmd = z;
+    return z;
+}
+/* The agreed parameters (windows, takeovers) into *p, parked or not; 0 when
+   the extension was not agreed. */
+static int rtws__pmd_params(const rtws_conn *c, rtws__pmd *p) {
+    if (c->priv_.zpark) {
+        p->rx_bits = (uint8_t)(c->priv_.zpark & 15u);
+        p->tx_bits = (uint8_t)(c->priv_.zpark >> 4);
+        p->rx_takeover = (uint8_t)(c->priv_.hx.zw >> 1 & 1u);
+        p->tx_takeover = (uint8_t)(c->priv_.hx.zw & 1u);
+        return 1;
+    }
+    if (!c->priv_.hx.pmd) return 0;
+    p->rx_bits = c->priv_.hx.pmd->rx_bits;
+    p->tx_bits = c->priv_.hx.pmd->tx_bits;
+    p->rx_takeover = c->priv_.hx.pmd->rx_takeover;
+    p->tx_takeover = c->priv_.hx.pmd->tx_takeover;
+    return 1;
 }
 
 #if !defined(RTWS_NO_SERVER)
@@ -8372,7 +8426,7 @@ static const uint8_t rtws__pmd_tail[4] = {0, 0, 0xff, 0xff};
 __attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
 #endif
 static uint8_t rtws__pmd_rsv(rtws_conn *c) {
-    c->priv_.hx.pmd->rx_fresh = 1;
+    if (!c->priv_.zpark) c->priv_.hx.pmd->rx_fresh = 1; /* else rtws__pmd_wake sets it */
     return RTWS__MSG_Z;
 }
 
@@ -8458,9 +8512,13 @@ static int rtws__pmd_inflate(rtws_conn *c, rtws__pmd *z, const uint8_t *in, size
 __attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
 #endif
 static int rtws__pmd_recv(rtws_conn *c, const uint8_t *p, size_t k, int msg_end) {
-    rtws__pmd *z = c->priv_.hx.pmd;
+    rtws__pmd *z = rtws__pmd_wake(c);
     const rtws_config *cfg = c->priv_.cfg;
     rtws_opcode op = (rtws_opcode)(c->priv_.msg_op & ~RTWS__MSG_Z);
+    if (!z) {
+        rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_TRY_AGAIN);
+        return 0;
+    }
     if (z->rx_fresh) {
         if (!z->inf && !rtws__pmd_inf_init(c, z)) {
             rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_TRY_AGAIN);
@@ -8572,10 +8630,11 @@ static rtws_err rtws__pmd_send_lent(rtws_conn *c, rtws__pmd *z, rtws_opcode op, 
 __attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
 #endif
 static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len) {
-    rtws__pmd *z = c->priv_.hx.pmd;
+    rtws__pmd *z = rtws__pmd_wake(c);
     const uint8_t *in = (const uint8_t *)data;
     size_t zlen = 0, off = 0;
     rtws_err e;
+    if (!z) return rtws__queue_frame(c, 1, op, data, len);
     if (!z->tx_takeover && rtws__conn_pool(c)) return rtws__pmd_send_lent(c, z, op, data, len);
     if ((!z->def && !rtws__pmd_def_init(c, z)) ||
         (len < SIZE_MAX / 2 && !rtws__pmd_zgrow(c, z, len + len / 8 + 64)))
@@ -8616,7 +8675,7 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
    server_max_window_bits share one copy when the message fits theirs. Returns
    s when the message did not shrink (marked: nobody tries again) or memory
    could not be had (the next connection tries again). */
-static rtws__chunk *rtws__shared_z(rtws_conn *c, rtws__pmd *z, rtws__chunk *s) {
+static rtws__chunk *rtws__shared_z(rtws_conn *c, unsigned tx_bits, rtws__chunk *s) {
     rtws_z_config zc;
     size_t off = (sizeof(rtws_deflate) + 15) & ~(size_t)15, mem, dcap = 0, zcap = 0, used = 0,
            zlen = 0, len = s->payload, hl;
@@ -8626,10 +8685,11 @@ static rtws__chunk *rtws__shared_z(rtws_conn *c, rtws__pmd *z, rtws__chunk *s) {
     rtws__chunk *v;
     void *d;
     uint8_t *zb;
-    while (bits < z->tx_bits && ((size_t)1 << bits) < len) bits++;
+    rtws__pmd *z;
+    while (bits < tx_bits && ((size_t)1 << bits) < len) bits++;
     for (v = s->zv; v; v = v->znext)
         if (v->zflags == bits) return v;
-    if (len > SIZE_MAX / 2 - 4096) return s;
+    if (len > SIZE_MAX / 2 - 4096 || !(z = rtws__pmd_wake(c))) return s;
     memset(&zc, 0, sizeof zc);
     zc.window_bits = bits;
     zc.level = c->priv_.cfg->deflate_level;
@@ -8724,7 +8784,7 @@ static void rtws__process(rtws_conn *c) {
             uint8_t z = 0;       /* RTWS__MSG_Z: a compressed message starts */
             rtws_err e;
 #if !defined(RTWS_NO_DEFLATE)
-            if (c->priv_.hx.pmd) rsv_ok = 4;
+            if (c->priv_.zpark || c->priv_.hx.pmd) rsv_ok = 4;
 #endif
             e = rtws__frame_begin(&c->priv_.h, p, avail, c->priv_.cfg->role, c->priv_.msg_op != 0,
                                   c->priv_.cfg->max_frame, rsv_ok, &hl);
@@ -8984,7 +9044,10 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
     if (!c->priv_.nseg) rtws__segs_free(c);
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.opened && c->priv_.hx.pmd) rtws__pmd_trim(c, c->priv_.hx.pmd, 0);
+    if (c->priv_.opened && !c->priv_.zpark && c->priv_.hx.pmd) {
+        rtws__pmd_trim(c, c->priv_.hx.pmd, 0);
+        rtws__pmd_park(c);
+    }
 #endif
     if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && !c->priv_.ctl->uping_n &&
         c->priv_.cout_off == c->priv_.cout_len) {
@@ -9135,7 +9198,8 @@ static rtws_err rtws__send(rtws_conn *c, rtws_opcode op, const void *data, size_
         (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || (fin && st)))
         return RTWS_ERR_UTF8;
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.hx.pmd && !(flags & RTWS_SEND_UNCOMPRESSED) && len >= c->priv_.cfg->deflate_threshold)
+    if ((c->priv_.zpark || c->priv_.hx.pmd) && !(flags & RTWS_SEND_UNCOMPRESSED) &&
+        len >= c->priv_.cfg->deflate_threshold)
         e = rtws__pmd_send(c, op, data, len); /* (a whole message: flags say so) */
     else
 #else
@@ -9172,16 +9236,15 @@ RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t l
 
 #if !defined(RTWS_NO_DEFLATE)
 RTWS_API int rtws_conn_get_deflate(const rtws_conn *c, rtws_pmd_offer *agreed) {
-    const rtws__pmd *z;
-    if (!c->priv_.opened || c->priv_.freed || !c->priv_.hx.pmd) return 0;
-    z = c->priv_.hx.pmd;
+    rtws__pmd z;
+    if (!c->priv_.opened || c->priv_.freed || !rtws__pmd_params(c, &z)) return 0;
     if (agreed) {
         int server = c->priv_.cfg->role == RTWS_SERVER;
         memset(agreed, 0, sizeof *agreed);
-        agreed->server_no_context_takeover = (uint8_t)!(server ? z->tx_takeover : z->rx_takeover);
-        agreed->client_no_context_takeover = (uint8_t)!(server ? z->rx_takeover : z->tx_takeover);
-        agreed->server_max_window_bits = server ? z->tx_bits : z->rx_bits;
-        agreed->client_max_window_bits = server ? z->rx_bits : z->tx_bits;
+        agreed->server_no_context_takeover = (uint8_t)!(server ? z.tx_takeover : z.rx_takeover);
+        agreed->client_no_context_takeover = (uint8_t)!(server ? z.rx_takeover : z.tx_takeover);
+        agreed->server_max_window_bits = server ? z.tx_bits : z.rx_bits;
+        agreed->client_max_window_bits = server ? z.rx_bits : z.tx_bits;
     }
     return 1;
 }
@@ -9228,14 +9291,17 @@ RTWS_API void rtws_shared_set_flags(rtws_shared *s, unsigned flags) {
 RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     rtws_err e;
     rtws__chunk *q = s;
+#if !defined(RTWS_NO_DEFLATE)
+    rtws__pmd zp;
+#endif
     if (c->priv_.cfg->role != RTWS_SERVER || !s || s->zup || c->priv_.send_op) return RTWS_ERR_INVALID;
     e = rtws__send_check(c, s->len);
     if (e) return e;
     if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.hx.pmd && !(s->zflags & (RTWS_SEND_UNCOMPRESSED | RTWS__SH_NOGAIN)) &&
-        s->payload >= c->priv_.cfg->deflate_threshold) {
-        if (c->priv_.hx.pmd->tx_takeover) {
+    if (!(s->zflags & (RTWS_SEND_UNCOMPRESSED | RTWS__SH_NOGAIN)) &&
+        s->payload >= c->priv_.cfg->deflate_threshold && rtws__pmd_params(c, &zp)) {
+        if (zp.tx_takeover) {
             /* our window is kept: only this connection's compressor can
                continue it, so the message is compressed for c alone */
             e = rtws__pmd_send(c, (rtws_opcode)(RTWS__CHUNK_DATA(s)[0] & 0x0f),
@@ -9245,7 +9311,7 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
             c->priv_.bytes_out += s->payload;
             return RTWS_OK;
         }
-        q = rtws__shared_z(c, c->priv_.hx.pmd, s);
+        q = rtws__shared_z(c, zp.tx_bits, s);
     }
 #endif
     q->refs++;
