@@ -17036,11 +17036,14 @@ static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, 
 
 typedef struct rtws__ruser {
     rtws__hnode h;     /* key: the user id */
+    struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
     uint32_t conns;    /* router connections of this user */
     uint32_t sessions; /* sessions of this user */
     uint32_t channels; /* channels this user created that still exist */
-    struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
-} rtws__ruser;       /* its id (h.key), up to 63 bytes and a NUL, follows the struct */
+} rtws__ruser;
+/* its id (h.key), up to 63 bytes and a NUL, follows the last field, in the
+   struct's tail padding (4 bytes less per user on LP64) */
+#define RTWS__UID_OFF (offsetof(rtws__ruser, channels) + sizeof(uint32_t))
 
 typedef struct rtws__dedupe {
     uint64_t at;      /* now_ms when first published */
@@ -17055,9 +17058,11 @@ typedef struct rtws__session {
     uint64_t expire;  /* when conns is 0: forget it then */
     rtws__dedupe *dd; /* ring of recent publish ids */
     uint32_t conns;   /* 32-bit counts: one session per connection at most, so */
-    uint32_t ddcap, ddhead, ddcount; /* these 96 bytes are per connection too */
-    char id[32];      /* 22 characters of base64url (16 random bytes) */
-} rtws__session;
+    uint32_t ddcap, ddhead, ddcount; /* these bytes are per connection too */
+} rtws__session;      /* its id (h.key) and a NUL follow the struct: 22 characters of
+                         base64url (16 random bytes) made here, up to 31 from Redis */
+#define RTWS__SID(s) ((char *)((s) + 1))
+#define RTWS__SID_NEW 23u /* rtws__session_new's id and its NUL */
 
 typedef struct rtws__member rtws__member;
 
@@ -17540,11 +17545,12 @@ static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
     rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
     if (u) return u;
     if (n >= 64) return NULL;
-    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u + n + 1);
+    /* never less than the struct: an object of its type fits in the block */
+    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), RTWS__MAX(RTWS__UID_OFF + n + 1, sizeof *u));
     if (!u) return NULL;
-    memset(u, 0, sizeof *u);
-    memcpy(u + 1, name, n + 1);
-    u->h.key = (const char *)(u + 1);
+    memset(u, 0, RTWS__UID_OFF);
+    memcpy((char *)u + RTWS__UID_OFF, name, n + 1);
+    u->h.key = (const char *)u + RTWS__UID_OFF;
     u->h.klen = (uint32_t)n;
     u->h.hash = h;
     if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
@@ -17589,31 +17595,31 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
     rtws__session *s;
     size_t n;
     if (rtws__rt_random(r, raw, sizeof raw) != 0) return NULL;
-    s = (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s);
+    s = (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s + RTWS__SID_NEW);
     if (!s) return NULL;
     memset(s, 0, sizeof *s);
-    n = rtws__b64url_encode(raw, sizeof raw, s->id, sizeof s->id);
+    n = rtws__b64url_encode(raw, sizeof raw, RTWS__SID(s), RTWS__SID_NEW);
     if (!n) {
         rtws__free(rtws__ra(r), s);
         return NULL;
     }
-    s->h.key = s->id;
+    s->h.key = RTWS__SID(s);
     s->h.klen = (uint32_t)n;
-    s->h.hash = rtws__hash(s->id, n);
+    s->h.hash = rtws__hash(s->h.key, n);
     s->user = u;
     if (!rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), s);
         return NULL;
     }
     u->sessions++;
-    rtws__rmem(r, sizeof *s, 1);
+    rtws__rmem(r, sizeof *s + n + 1, 1);
     return s;
 }
 
 static void rtws__session_free(rtws_router *r, rtws__session *s) {
     rtws__ruser *u = s->user;
     rtws__hdel(&r->sessions, &s->h);
-    rtws__rmem(r, sizeof *s + s->ddcap * sizeof *s->dd, 0);
+    rtws__rmem(r, sizeof *s + s->h.klen + 1 + s->ddcap * sizeof *s->dd, 0);
     u->sessions--;
     rtws__free(rtws__ra(r), s->dd);
     rtws__free(rtws__ra(r), s);
@@ -17835,7 +17841,7 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "welcome");
         rtws__w_strz(r, "user", rc->user->h.key);
-        rtws__w_strz(r, "session", rc->session->id);
+        rtws__w_strz(r, "session", rc->session->h.key);
         rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
         rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
         rtws__w_strz(r, "auth", rc->ep->e.auth_required ? "required" : "optional");
@@ -17858,7 +17864,7 @@ static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "authenticated");
         rtws__w_strz(r, "user", rc->user->h.key);
-        rtws__w_strz(r, "session", rc->session->id);
+        rtws__w_strz(r, "session", rc->session->h.key);
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
 }
@@ -19176,8 +19182,8 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
     argv[5] = k3;
     lens[5] = 0;
     if (rc && id && idl <= 64) { /* P:dd:<session>:<id> */
-        size_t sn = strlen(rc->session->id);
-        lens[5] = rtws__eng_key(e, k3, "dd", rc->session->id, sn);
+        size_t sn = rc->session->h.klen;
+        lens[5] = rtws__eng_key(e, k3, "dd", rc->session->h.key, sn);
         k3[lens[5]++] = ':';
         memcpy(k3 + lens[5], id, idl);
         lens[5] += idl;
@@ -19221,7 +19227,7 @@ static void rtws__eng_session_save(rtws_router *r, const rtws__session *s) {
     argv[0] = "SET";
     lens[0] = 3;
     argv[1] = k;
-    lens[1] = rtws__eng_key(e, k, "sess", s->id, s->h.klen);
+    lens[1] = rtws__eng_key(e, k, "sess", s->h.key, s->h.klen);
     argv[2] = s->user->h.key;
     lens[2] = s->user->h.klen;
     argv[3] = "PX";
@@ -19252,18 +19258,19 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
             memcpy(name, rep->str, rep->len);
             name[rep->len] = '\0';
             u = rtws__user_get(r, name);
-            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s) : NULL;
+            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s + sn + 1) : NULL;
             if (s) { /* the session, known here from now on under its id */
                 memset(s, 0, sizeof *s);
-                memcpy(s->id, sid, sn);
-                s->h.key = s->id;
+                memcpy(RTWS__SID(s), sid, sn);
+                RTWS__SID(s)[sn] = '\0';
+                s->h.key = RTWS__SID(s);
                 s->h.klen = (uint32_t)sn;
-                s->h.hash = rtws__hash(s->id, sn);
+                s->h.hash = rtws__hash(s->h.key, sn);
                 s->user = u;
                 s->expire = r->now + r->cfg.session_ttl_ms;
                 if (rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
                     u->sessions++;
-                    rtws__rmem(r, sizeof *s, 1);
+                    rtws__rmem(r, sizeof *s + sn + 1, 1);
                 } else {
                     rtws__free(rtws__ra(r), s);
                 }
@@ -20739,7 +20746,7 @@ RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const c
 RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c) {
     const rtws__rconn *rc = rtws__rc_of(c);
     (void)r;
-    return rc && rc->session ? rc->session->id : "";
+    return rc && rc->session ? rc->session->h.key : "";
 }
 
 RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const char *channel,
