@@ -1160,6 +1160,12 @@ typedef struct rtws__seg {
    opens, so its h is free (no wire opcode is above 15) */
 #define RTWS__OP_PLAIN_HTTP 0xFFu
 
+/* rtws_conn's cbits */
+#define RTWS__C_CFG_OWN 1u    /* cfg is c's own copy */
+#define RTWS__C_CLOSED_EVT 2u /* the CLOSE event went out */
+#define RTWS__C_WROTE 4u      /* bytes went out since the host's last timer pass */
+#define RTWS__C_WANT_CLOSE 8u /* the socket should close once the output is written */
+
 /* The connection's state, in the header only so that callers can place an
    rtws_conn anywhere (stack, static, their own pool): read it through the
    functions below, never directly. */
@@ -1168,8 +1174,6 @@ typedef struct rtws__conn_priv {
                                      shared one, or a copy of the connection's own */
     rtws_event_fn on_event;       /* cfg->on_event and cfg->user, or rtws_conn_set_handler's */
     void *user;
-    rtws_conn_state state;
-    rtws_err err;                 /* sticky fatal error */
     uint64_t now;                 /* latest now_ms seen */
     uint64_t hs_deadline;         /* opening handshake; 0 until the first call. Once open:
                                      when the frame or message in progress must be
@@ -1178,10 +1182,13 @@ typedef struct rtws__conn_priv {
                                      closed, keeps its own deadline here) */
     uint64_t last_rx, ping_at;    /* heartbeat */
     uint16_t close_code;          /* code of the close we sent */
-    uint8_t close_sent, close_recvd, closed_evt, opened, want_close, eof;
+    uint8_t state;                /* rtws_conn_state */
+    int8_t err;                   /* rtws_err: sticky fatal error */
+    uint8_t close_sent, close_recvd, opened, eof;
     uint8_t depth, freed, in_recv, ping_out, drop_input;
     uint8_t rborrow;              /* rbuf is the caller's (rtws_conn_recv_inplace) */
-    uint8_t cfg_own;              /* cfg is c's own copy */
+    uint8_t cbits;                /* RTWS__C_*: flags of few uses, one byte for all keeps
+                                     rtws_conn within 392 bytes */
     uint8_t zpark;                /* permessage-deflate parked by the idle trim (its state
                                      freed): the windows agreed, rx | tx << 4; 0 not */
     /* receive side: unread bytes are rbuf[rstart..rend) */
@@ -1213,7 +1220,6 @@ typedef struct rtws__conn_priv {
     uint8_t send_op;              /* opcode of a fragmented send in progress */
     uint8_t pong_len, ping_len;   /* pending control frames: pongs waiting in ctl->pongq,
                                      and our ping's payload length + 1 (0 none) */
-    uint8_t wrote;                /* bytes went out since the host's last timer pass */
     uint32_t send_utf8;
     struct rtws__ctl *ctl;        /* control-frame buffers, allocated when first needed */
     uint16_t cout_len, cout_off;
@@ -6804,7 +6810,7 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
     else memset(own, 0, sizeof *own);
     rtws__config_defaults(own);
     rtws__conn_init_shared(c, own);
-    c->priv_.cfg_own = 1;
+    c->priv_.cbits |= RTWS__C_CFG_OWN;
 }
 
 /* Buffers for control frames: only a connection that pings, answers a ping
@@ -6990,11 +6996,11 @@ static void rtws__release(rtws_conn *c) {
 #endif
     rtws__free(a, c->priv_.hs);
     rtws__free(a, c->priv_.ctl);
-    if (c->priv_.cfg_own) { /* the allocator lives in the copy being freed */
+    if (c->priv_.cbits & RTWS__C_CFG_OWN) { /* the allocator lives in the copy being freed */
         rtws_allocator own = c->priv_.cfg->allocator;
         rtws__free(&own, (void *)(uintptr_t)c->priv_.cfg);
         c->priv_.cfg = &rtws__cfg_none;
-        c->priv_.cfg_own = 0;
+        c->priv_.cbits &= (uint8_t)~RTWS__C_CFG_OWN;
     }
     c->priv_.ctl = NULL;
     c->priv_.pong_len = c->priv_.ping_len = 0;
@@ -7027,7 +7033,7 @@ RTWS_API void rtws_conn_free(rtws_conn *c) {
 
 RTWS_API void rtws_conn_reset(rtws_conn *c) {
     rtws_config cfg = *c->priv_.cfg;
-    const rtws_config *shared = c->priv_.cfg_own ? NULL : c->priv_.cfg;
+    const rtws_config *shared = (c->priv_.cbits & RTWS__C_CFG_OWN) ? NULL : c->priv_.cfg;
     rtws_event_fn fn = c->priv_.on_event;
     void *user = c->priv_.user, *data = c->priv_.data;
     rtws__release(c);
@@ -7039,8 +7045,8 @@ RTWS_API void rtws_conn_reset(rtws_conn *c) {
 }
 
 RTWS_API const rtws_config *rtws_conn_get_config(const rtws_conn *c) { return c->priv_.cfg; }
-RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->priv_.state; }
-RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c) { return c->priv_.err; }
+RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return (rtws_conn_state)c->priv_.state; }
+RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c) { return (rtws_err)c->priv_.err; }
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->priv_.data = data; }
 RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) {
     c->priv_.on_event = fn;
@@ -7079,7 +7085,7 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->rtt_min_ms = c->priv_.rtt_min;
     st->rtt_samples = c->priv_.rtt_n;
     st->rtt_avg_ms = c->priv_.rtt_n ? (uint32_t)(c->priv_.rtt_sum / c->priv_.rtt_n) : 0;
-    st->last_error = c->priv_.err;
+    st->last_error = (rtws_err)c->priv_.err;
     st->buffered = (c->priv_.rend - c->priv_.rstart) + rtws_conn_out_pending(c);
     st->buffer_cap = rtws__conn_buffer_cap(c);
 #if !defined(RTWS_NO_DEFLATE)
@@ -7117,8 +7123,8 @@ static void rtws__event_init(rtws_event *ev, rtws_event_type type) {
 static void rtws__emit_close(rtws_conn *c, unsigned code, const uint8_t *reason, size_t len,
                              int clean, int by_peer) {
     rtws_event ev;
-    if (c->priv_.closed_evt || !c->priv_.opened) return;
-    c->priv_.closed_evt = 1;
+    if ((c->priv_.cbits & RTWS__C_CLOSED_EVT) || !c->priv_.opened) return;
+    c->priv_.cbits |= RTWS__C_CLOSED_EVT;
     rtws__event_init(&ev, RTWS_EV_CLOSE);
     ev.close.code = code;
     ev.close.reason = len ? (const char *)reason : NULL;
@@ -7254,7 +7260,7 @@ static rtws_err rtws__queue_frame_rsv(rtws_conn *c, int fin, rtws_opcode op, con
         v[1].base = data;
         v[1].len = len;
         sent = c->priv_.io_->write(c, v, 2);
-        if (sent) c->priv_.wrote = 1;
+        if (sent) c->priv_.cbits |= RTWS__C_WROTE;
         if (sent >= hl + len) { /* all of it: the chunk goes back as the spare */
             rtws__seg_pop(c);
             return RTWS_OK;
@@ -7397,7 +7403,7 @@ RTWS_API const uint8_t *rtws_conn_out(rtws_conn *c, size_t *len) {
 }
 
 RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
-    if (n) c->priv_.wrote = 1;
+    if (n) c->priv_.cbits |= RTWS__C_WROTE;
     if (c->priv_.cout_off < c->priv_.cout_len) {
         size_t k = RTWS__MIN(n, (size_t)(c->priv_.cout_len - c->priv_.cout_off));
         c->priv_.cout_off = (uint16_t)(c->priv_.cout_off + k);
@@ -7470,7 +7476,7 @@ static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reaso
 /* The connection is over: the host flushes what is queued, then closes. */
 static void rtws__finish(rtws_conn *c) {
     c->priv_.state = RTWS_STATE_CLOSED;
-    c->priv_.want_close = 1;
+    c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     c->priv_.drop_input = 1;
     if (c->priv_.notify_) c->priv_.notify_(c);
     if (!c->priv_.close_deadline || c->priv_.close_deadline > c->priv_.now + c->priv_.cfg->close_timeout_ms)
@@ -7483,7 +7489,7 @@ static void rtws__finish(rtws_conn *c) {
    of the bad frame) still goes out first, within close_timeout_ms. */
 static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
     if (c->priv_.state == RTWS_STATE_CLOSED) return;
-    c->priv_.err = err;
+    c->priv_.err = (int8_t)err;
     rtws__emit_error(c, err, 0);
     if (c->priv_.opened && !c->priv_.close_sent) {
         rtws__queue_close(c, code, NULL, 0);
@@ -8103,7 +8109,7 @@ out:
 }
 
 static void rtws__client_fail(rtws_conn *c, rtws_err err, int status) {
-    c->priv_.err = err;
+    c->priv_.err = (int8_t)err;
     rtws__emit_error(c, err, status);
     rtws__finish(c);
 }
@@ -8387,7 +8393,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         /* §7.1.1: the server closes TCP first; a client waits for that, with
            a deadline */
         c->priv_.close_deadline = c->priv_.now + c->priv_.cfg->close_timeout_ms;
-        if (c->priv_.cfg->role == RTWS_SERVER) c->priv_.want_close = 1;
+        if (c->priv_.cfg->role == RTWS_SERVER) c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     }
     }
 }
@@ -8922,7 +8928,7 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
         c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->message_timeout_ms;
     c->priv_.in_recv = 0;
     if (c->priv_.freed) e = RTWS_ERR_CLOSED;
-    else if (c->priv_.err) e = c->priv_.err;
+    else if (c->priv_.err) e = (rtws_err)c->priv_.err;
     else if (c->priv_.state == RTWS_STATE_HANDSHAKE || c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend)
         e = RTWS_EAGAIN; /* in the middle of a head, frame or message */
     else e = RTWS_OK;
@@ -8934,7 +8940,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
                                  size_t *used) {
     const uint8_t *d = (const uint8_t *)data;
     size_t done = 0;
-    rtws_err e = c->priv_.err ? c->priv_.err : RTWS_EAGAIN;
+    rtws_err e = c->priv_.err ? (rtws_err)c->priv_.err : RTWS_EAGAIN;
     if (used) *used = 0;
     if (c->priv_.freed) return RTWS_ERR_CLOSED;
     if (c->priv_.in_recv) return RTWS_ERR_INVALID;
@@ -8952,7 +8958,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
             if (c->priv_.cfg->role != RTWS_SERVER) rtws__client_handshake(c, (const char *)d, head);
             else if (!rtws__server_handshake(c, (const char *)d, head, len)) done = 0; /* body: buffer */
             c->priv_.in_recv = 0;
-            e = c->priv_.err ? c->priv_.err : RTWS_OK;
+            e = c->priv_.err ? (rtws_err)c->priv_.err : RTWS_OK;
             rtws__leave(c);
             if (c->priv_.freed) {
                 if (used) *used = done;
@@ -8983,7 +8989,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
     }
     if (used) *used = done;
     if (c->priv_.freed) return RTWS_ERR_CLOSED;
-    return c->priv_.err ? c->priv_.err : e;
+    return c->priv_.err ? (rtws_err)c->priv_.err : e;
 }
 
 RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms) {
@@ -9025,11 +9031,11 @@ RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
         c->priv_.err = rtws__tunneling(c)                         ? RTWS_ERR_PROXY
                        : c->priv_.state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE
                                                                 : RTWS_ERR_ABNORMAL;
-        rtws__emit_error(c, c->priv_.err, 0);
+        rtws__emit_error(c, (rtws_err)c->priv_.err, 0);
         rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     }
     c->priv_.state = RTWS_STATE_CLOSED;
-    c->priv_.want_close = 1;
+    c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     c->priv_.drop_input = 1;
     rtws__leave(c);
 }
@@ -9062,7 +9068,7 @@ RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
     if (c->priv_.freed || c->priv_.eof) return c->priv_.freed ? 0u : (unsigned)RTWS_WANT_CLOSE;
     if (c->priv_.state == RTWS_STATE_IDLE) return 0;
     if (pending) w |= RTWS_WANT_WRITE;
-    if (c->priv_.want_close) return pending ? w : (unsigned)RTWS_WANT_CLOSE;
+    if (c->priv_.cbits & RTWS__C_WANT_CLOSE) return pending ? w : (unsigned)RTWS_WANT_CLOSE;
     return w | RTWS_WANT_READ;
 }
 
@@ -9114,7 +9120,7 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
             }
             c->priv_.state = RTWS_STATE_CLOSED;
             c->priv_.eof = 1; /* give up on the peer: close now, unsent output dropped */
-            c->priv_.want_close = 1;
+            c->priv_.cbits |= RTWS__C_WANT_CLOSE;
             c->priv_.drop_input = 1;
         }
     } else if (c->priv_.state == RTWS_STATE_OPEN && c->priv_.hs_deadline && now_ms >= c->priv_.hs_deadline) {
@@ -9542,7 +9548,7 @@ typedef struct rtws__sock {
                                     rtws__route (rtws__route_of); RTWS__SOCK_RAW: an
                                     rtws__rsock, an rtws_stream's socket (conn unused);
                                     RTWS__SOCK_DIRECT: a direct write went out in this
-                                    pass. One byte for all keeps the struct within 472 bytes */
+                                    pass. One byte for all keeps the struct within 464 bytes */
 } rtws__sock;
 #define RTWS__SOCK_WAKER 1u
 #define RTWS__SOCK_ROUTED 2u
@@ -9988,7 +9994,7 @@ static void rtws__destroy(rtws__sock *s) {
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
     ctx->socks[i]->index = (uint32_t)i;
     if (!s->listener && !(s->kind & RTWS__SOCK_RAW)) {
-        if (s->conn.priv_.opened && !s->conn.priv_.closed_evt && !s->conn.priv_.freed) {
+        if (s->conn.priv_.opened && !(s->conn.priv_.cbits & RTWS__C_CLOSED_EVT) && !s->conn.priv_.freed) {
             /* closed without a close handshake (rtws_ctx_free): say so, so
                whatever keeps state per connection (the router) lets go */
             rtws__enter(&s->conn, ctx->now);
@@ -10113,13 +10119,13 @@ static void rtws__host_fail(rtws__sock *s, rtws_err err, int detail, const char 
     ev.error.err = err;
     ev.error.detail = detail;
     ev.error.detail_text = detail_text;
-    c->priv_.err = err;
+    c->priv_.err = (int8_t)err;
     rtws__enter(c, s->ctx->now);
     rtws__emit(c, &ev);
     rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     c->priv_.state = RTWS_STATE_CLOSED;
     c->priv_.eof = 1;
-    c->priv_.want_close = 1;
+    c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     c->priv_.drop_input = 1;
     rtws__leave(c);
 }
@@ -12883,7 +12889,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
            without output (a subscriber that only receives broadcasts keeps
            its output buffers while they flow) */
         if (rtws__holds_buffers(&s->conn) && s->conn.priv_.last_rx + ctx->cfg.trim_ms <= now) {
-            if (s->conn.priv_.wrote) s->conn.priv_.wrote = 0;
+            if (s->conn.priv_.cbits & RTWS__C_WROTE) s->conn.priv_.cbits &= (uint8_t)~RTWS__C_WROTE;
             else rtws_conn_trim(&s->conn);
         }
         rx += (s->conn.priv_.rborrow ? 0 : s->conn.priv_.rcap) + s->conn.priv_.mcap;
@@ -13142,7 +13148,7 @@ RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconn
 RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx) {
     size_t i, n = 0;
     for (i = 0; i < ctx->nsocks; i++) {
-        rtws_conn_state st = ctx->socks[i]->conn.priv_.state;
+        rtws_conn_state st = (rtws_conn_state)ctx->socks[i]->conn.priv_.state;
         if (!ctx->socks[i]->listener && (st == RTWS_STATE_OPEN || st == RTWS_STATE_CLOSING)) n++;
     }
     return n;
