@@ -17058,16 +17058,28 @@ typedef struct rtws__dedupe {
     char id[64];
 } rtws__dedupe;
 
+/* A session's ring of recent publish ids: cap entries follow it, the oldest
+   at head. Its counts live in its block, not in the session: most sessions
+   never publish with an id. */
+typedef struct rtws__ddring {
+    uint32_t cap, head, count, pad_;
+} rtws__ddring;
+#define RTWS__DD(g) ((rtws__dedupe *)(void *)((g) + 1))
+
 typedef struct rtws__session {
     rtws__hnode h;    /* key: the session id */
     rtws__ruser *user;
     uint64_t expire;  /* when conns is 0: forget it then */
-    rtws__dedupe *dd; /* ring of recent publish ids */
-    uint32_t conns;   /* 32-bit counts: one session per connection at most, so */
-    uint32_t ddcap, ddhead, ddcount; /* these bytes are per connection too */
-} rtws__session;      /* its id (h.key) and a NUL follow the struct: 22 characters of
-                         base64url (16 random bytes) made here, up to 31 from Redis */
-#define RTWS__SID(s) ((char *)((s) + 1))
+    rtws__ddring *dd; /* NULL until the first publish with an id */
+    uint32_t conns;   /* one session per connection at most: these bytes are per
+                         connection too */
+} rtws__session;
+/* its id (h.key) and a NUL follow the last field, in the struct's tail
+   padding: 22 characters of base64url (16 random bytes) made here, up to 31
+   from Redis; the block is never smaller than the struct */
+#define RTWS__SID_OFF (offsetof(rtws__session, conns) + sizeof(uint32_t))
+#define RTWS__SID(s) ((char *)(s) + RTWS__SID_OFF)
+#define RTWS__SESS_SIZE(n) RTWS__MAX(RTWS__SID_OFF + (n) + 1, sizeof(rtws__session))
 #define RTWS__SID_NEW 23u /* rtws__session_new's id and its NUL */
 
 typedef struct rtws__member rtws__member;
@@ -17601,9 +17613,9 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
     rtws__session *s;
     size_t n;
     if (rtws__rt_random(r, raw, sizeof raw) != 0) return NULL;
-    s = (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s + RTWS__SID_NEW);
+    s = (rtws__session *)rtws__alloc(rtws__ra(r), RTWS__SESS_SIZE(RTWS__SID_NEW - 1));
     if (!s) return NULL;
-    memset(s, 0, sizeof *s);
+    memset(s, 0, RTWS__SID_OFF);
     n = rtws__b64url_encode(raw, sizeof raw, RTWS__SID(s), RTWS__SID_NEW);
     if (!n) {
         rtws__free(rtws__ra(r), s);
@@ -17618,14 +17630,15 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
         return NULL;
     }
     u->sessions++;
-    rtws__rmem(r, sizeof *s + n + 1, 1);
+    rtws__rmem(r, RTWS__SESS_SIZE(n), 1);
     return s;
 }
 
 static void rtws__session_free(rtws_router *r, rtws__session *s) {
     rtws__ruser *u = s->user;
     rtws__hdel(&r->sessions, &s->h);
-    rtws__rmem(r, sizeof *s + s->h.klen + 1 + s->ddcap * sizeof *s->dd, 0);
+    rtws__rmem(r, RTWS__SESS_SIZE(s->h.klen) +
+                      (s->dd ? sizeof *s->dd + s->dd->cap * sizeof(rtws__dedupe) : 0), 0);
     u->sessions--;
     rtws__free(rtws__ra(r), s->dd);
     rtws__free(rtws__ra(r), s);
@@ -18253,9 +18266,10 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
 /* The session's entry for a publish id still inside the dedupe window, or NULL. */
 static const rtws__dedupe *rtws__dd_find(const rtws_router *r, const rtws__session *s,
                                          const char *id, size_t idl, uint64_t now) {
+    const rtws__ddring *g = s->dd;
     size_t i;
-    for (i = 0; s->dd && i < s->ddcount; i++) {
-        const rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
+    for (i = 0; g && i < g->count; i++) {
+        const rtws__dedupe *e = (const rtws__dedupe *)(const void *)(g + 1) + (g->head + i) % g->cap;
         if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms)
             return e;
     }
@@ -18266,28 +18280,44 @@ static const rtws__dedupe *rtws__dd_find(const rtws_router *r, const rtws__sessi
    which grows lazily up to dedupe_max; when full, the oldest id goes. */
 static void rtws__dd_add(rtws_router *r, rtws__session *s, const char *id, size_t idl,
                          uint64_t seq, uint64_t now) {
-    if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
-        void *dd = s->dd; /* when this fails, the ring keeps its size */
-        size_t old = s->ddcap, cap = old, head = s->ddhead;
-        rtws__ring_grow(rtws__ra(r), &dd, &cap, &head, sizeof *s->dd,
-                        r->cfg.dedupe_max < UINT32_MAX ? r->cfg.dedupe_max : UINT32_MAX);
-        s->dd = (rtws__dedupe *)dd;
-        s->ddcap = (uint32_t)cap;
-        s->ddhead = (uint32_t)head;
-        rtws__rmem(r, (cap - old) * sizeof *s->dd, 1);
-    }
-    if (s->ddcap) {
-        rtws__dedupe *e;
-        if (s->ddcount == s->ddcap) { /* full: the oldest id goes */
-            s->ddhead = (s->ddhead + 1) % s->ddcap;
-            s->ddcount--;
+    rtws__ddring *g = s->dd;
+    size_t cap = g ? g->cap : 0;
+    if ((g ? g->count : 0) == cap && cap < r->cfg.dedupe_max) { /* grow lazily */
+        /* as rtws__ring_grow, behind the counts: the entries stay at
+           (head + i) % cap, oldest first; when it fails, the ring keeps its size */
+        const size_t elem = sizeof(rtws__dedupe);
+        size_t max = r->cfg.dedupe_max < UINT32_MAX ? r->cfg.dedupe_max : UINT32_MAX, ncap, k;
+        rtws__ddring *ng;
+        if (max > (SIZE_MAX - sizeof *g) / elem) max = (SIZE_MAX - sizeof *g) / elem;
+        ncap = cap > max / 2 ? max : cap * 2;
+        if (ncap < 16) ncap = max < 16 ? max : 16;
+        if (ncap < cap + 1) ncap = cap + 1;
+        ng = (rtws__ddring *)(g ? rtws__realloc(rtws__ra(r), g, sizeof *g + ncap * elem)
+                                : rtws__alloc(rtws__ra(r), sizeof *g + ncap * elem));
+        if (ng) {
+            if (!g) memset(ng, 0, sizeof *ng);
+            k = cap - ng->head;
+            if (ng->head) {
+                memmove(RTWS__DD(ng) + (ncap - k), RTWS__DD(ng) + ng->head, k * elem);
+                ng->head = (uint32_t)(ncap - k);
+            }
+            rtws__rmem(r, (ncap - cap) * elem + (g ? 0 : sizeof *ng), 1);
+            ng->cap = (uint32_t)ncap;
+            s->dd = g = ng;
         }
-        e = &s->dd[(s->ddhead + s->ddcount) % s->ddcap];
+    }
+    if (g) {
+        rtws__dedupe *e;
+        if (g->count == g->cap) { /* full: the oldest id goes */
+            g->head = (g->head + 1) % g->cap;
+            g->count--;
+        }
+        e = RTWS__DD(g) + (g->head + g->count) % g->cap;
         e->at = now;
         e->seq = seq;
         e->len = (uint8_t)idl;
         memcpy(e->id, id, idl);
-        s->ddcount++;
+        g->count++;
     }
 }
 
@@ -19264,9 +19294,9 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
             memcpy(name, rep->str, rep->len);
             name[rep->len] = '\0';
             u = rtws__user_get(r, name);
-            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s + sn + 1) : NULL;
+            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), RTWS__SESS_SIZE(sn)) : NULL;
             if (s) { /* the session, known here from now on under its id */
-                memset(s, 0, sizeof *s);
+                memset(s, 0, RTWS__SID_OFF);
                 memcpy(RTWS__SID(s), sid, sn);
                 RTWS__SID(s)[sn] = '\0';
                 s->h.key = RTWS__SID(s);
@@ -19276,7 +19306,7 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
                 s->expire = r->now + r->cfg.session_ttl_ms;
                 if (rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
                     u->sessions++;
-                    rtws__rmem(r, sizeof *s + sn + 1, 1);
+                    rtws__rmem(r, RTWS__SESS_SIZE(sn), 1);
                 } else {
                     rtws__free(rtws__ra(r), s);
                 }
