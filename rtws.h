@@ -1160,6 +1160,12 @@ typedef struct rtws__seg {
    opens, so its h is free (no wire opcode is above 15) */
 #define RTWS__OP_PLAIN_HTTP 0xFFu
 
+/* rtws_conn's cbits */
+#define RTWS__C_CFG_OWN 1u    /* cfg is c's own copy */
+#define RTWS__C_CLOSED_EVT 2u /* the CLOSE event went out */
+#define RTWS__C_WROTE 4u      /* bytes went out since the host's last timer pass */
+#define RTWS__C_WANT_CLOSE 8u /* the socket should close once the output is written */
+
 /* The connection's state, in the header only so that callers can place an
    rtws_conn anywhere (stack, static, their own pool): read it through the
    functions below, never directly. */
@@ -1168,8 +1174,6 @@ typedef struct rtws__conn_priv {
                                      shared one, or a copy of the connection's own */
     rtws_event_fn on_event;       /* cfg->on_event and cfg->user, or rtws_conn_set_handler's */
     void *user;
-    rtws_conn_state state;
-    rtws_err err;                 /* sticky fatal error */
     uint64_t now;                 /* latest now_ms seen */
     uint64_t hs_deadline;         /* opening handshake; 0 until the first call. Once open:
                                      when the frame or message in progress must be
@@ -1178,16 +1182,22 @@ typedef struct rtws__conn_priv {
                                      closed, keeps its own deadline here) */
     uint64_t last_rx, ping_at;    /* heartbeat */
     uint16_t close_code;          /* code of the close we sent */
-    uint8_t close_sent, close_recvd, closed_evt, opened, want_close, eof;
+    uint8_t state;                /* rtws_conn_state */
+    int8_t err;                   /* rtws_err: sticky fatal error */
+    uint8_t close_sent, close_recvd, opened, eof;
     uint8_t depth, freed, in_recv, ping_out, drop_input;
     uint8_t rborrow;              /* rbuf is the caller's (rtws_conn_recv_inplace) */
-    uint8_t cfg_own;              /* cfg is c's own copy */
+    uint8_t cbits;                /* RTWS__C_*: flags of few uses, one byte for all keeps
+                                     rtws_conn within 392 bytes */
+    uint8_t zpark;                /* permessage-deflate parked by the idle trim (its state
+                                     freed): the windows agreed, rx | tx << 4; 0 not */
     /* receive side: unread bytes are rbuf[rstart..rend) */
     uint8_t *rbuf;
     size_t rcap, rstart, rend;
     union { /* the handshake's, then once opened the open connection's (no byte to spare) */
         size_t hs_scanned;        /* how far rtws_http_head_end looked */
         struct rtws__pmd *pmd;    /* permessage-deflate state, NULL when not agreed */
+        size_t zw;                /* while zpark: runs << 2 | rx_takeover << 1 | tx_takeover */
     } hx;
     uint32_t rhint, roffer;       /* bytes to offer per read (<= 64 KiB), and what the
                                      last offer was (saturated) */
@@ -1210,7 +1220,6 @@ typedef struct rtws__conn_priv {
     uint8_t send_op;              /* opcode of a fragmented send in progress */
     uint8_t pong_len, ping_len;   /* pending control frames: pongs waiting in ctl->pongq,
                                      and our ping's payload length + 1 (0 none) */
-    uint8_t wrote;                /* bytes went out since the host's last timer pass */
     uint32_t send_utf8;
     struct rtws__ctl *ctl;        /* control-frame buffers, allocated when first needed */
     uint16_t cout_len, cout_off;
@@ -6802,7 +6811,7 @@ RTWS_API void rtws_conn_init(rtws_conn *c, const rtws_config *cfg) {
     else memset(own, 0, sizeof *own);
     rtws__config_defaults(own);
     rtws__conn_init_shared(c, own);
-    c->priv_.cfg_own = 1;
+    c->priv_.cbits |= RTWS__C_CFG_OWN;
 }
 
 /* Buffers for control frames: only a connection that pings, answers a ping
@@ -6977,7 +6986,10 @@ static void rtws__release(rtws_conn *c) {
     if (!c->priv_.rborrow) rtws__buf_drop(c, c->priv_.rbuf, c->priv_.rcap);
     rtws__buf_drop(c, c->priv_.mbuf, c->priv_.mcap);
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.opened && c->priv_.hx.pmd) { /* once open, hx is the pmd state */
+    if (c->priv_.zpark) { /* nothing allocated */
+        c->priv_.zpark = 0;
+        c->priv_.hx.pmd = NULL;
+    } else if (c->priv_.opened && c->priv_.hx.pmd) { /* once open, hx is the pmd state */
         rtws__pmd_trim(c, c->priv_.hx.pmd, 1);
         rtws__pmd_give(c, c->priv_.hx.pmd, sizeof *c->priv_.hx.pmd);
         c->priv_.hx.pmd = NULL;
@@ -6985,11 +6997,11 @@ static void rtws__release(rtws_conn *c) {
 #endif
     rtws__free(a, c->priv_.hs);
     rtws__free(a, c->priv_.ctl);
-    if (c->priv_.cfg_own) { /* the allocator lives in the copy being freed */
+    if (c->priv_.cbits & RTWS__C_CFG_OWN) { /* the allocator lives in the copy being freed */
         rtws_allocator own = c->priv_.cfg->allocator;
         rtws__free(&own, (void *)(uintptr_t)c->priv_.cfg);
         c->priv_.cfg = &rtws__cfg_none;
-        c->priv_.cfg_own = 0;
+        c->priv_.cbits &= (uint8_t)~RTWS__C_CFG_OWN;
     }
     c->priv_.ctl = NULL;
     c->priv_.pong_len = c->priv_.ping_len = 0;
@@ -7022,7 +7034,7 @@ RTWS_API void rtws_conn_free(rtws_conn *c) {
 
 RTWS_API void rtws_conn_reset(rtws_conn *c) {
     rtws_config cfg = *c->priv_.cfg;
-    const rtws_config *shared = c->priv_.cfg_own ? NULL : c->priv_.cfg;
+    const rtws_config *shared = (c->priv_.cbits & RTWS__C_CFG_OWN) ? NULL : c->priv_.cfg;
     rtws_event_fn fn = c->priv_.on_event;
     void *user = c->priv_.user, *data = c->priv_.data;
     rtws__release(c);
@@ -7034,8 +7046,8 @@ RTWS_API void rtws_conn_reset(rtws_conn *c) {
 }
 
 RTWS_API const rtws_config *rtws_conn_get_config(const rtws_conn *c) { return c->priv_.cfg; }
-RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return c->priv_.state; }
-RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c) { return c->priv_.err; }
+RTWS_API rtws_conn_state rtws_conn_get_state(const rtws_conn *c) { return (rtws_conn_state)c->priv_.state; }
+RTWS_API rtws_err rtws_conn_get_error(const rtws_conn *c) { return (rtws_err)c->priv_.err; }
 RTWS_API void rtws_conn_set_data(rtws_conn *c, void *data) { c->priv_.data = data; }
 RTWS_API void rtws_conn_set_handler(rtws_conn *c, rtws_event_fn fn, void *user) {
     c->priv_.on_event = fn;
@@ -7049,7 +7061,7 @@ static size_t rtws__conn_buffer_cap(const rtws_conn *c) {
     if (c->priv_.spare) n += sizeof *c->priv_.spare + c->priv_.spare->cap;
     if (c->priv_.ctl) n += sizeof *c->priv_.ctl;
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.opened && c->priv_.hx.pmd) n += rtws__pmd_mem(c->priv_.hx.pmd);
+    if (c->priv_.opened && !c->priv_.zpark && c->priv_.hx.pmd) n += rtws__pmd_mem(c->priv_.hx.pmd);
 #endif
     if (c->priv_.segs && c->priv_.segs != c->priv_.seg_inline) n += c->priv_.segcap * sizeof *c->priv_.segs;
     for (i = 0; i < c->priv_.nseg; i++) {
@@ -7074,11 +7086,13 @@ RTWS_API void rtws_conn_get_stats(const rtws_conn *c, rtws_conn_stats *st) {
     st->rtt_min_ms = c->priv_.rtt_min;
     st->rtt_samples = c->priv_.rtt_n;
     st->rtt_avg_ms = c->priv_.rtt_n ? (uint32_t)(c->priv_.rtt_sum / c->priv_.rtt_n) : 0;
-    st->last_error = c->priv_.err;
+    st->last_error = (rtws_err)c->priv_.err;
     st->buffered = (c->priv_.rend - c->priv_.rstart) + rtws_conn_out_pending(c);
     st->buffer_cap = rtws__conn_buffer_cap(c);
 #if !defined(RTWS_NO_DEFLATE)
-    st->deflate_runs = c->priv_.opened && c->priv_.hx.pmd ? c->priv_.hx.pmd->runs : 0;
+    st->deflate_runs = c->priv_.zpark                      ? (uint64_t)(c->priv_.hx.zw >> 2)
+                       : c->priv_.opened && c->priv_.hx.pmd ? c->priv_.hx.pmd->runs
+                                                             : 0;
 #endif
 }
 RTWS_API void *rtws_conn_get_data(const rtws_conn *c) { return c->priv_.data; }
@@ -7110,8 +7124,8 @@ static void rtws__event_init(rtws_event *ev, rtws_event_type type) {
 static void rtws__emit_close(rtws_conn *c, unsigned code, const uint8_t *reason, size_t len,
                              int clean, int by_peer) {
     rtws_event ev;
-    if (c->priv_.closed_evt || !c->priv_.opened) return;
-    c->priv_.closed_evt = 1;
+    if ((c->priv_.cbits & RTWS__C_CLOSED_EVT) || !c->priv_.opened) return;
+    c->priv_.cbits |= RTWS__C_CLOSED_EVT;
     rtws__event_init(&ev, RTWS_EV_CLOSE);
     ev.close.code = code;
     ev.close.reason = len ? (const char *)reason : NULL;
@@ -7247,7 +7261,7 @@ static rtws_err rtws__queue_frame_rsv(rtws_conn *c, int fin, rtws_opcode op, con
         v[1].base = data;
         v[1].len = len;
         sent = c->priv_.io_->write(c, v, 2);
-        if (sent) c->priv_.wrote = 1;
+        if (sent) c->priv_.cbits |= RTWS__C_WROTE;
         if (sent >= hl + len) { /* all of it: the chunk goes back as the spare */
             rtws__seg_pop(c);
             return RTWS_OK;
@@ -7390,7 +7404,7 @@ RTWS_API const uint8_t *rtws_conn_out(rtws_conn *c, size_t *len) {
 }
 
 RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
-    if (n) c->priv_.wrote = 1;
+    if (n) c->priv_.cbits |= RTWS__C_WROTE;
     if (c->priv_.cout_off < c->priv_.cout_len) {
         size_t k = RTWS__MIN(n, (size_t)(c->priv_.cout_len - c->priv_.cout_off));
         c->priv_.cout_off = (uint16_t)(c->priv_.cout_off + k);
@@ -7463,7 +7477,7 @@ static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reaso
 /* The connection is over: the host flushes what is queued, then closes. */
 static void rtws__finish(rtws_conn *c) {
     c->priv_.state = RTWS_STATE_CLOSED;
-    c->priv_.want_close = 1;
+    c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     c->priv_.drop_input = 1;
     if (c->priv_.notify_) c->priv_.notify_(c);
     if (!c->priv_.close_deadline || c->priv_.close_deadline > c->priv_.now + c->priv_.cfg->close_timeout_ms)
@@ -7476,7 +7490,7 @@ static void rtws__finish(rtws_conn *c) {
    of the bad frame) still goes out first, within close_timeout_ms. */
 static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
     if (c->priv_.state == RTWS_STATE_CLOSED) return;
-    c->priv_.err = err;
+    c->priv_.err = (int8_t)err;
     rtws__emit_error(c, err, 0);
     if (c->priv_.opened && !c->priv_.close_sent) {
         rtws__queue_close(c, code, NULL, 0);
@@ -7614,6 +7628,52 @@ static rtws__pmd *rtws__pmd_new(rtws_conn *c, unsigned rx_bits, unsigned tx_bits
     z->rx_takeover = (uint8_t)rx_takeover;
     z->tx_takeover = (uint8_t)tx_takeover;
     return z;
+}
+
+/* An idle connection's state is parked: the trim frees it (64 bytes of
+   every idle connection that agreed the extension) and keeps what outlives a
+   message in c (zpark, hx.zw); rtws__pmd_wake makes it again for the next
+   compressed message. Only a state that the trim left without codec or
+   buffer, and whose count fits, is parked. */
+static void rtws__pmd_park(rtws_conn *c) {
+    rtws__pmd *z = c->priv_.hx.pmd;
+    if (z->inf || z->def || z->zbuf || z->rx_bits > 15 || z->tx_bits > 15 ||
+        !(z->rx_bits | z->tx_bits) || z->runs > SIZE_MAX >> 2)
+        return;
+    c->priv_.zpark = (uint8_t)(z->rx_bits | z->tx_bits << 4);
+    c->priv_.hx.zw = (size_t)z->runs << 2 | (size_t)z->rx_takeover << 1 | (size_t)z->tx_takeover;
+    rtws__pmd_give(c, z, sizeof *z);
+}
+/* The state, made again when parked; NULL when that fails (memory, budget). */
+static rtws__pmd *rtws__pmd_wake(rtws_conn *c) {
+    size_t w = c->priv_.hx.zw;
+    rtws__pmd *z;
+    if (!c->priv_.zpark) return c->priv_.hx.pmd;
+    z = rtws__pmd_new(c, c->priv_.zpark & 15u, (unsigned)c->priv_.zpark >> 4, (int)(w >> 1 & 1u),
+                      (int)(w & 1u));
+    if (!z) return NULL;
+    z->runs = w >> 2;
+    z->rx_fresh = 1; /* the parked connection was between messages */
+    c->priv_.zpark = 0;
+    c->priv_.hx.pmd = z;
+    return z;
+}
+/* The agreed parameters (windows, takeovers) into *p, parked or not; 0 when
+   the extension was not agreed. */
+static int rtws__pmd_params(const rtws_conn *c, rtws__pmd *p) {
+    if (c->priv_.zpark) {
+        p->rx_bits = (uint8_t)(c->priv_.zpark & 15u);
+        p->tx_bits = (uint8_t)(c->priv_.zpark >> 4);
+        p->rx_takeover = (uint8_t)(c->priv_.hx.zw >> 1 & 1u);
+        p->tx_takeover = (uint8_t)(c->priv_.hx.zw & 1u);
+        return 1;
+    }
+    if (!c->priv_.hx.pmd) return 0;
+    p->rx_bits = c->priv_.hx.pmd->rx_bits;
+    p->tx_bits = c->priv_.hx.pmd->tx_bits;
+    p->rx_takeover = c->priv_.hx.pmd->rx_takeover;
+    p->tx_takeover = c->priv_.hx.pmd->tx_takeover;
+    return 1;
 }
 
 #if !defined(RTWS_NO_SERVER)
@@ -8050,7 +8110,7 @@ out:
 }
 
 static void rtws__client_fail(rtws_conn *c, rtws_err err, int status) {
-    c->priv_.err = err;
+    c->priv_.err = (int8_t)err;
     rtws__emit_error(c, err, status);
     rtws__finish(c);
 }
@@ -8334,7 +8394,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
         /* §7.1.1: the server closes TCP first; a client waits for that, with
            a deadline */
         c->priv_.close_deadline = c->priv_.now + c->priv_.cfg->close_timeout_ms;
-        if (c->priv_.cfg->role == RTWS_SERVER) c->priv_.want_close = 1;
+        if (c->priv_.cfg->role == RTWS_SERVER) c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     }
     }
 }
@@ -8373,7 +8433,7 @@ static const uint8_t rtws__pmd_tail[4] = {0, 0, 0xff, 0xff};
 __attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
 #endif
 static uint8_t rtws__pmd_rsv(rtws_conn *c) {
-    c->priv_.hx.pmd->rx_fresh = 1;
+    if (!c->priv_.zpark) c->priv_.hx.pmd->rx_fresh = 1; /* else rtws__pmd_wake sets it */
     return RTWS__MSG_Z;
 }
 
@@ -8459,9 +8519,13 @@ static int rtws__pmd_inflate(rtws_conn *c, rtws__pmd *z, const uint8_t *in, size
 __attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
 #endif
 static int rtws__pmd_recv(rtws_conn *c, const uint8_t *p, size_t k, int msg_end) {
-    rtws__pmd *z = c->priv_.hx.pmd;
+    rtws__pmd *z = rtws__pmd_wake(c);
     const rtws_config *cfg = c->priv_.cfg;
     rtws_opcode op = (rtws_opcode)(c->priv_.msg_op & ~RTWS__MSG_Z);
+    if (!z) {
+        rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_TRY_AGAIN);
+        return 0;
+    }
     if (z->rx_fresh) {
         if (!z->inf && !rtws__pmd_inf_init(c, z)) {
             rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_TRY_AGAIN);
@@ -8573,10 +8637,11 @@ static rtws_err rtws__pmd_send_lent(rtws_conn *c, rtws__pmd *z, rtws_opcode op, 
 __attribute__((noinline)) /* off the uncompressed path: inlined, it cost it registers */
 #endif
 static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, size_t len) {
-    rtws__pmd *z = c->priv_.hx.pmd;
+    rtws__pmd *z = rtws__pmd_wake(c);
     const uint8_t *in = (const uint8_t *)data;
     size_t zlen = 0, off = 0;
     rtws_err e;
+    if (!z) return rtws__queue_frame(c, 1, op, data, len);
     if (!z->tx_takeover && rtws__conn_pool(c)) return rtws__pmd_send_lent(c, z, op, data, len);
     if ((!z->def && !rtws__pmd_def_init(c, z)) ||
         (len < SIZE_MAX / 2 && !rtws__pmd_zgrow(c, z, len + len / 8 + 64)))
@@ -8617,7 +8682,7 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
    server_max_window_bits share one copy when the message fits theirs. Returns
    s when the message did not shrink (marked: nobody tries again) or memory
    could not be had (the next connection tries again). */
-static rtws__chunk *rtws__shared_z(rtws_conn *c, rtws__pmd *z, rtws__chunk *s) {
+static rtws__chunk *rtws__shared_z(rtws_conn *c, unsigned tx_bits, rtws__chunk *s) {
     rtws_z_config zc;
     size_t off = (sizeof(rtws_deflate) + 15) & ~(size_t)15, mem, dcap = 0, zcap = 0, used = 0,
            zlen = 0, len = s->payload, hl;
@@ -8627,10 +8692,11 @@ static rtws__chunk *rtws__shared_z(rtws_conn *c, rtws__pmd *z, rtws__chunk *s) {
     rtws__chunk *v;
     void *d;
     uint8_t *zb;
-    while (bits < z->tx_bits && ((size_t)1 << bits) < len) bits++;
+    rtws__pmd *z;
+    while (bits < tx_bits && ((size_t)1 << bits) < len) bits++;
     for (v = s->zv; v; v = v->znext)
         if (v->zflags == bits) return v;
-    if (len > SIZE_MAX / 2 - 4096) return s;
+    if (len > SIZE_MAX / 2 - 4096 || !(z = rtws__pmd_wake(c))) return s;
     memset(&zc, 0, sizeof zc);
     zc.window_bits = bits;
     zc.level = c->priv_.cfg->deflate_level;
@@ -8725,7 +8791,7 @@ static void rtws__process(rtws_conn *c) {
             uint8_t z = 0;       /* RTWS__MSG_Z: a compressed message starts */
             rtws_err e;
 #if !defined(RTWS_NO_DEFLATE)
-            if (c->priv_.hx.pmd) rsv_ok = 4;
+            if (c->priv_.zpark || c->priv_.hx.pmd) rsv_ok = 4;
 #endif
             e = rtws__frame_begin(&c->priv_.h, p, avail, c->priv_.cfg->role, c->priv_.msg_op != 0,
                                   c->priv_.cfg->max_frame, rsv_ok, &hl);
@@ -8863,7 +8929,7 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
         c->priv_.hs_deadline = c->priv_.now + c->priv_.cfg->message_timeout_ms;
     c->priv_.in_recv = 0;
     if (c->priv_.freed) e = RTWS_ERR_CLOSED;
-    else if (c->priv_.err) e = c->priv_.err;
+    else if (c->priv_.err) e = (rtws_err)c->priv_.err;
     else if (c->priv_.state == RTWS_STATE_HANDSHAKE || c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend)
         e = RTWS_EAGAIN; /* in the middle of a head, frame or message */
     else e = RTWS_OK;
@@ -8875,7 +8941,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
                                  size_t *used) {
     const uint8_t *d = (const uint8_t *)data;
     size_t done = 0;
-    rtws_err e = c->priv_.err ? c->priv_.err : RTWS_EAGAIN;
+    rtws_err e = c->priv_.err ? (rtws_err)c->priv_.err : RTWS_EAGAIN;
     if (used) *used = 0;
     if (c->priv_.freed) return RTWS_ERR_CLOSED;
     if (c->priv_.in_recv) return RTWS_ERR_INVALID;
@@ -8893,7 +8959,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
             if (c->priv_.cfg->role != RTWS_SERVER) rtws__client_handshake(c, (const char *)d, head);
             else if (!rtws__server_handshake(c, (const char *)d, head, len)) done = 0; /* body: buffer */
             c->priv_.in_recv = 0;
-            e = c->priv_.err ? c->priv_.err : RTWS_OK;
+            e = c->priv_.err ? (rtws_err)c->priv_.err : RTWS_OK;
             rtws__leave(c);
             if (c->priv_.freed) {
                 if (used) *used = done;
@@ -8924,7 +8990,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
     }
     if (used) *used = done;
     if (c->priv_.freed) return RTWS_ERR_CLOSED;
-    return c->priv_.err ? c->priv_.err : e;
+    return c->priv_.err ? (rtws_err)c->priv_.err : e;
 }
 
 RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms) {
@@ -8966,11 +9032,11 @@ RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
         c->priv_.err = rtws__tunneling(c)                         ? RTWS_ERR_PROXY
                        : c->priv_.state <= RTWS_STATE_HANDSHAKE ? RTWS_ERR_HANDSHAKE
                                                                 : RTWS_ERR_ABNORMAL;
-        rtws__emit_error(c, c->priv_.err, 0);
+        rtws__emit_error(c, (rtws_err)c->priv_.err, 0);
         rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     }
     c->priv_.state = RTWS_STATE_CLOSED;
-    c->priv_.want_close = 1;
+    c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     c->priv_.drop_input = 1;
     rtws__leave(c);
 }
@@ -8985,7 +9051,10 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
     if (!c->priv_.nseg) rtws__segs_free(c);
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.opened && c->priv_.hx.pmd) rtws__pmd_trim(c, c->priv_.hx.pmd, 0);
+    if (c->priv_.opened && !c->priv_.zpark && c->priv_.hx.pmd) {
+        rtws__pmd_trim(c, c->priv_.hx.pmd, 0);
+        rtws__pmd_park(c);
+    }
 #endif
     if (c->priv_.ctl && !c->priv_.pong_len && !c->priv_.ping_len && !c->priv_.ctl->uping_n &&
         c->priv_.cout_off == c->priv_.cout_len) {
@@ -9000,7 +9069,7 @@ RTWS_API unsigned rtws_conn_want(const rtws_conn *c) {
     if (c->priv_.freed || c->priv_.eof) return c->priv_.freed ? 0u : (unsigned)RTWS_WANT_CLOSE;
     if (c->priv_.state == RTWS_STATE_IDLE) return 0;
     if (pending) w |= RTWS_WANT_WRITE;
-    if (c->priv_.want_close) return pending ? w : (unsigned)RTWS_WANT_CLOSE;
+    if (c->priv_.cbits & RTWS__C_WANT_CLOSE) return pending ? w : (unsigned)RTWS_WANT_CLOSE;
     return w | RTWS_WANT_READ;
 }
 
@@ -9052,7 +9121,7 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
             }
             c->priv_.state = RTWS_STATE_CLOSED;
             c->priv_.eof = 1; /* give up on the peer: close now, unsent output dropped */
-            c->priv_.want_close = 1;
+            c->priv_.cbits |= RTWS__C_WANT_CLOSE;
             c->priv_.drop_input = 1;
         }
     } else if (c->priv_.state == RTWS_STATE_OPEN && c->priv_.hs_deadline && now_ms >= c->priv_.hs_deadline) {
@@ -9136,7 +9205,8 @@ static rtws_err rtws__send(rtws_conn *c, rtws_opcode op, const void *data, size_
         (rtws_utf8_validate(&st, (const uint8_t *)data, len, NULL) != RTWS_OK || (fin && st)))
         return RTWS_ERR_UTF8;
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.hx.pmd && !(flags & RTWS_SEND_UNCOMPRESSED) && len >= c->priv_.cfg->deflate_threshold)
+    if ((c->priv_.zpark || c->priv_.hx.pmd) && !(flags & RTWS_SEND_UNCOMPRESSED) &&
+        len >= c->priv_.cfg->deflate_threshold)
         e = rtws__pmd_send(c, op, data, len); /* (a whole message: flags say so) */
     else
 #else
@@ -9173,16 +9243,15 @@ RTWS_API rtws_err rtws_conn_send_binary(rtws_conn *c, const void *data, size_t l
 
 #if !defined(RTWS_NO_DEFLATE)
 RTWS_API int rtws_conn_get_deflate(const rtws_conn *c, rtws_pmd_offer *agreed) {
-    const rtws__pmd *z;
-    if (!c->priv_.opened || c->priv_.freed || !c->priv_.hx.pmd) return 0;
-    z = c->priv_.hx.pmd;
+    rtws__pmd z;
+    if (!c->priv_.opened || c->priv_.freed || !rtws__pmd_params(c, &z)) return 0;
     if (agreed) {
         int server = c->priv_.cfg->role == RTWS_SERVER;
         memset(agreed, 0, sizeof *agreed);
-        agreed->server_no_context_takeover = (uint8_t)!(server ? z->tx_takeover : z->rx_takeover);
-        agreed->client_no_context_takeover = (uint8_t)!(server ? z->rx_takeover : z->tx_takeover);
-        agreed->server_max_window_bits = server ? z->tx_bits : z->rx_bits;
-        agreed->client_max_window_bits = server ? z->rx_bits : z->tx_bits;
+        agreed->server_no_context_takeover = (uint8_t)!(server ? z.tx_takeover : z.rx_takeover);
+        agreed->client_no_context_takeover = (uint8_t)!(server ? z.rx_takeover : z.tx_takeover);
+        agreed->server_max_window_bits = server ? z.tx_bits : z.rx_bits;
+        agreed->client_max_window_bits = server ? z.rx_bits : z.tx_bits;
     }
     return 1;
 }
@@ -9229,14 +9298,17 @@ RTWS_API void rtws_shared_set_flags(rtws_shared *s, unsigned flags) {
 RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     rtws_err e;
     rtws__chunk *q = s;
+#if !defined(RTWS_NO_DEFLATE)
+    rtws__pmd zp;
+#endif
     if (c->priv_.cfg->role != RTWS_SERVER || !s || s->zup || c->priv_.send_op) return RTWS_ERR_INVALID;
     e = rtws__send_check(c, s->len);
     if (e) return e;
     if (!rtws__segs_reserve(c)) return RTWS_ERR_NOMEM;
 #if !defined(RTWS_NO_DEFLATE)
-    if (c->priv_.hx.pmd && !(s->zflags & (RTWS_SEND_UNCOMPRESSED | RTWS__SH_NOGAIN)) &&
-        s->payload >= c->priv_.cfg->deflate_threshold) {
-        if (c->priv_.hx.pmd->tx_takeover) {
+    if (!(s->zflags & (RTWS_SEND_UNCOMPRESSED | RTWS__SH_NOGAIN)) &&
+        s->payload >= c->priv_.cfg->deflate_threshold && rtws__pmd_params(c, &zp)) {
+        if (zp.tx_takeover) {
             /* our window is kept: only this connection's compressor can
                continue it, so the message is compressed for c alone */
             e = rtws__pmd_send(c, (rtws_opcode)(RTWS__CHUNK_DATA(s)[0] & 0x0f),
@@ -9246,7 +9318,7 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
             c->priv_.bytes_out += s->payload;
             return RTWS_OK;
         }
-        q = rtws__shared_z(c, c->priv_.hx.pmd, s);
+        q = rtws__shared_z(c, zp.tx_bits, s);
     }
 #endif
     q->refs++;
@@ -9477,7 +9549,7 @@ typedef struct rtws__sock {
                                     rtws__route (rtws__route_of); RTWS__SOCK_RAW: an
                                     rtws__rsock, an rtws_stream's socket (conn unused);
                                     RTWS__SOCK_DIRECT: a direct write went out in this
-                                    pass. One byte for all keeps the struct within 472 bytes */
+                                    pass. One byte for all keeps the struct within 464 bytes */
 } rtws__sock;
 #define RTWS__SOCK_WAKER 1u
 #define RTWS__SOCK_ROUTED 2u
@@ -9923,7 +9995,7 @@ static void rtws__destroy(rtws__sock *s) {
     ctx->socks[i] = ctx->socks[--ctx->nsocks];
     ctx->socks[i]->index = (uint32_t)i;
     if (!s->listener && !(s->kind & RTWS__SOCK_RAW)) {
-        if (s->conn.priv_.opened && !s->conn.priv_.closed_evt && !s->conn.priv_.freed) {
+        if (s->conn.priv_.opened && !(s->conn.priv_.cbits & RTWS__C_CLOSED_EVT) && !s->conn.priv_.freed) {
             /* closed without a close handshake (rtws_ctx_free): say so, so
                whatever keeps state per connection (the router) lets go */
             rtws__enter(&s->conn, ctx->now);
@@ -10048,13 +10120,13 @@ static void rtws__host_fail(rtws__sock *s, rtws_err err, int detail, const char 
     ev.error.err = err;
     ev.error.detail = detail;
     ev.error.detail_text = detail_text;
-    c->priv_.err = err;
+    c->priv_.err = (int8_t)err;
     rtws__enter(c, s->ctx->now);
     rtws__emit(c, &ev);
     rtws__emit_close(c, RTWS_CLOSE_ABNORMAL, NULL, 0, 0, 0);
     c->priv_.state = RTWS_STATE_CLOSED;
     c->priv_.eof = 1;
-    c->priv_.want_close = 1;
+    c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     c->priv_.drop_input = 1;
     rtws__leave(c);
 }
@@ -12818,7 +12890,7 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
            without output (a subscriber that only receives broadcasts keeps
            its output buffers while they flow) */
         if (rtws__holds_buffers(&s->conn) && s->conn.priv_.last_rx + ctx->cfg.trim_ms <= now) {
-            if (s->conn.priv_.wrote) s->conn.priv_.wrote = 0;
+            if (s->conn.priv_.cbits & RTWS__C_WROTE) s->conn.priv_.cbits &= (uint8_t)~RTWS__C_WROTE;
             else rtws_conn_trim(&s->conn);
         }
         rx += (s->conn.priv_.rborrow ? 0 : s->conn.priv_.rcap) + s->conn.priv_.mcap;
@@ -13077,7 +13149,7 @@ RTWS_API size_t rtws_ctx_get_conn_count(const rtws_ctx *ctx) { return ctx->nconn
 RTWS_API size_t rtws_ctx_get_ws_count(const rtws_ctx *ctx) {
     size_t i, n = 0;
     for (i = 0; i < ctx->nsocks; i++) {
-        rtws_conn_state st = ctx->socks[i]->conn.priv_.state;
+        rtws_conn_state st = (rtws_conn_state)ctx->socks[i]->conn.priv_.state;
         if (!ctx->socks[i]->listener && (st == RTWS_STATE_OPEN || st == RTWS_STATE_CLOSING)) n++;
     }
     return n;
@@ -16971,11 +17043,14 @@ static rtws_err rtws__ring_grow(const rtws_allocator *a, void **p, size_t *cap, 
 
 typedef struct rtws__ruser {
     rtws__hnode h;     /* key: the user id */
+    struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
     uint32_t conns;    /* router connections of this user */
     uint32_t sessions; /* sessions of this user */
     uint32_t channels; /* channels this user created that still exist */
-    struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
-} rtws__ruser;       /* its id (h.key), up to 63 bytes and a NUL, follows the struct */
+} rtws__ruser;
+/* its id (h.key), up to 63 bytes and a NUL, follows the last field, in the
+   struct's tail padding (4 bytes less per user on LP64) */
+#define RTWS__UID_OFF (offsetof(rtws__ruser, channels) + sizeof(uint32_t))
 
 typedef struct rtws__dedupe {
     uint64_t at;      /* now_ms when first published */
@@ -16984,15 +17059,29 @@ typedef struct rtws__dedupe {
     char id[64];
 } rtws__dedupe;
 
+/* A session's ring of recent publish ids: cap entries follow it, the oldest
+   at head. Its counts live in its block, not in the session: most sessions
+   never publish with an id. */
+typedef struct rtws__ddring {
+    uint32_t cap, head, count, pad_;
+} rtws__ddring;
+#define RTWS__DD(g) ((rtws__dedupe *)(void *)((g) + 1))
+
 typedef struct rtws__session {
     rtws__hnode h;    /* key: the session id */
     rtws__ruser *user;
     uint64_t expire;  /* when conns is 0: forget it then */
-    rtws__dedupe *dd; /* ring of recent publish ids */
-    uint32_t conns;   /* 32-bit counts: one session per connection at most, so */
-    uint32_t ddcap, ddhead, ddcount; /* these 96 bytes are per connection too */
-    char id[32];      /* 22 characters of base64url (16 random bytes) */
+    rtws__ddring *dd; /* NULL until the first publish with an id */
+    uint32_t conns;   /* one session per connection at most: these bytes are per
+                         connection too */
 } rtws__session;
+/* its id (h.key) and a NUL follow the last field, in the struct's tail
+   padding: 22 characters of base64url (16 random bytes) made here, up to 31
+   from Redis; the block is never smaller than the struct */
+#define RTWS__SID_OFF (offsetof(rtws__session, conns) + sizeof(uint32_t))
+#define RTWS__SID(s) ((char *)(s) + RTWS__SID_OFF)
+#define RTWS__SESS_SIZE(n) RTWS__MAX(RTWS__SID_OFF + (n) + 1, sizeof(rtws__session))
+#define RTWS__SID_NEW 23u /* rtws__session_new's id and its NUL */
 
 typedef struct rtws__member rtws__member;
 
@@ -17475,11 +17564,12 @@ static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
     rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, name, n, h);
     if (u) return u;
     if (n >= 64) return NULL;
-    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), sizeof *u + n + 1);
+    /* never less than the struct: an object of its type fits in the block */
+    u = (rtws__ruser *)rtws__alloc(rtws__ra(r), RTWS__MAX(RTWS__UID_OFF + n + 1, sizeof *u));
     if (!u) return NULL;
-    memset(u, 0, sizeof *u);
-    memcpy(u + 1, name, n + 1);
-    u->h.key = (const char *)(u + 1);
+    memset(u, 0, RTWS__UID_OFF);
+    memcpy((char *)u + RTWS__UID_OFF, name, n + 1);
+    u->h.key = (const char *)u + RTWS__UID_OFF;
     u->h.klen = (uint32_t)n;
     u->h.hash = h;
     if (!rtws__hadd(&r->users, &u->h, rtws__ra(r))) {
@@ -17524,31 +17614,32 @@ static rtws__session *rtws__session_new(rtws_router *r, rtws__ruser *u) {
     rtws__session *s;
     size_t n;
     if (rtws__rt_random(r, raw, sizeof raw) != 0) return NULL;
-    s = (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s);
+    s = (rtws__session *)rtws__alloc(rtws__ra(r), RTWS__SESS_SIZE(RTWS__SID_NEW - 1));
     if (!s) return NULL;
-    memset(s, 0, sizeof *s);
-    n = rtws__b64url_encode(raw, sizeof raw, s->id, sizeof s->id);
+    memset(s, 0, RTWS__SID_OFF);
+    n = rtws__b64url_encode(raw, sizeof raw, RTWS__SID(s), RTWS__SID_NEW);
     if (!n) {
         rtws__free(rtws__ra(r), s);
         return NULL;
     }
-    s->h.key = s->id;
+    s->h.key = RTWS__SID(s);
     s->h.klen = (uint32_t)n;
-    s->h.hash = rtws__hash(s->id, n);
+    s->h.hash = rtws__hash(s->h.key, n);
     s->user = u;
     if (!rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
         rtws__free(rtws__ra(r), s);
         return NULL;
     }
     u->sessions++;
-    rtws__rmem(r, sizeof *s, 1);
+    rtws__rmem(r, RTWS__SESS_SIZE(n), 1);
     return s;
 }
 
 static void rtws__session_free(rtws_router *r, rtws__session *s) {
     rtws__ruser *u = s->user;
     rtws__hdel(&r->sessions, &s->h);
-    rtws__rmem(r, sizeof *s + s->ddcap * sizeof *s->dd, 0);
+    rtws__rmem(r, RTWS__SESS_SIZE(s->h.klen) +
+                      (s->dd ? sizeof *s->dd + s->dd->cap * sizeof(rtws__dedupe) : 0), 0);
     u->sessions--;
     rtws__free(rtws__ra(r), s->dd);
     rtws__free(rtws__ra(r), s);
@@ -17770,7 +17861,7 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "welcome");
         rtws__w_strz(r, "user", rc->user->h.key);
-        rtws__w_strz(r, "session", rc->session->id);
+        rtws__w_strz(r, "session", rc->session->h.key);
         rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
         rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
         rtws__w_strz(r, "auth", rc->ep->e.auth_required ? "required" : "optional");
@@ -17793,7 +17884,7 @@ static void rtws__send_authenticated(rtws_router *r, rtws__rconn *rc) {
         rtws__w_begin(r);
         rtws__w_strz(r, "type", "authenticated");
         rtws__w_strz(r, "user", rc->user->h.key);
-        rtws__w_strz(r, "session", rc->session->id);
+        rtws__w_strz(r, "session", rc->session->h.key);
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
 }
@@ -18176,9 +18267,10 @@ RTWS_API uint64_t rtws_router_publish(rtws_router *r, const char *channel, const
 /* The session's entry for a publish id still inside the dedupe window, or NULL. */
 static const rtws__dedupe *rtws__dd_find(const rtws_router *r, const rtws__session *s,
                                          const char *id, size_t idl, uint64_t now) {
+    const rtws__ddring *g = s->dd;
     size_t i;
-    for (i = 0; s->dd && i < s->ddcount; i++) {
-        const rtws__dedupe *e = &s->dd[(s->ddhead + i) % s->ddcap];
+    for (i = 0; g && i < g->count; i++) {
+        const rtws__dedupe *e = (const rtws__dedupe *)(const void *)(g + 1) + (g->head + i) % g->cap;
         if (e->len == idl && memcmp(e->id, id, idl) == 0 && now - e->at <= r->cfg.dedupe_ms)
             return e;
     }
@@ -18189,28 +18281,44 @@ static const rtws__dedupe *rtws__dd_find(const rtws_router *r, const rtws__sessi
    which grows lazily up to dedupe_max; when full, the oldest id goes. */
 static void rtws__dd_add(rtws_router *r, rtws__session *s, const char *id, size_t idl,
                          uint64_t seq, uint64_t now) {
-    if (s->ddcount == s->ddcap && s->ddcap < r->cfg.dedupe_max) { /* grow lazily */
-        void *dd = s->dd; /* when this fails, the ring keeps its size */
-        size_t old = s->ddcap, cap = old, head = s->ddhead;
-        rtws__ring_grow(rtws__ra(r), &dd, &cap, &head, sizeof *s->dd,
-                        r->cfg.dedupe_max < UINT32_MAX ? r->cfg.dedupe_max : UINT32_MAX);
-        s->dd = (rtws__dedupe *)dd;
-        s->ddcap = (uint32_t)cap;
-        s->ddhead = (uint32_t)head;
-        rtws__rmem(r, (cap - old) * sizeof *s->dd, 1);
-    }
-    if (s->ddcap) {
-        rtws__dedupe *e;
-        if (s->ddcount == s->ddcap) { /* full: the oldest id goes */
-            s->ddhead = (s->ddhead + 1) % s->ddcap;
-            s->ddcount--;
+    rtws__ddring *g = s->dd;
+    size_t cap = g ? g->cap : 0;
+    if ((g ? g->count : 0) == cap && cap < r->cfg.dedupe_max) { /* grow lazily */
+        /* as rtws__ring_grow, behind the counts: the entries stay at
+           (head + i) % cap, oldest first; when it fails, the ring keeps its size */
+        const size_t elem = sizeof(rtws__dedupe);
+        size_t max = r->cfg.dedupe_max < UINT32_MAX ? r->cfg.dedupe_max : UINT32_MAX, ncap, k;
+        rtws__ddring *ng;
+        if (max > (SIZE_MAX - sizeof *g) / elem) max = (SIZE_MAX - sizeof *g) / elem;
+        ncap = cap > max / 2 ? max : cap * 2;
+        if (ncap < 16) ncap = max < 16 ? max : 16;
+        if (ncap < cap + 1) ncap = cap + 1;
+        ng = (rtws__ddring *)(g ? rtws__realloc(rtws__ra(r), g, sizeof *g + ncap * elem)
+                                : rtws__alloc(rtws__ra(r), sizeof *g + ncap * elem));
+        if (ng) {
+            if (!g) memset(ng, 0, sizeof *ng);
+            k = cap - ng->head;
+            if (ng->head) {
+                memmove(RTWS__DD(ng) + (ncap - k), RTWS__DD(ng) + ng->head, k * elem);
+                ng->head = (uint32_t)(ncap - k);
+            }
+            rtws__rmem(r, (ncap - cap) * elem + (g ? 0 : sizeof *ng), 1);
+            ng->cap = (uint32_t)ncap;
+            s->dd = g = ng;
         }
-        e = &s->dd[(s->ddhead + s->ddcount) % s->ddcap];
+    }
+    if (g) {
+        rtws__dedupe *e;
+        if (g->count == g->cap) { /* full: the oldest id goes */
+            g->head = (g->head + 1) % g->cap;
+            g->count--;
+        }
+        e = RTWS__DD(g) + (g->head + g->count) % g->cap;
         e->at = now;
         e->seq = seq;
         e->len = (uint8_t)idl;
         memcpy(e->id, id, idl);
-        s->ddcount++;
+        g->count++;
     }
 }
 
@@ -19111,8 +19219,8 @@ static rtws_err rtws__eng_publish(rtws_router *r, rtws__rconn *rc, const char *c
     argv[5] = k3;
     lens[5] = 0;
     if (rc && id && idl <= 64) { /* P:dd:<session>:<id> */
-        size_t sn = strlen(rc->session->id);
-        lens[5] = rtws__eng_key(e, k3, "dd", rc->session->id, sn);
+        size_t sn = rc->session->h.klen;
+        lens[5] = rtws__eng_key(e, k3, "dd", rc->session->h.key, sn);
         k3[lens[5]++] = ':';
         memcpy(k3 + lens[5], id, idl);
         lens[5] += idl;
@@ -19156,7 +19264,7 @@ static void rtws__eng_session_save(rtws_router *r, const rtws__session *s) {
     argv[0] = "SET";
     lens[0] = 3;
     argv[1] = k;
-    lens[1] = rtws__eng_key(e, k, "sess", s->id, s->h.klen);
+    lens[1] = rtws__eng_key(e, k, "sess", s->h.key, s->h.klen);
     argv[2] = s->user->h.key;
     lens[2] = s->user->h.klen;
     argv[3] = "PX";
@@ -19187,18 +19295,19 @@ static void rtws__eng_session_loaded(rtws_redis *rd, const rtws_resp_reply *rep,
             memcpy(name, rep->str, rep->len);
             name[rep->len] = '\0';
             u = rtws__user_get(r, name);
-            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), sizeof *s) : NULL;
+            s = u ? (rtws__session *)rtws__alloc(rtws__ra(r), RTWS__SESS_SIZE(sn)) : NULL;
             if (s) { /* the session, known here from now on under its id */
-                memset(s, 0, sizeof *s);
-                memcpy(s->id, sid, sn);
-                s->h.key = s->id;
+                memset(s, 0, RTWS__SID_OFF);
+                memcpy(RTWS__SID(s), sid, sn);
+                RTWS__SID(s)[sn] = '\0';
+                s->h.key = RTWS__SID(s);
                 s->h.klen = (uint32_t)sn;
-                s->h.hash = rtws__hash(s->id, sn);
+                s->h.hash = rtws__hash(s->h.key, sn);
                 s->user = u;
                 s->expire = r->now + r->cfg.session_ttl_ms;
                 if (rtws__hadd(&r->sessions, &s->h, rtws__ra(r))) {
                     u->sessions++;
-                    rtws__rmem(r, sizeof *s, 1);
+                    rtws__rmem(r, RTWS__SESS_SIZE(sn), 1);
                 } else {
                     rtws__free(rtws__ra(r), s);
                 }
@@ -20674,7 +20783,7 @@ RTWS_API rtws_err rtws_router_authenticate(rtws_router *r, rtws_conn *c, const c
 RTWS_API const char *rtws_router_get_session(const rtws_router *r, const rtws_conn *c) {
     const rtws__rconn *rc = rtws__rc_of(c);
     (void)r;
-    return rc && rc->session ? rc->session->id : "";
+    return rc && rc->session ? rc->session->h.key : "";
 }
 
 RTWS_API rtws_err rtws_router_set_presence(rtws_router *r, rtws_conn *c, const char *channel,

@@ -205,8 +205,8 @@ static void test_many(int n, int per, size_t size, const char *host, const char 
     CHECK_EQ(st.own_cfg, 0);
     /* the memory budget of an idle connection: its socket record (plus about
        40 bytes of malloc and per-fd tables; make bench measures the RSS) */
-    CHECK(sizeof(rtws__sock) <= 472);
-    CHECK(sizeof(rtws_conn) <= 400);
+    CHECK(sizeof(rtws__sock) <= 464);
+    CHECK(sizeof(rtws_conn) <= 392);
     CHECK(st.cfg && st.cfg->role == RTWS_SERVER && st.cfg->max_frame == (size_t)16 << 20);
     CHECK_EQ(st.msgs, n * per);
     CHECK_EQ(st.clean_close, n);

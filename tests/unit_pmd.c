@@ -731,7 +731,61 @@ static void test_server_default(void) {
     rtws_conn_free(&sv);
 }
 
+/* The idle trim parks a state it left without codec or buffer (no context
+   takeover, or no codec yet): the budget gets all of it back, the agreed
+   parameters and the run count stay, and the next messages both ways are
+   compressed and decode (the state made again); a state that keeps a window
+   is not parked. */
+static void test_parked(void) {
+    static ev_log lc, ls;
+    int own_nt;
+    fill_json(big, sizeof big, 3);
+    for (own_nt = 0; own_nt < 2; own_nt++) {
+        rtws_conn cl, sv;
+        rtws_budget b;
+        rtws_config cc = mkcfg(RTWS_CLIENT, &lc), sc = mkcfg(RTWS_SERVER, &ls);
+        rtws_pmd_offer ag, ag2;
+        rtws_conn_stats st;
+        uint64_t runs;
+        int i;
+        memset(&lc, 0, sizeof lc);
+        memset(&ls, 0, sizeof ls);
+        rtws_budget_init(&b, 0);
+        sc.budget = &b;
+        sc.deflate_takeover = 0;        /* the server's own: none */
+        cc.deflate_own_no_takeover = own_nt; /* the client's: kept unless own_nt */
+        cc.deflate_window_bits = 12;
+        cc.deflate_peer_window_bits = 11;
+        sc.deflate_window_bits = 13;
+        CHECK(pair(&cl, &cc, &sv, &sc));
+        CHECK(rtws_conn_get_deflate(&sv, &ag));
+        rtws_conn_trim(&sv); /* before any message: no codec yet, parked */
+        CHECK_EQ(b.used, 0);
+        CHECK(rtws_conn_get_deflate(&sv, &ag2));
+        CHECK(memcmp(&ag, &ag2, sizeof ag) == 0);
+        for (i = 0; i < 3; i++) {
+            CHECK((roundtrip(&sv, &cl, &lc, RTWS_OP_TEXT, big + i, 3000, 0, NULL) & 0x40) != 0);
+            CHECK((roundtrip(&cl, &sv, &ls, RTWS_OP_BINARY, big + i, 5000, 0, NULL) & 0x40) != 0);
+            rtws_conn_get_stats(&sv, &st);
+            runs = st.deflate_runs;
+            CHECK_EQ(runs, (uint64_t)(i + 1));
+            rtws_conn_trim(&sv);
+            rtws_conn_get_stats(&sv, &st);
+            CHECK_EQ(st.deflate_runs, runs);
+            CHECK(rtws_conn_get_deflate(&sv, &ag2));
+            CHECK(memcmp(&ag, &ag2, sizeof ag) == 0);
+            if (own_nt) CHECK_EQ(b.used, 0); /* parked */
+            else CHECK(b.used > 1000);       /* the client's window is kept */
+        }
+        CHECK_EQ(lc.error + ls.error, 0);
+        rtws_conn_free(&sv);
+        CHECK_EQ(b.used, 0);
+        rtws_conn_free(&cl);
+    }
+}
+
 int main(void) {
+    test_parked();
     test_server_default();
     test_server_matrix();
     test_client_matrix();

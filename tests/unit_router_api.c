@@ -668,6 +668,26 @@ static void test_dedupe_ids(void) {
     CHECK_EQ(seq, 49);
     peer_close(&a);
     peer_close(&b);
+    /* dedupe_max 40: the ring grows past 16 and 32 keeping its ids in order,
+       then the oldest go */
+    rc.dedupe_max = 40;
+    router_reset(&rc);
+    peer_open(&a, "/ws");
+    {
+        char id[16];
+        int i;
+        for (i = 0; i < 50; i++) {
+            snprintf(id, sizeof id, "i%d", i);
+            CHECK_EQ(rtws_router_remember_id(R, &a.sv, id, strlen(id), (uint64_t)(100 + i), NOW), RTWS_OK);
+        }
+        for (i = 0; i < 50; i++) {
+            snprintf(id, sizeof id, "i%d", i);
+            seq = 0;
+            CHECK_EQ(rtws_router_find_id(R, &a.sv, id, strlen(id), NOW, &seq), i >= 10);
+            if (i >= 10) CHECK_EQ(seq, (uint64_t)(100 + i));
+        }
+    }
+    peer_close(&a);
 }
 
 /* auth_required per endpoint */
