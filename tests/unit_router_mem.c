@@ -4,9 +4,11 @@
    another on the connections give the heap each side keeps per connection.
    The router's part was 792 bytes in 5 blocks (rtws__rconn 384, its user
    128, its session 120, its presence entry 88, its membership 40, and the
-   hash tables' buckets); then 494 (rconn 168, user 64 + its id); now 421
+   hash tables' buckets); then 494 (rconn 168, user 64 + its id); then 421
    (rconn 160, session 96, user 48 + its id, presence 48, membership 40,
-   buckets at load 2); the bound is 512. A connection that said hello (the 101, welcome, subscribed)
+   buckets at load 2); now 396 (session 75 + its id, user 44 + its id:
+   ids follow their structs, the dedupe ring's counts in the ring's own
+   block); the bound is 512. A connection that said hello (the 101, welcome, subscribed)
    holds no output chunk even before the trim: a spare kept until the trim
    left a hole among the long-lived records of the connections opened
    after it (measured: server RSS per connection at 10,000 went from
