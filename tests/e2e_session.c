@@ -226,6 +226,10 @@ static void test_half_open(void) {
     cc.on_event = cl_event;
     cc.user = &L;
     cc.backoff_base_ms = 50;
+    /* the reconnect waits 100 ms: it must start after the proxy is reset
+       below, not inside the 10 ms loop that sees the loss (the frozen proxy
+       still accepts, and the reset would drop that attempt too) */
+    cc.backoff_min_ms = 100;
     cl = rtws_client_new(ctx, &cc, rtws_time_now_ms(), NULL);
     loop(ctx, s.ctx, &p, 500); /* a few heartbeats pass through */
     CHECK_EQ(rtws_client_get_state(cl), RTWS_CLIENT_OPEN);
