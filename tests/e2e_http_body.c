@@ -308,8 +308,11 @@ static tclient *tc_open(rtws_ctx *cctx, int port, int renew) {
     rtws_err e;
     memset(t, 0, sizeof *t);
     t->renew = renew;
-    /* exp one or two seconds ahead: the next whole second after it passes */
-    make_token("u-9", (int64_t)(rtws_time_wall_ms() / 1000) + 1, tok, sizeof tok);
+    /* exp 0.5 to 1.5 s ahead (whole seconds), never about to pass while
+       the upgrade is checked: the next second up from now was, when the
+       clock stood in a second's last milliseconds (seen once in CI: the
+       upgrade refused as expired, no connection) */
+    make_token("u-9", (int64_t)((rtws_time_wall_ms() + 1500) / 1000), tok, sizeof tok);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws?token=%s", port, tok);
     t->c = rtws_ctx_connect(cctx, url, NULL, rtws_time_now_ms(), &e);
     CHECK(t->c != NULL);
