@@ -155,7 +155,8 @@ static int sub_index(const slot *s, const char *ch) {
 static int is_code(const rtws_json *d, int v) {
     static const char *const codes[] = {"bad_request", "unauthorized", "forbidden",
                                         "not_subscribed", "rate_limited", "too_large",
-                                        "limit_reached", "internal", "overloaded"};
+                                        "limit_reached", "internal", "overloaded",
+                                        "token_expired"};
     size_t i;
     for (i = 0; i < sizeof codes / sizeof codes[0]; i++)
         if (rtws_json_eq(d, v, codes[i])) return 1;
