@@ -184,9 +184,10 @@ static void test_serve(void) {
     uint64_t end = rtws_time_now_ms() + 10000;
     void (*h)(int);
     memset(&cfg, 0, sizeof cfg);
-    cfg.conn.on_event = on_event;
     OPENS = CLOSES = CLOSED_1001 = 0;
-    CHECK((CTX = rtws_ctx_new(&cfg)) != NULL);
+    CHECK((CTX = rtws_ctx_new(&cfg)) != NULL); /* no hook: the counters are the client's,
+                                                  touched by this thread only */
+    cfg.conn.on_event = on_event;
     CHECK((client = rtws_ctx_new(&cfg)) != NULL);
     signal(SIGTERM, on_term_before);
     fflush(stdout);
