@@ -2866,6 +2866,44 @@ RTWS_API void rtws_router_free(rtws_router *r);
    sets the wall clock offset. Call before rtws_ctx_new(cfg). */
 #if !defined(RTWS_NO_HOST)
 RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg);
+
+/* ---- a server's command line ----
+
+   The options every rtws server takes, read with rtws_opts_parse into the
+   configurations: --host H, --port P, then the limits below, each written
+   into the field it names; then the program's own options (own[0 ..
+   n_own), their value and num set as by rtws_opts_parse). A field's value on
+   entry is its option's default, shown in the usage (0: the library's
+   default, shown as that number); a field is written only when its option is
+   given. Numbers are checked against each option's range.
+     --max-connections N      cfg->max_connections (0: no limit)
+     --idle-timeout-ms MS     cfg->conn.idle_timeout_ms (0: off)
+     --ping-interval-ms MS    cfg->conn.ping_interval_ms (0: heartbeat_off)
+     --handshake-timeout-ms MS  cfg->conn.handshake_timeout_ms
+     --message-timeout-ms MS  cfg->conn.message_timeout_ms (0: off)
+     --max-message BYTES      cfg->conn.max_message (and max_frame when larger)
+   and, when rc is not NULL, the router's:
+     --jwt-secret S           rc->jwt_secret, jwt_secret_len (not with rc->auth)
+     --auth-timeout-ms MS     rc->auth_timeout_ms
+     --token-grace-ms MS      rc->token_grace_ms
+     --max-per-user N         rc->max_conns_per_user (0: no limit)
+     --max-channels N         rc->max_channels (per connection)
+     --history N              rc->history (messages kept per channel)
+     --rate N                 rc->rate_per_s (messages a second per connection;
+                              0: off)
+     --redis URL              rc->redis_url (a node of a cluster)
+   The strings stored are argv's. Returns 0, 1 after --help (the usage on
+   stdout) or -1 (why and the usage on stderr), as rtws_opts_parse. */
+typedef struct rtws_server_opts {
+    const char *host;   /* --host H: in, the default (NULL: "127.0.0.1"); out, the value */
+    int port;           /* --port P, 0 .. 65535 (0: the OS picks): in, the default; out */
+    int need_secret;    /* 1: --jwt-secret must be given (with rc) */
+    rtws_opt *own;      /* the program's own options, after the shared ones */
+    size_t n_own;
+} rtws_server_opts;
+RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
+                                    rtws_router_config *rc, int argc, char **argv,
+                                    const char *about);
 #endif
 
 /* The sans-I/O entry points install() wires up: */
@@ -13699,7 +13737,7 @@ static int rtws__opts_pass(rtws_opt *opts, size_t n, int argc, char **argv, cons
 }
 
 RTWS_API int rtws_opts_parse(rtws_opt *opts, size_t n, int argc, char **argv, const char *about) {
-    const char *prog = argc > 0 && argv[0] ? argv[0] : "program", *p;
+    const char *prog = argc > 0 && argv[0] ? argv[0] : "program", *p, **saved = NULL;
     size_t k = 0;
     int help = 0, done;
     for (p = prog; *p; p++)
@@ -13709,6 +13747,8 @@ RTWS_API int rtws_opts_parse(rtws_opt *opts, size_t n, int argc, char **argv, co
         rtws__opts_usage(stdout, opts, n, prog, about);
         return 1;
     }
+    if (done && (saved = (const char **)RTWS_MALLOC(sizeof(char *) * (n ? n : 1))) != NULL)
+        for (k = 0; k < n; k++) saved[k] = opts[k].value; /* the usage of a refusal: defaults */
     if (done) rtws__opts_pass(opts, n, argc, argv, prog, 1, &help);
     for (k = 0; done && k < n; k++) {
         if (!rtws__opt_num(&opts[k])) {
@@ -13721,7 +13761,12 @@ RTWS_API int rtws_opts_parse(rtws_opt *opts, size_t n, int argc, char **argv, co
             break;
         }
     }
-    if (done && k == n) return 0;
+    if (done && k == n) {
+        RTWS_FREE(saved);
+        return 0;
+    }
+    for (k = 0; saved && k < n; k++) opts[k].value = saved[k];
+    RTWS_FREE(saved);
     rtws__opts_usage(stderr, opts, n, prog, about);
     return -1;
 }
@@ -21712,6 +21757,139 @@ RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
         r->cfg.random = cfg->conn.random;
         r->cfg.random_user = cfg->conn.random_user;
     }
+}
+
+/* ---- a server's command line ---- */
+
+/* where a shared option's value goes: a field of cfg or of rc, its type */
+enum { RTWS__SO_SIZE, RTWS__SO_U32, RTWS__SO_RSIZE, RTWS__SO_RU32, RTWS__SO_RSTR };
+typedef struct rtws__sopt {
+    const char *name, *arg, *help;
+    int to;
+    size_t off;     /* in rtws_ctx_config or rtws_router_config */
+    long min, max;  /* min == max: a string */
+    long def;       /* the library's default, shown for a field left 0 */
+} rtws__sopt;
+
+#define RTWS__CO(f) offsetof(rtws_ctx_config, f)
+#define RTWS__RO(f) offsetof(rtws_router_config, f)
+static const rtws__sopt rtws__sopts[] = {
+    {"--max-connections", "N", "connections at most (0: no limit)", RTWS__SO_SIZE,
+     RTWS__CO(max_connections), 0, 100000000L, 0},
+    {"--idle-timeout-ms", "MS", "close 1001 after MS without a data message (0: off)",
+     RTWS__SO_U32, RTWS__CO(conn.idle_timeout_ms), 0, 86400000L, 0},
+    {"--ping-interval-ms", "MS", "ping after MS of silence (0: no heartbeat)", RTWS__SO_U32,
+     RTWS__CO(conn.ping_interval_ms), 0, 86400000L, 30000},
+    {"--handshake-timeout-ms", "MS", "the opening handshake's deadline", RTWS__SO_U32,
+     RTWS__CO(conn.handshake_timeout_ms), 1, 86400000L, 10000},
+    {"--message-timeout-ms", "MS", "a message must be whole MS after it began (0: off)",
+     RTWS__SO_U32, RTWS__CO(conn.message_timeout_ms), 0, 86400000L, 0},
+    {"--max-message", "BYTES", "the largest message taken (more: close 1009)", RTWS__SO_SIZE,
+     RTWS__CO(conn.max_message), 1, 1073741824L, 16L << 20},
+    {"--jwt-secret", "S", "HS256 key of the tokens", RTWS__SO_RSTR, RTWS__RO(jwt_secret), 0, 0, 0},
+    {"--auth-timeout-ms", "MS", "authenticate within MS, else close 1008", RTWS__SO_RU32,
+     RTWS__RO(auth_timeout_ms), 1, 86400000L, 10000},
+    {"--token-grace-ms", "MS", "after a token's exp: MS to renew it, else close 4001",
+     RTWS__SO_RU32, RTWS__RO(token_grace_ms), 1, 86400000L, 30000},
+    {"--max-per-user", "N", "connections of one user (0: no limit)", RTWS__SO_RSIZE,
+     RTWS__RO(max_conns_per_user), 0, 100000000L, 0},
+    {"--max-channels", "N", "channels of one connection", RTWS__SO_RSIZE, RTWS__RO(max_channels),
+     1, 1000000L, 100},
+    {"--history", "N", "messages kept per channel", RTWS__SO_RSIZE, RTWS__RO(history), 1,
+     10000000L, 1000},
+    {"--rate", "N", "messages a second per connection (0: off)", RTWS__SO_RU32,
+     RTWS__RO(rate_per_s), 0, 1000000L, 0},
+    {"--redis", "URL", "a node of the cluster on this Redis (default: one process)",
+     RTWS__SO_RSTR, RTWS__RO(redis_url), 0, 0, 0}};
+#undef RTWS__CO
+#undef RTWS__RO
+#define RTWS__NSOPTS (sizeof rtws__sopts / sizeof rtws__sopts[0])
+
+RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
+                                    rtws_router_config *rc, int argc, char **argv,
+                                    const char *about) {
+    char defs[RTWS__NSOPTS + 1][24];
+    const char *given;
+    rtws_opt *all;
+    size_t i, n = 2, k, map[RTWS__NSOPTS] = {0};
+    int ret;
+    if (!o || !cfg || (o->n_own && !o->own)) return -1;
+    all = (rtws_opt *)RTWS_MALLOC(sizeof(rtws_opt) * (2 + RTWS__NSOPTS + o->n_own));
+    if (!all) {
+        fputs("out of memory reading the command line\n", stderr);
+        return -1;
+    }
+    memset(all, 0, sizeof(rtws_opt) * (2 + RTWS__NSOPTS + o->n_own));
+    all[0].name = "--host", all[0].arg = "H", all[0].help = "address to listen on";
+    all[0].value = o->host && *o->host ? o->host : "127.0.0.1";
+    all[1].name = "--port", all[1].arg = "P", all[1].help = "port (0: the OS picks)";
+    all[1].min = 0, all[1].max = 65535;
+    snprintf(defs[RTWS__NSOPTS], sizeof defs[0], "%d", o->port);
+    all[1].value = defs[RTWS__NSOPTS];
+    for (i = 0; i < RTWS__NSOPTS; i++) {
+        const rtws__sopt *s = &rtws__sopts[i];
+        char *base = s->to >= RTWS__SO_RSIZE ? (char *)rc : (char *)cfg;
+        unsigned long v = 0;
+        if (!base || (s->off == offsetof(rtws_router_config, jwt_secret) && s->to == RTWS__SO_RSTR &&
+                      rc->auth))
+            continue; /* no router: not its options; a custom token check: no secret */
+        map[i] = n;
+        all[n].name = s->name, all[n].arg = s->arg, all[n].help = s->help;
+        all[n].min = s->min, all[n].max = s->max;
+        if (s->to == RTWS__SO_RSTR) {
+            const void *p;
+            memcpy(&p, base + s->off, sizeof p);
+            all[n].value = s->off == offsetof(rtws_router_config, jwt_secret) ? NULL : (const char *)p;
+            all[n].required = s->off == offsetof(rtws_router_config, jwt_secret) && o->need_secret &&
+                              !rc->jwt_secret;
+        } else {
+            if (s->to == RTWS__SO_SIZE || s->to == RTWS__SO_RSIZE) {
+                size_t z;
+                memcpy(&z, base + s->off, sizeof z);
+                v = (unsigned long)z;
+            } else {
+                uint32_t u;
+                memcpy(&u, base + s->off, sizeof u);
+                v = u;
+            }
+            if (s->off == offsetof(rtws_ctx_config, conn.ping_interval_ms) && cfg->conn.heartbeat_off)
+                v = 0;
+            else if (!v)
+                v = (unsigned long)s->def;
+            snprintf(defs[i], sizeof defs[0], "%lu", v);
+            all[n].value = defs[i];
+        }
+        n++;
+    }
+    for (k = 0; k < o->n_own; k++) all[n + k] = o->own[k];
+    ret = rtws_opts_parse(all, n + o->n_own, argc, argv, about);
+    for (k = 0; k < o->n_own; k++) o->own[k] = all[n + k];
+    if (ret == 0) {
+        o->host = all[0].value;
+        o->port = (int)all[1].num;
+        for (i = 0; i < RTWS__NSOPTS; i++) {
+            const rtws__sopt *s = &rtws__sopts[i];
+            char *base = s->to >= RTWS__SO_RSIZE ? (char *)rc : (char *)cfg;
+            if (!base || !(given = all[map[i]].value) || given == defs[i]) continue;
+            if (s->to == RTWS__SO_RSTR) {
+                memcpy(base + s->off, &given, sizeof given);
+                if (s->off == offsetof(rtws_router_config, jwt_secret)) rc->jwt_secret_len = strlen(given);
+            } else if (s->to == RTWS__SO_SIZE || s->to == RTWS__SO_RSIZE) {
+                size_t z = (size_t)all[map[i]].num;
+                memcpy(base + s->off, &z, sizeof z);
+            } else {
+                uint32_t u = (uint32_t)all[map[i]].num;
+                memcpy(base + s->off, &u, sizeof u);
+            }
+        }
+        if (all[map[2]].value != defs[2]) /* --ping-interval-ms 0: no heartbeat; else one */
+            cfg->conn.heartbeat_off = all[map[2]].num == 0;
+        if (all[map[5]].value != defs[5] && /* --max-message: frames may be as large */
+            cfg->conn.max_message > RTWS__DEF(cfg->conn.max_frame, (size_t)16 << 20))
+            cfg->conn.max_frame = cfg->conn.max_message;
+    }
+    RTWS_FREE(all);
+    return ret;
 }
 #endif
 #endif /* !RTWS_NO_REALTIME */
