@@ -3076,9 +3076,11 @@ typedef void (*rtws_router_history_fn)(rtws_router *r, const char *channel, uint
                                        void *user);
 /* Calls fn, oldest first, for the kept messages after since_seq, at most the
    last last_n of them (0: no limit). RTWS_OK; RTWS_ERR_RANGE when messages
-   after since_seq are no longer kept, or since_seq is ahead of the channel
-   (fn is then called for none: the client must resync from
-   rtws_router_get_seq). fn must not publish to the same channel. */
+   after since_seq (of the last last_n, when given) are no longer kept, or
+   since_seq is ahead of the channel (fn is then called for none: the client
+   must resync from rtws_router_get_seq). So since_seq 0 with last_n N gives
+   the last N, or all there are when fewer were published: "the recent ones",
+   e.g. a chat's history on join. fn must not publish to the same channel. */
 RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, uint64_t since_seq,
                                           size_t last_n, rtws_router_history_fn fn, void *user);
 /* rtws_router_get_history into a JSON writer: each kept text message, a JSON
@@ -20914,8 +20916,9 @@ RTWS_API rtws_err rtws_router_get_history(rtws_router *r, const char *channel, u
     size_t i, first;
     rtws_err e;
     if (!ch) return since_seq ? RTWS_ERR_RANGE : RTWS_OK;
+    if (last_n && ch->seq > last_n && since_seq < ch->seq - last_n)
+        since_seq = ch->seq - last_n; /* older ones are not asked for: their loss is no gap */
     if ((e = rtws__hist_from(ch, since_seq, &first)) != RTWS_OK) return e;
-    if (last_n && ch->hcount - first > last_n) first = ch->hcount - last_n;
     for (i = first; i < ch->hcount; i++) {
         const rtws_shared *sh = ch->hist[(ch->hhead + i) % ch->hcap].sh;
         size_t len;

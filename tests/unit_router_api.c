@@ -199,7 +199,20 @@ static void test_subscribe_publish_history(void) {
     memset(&h, 0, sizeof h);
     CHECK_EQ(rtws_router_get_history(R, "pov-1", 7, 0, hist_fn, &h), RTWS_OK);
     CHECK_EQ(h.n, 0);
+    memset(&h, 0, sizeof h); /* the last 3 (or 4) from 0: older ones gone is no gap */
+    CHECK_EQ(rtws_router_get_history(R, "pov-1", 0, 3, hist_fn, &h), RTWS_OK);
+    CHECK(h.n == 3 && h.seq[0] == 5 && h.seq[2] == 7);
+    memset(&h, 0, sizeof h);
+    CHECK_EQ(rtws_router_get_history(R, "pov-1", 0, 4, hist_fn, &h), RTWS_OK);
+    CHECK(h.n == 4 && h.seq[0] == 4);
+    memset(&h, 0, sizeof h); /* ... but the last 5 would need seq 3: gone */
+    CHECK_EQ(rtws_router_get_history(R, "pov-1", 0, 5, hist_fn, &h), RTWS_ERR_RANGE);
+    CHECK_EQ(rtws_router_get_history(R, "pov-1", 1, 3, hist_fn, &h), RTWS_OK); /* 5..7 */
+    CHECK_EQ(rtws_router_get_history(R, "pov-1", 6, 3, hist_fn, &h), RTWS_OK); /* 7 */
+    CHECK(h.n == 4 && h.seq[0] == 5 && h.seq[3] == 7);
+    memset(&h, 0, sizeof h);
     CHECK_EQ(rtws_router_get_history(R, "pov-1", 2, 0, hist_fn, &h), RTWS_ERR_RANGE); /* 3 gone */
+    CHECK_EQ(rtws_router_get_history(R, "pov-1", 8, 3, hist_fn, &h), RTWS_ERR_RANGE); /* ahead */
     CHECK_EQ(rtws_router_get_history(R, "pov-1", 8, 0, hist_fn, &h), RTWS_ERR_RANGE); /* ahead */
     CHECK_EQ(rtws_router_get_history(R, "never", 0, 0, hist_fn, &h), RTWS_OK);
     CHECK_EQ(rtws_router_get_history(R, "never", 5, 0, hist_fn, &h), RTWS_ERR_RANGE);
