@@ -20,21 +20,6 @@ typedef struct app {
     char body[256]; /* the HTTP reply being sent (rtws copies it after on_http) */
 } app;
 
-static void usage(FILE *f, const char *argv0) {
-    fprintf(
-        f,
-        "usage: %s [--host H] [--port P]\n"
-        "  --host H   address to listen on (default 127.0.0.1)\n"
-        "  --port P   port (default 5000; 0: the OS picks one)\n"
-        "  --help     print this and exit\n"
-        "GET  /ws?token=userId:deviceId  a device's WebSocket\n"
-        "POST /api/sync/USERID  body {\"type\":T,\"data\":{...}} with T one of SHOOT_PROGRESS,\n"
-        "     CREDIT_UPDATE, PROMPT_CHANGE, ADMIN_SESSION_UPDATE: sent to every device of\n"
-        "     USERID (the backend's hook; answers {\"delivered\":N})\n"
-        "Prints \"listening on H:P\" once ready.\n",
-        argv0);
-}
-
 static const char *const server_types[] = {"SHOOT_PROGRESS", "CREDIT_UPDATE", "PROMPT_CHANGE",
                                            "ADMIN_SESSION_UPDATE", NULL};
 
@@ -194,24 +179,13 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 }
 
 int main(int argc, char **argv) {
-    const char *host = "127.0.0.1";
-    int port = 5000, i;
     static app a;
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
+    rtws_server_opts so = {"127.0.0.1", 5000, 0, NULL, 0};
     rtws_ctx *ctx;
     rtws_err e;
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help"))
-            return usage(stdout, argv[0]), 0;
-        else if (!strcmp(argv[i], "--host") && i + 1 < argc)
-            host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc)
-            port = atoi(argv[++i]);
-        else
-            return fprintf(stderr, "kull_server: unknown or incomplete option %s\n", argv[i]),
-                   usage(stderr, argv[0]), 2;
-    }
+    int i;
     rc.path = "/ws";
     rc.auth = auth; /* ?token=userId:deviceId: the user is the part before ':' */
     rc.auth_required = 1;
@@ -220,16 +194,26 @@ int main(int argc, char **argv) {
     rc.on_event = on_event;
     rc.on_http = on_http;
     rc.user = &a;
-    if (!(a.router = rtws_router_new(&rc)))
-        return 1;
     cfg.max_connections = 1000;
     cfg.conn.max_http_body = 16384;
+    if ((i = rtws_server_opts_parse(
+             &so, &cfg, &rc, argc, argv,
+             "Kull's device sync server.\n"
+             "GET  /ws?token=userId:deviceId  a device's WebSocket\n"
+             "POST /api/sync/USERID  body {\"type\":T,\"data\":{...}} with T one of "
+             "SHOOT_PROGRESS,\n"
+             "     CREDIT_UPDATE, PROMPT_CHANGE, ADMIN_SESSION_UPDATE: sent to every device of\n"
+             "     USERID (the backend's hook; answers {\"delivered\":N})\n"
+             "Prints \"listening on H:P\" once ready.")))
+        return i < 0 ? 2 : 0;
+    if (!(a.router = rtws_router_new(&rc)))
+        return 1;
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept;
     if (!(ctx = rtws_ctx_new(&cfg)))
         return 1;
     /* until SIGINT or SIGTERM: then close 1001, waiting up to 2 s */
-    e = rtws_ctx_serve(ctx, host, port, 2000);
+    e = rtws_ctx_serve(ctx, so.host, so.port, 2000);
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
     return e != RTWS_OK;

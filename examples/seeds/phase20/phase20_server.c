@@ -15,12 +15,6 @@ static const char *cur_chan; /* the channel whose presence list is being written
 static struct record { char chan[64], id[40], json[1024]; } db[NSTORE];
 static unsigned next_id;
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: phase20_server [--host H (127.0.0.1)] [--port P (8080; 0: any)] [--help]\n"
-               "The Phase 20 server: channels, presence, data sync at ws://H:P/?token=JWT.\n"
-               "  --jwt-secret S   HS256 secret of ?token= (sub: user id, name: for presence)\n");
-}
-
 /* {"type":T[,"channel":C][,"payload":[{]] ... then finish(): [}][,"timestamp":now]}
    obj: 1 the payload is an object, 0 another value, -1 there is none (nor a timestamp) */
 static void begin(rtws_json_writer *w, const char *type, const char *chan, int obj) {
@@ -215,35 +209,25 @@ static int on_receive(rtws_router *r, rtws_conn *c, const rtws_event *ev, void *
 }
 
 int main(int argc, char **argv) {
-    const char *host = "127.0.0.1", *secret = NULL;
-    int port = 8080, i;
     rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
+    rtws_server_opts so = {"127.0.0.1", 8080, 0, NULL, 0};
     rtws_ctx *ctx;
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help"))
-            return usage(stdout), 0;
-        else if (!strcmp(argv[i], "--host") && i + 1 < argc)
-            host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc)
-            sscanf(argv[++i], "%d", &port);
-        else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc)
-            secret = argv[++i];
-        else
-            return fprintf(stderr, "phase20_server: unknown or incomplete option %s\n", argv[i]),
-                   usage(stderr), 2;
-    }
+    int i;
+    if ((i = rtws_server_opts_parse(&so, &cfg, &rc, argc, argv,
+                                    "The Phase 20 server: channels, presence, data sync at "
+                                    "ws://H:P/?token=JWT\n(--jwt-secret: its HS256 key; sub: "
+                                    "the user id, name: for presence).")))
+        return i < 0 ? 2 : 0;
     rc.builtin_protocol_off = 1; /* the document's protocol, not rtws's */
     rc.on_receive = on_receive;
     rc.on_presence = on_presence;
-    rc.jwt_secret = secret;
-    rc.jwt_secret_len = secret ? strlen(secret) : 0;
     if (!(R = rtws_router_new(&rc)))
         return fprintf(stderr, "phase20_server: no memory\n"), 1;
     rtws_router_install(R, &cfg);
     if (!(ctx = rtws_ctx_new(&cfg)))
         return 1;
-    i = rtws_ctx_serve(ctx, host, port, 2000) != RTWS_OK; /* to SIGINT/SIGTERM; 1001 */
+    i = rtws_ctx_serve(ctx, so.host, so.port, 2000) != RTWS_OK; /* to SIGINT/SIGTERM; 1001 */
     rtws_router_free(R);
     rtws_ctx_free(ctx);
     return i;

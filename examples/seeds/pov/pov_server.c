@@ -16,23 +16,6 @@ typedef struct app {
     char body[4096]; /* the HTTP reply being sent (rtws copies it after on_http) */
 } app;
 
-static void usage(FILE *f, const char *argv0) {
-    fprintf(
-        f,
-        "usage: %s [--host H] [--port P] [--jwt-secret S] [--token-grace-ms MS]\n"
-        "  --host H        address to listen on (default 127.0.0.1)\n"
-        "  --port P        port (default 8080; 0: the OS picks one)\n"
-        "  --jwt-secret S  HS256 secret of access and WebSocket tokens (\"dev-secret\")\n"
-        "  --token-grace-ms MS  close with 4001 this long after the token's exp (30000)\n"
-        "  --help          print this and exit\n"
-        "GET  /api/auth/ws-token  cookie accessToken=JWT (userId, email, role) ->\n"
-        "                         {\"token\": a 1-hour JWT for the WebSocket}\n"
-        "POST /api/activities     cookie accessToken, body: an activity -> its PoV's subscribers\n"
-        "GET  /ws?token=JWT       the WebSocket: subscribe, unsubscribe, ping\n"
-        "Prints \"listening on H:P\" once ready.\n",
-        argv0);
-}
-
 /* {"type":type[,key:val]} to c, written with the JSON writer */
 static void send_msg(rtws_router *r, rtws_conn *c, const char *type, const char *key,
                      const char *val) {
@@ -164,42 +147,30 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 }
 
 int main(int argc, char **argv) {
-    const char *host = "127.0.0.1";
-    int port = 8080, i;
-    long grace_ms = 30000;
     static app a;
     rtws_router_config rc;
     rtws_ctx_config cfg;
+    rtws_server_opts so = {"127.0.0.1", 8080, 0, NULL, 0};
     rtws_ctx *ctx;
     rtws_err e;
-    a.secret = "dev-secret";
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else if (!strcmp(argv[i], "--host") && i + 1 < argc)
-            host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc)
-            port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc)
-            a.secret = argv[++i];
-        else if (!strcmp(argv[i], "--token-grace-ms") && i + 1 < argc)
-            grace_ms = atol(argv[++i]);
-        else {
-            fprintf(stderr, "pov_server: unknown or incomplete option %s\n", argv[i]);
-            usage(stderr, argv[0]);
-            return 2;
-        }
-    }
+    int i;
     memset(&rc, 0, sizeof rc);
-    rc.path = "/ws";
-    rc.jwt_secret = a.secret; /* ?token= is checked at the upgrade: HS256, exp */
-    rc.jwt_secret_len = strlen(a.secret);
+    memset(&cfg, 0, sizeof cfg);
+    rc.jwt_secret = "dev-secret"; /* signs access and WebSocket tokens, checks ?token= */
+    rc.jwt_secret_len = strlen("dev-secret");
+    if ((i = rtws_server_opts_parse(
+             &so, &cfg, &rc, argc, argv,
+             "The PoV activity feed (--jwt-secret: \"dev-secret\" when not given).\n"
+             "GET  /api/auth/ws-token  cookie accessToken=JWT (userId, email, role) ->\n"
+             "                         {\"token\": a 1-hour JWT for the WebSocket}\n"
+             "POST /api/activities     cookie accessToken, body: an activity -> its PoV's "
+             "subscribers\nGET  /ws?token=JWT       the WebSocket: subscribe, unsubscribe, ping\n"
+             "Prints \"listening on H:P\" once ready.")))
+        return i < 0 ? 2 : 0;
+    a.secret = (const char *)rc.jwt_secret;
+    rc.path = "/ws"; /* ?token= is checked at the upgrade: HS256, exp */
     rc.jwt_user_claim = "userId";
-    rc.jwt_leeway_s = -1; /* no leeway: an expired token is refused */
-    rc.token_grace_ms = (uint32_t)(grace_ms < 1           ? 1
-                                   : grace_ms > 86400000L ? 86400000L
-                                                          : grace_ms); /* then 4001 */
+    rc.jwt_leeway_s = -1; /* no leeway: an expired token is refused; after exp, 4001 */
     rc.auth_required = 1;
     rc.builtin_protocol_off = 1; /* the document's own messages, from on_receive */
     rc.on_receive = on_receive;
@@ -207,14 +178,13 @@ int main(int argc, char **argv) {
     rc.user = &a;
     if (!(a.router = rtws_router_new(&rc)))
         return 1;
-    memset(&cfg, 0, sizeof cfg);
     cfg.conn.max_http_body = 16384;
     rtws_router_install(a.router, &cfg);
     cfg.conn.on_accept = on_accept; /* a missing token is refused too, then the router's check */
     if (!(ctx = rtws_ctx_new(&cfg)))
         return 1;
     /* until SIGINT or SIGTERM: then close 1001, waiting up to 2 s */
-    e = rtws_ctx_serve(ctx, host, port, 2000);
+    e = rtws_ctx_serve(ctx, so.host, so.port, 2000);
     rtws_router_free(a.router);
     rtws_ctx_free(ctx);
     return e != RTWS_OK;
