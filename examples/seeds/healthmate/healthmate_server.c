@@ -8,20 +8,9 @@
 #include <string.h>
 
 static rtws_router *R;
-enum { HOST, PORT, SECRET, AUTH_MS, MAX_CONNS, PER_USER, IDLE_MS, HIST, GRACE_MS };
-static rtws_opt OPT[] =
-    {/* the command line */
-     {"--host", "H", "127.0.0.1", 0, 0, "address to listen on", 0, 0},
-     {"--port", "P", "8000", 0, 65535, "port (0: the OS picks)", 0, 0},
-     {"--jwt-secret", "S", NULL, 0, 0, "HS256 key of the tokens (sub: the user)", 1, 0},
-     {"--auth-timeout-ms", "MS", "10000", 1, 86400000, "authenticate within MS or 1008", 0, 0},
-     {"--max-connections", "N", "1000", 1, 1000000, "connections at most", 0, 0},
-     {"--max-per-user", "N", "5", 1, 1000, "per user; more: error, close 1008", 0, 0},
-     {"--idle-timeout-ms", "MS", "3600000", 1, 86400000, "close 1001 when idle", 0, 0},
-     {"--history", "N", "50", 0, 1000, "chat messages sent on join", 0, 0},
-     {"--token-grace-ms", "G", "30000", 1, 86400000, "after exp: close 4001 if not renewed", 0, 0}};
-static int64_t NOTES;      /* notifications sent: their ids */
-static rtws_json_writer W; /* the message being written (one at a time) */
+static rtws_router_config RC; /* history: chat messages kept, and sent on join */
+static int64_t NOTES;         /* notifications sent: their ids */
+static rtws_json_writer W;    /* the message being written (one at a time) */
 static char OUT[65536];
 static char POOLS[3][16] = {"health_updates", "chat", "notifications"}; /* by endpoint */
 
@@ -39,21 +28,13 @@ static size_t finish(void) { /* adds the timestamp (ISO 8601 UTC); the length (0
 #define SEND(c, ...) rtws_router_send_to_conn(R, c, RTWS_OP_TEXT, OUT, MSG(__VA_ARGS__))
 
 /* {"type":"error","data":{"code","message"}}: ours, and the router's refusals (on_error:
-   invalid_message, unknown_message_type; authentication_required, _failed and
-   connection_limit_exceeded, after which the router closes with 1008) */
+   invalid_message, unknown_message_type; authentication_required, _failed,
+   connection_limit_exceeded: then it closes 1008) */
 static void fail(rtws_router *r, rtws_conn *c, const char *code, const char *msg, void *user) {
     (void)r, (void)user;
     SEND(c, "type:'error', data:{code:%s, message:%s}", code, msg);
 }
-/* the document's notification message to every connection of user; how many got it */
-static size_t notify(const char *user, const char *type, const char *title, const char *msg,
-                     const char *priority) {
-    size_t n = MSG("type:'notification', notification:{id:%i, type:%s, title:%s, message:%s, "
-                   "priority:%s, created_at:%T}",
-                   ++NOTES, type, title, msg, priority, (int64_t)rtws_time_wall_ms());
-    return rtws_router_send_to_user(R, user, RTWS_OP_TEXT, OUT, n);
-}
-/* every endpoint's handlers; user: the endpoint's pool. authenticate: the router checked the
+/* every endpoint's handlers; pool: the endpoint's (EPS). authenticate: the router checked the
    token (HS256, sub: the user; again with a fresh token before exp: renewed) */
 static void on_auth(rtws_router *r, rtws_conn *c, const rtws_json *m, void *pool) {
     (void)m;
@@ -92,8 +73,12 @@ static void on_reading(rtws_router *r, rtws_conn *c, const rtws_json *m, void *p
     rtws_router_send_to_channels(r, streams, 2, RTWS_OP_TEXT, OUT,
                                  MSG("type:'health_update', data:%t", m, d), NULL);
     if (!strcmp(metric, "blood_pressure") && !rtws_json_double(m, v, &x) && x > 140)
-        notify(u, "health_alert", "Blood Pressure Alert",
-               "Your blood pressure is above normal range", "high");
+        rtws_router_send_to_user(
+            r, u, RTWS_OP_TEXT, OUT, /* a notification, to every connection of the user */
+            MSG("type:'notification', notification:{id:%i, type:'health_alert', title:'Blood "
+                "Pressure Alert', message:'Your blood pressure is above normal range', "
+                "priority:'high', created_at:%T}",
+                ++NOTES, (int64_t)rtws_time_wall_ms()));
 }
 /* /ws/chat: the conversation a message names (in "data" or beside "type"): its channel in ch,
    its object in *o; join joins it; else it must have been joined. 0: refused */
@@ -115,15 +100,12 @@ static int conversation(rtws_conn *c, const rtws_json *m, int join, char *conv, 
 static void on_join(rtws_router *r, rtws_conn *c, const rtws_json *m, void *pool) {
     char conv[65], ch[80];
     int o;
-    uint64_t seq;
     if (!conversation(c, m, 1, conv, ch, &o))
         return;
     rtws_router_subscribe(r, c, (const char *)pool);
-    seq = rtws_router_get_seq(r, ch);
     begin();
     rtws_json_write_fmt(&W, "type:'chat_history', data:{conversation_id:%s, messages:[", conv);
-    rtws_router_write_history(
-        r, ch, seq > (uint64_t)OPT[HIST].num ? seq - (uint64_t)OPT[HIST].num : 0, 0, &W);
+    rtws_router_write_history(r, ch, 0, RC.history, &W);
     rtws_json_write_fmt(&W, "]}");
     rtws_router_send_to_conn(r, c, RTWS_OP_TEXT, OUT, finish());
 }
@@ -163,6 +145,11 @@ static const rtws_router_handler CHAT[] = {{"authenticate", on_auth, 0},
                                            {"join", on_join, 0},
                                            {"chat_message", on_chat, 0},
                                            {"typing", on_typing, 0}};
+/* the endpoints, their tables (/ws/notifications: authenticate only) and pools */
+static const rtws_router_endpoint EPS[3] = {
+    {.path = "/ws/health", .handlers = HEALTH, .n_handlers = 4, .user = POOLS[0]},
+    {.path = "/ws/chat", .handlers = CHAT, .n_handlers = 4, .user = POOLS[1]},
+    {.path = "/ws/notifications", .handlers = HEALTH, .n_handlers = 1, .user = POOLS[2]}};
 static void on_event(rtws_conn *c, const rtws_event *ev, void *user) { /* accepted: an id */
     (void)user;
     if (ev->type == RTWS_EV_OPEN)
@@ -173,16 +160,14 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) { /* accept
 static size_t pool(int i) { return rtws_router_get_presence(R, POOLS[i], NULL, NULL); }
 /* the management endpoints: JSON replies, FastAPI's {"detail"} for errors */
 static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, void *user) {
-    char uid[64], type[64] = "system", title[256], msg[1024], prio[16] = "normal";
+    char uid[64];
     rtws_str id;
-    rtws_json d = {0}; /* a reconnect has no body */
-    rtws_json_tok tk[64];
     rtws_conn *c = NULL;
     rtws_router_stats st;
     rtws_conn_stats cs;
     uint64_t off = rtws_time_wall_ms() - rtws_time_now_ms(); /* monotonic to wall clock */
     const char *u;
-    int i, re = 0;
+    int i;
     (void)hc, (void)user;
     rep->content_type = "application/json";
     rep->status = 200;
@@ -216,26 +201,11 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
         rtws_json_write_fmt(&W, "message:'Connection disconnected', connection_id:%u",
                             rtws_router_get_conn_id(R, c));
         rtws_conn_close(c, 1000, "disconnected by server");
-    } else if ((re = rtws_http_match(req, "POST /ws/user/{id}/reconnect", &id, 1) == 1) ||
-               rtws_http_match(req, "POST /ws/user/{id}/notify", &id, 1) == 1) {
+    } else if (rtws_http_match(req, "POST /ws/user/{id}/reconnect", &id, 1) == 1) {
         snprintf(uid, sizeof uid, "%.*s", (int)id.len, id.p);
-        if (!re && (rtws_json_parse(&d, req->body.p, req->body.len, tk, 64, 32) ||
-                    rtws_json_get_str(&d, 0, "title", title, sizeof title) <= 0 ||
-                    rtws_json_get_str(&d, 0, "message", msg, sizeof msg) <= 0)) {
-            rtws_json_write_fmt(&W, "detail:'title and message are required'");
-            rep->status = 400;
-        } else { /* every connection of the user: closed 1012 (come back), or notified */
-            rtws_json_get_str(&d, 0, "type", type, sizeof type);
-            rtws_json_get_str(&d, 0, "priority", prio, sizeof prio);
-            i = (int)(re ? rtws_router_close_user(R, uid, 1012, "reconnect")
-                         : notify(uid, type, title, msg, prio));
-            begin(); /* the reply, after the notification */
-            rtws_json_write_fmt(&W, "message:%s, user_id:%s, connections:%d",
-                                !i   ? "No connections for user"
-                                : re ? "Reconnection initiated"
-                                     : "Notification sent",
-                                uid, i);
-        }
+        i = (int)rtws_router_close_user(R, uid, 1012, "reconnect"); /* 1012: come back */
+        rtws_json_write_fmt(&W, "message:%s, user_id:%s, connections:%d",
+                            i ? "Reconnection initiated" : "No connections for user", uid, i);
     } else {
         rtws_json_write_fmt(&W, "detail:'Not Found'");
         rep->status = 404;
@@ -245,51 +215,35 @@ static int on_http(rtws_conn *hc, const rtws_http *req, rtws_http_reply *rep, vo
     return 1;
 }
 int main(int argc, char **argv) {
-    static const char *const paths[] = {"/ws/health", "/ws/chat", "/ws/notifications"};
-    static const rtws_router_handler *const tables[] = {HEALTH, CHAT, HEALTH};
-    rtws_router_endpoint eps[3];
-    rtws_router_config rc = {0};
     rtws_ctx_config cfg = {0};
+    rtws_server_opts so = {"127.0.0.1", 8000, 1, NULL, 0}; /* --jwt-secret required */
     rtws_ctx *ctx;
     int i;
-    if ((i = rtws_opts_parse(OPT, 9, argc, argv,
-                             "HealthMate's WebSocket server on /ws/health, /ws/chat and "
-                             "/ws/notifications;\nthe first message: {\"type\":\"authenticate\","
-                             "\"token\":JWT}. HTTP: GET /ws/status,\nGET /ws/connection/{id}/"
-                             "health, DELETE /ws/connection/{id},\nPOST /ws/user/{id}/reconnect,"
-                             " POST /ws/user/{id}/notify {\"title\",\"message\",...}")))
+    RC.max_conns_per_user = 5; /* the document's limits: the options' defaults */
+    RC.history = 50;
+    cfg.max_connections = 1000;
+    cfg.conn.idle_timeout_ms = 3600000;
+    if ((i = rtws_server_opts_parse(
+             &so, &cfg, &RC, argc, argv,
+             "HealthMate's server on /ws/health, /ws/chat, /ws/notifications (first message:\n"
+             "authenticate, with a JWT); HTTP: GET /ws/status, GET /ws/connection/{id}/health,\n"
+             "DELETE /ws/connection/{id}, POST /ws/user/{id}/reconnect")))
         return i < 0 ? 2 : 0;
-    memset(eps, 0, sizeof eps);
-    for (i = 0; i < 3; i++) { /* each with its table (/ws/notifications: authenticate only) */
-        eps[i].path = paths[i];
-        eps[i].handlers = tables[i];
-        eps[i].n_handlers = i == 2 ? 1 : 4;
-        eps[i].user = POOLS[i];
-    }
-    rc.builtin_protocol_off = rc.auth_required = 1; /* on each: the application's protocol, */
-    rc.auth_type = "authenticate"; /* authenticated: its "token" by rtws_router_authenticate */
-    rc.on_error = fail;            /* the router's refusals, in our error shape */
-    rc.jwt_secret = OPT[SECRET].value;
-    rc.jwt_secret_len = strlen(OPT[SECRET].value);
-    rc.jwt_leeway_s = -1;                            /* exp as it stands */
-    rc.token_grace_ms = (uint32_t)OPT[GRACE_MS].num; /* after exp: close 4001 */
-    rc.endpoints = eps;
-    rc.n_endpoints = 3;
-    rc.auth_timeout_ms = (uint32_t)OPT[AUTH_MS].num;
-    rc.max_conns_per_user = (size_t)OPT[PER_USER].num;
-    rc.history = (size_t)OPT[HIST].num + 1;
-    rc.on_event = on_event;
-    rc.on_http = on_http;
-    rc.status_off = 1; /* /ws/status is ours */
-    cfg.max_connections = (size_t)OPT[MAX_CONNS].num;
-    cfg.conn.idle_timeout_ms = (uint32_t)OPT[IDLE_MS].num;
-    if (!(R = rtws_router_new(&rc)))
+    RC.builtin_protocol_off = RC.auth_required = 1; /* on each: the application's protocol, */
+    RC.auth_type = "authenticate"; /* authenticated: its "token" by rtws_router_authenticate */
+    RC.on_error = fail;            /* the router's refusals, in our error shape */
+    RC.jwt_leeway_s = -1;          /* exp as it stands; after it: renew, or close 4001 */
+    RC.endpoints = EPS;
+    RC.n_endpoints = 3;
+    RC.on_event = on_event;
+    RC.on_http = on_http;
+    RC.status_off = 1; /* /ws/status is ours */
+    if (!(R = rtws_router_new(&RC)))
         return 1;
     rtws_router_install(R, &cfg);
     if (!(ctx = rtws_ctx_new(&cfg)))
         return 1;
-    /* until SIGINT or SIGTERM: then close 1001, waiting up to 2 s */
-    i = rtws_ctx_serve(ctx, OPT[HOST].value, (int)OPT[PORT].num, 2000) != RTWS_OK;
+    i = rtws_ctx_serve(ctx, so.host, so.port, 2000) != RTWS_OK; /* to SIGINT/SIGTERM: 1001 */
     rtws_router_free(R);
     rtws_ctx_free(ctx);
     return i;
