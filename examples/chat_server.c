@@ -65,6 +65,7 @@
 
 #include <ctype.h>
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +404,20 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
     return rtws_router_handle_accept(r, c, req, rtws_time_now_ms());
 }
 
+/* v as a whole number in [min, max]; else -1, having said why (then exit 2) */
+static long num(const char *name, const char *v, long min, long max) {
+    char *end;
+    long n;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < min || n > max) {
+        fprintf(stderr, "chat_server: %s takes a whole number from %ld to %ld, not \"%s\"\n", name,
+                min, max, v);
+        return -1;
+    }
+    return n;
+}
+
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *secret = NULL, *shown, *redis = NULL, *redis_prefix = NULL;
     int port = 8080, bound = 0, i, norigins = 0;
@@ -417,15 +432,29 @@ int main(int argc, char **argv) {
             usage(stdout, argv[0]);
             return 0;
         } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
+            if ((port = (int)num("--port", argv[++i], 0, 65535)) < 0) return 2;
+        }
         else if (!strcmp(argv[i], "--jwt-secret") && i + 1 < argc) secret = argv[++i];
         else if (!strcmp(argv[i], "--allow-origin") && i + 1 < argc && norigins < MAX_ORIGINS)
             origins[norigins++] = argv[++i];
-        else if (!strcmp(argv[i], "--memory-budget") && i + 1 < argc) budget_mib = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--max-channels") && i + 1 < argc) max_channels = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--channel-ttl") && i + 1 < argc) ttl_s = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc) hs_timeout_ms = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--message-timeout-ms") && i + 1 < argc) msg_timeout_ms = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--memory-budget") && i + 1 < argc) {
+            if ((budget_mib = num("--memory-budget", argv[++i], 0, 1048576)) < 0) return 2;
+        }
+        else if (!strcmp(argv[i], "--max-channels") && i + 1 < argc) {
+            if ((max_channels = num("--max-channels", argv[++i], 1, 100000000L)) < 0) return 2;
+        }
+        else if (!strcmp(argv[i], "--channel-ttl") && i + 1 < argc) {
+            if ((ttl_s = num("--channel-ttl", argv[++i], 1, 86400)) < 0) return 2;
+        }
+        else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc) {
+            hs_timeout_ms = num("--handshake-timeout", argv[++i], 1, 86400000L);
+            if (hs_timeout_ms < 0) return 2;
+        }
+        else if (!strcmp(argv[i], "--message-timeout-ms") && i + 1 < argc) {
+            msg_timeout_ms = num("--message-timeout-ms", argv[++i], 0, 86400000L);
+            if (msg_timeout_ms < 0) return 2;
+        }
         else if (!strcmp(argv[i], "--redis") && i + 1 < argc) redis = argv[++i];
         else if (!strcmp(argv[i], "--redis-prefix") && i + 1 < argc) redis_prefix = argv[++i];
         else {
@@ -433,14 +462,6 @@ int main(int argc, char **argv) {
             usage(stderr, argv[0]);
             return 2;
         }
-    }
-    if (budget_mib < 0 || budget_mib > 1048576 || max_channels < 1 || ttl_s < 1 || ttl_s > 86400 ||
-        hs_timeout_ms < 1 || hs_timeout_ms > 86400000L || msg_timeout_ms < 0 ||
-        msg_timeout_ms > 86400000L) {
-        fprintf(stderr, "chat_server: --memory-budget 0..1048576, --max-channels >= 1, "
-                        "--channel-ttl 1..86400, --handshake-timeout 1..86400000, "
-                        "--message-timeout-ms 0..86400000\n");
-        return 2;
     }
     memset(&a, 0, sizeof a);
     a.page = join_lines(page_lines, sizeof page_lines / sizeof page_lines[0], &a.page_len);

@@ -27,6 +27,7 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,20 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     }
 }
 
+/* v as a whole number in [min, max]; else -1, having said why (then exit 2) */
+static long num(const char *name, const char *v, long min, long max) {
+    char *end;
+    long n;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < min || n > max) {
+        fprintf(stderr, "echo_server: %s takes a whole number from %ld to %ld, not \"%s\"\n", name,
+                min, max, v);
+        return -1;
+    }
+    return n;
+}
+
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     const char *origins[17] = {0};
@@ -90,33 +105,24 @@ int main(int argc, char **argv) {
             usage(stdout, argv[0]);
             return 0;
         } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
+            if ((port = (int)num("--port", argv[++i], 0, 65535)) < 0) return 2;
+        }
         else if ((!strcmp(argv[i], "--origin") || !strcmp(argv[i], "--allow-origin")) &&
                  i + 1 < argc && norigins < 16)
             origins[norigins++] = argv[++i];
-        else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc)
-            hs_timeout = (uint32_t)strtoul(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--message-timeout-ms") && i + 1 < argc) {
-            char *end;
-            message_timeout_ms = strtol(argv[++i], &end, 10);
-            if (*end || message_timeout_ms < 0 || message_timeout_ms > 86400000L) {
-                fprintf(stderr, "echo_server: --message-timeout-ms takes 0 to 86400000\n");
-                return 2;
-            }
+        else if (!strcmp(argv[i], "--handshake-timeout") && i + 1 < argc) {
+            long v = num("--handshake-timeout", argv[++i], 0, 86400000L);
+            if (v < 0) return 2;
+            hs_timeout = (uint32_t)v;
+        } else if (!strcmp(argv[i], "--message-timeout-ms") && i + 1 < argc) {
+            message_timeout_ms = num("--message-timeout-ms", argv[++i], 0, 86400000L);
+            if (message_timeout_ms < 0) return 2;
         } else if (!strcmp(argv[i], "--ping-interval-ms") && i + 1 < argc) {
-            char *end;
-            ping_interval_ms = strtol(argv[++i], &end, 10);
-            if (*end || ping_interval_ms < 0 || ping_interval_ms > 86400000L) {
-                fprintf(stderr, "echo_server: --ping-interval-ms takes 0 to 86400000\n");
-                return 2;
-            }
+            ping_interval_ms = num("--ping-interval-ms", argv[++i], 0, 86400000L);
+            if (ping_interval_ms < 0) return 2;
         } else if (!strcmp(argv[i], "--memory-budget") && i + 1 < argc) {
-            char *end;
-            budget_mib = strtol(argv[++i], &end, 10);
-            if (*end || budget_mib < 0 || budget_mib > 1048576L) {
-                fprintf(stderr, "echo_server: --memory-budget takes 0 to 1048576\n");
-                return 2;
-            }
+            if ((budget_mib = num("--memory-budget", argv[++i], 0, 1048576L)) < 0) return 2;
         } else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls.cert_file = argv[++i];
         else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls.key_file = argv[++i];
         else {

@@ -7,9 +7,11 @@
 #    at once instead of waiting;
 #  - build/frame_loop runs against build/echo_server (port picked by the OS):
 #    its messages come back and it closes cleanly;
-#  - every examples/seeds/*/*.c is at most 250 lines (issue 13; HealthMate's
-#    server 296, see (d)) with no line over 100 columns (STYLE.md §9,
-#    .clang-format's ColumnLimit).
+#  - every server (NAME ending in _server) refuses a --port that is not a
+#    whole number from 0 to 65535 (exit 2, why on stderr) instead of
+#    listening somewhere;
+#  - every examples/seeds/*/*.c is at most 250 lines (issue 13) with no line
+#    over 100 columns (STYLE.md §9, .clang-format's ColumnLimit).
 # 127.0.0.1 only; every process started here is stopped by its PID and runs
 # under `timeout`.
 set -u
@@ -45,6 +47,20 @@ for n in "${names[@]}"; do
     else
         bad "$n --no-such-option: exit $rc, stdout: $(head -c 300 "$tmp/out")"
     fi
+done
+
+# (a2) servers: a bad --port is refused at once (exit 2, why on stderr), never
+# read as 0 (a port the OS picks) or cut to 16 bits
+for n in "${names[@]}"; do
+    case "$n" in *_server) ;; *) continue ;; esac
+    for p in abc 70000 -1 8080x ""; do
+        timeout 5 "$B/$n" --port "$p" >"$tmp/out" 2>"$tmp/err"; rc=$?
+        if [ "$rc" -eq 2 ] && head -1 "$tmp/err" | grep -q -- "--port" && [ ! -s "$tmp/out" ]; then
+            ok "$n --port '$p': refused, exit 2"
+        else
+            bad "$n --port '$p': exit $rc, stdout: $(head -c 200 "$tmp/out") stderr: $(head -c 200 "$tmp/err")"
+        fi
+    done
 done
 
 # (b) autobahn_client with no arguments: usage on stderr, nonzero exit within 5 s
