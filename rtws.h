@@ -21814,7 +21814,7 @@ RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
     char defs[RTWS__NSOPTS + 1][24];
     const char *given;
     rtws_opt *all;
-    size_t i, n = 2, k, map[RTWS__NSOPTS] = {0};
+    size_t i, n = 2, k, map[RTWS__NSOPTS] = {0}; /* shared option i is all[map[i]] (0: not offered) */
     int ret;
     if (!o || !cfg || (o->n_own && !o->own)) return -1;
     all = (rtws_opt *)RTWS_MALLOC(sizeof(rtws_opt) * (2 + RTWS__NSOPTS + o->n_own));
@@ -21873,7 +21873,8 @@ RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
         for (i = 0; i < RTWS__NSOPTS; i++) {
             const rtws__sopt *s = &rtws__sopts[i];
             char *base = s->to >= RTWS__SO_RSIZE ? (char *)rc : (char *)cfg;
-            if (!base || !(given = all[map[i]].value) || given == defs[i]) continue;
+            if (!base || !map[i] || !(given = all[map[i]].value) || given == defs[i])
+                continue; /* not offered, not given, or its default */
             if (s->to == RTWS__SO_RSTR) {
                 memcpy(base + s->off, &given, sizeof given);
                 if (s->off == offsetof(rtws_router_config, jwt_secret)) rc->jwt_secret_len = strlen(given);

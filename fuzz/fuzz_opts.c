@@ -15,12 +15,14 @@
      replaced it.
    With bit 3 of byte 0 the same arguments go to rtws_server_opts_parse
    (the server's shared options and one own option; bit 4: a router config,
-   bit 5: --jwt-secret required), and:
+   bit 5: --jwt-secret required, bit 6: a custom token check, so no
+   --jwt-secret), and:
    - the result is -1, 0 or 1; on -1 and 1 the configs are unchanged;
    - on 0: the port is in 0..65535 and the host non-NULL; every limit is
      its value before or one in its option's range; --max-message given
      leaves max_frame at least as large; a secret's length is its strlen
-     and it is one of the arguments; the own option's num is in range.
+     and it is one of the arguments (none with the custom check); the own
+     option's num is in range.
    What it writes (the usage, the refusals) goes to /dev/null. */
 #include "fuzz.h"
 
@@ -40,6 +42,12 @@ static int from_args(const char *v, char **argv, int argc) {
     return 0;
 }
 
+static int custom_auth(rtws_router *r, rtws_conn *c, const char *token, size_t len,
+                       char user_id[64], void *user) {
+    (void)r, (void)c, (void)token, (void)len, (void)user_id, (void)user;
+    return -1;
+}
+
 /* rtws_server_opts_parse on argv; SERVER_OK: its invariants held (checked
    after stdout and stderr are back) */
 static int SERVER_OK;
@@ -56,6 +64,8 @@ static void server(uint8_t how, int argc, char **argv) {
     own.name = "--sent", own.arg = "N", own.value = "5", own.min = 1, own.max = 9;
     memset(&so, 0, sizeof so);
     so.port = 8080, so.need_secret = (how & 32) != 0, so.own = &own, so.n_own = 1;
+    if (how & 64)
+        rc.auth = custom_auth; /* the application checks tokens: no --jwt-secret */
     cfg0 = cfg, rc0 = rc;
     r = rtws_server_opts_parse(&so, &cfg, how & 16 ? &rc : NULL, argc, argv, "About.");
     ok = r == -1 || r == 0 || r == 1;
@@ -77,7 +87,8 @@ static void server(uint8_t how, int argc, char **argv) {
             ok = ok && (rc.history == 0 || (rc.history >= 1 && rc.history <= 10000000u));
             ok = ok && (rc.max_channels == 0 || rc.max_channels >= 1) && rc.rate_per_s <= 1000000u;
             ok = ok && (rc.auth_timeout_ms == 0 || rc.auth_timeout_ms >= 1);
-            ok = ok && (!(how & 32) || rc.jwt_secret);
+            ok = ok && (!(how & 32) || (how & 64) || rc.jwt_secret);
+            ok = ok && (!(how & 64) || !rc.jwt_secret);
             ok = ok &&
                  (!rc.jwt_secret || (rc.jwt_secret_len == strlen((const char *)rc.jwt_secret) &&
                                      from_args((const char *)rc.jwt_secret, argv, argc)));

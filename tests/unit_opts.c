@@ -303,6 +303,13 @@ static void test_server(void) {
     rc.auth = custom_auth;
     CHECK_EQ(parse_server(&so, &cfg, &rc, routerless), -1);
     CHECK(strstr(ERR, "srv: unknown option --jwt-secret\n") == ERR);
+    CHECK_EQ(parse_server(&so, &cfg, &rc, all + 0), -1); /* (all has --jwt-secret) */
+    {
+        static const char *const port_only[] = {"srv", "--port", "5", "--max-per-user", "2", NULL};
+        CHECK_EQ(parse_server(&so, &cfg, &rc, port_only), 0);
+        CHECK(rc.jwt_secret == NULL && rc.jwt_secret_len == 0 && so.port == 5); /* nothing else */
+        CHECK(rc.max_conns_per_user == 2 && rc.redis_url == NULL && rc.history == 0);
+    }
 #undef RESET
 }
 
