@@ -20,9 +20,12 @@
 #
 # Server CPU per message: the server's utime+stime (/proc/PID/stat) over the
 # measured window / echoed messages (loadgen --pid). Servers on CPU 1, the
-# load generator on CPU 0 (taskset, when there are 2 CPUs). Every server is
-# started once, on a port the OS picks, and stopped by its PID; one that
-# died is started again (and said so). Installs nothing itself except the
+# load generator on CPU 0 (taskset, when there are 2 CPUs). One server runs
+# at a time: each is started for its run (on a port the OS picks) after the
+# other is stopped by its PID, since a second server idle on the same CPU
+# still takes time from it (a runtime's collector and timers after its own
+# round: rounds 2x apart, 2026-12-07); one that died is started again (and
+# said so). Installs nothing itself except the
 # npm peers the way bench/run.sh does (into build/bench/npm).
 set -u
 cd "$(dirname "$0")/.."
@@ -179,7 +182,14 @@ cell() {
             order=(); for p in "${running[@]}"; do order=("$p" "${order[@]}"); done
         fi
         for p in "${order[@]}"; do
-            if ! kill -0 "${SPID[$p]}" 2>/dev/null; then
+            # one server alive at a time: on the same CPU an idle peer is
+            # not idle (a runtime's collector and timers after its round)
+            for q in "${running[@]}"; do
+                [ "$q" != "$p" ] && [ -n "${SPID[$q]:-}" ] && { stop "${SPID[$q]}"; SPID[$q]=; }
+            done
+            if [ -z "${SPID[$p]:-}" ]; then
+                start "$p" || continue
+            elif ! kill -0 "${SPID[$p]}" 2>/dev/null; then
                 note "$p: the server had exited before $kind $size x $depth x $conns round $r (see $LOGS/server_$p.log): started again"
                 start "$p" || continue
             fi
@@ -211,7 +221,7 @@ for n in $CONN_ROWS; do
     cell conns 64 16 "$n"
     cell conns 65536 1 "$n"
 done
-for p in "${running[@]}"; do stop "${SPID[$p]}"; done
+for p in "${running[@]}"; do [ -n "${SPID[$p]:-}" ] && stop "${SPID[$p]}"; done
 pids=()
 {
     echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)"
