@@ -2885,7 +2885,7 @@ RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg);
    and, when rc is not NULL, the router's:
      --jwt-secret S           rc->jwt_secret, jwt_secret_len (not with rc->auth)
      --auth-timeout-ms MS     rc->auth_timeout_ms
-     --token-grace-ms MS      rc->token_grace_ms
+     --token-grace-ms MS      rc->token_grace_ms (not with rc->auth)
      --max-per-user N         rc->max_conns_per_user (0: no limit)
      --max-channels N         rc->max_channels (per connection)
      --history N              rc->history (messages kept per channel)
@@ -21833,9 +21833,10 @@ RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
         const rtws__sopt *s = &rtws__sopts[i];
         char *base = s->to >= RTWS__SO_RSIZE ? (char *)rc : (char *)cfg;
         unsigned long v = 0;
-        if (!base || (s->off == offsetof(rtws_router_config, jwt_secret) && s->to == RTWS__SO_RSTR &&
-                      rc->auth))
-            continue; /* no router: not its options; a custom token check: no secret */
+        if (!base || (rc && rc->auth && s->to >= RTWS__SO_RSIZE &&
+                      (s->off == offsetof(rtws_router_config, jwt_secret) ||
+                       s->off == offsetof(rtws_router_config, token_grace_ms))))
+            continue; /* no router: not its options; a custom token check: no JWT ones */
         map[i] = n;
         all[n].name = s->name, all[n].arg = s->arg, all[n].help = s->help;
         all[n].min = s->min, all[n].max = s->max;

@@ -21,7 +21,8 @@
    - on 0: the port is in 0..65535 and the host non-NULL; every limit is
      its value before or one in its option's range; --max-message given
      leaves max_frame at least as large; a secret's length is its strlen
-     and it is one of the arguments (none with the custom check); the own
+     and it is one of the arguments (no secret and no token grace with the
+     custom check); the own
      option's num is in range.
    What it writes (the usage, the refusals) goes to /dev/null. */
 #include "fuzz.h"
@@ -88,7 +89,7 @@ static void server(uint8_t how, int argc, char **argv) {
             ok = ok && (rc.max_channels == 0 || rc.max_channels >= 1) && rc.rate_per_s <= 1000000u;
             ok = ok && (rc.auth_timeout_ms == 0 || rc.auth_timeout_ms >= 1);
             ok = ok && (!(how & 32) || (how & 64) || rc.jwt_secret);
-            ok = ok && (!(how & 64) || !rc.jwt_secret);
+            ok = ok && (!(how & 64) || (!rc.jwt_secret && !rc.token_grace_ms));
             ok = ok &&
                  (!rc.jwt_secret || (rc.jwt_secret_len == strlen((const char *)rc.jwt_secret) &&
                                      from_args((const char *)rc.jwt_secret, argv, argc)));

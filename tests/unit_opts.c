@@ -310,6 +310,14 @@ static void test_server(void) {
         CHECK(rc.jwt_secret == NULL && rc.jwt_secret_len == 0 && so.port == 5); /* nothing else */
         CHECK(rc.max_conns_per_user == 2 && rc.redis_url == NULL && rc.history == 0);
     }
+    {
+        static const char *const grace[] = {"srv", "--token-grace-ms", "5", NULL};
+        CHECK_EQ(parse_server(&so, &cfg, &rc, grace), -1); /* a JWT setting: not offered */
+        CHECK(strstr(ERR, "srv: unknown option --token-grace-ms\n") == ERR);
+        CHECK_EQ(parse_server(&so, &cfg, &rc, help), 1);
+        CHECK(strstr(OUT, "--jwt-secret") == NULL && strstr(OUT, "--token-grace-ms") == NULL);
+        CHECK(strstr(OUT, "--max-per-user N") != NULL);
+    }
 #undef RESET
 }
 

@@ -200,10 +200,9 @@ int main(int argc, char **argv) {
              &so, &cfg, &rc, argc, argv,
              "Kull's device sync server.\n"
              "GET  /ws?token=userId:deviceId  a device's WebSocket\n"
-             "POST /api/sync/USERID  body {\"type\":T,\"data\":{...}} with T one of "
-             "SHOOT_PROGRESS,\n"
-             "     CREDIT_UPDATE, PROMPT_CHANGE, ADMIN_SESSION_UPDATE: sent to every device of\n"
-             "     USERID (the backend's hook; answers {\"delivered\":N})\n"
+             "POST /api/sync/USERID  body {\"type\":T,\"data\":{...}}, T: SHOOT_PROGRESS,\n"
+             "     CREDIT_UPDATE, PROMPT_CHANGE or ADMIN_SESSION_UPDATE: sent to every device\n"
+             "     of USERID (the backend's hook; answers {\"delivered\":N})\n"
              "Prints \"listening on H:P\" once ready.")))
         return i < 0 ? 2 : 0;
     if (!(a.router = rtws_router_new(&rc)))
