@@ -21765,10 +21765,16 @@ RTWS_API void rtws_router_install(rtws_router *r, rtws_ctx_config *cfg) {
 /* ---- a server's command line ---- */
 
 /* where a shared option's value goes: a field of cfg or of rc, its type */
-enum { RTWS__SO_SIZE, RTWS__SO_U32, RTWS__SO_RSIZE, RTWS__SO_RU32, RTWS__SO_RSTR };
+enum { RTWS__SO_SIZE, RTWS__SO_U32, RTWS__SO_RSIZE, RTWS__SO_RU32, RTWS__SO_RSTR, RTWS__SO_RSECRET };
+/* what else an option does (rtws__sopt.flags) */
+enum {
+    RTWS__SO_JWT = 1,      /* a setting of the built-in JWT check: not offered with rc->auth */
+    RTWS__SO_PING = 2,     /* 0 means heartbeat_off, another value a heartbeat */
+    RTWS__SO_MAXFRAME = 4  /* max_frame follows when it is smaller */
+};
 typedef struct rtws__sopt {
     const char *name, *arg, *help;
-    int to;
+    int to, flags;
     size_t off;     /* in rtws_ctx_config or rtws_router_config */
     long min, max;  /* min == max: a string */
     long def;       /* the library's default, shown for a field left 0 */
@@ -21777,33 +21783,34 @@ typedef struct rtws__sopt {
 #define RTWS__CO(f) offsetof(rtws_ctx_config, f)
 #define RTWS__RO(f) offsetof(rtws_router_config, f)
 static const rtws__sopt rtws__sopts[] = {
-    {"--max-connections", "N", "connections at most (0: no limit)", RTWS__SO_SIZE,
+    {"--max-connections", "N", "connections at most (0: no limit)", RTWS__SO_SIZE, 0,
      RTWS__CO(max_connections), 0, 100000000L, 0},
     {"--idle-timeout-ms", "MS", "close 1001 after MS without a data message (0: off)",
-     RTWS__SO_U32, RTWS__CO(conn.idle_timeout_ms), 0, 86400000L, 0},
+     RTWS__SO_U32, 0, RTWS__CO(conn.idle_timeout_ms), 0, 86400000L, 0},
     {"--ping-interval-ms", "MS", "ping after MS of silence (0: no heartbeat)", RTWS__SO_U32,
-     RTWS__CO(conn.ping_interval_ms), 0, 86400000L, 30000},
-    {"--handshake-timeout-ms", "MS", "the opening handshake's deadline", RTWS__SO_U32,
+     RTWS__SO_PING, RTWS__CO(conn.ping_interval_ms), 0, 86400000L, 30000},
+    {"--handshake-timeout-ms", "MS", "the opening handshake's deadline", RTWS__SO_U32, 0,
      RTWS__CO(conn.handshake_timeout_ms), 1, 86400000L, 10000},
     {"--message-timeout-ms", "MS", "a message must be whole MS after it began (0: off)",
-     RTWS__SO_U32, RTWS__CO(conn.message_timeout_ms), 0, 86400000L, 0},
+     RTWS__SO_U32, 0, RTWS__CO(conn.message_timeout_ms), 0, 86400000L, 0},
     {"--max-message", "BYTES", "the largest message taken (more: close 1009)", RTWS__SO_SIZE,
-     RTWS__CO(conn.max_message), 1, 1073741824L, 16L << 20},
-    {"--jwt-secret", "S", "HS256 key of the tokens", RTWS__SO_RSTR, RTWS__RO(jwt_secret), 0, 0, 0},
-    {"--auth-timeout-ms", "MS", "authenticate within MS, else close 1008", RTWS__SO_RU32,
+     RTWS__SO_MAXFRAME, RTWS__CO(conn.max_message), 1, 1073741824L, 16L << 20},
+    {"--jwt-secret", "S", "HS256 key of the tokens", RTWS__SO_RSECRET, RTWS__SO_JWT,
+     RTWS__RO(jwt_secret), 0, 0, 0},
+    {"--auth-timeout-ms", "MS", "authenticate within MS, else close 1008", RTWS__SO_RU32, 0,
      RTWS__RO(auth_timeout_ms), 1, 86400000L, 10000},
     {"--token-grace-ms", "MS", "after a token's exp: MS to renew it, else close 4001",
-     RTWS__SO_RU32, RTWS__RO(token_grace_ms), 1, 86400000L, 30000},
-    {"--max-per-user", "N", "connections of one user (0: no limit)", RTWS__SO_RSIZE,
+     RTWS__SO_RU32, RTWS__SO_JWT, RTWS__RO(token_grace_ms), 1, 86400000L, 30000},
+    {"--max-per-user", "N", "connections of one user (0: no limit)", RTWS__SO_RSIZE, 0,
      RTWS__RO(max_conns_per_user), 0, 100000000L, 0},
-    {"--max-channels", "N", "channels of one connection", RTWS__SO_RSIZE, RTWS__RO(max_channels),
-     1, 1000000L, 100},
-    {"--history", "N", "messages kept per channel", RTWS__SO_RSIZE, RTWS__RO(history), 1,
+    {"--max-channels", "N", "channels of one connection", RTWS__SO_RSIZE, 0,
+     RTWS__RO(max_channels), 1, 1000000L, 100},
+    {"--history", "N", "messages kept per channel", RTWS__SO_RSIZE, 0, RTWS__RO(history), 1,
      10000000L, 1000},
-    {"--rate", "N", "messages a second per connection (0: off)", RTWS__SO_RU32,
+    {"--rate", "N", "messages a second per connection (0: off)", RTWS__SO_RU32, 0,
      RTWS__RO(rate_per_s), 0, 1000000L, 0},
     {"--redis", "URL", "a node of the cluster on this Redis (default: one process)",
-     RTWS__SO_RSTR, RTWS__RO(redis_url), 0, 0, 0}};
+     RTWS__SO_RSTR, 0, RTWS__RO(redis_url), 0, 0, 0}};
 #undef RTWS__CO
 #undef RTWS__RO
 #define RTWS__NSOPTS (sizeof rtws__sopts / sizeof rtws__sopts[0])
@@ -21812,7 +21819,6 @@ RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
                                     rtws_router_config *rc, int argc, char **argv,
                                     const char *about) {
     char defs[RTWS__NSOPTS + 1][24];
-    const char *given;
     rtws_opt *all;
     size_t i, n = 2, k, map[RTWS__NSOPTS] = {0}; /* shared option i is all[map[i]] (0: not offered) */
     int ret;
@@ -21829,24 +21835,20 @@ RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
     all[1].min = 0, all[1].max = 65535;
     snprintf(defs[RTWS__NSOPTS], sizeof defs[0], "%d", o->port);
     all[1].value = defs[RTWS__NSOPTS];
-    for (i = 0; i < RTWS__NSOPTS; i++) {
+    for (i = 0; i < RTWS__NSOPTS; i++) { /* the shared options this server takes */
         const rtws__sopt *s = &rtws__sopts[i];
         char *base = s->to >= RTWS__SO_RSIZE ? (char *)rc : (char *)cfg;
-        unsigned long v = 0;
-        if (!base || (rc && rc->auth && s->to >= RTWS__SO_RSIZE &&
-                      (s->off == offsetof(rtws_router_config, jwt_secret) ||
-                       s->off == offsetof(rtws_router_config, token_grace_ms))))
+        if (!base || ((s->flags & RTWS__SO_JWT) && rc->auth))
             continue; /* no router: not its options; a custom token check: no JWT ones */
         map[i] = n;
         all[n].name = s->name, all[n].arg = s->arg, all[n].help = s->help;
         all[n].min = s->min, all[n].max = s->max;
-        if (s->to == RTWS__SO_RSTR) {
-            const void *p;
-            memcpy(&p, base + s->off, sizeof p);
-            all[n].value = s->off == offsetof(rtws_router_config, jwt_secret) ? NULL : (const char *)p;
-            all[n].required = s->off == offsetof(rtws_router_config, jwt_secret) && o->need_secret &&
-                              !rc->jwt_secret;
-        } else {
+        if (s->to == RTWS__SO_RSECRET) { /* never shown; required when the program says */
+            all[n].required = o->need_secret && !rc->jwt_secret;
+        } else if (s->to == RTWS__SO_RSTR) {
+            memcpy(&all[n].value, base + s->off, sizeof all[n].value);
+        } else { /* a number: the field's value, or the library's default for 0 */
+            unsigned long v;
             if (s->to == RTWS__SO_SIZE || s->to == RTWS__SO_RSIZE) {
                 size_t z;
                 memcpy(&z, base + s->off, sizeof z);
@@ -21856,7 +21858,7 @@ RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
                 memcpy(&u, base + s->off, sizeof u);
                 v = u;
             }
-            if (s->off == offsetof(rtws_ctx_config, conn.ping_interval_ms) && cfg->conn.heartbeat_off)
+            if ((s->flags & RTWS__SO_PING) && cfg->conn.heartbeat_off)
                 v = 0;
             else if (!v)
                 v = (unsigned long)s->def;
@@ -21868,30 +21870,29 @@ RTWS_API int rtws_server_opts_parse(rtws_server_opts *o, rtws_ctx_config *cfg,
     for (k = 0; k < o->n_own; k++) all[n + k] = o->own[k];
     ret = rtws_opts_parse(all, n + o->n_own, argc, argv, about);
     for (k = 0; k < o->n_own; k++) o->own[k] = all[n + k];
+    for (i = 0; ret == 0 && i < RTWS__NSOPTS; i++) { /* the given ones into their fields */
+        const rtws__sopt *s = &rtws__sopts[i];
+        const rtws_opt *x = &all[map[i]];
+        char *base = s->to >= RTWS__SO_RSIZE ? (char *)rc : (char *)cfg;
+        if (!map[i] || !x->value || x->value == defs[i]) continue; /* not offered or given */
+        if (s->to == RTWS__SO_RSTR || s->to == RTWS__SO_RSECRET) {
+            memcpy(base + s->off, &x->value, sizeof x->value);
+            if (s->to == RTWS__SO_RSECRET) rc->jwt_secret_len = strlen(x->value);
+        } else if (s->to == RTWS__SO_SIZE || s->to == RTWS__SO_RSIZE) {
+            size_t z = (size_t)x->num;
+            memcpy(base + s->off, &z, sizeof z);
+        } else {
+            uint32_t u = (uint32_t)x->num;
+            memcpy(base + s->off, &u, sizeof u);
+        }
+        if (s->flags & RTWS__SO_PING) cfg->conn.heartbeat_off = x->num == 0;
+        if ((s->flags & RTWS__SO_MAXFRAME) &&
+            cfg->conn.max_message > RTWS__DEF(cfg->conn.max_frame, (size_t)16 << 20))
+            cfg->conn.max_frame = cfg->conn.max_message;
+    }
     if (ret == 0) {
         o->host = all[0].value;
         o->port = (int)all[1].num;
-        for (i = 0; i < RTWS__NSOPTS; i++) {
-            const rtws__sopt *s = &rtws__sopts[i];
-            char *base = s->to >= RTWS__SO_RSIZE ? (char *)rc : (char *)cfg;
-            if (!base || !map[i] || !(given = all[map[i]].value) || given == defs[i])
-                continue; /* not offered, not given, or its default */
-            if (s->to == RTWS__SO_RSTR) {
-                memcpy(base + s->off, &given, sizeof given);
-                if (s->off == offsetof(rtws_router_config, jwt_secret)) rc->jwt_secret_len = strlen(given);
-            } else if (s->to == RTWS__SO_SIZE || s->to == RTWS__SO_RSIZE) {
-                size_t z = (size_t)all[map[i]].num;
-                memcpy(base + s->off, &z, sizeof z);
-            } else {
-                uint32_t u = (uint32_t)all[map[i]].num;
-                memcpy(base + s->off, &u, sizeof u);
-            }
-        }
-        if (all[map[2]].value != defs[2]) /* --ping-interval-ms 0: no heartbeat; else one */
-            cfg->conn.heartbeat_off = all[map[2]].num == 0;
-        if (all[map[5]].value != defs[5] && /* --max-message: frames may be as large */
-            cfg->conn.max_message > RTWS__DEF(cfg->conn.max_frame, (size_t)16 << 20))
-            cfg->conn.max_frame = cfg->conn.max_message;
     }
     RTWS_FREE(all);
     return ret;
