@@ -235,7 +235,7 @@ extern "C" {
     X(RTWS_ERR_HANDSHAKE, -7, "opening handshake failed (see the error event's status)")           \
     X(RTWS_ERR_TIMEOUT, -8, "timed out (see rtws_config.*_timeout_ms)")                            \
     X(RTWS_ERR_CLOSED, -9, "connection is closing or closed")                                      \
-    X(RTWS_ERR_LIMIT, -10, "queue full (see rtws_config.max_send_queue, rtws_ctx_config.post_queue_max)") \
+    X(RTWS_ERR_LIMIT, -10, "queue full or memory budget spent (see rtws_config.max_send_queue, .budget, rtws_ctx_config.post_queue_max)") \
     X(RTWS_ERR_RANDOM, -11, "random source failed (see rtws_config.random)")                       \
     X(RTWS_ERR_SYNTAX, -12, "malformed input")                                                     \
     X(RTWS_ERR_DEPTH, -13, "nesting deeper than the limit")                                        \
@@ -330,6 +330,7 @@ typedef struct rtws_budget {
        (the host closes the largest send queues with 1013). NULL: none. */
     void (*reclaim)(struct rtws_budget *b, size_t need, void *user);
     void *reclaim_user;
+    int in_reclaim_; /* private: reclaim is running (what it closes does not ask again) */
 } rtws_budget;
 /* Pressure levels of rtws_budget_get_level(), the order in which work is
    refused as used nears the limit (docs/GUIDE.md "Memory budget"). */
@@ -344,7 +345,8 @@ RTWS_API void rtws_budget_init(rtws_budget *b, size_t limit);
 RTWS_API void rtws_budget_charge(rtws_budget *b, size_t n);
 RTWS_API void rtws_budget_credit(rtws_budget *b, size_t n);
 /* 1 when n more bytes fit under the limit, asking reclaim first when they
-   do not; 0 when they still do not. */
+   do not; 0 when they still do not. Called from inside the reclaim (by
+   what it closes) it does not ask it again. */
 RTWS_API int rtws_budget_make_room(rtws_budget *b, size_t n);
 RTWS_API unsigned rtws_budget_get_level(const rtws_budget *b);
 
@@ -1049,9 +1051,11 @@ typedef struct rtws_config {
     size_t max_http_body;           /* server: bytes of a plain request's body read for
                                        on_http (64 KiB); more: 413, chunked: 411 */
     size_t max_send_queue;          /* unsent data bytes before sends fail (64 MiB) */
-    rtws_budget *budget;            /* charged with the unsent bytes; a send that does not
-                                       fit asks its reclaim, then fails RTWS_ERR_LIMIT
-                                       (NULL: none; a context sets its own) */
+    rtws_budget *budget;            /* charged with the unsent bytes and the receive
+                                       buffers; what does not fit asks its reclaim, then
+                                       fails RTWS_ERR_LIMIT (a receive buffer: the
+                                       connection closes with 1013) (NULL: none; a
+                                       context sets its own) */
     uint32_t handshake_timeout_ms;  /* opening handshake deadline (10000) */
     uint32_t close_timeout_ms;      /* close handshake deadline (5000) */
     uint32_t ping_interval_ms;      /* ping after this much silence (30000); set
@@ -3364,6 +3368,11 @@ static void rtws__free(const rtws_allocator *a, void *p) {
    allocation; RTWS_ERR_NOMEM when the allocator fails. On failure *p and
    *cap are unchanged and the block is still valid. Pass the address of a
    void * (not a cast T **): void *q = buf; rtws__grow(a, &q, ...); buf = q. */
+static size_t rtws__grow_cap(size_t cap, size_t need, size_t max) {
+    size_t ncap = cap > max / 2 ? max : cap * 2;
+    if (ncap < 16) ncap = max < 16 ? max : 16;
+    return ncap < need ? need : ncap;
+}
 static rtws_err rtws__grow(const rtws_allocator *a, void **p, size_t *cap, size_t need,
                            size_t elem, size_t max) {
     size_t ncap;
@@ -3371,9 +3380,7 @@ static rtws_err rtws__grow(const rtws_allocator *a, void **p, size_t *cap, size_
     if (need <= *cap) return RTWS_OK;
     if (max > SIZE_MAX / elem) max = SIZE_MAX / elem;
     if (need > max) return RTWS_ERR_TOO_BIG;
-    ncap = *cap > max / 2 ? max : *cap * 2;
-    if (ncap < 16) ncap = max < 16 ? max : 16;
-    if (ncap < need) ncap = need;
+    ncap = rtws__grow_cap(*cap, need, max);
     np = *p ? rtws__realloc(a, *p, ncap * elem) : rtws__alloc(a, ncap * elem);
     if (!np) return RTWS_ERR_NOMEM;
     *p = np;
@@ -3802,7 +3809,11 @@ static int rtws__budget_fits(const rtws_budget *b, size_t n) {
 
 RTWS_API int rtws_budget_make_room(rtws_budget *b, size_t n) {
     if (rtws__budget_fits(b, n)) return 1;
-    if (b->reclaim) b->reclaim(b, n, b->reclaim_user);
+    if (b->reclaim && !b->in_reclaim_) {
+        b->in_reclaim_ = 1;
+        b->reclaim(b, n, b->reclaim_user);
+        b->in_reclaim_ = 0;
+    }
     return rtws__budget_fits(b, n);
 }
 
@@ -6774,23 +6785,44 @@ static void rtws__buf_drop(rtws_conn *c, void *b, size_t cap) {
     rtws__pool_give(rtws__conn_pool(c), &c->priv_.cfg->allocator, b, cap);
 }
 
-/* rtws__grow for a byte buffer of c: an empty one first looks in the pool. */
+/* rtws__grow for a receive buffer of c (rbuf, mbuf): an empty one first
+   looks in the pool. What it adds is charged to cfg.budget, which is asked
+   for the room first: RTWS_ERR_LIMIT when the budget has none (its reclaim
+   could not make it), and nothing changes. */
 static rtws_err rtws__buf_grow(rtws_conn *c, uint8_t **buf, size_t *cap, size_t need,
                                size_t max) {
+    rtws_budget *b = c->priv_.cfg->budget;
+    size_t old = *cap;
     void *nb = *buf;
     rtws_err e;
+    if (need <= old) return RTWS_OK;
     if (!nb && need <= max) {
         size_t pcap = 0;
-        void *pb = rtws__pool_take(rtws__conn_pool(c), RTWS__MAX(need, (size_t)16), &pcap);
+        rtws__pool *pool = rtws__conn_pool(c);
+        void *pb = rtws__pool_take(pool, RTWS__MAX(need, (size_t)16), &pcap);
         if (pb) {
+            if (b && !rtws_budget_make_room(b, pcap)) {
+                rtws__pool_give(pool, &c->priv_.cfg->allocator, pb, pcap);
+                return RTWS_ERR_LIMIT;
+            }
+            if (b) rtws_budget_charge(b, pcap);
             *buf = (uint8_t *)pb;
             *cap = pcap;
             return RTWS_OK;
         }
     }
+    if (b && need <= max && !rtws_budget_make_room(b, rtws__grow_cap(old, need, max) - old))
+        return RTWS_ERR_LIMIT;
     e = rtws__grow(&c->priv_.cfg->allocator, &nb, cap, need, 1, max);
-    if (e == RTWS_OK) *buf = (uint8_t *)nb;
-    return e;
+    if (e != RTWS_OK) return e;
+    *buf = (uint8_t *)nb;
+    if (b) rtws_budget_charge(b, *cap - old);
+    return RTWS_OK;
+}
+/* A receive buffer c no longer holds: its bytes go back to cfg.budget. */
+static void rtws__rx_drop(rtws_conn *c, uint8_t *buf, size_t cap) {
+    if (buf && c->priv_.cfg->budget) rtws_budget_credit(c->priv_.cfg->budget, cap);
+    rtws__buf_drop(c, buf, cap);
 }
 
 static void rtws__config_defaults(rtws_config *c) {
@@ -7023,8 +7055,8 @@ static void rtws__release(rtws_conn *c) {
     for (i = 0; i < c->priv_.nseg; i++) rtws__chunk_unref(c, c->priv_.segs[(c->priv_.seghead + i) & (c->priv_.segcap - 1)].chunk);
     if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *c->priv_.spare + c->priv_.spare->cap);
     rtws__segs_free(c);
-    if (!c->priv_.rborrow) rtws__buf_drop(c, c->priv_.rbuf, c->priv_.rcap);
-    rtws__buf_drop(c, c->priv_.mbuf, c->priv_.mcap);
+    if (!c->priv_.rborrow) rtws__rx_drop(c, c->priv_.rbuf, c->priv_.rcap);
+    rtws__rx_drop(c, c->priv_.mbuf, c->priv_.mcap);
 #if !defined(RTWS_NO_DEFLATE)
     if (c->priv_.zpark) { /* nothing allocated */
         c->priv_.zpark = 0;
@@ -7496,6 +7528,9 @@ static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reaso
     }
     c->priv_.close_sent = 1;
     c->priv_.close_code = (uint16_t)code;
+    if (c->priv_.cfg->budget) /* asked, never refused: c's last frames (c is not shed now) */
+        rtws_budget_make_room(c->priv_.cfg->budget,
+                              n + 6 + (c->priv_.pong_len ? (size_t)c->priv_.ctl->pongq_used + 5u * c->priv_.pong_len : 0));
     /* nothing may follow a close frame (§5.5.1): the answers to pings that
        came before go into the queue ahead of it, so they leave the same
        whether the host drained between the pings and the close or not; a
@@ -7539,11 +7574,23 @@ static void rtws__fail(rtws_conn *c, rtws_err err, unsigned code) {
     rtws__finish(c);
 }
 
+/* A receive buffer could not grow: the memory budget had no room (1013,
+   try again later) or the allocator failed (1011). */
+static void rtws__fail_grow(rtws_conn *c, rtws_err e) {
+    rtws__enter(c, c->priv_.now);
+    if (e == RTWS_ERR_LIMIT) rtws__fail(c, RTWS_ERR_LIMIT, RTWS_CLOSE_TRY_AGAIN);
+    else rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+    rtws__leave(c);
+}
+
 /* ---- opening handshake ---- */
 
 static rtws_err rtws__queue_bytes(rtws_conn *c, const char *s, size_t n) {
     rtws__chunk *ch;
-    uint8_t *w = rtws__out_reserve(c, n, &ch);
+    uint8_t *w;
+    if (c->priv_.cfg->budget) /* asked, never refused: a handshake's or HTTP answer */
+        rtws_budget_make_room(c->priv_.cfg->budget, n);
+    w = rtws__out_reserve(c, n, &ch);
     if (!w) return RTWS_ERR_NOMEM;
     memcpy(w, s, n);
     rtws__out_commit(c, ch, n);
@@ -8284,6 +8331,7 @@ static size_t rtws__rneed(const rtws_conn *c) {
 /* Makes room for at least want more bytes after rend, within the caps. */
 static int rtws__rreserve(rtws_conn *c, size_t want) {
     size_t used = c->priv_.rend - c->priv_.rstart, need, limit;
+    rtws_err e;
     limit = RTWS__DEF(c->priv_.cfg->max_message, 1) + RTWS_FRAME_HEADER_MAX;
     if (c->priv_.cfg->max_handshake + 1 > limit) limit = c->priv_.cfg->max_handshake + 1;
     if (c->priv_.h.len && c->priv_.state <= RTWS_STATE_HANDSHAKE && c->priv_.h.len > limit)
@@ -8303,7 +8351,9 @@ static int rtws__rreserve(rtws_conn *c, size_t want) {
         c->priv_.rend = used;
         c->priv_.rstart = 0;
     }
-    return rtws__buf_grow(c, &c->priv_.rbuf, &c->priv_.rcap, need, limit) == RTWS_OK;
+    e = rtws__buf_grow(c, &c->priv_.rbuf, &c->priv_.rcap, need, limit);
+    if (e == RTWS_ERR_LIMIT) rtws__fail_grow(c, e); /* the caller's NOMEM is then a no-op */
+    return e == RTWS_OK;
 }
 
 RTWS_API uint8_t *rtws_conn_recv_buf(rtws_conn *c, size_t min_len, size_t *cap) {
@@ -8524,11 +8574,14 @@ static int rtws__pmd_inflate(rtws_conn *c, rtws__pmd *z, const uint8_t *in, size
                               c->priv_.mtotal, first, 0);
                 c->priv_.mtotal = 0;
                 if (c->priv_.freed) return 0;
-            } else if (rtws__buf_grow(c, &c->priv_.mbuf, &c->priv_.mcap,
-                                      RTWS__MAX(c->priv_.mtotal + 1, RTWS__MIN((size_t)4096, lim)),
-                                      lim) != RTWS_OK) {
-                rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
-                return 0;
+            } else {
+                rtws_err e = rtws__buf_grow(c, &c->priv_.mbuf, &c->priv_.mcap,
+                                            RTWS__MAX(c->priv_.mtotal + 1, RTWS__MIN((size_t)4096, lim)),
+                                            lim);
+                if (e != RTWS_OK) {
+                    rtws__fail_grow(c, e);
+                    return 0;
+                }
             }
         }
         r = rtws_inflate_feed(z->inf, in, n, &used, c->priv_.mbuf + c->priv_.mtotal,
@@ -8919,9 +8972,10 @@ static void rtws__process(rtws_conn *c) {
                 if (c->priv_.mtotal + k > c->priv_.mcap) {
                     /* max_message was checked at the frame header */
                     size_t need = RTWS__MAX(c->priv_.mtotal + k, RTWS__MIN((size_t)4096, c->priv_.cfg->max_message));
-                    if (rtws__buf_grow(c, &c->priv_.mbuf, &c->priv_.mcap, need,
-                                       c->priv_.cfg->max_message) != RTWS_OK) {
-                        rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+                    rtws_err e = rtws__buf_grow(c, &c->priv_.mbuf, &c->priv_.mcap, need,
+                                                c->priv_.cfg->max_message);
+                    if (e != RTWS_OK) {
+                        rtws__fail_grow(c, e);
                         return;
                     }
                 }
@@ -9017,9 +9071,9 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
         buf = rtws_conn_recv_buf(c, RTWS__MIN(len - done, (size_t)1 << 20), &cap);
         if (!buf || !cap) {
             rtws__enter(c, now_ms);
-            rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+            rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL); /* or failed already: LIMIT */
             rtws__leave(c);
-            e = RTWS_ERR_NOMEM;
+            e = c->priv_.err ? (rtws_err)c->priv_.err : RTWS_ERR_NOMEM;
             break;
         }
         k = RTWS__MIN(cap, len - done);
@@ -9054,9 +9108,9 @@ RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, ui
         size_t need = rtws__rneed(c);
         if (!rtws__rreserve(c, need > left ? need : left)) {
             rtws__enter(c, now_ms);
-            rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL);
+            rtws__fail(c, RTWS_ERR_NOMEM, RTWS_CLOSE_INTERNAL); /* or failed already: LIMIT */
             rtws__leave(c);
-            return RTWS_ERR_NOMEM;
+            return c->priv_.err ? (rtws_err)c->priv_.err : RTWS_ERR_NOMEM;
         }
         memcpy(c->priv_.rbuf, tail, left);
         c->priv_.rend = left;
@@ -9083,8 +9137,8 @@ RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
 
 RTWS_API void rtws_conn_trim(rtws_conn *c) {
     if (c->priv_.have_h || c->priv_.msg_op || c->priv_.rstart != c->priv_.rend || c->priv_.rborrow) return;
-    rtws__buf_drop(c, c->priv_.rbuf, c->priv_.rcap);
-    rtws__buf_drop(c, c->priv_.mbuf, c->priv_.mcap);
+    rtws__rx_drop(c, c->priv_.rbuf, c->priv_.rcap);
+    rtws__rx_drop(c, c->priv_.mbuf, c->priv_.mcap);
     if (c->priv_.spare) rtws__buf_drop(c, c->priv_.spare, sizeof *c->priv_.spare + c->priv_.spare->cap);
     c->priv_.rbuf = c->priv_.mbuf = NULL;
     c->priv_.spare = NULL;
@@ -9736,7 +9790,6 @@ struct rtws_ctx {
     void *tls_client;             /* tls_tp's client_new state, made at the first wss:// connect */
     int tls_error;                /* why the last TLS setup failed (rtws_ctx_get_tls_error) */
     rtws_budget budget;           /* cfg.memory_budget over every connection */
-    size_t rx_acct;               /* receive-buffer bytes charged to it at the last timer pass */
     struct rtws_stream *streams;  /* raw streams, for their timers */
     struct rtws__postq *post;     /* cross-thread posting, NULL when off */
     volatile int stop_asked;      /* rtws_ctx_stop: rtws_ctx_run should shut down */
@@ -12902,7 +12955,7 @@ static int rtws__win_connects(rtws_ctx *ctx, uint64_t now) {
 /* Runs every connection's timers at most every timer_ms, or sooner when a
    deadline is due. */
 static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
-    size_t i, rx = 0;
+    size_t i;
     uint64_t next = UINT64_MAX;
     if (now < ctx->next_scan) return;
     rtws__flush_dirty(ctx, now); /* queued output first: the pass sees settled sockets */
@@ -12933,7 +12986,6 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
             if (s->conn.priv_.cbits & RTWS__C_WROTE) s->conn.priv_.cbits &= (uint8_t)~RTWS__C_WROTE;
             else rtws_conn_trim(&s->conn);
         }
-        rx += (s->conn.priv_.rborrow ? 0 : s->conn.priv_.rcap) + s->conn.priv_.mcap;
         d = rtws__sock_deadline(s);
         if (d < next) next = d;
     }
@@ -12945,12 +12997,6 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         if (now >= ctx->pool_at + ctx->cfg.trim_ms) rtws__pool_trim(&ctx->pool);
         else if (ctx->pool_at + ctx->cfg.trim_ms < next) next = ctx->pool_at + ctx->cfg.trim_ms;
     }
-    /* receive buffers are charged to the budget here, at every pass (at
-       least once a second when there is a limit) */
-    if (rx > ctx->rx_acct) rtws_budget_charge(&ctx->budget, rx - ctx->rx_acct);
-    else rtws_budget_credit(&ctx->budget, ctx->rx_acct - rx);
-    ctx->rx_acct = rx;
-    if (ctx->budget.limit && now + 1000 < next) next = now + 1000;
     rtws__clients_timers(ctx, now, &next);
     rtws__streams_timers(ctx, now, &next);
     if (ctx->cfg.on_tick) {
@@ -17281,10 +17327,14 @@ struct rtws_router {
 
 static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
 
-/* Charges (add) or gives back n bytes of the router's own data. */
+/* Charges (add) or gives back n bytes of the router's own data. A charge
+   asks the budget for the room first (its reclaim closes the largest send
+   queues), but is not refused: what may be refused is, before it comes
+   here (new channels, history: rtws_budget_get_level). */
 static void rtws__rmem(rtws_router *r, size_t n, int add) {
     if (!r->budget) return; /* rtws_router_free */
     if (add) {
+        rtws_budget_make_room(r->budget, n);
         r->mem += n;
         rtws_budget_charge(r->budget, n);
     } else {

@@ -1,6 +1,8 @@
 /* The memory budget (issue 15): rtws_budget's accounting and levels, and a
    sans-I/O connection charging its send queue to one, the global cap on
-   queued output that closes the largest queue with 1013. */
+   queued output that closes the largest queue with 1013; and its receive
+   buffers, asked for before they grow (a growth that does not fit closes
+   its own connection with 1013). */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -102,6 +104,28 @@ static void test_accounting(void) {
     CHECK_EQ(b.used, SIZE_MAX);
 }
 
+static size_t g_nested, g_inner_fit;
+/* a reclaim whose work asks the budget again (as a shed connection's close
+   frame does): the inner ask does not run the reclaim a second time */
+static void reclaim_nested(rtws_budget *b, size_t need, void *user) {
+    (void)user;
+    g_nested++;
+    g_inner_fit = (size_t)rtws_budget_make_room(b, need);
+    rtws_budget_credit(b, 100);
+}
+
+static void test_reentry(void) {
+    rtws_budget b;
+    rtws_budget_init(&b, 1000);
+    b.reclaim = reclaim_nested;
+    rtws_budget_charge(&b, 950);
+    CHECK(rtws_budget_make_room(&b, 100)); /* the reclaim gave 100 back */
+    CHECK_EQ(g_nested, 1u);
+    CHECK_EQ(g_inner_fit, 0u); /* asked inside, not reclaimed again: no room yet */
+    CHECK_EQ(b.used, 850);
+    CHECK_EQ(b.in_reclaim_, 0);
+}
+
 static size_t g_asked, g_calls;
 static pair *g_victim;
 static void reclaim_shed(rtws_budget *b, size_t need, void *user) {
@@ -184,8 +208,88 @@ static void test_conn_queue(void) {
     rtws_conn_free(&z.cl);
 }
 
+static size_t rx_bytes(const rtws_conn *c) { return c->priv_.rcap + c->priv_.mcap; }
+
+/* The receive buffers are charged as they grow, before: the budget's peak
+   never passes its limit for them. (They used to be counted by the host's
+   timer pass, after they had grown: the peak could pass the limit by what
+   grew in between.) */
+static void test_conn_recv(void) {
+    rtws_budget b;
+    rtws_config sc;
+    pair a, z;
+    static char big[50000];
+    size_t lim;
+    int i;
+    rtws_budget_init(&b, 40000);
+    b.reclaim = reclaim_shed;
+    g_calls = 0;
+    g_victim = NULL;
+    memset(&sc, 0, sizeof sc);
+    sc.role = RTWS_SERVER;
+    sc.heartbeat_off = 1;
+    sc.deflate_off = 1;
+    sc.budget = &b;
+    open_pair(&a, &sc);
+    open_pair(&z, &sc);
+    CHECK_EQ(b.used, 0); /* the handshakes were read in place: no buffer */
+    memset(big, 'y', sizeof big);
+    /* a 10,000-byte message: a receive buffer for it, charged */
+    CHECK_EQ(rtws_conn_send_binary(&a.cl, big, 10000), RTWS_OK);
+    move(&a.cl, &a.sv, SIZE_MAX);
+    CHECK(rx_bytes(&a.sv) >= 10000);
+    CHECK_EQ(b.used, rx_bytes(&a.sv));
+    CHECK_EQ(g_calls, 0u);
+    /* a message in fragments reassembles in mbuf: charged too */
+    CHECK_EQ(rtws_conn_send_frame(&a.cl, RTWS_OP_BINARY, big, 3000, 0), RTWS_OK);
+    CHECK_EQ(rtws_conn_send_frame(&a.cl, RTWS_OP_CONT, big, 3000, 1), RTWS_OK);
+    move(&a.cl, &a.sv, SIZE_MAX);
+    CHECK(a.sv.priv_.mcap >= 6000);
+    CHECK_EQ(b.used, rx_bytes(&a.sv));
+    rtws_conn_trim(&a.sv); /* idle: both go back */
+    CHECK_EQ(rx_bytes(&a.sv), 0u);
+    CHECK_EQ(b.used, 0);
+    /* z's client never reads: its queue takes most of the budget */
+    for (i = 0; i < 7; i++) CHECK_EQ(rtws_conn_send_binary(&z.sv, big, 4000), RTWS_OK);
+    CHECK(b.used > 28000);
+    /* a 20,000-byte message does not fit beside it: the budget's reclaim
+       sheds z (1013), and a's buffer grows */
+    g_victim = &z;
+    CHECK_EQ(rtws_conn_send_binary(&a.cl, big, 20000), RTWS_OK);
+    move(&a.cl, &a.sv, SIZE_MAX);
+    CHECK_EQ(g_calls, 1u);
+    CHECK_EQ(rtws_conn_get_state(&z.sv), RTWS_STATE_CLOSING);
+    CHECK_EQ(rtws_conn_get_state(&a.sv), RTWS_STATE_OPEN);
+    CHECK(rx_bytes(&a.sv) >= 20000);
+    CHECK_EQ(b.used, rx_bytes(&a.sv) + z.sv.priv_.qbytes);
+    CHECK(b.peak <= b.limit);
+    /* nothing left to shed: a message that needs more than the room left
+       closes its own connection with 1013, nothing grows */
+    g_victim = NULL;
+    rtws_conn_trim(&a.sv);
+    lim = b.used + 30000;
+    b.limit = lim;
+    CHECK_EQ(rtws_conn_send_binary(&a.cl, big, 40000), RTWS_OK);
+    move(&a.cl, &a.sv, SIZE_MAX);
+    CHECK_EQ(rtws_conn_get_state(&a.sv), RTWS_STATE_CLOSED);
+    CHECK_EQ(rtws_conn_get_error(&a.sv), RTWS_ERR_LIMIT);
+    CHECK(rx_bytes(&a.sv) <= 30000);
+    CHECK(b.used <= lim);
+    CHECK(b.peak <= 40000);
+    move(&a.sv, &a.cl, SIZE_MAX);
+    CHECK(a.closed);
+    CHECK_EQ(a.close_code, 1013u);
+    rtws_conn_free(&a.sv);
+    rtws_conn_free(&z.sv);
+    CHECK_EQ(b.used, 0); /* everything given back */
+    rtws_conn_free(&a.cl);
+    rtws_conn_free(&z.cl);
+}
+
 int main(void) {
     test_accounting();
+    test_reentry();
     test_conn_queue();
+    test_conn_recv();
     return T_END();
 }
