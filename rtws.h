@@ -6691,9 +6691,11 @@ struct rtws_shared {
                                      (smaller ones gain less from the copy saved than they
                                      lose to a syscall per message) */
 #endif
+#ifndef RTWS__DIRECT_ALWAYS
 #define RTWS__DIRECT_ALWAYS 262144u /* ...and from this size on every time; below it the
                                        host takes one per connection and pass, and the
                                        frames after it are batched (rtws__sock_direct) */
+#endif
 
 /* ---- buffer pool ----
    Large blocks (receive, reassembly and output buffers of big messages) that
