@@ -2101,6 +2101,10 @@ typedef struct rtws_opt {
    its help and default. A default that is not a number in range is refused
    like a given value. Exit with 0 on 1 and 2 on -1, as rtws's programs do. */
 RTWS_API int rtws_opts_parse(rtws_opt *opts, size_t n, int argc, char **argv, const char *about);
+/* rtws_opts_parse's rule for a number, for a value a program reads itself:
+   1 when s is a whole decimal number in [min, max] (an optional sign, then
+   digits, nothing before or after), stored in *out; else 0, *out untouched. */
+RTWS_API int rtws_opt_number(const char *s, long min, long max, long *out);
 
 /* ======================================================================== */
 /* === layer 5: tls ======================================================= */
@@ -13740,17 +13744,22 @@ static void rtws__opts_usage(FILE *f, const rtws_opt *o, size_t n, const char *p
     }
 }
 
-/* o's value as a number in its range, when it has one: 1, or 0 (refused) */
-static int rtws__opt_num(rtws_opt *o) {
+RTWS_API int rtws_opt_number(const char *s, long min, long max, long *out) {
     char *e;
     long v;
+    if (!s || (*s != '-' && *s != '+' && (*s < '0' || *s > '9'))) return 0; /* no blanks first */
+    errno = 0;
+    v = strtol(s, &e, 10);
+    if (e == s || *e || errno || v < min || v > max) return 0;
+    *out = v;
+    return 1;
+}
+
+/* o's value as a number in its range, when it has one: 1, or 0 (refused) */
+static int rtws__opt_num(rtws_opt *o) {
     if (!o->arg) o->num = o->value != NULL;
     if (!o->arg || o->min >= o->max || !o->value) return 1;
-    errno = 0;
-    v = strtol(o->value, &e, 10);
-    if (e == o->value || *e || errno || v < o->min || v > o->max) return 0;
-    o->num = v;
-    return 1;
+    return rtws_opt_number(o->value, o->min, o->max, &o->num);
 }
 
 /* One pass over argv: checks it (apply 0) or sets the values (apply 1).

@@ -65,7 +65,6 @@
 
 #include <ctype.h>
 #include <signal.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,16 +405,11 @@ static int on_accept(rtws_conn *c, const rtws_http *req, const char **proto, voi
 
 /* v as a whole number in [min, max]; else -1, having said why (then exit 2) */
 static long num(const char *name, const char *v, long min, long max) {
-    char *end;
     long n;
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (end == v || *end || errno || n < min || n > max) {
-        fprintf(stderr, "chat_server: %s takes a whole number from %ld to %ld, not \"%s\"\n", name,
-                min, max, v);
-        return -1;
-    }
-    return n;
+    if (rtws_opt_number(v, min, max, &n)) return n;
+    fprintf(stderr, "chat_server: %s takes a whole number from %ld to %ld, not \"%s\"\n",
+            name, min, max, v);
+    return -1;
 }
 
 int main(int argc, char **argv) {

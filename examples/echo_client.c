@@ -17,6 +17,7 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,12 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
     }
 }
 
+static int bad_number(const char *opt, const char *v, long min, long max) {
+    fprintf(stderr, "echo_client: %s wants a whole number from %ld to %ld, not \"%s\"\n", opt, min,
+            max, v);
+    return 2;
+}
+
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -112,6 +119,7 @@ int main(int argc, char **argv) {
     rtws_ctx *ctx;
     rtws_err e;
     int i, url_given = 0;
+    long v;
     uint64_t until;
     memset(&s, 0, sizeof s);
     s.n = 100;
@@ -122,9 +130,15 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--help")) {
             usage(stdout, argv[0]);
             return 0;
-        } else if (!strcmp(argv[i], "-n") && i + 1 < argc) s.n = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-s") && i + 1 < argc) s.size = (size_t)atol(argv[++i]);
-        else if (!strcmp(argv[i], "--binary")) s.binary = 1;
+        } else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
+            if (!rtws_opt_number(argv[++i], 1, INT_MAX, &v))
+                return bad_number("-n", argv[i], 1, INT_MAX);
+            s.n = (int)v;
+        } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
+            if (!rtws_opt_number(argv[++i], 0, 1L << 24, &v))
+                return bad_number("-s", argv[i], 0, 1L << 24);
+            s.size = (size_t)v;
+        } else if (!strcmp(argv[i], "--binary")) s.binary = 1;
         else if (!strcmp(argv[i], "--ca") && i + 1 < argc) tls.ca_file = argv[++i];
         else if (!strcmp(argv[i], "--insecure")) tls.tls_insecure_skip_verify = 1;
         else if (!strcmp(argv[i], "--proxy") && i + 1 < argc) opts.proxy = argv[++i];

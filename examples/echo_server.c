@@ -27,7 +27,6 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,16 +75,11 @@ static void on_event(rtws_conn *c, const rtws_event *ev, void *user) {
 
 /* v as a whole number in [min, max]; else -1, having said why (then exit 2) */
 static long num(const char *name, const char *v, long min, long max) {
-    char *end;
     long n;
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (end == v || *end || errno || n < min || n > max) {
-        fprintf(stderr, "echo_server: %s takes a whole number from %ld to %ld, not \"%s\"\n", name,
-                min, max, v);
-        return -1;
-    }
-    return n;
+    if (rtws_opt_number(v, min, max, &n)) return n;
+    fprintf(stderr, "echo_server: %s takes a whole number from %ld to %ld, not \"%s\"\n",
+            name, min, max, v);
+    return -1;
 }
 
 int main(int argc, char **argv) {

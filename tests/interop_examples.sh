@@ -63,6 +63,27 @@ for n in "${names[@]}"; do
     done
 done
 
+# (a3) clients' numbers: a number that is not one, or out of range, is refused
+# (exit 2, the option named on stderr), never read as its leading digits or 0
+check_num() { # name, then its arguments
+    local n=$1; shift
+    [ -x "$B/$n" ] || { bad "$n: not built"; return; }
+    timeout 5 "$B/$n" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
+    if [ "$rc" -eq 2 ] && grep -q -- "${*: -2:1}" "$tmp/err"; then
+        ok "$n $*: refused, exit 2"
+    else
+        bad "$n $*: exit $rc, stderr: $(head -c 200 "$tmp/err")"
+    fi
+}
+check_num echo_client ws://127.0.0.1:1/ -n 5x
+check_num echo_client ws://127.0.0.1:1/ -n 0
+check_num echo_client ws://127.0.0.1:1/ -s -1
+check_num echo_client ws://127.0.0.1:1/ -s " 64"
+check_num rtwscat --port 80x
+check_num rtwscat --port 70000
+check_num rtwscat ws://127.0.0.1:1/ --count 5x
+check_num rtwscat --listen 127.0.0.1:-1
+
 # (b) autobahn_client with no arguments: usage on stderr, nonzero exit within 5 s
 if [ -x "$B/autobahn_client" ]; then
     timeout 5 "$B/autobahn_client" >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?

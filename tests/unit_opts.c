@@ -8,6 +8,7 @@
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
+#include <limits.h>
 
 #include <unistd.h>
 
@@ -140,6 +141,10 @@ static void test_refusals(void) {
     refused(huge, "prog: --port wants a whole number");
     refused(required, "prog: --jwt-secret S is required\n");
     refused(flagval, "prog: --verbose takes no value\n");
+    {
+        static const char *const blank[] = {"prog", "--jwt-secret", "k", "--port", " 80", NULL};
+        refused(blank, "prog: --port wants a whole number from 0 to 65535, not \" 80\"\n");
+    }
     { /* a default out of its range is the program's mistake, and said the same way */
         rtws_opt o[4];
         static const char *const ok[] = {"prog", "--jwt-secret", "k", NULL};
@@ -321,7 +326,34 @@ static void test_server(void) {
 #undef RESET
 }
 
+/* the rule on its own, for numbers a program reads itself */
+static void test_number(void) {
+    long v = 7;
+    CHECK(rtws_opt_number("0", 0, 10, &v) && v == 0);
+    CHECK(rtws_opt_number("10", 0, 10, &v) && v == 10);
+    CHECK(rtws_opt_number("-5", -10, 10, &v) && v == -5);
+    CHECK(rtws_opt_number("+5", -10, 10, &v) && v == 5);
+    CHECK(rtws_opt_number("0012", 0, 100, &v) && v == 12);
+    v = 7;
+    CHECK(!rtws_opt_number("11", 0, 10, &v));
+    CHECK(!rtws_opt_number("-1", 0, 10, &v));
+    CHECK(!rtws_opt_number("", 0, 10, &v));
+    CHECK(!rtws_opt_number(NULL, 0, 10, &v));
+    CHECK(!rtws_opt_number("5x", 0, 10, &v));
+    CHECK(!rtws_opt_number("5 ", 0, 10, &v));
+    CHECK(!rtws_opt_number(" 5", 0, 10, &v));
+    CHECK(!rtws_opt_number("\t5", 0, 10, &v));
+    CHECK(!rtws_opt_number("0x5", 0, 10, &v));
+    CHECK(!rtws_opt_number("5.0", 0, 10, &v));
+    CHECK(!rtws_opt_number("-", -10, 10, &v));
+    CHECK(!rtws_opt_number("99999999999999999999999", 0, LONG_MAX, &v)); /* overflow */
+    CHECK(!rtws_opt_number("-99999999999999999999999", LONG_MIN, 0, &v));
+    CHECK_EQ(v, 7); /* untouched by every refusal */
+    CHECK(rtws_opt_number("9223372036854775807", 0, LONG_MAX, &v) || sizeof(long) < 8);
+}
+
 int main(void) {
+    test_number();
     test_values();
     test_refusals();
     test_usage();

@@ -12,6 +12,7 @@
 #include "rtws.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -145,6 +146,7 @@ static int add_header(opts *o, const char *h) {
 static int parse_listen(opts *o, const char *v) {
     const char *colon = strrchr(v, ':');
     static char host[256];
+    long port;
     o->listen = 1;
     if (colon) {
         size_t n = (size_t)(colon - v);
@@ -158,8 +160,9 @@ static int parse_listen(opts *o, const char *v) {
         o->host = host;
         v = colon + 1;
     }
-    o->port = atoi(v);
-    return *v && o->port >= 0 && o->port <= 65535;
+    if (!rtws_opt_number(v, 0, 65535, &port)) return 0;
+    o->port = (int)port;
+    return 1;
 }
 
 static int takes_value(const char *a) {
@@ -204,12 +207,14 @@ static int parse_args(opts *o, int argc, char **argv) {
             o->host = v;
             o->listen = 1;
         } else if (NEED("--port", "--port")) {
-            o->port = atoi(v);
+            long port;
+            if (!rtws_opt_number(v, 0, 65535, &port)) return bad_usage("bad --port (want 0..65535)", v);
+            o->port = (int)port;
             o->listen = 1;
         } else if (NEED("--ping", "--ping")) {
             if ((o->ping_s = atof(v)) <= 0) return bad_usage("bad --ping", v);
         } else if (NEED("-n", "--count")) {
-            if ((o->count = atol(v)) <= 0) return bad_usage("bad --count", v);
+            if (!rtws_opt_number(v, 1, LONG_MAX, &o->count)) return bad_usage("bad --count", v);
         } else if (NEED("-t", "--timeout")) {
             if ((o->timeout_s = atof(v)) <= 0) return bad_usage("bad --timeout", v);
         } else if (NEED("--protocol", "--protocol")) {
