@@ -83,6 +83,10 @@ check_num rtwscat --port 80x
 check_num rtwscat --port 70000
 check_num rtwscat ws://127.0.0.1:1/ --count 5x
 check_num rtwscat --listen 127.0.0.1:-1
+check_num seeds/clarity/clarity_client ws://127.0.0.1:1/ --token t --ping-ms 5x
+check_num seeds/clarity/clarity_client ws://127.0.0.1:1/ --token t --backoff-ms 0
+check_num seeds/phase20/phase20_client ws://127.0.0.1:1/ --heartbeat-ms -1
+check_num seeds/phase20/phase20_client ws://127.0.0.1:1/ --reconnect-ms 3s
 
 # (b) autobahn_client with no arguments: usage on stderr, nonzero exit within 5 s
 if [ -x "$B/autobahn_client" ]; then

@@ -179,9 +179,9 @@ int main(int argc, char **argv) {
     struct pollfd fds[64] = {{0, POLLIN, 0}}; /* stdin, then the context's sockets */
     size_t have = 0, k;
     ssize_t r;
-    unsigned ping_ms = 30000, pings = 0;
+    long v, ping_ms = 30000, backoff_ms = 2000; /* pingInterval 30 s, reconnectDelay 2 s */
     uint64_t next_ping = 0;
-    int i, running = 1;
+    int i, running = 1, pings = 0;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help"))
             return usage(stdout), 0;
@@ -190,15 +190,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--token") && i + 1 < argc)
             token = argv[++i];
         else if (!strcmp(argv[i], "--ping-ms") && i + 1 < argc)
-            sscanf(argv[++i], "%u", &ping_ms);
+            ping_ms = rtws_opt_number(argv[++i], 1, 86400000, &v) ? v : -1;
         else if (!strcmp(argv[i], "--backoff-ms") && i + 1 < argc)
-            sscanf(argv[++i], "%u", &cc.backoff_base_ms);
+            backoff_ms = rtws_opt_number(argv[++i], 1, 86400000, &v) ? v : -1;
         else
             return fprintf(stderr, "clarity_client: unexpected argument %s\n", argv[i]),
                    usage(stderr), 2;
     }
-    if (!url)
-        return fprintf(stderr, "clarity_client: URL required\n"), usage(stderr), 2;
+    if (!url || ping_ms < 0 || backoff_ms < 0) /* no URL, or an N not a number in 1..86400000 */
+        return fputs(url ? "each N: 1..86400000\n" : "URL required\n", stderr), usage(stderr), 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!token || !token[0] || strlen(token) > sizeof auth - 8)
         return printf("error Authentication required for WebSocket connection\n"), 1;
@@ -206,8 +206,8 @@ int main(int argc, char **argv) {
     cc.url = url;
     cc.opts.authorization = auth;
     cc.on_event = on_event;
-    cc.backoff_base_ms = cc.backoff_base_ms ? cc.backoff_base_ms : 2000; /* reconnectDelay 2 s */
-    cc.backoff_max_ms = cc.backoff_base_ms * 16;                         /* x 2^(attempt-1) */
+    cc.backoff_base_ms = (uint32_t)backoff_ms;
+    cc.backoff_max_ms = cc.backoff_base_ms * 16; /* x 2^(attempt-1) */
     cc.jitter = RTWS_JITTER_NONE;
     cc.max_attempts = 5; /* maxReconnectAttempts */
     cc.stable_ms = 1;    /* connect() sets reconnectAttempts = 0 */
@@ -222,9 +222,9 @@ int main(int argc, char **argv) {
         poll(fds, (nfds_t)n + 1, ms < 0 || ms > 50 ? 50 : ms); /* the ping timer is ours */
         rtws_ctx_service(ctx, fds + 1, n, rtws_time_now_ms());
         if (rtws_client_get_state(CL) == RTWS_CLIENT_OPEN && c && now >= next_ping) /* sendPing */
-            rtws_conn_ping(c, id, (size_t)snprintf(id, sizeof id, "p%u", ++pings)); /* pong: RTT */
+            rtws_conn_ping(c, id, (size_t)snprintf(id, sizeof id, "p%d", ++pings)); /* pong: RTT */
         if (rtws_client_get_state(CL) != RTWS_CLIENT_OPEN || !c || now >= next_ping)
-            next_ping = now + ping_ms; /* pingTimer starts with the connection */
+            next_ping = now + (uint64_t)ping_ms; /* pingTimer starts with the connection */
         if (!fds[0].revents)
             continue;
         if ((r = read(0, line + have, sizeof line - 1 - have)) <= 0)

@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
     char line[8192], *nl;
     size_t have = 0, k;
     ssize_t r;
-    unsigned heartbeat = 30000, reconnect = 3000;
+    long v, heartbeat = 30000, reconnect = 3000;
     uint64_t next_ping = 0;
     int i, running = 1;
     for (i = 1; i < argc; i++) {
@@ -195,20 +195,20 @@ int main(int argc, char **argv) {
         else if (i == 1 && argv[i][0] != '-')
             url = argv[i];
         else if (!strcmp(argv[i], "--heartbeat-ms") && i + 1 < argc)
-            sscanf(argv[++i], "%u", &heartbeat);
+            heartbeat = rtws_opt_number(argv[++i], 1, 86400000, &v) ? v : -1;
         else if (!strcmp(argv[i], "--reconnect-ms") && i + 1 < argc)
-            sscanf(argv[++i], "%u", &reconnect);
+            reconnect = rtws_opt_number(argv[++i], 1, 86400000, &v) ? v : -1;
         else
             return fprintf(stderr, "phase20_client: unexpected argument %s\n", argv[i]),
                    usage(stderr), 2;
     }
-    if (!url)
-        return fprintf(stderr, "phase20_client: URL required\n"), usage(stderr), 2;
+    if (!url || heartbeat < 0 || reconnect < 0) /* no URL, or an N not a number in 1..86400000 */
+        return fputs(url ? "each N: 1..86400000\n" : "URL required\n", stderr), usage(stderr), 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     cc.url = url;
     cc.on_event = on_event;
-    cc.backoff_base_ms = reconnect; /* exponential: reconnect, x2, x4 ... */
-    cc.backoff_max_ms = reconnect * 16;
+    cc.backoff_base_ms = (uint32_t)reconnect; /* exponential: reconnect, x2, x4 ... */
+    cc.backoff_max_ms = cc.backoff_base_ms * 16;
     cc.jitter = RTWS_JITTER_NONE;
     cc.max_attempts = 5; /* the document's "max reconnect attempts: 5" */
     cc.stable_ms = 1;    /* a connection that opened starts the count over */
@@ -222,7 +222,7 @@ int main(int argc, char **argv) {
         poll(fds, (nfds_t)n + 1, ms < 0 || ms > 100 ? 100 : ms); /* the heartbeat timer is ours */
         rtws_ctx_service(ctx, fds + 1, n, rtws_time_now_ms());
         if (now >= next_ping) {
-            next_ping = now + heartbeat;
+            next_ping = now + (uint64_t)heartbeat;
             PING();
         }
         if (!fds[0].revents)
