@@ -9268,8 +9268,13 @@ static rtws_err rtws__send_check(rtws_conn *c, size_t len) {
     if (c->priv_.qbytes - c->priv_.head_off > c->priv_.cfg->max_send_queue ||
         len > c->priv_.cfg->max_send_queue - (c->priv_.qbytes - c->priv_.head_off))
         return RTWS_ERR_LIMIT;
-    /* the memory budget: its reclaim closes the largest queues (maybe c's) */
-    if (c->priv_.cfg->budget && !rtws_budget_make_room(c->priv_.cfg->budget, len)) return RTWS_ERR_LIMIT;
+    /* the memory budget: its reclaim closes the largest queues (maybe c's);
+       the frame's header is asked for too */
+    if (c->priv_.cfg->budget &&
+        !rtws_budget_make_room(c->priv_.cfg->budget, len > SIZE_MAX - RTWS_FRAME_HEADER_MAX
+                                                         ? SIZE_MAX
+                                                         : len + RTWS_FRAME_HEADER_MAX))
+        return RTWS_ERR_LIMIT;
     if (c->priv_.close_sent) return RTWS_ERR_CLOSED;
     return RTWS_OK;
 }

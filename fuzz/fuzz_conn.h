@@ -3,7 +3,13 @@
    it writes parsed back (HTTP head, then frames in the opposite role).
    byte 0: flags (see FZ_*)
    byte 1, 2: seed of the chunk sizes and of the partial writes; when byte 1
-           is odd, message_timeout_ms = 64 * (1 + byte 1 / 2); byte 2's bit 0
+           is odd, message_timeout_ms = 64 * (1 + byte 1 / 2); byte 1's bit 1:
+           a memory budget of 2048 + 64 * byte 2 bytes (else one without a
+           limit): it balances to 0 at the free, and its peak passes the
+           limit by no more than what asks without being refused (a
+           handshake's head, a close frame and the pongs owed before it,
+           a compressed frame's few bytes over its uncompressed length);
+           byte 2's bit 0
            lends a host's pool (bit 1: a small budget) and direct writes;
            client: bit 2 goes through a proxy (a CONNECT first, so the input
            starts with the proxy's answer; FZ_HANDSHAKE prepends a 200), bit
@@ -102,7 +108,7 @@ static int fz_err_ok(rtws_err e) {
            e == RTWS_ERR_TOO_BIG || e == RTWS_ERR_UTF8 || e == RTWS_ERR_HANDSHAKE ||
            e == RTWS_ERR_TIMEOUT || e == RTWS_ERR_CLOSED || e == RTWS_ERR_ABNORMAL ||
            e == RTWS_ERR_MESSAGE_TIMEOUT || e == RTWS_ERR_PROXY || e == RTWS_ERR_REDIRECTS ||
-           e == RTWS_ERR_URL;
+           e == RTWS_ERR_URL || e == RTWS_ERR_LIMIT;
 }
 
 static int fz_send_ok(rtws_err e) {
@@ -505,6 +511,7 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     rtws__pool pool;
     rtws__conn_io io;
     rtws_config cfg;
+    rtws_budget budget;
     uint32_t rnd_state = 0x2545F491u;
     uint8_t *stream;
     size_t slen = 0, off = 0, i;
@@ -528,6 +535,8 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     cfg.stream = (f.flags & FZ_STREAM) != 0;
     cfg.heartbeat_off = !(f.flags & FZ_HB);
     if (msg_t & 1) cfg.message_timeout_ms = 64u * (1u + (msg_t >> 1));
+    rtws_budget_init(&budget, (msg_t & 2) ? 2048u + ((size_t)d[-2] << 6) : 0);
+    cfg.budget = &budget;
     if (role == RTWS_SERVER) cfg.on_accept = fz_on_accept;
     cfg.deflate_threshold = 1;
     if (d[-2] & 128) cfg.deflate_window_bits = 9;
@@ -637,6 +646,8 @@ static void fz_run(const uint8_t *d, size_t n, rtws_role role) {
     FUZZ_CHECK(f.freed || rtws_conn_get_state(&f.c) == RTWS_STATE_CLOSED);
     FUZZ_CHECK(rtws_conn_want(&f.c) == (f.freed ? 0u : (unsigned)RTWS_WANT_CLOSE));
     rtws_conn_free(&f.c);
+    FUZZ_CHECK(budget.used == 0); /* every charge given back */
+    FUZZ_CHECK(!budget.limit || budget.peak <= budget.limit + 1024 + RTWS__PONGQ_BYTES);
     if (f.pmd) rtws_inflate_free(&f.inf);
     FUZZ_CHECK(pool.bytes <= pool.budget);
     rtws__pool_trim(&pool);
