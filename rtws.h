@@ -7512,9 +7512,15 @@ RTWS_API void rtws_conn_out_done(rtws_conn *c, size_t n) {
     while (c->priv_.nseg && c->priv_.segs[c->priv_.seghead].len == c->priv_.head_off) rtws__seg_pop(c);
 }
 
+/* Bytes of the pongs owed: their frames, each its payload and a header of at
+   most 6 bytes (pongq keeps a length byte per payload: 1 + 5). */
+static size_t rtws__pongs_pending(const rtws_conn *c) {
+    return c->priv_.pong_len ? (size_t)c->priv_.ctl->pongq_used + 5u * c->priv_.pong_len : 0;
+}
+
 RTWS_API size_t rtws_conn_out_pending(const rtws_conn *c) {
     size_t n = (size_t)(c->priv_.cout_len - c->priv_.cout_off) + c->priv_.qbytes - c->priv_.head_off;
-    if (c->priv_.pong_len) n += (size_t)c->priv_.ctl->pongq_used + 5u * c->priv_.pong_len;
+    n += rtws__pongs_pending(c);
     if (c->priv_.ping_len) n += (size_t)c->priv_.ping_len + 5;
     return n;
 }
@@ -7535,8 +7541,7 @@ static rtws_err rtws__queue_close(rtws_conn *c, unsigned code, const char *reaso
     c->priv_.close_sent = 1;
     c->priv_.close_code = (uint16_t)code;
     if (c->priv_.cfg->budget) /* asked, never refused: c's last frames (c is not shed now) */
-        rtws_budget_make_room(c->priv_.cfg->budget,
-                              n + 6 + (c->priv_.pong_len ? (size_t)c->priv_.ctl->pongq_used + 5u * c->priv_.pong_len : 0));
+        rtws_budget_make_room(c->priv_.cfg->budget, n + 6 + rtws__pongs_pending(c));
     /* nothing may follow a close frame (§5.5.1): the answers to pings that
        came before go into the queue ahead of it, so they leave the same
        whether the host drained between the pings and the close or not; a

@@ -83,6 +83,8 @@ check_num rtwscat --port 80x
 check_num rtwscat --port 70000
 check_num rtwscat ws://127.0.0.1:1/ --count 5x
 check_num rtwscat --listen 127.0.0.1:-1
+check_num rtwscat ws://127.0.0.1:1/ --timeout 5x
+check_num rtwscat ws://127.0.0.1:1/ --ping 0
 check_num seeds/clarity/clarity_client ws://127.0.0.1:1/ --token t --ping-ms 5x
 check_num seeds/clarity/clarity_client ws://127.0.0.1:1/ --token t --backoff-ms 0
 check_num seeds/phase20/phase20_client ws://127.0.0.1:1/ --heartbeat-ms -1

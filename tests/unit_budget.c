@@ -136,6 +136,17 @@ static void reclaim_shed(rtws_budget *b, size_t need, void *user) {
     if (g_victim) rtws__conn_shed(&g_victim->sv);
 }
 
+/* b with limit and the reclaim that sheds g_victim; sc a server's config
+   charging it */
+static void budget_setup(rtws_budget *b, size_t limit, rtws_config *sc) {
+    rtws_budget_init(b, limit);
+    b->reclaim = reclaim_shed;
+    memset(sc, 0, sizeof *sc);
+    sc->role = RTWS_SERVER;
+    sc->heartbeat_off = 1;
+    sc->budget = b;
+}
+
 /* a connection's unsent bytes are charged as they queue and given back as
    they go out, by shedding and at free */
 static void test_conn_queue(void) {
@@ -145,12 +156,7 @@ static void test_conn_queue(void) {
     static char big[4000];
     size_t before;
     int i;
-    rtws_budget_init(&b, 21000);
-    b.reclaim = reclaim_shed;
-    memset(&sc, 0, sizeof sc);
-    sc.role = RTWS_SERVER;
-    sc.heartbeat_off = 1;
-    sc.budget = &b;
+    budget_setup(&b, 21000, &sc);
     open_pair(&a, &sc);
     open_pair(&z, &sc);
     CHECK_EQ(rtws_conn_get_state(&a.sv), RTWS_STATE_OPEN);
@@ -221,15 +227,10 @@ static void test_conn_recv(void) {
     static char big[50000];
     size_t lim;
     int i;
-    rtws_budget_init(&b, 40000);
-    b.reclaim = reclaim_shed;
+    budget_setup(&b, 40000, &sc);
+    sc.deflate_off = 1;
     g_calls = 0;
     g_victim = NULL;
-    memset(&sc, 0, sizeof sc);
-    sc.role = RTWS_SERVER;
-    sc.heartbeat_off = 1;
-    sc.deflate_off = 1;
-    sc.budget = &b;
     open_pair(&a, &sc);
     open_pair(&z, &sc);
     CHECK_EQ(b.used, 0); /* the handshakes were read in place: no buffer */

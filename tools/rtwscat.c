@@ -121,6 +121,18 @@ typedef struct opts {
     char headers[4096], offer[1024];
 } opts;
 
+/* v as seconds, above 0 and fractions allowed ("0.5"), nothing before or
+   after the number: 1, else 0 (atof read "5x" as 5 and "x" as 0) */
+static int seconds(const char *v, double *out) {
+    char *e;
+    double d;
+    if ((*v < '0' || *v > '9') && *v != '.') return 0; /* no sign, blank, inf or nan */
+    d = strtod(v, &e);
+    if (e == v || *e || !(d > 0) || d > 1e9) return 0;
+    *out = d;
+    return 1;
+}
+
 static int bad_usage(const char *what, const char *arg) {
     fprintf(stderr, "rtwscat: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
     usage(stderr);
@@ -212,11 +224,11 @@ static int parse_args(opts *o, int argc, char **argv) {
             o->port = (int)port;
             o->listen = 1;
         } else if (NEED("--ping", "--ping")) {
-            if ((o->ping_s = atof(v)) <= 0) return bad_usage("bad --ping", v);
+            if (!seconds(v, &o->ping_s)) return bad_usage("bad --ping", v);
         } else if (NEED("-n", "--count")) {
             if (!rtws_opt_number(v, 1, LONG_MAX, &o->count)) return bad_usage("bad --count", v);
         } else if (NEED("-t", "--timeout")) {
-            if ((o->timeout_s = atof(v)) <= 0) return bad_usage("bad --timeout", v);
+            if (!seconds(v, &o->timeout_s)) return bad_usage("bad --timeout", v);
         } else if (NEED("--protocol", "--protocol")) {
             if (strcmp(v, "rtws") != 0) return bad_usage("--protocol knows only rtws", v);
             o->rt = 1;
