@@ -1203,7 +1203,7 @@ typedef struct rtws__conn_priv {
         struct rtws__pmd *pmd;    /* permessage-deflate state, NULL when not agreed */
         size_t zw;                /* while zpark: runs << 2 | rx_takeover << 1 | tx_takeover */
     } hx;
-    uint32_t rhint, roffer;       /* bytes to offer per read (<= 64 KiB), and what the
+    uint32_t rhint, roffer;       /* bytes to offer per read (<= 1 MiB), and what the
                                      last offer was (saturated) */
     rtws__frame_rx h;             /* the frame parser's state: current frame when have_h;
                                      h.done payload bytes of it unmasked and checked */
@@ -6685,7 +6685,9 @@ struct rtws_shared {
 #define RTWS__CHUNK_DATA(ch) ((uint8_t *)((ch) + 1))
 #define RTWS__CHUNK_SIZE 16384u   /* small frames are packed into chunks this big */
 #define RTWS__RBUF_MIN 1024u      /* first receive buffer; reads grow while they fill it */
-#define RTWS__READ_MAX 65536u     /* ...up to this much offered per read */
+#define RTWS__READ_MAX 1048576u   /* ...up to this much offered per read (reads that
+                                     take several large frames at once: half the
+                                     calls, and one wake-up's work batched) */
 #define RTWS__RBUF_KEEP 65536u    /* receive-buffer slack beyond the frame being read */
 #ifndef RTWS__POOL_MIN /* (the conn fuzzers lower both, to reach these paths) */
 #define RTWS__POOL_MIN 65536u     /* blocks this big or bigger go to the host's pool */
@@ -9020,7 +9022,10 @@ RTWS_API rtws_err rtws_conn_recv_commit(rtws_conn *c, size_t n, uint64_t now_ms)
         return RTWS_ERR_INVALID;
     }
     if (n) c->priv_.last_rx = c->priv_.now;
-    if (n && n == c->priv_.roffer && c->priv_.rhint < RTWS__READ_MAX) c->priv_.rhint *= 2; /* reads fill it: grow */
+    if (n && c->priv_.roffer) { /* a read into our offer: adapt the next offer */
+        if (n == c->priv_.roffer && c->priv_.rhint < RTWS__READ_MAX) c->priv_.rhint *= 2; /* filled: grow */
+        else if (n < c->priv_.rhint / 4 && c->priv_.rhint > RTWS__RBUF_MIN) c->priv_.rhint /= 2;
+    }
     if (c->priv_.drop_input) {
         n = 0; /* §1.4: after the close handshake, data is ignored */
     }
@@ -9090,6 +9095,7 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
         k = RTWS__MIN(cap, len - done);
         memcpy(buf, d + done, k);
         done += k;
+        c->priv_.roffer = 0; /* a copy, not a read: no read-size growth */
         e = rtws_conn_recv_commit(c, k, now_ms);
         if (c->priv_.freed) break;
     }
@@ -9154,6 +9160,7 @@ RTWS_API void rtws_conn_trim(rtws_conn *c) {
     c->priv_.rbuf = c->priv_.mbuf = NULL;
     c->priv_.spare = NULL;
     c->priv_.rcap = c->priv_.rstart = c->priv_.rend = c->priv_.mcap = 0;
+    c->priv_.rhint = RTWS__RBUF_MIN; /* quiet now: the next burst starts small */
     if (!c->priv_.nseg) rtws__segs_free(c);
 #if !defined(RTWS_NO_DEFLATE)
     if (c->priv_.opened && !c->priv_.zpark && c->priv_.hx.pmd) {

@@ -446,11 +446,73 @@ static void test_direct_write(void) {
     free(in);
 }
 
+/* The read offer: a read that fills it doubles the next one, up to 1 MiB
+   (a socket with several large frames queued is emptied in one call); reads
+   that take under a quarter of it halve it; the idle trim starts it small
+   again. Input through rtws_conn_recv (a copy, not a read) never grows it. */
+static void test_read_offer(void) {
+    rtws_config cfg = server_cfg();
+    rtws_conn c;
+    size_t flen, cap = 0, maxcap = 0, i, off = 0, total;
+    uint8_t *f = mkframe(256 * 1024, &flen), *s, *b;
+    int reads = 0;
+    total = 16 * flen; /* a socket holding 16 frames of 256 KiB */
+    s = (uint8_t *)malloc(total);
+    for (i = 0; i < 16; i++) memcpy(s + i * flen, f, flen);
+    CHECK(open_server(&c, &cfg));
+    n_msgs = 0;
+    while (off < total && reads < 1000) { /* each read takes all it is offered */
+        size_t k;
+        b = rtws_conn_recv_buf(&c, 0, &cap);
+        if (!b || !cap) break;
+        if (cap > maxcap) maxcap = cap;
+        k = RTWS__MIN(cap, total - off);
+        memcpy(b, s + off, k);
+        off += k;
+        rtws_conn_recv_commit(&c, k, 2);
+        sink(&c);
+        reads++;
+    }
+    CHECK_EQ(n_msgs, 16);
+    CHECK(maxcap >= (size_t)1 << 20);                   /* grew to whole frames at once */
+    CHECK(maxcap <= ((size_t)2 << 20) + flen + 65536);  /* and no further */
+    CHECK(reads < 40);                                  /* 4 MiB in far fewer than 64 KiB reads */
+    if (reads >= 40 || maxcap < ((size_t)1 << 20)) fprintf(stderr, "read offer: %d reads, largest %zu\n", reads, maxcap);
+    /* quiet: the trim frees the buffer and the next offer starts small */
+    rtws_conn_trim(&c);
+    b = rtws_conn_recv_buf(&c, 0, &cap);
+    CHECK(b != NULL);
+    CHECK(cap >= 1024 && cap < 65536);
+    rtws_conn_recv_commit(&c, 0, 3);
+    rtws_conn_free(&c);
+    /* copies through rtws_conn_recv: the offer stays where reads left it */
+    CHECK(open_server(&c, &cfg));
+    n_msgs = 0;
+    CHECK_EQ(rtws_conn_recv(&c, s, total, 4, NULL), RTWS_OK); /* 4 MiB in copies that fill */
+    CHECK_EQ(n_msgs, 16);
+    CHECK_EQ(c.priv_.rhint, 1024u);
+    rtws_conn_free(&c);
+    /* reads far under the offer shrink it */
+    CHECK(open_server(&c, &cfg));
+    c.priv_.rhint = 1u << 20;
+    for (i = 0; i < 8; i++) {
+        b = rtws_conn_recv_buf(&c, 0, &cap);
+        CHECK(b != NULL);
+        memcpy(b, s + 100 * i, 100); /* 800 bytes of a frame: no message yet */
+        rtws_conn_recv_commit(&c, 100, 5);
+    }
+    CHECK(c.priv_.rhint <= 8192);
+    rtws_conn_free(&c);
+    free(s);
+    free(f);
+}
+
 int main(void) {
     test_declared_length();
     test_steady_state();
     test_pool();
     test_pool_depth();
     test_direct_write();
+    test_read_offer();
     return T_END();
 }
