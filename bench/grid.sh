@@ -4,8 +4,10 @@
 # flight per connection (depth), binary messages, the same load generator
 # (bench/loadgen.c) for every server, runs alternating between the servers
 # (A/B, the order flipped every round) and the median of the rounds per
-# cell. Plus connection-count rows: 1, 100 and 1,000 connections at 64 B
-# (depth 16) and 64 KiB (depth 1). Uncompressed: the load generator offers no
+# cell; the ratio to a peer is paired: the median over the rounds of the
+# two back-to-back runs' ratio (bench/grid_report.py says why). Plus
+# connection-count rows: 1, 100 and 1,000 connections at 64 B (depth 16)
+# and 64 KiB (depth 1). Uncompressed: the load generator offers no
 # permessage-deflate, so echo_server (compression on by default) and
 # uWebSockets.js (compression disabled) both run without it; echo with
 # compression is bench/run.sh's section echo-deflate.
@@ -51,7 +53,7 @@ while [ $# -gt 0 ]; do
     --peers) PEERS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --charts) CHARTS=$2; shift ;;
-    -h | --help) sed -n 2,25p "$0"; exit 0 ;;
+    -h | --help) sed -n 2,22p "$0"; exit 0 ;;
     *) echo "grid.sh: unknown option $1 (--help)"; exit 2 ;;
     esac
     shift

@@ -2,7 +2,13 @@
 bench/run.sh's grid section): reads DIR/raw.tsv, DIR/meta.tsv and
 DIR/notes.txt, prints markdown on stdout and writes CHART_DIR/grid_ratio.svg
 (sizes x depths) and CHART_DIR/grid_conns_ratio.svg (connection counts),
-the median rtws msgs/s divided by the median uWebSockets.js msgs/s per cell.
+the ratio rtws msgs/s / uWebSockets.js msgs/s per cell. The ratio is paired:
+each round runs the two servers back to back (grid.sh alternates them), so
+a round's ratio compares runs that met the same machine; the cell's ratio is
+the median of its rounds' ratios. The machine this runs on changes speed for
+seconds at a time (both servers' msg/s fall by half together and recover), and
+a ratio of the two medians can then compare one server's fast rounds with the
+other's slow ones; the table gives that ratio of medians as well.
 Standard library only (the SVG is written by hand).
 
 usage: python3 bench/grid_report.py DIR CHART_DIR
@@ -23,6 +29,7 @@ NAMES = {"rtws": "rtws", "uws": "uWebSockets.js", "ws": "Node ws", "lws": "libwe
 
 data = collections.defaultdict(lambda: collections.defaultdict(list))  # (kind,size,depth,conns,peer) -> key -> []
 peers, cells = [], []
+rounds = collections.defaultdict(dict)  # (kind,size,depth,conns,peer) -> round -> msgs/s
 with open(os.path.join(D, "raw.tsv")) as f:
     for line in f:
         r = line.rstrip("\n").split("\t")
@@ -30,13 +37,17 @@ with open(os.path.join(D, "raw.tsv")) as f:
             r.append("")
         if len(r) != 11:
             continue
-        kind, size, depth, conns, peer, _run, mps, us, cpu, err, lcpu = r
+        kind, size, depth, conns, peer, run, mps, us, cpu, err, lcpu = r
         cell = (kind, int(size), int(depth), int(conns))
         if cell not in cells:
             cells.append(cell)
         if peer not in peers:
             peers.append(peer)
         d = data[cell + (peer,)]
+        try:
+            rounds[cell + (peer,)][run] = float(mps)
+        except ValueError:
+            pass
         for k, v in (("mps", mps), ("us", us), ("cpu", cpu), ("lcpu", lcpu)):
             try:
                 d[k].append(float(v))
@@ -75,9 +86,18 @@ def fmt(v, nd=0):
     return f"{v:,.{nd}f}"
 
 
-def ratio(cell, other):
+def ratio_of_medians(cell, other):
     a, b = med(cell, "rtws", "mps"), med(cell, other, "mps")
     return a / b if a and b else None
+
+
+def ratio(cell, other):
+    """the median over the rounds of rtws's msgs/s / the peer's in the same round"""
+    if cell is None:
+        return None
+    a, b = rounds[cell + ("rtws",)], rounds[cell + (other,)]
+    v = [a[k] / b[k] for k in a if k in b and a[k] > 0 and b[k] > 0]
+    return statistics.median(v) if v else ratio_of_medians(cell, other)
 
 
 others = [p for p in peers if p != "rtws"]
@@ -107,7 +127,7 @@ def table(kind, title):
         return
     w(f"{title}\n")
     head = "| size | depth | conns | " + " | ".join(f"{NAMES.get(p, p)} msg/s" for p in peers)
-    head += " | " + " | ".join(f"rtws ÷ {NAMES.get(p, p)}" for p in others)
+    head += " | " + " | ".join(f"rtws ÷ {NAMES.get(p, p)} (paired) | of the medians" for p in others)
     head += " | rtws MB/s | " + " | ".join(f"{NAMES.get(p, p)} CPU µs/msg" for p in peers)
     head += " | " + " | ".join(f"CPU/msg {NAMES.get(p, p)} ÷ rtws" for p in others)
     head += " | server CPU % " + " / ".join(NAMES.get(p, p) for p in peers)
@@ -119,8 +139,10 @@ def table(kind, title):
         _, size, depth, conns = c
         row = [size_label(size), str(depth), str(conns)]
         row += [fmt(med(c, p, "mps")) for p in peers]
-        row += [(f"**{ratio(c, p):.2f}**" if ratio(c, p) is not None and ratio(c, p) < 1 else
-                 fmt(ratio(c, p), 2)) for p in others]
+        for p in others:
+            row.append(f"**{ratio(c, p):.2f}**" if ratio(c, p) is not None and ratio(c, p) < 1 else
+                       fmt(ratio(c, p), 2))
+            row.append(fmt(ratio_of_medians(c, p), 2))
         r = med(c, "rtws", "mps")
         row.append(fmt(r * size / 1e6, 1) if r else "n/a")
         row += [fmt(med(c, p, "us"), 2) for p in peers]
@@ -135,14 +157,15 @@ def table(kind, title):
 
 
 table("grid", "Echo grid (binary messages; msg/s = echoed messages per second, median of the rounds; "
-      "**bold** ratio: rtws below the peer):")
+      "ratio (paired) = median over the rounds of rtws ÷ the peer in the same round, the two "
+      "runs back to back; **bold**: rtws below the peer):")
 # the ratio as a size x depth matrix
 gs = [c for c in cells if c[0] == "grid"]
 if gs and "uws" in peers:
     depths = sorted({c[2] for c in gs})
     sizes = sorted({c[1] for c in gs})
     conns = sorted({c[3] for c in gs})
-    w(f"rtws ÷ uWebSockets.js, msg/s, {', '.join(map(str, conns))} connections:\n")
+    w(f"rtws ÷ uWebSockets.js, msg/s (paired), {', '.join(map(str, conns))} connections:\n")
     w("| size | " + " | ".join(f"depth {d}" for d in depths) + " |")
     w("|---|" + "---|" * len(depths))
     for s in sizes:
@@ -204,7 +227,7 @@ def heatmap(path, title, rows, cols, get, row_label, col_label):
         s.append(f'<rect x="{x}" y="{ly}" width="60" height="16" fill="{heat_color(r)}" stroke="#999"/>')
         s.append(f'<text x="{x + 30}" y="{ly + 30}" text-anchor="middle" font-size="10">{r:g}x</text>')
     s.append(f'<text x="{left + 5 * 70 + 6}" y="{ly + 12}" font-size="10" fill="#444">rtws msg/s ÷ '
-             f'uWebSockets.js msg/s (above 1: rtws ahead)</text>')
+             f'uWebSockets.js msg/s, median of the rounds\' ratios (above 1: rtws ahead)</text>')
     when = meta.get("date", "")
     s.append(f'<text x="{left}" y="{height - 8}" font-size="10" fill="#666">{esc(when)}; '
              f'{esc(meta.get("settings", ""))}; bench/grid.sh</text>')

@@ -74,16 +74,22 @@ if start "$tmp/rtws_fanout" 0; then
 else bad "rtws_fanout did not start"; fi
 stop
 
-# grid_report.py on made-up figures: 2 sizes x 1 depth, rtws 2x and 0.5x uWS
+# grid_report.py on made-up figures: 3 sizes x 1 depth, rtws 2x, 0.5x and (paired) 1.1x uWS
 mkdir -p "$tmp/grid" "$tmp/charts"
 printf 'grid\t64\t1\t10\trtws\t1\t2000\t1.5\t50\t0\ngrid\t64\t1\t10\tuws\t1\t1000\t2\t60\t0\n' >"$tmp/grid/raw.tsv"
 printf 'grid\t65536\t1\t10\trtws\t1\t500\t20\t90\t0\ngrid\t65536\t1\t10\tuws\t1\t1000\t10\t90\t0\n' >>"$tmp/grid/raw.tsv"
+# paired: rounds 1.1x, 1.1x, 0.5x (median 1.10) where the medians' ratio is 550/1000
+for r in "1 1100 1000" "2 550 500" "3 500 1000"; do
+    set -- $r
+    printf 'grid\t16384\t1\t10\trtws\t%s\t%s\t5\t90\t0\ngrid\t16384\t1\t10\tuws\t%s\t%s\t5\t90\t0\n' "$1" "$2" "$1" "$3" >>"$tmp/grid/raw.tsv"
+done
 if python3 bench/grid_report.py "$tmp/grid" "$tmp/charts" >"$tmp/grid.md" &&
     grep -q '| 64 B | 2.00x |' "$tmp/grid.md" && grep -q '| 64 KiB | 0.50x |' "$tmp/grid.md" &&
-    grep -q 'lowest 0.50x (64 KiB x depth 1 x 10 conns); 1 of 2 cells below 1.0	NOT met' "$tmp/grid/goals.tsv" &&
+    grep -q '| 16 KiB | 1.10x |' "$tmp/grid.md" && grep -q '| 550 | 1,000 | 1.10 | 0.55 |' "$tmp/grid.md" &&
+    grep -q 'lowest 0.50x (64 KiB x depth 1 x 10 conns); 1 of 3 cells below 1.0	NOT met' "$tmp/grid/goals.tsv" &&
     python3 -c 'import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); assert len(d.getElementsByTagName("rect")) >= 3' \
         "$tmp/charts/grid_ratio.svg"; then
-    ok "grid_report.py: ratios 2.00x and 0.50x, the goal NOT met, an SVG heatmap"
+    ok "grid_report.py: ratios 2.00x and 0.50x, a paired 1.10x (0.55 of the medians), the goal NOT met, an SVG heatmap"
 else bad "grid_report.py: $(head -c 600 "$tmp/grid.md") $(cat "$tmp/grid/goals.tsv" 2>/dev/null)"; fi
 
 echo "$pass passed, $fail failed"
