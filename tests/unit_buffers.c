@@ -485,7 +485,8 @@ static void test_read_offer(void) {
     CHECK(cap >= 1024 && cap < 65536);
     rtws_conn_recv_commit(&c, 0, 3);
     rtws_conn_free(&c);
-    /* copies through rtws_conn_recv: the offer stays where reads left it */
+    /* copies through rtws_conn_recv, each filling what it was lent: the offer
+       stays at its start, 1 KiB */
     CHECK(open_server(&c, &cfg));
     n_msgs = 0;
     CHECK_EQ(rtws_conn_recv(&c, s, total, 4, NULL), RTWS_OK); /* 4 MiB in copies that fill */
