@@ -9104,11 +9104,17 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
     return c->priv_.err ? (rtws_err)c->priv_.err : e;
 }
 
-RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms) {
+/* rtws_conn_recv_inplace, and the host's reads into its scratch buffers:
+   with own set, c's own receive buffer may exist if it holds nothing (it is
+   set aside for the call and kept; the host's connections only, whose
+   release never runs inside the call). */
+static rtws_err rtws__recv_lent(rtws_conn *c, void *buf, size_t len, uint64_t now_ms, int own) {
     rtws_err e;
-    size_t left;
+    size_t left, owncap = c->priv_.rcap;
+    uint8_t *ownbuf = c->priv_.rbuf;
     const uint8_t *tail;
-    if (c->priv_.rbuf || c->priv_.in_recv || c->priv_.state != RTWS_STATE_OPEN || c->priv_.drop_input || c->priv_.err || !len)
+    if ((ownbuf && (!own || c->priv_.rstart != c->priv_.rend || c->priv_.have_h)) || c->priv_.rborrow ||
+        c->priv_.in_recv || c->priv_.state != RTWS_STATE_OPEN || c->priv_.drop_input || c->priv_.err || !len)
         return rtws_conn_recv(c, buf, len, now_ms, NULL);
     c->priv_.rbuf = (uint8_t *)buf; /* lent for this call: never freed, grown or kept */
     c->priv_.rcap = len;
@@ -9118,8 +9124,9 @@ RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, ui
     e = rtws_conn_recv_commit(c, len, now_ms);
     left = c->priv_.rend - c->priv_.rstart;
     tail = c->priv_.rbuf ? c->priv_.rbuf + c->priv_.rstart : NULL;
-    c->priv_.rbuf = NULL;
-    c->priv_.rcap = c->priv_.rstart = c->priv_.rend = 0;
+    c->priv_.rbuf = ownbuf; /* NULL unless own */
+    c->priv_.rcap = ownbuf ? owncap : 0;
+    c->priv_.rstart = c->priv_.rend = 0;
     c->priv_.rborrow = 0;
     if (left && tail && !c->priv_.freed && !c->priv_.drop_input) { /* an incomplete unit: keep it */
         size_t need = rtws__rneed(c);
@@ -9133,6 +9140,10 @@ RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, ui
         c->priv_.rend = left;
     }
     return e;
+}
+
+RTWS_API rtws_err rtws_conn_recv_inplace(rtws_conn *c, void *buf, size_t len, uint64_t now_ms) {
+    return rtws__recv_lent(c, buf, len, now_ms, 0);
 }
 
 RTWS_API void rtws_conn_recv_eof(rtws_conn *c, uint64_t now_ms) {
@@ -9648,6 +9659,7 @@ typedef union rtws__addr {
 
 #define RTWS__MAX_ALT 4 /* addresses a client tries, from getaddrinfo */
 #define RTWS__SCRATCH 8192u
+#define RTWS__BIG_MAX ((size_t)2 << 20) /* the largest big scratch buffer */
 
 typedef struct rtws__sock {
     rtws_conn conn; /* first: a host rtws_conn * is a rtws__sock * */
@@ -9800,6 +9812,10 @@ struct rtws_ctx {
     size_t ndead;                 /* sockets and clients waiting for the sweep */
     uint8_t *scratch;             /* RTWS__SCRATCH bytes: reads of connections with nothing
                                      buffered (rtws_conn_recv_inplace) */
+    uint8_t *big;                 /* big_cap bytes: reads of connections whose big receive
+                                     buffer holds nothing (rtws__big_scratch) */
+    size_t big_cap;
+    uint64_t big_at;              /* its last use: freed after trim_ms unused */
     int scratch_busy;             /* a read is being handled in it (a nested call reads
                                      into the connection's own buffer) */
     int epfd, epoll_on;           /* rtws_ctx_run_once's epoll set (Linux) */
@@ -10303,6 +10319,21 @@ static int rtws__flush(rtws__sock *s) {
     return 0;
 }
 
+/* The context's big scratch buffer, of at least want bytes (grown to it,
+   whole 64 KiB), or NULL when it cannot be had. */
+static uint8_t *rtws__big_scratch(rtws_ctx *ctx, size_t want, uint64_t now) {
+    if (ctx->big_cap < want) {
+        size_t cap = (want + 65535u) & ~(size_t)65535u;
+        uint8_t *b = (uint8_t *)rtws__alloc(&ctx->pool.alloc, cap);
+        if (!b) return NULL;
+        rtws__free(&ctx->pool.alloc, ctx->big);
+        ctx->big = b;
+        ctx->big_cap = cap;
+    }
+    ctx->big_at = now;
+    return ctx->big;
+}
+
 static void rtws__do_read(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     const rtws_transport *tp = rtws__tp(s);
@@ -10333,6 +10364,16 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             buf = s->ctx->scratch;
             cap = RTWS__SCRATCH;
             scratch = 1;
+        } else if (c->priv_.rbuf && c->priv_.rstart == c->priv_.rend && !c->priv_.have_h &&
+                   !c->priv_.rborrow && c->priv_.state == RTWS_STATE_OPEN && !s->ctx->scratch_busy &&
+                   c->priv_.rcap >= RTWS__POOL_MIN && c->priv_.rcap <= RTWS__BIG_MAX &&
+                   (buf = rtws__big_scratch(s->ctx, c->priv_.rcap, now)) != NULL) {
+            /* a big buffer of its own that holds nothing: read into the
+               context's one big scratch buffer instead, which the last read
+               left in the cache (a thousand connections' own buffers are
+               not), and keep only an incomplete frame's tail */
+            cap = s->ctx->big_cap;
+            scratch = 2;
         } else if (!(buf = rtws_conn_recv_buf(c, 0, &cap))) {
             rtws__host_error(s, RTWS_ERR_NOMEM, 0);
             return;
@@ -10341,7 +10382,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
         if (r > 0) {
             if (scratch) {
                 s->ctx->scratch_busy = 1;
-                rtws_conn_recv_inplace(c, buf, (size_t)r, now);
+                rtws__recv_lent(c, buf, (size_t)r, now, scratch == 2);
                 s->ctx->scratch_busy = 0;
             } else {
                 rtws_conn_recv_commit(c, (size_t)r, now);
@@ -13020,6 +13061,15 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
         if (now >= ctx->pool_at + ctx->cfg.trim_ms) rtws__pool_trim(&ctx->pool);
         else if (ctx->pool_at + ctx->cfg.trim_ms < next) next = ctx->pool_at + ctx->cfg.trim_ms;
     }
+    if (ctx->big && !ctx->scratch_busy) { /* the big scratch buffer too */
+        if (now >= ctx->big_at + ctx->cfg.trim_ms) {
+            rtws__free(&ctx->pool.alloc, ctx->big);
+            ctx->big = NULL;
+            ctx->big_cap = 0;
+        } else if (ctx->big_at + ctx->cfg.trim_ms < next) {
+            next = ctx->big_at + ctx->cfg.trim_ms;
+        }
+    }
     rtws__clients_timers(ctx, now, &next);
     rtws__streams_timers(ctx, now, &next);
     if (ctx->cfg.on_tick) {
@@ -13299,6 +13349,7 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
     rtws__free(&copy, ctx->byfd);
     rtws__free(&copy, ctx->pfds);
     rtws__free(&copy, ctx->scratch);
+    rtws__free(&copy, ctx->big);
 #ifdef RTWS__EPOLL
     if (ctx->epoll_on) close(ctx->epfd);
 #endif

@@ -1,10 +1,14 @@
 /* Big messages through real sockets (127.0.0.1): echoes of 100 KB, 300 KB
-   and 1 MiB with four in flight, so the host's direct write of big frames
+   and 1 MiB with four in flight (compressed on two connections, not on the
+   third), so the host's direct write of big frames
    meets full socket buffers and partial writes, and frames under 256 KiB
    take it once per connection and pass (checked on its own first, on a
    socket pair); every echo is checked byte for byte.
-   Then the connections go quiet: the idle trim gives their buffers to the
-   context's pool, and the pool gives them back to the allocator. */
+   Reads of a connection whose own big buffer holds nothing go to the
+   context's big scratch buffer (an incomplete frame's tail is kept in the
+   own one). Then the connections go quiet: the idle trim gives their
+   buffers to the context's pool, and the pool (and the big scratch buffer)
+   give them back to the allocator. */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -70,14 +74,16 @@ static void cli_event(rtws_conn *c, const rtws_event *ev, void *user) {
     }
 }
 
-static void run(rtws_ctx *a, rtws_ctx *b, int ms, int (*cond)(void), int step_ms) {
-    struct pollfd fds[64];
+static void run(rtws_ctx *a, rtws_ctx *b, rtws_ctx *c, int ms, int (*cond)(void), int step_ms) {
+    struct pollfd fds[96];
     uint64_t until = rtws_time_now_ms() + (uint64_t)ms;
     while (rtws_time_now_ms() < until && !(cond && cond())) {
         int na = rtws_ctx_fill_pollfds(a, fds, 32), nb = rtws_ctx_fill_pollfds(b, fds + na, 32);
-        poll(fds, (nfds_t)(na + nb), step_ms);
+        int nc = rtws_ctx_fill_pollfds(c, fds + na + nb, 32);
+        poll(fds, (nfds_t)(na + nb + nc), step_ms);
         rtws_ctx_service(a, fds, na, rtws_time_now_ms());
         rtws_ctx_service(b, fds + na, nb, rtws_time_now_ms());
+        rtws_ctx_service(c, fds + na + nb, nc, rtws_time_now_ms());
     }
 }
 
@@ -131,7 +137,7 @@ static void test_direct_once_per_pass(void) {
 
 int main(void) {
     rtws_ctx_config sc, cc;
-    rtws_ctx *sv, *cl;
+    rtws_ctx *sv, *cl, *raw;
     int port = 0, i, bad = 0, got = 0;
     char url[64];
     test_direct_once_per_pass();
@@ -148,17 +154,19 @@ int main(void) {
     cc.trim_ms = 100;
     sv = rtws_ctx_new(&sc);
     cl = rtws_ctx_new(&cc);
-    CHECK(sv && cl && scratch);
-    if (!sv || !cl || !scratch) return T_END();
+    cc.conn.deflate_off = 1; /* the last connection's frames are big on the wire */
+    raw = rtws_ctx_new(&cc);
+    CHECK(sv && cl && raw && scratch);
+    if (!sv || !cl || !raw || !scratch) return T_END();
     CHECK_EQ(rtws_ctx_listen(sv, "127.0.0.1", 0, &port), RTWS_OK);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
     for (i = 0; i < N_CONNS; i++) {
         rtws_err e;
-        rtws_conn *c = rtws_ctx_connect(cl, url, NULL, rtws_time_now_ms(), &e);
+        rtws_conn *c = rtws_ctx_connect(i == N_CONNS - 1 ? raw : cl, url, NULL, rtws_time_now_ms(), &e);
         CHECK(c != NULL);
         if (c) rtws_conn_set_data(c, &peers[i]);
     }
-    run(sv, cl, 60000, all_got, 20);
+    run(sv, cl, raw, 60000, all_got, 20);
     for (i = 0; i < N_CONNS; i++) {
         got += peers[i].got;
         bad += peers[i].bad;
@@ -177,9 +185,12 @@ int main(void) {
             held += st.buffer_cap;
         }
         CHECK(held >= (size_t)1 << 20);
+        /* reads of connections whose big buffer held nothing went to the
+           context's big scratch buffer (incomplete frames kept on) */
+        CHECK(sv->big != NULL && sv->big_cap >= (size_t)100000);
     }
     /* quiet for several trim_ms: connections trimmed, then the pool */
-    run(sv, cl, 600, NULL, 10);
+    run(sv, cl, raw, 600, NULL, 10);
     {
         size_t held = 0;
         for (i = 0; i < n_server_conns; i++) {
@@ -191,8 +202,10 @@ int main(void) {
         CHECK_EQ(held, 0);
         CHECK_EQ(sv->pool.nblk, 0);
         CHECK_EQ(sv->pool.bytes, 0);
+        CHECK(sv->big == NULL && sv->big_cap == 0); /* it too, after trim_ms unused */
         CHECK(sv->pool.uses > 0); /* the pool was used on the way */
     }
+    rtws_ctx_free(raw);
     rtws_ctx_free(cl);
     rtws_ctx_free(sv);
     free(scratch);

@@ -508,6 +508,81 @@ static void test_read_offer(void) {
     free(f);
 }
 
+/* The host's reads into its big scratch buffer (rtws__recv_lent with own):
+   c's own big buffer, holding nothing, is set aside for the call; whole
+   frames are handled in the lent bytes, an incomplete one's tail goes to the
+   own buffer (the same block, no allocation) and completes from reads into
+   it; an own buffer holding bytes takes the lent ones as a copy. */
+static int n_bad;
+static void check_msg(rtws_conn *c, const rtws_event *ev, void *user) {
+    size_t i;
+    (void)c;
+    (void)user;
+    if (ev->type != RTWS_EV_MESSAGE) return;
+    n_msgs++;
+    last_len = ev->message.len;
+    for (i = 0; i < ev->message.len; i++)
+        if (ev->message.data[i] != (uint8_t)(i * 7)) {
+            n_bad++;
+            break;
+        }
+}
+static void test_lent_own(void) {
+    rtws_config cfg = server_cfg();
+    rtws_conn c;
+    size_t flen, i, before, cap, cut;
+    uint8_t *f = mkframe(100000, &flen), *lent, *own, *b;
+    int round;
+    cfg.on_event = check_msg; /* (no echo: the output side is tested above) */
+    lent = (uint8_t *)malloc(3 * flen);
+    CHECK(open_server(&c, &cfg));
+    n_msgs = n_bad = 0;
+    feed_reads(&c, f, flen); /* c now has a big buffer of its own, empty */
+    sink(&c);
+    own = c.priv_.rbuf;
+    CHECK(own != NULL && c.priv_.rcap >= flen && c.priv_.rstart == c.priv_.rend);
+    cut = 2 * flen + flen / 2; /* two frames and half of the third */
+    for (round = 0; round < 2; round++) {
+        before = n_calls();
+        for (i = 0; i < 3; i++) memcpy(lent + i * flen, f, flen); /* (unmasked in place) */
+        rtws__recv_lent(&c, lent, cut, 3, 1);
+        sink(&c);
+        CHECK_EQ(n_msgs, 3 + 3 * round);
+        CHECK(c.priv_.rbuf == own && !c.priv_.rborrow); /* the tail is in the own block */
+        CHECK(c.priv_.have_h && c.priv_.rend - c.priv_.rstart > 0 &&
+              c.priv_.rend - c.priv_.rstart <= flen / 2);
+        /* the rest arrives by a read into the own buffer */
+        b = rtws_conn_recv_buf(&c, 0, &cap);
+        CHECK(b != NULL && cap >= flen / 2);
+        if (b && cap >= flen / 2) {
+            memcpy(b, lent + cut, 3 * flen - cut);
+            rtws_conn_recv_commit(&c, 3 * flen - cut, 4);
+        }
+        sink(&c);
+        CHECK_EQ(n_msgs, 4 + 3 * round);
+        CHECK_EQ(last_len, 100000);
+        CHECK(c.priv_.rbuf == own);
+        CHECK_EQ(n_calls() - before, 0); /* no allocation on the way */
+    }
+    /* holding bytes (the start of a frame): the lent ones are copied in after them */
+    memcpy(lent, f, flen);
+    rtws_conn_recv(&c, lent, 100, 5, NULL);
+    CHECK_EQ(rtws__recv_lent(&c, lent + 100, flen - 100, 5, 1), RTWS_OK);
+    sink(&c);
+    CHECK_EQ(n_msgs, 8);
+    CHECK(c.priv_.rbuf == own);
+    /* the public rtws_conn_recv_inplace never sets an own buffer aside */
+    memcpy(lent, f, flen);
+    CHECK_EQ(rtws_conn_recv_inplace(&c, lent, flen, 6), RTWS_OK);
+    sink(&c);
+    CHECK_EQ(n_msgs, 9);
+    CHECK(c.priv_.rbuf == own && c.priv_.rstart == c.priv_.rend);
+    CHECK_EQ(n_bad, 0);
+    rtws_conn_free(&c);
+    free(lent);
+    free(f);
+}
+
 int main(void) {
     test_declared_length();
     test_steady_state();
@@ -515,5 +590,6 @@ int main(void) {
     test_pool_depth();
     test_direct_write();
     test_read_offer();
+    test_lent_own();
     return T_END();
 }
