@@ -3292,6 +3292,12 @@ RTWS_API rtws_client *rtws_rt_get_client(const rtws_rt *rt);
 #define RTWS_MALLOC(n) malloc(n)
 #define RTWS_REALLOC(p, n) realloc(p, n)
 #define RTWS_FREE(p) free(p)
+#if defined(__GLIBC__) && !defined(RTWS_NO_MALLOC_TRIM)
+#include <malloc.h>
+/* glibc keeps freed heap memory unless asked: the host asks once a burst
+   of big buffers is over (rtws__timers) */
+#define RTWS__MALLOC_TRIM() ((void)malloc_trim(0))
+#endif
 #else
 #error "define RTWS_MALLOC, RTWS_REALLOC and RTWS_FREE all together, or none of them"
 #endif
@@ -6719,6 +6725,8 @@ typedef struct rtws__pool {
     rtws_allocator alloc;     /* the allocator of every block it holds */
     size_t budget, bytes;     /* bytes held never exceed budget (0: keeps nothing) */
     size_t nblk;
+    size_t released;          /* bytes of big blocks given to the allocator since the
+                                 host last asked the C library to give memory back */
     uint64_t uses;            /* takes and gives so far (the host's trim watches it) */
     rtws__pblk *head;
 } rtws__pool;
@@ -6762,6 +6770,7 @@ static void rtws__pool_give(rtws__pool *p, const rtws_allocator *a, void *b, siz
     rtws__pblk *k = (rtws__pblk *)b;
     if (!b) return;
     if (!p || cap < RTWS__POOL_MIN || cap > p->budget - p->bytes || p->bytes > p->budget) {
+        if (p && cap >= RTWS__POOL_MIN) p->released += cap;
         rtws__free(a, b);
         return;
     }
@@ -6781,6 +6790,7 @@ static void rtws__pool_trim(rtws__pool *p) {
         p->head = k->next;
         rtws__free(&p->alloc, k);
     }
+    p->released += p->bytes;
     p->bytes = p->nblk = 0;
 }
 #endif
@@ -9660,6 +9670,8 @@ typedef union rtws__addr {
 #define RTWS__MAX_ALT 4 /* addresses a client tries, from getaddrinfo */
 #define RTWS__SCRATCH 8192u
 #define RTWS__BIG_MAX ((size_t)2 << 20) /* the largest big scratch buffer */
+#define RTWS__TRIM_RELEASED ((size_t)8 << 20) /* big blocks freed before the C library
+                                                  is asked to give memory back */
 
 typedef struct rtws__sock {
     rtws_conn conn; /* first: a host rtws_conn * is a rtws__sock * */
@@ -9816,6 +9828,8 @@ struct rtws_ctx {
                                      buffer holds nothing (rtws__big_scratch) */
     size_t big_cap;
     uint64_t big_at;              /* its last use: freed after trim_ms unused */
+    uint64_t mtrim_at;            /* the last ask to the C library to give memory back */
+    uint32_t mtrims;              /* asks so far */
     int scratch_busy;             /* a read is being handled in it (a nested call reads
                                      into the connection's own buffer) */
     int epfd, epoll_on;           /* rtws_ctx_run_once's epoll set (Linux) */
@@ -13064,11 +13078,27 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
     if (ctx->big && !ctx->scratch_busy) { /* the big scratch buffer too */
         if (now >= ctx->big_at + ctx->cfg.trim_ms) {
             rtws__free(&ctx->pool.alloc, ctx->big);
+            ctx->pool.released += ctx->big_cap;
             ctx->big = NULL;
             ctx->big_cap = 0;
         } else if (ctx->big_at + ctx->cfg.trim_ms < next) {
             next = ctx->big_at + ctx->cfg.trim_ms;
         }
+    }
+    /* the pool and the big scratch buffer are empty (trim_ms without big
+       buffers in use) after big blocks went back: the burst is over, and the C
+       library is asked to give the freed pages back (glibc keeps them), at
+       most once per trim_ms */
+    if (ctx->pool.released >= RTWS__TRIM_RELEASED && !ctx->pool.nblk && !ctx->big &&
+        now >= ctx->mtrim_at + ctx->cfg.trim_ms) {
+        ctx->pool.released = 0;
+        ctx->mtrim_at = now;
+#if defined(RTWS__MALLOC_TRIM)
+        if (!ctx->pool.alloc.alloc) { /* the C library's allocator */
+            RTWS__MALLOC_TRIM();
+            ctx->mtrims++;
+        }
+#endif
     }
     rtws__clients_timers(ctx, now, &next);
     rtws__streams_timers(ctx, now, &next);

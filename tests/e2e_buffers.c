@@ -8,7 +8,8 @@
    context's big scratch buffer (an incomplete frame's tail is kept in the
    own one). Then the connections go quiet: the idle trim gives their
    buffers to the context's pool, and the pool (and the big scratch buffer)
-   give them back to the allocator. */
+   give them back to the allocator, which is then asked once to give the
+   freed pages back to the system (glibc's malloc_trim). */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
 #include "t.h"
@@ -203,6 +204,15 @@ int main(void) {
         CHECK_EQ(sv->pool.nblk, 0);
         CHECK_EQ(sv->pool.bytes, 0);
         CHECK(sv->big == NULL && sv->big_cap == 0); /* it too, after trim_ms unused */
+        /* the burst is over: the C library was asked once to give the freed
+           pages back (glibc with the default allocator; elsewhere never) */
+        printf("quiet: %u ask(s) to give memory back\n", sv->mtrims);
+#if defined(RTWS__MALLOC_TRIM)
+        CHECK_EQ(sv->mtrims, 1);
+#else
+        CHECK_EQ(sv->mtrims, 0);
+#endif
+        CHECK_EQ(sv->pool.released, 0);
         CHECK(sv->pool.uses > 0); /* the pool was used on the way */
     }
     rtws_ctx_free(raw);

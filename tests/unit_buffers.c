@@ -260,15 +260,18 @@ static void test_pool(void) {
     CHECK_EQ(n_free, before + 1);
     CHECK_EQ(p.bytes, 380000);
     CHECK_EQ(p.nblk, 2);
+    CHECK_EQ(p.released, 150000); /* big bytes given to the allocator are counted */
     /* small blocks are never kept */
     before = n_free;
     rtws__pool_give(&p, &a, c_alloc(1000, NULL), 1000);
     CHECK_EQ(n_free, before + 1);
+    CHECK_EQ(p.released, 150000); /* (small ones are not) */
     /* trim: everything back to the allocator */
     before = n_free;
     rtws__pool_trim(&p);
     CHECK_EQ(n_free, before + 2);
     CHECK(p.bytes == 0 && p.nblk == 0 && p.head == NULL);
+    CHECK_EQ(p.released, 150000 + 380000);
     /* budget 0 (the host's "off" passes no pool at all): nothing kept */
     before = n_free;
     p.budget = 0;
