@@ -17321,24 +17321,23 @@ typedef struct rtws__ep {
 } rtws__ep;
 
 typedef struct rtws__rconn {
-    rtws__hnode ih;                  /* in rtws_router.byid; key: id */
+    rtws__hnode ih;                  /* first: in rtws_router.byid, the open connections
+                                        (rtws__rc_first/_next walk them); key: id */
     uint64_t id;
-    rtws__ep *ep;
     struct rtws__rconn *unext, *uprev; /* the connections of the same user */
     rtws_conn *conn;
     rtws__ruser *user;
     rtws__session *session;
     rtws__member *members;
-    struct rtws__rconn *prev, *next; /* every router connection */
-    uint64_t auth_deadline;          /* 0: authenticated or not required */
     uint64_t tokens_at;              /* rate limit: last refill */
     uint64_t tokens;                 /* rate limit, in thousandths of a message */
+    struct rtws__rpend *pend;        /* identity, token and refusal state, NULL when it
+                                        has none (an idle anonymous connection) */
     uint32_t abuse;                  /* refusals, less one per message let through */
-    int eng_counted;                 /* in Redis's count of its user's connections */
-    struct rtws__rblock *blk;        /* a refused publish, while it holds back later ones */
-    struct rtws__rpend *pend;        /* identity and token state, NULL when it has none */
     uint32_t nchan;                  /* channels it is subscribed to */
+    uint32_t epi;                    /* its endpoint: r->eps[epi] (RTWS__RCEP) */
     uint8_t authed, opened;
+    uint8_t eng_counted;             /* in Redis's count of its user's connections */
 } rtws__rconn;
 
 /* A refused publish: its id holds back later publishes until it comes again. */
@@ -17350,9 +17349,10 @@ typedef struct rtws__rblock {
 } rtws__rblock;
 
 /* A connection's identity beyond its user: what the upgrade request asked
-   for (kept for the Redis engine and rtws_router_set_identity) and its
-   token's state. An anonymous connection without ?session= has none; once
-   allocated it stays until the connection goes. */
+   for (kept for the Redis engine and rtws_router_set_identity), its
+   token's state, its authentication deadline and a refused publish. An
+   anonymous connection without ?session= has none until one of those comes;
+   once allocated it stays until the connection goes. */
 typedef struct rtws__rpend {
     char user[64];        /* from the token */
     char session[32];     /* from ?session= */
@@ -17361,6 +17361,9 @@ typedef struct rtws__rpend {
     char *claims;         /* the token's claims JSON (built-in JWT) or those of
                              rtws_router_set_identity, or NULL */
     size_t claims_len;
+    uint64_t auth_deadline; /* close then unless authenticated (0: authenticated or
+                               not required) */
+    struct rtws__rblock *blk; /* a refused publish, while it holds back later ones */
 } rtws__rpend;
 
 static const char *rtws__pend_user(const rtws__rconn *rc) { return rc->pend ? rc->pend->user : ""; }
@@ -17414,7 +17417,6 @@ typedef struct rtws__chx {
 struct rtws_router {
     rtws_router_config cfg;
     rtws__htab channels, users, sessions;
-    rtws__rconn *conns;
     size_t nconns, nsubs, users_online;
     uint64_t total_conns, msgs_in, msgs_out, publishes, started, next_sweep;
     rtws_json_tok *toks;
@@ -17428,13 +17430,35 @@ struct rtws_router {
     uint64_t expired, shed, refused_overloaded, refused_rate;
     rtws__ep *eps;               /* at least one */
     size_t neps;
-    rtws__htab byid;             /* open connections by id */
+    rtws__htab byid;             /* open connections by id: the list of them too */
     uint64_t next_id;
     char health[32];
     struct rtws__reng *eng;      /* the Redis engine, or NULL: the memory engine */
 };
 
 static const rtws_allocator *rtws__ra(const rtws_router *r) { return &r->cfg.allocator; }
+#define RTWS__RCEP(r, rc) (&(r)->eps[(rc)->epi])
+
+/* The open connections, in r->byid's order (no list of their own keeps 16
+   bytes off each): a loop may let the one it is at go, having taken the
+   next first, but no connection may open during it (a table that grows
+   moves them). */
+static rtws__rconn *rtws__rc_after(const rtws_router *r, size_t i) {
+    for (; i < r->byid.nb; i++)
+        if (r->byid.b[i]) return (rtws__rconn *)(void *)r->byid.b[i];
+    return NULL;
+}
+static rtws__rpend *rtws__pend_get(rtws_router *r, rtws__rconn *rc) {
+    if (!rc->pend && (rc->pend = (rtws__rpend *)rtws__alloc(rtws__ra(r), sizeof *rc->pend)) != NULL)
+        memset(rc->pend, 0, sizeof *rc->pend);
+    return rc->pend;
+}
+
+static rtws__rconn *rtws__rc_first(const rtws_router *r) { return rtws__rc_after(r, 0); }
+static rtws__rconn *rtws__rc_next(const rtws_router *r, const rtws__rconn *rc) {
+    if (rc->ih.hnext) return (rtws__rconn *)(void *)rc->ih.hnext;
+    return rtws__rc_after(r, (rc->ih.hash & (r->byid.nb - 1)) + 1);
+}
 
 /* Charges (add) or gives back n bytes of the router's own data. A charge
    asks the budget for the room first (its reclaim closes the largest send
@@ -17693,14 +17717,17 @@ static void rtws__rt_refuse(rtws_router *r, rtws__rconn *rc, const char *code, c
         rtws__w_int(r, "retry_after_ms", (int64_t)retry_ms);
     } while (!rtws__w_end(r, &len));
     rtws__rt_send(r, rc, len);
-    if (publish && id && !rc->blk) { /* out of memory: later publishes are not held back */
-        rtws__rblock *b = (rtws__rblock *)rtws__alloc(rtws__ra(r), sizeof *b);
+    if (publish && id && !(rc->pend && rc->pend->blk)) {
+        /* out of memory: later publishes are not held back */
+        rtws__rblock *b;
+        if (!rtws__pend_get(r, rc)) return;
+        b = (rtws__rblock *)rtws__alloc(rtws__ra(r), sizeof *b);
         if (!b) return;
         memcpy(b->id, id, idl);
         b->len = (uint8_t)idl;
         b->counts = now + retry_ms + 1000;
         b->until = now + retry_ms + 10000;
-        rc->blk = b;
+        rc->pend->blk = b;
     }
 }
 
@@ -17720,7 +17747,7 @@ static void rtws__fanout(rtws_router *r, rtws__channel *ch, rtws_shared *sh, con
     for (m = ch->subs; m; m = nx) {
         rtws_err e;
         nx = m->cnext;
-        if (m->rc == skip || (builtin && m->rc->ep->e.builtin_protocol_off)) continue;
+        if (m->rc == skip || (builtin && RTWS__RCEP(r, m->rc)->e.builtin_protocol_off)) continue;
         e = rtws_conn_send_shared(m->rc->conn, sh);
         if (e == RTWS_OK) r->msgs_out++;
         else if (e == RTWS_ERR_LIMIT) rtws_conn_close(m->rc->conn, RTWS_CLOSE_TRY_AGAIN, "slow consumer");
@@ -17753,15 +17780,10 @@ static void rtws__pstatus_set(rtws_router *r, rtws__presence *p, const char *sta
     memcpy(p->status, status, strlen(status) + 1);
 }
 
-static rtws__rpend *rtws__pend_get(rtws_router *r, rtws__rconn *rc) {
-    if (!rc->pend && (rc->pend = (rtws__rpend *)rtws__alloc(rtws__ra(r), sizeof *rc->pend)) != NULL)
-        memset(rc->pend, 0, sizeof *rc->pend);
-    return rc->pend;
-}
-
 static void rtws__rblock_drop(rtws_router *r, rtws__rconn *rc) {
-    rtws__free(rtws__ra(r), rc->blk);
-    rc->blk = NULL;
+    if (!rc->pend) return;
+    rtws__free(rtws__ra(r), rc->pend->blk);
+    rc->pend->blk = NULL;
 }
 
 static rtws__ruser *rtws__user_get(rtws_router *r, const char *name) {
@@ -18070,14 +18092,14 @@ static void rtws__send_welcome(rtws_router *r, rtws__rconn *rc, uint64_t now, in
         rtws__w_strz(r, "session", rc->session->h.key);
         rtws__w_int(r, "time", (int64_t)now + r->cfg.wall_offset_ms);
         rtws__w_int(r, "heartbeat", (int64_t)r->cfg.heartbeat_ms);
-        rtws__w_strz(r, "auth", rc->ep->e.auth_required ? "required" : "optional");
+        rtws__w_strz(r, "auth", RTWS__RCEP(r, rc)->e.auth_required ? "required" : "optional");
         rtws_json_write_key(&r->w, "resumed", 7);
         rtws_json_write_bool(&r->w, resumed);
-        if (rc->ep->e.rate_per_s) { /* so that a client can pace itself */
+        if (RTWS__RCEP(r, rc)->e.rate_per_s) { /* so that a client can pace itself */
             rtws_json_write_key(&r->w, "rate_limit", 10);
             rtws_json_write_object(&r->w);
-            rtws__w_int(r, "per_s", (int64_t)rc->ep->e.rate_per_s);
-            rtws__w_int(r, "burst", (int64_t)rc->ep->e.rate_burst);
+            rtws__w_int(r, "per_s", (int64_t)RTWS__RCEP(r, rc)->e.rate_per_s);
+            rtws__w_int(r, "burst", (int64_t)RTWS__RCEP(r, rc)->e.rate_burst);
             rtws_json_write_object_end(&r->w);
         }
     } while (!rtws__w_end(r, &len));
@@ -19092,7 +19114,7 @@ static void rtws__eng_pevent(rtws__reng *e, const char *name, size_t n, const ch
     for (m = ch->subs; m; m = nx) {
         rtws_err err;
         nx = m->cnext;
-        if (m->rc->ep->e.builtin_protocol_off || rtws__mx_of(m)->state != RTWS__M_LIVE ||
+        if (RTWS__RCEP(r, m->rc)->e.builtin_protocol_off || rtws__mx_of(m)->state != RTWS__M_LIVE ||
             (joined && !strcmp(m->rc->user->h.key, user)))
             continue;
         err = rtws_conn_send_shared(m->rc->conn, sh);
@@ -19639,11 +19661,11 @@ static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws
     (void)err;
     if (rc && rc->user && rc->user->h.klen == j->cn && !memcmp(rc->user->h.key, j->chan, j->cn)) {
         if (rep && rep->type == RTWS_RESP_INTEGER && rep->integer == 0) {
-            if (!rc->ep->e.builtin_protocol_off)
+            if (!RTWS__RCEP(r, rc)->e.builtin_protocol_off)
                 rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
         } else {
-            rc->eng_counted = counted; /* (Redis could not say: the node's own cap held) */
+            rc->eng_counted = (uint8_t)(counted != 0); /* (Redis could not say: the node's own cap held) */
         }
     } else if (counted && !e->closing && e->cmd) { /* closed or renamed meanwhile: not counted */
         char k[256], mem[48];
@@ -19838,7 +19860,7 @@ static void rtws__eng_leases(rtws_router *r, uint64_t now) {
     rtws__rconn *rc;
     if (now < e->next_lease || !e->cmd_up) return;
     e->next_lease = now + RTWS__LEASE_MS / 3u;
-    for (rc = r->conns; rc; rc = rc->next)
+    for (rc = rtws__rc_first(r); rc; rc = rtws__rc_next(r, rc))
         if (rc->eng_counted) rtws__eng_lease(r, rc, 1, (int64_t)now + r->cfg.wall_offset_ms);
 }
 
@@ -19908,17 +19930,17 @@ static rtws_err rtws__eng_new(rtws_router *r, const char *url, const char *prefi
 /* Rate limit: a token bucket of rate_per_s, burst rate_burst, those of the
    connection's endpoint (rtws_router_new filled in the router's). */
 static void rtws__rate_refill(const rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    uint64_t cap = (uint64_t)rc->ep->e.rate_burst * 1000u;
+    uint64_t cap = (uint64_t)RTWS__RCEP(r, rc)->e.rate_burst * 1000u;
     (void)r;
     if (now > rc->tokens_at) {
-        rc->tokens += (now - rc->tokens_at) * rc->ep->e.rate_per_s;
+        rc->tokens += (now - rc->tokens_at) * RTWS__RCEP(r, rc)->e.rate_per_s;
         if (rc->tokens > cap) rc->tokens = cap;
     }
     rc->tokens_at = now;
 }
 
 static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    if (!rc->ep->e.rate_per_s) return 1;
+    if (!RTWS__RCEP(r, rc)->e.rate_per_s) return 1;
     rtws__rate_refill(r, rc, now);
     if (rc->tokens >= 1000) {
         rc->tokens -= 1000;
@@ -19929,7 +19951,7 @@ static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 
 /* Milliseconds until the bucket holds a whole token again. */
 static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
-    uint64_t per_s = rc->ep->e.rate_per_s;
+    uint64_t per_s = RTWS__RCEP(r, rc)->e.rate_per_s;
     (void)r;
     if (!per_s || rc->tokens >= 1000) return 1;
     return (1000 - rc->tokens + per_s - 1) / per_s;
@@ -19937,7 +19959,7 @@ static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
 
 static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why,
                          const char *id, size_t idl) {
-    if (rc->ep->e.on_message) rc->ep->e.on_message(r, rc->conn, ev, rc->ep->e.user);
+    if (RTWS__RCEP(r, rc)->e.on_message) RTWS__RCEP(r, rc)->e.on_message(r, rc->conn, ev, RTWS__RCEP(r, rc)->e.user);
     else rtws__rt_error(r, rc, "bad_request", why, id, idl);
 }
 
@@ -20003,7 +20025,7 @@ static void rtws__req_auth(rtws_router *r, rtws__rconn *rc, const rtws__req *q) 
         return;
     }
     rc->authed = 1;
-    rc->auth_deadline = 0;
+    if (rc->pend) rc->pend->auth_deadline = 0;
     rtws__send_authenticated(r, rc);
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng && !rc->eng_counted) rtws__eng_recount(r, rc); /* over the cluster's cap: 1008 */
@@ -20094,7 +20116,7 @@ static const rtws__req_type *rtws__req_find(const rtws_json *d, int type) {
    the authentication codes ask for. */
 static void rtws__ep_refuse(rtws_router *r, rtws__rconn *rc, const char *code, const char *msg,
                             int close) {
-    const rtws_router_endpoint *ep = &rc->ep->e;
+    const rtws_router_endpoint *ep = &RTWS__RCEP(r, rc)->e;
     if (ep->on_error) ep->on_error(r, rc->conn, code, msg, ep->user);
     if (close && ep->auth_close_code != 1 && rtws_conn_get_state(rc->conn) == RTWS_STATE_OPEN)
         rtws_conn_close(rc->conn,
@@ -20105,7 +20127,7 @@ static void rtws__ep_refuse(rtws_router *r, rtws__rconn *rc, const char *code, c
 /* Parses a message of an endpoint with a handler table, checks its type
    (and the auth message's token) and calls the type's handler. */
 static void rtws__ep_dispatch(rtws_router *r, rtws__rconn *rc, const rtws_event *ev) {
-    const rtws_router_endpoint *ep = &rc->ep->e;
+    const rtws_router_endpoint *ep = &RTWS__RCEP(r, rc)->e;
     const rtws_router_handler *h = NULL;
     rtws_json d;
     char type[65], why[96];
@@ -20162,7 +20184,8 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
     int tv = -1, bad = 0, ok = 0;
     char chan[129], id[65];
     unsigned flags;
-    const rtws_router_endpoint *ep = &rc->ep->e;
+    const rtws_router_endpoint *ep = &RTWS__RCEP(r, rc)->e;
+    rtws__rblock *blk;
     r->msgs_in++;
     if (ep->builtin_protocol_off) { /* the application's protocol: the router says nothing */
         if (!rtws__rate_ok(r, rc, now)) {
@@ -20198,16 +20221,19 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         t = rtws__req_find(&d, tv);
         q.publish = t && t->fn == rtws__req_publish;
     }
-    if (rc->blk && now >= rc->blk->until) rtws__rblock_drop(r, rc);
-    if (q.publish && q.id && rc->blk &&
-        !(rc->blk->len == q.idl && memcmp(rc->blk->id, id, q.idl) == 0)) {
+    blk = rc->pend ? rc->pend->blk : NULL;
+    if (blk && now >= blk->until) {
+        rtws__rblock_drop(r, rc);
+        blk = NULL;
+    }
+    if (q.publish && q.id && blk && !(blk->len == q.idl && memcmp(blk->id, id, q.idl) == 0)) {
         /* an earlier publish was refused: this one waits for it (in flight
            when the refusal went out, or a client that does not resend) */
         r->refused_rate++;
         rtws__rate_refill(r, rc, now);
         rtws__rt_refuse(r, rc, "rate_limited", "an earlier publish was refused: send it again first",
                         q.id, q.idl, 0, rtws__rate_wait(r, rc), now);
-        if (now >= rc->blk->counts && ++rc->abuse > ep->rate_abuse)
+        if (now >= blk->counts && ++rc->abuse > ep->rate_abuse)
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "rate limit");
         return;
     }
@@ -20219,7 +20245,7 @@ static void rtws__on_message(rtws_router *r, rtws__rconn *rc, const rtws_event *
         return;
     }
     if (rc->abuse) rc->abuse--; /* a client that paces itself works its count off */
-    if (q.publish && rc->blk && rc->blk->len == q.idl && q.id && memcmp(rc->blk->id, id, q.idl) == 0)
+    if (q.publish && blk && blk->len == q.idl && q.id && memcmp(blk->id, id, q.idl) == 0)
         rtws__rblock_drop(r, rc);
     /* the hook calls nothing that parses into r->toks, so d stays valid after it */
     if (ep->on_receive && ep->on_receive(r, rc->conn, ev, ep->user) == RTWS_ROUTER_HANDLED) return;
@@ -20288,12 +20314,9 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         r->users_online--;
         rtws__user_maybe_drop(r, rc->user);
     }
-    if (rc->prev) rc->prev->next = rc->next;
-    else if (r->conns == rc) r->conns = rc->next;
-    if (rc->next) rc->next->prev = rc->prev;
     if (rc->opened) {
         r->nconns--;
-        rc->ep->nconns--;
+        RTWS__RCEP(r, rc)->nconns--;
         if (rc->ih.key) rtws__hdel(&r->byid, &rc->ih);
     }
     rc->conn->priv_.ext_ = NULL;
@@ -20301,7 +20324,7 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws__rmem(r, rc->pend->claims_len + 1, 0);
         rtws__free(rtws__ra(r), rc->pend->claims);
     }
-    rtws__free(rtws__ra(r), rc->blk);
+    rtws__rblock_drop(r, rc);
     rtws__free(rtws__ra(r), rc->pend);
     rtws__free(rtws__ra(r), rc);
 }
@@ -20327,7 +20350,7 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     if (!rc) return 503;
     memset(rc, 0, sizeof *rc);
     rc->conn = c;
-    rc->ep = ep;
+    rc->epi = (uint32_t)(ep - r->eps);
     rc->id = ++r->next_id;
 
     /* the token: Authorization: Bearer, else ?token=; the session: ?session= */
@@ -20392,8 +20415,8 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
     rc->opened = 1;
     r->nconns++;
     r->total_conns++;
-    rc->ep->nconns++;
-    rc->ep->total++;
+    RTWS__RCEP(r, rc)->nconns++;
+    RTWS__RCEP(r, rc)->total++;
     rc->ih.hash = rtws__hash((const char *)&rc->id, sizeof rc->id);
     rc->ih.klen = (uint32_t)sizeof rc->id;
     rc->ih.key = (const char *)&rc->id;
@@ -20402,10 +20425,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    rc->next = r->conns;
-    if (r->conns) r->conns->prev = rc;
-    r->conns = rc;
-    rc->tokens = (uint64_t)rc->ep->e.rate_burst * 1000u;
+    rc->tokens = (uint64_t)RTWS__RCEP(r, rc)->e.rate_burst * 1000u;
     rc->tokens_at = now;
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng && rtws__pend_user(rc)[0] && r->cfg.max_conns_per_user && rtws__eng_cap_check(r, rc))
@@ -20418,7 +20438,7 @@ static void rtws__on_open(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 
 /* The second half of an open: the session (resumed or new), then welcome. */
 static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now) {
-    int resumed = 0, builtin = !rc->ep->e.builtin_protocol_off;
+    int resumed = 0, builtin = !RTWS__RCEP(r, rc)->e.builtin_protocol_off;
     const char *pu = rtws__pend_user(rc);
     if (pu[0] && r->cfg.max_conns_per_user) {
         rtws__ruser *u = (rtws__ruser *)rtws__hfind(&r->users, pu, strlen(pu), rtws__hash(pu, strlen(pu)));
@@ -20434,7 +20454,13 @@ static void rtws__open_session(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 #if defined(RTWS__HAVE_RENGINE)
     if (r->eng) rtws__eng_session_save(r, rc->session); /* other nodes may resume it */
 #endif
-    if (rc->ep->e.auth_required && !rc->authed) rc->auth_deadline = now + r->cfg.auth_timeout_ms;
+    if (RTWS__RCEP(r, rc)->e.auth_required && !rc->authed) {
+        if (!rtws__pend_get(r, rc)) {
+            rtws_conn_close(rc->conn, RTWS_CLOSE_INTERNAL, "out of memory");
+            return;
+        }
+        rc->pend->auth_deadline = now + r->cfg.auth_timeout_ms;
+    }
     if (!builtin) return;
     rtws__send_welcome(r, rc, now, resumed);
     if (rc->authed) rtws__send_authenticated(r, rc);
@@ -20551,25 +20577,25 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     rtws__rconn *rc;
     size_t i;
     if (now_ms > r->now) r->now = now_ms;
-    for (rc = r->conns; rc; rc = rc->next)
-        if (rc->auth_deadline && now_ms >= rc->auth_deadline) {
-            rc->auth_deadline = 0;
+    for (rc = rtws__rc_first(r); rc; rc = rtws__rc_next(r, rc))
+        if (rc->pend && rc->pend->auth_deadline && now_ms >= rc->pend->auth_deadline) {
+            rc->pend->auth_deadline = 0;
             /* the connection may not have seen this time yet: its close
                deadline must count from now */
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
-            if (!rc->ep->e.builtin_protocol_off)
+            if (!RTWS__RCEP(r, rc)->e.builtin_protocol_off)
                 rtws__rt_error(r, rc, "unauthorized", "no authentication in time", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "authentication required");
         }
     /* a token that expires on an open connection: token_expired, then
        token_grace_ms for an auth with a fresh one, then close 4001 */
-    for (rc = r->conns; rc; rc = rc->next) {
+    for (rc = rtws__rc_first(r); rc; rc = rtws__rc_next(r, rc)) {
         if (!rc->pend) continue;
         if (rc->pend->token_exp && now_ms >= rc->pend->token_exp) {
             rc->pend->token_exp = 0;
             rc->pend->token_grace = now_ms + r->cfg.token_grace_ms;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
-            if (!rc->ep->e.builtin_protocol_off) /* the application's protocol: nothing */
+            if (!RTWS__RCEP(r, rc)->e.builtin_protocol_off) /* the application's protocol: nothing */
                 rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
         } else if (rc->pend->token_grace && now_ms >= rc->pend->token_grace) {
             rc->pend->token_grace = 0;
@@ -20658,7 +20684,7 @@ static void rtws__router_reclaim(rtws_budget *b, size_t need, void *user) {
     while (b->limit && (b->used > b->limit || need > b->limit - b->used)) {
         rtws__rconn *rc, *big = NULL;
         size_t most = 0;
-        for (rc = r->conns; rc; rc = rc->next) {
+        for (rc = rtws__rc_first(r); rc; rc = rtws__rc_next(r, rc)) {
             size_t q = rtws__conn_sheddable(rc->conn);
             if (q > most) {
                 most = q;
@@ -20698,7 +20724,7 @@ RTWS_API rtws_conn *rtws_router_find_conn(const rtws_router *r, uint64_t id) {
 
 RTWS_API int rtws_router_get_conn_endpoint(const rtws_router *r, const rtws_conn *c) {
     const rtws__rconn *rc = rtws__rc_of(c);
-    return rc ? (int)(rc->ep - r->eps) : -1;
+    return rc && rc->epi < r->neps ? (int)rc->epi : -1;
 }
 
 RTWS_API size_t rtws_router_foreach_conn(rtws_router *r, const char *user_id,
@@ -20725,8 +20751,8 @@ RTWS_API size_t rtws_router_foreach_conn(rtws_router *r, const char *user_id,
         return n;
     } else {
         rtws__rconn *rc, *nx;
-        for (rc = u ? u->clist : r->conns; rc; rc = nx) {
-            nx = u ? rc->unext : rc->next;
+        for (rc = u ? u->clist : rtws__rc_first(r); rc; rc = nx) {
+            nx = u ? rc->unext : rtws__rc_next(r, rc);
             if (!rc->opened) continue;
             n++;
             if (fn(r, rc->conn, user)) break;
@@ -20966,7 +20992,7 @@ RTWS_API rtws_err rtws_router_set_identity(rtws_router *r, rtws_conn *c, const c
     }
     if (copy) rtws__rmem(r, claims_len + 1, 1);
     rc->authed = 1;
-    rc->auth_deadline = 0;
+    if (rc->pend) rc->pend->auth_deadline = 0;
     return RTWS_OK;
 }
 
@@ -21208,6 +21234,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
 
 RTWS_API void rtws_router_free(rtws_router *r) {
     rtws_allocator a;
+    rtws__rconn *rc;
     size_t i;
     if (!r) return;
     a = r->cfg.allocator;
@@ -21216,9 +21243,9 @@ RTWS_API void rtws_router_free(rtws_router *r) {
 #endif
     r->budget = NULL; /* the context's may be gone already: nothing is given back */
     r->cfg.on_presence = NULL; /* no hooks while it goes */
-    while (r->conns) {
-        rtws_conn_set_handler(r->conns->conn, NULL, NULL); /* its later events go nowhere */
-        rtws__rconn_free(r, r->conns, 0);
+    while ((rc = rtws__rc_first(r)) != NULL) {
+        rtws_conn_set_handler(rc->conn, NULL, NULL); /* its later events go nowhere */
+        rtws__rconn_free(r, rc, 0);
     }
     for (i = 0; i < r->channels.nb; i++) {
         rtws__hnode *e = r->channels.b[i], *nx;
