@@ -2798,9 +2798,9 @@ typedef struct rtws_router_config {
     size_t dedupe_max;           /* ...at most this many per session (1024) */
     size_t max_channels;         /* channels per connection (100) */
     size_t max_channels_total;   /* channels that exist at once (10000) */
-    size_t max_user_channels;    /* channels created by one user that still exist (1000);
-                                    a subscribe or publish that would create a channel
-                                    over either cap gets "limit_reached" */
+    size_t max_user_channels;    /* channels created by one user that still exist (1000,
+                                    at most 65535); a subscribe or publish that would
+                                    create a channel over either cap gets "limit_reached" */
     uint32_t channel_ttl_ms;     /* a channel without subscribers is forgotten, history
                                     and seq with it, this long after its last publish or
                                     its last subscriber left (300000) */
@@ -17248,11 +17248,13 @@ typedef struct rtws__ruser {
     struct rtws__rconn *clist; /* its connections (rtws__rconn.unext) */
     uint32_t conns;    /* router connections of this user */
     uint32_t sessions; /* sessions of this user */
-    uint32_t channels; /* channels this user created that still exist */
+    uint16_t channels; /* channels this user created that still exist (max_user_channels
+                          is at most 65535) */
 } rtws__ruser;
 /* its id (h.key), up to 63 bytes and a NUL, follows the last field, in the
-   struct's tail padding (4 bytes less per user on LP64) */
-#define RTWS__UID_OFF (offsetof(rtws__ruser, channels) + sizeof(uint32_t))
+   struct's tail padding: an anonymous user is 56 bytes, a 64-byte block of
+   glibc's malloc */
+#define RTWS__UID_OFF (offsetof(rtws__ruser, channels) + sizeof(uint16_t))
 
 typedef struct rtws__dedupe {
     uint64_t at;      /* now_ms when first published */
@@ -17274,13 +17276,17 @@ typedef struct rtws__session {
     rtws__ruser *user;
     uint64_t expire;  /* when conns is 0: forget it then */
     rtws__ddring *dd; /* NULL until the first publish with an id */
-    uint32_t conns;   /* one session per connection at most: these bytes are per
-                         connection too */
+    uint8_t conns;    /* connections attached, at most RTWS__SESS_CONNS (one session
+                         per connection at most: these bytes are per connection too) */
 } rtws__session;
 /* its id (h.key) and a NUL follow the last field, in the struct's tail
    padding: 22 characters of base64url (16 random bytes) made here, up to 31
-   from Redis; the block is never smaller than the struct */
-#define RTWS__SID_OFF (offsetof(rtws__session, conns) + sizeof(uint32_t))
+   from Redis; the block is never smaller than the struct. A session made
+   here is 72 bytes, an 80-byte block of glibc's malloc */
+#define RTWS__SID_OFF (offsetof(rtws__session, conns) + sizeof(uint8_t))
+/* A session attached to this many open connections is not resumed by one
+   more: that one gets a new session */
+#define RTWS__SESS_CONNS 255u
 #define RTWS__SID(s) ((char *)(s) + RTWS__SID_OFF)
 #define RTWS__SESS_SIZE(n) RTWS__MAX(RTWS__SID_OFF + (n) + 1, sizeof(rtws__session))
 #define RTWS__SID_NEW 23u /* rtws__session_new's id and its NUL */
@@ -17288,10 +17294,10 @@ typedef struct rtws__session {
 typedef struct rtws__member rtws__member;
 
 typedef struct rtws__presence {
-    rtws__hnode h;    /* key: the user id */
-    rtws__ruser *user;
-    size_t count;     /* connections of the user in the channel */
+    rtws__hnode h;    /* key: the user id, the user's own copy (h is a copy of the
+                         user's node) */
     char *status;     /* set by the user (1..32 bytes); NULL: "online" */
+    uint32_t count;   /* connections of the user in the channel */
 } rtws__presence;
 
 typedef struct rtws__hent {
@@ -18190,6 +18196,7 @@ static int rtws__attach_session(rtws_router *r, rtws__rconn *rc, const char *sid
     *resumed = 0;
     if (sid && *sid) s = (rtws__session *)rtws__hfind(&r->sessions, sid, strlen(sid), rtws__hash(sid, strlen(sid)));
     if (s && user && *user && strcmp(s->user->h.key, user) != 0) s = NULL; /* someone else's */
+    if (s && s->conns >= RTWS__SESS_CONNS) s = NULL; /* held by too many: a new one */
     if (s) {
         u = s->user;
         *resumed = 1;
@@ -18285,7 +18292,6 @@ static rtws_err rtws__join(rtws_router *r, rtws__rconn *rc, rtws__channel *ch) {
         p = (rtws__presence *)rtws__alloc(rtws__ra(r), sizeof *p);
         if (p) {
             memset(p, 0, sizeof *p);
-            p->user = rc->user;
             p->h = rc->user->h;
             p->h.hnext = NULL;
             if (!rtws__hadd(&ch->presence, &p->h, rtws__ra(r))) {
@@ -18357,7 +18363,7 @@ static void rtws__send_subscribed(rtws_router *r, rtws__rconn *rc, const rtws__c
                 for (e = ch->presence.b[i]; e; e = e->hnext) {
                     rtws__presence *pr = (rtws__presence *)e;
                     rtws_json_write_object(&r->w);
-                    rtws__w_strz(r, "user", pr->user->h.key);
+                    rtws__w_strz(r, "user", pr->h.key);
                     rtws__w_strz(r, "status", rtws__pstatus(pr));
                     rtws_json_write_object_end(&r->w);
                 }
@@ -19018,7 +19024,7 @@ static void rtws__eng_rejoin(rtws_router *r) {
             for (k = 0; k < ch->presence.nb; k++) {
                 rtws__hnode *p;
                 for (p = ch->presence.b[k]; p; p = p->hnext)
-                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->user->h.key, 1, NULL);
+                    rtws__eng_pres(r, ch, ((rtws__presence *)p)->h.key, 1, NULL);
             }
         }
     }
@@ -21066,7 +21072,7 @@ RTWS_API size_t rtws_router_get_presence(const rtws_router *r, const char *chann
         const rtws__hnode *e;
         for (e = ch->presence.b[i]; e; e = e->hnext) {
             const rtws__presence *p = (const rtws__presence *)e;
-            fn(p->user->h.key, rtws__pstatus(p), p->count, user);
+            fn(p->h.key, rtws__pstatus(p), p->count, user);
         }
     }
     return ch->presence.count;
@@ -21157,6 +21163,7 @@ RTWS_API rtws_router *rtws_router_new(const rtws_router_config *cfg) {
     r->cfg.max_channels = RTWS__DEF(r->cfg.max_channels, (size_t)100);
     r->cfg.max_channels_total = RTWS__DEF(r->cfg.max_channels_total, (size_t)10000);
     r->cfg.max_user_channels = RTWS__DEF(r->cfg.max_user_channels, (size_t)1000);
+    if (r->cfg.max_user_channels > UINT16_MAX) r->cfg.max_user_channels = UINT16_MAX;
     r->cfg.channel_ttl_ms = RTWS__DEF(r->cfg.channel_ttl_ms, 300000u);
     rtws_budget_init(&r->own, r->cfg.memory_budget);
     r->own.reclaim = rtws__router_reclaim;

@@ -517,6 +517,42 @@ static void test_growth(void) {
     }
 }
 
+/* A session held by 255 open connections (RTWS__SESS_CONNS: its count is a
+   byte) is not resumed by one more: that one gets a session of its own; once
+   one of them goes, the session may be resumed again. */
+static void test_session_conns_cap(void) {
+    peer *ps = (peer *)calloc(257, sizeof *ps);
+    char sid[23], path[64];
+    const char *s;
+    int i, resumed = 0;
+    CHECK(ps != NULL);
+    if (!ps) return;
+    new_router(0, 0);
+    peer_open(&ps[0], "/ws");
+    s = ps[0].n ? strstr(ps[0].msgs[0], "\"session\":\"") : NULL;
+    CHECK(s != NULL);
+    if (!s) {
+        free(ps);
+        return;
+    }
+    memcpy(sid, s + 11, 22);
+    sid[22] = 0;
+    snprintf(path, sizeof path, "/ws?session=%s", sid);
+    for (i = 1; i <= 255; i++) {
+        peer_open(&ps[i], path);
+        if (ps[i].n && strstr(ps[i].msgs[0], "\"resumed\":true") && strstr(ps[i].msgs[0], sid))
+            resumed++;
+    }
+    CHECK_EQ(resumed, 254); /* 255 attached: the first and 254 resumed */
+    CHECK(ps[255].n && strstr(ps[255].msgs[0], "\"resumed\":false") && !strstr(ps[255].msgs[0], sid));
+    peer_close(&ps[1]);
+    peer_open(&ps[256], path);
+    CHECK(ps[256].n && strstr(ps[256].msgs[0], "\"resumed\":true") && strstr(ps[256].msgs[0], sid));
+    for (i = 0; i <= 256; i++)
+        if (i != 1) peer_close(&ps[i]);
+    free(ps);
+}
+
 int main(void) {
     test_growth();
     test_jwt();
@@ -526,6 +562,7 @@ int main(void) {
     test_status_page();
     test_presence_cap();
     test_regressions();
+    test_session_conns_cap();
     rtws_router_free(R);
     return T_END();
 }
