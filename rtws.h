@@ -1169,6 +1169,8 @@ typedef struct rtws__seg {
 #define RTWS__C_CLOSED_EVT 2u /* the CLOSE event went out */
 #define RTWS__C_WROTE 4u      /* bytes went out since the host's last timer pass */
 #define RTWS__C_WANT_CLOSE 8u /* the socket should close once the output is written */
+#define RTWS__C_NOTIFY 16u    /* a host's connection: io_->notify hears that output was
+                                 queued or the state ended */
 
 /* The connection's state, in the header only so that callers can place an
    rtws_conn anywhere (stack, static, their own pool): read it through the
@@ -1232,7 +1234,6 @@ typedef struct rtws__conn_priv {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, opened_at;
     char *hs;                     /* client: accept value + offered protocols; server: protocol */
     void *data;
-    void (*notify_)(rtws_conn *c); /* host layer: output was queued or the state ended */
     void *ext_;                   /* realtime layer: its per-connection state */
     struct rtws__conn_io *io_;    /* host layer: its buffer pool and direct writes, or NULL */
 } rtws__conn_priv;
@@ -6742,7 +6743,13 @@ typedef struct rtws__conn_io {
        host starts it over), RTWS_EAGAIN to leave it (RTWS_ERR_HANDSHAKE with
        the status), or the error to fail with. NULL: never followed. */
     rtws_err (*redirect)(rtws_conn *c, int status, const char *loc, size_t len);
+    /* Output was queued or the state ended, on a connection with RTWS__C_NOTIFY */
+    void (*notify)(rtws_conn *c);
 } rtws__conn_io;
+
+static void rtws__notify(rtws_conn *c) {
+    if (c->priv_.cbits & RTWS__C_NOTIFY) c->priv_.io_->notify(c);
+}
 
 /* A block of at least min bytes from p (its size in *cap), or NULL: the
    smallest that fits, and none over 4 times min (a 16 MiB block does not
@@ -7106,10 +7113,10 @@ static void rtws__release(rtws_conn *c) {
 }
 
 RTWS_API void rtws_conn_free(rtws_conn *c) {
-    if (c->priv_.notify_ && !c->priv_.freed) {
+    if ((c->priv_.cbits & RTWS__C_NOTIFY) && !c->priv_.freed) {
         c->priv_.freed = 1; /* the host closes the socket and releases c */
         c->priv_.state = RTWS_STATE_CLOSED;
-        c->priv_.notify_(c);
+        rtws__notify(c);
         return;
     }
     if (c->priv_.depth) { /* inside a callback: finish when the outer call returns */
@@ -7300,7 +7307,7 @@ static void rtws__out_commit(rtws_conn *c, rtws__chunk *ch, size_t n) {
     t->len += n;
     c->priv_.qbytes += n;
     if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, n);
-    if (c->priv_.notify_) c->priv_.notify_(c);
+    rtws__notify(c);
 }
 
 static int rtws__mask_key(rtws_conn *c, uint8_t key[4]) {
@@ -7577,7 +7584,7 @@ static void rtws__finish(rtws_conn *c) {
     c->priv_.state = RTWS_STATE_CLOSED;
     c->priv_.cbits |= RTWS__C_WANT_CLOSE;
     c->priv_.drop_input = 1;
-    if (c->priv_.notify_) c->priv_.notify_(c);
+    rtws__notify(c);
     if (!c->priv_.close_deadline || c->priv_.close_deadline > c->priv_.now + c->priv_.cfg->close_timeout_ms)
         c->priv_.close_deadline = c->priv_.now + c->priv_.cfg->close_timeout_ms;
 }
@@ -8018,7 +8025,7 @@ static int rtws__server_handshake(rtws_conn *c, const char *hp, size_t head, siz
         req.body.len = blen;
         memset(&r, 0, sizeof r);
         c->priv_.h.opcode = RTWS__OP_PLAIN_HTTP; /* never a WebSocket: the host stops counting it */
-        if (c->priv_.notify_) c->priv_.notify_(c);
+        rtws__notify(c);
         c->priv_.depth++;
         handled = c->priv_.cfg->on_http(c, &req, &r, c->priv_.user);
         c->priv_.depth--;
@@ -8445,7 +8452,7 @@ static void rtws__on_control(rtws_conn *c, uint8_t *p, size_t n) {
            (rtws__pong_push); none once our close is sent (§5.5.1) */
         if (!c->priv_.close_sent && rtws__ctl_get(c)) {
             rtws__pong_push(c, p, n);
-            if (c->priv_.notify_) c->priv_.notify_(c);
+            rtws__notify(c);
         }
         rtws__event_init(&ev, RTWS_EV_PING);
         ev.ping.data = p;
@@ -9287,7 +9294,7 @@ RTWS_API void rtws_conn_run_timers(rtws_conn *c, uint64_t now_ms) {
             }
             c->priv_.ping_out = 1;
             c->priv_.ping_at = now_ms;
-            if (c->priv_.notify_) c->priv_.notify_(c);
+            rtws__notify(c);
         }
     }
     rtws__leave(c);
@@ -9468,7 +9475,7 @@ RTWS_API rtws_err rtws_conn_send_shared(rtws_conn *c, rtws_shared *s) {
     if (c->priv_.cfg->budget) rtws_budget_charge(c->priv_.cfg->budget, q->len);
     c->priv_.msgs_out++;
     c->priv_.bytes_out += s->payload;
-    if (c->priv_.notify_) c->priv_.notify_(c);
+    rtws__notify(c);
     return RTWS_OK;
 }
 
@@ -9477,7 +9484,7 @@ RTWS_API rtws_err rtws_conn_ping(rtws_conn *c, const void *data, size_t len) {
     if (c->priv_.freed || c->priv_.state != RTWS_STATE_OPEN || c->priv_.close_sent) return RTWS_ERR_CLOSED;
     if (len > 125 || (len && !data)) return RTWS_ERR_INVALID;
     if (!(k = rtws__ctl_get(c))) return RTWS_ERR_NOMEM;
-    if (c->priv_.notify_) c->priv_.notify_(c); /* first: a context brings now up to date */
+    rtws__notify(c); /* first: a context brings now up to date */
     if (k->uping_staged) k->uping_n--;         /* the unsent one is replaced */
     if (k->uping_n == RTWS__UPING_MAX) {       /* the oldest gives way */
         memmove(k->uping_sum, k->uping_sum + 1, (RTWS__UPING_MAX - 1) * sizeof *k->uping_sum);
@@ -10065,6 +10072,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
     ctx->pool.budget = ctx->cfg.buffer_pool_off ? 0 : ctx->cfg.buffer_pool;
     ctx->io.pool = ctx->cfg.buffer_pool_off ? NULL : &ctx->pool;
     ctx->io.write = rtws__sock_direct;
+    ctx->io.notify = rtws__sock_notify;
 #if !defined(RTWS_NO_CLIENT)
     ctx->io.redirect = rtws__sock_redirect;
 #else
@@ -10154,7 +10162,7 @@ static void rtws__destroy(rtws__sock *s) {
         ctx->totals.msgs_out += s->conn.priv_.msgs_out;
         ctx->totals.bytes_in += s->conn.priv_.bytes_in;
         ctx->totals.bytes_out += s->conn.priv_.bytes_out;
-        s->conn.priv_.notify_ = NULL;
+        s->conn.priv_.cbits &= (uint8_t)~RTWS__C_NOTIFY;
         s->conn.priv_.depth = 0;
         rtws_conn_free(&s->conn);
     }
@@ -10483,7 +10491,7 @@ static void rtws__accept(rtws_ctx *ctx, rtws__sock *l, uint64_t now) {
         s->fd = fd;
         s->peer = peer;
         rtws__conn_init_shared(&s->conn, &ctx->conn_cfg[0]);
-        s->conn.priv_.notify_ = rtws__sock_notify;
+        s->conn.priv_.cbits |= RTWS__C_NOTIFY;
         s->conn.priv_.io_ = &ctx->io;
         if (!rtws__add_sock(ctx, s)) {
             rtws__os_close(fd);
@@ -11212,7 +11220,7 @@ static rtws_conn *rtws__connect(rtws_ctx *ctx, rtws__addr *addrs, int naddr,
         *err = e;
         return NULL;
     }
-    s->conn.priv_.notify_ = rtws__sock_notify;
+    s->conn.priv_.cbits |= RTWS__C_NOTIFY;
     s->conn.priv_.io_ = &ctx->io;
     ctx->totals.connected++;
     rtws__begin(ctx, now);
@@ -11755,7 +11763,7 @@ static void rtws__route_restart(rtws__sock *s, uint64_t now) {
     }
     s->nalt = s->ialt = 0; /* s->alt stays: it is r->alt */
     s->connecting = 0;
-    c->priv_.notify_ = NULL;
+    c->priv_.cbits &= (uint8_t)~RTWS__C_NOTIFY;
     rtws_conn_free(c);
     rtws__conn_init_shared(c, &ctx->conn_cfg[1]);
     c->priv_.on_event = keep.on_event;
@@ -11768,7 +11776,7 @@ static void rtws__route_restart(rtws__sock *s, uint64_t now) {
     r->next = NULL;
     r->hops++;
     rtws__route_go(ctx, r, s, now, &e);
-    c->priv_.notify_ = keep.notify_;
+    c->priv_.cbits |= (uint8_t)(keep.cbits & RTWS__C_NOTIFY);
     if (e != RTWS_OK) {
         rtws__host_error(s, e, 0);
         rtws__kill(s);
@@ -11805,7 +11813,7 @@ static int rtws__route_tls(rtws__sock *s) {
 
 RTWS_API const char *rtws_conn_get_url(const rtws_conn *c) {
     const rtws__sock *s = (const rtws__sock *)c;
-    if (c->priv_.notify_ != rtws__sock_notify || s->listener || !(s->kind & RTWS__SOCK_ROUTED)) return NULL;
+    if (!(c->priv_.cbits & RTWS__C_NOTIFY) || s->listener || !(s->kind & RTWS__SOCK_ROUTED)) return NULL;
     return rtws__route_of(s)->url;
 }
 
@@ -13390,22 +13398,22 @@ RTWS_API void rtws_ctx_free(rtws_ctx *ctx) {
 }
 
 RTWS_API int rtws_conn_get_fd(const rtws_conn *c) {
-    return c->priv_.notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->fd : -1;
+    return (c->priv_.cbits & RTWS__C_NOTIFY) ? ((const rtws__sock *)c)->fd : -1;
 }
 
 RTWS_API uint64_t rtws_conn_get_id(const rtws_conn *c) {
     const rtws__sock *s = (const rtws__sock *)c;
-    return c->priv_.notify_ == rtws__sock_notify && !s->listener ? rtws__post_id(s->ctx, s->fd) : 0;
+    return (c->priv_.cbits & RTWS__C_NOTIFY) && !s->listener ? rtws__post_id(s->ctx, s->fd) : 0;
 }
 
 RTWS_API rtws_ctx *rtws_conn_get_ctx(const rtws_conn *c) {
-    return c->priv_.notify_ == rtws__sock_notify ? ((const rtws__sock *)c)->ctx : NULL;
+    return (c->priv_.cbits & RTWS__C_NOTIFY) ? ((const rtws__sock *)c)->ctx : NULL;
 }
 
 RTWS_API unsigned rtws_conn_get_tls_version(const rtws_conn *c) {
     const rtws__sock *s = (const rtws__sock *)c;
     const rtws__xsock *x = (const rtws__xsock *)s;
-    if (c->priv_.notify_ != rtws__sock_notify || !s->xport || s->listener || !x->tp->version) return 0;
+    if (!(c->priv_.cbits & RTWS__C_NOTIFY) || !s->xport || s->listener || !x->tp->version) return 0;
     return x->tp->version(x->tp->state_size ? (const uint8_t *)s + RTWS__XSTATE : NULL);
 }
 
@@ -13415,7 +13423,7 @@ RTWS_API size_t rtws_conn_get_peer(const rtws_conn *c, char *buf, size_t cap) {
     int n;
     if (!cap) return 0;
     buf[0] = '\0';
-    if (c->priv_.notify_ != rtws__sock_notify) return 0;
+    if (!(c->priv_.cbits & RTWS__C_NOTIFY)) return 0;
     if (s->peer.sa.sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &s->peer.in6.sin6_addr, ip, sizeof ip);
         n = snprintf(buf, cap, "[%s]:%u", ip, (unsigned)ntohs(s->peer.in6.sin6_port));
