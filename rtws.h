@@ -17166,10 +17166,10 @@ static rtws_err rtws__parse_grow(rtws_json *d, const char *text, size_t len,
 #if defined(RTWS__HAVE_ROUTER) /* the router's data */
 /* A chained hash table of nodes that embed rtws__hnode first; keys are byte
    strings (at most 128 bytes: channel names, user and session ids, connection
-   ids). Grows at load 2 (chains of about two nodes, compared by their hash
-   first; half the bucket array of load 1, which at 10,000 connections in a
-   channel was 52 bytes per connection over byid, users, sessions and the
-   presence); never shrinks (channels and users are few compared with
+   ids). Grows at load 4 (chains of two to four nodes, compared by their hash
+   first; a quarter of the bucket array of load 1, which at 10,000
+   connections in a channel was 52 bytes per connection over byid, users,
+   sessions and the presence, 13 at load 4); never shrinks (channels and users are few compared with
    messages). A node is 24 bytes: the hash and the key's length in 32
    bits each, as every connection holds four nodes (byid, its user, session
    and presence). */
@@ -17203,7 +17203,7 @@ static rtws__hnode *rtws__hfind(const rtws__htab *t, const char *k, size_t n, ui
 }
 
 static int rtws__hadd(rtws__htab *t, rtws__hnode *e, const rtws_allocator *a) {
-    if (t->count >= 2 * t->nb) {
+    if (t->count >= 4 * t->nb) {
         size_t old = t->nb, i;
         void *b = t->b;
         if (rtws__grow(a, &b, &t->nb, old ? old * 2 : 16, sizeof *t->b, SIZE_MAX) != RTWS_OK)

@@ -504,7 +504,7 @@ static void test_growth(void) {
         }
         CHECK_EQ(added, 300);
         CHECK_EQ(t.count, 300);
-        CHECK_EQ(t.nb, 256); /* grows at load 2: 16, 32, .. 256 (512 at 512 nodes) */
+        CHECK_EQ(t.nb, 128); /* grows at load 4: 16, 32, .. 128 (256 at 512 nodes) */
         for (k = 0; k < 300; k++)
             found += rtws__hfind(&t, keys[k], nodes[k].klen, nodes[k].hash) == &nodes[k];
         for (k = 0; k < t.nb; k++) {

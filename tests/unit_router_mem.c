@@ -8,10 +8,11 @@
    (rconn 160, session 96, user 48 + its id, presence 48, membership 40,
    buckets at load 2); then 396 (session 75 + its id, user 44 + its id:
    ids follow their structs, the dedupe ring's counts in the ring's own
-   block); now 343 (rconn 120: no list of its own, the endpoint an index,
+   block); now 335 (rconn 120: no list of its own, the endpoint an index,
    the auth deadline and a refused publish in its pend record; session 72
    with its id and user 56 with its id, each within a smaller block of
-   glibc's malloc; presence 40, without its user pointer). The bound is
+   glibc's malloc; presence 40, without its user pointer; hash tables at
+   load 4). The bound is
    360: the issue's 512 is for the whole connection, socket record included
    (bench/bench_router.c measures that). A connection that said hello (the 101, welcome, subscribed)
    holds no output chunk even before the trim: a spare kept until the trim
