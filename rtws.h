@@ -9125,14 +9125,21 @@ RTWS_API rtws_err rtws_conn_recv(rtws_conn *c, const void *data, size_t len, uin
    with own set, c's own receive buffer may exist if it holds nothing (it is
    set aside for the call and kept; the host's connections only, whose
    release never runs inside the call). */
+/* 1 when rtws__recv_lent may handle bytes in the caller's buffer: c is open
+   and well, not inside its own receive, holds no lent buffer, and either has
+   no buffer of its own or (own) one that holds nothing, not even a header. */
+static int rtws__can_lend(const rtws_conn *c, int own) {
+    if (c->priv_.rbuf && (!own || c->priv_.rstart != c->priv_.rend || c->priv_.have_h)) return 0;
+    return !c->priv_.rborrow && !c->priv_.in_recv && c->priv_.state == RTWS_STATE_OPEN &&
+           !c->priv_.drop_input && !c->priv_.err;
+}
+
 static rtws_err rtws__recv_lent(rtws_conn *c, void *buf, size_t len, uint64_t now_ms, int own) {
     rtws_err e;
     size_t left, owncap = c->priv_.rcap;
     uint8_t *ownbuf = c->priv_.rbuf;
     const uint8_t *tail;
-    if ((ownbuf && (!own || c->priv_.rstart != c->priv_.rend || c->priv_.have_h)) || c->priv_.rborrow ||
-        c->priv_.in_recv || c->priv_.state != RTWS_STATE_OPEN || c->priv_.drop_input || c->priv_.err || !len)
-        return rtws_conn_recv(c, buf, len, now_ms, NULL);
+    if (!len || !rtws__can_lend(c, own)) return rtws_conn_recv(c, buf, len, now_ms, NULL);
     c->priv_.rbuf = (uint8_t *)buf; /* lent for this call: never freed, grown or kept */
     c->priv_.rcap = len;
     c->priv_.rstart = c->priv_.rend = 0;
@@ -10386,8 +10393,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             buf = s->ctx->scratch;
             cap = RTWS__SCRATCH;
             scratch = 1;
-        } else if (c->priv_.rbuf && c->priv_.rstart == c->priv_.rend && !c->priv_.have_h &&
-                   !c->priv_.rborrow && c->priv_.state == RTWS_STATE_OPEN && !s->ctx->scratch_busy &&
+        } else if (c->priv_.rbuf && rtws__can_lend(c, 1) && !s->ctx->scratch_busy &&
                    c->priv_.rcap >= RTWS__POOL_MIN && c->priv_.rcap <= RTWS__BIG_MAX &&
                    (buf = rtws__big_scratch(s->ctx, c->priv_.rcap, now)) != NULL) {
             /* a big buffer of its own that holds nothing: read into the
