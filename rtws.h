@@ -1194,7 +1194,7 @@ typedef struct rtws__conn_priv {
     uint8_t depth, freed, in_recv, ping_out, drop_input;
     uint8_t rborrow;              /* rbuf is the caller's (rtws_conn_recv_inplace) */
     uint8_t cbits;                /* RTWS__C_*: flags of few uses, one byte for all keeps
-                                     rtws_conn within 392 bytes */
+                                     rtws_conn within 384 bytes */
     uint8_t zpark;                /* permessage-deflate parked by the idle trim (its state
                                      freed): the windows agreed, rx | tx << 4; 0 not */
     /* receive side: unread bytes are rbuf[rstart..rend) */
@@ -9704,7 +9704,7 @@ typedef struct rtws__sock {
                                     rtws__route (rtws__route_of); RTWS__SOCK_RAW: an
                                     rtws__rsock, an rtws_stream's socket (conn unused);
                                     RTWS__SOCK_DIRECT: a direct write went out in this
-                                    pass. One byte for all keeps the struct within 464 bytes */
+                                    pass. One byte for all keeps the struct within 456 bytes */
 } rtws__sock;
 #define RTWS__SOCK_WAKER 1u
 #define RTWS__SOCK_ROUTED 2u
