@@ -17451,6 +17451,8 @@ struct rtws_router {
     rtws__ep *eps;               /* at least one */
     size_t neps;
     rtws__htab byid;             /* open connections by id: the list of them too */
+    size_t npend;                /* connections with a pend record: the timer pass
+                                    walks the connections only when some have one */
     uint64_t next_id;
     char health[32];
     struct rtws__reng *eng;      /* the Redis engine, or NULL: the memory engine */
@@ -17469,9 +17471,17 @@ static rtws__rconn *rtws__rc_after(const rtws_router *r, size_t i) {
     return NULL;
 }
 static rtws__rpend *rtws__pend_get(rtws_router *r, rtws__rconn *rc) {
-    if (!rc->pend && (rc->pend = (rtws__rpend *)rtws__alloc(rtws__ra(r), sizeof *rc->pend)) != NULL)
+    if (!rc->pend && (rc->pend = (rtws__rpend *)rtws__alloc(rtws__ra(r), sizeof *rc->pend)) != NULL) {
         memset(rc->pend, 0, sizeof *rc->pend);
+        r->npend++;
+    }
     return rc->pend;
+}
+static void rtws__pend_drop(rtws_router *r, rtws__rconn *rc) {
+    if (!rc->pend) return;
+    rtws__free(rtws__ra(r), rc->pend);
+    rc->pend = NULL;
+    r->npend--;
 }
 
 static rtws__rconn *rtws__rc_first(const rtws_router *r) { return rtws__rc_after(r, 0); }
@@ -20345,7 +20355,7 @@ static void rtws__rconn_free(rtws_router *r, rtws__rconn *rc, uint64_t now) {
         rtws__free(rtws__ra(r), rc->pend->claims);
     }
     rtws__rblock_drop(r, rc);
-    rtws__free(rtws__ra(r), rc->pend);
+    rtws__pend_drop(r, rc);
     rtws__free(rtws__ra(r), rc);
 }
 
@@ -20415,12 +20425,12 @@ RTWS_API int rtws_router_handle_accept(rtws_router *r, rtws_conn *c, const rtws_
     if (tn || too_long) {
         char user[64];
         if (too_long || rtws__check_token(r, c, tok, tn, now_ms, user, &ti) != 0) {
-            rtws__free(rtws__ra(r), rc->pend);
+            rtws__pend_drop(r, rc);
             rtws__free(rtws__ra(r), rc);
             return 401;
         }
         if ((user[0] && !rtws__pend_get(r, rc)) || !rtws__rconn_token(r, rc, &ti)) {
-            rtws__free(rtws__ra(r), rc->pend);
+            rtws__pend_drop(r, rc);
             rtws__free(rtws__ra(r), rc);
             return 503;
         }
@@ -20597,7 +20607,9 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
     rtws__rconn *rc;
     size_t i;
     if (now_ms > r->now) r->now = now_ms;
-    for (rc = rtws__rc_first(r); rc; rc = rtws__rc_next(r, rc))
+    /* deadlines of authentication and tokens live in pend records: without
+       one (anonymous connections only) there is nothing to walk for */
+    for (rc = r->npend ? rtws__rc_first(r) : NULL; rc; rc = rtws__rc_next(r, rc))
         if (rc->pend && rc->pend->auth_deadline && now_ms >= rc->pend->auth_deadline) {
             rc->pend->auth_deadline = 0;
             /* the connection may not have seen this time yet: its close
@@ -20609,7 +20621,7 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
         }
     /* a token that expires on an open connection: token_expired, then
        token_grace_ms for an auth with a fresh one, then close 4001 */
-    for (rc = rtws__rc_first(r); rc; rc = rtws__rc_next(r, rc)) {
+    for (rc = r->npend ? rtws__rc_first(r) : NULL; rc; rc = rtws__rc_next(r, rc)) {
         if (!rc->pend) continue;
         if (rc->pend->token_exp && now_ms >= rc->pend->token_exp) {
             rc->pend->token_exp = 0;

@@ -180,6 +180,7 @@ int main(void) {
     rtws_router_get_stats(R, &st);
     CHECK_EQ(st.subscriptions, N);
     CHECK_EQ(st.active_connections, N);
+    CHECK_EQ(R->npend, 0); /* anonymous: no pend record, nothing for the timer pass to walk */
     rb = (RC.bytes - r0) / (N - 1);
     cb = (CC.bytes - c0) / (N - 1);
     printf("router heap per idle subscribed connection: %lld bytes in %.2f blocks; the connection's "

@@ -101,6 +101,7 @@ static void test_expiry_closes(void) {
     exp = wall_s() + 10;
     open_with(&a, token("u-1", exp));
     CHECK(HAS(&a, "\"type\":\"authenticated\""));
+    CHECK_EQ(R->npend, 1); /* its token's expiry: the timer pass walks the connections */
     tick(&a, t0 + 10000 - 1); /* one ms before exp */
     CHECK(!HAS(&a, "token_expired"));
     tick(&a, t0 + 10000);
@@ -115,6 +116,7 @@ static void test_expiry_closes(void) {
     CHECK_EQ(a.close_code, 4001);
     rtws_conn_free(&a.cl);
     rtws_conn_free(&a.sv);
+    CHECK_EQ(R->npend, 0);
 }
 
 static void test_renew(void) {
