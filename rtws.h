@@ -11819,7 +11819,8 @@ static int rtws__route_tls(rtws__sock *s) {
 
 RTWS_API const char *rtws_conn_get_url(const rtws_conn *c) {
     const rtws__sock *s = (const rtws__sock *)c;
-    if (!(c->priv_.cbits & RTWS__C_NOTIFY) || s->listener || !(s->kind & RTWS__SOCK_ROUTED)) return NULL;
+    if (!(c->priv_.cbits & RTWS__C_NOTIFY) || s->listener || !(s->kind & RTWS__SOCK_ROUTED))
+        return NULL;
     return rtws__route_of(s)->url;
 }
 
@@ -17175,8 +17176,8 @@ static rtws_err rtws__parse_grow(rtws_json *d, const char *text, size_t len,
    ids). Grows at load 4 (chains of two to four nodes, compared by their hash
    first; a quarter of the bucket array of load 1, which at 10,000
    connections in a channel was 52 bytes per connection over byid, users,
-   sessions and the presence, 13 at load 4); never shrinks (channels and users are few compared with
-   messages). A node is 24 bytes: the hash and the key's length in 32
+   sessions and the presence, 13 at load 4); never shrinks (channels and
+   users are few compared with messages). A node is 24 bytes: the hash and the key's length in 32
    bits each, as every connection holds four nodes (byid, its user, session
    and presence). */
 typedef struct rtws__hnode {
@@ -17471,7 +17472,9 @@ static rtws__rconn *rtws__rc_after(const rtws_router *r, size_t i) {
     return NULL;
 }
 static rtws__rpend *rtws__pend_get(rtws_router *r, rtws__rconn *rc) {
-    if (!rc->pend && (rc->pend = (rtws__rpend *)rtws__alloc(rtws__ra(r), sizeof *rc->pend)) != NULL) {
+    if (!rc->pend) {
+        rc->pend = (rtws__rpend *)rtws__alloc(rtws__ra(r), sizeof *rc->pend);
+        if (!rc->pend) return NULL;
         memset(rc->pend, 0, sizeof *rc->pend);
         r->npend++;
     }
@@ -19695,7 +19698,8 @@ static void rtws__eng_recounted(rtws_redis *rd, const rtws_resp_reply *rep, rtws
                 rtws__rt_error(r, rc, "limit_reached", "too many connections for this user", NULL, 0);
             rtws_conn_close(rc->conn, RTWS_CLOSE_POLICY, "too many connections");
         } else {
-            rc->eng_counted = (uint8_t)(counted != 0); /* (Redis could not say: the node's own cap held) */
+            /* (Redis could not say: the node's own cap held) */
+            rc->eng_counted = (uint8_t)(counted != 0);
         }
     } else if (counted && !e->closing && e->cmd) { /* closed or renamed meanwhile: not counted */
         char k[256], mem[48];
@@ -19961,7 +19965,6 @@ static rtws_err rtws__eng_new(rtws_router *r, const char *url, const char *prefi
    connection's endpoint (rtws_router_new filled in the router's). */
 static void rtws__rate_refill(const rtws_router *r, rtws__rconn *rc, uint64_t now) {
     uint64_t cap = (uint64_t)RTWS__RCEP(r, rc)->e.rate_burst * 1000u;
-    (void)r;
     if (now > rc->tokens_at) {
         rc->tokens += (now - rc->tokens_at) * RTWS__RCEP(r, rc)->e.rate_per_s;
         if (rc->tokens > cap) rc->tokens = cap;
@@ -19982,14 +19985,14 @@ static int rtws__rate_ok(rtws_router *r, rtws__rconn *rc, uint64_t now) {
 /* Milliseconds until the bucket holds a whole token again. */
 static uint64_t rtws__rate_wait(const rtws_router *r, const rtws__rconn *rc) {
     uint64_t per_s = RTWS__RCEP(r, rc)->e.rate_per_s;
-    (void)r;
     if (!per_s || rc->tokens >= 1000) return 1;
     return (1000 - rc->tokens + per_s - 1) / per_s;
 }
 
 static void rtws__to_app(rtws_router *r, rtws__rconn *rc, const rtws_event *ev, const char *why,
                          const char *id, size_t idl) {
-    if (RTWS__RCEP(r, rc)->e.on_message) RTWS__RCEP(r, rc)->e.on_message(r, rc->conn, ev, RTWS__RCEP(r, rc)->e.user);
+    const rtws_router_endpoint *ep = &RTWS__RCEP(r, rc)->e;
+    if (ep->on_message) ep->on_message(r, rc->conn, ev, ep->user);
     else rtws__rt_error(r, rc, "bad_request", why, id, idl);
 }
 
@@ -20627,7 +20630,8 @@ RTWS_API void rtws_router_run_timers(rtws_router *r, uint64_t now_ms) {
             rc->pend->token_exp = 0;
             rc->pend->token_grace = now_ms + r->cfg.token_grace_ms;
             if (now_ms > rc->conn->priv_.now) rc->conn->priv_.now = now_ms;
-            if (!RTWS__RCEP(r, rc)->e.builtin_protocol_off) /* the application's protocol: nothing */
+            /* the application's protocol: nothing */
+            if (!RTWS__RCEP(r, rc)->e.builtin_protocol_off)
                 rtws__rt_error(r, rc, "token_expired", "token expired: send auth with a new one", NULL, 0);
         } else if (rc->pend->token_grace && now_ms >= rc->pend->token_grace) {
             rc->pend->token_grace = 0;

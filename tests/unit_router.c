@@ -544,7 +544,8 @@ static void test_session_conns_cap(void) {
             resumed++;
     }
     CHECK_EQ(resumed, 254); /* 255 attached: the first and 254 resumed */
-    CHECK(ps[255].n && strstr(ps[255].msgs[0], "\"resumed\":false") && !strstr(ps[255].msgs[0], sid));
+    CHECK(ps[255].n && strstr(ps[255].msgs[0], "\"resumed\":false") &&
+          !strstr(ps[255].msgs[0], sid));
     peer_close(&ps[1]);
     peer_open(&ps[256], path);
     CHECK(ps[256].n && strstr(ps[256].msgs[0], "\"resumed\":true") && strstr(ps[256].msgs[0], sid));
