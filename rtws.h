@@ -1546,7 +1546,8 @@ typedef struct rtws_ctx_config {
                                   up to this many bytes, and freed after trim_ms
                                   without use (32 MiB); a busy server then allocates
                                   nothing per big message */
-    int buffer_pool_off;       /* 1: no pool; big buffers go back to the allocator */
+    int buffer_pool_off;       /* 1: no pool; big buffers go back to the allocator (and
+                                  no compressor is lent per message) */
     int backlog;               /* listen(2) backlog (SOMAXCONN) */
     rtws_socket_fn on_socket;  /* NULL for the pollfd style */
     void *socket_user;
@@ -6805,6 +6806,13 @@ static void rtws__pool_trim(rtws__pool *p) {
 static rtws__pool *rtws__conn_pool(const rtws_conn *c) {
     return c->priv_.io_ ? c->priv_.io_->pool : NULL;
 }
+#if !defined(RTWS_NO_DEFLATE)
+/* Codecs may be lent for one message and given back (a pool that keeps
+   nothing, the host's buffer_pool_off, only counts what goes back) */
+static int rtws__conn_lends(const rtws_conn *c) {
+    return c->priv_.io_ && c->priv_.io_->pool && c->priv_.io_->pool->budget;
+}
+#endif
 /* A buffer c no longer needs: to the pool when big, else freed. */
 static void rtws__buf_drop(rtws_conn *c, void *b, size_t cap) {
     rtws__pool_give(rtws__conn_pool(c), &c->priv_.cfg->allocator, b, cap);
@@ -8560,7 +8568,7 @@ static uint8_t rtws__pmd_rsv(rtws_conn *c) {
 static int rtws__pmd_inf_init(rtws_conn *c, rtws__pmd *z) {
     rtws_z_config zc;
     size_t off = (sizeof(rtws_inflate) + 15) & ~(size_t)15, mem, cap;
-    int lend = !z->rx_takeover && rtws__conn_pool(c) != NULL;
+    int lend = !z->rx_takeover && rtws__conn_lends(c);
     void *b;
     memset(&zc, 0, sizeof zc);
     /* zlib's compressor turns a window of 8 bits into 9: read with 9 at least */
@@ -8765,7 +8773,7 @@ static rtws_err rtws__pmd_send(rtws_conn *c, rtws_opcode op, const void *data, s
     size_t zlen = 0, off = 0;
     rtws_err e;
     if (!z) return rtws__queue_frame(c, 1, op, data, len);
-    if (!z->tx_takeover && rtws__conn_pool(c)) return rtws__pmd_send_lent(c, z, op, data, len);
+    if (!z->tx_takeover && rtws__conn_lends(c)) return rtws__pmd_send_lent(c, z, op, data, len);
     if ((!z->def && !rtws__pmd_def_init(c, z)) ||
         (len < SIZE_MAX / 2 && !rtws__pmd_zgrow(c, z, len + len / 8 + 64)))
         return rtws__queue_frame(c, 1, op, data, len);
@@ -10077,7 +10085,7 @@ RTWS_API rtws_ctx *rtws_ctx_new(const rtws_ctx_config *cfg) {
 #endif
     ctx->pool.alloc = a;
     ctx->pool.budget = ctx->cfg.buffer_pool_off ? 0 : ctx->cfg.buffer_pool;
-    ctx->io.pool = ctx->cfg.buffer_pool_off ? NULL : &ctx->pool;
+    ctx->io.pool = &ctx->pool; /* off: budget 0, it keeps nothing, but counts what goes back */
     ctx->io.write = rtws__sock_direct;
     ctx->io.notify = rtws__sock_notify;
 #if !defined(RTWS_NO_CLIENT)
@@ -13104,16 +13112,19 @@ static void rtws__timers(rtws_ctx *ctx, uint64_t now) {
        buffers in use) after big blocks went back: the burst is over, and the C
        library is asked to give the freed pages back (glibc keeps them), at
        most once per trim_ms */
-    if (ctx->pool.released >= RTWS__TRIM_RELEASED && !ctx->pool.nblk && !ctx->big &&
-        now >= ctx->mtrim_at + ctx->cfg.trim_ms) {
-        ctx->pool.released = 0;
-        ctx->mtrim_at = now;
+    if (ctx->pool.released >= RTWS__TRIM_RELEASED && !ctx->pool.nblk && !ctx->big) {
+        if (now >= ctx->mtrim_at + ctx->cfg.trim_ms) {
+            ctx->pool.released = 0;
+            ctx->mtrim_at = now;
 #if defined(RTWS__MALLOC_TRIM)
-        if (!ctx->pool.alloc.alloc) { /* the C library's allocator */
-            RTWS__MALLOC_TRIM();
-            ctx->mtrims++;
-        }
+            if (!ctx->pool.alloc.alloc) { /* the C library's allocator */
+                RTWS__MALLOC_TRIM();
+                ctx->mtrims++;
+            }
 #endif
+        } else if (ctx->mtrim_at + ctx->cfg.trim_ms < next) { /* held back: ask then */
+            next = ctx->mtrim_at + ctx->cfg.trim_ms;
+        }
     }
     rtws__clients_timers(ctx, now, &next);
     rtws__streams_timers(ctx, now, &next);

@@ -136,12 +136,77 @@ static void test_direct_once_per_pass(void) {
     rtws_ctx_free(ctx);
 }
 
+/* The ask to give memory back is made at most once per trim_ms: one held
+   back sets the timer pass's deadline for when it may go (a context with
+   nothing else to wake it still asks), and a context with buffer_pool_off
+   counts the big blocks that go back just as one with a pool (it keeps
+   none and lends none) */
+static void test_ask_timing(void) {
+    rtws_ctx_config cfg;
+    rtws_ctx *ctx;
+    rtws_conn c;
+    rtws__conn_io io;
+    uint64_t t = 1000000;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.trim_ms = 100;
+    cfg.timer_ms = 10;
+    ctx = rtws_ctx_new(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    ctx->pool.released = RTWS__TRIM_RELEASED; /* a burst went back */
+    rtws_ctx_run_timers(ctx, t);
+    CHECK_EQ(ctx->pool.released, 0);
+    CHECK_EQ(ctx->mtrim_at, t);
+    CHECK_EQ(rtws_ctx_get_timeout_ms(ctx, t), -1); /* nothing left to do */
+    ctx->pool.released = RTWS__TRIM_RELEASED; /* a second one, 20 ms later, */
+    ctx->next_scan = t + 20;                  /* (its pool's deadline woke the pass) */
+    rtws_ctx_run_timers(ctx, t + 20);
+    CHECK_EQ(ctx->pool.released, RTWS__TRIM_RELEASED); /* held back... */
+    CHECK_EQ(rtws_ctx_get_timeout_ms(ctx, t + 20), 80); /* ...until t + 100 */
+    rtws_ctx_run_timers(ctx, t + 100);
+    CHECK_EQ(ctx->pool.released, 0);
+    CHECK_EQ(ctx->mtrim_at, t + 100);
+#if defined(RTWS__MALLOC_TRIM)
+    CHECK_EQ(ctx->mtrims, 2);
+#else
+    CHECK_EQ(ctx->mtrims, 0);
+#endif
+    rtws_ctx_free(ctx);
+
+    cfg.buffer_pool_off = 1;
+    ctx = rtws_ctx_new(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    CHECK(ctx->io.pool == &ctx->pool && ctx->pool.budget == 0);
+    memset(&c, 0, sizeof c);
+    io = ctx->io;
+    c.priv_.io_ = &io;
+    CHECK(!rtws__conn_lends(&c)); /* no compressor lent per message */
+    c.priv_.cfg = &ctx->conn_cfg[0];
+    rtws__buf_drop(&c, malloc(100000), 100000); /* freed at once, and counted */
+    rtws__buf_drop(&c, malloc(1000), 1000);     /* (small blocks are not) */
+    CHECK_EQ(ctx->pool.released, 100000);
+    CHECK_EQ(ctx->pool.nblk, 0);
+    io.pool = NULL;
+    CHECK(!rtws__conn_lends(&c));
+    rtws_ctx_free(ctx);
+    cfg.buffer_pool_off = 0;
+    ctx = rtws_ctx_new(&cfg);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    io = ctx->io;
+    c.priv_.io_ = &io;
+    CHECK(rtws__conn_lends(&c));
+    rtws_ctx_free(ctx);
+}
+
 int main(void) {
     rtws_ctx_config sc, cc;
     rtws_ctx *sv, *cl, *raw;
     int port = 0, i, bad = 0, got = 0;
     char url[64];
     test_direct_once_per_pass();
+    test_ask_timing();
     scratch = (uint8_t *)malloc((size_t)1 << 20);
     memset(&sc, 0, sizeof sc);
     sc.conn.on_event = srv_event;

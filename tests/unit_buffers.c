@@ -272,7 +272,7 @@ static void test_pool(void) {
     CHECK_EQ(n_free, before + 2);
     CHECK(p.bytes == 0 && p.nblk == 0 && p.head == NULL);
     CHECK_EQ(p.released, 150000 + 380000);
-    /* budget 0 (the host's "off" passes no pool at all): nothing kept */
+    /* budget 0 (the host's buffer_pool_off): nothing kept, what goes back counted */
     before = n_free;
     p.budget = 0;
     rtws__pool_give(&p, &a, c_alloc(100000, NULL), 100000);
