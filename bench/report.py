@@ -429,7 +429,8 @@ if TLS:
       "`tls_echo_server`, RSA 2048 certificate made at run time by `tests/tls_certs.sh`) and the "
       "same client on both transports: `bench/tls_load.c`, rtws's own client (one thread, "
       "poll), verifying the certificate chain against the test CA and checking every echo whole "
-      "(opcode, length, sequence number, content). TLS 1.2, the suite BearSSL picks first "
+      "(opcode, length, sequence number, content); it offers no permessage-deflate, so neither "
+      "side compresses. TLS 1.2, the suite BearSSL picks first "
       "(AES-GCM when the CPU has AES instructions). Client and server each pay for TLS, so the "
       "client's CPU sets the pace as much as the server's.\n")
     w("| scenario | transport | messages/s (median) | runs | MB/s | ratio to ws:// | server CPU % | "

@@ -133,6 +133,9 @@ int main(int argc, char **argv) {
     memset(&cfg, 0, sizeof cfg);
     cfg.tls = &tls;
     cfg.conn.max_message = o_size + 64;
+    /* the transports compared, not compression: echo_server would agree to
+       permessage-deflate, and both ends would spend their time in it */
+    cfg.conn.deflate_off = 1;
     ctx = rtws_ctx_new(&cfg);
     if (!ctx) return 1;
     for (i = 0; i < o_conns; i++) {
