@@ -10371,6 +10371,20 @@ static uint8_t *rtws__big_scratch(rtws_ctx *ctx, size_t want, uint64_t now) {
     return ctx->big;
 }
 
+/* A read of r bytes into the big scratch buffer's cap adapts c's offer as
+   reads into its own buffer do (rtws_conn_recv_commit): one that fills the
+   buffer asks for twice as much next time (else a frame cut at the
+   buffer's end costs a copy of its head and a read for its tail, the
+   pattern of 64 KiB echoes two in flight with a 128 KiB buffer: reads of
+   128 KiB and of 28 bytes taking turns), one that takes under a quarter of
+   the offer asks for half. */
+static void rtws__lent_hint(rtws_conn *c, size_t r, size_t cap) {
+    if (r == cap && c->priv_.rhint < RTWS__READ_MAX)
+        c->priv_.rhint = (uint32_t)RTWS__MIN(cap * 2, (size_t)RTWS__READ_MAX);
+    else if (r < c->priv_.rhint / 4 && c->priv_.rhint > RTWS__RBUF_MIN)
+        c->priv_.rhint /= 2;
+}
+
 static void rtws__do_read(rtws__sock *s, uint64_t now) {
     rtws_conn *c = &s->conn;
     const rtws_transport *tp = rtws__tp(s);
@@ -10403,7 +10417,8 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
             scratch = 1;
         } else if (c->priv_.rbuf && rtws__can_lend(c, 1) && !s->ctx->scratch_busy &&
                    c->priv_.rcap >= RTWS__POOL_MIN && c->priv_.rcap <= RTWS__BIG_MAX &&
-                   (buf = rtws__big_scratch(s->ctx, c->priv_.rcap, now)) != NULL) {
+                   (buf = rtws__big_scratch(s->ctx, RTWS__MAX(c->priv_.rcap, (size_t)c->priv_.rhint),
+                                            now)) != NULL) {
             /* a big buffer of its own that holds nothing: read into the
                context's one big scratch buffer instead, which the last read
                left in the cache (a thousand connections' own buffers are
@@ -10417,6 +10432,7 @@ static void rtws__do_read(rtws__sock *s, uint64_t now) {
         r = tp->read(st, s->fd, buf, cap, &detail);
         if (r > 0) {
             if (scratch) {
+                if (scratch == 2) rtws__lent_hint(c, (size_t)r, cap);
                 s->ctx->scratch_busy = 1;
                 rtws__recv_lent(c, buf, (size_t)r, now, scratch == 2);
                 s->ctx->scratch_busy = 0;

@@ -200,6 +200,29 @@ static void test_ask_timing(void) {
     rtws_ctx_free(ctx);
 }
 
+/* A read that fills the big scratch buffer asks for twice as much next
+   time (up to RTWS__READ_MAX), one that takes under a quarter of the offer
+   for half: 64 KiB echoes two in flight read 131,100 bytes whole into a
+   256 KiB buffer rather than 131,072 and then 28 */
+static void test_lent_hint(void) {
+    rtws_conn c;
+    memset(&c, 0, sizeof c);
+    c.priv_.rhint = RTWS__RBUF_MIN;
+    rtws__lent_hint(&c, 131072, 131072);
+    CHECK_EQ(c.priv_.rhint, 262144u);
+    rtws__lent_hint(&c, 131100, 262144); /* not filled, over a quarter: kept */
+    CHECK_EQ(c.priv_.rhint, 262144u);
+    rtws__lent_hint(&c, (size_t)2 << 20, (size_t)2 << 20);
+    CHECK_EQ(c.priv_.rhint, RTWS__READ_MAX);
+    rtws__lent_hint(&c, (size_t)2 << 20, (size_t)2 << 20); /* no further */
+    CHECK_EQ(c.priv_.rhint, RTWS__READ_MAX);
+    rtws__lent_hint(&c, 1000, (size_t)2 << 20);
+    CHECK_EQ(c.priv_.rhint, RTWS__READ_MAX / 2);
+    c.priv_.rhint = RTWS__RBUF_MIN;
+    rtws__lent_hint(&c, 10, 65536); /* never under the first offer */
+    CHECK_EQ(c.priv_.rhint, RTWS__RBUF_MIN);
+}
+
 int main(void) {
     rtws_ctx_config sc, cc;
     rtws_ctx *sv, *cl, *raw;
@@ -207,6 +230,7 @@ int main(void) {
     char url[64];
     test_direct_once_per_pass();
     test_ask_timing();
+    test_lent_hint();
     scratch = (uint8_t *)malloc((size_t)1 << 20);
     memset(&sc, 0, sizeof sc);
     sc.conn.on_event = srv_event;
