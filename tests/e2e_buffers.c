@@ -8,7 +8,7 @@
    context's big scratch buffer (an incomplete frame's tail is kept in the
    own one). Then the connections go quiet: the idle trim gives their
    buffers to the context's pool, and the pool (and the big scratch buffer)
-   give them back to the allocator, which is then asked once to give the
+   give them back to the allocator, which is then asked to give the
    freed pages back to the system (glibc's malloc_trim). */
 #define RTWS_IMPLEMENTATION
 #include "rtws.h"
@@ -227,6 +227,7 @@ int main(void) {
     rtws_ctx_config sc, cc;
     rtws_ctx *sv, *cl, *raw;
     int port = 0, i, bad = 0, got = 0;
+    uint64_t t_start;
     char url[64];
     test_direct_once_per_pass();
     test_ask_timing();
@@ -256,6 +257,7 @@ int main(void) {
         CHECK(c != NULL);
         if (c) rtws_conn_set_data(c, &peers[i]);
     }
+    t_start = rtws_time_now_ms();
     run(sv, cl, raw, 60000, all_got, 20);
     for (i = 0; i < N_CONNS; i++) {
         got += peers[i].got;
@@ -293,11 +295,16 @@ int main(void) {
         CHECK_EQ(sv->pool.nblk, 0);
         CHECK_EQ(sv->pool.bytes, 0);
         CHECK(sv->big == NULL && sv->big_cap == 0); /* it too, after trim_ms unused */
-        /* the burst is over: the C library was asked once to give the freed
-           pages back (glibc with the default allocator; elsewhere never) */
+        /* the burst is over: the C library was asked to give the freed
+           pages back (glibc with the default allocator; elsewhere never),
+           once when the burst ran without a pause of trim_ms; a loaded
+           machine can make such pauses inside it, and an ask after each
+           wave of 8 MiB, but never more than one per trim_ms (exactly:
+           test_ask_timing) and none owed now (released is 0 below) */
         printf("quiet: %u ask(s) to give memory back\n", sv->mtrims);
 #if defined(RTWS__MALLOC_TRIM)
-        CHECK_EQ(sv->mtrims, 1);
+        CHECK(sv->mtrims >= 1);
+        CHECK(sv->mtrims <= 1 + (rtws_time_now_ms() - t_start) / 100);
 #else
         CHECK_EQ(sv->mtrims, 0);
 #endif
